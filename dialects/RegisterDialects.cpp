@@ -1,0 +1,18 @@
+//===- RegisterDialects.cpp - Dialects Tessel's tools load ----------------===//
+
+#include "dialects/RegisterDialects.h"
+
+#include "dialects/graph/GraphDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+
+namespace tessel {
+
+void registerTesselDialects(mlir::DialectRegistry &registry) {
+  registry.insert<graph::GraphDialect, mlir::arith::ArithDialect,
+                  mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
+}
+
+} // namespace tessel

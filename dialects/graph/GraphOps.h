@@ -1,0 +1,15 @@
+//===- GraphOps.h - Ops of the graph dialect --------------------*- C++ -*-===//
+
+#ifndef TESSEL_DIALECTS_GRAPH_GRAPHOPS_H
+#define TESSEL_DIALECTS_GRAPH_GRAPHOPS_H
+
+#include "dialects/graph/GraphDialect.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "dialects/graph/GraphOps.h.inc"
+
+#endif // TESSEL_DIALECTS_GRAPH_GRAPHOPS_H

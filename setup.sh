@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs every Debian package Tessel needs (idempotent: packages already
+# present are skipped) and builds the whole project with Bazel.
+#
+#   ./setup.sh            install what is missing, then `bazel build //...`
+#   ./setup.sh --no-build install only
+#
+# Works offline except for Debian's package registry. CUDA and NCCL are not
+# Debian packages: the build uses them when /usr/local/cuda exists.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Keep this list in sync with docs/building.md.
+PACKAGES=(
+  # Build system: Debian's Bazel and the rule sets it needs offline.
+  bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
+  g++ pkg-config
+  # MLIR/LLVM 22: libraries, mlir-tblgen, lit and FileCheck.
+  llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  # Core C++ libraries.
+  libabsl-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
+  # Front end, kernels, solver, multi-process runtime.
+  libonnx-dev libonnx-testdata libopenblas-dev libeigen3-dev coinor-libcbc-dev
+  libopenmpi-dev openmpi-bin
+  # Formatting.
+  clang-format
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} missing package(s): ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#PACKAGES[@]} packages present"
+fi
+
+if [[ "${1:-}" != "--no-build" ]]; then
+  echo "setup: building //..."
+  bazel build //...
+fi
