@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   # Build system: Debian's Bazel and the rule sets it needs offline.
   bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-java bazel-rules-proto
-  g++ pkg-config
+  g++ pkg-config python3
   # MLIR/LLVM 22: libraries, mlir-tblgen, lit and FileCheck.
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   # Core C++ libraries.

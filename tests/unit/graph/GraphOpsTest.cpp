@@ -4,7 +4,6 @@
 
 #include "dialects/RegisterDialects.h"
 #include "dialects/graph/GraphOps.h"
-#include "gtest/gtest.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -12,6 +11,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
+#include "gtest/gtest.h"
 
 namespace tessel::graph {
 namespace {
@@ -31,8 +31,9 @@ protected:
                                   mlir::RankedTensorType lhs,
                                   mlir::RankedTensorType rhs) {
     mlir::OpBuilder builder(module.getBodyRegion());
-    auto function = mlir::func::FuncOp::create(
-        builder, builder.getUnknownLoc(), "f", builder.getFunctionType({lhs, rhs}, {}));
+    auto function =
+        mlir::func::FuncOp::create(builder, builder.getUnknownLoc(), "f",
+                                   builder.getFunctionType({lhs, rhs}, {}));
     function.addEntryBlock();
     return function;
   }
