@@ -21,16 +21,31 @@ def Graph_Dialect : Dialect {
     and one of the element types f32, f16, bf16, i32, i64 or i1. Shape
     polymorphism and implicit broadcasting are resolved by the importer:
     elementwise ops take operands of identical types.
+
+    Function arguments and results carry `graph.name`, the tensor's name in
+    the source model (ONNX names for imported models), which plan files and
+    reports use. Arguments that are model weights also carry
+    `graph.parameter`: their data lives in a parameter file beside the
+    program, not in the IR.
+  }];
+  let hasConstantMaterializer = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// Argument/result attribute: the tensor's name in the source model.
+    static constexpr ::llvm::StringLiteral kNameAttr = "graph.name";
+    /// Argument attribute: the argument is a weight loaded from the
+    /// parameter file.
+    static constexpr ::llvm::StringLiteral kParameterAttr = "graph.parameter";
   }];
 }
 
-// Element types a graph tensor may have.
-def Graph_ElementType : AnyTypeOf<[F32, F16, BF16, I32, I64, I1]>;
-def Graph_FloatElementType : AnyTypeOf<[F32, F16, BF16]>;
 
 def Graph_Tensor : StaticShapeTensorOf<[F32, F16, BF16, I32, I64, I1]>;
 def Graph_FloatTensor : StaticShapeTensorOf<[F32, F16, BF16]>;
 def Graph_NumericTensor : StaticShapeTensorOf<[F32, F16, BF16, I32, I64]>;
+def Graph_BoolTensor : StaticShapeTensorOf<[I1]>;
+def Graph_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 
 class Graph_Op<string mnemonic, list<Trait> traits = []>
     : Op<Graph_Dialect, mnemonic, traits>;

@@ -1,11 +1,60 @@
 //===- GraphOps.td - Ops of the graph dialect --------------*- tablegen -*-===//
+//
+// Semantics follow StableHLO where StableHLO has the op, and ONNX where the op
+// exists to carry an ONNX operator without decomposing it (softmax,
+// layer_norm, pools, batch_norm_inference, resize). Layouts are ONNX's:
+// channels first (N, C, spatial...) and kernels (O, I/groups, spatial...).
+//
+// Result types are inferred wherever the operands and attributes determine
+// them; the shape functions live in GraphOps.cpp and also reject invalid
+// attributes, so that the verifier and builders share one source of truth.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef TESSEL_DIALECTS_GRAPH_GRAPHOPS_TD
 #define TESSEL_DIALECTS_GRAPH_GRAPHOPS_TD
 
 include "dialects/graph/GraphDialect.td"
+include "dialects/graph/GraphEnums.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Constants
+//===----------------------------------------------------------------------===//
+
+def Graph_ConstantOp : Graph_Op<"constant", [ConstantLike, Pure,
+    AllTypesMatch<["value", "result"]>]> {
+  let summary = "A tensor constant";
+  let description = [{
+    A constant tensor. Model weights are not constants but function arguments
+    marked `graph.parameter`, so that their data stays out of the IR.
+
+    ```mlir
+    %0 = graph.constant dense<[1.0, 2.0]> : tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def Graph_IotaOp : Graph_Op<"iota", [Pure]> {
+  let summary = "Indices along one dimension";
+  let description = [{
+    `result[i0, ..., in] = i_dimension`, converted to the element type.
+
+    ```mlir
+    %0 = graph.iota dim = 1 : tensor<2x3xi64>   // [[0, 1, 2], [0, 1, 2]]
+    ```
+  }];
+  let arguments = (ins I64Attr:$dimension);
+  let results = (outs Graph_NumericTensor:$result);
+  let assemblyFormat = "`dim` `=` $dimension attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
 
 //===----------------------------------------------------------------------===//
 // Elementwise ops
@@ -51,6 +100,14 @@ def Graph_DivOp : Graph_ElementwiseBinaryOp<"div", Graph_NumericTensor> {
   }];
 }
 
+def Graph_RemOp : Graph_ElementwiseBinaryOp<"rem", Graph_NumericTensor> {
+  let summary = "Elementwise remainder";
+  let description = [{
+    The remainder of division rounding toward zero: its sign is the sign of
+    the dividend (C's `fmod` and `%`, ONNX Mod with `fmod=1`).
+  }];
+}
+
 def Graph_MaxOp : Graph_ElementwiseBinaryOp<"max", Graph_NumericTensor,
                                             [Commutative]> {
   let summary = "Elementwise maximum";
@@ -61,16 +118,435 @@ def Graph_MinOp : Graph_ElementwiseBinaryOp<"min", Graph_NumericTensor,
   let summary = "Elementwise minimum";
 }
 
+def Graph_PowOp : Graph_ElementwiseBinaryOp<"pow", Graph_NumericTensor> {
+  let summary = "Elementwise power `lhs ^ rhs`";
+}
+
+def Graph_AndOp : Graph_ElementwiseBinaryOp<"and", Graph_BoolTensor,
+                                            [Commutative]> {
+  let summary = "Elementwise logical and";
+}
+
+def Graph_OrOp : Graph_ElementwiseBinaryOp<"or", Graph_BoolTensor,
+                                           [Commutative]> {
+  let summary = "Elementwise logical or";
+}
+
+def Graph_XorOp : Graph_ElementwiseBinaryOp<"xor", Graph_BoolTensor,
+                                            [Commutative]> {
+  let summary = "Elementwise logical exclusive or";
+}
+
+def Graph_NotOp : Graph_ElementwiseUnaryOp<"not", Graph_BoolTensor> {
+  let summary = "Elementwise logical negation";
+}
+
 def Graph_NegOp : Graph_ElementwiseUnaryOp<"neg", Graph_NumericTensor> {
   let summary = "Elementwise negation";
 }
 
-def Graph_ExpOp : Graph_ElementwiseUnaryOp<"exp", Graph_FloatTensor> {
-  let summary = "Elementwise natural exponential";
+def Graph_AbsOp : Graph_ElementwiseUnaryOp<"abs", Graph_NumericTensor> {
+  let summary = "Elementwise absolute value";
 }
 
-def Graph_TanhOp : Graph_ElementwiseUnaryOp<"tanh", Graph_FloatTensor> {
-  let summary = "Elementwise hyperbolic tangent";
+def Graph_SignOp : Graph_ElementwiseUnaryOp<"sign", Graph_NumericTensor> {
+  let summary = "Elementwise sign: -1, 0 or 1";
+}
+
+def Graph_ReluOp : Graph_ElementwiseUnaryOp<"relu", Graph_NumericTensor> {
+  let summary = "Elementwise `max(x, 0)`";
+}
+
+class Graph_FloatUnaryOp<string mnemonic, string summaryText>
+    : Graph_ElementwiseUnaryOp<mnemonic, Graph_FloatTensor> {
+  let summary = summaryText;
+}
+
+def Graph_ExpOp : Graph_FloatUnaryOp<"exp", "Elementwise natural exponential">;
+def Graph_LogOp : Graph_FloatUnaryOp<"log", "Elementwise natural logarithm">;
+def Graph_TanhOp : Graph_FloatUnaryOp<"tanh", "Elementwise hyperbolic tangent">;
+def Graph_ErfOp : Graph_FloatUnaryOp<"erf", "Elementwise error function">;
+def Graph_SqrtOp : Graph_FloatUnaryOp<"sqrt", "Elementwise square root">;
+def Graph_RsqrtOp : Graph_FloatUnaryOp<"rsqrt",
+                                       "Elementwise reciprocal square root">;
+def Graph_ReciprocalOp : Graph_FloatUnaryOp<"reciprocal",
+                                            "Elementwise `1 / x`">;
+def Graph_SigmoidOp : Graph_FloatUnaryOp<"sigmoid",
+                                         "Elementwise `1 / (1 + exp(-x))`">;
+def Graph_SinOp : Graph_FloatUnaryOp<"sin", "Elementwise sine">;
+def Graph_CosOp : Graph_FloatUnaryOp<"cos", "Elementwise cosine">;
+def Graph_FloorOp : Graph_FloatUnaryOp<"floor", "Elementwise floor">;
+def Graph_CeilOp : Graph_FloatUnaryOp<"ceil", "Elementwise ceiling">;
+def Graph_RoundOp : Graph_FloatUnaryOp<"round",
+    "Elementwise rounding to nearest, ties to even">;
+
+def Graph_ClampOp : Graph_Op<"clamp", [Pure, Elementwise,
+                                       SameOperandsAndResultType]> {
+  let summary = "Elementwise `min(max(x, min), max)`";
+  let description = [{
+    Bounds are attributes; a missing bound does not limit. Integer tensors
+    compare against the bounds converted to their element type.
+
+    ```mlir
+    %0 = graph.clamp %x {max = 6.0 : f64, min = 0.0 : f64} : tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins Graph_NumericTensor:$operand,
+                       OptionalAttr<F64Attr>:$min,
+                       OptionalAttr<F64Attr>:$max);
+  let results = (outs Graph_NumericTensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Graph_CompareOp : Graph_Op<"compare", [Pure, Elementwise,
+    SameTypeOperands, InferTypeOpAdaptor]> {
+  let summary = "Elementwise comparison, to i1";
+  let description = [{
+    ```mlir
+    %0 = graph.compare lt, %a, %b : tensor<4xf32>   // -> tensor<4xi1>
+    ```
+  }];
+  let arguments = (ins Graph_ComparisonDirection:$direction,
+                       Graph_Tensor:$lhs, Graph_Tensor:$rhs);
+  let results = (outs Graph_BoolTensor:$result);
+  let assemblyFormat = "$direction `,` $lhs `,` $rhs attr-dict `:` type($lhs)";
+}
+
+def Graph_SelectOp : Graph_Op<"select", [Pure, Elementwise,
+    AllTypesMatch<["on_true", "on_false", "result"]>,
+    AllShapesMatch<["pred", "result"]>]> {
+  let summary = "Elementwise `pred ? on_true : on_false`";
+  let arguments = (ins Graph_BoolTensor:$pred, Graph_Tensor:$on_true,
+                       Graph_Tensor:$on_false);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $pred `,` $on_true `,` $on_false attr-dict `:` type($pred) `,` type($result)
+  }];
+}
+
+def Graph_ConvertOp : Graph_Op<"convert", [Pure, Elementwise,
+    AllShapesMatch<["operand", "result"]>]> {
+  let summary = "Elementwise element-type conversion";
+  let description = [{
+    Float to integer truncates toward zero; to i1 is `x != 0`; from i1 is 0
+    or 1.
+  }];
+  let arguments = (ins Graph_Tensor:$operand);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` functional-type($operand, $result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Shape and data movement
+//===----------------------------------------------------------------------===//
+
+def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Pure,
+    SameOperandsAndResultElementType]> {
+  let summary = "Broadcast to a larger shape";
+  let description = [{
+    Operand dimension `i` becomes result dimension `broadcast_dimensions[i]`;
+    its size must be 1 (it is repeated) or the result's size. Result
+    dimensions not named are new. Implicit ONNX broadcasting imports as this.
+  }];
+  let arguments = (ins Graph_Tensor:$operand,
+                       DenseI64ArrayAttr:$broadcast_dimensions);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $operand `,` `dims` `=` $broadcast_dimensions attr-dict `:`
+    functional-type($operand, $result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_TransposeOp : Graph_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Permute dimensions";
+  let description = [{
+    `result.shape[i] = operand.shape[permutation[i]]`.
+  }];
+  let arguments = (ins Graph_Tensor:$operand,
+                       DenseI64ArrayAttr:$permutation);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $operand `,` `perm` `=` $permutation attr-dict `:`
+    functional-type($operand, $result)
+  }];
+}
+
+def Graph_ReshapeOp : Graph_Op<"reshape", [Pure,
+    SameOperandsAndResultElementType]> {
+  let summary = "Reinterpret the row-major data with another shape";
+  let arguments = (ins Graph_Tensor:$operand);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` functional-type($operand, $result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Graph_SliceOp : Graph_Op<"slice", [Pure, InferTypeOpAdaptor]> {
+  let summary = "A strided box of the operand";
+  let description = [{
+    Along dimension `d`, elements `start[d], start[d] + stride[d], ...` below
+    `limit[d]`; `0 <= start <= limit <= size` and `stride >= 1`.
+
+    ```mlir
+    %0 = graph.slice %x [0:2, 1:7:2] : (tensor<4x8xf32>) -> tensor<2x3xf32>
+    ```
+  }];
+  let arguments = (ins Graph_Tensor:$operand,
+                       DenseI64ArrayAttr:$start_indices,
+                       DenseI64ArrayAttr:$limit_indices,
+                       DenseI64ArrayAttr:$strides);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $operand
+    custom<SliceRanges>($start_indices, $limit_indices, $strides)
+    attr-dict `:` functional-type($operand, $result)
+  }];
+}
+
+def Graph_ConcatenateOp : Graph_Op<"concatenate", [Pure,
+    SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
+  let summary = "Join tensors along one dimension";
+  let arguments = (ins Variadic<Graph_Tensor>:$inputs, I64Attr:$dimension);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $inputs `dim` `=` $dimension attr-dict `:` functional-type($inputs, $result)
+  }];
+}
+
+def Graph_PadOp : Graph_Op<"pad", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Pad with a value: edges (possibly negative) and interior";
+  let description = [{
+    Per dimension, `edge_padding_low` and `edge_padding_high` elements are
+    added before and after (negative values remove elements) and
+    `interior_padding` elements between each pair of operand elements.
+  }];
+  let arguments = (ins Graph_Tensor:$operand,
+                       DenseI64ArrayAttr:$edge_padding_low,
+                       DenseI64ArrayAttr:$edge_padding_high,
+                       DenseI64ArrayAttr:$interior_padding,
+                       DefaultValuedAttr<F64Attr, "0.0">:$padding_value);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` functional-type($operand, $result)";
+}
+
+def Graph_ReverseOp : Graph_Op<"reverse", [Pure, SameOperandsAndResultType]> {
+  let summary = "Reverse the order of elements along dimensions";
+  let arguments = (ins Graph_Tensor:$operand, DenseI64ArrayAttr:$dimensions);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $operand `,` `dims` `=` $dimensions attr-dict `:` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_GatherOp : Graph_Op<"gather", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Take slices of `operand` along `axis` at `indices` (ONNX Gather)";
+  let description = [{
+    `result.shape = operand.shape[:axis] ++ indices.shape ++
+    operand.shape[axis+1:]`. Negative indices count from the end of the axis.
+    An embedding lookup is `axis = 0` on the table.
+  }];
+  let arguments = (ins Graph_Tensor:$operand, Graph_IndexTensor:$indices,
+                       I64Attr:$axis);
+  let results = (outs Graph_Tensor:$result);
+  let assemblyFormat = [{
+    $operand `[` $indices `]` `axis` `=` $axis attr-dict `:`
+    functional-type(operands, $result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions and reductions
+//===----------------------------------------------------------------------===//
+
+def Graph_DotGeneralOp : Graph_Op<"dot_general", [Pure,
+    SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
+  let summary = "Generalised matrix product";
+  let description = [{
+    Result dimensions are the batching dimensions (in `lhs_batching_dimensions`
+    order), then the remaining lhs dimensions, then the remaining rhs
+    dimensions, as in StableHLO. Contracting dimensions are summed over.
+
+    ```mlir
+    // [b, m, k] x [b, k, n] -> [b, m, n]
+    %0 = graph.dot_general %a, %b, batching_dims = [0] x [0],
+                           contracting_dims = [2] x [1]
+      : (tensor<2x4x8xf32>, tensor<2x8x3xf32>) -> tensor<2x4x3xf32>
+    ```
+  }];
+  let arguments = (ins Graph_NumericTensor:$lhs, Graph_NumericTensor:$rhs,
+                       DenseI64ArrayAttr:$lhs_batching_dimensions,
+                       DenseI64ArrayAttr:$rhs_batching_dimensions,
+                       DenseI64ArrayAttr:$lhs_contracting_dimensions,
+                       DenseI64ArrayAttr:$rhs_contracting_dimensions);
+  let results = (outs Graph_NumericTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `,`
+    `batching_dims` `=`
+      custom<DimensionPairs>($lhs_batching_dimensions, $rhs_batching_dimensions)
+    `,` `contracting_dims` `=`
+      custom<DimensionPairs>($lhs_contracting_dimensions,
+                             $rhs_contracting_dimensions)
+    attr-dict `:` functional-type(operands, $result)
+  }];
+}
+
+def Graph_ReduceOp : Graph_Op<"reduce", [Pure,
+    SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
+  let summary = "Reduce over dimensions (sum, max, min, mean, prod)";
+  let description = [{
+    The reduced dimensions are removed from the result. `mean` divides the
+    sum by the number of reduced elements.
+  }];
+  let arguments = (ins Graph_ReduceKind:$kind, Graph_NumericTensor:$operand,
+                       DenseI64ArrayAttr:$dimensions);
+  let results = (outs Graph_NumericTensor:$result);
+  let assemblyFormat = [{
+    $kind $operand `,` `dims` `=` $dimensions attr-dict `:`
+    functional-type($operand, $result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Normalisations
+//===----------------------------------------------------------------------===//
+
+def Graph_SoftmaxOp : Graph_Op<"softmax", [Pure, SameOperandsAndResultType]> {
+  let summary = "Softmax along one dimension";
+  let arguments = (ins Graph_FloatTensor:$operand, I64Attr:$dimension);
+  let results = (outs Graph_FloatTensor:$result);
+  let assemblyFormat = [{
+    $operand `,` `dim` `=` $dimension attr-dict `:` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_LayerNormOp : Graph_Op<"layer_norm", [Pure,
+    AllTypesMatch<["operand", "result"]>,
+    AllElementTypesMatch<["operand", "scale", "bias"]>]> {
+  let summary = "Layer normalisation over the dimensions from `axis` on";
+  let description = [{
+    `(x - mean) / sqrt(variance + epsilon) * scale + bias`, with mean and
+    (biased) variance over dimensions `[axis, rank)`; `scale` and `bias` have
+    the shape of those dimensions (ONNX LayerNormalization).
+  }];
+  let arguments = (ins Graph_FloatTensor:$operand, Graph_FloatTensor:$scale,
+                       Graph_FloatTensor:$bias, I64Attr:$axis,
+                       F64Attr:$epsilon);
+  let results = (outs Graph_FloatTensor:$result);
+  let assemblyFormat = [{
+    $operand `,` $scale `,` $bias attr-dict `:`
+    functional-type(operands, $result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Pure,
+    AllTypesMatch<["operand", "result"]>,
+    AllTypesMatch<["scale", "offset", "mean", "variance"]>,
+    AllElementTypesMatch<["operand", "scale"]>]> {
+  let summary = "Batch normalisation with given statistics";
+  let description = [{
+    `(x - mean) / sqrt(variance + epsilon) * scale + offset`, the statistics
+    being vectors over dimension `feature_index`.
+  }];
+  let arguments = (ins Graph_FloatTensor:$operand, Graph_FloatTensor:$scale,
+                       Graph_FloatTensor:$offset, Graph_FloatTensor:$mean,
+                       Graph_FloatTensor:$variance, F64Attr:$epsilon,
+                       I64Attr:$feature_index);
+  let results = (outs Graph_FloatTensor:$result);
+  let assemblyFormat = [{
+    operands attr-dict `:` functional-type(operands, $result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Windowed ops
+//===----------------------------------------------------------------------===//
+
+def Graph_ConvolutionOp : Graph_Op<"convolution", [Pure,
+    SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
+  let summary = "N-D grouped convolution with strides, padding and dilations";
+  let description = [{
+    `input` is `[N, C, spatial...]`, `kernel` is `[O, C / groups,
+    window...]`, the result `[N, O, spatial'...]`. Per spatial dimension:
+    the input is dilated by `lhs_dilation` (holes between elements: ONNX
+    ConvTranspose's stride), padded by `padding_low`/`padding_high` (may be
+    negative), and the kernel dilated by `rhs_dilation`;
+    `out = (dilated_in + low + high - dilated_window) / stride + 1`.
+    A bias is a separate broadcast add.
+  }];
+  let arguments = (ins Graph_FloatTensor:$input, Graph_FloatTensor:$kernel,
+                       DenseI64ArrayAttr:$window_strides,
+                       DenseI64ArrayAttr:$padding_low,
+                       DenseI64ArrayAttr:$padding_high,
+                       DenseI64ArrayAttr:$lhs_dilation,
+                       DenseI64ArrayAttr:$rhs_dilation,
+                       I64Attr:$feature_group_count);
+  let results = (outs Graph_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $kernel attr-dict `:` functional-type(operands, $result)
+  }];
+}
+
+class Graph_PoolOp<string mnemonic, string summaryText, dag extraArgs>
+    : Graph_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
+                          InferTypeOpAdaptor]> {
+  let summary = summaryText;
+  let arguments = !con((ins Graph_FloatTensor:$operand,
+                            DenseI64ArrayAttr:$window_dimensions,
+                            DenseI64ArrayAttr:$window_strides,
+                            DenseI64ArrayAttr:$window_dilations,
+                            DenseI64ArrayAttr:$padding_low,
+                            DenseI64ArrayAttr:$padding_high,
+                            DefaultValuedAttr<BoolAttr, "false">:$ceil_mode),
+                       extraArgs);
+  let results = (outs Graph_FloatTensor:$result);
+  let assemblyFormat = "$operand attr-dict `:` functional-type($operand, $result)";
+}
+
+def Graph_MaxPoolOp : Graph_PoolOp<"max_pool", "Max pooling over spatial dimensions",
+                                   (ins)> {
+  let description = [{
+    Windows over the spatial dimensions of `[N, C, spatial...]`; padding
+    never wins the maximum. With `ceil_mode` the output size rounds up, but
+    a window must start inside the input or its low padding (ONNX MaxPool).
+  }];
+}
+
+def Graph_AvgPoolOp : Graph_PoolOp<"avg_pool", "Average pooling over spatial dimensions",
+    (ins DefaultValuedAttr<BoolAttr, "false">:$count_include_pad)> {
+  let description = [{
+    As `max_pool`, averaging. With `count_include_pad` the divisor counts the
+    window's elements inside the input or the explicit padding; otherwise only
+    those inside the input. Positions added by `ceil_mode` are never counted.
+  }];
+}
+
+def Graph_ResizeOp : Graph_Op<"resize", [Pure,
+    SameOperandsAndResultElementType]> {
+  let summary = "Nearest or (multi)linear resampling (ONNX Resize)";
+  let description = [{
+    Output coordinate `o` along dimension `d` maps to input coordinate
+    `x = f(o, scales[d])` by `coordinate_transform`; `nearest` rounds `x` by
+    `nearest_mode`, `linear` interpolates between neighbours on every
+    dimension whose size changes. The result shape is the result type.
+  }];
+  let arguments = (ins Graph_FloatTensor:$operand, Graph_ResizeMode:$mode,
+                       Graph_CoordinateTransform:$coordinate_transform,
+                       DefaultValuedAttr<Graph_NearestMode,
+                         "NearestMode::RoundPreferFloor">:$nearest_mode,
+                       DenseF64ArrayAttr:$scales);
+  let results = (outs Graph_FloatTensor:$result);
+  let assemblyFormat = [{
+    $mode $operand `,` `transform` `=` $coordinate_transform `,`
+    `scales` `=` $scales (`,` `nearest_mode` `=` $nearest_mode^)?
+    attr-dict `:` functional-type($operand, $result)
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // TESSEL_DIALECTS_GRAPH_GRAPHOPS_TD

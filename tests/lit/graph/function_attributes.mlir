@@ -1,0 +1,40 @@
+// RUN: tessel-opt %s --split-input-file --verify-diagnostics | FileCheck %s
+
+// Arguments and results carry their source names; weights are parameters.
+// CHECK-LABEL: func.func @named
+// CHECK-SAME: (%arg0: tensor<2x3xf32> {graph.name = "x"}, %arg1: tensor<3x4xf32> {graph.name = "fc.weight", graph.parameter})
+// CHECK-SAME: -> (tensor<2x4xf32> {graph.name = "y"})
+func.func @named(%x: tensor<2x3xf32> {graph.name = "x"},
+                 %w: tensor<3x4xf32> {graph.name = "fc.weight", graph.parameter})
+    -> (tensor<2x4xf32> {graph.name = "y"}) {
+  %0 = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'graph.name' must be a string, got 3 : i64}}
+func.func @name_not_string(%x: tensor<2xf32> {graph.name = 3}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'graph.parameter' takes no value, got "w"}}
+func.func @parameter_with_value(%x: tensor<2xf32> {graph.parameter = "w"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown result attribute 'graph.parameter'}}
+func.func @parameter_on_result(%x: tensor<2xf32>) -> (tensor<2xf32> {graph.parameter}) {
+  return %x : tensor<2xf32>
+}
+
+// -----
+
+// expected-error @+1 {{unknown argument attribute 'graph.weight'}}
+func.func @unknown(%x: tensor<2xf32> {graph.weight}) {
+  return
+}
