@@ -4,6 +4,8 @@
 #
 #   ./setup.sh            install what is missing, then `bazel build //...`
 #   ./setup.sh --no-build install only
+#   ./setup.sh --models   also install torch and onnx for Python, which
+#                         tests/models/generate.py needs (tests do not)
 #
 # Works offline except for Debian's package registry. CUDA and NCCL are not
 # Debian packages: the build uses them when /usr/local/cuda exists.
@@ -26,6 +28,10 @@ PACKAGES=(
   clang-format
 )
 
+if [[ " $* " == *" --models "* ]]; then
+  PACKAGES+=(python3-torch python3-onnx python3-numpy)
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -44,7 +50,7 @@ else
   echo "setup: all ${#PACKAGES[@]} packages present"
 fi
 
-if [[ "${1:-}" != "--no-build" ]]; then
+if [[ " $* " != *" --no-build "* && " $* " != *" --models "* ]]; then
   echo "setup: building //..."
   bazel build //...
 fi

@@ -54,21 +54,21 @@ inferWindowOutputShape(std::optional<mlir::Location> loc,
                                      rank, ")");
     for (auto [d, value] : llvm::enumerate(check.values))
       if (value < check.minimum)
-        return mlir::emitOptionalError(loc, check.name, " of spatial dimension ",
-                                       d, " is ", value, ", must be at least ",
-                                       check.minimum);
+        return mlir::emitOptionalError(
+            loc, check.name, " of spatial dimension ", d, " is ", value,
+            ", must be at least ", check.minimum);
   }
   for (size_t d = 0; d < rank; ++d) {
-    std::optional<int64_t> size = windowOutputSize(
-        input[d], attributes.window[d], attributes.strides[d],
-        attributes.windowDilations[d], attributes.paddingLow[d],
-        attributes.paddingHigh[d], attributes.inputDilations[d],
-        attributes.ceilMode);
+    std::optional<int64_t> size =
+        windowOutputSize(input[d], attributes.window[d], attributes.strides[d],
+                         attributes.windowDilations[d],
+                         attributes.paddingLow[d], attributes.paddingHigh[d],
+                         attributes.inputDilations[d], attributes.ceilMode);
     if (!size)
       return mlir::emitOptionalError(
           loc, "window of size ", attributes.window[d], " (dilation ",
-          attributes.windowDilations[d], ") does not fit spatial dimension ",
-          d, " of size ", input[d], " with padding ", attributes.paddingLow[d],
+          attributes.windowDilations[d], ") does not fit spatial dimension ", d,
+          " of size ", input[d], " with padding ", attributes.paddingLow[d],
           "/", attributes.paddingHigh[d]);
     output.push_back(*size);
   }

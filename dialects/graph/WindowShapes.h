@@ -12,10 +12,10 @@
 #include <cstdint>
 #include <optional>
 
-#include "llvm/ADT/ArrayRef.h"
-#include "llvm/ADT/SmallVector.h"
 #include "mlir/IR/Location.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
 
 namespace tessel::graph {
 
@@ -41,11 +41,9 @@ std::optional<int64_t> windowOutputSize(int64_t input, int64_t window,
 
 /// The output sizes of all spatial dimensions `input`, checking that every
 /// attribute has one entry per dimension and valid values; errors go to `loc`.
-mlir::LogicalResult
-inferWindowOutputShape(std::optional<mlir::Location> loc,
-                       llvm::ArrayRef<int64_t> input,
-                       const WindowAttributes &attributes,
-                       llvm::SmallVectorImpl<int64_t> &output);
+mlir::LogicalResult inferWindowOutputShape(
+    std::optional<mlir::Location> loc, llvm::ArrayRef<int64_t> input,
+    const WindowAttributes &attributes, llvm::SmallVectorImpl<int64_t> &output);
 
 } // namespace tessel::graph
 

@@ -1,0 +1,251 @@
+//===- ParameterFile.cpp - Model weights beside the program ---------------===//
+
+#include "runtime/params/ParameterFile.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace tessel {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'S', 'L', 'P', 'A', 'R', 'A', 'M'};
+constexpr uint64_t kHeaderSize = 24;
+constexpr uint64_t kAlignment = 64;
+
+uint64_t alignUp(uint64_t value) {
+  return (value + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+void putLittleEndian(char *out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i)
+    out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint64_t getLittleEndian(const char *in, int bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i)
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  return value;
+}
+
+struct FileCloser {
+  void operator()(FILE *file) const { std::fclose(file); }
+};
+using FilePtr = std::unique_ptr<FILE, FileCloser>;
+
+absl::StatusOr<uint64_t> fileSize(const std::string &path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
+  return static_cast<uint64_t>(info.st_size);
+}
+
+} // namespace
+
+int64_t elementByteSize(proto::ElementType type) {
+  switch (type) {
+  case proto::F32:
+  case proto::I32:
+    return 4;
+  case proto::F16:
+  case proto::BF16:
+    return 2;
+  case proto::I64:
+    return 8;
+  case proto::I1:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+void ParameterFileWriter::add(std::string name, proto::ElementType type,
+                              std::vector<int64_t> dims,
+                              absl::Span<const char> bytes) {
+  proto::ParameterEntry *entry = index.add_entries();
+  entry->set_name(std::move(name));
+  entry->set_element_type(type);
+  entry->mutable_dims()->Add(dims.begin(), dims.end());
+  entry->set_byte_size(bytes.size());
+  inlineBytes.push_back(bytes);
+}
+
+void ParameterFileWriter::addExternal(std::string name,
+                                      proto::ElementType type,
+                                      std::vector<int64_t> dims,
+                                      std::string file, uint64_t offset,
+                                      uint64_t byteSize) {
+  proto::ParameterEntry *entry = index.add_entries();
+  entry->set_name(std::move(name));
+  entry->set_element_type(type);
+  entry->mutable_dims()->Add(dims.begin(), dims.end());
+  entry->set_file(std::move(file));
+  entry->set_offset(offset);
+  entry->set_byte_size(byteSize);
+  inlineBytes.emplace_back();
+}
+
+absl::Status ParameterFileWriter::write(const std::string &path) const {
+  // Offsets are assigned before the index is serialized, so that the index
+  // can precede the data it describes.
+  proto::ParameterIndex finalIndex = index;
+  uint64_t offset = 0;
+  for (int i = 0; i < finalIndex.entries_size(); ++i) {
+    proto::ParameterEntry *entry = finalIndex.mutable_entries(i);
+    if (!entry->file().empty())
+      continue;
+    entry->set_offset(offset);
+    offset = alignUp(offset + entry->byte_size());
+  }
+  std::string serialized;
+  if (!finalIndex.SerializeToString(&serialized))
+    return absl::InternalError("cannot serialize the parameter index");
+
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
+  char header[kHeaderSize] = {};
+  std::memcpy(header, kMagic, sizeof(kMagic));
+  putLittleEndian(header + 8, kParameterFileVersion, 4);
+  putLittleEndian(header + 16, serialized.size(), 8);
+  out.write(header, kHeaderSize);
+  out.write(serialized.data(), serialized.size());
+  const std::string zeros(kAlignment, '\0');
+  uint64_t position = kHeaderSize + serialized.size();
+  out.write(zeros.data(), alignUp(position) - position);
+  uint64_t written = 0;
+  for (int i = 0; i < finalIndex.entries_size(); ++i) {
+    const proto::ParameterEntry &entry = finalIndex.entries(i);
+    if (!entry.file().empty())
+      continue;
+    out.write(zeros.data(), entry.offset() - written);
+    out.write(inlineBytes[i].data(), inlineBytes[i].size());
+    written = entry.offset() + entry.byte_size();
+  }
+  out.flush();
+  if (!out)
+    return absl::DataLossError(absl::StrCat("writing '", path, "' failed"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ParameterFile> ParameterFile::open(const std::string &path) {
+  absl::StatusOr<uint64_t> size = fileSize(path);
+  if (!size.ok())
+    return size.status();
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
+  char header[kHeaderSize];
+  if (*size < kHeaderSize ||
+      std::fread(header, 1, kHeaderSize, file.get()) != kHeaderSize ||
+      std::memcmp(header, kMagic, sizeof(kMagic)) != 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a Tessel parameter file"));
+  uint64_t version = getLittleEndian(header + 8, 4);
+  if (version != kParameterFileVersion)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path, "' has parameter file format version ", version,
+        ", this build reads version ", kParameterFileVersion));
+  uint64_t indexSize = getLittleEndian(header + 16, 8);
+  if (indexSize > *size - kHeaderSize)
+    return absl::DataLossError(
+        absl::StrCat("'", path, "' is truncated: its index needs ", indexSize,
+                     " bytes"));
+  std::string serialized(indexSize, '\0');
+  ParameterFile result;
+  if (std::fread(serialized.data(), 1, indexSize, file.get()) != indexSize ||
+      !result.parameterIndex.ParseFromString(serialized))
+    return absl::DataLossError(
+        absl::StrCat("'", path, "' has a corrupt parameter index"));
+  result.path = path;
+  size_t slash = path.find_last_of('/');
+  result.directory = slash == std::string::npos ? "." : path.substr(0, slash);
+  result.dataStart = alignUp(kHeaderSize + indexSize);
+
+  absl::flat_hash_map<std::string, uint64_t> externalSizes;
+  for (const proto::ParameterEntry &entry : result.parameterIndex.entries()) {
+    int64_t elements = 1;
+    for (int64_t dim : entry.dims()) {
+      if (dim < 0)
+        return absl::DataLossError(absl::StrCat(
+            "parameter '", entry.name(), "' has a negative dimension"));
+      elements *= dim;
+    }
+    int64_t elementSize = elementByteSize(entry.element_type());
+    if (elementSize == 0 ||
+        static_cast<uint64_t>(elements * elementSize) != entry.byte_size())
+      return absl::DataLossError(
+          absl::StrCat("parameter '", entry.name(), "' declares ",
+                       entry.byte_size(), " bytes, inconsistent with its ",
+                       "element type and shape"));
+    uint64_t available;
+    std::string where;
+    if (entry.file().empty()) {
+      available = *size < result.dataStart ? 0 : *size - result.dataStart;
+      where = path;
+    } else {
+      where = result.directory + "/" + entry.file();
+      auto [it, inserted] = externalSizes.try_emplace(where, 0);
+      if (inserted) {
+        absl::StatusOr<uint64_t> externalSize = fileSize(where);
+        if (!externalSize.ok())
+          return absl::NotFoundError(
+              absl::StrCat("parameter '", entry.name(), "' is stored in ",
+                           externalSize.status().message()));
+        it->second = *externalSize;
+      }
+      available = it->second;
+    }
+    if (entry.offset() > available ||
+        entry.byte_size() > available - entry.offset())
+      return absl::DataLossError(absl::StrCat(
+          "parameter '", entry.name(), "' lies beyond the end of '", where,
+          "' (offset ", entry.offset(), ", ", entry.byte_size(),
+          " bytes): the file is truncated"));
+  }
+  return result;
+}
+
+absl::StatusOr<const proto::ParameterEntry *>
+ParameterFile::find(const std::string &name) const {
+  for (const proto::ParameterEntry &entry : parameterIndex.entries())
+    if (entry.name() == name)
+      return &entry;
+  return absl::NotFoundError(
+      absl::StrCat("parameter '", name, "' is not in '", path, "'"));
+}
+
+absl::Status ParameterFile::read(const proto::ParameterEntry &entry,
+                                 absl::Span<char> destination) const {
+  if (destination.size() != entry.byte_size())
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter '", entry.name(), "' has ", entry.byte_size(),
+                     " bytes, the destination ", destination.size()));
+  std::string where =
+      entry.file().empty() ? path : directory + "/" + entry.file();
+  uint64_t offset =
+      entry.file().empty() ? dataStart + entry.offset() : entry.offset();
+  FilePtr file(std::fopen(where.c_str(), "rb"));
+  if (!file)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open '", where, "': ", std::strerror(errno)));
+  if (fseeko(file.get(), static_cast<off_t>(offset), SEEK_SET) != 0 ||
+      std::fread(destination.data(), 1, destination.size(), file.get()) !=
+          destination.size())
+    return absl::DataLossError(absl::StrCat("reading parameter '",
+                                            entry.name(), "' from '", where,
+                                            "' failed"));
+  return absl::OkStatus();
+}
+
+} // namespace tessel

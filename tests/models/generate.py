@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""Exports Tessel's test models with torch and checks them with onnx.
+
+    /usr/bin/python3 tests/models/generate.py [--out DIR]
+    /usr/bin/python3 tests/models/generate.py --gpt2-bench DIR [--layers 48 --width 1024]
+
+Needs Debian's python3-torch (1.13) and python3-onnx, which `./setup.sh
+--models` installs. The default writes the three small test models into
+tests/models/<name>/ (committed, so that tests never need torch):
+
+  mlp     opset 9   Gemm, GELU (Erf), ReLU; batch dimension dynamic
+  gpt2    opset 17  embeddings, LayerNormalization, causal multi-head
+                    attention, tanh GELU, residuals, tied LM head;
+                    batch and sequence dimensions dynamic
+  resnet  opset 11  Conv, BatchNormalization (eval), Relu, MaxPool,
+                    GlobalAveragePool, Flatten, Gemm; batch dynamic
+
+Each directory holds model.onnx, one <input>.npy per input and output.npy
+(torch's output for those inputs), and `shapes`: one `name=dims` line per
+input, the --input-shape flags that pin the dynamic dimensions to the shapes
+of the saved inputs.
+
+--gpt2-bench writes a deep GPT-2-style model with its weights as ONNX external
+data (for bench/import_gpt2.sh); it is not committed.
+"""
+
+import argparse
+import math
+import os
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 128)
+        self.fc2 = nn.Linear(128, 64)
+        self.fc3 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = nn.functional.gelu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, width, heads, max_positions):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        mask = torch.tril(torch.ones(max_positions, max_positions))
+        self.register_buffer("mask", mask.view(1, 1, max_positions, max_positions))
+
+    def forward(self, x):
+        batch, length, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        head = width // self.heads
+        q = q.view(batch, length, self.heads, head).transpose(1, 2)
+        k = k.view(batch, length, self.heads, head).transpose(1, 2)
+        v = v.view(batch, length, self.heads, head).transpose(1, 2)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(head))
+        causal = self.mask[:, :, :length, :length]
+        scores = scores.masked_fill(causal == 0, float("-inf"))
+        y = torch.softmax(scores, dim=-1) @ v
+        y = y.transpose(1, 2).contiguous().view(batch, length, width)
+        return self.proj(y)
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class Block(nn.Module):
+    def __init__(self, width, heads, max_positions):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(width)
+        self.attn = Attention(width, heads, max_positions)
+        self.ln2 = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, 4 * width)
+        self.out = nn.Linear(4 * width, width)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.out(gelu_tanh(self.fc(self.ln2(x))))
+
+
+class Gpt2(nn.Module):
+    def __init__(self, vocab=96, width=64, heads=4, layers=2, max_positions=32):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(max_positions, width)
+        self.blocks = nn.ModuleList(Block(width, heads, max_positions) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(width)
+
+    def forward(self, ids):
+        positions = torch.arange(ids.shape[1], dtype=torch.long).unsqueeze(0)
+        x = self.wte(ids) + self.wpe(positions)
+        for block in self.blocks:
+            x = block(x)
+        # The LM head shares the token embedding's weights.
+        return self.ln_f(x) @ self.wte.weight.t()
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, channels_in, channels_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.down = None
+        if stride != 1 or channels_in != channels_out:
+            self.down = nn.Sequential(
+                nn.Conv2d(channels_in, channels_out, 1, stride, bias=False),
+                nn.BatchNorm2d(channels_out))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResNet(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = BasicBlock(16, 16, 1)
+        self.layer2 = BasicBlock(16, 32, 2)
+        self.avg = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, classes)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn(self.stem(x))))
+        x = self.layer2(self.layer1(x))
+        return self.fc(torch.flatten(self.avg(x), 1))
+
+
+def randomize_batch_norm(model):
+    """Non-trivial running statistics, so that eval-mode BN does real work."""
+    generator = torch.Generator().manual_seed(7)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.1)
+
+
+def export(model, name, inputs, input_names, dynamic_axes, opset, out_dir):
+    model.eval()
+    out_dir = os.path.join(out_dir, name)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "model.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            model, tuple(inputs), path, input_names=input_names,
+            output_names=["output"], dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            # Keep BatchNormalization as its own node rather than folded into
+            # the convolution: the importer must handle it.
+            training=torch.onnx.TrainingMode.PRESERVE,
+            do_constant_folding=False)
+        outputs = model(*inputs)
+    onnx.checker.check_model(onnx.load(path))
+    for n, t in zip(input_names, inputs):
+        np.save(os.path.join(out_dir, n + ".npy"), t.numpy())
+    np.save(os.path.join(out_dir, "output.npy"), outputs.numpy())
+    with open(os.path.join(out_dir, "shapes"), "w") as shapes:
+        for n, t in zip(input_names, inputs):
+            shapes.write("%s=%s\n" % (n, "x".join(str(d) for d in t.shape)))
+    ops = sorted({node.op_type for node in onnx.load(path).graph.node})
+    print("%s: %d bytes, opset %d, ops: %s" % (path, os.path.getsize(path), opset, " ".join(ops)))
+
+
+def small_models(out_dir):
+    torch.manual_seed(0)
+    export(Mlp(), "mlp", [torch.randn(4, 64)], ["x"], {"x": {0: "batch"}, "output": {0: "batch"}},
+           9, out_dir)
+    torch.manual_seed(1)
+    ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(3))
+    export(Gpt2(), "gpt2", [ids], ["ids"],
+           {"ids": {0: "batch", 1: "sequence"}, "output": {0: "batch", 1: "sequence"}}, 17, out_dir)
+    torch.manual_seed(2)
+    resnet = ResNet()
+    randomize_batch_norm(resnet)
+    export(resnet, "resnet", [torch.randn(2, 3, 32, 32)], ["x"],
+           {"x": {0: "batch"}, "output": {0: "batch"}}, 11, out_dir)
+
+
+def gpt2_bench(out_dir, layers, width):
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    model = Gpt2(vocab=1024, width=width, heads=width // 64, layers=layers, max_positions=128).eval()
+    path = os.path.join(out_dir, "gpt2_bench.onnx")
+    ids = torch.zeros(1, 128, dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(model, (ids,), path, input_names=["ids"], output_names=["output"],
+                          dynamic_axes={"ids": {0: "batch", 1: "sequence"}},
+                          opset_version=17, do_constant_folding=False)
+    # Exports over 2 GB already use external data; smaller ones are converted
+    # so that the benchmark always reads weights the same way.
+    model_proto = onnx.load(path, load_external_data=True)
+    onnx.save_model(model_proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="gpt2_bench.onnx.data", size_threshold=1024)
+    print("%s: %d layers, width %d, %d parameters" % (
+        path, layers, width, sum(p.numel() for p in model.parameters())))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--out", default=here)
+    parser.add_argument("--gpt2-bench", metavar="DIR")
+    parser.add_argument("--layers", type=int, default=48)
+    parser.add_argument("--width", type=int, default=1024)
+    args = parser.parse_args()
+    if args.gpt2_bench:
+        gpt2_bench(args.gpt2_bench, args.layers, args.width)
+    else:
+        small_models(args.out)
+
+
+if __name__ == "__main__":
+    main()
