@@ -31,7 +31,8 @@ void putLittleEndian(char *out, uint64_t value, int bytes) {
 uint64_t getLittleEndian(const char *in, int bytes) {
   uint64_t value = 0;
   for (int i = 0; i < bytes; ++i)
-    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[i]))
+             << (8 * i);
   return value;
 }
 
@@ -78,8 +79,7 @@ void ParameterFileWriter::add(std::string name, proto::ElementType type,
   inlineBytes.push_back(bytes);
 }
 
-void ParameterFileWriter::addExternal(std::string name,
-                                      proto::ElementType type,
+void ParameterFileWriter::addExternal(std::string name, proto::ElementType type,
                                       std::vector<int64_t> dims,
                                       std::string file, uint64_t offset,
                                       uint64_t byteSize) {
@@ -153,14 +153,13 @@ absl::StatusOr<ParameterFile> ParameterFile::open(const std::string &path) {
         absl::StrCat("'", path, "' is not a Tessel parameter file"));
   uint64_t version = getLittleEndian(header + 8, 4);
   if (version != kParameterFileVersion)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "'", path, "' has parameter file format version ", version,
-        ", this build reads version ", kParameterFileVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", path, "' has parameter file format version ", version,
+                     ", this build reads version ", kParameterFileVersion));
   uint64_t indexSize = getLittleEndian(header + 16, 8);
   if (indexSize > *size - kHeaderSize)
-    return absl::DataLossError(
-        absl::StrCat("'", path, "' is truncated: its index needs ", indexSize,
-                     " bytes"));
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "' is truncated: its index needs ", indexSize, " bytes"));
   std::string serialized(indexSize, '\0');
   ParameterFile result;
   if (std::fread(serialized.data(), 1, indexSize, file.get()) != indexSize ||
@@ -177,24 +176,23 @@ absl::StatusOr<ParameterFile> ParameterFile::open(const std::string &path) {
     int64_t elements = 1;
     for (int64_t dim : entry.dims()) {
       if (dim < 0)
-        return absl::DataLossError(absl::StrCat(
-            "parameter '", entry.name(), "' has a negative dimension"));
+        return absl::DataLossError(absl::StrCat("parameter '", entry.name(),
+                                                "' has a negative dimension"));
       elements *= dim;
     }
     int64_t elementSize = elementByteSize(entry.element_type());
     if (elementSize == 0 ||
         static_cast<uint64_t>(elements * elementSize) != entry.byte_size())
-      return absl::DataLossError(
-          absl::StrCat("parameter '", entry.name(), "' declares ",
-                       entry.byte_size(), " bytes, inconsistent with its ",
-                       "element type and shape"));
+      return absl::DataLossError(absl::StrCat(
+          "parameter '", entry.name(), "' declares ", entry.byte_size(),
+          " bytes, inconsistent with its ", "element type and shape"));
     uint64_t available;
     std::string where;
     if (entry.file().empty()) {
       available = *size < result.dataStart ? 0 : *size - result.dataStart;
       where = path;
     } else {
-      where = result.directory + "/" + entry.file();
+      where = result.resolve(entry.file());
       auto [it, inserted] = externalSizes.try_emplace(where, 0);
       if (inserted) {
         absl::StatusOr<uint64_t> externalSize = fileSize(where);
@@ -216,6 +214,10 @@ absl::StatusOr<ParameterFile> ParameterFile::open(const std::string &path) {
   return result;
 }
 
+std::string ParameterFile::resolve(const std::string &file) const {
+  return !file.empty() && file.front() == '/' ? file : directory + "/" + file;
+}
+
 absl::StatusOr<const proto::ParameterEntry *>
 ParameterFile::find(const std::string &name) const {
   for (const proto::ParameterEntry &entry : parameterIndex.entries())
@@ -231,8 +233,7 @@ absl::Status ParameterFile::read(const proto::ParameterEntry &entry,
     return absl::InvalidArgumentError(
         absl::StrCat("parameter '", entry.name(), "' has ", entry.byte_size(),
                      " bytes, the destination ", destination.size()));
-  std::string where =
-      entry.file().empty() ? path : directory + "/" + entry.file();
+  std::string where = entry.file().empty() ? path : resolve(entry.file());
   uint64_t offset =
       entry.file().empty() ? dataStart + entry.offset() : entry.offset();
   FilePtr file(std::fopen(where.c_str(), "rb"));
@@ -242,9 +243,8 @@ absl::Status ParameterFile::read(const proto::ParameterEntry &entry,
   if (fseeko(file.get(), static_cast<off_t>(offset), SEEK_SET) != 0 ||
       std::fread(destination.data(), 1, destination.size(), file.get()) !=
           destination.size())
-    return absl::DataLossError(absl::StrCat("reading parameter '",
-                                            entry.name(), "' from '", where,
-                                            "' failed"));
+    return absl::DataLossError(absl::StrCat("reading parameter '", entry.name(),
+                                            "' from '", where, "' failed"));
   return absl::OkStatus();
 }
 

@@ -41,13 +41,13 @@ int64_t elementByteSize(proto::ElementType type);
 class ParameterFileWriter {
 public:
   /// A parameter whose bytes are copied into the file.
-  void add(std::string name, proto::ElementType type,
-           std::vector<int64_t> dims, absl::Span<const char> bytes);
-  /// A parameter whose bytes stay in `file` (a path relative to the
-  /// parameter file's directory) at `offset`.
+  void add(std::string name, proto::ElementType type, std::vector<int64_t> dims,
+           absl::Span<const char> bytes);
+  /// A parameter whose bytes stay in `file` (an absolute path, or one
+  /// relative to the parameter file's directory) at `offset`.
   void addExternal(std::string name, proto::ElementType type,
-                   std::vector<int64_t> dims, std::string file,
-                   uint64_t offset, uint64_t byteSize);
+                   std::vector<int64_t> dims, std::string file, uint64_t offset,
+                   uint64_t byteSize);
   absl::Status write(const std::string &path) const;
 
 private:
@@ -70,6 +70,9 @@ public:
                     absl::Span<char> destination) const;
 
 private:
+  /// `file` of an entry: absolute, or relative to this file's directory.
+  std::string resolve(const std::string &file) const;
+
   std::string path;
   std::string directory;
   uint64_t dataStart = 0;

@@ -48,19 +48,19 @@ TEST(ParameterFileTest, RoundTripsInlineAndExternalEntries) {
   ASSERT_TRUE(entry.ok());
   EXPECT_EQ((*entry)->offset() % 64, 0u);
   std::vector<float> read(6);
-  ASSERT_TRUE(file->read(**entry, absl::Span<char>(
-                                      reinterpret_cast<char *>(read.data()),
-                                      read.size() * sizeof(float)))
+  ASSERT_TRUE(file->read(**entry,
+                         absl::Span<char>(reinterpret_cast<char *>(read.data()),
+                                          read.size() * sizeof(float)))
                   .ok());
   EXPECT_EQ(read, weight);
 
   entry = file->find("emb");
   ASSERT_TRUE(entry.ok());
   std::vector<float> embedding(3);
-  ASSERT_TRUE(file->read(**entry, absl::Span<char>(reinterpret_cast<char *>(
-                                                       embedding.data()),
-                                                   12))
-                  .ok());
+  ASSERT_TRUE(
+      file->read(**entry, absl::Span<char>(
+                              reinterpret_cast<char *>(embedding.data()), 12))
+          .ok());
   EXPECT_EQ(embedding, (std::vector<float>{7, 8, 9}));
 
   entry = file->find("flag");
@@ -69,8 +69,7 @@ TEST(ParameterFileTest, RoundTripsInlineAndExternalEntries) {
   ASSERT_TRUE(file->read(**entry, absl::Span<char>(&value, 1)).ok());
   EXPECT_EQ(value, 1);
 
-  EXPECT_EQ(file->find("missing").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(file->find("missing").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(ParameterFileTest, RejectsWhatItCannotRead) {

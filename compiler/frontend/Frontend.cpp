@@ -1,0 +1,112 @@
+//===- Frontend.cpp - Load a model in any supported format ----------------===//
+
+#include "compiler/frontend/Frontend.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "dialects/RegisterDialects.h"
+#include "google/protobuf/text_format.h"
+#include "llvm/ADT/StringRef.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+#include "onnx/onnx_pb.h"
+
+namespace tessel {
+
+std::optional<ModelFormat> modelFormatOf(const std::string &path) {
+  llvm::StringRef name(path);
+  if (name.ends_with(".onnx"))
+    return ModelFormat::Onnx;
+  if (name.ends_with(".textproto") || name.ends_with(".pbtxt") ||
+      name.ends_with(".onnxtxt"))
+    return ModelFormat::OnnxText;
+  if (name.ends_with(".mlir") || name.ends_with(".mlirbc"))
+    return ModelFormat::Mlir;
+  return std::nullopt;
+}
+
+static std::string directoryOf(const std::string &path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
+                                       mlir::MLIRContext &context,
+                                       llvm::SourceMgr &sourceMgr,
+                                       const OnnxImportOptions &options) {
+  mlir::Location loc = mlir::FileLineColLoc::get(&context, path, 0, 0);
+  std::optional<ModelFormat> format = modelFormatOf(path);
+  if (!format)
+    return mlir::emitError(loc)
+           << "unknown model format: expected .onnx, .textproto/.pbtxt "
+              "(ONNX as protobuf text) or .mlir";
+  LoadedModel loaded;
+  if (*format == ModelFormat::Mlir) {
+    if (!options.inputShapes.empty())
+      return mlir::emitError(loc)
+             << "--input-shape applies to ONNX models; MLIR input already "
+                "has static shapes";
+    mlir::DialectRegistry registry;
+    registerTesselDialects(registry);
+    context.appendDialectRegistry(registry);
+    loaded.module = mlir::parseSourceFile<mlir::ModuleOp>(path, sourceMgr,
+                                                          &context);
+    if (!loaded.module)
+      return mlir::failure();
+    return loaded;
+  }
+  mlir::FailureOr<ImportedModel> imported = mlir::failure();
+  if (*format == ModelFormat::Onnx) {
+    imported = importOnnxFile(path, context, options);
+  } else {
+    std::ifstream in(path);
+    if (!in)
+      return mlir::emitError(loc) << "cannot open the model";
+    std::stringstream text;
+    text << in.rdbuf();
+    auto model = std::make_shared<onnx::ModelProto>();
+    if (!google::protobuf::TextFormat::ParseFromString(text.str(), model.get()))
+      return mlir::emitError(loc)
+             << "the file does not parse as an ONNX ModelProto in protobuf "
+                "text format";
+    imported = importOnnxModel(std::move(model), directoryOf(path), path,
+                               context, options);
+  }
+  if (failed(imported))
+    return mlir::failure();
+  loaded.module = std::move(imported->module);
+  loaded.imported = std::move(*imported);
+  return loaded;
+}
+
+absl::StatusOr<std::map<std::string, std::vector<int64_t>>>
+parseInputShapes(llvm::ArrayRef<std::string> values) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const std::string &value : values) {
+    for (absl::string_view entry : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+      std::pair<absl::string_view, absl::string_view> parts =
+          absl::StrSplit(entry, absl::MaxSplits('=', 1));
+      std::vector<int64_t> dims;
+      bool valid = !parts.first.empty() && !parts.second.empty();
+      for (absl::string_view dim : absl::StrSplit(parts.second, 'x')) {
+        int64_t size;
+        valid &= absl::SimpleAtoi(dim, &size) && size > 0;
+        dims.push_back(size);
+      }
+      if (!valid)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--input-shape '", entry,
+            "' is not of the form name=d0xd1x... with positive sizes"));
+      if (!shapes.emplace(std::string(parts.first), dims).second)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--input-shape gives '", parts.first, "' twice"));
+    }
+  }
+  return shapes;
+}
+
+} // namespace tessel

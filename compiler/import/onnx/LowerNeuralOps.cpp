@@ -1,0 +1,716 @@
+//===- LowerNeuralOps.cpp - ONNX contractions, windows, normalisations ----===//
+//
+// MatMul and Gemm (as dot_general, without transposing or broadcasting
+// weights), Conv and ConvTranspose (as convolution), pools, reductions,
+// Softmax, the normalisations, and Resize/Upsample.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cmath>
+#include <numeric>
+
+#include "compiler/import/onnx/NodeLowering.h"
+#include "dialects/graph/GraphOps.h"
+
+namespace tessel::onnx_import {
+namespace {
+
+using mlir::failure;
+using mlir::FailureOr;
+using mlir::LogicalResult;
+using mlir::success;
+using mlir::Value;
+
+std::vector<int64_t> iotaVector(int64_t from, int64_t to) {
+  std::vector<int64_t> values;
+  for (int64_t i = from; i < to; ++i)
+    values.push_back(i);
+  return values;
+}
+
+/// `value` broadcast into `shape`, its dimension i landing on `dims[i]`.
+Value broadcastAlong(NodeLowering &node, Value value,
+                     llvm::ArrayRef<int64_t> shape,
+                     llvm::ArrayRef<int64_t> dims) {
+  mlir::RankedTensorType type = typeOf(value);
+  if (type.getShape() == shape)
+    return value;
+  return graph::BroadcastInDimOp::create(node.builder, node.loc,
+                                         type.clone(shape), value, dims);
+}
+
+LogicalResult sameElementType(NodeLowering &node, Value a, Value b) {
+  if (typeOf(a).getElementType() == typeOf(b).getElementType())
+    return success();
+  return node.fail("inputs have different element types (" +
+                   dataTypeName(node.inputDataType(0)) + " and " +
+                   dataTypeName(node.inputDataType(1)) + ")");
+}
+
+FailureOr<Value> dot(NodeLowering &node, Value lhs, Value rhs,
+                     llvm::ArrayRef<int64_t> lhsBatch,
+                     llvm::ArrayRef<int64_t> rhsBatch,
+                     llvm::ArrayRef<int64_t> lhsContract,
+                     llvm::ArrayRef<int64_t> rhsContract) {
+  return node.create<graph::DotGeneralOp>(lhs, rhs, lhsBatch, rhsBatch,
+                                          lhsContract, rhsContract);
+}
+
+/// numpy matmul. A rank-2 right operand (a weight) is contracted directly,
+/// never broadcast over the batch, so that it can be sharded as it is.
+LogicalResult lowerMatMul(NodeLowering &node) {
+  FailureOr<Value> a = node.input(0), b = node.input(1);
+  if (failed(a) || failed(b) || failed(sameElementType(node, *a, *b)))
+    return failure();
+  Value lhs = *a, rhs = *b;
+  bool vectorLhs = typeOf(lhs).getRank() == 1;
+  bool vectorRhs = typeOf(rhs).getRank() == 1;
+  if (typeOf(lhs).getRank() == 0 || typeOf(rhs).getRank() == 0)
+    return node.fail("inputs must have rank 1 or more");
+  if (vectorLhs)
+    lhs = node.reshape(lhs, {1, typeOf(lhs).getDimSize(0)});
+  if (vectorRhs)
+    rhs = node.reshape(rhs, {typeOf(rhs).getDimSize(0), 1});
+  int64_t lhsRank = typeOf(lhs).getRank(), rhsRank = typeOf(rhs).getRank();
+  FailureOr<Value> product;
+  if (rhsRank == 2) {
+    product = dot(node, lhs, rhs, {}, {}, {lhsRank - 1}, {0});
+  } else {
+    Shape lhsShape(typeOf(lhs).getShape()), rhsShape(typeOf(rhs).getShape());
+    absl::StatusOr<Shape> batch =
+        broadcastShapes(llvm::ArrayRef(lhsShape).drop_back(2),
+                        llvm::ArrayRef(rhsShape).drop_back(2));
+    if (!batch.ok())
+      return node.fail(batch.status());
+    auto withBatch = [&](Value value) -> FailureOr<Value> {
+      Shape shape = *batch;
+      llvm::append_range(shape, typeOf(value).getShape().take_back(2));
+      return node.broadcastTo(value, shape);
+    };
+    FailureOr<Value> l = withBatch(lhs), r = withBatch(rhs);
+    if (failed(l) || failed(r))
+      return failure();
+    int64_t batchRank = batch->size();
+    std::vector<int64_t> batchDims = iotaVector(0, batchRank);
+    product = dot(node, *l, *r, batchDims, batchDims, {batchRank + 1},
+                  {batchRank});
+  }
+  if (failed(product))
+    return failure();
+  Value result = *product;
+  if (vectorLhs || vectorRhs) {
+    Shape shape(typeOf(result).getShape());
+    if (vectorRhs)
+      shape.pop_back();
+    if (vectorLhs)
+      shape.erase(shape.end() - (vectorRhs ? 1 : 2));
+    result = node.reshape(result, shape);
+  }
+  node.setOutput(0, result);
+  return success();
+}
+
+LogicalResult lowerGemm(NodeLowering &node) {
+  FailureOr<Value> a = node.input(0), b = node.input(1);
+  if (failed(a) || failed(b) || failed(sameElementType(node, *a, *b)))
+    return failure();
+  if (typeOf(*a).getRank() != 2 || typeOf(*b).getRank() != 2)
+    return node.fail("A and B must be matrices");
+  int64_t transA = node.attributes.getInt("transA", 0);
+  int64_t transB = node.attributes.getInt("transB", 0);
+  FailureOr<Value> product =
+      dot(node, *a, *b, {}, {}, {transA ? 0 : 1}, {transB ? 1 : 0});
+  if (failed(product))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*product);
+  Value result = *product;
+  double alpha = node.attributes.getFloat("alpha", 1.0f);
+  if (alpha != 1.0)
+    result = graph::MulOp::create(
+        node.builder, node.loc, result,
+        node.splat(alpha, type.getElementType(), type.getShape()));
+  if (node.hasInput(2)) {
+    FailureOr<Value> c = node.input(2);
+    if (failed(c))
+      return failure();
+    FailureOr<Value> bias = node.broadcastTo(*c, type.getShape());
+    if (failed(bias))
+      return failure();
+    double beta = node.attributes.getFloat("beta", 1.0f);
+    Value scaled = *bias;
+    if (beta != 1.0)
+      scaled = graph::MulOp::create(
+          node.builder, node.loc, scaled,
+          node.splat(beta, type.getElementType(), type.getShape()));
+    result = graph::AddOp::create(node.builder, node.loc, result, scaled);
+  }
+  node.setOutput(0, result);
+  return success();
+}
+
+/// Per-spatial-dimension window attributes of Conv, ConvTranspose and pools.
+struct Window {
+  std::vector<int64_t> kernel, strides, dilations, padLow, padHigh;
+};
+
+/// Reads strides, dilations and pads (or auto_pad) for `spatial` input
+/// sizes and `kernel` sizes.
+FailureOr<Window> readWindow(NodeLowering &node, llvm::ArrayRef<int64_t> spatial,
+                             std::vector<int64_t> kernel) {
+  size_t rank = spatial.size();
+  Window window;
+  window.kernel = std::move(kernel);
+  window.strides = node.attributes.getInts("strides").value_or(
+      std::vector<int64_t>(rank, 1));
+  window.dilations = node.attributes.getInts("dilations").value_or(
+      std::vector<int64_t>(rank, 1));
+  std::vector<int64_t> pads = node.attributes.getInts("pads").value_or(
+      std::vector<int64_t>(2 * rank, 0));
+  if (window.kernel.size() != rank || window.strides.size() != rank ||
+      window.dilations.size() != rank || pads.size() != 2 * rank)
+    return node.fail("kernel_shape, strides, dilations and pads must have "
+                     "one entry per spatial dimension (" +
+                     std::to_string(rank) + ", pads twice that)");
+  window.padLow.assign(pads.begin(), pads.begin() + rank);
+  window.padHigh.assign(pads.begin() + rank, pads.end());
+  std::string autoPad = node.attributes.getString("auto_pad", "NOTSET");
+  if (autoPad == "VALID") {
+    window.padLow.assign(rank, 0);
+    window.padHigh.assign(rank, 0);
+  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    for (size_t d = 0; d < rank; ++d) {
+      int64_t stride = window.strides[d];
+      int64_t out = (spatial[d] + stride - 1) / stride;
+      int64_t extent = (window.kernel[d] - 1) * window.dilations[d] + 1;
+      int64_t total =
+          std::max<int64_t>((out - 1) * stride + extent - spatial[d], 0);
+      int64_t small = total / 2, large = total - small;
+      window.padLow[d] = autoPad == "SAME_UPPER" ? small : large;
+      window.padHigh[d] = autoPad == "SAME_UPPER" ? large : small;
+    }
+  } else if (autoPad != "NOTSET") {
+    return node.fail("auto_pad '" + autoPad + "' is not valid");
+  }
+  return window;
+}
+
+/// Adds Conv's bias [M] along the channel dimension.
+FailureOr<Value> addChannelBias(NodeLowering &node, Value value, size_t input) {
+  if (!node.hasInput(input))
+    return value;
+  FailureOr<Value> bias = node.input(input);
+  if (failed(bias))
+    return failure();
+  mlir::RankedTensorType type = typeOf(value);
+  if (typeOf(*bias).getRank() != 1 ||
+      typeOf(*bias).getDimSize(0) != type.getDimSize(1))
+    return node.fail("bias must be a vector of " +
+                     std::to_string(type.getDimSize(1)) + " channels");
+  Value broadcast = broadcastAlong(node, *bias, type.getShape(), {1});
+  return graph::AddOp::create(node.builder, node.loc, value, broadcast)
+      .getResult();
+}
+
+LogicalResult lowerConv(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), w = node.input(1);
+  if (failed(x) || failed(w) || failed(sameElementType(node, *x, *w)))
+    return failure();
+  mlir::RankedTensorType input = typeOf(*x), kernel = typeOf(*w);
+  if (input.getRank() < 3 || kernel.getRank() != input.getRank())
+    return node.fail("X must be [N, C, spatial...] and W [M, C/group, "
+                     "kernel...] of the same rank");
+  std::vector<int64_t> kernelShape(kernel.getShape().begin() + 2,
+                                   kernel.getShape().end());
+  if (auto declared = node.attributes.getInts("kernel_shape"); declared &&
+                                                                *declared != kernelShape)
+    return node.fail("kernel_shape disagrees with the shape of W");
+  FailureOr<Window> window =
+      readWindow(node, input.getShape().drop_front(2), kernelShape);
+  if (failed(window))
+    return failure();
+  size_t spatial = kernelShape.size();
+  FailureOr<Value> conv = node.create<graph::ConvolutionOp>(
+      *x, *w, window->strides, window->padLow, window->padHigh,
+      std::vector<int64_t>(spatial, 1), window->dilations,
+      node.attributes.getInt("group", 1));
+  if (failed(conv))
+    return failure();
+  FailureOr<Value> result = addChannelBias(node, *conv, 2);
+  if (failed(result))
+    return failure();
+  node.setOutput(0, *result);
+  return success();
+}
+
+/// ConvTranspose as a convolution of the input dilated by the stride with
+/// the kernel flipped and its channel dimensions swapped within each group.
+LogicalResult lowerConvTranspose(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), w = node.input(1);
+  if (failed(x) || failed(w) || failed(sameElementType(node, *x, *w)))
+    return failure();
+  mlir::RankedTensorType input = typeOf(*x), kernel = typeOf(*w);
+  int64_t rank = input.getRank();
+  if (rank < 3 || kernel.getRank() != rank)
+    return node.fail("X must be [N, C, spatial...] and W [C, M/group, "
+                     "kernel...] of the same rank");
+  size_t spatial = rank - 2;
+  int64_t groups = node.attributes.getInt("group", 1);
+  int64_t channels = input.getDimSize(1);
+  if (groups < 1 || kernel.getDimSize(0) != channels || channels % groups)
+    return node.fail("W must have the input's " + std::to_string(channels) +
+                     " channels first, divisible by group " +
+                     std::to_string(groups));
+  std::vector<int64_t> kernelShape(kernel.getShape().begin() + 2,
+                                   kernel.getShape().end());
+  std::vector<int64_t> strides = node.attributes.getInts("strides").value_or(
+      std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> dilations = node.attributes.getInts("dilations").value_or(
+      std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> outputPadding =
+      node.attributes.getInts("output_padding")
+          .value_or(std::vector<int64_t>(spatial, 0));
+  std::vector<int64_t> pads = node.attributes.getInts("pads").value_or(
+      std::vector<int64_t>(2 * spatial, 0));
+  if (strides.size() != spatial || dilations.size() != spatial ||
+      outputPadding.size() != spatial || pads.size() != 2 * spatial)
+    return node.fail("strides, dilations, output_padding and pads must have "
+                     "one entry per spatial dimension");
+  std::string autoPad = node.attributes.getString("auto_pad", "NOTSET");
+  std::optional<std::vector<int64_t>> outputShape =
+      node.attributes.getInts("output_shape");
+  if (outputShape && outputShape->size() == spatial + 2)
+    outputShape->erase(outputShape->begin(), outputShape->begin() + 2);
+  for (size_t d = 0; d < spatial; ++d) {
+    int64_t in = input.getDimSize(d + 2);
+    int64_t extent = (kernelShape[d] - 1) * dilations[d] + 1;
+    int64_t full = strides[d] * (in - 1) + outputPadding[d] + extent;
+    std::optional<int64_t> out;
+    if (outputShape) {
+      if (outputShape->size() != spatial)
+        return node.fail("output_shape must give the spatial dimensions");
+      out = (*outputShape)[d];
+    } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      out = in * strides[d];
+    } else if (autoPad == "VALID") {
+      out = full;
+    }
+    if (out) {
+      int64_t total = full - *out;
+      int64_t small = total / 2, large = total - small;
+      pads[d] = autoPad == "SAME_UPPER" ? small : large;
+      pads[d + spatial] = autoPad == "SAME_UPPER" ? large : small;
+    }
+  }
+  // W [C, M/g, k...] -> [g, C/g, M/g, k...] -> [g, M/g, C/g, k...]
+  //   -> [M, C/g, k...], then flipped along the kernel's dimensions.
+  int64_t perGroupOut = kernel.getDimSize(1);
+  Shape grouped = {groups, channels / groups, perGroupOut};
+  grouped.insert(grouped.end(), kernelShape.begin(), kernelShape.end());
+  std::vector<int64_t> permutation = {0, 2, 1};
+  for (size_t d = 0; d < spatial; ++d)
+    permutation.push_back(3 + d);
+  FailureOr<Value> swapped = node.create<graph::TransposeOp>(
+      node.reshape(*w, grouped), permutation);
+  if (failed(swapped))
+    return failure();
+  Shape flat = {groups * perGroupOut, channels / groups};
+  flat.insert(flat.end(), kernelShape.begin(), kernelShape.end());
+  Value flipped = graph::ReverseOp::create(node.builder, node.loc,
+                                           node.reshape(*swapped, flat),
+                                           iotaVector(2, rank));
+  std::vector<int64_t> low, high;
+  for (size_t d = 0; d < spatial; ++d) {
+    int64_t reach = dilations[d] * (kernelShape[d] - 1);
+    low.push_back(reach - pads[d]);
+    high.push_back(reach - pads[d + spatial] + outputPadding[d]);
+  }
+  FailureOr<Value> conv = node.create<graph::ConvolutionOp>(
+      *x, flipped, std::vector<int64_t>(spatial, 1), low, high, strides,
+      dilations, groups);
+  if (failed(conv))
+    return failure();
+  FailureOr<Value> result = addChannelBias(node, *conv, 2);
+  if (failed(result))
+    return failure();
+  node.setOutput(0, *result);
+  return success();
+}
+
+template <typename PoolOp> LogicalResult lowerPool(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  if (node.outputUsed(1))
+    return node.fail("the Indices output is not supported");
+  mlir::RankedTensorType type = typeOf(*x);
+  if (type.getRank() < 3)
+    return node.fail("X must be [N, C, spatial...]");
+  std::optional<std::vector<int64_t>> kernel =
+      node.attributes.getInts("kernel_shape");
+  if (!kernel)
+    return node.fail("kernel_shape is required");
+  FailureOr<Window> window =
+      readWindow(node, type.getShape().drop_front(2), *kernel);
+  if (failed(window))
+    return failure();
+  bool ceilMode = node.attributes.getInt("ceil_mode", 0) != 0;
+  FailureOr<Value> result;
+  if constexpr (std::is_same_v<PoolOp, graph::AvgPoolOp>)
+    result = node.create<graph::AvgPoolOp>(
+        *x, window->kernel, window->strides, window->dilations,
+        window->padLow, window->padHigh, ceilMode,
+        node.attributes.getInt("count_include_pad", 0) != 0);
+  else
+    result = node.create<graph::MaxPoolOp>(*x, window->kernel, window->strides,
+                                           window->dilations, window->padLow,
+                                           window->padHigh, ceilMode);
+  if (failed(result))
+    return failure();
+  node.setOutput(0, *result);
+  return success();
+}
+
+/// graph.reduce, then the reduced dimensions back as 1s if `keepDims`.
+FailureOr<Value> reduce(NodeLowering &node, graph::ReduceKind kind, Value x,
+                        llvm::ArrayRef<int64_t> dims, bool keepDims) {
+  FailureOr<Value> reduced = node.create<graph::ReduceOp>(kind, x, dims);
+  if (failed(reduced) || !keepDims)
+    return reduced;
+  Shape shape(typeOf(x).getShape());
+  for (int64_t d : dims)
+    shape[d] = 1;
+  return node.reshape(*reduced, shape);
+}
+
+template <graph::ReduceKind kind>
+LogicalResult lowerGlobalPool(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  int64_t rank = typeOf(*x).getRank();
+  if (rank < 3)
+    return node.fail("X must be [N, C, spatial...]");
+  FailureOr<Value> result =
+      reduce(node, kind, *x, iotaVector(2, rank), /*keepDims=*/true);
+  if (failed(result))
+    return failure();
+  node.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult lowerReduce(NodeLowering &node) {
+  FailureOr<Value> input = node.input(0);
+  if (failed(input))
+    return failure();
+  Value x = *input;
+  mlir::RankedTensorType type = typeOf(x);
+  if (type.getElementType().isInteger(1))
+    return node.fail("does not take bool inputs");
+  const std::string &op = node.node.op_type();
+  std::vector<int64_t> axes;
+  bool axesFromInput = op == "ReduceSum" && node.opset >= 13;
+  if (axesFromInput && node.hasInput(1)) {
+    FailureOr<std::vector<int64_t>> known = node.staticInts(1, "axes");
+    if (failed(known))
+      return failure();
+    axes = *known;
+  } else if (!axesFromInput) {
+    axes = node.attributes.getInts("axes").value_or(axes);
+  }
+  if (axes.empty()) {
+    if (node.attributes.getInt("noop_with_empty_axes", 0)) {
+      node.setOutput(0, x);
+      return success();
+    }
+    axes = iotaVector(0, type.getRank());
+  }
+  absl::StatusOr<std::vector<int64_t>> dims =
+      normalizeAxes(axes, type.getRank());
+  if (!dims.ok())
+    return node.fail(dims.status());
+  bool keepDims = node.attributes.getInt("keepdims", 1) != 0;
+  bool isFloat = mlir::isa<mlir::FloatType>(type.getElementType());
+  if ((op == "ReduceL2" || op == "ReduceLogSum" || op == "ReduceLogSumExp") &&
+      !isFloat)
+    return node.fail("needs a floating-point input");
+
+  graph::ReduceKind kind = graph::ReduceKind::Sum;
+  if (op == "ReduceMean")
+    kind = graph::ReduceKind::Mean;
+  else if (op == "ReduceMax")
+    kind = graph::ReduceKind::Max;
+  else if (op == "ReduceMin")
+    kind = graph::ReduceKind::Min;
+  else if (op == "ReduceProd")
+    kind = graph::ReduceKind::Prod;
+  if (op == "ReduceSumSquare" || op == "ReduceL2")
+    x = graph::MulOp::create(node.builder, node.loc, x, x);
+  else if (op == "ReduceL1")
+    x = graph::AbsOp::create(node.builder, node.loc, x);
+  Value shift;
+  if (op == "ReduceLogSumExp") {
+    // log(sum(exp(x))) = m + log(sum(exp(x - m))), m the maximum.
+    FailureOr<Value> maximum =
+        reduce(node, graph::ReduceKind::Max, x, *dims, /*keepDims=*/true);
+    if (failed(maximum))
+      return failure();
+    FailureOr<Value> broadcast = node.broadcastTo(*maximum, type.getShape());
+    if (failed(broadcast))
+      return failure();
+    shift = *maximum;
+    x = graph::ExpOp::create(
+        node.builder, node.loc,
+        graph::SubOp::create(node.builder, node.loc, x, *broadcast));
+  }
+  FailureOr<Value> result = reduce(node, kind, x, *dims, keepDims);
+  if (failed(result))
+    return failure();
+  if (op == "ReduceL2")
+    result = graph::SqrtOp::create(node.builder, node.loc, *result).getResult();
+  if (op == "ReduceLogSum" || op == "ReduceLogSumExp")
+    result = graph::LogOp::create(node.builder, node.loc, *result).getResult();
+  if (shift)
+    result = graph::AddOp::create(node.builder, node.loc, *result,
+                                  node.reshape(shift, typeOf(*result).getShape()))
+                 .getResult();
+  node.setOutput(0, *result);
+  return success();
+}
+
+LogicalResult lowerSoftmax(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("needs a floating-point input");
+  int64_t rank = type.getRank();
+  int64_t defaultAxis = node.opset >= 13 ? -1 : 1;
+  absl::StatusOr<int64_t> axis =
+      normalizeAxis(node.attributes.getInt("axis", defaultAxis), rank);
+  if (!axis.ok())
+    return node.fail(axis.status());
+  Value input = *x;
+  int64_t dimension = *axis;
+  // Before opset 13 the input is flattened to 2-D at the axis.
+  bool flatten = node.opset < 13 && *axis != rank - 1;
+  if (flatten) {
+    int64_t outer = 1;
+    for (int64_t d = 0; d < *axis; ++d)
+      outer *= type.getDimSize(d);
+    input = node.reshape(input, {outer, type.getNumElements() / outer});
+    dimension = 1;
+  }
+  Value result =
+      graph::SoftmaxOp::create(node.builder, node.loc, input, dimension);
+  if (node.node.op_type() == "LogSoftmax")
+    result = graph::LogOp::create(node.builder, node.loc, result);
+  node.setOutput(0, node.reshape(result, type.getShape()));
+  return success();
+}
+
+LogicalResult lowerBatchNorm(NodeLowering &node) {
+  if (node.attributes.getInt("training_mode", 0))
+    return node.fail("training mode is not supported");
+  for (size_t i = 1; i < node.numOutputs(); ++i)
+    if (node.outputUsed(i))
+      return node.fail("the running statistics outputs exist only in "
+                       "training mode");
+  llvm::SmallVector<Value> inputs;
+  for (size_t i = 0; i < 5; ++i) {
+    FailureOr<Value> input = node.input(i);
+    if (failed(input))
+      return failure();
+    inputs.push_back(*input);
+  }
+  mlir::RankedTensorType type = typeOf(inputs[0]);
+  if (type.getRank() < 2)
+    return node.fail("X must have a channel dimension");
+  for (Value statistic : llvm::ArrayRef(inputs).drop_front())
+    if (typeOf(statistic) != typeOf(inputs[1]) ||
+        typeOf(statistic).getRank() != 1 ||
+        typeOf(statistic).getDimSize(0) != type.getDimSize(1) ||
+        typeOf(statistic).getElementType() != type.getElementType())
+      return node.fail("scale, B, mean and var must be vectors of X's " +
+                       std::to_string(type.getDimSize(1)) +
+                       " channels, of X's element type");
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("needs a floating-point input");
+  Value result = graph::BatchNormInferenceOp::create(
+      node.builder, node.loc, typeOf(inputs[0]), inputs[0], inputs[1],
+      inputs[2], inputs[3], inputs[4],
+      node.builder.getF64FloatAttr(node.attributes.getFloat("epsilon", 1e-5f)),
+      node.builder.getI64IntegerAttr(1));
+  node.setOutput(0, result);
+  return success();
+}
+
+LogicalResult lowerLayerNorm(NodeLowering &node) {
+  if (node.outputUsed(1) || node.outputUsed(2))
+    return node.fail("the Mean and InvStdDev outputs are not supported");
+  FailureOr<Value> x = node.input(0), scale = node.input(1);
+  if (failed(x) || failed(scale))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  absl::StatusOr<int64_t> axis =
+      normalizeAxis(node.attributes.getInt("axis", -1), type.getRank());
+  if (!axis.ok())
+    return node.fail(axis.status());
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()) ||
+      typeOf(*scale).getElementType() != type.getElementType())
+    return node.fail("X and Scale must have the same floating-point type");
+  Shape normalized(type.getShape().begin() + *axis, type.getShape().end());
+  FailureOr<Value> gamma = node.broadcastTo(*scale, normalized);
+  if (failed(gamma))
+    return failure();
+  Value beta;
+  if (node.hasInput(2)) {
+    FailureOr<Value> bias = node.input(2);
+    if (failed(bias))
+      return failure();
+    if (typeOf(*bias).getElementType() != type.getElementType())
+      return node.fail("B must have X's element type");
+    FailureOr<Value> broadcast = node.broadcastTo(*bias, normalized);
+    if (failed(broadcast))
+      return failure();
+    beta = *broadcast;
+  } else {
+    beta = node.splat(0, type.getElementType(), normalized);
+  }
+  Value result = graph::LayerNormOp::create(
+      node.builder, node.loc, type, *x, *gamma, beta,
+      node.builder.getI64IntegerAttr(*axis),
+      node.builder.getF64FloatAttr(node.attributes.getFloat("epsilon", 1e-5f)));
+  node.setOutput(0, result);
+  return success();
+}
+
+/// Normalises each (n, c) over the spatial dimensions: a layer_norm from
+/// axis 2, then the per-channel scale and bias.
+LogicalResult lowerInstanceNorm(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), scale = node.input(1),
+                   bias = node.input(2);
+  if (failed(x) || failed(scale) || failed(bias))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (type.getRank() < 3)
+    return node.fail("X must be [N, C, spatial...]");
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("needs a floating-point input");
+  Shape spatial(type.getShape().begin() + 2, type.getShape().end());
+  mlir::Type element = type.getElementType();
+  Value normalized = graph::LayerNormOp::create(
+      node.builder, node.loc, type, *x, node.splat(1, element, spatial),
+      node.splat(0, element, spatial), node.builder.getI64IntegerAttr(2),
+      node.builder.getF64FloatAttr(node.attributes.getFloat("epsilon", 1e-5f)));
+  for (Value vector : {*scale, *bias})
+    if (typeOf(vector).getRank() != 1 ||
+        typeOf(vector).getDimSize(0) != type.getDimSize(1) ||
+        typeOf(vector).getElementType() != element)
+      return node.fail("scale and B must be vectors over the channels");
+  Value scaled = graph::MulOp::create(
+      node.builder, node.loc, normalized,
+      broadcastAlong(node, *scale, type.getShape(), {1}));
+  node.setOutput(0, graph::AddOp::create(
+                        node.builder, node.loc, scaled,
+                        broadcastAlong(node, *bias, type.getShape(), {1})));
+  return success();
+}
+
+LogicalResult lowerResize(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("needs a floating-point input");
+  bool legacy = node.node.op_type() == "Upsample" || node.opset < 11;
+  std::string mode = node.attributes.getString("mode", "nearest");
+  std::string transform =
+      legacy ? "asymmetric"
+             : node.attributes.getString("coordinate_transformation_mode",
+                                         "half_pixel");
+  std::string nearest =
+      legacy ? "floor"
+             : node.attributes.getString("nearest_mode", "round_prefer_floor");
+  std::optional<graph::ResizeMode> resizeMode =
+      mode == "nearest"                          ? graph::ResizeMode::Nearest
+      : (mode == "linear" || mode == "bilinear") ? graph::ResizeMode::Linear
+                                                 : std::optional<graph::ResizeMode>();
+  if (!resizeMode)
+    return node.fail("mode '" + mode + "' is not supported (nearest, linear)");
+  std::optional<graph::CoordinateTransform> coordinate =
+      graph::symbolizeCoordinateTransform(transform);
+  if (!coordinate)
+    return node.fail("coordinate_transformation_mode '" + transform +
+                     "' is not supported (half_pixel, pytorch_half_pixel, "
+                     "align_corners, asymmetric)");
+  std::optional<graph::NearestMode> rounding =
+      graph::symbolizeNearestMode(nearest);
+  if (!rounding)
+    return node.fail("nearest_mode '" + nearest + "' is not valid");
+
+  int64_t rank = type.getRank();
+  std::vector<double> scales;
+  Shape shape;
+  size_t scalesInput = legacy ? 1 : 2, sizesInput = 3;
+  const StaticTensor *sizes =
+      legacy ? nullptr : node.tryStaticInput(sizesInput);
+  if (node.hasInput(sizesInput) && !sizes)
+    return node.fail("sizes must be known at import time");
+  if (sizes && sizes->numElements() > 0) {
+    if (sizes->numElements() != rank)
+      return node.fail("sizes needs one entry per dimension");
+    for (int64_t d = 0; d < rank; ++d) {
+      shape.push_back(sizes->getInt(d));
+      scales.push_back(static_cast<double>(shape.back()) / type.getDimSize(d));
+    }
+  } else {
+    FailureOr<StaticTensor> known = node.staticInput(scalesInput, "scales");
+    if (failed(known))
+      return failure();
+    if (known->numElements() != rank)
+      return node.fail("scales needs one entry per dimension");
+    for (int64_t d = 0; d < rank; ++d) {
+      scales.push_back(known->getDouble(d));
+      shape.push_back(static_cast<int64_t>(
+          std::floor(type.getDimSize(d) * scales.back())));
+    }
+  }
+  for (int64_t d = 0; d < rank; ++d)
+    if (!(scales[d] > 0) || shape[d] < 1)
+      return node.fail("the output dimension " + std::to_string(d) +
+                       " would be empty");
+  Value result = graph::ResizeOp::create(
+      node.builder, node.loc, type.clone(shape), *x, *resizeMode, *coordinate,
+      *rounding, scales);
+  node.setOutput(0, result);
+  return success();
+}
+
+} // namespace
+
+void registerNeuralLowerings(LoweringTable &table) {
+  table["MatMul"] = lowerMatMul;
+  table["Gemm"] = lowerGemm;
+  table["Conv"] = lowerConv;
+  table["ConvTranspose"] = lowerConvTranspose;
+  table["MaxPool"] = lowerPool<graph::MaxPoolOp>;
+  table["AveragePool"] = lowerPool<graph::AvgPoolOp>;
+  table["GlobalAveragePool"] = lowerGlobalPool<graph::ReduceKind::Mean>;
+  table["GlobalMaxPool"] = lowerGlobalPool<graph::ReduceKind::Max>;
+  for (const char *op :
+       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+        "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
+        "ReduceLogSumExp"})
+    table[op] = lowerReduce;
+  table["Softmax"] = lowerSoftmax;
+  table["LogSoftmax"] = lowerSoftmax;
+  table["BatchNormalization"] = lowerBatchNorm;
+  table["LayerNormalization"] = lowerLayerNorm;
+  table["InstanceNormalization"] = lowerInstanceNorm;
+  table["Resize"] = lowerResize;
+  table["Upsample"] = lowerResize;
+}
+
+} // namespace tessel::onnx_import

@@ -1,0 +1,223 @@
+//===- NodeLowering.cpp - What a lowering sees of one ONNX node -----------===//
+
+#include "compiler/import/onnx/NodeLowering.h"
+
+#include "compiler/import/onnx/ModuleBuilder.h"
+#include "dialects/graph/GraphOps.h"
+#include "llvm/ADT/APFloat.h"
+
+namespace tessel::onnx_import {
+
+using mlir::failure;
+using mlir::FailureOr;
+using mlir::LogicalResult;
+using mlir::success;
+using mlir::Value;
+
+static mlir::Location nodeLocation(mlir::OpBuilder &builder,
+                                   const onnx::NodeProto &node) {
+  std::string name = node.output_size() > 0 && !node.output(0).empty()
+                         ? node.output(0)
+                         : node.name();
+  return mlir::NameLoc::get(builder.getStringAttr(name));
+}
+
+NodeLowering::NodeLowering(ModuleBuilder &module, const onnx::NodeProto &node,
+                           int64_t opset)
+    : node(node), opset(opset), attributes(node), builder(module.builder()),
+      loc(nodeLocation(module.builder(), node)), module(module) {}
+
+bool NodeLowering::hasInput(size_t i) const {
+  return i < numInputs() && !node.input(i).empty();
+}
+
+FailureOr<Value> NodeLowering::input(size_t i) {
+  if (!hasInput(i))
+    return fail("input " + std::to_string(i) + " is missing");
+  return module.valueOf(node.input(i), loc);
+}
+
+FailureOr<StaticTensor> NodeLowering::staticInput(size_t i,
+                                                  llvm::StringRef role) {
+  if (!hasInput(i))
+    return fail(role + " (input " + std::to_string(i) + ") is missing");
+  const StaticTensor *tensor = module.staticValueOf(node.input(i));
+  if (!tensor)
+    return fail(role + " ('" + node.input(i) +
+                "') must be known at import time, but it is computed from "
+                "the model's inputs");
+  return *tensor;
+}
+
+const StaticTensor *NodeLowering::tryStaticInput(size_t i) {
+  return hasInput(i) ? module.staticValueOf(node.input(i)) : nullptr;
+}
+
+FailureOr<std::vector<int64_t>> NodeLowering::staticInts(size_t i,
+                                                         llvm::StringRef role) {
+  FailureOr<StaticTensor> tensor = staticInput(i, role);
+  if (failed(tensor))
+    return failure();
+  if (tensor->isFloat())
+    return fail(role + " ('" + node.input(i) + "') must be integers, not " +
+                dataTypeName(tensor->dataType));
+  return tensor->ints;
+}
+
+Shape NodeLowering::inputShape(size_t i) const {
+  return module.shapeOf(node.input(i));
+}
+
+int32_t NodeLowering::inputDataType(size_t i) const {
+  return module.dataTypeOf(node.input(i));
+}
+
+bool NodeLowering::outputUsed(size_t i) const {
+  return i < numOutputs() && !node.output(i).empty() &&
+         module.isRead(node.output(i));
+}
+
+void NodeLowering::setOutput(size_t i, Value value) {
+  if (i < numOutputs() && !node.output(i).empty())
+    module.define(node.output(i), value);
+}
+
+LogicalResult NodeLowering::fail(const llvm::Twine &message) const {
+  return mlir::emitError(module.errorLocation())
+         << "node '" << node.name() << "' (" << node.op_type()
+         << "): " << message;
+}
+
+LogicalResult NodeLowering::fail(const absl::Status &status) const {
+  return fail(std::string(status.message()));
+}
+
+FailureOr<mlir::Type> NodeLowering::elementType(int32_t dataType,
+                                                llvm::StringRef what) const {
+  FailureOr<mlir::Type> type = module.elementType(dataType, what);
+  if (failed(type))
+    return fail("tensor '" + what + "' has element type " +
+                dataTypeName(dataType) +
+                ", which Tessel does not support (float, float16, bfloat16, "
+                "int32, int64, bool)");
+  return type;
+}
+
+Value buildConstant(mlir::OpBuilder &builder, mlir::Location loc,
+                    const StaticTensor &tensor, mlir::Type elementType) {
+  auto type = mlir::RankedTensorType::get(tensor.shape, elementType);
+  int64_t count = tensor.numElements();
+  bool splat = true;
+  for (int64_t i = 1; i < count && splat; ++i)
+    splat = tensor.getDouble(i) == tensor.getDouble(0) &&
+            tensor.getInt(i) == tensor.getInt(0);
+  int64_t stored = splat ? std::min<int64_t>(count, 1) : count;
+  mlir::DenseElementsAttr value;
+  if (auto floatType = mlir::dyn_cast<mlir::FloatType>(elementType)) {
+    llvm::SmallVector<llvm::APFloat> elements;
+    for (int64_t i = 0; i < stored; ++i) {
+      llvm::APFloat element(tensor.getDouble(i));
+      bool losesInfo = false;
+      element.convert(floatType.getFloatSemantics(),
+                      llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+      elements.push_back(element);
+    }
+    value = mlir::DenseElementsAttr::get(type, elements);
+  } else if (elementType.isInteger(1)) {
+    llvm::SmallVector<bool> elements;
+    for (int64_t i = 0; i < stored; ++i)
+      elements.push_back(tensor.getDouble(i) != 0);
+    value = mlir::DenseElementsAttr::get(type, elements);
+  } else {
+    unsigned width = elementType.getIntOrFloatBitWidth();
+    llvm::SmallVector<llvm::APInt> elements;
+    for (int64_t i = 0; i < stored; ++i)
+      elements.push_back(llvm::APInt(width, tensor.getInt(i), /*isSigned=*/true,
+                                     /*implicitTrunc=*/true));
+    value = mlir::DenseElementsAttr::get(type, elements);
+  }
+  return graph::ConstantOp::create(builder, loc, value);
+}
+
+Value NodeLowering::constant(const StaticTensor &tensor,
+                             mlir::Type elementType) {
+  return buildConstant(builder, loc, tensor, elementType);
+}
+
+Value NodeLowering::splat(double value, mlir::Type elementType,
+                          llvm::ArrayRef<int64_t> shape) {
+  StaticTensor tensor =
+      StaticTensor::ofFloats(onnx::TensorProto::DOUBLE, {}, {value});
+  tensor.shape.assign(shape.begin(), shape.end());
+  tensor.floats.assign(tensor.numElements(), value);
+  return buildConstant(builder, loc, tensor, elementType);
+}
+
+FailureOr<Value> NodeLowering::broadcastTo(Value value,
+                                           llvm::ArrayRef<int64_t> shape) {
+  mlir::RankedTensorType type = typeOf(value);
+  if (type.getShape() == shape)
+    return value;
+  int64_t rank = type.getRank(), target = shape.size();
+  if (rank > target)
+    return fail("cannot broadcast a rank-" + std::to_string(rank) +
+                " tensor to rank " + std::to_string(target));
+  llvm::SmallVector<int64_t> dims;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t to = target - rank + d;
+    if (type.getDimSize(d) != 1 && type.getDimSize(d) != shape[to])
+      return fail("cannot broadcast dimension " + std::to_string(d) +
+                  " of size " + std::to_string(type.getDimSize(d)) +
+                  " to size " + std::to_string(shape[to]));
+    dims.push_back(to);
+  }
+  return graph::BroadcastInDimOp::create(builder, loc, type.clone(shape), value,
+                                         dims)
+      .getResult();
+}
+
+LogicalResult
+NodeLowering::broadcastTogether(llvm::MutableArrayRef<Value> values) {
+  Shape shape(typeOf(values.front()).getShape());
+  for (Value value : values.drop_front()) {
+    absl::StatusOr<Shape> common =
+        broadcastShapes(shape, typeOf(value).getShape());
+    if (!common.ok())
+      return fail(common.status());
+    shape = *common;
+  }
+  for (Value &value : values) {
+    FailureOr<Value> broadcast = broadcastTo(value, shape);
+    if (failed(broadcast))
+      return failure();
+    value = *broadcast;
+  }
+  return success();
+}
+
+Value NodeLowering::reshape(Value value, llvm::ArrayRef<int64_t> shape) {
+  mlir::RankedTensorType type = typeOf(value);
+  if (type.getShape() == shape)
+    return value;
+  return graph::ReshapeOp::create(builder, loc, type.clone(shape), value);
+}
+
+Value NodeLowering::convert(Value value, mlir::Type elementType) {
+  mlir::RankedTensorType type = typeOf(value);
+  if (type.getElementType() == elementType)
+    return value;
+  return graph::ConvertOp::create(builder, loc, type.clone(elementType), value);
+}
+
+LoweringFn findLowering(llvm::StringRef opType) {
+  static const LoweringTable table = [] {
+    LoweringTable table;
+    registerElementwiseLowerings(table);
+    registerTensorLowerings(table);
+    registerNeuralLowerings(table);
+    return table;
+  }();
+  return table.lookup(opType);
+}
+
+} // namespace tessel::onnx_import

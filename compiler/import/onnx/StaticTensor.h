@@ -1,0 +1,68 @@
+//===- StaticTensor.h - Tensors known at import time ------------*- C++ -*-===//
+//
+// ONNX models compute shapes at run time (Shape -> Gather -> Concat ->
+// Reshape). Once the user pins the dynamic dimensions, all of that is known
+// at import time: the importer evaluates such nodes on StaticTensors and only
+// the real computation becomes graph ops. Values are kept widened (int64 or
+// double) with their ONNX element type; float results are rounded to the
+// precision of that type after every operation, as a run would.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_IMPORT_ONNX_STATICTENSOR_H
+#define TESSEL_COMPILER_IMPORT_ONNX_STATICTENSOR_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "onnx/onnx_pb.h"
+
+namespace tessel::onnx_import {
+
+struct StaticTensor {
+  /// onnx::TensorProto::DataType.
+  int32_t dataType = onnx::TensorProto::INT64;
+  std::vector<int64_t> shape;
+  /// Elements in row-major order: `ints` for integer and bool types,
+  /// `floats` for floating-point types.
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
+
+  bool isFloat() const;
+  int64_t numElements() const;
+  double getDouble(int64_t i) const;
+  int64_t getInt(int64_t i) const;
+
+  static StaticTensor ofInts(int32_t dataType, std::vector<int64_t> shape,
+                             std::vector<int64_t> values);
+  static StaticTensor ofFloats(int32_t dataType, std::vector<int64_t> shape,
+                               std::vector<double> values);
+  /// A 1-D int64 tensor, as shape computations produce.
+  static StaticTensor vector(std::vector<int64_t> values);
+};
+
+/// Whether `dataType` is a floating-point ONNX type.
+bool isFloatType(int32_t dataType);
+
+/// `value` rounded to what `dataType` can hold (float32, float16, bfloat16
+/// rounding; integer wrap-around; bool as 0/1).
+double roundFloat(int32_t dataType, double value);
+int64_t wrapInt(int32_t dataType, int64_t value);
+
+/// The name of an ONNX element type, for diagnostics ("FLOAT", "INT64", ...).
+std::string dataTypeName(int32_t dataType);
+
+/// Decodes a TensorProto (raw or typed fields; external data is read from
+/// `baseDirectory`). Element types other than the float, integer and bool
+/// types Tessel supports are an error.
+absl::StatusOr<StaticTensor> decodeTensor(const onnx::TensorProto &tensor,
+                                          const std::string &baseDirectory);
+
+/// The little-endian bytes of `tensor` in its element type (bool: 1 byte).
+std::string encodeBytes(const StaticTensor &tensor);
+
+} // namespace tessel::onnx_import
+
+#endif // TESSEL_COMPILER_IMPORT_ONNX_STATICTENSOR_H
