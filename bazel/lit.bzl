@@ -17,7 +17,7 @@ def lit_test_suite(
         size = "small",
         **kwargs):
     if srcs == None:
-        srcs = native.glob(["*.mlir"])
+        srcs = native.glob(["*.mlir", "*.test"])
     if not srcs:
         fail("lit_test_suite %s: no tests" % name)
     native.sh_test(

@@ -12,22 +12,21 @@
 #include <vector>
 
 #include "compiler/frontend/Frontend.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Support/FileUtilities.h"
 
 namespace cl = llvm::cl;
 
 static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
                                       cl::Required);
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
-                                       cl::value_desc("file"),
-                                       cl::init("-"));
+                                       cl::value_desc("file"), cl::init("-"));
 enum class Emit { Mlir };
 static cl::opt<Emit>
     emit("emit", cl::desc("What to produce"), cl::init(Emit::Mlir),
@@ -46,7 +45,8 @@ static cl::opt<std::string>
 /// Diagnostics as "file: error: message" (ONNX locations have no line).
 static void printDiagnostic(mlir::Diagnostic &diagnostic) {
   std::string where;
-  if (auto file = mlir::dyn_cast<mlir::FileLineColLoc>(diagnostic.getLocation())) {
+  if (auto file =
+          mlir::dyn_cast<mlir::FileLineColLoc>(diagnostic.getLocation())) {
     where = file.getFilename().str();
     if (file.getLine() > 0)
       where += ":" + std::to_string(file.getLine()) + ":" +
@@ -60,8 +60,7 @@ static void printDiagnostic(mlir::Diagnostic &diagnostic) {
       : diagnostic.getSeverity() == mlir::DiagnosticSeverity::Warning
           ? "warning"
           : "note";
-  llvm::errs() << where << ": " << severity << ": " << diagnostic.str()
-               << "\n";
+  llvm::errs() << where << ": " << severity << ": " << diagnostic.str() << "\n";
 }
 
 int main(int argc, char **argv) {

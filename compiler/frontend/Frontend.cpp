@@ -9,11 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "dialects/RegisterDialects.h"
+#include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "llvm/ADT/StringRef.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "onnx/onnx_pb.h"
+#include "llvm/ADT/StringRef.h"
 
 namespace tessel {
 
@@ -28,6 +29,18 @@ std::optional<ModelFormat> modelFormatOf(const std::string &path) {
     return ModelFormat::Mlir;
   return std::nullopt;
 }
+
+namespace {
+/// Keeps the first protobuf text-format error instead of logging them.
+struct TextErrors : google::protobuf::io::ErrorCollector {
+  void AddError(int line, int column, const std::string &message) override {
+    if (first.empty())
+      first = std::to_string(line + 1) + ":" + std::to_string(column + 1) +
+              ": " + message;
+  }
+  std::string first;
+};
+} // namespace
 
 static std::string directoryOf(const std::string &path) {
   size_t slash = path.find_last_of('/');
@@ -53,8 +66,8 @@ mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
     mlir::DialectRegistry registry;
     registerTesselDialects(registry);
     context.appendDialectRegistry(registry);
-    loaded.module = mlir::parseSourceFile<mlir::ModuleOp>(path, sourceMgr,
-                                                          &context);
+    loaded.module =
+        mlir::parseSourceFile<mlir::ModuleOp>(path, sourceMgr, &context);
     if (!loaded.module)
       return mlir::failure();
     return loaded;
@@ -69,10 +82,14 @@ mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
     std::stringstream text;
     text << in.rdbuf();
     auto model = std::make_shared<onnx::ModelProto>();
-    if (!google::protobuf::TextFormat::ParseFromString(text.str(), model.get()))
+    TextErrors errors;
+    google::protobuf::TextFormat::Parser parser;
+    parser.RecordErrorsTo(&errors);
+    if (!parser.ParseFromString(text.str(), model.get()))
       return mlir::emitError(loc)
              << "the file does not parse as an ONNX ModelProto in protobuf "
-                "text format";
+                "text format: "
+             << errors.first;
     imported = importOnnxModel(std::move(model), directoryOf(path), path,
                                context, options);
   }
@@ -87,7 +104,8 @@ absl::StatusOr<std::map<std::string, std::vector<int64_t>>>
 parseInputShapes(llvm::ArrayRef<std::string> values) {
   std::map<std::string, std::vector<int64_t>> shapes;
   for (const std::string &value : values) {
-    for (absl::string_view entry : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    for (absl::string_view entry :
+         absl::StrSplit(value, ',', absl::SkipEmpty())) {
       std::pair<absl::string_view, absl::string_view> parts =
           absl::StrSplit(entry, absl::MaxSplits('=', 1));
       std::vector<int64_t> dims;
@@ -102,8 +120,8 @@ parseInputShapes(llvm::ArrayRef<std::string> values) {
             "--input-shape '", entry,
             "' is not of the form name=d0xd1x... with positive sizes"));
       if (!shapes.emplace(std::string(parts.first), dims).second)
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--input-shape gives '", parts.first, "' twice"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--input-shape gives '", parts.first, "' twice"));
     }
   }
   return shapes;

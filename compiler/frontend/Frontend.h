@@ -14,9 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "compiler/import/onnx/OnnxImporter.h"
-#include "llvm/Support/SourceMgr.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/SourceMgr.h"
 
 namespace tessel {
 

@@ -6,9 +6,13 @@ import lit.formats
 
 config.name = "Tessel"
 config.test_format = lit.formats.ShTest(execute_external=False)
-config.suffixes = [".mlir"]
+# .mlir: MLIR input; .test: several inputs in one file, cut by split-file.
+config.suffixes = [".mlir", ".test"]
 config.excludes = ["Inputs"]
 config.test_source_root = os.path.dirname(os.path.abspath(__file__))
 # Under Bazel, scratch files (%t) go to the test's private temporary directory.
 config.test_exec_root = os.path.join(
     os.environ.get("TEST_TMPDIR", "/tmp/tessel-lit"), "lit")
+# Committed models (tests/models), for RUN lines that import them.
+config.substitutions.append(
+    ("%models", os.path.join(os.path.dirname(config.test_source_root), "models")))

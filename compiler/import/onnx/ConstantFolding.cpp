@@ -55,10 +55,11 @@ int64_t broadcastSource(const StaticTensor &tensor,
 
 /// An elementwise n-ary op with numpy broadcasting; `floatOp` and `intOp`
 /// compute one element, the result has `resultType` (or the first input's).
-Result elementwise(llvm::ArrayRef<const StaticTensor *> inputs,
-                   std::optional<int32_t> resultType,
-                   const std::function<double(llvm::ArrayRef<double>)> &floatOp,
-                   const std::function<int64_t(llvm::ArrayRef<int64_t>)> &intOp) {
+Result
+elementwise(llvm::ArrayRef<const StaticTensor *> inputs,
+            std::optional<int32_t> resultType,
+            const std::function<double(llvm::ArrayRef<double>)> &floatOp,
+            const std::function<int64_t(llvm::ArrayRef<int64_t>)> &intOp) {
   Shape shape = inputs.front()->shape;
   for (const StaticTensor *input : inputs.drop_front()) {
     absl::StatusOr<Shape> broadcast = broadcastShapes(shape, input->shape);
@@ -101,21 +102,33 @@ Result elementwise(llvm::ArrayRef<const StaticTensor *> inputs,
 Result binaryArithmetic(const std::string &op,
                         llvm::ArrayRef<const StaticTensor *> inputs) {
   auto f = [op](llvm::ArrayRef<double> a) -> double {
-    if (op == "Add") return a[0] + a[1];
-    if (op == "Sub") return a[0] - a[1];
-    if (op == "Mul") return a[0] * a[1];
-    if (op == "Div") return a[0] / a[1];
-    if (op == "Pow") return std::pow(a[0], a[1]);
-    if (op == "Max") return std::max(a[0], a[1]);
+    if (op == "Add")
+      return a[0] + a[1];
+    if (op == "Sub")
+      return a[0] - a[1];
+    if (op == "Mul")
+      return a[0] * a[1];
+    if (op == "Div")
+      return a[0] / a[1];
+    if (op == "Pow")
+      return std::pow(a[0], a[1]);
+    if (op == "Max")
+      return std::max(a[0], a[1]);
     return std::min(a[0], a[1]);
   };
   auto i = [op](llvm::ArrayRef<int64_t> a) -> int64_t {
-    if (op == "Add") return a[0] + a[1];
-    if (op == "Sub") return a[0] - a[1];
-    if (op == "Mul") return a[0] * a[1];
-    if (op == "Div") return a[1] == 0 ? 0 : a[0] / a[1];
-    if (op == "Pow") return static_cast<int64_t>(std::pow(a[0], a[1]));
-    if (op == "Max") return std::max(a[0], a[1]);
+    if (op == "Add")
+      return a[0] + a[1];
+    if (op == "Sub")
+      return a[0] - a[1];
+    if (op == "Mul")
+      return a[0] * a[1];
+    if (op == "Div")
+      return a[1] == 0 ? 0 : a[0] / a[1];
+    if (op == "Pow")
+      return static_cast<int64_t>(std::pow(a[0], a[1]));
+    if (op == "Max")
+      return std::max(a[0], a[1]);
     return std::min(a[0], a[1]);
   };
   if (op == "Div" && !inputs[0]->isFloat())
@@ -128,10 +141,14 @@ Result binaryArithmetic(const std::string &op,
 Result comparison(const std::string &op,
                   llvm::ArrayRef<const StaticTensor *> inputs) {
   auto compare = [op](auto a, auto b) -> bool {
-    if (op == "Equal") return a == b;
-    if (op == "Less") return a < b;
-    if (op == "LessOrEqual") return a <= b;
-    if (op == "Greater") return a > b;
+    if (op == "Equal")
+      return a == b;
+    if (op == "Less")
+      return a < b;
+    if (op == "LessOrEqual")
+      return a <= b;
+    if (op == "Greater")
+      return a > b;
     return a >= b;
   };
   return elementwise(
@@ -142,20 +159,31 @@ Result comparison(const std::string &op,
 
 Result unary(const std::string &op, const StaticTensor &input) {
   auto f = [op](llvm::ArrayRef<double> a) -> double {
-    if (op == "Neg") return -a[0];
-    if (op == "Abs") return std::fabs(a[0]);
-    if (op == "Sqrt") return std::sqrt(a[0]);
-    if (op == "Reciprocal") return 1.0 / a[0];
-    if (op == "Floor") return std::floor(a[0]);
-    if (op == "Ceil") return std::ceil(a[0]);
-    if (op == "Exp") return std::exp(a[0]);
-    if (op == "Log") return std::log(a[0]);
+    if (op == "Neg")
+      return -a[0];
+    if (op == "Abs")
+      return std::fabs(a[0]);
+    if (op == "Sqrt")
+      return std::sqrt(a[0]);
+    if (op == "Reciprocal")
+      return 1.0 / a[0];
+    if (op == "Floor")
+      return std::floor(a[0]);
+    if (op == "Ceil")
+      return std::ceil(a[0]);
+    if (op == "Exp")
+      return std::exp(a[0]);
+    if (op == "Log")
+      return std::log(a[0]);
     return a[0] == 0; // Not
   };
   auto i = [op](llvm::ArrayRef<int64_t> a) -> int64_t {
-    if (op == "Neg") return -a[0];
-    if (op == "Abs") return a[0] < 0 ? -a[0] : a[0];
-    if (op == "Not") return a[0] == 0;
+    if (op == "Neg")
+      return -a[0];
+    if (op == "Abs")
+      return a[0] < 0 ? -a[0] : a[0];
+    if (op == "Not")
+      return a[0] == 0;
     return a[0]; // Floor/Ceil of integers
   };
   if ((op == "Sqrt" || op == "Reciprocal" || op == "Exp" || op == "Log") &&
@@ -196,15 +224,16 @@ Result foldConstant(const onnx::NodeProto &node) {
     return single(std::move(*tensor));
   }
   if (attributes.has("value_float"))
-    return single(StaticTensor::ofFloats(TensorProto::FLOAT, {},
-                                         {attributes.getFloat("value_float", 0)}));
+    return single(StaticTensor::ofFloats(
+        TensorProto::FLOAT, {}, {attributes.getFloat("value_float", 0)}));
   if (attributes.has("value_int"))
     return single(StaticTensor::ofInts(TensorProto::INT64, {},
                                        {attributes.getInt("value_int", 0)}));
   if (auto floats = attributes.getFloats("value_floats")) {
     int64_t size = floats->size();
     return single(StaticTensor::ofFloats(
-        TensorProto::FLOAT, {size}, std::vector<double>(floats->begin(), floats->end())));
+        TensorProto::FLOAT, {size},
+        std::vector<double>(floats->begin(), floats->end())));
   }
   if (auto ints = attributes.getInts("value_ints"))
     return single(StaticTensor::vector(*ints));
@@ -296,8 +325,8 @@ Result foldSlice(const StaticTensor &data, const std::vector<int64_t> &starts,
     int64_t source = 0;
     for (size_t d = 0; d < shape.size(); ++d) {
       int64_t coordinate = (i / outStrides[d]) % shape[d];
-      source += ((*ranges)[d].start + coordinate * (*ranges)[d].step) *
-                inStrides[d];
+      source +=
+          ((*ranges)[d].start + coordinate * (*ranges)[d].step) * inStrides[d];
     }
     return source;
   }));
@@ -373,13 +402,43 @@ Result foldConstantOfShape(const onnx::NodeProto &node,
 } // namespace
 
 bool isFoldable(const std::string &opType) {
-  static const absl::flat_hash_set<std::string> kFoldable = {
-      "Constant", "Identity", "Cast", "Gather", "Unsqueeze", "Squeeze",
-      "Concat", "Slice", "ConstantOfShape", "Range", "Reshape", "Expand",
-      "Flatten", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg",
-      "Abs", "Sqrt", "Reciprocal", "Floor", "Ceil", "Exp", "Log", "Not",
-      "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Where",
-      "And", "Or"};
+  static const absl::flat_hash_set<std::string> kFoldable = {"Constant",
+                                                             "Identity",
+                                                             "Cast",
+                                                             "Gather",
+                                                             "Unsqueeze",
+                                                             "Squeeze",
+                                                             "Concat",
+                                                             "Slice",
+                                                             "ConstantOfShape",
+                                                             "Range",
+                                                             "Reshape",
+                                                             "Expand",
+                                                             "Flatten",
+                                                             "Add",
+                                                             "Sub",
+                                                             "Mul",
+                                                             "Div",
+                                                             "Pow",
+                                                             "Max",
+                                                             "Min",
+                                                             "Neg",
+                                                             "Abs",
+                                                             "Sqrt",
+                                                             "Reciprocal",
+                                                             "Floor",
+                                                             "Ceil",
+                                                             "Exp",
+                                                             "Log",
+                                                             "Not",
+                                                             "Equal",
+                                                             "Less",
+                                                             "LessOrEqual",
+                                                             "Greater",
+                                                             "GreaterOrEqual",
+                                                             "Where",
+                                                             "And",
+                                                             "Or"};
   return kFoldable.contains(opType);
 }
 
@@ -426,7 +485,8 @@ Result foldNode(const onnx::NodeProto &node, int64_t opset,
     return foldConcat(node, inputs);
   if (op == "Slice") {
     if (opset < 10)
-      return foldSlice(*input(0), attributes.getInts("starts").value_or(Shape{}),
+      return foldSlice(*input(0),
+                       attributes.getInts("starts").value_or(Shape{}),
                        attributes.getInts("ends").value_or(Shape{}),
                        attributes.getInts("axes").value_or(Shape{}), {});
     if (!input(1) || !input(2))
@@ -461,8 +521,9 @@ Result foldNode(const onnx::NodeProto &node, int64_t opset,
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d)
       outer *= input(0)->shape[d];
-    return single(
-        withShape(*input(0), {outer, input(0)->numElements() / std::max<int64_t>(outer, 1)}));
+    return single(withShape(
+        *input(0),
+        {outer, input(0)->numElements() / std::max<int64_t>(outer, 1)}));
   }
   if (op == "Expand") {
     if (!input(1))
@@ -485,14 +546,14 @@ Result foldNode(const onnx::NodeProto &node, int64_t opset,
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i])
       return invalid(absl::StrCat("input ", i, " is missing"));
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" ||
-      op == "Pow" || op == "Max" || op == "Min") {
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow" ||
+      op == "Max" || op == "Min") {
     if (inputs.size() != 2)
       return std::nullopt; // Variadic Max/Min are lowered instead.
     return binaryArithmetic(op, inputs);
   }
-  if (op == "Equal" || op == "Less" || op == "LessOrEqual" ||
-      op == "Greater" || op == "GreaterOrEqual")
+  if (op == "Equal" || op == "Less" || op == "LessOrEqual" || op == "Greater" ||
+      op == "GreaterOrEqual")
     return comparison(op, inputs);
   if (op == "And" || op == "Or")
     return elementwise(

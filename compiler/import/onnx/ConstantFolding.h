@@ -16,8 +16,8 @@
 
 #include "absl/status/statusor.h"
 #include "compiler/import/onnx/StaticTensor.h"
-#include "llvm/ADT/ArrayRef.h"
 #include "onnx/onnx_pb.h"
+#include "llvm/ADT/ArrayRef.h"
 
 namespace tessel::onnx_import {
 

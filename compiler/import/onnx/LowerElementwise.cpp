@@ -78,8 +78,8 @@ template <typename OpTy> LogicalResult lowerBinary(NodeLowering &node) {
                std::is_same_v<OpTy, graph::XorOp>;
   if (isBool != logic)
     return node.fail(logic ? "needs bool inputs" : "does not take bool inputs");
-  node.setOutput(0,
-                 OpTy::create(node.builder, node.loc, (*values)[0], (*values)[1]));
+  node.setOutput(
+      0, OpTy::create(node.builder, node.loc, (*values)[0], (*values)[1]));
   return success();
 }
 
@@ -96,8 +96,8 @@ LogicalResult lowerVariadic(NodeLowering &node) {
     result = OpTy::create(node.builder, node.loc, result, value);
   if (mean) {
     mlir::RankedTensorType type = typeOf(result);
-    Value count = node.splat(values->size(), type.getElementType(),
-                             type.getShape());
+    Value count =
+        node.splat(values->size(), type.getElementType(), type.getShape());
     result = graph::DivOp::create(node.builder, node.loc, result, count);
   }
   node.setOutput(0, result);
@@ -113,8 +113,8 @@ LogicalResult lowerPow(NodeLowering &node) {
       *base, node.convert(*exponent, typeOf(*base).getElementType())};
   if (failed(node.broadcastTogether(values)))
     return failure();
-  node.setOutput(0, graph::PowOp::create(node.builder, node.loc, values[0],
-                                         values[1]));
+  node.setOutput(
+      0, graph::PowOp::create(node.builder, node.loc, values[0], values[1]));
   return success();
 }
 
@@ -144,8 +144,8 @@ LogicalResult lowerMod(NodeLowering &node) {
       node.builder, node.loc,
       compare(graph::ComparisonDirection::LT, remainder, zero),
       compare(graph::ComparisonDirection::LT, b, zero));
-  Value adjust = graph::AndOp::create(node.builder, node.loc, nonzero,
-                                      signsDiffer);
+  Value adjust =
+      graph::AndOp::create(node.builder, node.loc, nonzero, signsDiffer);
   Value shifted = graph::AddOp::create(node.builder, node.loc, remainder, b);
   node.setOutput(0, graph::SelectOp::create(node.builder, node.loc, adjust,
                                             shifted, remainder));
@@ -220,8 +220,10 @@ LogicalResult lowerClip(NodeLowering &node) {
   Value result = *x;
   std::optional<double> bounds[2];
   if (node.opset < 11) {
-    bounds[0] = node.attributes.getFloat("min", -std::numeric_limits<float>::max());
-    bounds[1] = node.attributes.getFloat("max", std::numeric_limits<float>::max());
+    if (node.attributes.has("min"))
+      bounds[0] = widenFloat(node.attributes.getFloat("min", 0));
+    if (node.attributes.has("max"))
+      bounds[1] = widenFloat(node.attributes.getFloat("max", 0));
   }
   for (int i = 0; i < 2 && node.opset >= 11; ++i) {
     if (!node.hasInput(i + 1))
@@ -238,12 +240,12 @@ LogicalResult lowerClip(NodeLowering &node) {
     FailureOr<Value> broadcast = node.broadcastTo(*bound, type.getShape());
     if (failed(broadcast))
       return failure();
-    result = i == 0 ? graph::MaxOp::create(node.builder, node.loc, result,
-                                           *broadcast)
-                          .getResult()
-                    : graph::MinOp::create(node.builder, node.loc, result,
-                                           *broadcast)
-                          .getResult();
+    result =
+        i == 0
+            ? graph::MaxOp::create(node.builder, node.loc, result, *broadcast)
+                  .getResult()
+            : graph::MinOp::create(node.builder, node.loc, result, *broadcast)
+                  .getResult();
   }
   if (bounds[0] || bounds[1]) {
     mlir::FloatAttr low, high;
@@ -274,9 +276,8 @@ struct Formula {
     return graph::AddOp::create(node.builder, node.loc, a, b);
   }
   Value positive(Value x) {
-    return graph::CompareOp::create(node.builder, node.loc,
-                                    graph::ComparisonDirection::GT, x,
-                                    scalar(0));
+    return graph::CompareOp::create(
+        node.builder, node.loc, graph::ComparisonDirection::GT, x, scalar(0));
   }
   Value select(Value c, Value a, Value b) {
     return graph::SelectOp::create(node.builder, node.loc, c, a, b);
@@ -296,7 +297,8 @@ LogicalResult lowerActivation(NodeLowering &node) {
     Value scaled = f.mul(x, f.scalar(attributes.getFloat("alpha", 0.01f)));
     result = f.select(f.positive(x), x, scaled);
   } else if (op == "HardSigmoid" || op == "HardSwish") {
-    double alpha = op == "HardSwish" ? 1.0 / 6 : attributes.getFloat("alpha", 0.2f);
+    double alpha =
+        op == "HardSwish" ? 1.0 / 6 : attributes.getFloat("alpha", 0.2f);
     double beta = op == "HardSwish" ? 0.5 : attributes.getFloat("beta", 0.5f);
     Value linear = f.add(f.mul(x, f.scalar(alpha)), f.scalar(beta));
     result = graph::ClampOp::create(node.builder, node.loc, linear,
@@ -312,8 +314,8 @@ LogicalResult lowerActivation(NodeLowering &node) {
                      : 1.0;
     Value input = op == "Celu" ? f.mul(x, f.scalar(1 / alpha)) : x;
     Value expm1 = graph::SubOp::create(
-        node.builder, node.loc, graph::ExpOp::create(node.builder, node.loc, input),
-        f.scalar(1));
+        node.builder, node.loc,
+        graph::ExpOp::create(node.builder, node.loc, input), f.scalar(1));
     Value negative = f.mul(expm1, f.scalar(alpha));
     result = f.select(f.positive(x), x, negative);
     if (op == "Selu")
@@ -321,14 +323,17 @@ LogicalResult lowerActivation(NodeLowering &node) {
   } else if (op == "Softplus") {
     // log(1 + exp(x)), written to stay finite for large x:
     // max(x, 0) + log(1 + exp(-|x|)).
-    Value negAbs = graph::NegOp::create(
-        node.builder, node.loc, graph::AbsOp::create(node.builder, node.loc, x));
+    Value negAbs =
+        graph::NegOp::create(node.builder, node.loc,
+                             graph::AbsOp::create(node.builder, node.loc, x));
     Value log1p = graph::LogOp::create(
         node.builder, node.loc,
-        f.add(f.scalar(1), graph::ExpOp::create(node.builder, node.loc, negAbs)));
+        f.add(f.scalar(1),
+              graph::ExpOp::create(node.builder, node.loc, negAbs)));
     result = f.add(graph::ReluOp::create(node.builder, node.loc, x), log1p);
   } else if (op == "Softsign") {
-    Value denominator = f.add(f.scalar(1), graph::AbsOp::create(node.builder, node.loc, x));
+    Value denominator =
+        f.add(f.scalar(1), graph::AbsOp::create(node.builder, node.loc, x));
     result = graph::DivOp::create(node.builder, node.loc, x, denominator);
   } else if (op == "ThresholdedRelu") {
     Value above = graph::CompareOp::create(
@@ -345,11 +350,11 @@ LogicalResult lowerActivation(NodeLowering &node) {
     };
     Value below = compare(graph::ComparisonDirection::LT, -lambd);
     Value above = compare(graph::ComparisonDirection::GT, lambd);
-    result = f.select(
-        below, f.add(x, f.scalar(bias)),
-        f.select(above, graph::SubOp::create(node.builder, node.loc, x,
-                                             f.scalar(bias)),
-                 f.scalar(0)));
+    result = f.select(below, f.add(x, f.scalar(bias)),
+                      f.select(above,
+                               graph::SubOp::create(node.builder, node.loc, x,
+                                                    f.scalar(bias)),
+                               f.scalar(0)));
   }
   node.setOutput(0, result);
   return success();
@@ -413,9 +418,9 @@ void registerElementwiseLowerings(LoweringTable &table) {
   table["CastLike"] = lowerCast;
   table["Clip"] = lowerClip;
   table["PRelu"] = lowerPRelu;
-  for (const char *op : {"LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu",
-                         "Celu", "Softplus", "Softsign", "ThresholdedRelu",
-                         "Shrink"})
+  for (const char *op :
+       {"LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu",
+        "Softplus", "Softsign", "ThresholdedRelu", "Shrink"})
     table[op] = lowerActivation;
 }
 

@@ -92,8 +92,8 @@ LogicalResult lowerMatMul(NodeLowering &node) {
       return failure();
     int64_t batchRank = batch->size();
     std::vector<int64_t> batchDims = iotaVector(0, batchRank);
-    product = dot(node, *l, *r, batchDims, batchDims, {batchRank + 1},
-                  {batchRank});
+    product =
+        dot(node, *l, *r, batchDims, batchDims, {batchRank + 1}, {batchRank});
   }
   if (failed(product))
     return failure();
@@ -155,15 +155,16 @@ struct Window {
 
 /// Reads strides, dilations and pads (or auto_pad) for `spatial` input
 /// sizes and `kernel` sizes.
-FailureOr<Window> readWindow(NodeLowering &node, llvm::ArrayRef<int64_t> spatial,
+FailureOr<Window> readWindow(NodeLowering &node,
+                             llvm::ArrayRef<int64_t> spatial,
                              std::vector<int64_t> kernel) {
   size_t rank = spatial.size();
   Window window;
   window.kernel = std::move(kernel);
   window.strides = node.attributes.getInts("strides").value_or(
       std::vector<int64_t>(rank, 1));
-  window.dilations = node.attributes.getInts("dilations").value_or(
-      std::vector<int64_t>(rank, 1));
+  window.dilations = node.attributes.getInts("dilations")
+                         .value_or(std::vector<int64_t>(rank, 1));
   std::vector<int64_t> pads = node.attributes.getInts("pads").value_or(
       std::vector<int64_t>(2 * rank, 0));
   if (window.kernel.size() != rank || window.strides.size() != rank ||
@@ -221,8 +222,8 @@ LogicalResult lowerConv(NodeLowering &node) {
                      "kernel...] of the same rank");
   std::vector<int64_t> kernelShape(kernel.getShape().begin() + 2,
                                    kernel.getShape().end());
-  if (auto declared = node.attributes.getInts("kernel_shape"); declared &&
-                                                                *declared != kernelShape)
+  if (auto declared = node.attributes.getInts("kernel_shape");
+      declared && *declared != kernelShape)
     return node.fail("kernel_shape disagrees with the shape of W");
   FailureOr<Window> window =
       readWindow(node, input.getShape().drop_front(2), kernelShape);
@@ -264,8 +265,9 @@ LogicalResult lowerConvTranspose(NodeLowering &node) {
                                    kernel.getShape().end());
   std::vector<int64_t> strides = node.attributes.getInts("strides").value_or(
       std::vector<int64_t>(spatial, 1));
-  std::vector<int64_t> dilations = node.attributes.getInts("dilations").value_or(
-      std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> dilations =
+      node.attributes.getInts("dilations")
+          .value_or(std::vector<int64_t>(spatial, 1));
   std::vector<int64_t> outputPadding =
       node.attributes.getInts("output_padding")
           .value_or(std::vector<int64_t>(spatial, 0));
@@ -309,8 +311,8 @@ LogicalResult lowerConvTranspose(NodeLowering &node) {
   std::vector<int64_t> permutation = {0, 2, 1};
   for (size_t d = 0; d < spatial; ++d)
     permutation.push_back(3 + d);
-  FailureOr<Value> swapped = node.create<graph::TransposeOp>(
-      node.reshape(*w, grouped), permutation);
+  FailureOr<Value> swapped =
+      node.create<graph::TransposeOp>(node.reshape(*w, grouped), permutation);
   if (failed(swapped))
     return failure();
   Shape flat = {groups * perGroupOut, channels / groups};
@@ -357,8 +359,8 @@ template <typename PoolOp> LogicalResult lowerPool(NodeLowering &node) {
   FailureOr<Value> result;
   if constexpr (std::is_same_v<PoolOp, graph::AvgPoolOp>)
     result = node.create<graph::AvgPoolOp>(
-        *x, window->kernel, window->strides, window->dilations,
-        window->padLow, window->padHigh, ceilMode,
+        *x, window->kernel, window->strides, window->dilations, window->padLow,
+        window->padHigh, ceilMode,
         node.attributes.getInt("count_include_pad", 0) != 0);
   else
     result = node.create<graph::MaxPoolOp>(*x, window->kernel, window->strides,
@@ -470,9 +472,10 @@ LogicalResult lowerReduce(NodeLowering &node) {
   if (op == "ReduceLogSum" || op == "ReduceLogSumExp")
     result = graph::LogOp::create(node.builder, node.loc, *result).getResult();
   if (shift)
-    result = graph::AddOp::create(node.builder, node.loc, *result,
-                                  node.reshape(shift, typeOf(*result).getShape()))
-                 .getResult();
+    result =
+        graph::AddOp::create(node.builder, node.loc, *result,
+                             node.reshape(shift, typeOf(*result).getShape()))
+            .getResult();
   node.setOutput(0, *result);
   return success();
 }
@@ -539,7 +542,8 @@ LogicalResult lowerBatchNorm(NodeLowering &node) {
   Value result = graph::BatchNormInferenceOp::create(
       node.builder, node.loc, typeOf(inputs[0]), inputs[0], inputs[1],
       inputs[2], inputs[3], inputs[4],
-      node.builder.getF64FloatAttr(node.attributes.getFloat("epsilon", 1e-5f)),
+      node.builder.getF64FloatAttr(
+          widenFloat(node.attributes.getFloat("epsilon", 1e-5f))),
       node.builder.getI64IntegerAttr(1));
   node.setOutput(0, result);
   return success();
@@ -580,7 +584,8 @@ LogicalResult lowerLayerNorm(NodeLowering &node) {
   Value result = graph::LayerNormOp::create(
       node.builder, node.loc, type, *x, *gamma, beta,
       node.builder.getI64IntegerAttr(*axis),
-      node.builder.getF64FloatAttr(node.attributes.getFloat("epsilon", 1e-5f)));
+      node.builder.getF64FloatAttr(
+          widenFloat(node.attributes.getFloat("epsilon", 1e-5f))));
   node.setOutput(0, result);
   return success();
 }
@@ -602,15 +607,16 @@ LogicalResult lowerInstanceNorm(NodeLowering &node) {
   Value normalized = graph::LayerNormOp::create(
       node.builder, node.loc, type, *x, node.splat(1, element, spatial),
       node.splat(0, element, spatial), node.builder.getI64IntegerAttr(2),
-      node.builder.getF64FloatAttr(node.attributes.getFloat("epsilon", 1e-5f)));
+      node.builder.getF64FloatAttr(
+          widenFloat(node.attributes.getFloat("epsilon", 1e-5f))));
   for (Value vector : {*scale, *bias})
     if (typeOf(vector).getRank() != 1 ||
         typeOf(vector).getDimSize(0) != type.getDimSize(1) ||
         typeOf(vector).getElementType() != element)
       return node.fail("scale and B must be vectors over the channels");
-  Value scaled = graph::MulOp::create(
-      node.builder, node.loc, normalized,
-      broadcastAlong(node, *scale, type.getShape(), {1}));
+  Value scaled =
+      graph::MulOp::create(node.builder, node.loc, normalized,
+                           broadcastAlong(node, *scale, type.getShape(), {1}));
   node.setOutput(0, graph::AddOp::create(
                         node.builder, node.loc, scaled,
                         broadcastAlong(node, *bias, type.getShape(), {1})));
@@ -634,9 +640,10 @@ LogicalResult lowerResize(NodeLowering &node) {
       legacy ? "floor"
              : node.attributes.getString("nearest_mode", "round_prefer_floor");
   std::optional<graph::ResizeMode> resizeMode =
-      mode == "nearest"                          ? graph::ResizeMode::Nearest
-      : (mode == "linear" || mode == "bilinear") ? graph::ResizeMode::Linear
-                                                 : std::optional<graph::ResizeMode>();
+      mode == "nearest" ? graph::ResizeMode::Nearest
+      : (mode == "linear" || mode == "bilinear")
+          ? graph::ResizeMode::Linear
+          : std::optional<graph::ResizeMode>();
   if (!resizeMode)
     return node.fail("mode '" + mode + "' is not supported (nearest, linear)");
   std::optional<graph::CoordinateTransform> coordinate =
@@ -673,17 +680,17 @@ LogicalResult lowerResize(NodeLowering &node) {
       return node.fail("scales needs one entry per dimension");
     for (int64_t d = 0; d < rank; ++d) {
       scales.push_back(known->getDouble(d));
-      shape.push_back(static_cast<int64_t>(
-          std::floor(type.getDimSize(d) * scales.back())));
+      shape.push_back(
+          static_cast<int64_t>(std::floor(type.getDimSize(d) * scales.back())));
     }
   }
   for (int64_t d = 0; d < rank; ++d)
     if (!(scales[d] > 0) || shape[d] < 1)
       return node.fail("the output dimension " + std::to_string(d) +
                        " would be empty");
-  Value result = graph::ResizeOp::create(
-      node.builder, node.loc, type.clone(shape), *x, *resizeMode, *coordinate,
-      *rounding, scales);
+  Value result =
+      graph::ResizeOp::create(node.builder, node.loc, type.clone(shape), *x,
+                              *resizeMode, *coordinate, *rounding, scales);
   node.setOutput(0, result);
   return success();
 }
@@ -699,10 +706,9 @@ void registerNeuralLowerings(LoweringTable &table) {
   table["AveragePool"] = lowerPool<graph::AvgPoolOp>;
   table["GlobalAveragePool"] = lowerGlobalPool<graph::ReduceKind::Mean>;
   table["GlobalMaxPool"] = lowerGlobalPool<graph::ReduceKind::Max>;
-  for (const char *op :
-       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-        "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
-        "ReduceLogSumExp"})
+  for (const char *op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
+                         "ReduceProd", "ReduceSumSquare", "ReduceL1",
+                         "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"})
     table[op] = lowerReduce;
   table["Softmax"] = lowerSoftmax;
   table["LogSoftmax"] = lowerSoftmax;

@@ -22,8 +22,7 @@ using mlir::success;
 using mlir::Value;
 
 /// Axes from the `axes` attribute (before `inputOpset`) or input 1.
-FailureOr<std::vector<int64_t>> axesOf(NodeLowering &node,
-                                       int64_t inputOpset) {
+FailureOr<std::vector<int64_t>> axesOf(NodeLowering &node, int64_t inputOpset) {
   if (node.opset >= inputOpset) {
     if (!node.hasInput(1))
       return std::vector<int64_t>();
@@ -61,8 +60,8 @@ LogicalResult lowerFlatten(NodeLowering &node) {
     axis += rank;
   int64_t outer = std::accumulate(shape.begin(), shape.begin() + axis,
                                   int64_t(1), std::multiplies<int64_t>());
-  int64_t inner = std::accumulate(shape.begin() + axis, shape.end(),
-                                  int64_t(1), std::multiplies<int64_t>());
+  int64_t inner = std::accumulate(shape.begin() + axis, shape.end(), int64_t(1),
+                                  std::multiplies<int64_t>());
   return reshapeTo(node, Shape{outer, inner});
 }
 
@@ -103,7 +102,8 @@ LogicalResult lowerConcat(NodeLowering &node) {
     FailureOr<Value> input = node.input(i);
     if (failed(input))
       return failure();
-    if (typeOf(*input).getElementType() != typeOf(inputs.empty() ? *input : inputs[0]).getElementType())
+    if (typeOf(*input).getElementType() !=
+        typeOf(inputs.empty() ? *input : inputs[0]).getElementType())
       return node.fail("inputs have different element types");
     inputs.push_back(*input);
   }
@@ -113,8 +113,8 @@ LogicalResult lowerConcat(NodeLowering &node) {
       node.attributes.getInt("axis", 0), typeOf(inputs[0]).getRank());
   if (!axis.ok())
     return node.fail(axis.status());
-  FailureOr<Value> result = node.create<graph::ConcatenateOp>(
-      mlir::ValueRange(inputs), *axis);
+  FailureOr<Value> result =
+      node.create<graph::ConcatenateOp>(mlir::ValueRange(inputs), *axis);
   if (failed(result))
     return failure();
   node.setOutput(0, *result);
@@ -135,7 +135,8 @@ FailureOr<Value> sliceByRanges(NodeLowering &node, Value x,
     }
     int64_t step = std::max<int64_t>(range.step, 1);
     starts.push_back(range.size == 0 ? 0 : range.start);
-    limits.push_back(range.size == 0 ? 0 : range.start + (range.size - 1) * step + 1);
+    limits.push_back(
+        range.size == 0 ? 0 : range.start + (range.size - 1) * step + 1);
     steps.push_back(step);
   }
   if (!reversed.empty())
@@ -271,8 +272,7 @@ LogicalResult lowerExpand(NodeLowering &node) {
   FailureOr<std::vector<int64_t>> shape = node.staticInts(1, "shape");
   if (failed(x) || failed(shape))
     return failure();
-  absl::StatusOr<Shape> target =
-      broadcastShapes(typeOf(*x).getShape(), *shape);
+  absl::StatusOr<Shape> target = broadcastShapes(typeOf(*x).getShape(), *shape);
   if (!target.ok())
     return node.fail(target.status());
   FailureOr<Value> result = node.broadcastTo(*x, *target);
@@ -314,7 +314,8 @@ LogicalResult lowerPad(NodeLowering &node) {
     return failure();
   std::string mode = node.attributes.getString("mode", "constant");
   if (mode != "constant")
-    return node.fail("pad mode '" + mode + "' is not supported (only constant)");
+    return node.fail("pad mode '" + mode +
+                     "' is not supported (only constant)");
   int64_t rank = typeOf(*x).getRank();
   std::vector<int64_t> pads;
   double value = 0;
@@ -377,8 +378,8 @@ LogicalResult lowerTrilu(NodeLowering &node) {
   if (failed(keep))
     return failure();
   Value zero = node.splat(0, type.getElementType(), type.getShape());
-  node.setOutput(0, graph::SelectOp::create(node.builder, node.loc, *keep, *x,
-                                            zero));
+  node.setOutput(
+      0, graph::SelectOp::create(node.builder, node.loc, *keep, *x, zero));
   return success();
 }
 

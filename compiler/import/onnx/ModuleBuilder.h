@@ -19,8 +19,8 @@
 #include "compiler/import/onnx/NodeLowering.h"
 #include "compiler/import/onnx/OnnxImporter.h"
 #include "compiler/import/onnx/StaticTensor.h"
-#include "llvm/ADT/StringMap.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace tessel {
 

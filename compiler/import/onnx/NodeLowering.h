@@ -16,13 +16,13 @@
 
 #include "compiler/import/onnx/OnnxSemantics.h"
 #include "compiler/import/onnx/StaticTensor.h"
-#include "llvm/ADT/StringMap.h"
-#include "llvm/ADT/Twine.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Value.h"
 #include "onnx/onnx_pb.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/Twine.h"
 
 namespace tessel::onnx_import {
 
@@ -94,19 +94,20 @@ public:
     state.types.clear();
     llvm::SmallVector<mlir::Type, 1> types;
     std::string message;
+    mlir::LogicalResult inferred = mlir::failure();
     {
-      mlir::ScopedDiagnosticHandler capture(
-          context(), [&](mlir::Diagnostic &diagnostic) {
-            message += diagnostic.str();
-            return mlir::success();
-          });
-      if (mlir::failed(OpTy::inferReturnTypes(
-              context(), loc, state.operands,
-              state.attributes.getDictionary(context()),
-              state.getRawProperties(), state.regions, types)))
-        return fail(message.empty() ? std::string("invalid operands")
-                                    : message);
+      mlir::ScopedDiagnosticHandler capture(context(),
+                                            [&](mlir::Diagnostic &diagnostic) {
+                                              message += diagnostic.str();
+                                              return mlir::success();
+                                            });
+      inferred = OpTy::inferReturnTypes(
+          context(), loc, state.operands,
+          state.attributes.getDictionary(context()), state.getRawProperties(),
+          state.regions, types);
     }
+    if (mlir::failed(inferred))
+      return fail(message.empty() ? std::string("invalid operands") : message);
     state.addTypes(types);
     return builder.create(state)->getResult(0);
   }
@@ -121,7 +122,8 @@ public:
   mlir::FailureOr<mlir::Value> broadcastTo(mlir::Value value,
                                            llvm::ArrayRef<int64_t> shape);
   /// Both operands broadcast to their common shape.
-  mlir::LogicalResult broadcastTogether(llvm::MutableArrayRef<mlir::Value> values);
+  mlir::LogicalResult
+  broadcastTogether(llvm::MutableArrayRef<mlir::Value> values);
   mlir::Value reshape(mlir::Value value, llvm::ArrayRef<int64_t> shape);
   mlir::Value convert(mlir::Value value, mlir::Type elementType);
 

@@ -2,6 +2,7 @@
 
 #include "compiler/import/onnx/OnnxImporter.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -70,8 +71,7 @@ FailureOr<mlir::Type> ModuleBuilder::elementType(int32_t dataType,
 }
 
 bool ModuleBuilder::isKnown(const std::string &name) const {
-  return values.count(name) || statics.count(name) ||
-         initializers.count(name);
+  return values.count(name) || statics.count(name) || initializers.count(name);
 }
 
 Shape ModuleBuilder::shapeOf(const std::string &name) const {
@@ -129,8 +129,8 @@ Value ModuleBuilder::addParameter(const std::string &name,
                                   mlir::RankedTensorType type,
                                   ParameterData data) {
   mlir::Block &entry = function.getBody().front();
-  Value argument =
-      entry.addArgument(type, mlir::NameLoc::get(opBuilder.getStringAttr(name)));
+  Value argument = entry.addArgument(
+      type, mlir::NameLoc::get(opBuilder.getStringAttr(name)));
   argumentAttributes.push_back(opBuilder.getDictionaryAttr(
       {opBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
                               opBuilder.getStringAttr(name)),
@@ -175,8 +175,7 @@ FailureOr<Value> ModuleBuilder::valueOf(const std::string &name,
 
 LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
   const onnx::GraphProto &graph = model->graph();
-  std::map<std::string, std::vector<int64_t>> unusedPins =
-      options.inputShapes;
+  std::map<std::string, std::vector<int64_t>> unusedPins = options.inputShapes;
   mlir::Block &entry = function.getBody().front();
   for (const onnx::ValueInfoProto &input : graph.input()) {
     // Before IR version 4, initializers were also listed as inputs.
@@ -224,12 +223,11 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
                      std::to_string(declared.size()));
       for (size_t d = 0; d < declared.size(); ++d) {
         if (declared[d] >= 0 && declared[d] != pin->second[d])
-          return error("--input-shape " + input.name() + "=" +
-                       formatShape(pin->second) + " sets dimension " +
-                       std::to_string(d) + " to " +
-                       std::to_string(pin->second[d]) +
-                       ", but the model fixes it to " +
-                       std::to_string(declared[d]));
+          return error(
+              "--input-shape " + input.name() + "=" + formatShape(pin->second) +
+              " sets dimension " + std::to_string(d) + " to " +
+              std::to_string(pin->second[d]) + ", but the model fixes it to " +
+              std::to_string(declared[d]));
         if (pin->second[d] <= 0)
           return error("--input-shape " + input.name() + "=" +
                        formatShape(pin->second) +
@@ -306,7 +304,8 @@ LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
     std::vector<const StaticTensor *> inputs;
     bool allStatic = true;
     for (const std::string &input : node.input()) {
-      const StaticTensor *known = input.empty() ? nullptr : staticValueOf(input);
+      const StaticTensor *known =
+          input.empty() ? nullptr : staticValueOf(input);
       allStatic &= input.empty() || known;
       inputs.push_back(known);
     }
@@ -336,8 +335,8 @@ LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
   for (int i = 0; i < node.output_size(); ++i)
     if (context.outputUsed(i) && !values.count(node.output(i)) &&
         !statics.count(node.output(i)))
-      return nodeError("output " + std::to_string(i) + " ('" +
-                       node.output(i) + "') is not supported");
+      return nodeError("output " + std::to_string(i) + " ('" + node.output(i) +
+                       "') is not supported");
   return success();
 }
 
@@ -350,9 +349,9 @@ LogicalResult ModuleBuilder::finish() {
     if (!isKnown(output.name()))
       return error("graph output '" + output.name() +
                    "' is not produced by any node");
-    FailureOr<Value> value = valueOf(
-        output.name(),
-        mlir::NameLoc::get(opBuilder.getStringAttr(output.name())));
+    FailureOr<Value> value =
+        valueOf(output.name(),
+                mlir::NameLoc::get(opBuilder.getStringAttr(output.name())));
     if (failed(value))
       return failure();
     results.push_back(*value);
@@ -372,12 +371,6 @@ LogicalResult ModuleBuilder::finish() {
 }
 
 FailureOr<ImportedModel> ModuleBuilder::run(const OnnxImportOptions &options) {
-  try {
-    onnx::checker::check_model(*model);
-  } catch (const std::exception &exception) {
-    return error(llvm::Twine("the model is not valid ONNX: ") +
-                 exception.what());
-  }
   for (const onnx::OperatorSetIdProto &import : model->opset_import())
     if (import.domain().empty() || import.domain() == "ai.onnx")
       opset = import.version();
@@ -385,6 +378,13 @@ FailureOr<ImportedModel> ModuleBuilder::run(const OnnxImportOptions &options) {
     return error("the model uses ONNX opset " + std::to_string(opset) +
                  "; Tessel imports opsets " + std::to_string(kMinOpset) +
                  " to " + std::to_string(kMaxOpset));
+  try {
+    onnx::checker::check_model(*model);
+  } catch (const std::exception &exception) {
+    std::string reason = exception.what();
+    std::replace(reason.begin(), reason.end(), '\n', ' ');
+    return error("the model is not valid ONNX: " + reason);
+  }
 
   const onnx::GraphProto &graph = model->graph();
   for (const onnx::TensorProto &initializer : graph.initializer())
@@ -529,14 +529,14 @@ importOnnxModel(std::shared_ptr<const onnx::ModelProto> model,
   return builder.run(options);
 }
 
-mlir::FailureOr<ImportedModel> importOnnxFile(const std::string &path,
-                                              mlir::MLIRContext &context,
-                                              const OnnxImportOptions &options) {
+mlir::FailureOr<ImportedModel>
+importOnnxFile(const std::string &path, mlir::MLIRContext &context,
+               const OnnxImportOptions &options) {
   mlir::Location loc = mlir::FileLineColLoc::get(&context, path, 0, 0);
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return mlir::emitError(loc) << "cannot open the model: "
-                                << std::strerror(errno);
+    return mlir::emitError(loc)
+           << "cannot open the model: " << std::strerror(errno);
   auto model = std::make_shared<onnx::ModelProto>();
   google::protobuf::io::IstreamInputStream stream(&in);
   google::protobuf::io::CodedInputStream coded(&stream);
@@ -546,7 +546,8 @@ mlir::FailureOr<ImportedModel> importOnnxFile(const std::string &path,
            << "the file is not a valid ONNX model (it does not parse as an "
               "ONNX ModelProto; truncated or not ONNX?)";
   size_t slash = path.find_last_of('/');
-  std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
+  std::string directory =
+      slash == std::string::npos ? "." : path.substr(0, slash);
   return importOnnxModel(std::move(model), directory, path, context, options);
 }
 

@@ -3,6 +3,8 @@
 #include "compiler/import/onnx/OnnxSemantics.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,9 +23,8 @@ absl::StatusOr<Shape> broadcastShapes(llvm::ArrayRef<int64_t> a,
     int64_t x = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     int64_t y = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (x != y && x != 1 && y != 1)
-      return absl::InvalidArgumentError(
-          absl::StrCat("shapes ", format(a), " and ", format(b),
-                       " do not broadcast"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shapes ", format(a), " and ", format(b), " do not broadcast"));
     result[i] = x == 1 ? y : x;
   }
   return result;
@@ -36,8 +37,8 @@ absl::StatusOr<int64_t> normalizeAxis(int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
-absl::StatusOr<std::vector<int64_t>>
-normalizeAxes(llvm::ArrayRef<int64_t> axes, int64_t rank) {
+absl::StatusOr<std::vector<int64_t>> normalizeAxes(llvm::ArrayRef<int64_t> axes,
+                                                   int64_t rank) {
   std::vector<int64_t> result;
   for (int64_t axis : axes) {
     absl::StatusOr<int64_t> normalized = normalizeAxis(axis, rank);
@@ -69,8 +70,8 @@ absl::StatusOr<Shape> reshapeTarget(llvm::ArrayRef<int64_t> input,
     }
     if (result[i] == -1) {
       if (inferred >= 0)
-        return absl::InvalidArgumentError(absl::StrCat(
-            "shape ", format(requested), " has more than one -1"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("shape ", format(requested), " has more than one -1"));
       inferred = i;
       continue;
     }
@@ -121,8 +122,8 @@ absl::StatusOr<Shape> squeezeShape(llvm::ArrayRef<int64_t> input,
   for (int64_t d = 0; d < static_cast<int64_t>(input.size()); ++d) {
     bool listed = std::binary_search(normalized->begin(), normalized->end(), d);
     if (listed && input[d] != 1)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot squeeze dimension ", d, " of size ", input[d]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot squeeze dimension ", d, " of size ", input[d]));
     if (!listed && !(axes.empty() && input[d] == 1))
       result.push_back(input[d]);
   }
@@ -138,9 +139,8 @@ sliceRanges(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> starts,
       (!axes.empty() && axes.size() != starts.size()) ||
       (!steps.empty() && steps.size() != starts.size()))
     return absl::InvalidArgumentError(absl::StrCat(
-        "starts, ends, axes and steps have different lengths (",
-        starts.size(), ", ", ends.size(), ", ", axes.size(), ", ",
-        steps.size(), ")"));
+        "starts, ends, axes and steps have different lengths (", starts.size(),
+        ", ", ends.size(), ", ", axes.size(), ", ", steps.size(), ")"));
   std::vector<SliceRange> ranges(rank);
   for (int64_t d = 0; d < rank; ++d)
     ranges[d] = {0, input[d], 1};
@@ -168,14 +168,25 @@ sliceRanges(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> starts,
     if (step > 0) {
       start = std::clamp<int64_t>(start, 0, size);
       end = std::clamp<int64_t>(end, 0, size);
-      ranges[*normalized] = {start, std::max<int64_t>(0, (end - start + step - 1) / step), step};
+      ranges[*normalized] = {
+          start, std::max<int64_t>(0, (end - start + step - 1) / step), step};
     } else {
       start = std::clamp<int64_t>(start, 0, size - 1);
       end = std::clamp<int64_t>(end, -1, size - 1);
-      ranges[*normalized] = {start, std::max<int64_t>(0, (start - end - step - 1) / -step), step};
+      ranges[*normalized] = {
+          start, std::max<int64_t>(0, (start - end - step - 1) / -step), step};
     }
   }
   return ranges;
+}
+
+double widenFloat(float value) {
+  // The shortest decimal that reads back as `value`, read as a double.
+  char text[32];
+  std::to_chars_result end =
+      std::to_chars(text, text + sizeof(text) - 1, value);
+  *end.ptr = '\0';
+  return std::strtod(text, nullptr);
 }
 
 const onnx::AttributeProto *

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "llvm/ADT/ArrayRef.h"
 #include "onnx/onnx_pb.h"
+#include "llvm/ADT/ArrayRef.h"
 
 namespace tessel::onnx_import {
 
@@ -31,8 +31,8 @@ absl::StatusOr<Shape> broadcastShapes(llvm::ArrayRef<int64_t> a,
 absl::StatusOr<int64_t> normalizeAxis(int64_t axis, int64_t rank);
 
 /// Normalised, sorted, distinct axes.
-absl::StatusOr<std::vector<int64_t>>
-normalizeAxes(llvm::ArrayRef<int64_t> axes, int64_t rank);
+absl::StatusOr<std::vector<int64_t>> normalizeAxes(llvm::ArrayRef<int64_t> axes,
+                                                   int64_t rank);
 
 /// Reshape's target shape: 0 copies the input dimension (unless
 /// `allowZero`), one -1 is inferred from the element count.
@@ -63,6 +63,10 @@ absl::StatusOr<std::vector<SliceRange>>
 sliceRanges(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> starts,
             llvm::ArrayRef<int64_t> ends, llvm::ArrayRef<int64_t> axes,
             llvm::ArrayRef<int64_t> steps);
+
+/// A float attribute as the decimal its author wrote (0.001f becomes 0.001,
+/// not 0.0010000000474974513), for attributes Tessel keeps as f64.
+double widenFloat(float value);
 
 /// The attributes of one node, by name, with ONNX defaults where absent.
 class NodeAttributes {

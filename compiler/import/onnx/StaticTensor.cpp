@@ -30,8 +30,8 @@ double bitsToDouble(const llvm::fltSemantics &semantics, uint64_t bits,
                     unsigned width) {
   llvm::APFloat value(semantics, llvm::APInt(width, bits));
   bool losesInfo = false;
-  value.convert(llvm::APFloat::IEEEdouble(),
-                llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+  value.convert(llvm::APFloat::IEEEdouble(), llvm::APFloat::rmNearestTiesToEven,
+                &losesInfo);
   return value.convertToDouble();
 }
 
@@ -245,10 +245,9 @@ absl::StatusOr<StaticTensor> decodeTensor(const TensorProto &proto,
   tensor.dataType = proto.data_type();
   int64_t elementSize = rawElementSize(tensor.dataType);
   if (elementSize == 0)
-    return absl::UnimplementedError(
-        absl::StrCat("tensor '", proto.name(), "' has element type ",
-                     dataTypeName(tensor.dataType),
-                     ", which Tessel does not support"));
+    return absl::UnimplementedError(absl::StrCat(
+        "tensor '", proto.name(), "' has element type ",
+        dataTypeName(tensor.dataType), ", which Tessel does not support"));
   for (int64_t dim : proto.dims()) {
     if (dim < 0)
       return absl::InvalidArgumentError(absl::StrCat(
@@ -270,9 +269,9 @@ absl::StatusOr<StaticTensor> decodeTensor(const TensorProto &proto,
   }
   if (raw) {
     if (static_cast<int64_t>(raw->size()) != count * elementSize)
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", proto.name(), "' has ", raw->size(),
-                       " bytes of data, its shape needs ", count * elementSize));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", proto.name(), "' has ", raw->size(),
+          " bytes of data, its shape needs ", count * elementSize));
     for (int64_t i = 0; i < count; ++i)
       appendRaw(tensor, raw->data() + i * elementSize);
     return tensor;
