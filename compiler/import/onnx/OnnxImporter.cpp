@@ -19,6 +19,12 @@
 #include "onnx/checker.h"
 #include "runtime/params/ParameterFile.h"
 
+namespace onnx::checker {
+// Defined and exported by libonnx but not declared in its header: the check
+// with a context, which tells the checker where external data files are.
+void check_model(const ModelProto &model, CheckerContext &context);
+} // namespace onnx::checker
+
 namespace tessel {
 namespace onnx_import {
 
@@ -379,7 +385,9 @@ FailureOr<ImportedModel> ModuleBuilder::run(const OnnxImportOptions &options) {
                  "; Tessel imports opsets " + std::to_string(kMinOpset) +
                  " to " + std::to_string(kMaxOpset));
   try {
-    onnx::checker::check_model(*model);
+    onnx::checker::CheckerContext checker;
+    checker.set_model_dir(baseDirectory);
+    onnx::checker::check_model(*model, checker);
   } catch (const std::exception &exception) {
     std::string reason = exception.what();
     std::replace(reason.begin(), reason.end(), '\n', ' ');
