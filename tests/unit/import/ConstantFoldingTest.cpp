@@ -87,7 +87,8 @@ TEST(ConstantFoldingTest, OpsetDifferencesOfUnsqueezeAndSlice) {
   // Opset-10+ Slice with INT64_MAX as "to the end" and a negative step.
   StaticTensor data = StaticTensor::vector({0, 1, 2, 3, 4, 5});
   StaticTensor starts = StaticTensor::vector({-1});
-  StaticTensor ends = StaticTensor::vector({std::numeric_limits<int64_t>::min()});
+  StaticTensor ends =
+      StaticTensor::vector({std::numeric_limits<int64_t>::min()});
   StaticTensor steps = StaticTensor::vector({-2});
   StaticTensor sliceAxes = StaticTensor::vector({0});
   StaticTensor reversed = fold(makeNode("Slice", 5), 13,
@@ -97,7 +98,8 @@ TEST(ConstantFoldingTest, OpsetDifferencesOfUnsqueezeAndSlice) {
 
 TEST(ConstantFoldingTest, ArithmeticBroadcastsAndRoundsToTheElementType) {
   StaticTensor a = StaticTensor::ofFloats(TensorProto::FLOAT, {2, 1}, {1, 2});
-  StaticTensor b = StaticTensor::ofFloats(TensorProto::FLOAT, {3}, {0.1, 0.2, 0.3});
+  StaticTensor b =
+      StaticTensor::ofFloats(TensorProto::FLOAT, {3}, {0.1, 0.2, 0.3});
   StaticTensor sum = fold(makeNode("Add", 2), 13, {&a, &b});
   EXPECT_EQ(sum.shape, (std::vector<int64_t>{2, 3}));
   ASSERT_EQ(sum.floats.size(), 6u);
@@ -140,8 +142,7 @@ TEST(ConstantFoldingTest, CastRangeConstantOfShapeAndWhere) {
   EXPECT_EQ(filled.dataType, TensorProto::FLOAT);
   EXPECT_EQ(filled.floats, (std::vector<double>{0, 0, 0, 0}));
 
-  StaticTensor condition =
-      StaticTensor::ofInts(TensorProto::BOOL, {2}, {1, 0});
+  StaticTensor condition = StaticTensor::ofInts(TensorProto::BOOL, {2}, {1, 0});
   StaticTensor ifTrue = StaticTensor::vector({10, 20});
   StaticTensor ifFalse = StaticTensor::ofInts(TensorProto::INT64, {}, {-1});
   StaticTensor selected =

@@ -1,4 +1,5 @@
-//===- ParameterExportTest.cpp - Imported weights reach the parameter file -===//
+//===- ParameterExportTest.cpp - Imported weights reach the parameter file
+//-===//
 
 #include <fstream>
 #include <string>
@@ -7,12 +8,12 @@
 #include "compiler/import/onnx/OnnxImporter.h"
 #include "compiler/import/onnx/StaticTensor.h"
 #include "dialects/graph/GraphDialect.h"
-#include "gtest/gtest.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "onnx/onnx_pb.h"
 #include "runtime/params/ParameterFile.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -133,17 +134,17 @@ TEST(ParameterExportTest, ExternalDataIsReferencedNotCopied) {
   onnx::TensorProto *w = model->mutable_graph()->mutable_initializer(0);
   w->clear_raw_data();
   w->set_data_location(onnx::TensorProto::EXTERNAL);
-  for (auto [key, value] : {std::pair{"location", "weights.bin"},
-                            std::pair{"offset", "16"},
-                            std::pair{"length", "48"}}) {
+  for (auto [key, value] :
+       {std::pair{"location", "weights.bin"}, std::pair{"offset", "16"},
+        std::pair{"length", "48"}}) {
     onnx::StringStringEntryProto *entry = w->add_external_data();
     entry->set_key(key);
     entry->set_value(value);
   }
   const char *dir = std::getenv("TEST_TMPDIR");
   mlir::MLIRContext context;
-  mlir::FailureOr<ImportedModel> imported = importOnnxModel(
-      model, dir ? dir : "/tmp", "linear", context, {});
+  mlir::FailureOr<ImportedModel> imported =
+      importOnnxModel(model, dir ? dir : "/tmp", "linear", context, {});
   ASSERT_TRUE(succeeded(imported));
   ASSERT_TRUE(imported->writeParameterFile(tempPath("external.params")).ok());
 
