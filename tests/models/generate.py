@@ -27,6 +27,7 @@ data (for bench/import_gpt2.sh); it is not committed.
 import argparse
 import math
 import os
+import tempfile
 
 import numpy as np
 import onnx
@@ -201,13 +202,16 @@ def gpt2_bench(out_dir, layers, width):
     model = Gpt2(vocab=1024, width=width, heads=width // 64, layers=layers, max_positions=128).eval()
     path = os.path.join(out_dir, "gpt2_bench.onnx")
     ids = torch.zeros(1, 128, dtype=torch.long)
-    with torch.no_grad():
-        torch.onnx.export(model, (ids,), path, input_names=["ids"], output_names=["output"],
-                          dynamic_axes={"ids": {0: "batch", 1: "sequence"}},
-                          opset_version=17, do_constant_folding=False)
-    # Exports over 2 GB already use external data; smaller ones are converted
-    # so that the benchmark always reads weights the same way.
-    model_proto = onnx.load(path, load_external_data=True)
+    # Exports over 2 GB write one external file per tensor; the model is
+    # re-saved with all weights in one file, as large models usually ship.
+    with tempfile.TemporaryDirectory() as scratch:
+        exported = os.path.join(scratch, "exported.onnx")
+        with torch.no_grad():
+            torch.onnx.export(model, (ids,), exported, input_names=["ids"],
+                              output_names=["output"],
+                              dynamic_axes={"ids": {0: "batch", 1: "sequence"}},
+                              opset_version=17, do_constant_folding=False)
+        model_proto = onnx.load(exported, load_external_data=True)
     onnx.save_model(model_proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
                     location="gpt2_bench.onnx.data", size_threshold=1024)
     print("%s: %d layers, width %d, %d parameters" % (
