@@ -3,12 +3,14 @@
 #include "passes/RegisterPasses.h"
 
 #include "mlir/Transforms/Passes.h"
+#include "passes/lowering/Passes.h"
 
 namespace tessel {
 
 void registerTesselPasses() {
   // Upstream's generic transforms: canonicalize, cse, inline, symbol-dce, ...
   mlir::registerTransformsPasses();
+  lowering::registerLoweringPasses();
 }
 
 } // namespace tessel

@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
+#include "runtime/Executable.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -27,11 +29,16 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
                                       cl::Required);
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"));
-enum class Emit { Mlir };
-static cl::opt<Emit>
-    emit("emit", cl::desc("What to produce"), cl::init(Emit::Mlir),
-         cl::values(clEnumValN(Emit::Mlir, "mlir",
-                               "the program in the graph dialect")));
+enum class Emit { Executable, Mlir, Lowered };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Executable),
+    cl::values(clEnumValN(Emit::Executable, "executable",
+                          "an executable for tessel-run, with its parameter "
+                          "file beside it (<output>.params); the default"),
+               clEnumValN(Emit::Mlir, "mlir",
+                          "the imported program in the graph dialect"),
+               clEnumValN(Emit::Lowered, "lowered",
+                          "the program after fusion and buffer assignment")));
 static cl::list<std::string>
     inputShapes("input-shape",
                 cl::desc("Pin an input's shape: name=d0xd1x... (repeatable, "
@@ -94,33 +101,58 @@ int main(int argc, char **argv) {
   if (failed(model))
     return 1;
 
+  auto error = [](const llvm::Twine &message) {
+    llvm::WithColor::error(llvm::errs(), "tessel-compile") << message << "\n";
+    return 1;
+  };
   if (!paramsOut.empty()) {
-    if (!model->imported) {
-      llvm::WithColor::error(llvm::errs(), "tessel-compile")
-          << "--params-out needs an ONNX model; MLIR input has no weights\n";
-      return 1;
-    }
+    if (!model->imported)
+      return error(
+          "--params-out needs an ONNX model; MLIR input has no weights");
     absl::Status status = model->imported->writeParameterFile(paramsOut);
-    if (!status.ok()) {
-      llvm::WithColor::error(llvm::errs(), "tessel-compile")
-          << std::string(status.message()) << "\n";
-      return 1;
-    }
+    if (!status.ok())
+      return error(std::string(status.message()));
   }
 
-  std::string error;
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      mlir::openOutputFile(outputPath, &error);
-  if (!output) {
-    llvm::WithColor::error(llvm::errs(), "tessel-compile") << error << "\n";
+  if (emit == Emit::Executable) {
+    if (outputPath == "-")
+      return error(
+          "an executable is binary: name its file with -o model.tessel");
+    // The parameters go beside the executable, which names them relatively.
+    std::string parameterFile;
+    if (model->imported && model->imported->numParameters() > 0) {
+      std::string parameterPath = outputPath + ".params";
+      absl::Status status = model->imported->writeParameterFile(parameterPath);
+      if (!status.ok())
+        return error(std::string(status.message()));
+      size_t slash = parameterPath.find_last_of('/');
+      parameterFile = slash == std::string::npos
+                          ? parameterPath
+                          : parameterPath.substr(slash + 1);
+    }
+    mlir::FailureOr<tessel::proto::Executable> executable =
+        tessel::compileToExecutable(*model->module, parameterFile);
+    if (failed(executable))
+      return 1;
+    if (executable->parameters_size() > 0 && parameterFile.empty())
+      return error("the program has parameters but no parameter data: MLIR "
+                   "input with graph.parameter arguments needs an ONNX model");
+    absl::Status status = tessel::writeExecutable(*executable, outputPath);
+    if (!status.ok())
+      return error(std::string(status.message()));
+    return 0;
+  }
+
+  if (emit == Emit::Lowered &&
+      failed(tessel::lowerForExecution(*model->module)))
     return 1;
-  }
-  switch (emit) {
-  case Emit::Mlir:
-    model->module->print(output->os());
-    output->os() << "\n";
-    break;
-  }
+  std::string openError;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      mlir::openOutputFile(outputPath, &openError);
+  if (!output)
+    return error(openError);
+  model->module->print(output->os());
+  output->os() << "\n";
   output->keep();
   return 0;
 }

@@ -563,4 +563,44 @@ LogicalResult ResizeOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// FusionOp
+//===----------------------------------------------------------------------===//
+
+/// Whether `op` may be part of a fusion: elementwise ops, broadcasts, and
+/// splat constants.
+bool isFusible(mlir::Operation *op) {
+  if (op->hasTrait<mlir::OpTrait::Elementwise>() ||
+      mlir::isa<BroadcastInDimOp>(op))
+    return true;
+  if (auto constant = mlir::dyn_cast<ConstantOp>(op))
+    if (auto dense =
+            mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue()))
+      return dense.isSplat();
+  return false;
+}
+
+LogicalResult FusionOp::verify() {
+  mlir::Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError() << "has " << getInputs().size() << " inputs but "
+                         << body.getNumArguments() << " region arguments";
+  for (auto [input, argument] : llvm::zip(getInputs(), body.getArguments()))
+    if (input.getType() != argument.getType())
+      return emitOpError() << "region argument type " << argument.getType()
+                           << " differs from input type " << input.getType();
+  auto yield = mlir::dyn_cast<YieldOp>(body.getTerminator());
+  if (!yield)
+    return emitOpError() << "region must end with graph.yield";
+  if (yield.getValue().getType() != getType())
+    return emitOpError() << "yields " << yield.getValue().getType()
+                         << " but the result is " << getType();
+  for (mlir::Operation &op : body.without_terminator())
+    if (!isFusible(&op))
+      return op.emitOpError()
+             << "cannot be fused: a fusion holds elementwise ops, broadcasts "
+                "and splat constants";
+  return success();
+}
+
 } // namespace tessel::graph

@@ -8,6 +8,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -15,5 +16,11 @@
 
 #define GET_OP_CLASSES
 #include "dialects/graph/GraphOps.h.inc"
+
+namespace tessel::graph {
+/// Whether `op` may be part of a graph.fusion: elementwise ops, broadcasts,
+/// and splat constants.
+bool isFusible(mlir::Operation *op);
+} // namespace tessel::graph
 
 #endif // TESSEL_DIALECTS_GRAPH_GRAPHOPS_H

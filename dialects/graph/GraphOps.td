@@ -17,6 +17,7 @@
 include "dialects/graph/GraphDialect.td"
 include "dialects/graph/GraphEnums.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -547,6 +548,44 @@ def Graph_ResizeOp : Graph_Op<"resize", [Pure,
     attr-dict `:` functional-type($operand, $result)
   }];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Fusion (produced by the lowering)
+//===----------------------------------------------------------------------===//
+
+def Graph_FusionOp : Graph_Op<"fusion", [IsolatedFromAbove, SingleBlock]> {
+  let summary = "Elementwise ops evaluated together, in one pass";
+  let description = [{
+    A chain of elementwise ops, broadcasts and splat constants that the
+    runtime evaluates in one pass over the elements of its result, without
+    materialising the intermediate tensors. The region's arguments are the
+    inputs; `graph.yield` gives the result, whose shape is the iteration
+    space. Created by `--graph-fuse-elementwise`.
+
+    ```mlir
+    %0 = graph.fusion (%x, %bias) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> {
+    ^bb0(%a: tensor<4x8xf32>, %b: tensor<8xf32>):
+      %1 = graph.broadcast_in_dim %b, dims = [1] : (tensor<8xf32>) -> tensor<4x8xf32>
+      %2 = graph.add %a, %1 : tensor<4x8xf32>
+      graph.yield %2 : tensor<4x8xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Graph_Tensor>:$inputs);
+  let results = (outs Graph_Tensor:$result);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` attr-dict `:` functional-type($inputs, $result) $body
+  }];
+  let hasVerifier = 1;
+}
+
+def Graph_YieldOp : Graph_Op<"yield", [Pure, Terminator, ReturnLike,
+    HasParent<"FusionOp">]> {
+  let summary = "The result of a graph.fusion";
+  let arguments = (ins Graph_Tensor:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
 }
 
 #endif // TESSEL_DIALECTS_GRAPH_GRAPHOPS_TD

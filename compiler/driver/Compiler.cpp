@@ -1,0 +1,29 @@
+//===- Compiler.cpp - From graph IR to an executable ----------------------===//
+
+#include "compiler/driver/Compiler.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "passes/lowering/ExportExecutable.h"
+#include "passes/lowering/Passes.h"
+
+namespace tessel {
+
+mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {
+  mlir::PassManager manager(module->getName());
+  manager.addPass(mlir::createCanonicalizerPass());
+  manager.addPass(mlir::createCSEPass());
+  mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
+  functions.addPass(lowering::createFuseElementwisePass());
+  functions.addPass(lowering::createAssignBuffersPass());
+  return manager.run(module);
+}
+
+mlir::FailureOr<proto::Executable>
+compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
+  if (mlir::failed(lowerForExecution(module)))
+    return mlir::failure();
+  return lowering::exportExecutable(module, parameterFile);
+}
+
+} // namespace tessel

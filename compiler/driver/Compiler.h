@@ -1,0 +1,30 @@
+//===- Compiler.h - From graph IR to an executable --------------*- C++ -*-===//
+//
+// The compiler pipeline after import: cleanups, then the lowering passes
+// (fusion, buffer assignment), then export to the executable protobuf. Tools
+// and the C++ API compile through here, never by calling passes themselves.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_DRIVER_COMPILER_H
+#define TESSEL_COMPILER_DRIVER_COMPILER_H
+
+#include <string>
+
+#include "mlir/IR/BuiltinOps.h"
+#include "runtime/proto/executable.pb.h"
+
+namespace tessel {
+
+/// Runs the lowering pipeline on `module` in place: canonicalize, cse,
+/// --graph-fuse-elementwise, --graph-assign-buffers.
+mlir::LogicalResult lowerForExecution(mlir::ModuleOp module);
+
+/// lowerForExecution, then export. `parameterFile` is the name the
+/// executable records for its parameters (relative to the executable).
+mlir::FailureOr<proto::Executable>
+compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile);
+
+} // namespace tessel
+
+#endif // TESSEL_COMPILER_DRIVER_COMPILER_H

@@ -1,0 +1,24 @@
+//===- Passes.h - Lowering passes -------------------------------*- C++ -*-===//
+
+#ifndef TESSEL_PASSES_LOWERING_PASSES_H
+#define TESSEL_PASSES_LOWERING_PASSES_H
+
+#include "dialects/graph/GraphDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace tessel::lowering {
+
+/// Attribute names written by --graph-assign-buffers.
+inline constexpr llvm::StringLiteral kBufferOffsetsAttr = "graph.buffer_offsets";
+inline constexpr llvm::StringLiteral kArenaBytesAttr = "graph.arena_bytes";
+
+#define GEN_PASS_DECL
+#include "passes/lowering/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/lowering/Passes.h.inc"
+
+} // namespace tessel::lowering
+
+#endif // TESSEL_PASSES_LOWERING_PASSES_H

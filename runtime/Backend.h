@@ -1,0 +1,62 @@
+//===- Backend.h - Where executables run ------------------------*- C++ -*-===//
+//
+// A Backend loads an executable (allocating device memory, loading the
+// parameters, checking that it implements every instruction) and returns a
+// LoadedExecutable that runs it on inputs. Implementations: host (threads as
+// devices), and later MPI (processes) and CUDA (GPUs).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_BACKEND_H
+#define TESSEL_RUNTIME_BACKEND_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/proto/executable.pb.h"
+
+namespace tessel {
+
+/// A dense row-major tensor in host memory: program inputs and outputs.
+struct HostTensor {
+  proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
+  std::vector<int64_t> dims;
+  std::vector<char> bytes;
+
+  int64_t numElements() const;
+  template <typename T> T *as() { return reinterpret_cast<T *>(bytes.data()); }
+  template <typename T> const T *as() const {
+    return reinterpret_cast<const T *>(bytes.data());
+  }
+};
+
+class LoadedExecutable {
+public:
+  virtual ~LoadedExecutable() = default;
+  /// Runs the program on `inputs` (in the executable's input order, with
+  /// its global shapes) and returns the outputs.
+  virtual absl::StatusOr<std::vector<HostTensor>>
+  run(const std::vector<HostTensor> &inputs) = 0;
+  virtual const proto::Executable &executable() const = 0;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  /// `directory` is where the executable's parameter file is looked for.
+  virtual absl::StatusOr<std::unique_ptr<LoadedExecutable>>
+  load(const proto::Executable &executable, const std::string &directory) = 0;
+};
+
+/// Checks `inputs` against the executable's input specs; errors name the
+/// input and both shapes.
+absl::Status checkInputs(const proto::Executable &executable,
+                         const std::vector<HostTensor> &inputs);
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_BACKEND_H

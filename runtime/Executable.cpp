@@ -1,0 +1,155 @@
+//===- Executable.cpp - Reading and writing executables -------------------===//
+
+#include "runtime/Executable.h"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/kernels/ElementTypes.h"
+
+namespace tessel {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'S', 'L', 'E', 'X', 'E', 'C', '\0'};
+
+absl::Status invalid(const std::string &message) {
+  return absl::DataLossError("invalid executable: " + message);
+}
+
+int64_t elementCount(const google::protobuf::RepeatedField<int64_t> &dims) {
+  int64_t count = 1;
+  for (int64_t dim : dims)
+    count *= dim;
+  return count;
+}
+
+} // namespace
+
+int64_t meshSize(const proto::Mesh &mesh) {
+  int64_t size = 1;
+  for (const proto::MeshAxis &axis : mesh.axes())
+    size *= axis.size();
+  return size;
+}
+
+std::string describeTensor(proto::ElementType type,
+                           const google::protobuf::RepeatedField<int64_t> &dims) {
+  std::string name = proto::ElementType_Name(type);
+  for (char &c : name)
+    c = static_cast<char>(std::tolower(c));
+  return absl::StrCat(absl::StrJoin(dims, "x"), dims.empty() ? "" : "x", name);
+}
+
+absl::Status validateExecutable(const proto::Executable &executable) {
+  if (executable.format_version() != kExecutableFormatVersion)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the executable has format version ", executable.format_version(),
+        "; this runtime reads version ", kExecutableFormatVersion,
+        " (recompile the model with this version's tessel-compile)"));
+  for (const proto::MeshAxis &axis : executable.mesh().axes())
+    if (axis.size() < 1)
+      return invalid(absl::StrCat("mesh axis '", axis.name(), "' has size ",
+                                  axis.size()));
+  int64_t devices = meshSize(executable.mesh());
+  if (executable.programs_size() != devices)
+    return invalid(absl::StrCat("the mesh has ", devices, " devices but there are ",
+                                executable.programs_size(), " programs"));
+  for (const proto::TensorSpec &spec : executable.inputs())
+    if (kernels::byteSize(spec.element_type()) == 0)
+      return invalid(absl::StrCat("input '", spec.name(), "' has no element type"));
+  for (const proto::DeviceProgram &program : executable.programs()) {
+    int64_t buffers = program.buffers_size();
+    for (int64_t id = 0; id < buffers; ++id) {
+      const proto::Buffer &buffer = program.buffers(id);
+      int64_t size = kernels::byteSize(buffer.element_type());
+      if (size == 0)
+        return invalid(absl::StrCat("buffer ", id, " has no element type"));
+      for (int64_t dim : buffer.dims())
+        if (dim < 0)
+          return invalid(absl::StrCat("buffer ", id, " has a negative dimension"));
+      uint64_t bytes = size * elementCount(buffer.dims());
+      switch (buffer.storage()) {
+      case proto::Buffer::ARENA:
+        if (buffer.offset() > program.arena_bytes() ||
+            bytes > program.arena_bytes() - buffer.offset())
+          return invalid(absl::StrCat("buffer ", id, " lies beyond the arena"));
+        break;
+      case proto::Buffer::INPUT:
+        if (buffer.index() < 0 || buffer.index() >= executable.inputs_size())
+          return invalid(absl::StrCat("buffer ", id, " names input ", buffer.index()));
+        break;
+      case proto::Buffer::PARAMETER:
+        if (buffer.index() < 0 || buffer.index() >= executable.parameters_size())
+          return invalid(absl::StrCat("buffer ", id, " names parameter ", buffer.index()));
+        break;
+      case proto::Buffer::CONSTANT:
+        if (buffer.data().size() != bytes)
+          return invalid(absl::StrCat("constant buffer ", id, " has ",
+                                      buffer.data().size(), " bytes, its shape needs ",
+                                      bytes));
+        break;
+      default:
+        return invalid(absl::StrCat("buffer ", id, " has no storage"));
+      }
+    }
+    for (const proto::Instruction &instruction : program.instructions()) {
+      for (const auto *ids : {&instruction.operands(), &instruction.results()})
+        for (int64_t id : *ids)
+          if (id < 0 || id >= buffers)
+            return invalid(absl::StrCat("instruction '", instruction.op(),
+                                        "' (tensor '", instruction.location(),
+                                        "') uses buffer ", id, " of ", buffers));
+    }
+    if (program.output_buffers_size() != executable.outputs_size())
+      return invalid("every device must bind every output");
+    for (int64_t id : program.output_buffers())
+      if (id < 0 || id >= buffers)
+        return invalid(absl::StrCat("an output is bound to buffer ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status writeExecutable(const proto::Executable &executable,
+                             const std::string &path) {
+  std::string bytes;
+  if (!executable.SerializeToString(&bytes))
+    return absl::InternalError("cannot serialize the executable");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
+  out.write(kMagic, sizeof(kMagic));
+  out.write(bytes.data(), bytes.size());
+  out.flush();
+  if (!out)
+    return absl::DataLossError(absl::StrCat("writing '", path, "' failed"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::Executable> readExecutable(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  std::string bytes = contents.str();
+  if (bytes.size() < sizeof(kMagic) ||
+      std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a Tessel executable"));
+  proto::Executable executable;
+  if (!executable.ParseFromArray(bytes.data() + sizeof(kMagic),
+                                 bytes.size() - sizeof(kMagic)))
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "' is a corrupt Tessel executable (it does not parse)"));
+  if (absl::Status status = validateExecutable(executable); !status.ok())
+    return absl::Status(status.code(),
+                        absl::StrCat("'", path, "': ", status.message()));
+  return executable;
+}
+
+} // namespace tessel

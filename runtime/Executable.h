@@ -1,0 +1,42 @@
+//===- Executable.h - Reading and writing executables -----------*- C++ -*-===//
+//
+// The executable file is the magic "TSLEXEC\0" and a serialized
+// tessel.proto.Executable (runtime/proto/executable.proto). The reader
+// rejects anything it does not understand: another magic, another format
+// version, or a structure that does not hold together (a buffer id out of
+// range, an arena offset beyond the arena, a constant of the wrong size).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_EXECUTABLE_H
+#define TESSEL_RUNTIME_EXECUTABLE_H
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/proto/executable.pb.h"
+
+namespace tessel {
+
+inline constexpr uint32_t kExecutableFormatVersion = 1;
+
+absl::Status writeExecutable(const proto::Executable &executable,
+                             const std::string &path);
+absl::StatusOr<proto::Executable> readExecutable(const std::string &path);
+
+/// Checks the structure of `executable` (what readExecutable checks after
+/// parsing), for executables built in memory.
+absl::Status validateExecutable(const proto::Executable &executable);
+
+/// Number of devices of the executable's mesh.
+int64_t meshSize(const proto::Mesh &mesh);
+
+/// "4x64xf32"-style description of a shape and type, for messages.
+std::string describeTensor(proto::ElementType type,
+                           const google::protobuf::RepeatedField<int64_t> &dims);
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_EXECUTABLE_H

@@ -1,0 +1,57 @@
+//===- ThreadPool.h - The cores kernels run on ------------------*- C++ -*-===//
+//
+// A fixed set of worker threads and one primitive: split [0, n) into chunks
+// and run them on all threads, the caller included, returning when all are
+// done. Kernels parallelise through it rather than spawning threads.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_THREADPOOL_H
+#define TESSEL_RUNTIME_THREADPOOL_H
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tessel {
+
+class ThreadPool {
+public:
+  /// `threads` workers in all, the calling thread counted; 0 means one per
+  /// hardware thread.
+  explicit ThreadPool(int threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  int size() const { return static_cast<int>(workers.size()) + 1; }
+
+  /// Runs `body(begin, end)` over chunks covering [0, n), each at least
+  /// `grain` long (except the last), on all threads. Not reentrant: a body
+  /// must not call parallelFor.
+  void parallelFor(int64_t n, int64_t grain,
+                   const std::function<void(int64_t, int64_t)> &body);
+
+private:
+  void workerLoop(int index);
+
+  std::vector<std::thread> workers;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::condition_variable done;
+  const std::function<void(int64_t, int64_t)> *task = nullptr;
+  int64_t taskSize = 0;
+  int64_t chunk = 0;
+  int64_t nextChunk = 0;
+  int64_t chunks = 0;
+  int pending = 0;
+  uint64_t generation = 0;
+  bool stopping = false;
+};
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_THREADPOOL_H

@@ -1,0 +1,372 @@
+//===- Contraction.cpp - dot_general and convolution ----------------------===//
+//
+// Both become GEMMs on OpenBLAS (single-threaded per call; the work is split
+// across the pool here, by batch or by rows, so that small batched GEMMs and
+// large single ones both use every core).
+//
+// dot_general: when the operands are already laid out as [batch..., M, K] or
+// [batch..., K, M] (and [batch..., K, N] or [batch..., N, K]) the GEMM reads
+// them in place with the matching transpose flag; any other layout is packed
+// first. Convolution: im2col per (image, group), then W_g x cols; a 1x1
+// convolution with unit strides reads the input directly.
+//
+// f16 and bf16 compute in f32 (converted on the way in and out); integer
+// contractions use a plain loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel::kernels {
+namespace {
+
+/// A row-major matrix view: element (i, j) at data[i * ld + j], or at
+/// data[j * ld + i] when transposed.
+struct Matrix {
+  const float *data;
+  bool transposed;
+  int64_t ld;
+};
+
+/// C[m0:m1, :] = A[m0:m1, :] x B, single-threaded.
+void gemmRows(const Matrix &a, const Matrix &b, float *c, int64_t m0,
+              int64_t m1, int64_t n, int64_t k, int64_t ldc) {
+  if (m1 <= m0 || n == 0)
+    return;
+  if (k == 0) {
+    for (int64_t i = m0; i < m1; ++i)
+      std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+    return;
+  }
+  const float *aStart = a.transposed ? a.data + m0 : a.data + m0 * a.ld;
+  cblas_sgemm(CblasRowMajor, a.transposed ? CblasTrans : CblasNoTrans,
+              b.transposed ? CblasTrans : CblasNoTrans, m1 - m0, n, k, 1.0f,
+              aStart, a.ld, b.data, b.ld, 0.0f, c + m0 * ldc, ldc);
+}
+
+/// C[:, n0:n1] = A x B[:, n0:n1], single-threaded.
+void gemmColumns(const Matrix &a, const Matrix &b, float *c, int64_t m,
+                 int64_t n0, int64_t n1, int64_t k, int64_t ldc) {
+  if (n1 <= n0 || m == 0)
+    return;
+  const float *bStart = b.transposed ? b.data + n0 * b.ld : b.data + n0;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      std::fill(c + i * ldc + n0, c + i * ldc + n1, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, a.transposed ? CblasTrans : CblasNoTrans,
+              b.transposed ? CblasTrans : CblasNoTrans, m, n1 - n0, k, 1.0f,
+              a.data, a.ld, bStart, b.ld, 0.0f, c + n0, ldc);
+}
+
+/// One GEMM spread over the pool, by rows or by columns.
+void parallelGemm(ThreadPool &pool, const Matrix &a, const Matrix &b,
+                  float *c, int64_t m, int64_t n, int64_t k) {
+  // Below this many multiply-adds a second thread costs more than it saves.
+  constexpr int64_t kMinParallelWork = 1 << 16;
+  if (m * n * k < kMinParallelWork || pool.size() == 1) {
+    gemmRows(a, b, c, 0, m, n, k, n);
+    return;
+  }
+  if (m >= n)
+    pool.parallelFor(m, std::max<int64_t>(8, m / (4 * pool.size())),
+                     [&](int64_t m0, int64_t m1) {
+                       gemmRows(a, b, c, m0, m1, n, k, n);
+                     });
+  else
+    pool.parallelFor(n, std::max<int64_t>(16, n / (4 * pool.size())),
+                     [&](int64_t n0, int64_t n1) {
+                       gemmColumns(a, b, c, m, n0, n1, k, n);
+                     });
+}
+
+/// `view` as f32: the data itself, or a converted copy in `scratch`.
+const float *asFloats(const TensorView &view, std::vector<float> &scratch) {
+  if (view.type == proto::F32)
+    return view.as<float>();
+  int64_t count = view.numElements();
+  scratch.resize(count);
+  for (int64_t i = 0; i < count; ++i)
+    scratch[i] = loadFloat(view.data, view.type, i);
+  return scratch.data();
+}
+
+void storeFloats(const TensorView &view, const float *values) {
+  if (view.type == proto::F32)
+    return;
+  for (int64_t i = 0, count = view.numElements(); i < count; ++i)
+    storeFloat(view.data, view.type, i, values[i]);
+}
+
+/// Copies `data` (dims) into the order `permutation`.
+template <typename T>
+void permute(const T *data, const std::vector<int64_t> &dims,
+             const std::vector<int64_t> &permutation, T *out) {
+  int64_t rank = dims.size();
+  std::vector<int64_t> strides(rank, 1);
+  for (int64_t d = rank - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * dims[d + 1];
+  std::vector<int64_t> outDims(rank);
+  for (int64_t d = 0; d < rank; ++d)
+    outDims[d] = dims[permutation[d]];
+  int64_t count = 1;
+  for (int64_t dim : dims)
+    count *= dim;
+  std::vector<int64_t> coordinates(rank, 0);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t source = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      source += coordinates[d] * strides[permutation[d]];
+    out[i] = data[source];
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (++coordinates[d] < outDims[d])
+        break;
+      coordinates[d] = 0;
+    }
+  }
+}
+
+int64_t product(const std::vector<int64_t> &dims,
+                const std::vector<int64_t> &which) {
+  int64_t result = 1;
+  for (int64_t d : which)
+    result *= dims[d];
+  return result;
+}
+
+/// The operand's matrix for each batch: in place if its dims are
+/// [batch..., rows..., columns...] (or the transpose of that), else packed.
+struct OperandLayout {
+  const float *data;
+  bool transposed;
+  int64_t ld;
+  int64_t batchStride;
+};
+
+OperandLayout layoutOperand(const float *data, const std::vector<int64_t> &dims,
+                            const std::vector<int64_t> &batch,
+                            const std::vector<int64_t> &rows,
+                            const std::vector<int64_t> &columns,
+                            std::vector<float> &packed) {
+  int64_t r = product(dims, rows), c = product(dims, columns);
+  auto consecutive = [&](std::vector<int64_t> order) {
+    for (size_t i = 0; i < order.size(); ++i)
+      if (order[i] != static_cast<int64_t>(i))
+        return false;
+    return true;
+  };
+  std::vector<int64_t> direct = batch, swapped = batch;
+  direct.insert(direct.end(), rows.begin(), rows.end());
+  direct.insert(direct.end(), columns.begin(), columns.end());
+  swapped.insert(swapped.end(), columns.begin(), columns.end());
+  swapped.insert(swapped.end(), rows.begin(), rows.end());
+  if (consecutive(direct))
+    return {data, false, std::max<int64_t>(c, 1), r * c};
+  if (consecutive(swapped))
+    return {data, true, std::max<int64_t>(r, 1), r * c};
+  int64_t count = 1;
+  for (int64_t dim : dims)
+    count *= dim;
+  packed.resize(count);
+  permute(data, dims, direct, packed.data());
+  return {packed.data(), false, std::max<int64_t>(c, 1), r * c};
+}
+
+template <typename T>
+void integerDot(const TensorView &lhs, const TensorView &rhs,
+                const TensorView &result, const std::vector<int64_t> &lb,
+                const std::vector<int64_t> &lf, const std::vector<int64_t> &lc,
+                const std::vector<int64_t> &rb, const std::vector<int64_t> &rc,
+                const std::vector<int64_t> &rf) {
+  std::vector<T> a(lhs.numElements()), b(rhs.numElements());
+  std::vector<int64_t> lo = lb, ro = rb;
+  lo.insert(lo.end(), lf.begin(), lf.end());
+  lo.insert(lo.end(), lc.begin(), lc.end());
+  ro.insert(ro.end(), rc.begin(), rc.end());
+  ro.insert(ro.end(), rf.begin(), rf.end());
+  permute(lhs.as<T>(), lhs.dims, lo, a.data());
+  permute(rhs.as<T>(), rhs.dims, ro, b.data());
+  int64_t batches = product(lhs.dims, lb), m = product(lhs.dims, lf),
+          k = product(lhs.dims, lc), n = product(rhs.dims, rf);
+  T *out = result.as<T>();
+  for (int64_t p = 0; p < batches; ++p)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        T sum = 0;
+        for (int64_t q = 0; q < k; ++q)
+          sum += a[(p * m + i) * k + q] * b[(p * k + q) * n + j];
+        out[(p * m + i) * n + j] = sum;
+      }
+}
+
+absl::Status dotGeneral(KernelContext &context) {
+  if (context.operands.size() != 2 || context.results.size() != 1)
+    return context.error("needs two operands and one result");
+  const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
+  const TensorView &result = context.results[0];
+  absl::StatusOr<std::vector<int64_t>> lb = context.getInts("lhs_batching_dimensions");
+  absl::StatusOr<std::vector<int64_t>> rb = context.getInts("rhs_batching_dimensions");
+  absl::StatusOr<std::vector<int64_t>> lc = context.getInts("lhs_contracting_dimensions");
+  absl::StatusOr<std::vector<int64_t>> rc = context.getInts("rhs_contracting_dimensions");
+  for (auto *status : {&lb, &rb, &lc, &rc})
+    if (!status->ok())
+      return status->status();
+  auto freeDims = [](int64_t rank, const std::vector<int64_t> &a,
+                     const std::vector<int64_t> &b) {
+    std::vector<int64_t> free;
+    for (int64_t d = 0; d < rank; ++d)
+      if (std::find(a.begin(), a.end(), d) == a.end() &&
+          std::find(b.begin(), b.end(), d) == b.end())
+        free.push_back(d);
+    return free;
+  };
+  std::vector<int64_t> lf = freeDims(lhs.rank(), *lb, *lc);
+  std::vector<int64_t> rf = freeDims(rhs.rank(), *rb, *rc);
+  if (!isFloatType(lhs.type)) {
+    if (lhs.type == proto::I32)
+      integerDot<int32_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+    else if (lhs.type == proto::I64)
+      integerDot<int64_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+    else
+      return context.error("does not take bool operands");
+    return absl::OkStatus();
+  }
+  int64_t batches = product(lhs.dims, *lb), m = product(lhs.dims, lf),
+          k = product(lhs.dims, *lc), n = product(rhs.dims, rf);
+  std::vector<float> lhsScratch, rhsScratch, lhsPacked, rhsPacked, out;
+  OperandLayout a = layoutOperand(asFloats(lhs, lhsScratch), lhs.dims, *lb, lf,
+                                  *lc, lhsPacked);
+  OperandLayout b = layoutOperand(asFloats(rhs, rhsScratch), rhs.dims, *rb, *rc,
+                                  rf, rhsPacked);
+  float *c = result.as<float>();
+  if (result.type != proto::F32) {
+    out.resize(result.numElements());
+    c = out.data();
+  }
+  if (batches == 1) {
+    parallelGemm(context.pool, {a.data, a.transposed, a.ld},
+                 {b.data, b.transposed, b.ld}, c, m, n, k);
+  } else {
+    context.pool.parallelFor(batches, 1, [&](int64_t first, int64_t last) {
+      for (int64_t p = first; p < last; ++p)
+        gemmRows({a.data + p * a.batchStride, a.transposed, a.ld},
+                 {b.data + p * b.batchStride, b.transposed, b.ld},
+                 c + p * m * n, 0, m, n, k, n);
+    });
+  }
+  storeFloats(result, c);
+  return absl::OkStatus();
+}
+
+absl::Status convolution(KernelContext &context) {
+  if (context.operands.size() != 2 || context.results.size() != 1)
+    return context.error("needs two operands and one result");
+  const TensorView &input = context.operands[0], &kernel = context.operands[1];
+  const TensorView &result = context.results[0];
+  if (!isFloatType(input.type))
+    return context.error("needs floating-point operands");
+  absl::StatusOr<std::vector<int64_t>> strides = context.getInts("window_strides");
+  absl::StatusOr<std::vector<int64_t>> padLow = context.getInts("padding_low");
+  absl::StatusOr<std::vector<int64_t>> lhsDilation = context.getInts("lhs_dilation");
+  absl::StatusOr<std::vector<int64_t>> rhsDilation = context.getInts("rhs_dilation");
+  absl::StatusOr<int64_t> groups = context.getInt("feature_group_count");
+  for (auto *status : {&strides, &padLow, &lhsDilation, &rhsDilation})
+    if (!status->ok())
+      return status->status();
+  if (!groups.ok())
+    return groups.status();
+  int64_t spatial = input.rank() - 2;
+  int64_t batch = input.dims[0], channels = input.dims[1];
+  int64_t outChannels = kernel.dims[0];
+  int64_t groupChannels = channels / *groups, groupOut = outChannels / *groups;
+  std::vector<int64_t> inSize(input.dims.begin() + 2, input.dims.end());
+  std::vector<int64_t> window(kernel.dims.begin() + 2, kernel.dims.end());
+  std::vector<int64_t> outSize(result.dims.begin() + 2, result.dims.end());
+  int64_t inPixels = std::accumulate(inSize.begin(), inSize.end(), int64_t(1),
+                                     std::multiplies<int64_t>());
+  int64_t windowSize = std::accumulate(window.begin(), window.end(), int64_t(1),
+                                       std::multiplies<int64_t>());
+  int64_t outPixels = std::accumulate(outSize.begin(), outSize.end(), int64_t(1),
+                                      std::multiplies<int64_t>());
+  int64_t rows = groupChannels * windowSize;
+
+  std::vector<float> inputScratch, kernelScratch, out;
+  const float *x = asFloats(input, inputScratch);
+  const float *w = asFloats(kernel, kernelScratch);
+  float *y = result.as<float>();
+  if (result.type != proto::F32) {
+    out.resize(result.numElements());
+    y = out.data();
+  }
+  bool pointwise = windowSize == 1;
+  for (int64_t d = 0; d < spatial; ++d)
+    pointwise &= (*strides)[d] == 1 && (*padLow)[d] == 0 &&
+                 (*lhsDilation)[d] == 1 && inSize[d] == outSize[d];
+
+  std::vector<float> columns(pointwise ? 0 : rows * outPixels);
+  for (int64_t image = 0; image < batch; ++image) {
+    for (int64_t group = 0; group < *groups; ++group) {
+      const float *source =
+          x + (image * channels + group * groupChannels) * inPixels;
+      if (!pointwise) {
+        // columns[(c, window position), output position] = input value or 0.
+        context.pool.parallelFor(rows, 4, [&](int64_t first, int64_t last) {
+          std::vector<int64_t> offset(spatial), outCoordinate(spatial);
+          for (int64_t row = first; row < last; ++row) {
+            int64_t c = row / windowSize, position = row % windowSize;
+            for (int64_t d = spatial - 1; d >= 0; --d) {
+              offset[d] = (position % window[d]) * (*rhsDilation)[d] -
+                          (*padLow)[d];
+              position /= window[d];
+            }
+            float *target = columns.data() + row * outPixels;
+            const float *plane = source + c * inPixels;
+            std::fill(outCoordinate.begin(), outCoordinate.end(), 0);
+            for (int64_t column = 0; column < outPixels; ++column) {
+              int64_t index = 0;
+              bool inside = true;
+              for (int64_t d = 0; d < spatial && inside; ++d) {
+                int64_t dilated = outCoordinate[d] * (*strides)[d] + offset[d];
+                int64_t step = (*lhsDilation)[d];
+                inside = dilated >= 0 && dilated % step == 0 &&
+                         dilated / step < inSize[d];
+                index = index * inSize[d] + dilated / step;
+              }
+              target[column] = inside ? plane[index] : 0.0f;
+              for (int64_t d = spatial - 1; d >= 0; --d) {
+                if (++outCoordinate[d] < outSize[d])
+                  break;
+                outCoordinate[d] = 0;
+              }
+            }
+          }
+        });
+      }
+      Matrix weights{w + group * groupOut * rows, false, rows};
+      Matrix cols{pointwise ? source : columns.data(), false, outPixels};
+      float *target = y + (image * outChannels + group * groupOut) * outPixels;
+      parallelGemm(context.pool, weights, cols, target, groupOut, outPixels,
+                   rows);
+    }
+  }
+  storeFloats(result, y);
+  return absl::OkStatus();
+}
+
+} // namespace
+
+void registerContractionKernels() {
+  // The pool parallelises; OpenBLAS runs each call on the calling thread.
+  openblas_set_num_threads(1);
+  registerKernel("dot_general", dotGeneral);
+  registerKernel("convolution", convolution);
+}
+
+} // namespace tessel::kernels

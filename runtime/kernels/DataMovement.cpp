@@ -1,0 +1,328 @@
+//===- DataMovement.cpp - Transpose, slice, concatenate, pad, gather... ---===//
+//
+// Type-agnostic: elements move as 1, 2, 4 or 8 bytes. Transpose, slice and
+// reverse are one primitive, an affine copy: output element (o_0, ..., o_n)
+// reads input offset base + sum(o_d * stride_d), walked in runs along the
+// innermost output dimension.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel::kernels {
+namespace {
+
+template <typename T>
+void affineCopyTyped(T *out, const std::vector<int64_t> &dims, const T *in,
+                     int64_t base, const std::vector<int64_t> &strides,
+                     int64_t first, int64_t last) {
+  int64_t rank = dims.size();
+  if (rank == 0) {
+    if (first < last)
+      out[0] = in[base];
+    return;
+  }
+  std::vector<int64_t> coordinates;
+  unravel(first, dims, coordinates);
+  int64_t inner = strides[rank - 1];
+  for (int64_t position = first; position < last;) {
+    int64_t run = std::min(dims[rank - 1] - coordinates[rank - 1],
+                           last - position);
+    int64_t offset = base;
+    for (int64_t d = 0; d < rank; ++d)
+      offset += coordinates[d] * strides[d];
+    if (inner == 1)
+      std::memcpy(out + position, in + offset, run * sizeof(T));
+    else
+      for (int64_t j = 0; j < run; ++j)
+        out[position + j] = in[offset + j * inner];
+    position += run;
+    coordinates[rank - 1] += run;
+    for (int64_t d = rank - 1; d > 0 && coordinates[d] == dims[d]; --d) {
+      coordinates[d] = 0;
+      ++coordinates[d - 1];
+    }
+  }
+}
+
+/// out[o] = in[base + sum(o_d * strides_d)], in parallel.
+void affineCopy(ThreadPool &pool, const TensorView &out, const void *in,
+                int64_t base, const std::vector<int64_t> &strides) {
+  int64_t total = out.numElements();
+  auto run = [&](int64_t first, int64_t last) {
+    switch (byteSize(out.type)) {
+    case 1:
+      return affineCopyTyped(out.as<uint8_t>(), out.dims,
+                             static_cast<const uint8_t *>(in), base, strides,
+                             first, last);
+    case 2:
+      return affineCopyTyped(out.as<uint16_t>(), out.dims,
+                             static_cast<const uint16_t *>(in), base, strides,
+                             first, last);
+    case 4:
+      return affineCopyTyped(out.as<uint32_t>(), out.dims,
+                             static_cast<const uint32_t *>(in), base, strides,
+                             first, last);
+    default:
+      return affineCopyTyped(out.as<uint64_t>(), out.dims,
+                             static_cast<const uint64_t *>(in), base, strides,
+                             first, last);
+    }
+  };
+  pool.parallelFor(total, 1 << 14, run);
+}
+
+absl::Status checkUnary(KernelContext &context) {
+  if (context.operands.size() != 1 || context.results.size() != 1)
+    return context.error("needs one operand and one result");
+  if (context.operands[0].type != context.results[0].type)
+    return context.error("operand and result types differ");
+  return absl::OkStatus();
+}
+
+absl::Status transposeKernel(KernelContext &context) {
+  if (absl::Status status = checkUnary(context); !status.ok())
+    return status;
+  absl::StatusOr<std::vector<int64_t>> permutation = context.getInts("permutation");
+  if (!permutation.ok())
+    return permutation.status();
+  std::vector<int64_t> inStrides = context.operands[0].strides();
+  std::vector<int64_t> strides;
+  for (int64_t d : *permutation)
+    strides.push_back(inStrides[d]);
+  affineCopy(context.pool, context.results[0], context.operands[0].data, 0,
+             strides);
+  return absl::OkStatus();
+}
+
+absl::Status sliceKernel(KernelContext &context) {
+  if (absl::Status status = checkUnary(context); !status.ok())
+    return status;
+  absl::StatusOr<std::vector<int64_t>> starts = context.getInts("start_indices");
+  absl::StatusOr<std::vector<int64_t>> steps = context.getInts("strides");
+  if (!starts.ok())
+    return starts.status();
+  if (!steps.ok())
+    return steps.status();
+  std::vector<int64_t> inStrides = context.operands[0].strides();
+  int64_t base = 0;
+  std::vector<int64_t> strides;
+  for (size_t d = 0; d < inStrides.size(); ++d) {
+    base += (*starts)[d] * inStrides[d];
+    strides.push_back((*steps)[d] * inStrides[d]);
+  }
+  affineCopy(context.pool, context.results[0], context.operands[0].data, base,
+             strides);
+  return absl::OkStatus();
+}
+
+absl::Status reverseKernel(KernelContext &context) {
+  if (absl::Status status = checkUnary(context); !status.ok())
+    return status;
+  absl::StatusOr<std::vector<int64_t>> dimensions = context.getInts("dimensions");
+  if (!dimensions.ok())
+    return dimensions.status();
+  const TensorView &in = context.operands[0];
+  std::vector<int64_t> strides = in.strides();
+  int64_t base = 0;
+  for (int64_t d : *dimensions) {
+    base += (in.dims[d] - 1) * strides[d];
+    strides[d] = -strides[d];
+  }
+  affineCopy(context.pool, context.results[0], in.data, base, strides);
+  return absl::OkStatus();
+}
+
+absl::Status concatenateKernel(KernelContext &context) {
+  if (context.results.size() != 1)
+    return context.error("needs one result");
+  absl::StatusOr<int64_t> dimension = context.getInt("dimension");
+  if (!dimension.ok())
+    return dimension.status();
+  const TensorView &result = context.results[0];
+  int64_t elementSize = byteSize(result.type);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < *dimension; ++d)
+    outer *= result.dims[d];
+  for (int64_t d = *dimension + 1; d < result.rank(); ++d)
+    inner *= result.dims[d];
+  int64_t outRow = result.dims[*dimension] * inner * elementSize;
+  int64_t offset = 0;
+  for (const TensorView &operand : context.operands) {
+    int64_t chunk = operand.dims[*dimension] * inner * elementSize;
+    const char *source = static_cast<const char *>(operand.data);
+    char *target = static_cast<char *>(result.data) + offset;
+    context.pool.parallelFor(outer, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(chunk, 1)),
+                             [&](int64_t first, int64_t last) {
+      for (int64_t o = first; o < last; ++o)
+        std::memcpy(target + o * outRow, source + o * chunk, chunk);
+    });
+    offset += chunk;
+  }
+  return absl::OkStatus();
+}
+
+/// Writes `value` converted to `type` into `bytes`.
+void encodeScalar(proto::ElementType type, double value, char *bytes) {
+  switch (type) {
+  case proto::F32: {
+    float v = static_cast<float>(value);
+    std::memcpy(bytes, &v, 4);
+    break;
+  }
+  case proto::F16: {
+    Half v = toHalf(static_cast<float>(value));
+    std::memcpy(bytes, &v, 2);
+    break;
+  }
+  case proto::BF16: {
+    BFloat16 v = toBFloat16(static_cast<float>(value));
+    std::memcpy(bytes, &v, 2);
+    break;
+  }
+  case proto::I32: {
+    int32_t v = static_cast<int32_t>(value);
+    std::memcpy(bytes, &v, 4);
+    break;
+  }
+  case proto::I64: {
+    int64_t v = static_cast<int64_t>(value);
+    std::memcpy(bytes, &v, 8);
+    break;
+  }
+  default:
+    bytes[0] = value != 0;
+    break;
+  }
+}
+
+absl::Status padKernel(KernelContext &context) {
+  if (absl::Status status = checkUnary(context); !status.ok())
+    return status;
+  absl::StatusOr<std::vector<int64_t>> low = context.getInts("edge_padding_low");
+  absl::StatusOr<std::vector<int64_t>> interior = context.getInts("interior_padding");
+  absl::StatusOr<double> value = context.getFloat("padding_value");
+  if (!low.ok())
+    return low.status();
+  if (!interior.ok())
+    return interior.status();
+  if (!value.ok())
+    return value.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  int64_t elementSize = byteSize(out.type);
+  char padding[8];
+  encodeScalar(out.type, *value, padding);
+  std::vector<int64_t> inStrides = in.strides();
+  int64_t rank = out.rank();
+  context.pool.parallelFor(out.numElements(), 1 << 14,
+                           [&](int64_t first, int64_t last) {
+    std::vector<int64_t> coordinates;
+    unravel(first, out.dims, coordinates);
+    char *target = static_cast<char *>(out.data);
+    const char *source = static_cast<const char *>(in.data);
+    for (int64_t i = first; i < last; ++i) {
+      int64_t offset = 0;
+      bool inside = true;
+      for (int64_t d = 0; d < rank && inside; ++d) {
+        int64_t shifted = coordinates[d] - (*low)[d];
+        int64_t period = (*interior)[d] + 1;
+        inside = shifted >= 0 && shifted % period == 0 &&
+                 shifted / period < in.dims[d];
+        offset += shifted / period * inStrides[d];
+      }
+      std::memcpy(target + i * elementSize,
+                  inside ? source + offset * elementSize : padding,
+                  elementSize);
+      for (int64_t d = rank - 1; d >= 0; --d) {
+        if (++coordinates[d] < out.dims[d])
+          break;
+        coordinates[d] = 0;
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status gatherKernel(KernelContext &context) {
+  if (context.operands.size() != 2 || context.results.size() != 1)
+    return context.error("needs two operands and one result");
+  absl::StatusOr<int64_t> axis = context.getInt("axis");
+  if (!axis.ok())
+    return axis.status();
+  const TensorView &data = context.operands[0], &indices = context.operands[1];
+  const TensorView &out = context.results[0];
+  int64_t elementSize = byteSize(data.type);
+  int64_t outer = 1, inner = 1, axisSize = data.dims[*axis];
+  for (int64_t d = 0; d < *axis; ++d)
+    outer *= data.dims[d];
+  for (int64_t d = *axis + 1; d < data.rank(); ++d)
+    inner *= data.dims[d];
+  int64_t count = indices.numElements();
+  std::vector<int64_t> resolved(count);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t index = loadInt(indices.data, indices.type, i);
+    if (index < -axisSize || index >= axisSize)
+      return context.error(absl::StrCat("index ", index,
+                                        " is out of range for axis ", *axis,
+                                        " of size ", axisSize));
+    resolved[i] = index < 0 ? index + axisSize : index;
+  }
+  int64_t row = inner * elementSize;
+  const char *source = static_cast<const char *>(data.data);
+  char *target = static_cast<char *>(out.data);
+  context.pool.parallelFor(outer * count, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(row, 1)),
+                           [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) {
+      int64_t o = i / count, which = i % count;
+      std::memcpy(target + i * row,
+                  source + (o * axisSize + resolved[which]) * row, row);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status iotaKernel(KernelContext &context) {
+  if (context.results.size() != 1)
+    return context.error("needs one result");
+  absl::StatusOr<int64_t> dimension = context.getInt("dimension");
+  if (!dimension.ok())
+    return dimension.status();
+  const TensorView &out = context.results[0];
+  std::vector<int64_t> strides = out.strides();
+  int64_t elementSize = byteSize(out.type);
+  for (int64_t i = 0, total = out.numElements(); i < total; ++i)
+    encodeScalar(out.type, (i / strides[*dimension]) % out.dims[*dimension],
+                 static_cast<char *>(out.data) + i * elementSize);
+  return absl::OkStatus();
+}
+
+/// A copy between buffers of one type and element count (a reshape whose
+/// operand and result could not share storage).
+absl::Status copyKernel(KernelContext &context) {
+  if (absl::Status status = checkUnary(context); !status.ok())
+    return status;
+  if (context.operands[0].byteCount() != context.results[0].byteCount())
+    return context.error("operand and result sizes differ");
+  if (context.operands[0].data != context.results[0].data)
+    std::memcpy(context.results[0].data, context.operands[0].data,
+                context.results[0].byteCount());
+  return absl::OkStatus();
+}
+
+} // namespace
+
+void registerDataMovementKernels() {
+  registerKernel("transpose", transposeKernel);
+  registerKernel("slice", sliceKernel);
+  registerKernel("reverse", reverseKernel);
+  registerKernel("concatenate", concatenateKernel);
+  registerKernel("pad", padKernel);
+  registerKernel("gather", gatherKernel);
+  registerKernel("iota", iotaKernel);
+  registerKernel("copy", copyKernel);
+}
+
+} // namespace tessel::kernels

@@ -1,0 +1,495 @@
+//===- Elementwise.cpp - Fused elementwise chains -------------------------===//
+//
+// Every elementwise op, every broadcast, and chains of them run here, as the
+// "fusion" kernel: one pass over the result's elements in blocks of kBlock.
+// For each block, "load" steps gather their operand through its broadcast
+// (walking runs along the innermost dimension), compute steps run on whole
+// blocks (vectorised by Eigen for the transcendental functions), and results
+// are stored. Values compute as float (f32, f16, bf16) or int64 (i32, i64,
+// i1); a step of type f16, bf16 or i32 is rounded to its type, so a fused
+// chain gives the same numbers as the ops one by one.
+//
+// A result may share its buffer with an operand read without broadcast: a
+// block is fully loaded before it is stored.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cmath>
+#include <limits>
+
+#include "Eigen/Core"
+#include "absl/strings/str_cat.h"
+#include "runtime/kernels/KernelContext.h"
+#include "unsupported/Eigen/SpecialFunctions"
+
+namespace tessel::kernels {
+namespace {
+
+constexpr int64_t kBlock = 512;
+
+enum class Op {
+  Load, Constant, Add, Sub, Mul, Div, Rem, Max, Min, Pow, And, Or, Xor, Not,
+  Neg, Abs, Sign, Relu, Exp, Log, Tanh, Erf, Sqrt, Rsqrt, Reciprocal,
+  Sigmoid, Sin, Cos, Floor, Ceil, Round, Compare, Select, Convert, Clamp
+};
+
+struct Step {
+  Op op;
+  std::vector<int64_t> args;
+  proto::ElementType type;
+  bool isFloat;
+  double value = 0; // Constant
+  int64_t direction = 0; // Compare: eq, ne, lt, le, gt, ge
+  bool hasMin = false, hasMax = false;
+  double min = 0, max = 0;
+};
+
+const std::unordered_map<std::string, Op> &opNames() {
+  static const std::unordered_map<std::string, Op> names = {
+      {"load", Op::Load}, {"constant", Op::Constant}, {"add", Op::Add},
+      {"sub", Op::Sub}, {"mul", Op::Mul}, {"div", Op::Div}, {"rem", Op::Rem},
+      {"max", Op::Max}, {"min", Op::Min}, {"pow", Op::Pow}, {"and", Op::And},
+      {"or", Op::Or}, {"xor", Op::Xor}, {"not", Op::Not}, {"neg", Op::Neg},
+      {"abs", Op::Abs}, {"sign", Op::Sign}, {"relu", Op::Relu},
+      {"exp", Op::Exp}, {"log", Op::Log}, {"tanh", Op::Tanh},
+      {"erf", Op::Erf}, {"sqrt", Op::Sqrt}, {"rsqrt", Op::Rsqrt},
+      {"reciprocal", Op::Reciprocal}, {"sigmoid", Op::Sigmoid},
+      {"sin", Op::Sin}, {"cos", Op::Cos}, {"floor", Op::Floor},
+      {"ceil", Op::Ceil}, {"round", Op::Round}, {"compare", Op::Compare},
+      {"select", Op::Select}, {"convert", Op::Convert}, {"clamp", Op::Clamp}};
+  return names;
+}
+
+/// How one operand is read: its element strides in the result's index space.
+struct Access {
+  const void *data;
+  proto::ElementType type;
+  std::vector<int64_t> strides;
+};
+
+template <typename T, typename Out>
+void gatherRuns(const Access &access, const std::vector<int64_t> &dims,
+                int64_t start, int64_t length, Out *out,
+                Out (*convert)(T)) {
+  const T *data = static_cast<const T *>(access.data);
+  int64_t rank = dims.size();
+  if (rank == 0) {
+    out[0] = convert(data[0]);
+    return;
+  }
+  std::vector<int64_t> coordinates;
+  unravel(start, dims, coordinates);
+  int64_t innerStride = access.strides[rank - 1];
+  for (int64_t position = 0; position < length;) {
+    int64_t run = std::min(dims[rank - 1] - coordinates[rank - 1],
+                           length - position);
+    int64_t base = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      base += coordinates[d] * access.strides[d];
+    const T *source = data + base;
+    Out *target = out + position;
+    if (innerStride == 1)
+      for (int64_t j = 0; j < run; ++j)
+        target[j] = convert(source[j]);
+    else if (innerStride == 0)
+      std::fill(target, target + run, convert(source[0]));
+    else
+      for (int64_t j = 0; j < run; ++j)
+        target[j] = convert(source[j * innerStride]);
+    position += run;
+    coordinates[rank - 1] += run;
+    for (int64_t d = rank - 1; d > 0 && coordinates[d] == dims[d]; --d) {
+      coordinates[d] = 0;
+      ++coordinates[d - 1];
+    }
+  }
+}
+
+float identity(float v) { return v; }
+float halfToFloat(Half v) { return toFloat(v); }
+float bfloatToFloat(BFloat16 v) { return toFloat(v); }
+int64_t int32ToInt(int32_t v) { return v; }
+int64_t int64ToInt(int64_t v) { return v; }
+int64_t boolToInt(uint8_t v) { return v != 0; }
+
+void loadFloats(const Access &access, const std::vector<int64_t> &dims,
+                int64_t start, int64_t length, float *out) {
+  switch (access.type) {
+  case proto::F32:
+    return gatherRuns<float, float>(access, dims, start, length, out, identity);
+  case proto::F16:
+    return gatherRuns<Half, float>(access, dims, start, length, out,
+                                   halfToFloat);
+  default:
+    return gatherRuns<BFloat16, float>(access, dims, start, length, out,
+                                       bfloatToFloat);
+  }
+}
+
+void loadInts(const Access &access, const std::vector<int64_t> &dims,
+              int64_t start, int64_t length, int64_t *out) {
+  switch (access.type) {
+  case proto::I32:
+    return gatherRuns<int32_t, int64_t>(access, dims, start, length, out,
+                                        int32ToInt);
+  case proto::I64:
+    return gatherRuns<int64_t, int64_t>(access, dims, start, length, out,
+                                        int64ToInt);
+  default:
+    return gatherRuns<uint8_t, int64_t>(access, dims, start, length, out,
+                                        boolToInt);
+  }
+}
+
+/// Rounds a block to what `type` can hold.
+void roundFloats(proto::ElementType type, float *values, int64_t n) {
+  if (type == proto::F16)
+    for (int64_t i = 0; i < n; ++i)
+      values[i] = toFloat(toHalf(values[i]));
+  else if (type == proto::BF16)
+    for (int64_t i = 0; i < n; ++i)
+      values[i] = toFloat(toBFloat16(values[i]));
+}
+
+void wrapInts(proto::ElementType type, int64_t *values, int64_t n) {
+  if (type == proto::I32)
+    for (int64_t i = 0; i < n; ++i)
+      values[i] = static_cast<int32_t>(values[i]);
+  else if (type == proto::I1)
+    for (int64_t i = 0; i < n; ++i)
+      values[i] = values[i] != 0;
+}
+
+int64_t integerPower(int64_t base, int64_t exponent) {
+  if (exponent < 0)
+    return base == 1 ? 1 : base == -1 ? (exponent % 2 ? -1 : 1) : 0;
+  int64_t result = 1;
+  while (exponent) {
+    if (exponent & 1)
+      result *= base;
+    base *= base;
+    exponent >>= 1;
+  }
+  return result;
+}
+
+int64_t saturatingInt(float value) {
+  if (std::isnan(value))
+    return 0;
+  if (value >= 9.2233720368547758e18f)
+    return std::numeric_limits<int64_t>::max();
+  if (value <= -9.2233720368547758e18f)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(value);
+}
+
+template <typename T> bool compare(int64_t direction, T a, T b) {
+  switch (direction) {
+  case 0:
+    return a == b;
+  case 1:
+    return a != b;
+  case 2:
+    return a < b;
+  case 3:
+    return a <= b;
+  case 4:
+    return a > b;
+  default:
+    return a >= b;
+  }
+}
+
+/// Evaluates one non-load step over a block of n elements.
+void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
+              const std::vector<float *> &fr,
+              const std::vector<int64_t *> &ir) {
+  using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+  auto fa = [&](int k) { return ArrayMap(fr[step.args[k]], n); };
+  const float *x = step.args.empty() ? nullptr : fr[step.args[0]];
+  const float *y = step.args.size() > 1 ? fr[step.args[1]] : nullptr;
+  const int64_t *a = step.args.empty() ? nullptr : ir[step.args[0]];
+  const int64_t *b = step.args.size() > 1 ? ir[step.args[1]] : nullptr;
+  ArrayMap out(f, n);
+  switch (step.op) {
+  case Op::Load:
+    return;
+  case Op::Constant:
+    if (step.isFloat)
+      std::fill(f, f + n, static_cast<float>(step.value));
+    else
+      std::fill(v, v + n, static_cast<int64_t>(step.value));
+    return;
+  case Op::Add:
+    if (step.isFloat) out = fa(0) + fa(1);
+    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] + b[i];
+    return;
+  case Op::Sub:
+    if (step.isFloat) out = fa(0) - fa(1);
+    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] - b[i];
+    return;
+  case Op::Mul:
+    if (step.isFloat) out = fa(0) * fa(1);
+    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] * b[i];
+    return;
+  case Op::Div:
+    // Integer division by zero is undefined in ONNX; it gives 0 here.
+    if (step.isFloat) out = fa(0) / fa(1);
+    else for (int64_t i = 0; i < n; ++i) v[i] = b[i] ? a[i] / b[i] : 0;
+    return;
+  case Op::Rem:
+    if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = std::fmod(x[i], y[i]);
+    else for (int64_t i = 0; i < n; ++i) v[i] = b[i] ? a[i] % b[i] : 0;
+    return;
+  case Op::Max:
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i) f[i] = (x[i] > y[i] || std::isnan(x[i])) ? x[i] : y[i];
+    else for (int64_t i = 0; i < n; ++i) v[i] = std::max(a[i], b[i]);
+    return;
+  case Op::Min:
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i) f[i] = (x[i] < y[i] || std::isnan(x[i])) ? x[i] : y[i];
+    else for (int64_t i = 0; i < n; ++i) v[i] = std::min(a[i], b[i]);
+    return;
+  case Op::Pow:
+    if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = std::pow(x[i], y[i]);
+    else for (int64_t i = 0; i < n; ++i) v[i] = integerPower(a[i], b[i]);
+    return;
+  case Op::And:
+    for (int64_t i = 0; i < n; ++i) v[i] = a[i] && b[i];
+    return;
+  case Op::Or:
+    for (int64_t i = 0; i < n; ++i) v[i] = a[i] || b[i];
+    return;
+  case Op::Xor:
+    for (int64_t i = 0; i < n; ++i) v[i] = (a[i] != 0) != (b[i] != 0);
+    return;
+  case Op::Not:
+    for (int64_t i = 0; i < n; ++i) v[i] = !a[i];
+    return;
+  case Op::Neg:
+    if (step.isFloat) out = -fa(0);
+    else for (int64_t i = 0; i < n; ++i) v[i] = -a[i];
+    return;
+  case Op::Abs:
+    if (step.isFloat) out = fa(0).abs();
+    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] < 0 ? -a[i] : a[i];
+    return;
+  case Op::Sign:
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i) f[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0) - (x[i] < 0);
+    else for (int64_t i = 0; i < n; ++i) v[i] = (a[i] > 0) - (a[i] < 0);
+    return;
+  case Op::Relu:
+    if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = x[i] < 0 ? 0.0f : x[i];
+    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] < 0 ? 0 : a[i];
+    return;
+  case Op::Exp: out = fa(0).exp(); return;
+  case Op::Log: out = fa(0).log(); return;
+  case Op::Tanh: out = fa(0).tanh(); return;
+  case Op::Erf: out = fa(0).erf(); return;
+  case Op::Sqrt: out = fa(0).sqrt(); return;
+  case Op::Rsqrt: out = fa(0).rsqrt(); return;
+  case Op::Reciprocal: out = fa(0).inverse(); return;
+  case Op::Sigmoid: out = fa(0).logistic(); return;
+  case Op::Sin: out = fa(0).sin(); return;
+  case Op::Cos: out = fa(0).cos(); return;
+  case Op::Floor: out = fa(0).floor(); return;
+  case Op::Ceil: out = fa(0).ceil(); return;
+  case Op::Round: for (int64_t i = 0; i < n; ++i) f[i] = std::nearbyint(x[i]); return;
+  case Op::Compare: {
+    // The operands' domain decides, not the (bool) result's.
+    bool floatOperands = fr[step.args[0]] != nullptr && step.args.size() == 2 &&
+                         fr[step.args[1]] != nullptr;
+    if (floatOperands)
+      for (int64_t i = 0; i < n; ++i) v[i] = compare(step.direction, x[i], y[i]);
+    else
+      for (int64_t i = 0; i < n; ++i) v[i] = compare(step.direction, a[i], b[i]);
+    return;
+  }
+  case Op::Select: {
+    const int64_t *p = ir[step.args[0]];
+    if (step.isFloat) {
+      const float *t = fr[step.args[1]], *e = fr[step.args[2]];
+      for (int64_t i = 0; i < n; ++i) f[i] = p[i] ? t[i] : e[i];
+    } else {
+      const int64_t *t = ir[step.args[1]], *e = ir[step.args[2]];
+      for (int64_t i = 0; i < n; ++i) v[i] = p[i] ? t[i] : e[i];
+    }
+    return;
+  }
+  case Op::Convert: {
+    bool fromFloat = fr[step.args[0]] != nullptr;
+    if (step.isFloat && fromFloat) out = fa(0);
+    else if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = static_cast<float>(a[i]);
+    else if (fromFloat && step.type == proto::I1)
+      for (int64_t i = 0; i < n; ++i) v[i] = x[i] != 0;
+    else if (fromFloat) for (int64_t i = 0; i < n; ++i) v[i] = saturatingInt(x[i]);
+    else std::copy(a, a + n, v);
+    return;
+  }
+  case Op::Clamp:
+    if (step.isFloat) {
+      float low = step.hasMin ? static_cast<float>(step.min) : -INFINITY;
+      float high = step.hasMax ? static_cast<float>(step.max) : INFINITY;
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = std::isnan(x[i]) ? x[i] : std::min(std::max(x[i], low), high);
+    } else {
+      int64_t low = step.hasMin ? static_cast<int64_t>(std::ceil(step.min))
+                                : std::numeric_limits<int64_t>::min();
+      int64_t high = step.hasMax ? static_cast<int64_t>(std::floor(step.max))
+                                 : std::numeric_limits<int64_t>::max();
+      for (int64_t i = 0; i < n; ++i) v[i] = std::min(std::max(a[i], low), high);
+    }
+    return;
+  }
+}
+
+template <typename T, typename In>
+void scatter(void *data, int64_t start, const In *values, int64_t n,
+             T (*convert)(In)) {
+  T *out = static_cast<T *>(data) + start;
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = convert(values[i]);
+}
+
+float keepFloat(float v) { return v; }
+Half makeHalf(float v) { return toHalf(v); }
+BFloat16 makeBFloat16(float v) { return toBFloat16(v); }
+int32_t makeInt32(int64_t v) { return static_cast<int32_t>(v); }
+int64_t keepInt(int64_t v) { return v; }
+uint8_t makeBool(int64_t v) { return v != 0; }
+
+void store(const TensorView &result, int64_t start, const float *f,
+           const int64_t *v, int64_t n) {
+  switch (result.type) {
+  case proto::F32: return scatter(result.data, start, f, n, keepFloat);
+  case proto::F16: return scatter(result.data, start, f, n, makeHalf);
+  case proto::BF16: return scatter(result.data, start, f, n, makeBFloat16);
+  case proto::I32: return scatter(result.data, start, v, n, makeInt32);
+  case proto::I64: return scatter(result.data, start, v, n, keepInt);
+  default: return scatter(result.data, start, v, n, makeBool);
+  }
+}
+
+absl::Status fusionKernel(KernelContext &context) {
+  const proto::Fusion &fusion = context.instruction.fusion();
+  if (context.results.empty())
+    return context.error("a fusion needs a result");
+  const std::vector<int64_t> &dims = context.results[0].dims;
+  int64_t rank = dims.size();
+  for (const TensorView &result : context.results)
+    if (result.dims != dims)
+      return context.error("the results of a fusion must have one shape");
+  if (fusion.operand_dims_size() != static_cast<int>(context.operands.size()))
+    return context.error("operand_dims must have one entry per operand");
+
+  std::vector<Access> accesses;
+  for (size_t k = 0; k < context.operands.size(); ++k) {
+    const TensorView &operand = context.operands[k];
+    const proto::Ints &mapping = fusion.operand_dims(k);
+    if (mapping.values_size() != operand.rank())
+      return context.error(absl::StrCat("operand ", k, " has rank ",
+                                        operand.rank(), " but ",
+                                        mapping.values_size(), " dims"));
+    Access access{operand.data, operand.type, std::vector<int64_t>(rank, 0)};
+    std::vector<int64_t> strides = operand.strides();
+    for (int64_t i = 0; i < operand.rank(); ++i) {
+      int64_t d = mapping.values(i);
+      if (d < 0 || d >= rank ||
+          (operand.dims[i] != 1 && operand.dims[i] != dims[d]))
+        return context.error(absl::StrCat("operand ", k, " dimension ", i,
+                                          " does not broadcast"));
+      if (operand.dims[i] != 1)
+        access.strides[d] = strides[i];
+    }
+    accesses.push_back(std::move(access));
+  }
+
+  std::vector<Step> steps;
+  for (const proto::FusionStep &source : fusion.steps()) {
+    auto op = opNames().find(source.op());
+    if (op == opNames().end())
+      return context.error(absl::StrCat("unknown fusion step '", source.op(), "'"));
+    Step step{op->second, {source.args().begin(), source.args().end()},
+              source.element_type(), isFloatType(source.element_type())};
+    for (int64_t arg : step.args)
+      if (step.op != Op::Load && (arg < 0 || arg >= static_cast<int64_t>(steps.size())))
+        return context.error("a fusion step reads a later step");
+    if (step.op == Op::Load &&
+        (step.args.size() != 1 || step.args[0] < 0 ||
+         step.args[0] >= static_cast<int64_t>(accesses.size())))
+      return context.error("a load step names no operand");
+    auto attribute = [&](const char *name) -> const proto::Attribute * {
+      auto it = source.attributes().find(name);
+      return it == source.attributes().end() ? nullptr : &it->second;
+    };
+    if (const proto::Attribute *value = attribute("value"))
+      step.value = value->f();
+    if (const proto::Attribute *direction = attribute("direction"))
+      step.direction = direction->i();
+    if (const proto::Attribute *min = attribute("min")) {
+      step.hasMin = true;
+      step.min = min->f();
+    }
+    if (const proto::Attribute *max = attribute("max")) {
+      step.hasMax = true;
+      step.max = max->f();
+    }
+    steps.push_back(std::move(step));
+  }
+  std::vector<int64_t> outputs(fusion.outputs().begin(), fusion.outputs().end());
+  if (outputs.size() != context.results.size())
+    return context.error("a fusion needs one output step per result");
+  for (int64_t output : outputs)
+    if (output < 0 || output >= static_cast<int64_t>(steps.size()))
+      return context.error("an output names no step");
+
+  int64_t total = context.results[0].numElements();
+  int64_t blocks = (total + kBlock - 1) / kBlock;
+  size_t stepCount = steps.size();
+  context.pool.parallelFor(blocks, std::max<int64_t>(1, 8192 / kBlock),
+                           [&](int64_t firstBlock, int64_t lastBlock) {
+    thread_local std::vector<float> floats;
+    thread_local std::vector<int64_t> ints;
+    floats.resize(stepCount * kBlock);
+    ints.resize(stepCount * kBlock);
+    std::vector<float *> fr(stepCount, nullptr);
+    std::vector<int64_t *> ir(stepCount, nullptr);
+    for (size_t s = 0; s < stepCount; ++s) {
+      if (steps[s].isFloat)
+        fr[s] = floats.data() + s * kBlock;
+      else
+        ir[s] = ints.data() + s * kBlock;
+    }
+    for (int64_t block = firstBlock; block < lastBlock; ++block) {
+      int64_t start = block * kBlock;
+      int64_t n = std::min(kBlock, total - start);
+      for (size_t s = 0; s < stepCount; ++s) {
+        const Step &step = steps[s];
+        if (step.op == Op::Load) {
+          const Access &access = accesses[step.args[0]];
+          if (step.isFloat)
+            loadFloats(access, dims, start, n, fr[s]);
+          else
+            loadInts(access, dims, start, n, ir[s]);
+          continue;
+        }
+        evaluate(step, n, fr[s], ir[s], fr, ir);
+        if (step.isFloat)
+          roundFloats(step.type, fr[s], n);
+        else
+          wrapInts(step.type, ir[s], n);
+      }
+      for (size_t r = 0; r < outputs.size(); ++r)
+        store(context.results[r], start, fr[outputs[r]], ir[outputs[r]], n);
+    }
+  });
+  return absl::OkStatus();
+}
+
+} // namespace
+
+void registerElementwiseKernels() { registerKernel("fusion", fusionKernel); }
+
+} // namespace tessel::kernels

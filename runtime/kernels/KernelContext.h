@@ -1,0 +1,90 @@
+//===- KernelContext.h - What a host kernel sees ----------------*- C++ -*-===//
+//
+// A host kernel is a function of one instruction: typed views of its operand
+// and result buffers, its attributes, and the thread pool. Kernels are
+// registered by op name (Registry.cpp) and shared by the host and MPI
+// backends.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_KERNELS_KERNELCONTEXT_H
+#define TESSEL_RUNTIME_KERNELS_KERNELCONTEXT_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/ThreadPool.h"
+#include "runtime/kernels/ElementTypes.h"
+#include "runtime/proto/executable.pb.h"
+
+namespace tessel::kernels {
+
+struct TensorView {
+  void *data = nullptr;
+  proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
+  std::vector<int64_t> dims;
+
+  int64_t rank() const { return static_cast<int64_t>(dims.size()); }
+  int64_t numElements() const;
+  int64_t byteCount() const { return numElements() * byteSize(type); }
+  template <typename T> T *as() const { return static_cast<T *>(data); }
+  /// Row-major strides, in elements.
+  std::vector<int64_t> strides() const;
+};
+
+class KernelContext {
+public:
+  KernelContext(const proto::Instruction &instruction,
+                std::vector<TensorView> operands,
+                std::vector<TensorView> results, ThreadPool &pool)
+      : instruction(instruction), operands(std::move(operands)),
+        results(std::move(results)), pool(pool) {}
+
+  const proto::Instruction &instruction;
+  std::vector<TensorView> operands;
+  std::vector<TensorView> results;
+  ThreadPool &pool;
+
+  absl::StatusOr<int64_t> getInt(const std::string &name) const;
+  absl::StatusOr<double> getFloat(const std::string &name) const;
+  absl::StatusOr<std::string> getString(const std::string &name) const;
+  absl::StatusOr<std::vector<int64_t>> getInts(const std::string &name) const;
+  absl::StatusOr<std::vector<double>> getFloats(const std::string &name) const;
+  bool has(const std::string &name) const {
+    return instruction.attributes().count(name) > 0;
+  }
+
+  /// An error naming the instruction's op and tensor.
+  absl::Status error(const std::string &message) const;
+};
+
+using KernelFn = absl::Status (*)(KernelContext &);
+
+/// The kernel registered for `op`, or null.
+KernelFn findKernel(const std::string &op);
+
+// Registration, one function per kernel file.
+void registerElementwiseKernels();
+void registerContractionKernels();
+void registerDataMovementKernels();
+void registerNormalizationKernels();
+void registerWindowKernels();
+void registerKernel(const std::string &op, KernelFn kernel);
+
+/// The row-major index of element `index` of a tensor of `dims` after
+/// moving from it by `offset` along `dim` (helper for multi-index walks).
+inline void unravel(int64_t index, const std::vector<int64_t> &dims,
+                    std::vector<int64_t> &coordinates) {
+  coordinates.resize(dims.size());
+  for (int64_t d = static_cast<int64_t>(dims.size()) - 1; d >= 0; --d) {
+    coordinates[d] = dims[d] ? index % dims[d] : 0;
+    index = dims[d] ? index / dims[d] : 0;
+  }
+}
+
+} // namespace tessel::kernels
+
+#endif // TESSEL_RUNTIME_KERNELS_KERNELCONTEXT_H

@@ -1,0 +1,235 @@
+//===- Normalization.cpp - reduce, softmax, layer_norm, batch_norm --------===//
+//
+// Reductions accumulate in double (float types) or int64, so results do not
+// depend on how the work is split across threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cmath>
+#include <limits>
+
+#include "Eigen/Core"
+#include "absl/strings/str_cat.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel::kernels {
+namespace {
+
+absl::Status reduceKernel(KernelContext &context) {
+  if (context.operands.size() != 1 || context.results.size() != 1)
+    return context.error("needs one operand and one result");
+  absl::StatusOr<std::vector<int64_t>> dims = context.getInts("dimensions");
+  absl::StatusOr<std::string> kind = context.getString("kind");
+  if (!dims.ok())
+    return dims.status();
+  if (!kind.ok())
+    return kind.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  std::vector<int64_t> strides = in.strides();
+  std::vector<bool> reduced(in.rank(), false);
+  for (int64_t d : *dims)
+    reduced[d] = true;
+  // Offsets of every element of the reduced sub-space, and the strides of
+  // the kept dimensions.
+  std::vector<int64_t> offsets = {0};
+  std::vector<int64_t> keptDims, keptStrides;
+  for (int64_t d = 0; d < in.rank(); ++d) {
+    if (!reduced[d]) {
+      keptDims.push_back(in.dims[d]);
+      keptStrides.push_back(strides[d]);
+      continue;
+    }
+    std::vector<int64_t> expanded;
+    for (int64_t offset : offsets)
+      for (int64_t i = 0; i < in.dims[d]; ++i)
+        expanded.push_back(offset + i * strides[d]);
+    offsets.swap(expanded);
+  }
+  int64_t count = offsets.size();
+  enum { Sum, Max, Min, Mean, Prod } op;
+  if (*kind == "sum") op = Sum;
+  else if (*kind == "max") op = Max;
+  else if (*kind == "min") op = Min;
+  else if (*kind == "mean") op = Mean;
+  else if (*kind == "prod") op = Prod;
+  else return context.error(absl::StrCat("unknown reduction '", *kind, "'"));
+  bool isFloat = isFloatType(in.type);
+  context.pool.parallelFor(out.numElements(), 64, [&](int64_t first, int64_t last) {
+    std::vector<int64_t> coordinates;
+    for (int64_t o = first; o < last; ++o) {
+      unravel(o, keptDims, coordinates);
+      int64_t base = 0;
+      for (size_t d = 0; d < keptDims.size(); ++d)
+        base += coordinates[d] * keptStrides[d];
+      if (isFloat) {
+        double acc = op == Max ? -INFINITY : op == Min ? INFINITY : op == Prod ? 1 : 0;
+        for (int64_t offset : offsets) {
+          double x = loadFloat(in.data, in.type, base + offset);
+          switch (op) {
+          case Sum: case Mean: acc += x; break;
+          case Prod: acc *= x; break;
+          case Max: acc = (x > acc || std::isnan(x)) ? x : acc; break;
+          case Min: acc = (x < acc || std::isnan(x)) ? x : acc; break;
+          }
+        }
+        if (op == Mean)
+          acc = count ? acc / count : NAN;
+        storeFloat(out.data, out.type, o, static_cast<float>(acc));
+      } else {
+        int64_t acc = op == Max ? std::numeric_limits<int64_t>::min()
+                      : op == Min ? std::numeric_limits<int64_t>::max()
+                      : op == Prod ? 1 : 0;
+        for (int64_t offset : offsets) {
+          int64_t x = loadInt(in.data, in.type, base + offset);
+          switch (op) {
+          case Sum: case Mean: acc += x; break;
+          case Prod: acc *= x; break;
+          case Max: acc = std::max(acc, x); break;
+          case Min: acc = std::min(acc, x); break;
+          }
+        }
+        if (op == Mean)
+          acc = count ? acc / count : 0;
+        if (out.type == proto::I32)
+          out.as<int32_t>()[o] = static_cast<int32_t>(acc);
+        else if (out.type == proto::I64)
+          out.as<int64_t>()[o] = acc;
+        else
+          out.as<uint8_t>()[o] = acc != 0;
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+/// Rows of `length` elements `stride` apart: row r starts at
+/// (r / inner) * length * inner + r % inner.
+struct Rows {
+  int64_t count, length, stride;
+  int64_t start(int64_t row) const {
+    return (row / stride) * length * stride + row % stride;
+  }
+};
+
+Rows rowsAlong(const TensorView &view, int64_t dimension) {
+  int64_t inner = 1;
+  for (int64_t d = dimension + 1; d < view.rank(); ++d)
+    inner *= view.dims[d];
+  int64_t length = view.dims[dimension];
+  return {view.numElements() / std::max<int64_t>(length, 1), length, inner};
+}
+
+absl::Status softmaxKernel(KernelContext &context) {
+  if (context.operands.size() != 1 || context.results.size() != 1)
+    return context.error("needs one operand and one result");
+  absl::StatusOr<int64_t> dimension = context.getInt("dimension");
+  if (!dimension.ok())
+    return dimension.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  Rows rows = rowsAlong(in, *dimension);
+  context.pool.parallelFor(rows.count, 16, [&](int64_t first, int64_t last) {
+    std::vector<float> row(rows.length);
+    for (int64_t r = first; r < last; ++r) {
+      int64_t start = rows.start(r);
+      for (int64_t i = 0; i < rows.length; ++i)
+        row[i] = loadFloat(in.data, in.type, start + i * rows.stride);
+      Eigen::Map<Eigen::ArrayXf> values(row.data(), rows.length);
+      float maximum = values.maxCoeff();
+      if (std::isinf(maximum) && maximum < 0)
+        maximum = 0; // A row of -inf: exp gives 0s, the sum 0, the result NaN.
+      values = (values - maximum).exp();
+      values /= values.sum();
+      for (int64_t i = 0; i < rows.length; ++i)
+        storeFloat(out.data, out.type, start + i * rows.stride, row[i]);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status layerNormKernel(KernelContext &context) {
+  if (context.operands.size() != 3 || context.results.size() != 1)
+    return context.error("needs operand, scale, bias and one result");
+  absl::StatusOr<int64_t> axis = context.getInt("axis");
+  absl::StatusOr<double> epsilon = context.getFloat("epsilon");
+  if (!axis.ok())
+    return axis.status();
+  if (!epsilon.ok())
+    return epsilon.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  const TensorView &scale = context.operands[1], &bias = context.operands[2];
+  int64_t length = 1;
+  for (int64_t d = *axis; d < in.rank(); ++d)
+    length *= in.dims[d];
+  int64_t rows = in.numElements() / std::max<int64_t>(length, 1);
+  std::vector<float> gamma(length), beta(length);
+  for (int64_t i = 0; i < length; ++i) {
+    gamma[i] = loadFloat(scale.data, scale.type, i);
+    beta[i] = loadFloat(bias.data, bias.type, i);
+  }
+  context.pool.parallelFor(rows, 8, [&](int64_t first, int64_t last) {
+    std::vector<float> row(length);
+    for (int64_t r = first; r < last; ++r) {
+      for (int64_t i = 0; i < length; ++i)
+        row[i] = loadFloat(in.data, in.type, r * length + i);
+      double sum = 0;
+      for (float x : row)
+        sum += x;
+      double mean = sum / length, squares = 0;
+      for (float x : row)
+        squares += (x - mean) * (x - mean);
+      float inverse = static_cast<float>(1.0 / std::sqrt(squares / length + *epsilon));
+      float center = static_cast<float>(mean);
+      for (int64_t i = 0; i < length; ++i)
+        storeFloat(out.data, out.type, r * length + i,
+                   (row[i] - center) * inverse * gamma[i] + beta[i]);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status batchNormKernel(KernelContext &context) {
+  if (context.operands.size() != 5 || context.results.size() != 1)
+    return context.error("needs operand, scale, offset, mean, variance");
+  absl::StatusOr<int64_t> feature = context.getInt("feature_index");
+  absl::StatusOr<double> epsilon = context.getFloat("epsilon");
+  if (!feature.ok())
+    return feature.status();
+  if (!epsilon.ok())
+    return epsilon.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  int64_t channels = in.dims[*feature];
+  std::vector<float> multiplier(channels), shift(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    auto value = [&](int k) {
+      return loadFloat(context.operands[k].data, context.operands[k].type, c);
+    };
+    double inverse = 1.0 / std::sqrt(static_cast<double>(value(4)) + *epsilon);
+    multiplier[c] = static_cast<float>(value(1) * inverse);
+    shift[c] = static_cast<float>(value(2) - value(3) * value(1) * inverse);
+  }
+  Rows rows = rowsAlong(in, *feature);
+  int64_t inner = rows.stride;
+  int64_t planes = in.numElements() / std::max<int64_t>(inner, 1);
+  context.pool.parallelFor(planes, 4, [&](int64_t first, int64_t last) {
+    for (int64_t p = first; p < last; ++p) {
+      int64_t c = p % channels;
+      for (int64_t i = 0; i < inner; ++i) {
+        int64_t index = p * inner + i;
+        storeFloat(out.data, out.type, index,
+                   loadFloat(in.data, in.type, index) * multiplier[c] + shift[c]);
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+} // namespace
+
+void registerNormalizationKernels() {
+  registerKernel("reduce", reduceKernel);
+  registerKernel("softmax", softmaxKernel);
+  registerKernel("layer_norm", layerNormKernel);
+  registerKernel("batch_norm_inference", batchNormKernel);
+}
+
+} // namespace tessel::kernels

@@ -1,0 +1,99 @@
+//===- Registry.cpp - Host kernels by op name -----------------------------===//
+
+#include <mutex>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel::kernels {
+
+static std::unordered_map<std::string, KernelFn> &registry() {
+  static std::unordered_map<std::string, KernelFn> kernels;
+  return kernels;
+}
+
+void registerKernel(const std::string &op, KernelFn kernel) {
+  registry()[op] = kernel;
+}
+
+KernelFn findKernel(const std::string &op) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerElementwiseKernels();
+    registerContractionKernels();
+    registerDataMovementKernels();
+    registerNormalizationKernels();
+    registerWindowKernels();
+  });
+  auto it = registry().find(op);
+  return it == registry().end() ? nullptr : it->second;
+}
+
+int64_t TensorView::numElements() const {
+  int64_t count = 1;
+  for (int64_t dim : dims)
+    count *= dim;
+  return count;
+}
+
+std::vector<int64_t> TensorView::strides() const {
+  std::vector<int64_t> result(dims.size(), 1);
+  for (int64_t d = rank() - 2; d >= 0; --d)
+    result[d] = result[d + 1] * dims[d + 1];
+  return result;
+}
+
+static const proto::Attribute *findAttribute(const proto::Instruction &inst,
+                                             const std::string &name) {
+  auto it = inst.attributes().find(name);
+  return it == inst.attributes().end() ? nullptr : &it->second;
+}
+
+absl::Status KernelContext::error(const std::string &message) const {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "instruction '", instruction.op(), "' (tensor '", instruction.location(),
+      "'): ", message));
+}
+
+absl::StatusOr<int64_t> KernelContext::getInt(const std::string &name) const {
+  const proto::Attribute *attribute = findAttribute(instruction, name);
+  if (!attribute || attribute->value_case() != proto::Attribute::kI)
+    return error(absl::StrCat("needs integer attribute '", name, "'"));
+  return attribute->i();
+}
+
+absl::StatusOr<double> KernelContext::getFloat(const std::string &name) const {
+  const proto::Attribute *attribute = findAttribute(instruction, name);
+  if (!attribute || attribute->value_case() != proto::Attribute::kF)
+    return error(absl::StrCat("needs float attribute '", name, "'"));
+  return attribute->f();
+}
+
+absl::StatusOr<std::string>
+KernelContext::getString(const std::string &name) const {
+  const proto::Attribute *attribute = findAttribute(instruction, name);
+  if (!attribute || attribute->value_case() != proto::Attribute::kS)
+    return error(absl::StrCat("needs string attribute '", name, "'"));
+  return attribute->s();
+}
+
+absl::StatusOr<std::vector<int64_t>>
+KernelContext::getInts(const std::string &name) const {
+  const proto::Attribute *attribute = findAttribute(instruction, name);
+  if (!attribute || attribute->value_case() != proto::Attribute::kInts)
+    return error(absl::StrCat("needs integer list attribute '", name, "'"));
+  return std::vector<int64_t>(attribute->ints().values().begin(),
+                              attribute->ints().values().end());
+}
+
+absl::StatusOr<std::vector<double>>
+KernelContext::getFloats(const std::string &name) const {
+  const proto::Attribute *attribute = findAttribute(instruction, name);
+  if (!attribute || attribute->value_case() != proto::Attribute::kFloats)
+    return error(absl::StrCat("needs float list attribute '", name, "'"));
+  return std::vector<double>(attribute->floats().values().begin(),
+                             attribute->floats().values().end());
+}
+
+} // namespace tessel::kernels

@@ -1,0 +1,176 @@
+//===- Windows.cpp - Pools and resize -------------------------------------===//
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel::kernels {
+namespace {
+
+template <bool isMax> absl::Status poolKernel(KernelContext &context) {
+  if (context.operands.size() != 1 || context.results.size() != 1)
+    return context.error("needs one operand and one result");
+  absl::StatusOr<std::vector<int64_t>> window = context.getInts("window_dimensions");
+  absl::StatusOr<std::vector<int64_t>> strides = context.getInts("window_strides");
+  absl::StatusOr<std::vector<int64_t>> dilations = context.getInts("window_dilations");
+  absl::StatusOr<std::vector<int64_t>> padLow = context.getInts("padding_low");
+  absl::StatusOr<std::vector<int64_t>> padHigh = context.getInts("padding_high");
+  for (auto *status : {&window, &strides, &dilations, &padLow, &padHigh})
+    if (!status->ok())
+      return status->status();
+  bool countPadding = false;
+  if (!isMax && context.has("count_include_pad")) {
+    absl::StatusOr<int64_t> flag = context.getInt("count_include_pad");
+    if (!flag.ok())
+      return flag.status();
+    countPadding = *flag != 0;
+  }
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  int64_t spatial = in.rank() - 2;
+  std::vector<int64_t> inSize(in.dims.begin() + 2, in.dims.end());
+  std::vector<int64_t> outSize(out.dims.begin() + 2, out.dims.end());
+  int64_t inPixels = 1, outPixels = 1, windowSize = 1;
+  for (int64_t d = 0; d < spatial; ++d) {
+    inPixels *= inSize[d];
+    outPixels *= outSize[d];
+    windowSize *= (*window)[d];
+  }
+  int64_t planes = in.dims[0] * in.dims[1];
+  context.pool.parallelFor(planes * outPixels, 256, [&](int64_t first, int64_t last) {
+    std::vector<int64_t> o, k(spatial);
+    for (int64_t index = first; index < last; ++index) {
+      int64_t plane = index / outPixels;
+      unravel(index % outPixels, outSize, o);
+      float best = -INFINITY;
+      double sum = 0;
+      int64_t counted = 0;
+      for (int64_t w = 0; w < windowSize; ++w) {
+        int64_t rest = w, offset = 0;
+        bool inside = true, inPadding = true;
+        for (int64_t d = spatial - 1; d >= 0; --d) {
+          k[d] = rest % (*window)[d];
+          rest /= (*window)[d];
+        }
+        for (int64_t d = 0; d < spatial; ++d) {
+          int64_t position = o[d] * (*strides)[d] + k[d] * (*dilations)[d] -
+                             (*padLow)[d];
+          inside &= position >= 0 && position < inSize[d];
+          inPadding &= position >= -(*padLow)[d] &&
+                       position < inSize[d] + (*padHigh)[d];
+          offset = offset * inSize[d] + position;
+        }
+        if (inside) {
+          float x = loadFloat(in.data, in.type, plane * inPixels + offset);
+          if (isMax)
+            best = (x > best || std::isnan(x)) ? x : best;
+          else
+            sum += x;
+        }
+        counted += countPadding ? inPadding : inside;
+      }
+      float value = isMax ? best : static_cast<float>(counted ? sum / counted : 0.0);
+      storeFloat(out.data, out.type, index, value);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status resizeKernel(KernelContext &context) {
+  if (context.operands.size() != 1 || context.results.size() != 1)
+    return context.error("needs one operand and one result");
+  absl::StatusOr<std::string> mode = context.getString("mode");
+  absl::StatusOr<std::string> transform = context.getString("coordinate_transform");
+  absl::StatusOr<std::string> nearest = context.getString("nearest_mode");
+  absl::StatusOr<std::vector<double>> scales = context.getFloats("scales");
+  for (auto *status : {&mode, &transform, &nearest})
+    if (!status->ok())
+      return status->status();
+  if (!scales.ok())
+    return scales.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  int64_t rank = in.rank();
+  bool linear = *mode == "linear";
+  // Per dimension and output coordinate: the two input neighbours and the
+  // weight of the second (nearest: one neighbour, weight 0).
+  struct Tap {
+    int64_t low, high;
+    float weight;
+  };
+  std::vector<std::vector<Tap>> taps(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t inLength = in.dims[d], outLength = out.dims[d];
+    double scale = (*scales)[d];
+    for (int64_t o = 0; o < outLength; ++o) {
+      double x;
+      if (*transform == "half_pixel")
+        x = (o + 0.5) / scale - 0.5;
+      else if (*transform == "pytorch_half_pixel")
+        x = outLength > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+      else if (*transform == "align_corners")
+        x = outLength == 1 ? 0.0
+                           : o * static_cast<double>(inLength - 1) / (outLength - 1);
+      else if (*transform == "asymmetric")
+        x = o / scale;
+      else
+        return context.error(absl::StrCat("unknown coordinate transform '",
+                                          *transform, "'"));
+      auto clamp = [&](int64_t i) {
+        return std::min<int64_t>(std::max<int64_t>(i, 0), inLength - 1);
+      };
+      if (linear) {
+        double base = std::floor(x);
+        taps[d].push_back({clamp(static_cast<int64_t>(base)),
+                           clamp(static_cast<int64_t>(base) + 1),
+                           static_cast<float>(x - base)});
+        continue;
+      }
+      double rounded;
+      double fraction = x - std::floor(x);
+      if (*nearest == "floor")
+        rounded = std::floor(x);
+      else if (*nearest == "ceil")
+        rounded = std::ceil(x);
+      else if (*nearest == "round_prefer_ceil")
+        rounded = fraction == 0.5 ? std::ceil(x) : std::round(x);
+      else
+        rounded = fraction == 0.5 ? std::floor(x) : std::round(x);
+      int64_t index = clamp(static_cast<int64_t>(rounded));
+      taps[d].push_back({index, index, 0.0f});
+    }
+  }
+  std::vector<int64_t> inStrides = in.strides();
+  context.pool.parallelFor(out.numElements(), 1024, [&](int64_t first, int64_t last) {
+    std::vector<int64_t> o;
+    for (int64_t index = first; index < last; ++index) {
+      unravel(index, out.dims, o);
+      // Sum over the 2^rank corners; dimensions with weight 0 contribute
+      // only their low neighbour.
+      double value = 0;
+      for (int64_t corner = 0; corner < (int64_t(1) << rank); ++corner) {
+        double weight = 1;
+        int64_t offset = 0;
+        for (int64_t d = 0; d < rank && weight != 0; ++d) {
+          const Tap &tap = taps[d][o[d]];
+          bool high = (corner >> d) & 1;
+          weight *= high ? tap.weight : 1 - tap.weight;
+          offset += (high ? tap.high : tap.low) * inStrides[d];
+        }
+        if (weight != 0)
+          value += weight * loadFloat(in.data, in.type, offset);
+      }
+      storeFloat(out.data, out.type, index, static_cast<float>(value));
+    }
+  });
+  return absl::OkStatus();
+}
+
+} // namespace
+
+void registerWindowKernels() {
+  registerKernel("max_pool", poolKernel<true>);
+  registerKernel("avg_pool", poolKernel<false>);
+  registerKernel("resize", resizeKernel);
+}
+
+} // namespace tessel::kernels

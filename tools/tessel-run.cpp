@@ -1,0 +1,216 @@
+//===- tessel-run.cpp - Run a compiled model ------------------------------===//
+//
+//   tessel-run model.tessel --inputs x=x.npy --outputs output=y.npy
+//
+// Inputs and outputs are .npy files named by the model's input and output
+// names; inputs not given are random (uniform in [-1, 1) for floats, in
+// [0, 8) for integers) from --seed. --expect compares an output with a
+// reference and fails when an element differs by more than
+// atol + rtol * |reference|. Depends only on the runtime, not on MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "runtime/Executable.h"
+#include "runtime/host/HostBackend.h"
+#include "runtime/io/Npy.h"
+#include "runtime/kernels/ElementTypes.h"
+
+ABSL_FLAG(std::string, inputs, "",
+          "Input files: name=file.npy[,name=file.npy...]");
+ABSL_FLAG(std::string, outputs, "",
+          "Where to write outputs: name=file.npy[,name=file.npy...]");
+ABSL_FLAG(std::string, expect, "",
+          "Reference outputs to compare with: name=file.npy[,...]");
+ABSL_FLAG(double, rtol, 1e-4, "Relative tolerance of --expect");
+ABSL_FLAG(double, atol, 1e-5, "Absolute tolerance of --expect");
+ABSL_FLAG(uint64_t, seed, 0, "Seed of the random inputs");
+ABSL_FLAG(std::string, backend, "host", "Where to run: host");
+ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
+ABSL_FLAG(int, iterations, 1, "Runs to time (the outputs are the last run's)");
+
+namespace {
+
+int fail(const std::string &message) {
+  std::cerr << "tessel-run: error: " << message << "\n";
+  return 1;
+}
+
+absl::StatusOr<std::map<std::string, std::string>>
+parseFileList(const std::string &flag, const std::string &value) {
+  std::map<std::string, std::string> files;
+  for (absl::string_view entry : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    if (parts.first.empty() || parts.second.empty())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, " entry '", entry, "' is not of the form name=file.npy"));
+    files[parts.first] = parts.second;
+  }
+  return files;
+}
+
+tessel::HostTensor randomTensor(const tessel::proto::TensorSpec &spec,
+                                std::mt19937_64 &random) {
+  tessel::HostTensor tensor;
+  tensor.type = spec.element_type();
+  tensor.dims.assign(spec.dims().begin(), spec.dims().end());
+  int64_t count = tensor.numElements();
+  tensor.bytes.resize(count * tessel::kernels::byteSize(tensor.type));
+  std::uniform_real_distribution<float> real(-1.0f, 1.0f);
+  std::uniform_int_distribution<int64_t> integer(0, 7);
+  for (int64_t i = 0; i < count; ++i) {
+    switch (tensor.type) {
+    case tessel::proto::I32:
+      tensor.as<int32_t>()[i] = static_cast<int32_t>(integer(random));
+      break;
+    case tessel::proto::I64:
+      tensor.as<int64_t>()[i] = integer(random);
+      break;
+    case tessel::proto::I1:
+      tensor.as<uint8_t>()[i] = integer(random) & 1;
+      break;
+    default:
+      tessel::kernels::storeFloat(tensor.bytes.data(), tensor.type, i,
+                                  real(random));
+      break;
+    }
+  }
+  return tensor;
+}
+
+double elementAsDouble(const tessel::HostTensor &tensor, int64_t i) {
+  if (tessel::kernels::isFloatType(tensor.type))
+    return tessel::kernels::loadFloat(tensor.bytes.data(), tensor.type, i);
+  return static_cast<double>(
+      tessel::kernels::loadInt(tensor.bytes.data(), tensor.type, i));
+}
+
+std::string shapeOf(const tessel::HostTensor &tensor) {
+  google::protobuf::RepeatedField<int64_t> dims(tensor.dims.begin(),
+                                                 tensor.dims.end());
+  return tessel::describeTensor(tensor.type, dims);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  absl::SetProgramUsageMessage(
+      "tessel-run model.tessel [--inputs x=x.npy,...] [--outputs y=y.npy,...]");
+  std::vector<char *> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() != 2)
+    return fail("expected one executable, e.g. tessel-run model.tessel");
+  std::string path = positional[1];
+  if (absl::GetFlag(FLAGS_backend) != "host")
+    return fail(absl::StrCat("unknown backend '", absl::GetFlag(FLAGS_backend),
+                             "' (available: host)"));
+
+  absl::StatusOr<tessel::proto::Executable> executable =
+      tessel::readExecutable(path);
+  if (!executable.ok())
+    return fail(std::string(executable.status().message()));
+  auto inputFiles = parseFileList("inputs", absl::GetFlag(FLAGS_inputs));
+  auto outputFiles = parseFileList("outputs", absl::GetFlag(FLAGS_outputs));
+  auto expectFiles = parseFileList("expect", absl::GetFlag(FLAGS_expect));
+  for (auto *list : {&inputFiles, &outputFiles, &expectFiles})
+    if (!list->ok())
+      return fail(std::string(list->status().message()));
+
+  std::mt19937_64 random(absl::GetFlag(FLAGS_seed));
+  std::vector<tessel::HostTensor> inputs;
+  for (const tessel::proto::TensorSpec &spec : executable->inputs()) {
+    auto file = inputFiles->find(spec.name());
+    if (file == inputFiles->end()) {
+      inputs.push_back(randomTensor(spec, random));
+      continue;
+    }
+    absl::StatusOr<tessel::HostTensor> tensor = tessel::readNpy(file->second);
+    if (!tensor.ok())
+      return fail(std::string(tensor.status().message()));
+    inputs.push_back(std::move(*tensor));
+    inputFiles->erase(file);
+  }
+  if (!inputFiles->empty())
+    return fail(absl::StrCat("--inputs names '", inputFiles->begin()->first,
+                             "', which is not an input of the model"));
+
+  size_t slash = path.find_last_of('/');
+  std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
+  tessel::HostBackend backend(absl::GetFlag(FLAGS_threads));
+  absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
+      backend.load(*executable, directory);
+  if (!loaded.ok())
+    return fail(std::string(loaded.status().message()));
+
+  absl::StatusOr<std::vector<tessel::HostTensor>> outputs;
+  int iterations = std::max(1, absl::GetFlag(FLAGS_iterations));
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) {
+    outputs = (*loaded)->run(inputs);
+    if (!outputs.ok())
+      return fail(std::string(outputs.status().message()));
+  }
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  if (iterations > 1)
+    std::cout << "time per run: " << seconds / iterations * 1e3 << " ms ("
+              << iterations << " runs)\n";
+
+  bool mismatch = false;
+  for (int o = 0; o < executable->outputs_size(); ++o) {
+    const std::string &name = executable->outputs(o).name();
+    const tessel::HostTensor &output = (*outputs)[o];
+    std::cout << "output '" << name << "': " << shapeOf(output) << "\n";
+    if (auto file = outputFiles->find(name); file != outputFiles->end()) {
+      if (absl::Status status = tessel::writeNpy(file->second, output); !status.ok())
+        return fail(std::string(status.message()));
+      outputFiles->erase(file);
+    }
+    if (auto file = expectFiles->find(name); file != expectFiles->end()) {
+      absl::StatusOr<tessel::HostTensor> expected = tessel::readNpy(file->second);
+      if (!expected.ok())
+        return fail(std::string(expected.status().message()));
+      if (expected->dims != output.dims)
+        return fail(absl::StrCat("output '", name, "' is ", shapeOf(output),
+                                 " but '", file->second, "' is ",
+                                 shapeOf(*expected)));
+      double worst = 0, worstRelative = 0;
+      int64_t bad = 0;
+      for (int64_t i = 0; i < output.numElements(); ++i) {
+        double got = elementAsDouble(output, i);
+        double want = elementAsDouble(*expected, i);
+        double error = std::fabs(got - want);
+        if (std::isnan(got) != std::isnan(want) ||
+            error > absl::GetFlag(FLAGS_atol) +
+                        absl::GetFlag(FLAGS_rtol) * std::fabs(want))
+          ++bad;
+        worst = std::max(worst, error);
+        worstRelative = std::max(worstRelative, error / std::max(std::fabs(want), 1e-12));
+      }
+      std::cout << "  vs " << file->second << ": largest error " << worst
+                << " (relative " << worstRelative << "), " << bad
+                << " elements outside tolerance\n";
+      mismatch |= bad > 0;
+      expectFiles->erase(file);
+    }
+  }
+  for (auto *rest : {&*outputFiles, &*expectFiles})
+    if (!rest->empty())
+      return fail(absl::StrCat("'", rest->begin()->first,
+                               "' is not an output of the model"));
+  return mismatch ? 2 : 0;
+}
