@@ -26,7 +26,7 @@ absl::Status checkInputs(const proto::Executable &executable,
     const proto::TensorSpec &spec = executable.inputs(i);
     const HostTensor &input = inputs[i];
     google::protobuf::RepeatedField<int64_t> dims(input.dims.begin(),
-                                                   input.dims.end());
+                                                  input.dims.end());
     bool sameDims = std::equal(input.dims.begin(), input.dims.end(),
                                spec.dims().begin(), spec.dims().end());
     if (input.type != spec.element_type() || !sameDims)
@@ -36,9 +36,9 @@ absl::Status checkInputs(const proto::Executable &executable,
           describeTensor(spec.element_type(), spec.dims())));
     if (static_cast<int64_t>(input.bytes.size()) !=
         input.numElements() * kernels::byteSize(input.type))
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", spec.name(), "' holds ", input.bytes.size(),
-          " bytes, not what its shape needs"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", spec.name(), "' holds ", input.bytes.size(),
+                       " bytes, not what its shape needs"));
   }
   return absl::OkStatus();
 }

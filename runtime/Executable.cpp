@@ -35,8 +35,9 @@ int64_t meshSize(const proto::Mesh &mesh) {
   return size;
 }
 
-std::string describeTensor(proto::ElementType type,
-                           const google::protobuf::RepeatedField<int64_t> &dims) {
+std::string
+describeTensor(proto::ElementType type,
+               const google::protobuf::RepeatedField<int64_t> &dims) {
   std::string name = proto::ElementType_Name(type);
   for (char &c : name)
     c = static_cast<char>(std::tolower(c));
@@ -51,15 +52,17 @@ absl::Status validateExecutable(const proto::Executable &executable) {
         " (recompile the model with this version's tessel-compile)"));
   for (const proto::MeshAxis &axis : executable.mesh().axes())
     if (axis.size() < 1)
-      return invalid(absl::StrCat("mesh axis '", axis.name(), "' has size ",
-                                  axis.size()));
+      return invalid(
+          absl::StrCat("mesh axis '", axis.name(), "' has size ", axis.size()));
   int64_t devices = meshSize(executable.mesh());
   if (executable.programs_size() != devices)
-    return invalid(absl::StrCat("the mesh has ", devices, " devices but there are ",
+    return invalid(absl::StrCat("the mesh has ", devices,
+                                " devices but there are ",
                                 executable.programs_size(), " programs"));
   for (const proto::TensorSpec &spec : executable.inputs())
     if (kernels::byteSize(spec.element_type()) == 0)
-      return invalid(absl::StrCat("input '", spec.name(), "' has no element type"));
+      return invalid(
+          absl::StrCat("input '", spec.name(), "' has no element type"));
   for (const proto::DeviceProgram &program : executable.programs()) {
     int64_t buffers = program.buffers_size();
     for (int64_t id = 0; id < buffers; ++id) {
@@ -69,7 +72,8 @@ absl::Status validateExecutable(const proto::Executable &executable) {
         return invalid(absl::StrCat("buffer ", id, " has no element type"));
       for (int64_t dim : buffer.dims())
         if (dim < 0)
-          return invalid(absl::StrCat("buffer ", id, " has a negative dimension"));
+          return invalid(
+              absl::StrCat("buffer ", id, " has a negative dimension"));
       uint64_t bytes = size * elementCount(buffer.dims());
       switch (buffer.storage()) {
       case proto::Buffer::ARENA:
@@ -79,17 +83,20 @@ absl::Status validateExecutable(const proto::Executable &executable) {
         break;
       case proto::Buffer::INPUT:
         if (buffer.index() < 0 || buffer.index() >= executable.inputs_size())
-          return invalid(absl::StrCat("buffer ", id, " names input ", buffer.index()));
+          return invalid(
+              absl::StrCat("buffer ", id, " names input ", buffer.index()));
         break;
       case proto::Buffer::PARAMETER:
-        if (buffer.index() < 0 || buffer.index() >= executable.parameters_size())
-          return invalid(absl::StrCat("buffer ", id, " names parameter ", buffer.index()));
+        if (buffer.index() < 0 ||
+            buffer.index() >= executable.parameters_size())
+          return invalid(
+              absl::StrCat("buffer ", id, " names parameter ", buffer.index()));
         break;
       case proto::Buffer::CONSTANT:
         if (buffer.data().size() != bytes)
           return invalid(absl::StrCat("constant buffer ", id, " has ",
-                                      buffer.data().size(), " bytes, its shape needs ",
-                                      bytes));
+                                      buffer.data().size(),
+                                      " bytes, its shape needs ", bytes));
         break;
       default:
         return invalid(absl::StrCat("buffer ", id, " has no storage"));
@@ -101,7 +108,8 @@ absl::Status validateExecutable(const proto::Executable &executable) {
           if (id < 0 || id >= buffers)
             return invalid(absl::StrCat("instruction '", instruction.op(),
                                         "' (tensor '", instruction.location(),
-                                        "') uses buffer ", id, " of ", buffers));
+                                        "') uses buffer ", id, " of ",
+                                        buffers));
     }
     if (program.output_buffers_size() != executable.outputs_size())
       return invalid("every device must bind every output");

@@ -34,8 +34,9 @@ absl::Status validateExecutable(const proto::Executable &executable);
 int64_t meshSize(const proto::Mesh &mesh);
 
 /// "4x64xf32"-style description of a shape and type, for messages.
-std::string describeTensor(proto::ElementType type,
-                           const google::protobuf::RepeatedField<int64_t> &dims);
+std::string
+describeTensor(proto::ElementType type,
+               const google::protobuf::RepeatedField<int64_t> &dims);
 
 } // namespace tessel
 

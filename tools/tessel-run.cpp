@@ -52,7 +52,8 @@ int fail(const std::string &message) {
 absl::StatusOr<std::map<std::string, std::string>>
 parseFileList(const std::string &flag, const std::string &value) {
   std::map<std::string, std::string> files;
-  for (absl::string_view entry : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+  for (absl::string_view entry :
+       absl::StrSplit(value, ',', absl::SkipEmpty())) {
     std::pair<std::string, std::string> parts =
         absl::StrSplit(entry, absl::MaxSplits('=', 1));
     if (parts.first.empty() || parts.second.empty())
@@ -101,7 +102,7 @@ double elementAsDouble(const tessel::HostTensor &tensor, int64_t i) {
 
 std::string shapeOf(const tessel::HostTensor &tensor) {
   google::protobuf::RepeatedField<int64_t> dims(tensor.dims.begin(),
-                                                 tensor.dims.end());
+                                                tensor.dims.end());
   return tessel::describeTensor(tensor.type, dims);
 }
 
@@ -148,7 +149,8 @@ int main(int argc, char **argv) {
                              "', which is not an input of the model"));
 
   size_t slash = path.find_last_of('/');
-  std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
+  std::string directory =
+      slash == std::string::npos ? "." : path.substr(0, slash);
   tessel::HostBackend backend(absl::GetFlag(FLAGS_threads));
   absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
       backend.load(*executable, directory);
@@ -163,9 +165,9 @@ int main(int argc, char **argv) {
     if (!outputs.ok())
       return fail(std::string(outputs.status().message()));
   }
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   if (iterations > 1)
     std::cout << "time per run: " << seconds / iterations * 1e3 << " ms ("
               << iterations << " runs)\n";
@@ -176,12 +178,14 @@ int main(int argc, char **argv) {
     const tessel::HostTensor &output = (*outputs)[o];
     std::cout << "output '" << name << "': " << shapeOf(output) << "\n";
     if (auto file = outputFiles->find(name); file != outputFiles->end()) {
-      if (absl::Status status = tessel::writeNpy(file->second, output); !status.ok())
+      if (absl::Status status = tessel::writeNpy(file->second, output);
+          !status.ok())
         return fail(std::string(status.message()));
       outputFiles->erase(file);
     }
     if (auto file = expectFiles->find(name); file != expectFiles->end()) {
-      absl::StatusOr<tessel::HostTensor> expected = tessel::readNpy(file->second);
+      absl::StatusOr<tessel::HostTensor> expected =
+          tessel::readNpy(file->second);
       if (!expected.ok())
         return fail(std::string(expected.status().message()));
       if (expected->dims != output.dims)
@@ -199,7 +203,8 @@ int main(int argc, char **argv) {
                         absl::GetFlag(FLAGS_rtol) * std::fabs(want))
           ++bad;
         worst = std::max(worst, error);
-        worstRelative = std::max(worstRelative, error / std::max(std::fabs(want), 1e-12));
+        worstRelative =
+            std::max(worstRelative, error / std::max(std::fabs(want), 1e-12));
       }
       std::cout << "  vs " << file->second << ": largest error " << worst
                 << " (relative " << worstRelative << "), " << bad

@@ -112,13 +112,13 @@ parseInputShapes(llvm::ArrayRef<std::string> values) {
       bool valid = !parts.first.empty() && !parts.second.empty();
       for (absl::string_view dim : absl::StrSplit(parts.second, 'x')) {
         int64_t size;
-        valid &= absl::SimpleAtoi(dim, &size) && size > 0;
+        valid &= absl::SimpleAtoi(dim, &size) && size >= 0;
         dims.push_back(size);
       }
       if (!valid)
         return absl::InvalidArgumentError(absl::StrCat(
             "--input-shape '", entry,
-            "' is not of the form name=d0xd1x... with positive sizes"));
+            "' is not of the form name=d0xd1x... with sizes of 0 or more"));
       if (!shapes.emplace(std::string(parts.first), dims).second)
         return absl::InvalidArgumentError(
             absl::StrCat("--input-shape gives '", parts.first, "' twice"));

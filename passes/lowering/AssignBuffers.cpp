@@ -32,13 +32,14 @@ public:
     bytes = std::max<uint64_t>(alignUp(bytes), kAlignment);
     auto best = free.end();
     for (auto it = free.begin(); it != free.end(); ++it)
-      if (it->second >= bytes && (best == free.end() || it->second < best->second))
+      if (it->second >= bytes &&
+          (best == free.end() || it->second < best->second))
         best = it;
     if (best == free.end()) {
       // Grow the arena, absorbing a free range that ends at its top.
       uint64_t offset = top;
-      if (!free.empty() && std::prev(free.end())->first +
-                                   std::prev(free.end())->second == top) {
+      if (!free.empty() &&
+          std::prev(free.end())->first + std::prev(free.end())->second == top) {
         offset = std::prev(free.end())->first;
         free.erase(std::prev(free.end()));
       }
@@ -121,8 +122,8 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
     for (mlir::Operation &op : block) {
       for (mlir::Value operand : op.getOperands()) {
         mlir::Value storage = storageOf(operand);
-        int64_t when = op.hasTrait<mlir::OpTrait::IsTerminator>() ? end
-                                                                  : position[&op];
+        int64_t when =
+            op.hasTrait<mlir::OpTrait::IsTerminator>() ? end : position[&op];
         lastUse[storage] = std::max(lastUse.lookup(storage), when);
       }
     }
@@ -156,7 +157,8 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
         offsets[result] = *offset;
         resultOffsets.push_back(*offset);
       }
-      op.setAttr(kBufferOffsetsAttr, builder.getDenseI64ArrayAttr(resultOffsets));
+      op.setAttr(kBufferOffsetsAttr,
+                 builder.getDenseI64ArrayAttr(resultOffsets));
 
       // Operands read for the last time here free their bytes now, after
       // the op has run (unless a result took them over).

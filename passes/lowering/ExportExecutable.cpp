@@ -17,13 +17,20 @@ using mlir::LogicalResult;
 using mlir::success;
 
 std::optional<proto::ElementType> elementTypeOf(mlir::Type type) {
-  mlir::Type element = mlir::cast<mlir::RankedTensorType>(type).getElementType();
-  if (element.isF32()) return proto::F32;
-  if (element.isF16()) return proto::F16;
-  if (element.isBF16()) return proto::BF16;
-  if (element.isInteger(1)) return proto::I1;
-  if (element.isInteger(32)) return proto::I32;
-  if (element.isInteger(64)) return proto::I64;
+  mlir::Type element =
+      mlir::cast<mlir::RankedTensorType>(type).getElementType();
+  if (element.isF32())
+    return proto::F32;
+  if (element.isF16())
+    return proto::F16;
+  if (element.isBF16())
+    return proto::BF16;
+  if (element.isInteger(1))
+    return proto::I1;
+  if (element.isInteger(32))
+    return proto::I32;
+  if (element.isInteger(64))
+    return proto::I64;
   return std::nullopt;
 }
 
@@ -142,7 +149,8 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
       proto::TensorSpec *spec = executable.add_outputs();
       spec->set_name(name ? name.str() : "output" + std::to_string(i));
       spec->set_element_type(*elementTypeOf(value.getType()));
-      for (int64_t dim : mlir::cast<mlir::RankedTensorType>(value.getType()).getShape())
+      for (int64_t dim :
+           mlir::cast<mlir::RankedTensorType>(value.getType()).getShape())
         spec->add_dims(dim);
       program.add_output_buffers(bufferOf.lookup(value));
     }
@@ -181,7 +189,8 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
   }
   if (auto reshape = mlir::dyn_cast<graph::ReshapeOp>(op)) {
     // A view: the operand's storage with the result's dims.
-    proto::Buffer buffer = program.buffers(bufferOf.lookup(reshape.getOperand()));
+    proto::Buffer buffer =
+        program.buffers(bufferOf.lookup(reshape.getOperand()));
     addBuffer(reshape.getResult(), buffer);
     return success();
   }
@@ -195,7 +204,8 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
   instruction.set_location(nameOf(op->getLoc()));
   for (mlir::Value operand : op->getOperands())
     instruction.add_operands(bufferOf.lookup(operand));
-  for (auto [result, offset] : llvm::zip(op->getResults(), offsets.asArrayRef())) {
+  for (auto [result, offset] :
+       llvm::zip(op->getResults(), offsets.asArrayRef())) {
     proto::Buffer buffer;
     buffer.set_storage(proto::Buffer::ARENA);
     buffer.set_offset(offset);
@@ -214,17 +224,20 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
                               "broadcasts must be fused first "
                               "(--graph-fuse-elementwise)";
   auto &attributes = *instruction.mutable_attributes();
-  if (auto properties =
-          mlir::dyn_cast_or_null<mlir::DictionaryAttr>(op->getPropertiesAsAttribute()))
+  if (auto properties = mlir::dyn_cast_or_null<mlir::DictionaryAttr>(
+          op->getPropertiesAsAttribute()))
     for (mlir::NamedAttribute attribute : properties)
       attributes[attribute.getName().str()] = toAttribute(attribute.getValue());
   // Enumerations travel by name.
   if (auto reduce = mlir::dyn_cast<graph::ReduceOp>(op))
-    attributes["kind"].set_s(graph::stringifyReduceKind(reduce.getKind()).str());
+    attributes["kind"].set_s(
+        graph::stringifyReduceKind(reduce.getKind()).str());
   if (auto resize = mlir::dyn_cast<graph::ResizeOp>(op)) {
-    attributes["mode"].set_s(graph::stringifyResizeMode(resize.getMode()).str());
+    attributes["mode"].set_s(
+        graph::stringifyResizeMode(resize.getMode()).str());
     attributes["coordinate_transform"].set_s(
-        graph::stringifyCoordinateTransform(resize.getCoordinateTransform()).str());
+        graph::stringifyCoordinateTransform(resize.getCoordinateTransform())
+            .str());
     attributes["nearest_mode"].set_s(
         graph::stringifyNearestMode(resize.getNearestMode()).str());
   }
@@ -239,11 +252,13 @@ LogicalResult Exporter::exportFusion(graph::FusionOp fusion,
   steps.clear();
   loads.clear();
   int64_t rank = fusion.getType().getRank();
-  llvm::SmallVector<int64_t> identity = llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  llvm::SmallVector<int64_t> identity =
+      llvm::to_vector(llvm::seq<int64_t>(0, rank));
   mlir::Value yielded =
       mlir::cast<graph::YieldOp>(fusion.getBody().front().getTerminator())
           .getValue();
-  std::optional<int64_t> output = fusionStep(yielded, identity, fusion, instruction);
+  std::optional<int64_t> output =
+      fusionStep(yielded, identity, fusion, instruction);
   if (!output)
     return failure();
   instruction.mutable_fusion()->add_outputs(*output);
@@ -264,7 +279,8 @@ std::optional<int64_t> Exporter::fusionStep(mlir::Value value,
 
   if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(value)) {
     unsigned input = argument.getArgNumber();
-    auto [it, inserted] = loads.try_emplace({input, key}, instruction.operands_size());
+    auto [it, inserted] =
+        loads.try_emplace({input, key}, instruction.operands_size());
     if (inserted) {
       instruction.add_operands(bufferOf.lookup(fusion.getInputs()[input]));
       proto::Ints *dims = program.add_operand_dims();
@@ -299,7 +315,8 @@ std::optional<int64_t> Exporter::fusionStep(mlir::Value value,
     } else {
       step.set_op(op->getName().stripDialect().str());
       for (mlir::Value operand : op->getOperands()) {
-        std::optional<int64_t> arg = fusionStep(operand, mapping, fusion, instruction);
+        std::optional<int64_t> arg =
+            fusionStep(operand, mapping, fusion, instruction);
         if (!arg)
           return std::nullopt;
         step.add_args(*arg);
@@ -309,9 +326,11 @@ std::optional<int64_t> Exporter::fusionStep(mlir::Value value,
             static_cast<int64_t>(compare.getDirection()));
       if (auto clamp = mlir::dyn_cast<graph::ClampOp>(op)) {
         if (clamp.getMin())
-          (*step.mutable_attributes())["min"].set_f(clamp.getMin()->convertToDouble());
+          (*step.mutable_attributes())["min"].set_f(
+              clamp.getMin()->convertToDouble());
         if (clamp.getMax())
-          (*step.mutable_attributes())["max"].set_f(clamp.getMax()->convertToDouble());
+          (*step.mutable_attributes())["max"].set_f(
+              clamp.getMax()->convertToDouble());
       }
     }
   }
@@ -327,8 +346,8 @@ mlir::FailureOr<proto::Executable>
 exportExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
   auto functions = llvm::to_vector(module.getOps<mlir::func::FuncOp>());
   if (functions.size() != 1)
-    return module.emitError() << "expected one function to export, found "
-                              << functions.size();
+    return module.emitError()
+           << "expected one function to export, found " << functions.size();
   proto::Executable executable;
   executable.set_format_version(kExecutableFormatVersion);
   proto::DeviceProgram &program = *executable.add_programs();

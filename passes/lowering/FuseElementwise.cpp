@@ -1,9 +1,9 @@
 //===- FuseElementwise.cpp - Group elementwise ops into fusions -----------===//
 
 #include "dialects/graph/GraphOps.h"
-#include "llvm/ADT/SetVector.h"
 #include "mlir/IR/IRMapping.h"
 #include "passes/lowering/Passes.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace tessel::lowering {
 
@@ -31,9 +31,10 @@ llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root) {
             producer->getBlock() != root->getBlock() ||
             !graph::isFusible(producer))
           continue;
-        bool onlyGroupReads = llvm::all_of(producer->getUsers(), [&](mlir::Operation *user) {
-          return group.contains(user);
-        });
+        bool onlyGroupReads =
+            llvm::all_of(producer->getUsers(), [&](mlir::Operation *user) {
+              return group.contains(user);
+            });
         if (isCheapToDuplicate(producer) || onlyGroupReads) {
           group.insert(producer);
           changed = true;

@@ -10,7 +10,8 @@
 namespace tessel::lowering {
 
 /// Attribute names written by --graph-assign-buffers.
-inline constexpr llvm::StringLiteral kBufferOffsetsAttr = "graph.buffer_offsets";
+inline constexpr llvm::StringLiteral kBufferOffsetsAttr =
+    "graph.buffer_offsets";
 inline constexpr llvm::StringLiteral kArenaBytesAttr = "graph.arena_bytes";
 
 #define GEN_PASS_DECL

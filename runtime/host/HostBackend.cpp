@@ -20,7 +20,8 @@ namespace {
 struct AlignedBytes {
   explicit AlignedBytes(size_t size = 0) { resize(size); }
   void resize(size_t size) {
-    data.reset(size ? static_cast<char *>(std::aligned_alloc(64, (size + 63) / 64 * 64))
+    data.reset(size ? static_cast<char *>(
+                          std::aligned_alloc(64, (size + 63) / 64 * 64))
                     : nullptr);
     bytes = size;
   }
@@ -73,11 +74,13 @@ absl::Status HostExecutable::prepare(const std::string &directory,
                           absl::StrCat("cannot load the parameters: ",
                                        file.status().message()));
     for (const proto::TensorSpec &spec : program.parameters()) {
-      absl::StatusOr<const proto::ParameterEntry *> entry = file->find(spec.name());
+      absl::StatusOr<const proto::ParameterEntry *> entry =
+          file->find(spec.name());
       if (!entry.ok())
         return entry.status();
-      bool sameDims = std::equal(spec.dims().begin(), spec.dims().end(),
-                                 (*entry)->dims().begin(), (*entry)->dims().end());
+      bool sameDims =
+          std::equal(spec.dims().begin(), spec.dims().end(),
+                     (*entry)->dims().begin(), (*entry)->dims().end());
       if ((*entry)->element_type() != spec.element_type() || !sameDims)
         return absl::FailedPreconditionError(absl::StrCat(
             "parameter '", spec.name(), "' is ",
@@ -92,8 +95,8 @@ absl::Status HostExecutable::prepare(const std::string &directory,
     }
   }
 
-  int cores = threads > 0 ? threads
-                          : std::max(1u, std::thread::hardware_concurrency());
+  int cores =
+      threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
   int perDevice = std::max<int>(1, cores / program.programs_size());
   devices.resize(program.programs_size());
   for (int d = 0; d < program.programs_size(); ++d) {
@@ -134,7 +137,8 @@ absl::Status HostExecutable::prepare(const std::string &directory,
       }
       device.views.push_back(std::move(view));
     }
-    for (const proto::Instruction &instruction : device.program->instructions()) {
+    for (const proto::Instruction &instruction :
+         device.program->instructions()) {
       if (instruction.op() == "collective")
         return absl::UnimplementedError(absl::StrCat(
             "instruction for tensor '", instruction.location(),
@@ -147,9 +151,9 @@ absl::Status HostExecutable::prepare(const std::string &directory,
       for (int64_t id : instruction.results())
         if (device.program->buffers(id).storage() == proto::Buffer::CONSTANT ||
             device.program->buffers(id).storage() == proto::Buffer::PARAMETER)
-          return absl::InvalidArgumentError(absl::StrCat(
-              "instruction for tensor '", instruction.location(),
-              "' writes a read-only buffer"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("instruction for tensor '", instruction.location(),
+                           "' writes a read-only buffer"));
       device.kernels.push_back(kernel);
     }
   }

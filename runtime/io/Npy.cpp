@@ -29,7 +29,7 @@ std::string field(const std::string &header, const std::string &key) {
   if (start == std::string::npos)
     return "";
   char open = header[start];
-  size_t stop = open == '(' ? header.find(')', start) + 1
+  size_t stop = open == '('    ? header.find(')', start) + 1
                 : open == '\'' ? header.find('\'', start + 1) + 1
                                : header.find_first_of(",}", start);
   return header.substr(start, stop - start);
@@ -62,7 +62,9 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
       return bad("truncated header");
     headerLength = 0;
     for (int i = 0; i < 4; ++i)
-      headerLength |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+      headerLength |=
+          static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i]))
+          << (8 * i);
     headerStart = 12;
   } else {
     return bad(absl::StrCat("format version ", major));
@@ -87,12 +89,13 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
   else if (descr == "'|b1'")
     tensor.type = proto::I1;
   else
-    return bad(absl::StrCat("dtype ", descr,
-                            " is not one of float32, float16, int32, int64, bool"));
+    return bad(
+        absl::StrCat("dtype ", descr,
+                     " is not one of float32, float16, int32, int64, bool"));
   if (shape.size() < 2)
     return bad("no shape");
-  for (absl::string_view dim :
-       absl::StrSplit(shape.substr(1, shape.size() - 2), ',', absl::SkipWhitespace())) {
+  for (absl::string_view dim : absl::StrSplit(shape.substr(1, shape.size() - 2),
+                                              ',', absl::SkipWhitespace())) {
     int64_t size;
     if (!absl::SimpleAtoi(dim, &size) || size < 0)
       return bad("malformed shape " + shape);
@@ -110,23 +113,32 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
 absl::Status writeNpy(const std::string &path, const HostTensor &tensor) {
   std::string descr;
   switch (tensor.type) {
-  case proto::F32: descr = "<f4"; break;
-  case proto::F16: descr = "<f2"; break;
-  case proto::I32: descr = "<i4"; break;
-  case proto::I64: descr = "<i8"; break;
-  case proto::I1: descr = "|b1"; break;
+  case proto::F32:
+    descr = "<f4";
+    break;
+  case proto::F16:
+    descr = "<f2";
+    break;
+  case proto::I32:
+    descr = "<i4";
+    break;
+  case proto::I64:
+    descr = "<i8";
+    break;
+  case proto::I1:
+    descr = "|b1";
+    break;
   default:
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot write '", path, "': ",
-                     proto::ElementType_Name(tensor.type),
-                     " has no NumPy dtype"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot write '", path, "': ", proto::ElementType_Name(tensor.type),
+        " has no NumPy dtype"));
   }
   std::string shape = absl::StrJoin(tensor.dims, ", ");
   if (tensor.dims.size() == 1)
     shape += ",";
-  std::string header = absl::StrCat("{'descr': '", descr,
-                                    "', 'fortran_order': False, 'shape': (",
-                                    shape, "), }");
+  std::string header =
+      absl::StrCat("{'descr': '", descr,
+                   "', 'fortran_order': False, 'shape': (", shape, "), }");
   // Pad so that the data starts at a multiple of 64 bytes.
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

@@ -67,8 +67,8 @@ void gemmColumns(const Matrix &a, const Matrix &b, float *c, int64_t m,
 }
 
 /// One GEMM spread over the pool, by rows or by columns.
-void parallelGemm(ThreadPool &pool, const Matrix &a, const Matrix &b,
-                  float *c, int64_t m, int64_t n, int64_t k) {
+void parallelGemm(ThreadPool &pool, const Matrix &a, const Matrix &b, float *c,
+                  int64_t m, int64_t n, int64_t k) {
   // Below this many multiply-adds a second thread costs more than it saves.
   constexpr int64_t kMinParallelWork = 1 << 16;
   if (m * n * k < kMinParallelWork || pool.size() == 1) {
@@ -76,15 +76,13 @@ void parallelGemm(ThreadPool &pool, const Matrix &a, const Matrix &b,
     return;
   }
   if (m >= n)
-    pool.parallelFor(m, std::max<int64_t>(8, m / (4 * pool.size())),
-                     [&](int64_t m0, int64_t m1) {
-                       gemmRows(a, b, c, m0, m1, n, k, n);
-                     });
+    pool.parallelFor(
+        m, std::max<int64_t>(8, m / (4 * pool.size())),
+        [&](int64_t m0, int64_t m1) { gemmRows(a, b, c, m0, m1, n, k, n); });
   else
-    pool.parallelFor(n, std::max<int64_t>(16, n / (4 * pool.size())),
-                     [&](int64_t n0, int64_t n1) {
-                       gemmColumns(a, b, c, m, n0, n1, k, n);
-                     });
+    pool.parallelFor(
+        n, std::max<int64_t>(16, n / (4 * pool.size())),
+        [&](int64_t n0, int64_t n1) { gemmColumns(a, b, c, m, n0, n1, k, n); });
 }
 
 /// `view` as f32: the data itself, or a converted copy in `scratch`.
@@ -211,10 +209,14 @@ absl::Status dotGeneral(KernelContext &context) {
     return context.error("needs two operands and one result");
   const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
   const TensorView &result = context.results[0];
-  absl::StatusOr<std::vector<int64_t>> lb = context.getInts("lhs_batching_dimensions");
-  absl::StatusOr<std::vector<int64_t>> rb = context.getInts("rhs_batching_dimensions");
-  absl::StatusOr<std::vector<int64_t>> lc = context.getInts("lhs_contracting_dimensions");
-  absl::StatusOr<std::vector<int64_t>> rc = context.getInts("rhs_contracting_dimensions");
+  absl::StatusOr<std::vector<int64_t>> lb =
+      context.getInts("lhs_batching_dimensions");
+  absl::StatusOr<std::vector<int64_t>> rb =
+      context.getInts("rhs_batching_dimensions");
+  absl::StatusOr<std::vector<int64_t>> lc =
+      context.getInts("lhs_contracting_dimensions");
+  absl::StatusOr<std::vector<int64_t>> rc =
+      context.getInts("rhs_contracting_dimensions");
   for (auto *status : {&lb, &rb, &lc, &rc})
     if (!status->ok())
       return status->status();
@@ -272,10 +274,13 @@ absl::Status convolution(KernelContext &context) {
   const TensorView &result = context.results[0];
   if (!isFloatType(input.type))
     return context.error("needs floating-point operands");
-  absl::StatusOr<std::vector<int64_t>> strides = context.getInts("window_strides");
+  absl::StatusOr<std::vector<int64_t>> strides =
+      context.getInts("window_strides");
   absl::StatusOr<std::vector<int64_t>> padLow = context.getInts("padding_low");
-  absl::StatusOr<std::vector<int64_t>> lhsDilation = context.getInts("lhs_dilation");
-  absl::StatusOr<std::vector<int64_t>> rhsDilation = context.getInts("rhs_dilation");
+  absl::StatusOr<std::vector<int64_t>> lhsDilation =
+      context.getInts("lhs_dilation");
+  absl::StatusOr<std::vector<int64_t>> rhsDilation =
+      context.getInts("rhs_dilation");
   absl::StatusOr<int64_t> groups = context.getInt("feature_group_count");
   for (auto *status : {&strides, &padLow, &lhsDilation, &rhsDilation})
     if (!status->ok())
@@ -293,8 +298,8 @@ absl::Status convolution(KernelContext &context) {
                                      std::multiplies<int64_t>());
   int64_t windowSize = std::accumulate(window.begin(), window.end(), int64_t(1),
                                        std::multiplies<int64_t>());
-  int64_t outPixels = std::accumulate(outSize.begin(), outSize.end(), int64_t(1),
-                                      std::multiplies<int64_t>());
+  int64_t outPixels = std::accumulate(outSize.begin(), outSize.end(),
+                                      int64_t(1), std::multiplies<int64_t>());
   int64_t rows = groupChannels * windowSize;
 
   std::vector<float> inputScratch, kernelScratch, out;
@@ -322,8 +327,8 @@ absl::Status convolution(KernelContext &context) {
           for (int64_t row = first; row < last; ++row) {
             int64_t c = row / windowSize, position = row % windowSize;
             for (int64_t d = spatial - 1; d >= 0; --d) {
-              offset[d] = (position % window[d]) * (*rhsDilation)[d] -
-                          (*padLow)[d];
+              offset[d] =
+                  (position % window[d]) * (*rhsDilation)[d] - (*padLow)[d];
               position /= window[d];
             }
             float *target = columns.data() + row * outPixels;

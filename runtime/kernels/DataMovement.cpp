@@ -29,8 +29,8 @@ void affineCopyTyped(T *out, const std::vector<int64_t> &dims, const T *in,
   unravel(first, dims, coordinates);
   int64_t inner = strides[rank - 1];
   for (int64_t position = first; position < last;) {
-    int64_t run = std::min(dims[rank - 1] - coordinates[rank - 1],
-                           last - position);
+    int64_t run =
+        std::min(dims[rank - 1] - coordinates[rank - 1], last - position);
     int64_t offset = base;
     for (int64_t d = 0; d < rank; ++d)
       offset += coordinates[d] * strides[d];
@@ -86,7 +86,8 @@ absl::Status checkUnary(KernelContext &context) {
 absl::Status transposeKernel(KernelContext &context) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<std::vector<int64_t>> permutation = context.getInts("permutation");
+  absl::StatusOr<std::vector<int64_t>> permutation =
+      context.getInts("permutation");
   if (!permutation.ok())
     return permutation.status();
   std::vector<int64_t> inStrides = context.operands[0].strides();
@@ -101,7 +102,8 @@ absl::Status transposeKernel(KernelContext &context) {
 absl::Status sliceKernel(KernelContext &context) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<std::vector<int64_t>> starts = context.getInts("start_indices");
+  absl::StatusOr<std::vector<int64_t>> starts =
+      context.getInts("start_indices");
   absl::StatusOr<std::vector<int64_t>> steps = context.getInts("strides");
   if (!starts.ok())
     return starts.status();
@@ -122,7 +124,8 @@ absl::Status sliceKernel(KernelContext &context) {
 absl::Status reverseKernel(KernelContext &context) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<std::vector<int64_t>> dimensions = context.getInts("dimensions");
+  absl::StatusOr<std::vector<int64_t>> dimensions =
+      context.getInts("dimensions");
   if (!dimensions.ok())
     return dimensions.status();
   const TensorView &in = context.operands[0];
@@ -155,11 +158,12 @@ absl::Status concatenateKernel(KernelContext &context) {
     int64_t chunk = operand.dims[*dimension] * inner * elementSize;
     const char *source = static_cast<const char *>(operand.data);
     char *target = static_cast<char *>(result.data) + offset;
-    context.pool.parallelFor(outer, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(chunk, 1)),
-                             [&](int64_t first, int64_t last) {
-      for (int64_t o = first; o < last; ++o)
-        std::memcpy(target + o * outRow, source + o * chunk, chunk);
-    });
+    context.pool.parallelFor(
+        outer, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(chunk, 1)),
+        [&](int64_t first, int64_t last) {
+          for (int64_t o = first; o < last; ++o)
+            std::memcpy(target + o * outRow, source + o * chunk, chunk);
+        });
     offset += chunk;
   }
   return absl::OkStatus();
@@ -202,8 +206,10 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
 absl::Status padKernel(KernelContext &context) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<std::vector<int64_t>> low = context.getInts("edge_padding_low");
-  absl::StatusOr<std::vector<int64_t>> interior = context.getInts("interior_padding");
+  absl::StatusOr<std::vector<int64_t>> low =
+      context.getInts("edge_padding_low");
+  absl::StatusOr<std::vector<int64_t>> interior =
+      context.getInts("interior_padding");
   absl::StatusOr<double> value = context.getFloat("padding_value");
   if (!low.ok())
     return low.status();
@@ -217,32 +223,32 @@ absl::Status padKernel(KernelContext &context) {
   encodeScalar(out.type, *value, padding);
   std::vector<int64_t> inStrides = in.strides();
   int64_t rank = out.rank();
-  context.pool.parallelFor(out.numElements(), 1 << 14,
-                           [&](int64_t first, int64_t last) {
-    std::vector<int64_t> coordinates;
-    unravel(first, out.dims, coordinates);
-    char *target = static_cast<char *>(out.data);
-    const char *source = static_cast<const char *>(in.data);
-    for (int64_t i = first; i < last; ++i) {
-      int64_t offset = 0;
-      bool inside = true;
-      for (int64_t d = 0; d < rank && inside; ++d) {
-        int64_t shifted = coordinates[d] - (*low)[d];
-        int64_t period = (*interior)[d] + 1;
-        inside = shifted >= 0 && shifted % period == 0 &&
-                 shifted / period < in.dims[d];
-        offset += shifted / period * inStrides[d];
-      }
-      std::memcpy(target + i * elementSize,
-                  inside ? source + offset * elementSize : padding,
-                  elementSize);
-      for (int64_t d = rank - 1; d >= 0; --d) {
-        if (++coordinates[d] < out.dims[d])
-          break;
-        coordinates[d] = 0;
-      }
-    }
-  });
+  context.pool.parallelFor(
+      out.numElements(), 1 << 14, [&](int64_t first, int64_t last) {
+        std::vector<int64_t> coordinates;
+        unravel(first, out.dims, coordinates);
+        char *target = static_cast<char *>(out.data);
+        const char *source = static_cast<const char *>(in.data);
+        for (int64_t i = first; i < last; ++i) {
+          int64_t offset = 0;
+          bool inside = true;
+          for (int64_t d = 0; d < rank && inside; ++d) {
+            int64_t shifted = coordinates[d] - (*low)[d];
+            int64_t period = (*interior)[d] + 1;
+            inside = shifted >= 0 && shifted % period == 0 &&
+                     shifted / period < in.dims[d];
+            offset += shifted / period * inStrides[d];
+          }
+          std::memcpy(target + i * elementSize,
+                      inside ? source + offset * elementSize : padding,
+                      elementSize);
+          for (int64_t d = rank - 1; d >= 0; --d) {
+            if (++coordinates[d] < out.dims[d])
+              break;
+            coordinates[d] = 0;
+          }
+        }
+      });
   return absl::OkStatus();
 }
 
@@ -273,14 +279,16 @@ absl::Status gatherKernel(KernelContext &context) {
   int64_t row = inner * elementSize;
   const char *source = static_cast<const char *>(data.data);
   char *target = static_cast<char *>(out.data);
-  context.pool.parallelFor(outer * count, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(row, 1)),
-                           [&](int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) {
-      int64_t o = i / count, which = i % count;
-      std::memcpy(target + i * row,
-                  source + (o * axisSize + resolved[which]) * row, row);
-    }
-  });
+  context.pool.parallelFor(
+      outer * count,
+      std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(row, 1)),
+      [&](int64_t first, int64_t last) {
+        for (int64_t i = first; i < last; ++i) {
+          int64_t o = i / count, which = i % count;
+          std::memcpy(target + i * row,
+                      source + (o * axisSize + resolved[which]) * row, row);
+        }
+      });
   return absl::OkStatus();
 }
 

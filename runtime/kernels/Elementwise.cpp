@@ -28,9 +28,41 @@ namespace {
 constexpr int64_t kBlock = 512;
 
 enum class Op {
-  Load, Constant, Add, Sub, Mul, Div, Rem, Max, Min, Pow, And, Or, Xor, Not,
-  Neg, Abs, Sign, Relu, Exp, Log, Tanh, Erf, Sqrt, Rsqrt, Reciprocal,
-  Sigmoid, Sin, Cos, Floor, Ceil, Round, Compare, Select, Convert, Clamp
+  Load,
+  Constant,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Rem,
+  Max,
+  Min,
+  Pow,
+  And,
+  Or,
+  Xor,
+  Not,
+  Neg,
+  Abs,
+  Sign,
+  Relu,
+  Exp,
+  Log,
+  Tanh,
+  Erf,
+  Sqrt,
+  Rsqrt,
+  Reciprocal,
+  Sigmoid,
+  Sin,
+  Cos,
+  Floor,
+  Ceil,
+  Round,
+  Compare,
+  Select,
+  Convert,
+  Clamp
 };
 
 struct Step {
@@ -38,7 +70,7 @@ struct Step {
   std::vector<int64_t> args;
   proto::ElementType type;
   bool isFloat;
-  double value = 0; // Constant
+  double value = 0;      // Constant
   int64_t direction = 0; // Compare: eq, ne, lt, le, gt, ge
   bool hasMin = false, hasMax = false;
   double min = 0, max = 0;
@@ -46,17 +78,41 @@ struct Step {
 
 const std::unordered_map<std::string, Op> &opNames() {
   static const std::unordered_map<std::string, Op> names = {
-      {"load", Op::Load}, {"constant", Op::Constant}, {"add", Op::Add},
-      {"sub", Op::Sub}, {"mul", Op::Mul}, {"div", Op::Div}, {"rem", Op::Rem},
-      {"max", Op::Max}, {"min", Op::Min}, {"pow", Op::Pow}, {"and", Op::And},
-      {"or", Op::Or}, {"xor", Op::Xor}, {"not", Op::Not}, {"neg", Op::Neg},
-      {"abs", Op::Abs}, {"sign", Op::Sign}, {"relu", Op::Relu},
-      {"exp", Op::Exp}, {"log", Op::Log}, {"tanh", Op::Tanh},
-      {"erf", Op::Erf}, {"sqrt", Op::Sqrt}, {"rsqrt", Op::Rsqrt},
-      {"reciprocal", Op::Reciprocal}, {"sigmoid", Op::Sigmoid},
-      {"sin", Op::Sin}, {"cos", Op::Cos}, {"floor", Op::Floor},
-      {"ceil", Op::Ceil}, {"round", Op::Round}, {"compare", Op::Compare},
-      {"select", Op::Select}, {"convert", Op::Convert}, {"clamp", Op::Clamp}};
+      {"load", Op::Load},
+      {"constant", Op::Constant},
+      {"add", Op::Add},
+      {"sub", Op::Sub},
+      {"mul", Op::Mul},
+      {"div", Op::Div},
+      {"rem", Op::Rem},
+      {"max", Op::Max},
+      {"min", Op::Min},
+      {"pow", Op::Pow},
+      {"and", Op::And},
+      {"or", Op::Or},
+      {"xor", Op::Xor},
+      {"not", Op::Not},
+      {"neg", Op::Neg},
+      {"abs", Op::Abs},
+      {"sign", Op::Sign},
+      {"relu", Op::Relu},
+      {"exp", Op::Exp},
+      {"log", Op::Log},
+      {"tanh", Op::Tanh},
+      {"erf", Op::Erf},
+      {"sqrt", Op::Sqrt},
+      {"rsqrt", Op::Rsqrt},
+      {"reciprocal", Op::Reciprocal},
+      {"sigmoid", Op::Sigmoid},
+      {"sin", Op::Sin},
+      {"cos", Op::Cos},
+      {"floor", Op::Floor},
+      {"ceil", Op::Ceil},
+      {"round", Op::Round},
+      {"compare", Op::Compare},
+      {"select", Op::Select},
+      {"convert", Op::Convert},
+      {"clamp", Op::Clamp}};
   return names;
 }
 
@@ -69,8 +125,7 @@ struct Access {
 
 template <typename T, typename Out>
 void gatherRuns(const Access &access, const std::vector<int64_t> &dims,
-                int64_t start, int64_t length, Out *out,
-                Out (*convert)(T)) {
+                int64_t start, int64_t length, Out *out, Out (*convert)(T)) {
   const T *data = static_cast<const T *>(access.data);
   int64_t rank = dims.size();
   if (rank == 0) {
@@ -81,8 +136,8 @@ void gatherRuns(const Access &access, const std::vector<int64_t> &dims,
   unravel(start, dims, coordinates);
   int64_t innerStride = access.strides[rank - 1];
   for (int64_t position = 0; position < length;) {
-    int64_t run = std::min(dims[rank - 1] - coordinates[rank - 1],
-                           length - position);
+    int64_t run =
+        std::min(dims[rank - 1] - coordinates[rank - 1], length - position);
     int64_t base = 0;
     for (int64_t d = 0; d < rank; ++d)
       base += coordinates[d] * access.strides[d];
@@ -221,111 +276,192 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
       std::fill(v, v + n, static_cast<int64_t>(step.value));
     return;
   case Op::Add:
-    if (step.isFloat) out = fa(0) + fa(1);
-    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] + b[i];
+    if (step.isFloat)
+      out = fa(0) + fa(1);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = a[i] + b[i];
     return;
   case Op::Sub:
-    if (step.isFloat) out = fa(0) - fa(1);
-    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] - b[i];
+    if (step.isFloat)
+      out = fa(0) - fa(1);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = a[i] - b[i];
     return;
   case Op::Mul:
-    if (step.isFloat) out = fa(0) * fa(1);
-    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] * b[i];
+    if (step.isFloat)
+      out = fa(0) * fa(1);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = a[i] * b[i];
     return;
   case Op::Div:
     // Integer division by zero is undefined in ONNX; it gives 0 here.
-    if (step.isFloat) out = fa(0) / fa(1);
-    else for (int64_t i = 0; i < n; ++i) v[i] = b[i] ? a[i] / b[i] : 0;
+    if (step.isFloat)
+      out = fa(0) / fa(1);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = b[i] ? a[i] / b[i] : 0;
     return;
   case Op::Rem:
-    if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = std::fmod(x[i], y[i]);
-    else for (int64_t i = 0; i < n; ++i) v[i] = b[i] ? a[i] % b[i] : 0;
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = std::fmod(x[i], y[i]);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = b[i] ? a[i] % b[i] : 0;
     return;
   case Op::Max:
     if (step.isFloat)
-      for (int64_t i = 0; i < n; ++i) f[i] = (x[i] > y[i] || std::isnan(x[i])) ? x[i] : y[i];
-    else for (int64_t i = 0; i < n; ++i) v[i] = std::max(a[i], b[i]);
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = (x[i] > y[i] || std::isnan(x[i])) ? x[i] : y[i];
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = std::max(a[i], b[i]);
     return;
   case Op::Min:
     if (step.isFloat)
-      for (int64_t i = 0; i < n; ++i) f[i] = (x[i] < y[i] || std::isnan(x[i])) ? x[i] : y[i];
-    else for (int64_t i = 0; i < n; ++i) v[i] = std::min(a[i], b[i]);
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = (x[i] < y[i] || std::isnan(x[i])) ? x[i] : y[i];
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = std::min(a[i], b[i]);
     return;
   case Op::Pow:
-    if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = std::pow(x[i], y[i]);
-    else for (int64_t i = 0; i < n; ++i) v[i] = integerPower(a[i], b[i]);
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = std::pow(x[i], y[i]);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = integerPower(a[i], b[i]);
     return;
   case Op::And:
-    for (int64_t i = 0; i < n; ++i) v[i] = a[i] && b[i];
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = a[i] && b[i];
     return;
   case Op::Or:
-    for (int64_t i = 0; i < n; ++i) v[i] = a[i] || b[i];
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = a[i] || b[i];
     return;
   case Op::Xor:
-    for (int64_t i = 0; i < n; ++i) v[i] = (a[i] != 0) != (b[i] != 0);
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = (a[i] != 0) != (b[i] != 0);
     return;
   case Op::Not:
-    for (int64_t i = 0; i < n; ++i) v[i] = !a[i];
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = !a[i];
     return;
   case Op::Neg:
-    if (step.isFloat) out = -fa(0);
-    else for (int64_t i = 0; i < n; ++i) v[i] = -a[i];
+    if (step.isFloat)
+      out = -fa(0);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = -a[i];
     return;
   case Op::Abs:
-    if (step.isFloat) out = fa(0).abs();
-    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] < 0 ? -a[i] : a[i];
+    if (step.isFloat)
+      out = fa(0).abs();
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = a[i] < 0 ? -a[i] : a[i];
     return;
   case Op::Sign:
     if (step.isFloat)
-      for (int64_t i = 0; i < n; ++i) f[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0) - (x[i] < 0);
-    else for (int64_t i = 0; i < n; ++i) v[i] = (a[i] > 0) - (a[i] < 0);
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0) - (x[i] < 0);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = (a[i] > 0) - (a[i] < 0);
     return;
   case Op::Relu:
-    if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = x[i] < 0 ? 0.0f : x[i];
-    else for (int64_t i = 0; i < n; ++i) v[i] = a[i] < 0 ? 0 : a[i];
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = x[i] < 0 ? 0.0f : x[i];
+    else
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = a[i] < 0 ? 0 : a[i];
     return;
-  case Op::Exp: out = fa(0).exp(); return;
-  case Op::Log: out = fa(0).log(); return;
-  case Op::Tanh: out = fa(0).tanh(); return;
-  case Op::Erf: out = fa(0).erf(); return;
-  case Op::Sqrt: out = fa(0).sqrt(); return;
-  case Op::Rsqrt: out = fa(0).rsqrt(); return;
-  case Op::Reciprocal: out = fa(0).inverse(); return;
-  case Op::Sigmoid: out = fa(0).logistic(); return;
-  case Op::Sin: out = fa(0).sin(); return;
-  case Op::Cos: out = fa(0).cos(); return;
-  case Op::Floor: out = fa(0).floor(); return;
-  case Op::Ceil: out = fa(0).ceil(); return;
-  case Op::Round: for (int64_t i = 0; i < n; ++i) f[i] = std::nearbyint(x[i]); return;
+  case Op::Exp:
+    out = fa(0).exp();
+    return;
+  case Op::Log:
+    out = fa(0).log();
+    return;
+  case Op::Tanh:
+    out = fa(0).tanh();
+    return;
+  case Op::Erf:
+    out = fa(0).erf();
+    return;
+  case Op::Sqrt:
+    out = fa(0).sqrt();
+    return;
+  case Op::Rsqrt:
+    out = fa(0).rsqrt();
+    return;
+  case Op::Reciprocal:
+    out = fa(0).inverse();
+    return;
+  case Op::Sigmoid:
+    out = fa(0).logistic();
+    return;
+  case Op::Sin:
+    out = fa(0).sin();
+    return;
+  case Op::Cos:
+    out = fa(0).cos();
+    return;
+  case Op::Floor:
+    out = fa(0).floor();
+    return;
+  case Op::Ceil:
+    out = fa(0).ceil();
+    return;
+  case Op::Round:
+    for (int64_t i = 0; i < n; ++i)
+      f[i] = std::nearbyint(x[i]);
+    return;
   case Op::Compare: {
     // The operands' domain decides, not the (bool) result's.
     bool floatOperands = fr[step.args[0]] != nullptr && step.args.size() == 2 &&
                          fr[step.args[1]] != nullptr;
     if (floatOperands)
-      for (int64_t i = 0; i < n; ++i) v[i] = compare(step.direction, x[i], y[i]);
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = compare(step.direction, x[i], y[i]);
     else
-      for (int64_t i = 0; i < n; ++i) v[i] = compare(step.direction, a[i], b[i]);
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = compare(step.direction, a[i], b[i]);
     return;
   }
   case Op::Select: {
     const int64_t *p = ir[step.args[0]];
     if (step.isFloat) {
       const float *t = fr[step.args[1]], *e = fr[step.args[2]];
-      for (int64_t i = 0; i < n; ++i) f[i] = p[i] ? t[i] : e[i];
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = p[i] ? t[i] : e[i];
     } else {
       const int64_t *t = ir[step.args[1]], *e = ir[step.args[2]];
-      for (int64_t i = 0; i < n; ++i) v[i] = p[i] ? t[i] : e[i];
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = p[i] ? t[i] : e[i];
     }
     return;
   }
   case Op::Convert: {
     bool fromFloat = fr[step.args[0]] != nullptr;
-    if (step.isFloat && fromFloat) out = fa(0);
-    else if (step.isFloat) for (int64_t i = 0; i < n; ++i) f[i] = static_cast<float>(a[i]);
+    if (step.isFloat && fromFloat)
+      out = fa(0);
+    else if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = static_cast<float>(a[i]);
     else if (fromFloat && step.type == proto::I1)
-      for (int64_t i = 0; i < n; ++i) v[i] = x[i] != 0;
-    else if (fromFloat) for (int64_t i = 0; i < n; ++i) v[i] = saturatingInt(x[i]);
-    else std::copy(a, a + n, v);
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = x[i] != 0;
+    else if (fromFloat)
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = saturatingInt(x[i]);
+    else
+      std::copy(a, a + n, v);
     return;
   }
   case Op::Clamp:
@@ -339,7 +475,8 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
                                 : std::numeric_limits<int64_t>::min();
       int64_t high = step.hasMax ? static_cast<int64_t>(std::floor(step.max))
                                  : std::numeric_limits<int64_t>::max();
-      for (int64_t i = 0; i < n; ++i) v[i] = std::min(std::max(a[i], low), high);
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = std::min(std::max(a[i], low), high);
     }
     return;
   }
@@ -363,12 +500,18 @@ uint8_t makeBool(int64_t v) { return v != 0; }
 void store(const TensorView &result, int64_t start, const float *f,
            const int64_t *v, int64_t n) {
   switch (result.type) {
-  case proto::F32: return scatter(result.data, start, f, n, keepFloat);
-  case proto::F16: return scatter(result.data, start, f, n, makeHalf);
-  case proto::BF16: return scatter(result.data, start, f, n, makeBFloat16);
-  case proto::I32: return scatter(result.data, start, v, n, makeInt32);
-  case proto::I64: return scatter(result.data, start, v, n, keepInt);
-  default: return scatter(result.data, start, v, n, makeBool);
+  case proto::F32:
+    return scatter(result.data, start, f, n, keepFloat);
+  case proto::F16:
+    return scatter(result.data, start, f, n, makeHalf);
+  case proto::BF16:
+    return scatter(result.data, start, f, n, makeBFloat16);
+  case proto::I32:
+    return scatter(result.data, start, v, n, makeInt32);
+  case proto::I64:
+    return scatter(result.data, start, v, n, keepInt);
+  default:
+    return scatter(result.data, start, v, n, makeBool);
   }
 }
 
@@ -410,11 +553,15 @@ absl::Status fusionKernel(KernelContext &context) {
   for (const proto::FusionStep &source : fusion.steps()) {
     auto op = opNames().find(source.op());
     if (op == opNames().end())
-      return context.error(absl::StrCat("unknown fusion step '", source.op(), "'"));
-    Step step{op->second, {source.args().begin(), source.args().end()},
-              source.element_type(), isFloatType(source.element_type())};
+      return context.error(
+          absl::StrCat("unknown fusion step '", source.op(), "'"));
+    Step step{op->second,
+              {source.args().begin(), source.args().end()},
+              source.element_type(),
+              isFloatType(source.element_type())};
     for (int64_t arg : step.args)
-      if (step.op != Op::Load && (arg < 0 || arg >= static_cast<int64_t>(steps.size())))
+      if (step.op != Op::Load &&
+          (arg < 0 || arg >= static_cast<int64_t>(steps.size())))
         return context.error("a fusion step reads a later step");
     if (step.op == Op::Load &&
         (step.args.size() != 1 || step.args[0] < 0 ||
@@ -438,7 +585,8 @@ absl::Status fusionKernel(KernelContext &context) {
     }
     steps.push_back(std::move(step));
   }
-  std::vector<int64_t> outputs(fusion.outputs().begin(), fusion.outputs().end());
+  std::vector<int64_t> outputs(fusion.outputs().begin(),
+                               fusion.outputs().end());
   if (outputs.size() != context.results.size())
     return context.error("a fusion needs one output step per result");
   for (int64_t output : outputs)
@@ -448,43 +596,44 @@ absl::Status fusionKernel(KernelContext &context) {
   int64_t total = context.results[0].numElements();
   int64_t blocks = (total + kBlock - 1) / kBlock;
   size_t stepCount = steps.size();
-  context.pool.parallelFor(blocks, std::max<int64_t>(1, 8192 / kBlock),
-                           [&](int64_t firstBlock, int64_t lastBlock) {
-    thread_local std::vector<float> floats;
-    thread_local std::vector<int64_t> ints;
-    floats.resize(stepCount * kBlock);
-    ints.resize(stepCount * kBlock);
-    std::vector<float *> fr(stepCount, nullptr);
-    std::vector<int64_t *> ir(stepCount, nullptr);
-    for (size_t s = 0; s < stepCount; ++s) {
-      if (steps[s].isFloat)
-        fr[s] = floats.data() + s * kBlock;
-      else
-        ir[s] = ints.data() + s * kBlock;
-    }
-    for (int64_t block = firstBlock; block < lastBlock; ++block) {
-      int64_t start = block * kBlock;
-      int64_t n = std::min(kBlock, total - start);
-      for (size_t s = 0; s < stepCount; ++s) {
-        const Step &step = steps[s];
-        if (step.op == Op::Load) {
-          const Access &access = accesses[step.args[0]];
-          if (step.isFloat)
-            loadFloats(access, dims, start, n, fr[s]);
+  context.pool.parallelFor(
+      blocks, std::max<int64_t>(1, 8192 / kBlock),
+      [&](int64_t firstBlock, int64_t lastBlock) {
+        thread_local std::vector<float> floats;
+        thread_local std::vector<int64_t> ints;
+        floats.resize(stepCount * kBlock);
+        ints.resize(stepCount * kBlock);
+        std::vector<float *> fr(stepCount, nullptr);
+        std::vector<int64_t *> ir(stepCount, nullptr);
+        for (size_t s = 0; s < stepCount; ++s) {
+          if (steps[s].isFloat)
+            fr[s] = floats.data() + s * kBlock;
           else
-            loadInts(access, dims, start, n, ir[s]);
-          continue;
+            ir[s] = ints.data() + s * kBlock;
         }
-        evaluate(step, n, fr[s], ir[s], fr, ir);
-        if (step.isFloat)
-          roundFloats(step.type, fr[s], n);
-        else
-          wrapInts(step.type, ir[s], n);
-      }
-      for (size_t r = 0; r < outputs.size(); ++r)
-        store(context.results[r], start, fr[outputs[r]], ir[outputs[r]], n);
-    }
-  });
+        for (int64_t block = firstBlock; block < lastBlock; ++block) {
+          int64_t start = block * kBlock;
+          int64_t n = std::min(kBlock, total - start);
+          for (size_t s = 0; s < stepCount; ++s) {
+            const Step &step = steps[s];
+            if (step.op == Op::Load) {
+              const Access &access = accesses[step.args[0]];
+              if (step.isFloat)
+                loadFloats(access, dims, start, n, fr[s]);
+              else
+                loadInts(access, dims, start, n, ir[s]);
+              continue;
+            }
+            evaluate(step, n, fr[s], ir[s], fr, ir);
+            if (step.isFloat)
+              roundFloats(step.type, fr[s], n);
+            else
+              wrapInts(step.type, ir[s], n);
+          }
+          for (size_t r = 0; r < outputs.size(); ++r)
+            store(context.results[r], start, fr[outputs[r]], ir[outputs[r]], n);
+        }
+      });
   return absl::OkStatus();
 }
 

@@ -47,58 +47,87 @@ absl::Status reduceKernel(KernelContext &context) {
   }
   int64_t count = offsets.size();
   enum { Sum, Max, Min, Mean, Prod } op;
-  if (*kind == "sum") op = Sum;
-  else if (*kind == "max") op = Max;
-  else if (*kind == "min") op = Min;
-  else if (*kind == "mean") op = Mean;
-  else if (*kind == "prod") op = Prod;
-  else return context.error(absl::StrCat("unknown reduction '", *kind, "'"));
+  if (*kind == "sum")
+    op = Sum;
+  else if (*kind == "max")
+    op = Max;
+  else if (*kind == "min")
+    op = Min;
+  else if (*kind == "mean")
+    op = Mean;
+  else if (*kind == "prod")
+    op = Prod;
+  else
+    return context.error(absl::StrCat("unknown reduction '", *kind, "'"));
   bool isFloat = isFloatType(in.type);
-  context.pool.parallelFor(out.numElements(), 64, [&](int64_t first, int64_t last) {
-    std::vector<int64_t> coordinates;
-    for (int64_t o = first; o < last; ++o) {
-      unravel(o, keptDims, coordinates);
-      int64_t base = 0;
-      for (size_t d = 0; d < keptDims.size(); ++d)
-        base += coordinates[d] * keptStrides[d];
-      if (isFloat) {
-        double acc = op == Max ? -INFINITY : op == Min ? INFINITY : op == Prod ? 1 : 0;
-        for (int64_t offset : offsets) {
-          double x = loadFloat(in.data, in.type, base + offset);
-          switch (op) {
-          case Sum: case Mean: acc += x; break;
-          case Prod: acc *= x; break;
-          case Max: acc = (x > acc || std::isnan(x)) ? x : acc; break;
-          case Min: acc = (x < acc || std::isnan(x)) ? x : acc; break;
+  context.pool.parallelFor(
+      out.numElements(), 64, [&](int64_t first, int64_t last) {
+        std::vector<int64_t> coordinates;
+        for (int64_t o = first; o < last; ++o) {
+          unravel(o, keptDims, coordinates);
+          int64_t base = 0;
+          for (size_t d = 0; d < keptDims.size(); ++d)
+            base += coordinates[d] * keptStrides[d];
+          if (isFloat) {
+            double acc = op == Max    ? -INFINITY
+                         : op == Min  ? INFINITY
+                         : op == Prod ? 1
+                                      : 0;
+            for (int64_t offset : offsets) {
+              double x = loadFloat(in.data, in.type, base + offset);
+              switch (op) {
+              case Sum:
+              case Mean:
+                acc += x;
+                break;
+              case Prod:
+                acc *= x;
+                break;
+              case Max:
+                acc = (x > acc || std::isnan(x)) ? x : acc;
+                break;
+              case Min:
+                acc = (x < acc || std::isnan(x)) ? x : acc;
+                break;
+              }
+            }
+            if (op == Mean)
+              acc = count ? acc / count : NAN;
+            storeFloat(out.data, out.type, o, static_cast<float>(acc));
+          } else {
+            int64_t acc = op == Max    ? std::numeric_limits<int64_t>::min()
+                          : op == Min  ? std::numeric_limits<int64_t>::max()
+                          : op == Prod ? 1
+                                       : 0;
+            for (int64_t offset : offsets) {
+              int64_t x = loadInt(in.data, in.type, base + offset);
+              switch (op) {
+              case Sum:
+              case Mean:
+                acc += x;
+                break;
+              case Prod:
+                acc *= x;
+                break;
+              case Max:
+                acc = std::max(acc, x);
+                break;
+              case Min:
+                acc = std::min(acc, x);
+                break;
+              }
+            }
+            if (op == Mean)
+              acc = count ? acc / count : 0;
+            if (out.type == proto::I32)
+              out.as<int32_t>()[o] = static_cast<int32_t>(acc);
+            else if (out.type == proto::I64)
+              out.as<int64_t>()[o] = acc;
+            else
+              out.as<uint8_t>()[o] = acc != 0;
           }
         }
-        if (op == Mean)
-          acc = count ? acc / count : NAN;
-        storeFloat(out.data, out.type, o, static_cast<float>(acc));
-      } else {
-        int64_t acc = op == Max ? std::numeric_limits<int64_t>::min()
-                      : op == Min ? std::numeric_limits<int64_t>::max()
-                      : op == Prod ? 1 : 0;
-        for (int64_t offset : offsets) {
-          int64_t x = loadInt(in.data, in.type, base + offset);
-          switch (op) {
-          case Sum: case Mean: acc += x; break;
-          case Prod: acc *= x; break;
-          case Max: acc = std::max(acc, x); break;
-          case Min: acc = std::min(acc, x); break;
-          }
-        }
-        if (op == Mean)
-          acc = count ? acc / count : 0;
-        if (out.type == proto::I32)
-          out.as<int32_t>()[o] = static_cast<int32_t>(acc);
-        else if (out.type == proto::I64)
-          out.as<int64_t>()[o] = acc;
-        else
-          out.as<uint8_t>()[o] = acc != 0;
-      }
-    }
-  });
+      });
   return absl::OkStatus();
 }
 
@@ -177,7 +206,8 @@ absl::Status layerNormKernel(KernelContext &context) {
       double mean = sum / length, squares = 0;
       for (float x : row)
         squares += (x - mean) * (x - mean);
-      float inverse = static_cast<float>(1.0 / std::sqrt(squares / length + *epsilon));
+      float inverse =
+          static_cast<float>(1.0 / std::sqrt(squares / length + *epsilon));
       float center = static_cast<float>(mean);
       for (int64_t i = 0; i < length; ++i)
         storeFloat(out.data, out.type, r * length + i,
@@ -216,7 +246,8 @@ absl::Status batchNormKernel(KernelContext &context) {
       for (int64_t i = 0; i < inner; ++i) {
         int64_t index = p * inner + i;
         storeFloat(out.data, out.type, index,
-                   loadFloat(in.data, in.type, index) * multiplier[c] + shift[c]);
+                   loadFloat(in.data, in.type, index) * multiplier[c] +
+                       shift[c]);
       }
     }
   });

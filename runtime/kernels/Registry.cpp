@@ -51,9 +51,9 @@ static const proto::Attribute *findAttribute(const proto::Instruction &inst,
 }
 
 absl::Status KernelContext::error(const std::string &message) const {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "instruction '", instruction.op(), "' (tensor '", instruction.location(),
-      "'): ", message));
+  return absl::InvalidArgumentError(
+      absl::StrCat("instruction '", instruction.op(), "' (tensor '",
+                   instruction.location(), "'): ", message));
 }
 
 absl::StatusOr<int64_t> KernelContext::getInt(const std::string &name) const {

@@ -11,11 +11,15 @@ namespace {
 template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
-  absl::StatusOr<std::vector<int64_t>> window = context.getInts("window_dimensions");
-  absl::StatusOr<std::vector<int64_t>> strides = context.getInts("window_strides");
-  absl::StatusOr<std::vector<int64_t>> dilations = context.getInts("window_dilations");
+  absl::StatusOr<std::vector<int64_t>> window =
+      context.getInts("window_dimensions");
+  absl::StatusOr<std::vector<int64_t>> strides =
+      context.getInts("window_strides");
+  absl::StatusOr<std::vector<int64_t>> dilations =
+      context.getInts("window_dilations");
   absl::StatusOr<std::vector<int64_t>> padLow = context.getInts("padding_low");
-  absl::StatusOr<std::vector<int64_t>> padHigh = context.getInts("padding_high");
+  absl::StatusOr<std::vector<int64_t>> padHigh =
+      context.getInts("padding_high");
   for (auto *status : {&window, &strides, &dilations, &padLow, &padHigh})
     if (!status->ok())
       return status->status();
@@ -37,42 +41,44 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
     windowSize *= (*window)[d];
   }
   int64_t planes = in.dims[0] * in.dims[1];
-  context.pool.parallelFor(planes * outPixels, 256, [&](int64_t first, int64_t last) {
-    std::vector<int64_t> o, k(spatial);
-    for (int64_t index = first; index < last; ++index) {
-      int64_t plane = index / outPixels;
-      unravel(index % outPixels, outSize, o);
-      float best = -INFINITY;
-      double sum = 0;
-      int64_t counted = 0;
-      for (int64_t w = 0; w < windowSize; ++w) {
-        int64_t rest = w, offset = 0;
-        bool inside = true, inPadding = true;
-        for (int64_t d = spatial - 1; d >= 0; --d) {
-          k[d] = rest % (*window)[d];
-          rest /= (*window)[d];
+  context.pool.parallelFor(
+      planes * outPixels, 256, [&](int64_t first, int64_t last) {
+        std::vector<int64_t> o, k(spatial);
+        for (int64_t index = first; index < last; ++index) {
+          int64_t plane = index / outPixels;
+          unravel(index % outPixels, outSize, o);
+          float best = -INFINITY;
+          double sum = 0;
+          int64_t counted = 0;
+          for (int64_t w = 0; w < windowSize; ++w) {
+            int64_t rest = w, offset = 0;
+            bool inside = true, inPadding = true;
+            for (int64_t d = spatial - 1; d >= 0; --d) {
+              k[d] = rest % (*window)[d];
+              rest /= (*window)[d];
+            }
+            for (int64_t d = 0; d < spatial; ++d) {
+              int64_t position =
+                  o[d] * (*strides)[d] + k[d] * (*dilations)[d] - (*padLow)[d];
+              inside &= position >= 0 && position < inSize[d];
+              inPadding &= position >= -(*padLow)[d] &&
+                           position < inSize[d] + (*padHigh)[d];
+              offset = offset * inSize[d] + position;
+            }
+            if (inside) {
+              float x = loadFloat(in.data, in.type, plane * inPixels + offset);
+              if (isMax)
+                best = (x > best || std::isnan(x)) ? x : best;
+              else
+                sum += x;
+            }
+            counted += countPadding ? inPadding : inside;
+          }
+          float value =
+              isMax ? best : static_cast<float>(counted ? sum / counted : 0.0);
+          storeFloat(out.data, out.type, index, value);
         }
-        for (int64_t d = 0; d < spatial; ++d) {
-          int64_t position = o[d] * (*strides)[d] + k[d] * (*dilations)[d] -
-                             (*padLow)[d];
-          inside &= position >= 0 && position < inSize[d];
-          inPadding &= position >= -(*padLow)[d] &&
-                       position < inSize[d] + (*padHigh)[d];
-          offset = offset * inSize[d] + position;
-        }
-        if (inside) {
-          float x = loadFloat(in.data, in.type, plane * inPixels + offset);
-          if (isMax)
-            best = (x > best || std::isnan(x)) ? x : best;
-          else
-            sum += x;
-        }
-        counted += countPadding ? inPadding : inside;
-      }
-      float value = isMax ? best : static_cast<float>(counted ? sum / counted : 0.0);
-      storeFloat(out.data, out.type, index, value);
-    }
-  });
+      });
   return absl::OkStatus();
 }
 
@@ -80,7 +86,8 @@ absl::Status resizeKernel(KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
   absl::StatusOr<std::string> mode = context.getString("mode");
-  absl::StatusOr<std::string> transform = context.getString("coordinate_transform");
+  absl::StatusOr<std::string> transform =
+      context.getString("coordinate_transform");
   absl::StatusOr<std::string> nearest = context.getString("nearest_mode");
   absl::StatusOr<std::vector<double>> scales = context.getFloats("scales");
   for (auto *status : {&mode, &transform, &nearest})
@@ -108,13 +115,15 @@ absl::Status resizeKernel(KernelContext &context) {
       else if (*transform == "pytorch_half_pixel")
         x = outLength > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
       else if (*transform == "align_corners")
-        x = outLength == 1 ? 0.0
-                           : o * static_cast<double>(inLength - 1) / (outLength - 1);
+        // ONNX takes the unrounded output length in * scale here.
+        x = inLength * scale == 1.0 ? 0.0
+                                    : o * static_cast<double>(inLength - 1) /
+                                          (inLength * scale - 1);
       else if (*transform == "asymmetric")
         x = o / scale;
       else
-        return context.error(absl::StrCat("unknown coordinate transform '",
-                                          *transform, "'"));
+        return context.error(
+            absl::StrCat("unknown coordinate transform '", *transform, "'"));
       auto clamp = [&](int64_t i) {
         return std::min<int64_t>(std::max<int64_t>(i, 0), inLength - 1);
       };
@@ -140,28 +149,29 @@ absl::Status resizeKernel(KernelContext &context) {
     }
   }
   std::vector<int64_t> inStrides = in.strides();
-  context.pool.parallelFor(out.numElements(), 1024, [&](int64_t first, int64_t last) {
-    std::vector<int64_t> o;
-    for (int64_t index = first; index < last; ++index) {
-      unravel(index, out.dims, o);
-      // Sum over the 2^rank corners; dimensions with weight 0 contribute
-      // only their low neighbour.
-      double value = 0;
-      for (int64_t corner = 0; corner < (int64_t(1) << rank); ++corner) {
-        double weight = 1;
-        int64_t offset = 0;
-        for (int64_t d = 0; d < rank && weight != 0; ++d) {
-          const Tap &tap = taps[d][o[d]];
-          bool high = (corner >> d) & 1;
-          weight *= high ? tap.weight : 1 - tap.weight;
-          offset += (high ? tap.high : tap.low) * inStrides[d];
+  context.pool.parallelFor(
+      out.numElements(), 1024, [&](int64_t first, int64_t last) {
+        std::vector<int64_t> o;
+        for (int64_t index = first; index < last; ++index) {
+          unravel(index, out.dims, o);
+          // Sum over the 2^rank corners; dimensions with weight 0 contribute
+          // only their low neighbour.
+          double value = 0;
+          for (int64_t corner = 0; corner < (int64_t(1) << rank); ++corner) {
+            double weight = 1;
+            int64_t offset = 0;
+            for (int64_t d = 0; d < rank && weight != 0; ++d) {
+              const Tap &tap = taps[d][o[d]];
+              bool high = (corner >> d) & 1;
+              weight *= high ? tap.weight : 1 - tap.weight;
+              offset += (high ? tap.high : tap.low) * inStrides[d];
+            }
+            if (weight != 0)
+              value += weight * loadFloat(in.data, in.type, offset);
+          }
+          storeFloat(out.data, out.type, index, static_cast<float>(value));
         }
-        if (weight != 0)
-          value += weight * loadFloat(in.data, in.type, offset);
-      }
-      storeFloat(out.data, out.type, index, static_cast<float>(value));
-    }
-  });
+      });
   return absl::OkStatus();
 }
 

@@ -196,8 +196,6 @@ LogicalResult lowerIdentity(NodeLowering &node) {
   if (failed(x))
     return failure();
   if (node.node.op_type() == "Dropout") {
-    if (node.outputUsed(1))
-      return node.fail("the mask output is only defined in training");
     if (node.hasInput(2)) {
       FailureOr<StaticTensor> training = node.staticInput(2, "training_mode");
       if (failed(training))
@@ -205,6 +203,10 @@ LogicalResult lowerIdentity(NodeLowering &node) {
       if (training->getInt(0) != 0)
         return node.fail("training mode is not supported");
     }
+    // In inference every element is kept.
+    if (node.outputUsed(1))
+      node.setOutput(
+          1, node.splat(1, node.builder.getI1Type(), typeOf(*x).getShape()));
   }
   node.setOutput(0, *x);
   return success();

@@ -297,8 +297,11 @@ LogicalResult lowerConvTranspose(NodeLowering &node) {
       out = full;
     }
     if (out) {
+      // Floor division, as ONNX's reference: a negative total (an output
+      // larger than the full transposed convolution) extends the end.
       int64_t total = full - *out;
-      int64_t small = total / 2, large = total - small;
+      int64_t small = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      int64_t large = total - small;
       pads[d] = autoPad == "SAME_UPPER" ? small : large;
       pads[d + spatial] = autoPad == "SAME_UPPER" ? large : small;
     }
@@ -549,9 +552,37 @@ LogicalResult lowerBatchNorm(NodeLowering &node) {
   return success();
 }
 
+/// LayerNormalization's optional outputs: the mean and 1/sqrt(var + eps)
+/// over the normalised dimensions, kept as size-1 dimensions.
+LogicalResult lowerLayerNormStatistics(NodeLowering &node, Value x,
+                                       int64_t axis, double epsilon) {
+  mlir::RankedTensorType type = typeOf(x);
+  std::vector<int64_t> dims = iotaVector(axis, type.getRank());
+  FailureOr<Value> mean =
+      reduce(node, graph::ReduceKind::Mean, x, dims, /*keepDims=*/true);
+  if (failed(mean))
+    return failure();
+  FailureOr<Value> broadcastMean = node.broadcastTo(*mean, type.getShape());
+  if (failed(broadcastMean))
+    return failure();
+  Value centered =
+      graph::SubOp::create(node.builder, node.loc, x, *broadcastMean);
+  Value squares =
+      graph::MulOp::create(node.builder, node.loc, centered, centered);
+  FailureOr<Value> variance =
+      reduce(node, graph::ReduceKind::Mean, squares, dims, /*keepDims=*/true);
+  if (failed(variance))
+    return failure();
+  mlir::RankedTensorType statType = typeOf(*variance);
+  Value shifted = graph::AddOp::create(
+      node.builder, node.loc, *variance,
+      node.splat(epsilon, statType.getElementType(), statType.getShape()));
+  node.setOutput(1, *mean);
+  node.setOutput(2, graph::RsqrtOp::create(node.builder, node.loc, shifted));
+  return success();
+}
+
 LogicalResult lowerLayerNorm(NodeLowering &node) {
-  if (node.outputUsed(1) || node.outputUsed(2))
-    return node.fail("the Mean and InvStdDev outputs are not supported");
   FailureOr<Value> x = node.input(0), scale = node.input(1);
   if (failed(x) || failed(scale))
     return failure();
@@ -581,12 +612,14 @@ LogicalResult lowerLayerNorm(NodeLowering &node) {
   } else {
     beta = node.splat(0, type.getElementType(), normalized);
   }
-  Value result = graph::LayerNormOp::create(
-      node.builder, node.loc, type, *x, *gamma, beta,
-      node.builder.getI64IntegerAttr(*axis),
-      node.builder.getF64FloatAttr(
-          widenFloat(node.attributes.getFloat("epsilon", 1e-5f))));
+  double epsilon = widenFloat(node.attributes.getFloat("epsilon", 1e-5f));
+  Value result =
+      graph::LayerNormOp::create(node.builder, node.loc, type, *x, *gamma, beta,
+                                 node.builder.getI64IntegerAttr(*axis),
+                                 node.builder.getF64FloatAttr(epsilon));
   node.setOutput(0, result);
+  if (node.outputUsed(1) || node.outputUsed(2))
+    return lowerLayerNormStatistics(node, *x, *axis, epsilon);
   return success();
 }
 

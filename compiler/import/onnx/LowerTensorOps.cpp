@@ -308,14 +308,76 @@ LogicalResult lowerTile(NodeLowering &node) {
   return success();
 }
 
+/// Edge and reflect padding, dimension by dimension: the borders are slices
+/// of the input (broadcast for edge, reversed for reflect) concatenated on.
+FailureOr<Value> padFromInput(NodeLowering &node, Value x, bool reflect,
+                              llvm::ArrayRef<int64_t> low,
+                              llvm::ArrayRef<int64_t> high) {
+  int64_t rank = typeOf(x).getRank();
+  for (int64_t d = 0; d < rank; ++d) {
+    if (low[d] == 0 && high[d] == 0)
+      continue;
+    mlir::RankedTensorType type = typeOf(x);
+    int64_t size = type.getDimSize(d);
+    if (low[d] < 0 || high[d] < 0)
+      return node.fail("edge and reflect padding must not be negative");
+    if (size == 0 || (reflect && (low[d] >= size || high[d] >= size)))
+      return node.fail("cannot " + std::string(reflect ? "reflect" : "extend") +
+                       " dimension " + std::to_string(d) + " of size " +
+                       std::to_string(size) + " by " + std::to_string(low[d]) +
+                       "/" + std::to_string(high[d]));
+    auto border = [&](int64_t start, int64_t count) -> FailureOr<Value> {
+      std::vector<SliceRange> ranges;
+      for (int64_t e = 0; e < rank; ++e)
+        ranges.push_back(e == d ? SliceRange{start, reflect ? count : 1, 1}
+                                : SliceRange{0, type.getDimSize(e), 1});
+      FailureOr<Value> part = sliceByRanges(node, x, ranges);
+      if (failed(part))
+        return failure();
+      if (reflect)
+        return graph::ReverseOp::create(node.builder, node.loc, *part,
+                                        llvm::ArrayRef<int64_t>{d})
+            .getResult();
+      llvm::SmallVector<int64_t> shape(type.getShape());
+      shape[d] = count;
+      llvm::SmallVector<int64_t> dims =
+          llvm::to_vector(llvm::seq<int64_t>(0, rank));
+      return graph::BroadcastInDimOp::create(node.builder, node.loc,
+                                             type.clone(shape), *part, dims)
+          .getResult();
+    };
+    llvm::SmallVector<Value> parts;
+    if (low[d] > 0) {
+      FailureOr<Value> before = border(reflect ? 1 : 0, low[d]);
+      if (failed(before))
+        return failure();
+      parts.push_back(*before);
+    }
+    parts.push_back(x);
+    if (high[d] > 0) {
+      FailureOr<Value> after =
+          border(reflect ? size - 1 - high[d] : size - 1, high[d]);
+      if (failed(after))
+        return failure();
+      parts.push_back(*after);
+    }
+    FailureOr<Value> joined =
+        node.create<graph::ConcatenateOp>(mlir::ValueRange(parts), d);
+    if (failed(joined))
+      return failure();
+    x = *joined;
+  }
+  return x;
+}
+
 LogicalResult lowerPad(NodeLowering &node) {
   FailureOr<Value> x = node.input(0);
   if (failed(x))
     return failure();
   std::string mode = node.attributes.getString("mode", "constant");
-  if (mode != "constant")
+  if (mode != "constant" && mode != "edge" && mode != "reflect")
     return node.fail("pad mode '" + mode +
-                     "' is not supported (only constant)");
+                     "' is not supported (constant, edge, reflect)");
   int64_t rank = typeOf(*x).getRank();
   std::vector<int64_t> pads;
   double value = 0;
@@ -341,6 +403,14 @@ LogicalResult lowerPad(NodeLowering &node) {
                      " entries, expected " + std::to_string(2 * rank));
   std::vector<int64_t> low(pads.begin(), pads.begin() + rank);
   std::vector<int64_t> high(pads.begin() + rank, pads.end());
+  if (mode != "constant") {
+    FailureOr<Value> padded =
+        padFromInput(node, *x, mode == "reflect", low, high);
+    if (failed(padded))
+      return failure();
+    node.setOutput(0, *padded);
+    return success();
+  }
   FailureOr<Value> result = node.create<graph::PadOp>(
       *x, low, high, std::vector<int64_t>(rank, 0), llvm::APFloat(value));
   if (failed(result))

@@ -234,10 +234,9 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
               " sets dimension " + std::to_string(d) + " to " +
               std::to_string(pin->second[d]) + ", but the model fixes it to " +
               std::to_string(declared[d]));
-        if (pin->second[d] <= 0)
+        if (pin->second[d] < 0)
           return error("--input-shape " + input.name() + "=" +
-                       formatShape(pin->second) +
-                       " has a dimension that is not positive");
+                       formatShape(pin->second) + " has a negative dimension");
       }
       shape = pin->second;
     } else if (!dynamicDimension.empty()) {
@@ -526,6 +525,11 @@ absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
 //===----------------------------------------------------------------------===//
 // Entry points
 //===----------------------------------------------------------------------===//
+
+bool isSupportedOnnxOp(const std::string &opType) {
+  return opType == "Shape" || opType == "Size" ||
+         onnx_import::isFoldable(opType) || onnx_import::findLowering(opType);
+}
 
 mlir::FailureOr<ImportedModel>
 importOnnxModel(std::shared_ptr<const onnx::ModelProto> model,

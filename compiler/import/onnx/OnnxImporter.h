@@ -64,6 +64,10 @@ public:
   std::unique_ptr<Storage> storage;
 };
 
+/// Whether the importer handles ONNX operator `opType` of the default domain
+/// (as graph ops, or evaluated at import time).
+bool isSupportedOnnxOp(const std::string &opType);
+
 /// Parses and imports the ONNX file at `path`.
 mlir::FailureOr<ImportedModel> importOnnxFile(const std::string &path,
                                               mlir::MLIRContext &context,

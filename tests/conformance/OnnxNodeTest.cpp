@@ -1,0 +1,339 @@
+//===- OnnxNodeTest.cpp - ONNX's own node tests through Tessel ------------===//
+//
+// Runs the ONNX backend node tests shipped by Debian's libonnx-testdata
+// (model.onnx, test_data_set_*/input_*.pb, output_*.pb) through the
+// importer, the lowering and the host runtime, and compares with ONNX's
+// expected outputs. A test is *supported* when every op of its graph is one
+// the importer handles and every tensor has an element type Tessel has; the
+// others are listed with the reason, not silently skipped.
+//
+// Supported tests that fail must be listed in known_failures.txt with the
+// reason; a new failure fails this test, and so does a listed test that now
+// passes (so that the list only shrinks).
+//
+//===----------------------------------------------------------------------===//
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "compiler/driver/Compiler.h"
+#include "compiler/import/onnx/OnnxImporter.h"
+#include "compiler/import/onnx/StaticTensor.h"
+#include "gtest/gtest.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "onnx/onnx_pb.h"
+#include "runtime/Backend.h"
+#include "runtime/host/HostBackend.h"
+#include "runtime/kernels/ElementTypes.h"
+
+namespace tessel {
+namespace {
+
+const char kNodeTests[] = "/usr/share/libonnx-testdata/data/node";
+
+std::vector<std::string> listDirectory(const std::string &path,
+                                       const std::string &prefix) {
+  std::vector<std::string> names;
+  if (DIR *dir = opendir(path.c_str())) {
+    while (dirent *entry = readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name.rfind(prefix, 0) == 0)
+        names.push_back(name);
+    }
+    closedir(dir);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+template <typename Message>
+bool readProto(const std::string &path, Message &message) {
+  std::ifstream in(path, std::ios::binary);
+  return in && message.ParseFromIstream(&in);
+}
+
+bool isSupportedType(int32_t type) {
+  return type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::FLOAT16 ||
+         type == onnx::TensorProto::BFLOAT16 || type == onnx::TensorProto::INT32 ||
+         type == onnx::TensorProto::INT64 || type == onnx::TensorProto::BOOL;
+}
+
+std::optional<proto::ElementType> runtimeType(int32_t type) {
+  switch (type) {
+  case onnx::TensorProto::FLOAT: return proto::F32;
+  case onnx::TensorProto::FLOAT16: return proto::F16;
+  case onnx::TensorProto::BFLOAT16: return proto::BF16;
+  case onnx::TensorProto::INT32: return proto::I32;
+  case onnx::TensorProto::INT64: return proto::I64;
+  case onnx::TensorProto::BOOL: return proto::I1;
+  default: return std::nullopt;
+  }
+}
+
+/// Test data stores bfloat16 tensors as uint16 bits.
+absl::StatusOr<onnx_import::StaticTensor>
+decodeTestTensor(onnx::TensorProto tensor, const std::string &directory) {
+  if (tensor.data_type() == onnx::TensorProto::UINT16)
+    tensor.set_data_type(onnx::TensorProto::BFLOAT16);
+  return onnx_import::decodeTensor(tensor, directory);
+}
+
+/// Inputs that ONNX ops take as data but Tessel needs at import time
+/// (shapes, axes, pads, scales...), by op: the tests feed them as graph
+/// inputs; the runner pins them to the test data's values, as a user pins
+/// them with constants.
+const std::map<std::string, std::set<int>> &importTimeInputs() {
+  static const std::map<std::string, std::set<int>> inputs = {
+      {"Reshape", {1}}, {"Expand", {1}}, {"Tile", {1}},
+      {"Slice", {1, 2, 3, 4}}, {"Squeeze", {1}}, {"Unsqueeze", {1}},
+      {"Split", {1}}, {"ReduceSum", {1}}, {"Pad", {1, 2}},
+      {"Resize", {1, 2, 3}}, {"Upsample", {1}}, {"ConstantOfShape", {0}},
+      {"Range", {0, 1, 2}}, {"Dropout", {1, 2}}, {"Trilu", {1}}};
+  return inputs;
+}
+
+std::set<std::string> importTimeInputNames(const onnx::ModelProto &model) {
+  std::set<std::string> names;
+  // Integer scalars feed shape arithmetic (a window's size, a count).
+  for (const onnx::ValueInfoProto &input : model.graph().input()) {
+    const onnx::TypeProto::Tensor &type = input.type().tensor_type();
+    if ((type.elem_type() == onnx::TensorProto::INT64 ||
+         type.elem_type() == onnx::TensorProto::INT32) &&
+        type.has_shape() && type.shape().dim_size() == 0)
+      names.insert(input.name());
+  }
+  for (const onnx::NodeProto &node : model.graph().node()) {
+    auto positions = importTimeInputs().find(node.op_type());
+    if (positions == importTimeInputs().end())
+      continue;
+    for (int position : positions->second)
+      if (position < node.input_size() && !node.input(position).empty())
+        names.insert(node.input(position));
+  }
+  return names;
+}
+
+/// Why the test is not supported, or "" if it is.
+std::string unsupportedReason(const onnx::ModelProto &model) {
+  for (const onnx::OperatorSetIdProto &import : model.opset_import())
+    if ((import.domain().empty() || import.domain() == "ai.onnx") &&
+        import.version() < 9)
+      return "opset below 9";
+  for (const onnx::NodeProto &node : model.graph().node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      return "domain " + node.domain();
+    if (!isSupportedOnnxOp(node.op_type()))
+      return "op " + node.op_type();
+  }
+  for (const auto *values : {&model.graph().input(), &model.graph().output()})
+    for (const onnx::ValueInfoProto &value : *values) {
+      if (!value.type().has_tensor_type())
+        return "non-tensor value";
+      int32_t type = value.type().tensor_type().elem_type();
+      if (!isSupportedType(type))
+        return "element type " + onnx_import::dataTypeName(type);
+    }
+  return "";
+}
+
+struct Outcome {
+  bool passed = false;
+  std::string detail;
+};
+
+/// Imports, compiles and runs one test; compares with every data set.
+Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
+  auto model = std::make_shared<onnx::ModelProto>();
+  if (!readProto(directory + "/model.onnx", *model))
+    return {false, "model.onnx does not parse"};
+  std::vector<std::string> dataSets = listDirectory(directory, "test_data_set_");
+  if (dataSets.empty())
+    return {false, "no test data"};
+  // Inputs are the graph inputs that are not initializers.
+  std::set<std::string> initializers;
+  for (const onnx::TensorProto &tensor : model->graph().initializer())
+    initializers.insert(tensor.name());
+  std::vector<std::string> inputNames;
+  for (const onnx::ValueInfoProto &input : model->graph().input())
+    if (!initializers.count(input.name()))
+      inputNames.push_back(input.name());
+
+  std::set<std::string> pinned = importTimeInputNames(*model);
+  for (const std::string &dataSet : dataSets) {
+    std::string data = directory + "/" + dataSet;
+    std::vector<HostTensor> inputs;
+    OnnxImportOptions options;
+    auto pinnedModel = std::make_shared<onnx::ModelProto>(*model);
+    for (size_t i = 0; i < inputNames.size(); ++i) {
+      onnx::TensorProto tensor;
+      if (!readProto(absl::StrCat(data, "/input_", i, ".pb"), tensor))
+        return {false, absl::StrCat(dataSet, ": input_", i, ".pb missing")};
+      if (pinned.count(inputNames[i])) {
+        tensor.set_name(inputNames[i]);
+        *pinnedModel->mutable_graph()->add_initializer() = tensor;
+        continue;
+      }
+      absl::StatusOr<onnx_import::StaticTensor> decoded =
+          decodeTestTensor(tensor, data);
+      if (!decoded.ok())
+        return {false, std::string(decoded.status().message())};
+      // Pin every dimension to the data's shape.
+      options.inputShapes[inputNames[i]] = decoded->shape;
+      HostTensor input;
+      input.type = *runtimeType(decoded->dataType);
+      input.dims = decoded->shape;
+      std::string bytes = onnx_import::encodeBytes(*decoded);
+      input.bytes.assign(bytes.begin(), bytes.end());
+      inputs.push_back(std::move(input));
+    }
+    std::string diagnostics;
+    mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+      diagnostics += d.str() + "; ";
+      return mlir::success();
+    });
+    // Pinned inputs are initializers now, not inputs.
+    google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> *graphInputs =
+        pinnedModel->mutable_graph()->mutable_input();
+    graphInputs->erase(
+        std::remove_if(graphInputs->begin(), graphInputs->end(),
+                       [&](const onnx::ValueInfoProto &value) {
+                         return pinned.count(value.name()) > 0;
+                       }),
+        graphInputs->end());
+    mlir::FailureOr<ImportedModel> imported = importOnnxModel(
+        pinnedModel, directory, "model.onnx", context, options);
+    if (failed(imported))
+      return {false, "import: " + diagnostics};
+    const char *tmp = std::getenv("TEST_TMPDIR");
+    std::string scratch = tmp ? tmp : "/tmp";
+    std::string parameterFile = "conformance.params";
+    if (imported->numParameters() > 0)
+      if (absl::Status status =
+              imported->writeParameterFile(scratch + "/" + parameterFile);
+          !status.ok())
+        return {false, std::string(status.message())};
+    mlir::FailureOr<proto::Executable> executable =
+        compileToExecutable(*imported->module, parameterFile);
+    if (failed(executable))
+      return {false, "compile: " + diagnostics};
+    HostBackend backend(1);
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+        backend.load(*executable, scratch);
+    if (!loaded.ok())
+      return {false, "load: " + std::string(loaded.status().message())};
+    absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run(inputs);
+    if (!outputs.ok())
+      return {false, "run: " + std::string(outputs.status().message())};
+
+    for (size_t o = 0; o < outputs->size(); ++o) {
+      onnx::TensorProto tensor;
+      if (!readProto(absl::StrCat(data, "/output_", o, ".pb"), tensor))
+        return {false, absl::StrCat(dataSet, ": output_", o, ".pb missing")};
+      absl::StatusOr<onnx_import::StaticTensor> expected =
+          decodeTestTensor(tensor, data);
+      if (!expected.ok())
+        return {false, std::string(expected.status().message())};
+      const HostTensor &got = (*outputs)[o];
+      if (got.dims != expected->shape) {
+        std::ostringstream message;
+        message << "output " << o << " has " << got.numElements()
+                << " elements in another shape than expected";
+        return {false, message.str()};
+      }
+      // ONNX's own tolerances for its backend tests, looser for 16-bit
+      // floats.
+      bool half = got.type == proto::F16 || got.type == proto::BF16;
+      double rtol = half ? 1e-2 : 1e-3, atol = half ? 1e-2 : 1e-6;
+      for (int64_t i = 0; i < got.numElements(); ++i) {
+        double want = expected->getDouble(i);
+        double value = kernels::isFloatType(got.type)
+                           ? kernels::loadFloat(got.bytes.data(), got.type, i)
+                           : static_cast<double>(kernels::loadInt(got.bytes.data(), got.type, i));
+        bool nanMatch = std::isnan(want) && std::isnan(value);
+        bool infMatch = std::isinf(want) && value == want;
+        if (!nanMatch && !infMatch && !(std::fabs(value - want) <= atol + rtol * std::fabs(want))) {
+          std::ostringstream message;
+          message << dataSet << ": output " << o << " element " << i << " is "
+                  << value << ", expected " << want;
+          return {false, message.str()};
+        }
+      }
+    }
+  }
+  return {true, ""};
+}
+
+std::map<std::string, std::string> readKnownFailures(const std::string &path) {
+  std::map<std::string, std::string> known;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#')
+      continue;
+    size_t space = line.find(' ');
+    known[line.substr(0, space)] =
+        space == std::string::npos ? "" : line.substr(space + 1);
+  }
+  return known;
+}
+
+TEST(OnnxNodeTest, SupportedOpsMatchOnnxReferenceOutputs) {
+  std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
+  if (tests.empty())
+    GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
+  std::map<std::string, std::string> known =
+      readKnownFailures("tests/conformance/known_failures.txt");
+
+  mlir::MLIRContext context;
+  std::map<std::string, int> unsupported;
+  std::vector<std::string> newFailures, fixed;
+  int supported = 0, passed = 0;
+  for (const std::string &name : tests) {
+    std::string directory = std::string(kNodeTests) + "/" + name;
+    onnx::ModelProto model;
+    if (!readProto(directory + "/model.onnx", model)) {
+      ++unsupported["unreadable model"];
+      continue;
+    }
+    std::string reason = unsupportedReason(model);
+    if (!reason.empty()) {
+      ++unsupported[reason];
+      continue;
+    }
+    ++supported;
+    Outcome outcome = runTest(directory, context);
+    bool listed = known.count(name) > 0;
+    if (outcome.passed) {
+      ++passed;
+      if (listed)
+        fixed.push_back(name);
+    } else if (!listed) {
+      newFailures.push_back(name + ": " + outcome.detail);
+    }
+  }
+
+  std::cout << "ONNX node tests: " << tests.size() << " in all, " << supported
+            << " of supported ops, " << passed << " pass, "
+            << supported - passed << " fail\n";
+  std::cout << "Not supported (tests per reason):\n";
+  for (const auto &[reason, count] : unsupported)
+    std::cout << "  " << reason << ": " << count << "\n";
+  for (const std::string &failure : newFailures)
+    ADD_FAILURE() << "new failure (fix it, or list it in "
+                     "known_failures.txt with the reason): "
+                  << failure;
+  for (const std::string &name : fixed)
+    ADD_FAILURE() << name << " passes now: remove it from known_failures.txt";
+}
+
+} // namespace
+} // namespace tessel
