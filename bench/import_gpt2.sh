@@ -25,7 +25,7 @@ dir="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}/gpt2_${layers}x${width}"
 model="$dir/gpt2_bench.onnx"
 if [[ ! -f "$model" ]]; then
   ./setup.sh --models
-  /usr/bin/python3 tests/models/generate.py --gpt2-bench "$dir" --layers "$layers" --width "$width"
+  /usr/bin/python3 tests/models/generate.py --gpt2-bench "$dir" --layers "$layers" --width "$width" --vocab 1024
 fi
 
 bazel build --config=opt //tools:tessel-compile >/dev/null 2>&1

@@ -41,6 +41,12 @@ public:
   virtual absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) = 0;
   virtual const proto::Executable &executable() const = 0;
+
+  /// Time spent per kernel (op name) over the runs so far, in seconds,
+  /// when the backend was asked to profile; empty otherwise.
+  virtual std::vector<std::pair<std::string, double>> profile() const {
+    return {};
+  }
 };
 
 class Backend {

@@ -41,6 +41,7 @@ ABSL_FLAG(uint64_t, seed, 0, "Seed of the random inputs");
 ABSL_FLAG(std::string, backend, "host", "Where to run: host");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
 ABSL_FLAG(int, iterations, 1, "Runs to time (the outputs are the last run's)");
+ABSL_FLAG(bool, profile, false, "Print the time spent per kernel");
 
 namespace {
 
@@ -151,7 +152,8 @@ int main(int argc, char **argv) {
   size_t slash = path.find_last_of('/');
   std::string directory =
       slash == std::string::npos ? "." : path.substr(0, slash);
-  tessel::HostBackend backend(absl::GetFlag(FLAGS_threads));
+  tessel::HostBackend backend(absl::GetFlag(FLAGS_threads),
+                              absl::GetFlag(FLAGS_profile));
   absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
       backend.load(*executable, directory);
   if (!loaded.ok())
@@ -171,6 +173,10 @@ int main(int argc, char **argv) {
   if (iterations > 1)
     std::cout << "time per run: " << seconds / iterations * 1e3 << " ms ("
               << iterations << " runs)\n";
+
+  for (const auto &[kernel, total] : (*loaded)->profile())
+    std::cout << "  " << kernel << ": " << total / iterations * 1e3
+              << " ms per run\n";
 
   bool mismatch = false;
   for (int o = 0; o < executable->outputs_size(); ++o) {

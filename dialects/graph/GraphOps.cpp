@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
@@ -395,6 +396,61 @@ DotGeneralOp::inferReturnTypes(mlir::MLIRContext *, std::optional<Location> loc,
       shape.push_back(rhs.getDimSize(d));
   inferred.push_back(lhs.clone(shape));
   return success();
+}
+
+namespace {
+/// dot_general(transpose(x), y) is dot_general(x, y) with x's dimension
+/// numbers mapped through the permutation, when that keeps the order of x's
+/// free dimensions (and so the result's layout). The kernels read strided
+/// operands in place, so the transpose's copy disappears.
+struct FoldTransposeIntoDotGeneral : mlir::OpRewritePattern<DotGeneralOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  mlir::LogicalResult
+  matchAndRewrite(DotGeneralOp dot,
+                  mlir::PatternRewriter &rewriter) const override {
+    for (int side = 0; side < 2; ++side) {
+      mlir::Value operand = side == 0 ? dot.getLhs() : dot.getRhs();
+      auto transpose = operand.getDefiningOp<TransposeOp>();
+      if (!transpose)
+        continue;
+      ArrayRef<int64_t> perm = transpose.getPermutation();
+      ArrayRef<int64_t> batch = side == 0 ? dot.getLhsBatchingDimensions()
+                                          : dot.getRhsBatchingDimensions();
+      ArrayRef<int64_t> contract = side == 0
+                                       ? dot.getLhsContractingDimensions()
+                                       : dot.getRhsContractingDimensions();
+      llvm::SmallVector<int64_t> newBatch, newContract, freeSources;
+      for (int64_t d : batch)
+        newBatch.push_back(perm[d]);
+      for (int64_t d : contract)
+        newContract.push_back(perm[d]);
+      for (int64_t d = 0; d < static_cast<int64_t>(perm.size()); ++d)
+        if (!llvm::is_contained(batch, d) && !llvm::is_contained(contract, d))
+          freeSources.push_back(perm[d]);
+      if (!llvm::is_sorted(freeSources))
+        continue;
+      rewriter.modifyOpInPlace(dot, [&] {
+        if (side == 0) {
+          dot.getLhsMutable().assign(transpose.getOperand());
+          dot.setLhsBatchingDimensions(newBatch);
+          dot.setLhsContractingDimensions(newContract);
+        } else {
+          dot.getRhsMutable().assign(transpose.getOperand());
+          dot.setRhsBatchingDimensions(newBatch);
+          dot.setRhsContractingDimensions(newContract);
+        }
+      });
+      return success();
+    }
+    return failure();
+  }
+};
+} // namespace
+
+void DotGeneralOp::getCanonicalizationPatterns(
+    mlir::RewritePatternSet &patterns, mlir::MLIRContext *context) {
+  patterns.add<FoldTransposeIntoDotGeneral>(context);
 }
 
 LogicalResult

@@ -392,6 +392,8 @@ def Graph_DotGeneralOp : Graph_Op<"dot_general", [Pure,
                              $rhs_contracting_dimensions)
     attr-dict `:` functional-type(operands, $result)
   }];
+  // Transposed operands fold into the dimension numbers.
+  let hasCanonicalizer = 1;
 }
 
 def Graph_ReduceOp : Graph_Op<"reduce", [Pure,

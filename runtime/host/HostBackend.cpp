@@ -2,8 +2,11 @@
 
 #include "runtime/host/HostBackend.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -44,18 +47,27 @@ struct Device {
 
 class HostExecutable : public LoadedExecutable {
 public:
-  explicit HostExecutable(proto::Executable executable)
-      : program(std::move(executable)) {}
+  HostExecutable(proto::Executable executable, bool profiling)
+      : program(std::move(executable)), profiling(profiling) {}
 
   absl::Status prepare(const std::string &directory, int threads);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return program; }
+  std::vector<std::pair<std::string, double>> profile() const override {
+    std::vector<std::pair<std::string, double>> result(seconds.begin(),
+                                                       seconds.end());
+    std::sort(result.begin(), result.end(),
+              [](const auto &a, const auto &b) { return a.second > b.second; });
+    return result;
+  }
 
 private:
   absl::Status runDevice(Device &device);
 
   proto::Executable program;
+  bool profiling;
+  std::map<std::string, double> seconds;
   std::vector<AlignedBytes> parameters;
   std::vector<Device> devices;
 };
@@ -171,8 +183,13 @@ absl::Status HostExecutable::runDevice(Device &device) {
       results.push_back(device.views[id]);
     kernels::KernelContext context(instruction, std::move(operands),
                                    std::move(results), *device.pool);
+    auto start = std::chrono::steady_clock::now();
     if (absl::Status status = device.kernels[i](context); !status.ok())
       return status;
+    if (profiling)
+      seconds[instruction.op()] += std::chrono::duration<double>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count();
   }
   return absl::OkStatus();
 }
@@ -214,7 +231,7 @@ HostBackend::load(const proto::Executable &executable,
                   const std::string &directory) {
   if (absl::Status status = validateExecutable(executable); !status.ok())
     return status;
-  auto loaded = std::make_unique<HostExecutable>(executable);
+  auto loaded = std::make_unique<HostExecutable>(executable, profiling);
   if (absl::Status status = loaded->prepare(directory, threads); !status.ok())
     return status;
   return std::unique_ptr<LoadedExecutable>(std::move(loaded));

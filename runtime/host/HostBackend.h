@@ -18,7 +18,8 @@ class HostBackend : public Backend {
 public:
   /// `threads`: cores for kernels in all (0: every hardware thread), split
   /// among the devices.
-  explicit HostBackend(int threads = 0) : threads(threads) {}
+  explicit HostBackend(int threads = 0, bool profile = false)
+      : threads(threads), profiling(profile) {}
   std::string name() const override { return "host"; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
@@ -26,6 +27,7 @@ public:
 
 private:
   int threads;
+  bool profiling;
 };
 
 } // namespace tessel

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/KernelContext.h"
@@ -139,13 +140,36 @@ int64_t product(const std::vector<int64_t> &dims,
   return result;
 }
 
-/// The operand's matrix for each batch: in place if its dims are
-/// [batch..., rows..., columns...] (or the transpose of that), else packed.
+/// The stride of a group of dimensions that together step like one (each
+/// dimension's stride is the next one's times its size; size-1 dimensions
+/// do not matter), or nullopt. An empty group steps by `emptyStride`.
+std::optional<int64_t> collapsedStride(const std::vector<int64_t> &dims,
+                                       const std::vector<int64_t> &strides,
+                                       const std::vector<int64_t> &group,
+                                       int64_t emptyStride) {
+  std::optional<int64_t> stride;
+  int64_t extent = 1;
+  for (auto it = group.rbegin(); it != group.rend(); ++it) {
+    if (dims[*it] == 1)
+      continue;
+    if (!stride)
+      stride = strides[*it];
+    else if (strides[*it] != *stride * extent)
+      return std::nullopt;
+    extent *= dims[*it];
+  }
+  return stride.value_or(emptyStride);
+}
+
+/// An operand seen as a batch of (rows x columns) matrices: in place when
+/// one of its two matrix groups is contiguous and the other steps evenly
+/// (batch dimensions may have any strides), else packed into
+/// [batch..., rows..., columns...].
 struct OperandLayout {
   const float *data;
   bool transposed;
   int64_t ld;
-  int64_t batchStride;
+  std::vector<int64_t> batchOffsets;
 };
 
 OperandLayout layoutOperand(const float *data, const std::vector<int64_t> &dims,
@@ -153,28 +177,50 @@ OperandLayout layoutOperand(const float *data, const std::vector<int64_t> &dims,
                             const std::vector<int64_t> &rows,
                             const std::vector<int64_t> &columns,
                             std::vector<float> &packed) {
+  int64_t rank = dims.size();
+  std::vector<int64_t> strides(rank, 1);
+  for (int64_t d = rank - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * dims[d + 1];
   int64_t r = product(dims, rows), c = product(dims, columns);
-  auto consecutive = [&](std::vector<int64_t> order) {
-    for (size_t i = 0; i < order.size(); ++i)
-      if (order[i] != static_cast<int64_t>(i))
-        return false;
-    return true;
+  auto offsetsOf = [&](const std::vector<int64_t> &batchStrides) {
+    std::vector<int64_t> offsets = {0};
+    for (size_t i = 0; i < batch.size(); ++i) {
+      std::vector<int64_t> next;
+      for (int64_t offset : offsets)
+        for (int64_t j = 0; j < dims[batch[i]]; ++j)
+          next.push_back(offset + j * batchStrides[i]);
+      offsets.swap(next);
+    }
+    return offsets;
   };
-  std::vector<int64_t> direct = batch, swapped = batch;
-  direct.insert(direct.end(), rows.begin(), rows.end());
-  direct.insert(direct.end(), columns.begin(), columns.end());
-  swapped.insert(swapped.end(), columns.begin(), columns.end());
-  swapped.insert(swapped.end(), rows.begin(), rows.end());
-  if (consecutive(direct))
-    return {data, false, std::max<int64_t>(c, 1), r * c};
-  if (consecutive(swapped))
-    return {data, true, std::max<int64_t>(r, 1), r * c};
+  std::vector<int64_t> batchStrides;
+  for (int64_t d : batch)
+    batchStrides.push_back(strides[d]);
+  std::optional<int64_t> rowStride = collapsedStride(dims, strides, rows, c);
+  std::optional<int64_t> columnStride =
+      collapsedStride(dims, strides, columns, 1);
+  if (rowStride && columnStride && *columnStride == 1 &&
+      *rowStride >= std::max<int64_t>(c, 1))
+    return {data, false, *rowStride, offsetsOf(batchStrides)};
+  std::optional<int64_t> rowStrideT = collapsedStride(dims, strides, rows, 1);
+  std::optional<int64_t> columnStrideT =
+      collapsedStride(dims, strides, columns, r);
+  if (rowStrideT && columnStrideT && *rowStrideT == 1 &&
+      *columnStrideT >= std::max<int64_t>(r, 1))
+    return {data, true, *columnStrideT, offsetsOf(batchStrides)};
+  std::vector<int64_t> order = batch;
+  order.insert(order.end(), rows.begin(), rows.end());
+  order.insert(order.end(), columns.begin(), columns.end());
   int64_t count = 1;
   for (int64_t dim : dims)
     count *= dim;
   packed.resize(count);
-  permute(data, dims, direct, packed.data());
-  return {packed.data(), false, std::max<int64_t>(c, 1), r * c};
+  permute(data, dims, order, packed.data());
+  std::vector<int64_t> offsets;
+  int64_t batches = product(dims, batch);
+  for (int64_t p = 0; p < batches; ++p)
+    offsets.push_back(p * r * c);
+  return {packed.data(), false, std::max<int64_t>(c, 1), offsets};
 }
 
 template <typename T>
@@ -258,8 +304,8 @@ absl::Status dotGeneral(KernelContext &context) {
   } else {
     context.pool.parallelFor(batches, 1, [&](int64_t first, int64_t last) {
       for (int64_t p = first; p < last; ++p)
-        gemmRows({a.data + p * a.batchStride, a.transposed, a.ld},
-                 {b.data + p * b.batchStride, b.transposed, b.ld},
+        gemmRows({a.data + a.batchOffsets[p], a.transposed, a.ld},
+                 {b.data + b.batchOffsets[p], b.transposed, b.ld},
                  c + p * m * n, 0, m, n, k, n);
     });
   }

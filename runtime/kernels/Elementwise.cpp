@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
@@ -72,6 +73,9 @@ struct Step {
   bool isFloat;
   double value = 0;      // Constant
   int64_t direction = 0; // Compare: eq, ne, lt, le, gt, ge
+  // Pow whose exponent is a constant step: its value (small integers and
+  // 0.5 take multiplications or sqrt instead of std::pow).
+  std::optional<double> constantExponent;
   bool hasMin = false, hasMax = false;
   double min = 0, max = 0;
 };
@@ -160,12 +164,15 @@ void gatherRuns(const Access &access, const std::vector<int64_t> &dims,
   }
 }
 
-float identity(float v) { return v; }
-float halfToFloat(Half v) { return toFloat(v); }
-float bfloatToFloat(BFloat16 v) { return toFloat(v); }
-int64_t int32ToInt(int32_t v) { return v; }
-int64_t int64ToInt(int64_t v) { return v; }
-int64_t boolToInt(uint8_t v) { return v != 0; }
+// Conversions on load, as function objects so that the loops inline them.
+constexpr auto identity = [](float v) { return v; };
+constexpr auto halfToFloat = [](Half v) { return toFloat(v); };
+constexpr auto bfloatToFloat = [](BFloat16 v) { return toFloat(v); };
+constexpr auto int32ToInt = [](int32_t v) { return static_cast<int64_t>(v); };
+constexpr auto int64ToInt = [](int64_t v) { return v; };
+constexpr auto boolToInt = [](uint8_t v) {
+  return static_cast<int64_t>(v != 0);
+};
 
 void loadFloats(const Access &access, const std::vector<int64_t> &dims,
                 int64_t start, int64_t length, float *out) {
@@ -329,7 +336,22 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
         v[i] = std::min(a[i], b[i]);
     return;
   case Op::Pow:
-    if (step.isFloat)
+    if (step.isFloat && step.constantExponent) {
+      double e = *step.constantExponent;
+      if (e == 2)
+        out = fa(0).square();
+      else if (e == 3)
+        out = fa(0).cube();
+      else if (e == 1)
+        out = fa(0);
+      else if (e == 0.5)
+        out = fa(0).sqrt();
+      else if (e == -1)
+        out = fa(0).inverse();
+      else
+        for (int64_t i = 0; i < n; ++i)
+          f[i] = std::pow(x[i], static_cast<float>(e));
+    } else if (step.isFloat)
       for (int64_t i = 0; i < n; ++i)
         f[i] = std::pow(x[i], y[i]);
     else
@@ -482,36 +504,38 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
   }
 }
 
-template <typename T, typename In>
+template <typename T, typename In, typename Convert>
 void scatter(void *data, int64_t start, const In *values, int64_t n,
-             T (*convert)(In)) {
+             Convert convert) {
   T *out = static_cast<T *>(data) + start;
   for (int64_t i = 0; i < n; ++i)
     out[i] = convert(values[i]);
 }
 
-float keepFloat(float v) { return v; }
-Half makeHalf(float v) { return toHalf(v); }
-BFloat16 makeBFloat16(float v) { return toBFloat16(v); }
-int32_t makeInt32(int64_t v) { return static_cast<int32_t>(v); }
-int64_t keepInt(int64_t v) { return v; }
-uint8_t makeBool(int64_t v) { return v != 0; }
+constexpr auto keepFloat = [](float v) { return v; };
+constexpr auto makeHalf = [](float v) { return toHalf(v); };
+constexpr auto makeBFloat16 = [](float v) { return toBFloat16(v); };
+constexpr auto makeInt32 = [](int64_t v) { return static_cast<int32_t>(v); };
+constexpr auto keepInt = [](int64_t v) { return v; };
+constexpr auto makeBool = [](int64_t v) {
+  return static_cast<uint8_t>(v != 0);
+};
 
 void store(const TensorView &result, int64_t start, const float *f,
            const int64_t *v, int64_t n) {
   switch (result.type) {
   case proto::F32:
-    return scatter(result.data, start, f, n, keepFloat);
+    return scatter<float>(result.data, start, f, n, keepFloat);
   case proto::F16:
-    return scatter(result.data, start, f, n, makeHalf);
+    return scatter<Half>(result.data, start, f, n, makeHalf);
   case proto::BF16:
-    return scatter(result.data, start, f, n, makeBFloat16);
+    return scatter<BFloat16>(result.data, start, f, n, makeBFloat16);
   case proto::I32:
-    return scatter(result.data, start, v, n, makeInt32);
+    return scatter<int32_t>(result.data, start, v, n, makeInt32);
   case proto::I64:
-    return scatter(result.data, start, v, n, keepInt);
+    return scatter<int64_t>(result.data, start, v, n, keepInt);
   default:
-    return scatter(result.data, start, v, n, makeBool);
+    return scatter<uint8_t>(result.data, start, v, n, makeBool);
   }
 }
 
@@ -583,6 +607,8 @@ absl::Status fusionKernel(KernelContext &context) {
       step.hasMax = true;
       step.max = max->f();
     }
+    if (step.op == Op::Pow && steps[step.args[1]].op == Op::Constant)
+      step.constantExponent = steps[step.args[1]].value;
     steps.push_back(std::move(step));
   }
   std::vector<int64_t> outputs(fusion.outputs().begin(),

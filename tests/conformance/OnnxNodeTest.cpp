@@ -27,13 +27,13 @@
 #include "compiler/driver/Compiler.h"
 #include "compiler/import/onnx/OnnxImporter.h"
 #include "compiler/import/onnx/StaticTensor.h"
-#include "gtest/gtest.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "onnx/onnx_pb.h"
 #include "runtime/Backend.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/kernels/ElementTypes.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -62,20 +62,29 @@ bool readProto(const std::string &path, Message &message) {
 }
 
 bool isSupportedType(int32_t type) {
-  return type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::FLOAT16 ||
-         type == onnx::TensorProto::BFLOAT16 || type == onnx::TensorProto::INT32 ||
-         type == onnx::TensorProto::INT64 || type == onnx::TensorProto::BOOL;
+  return type == onnx::TensorProto::FLOAT ||
+         type == onnx::TensorProto::FLOAT16 ||
+         type == onnx::TensorProto::BFLOAT16 ||
+         type == onnx::TensorProto::INT32 || type == onnx::TensorProto::INT64 ||
+         type == onnx::TensorProto::BOOL;
 }
 
 std::optional<proto::ElementType> runtimeType(int32_t type) {
   switch (type) {
-  case onnx::TensorProto::FLOAT: return proto::F32;
-  case onnx::TensorProto::FLOAT16: return proto::F16;
-  case onnx::TensorProto::BFLOAT16: return proto::BF16;
-  case onnx::TensorProto::INT32: return proto::I32;
-  case onnx::TensorProto::INT64: return proto::I64;
-  case onnx::TensorProto::BOOL: return proto::I1;
-  default: return std::nullopt;
+  case onnx::TensorProto::FLOAT:
+    return proto::F32;
+  case onnx::TensorProto::FLOAT16:
+    return proto::F16;
+  case onnx::TensorProto::BFLOAT16:
+    return proto::BF16;
+  case onnx::TensorProto::INT32:
+    return proto::I32;
+  case onnx::TensorProto::INT64:
+    return proto::I64;
+  case onnx::TensorProto::BOOL:
+    return proto::I1;
+  default:
+    return std::nullopt;
   }
 }
 
@@ -93,11 +102,11 @@ decodeTestTensor(onnx::TensorProto tensor, const std::string &directory) {
 /// them with constants.
 const std::map<std::string, std::set<int>> &importTimeInputs() {
   static const std::map<std::string, std::set<int>> inputs = {
-      {"Reshape", {1}}, {"Expand", {1}}, {"Tile", {1}},
-      {"Slice", {1, 2, 3, 4}}, {"Squeeze", {1}}, {"Unsqueeze", {1}},
-      {"Split", {1}}, {"ReduceSum", {1}}, {"Pad", {1, 2}},
-      {"Resize", {1, 2, 3}}, {"Upsample", {1}}, {"ConstantOfShape", {0}},
-      {"Range", {0, 1, 2}}, {"Dropout", {1, 2}}, {"Trilu", {1}}};
+      {"Reshape", {1}},        {"Expand", {1}},     {"Tile", {1}},
+      {"Slice", {1, 2, 3, 4}}, {"Squeeze", {1}},    {"Unsqueeze", {1}},
+      {"Split", {1}},          {"ReduceSum", {1}},  {"Pad", {1, 2}},
+      {"Resize", {1, 2, 3}},   {"Upsample", {1}},   {"ConstantOfShape", {0}},
+      {"Range", {0, 1, 2}},    {"Dropout", {1, 2}}, {"Trilu", {1}}};
   return inputs;
 }
 
@@ -155,7 +164,8 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
   auto model = std::make_shared<onnx::ModelProto>();
   if (!readProto(directory + "/model.onnx", *model))
     return {false, "model.onnx does not parse"};
-  std::vector<std::string> dataSets = listDirectory(directory, "test_data_set_");
+  std::vector<std::string> dataSets =
+      listDirectory(directory, "test_data_set_");
   if (dataSets.empty())
     return {false, "no test data"};
   // Inputs are the graph inputs that are not initializers.
@@ -203,14 +213,13 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
     // Pinned inputs are initializers now, not inputs.
     google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> *graphInputs =
         pinnedModel->mutable_graph()->mutable_input();
-    graphInputs->erase(
-        std::remove_if(graphInputs->begin(), graphInputs->end(),
-                       [&](const onnx::ValueInfoProto &value) {
-                         return pinned.count(value.name()) > 0;
-                       }),
-        graphInputs->end());
-    mlir::FailureOr<ImportedModel> imported = importOnnxModel(
-        pinnedModel, directory, "model.onnx", context, options);
+    graphInputs->erase(std::remove_if(graphInputs->begin(), graphInputs->end(),
+                                      [&](const onnx::ValueInfoProto &value) {
+                                        return pinned.count(value.name()) > 0;
+                                      }),
+                       graphInputs->end());
+    mlir::FailureOr<ImportedModel> imported =
+        importOnnxModel(pinnedModel, directory, "model.onnx", context, options);
     if (failed(imported))
       return {false, "import: " + diagnostics};
     const char *tmp = std::getenv("TEST_TMPDIR");
@@ -257,10 +266,12 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
         double want = expected->getDouble(i);
         double value = kernels::isFloatType(got.type)
                            ? kernels::loadFloat(got.bytes.data(), got.type, i)
-                           : static_cast<double>(kernels::loadInt(got.bytes.data(), got.type, i));
+                           : static_cast<double>(kernels::loadInt(
+                                 got.bytes.data(), got.type, i));
         bool nanMatch = std::isnan(want) && std::isnan(value);
         bool infMatch = std::isinf(want) && value == want;
-        if (!nanMatch && !infMatch && !(std::fabs(value - want) <= atol + rtol * std::fabs(want))) {
+        if (!nanMatch && !infMatch &&
+            !(std::fabs(value - want) <= atol + rtol * std::fabs(want))) {
           std::ostringstream message;
           message << dataSet << ": output " << o << " element " << i << " is "
                   << value << ", expected " << want;

@@ -2,7 +2,7 @@
 """Exports Tessel's test models with torch and checks them with onnx.
 
     /usr/bin/python3 tests/models/generate.py [--out DIR]
-    /usr/bin/python3 tests/models/generate.py --gpt2-bench DIR [--layers 48 --width 1024]
+    /usr/bin/python3 tests/models/generate.py --gpt2-bench DIR [--layers 48 --width 1024 --vocab 1024]
 
 Needs Debian's python3-torch (1.13) and python3-onnx, which `./setup.sh
 --models` installs. The default writes the three small test models into
@@ -196,10 +196,16 @@ def small_models(out_dir):
            {"x": {0: "batch"}, "output": {0: "batch"}}, 11, out_dir)
 
 
-def gpt2_bench(out_dir, layers, width):
-    os.makedirs(out_dir, exist_ok=True)
+def bench_gpt2(layers, width, vocab):
+    """The benchmarks' GPT-2-style model; the same seed gives the same weights."""
     torch.manual_seed(0)
-    model = Gpt2(vocab=1024, width=width, heads=width // 64, layers=layers, max_positions=128).eval()
+    return Gpt2(vocab=vocab, width=width, heads=width // 64, layers=layers,
+                max_positions=128).eval()
+
+
+def gpt2_bench(out_dir, layers, width, vocab):
+    os.makedirs(out_dir, exist_ok=True)
+    model = bench_gpt2(layers, width, vocab)
     path = os.path.join(out_dir, "gpt2_bench.onnx")
     ids = torch.zeros(1, 128, dtype=torch.long)
     # Exports over 2 GB write one external file per tensor; the model is
@@ -225,9 +231,10 @@ def main():
     parser.add_argument("--gpt2-bench", metavar="DIR")
     parser.add_argument("--layers", type=int, default=48)
     parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--vocab", type=int, default=1024)
     args = parser.parse_args()
     if args.gpt2_bench:
-        gpt2_bench(args.gpt2_bench, args.layers, args.width)
+        gpt2_bench(args.gpt2_bench, args.layers, args.width, args.vocab)
     else:
         small_models(args.out)
 
