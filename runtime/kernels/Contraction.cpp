@@ -76,13 +76,16 @@ void parallelGemm(ThreadPool &pool, const Matrix &a, const Matrix &b, float *c,
     gemmRows(a, b, c, 0, m, n, k, n);
     return;
   }
+  // One piece per thread: each GEMM call packs its operands again, so more,
+  // smaller pieces only add packing.
+  int64_t threads = pool.size();
   if (m >= n)
     pool.parallelFor(
-        m, std::max<int64_t>(8, m / (4 * pool.size())),
+        m, (m + threads - 1) / threads,
         [&](int64_t m0, int64_t m1) { gemmRows(a, b, c, m0, m1, n, k, n); });
   else
     pool.parallelFor(
-        n, std::max<int64_t>(16, n / (4 * pool.size())),
+        n, (n + threads - 1) / threads,
         [&](int64_t n0, int64_t n1) { gemmColumns(a, b, c, m, n0, n1, k, n); });
 }
 

@@ -148,6 +148,16 @@ Rows rowsAlong(const TensorView &view, int64_t dimension) {
   return {view.numElements() / std::max<int64_t>(length, 1), length, inner};
 }
 
+/// Softmax of one contiguous row in place.
+void softmaxRow(float *row, int64_t length) {
+  Eigen::Map<Eigen::ArrayXf> values(row, length);
+  float maximum = values.maxCoeff();
+  if (std::isinf(maximum) && maximum < 0)
+    maximum = 0; // A row of -inf: exp gives 0s, the sum 0, the result NaN.
+  values = (values - maximum).exp();
+  values *= 1.0f / values.sum();
+}
+
 absl::Status softmaxKernel(KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
@@ -156,18 +166,27 @@ absl::Status softmaxKernel(KernelContext &context) {
     return dimension.status();
   const TensorView &in = context.operands[0], &out = context.results[0];
   Rows rows = rowsAlong(in, *dimension);
+  if (in.type == proto::F32 && rows.stride == 1) {
+    // Contiguous f32 rows: in the result buffer, without conversions.
+    const float *source = in.as<float>();
+    float *target = out.as<float>();
+    context.pool.parallelFor(rows.count, 16, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r) {
+        if (source != target)
+          std::copy(source + r * rows.length, source + (r + 1) * rows.length,
+                    target + r * rows.length);
+        softmaxRow(target + r * rows.length, rows.length);
+      }
+    });
+    return absl::OkStatus();
+  }
   context.pool.parallelFor(rows.count, 16, [&](int64_t first, int64_t last) {
     std::vector<float> row(rows.length);
     for (int64_t r = first; r < last; ++r) {
       int64_t start = rows.start(r);
       for (int64_t i = 0; i < rows.length; ++i)
         row[i] = loadFloat(in.data, in.type, start + i * rows.stride);
-      Eigen::Map<Eigen::ArrayXf> values(row.data(), rows.length);
-      float maximum = values.maxCoeff();
-      if (std::isinf(maximum) && maximum < 0)
-        maximum = 0; // A row of -inf: exp gives 0s, the sum 0, the result NaN.
-      values = (values - maximum).exp();
-      values /= values.sum();
+      softmaxRow(row.data(), rows.length);
       for (int64_t i = 0; i < rows.length; ++i)
         storeFloat(out.data, out.type, start + i * rows.stride, row[i]);
     }
@@ -195,23 +214,33 @@ absl::Status layerNormKernel(KernelContext &context) {
     gamma[i] = loadFloat(scale.data, scale.type, i);
     beta[i] = loadFloat(bias.data, bias.type, i);
   }
+  bool f32 = in.type == proto::F32 && out.type == proto::F32;
   context.pool.parallelFor(rows, 8, [&](int64_t first, int64_t last) {
-    std::vector<float> row(length);
+    std::vector<float> scratch(f32 ? 0 : length);
     for (int64_t r = first; r < last; ++r) {
-      for (int64_t i = 0; i < length; ++i)
-        row[i] = loadFloat(in.data, in.type, r * length + i);
-      double sum = 0;
-      for (float x : row)
-        sum += x;
-      double mean = sum / length, squares = 0;
-      for (float x : row)
-        squares += (x - mean) * (x - mean);
-      float inverse =
-          static_cast<float>(1.0 / std::sqrt(squares / length + *epsilon));
+      const float *row = f32 ? in.as<float>() + r * length : scratch.data();
+      if (!f32)
+        for (int64_t i = 0; i < length; ++i)
+          scratch[i] = loadFloat(in.data, in.type, r * length + i);
+      Eigen::Map<const Eigen::ArrayXf> x(row, length);
+      // Two passes (mean, then squared deviations) keep the variance
+      // accurate; Eigen's vectorised sums accumulate in several lanes.
+      double mean = static_cast<double>(x.sum()) / length;
+      double variance =
+          static_cast<double>((x - static_cast<float>(mean)).square().sum()) /
+          length;
+      float inverse = static_cast<float>(1.0 / std::sqrt(variance + *epsilon));
       float center = static_cast<float>(mean);
-      for (int64_t i = 0; i < length; ++i)
-        storeFloat(out.data, out.type, r * length + i,
-                   (row[i] - center) * inverse * gamma[i] + beta[i]);
+      Eigen::Map<const Eigen::ArrayXf> g(gamma.data(), length),
+          b(beta.data(), length);
+      if (f32) {
+        Eigen::Map<Eigen::ArrayXf> y(out.as<float>() + r * length, length);
+        y = (x - center) * inverse * g + b;
+      } else {
+        Eigen::ArrayXf y = (x - center) * inverse * g + b;
+        for (int64_t i = 0; i < length; ++i)
+          storeFloat(out.data, out.type, r * length + i, y[i]);
+      }
     }
   });
   return absl::OkStatus();
