@@ -5,7 +5,7 @@
     lit_test_suite(name = "lit")
 
 runs every *.mlir file of the package with Debian's lit, using the
-configuration in tests/lit/lit.cfg.py. `tools` are put on PATH (tessel-opt by
+configuration in tests/lit/lit.cfg.py (or `config`). `tools` are put on PATH (tessel-opt by
 default), as are FileCheck, not and split-file.
 """
 
@@ -14,6 +14,7 @@ def lit_test_suite(
         srcs = None,
         tools = ["//tools:tessel-opt"],
         data = [],
+        config = "//tests/lit:lit.cfg.py",
         size = "small",
         **kwargs):
     if srcs == None:
@@ -27,7 +28,7 @@ def lit_test_suite(
                ["$(rootpath %s)" % t for t in tools] +
                ["$(rootpath @llvm//:bin/FileCheck)"],
         data = srcs + tools + data + [
-            "//tests/lit:lit.cfg.py",
+            config,
             "@llvm//:bin/FileCheck",
             "@llvm//:bin/lit",
             "@llvm//:lit_tools",

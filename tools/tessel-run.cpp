@@ -10,6 +10,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -170,9 +173,13 @@ int main(int argc, char **argv) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  if (iterations > 1)
+  if (iterations > 1) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
     std::cout << "time per run: " << seconds / iterations * 1e3 << " ms ("
-              << iterations << " runs)\n";
+              << iterations << " runs), peak memory " << usage.ru_maxrss / 1024
+              << " MB\n";
+  }
 
   for (const auto &[kernel, total] : (*loaded)->profile())
     std::cout << "  " << kernel << ": " << total / iterations * 1e3

@@ -24,3 +24,32 @@ func.func @reshape_constant() -> tensor<2x2xi64> {
   %1 = graph.reshape %0 : (tensor<4xi64>) -> tensor<2x2xi64>
   return %1 : tensor<2x2xi64>
 }
+
+// A transposed weight folds into the contracting dimensions.
+// CHECK-LABEL: func.func @dot_of_transpose
+func.func @dot_of_transpose(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>) -> tensor<4x8xf32> {
+  // CHECK-NEXT: %[[D:.*]] = graph.dot_general %arg0, %arg1, batching_dims = [] x [], contracting_dims = [1] x [1] : (tensor<4x16xf32>, tensor<8x16xf32>) -> tensor<4x8xf32>
+  // CHECK-NEXT: return %[[D]]
+  %t = graph.transpose %w, perm = [1, 0] : (tensor<8x16xf32>) -> tensor<16x8xf32>
+  %0 = graph.dot_general %x, %t, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// Attention heads: [b, t, h, d] transposed to [b, h, t, d] becomes batch
+// dimensions [0, 2] of the original.
+// CHECK-LABEL: func.func @dot_of_head_transpose
+func.func @dot_of_head_transpose(%q: tensor<2x16x4x8xf32>, %k: tensor<2x4x8x16xf32>) -> tensor<2x4x16x16xf32> {
+  // CHECK-NEXT: graph.dot_general %arg0, %arg1, batching_dims = [0, 2] x [0, 1], contracting_dims = [3] x [2]
+  %t = graph.transpose %q, perm = [0, 2, 1, 3] : (tensor<2x16x4x8xf32>) -> tensor<2x4x16x8xf32>
+  %0 = graph.dot_general %t, %k, batching_dims = [0, 1] x [0, 1], contracting_dims = [3] x [2] : (tensor<2x4x16x8xf32>, tensor<2x4x8x16xf32>) -> tensor<2x4x16x16xf32>
+  return %0 : tensor<2x4x16x16xf32>
+}
+
+// A transpose that would reorder the result's free dimensions stays.
+// CHECK-LABEL: func.func @dot_keeps_reordering_transpose
+func.func @dot_keeps_reordering_transpose(%x: tensor<3x4x16xf32>, %w: tensor<16x8xf32>) -> tensor<4x3x8xf32> {
+  // CHECK-NEXT: graph.transpose
+  %t = graph.transpose %x, perm = [1, 0, 2] : (tensor<3x4x16xf32>) -> tensor<4x3x16xf32>
+  %0 = graph.dot_general %t, %w, batching_dims = [] x [], contracting_dims = [2] x [0] : (tensor<4x3x16xf32>, tensor<16x8xf32>) -> tensor<4x3x8xf32>
+  return %0 : tensor<4x3x8xf32>
+}

@@ -1,0 +1,15 @@
+# lit configuration for end-to-end tests: compile with tessel-compile, run
+# with tessel-run, compare with references nobody here computed (torch's
+# outputs saved by tests/models/generate.py).
+import os
+
+import lit.formats
+
+config.name = "Tessel e2e"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".test"]
+config.test_source_root = os.path.dirname(os.path.abspath(__file__))
+config.test_exec_root = os.path.join(
+    os.environ.get("TEST_TMPDIR", "/tmp/tessel-e2e"), "e2e")
+config.substitutions.append(
+    ("%models", os.path.join(os.path.dirname(config.test_source_root), "models")))

@@ -1,0 +1,32 @@
+// RUN: tessel-opt %s --pass-pipeline='builtin.module(func.func(graph-assign-buffers))' | FileCheck %s
+
+// Temporaries reuse the bytes of values no longer read; a fusion writes in
+// place over an operand that dies there; a reshape is a view, so its
+// operand's bytes live as long as the view is read.
+// CHECK-LABEL: func.func @liveness
+// CHECK-SAME: attributes {graph.arena_bytes = 2048 : i64}
+func.func @liveness(%x: tensor<4x64xf32>, %w: tensor<64x64xf32>) -> tensor<4x64xf32> {
+  // CHECK: graph.dot_general {{.*}} {graph.buffer_offsets = array<i64: 0>}
+  %0 = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x64xf32>, tensor<64x64xf32>) -> tensor<4x64xf32>
+  // In place: %0 dies here, same shape and width.
+  // CHECK: graph.fusion(%{{.*}}) {graph.buffer_offsets = array<i64: 0>}
+  %1 = graph.fusion(%0) : (tensor<4x64xf32>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>):
+    %e = graph.exp %a : tensor<4x64xf32>
+    graph.yield %e : tensor<4x64xf32>
+  }
+  // CHECK: graph.reshape
+  %2 = graph.reshape %1 : (tensor<4x64xf32>) -> tensor<256xf32>
+  // %1 is still read through the view %2: a new range.
+  // CHECK: graph.dot_general {{.*}} {graph.buffer_offsets = array<i64: 1024>}
+  %3 = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x64xf32>, tensor<64x64xf32>) -> tensor<4x64xf32>
+  %4 = graph.reshape %2 : (tensor<256xf32>) -> tensor<4x64xf32>
+  // Both die here; the result takes over the first one's bytes.
+  // CHECK: graph.fusion(%{{.*}}, %{{.*}}) {graph.buffer_offsets = array<i64: 0>}
+  %5 = graph.fusion(%4, %3) : (tensor<4x64xf32>, tensor<4x64xf32>) -> tensor<4x64xf32> {
+  ^bb0(%a: tensor<4x64xf32>, %b: tensor<4x64xf32>):
+    %s = graph.add %a, %b : tensor<4x64xf32>
+    graph.yield %s : tensor<4x64xf32>
+  }
+  return %5 : tensor<4x64xf32>
+}
