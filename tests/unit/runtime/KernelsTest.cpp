@@ -1,0 +1,136 @@
+//===- KernelsTest.cpp - Host kernels against direct computations ---------===//
+
+#include <random>
+
+#include "gtest/gtest.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel::kernels {
+namespace {
+
+TensorView view(std::vector<float> &data, std::vector<int64_t> dims) {
+  return TensorView{data.data(), proto::F32, std::move(dims)};
+}
+
+proto::Attribute ints(std::vector<int64_t> values) {
+  proto::Attribute attribute;
+  attribute.mutable_ints();
+  for (int64_t v : values)
+    attribute.mutable_ints()->add_values(v);
+  return attribute;
+}
+
+/// dot_general of every layout the kernel reads in place or packs, against
+/// a direct triple loop.
+TEST(KernelsTest, DotGeneralMatchesDirectComputationForEveryLayout) {
+  // lhs [b, m, h, k] with batch dims {0, 2} (strided, like attention
+  // heads); rhs given in four layouts.
+  const int64_t b = 2, m = 3, h = 4, k = 5, n = 6;
+  std::mt19937 random(1);
+  std::uniform_real_distribution<float> value(-1, 1);
+  std::vector<float> lhs(b * m * h * k);
+  for (float &x : lhs)
+    x = value(random);
+  // Reference rhs as [b, h, k, n].
+  std::vector<float> rhs(b * h * k * n);
+  for (float &x : rhs)
+    x = value(random);
+  auto rhsAt = [&](int64_t bi, int64_t hi, int64_t ki, int64_t ni) {
+    return rhs[((bi * h + hi) * k + ki) * n + ni];
+  };
+  std::vector<float> expected(b * h * m * n, 0);
+  for (int64_t bi = 0; bi < b; ++bi)
+    for (int64_t hi = 0; hi < h; ++hi)
+      for (int64_t mi = 0; mi < m; ++mi)
+        for (int64_t ni = 0; ni < n; ++ni) {
+          float sum = 0;
+          for (int64_t ki = 0; ki < k; ++ki)
+            sum += lhs[((bi * m + mi) * h + hi) * k + ki] * rhsAt(bi, hi, ki, ni);
+          expected[((bi * h + hi) * m + mi) * n + ni] = sum;
+        }
+
+  struct Layout {
+    std::vector<int64_t> dims;  // rhs storage dims
+    std::vector<int64_t> order; // storage dim -> (b, h, k, n) index
+    std::vector<int64_t> batch, contract;
+  };
+  std::vector<Layout> layouts = {
+      {{b, h, k, n}, {0, 1, 2, 3}, {0, 1}, {2}}, // [b, h, k, n]: in place
+      {{b, h, n, k}, {0, 1, 3, 2}, {0, 1}, {3}}, // transposed matrices
+      {{b, k, h, n}, {0, 2, 1, 3}, {0, 2}, {1}}, // strided heads
+      {{k, b, n, h}, {2, 0, 3, 1}, {1, 3}, {0}}, // packed
+  };
+  ThreadPool pool(2);
+  for (const Layout &layout : layouts) {
+    std::vector<float> stored(rhs.size());
+    std::vector<int64_t> coordinate(4);
+    for (int64_t i = 0; i < static_cast<int64_t>(stored.size()); ++i) {
+      unravel(i, layout.dims, coordinate);
+      int64_t bhkn[4];
+      for (int d = 0; d < 4; ++d)
+        bhkn[layout.order[d]] = coordinate[d];
+      stored[i] = rhsAt(bhkn[0], bhkn[1], bhkn[2], bhkn[3]);
+    }
+    std::vector<float> result(expected.size(), -7);
+    proto::Instruction instruction;
+    instruction.set_op("dot_general");
+    (*instruction.mutable_attributes())["lhs_batching_dimensions"] = ints({0, 2});
+    (*instruction.mutable_attributes())["rhs_batching_dimensions"] = ints(layout.batch);
+    (*instruction.mutable_attributes())["lhs_contracting_dimensions"] = ints({3});
+    (*instruction.mutable_attributes())["rhs_contracting_dimensions"] = ints(layout.contract);
+    KernelContext context(instruction,
+                          {view(lhs, {b, m, h, k}), view(stored, layout.dims)},
+                          {view(result, {b, h, m, n})}, pool);
+    ASSERT_TRUE(findKernel("dot_general")(context).ok());
+    for (size_t i = 0; i < expected.size(); ++i)
+      ASSERT_NEAR(result[i], expected[i], 1e-5) << "layout " << &layout - &layouts[0];
+  }
+}
+
+TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
+  // out[i, j] = half(x[i, j] * 1/3) + bias[j], written over x.
+  std::vector<float> x = {1, 2, 3, 4, 5, 6}, bias = {10, 20, 30};
+  proto::Instruction instruction;
+  instruction.set_op("fusion");
+  proto::Fusion &fusion = *instruction.mutable_fusion();
+  *fusion.add_operand_dims() = ints({0, 1}).ints();
+  *fusion.add_operand_dims() = ints({1}).ints();
+  auto step = [&](const char *op, proto::ElementType type, std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion.add_steps();
+    s->set_op(op);
+    s->set_element_type(type);
+    for (int64_t a : args)
+      s->add_args(a);
+    return s;
+  };
+  step("load", proto::F32, {0});
+  step("load", proto::F32, {1});
+  (*step("constant", proto::F32, {})->mutable_attributes())["value"].set_f(1.0 / 3);
+  step("mul", proto::F32, {0, 2});
+  step("convert", proto::F16, {3});
+  step("convert", proto::F32, {4});
+  step("add", proto::F32, {5, 1});
+  fusion.add_outputs(6);
+  ThreadPool pool(2);
+  KernelContext context(instruction, {view(x, {2, 3}), view(bias, {3})},
+                        {view(x, {2, 3})}, pool);
+  ASSERT_TRUE(findKernel("fusion")(context).ok());
+  for (int i = 0; i < 6; ++i) {
+    float third = toFloat(toHalf((i + 1) * (1.0f / 3)));
+    EXPECT_EQ(x[i], third + bias[i % 3]) << i;
+  }
+}
+
+TEST(KernelsTest, HalfConversionsRoundToNearestEven) {
+  EXPECT_EQ(toHalf(1.0f).bits, 0x3c00);
+  EXPECT_EQ(toHalf(65504.0f).bits, 0x7bff);
+  EXPECT_EQ(toHalf(65520.0f).bits, 0x7c00); // Rounds to infinity.
+  EXPECT_EQ(toHalf(5.960464477539063e-08f).bits, 0x0001); // Smallest subnormal.
+  EXPECT_EQ(toHalf(2.9802322387695312e-08f).bits, 0x0000); // Tie to even: 0.
+  EXPECT_EQ(toFloat(Half{0x0001}), 5.960464477539063e-08f);
+  EXPECT_EQ(toBFloat16(1.00390625f).bits, 0x3f80); // Tie to even.
+  EXPECT_EQ(toFloat(toBFloat16(3.0f)), 3.0f);
+}
+
+} // namespace
+} // namespace tessel::kernels

@@ -1,0 +1,178 @@
+//===- RuntimeTest.cpp - Executables, .npy files, the thread pool ---------===//
+
+#include <atomic>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "runtime/Executable.h"
+#include "runtime/ThreadPool.h"
+#include "runtime/host/HostBackend.h"
+#include "runtime/io/Npy.h"
+
+namespace tessel {
+namespace {
+
+std::string tempPath(const std::string &name) {
+  const char *dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+/// y = exp(x) + 1 on a 2x3 f32 input, in one fusion, written by hand.
+proto::Executable tinyExecutable() {
+  proto::Executable executable;
+  executable.set_format_version(kExecutableFormatVersion);
+  for (auto *spec : {executable.add_inputs(), executable.add_outputs()}) {
+    spec->set_name(spec == &executable.inputs(0) ? "x" : "y");
+    spec->set_element_type(proto::F32);
+    spec->add_dims(2);
+    spec->add_dims(3);
+  }
+  proto::DeviceProgram *program = executable.add_programs();
+  program->set_arena_bytes(64);
+  proto::Buffer *input = program->add_buffers();
+  input->set_storage(proto::Buffer::INPUT);
+  input->set_element_type(proto::F32);
+  input->add_dims(2);
+  input->add_dims(3);
+  proto::Buffer *output = program->add_buffers();
+  *output = *input;
+  output->set_storage(proto::Buffer::ARENA);
+  program->add_output_buffers(1);
+  proto::Instruction *fusion = program->add_instructions();
+  fusion->set_op("fusion");
+  fusion->set_location("y");
+  fusion->add_operands(0);
+  fusion->add_results(1);
+  proto::Ints *dims = fusion->mutable_fusion()->add_operand_dims();
+  dims->add_values(0);
+  dims->add_values(1);
+  auto step = [&](const char *op, std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion->mutable_fusion()->add_steps();
+    s->set_op(op);
+    s->set_element_type(proto::F32);
+    for (int64_t arg : args)
+      s->add_args(arg);
+    return s;
+  };
+  step("load", {0});
+  step("exp", {0});
+  (*step("constant", {})->mutable_attributes())["value"].set_f(1.0);
+  step("add", {1, 2});
+  fusion->mutable_fusion()->add_outputs(3);
+  return executable;
+}
+
+TEST(ExecutableTest, WritesReadsAndRuns) {
+  ASSERT_TRUE(writeExecutable(tinyExecutable(), tempPath("tiny.tessel")).ok());
+  absl::StatusOr<proto::Executable> read = readExecutable(tempPath("tiny.tessel"));
+  ASSERT_TRUE(read.ok()) << read.status();
+  HostBackend backend(2);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(*read, "/nonexistent");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  HostTensor x{proto::F32, {2, 3}, std::vector<char>(24)};
+  for (int i = 0; i < 6; ++i)
+    x.as<float>()[i] = 0.5f * i;
+  absl::StatusOr<std::vector<HostTensor>> y = (*loaded)->run({x});
+  ASSERT_TRUE(y.ok()) << y.status();
+  for (int i = 0; i < 6; ++i)
+    EXPECT_NEAR((*y)[0].as<float>()[i], std::exp(0.5f * i) + 1, 1e-5);
+}
+
+TEST(ExecutableTest, RejectsWhatItDoesNotUnderstand) {
+  proto::Executable executable = tinyExecutable();
+  executable.set_format_version(kExecutableFormatVersion + 1);
+  absl::Status status = validateExecutable(executable);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("format version 2"), std::string::npos);
+
+  executable = tinyExecutable();
+  executable.mutable_programs(0)->mutable_instructions(0)->set_results(0, 7);
+  status = validateExecutable(executable);
+  EXPECT_NE(status.message().find("uses buffer 7 of 2"), std::string::npos)
+      << status;
+
+  executable = tinyExecutable();
+  executable.mutable_programs(0)->mutable_buffers(1)->set_offset(64);
+  EXPECT_NE(validateExecutable(executable).message().find("beyond the arena"),
+            std::string::npos);
+
+  executable = tinyExecutable();
+  executable.mutable_programs(0)->mutable_instructions(0)->set_op("frobnicate");
+  HostBackend backend(1);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(executable, ".");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(),
+            "the host backend has no kernel 'frobnicate' (instruction for "
+            "tensor 'y')");
+}
+
+TEST(ExecutableTest, RunChecksInputs) {
+  HostBackend backend(1);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(tinyExecutable(), ".");
+  ASSERT_TRUE(loaded.ok());
+  HostTensor wrong{proto::F32, {3, 2}, std::vector<char>(24)};
+  absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({wrong});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "input 'x' is 3x2xf32 but the program expects 2x3xf32");
+  EXPECT_FALSE((*loaded)->run({}).ok());
+}
+
+TEST(NpyTest, RoundTripsEveryDtype) {
+  for (proto::ElementType type :
+       {proto::F32, proto::F16, proto::I32, proto::I64, proto::I1}) {
+    HostTensor tensor{type, {2, 1, 3}, {}};
+    tensor.bytes.resize(6 * (type == proto::I64 ? 8 : type == proto::I1 ? 1 : type == proto::F16 ? 2 : 4));
+    for (size_t i = 0; i < tensor.bytes.size(); ++i)
+      tensor.bytes[i] = static_cast<char>(type == proto::I1 ? i % 2 : i * 7);
+    std::string path = tempPath("t" + std::to_string(type) + ".npy");
+    ASSERT_TRUE(writeNpy(path, tensor).ok());
+    absl::StatusOr<HostTensor> read = readNpy(path);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->type, type);
+    EXPECT_EQ(read->dims, tensor.dims);
+    EXPECT_EQ(read->bytes, tensor.bytes);
+  }
+  HostTensor bf16{proto::BF16, {1}, std::vector<char>(2)};
+  EXPECT_FALSE(writeNpy(tempPath("bf16.npy"), bf16).ok());
+}
+
+TEST(NpyTest, RejectsMalformedFiles) {
+  {
+    std::string header =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n";
+    std::ofstream out(tempPath("bad.npy"), std::ios::binary);
+    out << "\x93NUMPY\x01" << '\0' << static_cast<char>(header.size()) << '\0'
+        << header << std::string(16, '\0');
+  }
+  absl::StatusOr<HostTensor> read = readNpy(tempPath("bad.npy"));
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("dtype '<f8'"), std::string::npos)
+      << read.status();
+  {
+    std::ofstream out(tempPath("text.npy"));
+    out << "not numpy";
+  }
+  EXPECT_NE(readNpy(tempPath("text.npy")).status().message().find("no .npy magic"),
+            std::string::npos);
+}
+
+TEST(ThreadPoolTest, CoversTheRangeOnceFromEveryThread) {
+  ThreadPool pool(3);
+  for (int64_t n : {0, 1, 7, 1000, 100003}) {
+    std::vector<std::atomic<int>> hits(n);
+    pool.parallelFor(n, 10, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        ++hits[i];
+    });
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(hits[i], 1) << "n=" << n << " i=" << i;
+  }
+}
+
+} // namespace
+} // namespace tessel
