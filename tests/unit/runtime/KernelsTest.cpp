@@ -2,8 +2,8 @@
 
 #include <random>
 
-#include "gtest/gtest.h"
 #include "runtime/kernels/KernelContext.h"
+#include "gtest/gtest.h"
 
 namespace tessel::kernels {
 namespace {
@@ -45,7 +45,8 @@ TEST(KernelsTest, DotGeneralMatchesDirectComputationForEveryLayout) {
         for (int64_t ni = 0; ni < n; ++ni) {
           float sum = 0;
           for (int64_t ki = 0; ki < k; ++ki)
-            sum += lhs[((bi * m + mi) * h + hi) * k + ki] * rhsAt(bi, hi, ki, ni);
+            sum +=
+                lhs[((bi * m + mi) * h + hi) * k + ki] * rhsAt(bi, hi, ki, ni);
           expected[((bi * h + hi) * m + mi) * n + ni] = sum;
         }
 
@@ -74,16 +75,21 @@ TEST(KernelsTest, DotGeneralMatchesDirectComputationForEveryLayout) {
     std::vector<float> result(expected.size(), -7);
     proto::Instruction instruction;
     instruction.set_op("dot_general");
-    (*instruction.mutable_attributes())["lhs_batching_dimensions"] = ints({0, 2});
-    (*instruction.mutable_attributes())["rhs_batching_dimensions"] = ints(layout.batch);
-    (*instruction.mutable_attributes())["lhs_contracting_dimensions"] = ints({3});
-    (*instruction.mutable_attributes())["rhs_contracting_dimensions"] = ints(layout.contract);
+    (*instruction.mutable_attributes())["lhs_batching_dimensions"] =
+        ints({0, 2});
+    (*instruction.mutable_attributes())["rhs_batching_dimensions"] =
+        ints(layout.batch);
+    (*instruction.mutable_attributes())["lhs_contracting_dimensions"] =
+        ints({3});
+    (*instruction.mutable_attributes())["rhs_contracting_dimensions"] =
+        ints(layout.contract);
     KernelContext context(instruction,
                           {view(lhs, {b, m, h, k}), view(stored, layout.dims)},
                           {view(result, {b, h, m, n})}, pool);
     ASSERT_TRUE(findKernel("dot_general")(context).ok());
     for (size_t i = 0; i < expected.size(); ++i)
-      ASSERT_NEAR(result[i], expected[i], 1e-5) << "layout " << &layout - &layouts[0];
+      ASSERT_NEAR(result[i], expected[i], 1e-5)
+          << "layout " << &layout - &layouts[0];
   }
 }
 
@@ -95,7 +101,8 @@ TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   proto::Fusion &fusion = *instruction.mutable_fusion();
   *fusion.add_operand_dims() = ints({0, 1}).ints();
   *fusion.add_operand_dims() = ints({1}).ints();
-  auto step = [&](const char *op, proto::ElementType type, std::vector<int64_t> args) {
+  auto step = [&](const char *op, proto::ElementType type,
+                  std::vector<int64_t> args) {
     proto::FusionStep *s = fusion.add_steps();
     s->set_op(op);
     s->set_element_type(type);
@@ -105,7 +112,8 @@ TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   };
   step("load", proto::F32, {0});
   step("load", proto::F32, {1});
-  (*step("constant", proto::F32, {})->mutable_attributes())["value"].set_f(1.0 / 3);
+  (*step("constant", proto::F32, {})->mutable_attributes())["value"].set_f(1.0 /
+                                                                           3);
   step("mul", proto::F32, {0, 2});
   step("convert", proto::F16, {3});
   step("convert", proto::F32, {4});
@@ -124,7 +132,7 @@ TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
 TEST(KernelsTest, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(toHalf(1.0f).bits, 0x3c00);
   EXPECT_EQ(toHalf(65504.0f).bits, 0x7bff);
-  EXPECT_EQ(toHalf(65520.0f).bits, 0x7c00); // Rounds to infinity.
+  EXPECT_EQ(toHalf(65520.0f).bits, 0x7c00);               // Rounds to infinity.
   EXPECT_EQ(toHalf(5.960464477539063e-08f).bits, 0x0001); // Smallest subnormal.
   EXPECT_EQ(toHalf(2.9802322387695312e-08f).bits, 0x0000); // Tie to even: 0.
   EXPECT_EQ(toFloat(Half{0x0001}), 5.960464477539063e-08f);

@@ -4,11 +4,11 @@
 #include <fstream>
 #include <string>
 
-#include "gtest/gtest.h"
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -65,7 +65,8 @@ proto::Executable tinyExecutable() {
 
 TEST(ExecutableTest, WritesReadsAndRuns) {
   ASSERT_TRUE(writeExecutable(tinyExecutable(), tempPath("tiny.tessel")).ok());
-  absl::StatusOr<proto::Executable> read = readExecutable(tempPath("tiny.tessel"));
+  absl::StatusOr<proto::Executable> read =
+      readExecutable(tempPath("tiny.tessel"));
   ASSERT_TRUE(read.ok()) << read.status();
   HostBackend backend(2);
   absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
@@ -126,7 +127,10 @@ TEST(NpyTest, RoundTripsEveryDtype) {
   for (proto::ElementType type :
        {proto::F32, proto::F16, proto::I32, proto::I64, proto::I1}) {
     HostTensor tensor{type, {2, 1, 3}, {}};
-    tensor.bytes.resize(6 * (type == proto::I64 ? 8 : type == proto::I1 ? 1 : type == proto::F16 ? 2 : 4));
+    tensor.bytes.resize(6 * (type == proto::I64   ? 8
+                             : type == proto::I1  ? 1
+                             : type == proto::F16 ? 2
+                                                  : 4));
     for (size_t i = 0; i < tensor.bytes.size(); ++i)
       tensor.bytes[i] = static_cast<char>(type == proto::I1 ? i % 2 : i * 7);
     std::string path = tempPath("t" + std::to_string(type) + ".npy");
@@ -157,8 +161,9 @@ TEST(NpyTest, RejectsMalformedFiles) {
     std::ofstream out(tempPath("text.npy"));
     out << "not numpy";
   }
-  EXPECT_NE(readNpy(tempPath("text.npy")).status().message().find("no .npy magic"),
-            std::string::npos);
+  EXPECT_NE(
+      readNpy(tempPath("text.npy")).status().message().find("no .npy magic"),
+      std::string::npos);
 }
 
 TEST(ThreadPoolTest, CoversTheRangeOnceFromEveryThread) {
