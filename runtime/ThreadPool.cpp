@@ -1,11 +1,34 @@
 //===- ThreadPool.cpp - The cores kernels run on --------------------------===//
+//
+// Kernels call parallelFor hundreds of times per run, often for a fraction
+// of a millisecond of work: waking a sleeping thread would cost more than
+// the work. Workers therefore spin for a while on the task generation
+// before they sleep, and chunks are claimed with an atomic counter.
+//
+//===----------------------------------------------------------------------===//
 
 #include "runtime/ThreadPool.h"
 
 #include <algorithm>
-#include <atomic>
+#include <chrono>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace tessel {
+namespace {
+
+inline void pause() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+/// How long a worker spins for the next task before sleeping.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+} // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0)
@@ -18,39 +41,43 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex);
     stopping = true;
+    generation.fetch_add(1);
   }
   wake.notify_all();
   for (std::thread &worker : workers)
     worker.join();
 }
 
+void ThreadPool::runChunks() {
+  const std::function<void(int64_t, int64_t)> &body = *task;
+  while (true) {
+    int64_t index = nextChunk.fetch_add(1);
+    if (index >= chunks)
+      return;
+    body(index * chunk, std::min(taskSize, (index + 1) * chunk));
+  }
+}
+
 void ThreadPool::workerLoop(int) {
   uint64_t seen = 0;
   while (true) {
-    const std::function<void(int64_t, int64_t)> *body;
-    {
+    // Spin, then sleep, until a new generation is published.
+    auto deadline = std::chrono::steady_clock::now() + kSpin;
+    while (generation.load(std::memory_order_acquire) == seen &&
+           std::chrono::steady_clock::now() < deadline)
+      for (int i = 0; i < 64; ++i)
+        pause();
+    if (generation.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mutex);
-      wake.wait(lock, [&] { return stopping || generation != seen; });
-      if (stopping)
-        return;
-      seen = generation;
-      body = task;
+      wake.wait(lock, [&] {
+        return generation.load(std::memory_order_acquire) != seen;
+      });
     }
-    while (true) {
-      int64_t index;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (nextChunk >= chunks)
-          break;
-        index = nextChunk++;
-      }
-      (*body)(index * chunk, std::min(taskSize, (index + 1) * chunk));
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (--pending == 0)
-        done.notify_one();
-    }
+    seen = generation.load(std::memory_order_acquire);
+    if (stopping)
+      return;
+    runChunks();
+    pending.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -65,29 +92,21 @@ void ThreadPool::parallelFor(
     body(0, n);
     return;
   }
+  task = &body;
+  taskSize = n;
+  chunk = (n + pieces - 1) / pieces;
+  chunks = (n + chunk - 1) / chunk;
+  nextChunk.store(0);
+  pending.store(static_cast<int>(workers.size()));
   {
+    // Under the lock, so that a worker about to sleep sees the change.
     std::lock_guard<std::mutex> lock(mutex);
-    task = &body;
-    taskSize = n;
-    chunk = (n + pieces - 1) / pieces;
-    chunks = (n + chunk - 1) / chunk;
-    nextChunk = 0;
-    pending = static_cast<int>(workers.size());
-    ++generation;
+    generation.fetch_add(1, std::memory_order_release);
   }
   wake.notify_all();
-  while (true) {
-    int64_t index;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (nextChunk >= chunks)
-        break;
-      index = nextChunk++;
-    }
-    body(index * chunk, std::min(n, (index + 1) * chunk));
-  }
-  std::unique_lock<std::mutex> lock(mutex);
-  done.wait(lock, [&] { return pending == 0; });
+  runChunks();
+  while (pending.load(std::memory_order_acquire) != 0)
+    pause();
   task = nullptr;
 }
 

@@ -2,13 +2,15 @@
 //
 // A fixed set of worker threads and one primitive: split [0, n) into chunks
 // and run them on all threads, the caller included, returning when all are
-// done. Kernels parallelise through it rather than spawning threads.
+// done. Kernels parallelise through it rather than spawning threads. Idle
+// workers spin briefly before sleeping, as kernels follow each other fast.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef TESSEL_RUNTIME_THREADPOOL_H
 #define TESSEL_RUNTIME_THREADPOOL_H
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -37,18 +39,20 @@ public:
 
 private:
   void workerLoop(int index);
+  /// Claims and runs chunks of the current task until none is left.
+  void runChunks();
 
   std::vector<std::thread> workers;
   std::mutex mutex;
   std::condition_variable wake;
-  std::condition_variable done;
+  // The current task; written by parallelFor before `generation` changes.
   const std::function<void(int64_t, int64_t)> *task = nullptr;
   int64_t taskSize = 0;
   int64_t chunk = 0;
-  int64_t nextChunk = 0;
   int64_t chunks = 0;
-  int pending = 0;
-  uint64_t generation = 0;
+  std::atomic<int64_t> nextChunk{0};
+  std::atomic<int> pending{0};
+  std::atomic<uint64_t> generation{0};
   bool stopping = false;
 };
 
