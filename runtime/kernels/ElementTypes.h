@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/ElementType.h"
 #include "runtime/proto/types.pb.h"
 
 namespace tessel::kernels {
@@ -92,20 +93,7 @@ inline BFloat16 toBFloat16(float value) {
 
 /// Bytes per element.
 inline int64_t byteSize(proto::ElementType type) {
-  switch (type) {
-  case proto::F32:
-  case proto::I32:
-    return 4;
-  case proto::F16:
-  case proto::BF16:
-    return 2;
-  case proto::I64:
-    return 8;
-  case proto::I1:
-    return 1;
-  default:
-    return 0;
-  }
+  return elementByteSize(type);
 }
 
 inline bool isFloatType(proto::ElementType type) {

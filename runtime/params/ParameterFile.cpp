@@ -51,23 +51,6 @@ absl::StatusOr<uint64_t> fileSize(const std::string &path) {
 
 } // namespace
 
-int64_t elementByteSize(proto::ElementType type) {
-  switch (type) {
-  case proto::F32:
-  case proto::I32:
-    return 4;
-  case proto::F16:
-  case proto::BF16:
-    return 2;
-  case proto::I64:
-    return 8;
-  case proto::I1:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
 void ParameterFileWriter::add(std::string name, proto::ElementType type,
                               std::vector<int64_t> dims,
                               absl::Span<const char> bytes) {

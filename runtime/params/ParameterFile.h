@@ -27,14 +27,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "runtime/ElementType.h"
 #include "runtime/proto/parameters.pb.h"
 
 namespace tessel {
 
 inline constexpr uint32_t kParameterFileVersion = 1;
-
-/// Bytes per element of `type`, or 0 for an unspecified type.
-int64_t elementByteSize(proto::ElementType type);
 
 /// Writes a parameter file. Entries are added first (only pointers to their
 /// bytes are kept, which must stay alive until write()), then written at once.

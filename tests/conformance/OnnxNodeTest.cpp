@@ -62,30 +62,7 @@ bool readProto(const std::string &path, Message &message) {
 }
 
 bool isSupportedType(int32_t type) {
-  return type == onnx::TensorProto::FLOAT ||
-         type == onnx::TensorProto::FLOAT16 ||
-         type == onnx::TensorProto::BFLOAT16 ||
-         type == onnx::TensorProto::INT32 || type == onnx::TensorProto::INT64 ||
-         type == onnx::TensorProto::BOOL;
-}
-
-std::optional<proto::ElementType> runtimeType(int32_t type) {
-  switch (type) {
-  case onnx::TensorProto::FLOAT:
-    return proto::F32;
-  case onnx::TensorProto::FLOAT16:
-    return proto::F16;
-  case onnx::TensorProto::BFLOAT16:
-    return proto::BF16;
-  case onnx::TensorProto::INT32:
-    return proto::I32;
-  case onnx::TensorProto::INT64:
-    return proto::I64;
-  case onnx::TensorProto::BOOL:
-    return proto::I1;
-  default:
-    return std::nullopt;
-  }
+  return onnx_import::runtimeElementType(type).has_value();
 }
 
 /// Test data stores bfloat16 tensors as uint16 bits.
@@ -199,7 +176,7 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
       // Pin every dimension to the data's shape.
       options.inputShapes[inputNames[i]] = decoded->shape;
       HostTensor input;
-      input.type = *runtimeType(decoded->dataType);
+      input.type = *onnx_import::runtimeElementType(decoded->dataType);
       input.dims = decoded->shape;
       std::string bytes = onnx_import::encodeBytes(*decoded);
       input.bytes.assign(bytes.begin(), bytes.end());

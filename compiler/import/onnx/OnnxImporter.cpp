@@ -439,25 +439,6 @@ size_t ImportedModel::numParameters() const {
   return storage->parameters.size();
 }
 
-static std::optional<proto::ElementType> toElementType(int32_t dataType) {
-  switch (dataType) {
-  case onnx::TensorProto::FLOAT:
-    return proto::F32;
-  case onnx::TensorProto::FLOAT16:
-    return proto::F16;
-  case onnx::TensorProto::BFLOAT16:
-    return proto::BF16;
-  case onnx::TensorProto::INT32:
-    return proto::I32;
-  case onnx::TensorProto::INT64:
-    return proto::I64;
-  case onnx::TensorProto::BOOL:
-    return proto::I1;
-  default:
-    return std::nullopt;
-  }
-}
-
 static std::string absolutePath(const std::string &path) {
   char resolved[PATH_MAX];
   return ::realpath(path.c_str(), resolved) ? std::string(resolved) : path;
@@ -471,7 +452,8 @@ absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
   for (const ParameterData &parameter : storage->parameters) {
     if (const auto *tensor =
             std::get_if<onnx_import::StaticTensor>(&parameter.source)) {
-      std::optional<proto::ElementType> type = toElementType(tensor->dataType);
+      std::optional<proto::ElementType> type =
+          onnx_import::runtimeElementType(tensor->dataType);
       if (!type)
         return absl::InvalidArgumentError(
             absl::StrCat("parameter '", parameter.name,
@@ -482,7 +464,8 @@ absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
     }
     const onnx::TensorProto &proto =
         *std::get<const onnx::TensorProto *>(parameter.source);
-    std::optional<proto::ElementType> type = toElementType(proto.data_type());
+    std::optional<proto::ElementType> type =
+        onnx_import::runtimeElementType(proto.data_type());
     if (!type)
       return absl::InvalidArgumentError(absl::StrCat(
           "parameter '", parameter.name, "' has an unsupported element type"));

@@ -232,6 +232,25 @@ int64_t wrapInt(int32_t dataType, int64_t value) {
   }
 }
 
+std::optional<proto::ElementType> runtimeElementType(int32_t dataType) {
+  switch (dataType) {
+  case TensorProto::FLOAT:
+    return proto::F32;
+  case TensorProto::FLOAT16:
+    return proto::F16;
+  case TensorProto::BFLOAT16:
+    return proto::BF16;
+  case TensorProto::INT32:
+    return proto::I32;
+  case TensorProto::INT64:
+    return proto::I64;
+  case TensorProto::BOOL:
+    return proto::I1;
+  default:
+    return std::nullopt;
+  }
+}
+
 std::string dataTypeName(int32_t dataType) {
   if (TensorProto::DataType_IsValid(dataType))
     return TensorProto::DataType_Name(

@@ -17,7 +17,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include <optional>
+
 #include "onnx/onnx_pb.h"
+#include "runtime/proto/types.pb.h"
 
 namespace tessel::onnx_import {
 
@@ -50,6 +53,9 @@ bool isFloatType(int32_t dataType);
 /// rounding; integer wrap-around; bool as 0/1).
 double roundFloat(int32_t dataType, double value);
 int64_t wrapInt(int32_t dataType, int64_t value);
+
+/// The runtime element type of an ONNX element type, if Tessel has it.
+std::optional<proto::ElementType> runtimeElementType(int32_t dataType);
 
 /// The name of an ONNX element type, for diagnostics ("FLOAT", "INT64", ...).
 std::string dataTypeName(int32_t dataType);

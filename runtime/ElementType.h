@@ -1,0 +1,33 @@
+//===- ElementType.h - Sizes of Tessel's element types ----------*- C++ -*-===//
+
+#ifndef TESSEL_RUNTIME_ELEMENTTYPE_H
+#define TESSEL_RUNTIME_ELEMENTTYPE_H
+
+#include <cstdint>
+
+#include "runtime/proto/types.pb.h"
+
+namespace tessel {
+
+/// Bytes per element of `type` (i1 takes a byte), or 0 for an unspecified
+/// type.
+inline int64_t elementByteSize(proto::ElementType type) {
+  switch (type) {
+  case proto::F32:
+  case proto::I32:
+    return 4;
+  case proto::F16:
+  case proto::BF16:
+    return 2;
+  case proto::I64:
+    return 8;
+  case proto::I1:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_ELEMENTTYPE_H
