@@ -3,6 +3,7 @@
 #include "dialects/RegisterDialects.h"
 
 #include "dialects/graph/GraphDialect.h"
+#include "dialects/spmd/SpmdDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -11,8 +12,9 @@
 namespace tessel {
 
 void registerTesselDialects(mlir::DialectRegistry &registry) {
-  registry.insert<graph::GraphDialect, mlir::arith::ArithDialect,
-                  mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
+  registry
+      .insert<graph::GraphDialect, spmd::SpmdDialect, mlir::arith::ArithDialect,
+              mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
 }
 
 } // namespace tessel

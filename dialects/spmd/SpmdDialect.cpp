@@ -1,0 +1,133 @@
+//===- SpmdDialect.cpp - The spmd sharding dialect ------------------------===//
+
+#include "dialects/spmd/SpmdDialect.h"
+
+#include "dialects/spmd/SpmdOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+#include "dialects/spmd/SpmdDialect.cpp.inc"
+
+namespace tessel::spmd {
+
+void SpmdDialect::initialize() {
+  registerAttributes();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/spmd/SpmdOps.cpp.inc"
+      >();
+}
+
+/// The type of argument or result `index` of a function-like `op`.
+static mlir::Type valueType(mlir::Operation *op, unsigned index,
+                            bool isArgument) {
+  auto function = mlir::dyn_cast<mlir::FunctionOpInterface>(op);
+  if (!function)
+    return {};
+  return isArgument ? function.getArgumentTypes()[index]
+                    : function.getResultTypes()[index];
+}
+
+static mlir::LogicalResult verifyValueSharding(mlir::Operation *op,
+                                               unsigned index,
+                                               mlir::NamedAttribute attr,
+                                               bool isArgument) {
+  if (attr.getName() != SpmdDialect::kShardingAttr)
+    return op->emitError() << "unknown " << (isArgument ? "argument" : "result")
+                           << " attribute '" << attr.getName().getValue()
+                           << "'";
+  auto sharding = mlir::dyn_cast<ShardingAttr>(attr.getValue());
+  if (!sharding)
+    return op->emitError() << "'" << SpmdDialect::kShardingAttr
+                           << "' must be a #spmd.sharding";
+  mlir::Type type = valueType(op, index, isArgument);
+  if (!type)
+    return op->emitError() << "'" << SpmdDialect::kShardingAttr
+                           << "' attaches to function arguments and results";
+  return verifySharding(op, sharding, type);
+}
+
+mlir::LogicalResult
+SpmdDialect::verifyRegionArgAttribute(mlir::Operation *op, unsigned,
+                                      unsigned index, mlir::NamedAttribute attr) {
+  return verifyValueSharding(op, index, attr, /*isArgument=*/true);
+}
+
+mlir::LogicalResult
+SpmdDialect::verifyRegionResultAttribute(mlir::Operation *op, unsigned,
+                                         unsigned index,
+                                         mlir::NamedAttribute attr) {
+  return verifyValueSharding(op, index, attr, /*isArgument=*/false);
+}
+
+mlir::LogicalResult
+SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
+                                      mlir::NamedAttribute attr) {
+  if (attr.getName() == kShardingsAttr) {
+    auto shardings = mlir::dyn_cast<mlir::ArrayAttr>(attr.getValue());
+    if (!shardings || shardings.size() != op->getNumResults())
+      return op->emitError() << "'" << kShardingsAttr
+                             << "' needs one sharding per result ("
+                             << op->getNumResults() << ")";
+    for (auto [sharding, result] : llvm::zip(shardings, op->getResults())) {
+      auto typed = mlir::dyn_cast<ShardingAttr>(sharding);
+      if (!typed)
+        return op->emitError() << "'" << kShardingsAttr
+                               << "' holds a non-sharding " << sharding;
+      if (mlir::failed(verifySharding(op, typed, result.getType())))
+        return mlir::failure();
+    }
+    return mlir::success();
+  }
+  if (attr.getName() == kShardingRuleAttr) {
+    auto rule = mlir::dyn_cast<OpShardingRuleAttr>(attr.getValue());
+    if (!rule)
+      return op->emitError() << "'" << kShardingRuleAttr
+                             << "' must be a #spmd.rule";
+    if (rule.numOperands() != op->getNumOperands() ||
+        rule.numResults() != op->getNumResults())
+      return op->emitError() << "the sharding rule has " << rule.numOperands()
+                             << " operands and " << rule.numResults()
+                             << " results, the op " << op->getNumOperands()
+                             << " and " << op->getNumResults();
+    auto check = [&](mlir::Type type, bool isResult,
+                     int64_t index) -> mlir::LogicalResult {
+      auto tensor = mlir::dyn_cast<mlir::RankedTensorType>(type);
+      auto dims = mlir::cast<mlir::ArrayAttr>(
+          (isResult ? rule.getResultMappings() : rule.getOperandMappings())[index]);
+      if (!tensor || static_cast<int64_t>(dims.size()) != tensor.getRank())
+        return op->emitError() << "the sharding rule maps "
+                               << (isResult ? "result " : "operand ") << index
+                               << " with " << dims.size() << " dimensions";
+      for (int64_t d = 0; d < tensor.getRank(); ++d) {
+        int64_t product = 1;
+        for (int64_t factor : rule.factorsOf(isResult, index, d)) {
+          if (factor < 0 ||
+              factor >= static_cast<int64_t>(rule.getFactorSizes().size()))
+            return op->emitError() << "the sharding rule names factor " << factor;
+          product *= rule.getFactorSizes()[factor];
+        }
+        if (product != tensor.getDimSize(d))
+          return op->emitError() << "the sharding rule's factors of "
+                                 << (isResult ? "result " : "operand ") << index
+                                 << " dimension " << d << " multiply to "
+                                 << product << ", not its size "
+                                 << tensor.getDimSize(d);
+      }
+      return mlir::success();
+    };
+    for (auto [i, operand] : llvm::enumerate(op->getOperands()))
+      if (mlir::failed(check(operand.getType(), false, i)))
+        return mlir::failure();
+    for (auto [i, result] : llvm::enumerate(op->getResults()))
+      if (mlir::failed(check(result.getType(), true, i)))
+        return mlir::failure();
+    return mlir::success();
+  }
+  return op->emitError() << "unknown attribute '" << attr.getName().getValue()
+                         << "'";
+}
+
+} // namespace tessel::spmd

@@ -1,0 +1,28 @@
+//===- SpmdDialect.h - The spmd sharding dialect ----------------*- C++ -*-===//
+
+#ifndef TESSEL_DIALECTS_SPMD_SPMDDIALECT_H
+#define TESSEL_DIALECTS_SPMD_SPMDDIALECT_H
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include "dialects/spmd/SpmdDialect.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/spmd/SpmdAttrs.h.inc"
+
+namespace tessel::spmd {
+
+/// The mesh `sharding` names, looked up from `op`; an error on `op` if it
+/// does not exist.
+mlir::FailureOr<MeshAttr> lookupMesh(mlir::Operation *op,
+                                     mlir::FlatSymbolRefAttr mesh);
+
+/// Verifies `sharding` for a value of `type` used at `op`.
+mlir::LogicalResult verifySharding(mlir::Operation *op, ShardingAttr sharding,
+                                   mlir::Type type);
+
+} // namespace tessel::spmd
+
+#endif // TESSEL_DIALECTS_SPMD_SPMDDIALECT_H

@@ -1,0 +1,47 @@
+//===- SpmdDialect.td - The spmd sharding dialect ----------*- tablegen -*-===//
+
+#ifndef TESSEL_DIALECTS_SPMD_SPMDDIALECT_TD
+#define TESSEL_DIALECTS_SPMD_SPMDDIALECT_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Spmd_Dialect : Dialect {
+  let name = "spmd";
+  let cppNamespace = "::tessel::spmd";
+  let summary = "How tensors are split across a mesh of devices";
+  let description = [{
+    Meshes of named axes, tensor shardings over them (which axes split
+    which dimensions, which are replicated, which hold partial sums), the
+    factor rules by which each op relates its operands' and results'
+    dimensions, and the ops that change shardings: constraints, reshards,
+    and the collectives that implement them.
+
+    Shardings attach to function arguments and results as `spmd.sharding`
+    and to op results as `spmd.shardings` (one per result).
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+
+    /// Function argument/result attribute: the value's sharding.
+    static constexpr ::llvm::StringLiteral kShardingAttr = "spmd.sharding";
+    /// Op attribute: one sharding per result.
+    static constexpr ::llvm::StringLiteral kShardingsAttr = "spmd.shardings";
+    /// Op attribute: a sharding rule that replaces the op's own.
+    static constexpr ::llvm::StringLiteral kShardingRuleAttr = "spmd.sharding_rule";
+  }];
+}
+
+class Spmd_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<Spmd_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+class Spmd_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Spmd_Dialect, mnemonic, traits>;
+
+#endif // TESSEL_DIALECTS_SPMD_SPMDDIALECT_TD

@@ -1,0 +1,135 @@
+//===- SpmdOps.cpp - Ops of the spmd dialect ------------------------------===//
+
+#include "dialects/spmd/SpmdOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+
+#define GET_OP_CLASSES
+#include "dialects/spmd/SpmdOps.cpp.inc"
+
+namespace tessel::spmd {
+
+namespace {
+template <typename OpTy>
+LogicalResult verifyShardingChange(OpTy op) {
+  return verifySharding(op, op.getSharding(), op.getType());
+}
+} // namespace
+
+LogicalResult ShardingConstraintOp::verify() {
+  return verifyShardingChange(*this);
+}
+
+LogicalResult ReshardOp::verify() { return verifyShardingChange(*this); }
+
+/// The local shape of `type` on one device, splitting dimensions along the
+/// `manual` axes of `sharding`; nullopt if an axis does not divide.
+static std::optional<RankedTensorType>
+localType(RankedTensorType type, ShardingAttr sharding, MeshAttr mesh,
+          ArrayRef<Attribute> manual) {
+  SmallVector<int64_t> shape(type.getShape());
+  for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
+    for (AxisRefAttr axis : dim.getAxes()) {
+      bool isManual = llvm::any_of(manual, [&](Attribute name) {
+        return mlir::cast<StringAttr>(name).getValue() == axis.getName();
+      });
+      if (!isManual)
+        continue;
+      int64_t size = axis.size(mesh);
+      if (shape[d] % size != 0)
+        return std::nullopt;
+      shape[d] /= size;
+    }
+  return type.clone(shape);
+}
+
+LogicalResult ManualComputationOp::verify() {
+  Block &body = getBody().front();
+  if (getInShardings().size() != getInputs().size() ||
+      getOutShardings().size() != getResults().size())
+    return emitOpError() << "needs one sharding per input and per result";
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError() << "has " << getInputs().size() << " inputs but "
+                         << body.getNumArguments() << " region arguments";
+  auto check = [&](Value global, Attribute shardingAttr, Type local,
+                   const char *what, size_t index) -> LogicalResult {
+    auto sharding = mlir::cast<ShardingAttr>(shardingAttr);
+    if (failed(verifySharding(*this, sharding, global.getType())))
+      return failure();
+    FailureOr<MeshAttr> mesh = lookupMesh(*this, sharding.getMesh());
+    if (failed(mesh))
+      return failure();
+    std::optional<RankedTensorType> expected =
+        localType(mlir::cast<RankedTensorType>(global.getType()), sharding,
+                  *mesh, getManualAxes().getValue());
+    if (!expected)
+      return emitOpError() << what << " " << index
+                           << ": a manual axis does not divide its dimension";
+    if (*expected != local)
+      return emitOpError() << what << " " << index << " is " << local
+                           << " in the body, expected the local " << *expected;
+    return success();
+  };
+  for (auto [i, input] : llvm::enumerate(getInputs()))
+    if (failed(check(input, getInShardings()[i], body.getArgument(i).getType(),
+                     "input", i)))
+      return failure();
+  auto terminator = mlir::cast<ReturnOp>(body.getTerminator());
+  if (terminator.getValues().size() != getResults().size())
+    return emitOpError() << "the body returns " << terminator.getValues().size()
+                         << " values for " << getResults().size() << " results";
+  for (auto [i, result] : llvm::enumerate(getResults()))
+    if (failed(check(result, getOutShardings()[i],
+                     terminator.getValues()[i].getType(), "result", i)))
+      return failure();
+  return success();
+}
+
+namespace {
+/// Every axis a collective names must be in the mesh of its out_sharding.
+LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
+                               ArrayRef<Attribute> axisLists) {
+  if (failed(verifySharding(op, out, type)))
+    return failure();
+  FailureOr<MeshAttr> mesh = lookupMesh(op, out.getMesh());
+  for (Attribute list : axisLists) {
+    auto names = mlir::dyn_cast<ArrayAttr>(list);
+    for (Attribute name : names ? names.getValue() : ArrayRef<Attribute>(list))
+      if (auto axis = mlir::dyn_cast<StringAttr>(name);
+          axis && !mesh->axisSize(axis.getValue()))
+        return op->emitOpError() << "names axis \"" << axis.getValue()
+                                 << "\", which mesh " << out.getMesh()
+                                 << " does not have";
+  }
+  return success();
+}
+} // namespace
+
+LogicalResult AllGatherOp::verify() {
+  return verifyCollective(*this, getOutSharding(), getType(),
+                          getGatheringAxes().getValue());
+}
+LogicalResult AllSliceOp::verify() {
+  return verifyCollective(*this, getOutSharding(), getType(),
+                          getSlicingAxes().getValue());
+}
+LogicalResult AllReduceOp::verify() {
+  return verifyCollective(*this, getOutSharding(), getType(),
+                          getReductionAxes().getValue());
+}
+LogicalResult ReduceScatterOp::verify() {
+  return verifyCollective(*this, getOutSharding(), getType(),
+                          getScatterAxes().getValue());
+}
+LogicalResult AllToAllOp::verify() {
+  return verifyCollective(*this, getOutSharding(), getType(),
+                          getAxes().getValue());
+}
+LogicalResult CollectivePermuteOp::verify() {
+  return verifyCollective(*this, getOutSharding(), getType(), {});
+}
+
+} // namespace tessel::spmd

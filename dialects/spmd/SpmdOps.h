@@ -1,0 +1,18 @@
+//===- SpmdOps.h - Ops of the spmd dialect ----------------------*- C++ -*-===//
+
+#ifndef TESSEL_DIALECTS_SPMD_SPMDOPS_H
+#define TESSEL_DIALECTS_SPMD_SPMDOPS_H
+
+#include "dialects/spmd/SpmdDialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "dialects/spmd/SpmdOps.h.inc"
+
+#endif // TESSEL_DIALECTS_SPMD_SPMDOPS_H

@@ -1,0 +1,119 @@
+//===- SpmdOps.td - Ops of the spmd dialect ----------------*- tablegen -*-===//
+
+#ifndef TESSEL_DIALECTS_SPMD_SPMDOPS_TD
+#define TESSEL_DIALECTS_SPMD_SPMDOPS_TD
+
+include "dialects/spmd/SpmdAttrs.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Spmd_MeshOp : Spmd_Op<"mesh", [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "A named mesh of devices";
+  let description = [{
+    ```mlir
+    spmd.mesh @m = <["x"=2, "y"=4]>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, Spmd_MeshAttr:$mesh);
+  let assemblyFormat = "$sym_name `=` $mesh attr-dict";
+}
+
+class Spmd_ShardingChangeOp<string mnemonic, list<Trait> traits = []>
+    : Spmd_Op<mnemonic, traits # [SameOperandsAndResultType]> {
+  let arguments = (ins AnyRankedTensor:$input, Spmd_ShardingAttr:$sharding);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input $sharding attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Spmd_ShardingConstraintOp : Spmd_ShardingChangeOp<"sharding_constraint"> {
+  let summary = "Require a sharding of a value, for propagation";
+  let description = [{
+    The value has `sharding` from here on; propagation treats it as a user
+    annotation (closed dimensions are fixed, open ones may be refined).
+  }];
+}
+
+def Spmd_ReshardOp : Spmd_ShardingChangeOp<"reshard", [Pure]> {
+  let summary = "The same tensor, moved to another sharding";
+  let description = [{
+    Inserted where an op's operands disagree on a sharding; the partitioner
+    turns it into collectives.
+  }];
+}
+
+def Spmd_ReturnOp : Spmd_Op<"return", [Pure, Terminator, ReturnLike,
+    HasParent<"ManualComputationOp">]> {
+  let summary = "The results of a manual computation's body";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+  let builders = [OpBuilder<(ins), [{ build($_builder, $_state, {}); }]>];
+}
+
+def Spmd_ManualComputationOp : Spmd_Op<"manual_computation", [
+    IsolatedFromAbove, SingleBlockImplicitTerminator<"ReturnOp">]> {
+  let summary = "A region written per device, on local shapes";
+  let description = [{
+    The body sees each operand as the local part its device holds along
+    `manual_axes` (per `in_shardings`) and produces local parts of the
+    results (per `out_shardings`); collectives inside are explicit.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
+                       TypedArrayAttrBase<Spmd_ShardingAttr, "shardings">:$in_shardings,
+                       TypedArrayAttrBase<Spmd_ShardingAttr, "shardings">:$out_shardings,
+                       StrArrayAttr:$manual_axes);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` attr-dict `:` functional-type($inputs, $results) $body
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives, on global shapes: each says which axes it works over and
+// gives the sharding of its result.
+//===----------------------------------------------------------------------===//
+
+class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins)>
+    : Spmd_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let arguments = !con((ins AnyRankedTensor:$input), extraArgs,
+                       (ins Spmd_ShardingAttr:$out_sharding));
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Spmd_AllGatherOp : Spmd_CollectiveOp<"all_gather",
+    (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$gathering_axes)> {
+  let summary = "Gather the parts along axes: those axes leave the dimensions";
+}
+
+def Spmd_AllSliceOp : Spmd_CollectiveOp<"all_slice",
+    (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$slicing_axes)> {
+  let summary = "Keep each device's part along axes (no communication)";
+}
+
+def Spmd_AllReduceOp : Spmd_CollectiveOp<"all_reduce",
+    (ins StrArrayAttr:$reduction_axes, StrAttr:$reduction)> {
+  let summary = "Reduce partial values over axes";
+}
+
+def Spmd_ReduceScatterOp : Spmd_CollectiveOp<"reduce_scatter",
+    (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$scatter_axes,
+         StrAttr:$reduction)> {
+  let summary = "Reduce partial values and keep each device's part";
+}
+
+def Spmd_AllToAllOp : Spmd_CollectiveOp<"all_to_all",
+    (ins StrArrayAttr:$axes, I64Attr:$src_dim, I64Attr:$tgt_dim)> {
+  let summary = "Move axes from one dimension to another";
+}
+
+def Spmd_CollectivePermuteOp : Spmd_CollectiveOp<"collective_permute"> {
+  let summary = "Exchange whole parts between devices";
+}
+
+#endif // TESSEL_DIALECTS_SPMD_SPMDOPS_TD

@@ -1,0 +1,126 @@
+// RUN: tessel-opt %s --split-input-file --verify-diagnostics
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @axis_twice(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{axis "x" is used twice}}
+  %0 = spmd.sharding_constraint %a <@m, [{"x"}, {"x"}]> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @unknown_axis(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{unknown axis "z" in mesh @m}}
+  %0 = spmd.sharding_constraint %a <@m, [{"z"}, {}]> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+func.func @unknown_mesh(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{unknown mesh @nowhere}}
+  %0 = spmd.sharding_constraint %a <@nowhere, [{}, {}]> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @rank_mismatch(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{sharding has 1 dimensions but the tensor has rank 2}}
+  %0 = spmd.reshard %a <@m, [{"x"}]> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @partial_and_sharding(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{axis "x" is both partial and sharding}}
+  %0 = spmd.reshard %a <@m, [{"x"}, {}], partial={"x": sum}> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @bad_reduction(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{partial axis "y" has reduction 'mean'; expected sum, max or min}}
+  %0 = spmd.reshard %a <@m, [{}, {}], partial={"y": mean}> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @bad_sub_axis(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{sub-axis "y":(3)2 does not divide axis "y" of size 4}}
+  %0 = spmd.reshard %a <@m, [{"y":(3)2}, {}]> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @overlapping_sub_axes(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{axis "y" is used twice}}
+  %0 = spmd.reshard %a <@m, [{"y":(1)2}, {"y"}]> : tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{mesh axis "x" is declared twice}}
+spmd.mesh @m = <["x"=2, "x"=4]>
+
+// -----
+
+// expected-error @+1 {{device_ids must be a permutation of 0..3}}
+spmd.mesh @m = <["x"=4], device_ids=[0, 1, 1, 2]>
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+// expected-error @+1 {{sharding has 2 dimensions but the tensor has rank 1}}
+func.func @argument(%a: tensor<8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {}]>}) {
+  return
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+func.func @shardings_count(%a: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{'spmd.shardings' needs one sharding per result (1)}}
+  %0 = graph.exp %a {spmd.shardings = []} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @rule_sizes(%a: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{the sharding rule's factors of operand 0 dimension 0 multiply to 4, not its size 8}}
+  %0 = graph.exp %a {spmd.sharding_rule = #spmd.rule<([i])->([i]) {i=4}>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+func.func @manual_local_shape(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{input 0 is 'tensor<8x16xf32>' in the body, expected the local 'tensor<4x16xf32>'}}
+  %0 = spmd.manual_computation(%a) {in_shardings = [#spmd.sharding<@m, [{"x"}, {}]>], out_shardings = [#spmd.sharding<@m, [{}, {}]>], manual_axes = ["x"]} : (tensor<8x16xf32>) -> tensor<8x16xf32> {
+  ^bb0(%local: tensor<8x16xf32>):
+    spmd.return %local : tensor<8x16xf32>
+  }
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+func.func @collective_axis(%a: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{names axis "q", which mesh @m does not have}}
+  %0 = spmd.all_reduce %a {reduction_axes = ["q"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
