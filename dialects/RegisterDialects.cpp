@@ -3,6 +3,7 @@
 #include "dialects/RegisterDialects.h"
 
 #include "dialects/graph/GraphDialect.h"
+#include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -1,0 +1,396 @@
+//===- GraphShardingRules.cpp - The graph dialect's sharding rules --------===//
+//
+// One rule per graph op, written with OpShardingRuleBuilder and attached as
+// ShardingRuleOpInterface external models, so that the graph dialect itself
+// knows nothing of sharding.
+//
+// Conventions: a dimension that keeps its size and meaning through the op
+// is pass-through; a summed dimension is a reduction factor; a dimension an
+// op needs whole (softmax's, a normalised one, a gathered axis) is
+// need-replication; a dimension whose data moves between positions (a
+// reversed one) is a permutation; a dimension whose size changes (slice,
+// pad, concatenate, windows) gets separate need-replication factors on each
+// side, since no single factor describes both.
+//
+//===----------------------------------------------------------------------===//
+
+#include <numeric>
+
+#include "dialects/graph/GraphDialect.h"
+#include "dialects/graph/GraphOps.h"
+#include "dialects/spmd/ShardingRules.h"
+
+namespace tessel::spmd {
+namespace {
+
+using mlir::ArrayRef;
+using mlir::RankedTensorType;
+using mlir::SmallVector;
+
+RankedTensorType typeOf(mlir::Value value) {
+  return mlir::cast<RankedTensorType>(value.getType());
+}
+
+OpShardingRuleAttr pointwiseRule(mlir::Operation *op) {
+  OpShardingRuleBuilder builder(op);
+  builder.addPointwise(typeOf(op->getResult(0)).getShape());
+  return builder.build();
+}
+
+/// Dimensions of `operand` and `result` that correspond one to one (same
+/// size) are pass-through; the others get separate need-replication factors.
+void addSameOrSeparate(OpShardingRuleBuilder &builder, mlir::Operation *op,
+                       llvm::function_ref<bool(int64_t)> same) {
+  RankedTensorType operand = typeOf(op->getOperand(0));
+  RankedTensorType result = typeOf(op->getResult(0));
+  for (int64_t d = 0; d < result.getRank(); ++d) {
+    if (same(d)) {
+      if (result.getDimSize(d) != 1) {
+        SmallVector<int64_t> operandDims(op->getNumOperands(), -1);
+        operandDims[0] = d;
+        builder.addFactor(operandDims, {d}, result.getDimSize(d));
+      }
+      continue;
+    }
+    builder.addOperandFactor(0, d, operand.getDimSize(d),
+                             FactorKind::NeedReplication);
+    builder.addResultFactor(0, d, result.getDimSize(d),
+                            FactorKind::NeedReplication);
+  }
+}
+
+OpShardingRuleAttr ruleFor(graph::BroadcastInDimOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType operand = op.getOperand().getType(), result = op.getType();
+  for (int64_t d = 0; d < result.getRank(); ++d) {
+    if (result.getDimSize(d) == 1)
+      continue;
+    int64_t source = -1;
+    for (auto [i, target] : llvm::enumerate(op.getBroadcastDimensions()))
+      if (target == d && operand.getDimSize(i) == result.getDimSize(d))
+        source = i;
+    builder.addFactor({source}, {d}, result.getDimSize(d));
+  }
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::TransposeOp op) {
+  OpShardingRuleBuilder builder(op);
+  for (auto [d, source] : llvm::enumerate(op.getPermutation()))
+    if (op.getType().getDimSize(d) != 1)
+      builder.addFactor({source}, {static_cast<int64_t>(d)},
+                        op.getType().getDimSize(d));
+  return builder.build();
+}
+
+/// Reshape: the common refinement of both shapes, each piece one factor. A
+/// dimension merged from two ([8, 16] -> [128]) is a compound of their
+/// factors; a split one is the reverse. Where the shapes share no divisor,
+/// the rest is need-replication on each side.
+OpShardingRuleAttr ruleFor(graph::ReshapeOp op) {
+  OpShardingRuleBuilder builder(op);
+  ArrayRef<int64_t> in = op.getOperand().getType().getShape();
+  ArrayRef<int64_t> out = op.getType().getShape();
+  size_t i = 0, o = 0;
+  int64_t inLeft = in.empty() ? 1 : in[0], outLeft = out.empty() ? 1 : out[0];
+  auto skipOnes = [&]() {
+    while (i < in.size() && inLeft == 1 && ++i < in.size())
+      inLeft = in[i];
+    while (o < out.size() && outLeft == 1 && ++o < out.size())
+      outLeft = out[o];
+  };
+  skipOnes();
+  while (i < in.size() && o < out.size()) {
+    int64_t common = std::gcd(inLeft, outLeft);
+    if (common == 1)
+      break;
+    builder.addFactor({static_cast<int64_t>(i)}, {static_cast<int64_t>(o)},
+                      common);
+    inLeft /= common;
+    outLeft /= common;
+    skipOnes();
+  }
+  // What does not line up cannot be sharded through the reshape.
+  for (; i < in.size(); ++i, inLeft = i < in.size() ? in[i] : 1)
+    builder.addOperandFactor(0, i, inLeft, FactorKind::NeedReplication);
+  for (; o < out.size(); ++o, outLeft = o < out.size() ? out[o] : 1)
+    builder.addResultFactor(0, o, outLeft, FactorKind::NeedReplication);
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::SliceOp op) {
+  OpShardingRuleBuilder builder(op);
+  addSameOrSeparate(builder, op, [&](int64_t d) {
+    return op.getStartIndices()[d] == 0 && op.getStrides()[d] == 1 &&
+           op.getLimitIndices()[d] == op.getOperand().getType().getDimSize(d);
+  });
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::PadOp op) {
+  OpShardingRuleBuilder builder(op);
+  addSameOrSeparate(builder, op, [&](int64_t d) {
+    return op.getEdgePaddingLow()[d] == 0 && op.getEdgePaddingHigh()[d] == 0 &&
+           op.getInteriorPadding()[d] == 0;
+  });
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::ConcatenateOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType result = op.getType();
+  int64_t dim = op.getDimension();
+  for (int64_t d = 0; d < result.getRank(); ++d) {
+    if (d == dim) {
+      for (auto [i, input] : llvm::enumerate(op.getInputs()))
+        builder.addOperandFactor(i, d, typeOf(input).getDimSize(d),
+                                 FactorKind::NeedReplication);
+      builder.addResultFactor(0, d, result.getDimSize(d),
+                              FactorKind::NeedReplication);
+    } else if (result.getDimSize(d) != 1) {
+      SmallVector<int64_t> operandDims(op.getInputs().size(), d);
+      builder.addFactor(operandDims, {d}, result.getDimSize(d));
+    }
+  }
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::ReverseOp op) {
+  OpShardingRuleBuilder builder(op);
+  for (int64_t d = 0; d < op.getType().getRank(); ++d)
+    if (op.getType().getDimSize(d) != 1)
+      builder.addFactor({d}, {d}, op.getType().getDimSize(d),
+                        llvm::is_contained(op.getDimensions(), d)
+                            ? FactorKind::Permutation
+                            : FactorKind::PassThrough);
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::GatherOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType operand = op.getOperand().getType();
+  RankedTensorType indices = op.getIndices().getType();
+  int64_t axis = op.getAxis(), indexRank = indices.getRank();
+  for (int64_t d = 0; d < operand.getRank(); ++d) {
+    if (d == axis) {
+      builder.addOperandFactor(0, d, operand.getDimSize(d),
+                               FactorKind::NeedReplication);
+      continue;
+    }
+    int64_t resultDim = d < axis ? d : d - 1 + indexRank;
+    if (operand.getDimSize(d) != 1)
+      builder.addFactor({d, -1}, {resultDim}, operand.getDimSize(d));
+  }
+  for (int64_t d = 0; d < indexRank; ++d)
+    if (indices.getDimSize(d) != 1)
+      builder.addFactor({-1, d}, {axis + d}, indices.getDimSize(d));
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::DotGeneralOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType lhs = op.getLhs().getType(), rhs = op.getRhs().getType();
+  ArrayRef<int64_t> lhsBatch = op.getLhsBatchingDimensions();
+  ArrayRef<int64_t> rhsBatch = op.getRhsBatchingDimensions();
+  ArrayRef<int64_t> lhsContract = op.getLhsContractingDimensions();
+  ArrayRef<int64_t> rhsContract = op.getRhsContractingDimensions();
+  int64_t resultDim = 0;
+  for (auto [l, r] : llvm::zip(lhsBatch, rhsBatch)) {
+    if (lhs.getDimSize(l) != 1)
+      builder.addFactor({l, r}, {resultDim}, lhs.getDimSize(l));
+    ++resultDim;
+  }
+  for (int64_t d = 0; d < lhs.getRank(); ++d) {
+    if (llvm::is_contained(lhsBatch, d) || llvm::is_contained(lhsContract, d))
+      continue;
+    if (lhs.getDimSize(d) != 1)
+      builder.addFactor({d, -1}, {resultDim}, lhs.getDimSize(d));
+    ++resultDim;
+  }
+  for (int64_t d = 0; d < rhs.getRank(); ++d) {
+    if (llvm::is_contained(rhsBatch, d) || llvm::is_contained(rhsContract, d))
+      continue;
+    if (rhs.getDimSize(d) != 1)
+      builder.addFactor({-1, d}, {resultDim}, rhs.getDimSize(d));
+    ++resultDim;
+  }
+  for (auto [l, r] : llvm::zip(lhsContract, rhsContract))
+    if (lhs.getDimSize(l) != 1)
+      builder.addFactor({l, r}, {-1}, lhs.getDimSize(l), FactorKind::Reduction);
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::ReduceOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType operand = op.getOperand().getType();
+  int64_t resultDim = 0;
+  for (int64_t d = 0; d < operand.getRank(); ++d) {
+    bool reduced = llvm::is_contained(op.getDimensions(), d);
+    if (operand.getDimSize(d) != 1)
+      builder.addFactor({d}, {reduced ? -1 : resultDim}, operand.getDimSize(d),
+                        reduced ? FactorKind::Reduction
+                                : FactorKind::PassThrough);
+    if (!reduced)
+      ++resultDim;
+  }
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::SoftmaxOp op) {
+  OpShardingRuleBuilder builder(op);
+  for (int64_t d = 0; d < op.getType().getRank(); ++d)
+    if (op.getType().getDimSize(d) != 1)
+      builder.addFactor({d}, {d}, op.getType().getDimSize(d),
+                        d == static_cast<int64_t>(op.getDimension())
+                            ? FactorKind::NeedReplication
+                            : FactorKind::PassThrough);
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::LayerNormOp op) {
+  OpShardingRuleBuilder builder(op);
+  int64_t axis = op.getAxis();
+  for (int64_t d = 0; d < op.getType().getRank(); ++d) {
+    int64_t size = op.getType().getDimSize(d);
+    if (size == 1)
+      continue;
+    if (d < axis)
+      builder.addFactor({d, -1, -1}, {d}, size);
+    else
+      builder.addFactor({d, d - axis, d - axis}, {d}, size,
+                        FactorKind::NeedReplication);
+  }
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::BatchNormInferenceOp op) {
+  OpShardingRuleBuilder builder(op);
+  int64_t feature = op.getFeatureIndex();
+  for (int64_t d = 0; d < op.getType().getRank(); ++d) {
+    int64_t size = op.getType().getDimSize(d);
+    if (size == 1)
+      continue;
+    if (d == feature)
+      builder.addFactor({d, 0, 0, 0, 0}, {d}, size);
+    else
+      builder.addFactor({d, -1, -1, -1, -1}, {d}, size);
+  }
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::ConvolutionOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType input = op.getInput().getType();
+  RankedTensorType kernel = op.getKernel().getType();
+  RankedTensorType result = op.getType();
+  builder.addFactor({0, -1}, {0}, input.getDimSize(0));
+  builder.addFactor({-1, 0}, {1}, kernel.getDimSize(0));
+  if (op.getFeatureGroupCount() == 1)
+    builder.addFactor({1, 1}, {-1}, input.getDimSize(1), FactorKind::Reduction);
+  else {
+    builder.addOperandFactor(0, 1, input.getDimSize(1),
+                             FactorKind::NeedReplication);
+    builder.addOperandFactor(1, 1, kernel.getDimSize(1),
+                             FactorKind::NeedReplication);
+  }
+  // Spatial dimensions: windows overlap, so sharding them needs halos.
+  for (int64_t d = 2; d < input.getRank(); ++d) {
+    builder.addOperandFactor(0, d, input.getDimSize(d),
+                             FactorKind::NeedReplication);
+    builder.addOperandFactor(1, d, kernel.getDimSize(d),
+                             FactorKind::NeedReplication);
+    builder.addResultFactor(0, d, result.getDimSize(d),
+                            FactorKind::NeedReplication);
+  }
+  return builder.build();
+}
+
+template <typename PoolOp> OpShardingRuleAttr poolRule(PoolOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType operand = op.getOperand().getType(), result = op.getType();
+  for (int64_t d = 0; d < 2; ++d)
+    if (operand.getDimSize(d) != 1)
+      builder.addFactor({d}, {d}, operand.getDimSize(d));
+  for (int64_t d = 2; d < operand.getRank(); ++d) {
+    builder.addOperandFactor(0, d, operand.getDimSize(d),
+                             FactorKind::NeedReplication);
+    builder.addResultFactor(0, d, result.getDimSize(d),
+                            FactorKind::NeedReplication);
+  }
+  return builder.build();
+}
+
+OpShardingRuleAttr ruleFor(graph::MaxPoolOp op) { return poolRule(op); }
+OpShardingRuleAttr ruleFor(graph::AvgPoolOp op) { return poolRule(op); }
+
+OpShardingRuleAttr ruleFor(graph::ResizeOp op) {
+  OpShardingRuleBuilder builder(op);
+  addSameOrSeparate(builder, op, [&](int64_t d) {
+    return op.getScales()[d] == 1.0 &&
+           op.getOperand().getType().getDimSize(d) == op.getType().getDimSize(d);
+  });
+  return builder.build();
+}
+
+/// Ops with no operands: every result dimension is its own factor.
+OpShardingRuleAttr sourceRule(mlir::Operation *op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType result = typeOf(op->getResult(0));
+  for (int64_t d = 0; d < result.getRank(); ++d)
+    builder.addResultFactor(0, d, result.getDimSize(d), FactorKind::PassThrough);
+  return builder.build();
+}
+
+template <typename OpTy>
+struct SpecificRule
+    : ShardingRuleOpInterface::ExternalModel<SpecificRule<OpTy>, OpTy> {
+  OpShardingRuleAttr getShardingRule(mlir::Operation *op) const {
+    return ruleFor(mlir::cast<OpTy>(op));
+  }
+};
+
+template <typename OpTy>
+struct PointwiseRule
+    : ShardingRuleOpInterface::ExternalModel<PointwiseRule<OpTy>, OpTy> {
+  OpShardingRuleAttr getShardingRule(mlir::Operation *op) const {
+    return pointwiseRule(op);
+  }
+};
+
+template <typename OpTy>
+struct SourceRule
+    : ShardingRuleOpInterface::ExternalModel<SourceRule<OpTy>, OpTy> {
+  OpShardingRuleAttr getShardingRule(mlir::Operation *op) const {
+    return sourceRule(op);
+  }
+};
+
+template <typename... Ops> void attachPointwise(mlir::MLIRContext *context) {
+  (Ops::template attachInterface<PointwiseRule<Ops>>(*context), ...);
+}
+
+template <typename... Ops> void attachSpecific(mlir::MLIRContext *context) {
+  (Ops::template attachInterface<SpecificRule<Ops>>(*context), ...);
+}
+
+} // namespace
+
+void registerGraphShardingRules(mlir::DialectRegistry &registry) {
+  registry.addExtension(+[](mlir::MLIRContext *context,
+                            graph::GraphDialect *) {
+    using namespace graph;
+    attachPointwise<AddOp, SubOp, MulOp, DivOp, RemOp, MaxOp, MinOp, PowOp,
+                    AndOp, OrOp, XorOp, NotOp, NegOp, AbsOp, SignOp, ReluOp,
+                    ExpOp, LogOp, TanhOp, ErfOp, SqrtOp, RsqrtOp, ReciprocalOp,
+                    SigmoidOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp, ClampOp,
+                    CompareOp, SelectOp, ConvertOp>(context);
+    ConstantOp::attachInterface<SourceRule<ConstantOp>>(*context);
+    IotaOp::attachInterface<SourceRule<IotaOp>>(*context);
+    attachSpecific<BroadcastInDimOp, TransposeOp, ReshapeOp, SliceOp, PadOp,
+                   ConcatenateOp, ReverseOp, GatherOp, DotGeneralOp, ReduceOp,
+                   SoftmaxOp, LayerNormOp, BatchNormInferenceOp, ConvolutionOp,
+                   MaxPoolOp, AvgPoolOp, ResizeOp>(context);
+  });
+}
+
+} // namespace tessel::spmd
