@@ -16,6 +16,7 @@ void registerTesselDialects(mlir::DialectRegistry &registry) {
   registry
       .insert<graph::GraphDialect, spmd::SpmdDialect, mlir::arith::ArithDialect,
               mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
+  spmd::registerGraphShardingRules(registry);
 }
 
 } // namespace tessel

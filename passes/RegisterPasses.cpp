@@ -4,6 +4,7 @@
 
 #include "mlir/Transforms/Passes.h"
 #include "passes/lowering/Passes.h"
+#include "passes/propagation/Passes.h"
 
 namespace tessel {
 
@@ -11,6 +12,7 @@ void registerTesselPasses() {
   // Upstream's generic transforms: canonicalize, cse, inline, symbol-dce, ...
   mlir::registerTransformsPasses();
   lowering::registerLoweringPasses();
+  propagation::registerPropagationPasses();
 }
 
 } // namespace tessel

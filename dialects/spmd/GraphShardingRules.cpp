@@ -326,8 +326,8 @@ OpShardingRuleAttr ruleFor(graph::AvgPoolOp op) { return poolRule(op); }
 OpShardingRuleAttr ruleFor(graph::ResizeOp op) {
   OpShardingRuleBuilder builder(op);
   addSameOrSeparate(builder, op, [&](int64_t d) {
-    return op.getScales()[d] == 1.0 &&
-           op.getOperand().getType().getDimSize(d) == op.getType().getDimSize(d);
+    return op.getScales()[d] == 1.0 && op.getOperand().getType().getDimSize(
+                                           d) == op.getType().getDimSize(d);
   });
   return builder.build();
 }
@@ -337,7 +337,8 @@ OpShardingRuleAttr sourceRule(mlir::Operation *op) {
   OpShardingRuleBuilder builder(op);
   RankedTensorType result = typeOf(op->getResult(0));
   for (int64_t d = 0; d < result.getRank(); ++d)
-    builder.addResultFactor(0, d, result.getDimSize(d), FactorKind::PassThrough);
+    builder.addResultFactor(0, d, result.getDimSize(d),
+                            FactorKind::PassThrough);
   return builder.build();
 }
 
@@ -376,8 +377,7 @@ template <typename... Ops> void attachSpecific(mlir::MLIRContext *context) {
 } // namespace
 
 void registerGraphShardingRules(mlir::DialectRegistry &registry) {
-  registry.addExtension(+[](mlir::MLIRContext *context,
-                            graph::GraphDialect *) {
+  registry.addExtension(+[](mlir::MLIRContext *context, graph::GraphDialect *) {
     using namespace graph;
     attachPointwise<AddOp, SubOp, MulOp, DivOp, RemOp, MaxOp, MinOp, PowOp,
                     AndOp, OrOp, XorOp, NotOp, NegOp, AbsOp, SignOp, ReluOp,

@@ -55,8 +55,9 @@ OpShardingRuleBuilder::addPointwise(llvm::ArrayRef<int64_t> shape) {
   return *this;
 }
 
-OpShardingRuleBuilder &OpShardingRuleBuilder::addOperandFactor(
-    int64_t operand, int64_t dim, int64_t size, FactorKind kind) {
+OpShardingRuleBuilder &
+OpShardingRuleBuilder::addOperandFactor(int64_t operand, int64_t dim,
+                                        int64_t size, FactorKind kind) {
   if (size == 1)
     return *this;
   llvm::SmallVector<int64_t> operandDims(operands.size(), -1);
@@ -64,8 +65,10 @@ OpShardingRuleBuilder &OpShardingRuleBuilder::addOperandFactor(
   return addFactor(operandDims, {}, size, kind);
 }
 
-OpShardingRuleBuilder &OpShardingRuleBuilder::addResultFactor(
-    int64_t result, int64_t dim, int64_t size, FactorKind kind) {
+OpShardingRuleBuilder &OpShardingRuleBuilder::addResultFactor(int64_t result,
+                                                              int64_t dim,
+                                                              int64_t size,
+                                                              FactorKind kind) {
   if (size == 1)
     return *this;
   llvm::SmallVector<int64_t> resultDims(results.size(), -1);

@@ -4,10 +4,10 @@
 
 #include "dialects/spmd/SpmdDialect.h"
 #include "dialects/spmd/SpmdOps.h"
-#include "llvm/ADT/StringExtras.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 
@@ -208,8 +208,8 @@ static ParseResult parseDimension(AsmParser &parser,
                               "expected a priority like p0, got ")
              << keyword;
   }
-  dimension = DimensionShardingAttr::get(parser.getContext(), axes, !open,
-                                         priority);
+  dimension =
+      DimensionShardingAttr::get(parser.getContext(), axes, !open, priority);
   return success();
 }
 
@@ -248,7 +248,8 @@ Attribute ShardingAttr::parse(AsmParser &parser, Type) {
   SmallVector<DimensionShardingAttr> dims;
   SmallVector<AxisRefAttr> replicated;
   SmallVector<PartialAxisAttr> partial;
-  if (parser.parseLess() || parser.parseAttribute(mesh) || parser.parseComma() ||
+  if (parser.parseLess() || parser.parseAttribute(mesh) ||
+      parser.parseComma() ||
       parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&]() {
         return parseDimension(parser, dims.emplace_back());
       }))
@@ -298,8 +299,9 @@ void ShardingAttr::print(AsmPrinter &printer) const {
   printer << "]";
   if (!getReplicated().empty()) {
     printer << ", replicated={";
-    llvm::interleaveComma(getReplicated(), printer,
-                          [&](AxisRefAttr axis) { printAxisRef(printer, axis); });
+    llvm::interleaveComma(getReplicated(), printer, [&](AxisRefAttr axis) {
+      printAxisRef(printer, axis);
+    });
     printer << "}";
   }
   if (!getPartial().empty()) {
@@ -313,8 +315,8 @@ void ShardingAttr::print(AsmPrinter &printer) const {
   printer << ">";
 }
 
-ShardingAttr ShardingAttr::getOpen(MLIRContext *context,
-                                   FlatSymbolRefAttr mesh, int64_t rank) {
+ShardingAttr ShardingAttr::getOpen(MLIRContext *context, FlatSymbolRefAttr mesh,
+                                   int64_t rank) {
   SmallVector<DimensionShardingAttr> dims(
       rank, DimensionShardingAttr::get(context, {}, /*isClosed=*/false, -1));
   return get(context, mesh, dims, {}, {});
@@ -330,8 +332,8 @@ ShardingAttr::verifyFor(int64_t rank, MeshAttr mesh,
   auto use = [&](AxisRefAttr axis, StringRef where) -> LogicalResult {
     std::optional<int64_t> size = mesh.axisSize(axis.getName());
     if (!size)
-      return emitError() << "unknown axis \"" << axis.getName()
-                         << "\" in mesh " << getMesh();
+      return emitError() << "unknown axis \"" << axis.getName() << "\" in mesh "
+                         << getMesh();
     if (axis.isSubAxis() &&
         (axis.getPreSize() < 1 || axis.getSubSize() < 2 ||
          *size % (axis.getPreSize() * axis.getSubSize()) != 0))
@@ -343,10 +345,10 @@ ShardingAttr::verifyFor(int64_t rank, MeshAttr mesh,
       if (axis.overlaps(other)) {
         if (where != otherWhere &&
             (where == "partial" || otherWhere == "partial"))
-          return emitError() << "axis \"" << axis.getName()
-                             << "\" is both partial and " << (where == "partial" ? otherWhere : where);
-        return emitError() << "axis \"" << axis.getName()
-                           << "\" is used twice";
+          return emitError()
+                 << "axis \"" << axis.getName() << "\" is both partial and "
+                 << (where == "partial" ? otherWhere : where);
+        return emitError() << "axis \"" << axis.getName() << "\" is used twice";
       }
     used.push_back({axis, where});
     return success();
@@ -402,20 +404,20 @@ static SmallVector<std::string> splitFactorNames(StringRef text) {
   return names;
 }
 
-static ParseResult parseMappings(AsmParser &parser,
-                                 SmallVector<SmallVector<SmallVector<std::string>>> &tensors) {
-  return parser.parseCommaSeparatedList(
-      AsmParser::Delimiter::Paren, [&]() {
-        auto &tensor = tensors.emplace_back();
-        return parser.parseCommaSeparatedList(
-            AsmParser::Delimiter::Square, [&]() -> ParseResult {
-              auto &dim = tensor.emplace_back();
-              StringRef word;
-              if (succeeded(parser.parseOptionalKeyword(&word)))
-                dim = splitFactorNames(word);
-              return success();
-            });
-      });
+static ParseResult
+parseMappings(AsmParser &parser,
+              SmallVector<SmallVector<SmallVector<std::string>>> &tensors) {
+  return parser.parseCommaSeparatedList(AsmParser::Delimiter::Paren, [&]() {
+    auto &tensor = tensors.emplace_back();
+    return parser.parseCommaSeparatedList(
+        AsmParser::Delimiter::Square, [&]() -> ParseResult {
+          auto &dim = tensor.emplace_back();
+          StringRef word;
+          if (succeeded(parser.parseOptionalKeyword(&word)))
+            dim = splitFactorNames(word);
+          return success();
+        });
+  });
 }
 
 Attribute OpShardingRuleAttr::parse(AsmParser &parser, Type) {
@@ -505,11 +507,11 @@ void OpShardingRuleAttr::print(AsmPrinter &printer) const {
     printer << "(";
     llvm::interleaveComma(tensors, printer, [&](Attribute tensor) {
       printer << "[";
-      llvm::interleaveComma(mlir::cast<ArrayAttr>(tensor), printer,
-                            [&](Attribute dim) {
-                              for (int64_t f : mlir::cast<DenseI64ArrayAttr>(dim).asArrayRef())
-                                printer << factorName(f);
-                            });
+      llvm::interleaveComma(
+          mlir::cast<ArrayAttr>(tensor), printer, [&](Attribute dim) {
+            for (int64_t f : mlir::cast<DenseI64ArrayAttr>(dim).asArrayRef())
+              printer << factorName(f);
+          });
       printer << "]";
     });
     printer << ")";
@@ -519,10 +521,10 @@ void OpShardingRuleAttr::print(AsmPrinter &printer) const {
   printer << "->";
   printTensors(getResultMappings());
   printer << " {";
-  llvm::interleaveComma(llvm::seq<int64_t>(0, getFactorSizes().size()), printer,
-                        [&](int64_t f) {
-                          printer << factorName(f) << "=" << getFactorSizes()[f];
-                        });
+  llvm::interleaveComma(
+      llvm::seq<int64_t>(0, getFactorSizes().size()), printer, [&](int64_t f) {
+        printer << factorName(f) << "=" << getFactorSizes()[f];
+      });
   printer << "}";
   const std::pair<const char *, ArrayRef<int64_t>> lists[] = {
       {"reduction", getReductionFactors()},

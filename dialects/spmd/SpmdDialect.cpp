@@ -49,16 +49,13 @@ static mlir::LogicalResult verifyValueSharding(mlir::Operation *op,
   return verifySharding(op, sharding, type);
 }
 
-mlir::LogicalResult
-SpmdDialect::verifyRegionArgAttribute(mlir::Operation *op, unsigned,
-                                      unsigned index, mlir::NamedAttribute attr) {
+mlir::LogicalResult SpmdDialect::verifyRegionArgAttribute(
+    mlir::Operation *op, unsigned, unsigned index, mlir::NamedAttribute attr) {
   return verifyValueSharding(op, index, attr, /*isArgument=*/true);
 }
 
-mlir::LogicalResult
-SpmdDialect::verifyRegionResultAttribute(mlir::Operation *op, unsigned,
-                                         unsigned index,
-                                         mlir::NamedAttribute attr) {
+mlir::LogicalResult SpmdDialect::verifyRegionResultAttribute(
+    mlir::Operation *op, unsigned, unsigned index, mlir::NamedAttribute attr) {
   return verifyValueSharding(op, index, attr, /*isArgument=*/false);
 }
 
@@ -68,9 +65,9 @@ SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
   if (attr.getName() == kShardingsAttr) {
     auto shardings = mlir::dyn_cast<mlir::ArrayAttr>(attr.getValue());
     if (!shardings || shardings.size() != op->getNumResults())
-      return op->emitError() << "'" << kShardingsAttr
-                             << "' needs one sharding per result ("
-                             << op->getNumResults() << ")";
+      return op->emitError()
+             << "'" << kShardingsAttr << "' needs one sharding per result ("
+             << op->getNumResults() << ")";
     for (auto [sharding, result] : llvm::zip(shardings, op->getResults())) {
       auto typed = mlir::dyn_cast<ShardingAttr>(sharding);
       if (!typed)
@@ -84,19 +81,20 @@ SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
   if (attr.getName() == kShardingRuleAttr) {
     auto rule = mlir::dyn_cast<OpShardingRuleAttr>(attr.getValue());
     if (!rule)
-      return op->emitError() << "'" << kShardingRuleAttr
-                             << "' must be a #spmd.rule";
+      return op->emitError()
+             << "'" << kShardingRuleAttr << "' must be a #spmd.rule";
     if (rule.numOperands() != op->getNumOperands() ||
         rule.numResults() != op->getNumResults())
-      return op->emitError() << "the sharding rule has " << rule.numOperands()
-                             << " operands and " << rule.numResults()
-                             << " results, the op " << op->getNumOperands()
-                             << " and " << op->getNumResults();
+      return op->emitError()
+             << "the sharding rule has " << rule.numOperands()
+             << " operands and " << rule.numResults() << " results, the op "
+             << op->getNumOperands() << " and " << op->getNumResults();
     auto check = [&](mlir::Type type, bool isResult,
                      int64_t index) -> mlir::LogicalResult {
       auto tensor = mlir::dyn_cast<mlir::RankedTensorType>(type);
       auto dims = mlir::cast<mlir::ArrayAttr>(
-          (isResult ? rule.getResultMappings() : rule.getOperandMappings())[index]);
+          (isResult ? rule.getResultMappings()
+                    : rule.getOperandMappings())[index]);
       if (!tensor || static_cast<int64_t>(dims.size()) != tensor.getRank())
         return op->emitError() << "the sharding rule maps "
                                << (isResult ? "result " : "operand ") << index
@@ -106,15 +104,16 @@ SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
         for (int64_t factor : rule.factorsOf(isResult, index, d)) {
           if (factor < 0 ||
               factor >= static_cast<int64_t>(rule.getFactorSizes().size()))
-            return op->emitError() << "the sharding rule names factor " << factor;
+            return op->emitError()
+                   << "the sharding rule names factor " << factor;
           product *= rule.getFactorSizes()[factor];
         }
         if (product != tensor.getDimSize(d))
-          return op->emitError() << "the sharding rule's factors of "
-                                 << (isResult ? "result " : "operand ") << index
-                                 << " dimension " << d << " multiply to "
-                                 << product << ", not its size "
-                                 << tensor.getDimSize(d);
+          return op->emitError()
+                 << "the sharding rule's factors of "
+                 << (isResult ? "result " : "operand ") << index
+                 << " dimension " << d << " multiply to " << product
+                 << ", not its size " << tensor.getDimSize(d);
       }
       return mlir::success();
     };

@@ -13,8 +13,7 @@ using namespace mlir;
 namespace tessel::spmd {
 
 namespace {
-template <typename OpTy>
-LogicalResult verifyShardingChange(OpTy op) {
+template <typename OpTy> LogicalResult verifyShardingChange(OpTy op) {
   return verifySharding(op, op.getSharding(), op.getType());
 }
 } // namespace
@@ -27,9 +26,10 @@ LogicalResult ReshardOp::verify() { return verifyShardingChange(*this); }
 
 /// The local shape of `type` on one device, splitting dimensions along the
 /// `manual` axes of `sharding`; nullopt if an axis does not divide.
-static std::optional<RankedTensorType>
-localType(RankedTensorType type, ShardingAttr sharding, MeshAttr mesh,
-          ArrayRef<Attribute> manual) {
+static std::optional<RankedTensorType> localType(RankedTensorType type,
+                                                 ShardingAttr sharding,
+                                                 MeshAttr mesh,
+                                                 ArrayRef<Attribute> manual) {
   SmallVector<int64_t> shape(type.getShape());
   for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
     for (AxisRefAttr axis : dim.getAxes()) {
@@ -100,9 +100,9 @@ LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
     for (Attribute name : names ? names.getValue() : ArrayRef<Attribute>(list))
       if (auto axis = mlir::dyn_cast<StringAttr>(name);
           axis && !mesh->axisSize(axis.getValue()))
-        return op->emitOpError() << "names axis \"" << axis.getValue()
-                                 << "\", which mesh " << out.getMesh()
-                                 << " does not have";
+        return op->emitOpError()
+               << "names axis \"" << axis.getValue() << "\", which mesh "
+               << out.getMesh() << " does not have";
   }
   return success();
 }

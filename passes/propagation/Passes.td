@@ -1,0 +1,39 @@
+//===- Passes.td - Sharding propagation passes ------------*- tablegen -*-===//
+
+#ifndef TESSEL_PASSES_PROPAGATION_PASSES_TD
+#define TESSEL_PASSES_PROPAGATION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def PopulateRulesPass : Pass<"spmd-populate-rules", "::mlir::func::FuncOp"> {
+  let summary = "Attach every op's sharding rule as spmd.sharding_rule";
+  let description = [{
+    Writes each op's rule (from ShardingRuleOpInterface) onto it as an
+    `spmd.sharding_rule` attribute, to read or to edit: an op's attribute
+    replaces its built-in rule in propagation and partitioning. Ops that
+    already carry one keep it.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
+def PropagatePass : Pass<"spmd-propagate", "::mlir::func::FuncOp"> {
+  let summary = "Give every tensor a sharding, from the annotations, by the rules";
+  let description = [{
+    Starting from user shardings (function arguments and results,
+    `spmd.sharding_constraint`, `spmd.shardings` on ops), spreads shardings
+    through every op's rule, forwards and backwards, until nothing changes.
+    Each op's operand and result shardings are projected onto its factors;
+    each factor takes the best proposal (from the highest user priority,
+    then the most sharded, then the largest tensor) that does not reuse an
+    axis, and the factors are projected back. Closed dimensions never change;
+    open ones are only refined (axes appended). Ops run by priority:
+    pass-through ops first, then the rest, broadcasts last; user priorities
+    p0, p1, ... are honoured in order, unprioritised annotations last.
+    Where operands still disagree, both shardings stay, and the partitioner
+    inserts a reshard. Results: `spmd.shardings` on every op and
+    `spmd.sharding` on the function's arguments and results.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
+#endif // TESSEL_PASSES_PROPAGATION_PASSES_TD

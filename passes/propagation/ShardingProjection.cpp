@@ -1,0 +1,100 @@
+//===- ShardingProjection.cpp - Dimension shardings as factor shardings ---===//
+
+#include "passes/propagation/ShardingProjection.h"
+
+#include <numeric>
+
+namespace tessel::propagation {
+
+using spmd::AxisRefAttr;
+using spmd::MeshAttr;
+
+/// `axis`'s part [offset, offset * size) as an AxisRef (the whole axis when
+/// that is all of it).
+static AxisRefAttr subAxis(AxisRefAttr axis, int64_t offset, int64_t size,
+                           MeshAttr mesh) {
+  int64_t full = mesh.axisSize(axis.getName()).value_or(1);
+  if (offset == 1 && size == full)
+    return AxisRefAttr::get(axis.getContext(), axis.getName(), 0, 0);
+  return AxisRefAttr::get(axis.getContext(), axis.getName(), offset, size);
+}
+
+int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
+  int64_t total = 1;
+  for (AxisRefAttr axis : axes)
+    total *= axis.size(mesh);
+  return total;
+}
+
+llvm::SmallVector<AxisList> projectToFactors(llvm::ArrayRef<AxisRefAttr> axes,
+                                             llvm::ArrayRef<int64_t> factorSizes,
+                                             MeshAttr mesh, bool *complete) {
+  llvm::SmallVector<AxisList> result(factorSizes.size());
+  size_t factor = 0;
+  int64_t capacity = factorSizes.empty() ? 1 : factorSizes[0];
+  if (complete)
+    *complete = true;
+  for (AxisRefAttr axis : axes) {
+    // The axis' remaining part: [offset, offset * left) of the full axis.
+    int64_t offset = axis.isSubAxis() ? axis.getPreSize() : 1;
+    int64_t left = axis.size(mesh);
+    while (left > 1) {
+      while (factor < factorSizes.size() && capacity == 1)
+        capacity = ++factor < factorSizes.size() ? factorSizes[factor] : 1;
+      if (factor >= factorSizes.size()) {
+        if (complete)
+          *complete = false;
+        return result;
+      }
+      int64_t common = std::gcd(left, capacity);
+      if (common == 1) {
+        // The axis does not divide what is left of the factor.
+        if (complete)
+          *complete = false;
+        return result;
+      }
+      result[factor].push_back(subAxis(axis, offset, common, mesh));
+      offset *= common;
+      left /= common;
+      capacity /= common;
+    }
+  }
+  return result;
+}
+
+AxisList normalizeAxes(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
+  AxisList merged;
+  for (AxisRefAttr axis : axes) {
+    if (!merged.empty() && axis.isSubAxis() && merged.back().isSubAxis() &&
+        merged.back().getName() == axis.getName() &&
+        merged.back().getPreSize() * merged.back().getSubSize() ==
+            axis.getPreSize()) {
+      AxisRefAttr previous = merged.pop_back_val();
+      merged.push_back(subAxis(axis, previous.getPreSize(),
+                               previous.getSubSize() * axis.getSubSize(), mesh));
+      continue;
+    }
+    merged.push_back(axis);
+  }
+  return merged;
+}
+
+AxisList projectToDimension(llvm::ArrayRef<AxisList> factorAxes,
+                            llvm::ArrayRef<int64_t> factorSizes,
+                            MeshAttr mesh) {
+  AxisList axes;
+  for (size_t f = 0; f < factorAxes.size(); ++f) {
+    axes.append(factorAxes[f].begin(), factorAxes[f].end());
+    if (totalSize(factorAxes[f], mesh) != factorSizes[f])
+      break; // Minor factors' axes would split this one instead.
+  }
+  return normalizeAxes(axes, mesh);
+}
+
+bool isPrefix(llvm::ArrayRef<AxisRefAttr> prefix,
+              llvm::ArrayRef<AxisRefAttr> axes) {
+  return prefix.size() <= axes.size() &&
+         std::equal(prefix.begin(), prefix.end(), axes.begin());
+}
+
+} // namespace tessel::propagation
