@@ -161,7 +161,8 @@ OpShardingRuleAttr Propagator::ruleOf(mlir::Operation *op) {
   if (mlir::isa<spmd::ShardingConstraintOp>(op)) {
     spmd::OpShardingRuleBuilder builder(op);
     builder.addPointwise(
-        mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType()).getShape());
+        mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType())
+            .getShape());
     rule = builder.build();
   } else if (!mlir::isa<spmd::ReshardOp>(op)) {
     rule = spmd::getShardingRule(op);
@@ -181,7 +182,8 @@ int Propagator::stageOf(mlir::Operation *op, OpShardingRuleAttr rule) const {
 
 /// Whether `axis` overlaps one of `axes`.
 bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes) {
-  return llvm::any_of(axes, [&](AxisRefAttr other) { return axis.overlaps(other); });
+  return llvm::any_of(axes,
+                      [&](AxisRefAttr other) { return axis.overlaps(other); });
 }
 
 bool Propagator::propagate(mlir::Operation *op) {
@@ -265,8 +267,7 @@ bool Propagator::propagate(mlir::Operation *op) {
   }
   for (int64_t f : order) {
     size_t keep = 0;
-    while (keep < chosen[f].size() &&
-           llvm::none_of(holders[f], [&](size_t t) {
+    while (keep < chosen[f].size() && llvm::none_of(holders[f], [&](size_t t) {
              return overlapsAny(chosen[f][keep], used[t]);
            }))
       ++keep;
@@ -324,10 +325,12 @@ void Propagator::run() {
       for (int sweep = 0; sweep < 64; ++sweep) {
         bool changed = false;
         for (mlir::Operation *op : ops)
-          if (OpShardingRuleAttr rule = ruleOf(op); rule && stageOf(op, rule) <= stage)
+          if (OpShardingRuleAttr rule = ruleOf(op);
+              rule && stageOf(op, rule) <= stage)
             changed |= propagate(op);
         for (mlir::Operation *op : llvm::reverse(ops))
-          if (OpShardingRuleAttr rule = ruleOf(op); rule && stageOf(op, rule) <= stage)
+          if (OpShardingRuleAttr rule = ruleOf(op);
+              rule && stageOf(op, rule) <= stage)
             changed |= propagate(op);
         if (!changed)
           break;
@@ -388,11 +391,13 @@ mlir::FailureOr<mlir::FlatSymbolRefAttr> findMesh(mlir::func::FuncOp function) {
     return mlir::success();
   };
   for (unsigned i = 0; i < function.getNumArguments(); ++i)
-    if (auto s = function.getArgAttrOfType<ShardingAttr>(i, spmd::SpmdDialect::kShardingAttr))
+    if (auto s = function.getArgAttrOfType<ShardingAttr>(
+            i, spmd::SpmdDialect::kShardingAttr))
       if (mlir::failed(note(s)))
         return mlir::failure();
   for (unsigned i = 0; i < function.getNumResults(); ++i)
-    if (auto s = function.getResultAttrOfType<ShardingAttr>(i, spmd::SpmdDialect::kShardingAttr))
+    if (auto s = function.getResultAttrOfType<ShardingAttr>(
+            i, spmd::SpmdDialect::kShardingAttr))
       if (mlir::failed(note(s)))
         return mlir::failure();
   mlir::WalkResult walk = function.walk([&](mlir::Operation *op) {
@@ -403,7 +408,8 @@ mlir::FailureOr<mlir::FlatSymbolRefAttr> findMesh(mlir::func::FuncOp function) {
       sharding = reshard.getSharding();
     if (sharding && mlir::failed(note(sharding)))
       return mlir::WalkResult::interrupt();
-    if (auto shardings = op->getAttrOfType<mlir::ArrayAttr>(spmd::SpmdDialect::kShardingsAttr))
+    if (auto shardings = op->getAttrOfType<mlir::ArrayAttr>(
+            spmd::SpmdDialect::kShardingsAttr))
       for (mlir::Attribute s : shardings)
         if (mlir::failed(note(mlir::cast<ShardingAttr>(s))))
           return mlir::WalkResult::interrupt();

@@ -26,9 +26,10 @@ int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
   return total;
 }
 
-llvm::SmallVector<AxisList> projectToFactors(llvm::ArrayRef<AxisRefAttr> axes,
-                                             llvm::ArrayRef<int64_t> factorSizes,
-                                             MeshAttr mesh, bool *complete) {
+llvm::SmallVector<AxisList>
+projectToFactors(llvm::ArrayRef<AxisRefAttr> axes,
+                 llvm::ArrayRef<int64_t> factorSizes, MeshAttr mesh,
+                 bool *complete) {
   llvm::SmallVector<AxisList> result(factorSizes.size());
   size_t factor = 0;
   int64_t capacity = factorSizes.empty() ? 1 : factorSizes[0];
@@ -71,7 +72,8 @@ AxisList normalizeAxes(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
             axis.getPreSize()) {
       AxisRefAttr previous = merged.pop_back_val();
       merged.push_back(subAxis(axis, previous.getPreSize(),
-                               previous.getSubSize() * axis.getSubSize(), mesh));
+                               previous.getSubSize() * axis.getSubSize(),
+                               mesh));
       continue;
     }
     merged.push_back(axis);

@@ -1,4 +1,5 @@
-//===- ShardingProjection.h - Dimension shardings as factor shardings -*- C++ -*-===//
+//===- ShardingProjection.h - Dimension shardings as factor shardings -*- C++
+//-*-===//
 //
 // Propagation works on factors, not dimensions: a dimension's axes are
 // projected onto the factors of the dimension (major to minor), and the
@@ -29,10 +30,10 @@ using AxisList = llvm::SmallVector<spmd::AxisRefAttr>;
 
 /// Projects `axes` (one dimension's) onto factors of `factorSizes`. Axes that
 /// do not fit evenly are left out (`complete` is false then).
-llvm::SmallVector<AxisList> projectToFactors(llvm::ArrayRef<spmd::AxisRefAttr> axes,
-                                             llvm::ArrayRef<int64_t> factorSizes,
-                                             spmd::MeshAttr mesh,
-                                             bool *complete = nullptr);
+llvm::SmallVector<AxisList>
+projectToFactors(llvm::ArrayRef<spmd::AxisRefAttr> axes,
+                 llvm::ArrayRef<int64_t> factorSizes, spmd::MeshAttr mesh,
+                 bool *complete = nullptr);
 
 /// The axes of a dimension made of factors with `factorSizes` whose axes
 /// are `factorAxes`, sub-axes merged back where they meet.
