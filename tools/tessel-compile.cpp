@@ -1,10 +1,13 @@
 //===- tessel-compile.cpp - Compile a model for a device mesh -------------===//
 //
 //   tessel-compile model.onnx --input-shape x=4x64 --emit=mlir
+//   tessel-compile model.onnx --mesh x=2,y=4 --plan plan.textproto --emit=plan
 //
 // Loads an ONNX model (or MLIR in Tessel's dialects) and emits the program.
 // Weights never appear in the IR: they are graph.parameter arguments whose
-// data --params-out writes to a parameter file.
+// data --params-out writes to a parameter file. With a mesh (--mesh, a
+// --plan, or an spmd.mesh in MLIR input) every tensor gets a sharding by
+// propagation from the plan's annotations.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +16,9 @@
 
 #include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
+#include "compiler/plan/Plan.h"
+#include "dialects/spmd/SpmdOps.h"
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
@@ -29,14 +35,19 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
                                       cl::Required);
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"));
-enum class Emit { Executable, Mlir, Lowered };
+enum class Emit { Executable, Mlir, Lowered, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::Executable),
     cl::values(clEnumValN(Emit::Executable, "executable",
                           "an executable for tessel-run, with its parameter "
                           "file beside it (<output>.params); the default"),
                clEnumValN(Emit::Mlir, "mlir",
-                          "the imported program in the graph dialect"),
+                          "the imported program in the graph dialect, with "
+                          "the shardings propagation chose if there is a "
+                          "mesh"),
+               clEnumValN(Emit::Plan, "plan",
+                          "the sharding of every named tensor, as a plan "
+                          "(protobuf text) that --plan reads back"),
                clEnumValN(Emit::Lowered, "lowered",
                           "the program after fusion and buffer assignment")));
 static cl::list<std::string>
@@ -44,6 +55,14 @@ static cl::list<std::string>
                 cl::desc("Pin an input's shape: name=d0xd1x... (repeatable, "
                          "or comma-separated)"),
                 cl::value_desc("name=shape"));
+static cl::opt<std::string>
+    meshFlag("mesh", cl::desc("The device mesh: axis=size,... (e.g. x=2,y=4)"),
+             cl::value_desc("axes"));
+static cl::opt<std::string>
+    planPath("plan",
+             cl::desc("Sharding annotations: a tessel.proto.Plan in text "
+                      "form naming tensors and their partition specs"),
+             cl::value_desc("file"));
 static cl::opt<std::string>
     paramsOut("params-out",
               cl::desc("Write the model's parameters (weights) to this file"),
@@ -72,6 +91,8 @@ static void printDiagnostic(mlir::Diagnostic &diagnostic) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
                               "Tessel: compile a model for a device mesh\n");
   mlir::MLIRContext context;
@@ -112,6 +133,59 @@ int main(int argc, char **argv) {
     absl::Status status = model->imported->writeParameterFile(paramsOut);
     if (!status.ok())
       return error(std::string(status.message()));
+  }
+
+  // Sharding: apply the plan, then propagate.
+  bool hasMesh = !model->module->getOps<tessel::spmd::MeshOp>().empty();
+  if (!meshFlag.empty() || !planPath.empty()) {
+    if (hasMesh)
+      return error("the MLIR input has its own spmd.mesh; --mesh and --plan "
+                   "apply to models without one");
+    tessel::proto::PlanMesh mesh;
+    if (!meshFlag.empty()) {
+      absl::StatusOr<tessel::proto::PlanMesh> parsed =
+          tessel::parseMeshFlag(meshFlag);
+      if (!parsed.ok())
+        return error(std::string(parsed.status().message()));
+      mesh = *parsed;
+    }
+    tessel::proto::Plan plan;
+    if (!planPath.empty()) {
+      absl::StatusOr<tessel::proto::Plan> read = tessel::readPlan(planPath);
+      if (!read.ok())
+        return error(std::string(read.status().message()));
+      plan = *read;
+    }
+    if (failed(tessel::applyPlan(*model->module, plan, mesh)))
+      return 1;
+    hasMesh = true;
+  }
+  if (hasMesh && failed(tessel::propagateShardings(*model->module)))
+    return 1;
+  if (emit == Emit::Plan) {
+    if (!hasMesh)
+      return error("--emit=plan needs a mesh: give --mesh or --plan");
+    std::string text = tessel::formatPlan(tessel::extractPlan(*model->module));
+    std::string openError;
+    std::unique_ptr<llvm::ToolOutputFile> output =
+        mlir::openOutputFile(outputPath, &openError);
+    if (!output)
+      return error(openError);
+    output->os() << text;
+    output->keep();
+    return 0;
+  }
+  if (hasMesh && emit != Emit::Mlir) {
+    int64_t devices = 1;
+    for (tessel::spmd::MeshOp mesh :
+         model->module->getOps<tessel::spmd::MeshOp>())
+      devices = std::max(devices, mesh.getMesh().numDevices());
+    if (devices > 1)
+      return error("partitioning into per-device programs is not built yet; "
+                   "with a mesh of " +
+                   llvm::Twine(devices) +
+                   " devices use --emit=mlir or --emit=plan to see the "
+                   "shardings");
   }
 
   if (emit == Emit::Executable) {

@@ -6,8 +6,16 @@
 #include "mlir/Transforms/Passes.h"
 #include "passes/lowering/ExportExecutable.h"
 #include "passes/lowering/Passes.h"
+#include "passes/propagation/Passes.h"
 
 namespace tessel {
+
+mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
+  mlir::PassManager manager(module->getName());
+  manager.nest<mlir::func::FuncOp>().addPass(
+      propagation::createPropagatePass());
+  return manager.run(module);
+}
 
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {
   mlir::PassManager manager(module->getName());

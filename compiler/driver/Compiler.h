@@ -16,6 +16,10 @@
 
 namespace tessel {
 
+/// Runs sharding propagation (--spmd-propagate) on `module` in place: every
+/// op gets `spmd.shardings` from the user annotations on the module.
+mlir::LogicalResult propagateShardings(mlir::ModuleOp module);
+
 /// Runs the lowering pipeline on `module` in place: canonicalize, cse,
 /// --graph-fuse-elementwise, --graph-assign-buffers.
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module);

@@ -57,15 +57,17 @@ mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
     return mlir::emitError(loc)
            << "unknown model format: expected .onnx, .textproto/.pbtxt "
               "(ONNX as protobuf text) or .mlir";
+  // All of Tessel's dialects and interfaces, so that later stages
+  // (propagation, lowering) can load what they need into this context.
+  mlir::DialectRegistry registry;
+  registerTesselDialects(registry);
+  context.appendDialectRegistry(registry);
   LoadedModel loaded;
   if (*format == ModelFormat::Mlir) {
     if (!options.inputShapes.empty())
       return mlir::emitError(loc)
              << "--input-shape applies to ONNX models; MLIR input already "
                 "has static shapes";
-    mlir::DialectRegistry registry;
-    registerTesselDialects(registry);
-    context.appendDialectRegistry(registry);
     loaded.module =
         mlir::parseSourceFile<mlir::ModuleOp>(path, sourceMgr, &context);
     if (!loaded.module)

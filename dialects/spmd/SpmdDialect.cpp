@@ -129,4 +129,47 @@ SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
                          << "'";
 }
 
+ShardingAttr getSharding(mlir::Value value) {
+  if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(value)) {
+    auto function = mlir::dyn_cast<mlir::FunctionOpInterface>(
+        argument.getOwner()->getParentOp());
+    if (!function || argument.getOwner() != &function.getFunctionBody().front())
+      return {};
+    return function.getArgAttrOfType<ShardingAttr>(argument.getArgNumber(),
+                                                   SpmdDialect::kShardingAttr);
+  }
+  auto result = mlir::cast<mlir::OpResult>(value);
+  auto shardings = result.getOwner()->getAttrOfType<mlir::ArrayAttr>(
+      SpmdDialect::kShardingsAttr);
+  if (!shardings || shardings.size() <= result.getResultNumber())
+    return {};
+  return mlir::dyn_cast<ShardingAttr>(shardings[result.getResultNumber()]);
+}
+
+void setSharding(mlir::Value value, ShardingAttr sharding) {
+  if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(value)) {
+    auto function = mlir::cast<mlir::FunctionOpInterface>(
+        argument.getOwner()->getParentOp());
+    function.setArgAttr(argument.getArgNumber(), SpmdDialect::kShardingAttr,
+                        sharding);
+    return;
+  }
+  auto result = mlir::cast<mlir::OpResult>(value);
+  mlir::Operation *op = result.getOwner();
+  llvm::SmallVector<mlir::Attribute> shardings;
+  for (mlir::OpResult other : op->getResults()) {
+    ShardingAttr existing = getSharding(other);
+    if (other == result)
+      shardings.push_back(sharding);
+    else if (existing)
+      shardings.push_back(existing);
+    else
+      shardings.push_back(ShardingAttr::getOpen(
+          op->getContext(), sharding.getMesh(),
+          mlir::cast<mlir::RankedTensorType>(other.getType()).getRank()));
+  }
+  op->setAttr(SpmdDialect::kShardingsAttr,
+              mlir::ArrayAttr::get(op->getContext(), shardings));
+}
+
 } // namespace tessel::spmd

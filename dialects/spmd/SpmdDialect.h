@@ -23,6 +23,15 @@ mlir::FailureOr<MeshAttr> lookupMesh(mlir::Operation *op,
 mlir::LogicalResult verifySharding(mlir::Operation *op, ShardingAttr sharding,
                                    mlir::Type type);
 
+/// The sharding recorded for `value`: `spmd.sharding` on a function
+/// argument, or its entry in `spmd.shardings` on the op that computes it;
+/// null if there is none.
+ShardingAttr getSharding(mlir::Value value);
+
+/// Records `sharding` for `value` where getSharding reads it. Other results
+/// of the same op that have none get fully open shardings.
+void setSharding(mlir::Value value, ShardingAttr sharding);
+
 } // namespace tessel::spmd
 
 #endif // TESSEL_DIALECTS_SPMD_SPMDDIALECT_H

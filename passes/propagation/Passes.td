@@ -31,7 +31,9 @@ def PropagatePass : Pass<"spmd-propagate", "::mlir::func::FuncOp"> {
     p0, p1, ... are honoured in order, unprioritised annotations last.
     Where operands still disagree, both shardings stay, and the partitioner
     inserts a reshard. Results: `spmd.shardings` on every op and
-    `spmd.sharding` on the function's arguments and results.
+    `spmd.sharding` on the function's arguments and results. A function
+    with no annotation at all is written out replicated on the module's
+    mesh if it has exactly one, and left alone otherwise.
   }];
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];
 }

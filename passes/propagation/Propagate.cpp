@@ -428,8 +428,16 @@ struct PropagatePass : impl::PropagatePassBase<PropagatePass> {
     mlir::FailureOr<mlir::FlatSymbolRefAttr> meshRef = findMesh(function);
     if (mlir::failed(meshRef))
       return signalPassFailure();
-    if (!*meshRef)
-      return; // Nothing is annotated: everything stays replicated.
+    if (!*meshRef) {
+      // Nothing is annotated: with a single mesh in the module, every
+      // tensor is written out replicated on it; with none, there is
+      // nothing to say.
+      auto module = function->getParentOfType<mlir::ModuleOp>();
+      auto meshes = llvm::to_vector(module.getOps<spmd::MeshOp>());
+      if (meshes.size() != 1)
+        return;
+      meshRef = mlir::FlatSymbolRefAttr::get(meshes.front().getSymNameAttr());
+    }
     mlir::FailureOr<MeshAttr> mesh = spmd::lookupMesh(function, *meshRef);
     if (mlir::failed(mesh))
       return signalPassFailure();

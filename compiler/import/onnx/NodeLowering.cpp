@@ -14,12 +14,20 @@ using mlir::LogicalResult;
 using mlir::success;
 using mlir::Value;
 
+/// Ops a node lowers to are located at the node:
+/// `loc(fused<"onnx.node">["/fc1/Gemm"])` (or `["Gemm -> y"]` for an unnamed
+/// node). setOutput then gives the op that computes an ONNX tensor the plain
+/// name of the tensor, `loc("/fc1/Gemm_output_0")`: a plain NameLoc on an op
+/// is the name of the tensor it computes (see compiler/plan).
 static mlir::Location nodeLocation(mlir::OpBuilder &builder,
                                    const onnx::NodeProto &node) {
-  std::string name = node.output_size() > 0 && !node.output(0).empty()
-                         ? node.output(0)
-                         : node.name();
-  return mlir::NameLoc::get(builder.getStringAttr(name));
+  std::string name = node.name();
+  if (name.empty())
+    name = node.op_type() + " -> " +
+           (node.output_size() > 0 ? node.output(0) : std::string("?"));
+  return mlir::FusedLoc::get(builder.getContext(),
+                             {mlir::NameLoc::get(builder.getStringAttr(name))},
+                             builder.getStringAttr("onnx.node"));
 }
 
 NodeLowering::NodeLowering(ModuleBuilder &module, const onnx::NodeProto &node,
@@ -78,8 +86,14 @@ bool NodeLowering::outputUsed(size_t i) const {
 }
 
 void NodeLowering::setOutput(size_t i, Value value) {
-  if (i < numOutputs() && !node.output(i).empty())
-    module.define(node.output(i), value);
+  if (i >= numOutputs() || node.output(i).empty())
+    return;
+  // The op that computes an ONNX tensor is named after it, so that plans
+  // and reports can find tensors by their ONNX names.
+  if (mlir::Operation *op = value.getDefiningOp();
+      op && op->getLoc() == loc && op->getNumResults() == 1)
+    op->setLoc(mlir::NameLoc::get(builder.getStringAttr(node.output(i))));
+  module.define(node.output(i), value);
 }
 
 LogicalResult NodeLowering::fail(const llvm::Twine &message) const {

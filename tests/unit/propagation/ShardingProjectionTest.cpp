@@ -3,8 +3,8 @@
 #include "passes/propagation/ShardingProjection.h"
 
 #include "dialects/spmd/SpmdDialect.h"
-#include "gtest/gtest.h"
 #include "mlir/IR/MLIRContext.h"
+#include "gtest/gtest.h"
 
 namespace tessel::propagation {
 namespace {
@@ -15,12 +15,11 @@ class ShardingProjectionTest : public ::testing::Test {
 protected:
   ShardingProjectionTest() {
     context.loadDialect<spmd::SpmdDialect>();
-    mesh = spmd::MeshAttr::get(
-        &context,
-        {spmd::MeshAxisAttr::get(&context, "x", 2),
-         spmd::MeshAxisAttr::get(&context, "y", 4),
-         spmd::MeshAxisAttr::get(&context, "z", 2)},
-        {});
+    mesh = spmd::MeshAttr::get(&context,
+                               {spmd::MeshAxisAttr::get(&context, "x", 2),
+                                spmd::MeshAxisAttr::get(&context, "y", 4),
+                                spmd::MeshAxisAttr::get(&context, "z", 2)},
+                               {});
   }
   AxisRefAttr axis(const char *name, int64_t pre = 0, int64_t size = 0) {
     return AxisRefAttr::get(&context, name, pre, size);
@@ -72,9 +71,9 @@ TEST_F(ShardingProjectionTest, MinorFactorsFollowOnlyAFullMajorFactor) {
   EXPECT_EQ(projectToDimension({{axis("x")}, {axis("z")}}, {8, 16}, mesh),
             (AxisList{axis("x")}));
   // With x, y (8) filling it, z follows.
-  EXPECT_EQ(projectToDimension({{axis("x"), axis("y")}, {axis("z")}}, {8, 16},
-                               mesh),
-            (AxisList{axis("x"), axis("y"), axis("z")}));
+  EXPECT_EQ(
+      projectToDimension({{axis("x"), axis("y")}, {axis("z")}}, {8, 16}, mesh),
+      (AxisList{axis("x"), axis("y"), axis("z")}));
 }
 
 TEST_F(ShardingProjectionTest, SubAxesOfSubAxesAndSizes) {

@@ -1,0 +1,57 @@
+//===- Plan.h - Sharding plans: reading, applying, extracting ---*- C++ -*-===//
+//
+// A plan (runtime/proto/plan.proto, text form) names a mesh and, per tensor
+// name, a JAX-style partition spec. Applying it to a module adds the mesh
+// (`spmd.mesh @mesh`) and closed user shardings on the named tensors:
+// function arguments and results by `graph.name`, activations by the name
+// of the op that computes them (the importer names ops after their ONNX
+// output tensors). Extracting writes the shardings a module ended up with
+// back as a plan.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_PLAN_PLAN_H
+#define TESSEL_COMPILER_PLAN_PLAN_H
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "runtime/proto/plan.pb.h"
+
+namespace tessel {
+
+/// The name of the mesh a plan adds.
+inline constexpr char kPlanMeshName[] = "mesh";
+
+/// Reads a plan in protobuf text form; errors name the file and the line.
+absl::StatusOr<proto::Plan> readPlan(const std::string &path);
+
+/// Parses `--mesh x=2,y=4`.
+absl::StatusOr<proto::PlanMesh> parseMeshFlag(const std::string &flag);
+
+/// One entry of a parsed spec: the axes of a dimension, or open ("?").
+struct SpecDimension {
+  std::vector<std::string> axes;
+  bool open = false;
+};
+
+/// Parses a JAX-style spec: `["x", null]`, `[["x", "y"], "?"]`.
+absl::StatusOr<std::vector<SpecDimension>> parseSpec(const std::string &spec);
+
+/// Adds `mesh` and the plan's shardings to the module's function. `mesh`
+/// overrides the plan's (they must agree if both are given). Errors are
+/// diagnostics naming the tensor.
+mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
+                              const proto::PlanMesh &mesh);
+
+/// `plan` in protobuf text form, the mesh and each tensor on a line.
+std::string formatPlan(const proto::Plan &plan);
+
+/// The shardings of every named tensor of the module's function as a plan.
+proto::Plan extractPlan(mlir::ModuleOp module);
+
+} // namespace tessel
+
+#endif // TESSEL_COMPILER_PLAN_PLAN_H
