@@ -3,6 +3,7 @@
 #include "compiler/driver/Compiler.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Transforms/Passes.h"
 #include "passes/lowering/ExportExecutable.h"
 #include "passes/lowering/Passes.h"
@@ -10,8 +11,19 @@
 
 namespace tessel {
 
+/// A pass manager that honours MLIR's command-line options where a tool
+/// registered them (--mlir-timing, --mlir-print-ir-after-all, ...).
+static mlir::LogicalResult configure(mlir::PassManager &manager) {
+  if (mlir::failed(mlir::applyPassManagerCLOptions(manager)))
+    return mlir::failure();
+  mlir::applyDefaultTimingPassManagerCLOptions(manager);
+  return mlir::success();
+}
+
 mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
   mlir::PassManager manager(module->getName());
+  if (mlir::failed(configure(manager)))
+    return mlir::failure();
   manager.nest<mlir::func::FuncOp>().addPass(
       propagation::createPropagatePass());
   return manager.run(module);
@@ -19,6 +31,8 @@ mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
 
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {
   mlir::PassManager manager(module->getName());
+  if (mlir::failed(configure(manager)))
+    return mlir::failure();
   manager.addPass(mlir::createCanonicalizerPass());
   manager.addPass(mlir::createCSEPass());
   mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();

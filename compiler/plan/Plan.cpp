@@ -43,8 +43,9 @@ absl::StatusOr<proto::Plan> readPlan(const std::string &path) {
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text.str(), &plan))
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ":", errors.text, " (a plan is a tessel.proto.Plan "
-                                             "in protobuf text form)"));
+        absl::StrCat(path, ":", errors.text,
+                     " (a plan is a tessel.proto.Plan "
+                     "in protobuf text form)"));
   return plan;
 }
 
@@ -150,7 +151,7 @@ namespace {
 
 /// `x`, or the sub-axis `x:(2)4` (size 4 after a part of size 2).
 absl::StatusOr<spmd::AxisRefAttr> parseAxisRef(mlir::MLIRContext *context,
-                                                const std::string &text) {
+                                               const std::string &text) {
   size_t colon = text.find(":(");
   if (colon == std::string::npos)
     return spmd::AxisRefAttr::get(context, text, 0, 0);
@@ -221,11 +222,10 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   mlir::Location loc = module.getLoc();
   proto::PlanMesh meshProto = plan.mesh();
   if (flagMesh.axes_size() > 0) {
-    if (meshProto.axes_size() > 0 &&
-        describe(meshProto) != describe(flagMesh))
-      return mlir::emitError(loc) << "--mesh " << describe(flagMesh)
-                                  << " differs from the plan's mesh "
-                                  << describe(meshProto);
+    if (meshProto.axes_size() > 0 && describe(meshProto) != describe(flagMesh))
+      return mlir::emitError(loc)
+             << "--mesh " << describe(flagMesh)
+             << " differs from the plan's mesh " << describe(meshProto);
     meshProto = flagMesh;
   }
   if (meshProto.axes_size() == 0)
@@ -288,8 +288,8 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
         parts *= axis.size(meshAttr);
       if (type.getDimSize(d) % parts != 0)
         mlir::emitWarning(loc)
-            << "tensor '" << tensor.name() << "' dimension " << d
-            << " of size " << type.getDimSize(d) << " is split into " << parts
+            << "tensor '" << tensor.name() << "' dimension " << d << " of size "
+            << type.getDimSize(d) << " is split into " << parts
             << " unequal parts: the last devices hold padding";
     }
     spmd::setSharding(value, sharding);

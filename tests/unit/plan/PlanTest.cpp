@@ -4,11 +4,11 @@
 
 #include "dialects/RegisterDialects.h"
 #include "dialects/spmd/SpmdDialect.h"
-#include "gtest/gtest.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
