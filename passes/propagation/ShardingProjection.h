@@ -1,5 +1,4 @@
-//===- ShardingProjection.h - Dimension shardings as factor shardings -*- C++
-//-*-===//
+//===- ShardingProjection.h - Dimensions as factor shardings ----*- C++ -*-===//
 //
 // Propagation works on factors, not dimensions: a dimension's axes are
 // projected onto the factors of the dimension (major to minor), and the

@@ -1,5 +1,4 @@
-//===- ParameterExportTest.cpp - Imported weights reach the parameter file
-//-===//
+//===- ParameterExportTest.cpp - Weights reach the parameter file ---------===//
 
 #include <fstream>
 #include <string>
