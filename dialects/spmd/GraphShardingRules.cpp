@@ -228,8 +228,10 @@ OpShardingRuleAttr ruleFor(graph::ReduceOp op) {
     bool reduced = llvm::is_contained(op.getDimensions(), d);
     if (operand.getDimSize(d) != 1)
       builder.addFactor({d}, {reduced ? -1 : resultDim}, operand.getDimSize(d),
-                        reduced ? FactorKind::Reduction
-                                : FactorKind::PassThrough);
+                        !reduced ? FactorKind::PassThrough
+                        : partialReductionOf(op).empty()
+                            ? FactorKind::NeedReplication
+                            : FactorKind::Reduction);
     if (!reduced)
       ++resultDim;
   }
@@ -375,6 +377,24 @@ template <typename... Ops> void attachSpecific(mlir::MLIRContext *context) {
 }
 
 } // namespace
+
+llvm::StringRef partialReductionOf(mlir::Operation *op) {
+  auto reduce = mlir::dyn_cast<graph::ReduceOp>(op);
+  if (!reduce)
+    return "sum";
+  switch (reduce.getKind()) {
+  case graph::ReduceKind::Sum:
+  case graph::ReduceKind::Mean:
+    return "sum";
+  case graph::ReduceKind::Max:
+    return "max";
+  case graph::ReduceKind::Min:
+    return "min";
+  case graph::ReduceKind::Prod:
+    return "";
+  }
+  return "";
+}
 
 void registerGraphShardingRules(mlir::DialectRegistry &registry) {
   registry.addExtension(+[](mlir::MLIRContext *context, graph::GraphDialect *) {

@@ -59,6 +59,14 @@ private:
 /// else its interface's, else null.
 OpShardingRuleAttr getShardingRule(mlir::Operation *op);
 
+/// How the per-device results of `op` combine when one of its reduction
+/// factors is sharded: "sum", "max" or "min"; empty if they cannot be
+/// combined (then its rule makes those factors need-replication). Ops with
+/// a custom rule combine by "sum". A partial result holds, per device, the
+/// op over its shard of the reduced factor; for `graph.reduce mean` that is
+/// the shard's sum divided by the full count.
+llvm::StringRef partialReductionOf(mlir::Operation *op);
+
 /// Attaches ShardingRuleOpInterface to the graph dialect's ops.
 void registerGraphShardingRules(mlir::DialectRegistry &registry);
 

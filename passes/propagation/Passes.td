@@ -31,7 +31,10 @@ def PropagatePass : Pass<"spmd-propagate", "::mlir::func::FuncOp"> {
     p0, p1, ... are honoured in order, unprioritised annotations last.
     Where operands still disagree, both shardings stay, and the partitioner
     inserts a reshard. Results: `spmd.shardings` on every op and
-    `spmd.sharding` on the function's arguments and results. A function
+    `spmd.sharding` on the function's arguments and results. An op whose
+    operands all shard a reduction factor by the same axes has results
+    partial over them (`partial={"y": sum}`, or max/min for such
+    reductions); where they are reduced is the partitioner's choice. A function
     with no annotation at all is written out replicated on the module's
     mesh if it has exactly one, and left alone otherwise.
   }];

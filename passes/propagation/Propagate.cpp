@@ -83,6 +83,9 @@ private:
   OpShardingRuleAttr ruleOf(mlir::Operation *op);
   bool propagate(mlir::Operation *op);
   ShardingAttr toAttr(const TensorState &state) const;
+  /// The axes `op`'s results are partial over: those sharding a reduction
+  /// factor in every operand that holds it, with the op's reduction.
+  llvm::SmallVector<spmd::PartialAxisAttr> partialAxesOf(mlir::Operation *op);
 
   mlir::func::FuncOp function;
   MeshAttr mesh;
@@ -349,6 +352,49 @@ ShardingAttr Propagator::toAttr(const TensorState &state) const {
                            state.partial);
 }
 
+llvm::SmallVector<spmd::PartialAxisAttr>
+Propagator::partialAxesOf(mlir::Operation *op) {
+  llvm::SmallVector<spmd::PartialAxisAttr> partial;
+  OpShardingRuleAttr rule = ruleOf(op);
+  if (!rule || rule.getReductionFactors().empty())
+    return partial;
+  llvm::StringRef reduction = spmd::partialReductionOf(op);
+  if (reduction.empty())
+    return partial;
+  llvm::ArrayRef<int64_t> sizes = rule.getFactorSizes();
+  for (int64_t f : rule.getReductionFactors()) {
+    // The axes every operand holding the factor agrees on.
+    std::optional<AxisList> common;
+    for (auto [i, operand] : llvm::enumerate(op->getOperands())) {
+      const TensorState &state = stateOf(operand);
+      for (auto [d, dim] : llvm::enumerate(state.dims)) {
+        llvm::SmallVector<int64_t> factors = rule.factorsOf(false, i, d);
+        auto at = llvm::find(factors, f);
+        if (at == factors.end())
+          continue;
+        llvm::SmallVector<int64_t> factorSizes;
+        for (int64_t g : factors)
+          factorSizes.push_back(sizes[g]);
+        AxisList axes =
+            projectToFactors(dim.axes, factorSizes, mesh)[at - factors.begin()];
+        if (!common) {
+          common = axes;
+          continue;
+        }
+        size_t n = 0;
+        while (n < common->size() && n < axes.size() && (*common)[n] == axes[n])
+          ++n;
+        common->resize(n);
+      }
+    }
+    if (common)
+      for (AxisRefAttr axis : *common)
+        partial.push_back(
+            spmd::PartialAxisAttr::get(op->getContext(), axis, reduction));
+  }
+  return partial;
+}
+
 void Propagator::writeBack() {
   mlir::Builder builder(function.getContext());
   for (mlir::BlockArgument argument : function.getArguments())
@@ -364,9 +410,22 @@ void Propagator::writeBack() {
           return mlir::isa<mlir::RankedTensorType>(type);
         }))
       return;
+    llvm::SmallVector<spmd::PartialAxisAttr> partial = partialAxesOf(op);
     llvm::SmallVector<mlir::Attribute> shardings;
-    for (mlir::Value result : op->getResults())
-      shardings.push_back(toAttr(stateOf(result)));
+    for (mlir::Value result : op->getResults()) {
+      TensorState state = stateOf(result);
+      for (spmd::PartialAxisAttr axis : partial) {
+        AxisList taken = state.replicated;
+        for (const DimState &dim : state.dims)
+          taken.append(dim.axes.begin(), dim.axes.end());
+        for (spmd::PartialAxisAttr other : state.partial)
+          taken.push_back(other.getAxis());
+        if (overlapsAny(axis.getAxis(), taken))
+          break;
+        state.partial.push_back(axis);
+      }
+      shardings.push_back(toAttr(state));
+    }
     op->setAttr(spmd::SpmdDialect::kShardingsAttr,
                 builder.getArrayAttr(shardings));
   });

@@ -43,6 +43,10 @@ func.func @rules(%a: tensor<4x8xf32>, %b: tensor<8x6xf32>, %v: tensor<8xf32>, %i
   %10 = graph.dot_general %a, %b, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x8xf32>, tensor<8x6xf32>) -> tensor<4x6xf32>
   // CHECK: graph.reduce {{.*}}#spmd.rule<([i, j])->([i]) {i=4, j=8}, reduction={j}>
   %11 = graph.reduce sum %a, dims = [1] : (tensor<4x8xf32>) -> tensor<4xf32>
+  // A product cannot be combined from partial results: the reduced dimension
+  // must stay whole.
+  // CHECK: graph.reduce prod {{.*}}#spmd.rule<([i, j])->([i]) {i=4, j=8}, need_replication={j}>
+  %prod = graph.reduce prod %a, dims = [1] : (tensor<4x8xf32>) -> tensor<4xf32>
   // CHECK: graph.softmax {{.*}}#spmd.rule<([i, j])->([i, j]) {i=4, j=8}, need_replication={j}>
   %12 = graph.softmax %a, dim = 1 : tensor<4x8xf32>
   // CHECK: graph.layer_norm {{.*}}#spmd.rule<([i, j], [j], [j])->([i, j]) {i=4, j=8}, need_replication={j}>

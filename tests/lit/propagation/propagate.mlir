@@ -2,8 +2,8 @@
 
 // Megatron's MLP: the first weight split by columns, the second by rows. The
 // hidden activation is split like the first weight's columns; the second
-// product contracts over "y", so its result is not split by "y" (the
-// partitioner makes it partial and reduces it). The batch follows "x".
+// product contracts over "y", so its result is partial over "y" (one sum
+// to reduce, where the partitioner decides). The batch follows "x".
 spmd.mesh @m = <["x"=2, "y"=4]>
 // CHECK-LABEL: func.func @megatron_mlp
 // CHECK-SAME: -> (tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x", ?}, {?}]>})
@@ -14,7 +14,7 @@ func.func @megatron_mlp(%x: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m,
   %h = graph.dot_general %x, %w1, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<8x16xf32>, tensor<16x64xf32>) -> tensor<8x64xf32>
   // CHECK: graph.tanh {{.*}}spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {"y", ?}]>]
   %g = graph.tanh %h : tensor<8x64xf32>
-  // CHECK: graph.dot_general {{.*}}spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}]>]
+  // CHECK: graph.dot_general {{.*}}spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}], partial={"y": sum}>]
   %o = graph.dot_general %g, %w2, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<8x64xf32>, tensor<64x16xf32>) -> tensor<8x16xf32>
   return %o : tensor<8x16xf32>
 }
@@ -112,4 +112,25 @@ func.func @replicated_and_constraints(%a: tensor<8x8xf32> {spmd.sharding = #spmd
   // CHECK: graph.softmax {{.*}}spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}]>]
   %1 = graph.softmax %0, dim = 1 : tensor<8x8xf32>
   return %1 : tensor<8x8xf32>
+}
+
+// -----
+
+// Partial results take the op's reduction: max for a max over a sharded
+// dimension, none for a product, which cannot be combined across devices
+// and so keeps the reduced dimension whole. Where operands disagree on a
+// contracting dimension, only the axes they share are partial.
+spmd.mesh @m = <["x"=2, "y"=2]>
+// CHECK-LABEL: func.func @partial_reductions
+func.func @partial_reductions(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x"}]>},
+                              %b: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x", "y"}]>},
+                              %c: tensor<8x6xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>})
+    -> (tensor<4xf32>, tensor<4xf32>, tensor<4x6xf32>) {
+  // CHECK: graph.reduce max {{.*}}spmd.shardings = [#spmd.sharding<@m, [{?}], partial={"x": max}>]
+  %max = graph.reduce max %a, dims = [1] : (tensor<4x8xf32>) -> tensor<4xf32>
+  // CHECK: graph.reduce prod {{.*}}spmd.shardings = [#spmd.sharding<@m, [{?}]>]
+  %prod = graph.reduce prod %a, dims = [1] : (tensor<4x8xf32>) -> tensor<4xf32>
+  // CHECK: graph.dot_general {{.*}}spmd.shardings = [#spmd.sharding<@m, [{?}, {?}], partial={"x": sum}>]
+  %dot = graph.dot_general %b, %c, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x8xf32>, tensor<8x6xf32>) -> tensor<4x6xf32>
+  return %max, %prod, %dot : tensor<4xf32>, tensor<4xf32>, tensor<4x6xf32>
 }
