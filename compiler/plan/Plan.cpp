@@ -2,6 +2,9 @@
 
 #include "compiler/plan/Plan.h"
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -231,6 +234,11 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   if (meshProto.axes_size() == 0)
     return mlir::emitError(loc)
            << "no mesh: give --mesh (e.g. --mesh x=2,y=4) or a plan with one";
+  auto functions = llvm::to_vector(module.getOps<mlir::func::FuncOp>());
+  if (functions.size() != 1)
+    return mlir::emitError(loc) << "a plan applies to a module of one function";
+  mlir::func::FuncOp function = functions.front();
+
   llvm::SmallVector<spmd::MeshAxisAttr> axes;
   for (const proto::PlanMesh::Axis &axis : meshProto.axes())
     axes.push_back(spmd::MeshAxisAttr::get(context, axis.name(), axis.size()));
@@ -242,17 +250,15 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   spmd::MeshOp::create(builder, loc, kPlanMeshName, meshAttr);
   auto meshRef = mlir::FlatSymbolRefAttr::get(context, kPlanMeshName);
 
-  auto functions = llvm::to_vector(module.getOps<mlir::func::FuncOp>());
-  if (functions.size() != 1)
-    return mlir::emitError(loc) << "a plan applies to a module of one function";
-  mlir::func::FuncOp function = functions.front();
-
   NamedTensors named = namedTensors(function);
+  llvm::StringSet<> planned;
   for (const proto::TensorPlan &tensor : plan.tensors()) {
     auto error = [&]() {
       return mlir::emitError(loc)
              << "plan entry for tensor '" << tensor.name() << "': ";
     };
+    if (!planned.insert(tensor.name()).second)
+      return error() << "the plan names this tensor twice";
     absl::StatusOr<std::vector<SpecDimension>> spec = parseSpec(tensor.spec());
     if (!spec.ok())
       return error() << std::string(spec.status().message());
