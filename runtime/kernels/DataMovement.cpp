@@ -11,68 +11,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/StridedCopy.h"
 
 namespace tessel::kernels {
 namespace {
 
-template <typename T>
-void affineCopyTyped(T *out, const std::vector<int64_t> &dims, const T *in,
-                     int64_t base, const std::vector<int64_t> &strides,
-                     int64_t first, int64_t last) {
-  int64_t rank = dims.size();
-  if (rank == 0) {
-    if (first < last)
-      out[0] = in[base];
-    return;
-  }
-  std::vector<int64_t> coordinates;
-  unravel(first, dims, coordinates);
-  int64_t inner = strides[rank - 1];
-  for (int64_t position = first; position < last;) {
-    int64_t run =
-        std::min(dims[rank - 1] - coordinates[rank - 1], last - position);
-    int64_t offset = base;
-    for (int64_t d = 0; d < rank; ++d)
-      offset += coordinates[d] * strides[d];
-    if (inner == 1)
-      std::memcpy(out + position, in + offset, run * sizeof(T));
-    else
-      for (int64_t j = 0; j < run; ++j)
-        out[position + j] = in[offset + j * inner];
-    position += run;
-    coordinates[rank - 1] += run;
-    for (int64_t d = rank - 1; d > 0 && coordinates[d] == dims[d]; --d) {
-      coordinates[d] = 0;
-      ++coordinates[d - 1];
-    }
-  }
-}
-
 /// out[o] = in[base + sum(o_d * strides_d)], in parallel.
 void affineCopy(ThreadPool &pool, const TensorView &out, const void *in,
                 int64_t base, const std::vector<int64_t> &strides) {
-  int64_t total = out.numElements();
-  auto run = [&](int64_t first, int64_t last) {
-    switch (byteSize(out.type)) {
-    case 1:
-      return affineCopyTyped(out.as<uint8_t>(), out.dims,
-                             static_cast<const uint8_t *>(in), base, strides,
-                             first, last);
-    case 2:
-      return affineCopyTyped(out.as<uint16_t>(), out.dims,
-                             static_cast<const uint16_t *>(in), base, strides,
-                             first, last);
-    case 4:
-      return affineCopyTyped(out.as<uint32_t>(), out.dims,
-                             static_cast<const uint32_t *>(in), base, strides,
-                             first, last);
-    default:
-      return affineCopyTyped(out.as<uint64_t>(), out.dims,
-                             static_cast<const uint64_t *>(in), base, strides,
-                             first, last);
-    }
-  };
-  pool.parallelFor(total, 1 << 14, run);
+  int64_t bytes = byteSize(out.type);
+  const void *start = static_cast<const char *>(in) + base * bytes;
+  std::vector<int64_t> outStrides = out.strides();
+  pool.parallelFor(out.numElements(), 1 << 14,
+                   [&](int64_t first, int64_t last) {
+                     stridedCopy(bytes, out.dims, out.data, outStrides, start,
+                                 strides, first, last);
+                   });
 }
 
 absl::Status checkUnary(KernelContext &context) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/StridedCopy.h"
 
 namespace tessel::kernels {
 
@@ -37,12 +38,7 @@ int64_t TensorView::numElements() const {
   return count;
 }
 
-std::vector<int64_t> TensorView::strides() const {
-  std::vector<int64_t> result(dims.size(), 1);
-  for (int64_t d = rank() - 2; d >= 0; --d)
-    result[d] = result[d + 1] * dims[d + 1];
-  return result;
-}
+std::vector<int64_t> TensorView::strides() const { return denseStrides(dims); }
 
 static const proto::Attribute *findAttribute(const proto::Instruction &inst,
                                              const std::string &name) {

@@ -1,0 +1,370 @@
+//===- Collectives.cpp - Collectives among host device threads ------------===//
+
+#include "runtime/host/Collectives.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/kernels/ElementTypes.h"
+#include "runtime/kernels/StridedCopy.h"
+
+namespace tessel {
+namespace {
+
+using kernels::BFloat16;
+using kernels::Half;
+
+template <typename T, typename Combine>
+void combine(T *into, const T *from, int64_t count, Combine op) {
+  for (int64_t i = 0; i < count; ++i)
+    into[i] = op(into[i], from[i]);
+}
+
+template <typename T> void reduceTyped(Reduction reduction, T *into,
+                                       const T *from, int64_t count) {
+  switch (reduction) {
+  case Reduction::Sum:
+    return combine(into, from, count, [](T a, T b) { return a + b; });
+  case Reduction::Max:
+    return combine(into, from, count,
+                   [](T a, T b) { return std::max(a, b); });
+  case Reduction::Min:
+    return combine(into, from, count,
+                   [](T a, T b) { return std::min(a, b); });
+  }
+}
+
+template <typename T, typename ToFloat, typename FromFloat>
+void reduceAsFloat(Reduction reduction, T *into, const T *from, int64_t count,
+                   ToFloat toFloat, FromFloat fromFloat) {
+  float a[256], b[256];
+  for (int64_t start = 0; start < count; start += 256) {
+    int64_t n = std::min<int64_t>(256, count - start);
+    for (int64_t i = 0; i < n; ++i) {
+      a[i] = toFloat(into[start + i]);
+      b[i] = toFloat(from[start + i]);
+    }
+    reduceTyped(reduction, a, b, n);
+    for (int64_t i = 0; i < n; ++i)
+      into[start + i] = fromFloat(a[i]);
+  }
+}
+
+int64_t product(const std::vector<int64_t> &dims, size_t begin, size_t end) {
+  int64_t result = 1;
+  for (size_t d = begin; d < end; ++d)
+    result *= dims[d];
+  return result;
+}
+
+int64_t numElements(const CollectiveBuffer &buffer) {
+  return product(buffer.dims, 0, buffer.dims.size());
+}
+
+std::string shapeOf(const CollectiveBuffer &buffer) {
+  return absl::StrCat("[", absl::StrJoin(buffer.dims, "x"), "]");
+}
+
+bool overlaps(const CollectiveBuffer &a, const CollectiveBuffer &b) {
+  int64_t bytes = kernels::byteSize(a.type);
+  const char *aStart = static_cast<const char *>(a.data);
+  const char *bStart = static_cast<const char *>(b.data);
+  return aStart < bStart + numElements(b) * bytes &&
+         bStart < aStart + numElements(a) * bytes;
+}
+
+/// Elements of block `index` when `count` is split into `blocks` parts as
+/// evenly as possible: [begin, end).
+std::pair<int64_t, int64_t> part(int64_t count, int64_t blocks,
+                                 int64_t index) {
+  int64_t base = count / blocks, extra = count % blocks;
+  int64_t begin = index * base + std::min(index, extra);
+  return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+/// Reductions go through a small buffer: a block of one member's input is
+/// copied in, the others' blocks reduced into it, and the result written
+/// out, so inputs may alias outputs and the block stays in cache.
+constexpr int64_t kBlockBytes = 64 * 1024;
+
+} // namespace
+
+void reduceInto(proto::ElementType type, Reduction reduction, void *into,
+                const void *from, int64_t count) {
+  switch (type) {
+  case proto::F32:
+    return reduceTyped(reduction, static_cast<float *>(into),
+                       static_cast<const float *>(from), count);
+  case proto::I32:
+    return reduceTyped(reduction, static_cast<int32_t *>(into),
+                       static_cast<const int32_t *>(from), count);
+  case proto::I64:
+    return reduceTyped(reduction, static_cast<int64_t *>(into),
+                       static_cast<const int64_t *>(from), count);
+  case proto::F16:
+    return reduceAsFloat(
+        reduction, static_cast<Half *>(into), static_cast<const Half *>(from),
+        count, [](Half h) { return kernels::toFloat(h); }, kernels::toHalf);
+  case proto::BF16:
+    return reduceAsFloat(
+        reduction, static_cast<BFloat16 *>(into),
+        static_cast<const BFloat16 *>(from), count,
+        [](BFloat16 b) { return kernels::toFloat(b); }, kernels::toBFloat16);
+  default: { // i1: sum and max are "or", min is "and".
+    auto *a = static_cast<uint8_t *>(into);
+    auto *b = static_cast<const uint8_t *>(from);
+    for (int64_t i = 0; i < count; ++i)
+      a[i] = reduction == Reduction::Min ? (a[i] && b[i]) : (a[i] || b[i]);
+    return;
+  }
+  }
+}
+
+HostGroup::HostGroup(int size) : slots(std::max(size, 1)) {}
+
+void HostGroup::barrier(int) {
+  uint64_t current = phase.load(std::memory_order_acquire);
+  if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == size()) {
+    arrived.store(0, std::memory_order_relaxed);
+    phase.fetch_add(1, std::memory_order_release);
+    return;
+  }
+  for (int spins = 0; phase.load(std::memory_order_acquire) == current;
+       ++spins)
+    if (spins > 2000)
+      std::this_thread::yield();
+}
+
+void HostGroup::publish(int rank, const CollectiveBuffer &in,
+                        const CollectiveBuffer &out) {
+  slots[rank] = {&in, &out};
+  barrier(rank);
+}
+
+namespace {
+
+/// Checks what every member published against what `expect` says of each;
+/// the same verdict on every member, since all read the same slots.
+template <typename Slots, typename Expect>
+absl::Status checkMembers(const char *collective, const Slots &slots,
+                          Expect expect) {
+  const CollectiveBuffer &first = *slots[0].in;
+  for (size_t m = 0; m < slots.size(); ++m) {
+    const CollectiveBuffer &in = *slots[m].in, &out = *slots[m].out;
+    if (in.type != first.type || out.type != first.type ||
+        kernels::byteSize(first.type) == 0)
+      return absl::InvalidArgumentError(absl::StrCat(
+          collective, ": member ", m, " has another or no element type"));
+    if (in.dims != first.dims)
+      return absl::InvalidArgumentError(
+          absl::StrCat(collective, ": member ", m, " has input ",
+                       shapeOf(in), ", member 0 ", shapeOf(first)));
+    if (absl::Status status = expect(in, out); !status.ok())
+      return absl::InvalidArgumentError(absl::StrCat(
+          collective, ": member ", m, ": ", std::string(status.message())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status expectDims(const CollectiveBuffer &out,
+                        const std::vector<int64_t> &dims) {
+  if (out.dims != dims)
+    return absl::InvalidArgumentError(
+        absl::StrCat("output is ", shapeOf(out), ", expected [",
+                     absl::StrJoin(dims, "x"), "]"));
+  return absl::OkStatus();
+}
+
+absl::Status checkDim(const CollectiveBuffer &in, int64_t dim) {
+  if (dim < 0 || dim >= static_cast<int64_t>(in.dims.size()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("dimension ", dim, " is out of range for ", shapeOf(in)));
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status HostGroup::allReduce(int rank, Reduction reduction,
+                                  const CollectiveBuffer &in,
+                                  const CollectiveBuffer &out) {
+  publish(rank, in, out);
+  absl::Status status = checkMembers(
+      "all_reduce", slots,
+      [](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        return expectDims(out, in.dims);
+      });
+  if (status.ok()) {
+    int64_t bytes = kernels::byteSize(in.type);
+    auto [begin, end] = part(numElements(in), size(), rank);
+    int64_t blockElements = std::max<int64_t>(1, kBlockBytes / bytes);
+    std::vector<char> block(blockElements * bytes);
+    for (int64_t start = begin; start < end; start += blockElements) {
+      int64_t n = std::min(blockElements, end - start);
+      std::memcpy(block.data(),
+                  static_cast<const char *>(slots[0].in->data) + start * bytes,
+                  n * bytes);
+      for (int m = 1; m < size(); ++m)
+        reduceInto(in.type, reduction, block.data(),
+                   static_cast<const char *>(slots[m].in->data) +
+                       start * bytes,
+                   n);
+      for (int m = 0; m < size(); ++m)
+        std::memcpy(static_cast<char *>(slots[m].out->data) + start * bytes,
+                    block.data(), n * bytes);
+    }
+  }
+  barrier(rank);
+  return status;
+}
+
+absl::Status HostGroup::allGather(int rank, int64_t dim,
+                                  const CollectiveBuffer &in,
+                                  const CollectiveBuffer &out) {
+  publish(rank, in, out);
+  int g = size();
+  absl::Status status = checkMembers(
+      "all_gather", slots,
+      [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        if (absl::Status status = checkDim(in, dim); !status.ok())
+          return status;
+        if (overlaps(in, out))
+          return absl::InvalidArgumentError("output overlaps input");
+        std::vector<int64_t> dims = in.dims;
+        dims[dim] *= g;
+        return expectDims(out, dims);
+      });
+  if (status.ok()) {
+    int64_t bytes = kernels::byteSize(in.type);
+    int64_t outer = product(in.dims, 0, dim);
+    int64_t inner = product(in.dims, dim, in.dims.size()) * bytes;
+    char *target = static_cast<char *>(out.data);
+    for (int m = 0; m < g; ++m) {
+      const char *source = static_cast<const char *>(slots[m].in->data);
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(target + (o * g + m) * inner, source + o * inner, inner);
+    }
+  }
+  barrier(rank);
+  return status;
+}
+
+absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
+                                      int64_t dim, const CollectiveBuffer &in,
+                                      const CollectiveBuffer &out) {
+  publish(rank, in, out);
+  int g = size();
+  absl::Status status = checkMembers(
+      "reduce_scatter", slots,
+      [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        if (absl::Status status = checkDim(in, dim); !status.ok())
+          return status;
+        if (in.dims[dim] % g != 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat("dimension ", dim, " of ", shapeOf(in),
+                           " does not split into ", g, " pieces"));
+        if (overlaps(in, out))
+          return absl::InvalidArgumentError("output overlaps input");
+        std::vector<int64_t> dims = in.dims;
+        dims[dim] /= g;
+        return expectDims(out, dims);
+      });
+  if (status.ok()) {
+    int64_t bytes = kernels::byteSize(in.type);
+    int64_t outer = product(in.dims, 0, dim);
+    int64_t piece = product(out.dims, dim, out.dims.size());
+    char *target = static_cast<char *>(out.data);
+    for (int64_t o = 0; o < outer; ++o) {
+      int64_t offset = (o * g + rank) * piece * bytes;
+      std::memcpy(target + o * piece * bytes,
+                  static_cast<const char *>(slots[0].in->data) + offset,
+                  piece * bytes);
+      for (int m = 1; m < g; ++m)
+        reduceInto(in.type, reduction, target + o * piece * bytes,
+                   static_cast<const char *>(slots[m].in->data) + offset,
+                   piece);
+    }
+  }
+  barrier(rank);
+  return status;
+}
+
+absl::Status HostGroup::allToAll(int rank, int64_t splitDim,
+                                 int64_t concatDim,
+                                 const CollectiveBuffer &in,
+                                 const CollectiveBuffer &out) {
+  publish(rank, in, out);
+  int g = size();
+  absl::Status status = checkMembers(
+      "all_to_all", slots,
+      [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        if (absl::Status status = checkDim(in, splitDim); !status.ok())
+          return status;
+        if (absl::Status status = checkDim(in, concatDim); !status.ok())
+          return status;
+        if (in.dims[splitDim] % g != 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat("dimension ", splitDim, " of ", shapeOf(in),
+                           " does not split into ", g, " pieces"));
+        if (overlaps(in, out))
+          return absl::InvalidArgumentError("output overlaps input");
+        std::vector<int64_t> dims = in.dims;
+        dims[splitDim] /= g;
+        dims[concatDim] *= g;
+        return expectDims(out, dims);
+      });
+  if (status.ok()) {
+    int64_t bytes = kernels::byteSize(in.type);
+    std::vector<int64_t> piece = in.dims;
+    piece[splitDim] /= g;
+    std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
+    std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+    int64_t count = product(piece, 0, piece.size());
+    for (int m = 0; m < g; ++m) {
+      const char *source = static_cast<const char *>(slots[m].in->data) +
+                           rank * piece[splitDim] * inStrides[splitDim] *
+                               bytes;
+      char *target = static_cast<char *>(out.data) +
+                     m * piece[concatDim] * outStrides[concatDim] * bytes;
+      kernels::stridedCopy(bytes, piece, target, outStrides, source,
+                           inStrides, 0, count);
+    }
+  }
+  barrier(rank);
+  return status;
+}
+
+absl::Status HostGroup::collectivePermute(int rank,
+                                          const std::vector<int> &sources,
+                                          const CollectiveBuffer &in,
+                                          const CollectiveBuffer &out) {
+  publish(rank, in, out);
+  int g = size();
+  absl::Status status = checkMembers(
+      "collective_permute", slots,
+      [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        if (static_cast<int>(sources.size()) != g)
+          return absl::InvalidArgumentError(absl::StrCat(
+              sources.size(), " sources for a group of ", g));
+        for (int source : sources)
+          if (source < -1 || source >= g)
+            return absl::InvalidArgumentError(absl::StrCat(
+                "source ", source, " is not a member of the group of ", g));
+        if (overlaps(in, out))
+          return absl::InvalidArgumentError("output overlaps input");
+        return expectDims(out, in.dims);
+      });
+  if (status.ok()) {
+    int64_t total = numElements(in) * kernels::byteSize(in.type);
+    if (sources[rank] < 0)
+      std::memset(out.data, 0, total);
+    else
+      std::memcpy(out.data, slots[sources[rank]].in->data, total);
+  }
+  barrier(rank);
+  return status;
+}
+
+} // namespace tessel

@@ -1,0 +1,98 @@
+//===- Collectives.h - Collectives among host device threads ----*- C++ -*-===//
+//
+// On the host backend every device is a thread of one process, so a
+// collective needs no messages: the members of a group meet at a barrier,
+// publish pointers to their buffers, and each member then reads what it
+// needs straight from the others' memory, in parallel, and writes only its
+// own output. Reductions are split into one chunk per member, so every
+// member reduces 1/g of the data for everyone; the result costs one read
+// and one write of the data per member, as a memcpy would.
+//
+// Groups are created once, when an executable is loaded (as NCCL
+// communicators are), and hold their own barrier; collectives of different
+// groups never contend. All members of a group must call the same
+// collective with equal shapes: the partitioner pads uneven shards so that
+// local shapes agree.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_HOST_COLLECTIVES_H
+#define TESSEL_RUNTIME_HOST_COLLECTIVES_H
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "runtime/proto/types.pb.h"
+
+namespace tessel {
+
+enum class Reduction { Sum, Max, Min };
+
+/// A local tensor taking part in a collective.
+struct CollectiveBuffer {
+  proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
+  std::vector<int64_t> dims;
+  void *data = nullptr;
+};
+
+/// The devices of one group, ranked 0..size-1 in the order given. Every
+/// call names the caller's rank; calls of all members pair up in program
+/// order.
+class HostGroup {
+public:
+  explicit HostGroup(int size);
+  HostGroup(const HostGroup &) = delete;
+  HostGroup &operator=(const HostGroup &) = delete;
+
+  int size() const { return static_cast<int>(slots.size()); }
+
+  /// out = reduce over members of in (same dims); in and out may alias.
+  absl::Status allReduce(int rank, Reduction reduction,
+                         const CollectiveBuffer &in,
+                         const CollectiveBuffer &out);
+  /// out = the members' in, concatenated along `dim` in rank order.
+  absl::Status allGather(int rank, int64_t dim, const CollectiveBuffer &in,
+                         const CollectiveBuffer &out);
+  /// out = piece `rank` (along `dim`) of the reduction of the members' in.
+  absl::Status reduceScatter(int rank, Reduction reduction, int64_t dim,
+                             const CollectiveBuffer &in,
+                             const CollectiveBuffer &out);
+  /// Splits in along `splitDim` into one piece per member, sends piece r
+  /// to member r, and concatenates the received pieces along `concatDim`
+  /// in rank order.
+  absl::Status allToAll(int rank, int64_t splitDim, int64_t concatDim,
+                        const CollectiveBuffer &in,
+                        const CollectiveBuffer &out);
+  /// out = the in of member `sources[rank]`, or zeros where that is -1.
+  /// `sources` must be the same on every member.
+  absl::Status collectivePermute(int rank, const std::vector<int> &sources,
+                                 const CollectiveBuffer &in,
+                                 const CollectiveBuffer &out);
+
+private:
+  struct Slot {
+    const CollectiveBuffer *in = nullptr;
+    const CollectiveBuffer *out = nullptr;
+  };
+  /// Waits until every member has arrived: a sense-reversing barrier that
+  /// spins briefly, then yields.
+  void barrier(int rank);
+  /// Publishes the caller's buffers and waits for everyone's.
+  void publish(int rank, const CollectiveBuffer &in,
+               const CollectiveBuffer &out);
+
+  std::vector<Slot> slots;
+  std::atomic<int> arrived{0};
+  std::atomic<uint64_t> phase{0};
+};
+
+/// Elementwise `into[i] = reduction(into[i], from[i])` for `count` elements
+/// of `type`; f16 and bf16 reduce in float.
+void reduceInto(proto::ElementType type, Reduction reduction, void *into,
+                const void *from, int64_t count);
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_HOST_COLLECTIVES_H

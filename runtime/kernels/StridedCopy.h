@@ -1,0 +1,33 @@
+//===- StridedCopy.h - Copy a block between strided layouts -----*- C++ -*-===//
+//
+// The one data-movement primitive of the host runtime: a block of `dims`
+// elements, each `elementBytes` wide, copied from a strided source to a
+// strided destination (strides in elements, negative allowed). Transpose,
+// slice and reverse kernels are copies into a dense destination; the host
+// collectives move pieces of tensors between devices with it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_KERNELS_STRIDEDCOPY_H
+#define TESSEL_RUNTIME_KERNELS_STRIDEDCOPY_H
+
+#include <cstdint>
+#include <vector>
+
+namespace tessel::kernels {
+
+/// Copies elements [first, last) of the block (in row-major order of
+/// `dims`): element (i_0, ..., i_n) goes from src + sum(i_d * srcStrides_d)
+/// to dst + sum(i_d * dstStrides_d). Runs along the last dimension that are
+/// dense on both sides are copied with memcpy.
+void stridedCopy(int64_t elementBytes, const std::vector<int64_t> &dims,
+                 void *dst, const std::vector<int64_t> &dstStrides,
+                 const void *src, const std::vector<int64_t> &srcStrides,
+                 int64_t first, int64_t last);
+
+/// Row-major strides (in elements) of a dense tensor of `dims`.
+std::vector<int64_t> denseStrides(const std::vector<int64_t> &dims);
+
+} // namespace tessel::kernels
+
+#endif // TESSEL_RUNTIME_KERNELS_STRIDEDCOPY_H
