@@ -23,17 +23,15 @@ void combine(T *into, const T *from, int64_t count, Combine op) {
     into[i] = op(into[i], from[i]);
 }
 
-template <typename T> void reduceTyped(Reduction reduction, T *into,
-                                       const T *from, int64_t count) {
+template <typename T>
+void reduceTyped(Reduction reduction, T *into, const T *from, int64_t count) {
   switch (reduction) {
   case Reduction::Sum:
     return combine(into, from, count, [](T a, T b) { return a + b; });
   case Reduction::Max:
-    return combine(into, from, count,
-                   [](T a, T b) { return std::max(a, b); });
+    return combine(into, from, count, [](T a, T b) { return std::max(a, b); });
   case Reduction::Min:
-    return combine(into, from, count,
-                   [](T a, T b) { return std::min(a, b); });
+    return combine(into, from, count, [](T a, T b) { return std::min(a, b); });
   }
 }
 
@@ -78,8 +76,7 @@ bool overlaps(const CollectiveBuffer &a, const CollectiveBuffer &b) {
 
 /// Elements of block `index` when `count` is split into `blocks` parts as
 /// evenly as possible: [begin, end).
-std::pair<int64_t, int64_t> part(int64_t count, int64_t blocks,
-                                 int64_t index) {
+std::pair<int64_t, int64_t> part(int64_t count, int64_t blocks, int64_t index) {
   int64_t base = count / blocks, extra = count % blocks;
   int64_t begin = index * base + std::min(index, extra);
   return {begin, begin + base + (index < extra ? 1 : 0)};
@@ -132,8 +129,7 @@ void HostGroup::barrier(int) {
     phase.fetch_add(1, std::memory_order_release);
     return;
   }
-  for (int spins = 0; phase.load(std::memory_order_acquire) == current;
-       ++spins)
+  for (int spins = 0; phase.load(std::memory_order_acquire) == current; ++spins)
     if (spins > 2000)
       std::this_thread::yield();
 }
@@ -160,8 +156,8 @@ absl::Status checkMembers(const char *collective, const Slots &slots,
           collective, ": member ", m, " has another or no element type"));
     if (in.dims != first.dims)
       return absl::InvalidArgumentError(
-          absl::StrCat(collective, ": member ", m, " has input ",
-                       shapeOf(in), ", member 0 ", shapeOf(first)));
+          absl::StrCat(collective, ": member ", m, " has input ", shapeOf(in),
+                       ", member 0 ", shapeOf(first)));
     if (absl::Status status = expect(in, out); !status.ok())
       return absl::InvalidArgumentError(absl::StrCat(
           collective, ": member ", m, ": ", std::string(status.message())));
@@ -191,11 +187,11 @@ absl::Status HostGroup::allReduce(int rank, Reduction reduction,
                                   const CollectiveBuffer &in,
                                   const CollectiveBuffer &out) {
   publish(rank, in, out);
-  absl::Status status = checkMembers(
-      "all_reduce", slots,
-      [](const CollectiveBuffer &in, const CollectiveBuffer &out) {
-        return expectDims(out, in.dims);
-      });
+  absl::Status status =
+      checkMembers("all_reduce", slots,
+                   [](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+                     return expectDims(out, in.dims);
+                   });
   if (status.ok()) {
     int64_t bytes = kernels::byteSize(in.type);
     auto [begin, end] = part(numElements(in), size(), rank);
@@ -208,8 +204,7 @@ absl::Status HostGroup::allReduce(int rank, Reduction reduction,
                   n * bytes);
       for (int m = 1; m < size(); ++m)
         reduceInto(in.type, reduction, block.data(),
-                   static_cast<const char *>(slots[m].in->data) +
-                       start * bytes,
+                   static_cast<const char *>(slots[m].in->data) + start * bytes,
                    n);
       for (int m = 0; m < size(); ++m)
         std::memcpy(static_cast<char *>(slots[m].out->data) + start * bytes,
@@ -291,8 +286,7 @@ absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
   return status;
 }
 
-absl::Status HostGroup::allToAll(int rank, int64_t splitDim,
-                                 int64_t concatDim,
+absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
                                  const CollectiveBuffer &in,
                                  const CollectiveBuffer &out) {
   publish(rank, in, out);
@@ -324,12 +318,11 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim,
     int64_t count = product(piece, 0, piece.size());
     for (int m = 0; m < g; ++m) {
       const char *source = static_cast<const char *>(slots[m].in->data) +
-                           rank * piece[splitDim] * inStrides[splitDim] *
-                               bytes;
+                           rank * piece[splitDim] * inStrides[splitDim] * bytes;
       char *target = static_cast<char *>(out.data) +
                      m * piece[concatDim] * outStrides[concatDim] * bytes;
-      kernels::stridedCopy(bytes, piece, target, outStrides, source,
-                           inStrides, 0, count);
+      kernels::stridedCopy(bytes, piece, target, outStrides, source, inStrides,
+                           0, count);
     }
   }
   barrier(rank);
@@ -346,8 +339,8 @@ absl::Status HostGroup::collectivePermute(int rank,
       "collective_permute", slots,
       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
         if (static_cast<int>(sources.size()) != g)
-          return absl::InvalidArgumentError(absl::StrCat(
-              sources.size(), " sources for a group of ", g));
+          return absl::InvalidArgumentError(
+              absl::StrCat(sources.size(), " sources for a group of ", g));
         for (int source : sources)
           if (source < -1 || source >= g)
             return absl::InvalidArgumentError(absl::StrCat(

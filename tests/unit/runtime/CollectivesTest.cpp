@@ -11,8 +11,8 @@
 #include <functional>
 #include <thread>
 
-#include "gtest/gtest.h"
 #include "runtime/kernels/ElementTypes.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -143,10 +143,9 @@ TEST(HostCollectives, AllReduceInPlace) {
   for (int r = 0; r < g; ++r)
     buffers.push_back(makeInput(proto::F32, {count}, r));
   onMembers(g, [&](int r) {
-    ASSERT_TRUE(group
-                    .allReduce(r, Reduction::Sum, buffers[r].buffer,
-                               buffers[r].buffer)
-                    .ok());
+    ASSERT_TRUE(
+        group.allReduce(r, Reduction::Sum, buffers[r].buffer, buffers[r].buffer)
+            .ok());
   });
   for (int r = 0; r < g; ++r)
     for (int64_t i = 0; i < count; i += 101) {
@@ -260,10 +259,9 @@ TEST(HostCollectives, AllToAllEveryPairOfDimensions) {
           outs.emplace_back(proto::F16, outDims);
         }
         onMembers(g, [&](int r) {
-          ASSERT_TRUE(group
-                          .allToAll(r, split, concat, ins[r].buffer,
-                                    outs[r].buffer)
-                          .ok());
+          ASSERT_TRUE(
+              group.allToAll(r, split, concat, ins[r].buffer, outs[r].buffer)
+                  .ok());
         });
         int64_t piece = local[split] / g;
         for (int r = 0; r < g; ++r)
@@ -324,8 +322,7 @@ TEST(HostCollectives, MismatchedMembersAllFailWithoutHanging) {
   }
   // The group is usable again afterwards.
   onMembers(g, [&](int r) {
-    statuses[r] =
-        group.allGather(r, 7, ins[0].buffer, outs[r].buffer);
+    statuses[r] = group.allGather(r, 7, ins[0].buffer, outs[r].buffer);
   });
   for (int r = 0; r < g; ++r)
     EXPECT_EQ(std::string(statuses[r].message()),
@@ -351,7 +348,8 @@ TEST(HostCollectives, GroupsOfAMeshRunConcurrently) {
       if (!rowGroups[i]
                ->allReduce(j, Reduction::Sum, value.buffer, value.buffer)
                .ok() ||
-          !columnGroups[j]->allGather(i, 0, value.buffer, gathered.buffer)
+          !columnGroups[j]
+               ->allGather(i, 0, value.buffer, gathered.buffer)
                .ok()) {
         ok[device] = false;
         return;
