@@ -79,8 +79,8 @@ int main(int argc, char **argv) {
   int64_t count = bytes / 4;
   std::printf("%u hardware threads; %lld MiB of f32 per device; median of "
               "%d runs\n",
-              std::thread::hardware_concurrency(),
-              static_cast<long long>(mib), runs);
+              std::thread::hardware_concurrency(), static_cast<long long>(mib),
+              runs);
   std::printf("%-15s %3s %10s %12s %8s %12s\n", "collective", "g", "time ms",
               "memcpy ms", "ratio", "busbw GB/s");
   for (int g : {2, 4, 8}) {
@@ -111,27 +111,36 @@ int main(int argc, char **argv) {
     };
     HostGroup group(g);
     double peer = memcpyTime(bytes);
-    report("all_reduce", timeOnThreads(g, runs, [&](int r) {
-             (void)group.allReduce(r, Reduction::Sum, buffer(in[r], count),
-                                   buffer(out[r], count));
-           }),
+    report("all_reduce",
+           timeOnThreads(g, runs,
+                         [&](int r) {
+                           (void)group.allReduce(r, Reduction::Sum,
+                                                 buffer(in[r], count),
+                                                 buffer(out[r], count));
+                         }),
            peer, 2.0 * bytes * (g - 1) / g);
-    report("reduce_scatter", timeOnThreads(g, runs, [&](int r) {
-             (void)group.reduceScatter(r, Reduction::Sum, 0,
-                                       buffer(in[r], count),
-                                       buffer(out[r], count / g));
-           }),
+    report("reduce_scatter",
+           timeOnThreads(g, runs,
+                         [&](int r) {
+                           (void)group.reduceScatter(r, Reduction::Sum, 0,
+                                                     buffer(in[r], count),
+                                                     buffer(out[r], count / g));
+                         }),
            peer, 1.0 * bytes * (g - 1) / g);
-    report("all_to_all", timeOnThreads(g, runs, [&](int r) {
-             (void)group.allToAll(r, 0, 0, buffer(in[r], count),
-                                  buffer(out[r], count));
-           }),
+    report("all_to_all",
+           timeOnThreads(g, runs,
+                         [&](int r) {
+                           (void)group.allToAll(r, 0, 0, buffer(in[r], count),
+                                                buffer(out[r], count));
+                         }),
            peer, 1.0 * bytes * (g - 1) / g);
     double gatherPeer = memcpyTime(bytes * g);
-    report("all_gather", timeOnThreads(g, runs, [&](int r) {
-             (void)group.allGather(r, 0, buffer(in[r], count),
-                                   buffer(big[r], count * g));
-           }),
+    report("all_gather",
+           timeOnThreads(g, runs,
+                         [&](int r) {
+                           (void)group.allGather(r, 0, buffer(in[r], count),
+                                                 buffer(big[r], count * g));
+                         }),
            gatherPeer, 1.0 * bytes * g * (g - 1) / g);
   }
   return 0;

@@ -4,6 +4,7 @@
 
 #include "mlir/Transforms/Passes.h"
 #include "passes/lowering/Passes.h"
+#include "passes/partition/Passes.h"
 #include "passes/propagation/Passes.h"
 
 namespace tessel {
@@ -13,6 +14,7 @@ void registerTesselPasses() {
   mlir::registerTransformsPasses();
   lowering::registerLoweringPasses();
   propagation::registerPropagationPasses();
+  partition::registerPartitionPasses();
 }
 
 } // namespace tessel

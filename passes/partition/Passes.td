@@ -1,0 +1,38 @@
+//===- Passes.td - SPMD partitioning passes ---------------*- tablegen -*-===//
+//
+// From a program whose every tensor has a sharding to one program per device
+// with explicit collectives. One pass per step, each leaving valid IR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_PASSES_PARTITION_PASSES_TD
+#define TESSEL_PASSES_PARTITION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ReshardToCollectivesPass
+    : Pass<"spmd-reshard-to-collectives", "::mlir::func::FuncOp"> {
+  let summary = "Turn every spmd.reshard into a chain of collectives";
+  let description = [{
+    The source sharding is the operand's (from its function argument or the
+    op that computes it; replicated if it has none), the target the
+    reshard's. The chain, on global shapes, each op carrying the sharding it
+    leaves:
+
+    1. `all_reduce` over source partial axes the target does not keep
+       (making a value partial is an error);
+    2. one `collective_permute` if every dimension ends up split into the
+       same number of parts as before (axes reordered, or exchanged for
+       axes of the same size);
+    3. otherwise, repeatedly: `all_to_all` for a dimension's minor-most
+       axis that the target wants as the next axis of another dimension;
+       `all_gather` of the axes no move can place; finally one `all_slice`
+       for the axes the target adds.
+
+    A reshard that changes nothing disappears. Sub-axes, and shardings on
+    different meshes, are reported as errors naming the reshard.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
+#endif // TESSEL_PASSES_PARTITION_PASSES_TD

@@ -1,0 +1,265 @@
+//===- ReshardToCollectives.cpp - spmd.reshard as collectives -------------===//
+//
+// A layout is, per dimension, its axes (major to minor), plus the partial
+// axes. The chain from the source layout to the target's only ever removes
+// a dimension's minor-most axes and appends axes, so that every
+// intermediate layout is one the collectives can produce: after the
+// reductions, axes that are not a prefix of their target dimension leave
+// (to another dimension by all_to_all where the target wants them next
+// there, else by all_gather), and what the target adds comes last, by a
+// local all_slice.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/spmd/SpmdOps.h"
+#include "mlir/IR/Builders.h"
+#include "passes/partition/Passes.h"
+
+namespace tessel::partition {
+
+#define GEN_PASS_DEF_RESHARDTOCOLLECTIVESPASS
+#include "passes/partition/Passes.h.inc"
+
+namespace {
+
+using spmd::AxisRefAttr;
+using spmd::MeshAttr;
+using spmd::PartialAxisAttr;
+using spmd::ShardingAttr;
+
+using Axes = llvm::SmallVector<std::string>;
+
+struct Layout {
+  llvm::SmallVector<Axes> dims;
+  /// (axis, reduction) pairs.
+  llvm::SmallVector<std::pair<std::string, std::string>> partial;
+};
+
+bool isPrefix(const Axes &prefix, const Axes &of) {
+  return prefix.size() <= of.size() &&
+         std::equal(prefix.begin(), prefix.end(), of.begin());
+}
+
+class Rewriter {
+public:
+  Rewriter(spmd::ReshardOp reshard, MeshAttr mesh)
+      : reshard(reshard), mesh(mesh), builder(reshard),
+        context(reshard.getContext()) {}
+
+  mlir::LogicalResult run();
+
+private:
+  mlir::FailureOr<Layout> layoutOf(ShardingAttr sharding);
+  int64_t parts(const Axes &axes) const;
+  ShardingAttr toSharding(const Layout &layout);
+  mlir::ArrayAttr perDimension(const llvm::SmallVector<Axes> &axes) const;
+  mlir::ArrayAttr names(const Axes &axes) const;
+  /// Emits a collective that leaves `layout`.
+  template <typename OpTy, typename... Args>
+  void emit(const Layout &layout, Args... args) {
+    current = OpTy::create(builder, reshard.getLoc(), reshard.getType(),
+                           current, args..., toSharding(layout));
+  }
+
+  spmd::ReshardOp reshard;
+  MeshAttr mesh;
+  mlir::OpBuilder builder;
+  mlir::MLIRContext *context;
+  mlir::Value current;
+};
+
+mlir::FailureOr<Layout> Rewriter::layoutOf(ShardingAttr sharding) {
+  Layout layout;
+  auto axisName = [&](AxisRefAttr axis) -> mlir::FailureOr<std::string> {
+    if (axis.isSubAxis())
+      return reshard.emitOpError()
+             << "resharding sub-axis \"" << axis.getName()
+             << "\" is not supported yet: collectives name whole axes";
+    return axis.getName().str();
+  };
+  for (spmd::DimensionShardingAttr dim : sharding.getDims()) {
+    Axes axes;
+    for (AxisRefAttr axis : dim.getAxes()) {
+      mlir::FailureOr<std::string> name = axisName(axis);
+      if (mlir::failed(name))
+        return mlir::failure();
+      axes.push_back(*name);
+    }
+    layout.dims.push_back(axes);
+  }
+  for (PartialAxisAttr partial : sharding.getPartial()) {
+    mlir::FailureOr<std::string> name = axisName(partial.getAxis());
+    if (mlir::failed(name))
+      return mlir::failure();
+    layout.partial.emplace_back(*name, partial.getReduction().str());
+  }
+  return layout;
+}
+
+int64_t Rewriter::parts(const Axes &axes) const {
+  int64_t result = 1;
+  for (const std::string &axis : axes)
+    result *= mesh.axisSize(axis).value_or(1);
+  return result;
+}
+
+ShardingAttr Rewriter::toSharding(const Layout &layout) {
+  llvm::SmallVector<spmd::DimensionShardingAttr> dims;
+  for (const Axes &axes : layout.dims) {
+    llvm::SmallVector<AxisRefAttr> refs;
+    for (const std::string &axis : axes)
+      refs.push_back(AxisRefAttr::get(context, axis, 0, 0));
+    dims.push_back(spmd::DimensionShardingAttr::get(context, refs,
+                                                    /*isClosed=*/true, -1));
+  }
+  llvm::SmallVector<PartialAxisAttr> partial;
+  for (const auto &[axis, reduction] : layout.partial)
+    partial.push_back(PartialAxisAttr::get(
+        context, AxisRefAttr::get(context, axis, 0, 0), reduction));
+  return ShardingAttr::get(context, reshard.getSharding().getMesh(), dims, {},
+                           partial);
+}
+
+mlir::ArrayAttr Rewriter::names(const Axes &axes) const {
+  llvm::SmallVector<mlir::Attribute> result;
+  for (const std::string &axis : axes)
+    result.push_back(mlir::StringAttr::get(context, axis));
+  return mlir::ArrayAttr::get(context, result);
+}
+
+mlir::ArrayAttr
+Rewriter::perDimension(const llvm::SmallVector<Axes> &axes) const {
+  llvm::SmallVector<mlir::Attribute> result;
+  for (const Axes &dim : axes)
+    result.push_back(names(dim));
+  return mlir::ArrayAttr::get(context, result);
+}
+
+mlir::LogicalResult Rewriter::run() {
+  ShardingAttr target = reshard.getSharding();
+  ShardingAttr source = spmd::getSharding(reshard.getInput());
+  if (!source)
+    source = ShardingAttr::getOpen(
+        context, target.getMesh(),
+        mlir::cast<mlir::RankedTensorType>(reshard.getType()).getRank());
+  if (source.getMesh() != target.getMesh())
+    return reshard.emitOpError()
+           << "reshards from mesh " << source.getMesh() << " to "
+           << target.getMesh() << "; moving between meshes is not supported";
+  mlir::FailureOr<Layout> from = layoutOf(source);
+  mlir::FailureOr<Layout> to = layoutOf(target);
+  if (mlir::failed(from) || mlir::failed(to))
+    return mlir::failure();
+  Layout layout = *from;
+  current = reshard.getInput();
+
+  // 1. Reduce the partial axes the target does not keep, one all_reduce per
+  // reduction kind.
+  for (const auto &[axis, reduction] : to->partial)
+    if (!llvm::is_contained(layout.partial, std::make_pair(axis, reduction)))
+      return reshard.emitOpError()
+             << "cannot make a value partial over \"" << axis << "\" ("
+             << reduction << "): only reductions remove partial axes";
+  while (true) {
+    auto pending = llvm::find_if(layout.partial, [&](const auto &partial) {
+      return !llvm::is_contained(to->partial, partial);
+    });
+    if (pending == layout.partial.end())
+      break;
+    std::string reduction = pending->second;
+    Axes axes;
+    llvm::erase_if(layout.partial, [&](const auto &partial) {
+      if (partial.second != reduction ||
+          llvm::is_contained(to->partial, partial))
+        return false;
+      axes.push_back(partial.first);
+      return true;
+    });
+    emit<spmd::AllReduceOp>(layout, names(axes),
+                            mlir::StringAttr::get(context, reduction));
+  }
+
+  // 2. The same number of parts per dimension: devices swap whole parts.
+  if (layout.dims != to->dims &&
+      llvm::all_of(llvm::seq<size_t>(0, layout.dims.size()), [&](size_t d) {
+        return parts(layout.dims[d]) == parts(to->dims[d]);
+      })) {
+    layout.dims = to->dims;
+    emit<spmd::CollectivePermuteOp>(layout);
+  }
+
+  // 3. Move or gather what is out of place, then slice what is missing.
+  size_t rank = layout.dims.size();
+  auto misplaced = [&](size_t d) {
+    return !isPrefix(layout.dims[d], to->dims[d]);
+  };
+  while (llvm::any_of(llvm::seq<size_t>(0, rank), misplaced)) {
+    bool moved = false;
+    for (size_t d = 0; d < rank && !moved; ++d) {
+      if (!misplaced(d))
+        continue;
+      const std::string &axis = layout.dims[d].back();
+      for (size_t e = 0; e < rank; ++e) {
+        if (e == d || misplaced(e))
+          continue;
+        const Axes &want = to->dims[e];
+        size_t next = layout.dims[e].size();
+        if (next < want.size() && want[next] == axis) {
+          std::string name = axis;
+          layout.dims[d].pop_back();
+          layout.dims[e].push_back(name);
+          emit<spmd::AllToAllOp>(layout, names({name}),
+                                 builder.getI64IntegerAttr(d),
+                                 builder.getI64IntegerAttr(e));
+          moved = true;
+          break;
+        }
+      }
+    }
+    if (moved)
+      continue;
+    // Nothing can move: gather every misplaced dimension's axes beyond its
+    // common prefix with the target.
+    llvm::SmallVector<Axes> gathered(rank);
+    for (size_t d = 0; d < rank; ++d) {
+      size_t keep = 0;
+      while (keep < layout.dims[d].size() && keep < to->dims[d].size() &&
+             layout.dims[d][keep] == to->dims[d][keep])
+        ++keep;
+      gathered[d].assign(layout.dims[d].begin() + keep, layout.dims[d].end());
+      layout.dims[d].resize(keep);
+    }
+    emit<spmd::AllGatherOp>(layout, perDimension(gathered));
+  }
+  if (layout.dims != to->dims) {
+    llvm::SmallVector<Axes> sliced(rank);
+    for (size_t d = 0; d < rank; ++d)
+      sliced[d].assign(to->dims[d].begin() + layout.dims[d].size(),
+                       to->dims[d].end());
+    layout.dims = to->dims;
+    emit<spmd::AllSliceOp>(layout, perDimension(sliced));
+  }
+
+  reshard.getResult().replaceAllUsesWith(current);
+  reshard.erase();
+  return mlir::success();
+}
+
+struct ReshardToCollectivesPass
+    : impl::ReshardToCollectivesPassBase<ReshardToCollectivesPass> {
+  void runOnOperation() override {
+    llvm::SmallVector<spmd::ReshardOp> reshards;
+    getOperation().walk(
+        [&](spmd::ReshardOp reshard) { reshards.push_back(reshard); });
+    for (spmd::ReshardOp reshard : reshards) {
+      mlir::FailureOr<MeshAttr> mesh =
+          spmd::lookupMesh(reshard, reshard.getSharding().getMesh());
+      if (mlir::failed(mesh) ||
+          mlir::failed(Rewriter(reshard, *mesh).run()))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace
+} // namespace tessel::partition
