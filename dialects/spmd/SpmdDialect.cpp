@@ -139,8 +139,17 @@ ShardingAttr getSharding(mlir::Value value) {
                                                    SpmdDialect::kShardingAttr);
   }
   auto result = mlir::cast<mlir::OpResult>(value);
-  auto shardings = result.getOwner()->getAttrOfType<mlir::ArrayAttr>(
-      SpmdDialect::kShardingsAttr);
+  mlir::Operation *op = result.getOwner();
+  if (auto reshard = mlir::dyn_cast<ReshardOp>(op))
+    return reshard.getSharding();
+  if (auto constraint = mlir::dyn_cast<ShardingConstraintOp>(op))
+    return constraint.getSharding();
+  if (mlir::isa<AllGatherOp, AllSliceOp, AllReduceOp, ReduceScatterOp,
+                AllToAllOp, CollectivePermuteOp>(op))
+    return mlir::dyn_cast<ShardingAttr>(
+        op->getInherentAttr("out_sharding").value_or(mlir::Attribute()));
+  auto shardings =
+      op->getAttrOfType<mlir::ArrayAttr>(SpmdDialect::kShardingsAttr);
   if (!shardings || shardings.size() <= result.getResultNumber())
     return {};
   return mlir::dyn_cast<ShardingAttr>(shardings[result.getResultNumber()]);

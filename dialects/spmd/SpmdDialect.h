@@ -24,8 +24,8 @@ mlir::LogicalResult verifySharding(mlir::Operation *op, ShardingAttr sharding,
                                    mlir::Type type);
 
 /// The sharding recorded for `value`: `spmd.sharding` on a function
-/// argument, or its entry in `spmd.shardings` on the op that computes it;
-/// null if there is none.
+/// argument, the sharding of a reshard, constraint or collective, or its
+/// entry in `spmd.shardings` on the op that computes it; null if none.
 ShardingAttr getSharding(mlir::Value value);
 
 /// Records `sharding` for `value` where getSharding reads it. Other results

@@ -10,6 +10,26 @@
 
 include "mlir/Pass/PassBase.td"
 
+def InsertExplicitReshardsPass
+    : Pass<"spmd-insert-explicit-reshards", "::mlir::func::FuncOp"> {
+  let summary = "Make every op's operand and result shardings agree with its rule";
+  let description = [{
+    After propagation, an op's operands may disagree with each other or with
+    its result. For each op with a sharding rule, the factors take the axes
+    of its result's sharding (factors only operands hold, such as a
+    contraction's, the axes all operands agree on; need-replication factors
+    none, and no axis twice). Every operand whose sharding differs from what
+    the factors imply gets an `spmd.reshard` to it; a result whose sharding
+    differs is computed as implied and resharded after the op. A sharded
+    reduction factor makes the result partial (`partial={"y": sum}`); the
+    reduction happens where a consumer, or the function's result, needs the
+    value whole: there the consumer's operand reshard (or one before the
+    return) drops the partial axes. Afterwards every op's operands agree
+    with its rule, and only `spmd.reshard` ops move data.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
 def ReshardToCollectivesPass
     : Pass<"spmd-reshard-to-collectives", "::mlir::func::FuncOp"> {
   let summary = "Turn every spmd.reshard into a chain of collectives";

@@ -254,8 +254,7 @@ struct ReshardToCollectivesPass
     for (spmd::ReshardOp reshard : reshards) {
       mlir::FailureOr<MeshAttr> mesh =
           spmd::lookupMesh(reshard, reshard.getSharding().getMesh());
-      if (mlir::failed(mesh) ||
-          mlir::failed(Rewriter(reshard, *mesh).run()))
+      if (mlir::failed(mesh) || mlir::failed(Rewriter(reshard, *mesh).run()))
         return signalPassFailure();
     }
   }

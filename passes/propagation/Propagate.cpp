@@ -361,37 +361,16 @@ Propagator::partialAxesOf(mlir::Operation *op) {
   llvm::StringRef reduction = spmd::partialReductionOf(op);
   if (reduction.empty())
     return partial;
-  llvm::ArrayRef<int64_t> sizes = rule.getFactorSizes();
-  for (int64_t f : rule.getReductionFactors()) {
-    // The axes every operand holding the factor agrees on.
-    std::optional<AxisList> common;
-    for (auto [i, operand] : llvm::enumerate(op->getOperands())) {
-      const TensorState &state = stateOf(operand);
-      for (auto [d, dim] : llvm::enumerate(state.dims)) {
-        llvm::SmallVector<int64_t> factors = rule.factorsOf(false, i, d);
-        auto at = llvm::find(factors, f);
-        if (at == factors.end())
-          continue;
-        llvm::SmallVector<int64_t> factorSizes;
-        for (int64_t g : factors)
-          factorSizes.push_back(sizes[g]);
-        AxisList axes =
-            projectToFactors(dim.axes, factorSizes, mesh)[at - factors.begin()];
-        if (!common) {
-          common = axes;
-          continue;
-        }
-        size_t n = 0;
-        while (n < common->size() && n < axes.size() && (*common)[n] == axes[n])
-          ++n;
-        common->resize(n);
-      }
-    }
-    if (common)
-      for (AxisRefAttr axis : *common)
-        partial.push_back(
-            spmd::PartialAxisAttr::get(op->getContext(), axis, reduction));
+  llvm::SmallVector<llvm::SmallVector<AxisList>> operandDims;
+  for (mlir::Value operand : op->getOperands()) {
+    operandDims.emplace_back();
+    for (const DimState &dim : stateOf(operand).dims)
+      operandDims.back().push_back(dim.axes);
   }
+  for (int64_t f : rule.getReductionFactors())
+    for (AxisRefAttr axis : agreedOperandAxes(rule, f, operandDims, mesh))
+      partial.push_back(
+          spmd::PartialAxisAttr::get(op->getContext(), axis, reduction));
   return partial;
 }
 

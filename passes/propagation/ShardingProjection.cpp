@@ -3,6 +3,7 @@
 #include "passes/propagation/ShardingProjection.h"
 
 #include <numeric>
+#include <optional>
 
 namespace tessel::propagation {
 
@@ -97,6 +98,36 @@ bool isPrefix(llvm::ArrayRef<AxisRefAttr> prefix,
               llvm::ArrayRef<AxisRefAttr> axes) {
   return prefix.size() <= axes.size() &&
          std::equal(prefix.begin(), prefix.end(), axes.begin());
+}
+
+AxisList
+agreedOperandAxes(spmd::OpShardingRuleAttr rule, int64_t factor,
+                  llvm::ArrayRef<llvm::SmallVector<AxisList>> operandDims,
+                  spmd::MeshAttr mesh) {
+  llvm::ArrayRef<int64_t> sizes = rule.getFactorSizes();
+  std::optional<AxisList> common;
+  for (auto [i, dims] : llvm::enumerate(operandDims))
+    for (auto [d, axes] : llvm::enumerate(dims)) {
+      llvm::SmallVector<int64_t> factors = rule.factorsOf(false, i, d);
+      auto at = llvm::find(factors, factor);
+      if (at == factors.end())
+        continue;
+      llvm::SmallVector<int64_t> factorSizes;
+      for (int64_t f : factors)
+        factorSizes.push_back(sizes[f]);
+      AxisList projected =
+          projectToFactors(axes, factorSizes, mesh)[at - factors.begin()];
+      if (!common) {
+        common = projected;
+        continue;
+      }
+      size_t n = 0;
+      while (n < common->size() && n < projected.size() &&
+             (*common)[n] == projected[n])
+        ++n;
+      common->resize(n);
+    }
+  return common.value_or(AxisList());
 }
 
 } // namespace tessel::propagation

@@ -51,6 +51,14 @@ int64_t totalSize(llvm::ArrayRef<spmd::AxisRefAttr> axes, spmd::MeshAttr mesh);
 bool isPrefix(llvm::ArrayRef<spmd::AxisRefAttr> prefix,
               llvm::ArrayRef<spmd::AxisRefAttr> axes);
 
+/// The axes on which every operand of an op holding `factor` of `rule`
+/// agrees (their common prefix): the axes a reduction factor is split by.
+/// `operandDims[i][d]` are operand i's dimension d axes.
+AxisList
+agreedOperandAxes(spmd::OpShardingRuleAttr rule, int64_t factor,
+                  llvm::ArrayRef<llvm::SmallVector<AxisList>> operandDims,
+                  spmd::MeshAttr mesh);
+
 } // namespace tessel::propagation
 
 #endif // TESSEL_PASSES_PROPAGATION_SHARDINGPROJECTION_H

@@ -1,0 +1,283 @@
+//===- InsertExplicitReshards.cpp - Make ops agree with their rules -------===//
+//
+// Per op: the factors' axes (from the result, else from the operands'
+// agreement), the operand and result shardings they imply, and a reshard
+// wherever a value's sharding differs from what its consumer needs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/spmd/ShardingRules.h"
+#include "dialects/spmd/SpmdOps.h"
+#include "mlir/IR/Builders.h"
+#include "passes/partition/Passes.h"
+#include "passes/propagation/ShardingProjection.h"
+
+namespace tessel::partition {
+
+#define GEN_PASS_DEF_INSERTEXPLICITRESHARDSPASS
+#include "passes/partition/Passes.h.inc"
+
+namespace {
+
+using propagation::AxisList;
+using spmd::AxisRefAttr;
+using spmd::MeshAttr;
+using spmd::OpShardingRuleAttr;
+using spmd::PartialAxisAttr;
+using spmd::ShardingAttr;
+
+/// Dimension axes of `sharding` (none if null) for a tensor of `rank`.
+llvm::SmallVector<AxisList> dimsOf(ShardingAttr sharding, int64_t rank) {
+  llvm::SmallVector<AxisList> dims(rank);
+  if (sharding)
+    for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
+      dims[d].assign(dim.getAxes().begin(), dim.getAxes().end());
+  return dims;
+}
+
+/// Whether two shardings lay a tensor out alike: the same axes per
+/// dimension and the same partial axes (open/closed and priorities aside).
+bool sameLayout(ShardingAttr a, ShardingAttr b, int64_t rank) {
+  if (dimsOf(a, rank) != dimsOf(b, rank))
+    return false;
+  llvm::ArrayRef<PartialAxisAttr> aPartial, bPartial;
+  if (a)
+    aPartial = a.getPartial();
+  if (b)
+    bPartial = b.getPartial();
+  return aPartial == bPartial;
+}
+
+int64_t rankOf(mlir::Value value) {
+  return mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
+}
+
+bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes) {
+  return llvm::any_of(axes,
+                      [&](AxisRefAttr other) { return axis.overlaps(other); });
+}
+
+class Inserter {
+public:
+  Inserter(mlir::FlatSymbolRefAttr meshRef, MeshAttr mesh)
+      : meshRef(meshRef), mesh(mesh), context(mesh.getContext()) {}
+
+  void rewrite(mlir::Operation *op, OpShardingRuleAttr rule);
+  void rewriteReturn(mlir::func::FuncOp function, mlir::Operation *ret);
+
+private:
+  ShardingAttr toSharding(llvm::ArrayRef<AxisList> dims,
+                          llvm::ArrayRef<PartialAxisAttr> partial) const;
+  /// Reshards operand `i` of `op` to `sharding` unless it is laid out so.
+  void reshardOperand(mlir::Operation *op, unsigned i, ShardingAttr sharding);
+
+  mlir::FlatSymbolRefAttr meshRef;
+  MeshAttr mesh;
+  mlir::MLIRContext *context;
+};
+
+ShardingAttr Inserter::toSharding(llvm::ArrayRef<AxisList> dims,
+                                  llvm::ArrayRef<PartialAxisAttr> partial) const {
+  llvm::SmallVector<spmd::DimensionShardingAttr> dimAttrs;
+  for (const AxisList &axes : dims)
+    dimAttrs.push_back(spmd::DimensionShardingAttr::get(
+        context, axes, /*isClosed=*/true, /*priority=*/-1));
+  return ShardingAttr::get(context, meshRef, dimAttrs, {}, partial);
+}
+
+void Inserter::reshardOperand(mlir::Operation *op, unsigned i,
+                              ShardingAttr sharding) {
+  mlir::Value operand = op->getOperand(i);
+  if (sameLayout(spmd::getSharding(operand), sharding, rankOf(operand)))
+    return;
+  mlir::OpBuilder builder(op);
+  auto reshard =
+      spmd::ReshardOp::create(builder, op->getLoc(), operand, sharding);
+  op->setOperand(i, reshard.getResult());
+}
+
+void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
+  llvm::ArrayRef<int64_t> sizes = rule.getFactorSizes();
+  int64_t numFactors = sizes.size();
+  llvm::SmallVector<llvm::SmallVector<AxisList>> operandDims, resultDims;
+  for (mlir::Value operand : op->getOperands())
+    operandDims.push_back(
+        dimsOf(spmd::getSharding(operand), rankOf(operand)));
+  for (mlir::Value result : op->getResults())
+    resultDims.push_back(dimsOf(spmd::getSharding(result), rankOf(result)));
+
+  // Each factor's axes: the first result dimension holding it decides;
+  // factors only operands hold take the operands' agreement.
+  llvm::SmallVector<std::optional<AxisList>> factorAxes(numFactors);
+  for (auto [j, dims] : llvm::enumerate(resultDims))
+    for (auto [d, axes] : llvm::enumerate(dims)) {
+      llvm::SmallVector<int64_t> factors = rule.factorsOf(true, j, d);
+      llvm::SmallVector<int64_t> factorSizes;
+      for (int64_t f : factors)
+        factorSizes.push_back(sizes[f]);
+      llvm::SmallVector<AxisList> projected =
+          propagation::projectToFactors(axes, factorSizes, mesh);
+      for (auto [k, f] : llvm::enumerate(factors))
+        if (!factorAxes[f])
+          factorAxes[f] = projected[k];
+    }
+  // A result that propagation made partial says how its one reduction
+  // factor is split.
+  AxisList resultPartial;
+  if (op->getNumResults() > 0)
+    if (ShardingAttr sharding = spmd::getSharding(op->getResult(0)))
+      for (PartialAxisAttr partial : sharding.getPartial())
+        resultPartial.push_back(partial.getAxis());
+  AxisList used;
+  for (int64_t f = 0; f < numFactors; ++f) {
+    AxisList axes;
+    if (rule.isNeedReplication(f))
+      axes = {};
+    else if (factorAxes[f])
+      axes = *factorAxes[f];
+    else if (rule.isReduction(f) && rule.getReductionFactors().size() == 1 &&
+             !resultPartial.empty())
+      axes = resultPartial;
+    else
+      axes = propagation::agreedOperandAxes(rule, f, operandDims, mesh);
+    size_t keep = 0;
+    while (keep < axes.size() && !overlapsAny(axes[keep], used))
+      ++keep;
+    axes.resize(keep);
+    used.append(axes.begin(), axes.end());
+    factorAxes[f] = axes;
+  }
+
+  auto implied = [&](bool isResult, int64_t index, int64_t rank) {
+    llvm::SmallVector<AxisList> dims;
+    for (int64_t d = 0; d < rank; ++d) {
+      llvm::SmallVector<int64_t> factors = rule.factorsOf(isResult, index, d);
+      llvm::SmallVector<AxisList> axes;
+      llvm::SmallVector<int64_t> factorSizes;
+      for (int64_t f : factors) {
+        axes.push_back(*factorAxes[f]);
+        factorSizes.push_back(sizes[f]);
+      }
+      dims.push_back(propagation::projectToDimension(axes, factorSizes, mesh));
+    }
+    return dims;
+  };
+
+  for (unsigned i = 0; i < op->getNumOperands(); ++i)
+    reshardOperand(op, i,
+                   toSharding(implied(false, i, rankOf(op->getOperand(i))),
+                              {}));
+
+  // Results: partial over the sharded reduction factors.
+  llvm::SmallVector<PartialAxisAttr> partial;
+  llvm::StringRef reduction = spmd::partialReductionOf(op);
+  for (int64_t f : rule.getReductionFactors())
+    for (AxisRefAttr axis : *factorAxes[f])
+      partial.push_back(PartialAxisAttr::get(context, axis, reduction));
+  for (mlir::OpResult result : op->getResults()) {
+    ShardingAttr computed = toSharding(
+        implied(true, result.getResultNumber(), rankOf(result)), partial);
+    ShardingAttr wanted = spmd::getSharding(result);
+    spmd::setSharding(result, computed);
+    if (!wanted)
+      continue;
+    // A value cannot be made partial: partial axes the op does not produce
+    // are dropped (consumers then find the value already reduced).
+    llvm::SmallVector<PartialAxisAttr> keptPartial;
+    for (PartialAxisAttr axis : wanted.getPartial())
+      if (llvm::is_contained(partial, axis))
+        keptPartial.push_back(axis);
+    wanted = ShardingAttr::get(context, wanted.getMesh(), wanted.getDims(),
+                               wanted.getReplicated(), keptPartial);
+    if (sameLayout(wanted, computed, rankOf(result)))
+      continue;
+    mlir::OpBuilder builder(op->getContext());
+    builder.setInsertionPointAfter(op);
+    auto reshard =
+        spmd::ReshardOp::create(builder, op->getLoc(), result, wanted);
+    result.replaceAllUsesExcept(reshard.getResult(), reshard);
+  }
+}
+
+void Inserter::rewriteReturn(mlir::func::FuncOp function,
+                             mlir::Operation *ret) {
+  for (unsigned i = 0; i < ret->getNumOperands(); ++i) {
+    mlir::Value value = ret->getOperand(i);
+    auto wanted = function.getResultAttrOfType<ShardingAttr>(
+        i, spmd::SpmdDialect::kShardingAttr);
+    if (!mlir::isa<mlir::RankedTensorType>(value.getType()))
+      continue;
+    // A result without a sharding is returned whole.
+    if (!wanted)
+      wanted = ShardingAttr::get(
+          context, meshRef,
+          llvm::SmallVector<spmd::DimensionShardingAttr>(
+              rankOf(value), spmd::DimensionShardingAttr::get(
+                                 context, {}, /*isClosed=*/true, -1)),
+          {}, {});
+    reshardOperand(ret, i, wanted);
+  }
+}
+
+/// The mesh the function's shardings name; null if none does.
+mlir::FlatSymbolRefAttr meshOf(mlir::func::FuncOp function) {
+  mlir::FlatSymbolRefAttr mesh;
+  function.walk([&](mlir::Operation *op) {
+    for (mlir::Value result : op->getResults())
+      if (ShardingAttr sharding = spmd::getSharding(result))
+        mesh = sharding.getMesh();
+    return mesh ? mlir::WalkResult::interrupt() : mlir::WalkResult::advance();
+  });
+  for (mlir::BlockArgument argument : function.getArguments())
+    if (ShardingAttr sharding = spmd::getSharding(argument))
+      mesh = sharding.getMesh();
+  return mesh;
+}
+
+struct InsertExplicitReshardsPass
+    : impl::InsertExplicitReshardsPassBase<InsertExplicitReshardsPass> {
+  void runOnOperation() override {
+    mlir::func::FuncOp function = getOperation();
+    if (function.isExternal())
+      return;
+    mlir::FlatSymbolRefAttr meshRef = meshOf(function);
+    if (!meshRef)
+      return; // Nothing is sharded.
+    mlir::FailureOr<MeshAttr> mesh = spmd::lookupMesh(function, meshRef);
+    if (mlir::failed(mesh))
+      return signalPassFailure();
+    Inserter inserter(meshRef, *mesh);
+    llvm::SmallVector<mlir::Operation *> ops;
+    for (mlir::Operation &op : function.getBody().front())
+      ops.push_back(&op);
+    for (mlir::Operation *op : ops) {
+      // A constraint is a reshard to its sharding (one that changes
+      // nothing disappears as collectives are made).
+      if (auto constraint = mlir::dyn_cast<spmd::ShardingConstraintOp>(op)) {
+        mlir::OpBuilder builder(op);
+        auto reshard = spmd::ReshardOp::create(builder, op->getLoc(),
+                                               constraint.getInput(),
+                                               constraint.getSharding());
+        constraint.getResult().replaceAllUsesWith(reshard.getResult());
+        constraint.erase();
+        continue;
+      }
+      if (op->hasTrait<mlir::OpTrait::IsTerminator>()) {
+        inserter.rewriteReturn(function, op);
+        continue;
+      }
+      OpShardingRuleAttr rule = spmd::getShardingRule(op);
+      bool ranked = llvm::all_of(op->getOperandTypes(), [](mlir::Type type) {
+                      return mlir::isa<mlir::RankedTensorType>(type);
+                    }) &&
+                    llvm::all_of(op->getResultTypes(), [](mlir::Type type) {
+                      return mlir::isa<mlir::RankedTensorType>(type);
+                    });
+      if (rule && ranked)
+        inserter.rewrite(op, rule);
+    }
+  }
+};
+
+} // namespace
+} // namespace tessel::partition

@@ -1,0 +1,90 @@
+// RUN: tessel-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(spmd-insert-explicit-reshards))' | FileCheck %s
+
+// Megatron's MLP after propagation: the column-parallel product and the
+// activation agree with their rules; the row-parallel product's result is
+// partial over "y", and the one reshard, before the return, reduces it.
+spmd.mesh @m = <["x"=2, "y"=4]>
+// CHECK-LABEL: func.func @megatron_mlp
+func.func @megatron_mlp(%x: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>},
+                        %w1: tensor<16x64xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"y"}]>},
+                        %w2: tensor<64x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"y"}, {}]>})
+    -> (tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) {
+  // CHECK-NEXT: graph.dot_general %arg0, %arg1
+  %h = graph.dot_general %x, %w1, batching_dims = [] x [], contracting_dims = [1] x [0] {spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {"y", ?}]>]} : (tensor<8x16xf32>, tensor<16x64xf32>) -> tensor<8x64xf32>
+  // CHECK-NEXT: graph.tanh
+  %g = graph.tanh %h {spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {"y", ?}]>]} : tensor<8x64xf32>
+  // CHECK-NEXT: %[[O:.*]] = graph.dot_general {{.*}}spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}], partial={"y": sum}>]
+  %o = graph.dot_general %g, %w2, batching_dims = [] x [], contracting_dims = [1] x [0] {spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}], partial={"y": sum}>]} : (tensor<8x64xf32>, tensor<64x16xf32>) -> tensor<8x16xf32>
+  // CHECK-NEXT: %[[R:.*]] = spmd.reshard %[[O]] <@m, [{"x"}, {}]>
+  // CHECK-NEXT: return %[[R]]
+  return %o : tensor<8x16xf32>
+}
+
+// -----
+
+// Operands that disagree: the op follows its result, and the operand that
+// differs is resharded. A partial value is reduced before a bias add,
+// which is not linear in it.
+spmd.mesh @m = <["x"=2, "y"=2]>
+// CHECK-LABEL: func.func @disagreement
+func.func @disagreement(%a: tensor<8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>},
+                        %b: tensor<8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x"}]>},
+                        %w: tensor<8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"y"}, {}]>}) -> tensor<8x8xf32> {
+  // CHECK-NEXT: %[[B:.*]] = spmd.reshard %arg1 <@m, [{"x"}, {}]>
+  // CHECK-NEXT: %[[S:.*]] = graph.add %arg0, %[[B]] {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]}
+  %s = graph.add %a, %b {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<8x8xf32>
+  // The contraction dimension of %s is whole, so the product is not partial.
+  // CHECK-NEXT: %[[W:.*]] = spmd.reshard %arg2 <@m, [{}, {}]>
+  // CHECK-NEXT: %[[P:.*]] = graph.dot_general %[[S]], %[[W]]{{.*}}spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]
+  %p = graph.dot_general %s, %w, batching_dims = [] x [], contracting_dims = [1] x [0] {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>
+  // Propagation made this product partial over "y": its contracting
+  // dimension is split by "y" on both sides for it.
+  // CHECK-NEXT: %[[A:.*]] = spmd.reshard %arg0 <@m, [{"x"}, {"y"}]>
+  // CHECK-NEXT: %[[Q:.*]] = graph.dot_general %[[A]], %arg2{{.*}}partial={"y": sum}
+  %q = graph.dot_general %a, %w, batching_dims = [] x [], contracting_dims = [1] x [0] {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}], partial={"y": sum}>]} : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>
+  // CHECK-NEXT: %[[QR:.*]] = spmd.reshard %[[Q]] <@m, [{"x"}, {}]>
+  // CHECK-NEXT: graph.add %[[P]], %[[QR]]
+  %r = graph.add %p, %q {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<8x8xf32>
+  // CHECK-NEXT: %[[RR:.*]] = spmd.reshard %{{.*}} <@m, [{}, {}]>
+  // CHECK-NEXT: return %[[RR]]
+  return %r : tensor<8x8xf32>
+}
+
+// -----
+
+// A need-replication dimension: the softmax axis is gathered for the op,
+// and its result resharded back to the sharding propagation asked for.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @softmax_axis
+func.func @softmax_axis(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x"}]>})
+    -> (tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x"}]>}) {
+  // CHECK-NEXT: %[[A:.*]] = spmd.reshard %arg0 <@m, [{}, {}]>
+  // CHECK-NEXT: %[[S:.*]] = graph.softmax %[[A]], dim = 1 {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]}
+  // CHECK-NEXT: %[[R:.*]] = spmd.reshard %[[S]] <@m, [{}, {"x"}]>
+  // CHECK-NEXT: return %[[R]]
+  %s = graph.softmax %a, dim = 1 {spmd.shardings = [#spmd.sharding<@m, [{}, {"x"}]>]} : tensor<4x8xf32>
+  return %s : tensor<4x8xf32>
+}
+
+// -----
+
+// A sharding constraint becomes a reshard.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @constraint
+func.func @constraint(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>})
+    -> (tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x"}]>}) {
+  // CHECK-NEXT: %[[C:.*]] = spmd.reshard %arg0 <@m, [{}, {"x"}]>
+  // CHECK-NEXT: return %[[C]]
+  %c = spmd.sharding_constraint %a <@m, [{}, {"x"}]> : tensor<4x8xf32>
+  return %c : tensor<4x8xf32>
+}
+
+// -----
+
+// Nothing sharded: nothing changes.
+// CHECK-LABEL: func.func @unsharded
+func.func @unsharded(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // CHECK-NEXT: graph.exp %arg0 : tensor<4xf32>
+  %e = graph.exp %a : tensor<4xf32>
+  return %e : tensor<4xf32>
+}
