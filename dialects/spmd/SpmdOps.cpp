@@ -4,6 +4,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
 
@@ -130,6 +131,67 @@ LogicalResult AllToAllOp::verify() {
 }
 LogicalResult CollectivePermuteOp::verify() {
   return verifyCollective(*this, getOutSharding(), getType(), {});
+}
+
+namespace {
+
+/// Whether every per-dimension axis list in `lists` is empty.
+bool noAxes(ArrayAttr lists) {
+  return llvm::all_of(lists, [](Attribute list) {
+    return mlir::cast<ArrayAttr>(list).empty();
+  });
+}
+
+/// The axis names of per-dimension lists, in order.
+SmallVector<StringRef> flatten(ArrayAttr lists) {
+  SmallVector<StringRef> names;
+  for (Attribute list : lists)
+    for (Attribute name : mlir::cast<ArrayAttr>(list))
+      names.push_back(mlir::cast<StringAttr>(name).getValue());
+  return names;
+}
+
+} // namespace
+
+OpFoldResult AllGatherOp::fold(FoldAdaptor) {
+  return noAxes(getGatheringAxes()) ? getInput() : OpFoldResult();
+}
+OpFoldResult AllSliceOp::fold(FoldAdaptor) {
+  return noAxes(getSlicingAxes()) ? getInput() : OpFoldResult();
+}
+OpFoldResult AllReduceOp::fold(FoldAdaptor) {
+  return getReductionAxes().empty() ? getInput() : OpFoldResult();
+}
+OpFoldResult ReduceScatterOp::fold(FoldAdaptor) {
+  return noAxes(getScatterAxes()) ? getInput() : OpFoldResult();
+}
+OpFoldResult AllToAllOp::fold(FoldAdaptor) {
+  return getAxes().empty() ? getInput() : OpFoldResult();
+}
+OpFoldResult CollectivePermuteOp::fold(FoldAdaptor) {
+  ShardingAttr source = getSharding(getInput());
+  return source == getOutSharding() ? getInput() : OpFoldResult();
+}
+
+void AllSliceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                             MLIRContext *context) {
+  patterns.add(+[](AllSliceOp slice, PatternRewriter &rewriter) {
+    auto reduce = slice.getInput().getDefiningOp<AllReduceOp>();
+    if (!reduce || !reduce->hasOneUse())
+      return failure();
+    SmallVector<StringRef> sliced = flatten(slice.getSlicingAxes());
+    SmallVector<StringRef> reduced;
+    for (Attribute name : reduce.getReductionAxes())
+      reduced.push_back(mlir::cast<StringAttr>(name).getValue());
+    llvm::sort(sliced);
+    llvm::sort(reduced);
+    if (sliced != reduced)
+      return failure();
+    rewriter.replaceOpWithNewOp<ReduceScatterOp>(
+        slice, slice.getType(), reduce.getInput(), slice.getSlicingAxes(),
+        reduce.getReductionAttr(), slice.getOutSharding());
+    return success();
+  });
 }
 
 } // namespace tessel::spmd

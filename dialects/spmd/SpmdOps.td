@@ -84,6 +84,9 @@ class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins)>
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasVerifier = 1;
+  // A collective that moves nothing (no axes; a permutation to the
+  // input's own sharding) folds to its input.
+  let hasFolder = 1;
 }
 
 def Spmd_AllGatherOp : Spmd_CollectiveOp<"all_gather",
@@ -94,6 +97,8 @@ def Spmd_AllGatherOp : Spmd_CollectiveOp<"all_gather",
 def Spmd_AllSliceOp : Spmd_CollectiveOp<"all_slice",
     (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$slicing_axes)> {
   let summary = "Keep each device's part along axes (no communication)";
+  // all_slice(all_reduce(x)) over the same axes is reduce_scatter(x).
+  let hasCanonicalizer = 1;
 }
 
 def Spmd_AllReduceOp : Spmd_CollectiveOp<"all_reduce",

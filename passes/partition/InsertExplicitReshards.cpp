@@ -76,8 +76,9 @@ private:
   mlir::MLIRContext *context;
 };
 
-ShardingAttr Inserter::toSharding(llvm::ArrayRef<AxisList> dims,
-                                  llvm::ArrayRef<PartialAxisAttr> partial) const {
+ShardingAttr
+Inserter::toSharding(llvm::ArrayRef<AxisList> dims,
+                     llvm::ArrayRef<PartialAxisAttr> partial) const {
   llvm::SmallVector<spmd::DimensionShardingAttr> dimAttrs;
   for (const AxisList &axes : dims)
     dimAttrs.push_back(spmd::DimensionShardingAttr::get(
@@ -101,8 +102,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   int64_t numFactors = sizes.size();
   llvm::SmallVector<llvm::SmallVector<AxisList>> operandDims, resultDims;
   for (mlir::Value operand : op->getOperands())
-    operandDims.push_back(
-        dimsOf(spmd::getSharding(operand), rankOf(operand)));
+    operandDims.push_back(dimsOf(spmd::getSharding(operand), rankOf(operand)));
   for (mlir::Value result : op->getResults())
     resultDims.push_back(dimsOf(spmd::getSharding(result), rankOf(result)));
 
@@ -164,9 +164,8 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   };
 
   for (unsigned i = 0; i < op->getNumOperands(); ++i)
-    reshardOperand(op, i,
-                   toSharding(implied(false, i, rankOf(op->getOperand(i))),
-                              {}));
+    reshardOperand(
+        op, i, toSharding(implied(false, i, rankOf(op->getOperand(i))), {}));
 
   // Results: partial over the sharded reduction factors.
   llvm::SmallVector<PartialAxisAttr> partial;
@@ -267,12 +266,14 @@ struct InsertExplicitReshardsPass
         continue;
       }
       OpShardingRuleAttr rule = spmd::getShardingRule(op);
-      bool ranked = llvm::all_of(op->getOperandTypes(), [](mlir::Type type) {
-                      return mlir::isa<mlir::RankedTensorType>(type);
-                    }) &&
-                    llvm::all_of(op->getResultTypes(), [](mlir::Type type) {
-                      return mlir::isa<mlir::RankedTensorType>(type);
-                    });
+      bool ranked =
+          llvm::all_of(op->getOperandTypes(),
+                       [](mlir::Type type) {
+                         return mlir::isa<mlir::RankedTensorType>(type);
+                       }) &&
+          llvm::all_of(op->getResultTypes(), [](mlir::Type type) {
+            return mlir::isa<mlir::RankedTensorType>(type);
+          });
       if (rule && ranked)
         inserter.rewrite(op, rule);
     }
