@@ -37,7 +37,7 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
                                       cl::Required);
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"));
-enum class Emit { Executable, Mlir, Lowered, Plan };
+enum class Emit { Executable, Mlir, Spmd, Lowered, Plan };
 static cl::opt<Emit> emit(
     "emit", cl::desc("What to produce"), cl::init(Emit::Executable),
     cl::values(clEnumValN(Emit::Executable, "executable",
@@ -47,6 +47,10 @@ static cl::opt<Emit> emit(
                           "the imported program in the graph dialect, with "
                           "the shardings propagation chose if there is a "
                           "mesh"),
+               clEnumValN(Emit::Spmd, "spmd",
+                          "with a mesh: the program with its communication "
+                          "explicit (reshards made collectives), on global "
+                          "shapes; a count of the collectives goes to stderr"),
                clEnumValN(Emit::Plan, "plan",
                           "the sharding of every named tensor, as a plan "
                           "(protobuf text) that --plan reads back"),
@@ -179,7 +183,15 @@ int main(int argc, char **argv) {
     output->keep();
     return 0;
   }
-  if (hasMesh && emit != Emit::Mlir) {
+  if (emit == Emit::Spmd) {
+    if (!hasMesh)
+      return error("--emit=spmd needs a mesh: give --mesh or --plan");
+    if (failed(tessel::insertCollectives(*model->module)))
+      return 1;
+    llvm::errs() << tessel::formatCollectiveCounts(
+        tessel::countCollectives(*model->module));
+  }
+  if (hasMesh && emit != Emit::Mlir && emit != Emit::Spmd) {
     int64_t devices = 1;
     for (tessel::spmd::MeshOp mesh :
          model->module->getOps<tessel::spmd::MeshOp>())

@@ -2,11 +2,19 @@
 
 #include "compiler/driver/Compiler.h"
 
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dialects/spmd/SpmdOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "mlir/Transforms/Passes.h"
 #include "passes/lowering/ExportExecutable.h"
 #include "passes/lowering/Passes.h"
+#include "passes/partition/Passes.h"
 #include "passes/propagation/Passes.h"
 
 namespace tessel {
@@ -26,6 +34,74 @@ mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
   manager.nest<mlir::func::FuncOp>().addPass(
       propagation::createPropagatePass());
   return manager.run(module);
+}
+
+mlir::LogicalResult insertCollectives(mlir::ModuleOp module) {
+  mlir::PassManager manager(module->getName());
+  configure(manager);
+  mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
+  functions.addPass(partition::createInsertExplicitReshardsPass());
+  functions.addPass(partition::createReshardToCollectivesPass());
+  functions.addPass(mlir::createCanonicalizerPass());
+  functions.addPass(mlir::createCSEPass());
+  return manager.run(module);
+}
+
+namespace {
+
+/// Bytes of `value` on one device under `sharding` (parts rounded up, as
+/// padded shards are).
+int64_t localBytes(mlir::Operation *at, mlir::Value value,
+                   spmd::ShardingAttr sharding) {
+  auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+  int64_t elementBits = type.getElementTypeBitWidth();
+  int64_t elements = 1;
+  mlir::FailureOr<spmd::MeshAttr> mesh =
+      sharding ? spmd::lookupMesh(at, sharding.getMesh())
+               : mlir::FailureOr<spmd::MeshAttr>(mlir::failure());
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    int64_t parts = 1;
+    if (mlir::succeeded(mesh))
+      for (spmd::AxisRefAttr axis : sharding.getDims()[d].getAxes())
+        parts *= axis.size(*mesh);
+    elements *= (type.getDimSize(d) + parts - 1) / parts;
+  }
+  return elements * ((elementBits + 7) / 8);
+}
+
+} // namespace
+
+std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module) {
+  std::map<std::string, CollectiveCount> counts;
+  module.walk([&](mlir::Operation *op) {
+    if (!mlir::isa<spmd::AllGatherOp, spmd::AllSliceOp, spmd::AllReduceOp,
+                   spmd::ReduceScatterOp, spmd::AllToAllOp,
+                   spmd::CollectivePermuteOp>(op))
+      return;
+    CollectiveCount &count = counts[op->getName().getStringRef().str()];
+    count.kind = op->getName().getStringRef().str();
+    ++count.count;
+    if (mlir::isa<spmd::AllSliceOp>(op))
+      return; // Local: each device keeps its part, nothing moves.
+    mlir::Value input = op->getOperand(0), result = op->getResult(0);
+    count.bytesPerDevice +=
+        std::max(localBytes(op, input, spmd::getSharding(input)),
+                 localBytes(op, result, spmd::getSharding(result)));
+  });
+  std::vector<CollectiveCount> result;
+  for (auto &[kind, count] : counts)
+    result.push_back(count);
+  return result;
+}
+
+std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts) {
+  std::string text = "collectives per step (bytes per device):\n";
+  if (counts.empty())
+    return text + "  none\n";
+  for (const CollectiveCount &count : counts)
+    absl::StrAppend(&text, absl::StrFormat("  %-26s %4d  %12d\n", count.kind,
+                                           count.count, count.bytesPerDevice));
+  return text;
 }
 
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {

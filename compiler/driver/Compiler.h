@@ -10,6 +10,7 @@
 #define TESSEL_COMPILER_DRIVER_COMPILER_H
 
 #include <string>
+#include <vector>
 
 #include "mlir/IR/BuiltinOps.h"
 #include "runtime/proto/executable.pb.h"
@@ -19,6 +20,26 @@ namespace tessel {
 /// Runs sharding propagation (--spmd-propagate) on `module` in place: every
 /// op gets `spmd.shardings` from the user annotations on the module.
 mlir::LogicalResult propagateShardings(mlir::ModuleOp module);
+
+/// Makes communication explicit on a propagated module, in place:
+/// --spmd-insert-explicit-reshards, --spmd-reshard-to-collectives, then
+/// canonicalize and cse (reduce_scatter formation, no-op collectives
+/// dropped, identical ones merged). Shapes stay global.
+mlir::LogicalResult insertCollectives(mlir::ModuleOp module);
+
+/// Per collective kind (spmd.all_gather, ...): how many the program runs
+/// and the bytes of the largest of its operand and result on one device,
+/// summed: what one step moves per device (none for all_slice, which is
+/// local).
+struct CollectiveCount {
+  std::string kind;
+  int64_t count = 0;
+  int64_t bytesPerDevice = 0;
+};
+std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module);
+
+/// The counts as a table for people.
+std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 
 /// Runs the lowering pipeline on `module` in place: canonicalize, cse,
 /// --graph-fuse-elementwise, --graph-assign-buffers.
