@@ -8,6 +8,25 @@
 
 using namespace mlir;
 
+/// `tensor<8xf32>` when operand and result types agree (global shapes),
+/// else `tensor<4xf32> -> tensor<8xf32>` (local parts).
+static ParseResult parseCollectiveTypes(OpAsmParser &parser, Type &input,
+                                        Type &result) {
+  if (parser.parseType(input))
+    return failure();
+  result = input;
+  if (succeeded(parser.parseOptionalArrow()))
+    return parser.parseType(result);
+  return success();
+}
+
+static void printCollectiveTypes(OpAsmPrinter &printer, Operation *, Type input,
+                                 Type result) {
+  printer << input;
+  if (input != result)
+    printer << " -> " << result;
+}
+
 #define GET_OP_CLASSES
 #include "dialects/spmd/SpmdOps.cpp.inc"
 
@@ -90,12 +109,38 @@ LogicalResult ManualComputationOp::verify() {
 }
 
 namespace {
-/// Every axis a collective names must be in the mesh of its out_sharding.
+/// Every axis a collective names must be in the mesh of its out_sharding;
+/// operand and result are the same global type, or local parts of one
+/// global shape under the input's and the output's shardings.
 LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
                                ArrayRef<Attribute> axisLists) {
   if (failed(verifySharding(op, out, type)))
     return failure();
   FailureOr<MeshAttr> mesh = lookupMesh(op, out.getMesh());
+  if (failed(mesh))
+    return failure();
+  auto inType = mlir::cast<RankedTensorType>(op->getOperand(0).getType());
+  auto outType = mlir::cast<RankedTensorType>(type);
+  if (inType != outType) {
+    auto parts = [&](ShardingAttr sharding, int64_t d) {
+      int64_t result = 1;
+      if (sharding)
+        for (AxisRefAttr axis : sharding.getDims()[d].getAxes())
+          result *= axis.size(*mesh);
+      return result;
+    };
+    ShardingAttr in = getSharding(op->getOperand(0));
+    bool consistent = inType.getElementType() == outType.getElementType() &&
+                      inType.getRank() == outType.getRank();
+    for (int64_t d = 0; consistent && d < inType.getRank(); ++d)
+      consistent = inType.getDimSize(d) * parts(in, d) ==
+                   outType.getDimSize(d) * parts(out, d);
+    if (!consistent)
+      return op->emitOpError()
+             << "operand " << inType << " and result " << outType
+             << " are neither the same global type nor local parts of one "
+                "shape under the operand's and the result's shardings";
+  }
   for (Attribute list : axisLists) {
     auto names = mlir::dyn_cast<ArrayAttr>(list);
     for (Attribute name : names ? names.getValue() : ArrayRef<Attribute>(list))

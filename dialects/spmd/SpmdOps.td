@@ -73,16 +73,20 @@ def Spmd_ManualComputationOp : Spmd_Op<"manual_computation", [
 }
 
 //===----------------------------------------------------------------------===//
-// Collectives, on global shapes: each says which axes it works over and
-// gives the sharding of its result.
+// Collectives: each says which axes it works over and gives the sharding of
+// its result. On global shapes the operand and result types are the same;
+// after --spmd-global-to-local they are the local parts, which the
+// shardings relate (every dimension's local size times its parts agrees).
 //===----------------------------------------------------------------------===//
 
 class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins)>
-    : Spmd_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : Spmd_Op<mnemonic, [Pure]> {
   let arguments = !con((ins AnyRankedTensor:$input), extraArgs,
                        (ins Spmd_ShardingAttr:$out_sharding));
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $input attr-dict `:` custom<CollectiveTypes>(type($input), type($result))
+  }];
   let hasVerifier = 1;
   // A collective that moves nothing (no axes; a permutation to the
   // input's own sharding) folds to its input.

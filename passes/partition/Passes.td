@@ -30,6 +30,27 @@ def InsertExplicitReshardsPass
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];
 }
 
+def GlobalToLocalPass : Pass<"spmd-global-to-local", "::mlir::func::FuncOp"> {
+  let summary = "Give every tensor its per-device shape";
+  let description = [{
+    Runs after `--spmd-reshard-to-collectives`, when every op agrees with
+    its rule and only collectives move data. Each value's type becomes its
+    shape on one device: every dimension divided by the parts its sharding
+    splits it into. The program is then the one every device runs; the
+    shardings stay as attributes and record the global layout. Op
+    attributes that name sizes of split dimensions are adjusted (a slice's
+    limits on a split, untouched dimension).
+
+    Not yet supported, each an error naming the op, the value and the
+    dimension: dimensions the axes do not divide (padding and masking), an
+    `iota` counting along a split dimension, a non-splat constant that is
+    split, a `reverse` of a split dimension, windows (convolution, pools)
+    and `resize` over split spatial dimensions, and a `spmd.reshard` left
+    over.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
 def ReshardToCollectivesPass
     : Pass<"spmd-reshard-to-collectives", "::mlir::func::FuncOp"> {
   let summary = "Turn every spmd.reshard into a chain of collectives";

@@ -124,3 +124,12 @@ func.func @collective_axis(%a: tensor<8xf32>) -> tensor<8xf32> {
   %0 = spmd.all_reduce %a {reduction_axes = ["q"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}]>} : tensor<8xf32>
   return %0 : tensor<8xf32>
 }
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+func.func @collective_local_types(%a: tensor<4xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) -> tensor<6xf32> {
+  // expected-error @+1 {{'spmd.all_gather' op operand 'tensor<4xf32>' and result 'tensor<6xf32>' are neither the same global type nor local parts of one shape under the operand's and the result's shardings}}
+  %0 = spmd.all_gather %a {gathering_axes = [["x"]], out_sharding = #spmd.sharding<@m, [{}]>} : tensor<4xf32> -> tensor<6xf32>
+  return %0 : tensor<6xf32>
+}

@@ -50,3 +50,13 @@ func.func @manual(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
   }
   return %0 : tensor<8x16xf32>
 }
+
+// Collectives on local parts print both types.
+// CHECK-LABEL: func.func @local_collectives
+func.func @local_collectives(%a: tensor<4x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) -> tensor<8x4xf32> {
+  // CHECK: spmd.all_gather %arg0 {{.*}} : tensor<4x16xf32> -> tensor<8x16xf32>
+  %0 = spmd.all_gather %a {gathering_axes = [["x"], []], out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<4x16xf32> -> tensor<8x16xf32>
+  // CHECK: spmd.all_slice %0 {{.*}} : tensor<8x16xf32> -> tensor<8x4xf32>
+  %1 = spmd.all_slice %0 {slicing_axes = [[], ["y"]], out_sharding = #spmd.sharding<@m, [{}, {"y"}]>} : tensor<8x16xf32> -> tensor<8x4xf32>
+  return %1 : tensor<8x4xf32>
+}
