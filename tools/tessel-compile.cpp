@@ -7,7 +7,8 @@
 // Weights never appear in the IR: they are graph.parameter arguments whose
 // data --params-out writes to a parameter file. With a mesh (--mesh, a
 // --plan, or an spmd.mesh in MLIR input) every tensor gets a sharding by
-// propagation from the plan's annotations.
+// propagation from the plan's annotations; --emit=spmd also makes the
+// communication explicit.
 //
 //===----------------------------------------------------------------------===//
 
@@ -200,8 +201,8 @@ int main(int argc, char **argv) {
       return error("partitioning into per-device programs is not built yet; "
                    "with a mesh of " +
                    llvm::Twine(devices) +
-                   " devices use --emit=mlir or --emit=plan to see the "
-                   "shardings");
+                   " devices use --emit=mlir, --emit=spmd or --emit=plan to "
+                   "see the shardings and the communication");
   }
 
   if (emit == Emit::Executable) {

@@ -82,7 +82,8 @@ mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
            << what << " is not supported by the partitioner yet";
   };
   auto spatialDims = [](mlir::Value value) {
-    int64_t rank = mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
+    int64_t rank =
+        mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
     llvm::SmallVector<int64_t> dims;
     for (int64_t d = 2; d < rank; ++d)
       dims.push_back(d);
@@ -178,8 +179,8 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
     mlir::Block &body = function.getBody().front();
     for (mlir::BlockArgument argument : body.getArguments()) {
       std::string what;
-      llvm::raw_string_ostream(what) << "argument " << argument.getArgNumber()
-                                     << ": ";
+      llvm::raw_string_ostream(what)
+          << "argument " << argument.getArgNumber() << ": ";
       mlir::FailureOr<mlir::Type> type =
           localizer.localType(function, argument, what);
       if (mlir::failed(type))
@@ -201,9 +202,9 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
       value.setType(type);
 
     mlir::Operation *ret = body.getTerminator();
-    function.setType(mlir::FunctionType::get(
-        function.getContext(), body.getArgumentTypes(),
-        ret->getOperandTypes()));
+    function.setType(mlir::FunctionType::get(function.getContext(),
+                                             body.getArgumentTypes(),
+                                             ret->getOperandTypes()));
   }
 };
 
