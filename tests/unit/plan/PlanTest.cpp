@@ -35,11 +35,10 @@ TEST(ParseSpec, ErrorsSayWhere) {
   for (const char *bad : {"", "x", "[x]", "[\"x\"", "[\"x\",]", "[\"\"]",
                           "[[\"x\"]", "[null] extra", "[nul]"}) {
     absl::StatusOr<std::vector<SpecDimension>> spec = parseSpec(bad);
-    EXPECT_FALSE(spec.ok()) << bad;
-    if (!spec.ok())
-      EXPECT_NE(std::string(spec.status().message()).find("at character"),
-                std::string::npos)
-          << spec.status();
+    ASSERT_FALSE(spec.ok()) << bad;
+    EXPECT_NE(std::string(spec.status().message()).find("at character"),
+              std::string::npos)
+        << spec.status();
   }
 }
 
