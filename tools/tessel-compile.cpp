@@ -192,19 +192,6 @@ int main(int argc, char **argv) {
     llvm::errs() << tessel::formatCollectiveCounts(
         tessel::countCollectives(*model->module));
   }
-  if (hasMesh && emit != Emit::Mlir && emit != Emit::Spmd) {
-    int64_t devices = 1;
-    for (tessel::spmd::MeshOp mesh :
-         model->module->getOps<tessel::spmd::MeshOp>())
-      devices = std::max(devices, mesh.getMesh().numDevices());
-    if (devices > 1)
-      return error("partitioning into per-device programs is not built yet; "
-                   "with a mesh of " +
-                   llvm::Twine(devices) +
-                   " devices use --emit=mlir, --emit=spmd or --emit=plan to "
-                   "see the shardings and the communication");
-  }
-
   if (emit == Emit::Executable) {
     if (outputPath == "-")
       return error(

@@ -6,7 +6,9 @@
 // names; inputs not given are random (uniform in [-1, 1) for floats, in
 // [0, 8) for integers) from --seed. --expect compares an output with a
 // reference and fails when an element differs by more than
-// atol + rtol * |reference|. Depends only on the runtime, not on MLIR.
+// atol + rtol * |reference|. --check runs the single-device program a
+// partitioned executable carries on the same inputs and compares every
+// output with it. Depends only on the runtime, not on MLIR.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,6 +48,9 @@ ABSL_FLAG(std::string, backend, "host", "Where to run: host");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
 ABSL_FLAG(int, iterations, 1, "Runs to time (the outputs are the last run's)");
 ABSL_FLAG(bool, profile, false, "Print the time spent per kernel");
+ABSL_FLAG(bool, check, false,
+          "Also run the single-device program a partitioned executable "
+          "carries and compare every output with it (--rtol, --atol)");
 
 namespace {
 
@@ -108,6 +114,30 @@ std::string shapeOf(const tessel::HostTensor &tensor) {
   google::protobuf::RepeatedField<int64_t> dims(tensor.dims.begin(),
                                                 tensor.dims.end());
   return tessel::describeTensor(tensor.type, dims);
+}
+
+/// Compares `got` with `want` element by element; prints the largest
+/// error after `label` and returns whether any element is outside
+/// atol + rtol * |want|.
+bool differs(const tessel::HostTensor &got, const tessel::HostTensor &want,
+             const std::string &label) {
+  double worst = 0, worstRelative = 0;
+  int64_t bad = 0;
+  for (int64_t i = 0; i < got.numElements(); ++i) {
+    double a = elementAsDouble(got, i);
+    double b = elementAsDouble(want, i);
+    double error = std::fabs(a - b);
+    if (std::isnan(a) != std::isnan(b) ||
+        error > absl::GetFlag(FLAGS_atol) +
+                    absl::GetFlag(FLAGS_rtol) * std::fabs(b))
+      ++bad;
+    worst = std::max(worst, error);
+    worstRelative =
+        std::max(worstRelative, error / std::max(std::fabs(b), 1e-12));
+  }
+  std::cout << "  vs " << label << ": largest error " << worst << " (relative "
+            << worstRelative << "), " << bad << " elements outside tolerance\n";
+  return bad > 0;
 }
 
 } // namespace
@@ -185,6 +215,26 @@ int main(int argc, char **argv) {
     std::cout << "  " << kernel << ": " << total / iterations * 1e3
               << " ms per run\n";
 
+  // --check: the same inputs through the single-device program.
+  std::optional<std::vector<tessel::HostTensor>> reference;
+  if (absl::GetFlag(FLAGS_check)) {
+    if (!executable->has_reference())
+      return fail("--check needs a partitioned executable (compiled for a "
+                  "mesh of several devices); this one runs on one device");
+    tessel::HostBackend single(absl::GetFlag(FLAGS_threads), false);
+    absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loadedReference =
+        single.load(executable->reference(), directory);
+    if (!loadedReference.ok())
+      return fail(absl::StrCat("the single-device program: ",
+                               loadedReference.status().message()));
+    absl::StatusOr<std::vector<tessel::HostTensor>> referenceOutputs =
+        (*loadedReference)->run(inputs);
+    if (!referenceOutputs.ok())
+      return fail(absl::StrCat("the single-device program: ",
+                               referenceOutputs.status().message()));
+    reference = std::move(*referenceOutputs);
+  }
+
   bool mismatch = false;
   for (int o = 0; o < executable->outputs_size(); ++o) {
     const std::string &name = executable->outputs(o).name();
@@ -205,26 +255,11 @@ int main(int argc, char **argv) {
         return fail(absl::StrCat("output '", name, "' is ", shapeOf(output),
                                  " but '", file->second, "' is ",
                                  shapeOf(*expected)));
-      double worst = 0, worstRelative = 0;
-      int64_t bad = 0;
-      for (int64_t i = 0; i < output.numElements(); ++i) {
-        double got = elementAsDouble(output, i);
-        double want = elementAsDouble(*expected, i);
-        double error = std::fabs(got - want);
-        if (std::isnan(got) != std::isnan(want) ||
-            error > absl::GetFlag(FLAGS_atol) +
-                        absl::GetFlag(FLAGS_rtol) * std::fabs(want))
-          ++bad;
-        worst = std::max(worst, error);
-        worstRelative =
-            std::max(worstRelative, error / std::max(std::fabs(want), 1e-12));
-      }
-      std::cout << "  vs " << file->second << ": largest error " << worst
-                << " (relative " << worstRelative << "), " << bad
-                << " elements outside tolerance\n";
-      mismatch |= bad > 0;
+      mismatch |= differs(output, *expected, file->second);
       expectFiles->erase(file);
     }
+    if (reference)
+      mismatch |= differs(output, (*reference)[o], "the single-device program");
   }
   for (auto *rest : {&*outputFiles, &*expectFiles})
     if (!rest->empty())

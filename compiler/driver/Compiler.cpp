@@ -115,11 +115,69 @@ mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {
   return manager.run(module);
 }
 
+namespace {
+
+/// Removes every trace of sharding: meshes, sharding attributes, and
+/// constraints (replaced by their inputs).
+void stripShardings(mlir::ModuleOp module) {
+  for (spmd::MeshOp mesh :
+       llvm::make_early_inc_range(module.getOps<spmd::MeshOp>()))
+    mesh.erase();
+  module.walk([](mlir::Operation *op) {
+    if (auto constraint = mlir::dyn_cast<spmd::ShardingConstraintOp>(op)) {
+      constraint.getResult().replaceAllUsesWith(constraint.getInput());
+      constraint.erase();
+      return;
+    }
+    op->removeAttr(spmd::SpmdDialect::kShardingsAttr);
+    if (auto function = mlir::dyn_cast<mlir::func::FuncOp>(op)) {
+      for (unsigned i = 0; i < function.getNumArguments(); ++i)
+        function.removeArgAttr(i, spmd::SpmdDialect::kShardingAttr);
+      for (unsigned i = 0; i < function.getNumResults(); ++i)
+        function.removeResultAttr(
+            i, mlir::StringAttr::get(op->getContext(),
+                                     spmd::SpmdDialect::kShardingAttr));
+    }
+  });
+}
+
+} // namespace
+
+mlir::LogicalResult partitionForDevices(mlir::ModuleOp module) {
+  if (mlir::failed(insertCollectives(module)))
+    return mlir::failure();
+  mlir::PassManager manager(module->getName());
+  configure(manager);
+  manager.nest<mlir::func::FuncOp>().addPass(
+      partition::createGlobalToLocalPass());
+  return manager.run(module);
+}
+
 mlir::FailureOr<proto::Executable>
 compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
+  int64_t devices = 0;
+  for (spmd::MeshOp mesh : module.getOps<spmd::MeshOp>())
+    devices = std::max(devices, mesh.getMesh().numDevices());
+  std::optional<proto::Executable> reference;
+  if (devices > 1) {
+    // The single-device program, for tessel-run --check.
+    mlir::OwningOpRef<mlir::ModuleOp> single = module.clone();
+    stripShardings(*single);
+    mlir::FailureOr<proto::Executable> compiled =
+        compileToExecutable(*single, parameterFile);
+    if (mlir::failed(compiled))
+      return mlir::failure();
+    reference = std::move(*compiled);
+  }
+  if (devices > 0 && mlir::failed(partitionForDevices(module)))
+    return mlir::failure();
   if (mlir::failed(lowerForExecution(module)))
     return mlir::failure();
-  return lowering::exportExecutable(module, parameterFile);
+  mlir::FailureOr<proto::Executable> executable =
+      lowering::exportExecutable(module, parameterFile);
+  if (mlir::succeeded(executable) && reference)
+    *executable->mutable_reference() = std::move(*reference);
+  return executable;
 }
 
 } // namespace tessel

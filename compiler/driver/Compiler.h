@@ -27,6 +27,10 @@ mlir::LogicalResult propagateShardings(mlir::ModuleOp module);
 /// dropped, identical ones merged). Shapes stay global.
 mlir::LogicalResult insertCollectives(mlir::ModuleOp module);
 
+/// insertCollectives, then --spmd-global-to-local: the program every
+/// device of the mesh runs, on local shapes.
+mlir::LogicalResult partitionForDevices(mlir::ModuleOp module);
+
 /// Per collective kind (spmd.all_gather, ...): how many the program runs
 /// and the bytes of the largest of its operand and result on one device,
 /// summed: what one step moves per device (none for all_slice, which is
@@ -46,7 +50,10 @@ std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module);
 
 /// lowerForExecution, then export. `parameterFile` is the name the
-/// executable records for its parameters (relative to the executable).
+/// executable records for its parameters (relative to the executable). A
+/// module with a mesh (after propagation) is partitioned first into one
+/// program per device, and carries the single-device program as its
+/// reference.
 mlir::FailureOr<proto::Executable>
 compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile);
 

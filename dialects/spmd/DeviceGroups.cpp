@@ -23,8 +23,7 @@ std::vector<std::vector<int64_t>> coordinatesOf(MeshAttr mesh) {
 }
 
 int64_t deviceAt(MeshAttr mesh, int64_t position) {
-  return mesh.getDeviceIds().empty() ? position
-                                     : mesh.getDeviceIds()[position];
+  return mesh.getDeviceIds().empty() ? position : mesh.getDeviceIds()[position];
 }
 
 /// Index of axis `name` in the mesh, or -1.

@@ -5,6 +5,8 @@
 #include <map>
 
 #include "dialects/graph/GraphOps.h"
+#include "dialects/spmd/DeviceGroups.h"
+#include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "passes/lowering/Passes.h"
 #include "runtime/Executable.h"
@@ -63,10 +65,36 @@ proto::Attribute toAttribute(mlir::Attribute attribute) {
   return result;
 }
 
+/// Axis names of each dimension of `sharding` (none if null).
+std::vector<std::vector<std::string>> axesOf(spmd::ShardingAttr sharding,
+                                             int64_t rank) {
+  std::vector<std::vector<std::string>> dims(rank);
+  if (sharding)
+    for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
+      for (spmd::AxisRefAttr axis : dim.getAxes())
+        dims[d].push_back(axis.getName().str());
+  return dims;
+}
+
+std::vector<std::string> namesOf(mlir::ArrayAttr names) {
+  std::vector<std::string> result;
+  for (mlir::Attribute name : names)
+    result.push_back(mlir::cast<mlir::StringAttr>(name).str());
+  return result;
+}
+
+/// Where the program runs: one device of a mesh, or a single device.
+struct Placement {
+  spmd::MeshAttr mesh; // Null for a single-device program.
+  int64_t device = 0;
+};
+
 class Exporter {
 public:
-  Exporter(proto::Executable &executable, proto::DeviceProgram &program)
-      : executable(executable), program(program) {}
+  Exporter(proto::Executable &executable, proto::DeviceProgram &program,
+           Placement placement, bool first)
+      : executable(executable), program(program), placement(placement),
+        first(first) {}
 
   LogicalResult exportFunction(mlir::func::FuncOp function);
 
@@ -80,8 +108,21 @@ private:
                                     graph::FusionOp fusion,
                                     proto::Instruction &instruction);
 
+  /// This device's part of `value` under its sharding: the start of the
+  /// part in the global tensor per dimension, and the global dims.
+  void placeOf(mlir::Value value, spmd::ShardingAttr sharding,
+               std::vector<int64_t> &offsets,
+               std::vector<int64_t> &globalDims) const;
+  LogicalResult exportCollective(mlir::Operation *op,
+                                 proto::Instruction &instruction);
+
   proto::Executable &executable;
   proto::DeviceProgram &program;
+  Placement placement;
+  // Whether this is the first device's program, which also records the
+  // executable's inputs, outputs and parameters.
+  bool first;
+  int64_t inputs = 0, parameters = 0;
   llvm::DenseMap<mlir::Value, int64_t> bufferOf;
   // Fusion export state: (value, mapping) -> step, (input, mapping) -> operand.
   std::map<std::pair<void *, std::vector<int64_t>>, int64_t> steps;
@@ -119,18 +160,24 @@ LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
     spec.set_name(name ? name.str()
                        : "arg" + std::to_string(argument.getArgNumber()));
     spec.set_element_type(*type);
-    for (int64_t dim :
-         mlir::cast<mlir::RankedTensorType>(argument.getType()).getShape())
+    std::vector<int64_t> offsets, globalDims;
+    placeOf(argument, spmd::getSharding(argument), offsets, globalDims);
+    for (int64_t dim : globalDims)
       spec.add_dims(dim);
     proto::Buffer buffer;
+    if (placement.mesh)
+      for (int64_t offset : offsets)
+        buffer.add_global_offsets(offset);
     if (parameter) {
       buffer.set_storage(proto::Buffer::PARAMETER);
-      buffer.set_index(executable.parameters_size());
-      *executable.add_parameters() = spec;
+      buffer.set_index(parameters++);
+      if (first)
+        *executable.add_parameters() = spec;
     } else {
       buffer.set_storage(proto::Buffer::INPUT);
-      buffer.set_index(executable.inputs_size());
-      *executable.add_inputs() = spec;
+      buffer.set_index(inputs++);
+      if (first)
+        *executable.add_inputs() = spec;
     }
     addBuffer(argument, buffer);
   }
@@ -146,13 +193,24 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
       auto name = function.getResultAttrOfType<mlir::StringAttr>(
           i, graph::GraphDialect::kNameAttr);
-      proto::TensorSpec *spec = executable.add_outputs();
-      spec->set_name(name ? name.str() : "output" + std::to_string(i));
-      spec->set_element_type(*elementTypeOf(value.getType()));
-      for (int64_t dim :
-           mlir::cast<mlir::RankedTensorType>(value.getType()).getShape())
-        spec->add_dims(dim);
+      std::vector<int64_t> offsets, globalDims;
+      placeOf(value,
+              function.getResultAttrOfType<spmd::ShardingAttr>(
+                  i, spmd::SpmdDialect::kShardingAttr),
+              offsets, globalDims);
+      if (first) {
+        proto::TensorSpec *spec = executable.add_outputs();
+        spec->set_name(name ? name.str() : "output" + std::to_string(i));
+        spec->set_element_type(*elementTypeOf(value.getType()));
+        for (int64_t dim : globalDims)
+          spec->add_dims(dim);
+      }
       program.add_output_buffers(bufferOf.lookup(value));
+      if (placement.mesh) {
+        proto::Ints *outputOffsets = program.add_output_offsets();
+        for (int64_t offset : offsets)
+          outputOffsets->add_values(offset);
+      }
     }
     return success();
   }
@@ -214,6 +272,9 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
 
   if (auto fusion = mlir::dyn_cast<graph::FusionOp>(op))
     return exportFusion(fusion, instruction);
+  if (op->getDialect() && op->getDialect()->getNamespace() ==
+                              spmd::SpmdDialect::getDialectNamespace())
+    return exportCollective(op, instruction);
   if (!mlir::isa<graph::DotGeneralOp, graph::ConvolutionOp, graph::ReduceOp,
                  graph::SoftmaxOp, graph::LayerNormOp,
                  graph::BatchNormInferenceOp, graph::TransposeOp,
@@ -242,6 +303,141 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
         graph::stringifyNearestMode(resize.getNearestMode()).str());
   }
   return success();
+}
+
+void Exporter::placeOf(mlir::Value value, spmd::ShardingAttr sharding,
+                       std::vector<int64_t> &offsets,
+                       std::vector<int64_t> &globalDims) const {
+  auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+  offsets.assign(type.getRank(), 0);
+  globalDims.assign(type.getShape().begin(), type.getShape().end());
+  if (!placement.mesh || !sharding)
+    return;
+  std::vector<std::vector<std::string>> axes = axesOf(sharding, type.getRank());
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    int64_t parts = 1;
+    for (const std::string &axis : axes[d])
+      parts *= placement.mesh.axisSize(axis).value_or(1);
+    int64_t part = spmd::partIndices(placement.mesh, axes[d])[placement.device];
+    offsets[d] = part * type.getDimSize(d);
+    globalDims[d] = parts * type.getDimSize(d);
+  }
+}
+
+LogicalResult Exporter::exportCollective(mlir::Operation *op,
+                                         proto::Instruction &instruction) {
+  if (!placement.mesh)
+    return op->emitError() << "is a collective in a single-device program";
+  auto inType = mlir::cast<mlir::RankedTensorType>(op->getOperand(0).getType());
+  auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
+  auto &attributes = *instruction.mutable_attributes();
+  if (auto slice = mlir::dyn_cast<spmd::AllSliceOp>(op)) {
+    // Local: this device's part of each sliced dimension.
+    instruction.set_op("slice");
+    proto::Ints &starts = *attributes["start_indices"].mutable_ints();
+    proto::Ints &limits = *attributes["limit_indices"].mutable_ints();
+    proto::Ints &strides = *attributes["strides"].mutable_ints();
+    for (auto [d, list] : llvm::enumerate(slice.getSlicingAxes())) {
+      std::vector<std::string> axes =
+          namesOf(mlir::cast<mlir::ArrayAttr>(list));
+      int64_t part = spmd::partIndices(placement.mesh, axes)[placement.device];
+      starts.add_values(part * outType.getDimSize(d));
+      limits.add_values((part + 1) * outType.getDimSize(d));
+      strides.add_values(1);
+    }
+    return success();
+  }
+  instruction.set_op("collective");
+  proto::Collective &collective = *instruction.mutable_collective();
+  auto setGroups = [&](const std::vector<std::string> &axes) {
+    for (const std::vector<int64_t> &group :
+         spmd::deviceGroups(placement.mesh, axes)) {
+      proto::Ints *ints = collective.add_groups();
+      for (int64_t device : group)
+        ints->add_values(device);
+    }
+  };
+  auto setReduction = [&](llvm::StringRef reduction) {
+    collective.set_reduction(reduction == "max"   ? proto::Collective::MAX
+                             : reduction == "min" ? proto::Collective::MIN
+                                                  : proto::Collective::SUM);
+  };
+  /// The one dimension a gather or scatter works on, and its axes.
+  auto singleDimension = [&](mlir::ArrayAttr lists, int64_t &dimension,
+                             std::vector<std::string> &axes) -> LogicalResult {
+    dimension = -1;
+    for (auto [d, list] : llvm::enumerate(lists)) {
+      if (mlir::cast<mlir::ArrayAttr>(list).empty())
+        continue;
+      if (dimension >= 0)
+        return op->emitError()
+               << "works on several dimensions; the executable takes one "
+                  "per collective";
+      dimension = d;
+      axes = namesOf(mlir::cast<mlir::ArrayAttr>(list));
+    }
+    return success();
+  };
+  if (auto reduce = mlir::dyn_cast<spmd::AllReduceOp>(op)) {
+    collective.set_kind(proto::Collective::ALL_REDUCE);
+    setReduction(reduce.getReduction());
+    setGroups(namesOf(reduce.getReductionAxes()));
+    return success();
+  }
+  if (auto gather = mlir::dyn_cast<spmd::AllGatherOp>(op)) {
+    int64_t dimension;
+    std::vector<std::string> axes;
+    if (failed(singleDimension(gather.getGatheringAxes(), dimension, axes)))
+      return failure();
+    collective.set_kind(proto::Collective::ALL_GATHER);
+    collective.set_dimension(dimension);
+    setGroups(axes);
+    return success();
+  }
+  if (auto scatter = mlir::dyn_cast<spmd::ReduceScatterOp>(op)) {
+    int64_t dimension;
+    std::vector<std::string> axes;
+    if (failed(singleDimension(scatter.getScatterAxes(), dimension, axes)))
+      return failure();
+    collective.set_kind(proto::Collective::REDUCE_SCATTER);
+    setReduction(scatter.getReduction());
+    collective.set_dimension(dimension);
+    setGroups(axes);
+    return success();
+  }
+  if (auto allToAll = mlir::dyn_cast<spmd::AllToAllOp>(op)) {
+    // The axis leaves src_dim (whose parts are concatenated) for tgt_dim
+    // (which is split among the members).
+    collective.set_kind(proto::Collective::ALL_TO_ALL);
+    collective.set_dimension(allToAll.getSrcDim());
+    collective.set_split_dimension(allToAll.getTgtDim());
+    setGroups(namesOf(allToAll.getAxes()));
+    return success();
+  }
+  if (auto permute = mlir::dyn_cast<spmd::CollectivePermuteOp>(op)) {
+    spmd::ShardingAttr source = spmd::getSharding(permute.getInput());
+    if (!source)
+      return op->emitError() << "has lost its input's sharding; cannot "
+                                "compute which device sends what";
+    std::vector<int64_t> sources = spmd::permuteSources(
+        placement.mesh, axesOf(source, inType.getRank()),
+        axesOf(permute.getOutSharding(), outType.getRank()));
+    if (sources.empty())
+      return op->emitError() << "moves between layouts with different part "
+                                "counts";
+    collective.set_kind(proto::Collective::COLLECTIVE_PERMUTE);
+    // One group of every device, by id; pairs name sources and targets.
+    proto::Ints *all = collective.add_groups();
+    for (int64_t device = 0; device < placement.mesh.numDevices(); ++device)
+      all->add_values(device);
+    for (auto [target, from] : llvm::enumerate(sources)) {
+      proto::Ints *pair = collective.add_pairs();
+      pair->add_values(from);
+      pair->add_values(target);
+    }
+    return success();
+  }
+  return op->emitError() << "has no host kernel and is not a collective";
 }
 
 LogicalResult Exporter::exportFusion(graph::FusionOp fusion,
@@ -350,11 +546,30 @@ exportExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
            << "expected one function to export, found " << functions.size();
   proto::Executable executable;
   executable.set_format_version(kExecutableFormatVersion);
-  proto::DeviceProgram &program = *executable.add_programs();
-  program.set_device_id(0);
-  Exporter exporter(executable, program);
-  if (failed(exporter.exportFunction(functions.front())))
-    return failure();
+  // A partitioned program runs on every device of its mesh.
+  Placement placement;
+  for (spmd::MeshOp mesh : module.getOps<spmd::MeshOp>()) {
+    if (placement.mesh)
+      return module.emitError()
+             << "a partitioned program must use one mesh, this one has several";
+    placement.mesh = mesh.getMesh();
+    for (spmd::MeshAxisAttr axis : placement.mesh.getAxes()) {
+      proto::MeshAxis *out = executable.mutable_mesh()->add_axes();
+      out->set_name(axis.getName().str());
+      out->set_size(axis.getSize());
+    }
+    for (int64_t id : placement.mesh.getDeviceIds())
+      executable.mutable_mesh()->add_device_ids(id);
+  }
+  int64_t devices = placement.mesh ? placement.mesh.numDevices() : 1;
+  for (int64_t device = 0; device < devices; ++device) {
+    proto::DeviceProgram &program = *executable.add_programs();
+    program.set_device_id(device);
+    placement.device = device;
+    Exporter exporter(executable, program, placement, device == 0);
+    if (failed(exporter.exportFunction(functions.front())))
+      return failure();
+  }
   if (executable.parameters_size() > 0)
     executable.set_parameter_file(parameterFile);
   if (absl::Status status = validateExecutable(executable); !status.ok())

@@ -72,6 +72,10 @@ void fuse(mlir::Operation *root, llvm::SetVector<mlir::Operation *> &group,
   graph::YieldOp::create(builder, root->getLoc(),
                          mapping.lookup(root->getResult(0)));
 
+  // The fusion computes the root's value, laid out as the root's was (the
+  // partitioner's collectives read their operands' shardings).
+  if (mlir::Attribute shardings = root->getDiscardableAttr("spmd.shardings"))
+    fusion->setDiscardableAttr("spmd.shardings", shardings);
   root->getResult(0).replaceAllUsesWith(fusion.getResult());
   for (mlir::Operation *op : llvm::reverse(ordered)) {
     if (!op->use_empty())

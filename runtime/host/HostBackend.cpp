@@ -8,12 +8,15 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
+#include "runtime/host/Collectives.h"
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/StridedCopy.h"
 #include "runtime/params/ParameterFile.h"
 
 namespace tessel {
@@ -35,15 +38,49 @@ struct AlignedBytes {
   size_t bytes = 0;
 };
 
+/// A collective instruction as one device takes part in it.
+struct Membership {
+  HostGroup *group = nullptr;
+  int rank = 0;
+  /// collective_permute: each rank's source rank, or -1.
+  std::vector<int> sources;
+};
+
 /// One device: its program, memory, and kernels' view of every buffer.
 struct Device {
   const proto::DeviceProgram *program = nullptr;
   std::unique_ptr<ThreadPool> pool;
   AlignedBytes arena;
   std::vector<AlignedBytes> inputs;
+  /// This device's parts of split parameters (by parameter index).
+  std::map<int64_t, AlignedBytes> parameterParts;
   std::vector<kernels::TensorView> views;
+  /// Per instruction: its kernel, or null for a collective.
   std::vector<kernels::KernelFn> kernels;
+  std::vector<Membership> collectives;
 };
+
+/// Copies the block of `localDims` at `offsets` between a dense global
+/// tensor of `globalDims` and a dense local one, either way.
+void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
+              const std::vector<int64_t> &offsets,
+              const std::vector<int64_t> &localDims, char *global, char *local,
+              bool toLocal) {
+  std::vector<int64_t> globalStrides = kernels::denseStrides(globalDims);
+  std::vector<int64_t> localStrides = kernels::denseStrides(localDims);
+  int64_t start = 0, count = 1;
+  for (size_t d = 0; d < localDims.size(); ++d) {
+    start += offsets[d] * globalStrides[d];
+    count *= localDims[d];
+  }
+  char *part = global + start * elementBytes;
+  if (toLocal)
+    kernels::stridedCopy(elementBytes, localDims, local, localStrides, part,
+                         globalStrides, 0, count);
+  else
+    kernels::stridedCopy(elementBytes, localDims, part, globalStrides, local,
+                         localStrides, 0, count);
+}
 
 class HostExecutable : public LoadedExecutable {
 public:
@@ -64,12 +101,17 @@ public:
 
 private:
   absl::Status runDevice(Device &device);
+  /// Creates the groups of every collective and each device's place in
+  /// them, once.
+  absl::Status prepareCollectives();
 
   proto::Executable program;
   bool profiling;
   std::map<std::string, double> seconds;
+  std::mutex secondsMutex;
   std::vector<AlignedBytes> parameters;
   std::vector<Device> devices;
+  std::vector<std::unique_ptr<HostGroup>> groups;
 };
 
 absl::Status HostExecutable::prepare(const std::string &directory,
@@ -138,7 +180,24 @@ absl::Status HostExecutable::prepare(const std::string &directory,
         view.data = device.inputs[buffer.index()].data.get();
         break;
       case proto::Buffer::PARAMETER:
-        view.data = parameters[buffer.index()].data.get();
+        if (buffer.global_offsets_size() > 0) {
+          // This device's part of the parameter.
+          const proto::TensorSpec &spec = program.parameters(buffer.index());
+          AlignedBytes &part = device.parameterParts[buffer.index()];
+          if (!part.data) {
+            part.resize(kernels::byteSize(buffer.element_type()) *
+                        std::max<int64_t>(1, view.numElements()));
+            copyPart(kernels::byteSize(buffer.element_type()),
+                     {spec.dims().begin(), spec.dims().end()},
+                     {buffer.global_offsets().begin(),
+                      buffer.global_offsets().end()},
+                     view.dims, parameters[buffer.index()].data.get(),
+                     part.data.get(), /*toLocal=*/true);
+          }
+          view.data = part.data.get();
+        } else {
+          view.data = parameters[buffer.index()].data.get();
+        }
         break;
       case proto::Buffer::CONSTANT:
         // Kernels never write their operands; results are never constants.
@@ -151,10 +210,10 @@ absl::Status HostExecutable::prepare(const std::string &directory,
     }
     for (const proto::Instruction &instruction :
          device.program->instructions()) {
-      if (instruction.op() == "collective")
-        return absl::UnimplementedError(absl::StrCat(
-            "instruction for tensor '", instruction.location(),
-            "' is a collective, which the host backend does not run yet"));
+      if (instruction.op() == "collective") {
+        device.kernels.push_back(nullptr);
+        continue;
+      }
       kernels::KernelFn kernel = kernels::findKernel(instruction.op());
       if (!kernel)
         return absl::UnimplementedError(absl::StrCat(
@@ -169,7 +228,116 @@ absl::Status HostExecutable::prepare(const std::string &directory,
       device.kernels.push_back(kernel);
     }
   }
+  return prepareCollectives();
+}
+
+absl::Status HostExecutable::prepareCollectives() {
+  int64_t count = devices.front().program->instructions_size();
+  for (const Device &device : devices)
+    if (device.program->instructions_size() != count)
+      return absl::InvalidArgumentError(
+          "the devices' programs differ in length; collectives cannot pair "
+          "up");
+  for (Device &device : devices)
+    device.collectives.resize(count);
+  int64_t numDevices = devices.size();
+  for (int64_t i = 0; i < count; ++i) {
+    const proto::Instruction &instruction =
+        devices.front().program->instructions(i);
+    if (instruction.op() != "collective")
+      continue;
+    const proto::Collective &collective = instruction.collective();
+    std::vector<int> seen(numDevices, 0);
+    for (const proto::Ints &members : collective.groups()) {
+      auto &group = groups.emplace_back(
+          std::make_unique<HostGroup>(members.values_size()));
+      for (int rank = 0; rank < members.values_size(); ++rank) {
+        int64_t id = members.values(rank);
+        if (id < 0 || id >= numDevices || seen[id]++)
+          return absl::InvalidArgumentError(absl::StrCat(
+              "collective for tensor '", instruction.location(),
+              "' names device ", id, " outside the mesh or twice"));
+        devices[id].collectives[i].group = group.get();
+        devices[id].collectives[i].rank = rank;
+      }
+    }
+    for (int64_t id = 0; id < numDevices; ++id)
+      if (!seen[id])
+        return absl::InvalidArgumentError(
+            absl::StrCat("collective for tensor '", instruction.location(),
+                         "' leaves out device ", id));
+    if (collective.kind() == proto::Collective::COLLECTIVE_PERMUTE) {
+      // One group of every device; ranks are positions in it.
+      const proto::Ints &all = collective.groups(0);
+      std::vector<int> rankOf(numDevices, -1);
+      for (int rank = 0; rank < all.values_size(); ++rank)
+        rankOf[all.values(rank)] = rank;
+      std::vector<int> sources(all.values_size(), -1);
+      for (const proto::Ints &pair : collective.pairs()) {
+        if (pair.values_size() != 2 || pair.values(0) < 0 ||
+            pair.values(0) >= numDevices || pair.values(1) < 0 ||
+            pair.values(1) >= numDevices || rankOf[pair.values(0)] < 0 ||
+            rankOf[pair.values(1)] < 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat("collective_permute for tensor '",
+                           instruction.location(), "' has a bad pair"));
+        sources[rankOf[pair.values(1)]] = rankOf[pair.values(0)];
+      }
+      for (Device &device : devices)
+        device.collectives[i].sources = sources;
+    }
+  }
   return absl::OkStatus();
+}
+
+absl::Status runCollective(const proto::Instruction &instruction,
+                           const Membership &membership,
+                           const std::vector<kernels::TensorView> &operands,
+                           const std::vector<kernels::TensorView> &results) {
+  if (operands.size() != 1 || results.size() != 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("collective for tensor '", instruction.location(),
+                     "' needs one operand and one result"));
+  auto bufferOf = [](const kernels::TensorView &view) {
+    return CollectiveBuffer{view.type, view.dims, view.data};
+  };
+  CollectiveBuffer in = bufferOf(operands[0]), out = bufferOf(results[0]);
+  const proto::Collective &collective = instruction.collective();
+  Reduction reduction =
+      collective.reduction() == proto::Collective::MAX   ? Reduction::Max
+      : collective.reduction() == proto::Collective::MIN ? Reduction::Min
+                                                         : Reduction::Sum;
+  HostGroup &group = *membership.group;
+  int rank = membership.rank;
+  absl::Status status;
+  switch (collective.kind()) {
+  case proto::Collective::ALL_REDUCE:
+    status = group.allReduce(rank, reduction, in, out);
+    break;
+  case proto::Collective::ALL_GATHER:
+    status = group.allGather(rank, collective.dimension(), in, out);
+    break;
+  case proto::Collective::REDUCE_SCATTER:
+    status =
+        group.reduceScatter(rank, reduction, collective.dimension(), in, out);
+    break;
+  case proto::Collective::ALL_TO_ALL:
+    status = group.allToAll(rank, collective.split_dimension(),
+                            collective.dimension(), in, out);
+    break;
+  case proto::Collective::COLLECTIVE_PERMUTE:
+    status = group.collectivePermute(rank, membership.sources, in, out);
+    break;
+  default:
+    return absl::UnimplementedError(
+        absl::StrCat("collective for tensor '", instruction.location(),
+                     "' has a kind the host backend does not know"));
+  }
+  if (!status.ok())
+    return absl::Status(status.code(), absl::StrCat("collective for tensor '",
+                                                    instruction.location(),
+                                                    "': ", status.message()));
+  return status;
 }
 
 absl::Status HostExecutable::runDevice(Device &device) {
@@ -181,15 +349,27 @@ absl::Status HostExecutable::runDevice(Device &device) {
       operands.push_back(device.views[id]);
     for (int64_t id : instruction.results())
       results.push_back(device.views[id]);
-    kernels::KernelContext context(instruction, std::move(operands),
-                                   std::move(results), *device.pool);
     auto start = std::chrono::steady_clock::now();
-    if (absl::Status status = device.kernels[i](context); !status.ok())
+    if (device.kernels[i]) {
+      kernels::KernelContext context(instruction, std::move(operands),
+                                     std::move(results), *device.pool);
+      if (absl::Status status = device.kernels[i](context); !status.ok())
+        return status;
+    } else if (absl::Status status = runCollective(
+                   instruction, device.collectives[i], operands, results);
+               !status.ok()) {
       return status;
-    if (profiling)
-      seconds[instruction.op()] += std::chrono::duration<double>(
-                                       std::chrono::steady_clock::now() - start)
-                                       .count();
+    }
+    if (profiling) {
+      std::lock_guard<std::mutex> lock(secondsMutex);
+      std::string name =
+          instruction.op() == "collective"
+              ? proto::Collective::Kind_Name(instruction.collective().kind())
+              : instruction.op();
+      seconds[name] += std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    }
   }
   return absl::OkStatus();
 }
@@ -198,27 +378,62 @@ absl::StatusOr<std::vector<HostTensor>>
 HostExecutable::run(const std::vector<HostTensor> &inputs) {
   if (absl::Status status = checkInputs(program, inputs); !status.ok())
     return status;
-  if (devices.size() != 1)
-    return absl::UnimplementedError(
-        "the host backend runs single-device executables (partitioned "
-        "executables need host collectives)");
-  Device &device = devices[0];
-  for (size_t i = 0; i < inputs.size(); ++i)
-    if (device.inputs[i].data)
-      std::memcpy(device.inputs[i].data.get(), inputs[i].bytes.data(),
-                  inputs[i].bytes.size());
-  if (absl::Status status = runDevice(device); !status.ok())
-    return status;
+  // Each device gets its part of every input.
+  for (Device &device : devices)
+    for (int64_t id = 0; id < device.program->buffers_size(); ++id) {
+      const proto::Buffer &buffer = device.program->buffers(id);
+      if (buffer.storage() != proto::Buffer::INPUT)
+        continue;
+      const HostTensor &input = inputs[buffer.index()];
+      char *local = device.inputs[buffer.index()].data.get();
+      if (buffer.global_offsets_size() == 0)
+        std::memcpy(local, input.bytes.data(), input.bytes.size());
+      else
+        copyPart(
+            kernels::byteSize(input.type), input.dims,
+            {buffer.global_offsets().begin(), buffer.global_offsets().end()},
+            device.views[id].dims, const_cast<char *>(input.bytes.data()),
+            local,
+            /*toLocal=*/true);
+    }
+  if (devices.size() == 1) {
+    if (absl::Status status = runDevice(devices[0]); !status.ok())
+      return status;
+  } else {
+    std::vector<absl::Status> statuses(devices.size());
+    std::vector<std::thread> threads;
+    for (size_t d = 0; d < devices.size(); ++d)
+      threads.emplace_back([&, d] { statuses[d] = runDevice(devices[d]); });
+    for (std::thread &thread : threads)
+      thread.join();
+    for (size_t d = 0; d < devices.size(); ++d)
+      if (!statuses[d].ok())
+        return absl::Status(
+            statuses[d].code(),
+            absl::StrCat("device ", d, ": ", statuses[d].message()));
+  }
+  // Outputs are assembled from the devices' parts.
   std::vector<HostTensor> outputs;
   for (int o = 0; o < program.outputs_size(); ++o) {
     const proto::TensorSpec &spec = program.outputs(o);
-    const kernels::TensorView &view =
-        device.views[device.program->output_buffers(o)];
     HostTensor output;
     output.type = spec.element_type();
     output.dims.assign(spec.dims().begin(), spec.dims().end());
-    output.bytes.resize(view.byteCount());
-    std::memcpy(output.bytes.data(), view.data, view.byteCount());
+    output.bytes.resize(kernels::byteSize(output.type) *
+                        std::max<int64_t>(1, output.numElements()));
+    for (Device &device : devices) {
+      const kernels::TensorView &view =
+          device.views[device.program->output_buffers(o)];
+      if (device.program->output_offsets_size() == 0) {
+        std::memcpy(output.bytes.data(), view.data, view.byteCount());
+        break;
+      }
+      const proto::Ints &offsets = device.program->output_offsets(o);
+      copyPart(kernels::byteSize(output.type), output.dims,
+               {offsets.values().begin(), offsets.values().end()}, view.dims,
+               output.bytes.data(), static_cast<char *>(view.data),
+               /*toLocal=*/false);
+    }
     outputs.push_back(std::move(output));
   }
   return outputs;

@@ -2,8 +2,8 @@
 
 #include "dialects/spmd/DeviceGroups.h"
 
-#include "gtest/gtest.h"
 #include "mlir/IR/MLIRContext.h"
+#include "gtest/gtest.h"
 
 namespace tessel::spmd {
 namespace {
@@ -29,11 +29,9 @@ TEST_F(DeviceGroupsTest, GroupsAlongEachAxisOfA2x4Mesh) {
   MeshAttr m = mesh({{"x", 2}, {"y", 4}});
   EXPECT_EQ(deviceGroups(m, {"y"}), (Groups{{0, 1, 2, 3}, {4, 5, 6, 7}}));
   EXPECT_EQ(deviceGroups(m, {"x"}), (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}}));
-  EXPECT_EQ(deviceGroups(m, {"x", "y"}),
-            (Groups{{0, 1, 2, 3, 4, 5, 6, 7}}));
+  EXPECT_EQ(deviceGroups(m, {"x", "y"}), (Groups{{0, 1, 2, 3, 4, 5, 6, 7}}));
   // Minor-major order changes the ranks, not the members.
-  EXPECT_EQ(deviceGroups(m, {"y", "x"}),
-            (Groups{{0, 4, 1, 5, 2, 6, 3, 7}}));
+  EXPECT_EQ(deviceGroups(m, {"y", "x"}), (Groups{{0, 4, 1, 5, 2, 6, 3, 7}}));
   EXPECT_EQ(deviceGroups(m, {}),
             (Groups{{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}}));
 }
