@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/IR/Builders.h"
@@ -97,7 +98,34 @@ void Inserter::reshardOperand(mlir::Operation *op, unsigned i,
   op->setOperand(i, reshard.getResult());
 }
 
+/// Ops whose local part depends on the device's offset (a non-splat
+/// constant, an iota): computed whole on every device, then sliced.
+bool computedWhole(mlir::Operation *op) {
+  if (mlir::isa<graph::IotaOp>(op))
+    return true;
+  if (auto constant = mlir::dyn_cast<graph::ConstantOp>(op)) {
+    auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
+    return !value || !value.isSplat();
+  }
+  return false;
+}
+
 void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
+  if (computedWhole(op)) {
+    mlir::Value result = op->getResult(0);
+    ShardingAttr wanted = spmd::getSharding(result);
+    ShardingAttr whole =
+        toSharding(llvm::SmallVector<AxisList>(rankOf(result)), {});
+    spmd::setSharding(result, whole);
+    if (wanted && !sameLayout(wanted, whole, rankOf(result))) {
+      mlir::OpBuilder builder(op->getContext());
+      builder.setInsertionPointAfter(op);
+      auto reshard =
+          spmd::ReshardOp::create(builder, op->getLoc(), result, wanted);
+      result.replaceAllUsesExcept(reshard.getResult(), reshard);
+    }
+    return;
+  }
   llvm::ArrayRef<int64_t> sizes = rule.getFactorSizes();
   int64_t numFactors = sizes.size();
   llvm::SmallVector<llvm::SmallVector<AxisList>> operandDims, resultDims;
