@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Tessel's main job: installs what is missing and builds (./setup.sh), then
 # compiles the bundled GPT-2-style model (tests/models/gpt2, exported by
-# torch) and runs it on the host, checking its output against torch's.
+# torch) for 8 host devices (mesh x=2,y=4) with the Megatron-style plan
+# shipped beside it, prints the collectives each step runs, and runs it with
+# --check: the outputs must match both torch's and the single-device
+# program's.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
@@ -13,8 +16,8 @@ run() {
   "$@"
 }
 run bazel-bin/tools/tessel-compile "$model/model.onnx" --input-shape ids=2x16 \
-  -o "$out/gpt2.tessel"
+  --mesh x=2,y=4 --plan "$model/megatron.textproto" -o "$out/gpt2.tessel"
 run bazel-bin/tools/tessel-run "$out/gpt2.tessel" --inputs "ids=$model/ids.npy" \
-  --outputs "output=$out/output.npy" --expect "output=$model/output.npy"
-echo "quickstart: the compiled model matches torch's output; executable and" \
-  "output in $out"
+  --outputs "output=$out/output.npy" --expect "output=$model/output.npy" --check
+echo "quickstart: on 8 host devices the model matches torch and the" \
+  "single-device program; executable and output in $out"

@@ -4,9 +4,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/kernels/ElementTypes.h"
 
@@ -158,6 +160,52 @@ absl::StatusOr<proto::Executable> readExecutable(const std::string &path) {
     return absl::Status(status.code(),
                         absl::StrCat("'", path, "': ", status.message()));
   return executable;
+}
+
+std::vector<CollectiveCount>
+countCollectives(const proto::Executable &executable) {
+  std::map<std::string, CollectiveCount> counts;
+  if (executable.programs_size() == 0)
+    return {};
+  const proto::DeviceProgram &program = executable.programs(0);
+  auto bytesOf = [&](int64_t id) -> int64_t {
+    if (id < 0 || id >= program.buffers_size())
+      return 0;
+    const proto::Buffer &buffer = program.buffers(id);
+    return kernels::byteSize(buffer.element_type()) *
+           elementCount(buffer.dims());
+  };
+  for (const proto::Instruction &instruction : program.instructions()) {
+    if (instruction.op() != "collective")
+      continue;
+    std::string kind =
+        proto::Collective::Kind_Name(instruction.collective().kind());
+    for (char &c : kind)
+      c = static_cast<char>(std::tolower(c));
+    CollectiveCount &count = counts[kind];
+    count.kind = kind;
+    ++count.count;
+    int64_t bytes = 0;
+    for (int64_t id : instruction.operands())
+      bytes = std::max(bytes, bytesOf(id));
+    for (int64_t id : instruction.results())
+      bytes = std::max(bytes, bytesOf(id));
+    count.bytesPerDevice += bytes;
+  }
+  std::vector<CollectiveCount> result;
+  for (auto &[kind, count] : counts)
+    result.push_back(count);
+  return result;
+}
+
+std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts) {
+  std::string text = "collectives per step (count, bytes per device):\n";
+  if (counts.empty())
+    return text + "  none\n";
+  for (const CollectiveCount &count : counts)
+    absl::StrAppend(&text, absl::StrFormat("  %-20s %5d %14d\n", count.kind,
+                                           count.count, count.bytesPerDevice));
+  return text;
 }
 
 } // namespace tessel

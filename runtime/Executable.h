@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,6 +38,21 @@ int64_t meshSize(const proto::Mesh &mesh);
 std::string
 describeTensor(proto::ElementType type,
                const google::protobuf::RepeatedField<int64_t> &dims);
+
+/// Per collective kind ("all_reduce", ...): how many a step runs and the
+/// bytes of the largest of its operand and result on one device, summed.
+struct CollectiveCount {
+  std::string kind;
+  int64_t count = 0;
+  int64_t bytesPerDevice = 0;
+};
+
+/// The collectives of device 0's program (all devices run the same ones).
+std::vector<CollectiveCount>
+countCollectives(const proto::Executable &executable);
+
+/// Counts as a table for people.
+std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 
 } // namespace tessel
 

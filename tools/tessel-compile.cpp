@@ -218,6 +218,10 @@ int main(int argc, char **argv) {
     absl::Status status = tessel::writeExecutable(*executable, outputPath);
     if (!status.ok())
       return error(std::string(status.message()));
+    if (executable->programs_size() > 1)
+      llvm::errs() << executable->programs_size() << " devices; "
+                   << tessel::formatCollectiveCounts(
+                          tessel::countCollectives(*executable));
     return 0;
   }
 

@@ -78,8 +78,9 @@ std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module) {
                    spmd::ReduceScatterOp, spmd::AllToAllOp,
                    spmd::CollectivePermuteOp>(op))
       return;
-    CollectiveCount &count = counts[op->getName().getStringRef().str()];
-    count.kind = op->getName().getStringRef().str();
+    std::string kind = op->getName().stripDialect().str();
+    CollectiveCount &count = counts[kind];
+    count.kind = kind;
     ++count.count;
     if (mlir::isa<spmd::AllSliceOp>(op))
       return; // Local: each device keeps its part, nothing moves.
@@ -92,16 +93,6 @@ std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module) {
   for (auto &[kind, count] : counts)
     result.push_back(count);
   return result;
-}
-
-std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts) {
-  std::string text = "collectives per step (bytes per device):\n";
-  if (counts.empty())
-    return text + "  none\n";
-  for (const CollectiveCount &count : counts)
-    absl::StrAppend(&text, absl::StrFormat("  %-26s %4d  %12d\n", count.kind,
-                                           count.count, count.bytesPerDevice));
-  return text;
 }
 
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {

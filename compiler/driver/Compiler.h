@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mlir/IR/BuiltinOps.h"
+#include "runtime/Executable.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel {
@@ -31,19 +32,10 @@ mlir::LogicalResult insertCollectives(mlir::ModuleOp module);
 /// device of the mesh runs, on local shapes.
 mlir::LogicalResult partitionForDevices(mlir::ModuleOp module);
 
-/// Per collective kind (spmd.all_gather, ...): how many the program runs
-/// and the bytes of the largest of its operand and result on one device,
-/// summed: what one step moves per device (none for all_slice, which is
-/// local).
-struct CollectiveCount {
-  std::string kind;
-  int64_t count = 0;
-  int64_t bytesPerDevice = 0;
-};
+/// The collectives of a module after insertCollectives (global shapes),
+/// counted as runtime/Executable.h counts an executable's; all_slice, which
+/// is local, moves no bytes.
 std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module);
-
-/// The counts as a table for people.
-std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 
 /// Runs the lowering pipeline on `module` in place: canonicalize, cse,
 /// --graph-fuse-elementwise, --graph-assign-buffers.
