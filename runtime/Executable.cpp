@@ -46,6 +46,21 @@ describeTensor(proto::ElementType type,
   return absl::StrCat(absl::StrJoin(dims, "x"), dims.empty() ? "" : "x", name);
 }
 
+/// Whether a part of `dims` at `offsets` (none: the whole) lies inside a
+/// tensor of `global` dims.
+bool partFits(const google::protobuf::RepeatedField<int64_t> &offsets,
+              const google::protobuf::RepeatedField<int64_t> &dims,
+              const google::protobuf::RepeatedField<int64_t> &global) {
+  if (offsets.empty()) // The whole tensor, or a view of its bytes.
+    return elementCount(dims) <= elementCount(global);
+  if (offsets.size() != dims.size() || dims.size() != global.size())
+    return false;
+  for (int d = 0; d < dims.size(); ++d)
+    if (offsets[d] < 0 || offsets[d] + dims[d] > global[d])
+      return false;
+  return true;
+}
+
 absl::Status validateExecutable(const proto::Executable &executable) {
   if (executable.format_version() != kExecutableFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(
@@ -87,12 +102,20 @@ absl::Status validateExecutable(const proto::Executable &executable) {
         if (buffer.index() < 0 || buffer.index() >= executable.inputs_size())
           return invalid(
               absl::StrCat("buffer ", id, " names input ", buffer.index()));
+        if (!partFits(buffer.global_offsets(), buffer.dims(),
+                      executable.inputs(buffer.index()).dims()))
+          return invalid(absl::StrCat("buffer ", id, " is no part of input ",
+                                      buffer.index()));
         break;
       case proto::Buffer::PARAMETER:
         if (buffer.index() < 0 ||
             buffer.index() >= executable.parameters_size())
           return invalid(
               absl::StrCat("buffer ", id, " names parameter ", buffer.index()));
+        if (!partFits(buffer.global_offsets(), buffer.dims(),
+                      executable.parameters(buffer.index()).dims()))
+          return invalid(absl::StrCat(
+              "buffer ", id, " is no part of parameter ", buffer.index()));
         break;
       case proto::Buffer::CONSTANT:
         if (buffer.data().size() != bytes)
@@ -118,6 +141,16 @@ absl::Status validateExecutable(const proto::Executable &executable) {
     for (int64_t id : program.output_buffers())
       if (id < 0 || id >= buffers)
         return invalid(absl::StrCat("an output is bound to buffer ", id));
+    if (program.output_offsets_size() != 0 &&
+        program.output_offsets_size() != executable.outputs_size())
+      return invalid("every device must place every output or none");
+    for (int o = 0; o < program.output_offsets_size(); ++o)
+      if (!partFits(program.output_offsets(o).values(),
+                    program.buffers(program.output_buffers(o)).dims(),
+                    executable.outputs(o).dims()))
+        return invalid(absl::StrCat("device ", program.device_id(),
+                                    " places output ", o,
+                                    " outside the output"));
   }
   return absl::OkStatus();
 }

@@ -249,6 +249,8 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     // A view: the operand's storage with the result's dims.
     proto::Buffer buffer =
         program.buffers(bufferOf.lookup(reshape.getOperand()));
+    // Where a part sits in the global tensor is the operand's business.
+    buffer.clear_global_offsets();
     addBuffer(reshape.getResult(), buffer);
     return success();
   }

@@ -82,6 +82,11 @@ std::pair<int64_t, int64_t> part(int64_t count, int64_t blocks, int64_t index) {
   return {begin, begin + base + (index < extra ? 1 : 0)};
 }
 
+absl::Status cancelled() {
+  return absl::AbortedError(
+      "another device failed while this one waited in a collective");
+}
+
 /// Reductions go through a small buffer: a block of one member's input is
 /// copied in, the others' blocks reduced into it, and the result written
 /// out, so inputs may alias outputs and the block stays in cache.
@@ -120,24 +125,31 @@ void reduceInto(proto::ElementType type, Reduction reduction, void *into,
   }
 }
 
-HostGroup::HostGroup(int size) : slots(std::max(size, 1)) {}
+HostGroup::HostGroup(int size, const std::atomic<bool> *cancel)
+    : slots(std::max(size, 1)), cancel(cancel) {}
 
-void HostGroup::barrier(int) {
+bool HostGroup::barrier(int) {
   uint64_t current = phase.load(std::memory_order_acquire);
   if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == size()) {
     arrived.store(0, std::memory_order_relaxed);
     phase.fetch_add(1, std::memory_order_release);
-    return;
+    return true;
   }
-  for (int spins = 0; phase.load(std::memory_order_acquire) == current; ++spins)
-    if (spins > 2000)
+  for (int spins = 0; phase.load(std::memory_order_acquire) == current;
+       ++spins) {
+    if (spins > 2000) {
+      if (cancel && cancel->load(std::memory_order_relaxed))
+        return false;
       std::this_thread::yield();
+    }
+  }
+  return true;
 }
 
-void HostGroup::publish(int rank, const CollectiveBuffer &in,
+bool HostGroup::publish(int rank, const CollectiveBuffer &in,
                         const CollectiveBuffer &out) {
   slots[rank] = {&in, &out};
-  barrier(rank);
+  return barrier(rank);
 }
 
 namespace {
@@ -186,7 +198,8 @@ absl::Status checkDim(const CollectiveBuffer &in, int64_t dim) {
 absl::Status HostGroup::allReduce(int rank, Reduction reduction,
                                   const CollectiveBuffer &in,
                                   const CollectiveBuffer &out) {
-  publish(rank, in, out);
+  if (!publish(rank, in, out))
+    return cancelled();
   absl::Status status =
       checkMembers("all_reduce", slots,
                    [](const CollectiveBuffer &in, const CollectiveBuffer &out) {
@@ -211,14 +224,16 @@ absl::Status HostGroup::allReduce(int rank, Reduction reduction,
                     block.data(), n * bytes);
     }
   }
-  barrier(rank);
+  if (!barrier(rank))
+    return cancelled();
   return status;
 }
 
 absl::Status HostGroup::allGather(int rank, int64_t dim,
                                   const CollectiveBuffer &in,
                                   const CollectiveBuffer &out) {
-  publish(rank, in, out);
+  if (!publish(rank, in, out))
+    return cancelled();
   int g = size();
   absl::Status status = checkMembers(
       "all_gather", slots,
@@ -242,14 +257,16 @@ absl::Status HostGroup::allGather(int rank, int64_t dim,
         std::memcpy(target + (o * g + m) * inner, source + o * inner, inner);
     }
   }
-  barrier(rank);
+  if (!barrier(rank))
+    return cancelled();
   return status;
 }
 
 absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
                                       int64_t dim, const CollectiveBuffer &in,
                                       const CollectiveBuffer &out) {
-  publish(rank, in, out);
+  if (!publish(rank, in, out))
+    return cancelled();
   int g = size();
   absl::Status status = checkMembers(
       "reduce_scatter", slots,
@@ -282,14 +299,16 @@ absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
                    piece);
     }
   }
-  barrier(rank);
+  if (!barrier(rank))
+    return cancelled();
   return status;
 }
 
 absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
                                  const CollectiveBuffer &in,
                                  const CollectiveBuffer &out) {
-  publish(rank, in, out);
+  if (!publish(rank, in, out))
+    return cancelled();
   int g = size();
   absl::Status status = checkMembers(
       "all_to_all", slots,
@@ -325,7 +344,8 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
                            0, count);
     }
   }
-  barrier(rank);
+  if (!barrier(rank))
+    return cancelled();
   return status;
 }
 
@@ -333,7 +353,8 @@ absl::Status HostGroup::collectivePermute(int rank,
                                           const std::vector<int> &sources,
                                           const CollectiveBuffer &in,
                                           const CollectiveBuffer &out) {
-  publish(rank, in, out);
+  if (!publish(rank, in, out))
+    return cancelled();
   int g = size();
   absl::Status status = checkMembers(
       "collective_permute", slots,
@@ -356,7 +377,8 @@ absl::Status HostGroup::collectivePermute(int rank,
     else
       std::memcpy(out.data, slots[sources[rank]].in->data, total);
   }
-  barrier(rank);
+  if (!barrier(rank))
+    return cancelled();
   return status;
 }
 

@@ -42,7 +42,10 @@ struct CollectiveBuffer {
 /// order.
 class HostGroup {
 public:
-  explicit HostGroup(int size);
+  /// `cancel`, if given, is watched while members wait for each other:
+  /// once it is set, waiting members give up with an Aborted error (and the
+  /// group must not be used again).
+  explicit HostGroup(int size, const std::atomic<bool> *cancel = nullptr);
   HostGroup(const HostGroup &) = delete;
   HostGroup &operator=(const HostGroup &) = delete;
 
@@ -77,15 +80,16 @@ private:
     const CollectiveBuffer *out = nullptr;
   };
   /// Waits until every member has arrived: a sense-reversing barrier that
-  /// spins briefly, then yields.
-  void barrier(int rank);
+  /// spins briefly, then yields. False if cancelled while waiting.
+  bool barrier(int rank);
   /// Publishes the caller's buffers and waits for everyone's.
-  void publish(int rank, const CollectiveBuffer &in,
+  bool publish(int rank, const CollectiveBuffer &in,
                const CollectiveBuffer &out);
 
   std::vector<Slot> slots;
   std::atomic<int> arrived{0};
   std::atomic<uint64_t> phase{0};
+  const std::atomic<bool> *cancel;
 };
 
 /// Elementwise `into[i] = reduction(into[i], from[i])` for `count` elements

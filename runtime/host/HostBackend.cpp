@@ -3,6 +3,7 @@
 #include "runtime/host/HostBackend.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -112,6 +113,8 @@ private:
   std::vector<AlignedBytes> parameters;
   std::vector<Device> devices;
   std::vector<std::unique_ptr<HostGroup>> groups;
+  /// Set when a device fails, so that the others stop waiting for it.
+  std::atomic<bool> cancelled{false};
 };
 
 absl::Status HostExecutable::prepare(const std::string &directory,
@@ -195,6 +198,9 @@ absl::Status HostExecutable::prepare(const std::string &directory,
                      part.data.get(), /*toLocal=*/true);
           }
           view.data = part.data.get();
+        } else if (auto part = device.parameterParts.find(buffer.index());
+                   part != device.parameterParts.end()) {
+          view.data = part->second.data.get(); // A view of this device's part.
         } else {
           view.data = parameters[buffer.index()].data.get();
         }
@@ -238,8 +244,9 @@ absl::Status HostExecutable::prepareCollectives() {
       return absl::InvalidArgumentError(
           "the devices' programs differ in length; collectives cannot pair "
           "up");
+  groups.clear();
   for (Device &device : devices)
-    device.collectives.resize(count);
+    device.collectives.assign(count, Membership());
   int64_t numDevices = devices.size();
   for (int64_t i = 0; i < count; ++i) {
     const proto::Instruction &instruction =
@@ -250,7 +257,7 @@ absl::Status HostExecutable::prepareCollectives() {
     std::vector<int> seen(numDevices, 0);
     for (const proto::Ints &members : collective.groups()) {
       auto &group = groups.emplace_back(
-          std::make_unique<HostGroup>(members.values_size()));
+          std::make_unique<HostGroup>(members.values_size(), &cancelled));
       for (int rank = 0; rank < members.values_size(); ++rank) {
         int64_t id = members.values(rank);
         if (id < 0 || id >= numDevices || seen[id]++)
@@ -378,12 +385,15 @@ absl::StatusOr<std::vector<HostTensor>>
 HostExecutable::run(const std::vector<HostTensor> &inputs) {
   if (absl::Status status = checkInputs(program, inputs); !status.ok())
     return status;
-  // Each device gets its part of every input.
-  for (Device &device : devices)
+  // Each device gets its part of every input, once (other INPUT buffers
+  // are views of the same bytes).
+  for (Device &device : devices) {
+    std::vector<bool> copied(inputs.size(), false);
     for (int64_t id = 0; id < device.program->buffers_size(); ++id) {
       const proto::Buffer &buffer = device.program->buffers(id);
-      if (buffer.storage() != proto::Buffer::INPUT)
+      if (buffer.storage() != proto::Buffer::INPUT || copied[buffer.index()])
         continue;
+      copied[buffer.index()] = true;
       const HostTensor &input = inputs[buffer.index()];
       char *local = device.inputs[buffer.index()].data.get();
       if (buffer.global_offsets_size() == 0)
@@ -393,24 +403,38 @@ HostExecutable::run(const std::vector<HostTensor> &inputs) {
             kernels::byteSize(input.type), input.dims,
             {buffer.global_offsets().begin(), buffer.global_offsets().end()},
             device.views[id].dims, const_cast<char *>(input.bytes.data()),
-            local,
-            /*toLocal=*/true);
+            local, /*toLocal=*/true);
     }
+  }
   if (devices.size() == 1) {
     if (absl::Status status = runDevice(devices[0]); !status.ok())
       return status;
   } else {
     std::vector<absl::Status> statuses(devices.size());
     std::vector<std::thread> threads;
+    cancelled = false;
     for (size_t d = 0; d < devices.size(); ++d)
-      threads.emplace_back([&, d] { statuses[d] = runDevice(devices[d]); });
+      threads.emplace_back([&, d] {
+        statuses[d] = runDevice(devices[d]);
+        if (!statuses[d].ok())
+          cancelled = true;
+      });
     for (std::thread &thread : threads)
       thread.join();
-    for (size_t d = 0; d < devices.size(); ++d)
-      if (!statuses[d].ok())
-        return absl::Status(
-            statuses[d].code(),
-            absl::StrCat("device ", d, ": ", statuses[d].message()));
+    if (cancelled) {
+      // The groups' barriers were left mid-way: make them anew, and report
+      // the failure that started it rather than the waits it cut short.
+      if (absl::Status status = prepareCollectives(); !status.ok())
+        return status;
+      size_t first = devices.size();
+      for (size_t d = 0; d < devices.size(); ++d)
+        if (!statuses[d].ok() &&
+            (first == devices.size() || absl::IsAborted(statuses[first])))
+          first = d;
+      return absl::Status(
+          statuses[first].code(),
+          absl::StrCat("device ", first, ": ", statuses[first].message()));
+    }
   }
   // Outputs are assembled from the devices' parts.
   std::vector<HostTensor> outputs;

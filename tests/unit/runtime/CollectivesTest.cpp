@@ -8,6 +8,8 @@
 
 #include "runtime/host/Collectives.h"
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <thread>
 
@@ -367,6 +369,39 @@ TEST(HostCollectives, GroupsOfAMeshRunConcurrently) {
   });
   for (int device = 0; device < rows * columns; ++device)
     EXPECT_TRUE(ok[device]) << "device " << device;
+}
+
+} // namespace
+} // namespace tessel
+
+namespace tessel {
+namespace {
+
+TEST(HostCollectives, CancelledWaitsEndWithAborted) {
+  // Member 2 never arrives (its device failed): once the run is cancelled,
+  // the others stop waiting.
+  std::atomic<bool> cancel{false};
+  HostGroup group(3, &cancel);
+  std::vector<Tensor> ins, outs;
+  for (int r = 0; r < 3; ++r) {
+    ins.push_back(makeInput(proto::F32, {8}, r));
+    outs.emplace_back(proto::F32, std::vector<int64_t>{8});
+  }
+  std::vector<absl::Status> statuses(2);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    cancel = true;
+  });
+  onMembers(2, [&](int r) {
+    statuses[r] =
+        group.allReduce(r, Reduction::Sum, ins[r].buffer, outs[r].buffer);
+  });
+  canceller.join();
+  for (const absl::Status &status : statuses) {
+    EXPECT_TRUE(absl::IsAborted(status)) << status;
+    EXPECT_EQ(std::string(status.message()),
+              "another device failed while this one waited in a collective");
+  }
 }
 
 } // namespace
