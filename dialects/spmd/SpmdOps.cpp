@@ -129,7 +129,11 @@ LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
           result *= axis.size(*mesh);
       return result;
     };
+    // The operand's layout, where it is still recorded (lowering may have
+    // rebuilt its producer); without it the types cannot be related.
     ShardingAttr in = getSharding(op->getOperand(0));
+    if (!in)
+      return success();
     bool consistent = inType.getElementType() == outType.getElementType() &&
                       inType.getRank() == outType.getRank();
     for (int64_t d = 0; consistent && d < inType.getRank(); ++d)
@@ -175,7 +179,29 @@ LogicalResult AllToAllOp::verify() {
                           getAxes().getValue());
 }
 LogicalResult CollectivePermuteOp::verify() {
-  return verifyCollective(*this, getOutSharding(), getType(), {});
+  if (failed(verifyCollective(*this, getOutSharding(), getType(), {})) ||
+      failed(verifySharding(*this, getInSharding(), getInput().getType())))
+    return failure();
+  if (getInSharding().getMesh() != getOutSharding().getMesh())
+    return emitOpError() << "permutes between meshes "
+                         << getInSharding().getMesh() << " and "
+                         << getOutSharding().getMesh();
+  FailureOr<MeshAttr> mesh = lookupMesh(*this, getOutSharding().getMesh());
+  if (failed(mesh))
+    return failure();
+  for (auto [d, in, out] :
+       llvm::enumerate(getInSharding().getDims(), getOutSharding().getDims())) {
+    int64_t inParts = 1, outParts = 1;
+    for (AxisRefAttr axis : in.getAxes())
+      inParts *= axis.size(*mesh);
+    for (AxisRefAttr axis : out.getAxes())
+      outParts *= axis.size(*mesh);
+    if (inParts != outParts)
+      return emitOpError() << "dimension " << d << " has " << inParts
+                           << " parts before and " << outParts
+                           << " after; a permutation keeps part counts";
+  }
+  return success();
 }
 
 namespace {
@@ -214,8 +240,7 @@ OpFoldResult AllToAllOp::fold(FoldAdaptor) {
   return getAxes().empty() ? getInput() : OpFoldResult();
 }
 OpFoldResult CollectivePermuteOp::fold(FoldAdaptor) {
-  ShardingAttr source = getSharding(getInput());
-  return source == getOutSharding() ? getInput() : OpFoldResult();
+  return getInSharding() == getOutSharding() ? getInput() : OpFoldResult();
 }
 
 void AllSliceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,

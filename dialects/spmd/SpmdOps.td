@@ -121,8 +121,14 @@ def Spmd_AllToAllOp : Spmd_CollectiveOp<"all_to_all",
   let summary = "Move axes from one dimension to another";
 }
 
-def Spmd_CollectivePermuteOp : Spmd_CollectiveOp<"collective_permute"> {
+def Spmd_CollectivePermuteOp : Spmd_CollectiveOp<"collective_permute",
+    (ins Spmd_ShardingAttr:$in_sharding)> {
   let summary = "Exchange whole parts between devices";
+  let description = [{
+    Every dimension has as many parts under `in_sharding` (the operand's
+    layout) as under `out_sharding`; each device receives the part it needs
+    from a device holding it.
+  }];
 }
 
 #endif // TESSEL_DIALECTS_SPMD_SPMDOPS_TD

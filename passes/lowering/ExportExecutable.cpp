@@ -417,10 +417,7 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
     return success();
   }
   if (auto permute = mlir::dyn_cast<spmd::CollectivePermuteOp>(op)) {
-    spmd::ShardingAttr source = spmd::getSharding(permute.getInput());
-    if (!source)
-      return op->emitError() << "has lost its input's sharding; cannot "
-                                "compute which device sends what";
+    spmd::ShardingAttr source = permute.getInSharding();
     std::vector<int64_t> sources = spmd::permuteSources(
         placement.mesh, axesOf(source, inType.getRank()),
         axesOf(permute.getOutSharding(), outType.getRank()));

@@ -184,8 +184,9 @@ mlir::LogicalResult Rewriter::run() {
       llvm::all_of(llvm::seq<size_t>(0, layout.dims.size()), [&](size_t d) {
         return parts(layout.dims[d]) == parts(to->dims[d]);
       })) {
+    ShardingAttr before = toSharding(layout);
     layout.dims = to->dims;
-    emit<spmd::CollectivePermuteOp>(layout);
+    emit<spmd::CollectivePermuteOp>(layout, before);
   }
 
   // 3. Move or gather what is out of place, then slice what is missing.

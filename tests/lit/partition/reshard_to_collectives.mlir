@@ -47,7 +47,7 @@ func.func @partial(%a: tensor<8x16xf32>, %b: tensor<16x4xf32>) -> (tensor<8x4xf3
 // whole parts.
 // CHECK-LABEL: func.func @permute
 func.func @permute(%a: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x", "z"}, {}]>}) -> tensor<8x16xf32> {
-  // CHECK-NEXT: %[[P:.*]] = spmd.collective_permute %arg0 {out_sharding = #spmd.sharding<@m, [{"z", "x"}, {}]>}
+  // CHECK-NEXT: %[[P:.*]] = spmd.collective_permute %arg0 {in_sharding = #spmd.sharding<@m, [{"x", "z"}, {}]>, out_sharding = #spmd.sharding<@m, [{"z", "x"}, {}]>}
   // CHECK-NEXT: return %[[P]]
   %0 = spmd.reshard %a <@m, [{"z", "x"}, {}]> : tensor<8x16xf32>
   return %0 : tensor<8x16xf32>

@@ -38,7 +38,7 @@ func.func @no_ops(%a: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"
   %1 = spmd.all_slice %0 {slicing_axes = [[], []], out_sharding = #spmd.sharding<@m, [{"x"}, {}]>} : tensor<8x16xf32>
   %2 = spmd.all_reduce %1 {reduction_axes = [], reduction = "sum", out_sharding = #spmd.sharding<@m, [{"x"}, {}]>} : tensor<8x16xf32>
   %3 = spmd.all_to_all %2 {axes = [], src_dim = 0, tgt_dim = 1, out_sharding = #spmd.sharding<@m, [{"x"}, {}]>} : tensor<8x16xf32>
-  %4 = spmd.collective_permute %3 {out_sharding = #spmd.sharding<@m, [{"x"}, {}]>} : tensor<8x16xf32>
+  %4 = spmd.collective_permute %3 {in_sharding = #spmd.sharding<@m, [{"x"}, {}]>, out_sharding = #spmd.sharding<@m, [{"x"}, {}]>} : tensor<8x16xf32>
   %5 = spmd.all_gather %4 {gathering_axes = [["x"], []], out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<8x16xf32>
   %6 = spmd.all_gather %4 {gathering_axes = [["x"], []], out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<8x16xf32>
   return %5, %6 : tensor<8x16xf32>, tensor<8x16xf32>

@@ -133,3 +133,12 @@ func.func @collective_local_types(%a: tensor<4xf32> {spmd.sharding = #spmd.shard
   %0 = spmd.all_gather %a {gathering_axes = [["x"]], out_sharding = #spmd.sharding<@m, [{}]>} : tensor<4xf32> -> tensor<6xf32>
   return %0 : tensor<6xf32>
 }
+
+// -----
+
+spmd.mesh @m = <["x"=2, "y"=4]>
+func.func @permute_part_counts(%a: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{'spmd.collective_permute' op dimension 0 has 2 parts before and 4 after; a permutation keeps part counts}}
+  %0 = spmd.collective_permute %a {in_sharding = #spmd.sharding<@m, [{"x"}]>, out_sharding = #spmd.sharding<@m, [{"y"}]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}

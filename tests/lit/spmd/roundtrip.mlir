@@ -36,7 +36,7 @@ func.func @collectives(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
   // CHECK: spmd.all_to_all
   %4 = spmd.all_to_all %3 {axes = ["x"], src_dim = 0, tgt_dim = 1, out_sharding = #spmd.sharding<@m, [{}, {"y", "x"}]>} : tensor<8x16xf32>
   // CHECK: spmd.collective_permute
-  %5 = spmd.collective_permute %4 {out_sharding = #spmd.sharding<@m, [{}, {"y", "x"}]>} : tensor<8x16xf32>
+  %5 = spmd.collective_permute %4 {in_sharding = #spmd.sharding<@m, [{}, {"x", "y"}]>, out_sharding = #spmd.sharding<@m, [{}, {"y", "x"}]>} : tensor<8x16xf32>
   return %5 : tensor<8x16xf32>
 }
 
