@@ -56,7 +56,8 @@ static cl::opt<Emit> emit(
                           "the sharding of every named tensor, as a plan "
                           "(protobuf text) that --plan reads back"),
                clEnumValN(Emit::Lowered, "lowered",
-                          "the program after fusion and buffer assignment")));
+                          "the program after fusion and buffer assignment "
+                          "(with a mesh: the program of each device)")));
 static cl::list<std::string>
     inputShapes("input-shape",
                 cl::desc("Pin an input's shape: name=d0xd1x... (repeatable, "
@@ -225,6 +226,10 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  // The lowered program is the one each device runs.
+  if (emit == Emit::Lowered && hasMesh &&
+      failed(tessel::partitionForDevices(*model->module)))
+    return 1;
   if (emit == Emit::Lowered &&
       failed(tessel::lowerForExecution(*model->module)))
     return 1;
