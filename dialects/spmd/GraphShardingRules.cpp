@@ -384,8 +384,12 @@ llvm::StringRef partialReductionOf(mlir::Operation *op) {
     return "sum";
   switch (reduce.getKind()) {
   case graph::ReduceKind::Sum:
-  case graph::ReduceKind::Mean:
     return "sum";
+  case graph::ReduceKind::Mean:
+    // The partitioner makes a split mean a sum scaled by 1 / count, which
+    // needs a float element type.
+    return mlir::isa<mlir::FloatType>(reduce.getType().getElementType()) ? "sum"
+                                                                         : "";
   case graph::ReduceKind::Max:
     return "max";
   case graph::ReduceKind::Min:

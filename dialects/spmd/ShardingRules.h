@@ -63,8 +63,9 @@ OpShardingRuleAttr getShardingRule(mlir::Operation *op);
 /// factors is sharded: "sum", "max" or "min"; empty if they cannot be
 /// combined (then its rule makes those factors need-replication). Ops with
 /// a custom rule combine by "sum". A partial result holds, per device, the
-/// op over its shard of the reduced factor; for `graph.reduce mean` that is
-/// the shard's sum divided by the full count.
+/// op over its shard of the reduced factor; for a float `graph.reduce mean`
+/// that is the shard's sum divided by the full count (the partitioner
+/// rewrites it so), and an integer mean keeps its dimension whole.
 llvm::StringRef partialReductionOf(mlir::Operation *op);
 
 /// Attaches ShardingRuleOpInterface to the graph dialect's ops.

@@ -69,6 +69,10 @@ public:
 private:
   ShardingAttr toSharding(llvm::ArrayRef<AxisList> dims,
                           llvm::ArrayRef<PartialAxisAttr> partial) const;
+  /// Rewrites a mean whose reduced dimension is split into a sum scaled by
+  /// one over the global count (laid out as `sharding`); returns the
+  /// scaled value.
+  mlir::Value splitMean(graph::ReduceOp reduce, ShardingAttr sharding);
   /// Reshards operand `i` of `op` to `sharding` unless it is laid out so.
   void reshardOperand(mlir::Operation *op, unsigned i, ShardingAttr sharding);
 
@@ -201,11 +205,16 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   for (int64_t f : rule.getReductionFactors())
     for (AxisRefAttr axis : *factorAxes[f])
       partial.push_back(PartialAxisAttr::get(context, axis, reduction));
-  for (mlir::OpResult result : op->getResults()) {
+  for (mlir::OpResult opResult : op->getResults()) {
+    mlir::Value result = opResult;
     ShardingAttr computed = toSharding(
-        implied(true, result.getResultNumber(), rankOf(result)), partial);
+        implied(true, opResult.getResultNumber(), rankOf(result)), partial);
     ShardingAttr wanted = spmd::getSharding(result);
     spmd::setSharding(result, computed);
+    if (auto reduce = mlir::dyn_cast<graph::ReduceOp>(op);
+        reduce && reduce.getKind() == graph::ReduceKind::Mean &&
+        !partial.empty())
+      result = splitMean(reduce, computed);
     if (!wanted)
       continue;
     // A value cannot be made partial: partial axes the op does not produce
@@ -220,10 +229,37 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
       continue;
     mlir::OpBuilder builder(op->getContext());
     builder.setInsertionPointAfter(op);
+    builder.setInsertionPointAfterValue(result);
     auto reshard =
         spmd::ReshardOp::create(builder, op->getLoc(), result, wanted);
     result.replaceAllUsesExcept(reshard.getResult(), reshard);
   }
+}
+
+mlir::Value Inserter::splitMean(graph::ReduceOp reduce, ShardingAttr sharding) {
+  // Each device's mean of its part, summed over devices, is not the mean:
+  // a device sums its part and scales by 1 / (the global count), which
+  // sums over devices to the mean.
+  int64_t count = 1;
+  auto operandType = reduce.getOperand().getType();
+  for (int64_t d : reduce.getDimensions())
+    count *= operandType.getDimSize(d);
+  reduce.setKind(graph::ReduceKind::Sum);
+  auto type = mlir::cast<mlir::RankedTensorType>(reduce.getType());
+  mlir::OpBuilder builder(reduce->getContext());
+  builder.setInsertionPointAfter(reduce);
+  auto scale = graph::ConstantOp::create(
+      builder, reduce.getLoc(),
+      mlir::DenseElementsAttr::get(
+          type, builder.getFloatAttr(type.getElementType(),
+                                     1.0 / static_cast<double>(count))));
+  spmd::setSharding(scale.getResult(),
+                    toSharding(dimsOf(sharding, type.getRank()), {}));
+  auto scaled = graph::MulOp::create(builder, reduce.getLoc(),
+                                     reduce.getResult(), scale.getResult());
+  spmd::setSharding(scaled.getResult(), sharding);
+  reduce.getResult().replaceAllUsesExcept(scaled.getResult(), scaled);
+  return scaled.getResult();
 }
 
 void Inserter::rewriteReturn(mlir::func::FuncOp function,

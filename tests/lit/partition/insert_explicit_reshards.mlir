@@ -88,3 +88,19 @@ func.func @unsharded(%a: tensor<4xf32>) -> tensor<4xf32> {
   %e = graph.exp %a : tensor<4xf32>
   return %e : tensor<4xf32>
 }
+
+// -----
+
+// A mean over a split dimension: each device sums its part and scales by
+// one over the global count, so that the sum over devices is the mean.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @split_mean
+func.func @split_mean(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"x"}]>}) -> tensor<4xf32> {
+  // CHECK-NEXT: %[[S:.*]] = graph.reduce sum %arg0, dims = [1] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": sum}>]}
+  // CHECK-NEXT: %[[C:.*]] = graph.constant {spmd.shardings = [#spmd.sharding<@m, [{}]>]} dense<1.250000e-01> : tensor<4xf32>
+  // CHECK-NEXT: %[[M:.*]] = graph.mul %[[S]], %[[C]] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": sum}>]}
+  // CHECK-NEXT: %[[R:.*]] = spmd.reshard %[[M]] <@m, [{}]>
+  // CHECK-NEXT: return %[[R]]
+  %0 = graph.reduce mean %a, dims = [1] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": sum}>]} : (tensor<4x8xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
