@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
 
 namespace tessel {
 
@@ -17,6 +18,14 @@ void registerTesselDialects(mlir::DialectRegistry &registry) {
       .insert<graph::GraphDialect, spmd::SpmdDialect, mlir::arith::ArithDialect,
               mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
   spmd::registerGraphShardingRules(registry);
+}
+
+void loadTesselDialects(mlir::MLIRContext &context) {
+  mlir::DialectRegistry registry;
+  registerTesselDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.getOrLoadDialect<graph::GraphDialect>();
+  context.getOrLoadDialect<spmd::SpmdDialect>();
 }
 
 } // namespace tessel

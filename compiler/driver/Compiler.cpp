@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dialects/RegisterDialects.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -29,6 +30,7 @@ static void configure(mlir::PassManager &manager) {
 }
 
 mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
+  loadTesselDialects(*module.getContext());
   mlir::PassManager manager(module->getName());
   configure(manager);
   manager.nest<mlir::func::FuncOp>().addPass(
@@ -37,6 +39,7 @@ mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
 }
 
 mlir::LogicalResult insertCollectives(mlir::ModuleOp module) {
+  loadTesselDialects(*module.getContext());
   mlir::PassManager manager(module->getName());
   configure(manager);
   mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();

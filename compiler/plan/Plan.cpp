@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "dialects/RegisterDialects.h"
 #include "dialects/graph/GraphDialect.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -221,7 +222,7 @@ NamedTensors namedTensors(mlir::func::FuncOp function) {
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
                               const proto::PlanMesh &flagMesh) {
   mlir::MLIRContext *context = module.getContext();
-  context->getOrLoadDialect<spmd::SpmdDialect>();
+  loadTesselDialects(*context);
   mlir::Location loc = module.getLoc();
   proto::PlanMesh meshProto = plan.mesh();
   if (flagMesh.axes_size() > 0) {

@@ -102,7 +102,7 @@ OpShardingRuleAttr ruleFor(graph::ReshapeOp op) {
   skipOnes();
   while (i < in.size() && o < out.size()) {
     int64_t common = std::gcd(inLeft, outLeft);
-    if (common == 1)
+    if (common <= 1) // Nothing shared (or an empty tensor, where gcd is 0).
       break;
     builder.addFactor({static_cast<int64_t>(i)}, {static_cast<int64_t>(o)},
                       common);

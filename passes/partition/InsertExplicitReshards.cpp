@@ -330,6 +330,13 @@ struct InsertExplicitReshardsPass
         continue;
       }
       OpShardingRuleAttr rule = spmd::getShardingRule(op);
+      if (!rule && op->getDialect() &&
+          op->getDialect()->getNamespace() == "graph") {
+        op->emitOpError() << "has no sharding rule, so it cannot be "
+                             "partitioned (are the graph ops' rules "
+                             "registered in this context?)";
+        return signalPassFailure();
+      }
       bool ranked =
           llvm::all_of(op->getOperandTypes(),
                        [](mlir::Type type) {

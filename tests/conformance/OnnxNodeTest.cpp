@@ -24,9 +24,13 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "compiler/driver/Compiler.h"
 #include "compiler/import/onnx/OnnxImporter.h"
 #include "compiler/import/onnx/StaticTensor.h"
+#include "compiler/plan/Plan.h"
+#include "dialects/graph/GraphDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "onnx/onnx_pb.h"
@@ -134,10 +138,50 @@ std::string unsupportedReason(const onnx::ModelProto &model) {
 struct Outcome {
   bool passed = false;
   std::string detail;
+  /// Partitioned runs: the partitioner reported the case as unsupported
+  /// (a clear compile error), or no input splits evenly.
+  bool skipped = false;
 };
 
-/// Imports, compiles and runs one test; compares with every data set.
-Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
+/// Splits every input over a mesh of 2 devices along its first dimension of
+/// even size; false if no input has one.
+bool splitInputs(ImportedModel &imported) {
+  proto::Plan plan;
+  proto::PlanMesh::Axis *axis = plan.mutable_mesh()->add_axes();
+  axis->set_name("x");
+  axis->set_size(2);
+  auto function = *imported.module->getOps<mlir::func::FuncOp>().begin();
+  for (mlir::BlockArgument argument : function.getArguments()) {
+    auto type = mlir::dyn_cast<mlir::RankedTensorType>(argument.getType());
+    auto name = function.getArgAttrOfType<mlir::StringAttr>(
+        argument.getArgNumber(), graph::GraphDialect::kNameAttr);
+    if (!type || !name ||
+        function.getArgAttr(argument.getArgNumber(),
+                            graph::GraphDialect::kParameterAttr))
+      continue;
+    // The first dimension of even (non-zero) size is split.
+    int64_t split = -1;
+    for (int64_t d = 0; d < type.getRank() && split < 0; ++d)
+      if (type.getDimSize(d) > 0 && type.getDimSize(d) % 2 == 0)
+        split = d;
+    if (split < 0)
+      continue;
+    std::vector<std::string> dims(type.getRank(), "null");
+    dims[split] = "\"x\"";
+    proto::TensorPlan *tensor = plan.add_tensors();
+    tensor->set_name(name.str());
+    tensor->set_spec("[" + absl::StrJoin(dims, ", ") + "]");
+  }
+  if (plan.tensors_size() == 0)
+    return false;
+  return succeeded(applyPlan(*imported.module, plan, proto::PlanMesh())) &&
+         succeeded(propagateShardings(*imported.module));
+}
+
+/// Imports, compiles and runs one test; compares with every data set. With
+/// `partition`, the inputs are split over 2 devices first.
+Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
+                bool partition = false) {
   auto model = std::make_shared<onnx::ModelProto>();
   if (!readProto(directory + "/model.onnx", *model))
     return {false, "model.onnx does not parse"};
@@ -207,10 +251,18 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context) {
               imported->writeParameterFile(scratch + "/" + parameterFile);
           !status.ok())
         return {false, std::string(status.message())};
+    if (partition && !splitInputs(*imported))
+      return {false, "no input splits evenly", /*skipped=*/true};
     mlir::FailureOr<proto::Executable> executable =
         compileToExecutable(*imported->module, parameterFile);
-    if (failed(executable))
-      return {false, "compile: " + diagnostics};
+    if (failed(executable)) {
+      bool unsupported =
+          diagnostics.find("not supported by the partitioner") !=
+              std::string::npos ||
+          diagnostics.find("not implemented yet") != std::string::npos ||
+          diagnostics.find("is not supported yet") != std::string::npos;
+      return {false, "compile: " + diagnostics, partition && unsupported};
+    }
     HostBackend backend(1);
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         backend.load(*executable, scratch);
@@ -272,6 +324,48 @@ std::map<std::string, std::string> readKnownFailures(const std::string &path) {
         space == std::string::npos ? "" : line.substr(space + 1);
   }
   return known;
+}
+
+TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
+  // The partitioner's invariant over every op the single-device run
+  // passes: with the inputs split over 2 host devices, the numbers do not
+  // change. A case the partitioner does not support must say so at compile
+  // time; a silently wrong answer or any other failure fails the test.
+  std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
+  if (tests.empty())
+    GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
+  std::map<std::string, std::string> known =
+      readKnownFailures("tests/conformance/known_failures.txt");
+  mlir::MLIRContext context;
+  int runs = 0, passed = 0, skipped = 0;
+  std::map<std::string, int> reasons;
+  for (const std::string &name : tests) {
+    std::string directory = std::string(kNodeTests) + "/" + name;
+    onnx::ModelProto model;
+    if (!readProto(directory + "/model.onnx", model) ||
+        !unsupportedReason(model).empty() || known.count(name))
+      continue;
+    ++runs;
+    Outcome outcome = runTest(directory, context, /*partition=*/true);
+    if (outcome.passed)
+      ++passed;
+    else if (outcome.skipped) {
+      ++skipped;
+      // The reason without the op's details: "... is not supported ...".
+      std::string reason = outcome.detail;
+      if (size_t quote = reason.find("' op "); quote != std::string::npos)
+        reason = reason.substr(quote + 5);
+      reason = reason.substr(0, reason.find_first_of(";:(0123456789"));
+      ++reasons[reason];
+    } else
+      ADD_FAILURE() << name
+                    << " partitioned over 2 devices: " << outcome.detail;
+  }
+  std::cout << "ONNX node tests partitioned over 2 devices: " << runs
+            << " run, " << passed << " pass, " << skipped
+            << " reported unsupported by the partitioner or not splittable\n";
+  for (const auto &[reason, count] : reasons)
+    std::cout << "  " << count << ": " << reason << "\n";
 }
 
 TEST(OnnxNodeTest, SupportedOpsMatchOnnxReferenceOutputs) {
