@@ -85,6 +85,28 @@ std::vector<int64_t> partIndices(MeshAttr mesh,
   return parts;
 }
 
+std::vector<int64_t> partIndicesOf(MeshAttr mesh,
+                                   llvm::ArrayRef<AxisRefAttr> axes) {
+  std::vector<std::vector<int64_t>> coordinates = coordinatesOf(mesh);
+  std::vector<int64_t> parts(coordinates.size());
+  for (size_t p = 0; p < coordinates.size(); ++p) {
+    int64_t number = 0;
+    for (AxisRefAttr axis : axes) {
+      int64_t a = axisIndex(mesh, axis.getName().str());
+      if (a < 0)
+        continue;
+      // "x":(pre)size: after a major part of `pre`, so the devices with
+      // the next x coordinates share a part for (x / (pre * size)) steps.
+      int64_t size = axis.size(mesh);
+      int64_t pre = axis.isSubAxis() ? axis.getPreSize() : 1;
+      int64_t minor = mesh.getAxes()[a].getSize() / (pre * size);
+      number = number * size + (coordinates[p][a] / minor) % size;
+    }
+    parts[deviceAt(mesh, p)] = number;
+  }
+  return parts;
+}
+
 std::vector<int64_t>
 permuteSources(MeshAttr mesh, const std::vector<std::vector<std::string>> &from,
                const std::vector<std::vector<std::string>> &to) {

@@ -36,6 +36,11 @@ deviceGroups(MeshAttr mesh, const std::vector<std::string> &axes);
 std::vector<int64_t> partIndices(MeshAttr mesh,
                                  const std::vector<std::string> &axes);
 
+/// The same for axes that may be sub-axes: on x=4, `"x":(1)2` (the major
+/// half) numbers the devices 0 0 1 1, `"x":(2)2` 0 1 0 1.
+std::vector<int64_t> partIndicesOf(MeshAttr mesh,
+                                   llvm::ArrayRef<AxisRefAttr> axes);
+
 /// For a collective_permute between two layouts that split every dimension
 /// into the same number of parts (`from[d]` and `to[d]` are dimension d's
 /// axes): for each device id, the device that holds, under `from`, the

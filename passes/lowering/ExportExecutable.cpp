@@ -315,12 +315,13 @@ void Exporter::placeOf(mlir::Value value, spmd::ShardingAttr sharding,
   globalDims.assign(type.getShape().begin(), type.getShape().end());
   if (!placement.mesh || !sharding)
     return;
-  std::vector<std::vector<std::string>> axes = axesOf(sharding, type.getRank());
-  for (int64_t d = 0; d < type.getRank(); ++d) {
+  // Sub-axes count: a reshape may leave a dimension split by part of an axis.
+  for (auto [d, dim] : llvm::enumerate(sharding.getDims())) {
     int64_t parts = 1;
-    for (const std::string &axis : axes[d])
-      parts *= placement.mesh.axisSize(axis).value_or(1);
-    int64_t part = spmd::partIndices(placement.mesh, axes[d])[placement.device];
+    for (spmd::AxisRefAttr axis : dim.getAxes())
+      parts *= axis.size(placement.mesh);
+    int64_t part =
+        spmd::partIndicesOf(placement.mesh, dim.getAxes())[placement.device];
     offsets[d] = part * type.getDimSize(d);
     globalDims[d] = parts * type.getDimSize(d);
   }

@@ -180,6 +180,37 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     factorAxes[f] = axes;
   }
 
+  // A factor's axes must survive the round trip through every dimension
+  // holding it: a minor factor cannot be split while the major one beside
+  // it is not fully split (the parts would not be contiguous). Such axes
+  // are dropped until every dimension can express its factors.
+  for (bool changed = true; changed;) {
+    changed = false;
+    auto check = [&](bool isResult, int64_t index, int64_t rank) {
+      for (int64_t d = 0; d < rank; ++d) {
+        llvm::SmallVector<int64_t> factors = rule.factorsOf(isResult, index, d);
+        llvm::SmallVector<AxisList> axes;
+        llvm::SmallVector<int64_t> factorSizes;
+        for (int64_t f : factors) {
+          axes.push_back(*factorAxes[f]);
+          factorSizes.push_back(sizes[f]);
+        }
+        llvm::SmallVector<AxisList> back = propagation::projectToFactors(
+            propagation::projectToDimension(axes, factorSizes, mesh),
+            factorSizes, mesh);
+        for (auto [k, f] : llvm::enumerate(factors))
+          if (back[k] != *factorAxes[f]) {
+            factorAxes[f] = AxisList();
+            changed = true;
+          }
+      }
+    };
+    for (auto [i, operand] : llvm::enumerate(op->getOperands()))
+      check(false, i, rankOf(operand));
+    for (auto [j, result] : llvm::enumerate(op->getResults()))
+      check(true, j, rankOf(result));
+  }
+
   auto implied = [&](bool isResult, int64_t index, int64_t rank) {
     llvm::SmallVector<AxisList> dims;
     for (int64_t d = 0; d < rank; ++d) {

@@ -143,13 +143,13 @@ struct Outcome {
   bool skipped = false;
 };
 
-/// Splits every input over a mesh of 2 devices along its first dimension of
-/// even size; false if no input has one.
-bool splitInputs(ImportedModel &imported) {
+/// Splits every input over a mesh of `devices` devices along its first
+/// dimension they divide; false if no input has one.
+bool splitInputs(ImportedModel &imported, int devices) {
   proto::Plan plan;
   proto::PlanMesh::Axis *axis = plan.mutable_mesh()->add_axes();
   axis->set_name("x");
-  axis->set_size(2);
+  axis->set_size(devices);
   auto function = *imported.module->getOps<mlir::func::FuncOp>().begin();
   for (mlir::BlockArgument argument : function.getArguments()) {
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(argument.getType());
@@ -162,7 +162,7 @@ bool splitInputs(ImportedModel &imported) {
     // The first dimension of even (non-zero) size is split.
     int64_t split = -1;
     for (int64_t d = 0; d < type.getRank() && split < 0; ++d)
-      if (type.getDimSize(d) > 0 && type.getDimSize(d) % 2 == 0)
+      if (type.getDimSize(d) > 0 && type.getDimSize(d) % devices == 0)
         split = d;
     if (split < 0)
       continue;
@@ -179,9 +179,10 @@ bool splitInputs(ImportedModel &imported) {
 }
 
 /// Imports, compiles and runs one test; compares with every data set. With
-/// `partition`, the inputs are split over 2 devices first.
+/// `devices` > 1, the inputs are split over that many devices first.
 Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
-                bool partition = false) {
+                int devices = 1) {
+  bool partition = devices > 1;
   auto model = std::make_shared<onnx::ModelProto>();
   if (!readProto(directory + "/model.onnx", *model))
     return {false, "model.onnx does not parse"};
@@ -251,7 +252,7 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
               imported->writeParameterFile(scratch + "/" + parameterFile);
           !status.ok())
         return {false, std::string(status.message())};
-    if (partition && !splitInputs(*imported))
+    if (partition && !splitInputs(*imported, devices))
       return {false, "no input splits evenly", /*skipped=*/true};
     mlir::FailureOr<proto::Executable> executable =
         compileToExecutable(*imported->module, parameterFile);
@@ -326,11 +327,11 @@ std::map<std::string, std::string> readKnownFailures(const std::string &path) {
   return known;
 }
 
-TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
-  // The partitioner's invariant over every op the single-device run
-  // passes: with the inputs split over 2 host devices, the numbers do not
-  // change. A case the partitioner does not support must say so at compile
-  // time; a silently wrong answer or any other failure fails the test.
+/// The partitioner's invariant over every op the single-device run passes:
+/// with the inputs split over `devices` host devices, the numbers do not
+/// change. A case the partitioner does not support must say so at compile
+/// time; a silently wrong answer or any other failure fails the test.
+void checkPartitioned(int devices) {
   std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
   if (tests.empty())
     GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
@@ -346,7 +347,7 @@ TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
         !unsupportedReason(model).empty() || known.count(name))
       continue;
     ++runs;
-    Outcome outcome = runTest(directory, context, /*partition=*/true);
+    Outcome outcome = runTest(directory, context, devices);
     if (outcome.passed)
       ++passed;
     else if (outcome.skipped) {
@@ -361,11 +362,20 @@ TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
       ADD_FAILURE() << name
                     << " partitioned over 2 devices: " << outcome.detail;
   }
-  std::cout << "ONNX node tests partitioned over 2 devices: " << runs
-            << " run, " << passed << " pass, " << skipped
+  std::cout << "ONNX node tests partitioned over " << devices
+            << " devices: " << runs << " run, " << passed << " pass, "
+            << skipped
             << " reported unsupported by the partitioner or not splittable\n";
   for (const auto &[reason, count] : reasons)
     std::cout << "  " << count << ": " << reason << "\n";
+}
+
+TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
+  checkPartitioned(2);
+}
+
+TEST(OnnxNodeTest, PartitionedOverFourDevicesMatchOnnxReferenceOutputs) {
+  checkPartitioned(4);
 }
 
 TEST(OnnxNodeTest, SupportedOpsMatchOnnxReferenceOutputs) {

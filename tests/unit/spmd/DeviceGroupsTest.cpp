@@ -51,6 +51,27 @@ TEST_F(DeviceGroupsTest, PartIndicesFollowAxesMajorFirst) {
   EXPECT_EQ(partIndices(m, {}), (std::vector<int64_t>{0, 0, 0, 0}));
 }
 
+TEST_F(DeviceGroupsTest, PartIndicesOfSubAxes) {
+  MeshAttr m = mesh({{"x", 4}});
+  auto sub = [&](int64_t pre, int64_t size) {
+    return AxisRefAttr::get(&context, "x", pre, size);
+  };
+  // "x":(1)2 is the major half of x, "x":(2)2 the minor.
+  EXPECT_EQ(partIndicesOf(m, llvm::ArrayRef<AxisRefAttr>{sub(1, 2)}),
+            (std::vector<int64_t>{0, 0, 1, 1}));
+  EXPECT_EQ(partIndicesOf(m, llvm::ArrayRef<AxisRefAttr>{sub(2, 2)}),
+            (std::vector<int64_t>{0, 1, 0, 1}));
+  // Both, major first, number the devices as the whole axis does; minor
+  // first, they interleave.
+  EXPECT_EQ(partIndicesOf(m, llvm::ArrayRef<AxisRefAttr>{sub(1, 2), sub(2, 2)}),
+            (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(partIndicesOf(m, llvm::ArrayRef<AxisRefAttr>{sub(2, 2), sub(1, 2)}),
+            (std::vector<int64_t>{0, 2, 1, 3}));
+  EXPECT_EQ(partIndicesOf(m, llvm::ArrayRef<AxisRefAttr>{AxisRefAttr::get(
+                                 &context, "x", 0, 0)}),
+            (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
 TEST_F(DeviceGroupsTest, PermuteSourcesSwapAxesOfEqualSize) {
   MeshAttr m = mesh({{"x", 2}, {"y", 2}});
   // [{"x"}] -> [{"y"}]: device (i, j) needs part j, held by (j, *); the
