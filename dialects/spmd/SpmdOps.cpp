@@ -249,6 +249,11 @@ void AllSliceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
     auto reduce = slice.getInput().getDefiningOp<AllReduceOp>();
     if (!reduce || !reduce->hasOneUse())
       return failure();
+    // One dimension only: a reduce_scatter scatters along one.
+    if (llvm::count_if(slice.getSlicingAxes(), [](Attribute list) {
+          return !mlir::cast<ArrayAttr>(list).empty();
+        }) != 1)
+      return failure();
     SmallVector<StringRef> sliced = flatten(slice.getSlicingAxes());
     SmallVector<StringRef> reduced;
     for (Attribute name : reduce.getReductionAxes())

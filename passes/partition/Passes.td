@@ -67,8 +67,8 @@ def ReshardToCollectivesPass
        axes of the same size);
     3. otherwise, repeatedly: `all_to_all` for a dimension's minor-most
        axis that the target wants as the next axis of another dimension;
-       `all_gather` of the axes no move can place; finally one `all_slice`
-       for the axes the target adds.
+       `all_gather` of the axes no move can place (one per dimension);
+       finally one `all_slice` for the axes the target adds.
 
     A reshard that changes nothing disappears. Sub-axes, and shardings on
     different meshes, are reported as errors naming the reshard.

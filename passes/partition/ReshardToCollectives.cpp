@@ -220,17 +220,20 @@ mlir::LogicalResult Rewriter::run() {
     if (moved)
       continue;
     // Nothing can move: gather every misplaced dimension's axes beyond its
-    // common prefix with the target.
-    llvm::SmallVector<Axes> gathered(rank);
+    // common prefix with the target, one all_gather per dimension (each
+    // concatenates along one dimension, as runtimes do).
     for (size_t d = 0; d < rank; ++d) {
       size_t keep = 0;
       while (keep < layout.dims[d].size() && keep < to->dims[d].size() &&
              layout.dims[d][keep] == to->dims[d][keep])
         ++keep;
+      if (keep == layout.dims[d].size())
+        continue;
+      llvm::SmallVector<Axes> gathered(rank);
       gathered[d].assign(layout.dims[d].begin() + keep, layout.dims[d].end());
       layout.dims[d].resize(keep);
+      emit<spmd::AllGatherOp>(layout, perDimension(gathered));
     }
-    emit<spmd::AllGatherOp>(layout, perDimension(gathered));
   }
   if (layout.dims != to->dims) {
     llvm::SmallVector<Axes> sliced(rank);

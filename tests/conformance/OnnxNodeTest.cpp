@@ -146,10 +146,20 @@ struct Outcome {
 /// Splits every input over a mesh of `devices` devices along its first
 /// dimension they divide; false if no input has one.
 bool splitInputs(ImportedModel &imported, int devices) {
+  // devices == 0 means a 2x2 mesh: the first even dimension over x, the
+  // last other even one over y.
+  bool twoAxes = devices == 0;
+  if (twoAxes)
+    devices = 2;
   proto::Plan plan;
   proto::PlanMesh::Axis *axis = plan.mutable_mesh()->add_axes();
   axis->set_name("x");
   axis->set_size(devices);
+  if (twoAxes) {
+    proto::PlanMesh::Axis *second = plan.mutable_mesh()->add_axes();
+    second->set_name("y");
+    second->set_size(2);
+  }
   auto function = *imported.module->getOps<mlir::func::FuncOp>().begin();
   for (mlir::BlockArgument argument : function.getArguments()) {
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(argument.getType());
@@ -168,6 +178,12 @@ bool splitInputs(ImportedModel &imported, int devices) {
       continue;
     std::vector<std::string> dims(type.getRank(), "null");
     dims[split] = "\"x\"";
+    if (twoAxes)
+      for (int64_t d = type.getRank() - 1; d > split; --d)
+        if (type.getDimSize(d) > 0 && type.getDimSize(d) % 2 == 0) {
+          dims[d] = "\"y\"";
+          break;
+        }
     proto::TensorPlan *tensor = plan.add_tensors();
     tensor->set_name(name.str());
     tensor->set_spec("[" + absl::StrJoin(dims, ", ") + "]");
@@ -179,10 +195,11 @@ bool splitInputs(ImportedModel &imported, int devices) {
 }
 
 /// Imports, compiles and runs one test; compares with every data set. With
-/// `devices` > 1, the inputs are split over that many devices first.
+/// `devices` > 1, the inputs are split over that many devices first (0: a
+/// 2x2 mesh, see splitInputs).
 Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
                 int devices = 1) {
-  bool partition = devices > 1;
+  bool partition = devices != 1;
   auto model = std::make_shared<onnx::ModelProto>();
   if (!readProto(directory + "/model.onnx", *model))
     return {false, "model.onnx does not parse"};
@@ -332,6 +349,8 @@ std::map<std::string, std::string> readKnownFailures(const std::string &path) {
 /// change. A case the partitioner does not support must say so at compile
 /// time; a silently wrong answer or any other failure fails the test.
 void checkPartitioned(int devices) {
+  std::string where =
+      devices ? absl::StrCat(devices, " devices") : "a 2x2 mesh";
   std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
   if (tests.empty())
     GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
@@ -359,12 +378,11 @@ void checkPartitioned(int devices) {
       reason = reason.substr(0, reason.find_first_of(";:(0123456789"));
       ++reasons[reason];
     } else
-      ADD_FAILURE() << name
-                    << " partitioned over 2 devices: " << outcome.detail;
+      ADD_FAILURE() << name << " partitioned over " << where << ": "
+                    << outcome.detail;
   }
-  std::cout << "ONNX node tests partitioned over " << devices
-            << " devices: " << runs << " run, " << passed << " pass, "
-            << skipped
+  std::cout << "ONNX node tests partitioned over " << where << ": " << runs
+            << " run, " << passed << " pass, " << skipped
             << " reported unsupported by the partitioner or not splittable\n";
   for (const auto &[reason, count] : reasons)
     std::cout << "  " << count << ": " << reason << "\n";
@@ -376,6 +394,10 @@ TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
 
 TEST(OnnxNodeTest, PartitionedOverFourDevicesMatchOnnxReferenceOutputs) {
   checkPartitioned(4);
+}
+
+TEST(OnnxNodeTest, PartitionedOverA2x2MeshMatchOnnxReferenceOutputs) {
+  checkPartitioned(0);
 }
 
 TEST(OnnxNodeTest, SupportedOpsMatchOnnxReferenceOutputs) {

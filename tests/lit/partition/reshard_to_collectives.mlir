@@ -54,11 +54,13 @@ func.func @permute(%a: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x
 }
 
 // Axes of different sizes trade dimensions: neither can move while the
-// other is in the way, so both are gathered and the target sliced.
+// other is in the way, so both are gathered (one dimension at a time) and
+// the target sliced.
 // CHECK-LABEL: func.func @swap_axes
 func.func @swap_axes(%a: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"y"}, {"x"}]>}) -> tensor<8x16xf32> {
-  // CHECK-NEXT: spmd.all_gather %arg0 {gathering_axes = {{\[}}["y"], ["x"]], out_sharding = #spmd.sharding<@m, [{}, {}]>}
-  // CHECK-NEXT: spmd.all_slice %{{.*}} {out_sharding = #spmd.sharding<@m, [{"x"}, {"y"}]>, slicing_axes = {{\[}}["x"], ["y"]]}
+  // CHECK-NEXT: %[[G0:.*]] = spmd.all_gather %arg0 {gathering_axes = {{\[}}["y"], []], out_sharding = #spmd.sharding<@m, [{}, {"x"}]>}
+  // CHECK-NEXT: %[[G1:.*]] = spmd.all_gather %[[G0]] {gathering_axes = {{\[}}[], ["x"]], out_sharding = #spmd.sharding<@m, [{}, {}]>}
+  // CHECK-NEXT: spmd.all_slice %[[G1]] {out_sharding = #spmd.sharding<@m, [{"x"}, {"y"}]>, slicing_axes = {{\[}}["x"], ["y"]]}
   %0 = spmd.reshard %a <@m, [{"x"}, {"y"}]> : tensor<8x16xf32>
   return %0 : tensor<8x16xf32>
 }

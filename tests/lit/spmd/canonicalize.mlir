@@ -13,7 +13,7 @@ func.func @reduce_scatter(%a: tensor<8x16xf32>) -> tensor<8x16xf32> {
 }
 
 // Not when the reduced value is also used whole, nor when other axes are
-// sliced.
+// sliced, nor over several dimensions.
 // CHECK-LABEL: func.func @kept
 func.func @kept(%a: tensor<8x16xf32>) -> (tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>) {
   // CHECK: spmd.all_reduce
