@@ -114,6 +114,55 @@ bool computedWhole(mlir::Operation *op) {
   return false;
 }
 
+/// The partial sums `op` can carry from its operands to its result without
+/// reducing them first, because it is linear in the partial operands: a
+/// reshape, transpose, broadcast, slice, reverse or negation of a partial
+/// value; a sum or difference of values partial over the same axes; a
+/// product or quotient with one partial factor (the numerator). Returns
+/// the axes and which operands carry them; empty if none.
+std::pair<llvm::SmallVector<PartialAxisAttr>, llvm::SmallVector<bool>>
+carriedPartial(mlir::Operation *op) {
+  llvm::SmallVector<llvm::ArrayRef<PartialAxisAttr>> partials;
+  for (mlir::Value operand : op->getOperands()) {
+    ShardingAttr sharding = spmd::getSharding(operand);
+    partials.push_back(sharding ? sharding.getPartial()
+                                : llvm::ArrayRef<PartialAxisAttr>());
+  }
+  auto none = std::make_pair(llvm::SmallVector<PartialAxisAttr>(),
+                             llvm::SmallVector<bool>());
+  auto sums = [](llvm::ArrayRef<PartialAxisAttr> axes) {
+    return !axes.empty() && llvm::all_of(axes, [](PartialAxisAttr axis) {
+      return axis.getReduction() == "sum";
+    });
+  };
+  llvm::SmallVector<bool> carries;
+  for (llvm::ArrayRef<PartialAxisAttr> axes : partials)
+    carries.push_back(!axes.empty());
+  if (mlir::isa<graph::ReshapeOp, graph::TransposeOp, graph::BroadcastInDimOp,
+                graph::SliceOp, graph::ReverseOp, graph::NegOp>(op)) {
+    if (sums(partials[0]))
+      return {llvm::to_vector(partials[0]), carries};
+    return none;
+  }
+  if (mlir::isa<graph::AddOp, graph::SubOp>(op)) {
+    if (sums(partials[0]) && partials[0] == partials[1])
+      return {llvm::to_vector(partials[0]), carries};
+    return none;
+  }
+  if (mlir::isa<graph::MulOp>(op)) {
+    for (int i : {0, 1})
+      if (sums(partials[i]) && partials[1 - i].empty())
+        return {llvm::to_vector(partials[i]), carries};
+    return none;
+  }
+  if (mlir::isa<graph::DivOp>(op)) {
+    if (sums(partials[0]) && partials[1].empty())
+      return {llvm::to_vector(partials[0]), carries};
+    return none;
+  }
+  return none;
+}
+
 void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   if (computedWhole(op)) {
     mlir::Value result = op->getResult(0);
@@ -160,7 +209,12 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     if (ShardingAttr sharding = spmd::getSharding(op->getResult(0)))
       for (PartialAxisAttr partial : sharding.getPartial())
         resultPartial.push_back(partial.getAxis());
+  // Partial sums this op carries through keep their axes out of the
+  // dimensions.
+  auto [carried, carries] = carriedPartial(op);
   AxisList used;
+  for (PartialAxisAttr axis : carried)
+    used.push_back(axis.getAxis());
   for (int64_t f = 0; f < numFactors; ++f) {
     AxisList axes;
     if (rule.isNeedReplication(f))
@@ -227,11 +281,15 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   };
 
   for (unsigned i = 0; i < op->getNumOperands(); ++i)
-    reshardOperand(
-        op, i, toSharding(implied(false, i, rankOf(op->getOperand(i))), {}));
+    reshardOperand(op, i,
+                   toSharding(implied(false, i, rankOf(op->getOperand(i))),
+                              !carried.empty() && carries[i]
+                                  ? llvm::ArrayRef<PartialAxisAttr>(carried)
+                                  : llvm::ArrayRef<PartialAxisAttr>()));
 
-  // Results: partial over the sharded reduction factors.
-  llvm::SmallVector<PartialAxisAttr> partial;
+  // Results: partial over the sharded reduction factors, and over what the
+  // op carries.
+  llvm::SmallVector<PartialAxisAttr> partial(carried.begin(), carried.end());
   llvm::StringRef reduction = spmd::partialReductionOf(op);
   for (int64_t f : rule.getReductionFactors())
     for (AxisRefAttr axis : *factorAxes[f])
@@ -249,10 +307,18 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     if (!wanted)
       continue;
     // A value cannot be made partial: partial axes the op does not produce
-    // are dropped (consumers then find the value already reduced).
+    // are dropped (consumers then find the value already reduced). Carried
+    // partial sums stay: whoever needs the value whole reduces it.
     llvm::SmallVector<PartialAxisAttr> keptPartial;
     for (PartialAxisAttr axis : wanted.getPartial())
       if (llvm::is_contained(partial, axis))
+        keptPartial.push_back(axis);
+    AxisList wantedAxes;
+    for (spmd::DimensionShardingAttr dim : wanted.getDims())
+      wantedAxes.append(dim.getAxes().begin(), dim.getAxes().end());
+    for (PartialAxisAttr axis : carried)
+      if (!llvm::is_contained(keptPartial, axis) &&
+          !overlapsAny(axis.getAxis(), wantedAxes))
         keptPartial.push_back(axis);
     wanted = ShardingAttr::get(context, wanted.getMesh(), wanted.getDims(),
                                wanted.getReplicated(), keptPartial);

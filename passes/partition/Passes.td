@@ -24,7 +24,11 @@ def InsertExplicitReshardsPass
     reduction factor makes the result partial (`partial={"y": sum}`); the
     reduction happens where a consumer, or the function's result, needs the
     value whole: there the consumer's operand reshard (or one before the
-    return) drops the partial axes. Afterwards every op's operands agree
+    return) drops the partial axes. Ops linear in a partial sum carry it
+    instead (reshape, transpose, broadcast, slice, reverse, negation; sums
+    and differences of values partial alike; products and quotients with
+    one partial factor), so a chain of them costs one reduction at its
+    end. Afterwards every op's operands agree
     with its rule, and only `spmd.reshard` ops move data.
   }];
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];

@@ -104,3 +104,28 @@ func.func @split_mean(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{
   %0 = graph.reduce mean %a, dims = [1] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": sum}>]} : (tensor<4x8xf32>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// Linear ops carry a partial sum: the reduction happens once, where the
+// value is needed whole (the return), not right after the product. A bias
+// add is not linear in it (each device would add the bias), so there the
+// value is reduced first.
+spmd.mesh @m = <["y"=2]>
+// CHECK-LABEL: func.func @deferred_reduction
+func.func @deferred_reduction(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"y"}]>},
+                              %w: tensor<8x6xf32> {spmd.sharding = #spmd.sharding<@m, [{"y"}, {}]>},
+                              %b: tensor<6x4xf32>) -> (tensor<6x4xf32>, tensor<6x4xf32>) {
+  // CHECK-NEXT: %[[P:.*]] = graph.dot_general {{.*}}partial={"y": sum}
+  %p = graph.dot_general %a, %w, batching_dims = [] x [], contracting_dims = [1] x [0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"y": sum}>]} : (tensor<4x8xf32>, tensor<8x6xf32>) -> tensor<4x6xf32>
+  // CHECK-NEXT: %[[T:.*]] = graph.transpose %[[P]], perm = [1, 0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"y": sum}>]}
+  %t = graph.transpose %p, perm = [1, 0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]} : (tensor<4x6xf32>) -> tensor<6x4xf32>
+  // CHECK-NEXT: %[[N:.*]] = graph.neg %[[T]] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"y": sum}>]}
+  %n = graph.neg %t {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]} : tensor<6x4xf32>
+  // CHECK-NEXT: %[[R:.*]] = spmd.reshard %[[T]] <@m, [{}, {}]>
+  // CHECK-NEXT: %[[B:.*]] = graph.add %[[R]], %arg2
+  %s = graph.add %t, %b {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]} : tensor<6x4xf32>
+  // CHECK-NEXT: %[[NR:.*]] = spmd.reshard %[[N]] <@m, [{}, {}]>
+  // CHECK-NEXT: return %[[NR]], %[[B]]
+  return %n, %s : tensor<6x4xf32>, tensor<6x4xf32>
+}
