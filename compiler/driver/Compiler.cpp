@@ -63,10 +63,8 @@ int64_t localBytes(mlir::Operation *at, mlir::Value value,
       sharding ? spmd::lookupMesh(at, sharding.getMesh())
                : mlir::FailureOr<spmd::MeshAttr>(mlir::failure());
   for (int64_t d = 0; d < type.getRank(); ++d) {
-    int64_t parts = 1;
-    if (mlir::succeeded(mesh))
-      for (spmd::AxisRefAttr axis : sharding.getDims()[d].getAxes())
-        parts *= axis.size(*mesh);
+    int64_t parts =
+        mlir::succeeded(mesh) ? sharding.getDims()[d].numParts(*mesh) : 1;
     elements *= (type.getDimSize(d) + parts - 1) / parts;
   }
   return elements * ((elementBits + 7) / 8);

@@ -290,9 +290,7 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
     if (mlir::failed(sharding.verifyFor(type.getRank(), meshAttr, error)))
       return mlir::failure();
     for (auto [d, dim] : llvm::enumerate(dims)) {
-      int64_t parts = 1;
-      for (spmd::AxisRefAttr axis : dim.getAxes())
-        parts *= axis.size(meshAttr);
+      int64_t parts = dim.numParts(meshAttr);
       if (type.getDimSize(d) % parts != 0)
         mlir::emitWarning(loc)
             << "tensor '" << tensor.name() << "' dimension " << d << " of size "

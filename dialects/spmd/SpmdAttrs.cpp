@@ -34,6 +34,22 @@ std::optional<int64_t> MeshAttr::axisSize(llvm::StringRef name) const {
   return std::nullopt;
 }
 
+int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
+  int64_t total = 1;
+  for (AxisRefAttr axis : axes)
+    total *= axis.size(mesh);
+  return total;
+}
+
+bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes) {
+  return llvm::any_of(axes,
+                      [&](AxisRefAttr other) { return axis.overlaps(other); });
+}
+
+int64_t DimensionShardingAttr::numParts(MeshAttr mesh) const {
+  return totalSize(getAxes(), mesh);
+}
+
 int64_t MeshAttr::numDevices() const {
   int64_t devices = 1;
   for (MeshAxisAttr axis : getAxes())

@@ -68,6 +68,10 @@ def Spmd_DimensionShardingAttr : Spmd_Attr<"DimensionSharding", "dim"> {
     DefaultValuedParameter<"int64_t", "-1">:$priority
   );
   let hasCustomAssemblyFormat = 1;
+  let extraClassDeclaration = [{
+    /// The number of parts the axes split the dimension into.
+    int64_t numParts(MeshAttr mesh) const;
+  }];
 }
 
 def Spmd_PartialAxisAttr : Spmd_Attr<"PartialAxis", "partial"> {

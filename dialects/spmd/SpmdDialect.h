@@ -14,6 +14,13 @@
 
 namespace tessel::spmd {
 
+/// The number of parts `axes` split a dimension into (sub-axes count
+/// their own size).
+int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh);
+
+/// Whether `axis` overlaps one of `axes`.
+bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes);
+
 /// The mesh `sharding` names, looked up from `op`; an error on `op` if it
 /// does not exist.
 mlir::FailureOr<MeshAttr> lookupMesh(mlir::Operation *op,

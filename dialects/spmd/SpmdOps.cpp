@@ -123,11 +123,7 @@ LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
   auto outType = mlir::cast<RankedTensorType>(type);
   if (inType != outType) {
     auto parts = [&](ShardingAttr sharding, int64_t d) {
-      int64_t result = 1;
-      if (sharding)
-        for (AxisRefAttr axis : sharding.getDims()[d].getAxes())
-          result *= axis.size(*mesh);
-      return result;
+      return sharding ? sharding.getDims()[d].numParts(*mesh) : int64_t(1);
     };
     // The operand's layout, where it is still recorded (lowering may have
     // rebuilt its producer); without it the types cannot be related.
@@ -191,11 +187,7 @@ LogicalResult CollectivePermuteOp::verify() {
     return failure();
   for (auto [d, in, out] :
        llvm::enumerate(getInSharding().getDims(), getOutSharding().getDims())) {
-    int64_t inParts = 1, outParts = 1;
-    for (AxisRefAttr axis : in.getAxes())
-      inParts *= axis.size(*mesh);
-    for (AxisRefAttr axis : out.getAxes())
-      outParts *= axis.size(*mesh);
+    int64_t inParts = in.numParts(*mesh), outParts = out.numParts(*mesh);
     if (inParts != outParts)
       return emitOpError() << "dimension " << d << " has " << inParts
                            << " parts before and " << outParts

@@ -317,9 +317,7 @@ void Exporter::placeOf(mlir::Value value, spmd::ShardingAttr sharding,
     return;
   // Sub-axes count: a reshape may leave a dimension split by part of an axis.
   for (auto [d, dim] : llvm::enumerate(sharding.getDims())) {
-    int64_t parts = 1;
-    for (spmd::AxisRefAttr axis : dim.getAxes())
-      parts *= axis.size(placement.mesh);
+    int64_t parts = dim.numParts(placement.mesh);
     int64_t part =
         spmd::partIndicesOf(placement.mesh, dim.getAxes())[placement.device];
     offsets[d] = part * type.getDimSize(d);

@@ -34,8 +34,7 @@ public:
     llvm::SmallVector<int64_t> parts(rank, 1);
     if (sharding)
       for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
-        for (spmd::AxisRefAttr axis : dim.getAxes())
-          parts[d] *= axis.size(mesh);
+        parts[d] = dim.numParts(mesh);
     return parts;
   }
 

@@ -24,6 +24,7 @@ using propagation::AxisList;
 using spmd::AxisRefAttr;
 using spmd::MeshAttr;
 using spmd::OpShardingRuleAttr;
+using spmd::overlapsAny;
 using spmd::PartialAxisAttr;
 using spmd::ShardingAttr;
 
@@ -51,11 +52,6 @@ bool sameLayout(ShardingAttr a, ShardingAttr b, int64_t rank) {
 
 int64_t rankOf(mlir::Value value) {
   return mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
-}
-
-bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes) {
-  return llvm::any_of(axes,
-                      [&](AxisRefAttr other) { return axis.overlaps(other); });
 }
 
 class Inserter {

@@ -42,6 +42,7 @@ using spmd::AxisRefAttr;
 using spmd::DimensionShardingAttr;
 using spmd::MeshAttr;
 using spmd::OpShardingRuleAttr;
+using spmd::overlapsAny;
 using spmd::ShardingAttr;
 
 struct DimState {
@@ -181,12 +182,6 @@ int Propagator::stageOf(mlir::Operation *op, OpShardingRuleAttr rule) const {
                      rule.getNeedReplicationFactors().empty() &&
                      rule.getPermutationFactors().empty();
   return passThrough ? 0 : 1;
-}
-
-/// Whether `axis` overlaps one of `axes`.
-bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes) {
-  return llvm::any_of(axes,
-                      [&](AxisRefAttr other) { return axis.overlaps(other); });
 }
 
 bool Propagator::propagate(mlir::Operation *op) {

@@ -20,13 +20,6 @@ static AxisRefAttr subAxis(AxisRefAttr axis, int64_t offset, int64_t size,
   return AxisRefAttr::get(axis.getContext(), axis.getName(), offset, size);
 }
 
-int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
-  int64_t total = 1;
-  for (AxisRefAttr axis : axes)
-    total *= axis.size(mesh);
-  return total;
-}
-
 llvm::SmallVector<AxisList>
 projectToFactors(llvm::ArrayRef<AxisRefAttr> axes,
                  llvm::ArrayRef<int64_t> factorSizes, MeshAttr mesh,

@@ -44,8 +44,8 @@ AxisList projectToDimension(llvm::ArrayRef<AxisList> factorAxes,
 AxisList normalizeAxes(llvm::ArrayRef<spmd::AxisRefAttr> axes,
                        spmd::MeshAttr mesh);
 
-/// The number of parts `axes` split into.
-int64_t totalSize(llvm::ArrayRef<spmd::AxisRefAttr> axes, spmd::MeshAttr mesh);
+/// The number of parts `axes` split into (the dialect's).
+using spmd::totalSize;
 
 /// Whether `prefix` is a prefix of `axes` (equal axes).
 bool isPrefix(llvm::ArrayRef<spmd::AxisRefAttr> prefix,

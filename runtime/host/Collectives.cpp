@@ -193,50 +193,69 @@ absl::Status checkDim(const CollectiveBuffer &in, int64_t dim) {
   return absl::OkStatus();
 }
 
+/// `dim` of `in` splits into `parts` equal pieces.
+absl::Status checkSplit(const CollectiveBuffer &in, int64_t dim,
+                        int64_t parts) {
+  if (in.dims[dim] % parts != 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("dimension ", dim, " of ", shapeOf(in),
+                     " does not split into ", parts, " pieces"));
+  return absl::OkStatus();
+}
+
 } // namespace
 
-absl::Status HostGroup::allReduce(int rank, Reduction reduction,
-                                  const CollectiveBuffer &in,
-                                  const CollectiveBuffer &out) {
+template <typename Expect, typename Work>
+absl::Status
+HostGroup::run(int rank, const char *collective, const CollectiveBuffer &in,
+               const CollectiveBuffer &out, Expect expect, Work work) {
   if (!publish(rank, in, out))
     return cancelled();
-  absl::Status status =
-      checkMembers("all_reduce", slots,
-                   [](const CollectiveBuffer &in, const CollectiveBuffer &out) {
-                     return expectDims(out, in.dims);
-                   });
-  if (status.ok()) {
-    int64_t bytes = kernels::byteSize(in.type);
-    auto [begin, end] = part(numElements(in), size(), rank);
-    int64_t blockElements = std::max<int64_t>(1, kBlockBytes / bytes);
-    std::vector<char> block(blockElements * bytes);
-    for (int64_t start = begin; start < end; start += blockElements) {
-      int64_t n = std::min(blockElements, end - start);
-      std::memcpy(block.data(),
-                  static_cast<const char *>(slots[0].in->data) + start * bytes,
-                  n * bytes);
-      for (int m = 1; m < size(); ++m)
-        reduceInto(in.type, reduction, block.data(),
-                   static_cast<const char *>(slots[m].in->data) + start * bytes,
-                   n);
-      for (int m = 0; m < size(); ++m)
-        std::memcpy(static_cast<char *>(slots[m].out->data) + start * bytes,
-                    block.data(), n * bytes);
-    }
-  }
+  absl::Status status = checkMembers(collective, slots, expect);
+  if (status.ok())
+    work();
   if (!barrier(rank))
     return cancelled();
   return status;
 }
 
+absl::Status HostGroup::allReduce(int rank, Reduction reduction,
+                                  const CollectiveBuffer &in,
+                                  const CollectiveBuffer &out) {
+  return run(
+      rank, "all_reduce", in, out,
+      [](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        return expectDims(out, in.dims);
+      },
+      [&] {
+        int64_t bytes = kernels::byteSize(in.type);
+        auto [begin, end] = part(numElements(in), size(), rank);
+        int64_t blockElements = std::max<int64_t>(1, kBlockBytes / bytes);
+        std::vector<char> block(blockElements * bytes);
+        for (int64_t start = begin; start < end; start += blockElements) {
+          int64_t n = std::min(blockElements, end - start);
+          std::memcpy(block.data(),
+                      static_cast<const char *>(slots[0].in->data) +
+                          start * bytes,
+                      n * bytes);
+          for (int m = 1; m < size(); ++m)
+            reduceInto(in.type, reduction, block.data(),
+                       static_cast<const char *>(slots[m].in->data) +
+                           start * bytes,
+                       n);
+          for (int m = 0; m < size(); ++m)
+            std::memcpy(static_cast<char *>(slots[m].out->data) + start * bytes,
+                        block.data(), n * bytes);
+        }
+      });
+}
+
 absl::Status HostGroup::allGather(int rank, int64_t dim,
                                   const CollectiveBuffer &in,
                                   const CollectiveBuffer &out) {
-  if (!publish(rank, in, out))
-    return cancelled();
   int g = size();
-  absl::Status status = checkMembers(
-      "all_gather", slots,
+  return run(
+      rank, "all_gather", in, out,
       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
         if (absl::Status status = checkDim(in, dim); !status.ok())
           return status;
@@ -245,119 +264,102 @@ absl::Status HostGroup::allGather(int rank, int64_t dim,
         std::vector<int64_t> dims = in.dims;
         dims[dim] *= g;
         return expectDims(out, dims);
+      },
+      [&] {
+        int64_t bytes = kernels::byteSize(in.type);
+        int64_t outer = product(in.dims, 0, dim);
+        int64_t inner = product(in.dims, dim, in.dims.size()) * bytes;
+        char *target = static_cast<char *>(out.data);
+        for (int m = 0; m < g; ++m) {
+          const char *source = static_cast<const char *>(slots[m].in->data);
+          for (int64_t o = 0; o < outer; ++o)
+            std::memcpy(target + (o * g + m) * inner, source + o * inner,
+                        inner);
+        }
       });
-  if (status.ok()) {
-    int64_t bytes = kernels::byteSize(in.type);
-    int64_t outer = product(in.dims, 0, dim);
-    int64_t inner = product(in.dims, dim, in.dims.size()) * bytes;
-    char *target = static_cast<char *>(out.data);
-    for (int m = 0; m < g; ++m) {
-      const char *source = static_cast<const char *>(slots[m].in->data);
-      for (int64_t o = 0; o < outer; ++o)
-        std::memcpy(target + (o * g + m) * inner, source + o * inner, inner);
-    }
-  }
-  if (!barrier(rank))
-    return cancelled();
-  return status;
 }
 
 absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
                                       int64_t dim, const CollectiveBuffer &in,
                                       const CollectiveBuffer &out) {
-  if (!publish(rank, in, out))
-    return cancelled();
   int g = size();
-  absl::Status status = checkMembers(
-      "reduce_scatter", slots,
+  return run(
+      rank, "reduce_scatter", in, out,
       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
         if (absl::Status status = checkDim(in, dim); !status.ok())
           return status;
-        if (in.dims[dim] % g != 0)
-          return absl::InvalidArgumentError(
-              absl::StrCat("dimension ", dim, " of ", shapeOf(in),
-                           " does not split into ", g, " pieces"));
+        if (absl::Status status = checkSplit(in, dim, g); !status.ok())
+          return status;
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
         std::vector<int64_t> dims = in.dims;
         dims[dim] /= g;
         return expectDims(out, dims);
+      },
+      [&] {
+        int64_t bytes = kernels::byteSize(in.type);
+        int64_t outer = product(in.dims, 0, dim);
+        int64_t piece = product(out.dims, dim, out.dims.size());
+        char *target = static_cast<char *>(out.data);
+        for (int64_t o = 0; o < outer; ++o) {
+          int64_t offset = (o * g + rank) * piece * bytes;
+          std::memcpy(target + o * piece * bytes,
+                      static_cast<const char *>(slots[0].in->data) + offset,
+                      piece * bytes);
+          for (int m = 1; m < g; ++m)
+            reduceInto(in.type, reduction, target + o * piece * bytes,
+                       static_cast<const char *>(slots[m].in->data) + offset,
+                       piece);
+        }
       });
-  if (status.ok()) {
-    int64_t bytes = kernels::byteSize(in.type);
-    int64_t outer = product(in.dims, 0, dim);
-    int64_t piece = product(out.dims, dim, out.dims.size());
-    char *target = static_cast<char *>(out.data);
-    for (int64_t o = 0; o < outer; ++o) {
-      int64_t offset = (o * g + rank) * piece * bytes;
-      std::memcpy(target + o * piece * bytes,
-                  static_cast<const char *>(slots[0].in->data) + offset,
-                  piece * bytes);
-      for (int m = 1; m < g; ++m)
-        reduceInto(in.type, reduction, target + o * piece * bytes,
-                   static_cast<const char *>(slots[m].in->data) + offset,
-                   piece);
-    }
-  }
-  if (!barrier(rank))
-    return cancelled();
-  return status;
 }
 
 absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
                                  const CollectiveBuffer &in,
                                  const CollectiveBuffer &out) {
-  if (!publish(rank, in, out))
-    return cancelled();
   int g = size();
-  absl::Status status = checkMembers(
-      "all_to_all", slots,
+  return run(
+      rank, "all_to_all", in, out,
       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
         if (absl::Status status = checkDim(in, splitDim); !status.ok())
           return status;
         if (absl::Status status = checkDim(in, concatDim); !status.ok())
           return status;
-        if (in.dims[splitDim] % g != 0)
-          return absl::InvalidArgumentError(
-              absl::StrCat("dimension ", splitDim, " of ", shapeOf(in),
-                           " does not split into ", g, " pieces"));
+        if (absl::Status status = checkSplit(in, splitDim, g); !status.ok())
+          return status;
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
         std::vector<int64_t> dims = in.dims;
         dims[splitDim] /= g;
         dims[concatDim] *= g;
         return expectDims(out, dims);
+      },
+      [&] {
+        int64_t bytes = kernels::byteSize(in.type);
+        std::vector<int64_t> piece = in.dims;
+        piece[splitDim] /= g;
+        std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
+        std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+        int64_t count = product(piece, 0, piece.size());
+        for (int m = 0; m < g; ++m) {
+          const char *source =
+              static_cast<const char *>(slots[m].in->data) +
+              rank * piece[splitDim] * inStrides[splitDim] * bytes;
+          char *target = static_cast<char *>(out.data) +
+                         m * piece[concatDim] * outStrides[concatDim] * bytes;
+          kernels::stridedCopy(bytes, piece, target, outStrides, source,
+                               inStrides, 0, count);
+        }
       });
-  if (status.ok()) {
-    int64_t bytes = kernels::byteSize(in.type);
-    std::vector<int64_t> piece = in.dims;
-    piece[splitDim] /= g;
-    std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
-    std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
-    int64_t count = product(piece, 0, piece.size());
-    for (int m = 0; m < g; ++m) {
-      const char *source = static_cast<const char *>(slots[m].in->data) +
-                           rank * piece[splitDim] * inStrides[splitDim] * bytes;
-      char *target = static_cast<char *>(out.data) +
-                     m * piece[concatDim] * outStrides[concatDim] * bytes;
-      kernels::stridedCopy(bytes, piece, target, outStrides, source, inStrides,
-                           0, count);
-    }
-  }
-  if (!barrier(rank))
-    return cancelled();
-  return status;
 }
 
 absl::Status HostGroup::collectivePermute(int rank,
                                           const std::vector<int> &sources,
                                           const CollectiveBuffer &in,
                                           const CollectiveBuffer &out) {
-  if (!publish(rank, in, out))
-    return cancelled();
   int g = size();
-  absl::Status status = checkMembers(
-      "collective_permute", slots,
+  return run(
+      rank, "collective_permute", in, out,
       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
         if (static_cast<int>(sources.size()) != g)
           return absl::InvalidArgumentError(
@@ -369,17 +371,14 @@ absl::Status HostGroup::collectivePermute(int rank,
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
         return expectDims(out, in.dims);
+      },
+      [&] {
+        int64_t total = numElements(in) * kernels::byteSize(in.type);
+        if (sources[rank] < 0)
+          std::memset(out.data, 0, total);
+        else
+          std::memcpy(out.data, slots[sources[rank]].in->data, total);
       });
-  if (status.ok()) {
-    int64_t total = numElements(in) * kernels::byteSize(in.type);
-    if (sources[rank] < 0)
-      std::memset(out.data, 0, total);
-    else
-      std::memcpy(out.data, slots[sources[rank]].in->data, total);
-  }
-  if (!barrier(rank))
-    return cancelled();
-  return status;
 }
 
 } // namespace tessel

@@ -85,6 +85,13 @@ private:
   /// Publishes the caller's buffers and waits for everyone's.
   bool publish(int rank, const CollectiveBuffer &in,
                const CollectiveBuffer &out);
+  /// Every collective: publish, check what every member published with
+  /// `expect` (the same verdict on every member), do this member's `work`
+  /// if all is well, and wait until every member is done with the others'
+  /// buffers.
+  template <typename Expect, typename Work>
+  absl::Status run(int rank, const char *collective, const CollectiveBuffer &in,
+                   const CollectiveBuffer &out, Expect expect, Work work);
 
   std::vector<Slot> slots;
   std::atomic<int> arrived{0};
