@@ -22,32 +22,19 @@ while (($#)); do
   esac
 done
 layers=4 width=512 vocab=4096 shape=4x128
-bench="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}"
-dir="$bench/gpt2_${layers}x${width}"
-model="$dir/gpt2_bench.onnx"
-
-./setup.sh --models >/dev/null
-if [[ ! -f "$model" ]]; then
-  /usr/bin/python3 tests/models/generate.py --gpt2-bench "$dir" \
-    --layers "$layers" --width "$width" --vocab "$vocab" 2>/dev/null
-fi
+source bench/lib.sh
+bench="$bench_root"
+./setup.sh --models >/dev/null # torch is a peer here, not only the generator
+model="$(gpt2_bench_model "$layers" "$width" "$vocab" 2>/dev/null)"
+dir="$(dirname "$model")"
 if [[ ! -d "$bench/ort/node_modules/onnxruntime-node" ]]; then
   mkdir -p "$bench/ort"
   (cd "$bench/ort" && npm init -y >/dev/null && \
    npm install --ignore-scripts onnxruntime-node >/dev/null 2>&1)
 fi
 
-# The same random token ids for every side, as .npy (Tessel) and raw (peers).
-/usr/bin/python3 - "$dir" "$vocab" "$shape" <<'PY'
-import sys, numpy as np
-directory, vocab, shape = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ids = np.random.default_rng(0).integers(0, vocab, size=[int(d) for d in shape.split("x")])
-np.save(directory + "/ids.npy", ids.astype(np.int64))
-ids.astype(np.int64).tofile(directory + "/ids.bin")
-PY
-
-bazel build --config=opt //tools:tessel-compile //tools:tessel-run >/dev/null 2>&1
-bin="$(bazel info --config=opt bazel-bin 2>/dev/null)/tools"
+gpt2_bench_ids "$dir" "$vocab" "$shape"
+bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
 "$bin/tessel-compile" "$model" --input-shape "ids=$shape" -o "$dir/gpt2.tessel"
 
 tessel=$("$bin/tessel-run" "$dir/gpt2.tessel" --threads "$threads" \

@@ -20,15 +20,11 @@ while (($#)); do
   esac
 done
 layers=4 width=512 vocab=4096 shape=4x128
-dir="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}/gpt2_${layers}x${width}"
-model="$dir/gpt2_bench.onnx"
-if [[ ! -f "$model" ]]; then
-  ./setup.sh --models >/dev/null
-  /usr/bin/python3 tests/models/generate.py --gpt2-bench "$dir" \
-    --layers "$layers" --width "$width" --vocab "$vocab" 2>/dev/null
-fi
-bazel build --config=opt //tools:tessel-compile //tools:tessel-run >/dev/null 2>&1
-bin="$(bazel info --config=opt bazel-bin 2>/dev/null)/tools"
+source bench/lib.sh
+model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
+dir="$(dirname "$model")"
+gpt2_bench_ids "$dir" "$vocab" "$shape"
+bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
 out="$dir/partitioned"
 mkdir -p "$out"
 

@@ -5,5 +5,5 @@
 #   bench/host_collectives.sh [--mib 64] [--runs 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bazel build --config=opt //bench:host_collectives >/dev/null 2>&1
-"$(bazel info --config=opt bazel-bin 2>/dev/null)/bench/host_collectives" "$@"
+source bench/lib.sh
+"$(opt_bazel_bin //bench:host_collectives)/bench/host_collectives" "$@"

@@ -21,15 +21,9 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-dir="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}/gpt2_${layers}x${width}"
-model="$dir/gpt2_bench.onnx"
-if [[ ! -f "$model" ]]; then
-  ./setup.sh --models
-  /usr/bin/python3 tests/models/generate.py --gpt2-bench "$dir" --layers "$layers" --width "$width" --vocab 1024
-fi
-
-bazel build --config=opt //tools:tessel-compile >/dev/null 2>&1
-compile="$(bazel info --config=opt bazel-bin 2>/dev/null)/tools/tessel-compile"
+source bench/lib.sh
+model="$(gpt2_bench_model "$layers" "$width" 1024)"
+compile="$(opt_bazel_bin //tools:tessel-compile)/tools/tessel-compile"
 
 /usr/bin/python3 - "$compile" "$model" "$runs" <<'PY'
 import os, statistics, subprocess, sys, time

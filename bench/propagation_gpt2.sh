@@ -23,20 +23,15 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-dir="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}/gpt2_${layers}x${width}"
-model="$dir/gpt2_bench.onnx"
-if [[ ! -f "$model" ]]; then
-  ./setup.sh --models
-  /usr/bin/python3 tests/models/generate.py --gpt2-bench "$dir" --layers "$layers" --width "$width" --vocab 1024
-fi
-plan="$dir/inputs.textproto"
+source bench/lib.sh
+model="$(gpt2_bench_model "$layers" "$width" 1024)"
+plan="$(gpt2_bench_dir "$layers" "$width")/inputs.textproto"
 cat > "$plan" <<'PLAN'
 mesh { axes { name: "x" size: 2 } axes { name: "y" size: 4 } }
 tensors { name: "ids" spec: '["x", "y"]' }
 PLAN
 
-bazel build --config=opt //tools:tessel-compile >/dev/null 2>&1
-compile="$(bazel info --config=opt bazel-bin 2>/dev/null)/tools/tessel-compile"
+compile="$(opt_bazel_bin //tools:tessel-compile)/tools/tessel-compile"
 
 /usr/bin/python3 - "$compile" "$model" "$plan" "$runs" <<'PY'
 import re, statistics, subprocess, sys, time
