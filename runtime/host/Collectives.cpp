@@ -3,8 +3,10 @@
 #include "runtime/host/Collectives.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -23,15 +25,25 @@ void combine(T *into, const T *from, int64_t count, Combine op) {
     into[i] = op(into[i], from[i]);
 }
 
+template <typename T> bool isNan(T value) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(value);
+  return false;
+}
+
 template <typename T>
 void reduceTyped(Reduction reduction, T *into, const T *from, int64_t count) {
   switch (reduction) {
   case Reduction::Sum:
     return combine(into, from, count, [](T a, T b) { return a + b; });
+  // NaN wins a max or min, as in the reduce kernel (runtime/kernels), so
+  // that a split reduction gives the single-device answer.
   case Reduction::Max:
-    return combine(into, from, count, [](T a, T b) { return std::max(a, b); });
+    return combine(into, from, count,
+                   [](T a, T b) { return (b > a || isNan(b)) ? b : a; });
   case Reduction::Min:
-    return combine(into, from, count, [](T a, T b) { return std::min(a, b); });
+    return combine(into, from, count,
+                   [](T a, T b) { return (b < a || isNan(b)) ? b : a; });
   }
 }
 

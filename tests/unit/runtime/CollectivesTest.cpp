@@ -406,3 +406,30 @@ TEST(HostCollectives, CancelledWaitsEndWithAborted) {
 
 } // namespace
 } // namespace tessel
+
+namespace tessel {
+namespace {
+
+TEST(HostCollectives, NanWinsMaxAndMinAsInTheReduceKernel) {
+  for (Reduction reduction : {Reduction::Max, Reduction::Min}) {
+    HostGroup group(2);
+    std::vector<Tensor> ins, outs;
+    for (int r = 0; r < 2; ++r) {
+      ins.push_back(makeInput(proto::F32, {2}, r));
+      outs.emplace_back(proto::F32, std::vector<int64_t>{2});
+    }
+    ins[0].set(0, NAN); // First member.
+    ins[1].set(1, NAN); // Second member.
+    onMembers(2, [&](int r) {
+      ASSERT_TRUE(
+          group.allReduce(r, reduction, ins[r].buffer, outs[r].buffer).ok());
+    });
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_TRUE(std::isnan(outs[r].at(0)));
+      EXPECT_TRUE(std::isnan(outs[r].at(1)));
+    }
+  }
+}
+
+} // namespace
+} // namespace tessel
