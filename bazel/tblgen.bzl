@@ -68,3 +68,27 @@ def gen_pass_doc(name, td_file, out, deps = [], visibility = None):
         deps = deps,
         visibility = visibility,
     )
+
+def pass_group(group):
+    """The targets of a pass folder's Passes.td: passes_td, passes_inc_gen
+    (Passes.h.inc, declarations and registration of the group `group`) and
+    passes_doc (<group>Passes.md, for docs/reference)."""
+    td_library(
+        name = "passes_td",
+        srcs = ["Passes.td"],
+    )
+    gentbl_cc_library(
+        name = "passes_inc_gen",
+        td_file = "Passes.td",
+        tbl_outs = {"Passes.h.inc": [
+            "-gen-pass-decls",
+            "-name=" + group,
+        ]},
+        deps = [":passes_td"],
+    )
+    gen_pass_doc(
+        name = "passes_doc",
+        out = group + "Passes.md",
+        td_file = "Passes.td",
+        deps = [":passes_td"],
+    )
