@@ -130,8 +130,16 @@ int main(int argc, char **argv) {
     report("all_to_all",
            timeOnThreads(g, runs,
                          [&](int r) {
-                           (void)group.allToAll(r, 0, 0, buffer(in[r], count),
-                                                buffer(out[r], count));
+                           // [g, count / g] -> [1, count]: piece m of
+                           // dimension 0 goes to member m.
+                           (void)group.allToAll(
+                               r, 0, 1,
+                               CollectiveBuffer{tessel::proto::F32,
+                                                {g, count / g},
+                                                in[r].data()},
+                               CollectiveBuffer{tessel::proto::F32,
+                                                {1, count},
+                                                out[r].data()});
                          }),
            peer, 1.0 * bytes * (g - 1) / g);
     double gatherPeer = memcpyTime(bytes * g);

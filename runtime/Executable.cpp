@@ -2,6 +2,7 @@
 
 #include "runtime/Executable.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -46,8 +47,9 @@ describeTensor(proto::ElementType type,
   return absl::StrCat(absl::StrJoin(dims, "x"), dims.empty() ? "" : "x", name);
 }
 
-/// Whether a part of `dims` at `offsets` (none: the whole) lies inside a
-/// tensor of `global` dims.
+/// Whether a part of `dims` at `offsets` (none: the whole) is a part of a
+/// tensor of `global` dims: it starts inside it or, all padding, past it
+/// (the last parts of an uneven split may reach past the end).
 bool partFits(const google::protobuf::RepeatedField<int64_t> &offsets,
               const google::protobuf::RepeatedField<int64_t> &dims,
               const google::protobuf::RepeatedField<int64_t> &global) {
@@ -56,7 +58,8 @@ bool partFits(const google::protobuf::RepeatedField<int64_t> &offsets,
   if (offsets.size() != dims.size() || dims.size() != global.size())
     return false;
   for (int d = 0; d < dims.size(); ++d)
-    if (offsets[d] < 0 || offsets[d] + dims[d] > global[d])
+    if (offsets[d] < 0 || (offsets[d] + dims[d] > global[d] &&
+                           offsets[d] % std::max<int64_t>(dims[d], 1) != 0))
       return false;
   return true;
 }

@@ -205,13 +205,27 @@ absl::Status checkDim(const CollectiveBuffer &in, int64_t dim) {
   return absl::OkStatus();
 }
 
-/// `dim` of `in` splits into `parts` equal pieces.
-absl::Status checkSplit(const CollectiveBuffer &in, int64_t dim,
-                        int64_t parts) {
-  if (in.dims[dim] % parts != 0)
-    return absl::InvalidArgumentError(
-        absl::StrCat("dimension ", dim, " of ", shapeOf(in),
-                     " does not split into ", parts, " pieces"));
+/// The piece of a dimension of `whole` elements each of `members` holds:
+/// ceil(whole / members), the last pieces padded.
+int64_t pieceOf(int64_t whole, int64_t members) {
+  return (whole + members - 1) / members;
+}
+
+/// How much of piece `index` (of `piece` elements) of a dimension of
+/// `whole` elements is real rather than padding.
+int64_t validOf(int64_t whole, int64_t piece, int64_t index) {
+  return std::clamp<int64_t>(whole - index * piece, 0, piece);
+}
+
+/// Dimension `dim` of the pieces is the piece of the wholes' for `members`.
+absl::Status checkPiece(const CollectiveBuffer &whole,
+                        const CollectiveBuffer &pieces, int64_t dim,
+                        int64_t members) {
+  if (pieces.dims[dim] != pieceOf(whole.dims[dim], members))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dimension ", dim, " of ", shapeOf(pieces), " is not the piece of ",
+        shapeOf(whole), " for ", members, " members (ceil(", whole.dims[dim],
+        " / ", members, ") = ", pieceOf(whole.dims[dim], members), ")"));
   return absl::OkStatus();
 }
 
@@ -273,20 +287,28 @@ absl::Status HostGroup::allGather(int rank, int64_t dim,
           return status;
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
+        if (out.dims.size() != in.dims.size())
+          return expectDims(out, in.dims);
         std::vector<int64_t> dims = in.dims;
-        dims[dim] *= g;
-        return expectDims(out, dims);
+        dims[dim] = out.dims[dim];
+        if (absl::Status status = expectDims(out, dims); !status.ok())
+          return status;
+        return checkPiece(out, in, dim, g);
       },
       [&] {
+        // Member m's piece lands at m * piece; padding past the whole is
+        // left out.
         int64_t bytes = kernels::byteSize(in.type);
         int64_t outer = product(in.dims, 0, dim);
-        int64_t inner = product(in.dims, dim, in.dims.size()) * bytes;
+        int64_t row = product(in.dims, dim + 1, in.dims.size()) * bytes;
+        int64_t piece = in.dims[dim], whole = out.dims[dim];
         char *target = static_cast<char *>(out.data);
         for (int m = 0; m < g; ++m) {
           const char *source = static_cast<const char *>(slots[m].in->data);
+          int64_t valid = validOf(whole, piece, m) * row;
           for (int64_t o = 0; o < outer; ++o)
-            std::memcpy(target + (o * g + m) * inner, source + o * inner,
-                        inner);
+            std::memcpy(target + (o * whole + m * piece) * row,
+                        source + o * piece * row, valid);
         }
       });
 }
@@ -300,28 +322,31 @@ absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
         if (absl::Status status = checkDim(in, dim); !status.ok())
           return status;
-        if (absl::Status status = checkSplit(in, dim, g); !status.ok())
-          return status;
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
         std::vector<int64_t> dims = in.dims;
-        dims[dim] /= g;
+        dims[dim] = pieceOf(in.dims[dim], g);
         return expectDims(out, dims);
       },
       [&] {
+        // This member's piece of the reduction; its padding is zeros.
         int64_t bytes = kernels::byteSize(in.type);
         int64_t outer = product(in.dims, 0, dim);
-        int64_t piece = product(out.dims, dim, out.dims.size());
+        int64_t row = product(in.dims, dim + 1, in.dims.size());
+        int64_t whole = in.dims[dim], piece = out.dims[dim];
+        int64_t valid = validOf(whole, piece, rank) * row;
         char *target = static_cast<char *>(out.data);
         for (int64_t o = 0; o < outer; ++o) {
-          int64_t offset = (o * g + rank) * piece * bytes;
-          std::memcpy(target + o * piece * bytes,
+          char *into = target + o * piece * row * bytes;
+          int64_t offset = (o * whole + rank * piece) * row * bytes;
+          std::memcpy(into,
                       static_cast<const char *>(slots[0].in->data) + offset,
-                      piece * bytes);
+                      valid * bytes);
           for (int m = 1; m < g; ++m)
-            reduceInto(in.type, reduction, target + o * piece * bytes,
+            reduceInto(in.type, reduction, into,
                        static_cast<const char *>(slots[m].in->data) + offset,
-                       piece);
+                       valid);
+          std::memset(into + valid * bytes, 0, (piece * row - valid) * bytes);
         }
       });
 }
@@ -337,30 +362,42 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
           return status;
         if (absl::Status status = checkDim(in, concatDim); !status.ok())
           return status;
-        if (absl::Status status = checkSplit(in, splitDim, g); !status.ok())
-          return status;
+        if (splitDim == concatDim)
+          return absl::InvalidArgumentError(
+              absl::StrCat("splits and concatenates dimension ", splitDim));
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
+        if (out.dims.size() != in.dims.size())
+          return expectDims(out, in.dims);
         std::vector<int64_t> dims = in.dims;
-        dims[splitDim] /= g;
-        dims[concatDim] *= g;
-        return expectDims(out, dims);
+        dims[splitDim] = pieceOf(in.dims[splitDim], g);
+        dims[concatDim] = out.dims[concatDim];
+        if (absl::Status status = expectDims(out, dims); !status.ok())
+          return status;
+        return checkPiece(out, in, concatDim, g);
       },
       [&] {
+        // From member m: its piece `rank` of splitDim, which lands at
+        // m * piece of concatDim; padding is zeros on the way in and left
+        // out on the way out.
         int64_t bytes = kernels::byteSize(in.type);
-        std::vector<int64_t> piece = in.dims;
-        piece[splitDim] /= g;
+        int64_t splitPiece = out.dims[splitDim];
+        int64_t splitValid = validOf(in.dims[splitDim], splitPiece, rank);
+        int64_t concatPiece = in.dims[concatDim];
         std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
         std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
-        int64_t count = product(piece, 0, piece.size());
+        if (splitValid < splitPiece)
+          std::memset(out.data, 0, numElements(out) * bytes);
         for (int m = 0; m < g; ++m) {
-          const char *source =
-              static_cast<const char *>(slots[m].in->data) +
-              rank * piece[splitDim] * inStrides[splitDim] * bytes;
+          std::vector<int64_t> block = in.dims;
+          block[splitDim] = splitValid;
+          block[concatDim] = validOf(out.dims[concatDim], concatPiece, m);
+          const char *source = static_cast<const char *>(slots[m].in->data) +
+                               rank * splitPiece * inStrides[splitDim] * bytes;
           char *target = static_cast<char *>(out.data) +
-                         m * piece[concatDim] * outStrides[concatDim] * bytes;
-          kernels::stridedCopy(bytes, piece, target, outStrides, source,
-                               inStrides, 0, count);
+                         m * concatPiece * outStrides[concatDim] * bytes;
+          kernels::stridedCopy(bytes, block, target, outStrides, source,
+                               inStrides, 0, product(block, 0, block.size()));
         }
       });
 }

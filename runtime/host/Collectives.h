@@ -12,7 +12,11 @@
 // communicators are), and hold their own barrier; collectives of different
 // groups never contend. All members of a group must call the same
 // collective with equal shapes: the partitioner pads uneven shards so that
-// local shapes agree.
+// local shapes agree. A dimension of `whole` elements split among g
+// members is held as pieces of ceil(whole / g), the last ones padded; the
+// collectives that split or join such a dimension take the whole size from
+// the side that holds it whole, leave padding out when they join, and fill
+// it with zeros when they split.
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,16 +59,19 @@ public:
   absl::Status allReduce(int rank, Reduction reduction,
                          const CollectiveBuffer &in,
                          const CollectiveBuffer &out);
-  /// out = the members' in, concatenated along `dim` in rank order.
+  /// out = the members' in, concatenated along `dim` in rank order, where
+  /// in's `dim` is the piece of out's (padding past out's size left out).
   absl::Status allGather(int rank, int64_t dim, const CollectiveBuffer &in,
                          const CollectiveBuffer &out);
-  /// out = piece `rank` (along `dim`) of the reduction of the members' in.
+  /// out = piece `rank` (along `dim`, ceil(size / members) long, padded
+  /// with zeros) of the reduction of the members' in.
   absl::Status reduceScatter(int rank, Reduction reduction, int64_t dim,
                              const CollectiveBuffer &in,
                              const CollectiveBuffer &out);
-  /// Splits in along `splitDim` into one piece per member, sends piece r
-  /// to member r, and concatenates the received pieces along `concatDim`
-  /// in rank order.
+  /// Splits in along `splitDim` into one piece per member (padded with
+  /// zeros), sends piece r to member r, and concatenates the received
+  /// pieces along `concatDim` in rank order (in's `concatDim` is the piece
+  /// of out's; padding past out's size is left out).
   absl::Status allToAll(int rank, int64_t splitDim, int64_t concatDim,
                         const CollectiveBuffer &in,
                         const CollectiveBuffer &out);

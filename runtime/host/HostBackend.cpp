@@ -62,24 +62,34 @@ struct Device {
 };
 
 /// Copies the block of `localDims` at `offsets` between a dense global
-/// tensor of `globalDims` and a dense local one, either way.
+/// tensor of `globalDims` and a dense local one, either way. Where the block
+/// reaches past the global tensor (the padding of an uneven shard), only
+/// what lies inside is copied, and a local copy is zero there.
 void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
               const std::vector<int64_t> &offsets,
               const std::vector<int64_t> &localDims, char *global, char *local,
               bool toLocal) {
   std::vector<int64_t> globalStrides = kernels::denseStrides(globalDims);
   std::vector<int64_t> localStrides = kernels::denseStrides(localDims);
-  int64_t start = 0, count = 1;
+  std::vector<int64_t> inside = localDims;
+  int64_t start = 0, count = 1, localCount = 1;
   for (size_t d = 0; d < localDims.size(); ++d) {
-    start += offsets[d] * globalStrides[d];
-    count *= localDims[d];
+    inside[d] =
+        std::clamp<int64_t>(globalDims[d] - offsets[d], 0, localDims[d]);
+    start += std::min(offsets[d], globalDims[d]) * globalStrides[d];
+    count *= inside[d];
+    localCount *= localDims[d];
   }
+  if (toLocal && count < localCount)
+    std::memset(local, 0, localCount * elementBytes);
+  if (count == 0)
+    return;
   char *part = global + start * elementBytes;
   if (toLocal)
-    kernels::stridedCopy(elementBytes, localDims, local, localStrides, part,
+    kernels::stridedCopy(elementBytes, inside, local, localStrides, part,
                          globalStrides, 0, count);
   else
-    kernels::stridedCopy(elementBytes, localDims, part, globalStrides, local,
+    kernels::stridedCopy(elementBytes, inside, part, globalStrides, local,
                          localStrides, 0, count);
 }
 

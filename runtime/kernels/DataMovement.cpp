@@ -7,7 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/KernelContext.h"
@@ -142,12 +144,19 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
     break;
   }
   case proto::I32: {
-    int32_t v = static_cast<int32_t>(value);
+    // Saturating: the padding of a max over integers is -inf, their lowest.
+    int32_t v = static_cast<int32_t>(
+        std::clamp<double>(value, std::numeric_limits<int32_t>::min(),
+                           std::numeric_limits<int32_t>::max()));
     std::memcpy(bytes, &v, 4);
     break;
   }
   case proto::I64: {
-    int64_t v = static_cast<int64_t>(value);
+    // 2^63 is the first double past the largest int64.
+    int64_t v =
+        value >= 9223372036854775808.0    ? std::numeric_limits<int64_t>::max()
+        : value <= -9223372036854775808.0 ? std::numeric_limits<int64_t>::min()
+                                          : static_cast<int64_t>(value);
     std::memcpy(bytes, &v, 8);
     break;
   }
@@ -165,6 +174,19 @@ absl::Status padKernel(KernelContext &context) {
   absl::StatusOr<std::vector<int64_t>> interior =
       context.getInts("interior_padding");
   absl::StatusOr<double> value = context.getFloat("padding_value");
+  // Optional: operand elements at or past these indices count as absent
+  // (the partitioner masks the padding of uneven shards so).
+  std::vector<int64_t> limits = context.operands[0].dims;
+  if (context.has("operand_limits")) {
+    absl::StatusOr<std::vector<int64_t>> given =
+        context.getInts("operand_limits");
+    if (!given.ok())
+      return given.status();
+    if (given->size() != limits.size())
+      return context.error("operand_limits has the wrong rank");
+    for (size_t d = 0; d < limits.size(); ++d)
+      limits[d] = std::min(limits[d], (*given)[d]);
+  }
   if (!low.ok())
     return low.status();
   if (!interior.ok())
@@ -190,7 +212,7 @@ absl::Status padKernel(KernelContext &context) {
             int64_t shifted = coordinates[d] - (*low)[d];
             int64_t period = (*interior)[d] + 1;
             inside = shifted >= 0 && shifted % period == 0 &&
-                     shifted / period < in.dims[d];
+                     shifted / period < limits[d];
             offset += shifted / period * inStrides[d];
           }
           std::memcpy(target + i * elementSize,
