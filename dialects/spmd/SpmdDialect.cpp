@@ -34,6 +34,17 @@ static mlir::LogicalResult verifyValueSharding(mlir::Operation *op,
                                                unsigned index,
                                                mlir::NamedAttribute attr,
                                                bool isArgument) {
+  if (attr.getName() == SpmdDialect::kGlobalShapeAttr) {
+    auto shape = mlir::dyn_cast<mlir::DenseI64ArrayAttr>(attr.getValue());
+    auto type = mlir::dyn_cast_or_null<mlir::RankedTensorType>(
+        valueType(op, index, isArgument));
+    if (!shape || !type || shape.size() != type.getRank())
+      return op->emitError()
+             << "'" << SpmdDialect::kGlobalShapeAttr
+             << "' must be an array of one size per dimension of a ranked "
+                "function argument or result";
+    return mlir::success();
+  }
   if (attr.getName() != SpmdDialect::kShardingAttr)
     return op->emitError() << "unknown " << (isArgument ? "argument" : "result")
                            << " attribute '" << attr.getName().getValue()
@@ -144,6 +155,8 @@ ShardingAttr getSharding(mlir::Value value) {
     return reshard.getSharding();
   if (auto constraint = mlir::dyn_cast<ShardingConstraintOp>(op))
     return constraint.getSharding();
+  if (auto mask = mlir::dyn_cast<MaskPaddingOp>(op))
+    return mask.getSharding();
   if (mlir::isa<AllGatherOp, AllSliceOp, AllReduceOp, ReduceScatterOp,
                 AllToAllOp, CollectivePermuteOp>(op))
     return mlir::dyn_cast<ShardingAttr>(

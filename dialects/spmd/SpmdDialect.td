@@ -29,6 +29,9 @@ def Spmd_Dialect : Dialect {
 
     /// Function argument/result attribute: the value's sharding.
     static constexpr ::llvm::StringLiteral kShardingAttr = "spmd.sharding";
+    /// Function argument/result attribute, set by --spmd-global-to-local:
+    /// the value's global shape (its type is then one device's part).
+    static constexpr ::llvm::StringLiteral kGlobalShapeAttr = "spmd.global_shape";
     /// Op attribute: one sharding per result.
     static constexpr ::llvm::StringLiteral kShardingsAttr = "spmd.shardings";
     /// Op attribute: a sharding rule that replaces the op's own.

@@ -44,6 +44,16 @@ LogicalResult ShardingConstraintOp::verify() {
 
 LogicalResult ReshardOp::verify() { return verifyShardingChange(*this); }
 
+LogicalResult MaskPaddingOp::verify() {
+  if (failed(verifySharding(*this, getSharding(), getType())))
+    return failure();
+  if (static_cast<int64_t>(getGlobalShape().size()) != getType().getRank())
+    return emitOpError() << "has a global shape of rank "
+                         << getGlobalShape().size() << " for a tensor of rank "
+                         << getType().getRank();
+  return success();
+}
+
 /// The local shape of `type` on one device, splitting dimensions along the
 /// `manual` axes of `sharding`; nullopt if an axis does not divide.
 static std::optional<RankedTensorType> localType(RankedTensorType type,
@@ -132,9 +142,15 @@ LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
       return success();
     bool consistent = inType.getElementType() == outType.getElementType() &&
                       inType.getRank() == outType.getRank();
-    for (int64_t d = 0; consistent && d < inType.getRank(); ++d)
-      consistent = inType.getDimSize(d) * parts(in, d) ==
-                   outType.getDimSize(d) * parts(out, d);
+    // Local sizes are ceil(global / parts): some global size must give
+    // both.
+    for (int64_t d = 0; consistent && d < inType.getRank(); ++d) {
+      int64_t inParts = parts(in, d), outParts = parts(out, d);
+      int64_t inSize = inType.getDimSize(d), outSize = outType.getDimSize(d);
+      int64_t lowest =
+          std::max((inSize - 1) * inParts + 1, (outSize - 1) * outParts + 1);
+      consistent = lowest <= std::min(inSize * inParts, outSize * outParts);
+    }
     if (!consistent)
       return op->emitOpError()
              << "operand " << inType << " and result " << outType

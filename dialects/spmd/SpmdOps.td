@@ -72,11 +72,36 @@ def Spmd_ManualComputationOp : Spmd_Op<"manual_computation", [
   let hasVerifier = 1;
 }
 
+def Spmd_MaskPaddingOp : Spmd_Op<"mask_padding",
+    [Pure, SameOperandsAndResultType]> {
+  let summary = "Set the padding of uneven shards to a value";
+  let description = [{
+    On global shapes, the identity. On local ones (after
+    --spmd-global-to-local), `input` is one device's part of a tensor of
+    `global_shape` laid out as `sharding`; where a dimension does not split
+    evenly, the last parts reach past the tensor's end into padding, which
+    holds anything. Those elements become `value`, the identity of the
+    reduction or contraction that reads them next, so that they add nothing
+    to it. Written `spmd.mask_padding %x, 0.0 <sharding>, global = [10, 4] :
+    tensor<4x4xf32>` for a 10x4 tensor whose first dimension is split in 3.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, F64Attr:$value,
+                       Spmd_ShardingAttr:$sharding,
+                       DenseI64ArrayAttr:$global_shape);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $value $sharding `,` `global` `=` $global_shape attr-dict `:`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Collectives: each says which axes it works over and gives the sharding of
 // its result. On global shapes the operand and result types are the same;
 // after --spmd-global-to-local they are the local parts, which the
-// shardings relate (every dimension's local size times its parts agrees).
+// shardings relate (each local size is ceil(global size / its parts) of one
+// global size; uneven splits are padded).
 //===----------------------------------------------------------------------===//
 
 class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins)>

@@ -109,8 +109,10 @@ private:
                                     proto::Instruction &instruction);
 
   /// This device's part of `value` under its sharding: the start of the
-  /// part in the global tensor per dimension, and the global dims.
+  /// part in the global tensor per dimension, and the global dims (those of
+  /// `globalShape` if given, else the parts' sizes times their number).
   void placeOf(mlir::Value value, spmd::ShardingAttr sharding,
+               mlir::DenseI64ArrayAttr globalShape,
                std::vector<int64_t> &offsets,
                std::vector<int64_t> &globalDims) const;
   LogicalResult exportCollective(mlir::Operation *op,
@@ -161,7 +163,10 @@ LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
                        : "arg" + std::to_string(argument.getArgNumber()));
     spec.set_element_type(*type);
     std::vector<int64_t> offsets, globalDims;
-    placeOf(argument, spmd::getSharding(argument), offsets, globalDims);
+    placeOf(argument, spmd::getSharding(argument),
+            function.getArgAttrOfType<mlir::DenseI64ArrayAttr>(
+                argument.getArgNumber(), spmd::SpmdDialect::kGlobalShapeAttr),
+            offsets, globalDims);
     for (int64_t dim : globalDims)
       spec.add_dims(dim);
     proto::Buffer buffer;
@@ -197,6 +202,8 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
       placeOf(value,
               function.getResultAttrOfType<spmd::ShardingAttr>(
                   i, spmd::SpmdDialect::kShardingAttr),
+              function.getResultAttrOfType<mlir::DenseI64ArrayAttr>(
+                  i, spmd::SpmdDialect::kGlobalShapeAttr),
               offsets, globalDims);
       if (first) {
         proto::TensorSpec *spec = executable.add_outputs();
@@ -308,6 +315,7 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
 }
 
 void Exporter::placeOf(mlir::Value value, spmd::ShardingAttr sharding,
+                       mlir::DenseI64ArrayAttr globalShape,
                        std::vector<int64_t> &offsets,
                        std::vector<int64_t> &globalDims) const {
   auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
@@ -323,6 +331,9 @@ void Exporter::placeOf(mlir::Value value, spmd::ShardingAttr sharding,
     offsets[d] = part * type.getDimSize(d);
     globalDims[d] = parts * type.getDimSize(d);
   }
+  if (globalShape)
+    globalDims.assign(globalShape.asArrayRef().begin(),
+                      globalShape.asArrayRef().end());
 }
 
 LogicalResult Exporter::exportCollective(mlir::Operation *op,
@@ -333,18 +344,40 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
   auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
   auto &attributes = *instruction.mutable_attributes();
   if (auto slice = mlir::dyn_cast<spmd::AllSliceOp>(op)) {
-    // Local: this device's part of each sliced dimension.
-    instruction.set_op("slice");
-    proto::Ints &starts = *attributes["start_indices"].mutable_ints();
-    proto::Ints &limits = *attributes["limit_indices"].mutable_ints();
-    proto::Ints &strides = *attributes["strides"].mutable_ints();
+    // Local: this device's part of each sliced dimension, as a pad with
+    // negative edges, which also pads a part reaching past the end.
+    instruction.set_op("pad");
+    proto::Ints &low = *attributes["edge_padding_low"].mutable_ints();
+    proto::Ints &high = *attributes["edge_padding_high"].mutable_ints();
+    proto::Ints &interior = *attributes["interior_padding"].mutable_ints();
+    attributes["padding_value"].set_f(0.0);
     for (auto [d, list] : llvm::enumerate(slice.getSlicingAxes())) {
       std::vector<std::string> axes =
           namesOf(mlir::cast<mlir::ArrayAttr>(list));
       int64_t part = spmd::partIndices(placement.mesh, axes)[placement.device];
-      starts.add_values(part * outType.getDimSize(d));
-      limits.add_values((part + 1) * outType.getDimSize(d));
-      strides.add_values(1);
+      int64_t start = part * outType.getDimSize(d);
+      low.add_values(-start);
+      high.add_values(start + outType.getDimSize(d) - inType.getDimSize(d));
+      interior.add_values(0);
+    }
+    return success();
+  }
+  if (auto mask = mlir::dyn_cast<spmd::MaskPaddingOp>(op)) {
+    // This device's part holds the global tensor up to these limits.
+    instruction.set_op("pad");
+    proto::Ints &low = *attributes["edge_padding_low"].mutable_ints();
+    proto::Ints &high = *attributes["edge_padding_high"].mutable_ints();
+    proto::Ints &interior = *attributes["interior_padding"].mutable_ints();
+    proto::Ints &limits = *attributes["operand_limits"].mutable_ints();
+    attributes["padding_value"].set_f(mask.getValue().convertToDouble());
+    std::vector<int64_t> offsets, globalDims;
+    placeOf(mask.getResult(), mask.getSharding(), mask.getGlobalShapeAttr(),
+            offsets, globalDims);
+    for (int64_t d = 0; d < outType.getRank(); ++d) {
+      low.add_values(0);
+      high.add_values(0);
+      interior.add_values(0);
+      limits.add_values(mask.getGlobalShape()[d] - offsets[d]);
     }
     return success();
   }

@@ -1,14 +1,21 @@
 //===- GlobalToLocal.cpp - Per-device shapes ------------------------------===//
 //
-// Every value takes its local type from its sharding; ops whose attributes
-// name sizes are adjusted or, where a split dimension would need more than
-// new types (device offsets, halos, padding), reported.
+// Every value takes its local type from its sharding: a dimension of size n
+// in p parts is ceil(n / p) long on every device, the last parts padded
+// where p does not divide n. Padding holds anything, so it is masked with
+// the identity (spmd.mask_padding) before an op reduces over it or reads it
+// as indices; everything else computes garbage there that nothing reads.
+// Ops whose attributes name sizes are adjusted or, where a split dimension
+// would need more than new types (device offsets, halos), reported.
 //
 //===----------------------------------------------------------------------===//
+
+#include <limits>
 
 #include <numeric>
 
 #include "dialects/graph/GraphOps.h"
+#include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/IR/Builders.h"
 #include "passes/partition/Passes.h"
@@ -38,27 +45,32 @@ public:
     return parts;
   }
 
-  /// The local type of `value`; an error at `at` (about `what`) if a split
-  /// is uneven.
-  mlir::FailureOr<mlir::Type> localType(mlir::Operation *at, mlir::Value value,
-                                        llvm::StringRef what = "") const {
+  /// The local type of `value`: every split dimension rounded up.
+  mlir::Type localType(mlir::Value value) const {
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
     if (!type)
       return value.getType();
     llvm::SmallVector<int64_t> parts =
         partsOf(spmd::getSharding(value), type.getRank());
     llvm::SmallVector<int64_t> shape(type.getShape());
-    for (int64_t d = 0; d < type.getRank(); ++d) {
-      if (shape[d] % parts[d] != 0)
-        return at->emitOpError()
-               << what << "dimension " << d << " of " << type
-               << " does not split "
-               << "evenly into " << parts[d]
-               << " parts; padding uneven shards is not implemented yet";
-      shape[d] /= parts[d];
-    }
-    return mlir::Type(type.clone(shape));
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      shape[d] = llvm::divideCeil(shape[d], parts[d]);
+    return type.clone(shape);
   }
+
+  /// Whether any of `dims` of `value` is split unevenly (padded).
+  bool anyPadded(mlir::Value value, llvm::ArrayRef<int64_t> dims) const {
+    auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+    llvm::SmallVector<int64_t> parts =
+        partsOf(spmd::getSharding(value), type.getRank());
+    return llvm::any_of(
+        dims, [&](int64_t d) { return type.getDimSize(d) % parts[d] != 0; });
+  }
+
+  /// Masks the padding of `op`'s operands where it would leak into a
+  /// result: dimensions it reduces over (its rule's reduction factors) and
+  /// the indices of a gather (padding may hold any index).
+  void maskPadding(mlir::Operation *op) const;
 
   /// Whether any of `dims` of `value` is split.
   bool anySplit(mlir::Value value, llvm::ArrayRef<int64_t> dims) const {
@@ -74,6 +86,60 @@ public:
 private:
   MeshAttr mesh;
 };
+
+/// What padding must hold so that `op` ignores it: the identity of its
+/// reduction (0 for sums and contractions).
+double paddingIdentity(mlir::Operation *op, mlir::Type elementType) {
+  auto reduce = mlir::dyn_cast<graph::ReduceOp>(op);
+  if (!reduce)
+    return 0.0;
+  bool isBool = elementType.isInteger(1);
+  double infinity = std::numeric_limits<double>::infinity();
+  switch (reduce.getKind()) {
+  case graph::ReduceKind::Max:
+    return isBool ? 0.0 : -infinity; // Integers saturate at their lowest.
+  case graph::ReduceKind::Min:
+    return isBool ? 1.0 : infinity;
+  case graph::ReduceKind::Prod:
+    return 1.0;
+  case graph::ReduceKind::Sum:
+  case graph::ReduceKind::Mean:
+    return 0.0;
+  }
+  return 0.0;
+}
+
+void Localizer::maskPadding(mlir::Operation *op) const {
+  spmd::OpShardingRuleAttr rule = spmd::getShardingRule(op);
+  for (mlir::OpOperand &use : op->getOpOperands()) {
+    mlir::Value operand = use.get();
+    auto type = mlir::dyn_cast<mlir::RankedTensorType>(operand.getType());
+    if (!type)
+      continue;
+    llvm::SmallVector<int64_t> dims;
+    unsigned i = use.getOperandNumber();
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      bool isIndex = mlir::isa<graph::GatherOp>(op) && i == 1;
+      bool isReduced =
+          rule && llvm::any_of(rule.factorsOf(false, i, d),
+                               [&](int64_t f) { return rule.isReduction(f); });
+      if (isIndex || isReduced)
+        dims.push_back(d);
+    }
+    if (dims.empty() || !anyPadded(operand, dims))
+      continue;
+    // Arguments arrive with zeros in their padding (runtime/proto).
+    double identity = paddingIdentity(op, type.getElementType());
+    if (identity == 0.0 && mlir::isa<mlir::BlockArgument>(operand))
+      continue;
+    mlir::OpBuilder builder(op);
+    auto mask = spmd::MaskPaddingOp::create(
+        builder, op->getLoc(), operand, builder.getF64FloatAttr(identity),
+        spmd::getSharding(operand),
+        builder.getDenseI64ArrayAttr(type.getShape()));
+    use.set(mask.getResult());
+  }
+}
 
 mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
   auto unsupported = [&](llvm::StringRef what) {
@@ -105,11 +171,8 @@ mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
     auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
     if (!value || !value.isSplat())
       return unsupported("splitting a non-splat constant");
-    mlir::FailureOr<mlir::Type> local = localType(op, constant.getResult());
-    if (mlir::failed(local))
-      return mlir::failure();
-    constant.setValueAttr(
-        value.resizeSplat(mlir::cast<mlir::ShapedType>(*local)));
+    constant.setValueAttr(value.resizeSplat(
+        mlir::cast<mlir::ShapedType>(localType(constant.getResult()))));
     return mlir::success();
   }
   if (auto reverse = mlir::dyn_cast<graph::ReverseOp>(op)) {
@@ -133,8 +196,7 @@ mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
     llvm::SmallVector<int64_t> parts =
         partsOf(spmd::getSharding(slice.getResult()), type.getRank());
     for (int64_t d = 0; d < type.getRank(); ++d)
-      if (parts[d] > 1)
-        limits[d] /= parts[d];
+      limits[d] = llvm::divideCeil(limits[d], parts[d]);
     slice.setLimitIndices(limits);
   }
   return mlir::success();
@@ -162,45 +224,46 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
       return signalPassFailure();
     Localizer localizer(*mesh);
 
-    // Checks and attributes first, on global types.
-    mlir::WalkResult walk = function.walk([&](mlir::Operation *op) {
-      if (op == function)
-        return mlir::WalkResult::advance();
-      return mlir::failed(localizer.adjust(op)) ? mlir::WalkResult::interrupt()
-                                                : mlir::WalkResult::advance();
-    });
-    if (walk.wasInterrupted())
-      return signalPassFailure();
+    // Checks, attributes and masks first, on global types.
+    mlir::Block &body = function.getBody().front();
+    llvm::SmallVector<mlir::Operation *> ops;
+    for (mlir::Operation &op : body)
+      ops.push_back(&op);
+    for (mlir::Operation *op : ops) {
+      if (mlir::failed(localizer.adjust(op)))
+        return signalPassFailure();
+      localizer.maskPadding(op);
+    }
+
+    // The global shapes of arguments and results, for whoever places the
+    // parts (local types alone do not tell a padded size from a whole one).
+    auto shapeOf = [&](mlir::Type type) {
+      return mlir::DenseI64ArrayAttr::get(
+          &getContext(), mlir::cast<mlir::RankedTensorType>(type).getShape());
+    };
+    mlir::Operation *ret = body.getTerminator();
+    for (mlir::BlockArgument argument : body.getArguments())
+      if (mlir::isa<mlir::RankedTensorType>(argument.getType()))
+        function.setArgAttr(argument.getArgNumber(),
+                            spmd::SpmdDialect::kGlobalShapeAttr,
+                            shapeOf(argument.getType()));
+    for (auto [i, type] : llvm::enumerate(ret->getOperandTypes()))
+      if (mlir::isa<mlir::RankedTensorType>(type))
+        function.setResultAttr(i, spmd::SpmdDialect::kGlobalShapeAttr,
+                               shapeOf(type));
 
     // Then types: all new types are computed before any changes, since a
     // value's local type depends on its global one.
     llvm::SmallVector<std::pair<mlir::Value, mlir::Type>> retyped;
-    mlir::Block &body = function.getBody().front();
-    for (mlir::BlockArgument argument : body.getArguments()) {
-      std::string what;
-      llvm::raw_string_ostream(what)
-          << "argument " << argument.getArgNumber() << ": ";
-      mlir::FailureOr<mlir::Type> type =
-          localizer.localType(function, argument, what);
-      if (mlir::failed(type))
-        return signalPassFailure();
-      retyped.emplace_back(argument, *type);
-    }
-    walk = function.walk([&](mlir::Operation *op) {
-      for (mlir::Value result : op->getResults()) {
-        mlir::FailureOr<mlir::Type> type = localizer.localType(op, result);
-        if (mlir::failed(type))
-          return mlir::WalkResult::interrupt();
-        retyped.emplace_back(result, *type);
-      }
-      return mlir::WalkResult::advance();
+    for (mlir::BlockArgument argument : body.getArguments())
+      retyped.emplace_back(argument, localizer.localType(argument));
+    function.walk([&](mlir::Operation *op) {
+      for (mlir::Value result : op->getResults())
+        retyped.emplace_back(result, localizer.localType(result));
     });
-    if (walk.wasInterrupted())
-      return signalPassFailure();
     for (auto [value, type] : retyped)
       value.setType(type);
 
-    mlir::Operation *ret = body.getTerminator();
     function.setType(mlir::FunctionType::get(function.getContext(),
                                              body.getArgumentTypes(),
                                              ret->getOperandTypes()));

@@ -9,6 +9,12 @@
 // there, else by all_gather), and what the target adds comes last, by a
 // local all_slice.
 //
+// Uneven dimensions are padded to ceil(size / parts) per part, and parts of
+// one split are not always made of parts of a finer one (7 in 3 parts is
+// 3+3+1, in 6 parts 2+2+2+1+0+0, and pairs of the latter are not the
+// former). Where that is so, the dimension goes through whole: all its axes
+// are gathered and the target's sliced afresh.
+//
 //===----------------------------------------------------------------------===//
 
 #include "dialects/spmd/SpmdOps.h"
@@ -51,6 +57,10 @@ public:
 private:
   mlir::FailureOr<Layout> layoutOf(ShardingAttr sharding);
   int64_t parts(const Axes &axes) const;
+  /// Whether dimension `d`, split by `axes`, can be split further by
+  /// `more` (or joined from that) in place: each part of the coarser split
+  /// is the finer split's parts, padding included.
+  bool regroups(size_t d, const Axes &axes, const Axes &more) const;
   ShardingAttr toSharding(const Layout &layout);
   mlir::ArrayAttr perDimension(const llvm::SmallVector<Axes> &axes) const;
   mlir::ArrayAttr names(const Axes &axes) const;
@@ -101,6 +111,16 @@ int64_t Rewriter::parts(const Axes &axes) const {
   for (const std::string &axis : axes)
     result *= mesh.axisSize(axis).value_or(1);
   return result;
+}
+
+bool Rewriter::regroups(size_t d, const Axes &axes, const Axes &more) const {
+  int64_t size =
+      mlir::cast<mlir::RankedTensorType>(reshard->getResult(0).getType())
+          .getDimSize(d);
+  int64_t coarse = parts(axes), factor = parts(more);
+  // From whole, a split pads the end; to whole, a gather drops it.
+  return coarse == 1 || llvm::divideCeil(size, coarse) ==
+                            factor * llvm::divideCeil(size, coarse * factor);
 }
 
 ShardingAttr Rewriter::toSharding(const Layout &layout) {
@@ -191,8 +211,12 @@ mlir::LogicalResult Rewriter::run() {
 
   // 3. Move or gather what is out of place, then slice what is missing.
   size_t rank = layout.dims.size();
+  auto rest = [&](size_t d) {
+    return Axes(to->dims[d].begin() + layout.dims[d].size(), to->dims[d].end());
+  };
   auto misplaced = [&](size_t d) {
-    return !isPrefix(layout.dims[d], to->dims[d]);
+    return !isPrefix(layout.dims[d], to->dims[d]) ||
+           !regroups(d, layout.dims[d], rest(d));
   };
   while (llvm::any_of(llvm::seq<size_t>(0, rank), misplaced)) {
     bool moved = false;
@@ -205,7 +229,10 @@ mlir::LogicalResult Rewriter::run() {
           continue;
         const Axes &want = to->dims[e];
         size_t next = layout.dims[e].size();
-        if (next < want.size() && want[next] == axis) {
+        Axes remaining(layout.dims[d].begin(), layout.dims[d].end() - 1);
+        if (next < want.size() && want[next] == axis &&
+            regroups(d, remaining, {axis}) &&
+            regroups(e, layout.dims[e], {axis})) {
           std::string name = axis;
           layout.dims[d].pop_back();
           layout.dims[e].push_back(name);
@@ -227,6 +254,13 @@ mlir::LogicalResult Rewriter::run() {
       while (keep < layout.dims[d].size() && keep < to->dims[d].size() &&
              layout.dims[d][keep] == to->dims[d][keep])
         ++keep;
+      Axes prefix(layout.dims[d].begin(), layout.dims[d].begin() + keep);
+      if (!regroups(
+              d, prefix,
+              Axes(layout.dims[d].begin() + keep, layout.dims[d].end())) ||
+          !regroups(d, prefix,
+                    Axes(to->dims[d].begin() + keep, to->dims[d].end())))
+        keep = 0;
       if (keep == layout.dims[d].size())
         continue;
       llvm::SmallVector<Axes> gathered(rank);

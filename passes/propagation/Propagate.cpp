@@ -298,6 +298,20 @@ bool Propagator::propagate(mlir::Operation *op) {
       AxisList axes = projectToDimension(factorAxes, factorSizes, mesh);
       if (axes.size() <= dim.axes.size() || !isPrefix(dim.axes, axes))
         continue;
+      // Nor an axis another dimension of this tensor already has (the
+      // factors above only saw the axes of this op's choices).
+      AxisList taken = state.replicated;
+      for (const spmd::PartialAxisAttr &partial : state.partial)
+        taken.push_back(partial.getAxis());
+      for (auto [e, other] : llvm::enumerate(state.dims))
+        if (e != d)
+          taken.append(other.axes.begin(), other.axes.end());
+      size_t keep = dim.axes.size();
+      while (keep < axes.size() && !overlapsAny(axes[keep], taken))
+        ++keep;
+      axes.resize(keep);
+      if (axes.size() <= dim.axes.size())
+        continue;
       dim.axes = axes;
       dim.priority = priority;
       changed = true;

@@ -20,11 +20,32 @@ static AxisRefAttr subAxis(AxisRefAttr axis, int64_t offset, int64_t size,
   return AxisRefAttr::get(axis.getContext(), axis.getName(), offset, size);
 }
 
+/// The one factor of size > 1 among `factorSizes`, if there is exactly one.
+static std::optional<size_t> soleFactor(llvm::ArrayRef<int64_t> factorSizes) {
+  std::optional<size_t> sole;
+  for (auto [f, size] : llvm::enumerate(factorSizes)) {
+    if (size == 1)
+      continue;
+    if (sole)
+      return std::nullopt;
+    sole = f;
+  }
+  return sole;
+}
+
 llvm::SmallVector<AxisList>
 projectToFactors(llvm::ArrayRef<AxisRefAttr> axes,
                  llvm::ArrayRef<int64_t> factorSizes, MeshAttr mesh,
                  bool *complete) {
   llvm::SmallVector<AxisList> result(factorSizes.size());
+  // A dimension that is one factor is that factor: it takes every axis,
+  // whether or not they divide it (an uneven split is padded).
+  if (std::optional<size_t> sole = soleFactor(factorSizes)) {
+    result[*sole].assign(axes.begin(), axes.end());
+    if (complete)
+      *complete = true;
+    return result;
+  }
   size_t factor = 0;
   int64_t capacity = factorSizes.empty() ? 1 : factorSizes[0];
   if (complete)
@@ -78,10 +99,16 @@ AxisList normalizeAxes(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
 AxisList projectToDimension(llvm::ArrayRef<AxisList> factorAxes,
                             llvm::ArrayRef<int64_t> factorSizes,
                             MeshAttr mesh) {
+  std::optional<size_t> sole = soleFactor(factorSizes);
   AxisList axes;
   for (size_t f = 0; f < factorAxes.size(); ++f) {
+    int64_t parts = totalSize(factorAxes[f], mesh);
+    // A factor split unevenly is padded, which only a dimension that is
+    // that factor alone can be.
+    if (factorSizes[f] % parts != 0 && sole != f)
+      break;
     axes.append(factorAxes[f].begin(), factorAxes[f].end());
-    if (totalSize(factorAxes[f], mesh) != factorSizes[f])
+    if (parts != factorSizes[f])
       break; // Minor factors' axes would split this one instead.
   }
   return normalizeAxes(axes, mesh);

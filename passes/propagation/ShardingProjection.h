@@ -27,15 +27,20 @@ namespace tessel::propagation {
 
 using AxisList = llvm::SmallVector<spmd::AxisRefAttr>;
 
-/// Projects `axes` (one dimension's) onto factors of `factorSizes`. Axes that
-/// do not fit evenly are left out (`complete` is false then).
+/// Projects `axes` (one dimension's) onto factors of `factorSizes`. A
+/// dimension that is a single factor (the others of size 1) passes all its
+/// axes to it, dividing its size or not (uneven shards are padded); in a
+/// dimension of several factors, axes that do not fit evenly are left out
+/// (`complete` is false then), since padding one factor would not pad the
+/// dimension at its end.
 llvm::SmallVector<AxisList>
 projectToFactors(llvm::ArrayRef<spmd::AxisRefAttr> axes,
                  llvm::ArrayRef<int64_t> factorSizes, spmd::MeshAttr mesh,
                  bool *complete = nullptr);
 
 /// The axes of a dimension made of factors with `factorSizes` whose axes
-/// are `factorAxes`, sub-axes merged back where they meet.
+/// are `factorAxes`, sub-axes merged back where they meet. A factor split
+/// unevenly contributes only if it is the dimension's single factor.
 AxisList projectToDimension(llvm::ArrayRef<AxisList> factorAxes,
                             llvm::ArrayRef<int64_t> factorSizes,
                             spmd::MeshAttr mesh);

@@ -139,12 +139,14 @@ struct Outcome {
   bool passed = false;
   std::string detail;
   /// Partitioned runs: the partitioner reported the case as unsupported
-  /// (a clear compile error), or no input splits evenly.
+  /// (a clear compile error), or no input can be split.
   bool skipped = false;
 };
 
 /// Splits every input over a mesh of `devices` devices along its first
-/// dimension they divide; false if no input has one.
+/// dimension they divide (for 3 devices: the first they do not divide, so
+/// that parts are padded), else its first of more than one element; false
+/// if no input has one.
 bool splitInputs(ImportedModel &imported, int devices) {
   // devices == 0 means a 2x2 mesh: the first even dimension over x, the
   // last other even one over y.
@@ -169,10 +171,16 @@ bool splitInputs(ImportedModel &imported, int devices) {
         function.getArgAttr(argument.getArgNumber(),
                             graph::GraphDialect::kParameterAttr))
       continue;
-    // The first dimension of even (non-zero) size is split.
+    // The first dimension of even size is split; over 3 devices, the
+    // first of uneven size. Failing that, the first of more than one
+    // element (padded).
     int64_t split = -1;
     for (int64_t d = 0; d < type.getRank() && split < 0; ++d)
-      if (type.getDimSize(d) > 0 && type.getDimSize(d) % devices == 0)
+      if (type.getDimSize(d) > 0 &&
+          (type.getDimSize(d) % devices == 0) == (devices != 3))
+        split = d;
+    for (int64_t d = 0; d < type.getRank() && split < 0; ++d)
+      if (type.getDimSize(d) > 1)
         split = d;
     if (split < 0)
       continue;
@@ -270,7 +278,7 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
           !status.ok())
         return {false, std::string(status.message())};
     if (partition && !splitInputs(*imported, devices))
-      return {false, "no input splits evenly", /*skipped=*/true};
+      return {false, "no input has a dimension to split", /*skipped=*/true};
     mlir::FailureOr<proto::Executable> executable =
         compileToExecutable(*imported->module, parameterFile);
     if (failed(executable)) {
@@ -394,6 +402,11 @@ TEST(OnnxNodeTest, PartitionedOverTwoDevicesMatchOnnxReferenceOutputs) {
 
 TEST(OnnxNodeTest, PartitionedOverFourDevicesMatchOnnxReferenceOutputs) {
   checkPartitioned(4);
+}
+
+TEST(OnnxNodeTest,
+     PartitionedUnevenlyOverThreeDevicesMatchOnnxReferenceOutputs) {
+  checkPartitioned(3);
 }
 
 TEST(OnnxNodeTest, PartitionedOverA2x2MeshMatchOnnxReferenceOutputs) {

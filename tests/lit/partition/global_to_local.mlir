@@ -48,3 +48,49 @@ func.func @unsharded(%a: tensor<4xf32>) -> tensor<4xf32> {
   %e = graph.exp %a : tensor<4xf32>
   return %e : tensor<4xf32>
 }
+
+// -----
+
+// Uneven splits are padded: 10 in 3 parts is 4 per device (4+4+2). The
+// padding is masked with the identity before a reduction over it (0 for a
+// sum, -inf for a max) and before a contraction over it; arguments arrive
+// with zero padding, so a sum of one needs no mask. Global shapes of
+// arguments and results are recorded for whoever places the parts.
+spmd.mesh @m = <["x"=3]>
+// CHECK-LABEL: func.func @uneven
+// CHECK-SAME: (%arg0: tensor<4x4xf32> {spmd.global_shape = array<i64: 10, 4>
+// CHECK-SAME: %arg1: tensor<4x2xf32> {spmd.global_shape = array<i64: 10, 2>
+// CHECK-SAME: -> (tensor<4xf32> {spmd.global_shape = array<i64: 4>}, tensor<4xf32> {spmd.global_shape = array<i64: 4>}, tensor<4x2xf32> {spmd.global_shape = array<i64: 4, 2>}, tensor<4xf32> {spmd.global_shape = array<i64: 4>})
+func.func @uneven(%a: tensor<10x4xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>},
+                  %b: tensor<10x2xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>})
+    -> (tensor<4xf32>, tensor<4xf32>, tensor<4x2xf32>, tensor<4xf32>) {
+  // CHECK-NEXT: %[[E:.*]] = graph.exp %arg0 {{.*}} : tensor<4x4xf32>
+  %e = graph.exp %a {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<10x4xf32>
+  // CHECK-NEXT: %[[M:.*]] = spmd.mask_padding %[[E]], 0.000000e+00 <@m, [{"x"}, {}]>, global = [10, 4] : tensor<4x4xf32>
+  // CHECK-NEXT: graph.reduce sum %[[M]], dims = [0] {{.*}} : (tensor<4x4xf32>) -> tensor<4xf32>
+  %s = graph.reduce sum %e, dims = [0] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": sum}>]} : (tensor<10x4xf32>) -> tensor<4xf32>
+  // CHECK-NEXT: %[[X:.*]] = spmd.mask_padding %[[E]], 0xFFF0000000000000 <@m, [{"x"}, {}]>, global = [10, 4] : tensor<4x4xf32>
+  // CHECK-NEXT: graph.reduce max %[[X]]
+  %x = graph.reduce max %e, dims = [0] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": max}>]} : (tensor<10x4xf32>) -> tensor<4xf32>
+  // CHECK-NEXT: %[[L:.*]] = spmd.mask_padding %[[E]], 0.000000e+00
+  // CHECK-NEXT: graph.dot_general %[[L]], %arg1, {{.*}} : (tensor<4x4xf32>, tensor<4x2xf32>) -> tensor<4x2xf32>
+  %d = graph.dot_general %e, %b, batching_dims = [] x [], contracting_dims = [0] x [0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"x": sum}>]} : (tensor<10x4xf32>, tensor<10x2xf32>) -> tensor<4x2xf32>
+  // CHECK-NEXT: graph.reduce sum %arg0, dims = [0]
+  %t = graph.reduce sum %a, dims = [0] {spmd.shardings = [#spmd.sharding<@m, [{}], partial={"x": sum}>]} : (tensor<10x4xf32>) -> tensor<4xf32>
+  return %s, %x, %d, %t : tensor<4xf32>, tensor<4xf32>, tensor<4x2xf32>, tensor<4xf32>
+}
+
+// -----
+
+// A gather's padded indices are masked with 0 (padding may hold any index).
+spmd.mesh @m = <["x"=3]>
+// CHECK-LABEL: func.func @uneven_indices
+func.func @uneven_indices(%table: tensor<8x4xf32>, %ids: tensor<5xi64> {spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) -> tensor<5x4xf32> {
+  // CHECK: %[[I:.*]] = graph.add
+  %one = graph.constant {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} dense<1> : tensor<5xi64>
+  %i = graph.add %ids, %one {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} : tensor<5xi64>
+  // CHECK-NEXT: %[[M:.*]] = spmd.mask_padding %[[I]], 0.000000e+00 <@m, [{"x"}]>, global = [5] : tensor<2xi64>
+  // CHECK-NEXT: graph.gather %arg0[%[[M]]]
+  %g = graph.gather %table[%i] axis = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : (tensor<8x4xf32>, tensor<5xi64>) -> tensor<5x4xf32>
+  return %g : tensor<5x4xf32>
+}

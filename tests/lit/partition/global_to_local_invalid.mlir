@@ -1,22 +1,5 @@
 // RUN: tessel-opt %s --split-input-file --verify-diagnostics --pass-pipeline='builtin.module(func.func(spmd-global-to-local))'
 
-spmd.mesh @m = <["x"=3]>
-// expected-error @+1 {{'func.func' op argument 0: dimension 0 of 'tensor<8xf32>' does not split evenly into 3 parts; padding uneven shards is not implemented yet}}
-func.func @uneven_argument(%a: tensor<8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) -> tensor<8xf32> {
-  return %a : tensor<8xf32>
-}
-
-// -----
-
-spmd.mesh @m = <["x"=3]>
-func.func @uneven(%a: tensor<8xf32>) -> tensor<8xf32> {
-  // expected-error @+1 {{'graph.exp' op dimension 0 of 'tensor<8xf32>' does not split evenly into 3 parts; padding uneven shards is not implemented yet}}
-  %e = graph.exp %a {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} : tensor<8xf32>
-  return %e : tensor<8xf32>
-}
-
-// -----
-
 spmd.mesh @m = <["x"=2]>
 func.func @iota() -> tensor<8xi64> {
   // expected-error @+1 {{an iota counting along a split dimension is not supported by the partitioner yet}}

@@ -134,3 +134,32 @@ func.func @partial_reductions(%a: tensor<4x8xf32> {spmd.sharding = #spmd.shardin
   %dot = graph.dot_general %b, %c, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x8xf32>, tensor<8x6xf32>) -> tensor<4x6xf32>
   return %max, %prod, %dot : tensor<4xf32>, tensor<4xf32>, tensor<4x6xf32>
 }
+
+// -----
+
+// A tensor never takes an axis twice: %e already has "y" on its first
+// dimension (from %b) when the product's result asks for "y" on its second.
+// CHECK-LABEL: func @no_axis_twice
+// CHECK: graph.exp %{{.*}} {spmd.shardings = [#spmd.sharding<@m, [{"y", ?}, {?}]>]}
+spmd.mesh @m = <["y"=3]>
+func.func @no_axis_twice(%a: tensor<4x12xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"y"}]>},
+                         %b: tensor<12x6xf32> {spmd.sharding = #spmd.sharding<@m, [{"y"}, {}]>})
+    -> (tensor<4x6xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"y"}]>}) {
+  %e = graph.exp %b : tensor<12x6xf32>
+  %p = graph.dot_general %a, %e, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x12xf32>, tensor<12x6xf32>) -> tensor<4x6xf32>
+  return %p : tensor<4x6xf32>
+}
+
+// -----
+
+// An uneven split passes through ops whose dimension is one factor (10 in 3
+// parts is padded), but not into a dimension a reshape merges it into.
+// CHECK-LABEL: func @uneven
+// CHECK: graph.neg %{{.*}} {spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}]>]}
+// CHECK: graph.reshape %{{.*}} {spmd.shardings = [#spmd.sharding<@m, [{?}]>]}
+spmd.mesh @m = <["x"=3]>
+func.func @uneven(%a: tensor<10x4xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) -> tensor<40xf32> {
+  %n = graph.neg %a : tensor<10x4xf32>
+  %r = graph.reshape %n : (tensor<10x4xf32>) -> tensor<40xf32>
+  return %r : tensor<40xf32>
+}

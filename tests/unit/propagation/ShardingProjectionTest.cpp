@@ -51,18 +51,33 @@ TEST_F(ShardingProjectionTest, AnAxisSplitsIntoSubAxesAcrossFactors) {
   EXPECT_EQ(projectToDimension(factors, {2, 64}, mesh), (AxisList{axis("y")}));
 }
 
-TEST_F(ShardingProjectionTest, AxesThatDoNotDivideAreLeftOut) {
-  // A factor of 3 cannot take "x" (2): nothing fits.
+TEST_F(ShardingProjectionTest, ASoleFactorTakesAxesThatDoNotDivideIt) {
+  // A dimension of 3 that is one factor is split by "x" (2) into padded
+  // parts of 2; size-1 factors beside it change nothing.
+  bool complete = false;
+  llvm::SmallVector<AxisList> factors =
+      projectToFactors({axis("x")}, {1, 3, 1}, mesh, &complete);
+  EXPECT_TRUE(complete);
+  EXPECT_EQ(factors[1], (AxisList{axis("x")}));
+  EXPECT_EQ(projectToDimension(factors, {1, 3, 1}, mesh),
+            (AxisList{axis("x")}));
+}
+
+TEST_F(ShardingProjectionTest, AxesThatDoNotDivideAFactorOfSeveralAreLeftOut) {
+  // 6 = [2, 3] by {y}: y:(1)2 fits the 2, the rest does not fit the 3.
   bool complete = true;
   llvm::SmallVector<AxisList> factors =
-      projectToFactors({axis("x")}, {3}, mesh, &complete);
-  EXPECT_FALSE(complete);
-  EXPECT_TRUE(factors[0].empty());
-  // 6 = [2, 3] by {y}: y:(1)2 fits the 2, the rest does not fit the 3.
-  factors = projectToFactors({axis("y")}, {2, 3}, mesh, &complete);
+      projectToFactors({axis("y")}, {2, 3}, mesh, &complete);
   EXPECT_FALSE(complete);
   EXPECT_EQ(factors[0], (AxisList{axis("y", 1, 2)}));
   EXPECT_TRUE(factors[1].empty());
+  // 9 = [3, 3] by {x}: nothing fits.
+  factors = projectToFactors({axis("x")}, {3, 3}, mesh, &complete);
+  EXPECT_FALSE(complete);
+  EXPECT_TRUE(factors[0].empty() && factors[1].empty());
+  // Nor does a factor split unevenly project back onto such a dimension:
+  // [3, 4] with x on the 3 would split 12 into halves, not the 3 padded.
+  EXPECT_TRUE(projectToDimension({{axis("x")}, {}}, {3, 4}, mesh).empty());
 }
 
 TEST_F(ShardingProjectionTest, MinorFactorsFollowOnlyAFullMajorFactor) {
