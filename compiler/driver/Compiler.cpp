@@ -45,7 +45,10 @@ mlir::LogicalResult insertCollectives(mlir::ModuleOp module) {
   mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
   functions.addPass(partition::createInsertExplicitReshardsPass());
   functions.addPass(partition::createReshardToCollectivesPass());
-  functions.addPass(mlir::createCanonicalizerPass());
+  // Equal constants laid out differently must stay apart: the folder would
+  // merge them, ignoring their shardings.
+  functions.addPass(mlir::createCanonicalizerPass(
+      mlir::GreedyRewriteConfig().enableConstantCSE(false)));
   functions.addPass(mlir::createCSEPass());
   return manager.run(module);
 }
