@@ -402,6 +402,66 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
       });
 }
 
+absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
+                                     int64_t high, double value,
+                                     const CollectiveBuffer &in,
+                                     const CollectiveBuffer &out) {
+  int g = size();
+  return run(
+      rank, "halo_exchange", in, out,
+      [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+        if (absl::Status status = checkDim(in, dim); !status.ok())
+          return status;
+        if (!kernels::isFloatType(in.type))
+          return absl::InvalidArgumentError("needs a float element type");
+        int64_t n = in.dims[dim];
+        if (std::abs(low) > n || std::abs(high) > n || n + low + high < 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat("halos of ", low, " and ", high,
+                           " rows reach past the neighbours' ", n));
+        if (overlaps(in, out))
+          return absl::InvalidArgumentError("output overlaps input");
+        std::vector<int64_t> dims = in.dims;
+        dims[dim] = n + low + high;
+        return expectDims(out, dims);
+      },
+      [&] {
+        // Output rows [begin, end) come from member q's rows starting at
+        // `from`, for q the member before, this one and the one after.
+        int64_t bytes = kernels::byteSize(in.type);
+        int64_t n = in.dims[dim], first = rank * n - low;
+        std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
+        std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+        for (int q = rank - 1; q <= rank + 1; ++q) {
+          int64_t begin = std::max<int64_t>(q * n, first) - first;
+          int64_t end =
+              std::min<int64_t>((q + 1) * n, first + out.dims[dim]) - first;
+          if (begin >= end)
+            continue;
+          std::vector<int64_t> block = out.dims;
+          block[dim] = end - begin;
+          char *target = static_cast<char *>(out.data) +
+                         begin * outStrides[dim] * bytes;
+          int64_t count = product(block, 0, block.size());
+          if (q >= 0 && q < g) {
+            const char *source = static_cast<const char *>(slots[q].in->data) +
+                                 (first + begin - q * n) * inStrides[dim] *
+                                     bytes;
+            kernels::stridedCopy(bytes, block, target, outStrides, source,
+                                 inStrides, 0, count);
+            continue;
+          }
+          // Past the ends: the padding value, written through a
+          // one-element source of stride 0.
+          char element[8];
+          kernels::storeFloat(element, in.type, 0, static_cast<float>(value));
+          kernels::stridedCopy(bytes, block, target, outStrides, element,
+                               std::vector<int64_t>(block.size(), 0), 0,
+                               count);
+        }
+      });
+}
+
 absl::Status HostGroup::collectivePermute(int rank,
                                           const std::vector<int> &sources,
                                           const CollectiveBuffer &in,

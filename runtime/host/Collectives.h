@@ -75,6 +75,13 @@ public:
   absl::Status allToAll(int rank, int64_t splitDim, int64_t concatDim,
                         const CollectiveBuffer &in,
                         const CollectiveBuffer &out);
+  /// out = rows [rank * n - low, (rank + 1) * n + high) along `dim` of the
+  /// members' ins (each n rows) laid end to end, `value` where that runs
+  /// past the first or last member: a window's halo from its neighbours.
+  /// Each of `low` and `high` is at most n in size (float types only).
+  absl::Status haloExchange(int rank, int64_t dim, int64_t low, int64_t high,
+                            double value, const CollectiveBuffer &in,
+                            const CollectiveBuffer &out);
   /// out = the in of member `sources[rank]`, or zeros where that is -1.
   /// `sources` must be the same on every member.
   absl::Status collectivePermute(int rank, const std::vector<int> &sources,

@@ -345,6 +345,11 @@ absl::Status runCollective(const proto::Instruction &instruction,
   case proto::Collective::COLLECTIVE_PERMUTE:
     status = group.collectivePermute(rank, membership.sources, in, out);
     break;
+  case proto::Collective::HALO_EXCHANGE:
+    status = group.haloExchange(rank, collective.dimension(),
+                                collective.halo_low(), collective.halo_high(),
+                                collective.padding_value(), in, out);
+    break;
   default:
     return absl::UnimplementedError(
         absl::StrCat("collective for tensor '", instruction.location(),

@@ -394,6 +394,59 @@ TEST(HostCollectives, UnevenPiecesArePaddedAndLeftOut) {
             "all_to_all: member 0: splits and concatenates dimension 0");
 }
 
+TEST(HostCollectives, HaloExchangeTakesNeighboursRows) {
+  // Members hold consecutive parts of n rows (dimension 1) of one tensor;
+  // out is the rows [rank n - low, (rank + 1) n + high) of it, -7 past its
+  // ends.
+  const int64_t n = 3;
+  for (int g : {1, 2, 3, 4})
+    for (int64_t low : {-1, 0, 1, 3})
+      for (int64_t high : {-2, 0, 2}) {
+        HostGroup group(g);
+        std::vector<Tensor> ins, outs;
+        std::vector<int64_t> local = {2, n, 2}, extended = {2, n + low + high, 2};
+        for (int r = 0; r < g; ++r) {
+          ins.push_back(makeInput(proto::F32, local, r));
+          outs.emplace_back(proto::F32, extended);
+        }
+        onMembers(g, [&](int r) {
+          absl::Status status = group.haloExchange(r, 1, low, high, -7.0,
+                                                   ins[r].buffer, outs[r].buffer);
+          ASSERT_TRUE(status.ok()) << status;
+        });
+        for (int r = 0; r < g; ++r)
+          forEach(extended, [&](const std::vector<int64_t> &at) {
+            int64_t row = r * n - low + at[1];
+            int member = row < 0 ? -1 : static_cast<int>(row / n);
+            std::vector<int64_t> source = at;
+            source[1] = row - member * n;
+            double expected = member < 0 || member >= g
+                                  ? -7.0
+                                  : inputValue(proto::F32, member,
+                                               flatten(source, local));
+            ASSERT_EQ(outs[r].at(flatten(at, extended)), expected)
+                << "g=" << g << " low=" << low << " high=" << high
+                << " rank=" << r;
+          });
+      }
+  // A halo wider than a part is an error on every member.
+  HostGroup group(2);
+  std::vector<Tensor> ins, outs;
+  for (int r = 0; r < 2; ++r) {
+    ins.push_back(makeInput(proto::F32, {2}, r));
+    outs.emplace_back(proto::F32, std::vector<int64_t>{5});
+  }
+  std::vector<absl::Status> statuses(2);
+  onMembers(2, [&](int r) {
+    statuses[r] =
+        group.haloExchange(r, 0, 3, 0, 0.0, ins[r].buffer, outs[r].buffer);
+  });
+  for (const absl::Status &status : statuses)
+    EXPECT_EQ(std::string(status.message()),
+              "halo_exchange: member 0: halos of 3 and 0 rows reach past the "
+              "neighbours' 2");
+}
+
 TEST(HostCollectives, CollectivePermuteWithMissingSources) {
   const int g = 4;
   // A ring shift by one, except member 2, which receives nothing.
