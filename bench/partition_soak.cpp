@@ -60,9 +60,9 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   std::cout << cases << " random programs from seed " << seed << " in "
             << seconds << " s: " << passed << " pass (" << communicating
             << " with collectives), " << failed << " fail\n";

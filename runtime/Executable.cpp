@@ -226,6 +226,19 @@ countCollectives(const proto::Executable &executable) {
       bytes = std::max(bytes, bytesOf(id));
     for (int64_t id : instruction.results())
       bytes = std::max(bytes, bytesOf(id));
+    const proto::Collective &collective = instruction.collective();
+    if (collective.kind() == proto::Collective::HALO_EXCHANGE &&
+        instruction.operands_size() == 1 && instruction.operands(0) >= 0 &&
+        instruction.operands(0) < program.buffers_size()) {
+      // Only the rows received move.
+      const proto::Buffer &in = program.buffers(instruction.operands(0));
+      int64_t dim = collective.dimension();
+      int64_t rows = dim >= 0 && dim < in.dims_size() ? in.dims(dim) : 0;
+      bytes = rows == 0 ? 0
+                        : bytesOf(instruction.operands(0)) / rows *
+                              (std::max<int64_t>(0, collective.halo_low()) +
+                               std::max<int64_t>(0, collective.halo_high()));
+    }
     count.bytesPerDevice += bytes;
   }
   std::vector<CollectiveCount> result;

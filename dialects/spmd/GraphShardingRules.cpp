@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <limits>
 #include <numeric>
 
 #include "dialects/graph/GraphDialect.h"
@@ -280,11 +281,34 @@ OpShardingRuleAttr ruleFor(graph::BatchNormInferenceOp op) {
   return builder.build();
 }
 
+/// Spatial dimension `d` of a windowed op: one factor the size of the
+/// result's where halos can split it (the input's is that times the
+/// stride, a minor factor of its own), else separate need-replication
+/// factors.
+void addSpatialFactors(OpShardingRuleBuilder &builder, mlir::Operation *op,
+                       int64_t d) {
+  RankedTensorType input = typeOf(op->getOperand(0));
+  RankedTensorType result = typeOf(op->getResult(0));
+  std::optional<WindowHalo> halo = windowHalo(op, d);
+  if (!halo) {
+    builder.addOperandFactor(0, d, input.getDimSize(d),
+                             FactorKind::NeedReplication);
+    builder.addResultFactor(0, d, result.getDimSize(d),
+                            FactorKind::NeedReplication);
+    return;
+  }
+  SmallVector<int64_t> operandDims(op->getNumOperands(), -1);
+  operandDims[0] = d;
+  if (result.getDimSize(d) != 1)
+    builder.addFactor(operandDims, {d}, result.getDimSize(d));
+  if (halo->stride != 1)
+    builder.addOperandFactor(0, d, halo->stride, FactorKind::NeedReplication);
+}
+
 OpShardingRuleAttr ruleFor(graph::ConvolutionOp op) {
   OpShardingRuleBuilder builder(op);
   RankedTensorType input = op.getInput().getType();
   RankedTensorType kernel = op.getKernel().getType();
-  RankedTensorType result = op.getType();
   builder.addFactor({0, -1}, {0}, input.getDimSize(0));
   builder.addFactor({-1, 0}, {1}, kernel.getDimSize(0));
   if (op.getFeatureGroupCount() == 1)
@@ -295,30 +319,24 @@ OpShardingRuleAttr ruleFor(graph::ConvolutionOp op) {
     builder.addOperandFactor(1, 1, kernel.getDimSize(1),
                              FactorKind::NeedReplication);
   }
-  // Spatial dimensions: windows overlap, so sharding them needs halos.
+  // Spatial dimensions: windows overlap, so a split needs halos; the
+  // window itself stays whole.
   for (int64_t d = 2; d < input.getRank(); ++d) {
-    builder.addOperandFactor(0, d, input.getDimSize(d),
-                             FactorKind::NeedReplication);
+    addSpatialFactors(builder, op, d);
     builder.addOperandFactor(1, d, kernel.getDimSize(d),
                              FactorKind::NeedReplication);
-    builder.addResultFactor(0, d, result.getDimSize(d),
-                            FactorKind::NeedReplication);
   }
   return builder.build();
 }
 
 template <typename PoolOp> OpShardingRuleAttr poolRule(PoolOp op) {
   OpShardingRuleBuilder builder(op);
-  RankedTensorType operand = op.getOperand().getType(), result = op.getType();
+  RankedTensorType operand = op.getOperand().getType();
   for (int64_t d = 0; d < 2; ++d)
     if (operand.getDimSize(d) != 1)
       builder.addFactor({d}, {d}, operand.getDimSize(d));
-  for (int64_t d = 2; d < operand.getRank(); ++d) {
-    builder.addOperandFactor(0, d, operand.getDimSize(d),
-                             FactorKind::NeedReplication);
-    builder.addResultFactor(0, d, result.getDimSize(d),
-                            FactorKind::NeedReplication);
-  }
+  for (int64_t d = 2; d < operand.getRank(); ++d)
+    addSpatialFactors(builder, op, d);
   return builder.build();
 }
 
@@ -377,6 +395,48 @@ template <typename... Ops> void attachSpecific(mlir::MLIRContext *context) {
 }
 
 } // namespace
+
+std::optional<WindowHalo> windowHalo(mlir::Operation *op, int64_t d) {
+  // Per spatial dimension: window extent (dilated), stride and padding.
+  int64_t s = d - 2, extent, stride, low, high;
+  double padding = 0.0;
+  if (auto conv = mlir::dyn_cast<graph::ConvolutionOp>(op)) {
+    if (conv.getLhsDilation()[s] != 1)
+      return std::nullopt;
+    extent = (conv.getKernel().getType().getDimSize(d) - 1) *
+                 conv.getRhsDilation()[s] +
+             1;
+    stride = conv.getWindowStrides()[s];
+    low = conv.getPaddingLow()[s];
+    high = conv.getPaddingHigh()[s];
+  } else if (mlir::isa<graph::MaxPoolOp, graph::AvgPoolOp>(op)) {
+    auto window = [&](llvm::StringRef name) {
+      return mlir::cast<mlir::DenseI64ArrayAttr>(
+          op->getInherentAttr(name).value_or(mlir::Attribute()))[s];
+    };
+    extent = (window("window_dimensions") - 1) * window("window_dilations") + 1;
+    stride = window("window_strides");
+    low = window("padding_low");
+    high = window("padding_high");
+    if (auto avg = mlir::dyn_cast<graph::AvgPoolOp>(op)) {
+      // Halo rows past the ends would count as elements.
+      if (avg.getCeilMode() ||
+          (!avg.getCountIncludePad() && (low != 0 || high != 0)))
+        return std::nullopt;
+    } else {
+      padding = -std::numeric_limits<double>::infinity();
+    }
+  } else {
+    return std::nullopt;
+  }
+  int64_t in = typeOf(op->getOperand(0)).getDimSize(d);
+  int64_t out = typeOf(op->getResult(0)).getDimSize(d);
+  if (stride < 1 || in != stride * out)
+    return std::nullopt;
+  // Output rows [0, n) read input rows [-low, (n - 1) stride - low + extent):
+  // stride n of its own, low before, the rest after.
+  return WindowHalo{stride, low, extent - stride - low, padding};
+}
 
 llvm::StringRef partialReductionOf(mlir::Operation *op) {
   auto reduce = mlir::dyn_cast<graph::ReduceOp>(op);

@@ -16,6 +16,8 @@
 #ifndef TESSEL_DIALECTS_SPMD_SHARDINGRULES_H
 #define TESSEL_DIALECTS_SPMD_SHARDINGRULES_H
 
+#include <optional>
+
 #include "dialects/spmd/SpmdDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/Operation.h"
@@ -67,6 +69,22 @@ OpShardingRuleAttr getShardingRule(mlir::Operation *op);
 /// that is the shard's sum divided by the full count (the partitioner
 /// rewrites it so), and an integer mean keeps its dimension whole.
 llvm::StringRef partialReductionOf(mlir::Operation *op);
+
+/// How a windowed op (convolution, max_pool, avg_pool) can split spatial
+/// dimension `d` (>= 2) of its input and result alike, with halos: output
+/// row o reads input rows from o * stride - low on, and the input is stride
+/// times the output long, so a device holding n output rows and the
+/// matching stride * n input rows also needs `low` rows before them and
+/// `high` after (either may be negative: fewer of its own) from its
+/// neighbours, and `padding` past the ends (what the op pads with: 0, or
+/// -inf for a max). Nullopt where the dimension cannot split so (sizes not
+/// in that ratio, a dilated input, an average that does not count its
+/// padding).
+struct WindowHalo {
+  int64_t stride = 1, low = 0, high = 0;
+  double padding = 0.0;
+};
+std::optional<WindowHalo> windowHalo(mlir::Operation *op, int64_t d);
 
 /// Attaches ShardingRuleOpInterface to the graph dialect's ops.
 void registerGraphShardingRules(mlir::DialectRegistry &registry);

@@ -54,6 +54,34 @@ LogicalResult MaskPaddingOp::verify() {
   return success();
 }
 
+LogicalResult HaloExchangeOp::verify() {
+  auto inType = mlir::cast<RankedTensorType>(getInput().getType());
+  auto outType = mlir::cast<RankedTensorType>(getType());
+  // I64Attr getters are unsigned: the attributes hold signed counts.
+  int64_t dim = getDimAttr().getInt(), rank = inType.getRank();
+  int64_t low = getLowAttr().getInt(), high = getHighAttr().getInt();
+  if (dim < 0 || dim >= rank)
+    return emitOpError() << "dimension " << dim << " is out of range for "
+                         << inType;
+  int64_t n = inType.getDimSize(dim);
+  if (std::abs(low) > n || std::abs(high) > n)
+    return emitOpError() << "halos of " << low << " and " << high
+                         << " rows reach past the neighbours' " << n;
+  SmallVector<int64_t> shape(inType.getShape());
+  shape[dim] = n + low + high;
+  if (outType != inType.clone(shape))
+    return emitOpError() << "result " << outType << " should be "
+                         << inType.clone(shape);
+  FailureOr<MeshAttr> mesh = lookupMesh(*this, getMeshAttr());
+  if (failed(mesh))
+    return failure();
+  for (Attribute name : getAxes())
+    if (!mesh->axisSize(mlir::cast<StringAttr>(name).getValue()))
+      return emitOpError() << "names axis " << name << ", which mesh "
+                           << getMeshAttr() << " does not have";
+  return success();
+}
+
 /// The local shape of `type` on one device, splitting dimensions along the
 /// `manual` axes of `sharding`; nullopt if an axis does not divide.
 static std::optional<RankedTensorType> localType(RankedTensorType type,

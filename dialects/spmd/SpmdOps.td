@@ -96,6 +96,27 @@ def Spmd_MaskPaddingOp : Spmd_Op<"mask_padding",
   let hasVerifier = 1;
 }
 
+def Spmd_HaloExchangeOp : Spmd_Op<"halo_exchange", [Pure]> {
+  let summary = "Extend each device's part by its neighbours' border rows";
+  let description = [{
+    On local shapes only (--spmd-global-to-local makes it for a window split
+    over devices): `dim` is split by `axes` of `mesh`, each device holding n
+    rows. Each device's part grows by the previous part's last `low` rows in
+    front and the next part's first `high` rows behind (a negative count
+    drops that many of its own); past the first and the last part the rows
+    are `padding`. Both counts are at most n.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$dim, I64Attr:$low,
+                       I64Attr:$high, F64Attr:$padding);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input $mesh $axes `dim` `=` $dim `,` `low` `=` $low `,` `high` `=` $high
+    `,` `padding` `=` $padding attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Collectives: each says which axes it works over and gives the sharding of
 // its result. On global shapes the operand and result types are the same;

@@ -412,6 +412,15 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
     }
     return success();
   };
+  if (auto halo = mlir::dyn_cast<spmd::HaloExchangeOp>(op)) {
+    collective.set_kind(proto::Collective::HALO_EXCHANGE);
+    collective.set_dimension(halo.getDimAttr().getInt());
+    collective.set_halo_low(halo.getLowAttr().getInt());
+    collective.set_halo_high(halo.getHighAttr().getInt());
+    collective.set_padding_value(halo.getPadding().convertToDouble());
+    setGroups(namesOf(halo.getAxes()));
+    return success();
+  }
   if (auto reduce = mlir::dyn_cast<spmd::AllReduceOp>(op)) {
     collective.set_kind(proto::Collective::ALL_REDUCE);
     setReduction(reduce.getReduction());

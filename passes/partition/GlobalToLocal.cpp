@@ -68,9 +68,15 @@ public:
   }
 
   /// Masks the padding of `op`'s operands where it would leak into a
-  /// result: dimensions it reduces over (its rule's reduction factors) and
-  /// the indices of a gather (padding may hold any index).
+  /// result: dimensions it reduces over (its rule's reduction factors), the
+  /// indices of a gather (padding may hold any index), and a window's
+  /// input (its padding value, which halos then carry to the neighbours).
   void maskPadding(mlir::Operation *op) const;
+
+  /// On local types: gives a windowed op's input, along each split spatial
+  /// dimension, the halo its windows reach into, and leaves the op itself
+  /// no padding there (the halos hold it).
+  void insertHalos(mlir::Operation *op) const;
 
   /// Whether any of `dims` of `value` is split.
   bool anySplit(mlir::Value value, llvm::ArrayRef<int64_t> dims) const {
@@ -118,8 +124,14 @@ void Localizer::maskPadding(mlir::Operation *op) const {
       continue;
     llvm::SmallVector<int64_t> dims;
     unsigned i = use.getOperandNumber();
+    std::optional<spmd::WindowHalo> window;
+    for (int64_t d = 2; i == 0 && !window && d < type.getRank(); ++d)
+      if (anySplit(operand, {d}))
+        window = spmd::windowHalo(op, d);
+    bool isWindow = window.has_value();
     for (int64_t d = 0; d < type.getRank(); ++d) {
       bool isIndex = mlir::isa<graph::GatherOp>(op) && i == 1;
+      isIndex |= isWindow && d >= 2;
       bool isReduced =
           rule && llvm::any_of(rule.factorsOf(false, i, d),
                                [&](int64_t f) { return rule.isReduction(f); });
@@ -130,6 +142,8 @@ void Localizer::maskPadding(mlir::Operation *op) const {
       continue;
     // Arguments arrive with zeros in their padding (runtime/proto).
     double identity = paddingIdentity(op, type.getElementType());
+    if (isWindow)
+      identity = window->padding;
     if (identity == 0.0 && mlir::isa<mlir::BlockArgument>(operand))
       continue;
     mlir::OpBuilder builder(op);
@@ -139,6 +153,50 @@ void Localizer::maskPadding(mlir::Operation *op) const {
         builder.getDenseI64ArrayAttr(type.getShape()));
     use.set(mask.getResult());
   }
+}
+
+void Localizer::insertHalos(mlir::Operation *op) const {
+  if (!mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op))
+    return;
+  mlir::Value input = op->getOperand(0);
+  ShardingAttr sharding = spmd::getSharding(input);
+  if (!sharding)
+    return;
+  mlir::OpBuilder builder(op);
+  int64_t rank = mlir::cast<mlir::RankedTensorType>(input.getType()).getRank();
+  auto zeroAt = [&](llvm::StringRef name, int64_t d) {
+    auto values = mlir::cast<mlir::DenseI64ArrayAttr>(
+        op->getInherentAttr(name).value_or(mlir::Attribute()));
+    llvm::SmallVector<int64_t> updated(values.asArrayRef());
+    updated[d - 2] = 0;
+    op->setInherentAttr(builder.getStringAttr(name),
+                        builder.getDenseI64ArrayAttr(updated));
+  };
+  for (int64_t d = 2; d < rank; ++d) {
+    llvm::ArrayRef<spmd::AxisRefAttr> axes = sharding.getDims()[d].getAxes();
+    std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
+    if (axes.empty() || !halo)
+      continue;
+    // Chained along each split dimension in turn, a later exchange carries
+    // the earlier one's rows: corners come from diagonal neighbours.
+    auto type = mlir::cast<mlir::RankedTensorType>(input.getType());
+    llvm::SmallVector<int64_t> shape(type.getShape());
+    shape[d] += halo->low + halo->high;
+    llvm::SmallVector<llvm::StringRef> names;
+    for (spmd::AxisRefAttr axis : axes)
+      names.push_back(axis.getName());
+    input = spmd::HaloExchangeOp::create(
+        builder, op->getLoc(), type.clone(shape), input, sharding.getMesh(),
+        builder.getStrArrayAttr(names), builder.getI64IntegerAttr(d),
+        builder.getI64IntegerAttr(halo->low),
+        builder.getI64IntegerAttr(halo->high),
+        builder.getF64FloatAttr(halo->padding));
+    zeroAt("padding_low", d);
+    zeroAt("padding_high", d);
+  }
+  // With the halos, every split dimension's windows fit exactly (ceil_mode
+  // rounds nothing up there), so ceil_mode stays for the others.
+  op->setOperand(0, input);
 }
 
 mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
@@ -180,12 +238,42 @@ mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
       return unsupported("reversing a split dimension");
     return mlir::success();
   }
-  if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp,
-                graph::ResizeOp>(op)) {
+  if (mlir::isa<graph::ResizeOp>(op)) {
     if (anySplit(op->getOperand(0), spatialDims(op->getOperand(0))) ||
         anySplit(op->getResult(0), spatialDims(op->getResult(0))))
-      return unsupported("a window or resize over a split spatial dimension "
-                         "(halo exchange)");
+      return unsupported("a resize over a split spatial dimension");
+    return mlir::success();
+  }
+  if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op)) {
+    // Split spatial dimensions take halos (insertHalos): the input and
+    // the result split alike, by whole axes.
+    ShardingAttr in = spmd::getSharding(op->getOperand(0));
+    ShardingAttr out = spmd::getSharding(op->getResult(0));
+    for (int64_t d : spatialDims(op->getOperand(0))) {
+      if (!anySplit(op->getOperand(0), {d}) && !anySplit(op->getResult(0), {d}))
+        continue;
+      std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
+      if (!halo || !in || !out ||
+          in.getDims()[d].getAxes() != out.getDims()[d].getAxes() ||
+          llvm::any_of(in.getDims()[d].getAxes(),
+                       [](spmd::AxisRefAttr axis) { return axis.isSubAxis(); }))
+        return unsupported(
+            "a window over a split spatial dimension that halos cannot "
+            "serve (input and result split apart, or by sub-axes)");
+      auto sizeOf = [&](mlir::Value value) {
+        return mlir::cast<mlir::RankedTensorType>(value.getType())
+            .getDimSize(d);
+      };
+      int64_t parts = in.getDims()[d].numParts(mesh);
+      int64_t inPart = llvm::divideCeil(sizeOf(op->getOperand(0)), parts);
+      int64_t outPart = llvm::divideCeil(sizeOf(op->getResult(0)), parts);
+      if (inPart != halo->stride * outPart || std::abs(halo->low) > inPart ||
+          std::abs(halo->high) > inPart)
+        return unsupported(
+            "a window over a split spatial dimension whose parts do not "
+            "line up (uneven, with a stride) or whose halo is wider than a "
+            "part");
+    }
     return mlir::success();
   }
   if (auto slice = mlir::dyn_cast<graph::SliceOp>(op)) {
@@ -263,6 +351,8 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
     });
     for (auto [value, type] : retyped)
       value.setType(type);
+    for (mlir::Operation *op : ops)
+      localizer.insertHalos(op);
 
     function.setType(mlir::FunctionType::get(function.getContext(),
                                              body.getArgumentTypes(),

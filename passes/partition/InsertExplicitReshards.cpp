@@ -261,6 +261,30 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
       check(true, j, rankOf(result));
   }
 
+  // A window split over devices takes its halos from the neighbours alone:
+  // they must be no wider than a part, and the axes whole (collectives name
+  // whole axes). Otherwise that dimension is computed whole.
+  if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op))
+    for (int64_t d = 2; d < rankOf(op->getResult(0)); ++d) {
+      std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
+      if (!halo)
+        continue;
+      int64_t size =
+          mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType())
+              .getDimSize(d);
+      for (int64_t f : rule.factorsOf(true, 0, d)) {
+        AxisList &axes = *factorAxes[f];
+        if (axes.empty())
+          continue;
+        int64_t part =
+            halo->stride * llvm::divideCeil(size, spmd::totalSize(axes, mesh));
+        if (llvm::any_of(axes,
+                         [](AxisRefAttr axis) { return axis.isSubAxis(); }) ||
+            std::abs(halo->low) > part || std::abs(halo->high) > part)
+          axes.clear();
+      }
+    }
+
   auto implied = [&](bool isResult, int64_t index, int64_t rank) {
     llvm::SmallVector<AxisList> dims;
     for (int64_t d = 0; d < rank; ++d) {

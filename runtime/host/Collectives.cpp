@@ -440,13 +440,13 @@ absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
             continue;
           std::vector<int64_t> block = out.dims;
           block[dim] = end - begin;
-          char *target = static_cast<char *>(out.data) +
-                         begin * outStrides[dim] * bytes;
+          char *target =
+              static_cast<char *>(out.data) + begin * outStrides[dim] * bytes;
           int64_t count = product(block, 0, block.size());
           if (q >= 0 && q < g) {
-            const char *source = static_cast<const char *>(slots[q].in->data) +
-                                 (first + begin - q * n) * inStrides[dim] *
-                                     bytes;
+            const char *source =
+                static_cast<const char *>(slots[q].in->data) +
+                (first + begin - q * n) * inStrides[dim] * bytes;
             kernels::stridedCopy(bytes, block, target, outStrides, source,
                                  inStrides, 0, count);
             continue;
@@ -456,8 +456,7 @@ absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
           char element[8];
           kernels::storeFloat(element, in.type, 0, static_cast<float>(value));
           kernels::stridedCopy(bytes, block, target, outStrides, element,
-                               std::vector<int64_t>(block.size(), 0), 0,
-                               count);
+                               std::vector<int64_t>(block.size(), 0), 0, count);
         }
       });
 }

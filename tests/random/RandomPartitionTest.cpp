@@ -28,8 +28,7 @@ TEST(RandomPartition, ProgramsMatchTheSingleDevice) {
     if (result.kind == CaseResult::Pass) {
       ++passed;
       communicating += result.collectives > 0;
-    }
-    else if (result.kind == CaseResult::Unsupported)
+    } else if (result.kind == CaseResult::Unsupported)
       ++unsupported[result.detail.substr(0, result.detail.find(';'))];
     else
       ADD_FAILURE() << "seed " << seed << ": " << result.detail << "\n"

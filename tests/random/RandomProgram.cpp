@@ -123,10 +123,10 @@ Layout Generator::randomLayout(const Shape &shape) {
 
 Value Generator::argument(const Shape &shape) {
   std::string name = "%a" + std::to_string(arguments.size());
-  arguments.push_back(absl::StrCat(
-      name, ": ", typeOf(shape), " {graph.name = \"", name.substr(1),
-      "\", spmd.sharding = #spmd.sharding", layoutText(randomLayout(shape)),
-      "}"));
+  arguments.push_back(absl::StrCat(name, ": ", typeOf(shape),
+                                   " {graph.name = \"", name.substr(1),
+                                   "\", spmd.sharding = #spmd.sharding",
+                                   layoutText(randomLayout(shape)), "}"));
   values.push_back({name, shape});
   return values.back();
 }
@@ -296,9 +296,8 @@ bool Generator::addOp() {
       ranges.push_back(e == d ? absl::StrCat(start, ":", limit)
                               : absl::StrCat("0:", shape[e]));
     result[d] = limit - start;
-    emit(absl::StrCat("graph.slice ", v.name, " [",
-                      absl::StrJoin(ranges, ", "), "] : (", type, ") -> ",
-                      typeOf(result)),
+    emit(absl::StrCat("graph.slice ", v.name, " [", absl::StrJoin(ranges, ", "),
+                      "] : (", type, ") -> ", typeOf(result)),
          result, name);
     return true;
   }
@@ -327,13 +326,12 @@ bool Generator::addOp() {
     result[d] += low[d] + high[d];
     if (elements(result) > kMaxElements)
       return false;
-    emit(absl::StrCat("graph.pad ", v.name, " {edge_padding_low = array<i64: ",
-                      absl::StrJoin(low, ", "),
-                      ">, edge_padding_high = array<i64: ",
-                      absl::StrJoin(high, ", "),
-                      ">, interior_padding = array<i64: ",
-                      absl::StrJoin(interior, ", "), ">} : (", type, ") -> ",
-                      typeOf(result)),
+    emit(absl::StrCat(
+             "graph.pad ", v.name,
+             " {edge_padding_low = array<i64: ", absl::StrJoin(low, ", "),
+             ">, edge_padding_high = array<i64: ", absl::StrJoin(high, ", "),
+             ">, interior_padding = array<i64: ", absl::StrJoin(interior, ", "),
+             ">} : (", type, ") -> ", typeOf(result)),
          result, name);
     return true;
   }
@@ -373,9 +371,8 @@ std::string Generator::run() {
   std::vector<Value> results = {values.back()};
   for (int k = 0; k < 2; ++k) {
     const Value &value = anyValue();
-    if (std::none_of(results.begin(), results.end(), [&](const Value &r) {
-          return r.name == value.name;
-        }))
+    if (std::none_of(results.begin(), results.end(),
+                     [&](const Value &r) { return r.name == value.name; }))
       results.push_back(value);
   }
   std::vector<std::string> resultTypes, returned, types;
@@ -395,8 +392,8 @@ std::string Generator::run() {
   program << "spmd.mesh @m = <[" << absl::StrJoin(axes, ", ") << "]>\n"
           << "func.func @main(" << absl::StrJoin(arguments, ", ") << ") -> ("
           << absl::StrJoin(resultTypes, ", ") << ") {\n"
-          << body.str() << "  return " << absl::StrJoin(returned, ", ")
-          << " : " << absl::StrJoin(types, ", ") << "\n}\n";
+          << body.str() << "  return " << absl::StrJoin(returned, ", ") << " : "
+          << absl::StrJoin(types, ", ") << "\n}\n";
   return program.str();
 }
 
@@ -408,8 +405,7 @@ std::string compare(const HostTensor &got, const HostTensor &want,
     return absl::StrCat("output ", index, " has another shape or type");
   for (int64_t i = 0; i < want.numElements(); ++i) {
     float a = got.as<float>()[i], b = want.as<float>()[i];
-    bool same = (std::isnan(a) && std::isnan(b)) ||
-                (std::isinf(b) && a == b) ||
+    bool same = (std::isnan(a) && std::isnan(b)) || (std::isinf(b) && a == b) ||
                 std::fabs(a - b) <= 1e-4 + 1e-3 * std::fabs(b);
     if (!same)
       return absl::StrCat("output ", index, " element ", i, " is ", a,
@@ -434,15 +430,14 @@ CaseResult runProgram(const std::string &program, uint64_t seed,
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(program, &context);
   if (!module)
-    return {CaseResult::Fail, "the generated program does not parse: " +
-                                  diagnostics};
+    return {CaseResult::Fail,
+            "the generated program does not parse: " + diagnostics};
   mlir::FailureOr<proto::Executable> executable =
       mlir::failed(propagateShardings(*module))
           ? mlir::FailureOr<proto::Executable>(mlir::failure())
           : compileToExecutable(*module, "");
   if (mlir::failed(executable)) {
-    bool unsupported =
-        diagnostics.find("not supported") != std::string::npos;
+    bool unsupported = diagnostics.find("not supported") != std::string::npos;
     return {unsupported ? CaseResult::Unsupported : CaseResult::Fail,
             "compile: " + diagnostics};
   }

@@ -94,3 +94,26 @@ func.func @uneven_indices(%table: tensor<8x4xf32>, %ids: tensor<5xi64> {spmd.sha
   %g = graph.gather %table[%i] axis = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : (tensor<8x4xf32>, tensor<5xi64>) -> tensor<5x4xf32>
   return %g : tensor<5x4xf32>
 }
+
+// -----
+
+// A window over a split spatial dimension: the input takes its halo from
+// the neighbours (one row each side for a 3x3 window padded by 1), and the
+// op keeps no padding there. A max pool's halo past the ends is -inf; over
+// an uneven split (8 in 3 parts of 3) its input's padding is masked first,
+// so that the halo the last part sends or keeps is -inf too.
+spmd.mesh @m = <["x"=2, "y"=3]>
+// CHECK-LABEL: func.func @halos
+func.func @halos(%a: tensor<1x4x8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {}, {"x"}, {}]>},
+                 %k: tensor<6x4x3x3xf32>,
+                 %b: tensor<1x2x8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {}, {}, {"y"}]>})
+    -> (tensor<1x6x8x8xf32>, tensor<1x2x8x8xf32>) {
+  // CHECK-NEXT: %[[H:.*]] = spmd.halo_exchange %arg0 @m ["x"] dim = 2, low = 1, high = 1, padding = 0.000000e+00 : tensor<1x4x4x8xf32> -> tensor<1x4x6x8xf32>
+  // CHECK-NEXT: graph.convolution %[[H]], %arg1 {{{.*}}padding_high = array<i64: 0, 1>, padding_low = array<i64: 0, 1>{{.*}}} : (tensor<1x4x6x8xf32>, tensor<6x4x3x3xf32>) -> tensor<1x6x4x8xf32>
+  %c = graph.convolution %a, %k {window_strides = array<i64: 1, 1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: 1, 1>, lhs_dilation = array<i64: 1, 1>, rhs_dilation = array<i64: 1, 1>, feature_group_count = 1, spmd.shardings = [#spmd.sharding<@m, [{}, {}, {"x"}, {}]>]} : (tensor<1x4x8x8xf32>, tensor<6x4x3x3xf32>) -> tensor<1x6x8x8xf32>
+  // CHECK-NEXT: %[[M:.*]] = spmd.mask_padding %arg2, 0xFFF0000000000000 <@m, [{}, {}, {}, {"y"}]>, global = [1, 2, 8, 8] : tensor<1x2x8x3xf32>
+  // CHECK-NEXT: %[[P:.*]] = spmd.halo_exchange %[[M]] @m ["y"] dim = 3, low = 1, high = 1, padding = 0xFFF0000000000000 : tensor<1x2x8x3xf32> -> tensor<1x2x8x5xf32>
+  // CHECK-NEXT: graph.max_pool %[[P]] {{.*}} : (tensor<1x2x8x5xf32>) -> tensor<1x2x8x3xf32>
+  %p = graph.max_pool %b {window_dimensions = array<i64: 1, 3>, window_strides = array<i64: 1, 1>, window_dilations = array<i64: 1, 1>, padding_low = array<i64: 0, 1>, padding_high = array<i64: 0, 1>, spmd.shardings = [#spmd.sharding<@m, [{}, {}, {}, {"y"}]>]} : (tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+  return %c, %p : tensor<1x6x8x8xf32>, tensor<1x2x8x8xf32>
+}

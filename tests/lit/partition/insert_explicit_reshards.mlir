@@ -129,3 +129,21 @@ func.func @deferred_reduction(%a: tensor<4x8xf32> {spmd.sharding = #spmd.shardin
   // CHECK-NEXT: return %[[NR]], %[[B]]
   return %n, %s : tensor<6x4xf32>, tensor<6x4xf32>
 }
+
+// -----
+
+// A window split over devices takes its halo from the neighbours: a 3-wide
+// window padded by 1 keeps the split of 8 rows in 4 parts of 2; a 7-wide
+// one padded by 3 would need 3 rows from beyond the neighbour, so that
+// dimension is computed whole.
+spmd.mesh @m = <["x"=4]>
+// CHECK-LABEL: func.func @halo_width
+func.func @halo_width(%a: tensor<1x1x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {}, {"x"}]>})
+    -> (tensor<1x1x8xf32>, tensor<1x1x8xf32>) {
+  // CHECK-NEXT: graph.max_pool %arg0 {{.*}}spmd.shardings = [#spmd.sharding<@m, [{}, {}, {"x"}]>]
+  %narrow = graph.max_pool %a {window_dimensions = array<i64: 3>, window_strides = array<i64: 1>, window_dilations = array<i64: 1>, padding_low = array<i64: 1>, padding_high = array<i64: 1>, spmd.shardings = [#spmd.sharding<@m, [{}, {}, {"x", ?}]>]} : (tensor<1x1x8xf32>) -> tensor<1x1x8xf32>
+  // CHECK-NEXT: %[[W:.*]] = spmd.reshard %arg0 <@m, [{}, {}, {}]>
+  // CHECK-NEXT: graph.max_pool %[[W]] {{.*}}spmd.shardings = [#spmd.sharding<@m, [{}, {}, {}]>]
+  %wide = graph.max_pool %a {window_dimensions = array<i64: 7>, window_strides = array<i64: 1>, window_dilations = array<i64: 1>, padding_low = array<i64: 3>, padding_high = array<i64: 3>, spmd.shardings = [#spmd.sharding<@m, [{}, {}, {"x", ?}]>]} : (tensor<1x1x8xf32>) -> tensor<1x1x8xf32>
+  return %narrow, %wide : tensor<1x1x8xf32>, tensor<1x1x8xf32>
+}

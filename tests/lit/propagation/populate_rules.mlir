@@ -3,7 +3,8 @@
 // One rule per graph op.
 // CHECK-LABEL: func.func @rules
 func.func @rules(%a: tensor<4x8xf32>, %b: tensor<8x6xf32>, %v: tensor<8xf32>, %i: tensor<3xi64>,
-                 %img: tensor<2x4x9x9xf32>, %k: tensor<6x4x3x3xf32>, %c: tensor<4xf32>, %p: tensor<4x8xi1>) {
+                 %img: tensor<2x4x9x9xf32>, %k: tensor<6x4x3x3xf32>, %c: tensor<4xf32>, %p: tensor<4x8xi1>,
+                 %pool: tensor<2x4x8x8xf32>) {
   // CHECK: graph.add {{.*}}#spmd.rule<([i, j], [i, j])->([i, j]) {i=4, j=8}>
   %0 = graph.add %a, %a : tensor<4x8xf32>
   // CHECK: graph.select {{.*}}#spmd.rule<([i, j], [i, j], [i, j])->([i, j]) {i=4, j=8}>
@@ -55,12 +56,20 @@ func.func @rules(%a: tensor<4x8xf32>, %b: tensor<8x6xf32>, %v: tensor<8xf32>, %i
   %14 = graph.batch_norm_inference %img, %c, %c, %c, %c {epsilon = 1.0e-3 : f64, feature_index = 1} : (tensor<2x4x9x9xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x9x9xf32>
   // Convolution: batch and output features pass through, input features are
   // summed, spatial dimensions need halos.
-  // CHECK: graph.convolution {{.*}}#spmd.rule<([i, k, l, o], [j, k, m, p])->([i, j, n, q]) {i=2, j=6, k=4, l=9, m=3, n=7, o=9, p=3, q=7}, reduction={k}, need_replication={l, m, n, o, p, q}>
+  // CHECK: graph.convolution {{.*}}#spmd.rule<([i, k, l, o], [j, k, n, q])->([i, j, m, p]) {i=2, j=6, k=4, l=9, m=7, n=3, o=9, p=7, q=3}, reduction={k}, need_replication={l, m, n, o, p, q}>
   %15 = graph.convolution %img, %k {window_strides = array<i64: 1, 1>, padding_low = array<i64: 0, 0>, padding_high = array<i64: 0, 0>, lhs_dilation = array<i64: 1, 1>, rhs_dilation = array<i64: 1, 1>, feature_group_count = 1} : (tensor<2x4x9x9xf32>, tensor<6x4x3x3xf32>) -> tensor<2x6x7x7xf32>
   // CHECK: graph.max_pool {{.*}}#spmd.rule<([i, j, k, m])->([i, j, l, n]) {i=2, j=4, k=9, l=4, m=9, n=4}, need_replication={k, l, m, n}>
   %16 = graph.max_pool %img {window_dimensions = array<i64: 2, 2>, window_strides = array<i64: 2, 2>, window_dilations = array<i64: 1, 1>, padding_low = array<i64: 0, 0>, padding_high = array<i64: 0, 0>} : (tensor<2x4x9x9xf32>) -> tensor<2x4x4x4xf32>
   // CHECK: graph.resize {{.*}}#spmd.rule<([i, j, k, m])->([i, j, l, n]) {i=2, j=4, k=9, l=18, m=9, n=18}, need_replication={k, l, m, n}>
   %17 = graph.resize nearest %img, transform = asymmetric, scales = [1.0, 1.0, 2.0, 2.0] : (tensor<2x4x9x9xf32>) -> tensor<2x4x18x18xf32>
+  // Windows whose input is stride times their output can split it with
+  // halos: one factor of the output's size on both sides (the input's
+  // minor factor of the stride stays whole); the kernel's window stays
+  // whole.
+  // CHECK: graph.convolution {{.*}}#spmd.rule<([i, k, l, n], [j, k, m, o])->([i, j, l, n]) {i=2, j=6, k=4, l=9, m=3, n=9, o=3}, reduction={k}, need_replication={m, o}>
+  %18 = graph.convolution %img, %k {window_strides = array<i64: 1, 1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: 1, 1>, lhs_dilation = array<i64: 1, 1>, rhs_dilation = array<i64: 1, 1>, feature_group_count = 1} : (tensor<2x4x9x9xf32>, tensor<6x4x3x3xf32>) -> tensor<2x6x9x9xf32>
+  // CHECK: graph.max_pool {{.*}}#spmd.rule<([i, j, kl, mn])->([i, j, k, m]) {i=2, j=4, k=4, l=2, m=4, n=2}, need_replication={l, n}>
+  %19 = graph.max_pool %pool {window_dimensions = array<i64: 3, 3>, window_strides = array<i64: 2, 2>, window_dilations = array<i64: 1, 1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: 0, 0>} : (tensor<2x4x8x8xf32>) -> tensor<2x4x4x4xf32>
   return
 }
 

@@ -404,14 +404,15 @@ TEST(HostCollectives, HaloExchangeTakesNeighboursRows) {
       for (int64_t high : {-2, 0, 2}) {
         HostGroup group(g);
         std::vector<Tensor> ins, outs;
-        std::vector<int64_t> local = {2, n, 2}, extended = {2, n + low + high, 2};
+        std::vector<int64_t> local = {2, n, 2},
+                             extended = {2, n + low + high, 2};
         for (int r = 0; r < g; ++r) {
           ins.push_back(makeInput(proto::F32, local, r));
           outs.emplace_back(proto::F32, extended);
         }
         onMembers(g, [&](int r) {
-          absl::Status status = group.haloExchange(r, 1, low, high, -7.0,
-                                                   ins[r].buffer, outs[r].buffer);
+          absl::Status status = group.haloExchange(
+              r, 1, low, high, -7.0, ins[r].buffer, outs[r].buffer);
           ASSERT_TRUE(status.ok()) << status;
         });
         for (int r = 0; r < g; ++r)
@@ -420,10 +421,10 @@ TEST(HostCollectives, HaloExchangeTakesNeighboursRows) {
             int member = row < 0 ? -1 : static_cast<int>(row / n);
             std::vector<int64_t> source = at;
             source[1] = row - member * n;
-            double expected = member < 0 || member >= g
-                                  ? -7.0
-                                  : inputValue(proto::F32, member,
-                                               flatten(source, local));
+            double expected =
+                member < 0 || member >= g
+                    ? -7.0
+                    : inputValue(proto::F32, member, flatten(source, local));
             ASSERT_EQ(outs[r].at(flatten(at, extended)), expected)
                 << "g=" << g << " low=" << low << " high=" << high
                 << " rank=" << r;
