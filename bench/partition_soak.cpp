@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context;
   std::map<std::string, int> unsupported;
   int passed = 0, failed = 0, communicating = 0;
+  std::map<std::string, int> exercising;
   auto start = std::chrono::steady_clock::now();
   for (uint64_t s = seed; s < seed + cases; ++s) {
     std::string program = tessel::random::generateProgram(s);
@@ -47,7 +48,9 @@ int main(int argc, char **argv) {
     switch (result.kind) {
     case tessel::random::CaseResult::Pass:
       ++passed;
-      communicating += result.collectives > 0;
+      communicating += !result.collectives.empty();
+      for (const auto &[kind, count] : result.collectives)
+        ++exercising[kind];
       break;
     case tessel::random::CaseResult::Unsupported:
       ++unsupported[result.detail.substr(0, result.detail.find(';'))];
@@ -66,6 +69,8 @@ int main(int argc, char **argv) {
   std::cout << cases << " random programs from seed " << seed << " in "
             << seconds << " s: " << passed << " pass (" << communicating
             << " with collectives), " << failed << " fail\n";
+  for (const auto &[kind, count] : exercising)
+    std::cout << "  " << count << " with " << kind << "\n";
   for (const auto &[reason, count] : unsupported)
     std::cout << "  " << count << " not supported: " << reason << "\n";
   return failed ? 1 : 0;

@@ -213,7 +213,10 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     used.push_back(axis.getAxis());
   for (int64_t f = 0; f < numFactors; ++f) {
     AxisList axes;
-    if (rule.isNeedReplication(f))
+    // A permutation factor (a reversed dimension) moves data between
+    // parts; it is computed whole (mirroring the parts by a
+    // collective_permute would be cheaper).
+    if (rule.isNeedReplication(f) || rule.isPermutation(f))
       axes = {};
     else if (factorAxes[f])
       axes = *factorAxes[f];

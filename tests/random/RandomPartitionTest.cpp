@@ -22,12 +22,15 @@ TEST(RandomPartition, ProgramsMatchTheSingleDevice) {
   mlir::MLIRContext context;
   std::map<std::string, int> unsupported;
   int passed = 0, communicating = 0;
+  std::map<std::string, int> exercising;
   for (uint64_t seed = 1; seed <= kCases; ++seed) {
     std::string program = generateProgram(seed);
     CaseResult result = runProgram(program, seed, context);
     if (result.kind == CaseResult::Pass) {
       ++passed;
-      communicating += result.collectives > 0;
+      communicating += !result.collectives.empty();
+      for (const auto &[kind, count] : result.collectives)
+        ++exercising[kind];
     } else if (result.kind == CaseResult::Unsupported)
       ++unsupported[result.detail.substr(0, result.detail.find(';'))];
     else
@@ -36,6 +39,8 @@ TEST(RandomPartition, ProgramsMatchTheSingleDevice) {
   }
   std::cout << kCases << " random programs: " << passed << " pass ("
             << communicating << " of them with collectives)\n";
+  for (const auto &[kind, count] : exercising)
+    std::cout << "  " << count << " with " << kind << "\n";
   for (const auto &[reason, count] : unsupported)
     std::cout << "  " << count << " not supported: " << reason << "\n";
 }

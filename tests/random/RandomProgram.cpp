@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "compiler/driver/Compiler.h"
@@ -147,7 +148,8 @@ bool Generator::addOp() {
   int64_t rank = shape.size();
   std::string name = fresh();
   std::string type = typeOf(shape);
-  switch (pick(13)) {
+  // Windows only fit [N, C, W] values: drawn more often when one is.
+  switch (rank == 3 && chance(0.25) ? 12 : pick(14)) {
   case 0: { // Unary, or a shift: padding then holds garbage, not zeros.
     if (chance(0.3)) {
       std::string constant = fresh();
@@ -335,6 +337,57 @@ bool Generator::addOp() {
          result, name);
     return true;
   }
+  case 12: { // A 1-D window over [N, C, W]: convolution or pool.
+    if (rank != 3)
+      return false;
+    int64_t size = 1 + pick(3), stride = 1 + pick(2), dilation = 1 + pick(2);
+    int64_t extent = (size - 1) * dilation + 1;
+    int64_t low = pick(extent);
+    // Mostly "same" padding, which halos serve; sometimes anything.
+    int64_t high = chance(0.7) ? std::max<int64_t>(0, extent - stride - low)
+                               : pick(extent);
+    int64_t width = (shape[2] + low + high - extent) / stride + 1;
+    if (shape[2] + low + high < extent || width < 1)
+      return false;
+    auto ints = [](int64_t value) {
+      return absl::StrCat("array<i64: ", value, ">");
+    };
+    if (chance(0.6)) {
+      // Split the window's dimension, so that it needs halos.
+      Layout layout(3);
+      layout[2].push_back(oneOf(mesh).first);
+      std::string constrained = fresh();
+      body << "  " << constrained << " = spmd.sharding_constraint " << v.name
+           << " " << layoutText(layout) << " : " << type << "\n";
+      v.name = constrained;
+    }
+    std::string window = absl::StrCat("window_strides = ", ints(stride),
+                                      ", padding_low = ", ints(low),
+                                      ", padding_high = ", ints(high));
+    if (chance(0.5)) {
+      int64_t features = oneOf<int64_t>({1, 2, 4});
+      Shape kernel = {features, shape[1], size};
+      Value k = argument(kernel);
+      Shape result = {shape[0], features, width};
+      emit(absl::StrCat("graph.convolution ", v.name, ", ", k.name, " {",
+                        window, ", lhs_dilation = ", ints(1),
+                        ", rhs_dilation = ", ints(dilation),
+                        ", feature_group_count = 1} : (", type, ", ",
+                        typeOf(kernel), ") -> ", typeOf(result)),
+           result, name);
+      return true;
+    }
+    bool max = chance(0.5);
+    Shape result = {shape[0], shape[1], width};
+    emit(absl::StrCat("graph.", max ? "max_pool " : "avg_pool ", v.name,
+                      " {window_dimensions = ", ints(size), ", ", window,
+                      ", window_dilations = ", ints(dilation),
+                      max ? "" : ", count_include_pad = ",
+                      max ? "" : (chance(0.5) ? "true" : "false"), "} : (",
+                      type, ") -> ", typeOf(result)),
+         result, name);
+    return true;
+  }
   case 11: // A layout the value must take here: conflicts need reshards.
     emit(absl::StrCat("spmd.sharding_constraint ", v.name, " ",
                       layoutText(randomLayout(shape)), " : ", type),
@@ -478,7 +531,9 @@ CaseResult runProgram(const std::string &program, uint64_t seed,
   CaseResult pass{CaseResult::Pass, ""};
   for (const proto::Instruction &instruction :
        executable->programs(0).instructions())
-    pass.collectives += instruction.op() == "collective";
+    if (instruction.op() == "collective")
+      ++pass.collectives[absl::AsciiStrToLower(
+          proto::Collective::Kind_Name(instruction.collective().kind()))];
   return pass;
 }
 

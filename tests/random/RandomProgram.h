@@ -2,10 +2,10 @@
 //
 // The partitioner's invariant under random input: from a seed, a program
 // of graph ops (elementwise, broadcasts, transposes, reshapes, reductions,
-// contractions, softmax, slices, concatenations, pads, sharding
-// constraints) on random shapes, a random mesh and random shardings of its
-// arguments, results and some intermediate values (so that layouts
-// conflict and need reshards, uneven splits included). Each case is
+// contractions, softmax, slices, concatenations, pads, 1-D convolutions
+// and pools, sharding constraints) on random shapes, a random mesh and random
+// shardings of its arguments, results and some intermediate values (so that
+// layouts conflict and need reshards, uneven splits included). Each case is
 // compiled for the mesh and run on host devices; its outputs must equal
 // the single-device program's, or compilation must say the case is not
 // supported. tests/random runs a fixed set of seeds; bench/partition_soak
@@ -17,6 +17,7 @@
 #define TESSEL_TESTS_RANDOM_RANDOMPROGRAM_H
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "mlir/IR/MLIRContext.h"
@@ -37,9 +38,9 @@ struct CaseResult {
   };
   Kind kind = Fail;
   std::string detail;
-  /// Collectives in device 0's program: how much communication the case
-  /// exercised.
-  int collectives = 0;
+  /// Collectives in device 0's program by kind ("all_gather", ...): what
+  /// communication the case exercised.
+  std::map<std::string, int> collectives;
 };
 
 /// Compiles `program` for its mesh, runs it and its single-device

@@ -147,3 +147,17 @@ func.func @halo_width(%a: tensor<1x1x8xf32> {spmd.sharding = #spmd.sharding<@m, 
   %wide = graph.max_pool %a {window_dimensions = array<i64: 7>, window_strides = array<i64: 1>, window_dilations = array<i64: 1>, padding_low = array<i64: 3>, padding_high = array<i64: 3>, spmd.shardings = [#spmd.sharding<@m, [{}, {}, {"x", ?}]>]} : (tensor<1x1x8xf32>) -> tensor<1x1x8xf32>
   return %narrow, %wide : tensor<1x1x8xf32>, tensor<1x1x8xf32>
 }
+
+// -----
+
+// Reversing a split dimension moves data between parts: it is computed
+// whole, and split again after.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @reverse_split
+func.func @reverse_split(%a: tensor<4x2xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) -> (tensor<4x2xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) {
+  // CHECK-NEXT: %[[W:.*]] = spmd.reshard %arg0 <@m, [{}, {}]>
+  // CHECK-NEXT: %[[R:.*]] = graph.reverse %[[W]], dims = [0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]}
+  // CHECK-NEXT: spmd.reshard %[[R]] <@m, [{"x", ?}, {?}]>
+  %r = graph.reverse %a, dims = [0] {spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}]>]} : tensor<4x2xf32>
+  return %r : tensor<4x2xf32>
+}
