@@ -279,8 +279,79 @@ OpFoldResult CollectivePermuteOp::fold(FoldAdaptor) {
   return getInSharding() == getOutSharding() ? getInput() : OpFoldResult();
 }
 
+namespace {
+
+/// Per dimension, `major`'s axes then `minor`'s.
+ArrayAttr concatPerDimension(Builder &builder, ArrayAttr major,
+                             ArrayAttr minor) {
+  SmallVector<Attribute> dims;
+  for (auto [a, b] : llvm::zip(major, minor)) {
+    SmallVector<Attribute> axes(mlir::cast<ArrayAttr>(a).getValue());
+    llvm::append_range(axes, mlir::cast<ArrayAttr>(b).getValue());
+    dims.push_back(builder.getArrayAttr(axes));
+  }
+  return builder.getArrayAttr(dims);
+}
+
+/// How many dimensions have axes.
+int64_t dimensionsWithAxes(ArrayAttr lists) {
+  return llvm::count_if(lists, [](Attribute list) {
+    return !mlir::cast<ArrayAttr>(list).empty();
+  });
+}
+
+} // namespace
+
+void AllGatherOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                              MLIRContext *context) {
+  // The inner gather took the minor-most axes, the outer the next ones.
+  // Executables gather along one dimension per collective, so only gathers
+  // along the same one merge.
+  patterns.add(+[](AllGatherOp outer, PatternRewriter &rewriter) {
+    auto inner = outer.getInput().getDefiningOp<AllGatherOp>();
+    if (!inner || !inner->hasOneUse())
+      return failure();
+    ArrayAttr merged = concatPerDimension(rewriter, outer.getGatheringAxes(),
+                                          inner.getGatheringAxes());
+    if (dimensionsWithAxes(merged) > 1)
+      return failure();
+    rewriter.replaceOpWithNewOp<AllGatherOp>(outer, outer.getType(),
+                                             inner.getInput(), merged,
+                                             outer.getOutSharding());
+    return success();
+  });
+}
+
+void AllReduceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                              MLIRContext *context) {
+  patterns.add(+[](AllReduceOp outer, PatternRewriter &rewriter) {
+    auto inner = outer.getInput().getDefiningOp<AllReduceOp>();
+    if (!inner || !inner->hasOneUse() ||
+        inner.getReduction() != outer.getReduction())
+      return failure();
+    SmallVector<Attribute> axes(inner.getReductionAxes().getValue());
+    llvm::append_range(axes, outer.getReductionAxes().getValue());
+    rewriter.replaceOpWithNewOp<AllReduceOp>(
+        outer, outer.getType(), inner.getInput(), rewriter.getArrayAttr(axes),
+        outer.getReductionAttr(), outer.getOutSharding());
+    return success();
+  });
+}
+
 void AllSliceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
                                              MLIRContext *context) {
+  // The inner slice added the major axes, the outer the minor ones.
+  patterns.add(+[](AllSliceOp outer, PatternRewriter &rewriter) {
+    auto inner = outer.getInput().getDefiningOp<AllSliceOp>();
+    if (!inner || !inner->hasOneUse())
+      return failure();
+    rewriter.replaceOpWithNewOp<AllSliceOp>(
+        outer, outer.getType(), inner.getInput(),
+        concatPerDimension(rewriter, inner.getSlicingAxes(),
+                           outer.getSlicingAxes()),
+        outer.getOutSharding());
+    return success();
+  });
   patterns.add(+[](AllSliceOp slice, PatternRewriter &rewriter) {
     auto reduce = slice.getInput().getDefiningOp<AllReduceOp>();
     if (!reduce || !reduce->hasOneUse())

@@ -142,18 +142,23 @@ class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins)>
 def Spmd_AllGatherOp : Spmd_CollectiveOp<"all_gather",
     (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$gathering_axes)> {
   let summary = "Gather the parts along axes: those axes leave the dimensions";
+  // Gathers in a row along one dimension are one gather.
+  let hasCanonicalizer = 1;
 }
 
 def Spmd_AllSliceOp : Spmd_CollectiveOp<"all_slice",
     (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$slicing_axes)> {
   let summary = "Keep each device's part along axes (no communication)";
-  // all_slice(all_reduce(x)) over the same axes is reduce_scatter(x).
+  // all_slice(all_reduce(x)) over the same axes is reduce_scatter(x); slices
+  // in a row are one slice.
   let hasCanonicalizer = 1;
 }
 
 def Spmd_AllReduceOp : Spmd_CollectiveOp<"all_reduce",
     (ins StrArrayAttr:$reduction_axes, StrAttr:$reduction)> {
   let summary = "Reduce partial values over axes";
+  // Reductions of one kind in a row are one reduction.
+  let hasCanonicalizer = 1;
 }
 
 def Spmd_ReduceScatterOp : Spmd_CollectiveOp<"reduce_scatter",

@@ -289,6 +289,19 @@ struct ReshardToCollectivesPass
     llvm::SmallVector<spmd::ReshardOp> reshards;
     getOperation().walk(
         [&](spmd::ReshardOp reshard) { reshards.push_back(reshard); });
+    // Reshards in a row (an op's result moved to what propagation wanted,
+    // then to what its consumer needs) are one reshard, from the first
+    // layout straight to the last.
+    llvm::erase_if(reshards, [](spmd::ReshardOp reshard) {
+      if (!reshard->hasOneUse())
+        return false;
+      auto next = mlir::dyn_cast<spmd::ReshardOp>(*reshard->getUsers().begin());
+      if (!next)
+        return false;
+      next.getInputMutable().assign(reshard.getInput());
+      reshard.erase();
+      return true;
+    });
     for (spmd::ReshardOp reshard : reshards) {
       mlir::FailureOr<MeshAttr> mesh =
           spmd::lookupMesh(reshard, reshard.getSharding().getMesh());

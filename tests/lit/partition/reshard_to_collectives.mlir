@@ -81,3 +81,13 @@ func.func @noop(%a: tensor<8x16xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"},
   %0 = spmd.reshard %a <@m, [{"x"}, {}]> : tensor<8x16xf32>
   return %0 : tensor<8x16xf32>
 }
+
+// Reshards in a row are one: from the first layout straight to the last
+// (here nothing moves at all).
+// CHECK-LABEL: func.func @chain
+func.func @chain(%a: tensor<8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) -> tensor<8x8xf32> {
+  // CHECK-NEXT: return %arg0
+  %0 = spmd.reshard %a <@m, [{}, {"y"}]> : tensor<8x8xf32>
+  %1 = spmd.reshard %0 <@m, [{"x"}, {}]> : tensor<8x8xf32>
+  return %1 : tensor<8x8xf32>
+}
