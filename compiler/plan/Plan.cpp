@@ -156,17 +156,10 @@ namespace {
 /// `x`, or the sub-axis `x:(2)4` (size 4 after a part of size 2).
 absl::StatusOr<spmd::AxisRefAttr> parseAxisRef(mlir::MLIRContext *context,
                                                const std::string &text) {
-  size_t colon = text.find(":(");
-  if (colon == std::string::npos)
-    return spmd::AxisRefAttr::get(context, text, 0, 0);
-  size_t close = text.find(')', colon);
-  int64_t pre = 0, sub = 0;
-  if (close == std::string::npos ||
-      !absl::SimpleAtoi(text.substr(colon + 2, close - colon - 2), &pre) ||
-      !absl::SimpleAtoi(text.substr(close + 1), &sub) || pre < 1 || sub < 1)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "axis '", text, "' is neither a name nor a sub-axis name:(pre)size"));
-  return spmd::AxisRefAttr::get(context, text.substr(0, colon), pre, sub);
+  if (spmd::AxisRefAttr axis = spmd::parseAxisName(context, text))
+    return axis;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "axis '", text, "' is neither a name nor a sub-axis name:(pre)size"));
 }
 
 std::string describe(const proto::PlanMesh &mesh) {

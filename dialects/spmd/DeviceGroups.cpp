@@ -27,23 +27,45 @@ int64_t deviceAt(MeshAttr mesh, int64_t position) {
 }
 
 /// Index of axis `name` in the mesh, or -1.
-int64_t axisIndex(MeshAttr mesh, const std::string &name) {
+int64_t axisIndex(MeshAttr mesh, llvm::StringRef name) {
   for (auto [a, axis] : llvm::enumerate(mesh.getAxes()))
     if (axis.getName() == name)
       return a;
   return -1;
 }
 
-/// Mixed-radix number of `coordinates` on `axes` (major first).
-int64_t numberOn(MeshAttr mesh, const std::vector<int64_t> &coordinates,
-                 const std::vector<std::string> &axes) {
-  int64_t number = 0;
-  for (const std::string &name : axes) {
-    int64_t a = axisIndex(mesh, name);
+/// An axis or sub-axis as a digit of a device's coordinate on mesh axis
+/// `axis`: (coordinate / minor) % size. "x":(pre)size on x=X has
+/// minor = X / (pre * size); a whole axis is the digit of minor 1.
+struct Digit {
+  int64_t axis, minor, size;
+};
+
+/// The digits `names` (axisName's forms) denote; names not in the mesh are
+/// left out.
+std::vector<Digit> digitsOf(MeshAttr mesh,
+                            const std::vector<std::string> &names) {
+  std::vector<Digit> digits;
+  for (const std::string &name : names) {
+    AxisRefAttr axis = parseAxisName(mesh.getContext(), name);
+    int64_t a = axis ? axisIndex(mesh, axis.getName()) : -1;
     if (a < 0)
       continue;
-    number = number * mesh.getAxes()[a].getSize() + coordinates[a];
+    int64_t whole = mesh.getAxes()[a].getSize();
+    int64_t size = axis.size(mesh);
+    int64_t pre = axis.isSubAxis() ? axis.getPreSize() : 1;
+    digits.push_back({a, std::max<int64_t>(1, whole / (pre * size)), size});
   }
+  return digits;
+}
+
+/// Mixed-radix number of `coordinates` on `digits` (major first).
+int64_t numberOn(const std::vector<int64_t> &coordinates,
+                 const std::vector<Digit> &digits) {
+  int64_t number = 0;
+  for (const Digit &digit : digits)
+    number = number * digit.size +
+             (coordinates[digit.axis] / digit.minor) % digit.size;
   return number;
 }
 
@@ -52,26 +74,23 @@ int64_t numberOn(MeshAttr mesh, const std::vector<int64_t> &coordinates,
 std::vector<std::vector<int64_t>>
 deviceGroups(MeshAttr mesh, const std::vector<std::string> &axes) {
   std::vector<std::vector<int64_t>> coordinates = coordinatesOf(mesh);
-  std::vector<bool> inGroup(mesh.getAxes().size(), false);
+  std::vector<Digit> digits = digitsOf(mesh, axes);
   int64_t groupSize = 1;
-  for (const std::string &name : axes)
-    if (int64_t a = axisIndex(mesh, name); a >= 0) {
-      inGroup[a] = true;
-      groupSize *= mesh.getAxes()[a].getSize();
-    }
-  // Devices with equal coordinates outside the group's axes form a group.
+  for (const Digit &digit : digits)
+    groupSize *= digit.size;
+  // Devices whose coordinates agree once the group's digits are taken out
+  // form a group.
   std::map<std::vector<int64_t>, size_t> groupOf;
   std::vector<std::vector<int64_t>> groups;
   for (size_t p = 0; p < coordinates.size(); ++p) {
-    std::vector<int64_t> key;
-    for (size_t a = 0; a < inGroup.size(); ++a)
-      if (!inGroup[a])
-        key.push_back(coordinates[p][a]);
+    std::vector<int64_t> key = coordinates[p];
+    for (const Digit &digit : digits)
+      key[digit.axis] -=
+          (coordinates[p][digit.axis] / digit.minor) % digit.size * digit.minor;
     auto [it, inserted] = groupOf.try_emplace(key, groups.size());
     if (inserted)
       groups.emplace_back(groupSize, -1);
-    groups[it->second][numberOn(mesh, coordinates[p], axes)] =
-        deviceAt(mesh, p);
+    groups[it->second][numberOn(coordinates[p], digits)] = deviceAt(mesh, p);
   }
   return groups;
 }
@@ -79,32 +98,19 @@ deviceGroups(MeshAttr mesh, const std::vector<std::string> &axes) {
 std::vector<int64_t> partIndices(MeshAttr mesh,
                                  const std::vector<std::string> &axes) {
   std::vector<std::vector<int64_t>> coordinates = coordinatesOf(mesh);
+  std::vector<Digit> digits = digitsOf(mesh, axes);
   std::vector<int64_t> parts(coordinates.size());
   for (size_t p = 0; p < coordinates.size(); ++p)
-    parts[deviceAt(mesh, p)] = numberOn(mesh, coordinates[p], axes);
+    parts[deviceAt(mesh, p)] = numberOn(coordinates[p], digits);
   return parts;
 }
 
 std::vector<int64_t> partIndicesOf(MeshAttr mesh,
                                    llvm::ArrayRef<AxisRefAttr> axes) {
-  std::vector<std::vector<int64_t>> coordinates = coordinatesOf(mesh);
-  std::vector<int64_t> parts(coordinates.size());
-  for (size_t p = 0; p < coordinates.size(); ++p) {
-    int64_t number = 0;
-    for (AxisRefAttr axis : axes) {
-      int64_t a = axisIndex(mesh, axis.getName().str());
-      if (a < 0)
-        continue;
-      // "x":(pre)size: after a major part of `pre`, so the devices with
-      // the next x coordinates share a part for (x / (pre * size)) steps.
-      int64_t size = axis.size(mesh);
-      int64_t pre = axis.isSubAxis() ? axis.getPreSize() : 1;
-      int64_t minor = mesh.getAxes()[a].getSize() / (pre * size);
-      number = number * size + (coordinates[p][a] / minor) % size;
-    }
-    parts[deviceAt(mesh, p)] = number;
-  }
-  return parts;
+  std::vector<std::string> names;
+  for (AxisRefAttr axis : axes)
+    names.push_back(axisName(axis));
+  return partIndices(mesh, names);
 }
 
 std::vector<int64_t>
@@ -117,7 +123,7 @@ permuteSources(MeshAttr mesh, const std::vector<std::vector<std::string>> &from,
                         int64_t p) {
     std::vector<int64_t> parts;
     for (const std::vector<std::string> &axes : layout)
-      parts.push_back(numberOn(mesh, coordinates[p], axes));
+      parts.push_back(numberOn(coordinates[p], digitsOf(mesh, axes)));
     return parts;
   };
   std::vector<int64_t> sources(n, -1);

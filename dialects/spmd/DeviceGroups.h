@@ -23,10 +23,11 @@
 
 namespace tessel::spmd {
 
-/// The groups of a collective over `axes` (whole axes of `mesh`, the first
-/// the most major): each group lists its devices by rank, and groups are
-/// ordered by their smallest logical position. Axes not in the mesh are an
-/// error for the caller to have verified; they are ignored here.
+/// The groups of a collective over `axes` (axes or sub-axes of `mesh` as
+/// axisName writes them, the first the most major): each group lists its
+/// devices by rank, and groups are ordered by their smallest logical
+/// position. Axes not in the mesh are an error for the caller to have
+/// verified; they are ignored here.
 std::vector<std::vector<int64_t>>
 deviceGroups(MeshAttr mesh, const std::vector<std::string> &axes);
 

@@ -41,6 +41,27 @@ int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh) {
   return total;
 }
 
+std::string axisName(AxisRefAttr axis) {
+  std::string name = axis.getName().str();
+  if (axis.isSubAxis())
+    name += ":(" + std::to_string(axis.getPreSize()) + ")" +
+            std::to_string(axis.getSubSize());
+  return name;
+}
+
+AxisRefAttr parseAxisName(mlir::MLIRContext *context, llvm::StringRef name) {
+  size_t colon = name.find(":(");
+  if (colon == llvm::StringRef::npos)
+    return name.empty() ? AxisRefAttr() : AxisRefAttr::get(context, name, 0, 0);
+  llvm::StringRef rest = name.drop_front(colon + 2);
+  auto [pre, sub] = rest.split(')');
+  int64_t preSize = 0, subSize = 0;
+  if (colon == 0 || pre.getAsInteger(10, preSize) ||
+      sub.getAsInteger(10, subSize) || preSize < 1 || subSize < 1)
+    return {};
+  return AxisRefAttr::get(context, name.take_front(colon), preSize, subSize);
+}
+
 bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes) {
   return llvm::any_of(axes,
                       [&](AxisRefAttr other) { return axis.overlaps(other); });

@@ -3,6 +3,8 @@
 #ifndef TESSEL_DIALECTS_SPMD_SPMDDIALECT_H
 #define TESSEL_DIALECTS_SPMD_SPMDDIALECT_H
 
+#include <string>
+
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpImplementation.h"
@@ -17,6 +19,14 @@ namespace tessel::spmd {
 /// The number of parts `axes` split a dimension into (sub-axes count
 /// their own size).
 int64_t totalSize(llvm::ArrayRef<AxisRefAttr> axes, MeshAttr mesh);
+
+/// How collectives name an axis in their axis lists: "x", or "x:(2)2" for
+/// the sub-axis of size 2 after a major part of 2.
+std::string axisName(AxisRefAttr axis);
+
+/// The axis a name written by axisName denotes; null if it is malformed
+/// (whether the mesh has it is for the caller to check).
+AxisRefAttr parseAxisName(mlir::MLIRContext *context, llvm::StringRef name);
 
 /// Whether `axis` overlaps one of `axes`.
 bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes);

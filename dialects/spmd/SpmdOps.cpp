@@ -33,6 +33,23 @@ static void printCollectiveTypes(OpAsmPrinter &printer, Operation *, Type input,
 namespace tessel::spmd {
 
 namespace {
+/// `name` (as axisName writes it) is an axis or a sub-axis of `mesh`.
+LogicalResult verifyAxisName(Operation *op, StringRef name, MeshAttr mesh,
+                             FlatSymbolRefAttr meshName) {
+  AxisRefAttr axis = parseAxisName(op->getContext(), name);
+  std::optional<int64_t> size =
+      axis ? mesh.axisSize(axis.getName()) : std::nullopt;
+  if (!size)
+    return op->emitOpError() << "names axis \"" << name << "\", which mesh "
+                             << meshName << " does not have";
+  if (axis.isSubAxis() &&
+      (*size % (axis.getPreSize() * axis.getSubSize()) != 0))
+    return op->emitOpError()
+           << "names sub-axis \"" << name << "\", which does not divide axis \""
+           << axis.getName() << "\" of size " << *size;
+  return success();
+}
+
 template <typename OpTy> LogicalResult verifyShardingChange(OpTy op) {
   return verifySharding(op, op.getSharding(), op.getType());
 }
@@ -76,9 +93,9 @@ LogicalResult HaloExchangeOp::verify() {
   if (failed(mesh))
     return failure();
   for (Attribute name : getAxes())
-    if (!mesh->axisSize(mlir::cast<StringAttr>(name).getValue()))
-      return emitOpError() << "names axis " << name << ", which mesh "
-                           << getMeshAttr() << " does not have";
+    if (failed(verifyAxisName(*this, mlir::cast<StringAttr>(name).getValue(),
+                              *mesh, getMeshAttr())))
+      return failure();
   return success();
 }
 
@@ -188,11 +205,9 @@ LogicalResult verifyCollective(Operation *op, ShardingAttr out, Type type,
   for (Attribute list : axisLists) {
     auto names = mlir::dyn_cast<ArrayAttr>(list);
     for (Attribute name : names ? names.getValue() : ArrayRef<Attribute>(list))
-      if (auto axis = mlir::dyn_cast<StringAttr>(name);
-          axis && !mesh->axisSize(axis.getValue()))
-        return op->emitOpError()
-               << "names axis \"" << axis.getValue() << "\", which mesh "
-               << out.getMesh() << " does not have";
+      if (auto axis = mlir::dyn_cast<StringAttr>(name))
+        if (failed(verifyAxisName(op, axis.getValue(), *mesh, out.getMesh())))
+          return failure();
   }
   return success();
 }

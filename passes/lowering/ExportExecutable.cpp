@@ -72,7 +72,7 @@ std::vector<std::vector<std::string>> axesOf(spmd::ShardingAttr sharding,
   if (sharding)
     for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
       for (spmd::AxisRefAttr axis : dim.getAxes())
-        dims[d].push_back(axis.getName().str());
+        dims[d].push_back(spmd::axisName(axis));
   return dims;
 }
 

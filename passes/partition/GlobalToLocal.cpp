@@ -182,13 +182,14 @@ void Localizer::insertHalos(mlir::Operation *op) const {
     auto type = mlir::cast<mlir::RankedTensorType>(input.getType());
     llvm::SmallVector<int64_t> shape(type.getShape());
     shape[d] += halo->low + halo->high;
-    llvm::SmallVector<llvm::StringRef> names;
+    llvm::SmallVector<std::string> names;
     for (spmd::AxisRefAttr axis : axes)
-      names.push_back(axis.getName());
+      names.push_back(spmd::axisName(axis));
     input = spmd::HaloExchangeOp::create(
         builder, op->getLoc(), type.clone(shape), input, sharding.getMesh(),
-        builder.getStrArrayAttr(names), builder.getI64IntegerAttr(d),
-        builder.getI64IntegerAttr(halo->low),
+        builder.getStrArrayAttr(
+            llvm::SmallVector<llvm::StringRef>(names.begin(), names.end())),
+        builder.getI64IntegerAttr(d), builder.getI64IntegerAttr(halo->low),
         builder.getI64IntegerAttr(halo->high),
         builder.getF64FloatAttr(halo->padding));
     zeroAt("padding_low", d);
@@ -246,7 +247,7 @@ mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
   }
   if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op)) {
     // Split spatial dimensions take halos (insertHalos): the input and
-    // the result split alike, by whole axes.
+    // the result split alike.
     ShardingAttr in = spmd::getSharding(op->getOperand(0));
     ShardingAttr out = spmd::getSharding(op->getResult(0));
     for (int64_t d : spatialDims(op->getOperand(0))) {
@@ -254,12 +255,10 @@ mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
         continue;
       std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
       if (!halo || !in || !out ||
-          in.getDims()[d].getAxes() != out.getDims()[d].getAxes() ||
-          llvm::any_of(in.getDims()[d].getAxes(),
-                       [](spmd::AxisRefAttr axis) { return axis.isSubAxis(); }))
+          in.getDims()[d].getAxes() != out.getDims()[d].getAxes())
         return unsupported(
             "a window over a split spatial dimension that halos cannot "
-            "serve (input and result split apart, or by sub-axes)");
+            "serve (input and result split apart)");
       auto sizeOf = [&](mlir::Value value) {
         return mlir::cast<mlir::RankedTensorType>(value.getType())
             .getDimSize(d);

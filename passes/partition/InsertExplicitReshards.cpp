@@ -265,8 +265,8 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   }
 
   // A window split over devices takes its halos from the neighbours alone:
-  // they must be no wider than a part, and the axes whole (collectives name
-  // whole axes). Otherwise that dimension is computed whole.
+  // they must be no wider than a part. Otherwise that dimension is computed
+  // whole.
   if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op))
     for (int64_t d = 2; d < rankOf(op->getResult(0)); ++d) {
       std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
@@ -281,9 +281,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
           continue;
         int64_t part =
             halo->stride * llvm::divideCeil(size, spmd::totalSize(axes, mesh));
-        if (llvm::any_of(axes,
-                         [](AxisRefAttr axis) { return axis.isSubAxis(); }) ||
-            std::abs(halo->low) > part || std::abs(halo->high) > part)
+        if (std::abs(halo->low) > part || std::abs(halo->high) > part)
           axes.clear();
       }
     }

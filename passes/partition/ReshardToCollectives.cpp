@@ -80,36 +80,23 @@ private:
 
 mlir::FailureOr<Layout> Rewriter::layoutOf(ShardingAttr sharding) {
   Layout layout;
-  auto axisName = [&](AxisRefAttr axis) -> mlir::FailureOr<std::string> {
-    if (axis.isSubAxis())
-      return reshard.emitOpError()
-             << "resharding sub-axis \"" << axis.getName()
-             << "\" is not supported yet: collectives name whole axes";
-    return axis.getName().str();
-  };
   for (spmd::DimensionShardingAttr dim : sharding.getDims()) {
     Axes axes;
-    for (AxisRefAttr axis : dim.getAxes()) {
-      mlir::FailureOr<std::string> name = axisName(axis);
-      if (mlir::failed(name))
-        return mlir::failure();
-      axes.push_back(*name);
-    }
+    for (AxisRefAttr axis : dim.getAxes())
+      axes.push_back(spmd::axisName(axis));
     layout.dims.push_back(axes);
   }
-  for (PartialAxisAttr partial : sharding.getPartial()) {
-    mlir::FailureOr<std::string> name = axisName(partial.getAxis());
-    if (mlir::failed(name))
-      return mlir::failure();
-    layout.partial.emplace_back(*name, partial.getReduction().str());
-  }
+  for (PartialAxisAttr partial : sharding.getPartial())
+    layout.partial.emplace_back(spmd::axisName(partial.getAxis()),
+                                partial.getReduction().str());
   return layout;
 }
 
 int64_t Rewriter::parts(const Axes &axes) const {
   int64_t result = 1;
-  for (const std::string &axis : axes)
-    result *= mesh.axisSize(axis).value_or(1);
+  for (const std::string &name : axes)
+    if (AxisRefAttr axis = spmd::parseAxisName(context, name))
+      result *= axis.size(mesh);
   return result;
 }
 
@@ -128,14 +115,14 @@ ShardingAttr Rewriter::toSharding(const Layout &layout) {
   for (const Axes &axes : layout.dims) {
     llvm::SmallVector<AxisRefAttr> refs;
     for (const std::string &axis : axes)
-      refs.push_back(AxisRefAttr::get(context, axis, 0, 0));
+      refs.push_back(spmd::parseAxisName(context, axis));
     dims.push_back(spmd::DimensionShardingAttr::get(context, refs,
                                                     /*isClosed=*/true, -1));
   }
   llvm::SmallVector<PartialAxisAttr> partial;
   for (const auto &[axis, reduction] : layout.partial)
     partial.push_back(PartialAxisAttr::get(
-        context, AxisRefAttr::get(context, axis, 0, 0), reduction));
+        context, spmd::parseAxisName(context, axis), reduction));
   return ShardingAttr::get(context, reshard.getSharding().getMesh(), dims, {},
                            partial);
 }

@@ -91,3 +91,14 @@ func.func @chain(%a: tensor<8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"},
   %1 = spmd.reshard %0 <@m, [{"x"}, {}]> : tensor<8x8xf32>
   return %1 : tensor<8x8xf32>
 }
+
+// Sub-axes (a reshape splitting "y" over two dimensions) are named as
+// collectives name them: "y:(1)2" the major half of "y".
+// CHECK-LABEL: func.func @sub_axes
+func.func @sub_axes(%a: tensor<2x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"y":(1)2}, {"y":(2)2}]>}) -> tensor<2x8xf32> {
+  // CHECK-NEXT: %[[G:.*]] = spmd.all_gather %arg0 {gathering_axes = {{\[}}["y:(1)2"], []], out_sharding = #spmd.sharding<@m, [{}, {"y":(2)2}]>}
+  // CHECK-NEXT: %[[H:.*]] = spmd.all_gather %[[G]] {gathering_axes = {{\[}}[], ["y:(2)2"]], out_sharding = #spmd.sharding<@m, [{}, {}]>}
+  // CHECK-NEXT: spmd.all_slice %[[H]] {out_sharding = #spmd.sharding<@m, [{}, {"y"}]>, slicing_axes = {{\[}}[], ["y"]]}
+  %0 = spmd.reshard %a <@m, [{}, {"y"}]> : tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}

@@ -72,6 +72,30 @@ TEST_F(DeviceGroupsTest, PartIndicesOfSubAxes) {
             (std::vector<int64_t>{0, 1, 2, 3}));
 }
 
+TEST_F(DeviceGroupsTest, GroupsOverSubAxes) {
+  // x=4, y=2: device (x, y) = 2x + y. The minor half of x pairs x = 0 with
+  // 1 and 2 with 3; the major half pairs 0 with 2 and 1 with 3.
+  MeshAttr m = mesh({{"x", 4}, {"y", 2}});
+  EXPECT_EQ(deviceGroups(m, {"x:(2)2"}),
+            (Groups{{0, 2}, {1, 3}, {4, 6}, {5, 7}}));
+  EXPECT_EQ(deviceGroups(m, {"x:(1)2"}),
+            (Groups{{0, 4}, {1, 5}, {2, 6}, {3, 7}}));
+  EXPECT_EQ(deviceGroups(m, {"x:(1)2", "y"}),
+            (Groups{{0, 1, 4, 5}, {2, 3, 6, 7}}));
+  // Both halves, major first, are the whole axis.
+  EXPECT_EQ(deviceGroups(m, {"x:(1)2", "x:(2)2"}), deviceGroups(m, {"x"}));
+  EXPECT_EQ(partIndices(m, {"x:(2)2"}),
+            (std::vector<int64_t>{0, 0, 1, 1, 0, 0, 1, 1}));
+  // Names round-trip.
+  AxisRefAttr minor = AxisRefAttr::get(&context, "x", 2, 2);
+  EXPECT_EQ(axisName(minor), "x:(2)2");
+  EXPECT_EQ(parseAxisName(&context, "x:(2)2"), minor);
+  EXPECT_EQ(parseAxisName(&context, "y"),
+            AxisRefAttr::get(&context, "y", 0, 0));
+  EXPECT_FALSE(parseAxisName(&context, "x:(2"));
+  EXPECT_FALSE(parseAxisName(&context, ":(1)2"));
+}
+
 TEST_F(DeviceGroupsTest, PermuteSourcesSwapAxesOfEqualSize) {
   MeshAttr m = mesh({{"x", 2}, {"y", 2}});
   // [{"x"}] -> [{"y"}]: device (i, j) needs part j, held by (j, *); the
