@@ -46,6 +46,9 @@ ABSL_FLAG(double, atol, 1e-5, "Absolute tolerance of --expect");
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the random inputs");
 ABSL_FLAG(std::string, backend, "host", "Where to run: host");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
+ABSL_FLAG(int, devices, 0,
+          "Devices available (host: threads standing in for them; 0: as "
+          "many as the executable's mesh has)");
 ABSL_FLAG(int, iterations, 1, "Runs to time (the outputs are the last run's)");
 ABSL_FLAG(bool, profile, false, "Print the time spent per kernel");
 ABSL_FLAG(bool, check, false,
@@ -185,8 +188,11 @@ int main(int argc, char **argv) {
   size_t slash = path.find_last_of('/');
   std::string directory =
       slash == std::string::npos ? "." : path.substr(0, slash);
+  if (absl::GetFlag(FLAGS_devices) < 0)
+    return fail("--devices must not be negative");
   tessel::HostBackend backend(absl::GetFlag(FLAGS_threads),
-                              absl::GetFlag(FLAGS_profile));
+                              absl::GetFlag(FLAGS_profile),
+                              absl::GetFlag(FLAGS_devices));
   absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
       backend.load(*executable, directory);
   if (!loaded.ok())

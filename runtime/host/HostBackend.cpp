@@ -485,6 +485,10 @@ HostBackend::load(const proto::Executable &executable,
                   const std::string &directory) {
   if (absl::Status status = validateExecutable(executable); !status.ok())
     return status;
+  if (devices > 0 && executable.programs_size() > devices)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the executable is partitioned for ", executable.programs_size(),
+        " devices, but the host backend has ", devices));
   auto loaded = std::make_unique<HostExecutable>(executable, profiling);
   if (absl::Status status = loaded->prepare(directory, threads); !status.ok())
     return status;

@@ -17,9 +17,11 @@ namespace tessel {
 class HostBackend : public Backend {
 public:
   /// `threads`: cores for kernels in all (0: every hardware thread), split
-  /// among the devices.
-  explicit HostBackend(int threads = 0, bool profile = false)
-      : threads(threads), profiling(profile) {}
+  /// among the devices. `devices`: how many host devices there are (0: as
+  /// many as each executable's mesh needs); an executable for more is
+  /// refused at load.
+  explicit HostBackend(int threads = 0, bool profile = false, int devices = 0)
+      : threads(threads), profiling(profile), devices(devices) {}
   std::string name() const override { return "host"; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
@@ -28,6 +30,7 @@ public:
 private:
   int threads;
   bool profiling;
+  int devices;
 };
 
 } // namespace tessel
