@@ -1,0 +1,72 @@
+//===- Solver.h - Choose a strategy per node -------------------*- C++ -*-===//
+//
+// Solves a ShardingProblem within a time limit, always returning a choice
+// for every node:
+//
+//  1. Parallel edges are merged. Where memory cannot bind (every node at its
+//     largest use fits) and the edges form a forest (chains, trees), a
+//     dynamic program over the trees is exact and that is the answer.
+//  2. Otherwise a dynamic program over a spanning forest of the costliest
+//     edges gives a start; local search (each node in turn takes its best
+//     strategy given its neighbours', until none improves) ignores memory,
+//     then memory is repaired at the fullest step by the moves that free
+//     most per cost added, and local search continues with only moves that
+//     keep every step within the limit. The smallest usages everywhere are
+//     the fall-back start: if that does not fit, nothing does.
+//  3. Small problems (by ILP variable count) go to an IlpSolver (CBC),
+//     started from that solution, for a proven optimum.
+//  4. Until the time is up, regions of the best solution are perturbed and
+//     searched again (large-neighbourhood search); better ones are kept.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_PASSES_AUTOSHARD_SOLVER_H
+#define TESSEL_PASSES_AUTOSHARD_SOLVER_H
+
+#include <functional>
+#include <string>
+
+#include "passes/autoshard/IlpSolver.h"
+#include "passes/autoshard/ShardingProblem.h"
+
+namespace tessel::autoshard {
+
+struct SolverProgress {
+  double seconds = 0;
+  Cost cost = 0;
+  std::string method;
+};
+
+struct SolverOptions {
+  /// Wall-clock limit for the whole solve.
+  double seconds = 10.0;
+  /// Problems whose exact ILP has at most this many variables go to `ilp`.
+  int64_t ilpVariableLimit = 20000;
+  /// The ILP solver; null: CBC.
+  IlpSolver *ilp = nullptr;
+  uint64_t seed = 1;
+  /// Called on every better feasible solution.
+  std::function<void(const SolverProgress &)> onProgress;
+};
+
+struct Solution {
+  std::vector<int32_t> choice;
+  Cost cost = 0;
+  int64_t peakUsage = 0;
+  bool feasible = false;
+  /// Proven optimal (a tree's dynamic program, or the ILP).
+  bool optimal = false;
+  /// When the first feasible solution was found, and the whole solve
+  /// (seconds since the start; -1 if none was feasible).
+  double firstFeasibleSeconds = -1, seconds = 0;
+  /// What found the returned solution: "tree", "local search", "ilp",
+  /// "neighbourhood search".
+  std::string method;
+};
+
+/// Solves `problem`, which must be valid (see validate()).
+Solution solve(const ShardingProblem &problem, const SolverOptions &options);
+
+} // namespace tessel::autoshard
+
+#endif // TESSEL_PASSES_AUTOSHARD_SOLVER_H

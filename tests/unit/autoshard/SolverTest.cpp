@@ -1,0 +1,200 @@
+//===- SolverTest.cpp - The auto-sharding solver against brute force ------===//
+//
+// Small problems, all of whose choices can be listed: the solver's answer
+// must be feasible and as cheap as the cheapest feasible choice; proven
+// optima (trees without binding memory, the ILP) exactly so.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/autoshard/Solver.h"
+
+#include <random>
+
+#include "gtest/gtest.h"
+
+namespace tessel::autoshard {
+namespace {
+
+/// Four nodes, memory binding (the cheapest choice, 27, needs 12 of 9),
+/// two edges between nodes 1 and 3 in opposite orientations.
+constexpr const char *kSmall = R"({"problem": {
+  "name": "small",
+  "nodes": {
+    "intervals": [[0, 3], [1, 4], [2, 5], [4, 6]],
+    "costs": [[10, 20], [5, 5, 1], [7], [3, 9]],
+    "usages": [[5, 1], [4, 2, 6], [3], [2, 0]]
+  },
+  "edges": {
+    "nodes": [[0, 1], [2, 1], [1, 3], [3, 1]],
+    "costs": [[0, 4, 8, 6, 0, 2], [1, 0, 5], [0, 3, 2, 2, 7, 0],
+              [1, 0, 0, 0, 0, 1]]
+  },
+  "usage_limit": 9
+}})";
+
+/// The cheapest feasible choice by listing them all (nullopt if none).
+std::optional<Cost> bruteForce(const ShardingProblem &problem) {
+  std::vector<int32_t> choice(problem.nodes.size(), 0);
+  std::optional<Cost> best;
+  while (true) {
+    Evaluation evaluation = evaluate(problem, choice);
+    if (evaluation.feasible && (!best || evaluation.cost < *best))
+      best = evaluation.cost;
+    size_t i = 0;
+    while (i < choice.size() && ++choice[i] == problem.strategies(i))
+      choice[i++] = 0;
+    if (i == choice.size())
+      return best;
+  }
+}
+
+/// Random problems of `n` nodes: a chain, a tree, or any graph; memory
+/// binding or not.
+ShardingProblem randomProblem(std::mt19937_64 &rng, int n, int shape,
+                              bool tightMemory) {
+  auto pick = [&](int64_t k) {
+    return static_cast<int64_t>(rng() % static_cast<uint64_t>(k));
+  };
+  ShardingProblem problem;
+  for (int i = 0; i < n; ++i) {
+    ShardingProblem::Node node;
+    int strategies = 1 + pick(3);
+    for (int s = 0; s < strategies; ++s) {
+      node.costs.push_back(pick(50));
+      node.usages.push_back(pick(10));
+    }
+    node.start = pick(6);
+    node.end = node.start + pick(5);
+    problem.nodes.push_back(node);
+  }
+  auto addEdge = [&](int32_t u, int32_t v) {
+    ShardingProblem::Edge edge{u, v, {}};
+    for (int k = 0; k < problem.strategies(u) * problem.strategies(v); ++k)
+      edge.costs.push_back(pick(30));
+    problem.edges.push_back(edge);
+  };
+  for (int i = 1; i < n; ++i)
+    addEdge(shape == 0 ? i - 1 : static_cast<int32_t>(pick(i)), i);
+  if (shape == 2)
+    for (int k = 0; k < n; ++k) {
+      int32_t u = static_cast<int32_t>(pick(n)), v = static_cast<int32_t>(pick(n));
+      if (u != v)
+        addEdge(u, v);
+    }
+  if (tightMemory)
+    problem.usageLimit = 8 + pick(10);
+  return problem;
+}
+
+TEST(SolverTest, ReadsTheContestFormatAndEvaluates) {
+  absl::StatusOr<ShardingProblem> problem = parseIopddlJson(kSmall);
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  EXPECT_EQ(problem->name, "small");
+  ASSERT_EQ(problem->nodes.size(), 4u);
+  ASSERT_EQ(problem->edges.size(), 4u);
+  // The cheapest choice does not fit; the cheapest that fits costs 37.
+  Evaluation cheapest = evaluate(*problem, {0, 0, 0, 0});
+  EXPECT_EQ(toString(cheapest.cost), "27");
+  EXPECT_EQ(cheapest.peakUsage, 12);
+  EXPECT_FALSE(cheapest.feasible);
+  Evaluation fitting = evaluate(*problem, {1, 1, 0, 0});
+  EXPECT_EQ(toString(fitting.cost), "37");
+  EXPECT_TRUE(fitting.feasible);
+}
+
+TEST(SolverTest, MalformedFilesSayWhere) {
+  absl::StatusOr<ShardingProblem> problem =
+      parseIopddlJson(R"({"problem": {"nodes": {"costs": [[1, 2], x]}}})");
+  ASSERT_FALSE(problem.ok());
+  EXPECT_EQ(std::string(problem.status().message()),
+            "IOPDDL JSON, at byte 41: expected '['");
+  problem = parseIopddlJson(R"({"problem": {"nodes": {"intervals": [[0, 1]],
+      "costs": [[1, 2]], "usages": [[1]]}, "edges": {"nodes": [], "costs": []}}})");
+  ASSERT_FALSE(problem.ok());
+  EXPECT_EQ(std::string(problem.status().message()),
+            "node 0 has 2 costs and 1 usages; it needs one of each per strategy");
+}
+
+TEST(SolverTest, SmallProblemIsSolvedExactly) {
+  ShardingProblem problem = *parseIopddlJson(kSmall);
+  SolverOptions options;
+  options.seconds = 5;
+  Solution solution = solve(problem, options);
+  EXPECT_TRUE(solution.feasible);
+  EXPECT_TRUE(solution.optimal);
+  EXPECT_EQ(toString(solution.cost), "37");
+  EXPECT_EQ(solution.choice, (std::vector<int32_t>{1, 1, 0, 0}));
+  EXPECT_GE(solution.firstFeasibleSeconds, 0);
+}
+
+TEST(SolverTest, ChainsAndTreesWithoutBindingMemoryAreExact) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 60; ++trial) {
+    ShardingProblem problem =
+        randomProblem(rng, 3 + trial % 6, /*shape=*/trial % 2, false);
+    SolverOptions options;
+    options.seconds = 1;
+    options.ilpVariableLimit = 0; // The dynamic program alone.
+    Solution solution = solve(problem, options);
+    EXPECT_TRUE(solution.optimal) << "trial " << trial;
+    EXPECT_EQ(solution.method, "tree");
+    EXPECT_EQ(toString(solution.cost), toString(*bruteForce(problem)))
+        << "trial " << trial;
+  }
+}
+
+TEST(SolverTest, GeneralGraphsWithMemoryMatchBruteForceByIlp) {
+  std::mt19937_64 rng(5);
+  int feasible = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    ShardingProblem problem = randomProblem(rng, 3 + trial % 6, 2, true);
+    std::optional<Cost> optimum = bruteForce(problem);
+    SolverOptions options;
+    options.seconds = 2;
+    Solution solution = solve(problem, options);
+    EXPECT_EQ(solution.feasible, optimum.has_value()) << "trial " << trial;
+    if (!optimum)
+      continue;
+    ++feasible;
+    EXPECT_TRUE(solution.optimal) << "trial " << trial;
+    EXPECT_EQ(toString(solution.cost), toString(*optimum)) << "trial " << trial;
+    EXPECT_TRUE(evaluate(problem, solution.choice).feasible);
+  }
+  EXPECT_GT(feasible, 20);
+}
+
+TEST(SolverTest, WithoutTheIlpLocalSearchStillFindsFeasibleSolutions) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 40; ++trial) {
+    ShardingProblem problem = randomProblem(rng, 4 + trial % 5, 2, true);
+    std::optional<Cost> optimum = bruteForce(problem);
+    SolverOptions options;
+    options.seconds = 0.05;
+    options.ilpVariableLimit = 0;
+    Solution solution = solve(problem, options);
+    EXPECT_EQ(solution.feasible, optimum.has_value()) << "trial " << trial;
+    if (optimum) {
+      EXPECT_TRUE(evaluate(problem, solution.choice).feasible);
+      EXPECT_GE(solution.cost, *optimum);
+    }
+  }
+}
+
+TEST(SolverTest, ForbiddenChoicesAreAvoided) {
+  // Node 0's cheap strategy is forbidden by its edge to node 1 whatever
+  // node 1 picks; costs of 10^18 add up past 64 bits.
+  ShardingProblem problem;
+  problem.nodes = {{{0, 5}, {0, 0}, 0, 1}, {{0, 0}, {0, 0}, 0, 1}};
+  for (int k = 0; k < 10; ++k)
+    problem.edges.push_back(
+        {0, 1, {kForbidden, kForbidden, 0, 0}});
+  Solution solution = solve(problem, SolverOptions());
+  EXPECT_EQ(solution.choice[0], 1);
+  EXPECT_EQ(toString(solution.cost), "5");
+  // Choosing it anyway costs ten forbidden choices, exactly.
+  EXPECT_EQ(toString(evaluate(problem, {0, 0}).cost),
+            "10000000000000000000");
+}
+
+} // namespace
+} // namespace tessel::autoshard
