@@ -71,8 +71,9 @@ int main(int argc, char **argv) {
   options.seconds = seconds;
   if (!quiet)
     options.onProgress = [](const tessel::autoshard::SolverProgress &p) {
-      std::cerr << "  " << p.seconds << " s: " << tessel::autoshard::toString(p.cost)
-                << " (" << p.method << ")\n";
+      std::cerr << "  " << p.seconds
+                << " s: " << tessel::autoshard::toString(p.cost) << " ("
+                << p.method << ")\n";
     };
   tessel::autoshard::Solution solution =
       tessel::autoshard::solve(*problem, options);

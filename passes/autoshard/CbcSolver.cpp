@@ -23,8 +23,8 @@ public:
       return std::isinf(value) ? (value > 0 ? infinity : -infinity) : value;
     };
     for (const IlpProblem::Row &row : problem.rows) {
-      matrix.appendRow(static_cast<int>(row.columns.size()),
-                       row.columns.data(), row.values.data());
+      matrix.appendRow(static_cast<int>(row.columns.size()), row.columns.data(),
+                       row.values.data());
       rowLower.push_back(bound(row.lower));
       rowUpper.push_back(bound(row.upper));
     }

@@ -1,4 +1,5 @@
-//===- IlpSolver.h - Mixed integer programs, behind an interface -*- C++ -*-===//
+//===- IlpSolver.h - Mixed integer programs, behind an interface -*- C++
+//-*-===//
 //
 // The auto-sharding solver states small problems exactly as a mixed integer
 // program and hands them to whatever solves those; COIN-OR CBC is the one

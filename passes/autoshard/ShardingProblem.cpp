@@ -28,8 +28,8 @@ absl::Status validate(const ShardingProblem &problem) {
     if (edge.u < 0 || edge.u >= n || edge.v < 0 || edge.v >= n)
       return absl::InvalidArgumentError(absl::StrCat(
           "edge ", e, " joins nodes ", edge.u, " and ", edge.v, " of ", n));
-    size_t want = problem.nodes[edge.u].costs.size() *
-                  problem.nodes[edge.v].costs.size();
+    size_t want =
+        problem.nodes[edge.u].costs.size() * problem.nodes[edge.v].costs.size();
     if (edge.costs.size() != want)
       return absl::InvalidArgumentError(
           absl::StrCat("edge ", e, " has ", edge.costs.size(),
@@ -51,10 +51,9 @@ Evaluation evaluate(const ShardingProblem &problem,
     }
   }
   for (const ShardingProblem::Edge &edge : problem.edges)
-    result.cost +=
-        edge.costs[static_cast<size_t>(choice[edge.u]) *
-                       problem.nodes[edge.v].costs.size() +
-                   choice[edge.v]];
+    result.cost += edge.costs[static_cast<size_t>(choice[edge.u]) *
+                                  problem.nodes[edge.v].costs.size() +
+                              choice[edge.v]];
   // At equal times, ends (negative) first: intervals are half-open.
   std::sort(events.begin(), events.end());
   int64_t live = 0;
@@ -95,7 +94,8 @@ public:
 
 private:
   void skipSpace() {
-    while (at < text.size() && std::isspace(static_cast<unsigned char>(text[at])))
+    while (at < text.size() &&
+           std::isspace(static_cast<unsigned char>(text[at])))
       ++at;
   }
   bool peek(char c) {
@@ -213,9 +213,9 @@ absl::Status JsonReader::skip() {
   }
   // A number, true, false or null.
   size_t begin = at;
-  while (at < text.size() && (std::isalnum(static_cast<unsigned char>(text[at])) ||
-                              text[at] == '-' || text[at] == '+' ||
-                              text[at] == '.'))
+  while (at < text.size() &&
+         (std::isalnum(static_cast<unsigned char>(text[at])) ||
+          text[at] == '-' || text[at] == '+' || text[at] == '.'))
     ++at;
   return at > begin ? absl::OkStatus() : error("expected a value");
 }
@@ -302,8 +302,8 @@ absl::StatusOr<ShardingProblem> JsonReader::read() {
   for (size_t i = 0; i < costs.size(); ++i) {
     ShardingProblem::Node &node = problem.nodes[i];
     if (intervals[i].size() != 2)
-      return absl::InvalidArgumentError(
-          absl::StrCat("IOPDDL JSON: node ", i, "'s interval is not [start, end]"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "IOPDDL JSON: node ", i, "'s interval is not [start, end]"));
     node.start = intervals[i][0];
     node.end = intervals[i][1];
     node.costs = std::move(costs[i]);

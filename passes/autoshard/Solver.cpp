@@ -105,8 +105,8 @@ private:
     Cost cost = nodeCost(i, s);
     for (auto [e, isU] : adjacency[i]) {
       const MergedEdge &edge = edges[e];
-      cost += isU ? edgeCost(e, s, choice[edge.v])
-                  : edgeCost(e, choice[edge.u], s);
+      cost +=
+          isU ? edgeCost(e, s, choice[edge.v]) : edgeCost(e, choice[edge.u], s);
     }
     return cost;
   }
@@ -126,7 +126,8 @@ private:
   void compressTime();
   void setChoice(const std::vector<int32_t> &next);
   void move(int32_t i, int32_t s) {
-    usageTree.add(span[i].first, span[i].second, usage(i, s) - usage(i, choice[i]));
+    usageTree.add(span[i].first, span[i].second,
+                  usage(i, s) - usage(i, choice[i]));
     choice[i] = s;
   }
   bool fits() const {
@@ -204,10 +205,10 @@ void Search::mergeEdges() {
     auto [it, inserted] =
         index.try_emplace({u, v}, static_cast<int32_t>(edges.size()));
     if (inserted)
-      edges.push_back({u, v,
-                       std::vector<int64_t>(static_cast<size_t>(strategies(u)) *
-                                                strategies(v),
-                                            0)});
+      edges.push_back(
+          {u, v,
+           std::vector<int64_t>(
+               static_cast<size_t>(strategies(u)) * strategies(v), 0)});
     MergedEdge &merged = edges[it->second];
     int32_t su = strategies(edge.u), sv = strategies(edge.v);
     for (int32_t a = 0; a < su; ++a)
@@ -273,7 +274,8 @@ void Search::setChoice(const std::vector<int32_t> &next) {
 std::vector<int32_t>
 Search::treeProgram(const std::vector<int32_t> &forest) const {
   int32_t n = static_cast<int32_t>(problem.nodes.size());
-  std::vector<std::vector<std::pair<int32_t, int32_t>>> tree(n); // (edge, other)
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> tree(
+      n); // (edge, other)
   for (int32_t e : forest) {
     tree[edges[e].u].push_back({e, edges[e].v});
     tree[edges[e].v].push_back({e, edges[e].u});
@@ -318,8 +320,8 @@ Search::treeProgram(const std::vector<int32_t> &forest) const {
       Cost bestCost = 0;
       int32_t bestS = -1;
       for (int32_t sc = 0; sc < strategies(c); ++sc) {
-        Cost cost = f[c][sc] + (parentIsU ? edgeCost(e, sp, sc)
-                                          : edgeCost(e, sc, sp));
+        Cost cost =
+            f[c][sc] + (parentIsU ? edgeCost(e, sp, sc) : edgeCost(e, sc, sp));
         if (bestS < 0 || cost < bestCost) {
           bestCost = cost;
           bestS = sc;
@@ -502,7 +504,8 @@ void Search::pairSearch(const std::vector<int32_t> &work, bool keepFit) {
           continue;
         if (keepFit && memoryMatters) {
           // Apply tentatively and look: the two intervals may overlap.
-          int64_t du = usage(u, a) - usage(u, cu), dv = usage(v, b) - usage(v, cv);
+          int64_t du = usage(u, a) - usage(u, cu),
+                  dv = usage(v, b) - usage(v, cv);
           usageTree.add(span[u].first, span[u].second, du);
           usageTree.add(span[v].first, span[v].second, dv);
           bool fitsHere =
@@ -593,8 +596,7 @@ void Search::offer(const std::string &method) {
   if (!fits())
     return;
   Evaluation evaluation = evaluate(problem, choice);
-  if (!evaluation.feasible ||
-      (best.feasible && evaluation.cost >= best.cost))
+  if (!evaluation.feasible || (best.feasible && evaluation.cost >= best.cost))
     return;
   if (!best.feasible)
     best.firstFeasibleSeconds = elapsed();
@@ -637,8 +639,8 @@ void Search::runIlp() {
       for (int32_t b = 0; b < sv; ++b) {
         int64_t cost = edgeCost(e, a, b);
         bool forbidden = cost >= kForbidden;
-        int var = ilp.addVariable(forbidden ? 0 : cost, 0, forbidden ? 0 : 1,
-                                  false);
+        int var =
+            ilp.addVariable(forbidden ? 0 : cost, 0, forbidden ? 0 : 1, false);
         y[e].push_back(var);
         rowsU[a].columns.push_back(var);
         rowsU[a].values.push_back(1);
@@ -696,12 +698,12 @@ void Search::runIlp() {
     return;
   std::vector<int32_t> next(n);
   for (int32_t i = 0; i < n; ++i)
-    next[i] = static_cast<int32_t>(
-        std::max_element(x[i].begin(), x[i].end(),
-                         [&](int a, int b) {
-                           return result.values[a] < result.values[b];
-                         }) -
-        x[i].begin());
+    next[i] = static_cast<int32_t>(std::max_element(x[i].begin(), x[i].end(),
+                                                    [&](int a, int b) {
+                                                      return result.values[a] <
+                                                             result.values[b];
+                                                    }) -
+                                   x[i].begin());
   setChoice(next);
   offer("ilp");
   if (result.status == IlpResult::Optimal && best.feasible &&
@@ -795,7 +797,8 @@ Solution Search::run() {
   // half the regions grow from a forbidden choice while any is left.
   while (!best.optimal && best.feasible && timeLeft() && n > 0) {
     setChoice(best.choice);
-    std::vector<int32_t> bad = rng() % 2 ? forbiddenEdges() : std::vector<int32_t>();
+    std::vector<int32_t> bad =
+        rng() % 2 ? forbiddenEdges() : std::vector<int32_t>();
     int32_t seed = bad.empty() ? static_cast<int32_t>(rng() % n)
                                : edges[bad[rng() % bad.size()]].u;
     std::vector<int32_t> region = {seed};

@@ -77,7 +77,8 @@ ShardingProblem randomProblem(std::mt19937_64 &rng, int n, int shape,
     addEdge(shape == 0 ? i - 1 : static_cast<int32_t>(pick(i)), i);
   if (shape == 2)
     for (int k = 0; k < n; ++k) {
-      int32_t u = static_cast<int32_t>(pick(n)), v = static_cast<int32_t>(pick(n));
+      int32_t u = static_cast<int32_t>(pick(n)),
+              v = static_cast<int32_t>(pick(n));
       if (u != v)
         addEdge(u, v);
     }
@@ -111,8 +112,9 @@ TEST(SolverTest, MalformedFilesSayWhere) {
   problem = parseIopddlJson(R"({"problem": {"nodes": {"intervals": [[0, 1]],
       "costs": [[1, 2]], "usages": [[1]]}, "edges": {"nodes": [], "costs": []}}})");
   ASSERT_FALSE(problem.ok());
-  EXPECT_EQ(std::string(problem.status().message()),
-            "node 0 has 2 costs and 1 usages; it needs one of each per strategy");
+  EXPECT_EQ(
+      std::string(problem.status().message()),
+      "node 0 has 2 costs and 1 usages; it needs one of each per strategy");
 }
 
 TEST(SolverTest, SmallProblemIsSolvedExactly) {
@@ -186,14 +188,12 @@ TEST(SolverTest, ForbiddenChoicesAreAvoided) {
   ShardingProblem problem;
   problem.nodes = {{{0, 5}, {0, 0}, 0, 1}, {{0, 0}, {0, 0}, 0, 1}};
   for (int k = 0; k < 10; ++k)
-    problem.edges.push_back(
-        {0, 1, {kForbidden, kForbidden, 0, 0}});
+    problem.edges.push_back({0, 1, {kForbidden, kForbidden, 0, 0}});
   Solution solution = solve(problem, SolverOptions());
   EXPECT_EQ(solution.choice[0], 1);
   EXPECT_EQ(toString(solution.cost), "5");
   // Choosing it anyway costs ten forbidden choices, exactly.
-  EXPECT_EQ(toString(evaluate(problem, {0, 0}).cost),
-            "10000000000000000000");
+  EXPECT_EQ(toString(evaluate(problem, {0, 0}).cost), "10000000000000000000");
 }
 
 } // namespace

@@ -1,0 +1,115 @@
+//===- CostModel.cpp - Seconds for compute and collectives ----------------===//
+
+#include "compiler/cost/CostModel.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
+
+namespace tessel::cost {
+
+absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
+  auto bad = [&](const std::string &what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device profile '", profile.name(), "': ", what));
+  };
+  const proto::DeviceProfile::Device &device = profile.device();
+  if (device.peak_flops().empty())
+    return bad("device.peak_flops lists no element type");
+  for (const auto &[type, flops] : device.peak_flops())
+    if (!(flops > 0))
+      return bad(absl::StrCat("peak_flops[\"", type, "\"] must be positive"));
+  if (!(device.memory_bandwidth() > 0))
+    return bad("device.memory_bandwidth must be positive");
+  if (device.memory_bytes() <= 0)
+    return bad("device.memory_bytes must be positive");
+  if (profile.links().empty())
+    return bad("no links: a profile needs at least one joining every device");
+  int64_t scope = 0;
+  for (const proto::DeviceProfile::Link &link : profile.links()) {
+    if (!(link.latency() >= 0) || !(link.bandwidth() > 0))
+      return bad(absl::StrCat("link '", link.name(),
+                              "' needs a latency >= 0 and a bandwidth > 0"));
+    if (link.devices() < 0 || (scope == 0 && &link != &profile.links(0)) ||
+        (link.devices() != 0 && link.devices() <= scope))
+      return bad(absl::StrCat("link '", link.name(),
+                              "' must join more devices than the one before "
+                              "it (links go from the closest to the farthest)"));
+    scope = link.devices();
+  }
+  if (scope != 0)
+    return bad(absl::StrCat("the last link, '", profile.links().rbegin()->name(),
+                            "', must join every device (devices: 0)"));
+  return CostModel(std::move(profile));
+}
+
+absl::StatusOr<CostModel> CostModel::load(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("cannot read device profile ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  proto::DeviceProfile profile;
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &profile))
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a DeviceProfile in protobuf text form"));
+  return fromProfile(std::move(profile));
+}
+
+double CostModel::computeSeconds(double flops, const std::string &elementType,
+                                 double bytes) const {
+  const auto &peaks = profile_.device().peak_flops();
+  double peak;
+  if (auto it = peaks.find(elementType); it != peaks.end())
+    peak = it->second;
+  else
+    peak = std::min_element(peaks.begin(), peaks.end(),
+                            [](const auto &a, const auto &b) {
+                              return a.second < b.second;
+                            })
+               ->second;
+  return std::max(flops / peak, bytes / profile_.device().memory_bandwidth());
+}
+
+const proto::DeviceProfile::Link &
+CostModel::linkFor(const std::vector<int64_t> &group) const {
+  for (const proto::DeviceProfile::Link &link : profile_.links()) {
+    if (link.devices() == 0 || group.empty())
+      return link;
+    int64_t scope = group.front() / link.devices();
+    if (std::all_of(group.begin(), group.end(), [&](int64_t device) {
+          return device / link.devices() == scope;
+        }))
+      return link;
+  }
+  return *profile_.links().rbegin();
+}
+
+double CostModel::collectiveSeconds(Collective kind, double bytes,
+                                    const std::vector<int64_t> &group) const {
+  double p = static_cast<double>(group.size());
+  if (p <= 1)
+    return 0;
+  const proto::DeviceProfile::Link &link = linkFor(group);
+  double alpha = link.latency(), transfer = bytes / link.bandwidth();
+  double share = (p - 1) / p;
+  switch (kind) {
+  case Collective::AllReduce:
+    return 2 * (p - 1) * alpha + 2 * share * transfer;
+  case Collective::AllGather:
+  case Collective::ReduceScatter:
+  case Collective::AllToAll:
+    return (p - 1) * alpha + share * transfer;
+  case Collective::CollectivePermute:
+    return alpha + transfer;
+  case Collective::HaloExchange:
+    return 2 * alpha + transfer;
+  }
+  return 0;
+}
+
+} // namespace tessel::cost

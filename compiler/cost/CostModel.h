@@ -1,0 +1,82 @@
+//===- CostModel.h - Seconds for compute and collectives --------*- C++ -*-===//
+//
+// Prices the pieces of a partitioned program on the machine a DeviceProfile
+// describes, in seconds:
+//
+//  - compute by the roofline: an op doing F floating-point operations of
+//    one element type and moving B bytes through memory takes
+//    max(F / peak, B / bandwidth);
+//  - collectives by the alpha-beta model on the link their group uses (the
+//    closest link whose scope holds every member), for p members, a link
+//    latency alpha and a bandwidth per device w:
+//      all_reduce (ring)          2 (p - 1) alpha + 2 (p - 1) / p * B / w
+//      all_gather, B the result   (p - 1) alpha + (p - 1) / p * B / w
+//      reduce_scatter, B the input (p - 1) alpha + (p - 1) / p * B / w
+//      all_to_all, B per device   (p - 1) alpha + (p - 1) / p * B / w
+//      collective_permute         alpha + B / w
+//      halo_exchange, B received  2 alpha + B / w
+//    and nothing for a group of one.
+//
+// Groups are device ids (what DeviceGroups gives for mesh axes), so this
+// library knows no mesh and no IR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_COST_COSTMODEL_H
+#define TESSEL_COMPILER_COST_COSTMODEL_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "compiler/cost/device_profile.pb.h"
+
+namespace tessel::cost {
+
+enum class Collective {
+  AllReduce,
+  AllGather,
+  ReduceScatter,
+  AllToAll,
+  CollectivePermute,
+  HaloExchange,
+};
+
+class CostModel {
+public:
+  /// Checks the profile: positive figures, links ordered by scope, the
+  /// last joining every device.
+  static absl::StatusOr<CostModel> fromProfile(proto::DeviceProfile profile);
+  /// Reads a profile in protobuf text form.
+  static absl::StatusOr<CostModel> load(const std::string &path);
+
+  const proto::DeviceProfile &profile() const { return profile_; }
+
+  /// Seconds for `flops` operations on `elementType` ("f32", ...) moving
+  /// `bytes`. An element type the profile does not list runs at its
+  /// slowest listed rate.
+  double computeSeconds(double flops, const std::string &elementType,
+                        double bytes) const;
+
+  /// The link a group of devices (ids) communicates over.
+  const proto::DeviceProfile::Link &linkFor(
+      const std::vector<int64_t> &group) const;
+
+  /// Seconds for `kind` over `group`, with `bytes` as the table above says.
+  double collectiveSeconds(Collective kind, double bytes,
+                           const std::vector<int64_t> &group) const;
+
+  /// Bytes one device holds.
+  int64_t memoryBytes() const { return profile_.device().memory_bytes(); }
+
+private:
+  explicit CostModel(proto::DeviceProfile profile)
+      : profile_(std::move(profile)) {}
+
+  proto::DeviceProfile profile_;
+};
+
+} // namespace tessel::cost
+
+#endif // TESSEL_COMPILER_COST_COSTMODEL_H

@@ -1,0 +1,169 @@
+//===- tessel-calibrate.cpp - Measure this host for the cost model --------===//
+//
+// Writes a DeviceProfile (compiler/cost/device_profile.proto) of this
+// machine as the host backend runs on it: the GEMM rate of the runtime's
+// dot_general kernel, the memory bandwidth of a large copy, the physical
+// memory, and the latency and bandwidth of the host collectives among
+// device threads (from an all-reduce of 4 bytes and of 64 MiB).
+//
+//   tessel-calibrate [--threads N] [--devices 2] [-o host.textproto]
+//
+//===----------------------------------------------------------------------===//
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "compiler/cost/device_profile.pb.h"
+#include "google/protobuf/text_format.h"
+#include "runtime/ThreadPool.h"
+#include "runtime/host/Collectives.h"
+#include "runtime/kernels/KernelContext.h"
+
+ABSL_FLAG(int, threads, 0, "Cores for the GEMM (0: all)");
+ABSL_FLAG(int, devices, 2, "Device threads for the collectives");
+ABSL_FLAG(std::string, o, "-", "Where to write the profile (-: stdout)");
+
+namespace {
+
+/// The fastest of `runs` timings of `body`, seconds.
+double fastest(int runs, const std::function<void()> &body) {
+  double best = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    body();
+    best = std::min(best, std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - start)
+                              .count());
+  }
+  return best;
+}
+
+double gemmFlops(int threads) {
+  const int64_t n = 1024;
+  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
+  tessel::proto::Instruction instruction;
+  instruction.set_op("dot_general");
+  instruction.set_location("calibration");
+  auto &attributes = *instruction.mutable_attributes();
+  attributes["lhs_batching_dimensions"].mutable_ints();
+  attributes["rhs_batching_dimensions"].mutable_ints();
+  attributes["lhs_contracting_dimensions"].mutable_ints()->add_values(1);
+  attributes["rhs_contracting_dimensions"].mutable_ints()->add_values(0);
+  tessel::ThreadPool pool(threads);
+  auto view = [&](std::vector<float> &data) {
+    return tessel::kernels::TensorView{data.data(), tessel::proto::F32,
+                                       {n, n}};
+  };
+  tessel::kernels::KernelFn kernel = tessel::kernels::findKernel("dot_general");
+  double seconds = fastest(5, [&] {
+    tessel::kernels::KernelContext context(instruction, {view(a), view(b)},
+                                           {view(c)}, pool);
+    if (absl::Status status = kernel(context); !status.ok()) {
+      std::cerr << "tessel-calibrate: " << status.message() << "\n";
+      std::exit(1);
+    }
+  });
+  return 2.0 * n * n * n / seconds;
+}
+
+double copyBandwidth() {
+  const size_t bytes = 256 << 20;
+  std::vector<char> from(bytes, 1), to(bytes);
+  double seconds = fastest(5, [&] { std::memcpy(to.data(), from.data(), bytes); });
+  return 2.0 * bytes / seconds; // Read and written.
+}
+
+/// Seconds per all-reduce of `bytes` among `devices` threads.
+double allReduceSeconds(int devices, size_t bytes) {
+  tessel::HostGroup group(devices);
+  std::vector<std::vector<float>> buffers(devices,
+                                          std::vector<float>(bytes / 4, 1.0f));
+  int rounds = bytes < 4096 ? 2000 : 5;
+  return fastest(3, [&] {
+           std::vector<std::thread> threads;
+           for (int r = 0; r < devices; ++r)
+             threads.emplace_back([&, r] {
+               tessel::CollectiveBuffer buffer{
+                   tessel::proto::F32,
+                   {static_cast<int64_t>(bytes / 4)},
+                   buffers[r].data()};
+               for (int k = 0; k < rounds; ++k)
+                 (void)group.allReduce(r, tessel::Reduction::Sum, buffer,
+                                       buffer);
+             });
+           for (std::thread &thread : threads)
+             thread.join();
+         }) /
+         rounds;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  absl::SetProgramUsageMessage(
+      "tessel-calibrate [--threads N] [--devices 2] [-o host.textproto]");
+  absl::ParseCommandLine(argc, argv);
+  int devices = std::max(2, absl::GetFlag(FLAGS_devices));
+
+  tessel::proto::DeviceProfile profile;
+  char host[256] = "host";
+  gethostname(host, sizeof(host) - 1);
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  profile.set_name(absl::StrCat("host-", cores, "-cores"));
+  std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%d", std::gmtime(&now));
+  profile.set_source(absl::StrCat("measured by tessel-calibrate on ", host,
+                                  " (", cores, " cores), ", date));
+  tessel::proto::DeviceProfile::Device &device = *profile.mutable_device();
+  (*device.mutable_peak_flops())["f32"] = gemmFlops(absl::GetFlag(FLAGS_threads));
+  device.set_memory_bandwidth(copyBandwidth());
+  device.set_memory_bytes(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) *
+                          sysconf(_SC_PAGE_SIZE));
+
+  // alpha from a 4-byte all-reduce (2 (p - 1) steps); the bandwidth from a
+  // 64 MiB one, less those steps.
+  double p = devices;
+  double small = allReduceSeconds(devices, 4);
+  double alpha = small / (2 * (p - 1));
+  size_t large = 64 << 20;
+  double big = allReduceSeconds(devices, large);
+  double bandwidth =
+      2 * (p - 1) / p * large / std::max(1e-9, big - 2 * (p - 1) * alpha);
+  tessel::proto::DeviceProfile::Link &link = *profile.add_links();
+  link.set_name("host threads");
+  link.set_devices(0);
+  link.set_latency(alpha);
+  link.set_bandwidth(bandwidth);
+
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(profile, &text);
+  text = "# This machine as the host backend sees it; rerun tessel-calibrate "
+         "to measure yours.\n" +
+         text;
+  std::string path = absl::GetFlag(FLAGS_o);
+  if (path == "-") {
+    std::cout << text;
+    return 0;
+  }
+  std::ofstream out(path);
+  out << text;
+  if (!out) {
+    std::cerr << "tessel-calibrate: cannot write " << path << "\n";
+    return 1;
+  }
+  return 0;
+}
