@@ -64,8 +64,7 @@ double gemmFlops(int threads) {
   attributes["rhs_contracting_dimensions"].mutable_ints()->add_values(0);
   tessel::ThreadPool pool(threads);
   auto view = [&](std::vector<float> &data) {
-    return tessel::kernels::TensorView{data.data(), tessel::proto::F32,
-                                       {n, n}};
+    return tessel::kernels::TensorView{data.data(), tessel::proto::F32, {n, n}};
   };
   tessel::kernels::KernelFn kernel = tessel::kernels::findKernel("dot_general");
   double seconds = fastest(5, [&] {
@@ -82,7 +81,8 @@ double gemmFlops(int threads) {
 double copyBandwidth() {
   const size_t bytes = 256 << 20;
   std::vector<char> from(bytes, 1), to(bytes);
-  double seconds = fastest(5, [&] { std::memcpy(to.data(), from.data(), bytes); });
+  double seconds =
+      fastest(5, [&] { std::memcpy(to.data(), from.data(), bytes); });
   return 2.0 * bytes / seconds; // Read and written.
 }
 
@@ -92,21 +92,22 @@ double allReduceSeconds(int devices, size_t bytes) {
   std::vector<std::vector<float>> buffers(devices,
                                           std::vector<float>(bytes / 4, 1.0f));
   int rounds = bytes < 4096 ? 2000 : 5;
-  return fastest(3, [&] {
-           std::vector<std::thread> threads;
-           for (int r = 0; r < devices; ++r)
-             threads.emplace_back([&, r] {
-               tessel::CollectiveBuffer buffer{
-                   tessel::proto::F32,
-                   {static_cast<int64_t>(bytes / 4)},
-                   buffers[r].data()};
-               for (int k = 0; k < rounds; ++k)
-                 (void)group.allReduce(r, tessel::Reduction::Sum, buffer,
-                                       buffer);
-             });
-           for (std::thread &thread : threads)
-             thread.join();
-         }) /
+  return fastest(3,
+                 [&] {
+                   std::vector<std::thread> threads;
+                   for (int r = 0; r < devices; ++r)
+                     threads.emplace_back([&, r] {
+                       tessel::CollectiveBuffer buffer{
+                           tessel::proto::F32,
+                           {static_cast<int64_t>(bytes / 4)},
+                           buffers[r].data()};
+                       for (int k = 0; k < rounds; ++k)
+                         (void)group.allReduce(r, tessel::Reduction::Sum,
+                                               buffer, buffer);
+                     });
+                   for (std::thread &thread : threads)
+                     thread.join();
+                 }) /
          rounds;
 }
 
@@ -129,7 +130,8 @@ int main(int argc, char **argv) {
   profile.set_source(absl::StrCat("measured by tessel-calibrate on ", host,
                                   " (", cores, " cores), ", date));
   tessel::proto::DeviceProfile::Device &device = *profile.mutable_device();
-  (*device.mutable_peak_flops())["f32"] = gemmFlops(absl::GetFlag(FLAGS_threads));
+  (*device.mutable_peak_flops())["f32"] =
+      gemmFlops(absl::GetFlag(FLAGS_threads));
   device.set_memory_bandwidth(copyBandwidth());
   device.set_memory_bytes(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) *
                           sysconf(_SC_PAGE_SIZE));

@@ -35,13 +35,15 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
                               "' needs a latency >= 0 and a bandwidth > 0"));
     if (link.devices() < 0 || (scope == 0 && &link != &profile.links(0)) ||
         (link.devices() != 0 && link.devices() <= scope))
-      return bad(absl::StrCat("link '", link.name(),
-                              "' must join more devices than the one before "
-                              "it (links go from the closest to the farthest)"));
+      return bad(
+          absl::StrCat("link '", link.name(),
+                       "' must join more devices than the one before "
+                       "it (links go from the closest to the farthest)"));
     scope = link.devices();
   }
   if (scope != 0)
-    return bad(absl::StrCat("the last link, '", profile.links().rbegin()->name(),
+    return bad(absl::StrCat("the last link, '",
+                            profile.links().rbegin()->name(),
                             "', must join every device (devices: 0)"));
   return CostModel(std::move(profile));
 }
@@ -67,10 +69,9 @@ double CostModel::computeSeconds(double flops, const std::string &elementType,
   if (auto it = peaks.find(elementType); it != peaks.end())
     peak = it->second;
   else
-    peak = std::min_element(peaks.begin(), peaks.end(),
-                            [](const auto &a, const auto &b) {
-                              return a.second < b.second;
-                            })
+    peak = std::min_element(
+               peaks.begin(), peaks.end(),
+               [](const auto &a, const auto &b) { return a.second < b.second; })
                ->second;
   return std::max(flops / peak, bytes / profile_.device().memory_bandwidth());
 }

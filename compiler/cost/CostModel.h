@@ -60,8 +60,8 @@ public:
                         double bytes) const;
 
   /// The link a group of devices (ids) communicates over.
-  const proto::DeviceProfile::Link &linkFor(
-      const std::vector<int64_t> &group) const;
+  const proto::DeviceProfile::Link &
+  linkFor(const std::vector<int64_t> &group) const;
 
   /// Seconds for `kind` over `group`, with `bytes` as the table above says.
   double collectiveSeconds(Collective kind, double bytes,

@@ -88,15 +88,19 @@ TEST(CostModelTest, BadProfilesSayWhy) {
   )pb";
   EXPECT_EQ(error(device), "device profile 'p': no links: a profile needs at "
                            "least one joining every device");
-  EXPECT_EQ(error(device + R"pb(links { name: "l" devices: 8 latency: 0 bandwidth: 1 })pb"),
-            "device profile 'p': the last link, 'l', must join every device "
-            "(devices: 0)");
-  EXPECT_EQ(error(device + R"pb(links { name: "a" devices: 8 latency: 0 bandwidth: 1 }
+  EXPECT_EQ(
+      error(device +
+            R"pb(links { name: "l" devices: 8 latency: 0 bandwidth: 1 })pb"),
+      "device profile 'p': the last link, 'l', must join every device "
+      "(devices: 0)");
+  EXPECT_EQ(
+      error(device + R"pb(links { name: "a" devices: 8 latency: 0 bandwidth: 1 }
                                 links { name: "b" devices: 4 latency: 0 bandwidth: 1 })pb"),
-            "device profile 'p': link 'b' must join more devices than the one "
-            "before it (links go from the closest to the farthest)");
-  EXPECT_EQ(error(R"pb(name: "q" device { memory_bandwidth: 1 memory_bytes: 1 })pb"),
-            "device profile 'q': device.peak_flops lists no element type");
+      "device profile 'p': link 'b' must join more devices than the one "
+      "before it (links go from the closest to the farthest)");
+  EXPECT_EQ(
+      error(R"pb(name: "q" device { memory_bandwidth: 1 memory_bytes: 1 })pb"),
+      "device profile 'q': device.peak_flops lists no element type");
 }
 
 TEST(CostModelTest, ShippedProfilesLoad) {
@@ -108,7 +112,8 @@ TEST(CostModelTest, ShippedProfilesLoad) {
   }
   // An H100 node's NVLink all-reduce of 1 GiB beats InfiniBand's by the
   // bandwidth ratio, 9x.
-  CostModel h100 = *CostModel::load("compiler/cost/profiles/h100_sxm.textproto");
+  CostModel h100 =
+      *CostModel::load("compiler/cost/profiles/h100_sxm.textproto");
   double inside = h100.collectiveSeconds(Collective::AllReduce, 1 << 30,
                                          {0, 1, 2, 3, 4, 5, 6, 7});
   double across = h100.collectiveSeconds(Collective::AllReduce, 1 << 30,
