@@ -3,6 +3,7 @@
 #include "passes/RegisterPasses.h"
 
 #include "mlir/Transforms/Passes.h"
+#include "passes/autoshard/Passes.h"
 #include "passes/lowering/Passes.h"
 #include "passes/partition/Passes.h"
 #include "passes/propagation/Passes.h"
@@ -15,6 +16,7 @@ void registerTesselPasses() {
   lowering::registerLoweringPasses();
   propagation::registerPropagationPasses();
   partition::registerPartitionPasses();
+  autoshard::registerAutoshardPasses();
 }
 
 } // namespace tessel

@@ -12,9 +12,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "compiler/cost/CostModel.h"
 #include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
 #include "compiler/plan/Plan.h"
@@ -25,9 +28,11 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "passes/autoshard/AutoShard.h"
 #include "runtime/Executable.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -71,10 +76,73 @@ static cl::opt<std::string>
              cl::desc("Sharding annotations: a tessel.proto.Plan in text "
                       "form naming tensors and their partition specs"),
              cl::value_desc("file"));
+static cl::opt<bool>
+    autoFlag("auto",
+             cl::desc("Choose the shardings by the cost model (needs --mesh; "
+                      "a --plan's entries are kept as constraints)"));
+static cl::opt<std::string> deviceProfile(
+    "device-profile",
+    cl::desc("The machine --auto prices plans for (a DeviceProfile in text "
+             "form; compiler/cost/profiles has this host's, H100's, A100's)"),
+    cl::value_desc("file"), cl::init("compiler/cost/profiles/host.textproto"));
+static cl::opt<std::string> memoryBudgetFlag(
+    "memory-budget",
+    cl::desc("Memory per device for --auto: bytes, or with KiB, MiB, GiB "
+             "(default: the profile's)"),
+    cl::value_desc("size"));
+static cl::opt<double>
+    autoSeconds("auto-seconds",
+                cl::desc("Time limit of --auto's search (seconds)"),
+                cl::init(10.0));
+static cl::opt<std::string> planOut(
+    "plan-out",
+    cl::desc("Write the plan chosen or propagated (protobuf text), as "
+             "--emit=plan prints it; with --auto and -o file, the default "
+             "is <file>.plan.textproto"),
+    cl::value_desc("file"));
 static cl::opt<std::string>
     paramsOut("params-out",
               cl::desc("Write the model's parameters (weights) to this file"),
               cl::value_desc("file"));
+
+/// "40GiB", "512MiB", "64KiB" or plain bytes.
+static std::optional<int64_t> parseByteSize(llvm::StringRef text) {
+  int64_t unit = 1;
+  for (auto [suffix, factor] :
+       {std::pair<llvm::StringRef, int64_t>{"GiB", int64_t(1) << 30},
+        {"MiB", int64_t(1) << 20},
+        {"KiB", int64_t(1) << 10},
+        {"GB", 1000000000},
+        {"MB", 1000000},
+        {"B", 1}})
+    if (text.consume_back(suffix)) {
+      unit = factor;
+      break;
+    }
+  double value;
+  if (text.trim().getAsDouble(value) || value <= 0)
+    return std::nullopt;
+  return static_cast<int64_t>(value * static_cast<double>(unit));
+}
+
+/// What --auto chose, in numbers.
+static void printReport(const tessel::autoshard::AutoShardReport &report,
+                        const std::string &profile) {
+  llvm::errs() << llvm::format(
+      "auto-sharding for %s: %lld nodes, %lld strategies, %lld edges; "
+      "solved in %.2f s (%s%s)\n"
+      "  modeled step per device: %.3f ms compute + %.3f ms communication "
+      "= %.3f ms\n"
+      "  peak memory per device: %.1f MiB of %.1f MiB\n",
+      profile.c_str(), static_cast<long long>(report.nodes),
+      static_cast<long long>(report.strategies),
+      static_cast<long long>(report.edges), report.solveSeconds,
+      report.method.c_str(), report.optimal ? ", optimal" : "",
+      report.computeSeconds * 1e3, report.communicationSeconds * 1e3,
+      (report.computeSeconds + report.communicationSeconds) * 1e3,
+      static_cast<double>(report.peakBytes) / (1 << 20),
+      static_cast<double>(report.budgetBytes) / (1 << 20));
+}
 
 /// Diagnostics as "file: error: message" (ONNX locations have no line).
 static void printDiagnostic(mlir::Diagnostic &diagnostic) {
@@ -170,8 +238,50 @@ int main(int argc, char **argv) {
       return 1;
     hasMesh = true;
   }
+  if (autoFlag) {
+    if (!hasMesh)
+      return error("--auto needs a mesh: give --mesh");
+    absl::StatusOr<tessel::cost::CostModel> costModel =
+        tessel::cost::CostModel::load(deviceProfile);
+    if (!costModel.ok())
+      return error(std::string(costModel.status().message()));
+    tessel::autoshard::AutoShardOptions options;
+    options.seconds = autoSeconds;
+    // Searches over a second say how they go.
+    options.onProgress = [](double seconds, double modeled) {
+      if (seconds >= 1.0)
+        llvm::errs() << llvm::format(
+            "  search: %.1f s, best plan %.3f ms per step\n", seconds,
+            modeled * 1e3);
+    };
+    if (!memoryBudgetFlag.empty()) {
+      std::optional<int64_t> budget = parseByteSize(memoryBudgetFlag);
+      if (!budget)
+        return error("--memory-budget '" + memoryBudgetFlag +
+                     "' is not a size (bytes, or a number with KiB, MiB, GiB)");
+      options.memoryBudget = *budget;
+    }
+    mlir::FailureOr<tessel::autoshard::AutoShardReport> report =
+        tessel::autoshard::autoShard(*model->module, *costModel, options);
+    if (failed(report))
+      return 1;
+    printReport(*report, costModel->profile().name());
+  }
   if (hasMesh && failed(tessel::propagateShardings(*model->module)))
     return 1;
+  std::string planFile = planOut;
+  if (planFile.empty() && autoFlag && outputPath != "-")
+    planFile = outputPath + ".plan.textproto";
+  if (!planFile.empty()) {
+    if (!hasMesh)
+      return error("--plan-out needs a mesh: give --mesh or --plan");
+    std::ofstream out(planFile);
+    out << tessel::formatPlan(tessel::extractPlan(*model->module));
+    if (!out)
+      return error("cannot write " + planFile);
+    if (autoFlag)
+      llvm::errs() << "plan written to " << planFile << "\n";
+  }
   if (emit == Emit::Plan) {
     if (!hasMesh)
       return error("--emit=plan needs a mesh: give --mesh or --plan");

@@ -173,8 +173,8 @@ private:
     std::iota(nodes.begin(), nodes.end(), 0);
     return nodes;
   }
-  /// Records the current choice if it is feasible and better.
-  void offer(const std::string &method);
+  /// Records the current choice if it is feasible and better (true then).
+  bool offer(const std::string &method);
   void runIlp();
 
   const ShardingProblem &problem;
@@ -592,12 +592,12 @@ void Search::starSearch(const std::vector<int32_t> &centers, bool keepFit) {
   }
 }
 
-void Search::offer(const std::string &method) {
+bool Search::offer(const std::string &method) {
   if (!fits())
-    return;
+    return false;
   Evaluation evaluation = evaluate(problem, choice);
   if (!evaluation.feasible || (best.feasible && evaluation.cost >= best.cost))
-    return;
+    return false;
   if (!best.feasible)
     best.firstFeasibleSeconds = elapsed();
   best.choice = choice;
@@ -607,6 +607,7 @@ void Search::offer(const std::string &method) {
   best.method = method;
   if (options.onProgress)
     options.onProgress({elapsed(), best.cost, method});
+  return true;
 }
 
 void Search::runIlp() {
@@ -795,7 +796,9 @@ Solution Search::run() {
 
   // Large-neighbourhood search: perturb a connected region, search again;
   // half the regions grow from a forbidden choice while any is left.
-  while (!best.optimal && best.feasible && timeLeft() && n > 0) {
+  int64_t stale = 0;
+  while (!best.optimal && best.feasible && timeLeft() && n > 0 &&
+         (options.patience == 0 || stale++ < options.patience)) {
     setChoice(best.choice);
     std::vector<int32_t> bad =
         rng() % 2 ? forbiddenEdges() : std::vector<int32_t>();
@@ -827,7 +830,8 @@ Solution Search::run() {
     if (memoryMatters && !repair())
       continue;
     localSearch(region, /*keepFit=*/true);
-    offer("neighbourhood search");
+    if (offer("neighbourhood search"))
+      stale = 0;
   }
 
   if (!best.feasible) {

@@ -45,6 +45,9 @@ struct SolverOptions {
   /// The ILP solver; null: CBC.
   IlpSolver *ilp = nullptr;
   uint64_t seed = 1;
+  /// Neighbourhood search stops after this many rounds without a better
+  /// solution (0: it runs until the time is up).
+  int64_t patience = 0;
   /// Called on every better feasible solution.
   std::function<void(const SolverProgress &)> onProgress;
 };

@@ -76,7 +76,8 @@ planReshard(const Layout &from, const Layout &to, llvm::ArrayRef<int64_t> shape,
     CollectiveStep &reduce = step(CollectiveStep::AllReduce);
     reduce.reduction = reduction;
     llvm::erase_if(layout.partial, [&](const auto &partial) {
-      if (partial.second != reduction || llvm::is_contained(to.partial, partial))
+      if (partial.second != reduction ||
+          llvm::is_contained(to.partial, partial))
         return false;
       reduce.axes.push_back(partial.first);
       return true;
@@ -141,8 +142,9 @@ planReshard(const Layout &from, const Layout &to, llvm::ArrayRef<int64_t> shape,
              layout.dims[d][keep] == to.dims[d][keep])
         ++keep;
       Axes prefix(layout.dims[d].begin(), layout.dims[d].begin() + keep);
-      if (!regroups(d, prefix,
-                    Axes(layout.dims[d].begin() + keep, layout.dims[d].end())) ||
+      if (!regroups(
+              d, prefix,
+              Axes(layout.dims[d].begin() + keep, layout.dims[d].end())) ||
           !regroups(d, prefix,
                     Axes(to.dims[d].begin() + keep, to.dims[d].end())))
         keep = 0;

@@ -67,9 +67,8 @@ struct CollectiveStep {
 /// error (in `error`) if there is none: a reshard cannot make a value
 /// partial.
 mlir::FailureOr<std::vector<CollectiveStep>>
-planReshard(const Layout &from, const Layout &to,
-            llvm::ArrayRef<int64_t> shape, spmd::MeshAttr mesh,
-            std::string &error);
+planReshard(const Layout &from, const Layout &to, llvm::ArrayRef<int64_t> shape,
+            spmd::MeshAttr mesh, std::string &error);
 
 /// The number of parts `axes` split a dimension into.
 int64_t partsOf(const Axes &axes, spmd::MeshAttr mesh);

@@ -13,3 +13,7 @@ config.test_exec_root = os.path.join(
     os.environ.get("TEST_TMPDIR", "/tmp/tessel-e2e"), "e2e")
 config.substitutions.append(
     ("%models", os.path.join(os.path.dirname(config.test_source_root), "models")))
+config.substitutions.append(
+    ("%profiles",
+     os.path.join(os.path.dirname(os.path.dirname(config.test_source_root)),
+                  "compiler", "cost", "profiles")))

@@ -16,3 +16,8 @@ config.test_exec_root = os.path.join(
 # Committed models (tests/models), for RUN lines that import them.
 config.substitutions.append(
     ("%models", os.path.join(os.path.dirname(config.test_source_root), "models")))
+# Device profiles of the cost model (compiler/cost/profiles).
+config.substitutions.append(
+    ("%profiles",
+     os.path.join(os.path.dirname(os.path.dirname(config.test_source_root)),
+                  "compiler", "cost", "profiles")))

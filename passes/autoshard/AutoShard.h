@@ -1,0 +1,49 @@
+//===- AutoShard.h - Choose shardings by the cost model ---------*- C++ -*-===//
+//
+// The work of --spmd-auto-shard as a function, for tools that also want
+// the modeled cost of the plan it chose.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_PASSES_AUTOSHARD_AUTOSHARD_H
+#define TESSEL_PASSES_AUTOSHARD_AUTOSHARD_H
+
+#include <functional>
+#include <string>
+
+#include "compiler/cost/CostModel.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace tessel::autoshard {
+
+struct AutoShardOptions {
+  /// Bytes per device; 0: the profile's memory.
+  int64_t memoryBudget = 0;
+  /// Time limit of the search, seconds.
+  double seconds = 10.0;
+  /// Rounds of neighbourhood search without a better plan before it stops.
+  int64_t patience = 2000;
+  /// Called with (seconds so far, modeled seconds of the best plan) as the
+  /// search improves.
+  std::function<void(double, double)> onProgress;
+};
+
+/// The plan's modeled step, per device.
+struct AutoShardReport {
+  double computeSeconds = 0, communicationSeconds = 0;
+  int64_t peakBytes = 0, budgetBytes = 0;
+  int64_t nodes = 0, strategies = 0, edges = 0;
+  bool feasible = false, optimal = false;
+  double solveSeconds = 0;
+  std::string method;
+};
+
+/// Chooses and writes shardings for the one function of `module` (which
+/// holds one spmd.mesh); errors are diagnostics on the module.
+mlir::FailureOr<AutoShardReport> autoShard(mlir::ModuleOp module,
+                                           const cost::CostModel &model,
+                                           const AutoShardOptions &options);
+
+} // namespace tessel::autoshard
+
+#endif // TESSEL_PASSES_AUTOSHARD_AUTOSHARD_H
