@@ -270,7 +270,8 @@ int main(int argc, char **argv) {
   if (hasMesh && failed(tessel::propagateShardings(*model->module)))
     return 1;
   std::string planFile = planOut;
-  if (planFile.empty() && autoFlag && outputPath != "-")
+  if (planFile.empty() && autoFlag && emit == Emit::Executable &&
+      outputPath != "-")
     planFile = outputPath + ".plan.textproto";
   if (!planFile.empty()) {
     if (!hasMesh)
