@@ -247,12 +247,15 @@ int main(int argc, char **argv) {
       return error(std::string(costModel.status().message()));
     tessel::autoshard::AutoShardOptions options;
     options.seconds = autoSeconds;
-    // Searches over a second say how they go.
-    options.onProgress = [](double seconds, double modeled) {
-      if (seconds >= 1.0)
-        llvm::errs() << llvm::format(
-            "  search: %.1f s, best plan %.3f ms per step\n", seconds,
-            modeled * 1e3);
+    // Searches over a second say how they go, twice a second at most.
+    double lastSaid = 0.5;
+    options.onProgress = [&lastSaid](double seconds, double modeled) {
+      if (seconds < 1.0 || seconds < lastSaid + 0.5)
+        return;
+      lastSaid = seconds;
+      llvm::errs() << llvm::format(
+          "  search: %.1f s, best plan %.3f ms per step\n", seconds,
+          modeled * 1e3);
     };
     if (!memoryBudgetFlag.empty()) {
       std::optional<int64_t> budget = parseByteSize(memoryBudgetFlag);

@@ -147,8 +147,8 @@ private:
 };
 
 Dims Builder::implied(const Node &node,
-                      const llvm::SmallVector<AxisList> &factors,
-                      bool isResult, int64_t index) const {
+                      const llvm::SmallVector<AxisList> &factors, bool isResult,
+                      int64_t index) const {
   mlir::Value value =
       isResult ? node.op->getResult(index) : node.op->getOperand(index);
   int64_t rank = tensorOf(value).getRank();
@@ -276,8 +276,7 @@ mlir::LogicalResult Builder::constrain(Node &node, ShardingAttr wanted) const {
   if (keep.empty()) {
     mlir::InFlightDiagnostic diagnostic =
         (node.op ? node.op->emitError() : function->emitError())
-        << "auto-sharding: no strategy gives the annotated sharding "
-        << wanted;
+        << "auto-sharding: no strategy gives the annotated sharding " << wanted;
     if (!node.op)
       diagnostic << " of argument "
                  << mlir::cast<mlir::BlockArgument>(node.value).getArgNumber();
@@ -301,8 +300,8 @@ int64_t Builder::localBytes(mlir::RankedTensorType type,
                             const Dims &dims) const {
   int64_t elements = 1;
   for (int64_t d = 0; d < type.getRank(); ++d)
-    elements *= llvm::divideCeil(type.getDimSize(d),
-                                 spmd::totalSize(dims[d], mesh));
+    elements *=
+        llvm::divideCeil(type.getDimSize(d), spmd::totalSize(dims[d], mesh));
   return elements * elementBytes(type);
 }
 
@@ -356,24 +355,24 @@ double Builder::reshardSeconds(mlir::RankedTensorType type, const Dims &from,
         flat.insert(flat.end(), dim.begin(), dim.end());
       switch (step.kind) {
       case partition::CollectiveStep::AllReduce:
-        seconds += model.collectiveSeconds(cost::Collective::AllReduce,
-                                           bytesOf(step.before),
-                                           groupOf(step.axes));
+        seconds +=
+            model.collectiveSeconds(cost::Collective::AllReduce,
+                                    bytesOf(step.before), groupOf(step.axes));
         break;
       case partition::CollectiveStep::AllGather:
         seconds += model.collectiveSeconds(cost::Collective::AllGather,
                                            bytesOf(step.after), groupOf(flat));
         break;
       case partition::CollectiveStep::AllToAll:
-        seconds += model.collectiveSeconds(cost::Collective::AllToAll,
-                                           bytesOf(step.before),
-                                           groupOf(step.axes));
+        seconds +=
+            model.collectiveSeconds(cost::Collective::AllToAll,
+                                    bytesOf(step.before), groupOf(step.axes));
         break;
       case partition::CollectiveStep::CollectivePermute: {
         std::vector<int64_t> all(mesh.numDevices());
         std::iota(all.begin(), all.end(), 0);
-        seconds += model.collectiveSeconds(
-            cost::Collective::CollectivePermute, bytesOf(step.before), all);
+        seconds += model.collectiveSeconds(cost::Collective::CollectivePermute,
+                                           bytesOf(step.before), all);
         break;
       }
       case partition::CollectiveStep::AllSlice:
@@ -430,8 +429,7 @@ ShardingAttr Builder::toSharding(const Dims &dims) const {
   return ShardingAttr::get(context, meshRef, result, {}, {});
 }
 
-mlir::FailureOr<AutoShardReport>
-Builder::run(const AutoShardOptions &options) {
+mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   std::vector<Node> nodes;
   llvm::DenseMap<mlir::Value, int32_t> nodeOf;
   mlir::Block &body = function.getBody().front();

@@ -133,6 +133,11 @@ private:
   bool fits() const {
     return !memoryMatters || usageTree.max() <= *problem.usageLimit;
   }
+  /// Greedy in node order: each node takes its cheapest strategy given
+  /// the nodes before it (edges to later nodes ignored), `seed` fixed to
+  /// `seedStrategy`. In a program's order, a layout chosen for an input
+  /// flows through the ops that follow, as data parallelism does.
+  std::vector<int32_t> greedyForward(int32_t seed, int32_t seedStrategy) const;
   /// Exact dynamic program over the trees of `forest` (edge indices),
   /// node costs only elsewhere.
   std::vector<int32_t> treeProgram(const std::vector<int32_t> &forest) const;
@@ -340,6 +345,35 @@ Search::treeProgram(const std::vector<int32_t> &forest) const {
         std::min_element(f[i].begin(), f[i].end()) - f[i].begin());
   }
   return choiceOut;
+}
+
+std::vector<int32_t> Search::greedyForward(int32_t seed,
+                                           int32_t seedStrategy) const {
+  int32_t n = static_cast<int32_t>(problem.nodes.size());
+  std::vector<int32_t> result(n, 0);
+  for (int32_t i = 0; i < n; ++i) {
+    if (i == seed) {
+      result[i] = seedStrategy;
+      continue;
+    }
+    Cost bestCost = 0;
+    for (int32_t s = 0; s < strategies(i); ++s) {
+      Cost cost = problem.nodes[i].costs[s];
+      for (auto [e, isU] : adjacency[i]) {
+        const MergedEdge &edge = edges[e];
+        int32_t other = isU ? edge.v : edge.u;
+        if (other >= i)
+          continue;
+        cost +=
+            isU ? edgeCost(e, s, result[other]) : edgeCost(e, result[other], s);
+      }
+      if (s == 0 || cost < bestCost) {
+        bestCost = cost;
+        result[i] = s;
+      }
+    }
+  }
+  return result;
 }
 
 void Search::localSearch(std::vector<int32_t> work, bool keepFit) {
@@ -752,6 +786,32 @@ Solution Search::run() {
   }
 
   setChoice(treeProgram(forest));
+  if (!(isForest && !memoryMatters)) {
+    // Other starts: greedy in node order, from each strategy of the first
+    // few sources (nodes no earlier node feeds), keeping the cheapest.
+    Cost startCost = evaluate(problem, choice).cost;
+    std::vector<int32_t> start = choice;
+    int sources = 0;
+    for (int32_t i = 0; i < n && sources < 8 && timeLeft(); ++i) {
+      bool fed = std::any_of(adjacency[i].begin(), adjacency[i].end(),
+                             [&](const auto &entry) {
+                               const MergedEdge &edge = edges[entry.first];
+                               return (entry.second ? edge.v : edge.u) < i;
+                             });
+      if (fed || strategies(i) < 2)
+        continue;
+      ++sources;
+      for (int32_t s = 0; s < strategies(i) && timeLeft(); ++s) {
+        std::vector<int32_t> candidate = greedyForward(i, s);
+        Cost cost = evaluate(problem, candidate).cost;
+        if (cost < startCost) {
+          startCost = cost;
+          start = std::move(candidate);
+        }
+      }
+    }
+    setChoice(start);
+  }
   if (isForest && !memoryMatters) {
     offer("tree");
     best.optimal = true;
