@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 
@@ -240,29 +241,25 @@ template <typename Field> absl::Status JsonReader::object(Field field) {
 absl::StatusOr<ShardingProblem> JsonReader::read() {
   ShardingProblem problem;
   std::vector<std::vector<int64_t>> intervals, costs, usages, ends, edgeCosts;
-  auto nodes = [&](const std::string &key) -> absl::Status {
-    auto into = key == "intervals" ? &intervals
-                : key == "costs"   ? &costs
-                : key == "usages"  ? &usages
-                                   : nullptr;
-    if (!into)
-      return skip();
-    absl::StatusOr<std::vector<std::vector<int64_t>>> lists = integerLists();
-    if (!lists.ok())
-      return lists.status();
-    *into = std::move(*lists);
-    return absl::OkStatus();
-  };
-  auto edges = [&](const std::string &key) -> absl::Status {
-    auto into = key == "nodes" ? &ends : key == "costs" ? &edgeCosts : nullptr;
-    if (!into)
-      return skip();
-    absl::StatusOr<std::vector<std::vector<int64_t>>> lists = integerLists();
-    if (!lists.ok())
-      return lists.status();
-    *into = std::move(*lists);
-    return absl::OkStatus();
-  };
+  // Reads the lists of integer lists an object's keys name into their
+  // homes; other keys are skipped.
+  auto listsInto =
+      [&](std::map<std::string, std::vector<std::vector<int64_t>> *> homes) {
+        return [this, homes](const std::string &key) -> absl::Status {
+          auto home = homes.find(key);
+          if (home == homes.end())
+            return skip();
+          absl::StatusOr<std::vector<std::vector<int64_t>>> lists =
+              integerLists();
+          if (!lists.ok())
+            return lists.status();
+          *home->second = std::move(*lists);
+          return absl::OkStatus();
+        };
+      };
+  auto nodes = listsInto(
+      {{"intervals", &intervals}, {"costs", &costs}, {"usages", &usages}});
+  auto edges = listsInto({{"nodes", &ends}, {"costs", &edgeCosts}});
   auto body = [&](const std::string &key) -> absl::Status {
     if (key == "name") {
       absl::StatusOr<std::string> name = string();
