@@ -94,6 +94,11 @@ static cl::opt<double>
     autoSeconds("auto-seconds",
                 cl::desc("Time limit of --auto's search (seconds)"),
                 cl::init(10.0));
+static cl::opt<std::string> explainFlag(
+    "explain",
+    cl::desc("With --auto: the candidate layouts of this tensor (a plan "
+             "name) and what each would cost, all else as chosen"),
+    cl::value_desc("tensor"));
 static cl::opt<std::string> planOut(
     "plan-out",
     cl::desc("Write the plan chosen or propagated (protobuf text), as "
@@ -264,11 +269,24 @@ int main(int argc, char **argv) {
                      "' is not a size (bytes, or a number with KiB, MiB, GiB)");
       options.memoryBudget = *budget;
     }
+    if (!explainFlag.empty()) {
+      auto functions = model->module->getOps<mlir::func::FuncOp>();
+      if (!functions.empty())
+        options.explain = tessel::lookupTensor(*functions.begin(), explainFlag);
+      if (!options.explain)
+        return error(
+            "--explain names '" + explainFlag +
+            "', which is no tensor of the model (or an ambiguous name)");
+    }
     mlir::FailureOr<tessel::autoshard::AutoShardReport> report =
         tessel::autoshard::autoShard(*model->module, *costModel, options);
     if (failed(report))
       return 1;
     printReport(*report, costModel->profile().name());
+    if (!explainFlag.empty())
+      llvm::errs() << "candidates for '" << explainFlag
+                   << "' (per device; all else as chosen):\n"
+                   << report->explanation;
   }
   if (hasMesh && failed(tessel::propagateShardings(*model->module)))
     return 1;

@@ -212,6 +212,14 @@ NamedTensors namedTensors(mlir::func::FuncOp function) {
 
 } // namespace
 
+mlir::Value lookupTensor(mlir::func::FuncOp function, llvm::StringRef name) {
+  NamedTensors named = namedTensors(function);
+  auto it = named.index.find(name);
+  if (it == named.index.end() || named.ambiguous.contains(name))
+    return nullptr;
+  return named.values[it->second].second;
+}
+
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
                               const proto::PlanMesh &flagMesh) {
   mlir::MLIRContext *context = module.getContext();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "runtime/proto/plan.pb.h"
 
@@ -51,6 +52,11 @@ std::string formatPlan(const proto::Plan &plan);
 
 /// The shardings of every named tensor of the module's function as a plan.
 proto::Plan extractPlan(mlir::ModuleOp module);
+
+/// The tensor a plan entry named `name` would address in `function` (an
+/// argument or result by graph.name, else the op whose location is that
+/// name); null if there is none or the name is ambiguous.
+mlir::Value lookupTensor(mlir::func::FuncOp function, llvm::StringRef name);
 
 } // namespace tessel
 

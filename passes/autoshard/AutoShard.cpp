@@ -11,6 +11,9 @@
 
 #include <map>
 
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+
 #include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/DeviceGroups.h"
 #include "dialects/spmd/ShardingRules.h"
@@ -535,6 +538,50 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
            << "auto-sharding: no plan fits the memory budget of " << budget
            << " bytes per device (the least needs " << solution.peakUsage
            << ")";
+
+  if (options.explain) {
+    auto found = nodeOf.find(options.explain);
+    if (found == nodeOf.end()) {
+      report.explanation = "  (no choice to explain: the tensor is not an "
+                           "argument or the result of an op with a rule)\n";
+    } else {
+      int32_t n = found->second;
+      const Node &node = nodes[n];
+      llvm::raw_string_ostream out(report.explanation);
+      // Each candidate with everything else as chosen: its own cost, and
+      // its reshards to and from its neighbours.
+      for (size_t s = 0; s < node.result.size(); ++s) {
+        auto [compute, communication] = strategySeconds(node, s);
+        double reshards = 0;
+        for (const ShardingProblem::Edge &edge : problem.edges) {
+          if (edge.u != n && edge.v != n)
+            continue;
+          size_t a = edge.u == n ? s : solution.choice[edge.u];
+          size_t b = edge.v == n ? s : solution.choice[edge.v];
+          reshards += static_cast<double>(
+                          edge.costs[a * nodes[edge.v].result.size() + b]) /
+                      kPicoseconds;
+        }
+        std::vector<std::string> dims;
+        for (const AxisList &dim : node.result[s]) {
+          std::vector<std::string> names;
+          for (AxisRefAttr axis : dim)
+            names.push_back("\"" + spmd::axisName(axis) + "\"");
+          dims.push_back(names.empty() ? "null"
+                         : names.size() == 1
+                             ? names[0]
+                             : "[" + llvm::join(names, ", ") + "]");
+        }
+        out << llvm::format(
+            "  %-24s compute %9.4f ms  all-reduce %9.4f ms  "
+            "reshards %9.4f ms  memory %9.2f MiB%s\n",
+            ("[" + llvm::join(dims, ", ") + "]").c_str(), compute * 1e3,
+            communication * 1e3, reshards * 1e3,
+            static_cast<double>(problem.nodes[n].usages[s]) / (1 << 20),
+            static_cast<int32_t>(s) == solution.choice[n] ? "  <- chosen" : "");
+      }
+    }
+  }
 
   for (auto [n, node] : llvm::enumerate(nodes)) {
     int32_t s = solution.choice[n];

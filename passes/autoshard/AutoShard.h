@@ -26,6 +26,8 @@ struct AutoShardOptions {
   /// Called with (seconds so far, modeled seconds of the best plan) as the
   /// search improves.
   std::function<void(double, double)> onProgress;
+  /// A tensor whose candidates the report explains (null: none).
+  mlir::Value explain;
 };
 
 /// The plan's modeled step, per device.
@@ -36,6 +38,8 @@ struct AutoShardReport {
   bool feasible = false, optimal = false;
   double solveSeconds = 0;
   std::string method;
+  /// For AutoShardOptions::explain: one line per candidate layout.
+  std::string explanation;
 };
 
 /// Chooses and writes shardings for the one function of `module` (which
