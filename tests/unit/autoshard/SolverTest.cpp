@@ -182,6 +182,26 @@ TEST(SolverTest, WithoutTheIlpLocalSearchStillFindsFeasibleSolutions) {
   }
 }
 
+TEST(SolverTest, ReductionsAnswerGraphsWithoutMemoryLimits) {
+  // Chains and trees hanging off a few cycles reduce away exactly; the
+  // search of what is left (the ILP held back) reaches the optimum on
+  // nearly all of these.
+  std::mt19937_64 rng(3);
+  int optimal = 0, trials = 50;
+  for (int trial = 0; trial < trials; ++trial) {
+    ShardingProblem problem = randomProblem(rng, 4 + trial % 6, 2, false);
+    Cost optimum = *bruteForce(problem);
+    SolverOptions options;
+    options.seconds = 0.05;
+    options.ilpVariableLimit = 0;
+    Solution solution = solve(problem, options);
+    ASSERT_TRUE(solution.feasible);
+    EXPECT_GE(solution.cost, optimum);
+    optimal += solution.cost == optimum;
+  }
+  EXPECT_GE(optimal, trials * 9 / 10);
+}
+
 TEST(SolverTest, ForbiddenChoicesAreAvoided) {
   // Node 0's cheap strategy is forbidden by its edge to node 1 whatever
   // node 1 picks; costs of 10^18 add up past 64 bits.
