@@ -5,7 +5,10 @@
 // program. Prints a summary, and the seed and program of every failure;
 // exits non-zero if any failed.
 //
-//   partition_soak [--seed N] [--cases N] [--print]
+//   partition_soak [--seed N] [--cases N] [--print] [--auto]
+//
+// With --auto the shardings come from the auto-shard search (the programs'
+// annotations as constraints).
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,7 +23,7 @@
 
 int main(int argc, char **argv) {
   uint64_t seed = 1, cases = 2000;
-  bool print = false;
+  bool print = false, autoShard = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--seed" && i + 1 < argc)
@@ -29,8 +32,11 @@ int main(int argc, char **argv) {
       cases = std::strtoull(argv[++i], nullptr, 10);
     else if (arg == "--print")
       print = true;
+    else if (arg == "--auto")
+      autoShard = true;
     else {
-      std::cerr << "usage: partition_soak [--seed N] [--cases N] [--print]\n";
+      std::cerr << "usage: partition_soak [--seed N] [--cases N] [--print] "
+                   "[--auto]\n";
       return 2;
     }
   }
@@ -44,7 +50,8 @@ int main(int argc, char **argv) {
     if (print)
       std::cout << "// seed " << s << "\n" << program;
     tessel::random::CaseResult result =
-        tessel::random::runProgram(program, s, context);
+        autoShard ? tessel::random::runProgramAuto(program, s, context)
+                  : tessel::random::runProgram(program, s, context);
     switch (result.kind) {
     case tessel::random::CaseResult::Pass:
       ++passed;

@@ -123,11 +123,14 @@ private:
   /// merged dimension is split only below a fully split major one).
   bool expressible(const Node &node,
                    const llvm::SmallVector<AxisList> &factors) const;
-  void enumerateOp(Node &node) const;
+  /// With `even`, only splits that divide their factors (an annotation
+  /// may ask for an uneven one: then the others are enumerated too).
+  void enumerateOp(Node &node, bool even = true) const;
   void enumerateArgument(Node &node) const;
   /// Keeps the strategies whose result layout is `wanted`'s closed
-  /// dimensions; an error if none is left.
-  mlir::LogicalResult constrain(Node &node, ShardingAttr wanted) const;
+  /// dimensions; failure if none is left (an error if `report`).
+  mlir::LogicalResult constrain(Node &node, ShardingAttr wanted,
+                                bool report = true) const;
 
   int64_t localBytes(mlir::RankedTensorType type, const Dims &dims) const;
   partition::Layout layout(const Dims &dims) const;
@@ -199,7 +202,7 @@ bool Builder::expressible(const Node &node,
   return true;
 }
 
-void Builder::enumerateOp(Node &node) const {
+void Builder::enumerateOp(Node &node, bool even) const {
   llvm::ArrayRef<int64_t> sizes = node.rule.getFactorSizes();
   int64_t numFactors = static_cast<int64_t>(sizes.size());
   // Each mesh axis goes to one eligible factor or to none.
@@ -210,7 +213,7 @@ void Builder::enumerateOp(Node &node) const {
       for (size_t k = 0; k < axes.size(); ++k)
         if (assignment[k] >= 0)
           factors[assignment[k]].push_back(axes[k]);
-      for (int64_t f = 0; f < numFactors; ++f)
+      for (int64_t f = 0; even && f < numFactors; ++f)
         if (sizes[f] % spmd::totalSize(factors[f], mesh) != 0)
           return;
       if (!expressible(node, factors))
@@ -262,7 +265,8 @@ void Builder::enumerateArgument(Node &node) const {
   assign(0);
 }
 
-mlir::LogicalResult Builder::constrain(Node &node, ShardingAttr wanted) const {
+mlir::LogicalResult Builder::constrain(Node &node, ShardingAttr wanted,
+                                       bool report) const {
   if (!wanted)
     return mlir::success();
   llvm::SmallVector<size_t> keep;
@@ -276,6 +280,8 @@ mlir::LogicalResult Builder::constrain(Node &node, ShardingAttr wanted) const {
     if (matches)
       keep.push_back(s);
   }
+  if (keep.empty() && !report)
+    return mlir::failure();
   if (keep.empty()) {
     mlir::InFlightDiagnostic diagnostic =
         (node.op ? node.op->emitError() : function->emitError())
@@ -441,9 +447,19 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       continue;
     Node node;
     node.value = argument;
-    enumerateArgument(node);
-    if (mlir::failed(constrain(node, spmd::getSharding(argument))))
-      return mlir::failure();
+    // An annotated argument has the one layout it is given, even or not
+    // (open dimensions stay whole).
+    if (ShardingAttr given = spmd::getSharding(argument);
+        given && llvm::any_of(given.getDims(), [](auto dim) {
+          return !dim.getAxes().empty();
+        })) {
+      Dims dims;
+      for (spmd::DimensionShardingAttr dim : given.getDims())
+        dims.emplace_back(dim.getAxes().begin(), dim.getAxes().end());
+      node.result.push_back(dims);
+    } else {
+      enumerateArgument(node);
+    }
     nodeOf[argument] = static_cast<int32_t>(nodes.size());
     nodes.push_back(std::move(node));
   }
@@ -458,9 +474,15 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     node.op = &op;
     node.rule = rule;
     enumerateOp(node);
+    ShardingAttr given = spmd::getSharding(op.getResult(0));
+    if (given && mlir::failed(constrain(node, given, /*report=*/false))) {
+      // The annotation may split unevenly: look among those splits too.
+      node = Node{node.value, node.op, node.rule, {}, {}, {}};
+      enumerateOp(node, /*even=*/false);
+    }
     if (node.result.empty())
       continue;
-    if (mlir::failed(constrain(node, spmd::getSharding(op.getResult(0)))))
+    if (mlir::failed(constrain(node, given)))
       return mlir::failure();
     nodeOf[op.getResult(0)] = static_cast<int32_t>(nodes.size());
     nodes.push_back(std::move(node));

@@ -13,11 +13,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "compiler/cost/CostModel.h"
 #include "compiler/driver/Compiler.h"
 #include "dialects/RegisterDialects.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
+#include "passes/autoshard/AutoShard.h"
 #include "runtime/host/HostBackend.h"
 
 namespace tessel::random {
@@ -471,8 +473,49 @@ std::string compare(const HostTensor &got, const HostTensor &want,
 
 std::string generateProgram(uint64_t seed) { return Generator(seed).run(); }
 
+namespace {
+
+CaseResult runProgramWith(const std::string &program, uint64_t seed,
+                          mlir::MLIRContext &context, bool autoShard);
+
+} // namespace
+
 CaseResult runProgram(const std::string &program, uint64_t seed,
                       mlir::MLIRContext &context) {
+  return runProgramWith(program, seed, context, /*autoShard=*/false);
+}
+
+CaseResult runProgramAuto(const std::string &program, uint64_t seed,
+                          mlir::MLIRContext &context) {
+  return runProgramWith(program, seed, context, /*autoShard=*/true);
+}
+
+namespace {
+
+/// Fast links inside groups of 4 devices, slower ones across.
+const cost::CostModel &randomCostModel() {
+  static const cost::CostModel model = [] {
+    proto::DeviceProfile profile;
+    profile.set_name("random");
+    (*profile.mutable_device()->mutable_peak_flops())["f32"] = 1e12;
+    profile.mutable_device()->set_memory_bandwidth(1e11);
+    profile.mutable_device()->set_memory_bytes(int64_t(1) << 30);
+    proto::DeviceProfile::Link *fast = profile.add_links();
+    fast->set_name("fast");
+    fast->set_devices(4);
+    fast->set_latency(1e-6);
+    fast->set_bandwidth(1e11);
+    proto::DeviceProfile::Link *slow = profile.add_links();
+    slow->set_name("slow");
+    slow->set_latency(1e-5);
+    slow->set_bandwidth(1e10);
+    return *cost::CostModel::fromProfile(profile);
+  }();
+  return model;
+}
+
+CaseResult runProgramWith(const std::string &program, uint64_t seed,
+                          mlir::MLIRContext &context, bool autoShard) {
   loadTesselDialects(context);
   std::string diagnostics;
   mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
@@ -485,6 +528,18 @@ CaseResult runProgram(const std::string &program, uint64_t seed,
   if (!module)
     return {CaseResult::Fail,
             "the generated program does not parse: " + diagnostics};
+  if (autoShard) {
+    autoshard::AutoShardOptions options;
+    options.seconds = 0.2;
+    if (mlir::failed(
+            autoshard::autoShard(*module, randomCostModel(), options))) {
+      bool unsatisfiable =
+          diagnostics.find("no strategy gives the annotated sharding") !=
+          std::string::npos;
+      return {unsatisfiable ? CaseResult::Unsupported : CaseResult::Fail,
+              "auto-shard: " + diagnostics};
+    }
+  }
   mlir::FailureOr<proto::Executable> executable =
       mlir::failed(propagateShardings(*module))
           ? mlir::FailureOr<proto::Executable>(mlir::failure())
@@ -537,4 +592,5 @@ CaseResult runProgram(const std::string &program, uint64_t seed,
   return pass;
 }
 
+} // namespace
 } // namespace tessel::random

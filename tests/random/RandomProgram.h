@@ -48,6 +48,12 @@ struct CaseResult {
 CaseResult runProgram(const std::string &program, uint64_t seed,
                       mlir::MLIRContext &context);
 
+/// The same, with the shardings chosen by --auto's search (the program's
+/// own annotations kept as constraints, on a two-level profile); an
+/// annotation no strategy gives is reported as not supported.
+CaseResult runProgramAuto(const std::string &program, uint64_t seed,
+                          mlir::MLIRContext &context);
+
 } // namespace tessel::random
 
 #endif // TESSEL_TESTS_RANDOM_RANDOMPROGRAM_H

@@ -10,10 +10,19 @@ func.func @too_big(%x: tensor<64x64xf32>) -> tensor<64x64xf32> {
 
 // -----
 
-// An annotation no strategy gives (8 rows cannot split in 3).
+// An annotation no strategy gives: a softmax keeps its dimension whole.
+spmd.mesh @m = <["x"=2]>
+func.func @unsatisfiable(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{auto-sharding: no strategy gives the annotated sharding}}
+  %s = graph.softmax %x, dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} : tensor<8xf32>
+  return %s : tensor<8xf32>
+}
+
+// -----
+
+// An annotated argument keeps its layout even where it splits unevenly.
 spmd.mesh @m = <["x"=3]>
-// expected-error @+1 {{auto-sharding: no strategy gives the annotated sharding}}
-func.func @unsatisfiable(%x: tensor<8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) -> tensor<8xf32> {
+func.func @uneven_argument(%x: tensor<8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) -> tensor<8xf32> {
   %e = graph.exp %x : tensor<8xf32>
   return %e : tensor<8xf32>
 }
