@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Plan quality at Alpa's GPT sizes (1.3B, 6.7B, 39B parameters), forward
+# pass at sequence 1024, on one node of 8 and on 8 nodes of 8 devices of a
+# profile (default H100): the modeled step of --auto's plan against the
+# Megatron-LM plan (tensor parallel over the node's axis, data parallel
+# across nodes; the same search with those weight shardings as
+# constraints), and the time --auto takes. The graphs come from
+# bench/gpt_graph.py (shapes only: weights are arguments). Target: every
+# ratio <= 1.00.
+#
+#   bench/autoshard_gpt_sizes.sh [--profile ...] [--seconds 10] [--batch 8]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=compiler/cost/profiles/h100_sxm.textproto seconds=10 batch=8
+while (($#)); do
+  case "$1" in
+    --profile) profile="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
+    --batch) batch="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+source bench/lib.sh
+compile="$(opt_bazel_bin //tools:tessel-compile)/tools/tessel-compile"
+dir="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}/gpt-sizes"
+mkdir -p "$dir"
+
+step() { # plan flags... -> modeled ms
+  "$compile" "$@" --auto --auto-seconds "$seconds" --device-profile "$profile" \
+    --emit=plan -o /dev/null 2>&1 | sed -n 's/.*= \([0-9.]*\) ms$/\1/p'
+}
+
+printf "%-6s %-6s %12s %12s %7s %9s\n" model mesh "auto ms" "megatron ms" ratio "search s"
+for config in "1.3B 24 2048 32" "6.7B 32 4096 32" "39B 48 8192 64"; do
+  read -r name layers hidden heads <<<"$config"
+  graph="$dir/gpt-$name.mlir"
+  [[ -f "$graph" ]] || /usr/bin/python3 bench/gpt_graph.py --layers "$layers" \
+    --hidden "$hidden" --heads "$heads" --seq 1024 --batch "$batch" > "$graph"
+  for mesh in "x=1,y=8" "x=8,y=8"; do
+    plan="$dir/megatron-$name-${mesh//[=,]/}.textproto"
+    x="${mesh#x=}"; x="${x%%,*}"
+    {
+      echo "mesh { axes { name: \"x\" size: $x } axes { name: \"y\" size: 8 } }"
+      echo "tensors { name: \"hidden_in\" spec: '[\"x\", null, null]' }"
+      for ((l = 0; l < layers; l++)); do
+        echo "tensors { name: \"blocks.$l.attn.qkv.weight\" spec: '[\"y\", null]' }"
+        echo "tensors { name: \"blocks.$l.attn.proj.weight\" spec: '[null, \"y\"]' }"
+        echo "tensors { name: \"blocks.$l.fc.weight\" spec: '[\"y\", null]' }"
+        echo "tensors { name: \"blocks.$l.out.weight\" spec: '[null, \"y\"]' }"
+      done
+    } > "$plan"
+    start=$(date +%s.%N)
+    auto=$(step "$graph" --mesh "$mesh")
+    end=$(date +%s.%N)
+    megatron=$(step "$graph" --plan "$plan")
+    printf "%-6s %-6s %12s %12s %7s %9.1f\n" "$name" "${mesh//,/ }" "$auto" \
+      "$megatron" "$(echo "scale=3; $auto / $megatron" | bc)" \
+      "$(echo "$end - $start" | bc)"
+  done
+done
