@@ -962,10 +962,12 @@ Solution Search::run() {
     // Without memory to mind, chains and trees hanging off the graph
     // reduce away exactly; the rest is searched small.
     // Where memory binds, the same answer (memory ignored) is a start that
-    // the memory relaxation below makes fit.
-    if (!isReduced) {
-      std::vector<int32_t> reduced = reduceAndSolve(std::max(
-          0.05, (options.seconds - elapsed()) / (memoryMatters ? 4 : 2)));
+    // the memory relaxation below makes fit, on problems small enough for
+    // that to leave time (on large ones it crowds out the relaxation).
+    if (!isReduced && (!memoryMatters || n <= 5000)) {
+      double left = options.seconds - elapsed();
+      std::vector<int32_t> reduced = reduceAndSolve(
+          memoryMatters ? std::min(2.0, left / 4) : std::max(0.05, left / 2));
       if (evaluate(problem, reduced).cost < startCost)
         setChoice(reduced);
     }
