@@ -30,6 +30,33 @@ step() { # plan flags... -> modeled ms
     --emit=plan -o /dev/null 2>&1 | sed -n 's/.*= \([0-9.]*\) ms$/\1/p'
 }
 
+# Chains (a deep MLP: dense layers and activations, weights hanging off)
+# are trees, where the dynamic program is exact: the plan is the optimum.
+chain="$dir/chain.mlir"
+if [[ ! -f "$chain" ]]; then
+  {
+    echo -n 'func.func @main(%x: tensor<16x8192xf32> {graph.name = "x"}'
+    for ((l = 0; l < 32; l++)); do
+      echo -n ", %w$l: tensor<8192x8192xf32> {graph.name = \"w$l\"}"
+    done
+    echo ') -> (tensor<16x8192xf32> {graph.name = "y"}) {'
+    prev="%x"
+    for ((l = 0; l < 32; l++)); do
+      echo "  %h$l = graph.dot_general $prev, %w$l, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<16x8192xf32>, tensor<8192x8192xf32>) -> tensor<16x8192xf32>"
+      echo "  %a$l = graph.tanh %h$l : tensor<16x8192xf32>"
+      prev="%a$l"
+    done
+    echo "  return $prev : tensor<16x8192xf32>"
+    echo "}"
+  } > "$chain"
+fi
+for mesh in "x=8" "x=8,y=8"; do
+  report="$("$compile" "$chain" --mesh "$mesh" --auto --auto-seconds "$seconds" \
+    --device-profile "$profile" --emit=plan -o /dev/null 2>&1 | grep "solved in")"
+  echo "chain 32 x 8192 on $mesh: ${report#*; }"
+done
+echo
+
 printf "%-6s %-6s %12s %12s %7s %9s\n" model mesh "auto ms" "megatron ms" ratio "search s"
 for config in "1.3B 24 2048 32" "6.7B 32 4096 32" "39B 48 8192 64"; do
   read -r name layers hidden heads <<<"$config"

@@ -14,6 +14,7 @@
 
 #include <fstream>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -290,6 +291,27 @@ int main(int argc, char **argv) {
   }
   if (hasMesh && failed(tessel::propagateShardings(*model->module)))
     return 1;
+  if (autoFlag && emit != Emit::Plan) {
+    // The choice for the model's inputs and parameters; the activations'
+    // are in the plan file (or --emit=plan).
+    tessel::proto::Plan chosen = tessel::extractPlan(*model->module);
+    std::set<std::string> arguments;
+    auto function = *model->module->getOps<mlir::func::FuncOp>().begin();
+    for (unsigned i = 0; i < function.getNumArguments(); ++i)
+      if (auto name =
+              function.getArgAttrOfType<mlir::StringAttr>(i, "graph.name"))
+        arguments.insert(name.str());
+    int activations = 0;
+    llvm::errs() << "  inputs and parameters:\n";
+    for (const tessel::proto::TensorPlan &tensor : chosen.tensors()) {
+      if (!arguments.count(tensor.name())) {
+        ++activations;
+        continue;
+      }
+      llvm::errs() << "    " << tensor.name() << " " << tensor.spec() << "\n";
+    }
+    llvm::errs() << "  and " << activations << " activations\n";
+  }
   std::string planFile = planOut;
   if (planFile.empty() && autoFlag && emit == Emit::Executable &&
       outputPath != "-")
