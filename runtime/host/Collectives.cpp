@@ -205,18 +205,6 @@ absl::Status checkDim(const CollectiveBuffer &in, int64_t dim) {
   return absl::OkStatus();
 }
 
-/// The piece of a dimension of `whole` elements each of `members` holds:
-/// ceil(whole / members), the last pieces padded.
-int64_t pieceOf(int64_t whole, int64_t members) {
-  return (whole + members - 1) / members;
-}
-
-/// How much of piece `index` (of `piece` elements) of a dimension of
-/// `whole` elements is real rather than padding.
-int64_t validOf(int64_t whole, int64_t piece, int64_t index) {
-  return std::clamp<int64_t>(whole - index * piece, 0, piece);
-}
-
 /// Dimension `dim` of the pieces is the piece of the wholes' for `members`.
 absl::Status checkPiece(const CollectiveBuffer &whole,
                         const CollectiveBuffer &pieces, int64_t dim,

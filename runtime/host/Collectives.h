@@ -113,6 +113,19 @@ private:
   const std::atomic<bool> *cancel;
 };
 
+/// The piece of a dimension of `whole` elements each of `members` holds:
+/// ceil(whole / members), the last pieces padded.
+inline int64_t pieceOf(int64_t whole, int64_t members) {
+  return (whole + members - 1) / members;
+}
+
+/// How much of piece `index` (of `piece` elements) of a dimension of
+/// `whole` elements is real rather than padding.
+inline int64_t validOf(int64_t whole, int64_t piece, int64_t index) {
+  int64_t valid = whole - index * piece;
+  return valid < 0 ? 0 : valid > piece ? piece : valid;
+}
+
 /// Elementwise `into[i] = reduction(into[i], from[i])` for `count` elements
 /// of `type`; f16 and bf16 reduce in float.
 void reduceInto(proto::ElementType type, Reduction reduction, void *into,

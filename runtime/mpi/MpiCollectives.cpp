@@ -1,0 +1,490 @@
+//===- MpiCollectives.cpp - Collectives among MPI ranks -------------------===//
+
+#include "runtime/mpi/MpiCollectives.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/kernels/ElementTypes.h"
+#include "runtime/kernels/StridedCopy.h"
+
+namespace tessel {
+namespace {
+
+int64_t product(const std::vector<int64_t> &dims, size_t begin, size_t end) {
+  int64_t result = 1;
+  for (size_t d = begin; d < end; ++d)
+    result *= dims[d];
+  return result;
+}
+
+int64_t elementsOf(const CollectiveBuffer &buffer) {
+  return product(buffer.dims, 0, buffer.dims.size());
+}
+
+/// MPI's reduction for (element type, reduction): the host's reduceInto,
+/// so that NaNs, f16 and bf16, and i1 reduce as on the host.
+template <int Type, int Kind>
+void reduceOp(void *in, void *inout, int *count, MPI_Datatype *) {
+  reduceInto(static_cast<proto::ElementType>(Type),
+             static_cast<Reduction>(Kind), inout, in, *count);
+}
+
+template <int Type> MPI_User_function *opFor(Reduction reduction) {
+  switch (reduction) {
+  case Reduction::Sum:
+    return reduceOp<Type, static_cast<int>(Reduction::Sum)>;
+  case Reduction::Max:
+    return reduceOp<Type, static_cast<int>(Reduction::Max)>;
+  case Reduction::Min:
+    return reduceOp<Type, static_cast<int>(Reduction::Min)>;
+  }
+  return nullptr;
+}
+
+MPI_User_function *functionFor(proto::ElementType type, Reduction reduction) {
+  switch (type) {
+  case proto::F32:
+    return opFor<proto::F32>(reduction);
+  case proto::F16:
+    return opFor<proto::F16>(reduction);
+  case proto::BF16:
+    return opFor<proto::BF16>(reduction);
+  case proto::I32:
+    return opFor<proto::I32>(reduction);
+  case proto::I64:
+    return opFor<proto::I64>(reduction);
+  case proto::I1:
+    return opFor<proto::I1>(reduction);
+  default:
+    return nullptr;
+  }
+}
+
+/// The operator and element datatype for `type`, made once per process.
+struct Reducer {
+  MPI_Datatype element;
+  MPI_Op op;
+};
+
+absl::StatusOr<Reducer> reducerFor(proto::ElementType type,
+                                   Reduction reduction) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, int>, Reducer> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto key = std::make_pair(static_cast<int>(type), static_cast<int>(reduction));
+  if (auto it = made.find(key); it != made.end())
+    return it->second;
+  MPI_User_function *function = functionFor(type, reduction);
+  if (!function)
+    return absl::InvalidArgumentError(
+        absl::StrCat("no reduction for element type ",
+                     proto::ElementType_Name(type)));
+  Reducer reducer;
+  MPI_Type_contiguous(static_cast<int>(kernels::byteSize(type)), MPI_BYTE,
+                      &reducer.element);
+  MPI_Type_commit(&reducer.element);
+  MPI_Op_create(function, /*commute=*/1, &reducer.op);
+  made[key] = reducer;
+  return reducer;
+}
+
+std::string shapeOf(const std::vector<int64_t> &dims) {
+  return absl::StrCat("[", absl::StrJoin(dims, "x"), "]");
+}
+
+} // namespace
+
+absl::StatusOr<std::unique_ptr<MpiGroup>>
+MpiGroup::create(const std::vector<int> &members) {
+  int world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  auto self = std::find(members.begin(), members.end(), world);
+  if (self == members.end())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MPI rank ", world, " is not among the group's members ",
+        absl::StrJoin(members, ",")));
+  MPI_Comm comm;
+  int color = *std::min_element(members.begin(), members.end());
+  int key = static_cast<int>(self - members.begin());
+  if (int code = MPI_Comm_split(MPI_COMM_WORLD, color, key, &comm);
+      code != MPI_SUCCESS)
+    return absl::InternalError("MPI_Comm_split failed");
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  int size;
+  MPI_Comm_size(comm, &size);
+  if (size != static_cast<int>(members.size())) {
+    MPI_Comm_free(&comm);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the group of ", members.size(), " members has ", size,
+        " processes: groups must partition the ranks"));
+  }
+  return std::unique_ptr<MpiGroup>(new MpiGroup(comm, size, key));
+}
+
+MpiGroup::~MpiGroup() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    MPI_Comm_free(&comm);
+}
+
+absl::Status MpiGroup::check(int code, const char *collective) const {
+  if (code == MPI_SUCCESS)
+    return absl::OkStatus();
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return absl::InternalError(
+      absl::StrCat(collective, ": MPI failed: ", std::string(text, length)));
+}
+
+absl::Status MpiGroup::agree(const char *collective, const CollectiveBuffer &in,
+                             const CollectiveBuffer &out,
+                             const std::vector<int64_t> &extra) {
+  // What this member passes, as a fixed-size record all members compare.
+  constexpr int kLength = 32;
+  std::vector<int64_t> record(kLength, -2);
+  std::vector<int64_t> fields = {static_cast<int64_t>(in.type),
+                                 static_cast<int64_t>(out.type),
+                                 static_cast<int64_t>(in.dims.size())};
+  fields.insert(fields.end(), in.dims.begin(), in.dims.end());
+  fields.push_back(static_cast<int64_t>(out.dims.size()));
+  fields.insert(fields.end(), out.dims.begin(), out.dims.end());
+  fields.insert(fields.end(), extra.begin(), extra.end());
+  if (fields.size() > kLength)
+    return absl::InvalidArgumentError(
+        absl::StrCat(collective, ": tensors of too many dimensions"));
+  std::copy(fields.begin(), fields.end(), record.begin());
+  std::vector<int64_t> all(static_cast<size_t>(kLength) * size_);
+  if (absl::Status status =
+          check(MPI_Allgather(record.data(), kLength, MPI_INT64_T, all.data(),
+                              kLength, MPI_INT64_T, comm),
+                collective);
+      !status.ok())
+    return status;
+  for (int m = 1; m < size_; ++m)
+    if (!std::equal(all.begin(), all.begin() + kLength,
+                    all.begin() + static_cast<size_t>(m) * kLength))
+      return absl::InvalidArgumentError(absl::StrCat(
+          collective, ": member ", m,
+          " passes other tensors than member 0 (types, shapes or "
+          "parameters differ)"));
+  if (kernels::byteSize(in.type) == 0 || in.type != out.type)
+    return absl::InvalidArgumentError(
+        absl::StrCat(collective, ": another or no element type"));
+  return absl::OkStatus();
+}
+
+absl::Status MpiGroup::allReduce(Reduction reduction, const CollectiveBuffer &in,
+                                 const CollectiveBuffer &out) {
+  if (absl::Status status = agree("all_reduce", in, out,
+                                  {static_cast<int64_t>(reduction)});
+      !status.ok())
+    return status;
+  if (in.dims != out.dims)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "all_reduce: output is ", shapeOf(out.dims), ", input ",
+        shapeOf(in.dims)));
+  absl::StatusOr<Reducer> reducer = reducerFor(in.type, reduction);
+  if (!reducer.ok())
+    return reducer.status();
+  return check(MPI_Allreduce(in.data == out.data ? MPI_IN_PLACE : in.data,
+                             out.data, static_cast<int>(elementsOf(in)),
+                             reducer->element, reducer->op, comm),
+               "all_reduce");
+}
+
+absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
+                                 const CollectiveBuffer &out) {
+  if (absl::Status status = agree("all_gather", in, out, {dim}); !status.ok())
+    return status;
+  int64_t rank = static_cast<int64_t>(in.dims.size());
+  if (dim < 0 || dim >= rank || out.dims.size() != in.dims.size() ||
+      in.dims[dim] != pieceOf(out.dims[dim], size_))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "all_gather: ", shapeOf(in.dims), " is not the piece of ",
+        shapeOf(out.dims), " along dimension ", dim, " for ", size_,
+        " members"));
+  int64_t bytes = kernels::byteSize(in.type);
+  int64_t inBytes = elementsOf(in) * bytes;
+  std::vector<char> all(static_cast<size_t>(inBytes) * size_);
+  if (absl::Status status = check(
+          MPI_Allgather(in.data, static_cast<int>(inBytes), MPI_BYTE,
+                        all.data(), static_cast<int>(inBytes), MPI_BYTE, comm),
+          "all_gather");
+      !status.ok())
+    return status;
+  // Member m's piece lands at m * piece; padding past the whole is left out.
+  int64_t outer = product(in.dims, 0, dim);
+  int64_t row = product(in.dims, dim + 1, in.dims.size()) * bytes;
+  int64_t piece = in.dims[dim], whole = out.dims[dim];
+  char *target = static_cast<char *>(out.data);
+  for (int m = 0; m < size_; ++m) {
+    const char *source = all.data() + static_cast<size_t>(m) * inBytes;
+    int64_t valid = validOf(whole, piece, m) * row;
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(target + (o * whole + m * piece) * row,
+                  source + o * piece * row, valid);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MpiGroup::reduceScatter(Reduction reduction, int64_t dim,
+                                     const CollectiveBuffer &in,
+                                     const CollectiveBuffer &out) {
+  if (absl::Status status = agree("reduce_scatter", in, out,
+                                  {dim, static_cast<int64_t>(reduction)});
+      !status.ok())
+    return status;
+  int64_t rank = static_cast<int64_t>(in.dims.size());
+  std::vector<int64_t> want = in.dims;
+  if (dim >= 0 && dim < rank)
+    want[dim] = pieceOf(in.dims[dim], size_);
+  if (dim < 0 || dim >= rank || out.dims != want)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reduce_scatter: output is ", shapeOf(out.dims), ", expected ",
+        shapeOf(want)));
+  absl::StatusOr<Reducer> reducer = reducerFor(in.type, reduction);
+  if (!reducer.ok())
+    return reducer.status();
+  // Member m's block: its piece of every outer slice, padded with zeros.
+  int64_t bytes = kernels::byteSize(in.type);
+  int64_t outer = product(in.dims, 0, dim);
+  int64_t row = product(in.dims, dim + 1, in.dims.size()) * bytes;
+  int64_t whole = in.dims[dim], piece = out.dims[dim];
+  int64_t block = outer * piece * row;
+  std::vector<char> packed(static_cast<size_t>(block) * size_, 0);
+  const char *source = static_cast<const char *>(in.data);
+  for (int m = 0; m < size_; ++m) {
+    int64_t valid = validOf(whole, piece, m) * row;
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(packed.data() + m * block + o * piece * row,
+                  source + (o * whole + m * piece) * row, valid);
+  }
+  return check(MPI_Reduce_scatter_block(
+                   packed.data(), out.data,
+                   static_cast<int>(block / bytes), reducer->element,
+                   reducer->op, comm),
+               "reduce_scatter");
+}
+
+absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
+                                const CollectiveBuffer &in,
+                                const CollectiveBuffer &out) {
+  if (absl::Status status =
+          agree("all_to_all", in, out, {splitDim, concatDim});
+      !status.ok())
+    return status;
+  int64_t rank = static_cast<int64_t>(in.dims.size());
+  if (splitDim < 0 || splitDim >= rank || concatDim < 0 || concatDim >= rank ||
+      splitDim == concatDim || out.dims.size() != in.dims.size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "all_to_all: dimensions ", splitDim, " and ", concatDim,
+        " do not fit ", shapeOf(in.dims)));
+  std::vector<int64_t> want = in.dims;
+  want[splitDim] = pieceOf(in.dims[splitDim], size_);
+  want[concatDim] = out.dims[concatDim];
+  if (out.dims != want || in.dims[concatDim] != pieceOf(out.dims[concatDim], size_))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "all_to_all: output is ", shapeOf(out.dims), ", expected ",
+        shapeOf(want)));
+  int64_t bytes = kernels::byteSize(in.type);
+  // The block for member m: its piece of splitDim (padded with zeros).
+  std::vector<int64_t> blockDims = in.dims;
+  int64_t splitPiece = out.dims[splitDim];
+  blockDims[splitDim] = splitPiece;
+  int64_t blockElements = product(blockDims, 0, blockDims.size());
+  int64_t blockBytes = blockElements * bytes;
+  std::vector<char> send(static_cast<size_t>(blockBytes) * size_, 0),
+      receive(static_cast<size_t>(blockBytes) * size_);
+  std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
+  std::vector<int64_t> blockStrides = kernels::denseStrides(blockDims);
+  for (int m = 0; m < size_; ++m) {
+    std::vector<int64_t> copy = blockDims;
+    copy[splitDim] = validOf(in.dims[splitDim], splitPiece, m);
+    kernels::stridedCopy(
+        bytes, copy, send.data() + m * blockBytes, blockStrides,
+        static_cast<const char *>(in.data) +
+            m * splitPiece * inStrides[splitDim] * bytes,
+        inStrides, 0, product(copy, 0, copy.size()));
+  }
+  if (absl::Status status = check(
+          MPI_Alltoall(send.data(), static_cast<int>(blockBytes), MPI_BYTE,
+                       receive.data(), static_cast<int>(blockBytes), MPI_BYTE,
+                       comm),
+          "all_to_all");
+      !status.ok())
+    return status;
+  // Member m's block lands at m * piece of concatDim, clipped to the whole.
+  std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+  int64_t concatPiece = in.dims[concatDim];
+  for (int m = 0; m < size_; ++m) {
+    std::vector<int64_t> copy = blockDims;
+    copy[concatDim] = validOf(out.dims[concatDim], concatPiece, m);
+    kernels::stridedCopy(bytes, copy,
+                         static_cast<char *>(out.data) +
+                             m * concatPiece * outStrides[concatDim] * bytes,
+                         outStrides, receive.data() + m * blockBytes,
+                         blockStrides, 0, product(copy, 0, copy.size()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MpiGroup::collectivePermute(const std::vector<int> &sources,
+                                         const CollectiveBuffer &in,
+                                         const CollectiveBuffer &out) {
+  std::vector<int64_t> extra(sources.begin(), sources.end());
+  if (absl::Status status = agree("collective_permute", in, out, extra);
+      !status.ok())
+    return status;
+  if (static_cast<int>(sources.size()) != size_ || in.dims != out.dims)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "collective_permute: ", sources.size(), " sources for ", size_,
+        " members, or the output is not the input's shape"));
+  int64_t bytes = elementsOf(in) * kernels::byteSize(in.type);
+  std::vector<MPI_Request> requests;
+  for (int target = 0; target < size_; ++target)
+    if (sources[target] == rank_ && target != rank_) {
+      requests.emplace_back();
+      MPI_Isend(in.data, static_cast<int>(bytes), MPI_BYTE, target, 0, comm,
+                &requests.back());
+    }
+  int from = sources[rank_];
+  if (from < 0)
+    std::memset(out.data, 0, bytes);
+  else if (from == rank_)
+    std::memcpy(out.data, in.data, bytes);
+  else {
+    requests.emplace_back();
+    MPI_Irecv(out.data, static_cast<int>(bytes), MPI_BYTE, from, 0, comm,
+              &requests.back());
+  }
+  return check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                           MPI_STATUSES_IGNORE),
+               "collective_permute");
+}
+
+absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
+                                    double value, const CollectiveBuffer &in,
+                                    const CollectiveBuffer &out) {
+  if (absl::Status status = agree("halo_exchange", in, out, {dim, low, high});
+      !status.ok())
+    return status;
+  int64_t rank = static_cast<int64_t>(in.dims.size());
+  if (dim < 0 || dim >= rank || !kernels::isFloatType(in.type))
+    return absl::InvalidArgumentError(
+        "halo_exchange: needs a float tensor and a dimension of it");
+  int64_t n = in.dims[dim];
+  std::vector<int64_t> want = in.dims;
+  want[dim] = n + low + high;
+  if (std::abs(low) > n || std::abs(high) > n || out.dims != want)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "halo_exchange: halos of ", low, " and ", high, " rows for parts of ",
+        n, ", output ", shapeOf(out.dims)));
+  int64_t bytes = kernels::byteSize(in.type);
+  std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
+  std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+  // Rows [first, first + count) of `in` into a dense buffer, and a dense
+  // buffer of `count` rows into `out` at row `at`.
+  auto rows = [&](int64_t count) {
+    std::vector<int64_t> dims = in.dims;
+    dims[dim] = count;
+    return dims;
+  };
+  auto pack = [&](int64_t first, int64_t count) {
+    std::vector<int64_t> dims = rows(count);
+    std::vector<char> buffer(
+        static_cast<size_t>(product(dims, 0, dims.size()) * bytes));
+    kernels::stridedCopy(bytes, dims, buffer.data(), kernels::denseStrides(dims),
+                         static_cast<const char *>(in.data) +
+                             first * inStrides[dim] * bytes,
+                         inStrides, 0, product(dims, 0, dims.size()));
+    return buffer;
+  };
+  auto place = [&](const char *source, int64_t at, int64_t count) {
+    std::vector<int64_t> dims = rows(count);
+    kernels::stridedCopy(bytes, dims,
+                         static_cast<char *>(out.data) +
+                             at * outStrides[dim] * bytes,
+                         outStrides, source, kernels::denseStrides(dims), 0,
+                         product(dims, 0, dims.size()));
+  };
+  auto fill = [&](int64_t at, int64_t count) {
+    std::vector<int64_t> dims = rows(count);
+    char element[8];
+    kernels::storeFloat(element, in.type, 0, static_cast<float>(value));
+    kernels::stridedCopy(bytes, dims,
+                         static_cast<char *>(out.data) +
+                             at * outStrides[dim] * bytes,
+                         outStrides, element,
+                         std::vector<int64_t>(dims.size(), 0), 0,
+                         product(dims, 0, dims.size()));
+  };
+  int64_t before = std::max<int64_t>(low, 0), after = std::max<int64_t>(high, 0);
+  // The next member's low halo is my last rows; the previous member's high
+  // halo my first.
+  std::vector<char> toNext, toPrevious, fromPrevious, fromNext;
+  std::vector<MPI_Request> requests;
+  if (before > 0 && rank_ + 1 < size_)
+    toNext = pack(n - before, before);
+  if (after > 0 && rank_ > 0)
+    toPrevious = pack(0, after);
+  // Sends to the next member are tag 0 (its receives from the previous),
+  // to the previous tag 1.
+  if (before > 0 && rank_ > 0) {
+    fromPrevious.resize(static_cast<size_t>(product(rows(before), 0, rank) * bytes));
+    requests.emplace_back();
+    MPI_Irecv(fromPrevious.data(), static_cast<int>(fromPrevious.size()),
+              MPI_BYTE, rank_ - 1, 0, comm, &requests.back());
+  }
+  if (before > 0 && rank_ + 1 < size_) {
+    requests.emplace_back();
+    MPI_Isend(toNext.data(), static_cast<int>(toNext.size()), MPI_BYTE,
+              rank_ + 1, 0, comm, &requests.back());
+  }
+  if (after > 0 && rank_ + 1 < size_) {
+    fromNext.resize(static_cast<size_t>(product(rows(after), 0, rank) * bytes));
+    requests.emplace_back();
+    MPI_Irecv(fromNext.data(), static_cast<int>(fromNext.size()), MPI_BYTE,
+              rank_ + 1, 1, comm, &requests.back());
+  }
+  if (after > 0 && rank_ > 0) {
+    requests.emplace_back();
+    MPI_Isend(toPrevious.data(), static_cast<int>(toPrevious.size()), MPI_BYTE,
+              rank_ - 1, 1, comm, &requests.back());
+  }
+  if (absl::Status status =
+          check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                            MPI_STATUSES_IGNORE),
+                "halo_exchange");
+      !status.ok())
+    return status;
+  // Assemble: the halo before, the own rows kept, the halo after.
+  if (before > 0) {
+    if (rank_ > 0)
+      place(fromPrevious.data(), 0, before);
+    else
+      fill(0, before);
+  }
+  int64_t keepFirst = std::max<int64_t>(-low, 0);
+  int64_t keep = n - keepFirst - std::max<int64_t>(-high, 0);
+  if (keep > 0) {
+    std::vector<char> own = pack(keepFirst, keep);
+    place(own.data(), before, keep);
+  }
+  if (after > 0) {
+    if (rank_ + 1 < size_)
+      place(fromNext.data(), before + keep, after);
+    else
+      fill(before + keep, after);
+  }
+  return absl::OkStatus();
+}
+
+} // namespace tessel

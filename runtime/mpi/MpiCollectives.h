@@ -1,0 +1,78 @@
+//===- MpiCollectives.h - Collectives among MPI ranks -----------*- C++ -*-===//
+//
+// The collectives of the host backend (runtime/host/Collectives.h), with
+// the same semantics (padded pieces included), among MPI ranks: one rank
+// per device, one communicator per device group, made once when an
+// executable is loaded. Reductions run through MPI with operators that
+// reduce as the host does (NaN wins a max or min; f16 and bf16 in float),
+// so the numbers agree with the host backend's. Before each collective the
+// members compare what they pass (element type, shapes): a mismatch is an
+// error on every member instead of a hang.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_MPI_MPICOLLECTIVES_H
+#define TESSEL_RUNTIME_MPI_MPICOLLECTIVES_H
+
+#include <mpi.h>
+
+#include <vector>
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/host/Collectives.h"
+
+namespace tessel {
+
+class MpiGroup {
+public:
+  /// The group of this process among `members` (world ranks, in rank
+  /// order; this process must be one). Collective over MPI_COMM_WORLD:
+  /// every process creates its group in the same call, with the groups of
+  /// all processes partitioning the world.
+  static absl::StatusOr<std::unique_ptr<MpiGroup>>
+  create(const std::vector<int> &members);
+  ~MpiGroup();
+  MpiGroup(const MpiGroup &) = delete;
+  MpiGroup &operator=(const MpiGroup &) = delete;
+
+  int size() const { return size_; }
+  int rank() const { return rank_; }
+
+  absl::Status allReduce(Reduction reduction, const CollectiveBuffer &in,
+                         const CollectiveBuffer &out);
+  absl::Status allGather(int64_t dim, const CollectiveBuffer &in,
+                         const CollectiveBuffer &out);
+  absl::Status reduceScatter(Reduction reduction, int64_t dim,
+                             const CollectiveBuffer &in,
+                             const CollectiveBuffer &out);
+  absl::Status allToAll(int64_t splitDim, int64_t concatDim,
+                        const CollectiveBuffer &in,
+                        const CollectiveBuffer &out);
+  /// `sources[r]`: the member whose in member r receives (-1: zeros).
+  absl::Status collectivePermute(const std::vector<int> &sources,
+                                 const CollectiveBuffer &in,
+                                 const CollectiveBuffer &out);
+  absl::Status haloExchange(int64_t dim, int64_t low, int64_t high,
+                            double value, const CollectiveBuffer &in,
+                            const CollectiveBuffer &out);
+
+private:
+  MpiGroup(MPI_Comm comm, int size, int rank)
+      : comm(comm), size_(size), rank_(rank) {}
+  /// Every member passes `in` and `out` of the same type and shapes (and
+  /// `extra` alike): the same verdict on every member.
+  absl::Status agree(const char *collective, const CollectiveBuffer &in,
+                     const CollectiveBuffer &out,
+                     const std::vector<int64_t> &extra = {});
+  absl::Status check(int code, const char *collective) const;
+
+  MPI_Comm comm;
+  int size_, rank_;
+};
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_MPI_MPICOLLECTIVES_H

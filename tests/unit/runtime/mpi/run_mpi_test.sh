@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs an MPI test binary under mpirun with 2, 3 and 4 ranks on this host.
+#   run_mpi_test.sh <mpirun> <binary>
+set -euo pipefail
+mpirun="$1" binary="$2"
+# Every rank would claim Bazel's premature-exit marker: none does.
+unset TEST_PREMATURE_EXIT_FILE
+for ranks in 2 3 4; do
+  echo "== $ranks ranks"
+  "$mpirun" --oversubscribe --allow-run-as-root -np "$ranks" "$binary" \
+    --gtest_brief=1
+done
