@@ -77,14 +77,14 @@ absl::StatusOr<Reducer> reducerFor(proto::ElementType type,
   static std::mutex mutex;
   static std::map<std::pair<int, int>, Reducer> made;
   std::lock_guard<std::mutex> lock(mutex);
-  auto key = std::make_pair(static_cast<int>(type), static_cast<int>(reduction));
+  auto key =
+      std::make_pair(static_cast<int>(type), static_cast<int>(reduction));
   if (auto it = made.find(key); it != made.end())
     return it->second;
   MPI_User_function *function = functionFor(type, reduction);
   if (!function)
-    return absl::InvalidArgumentError(
-        absl::StrCat("no reduction for element type ",
-                     proto::ElementType_Name(type)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no reduction for element type ", proto::ElementType_Name(type)));
   Reducer reducer;
   MPI_Type_contiguous(static_cast<int>(kernels::byteSize(type)), MPI_BYTE,
                       &reducer.element);
@@ -106,9 +106,9 @@ MpiGroup::create(const std::vector<int> &members) {
   MPI_Comm_rank(MPI_COMM_WORLD, &world);
   auto self = std::find(members.begin(), members.end(), world);
   if (self == members.end())
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MPI rank ", world, " is not among the group's members ",
-        absl::StrJoin(members, ",")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("MPI rank ", world, " is not among the group's members ",
+                     absl::StrJoin(members, ",")));
   MPI_Comm comm;
   int color = *std::min_element(members.begin(), members.end());
   int key = static_cast<int>(self - members.begin());
@@ -120,9 +120,9 @@ MpiGroup::create(const std::vector<int> &members) {
   MPI_Comm_size(comm, &size);
   if (size != static_cast<int>(members.size())) {
     MPI_Comm_free(&comm);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the group of ", members.size(), " members has ", size,
-        " processes: groups must partition the ranks"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the group of ", members.size(), " members has ", size,
+                     " processes: groups must partition the ranks"));
   }
   return std::unique_ptr<MpiGroup>(new MpiGroup(comm, size, key));
 }
@@ -171,26 +171,27 @@ absl::Status MpiGroup::agree(const char *collective, const CollectiveBuffer &in,
   for (int m = 1; m < size_; ++m)
     if (!std::equal(all.begin(), all.begin() + kLength,
                     all.begin() + static_cast<size_t>(m) * kLength))
-      return absl::InvalidArgumentError(absl::StrCat(
-          collective, ": member ", m,
-          " passes other tensors than member 0 (types, shapes or "
-          "parameters differ)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(collective, ": member ", m,
+                       " passes other tensors than member 0 (types, shapes or "
+                       "parameters differ)"));
   if (kernels::byteSize(in.type) == 0 || in.type != out.type)
     return absl::InvalidArgumentError(
         absl::StrCat(collective, ": another or no element type"));
   return absl::OkStatus();
 }
 
-absl::Status MpiGroup::allReduce(Reduction reduction, const CollectiveBuffer &in,
+absl::Status MpiGroup::allReduce(Reduction reduction,
+                                 const CollectiveBuffer &in,
                                  const CollectiveBuffer &out) {
-  if (absl::Status status = agree("all_reduce", in, out,
-                                  {static_cast<int64_t>(reduction)});
+  if (absl::Status status =
+          agree("all_reduce", in, out, {static_cast<int64_t>(reduction)});
       !status.ok())
     return status;
   if (in.dims != out.dims)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "all_reduce: output is ", shapeOf(out.dims), ", input ",
-        shapeOf(in.dims)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("all_reduce: output is ", shapeOf(out.dims), ", input ",
+                     shapeOf(in.dims)));
   absl::StatusOr<Reducer> reducer = reducerFor(in.type, reduction);
   if (!reducer.ok())
     return reducer.status();
@@ -207,10 +208,10 @@ absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
   int64_t rank = static_cast<int64_t>(in.dims.size());
   if (dim < 0 || dim >= rank || out.dims.size() != in.dims.size() ||
       in.dims[dim] != pieceOf(out.dims[dim], size_))
-    return absl::InvalidArgumentError(absl::StrCat(
-        "all_gather: ", shapeOf(in.dims), " is not the piece of ",
-        shapeOf(out.dims), " along dimension ", dim, " for ", size_,
-        " members"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("all_gather: ", shapeOf(in.dims), " is not the piece of ",
+                     shapeOf(out.dims), " along dimension ", dim, " for ",
+                     size_, " members"));
   int64_t bytes = kernels::byteSize(in.type);
   int64_t inBytes = elementsOf(in) * bytes;
   std::vector<char> all(static_cast<size_t>(inBytes) * size_);
@@ -247,9 +248,9 @@ absl::Status MpiGroup::reduceScatter(Reduction reduction, int64_t dim,
   if (dim >= 0 && dim < rank)
     want[dim] = pieceOf(in.dims[dim], size_);
   if (dim < 0 || dim >= rank || out.dims != want)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "reduce_scatter: output is ", shapeOf(out.dims), ", expected ",
-        shapeOf(want)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reduce_scatter: output is ", shapeOf(out.dims),
+                     ", expected ", shapeOf(want)));
   absl::StatusOr<Reducer> reducer = reducerFor(in.type, reduction);
   if (!reducer.ok())
     return reducer.status();
@@ -267,33 +268,32 @@ absl::Status MpiGroup::reduceScatter(Reduction reduction, int64_t dim,
       std::memcpy(packed.data() + m * block + o * piece * row,
                   source + (o * whole + m * piece) * row, valid);
   }
-  return check(MPI_Reduce_scatter_block(
-                   packed.data(), out.data,
-                   static_cast<int>(block / bytes), reducer->element,
-                   reducer->op, comm),
+  return check(MPI_Reduce_scatter_block(packed.data(), out.data,
+                                        static_cast<int>(block / bytes),
+                                        reducer->element, reducer->op, comm),
                "reduce_scatter");
 }
 
 absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
                                 const CollectiveBuffer &in,
                                 const CollectiveBuffer &out) {
-  if (absl::Status status =
-          agree("all_to_all", in, out, {splitDim, concatDim});
+  if (absl::Status status = agree("all_to_all", in, out, {splitDim, concatDim});
       !status.ok())
     return status;
   int64_t rank = static_cast<int64_t>(in.dims.size());
   if (splitDim < 0 || splitDim >= rank || concatDim < 0 || concatDim >= rank ||
       splitDim == concatDim || out.dims.size() != in.dims.size())
-    return absl::InvalidArgumentError(absl::StrCat(
-        "all_to_all: dimensions ", splitDim, " and ", concatDim,
-        " do not fit ", shapeOf(in.dims)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("all_to_all: dimensions ", splitDim, " and ", concatDim,
+                     " do not fit ", shapeOf(in.dims)));
   std::vector<int64_t> want = in.dims;
   want[splitDim] = pieceOf(in.dims[splitDim], size_);
   want[concatDim] = out.dims[concatDim];
-  if (out.dims != want || in.dims[concatDim] != pieceOf(out.dims[concatDim], size_))
-    return absl::InvalidArgumentError(absl::StrCat(
-        "all_to_all: output is ", shapeOf(out.dims), ", expected ",
-        shapeOf(want)));
+  if (out.dims != want ||
+      in.dims[concatDim] != pieceOf(out.dims[concatDim], size_))
+    return absl::InvalidArgumentError(
+        absl::StrCat("all_to_all: output is ", shapeOf(out.dims), ", expected ",
+                     shapeOf(want)));
   int64_t bytes = kernels::byteSize(in.type);
   // The block for member m: its piece of splitDim (padded with zeros).
   std::vector<int64_t> blockDims = in.dims;
@@ -308,17 +308,17 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
   for (int m = 0; m < size_; ++m) {
     std::vector<int64_t> copy = blockDims;
     copy[splitDim] = validOf(in.dims[splitDim], splitPiece, m);
-    kernels::stridedCopy(
-        bytes, copy, send.data() + m * blockBytes, blockStrides,
-        static_cast<const char *>(in.data) +
-            m * splitPiece * inStrides[splitDim] * bytes,
-        inStrides, 0, product(copy, 0, copy.size()));
+    kernels::stridedCopy(bytes, copy, send.data() + m * blockBytes,
+                         blockStrides,
+                         static_cast<const char *>(in.data) +
+                             m * splitPiece * inStrides[splitDim] * bytes,
+                         inStrides, 0, product(copy, 0, copy.size()));
   }
-  if (absl::Status status = check(
-          MPI_Alltoall(send.data(), static_cast<int>(blockBytes), MPI_BYTE,
-                       receive.data(), static_cast<int>(blockBytes), MPI_BYTE,
-                       comm),
-          "all_to_all");
+  if (absl::Status status =
+          check(MPI_Alltoall(send.data(), static_cast<int>(blockBytes),
+                             MPI_BYTE, receive.data(),
+                             static_cast<int>(blockBytes), MPI_BYTE, comm),
+                "all_to_all");
       !status.ok())
     return status;
   // Member m's block lands at m * piece of concatDim, clipped to the whole.
@@ -384,9 +384,9 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
   std::vector<int64_t> want = in.dims;
   want[dim] = n + low + high;
   if (std::abs(low) > n || std::abs(high) > n || out.dims != want)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "halo_exchange: halos of ", low, " and ", high, " rows for parts of ",
-        n, ", output ", shapeOf(out.dims)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("halo_exchange: halos of ", low, " and ", high,
+                     " rows for parts of ", n, ", output ", shapeOf(out.dims)));
   int64_t bytes = kernels::byteSize(in.type);
   std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
   std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
@@ -401,10 +401,10 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
     std::vector<int64_t> dims = rows(count);
     std::vector<char> buffer(
         static_cast<size_t>(product(dims, 0, dims.size()) * bytes));
-    kernels::stridedCopy(bytes, dims, buffer.data(), kernels::denseStrides(dims),
-                         static_cast<const char *>(in.data) +
-                             first * inStrides[dim] * bytes,
-                         inStrides, 0, product(dims, 0, dims.size()));
+    kernels::stridedCopy(
+        bytes, dims, buffer.data(), kernels::denseStrides(dims),
+        static_cast<const char *>(in.data) + first * inStrides[dim] * bytes,
+        inStrides, 0, product(dims, 0, dims.size()));
     return buffer;
   };
   auto place = [&](const char *source, int64_t at, int64_t count) {
@@ -419,14 +419,14 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
     std::vector<int64_t> dims = rows(count);
     char element[8];
     kernels::storeFloat(element, in.type, 0, static_cast<float>(value));
-    kernels::stridedCopy(bytes, dims,
-                         static_cast<char *>(out.data) +
-                             at * outStrides[dim] * bytes,
-                         outStrides, element,
-                         std::vector<int64_t>(dims.size(), 0), 0,
-                         product(dims, 0, dims.size()));
+    kernels::stridedCopy(
+        bytes, dims,
+        static_cast<char *>(out.data) + at * outStrides[dim] * bytes,
+        outStrides, element, std::vector<int64_t>(dims.size(), 0), 0,
+        product(dims, 0, dims.size()));
   };
-  int64_t before = std::max<int64_t>(low, 0), after = std::max<int64_t>(high, 0);
+  int64_t before = std::max<int64_t>(low, 0),
+          after = std::max<int64_t>(high, 0);
   // The next member's low halo is my last rows; the previous member's high
   // halo my first.
   std::vector<char> toNext, toPrevious, fromPrevious, fromNext;
@@ -438,7 +438,8 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
   // Sends to the next member are tag 0 (its receives from the previous),
   // to the previous tag 1.
   if (before > 0 && rank_ > 0) {
-    fromPrevious.resize(static_cast<size_t>(product(rows(before), 0, rank) * bytes));
+    fromPrevious.resize(
+        static_cast<size_t>(product(rows(before), 0, rank) * bytes));
     requests.emplace_back();
     MPI_Irecv(fromPrevious.data(), static_cast<int>(fromPrevious.size()),
               MPI_BYTE, rank_ - 1, 0, comm, &requests.back());

@@ -56,24 +56,26 @@ Tensor input(proto::ElementType type, const std::vector<int64_t> &dims,
     if (type == proto::I1)
       static_cast<uint8_t *>(tensor.buffer.data)[i] = (rank + i) % 3 == 0;
     else if (type == proto::I32)
-      static_cast<int32_t *>(tensor.buffer.data)[i] = static_cast<int32_t>(value);
+      static_cast<int32_t *>(tensor.buffer.data)[i] =
+          static_cast<int32_t>(value);
     else if (type == proto::I64)
-      static_cast<int64_t *>(tensor.buffer.data)[i] = static_cast<int64_t>(value);
+      static_cast<int64_t *>(tensor.buffer.data)[i] =
+          static_cast<int64_t>(value);
     else
       kernels::storeFloat(tensor.buffer.data, type, i,
-                          i == 5 && rank == 1 ? NAN : static_cast<float>(value));
+                          i == 5 && rank == 1 ? NAN
+                                              : static_cast<float>(value));
   }
   return tensor;
 }
 
 /// What member `me` of a group of `g` gets from `collective`, computed by
 /// the host collectives on g threads.
-Tensor onHost(int g, int me, const std::vector<int64_t> &inDims,
-              const std::vector<int64_t> &outDims, proto::ElementType type,
-              const std::function<absl::Status(HostGroup &, int,
-                                               const CollectiveBuffer &,
-                                               const CollectiveBuffer &)>
-                  &collective) {
+Tensor onHost(
+    int g, int me, const std::vector<int64_t> &inDims,
+    const std::vector<int64_t> &outDims, proto::ElementType type,
+    const std::function<absl::Status(HostGroup &, int, const CollectiveBuffer &,
+                                     const CollectiveBuffer &)> &collective) {
   HostGroup group(g);
   std::vector<Tensor> ins, outs;
   for (int r = 0; r < g; ++r) {
@@ -90,7 +92,8 @@ Tensor onHost(int g, int me, const std::vector<int64_t> &inDims,
   return std::move(outs[me]);
 }
 
-void expectSame(const Tensor &got, const Tensor &want, const std::string &what) {
+void expectSame(const Tensor &got, const Tensor &want,
+                const std::string &what) {
   ASSERT_EQ(got.buffer.dims, want.buffer.dims) << what;
   // Bytes: NaNs compare equal as bytes, as results must be bit-identical.
   EXPECT_EQ(got.storage, want.storage) << what << " on rank " << worldRank();
@@ -108,14 +111,16 @@ TEST(MpiCollectives, AllReduceEveryTypeAndReduction) {
   int g = group->size(), me = group->rank();
   for (proto::ElementType type :
        {proto::F32, proto::F16, proto::BF16, proto::I32, proto::I64, proto::I1})
-    for (Reduction reduction : {Reduction::Sum, Reduction::Max, Reduction::Min}) {
+    for (Reduction reduction :
+         {Reduction::Sum, Reduction::Max, Reduction::Min}) {
       Tensor in = input(type, {3, 7}, me), out(type, {3, 7});
       ASSERT_TRUE(group->allReduce(reduction, in.buffer, out.buffer).ok());
-      Tensor want = onHost(g, me, {3, 7}, {3, 7}, type,
-                           [&](HostGroup &host, int r, const CollectiveBuffer &i,
-                               const CollectiveBuffer &o) {
-                             return host.allReduce(r, reduction, i, o);
-                           });
+      Tensor want =
+          onHost(g, me, {3, 7}, {3, 7}, type,
+                 [&](HostGroup &host, int r, const CollectiveBuffer &i,
+                     const CollectiveBuffer &o) {
+                   return host.allReduce(r, reduction, i, o);
+                 });
       expectSame(out, want, "all_reduce " + proto::ElementType_Name(type));
       // In place, too.
       ASSERT_TRUE(group->allReduce(reduction, in.buffer, in.buffer).ok());
@@ -130,7 +135,8 @@ TEST(MpiCollectives, UnevenPiecesAsOnTheHost) {
     int64_t piece = (size + g - 1) / g;
     // all_gather along dimension 1: pieces back to the whole.
     {
-      Tensor in = input(proto::F32, {2, piece, 3}, me), out(proto::F32, {2, size, 3});
+      Tensor in = input(proto::F32, {2, piece, 3}, me),
+             out(proto::F32, {2, size, 3});
       ASSERT_TRUE(group->allGather(1, in.buffer, out.buffer).ok());
       expectSame(out,
                  onHost(g, me, {2, piece, 3}, {2, size, 3}, proto::F32,
@@ -142,7 +148,8 @@ TEST(MpiCollectives, UnevenPiecesAsOnTheHost) {
     }
     // reduce_scatter along dimension 0.
     {
-      Tensor in = input(proto::BF16, {size, 4}, me), out(proto::BF16, {piece, 4});
+      Tensor in = input(proto::BF16, {size, 4}, me),
+             out(proto::BF16, {piece, 4});
       ASSERT_TRUE(
           group->reduceScatter(Reduction::Sum, 0, in.buffer, out.buffer).ok());
       expectSame(out,
@@ -186,12 +193,12 @@ TEST(MpiCollectives, PermuteAndHalos) {
                       return h.collectivePermute(r, sources, i, o);
                     }),
              "collective_permute");
-  for (auto [low, high] : {std::pair<int64_t, int64_t>{1, 1}, {2, 0}, {-1, 2}}) {
+  for (auto [low, high] :
+       {std::pair<int64_t, int64_t>{1, 1}, {2, 0}, {-1, 2}}) {
     Tensor halo(proto::F32, {2, 3 + low + high, 2});
     Tensor part = input(proto::F32, {2, 3, 2}, me);
-    ASSERT_TRUE(group->haloExchange(1, low, high, -7.0, part.buffer,
-                                    halo.buffer)
-                    .ok());
+    ASSERT_TRUE(
+        group->haloExchange(1, low, high, -7.0, part.buffer, halo.buffer).ok());
     expectSame(halo,
                onHost(g, me, {2, 3, 2}, {2, 3 + low + high, 2}, proto::F32,
                       [&](HostGroup &h, int r, const CollectiveBuffer &i,
@@ -215,7 +222,8 @@ TEST(MpiCollectives, GroupsOfTheWorldAndMismatches) {
   // A member passing another shape: an error on every member, no hang.
   std::unique_ptr<MpiGroup> group = everyone();
   Tensor odd = input(proto::F32, {me == 1 ? 5 : 4}, me);
-  absl::Status status = group->allReduce(Reduction::Sum, odd.buffer, odd.buffer);
+  absl::Status status =
+      group->allReduce(Reduction::Sum, odd.buffer, odd.buffer);
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(std::string(status.message()),
             "all_reduce: member 1 passes other tensors than member 0 (types, "
