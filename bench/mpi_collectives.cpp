@@ -1,6 +1,7 @@
 //===- mpi_collectives.cpp - MPI collective bandwidth against the host's --===//
 //
-//   mpirun -np 2 mpi_collectives [--mib 16] [--runs 5]   (bench/mpi_collectives.sh)
+//   mpirun -np 2 mpi_collectives [--mib 16] [--runs 5]
+//   (bench/mpi_collectives.sh)
 //
 // On the ranks mpirun starts: the time of each collective over --mib MiB
 // per rank through MpiGroup, against the peer measured in the same run on
@@ -50,8 +51,9 @@ double timeOnRanks(int runs, const std::function<void()> &body) {
 }
 
 /// The same on `g` threads of this process, with a host group.
-double timeOnThreads(int g, int runs,
-                     const std::function<void(tessel::HostGroup &, int)> &body) {
+double
+timeOnThreads(int g, int runs,
+              const std::function<void(tessel::HostGroup &, int)> &body) {
   std::vector<double> samples;
   for (int run = 0; run < runs + 1; ++run) {
     tessel::HostGroup group(g);
@@ -137,29 +139,29 @@ int main(int argc, char **argv) {
                                  })
                  : 0,
        1.0 * (g - 1) / g});
-  rows.push_back(
-      {"all_gather",
-       timeOnRanks(runs,
-                   [&] {
-                     (void)group->allGather(0, buffer(in, count),
-                                            buffer(big, count * g));
-                   }),
-       rank == 0 ? timeOnThreads(g, runs,
-                                 [&](tessel::HostGroup &h, int r) {
-                                   (void)h.allGather(r, 0,
-                                                     buffer(hostIn[r], count),
-                                                     buffer(hostBig[r], count * g));
-                                 })
-                 : 0,
-       1.0 * (g - 1)});
+  rows.push_back({"all_gather",
+                  timeOnRanks(runs,
+                              [&] {
+                                (void)group->allGather(0, buffer(in, count),
+                                                       buffer(big, count * g));
+                              }),
+                  rank == 0
+                      ? timeOnThreads(g, runs,
+                                      [&](tessel::HostGroup &h, int r) {
+                                        (void)h.allGather(
+                                            r, 0, buffer(hostIn[r], count),
+                                            buffer(hostBig[r], count * g));
+                                      })
+                      : 0,
+                  1.0 * (g - 1)});
   if (rank == 0) {
     std::printf("%d ranks; %lld MiB of f32 per rank; median of %d runs\n", g,
                 static_cast<long long>(mib), runs);
-    std::printf("%-16s %10s %10s %8s %12s\n", "collective", "mpi ms",
-                "host ms", "ratio", "busbw GB/s");
+    std::printf("%-16s %10s %10s %8s %12s\n", "collective", "mpi ms", "host ms",
+                "ratio", "busbw GB/s");
     for (const Row &row : rows)
-      std::printf("%-16s %10.2f %10.2f %8.2f %12.2f\n", row.name,
-                  row.mpi * 1e3, row.host * 1e3, row.mpi / row.host,
+      std::printf("%-16s %10.2f %10.2f %8.2f %12.2f\n", row.name, row.mpi * 1e3,
+                  row.host * 1e3, row.mpi / row.host,
                   bytes * row.busFactor / row.mpi / 1e9);
   }
   group.reset();

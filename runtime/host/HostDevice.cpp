@@ -1,0 +1,251 @@
+//===- HostDevice.cpp - One device of an executable on this host ----------===//
+
+#include "runtime/host/HostDevice.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/Executable.h"
+#include "runtime/kernels/StridedCopy.h"
+#include "runtime/params/ParameterFile.h"
+
+namespace tessel {
+
+void AlignedBytes::resize(size_t size) {
+  data.reset(size ? static_cast<char *>(
+                        std::aligned_alloc(64, (size + 63) / 64 * 64))
+                  : nullptr);
+  bytes = size;
+}
+
+void AlignedBytes::Free::operator()(char *p) const { std::free(p); }
+
+void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
+              const std::vector<int64_t> &offsets,
+              const std::vector<int64_t> &localDims, char *global, char *local,
+              bool toLocal) {
+  std::vector<int64_t> globalStrides = kernels::denseStrides(globalDims);
+  std::vector<int64_t> localStrides = kernels::denseStrides(localDims);
+  std::vector<int64_t> inside = localDims;
+  int64_t start = 0, count = 1, localCount = 1;
+  for (size_t d = 0; d < localDims.size(); ++d) {
+    inside[d] =
+        std::clamp<int64_t>(globalDims[d] - offsets[d], 0, localDims[d]);
+    start += std::min(offsets[d], globalDims[d]) * globalStrides[d];
+    count *= inside[d];
+    localCount *= localDims[d];
+  }
+  if (toLocal && count < localCount)
+    std::memset(local, 0, localCount * elementBytes);
+  if (count == 0)
+    return;
+  char *part = global + start * elementBytes;
+  if (toLocal)
+    kernels::stridedCopy(elementBytes, inside, local, localStrides, part,
+                         globalStrides, 0, count);
+  else
+    kernels::stridedCopy(elementBytes, inside, part, globalStrides, local,
+                         localStrides, 0, count);
+}
+
+absl::StatusOr<std::vector<AlignedBytes>>
+loadParameters(const proto::Executable &program, const std::string &directory) {
+  std::vector<AlignedBytes> parameters;
+  if (program.parameters_size() > 0) {
+    if (program.parameter_file().empty())
+      return absl::FailedPreconditionError(
+          "the executable has parameters but names no parameter file");
+    std::string path = directory + "/" + program.parameter_file();
+    absl::StatusOr<ParameterFile> file = ParameterFile::open(path);
+    if (!file.ok())
+      return absl::Status(file.status().code(),
+                          absl::StrCat("cannot load the parameters: ",
+                                       file.status().message()));
+    for (const proto::TensorSpec &spec : program.parameters()) {
+      absl::StatusOr<const proto::ParameterEntry *> entry =
+          file->find(spec.name());
+      if (!entry.ok())
+        return entry.status();
+      bool sameDims =
+          std::equal(spec.dims().begin(), spec.dims().end(),
+                     (*entry)->dims().begin(), (*entry)->dims().end());
+      if ((*entry)->element_type() != spec.element_type() || !sameDims)
+        return absl::FailedPreconditionError(absl::StrCat(
+            "parameter '", spec.name(), "' is ",
+            describeTensor((*entry)->element_type(), (*entry)->dims()), " in '",
+            path, "' but the executable expects ",
+            describeTensor(spec.element_type(), spec.dims())));
+      AlignedBytes &storage = parameters.emplace_back((*entry)->byte_size());
+      if (absl::Status status = file->read(
+              **entry, absl::Span<char>(storage.data.get(), storage.bytes));
+          !status.ok())
+        return status;
+    }
+  }
+
+  return parameters;
+}
+
+absl::Status HostDevice::prepare(const proto::Executable &program, int index,
+                                 const std::vector<AlignedBytes> &parameters,
+                                 int threads) {
+  executable = &program;
+  program_ = &program.programs(index);
+  pool = std::make_unique<ThreadPool>(threads);
+  arena.resize(program_->arena_bytes());
+  inputs.resize(program.inputs_size());
+  for (const proto::Buffer &buffer : program_->buffers()) {
+    if (buffer.storage() == proto::Buffer::INPUT &&
+        !inputs[buffer.index()].data) {
+      int64_t bytes = kernels::byteSize(buffer.element_type());
+      for (int64_t dim : buffer.dims())
+        bytes *= dim;
+      inputs[buffer.index()].resize(bytes);
+    }
+  }
+  for (const proto::Buffer &buffer : program_->buffers()) {
+    kernels::TensorView view;
+    view.type = buffer.element_type();
+    view.dims.assign(buffer.dims().begin(), buffer.dims().end());
+    switch (buffer.storage()) {
+    case proto::Buffer::ARENA:
+      view.data = arena.data.get() + buffer.offset();
+      break;
+    case proto::Buffer::INPUT:
+      view.data = inputs[buffer.index()].data.get();
+      break;
+    case proto::Buffer::PARAMETER:
+      if (buffer.global_offsets_size() > 0) {
+        // This device's part of the parameter.
+        const proto::TensorSpec &spec = program.parameters(buffer.index());
+        AlignedBytes &part = parameterParts[buffer.index()];
+        if (!part.data) {
+          part.resize(kernels::byteSize(buffer.element_type()) *
+                      std::max<int64_t>(1, view.numElements()));
+          copyPart(kernels::byteSize(buffer.element_type()),
+                   {spec.dims().begin(), spec.dims().end()},
+                   {buffer.global_offsets().begin(),
+                    buffer.global_offsets().end()},
+                   view.dims, parameters[buffer.index()].data.get(),
+                   part.data.get(), /*toLocal=*/true);
+        }
+        view.data = part.data.get();
+      } else if (auto part = parameterParts.find(buffer.index());
+                 part != parameterParts.end()) {
+        view.data = part->second.data.get(); // A view of this device's part.
+      } else {
+        view.data = parameters[buffer.index()].data.get();
+      }
+      break;
+    case proto::Buffer::CONSTANT:
+      // Kernels never write their operands; results are never constants.
+      view.data = const_cast<char *>(buffer.data().data());
+      break;
+    default:
+      break;
+    }
+    views.push_back(std::move(view));
+  }
+  for (const proto::Instruction &instruction :
+       program_->instructions()) {
+    if (instruction.op() == "collective") {
+      kernels.push_back(nullptr);
+      continue;
+    }
+    kernels::KernelFn kernel = kernels::findKernel(instruction.op());
+    if (!kernel)
+      return absl::UnimplementedError(absl::StrCat(
+          "the host backend has no kernel '", instruction.op(),
+          "' (instruction for tensor '", instruction.location(), "')"));
+    for (int64_t id : instruction.results())
+      if (program_->buffers(id).storage() == proto::Buffer::CONSTANT ||
+          program_->buffers(id).storage() == proto::Buffer::PARAMETER)
+        return absl::InvalidArgumentError(
+            absl::StrCat("instruction for tensor '", instruction.location(),
+                         "' writes a read-only buffer"));
+    kernels.push_back(kernel);
+  }
+  return absl::OkStatus();
+}
+
+void HostDevice::scatterInputs(const std::vector<HostTensor> &given) {
+  const std::vector<HostTensor> &inputs = given;
+  std::vector<bool> copied(inputs.size(), false);
+  for (int64_t id = 0; id < program_->buffers_size(); ++id) {
+    const proto::Buffer &buffer = program_->buffers(id);
+    if (buffer.storage() != proto::Buffer::INPUT || copied[buffer.index()])
+      continue;
+    copied[buffer.index()] = true;
+    const HostTensor &input = inputs[buffer.index()];
+    char *local = inputs[buffer.index()].data.get();
+    if (buffer.global_offsets_size() == 0)
+      std::memcpy(local, input.bytes.data(), input.bytes.size());
+    else
+      copyPart(
+          kernels::byteSize(input.type), input.dims,
+          {buffer.global_offsets().begin(), buffer.global_offsets().end()},
+          views[id].dims, const_cast<char *>(input.bytes.data()),
+          local, /*toLocal=*/true);
+  }
+}
+
+absl::Status HostDevice::run(const CollectiveFn &collective,
+                             const ProfileFn &profile) {
+  const proto::DeviceProgram &deviceProgram = *program_;
+  for (int i = 0; i < deviceProgram.instructions_size(); ++i) {
+    const proto::Instruction &instruction = deviceProgram.instructions(i);
+    std::vector<kernels::TensorView> operands, results;
+    for (int64_t id : instruction.operands())
+      operands.push_back(views[id]);
+    for (int64_t id : instruction.results())
+      results.push_back(views[id]);
+    auto start = std::chrono::steady_clock::now();
+    if (kernels[i]) {
+      kernels::KernelContext context(instruction, std::move(operands),
+                                     std::move(results), *pool);
+      if (absl::Status status = kernels[i](context); !status.ok())
+        return status;
+    } else if (absl::Status status =
+                   collective(i, instruction, operands, results);
+               !status.ok()) {
+      return status;
+    }
+    if (profile) {
+      std::string name =
+          instruction.op() == "collective"
+              ? proto::Collective::Kind_Name(instruction.collective().kind())
+              : instruction.op();
+      profile(name, std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+    }
+  }
+  return absl::OkStatus();
+}
+
+void HostDevice::gatherOutput(int o, HostTensor &whole) const {
+  const kernels::TensorView &view = output(o);
+  if (program_->output_offsets_size() == 0) {
+    std::memcpy(whole.bytes.data(), view.data, view.byteCount());
+    return;
+  }
+  const proto::Ints &offsets = program_->output_offsets(o);
+  copyPart(kernels::byteSize(whole.type), whole.dims,
+           {offsets.values().begin(), offsets.values().end()}, view.dims,
+           whole.bytes.data(), static_cast<char *>(view.data),
+           /*toLocal=*/false);
+}
+
+HostTensor outputFor(const proto::TensorSpec &spec) {
+  HostTensor output;
+  output.type = spec.element_type();
+  output.dims.assign(spec.dims().begin(), spec.dims().end());
+  output.bytes.resize(kernels::byteSize(output.type) *
+                      std::max<int64_t>(1, output.numElements()));
+  return output;
+}
+
+} // namespace tessel

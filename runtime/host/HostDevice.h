@@ -1,0 +1,97 @@
+//===- HostDevice.h - One device of an executable on this host --*- C++ -*-===//
+//
+// What every backend that runs the host kernels needs per device: the
+// device's arena, its input buffers and its parts of split parameters, the
+// kernels' view of every buffer, and the loop over its instructions. How a
+// collective reaches the other devices is the caller's: threads of this
+// process (HostBackend) or other processes (the MPI backend).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_HOST_HOSTDEVICE_H
+#define TESSEL_RUNTIME_HOST_HOSTDEVICE_H
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/Backend.h"
+#include "runtime/ThreadPool.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel {
+
+/// 64-byte aligned host memory.
+struct AlignedBytes {
+  explicit AlignedBytes(size_t size = 0) { resize(size); }
+  void resize(size_t size);
+  struct Free {
+    void operator()(char *p) const;
+  };
+  std::unique_ptr<char, Free> data;
+  size_t bytes = 0;
+};
+
+/// Copies the block of `localDims` at `offsets` between a dense global
+/// tensor of `globalDims` and a dense local one, either way. Where the block
+/// reaches past the global tensor (the padding of an uneven shard), only
+/// what lies inside is copied, and a local copy is zero there.
+void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
+              const std::vector<int64_t> &offsets,
+              const std::vector<int64_t> &localDims, char *global, char *local,
+              bool toLocal);
+
+/// The executable's parameters, whole, read from its parameter file in
+/// `directory` (checked against the executable's specs).
+absl::StatusOr<std::vector<AlignedBytes>>
+loadParameters(const proto::Executable &executable,
+               const std::string &directory);
+
+class HostDevice {
+public:
+  /// Runs a collective instruction (its index in the program) on the
+  /// device's views of its operands and results.
+  using CollectiveFn = std::function<absl::Status(
+      int index, const proto::Instruction &instruction,
+      const std::vector<kernels::TensorView> &operands,
+      const std::vector<kernels::TensorView> &results)>;
+  /// Told the time each instruction took, by op (or collective kind).
+  using ProfileFn = std::function<void(const std::string &, double)>;
+
+  /// Device `index` of `executable`, with `parameters` (whole, by index;
+  /// they must outlive the device) and `threads` cores for its kernels.
+  absl::Status prepare(const proto::Executable &executable, int index,
+                       const std::vector<AlignedBytes> &parameters,
+                       int threads);
+  const proto::DeviceProgram &program() const { return *program_; }
+  /// Copies this device's part of every input (whole tensors) in.
+  void scatterInputs(const std::vector<HostTensor> &inputs);
+  absl::Status run(const CollectiveFn &collective, const ProfileFn &profile);
+  /// Writes this device's part of output `o` into the whole `output`.
+  void gatherOutput(int o, HostTensor &output) const;
+  /// The device's buffer holding output `o`.
+  const kernels::TensorView &output(int o) const {
+    return views[program_->output_buffers(o)];
+  }
+
+private:
+  const proto::Executable *executable = nullptr;
+  const proto::DeviceProgram *program_ = nullptr;
+  std::unique_ptr<ThreadPool> pool;
+  AlignedBytes arena;
+  std::vector<AlignedBytes> inputs;
+  /// This device's parts of split parameters (by parameter index).
+  std::map<int64_t, AlignedBytes> parameterParts;
+  std::vector<kernels::TensorView> views;
+  /// Per instruction: its kernel, or null for a collective.
+  std::vector<kernels::KernelFn> kernels;
+};
+
+/// An empty output of `spec`'s type and shape, to gather parts into.
+HostTensor outputFor(const proto::TensorSpec &spec);
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_HOST_HOSTDEVICE_H
