@@ -15,9 +15,9 @@
 namespace tessel {
 
 void AlignedBytes::resize(size_t size) {
-  data.reset(size ? static_cast<char *>(
-                        std::aligned_alloc(64, (size + 63) / 64 * 64))
-                  : nullptr);
+  data.reset(
+      size ? static_cast<char *>(std::aligned_alloc(64, (size + 63) / 64 * 64))
+           : nullptr);
   bytes = size;
 }
 
@@ -125,12 +125,12 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
         if (!part.data) {
           part.resize(kernels::byteSize(buffer.element_type()) *
                       std::max<int64_t>(1, view.numElements()));
-          copyPart(kernels::byteSize(buffer.element_type()),
-                   {spec.dims().begin(), spec.dims().end()},
-                   {buffer.global_offsets().begin(),
-                    buffer.global_offsets().end()},
-                   view.dims, parameters[buffer.index()].data.get(),
-                   part.data.get(), /*toLocal=*/true);
+          copyPart(
+              kernels::byteSize(buffer.element_type()),
+              {spec.dims().begin(), spec.dims().end()},
+              {buffer.global_offsets().begin(), buffer.global_offsets().end()},
+              view.dims, parameters[buffer.index()].data.get(), part.data.get(),
+              /*toLocal=*/true);
         }
         view.data = part.data.get();
       } else if (auto part = parameterParts.find(buffer.index());
@@ -149,8 +149,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     }
     views.push_back(std::move(view));
   }
-  for (const proto::Instruction &instruction :
-       program_->instructions()) {
+  for (const proto::Instruction &instruction : program_->instructions()) {
     if (instruction.op() == "collective") {
       kernels.push_back(nullptr);
       continue;
@@ -172,23 +171,22 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
 }
 
 void HostDevice::scatterInputs(const std::vector<HostTensor> &given) {
-  const std::vector<HostTensor> &inputs = given;
-  std::vector<bool> copied(inputs.size(), false);
+  // Once per input (other INPUT buffers are views of the same bytes).
+  std::vector<bool> copied(given.size(), false);
   for (int64_t id = 0; id < program_->buffers_size(); ++id) {
     const proto::Buffer &buffer = program_->buffers(id);
     if (buffer.storage() != proto::Buffer::INPUT || copied[buffer.index()])
       continue;
     copied[buffer.index()] = true;
-    const HostTensor &input = inputs[buffer.index()];
+    const HostTensor &input = given[buffer.index()];
     char *local = inputs[buffer.index()].data.get();
     if (buffer.global_offsets_size() == 0)
       std::memcpy(local, input.bytes.data(), input.bytes.size());
     else
-      copyPart(
-          kernels::byteSize(input.type), input.dims,
-          {buffer.global_offsets().begin(), buffer.global_offsets().end()},
-          views[id].dims, const_cast<char *>(input.bytes.data()),
-          local, /*toLocal=*/true);
+      copyPart(kernels::byteSize(input.type), input.dims,
+               {buffer.global_offsets().begin(), buffer.global_offsets().end()},
+               views[id].dims, const_cast<char *>(input.bytes.data()), local,
+               /*toLocal=*/true);
   }
 }
 
