@@ -34,6 +34,8 @@
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
 #include "runtime/kernels/ElementTypes.h"
+#include "runtime/mpi/MpiBackend.h"
+#include <mpi.h>
 
 ABSL_FLAG(std::string, inputs, "",
           "Input files: name=file.npy[,name=file.npy...]");
@@ -44,7 +46,9 @@ ABSL_FLAG(std::string, expect, "",
 ABSL_FLAG(double, rtol, 1e-4, "Relative tolerance of --expect");
 ABSL_FLAG(double, atol, 1e-5, "Absolute tolerance of --expect");
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the random inputs");
-ABSL_FLAG(std::string, backend, "host", "Where to run: host");
+ABSL_FLAG(std::string, backend, "host",
+          "Where to run: host (threads as devices), or mpi (one process per "
+          "device: mpirun -np <devices> tessel-run ... --backend mpi)");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
 ABSL_FLAG(int, devices, 0,
           "Devices available (host: threads standing in for them; 0: as "
@@ -152,9 +156,24 @@ int main(int argc, char **argv) {
   if (positional.size() != 2)
     return fail("expected one executable, e.g. tessel-run model.tessel");
   std::string path = positional[1];
-  if (absl::GetFlag(FLAGS_backend) != "host")
-    return fail(absl::StrCat("unknown backend '", absl::GetFlag(FLAGS_backend),
-                             "' (available: host)"));
+  std::string backendName = absl::GetFlag(FLAGS_backend);
+  if (backendName != "host" && backendName != "mpi")
+    return fail(absl::StrCat("unknown backend '", backendName,
+                             "' (available: host, mpi)"));
+  // With MPI, every rank runs this; rank 0 reports.
+  struct MpiSession {
+    bool active = false;
+    ~MpiSession() {
+      if (active)
+        MPI_Finalize();
+    }
+  } mpi;
+  int rank = 0;
+  if (backendName == "mpi") {
+    MPI_Init(&argc, &argv);
+    mpi.active = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  }
 
   absl::StatusOr<tessel::proto::Executable> executable =
       tessel::readExecutable(path);
@@ -190,11 +209,16 @@ int main(int argc, char **argv) {
       slash == std::string::npos ? "." : path.substr(0, slash);
   if (absl::GetFlag(FLAGS_devices) < 0)
     return fail("--devices must not be negative");
-  tessel::HostBackend backend(absl::GetFlag(FLAGS_threads),
-                              absl::GetFlag(FLAGS_profile),
-                              absl::GetFlag(FLAGS_devices));
+  std::unique_ptr<tessel::Backend> backend;
+  if (backendName == "mpi")
+    backend =
+        std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
+  else
+    backend = std::make_unique<tessel::HostBackend>(
+        absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_profile),
+        absl::GetFlag(FLAGS_devices));
   absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
-      backend.load(*executable, directory);
+      backend->load(*executable, directory);
   if (!loaded.ok())
     return fail(std::string(loaded.status().message()));
 
@@ -209,6 +233,8 @@ int main(int argc, char **argv) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
+  if (rank != 0)
+    return 0; // Rank 0 has the outputs and reports.
   if (iterations > 1) {
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);

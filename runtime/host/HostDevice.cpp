@@ -225,16 +225,35 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
 }
 
 void HostDevice::gatherOutput(int o, HostTensor &whole) const {
-  const kernels::TensorView &view = output(o);
-  if (program_->output_offsets_size() == 0) {
-    std::memcpy(whole.bytes.data(), view.data, view.byteCount());
+  placeOutput(outputPart(*program_, o),
+              static_cast<const char *>(output(o).data), whole);
+}
+
+HostDevice::OutputPart
+HostDevice::outputPart(const proto::DeviceProgram &program, int o) {
+  const proto::Buffer &buffer = program.buffers(program.output_buffers(o));
+  OutputPart part;
+  part.dims.assign(buffer.dims().begin(), buffer.dims().end());
+  int64_t elements = 1;
+  for (int64_t d : part.dims)
+    elements *= d;
+  part.bytes =
+      static_cast<size_t>(elements * kernels::byteSize(buffer.element_type()));
+  if (program.output_offsets_size() > 0)
+    part.offsets.assign(program.output_offsets(o).values().begin(),
+                        program.output_offsets(o).values().end());
+  return part;
+}
+
+void HostDevice::placeOutput(const OutputPart &part, const char *data,
+                             HostTensor &whole) {
+  if (part.offsets.empty()) {
+    std::memcpy(whole.bytes.data(), data,
+                std::min(part.bytes, whole.bytes.size()));
     return;
   }
-  const proto::Ints &offsets = program_->output_offsets(o);
-  copyPart(kernels::byteSize(whole.type), whole.dims,
-           {offsets.values().begin(), offsets.values().end()}, view.dims,
-           whole.bytes.data(), static_cast<char *>(view.data),
-           /*toLocal=*/false);
+  copyPart(kernels::byteSize(whole.type), whole.dims, part.offsets, part.dims,
+           whole.bytes.data(), const_cast<char *>(data), /*toLocal=*/false);
 }
 
 HostTensor outputFor(const proto::TensorSpec &spec) {

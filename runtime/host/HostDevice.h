@@ -71,6 +71,16 @@ public:
   absl::Status run(const CollectiveFn &collective, const ProfileFn &profile);
   /// Writes this device's part of output `o` into the whole `output`.
   void gatherOutput(int o, HostTensor &output) const;
+
+  /// Where a device's part of output `o` goes in the whole output.
+  struct OutputPart {
+    std::vector<int64_t> dims, offsets; // No offsets: the whole output.
+    size_t bytes = 0;
+  };
+  static OutputPart outputPart(const proto::DeviceProgram &program, int o);
+  /// Writes a part's bytes (dense, `part.dims`) into the whole `output`.
+  static void placeOutput(const OutputPart &part, const char *data,
+                          HostTensor &output);
   /// The device's buffer holding output `o`.
   const kernels::TensorView &output(int o) const {
     return views[program_->output_buffers(o)];

@@ -1,0 +1,213 @@
+//===- MpiBackend.cpp - One MPI process per device ------------------------===//
+
+#include "runtime/mpi/MpiBackend.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/Executable.h"
+#include "runtime/host/HostDevice.h"
+#include "runtime/mpi/MpiCollectives.h"
+
+namespace tessel {
+namespace {
+
+class MpiExecutable : public LoadedExecutable {
+public:
+  explicit MpiExecutable(proto::Executable executable)
+      : program(std::move(executable)) {}
+
+  absl::Status prepare(const std::string &directory, int threads);
+  absl::StatusOr<std::vector<HostTensor>>
+  run(const std::vector<HostTensor> &inputs) override;
+  const proto::Executable &executable() const override { return program; }
+
+private:
+  absl::Status collective(int index, const proto::Instruction &instruction,
+                          const std::vector<kernels::TensorView> &operands,
+                          const std::vector<kernels::TensorView> &results);
+
+  proto::Executable program;
+  int rank = 0, world = 1;
+  std::vector<AlignedBytes> parameters;
+  HostDevice device;
+  /// Per instruction: this rank's group of the collective (null otherwise),
+  /// and for a permute each member's source.
+  std::vector<std::unique_ptr<MpiGroup>> groups;
+  std::vector<std::vector<int>> sources;
+};
+
+absl::Status MpiExecutable::prepare(const std::string &directory,
+                                    int threads) {
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (world != program.programs_size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the executable is partitioned for ", program.programs_size(),
+        " devices, but mpirun started ", world,
+        " ranks (one rank per device)"));
+  absl::StatusOr<std::vector<AlignedBytes>> loaded =
+      loadParameters(program, directory);
+  if (!loaded.ok())
+    return loaded.status();
+  parameters = std::move(*loaded);
+  int cores =
+      threads > 0 ? threads
+                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (absl::Status status = device.prepare(program, rank, parameters, cores);
+      !status.ok())
+    return status;
+  // Every rank makes every collective's groups, in program order.
+  const proto::DeviceProgram &mine = device.program();
+  groups.resize(mine.instructions_size());
+  sources.resize(mine.instructions_size());
+  for (int i = 0; i < mine.instructions_size(); ++i) {
+    const proto::Instruction &instruction = mine.instructions(i);
+    if (instruction.op() != "collective")
+      continue;
+    const proto::Collective &collective = instruction.collective();
+    for (const proto::Ints &members : collective.groups()) {
+      std::vector<int> ids(members.values().begin(), members.values().end());
+      if (std::find(ids.begin(), ids.end(), rank) == ids.end())
+        continue;
+      absl::StatusOr<std::unique_ptr<MpiGroup>> group = MpiGroup::create(ids);
+      if (!group.ok())
+        return absl::Status(group.status().code(),
+                            absl::StrCat("collective for tensor '",
+                                         instruction.location(), "': ",
+                                         group.status().message()));
+      groups[i] = std::move(*group);
+      if (collective.kind() == proto::Collective::COLLECTIVE_PERMUTE) {
+        std::vector<int> rankOf(world, -1);
+        for (size_t r = 0; r < ids.size(); ++r)
+          if (ids[r] >= 0 && ids[r] < world)
+            rankOf[ids[r]] = static_cast<int>(r);
+        sources[i].assign(ids.size(), -1);
+        for (const proto::Ints &pair : collective.pairs())
+          if (pair.values_size() == 2 && pair.values(0) >= 0 &&
+              pair.values(0) < world && pair.values(1) >= 0 &&
+              pair.values(1) < world && rankOf[pair.values(1)] >= 0)
+            sources[i][rankOf[pair.values(1)]] = rankOf[pair.values(0)];
+      }
+    }
+    if (!groups[i])
+      return absl::InvalidArgumentError(
+          absl::StrCat("collective for tensor '", instruction.location(),
+                       "' leaves out device ", rank));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status
+MpiExecutable::collective(int index, const proto::Instruction &instruction,
+                          const std::vector<kernels::TensorView> &operands,
+                          const std::vector<kernels::TensorView> &results) {
+  if (operands.size() != 1 || results.size() != 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("collective for tensor '", instruction.location(),
+                     "' needs one operand and one result"));
+  CollectiveBuffer in{operands[0].type, operands[0].dims, operands[0].data};
+  CollectiveBuffer out{results[0].type, results[0].dims, results[0].data};
+  const proto::Collective &collective = instruction.collective();
+  Reduction reduction =
+      collective.reduction() == proto::Collective::MAX   ? Reduction::Max
+      : collective.reduction() == proto::Collective::MIN ? Reduction::Min
+                                                         : Reduction::Sum;
+  MpiGroup &group = *groups[index];
+  absl::Status status;
+  switch (collective.kind()) {
+  case proto::Collective::ALL_REDUCE:
+    status = group.allReduce(reduction, in, out);
+    break;
+  case proto::Collective::ALL_GATHER:
+    status = group.allGather(collective.dimension(), in, out);
+    break;
+  case proto::Collective::REDUCE_SCATTER:
+    status = group.reduceScatter(reduction, collective.dimension(), in, out);
+    break;
+  case proto::Collective::ALL_TO_ALL:
+    status = group.allToAll(collective.split_dimension(),
+                            collective.dimension(), in, out);
+    break;
+  case proto::Collective::COLLECTIVE_PERMUTE:
+    status = group.collectivePermute(sources[index], in, out);
+    break;
+  case proto::Collective::HALO_EXCHANGE:
+    status = group.haloExchange(collective.dimension(), collective.halo_low(),
+                                collective.halo_high(),
+                                collective.padding_value(), in, out);
+    break;
+  default:
+    return absl::UnimplementedError(
+        absl::StrCat("collective for tensor '", instruction.location(),
+                     "' has a kind the MPI backend does not know"));
+  }
+  if (!status.ok())
+    return absl::Status(status.code(),
+                        absl::StrCat("rank ", rank, ": collective for tensor '",
+                                     instruction.location(),
+                                     "': ", status.message()));
+  return status;
+}
+
+absl::StatusOr<std::vector<HostTensor>>
+MpiExecutable::run(const std::vector<HostTensor> &inputs) {
+  if (absl::Status status = checkInputs(program, inputs); !status.ok())
+    return status;
+  device.scatterInputs(inputs);
+  if (absl::Status status = device.run(
+          [this](int i, const proto::Instruction &instruction,
+                 const std::vector<kernels::TensorView> &operands,
+                 const std::vector<kernels::TensorView> &results) {
+            return collective(i, instruction, operands, results);
+          },
+          HostDevice::ProfileFn());
+      !status.ok())
+    return status;
+  // Outputs: every rank's part to rank 0, which assembles them.
+  std::vector<HostTensor> outputs;
+  for (int o = 0; o < program.outputs_size(); ++o) {
+    const kernels::TensorView &mine = device.output(o);
+    if (rank != 0) {
+      MPI_Send(mine.data, static_cast<int>(mine.byteCount()), MPI_BYTE, 0, o,
+               MPI_COMM_WORLD);
+      continue;
+    }
+    HostTensor output = outputFor(program.outputs(o));
+    device.gatherOutput(o, output);
+    for (int r = 1; r < world; ++r) {
+      // Rank r's part: its program's buffer for the output, placed by its
+      // offsets.
+      HostDevice::OutputPart part =
+          HostDevice::outputPart(program.programs(r), o);
+      std::vector<char> bytes(part.bytes);
+      MPI_Recv(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, r, o,
+               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      HostDevice::placeOutput(part, bytes.data(), output);
+    }
+    outputs.push_back(std::move(output));
+  }
+  return outputs;
+}
+
+} // namespace
+
+absl::StatusOr<std::unique_ptr<LoadedExecutable>>
+MpiBackend::load(const proto::Executable &executable,
+                 const std::string &directory) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized)
+    return absl::FailedPreconditionError(
+        "the MPI backend needs MPI initialized: run under mpirun with "
+        "--backend mpi");
+  if (absl::Status status = validateExecutable(executable); !status.ok())
+    return status;
+  auto loaded = std::make_unique<MpiExecutable>(executable);
+  if (absl::Status status = loaded->prepare(directory, threads); !status.ok())
+    return status;
+  return std::unique_ptr<LoadedExecutable>(std::move(loaded));
+}
+
+} // namespace tessel
