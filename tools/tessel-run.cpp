@@ -35,6 +35,7 @@
 #include "runtime/io/Npy.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/mpi/MpiBackend.h"
+#include "runtime/mpi/MpiCollectives.h"
 #include <mpi.h>
 
 ABSL_FLAG(std::string, inputs, "",
@@ -50,6 +51,9 @@ ABSL_FLAG(std::string, backend, "host",
           "Where to run: host (threads as devices), or mpi (one process per "
           "device: mpirun -np <devices> tessel-run ... --backend mpi)");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
+ABSL_FLAG(double, collective_timeout, 300,
+          "--backend mpi: seconds a rank waits in a collective for the others "
+          "before it ends the job, naming itself and the collective");
 ABSL_FLAG(int, devices, 0,
           "Devices available (host: threads standing in for them; 0: as "
           "many as the executable's mesh has)");
@@ -210,6 +214,7 @@ int main(int argc, char **argv) {
   if (absl::GetFlag(FLAGS_devices) < 0)
     return fail("--devices must not be negative");
   std::unique_ptr<tessel::Backend> backend;
+  tessel::MpiGroup::setTimeout(absl::GetFlag(FLAGS_collective_timeout));
   if (backendName == "mpi")
     backend =
         std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));

@@ -3,9 +3,12 @@
 #include "runtime/mpi/MpiBackend.h"
 
 #include <algorithm>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "runtime/Executable.h"
 #include "runtime/host/HostDevice.h"
 #include "runtime/mpi/MpiCollectives.h"
@@ -38,23 +41,37 @@ private:
   std::vector<std::vector<int>> sources;
 };
 
-absl::Status MpiExecutable::prepare(const std::string &directory,
-                                    int threads) {
+absl::Status MpiExecutable::prepare(const std::string &directory, int threads) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   if (world != program.programs_size())
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the executable is partitioned for ", program.programs_size(),
-        " devices, but mpirun started ", world,
-        " ranks (one rank per device)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the executable is partitioned for ",
+                     program.programs_size(), " devices, but mpirun started ",
+                     world, " ranks (one rank per device)"));
+  // Every rank must run this executable before any collective: a rank
+  // that runs another fails here, one that never comes ends the job.
+  // (Serialized deterministically: maps would otherwise come in any order.)
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    program.SerializeToCodedStream(&coded);
+  }
+  if (absl::Status status =
+          MpiGroup::worldAgrees(std::hash<std::string>()(bytes));
+      !status.ok())
+    return status;
   absl::StatusOr<std::vector<AlignedBytes>> loaded =
       loadParameters(program, directory);
   if (!loaded.ok())
     return loaded.status();
   parameters = std::move(*loaded);
   int cores =
-      threads > 0 ? threads
-                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      threads > 0
+          ? threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (absl::Status status = device.prepare(program, rank, parameters, cores);
       !status.ok())
     return status;
@@ -75,8 +92,8 @@ absl::Status MpiExecutable::prepare(const std::string &directory,
       if (!group.ok())
         return absl::Status(group.status().code(),
                             absl::StrCat("collective for tensor '",
-                                         instruction.location(), "': ",
-                                         group.status().message()));
+                                         instruction.location(),
+                                         "': ", group.status().message()));
       groups[i] = std::move(*group);
       if (collective.kind() == proto::Collective::COLLECTIVE_PERMUTE) {
         std::vector<int> rankOf(world, -1);

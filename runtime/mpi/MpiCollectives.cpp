@@ -3,10 +3,13 @@
 #include "runtime/mpi/MpiCollectives.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -134,6 +137,60 @@ MpiGroup::~MpiGroup() {
     MPI_Comm_free(&comm);
 }
 
+double MpiGroup::timeoutSeconds = 300;
+
+absl::Status MpiGroup::worldAgrees(uint64_t fingerprint) {
+  int world = 0, rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::vector<uint64_t> all(world);
+  std::vector<MPI_Request> requests(1);
+  if (MPI_Iallgather(&fingerprint, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T,
+                     MPI_COMM_WORLD, &requests[0]) != MPI_SUCCESS)
+    return absl::InternalError("MPI_Iallgather of the programs failed");
+  if (absl::Status status = wait(requests, "the start", world); !status.ok())
+    return status;
+  for (int r = 0; r < world; ++r)
+    if (all[r] != all[0])
+      return absl::InvalidArgumentError(
+          absl::StrCat("rank ", r,
+                       " runs another executable than rank 0 (every rank must "
+                       "load the same one)"));
+  return absl::OkStatus();
+}
+
+absl::Status MpiGroup::wait(std::vector<MPI_Request> &requests,
+                            const char *collective, int members) {
+  auto start = std::chrono::steady_clock::now();
+  for (int spins = 0;; ++spins) {
+    int done = 0;
+    if (MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
+                    MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+      return absl::InternalError(
+          absl::StrCat(collective, ": MPI failed while waiting"));
+    if (done)
+      return absl::OkStatus();
+    if (spins > 1000)
+      std::this_thread::yield();
+    double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    if (waited > timeoutSeconds) {
+      // A member that never comes (dead, or running something else):
+      // nothing can finish this collective, so the job ends, saying who
+      // waited where.
+      int world = 0;
+      MPI_Comm_rank(MPI_COMM_WORLD, &world);
+      std::fprintf(stderr,
+                   "tessel: rank %d waited %.0f s in %s for the other %d "
+                   "members of its group; ending the job\n",
+                   world, waited, collective, members - 1);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 124);
+    }
+  }
+}
+
 absl::Status MpiGroup::check(int code, const char *collective) const {
   if (code == MPI_SUCCESS)
     return absl::OkStatus();
@@ -162,11 +219,14 @@ absl::Status MpiGroup::agree(const char *collective, const CollectiveBuffer &in,
         absl::StrCat(collective, ": tensors of too many dimensions"));
   std::copy(fields.begin(), fields.end(), record.begin());
   std::vector<int64_t> all(static_cast<size_t>(kLength) * size_);
+  std::vector<MPI_Request> requests(1);
   if (absl::Status status =
-          check(MPI_Allgather(record.data(), kLength, MPI_INT64_T, all.data(),
-                              kLength, MPI_INT64_T, comm),
+          check(MPI_Iallgather(record.data(), kLength, MPI_INT64_T, all.data(),
+                               kLength, MPI_INT64_T, comm, &requests[0]),
                 collective);
       !status.ok())
+    return status;
+  if (absl::Status status = wait(requests, collective); !status.ok())
     return status;
   for (int m = 1; m < size_; ++m)
     if (!std::equal(all.begin(), all.begin() + kLength,
@@ -195,10 +255,15 @@ absl::Status MpiGroup::allReduce(Reduction reduction,
   absl::StatusOr<Reducer> reducer = reducerFor(in.type, reduction);
   if (!reducer.ok())
     return reducer.status();
-  return check(MPI_Allreduce(in.data == out.data ? MPI_IN_PLACE : in.data,
-                             out.data, static_cast<int>(elementsOf(in)),
-                             reducer->element, reducer->op, comm),
-               "all_reduce");
+  std::vector<MPI_Request> requests(1);
+  if (absl::Status status = check(
+          MPI_Iallreduce(in.data == out.data ? MPI_IN_PLACE : in.data, out.data,
+                         static_cast<int>(elementsOf(in)), reducer->element,
+                         reducer->op, comm, &requests[0]),
+          "all_reduce");
+      !status.ok())
+    return status;
+  return wait(requests, "all_reduce");
 }
 
 absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
@@ -215,11 +280,15 @@ absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
   int64_t bytes = kernels::byteSize(in.type);
   int64_t inBytes = elementsOf(in) * bytes;
   std::vector<char> all(static_cast<size_t>(inBytes) * size_);
-  if (absl::Status status = check(
-          MPI_Allgather(in.data, static_cast<int>(inBytes), MPI_BYTE,
-                        all.data(), static_cast<int>(inBytes), MPI_BYTE, comm),
-          "all_gather");
+  std::vector<MPI_Request> requests(1);
+  if (absl::Status status =
+          check(MPI_Iallgather(in.data, static_cast<int>(inBytes), MPI_BYTE,
+                               all.data(), static_cast<int>(inBytes), MPI_BYTE,
+                               comm, &requests[0]),
+                "all_gather");
       !status.ok())
+    return status;
+  if (absl::Status status = wait(requests, "all_gather"); !status.ok())
     return status;
   // Member m's piece lands at m * piece; padding past the whole is left out.
   int64_t outer = product(in.dims, 0, dim);
@@ -268,10 +337,15 @@ absl::Status MpiGroup::reduceScatter(Reduction reduction, int64_t dim,
       std::memcpy(packed.data() + m * block + o * piece * row,
                   source + (o * whole + m * piece) * row, valid);
   }
-  return check(MPI_Reduce_scatter_block(packed.data(), out.data,
-                                        static_cast<int>(block / bytes),
-                                        reducer->element, reducer->op, comm),
-               "reduce_scatter");
+  std::vector<MPI_Request> requests(1);
+  if (absl::Status status =
+          check(MPI_Ireduce_scatter_block(
+                    packed.data(), out.data, static_cast<int>(block / bytes),
+                    reducer->element, reducer->op, comm, &requests[0]),
+                "reduce_scatter");
+      !status.ok())
+    return status;
+  return wait(requests, "reduce_scatter");
 }
 
 absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
@@ -314,12 +388,15 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
                              m * splitPiece * inStrides[splitDim] * bytes,
                          inStrides, 0, product(copy, 0, copy.size()));
   }
-  if (absl::Status status =
-          check(MPI_Alltoall(send.data(), static_cast<int>(blockBytes),
-                             MPI_BYTE, receive.data(),
-                             static_cast<int>(blockBytes), MPI_BYTE, comm),
-                "all_to_all");
+  std::vector<MPI_Request> alltoall(1);
+  if (absl::Status status = check(
+          MPI_Ialltoall(send.data(), static_cast<int>(blockBytes), MPI_BYTE,
+                        receive.data(), static_cast<int>(blockBytes), MPI_BYTE,
+                        comm, &alltoall[0]),
+          "all_to_all");
       !status.ok())
+    return status;
+  if (absl::Status status = wait(alltoall, "all_to_all"); !status.ok())
     return status;
   // Member m's block lands at m * piece of concatDim, clipped to the whole.
   std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
@@ -365,9 +442,7 @@ absl::Status MpiGroup::collectivePermute(const std::vector<int> &sources,
     MPI_Irecv(out.data, static_cast<int>(bytes), MPI_BYTE, from, 0, comm,
               &requests.back());
   }
-  return check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
-                           MPI_STATUSES_IGNORE),
-               "collective_permute");
+  return wait(requests, "collective_permute");
 }
 
 absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
@@ -460,11 +535,7 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
     MPI_Isend(toPrevious.data(), static_cast<int>(toPrevious.size()), MPI_BYTE,
               rank_ - 1, 1, comm, &requests.back());
   }
-  if (absl::Status status =
-          check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
-                            MPI_STATUSES_IGNORE),
-                "halo_exchange");
-      !status.ok())
+  if (absl::Status status = wait(requests, "halo_exchange"); !status.ok())
     return status;
   // Assemble: the halo before, the own rows kept, the halo after.
   if (before > 0) {

@@ -7,7 +7,10 @@
 // reduce as the host does (NaN wins a max or min; f16 and bf16 in float),
 // so the numbers agree with the host backend's. Before each collective the
 // members compare what they pass (element type, shapes): a mismatch is an
-// error on every member instead of a hang.
+// error on every member instead of a hang. Collectives are non-blocking
+// calls waited on with a deadline: a member that never comes (dead, or
+// running another program) ends the job with the waiting rank and the
+// collective named, instead of leaving the others waiting forever.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +40,17 @@ public:
   ~MpiGroup();
   MpiGroup(const MpiGroup &) = delete;
   MpiGroup &operator=(const MpiGroup &) = delete;
+
+  /// How long a member waits in a collective for the others before it
+  /// gives up: it prints its rank and the collective and ends the job
+  /// (MPI_Abort), since nothing can finish a collective a member never
+  /// joins. 300 s unless set.
+  static void setTimeout(double seconds) { timeoutSeconds = seconds; }
+
+  /// Whether every rank of the world passes the same `fingerprint` (of
+  /// the program it runs): an error naming the first rank that does not,
+  /// and the timeout's end of the job if a rank never comes.
+  static absl::Status worldAgrees(uint64_t fingerprint);
 
   int size() const { return size_; }
   int rank() const { return rank_; }
@@ -68,6 +82,16 @@ private:
                      const CollectiveBuffer &out,
                      const std::vector<int64_t> &extra = {});
   absl::Status check(int code, const char *collective) const;
+  /// Waits for `requests`, within the timeout (`members` is who the
+  /// caller waits for, counted in the message if it gives up).
+  static absl::Status wait(std::vector<MPI_Request> &requests,
+                           const char *collective, int members);
+  absl::Status wait(std::vector<MPI_Request> &requests,
+                    const char *collective) const {
+    return wait(requests, collective, size_);
+  }
+
+  static double timeoutSeconds;
 
   MPI_Comm comm;
   int size_, rank_;
