@@ -63,17 +63,6 @@ void reduceAsFloat(Reduction reduction, T *into, const T *from, int64_t count,
   }
 }
 
-int64_t product(const std::vector<int64_t> &dims, size_t begin, size_t end) {
-  int64_t result = 1;
-  for (size_t d = begin; d < end; ++d)
-    result *= dims[d];
-  return result;
-}
-
-int64_t numElements(const CollectiveBuffer &buffer) {
-  return product(buffer.dims, 0, buffer.dims.size());
-}
-
 std::string shapeOf(const CollectiveBuffer &buffer) {
   return absl::StrCat("[", absl::StrJoin(buffer.dims, "x"), "]");
 }

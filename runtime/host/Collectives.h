@@ -113,6 +113,20 @@ private:
   const std::atomic<bool> *cancel;
 };
 
+/// The product of dims [begin, end).
+inline int64_t product(const std::vector<int64_t> &dims, size_t begin,
+                       size_t end) {
+  int64_t result = 1;
+  for (size_t d = begin; d < end; ++d)
+    result *= dims[d];
+  return result;
+}
+
+/// The elements of a buffer.
+inline int64_t numElements(const CollectiveBuffer &buffer) {
+  return product(buffer.dims, 0, buffer.dims.size());
+}
+
 /// The piece of a dimension of `whole` elements each of `members` holds:
 /// ceil(whole / members), the last pieces padded.
 inline int64_t pieceOf(int64_t whole, int64_t members) {

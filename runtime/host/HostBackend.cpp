@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
+#include "runtime/host/CollectiveDispatch.h"
 #include "runtime/host/Collectives.h"
 #include "runtime/host/HostDevice.h"
 #include "runtime/kernels/KernelContext.h"
@@ -147,67 +148,15 @@ absl::Status HostExecutable::prepareCollectives() {
   return absl::OkStatus();
 }
 
-absl::Status runCollective(const proto::Instruction &instruction,
-                           const Membership &membership,
-                           const std::vector<kernels::TensorView> &operands,
-                           const std::vector<kernels::TensorView> &results) {
-  if (operands.size() != 1 || results.size() != 1)
-    return absl::InvalidArgumentError(
-        absl::StrCat("collective for tensor '", instruction.location(),
-                     "' needs one operand and one result"));
-  auto bufferOf = [](const kernels::TensorView &view) {
-    return CollectiveBuffer{view.type, view.dims, view.data};
-  };
-  CollectiveBuffer in = bufferOf(operands[0]), out = bufferOf(results[0]);
-  const proto::Collective &collective = instruction.collective();
-  Reduction reduction =
-      collective.reduction() == proto::Collective::MAX   ? Reduction::Max
-      : collective.reduction() == proto::Collective::MIN ? Reduction::Min
-                                                         : Reduction::Sum;
-  HostGroup &group = *membership.group;
-  int rank = membership.rank;
-  absl::Status status;
-  switch (collective.kind()) {
-  case proto::Collective::ALL_REDUCE:
-    status = group.allReduce(rank, reduction, in, out);
-    break;
-  case proto::Collective::ALL_GATHER:
-    status = group.allGather(rank, collective.dimension(), in, out);
-    break;
-  case proto::Collective::REDUCE_SCATTER:
-    status =
-        group.reduceScatter(rank, reduction, collective.dimension(), in, out);
-    break;
-  case proto::Collective::ALL_TO_ALL:
-    status = group.allToAll(rank, collective.split_dimension(),
-                            collective.dimension(), in, out);
-    break;
-  case proto::Collective::COLLECTIVE_PERMUTE:
-    status = group.collectivePermute(rank, membership.sources, in, out);
-    break;
-  case proto::Collective::HALO_EXCHANGE:
-    status = group.haloExchange(rank, collective.dimension(),
-                                collective.halo_low(), collective.halo_high(),
-                                collective.padding_value(), in, out);
-    break;
-  default:
-    return absl::UnimplementedError(
-        absl::StrCat("collective for tensor '", instruction.location(),
-                     "' has a kind the host backend does not know"));
-  }
-  if (!status.ok())
-    return absl::Status(status.code(), absl::StrCat("collective for tensor '",
-                                                    instruction.location(),
-                                                    "': ", status.message()));
-  return status;
-}
-
 absl::Status HostExecutable::runDevice(int d) {
   return devices[d].run(
       [&](int i, const proto::Instruction &instruction,
           const std::vector<kernels::TensorView> &operands,
           const std::vector<kernels::TensorView> &results) {
-        return runCollective(instruction, memberships[d][i], operands, results);
+        Membership &membership = memberships[d][i];
+        RankedHostGroup group{*membership.group, membership.rank};
+        return runCollective(group, instruction, membership.sources, operands,
+                             results);
       },
       profiling
           ? HostDevice::ProfileFn([&](const std::string &name, double time) {

@@ -10,6 +10,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "runtime/Executable.h"
+#include "runtime/host/CollectiveDispatch.h"
 #include "runtime/host/HostDevice.h"
 #include "runtime/mpi/MpiCollectives.h"
 
@@ -120,52 +121,8 @@ absl::Status
 MpiExecutable::collective(int index, const proto::Instruction &instruction,
                           const std::vector<kernels::TensorView> &operands,
                           const std::vector<kernels::TensorView> &results) {
-  if (operands.size() != 1 || results.size() != 1)
-    return absl::InvalidArgumentError(
-        absl::StrCat("collective for tensor '", instruction.location(),
-                     "' needs one operand and one result"));
-  CollectiveBuffer in{operands[0].type, operands[0].dims, operands[0].data};
-  CollectiveBuffer out{results[0].type, results[0].dims, results[0].data};
-  const proto::Collective &collective = instruction.collective();
-  Reduction reduction =
-      collective.reduction() == proto::Collective::MAX   ? Reduction::Max
-      : collective.reduction() == proto::Collective::MIN ? Reduction::Min
-                                                         : Reduction::Sum;
-  MpiGroup &group = *groups[index];
-  absl::Status status;
-  switch (collective.kind()) {
-  case proto::Collective::ALL_REDUCE:
-    status = group.allReduce(reduction, in, out);
-    break;
-  case proto::Collective::ALL_GATHER:
-    status = group.allGather(collective.dimension(), in, out);
-    break;
-  case proto::Collective::REDUCE_SCATTER:
-    status = group.reduceScatter(reduction, collective.dimension(), in, out);
-    break;
-  case proto::Collective::ALL_TO_ALL:
-    status = group.allToAll(collective.split_dimension(),
-                            collective.dimension(), in, out);
-    break;
-  case proto::Collective::COLLECTIVE_PERMUTE:
-    status = group.collectivePermute(sources[index], in, out);
-    break;
-  case proto::Collective::HALO_EXCHANGE:
-    status = group.haloExchange(collective.dimension(), collective.halo_low(),
-                                collective.halo_high(),
-                                collective.padding_value(), in, out);
-    break;
-  default:
-    return absl::UnimplementedError(
-        absl::StrCat("collective for tensor '", instruction.location(),
-                     "' has a kind the MPI backend does not know"));
-  }
-  if (!status.ok())
-    return absl::Status(status.code(),
-                        absl::StrCat("rank ", rank, ": collective for tensor '",
-                                     instruction.location(),
-                                     "': ", status.message()));
-  return status;
+  return runCollective(*groups[index], instruction, sources[index], operands,
+                       results, absl::StrCat("rank ", rank));
 }
 
 absl::StatusOr<std::vector<HostTensor>>

@@ -19,17 +19,6 @@
 namespace tessel {
 namespace {
 
-int64_t product(const std::vector<int64_t> &dims, size_t begin, size_t end) {
-  int64_t result = 1;
-  for (size_t d = begin; d < end; ++d)
-    result *= dims[d];
-  return result;
-}
-
-int64_t elementsOf(const CollectiveBuffer &buffer) {
-  return product(buffer.dims, 0, buffer.dims.size());
-}
-
 /// MPI's reduction for (element type, reduction): the host's reduceInto,
 /// so that NaNs, f16 and bf16, and i1 reduce as on the host.
 template <int Type, int Kind>
@@ -258,7 +247,7 @@ absl::Status MpiGroup::allReduce(Reduction reduction,
   std::vector<MPI_Request> requests(1);
   if (absl::Status status = check(
           MPI_Iallreduce(in.data == out.data ? MPI_IN_PLACE : in.data, out.data,
-                         static_cast<int>(elementsOf(in)), reducer->element,
+                         static_cast<int>(numElements(in)), reducer->element,
                          reducer->op, comm, &requests[0]),
           "all_reduce");
       !status.ok())
@@ -278,7 +267,7 @@ absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
                      shapeOf(out.dims), " along dimension ", dim, " for ",
                      size_, " members"));
   int64_t bytes = kernels::byteSize(in.type);
-  int64_t inBytes = elementsOf(in) * bytes;
+  int64_t inBytes = numElements(in) * bytes;
   std::vector<char> all(static_cast<size_t>(inBytes) * size_);
   std::vector<MPI_Request> requests(1);
   if (absl::Status status =
@@ -424,7 +413,7 @@ absl::Status MpiGroup::collectivePermute(const std::vector<int> &sources,
     return absl::InvalidArgumentError(absl::StrCat(
         "collective_permute: ", sources.size(), " sources for ", size_,
         " members, or the output is not the input's shape"));
-  int64_t bytes = elementsOf(in) * kernels::byteSize(in.type);
+  int64_t bytes = numElements(in) * kernels::byteSize(in.type);
   std::vector<MPI_Request> requests;
   for (int target = 0; target < size_; ++target)
     if (sources[target] == rank_ && target != rank_) {

@@ -1,0 +1,113 @@
+//===- CollectiveDispatch.h - An executable's collective, run ---*- C++ -*-===//
+//
+// One place that turns a collective instruction of an executable into a
+// call on a group: the host backend's groups of threads (through
+// RankedHostGroup) and the MPI backend's groups of ranks take the same
+// calls.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_HOST_COLLECTIVEDISPATCH_H
+#define TESSEL_RUNTIME_HOST_COLLECTIVEDISPATCH_H
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/host/Collectives.h"
+#include "runtime/kernels/KernelContext.h"
+
+namespace tessel {
+
+/// A HostGroup as one member calls it (its rank bound).
+struct RankedHostGroup {
+  HostGroup &group;
+  int rank;
+  absl::Status allReduce(Reduction r, const CollectiveBuffer &in,
+                         const CollectiveBuffer &out) {
+    return group.allReduce(rank, r, in, out);
+  }
+  absl::Status allGather(int64_t dim, const CollectiveBuffer &in,
+                         const CollectiveBuffer &out) {
+    return group.allGather(rank, dim, in, out);
+  }
+  absl::Status reduceScatter(Reduction r, int64_t dim,
+                             const CollectiveBuffer &in,
+                             const CollectiveBuffer &out) {
+    return group.reduceScatter(rank, r, dim, in, out);
+  }
+  absl::Status allToAll(int64_t split, int64_t concat,
+                        const CollectiveBuffer &in,
+                        const CollectiveBuffer &out) {
+    return group.allToAll(rank, split, concat, in, out);
+  }
+  absl::Status collectivePermute(const std::vector<int> &sources,
+                                 const CollectiveBuffer &in,
+                                 const CollectiveBuffer &out) {
+    return group.collectivePermute(rank, sources, in, out);
+  }
+  absl::Status haloExchange(int64_t dim, int64_t low, int64_t high,
+                            double value, const CollectiveBuffer &in,
+                            const CollectiveBuffer &out) {
+    return group.haloExchange(rank, dim, low, high, value, in, out);
+  }
+};
+
+/// Runs `instruction` (a collective) on `group` with the device's views of
+/// its operand and result; `sources` for a permute. Errors name the tensor
+/// (and `who`, if given: "rank 3").
+template <typename Group>
+absl::Status runCollective(Group &group, const proto::Instruction &instruction,
+                           const std::vector<int> &sources,
+                           const std::vector<kernels::TensorView> &operands,
+                           const std::vector<kernels::TensorView> &results,
+                           const std::string &who = "") {
+  std::string where = absl::StrCat(who.empty() ? "" : who + ": ",
+                                   "collective for tensor '",
+                                   instruction.location(), "'");
+  if (operands.size() != 1 || results.size() != 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " needs one operand and one result"));
+  CollectiveBuffer in{operands[0].type, operands[0].dims, operands[0].data};
+  CollectiveBuffer out{results[0].type, results[0].dims, results[0].data};
+  const proto::Collective &collective = instruction.collective();
+  Reduction reduction =
+      collective.reduction() == proto::Collective::MAX   ? Reduction::Max
+      : collective.reduction() == proto::Collective::MIN ? Reduction::Min
+                                                         : Reduction::Sum;
+  absl::Status status;
+  switch (collective.kind()) {
+  case proto::Collective::ALL_REDUCE:
+    status = group.allReduce(reduction, in, out);
+    break;
+  case proto::Collective::ALL_GATHER:
+    status = group.allGather(collective.dimension(), in, out);
+    break;
+  case proto::Collective::REDUCE_SCATTER:
+    status = group.reduceScatter(reduction, collective.dimension(), in, out);
+    break;
+  case proto::Collective::ALL_TO_ALL:
+    status = group.allToAll(collective.split_dimension(),
+                            collective.dimension(), in, out);
+    break;
+  case proto::Collective::COLLECTIVE_PERMUTE:
+    status = group.collectivePermute(sources, in, out);
+    break;
+  case proto::Collective::HALO_EXCHANGE:
+    status = group.haloExchange(collective.dimension(), collective.halo_low(),
+                                collective.halo_high(),
+                                collective.padding_value(), in, out);
+    break;
+  default:
+    return absl::UnimplementedError(
+        absl::StrCat(where, " has a kind this backend does not know"));
+  }
+  if (!status.ok())
+    return absl::Status(status.code(),
+                        absl::StrCat(where, ": ", status.message()));
+  return status;
+}
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_HOST_COLLECTIVEDISPATCH_H
