@@ -192,7 +192,10 @@ int main(int argc, char **argv) {
 
   std::mt19937_64 random(absl::GetFlag(FLAGS_seed));
   std::vector<tessel::HostTensor> inputs;
+  // Under MPI, rank 0 reads the inputs and sends the others their parts.
   for (const tessel::proto::TensorSpec &spec : executable->inputs()) {
+    if (rank != 0)
+      break;
     auto file = inputFiles->find(spec.name());
     if (file == inputFiles->end()) {
       inputs.push_back(randomTensor(spec, random));
@@ -204,7 +207,7 @@ int main(int argc, char **argv) {
     inputs.push_back(std::move(*tensor));
     inputFiles->erase(file);
   }
-  if (!inputFiles->empty())
+  if (rank == 0 && !inputFiles->empty())
     return fail(absl::StrCat("--inputs names '", inputFiles->begin()->first,
                              "', which is not an input of the model"));
 

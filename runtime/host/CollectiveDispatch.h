@@ -62,9 +62,9 @@ absl::Status runCollective(Group &group, const proto::Instruction &instruction,
                            const std::vector<kernels::TensorView> &operands,
                            const std::vector<kernels::TensorView> &results,
                            const std::string &who = "") {
-  std::string where = absl::StrCat(who.empty() ? "" : who + ": ",
-                                   "collective for tensor '",
-                                   instruction.location(), "'");
+  std::string where =
+      absl::StrCat(who.empty() ? "" : who + ": ", "collective for tensor '",
+                   instruction.location(), "'");
   if (operands.size() != 1 || results.size() != 1)
     return absl::InvalidArgumentError(
         absl::StrCat(where, " needs one operand and one result"));

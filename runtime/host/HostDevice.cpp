@@ -170,24 +170,44 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   return absl::OkStatus();
 }
 
-void HostDevice::scatterInputs(const std::vector<HostTensor> &given) {
+std::vector<HostDevice::InputPart>
+HostDevice::inputParts(const proto::DeviceProgram &program) {
   // Once per input (other INPUT buffers are views of the same bytes).
-  std::vector<bool> copied(given.size(), false);
-  for (int64_t id = 0; id < program_->buffers_size(); ++id) {
-    const proto::Buffer &buffer = program_->buffers(id);
-    if (buffer.storage() != proto::Buffer::INPUT || copied[buffer.index()])
+  std::vector<InputPart> parts;
+  std::vector<int64_t> seen;
+  for (const proto::Buffer &buffer : program.buffers()) {
+    if (buffer.storage() != proto::Buffer::INPUT ||
+        std::find(seen.begin(), seen.end(), buffer.index()) != seen.end())
       continue;
-    copied[buffer.index()] = true;
-    const HostTensor &input = given[buffer.index()];
-    char *local = inputs[buffer.index()].data.get();
-    if (buffer.global_offsets_size() == 0)
-      std::memcpy(local, input.bytes.data(), input.bytes.size());
-    else
-      copyPart(kernels::byteSize(input.type), input.dims,
-               {buffer.global_offsets().begin(), buffer.global_offsets().end()},
-               views[id].dims, const_cast<char *>(input.bytes.data()), local,
-               /*toLocal=*/true);
+    seen.push_back(buffer.index());
+    InputPart part;
+    part.index = buffer.index();
+    part.dims.assign(buffer.dims().begin(), buffer.dims().end());
+    part.offsets.assign(buffer.global_offsets().begin(),
+                        buffer.global_offsets().end());
+    int64_t elements = 1;
+    for (int64_t d : part.dims)
+      elements *= d;
+    part.bytes = static_cast<size_t>(elements *
+                                     kernels::byteSize(buffer.element_type()));
+    parts.push_back(std::move(part));
   }
+  return parts;
+}
+
+void HostDevice::extract(const InputPart &part, const HostTensor &input,
+                         char *local) {
+  if (part.offsets.empty())
+    std::memcpy(local, input.bytes.data(),
+                std::min(part.bytes, input.bytes.size()));
+  else
+    copyPart(kernels::byteSize(input.type), input.dims, part.offsets, part.dims,
+             const_cast<char *>(input.bytes.data()), local, /*toLocal=*/true);
+}
+
+void HostDevice::scatterInputs(const std::vector<HostTensor> &given) {
+  for (const InputPart &part : inputParts(*program_))
+    extract(part, given[part.index], inputData(part.index));
 }
 
 absl::Status HostDevice::run(const CollectiveFn &collective,

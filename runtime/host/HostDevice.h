@@ -68,6 +68,20 @@ public:
   const proto::DeviceProgram &program() const { return *program_; }
   /// Copies this device's part of every input (whole tensors) in.
   void scatterInputs(const std::vector<HostTensor> &inputs);
+
+  /// An input a device's program reads: which, and its part.
+  struct InputPart {
+    int64_t index = 0;
+    std::vector<int64_t> dims, offsets; // No offsets: the whole input.
+    size_t bytes = 0;
+  };
+  /// The inputs `program` reads, each once.
+  static std::vector<InputPart> inputParts(const proto::DeviceProgram &program);
+  /// Copies `part` of the whole `input` into `local` (part.bytes long).
+  static void extract(const InputPart &part, const HostTensor &input,
+                      char *local);
+  /// This device's buffer for input `index`.
+  char *inputData(int64_t index) { return inputs[index].data.get(); }
   absl::Status run(const CollectiveFn &collective, const ProfileFn &profile);
   /// Writes this device's part of output `o` into the whole `output`.
   void gatherOutput(int o, HostTensor &output) const;

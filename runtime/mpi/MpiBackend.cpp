@@ -127,9 +127,35 @@ MpiExecutable::collective(int index, const proto::Instruction &instruction,
 
 absl::StatusOr<std::vector<HostTensor>>
 MpiExecutable::run(const std::vector<HostTensor> &inputs) {
-  if (absl::Status status = checkInputs(program, inputs); !status.ok())
-    return status;
-  device.scatterInputs(inputs);
+  // Rank 0 holds the inputs and sends every rank its parts.
+  int ok = 1;
+  absl::Status checked;
+  if (rank == 0) {
+    checked = checkInputs(program, inputs);
+    ok = checked.ok();
+  }
+  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!ok)
+    return rank == 0
+               ? checked
+               : absl::InvalidArgumentError("rank 0 found the inputs wrong");
+  if (rank == 0) {
+    device.scatterInputs(inputs);
+    for (int r = 1; r < world; ++r)
+      for (const HostDevice::InputPart &part :
+           HostDevice::inputParts(program.programs(r))) {
+        std::vector<char> bytes(part.bytes);
+        HostDevice::extract(part, inputs[part.index], bytes.data());
+        MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, r,
+                 static_cast<int>(part.index), MPI_COMM_WORLD);
+      }
+  } else {
+    for (const HostDevice::InputPart &part :
+         HostDevice::inputParts(device.program()))
+      MPI_Recv(device.inputData(part.index), static_cast<int>(part.bytes),
+               MPI_BYTE, 0, static_cast<int>(part.index), MPI_COMM_WORLD,
+               MPI_STATUS_IGNORE);
+  }
   if (absl::Status status = device.run(
           [this](int i, const proto::Instruction &instruction,
                  const std::vector<kernels::TensorView> &operands,

@@ -2,9 +2,10 @@
 //
 // Each MPI rank is one device of the mesh (rank r runs device r's program)
 // with the host kernels; collectives go through MpiGroup, one communicator
-// per collective's group, made once at load. Every rank is given the whole
-// inputs and keeps its part; the outputs are assembled on rank 0 (other
-// ranks get none). The caller initializes MPI (MPI_Init) before loading.
+// per collective's group, made once at load. Rank 0 is given the inputs
+// (other ranks' are ignored) and sends every rank its parts; the outputs
+// are assembled on rank 0 (other ranks get none). The caller initializes
+// MPI (MPI_Init) before loading.
 //
 //===----------------------------------------------------------------------===//
 
