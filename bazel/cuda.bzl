@@ -24,7 +24,8 @@ CUDA_ARCHS = ["80", "90"]
 def if_cuda(if_true, if_false = []):
     return if_true if CUDA_FOUND else if_false
 
-def cuda_library(name, srcs, hdrs = [], deps = [], nvcc_flags = [], **kwargs):
+def cuda_library(name, srcs, hdrs = [], deps = [], nvcc_flags = [], nvcc_hdrs = [], **kwargs):
+    """`nvcc_hdrs`: headers of other targets that the .cu files include."""
     if not CUDA_FOUND:
         return
     gencode = " ".join([
@@ -40,7 +41,7 @@ def cuda_library(name, srcs, hdrs = [], deps = [], nvcc_flags = [], **kwargs):
         obj = "_%s_objs/%s.pic.o" % (name, src[:-len(".cu")])
         native.genrule(
             name = "%s_nvcc_%s" % (name, src.replace("/", "_").replace(".", "_")),
-            srcs = [src] + hdrs,
+            srcs = [src] + hdrs + nvcc_hdrs,
             outs = [obj],
             cmd = ("{nvcc} -std=c++17 -O3 -Xcompiler -fPIC {gencode} {flags} " +
                    "-I . -I $(GENDIR) -isystem {cuda}/include " +

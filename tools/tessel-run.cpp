@@ -31,7 +31,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "runtime/Executable.h"
+#include "runtime/cuda/HostEmulation.h"
 #include "runtime/host/HostBackend.h"
+#ifdef TESSEL_HAVE_CUDA
+#include "runtime/cuda/CudaBackend.h"
+#endif
 #include "runtime/io/Npy.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/mpi/MpiBackend.h"
@@ -48,12 +52,14 @@ ABSL_FLAG(double, rtol, 1e-4, "Relative tolerance of --expect");
 ABSL_FLAG(double, atol, 1e-5, "Absolute tolerance of --expect");
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the random inputs");
 ABSL_FLAG(std::string, backend, "host",
-          "Where to run: host (threads as devices), or mpi (one process per "
-          "device: mpirun -np <devices> tessel-run ... --backend mpi)");
+          "Where to run: host (threads as devices), mpi (one process per "
+          "device: mpirun -np <devices> tessel-run ... --backend mpi), cuda "
+          "(a GPU per device), or cuda_emulation (the cuda backend's plans "
+          "and kernels run on the host, slowly: for machines without a GPU)");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
 ABSL_FLAG(double, collective_timeout, 300,
-          "--backend mpi: seconds a rank waits in a collective for the others "
-          "before it ends the job, naming itself and the collective");
+          "--backend mpi, cuda: seconds a device waits in a collective for the "
+          "others before the run fails, naming the device and the collective");
 ABSL_FLAG(int, devices, 0,
           "Devices available (host: threads standing in for them; 0: as "
           "many as the executable's mesh has)");
@@ -64,6 +70,19 @@ ABSL_FLAG(bool, check, false,
           "carries and compare every output with it (--rtol, --atol)");
 
 namespace {
+
+/// The GPU backend, where this build has one.
+absl::StatusOr<std::unique_ptr<tessel::Backend>>
+makeCudaBackend(double collectiveTimeoutSeconds) {
+#ifdef TESSEL_HAVE_CUDA
+  return tessel::cuda::makeCudaBackend(collectiveTimeoutSeconds);
+#else
+  (void)collectiveTimeoutSeconds;
+  return absl::FailedPreconditionError(
+      "this tessel-run was built without the cuda backend (the CUDA toolkit "
+      "and NCCL were not found when it was built)");
+#endif
+}
 
 int fail(const std::string &message) {
   std::cerr << "tessel-run: error: " << message << "\n";
@@ -161,9 +180,10 @@ int main(int argc, char **argv) {
     return fail("expected one executable, e.g. tessel-run model.tessel");
   std::string path = positional[1];
   std::string backendName = absl::GetFlag(FLAGS_backend);
-  if (backendName != "host" && backendName != "mpi")
+  if (backendName != "host" && backendName != "mpi" && backendName != "cuda" &&
+      backendName != "cuda_emulation")
     return fail(absl::StrCat("unknown backend '", backendName,
-                             "' (available: host, mpi)"));
+                             "' (available: host, mpi, cuda, cuda_emulation)"));
   // With MPI, every rank runs this; rank 0 reports.
   struct MpiSession {
     bool active = false;
@@ -218,10 +238,19 @@ int main(int argc, char **argv) {
     return fail("--devices must not be negative");
   std::unique_ptr<tessel::Backend> backend;
   tessel::MpiGroup::setTimeout(absl::GetFlag(FLAGS_collective_timeout));
-  if (backendName == "mpi")
+  if (backendName == "mpi") {
     backend =
         std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
-  else
+  } else if (backendName == "cuda_emulation") {
+    backend = tessel::cuda::makeEmulationBackend(
+        absl::GetFlag(FLAGS_collective_timeout));
+  } else if (backendName == "cuda") {
+    absl::StatusOr<std::unique_ptr<tessel::Backend>> cuda =
+        makeCudaBackend(absl::GetFlag(FLAGS_collective_timeout));
+    if (!cuda.ok())
+      return fail(std::string(cuda.status().message()));
+    backend = std::move(*cuda);
+  } else
     backend = std::make_unique<tessel::HostBackend>(
         absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_profile),
         absl::GetFlag(FLAGS_devices));

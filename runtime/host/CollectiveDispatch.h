@@ -10,6 +10,7 @@
 #ifndef TESSEL_RUNTIME_HOST_COLLECTIVEDISPATCH_H
 #define TESSEL_RUNTIME_HOST_COLLECTIVEDISPATCH_H
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,24 @@ struct RankedHostGroup {
     return group.haloExchange(rank, dim, low, high, value, in, out);
   }
 };
+
+/// For a collective_permute among `members` (device ids by rank): the rank
+/// each rank receives from, or -1 (from the collective's device id pairs).
+inline std::vector<int> permuteSources(const proto::Collective &collective,
+                                       const std::vector<int> &members) {
+  std::vector<int> sources(members.size(), -1);
+  if (collective.kind() != proto::Collective::COLLECTIVE_PERMUTE)
+    return sources;
+  auto rankOf = [&](int64_t id) {
+    auto it = std::find(members.begin(), members.end(), id);
+    return it == members.end() ? -1 : static_cast<int>(it - members.begin());
+  };
+  for (const proto::Ints &pair : collective.pairs())
+    if (pair.values_size() == 2 && rankOf(pair.values(0)) >= 0 &&
+        rankOf(pair.values(1)) >= 0)
+      sources[rankOf(pair.values(1))] = rankOf(pair.values(0));
+  return sources;
+}
 
 /// Runs `instruction` (a collective) on `group` with the device's views of
 /// its operand and result; `sources` for a permute. Errors name the tensor

@@ -96,18 +96,7 @@ absl::Status MpiExecutable::prepare(const std::string &directory, int threads) {
                                          instruction.location(),
                                          "': ", group.status().message()));
       groups[i] = std::move(*group);
-      if (collective.kind() == proto::Collective::COLLECTIVE_PERMUTE) {
-        std::vector<int> rankOf(world, -1);
-        for (size_t r = 0; r < ids.size(); ++r)
-          if (ids[r] >= 0 && ids[r] < world)
-            rankOf[ids[r]] = static_cast<int>(r);
-        sources[i].assign(ids.size(), -1);
-        for (const proto::Ints &pair : collective.pairs())
-          if (pair.values_size() == 2 && pair.values(0) >= 0 &&
-              pair.values(0) < world && pair.values(1) >= 0 &&
-              pair.values(1) < world && rankOf[pair.values(1)] >= 0)
-            sources[i][rankOf[pair.values(1)]] = rankOf[pair.values(0)];
-      }
+      sources[i] = permuteSources(collective, ids);
     }
     if (!groups[i])
       return absl::InvalidArgumentError(

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 
+#include "runtime/cuda/HostEmulation.h"
 #include "tests/random/RandomProgram.h"
 #include "gtest/gtest.h"
 
@@ -43,6 +44,33 @@ TEST(RandomPartition, ProgramsMatchTheSingleDevice) {
     std::cout << "  " << count << " with " << kind << "\n";
   for (const auto &[reason, count] : unsupported)
     std::cout << "  " << count << " not supported: " << reason << "\n";
+}
+
+// The CUDA backend's plans, kernels and NCCL lowering (on the host
+// emulation, DeviceOps.h being the code nvcc compiles) give the same
+// numbers for the same programs: every collective kind, uneven pieces,
+// halos.
+TEST(RandomPartition, ProgramsMatchOnTheCudaBackendEmulated) {
+  mlir::MLIRContext context;
+  std::unique_ptr<Backend> emulation = cuda::makeEmulationBackend(60);
+  int passed = 0;
+  std::map<std::string, int> exercising;
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    std::string program = generateProgram(seed);
+    CaseResult result = runProgram(program, seed, context, emulation.get());
+    if (result.kind == CaseResult::Pass) {
+      ++passed;
+      for (const auto &[kind, count] : result.collectives)
+        ++exercising[kind];
+    } else if (result.kind == CaseResult::Fail) {
+      ADD_FAILURE() << "seed " << seed << ": " << result.detail << "\n"
+                    << program;
+    }
+  }
+  std::cout << "300 random programs on the emulated cuda backend: " << passed
+            << " pass\n";
+  for (const auto &[kind, count] : exercising)
+    std::cout << "  " << count << " with " << kind << "\n";
 }
 
 // Auto-sharded: the search's plans for the same programs (their

@@ -476,18 +476,20 @@ std::string generateProgram(uint64_t seed) { return Generator(seed).run(); }
 namespace {
 
 CaseResult runProgramWith(const std::string &program, uint64_t seed,
-                          mlir::MLIRContext &context, bool autoShard);
+                          mlir::MLIRContext &context, bool autoShard,
+                          Backend *partitionedOn);
 
 } // namespace
 
 CaseResult runProgram(const std::string &program, uint64_t seed,
-                      mlir::MLIRContext &context) {
-  return runProgramWith(program, seed, context, /*autoShard=*/false);
+                      mlir::MLIRContext &context, Backend *partitionedOn) {
+  return runProgramWith(program, seed, context, /*autoShard=*/false,
+                        partitionedOn);
 }
 
 CaseResult runProgramAuto(const std::string &program, uint64_t seed,
                           mlir::MLIRContext &context) {
-  return runProgramWith(program, seed, context, /*autoShard=*/true);
+  return runProgramWith(program, seed, context, /*autoShard=*/true, nullptr);
 }
 
 namespace {
@@ -515,7 +517,8 @@ const cost::CostModel &randomCostModel() {
 }
 
 CaseResult runProgramWith(const std::string &program, uint64_t seed,
-                          mlir::MLIRContext &context, bool autoShard) {
+                          mlir::MLIRContext &context, bool autoShard,
+                          Backend *partitionedOn) {
   loadTesselDialects(context);
   std::string diagnostics;
   mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
@@ -562,20 +565,22 @@ CaseResult runProgramWith(const std::string &program, uint64_t seed,
       input.as<float>()[i] = uniform(rng);
     inputs.push_back(std::move(input));
   }
-  auto run = [&](const proto::Executable &which)
-      -> absl::StatusOr<std::vector<HostTensor>> {
-    HostBackend backend(1);
+  HostBackend host(1);
+  auto run = [&](const proto::Executable &which,
+                 Backend &backend) -> absl::StatusOr<std::vector<HostTensor>> {
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         backend.load(which, "");
     if (!loaded.ok())
       return loaded.status();
     return (*loaded)->run(inputs);
   };
-  absl::StatusOr<std::vector<HostTensor>> got = run(*executable);
+  absl::StatusOr<std::vector<HostTensor>> got =
+      run(*executable, partitionedOn ? *partitionedOn : host);
   if (!got.ok())
     return {CaseResult::Fail,
             "partitioned run: " + std::string(got.status().message())};
-  absl::StatusOr<std::vector<HostTensor>> want = run(executable->reference());
+  absl::StatusOr<std::vector<HostTensor>> want =
+      run(executable->reference(), host);
   if (!want.ok())
     return {CaseResult::Fail,
             "single-device run: " + std::string(want.status().message())};

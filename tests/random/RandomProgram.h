@@ -21,6 +21,7 @@
 #include <string>
 
 #include "mlir/IR/MLIRContext.h"
+#include "runtime/Backend.h"
 
 namespace tessel::random {
 
@@ -45,8 +46,11 @@ struct CaseResult {
 
 /// Compiles `program` for its mesh, runs it and its single-device
 /// reference on host devices with inputs drawn from `seed`, and compares.
+/// Compiles `program` and runs it partitioned on `partitionedOn` (null:
+/// the host backend) and whole on the host backend, comparing.
 CaseResult runProgram(const std::string &program, uint64_t seed,
-                      mlir::MLIRContext &context);
+                      mlir::MLIRContext &context,
+                      Backend *partitionedOn = nullptr);
 
 /// The same, with the shardings chosen by --auto's search (the program's
 /// own annotations kept as constraints, on a two-level profile); an

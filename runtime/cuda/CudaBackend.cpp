@@ -1,0 +1,354 @@
+//===- CudaBackend.cpp - GPUs with cuBLAS and NCCL ------------------------===//
+
+#include "runtime/cuda/CudaBackend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <climits>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/cuda/CudaDevices.h"
+#include "runtime/cuda/Kernels.h"
+#include "runtime/cuda/PlanBackend.h"
+
+namespace tessel::cuda {
+namespace {
+
+absl::Status cudaStatus(cudaError_t error, const char *what) {
+  if (error == cudaSuccess)
+    return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, ": ", cudaGetErrorName(error),
+                                          ": ", cudaGetErrorString(error)));
+}
+
+absl::Status ncclStatus(ncclResult_t result, const char *what) {
+  if (result == ncclSuccess || result == ncclInProgress)
+    return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat(what, ": ", ncclGetErrorString(result)));
+}
+
+cudaDataType_t cudaType(DType type) {
+  switch (type) {
+  case DType::F16:
+    return CUDA_R_16F;
+  case DType::BF16:
+    return CUDA_R_16BF;
+  default:
+    return CUDA_R_32F;
+  }
+}
+
+ncclDataType_t ncclType(DType type) {
+  switch (type) {
+  case DType::F32:
+    return ncclFloat32;
+  case DType::F16:
+    return ncclFloat16;
+  case DType::BF16:
+    return ncclBfloat16;
+  case DType::I32:
+    return ncclInt32;
+  case DType::I64:
+    return ncclInt64;
+  default:
+    return ncclUint8;
+  }
+}
+
+ncclRedOp_t ncclOp(NcclReduction reduction) {
+  return reduction == NcclReduction::Max   ? ncclMax
+         : reduction == NcclReduction::Min ? ncclMin
+                                           : ncclSum;
+}
+
+class CudaDeviceApi : public DeviceApi {
+public:
+  static absl::StatusOr<std::unique_ptr<CudaDeviceApi>> create(int ordinal) {
+    auto api = std::unique_ptr<CudaDeviceApi>(new CudaDeviceApi(ordinal));
+    if (absl::Status status = api->init(); !status.ok())
+      return status;
+    return api;
+  }
+  ~CudaDeviceApi() override {
+    cudaSetDevice(gpu);
+    for (cudaEvent_t event : events)
+      cudaEventDestroy(event);
+    if (blas)
+      cublasDestroy(blas);
+    if (stream_)
+      cudaStreamDestroy(stream_);
+  }
+  int ordinal() const { return gpu; }
+
+  std::string describe() const override { return description; }
+  absl::StatusOr<char *> allocate(uint64_t bytes) override {
+    cudaSetDevice(gpu);
+    void *data = nullptr;
+    if (cudaError_t error = cudaMalloc(&data, bytes ? bytes : 1);
+        error != cudaSuccess) {
+      cudaGetLastError();
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cudaMalloc of ", bytes,
+                       " bytes failed: ", cudaGetErrorString(error)));
+    }
+    return static_cast<char *>(data);
+  }
+  void free(char *data) override {
+    cudaSetDevice(gpu);
+    cudaFree(data);
+  }
+  absl::Status toDevice(char *device, const void *host,
+                        uint64_t bytes) override {
+    cudaSetDevice(gpu);
+    if (absl::Status status =
+            cudaStatus(cudaMemcpyAsync(device, host, bytes,
+                                       cudaMemcpyHostToDevice, stream_),
+                       "copy to the device");
+        !status.ok())
+      return status;
+    return cudaStatus(cudaStreamSynchronize(stream_), "copy to the device");
+  }
+  absl::Status toHost(void *host, const char *device, uint64_t bytes) override {
+    cudaSetDevice(gpu);
+    if (absl::Status status =
+            cudaStatus(cudaMemcpyAsync(host, device, bytes,
+                                       cudaMemcpyDeviceToHost, stream_),
+                       "copy to the host");
+        !status.ok())
+      return status;
+    return cudaStatus(cudaStreamSynchronize(stream_), "copy to the host");
+  }
+  absl::Status element(KernelKind kind, const void *, const void *deviceParams,
+                       int64_t count) override {
+    cudaSetDevice(gpu);
+    return cudaStatus(launchElement(kind, deviceParams, count, stream_),
+                      "kernel launch");
+  }
+  absl::Status gemm(const GemmLaunch &g) override {
+    cudaSetDevice(gpu);
+    for (int64_t value : {g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch})
+      if (value > INT_MAX)
+        return absl::UnimplementedError(absl::StrCat(
+            "a GEMM dimension of ", value, " is past cuBLAS's 32-bit sizes"));
+    float alpha = 1, beta = 0;
+    cublasStatus_t status = cublasGemmStridedBatchedEx(
+        blas, g.transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+        g.transB ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(g.m),
+        static_cast<int>(g.n), static_cast<int>(g.k), &alpha, g.a,
+        cudaType(g.type), static_cast<int>(g.lda), g.strideA, g.b,
+        cudaType(g.type), static_cast<int>(g.ldb), g.strideB, &beta, g.c,
+        cudaType(g.type), static_cast<int>(g.ldc), g.strideC,
+        static_cast<int>(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (status != CUBLAS_STATUS_SUCCESS)
+      return absl::InternalError(absl::StrCat("cublasGemmStridedBatchedEx: ",
+                                              cublasGetStatusString(status)));
+    return absl::OkStatus();
+  }
+  absl::Status deviceCopy(void *dst, const void *src, int64_t bytes) override {
+    cudaSetDevice(gpu);
+    return cudaStatus(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_),
+        "device copy");
+  }
+  absl::Status mark(int marker) override {
+    cudaSetDevice(gpu);
+    if (marker == 0)
+      passed = 0;
+    while (static_cast<int>(events.size()) <= marker) {
+      cudaEvent_t event;
+      if (absl::Status status = cudaStatus(
+              cudaEventCreateWithFlags(&event, cudaEventDisableTiming),
+              "cudaEventCreate");
+          !status.ok())
+        return status;
+      events.push_back(event);
+    }
+    marked = marker + 1;
+    return cudaStatus(cudaEventRecord(events[marker], stream_),
+                      "cudaEventRecord");
+  }
+  absl::StatusOr<int> progress() override {
+    cudaSetDevice(gpu);
+    for (; passed < marked; ++passed) {
+      cudaError_t error = cudaEventQuery(events[passed]);
+      if (error == cudaErrorNotReady)
+        return passed;
+      if (error != cudaSuccess)
+        return cudaStatus(error, "device work");
+    }
+    cudaError_t error = cudaStreamQuery(stream_);
+    if (error == cudaErrorNotReady)
+      return marked; // Past the last collective, still computing.
+    if (error != cudaSuccess)
+      return cudaStatus(error, "device work");
+    return -1;
+  }
+  void *stream() override { return stream_; }
+
+private:
+  explicit CudaDeviceApi(int ordinal) : gpu(ordinal) {}
+  absl::Status init() {
+    if (absl::Status status = cudaStatus(cudaSetDevice(gpu), "cudaSetDevice");
+        !status.ok())
+      return status;
+    cudaDeviceProp properties;
+    if (absl::Status status = cudaStatus(
+            cudaGetDeviceProperties(&properties, gpu), "device properties");
+        !status.ok())
+      return status;
+    description = absl::StrCat("GPU ", gpu, " (", properties.name, ")");
+    if (absl::Status status = cudaStatus(
+            cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+            "cudaStreamCreate");
+        !status.ok())
+      return status;
+    if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
+      return absl::InternalError("cublasCreate failed");
+    cublasSetStream(blas, stream_);
+    return absl::OkStatus();
+  }
+
+  int gpu;
+  std::string description;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas = nullptr;
+  std::vector<cudaEvent_t> events;
+  int marked = 0, passed = 0;
+};
+
+class Nccl : public NcclApi {
+public:
+  absl::StatusOr<NcclId> uniqueId() override {
+    static_assert(sizeof(ncclUniqueId) == sizeof(NcclId));
+    ncclUniqueId id;
+    if (absl::Status status =
+            ncclStatus(ncclGetUniqueId(&id), "ncclGetUniqueId");
+        !status.ok())
+      return status;
+    NcclId result;
+    std::memcpy(result.bytes, &id, sizeof(id));
+    return result;
+  }
+  absl::StatusOr<void *> join(const NcclId &id, int size, int rank,
+                              DeviceApi &device) override {
+    auto *gpu = dynamic_cast<CudaDeviceApi *>(&device);
+    if (!gpu)
+      return absl::InvalidArgumentError("NCCL needs a GPU device");
+    cudaSetDevice(gpu->ordinal());
+    ncclUniqueId unique;
+    std::memcpy(&unique, id.bytes, sizeof(unique));
+    ncclComm_t comm;
+    if (absl::Status status = ncclStatus(
+            ncclCommInitRank(&comm, size, unique, rank), "ncclCommInitRank");
+        !status.ok())
+      return status;
+    return static_cast<void *>(comm);
+  }
+  absl::Status groupStart() override {
+    return ncclStatus(ncclGroupStart(), "ncclGroupStart");
+  }
+  absl::Status groupEnd() override {
+    return ncclStatus(ncclGroupEnd(), "ncclGroupEnd");
+  }
+  absl::Status allReduce(const void *send, void *receive, int64_t count,
+                         DType type, NcclReduction reduction, void *comm,
+                         void *stream) override {
+    return ncclStatus(ncclAllReduce(send, receive, count, ncclType(type),
+                                    ncclOp(reduction),
+                                    static_cast<ncclComm_t>(comm),
+                                    static_cast<cudaStream_t>(stream)),
+                      "ncclAllReduce");
+  }
+  absl::Status allGather(const void *send, void *receive, int64_t count,
+                         DType type, void *comm, void *stream) override {
+    return ncclStatus(ncclAllGather(send, receive, count, ncclType(type),
+                                    static_cast<ncclComm_t>(comm),
+                                    static_cast<cudaStream_t>(stream)),
+                      "ncclAllGather");
+  }
+  absl::Status reduceScatter(const void *send, void *receive, int64_t count,
+                             DType type, NcclReduction reduction, void *comm,
+                             void *stream) override {
+    return ncclStatus(ncclReduceScatter(send, receive, count, ncclType(type),
+                                        ncclOp(reduction),
+                                        static_cast<ncclComm_t>(comm),
+                                        static_cast<cudaStream_t>(stream)),
+                      "ncclReduceScatter");
+  }
+  absl::Status send(const void *data, int64_t bytes, int peer, void *comm,
+                    void *stream) override {
+    return ncclStatus(ncclSend(data, bytes, ncclUint8, peer,
+                               static_cast<ncclComm_t>(comm),
+                               static_cast<cudaStream_t>(stream)),
+                      "ncclSend");
+  }
+  absl::Status receive(void *data, int64_t bytes, int peer, void *comm,
+                       void *stream) override {
+    return ncclStatus(ncclRecv(data, bytes, ncclUint8, peer,
+                               static_cast<ncclComm_t>(comm),
+                               static_cast<cudaStream_t>(stream)),
+                      "ncclRecv");
+  }
+  absl::Status asyncError(void *comm) override {
+    ncclResult_t result = ncclSuccess;
+    if (absl::Status status = ncclStatus(
+            ncclCommGetAsyncError(static_cast<ncclComm_t>(comm), &result),
+            "ncclCommGetAsyncError");
+        !status.ok())
+      return status;
+    return ncclStatus(result, "asynchronous NCCL error");
+  }
+  void abort(void *comm) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (aborted.insert(comm).second)
+      ncclCommAbort(static_cast<ncclComm_t>(comm));
+  }
+  void destroy(void *comm) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!aborted.count(comm))
+      ncclCommDestroy(static_cast<ncclComm_t>(comm));
+  }
+
+private:
+  std::mutex mutex;
+  std::set<void *> aborted; // Freed by ncclCommAbort.
+};
+
+} // namespace
+
+absl::StatusOr<std::unique_ptr<DeviceApi>> makeCudaDevice(int ordinal) {
+  absl::StatusOr<std::unique_ptr<CudaDeviceApi>> api =
+      CudaDeviceApi::create(ordinal);
+  if (!api.ok())
+    return api.status();
+  return std::unique_ptr<DeviceApi>(std::move(*api));
+}
+
+std::shared_ptr<NcclApi> makeNccl() { return std::make_shared<Nccl>(); }
+
+absl::StatusOr<std::unique_ptr<Backend>>
+makeCudaBackend(double collectiveTimeoutSeconds) {
+  absl::StatusOr<std::vector<CudaDeviceInfo>> gpus = listCudaDevices();
+  if (!gpus.ok())
+    return gpus.status();
+  int available = static_cast<int>(gpus->size());
+  return std::unique_ptr<Backend>(new PlanBackend(
+      "cuda",
+      [available](int device,
+                  int count) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+        if (count > available)
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the executable has ", count, " devices but this machine has ",
+              available, " GPUs (one GPU per device)"));
+        return makeCudaDevice(device);
+      },
+      makeNccl(), collectiveTimeoutSeconds));
+}
+
+} // namespace tessel::cuda

@@ -1,0 +1,37 @@
+//===- CudaBackend.h - GPUs with cuBLAS and NCCL ----------------*- C++ -*-===//
+//
+// DeviceApi on a GPU (device buffers from cudaMalloc, one non-blocking
+// stream per device, element kernels from Kernels.cu, GEMMs on cuBLAS with
+// f32 accumulation, events after every NCCL call for the runner's
+// deadlines) and NcclApi on NCCL. makeCudaBackend gives a PlanBackend that
+// drives GPU i for device i from its own thread; communicators are made by
+// ncclCommInitRank on each device's thread with ids passed among the
+// threads (the multi-thread form of ncclCommInitAll, which would need one
+// thread to create every device's communicators).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_CUDA_CUDABACKEND_H
+#define TESSEL_RUNTIME_CUDA_CUDABACKEND_H
+
+#include <memory>
+
+#include "runtime/Backend.h"
+#include "runtime/cuda/DeviceApi.h"
+
+namespace tessel::cuda {
+
+/// The GPU backend, or FailedPrecondition naming what is missing (no GPU,
+/// no driver).
+absl::StatusOr<std::unique_ptr<Backend>>
+makeCudaBackend(double collectiveTimeoutSeconds);
+
+/// GPU `ordinal` as a DeviceApi (for tests and tools).
+absl::StatusOr<std::unique_ptr<DeviceApi>> makeCudaDevice(int ordinal);
+
+/// NCCL itself.
+std::shared_ptr<NcclApi> makeNccl();
+
+} // namespace tessel::cuda
+
+#endif // TESSEL_RUNTIME_CUDA_CUDABACKEND_H

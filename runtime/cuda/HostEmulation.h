@@ -1,0 +1,108 @@
+//===- HostEmulation.h - The CUDA backend run on the host -------*- C++ -*-===//
+//
+// DeviceApi and NcclApi on host memory, so that the CUDA backend's plans,
+// kernels (DeviceOps.h, the same functions nvcc compiles), loader, runner
+// and collective lowering run, and are tested, where there is no GPU:
+//
+// - HostDeviceApi: memory is malloc'd; an element launch runs the kernel's
+//   function for every thread index in a loop; a GEMM is computed as
+//   cublasGemmStridedBatchedEx defines it (column-major, op(A) x op(B),
+//   f16/bf16 in f32); work is synchronous, so progress() is always done.
+// - FakeNccl: communicators among the threads of this process with NCCL's
+//   semantics (rank-major all_gather and reduce_scatter blocks, grouped
+//   sends and receives that pair up by peer and order); calls block until
+//   every rank has made them, or until the timeout, and abort() releases
+//   the waiters. It records the communicators made, for tests.
+//
+// `tessel-run --backend cuda_emulation` runs executables this way.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_CUDA_HOSTEMULATION_H
+#define TESSEL_RUNTIME_CUDA_HOSTEMULATION_H
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "runtime/Backend.h"
+#include "runtime/cuda/DeviceApi.h"
+
+namespace tessel::cuda {
+
+class HostDeviceApi : public DeviceApi {
+public:
+  explicit HostDeviceApi(int device) : device(device) {}
+  std::string describe() const override;
+  absl::StatusOr<char *> allocate(uint64_t bytes) override;
+  void free(char *data) override;
+  absl::Status toDevice(char *device, const void *host,
+                        uint64_t bytes) override;
+  absl::Status toHost(void *host, const char *device, uint64_t bytes) override;
+  absl::Status element(KernelKind kind, const void *hostParams,
+                       const void *deviceParams, int64_t count) override;
+  absl::Status gemm(const GemmLaunch &gemm) override;
+  absl::Status deviceCopy(void *dst, const void *src, int64_t bytes) override;
+  absl::Status mark(int) override { return absl::OkStatus(); }
+  absl::StatusOr<int> progress() override { return -1; }
+  void *stream() override { return nullptr; }
+
+private:
+  int device;
+};
+
+/// cublasGemmStridedBatchedEx's C = op(A) x op(B) (alpha 1, beta 0) on host
+/// memory.
+void emulateGemm(const GemmLaunch &gemm);
+
+class FakeNccl : public NcclApi {
+public:
+  explicit FakeNccl(double timeoutSeconds = 300)
+      : timeoutSeconds(timeoutSeconds) {}
+  ~FakeNccl() override;
+
+  /// A communicator as made: its id's serial, size and the joiner's rank.
+  struct Joined {
+    int serial, size, rank;
+  };
+  std::vector<Joined> joined() const;
+
+  absl::StatusOr<NcclId> uniqueId() override;
+  absl::StatusOr<void *> join(const NcclId &id, int size, int rank,
+                              DeviceApi &device) override;
+  absl::Status groupStart() override;
+  absl::Status groupEnd() override;
+  absl::Status allReduce(const void *send, void *receive, int64_t count,
+                         DType type, NcclReduction reduction, void *comm,
+                         void *stream) override;
+  absl::Status allGather(const void *send, void *receive, int64_t count,
+                         DType type, void *comm, void *stream) override;
+  absl::Status reduceScatter(const void *send, void *receive, int64_t count,
+                             DType type, NcclReduction reduction, void *comm,
+                             void *stream) override;
+  absl::Status send(const void *data, int64_t bytes, int peer, void *comm,
+                    void *stream) override;
+  absl::Status receive(void *data, int64_t bytes, int peer, void *comm,
+                       void *stream) override;
+  absl::Status asyncError(void *comm) override;
+  void abort(void *comm) override;
+  void destroy(void *comm) override;
+
+  struct Clique;
+  struct Comm;
+
+private:
+  double timeoutSeconds;
+  mutable std::mutex mutex;
+  int serials = 0;
+  std::vector<std::shared_ptr<Clique>> cliques;
+  std::vector<Joined> made;
+};
+
+/// The CUDA backend on the host: devices are HostDeviceApi, collectives
+/// FakeNccl, each device a thread.
+std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds);
+
+} // namespace tessel::cuda
+
+#endif // TESSEL_RUNTIME_CUDA_HOSTEMULATION_H

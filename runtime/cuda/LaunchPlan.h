@@ -1,0 +1,128 @@
+//===- LaunchPlan.h - A device program as GPU launches ----------*- C++ -*-===//
+//
+// The CUDA backend runs a device program as a flat list of launches planned
+// once at load: element kernels (runtime/cuda/DeviceOps.h), GEMMs in
+// cuBLAS's column-major terms, device-to-device copies, and NCCL calls.
+// Every buffer lives in one device allocation laid out by layoutBuffers;
+// the plan holds absolute device pointers, so a run only copies inputs in,
+// replays the launches, and copies outputs out.
+//
+// Nothing here calls CUDA: the same plan runs on the GPU (CudaBackend) and
+// on the host (HostEmulation), which is how it is tested without a GPU.
+// Instructions the backend cannot run are rejected here, at load, naming
+// the op and the tensor.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_CUDA_LAUNCHPLAN_H
+#define TESSEL_RUNTIME_CUDA_LAUNCHPLAN_H
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/cuda/DeviceOps.h"
+#include "runtime/proto/executable.pb.h"
+
+namespace tessel::cuda {
+
+absl::StatusOr<DType> dtypeOf(proto::ElementType type);
+
+/// Where one device's buffers live in its single allocation, in bytes from
+/// its start: the arena, each input it reads, each parameter (whole or this
+/// device's part), each constant. Every block is 256-byte aligned.
+struct BufferLayout {
+  uint64_t totalBytes = 0;
+  /// By buffer id: where the buffer's bytes start.
+  std::vector<uint64_t> bufferOffsets;
+  /// By input index (-1: not read by this device): its part's offset.
+  std::vector<int64_t> inputOffsets;
+  /// Parameters this device holds: index -> offset.
+  std::map<int64_t, uint64_t> parameterOffsets;
+};
+absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
+                                           int device);
+
+/// C = op(A) x op(B), column-major, batched by strides (cuBLAS's
+/// cublasGemmStridedBatchedEx; f16 and bf16 compute in f32).
+struct GemmLaunch {
+  DType type = DType::F32;
+  bool transA = false, transB = false;
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+  int64_t strideA = 0, strideB = 0, strideC = 0, batch = 1;
+  const void *a = nullptr, *b = nullptr;
+  void *c = nullptr;
+};
+
+enum class NcclOp { AllReduce, AllGather, ReduceScatter, SendRecv };
+enum class NcclReduction { Sum, Max, Min };
+
+/// One NCCL call on communicator `comm` (an index into DevicePlan::groups).
+/// AllReduce: `count` elements; AllGather: `count` sent, count * size
+/// received; ReduceScatter: `count` received; SendRecv: one NCCL group of
+/// the `sends` and `receives`.
+struct NcclCall {
+  NcclOp op = NcclOp::AllReduce;
+  NcclReduction reduction = NcclReduction::Sum;
+  DType type = DType::F32;
+  int comm = 0;
+  const void *send = nullptr;
+  void *receive = nullptr;
+  int64_t count = 0;
+  struct Transfer {
+    int peer = 0; // Rank in the group.
+    char *data = nullptr;
+    int64_t bytes = 0;
+  };
+  std::vector<Transfer> sends, receives;
+};
+
+struct Launch {
+  enum class Type { Element, Gemm, DeviceCopy, Nccl };
+  Type type = Type::Element;
+  /// The instruction this launch belongs to (for errors and profiles).
+  int instruction = 0;
+  // Element: kernel, threads, and where its parameters are in the plan's
+  // parameter block (host copy here; the device copy at the same offset).
+  KernelKind kind = KernelKind::Copy;
+  int64_t count = 0;
+  uint64_t params = 0;
+  GemmLaunch gemm;
+  // DeviceCopy.
+  const void *src = nullptr;
+  void *dst = nullptr;
+  int64_t bytes = 0;
+  NcclCall nccl;
+};
+
+struct DevicePlan {
+  int device = 0;
+  std::vector<Launch> launches;
+  /// Parameters of the element launches, to be copied to the device once.
+  std::vector<char> parameterBlock;
+  /// Scratch bytes the launches use at most (packing, im2col, collectives).
+  uint64_t workspaceBytes = 0;
+  /// The device groups this device communicates in, as device ids by rank,
+  /// in first-use order; NcclCall::comm indexes them.
+  std::vector<std::vector<int>> groups;
+  /// Instructions whose kernels report errors through the error word (an
+  /// int32 in the workspace's first bytes): gathers with indices out of
+  /// range. By instruction index.
+  std::vector<int> checkedInstructions;
+};
+
+/// Plans device `device` of `executable` with its buffers at `base` (laid
+/// out by `layout`) and scratch at `workspace`. Planning is pure: call it
+/// with null pointers to learn workspaceBytes, then with the real ones.
+absl::StatusOr<DevicePlan> planDevice(const proto::Executable &executable,
+                                      int device, const BufferLayout &layout,
+                                      char *base, char *workspace);
+
+/// The bytes at the start of the workspace kept for the error word.
+constexpr uint64_t kErrorWordBytes = 256;
+
+} // namespace tessel::cuda
+
+#endif // TESSEL_RUNTIME_CUDA_LAUNCHPLAN_H

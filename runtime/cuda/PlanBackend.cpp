@@ -1,0 +1,495 @@
+//===- PlanBackend.cpp - Devices that run launch plans --------------------===//
+
+#include "runtime/cuda/PlanBackend.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/host/HostDevice.h"
+#include "runtime/kernels/ElementTypes.h"
+
+namespace tessel::cuda {
+
+std::vector<std::vector<int>>
+executableGroups(const proto::Executable &executable) {
+  std::vector<std::vector<int>> groups;
+  for (const proto::DeviceProgram &program : executable.programs())
+    for (const proto::Instruction &instruction : program.instructions()) {
+      if (instruction.op() != "collective")
+        continue;
+      for (const proto::Ints &members : instruction.collective().groups()) {
+        std::vector<int> ids(members.values().begin(), members.values().end());
+        if (std::find(groups.begin(), groups.end(), ids) == groups.end())
+          groups.push_back(std::move(ids));
+      }
+    }
+  return groups;
+}
+
+namespace {
+
+/// Ids among the threads of this process: the root's id is published, the
+/// members wait for it.
+class ThreadIdExchange : public IdExchange {
+public:
+  absl::StatusOr<NcclId> share(int group, int rootDevice, int selfDevice,
+                               const NcclId &rootId) override {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (rootDevice == selfDevice) {
+      ids[group] = rootId;
+      published.notify_all();
+      return rootId;
+    }
+    published.wait(lock, [&] { return ids.count(group) > 0; });
+    return ids[group];
+  }
+
+private:
+  std::mutex mutex;
+  std::condition_variable published;
+  std::map<int, NcclId> ids;
+};
+
+const char *opName(const NcclCall &call) {
+  switch (call.op) {
+  case NcclOp::AllReduce:
+    return "all_reduce";
+  case NcclOp::AllGather:
+    return "all_gather";
+  case NcclOp::ReduceScatter:
+    return "reduce_scatter";
+  default:
+    return "send/receive";
+  }
+}
+
+/// One device of the executable, loaded.
+struct LoadedDevice {
+  int index = 0;
+  std::unique_ptr<DeviceApi> api;
+  BufferLayout layout;
+  DevicePlan plan;
+  char *memory = nullptr, *workspace = nullptr, *parameters = nullptr;
+  /// By plan group: this device's communicator.
+  std::vector<void *> comms;
+  /// By marker: the launch it follows (NCCL calls are marked).
+  std::vector<int> markedLaunches;
+};
+
+class PlanExecutable : public LoadedExecutable {
+public:
+  PlanExecutable(const proto::Executable &executable,
+                 std::shared_ptr<NcclApi> nccl, double timeoutSeconds)
+      : executable_(executable), nccl(std::move(nccl)),
+        timeoutSeconds(timeoutSeconds) {}
+  ~PlanExecutable() override {
+    for (LoadedDevice &device : devices) {
+      for (void *comm : device.comms)
+        if (comm)
+          nccl->destroy(comm);
+      if (device.memory)
+        device.api->free(device.memory);
+    }
+  }
+
+  absl::Status load(const std::string &directory, const DeviceFactory &make);
+  absl::StatusOr<std::vector<HostTensor>>
+  run(const std::vector<HostTensor> &inputs) override;
+  const proto::Executable &executable() const override { return executable_; }
+
+private:
+  absl::Status prepare(LoadedDevice &device,
+                       const std::vector<AlignedBytes> &parameters);
+  absl::Status join(LoadedDevice &device, IdExchange &exchange,
+                    const std::vector<std::vector<int>> &groups);
+  absl::Status runDevice(LoadedDevice &device,
+                         const std::vector<HostTensor> &inputs);
+  absl::Status enqueue(LoadedDevice &device, const Launch &launch);
+  absl::Status wait(LoadedDevice &device);
+  /// Ends every communicator (once a device failed), so no device waits on
+  /// a peer that will not come.
+  void abortAll();
+  absl::Status where(const LoadedDevice &device, int instruction,
+                     const absl::Status &status) const;
+
+  proto::Executable executable_;
+  std::shared_ptr<NcclApi> nccl;
+  double timeoutSeconds;
+  std::vector<LoadedDevice> devices;
+  std::once_flag aborted;
+};
+
+/// Runs `body(i)` for every device on its own thread; the first error.
+absl::Status onEveryDevice(int count,
+                           const std::function<absl::Status(int)> &body,
+                           const std::function<void()> &onError) {
+  std::vector<absl::Status> statuses(count);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < count; ++i)
+    threads.emplace_back([&, i] {
+      statuses[i] = body(i);
+      if (!statuses[i].ok() && onError)
+        onError();
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  // The first failure that is not a consequence of another's abort.
+  for (const absl::Status &status : statuses)
+    if (!status.ok() && !absl::IsAborted(status))
+      return status;
+  for (const absl::Status &status : statuses)
+    if (!status.ok())
+      return status;
+  return absl::OkStatus();
+}
+
+absl::Status PlanExecutable::where(const LoadedDevice &device, int instruction,
+                                   const absl::Status &status) const {
+  const proto::Instruction &inst =
+      executable_.programs(device.index).instructions(instruction);
+  return absl::Status(status.code(),
+                      absl::StrCat("device ", device.index, " (",
+                                   device.api->describe(), "): ", inst.op(),
+                                   " for tensor '", inst.location(),
+                                   "': ", status.message()));
+}
+
+void PlanExecutable::abortAll() {
+  std::call_once(aborted, [&] {
+    for (LoadedDevice &device : devices)
+      for (void *comm : device.comms)
+        if (comm)
+          nccl->abort(comm);
+  });
+}
+
+absl::Status PlanExecutable::load(const std::string &directory,
+                                  const DeviceFactory &make) {
+  int count = executable_.programs_size();
+  if (count == 0)
+    return absl::InvalidArgumentError("the executable has no programs");
+  absl::StatusOr<std::vector<AlignedBytes>> parameters =
+      loadParameters(executable_, directory);
+  if (!parameters.ok())
+    return parameters.status();
+  devices.resize(count);
+  for (int i = 0; i < count; ++i) {
+    devices[i].index = i;
+    absl::StatusOr<std::unique_ptr<DeviceApi>> api = make(i, count);
+    if (!api.ok())
+      return api.status();
+    devices[i].api = std::move(*api);
+  }
+  // Plans first, on this thread: a program the backend cannot run fails
+  // before any communicator is made.
+  for (LoadedDevice &device : devices)
+    if (absl::Status status = prepare(device, *parameters); !status.ok())
+      return status;
+  std::vector<std::vector<int>> groups = executableGroups(executable_);
+  ThreadIdExchange exchange;
+  return onEveryDevice(
+      count, [&](int i) { return join(devices[i], exchange, groups); },
+      nullptr);
+}
+
+absl::Status
+PlanExecutable::prepare(LoadedDevice &device,
+                        const std::vector<AlignedBytes> &parameters) {
+  const proto::DeviceProgram &program = executable_.programs(device.index);
+  absl::StatusOr<BufferLayout> layout =
+      layoutBuffers(executable_, device.index);
+  if (!layout.ok())
+    return layout.status();
+  device.layout = std::move(*layout);
+  // Plan once without memory to learn the workspace, then for real.
+  absl::StatusOr<DevicePlan> dry =
+      planDevice(executable_, device.index, device.layout, nullptr, nullptr);
+  if (!dry.ok())
+    return dry.status();
+  uint64_t workspaceOffset = (device.layout.totalBytes + 255) / 256 * 256;
+  uint64_t parametersOffset =
+      workspaceOffset + (dry->workspaceBytes + 255) / 256 * 256;
+  uint64_t total = parametersOffset + dry->parameterBlock.size() + 256;
+  absl::StatusOr<char *> memory = device.api->allocate(total);
+  if (!memory.ok())
+    return absl::Status(memory.status().code(),
+                        absl::StrCat("device ", device.index, " (",
+                                     device.api->describe(),
+                                     "): ", memory.status().message()));
+  device.memory = *memory;
+  device.workspace = device.memory + workspaceOffset;
+  device.parameters = device.memory + parametersOffset;
+  absl::StatusOr<DevicePlan> plan =
+      planDevice(executable_, device.index, device.layout, device.memory,
+                 device.workspace);
+  if (!plan.ok())
+    return plan.status();
+  device.plan = std::move(*plan);
+  DeviceApi &api = *device.api;
+  if (absl::Status status =
+          api.toDevice(device.parameters, device.plan.parameterBlock.data(),
+                       device.plan.parameterBlock.size());
+      !status.ok())
+    return status;
+  // Constants, and the parameters (this device's parts where split).
+  for (int id = 0; id < program.buffers_size(); ++id) {
+    const proto::Buffer &buffer = program.buffers(id);
+    if (buffer.storage() != proto::Buffer::CONSTANT)
+      continue;
+    if (absl::Status status =
+            api.toDevice(device.memory + device.layout.bufferOffsets[id],
+                         buffer.data().data(), buffer.data().size());
+        !status.ok())
+      return status;
+  }
+  for (const auto &[index, offset] : device.layout.parameterOffsets) {
+    const proto::Buffer *part = nullptr;
+    for (const proto::Buffer &buffer : program.buffers())
+      if (buffer.storage() == proto::Buffer::PARAMETER &&
+          buffer.index() == index && buffer.global_offsets_size() > 0) {
+        part = &buffer;
+        break;
+      }
+    const AlignedBytes &whole = parameters[index];
+    char *target = device.memory + offset;
+    absl::Status status;
+    if (part) {
+      const proto::TensorSpec &spec = executable_.parameters(index);
+      int64_t elementBytes = kernels::byteSize(part->element_type());
+      std::vector<int64_t> dims(part->dims().begin(), part->dims().end());
+      int64_t bytes = elementBytes;
+      for (int64_t d : dims)
+        bytes *= d;
+      std::vector<char> local(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
+      copyPart(elementBytes, {spec.dims().begin(), spec.dims().end()},
+               {part->global_offsets().begin(), part->global_offsets().end()},
+               dims, whole.data.get(), local.data(), /*toLocal=*/true);
+      status = api.toDevice(target, local.data(), bytes);
+    } else {
+      status = api.toDevice(target, whole.data.get(), whole.bytes);
+    }
+    if (!status.ok())
+      return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanExecutable::join(LoadedDevice &device, IdExchange &exchange,
+                                  const std::vector<std::vector<int>> &groups) {
+  int self = static_cast<int>(executable_.programs(device.index).device_id());
+  device.comms.assign(device.plan.groups.size(), nullptr);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<int> &members = groups[g];
+    NcclId mine;
+    if (members.front() == self) {
+      absl::StatusOr<NcclId> id = nccl->uniqueId();
+      if (!id.ok())
+        return id.status();
+      mine = *id;
+    }
+    absl::StatusOr<NcclId> id =
+        exchange.share(static_cast<int>(g), members.front(), self, mine);
+    if (!id.ok())
+      return id.status();
+    auto local = std::find(device.plan.groups.begin(), device.plan.groups.end(),
+                           members);
+    if (local == device.plan.groups.end())
+      continue; // Not a member, or no collective of this device uses it.
+    int rank = static_cast<int>(
+        std::find(members.begin(), members.end(), self) - members.begin());
+    absl::StatusOr<void *> comm =
+        nccl->join(*id, static_cast<int>(members.size()), rank, *device.api);
+    if (!comm.ok())
+      return absl::Status(
+          comm.status().code(),
+          absl::StrCat("device ", device.index, ": joining the group of ",
+                       members.size(), " devices: ", comm.status().message()));
+    device.comms[local - device.plan.groups.begin()] = *comm;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanExecutable::enqueue(LoadedDevice &device,
+                                     const Launch &launch) {
+  DeviceApi &api = *device.api;
+  switch (launch.type) {
+  case Launch::Type::Element:
+    return api.element(launch.kind,
+                       device.plan.parameterBlock.data() + launch.params,
+                       device.parameters + launch.params, launch.count);
+  case Launch::Type::Gemm:
+    return api.gemm(launch.gemm);
+  case Launch::Type::DeviceCopy:
+    return api.deviceCopy(launch.dst, launch.src, launch.bytes);
+  case Launch::Type::Nccl:
+    break;
+  }
+  const NcclCall &call = launch.nccl;
+  void *comm = device.comms[call.comm];
+  void *stream = api.stream();
+  switch (call.op) {
+  case NcclOp::AllReduce:
+    return nccl->allReduce(call.send, call.receive, call.count, call.type,
+                           call.reduction, comm, stream);
+  case NcclOp::AllGather:
+    return nccl->allGather(call.send, call.receive, call.count, call.type, comm,
+                           stream);
+  case NcclOp::ReduceScatter:
+    return nccl->reduceScatter(call.send, call.receive, call.count, call.type,
+                               call.reduction, comm, stream);
+  case NcclOp::SendRecv:
+    break;
+  }
+  if (absl::Status status = nccl->groupStart(); !status.ok())
+    return status;
+  absl::Status status;
+  for (const NcclCall::Transfer &transfer : call.sends)
+    if (status.ok())
+      status = nccl->send(transfer.data, transfer.bytes, transfer.peer, comm,
+                          stream);
+  for (const NcclCall::Transfer &transfer : call.receives)
+    if (status.ok())
+      status = nccl->receive(transfer.data, transfer.bytes, transfer.peer, comm,
+                             stream);
+  absl::Status ended = nccl->groupEnd();
+  return status.ok() ? ended : status;
+}
+
+absl::Status PlanExecutable::wait(LoadedDevice &device) {
+  using Clock = std::chrono::steady_clock;
+  auto since = Clock::now();
+  int last = -2;
+  for (;;) {
+    absl::StatusOr<int> pending = device.api->progress();
+    if (!pending.ok())
+      return pending.status();
+    if (*pending < 0)
+      return absl::OkStatus();
+    if (*pending >= static_cast<int>(device.markedLaunches.size())) {
+      // Computing after the last collective: no deadline on kernels.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      continue;
+    }
+    int launch = device.markedLaunches[*pending];
+    const Launch &stuck = device.plan.launches[launch];
+    if (absl::Status status = nccl->asyncError(device.comms[stuck.nccl.comm]);
+        !status.ok())
+      return where(
+          device, stuck.instruction,
+          absl::Status(status.code(), absl::StrCat("NCCL ", opName(stuck.nccl),
+                                                   ": ", status.message())));
+    if (*pending != last) {
+      last = *pending;
+      since = Clock::now();
+    } else if (std::chrono::duration<double>(Clock::now() - since).count() >
+               timeoutSeconds) {
+      return where(
+          device, stuck.instruction,
+          absl::DeadlineExceededError(absl::StrCat(
+              "NCCL ", opName(stuck.nccl), " among ",
+              device.plan.groups[stuck.nccl.comm].size(),
+              " devices did not complete in ", timeoutSeconds,
+              " s (a peer is stuck, gone, or was given another input)")));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+absl::Status PlanExecutable::runDevice(LoadedDevice &device,
+                                       const std::vector<HostTensor> &inputs) {
+  DeviceApi &api = *device.api;
+  const proto::DeviceProgram &program = executable_.programs(device.index);
+  int32_t zero[kErrorWordBytes / 4] = {};
+  if (absl::Status status = api.toDevice(device.workspace, zero, sizeof(zero));
+      !status.ok())
+    return status;
+  for (const HostDevice::InputPart &part : HostDevice::inputParts(program)) {
+    std::vector<char> local(std::max<size_t>(part.bytes, 1));
+    HostDevice::extract(part, inputs[part.index], local.data());
+    if (absl::Status status =
+            api.toDevice(device.memory + device.layout.inputOffsets[part.index],
+                         local.data(), part.bytes);
+        !status.ok())
+      return status;
+  }
+  device.markedLaunches.clear();
+  for (size_t i = 0; i < device.plan.launches.size(); ++i) {
+    const Launch &launch = device.plan.launches[i];
+    if (absl::Status status = enqueue(device, launch); !status.ok())
+      return where(device, launch.instruction, status);
+    if (launch.type == Launch::Type::Nccl) {
+      device.markedLaunches.push_back(static_cast<int>(i));
+      if (absl::Status status =
+              api.mark(static_cast<int>(device.markedLaunches.size()) - 1);
+          !status.ok())
+        return where(device, launch.instruction, status);
+    }
+  }
+  if (absl::Status status = wait(device); !status.ok())
+    return status;
+  int32_t error = 0;
+  if (absl::Status status = api.toHost(&error, device.workspace, sizeof(error));
+      !status.ok())
+    return status;
+  if (error) {
+    std::string tensors;
+    for (int instruction : device.plan.checkedInstructions)
+      absl::StrAppend(&tensors, tensors.empty() ? "'" : ", '",
+                      program.instructions(instruction).location(), "'");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "device ", device.index,
+        ": a gather index is out of range (gathers for ", tensors, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<HostTensor>>
+PlanExecutable::run(const std::vector<HostTensor> &inputs) {
+  if (absl::Status status = checkInputs(executable_, inputs); !status.ok())
+    return status;
+  absl::Status status = onEveryDevice(
+      static_cast<int>(devices.size()),
+      [&](int i) { return runDevice(devices[i], inputs); },
+      [&] { abortAll(); });
+  if (!status.ok())
+    return status;
+  std::vector<HostTensor> outputs;
+  for (int o = 0; o < executable_.outputs_size(); ++o)
+    outputs.push_back(outputFor(executable_.outputs(o)));
+  for (LoadedDevice &device : devices) {
+    const proto::DeviceProgram &program = executable_.programs(device.index);
+    for (int o = 0; o < executable_.outputs_size(); ++o) {
+      HostDevice::OutputPart part = HostDevice::outputPart(program, o);
+      std::vector<char> local(std::max<size_t>(part.bytes, 1));
+      int64_t id = program.output_buffers(o);
+      if (absl::Status copied = device.api->toHost(
+              local.data(), device.memory + device.layout.bufferOffsets[id],
+              part.bytes);
+          !copied.ok())
+        return copied;
+      HostDevice::placeOutput(part, local.data(), outputs[o]);
+    }
+  }
+  return outputs;
+}
+
+} // namespace
+
+absl::StatusOr<std::unique_ptr<LoadedExecutable>>
+PlanBackend::load(const proto::Executable &executable,
+                  const std::string &directory) {
+  auto loaded =
+      std::make_unique<PlanExecutable>(executable, nccl, timeoutSeconds);
+  if (absl::Status status = loaded->load(directory, devices); !status.ok())
+    return status;
+  return loaded;
+}
+
+} // namespace tessel::cuda

@@ -1,0 +1,64 @@
+//===- PlanBackend.h - Devices that run launch plans ------------*- C++ -*-===//
+//
+// The CUDA backend's loader and runner, written against DeviceApi and
+// NcclApi so that it runs on GPUs (CudaApi.h) and, for tests, on the host
+// (HostEmulation.h). One thread drives each device of this process.
+//
+// Load: per device, the buffers are laid out in one allocation
+// (layoutBuffers), the program is planned (planDevice), the plan's
+// parameters, the constants and the device's parts of the executable's
+// parameters are copied in, and the device joins one NCCL communicator per
+// device group it is in (ids from each group's first member, through an
+// IdExchange, in the same order on every device). Run: the device's parts
+// of the inputs are copied in, the launches are enqueued, and the runner
+// waits for them, watching NCCL for asynchronous errors and every
+// collective for a deadline: a collective that does not complete in time,
+// or fails, aborts the communicators and fails the run naming the device
+// and the collective. Outputs are then copied out and assembled.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_CUDA_PLANBACKEND_H
+#define TESSEL_RUNTIME_CUDA_PLANBACKEND_H
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/Backend.h"
+#include "runtime/cuda/DeviceApi.h"
+
+namespace tessel::cuda {
+
+/// Makes the DeviceApi of device `device` (of `count`), or says why not.
+using DeviceFactory = std::function<absl::StatusOr<std::unique_ptr<DeviceApi>>(
+    int device, int count)>;
+
+class PlanBackend : public Backend {
+public:
+  PlanBackend(std::string name, DeviceFactory devices,
+              std::shared_ptr<NcclApi> nccl, double collectiveTimeoutSeconds)
+      : name_(std::move(name)), devices(std::move(devices)),
+        nccl(std::move(nccl)), timeoutSeconds(collectiveTimeoutSeconds) {}
+  std::string name() const override { return name_; }
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>>
+  load(const proto::Executable &executable,
+       const std::string &directory) override;
+
+private:
+  std::string name_;
+  DeviceFactory devices;
+  std::shared_ptr<NcclApi> nccl;
+  double timeoutSeconds;
+};
+
+/// Every device group of the executable's collectives (device ids by
+/// rank), each once, in the order the programs first use them: the order
+/// communicators are made in on every device.
+std::vector<std::vector<int>>
+executableGroups(const proto::Executable &executable);
+
+} // namespace tessel::cuda
+
+#endif // TESSEL_RUNTIME_CUDA_PLANBACKEND_H
