@@ -1,0 +1,337 @@
+//===- PlanBackendTest.cpp - The CUDA backend's plans, without a GPU ------===//
+//
+// The plans, kernels (DeviceOps.h), loader and runner of the CUDA backend on
+// the host emulation and its fake NCCL: communicators made per device group,
+// numbers against the host backend, unsupported programs rejected at load,
+// and faults (a device that fails, a device that stalls) ending the run with
+// an error naming the device and the collective instead of a hang.
+//
+//===----------------------------------------------------------------------===//
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "runtime/Executable.h"
+#include "runtime/cuda/HostEmulation.h"
+#include "runtime/cuda/LaunchPlan.h"
+#include "runtime/cuda/PlanBackend.h"
+#include "runtime/host/HostBackend.h"
+#include "runtime/kernels/ElementTypes.h"
+#include "gtest/gtest.h"
+
+namespace tessel::cuda {
+namespace {
+
+proto::Buffer *addBuffer(proto::DeviceProgram &program,
+                         proto::Buffer::Storage storage,
+                         std::vector<int64_t> dims, uint64_t offset = 0) {
+  proto::Buffer *buffer = program.add_buffers();
+  buffer->set_storage(storage);
+  buffer->set_element_type(proto::F32);
+  for (int64_t d : dims)
+    buffer->add_dims(d);
+  buffer->set_offset(offset);
+  return buffer;
+}
+
+/// A 2x2 mesh; every device holds x (4 floats, replicated) and computes
+/// y = all_reduce over the row of (x * (device + 1)), then z = all_reduce
+/// over the column of y: z = x * 10 everywhere.
+proto::Executable twoAxisExecutable() {
+  proto::Executable executable;
+  executable.set_format_version(kExecutableFormatVersion);
+  for (const char *axis : {"x", "y"}) {
+    proto::MeshAxis *a = executable.mutable_mesh()->add_axes();
+    a->set_name(axis);
+    a->set_size(2);
+  }
+  proto::TensorSpec *input = executable.add_inputs();
+  proto::TensorSpec *output = executable.add_outputs();
+  input->set_name("x");
+  output->set_name("z");
+  for (proto::TensorSpec *spec : {input, output}) {
+    spec->set_element_type(proto::F32);
+    spec->add_dims(4);
+  }
+  for (int device = 0; device < 4; ++device) {
+    proto::DeviceProgram *program = executable.add_programs();
+    program->set_device_id(device);
+    program->set_arena_bytes(64);
+    addBuffer(*program, proto::Buffer::INPUT, {4});
+    addBuffer(*program, proto::Buffer::ARENA, {4}, 0);
+    addBuffer(*program, proto::Buffer::ARENA, {4}, 16);
+    addBuffer(*program, proto::Buffer::ARENA, {4}, 32);
+    program->add_output_buffers(3);
+    proto::Instruction *scale = program->add_instructions();
+    scale->set_op("fusion");
+    scale->set_location("scaled");
+    scale->add_operands(0);
+    scale->add_results(1);
+    proto::Fusion *fusion = scale->mutable_fusion();
+    fusion->add_operand_dims()->add_values(0);
+    proto::FusionStep *load = fusion->add_steps();
+    load->set_op("load");
+    load->add_args(0);
+    load->set_element_type(proto::F32);
+    proto::FusionStep *factor = fusion->add_steps();
+    factor->set_op("constant");
+    factor->set_element_type(proto::F32);
+    (*factor->mutable_attributes())["value"].set_f(device + 1);
+    proto::FusionStep *mul = fusion->add_steps();
+    mul->set_op("mul");
+    mul->add_args(0);
+    mul->add_args(1);
+    mul->set_element_type(proto::F32);
+    fusion->add_outputs(2);
+    auto allReduce = [&](const char *name, int64_t in, int64_t out,
+                         std::vector<std::vector<int64_t>> groups) {
+      proto::Instruction *inst = program->add_instructions();
+      inst->set_op("collective");
+      inst->set_location(name);
+      inst->add_operands(in);
+      inst->add_results(out);
+      inst->mutable_collective()->set_kind(proto::Collective::ALL_REDUCE);
+      inst->mutable_collective()->set_reduction(proto::Collective::SUM);
+      for (const std::vector<int64_t> &group : groups) {
+        proto::Ints *ints = inst->mutable_collective()->add_groups();
+        for (int64_t id : group)
+          ints->add_values(id);
+      }
+    };
+    allReduce("y", 1, 2, {{0, 1}, {2, 3}});
+    allReduce("z", 2, 3, {{0, 2}, {1, 3}});
+  }
+  return executable;
+}
+
+HostTensor vector4(float a, float b, float c, float d) {
+  HostTensor tensor;
+  tensor.type = proto::F32;
+  tensor.dims = {4};
+  tensor.bytes.resize(16);
+  float values[4] = {a, b, c, d};
+  std::memcpy(tensor.bytes.data(), values, 16);
+  return tensor;
+}
+
+TEST(PlanBackendTest, CommunicatorsPerGroupAndNumbers) {
+  auto nccl = std::make_shared<FakeNccl>(10);
+  PlanBackend backend(
+      "test",
+      [](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+        return std::make_unique<HostDeviceApi>(device);
+      },
+      nccl, 10);
+  proto::Executable executable = twoAxisExecutable();
+  EXPECT_EQ(executableGroups(executable),
+            (std::vector<std::vector<int>>{{0, 1}, {2, 3}, {0, 2}, {1, 3}}));
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(executable, "");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  // One communicator per group, joined by its two members at their ranks.
+  std::vector<FakeNccl::Joined> joined = nccl->joined();
+  ASSERT_EQ(joined.size(), 8u);
+  std::map<int, std::vector<int>> ranksBySerial;
+  for (const FakeNccl::Joined &j : joined) {
+    EXPECT_EQ(j.size, 2);
+    ranksBySerial[j.serial].push_back(j.rank);
+  }
+  EXPECT_EQ(ranksBySerial.size(), 4u);
+  for (auto &[serial, ranks] : ranksBySerial) {
+    std::sort(ranks.begin(), ranks.end());
+    EXPECT_EQ(ranks, (std::vector<int>{0, 1})) << "communicator " << serial;
+  }
+  absl::StatusOr<std::vector<HostTensor>> outputs =
+      (*loaded)->run({vector4(1, 2, 3, -4)});
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  const float *z = (*outputs)[0].as<float>();
+  EXPECT_EQ(z[0], 10);
+  EXPECT_EQ(z[1], 20);
+  EXPECT_EQ(z[2], 30);
+  EXPECT_EQ(z[3], -40);
+  // The host backend agrees.
+  HostBackend host(1);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> reference =
+      host.load(executable, "");
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  absl::StatusOr<std::vector<HostTensor>> want =
+      (*reference)->run({vector4(1, 2, 3, -4)});
+  ASSERT_TRUE(want.ok()) << want.status();
+  EXPECT_EQ((*want)[0].bytes, (*outputs)[0].bytes);
+}
+
+/// A host device whose device `victim` fails or stalls in its first kernel.
+class FaultyDevice : public HostDeviceApi {
+public:
+  FaultyDevice(int device, int victim, bool stall)
+      : HostDeviceApi(device), self(device), victim(victim), stall(stall) {}
+  absl::Status element(KernelKind kind, const void *host, const void *params,
+                       int64_t count) override {
+    if (self == victim && stall)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    else if (self == victim)
+      return absl::InternalError("the device fell off the bus");
+    return HostDeviceApi::element(kind, host, params, count);
+  }
+
+private:
+  int self, victim;
+  bool stall;
+};
+
+PlanBackend faultyBackend(bool stall, double timeout) {
+  return PlanBackend(
+      "faulty",
+      [stall](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+        return std::make_unique<FaultyDevice>(device, /*victim=*/1, stall);
+      },
+      std::make_shared<FakeNccl>(timeout), timeout);
+}
+
+TEST(PlanBackendTest, AFailingDeviceEndsTheRunNamingIt) {
+  PlanBackend backend = faultyBackend(/*stall=*/false, 30);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(twoAxisExecutable(), "");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::vector<HostTensor>> outputs =
+      (*loaded)->run({vector4(1, 2, 3, 4)});
+  ASSERT_FALSE(outputs.ok());
+  EXPECT_EQ(outputs.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(outputs.status().message().find("device 1"), std::string::npos)
+      << outputs.status();
+  EXPECT_NE(outputs.status().message().find("fell off the bus"),
+            std::string::npos)
+      << outputs.status();
+  // The others were released by the abort, not by their timeout.
+  EXPECT_LT(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count(),
+      10);
+}
+
+TEST(PlanBackendTest, AStalledDeviceTimesOutNamingTheCollective) {
+  PlanBackend backend = faultyBackend(/*stall=*/true, 0.3);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(twoAxisExecutable(), "");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  absl::StatusOr<std::vector<HostTensor>> outputs =
+      (*loaded)->run({vector4(1, 2, 3, 4)});
+  ASSERT_FALSE(outputs.ok());
+  EXPECT_EQ(outputs.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << outputs.status();
+  EXPECT_NE(outputs.status().message().find("collective for tensor 'y'"),
+            std::string::npos)
+      << outputs.status();
+  EXPECT_NE(outputs.status().message().find("waited"), std::string::npos)
+      << outputs.status();
+}
+
+TEST(PlanBackendTest, AnOpWithoutAKernelIsRejectedAtLoad) {
+  proto::Executable executable = twoAxisExecutable();
+  proto::Instruction *odd = executable.mutable_programs(0)->add_instructions();
+  odd->set_op("fft");
+  odd->set_location("spectrum");
+  odd->add_operands(0);
+  odd->add_results(1);
+  std::unique_ptr<Backend> backend = makeEmulationBackend(10);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend->load(executable, "");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message(),
+            "the cuda backend has no kernel 'fft' (instruction for tensor "
+            "'spectrum')");
+}
+
+TEST(PlanBackendTest, WritingAConstantIsRejected) {
+  proto::Executable executable = twoAxisExecutable();
+  proto::DeviceProgram *program = executable.mutable_programs(0);
+  proto::Buffer *constant = addBuffer(*program, proto::Buffer::CONSTANT, {4});
+  constant->set_data(std::string(16, '\0'));
+  program->mutable_instructions(0)->set_results(0, program->buffers_size() - 1);
+  absl::StatusOr<BufferLayout> layout = layoutBuffers(executable, 0);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  absl::StatusOr<DevicePlan> plan =
+      planDevice(executable, 0, *layout, nullptr, nullptr);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("writes a read-only buffer"),
+            std::string::npos)
+      << plan.status();
+}
+
+// A GEMM is planned in cuBLAS's column-major terms: the emulation computes
+// what cublasGemmStridedBatchedEx would, and a transposed operand is read
+// in place (a transpose flag), not packed.
+TEST(PlanBackendTest, DotGeneralReadsATransposedOperandInPlace) {
+  proto::Executable executable;
+  executable.set_format_version(kExecutableFormatVersion);
+  proto::DeviceProgram *program = executable.add_programs();
+  program->set_arena_bytes(4096);
+  // lhs [k=3, m=2] (contracting dimension first), rhs [k=3, n=4].
+  addBuffer(*program, proto::Buffer::ARENA, {3, 2}, 0);
+  addBuffer(*program, proto::Buffer::ARENA, {3, 4}, 256);
+  addBuffer(*program, proto::Buffer::ARENA, {2, 4}, 512);
+  proto::Instruction *dot = program->add_instructions();
+  dot->set_op("dot_general");
+  dot->set_location("product");
+  dot->add_operands(0);
+  dot->add_operands(1);
+  dot->add_results(2);
+  auto &attributes = *dot->mutable_attributes();
+  attributes["lhs_batching_dimensions"].mutable_ints();
+  attributes["rhs_batching_dimensions"].mutable_ints();
+  attributes["lhs_contracting_dimensions"].mutable_ints()->add_values(0);
+  attributes["rhs_contracting_dimensions"].mutable_ints()->add_values(0);
+  absl::StatusOr<BufferLayout> layout = layoutBuffers(executable, 0);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  std::vector<char> memory(layout->totalBytes);
+  std::vector<char> workspace(4096);
+  absl::StatusOr<DevicePlan> plan =
+      planDevice(executable, 0, *layout, memory.data(), workspace.data());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->launches.size(), 1u);
+  const GemmLaunch &gemm = plan->launches[0].gemm;
+  EXPECT_EQ(plan->launches[0].type, Launch::Type::Gemm);
+  EXPECT_FALSE(gemm.transA); // The rhs, [k, n] row-major.
+  EXPECT_TRUE(gemm.transB);  // The lhs, stored [k, m].
+  float *lhs = reinterpret_cast<float *>(memory.data());
+  float *rhs = reinterpret_cast<float *>(memory.data() + 256);
+  for (int i = 0; i < 6; ++i)
+    lhs[i] = static_cast<float>(i + 1);
+  for (int i = 0; i < 12; ++i)
+    rhs[i] = static_cast<float>(i % 5) - 2;
+  emulateGemm(gemm);
+  const float *out = reinterpret_cast<float *>(memory.data() + 512);
+  for (int m = 0; m < 2; ++m)
+    for (int n = 0; n < 4; ++n) {
+      float want = 0;
+      for (int k = 0; k < 3; ++k)
+        want += lhs[k * 2 + m] * rhs[k * 4 + n];
+      EXPECT_EQ(out[m * 4 + n], want) << m << "," << n;
+    }
+}
+
+// The element kernels' f16 and bf16 conversions are the host's, bit for bit.
+TEST(DeviceOpsTest, HalfAndBfloatConversionsAreTheHosts) {
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    uint16_t h = static_cast<uint16_t>(bits);
+    float viaDevice = halfToFloat(h);
+    float viaHost = kernels::toFloat(kernels::Half{h});
+    ASSERT_EQ(std::memcmp(&viaDevice, &viaHost, 4), 0) << bits;
+    viaDevice = bfloatToFloat(h);
+    viaHost = kernels::toFloat(kernels::BFloat16{h});
+    ASSERT_EQ(std::memcmp(&viaDevice, &viaHost, 4), 0) << bits;
+  }
+  uint32_t bits = 0x12345u;
+  for (int i = 0; i < 200000; ++i) {
+    bits = bits * 1664525u + 1013904223u;
+    float value;
+    std::memcpy(&value, &bits, 4);
+    ASSERT_EQ(floatToHalf(value), kernels::toHalf(value).bits) << value;
+    ASSERT_EQ(floatToBfloat(value), kernels::toBFloat16(value).bits) << value;
+  }
+}
+
+} // namespace
+} // namespace tessel::cuda
