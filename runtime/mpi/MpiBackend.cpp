@@ -4,15 +4,15 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "runtime/Executable.h"
 #include "runtime/host/CollectiveDispatch.h"
 #include "runtime/host/HostDevice.h"
 #include "runtime/mpi/MpiCollectives.h"
+#include "runtime/mpi/MpiTransfer.h"
 
 namespace tessel {
 namespace {
@@ -43,27 +43,11 @@ private:
 };
 
 absl::Status MpiExecutable::prepare(const std::string &directory, int threads) {
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world != program.programs_size())
-    return absl::InvalidArgumentError(
-        absl::StrCat("the executable is partitioned for ",
-                     program.programs_size(), " devices, but mpirun started ",
-                     world, " ranks (one rank per device)"));
-  // Every rank must run this executable before any collective: a rank
-  // that runs another fails here, one that never comes ends the job.
-  // (Serialized deterministically: maps would otherwise come in any order.)
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    program.SerializeToCodedStream(&coded);
-  }
-  if (absl::Status status =
-          MpiGroup::worldAgrees(std::hash<std::string>()(bytes));
-      !status.ok())
-    return status;
+  absl::StatusOr<int> joined = joinWorld(program);
+  if (!joined.ok())
+    return joined.status();
+  rank = *joined;
+  world = program.programs_size();
   absl::StatusOr<std::vector<AlignedBytes>> loaded =
       loadParameters(program, directory);
   if (!loaded.ok())
@@ -117,34 +101,12 @@ MpiExecutable::collective(int index, const proto::Instruction &instruction,
 absl::StatusOr<std::vector<HostTensor>>
 MpiExecutable::run(const std::vector<HostTensor> &inputs) {
   // Rank 0 holds the inputs and sends every rank its parts.
-  int ok = 1;
-  absl::Status checked;
-  if (rank == 0) {
-    checked = checkInputs(program, inputs);
-    ok = checked.ok();
-  }
-  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  if (!ok)
-    return rank == 0
-               ? checked
-               : absl::InvalidArgumentError("rank 0 found the inputs wrong");
-  if (rank == 0) {
-    device.scatterInputs(inputs);
-    for (int r = 1; r < world; ++r)
-      for (const HostDevice::InputPart &part :
-           HostDevice::inputParts(program.programs(r))) {
-        std::vector<char> bytes(part.bytes);
-        HostDevice::extract(part, inputs[part.index], bytes.data());
-        MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, r,
-                 static_cast<int>(part.index), MPI_COMM_WORLD);
-      }
-  } else {
-    for (const HostDevice::InputPart &part :
-         HostDevice::inputParts(device.program()))
-      MPI_Recv(device.inputData(part.index), static_cast<int>(part.bytes),
-               MPI_BYTE, 0, static_cast<int>(part.index), MPI_COMM_WORLD,
-               MPI_STATUS_IGNORE);
-  }
+  absl::StatusOr<std::map<int64_t, std::vector<char>>> parts =
+      distributeInputs(program, inputs);
+  if (!parts.ok())
+    return parts.status();
+  for (const auto &[index, bytes] : *parts)
+    std::copy(bytes.begin(), bytes.end(), device.inputData(index));
   if (absl::Status status = device.run(
           [this](int i, const proto::Instruction &instruction,
                  const std::vector<kernels::TensorView> &operands,
@@ -155,29 +117,10 @@ MpiExecutable::run(const std::vector<HostTensor> &inputs) {
       !status.ok())
     return status;
   // Outputs: every rank's part to rank 0, which assembles them.
-  std::vector<HostTensor> outputs;
-  for (int o = 0; o < program.outputs_size(); ++o) {
-    const kernels::TensorView &mine = device.output(o);
-    if (rank != 0) {
-      MPI_Send(mine.data, static_cast<int>(mine.byteCount()), MPI_BYTE, 0, o,
-               MPI_COMM_WORLD);
-      continue;
-    }
-    HostTensor output = outputFor(program.outputs(o));
-    device.gatherOutput(o, output);
-    for (int r = 1; r < world; ++r) {
-      // Rank r's part: its program's buffer for the output, placed by its
-      // offsets.
-      HostDevice::OutputPart part =
-          HostDevice::outputPart(program.programs(r), o);
-      std::vector<char> bytes(part.bytes);
-      MPI_Recv(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, r, o,
-               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      HostDevice::placeOutput(part, bytes.data(), output);
-    }
-    outputs.push_back(std::move(output));
-  }
-  return outputs;
+  std::vector<const char *> mine;
+  for (int o = 0; o < program.outputs_size(); ++o)
+    mine.push_back(static_cast<const char *>(device.output(o).data));
+  return assembleOutputs(program, mine);
 }
 
 } // namespace

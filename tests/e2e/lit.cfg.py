@@ -17,3 +17,8 @@ config.substitutions.append(
     ("%profiles",
      os.path.join(os.path.dirname(os.path.dirname(config.test_source_root)),
                   "compiler", "cost", "profiles")))
+
+# Machines without an NVIDIA driver (the development and CI machines): the
+# cuda backend must refuse to run there with a clear error.
+if not os.path.exists("/dev/nvidiactl"):
+    config.available_features.add("no-gpu")

@@ -1,0 +1,43 @@
+//===- MpiTransfer.h - Inputs and outputs of a run under mpirun -*- C++ -*-===//
+//
+// What every backend with one process per device (rank r runs device r)
+// does around a run: check that mpirun started one rank per device and
+// that every rank loaded the same executable, bring each rank the parts of
+// the inputs its program reads (rank 0 alone holds the inputs), and bring
+// every rank's parts of the outputs to rank 0, which assembles them. Used
+// by the MPI backend and by the CUDA backend under mpirun.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_MPI_MPITRANSFER_H
+#define TESSEL_RUNTIME_MPI_MPITRANSFER_H
+
+#include <map>
+#include <vector>
+
+#include "runtime/Backend.h"
+
+namespace tessel {
+
+/// This process's rank, after checking that the world has one rank per
+/// device of `executable` and that every rank loaded the same executable
+/// (a deterministic fingerprint compared before any collective).
+absl::StatusOr<int> joinWorld(const proto::Executable &executable);
+
+/// Rank 0 checks `inputs` and sends every rank the parts of them its
+/// program reads; every rank returns its own parts by input index. Other
+/// ranks' `inputs` are ignored.
+absl::StatusOr<std::map<int64_t, std::vector<char>>>
+distributeInputs(const proto::Executable &executable,
+                 const std::vector<HostTensor> &inputs);
+
+/// Sends this rank's part of every output (`parts[o]`, the bytes of its
+/// program's output buffer) to rank 0, which returns the assembled outputs;
+/// other ranks return none.
+absl::StatusOr<std::vector<HostTensor>>
+assembleOutputs(const proto::Executable &executable,
+                const std::vector<const char *> &parts);
+
+} // namespace tessel
+
+#endif // TESSEL_RUNTIME_MPI_MPITRANSFER_H
