@@ -235,8 +235,9 @@ public:
     std::memcpy(result.bytes, &id, sizeof(id));
     return result;
   }
-  absl::StatusOr<void *> join(const NcclId &id, int size, int rank,
-                              DeviceApi &device) override {
+  absl::StatusOr<void *> join(const NcclId &id, const std::vector<int> &members,
+                              int rank, DeviceApi &device) override {
+    int size = static_cast<int>(members.size());
     auto *gpu = dynamic_cast<CudaDeviceApi *>(&device);
     if (!gpu)
       return absl::InvalidArgumentError("NCCL needs a GPU device");

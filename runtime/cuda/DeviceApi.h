@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -65,9 +66,11 @@ class NcclApi {
 public:
   virtual ~NcclApi() = default;
   virtual absl::StatusOr<NcclId> uniqueId() = 0;
-  /// Joins the communicator of `size` ranks named by `id` as `rank`; blocks
-  /// until every rank has joined.
-  virtual absl::StatusOr<void *> join(const NcclId &id, int size, int rank,
+  /// Joins the communicator named by `id` of `members` (device ids, by
+  /// rank) as `rank`; blocks until every member has joined. (NCCL needs
+  /// only their number; implementations over other transports use them.)
+  virtual absl::StatusOr<void *> join(const NcclId &id,
+                                      const std::vector<int> &members, int rank,
                                       DeviceApi &device) = 0;
   virtual absl::Status groupStart() = 0;
   virtual absl::Status groupEnd() = 0;

@@ -166,8 +166,10 @@ absl::StatusOr<NcclId> FakeNccl::uniqueId() {
   return id;
 }
 
-absl::StatusOr<void *> FakeNccl::join(const NcclId &id, int size, int rank,
+absl::StatusOr<void *> FakeNccl::join(const NcclId &id,
+                                      const std::vector<int> &members, int rank,
                                       DeviceApi &) {
+  int size = static_cast<int>(members.size());
   if (std::memcmp(id.bytes, kMagic, sizeof(kMagic)) != 0)
     return absl::InvalidArgumentError("not an id of this fake NCCL");
   int serial;

@@ -68,8 +68,8 @@ public:
   std::vector<Joined> joined() const;
 
   absl::StatusOr<NcclId> uniqueId() override;
-  absl::StatusOr<void *> join(const NcclId &id, int size, int rank,
-                              DeviceApi &device) override;
+  absl::StatusOr<void *> join(const NcclId &id, const std::vector<int> &members,
+                              int rank, DeviceApi &device) override;
   absl::Status groupStart() override;
   absl::Status groupEnd() override;
   absl::Status allReduce(const void *send, void *receive, int64_t count,

@@ -57,6 +57,50 @@ private:
   std::map<int, NcclId> ids;
 };
 
+class SingleProcess : public Processes {
+public:
+  absl::StatusOr<std::vector<int>>
+  localDevices(const proto::Executable &executable) override {
+    std::vector<int> all(executable.programs_size());
+    for (int i = 0; i < executable.programs_size(); ++i)
+      all[i] = i;
+    return all;
+  }
+  std::unique_ptr<IdExchange> idExchange() override {
+    return std::make_unique<ThreadIdExchange>();
+  }
+  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
+  inputParts(const proto::Executable &executable, const std::vector<int> &local,
+             const std::vector<HostTensor> &inputs) override {
+    if (absl::Status status = checkInputs(executable, inputs); !status.ok())
+      return status;
+    std::vector<std::map<int64_t, std::vector<char>>> parts;
+    for (int device : local) {
+      parts.emplace_back();
+      for (const HostDevice::InputPart &part :
+           HostDevice::inputParts(executable.programs(device))) {
+        std::vector<char> &bytes = parts.back()[part.index];
+        bytes.resize(part.bytes);
+        HostDevice::extract(part, inputs[part.index], bytes.data());
+      }
+    }
+    return parts;
+  }
+  absl::StatusOr<std::vector<HostTensor>>
+  assemble(const proto::Executable &executable, const std::vector<int> &local,
+           const std::vector<std::vector<const char *>> &parts) override {
+    std::vector<HostTensor> outputs;
+    for (int o = 0; o < executable.outputs_size(); ++o) {
+      outputs.push_back(outputFor(executable.outputs(o)));
+      for (size_t d = 0; d < local.size(); ++d)
+        HostDevice::placeOutput(
+            HostDevice::outputPart(executable.programs(local[d]), o),
+            parts[d][o], outputs.back());
+    }
+    return outputs;
+  }
+};
+
 const char *opName(const NcclCall &call) {
   switch (call.op) {
   case NcclOp::AllReduce:
@@ -86,9 +130,10 @@ struct LoadedDevice {
 class PlanExecutable : public LoadedExecutable {
 public:
   PlanExecutable(const proto::Executable &executable,
-                 std::shared_ptr<NcclApi> nccl, double timeoutSeconds)
+                 std::shared_ptr<NcclApi> nccl, double timeoutSeconds,
+                 std::shared_ptr<Processes> processes)
       : executable_(executable), nccl(std::move(nccl)),
-        timeoutSeconds(timeoutSeconds) {}
+        timeoutSeconds(timeoutSeconds), processes(std::move(processes)) {}
   ~PlanExecutable() override {
     for (LoadedDevice &device : devices) {
       for (void *comm : device.comms)
@@ -110,7 +155,7 @@ private:
   absl::Status join(LoadedDevice &device, IdExchange &exchange,
                     const std::vector<std::vector<int>> &groups);
   absl::Status runDevice(LoadedDevice &device,
-                         const std::vector<HostTensor> &inputs);
+                         const std::map<int64_t, std::vector<char>> &inputs);
   absl::Status enqueue(LoadedDevice &device, const Launch &launch);
   absl::Status wait(LoadedDevice &device);
   /// Ends every communicator (once a device failed), so no device waits on
@@ -122,6 +167,9 @@ private:
   proto::Executable executable_;
   std::shared_ptr<NcclApi> nccl;
   double timeoutSeconds;
+  std::shared_ptr<Processes> processes;
+  /// The devices of this process (indices into the programs).
+  std::vector<int> local;
   std::vector<LoadedDevice> devices;
   std::once_flag aborted;
 };
@@ -175,14 +223,18 @@ absl::Status PlanExecutable::load(const std::string &directory,
   int count = executable_.programs_size();
   if (count == 0)
     return absl::InvalidArgumentError("the executable has no programs");
+  absl::StatusOr<std::vector<int>> mine = processes->localDevices(executable_);
+  if (!mine.ok())
+    return mine.status();
+  local = std::move(*mine);
   absl::StatusOr<std::vector<AlignedBytes>> parameters =
       loadParameters(executable_, directory);
   if (!parameters.ok())
     return parameters.status();
-  devices.resize(count);
-  for (int i = 0; i < count; ++i) {
-    devices[i].index = i;
-    absl::StatusOr<std::unique_ptr<DeviceApi>> api = make(i, count);
+  devices.resize(local.size());
+  for (size_t i = 0; i < local.size(); ++i) {
+    devices[i].index = local[i];
+    absl::StatusOr<std::unique_ptr<DeviceApi>> api = make(local[i], count);
     if (!api.ok())
       return api.status();
     devices[i].api = std::move(*api);
@@ -193,10 +245,10 @@ absl::Status PlanExecutable::load(const std::string &directory,
     if (absl::Status status = prepare(device, *parameters); !status.ok())
       return status;
   std::vector<std::vector<int>> groups = executableGroups(executable_);
-  ThreadIdExchange exchange;
+  std::unique_ptr<IdExchange> exchange = processes->idExchange();
   return onEveryDevice(
-      count, [&](int i) { return join(devices[i], exchange, groups); },
-      nullptr);
+      static_cast<int>(devices.size()),
+      [&](int i) { return join(devices[i], *exchange, groups); }, nullptr);
 }
 
 absl::Status
@@ -304,8 +356,7 @@ absl::Status PlanExecutable::join(LoadedDevice &device, IdExchange &exchange,
       continue; // Not a member, or no collective of this device uses it.
     int rank = static_cast<int>(
         std::find(members.begin(), members.end(), self) - members.begin());
-    absl::StatusOr<void *> comm =
-        nccl->join(*id, static_cast<int>(members.size()), rank, *device.api);
+    absl::StatusOr<void *> comm = nccl->join(*id, members, rank, *device.api);
     if (!comm.ok())
       return absl::Status(
           comm.status().code(),
@@ -402,23 +453,21 @@ absl::Status PlanExecutable::wait(LoadedDevice &device) {
   }
 }
 
-absl::Status PlanExecutable::runDevice(LoadedDevice &device,
-                                       const std::vector<HostTensor> &inputs) {
+absl::Status
+PlanExecutable::runDevice(LoadedDevice &device,
+                          const std::map<int64_t, std::vector<char>> &inputs) {
   DeviceApi &api = *device.api;
   const proto::DeviceProgram &program = executable_.programs(device.index);
   int32_t zero[kErrorWordBytes / 4] = {};
   if (absl::Status status = api.toDevice(device.workspace, zero, sizeof(zero));
       !status.ok())
     return status;
-  for (const HostDevice::InputPart &part : HostDevice::inputParts(program)) {
-    std::vector<char> local(std::max<size_t>(part.bytes, 1));
-    HostDevice::extract(part, inputs[part.index], local.data());
+  for (const auto &[index, bytes] : inputs)
     if (absl::Status status =
-            api.toDevice(device.memory + device.layout.inputOffsets[part.index],
-                         local.data(), part.bytes);
+            api.toDevice(device.memory + device.layout.inputOffsets[index],
+                         bytes.data(), bytes.size());
         !status.ok())
       return status;
-  }
   device.markedLaunches.clear();
   for (size_t i = 0; i < device.plan.launches.size(); ++i) {
     const Launch &launch = device.plan.launches[i];
@@ -452,41 +501,49 @@ absl::Status PlanExecutable::runDevice(LoadedDevice &device,
 
 absl::StatusOr<std::vector<HostTensor>>
 PlanExecutable::run(const std::vector<HostTensor> &inputs) {
-  if (absl::Status status = checkInputs(executable_, inputs); !status.ok())
-    return status;
+  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>> parts =
+      processes->inputParts(executable_, local, inputs);
+  if (!parts.ok())
+    return parts.status();
   absl::Status status = onEveryDevice(
       static_cast<int>(devices.size()),
-      [&](int i) { return runDevice(devices[i], inputs); },
+      [&](int i) { return runDevice(devices[i], (*parts)[i]); },
       [&] { abortAll(); });
   if (!status.ok())
     return status;
-  std::vector<HostTensor> outputs;
-  for (int o = 0; o < executable_.outputs_size(); ++o)
-    outputs.push_back(outputFor(executable_.outputs(o)));
-  for (LoadedDevice &device : devices) {
+  // Each device's part of each output, copied out.
+  std::vector<std::vector<std::vector<char>>> bytes(devices.size());
+  std::vector<std::vector<const char *>> pointers(devices.size());
+  for (size_t d = 0; d < devices.size(); ++d) {
+    LoadedDevice &device = devices[d];
     const proto::DeviceProgram &program = executable_.programs(device.index);
     for (int o = 0; o < executable_.outputs_size(); ++o) {
       HostDevice::OutputPart part = HostDevice::outputPart(program, o);
-      std::vector<char> local(std::max<size_t>(part.bytes, 1));
+      bytes[d].emplace_back(std::max<size_t>(part.bytes, 1));
       int64_t id = program.output_buffers(o);
       if (absl::Status copied = device.api->toHost(
-              local.data(), device.memory + device.layout.bufferOffsets[id],
-              part.bytes);
+              bytes[d].back().data(),
+              device.memory + device.layout.bufferOffsets[id], part.bytes);
           !copied.ok())
         return copied;
-      HostDevice::placeOutput(part, local.data(), outputs[o]);
     }
+    for (const std::vector<char> &part : bytes[d])
+      pointers[d].push_back(part.data());
   }
-  return outputs;
+  return processes->assemble(executable_, local, pointers);
 }
 
 } // namespace
 
+std::unique_ptr<Processes> singleProcess() {
+  return std::make_unique<SingleProcess>();
+}
+
 absl::StatusOr<std::unique_ptr<LoadedExecutable>>
 PlanBackend::load(const proto::Executable &executable,
                   const std::string &directory) {
-  auto loaded =
-      std::make_unique<PlanExecutable>(executable, nccl, timeoutSeconds);
+  auto loaded = std::make_unique<PlanExecutable>(executable, nccl,
+                                                 timeoutSeconds, processes);
   if (absl::Status status = loaded->load(directory, devices); !status.ok())
     return status;
   return loaded;

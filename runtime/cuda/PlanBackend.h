@@ -22,6 +22,7 @@
 #define TESSEL_RUNTIME_CUDA_PLANBACKEND_H
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,12 +36,44 @@ namespace tessel::cuda {
 using DeviceFactory = std::function<absl::StatusOr<std::unique_ptr<DeviceApi>>(
     int device, int count)>;
 
+/// How an executable's devices are spread over processes: which this
+/// process drives, how NCCL ids reach them, how inputs reach them and how
+/// outputs leave them. The default is one process with every device;
+/// MpiProcesses.h has one device per MPI rank.
+class Processes {
+public:
+  virtual ~Processes() = default;
+  /// The devices (indices into the executable's programs) this process
+  /// drives.
+  virtual absl::StatusOr<std::vector<int>>
+  localDevices(const proto::Executable &executable) = 0;
+  /// A fresh exchange of NCCL ids, for one load.
+  virtual std::unique_ptr<IdExchange> idExchange() = 0;
+  /// For each local device, the parts of the inputs its program reads (by
+  /// input index), from `inputs` where this process holds them.
+  virtual absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
+  inputParts(const proto::Executable &executable, const std::vector<int> &local,
+             const std::vector<HostTensor> &inputs) = 0;
+  /// The outputs from each local device's part of each (`parts[d][o]`, the
+  /// bytes of its program's output buffer); empty where another process
+  /// reports them.
+  virtual absl::StatusOr<std::vector<HostTensor>>
+  assemble(const proto::Executable &executable, const std::vector<int> &local,
+           const std::vector<std::vector<const char *>> &parts) = 0;
+};
+
+/// Every device in this process, each driven by a thread.
+std::unique_ptr<Processes> singleProcess();
+
 class PlanBackend : public Backend {
 public:
+  /// `processes`: null for one process driving every device.
   PlanBackend(std::string name, DeviceFactory devices,
-              std::shared_ptr<NcclApi> nccl, double collectiveTimeoutSeconds)
+              std::shared_ptr<NcclApi> nccl, double collectiveTimeoutSeconds,
+              std::shared_ptr<Processes> processes = nullptr)
       : name_(std::move(name)), devices(std::move(devices)),
-        nccl(std::move(nccl)), timeoutSeconds(collectiveTimeoutSeconds) {}
+        nccl(std::move(nccl)), timeoutSeconds(collectiveTimeoutSeconds),
+        processes(processes ? std::move(processes) : singleProcess()) {}
   std::string name() const override { return name_; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
@@ -51,6 +84,7 @@ private:
   DeviceFactory devices;
   std::shared_ptr<NcclApi> nccl;
   double timeoutSeconds;
+  std::shared_ptr<Processes> processes;
 };
 
 /// Every device group of the executable's collectives (device ids by

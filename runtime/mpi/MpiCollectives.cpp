@@ -119,6 +119,56 @@ MpiGroup::create(const std::vector<int> &members) {
   return std::unique_ptr<MpiGroup>(new MpiGroup(comm, size, key));
 }
 
+absl::StatusOr<std::unique_ptr<MpiGroup>>
+MpiGroup::createAmong(const std::vector<int> &members, int tag) {
+  int world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  auto self = std::find(members.begin(), members.end(), world);
+  if (self == members.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat("MPI rank ", world, " is not among the group's members ",
+                     absl::StrJoin(members, ",")));
+  MPI_Group worldGroup, group;
+  MPI_Comm_group(MPI_COMM_WORLD, &worldGroup);
+  MPI_Group_incl(worldGroup, static_cast<int>(members.size()), members.data(),
+                 &group);
+  MPI_Comm comm;
+  int code = MPI_Comm_create_group(MPI_COMM_WORLD, group, tag, &comm);
+  MPI_Group_free(&group);
+  MPI_Group_free(&worldGroup);
+  if (code != MPI_SUCCESS)
+    return absl::InternalError("MPI_Comm_create_group failed");
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  return std::unique_ptr<MpiGroup>(
+      new MpiGroup(comm, static_cast<int>(members.size()),
+                   static_cast<int>(self - members.begin())));
+}
+
+absl::Status MpiGroup::exchange(const std::vector<Transfer> &sends,
+                                const std::vector<Transfer> &receives,
+                                const char *what) {
+  std::vector<MPI_Request> requests;
+  for (const Transfer &send : sends) {
+    requests.emplace_back();
+    if (absl::Status status =
+            check(MPI_Isend(send.data, static_cast<int>(send.bytes), MPI_BYTE,
+                            send.peer, 0, comm, &requests.back()),
+                  what);
+        !status.ok())
+      return status;
+  }
+  for (const Transfer &receive : receives) {
+    requests.emplace_back();
+    if (absl::Status status =
+            check(MPI_Irecv(receive.data, static_cast<int>(receive.bytes),
+                            MPI_BYTE, receive.peer, 0, comm, &requests.back()),
+                  what);
+        !status.ok())
+      return status;
+  }
+  return wait(requests, what);
+}
+
 MpiGroup::~MpiGroup() {
   int finalized = 0;
   MPI_Finalized(&finalized);

@@ -37,6 +37,11 @@ public:
   /// all processes partitioning the world.
   static absl::StatusOr<std::unique_ptr<MpiGroup>>
   create(const std::vector<int> &members);
+  /// The group among `members` (world ranks, in rank order) made by the
+  /// members alone (MPI_Comm_create_group with `tag`): for groups made one
+  /// at a time, as NCCL communicators are.
+  static absl::StatusOr<std::unique_ptr<MpiGroup>>
+  createAmong(const std::vector<int> &members, int tag);
   ~MpiGroup();
   MpiGroup(const MpiGroup &) = delete;
   MpiGroup &operator=(const MpiGroup &) = delete;
@@ -72,6 +77,17 @@ public:
   absl::Status haloExchange(int64_t dim, int64_t low, int64_t high,
                             double value, const CollectiveBuffer &in,
                             const CollectiveBuffer &out);
+
+  /// Point-to-point transfers with members (by rank in this group), all
+  /// posted at once and waited for within the timeout.
+  struct Transfer {
+    int peer = 0;
+    void *data = nullptr;
+    int64_t bytes = 0;
+  };
+  absl::Status exchange(const std::vector<Transfer> &sends,
+                        const std::vector<Transfer> &receives,
+                        const char *what);
 
 private:
   MpiGroup(MPI_Comm comm, int size, int rank)
