@@ -27,11 +27,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "runtime/Executable.h"
 #include "runtime/cuda/HostEmulation.h"
+#include "runtime/cuda/MpiProcesses.h"
 #include "runtime/host/HostBackend.h"
 #ifdef TESSEL_HAVE_CUDA
 #include "runtime/cuda/CudaBackend.h"
@@ -73,11 +75,13 @@ namespace {
 
 /// The GPU backend, where this build has one.
 absl::StatusOr<std::unique_ptr<tessel::Backend>>
-makeCudaBackend(double collectiveTimeoutSeconds) {
+cudaBackend(double collectiveTimeoutSeconds, bool processPerDevice) {
 #ifdef TESSEL_HAVE_CUDA
-  return tessel::cuda::makeCudaBackend(collectiveTimeoutSeconds);
+  return tessel::cuda::makeCudaBackend(collectiveTimeoutSeconds,
+                                       processPerDevice);
 #else
   (void)collectiveTimeoutSeconds;
+  (void)processPerDevice;
   return absl::FailedPreconditionError(
       "this tessel-run was built without the cuda backend (the CUDA toolkit "
       "and NCCL were not found when it was built)");
@@ -193,7 +197,11 @@ int main(int argc, char **argv) {
     }
   } mpi;
   int rank = 0;
-  if (backendName == "mpi") {
+  // The cuda backends run one process per device when started by mpirun.
+  bool processPerDevice =
+      backendName == "mpi" || (absl::StartsWith(backendName, "cuda") &&
+                               std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr);
+  if (processPerDevice) {
     MPI_Init(&argc, &argv);
     mpi.active = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -242,11 +250,13 @@ int main(int argc, char **argv) {
     backend =
         std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
   } else if (backendName == "cuda_emulation") {
-    backend = tessel::cuda::makeEmulationBackend(
-        absl::GetFlag(FLAGS_collective_timeout));
+    backend = processPerDevice ? tessel::cuda::makeMpiEmulationBackend(
+                                     absl::GetFlag(FLAGS_collective_timeout))
+                               : tessel::cuda::makeEmulationBackend(
+                                     absl::GetFlag(FLAGS_collective_timeout));
   } else if (backendName == "cuda") {
     absl::StatusOr<std::unique_ptr<tessel::Backend>> cuda =
-        makeCudaBackend(absl::GetFlag(FLAGS_collective_timeout));
+        cudaBackend(absl::GetFlag(FLAGS_collective_timeout), processPerDevice);
     if (!cuda.ok())
       return fail(std::string(cuda.status().message()));
     backend = std::move(*cuda);

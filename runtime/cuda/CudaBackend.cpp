@@ -7,6 +7,7 @@
 #include <nccl.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/cuda/CudaDevices.h"
 #include "runtime/cuda/Kernels.h"
+#include "runtime/cuda/MpiProcesses.h"
 #include "runtime/cuda/PlanBackend.h"
 
 namespace tessel::cuda {
@@ -334,19 +336,32 @@ absl::StatusOr<std::unique_ptr<DeviceApi>> makeCudaDevice(int ordinal) {
 std::shared_ptr<NcclApi> makeNccl() { return std::make_shared<Nccl>(); }
 
 absl::StatusOr<std::unique_ptr<Backend>>
-makeCudaBackend(double collectiveTimeoutSeconds) {
+makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice) {
   absl::StatusOr<std::vector<CudaDeviceInfo>> gpus = listCudaDevices();
   if (!gpus.ok())
     return gpus.status();
   int available = static_cast<int>(gpus->size());
+  if (processPerDevice) {
+    // Ranks on one host share its GPUs: local rank r takes GPU r % count.
+    const char *localRank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    int gpu = (localRank ? std::atoi(localRank) : 0) % available;
+    return std::unique_ptr<Backend>(new PlanBackend(
+        "cuda",
+        [gpu](int, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+          return makeCudaDevice(gpu);
+        },
+        makeNccl(), collectiveTimeoutSeconds, mpiProcesses()));
+  }
   return std::unique_ptr<Backend>(new PlanBackend(
       "cuda",
       [available](int device,
                   int count) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
         if (count > available)
-          return absl::FailedPreconditionError(absl::StrCat(
-              "the executable has ", count, " devices but this machine has ",
-              available, " GPUs (one GPU per device)"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("the executable has ", count,
+                           " devices but this machine has ", available,
+                           " GPUs (one GPU per device; run one process per "
+                           "device with mpirun across hosts)"));
         return makeCudaDevice(device);
       },
       makeNccl(), collectiveTimeoutSeconds));

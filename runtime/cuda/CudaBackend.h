@@ -22,9 +22,11 @@
 namespace tessel::cuda {
 
 /// The GPU backend, or FailedPrecondition naming what is missing (no GPU,
-/// no driver).
+/// no driver). `processPerDevice`: under mpirun, rank r drives device r on
+/// GPU (local rank modulo the host's GPUs), ids broadcast over MPI
+/// (MpiProcesses.h); MPI must be initialized.
 absl::StatusOr<std::unique_ptr<Backend>>
-makeCudaBackend(double collectiveTimeoutSeconds);
+makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice = false);
 
 /// GPU `ordinal` as a DeviceApi (for tests and tools).
 absl::StatusOr<std::unique_ptr<DeviceApi>> makeCudaDevice(int ordinal);
