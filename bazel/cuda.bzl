@@ -69,3 +69,8 @@ def cuda_cc_test(name, **kwargs):
     (GTEST_SKIP with the reason) when the machine has no GPU."""
     if CUDA_FOUND:
         native.cc_test(name = name, **kwargs)
+
+def cuda_binary(name, **kwargs):
+    """A cc_binary that exists only where CUDA was found."""
+    if CUDA_FOUND:
+        native.cc_binary(name = name, **kwargs)
