@@ -312,6 +312,132 @@ TEST(PlanBackendTest, DotGeneralReadsATransposedOperandInPlace) {
     }
 }
 
+/// Device 0 of two runs one collective of `kind` from an [in] to an [out]
+/// buffer along `dimension`.
+proto::Executable oneCollective(proto::Collective::Kind kind,
+                                std::vector<int64_t> in,
+                                std::vector<int64_t> out, int64_t dimension) {
+  proto::Executable executable;
+  executable.set_format_version(kExecutableFormatVersion);
+  for (int device = 0; device < 2; ++device) {
+    proto::DeviceProgram *program = executable.add_programs();
+    program->set_device_id(device);
+    program->set_arena_bytes(1024);
+    addBuffer(*program, proto::Buffer::ARENA, in, 0);
+    addBuffer(*program, proto::Buffer::ARENA, out, 512);
+    proto::Instruction *inst = program->add_instructions();
+    inst->set_op("collective");
+    inst->set_location("t");
+    inst->add_operands(0);
+    inst->add_results(1);
+    proto::Collective *collective = inst->mutable_collective();
+    collective->set_kind(kind);
+    collective->set_dimension(dimension);
+    proto::Ints *group = collective->add_groups();
+    group->add_values(0);
+    group->add_values(1);
+  }
+  return executable;
+}
+
+absl::StatusOr<DevicePlan> planOf(const proto::Executable &executable) {
+  absl::StatusOr<BufferLayout> layout = layoutBuffers(executable, 0);
+  if (!layout.ok())
+    return layout.status();
+  return planDevice(executable, 0, *layout, nullptr, nullptr);
+}
+
+std::vector<std::string> shapeOf(const DevicePlan &plan) {
+  std::vector<std::string> launches;
+  for (const Launch &launch : plan.launches)
+    switch (launch.type) {
+    case Launch::Type::Nccl:
+      launches.push_back(launch.nccl.op == NcclOp::AllGather ? "all_gather"
+                         : launch.nccl.op == NcclOp::ReduceScatter
+                             ? "reduce_scatter"
+                         : launch.nccl.op == NcclOp::AllReduce ? "all_reduce"
+                                                               : "send_recv");
+      break;
+    case Launch::Type::Element:
+      launches.push_back(launch.kind == KernelKind::Copy   ? "copy"
+                         : launch.kind == KernelKind::Fill ? "fill"
+                                                           : "kernel");
+      break;
+    default:
+      launches.push_back("other");
+    }
+  return launches;
+}
+
+// Gathering along the leading dimension receives straight into the result;
+// along another, NCCL's rank-major blocks are unpacked, one copy per rank.
+TEST(LaunchPlanTest, AllGatherUnpacksOnlyAlongInnerDimensions) {
+  absl::StatusOr<DevicePlan> leading =
+      planOf(oneCollective(proto::Collective::ALL_GATHER, {2, 3}, {4, 3}, 0));
+  ASSERT_TRUE(leading.ok()) << leading.status();
+  EXPECT_EQ(shapeOf(*leading), (std::vector<std::string>{"all_gather"}));
+  absl::StatusOr<DevicePlan> inner =
+      planOf(oneCollective(proto::Collective::ALL_GATHER, {2, 3}, {2, 6}, 1));
+  ASSERT_TRUE(inner.ok()) << inner.status();
+  EXPECT_EQ(shapeOf(*inner),
+            (std::vector<std::string>{"all_gather", "copy", "copy"}));
+  EXPECT_EQ(inner->launches[0].nccl.count, 6);
+  EXPECT_EQ(inner->groups, (std::vector<std::vector<int>>{{0, 1}}));
+  // Uneven (5 = 3 + 2): the padding row of the last piece is left out.
+  absl::StatusOr<DevicePlan> uneven =
+      planOf(oneCollective(proto::Collective::ALL_GATHER, {3, 2}, {5, 2}, 0));
+  ASSERT_TRUE(uneven.ok()) << uneven.status();
+  EXPECT_EQ(shapeOf(*uneven),
+            (std::vector<std::string>{"all_gather", "copy", "copy"}));
+  // A shape that does not gather is an error naming the tensor.
+  absl::StatusOr<DevicePlan> wrong =
+      planOf(oneCollective(proto::Collective::ALL_GATHER, {2, 3}, {5, 3}, 0));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("collective for tensor 't'"),
+            std::string::npos)
+      << wrong.status();
+}
+
+// An uneven reduce_scatter pads the pieces with zeros in scratch first.
+TEST(LaunchPlanTest, UnevenReduceScatterPacksPaddedPieces) {
+  absl::StatusOr<DevicePlan> plan = planOf(
+      oneCollective(proto::Collective::REDUCE_SCATTER, {5, 2}, {3, 2}, 0));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(shapeOf(*plan), (std::vector<std::string>{"fill", "copy", "copy",
+                                                      "reduce_scatter"}));
+  EXPECT_EQ(plan->launches.back().nccl.count, 6);
+  EXPECT_GE(plan->workspaceBytes, kErrorWordBytes + 12 * sizeof(float));
+}
+
+// Buffers of one input share its bytes; a split parameter is held as this
+// device's part; every block is 256-byte aligned.
+TEST(LaunchPlanTest, BuffersShareInputsAndHoldParameterParts) {
+  proto::Executable executable;
+  executable.set_format_version(kExecutableFormatVersion);
+  proto::TensorSpec *weight = executable.add_parameters();
+  weight->set_element_type(proto::F32);
+  weight->add_dims(8);
+  weight->add_dims(4);
+  executable.add_inputs()->set_element_type(proto::F32);
+  proto::DeviceProgram *program = executable.add_programs();
+  program->set_arena_bytes(100);
+  addBuffer(*program, proto::Buffer::INPUT, {6});
+  addBuffer(*program, proto::Buffer::INPUT, {2, 3});
+  proto::Buffer *part = addBuffer(*program, proto::Buffer::PARAMETER, {4, 4});
+  part->add_global_offsets(4);
+  part->add_global_offsets(0);
+  addBuffer(*program, proto::Buffer::PARAMETER, {16});
+  addBuffer(*program, proto::Buffer::CONSTANT, {1})->set_data("abcd");
+  absl::StatusOr<BufferLayout> layout = layoutBuffers(executable, 0);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_EQ(layout->bufferOffsets[0], 256u);
+  EXPECT_EQ(layout->bufferOffsets[1], 256u);
+  EXPECT_EQ(layout->bufferOffsets[2], 512u);
+  EXPECT_EQ(layout->bufferOffsets[3], 512u); // A view of the part.
+  EXPECT_EQ(layout->bufferOffsets[4], 768u); // The part is 64 bytes, not 128.
+  EXPECT_EQ(layout->totalBytes, 1024u);
+}
+
 // The element kernels' f16 and bf16 conversions are the host's, bit for bit.
 TEST(DeviceOpsTest, HalfAndBfloatConversionsAreTheHosts) {
   for (uint32_t bits = 0; bits < 65536; ++bits) {
