@@ -16,13 +16,17 @@ cuda_configure.bzl) these macros define nothing, so a CUDA target must only be
 depended on through `if_cuda(...)` or from other CUDA targets.
 """
 
-load("@local_cuda//:defs.bzl", "CUDA_FOUND", "CUDA_PATH", "NVCC")
+load("@local_cuda//:defs.bzl", "CUDA_FOUND", "CUDA_PATH", "CUDNN_FOUND", "NVCC")
 
 # GPU architectures the kernels are built for: A100 (sm_80) and H100 (sm_90).
 CUDA_ARCHS = ["80", "90"]
 
 def if_cuda(if_true, if_false = []):
     return if_true if CUDA_FOUND else if_false
+
+def if_cudnn(if_true, if_false = []):
+    """`if_true` where CUDA and cuDNN were both found."""
+    return if_true if CUDNN_FOUND else if_false
 
 def cuda_library(name, srcs, hdrs = [], deps = [], nvcc_flags = [], nvcc_hdrs = [], **kwargs):
     """`nvcc_hdrs`: headers of other targets that the .cu files include."""

@@ -43,6 +43,11 @@ public:
   virtual absl::Status element(KernelKind kind, const void *hostParams,
                                const void *deviceParams, int64_t count) = 0;
   virtual absl::Status gemm(const GemmLaunch &gemm) = 0;
+  /// Whether convolution() takes ConvLaunches (cuDNN is there).
+  virtual bool hasConvolution() const { return false; }
+  virtual absl::Status convolution(const ConvLaunch &) {
+    return absl::UnimplementedError("this device has no convolution");
+  }
   virtual absl::Status deviceCopy(void *dst, const void *src,
                                   int64_t bytes) = 0;
   /// Marks the point after the work enqueued so far, as marker `marker`

@@ -72,6 +72,50 @@ void emulateGemm(const GemmLaunch &g) {
   }
 }
 
+void emulateConvolution(const ConvLaunch &conv) {
+  int64_t inPixels = 1, outPixels = 1, windowSize = 1;
+  for (int d = 0; d < conv.spatial; ++d) {
+    inPixels *= conv.inSize[d];
+    outPixels *= conv.outSize[d];
+    windowSize *= conv.window[d];
+  }
+  int64_t groupChannels = conv.c / conv.groups, groupOut = conv.k / conv.groups;
+  int64_t o[3], w[3];
+  for (int64_t image = 0; image < conv.n; ++image)
+    for (int64_t k = 0; k < conv.k; ++k)
+      for (int64_t q = 0; q < outPixels; ++q) {
+        unravelIndex(q, conv.spatial, conv.outSize, o);
+        int64_t group = k / groupOut;
+        float sum = 0;
+        for (int64_t c = 0; c < groupChannels; ++c)
+          for (int64_t position = 0; position < windowSize; ++position) {
+            unravelIndex(position, conv.spatial, conv.window, w);
+            int64_t offset = 0;
+            bool inside = true;
+            for (int d = 0; d < conv.spatial; ++d) {
+              int64_t at = o[d] * conv.strides[d] + w[d] * conv.dilations[d] -
+                           conv.padding[d];
+              inside = inside && at >= 0 && at < conv.inSize[d];
+              offset = offset * conv.inSize[d] + at;
+            }
+            if (!inside)
+              continue;
+            int64_t channel = group * groupChannels + c;
+            sum += loadFloat(conv.x, conv.type,
+                             (image * conv.c + channel) * inPixels + offset) *
+                   loadFloat(conv.w, conv.type,
+                             (k * groupChannels + c) * windowSize + position);
+          }
+        storeFloat(conv.y, conv.type, (image * conv.k + k) * outPixels + q,
+                   sum);
+      }
+}
+
+absl::Status HostDeviceApi::convolution(const ConvLaunch &conv) {
+  emulateConvolution(conv);
+  return absl::OkStatus();
+}
+
 absl::Status HostDeviceApi::gemm(const GemmLaunch &gemm) {
   emulateGemm(gemm);
   return absl::OkStatus();
@@ -399,11 +443,13 @@ void FakeNccl::abort(void *comm) {
 
 void FakeNccl::destroy(void *comm) { delete static_cast<Comm *>(comm); }
 
-std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds) {
+std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds,
+                                              bool convolutions) {
   return std::make_unique<PlanBackend>(
       "cuda_emulation",
-      [](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
-        return std::make_unique<HostDeviceApi>(device);
+      [convolutions](int device,
+                     int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+        return std::make_unique<HostDeviceApi>(device, convolutions);
       },
       std::make_shared<FakeNccl>(collectiveTimeoutSeconds),
       collectiveTimeoutSeconds);

@@ -32,7 +32,10 @@ namespace tessel::cuda {
 
 class HostDeviceApi : public DeviceApi {
 public:
-  explicit HostDeviceApi(int device) : device(device) {}
+  /// `convolutions`: take ConvLaunches, as a device with cuDNN does (else
+  /// the plans use im2col and GEMMs).
+  explicit HostDeviceApi(int device, bool convolutions = true)
+      : device(device), convolutions(convolutions) {}
   std::string describe() const override;
   absl::StatusOr<char *> allocate(uint64_t bytes) override;
   void free(char *data) override;
@@ -42,6 +45,8 @@ public:
   absl::Status element(KernelKind kind, const void *hostParams,
                        const void *deviceParams, int64_t count) override;
   absl::Status gemm(const GemmLaunch &gemm) override;
+  bool hasConvolution() const override { return convolutions; }
+  absl::Status convolution(const ConvLaunch &conv) override;
   absl::Status deviceCopy(void *dst, const void *src, int64_t bytes) override;
   absl::Status mark(int) override { return absl::OkStatus(); }
   absl::StatusOr<int> progress() override { return -1; }
@@ -49,7 +54,12 @@ public:
 
 private:
   int device;
+  bool convolutions;
 };
+
+/// cudnnConvolutionForward's y = conv(x, w) (alpha 1, beta 0, cross-
+/// correlation, float accumulation) on host memory.
+void emulateConvolution(const ConvLaunch &conv);
 
 /// cublasGemmStridedBatchedEx's C = op(A) x op(B) (alpha 1, beta 0) on host
 /// memory.
@@ -101,7 +111,9 @@ private:
 
 /// The CUDA backend on the host: devices are HostDeviceApi, collectives
 /// FakeNccl, each device a thread.
-std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds);
+/// `convolutions`: as on a GPU with cuDNN (else im2col + GEMM).
+std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds,
+                                              bool convolutions = true);
 
 } // namespace tessel::cuda
 

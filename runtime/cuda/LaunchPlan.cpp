@@ -191,9 +191,10 @@ private:
 class Planner {
 public:
   Planner(const proto::Executable &executable, int device,
-          const BufferLayout &layout, char *base, char *workspace)
+          const BufferLayout &layout, char *base, char *workspace,
+          const PlanOptions &options)
       : executable(executable), program(executable.programs(device)),
-        layout(layout), base(base), workspace(workspace) {
+        layout(layout), base(base), workspace(workspace), options(options) {
     plan.device = device;
     plan.workspaceBytes = kErrorWordBytes;
   }
@@ -375,6 +376,7 @@ private:
   const proto::DeviceProgram &program;
   const BufferLayout &layout;
   char *base, *workspace;
+  PlanOptions options;
   int index = 0;
   uint64_t scratchUsed = 0;
 };
@@ -567,6 +569,41 @@ absl::Status Planner::convolution(kernels::KernelContext &c) {
   int64_t width = p.images * p.outPixels;
   if (result.numElements() == 0)
     return absl::OkStatus();
+  // cuDNN where it takes the convolution: 1 to 3 spatial dimensions, no
+  // input dilation, padding equal on both sides.
+  bool cudnn = options.convolutionLaunches && spatial >= 1 && spatial <= 3;
+  for (int64_t d = 0; d < spatial && cudnn; ++d) {
+    int64_t extent = p.rhsDilation[d] * (p.window[d] - 1) + 1;
+    cudnn = p.lhsDilation[d] == 1 && p.padLow[d] >= 0 && p.strides[d] >= 1 &&
+            (p.inSize[d] + 2 * p.padLow[d] - extent) / p.strides[d] + 1 ==
+                p.outSize[d] &&
+            p.inSize[d] + 2 * p.padLow[d] >= extent;
+  }
+  if (cudnn) {
+    Launch launch;
+    launch.type = Launch::Type::Convolution;
+    launch.instruction = index;
+    ConvLaunch &conv = launch.convolution;
+    conv.type = *dtypeOf(input.type);
+    conv.spatial = static_cast<int>(spatial);
+    conv.n = p.images;
+    conv.c = p.channels;
+    conv.k = outChannels;
+    conv.groups = *groups;
+    for (int64_t d = 0; d < spatial; ++d) {
+      conv.inSize[d] = p.inSize[d];
+      conv.window[d] = p.window[d];
+      conv.outSize[d] = p.outSize[d];
+      conv.padding[d] = p.padLow[d];
+      conv.strides[d] = p.strides[d];
+      conv.dilations[d] = p.rhsDilation[d];
+    }
+    conv.x = input.data;
+    conv.w = kernel.data;
+    conv.y = result.data;
+    plan.launches.push_back(std::move(launch));
+    return absl::OkStatus();
+  }
   p.in = static_cast<const char *>(input.data);
   p.columns =
       scratch(static_cast<uint64_t>(*groups * rows * width) * p.elementBytes);
@@ -1370,7 +1407,9 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
   };
   int64_t lowRows = std::max<int64_t>(low, 0),
           highRows = std::max<int64_t>(high, 0);
+  // Halo rows received from each neighbour (none past the first or last).
   char *fromPrevious = nullptr, *fromNext = nullptr;
+  bool hasPrevious = false, hasNext = false;
   if (lowRows > 0) {
     std::vector<int64_t> strides = kernels::denseStrides(rowsOf(lowRows));
     if (rank + 1 < size) { // My last `low` rows are the next one's halo.
@@ -1383,6 +1422,7 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     }
     if (rank > 0) {
       fromPrevious = packed(lowRows);
+      hasPrevious = true;
       c.receives.push_back(
           {rank - 1, fromPrevious, product(rowsOf(lowRows)) * bytes});
     }
@@ -1399,6 +1439,7 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     }
     if (rank + 1 < size) {
       fromNext = packed(highRows);
+      hasNext = true;
       c.receives.push_back(
           {rank + 1, fromNext, product(rowsOf(highRows)) * bytes});
     }
@@ -1412,10 +1453,11 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     return status;
   if (!c.sends.empty() || !c.receives.empty())
     planner.nccl(std::move(c));
-  auto place = [&](int64_t rows, char *from, int64_t row) -> absl::Status {
+  auto place = [&](int64_t rows, char *from, bool received,
+                   int64_t row) -> absl::Status {
     if (rows <= 0)
       return absl::OkStatus();
-    if (!from) {
+    if (!received) {
       // Past the first or last member: the padding value.
       std::vector<int64_t> dims = rowsOf(rows);
       char *filled =
@@ -1426,9 +1468,10 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     return copyRows(rows, from, kernels::denseStrides(rowsOf(rows)), 0, outData,
                     outStrides, row);
   };
-  if (absl::Status status = place(lowRows, fromPrevious, 0); !status.ok())
+  if (absl::Status status = place(lowRows, fromPrevious, hasPrevious, 0);
+      !status.ok())
     return status;
-  return place(highRows, fromNext, lowRows + ownRows);
+  return place(highRows, fromNext, hasNext, lowRows + ownRows);
 }
 
 } // namespace
@@ -1504,11 +1547,12 @@ absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
 
 absl::StatusOr<DevicePlan> planDevice(const proto::Executable &executable,
                                       int device, const BufferLayout &layout,
-                                      char *base, char *workspace) {
+                                      char *base, char *workspace,
+                                      const PlanOptions &options) {
   if (device < 0 || device >= executable.programs_size())
     return absl::InvalidArgumentError(
         absl::StrCat("no program for device ", device));
-  Planner planner(executable, device, layout, base, workspace);
+  Planner planner(executable, device, layout, base, workspace, options);
   if (absl::Status status = planner.planAll(); !status.ok())
     return status;
   return std::move(planner.plan);

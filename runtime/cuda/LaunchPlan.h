@@ -56,6 +56,19 @@ struct GemmLaunch {
   void *c = nullptr;
 };
 
+/// A convolution for cuDNN (cudnnConvolutionForward): x [n, c, in...],
+/// w [k, c / groups, window...], y [n, k, out...], symmetric padding, no
+/// input dilation; 1 to 3 spatial dimensions.
+struct ConvLaunch {
+  DType type = DType::F32;
+  int spatial = 0;
+  int64_t n = 0, c = 0, k = 0, groups = 1;
+  int64_t inSize[3] = {}, window[3] = {}, outSize[3] = {}, padding[3] = {},
+          strides[3] = {}, dilations[3] = {};
+  const void *x = nullptr, *w = nullptr;
+  void *y = nullptr;
+};
+
 enum class NcclOp { AllReduce, AllGather, ReduceScatter, SendRecv };
 enum class NcclReduction { Sum, Max, Min };
 
@@ -80,7 +93,7 @@ struct NcclCall {
 };
 
 struct Launch {
-  enum class Type { Element, Gemm, DeviceCopy, Nccl };
+  enum class Type { Element, Gemm, Convolution, DeviceCopy, Nccl };
   Type type = Type::Element;
   /// The instruction this launch belongs to (for errors and profiles).
   int instruction = 0;
@@ -90,6 +103,7 @@ struct Launch {
   int64_t count = 0;
   uint64_t params = 0;
   GemmLaunch gemm;
+  ConvLaunch convolution;
   // DeviceCopy.
   const void *src = nullptr;
   void *dst = nullptr;
@@ -113,12 +127,19 @@ struct DevicePlan {
   std::vector<int> checkedInstructions;
 };
 
+struct PlanOptions {
+  /// Convolutions cuDNN takes become ConvLaunches (else im2col + GEMM).
+  bool convolutionLaunches = false;
+};
+
 /// Plans device `device` of `executable` with its buffers at `base` (laid
 /// out by `layout`) and scratch at `workspace`. Planning is pure: call it
-/// with null pointers to learn workspaceBytes, then with the real ones.
+/// with a null workspace to learn workspaceBytes, then with the real one
+/// (the same `base` both times: which buffers alias shapes the plan).
 absl::StatusOr<DevicePlan> planDevice(const proto::Executable &executable,
                                       int device, const BufferLayout &layout,
-                                      char *base, char *workspace);
+                                      char *base, char *workspace,
+                                      const PlanOptions &options = {});
 
 /// The bytes at the start of the workspace kept for the error word.
 constexpr uint64_t kErrorWordBytes = 256;

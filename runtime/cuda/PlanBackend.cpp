@@ -120,6 +120,8 @@ struct LoadedDevice {
   std::unique_ptr<DeviceApi> api;
   BufferLayout layout;
   DevicePlan plan;
+  /// The buffers (by layout), and the workspace followed by the plan's
+  /// parameter block.
   char *memory = nullptr, *workspace = nullptr, *parameters = nullptr;
   /// By plan group: this device's communicator.
   std::vector<void *> comms;
@@ -141,6 +143,8 @@ public:
           nccl->destroy(comm);
       if (device.memory)
         device.api->free(device.memory);
+      if (device.workspace)
+        device.api->free(device.workspace);
     }
   }
 
@@ -260,29 +264,44 @@ PlanExecutable::prepare(LoadedDevice &device,
   if (!layout.ok())
     return layout.status();
   device.layout = std::move(*layout);
-  // Plan once without memory to learn the workspace, then for real.
-  absl::StatusOr<DevicePlan> dry =
-      planDevice(executable_, device.index, device.layout, nullptr, nullptr);
-  if (!dry.ok())
-    return dry.status();
-  uint64_t workspaceOffset = (device.layout.totalBytes + 255) / 256 * 256;
-  uint64_t parametersOffset =
-      workspaceOffset + (dry->workspaceBytes + 255) / 256 * 256;
-  uint64_t total = parametersOffset + dry->parameterBlock.size() + 256;
-  absl::StatusOr<char *> memory = device.api->allocate(total);
-  if (!memory.ok())
-    return absl::Status(memory.status().code(),
+  // The buffers first; then a plan without scratch gives the workspace
+  // size, and the plan with it. (Plans depend on which buffers alias, so
+  // both see the real buffers.)
+  auto where = [&](const absl::Status &status) {
+    return absl::Status(status.code(),
                         absl::StrCat("device ", device.index, " (",
                                      device.api->describe(),
-                                     "): ", memory.status().message()));
+                                     "): ", status.message()));
+  };
+  absl::StatusOr<char *> memory =
+      device.api->allocate(device.layout.totalBytes);
+  if (!memory.ok())
+    return where(memory.status());
   device.memory = *memory;
-  device.workspace = device.memory + workspaceOffset;
-  device.parameters = device.memory + parametersOffset;
+  PlanOptions options;
+  options.convolutionLaunches = device.api->hasConvolution();
+  absl::StatusOr<DevicePlan> dry =
+      planDevice(executable_, device.index, device.layout, device.memory,
+                 nullptr, options);
+  if (!dry.ok())
+    return dry.status();
+  uint64_t parametersOffset = (dry->workspaceBytes + 255) / 256 * 256;
+  absl::StatusOr<char *> scratch =
+      device.api->allocate(parametersOffset + dry->parameterBlock.size());
+  if (!scratch.ok())
+    return where(scratch.status());
+  device.workspace = *scratch;
+  device.parameters = device.workspace + parametersOffset;
   absl::StatusOr<DevicePlan> plan =
       planDevice(executable_, device.index, device.layout, device.memory,
-                 device.workspace);
+                 device.workspace, options);
   if (!plan.ok())
     return plan.status();
+  if (plan->workspaceBytes != dry->workspaceBytes ||
+      plan->parameterBlock.size() != dry->parameterBlock.size())
+    return absl::InternalError(
+        absl::StrCat("device ", device.index,
+                     ": the plan changed once given memory (a planner bug)"));
   device.plan = std::move(*plan);
   DeviceApi &api = *device.api;
   if (absl::Status status =
@@ -377,6 +396,8 @@ absl::Status PlanExecutable::enqueue(LoadedDevice &device,
                        device.parameters + launch.params, launch.count);
   case Launch::Type::Gemm:
     return api.gemm(launch.gemm);
+  case Launch::Type::Convolution:
+    return api.convolution(launch.convolution);
   case Launch::Type::DeviceCopy:
     return api.deviceCopy(launch.dst, launch.src, launch.bytes);
   case Launch::Type::Nccl:
