@@ -5,10 +5,14 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
+#ifdef TESSEL_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -81,6 +85,18 @@ public:
     cudaSetDevice(gpu);
     for (cudaEvent_t event : events)
       cudaEventDestroy(event);
+#ifdef TESSEL_HAVE_CUDNN
+    for (auto &[launch, conv] : convolutions) {
+      cudnnDestroyTensorDescriptor(conv.x);
+      cudnnDestroyTensorDescriptor(conv.y);
+      cudnnDestroyFilterDescriptor(conv.w);
+      cudnnDestroyConvolutionDescriptor(conv.op);
+    }
+    if (dnnWorkspace)
+      cudaFree(dnnWorkspace);
+    if (dnn)
+      cudnnDestroy(dnn);
+#endif
     if (blas)
       cublasDestroy(blas);
     if (stream_)
@@ -152,6 +168,10 @@ public:
                                               cublasGetStatusString(status)));
     return absl::OkStatus();
   }
+#ifdef TESSEL_HAVE_CUDNN
+  bool hasConvolution() const override { return dnn != nullptr; }
+  absl::Status convolution(const ConvLaunch &conv) override;
+#endif
   absl::Status deviceCopy(void *dst, const void *src, int64_t bytes) override {
     cudaSetDevice(gpu);
     return cudaStatus(
@@ -213,8 +233,31 @@ private:
     if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
       return absl::InternalError("cublasCreate failed");
     cublasSetStream(blas, stream_);
+#ifdef TESSEL_HAVE_CUDNN
+    // Without a usable cuDNN, convolutions are planned as im2col + GEMM.
+    if (cudnnCreate(&dnn) == CUDNN_STATUS_SUCCESS)
+      cudnnSetStream(dnn, stream_);
+    else
+      dnn = nullptr;
+#endif
     return absl::OkStatus();
   }
+#ifdef TESSEL_HAVE_CUDNN
+  /// A convolution's descriptors and algorithm, made at its first run.
+  struct Convolution {
+    cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+    cudnnFilterDescriptor_t w = nullptr;
+    cudnnConvolutionDescriptor_t op = nullptr;
+    cudnnConvolutionFwdAlgo_t algorithm =
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    size_t workspace = 0;
+  };
+  absl::StatusOr<Convolution *> describe(const ConvLaunch &conv);
+  cudnnHandle_t dnn = nullptr;
+  std::map<const ConvLaunch *, Convolution> convolutions;
+  void *dnnWorkspace = nullptr;
+  size_t dnnWorkspaceBytes = 0;
+#endif
 
   int gpu;
   std::string description;
@@ -223,6 +266,140 @@ private:
   std::vector<cudaEvent_t> events;
   int marked = 0, passed = 0;
 };
+
+#ifdef TESSEL_HAVE_CUDNN
+absl::Status dnnStatus(cudnnStatus_t status, const char *what) {
+  if (status == CUDNN_STATUS_SUCCESS)
+    return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat(what, ": ", cudnnGetErrorString(status)));
+}
+
+cudnnDataType_t dnnType(DType type) {
+  return type == DType::F16    ? CUDNN_DATA_HALF
+         : type == DType::BF16 ? CUDNN_DATA_BFLOAT16
+                               : CUDNN_DATA_FLOAT;
+}
+
+absl::StatusOr<CudaDeviceApi::Convolution *>
+CudaDeviceApi::describe(const ConvLaunch &conv) {
+  auto found = convolutions.find(&conv);
+  if (found != convolutions.end())
+    return &found->second;
+  Convolution &made = convolutions[&conv];
+  // cuDNN's descriptors have at least 2 spatial dimensions: a 1-D
+  // convolution is a 2-D one of height 1.
+  int spatial = std::max(conv.spatial, 2);
+  std::vector<int> x = {static_cast<int>(conv.n), static_cast<int>(conv.c)};
+  std::vector<int> y = {static_cast<int>(conv.n), static_cast<int>(conv.k)};
+  std::vector<int> w = {static_cast<int>(conv.k),
+                        static_cast<int>(conv.c / conv.groups)};
+  std::vector<int> padding, strides, dilations;
+  for (int d = conv.spatial; d < spatial; ++d) {
+    x.push_back(1);
+    y.push_back(1);
+    w.push_back(1);
+    padding.push_back(0);
+    strides.push_back(1);
+    dilations.push_back(1);
+  }
+  for (int d = 0; d < conv.spatial; ++d) {
+    x.push_back(static_cast<int>(conv.inSize[d]));
+    y.push_back(static_cast<int>(conv.outSize[d]));
+    w.push_back(static_cast<int>(conv.window[d]));
+    padding.push_back(static_cast<int>(conv.padding[d]));
+    strides.push_back(static_cast<int>(conv.strides[d]));
+    dilations.push_back(static_cast<int>(conv.dilations[d]));
+  }
+  auto dense = [](const std::vector<int> &dims) {
+    std::vector<int> strides(dims.size(), 1);
+    for (int d = static_cast<int>(dims.size()) - 2; d >= 0; --d)
+      strides[d] = strides[d + 1] * dims[d + 1];
+    return strides;
+  };
+  cudnnDataType_t type = dnnType(conv.type);
+  int rank = spatial + 2;
+  for (absl::Status status : {
+           dnnStatus(cudnnCreateTensorDescriptor(&made.x), "descriptor"),
+           dnnStatus(cudnnCreateTensorDescriptor(&made.y), "descriptor"),
+           dnnStatus(cudnnCreateFilterDescriptor(&made.w), "descriptor"),
+           dnnStatus(cudnnCreateConvolutionDescriptor(&made.op), "descriptor"),
+       })
+    if (!status.ok())
+      return status;
+  std::vector<int> xStrides = dense(x), yStrides = dense(y);
+  for (absl::Status status : {
+           dnnStatus(cudnnSetTensorNdDescriptor(made.x, type, rank, x.data(),
+                                                xStrides.data()),
+                     "input descriptor"),
+           dnnStatus(cudnnSetTensorNdDescriptor(made.y, type, rank, y.data(),
+                                                yStrides.data()),
+                     "output descriptor"),
+           dnnStatus(cudnnSetFilterNdDescriptor(made.w, type, CUDNN_TENSOR_NCHW,
+                                                rank, w.data()),
+                     "filter descriptor"),
+           // Accumulate in f32 for every type, as the host does.
+           dnnStatus(cudnnSetConvolutionNdDescriptor(
+                         made.op, spatial, padding.data(), strides.data(),
+                         dilations.data(), CUDNN_CROSS_CORRELATION,
+                         CUDNN_DATA_FLOAT),
+                     "convolution descriptor"),
+           dnnStatus(cudnnSetConvolutionGroupCount(
+                         made.op, static_cast<int>(conv.groups)),
+                     "group count"),
+           // Tensor cores for f16/bf16 only: f32 stays f32 (no TF32).
+           dnnStatus(
+               cudnnSetConvolutionMathType(made.op, conv.type == DType::F32
+                                                        ? CUDNN_FMA_MATH
+                                                        : CUDNN_TENSOR_OP_MATH),
+               "math type"),
+       })
+    if (!status.ok())
+      return status;
+  cudnnConvolutionFwdAlgoPerf_t candidates[8];
+  int returned = 0;
+  if (absl::Status status = dnnStatus(
+          cudnnGetConvolutionForwardAlgorithm_v7(
+              dnn, made.x, made.w, made.op, made.y, 8, &returned, candidates),
+          "choosing a convolution algorithm");
+      !status.ok())
+    return status;
+  bool chosen = false;
+  for (int i = 0; i < returned && !chosen; ++i)
+    if (candidates[i].status == CUDNN_STATUS_SUCCESS) {
+      made.algorithm = candidates[i].algo;
+      made.workspace = candidates[i].memory;
+      chosen = true;
+    }
+  if (!chosen)
+    return absl::UnimplementedError("cuDNN has no algorithm for this "
+                                    "convolution");
+  if (made.workspace > dnnWorkspaceBytes) {
+    // Grown at a convolution's first run, never during later ones.
+    if (dnnWorkspace)
+      cudaFree(dnnWorkspace);
+    if (absl::Status status = cudaStatus(
+            cudaMalloc(&dnnWorkspace, made.workspace), "cuDNN workspace");
+        !status.ok())
+      return status;
+    dnnWorkspaceBytes = made.workspace;
+  }
+  return &made;
+}
+
+absl::Status CudaDeviceApi::convolution(const ConvLaunch &conv) {
+  cudaSetDevice(gpu);
+  absl::StatusOr<Convolution *> made = describe(conv);
+  if (!made.ok())
+    return made.status();
+  float alpha = 1, beta = 0;
+  return dnnStatus(cudnnConvolutionForward(
+                       dnn, &alpha, (*made)->x, conv.x, (*made)->w, conv.w,
+                       (*made)->op, (*made)->algorithm, dnnWorkspace,
+                       dnnWorkspaceBytes, &beta, (*made)->y, conv.y),
+                   "cudnnConvolutionForward");
+}
+#endif
 
 class Nccl : public NcclApi {
 public:
