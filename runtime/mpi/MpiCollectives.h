@@ -78,6 +78,12 @@ public:
                             double value, const CollectiveBuffer &in,
                             const CollectiveBuffer &out);
 
+  /// Waits for `requests` within the timeout, after which the job ends
+  /// naming this rank and `what` (`members`: how many take part, the
+  /// caller included, for the message). For any MPI traffic of a run.
+  static absl::Status wait(std::vector<MPI_Request> &requests, const char *what,
+                           int members);
+
   /// Point-to-point transfers with members (by rank in this group), all
   /// posted at once and waited for within the timeout.
   struct Transfer {
@@ -98,10 +104,6 @@ private:
                      const CollectiveBuffer &out,
                      const std::vector<int64_t> &extra = {});
   absl::Status check(int code, const char *collective) const;
-  /// Waits for `requests`, within the timeout (`members` is who the
-  /// caller waits for, counted in the message if it gives up).
-  static absl::Status wait(std::vector<MPI_Request> &requests,
-                           const char *collective, int members);
   absl::Status wait(std::vector<MPI_Request> &requests,
                     const char *collective) const {
     return wait(requests, collective, size_);

@@ -43,6 +43,8 @@ absl::StatusOr<int> joinWorld(const proto::Executable &executable) {
 absl::StatusOr<std::map<int64_t, std::vector<char>>>
 distributeInputs(const proto::Executable &executable,
                  const std::vector<HostTensor> &inputs) {
+  // Non-blocking calls waited on with the collective timeout: a rank that
+  // is stuck or gone ends the job instead of holding the others forever.
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
@@ -52,33 +54,53 @@ distributeInputs(const proto::Executable &executable,
     checked = checkInputs(executable, inputs);
     ok = checked.ok();
   }
-  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::vector<MPI_Request> requests(1);
+  MPI_Ibcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD, &requests[0]);
+  if (absl::Status status =
+          MpiGroup::wait(requests, "the inputs' check", world);
+      !status.ok())
+    return status;
   if (!ok)
     return rank == 0
                ? checked
                : absl::InvalidArgumentError("rank 0 found the inputs wrong");
   std::map<int64_t, std::vector<char>> mine;
+  requests.clear();
   if (rank == 0) {
+    std::vector<std::vector<char>> sent;
     for (int r = 0; r < world; ++r)
       for (const HostDevice::InputPart &part :
            HostDevice::inputParts(executable.programs(r))) {
         std::vector<char> bytes(part.bytes);
         HostDevice::extract(part, inputs[part.index], bytes.data());
-        if (r == 0)
+        if (r == 0) {
           mine[part.index] = std::move(bytes);
-        else
-          MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, r,
-                   static_cast<int>(part.index), MPI_COMM_WORLD);
+          continue;
+        }
+        sent.push_back(std::move(bytes));
+        requests.emplace_back();
+        MPI_Isend(sent.back().data(), static_cast<int>(sent.back().size()),
+                  MPI_BYTE, r, static_cast<int>(part.index), MPI_COMM_WORLD,
+                  &requests.back());
       }
+    if (absl::Status status =
+            MpiGroup::wait(requests, "sending the inputs", world);
+        !status.ok())
+      return status;
     return mine;
   }
   for (const HostDevice::InputPart &part :
        HostDevice::inputParts(executable.programs(rank))) {
     std::vector<char> &bytes = mine[part.index];
     bytes.resize(part.bytes);
-    MPI_Recv(bytes.data(), static_cast<int>(part.bytes), MPI_BYTE, 0,
-             static_cast<int>(part.index), MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    requests.emplace_back();
+    MPI_Irecv(bytes.data(), static_cast<int>(part.bytes), MPI_BYTE, 0,
+              static_cast<int>(part.index), MPI_COMM_WORLD, &requests.back());
   }
+  if (absl::Status status =
+          MpiGroup::wait(requests, "receiving the inputs", world);
+      !status.ok())
+    return status;
   return mine;
 }
 
@@ -88,30 +110,44 @@ assembleOutputs(const proto::Executable &executable,
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  std::vector<HostTensor> outputs;
-  for (int o = 0; o < executable.outputs_size(); ++o) {
-    if (rank != 0) {
+  std::vector<MPI_Request> requests;
+  if (rank != 0) {
+    for (int o = 0; o < executable.outputs_size(); ++o) {
       HostDevice::OutputPart part =
           HostDevice::outputPart(executable.programs(rank), o);
-      MPI_Send(parts[o], static_cast<int>(part.bytes), MPI_BYTE, 0, o,
-               MPI_COMM_WORLD);
-      continue;
+      requests.emplace_back();
+      MPI_Isend(parts[o], static_cast<int>(part.bytes), MPI_BYTE, 0, o,
+                MPI_COMM_WORLD, &requests.back());
     }
+    if (absl::Status status =
+            MpiGroup::wait(requests, "sending the outputs", world);
+        !status.ok())
+      return status;
+    return std::vector<HostTensor>();
+  }
+  // Rank r's part of output o: its program's buffer for it, placed by its
+  // offsets.
+  std::vector<std::vector<std::vector<char>>> received(
+      executable.outputs_size(), std::vector<std::vector<char>>(world));
+  for (int o = 0; o < executable.outputs_size(); ++o)
+    for (int r = 1; r < world; ++r) {
+      received[o][r].resize(
+          HostDevice::outputPart(executable.programs(r), o).bytes);
+      requests.emplace_back();
+      MPI_Irecv(received[o][r].data(), static_cast<int>(received[o][r].size()),
+                MPI_BYTE, r, o, MPI_COMM_WORLD, &requests.back());
+    }
+  if (absl::Status status =
+          MpiGroup::wait(requests, "receiving the outputs", world);
+      !status.ok())
+    return status;
+  std::vector<HostTensor> outputs;
+  for (int o = 0; o < executable.outputs_size(); ++o) {
     HostTensor output = outputFor(executable.outputs(o));
-    for (int r = 0; r < world; ++r) {
-      // Rank r's part: its program's buffer for the output, placed by its
-      // offsets.
-      HostDevice::OutputPart part =
-          HostDevice::outputPart(executable.programs(r), o);
-      if (r == 0) {
-        HostDevice::placeOutput(part, parts[o], output);
-        continue;
-      }
-      std::vector<char> bytes(part.bytes);
-      MPI_Recv(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, r, o,
-               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      HostDevice::placeOutput(part, bytes.data(), output);
-    }
+    for (int r = 0; r < world; ++r)
+      HostDevice::placeOutput(HostDevice::outputPart(executable.programs(r), o),
+                              r == 0 ? parts[o] : received[o][r].data(),
+                              output);
     outputs.push_back(std::move(output));
   }
   return outputs;
