@@ -21,14 +21,15 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define TESSEL_HD __host__ __device__ inline
-#else
-#define TESSEL_HD inline
-#include <cmath>
-#endif
+#include "runtime/kernels/FusionSteps.h"
+#include "runtime/kernels/HalfFloat.h"
 
 namespace tessel::cuda {
+
+using kernels::compareValues;
+using kernels::integerPower;
+using kernels::saturatingInt;
+using kernels::StepOp;
 
 constexpr int kMaxRank = 8;
 constexpr int kMaxFusionOperands = 16;
@@ -48,69 +49,8 @@ TESSEL_HD bool isFloat(DType type) {
   return type == DType::F32 || type == DType::F16 || type == DType::BF16;
 }
 
-TESSEL_HD uint32_t floatBits(float value) {
-  union {
-    float f;
-    uint32_t u;
-  } bits{value};
-  return bits.u;
-}
-TESSEL_HD float bitsFloat(uint32_t value) {
-  union {
-    uint32_t u;
-    float f;
-  } bits{value};
-  return bits.f;
-}
 TESSEL_HD bool isNan(float x) { return x != x; }
 TESSEL_HD bool isNan(double x) { return x != x; }
-
-TESSEL_HD float halfToFloat(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-  if (exponent == 0) {
-    if (mantissa == 0)
-      return bitsFloat(sign);
-    exponent = 127 - 15 + 1;
-    while (!(mantissa & 0x400)) {
-      mantissa <<= 1;
-      --exponent;
-    }
-    return bitsFloat(sign | (exponent << 23) | ((mantissa & 0x3ff) << 13));
-  }
-  if (exponent == 31)
-    return bitsFloat(sign | 0x7f800000u | (mantissa << 13));
-  return bitsFloat(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
-}
-
-/// Round to nearest even, overflow to infinity (as the host's toHalf).
-TESSEL_HD uint16_t floatToHalf(float value) {
-  uint32_t bits = floatBits(value);
-  uint32_t sign = (bits >> 16) & 0x8000u, magnitude = bits & 0x7fffffffu;
-  if (magnitude >= 0x7f800000u)
-    return static_cast<uint16_t>(sign | 0x7c00u |
-                                 (magnitude > 0x7f800000u ? 0x200u : 0));
-  if (magnitude >= 0x477ff000u)
-    return static_cast<uint16_t>(sign | 0x7c00u);
-  if (magnitude < 0x38800000u) {
-    // Multiples of 2^-24, ties to even (rint rounds so by default).
-    float scaled = bitsFloat(magnitude) * 16777216.0f;
-    return static_cast<uint16_t>(sign | static_cast<uint32_t>(rintf(scaled)));
-  }
-  uint32_t rounded = magnitude + 0xfffu + ((magnitude >> 13) & 1u);
-  return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
-}
-
-TESSEL_HD float bfloatToFloat(uint16_t b) {
-  return bitsFloat(static_cast<uint32_t>(b) << 16);
-}
-TESSEL_HD uint16_t floatToBfloat(float value) {
-  uint32_t bits = floatBits(value);
-  if ((bits & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((bits >> 16) | 0x40u);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
 
 TESSEL_HD float loadFloat(const void *data, DType type, int64_t i) {
   switch (type) {
@@ -264,43 +204,6 @@ TESSEL_HD void padElement(const PadParams &p, int64_t i) {
 /// Fused elementwise steps (the host's "fusion" kernel, one element per
 /// thread). Operand k is read at sum(c_d * operandStrides[k][d]) (0 where
 /// it broadcasts).
-enum class StepOp : int32_t {
-  Load,
-  Constant,
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Rem,
-  Max,
-  Min,
-  Pow,
-  And,
-  Or,
-  Xor,
-  Not,
-  Neg,
-  Abs,
-  Sign,
-  Relu,
-  Exp,
-  Log,
-  Tanh,
-  Erf,
-  Sqrt,
-  Rsqrt,
-  Reciprocal,
-  Sigmoid,
-  Sin,
-  Cos,
-  Floor,
-  Ceil,
-  Round,
-  Compare,
-  Select,
-  Convert,
-  Clamp
-};
 struct FusionStepCode {
   StepOp op = StepOp::Load;
   DType type = DType::F32;
@@ -324,44 +227,6 @@ struct FusionParams {
   void *results[kMaxFusionOutputs] = {};
 };
 
-TESSEL_HD int64_t saturatingInt(float value) {
-  if (isNan(value))
-    return 0;
-  if (value >= 9.2233720368547758e18f)
-    return INT64_MAX;
-  if (value <= -9.2233720368547758e18f)
-    return INT64_MIN;
-  return static_cast<int64_t>(value);
-}
-TESSEL_HD int64_t integerPower(int64_t base, int64_t exponent) {
-  if (exponent < 0)
-    return base == 1 ? 1 : base == -1 ? (exponent % 2 ? -1 : 1) : 0;
-  int64_t result = 1;
-  while (exponent) {
-    if (exponent & 1)
-      result *= base;
-    base *= base;
-    exponent >>= 1;
-  }
-  return result;
-}
-template <typename T>
-TESSEL_HD bool compareValues(int32_t direction, T a, T b) {
-  switch (direction) {
-  case 0:
-    return a == b;
-  case 1:
-    return a != b;
-  case 2:
-    return a < b;
-  case 3:
-    return a <= b;
-  case 4:
-    return a > b;
-  default:
-    return a >= b;
-  }
-}
 TESSEL_HD float roundTo(DType type, float x) {
   if (type == DType::F16)
     return halfToFloat(floatToHalf(x));

@@ -169,29 +169,6 @@ struct Pending {
 };
 thread_local Pending pending;
 
-proto::ElementType protoType(DType type) {
-  switch (type) {
-  case DType::F32:
-    return proto::F32;
-  case DType::F16:
-    return proto::F16;
-  case DType::BF16:
-    return proto::BF16;
-  case DType::I32:
-    return proto::I32;
-  case DType::I64:
-    return proto::I64;
-  default:
-    return proto::I1;
-  }
-}
-
-Reduction hostReduction(NcclReduction reduction) {
-  return reduction == NcclReduction::Max   ? Reduction::Max
-         : reduction == NcclReduction::Min ? Reduction::Min
-                                           : Reduction::Sum;
-}
-
 } // namespace
 
 FakeNccl::~FakeNccl() = default;
@@ -319,7 +296,7 @@ absl::Status FakeNccl::allReduce(const void *send, void *receive, int64_t count,
               [&](const std::vector<std::vector<char>> &slots) {
                 std::vector<char> sum = slots[0];
                 for (size_t r = 1; r < slots.size(); ++r)
-                  reduceInto(protoType(type), hostReduction(reduction),
+                  reduceInto(protoTypeOf(type), hostReduction(reduction),
                              sum.data(), slots[r].data(), count);
                 std::memcpy(receive, sum.data(), bytes);
               });
@@ -350,7 +327,7 @@ absl::Status FakeNccl::reduceScatter(const void *send, void *receive,
         std::vector<char> sum(slots[0].begin() + c->rank * bytes,
                               slots[0].begin() + (c->rank + 1) * bytes);
         for (size_t r = 1; r < slots.size(); ++r)
-          reduceInto(protoType(type), hostReduction(reduction), sum.data(),
+          reduceInto(protoTypeOf(type), hostReduction(reduction), sum.data(),
                      slots[r].data() + c->rank * bytes, count);
         std::memcpy(receive, sum.data(), bytes);
       });

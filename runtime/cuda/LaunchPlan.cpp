@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/CollectiveDispatch.h"
+#include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/KernelContext.h"
 #include "runtime/kernels/StridedCopy.h"
 
@@ -18,25 +19,33 @@ namespace tessel::cuda {
 
 using kernels::TensorView;
 
+namespace {
+/// Each element type in both spellings.
+constexpr std::pair<proto::ElementType, DType> kTypes[] = {
+    {proto::F32, DType::F32},   {proto::F16, DType::F16},
+    {proto::BF16, DType::BF16}, {proto::I32, DType::I32},
+    {proto::I64, DType::I64},   {proto::I1, DType::I1}};
+} // namespace
+
 absl::StatusOr<DType> dtypeOf(proto::ElementType type) {
-  switch (type) {
-  case proto::F32:
-    return DType::F32;
-  case proto::F16:
-    return DType::F16;
-  case proto::BF16:
-    return DType::BF16;
-  case proto::I32:
-    return DType::I32;
-  case proto::I64:
-    return DType::I64;
-  case proto::I1:
-    return DType::I1;
-  default:
-    return absl::InvalidArgumentError(
-        absl::StrCat("the cuda backend has no element type ",
-                     proto::ElementType_Name(type)));
-  }
+  for (const auto &[proto, dtype] : kTypes)
+    if (proto == type)
+      return dtype;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the cuda backend has no element type ", proto::ElementType_Name(type)));
+}
+
+proto::ElementType protoTypeOf(DType type) {
+  for (const auto &[proto, dtype] : kTypes)
+    if (dtype == type)
+      return proto;
+  return proto::ELEMENT_TYPE_UNSPECIFIED;
+}
+
+Reduction hostReduction(NcclReduction reduction) {
+  return reduction == NcclReduction::Max   ? Reduction::Max
+         : reduction == NcclReduction::Min ? Reduction::Min
+                                           : Reduction::Sum;
 }
 
 namespace {
@@ -58,86 +67,6 @@ int64_t bufferBytes(const proto::Buffer &buffer) {
   for (int64_t d : buffer.dims())
     bytes *= d;
   return bytes;
-}
-
-/// `value` converted to `type`, as the host's pad and fill do (saturating
-/// integers: a max's padding of -inf is the lowest integer).
-void encodeValue(DType type, double value, char *bytes) {
-  std::memset(bytes, 0, 8);
-  switch (type) {
-  case DType::F32: {
-    float v = static_cast<float>(value);
-    std::memcpy(bytes, &v, 4);
-    return;
-  }
-  case DType::F16: {
-    uint16_t v = floatToHalf(static_cast<float>(value));
-    std::memcpy(bytes, &v, 2);
-    return;
-  }
-  case DType::BF16: {
-    uint16_t v = floatToBfloat(static_cast<float>(value));
-    std::memcpy(bytes, &v, 2);
-    return;
-  }
-  case DType::I32: {
-    int32_t v = static_cast<int32_t>(
-        std::clamp<double>(value, std::numeric_limits<int32_t>::min(),
-                           std::numeric_limits<int32_t>::max()));
-    std::memcpy(bytes, &v, 4);
-    return;
-  }
-  case DType::I64: {
-    int64_t v =
-        value >= 9223372036854775808.0    ? std::numeric_limits<int64_t>::max()
-        : value <= -9223372036854775808.0 ? std::numeric_limits<int64_t>::min()
-                                          : static_cast<int64_t>(value);
-    std::memcpy(bytes, &v, 8);
-    return;
-  }
-  default:
-    bytes[0] = value != 0;
-  }
-}
-
-const std::unordered_map<std::string, StepOp> &stepOps() {
-  static const std::unordered_map<std::string, StepOp> ops = {
-      {"load", StepOp::Load},
-      {"constant", StepOp::Constant},
-      {"add", StepOp::Add},
-      {"sub", StepOp::Sub},
-      {"mul", StepOp::Mul},
-      {"div", StepOp::Div},
-      {"rem", StepOp::Rem},
-      {"max", StepOp::Max},
-      {"min", StepOp::Min},
-      {"pow", StepOp::Pow},
-      {"and", StepOp::And},
-      {"or", StepOp::Or},
-      {"xor", StepOp::Xor},
-      {"not", StepOp::Not},
-      {"neg", StepOp::Neg},
-      {"abs", StepOp::Abs},
-      {"sign", StepOp::Sign},
-      {"relu", StepOp::Relu},
-      {"exp", StepOp::Exp},
-      {"log", StepOp::Log},
-      {"tanh", StepOp::Tanh},
-      {"erf", StepOp::Erf},
-      {"sqrt", StepOp::Sqrt},
-      {"rsqrt", StepOp::Rsqrt},
-      {"reciprocal", StepOp::Reciprocal},
-      {"sigmoid", StepOp::Sigmoid},
-      {"sin", StepOp::Sin},
-      {"cos", StepOp::Cos},
-      {"floor", StepOp::Floor},
-      {"ceil", StepOp::Ceil},
-      {"round", StepOp::Round},
-      {"compare", StepOp::Compare},
-      {"select", StepOp::Select},
-      {"convert", StepOp::Convert},
-      {"clamp", StepOp::Clamp}};
-  return ops;
 }
 
 class Planner;
@@ -424,30 +353,15 @@ absl::Status Planner::dotGeneral(kernels::KernelContext &c) {
     return c.error("needs two operands and one result");
   const TensorView &lhs = c.operands[0], &rhs = c.operands[1];
   const TensorView &result = c.results[0];
-  absl::StatusOr<std::vector<int64_t>> lb =
-      c.getInts("lhs_batching_dimensions");
-  absl::StatusOr<std::vector<int64_t>> rb =
-      c.getInts("rhs_batching_dimensions");
-  absl::StatusOr<std::vector<int64_t>> lc =
-      c.getInts("lhs_contracting_dimensions");
-  absl::StatusOr<std::vector<int64_t>> rc =
-      c.getInts("rhs_contracting_dimensions");
-  for (auto *status : {&lb, &rb, &lc, &rc})
-    if (!status->ok())
-      return status->status();
+  absl::StatusOr<kernels::DotDimensions> groups = kernels::dotDimensions(c);
+  if (!groups.ok())
+    return groups.status();
   if (lhs.type != rhs.type || lhs.type != result.type)
     return c.error("operands and result must have one element type");
-  auto freeDims = [](int64_t rank, const std::vector<int64_t> &a,
-                     const std::vector<int64_t> &b) {
-    std::vector<int64_t> free;
-    for (int64_t d = 0; d < rank; ++d)
-      if (std::find(a.begin(), a.end(), d) == a.end() &&
-          std::find(b.begin(), b.end(), d) == b.end())
-        free.push_back(d);
-    return free;
-  };
-  std::vector<int64_t> lf = freeDims(lhs.rank(), *lb, *lc);
-  std::vector<int64_t> rf = freeDims(rhs.rank(), *rb, *rc);
+  const std::vector<int64_t> *lb = &groups->lhsBatch, *rb = &groups->rhsBatch,
+                             *lc = &groups->lhsContracting,
+                             *rc = &groups->rhsContracting;
+  const std::vector<int64_t> &lf = groups->lhsFree, &rf = groups->rhsFree;
   auto extent = [](const TensorView &v, const std::vector<int64_t> &dims) {
     int64_t count = 1;
     for (int64_t d : dims)
@@ -528,24 +442,18 @@ absl::Status Planner::convolution(kernels::KernelContext &c) {
   if (!kernels::isFloatType(input.type) || input.type != kernel.type ||
       input.type != result.type)
     return c.error("needs floating-point operands and result of one type");
-  absl::StatusOr<std::vector<int64_t>> strides = c.getInts("window_strides");
-  absl::StatusOr<std::vector<int64_t>> padLow = c.getInts("padding_low");
-  absl::StatusOr<std::vector<int64_t>> lhsDilation = c.getInts("lhs_dilation");
-  absl::StatusOr<std::vector<int64_t>> rhsDilation = c.getInts("rhs_dilation");
-  absl::StatusOr<int64_t> groups = c.getInt("feature_group_count");
-  for (auto *status : {&strides, &padLow, &lhsDilation, &rhsDilation})
-    if (!status->ok())
-      return status->status();
-  if (!groups.ok())
-    return groups.status();
+  absl::StatusOr<kernels::ConvolutionAttributes> window =
+      kernels::convolutionAttributes(c);
+  if (!window.ok())
+    return window.status();
   int64_t spatial = input.rank() - 2;
-  if (spatial < 0 || spatial > kMaxRank || kernel.rank() != input.rank() ||
-      result.rank() != input.rank() || *groups < 1 ||
-      static_cast<int64_t>(strides->size()) != spatial ||
-      static_cast<int64_t>(padLow->size()) != spatial ||
-      static_cast<int64_t>(lhsDilation->size()) != spatial ||
-      static_cast<int64_t>(rhsDilation->size()) != spatial)
-    return c.error("operand ranks and window attributes do not agree");
+  if (spatial > kMaxRank)
+    return c.error("rank past the cuda backend's limit");
+  const std::vector<int64_t> *strides = &window->strides,
+                             *padLow = &window->padLow,
+                             *lhsDilation = &window->lhsDilation,
+                             *rhsDilation = &window->rhsDilation;
+  const int64_t *groups = &window->groups;
   Im2colParams p;
   p.spatial = static_cast<int32_t>(spatial);
   p.elementBytes = static_cast<int32_t>(kernels::byteSize(input.type));
@@ -690,14 +598,14 @@ absl::Status Planner::fusion(kernels::KernelContext &c) {
   p->numSteps = fusion.steps_size();
   for (int s = 0; s < fusion.steps_size(); ++s) {
     const proto::FusionStep &source = fusion.steps(s);
-    auto op = stepOps().find(source.op());
-    if (op == stepOps().end())
+    StepOp op;
+    if (!kernels::stepOpNamed(source.op(), op))
       return c.error(absl::StrCat("unknown fusion step '", source.op(), "'"));
     absl::StatusOr<DType> type = dtypeOf(source.element_type());
     if (!type.ok())
       return c.error(std::string(type.status().message()));
     FusionStepCode &step = p->steps[s];
-    step.op = op->second;
+    step.op = op;
     step.type = *type;
     if (source.args_size() > 3)
       return c.error("a fusion step has more than three arguments");
@@ -711,35 +619,17 @@ absl::Status Planner::fusion(kernels::KernelContext &c) {
                            : "a fusion step reads a later step");
       step.args[a] = static_cast<int32_t>(arg);
     }
-    int needed = step.op == StepOp::Constant ? 0
-                 : step.op == StepOp::Select ? 3
-                 : (step.op == StepOp::Add || step.op == StepOp::Sub ||
-                    step.op == StepOp::Mul || step.op == StepOp::Div ||
-                    step.op == StepOp::Rem || step.op == StepOp::Max ||
-                    step.op == StepOp::Min || step.op == StepOp::Pow ||
-                    step.op == StepOp::And || step.op == StepOp::Or ||
-                    step.op == StepOp::Xor || step.op == StepOp::Compare)
-                     ? 2
-                     : 1;
+    int needed = kernels::stepArity(step.op);
     if (source.args_size() < needed)
       return c.error(absl::StrCat("fusion step '", source.op(), "' needs ",
                                   needed, " arguments"));
-    auto attribute = [&](const char *name) -> const proto::Attribute * {
-      auto it = source.attributes().find(name);
-      return it == source.attributes().end() ? nullptr : &it->second;
-    };
-    if (const proto::Attribute *value = attribute("value"))
-      step.value = value->f();
-    if (const proto::Attribute *direction = attribute("direction"))
-      step.direction = static_cast<int32_t>(direction->i());
-    if (const proto::Attribute *min = attribute("min")) {
-      step.hasMin = 1;
-      step.min = min->f();
-    }
-    if (const proto::Attribute *max = attribute("max")) {
-      step.hasMax = 1;
-      step.max = max->f();
-    }
+    kernels::StepAttributes attributes = kernels::stepAttributes(source);
+    step.value = attributes.value;
+    step.direction = static_cast<int32_t>(attributes.direction);
+    step.hasMin = attributes.hasMin;
+    step.min = attributes.min;
+    step.hasMax = attributes.hasMax;
+    step.max = attributes.max;
     if (step.op == StepOp::Pow &&
         p->steps[step.args[1]].op == StepOp::Constant) {
       step.hasConstantExponent = 1;
@@ -877,30 +767,12 @@ absl::Status Planner::planInstruction(kernels::KernelContext &c) {
   if (op == "pad") {
     if (absl::Status status = unary(); !status.ok())
       return status;
-    absl::StatusOr<std::vector<int64_t>> low = c.getInts("edge_padding_low");
-    absl::StatusOr<std::vector<int64_t>> interior =
-        c.getInts("interior_padding");
-    absl::StatusOr<double> value = c.getFloat("padding_value");
-    if (!low.ok())
-      return low.status();
-    if (!interior.ok())
-      return interior.status();
-    if (!value.ok())
-      return value.status();
+    absl::StatusOr<kernels::PadAttributes> pad = kernels::padAttributes(c);
+    if (!pad.ok())
+      return pad.status();
     const TensorView &in = c.operands[0], &out = c.results[0];
-    std::vector<int64_t> limits = in.dims;
-    if (c.has("operand_limits")) {
-      absl::StatusOr<std::vector<int64_t>> given = c.getInts("operand_limits");
-      if (!given.ok())
-        return given.status();
-      if (given->size() != limits.size())
-        return c.error("operand_limits has the wrong rank");
-      for (size_t d = 0; d < limits.size(); ++d)
-        limits[d] = std::min(limits[d], (*given)[d]);
-    }
-    if (out.rank() > kMaxRank || low->size() != limits.size() ||
-        interior->size() != limits.size())
-      return c.error("pad attributes do not match the operand's rank");
+    if (out.rank() > kMaxRank)
+      return c.error("rank past the cuda backend's limit");
     PadParams p;
     p.rank = static_cast<int32_t>(out.rank());
     p.elementBytes = static_cast<int32_t>(kernels::byteSize(out.type));
@@ -908,11 +780,11 @@ absl::Status Planner::planInstruction(kernels::KernelContext &c) {
     for (int64_t d = 0; d < out.rank(); ++d) {
       p.outDims[d] = out.dims[d];
       p.inStrides[d] = inStrides[d];
-      p.low[d] = (*low)[d];
-      p.period[d] = (*interior)[d] + 1;
-      p.limits[d] = limits[d];
+      p.low[d] = pad->low[d];
+      p.period[d] = pad->interior[d] + 1;
+      p.limits[d] = pad->limits[d];
     }
-    encodeValue(*dtypeOf(out.type), *value, p.value);
+    kernels::encodeScalar(out.type, pad->value, p.value);
     p.src = static_cast<const char *>(in.data);
     p.dst = static_cast<char *>(out.data);
     element(KernelKind::Pad, out.numElements(), p);
@@ -1398,7 +1270,7 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     inData = copy;
   }
   char padding[8];
-  encodeValue(type, value, padding);
+  kernels::encodeScalar(in.type, value, padding);
   NcclCall c = call(NcclOp::SendRecv, type);
   // Packed rows: what goes to each neighbour and what comes from it.
   auto packed = [&](int64_t rows) {

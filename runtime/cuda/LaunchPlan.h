@@ -24,11 +24,13 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/cuda/DeviceOps.h"
+#include "runtime/host/Collectives.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel::cuda {
 
 absl::StatusOr<DType> dtypeOf(proto::ElementType type);
+proto::ElementType protoTypeOf(DType type);
 
 /// Where one device's buffers live in its single allocation, in bytes from
 /// its start: the arena, each input it reads, each parameter (whole or this
@@ -71,6 +73,8 @@ struct ConvLaunch {
 
 enum class NcclOp { AllReduce, AllGather, ReduceScatter, SendRecv };
 enum class NcclReduction { Sum, Max, Min };
+/// The host collectives' reduction for an NCCL one (for emulations).
+Reduction hostReduction(NcclReduction reduction);
 
 /// One NCCL call on communicator `comm` (an index into DevicePlan::groups).
 /// AllReduce: `count` elements; AllGather: `count` sent, count * size

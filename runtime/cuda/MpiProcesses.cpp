@@ -54,29 +54,6 @@ public:
   }
 };
 
-Reduction hostReduction(NcclReduction reduction) {
-  return reduction == NcclReduction::Max   ? Reduction::Max
-         : reduction == NcclReduction::Min ? Reduction::Min
-                                           : Reduction::Sum;
-}
-
-proto::ElementType protoType(DType type) {
-  switch (type) {
-  case DType::F32:
-    return proto::F32;
-  case DType::F16:
-    return proto::F16;
-  case DType::BF16:
-    return proto::BF16;
-  case DType::I32:
-    return proto::I32;
-  case DType::I64:
-    return proto::I64;
-  default:
-    return proto::I1;
-  }
-}
-
 /// NCCL's calls on MPI groups; grouped sends and receives per thread.
 class MpiNccl : public NcclApi {
 public:
@@ -175,7 +152,7 @@ private:
   };
   static MpiGroup *group(void *comm) { return static_cast<MpiGroup *>(comm); }
   static CollectiveBuffer flat(const void *data, DType type, int64_t count) {
-    return {protoType(type), {count}, const_cast<void *>(data)};
+    return {protoTypeOf(type), {count}, const_cast<void *>(data)};
   }
   absl::Status transfer(bool isSend, void *data, int64_t bytes, int peer,
                         void *comm) {

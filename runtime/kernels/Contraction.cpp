@@ -258,28 +258,13 @@ absl::Status dotGeneral(KernelContext &context) {
     return context.error("needs two operands and one result");
   const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
   const TensorView &result = context.results[0];
-  absl::StatusOr<std::vector<int64_t>> lb =
-      context.getInts("lhs_batching_dimensions");
-  absl::StatusOr<std::vector<int64_t>> rb =
-      context.getInts("rhs_batching_dimensions");
-  absl::StatusOr<std::vector<int64_t>> lc =
-      context.getInts("lhs_contracting_dimensions");
-  absl::StatusOr<std::vector<int64_t>> rc =
-      context.getInts("rhs_contracting_dimensions");
-  for (auto *status : {&lb, &rb, &lc, &rc})
-    if (!status->ok())
-      return status->status();
-  auto freeDims = [](int64_t rank, const std::vector<int64_t> &a,
-                     const std::vector<int64_t> &b) {
-    std::vector<int64_t> free;
-    for (int64_t d = 0; d < rank; ++d)
-      if (std::find(a.begin(), a.end(), d) == a.end() &&
-          std::find(b.begin(), b.end(), d) == b.end())
-        free.push_back(d);
-    return free;
-  };
-  std::vector<int64_t> lf = freeDims(lhs.rank(), *lb, *lc);
-  std::vector<int64_t> rf = freeDims(rhs.rank(), *rb, *rc);
+  absl::StatusOr<DotDimensions> groups = dotDimensions(context);
+  if (!groups.ok())
+    return groups.status();
+  const std::vector<int64_t> *lb = &groups->lhsBatch, *rb = &groups->rhsBatch,
+                             *lc = &groups->lhsContracting,
+                             *rc = &groups->rhsContracting;
+  const std::vector<int64_t> &lf = groups->lhsFree, &rf = groups->rhsFree;
   if (!isFloatType(lhs.type)) {
     if (lhs.type == proto::I32)
       integerDot<int32_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
@@ -323,19 +308,15 @@ absl::Status convolution(KernelContext &context) {
   const TensorView &result = context.results[0];
   if (!isFloatType(input.type))
     return context.error("needs floating-point operands");
-  absl::StatusOr<std::vector<int64_t>> strides =
-      context.getInts("window_strides");
-  absl::StatusOr<std::vector<int64_t>> padLow = context.getInts("padding_low");
-  absl::StatusOr<std::vector<int64_t>> lhsDilation =
-      context.getInts("lhs_dilation");
-  absl::StatusOr<std::vector<int64_t>> rhsDilation =
-      context.getInts("rhs_dilation");
-  absl::StatusOr<int64_t> groups = context.getInt("feature_group_count");
-  for (auto *status : {&strides, &padLow, &lhsDilation, &rhsDilation})
-    if (!status->ok())
-      return status->status();
-  if (!groups.ok())
-    return groups.status();
+  absl::StatusOr<ConvolutionAttributes> attributes =
+      convolutionAttributes(context);
+  if (!attributes.ok())
+    return attributes.status();
+  const std::vector<int64_t> *strides = &attributes->strides,
+                             *padLow = &attributes->padLow,
+                             *lhsDilation = &attributes->lhsDilation,
+                             *rhsDilation = &attributes->rhsDilation;
+  const int64_t *groups = &attributes->groups;
   int64_t spatial = input.rank() - 2;
   int64_t batch = input.dims[0], channels = input.dims[1];
   int64_t outChannels = kernel.dims[0];
@@ -415,6 +396,67 @@ absl::Status convolution(KernelContext &context) {
 }
 
 } // namespace
+
+absl::StatusOr<ConvolutionAttributes>
+convolutionAttributes(const KernelContext &context) {
+  if (context.operands.size() != 2 || context.results.size() != 1)
+    return context.error("needs two operands and one result");
+  ConvolutionAttributes window;
+  for (auto [name, field] :
+       {std::make_pair("window_strides", &window.strides),
+        std::make_pair("padding_low", &window.padLow),
+        std::make_pair("lhs_dilation", &window.lhsDilation),
+        std::make_pair("rhs_dilation", &window.rhsDilation)}) {
+    absl::StatusOr<std::vector<int64_t>> values = context.getInts(name);
+    if (!values.ok())
+      return values.status();
+    *field = std::move(*values);
+  }
+  absl::StatusOr<int64_t> groups = context.getInt("feature_group_count");
+  if (!groups.ok())
+    return groups.status();
+  window.groups = *groups;
+  const TensorView &input = context.operands[0], &kernel = context.operands[1];
+  size_t spatial = input.dims.size() < 2 ? 0 : input.dims.size() - 2;
+  if (input.rank() < 2 || kernel.rank() != input.rank() ||
+      context.results[0].rank() != input.rank() || window.groups < 1 ||
+      input.dims[1] % window.groups || kernel.dims[0] % window.groups ||
+      window.strides.size() != spatial || window.padLow.size() != spatial ||
+      window.lhsDilation.size() != spatial ||
+      window.rhsDilation.size() != spatial)
+    return context.error("operand ranks and window attributes do not agree");
+  return window;
+}
+
+absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
+  if (context.operands.size() != 2)
+    return context.error("needs two operands");
+  DotDimensions groups;
+  for (auto [name, field] :
+       {std::make_pair("lhs_batching_dimensions", &groups.lhsBatch),
+        std::make_pair("rhs_batching_dimensions", &groups.rhsBatch),
+        std::make_pair("lhs_contracting_dimensions", &groups.lhsContracting),
+        std::make_pair("rhs_contracting_dimensions", &groups.rhsContracting)}) {
+    absl::StatusOr<std::vector<int64_t>> dims = context.getInts(name);
+    if (!dims.ok())
+      return dims.status();
+    *field = std::move(*dims);
+  }
+  auto freeDims = [](int64_t rank, const std::vector<int64_t> &a,
+                     const std::vector<int64_t> &b) {
+    std::vector<int64_t> free;
+    for (int64_t d = 0; d < rank; ++d)
+      if (std::find(a.begin(), a.end(), d) == a.end() &&
+          std::find(b.begin(), b.end(), d) == b.end())
+        free.push_back(d);
+    return free;
+  };
+  groups.lhsFree = freeDims(context.operands[0].rank(), groups.lhsBatch,
+                            groups.lhsContracting);
+  groups.rhsFree = freeDims(context.operands[1].rank(), groups.rhsBatch,
+                            groups.rhsContracting);
+  return groups;
+}
 
 void registerContractionKernels() {
   // The pool parallelises; OpenBLAS runs each call on the calling thread.

@@ -125,74 +125,15 @@ absl::Status concatenateKernel(KernelContext &context) {
   return absl::OkStatus();
 }
 
-/// Writes `value` converted to `type` into `bytes`.
-void encodeScalar(proto::ElementType type, double value, char *bytes) {
-  switch (type) {
-  case proto::F32: {
-    float v = static_cast<float>(value);
-    std::memcpy(bytes, &v, 4);
-    break;
-  }
-  case proto::F16: {
-    Half v = toHalf(static_cast<float>(value));
-    std::memcpy(bytes, &v, 2);
-    break;
-  }
-  case proto::BF16: {
-    BFloat16 v = toBFloat16(static_cast<float>(value));
-    std::memcpy(bytes, &v, 2);
-    break;
-  }
-  case proto::I32: {
-    // Saturating: the padding of a max over integers is -inf, their lowest.
-    int32_t v = static_cast<int32_t>(
-        std::clamp<double>(value, std::numeric_limits<int32_t>::min(),
-                           std::numeric_limits<int32_t>::max()));
-    std::memcpy(bytes, &v, 4);
-    break;
-  }
-  case proto::I64: {
-    // 2^63 is the first double past the largest int64.
-    int64_t v =
-        value >= 9223372036854775808.0    ? std::numeric_limits<int64_t>::max()
-        : value <= -9223372036854775808.0 ? std::numeric_limits<int64_t>::min()
-                                          : static_cast<int64_t>(value);
-    std::memcpy(bytes, &v, 8);
-    break;
-  }
-  default:
-    bytes[0] = value != 0;
-    break;
-  }
-}
-
 absl::Status padKernel(KernelContext &context) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<std::vector<int64_t>> low =
-      context.getInts("edge_padding_low");
-  absl::StatusOr<std::vector<int64_t>> interior =
-      context.getInts("interior_padding");
-  absl::StatusOr<double> value = context.getFloat("padding_value");
-  // Optional: operand elements at or past these indices count as absent
-  // (the partitioner masks the padding of uneven shards so).
-  std::vector<int64_t> limits = context.operands[0].dims;
-  if (context.has("operand_limits")) {
-    absl::StatusOr<std::vector<int64_t>> given =
-        context.getInts("operand_limits");
-    if (!given.ok())
-      return given.status();
-    if (given->size() != limits.size())
-      return context.error("operand_limits has the wrong rank");
-    for (size_t d = 0; d < limits.size(); ++d)
-      limits[d] = std::min(limits[d], (*given)[d]);
-  }
-  if (!low.ok())
-    return low.status();
-  if (!interior.ok())
-    return interior.status();
-  if (!value.ok())
-    return value.status();
+  absl::StatusOr<PadAttributes> pad = padAttributes(context);
+  if (!pad.ok())
+    return pad.status();
+  const std::vector<int64_t> *low = &pad->low, *interior = &pad->interior;
+  const std::vector<int64_t> &limits = pad->limits;
+  const double *value = &pad->value;
   const TensorView &in = context.operands[0], &out = context.results[0];
   int64_t elementSize = byteSize(out.type);
   char padding[8];
@@ -297,6 +238,84 @@ absl::Status copyKernel(KernelContext &context) {
 }
 
 } // namespace
+
+absl::StatusOr<PadAttributes> padAttributes(const KernelContext &context) {
+  if (context.operands.size() != 1)
+    return context.error("needs one operand");
+  PadAttributes pad;
+  absl::StatusOr<std::vector<int64_t>> low =
+      context.getInts("edge_padding_low");
+  absl::StatusOr<std::vector<int64_t>> interior =
+      context.getInts("interior_padding");
+  absl::StatusOr<double> value = context.getFloat("padding_value");
+  if (!low.ok())
+    return low.status();
+  if (!interior.ok())
+    return interior.status();
+  if (!value.ok())
+    return value.status();
+  pad.low = std::move(*low);
+  pad.interior = std::move(*interior);
+  pad.value = *value;
+  pad.limits = context.operands[0].dims;
+  if (context.has("operand_limits")) {
+    absl::StatusOr<std::vector<int64_t>> given =
+        context.getInts("operand_limits");
+    if (!given.ok())
+      return given.status();
+    if (given->size() != pad.limits.size())
+      return context.error("operand_limits has the wrong rank");
+    for (size_t d = 0; d < pad.limits.size(); ++d)
+      pad.limits[d] = std::min(pad.limits[d], (*given)[d]);
+  }
+  if (pad.low.size() != pad.limits.size() ||
+      pad.interior.size() != pad.limits.size())
+    return context.error("pad attributes do not match the operand's rank");
+  for (int64_t step : pad.interior)
+    if (step < 0)
+      return context.error("negative interior padding");
+  return pad;
+}
+
+void encodeScalar(proto::ElementType type, double value, char *bytes) {
+  switch (type) {
+  case proto::F32: {
+    float v = static_cast<float>(value);
+    std::memcpy(bytes, &v, 4);
+    break;
+  }
+  case proto::F16: {
+    Half v = toHalf(static_cast<float>(value));
+    std::memcpy(bytes, &v, 2);
+    break;
+  }
+  case proto::BF16: {
+    BFloat16 v = toBFloat16(static_cast<float>(value));
+    std::memcpy(bytes, &v, 2);
+    break;
+  }
+  case proto::I32: {
+    // Saturating: the padding of a max over integers is -inf, their lowest.
+    int32_t v = static_cast<int32_t>(
+        std::clamp<double>(value, std::numeric_limits<int32_t>::min(),
+                           std::numeric_limits<int32_t>::max()));
+    std::memcpy(bytes, &v, 4);
+    break;
+  }
+  case proto::I64: {
+    // 2^63 is the first double past the largest int64.
+    int64_t v =
+        value >= 9223372036854775808.0    ? std::numeric_limits<int64_t>::max()
+        : value <= -9223372036854775808.0 ? std::numeric_limits<int64_t>::min()
+                                          : static_cast<int64_t>(value);
+    std::memcpy(bytes, &v, 8);
+    break;
+  }
+  default:
+    bytes[0] = value != 0;
+    break;
+  }
+}
 
 void registerDataMovementKernels() {
   registerKernel("transpose", transposeKernel);

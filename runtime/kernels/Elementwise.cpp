@@ -20,6 +20,7 @@
 
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
+#include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/KernelContext.h"
 #include "unsupported/Eigen/SpecialFunctions"
 
@@ -28,43 +29,7 @@ namespace {
 
 constexpr int64_t kBlock = 512;
 
-enum class Op {
-  Load,
-  Constant,
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Rem,
-  Max,
-  Min,
-  Pow,
-  And,
-  Or,
-  Xor,
-  Not,
-  Neg,
-  Abs,
-  Sign,
-  Relu,
-  Exp,
-  Log,
-  Tanh,
-  Erf,
-  Sqrt,
-  Rsqrt,
-  Reciprocal,
-  Sigmoid,
-  Sin,
-  Cos,
-  Floor,
-  Ceil,
-  Round,
-  Compare,
-  Select,
-  Convert,
-  Clamp
-};
+using Op = StepOp;
 
 struct Step {
   Op op;
@@ -79,46 +44,6 @@ struct Step {
   bool hasMin = false, hasMax = false;
   double min = 0, max = 0;
 };
-
-const std::unordered_map<std::string, Op> &opNames() {
-  static const std::unordered_map<std::string, Op> names = {
-      {"load", Op::Load},
-      {"constant", Op::Constant},
-      {"add", Op::Add},
-      {"sub", Op::Sub},
-      {"mul", Op::Mul},
-      {"div", Op::Div},
-      {"rem", Op::Rem},
-      {"max", Op::Max},
-      {"min", Op::Min},
-      {"pow", Op::Pow},
-      {"and", Op::And},
-      {"or", Op::Or},
-      {"xor", Op::Xor},
-      {"not", Op::Not},
-      {"neg", Op::Neg},
-      {"abs", Op::Abs},
-      {"sign", Op::Sign},
-      {"relu", Op::Relu},
-      {"exp", Op::Exp},
-      {"log", Op::Log},
-      {"tanh", Op::Tanh},
-      {"erf", Op::Erf},
-      {"sqrt", Op::Sqrt},
-      {"rsqrt", Op::Rsqrt},
-      {"reciprocal", Op::Reciprocal},
-      {"sigmoid", Op::Sigmoid},
-      {"sin", Op::Sin},
-      {"cos", Op::Cos},
-      {"floor", Op::Floor},
-      {"ceil", Op::Ceil},
-      {"round", Op::Round},
-      {"compare", Op::Compare},
-      {"select", Op::Select},
-      {"convert", Op::Convert},
-      {"clamp", Op::Clamp}};
-  return names;
-}
 
 /// How one operand is read: its element strides in the result's index space.
 struct Access {
@@ -220,46 +145,6 @@ void wrapInts(proto::ElementType type, int64_t *values, int64_t n) {
   else if (type == proto::I1)
     for (int64_t i = 0; i < n; ++i)
       values[i] = values[i] != 0;
-}
-
-int64_t integerPower(int64_t base, int64_t exponent) {
-  if (exponent < 0)
-    return base == 1 ? 1 : base == -1 ? (exponent % 2 ? -1 : 1) : 0;
-  int64_t result = 1;
-  while (exponent) {
-    if (exponent & 1)
-      result *= base;
-    base *= base;
-    exponent >>= 1;
-  }
-  return result;
-}
-
-int64_t saturatingInt(float value) {
-  if (std::isnan(value))
-    return 0;
-  if (value >= 9.2233720368547758e18f)
-    return std::numeric_limits<int64_t>::max();
-  if (value <= -9.2233720368547758e18f)
-    return std::numeric_limits<int64_t>::min();
-  return static_cast<int64_t>(value);
-}
-
-template <typename T> bool compare(int64_t direction, T a, T b) {
-  switch (direction) {
-  case 0:
-    return a == b;
-  case 1:
-    return a != b;
-  case 2:
-    return a < b;
-  case 3:
-    return a <= b;
-  case 4:
-    return a > b;
-  default:
-    return a >= b;
-  }
 }
 
 /// Evaluates one non-load step over a block of n elements.
@@ -450,10 +335,10 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
                          fr[step.args[1]] != nullptr;
     if (floatOperands)
       for (int64_t i = 0; i < n; ++i)
-        v[i] = compare(step.direction, x[i], y[i]);
+        v[i] = compareValues(step.direction, x[i], y[i]);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = compare(step.direction, a[i], b[i]);
+        v[i] = compareValues(step.direction, a[i], b[i]);
     return;
   }
   case Op::Select: {
@@ -575,11 +460,11 @@ absl::Status fusionKernel(KernelContext &context) {
 
   std::vector<Step> steps;
   for (const proto::FusionStep &source : fusion.steps()) {
-    auto op = opNames().find(source.op());
-    if (op == opNames().end())
+    Op op;
+    if (!stepOpNamed(source.op(), op))
       return context.error(
           absl::StrCat("unknown fusion step '", source.op(), "'"));
-    Step step{op->second,
+    Step step{op,
               {source.args().begin(), source.args().end()},
               source.element_type(),
               isFloatType(source.element_type())};
@@ -591,22 +476,13 @@ absl::Status fusionKernel(KernelContext &context) {
         (step.args.size() != 1 || step.args[0] < 0 ||
          step.args[0] >= static_cast<int64_t>(accesses.size())))
       return context.error("a load step names no operand");
-    auto attribute = [&](const char *name) -> const proto::Attribute * {
-      auto it = source.attributes().find(name);
-      return it == source.attributes().end() ? nullptr : &it->second;
-    };
-    if (const proto::Attribute *value = attribute("value"))
-      step.value = value->f();
-    if (const proto::Attribute *direction = attribute("direction"))
-      step.direction = direction->i();
-    if (const proto::Attribute *min = attribute("min")) {
-      step.hasMin = true;
-      step.min = min->f();
-    }
-    if (const proto::Attribute *max = attribute("max")) {
-      step.hasMax = true;
-      step.max = max->f();
-    }
+    StepAttributes attributes = stepAttributes(source);
+    step.value = attributes.value;
+    step.direction = attributes.direction;
+    step.hasMin = attributes.hasMin;
+    step.min = attributes.min;
+    step.hasMax = attributes.hasMax;
+    step.max = attributes.max;
     if (step.op == Op::Pow && steps[step.args[1]].op == Op::Constant)
       step.constantExponent = steps[step.args[1]].value;
     steps.push_back(std::move(step));
@@ -664,6 +540,95 @@ absl::Status fusionKernel(KernelContext &context) {
 }
 
 } // namespace
+
+StepAttributes stepAttributes(const proto::FusionStep &step) {
+  StepAttributes attributes;
+  auto find = [&](const char *name) -> const proto::Attribute * {
+    auto it = step.attributes().find(name);
+    return it == step.attributes().end() ? nullptr : &it->second;
+  };
+  if (const proto::Attribute *value = find("value"))
+    attributes.value = value->f();
+  if (const proto::Attribute *direction = find("direction"))
+    attributes.direction = direction->i();
+  if (const proto::Attribute *min = find("min")) {
+    attributes.hasMin = true;
+    attributes.min = min->f();
+  }
+  if (const proto::Attribute *max = find("max")) {
+    attributes.hasMax = true;
+    attributes.max = max->f();
+  }
+  return attributes;
+}
+
+bool stepOpNamed(const std::string &name, StepOp &op) {
+  static const std::unordered_map<std::string, StepOp> names = {
+      {"load", StepOp::Load},
+      {"constant", StepOp::Constant},
+      {"add", StepOp::Add},
+      {"sub", StepOp::Sub},
+      {"mul", StepOp::Mul},
+      {"div", StepOp::Div},
+      {"rem", StepOp::Rem},
+      {"max", StepOp::Max},
+      {"min", StepOp::Min},
+      {"pow", StepOp::Pow},
+      {"and", StepOp::And},
+      {"or", StepOp::Or},
+      {"xor", StepOp::Xor},
+      {"not", StepOp::Not},
+      {"neg", StepOp::Neg},
+      {"abs", StepOp::Abs},
+      {"sign", StepOp::Sign},
+      {"relu", StepOp::Relu},
+      {"exp", StepOp::Exp},
+      {"log", StepOp::Log},
+      {"tanh", StepOp::Tanh},
+      {"erf", StepOp::Erf},
+      {"sqrt", StepOp::Sqrt},
+      {"rsqrt", StepOp::Rsqrt},
+      {"reciprocal", StepOp::Reciprocal},
+      {"sigmoid", StepOp::Sigmoid},
+      {"sin", StepOp::Sin},
+      {"cos", StepOp::Cos},
+      {"floor", StepOp::Floor},
+      {"ceil", StepOp::Ceil},
+      {"round", StepOp::Round},
+      {"compare", StepOp::Compare},
+      {"select", StepOp::Select},
+      {"convert", StepOp::Convert},
+      {"clamp", StepOp::Clamp}};
+  auto it = names.find(name);
+  if (it == names.end())
+    return false;
+  op = it->second;
+  return true;
+}
+
+int stepArity(StepOp op) {
+  switch (op) {
+  case StepOp::Constant:
+    return 0;
+  case StepOp::Select:
+    return 3;
+  case StepOp::Add:
+  case StepOp::Sub:
+  case StepOp::Mul:
+  case StepOp::Div:
+  case StepOp::Rem:
+  case StepOp::Max:
+  case StepOp::Min:
+  case StepOp::Pow:
+  case StepOp::And:
+  case StepOp::Or:
+  case StepOp::Xor:
+  case StepOp::Compare:
+    return 2;
+  default:
+    return 1;
+  }
+}
 
 void registerElementwiseKernels() { registerKernel("fusion", fusionKernel); }
 

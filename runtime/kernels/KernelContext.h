@@ -63,6 +63,30 @@ public:
 
 using KernelFn = absl::Status (*)(KernelContext &);
 
+/// A dot_general's dimension groups (from its attributes and operands):
+/// batching, contracting, and the rest (free) of each side.
+struct DotDimensions {
+  std::vector<int64_t> lhsBatch, rhsBatch, lhsContracting, rhsContracting,
+      lhsFree, rhsFree;
+};
+absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context);
+
+/// A pad's attributes; `limits` are the operand's extents, less where
+/// "operand_limits" marks the rest as absent (the padding of uneven shards).
+struct PadAttributes {
+  std::vector<int64_t> low, interior, limits;
+  double value = 0;
+};
+absl::StatusOr<PadAttributes> padAttributes(const KernelContext &context);
+
+/// A convolution's window attributes, checked against its operands' ranks.
+struct ConvolutionAttributes {
+  std::vector<int64_t> strides, padLow, lhsDilation, rhsDilation;
+  int64_t groups = 1;
+};
+absl::StatusOr<ConvolutionAttributes>
+convolutionAttributes(const KernelContext &context);
+
 /// The kernel registered for `op`, or null.
 KernelFn findKernel(const std::string &op);
 

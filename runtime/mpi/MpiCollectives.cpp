@@ -86,6 +86,18 @@ absl::StatusOr<Reducer> reducerFor(proto::ElementType type,
   return reducer;
 }
 
+/// This process's rank among `members` (world ranks).
+absl::StatusOr<int> rankAmong(const std::vector<int> &members) {
+  int world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  auto self = std::find(members.begin(), members.end(), world);
+  if (self == members.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat("MPI rank ", world, " is not among the group's members ",
+                     absl::StrJoin(members, ",")));
+  return static_cast<int>(self - members.begin());
+}
+
 std::string shapeOf(const std::vector<int64_t> &dims) {
   return absl::StrCat("[", absl::StrJoin(dims, "x"), "]");
 }
@@ -94,17 +106,12 @@ std::string shapeOf(const std::vector<int64_t> &dims) {
 
 absl::StatusOr<std::unique_ptr<MpiGroup>>
 MpiGroup::create(const std::vector<int> &members) {
-  int world;
-  MPI_Comm_rank(MPI_COMM_WORLD, &world);
-  auto self = std::find(members.begin(), members.end(), world);
-  if (self == members.end())
-    return absl::InvalidArgumentError(
-        absl::StrCat("MPI rank ", world, " is not among the group's members ",
-                     absl::StrJoin(members, ",")));
+  absl::StatusOr<int> key = rankAmong(members);
+  if (!key.ok())
+    return key.status();
   MPI_Comm comm;
   int color = *std::min_element(members.begin(), members.end());
-  int key = static_cast<int>(self - members.begin());
-  if (int code = MPI_Comm_split(MPI_COMM_WORLD, color, key, &comm);
+  if (int code = MPI_Comm_split(MPI_COMM_WORLD, color, *key, &comm);
       code != MPI_SUCCESS)
     return absl::InternalError("MPI_Comm_split failed");
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
@@ -116,18 +123,14 @@ MpiGroup::create(const std::vector<int> &members) {
         absl::StrCat("the group of ", members.size(), " members has ", size,
                      " processes: groups must partition the ranks"));
   }
-  return std::unique_ptr<MpiGroup>(new MpiGroup(comm, size, key));
+  return std::unique_ptr<MpiGroup>(new MpiGroup(comm, size, *key));
 }
 
 absl::StatusOr<std::unique_ptr<MpiGroup>>
 MpiGroup::createAmong(const std::vector<int> &members, int tag) {
-  int world;
-  MPI_Comm_rank(MPI_COMM_WORLD, &world);
-  auto self = std::find(members.begin(), members.end(), world);
-  if (self == members.end())
-    return absl::InvalidArgumentError(
-        absl::StrCat("MPI rank ", world, " is not among the group's members ",
-                     absl::StrJoin(members, ",")));
+  absl::StatusOr<int> key = rankAmong(members);
+  if (!key.ok())
+    return key.status();
   MPI_Group worldGroup, group;
   MPI_Comm_group(MPI_COMM_WORLD, &worldGroup);
   MPI_Group_incl(worldGroup, static_cast<int>(members.size()), members.data(),
@@ -140,8 +143,7 @@ MpiGroup::createAmong(const std::vector<int> &members, int tag) {
     return absl::InternalError("MPI_Comm_create_group failed");
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   return std::unique_ptr<MpiGroup>(
-      new MpiGroup(comm, static_cast<int>(members.size()),
-                   static_cast<int>(self - members.begin())));
+      new MpiGroup(comm, static_cast<int>(members.size()), *key));
 }
 
 absl::Status MpiGroup::exchange(const std::vector<Transfer> &sends,
