@@ -430,6 +430,25 @@ public:
       return status;
     return static_cast<void *>(comm);
   }
+  absl::StatusOr<std::vector<void *>>
+  joinAll(const std::vector<int> &members,
+          const std::vector<DeviceApi *> &devices) override {
+    std::vector<int> ordinals;
+    for (DeviceApi *device : devices) {
+      auto *gpu = dynamic_cast<CudaDeviceApi *>(device);
+      if (!gpu)
+        return absl::InvalidArgumentError("NCCL needs GPU devices");
+      ordinals.push_back(gpu->ordinal());
+    }
+    std::vector<ncclComm_t> comms(members.size());
+    if (absl::Status status = ncclStatus(
+            ncclCommInitAll(comms.data(), static_cast<int>(comms.size()),
+                            ordinals.data()),
+            "ncclCommInitAll");
+        !status.ok())
+      return status;
+    return std::vector<void *>(comms.begin(), comms.end());
+  }
   absl::Status groupStart() override {
     return ncclStatus(ncclGroupStart(), "ncclGroupStart");
   }

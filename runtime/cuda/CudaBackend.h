@@ -2,12 +2,11 @@
 //
 // DeviceApi on a GPU (device buffers from cudaMalloc, one non-blocking
 // stream per device, element kernels from Kernels.cu, GEMMs on cuBLAS with
-// f32 accumulation, events after every NCCL call for the runner's
-// deadlines) and NcclApi on NCCL. makeCudaBackend gives a PlanBackend that
-// drives GPU i for device i from its own thread; communicators are made by
-// ncclCommInitRank on each device's thread with ids passed among the
-// threads (the multi-thread form of ncclCommInitAll, which would need one
-// thread to create every device's communicators).
+// f32 accumulation, convolutions on cuDNN where it was found, events after
+// every NCCL call for the runner's deadlines) and NcclApi on NCCL
+// (ncclCommInitAll when one process drives every GPU, ncclCommInitRank
+// under mpirun). makeCudaBackend gives a PlanBackend that drives GPU i for
+// device i from its own thread.
 //
 //===----------------------------------------------------------------------===//
 

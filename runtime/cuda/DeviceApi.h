@@ -77,6 +77,11 @@ public:
   virtual absl::StatusOr<void *> join(const NcclId &id,
                                       const std::vector<int> &members, int rank,
                                       DeviceApi &device) = 0;
+  /// The communicators of `members` (device ids, by rank) when one
+  /// process drives them all, on `devices` (by rank): ncclCommInitAll.
+  virtual absl::StatusOr<std::vector<void *>>
+  joinAll(const std::vector<int> &members,
+          const std::vector<DeviceApi *> &devices) = 0;
   virtual absl::Status groupStart() = 0;
   virtual absl::Status groupEnd() = 0;
   virtual absl::Status allReduce(const void *send, void *receive, int64_t count,
@@ -100,7 +105,8 @@ public:
   virtual void destroy(void *comm) = 0;
 };
 
-/// Gets each group's NCCL id from its first member to the others. Every
+/// Gets each group's NCCL id from its first member to the others, when
+/// the devices are in several processes. Every
 /// participant calls share() for every group of the executable, in the same
 /// order; `root` is true on the group's first member, which passes its id.
 class IdExchange {

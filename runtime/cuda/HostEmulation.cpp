@@ -236,6 +236,29 @@ absl::StatusOr<void *> FakeNccl::join(const NcclId &id,
   return static_cast<void *>(comm);
 }
 
+absl::StatusOr<std::vector<void *>>
+FakeNccl::joinAll(const std::vector<int> &members,
+                  const std::vector<DeviceApi *> &devices) {
+  if (members.size() != devices.size())
+    return absl::InvalidArgumentError("one device per member");
+  auto clique = std::make_shared<Clique>();
+  clique->size = static_cast<int>(members.size());
+  clique->joined = clique->size;
+  clique->slots.resize(clique->size);
+  std::vector<void *> comms;
+  std::lock_guard<std::mutex> lock(mutex);
+  clique->serial = ++serials;
+  cliques.push_back(clique);
+  for (int rank = 0; rank < clique->size; ++rank) {
+    auto *comm = new Comm;
+    comm->clique = clique;
+    comm->rank = rank;
+    comms.push_back(comm);
+    made.push_back({clique->serial, clique->size, rank});
+  }
+  return comms;
+}
+
 namespace {
 
 /// Every rank deposits `send` (`bytes`), all wait for each other, and each

@@ -80,6 +80,9 @@ public:
   absl::StatusOr<NcclId> uniqueId() override;
   absl::StatusOr<void *> join(const NcclId &id, const std::vector<int> &members,
                               int rank, DeviceApi &device) override;
+  absl::StatusOr<std::vector<void *>>
+  joinAll(const std::vector<int> &members,
+          const std::vector<DeviceApi *> &devices) override;
   absl::Status groupStart() override;
   absl::Status groupEnd() override;
   absl::Status allReduce(const void *send, void *receive, int64_t count,

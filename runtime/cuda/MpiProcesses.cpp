@@ -77,6 +77,12 @@ public:
       return group.status();
     return static_cast<void *>(group->release());
   }
+  absl::StatusOr<std::vector<void *>>
+  joinAll(const std::vector<int> &, const std::vector<DeviceApi *> &) override {
+    return absl::UnimplementedError(
+        "under mpirun each process has one device: communicators are joined "
+        "by rank");
+  }
   absl::Status groupStart() override {
     ++depth;
     return absl::OkStatus();

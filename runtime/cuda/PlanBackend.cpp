@@ -35,28 +35,6 @@ executableGroups(const proto::Executable &executable) {
 
 namespace {
 
-/// Ids among the threads of this process: the root's id is published, the
-/// members wait for it.
-class ThreadIdExchange : public IdExchange {
-public:
-  absl::StatusOr<NcclId> share(int group, int rootDevice, int selfDevice,
-                               const NcclId &rootId) override {
-    std::unique_lock<std::mutex> lock(mutex);
-    if (rootDevice == selfDevice) {
-      ids[group] = rootId;
-      published.notify_all();
-      return rootId;
-    }
-    published.wait(lock, [&] { return ids.count(group) > 0; });
-    return ids[group];
-  }
-
-private:
-  std::mutex mutex;
-  std::condition_variable published;
-  std::map<int, NcclId> ids;
-};
-
 class SingleProcess : public Processes {
 public:
   absl::StatusOr<std::vector<int>>
@@ -66,9 +44,7 @@ public:
       all[i] = i;
     return all;
   }
-  std::unique_ptr<IdExchange> idExchange() override {
-    return std::make_unique<ThreadIdExchange>();
-  }
+  std::unique_ptr<IdExchange> idExchange() override { return nullptr; }
   absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
   inputParts(const proto::Executable &executable, const std::vector<int> &local,
              const std::vector<HostTensor> &inputs) override {
@@ -125,6 +101,8 @@ struct LoadedDevice {
   char *memory = nullptr, *workspace = nullptr, *parameters = nullptr;
   /// By plan group: this device's communicator.
   std::vector<void *> comms;
+  /// Every communicator this device is in (some no collective uses).
+  std::vector<void *> joined;
   /// By marker: the launch it follows (NCCL calls are marked).
   std::vector<int> markedLaunches;
 };
@@ -138,9 +116,8 @@ public:
         timeoutSeconds(timeoutSeconds), processes(std::move(processes)) {}
   ~PlanExecutable() override {
     for (LoadedDevice &device : devices) {
-      for (void *comm : device.comms)
-        if (comm)
-          nccl->destroy(comm);
+      for (void *comm : device.joined)
+        nccl->destroy(comm);
       if (device.memory)
         device.api->free(device.memory);
       if (device.workspace)
@@ -158,6 +135,10 @@ private:
                        const std::vector<AlignedBytes> &parameters);
   absl::Status join(LoadedDevice &device, IdExchange &exchange,
                     const std::vector<std::vector<int>> &groups);
+  /// Every device here: each group's communicators at once.
+  absl::Status joinAll(const std::vector<std::vector<int>> &groups);
+  /// Records `comm` as `device`'s in `members`.
+  void keep(LoadedDevice &device, const std::vector<int> &members, void *comm);
   absl::Status runDevice(LoadedDevice &device,
                          const std::map<int64_t, std::vector<char>> &inputs);
   absl::Status enqueue(LoadedDevice &device, const Launch &launch);
@@ -216,9 +197,8 @@ absl::Status PlanExecutable::where(const LoadedDevice &device, int instruction,
 void PlanExecutable::abortAll() {
   std::call_once(aborted, [&] {
     for (LoadedDevice &device : devices)
-      for (void *comm : device.comms)
-        if (comm)
-          nccl->abort(comm);
+      for (void *comm : device.joined)
+        nccl->abort(comm);
   });
 }
 
@@ -250,6 +230,8 @@ absl::Status PlanExecutable::load(const std::string &directory,
       return status;
   std::vector<std::vector<int>> groups = executableGroups(executable_);
   std::unique_ptr<IdExchange> exchange = processes->idExchange();
+  if (!exchange)
+    return joinAll(groups);
   return onEveryDevice(
       static_cast<int>(devices.size()),
       [&](int i) { return join(devices[i], *exchange, groups); }, nullptr);
@@ -355,7 +337,6 @@ PlanExecutable::prepare(LoadedDevice &device,
 absl::Status PlanExecutable::join(LoadedDevice &device, IdExchange &exchange,
                                   const std::vector<std::vector<int>> &groups) {
   int self = static_cast<int>(executable_.programs(device.index).device_id());
-  device.comms.assign(device.plan.groups.size(), nullptr);
   for (size_t g = 0; g < groups.size(); ++g) {
     const std::vector<int> &members = groups[g];
     NcclId mine;
@@ -369,10 +350,8 @@ absl::Status PlanExecutable::join(LoadedDevice &device, IdExchange &exchange,
         exchange.share(static_cast<int>(g), members.front(), self, mine);
     if (!id.ok())
       return id.status();
-    auto local = std::find(device.plan.groups.begin(), device.plan.groups.end(),
-                           members);
-    if (local == device.plan.groups.end())
-      continue; // Not a member, or no collective of this device uses it.
+    if (std::find(members.begin(), members.end(), self) == members.end())
+      continue;
     int rank = static_cast<int>(
         std::find(members.begin(), members.end(), self) - members.begin());
     absl::StatusOr<void *> comm = nccl->join(*id, members, rank, *device.api);
@@ -381,7 +360,44 @@ absl::Status PlanExecutable::join(LoadedDevice &device, IdExchange &exchange,
           comm.status().code(),
           absl::StrCat("device ", device.index, ": joining the group of ",
                        members.size(), " devices: ", comm.status().message()));
-    device.comms[local - device.plan.groups.begin()] = *comm;
+    keep(device, members, *comm);
+  }
+  return absl::OkStatus();
+}
+
+void PlanExecutable::keep(LoadedDevice &device, const std::vector<int> &members,
+                          void *comm) {
+  device.joined.push_back(comm);
+  device.comms.resize(device.plan.groups.size(), nullptr);
+  auto used =
+      std::find(device.plan.groups.begin(), device.plan.groups.end(), members);
+  if (used != device.plan.groups.end())
+    device.comms[used - device.plan.groups.begin()] = comm;
+}
+
+absl::Status
+PlanExecutable::joinAll(const std::vector<std::vector<int>> &groups) {
+  std::map<int64_t, LoadedDevice *> byId;
+  for (LoadedDevice &device : devices)
+    byId[executable_.programs(device.index).device_id()] = &device;
+  for (const std::vector<int> &members : groups) {
+    std::vector<DeviceApi *> apis;
+    for (int id : members) {
+      auto device = byId.find(id);
+      if (device == byId.end())
+        return absl::InvalidArgumentError(
+            absl::StrCat("a collective's group names device ", id,
+                         ", which has no program"));
+      apis.push_back(device->second->api.get());
+    }
+    absl::StatusOr<std::vector<void *>> comms = nccl->joinAll(members, apis);
+    if (!comms.ok())
+      return absl::Status(
+          comms.status().code(),
+          absl::StrCat("making the communicators of a group of ",
+                       members.size(), " devices: ", comms.status().message()));
+    for (size_t r = 0; r < members.size(); ++r)
+      keep(*byId[members[r]], members, (*comms)[r]);
   }
   return absl::OkStatus();
 }

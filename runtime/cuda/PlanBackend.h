@@ -47,7 +47,8 @@ public:
   /// drives.
   virtual absl::StatusOr<std::vector<int>>
   localDevices(const proto::Executable &executable) = 0;
-  /// A fresh exchange of NCCL ids, for one load.
+  /// A fresh exchange of NCCL ids, for one load; null when every device
+  /// is in this process (communicators are then made at once).
   virtual std::unique_ptr<IdExchange> idExchange() = 0;
   /// For each local device, the parts of the inputs its program reads (by
   /// input index), from `inputs` where this process holds them.
