@@ -3,10 +3,7 @@
 #include "runtime/cuda/PlanBackend.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -157,6 +154,8 @@ private:
   std::vector<int> local;
   std::vector<LoadedDevice> devices;
   std::once_flag aborted;
+  /// Set once a failed run has aborted the communicators.
+  bool communicatorsEnded = false;
 };
 
 /// Runs `body(i)` for every device on its own thread; the first error.
@@ -196,6 +195,7 @@ absl::Status PlanExecutable::where(const LoadedDevice &device, int instruction,
 
 void PlanExecutable::abortAll() {
   std::call_once(aborted, [&] {
+    communicatorsEnded = true;
     for (LoadedDevice &device : devices)
       for (void *comm : device.joined)
         nccl->abort(comm);
@@ -538,6 +538,10 @@ PlanExecutable::runDevice(LoadedDevice &device,
 
 absl::StatusOr<std::vector<HostTensor>>
 PlanExecutable::run(const std::vector<HostTensor> &inputs) {
+  if (communicatorsEnded)
+    return absl::FailedPreconditionError(
+        "an earlier run failed and ended the communicators: load the "
+        "executable again");
   absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>> parts =
       processes->inputParts(executable_, local, inputs);
   if (!parts.ok())

@@ -204,6 +204,11 @@ TEST(PlanBackendTest, AFailingDeviceEndsTheRunNamingIt) {
   EXPECT_NE(outputs.status().message().find("fell off the bus"),
             std::string::npos)
       << outputs.status();
+  // The communicators are gone: another run is refused, not attempted.
+  absl::StatusOr<std::vector<HostTensor>> again =
+      (*loaded)->run({vector4(1, 2, 3, 4)});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
   // The others were released by the abort, not by their timeout.
   EXPECT_LT(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
