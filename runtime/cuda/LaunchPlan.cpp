@@ -97,6 +97,13 @@ public:
                             const CollectiveBuffer &out);
 
 private:
+  /// Checks that `whole` holds dimension `dim` whole and `piece` one
+  /// member's piece of it (all else equal); true when the pieces end to end
+  /// are `whole` itself (nothing before `dim`, no padding), so NCCL's
+  /// rank-major blocks need no packing.
+  absl::StatusOr<bool> piecesAreBlocks(const char *collective, int64_t dim,
+                                       const CollectiveBuffer &whole,
+                                       const CollectiveBuffer &piece) const;
   /// Copies, for each of `size` pieces along `dim`, the valid part of a
   /// dimension of `whole` elements between a tensor of `dims` (holding the
   /// whole dimension) and blocks of `blockDims` (`dim` = piece) laid end to
@@ -177,6 +184,13 @@ public:
     plan.workspaceBytes = std::max(plan.workspaceBytes, scratchUsed);
     return at;
   }
+  /// A new launch of `type` for the current instruction.
+  Launch &append(Launch::Type type) {
+    Launch &launch = plan.launches.emplace_back();
+    launch.type = type;
+    launch.instruction = index;
+    return launch;
+  }
   template <typename P>
   void element(KernelKind kind, int64_t count, const P &params) {
     if (count <= 0)
@@ -184,31 +198,21 @@ public:
     uint64_t offset = alignUp(plan.parameterBlock.size());
     plan.parameterBlock.resize(offset + sizeof(P));
     std::memcpy(plan.parameterBlock.data() + offset, &params, sizeof(P));
-    Launch launch;
-    launch.type = Launch::Type::Element;
-    launch.instruction = index;
+    Launch &launch = append(Launch::Type::Element);
     launch.kind = kind;
     launch.count = count;
     launch.params = offset;
-    plan.launches.push_back(std::move(launch));
   }
   void deviceCopy(void *dst, const void *src, int64_t bytes) {
     if (bytes <= 0 || dst == src)
       return;
-    Launch launch;
-    launch.type = Launch::Type::DeviceCopy;
-    launch.instruction = index;
+    Launch &launch = append(Launch::Type::DeviceCopy);
     launch.dst = dst;
     launch.src = src;
     launch.bytes = bytes;
-    plan.launches.push_back(std::move(launch));
   }
   void nccl(NcclCall call) {
-    Launch launch;
-    launch.type = Launch::Type::Nccl;
-    launch.instruction = index;
-    launch.nccl = std::move(call);
-    plan.launches.push_back(std::move(launch));
+    append(Launch::Type::Nccl).nccl = std::move(call);
   }
   void fill(void *dst, int64_t count, int32_t elementBytes,
             const char value[8]) {
@@ -426,11 +430,7 @@ absl::Status Planner::dotGeneral(kernels::KernelContext &c) {
   gemm.lda = std::max<int64_t>(gemm.lda, 1);
   gemm.ldb = std::max<int64_t>(gemm.ldb, 1);
   gemm.ldc = std::max<int64_t>(gemm.ldc, 1);
-  Launch launch;
-  launch.type = Launch::Type::Gemm;
-  launch.instruction = index;
-  launch.gemm = gemm;
-  plan.launches.push_back(std::move(launch));
+  append(Launch::Type::Gemm).gemm = gemm;
   return absl::OkStatus();
 }
 
@@ -488,10 +488,7 @@ absl::Status Planner::convolution(kernels::KernelContext &c) {
             p.inSize[d] + 2 * p.padLow[d] >= extent;
   }
   if (cudnn) {
-    Launch launch;
-    launch.type = Launch::Type::Convolution;
-    launch.instruction = index;
-    ConvLaunch &conv = launch.convolution;
+    ConvLaunch &conv = append(Launch::Type::Convolution).convolution;
     conv.type = *dtypeOf(input.type);
     conv.spatial = static_cast<int>(spatial);
     conv.n = p.images;
@@ -509,7 +506,6 @@ absl::Status Planner::convolution(kernels::KernelContext &c) {
     conv.x = input.data;
     conv.w = kernel.data;
     conv.y = result.data;
-    plan.launches.push_back(std::move(launch));
     return absl::OkStatus();
   }
   p.in = static_cast<const char *>(input.data);
@@ -537,11 +533,7 @@ absl::Status Planner::convolution(kernels::KernelContext &c) {
   gemm.strideB = groupOut * rows;
   gemm.strideC = groupOut * width;
   gemm.batch = *groups;
-  Launch launch;
-  launch.type = Launch::Type::Gemm;
-  launch.instruction = index;
-  launch.gemm = gemm;
-  plan.launches.push_back(std::move(launch));
+  append(Launch::Type::Gemm).gemm = gemm;
   if (direct)
     return absl::OkStatus();
   // [groups * groupOut, images, pixels] -> [images, outChannels, pixels].
@@ -1084,29 +1076,42 @@ absl::Status NcclLowering::movePieces(const std::vector<int64_t> &dims,
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool>
+NcclLowering::piecesAreBlocks(const char *collective, int64_t dim,
+                              const CollectiveBuffer &whole,
+                              const CollectiveBuffer &piece) const {
+  int64_t rank_ = static_cast<int64_t>(whole.dims.size());
+  bool fits = whole.type == piece.type &&
+              piece.dims.size() == whole.dims.size() && dim >= 0 &&
+              dim < rank_ && piece.dims[dim] == pieceOf(whole.dims[dim], size);
+  for (int64_t d = 0; d < rank_ && fits; ++d)
+    fits = d == dim || piece.dims[d] == whole.dims[d];
+  if (!fits)
+    return absl::InvalidArgumentError(absl::StrCat(
+        collective, " along ", dim, " between ", shapeOf(whole.dims), " and ",
+        shapeOf(piece.dims), " among ", size));
+  return product(std::vector<int64_t>(whole.dims.begin(),
+                                      whole.dims.begin() + dim)) == 1 &&
+         whole.dims[dim] == piece.dims[dim] * size;
+}
+
 absl::Status NcclLowering::allGather(int64_t dim, const CollectiveBuffer &in,
                                      const CollectiveBuffer &out) {
-  if (in.type != out.type || in.dims.size() != out.dims.size() || dim < 0 ||
-      dim >= static_cast<int64_t>(in.dims.size()) ||
-      in.dims[dim] != pieceOf(out.dims[dim], size))
-    return absl::InvalidArgumentError(
-        absl::StrCat("all_gather along ", dim, " of ", shapeOf(in.dims),
-                     " into ", shapeOf(out.dims), " among ", size));
+  absl::StatusOr<bool> direct = piecesAreBlocks("all_gather", dim, out, in);
+  if (!direct.ok())
+    return direct.status();
   DType type = *dtypeOf(in.type);
   int32_t bytes = dtypeBytes(type);
   int64_t count = numElements(in);
-  bool direct = product(std::vector<int64_t>(in.dims.begin(),
-                                             in.dims.begin() + dim)) == 1 &&
-                out.dims[dim] == in.dims[dim] * size;
   char *blocks =
-      direct ? static_cast<char *>(out.data)
-             : planner.scratch(static_cast<uint64_t>(count) * size * bytes);
+      *direct ? static_cast<char *>(out.data)
+              : planner.scratch(static_cast<uint64_t>(count) * size * bytes);
   NcclCall c = call(NcclOp::AllGather, type);
   c.send = in.data;
   c.receive = blocks;
   c.count = count;
   planner.nccl(std::move(c));
-  if (direct)
+  if (*direct)
     return absl::OkStatus();
   return movePieces(out.dims, dim, in.dims, bytes,
                     static_cast<char *>(out.data), blocks, /*toBlocks=*/false);
@@ -1115,20 +1120,14 @@ absl::Status NcclLowering::allGather(int64_t dim, const CollectiveBuffer &in,
 absl::Status NcclLowering::reduceScatter(Reduction reduction, int64_t dim,
                                          const CollectiveBuffer &in,
                                          const CollectiveBuffer &out) {
-  if (in.type != out.type || in.dims.size() != out.dims.size() || dim < 0 ||
-      dim >= static_cast<int64_t>(in.dims.size()) ||
-      out.dims[dim] != pieceOf(in.dims[dim], size))
-    return absl::InvalidArgumentError(
-        absl::StrCat("reduce_scatter along ", dim, " of ", shapeOf(in.dims),
-                     " into ", shapeOf(out.dims), " among ", size));
+  absl::StatusOr<bool> direct = piecesAreBlocks("reduce_scatter", dim, in, out);
+  if (!direct.ok())
+    return direct.status();
   DType type = *dtypeOf(in.type);
   int32_t bytes = dtypeBytes(type);
   int64_t count = numElements(out);
-  bool direct = product(std::vector<int64_t>(in.dims.begin(),
-                                             in.dims.begin() + dim)) == 1 &&
-                in.dims[dim] == out.dims[dim] * size;
   char *blocks = static_cast<char *>(in.data);
-  if (!direct) {
+  if (!*direct) {
     blocks = planner.scratch(static_cast<uint64_t>(count) * size * bytes);
     char zero[8] = {};
     planner.fill(blocks, count * size, bytes, zero);
