@@ -23,11 +23,13 @@
 
 #include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/HalfFloat.h"
+#include "runtime/kernels/ReduceOps.h"
 
 namespace tessel::cuda {
 
 using kernels::compareValues;
 using kernels::integerPower;
+using kernels::ReduceKind;
 using kernels::saturatingInt;
 using kernels::StepOp;
 
@@ -442,7 +444,6 @@ TESSEL_HD void fusionElement(const FusionParams &p, int64_t i) {
 
 /// reduce: output element o combines the input at base(o) + the offsets of
 /// the reduced sub-space (dims `reducedDims`, strides `reducedStrides`).
-enum class ReduceKind : int32_t { Sum, Max, Min, Mean, Prod };
 struct ReduceParams {
   ReduceKind kind = ReduceKind::Sum;
   DType inType = DType::F32, outType = DType::F32;
@@ -468,44 +469,21 @@ TESSEL_HD void reduceElement(const ReduceParams &p, int64_t o) {
     return offset;
   };
   if (isFloat(p.inType)) {
-    double acc = p.kind == ReduceKind::Max    ? -INFINITY
-                 : p.kind == ReduceKind::Min  ? INFINITY
-                 : p.kind == ReduceKind::Prod ? 1.0
-                                              : 0.0;
-    for (int64_t r = 0; r < p.reducedCount; ++r) {
-      double x = loadFloat(p.in, p.inType, offsetOf(r));
-      if (p.kind == ReduceKind::Prod)
-        acc *= x;
-      else if (p.kind == ReduceKind::Max)
-        acc = (x > acc || isNan(x)) ? x : acc;
-      else if (p.kind == ReduceKind::Min)
-        acc = (x < acc || isNan(x)) ? x : acc;
-      else
-        acc += x;
-    }
-    if (p.kind == ReduceKind::Mean)
-      acc = p.reducedCount ? acc / p.reducedCount : NAN;
-    storeFloat(p.out, p.outType, o, static_cast<float>(acc));
+    double acc = kernels::reduceStart<double>(p.kind);
+    for (int64_t r = 0; r < p.reducedCount; ++r)
+      acc = kernels::reduceStep<double>(p.kind, acc,
+                                        loadFloat(p.in, p.inType, offsetOf(r)));
+    storeFloat(
+        p.out, p.outType, o,
+        static_cast<float>(kernels::reduceFinish(p.kind, acc, p.reducedCount)));
     return;
   }
-  int64_t acc = p.kind == ReduceKind::Max    ? INT64_MIN
-                : p.kind == ReduceKind::Min  ? INT64_MAX
-                : p.kind == ReduceKind::Prod ? 1
-                                             : 0;
-  for (int64_t r = 0; r < p.reducedCount; ++r) {
-    int64_t x = loadInt(p.in, p.inType, offsetOf(r));
-    if (p.kind == ReduceKind::Prod)
-      acc *= x;
-    else if (p.kind == ReduceKind::Max)
-      acc = x > acc ? x : acc;
-    else if (p.kind == ReduceKind::Min)
-      acc = x < acc ? x : acc;
-    else
-      acc += x;
-  }
-  if (p.kind == ReduceKind::Mean)
-    acc = p.reducedCount ? acc / p.reducedCount : 0;
-  storeInt(p.out, p.outType, o, acc);
+  int64_t acc = kernels::reduceStart<int64_t>(p.kind);
+  for (int64_t r = 0; r < p.reducedCount; ++r)
+    acc = kernels::reduceStep<int64_t>(p.kind, acc,
+                                       loadInt(p.in, p.inType, offsetOf(r)));
+  storeInt(p.out, p.outType, o,
+           kernels::reduceFinish(p.kind, acc, p.reducedCount));
 }
 
 /// Rows of `length` elements `stride` apart: row r starts at

@@ -837,17 +837,7 @@ absl::Status Planner::planInstruction(kernels::KernelContext &c) {
       return kind.status();
     const TensorView &in = c.operands[0], &out = c.results[0];
     ReduceParams p;
-    if (*kind == "sum")
-      p.kind = ReduceKind::Sum;
-    else if (*kind == "max")
-      p.kind = ReduceKind::Max;
-    else if (*kind == "min")
-      p.kind = ReduceKind::Min;
-    else if (*kind == "mean")
-      p.kind = ReduceKind::Mean;
-    else if (*kind == "prod")
-      p.kind = ReduceKind::Prod;
-    else
+    if (!kernels::reduceKindNamed(*kind, p.kind))
       return c.error(absl::StrCat("unknown reduction '", *kind, "'"));
     if (in.rank() > kMaxRank)
       return c.error("rank past the cuda backend's limit");

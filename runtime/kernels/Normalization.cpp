@@ -11,6 +11,7 @@
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/ReduceOps.h"
 
 namespace tessel::kernels {
 namespace {
@@ -46,18 +47,8 @@ absl::Status reduceKernel(KernelContext &context) {
     offsets.swap(expanded);
   }
   int64_t count = offsets.size();
-  enum { Sum, Max, Min, Mean, Prod } op;
-  if (*kind == "sum")
-    op = Sum;
-  else if (*kind == "max")
-    op = Max;
-  else if (*kind == "min")
-    op = Min;
-  else if (*kind == "mean")
-    op = Mean;
-  else if (*kind == "prod")
-    op = Prod;
-  else
+  ReduceKind op;
+  if (!reduceKindNamed(*kind, op))
     return context.error(absl::StrCat("unknown reduction '", *kind, "'"));
   bool isFloat = isFloatType(in.type);
   context.pool.parallelFor(
@@ -69,56 +60,18 @@ absl::Status reduceKernel(KernelContext &context) {
           for (size_t d = 0; d < keptDims.size(); ++d)
             base += coordinates[d] * keptStrides[d];
           if (isFloat) {
-            double acc = op == Max    ? -INFINITY
-                         : op == Min  ? INFINITY
-                         : op == Prod ? 1
-                                      : 0;
-            for (int64_t offset : offsets) {
-              double x = loadFloat(in.data, in.type, base + offset);
-              switch (op) {
-              case Sum:
-              case Mean:
-                acc += x;
-                break;
-              case Prod:
-                acc *= x;
-                break;
-              case Max:
-                acc = (x > acc || std::isnan(x)) ? x : acc;
-                break;
-              case Min:
-                acc = (x < acc || std::isnan(x)) ? x : acc;
-                break;
-              }
-            }
-            if (op == Mean)
-              acc = count ? acc / count : NAN;
-            storeFloat(out.data, out.type, o, static_cast<float>(acc));
+            double acc = reduceStart<double>(op);
+            for (int64_t offset : offsets)
+              acc = reduceStep<double>(
+                  op, acc, loadFloat(in.data, in.type, base + offset));
+            storeFloat(out.data, out.type, o,
+                       static_cast<float>(reduceFinish(op, acc, count)));
           } else {
-            int64_t acc = op == Max    ? std::numeric_limits<int64_t>::min()
-                          : op == Min  ? std::numeric_limits<int64_t>::max()
-                          : op == Prod ? 1
-                                       : 0;
-            for (int64_t offset : offsets) {
-              int64_t x = loadInt(in.data, in.type, base + offset);
-              switch (op) {
-              case Sum:
-              case Mean:
-                acc += x;
-                break;
-              case Prod:
-                acc *= x;
-                break;
-              case Max:
-                acc = std::max(acc, x);
-                break;
-              case Min:
-                acc = std::min(acc, x);
-                break;
-              }
-            }
-            if (op == Mean)
-              acc = count ? acc / count : 0;
+            int64_t acc = reduceStart<int64_t>(op);
+            for (int64_t offset : offsets)
+              acc = reduceStep<int64_t>(
+                  op, acc, loadInt(in.data, in.type, base + offset));
+            acc = reduceFinish(op, acc, count);
             if (out.type == proto::I32)
               out.as<int32_t>()[o] = static_cast<int32_t>(acc);
             else if (out.type == proto::I64)
