@@ -236,11 +236,7 @@ LogicalResult lowerConv(NodeLowering &node) {
       node.attributes.getInt("group", 1));
   if (failed(conv))
     return failure();
-  FailureOr<Value> result = addChannelBias(node, *conv, 2);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(addChannelBias(node, *conv, 2));
 }
 
 /// ConvTranspose as a convolution of the input dilated by the stride with
@@ -334,11 +330,7 @@ LogicalResult lowerConvTranspose(NodeLowering &node) {
       dilations, groups);
   if (failed(conv))
     return failure();
-  FailureOr<Value> result = addChannelBias(node, *conv, 2);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(addChannelBias(node, *conv, 2));
 }
 
 template <typename PoolOp> LogicalResult lowerPool(NodeLowering &node) {
@@ -395,12 +387,8 @@ LogicalResult lowerGlobalPool(NodeLowering &node) {
   int64_t rank = typeOf(*x).getRank();
   if (rank < 3)
     return node.fail("X must be [N, C, spatial...]");
-  FailureOr<Value> result =
-      reduce(node, kind, *x, iotaVector(2, rank), /*keepDims=*/true);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(
+      reduce(node, kind, *x, iotaVector(2, rank), /*keepDims=*/true));
 }
 
 LogicalResult lowerReduce(NodeLowering &node) {

@@ -89,11 +89,7 @@ LogicalResult lowerTranspose(NodeLowering &node) {
     permutation[d] = rank - 1 - d;
   if (auto attribute = node.attributes.getInts("perm"))
     permutation = *attribute;
-  FailureOr<Value> result = node.create<graph::TransposeOp>(*x, permutation);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(node.create<graph::TransposeOp>(*x, permutation));
 }
 
 LogicalResult lowerConcat(NodeLowering &node) {
@@ -113,12 +109,8 @@ LogicalResult lowerConcat(NodeLowering &node) {
       node.attributes.getInt("axis", 0), typeOf(inputs[0]).getRank());
   if (!axis.ok())
     return node.fail(axis.status());
-  FailureOr<Value> result =
-      node.create<graph::ConcatenateOp>(mlir::ValueRange(inputs), *axis);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(
+      node.create<graph::ConcatenateOp>(mlir::ValueRange(inputs), *axis));
 }
 
 /// A slice of `x` along each dimension by `ranges` (negative steps reverse).
@@ -174,11 +166,7 @@ LogicalResult lowerSlice(NodeLowering &node) {
       sliceRanges(typeOf(*x).getShape(), starts, ends, axes, steps);
   if (!ranges.ok())
     return node.fail(ranges.status());
-  FailureOr<Value> result = sliceByRanges(node, *x, *ranges);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(sliceByRanges(node, *x, *ranges));
 }
 
 LogicalResult lowerSplit(NodeLowering &node) {
@@ -260,11 +248,7 @@ LogicalResult lowerGather(NodeLowering &node) {
   if (!mlir::isa<mlir::IntegerType>(typeOf(indices).getElementType()) ||
       typeOf(indices).getElementType().isInteger(1))
     return node.fail("indices must be int32 or int64");
-  FailureOr<Value> result = node.create<graph::GatherOp>(*data, indices, *axis);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(node.create<graph::GatherOp>(*data, indices, *axis));
 }
 
 LogicalResult lowerExpand(NodeLowering &node) {
@@ -275,11 +259,7 @@ LogicalResult lowerExpand(NodeLowering &node) {
   absl::StatusOr<Shape> target = broadcastShapes(typeOf(*x).getShape(), *shape);
   if (!target.ok())
     return node.fail(target.status());
-  FailureOr<Value> result = node.broadcastTo(*x, *target);
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(node.broadcastTo(*x, *target));
 }
 
 LogicalResult lowerTile(NodeLowering &node) {
@@ -411,12 +391,8 @@ LogicalResult lowerPad(NodeLowering &node) {
     node.setOutput(0, *padded);
     return success();
   }
-  FailureOr<Value> result = node.create<graph::PadOp>(
-      *x, low, high, std::vector<int64_t>(rank, 0), llvm::APFloat(value));
-  if (failed(result))
-    return failure();
-  node.setOutput(0, *result);
-  return success();
+  return node.setOutput(node.create<graph::PadOp>(
+      *x, low, high, std::vector<int64_t>(rank, 0), llvm::APFloat(value)));
 }
 
 LogicalResult lowerTrilu(NodeLowering &node) {

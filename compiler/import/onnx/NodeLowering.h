@@ -64,6 +64,14 @@ public:
   /// Whether output `i` exists and something reads it.
   bool outputUsed(size_t i) const;
   void setOutput(size_t i, mlir::Value value);
+  /// The end of a one-output lowering: output 0 is `value`, or the lowering
+  /// fails (its diagnostic already given).
+  mlir::LogicalResult setOutput(mlir::FailureOr<mlir::Value> value) {
+    if (mlir::failed(value))
+      return mlir::failure();
+    setOutput(0, *value);
+    return mlir::success();
+  }
 
   //===--------------------------------------------------------------------===//
   // Diagnostics
