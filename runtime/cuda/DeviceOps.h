@@ -24,6 +24,7 @@
 #include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/HalfFloat.h"
 #include "runtime/kernels/ReduceOps.h"
+#include "runtime/kernels/WindowOps.h"
 
 namespace tessel::cuda {
 
@@ -140,6 +141,7 @@ enum class KernelKind : int32_t {
   Gather,
   Iota,
   Pool,
+  Resize,
   Im2col,
   IntegerDot,
 };
@@ -662,6 +664,26 @@ TESSEL_HD void poolElement(const PoolParams &p, int64_t index) {
   storeFloat(p.out, p.outType, index, value);
 }
 
+/// resize: output element i from the taps of each dimension (tables in the
+/// plan's parameter block).
+struct ResizeParams {
+  int32_t rank = 0;
+  DType inType = DType::F32, outType = DType::F32;
+  int64_t outDims[kMaxRank] = {}, inStrides[kMaxRank] = {};
+  const kernels::ResizeTap *taps[kMaxRank] = {};
+  const void *in = nullptr;
+  void *out = nullptr;
+};
+TESSEL_HD void resizeElement(const ResizeParams &p, int64_t i) {
+  int64_t o[kMaxRank];
+  unravelIndex(i, p.rank, p.outDims, o);
+  double value =
+      kernels::resizeAt(p.rank, o, p.taps, p.inStrides, [&](int64_t offset) {
+        return static_cast<double>(loadFloat(p.in, p.inType, offset));
+      });
+  storeFloat(p.out, p.outType, i, static_cast<float>(value));
+}
+
 /// The columns of a convolution for every image and group:
 /// columns[g][c * windowSize + w][n * outPixels + q] = the input element
 /// (image n, channel g * groupChannels + c) under window position w of
@@ -757,6 +779,8 @@ TESSEL_HD void runElement(KernelKind kind, const void *params, int64_t i) {
     return iotaElement(*static_cast<const IotaParams *>(params), i);
   case KernelKind::Pool:
     return poolElement(*static_cast<const PoolParams *>(params), i);
+  case KernelKind::Resize:
+    return resizeElement(*static_cast<const ResizeParams *>(params), i);
   case KernelKind::Im2col:
     return im2colElement(*static_cast<const Im2colParams *>(params), i);
   case KernelKind::IntegerDot:

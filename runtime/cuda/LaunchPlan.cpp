@@ -191,6 +191,13 @@ public:
     launch.instruction = index;
     return launch;
   }
+  /// `bytes` of `data` in the parameter block; their device address.
+  const void *table(const void *data, size_t bytes) {
+    uint64_t offset = alignUp(plan.parameterBlock.size());
+    plan.parameterBlock.resize(offset + bytes);
+    std::memcpy(plan.parameterBlock.data() + offset, data, bytes);
+    return options.parameterBlock ? options.parameterBlock + offset : nullptr;
+  }
   template <typename P>
   void element(KernelKind kind, int64_t count, const P &params) {
     if (count <= 0)
@@ -942,6 +949,30 @@ absl::Status Planner::planInstruction(kernels::KernelContext &c) {
     p.shift = prepare.shift;
     p.out = out.data;
     element(KernelKind::BatchNorm, in.numElements(), p);
+    return absl::OkStatus();
+  }
+  if (op == "resize") {
+    absl::StatusOr<std::vector<std::vector<kernels::ResizeTap>>> taps =
+        kernels::resizeTaps(c);
+    if (!taps.ok())
+      return taps.status();
+    const TensorView &in = c.operands[0], &out = c.results[0];
+    if (out.rank() > kMaxRank)
+      return c.error("rank past the cuda backend's limit");
+    ResizeParams p;
+    p.rank = static_cast<int32_t>(out.rank());
+    p.inType = *dtypeOf(in.type);
+    p.outType = *dtypeOf(out.type);
+    std::vector<int64_t> inStrides = in.strides();
+    for (int64_t d = 0; d < out.rank(); ++d) {
+      p.outDims[d] = out.dims[d];
+      p.inStrides[d] = inStrides[d];
+      p.taps[d] = static_cast<const kernels::ResizeTap *>(table(
+          (*taps)[d].data(), (*taps)[d].size() * sizeof(kernels::ResizeTap)));
+    }
+    p.in = in.data;
+    p.out = out.data;
+    element(KernelKind::Resize, out.numElements(), p);
     return absl::OkStatus();
   }
   if (op == "max_pool" || op == "avg_pool") {

@@ -134,6 +134,9 @@ struct DevicePlan {
 struct PlanOptions {
   /// Convolutions cuDNN takes become ConvLaunches (else im2col + GEMM).
   bool convolutionLaunches = false;
+  /// Where the plan's parameter block will be on the device (null while
+  /// sizing the plan): tables the kernels read are addressed in it.
+  char *parameterBlock = nullptr;
 };
 
 /// Plans device `device` of `executable` with its buffers at `base` (laid

@@ -274,6 +274,7 @@ PlanExecutable::prepare(LoadedDevice &device,
     return where(scratch.status());
   device.workspace = *scratch;
   device.parameters = device.workspace + parametersOffset;
+  options.parameterBlock = device.parameters;
   absl::StatusOr<DevicePlan> plan =
       planDevice(executable_, device.index, device.layout, device.memory,
                  device.workspace, options);

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/kernels/ElementTypes.h"
+#include "runtime/kernels/WindowOps.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel::kernels {
@@ -86,6 +87,11 @@ struct ConvolutionAttributes {
 };
 absl::StatusOr<ConvolutionAttributes>
 convolutionAttributes(const KernelContext &context);
+
+/// A resize's taps, per dimension and output coordinate, from its mode,
+/// coordinate transform, nearest mode and scales.
+absl::StatusOr<std::vector<std::vector<ResizeTap>>>
+resizeTaps(const KernelContext &context);
 
 /// The kernel registered for `op`, or null.
 KernelFn findKernel(const std::string &op);

@@ -83,6 +83,35 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
 }
 
 absl::Status resizeKernel(KernelContext &context) {
+  absl::StatusOr<std::vector<std::vector<ResizeTap>>> taps =
+      resizeTaps(context);
+  if (!taps.ok())
+    return taps.status();
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  int64_t rank = in.rank();
+  std::vector<const ResizeTap *> perDimension;
+  for (const std::vector<ResizeTap> &dimension : *taps)
+    perDimension.push_back(dimension.data());
+  std::vector<int64_t> inStrides = in.strides();
+  context.pool.parallelFor(
+      out.numElements(), 1024, [&](int64_t first, int64_t last) {
+        std::vector<int64_t> o;
+        for (int64_t index = first; index < last; ++index) {
+          unravel(index, out.dims, o);
+          double value = resizeAt(rank, o.data(), perDimension.data(),
+                                  inStrides.data(), [&](int64_t offset) {
+                                    return loadFloat(in.data, in.type, offset);
+                                  });
+          storeFloat(out.data, out.type, index, static_cast<float>(value));
+        }
+      });
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::StatusOr<std::vector<std::vector<ResizeTap>>>
+resizeTaps(const KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
   absl::StatusOr<std::string> mode = context.getString("mode");
@@ -97,14 +126,10 @@ absl::Status resizeKernel(KernelContext &context) {
     return scales.status();
   const TensorView &in = context.operands[0], &out = context.results[0];
   int64_t rank = in.rank();
+  if (out.rank() != rank || static_cast<int64_t>(scales->size()) != rank)
+    return context.error("scales and result must have the operand's rank");
   bool linear = *mode == "linear";
-  // Per dimension and output coordinate: the two input neighbours and the
-  // weight of the second (nearest: one neighbour, weight 0).
-  struct Tap {
-    int64_t low, high;
-    float weight;
-  };
-  std::vector<std::vector<Tap>> taps(rank);
+  std::vector<std::vector<ResizeTap>> taps(rank);
   for (int64_t d = 0; d < rank; ++d) {
     int64_t inLength = in.dims[d], outLength = out.dims[d];
     double scale = (*scales)[d];
@@ -148,34 +173,8 @@ absl::Status resizeKernel(KernelContext &context) {
       taps[d].push_back({index, index, 0.0f});
     }
   }
-  std::vector<int64_t> inStrides = in.strides();
-  context.pool.parallelFor(
-      out.numElements(), 1024, [&](int64_t first, int64_t last) {
-        std::vector<int64_t> o;
-        for (int64_t index = first; index < last; ++index) {
-          unravel(index, out.dims, o);
-          // Sum over the 2^rank corners; dimensions with weight 0 contribute
-          // only their low neighbour.
-          double value = 0;
-          for (int64_t corner = 0; corner < (int64_t(1) << rank); ++corner) {
-            double weight = 1;
-            int64_t offset = 0;
-            for (int64_t d = 0; d < rank && weight != 0; ++d) {
-              const Tap &tap = taps[d][o[d]];
-              bool high = (corner >> d) & 1;
-              weight *= high ? tap.weight : 1 - tap.weight;
-              offset += (high ? tap.high : tap.low) * inStrides[d];
-            }
-            if (weight != 0)
-              value += weight * loadFloat(in.data, in.type, offset);
-          }
-          storeFloat(out.data, out.type, index, static_cast<float>(value));
-        }
-      });
-  return absl::OkStatus();
+  return taps;
 }
-
-} // namespace
 
 void registerWindowKernels() {
   registerKernel("max_pool", poolKernel<true>);

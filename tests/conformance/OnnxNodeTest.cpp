@@ -35,6 +35,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "onnx/onnx_pb.h"
 #include "runtime/Backend.h"
+#include "runtime/cuda/HostEmulation.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "gtest/gtest.h"
@@ -204,9 +205,9 @@ bool splitInputs(ImportedModel &imported, int devices) {
 
 /// Imports, compiles and runs one test; compares with every data set. With
 /// `devices` > 1, the inputs are split over that many devices first (0: a
-/// 2x2 mesh, see splitInputs).
+/// 2x2 mesh, see splitInputs). `backend`: where to run (null: the host).
 Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
-                int devices = 1) {
+                int devices = 1, Backend *backend = nullptr) {
   bool partition = devices != 1;
   auto model = std::make_shared<onnx::ModelProto>();
   if (!readProto(directory + "/model.onnx", *model))
@@ -289,9 +290,9 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
           diagnostics.find("is not supported yet") != std::string::npos;
       return {false, "compile: " + diagnostics, partition && unsupported};
     }
-    HostBackend backend(1);
+    HostBackend host(1);
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
-        backend.load(*executable, scratch);
+        (backend ? *backend : host).load(*executable, scratch);
     if (!loaded.ok())
       return {false, "load: " + std::string(loaded.status().message())};
     absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run(inputs);
@@ -356,7 +357,7 @@ std::map<std::string, std::string> readKnownFailures(const std::string &path) {
 /// with the inputs split over `devices` host devices, the numbers do not
 /// change. A case the partitioner does not support must say so at compile
 /// time; a silently wrong answer or any other failure fails the test.
-void checkPartitioned(int devices) {
+void checkPartitioned(int devices, Backend *backend = nullptr) {
   std::string where =
       devices ? absl::StrCat(devices, " devices") : "a 2x2 mesh";
   std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
@@ -374,7 +375,7 @@ void checkPartitioned(int devices) {
         !unsupportedReason(model).empty() || known.count(name))
       continue;
     ++runs;
-    Outcome outcome = runTest(directory, context, devices);
+    Outcome outcome = runTest(directory, context, devices, backend);
     if (outcome.passed)
       ++passed;
     else if (outcome.skipped) {
@@ -389,8 +390,9 @@ void checkPartitioned(int devices) {
       ADD_FAILURE() << name << " partitioned over " << where << ": "
                     << outcome.detail;
   }
-  std::cout << "ONNX node tests partitioned over " << where << ": " << runs
-            << " run, " << passed << " pass, " << skipped
+  std::cout << "ONNX node tests partitioned over " << where
+            << (backend ? " on " + backend->name() : std::string()) << ": "
+            << runs << " run, " << passed << " pass, " << skipped
             << " reported unsupported by the partitioner or not splittable\n";
   for (const auto &[reason, count] : reasons)
     std::cout << "  " << count << ": " << reason << "\n";
@@ -411,6 +413,42 @@ TEST(OnnxNodeTest,
 
 TEST(OnnxNodeTest, PartitionedOverA2x2MeshMatchOnnxReferenceOutputs) {
   checkPartitioned(0);
+}
+
+// The CUDA backend's kernels (DeviceOps.h, run by the host emulation with
+// cuDNN-style convolutions) against ONNX's reference outputs: every
+// supported op on one device, and split over a 2x2 mesh (NCCL lowering).
+TEST(OnnxNodeTest, OnTheEmulatedCudaBackendMatchOnnxReferenceOutputs) {
+  std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
+  if (tests.empty())
+    GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
+  std::map<std::string, std::string> known =
+      readKnownFailures("tests/conformance/known_failures.txt");
+  std::unique_ptr<Backend> emulation = cuda::makeEmulationBackend(60);
+  mlir::MLIRContext context;
+  int runs = 0, passed = 0;
+  for (const std::string &name : tests) {
+    std::string directory = std::string(kNodeTests) + "/" + name;
+    onnx::ModelProto model;
+    if (!readProto(directory + "/model.onnx", model) ||
+        !unsupportedReason(model).empty() || known.count(name))
+      continue;
+    ++runs;
+    Outcome outcome = runTest(directory, context, 1, emulation.get());
+    if (outcome.passed)
+      ++passed;
+    else
+      ADD_FAILURE() << name
+                    << " on the emulated cuda backend: " << outcome.detail;
+  }
+  std::cout << "ONNX node tests on the emulated cuda backend: " << runs
+            << " run, " << passed << " pass\n";
+}
+
+TEST(OnnxNodeTest,
+     PartitionedOverA2x2MeshOnTheEmulatedCudaBackendMatchOnnxReferenceOutputs) {
+  std::unique_ptr<Backend> emulation = cuda::makeEmulationBackend(60, false);
+  checkPartitioned(0, emulation.get());
 }
 
 TEST(OnnxNodeTest, SupportedOpsMatchOnnxReferenceOutputs) {
