@@ -354,12 +354,14 @@ std::map<std::string, std::string> readKnownFailures(const std::string &path) {
 }
 
 /// The partitioner's invariant over every op the single-device run passes:
-/// with the inputs split over `devices` host devices, the numbers do not
-/// change. A case the partitioner does not support must say so at compile
-/// time; a silently wrong answer or any other failure fails the test.
+/// with the inputs split over `devices` devices of `backend` (null: the
+/// host; 1: not split, for another backend), the numbers do not change. A case
+/// the partitioner does not support must say so at compile time; a silently
+/// wrong answer or any other failure fails the test.
 void checkPartitioned(int devices, Backend *backend = nullptr) {
-  std::string where =
-      devices ? absl::StrCat(devices, " devices") : "a 2x2 mesh";
+  std::string where = devices == 1 ? std::string("one device")
+                      : devices    ? absl::StrCat(devices, " devices")
+                                   : std::string("a 2x2 mesh");
   std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
   if (tests.empty())
     GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
@@ -419,30 +421,8 @@ TEST(OnnxNodeTest, PartitionedOverA2x2MeshMatchOnnxReferenceOutputs) {
 // cuDNN-style convolutions) against ONNX's reference outputs: every
 // supported op on one device, and split over a 2x2 mesh (NCCL lowering).
 TEST(OnnxNodeTest, OnTheEmulatedCudaBackendMatchOnnxReferenceOutputs) {
-  std::vector<std::string> tests = listDirectory(kNodeTests, "test_");
-  if (tests.empty())
-    GTEST_SKIP() << kNodeTests << " is missing: install libonnx-testdata";
-  std::map<std::string, std::string> known =
-      readKnownFailures("tests/conformance/known_failures.txt");
   std::unique_ptr<Backend> emulation = cuda::makeEmulationBackend(60);
-  mlir::MLIRContext context;
-  int runs = 0, passed = 0;
-  for (const std::string &name : tests) {
-    std::string directory = std::string(kNodeTests) + "/" + name;
-    onnx::ModelProto model;
-    if (!readProto(directory + "/model.onnx", model) ||
-        !unsupportedReason(model).empty() || known.count(name))
-      continue;
-    ++runs;
-    Outcome outcome = runTest(directory, context, 1, emulation.get());
-    if (outcome.passed)
-      ++passed;
-    else
-      ADD_FAILURE() << name
-                    << " on the emulated cuda backend: " << outcome.detail;
-  }
-  std::cout << "ONNX node tests on the emulated cuda backend: " << runs
-            << " run, " << passed << " pass\n";
+  checkPartitioned(1, emulation.get());
 }
 
 TEST(OnnxNodeTest,
