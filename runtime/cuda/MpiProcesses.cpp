@@ -58,12 +58,14 @@ public:
 class MpiNccl : public NcclApi {
 public:
   absl::StatusOr<NcclId> uniqueId() override {
-    // The tag MPI_Comm_create_group needs: unique per group (the root's
-    // rank and a count), the same on every member once broadcast.
+    // The tag MPI_Comm_create_group needs, the same on every member once
+    // broadcast. Groups are made one after another on each process, so a
+    // tag only has to be a valid one (MPI guarantees up to 32767); the
+    // root's rank and a count keep them apart anyway.
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     NcclId id;
-    int tag = (rank << 12) | (serial++ & 0xfff);
+    int tag = (rank * 4096 + serial++) % 32767;
     std::memcpy(id.bytes, &tag, sizeof(tag));
     return id;
   }
