@@ -75,13 +75,15 @@ namespace {
 
 /// The GPU backend, where this build has one.
 absl::StatusOr<std::unique_ptr<tessel::Backend>>
-cudaBackend(double collectiveTimeoutSeconds, bool processPerDevice) {
+cudaBackend(double collectiveTimeoutSeconds, bool processPerDevice,
+            bool profile) {
 #ifdef TESSEL_HAVE_CUDA
   return tessel::cuda::makeCudaBackend(collectiveTimeoutSeconds,
-                                       processPerDevice);
+                                       processPerDevice, profile);
 #else
   (void)collectiveTimeoutSeconds;
   (void)processPerDevice;
+  (void)profile;
   return absl::FailedPreconditionError(
       "this tessel-run was built without the cuda backend (the CUDA toolkit "
       "and NCCL were not found when it was built)");
@@ -250,13 +252,16 @@ int main(int argc, char **argv) {
     backend =
         std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
   } else if (backendName == "cuda_emulation") {
-    backend = processPerDevice ? tessel::cuda::makeMpiEmulationBackend(
-                                     absl::GetFlag(FLAGS_collective_timeout))
-                               : tessel::cuda::makeEmulationBackend(
-                                     absl::GetFlag(FLAGS_collective_timeout));
+    double timeout = absl::GetFlag(FLAGS_collective_timeout);
+    bool profile = absl::GetFlag(FLAGS_profile);
+    backend = processPerDevice
+                  ? tessel::cuda::makeMpiEmulationBackend(timeout, profile)
+                  : tessel::cuda::makeEmulationBackend(
+                        timeout, /*convolutions=*/true, profile);
   } else if (backendName == "cuda") {
     absl::StatusOr<std::unique_ptr<tessel::Backend>> cuda =
-        cudaBackend(absl::GetFlag(FLAGS_collective_timeout), processPerDevice);
+        cudaBackend(absl::GetFlag(FLAGS_collective_timeout), processPerDevice,
+                    absl::GetFlag(FLAGS_profile));
     if (!cuda.ok())
       return fail(std::string(cuda.status().message()));
     backend = std::move(*cuda);

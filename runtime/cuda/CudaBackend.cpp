@@ -532,7 +532,8 @@ absl::StatusOr<std::unique_ptr<DeviceApi>> makeCudaDevice(int ordinal) {
 std::shared_ptr<NcclApi> makeNccl() { return std::make_shared<Nccl>(); }
 
 absl::StatusOr<std::unique_ptr<Backend>>
-makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice) {
+makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice,
+                bool profile) {
   absl::StatusOr<std::vector<CudaDeviceInfo>> gpus = listCudaDevices();
   if (!gpus.ok())
     return gpus.status();
@@ -546,7 +547,7 @@ makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice) {
         [gpu](int, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
           return makeCudaDevice(gpu);
         },
-        makeNccl(), collectiveTimeoutSeconds, mpiProcesses()));
+        makeNccl(), collectiveTimeoutSeconds, mpiProcesses(), profile));
   }
   return std::unique_ptr<Backend>(new PlanBackend(
       "cuda",
@@ -560,7 +561,7 @@ makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice) {
                            "device with mpirun across hosts)"));
         return makeCudaDevice(device);
       },
-      makeNccl(), collectiveTimeoutSeconds));
+      makeNccl(), collectiveTimeoutSeconds, nullptr, profile));
 }
 
 } // namespace tessel::cuda

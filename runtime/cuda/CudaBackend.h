@@ -24,8 +24,10 @@ namespace tessel::cuda {
 /// no driver). `processPerDevice`: under mpirun, rank r drives device r on
 /// GPU (local rank modulo the host's GPUs), ids broadcast over MPI
 /// (MpiProcesses.h); MPI must be initialized.
+/// `profile`: time each instruction (LoadedExecutable::profile).
 absl::StatusOr<std::unique_ptr<Backend>>
-makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice = false);
+makeCudaBackend(double collectiveTimeoutSeconds, bool processPerDevice = false,
+                bool profile = false);
 
 /// GPU `ordinal` as a DeviceApi (for tests and tools).
 absl::StatusOr<std::unique_ptr<DeviceApi>> makeCudaDevice(int ordinal);

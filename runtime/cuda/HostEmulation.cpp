@@ -444,7 +444,7 @@ void FakeNccl::abort(void *comm) {
 void FakeNccl::destroy(void *comm) { delete static_cast<Comm *>(comm); }
 
 std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds,
-                                              bool convolutions) {
+                                              bool convolutions, bool profile) {
   return std::make_unique<PlanBackend>(
       "cuda_emulation",
       [convolutions](int device,
@@ -452,7 +452,7 @@ std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds,
         return std::make_unique<HostDeviceApi>(device, convolutions);
       },
       std::make_shared<FakeNccl>(collectiveTimeoutSeconds),
-      collectiveTimeoutSeconds);
+      collectiveTimeoutSeconds, nullptr, profile);
 }
 
 } // namespace tessel::cuda

@@ -115,8 +115,10 @@ private:
 /// The CUDA backend on the host: devices are HostDeviceApi, collectives
 /// FakeNccl, each device a thread.
 /// `convolutions`: as on a GPU with cuDNN (else im2col + GEMM).
+/// `profile`: time each instruction (LoadedExecutable::profile).
 std::unique_ptr<Backend> makeEmulationBackend(double collectiveTimeoutSeconds,
-                                              bool convolutions = true);
+                                              bool convolutions = true,
+                                              bool profile = false);
 
 } // namespace tessel::cuda
 

@@ -184,14 +184,14 @@ std::shared_ptr<Processes> mpiProcesses() {
 std::shared_ptr<NcclApi> mpiNccl() { return std::make_shared<MpiNccl>(); }
 
 std::unique_ptr<Backend>
-makeMpiEmulationBackend(double collectiveTimeoutSeconds) {
+makeMpiEmulationBackend(double collectiveTimeoutSeconds, bool profile) {
   MpiGroup::setTimeout(collectiveTimeoutSeconds);
   return std::make_unique<PlanBackend>(
       "cuda_emulation",
       [](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
         return std::make_unique<HostDeviceApi>(device);
       },
-      mpiNccl(), collectiveTimeoutSeconds, mpiProcesses());
+      mpiNccl(), collectiveTimeoutSeconds, mpiProcesses(), profile);
 }
 
 } // namespace tessel::cuda

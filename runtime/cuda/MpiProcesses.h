@@ -33,7 +33,7 @@ std::shared_ptr<NcclApi> mpiNccl();
 
 /// The CUDA backend's emulation with one process per device under mpirun.
 std::unique_ptr<Backend>
-makeMpiEmulationBackend(double collectiveTimeoutSeconds);
+makeMpiEmulationBackend(double collectiveTimeoutSeconds, bool profile = false);
 
 } // namespace tessel::cuda
 

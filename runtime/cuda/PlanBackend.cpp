@@ -108,9 +108,10 @@ class PlanExecutable : public LoadedExecutable {
 public:
   PlanExecutable(const proto::Executable &executable,
                  std::shared_ptr<NcclApi> nccl, double timeoutSeconds,
-                 std::shared_ptr<Processes> processes)
+                 std::shared_ptr<Processes> processes, bool profiling)
       : executable_(executable), nccl(std::move(nccl)),
-        timeoutSeconds(timeoutSeconds), processes(std::move(processes)) {}
+        timeoutSeconds(timeoutSeconds), processes(std::move(processes)),
+        profiling(profiling) {}
   ~PlanExecutable() override {
     for (LoadedDevice &device : devices) {
       for (void *comm : device.joined)
@@ -126,6 +127,14 @@ public:
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return executable_; }
+  std::vector<std::pair<std::string, double>> profile() const override {
+    std::lock_guard<std::mutex> lock(secondsMutex);
+    std::vector<std::pair<std::string, double>> result(seconds.begin(),
+                                                       seconds.end());
+    std::sort(result.begin(), result.end(),
+              [](const auto &a, const auto &b) { return a.second > b.second; });
+    return result;
+  }
 
 private:
   absl::Status prepare(LoadedDevice &device,
@@ -150,6 +159,10 @@ private:
   std::shared_ptr<NcclApi> nccl;
   double timeoutSeconds;
   std::shared_ptr<Processes> processes;
+  /// Per instruction kind, the seconds spent over every device and run.
+  bool profiling;
+  std::map<std::string, double> seconds;
+  mutable std::mutex secondsMutex;
   /// The devices of this process (indices into the programs).
   std::vector<int> local;
   std::vector<LoadedDevice> devices;
@@ -507,8 +520,30 @@ PlanExecutable::runDevice(LoadedDevice &device,
         !status.ok())
       return status;
   device.markedLaunches.clear();
+  // Profiling: each instruction waited for (with the collective deadline)
+  // before the next starts, and timed.
+  using Clock = std::chrono::steady_clock;
+  int timed = -1;
+  Clock::time_point start;
+  auto account = [&]() -> absl::Status {
+    if (!profiling || timed < 0)
+      return absl::OkStatus();
+    if (absl::Status status = wait(device); !status.ok())
+      return status;
+    double elapsed =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    std::lock_guard<std::mutex> lock(secondsMutex);
+    seconds[profileName(program.instructions(timed))] += elapsed;
+    return absl::OkStatus();
+  };
   for (size_t i = 0; i < device.plan.launches.size(); ++i) {
     const Launch &launch = device.plan.launches[i];
+    if (launch.instruction != timed) {
+      if (absl::Status status = account(); !status.ok())
+        return status;
+      timed = launch.instruction;
+      start = Clock::now();
+    }
     if (absl::Status status = enqueue(device, launch); !status.ok())
       return where(device, launch.instruction, status);
     if (launch.type == Launch::Type::Nccl) {
@@ -519,6 +554,8 @@ PlanExecutable::runDevice(LoadedDevice &device,
         return where(device, launch.instruction, status);
     }
   }
+  if (absl::Status status = account(); !status.ok())
+    return status;
   if (absl::Status status = wait(device); !status.ok())
     return status;
   int32_t error = 0;
@@ -584,8 +621,8 @@ std::unique_ptr<Processes> singleProcess() {
 absl::StatusOr<std::unique_ptr<LoadedExecutable>>
 PlanBackend::load(const proto::Executable &executable,
                   const std::string &directory) {
-  auto loaded = std::make_unique<PlanExecutable>(executable, nccl,
-                                                 timeoutSeconds, processes);
+  auto loaded = std::make_unique<PlanExecutable>(
+      executable, nccl, timeoutSeconds, processes, profile);
   if (absl::Status status = loaded->load(directory, devices); !status.ok())
     return status;
   return loaded;

@@ -68,13 +68,16 @@ std::unique_ptr<Processes> singleProcess();
 
 class PlanBackend : public Backend {
 public:
-  /// `processes`: null for one process driving every device.
+  /// `processes`: null for one process driving every device. `profile`:
+  /// time each instruction, waiting for it to finish before the next.
   PlanBackend(std::string name, DeviceFactory devices,
               std::shared_ptr<NcclApi> nccl, double collectiveTimeoutSeconds,
-              std::shared_ptr<Processes> processes = nullptr)
+              std::shared_ptr<Processes> processes = nullptr,
+              bool profile = false)
       : name_(std::move(name)), devices(std::move(devices)),
         nccl(std::move(nccl)), timeoutSeconds(collectiveTimeoutSeconds),
-        processes(processes ? std::move(processes) : singleProcess()) {}
+        processes(processes ? std::move(processes) : singleProcess()),
+        profile(profile) {}
   std::string name() const override { return name_; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
@@ -86,6 +89,7 @@ private:
   std::shared_ptr<NcclApi> nccl;
   double timeoutSeconds;
   std::shared_ptr<Processes> processes;
+  bool profile;
 };
 
 /// Every device group of the executable's collectives (device ids by

@@ -232,13 +232,10 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
       return status;
     }
     if (profile) {
-      std::string name =
-          instruction.op() == "collective"
-              ? proto::Collective::Kind_Name(instruction.collective().kind())
-              : instruction.op();
-      profile(name, std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - start)
-                        .count());
+      profile(profileName(instruction),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                            start)
+                  .count());
     }
   }
   return absl::OkStatus();
@@ -274,6 +271,12 @@ void HostDevice::placeOutput(const OutputPart &part, const char *data,
   }
   copyPart(kernels::byteSize(whole.type), whole.dims, part.offsets, part.dims,
            whole.bytes.data(), const_cast<char *>(data), /*toLocal=*/false);
+}
+
+std::string profileName(const proto::Instruction &instruction) {
+  return instruction.op() == "collective"
+             ? proto::Collective::Kind_Name(instruction.collective().kind())
+             : instruction.op();
 }
 
 HostTensor outputFor(const proto::TensorSpec &spec) {

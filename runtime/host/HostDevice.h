@@ -113,6 +113,9 @@ private:
   std::vector<kernels::KernelFn> kernels;
 };
 
+/// What a profile calls an instruction: its op, or a collective's kind.
+std::string profileName(const proto::Instruction &instruction);
+
 /// An empty output of `spec`'s type and shape, to gather parts into.
 HostTensor outputFor(const proto::TensorSpec &spec);
 
