@@ -2,6 +2,8 @@
 
 #include "runtime/Backend.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/Executable.h"
@@ -14,6 +16,20 @@ int64_t HostTensor::numElements() const {
   for (int64_t dim : dims)
     count *= dim;
   return count;
+}
+
+void KernelProfile::add(const std::string &kernel, double time) {
+  std::lock_guard<std::mutex> lock(mutex);
+  seconds[kernel] += time;
+}
+
+std::vector<std::pair<std::string, double>> KernelProfile::sorted() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  std::vector<std::pair<std::string, double>> result(seconds.begin(),
+                                                     seconds.end());
+  std::sort(result.begin(), result.end(),
+            [](const auto &a, const auto &b) { return a.second > b.second; });
+  return result;
 }
 
 absl::Status checkInputs(const proto::Executable &executable,

@@ -11,7 +11,9 @@
 #define TESSEL_RUNTIME_BACKEND_H
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,18 @@ struct HostTensor {
   template <typename T> const T *as() const {
     return reinterpret_cast<const T *>(bytes.data());
   }
+};
+
+/// Seconds per kernel, added to from any thread; what profile() returns.
+class KernelProfile {
+public:
+  void add(const std::string &kernel, double seconds);
+  /// The most expensive first.
+  std::vector<std::pair<std::string, double>> sorted() const;
+
+private:
+  mutable std::mutex mutex;
+  std::map<std::string, double> seconds;
 };
 
 class LoadedExecutable {

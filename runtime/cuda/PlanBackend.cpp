@@ -128,12 +128,7 @@ public:
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return executable_; }
   std::vector<std::pair<std::string, double>> profile() const override {
-    std::lock_guard<std::mutex> lock(secondsMutex);
-    std::vector<std::pair<std::string, double>> result(seconds.begin(),
-                                                       seconds.end());
-    std::sort(result.begin(), result.end(),
-              [](const auto &a, const auto &b) { return a.second > b.second; });
-    return result;
+    return seconds.sorted();
   }
 
 private:
@@ -161,8 +156,7 @@ private:
   std::shared_ptr<Processes> processes;
   /// Per instruction kind, the seconds spent over every device and run.
   bool profiling;
-  std::map<std::string, double> seconds;
-  mutable std::mutex secondsMutex;
+  KernelProfile seconds;
   /// The devices of this process (indices into the programs).
   std::vector<int> local;
   std::vector<LoadedDevice> devices;
@@ -532,8 +526,7 @@ PlanExecutable::runDevice(LoadedDevice &device,
       return status;
     double elapsed =
         std::chrono::duration<double>(Clock::now() - start).count();
-    std::lock_guard<std::mutex> lock(secondsMutex);
-    seconds[profileName(program.instructions(timed))] += elapsed;
+    seconds.add(profileName(program.instructions(timed)), elapsed);
     return absl::OkStatus();
   };
   for (size_t i = 0; i < device.plan.launches.size(); ++i) {

@@ -43,11 +43,7 @@ public:
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return program; }
   std::vector<std::pair<std::string, double>> profile() const override {
-    std::vector<std::pair<std::string, double>> result(seconds.begin(),
-                                                       seconds.end());
-    std::sort(result.begin(), result.end(),
-              [](const auto &a, const auto &b) { return a.second > b.second; });
-    return result;
+    return seconds.sorted();
   }
 
 private:
@@ -58,8 +54,7 @@ private:
 
   proto::Executable program;
   bool profiling;
-  std::map<std::string, double> seconds;
-  std::mutex secondsMutex;
+  KernelProfile seconds;
   std::vector<AlignedBytes> parameters;
   std::vector<HostDevice> devices;
   /// Per device, per instruction: its place in the collective.
@@ -160,8 +155,7 @@ absl::Status HostExecutable::runDevice(int d) {
       },
       profiling
           ? HostDevice::ProfileFn([&](const std::string &name, double time) {
-              std::lock_guard<std::mutex> lock(secondsMutex);
-              seconds[name] += time;
+              seconds.add(name, time);
             })
           : HostDevice::ProfileFn());
 }
