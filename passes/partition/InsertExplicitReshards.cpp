@@ -233,6 +233,16 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     factorAxes[f] = axes;
   }
 
+  // The chosen axes and the sizes of `factors` (those of one dimension).
+  auto chosen = [&](llvm::ArrayRef<int64_t> factors) {
+    std::pair<llvm::SmallVector<AxisList>, llvm::SmallVector<int64_t>> result;
+    for (int64_t f : factors) {
+      result.first.push_back(*factorAxes[f]);
+      result.second.push_back(sizes[f]);
+    }
+    return result;
+  };
+
   // A factor's axes must survive the round trip through every dimension
   // holding it: a minor factor cannot be split while the major one beside
   // it is not fully split (the parts would not be contiguous). Such axes
@@ -242,12 +252,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     auto check = [&](bool isResult, int64_t index, int64_t rank) {
       for (int64_t d = 0; d < rank; ++d) {
         llvm::SmallVector<int64_t> factors = rule.factorsOf(isResult, index, d);
-        llvm::SmallVector<AxisList> axes;
-        llvm::SmallVector<int64_t> factorSizes;
-        for (int64_t f : factors) {
-          axes.push_back(*factorAxes[f]);
-          factorSizes.push_back(sizes[f]);
-        }
+        auto [axes, factorSizes] = chosen(factors);
         llvm::SmallVector<AxisList> back = propagation::projectToFactors(
             propagation::projectToDimension(axes, factorSizes, mesh),
             factorSizes, mesh);
@@ -289,13 +294,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   auto implied = [&](bool isResult, int64_t index, int64_t rank) {
     llvm::SmallVector<AxisList> dims;
     for (int64_t d = 0; d < rank; ++d) {
-      llvm::SmallVector<int64_t> factors = rule.factorsOf(isResult, index, d);
-      llvm::SmallVector<AxisList> axes;
-      llvm::SmallVector<int64_t> factorSizes;
-      for (int64_t f : factors) {
-        axes.push_back(*factorAxes[f]);
-        factorSizes.push_back(sizes[f]);
-      }
+      auto [axes, factorSizes] = chosen(rule.factorsOf(isResult, index, d));
       dims.push_back(propagation::projectToDimension(axes, factorSizes, mesh));
     }
     return dims;
