@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "runtime/kernels/ElementTypes.h"
+#include "tests/unit/runtime/CollectiveTensors.h"
 #include "gtest/gtest.h"
 
 namespace tessel {
@@ -21,52 +22,8 @@ namespace {
 
 using kernels::loadFloat;
 
-/// A local tensor with its storage.
-struct Tensor {
-  CollectiveBuffer buffer;
-  std::vector<char> storage;
-
-  Tensor(proto::ElementType type, std::vector<int64_t> dims) {
-    int64_t count = 1;
-    for (int64_t d : dims)
-      count *= d;
-    storage.resize(std::max<int64_t>(count, 1) * kernels::byteSize(type));
-    buffer = {type, std::move(dims), storage.data()};
-  }
-  int64_t count() const {
-    return static_cast<int64_t>(storage.size()) /
-           kernels::byteSize(buffer.type);
-  }
-  /// Element i as a double (integers and bools too).
-  double at(int64_t i) const {
-    if (kernels::isFloatType(buffer.type))
-      return loadFloat(buffer.data, buffer.type, i);
-    return static_cast<double>(kernels::loadInt(buffer.data, buffer.type, i));
-  }
-  void set(int64_t i, double value) {
-    switch (buffer.type) {
-    case proto::I32:
-      static_cast<int32_t *>(buffer.data)[i] = static_cast<int32_t>(value);
-      break;
-    case proto::I64:
-      static_cast<int64_t *>(buffer.data)[i] = static_cast<int64_t>(value);
-      break;
-    case proto::I1:
-      static_cast<uint8_t *>(buffer.data)[i] = value != 0;
-      break;
-    default:
-      kernels::storeFloat(buffer.data, buffer.type, i,
-                          static_cast<float>(value));
-    }
-  }
-};
-
-/// Member `rank`'s input value at `i`: small integers, some negative.
-double inputValue(proto::ElementType type, int rank, int64_t i) {
-  if (type == proto::I1)
-    return (rank + i) % 3 == 0;
-  return static_cast<double>((rank * 7 + i * 3) % 13) - 6;
-}
+using testing::inputValue;
+using testing::Tensor;
 
 Tensor makeInput(proto::ElementType type, const std::vector<int64_t> &dims,
                  int rank) {

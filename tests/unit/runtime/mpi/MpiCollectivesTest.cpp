@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "runtime/kernels/ElementTypes.h"
+#include "tests/unit/runtime/CollectiveTensors.h"
 #include "gtest/gtest.h"
 
 namespace tessel {
@@ -31,41 +32,17 @@ int worldSize() {
   return size;
 }
 
-struct Tensor {
-  CollectiveBuffer buffer;
-  std::vector<char> storage;
-  Tensor(proto::ElementType type, std::vector<int64_t> dims) {
-    int64_t count = 1;
-    for (int64_t d : dims)
-      count *= d;
-    storage.assign(std::max<int64_t>(count, 1) * kernels::byteSize(type), 0);
-    buffer = {type, std::move(dims), storage.data()};
-  }
-  int64_t count() const {
-    return static_cast<int64_t>(storage.size()) /
-           kernels::byteSize(buffer.type);
-  }
-};
+using testing::inputValue;
+using testing::Tensor;
 
 /// Member `rank`'s input: small values, some negative, a NaN in floats.
 Tensor input(proto::ElementType type, const std::vector<int64_t> &dims,
              int rank) {
   Tensor tensor(type, dims);
-  for (int64_t i = 0; i < tensor.count(); ++i) {
-    double value = static_cast<double>((rank * 7 + i * 3) % 13) - 6;
-    if (type == proto::I1)
-      static_cast<uint8_t *>(tensor.buffer.data)[i] = (rank + i) % 3 == 0;
-    else if (type == proto::I32)
-      static_cast<int32_t *>(tensor.buffer.data)[i] =
-          static_cast<int32_t>(value);
-    else if (type == proto::I64)
-      static_cast<int64_t *>(tensor.buffer.data)[i] =
-          static_cast<int64_t>(value);
-    else
-      kernels::storeFloat(tensor.buffer.data, type, i,
-                          i == 5 && rank == 1 ? NAN
-                                              : static_cast<float>(value));
-  }
+  for (int64_t i = 0; i < tensor.count(); ++i)
+    tensor.set(i, kernels::isFloatType(type) && i == 5 && rank == 1
+                      ? NAN
+                      : inputValue(type, rank, i));
   return tensor;
 }
 
