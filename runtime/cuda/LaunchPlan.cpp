@@ -1380,7 +1380,8 @@ absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
   // Parameters: this device's part where any buffer names one (the other
   // buffers of that parameter are views of the part), else the whole.
   std::map<int64_t, uint64_t> parts, wholes, parameterBytes;
-  for (const proto::Buffer &buffer : program.buffers()) {
+  for (int id = 0; id < program.buffers_size(); ++id) {
+    const proto::Buffer &buffer = program.buffers(id);
     if (buffer.storage() != proto::Buffer::PARAMETER)
       continue;
     if (buffer.index() < 0 || buffer.index() >= executable.parameters_size())
@@ -1388,6 +1389,8 @@ absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
           absl::StrCat("a buffer names parameter ", buffer.index(), " of ",
                        executable.parameters_size()));
     uint64_t bytes = static_cast<uint64_t>(bufferBytes(buffer));
+    if (buffer.global_offsets_size() > 0)
+      layout.parameterParts.emplace(buffer.index(), id);
     uint64_t &held = buffer.global_offsets_size() > 0 ? parts[buffer.index()]
                                                       : wholes[buffer.index()];
     held = std::max(held, bytes);

@@ -43,6 +43,9 @@ struct BufferLayout {
   std::vector<int64_t> inputOffsets;
   /// Parameters this device holds: index -> offset.
   std::map<int64_t, uint64_t> parameterOffsets;
+  /// Parameters this device holds a part of: index -> the buffer naming
+  /// the part (its dims and global offsets).
+  std::map<int64_t, int> parameterParts;
 };
 absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
                                            int device);

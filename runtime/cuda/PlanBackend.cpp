@@ -311,13 +311,10 @@ PlanExecutable::prepare(LoadedDevice &device,
       return status;
   }
   for (const auto &[index, offset] : device.layout.parameterOffsets) {
-    const proto::Buffer *part = nullptr;
-    for (const proto::Buffer &buffer : program.buffers())
-      if (buffer.storage() == proto::Buffer::PARAMETER &&
-          buffer.index() == index && buffer.global_offsets_size() > 0) {
-        part = &buffer;
-        break;
-      }
+    auto partBuffer = device.layout.parameterParts.find(index);
+    const proto::Buffer *part = partBuffer == device.layout.parameterParts.end()
+                                    ? nullptr
+                                    : &program.buffers(partBuffer->second);
     const AlignedBytes &whole = parameters[index];
     char *target = device.memory + offset;
     absl::Status status;

@@ -445,6 +445,7 @@ TEST(LaunchPlanTest, BuffersShareInputsAndHoldParameterParts) {
   EXPECT_EQ(layout->bufferOffsets[3], 512u); // A view of the part.
   EXPECT_EQ(layout->bufferOffsets[4], 768u); // The part is 64 bytes, not 128.
   EXPECT_EQ(layout->totalBytes, 1024u);
+  EXPECT_EQ(layout->parameterParts, (std::map<int64_t, int>{{0, 2}}));
 }
 
 // The element kernels' f16 and bf16 conversions are the host's, bit for bit.
