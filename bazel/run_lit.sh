@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the lit tests of one directory under Bazel.
-#   run_lit.sh <test directory> <tool>...
+# Runs the lit tests of one directory (or one file) under Bazel.
+#   run_lit.sh <test directory or file> <tool>...
 # Each tool's directory is put on lit's PATH. Results go to Bazel's
 # XML_OUTPUT_FILE so that .ci/run can count individual tests.
 set -euo pipefail

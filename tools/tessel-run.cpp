@@ -41,7 +41,7 @@
 #include "runtime/io/Npy.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/mpi/MpiBackend.h"
-#include "runtime/mpi/MpiCollectives.h"
+#include "runtime/mpi/Watchdog.h"
 #include <mpi.h>
 
 ABSL_FLAG(std::string, inputs, "",
@@ -59,9 +59,11 @@ ABSL_FLAG(std::string, backend, "host",
           "(a GPU per device), or cuda_emulation (the cuda backend's plans "
           "and kernels run on the host, slowly: for machines without a GPU)");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
-ABSL_FLAG(double, collective_timeout, 300,
-          "--backend mpi, cuda: seconds a device waits in a collective for the "
-          "others before the run fails, naming the device and the collective");
+ABSL_FLAG(double, timeout, tessel::Watchdog::kDefaultSeconds,
+          "Seconds a device waits for the others, in any phase (one process "
+          "per device under mpirun: start-up, load, inputs, each collective, "
+          "outputs, shutdown; cuda: each collective), before the job ends "
+          "naming the device, the phase and whom it waited for");
 ABSL_FLAG(int, devices, 0,
           "Devices available (host: threads standing in for them; 0: as "
           "many as the executable's mesh has)");
@@ -90,9 +92,45 @@ cudaBackend(double collectiveTimeoutSeconds, bool processPerDevice,
 #endif
 }
 
+/// Whether this process is one of an MPI job's, between MPI_Init and
+/// MPI_Finalize.
+bool inMpiJob = false;
+
 int fail(const std::string &message) {
-  std::cerr << "tessel-run: error: " << message << "\n";
+  // One write: the lines of several ranks must not interleave.
+  std::string line = absl::StrCat("tessel-run: error: ", message, "\n");
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+  // The other ranks would wait for this one: the whole job ends.
+  if (inMpiJob)
+    MPI_Abort(MPI_COMM_WORLD, 1);
   return 1;
+}
+
+/// Starts this process's part of an MPI job under the watchdog (armed
+/// before MPI_Init: a rank that never starts ends the job too).
+absl::Status joinMpiJob(int *argc, char ***argv) {
+  int rank = tessel::Watchdog::rankFromEnvironment();
+  if (absl::Status status =
+          tessel::Watchdog::start(absl::GetFlag(FLAGS_timeout), rank);
+      !status.ok())
+    return status;
+  tessel::Watchdog::Wait waiting("mpi_init", "start-up (MPI_Init)",
+                                 "the other ranks");
+  if (MPI_Init(argc, argv) != MPI_SUCCESS)
+    return absl::InternalError("MPI_Init failed");
+  inMpiJob = true;
+  return absl::OkStatus();
+}
+
+/// Ends this process's part of an MPI job, once its runs are done.
+void leaveMpiJob() {
+  if (!inMpiJob)
+    return;
+  tessel::Watchdog::Wait waiting("mpi_finalize", "shutdown (MPI_Finalize)",
+                                 "the other ranks");
+  MPI_Finalize();
+  inMpiJob = false;
 }
 
 absl::StatusOr<std::map<std::string, std::string>>
@@ -191,21 +229,14 @@ int main(int argc, char **argv) {
     return fail(absl::StrCat("unknown backend '", backendName,
                              "' (available: host, mpi, cuda, cuda_emulation)"));
   // With MPI, every rank runs this; rank 0 reports.
-  struct MpiSession {
-    bool active = false;
-    ~MpiSession() {
-      if (active)
-        MPI_Finalize();
-    }
-  } mpi;
   int rank = 0;
   // The cuda backends run one process per device when started by mpirun.
   bool processPerDevice =
       backendName == "mpi" || (absl::StartsWith(backendName, "cuda") &&
                                std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr);
   if (processPerDevice) {
-    MPI_Init(&argc, &argv);
-    mpi.active = true;
+    if (absl::Status status = joinMpiJob(&argc, &argv); !status.ok())
+      return fail(std::string(status.message()));
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   }
 
@@ -247,12 +278,13 @@ int main(int argc, char **argv) {
   if (absl::GetFlag(FLAGS_devices) < 0)
     return fail("--devices must not be negative");
   std::unique_ptr<tessel::Backend> backend;
-  tessel::MpiGroup::setTimeout(absl::GetFlag(FLAGS_collective_timeout));
+  if (!(absl::GetFlag(FLAGS_timeout) > 0))
+    return fail("--timeout must be positive");
   if (backendName == "mpi") {
     backend =
         std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
   } else if (backendName == "cuda_emulation") {
-    double timeout = absl::GetFlag(FLAGS_collective_timeout);
+    double timeout = absl::GetFlag(FLAGS_timeout);
     bool profile = absl::GetFlag(FLAGS_profile);
     backend = processPerDevice
                   ? tessel::cuda::makeMpiEmulationBackend(timeout, profile)
@@ -260,7 +292,7 @@ int main(int argc, char **argv) {
                         timeout, /*convolutions=*/true, profile);
   } else if (backendName == "cuda") {
     absl::StatusOr<std::unique_ptr<tessel::Backend>> cuda =
-        cudaBackend(absl::GetFlag(FLAGS_collective_timeout), processPerDevice,
+        cudaBackend(absl::GetFlag(FLAGS_timeout), processPerDevice,
                     absl::GetFlag(FLAGS_profile));
     if (!cuda.ok())
       return fail(std::string(cuda.status().message()));
@@ -285,6 +317,10 @@ int main(int argc, char **argv) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
+  // The job's collective work is done: what follows is rank 0's alone.
+  std::vector<std::pair<std::string, double>> profile = (*loaded)->profile();
+  loaded->reset();
+  leaveMpiJob();
   if (rank != 0)
     return 0; // Rank 0 has the outputs and reports.
   if (iterations > 1) {
@@ -295,7 +331,7 @@ int main(int argc, char **argv) {
               << " MB\n";
   }
 
-  for (const auto &[kernel, total] : (*loaded)->profile())
+  for (const auto &[kernel, total] : profile)
     std::cout << "  " << kernel << ": " << total / iterations * 1e3
               << " ms per run\n";
 

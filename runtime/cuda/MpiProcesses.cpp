@@ -10,6 +10,7 @@
 #include "runtime/cuda/HostEmulation.h"
 #include "runtime/mpi/MpiCollectives.h"
 #include "runtime/mpi/MpiTransfer.h"
+#include "runtime/mpi/Watchdog.h"
 
 namespace tessel::cuda {
 namespace {
@@ -19,6 +20,8 @@ public:
   absl::StatusOr<NcclId> share(int, int rootDevice, int,
                                const NcclId &rootId) override {
     NcclId id = rootId;
+    Watchdog::Wait waiting("nccl_ids", "load (NCCL ids)",
+                           Watchdog::describeRanks({rootDevice}));
     if (MPI_Bcast(id.bytes, sizeof(id.bytes), MPI_BYTE, rootDevice,
                   MPI_COMM_WORLD) != MPI_SUCCESS)
       return absl::InternalError("MPI_Bcast of an NCCL id failed");
@@ -29,8 +32,9 @@ public:
 class MpiProcesses : public Processes {
 public:
   absl::StatusOr<std::vector<int>>
-  localDevices(const proto::Executable &executable) override {
-    absl::StatusOr<int> rank = joinWorld(executable);
+  localDevices(const proto::Executable &executable,
+               const std::vector<AlignedBytes> &parameters) override {
+    absl::StatusOr<int> rank = joinWorld(executable, parameters);
     if (!rank.ok())
       return rank.status();
     return std::vector<int>{*rank};
@@ -185,7 +189,6 @@ std::shared_ptr<NcclApi> mpiNccl() { return std::make_shared<MpiNccl>(); }
 
 std::unique_ptr<Backend>
 makeMpiEmulationBackend(double collectiveTimeoutSeconds, bool profile) {
-  MpiGroup::setTimeout(collectiveTimeoutSeconds);
   return std::make_unique<PlanBackend>(
       "cuda_emulation",
       [](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {

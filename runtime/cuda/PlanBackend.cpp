@@ -35,7 +35,8 @@ namespace {
 class SingleProcess : public Processes {
 public:
   absl::StatusOr<std::vector<int>>
-  localDevices(const proto::Executable &executable) override {
+  localDevices(const proto::Executable &executable,
+               const std::vector<AlignedBytes> &) override {
     std::vector<int> all(executable.programs_size());
     for (int i = 0; i < executable.programs_size(); ++i)
       all[i] = i;
@@ -214,14 +215,15 @@ absl::Status PlanExecutable::load(const std::string &directory,
   int count = executable_.programs_size();
   if (count == 0)
     return absl::InvalidArgumentError("the executable has no programs");
-  absl::StatusOr<std::vector<int>> mine = processes->localDevices(executable_);
-  if (!mine.ok())
-    return mine.status();
-  local = std::move(*mine);
   absl::StatusOr<std::vector<AlignedBytes>> parameters =
       loadParameters(executable_, directory);
   if (!parameters.ok())
     return parameters.status();
+  absl::StatusOr<std::vector<int>> mine =
+      processes->localDevices(executable_, *parameters);
+  if (!mine.ok())
+    return mine.status();
+  local = std::move(*mine);
   devices.resize(local.size());
   for (size_t i = 0; i < local.size(); ++i) {
     devices[i].index = local[i];

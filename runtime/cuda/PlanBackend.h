@@ -29,6 +29,7 @@
 
 #include "runtime/Backend.h"
 #include "runtime/cuda/DeviceApi.h"
+#include "runtime/host/HostDevice.h"
 
 namespace tessel::cuda {
 
@@ -44,9 +45,11 @@ class Processes {
 public:
   virtual ~Processes() = default;
   /// The devices (indices into the executable's programs) this process
-  /// drives.
+  /// drives, given the parameters it loaded (processes must agree on
+  /// them).
   virtual absl::StatusOr<std::vector<int>>
-  localDevices(const proto::Executable &executable) = 0;
+  localDevices(const proto::Executable &executable,
+               const std::vector<AlignedBytes> &parameters) = 0;
   /// A fresh exchange of NCCL ids, for one load; null when every device
   /// is in this process (communicators are then made at once).
   virtual std::unique_ptr<IdExchange> idExchange() = 0;

@@ -13,6 +13,7 @@
 #include "runtime/host/HostDevice.h"
 #include "runtime/mpi/MpiCollectives.h"
 #include "runtime/mpi/MpiTransfer.h"
+#include "runtime/mpi/Watchdog.h"
 
 namespace tessel {
 namespace {
@@ -34,6 +35,8 @@ private:
 
   proto::Executable program;
   int rank = 0, world = 1;
+  /// Runs begun, for the watchdog's messages.
+  int steps = 0;
   std::vector<AlignedBytes> parameters;
   HostDevice device;
   /// Per instruction: this rank's group of the collective (null otherwise),
@@ -43,16 +46,16 @@ private:
 };
 
 absl::Status MpiExecutable::prepare(const std::string &directory, int threads) {
-  absl::StatusOr<int> joined = joinWorld(program);
-  if (!joined.ok())
-    return joined.status();
-  rank = *joined;
-  world = program.programs_size();
   absl::StatusOr<std::vector<AlignedBytes>> loaded =
       loadParameters(program, directory);
   if (!loaded.ok())
     return loaded.status();
   parameters = std::move(*loaded);
+  absl::StatusOr<int> joined = joinWorld(program, parameters);
+  if (!joined.ok())
+    return joined.status();
+  rank = *joined;
+  world = program.programs_size();
   int cores =
       threads > 0
           ? threads
@@ -94,12 +97,16 @@ absl::Status
 MpiExecutable::collective(int index, const proto::Instruction &instruction,
                           const std::vector<kernels::TensorView> &operands,
                           const std::vector<kernels::TensorView> &results) {
+  Watchdog::Label label(absl::StrCat("step ", steps,
+                                     ", collective for tensor '",
+                                     instruction.location(), "'"));
   return runCollective(*groups[index], instruction, sources[index], operands,
                        results, absl::StrCat("rank ", rank));
 }
 
 absl::StatusOr<std::vector<HostTensor>>
 MpiExecutable::run(const std::vector<HostTensor> &inputs) {
+  ++steps;
   // Rank 0 holds the inputs and sends every rank its parts.
   absl::StatusOr<std::map<int64_t, std::vector<char>>> parts =
       distributeInputs(program, inputs);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/kernels/StridedCopy.h"
+#include "runtime/mpi/Watchdog.h"
 
 namespace tessel {
 namespace {
@@ -98,6 +99,17 @@ absl::StatusOr<int> rankAmong(const std::vector<int> &members) {
   return static_cast<int>(self - members.begin());
 }
 
+/// `ranks` without this process's world rank.
+std::vector<int> othersThan(const std::vector<int> &ranks) {
+  int world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  std::vector<int> others;
+  for (int rank : ranks)
+    if (rank != world)
+      others.push_back(rank);
+  return others;
+}
+
 std::string shapeOf(const std::vector<int64_t> &dims) {
   return absl::StrCat("[", absl::StrJoin(dims, "x"), "]");
 }
@@ -111,9 +123,16 @@ MpiGroup::create(const std::vector<int> &members) {
     return key.status();
   MPI_Comm comm;
   int color = *std::min_element(members.begin(), members.end());
-  if (int code = MPI_Comm_split(MPI_COMM_WORLD, color, *key, &comm);
-      code != MPI_SUCCESS)
-    return absl::InternalError("MPI_Comm_split failed");
+  {
+    // Every rank of the world takes part.
+    Watchdog::Wait waiting("communicators",
+                           absl::StrCat("load (the communicator of ",
+                                        Watchdog::describeRanks(members), ")"),
+                           "the other ranks");
+    if (int code = MPI_Comm_split(MPI_COMM_WORLD, color, *key, &comm);
+        code != MPI_SUCCESS)
+      return absl::InternalError("MPI_Comm_split failed");
+  }
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   int size;
   MPI_Comm_size(comm, &size);
@@ -123,7 +142,7 @@ MpiGroup::create(const std::vector<int> &members) {
         absl::StrCat("the group of ", members.size(), " members has ", size,
                      " processes: groups must partition the ranks"));
   }
-  return std::unique_ptr<MpiGroup>(new MpiGroup(comm, size, *key));
+  return std::unique_ptr<MpiGroup>(new MpiGroup(comm, members, *key));
 }
 
 absl::StatusOr<std::unique_ptr<MpiGroup>>
@@ -136,22 +155,30 @@ MpiGroup::createAmong(const std::vector<int> &members, int tag) {
   MPI_Group_incl(worldGroup, static_cast<int>(members.size()), members.data(),
                  &group);
   MPI_Comm comm;
-  int code = MPI_Comm_create_group(MPI_COMM_WORLD, group, tag, &comm);
+  int code;
+  {
+    Watchdog::Wait waiting("communicators",
+                           absl::StrCat("load (the communicator of ",
+                                        Watchdog::describeRanks(members), ")"),
+                           Watchdog::describeRanks(othersThan(members)));
+    code = MPI_Comm_create_group(MPI_COMM_WORLD, group, tag, &comm);
+  }
   MPI_Group_free(&group);
   MPI_Group_free(&worldGroup);
   if (code != MPI_SUCCESS)
     return absl::InternalError("MPI_Comm_create_group failed");
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-  return std::unique_ptr<MpiGroup>(
-      new MpiGroup(comm, static_cast<int>(members.size()), *key));
+  return std::unique_ptr<MpiGroup>(new MpiGroup(comm, members, *key));
 }
 
 absl::Status MpiGroup::exchange(const std::vector<Transfer> &sends,
                                 const std::vector<Transfer> &receives,
                                 const char *what) {
   std::vector<MPI_Request> requests;
+  std::vector<int> peers;
   for (const Transfer &send : sends) {
     requests.emplace_back();
+    peers.push_back(members[send.peer]);
     if (absl::Status status =
             check(MPI_Isend(send.data, static_cast<int>(send.bytes), MPI_BYTE,
                             send.peer, 0, comm, &requests.back()),
@@ -161,6 +188,7 @@ absl::Status MpiGroup::exchange(const std::vector<Transfer> &sends,
   }
   for (const Transfer &receive : receives) {
     requests.emplace_back();
+    peers.push_back(members[receive.peer]);
     if (absl::Status status =
             check(MPI_Irecv(receive.data, static_cast<int>(receive.bytes),
                             MPI_BYTE, receive.peer, 0, comm, &requests.back()),
@@ -168,7 +196,7 @@ absl::Status MpiGroup::exchange(const std::vector<Transfer> &sends,
         !status.ok())
       return status;
   }
-  return wait(requests, what);
+  return waitTransfers(requests, "collective", what, peers);
 }
 
 MpiGroup::~MpiGroup() {
@@ -178,58 +206,88 @@ MpiGroup::~MpiGroup() {
     MPI_Comm_free(&comm);
 }
 
-double MpiGroup::timeoutSeconds = 300;
-
-absl::Status MpiGroup::worldAgrees(uint64_t fingerprint) {
+absl::Status MpiGroup::worldAgrees(uint64_t fingerprint, uint64_t parameters) {
   int world = 0, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  std::vector<uint64_t> all(world);
+  uint64_t mine[2] = {fingerprint, parameters};
+  std::vector<uint64_t> all(2 * static_cast<size_t>(world));
   std::vector<MPI_Request> requests(1);
-  if (MPI_Iallgather(&fingerprint, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T,
-                     MPI_COMM_WORLD, &requests[0]) != MPI_SUCCESS)
-    return absl::InternalError("MPI_Iallgather of the programs failed");
-  if (absl::Status status = wait(requests, "the start", world); !status.ok())
-    return status;
-  for (int r = 0; r < world; ++r)
-    if (all[r] != all[0])
+  {
+    Watchdog::Wait waiting("start", "load (comparing executables)",
+                           absl::StrCat("the other ", world - 1, " ranks"));
+    if (MPI_Iallgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T,
+                       MPI_COMM_WORLD, &requests[0]) != MPI_SUCCESS)
+      return absl::InternalError("MPI_Iallgather of the programs failed");
+    if (absl::Status status = poll(requests); !status.ok())
+      return absl::InternalError(
+          absl::StrCat("comparing executables: ", status.message()));
+  }
+  for (int r = 0; r < world; ++r) {
+    if (all[2 * r] != all[0])
       return absl::InvalidArgumentError(
           absl::StrCat("rank ", r,
                        " runs another executable than rank 0 (every rank must "
                        "load the same one)"));
+    if (all[2 * r + 1] != all[1])
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rank ", r,
+          " loaded other parameters than rank 0 (every rank must read the "
+          "same parameter file)"));
+  }
   return absl::OkStatus();
 }
 
-absl::Status MpiGroup::wait(std::vector<MPI_Request> &requests,
-                            const char *collective, int members) {
-  auto start = std::chrono::steady_clock::now();
+absl::Status MpiGroup::waitTransfers(std::vector<MPI_Request> &requests,
+                                     const char *phase, const std::string &what,
+                                     const std::vector<int> &peers) {
+  auto pending = [&] {
+    std::vector<int> ranks;
+    for (size_t i = 0; i < requests.size(); ++i)
+      if (requests[i] != MPI_REQUEST_NULL)
+        ranks.push_back(peers[i]);
+    std::sort(ranks.begin(), ranks.end());
+    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+    return ranks;
+  };
+  Watchdog::Wait waiting(phase, what, Watchdog::describeRanks(pending()));
+  std::vector<int> done(requests.size());
+  for (int spins = 0;; ++spins) {
+    int count = 0;
+    if (MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &count,
+                     done.data(), MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+      return absl::InternalError(
+          absl::StrCat(what, ": MPI failed while waiting"));
+    if (count == MPI_UNDEFINED)
+      return absl::OkStatus();
+    if (count > 0)
+      waiting.setPeers(Watchdog::describeRanks(pending()));
+    if (spins > 1000)
+      std::this_thread::yield();
+  }
+}
+
+absl::Status MpiGroup::poll(std::vector<MPI_Request> &requests) {
   for (int spins = 0;; ++spins) {
     int done = 0;
     if (MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
                     MPI_STATUSES_IGNORE) != MPI_SUCCESS)
-      return absl::InternalError(
-          absl::StrCat(collective, ": MPI failed while waiting"));
+      return absl::InternalError("MPI failed while waiting");
     if (done)
       return absl::OkStatus();
     if (spins > 1000)
       std::this_thread::yield();
-    double waited =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-    if (waited > timeoutSeconds) {
-      // A member that never comes (dead, or running something else):
-      // nothing can finish this collective, so the job ends, saying who
-      // waited where.
-      int world = 0;
-      MPI_Comm_rank(MPI_COMM_WORLD, &world);
-      std::fprintf(stderr,
-                   "tessel: rank %d waited %.0f s in %s for the other %d "
-                   "members of its group; ending the job\n",
-                   world, waited, collective, members - 1);
-      std::fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 124);
-    }
   }
+}
+
+absl::Status MpiGroup::wait(std::vector<MPI_Request> &requests,
+                            const char *collective) const {
+  Watchdog::Wait waiting("collective", collective,
+                         Watchdog::describeRanks(othersThan(members)));
+  if (absl::Status status = poll(requests); !status.ok())
+    return absl::InternalError(
+        absl::StrCat(collective, ": ", status.message()));
+  return absl::OkStatus();
 }
 
 absl::Status MpiGroup::check(int code, const char *collective) const {

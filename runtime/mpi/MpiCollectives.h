@@ -8,9 +8,10 @@
 // so the numbers agree with the host backend's. Before each collective the
 // members compare what they pass (element type, shapes): a mismatch is an
 // error on every member instead of a hang. Collectives are non-blocking
-// calls waited on with a deadline: a member that never comes (dead, or
-// running another program) ends the job with the waiting rank and the
-// collective named, instead of leaving the others waiting forever.
+// calls waited on under the process's watchdog (runtime/mpi/Watchdog.h): a
+// member that never comes (dead, frozen, or running another program) ends
+// the job with the waiting rank, the collective and the members waited for
+// named, instead of leaving the others waiting forever.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,9 +20,9 @@
 
 #include <mpi.h>
 
-#include <vector>
-
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,16 +47,12 @@ public:
   MpiGroup(const MpiGroup &) = delete;
   MpiGroup &operator=(const MpiGroup &) = delete;
 
-  /// How long a member waits in a collective for the others before it
-  /// gives up: it prints its rank and the collective and ends the job
-  /// (MPI_Abort), since nothing can finish a collective a member never
-  /// joins. 300 s unless set.
-  static void setTimeout(double seconds) { timeoutSeconds = seconds; }
-
   /// Whether every rank of the world passes the same `fingerprint` (of
-  /// the program it runs): an error naming the first rank that does not,
-  /// and the timeout's end of the job if a rank never comes.
-  static absl::Status worldAgrees(uint64_t fingerprint);
+  /// the program it runs and the parameters it loaded): an error naming
+  /// the first rank that does not, and the watchdog's end of the job if a
+  /// rank never comes.
+  static absl::Status worldAgrees(uint64_t fingerprint,
+                                  uint64_t parameters = 0);
 
   int size() const { return size_; }
   int rank() const { return rank_; }
@@ -78,11 +75,13 @@ public:
                             double value, const CollectiveBuffer &in,
                             const CollectiveBuffer &out);
 
-  /// Waits for `requests` within the timeout, after which the job ends
-  /// naming this rank and `what` (`members`: how many take part, the
-  /// caller included, for the message). For any MPI traffic of a run.
-  static absl::Status wait(std::vector<MPI_Request> &requests, const char *what,
-                           int members);
+  /// Waits for point-to-point `requests` of the world under the watchdog
+  /// (runtime/mpi/Watchdog.h), in `phase` (a watchdog phase) doing
+  /// `what`; `peers[i]` is the world rank request i waits for. For any MPI
+  /// traffic of a run outside collectives.
+  static absl::Status waitTransfers(std::vector<MPI_Request> &requests,
+                                    const char *phase, const std::string &what,
+                                    const std::vector<int> &peers);
 
   /// Point-to-point transfers with members (by rank in this group), all
   /// posted at once and waited for within the timeout.
@@ -96,23 +95,25 @@ public:
                         const char *what);
 
 private:
-  MpiGroup(MPI_Comm comm, int size, int rank)
-      : comm(comm), size_(size), rank_(rank) {}
+  MpiGroup(MPI_Comm comm, std::vector<int> members, int rank)
+      : comm(comm), size_(static_cast<int>(members.size())), rank_(rank),
+        members(std::move(members)) {}
   /// Every member passes `in` and `out` of the same type and shapes (and
   /// `extra` alike): the same verdict on every member.
   absl::Status agree(const char *collective, const CollectiveBuffer &in,
                      const CollectiveBuffer &out,
                      const std::vector<int64_t> &extra = {});
   absl::Status check(int code, const char *collective) const;
+  /// Polls `requests` until all complete.
+  static absl::Status poll(std::vector<MPI_Request> &requests);
+  /// Waits for the requests of `collective` under the watchdog.
   absl::Status wait(std::vector<MPI_Request> &requests,
-                    const char *collective) const {
-    return wait(requests, collective, size_);
-  }
-
-  static double timeoutSeconds;
+                    const char *collective) const;
 
   MPI_Comm comm;
   int size_, rank_;
+  /// World ranks of the members, in this group's rank order.
+  std::vector<int> members;
 };
 
 } // namespace tessel

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <functional>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -14,7 +15,8 @@
 
 namespace tessel {
 
-absl::StatusOr<int> joinWorld(const proto::Executable &executable) {
+absl::StatusOr<int> joinWorld(const proto::Executable &executable,
+                              const std::vector<AlignedBytes> &parameters) {
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
@@ -33,8 +35,15 @@ absl::StatusOr<int> joinWorld(const proto::Executable &executable) {
     coded.SetSerializationDeterministic(true);
     executable.SerializeToCodedStream(&coded);
   }
-  if (absl::Status status =
-          MpiGroup::worldAgrees(std::hash<std::string>()(bytes));
+  // A stale or damaged copy of the parameter file on one host would give
+  // wrong numbers silently: the parameters are compared too.
+  uint64_t parametersFingerprint = 0;
+  for (const AlignedBytes &parameter : parameters)
+    parametersFingerprint = parametersFingerprint * 1000003 ^
+                            std::hash<std::string_view>()(std::string_view(
+                                parameter.data.get(), parameter.bytes));
+  if (absl::Status status = MpiGroup::worldAgrees(
+          std::hash<std::string>()(bytes), parametersFingerprint);
       !status.ok())
     return status;
   return rank;
@@ -48,16 +57,29 @@ distributeInputs(const proto::Executable &executable,
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
+  // Rank 0's verdict on the inputs first, to every rank.
+  constexpr int kVerdictTag = 32766;
   int ok = 1;
   absl::Status checked;
+  std::vector<MPI_Request> requests;
+  std::vector<int> peers;
   if (rank == 0) {
     checked = checkInputs(executable, inputs);
     ok = checked.ok();
+    for (int r = 1; r < world; ++r) {
+      requests.emplace_back();
+      peers.push_back(r);
+      MPI_Isend(&ok, 1, MPI_INT, r, kVerdictTag, MPI_COMM_WORLD,
+                &requests.back());
+    }
+  } else {
+    requests.emplace_back();
+    peers.push_back(0);
+    MPI_Irecv(&ok, 1, MPI_INT, 0, kVerdictTag, MPI_COMM_WORLD,
+              &requests.back());
   }
-  std::vector<MPI_Request> requests(1);
-  MPI_Ibcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD, &requests[0]);
-  if (absl::Status status =
-          MpiGroup::wait(requests, "the inputs' check", world);
+  if (absl::Status status = MpiGroup::waitTransfers(
+          requests, "inputs", "inputs (rank 0's check)", peers);
       !status.ok())
     return status;
   if (!ok)
@@ -66,6 +88,7 @@ distributeInputs(const proto::Executable &executable,
                : absl::InvalidArgumentError("rank 0 found the inputs wrong");
   std::map<int64_t, std::vector<char>> mine;
   requests.clear();
+  peers.clear();
   if (rank == 0) {
     std::vector<std::vector<char>> sent;
     for (int r = 0; r < world; ++r)
@@ -79,12 +102,13 @@ distributeInputs(const proto::Executable &executable,
         }
         sent.push_back(std::move(bytes));
         requests.emplace_back();
+        peers.push_back(r);
         MPI_Isend(sent.back().data(), static_cast<int>(sent.back().size()),
                   MPI_BYTE, r, static_cast<int>(part.index), MPI_COMM_WORLD,
                   &requests.back());
       }
-    if (absl::Status status =
-            MpiGroup::wait(requests, "sending the inputs", world);
+    if (absl::Status status = MpiGroup::waitTransfers(
+            requests, "inputs", "inputs (sending every rank its parts)", peers);
         !status.ok())
       return status;
     return mine;
@@ -94,11 +118,12 @@ distributeInputs(const proto::Executable &executable,
     std::vector<char> &bytes = mine[part.index];
     bytes.resize(part.bytes);
     requests.emplace_back();
+    peers.push_back(0);
     MPI_Irecv(bytes.data(), static_cast<int>(part.bytes), MPI_BYTE, 0,
               static_cast<int>(part.index), MPI_COMM_WORLD, &requests.back());
   }
-  if (absl::Status status =
-          MpiGroup::wait(requests, "receiving the inputs", world);
+  if (absl::Status status = MpiGroup::waitTransfers(
+          requests, "inputs", "inputs (receiving this rank's parts)", peers);
       !status.ok())
     return status;
   return mine;
@@ -111,16 +136,18 @@ assembleOutputs(const proto::Executable &executable,
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   std::vector<MPI_Request> requests;
+  std::vector<int> peers;
   if (rank != 0) {
     for (int o = 0; o < executable.outputs_size(); ++o) {
       HostDevice::OutputPart part =
           HostDevice::outputPart(executable.programs(rank), o);
       requests.emplace_back();
+      peers.push_back(0);
       MPI_Isend(parts[o], static_cast<int>(part.bytes), MPI_BYTE, 0, o,
                 MPI_COMM_WORLD, &requests.back());
     }
-    if (absl::Status status =
-            MpiGroup::wait(requests, "sending the outputs", world);
+    if (absl::Status status = MpiGroup::waitTransfers(
+            requests, "outputs", "outputs (sending this rank's parts)", peers);
         !status.ok())
       return status;
     return std::vector<HostTensor>();
@@ -134,11 +161,12 @@ assembleOutputs(const proto::Executable &executable,
       received[o][r].resize(
           HostDevice::outputPart(executable.programs(r), o).bytes);
       requests.emplace_back();
+      peers.push_back(r);
       MPI_Irecv(received[o][r].data(), static_cast<int>(received[o][r].size()),
                 MPI_BYTE, r, o, MPI_COMM_WORLD, &requests.back());
     }
-  if (absl::Status status =
-          MpiGroup::wait(requests, "receiving the outputs", world);
+  if (absl::Status status = MpiGroup::waitTransfers(
+          requests, "outputs", "outputs (assembling them on rank 0)", peers);
       !status.ok())
     return status;
   std::vector<HostTensor> outputs;

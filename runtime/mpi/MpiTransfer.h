@@ -16,13 +16,16 @@
 #include <vector>
 
 #include "runtime/Backend.h"
+#include "runtime/host/HostDevice.h"
 
 namespace tessel {
 
 /// This process's rank, after checking that the world has one rank per
 /// device of `executable` and that every rank loaded the same executable
-/// (a deterministic fingerprint compared before any collective).
-absl::StatusOr<int> joinWorld(const proto::Executable &executable);
+/// and the same `parameters` (deterministic fingerprints compared before
+/// any collective): an error naming the first rank that differs.
+absl::StatusOr<int> joinWorld(const proto::Executable &executable,
+                              const std::vector<AlignedBytes> &parameters);
 
 /// Rank 0 checks `inputs` and sends every rank the parts of them its
 /// program reads; every rank returns its own parts by input index. Other

@@ -1,0 +1,225 @@
+//===- Watchdog.cpp - One deadline on every wait of a multi-process job ---===//
+
+#include "runtime/mpi/Watchdog.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace tessel {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char *kPhases[] = {"mpi_init", "start",       "communicators",
+                                   "nccl_ids", "inputs",      "collective",
+                                   "outputs",  "mpi_finalize"};
+
+struct Fault {
+  int rank = -1;
+  std::string action, phase;
+  int occurrence = 1;
+};
+
+/// The process's watchdog: the waits in progress (of any thread) and the
+/// thread that ends the process when the oldest outlasts the deadline.
+/// Never destroyed: the thread may still watch while the process exits.
+struct State {
+  std::mutex mutex;
+  std::condition_variable changed;
+  double seconds = Watchdog::kDefaultSeconds;
+  int rank = -1;
+  bool watching = false;
+  uint64_t nextId = 1;
+  struct Entry {
+    Clock::time_point since;
+    std::string what, peers;
+  };
+  std::map<uint64_t, Entry> waits;
+  std::optional<Fault> fault;
+  std::map<std::string, int> entered;
+
+  void watch() {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (;;) {
+      if (waits.empty()) {
+        changed.wait(lock);
+        continue;
+      }
+      auto oldest = waits.begin();
+      for (auto it = waits.begin(); it != waits.end(); ++it)
+        if (it->second.since < oldest->second.since)
+          oldest = it;
+      Clock::time_point deadline =
+          oldest->second.since + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(seconds));
+      if (Clock::now() < deadline) {
+        changed.wait_until(lock, deadline);
+        continue;
+      }
+      // Nothing can finish a wait for a peer that never comes: the job
+      // ends, saying who waited where for whom.
+      std::string line = absl::StrCat(
+          "tessel: ", rank >= 0 ? absl::StrCat("rank ", rank) : "this process",
+          " waited ", seconds, " s in ", oldest->second.what, " for ",
+          oldest->second.peers, "; ending the job (--timeout)\n");
+      std::fputs(line.c_str(), stderr);
+      std::fflush(stderr);
+      _exit(124);
+    }
+  }
+
+  void startThread() {
+    if (watching)
+      return;
+    watching = true;
+    std::thread([this] { watch(); }).detach();
+  }
+};
+
+State &state() {
+  static State *state = new State;
+  return *state;
+}
+
+thread_local std::string label;
+
+absl::StatusOr<Fault> parseFault(const char *text) {
+  auto bad = [&](const std::string &why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TESSEL_FAULT='", text, "': ", why,
+        " (expected <rank>:freeze|kill|exit:<phase>[:<n>], phases ",
+        absl::StrJoin(kPhases, ", "), ")"));
+  };
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  if (parts.size() < 3 || parts.size() > 4)
+    return bad("not of four fields at most");
+  Fault fault;
+  if (!absl::SimpleAtoi(parts[0], &fault.rank) || fault.rank < 0)
+    return bad("the rank is not a number");
+  fault.action = parts[1];
+  if (fault.action != "freeze" && fault.action != "kill" &&
+      fault.action != "exit")
+    return bad(absl::StrCat("unknown action '", fault.action, "'"));
+  fault.phase = parts[2];
+  if (std::find(std::begin(kPhases), std::end(kPhases), fault.phase) ==
+      std::end(kPhases))
+    return bad(absl::StrCat("unknown phase '", fault.phase, "'"));
+  if (parts.size() == 4 &&
+      (!absl::SimpleAtoi(parts[3], &fault.occurrence) || fault.occurrence < 1))
+    return bad("the occurrence is not a positive number");
+  return fault;
+}
+
+/// The fault TESSEL_FAULT places at this wait of `phase`, if any: carried
+/// out without the state's lock held.
+void injectFault(State &s, const char *phase) {
+  std::string action;
+  int rank, occurrence;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (!s.fault || s.fault->rank != s.rank || s.fault->phase != phase ||
+        ++s.entered[phase] != s.fault->occurrence)
+      return;
+    action = s.fault->action;
+    rank = s.rank;
+    occurrence = s.fault->occurrence;
+  }
+  std::string line =
+      absl::StrCat("tessel: rank ", rank, ": TESSEL_FAULT: ", action, " at ",
+                   phase, " (", occurrence, ")\n");
+  std::fputs(line.c_str(), stderr);
+  std::fflush(stderr);
+  if (action == "freeze")
+    std::raise(SIGSTOP);
+  else if (action == "kill")
+    std::raise(SIGKILL);
+  else
+    _exit(3);
+}
+
+} // namespace
+
+absl::Status Watchdog::start(double seconds, int rank) {
+  if (!(seconds > 0))
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout must be positive, not ", seconds));
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.seconds = seconds;
+  s.rank = rank;
+  if (const char *text = std::getenv("TESSEL_FAULT"); text && *text) {
+    absl::StatusOr<Fault> fault = parseFault(text);
+    if (!fault.ok())
+      return fault.status();
+    s.fault = *fault;
+  }
+  s.startThread();
+  s.changed.notify_all();
+  return absl::OkStatus();
+}
+
+int Watchdog::rankFromEnvironment() {
+  for (const char *name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char *value = std::getenv(name)) {
+      int rank;
+      if (absl::SimpleAtoi(value, &rank) && rank >= 0)
+        return rank;
+    }
+  return -1;
+}
+
+std::string Watchdog::describeRanks(const std::vector<int> &ranks,
+                                    const std::string &none) {
+  if (ranks.empty())
+    return none;
+  return absl::StrCat(ranks.size() == 1 ? "rank " : "ranks ",
+                      absl::StrJoin(ranks, ", "));
+}
+
+Watchdog::Wait::Wait(const char *phase, std::string what, std::string peers) {
+  State &s = state();
+  injectFault(s, phase);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.startThread();
+  id = s.nextId++;
+  if (!label.empty())
+    what = absl::StrCat(label, ": ", what);
+  s.waits[id] = {Clock::now(), std::move(what), std::move(peers)};
+  s.changed.notify_all();
+}
+
+Watchdog::Wait::~Wait() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.waits.erase(id);
+}
+
+void Watchdog::Wait::setPeers(std::string peers) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.waits[id].peers = std::move(peers);
+}
+
+Watchdog::Label::Label(std::string text) : previous(std::move(label)) {
+  label = std::move(text);
+}
+
+Watchdog::Label::~Label() { label = std::move(previous); }
+
+} // namespace tessel
