@@ -26,6 +26,9 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   # Formatting.
   clang-format
+  # Fuzzing (tests/fuzz, bench/fuzz.sh): clang with libFuzzer and the
+  # sanitizer runtimes. GCC's AddressSanitizer (--config=asan) comes with g++.
+  clang-22 libfuzzer-22-dev libclang-rt-22-dev
 )
 
 if [[ " $* " == *" --models "* ]]; then

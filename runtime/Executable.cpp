@@ -182,19 +182,23 @@ absl::StatusOr<proto::Executable> readExecutable(const std::string &path) {
         absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
   std::stringstream contents;
   contents << in.rdbuf();
-  std::string bytes = contents.str();
+  return parseExecutable(contents.str(), path);
+}
+
+absl::StatusOr<proto::Executable> parseExecutable(std::string_view bytes,
+                                                  const std::string &source) {
   if (bytes.size() < sizeof(kMagic) ||
       std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)
     return absl::InvalidArgumentError(
-        absl::StrCat("'", path, "' is not a Tessel executable"));
+        absl::StrCat("'", source, "' is not a Tessel executable"));
   proto::Executable executable;
   if (!executable.ParseFromArray(bytes.data() + sizeof(kMagic),
-                                 bytes.size() - sizeof(kMagic)))
+                                 static_cast<int>(bytes.size() - sizeof(kMagic))))
     return absl::DataLossError(absl::StrCat(
-        "'", path, "' is a corrupt Tessel executable (it does not parse)"));
+        "'", source, "' is a corrupt Tessel executable (it does not parse)"));
   if (absl::Status status = validateExecutable(executable); !status.ok())
     return absl::Status(status.code(),
-                        absl::StrCat("'", path, "': ", status.message()));
+                        absl::StrCat("'", source, "': ", status.message()));
   return executable;
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -26,6 +27,10 @@ inline constexpr uint32_t kExecutableFormatVersion = 1;
 absl::Status writeExecutable(const proto::Executable &executable,
                              const std::string &path);
 absl::StatusOr<proto::Executable> readExecutable(const std::string &path);
+/// The executable in `bytes` (a file's contents), checked as
+/// readExecutable checks it; `source` names it in errors.
+absl::StatusOr<proto::Executable> parseExecutable(std::string_view bytes,
+                                                  const std::string &source);
 
 /// Checks the structure of `executable` (what readExecutable checks after
 /// parsing), for executables built in memory.

@@ -41,13 +41,18 @@ absl::StatusOr<proto::Plan> readPlan(const std::string &path) {
         absl::StrCat("cannot open plan '", path, "': ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
+  return parsePlan(text.str(), path);
+}
+
+absl::StatusOr<proto::Plan> parsePlan(const std::string &text,
+                                      const std::string &source) {
   proto::Plan plan;
   FirstError errors;
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &plan))
+  if (!parser.ParseFromString(text, &plan))
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ":", errors.text,
+        absl::StrCat(source, ":", errors.text,
                      " (a plan is a tessel.proto.Plan "
                      "in protobuf text form)"));
   return plan;

@@ -28,6 +28,9 @@ inline constexpr char kPlanMeshName[] = "mesh";
 
 /// Reads a plan in protobuf text form; errors name the file and the line.
 absl::StatusOr<proto::Plan> readPlan(const std::string &path);
+/// Parses the text of a plan; `source` names it in errors.
+absl::StatusOr<proto::Plan> parsePlan(const std::string &text,
+                                      const std::string &source);
 
 /// Parses `--mesh x=2,y=4`.
 absl::StatusOr<proto::PlanMesh> parseMeshFlag(const std::string &flag);
