@@ -3,7 +3,7 @@
 # AddressSanitizer + LeakSanitizer + UBSan), each from a seed corpus made
 # from tests/models:
 #
-#   bench/fuzz.sh [--minutes N] [--jobs J] [target...]
+#   bench/fuzz.sh [--minutes N | --seconds S] [--jobs J] [target...]
 #
 # Targets (tests/fuzz): onnx_importer_fuzzer, plan_fuzzer,
 # executable_fuzzer, parameter_file_fuzzer (default: all). Each runs N
@@ -16,12 +16,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-minutes=10 jobs=2 targets=()
+seconds=600 jobs=2 targets=()
 while (($#)); do
   case "$1" in
-    --minutes) minutes="$2"; shift 2 ;;
+    --minutes) seconds=$(($2 * 60)); shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -63,7 +64,7 @@ run() { # target
   cp "$work/seeds/${kind[$target]}"/* "$dir/corpus/" 2>/dev/null
   cp tests/fuzz/regressions/"${kind[$target]}"/* "$dir/corpus/" 2>/dev/null
   cp "$bin/tests/fuzz/$target" "$dir/$target"
-  (cd "$dir" && "./$target" corpus -max_total_time=$((minutes * 60)) \
+  (cd "$dir" && "./$target" corpus -max_total_time="$seconds" \
     -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix=findings/ >"log.txt" 2>&1)
   echo $? >"$dir/status"
@@ -71,7 +72,7 @@ run() { # target
 
 for target in "${targets[@]}"; do
   while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
-  echo "fuzz: $target for $minutes min" >&2
+  echo "fuzz: $target for $seconds s" >&2
   rm -rf "$work/$target/findings"
   run "$target" &
 done

@@ -192,8 +192,9 @@ absl::StatusOr<proto::Executable> parseExecutable(std::string_view bytes,
     return absl::InvalidArgumentError(
         absl::StrCat("'", source, "' is not a Tessel executable"));
   proto::Executable executable;
-  if (!executable.ParseFromArray(bytes.data() + sizeof(kMagic),
-                                 static_cast<int>(bytes.size() - sizeof(kMagic))))
+  if (!executable.ParseFromArray(
+          bytes.data() + sizeof(kMagic),
+          static_cast<int>(bytes.size() - sizeof(kMagic))))
     return absl::DataLossError(absl::StrCat(
         "'", source, "' is a corrupt Tessel executable (it does not parse)"));
   if (absl::Status status = validateExecutable(executable); !status.ok())

@@ -116,7 +116,7 @@ absl::Status joinMpiJob(int *argc, char ***argv) {
       !status.ok())
     return status;
   tessel::Watchdog::Wait waiting("mpi_init", "start-up (MPI_Init)",
-                                 "the other ranks");
+                                 tessel::Watchdog::othersFromEnvironment());
   if (MPI_Init(argc, argv) != MPI_SUCCESS)
     return absl::InternalError("MPI_Init failed");
   inMpiJob = true;
@@ -128,7 +128,7 @@ void leaveMpiJob() {
   if (!inMpiJob)
     return;
   tessel::Watchdog::Wait waiting("mpi_finalize", "shutdown (MPI_Finalize)",
-                                 "the other ranks");
+                                 tessel::Watchdog::othersFromEnvironment());
   MPI_Finalize();
   inMpiJob = false;
 }

@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/cuda/PlanBackend.h"
 #include "runtime/host/Collectives.h"
+#include "runtime/kernels/StridedCopy.h"
 
 namespace tessel::cuda {
+using kernels::copyBytes;
 
 std::string HostDeviceApi::describe() const {
   return absl::StrCat("emulated GPU ", device);
@@ -31,15 +33,13 @@ void HostDeviceApi::free(char *data) { std::free(data); }
 
 absl::Status HostDeviceApi::toDevice(char *device, const void *host,
                                      uint64_t bytes) {
-  if (bytes)
-    std::memcpy(device, host, bytes);
+  copyBytes(device, host, static_cast<int64_t>(bytes));
   return absl::OkStatus();
 }
 
 absl::Status HostDeviceApi::toHost(void *host, const char *device,
                                    uint64_t bytes) {
-  if (bytes)
-    std::memcpy(host, device, bytes);
+  copyBytes(host, device, static_cast<int64_t>(bytes));
   return absl::OkStatus();
 }
 
@@ -123,7 +123,7 @@ absl::Status HostDeviceApi::gemm(const GemmLaunch &gemm) {
 
 absl::Status HostDeviceApi::deviceCopy(void *dst, const void *src,
                                        int64_t bytes) {
-  std::memmove(dst, src, bytes);
+  copyBytes(dst, src, bytes);
   return absl::OkStatus();
 }
 
@@ -321,7 +321,7 @@ absl::Status FakeNccl::allReduce(const void *send, void *receive, int64_t count,
                 for (size_t r = 1; r < slots.size(); ++r)
                   reduceInto(protoTypeOf(type), hostReduction(reduction),
                              sum.data(), slots[r].data(), count);
-                std::memcpy(receive, sum.data(), bytes);
+                copyBytes(receive, sum.data(), bytes);
               });
 }
 
@@ -332,8 +332,8 @@ absl::Status FakeNccl::allGather(const void *send, void *receive, int64_t count,
   return meet(*c->clique, c->rank, send, bytes, timeoutSeconds, "all_gather",
               [&](const std::vector<std::vector<char>> &slots) {
                 for (size_t r = 0; r < slots.size(); ++r)
-                  std::memcpy(static_cast<char *>(receive) + r * bytes,
-                              slots[r].data(), bytes);
+                  copyBytes(static_cast<char *>(receive) + r * bytes,
+                            slots[r].data(), bytes);
               });
 }
 
@@ -352,7 +352,7 @@ absl::Status FakeNccl::reduceScatter(const void *send, void *receive,
         for (size_t r = 1; r < slots.size(); ++r)
           reduceInto(protoTypeOf(type), hostReduction(reduction), sum.data(),
                      slots[r].data() + c->rank * bytes, count);
-        std::memcpy(receive, sum.data(), bytes);
+        copyBytes(receive, sum.data(), bytes);
       });
 }
 
@@ -398,7 +398,7 @@ absl::Status FakeNccl::groupEnd() {
       return absl::InvalidArgumentError(absl::StrCat(
           "receive: rank ", t.comm->rank, " expected ", t.bytes,
           " bytes from rank ", t.peer, ", which sent ", box.front().size()));
-    std::memcpy(t.data, box.front().data(), t.bytes);
+    copyBytes(t.data, box.front().data(), t.bytes);
     box.pop_front();
   }
   return absl::OkStatus();

@@ -364,7 +364,7 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
         std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
         std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
         if (splitValid < splitPiece)
-          std::memset(out.data, 0, numElements(out) * bytes);
+          kernels::zeroBytes(out.data, numElements(out) * bytes);
         for (int m = 0; m < g; ++m) {
           std::vector<int64_t> block = in.dims;
           block[splitDim] = splitValid;
@@ -460,9 +460,9 @@ absl::Status HostGroup::collectivePermute(int rank,
       [&] {
         int64_t total = numElements(in) * kernels::byteSize(in.type);
         if (sources[rank] < 0)
-          std::memset(out.data, 0, total);
+          kernels::zeroBytes(out.data, total);
         else
-          std::memcpy(out.data, slots[sources[rank]].in->data, total);
+          kernels::copyBytes(out.data, slots[sources[rank]].in->data, total);
       });
 }
 

@@ -39,7 +39,7 @@ void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
     localCount *= localDims[d];
   }
   if (toLocal && count < localCount)
-    std::memset(local, 0, localCount * elementBytes);
+    kernels::zeroBytes(local, localCount * elementBytes);
   if (count == 0)
     return;
   char *part = global + start * elementBytes;
@@ -198,8 +198,8 @@ HostDevice::inputParts(const proto::DeviceProgram &program) {
 void HostDevice::extract(const InputPart &part, const HostTensor &input,
                          char *local) {
   if (part.offsets.empty())
-    std::memcpy(local, input.bytes.data(),
-                std::min(part.bytes, input.bytes.size()));
+    kernels::copyBytes(local, input.bytes.data(),
+                       std::min(part.bytes, input.bytes.size()));
   else
     copyPart(kernels::byteSize(input.type), input.dims, part.offsets, part.dims,
              const_cast<char *>(input.bytes.data()), local, /*toLocal=*/true);
@@ -265,8 +265,8 @@ HostDevice::outputPart(const proto::DeviceProgram &program, int o) {
 void HostDevice::placeOutput(const OutputPart &part, const char *data,
                              HostTensor &whole) {
   if (part.offsets.empty()) {
-    std::memcpy(whole.bytes.data(), data,
-                std::min(part.bytes, whole.bytes.size()));
+    kernels::copyBytes(whole.bytes.data(), data,
+                       std::min(part.bytes, whole.bytes.size()));
     return;
   }
   copyPart(kernels::byteSize(whole.type), whole.dims, part.offsets, part.dims,

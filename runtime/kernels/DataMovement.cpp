@@ -232,8 +232,8 @@ absl::Status copyKernel(KernelContext &context) {
   if (context.operands[0].byteCount() != context.results[0].byteCount())
     return context.error("operand and result sizes differ");
   if (context.operands[0].data != context.results[0].data)
-    std::memcpy(context.results[0].data, context.operands[0].data,
-                context.results[0].byteCount());
+    copyBytes(context.results[0].data, context.operands[0].data,
+              context.results[0].byteCount());
   return absl::OkStatus();
 }
 

@@ -12,6 +12,7 @@
 #define TESSEL_RUNTIME_KERNELS_STRIDEDCOPY_H
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace tessel::kernels {
@@ -24,6 +25,18 @@ void stridedCopy(int64_t elementBytes, const std::vector<int64_t> &dims,
                  void *dst, const std::vector<int64_t> &dstStrides,
                  const void *src, const std::vector<int64_t> &srcStrides,
                  int64_t first, int64_t last);
+
+/// memmove of `bytes` (> 0) bytes; nothing for none. Empty tensors may
+/// have no storage (null data): memcpy, memmove and memset of a null
+/// pointer are undefined even for 0 bytes.
+inline void copyBytes(void *dst, const void *src, int64_t bytes) {
+  if (bytes > 0)
+    std::memmove(dst, src, static_cast<size_t>(bytes));
+}
+inline void zeroBytes(void *dst, int64_t bytes) {
+  if (bytes > 0)
+    std::memset(dst, 0, static_cast<size_t>(bytes));
+}
 
 /// Row-major strides (in elements) of a dense tensor of `dims`.
 std::vector<int64_t> denseStrides(const std::vector<int64_t> &dims);

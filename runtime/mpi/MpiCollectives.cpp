@@ -125,10 +125,12 @@ MpiGroup::create(const std::vector<int> &members) {
   int color = *std::min_element(members.begin(), members.end());
   {
     // Every rank of the world takes part.
+    int world;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
     Watchdog::Wait waiting("communicators",
                            absl::StrCat("load (the communicator of ",
                                         Watchdog::describeRanks(members), ")"),
-                           "the other ranks");
+                           absl::StrCat("the other ", world - 1, " ranks"));
     if (int code = MPI_Comm_split(MPI_COMM_WORLD, color, *key, &comm);
         code != MPI_SUCCESS)
       return absl::InternalError("MPI_Comm_split failed");
@@ -533,9 +535,9 @@ absl::Status MpiGroup::collectivePermute(const std::vector<int> &sources,
     }
   int from = sources[rank_];
   if (from < 0)
-    std::memset(out.data, 0, bytes);
+    kernels::zeroBytes(out.data, bytes);
   else if (from == rank_)
-    std::memcpy(out.data, in.data, bytes);
+    kernels::copyBytes(out.data, in.data, bytes);
   else {
     requests.emplace_back();
     MPI_Irecv(out.data, static_cast<int>(bytes), MPI_BYTE, from, 0, comm,

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -65,9 +66,11 @@ struct State {
       for (auto it = waits.begin(); it != waits.end(); ++it)
         if (it->second.since < oldest->second.since)
           oldest = it;
+      // (At most ~30 years: a longer deadline would overflow the clock.)
       Clock::time_point deadline =
-          oldest->second.since + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(seconds));
+          oldest->second.since +
+          std::chrono::duration_cast<Clock::duration>(
+              std::chrono::duration<double>(std::min(seconds, 1e9)));
       if (Clock::now() < deadline) {
         changed.wait_until(lock, deadline);
         continue;
@@ -174,14 +177,29 @@ absl::Status Watchdog::start(double seconds, int rank) {
   return absl::OkStatus();
 }
 
-int Watchdog::rankFromEnvironment() {
-  for (const char *name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+namespace {
+/// The first of the variables `names` that holds a number >= 0, else -1.
+int numberFromEnvironment(std::initializer_list<const char *> names) {
+  for (const char *name : names)
     if (const char *value = std::getenv(name)) {
-      int rank;
-      if (absl::SimpleAtoi(value, &rank) && rank >= 0)
-        return rank;
+      int number;
+      if (absl::SimpleAtoi(value, &number) && number >= 0)
+        return number;
     }
   return -1;
+}
+} // namespace
+
+int Watchdog::rankFromEnvironment() {
+  return numberFromEnvironment(
+      {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"});
+}
+
+std::string Watchdog::othersFromEnvironment() {
+  int size = numberFromEnvironment({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"});
+  if (size < 1)
+    return "the other ranks";
+  return absl::StrCat("the other ", size - 1, size == 2 ? " rank" : " ranks");
 }
 
 std::string Watchdog::describeRanks(const std::vector<int> &ranks,

@@ -50,6 +50,9 @@ public:
   /// mpirun's world rank of this process from its environment, before
   /// MPI_Init (-1 when not started by mpirun).
   static int rankFromEnvironment();
+  /// "the other 7 ranks" from mpirun's environment (MPI cannot say which
+  /// of them a process still waits for in MPI_Init or MPI_Finalize).
+  static std::string othersFromEnvironment();
 
   /// "ranks 0, 2, 3" or "rank 2" (or `none` when `ranks` is empty).
   static std::string describeRanks(const std::vector<int> &ranks,

@@ -26,9 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::vector<int64_t> dims;
     for (const onnx::TensorShapeProto::Dimension &dim :
          input.type().tensor_type().shape().dim())
-      dims.push_back(dim.has_dim_value() && dim.dim_value() > 0
-                         ? dim.dim_value()
-                         : 2);
+      dims.push_back(
+          dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : 2);
     options.inputShapes[input.name()] = dims;
   }
   std::unique_ptr<mlir::MLIRContext> context = tessel::fuzz::makeContext();

@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     written += static_cast<size_t>(n);
   }
   std::string path = "/proc/self/fd/" + std::to_string(fd);
-  absl::StatusOr<tessel::ParameterFile> file = tessel::ParameterFile::open(path);
+  absl::StatusOr<tessel::ParameterFile> file =
+      tessel::ParameterFile::open(path);
   if (file.ok()) {
     for (const tessel::proto::ParameterEntry &entry : file->index().entries()) {
       if (entry.byte_size() > (uint64_t(1) << 24))

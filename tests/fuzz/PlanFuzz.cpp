@@ -39,8 +39,9 @@ func.func @main(%x: tensor<4x64xf32> {graph.name = "x"},
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  absl::StatusOr<tessel::proto::Plan> plan = tessel::parsePlan(
-      std::string(reinterpret_cast<const char *>(data), size), "fuzz.textproto");
+  absl::StatusOr<tessel::proto::Plan> plan =
+      tessel::parsePlan(std::string(reinterpret_cast<const char *>(data), size),
+                        "fuzz.textproto");
   if (!plan.ok())
     return 0;
   std::unique_ptr<mlir::MLIRContext> context = tessel::fuzz::makeContext();

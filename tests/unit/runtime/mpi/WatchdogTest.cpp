@@ -39,8 +39,24 @@ TEST(WatchdogTest, ReadsTheRankMpirunGives) {
   unsetenv("PMI_RANK");
   setenv("OMPI_COMM_WORLD_RANK", "5", 1);
   EXPECT_EQ(Watchdog::rankFromEnvironment(), 5);
+  setenv("OMPI_COMM_WORLD_SIZE", "8", 1);
+  EXPECT_EQ(Watchdog::othersFromEnvironment(), "the other 7 ranks");
   unsetenv("OMPI_COMM_WORLD_RANK");
+  unsetenv("OMPI_COMM_WORLD_SIZE");
+  unsetenv("PMI_SIZE");
   EXPECT_EQ(Watchdog::rankFromEnvironment(), -1);
+  EXPECT_EQ(Watchdog::othersFromEnvironment(), "the other ranks");
+}
+
+/// In a death test's child: the watchdog armed with `seconds` for `rank`
+/// and `fault` (TESSEL_FAULT; null: none).
+void startOrExit(double seconds, int rank, const char *fault = nullptr) {
+  if (fault)
+    setenv("TESSEL_FAULT", fault, 1);
+  else
+    unsetenv("TESSEL_FAULT");
+  if (!Watchdog::start(seconds, rank).ok())
+    std::exit(1);
 }
 
 // A wait that never ends ends the process: one line naming the rank, what
@@ -51,9 +67,7 @@ TEST(WatchdogDeathTest, EndsAWaitThatOutlastsTheDeadline) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        unsetenv("TESSEL_FAULT");
-        if (!Watchdog::start(0.2, 3).ok())
-          std::exit(1);
+        startOrExit(0.2, 3);
         Watchdog::Label label("step 7, collective for tensor 'h'");
         Watchdog::Wait waiting("collective", "all_reduce", "ranks 1, 2");
         for (;;)
@@ -70,9 +84,7 @@ TEST(WatchdogDeathTest, NamesTheWaitStillOpen) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        unsetenv("TESSEL_FAULT");
-        if (!Watchdog::start(0.2, 0).ok())
-          std::exit(1);
+        startOrExit(0.2, 0);
         for (int i = 0; i < 1000; ++i) {
           Watchdog::Wait waiting("inputs", "inputs", "rank 1");
         }
@@ -89,9 +101,7 @@ TEST(WatchdogDeathTest, InjectsTheFaultAtItsPhase) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        setenv("TESSEL_FAULT", "4:exit:collective:3", 1);
-        if (!Watchdog::start(60, 4).ok())
-          std::exit(1);
+        startOrExit(60, 4, "4:exit:collective:3");
         { Watchdog::Wait waiting("inputs", "inputs", "rank 0"); }
         for (int i = 0; i < 2; ++i) {
           Watchdog::Wait waiting("collective", "all_gather", "rank 1");
