@@ -165,17 +165,26 @@ sliceRanges(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> starts,
       start = start < -size ? 0 : start + size;
     if (end < 0)
       end = end < -size ? -1 : end + size;
+    // Counts by the step's magnitude, unsigned: a step of INT64_MIN or
+    // INT64_MAX must not overflow (a fuzzer's finding).
+    uint64_t magnitude = step > 0 ? static_cast<uint64_t>(step)
+                                  : 0 - static_cast<uint64_t>(step);
+    int64_t span;
     if (step > 0) {
       start = std::clamp<int64_t>(start, 0, size);
       end = std::clamp<int64_t>(end, 0, size);
-      ranges[*normalized] = {
-          start, std::max<int64_t>(0, (end - start + step - 1) / step), step};
+      span = end - start;
     } else {
       start = std::clamp<int64_t>(start, 0, size - 1);
       end = std::clamp<int64_t>(end, -1, size - 1);
-      ranges[*normalized] = {
-          start, std::max<int64_t>(0, (start - end - step - 1) / -step), step};
+      span = start - end;
     }
+    int64_t count = span > 0
+                        ? static_cast<int64_t>(
+                              (static_cast<uint64_t>(span) - 1) / magnitude) +
+                              1
+                        : 0;
+    ranges[*normalized] = {start, count, step};
   }
   return ranges;
 }

@@ -211,6 +211,24 @@ TEST(OnnxSemanticsTest, SliceRangesClampLikeTheSpecification) {
   EXPECT_FALSE(sliceRanges({10, 4}, {0, 0}, {5, 4}, {1, -1}, {}).ok());
 }
 
+// Found by tests/fuzz:onnx_importer_fuzzer: steps of INT64_MIN and
+// INT64_MAX overflowed the element count (UBSan: negation overflow).
+TEST(OnnxSemanticsTest, SliceRangesTakeExtremeSteps) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  std::vector<SliceRange> ranges = *sliceRanges({10}, {7}, {kMin}, {}, {kMin});
+  EXPECT_EQ(ranges[0].start, 7);
+  EXPECT_EQ(ranges[0].size, 1);
+  ranges = *sliceRanges({10}, {2}, {kMax}, {}, {kMax});
+  EXPECT_EQ(ranges[0].start, 2);
+  EXPECT_EQ(ranges[0].size, 1);
+  ranges = *sliceRanges({10}, {kMin}, {kMax}, {}, {kMax});
+  EXPECT_EQ(ranges[0].size, 1);
+  ranges = *sliceRanges({10}, {kMax}, {kMin}, {}, {-4});
+  EXPECT_EQ(ranges[0].start, 9);
+  EXPECT_EQ(ranges[0].size, 3); // 9, 5, 1
+}
+
 TEST(OnnxSemanticsTest, FloatAttributesWidenToTheirDecimal) {
   EXPECT_EQ(widenFloat(0.001f), 0.001);
   EXPECT_EQ(widenFloat(1e-5f), 1e-5);
