@@ -28,6 +28,18 @@ inline int64_t elementByteSize(proto::ElementType type) {
   }
 }
 
+/// The product of `values` times `scale` (the element count, or with
+/// `scale` the bytes, of a shape read from a file), or -1 when a value is
+/// negative or the product does not fit in int64_t.
+template <typename Range>
+int64_t checkedProduct(const Range &values, int64_t scale = 1) {
+  int64_t product = scale;
+  for (int64_t value : values)
+    if (value < 0 || __builtin_mul_overflow(product, value, &product))
+      return -1;
+  return product;
+}
+
 } // namespace tessel
 
 #endif // TESSEL_RUNTIME_ELEMENTTYPE_H

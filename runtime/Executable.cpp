@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "runtime/ElementType.h"
 #include "runtime/kernels/ElementTypes.h"
 
 namespace tessel {
@@ -22,11 +23,9 @@ absl::Status invalid(const std::string &message) {
   return absl::DataLossError("invalid executable: " + message);
 }
 
+/// Elements of `dims` (-1: a negative dimension, or too many to count).
 int64_t elementCount(const google::protobuf::RepeatedField<int64_t> &dims) {
-  int64_t count = 1;
-  for (int64_t dim : dims)
-    count *= dim;
-  return count;
+  return checkedProduct(dims);
 }
 
 } // namespace
@@ -53,12 +52,16 @@ describeTensor(proto::ElementType type,
 bool partFits(const google::protobuf::RepeatedField<int64_t> &offsets,
               const google::protobuf::RepeatedField<int64_t> &dims,
               const google::protobuf::RepeatedField<int64_t> &global) {
+  int64_t count = elementCount(dims), whole = elementCount(global);
+  if (count < 0 || whole < 0)
+    return false;
   if (offsets.empty()) // The whole tensor, or a view of its bytes.
-    return elementCount(dims) <= elementCount(global);
+    return count <= whole;
   if (offsets.size() != dims.size() || dims.size() != global.size())
     return false;
+  // (Dimensions are >= 0 here: offset + dim > global, without overflow.)
   for (int d = 0; d < dims.size(); ++d)
-    if (offsets[d] < 0 || (offsets[d] + dims[d] > global[d] &&
+    if (offsets[d] < 0 || (offsets[d] > global[d] - dims[d] &&
                            offsets[d] % std::max<int64_t>(dims[d], 1) != 0))
       return false;
   return true;
@@ -74,15 +77,28 @@ absl::Status validateExecutable(const proto::Executable &executable) {
     if (axis.size() < 1)
       return invalid(
           absl::StrCat("mesh axis '", axis.name(), "' has size ", axis.size()));
-  int64_t devices = meshSize(executable.mesh());
+  std::vector<int64_t> axisSizes;
+  for (const proto::MeshAxis &axis : executable.mesh().axes())
+    axisSizes.push_back(axis.size());
+  int64_t devices = checkedProduct(axisSizes);
+  if (devices < 0)
+    return invalid("the mesh has too many devices to count");
   if (executable.programs_size() != devices)
     return invalid(absl::StrCat("the mesh has ", devices,
                                 " devices but there are ",
                                 executable.programs_size(), " programs"));
-  for (const proto::TensorSpec &spec : executable.inputs())
-    if (kernels::byteSize(spec.element_type()) == 0)
-      return invalid(
-          absl::StrCat("input '", spec.name(), "' has no element type"));
+  for (const auto *specs :
+       {&executable.inputs(), &executable.outputs(), &executable.parameters()})
+    for (const proto::TensorSpec &spec : *specs) {
+      int64_t size = kernels::byteSize(spec.element_type());
+      if (size == 0)
+        return invalid(
+            absl::StrCat("tensor '", spec.name(), "' has no element type"));
+      if (checkedProduct(spec.dims(), size) < 0)
+        return invalid(absl::StrCat("tensor '", spec.name(),
+                                    "' has a negative dimension or more bytes "
+                                    "than can be counted"));
+    }
   for (const proto::DeviceProgram &program : executable.programs()) {
     int64_t buffers = program.buffers_size();
     for (int64_t id = 0; id < buffers; ++id) {
@@ -94,7 +110,11 @@ absl::Status validateExecutable(const proto::Executable &executable) {
         if (dim < 0)
           return invalid(
               absl::StrCat("buffer ", id, " has a negative dimension"));
-      uint64_t bytes = size * elementCount(buffer.dims());
+      int64_t counted = checkedProduct(buffer.dims(), size);
+      if (counted < 0)
+        return invalid(
+            absl::StrCat("buffer ", id, " has more bytes than can be counted"));
+      uint64_t bytes = static_cast<uint64_t>(counted);
       switch (buffer.storage()) {
       case proto::Buffer::ARENA:
         if (buffer.offset() > program.arena_bytes() ||
@@ -213,8 +233,9 @@ countCollectives(const proto::Executable &executable) {
     if (id < 0 || id >= program.buffers_size())
       return 0;
     const proto::Buffer &buffer = program.buffers(id);
-    return kernels::byteSize(buffer.element_type()) *
-           elementCount(buffer.dims());
+    return std::max<int64_t>(
+        0, checkedProduct(buffer.dims(),
+                          kernels::byteSize(buffer.element_type())));
   };
   for (const proto::Instruction &instruction : program.instructions()) {
     if (instruction.op() != "collective")

@@ -156,16 +156,14 @@ absl::StatusOr<ParameterFile> ParameterFile::open(const std::string &path) {
 
   absl::flat_hash_map<std::string, uint64_t> externalSizes;
   for (const proto::ParameterEntry &entry : result.parameterIndex.entries()) {
-    int64_t elements = 1;
-    for (int64_t dim : entry.dims()) {
+    for (int64_t dim : entry.dims())
       if (dim < 0)
         return absl::DataLossError(absl::StrCat("parameter '", entry.name(),
                                                 "' has a negative dimension"));
-      elements *= dim;
-    }
     int64_t elementSize = elementByteSize(entry.element_type());
-    if (elementSize == 0 ||
-        static_cast<uint64_t>(elements * elementSize) != entry.byte_size())
+    int64_t bytes = checkedProduct(entry.dims(), elementSize);
+    if (elementSize == 0 || bytes < 0 ||
+        static_cast<uint64_t>(bytes) != entry.byte_size())
       return absl::DataLossError(absl::StrCat(
           "parameter '", entry.name(), "' declares ", entry.byte_size(),
           " bytes, inconsistent with its ", "element type and shape"));
