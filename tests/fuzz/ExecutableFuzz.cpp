@@ -11,9 +11,15 @@
 #include <cstdint>
 #include <string_view>
 
+#include "google/protobuf/stubs/logging.h"
 #include "runtime/Executable.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/kernels/ElementTypes.h"
+
+namespace {
+// Damaged protos log why they do not parse: expected here, and slow.
+const bool kQuiet = (google::protobuf::SetLogHandler(nullptr), true);
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   absl::StatusOr<tessel::proto::Executable> executable =

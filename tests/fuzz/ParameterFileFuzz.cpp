@@ -13,7 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/stubs/logging.h"
 #include "runtime/params/ParameterFile.h"
+
+namespace {
+// Damaged protos log why they do not parse: expected here, and slow.
+const bool kQuiet = (google::protobuf::SetLogHandler(nullptr), true);
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int fd = memfd_create("tessel-params", MFD_CLOEXEC);
