@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/HostBackend.h"
@@ -108,6 +109,34 @@ TEST(ExecutableTest, RejectsWhatItDoesNotUnderstand) {
   EXPECT_EQ(loaded.status().message(),
             "the host backend has no kernel 'frobnicate' (instruction for "
             "tensor 'y')");
+}
+
+// Found by tests/fuzz:executable_fuzzer: byte counts of huge shapes
+// overflowed int64 (undefined, and a wrapped count could pass the checks).
+TEST(ExecutableTest, RejectsShapesTooLargeToCount) {
+  proto::Executable executable = tinyExecutable();
+  executable.mutable_programs(0)->mutable_buffers(1)->set_dims(0, int64_t(1)
+                                                                      << 62);
+  EXPECT_NE(validateExecutable(executable)
+                .message()
+                .find("buffer 1 has more bytes than can be counted"),
+            std::string::npos);
+
+  executable = tinyExecutable();
+  executable.mutable_inputs(0)->set_dims(1, int64_t(1) << 62);
+  EXPECT_NE(validateExecutable(executable)
+                .message()
+                .find("tensor 'x' has a negative dimension or more bytes"),
+            std::string::npos);
+
+  executable = tinyExecutable();
+  for (int i = 0; i < 3; ++i) {
+    proto::MeshAxis *axis = executable.mutable_mesh()->add_axes();
+    axis->set_name(absl::StrCat("a", i));
+    axis->set_size(int64_t(1) << 30);
+  }
+  EXPECT_NE(validateExecutable(executable).message().find("too many devices"),
+            std::string::npos);
 }
 
 TEST(ExecutableTest, RunChecksInputs) {
