@@ -3,9 +3,11 @@
 # AddressSanitizer + LeakSanitizer + UBSan), each from a seed corpus made
 # from tests/models:
 #
-#   bench/fuzz.sh [--minutes N | --seconds S] [--jobs J] [target...]
+#   bench/fuzz.sh [--minutes N | --seconds S | --runs R] [--jobs J] [target...]
 #
-# Targets (tests/fuzz): onnx_importer_fuzzer, plan_fuzzer,
+# --runs R: R inputs per target from a fixed seed instead of a time: the
+# same inputs on every machine, for CI (a finding there is a bug, never
+# luck). Targets (tests/fuzz): onnx_importer_fuzzer, plan_fuzzer,
 # executable_fuzzer, parameter_file_fuzzer (default: all). Each runs N
 # minutes (default 10), J at a time (default 2: this machine's cores). A
 # target fails on a crash, a sanitizer report, a leak, a hang (an input
@@ -16,13 +18,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=600 jobs=2 targets=()
+seconds=600 runs="" jobs=2 targets=()
 while (($#)); do
   case "$1" in
     --minutes) seconds=$(($2 * 60)); shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -60,11 +63,20 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 run() { # target
   local target="$1" dir="$work/$1"
+  # A counted run starts from the seeds alone (same inputs everywhere); a
+  # timed one goes on from the corpus earlier runs grew.
+  if [[ -n "$runs" ]]; then
+    rm -rf "$dir/corpus"
+  fi
   mkdir -p "$dir/corpus" "$dir/findings"
   cp "$work/seeds/${kind[$target]}"/* "$dir/corpus/" 2>/dev/null
   cp tests/fuzz/regressions/"${kind[$target]}"/* "$dir/corpus/" 2>/dev/null
   cp "$bin/tests/fuzz/$target" "$dir/$target"
-  (cd "$dir" && "./$target" corpus -max_total_time="$seconds" \
+  local limit=(-max_total_time="$seconds")
+  if [[ -n "$runs" ]]; then
+    limit=(-runs="$runs" -seed=1)
+  fi
+  (cd "$dir" && "./$target" corpus "${limit[@]}" \
     -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix=findings/ >"log.txt" 2>&1)
   echo $? >"$dir/status"
@@ -72,7 +84,7 @@ run() { # target
 
 for target in "${targets[@]}"; do
   while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
-  echo "fuzz: $target for $seconds s" >&2
+  echo "fuzz: $target for ${runs:+$runs runs}${runs:-$seconds s}" >&2
   rm -rf "$work/$target/findings"
   run "$target" &
 done
