@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/ElementType.h"
 
 namespace tessel::onnx_import {
 
@@ -57,9 +58,13 @@ absl::StatusOr<Shape> reshapeTarget(llvm::ArrayRef<int64_t> input,
                                     llvm::ArrayRef<int64_t> requested,
                                     bool allowZero) {
   Shape result(requested.begin(), requested.end());
-  int64_t inferred = -1, known = 1, total = 1;
-  for (int64_t dim : input)
-    total *= dim;
+  int64_t inferred = -1, known = 1;
+  // Counted with overflow checks: shapes come from the model file.
+  int64_t total = checkedProduct(input);
+  if (total < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot reshape ", format(input),
+                     ": more elements than can be counted"));
   for (size_t i = 0; i < result.size(); ++i) {
     if (result[i] == 0 && !allowZero) {
       if (i >= input.size())
@@ -78,7 +83,10 @@ absl::StatusOr<Shape> reshapeTarget(llvm::ArrayRef<int64_t> input,
     if (result[i] < 0)
       return absl::InvalidArgumentError(absl::StrCat(
           "shape ", format(requested), " has negative dimension ", result[i]));
-    known *= result[i];
+    if (__builtin_mul_overflow(known, result[i], &known))
+      return absl::InvalidArgumentError(
+          absl::StrCat("shape ", format(requested),
+                       " has more elements than can be counted"));
   }
   if (inferred >= 0) {
     if (known == 0 || total % known != 0)

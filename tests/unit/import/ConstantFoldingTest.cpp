@@ -229,6 +229,20 @@ TEST(OnnxSemanticsTest, SliceRangesTakeExtremeSteps) {
   EXPECT_EQ(ranges[0].size, 3); // 9, 5, 1
 }
 
+// Found by tests/fuzz:onnx_importer_fuzzer: element counts of huge shapes
+// overflowed (UBSan).
+TEST(OnnxSemanticsTest, ReshapeRejectsShapesTooLargeToCount) {
+  constexpr int64_t kHuge = int64_t(1) << 62;
+  absl::StatusOr<Shape> shape = reshapeTarget({4, kHuge}, {-1}, false);
+  ASSERT_FALSE(shape.ok());
+  EXPECT_NE(shape.status().message().find("more elements than can be counted"),
+            std::string::npos);
+  shape = reshapeTarget({4}, {kHuge, 4, -1}, false);
+  ASSERT_FALSE(shape.ok());
+  EXPECT_NE(shape.status().message().find("more elements than can be counted"),
+            std::string::npos);
+}
+
 TEST(OnnxSemanticsTest, FloatAttributesWidenToTheirDecimal) {
   EXPECT_EQ(widenFloat(0.001f), 0.001);
   EXPECT_EQ(widenFloat(1e-5f), 1e-5);
