@@ -2,7 +2,10 @@
 
 #include "runtime/Executable.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -193,6 +196,108 @@ absl::Status writeExecutable(const proto::Executable &executable,
   if (!out)
     return absl::DataLossError(absl::StrCat("writing '", path, "' failed"));
   return absl::OkStatus();
+}
+
+namespace {
+bool isFile(const std::string &path) {
+  std::ifstream probe(path, std::ios::binary);
+  return probe.good();
+}
+} // namespace
+
+absl::Status locateParameterFile(proto::Executable &executable,
+                                 const std::string &path,
+                                 const std::string &given) {
+  bool hasParameters =
+      executable.parameters_size() > 0 ||
+      (executable.has_reference() &&
+       executable.reference().parameters_size() > 0);
+  if (!hasParameters)
+    return absl::OkStatus();
+  auto use = [&](const std::string &file) {
+    // Loading reads an absolute name as it is, others in the executable's
+    // folder.
+    std::string named = file;
+    if (named.empty() || named.front() != '/') {
+      char *cwd = ::getcwd(nullptr, 0);
+      if (cwd) {
+        named = absl::StrCat(cwd, "/", file);
+        std::free(cwd);
+      }
+    }
+    executable.set_parameter_file(named);
+    if (executable.has_reference())
+      executable.mutable_reference()->set_parameter_file(named);
+  };
+  if (!given.empty()) {
+    if (!isFile(given))
+      return absl::NotFoundError(
+          absl::StrCat("cannot open the parameter file '", given, "' (--params)"));
+    use(given);
+    return absl::OkStatus();
+  }
+  size_t slash = path.find_last_of('/');
+  std::string directory =
+      slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string &recorded = executable.parameter_file();
+  std::string beside = recorded.empty() || recorded.front() == '/'
+                           ? recorded
+                           : absl::StrCat(directory, "/", recorded);
+  if (!recorded.empty() && isFile(beside))
+    return absl::OkStatus();
+  std::string renamed = path + ".params";
+  if (isFile(renamed)) {
+    use(renamed);
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "cannot find the parameter file of '", path, "': neither '", beside,
+      "' (the name it was compiled with) nor '", renamed,
+      "' exists; name it with --params"));
+}
+
+absl::StatusOr<const proto::ParameterEntry *>
+findParameter(const ParameterFile &file, const proto::TensorSpec &spec) {
+  absl::StatusOr<const proto::ParameterEntry *> entry = file.find(spec.name());
+  if (!entry.ok())
+    return entry.status();
+  bool sameDims = std::equal(spec.dims().begin(), spec.dims().end(),
+                             (*entry)->dims().begin(), (*entry)->dims().end());
+  if ((*entry)->element_type() != spec.element_type() || !sameDims)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "parameter '", spec.name(), "' is ",
+        describeTensor((*entry)->element_type(), (*entry)->dims()), " in '",
+        file.name(), "' but the executable expects ",
+        describeTensor(spec.element_type(), spec.dims())));
+  return *entry;
+}
+
+absl::Status linkParameterFile(const proto::Executable &executable,
+                               const std::string &source,
+                               const std::string &path) {
+  absl::StatusOr<ParameterFile> file = ParameterFile::open(source);
+  if (!file.ok())
+    return file.status();
+  // Entries name their data absolutely: the new file may lie elsewhere.
+  std::string folder;
+  if (char *cwd = ::getcwd(nullptr, 0)) {
+    folder = cwd;
+    std::free(cwd);
+  }
+  ParameterFileWriter writer;
+  for (const proto::TensorSpec &spec : executable.parameters()) {
+    absl::StatusOr<const proto::ParameterEntry *> entry =
+        findParameter(*file, spec);
+    if (!entry.ok())
+      return entry.status();
+    auto [where, offset] = file->locate(**entry);
+    if (where.empty() || where.front() != '/')
+      where = absl::StrCat(folder, "/", where);
+    writer.addExternal(spec.name(), spec.element_type(),
+                       {spec.dims().begin(), spec.dims().end()}, where, offset,
+                       (*entry)->byte_size());
+  }
+  return writer.write(path);
 }
 
 absl::StatusOr<proto::Executable> readExecutable(const std::string &path) {

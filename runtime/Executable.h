@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/params/ParameterFile.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel {
@@ -31,6 +32,30 @@ absl::StatusOr<proto::Executable> readExecutable(const std::string &path);
 /// readExecutable checks it; `source` names it in errors.
 absl::StatusOr<proto::Executable> parseExecutable(std::string_view bytes,
                                                   const std::string &source);
+
+/// Points `executable` (and the single-device program it carries) at its
+/// parameter file, read from `path`: `given` when not empty; else the file
+/// it names, which is relative to the executable's folder and left as
+/// is; else `<path>.params`, the parameter file of an executable renamed
+/// with it. An error names the places looked. Nothing to do without
+/// parameters.
+absl::Status locateParameterFile(proto::Executable &executable,
+                                 const std::string &path,
+                                 const std::string &given);
+
+/// The entry of `file` for parameter `spec`: an error naming the file if
+/// it has none, or one of another element type or shape.
+absl::StatusOr<const proto::ParameterEntry *>
+findParameter(const ParameterFile &file, const proto::TensorSpec &spec);
+
+/// Writes at `path` the parameter file of `executable` from the parameter
+/// file at `source` (the one --params-out wrote for the model): an index
+/// whose entries point at `source`'s data in place, nothing copied, after
+/// checking that `source` has every parameter with its element type and
+/// shape.
+absl::Status linkParameterFile(const proto::Executable &executable,
+                               const std::string &source,
+                               const std::string &path);
 
 /// Checks the structure of `executable` (what readExecutable checks after
 /// parsing), for executables built in memory.

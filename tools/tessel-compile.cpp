@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "compiler/cost/CostModel.h"
@@ -31,10 +32,12 @@
 #include "mlir/Support/Timing.h"
 #include "passes/autoshard/AutoShard.h"
 #include "runtime/Executable.h"
+#include "runtime/Names.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
@@ -45,25 +48,36 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"));
 enum class Emit { Executable, Mlir, Spmd, Lowered, Plan };
-static cl::opt<Emit> emit(
-    "emit", cl::desc("What to produce"), cl::init(Emit::Executable),
-    cl::values(clEnumValN(Emit::Executable, "executable",
-                          "an executable for tessel-run, with its parameter "
-                          "file beside it (<output>.params); the default"),
-               clEnumValN(Emit::Mlir, "mlir",
-                          "the imported program in the graph dialect, with "
-                          "the shardings propagation chose if there is a "
-                          "mesh"),
-               clEnumValN(Emit::Spmd, "spmd",
-                          "with a mesh: the program with its communication "
-                          "explicit (reshards made collectives), on global "
-                          "shapes; a count of the collectives goes to stderr"),
-               clEnumValN(Emit::Plan, "plan",
-                          "the sharding of every named tensor, as a plan "
-                          "(protobuf text) that --plan reads back"),
-               clEnumValN(Emit::Lowered, "lowered",
-                          "the program after fusion and buffer assignment "
-                          "(with a mesh: the program of each device)")));
+/// The values of --emit, with what each produces. (A string option rather
+/// than cl::values, whose error for a wrong value lists nothing.)
+static const std::vector<std::tuple<const char *, Emit, const char *>>
+    kEmitValues = {
+        {"executable", Emit::Executable,
+         "an executable for tessel-run, with its parameter file beside it "
+         "(<output>.params); the default"},
+        {"mlir", Emit::Mlir,
+         "the imported program in the graph dialect, with the shardings "
+         "propagation chose if there is a mesh"},
+        {"spmd", Emit::Spmd,
+         "with a mesh: the program with its communication explicit (reshards "
+         "made collectives), on global shapes; a count of the collectives "
+         "goes to stderr"},
+        {"plan", Emit::Plan,
+         "the sharding of every named tensor, as a plan (protobuf text) that "
+         "--plan reads back; each parameter with the ONNX nodes that read it"},
+        {"lowered", Emit::Lowered,
+         "the program after fusion and buffer assignment (with a mesh: the "
+         "program of each device)"},
+};
+static std::string describeEmitValues() {
+  std::string text = "What to produce:";
+  for (const auto &[name, value, help] : kEmitValues)
+    text += std::string("\n  ") + name + ": " + help;
+  return text;
+}
+static cl::opt<std::string> emitFlag("emit", cl::desc(describeEmitValues()),
+                                     cl::value_desc("what"),
+                                     cl::init("executable"));
 static cl::list<std::string>
     inputShapes("input-shape",
                 cl::desc("Pin an input's shape: name=d0xd1x... (repeatable, "
@@ -83,9 +97,11 @@ static cl::opt<bool>
                       "a --plan's entries are kept as constraints)"));
 static cl::opt<std::string> deviceProfile(
     "device-profile",
-    cl::desc("The machine --auto prices plans for (a DeviceProfile in text "
-             "form; compiler/cost/profiles has this host's, H100's, A100's)"),
-    cl::value_desc("file"), cl::init("compiler/cost/profiles/host.textproto"));
+    cl::desc("The machine --auto prices plans for: a built-in profile (host: "
+             "this development machine; h100_sxm, a100_sxm: 8-GPU nodes) or "
+             "a DeviceProfile file in text form (tessel-calibrate writes "
+             "yours)"),
+    cl::value_desc("name|file"), cl::init("host"));
 static cl::opt<std::string> memoryBudgetFlag(
     "memory-budget",
     cl::desc("Memory per device for --auto: bytes, or with KiB, MiB, GiB "
@@ -110,6 +126,12 @@ static cl::opt<std::string>
     paramsOut("params-out",
               cl::desc("Write the model's parameters (weights) to this file"),
               cl::value_desc("file"));
+static cl::opt<std::string> paramsIn(
+    "params",
+    cl::desc("For MLIR input with graph.parameter arguments: the parameter "
+             "file that holds them (as --params-out wrote it); the "
+             "executable's parameter file then points into it"),
+    cl::value_desc("file"));
 
 /// "40GiB", "512MiB", "64KiB" or plain bytes.
 static std::optional<int64_t> parseByteSize(llvm::StringRef text) {
@@ -179,6 +201,26 @@ int main(int argc, char **argv) {
   mlir::registerDefaultTimingManagerCLOptions();
   cl::ParseCommandLineOptions(argc, argv,
                               "Tessel: compile a model for a device mesh\n");
+  auto error = [](const llvm::Twine &message) {
+    llvm::WithColor::error(llvm::errs(), "tessel-compile") << message << "\n";
+    return 1;
+  };
+  Emit emit = Emit::Executable;
+  {
+    std::vector<std::string> names;
+    bool known = false;
+    for (const auto &[name, value, help] : kEmitValues) {
+      names.push_back(name);
+      if (emitFlag == name) {
+        emit = value;
+        known = true;
+      }
+    }
+    if (!known)
+      return error(tessel::withNameHint("--emit=" + emitFlag +
+                                            " is not something it can emit",
+                                        emitFlag, names, "values"));
+  }
   mlir::MLIRContext context;
   llvm::SourceMgr sourceMgr;
   // MLIR input gets source-line diagnostics; ONNX input plain ones.
@@ -206,14 +248,13 @@ int main(int argc, char **argv) {
   if (failed(model))
     return 1;
 
-  auto error = [](const llvm::Twine &message) {
-    llvm::WithColor::error(llvm::errs(), "tessel-compile") << message << "\n";
-    return 1;
-  };
+  if (!paramsIn.empty() && model->imported)
+    return error("--params is for MLIR input: an ONNX model carries its "
+                 "weights");
   if (!paramsOut.empty()) {
     if (!model->imported)
-      return error(
-          "--params-out needs an ONNX model; MLIR input has no weights");
+      return error("--params-out needs an ONNX model; MLIR input has no "
+                   "weights (its parameters come with --params)");
     absl::Status status = model->imported->writeParameterFile(paramsOut);
     if (!status.ok())
       return error(std::string(status.message()));
@@ -248,7 +289,7 @@ int main(int argc, char **argv) {
     if (!hasMesh)
       return error("--auto needs a mesh: give --mesh");
     absl::StatusOr<tessel::cost::CostModel> costModel =
-        tessel::cost::CostModel::load(deviceProfile);
+        tessel::cost::CostModel::named(deviceProfile);
     if (!costModel.ok())
       return error(std::string(costModel.status().message()));
     tessel::autoshard::AutoShardOptions options;
@@ -275,9 +316,11 @@ int main(int argc, char **argv) {
       if (!functions.empty())
         options.explain = tessel::lookupTensor(*functions.begin(), explainFlag);
       if (!options.explain)
-        return error(
+        return error(tessel::withNameHint(
             "--explain names '" + explainFlag +
-            "', which is no tensor of the model (or an ambiguous name)");
+                "', which is no tensor of the model (or an ambiguous name)",
+            explainFlag, tessel::tensorNames(*model->module), "tensors",
+            /*listAtMost=*/0));
     }
     mlir::FailureOr<tessel::autoshard::AutoShardReport> report =
         tessel::autoshard::autoShard(*model->module, *costModel, options);
@@ -320,7 +363,8 @@ int main(int argc, char **argv) {
     if (!hasMesh)
       return error("--plan-out needs a mesh: give --mesh or --plan");
     std::ofstream out(planFile);
-    out << tessel::formatPlan(tessel::extractPlan(*model->module));
+    out << tessel::formatPlan(tessel::extractPlan(*model->module),
+                              tessel::planNotes(*model->module));
     if (!out)
       return error("cannot write " + planFile);
     if (autoFlag)
@@ -329,7 +373,8 @@ int main(int argc, char **argv) {
   if (emit == Emit::Plan) {
     if (!hasMesh)
       return error("--emit=plan needs a mesh: give --mesh or --plan");
-    std::string text = tessel::formatPlan(tessel::extractPlan(*model->module));
+    std::string text = tessel::formatPlan(tessel::extractPlan(*model->module),
+                                          tessel::planNotes(*model->module));
     std::string openError;
     std::unique_ptr<llvm::ToolOutputFile> output =
         mlir::openOutputFile(outputPath, &openError);
@@ -363,13 +408,23 @@ int main(int argc, char **argv) {
                           ? parameterPath
                           : parameterPath.substr(slash + 1);
     }
+    if (!paramsIn.empty())
+      parameterFile = llvm::sys::path::filename(outputPath).str() + ".params";
     mlir::FailureOr<tessel::proto::Executable> executable =
         tessel::compileToExecutable(*model->module, parameterFile);
     if (failed(executable))
       return 1;
     if (executable->parameters_size() > 0 && parameterFile.empty())
-      return error("the program has parameters but no parameter data: MLIR "
-                   "input with graph.parameter arguments needs an ONNX model");
+      return error("the program has graph.parameter arguments but no "
+                   "parameter data: give the parameter file that holds them "
+                   "with --params (tessel-compile model.onnx --params-out "
+                   "writes one)");
+    if (!paramsIn.empty()) {
+      absl::Status linked = tessel::linkParameterFile(
+          *executable, paramsIn, outputPath + ".params");
+      if (!linked.ok())
+        return error(std::string(linked.message()));
+    }
     absl::Status status = tessel::writeExecutable(*executable, outputPath);
     if (!status.ok())
       return error(std::string(status.message()));

@@ -14,6 +14,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,16 +23,19 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "runtime/Executable.h"
+#include "runtime/Names.h"
 #include "runtime/cuda/HostEmulation.h"
 #include "runtime/cuda/MpiProcesses.h"
 #include "runtime/host/HostBackend.h"
@@ -41,6 +45,7 @@
 #include "runtime/io/Npy.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/mpi/MpiBackend.h"
+#include "runtime/mpi/MpiCollectives.h"
 #include "runtime/mpi/Watchdog.h"
 #include <mpi.h>
 
@@ -58,6 +63,9 @@ ABSL_FLAG(std::string, backend, "host",
           "device: mpirun -np <devices> tessel-run ... --backend mpi), cuda "
           "(a GPU per device), or cuda_emulation (the cuda backend's plans "
           "and kernels run on the host, slowly: for machines without a GPU)");
+ABSL_FLAG(std::string, params, "",
+          "The parameter file (default: the one named at compile time, "
+          "beside the executable, else <executable>.params)");
 ABSL_FLAG(int, threads, 0, "Cores for the host backend (0: all)");
 ABSL_FLAG(double, timeout, tessel::Watchdog::kDefaultSeconds,
           "Seconds a device waits for the others, in any phase (one process "
@@ -96,6 +104,14 @@ cudaBackend(double collectiveTimeoutSeconds, bool processPerDevice,
 /// MPI_Finalize.
 bool inMpiJob = false;
 
+/// This process's rank under mpirun, before MPI_Init (0 outside a job).
+int environmentRank() {
+  int rank = tessel::Watchdog::rankFromEnvironment();
+  return rank < 0 ? 0 : rank;
+}
+
+void leaveMpiJob();
+
 int fail(const std::string &message) {
   // One write: the lines of several ranks must not interleave.
   std::string line = absl::StrCat("tessel-run: error: ", message, "\n");
@@ -105,6 +121,69 @@ int fail(const std::string &message) {
   if (inMpiJob)
     MPI_Abort(MPI_COMM_WORLD, 1);
   return 1;
+}
+
+/// An error of this rank's, or one every rank of the job returns alike
+/// (a job error), which one rank prints before all end cleanly.
+int fail(const absl::Status &status) {
+  std::optional<int> reporter = tessel::jobErrorReporter(status);
+  if (!reporter || !inMpiJob)
+    return fail(std::string(status.message()));
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == *reporter) {
+    std::string line =
+        absl::StrCat("tessel-run: error: ", status.message(), "\n");
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  leaveMpiJob();
+  return 1;
+}
+
+/// An error in the command line, which every rank of a job shares: rank 0
+/// alone says it, and all end cleanly.
+int usageError(const std::string &message) {
+  if (environmentRank() == 0) {
+    std::string line = absl::StrCat("tessel-run: error: ", message, "\n");
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  leaveMpiJob();
+  return 1;
+}
+
+/// absl's parser rejects an unknown flag without naming the one meant: the
+/// first unknown flag of `argv`, with the nearest known one.
+std::optional<std::string> unknownFlag(int argc, char **argv) {
+  std::vector<std::string> known;
+  for (const auto &[name, flag] : absl::GetAllFlags())
+    known.push_back(absl::StrCat("--", name));
+  std::sort(known.begin(), known.end());
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view argument = argv[i];
+    if (argument == "--")
+      break;
+    if (!absl::ConsumePrefix(&argument, "-") || argument.empty())
+      continue;
+    absl::ConsumePrefix(&argument, "-");
+    absl::string_view name = argument.substr(0, argument.find('='));
+    absl::CommandLineFlag *flag = absl::FindCommandLineFlag(name);
+    if (!flag && absl::ConsumePrefix(&name, "no")) {
+      flag = absl::FindCommandLineFlag(name);
+      if (flag && !flag->IsOfType<bool>())
+        flag = nullptr;
+    }
+    if (!flag)
+      return tessel::withNameHint(
+          absl::StrCat("unknown flag '", argv[i], "' (tessel-run --help lists "
+                       "the flags)"),
+          absl::StrCat("--", name), known, "flags", /*listAtMost=*/0);
+    // A flag's value may follow as the next argument.
+    if (argument.find('=') == absl::string_view::npos && !flag->IsOfType<bool>())
+      ++i;
+  }
+  return std::nullopt;
 }
 
 /// Starts this process's part of an MPI job under the watchdog (armed
@@ -131,6 +210,16 @@ void leaveMpiJob() {
                                  tessel::Watchdog::othersFromEnvironment());
   MPI_Finalize();
   inMpiJob = false;
+}
+
+/// Names of `specs` (the executable's inputs or outputs).
+std::vector<std::string>
+namesOf(const google::protobuf::RepeatedPtrField<tessel::proto::TensorSpec>
+            &specs) {
+  std::vector<std::string> names;
+  for (const tessel::proto::TensorSpec &spec : specs)
+    names.push_back(spec.name());
+  return names;
 }
 
 absl::StatusOr<std::map<std::string, std::string>>
@@ -219,21 +308,45 @@ bool differs(const tessel::HostTensor &got, const tessel::HostTensor &want,
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(
       "tessel-run model.tessel [--inputs x=x.npy,...] [--outputs y=y.npy,...]");
+  if (std::optional<std::string> unknown = unknownFlag(argc, argv))
+    return usageError(*unknown);
   std::vector<char *> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() != 2)
-    return fail("expected one executable, e.g. tessel-run model.tessel");
+    return usageError(
+        "expected one executable, e.g. tessel-run model.tessel");
   std::string path = positional[1];
   std::string backendName = absl::GetFlag(FLAGS_backend);
-  if (backendName != "host" && backendName != "mpi" && backendName != "cuda" &&
-      backendName != "cuda_emulation")
-    return fail(absl::StrCat("unknown backend '", backendName,
-                             "' (available: host, mpi, cuda, cuda_emulation)"));
+  std::vector<std::string> backends = {"host", "mpi", "cuda",
+                                       "cuda_emulation"};
+  if (std::find(backends.begin(), backends.end(), backendName) ==
+      backends.end())
+    return usageError(tessel::withNameHint(
+        absl::StrCat("unknown backend '", backendName, "'"), backendName,
+        backends, "backends"));
+  if (absl::GetFlag(FLAGS_devices) < 0)
+    return usageError("--devices must not be negative");
+  if (!(absl::GetFlag(FLAGS_timeout) > 0))
+    return usageError("--timeout must be positive");
   // With MPI, every rank runs this; rank 0 reports.
   int rank = 0;
   // The cuda backends run one process per device when started by mpirun.
-  bool processPerDevice =
-      backendName == "mpi" || (absl::StartsWith(backendName, "cuda") &&
-                               std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr);
+  bool underMpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+  bool processPerDevice = backendName == "mpi" ||
+                          (absl::StartsWith(backendName, "cuda") && underMpirun);
+  if (backendName == "mpi" && !underMpirun) {
+    // Not started by mpirun: one process could only run one device.
+    absl::StatusOr<tessel::proto::Executable> read =
+        tessel::readExecutable(path);
+    if (!read.ok())
+      return fail(std::string(read.status().message()));
+    if (read->programs_size() > 1)
+      return usageError(absl::StrCat(
+          "--backend mpi runs one process per device, started by mpirun: "
+          "mpirun -np ",
+          read->programs_size(), " tessel-run ", path,
+          " --backend mpi ... (this executable has ", read->programs_size(),
+          " devices; --backend host runs them as threads of one process)"));
+  }
   if (processPerDevice) {
     if (absl::Status status = joinMpiJob(&argc, &argv); !status.ok())
       return fail(std::string(status.message()));
@@ -242,14 +355,37 @@ int main(int argc, char **argv) {
 
   absl::StatusOr<tessel::proto::Executable> executable =
       tessel::readExecutable(path);
-  if (!executable.ok())
-    return fail(std::string(executable.status().message()));
+  absl::Status located = executable.status();
+  if (located.ok())
+    located = tessel::locateParameterFile(*executable, path,
+                                          absl::GetFlag(FLAGS_params));
+  // Under mpirun, every rank learns whether all read theirs; the first
+  // that failed says why.
+  if (processPerDevice)
+    located = tessel::MpiGroup::worldSucceeds(
+        located, "load (reading the executable)");
+  if (!located.ok())
+    return fail(located);
   auto inputFiles = parseFileList("inputs", absl::GetFlag(FLAGS_inputs));
   auto outputFiles = parseFileList("outputs", absl::GetFlag(FLAGS_outputs));
   auto expectFiles = parseFileList("expect", absl::GetFlag(FLAGS_expect));
   for (auto *list : {&inputFiles, &outputFiles, &expectFiles})
     if (!list->ok())
-      return fail(std::string(list->status().message()));
+      return usageError(std::string(list->status().message()));
+  // Names the model does not have, before anything runs.
+  std::vector<std::string> inputNames = namesOf(executable->inputs());
+  std::vector<std::string> outputNames = namesOf(executable->outputs());
+  for (const auto &[flag, list, names, what] :
+       {std::make_tuple("inputs", &*inputFiles, &inputNames, "input"),
+        std::make_tuple("outputs", &*outputFiles, &outputNames, "output"),
+        std::make_tuple("expect", &*expectFiles, &outputNames, "output")})
+    for (const auto &entry : *list)
+      if (std::find(names->begin(), names->end(), entry.first) ==
+          names->end())
+        return usageError(tessel::withNameHint(
+            absl::StrCat("--", flag, " names '", entry.first,
+                         "', which is not an ", what, " of the model"),
+            entry.first, *names, absl::StrCat(what, "s")));
 
   std::mt19937_64 random(absl::GetFlag(FLAGS_seed));
   std::vector<tessel::HostTensor> inputs;
@@ -266,20 +402,12 @@ int main(int argc, char **argv) {
     if (!tensor.ok())
       return fail(std::string(tensor.status().message()));
     inputs.push_back(std::move(*tensor));
-    inputFiles->erase(file);
   }
-  if (rank == 0 && !inputFiles->empty())
-    return fail(absl::StrCat("--inputs names '", inputFiles->begin()->first,
-                             "', which is not an input of the model"));
 
   size_t slash = path.find_last_of('/');
   std::string directory =
       slash == std::string::npos ? "." : path.substr(0, slash);
-  if (absl::GetFlag(FLAGS_devices) < 0)
-    return fail("--devices must not be negative");
   std::unique_ptr<tessel::Backend> backend;
-  if (!(absl::GetFlag(FLAGS_timeout) > 0))
-    return fail("--timeout must be positive");
   if (backendName == "mpi") {
     backend =
         std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
@@ -304,7 +432,7 @@ int main(int argc, char **argv) {
   absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
       backend->load(*executable, directory);
   if (!loaded.ok())
-    return fail(std::string(loaded.status().message()));
+    return fail(loaded.status());
 
   absl::StatusOr<std::vector<tessel::HostTensor>> outputs;
   int iterations = std::max(1, absl::GetFlag(FLAGS_iterations));
@@ -364,7 +492,6 @@ int main(int argc, char **argv) {
       if (absl::Status status = tessel::writeNpy(file->second, output);
           !status.ok())
         return fail(std::string(status.message()));
-      outputFiles->erase(file);
     }
     if (auto file = expectFiles->find(name); file != expectFiles->end()) {
       absl::StatusOr<tessel::HostTensor> expected =
@@ -376,14 +503,9 @@ int main(int argc, char **argv) {
                                  " but '", file->second, "' is ",
                                  shapeOf(*expected)));
       mismatch |= differs(output, *expected, file->second);
-      expectFiles->erase(file);
     }
     if (reference)
       mismatch |= differs(output, (*reference)[o], "the single-device program");
   }
-  for (auto *rest : {&*outputFiles, &*expectFiles})
-    if (!rest->empty())
-      return fail(absl::StrCat("'", rest->begin()->first,
-                               "' is not an output of the model"));
   return mismatch ? 2 : 0;
 }

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
 
 namespace tessel::cost {
@@ -48,6 +50,47 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
   return CostModel(std::move(profile));
 }
 
+namespace {
+/// The profiles of compiler/cost/profiles, by file name without
+/// `.textproto`.
+const std::map<std::string, std::string> &embeddedProfiles() {
+  static const auto *profiles = new std::map<std::string, std::string>{
+#include "compiler/cost/EmbeddedProfiles.inc"
+  };
+  return *profiles;
+}
+
+absl::StatusOr<CostModel> parseProfile(const std::string &text,
+                                       const std::string &source) {
+  proto::DeviceProfile profile;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &profile))
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, " is not a DeviceProfile in protobuf text form"));
+  return CostModel::fromProfile(std::move(profile));
+}
+} // namespace
+
+std::vector<std::string> CostModel::builtinProfiles() {
+  std::vector<std::string> names;
+  for (const auto &[name, text] : embeddedProfiles())
+    names.push_back(name);
+  return names;
+}
+
+absl::StatusOr<CostModel> CostModel::named(const std::string &nameOrPath) {
+  if (auto it = embeddedProfiles().find(nameOrPath);
+      it != embeddedProfiles().end())
+    return parseProfile(it->second, "built-in profile " + nameOrPath);
+  std::ifstream in(nameOrPath);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat(
+        "'", nameOrPath,
+        "' is neither a built-in device profile (",
+        absl::StrJoin(builtinProfiles(), ", "),
+        ") nor a readable profile file"));
+  return load(nameOrPath);
+}
+
 absl::StatusOr<CostModel> CostModel::load(const std::string &path) {
   std::ifstream in(path);
   if (!in)
@@ -55,11 +98,7 @@ absl::StatusOr<CostModel> CostModel::load(const std::string &path) {
         absl::StrCat("cannot read device profile ", path));
   std::stringstream text;
   text << in.rdbuf();
-  proto::DeviceProfile profile;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &profile))
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a DeviceProfile in protobuf text form"));
-  return fromProfile(std::move(profile));
+  return parseProfile(text.str(), path);
 }
 
 double CostModel::computeSeconds(double flops, const std::string &elementType,

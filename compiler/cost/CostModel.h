@@ -50,6 +50,11 @@ public:
   static absl::StatusOr<CostModel> fromProfile(proto::DeviceProfile profile);
   /// Reads a profile in protobuf text form.
   static absl::StatusOr<CostModel> load(const std::string &path);
+  /// A profile built into Tessel by name (`host`, `h100_sxm`, `a100_sxm`:
+  /// the files of compiler/cost/profiles), else the file at `nameOrPath`.
+  static absl::StatusOr<CostModel> named(const std::string &nameOrPath);
+  /// The names of the built-in profiles.
+  static std::vector<std::string> builtinProfiles();
 
   const proto::DeviceProfile &profile() const { return profile_; }
 

@@ -19,6 +19,8 @@
 #include "google/protobuf/text_format.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "runtime/Names.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSet.h"
 
 namespace tessel {
@@ -217,6 +219,15 @@ NamedTensors namedTensors(mlir::func::FuncOp function) {
 
 } // namespace
 
+std::vector<std::string> tensorNames(mlir::ModuleOp module) {
+  std::vector<std::string> names;
+  for (mlir::func::FuncOp function : module.getOps<mlir::func::FuncOp>())
+    for (const auto &[name, value] : namedTensors(function).values)
+      if (value)
+        names.push_back(name);
+  return names;
+}
+
 mlir::Value lookupTensor(mlir::func::FuncOp function, llvm::StringRef name) {
   NamedTensors named = namedTensors(function);
   auto it = named.index.find(name);
@@ -258,23 +269,67 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   auto meshRef = mlir::FlatSymbolRefAttr::get(context, kPlanMeshName);
 
   NamedTensors named = namedTensors(function);
-  llvm::StringSet<> planned;
+  // Arguments by the nodes that read them: "node:operand".
+  llvm::StringMap<mlir::Value> byUse;
+  std::vector<std::string> readers;
+  for (mlir::BlockArgument argument : function.getArguments())
+    if (auto uses = function.getArgAttrOfType<mlir::ArrayAttr>(
+            argument.getArgNumber(), graph::GraphDialect::kUsesAttr))
+      for (auto use : uses.getAsValueRange<mlir::StringAttr>()) {
+        byUse[use] = argument;
+        readers.push_back(use.rsplit(':').first.str());
+      }
+  llvm::DenseSet<mlir::Value> planned;
   for (const proto::TensorPlan &tensor : plan.tensors()) {
+    std::string label =
+        tensor.node().empty()
+            ? absl::StrCat("tensor '", tensor.name(), "'")
+            : absl::StrCat("node '", tensor.node(), "' operand ",
+                           tensor.operand());
     auto error = [&]() {
-      return mlir::emitError(loc)
-             << "plan entry for tensor '" << tensor.name() << "': ";
+      return mlir::emitError(loc) << "plan entry for " << label << ": ";
     };
-    if (!planned.insert(tensor.name()).second)
-      return error() << "the plan names this tensor twice";
     absl::StatusOr<std::vector<SpecDimension>> spec = parseSpec(tensor.spec());
     if (!spec.ok())
       return error() << std::string(spec.status().message());
-    if (named.ambiguous.contains(tensor.name()))
-      return error() << "several tensors of the model have that name";
-    auto found = named.index.find(tensor.name());
-    if (found == named.index.end())
-      return error() << "the model has no tensor of that name";
-    mlir::Value value = named.values[found->second].second;
+    mlir::Value value;
+    if (!tensor.node().empty()) {
+      if (!tensor.name().empty())
+        return error() << "give a tensor's name or a node and operand, not "
+                          "both";
+      value = byUse.lookup(absl::StrCat(tensor.node(), ":", tensor.operand()));
+      if (!value) {
+        bool nodeReads = std::find(readers.begin(), readers.end(),
+                                   tensor.node()) != readers.end();
+        if (nodeReads)
+          return error() << "that operand of the node reads no input or "
+                            "weight of the model (--emit=plan shows which "
+                            "node reads each)";
+        return error() << withNameHint(
+                              "no node of that name reads an input or weight "
+                              "of the model",
+                              tensor.node(), readers, "nodes",
+                              /*listAtMost=*/0)
+                       << " (--emit=plan shows which node reads each)";
+      }
+    } else {
+      if (named.ambiguous.contains(tensor.name()))
+        return error() << "several tensors of the model have that name";
+      auto found = named.index.find(tensor.name());
+      if (found == named.index.end()) {
+        std::vector<std::string> names;
+        for (const auto &[name, value] : named.values)
+          if (value)
+            names.push_back(name);
+        return error() << withNameHint("the model has no tensor of that name",
+                                       tensor.name(), names, "tensors",
+                                       /*listAtMost=*/0)
+                       << " (--emit=plan lists every name)";
+      }
+      value = named.values[found->second].second;
+    }
+    if (!planned.insert(value).second)
+      return error() << "the plan names this tensor twice";
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
     if (!type)
       return error() << "it is not a ranked tensor but " << value.getType();
@@ -299,7 +354,7 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
       int64_t parts = dim.numParts(meshAttr);
       if (type.getDimSize(d) % parts != 0)
         mlir::emitWarning(loc)
-            << "tensor '" << tensor.name() << "' dimension " << d << " of size "
+            << label << " dimension " << d << " of size "
             << type.getDimSize(d) << " is split into " << parts
             << " unequal parts: the last devices hold padding";
     }
@@ -314,7 +369,28 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   return mlir::success();
 }
 
-std::string formatPlan(const proto::Plan &plan) {
+std::map<std::string, std::string> planNotes(mlir::ModuleOp module) {
+  std::map<std::string, std::string> notes;
+  for (mlir::func::FuncOp function : module.getOps<mlir::func::FuncOp>())
+    for (unsigned i = 0; i < function.getNumArguments(); ++i) {
+      auto name = function.getArgAttrOfType<mlir::StringAttr>(
+          i, graph::GraphDialect::kNameAttr);
+      auto uses = function.getArgAttrOfType<mlir::ArrayAttr>(
+          i, graph::GraphDialect::kUsesAttr);
+      if (!name || !uses || uses.empty())
+        continue;
+      std::vector<std::string> readers;
+      for (auto use : uses.getAsValueRange<mlir::StringAttr>()) {
+        auto [node, operand] = use.rsplit(':');
+        readers.push_back(absl::StrCat(node.str(), " operand ", operand.str()));
+      }
+      notes[name.str()] = "read by " + absl::StrJoin(readers, ", ");
+    }
+  return notes;
+}
+
+std::string formatPlan(const proto::Plan &plan,
+                       const std::map<std::string, std::string> &notes) {
   google::protobuf::TextFormat::Printer printer;
   printer.SetSingleLineMode(true);
   auto line = [&](const std::string &field,
@@ -326,8 +402,12 @@ std::string formatPlan(const proto::Plan &plan) {
     return absl::StrCat(field, " { ", text, " }\n");
   };
   std::string out = line("mesh", plan.mesh());
-  for (const proto::TensorPlan &tensor : plan.tensors())
-    out += line("tensors", tensor);
+  for (const proto::TensorPlan &tensor : plan.tensors()) {
+    std::string text = line("tensors", tensor);
+    if (auto note = notes.find(tensor.name()); note != notes.end())
+      text.insert(text.size() - 1, "  # " + note->second);
+    out += text;
+  }
   return out;
 }
 

@@ -5,7 +5,8 @@
 // (`spmd.mesh @mesh`) and closed user shardings on the named tensors:
 // function arguments and results by `graph.name`, activations by the name
 // of the op that computes them (the importer names ops after their ONNX
-// output tensors). Extracting writes the shardings a module ended up with
+// output tensors); or arguments by a node that reads them and the operand
+// (graph.uses). Extracting writes the shardings a module ended up with
 // back as a plan.
 //
 //===----------------------------------------------------------------------===//
@@ -13,6 +14,7 @@
 #ifndef TESSEL_COMPILER_PLAN_PLAN_H
 #define TESSEL_COMPILER_PLAN_PLAN_H
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,11 +52,21 @@ absl::StatusOr<std::vector<SpecDimension>> parseSpec(const std::string &spec);
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
                               const proto::PlanMesh &mesh);
 
-/// `plan` in protobuf text form, the mesh and each tensor on a line.
-std::string formatPlan(const proto::Plan &plan);
+/// `plan` in protobuf text form, the mesh and each tensor on a line;
+/// `notes` adds a comment to the lines of the tensors it names.
+std::string formatPlan(const proto::Plan &plan,
+                       const std::map<std::string, std::string> &notes = {});
+
+/// For each argument of the module's function that source nodes read
+/// (graph.uses): "read by <node> operand <i>, ...", for formatPlan.
+std::map<std::string, std::string> planNotes(mlir::ModuleOp module);
 
 /// The shardings of every named tensor of the module's function as a plan.
 proto::Plan extractPlan(mlir::ModuleOp module);
+
+/// The names a plan can give tensors of the module's function, in program
+/// order (ambiguous ones left out).
+std::vector<std::string> tensorNames(mlir::ModuleOp module);
 
 /// The tensor a plan entry named `name` would address in `function` (an
 /// argument or result by graph.name, else the op whose location is that

@@ -648,7 +648,7 @@ namespace {
 struct AutoShardPass : impl::AutoShardPassBase<AutoShardPass> {
   using AutoShardPassBase::AutoShardPassBase;
   void runOnOperation() override {
-    absl::StatusOr<cost::CostModel> model = cost::CostModel::load(profilePath);
+    absl::StatusOr<cost::CostModel> model = cost::CostModel::named(profilePath);
     if (!model.ok()) {
       getOperation().emitError()
           << "auto-sharding: " << std::string(model.status().message());

@@ -26,8 +26,8 @@ def AutoShardPass : Pass<"spmd-auto-shard", "::mlir::ModuleOp"> {
     shardings; propagation and partitioning then run as usual.
   }];
   let options = [
-    Option<"profilePath", "profile", "std::string", "\"\"",
-           "Device profile (text proto; compiler/cost/profiles)">,
+    Option<"profilePath", "profile", "std::string", "\"host\"",
+           "Device profile: a built-in one (host, h100_sxm, a100_sxm) or a file (text proto)">,
     Option<"memoryBudget", "memory-budget", "int64_t", "0",
            "Bytes per device (0: the profile's memory)">,
     Option<"seconds", "seconds", "double", "10.0",

@@ -32,8 +32,9 @@ public:
 class MpiProcesses : public Processes {
 public:
   absl::StatusOr<std::vector<int>>
-  localDevices(const proto::Executable &executable,
-               const std::vector<AlignedBytes> &parameters) override {
+  localDevices(
+      const proto::Executable &executable,
+      const absl::StatusOr<std::vector<AlignedBytes>> &parameters) override {
     absl::StatusOr<int> rank = joinWorld(executable, parameters);
     if (!rank.ok())
       return rank.status();

@@ -35,8 +35,11 @@ namespace {
 class SingleProcess : public Processes {
 public:
   absl::StatusOr<std::vector<int>>
-  localDevices(const proto::Executable &executable,
-               const std::vector<AlignedBytes> &) override {
+  localDevices(
+      const proto::Executable &executable,
+      const absl::StatusOr<std::vector<AlignedBytes>> &parameters) override {
+    if (!parameters.ok())
+      return parameters.status();
     std::vector<int> all(executable.programs_size());
     for (int i = 0; i < executable.programs_size(); ++i)
       all[i] = i;
@@ -217,10 +220,9 @@ absl::Status PlanExecutable::load(const std::string &directory,
     return absl::InvalidArgumentError("the executable has no programs");
   absl::StatusOr<std::vector<AlignedBytes>> parameters =
       loadParameters(executable_, directory);
-  if (!parameters.ok())
-    return parameters.status();
+  // Under mpirun every process learns whether all loaded their parameters.
   absl::StatusOr<std::vector<int>> mine =
-      processes->localDevices(executable_, *parameters);
+      processes->localDevices(executable_, parameters);
   if (!mine.ok())
     return mine.status();
   local = std::move(*mine);

@@ -45,11 +45,11 @@ class Processes {
 public:
   virtual ~Processes() = default;
   /// The devices (indices into the executable's programs) this process
-  /// drives, given the parameters it loaded (processes must agree on
-  /// them).
+  /// drives, given the parameters it loaded or its error loading them
+  /// (processes must agree on them; one that failed fails every process).
   virtual absl::StatusOr<std::vector<int>>
   localDevices(const proto::Executable &executable,
-               const std::vector<AlignedBytes> &parameters) = 0;
+               const absl::StatusOr<std::vector<AlignedBytes>> &parameters) = 0;
   /// A fresh exchange of NCCL ids, for one load; null when every device
   /// is in this process (communicators are then made at once).
   virtual std::unique_ptr<IdExchange> idExchange() = 0;

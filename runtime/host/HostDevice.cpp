@@ -58,7 +58,10 @@ loadParameters(const proto::Executable &program, const std::string &directory) {
     if (program.parameter_file().empty())
       return absl::FailedPreconditionError(
           "the executable has parameters but names no parameter file");
-    std::string path = directory + "/" + program.parameter_file();
+    // Relative to the executable's folder, unless absolute.
+    std::string path = program.parameter_file().front() == '/'
+                           ? program.parameter_file()
+                           : directory + "/" + program.parameter_file();
     absl::StatusOr<ParameterFile> file = ParameterFile::open(path);
     if (!file.ok())
       return absl::Status(file.status().code(),
@@ -66,18 +69,9 @@ loadParameters(const proto::Executable &program, const std::string &directory) {
                                        file.status().message()));
     for (const proto::TensorSpec &spec : program.parameters()) {
       absl::StatusOr<const proto::ParameterEntry *> entry =
-          file->find(spec.name());
+          findParameter(*file, spec);
       if (!entry.ok())
         return entry.status();
-      bool sameDims =
-          std::equal(spec.dims().begin(), spec.dims().end(),
-                     (*entry)->dims().begin(), (*entry)->dims().end());
-      if ((*entry)->element_type() != spec.element_type() || !sameDims)
-        return absl::FailedPreconditionError(absl::StrCat(
-            "parameter '", spec.name(), "' is ",
-            describeTensor((*entry)->element_type(), (*entry)->dims()), " in '",
-            path, "' but the executable expects ",
-            describeTensor(spec.element_type(), spec.dims())));
       AlignedBytes &storage = parameters.emplace_back((*entry)->byte_size());
       if (absl::Status status = file->read(
               **entry, absl::Span<char>(storage.data.get(), storage.bytes));

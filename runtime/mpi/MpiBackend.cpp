@@ -48,12 +48,11 @@ private:
 absl::Status MpiExecutable::prepare(const std::string &directory, int threads) {
   absl::StatusOr<std::vector<AlignedBytes>> loaded =
       loadParameters(program, directory);
-  if (!loaded.ok())
-    return loaded.status();
-  parameters = std::move(*loaded);
-  absl::StatusOr<int> joined = joinWorld(program, parameters);
+  // Every rank learns whether all loaded theirs before any goes on.
+  absl::StatusOr<int> joined = joinWorld(program, loaded);
   if (!joined.ok())
     return joined.status();
+  parameters = std::move(*loaded);
   rank = *joined;
   world = program.programs_size();
   int cores =

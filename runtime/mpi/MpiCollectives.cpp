@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/kernels/ElementTypes.h"
@@ -208,10 +210,58 @@ MpiGroup::~MpiGroup() {
     MPI_Comm_free(&comm);
 }
 
-absl::Status MpiGroup::worldAgrees(uint64_t fingerprint, uint64_t parameters) {
+namespace {
+constexpr char kJobErrorUrl[] = "tessel.dev/job-error-reporter";
+} // namespace
+
+absl::Status jobError(absl::Status status, int reporter) {
+  status.SetPayload(kJobErrorUrl, absl::Cord(absl::StrCat(reporter)));
+  return status;
+}
+
+std::optional<int> jobErrorReporter(const absl::Status &status) {
+  auto payload = status.GetPayload(kJobErrorUrl);
+  int reporter = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &reporter))
+    return std::nullopt;
+  return reporter;
+}
+
+absl::Status MpiGroup::worldSucceeds(const absl::Status &mine,
+                                     const char *what) {
   int world = 0, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int ok = mine.ok() ? 1 : 0;
+  std::vector<int> all(static_cast<size_t>(world));
+  std::vector<MPI_Request> requests(1);
+  {
+    Watchdog::Wait waiting("start", what,
+                           absl::StrCat("the other ", world - 1, " ranks"));
+    if (MPI_Iallgather(&ok, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD,
+                       &requests[0]) != MPI_SUCCESS)
+      return absl::InternalError(absl::StrCat("MPI_Iallgather failed: ", what));
+    if (absl::Status status = poll(requests); !status.ok())
+      return absl::InternalError(absl::StrCat(what, ": ", status.message()));
+  }
+  // Every rank sees the same table and reaches the same verdict; the
+  // first rank that failed reports its own error.
+  for (int r = 0; r < world; ++r)
+    if (all[r] == 0)
+      return jobError(r == rank ? mine
+                                : absl::FailedPreconditionError(
+                                      absl::StrCat("rank ", r, " failed")),
+                      r);
+  return absl::OkStatus();
+}
+
+absl::Status MpiGroup::worldAgrees(uint64_t fingerprint, uint64_t parameters,
+                                   const absl::Status &loaded) {
+  if (absl::Status status = worldSucceeds(loaded, "load (loading parameters)");
+      !status.ok())
+    return status;
+  int world = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
   uint64_t mine[2] = {fingerprint, parameters};
   std::vector<uint64_t> all(2 * static_cast<size_t>(world));
   std::vector<MPI_Request> requests(1);
@@ -225,17 +275,20 @@ absl::Status MpiGroup::worldAgrees(uint64_t fingerprint, uint64_t parameters) {
       return absl::InternalError(
           absl::StrCat("comparing executables: ", status.message()));
   }
+  // The same table on every rank: the same verdict, which rank 0 reports.
   for (int r = 0; r < world; ++r) {
     if (all[2 * r] != all[0])
-      return absl::InvalidArgumentError(
-          absl::StrCat("rank ", r,
-                       " runs another executable than rank 0 (every rank must "
-                       "load the same one)"));
+      return jobError(absl::InvalidArgumentError(absl::StrCat(
+                          "rank ", r,
+                          " runs another executable than rank 0 (every rank "
+                          "must load the same one)")),
+                      0);
     if (all[2 * r + 1] != all[1])
-      return absl::InvalidArgumentError(absl::StrCat(
-          "rank ", r,
-          " loaded other parameters than rank 0 (every rank must read the "
-          "same parameter file)"));
+      return jobError(absl::InvalidArgumentError(absl::StrCat(
+                          "rank ", r,
+                          " loaded other parameters than rank 0 (every rank "
+                          "must read the same parameter file)")),
+                      0);
   }
   return absl::OkStatus();
 }

@@ -21,6 +21,7 @@
 #include <mpi.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,13 @@
 #include "runtime/host/Collectives.h"
 
 namespace tessel {
+
+/// `status` as an error every rank of the job returns alike, which rank
+/// `reporter` alone prints (the lines of eight ranks saying one thing
+/// would interleave) before all end cleanly.
+absl::Status jobError(absl::Status status, int reporter);
+/// The rank that reports `status`, if it is a job error.
+std::optional<int> jobErrorReporter(const absl::Status &status);
 
 class MpiGroup {
 public:
@@ -47,12 +55,20 @@ public:
   MpiGroup(const MpiGroup &) = delete;
   MpiGroup &operator=(const MpiGroup &) = delete;
 
-  /// Whether every rank of the world passes the same `fingerprint` (of
-  /// the program it runs and the parameters it loaded): an error naming
-  /// the first rank that does not, and the watchdog's end of the job if a
-  /// rank never comes.
+  /// Whether every rank of the world loaded (`loaded` is its error
+  /// otherwise) and passes the same `fingerprint` (of the program it runs)
+  /// and `parameters` (of the parameters it loaded). A job error
+  /// (jobError) naming the first rank that failed or differs, reported by
+  /// that rank if it failed, else by rank 0; the watchdog's end of the job
+  /// if a rank never comes.
+  /// Whether every rank of the world succeeded at a step of start-up
+  /// (`mine` is this rank's outcome; `what` names the wait for the
+  /// watchdog): a job error, the first failed rank's own, which it reports.
+  static absl::Status worldSucceeds(const absl::Status &mine,
+                                    const char *what);
   static absl::Status worldAgrees(uint64_t fingerprint,
-                                  uint64_t parameters = 0);
+                                  uint64_t parameters = 0,
+                                  const absl::Status &loaded = {});
 
   int size() const { return size_; }
   int rank() const { return rank_; }

@@ -15,16 +15,12 @@
 
 namespace tessel {
 
-absl::StatusOr<int> joinWorld(const proto::Executable &executable,
-                              const std::vector<AlignedBytes> &parameters) {
+absl::StatusOr<int>
+joinWorld(const proto::Executable &executable,
+          const absl::StatusOr<std::vector<AlignedBytes>> &parameters) {
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world != executable.programs_size())
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the executable is partitioned for ", executable.programs_size(),
-        " devices, but mpirun started ", world,
-        " ranks (one rank per device)"));
   // Every rank must run this executable before any collective: a rank
   // that runs another fails here, one that never comes ends the job.
   // (Serialized deterministically: maps would otherwise come in any order.)
@@ -38,14 +34,25 @@ absl::StatusOr<int> joinWorld(const proto::Executable &executable,
   // A stale or damaged copy of the parameter file on one host would give
   // wrong numbers silently: the parameters are compared too.
   uint64_t parametersFingerprint = 0;
-  for (const AlignedBytes &parameter : parameters)
-    parametersFingerprint = parametersFingerprint * 1000003 ^
-                            std::hash<std::string_view>()(std::string_view(
-                                parameter.data.get(), parameter.bytes));
+  if (parameters.ok())
+    for (const AlignedBytes &parameter : *parameters)
+      parametersFingerprint = parametersFingerprint * 1000003 ^
+                              std::hash<std::string_view>()(std::string_view(
+                                  parameter.data.get(), parameter.bytes));
   if (absl::Status status = MpiGroup::worldAgrees(
-          std::hash<std::string>()(bytes), parametersFingerprint);
+          std::hash<std::string>()(bytes), parametersFingerprint,
+          parameters.status());
       !status.ok())
     return status;
+  // The same executable everywhere: its device count is wrong for all.
+  if (world != executable.programs_size())
+    return jobError(
+        absl::InvalidArgumentError(absl::StrCat(
+            "the executable is partitioned for ", executable.programs_size(),
+            " devices, but mpirun started ", world,
+            " ranks: run it as mpirun -np ", executable.programs_size(),
+            " tessel-run ... --backend mpi")),
+        0);
   return rank;
 }
 

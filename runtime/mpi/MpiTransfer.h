@@ -20,12 +20,15 @@
 
 namespace tessel {
 
-/// This process's rank, after checking that the world has one rank per
-/// device of `executable` and that every rank loaded the same executable
-/// and the same `parameters` (deterministic fingerprints compared before
-/// any collective): an error naming the first rank that differs.
-absl::StatusOr<int> joinWorld(const proto::Executable &executable,
-                              const std::vector<AlignedBytes> &parameters);
+/// This process's rank, after checking that every rank loaded its
+/// parameters, that all loaded the same executable and the same
+/// `parameters` (deterministic fingerprints compared before any
+/// collective), and that the world has one rank per device of
+/// `executable`. Every rank reaches the same verdict, so an error is a job
+/// error (jobErrorReporter): one rank reports it, all end cleanly.
+absl::StatusOr<int>
+joinWorld(const proto::Executable &executable,
+          const absl::StatusOr<std::vector<AlignedBytes>> &parameters);
 
 /// Rank 0 checks `inputs` and sends every rank the parts of them its
 /// program reads; every rank returns its own parts by input index. Other

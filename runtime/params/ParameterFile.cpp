@@ -208,15 +208,20 @@ ParameterFile::find(const std::string &name) const {
       absl::StrCat("parameter '", name, "' is not in '", path, "'"));
 }
 
+std::pair<std::string, uint64_t>
+ParameterFile::locate(const proto::ParameterEntry &entry) const {
+  if (entry.file().empty())
+    return {path, dataStart + entry.offset()};
+  return {resolve(entry.file()), entry.offset()};
+}
+
 absl::Status ParameterFile::read(const proto::ParameterEntry &entry,
                                  absl::Span<char> destination) const {
   if (destination.size() != entry.byte_size())
     return absl::InvalidArgumentError(
         absl::StrCat("parameter '", entry.name(), "' has ", entry.byte_size(),
                      " bytes, the destination ", destination.size()));
-  std::string where = entry.file().empty() ? path : resolve(entry.file());
-  uint64_t offset =
-      entry.file().empty() ? dataStart + entry.offset() : entry.offset();
+  auto [where, offset] = locate(entry);
   FilePtr file(std::fopen(where.c_str(), "rb"));
   if (!file)
     return absl::NotFoundError(

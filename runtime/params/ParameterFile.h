@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,9 +60,15 @@ public:
   static absl::StatusOr<ParameterFile> open(const std::string &path);
 
   const proto::ParameterIndex &index() const { return parameterIndex; }
+  /// The path it was opened at.
+  const std::string &name() const { return path; }
   /// The entry named `name`, or NotFound.
   absl::StatusOr<const proto::ParameterEntry *>
   find(const std::string &name) const;
+  /// Where the bytes of `entry` are: a file (absolute, or relative to the
+  /// current folder) and the offset in it.
+  std::pair<std::string, uint64_t>
+  locate(const proto::ParameterEntry &entry) const;
   /// Reads the bytes of `entry` into `destination`, whose size must equal
   /// the entry's byte size.
   absl::Status read(const proto::ParameterEntry &entry,

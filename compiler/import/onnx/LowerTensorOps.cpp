@@ -8,6 +8,7 @@
 
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "compiler/import/onnx/ConstantFolding.h"
 #include "compiler/import/onnx/NodeLowering.h"
 #include "dialects/graph/GraphOps.h"
@@ -231,10 +232,22 @@ LogicalResult lowerGather(NodeLowering &node) {
     int64_t size = typeOf(*data).getDimSize(*axis);
     StaticTensor normalized = *known;
     for (int64_t &index : normalized.ints) {
-      if (index < -size || index >= size)
-        return node.fail("index " + std::to_string(index) +
-                         " is out of range for axis " + std::to_string(*axis) +
-                         " of size " + std::to_string(size));
+      if (index < -size || index >= size) {
+        std::string message = absl::StrCat(
+            "index ", index, " is out of range for axis ", *axis, " of '",
+            node.node.input(0), "', which has ", size, " entries there");
+        // Indices computed from the pinned shapes (positions 0..n-1 of a
+        // sequence, say): the pin asks more than the model holds.
+        if (!node.inputIsStored(1) && !node.pinnedShapes().empty())
+          absl::StrAppend(&message,
+                          "; the indices were computed from the input shapes "
+                          "(--input-shape ",
+                          node.pinnedShapes(),
+                          "): is a pinned dimension larger than the model "
+                          "supports (a sequence longer than its ",
+                          size, " positions)?");
+        return node.fail(message);
+      }
       if (index < 0)
         index += size;
     }

@@ -35,6 +35,8 @@ struct ImportedModel::Storage {
   std::shared_ptr<const onnx::ModelProto> model;
   std::string baseDirectory;
   std::vector<ParameterData> parameters;
+  std::string pinned;
+  llvm::StringMap<std::vector<std::string>> uses;
 };
 
 namespace onnx_import {
@@ -69,6 +71,18 @@ public:
   int32_t dataTypeOf(const std::string &name) const;
   bool isRead(const std::string &name) const { return readCounts.count(name); }
   void define(const std::string &name, mlir::Value value);
+  /// Notes that operand `operand` of ONNX node `node` reads tensor `name`
+  /// (kept on the function's arguments as graph.uses).
+  void noteUse(const std::string &name, const std::string &node,
+               size_t operand);
+  /// Whether `name` is a tensor the model stores (an initializer), rather
+  /// than one computed.
+  bool isInitializer(const std::string &name) const {
+    return initializers.count(name);
+  }
+  /// The shapes pinned by --input-shape, as given ("ids=2x40"); empty if
+  /// none.
+  const std::string &pinnedShapes() const { return pinned; }
   mlir::FailureOr<mlir::Type> elementType(int32_t dataType,
                                           llvm::StringRef what);
 
@@ -97,6 +111,8 @@ private:
   llvm::StringMap<int> readCounts;
   std::vector<mlir::DictionaryAttr> argumentAttributes;
   std::vector<ParameterData> parameters;
+  std::string pinned;
+  llvm::StringMap<std::vector<std::string>> uses;
 };
 
 } // namespace onnx_import

@@ -42,7 +42,11 @@ bool NodeLowering::hasInput(size_t i) const {
 FailureOr<Value> NodeLowering::input(size_t i) {
   if (!hasInput(i))
     return fail("input " + std::to_string(i) + " is missing");
-  return module.valueOf(node.input(i), loc);
+  FailureOr<Value> value = module.valueOf(node.input(i), loc);
+  if (succeeded(value) && mlir::isa<mlir::BlockArgument>(*value) &&
+      !node.name().empty())
+    module.noteUse(node.input(i), node.name(), i);
+  return value;
 }
 
 FailureOr<StaticTensor> NodeLowering::staticInput(size_t i,
@@ -70,6 +74,14 @@ FailureOr<std::vector<int64_t>> NodeLowering::staticInts(size_t i,
     return fail(role + " ('" + node.input(i) + "') must be integers, not " +
                 dataTypeName(tensor->dataType));
   return tensor->ints;
+}
+
+bool NodeLowering::inputIsStored(size_t i) const {
+  return hasInput(i) && module.isInitializer(node.input(i));
+}
+
+const std::string &NodeLowering::pinnedShapes() const {
+  return module.pinnedShapes();
 }
 
 Shape NodeLowering::inputShape(size_t i) const {

@@ -134,6 +134,10 @@ public:
   broadcastTogether(llvm::MutableArrayRef<mlir::Value> values);
   mlir::Value reshape(mlir::Value value, llvm::ArrayRef<int64_t> shape);
   mlir::Value convert(mlir::Value value, mlir::Type elementType);
+  /// Whether input `i` is a tensor the model stores, not one computed.
+  bool inputIsStored(size_t i) const;
+  /// The shapes pinned by --input-shape ("ids=2x40"), for messages.
+  const std::string &pinnedShapes() const;
 
 private:
   ModuleBuilder &module;

@@ -17,6 +17,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "mlir/IR/Verifier.h"
 #include "onnx/checker.h"
+#include "runtime/Names.h"
 #include "runtime/params/ParameterFile.h"
 
 namespace onnx::checker {
@@ -127,6 +128,14 @@ const StaticTensor *ModuleBuilder::staticValueOf(const std::string &name) {
   return &statics.try_emplace(name, std::move(*decoded)).first->second;
 }
 
+void ModuleBuilder::noteUse(const std::string &name,
+                            const std::string &node, size_t operand) {
+  std::string use = absl::StrCat(node, ":", operand);
+  std::vector<std::string> &list = uses[name];
+  if (std::find(list.begin(), list.end(), use) == list.end())
+    list.push_back(use);
+}
+
 void ModuleBuilder::define(const std::string &name, Value value) {
   values[name] = value;
 }
@@ -181,7 +190,17 @@ FailureOr<Value> ModuleBuilder::valueOf(const std::string &name,
 
 LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
   const onnx::GraphProto &graph = model->graph();
-  std::map<std::string, std::vector<int64_t>> unusedPins = options.inputShapes;
+  // A pin of no input is a slip in the name: said first, with the names.
+  std::vector<std::string> inputNames;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    if (!initializers.count(input.name()))
+      inputNames.push_back(input.name());
+  for (const auto &[name, shape] : options.inputShapes)
+    if (std::find(inputNames.begin(), inputNames.end(), name) ==
+        inputNames.end())
+      return error(tessel::withNameHint("--input-shape names '" + name +
+                                    "', which is not an input of the model",
+                                name, inputNames, "inputs"));
   mlir::Block &entry = function.getBody().front();
   for (const onnx::ValueInfoProto &input : graph.input()) {
     // Before IR version 4, initializers were also listed as inputs.
@@ -220,7 +239,8 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
     Shape shape = declared;
     auto pin = options.inputShapes.find(input.name());
     if (pin != options.inputShapes.end()) {
-      unusedPins.erase(input.name());
+      absl::StrAppend(&pinned, pinned.empty() ? "" : ",", input.name(), "=",
+                      formatShape(pin->second));
       if (pin->second.size() != declared.size())
         return error("--input-shape " + input.name() + "=" +
                      formatShape(pin->second) + " has rank " +
@@ -257,9 +277,6 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
                                 opBuilder.getStringAttr(input.name()))}));
     values[input.name()] = argument;
   }
-  if (!unusedPins.empty())
-    return error("--input-shape names '" + unusedPins.begin()->first +
-                 "', which is not an input of the model");
   return success();
 }
 
@@ -368,6 +385,23 @@ LogicalResult ModuleBuilder::finish() {
   mlir::Block &entry = function.getBody().front();
   function.setFunctionType(opBuilder.getFunctionType(
       entry.getArgumentTypes(), mlir::ValueRange(results).getTypes()));
+  // Each argument with the nodes that read it, for plans that address a
+  // weight through its node (torch names many weights onnx::MatMul_407).
+  for (mlir::BlockArgument argument : entry.getArguments()) {
+    mlir::DictionaryAttr &attributes =
+        argumentAttributes[argument.getArgNumber()];
+    auto name = attributes.getAs<mlir::StringAttr>(
+        graph::GraphDialect::kNameAttr);
+    auto found = name ? uses.find(name.getValue()) : uses.end();
+    if (found == uses.end())
+      continue;
+    llvm::SmallVector<mlir::Attribute> list;
+    for (const std::string &use : found->second)
+      list.push_back(opBuilder.getStringAttr(use));
+    mlir::NamedAttrList extended(attributes);
+    extended.set(graph::GraphDialect::kUsesAttr, opBuilder.getArrayAttr(list));
+    attributes = extended.getDictionary(&context);
+  }
   function.setAllArgAttrs(argumentAttributes);
   function.setAllResultAttrs(resultAttributes);
   if (failed(mlir::verify(*module)))

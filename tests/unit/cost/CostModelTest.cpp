@@ -3,6 +3,7 @@
 #include "compiler/cost/CostModel.h"
 
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
 namespace tessel::cost {
@@ -109,7 +110,20 @@ TEST(CostModelTest, ShippedProfilesLoad) {
         std::string("compiler/cost/profiles/") + name + ".textproto");
     ASSERT_TRUE(m.ok()) << name << ": " << m.status();
     EXPECT_GT(m->memoryBytes(), 0);
+    // Built in by name too, the same profile.
+    absl::StatusOr<CostModel> builtin = CostModel::named(name);
+    ASSERT_TRUE(builtin.ok()) << name << ": " << builtin.status();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        builtin->profile(), m->profile()))
+        << name;
   }
+  EXPECT_EQ(CostModel::builtinProfiles(),
+            (std::vector<std::string>{"a100_sxm", "h100_sxm", "host"}));
+  absl::StatusOr<CostModel> missing = CostModel::named("h200");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(),
+            "'h200' is neither a built-in device profile (a100_sxm, h100_sxm, "
+            "host) nor a readable profile file");
   // An H100 node's NVLink all-reduce of 1 GiB beats InfiniBand's by the
   // bandwidth ratio, 9x.
   CostModel h100 =
