@@ -281,7 +281,9 @@ int main(int argc, char **argv) {
         return error(std::string(read.status().message()));
       plan = *read;
     }
-    if (failed(tessel::applyPlan(*model->module, plan, mesh)))
+    if (failed(tessel::applyPlan(*model->module, plan, mesh,
+                                 model->imported ? model->imported->readers
+                                                 : tessel::TensorReaders())))
       return 1;
     hasMesh = true;
   }
@@ -355,6 +357,9 @@ int main(int argc, char **argv) {
     }
     llvm::errs() << "  and " << activations << " activations\n";
   }
+  std::map<std::string, std::string> notes =
+      model->imported ? tessel::planNotes(model->imported->readers)
+                      : std::map<std::string, std::string>();
   std::string planFile = planOut;
   if (planFile.empty() && autoFlag && emit == Emit::Executable &&
       outputPath != "-")
@@ -364,7 +369,7 @@ int main(int argc, char **argv) {
       return error("--plan-out needs a mesh: give --mesh or --plan");
     std::ofstream out(planFile);
     out << tessel::formatPlan(tessel::extractPlan(*model->module),
-                              tessel::planNotes(*model->module));
+                              notes);
     if (!out)
       return error("cannot write " + planFile);
     if (autoFlag)
@@ -374,7 +379,7 @@ int main(int argc, char **argv) {
     if (!hasMesh)
       return error("--emit=plan needs a mesh: give --mesh or --plan");
     std::string text = tessel::formatPlan(tessel::extractPlan(*model->module),
-                                          tessel::planNotes(*model->module));
+                                          notes);
     std::string openError;
     std::unique_ptr<llvm::ToolOutputFile> output =
         mlir::openOutputFile(outputPath, &openError);

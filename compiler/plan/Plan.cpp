@@ -237,7 +237,8 @@ mlir::Value lookupTensor(mlir::func::FuncOp function, llvm::StringRef name) {
 }
 
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
-                              const proto::PlanMesh &flagMesh) {
+                              const proto::PlanMesh &flagMesh,
+                              const TensorReaders &readersByName) {
   mlir::MLIRContext *context = module.getContext();
   loadTesselDialects(*context);
   mlir::Location loc = module.getLoc();
@@ -269,16 +270,18 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   auto meshRef = mlir::FlatSymbolRefAttr::get(context, kPlanMeshName);
 
   NamedTensors named = namedTensors(function);
-  // Arguments by the nodes that read them: "node:operand".
+  // Inputs and weights by the nodes that read them: "node:operand".
   llvm::StringMap<mlir::Value> byUse;
   std::vector<std::string> readers;
-  for (mlir::BlockArgument argument : function.getArguments())
-    if (auto uses = function.getArgAttrOfType<mlir::ArrayAttr>(
-            argument.getArgNumber(), graph::GraphDialect::kUsesAttr))
-      for (auto use : uses.getAsValueRange<mlir::StringAttr>()) {
-        byUse[use] = argument;
-        readers.push_back(use.rsplit(':').first.str());
-      }
+  for (const auto &[name, uses] : readersByName) {
+    auto found = named.index.find(name);
+    if (found == named.index.end() || !named.values[found->second].second)
+      continue;
+    for (const std::string &use : uses) {
+      byUse[use] = named.values[found->second].second;
+      readers.push_back(llvm::StringRef(use).rsplit(':').first.str());
+    }
+  }
   llvm::DenseSet<mlir::Value> planned;
   for (const proto::TensorPlan &tensor : plan.tensors()) {
     std::string label =
@@ -369,23 +372,17 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   return mlir::success();
 }
 
-std::map<std::string, std::string> planNotes(mlir::ModuleOp module) {
+std::map<std::string, std::string> planNotes(const TensorReaders &readers) {
   std::map<std::string, std::string> notes;
-  for (mlir::func::FuncOp function : module.getOps<mlir::func::FuncOp>())
-    for (unsigned i = 0; i < function.getNumArguments(); ++i) {
-      auto name = function.getArgAttrOfType<mlir::StringAttr>(
-          i, graph::GraphDialect::kNameAttr);
-      auto uses = function.getArgAttrOfType<mlir::ArrayAttr>(
-          i, graph::GraphDialect::kUsesAttr);
-      if (!name || !uses || uses.empty())
-        continue;
-      std::vector<std::string> readers;
-      for (auto use : uses.getAsValueRange<mlir::StringAttr>()) {
-        auto [node, operand] = use.rsplit(':');
-        readers.push_back(absl::StrCat(node.str(), " operand ", operand.str()));
-      }
-      notes[name.str()] = "read by " + absl::StrJoin(readers, ", ");
+  for (const auto &[name, uses] : readers) {
+    std::vector<std::string> described;
+    for (const std::string &use : uses) {
+      auto [node, operand] = llvm::StringRef(use).rsplit(':');
+      described.push_back(absl::StrCat(node.str(), " operand ", operand.str()));
     }
+    if (!described.empty())
+      notes[name] = "read by " + absl::StrJoin(described, ", ");
+  }
   return notes;
 }
 

@@ -5,8 +5,8 @@
 // (`spmd.mesh @mesh`) and closed user shardings on the named tensors:
 // function arguments and results by `graph.name`, activations by the name
 // of the op that computes them (the importer names ops after their ONNX
-// output tensors); or arguments by a node that reads them and the operand
-// (graph.uses). Extracting writes the shardings a module ended up with
+// output tensors); or inputs and weights by a node that reads them and the
+// operand (the importer's TensorReaders). Extracting writes the shardings a module ended up with
 // back as a plan.
 //
 //===----------------------------------------------------------------------===//
@@ -46,20 +46,26 @@ struct SpecDimension {
 /// Parses a JAX-style spec: `["x", null]`, `[["x", "y"], "?"]`.
 absl::StatusOr<std::vector<SpecDimension>> parseSpec(const std::string &spec);
 
+/// For each input or weight of a model by name, the source nodes that read
+/// it, as "node:operand" (ImportedModel::readers).
+using TensorReaders = std::map<std::string, std::vector<std::string>>;
+
 /// Adds `mesh` and the plan's shardings to the module's function. `mesh`
-/// overrides the plan's (they must agree if both are given). Errors are
+/// overrides the plan's (they must agree if both are given). Entries that
+/// name a node and operand find their tensor in `readers`. Errors are
 /// diagnostics naming the tensor.
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
-                              const proto::PlanMesh &mesh);
+                              const proto::PlanMesh &mesh,
+                              const TensorReaders &readers = {});
 
 /// `plan` in protobuf text form, the mesh and each tensor on a line;
 /// `notes` adds a comment to the lines of the tensors it names.
 std::string formatPlan(const proto::Plan &plan,
                        const std::map<std::string, std::string> &notes = {});
 
-/// For each argument of the module's function that source nodes read
-/// (graph.uses): "read by <node> operand <i>, ...", for formatPlan.
-std::map<std::string, std::string> planNotes(mlir::ModuleOp module);
+/// For each tensor `readers` names: "read by <node> operand <i>, ...", for
+/// formatPlan.
+std::map<std::string, std::string> planNotes(const TensorReaders &readers);
 
 /// The shardings of every named tensor of the module's function as a plan.
 proto::Plan extractPlan(mlir::ModuleOp module);

@@ -27,9 +27,8 @@ mlir::Operation *GraphDialect::materializeConstant(mlir::OpBuilder &builder,
   return ConstantOp::create(builder, loc, elements);
 }
 
-/// `graph.name` must be a string, `graph.parameter` a unit attribute and
-/// `graph.uses` a list of strings; other `graph.*` argument or result
-/// attributes are unknown.
+/// `graph.name` must be a string and `graph.parameter` a unit attribute;
+/// other `graph.*` argument or result attributes are unknown.
 static mlir::LogicalResult verifyValueAttribute(mlir::Operation *op,
                                                 mlir::NamedAttribute attr,
                                                 bool isArgument) {
@@ -43,17 +42,6 @@ static mlir::LogicalResult verifyValueAttribute(mlir::Operation *op,
     if (!mlir::isa<mlir::UnitAttr>(attr.getValue()))
       return op->emitError() << "'" << GraphDialect::kParameterAttr
                              << "' takes no value, got " << attr.getValue();
-    return mlir::success();
-  }
-  if (isArgument && attr.getName() == GraphDialect::kUsesAttr) {
-    auto list = mlir::dyn_cast<mlir::ArrayAttr>(attr.getValue());
-    if (!list || !llvm::all_of(list, [](mlir::Attribute use) {
-          return mlir::isa<mlir::StringAttr>(use);
-        }))
-      return op->emitError() << "'" << GraphDialect::kUsesAttr
-                             << "' must be a list of \"node:operand\" "
-                                "strings, got "
-                             << attr.getValue();
     return mlir::success();
   }
   return op->emitError() << "unknown " << (isArgument ? "argument" : "result")

@@ -37,10 +37,6 @@ def Graph_Dialect : Dialect {
     /// Argument attribute: the argument is a weight loaded from the
     /// parameter file.
     static constexpr ::llvm::StringLiteral kParameterAttr = "graph.parameter";
-    /// Argument attribute: the source model's nodes that read the argument,
-    /// as "node:operand" strings (ONNX node names), so that a plan can
-    /// address a weight through the node that reads it.
-    static constexpr ::llvm::StringLiteral kUsesAttr = "graph.uses";
   }];
 }
 

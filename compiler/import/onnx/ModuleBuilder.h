@@ -72,7 +72,7 @@ public:
   bool isRead(const std::string &name) const { return readCounts.count(name); }
   void define(const std::string &name, mlir::Value value);
   /// Notes that operand `operand` of ONNX node `node` reads tensor `name`
-  /// (kept on the function's arguments as graph.uses).
+  /// (ImportedModel::readers).
   void noteUse(const std::string &name, const std::string &node,
                size_t operand);
   /// Whether `name` is a tensor the model stores (an initializer), rather

@@ -385,23 +385,6 @@ LogicalResult ModuleBuilder::finish() {
   mlir::Block &entry = function.getBody().front();
   function.setFunctionType(opBuilder.getFunctionType(
       entry.getArgumentTypes(), mlir::ValueRange(results).getTypes()));
-  // Each argument with the nodes that read it, for plans that address a
-  // weight through its node (torch names many weights onnx::MatMul_407).
-  for (mlir::BlockArgument argument : entry.getArguments()) {
-    mlir::DictionaryAttr &attributes =
-        argumentAttributes[argument.getArgNumber()];
-    auto name = attributes.getAs<mlir::StringAttr>(
-        graph::GraphDialect::kNameAttr);
-    auto found = name ? uses.find(name.getValue()) : uses.end();
-    if (found == uses.end())
-      continue;
-    llvm::SmallVector<mlir::Attribute> list;
-    for (const std::string &use : found->second)
-      list.push_back(opBuilder.getStringAttr(use));
-    mlir::NamedAttrList extended(attributes);
-    extended.set(graph::GraphDialect::kUsesAttr, opBuilder.getArrayAttr(list));
-    attributes = extended.getDictionary(&context);
-  }
   function.setAllArgAttrs(argumentAttributes);
   function.setAllResultAttrs(resultAttributes);
   if (failed(mlir::verify(*module)))
@@ -455,6 +438,13 @@ FailureOr<ImportedModel> ModuleBuilder::run(const OnnxImportOptions &options) {
   result.storage->model = model;
   result.storage->baseDirectory = baseDirectory;
   result.storage->parameters = std::move(parameters);
+  // The nodes that read each input and weight, for plans that address a
+  // weight through them (torch names many weights onnx::MatMul_407).
+  for (mlir::BlockArgument argument : function.getArguments())
+    if (auto name = function.getArgAttrOfType<mlir::StringAttr>(
+            argument.getArgNumber(), graph::GraphDialect::kNameAttr))
+      if (auto found = uses.find(name.getValue()); found != uses.end())
+        result.readers[name.str()] = found->second;
   return result;
 }
 

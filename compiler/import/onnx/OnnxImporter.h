@@ -52,6 +52,9 @@ public:
   ~ImportedModel();
 
   mlir::OwningOpRef<mlir::ModuleOp> module;
+  /// For each input and weight (by name), the ONNX nodes that read it, as
+  /// "node:operand": a plan may address a tensor through them.
+  std::map<std::string, std::vector<std::string>> readers;
 
   /// Number of parameters (graph.parameter arguments).
   size_t numParameters() const;

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Bazel's entry to run_guide.py: the tools and models from the runfiles.
+set -euo pipefail
+here="$(dirname "$0")"
+runfiles="${RUNFILES_DIR:-$0.runfiles}/tessel"
+exec /usr/bin/python3 "$runfiles/tests/guide/run_guide.py" \
+  --tools "$(dirname "$runfiles/$1")" --models "$runfiles/tests/models" \
+  "$runfiles/docs/user-guide.md" "$runfiles/README.md"
