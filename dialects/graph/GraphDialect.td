@@ -10,6 +10,7 @@
 #define TESSEL_DIALECTS_GRAPH_GRAPHDIALECT_TD
 
 include "mlir/IR/OpBase.td"
+include "dialects/graph/GraphInterfaces.td"
 include "mlir/IR/CommonTypeConstraints.td"
 
 def Graph_Dialect : Dialect {
@@ -47,7 +48,8 @@ def Graph_NumericTensor : StaticShapeTensorOf<[F32, F16, BF16, I32, I64]>;
 def Graph_BoolTensor : StaticShapeTensorOf<[I1]>;
 def Graph_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 
+// Every op answers the cost questions (GraphInterfaces.td).
 class Graph_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Graph_Dialect, mnemonic, traits>;
+    : Op<Graph_Dialect, mnemonic, traits # [Graph_CostOpInterface]>;
 
 #endif // TESSEL_DIALECTS_GRAPH_GRAPHDIALECT_TD

@@ -97,6 +97,8 @@ static void printSliceRanges(OpAsmPrinter &printer, Operation *,
 
 #include "dialects/graph/GraphEnums.cpp.inc"
 
+#include "dialects/graph/GraphInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/graph/GraphOps.cpp.inc"
 
@@ -657,6 +659,50 @@ LogicalResult FusionOp::verify() {
              << "cannot be fused: a fusion holds elementwise ops, broadcasts "
                 "and splat constants";
   return success();
+}
+
+} // namespace tessel::graph
+
+//===----------------------------------------------------------------------===//
+// Costs (CostOpInterface): ops that are not one FLOP per result element
+//===----------------------------------------------------------------------===//
+
+namespace tessel::graph {
+
+static double numElements(mlir::Value value) {
+  auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+  return static_cast<double>(type.getNumElements());
+}
+
+double DotGeneralOp::getFlops() {
+  // A multiply and an add per result element and contracted position.
+  double contracted = 1;
+  for (int64_t d : getLhsContractingDimensions())
+    contracted *= static_cast<double>(getLhs().getType().getDimSize(d));
+  return 2 * numElements(getResult()) * contracted;
+}
+
+double ConvolutionOp::getFlops() {
+  // Per result element, a multiply and an add per kernel position of one
+  // group's input channels.
+  mlir::RankedTensorType kernel = getKernel().getType();
+  double window = 1;
+  for (int64_t d = 1; d < kernel.getRank(); ++d)
+    window *= static_cast<double>(kernel.getDimSize(d));
+  return 2 * numElements(getResult()) * window;
+}
+
+double ReduceOp::getFlops() { return numElements(getOperand()); }
+double SoftmaxOp::getFlops() { return 5 * numElements(getResult()); }
+double LayerNormOp::getFlops() { return 8 * numElements(getResult()); }
+double BatchNormInferenceOp::getFlops() {
+  return 8 * numElements(getResult());
+}
+
+bool IotaOp::isComputedWhole() { return true; }
+bool ConstantOp::isComputedWhole() {
+  auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(getValue());
+  return !value || !value.isSplat();
 }
 
 } // namespace tessel::graph

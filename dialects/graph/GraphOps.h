@@ -12,7 +12,10 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialects/graph/GraphTraits.h"
+
 #include "dialects/graph/GraphEnums.h.inc"
+#include "dialects/graph/GraphInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialects/graph/GraphOps.h.inc"

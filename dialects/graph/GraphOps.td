@@ -25,7 +25,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // Constants
 //===----------------------------------------------------------------------===//
 
-def Graph_ConstantOp : Graph_Op<"constant", [ConstantLike, Pure,
+def Graph_ConstantOp : Graph_Op<"constant", [Graph_DataMovement, ConstantLike, Pure,
     AllTypesMatch<["value", "result"]>]> {
   let summary = "A tensor constant";
   let description = [{
@@ -40,9 +40,13 @@ def Graph_ConstantOp : Graph_Op<"constant", [ConstantLike, Pure,
   let results = (outs Graph_Tensor:$result);
   let assemblyFormat = "attr-dict $value";
   let hasFolder = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: its value depends on the position.
+    bool isComputedWhole();
+  }];
 }
 
-def Graph_IotaOp : Graph_Op<"iota", [Pure]> {
+def Graph_IotaOp : Graph_Op<"iota", [Graph_DataMovement, Graph_HostKernel, Pure]> {
   let summary = "Indices along one dimension";
   let description = [{
     `result[i0, ..., in] = i_dimension`, converted to the element type.
@@ -55,6 +59,10 @@ def Graph_IotaOp : Graph_Op<"iota", [Pure]> {
   let results = (outs Graph_NumericTensor:$result);
   let assemblyFormat = "`dim` `=` $dimension attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: its value depends on the position.
+    bool isComputedWhole();
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -81,20 +89,23 @@ class Graph_ElementwiseBinaryOp<string mnemonic, Type operandType,
 }
 
 def Graph_AddOp : Graph_ElementwiseBinaryOp<"add", Graph_NumericTensor,
-                                            [Commutative]> {
+                                            [Commutative, Graph_JointlyLinear]> {
   let summary = "Elementwise addition";
 }
 
-def Graph_SubOp : Graph_ElementwiseBinaryOp<"sub", Graph_NumericTensor> {
+def Graph_SubOp : Graph_ElementwiseBinaryOp<"sub", Graph_NumericTensor,
+                                            [Graph_JointlyLinear]> {
   let summary = "Elementwise subtraction";
 }
 
 def Graph_MulOp : Graph_ElementwiseBinaryOp<"mul", Graph_NumericTensor,
-                                            [Commutative]> {
+                                            [Commutative,
+                                             Graph_LinearInEachOperand]> {
   let summary = "Elementwise multiplication";
 }
 
-def Graph_DivOp : Graph_ElementwiseBinaryOp<"div", Graph_NumericTensor> {
+def Graph_DivOp : Graph_ElementwiseBinaryOp<"div", Graph_NumericTensor,
+                                            [Graph_LinearInFirstOperand]> {
   let summary = "Elementwise division";
   let description = [{
     Integer division rounds toward zero, as C++ and ONNX Div do.
@@ -142,7 +153,8 @@ def Graph_NotOp : Graph_ElementwiseUnaryOp<"not", Graph_BoolTensor> {
   let summary = "Elementwise logical negation";
 }
 
-def Graph_NegOp : Graph_ElementwiseUnaryOp<"neg", Graph_NumericTensor> {
+def Graph_NegOp : Graph_ElementwiseUnaryOp<"neg", Graph_NumericTensor,
+                                           [Graph_JointlyLinear]> {
   let summary = "Elementwise negation";
 }
 
@@ -242,7 +254,7 @@ def Graph_ConvertOp : Graph_Op<"convert", [Pure, Elementwise,
 // Shape and data movement
 //===----------------------------------------------------------------------===//
 
-def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Pure,
+def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Graph_DataMovement, Graph_JointlyLinear, Pure,
     SameOperandsAndResultElementType]> {
   let summary = "Broadcast to a larger shape";
   let description = [{
@@ -260,7 +272,7 @@ def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Pure,
   let hasVerifier = 1;
 }
 
-def Graph_TransposeOp : Graph_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
+def Graph_TransposeOp : Graph_Op<"transpose", [Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "Permute dimensions";
   let description = [{
     `result.shape[i] = operand.shape[permutation[i]]`.
@@ -274,7 +286,7 @@ def Graph_TransposeOp : Graph_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Graph_ReshapeOp : Graph_Op<"reshape", [Pure,
+def Graph_ReshapeOp : Graph_Op<"reshape", [Graph_DataMovement, Graph_JointlyLinear, Pure,
     SameOperandsAndResultElementType]> {
   let summary = "Reinterpret the row-major data with another shape";
   let arguments = (ins Graph_Tensor:$operand);
@@ -284,7 +296,7 @@ def Graph_ReshapeOp : Graph_Op<"reshape", [Pure,
   let hasFolder = 1;
 }
 
-def Graph_SliceOp : Graph_Op<"slice", [Pure, InferTypeOpAdaptor]> {
+def Graph_SliceOp : Graph_Op<"slice", [Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "A strided box of the operand";
   let description = [{
     Along dimension `d`, elements `start[d], start[d] + stride[d], ...` below
@@ -306,7 +318,7 @@ def Graph_SliceOp : Graph_Op<"slice", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
-def Graph_ConcatenateOp : Graph_Op<"concatenate", [Pure,
+def Graph_ConcatenateOp : Graph_Op<"concatenate", [Graph_DataMovement, Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "Join tensors along one dimension";
   let arguments = (ins Variadic<Graph_Tensor>:$inputs, I64Attr:$dimension);
@@ -316,7 +328,7 @@ def Graph_ConcatenateOp : Graph_Op<"concatenate", [Pure,
   }];
 }
 
-def Graph_PadOp : Graph_Op<"pad", [Pure, InferTypeOpAdaptor]> {
+def Graph_PadOp : Graph_Op<"pad", [Graph_DataMovement, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "Pad with a value: edges (possibly negative) and interior";
   let description = [{
     Per dimension, `edge_padding_low` and `edge_padding_high` elements are
@@ -332,7 +344,7 @@ def Graph_PadOp : Graph_Op<"pad", [Pure, InferTypeOpAdaptor]> {
   let assemblyFormat = "$operand attr-dict `:` functional-type($operand, $result)";
 }
 
-def Graph_ReverseOp : Graph_Op<"reverse", [Pure, SameOperandsAndResultType]> {
+def Graph_ReverseOp : Graph_Op<"reverse", [Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, SameOperandsAndResultType]> {
   let summary = "Reverse the order of elements along dimensions";
   let arguments = (ins Graph_Tensor:$operand, DenseI64ArrayAttr:$dimensions);
   let results = (outs Graph_Tensor:$result);
@@ -342,7 +354,7 @@ def Graph_ReverseOp : Graph_Op<"reverse", [Pure, SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def Graph_GatherOp : Graph_Op<"gather", [Pure, InferTypeOpAdaptor]> {
+def Graph_GatherOp : Graph_Op<"gather", [Graph_DataMovement, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "Take slices of `operand` along `axis` at `indices` (ONNX Gather)";
   let description = [{
     `result.shape = operand.shape[:axis] ++ indices.shape ++
@@ -362,7 +374,7 @@ def Graph_GatherOp : Graph_Op<"gather", [Pure, InferTypeOpAdaptor]> {
 // Contractions and reductions
 //===----------------------------------------------------------------------===//
 
-def Graph_DotGeneralOp : Graph_Op<"dot_general", [Pure,
+def Graph_DotGeneralOp : Graph_Op<"dot_general", [Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "Generalised matrix product";
   let description = [{
@@ -394,9 +406,13 @@ def Graph_DotGeneralOp : Graph_Op<"dot_general", [Pure,
   }];
   // Transposed operands fold into the dimension numbers.
   let hasCanonicalizer = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: FLOPs of the whole op.
+    double getFlops();
+  }];
 }
 
-def Graph_ReduceOp : Graph_Op<"reduce", [Pure,
+def Graph_ReduceOp : Graph_Op<"reduce", [Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "Reduce over dimensions (sum, max, min, mean, prod)";
   let description = [{
@@ -410,13 +426,17 @@ def Graph_ReduceOp : Graph_Op<"reduce", [Pure,
     $kind $operand `,` `dims` `=` $dimensions attr-dict `:`
     functional-type($operand, $result)
   }];
+  let extraClassDeclaration = [{
+    /// CostOpInterface: FLOPs of the whole op.
+    double getFlops();
+  }];
 }
 
 //===----------------------------------------------------------------------===//
 // Normalisations
 //===----------------------------------------------------------------------===//
 
-def Graph_SoftmaxOp : Graph_Op<"softmax", [Pure, SameOperandsAndResultType]> {
+def Graph_SoftmaxOp : Graph_Op<"softmax", [Graph_HostKernel, Pure, SameOperandsAndResultType]> {
   let summary = "Softmax along one dimension";
   let arguments = (ins Graph_FloatTensor:$operand, I64Attr:$dimension);
   let results = (outs Graph_FloatTensor:$result);
@@ -424,9 +444,13 @@ def Graph_SoftmaxOp : Graph_Op<"softmax", [Pure, SameOperandsAndResultType]> {
     $operand `,` `dim` `=` $dimension attr-dict `:` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: FLOPs of the whole op.
+    double getFlops();
+  }];
 }
 
-def Graph_LayerNormOp : Graph_Op<"layer_norm", [Pure,
+def Graph_LayerNormOp : Graph_Op<"layer_norm", [Graph_HostKernel, Pure,
     AllTypesMatch<["operand", "result"]>,
     AllElementTypesMatch<["operand", "scale", "bias"]>]> {
   let summary = "Layer normalisation over the dimensions from `axis` on";
@@ -444,9 +468,13 @@ def Graph_LayerNormOp : Graph_Op<"layer_norm", [Pure,
     functional-type(operands, $result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: FLOPs of the whole op.
+    double getFlops();
+  }];
 }
 
-def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Pure,
+def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Graph_HostKernel, Pure,
     AllTypesMatch<["operand", "result"]>,
     AllTypesMatch<["scale", "offset", "mean", "variance"]>,
     AllElementTypesMatch<["operand", "scale"]>]> {
@@ -464,13 +492,17 @@ def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Pure,
     operands attr-dict `:` functional-type(operands, $result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: FLOPs of the whole op.
+    double getFlops();
+  }];
 }
 
 //===----------------------------------------------------------------------===//
 // Windowed ops
 //===----------------------------------------------------------------------===//
 
-def Graph_ConvolutionOp : Graph_Op<"convolution", [Pure,
+def Graph_ConvolutionOp : Graph_Op<"convolution", [Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "N-D grouped convolution with strides, padding and dilations";
   let description = [{
@@ -493,10 +525,14 @@ def Graph_ConvolutionOp : Graph_Op<"convolution", [Pure,
   let assemblyFormat = [{
     $input `,` $kernel attr-dict `:` functional-type(operands, $result)
   }];
+  let extraClassDeclaration = [{
+    /// CostOpInterface: FLOPs of the whole op.
+    double getFlops();
+  }];
 }
 
 class Graph_PoolOp<string mnemonic, string summaryText, dag extraArgs>
-    : Graph_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
+    : Graph_Op<mnemonic, [Graph_HostKernel, Pure, SameOperandsAndResultElementType,
                           InferTypeOpAdaptor]> {
   let summary = summaryText;
   let arguments = !con((ins Graph_FloatTensor:$operand,
@@ -529,7 +565,7 @@ def Graph_AvgPoolOp : Graph_PoolOp<"avg_pool", "Average pooling over spatial dim
   }];
 }
 
-def Graph_ResizeOp : Graph_Op<"resize", [Pure,
+def Graph_ResizeOp : Graph_Op<"resize", [Graph_HostKernel, Pure,
     SameOperandsAndResultElementType]> {
   let summary = "Nearest or (multi)linear resampling (ONNX Resize)";
   let description = [{

@@ -57,37 +57,14 @@ int64_t elementBytes(mlir::RankedTensorType type) {
   return std::max<int64_t>(1, (type.getElementTypeBitWidth() + 7) / 8);
 }
 
-/// FLOPs of the whole op (an add and a multiply count two).
-double flopsOf(mlir::Operation *op, OpShardingRuleAttr rule) {
-  auto elements = [](mlir::Value value) {
-    mlir::RankedTensorType type = tensorOf(value);
-    return type ? static_cast<double>(type.getNumElements()) : 0.0;
-  };
-  if (mlir::isa<graph::DotGeneralOp>(op)) {
-    double product = 2;
-    for (int64_t size : rule.getFactorSizes())
-      product *= static_cast<double>(size);
-    return product;
-  }
-  if (auto conv = mlir::dyn_cast<graph::ConvolutionOp>(op)) {
-    mlir::RankedTensorType kernel = conv.getKernel().getType();
-    double window = 1;
-    for (int64_t d = 1; d < kernel.getRank(); ++d)
-      window *= static_cast<double>(kernel.getDimSize(d));
-    return 2 * elements(conv.getResult()) * window;
-  }
-  if (mlir::isa<graph::ReduceOp>(op))
-    return elements(op->getOperand(0));
-  if (mlir::isa<graph::SoftmaxOp>(op))
-    return 5 * elements(op->getResult(0));
-  if (mlir::isa<graph::LayerNormOp, graph::BatchNormInferenceOp>(op))
-    return 8 * elements(op->getResult(0));
-  if (mlir::isa<graph::ReshapeOp, graph::TransposeOp, graph::BroadcastInDimOp,
-                graph::SliceOp, graph::ConcatenateOp, graph::PadOp,
-                graph::ReverseOp, graph::GatherOp, graph::ConstantOp,
-                graph::IotaOp>(op))
-    return 0;
-  return elements(op->getResult(0));
+/// FLOPs of the whole op (the op's CostOpInterface; other dialects' ops
+/// count one per result element).
+double flopsOf(mlir::Operation *op) {
+  if (auto cost = mlir::dyn_cast<graph::CostOpInterface>(op))
+    return cost.getFlops();
+  mlir::RankedTensorType type =
+      op->getNumResults() ? tensorOf(op->getResult(0)) : nullptr;
+  return type ? static_cast<double>(type.getNumElements()) : 0.0;
 }
 
 /// A node of the problem: a function argument, or an op and its first
@@ -417,7 +394,7 @@ std::pair<double, double> Builder::strategySeconds(const Node &node,
       static_cast<double>(localBytes(resultType, node.result[s]));
   bytes += resultBytes;
   double compute =
-      model.computeSeconds(flopsOf(node.op, node.rule) / parts,
+      model.computeSeconds(flopsOf(node.op) / parts,
                            elementName(resultType.getElementType()), bytes);
   double communication = 0;
   if (!partialAxes.empty()) {

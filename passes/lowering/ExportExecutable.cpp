@@ -284,12 +284,7 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
   if (op->getDialect() && op->getDialect()->getNamespace() ==
                               spmd::SpmdDialect::getDialectNamespace())
     return exportCollective(op, instruction);
-  if (!mlir::isa<graph::DotGeneralOp, graph::ConvolutionOp, graph::ReduceOp,
-                 graph::SoftmaxOp, graph::LayerNormOp,
-                 graph::BatchNormInferenceOp, graph::TransposeOp,
-                 graph::SliceOp, graph::ConcatenateOp, graph::PadOp,
-                 graph::ReverseOp, graph::GatherOp, graph::IotaOp,
-                 graph::MaxPoolOp, graph::AvgPoolOp, graph::ResizeOp>(op))
+  if (!op->hasTrait<graph::OpTrait::HostKernel>())
     return op->emitError() << "has no host kernel; elementwise ops and "
                               "broadcasts must be fused first "
                               "(--graph-fuse-elementwise)";

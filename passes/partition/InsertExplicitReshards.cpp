@@ -101,21 +101,16 @@ void Inserter::reshardOperand(mlir::Operation *op, unsigned i,
 /// Ops whose local part depends on the device's offset (a non-splat
 /// constant, an iota): computed whole on every device, then sliced.
 bool computedWhole(mlir::Operation *op) {
-  if (mlir::isa<graph::IotaOp>(op))
-    return true;
-  if (auto constant = mlir::dyn_cast<graph::ConstantOp>(op)) {
-    auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
-    return !value || !value.isSplat();
-  }
-  return false;
+  auto cost = mlir::dyn_cast<graph::CostOpInterface>(op);
+  return cost && cost.isComputedWhole();
 }
 
 /// The partial sums `op` can carry from its operands to its result without
-/// reducing them first, because it is linear in the partial operands: a
-/// reshape, transpose, broadcast, slice, reverse or negation of a partial
-/// value; a sum or difference of values partial over the same axes; a
-/// product or quotient with one partial factor (the numerator). Returns
-/// the axes and which operands carry them; empty if none.
+/// reducing them first, because it is linear in the partial operands (its
+/// linearity trait: a reshape or negation of a partial value, a sum of
+/// values partial over the same axes, a product with one partial factor, a
+/// quotient with a partial numerator). Returns the axes and which operands
+/// carry them; empty if none.
 std::pair<llvm::SmallVector<PartialAxisAttr>, llvm::SmallVector<bool>>
 carriedPartial(mlir::Operation *op) {
   llvm::SmallVector<llvm::ArrayRef<PartialAxisAttr>> partials;
@@ -134,25 +129,30 @@ carriedPartial(mlir::Operation *op) {
   llvm::SmallVector<bool> carries;
   for (llvm::ArrayRef<PartialAxisAttr> axes : partials)
     carries.push_back(!axes.empty());
-  if (mlir::isa<graph::ReshapeOp, graph::TransposeOp, graph::BroadcastInDimOp,
-                graph::SliceOp, graph::ReverseOp, graph::NegOp>(op)) {
-    if (sums(partials[0]))
+  // The op's linearity (GraphInterfaces.td) says which partial operands
+  // it passes on.
+  if (op->hasTrait<graph::OpTrait::JointlyLinear>()) {
+    if (sums(partials[0]) &&
+        llvm::all_of(partials, [&](llvm::ArrayRef<PartialAxisAttr> axes) {
+          return axes == partials[0];
+        }))
       return {llvm::to_vector(partials[0]), carries};
     return none;
   }
-  if (mlir::isa<graph::AddOp, graph::SubOp>(op)) {
-    if (sums(partials[0]) && partials[0] == partials[1])
-      return {llvm::to_vector(partials[0]), carries};
+  if (op->hasTrait<graph::OpTrait::LinearInEachOperand>()) {
+    for (auto [i, axes] : llvm::enumerate(partials))
+      if (sums(axes) && llvm::all_of(llvm::enumerate(partials), [&](auto other) {
+            return other.index() == i || other.value().empty();
+          }))
+        return {llvm::to_vector(axes), carries};
     return none;
   }
-  if (mlir::isa<graph::MulOp>(op)) {
-    for (int i : {0, 1})
-      if (sums(partials[i]) && partials[1 - i].empty())
-        return {llvm::to_vector(partials[i]), carries};
-    return none;
-  }
-  if (mlir::isa<graph::DivOp>(op)) {
-    if (sums(partials[0]) && partials[1].empty())
+  if (op->hasTrait<graph::OpTrait::LinearInFirstOperand>()) {
+    if (sums(partials[0]) &&
+        llvm::all_of(llvm::drop_begin(partials),
+                     [](llvm::ArrayRef<PartialAxisAttr> axes) {
+                       return axes.empty();
+                     }))
       return {llvm::to_vector(partials[0]), carries};
     return none;
   }

@@ -1,0 +1,75 @@
+//===- GraphInterfaces.td - Facts about graph ops --------*- tablegen -*-===//
+//
+// What passes need to know of an op, kept with the op rather than in a
+// pass's list of op names: what it costs, how partial sums pass through
+// it, whether it must be computed whole, whether the runtime runs it as a
+// kernel of its own. The sharding rule (dialects/spmd) is the other fact
+// every op carries.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_DIALECTS_GRAPH_GRAPHINTERFACES_TD
+#define TESSEL_DIALECTS_GRAPH_GRAPHINTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+class Graph_Trait<string name> : NativeOpTrait<name> {
+  let cppNamespace = "::tessel::graph::OpTrait";
+}
+
+// Moves or selects elements and computes nothing (reshape, transpose,
+// slice, gather...): no FLOPs.
+def Graph_DataMovement : Graph_Trait<"DataMovement">;
+
+// How a sum the partitioner has not reduced yet (a partial sum over mesh
+// axes: every device holds a term) passes through the op, so that the
+// all-reduce can wait until after it. Ops without one of these take
+// reduced operands.
+//   JointlyLinear:      f(a1 + a2, b1 + b2) = f(a1, b1) + f(a2, b2): every
+//                       operand partial over the same axes (add, sub, and
+//                       linear unary ops: reshape, transpose, neg...).
+//   LinearInEachOperand: linear in any one operand, the others whole (mul).
+//   LinearInFirstOperand: linear in operand 0, the others whole (div).
+def Graph_JointlyLinear : Graph_Trait<"JointlyLinear">;
+def Graph_LinearInEachOperand : Graph_Trait<"LinearInEachOperand">;
+def Graph_LinearInFirstOperand : Graph_Trait<"LinearInFirstOperand">;
+
+// The runtime runs the op as an instruction of its own, by a kernel named
+// after the op (runtime/kernels). Ops without it (elementwise ops,
+// broadcasts, splat constants) run inside a graph.fusion.
+def Graph_HostKernel : Graph_Trait<"HostKernel">;
+
+def Graph_CostOpInterface : OpInterface<"CostOpInterface"> {
+  let cppNamespace = "::tessel::graph";
+  let description = [{
+    What an op computes, for the cost model and the partitioner. Every
+    graph op has it: the defaults describe an elementwise op; an op that
+    differs defines the method of the same name (`double getFlops();` in
+    its extraClassDeclaration, the body in GraphOps.cpp).
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        FLOPs of the whole op on global shapes (an add and a multiply count
+        two). Default: one per result element, none for data movement.
+      }],
+      "double", "getFlops", (ins), [{}], [{
+        mlir::Operation *op = $_op.getOperation();
+        if (op->hasTrait<::tessel::graph::OpTrait::DataMovement>() ||
+            op->getNumResults() == 0)
+          return 0.0;
+        auto type = ::llvm::dyn_cast<::mlir::ShapedType>(
+            op->getResult(0).getType());
+        return type && type.hasStaticShape()
+                   ? static_cast<double>(type.getNumElements())
+                   : 0.0;
+      }]>,
+    InterfaceMethod<[{
+        Whether the op's value at a position depends on the position (an
+        iota, a non-splat constant): the partitioner computes it whole on
+        every device and slices it, rather than computing a part.
+      }],
+      "bool", "isComputedWhole", (ins), [{}], [{ return false; }]>,
+  ];
+}
+
+#endif // TESSEL_DIALECTS_GRAPH_GRAPHINTERFACES_TD
