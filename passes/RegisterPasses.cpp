@@ -3,6 +3,7 @@
 #include "passes/RegisterPasses.h"
 
 #include "mlir/Transforms/Passes.h"
+#include "passes/Pipelines.h"
 #include "passes/autoshard/Passes.h"
 #include "passes/lowering/Passes.h"
 #include "passes/partition/Passes.h"
@@ -17,6 +18,7 @@ void registerTesselPasses() {
   propagation::registerPropagationPasses();
   partition::registerPartitionPasses();
   autoshard::registerAutoshardPasses();
+  registerTesselPipelines();
 }
 
 } // namespace tessel

@@ -3,7 +3,8 @@
 // A Backend loads an executable (allocating device memory, loading the
 // parameters, checking that it implements every instruction) and returns a
 // LoadedExecutable that runs it on inputs. Implementations: host (threads as
-// devices), and later MPI (processes) and CUDA (GPUs).
+// devices, runtime/host), MPI (a process per device, runtime/mpi) and CUDA
+// (GPUs, runtime/cuda).
 //
 //===----------------------------------------------------------------------===//
 

@@ -30,7 +30,6 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
-#include "passes/autoshard/AutoShard.h"
 #include "runtime/Executable.h"
 #include "runtime/Names.h"
 #include "llvm/Support/CommandLine.h"
@@ -43,10 +42,16 @@
 
 namespace cl = llvm::cl;
 
+/// The tool's own options: --help lists these (and MLIR's --mlir-*
+/// debugging options), not the whole of LLVM's.
+static cl::OptionCategory tesselCategory("tessel-compile options");
+
 static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
-                                      cl::Required);
+                                      cl::Required,
+    cl::cat(tesselCategory));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
-                                       cl::value_desc("file"), cl::init("-"));
+                                       cl::value_desc("file"), cl::init("-"),
+    cl::cat(tesselCategory));
 enum class Emit { Executable, Mlir, Spmd, Lowered, Plan };
 /// The values of --emit, with what each produces. (A string option rather
 /// than cl::values, whose error for a wrong value lists nothing.)
@@ -69,69 +74,85 @@ static const std::vector<std::tuple<const char *, Emit, const char *>>
          "the program after fusion and buffer assignment (with a mesh: the "
          "program of each device)"},
 };
-static std::string describeEmitValues() {
-  std::string text = "What to produce:";
-  for (const auto &[name, value, help] : kEmitValues)
-    text += std::string("\n  ") + name + ": " + help;
+/// --emit's help (cl::desc keeps a reference: the text lives on).
+static const std::string &describeEmitValues() {
+  static const std::string text = [] {
+    std::string text = "What to produce:";
+    for (const auto &[name, value, help] : kEmitValues)
+      text += std::string("\n  ") + name + ": " + help;
+    return text;
+  }();
   return text;
 }
 static cl::opt<std::string> emitFlag("emit", cl::desc(describeEmitValues()),
                                      cl::value_desc("what"),
-                                     cl::init("executable"));
+                                     cl::init("executable"),
+    cl::cat(tesselCategory));
 static cl::list<std::string>
     inputShapes("input-shape",
                 cl::desc("Pin an input's shape: name=d0xd1x... (repeatable, "
                          "or comma-separated)"),
-                cl::value_desc("name=shape"));
+                cl::value_desc("name=shape"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string>
     meshFlag("mesh", cl::desc("The device mesh: axis=size,... (e.g. x=2,y=4)"),
-             cl::value_desc("axes"));
+             cl::value_desc("axes"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string>
     planPath("plan",
              cl::desc("Sharding annotations: a tessel.proto.Plan in text "
                       "form naming tensors and their partition specs"),
-             cl::value_desc("file"));
+             cl::value_desc("file"),
+    cl::cat(tesselCategory));
 static cl::opt<bool>
     autoFlag("auto",
              cl::desc("Choose the shardings by the cost model (needs --mesh; "
-                      "a --plan's entries are kept as constraints)"));
+                      "a --plan's entries are kept as constraints)"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string> deviceProfile(
     "device-profile",
     cl::desc("The machine --auto prices plans for: a built-in profile (host: "
              "this development machine; h100_sxm, a100_sxm: 8-GPU nodes) or "
              "a DeviceProfile file in text form (tessel-calibrate writes "
              "yours)"),
-    cl::value_desc("name|file"), cl::init("host"));
+    cl::value_desc("name|file"), cl::init("host"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string> memoryBudgetFlag(
     "memory-budget",
     cl::desc("Memory per device for --auto: bytes, or with KiB, MiB, GiB "
              "(default: the profile's)"),
-    cl::value_desc("size"));
+    cl::value_desc("size"),
+    cl::cat(tesselCategory));
 static cl::opt<double>
     autoSeconds("auto-seconds",
                 cl::desc("Time limit of --auto's search (seconds)"),
-                cl::init(10.0));
+                cl::init(10.0),
+    cl::cat(tesselCategory));
 static cl::opt<std::string> explainFlag(
     "explain",
     cl::desc("With --auto: the candidate layouts of this tensor (a plan "
              "name) and what each would cost, all else as chosen"),
-    cl::value_desc("tensor"));
+    cl::value_desc("tensor"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string> planOut(
     "plan-out",
     cl::desc("Write the plan chosen or propagated (protobuf text), as "
              "--emit=plan prints it; with --auto and -o file, the default "
              "is <file>.plan.textproto"),
-    cl::value_desc("file"));
+    cl::value_desc("file"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string>
     paramsOut("params-out",
               cl::desc("Write the model's parameters (weights) to this file"),
-              cl::value_desc("file"));
+              cl::value_desc("file"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string> paramsIn(
     "params",
     cl::desc("For MLIR input with graph.parameter arguments: the parameter "
              "file that holds them (as --params-out wrote it); the "
              "executable's parameter file then points into it"),
-    cl::value_desc("file"));
+    cl::value_desc("file"),
+    cl::cat(tesselCategory));
 
 /// "40GiB", "512MiB", "64KiB" or plain bytes.
 static std::optional<int64_t> parseByteSize(llvm::StringRef text) {
@@ -199,6 +220,12 @@ int main(int argc, char **argv) {
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
+  // --help: this tool's options and MLIR's own (--mlir-timing,
+  // --mlir-print-ir-after-all...), none of LLVM's internal ones.
+  cl::HideUnrelatedOptions(tesselCategory);
+  for (auto &[name, option] : cl::getRegisteredOptions())
+    if (name.starts_with("mlir-"))
+      option->setHiddenFlag(cl::NotHidden);
   cl::ParseCommandLineOptions(argc, argv,
                               "Tessel: compile a model for a device mesh\n");
   auto error = [](const llvm::Twine &message) {
@@ -325,7 +352,7 @@ int main(int argc, char **argv) {
             /*listAtMost=*/0));
     }
     mlir::FailureOr<tessel::autoshard::AutoShardReport> report =
-        tessel::autoshard::autoShard(*model->module, *costModel, options);
+        tessel::autoShard(*model->module, *costModel, options);
     if (failed(report))
       return 1;
     printReport(*report, costModel->profile().name());

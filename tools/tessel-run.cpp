@@ -168,6 +168,14 @@ std::optional<std::string> unknownFlag(int argc, char **argv) {
       continue;
     absl::ConsumePrefix(&argument, "-");
     absl::string_view name = argument.substr(0, argument.find('='));
+    // absl's own: usage and flag files, which its parser handles itself.
+    static const absl::string_view kBuiltin[] = {
+        "help",     "helpfull",   "helpshort", "helppackage", "helpon",
+        "helpmatch", "version",   "only_check_args", "flagfile", "fromenv",
+        "tryfromenv", "undefok"};
+    if (std::find(std::begin(kBuiltin), std::end(kBuiltin), name) !=
+        std::end(kBuiltin))
+      continue;
     absl::CommandLineFlag *flag = absl::FindCommandLineFlag(name);
     if (!flag && absl::ConsumePrefix(&name, "no")) {
       flag = absl::FindCommandLineFlag(name);

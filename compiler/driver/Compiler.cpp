@@ -12,11 +12,8 @@
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
-#include "mlir/Transforms/Passes.h"
+#include "passes/Pipelines.h"
 #include "passes/lowering/ExportExecutable.h"
-#include "passes/lowering/Passes.h"
-#include "passes/partition/Passes.h"
-#include "passes/propagation/Passes.h"
 
 namespace tessel {
 
@@ -29,28 +26,30 @@ static void configure(mlir::PassManager &manager) {
   mlir::applyDefaultTimingPassManagerCLOptions(manager);
 }
 
-mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
+/// Runs the pipeline `build` makes on `module`.
+static mlir::LogicalResult
+runPipeline(mlir::ModuleOp module,
+            llvm::function_ref<void(mlir::OpPassManager &)> build) {
   loadTesselDialects(*module.getContext());
   mlir::PassManager manager(module->getName());
   configure(manager);
-  manager.nest<mlir::func::FuncOp>().addPass(
-      propagation::createPropagatePass());
+  build(manager);
   return manager.run(module);
 }
 
-mlir::LogicalResult insertCollectives(mlir::ModuleOp module) {
+mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
+  return runPipeline(module, buildPropagationPipeline);
+}
+
+mlir::FailureOr<autoshard::AutoShardReport>
+autoShard(mlir::ModuleOp module, const cost::CostModel &model,
+          const autoshard::AutoShardOptions &options) {
   loadTesselDialects(*module.getContext());
-  mlir::PassManager manager(module->getName());
-  configure(manager);
-  mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
-  functions.addPass(partition::createInsertExplicitReshardsPass());
-  functions.addPass(partition::createReshardToCollectivesPass());
-  // Equal constants laid out differently must stay apart: the folder would
-  // merge them, ignoring their shardings.
-  functions.addPass(mlir::createCanonicalizerPass(
-      mlir::GreedyRewriteConfig().enableConstantCSE(false)));
-  functions.addPass(mlir::createCSEPass());
-  return manager.run(module);
+  return autoshard::autoShard(module, model, options);
+}
+
+mlir::LogicalResult insertCollectives(mlir::ModuleOp module) {
+  return runPipeline(module, buildCollectivesPipeline);
 }
 
 namespace {
@@ -100,14 +99,7 @@ std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module) {
 }
 
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {
-  mlir::PassManager manager(module->getName());
-  configure(manager);
-  manager.addPass(mlir::createCanonicalizerPass());
-  manager.addPass(mlir::createCSEPass());
-  mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
-  functions.addPass(lowering::createFuseElementwisePass());
-  functions.addPass(lowering::createAssignBuffersPass());
-  return manager.run(module);
+  return runPipeline(module, buildLoweringPipeline);
 }
 
 namespace {
@@ -139,13 +131,7 @@ void stripShardings(mlir::ModuleOp module) {
 } // namespace
 
 mlir::LogicalResult partitionForDevices(mlir::ModuleOp module) {
-  if (mlir::failed(insertCollectives(module)))
-    return mlir::failure();
-  mlir::PassManager manager(module->getName());
-  configure(manager);
-  manager.nest<mlir::func::FuncOp>().addPass(
-      partition::createGlobalToLocalPass());
-  return manager.run(module);
+  return runPipeline(module, buildPartitionPipeline);
 }
 
 mlir::FailureOr<proto::Executable>

@@ -1,8 +1,10 @@
 //===- Compiler.h - From graph IR to an executable --------------*- C++ -*-===//
 //
-// The compiler pipeline after import: cleanups, then the lowering passes
-// (fusion, buffer assignment), then export to the executable protobuf. Tools
-// and the C++ API compile through here, never by calling passes themselves.
+// The compiler after import: sharding (propagation, or the cost model's
+// choice), partitioning, lowering (fusion, buffer assignment), export to
+// the executable protobuf. Each step runs a named pipeline of
+// passes/Pipelines.h, the same that tessel-opt offers as flags. Tools
+// compile through here, never by calling passes themselves.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "compiler/cost/CostModel.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "passes/autoshard/AutoShard.h"
 #include "runtime/Executable.h"
 #include "runtime/proto/executable.pb.h"
 
@@ -21,6 +25,13 @@ namespace tessel {
 /// Runs sharding propagation (--spmd-propagate) on `module` in place: every
 /// op gets `spmd.shardings` from the user annotations on the module.
 mlir::LogicalResult propagateShardings(mlir::ModuleOp module);
+
+/// Chooses the shardings of a module with a mesh by `model` (the
+/// spmd-auto-shard pass's algorithm, with a report and progress), in place;
+/// propagateShardings then completes them.
+mlir::FailureOr<autoshard::AutoShardReport>
+autoShard(mlir::ModuleOp module, const cost::CostModel &model,
+          const autoshard::AutoShardOptions &options);
 
 /// Makes communication explicit on a propagated module, in place:
 /// --spmd-insert-explicit-reshards, --spmd-reshard-to-collectives, then
