@@ -181,17 +181,24 @@ absl::Status validateExecutable(const proto::Executable &executable) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string>
+serializeExecutable(const proto::Executable &executable) {
+  std::string bytes(kMagic, sizeof(kMagic));
+  if (!executable.AppendToString(&bytes))
+    return absl::InternalError("cannot serialize the executable");
+  return bytes;
+}
+
 absl::Status writeExecutable(const proto::Executable &executable,
                              const std::string &path) {
-  std::string bytes;
-  if (!executable.SerializeToString(&bytes))
-    return absl::InternalError("cannot serialize the executable");
+  absl::StatusOr<std::string> bytes = serializeExecutable(executable);
+  if (!bytes.ok())
+    return bytes.status();
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out)
     return absl::PermissionDeniedError(
         absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
-  out.write(kMagic, sizeof(kMagic));
-  out.write(bytes.data(), bytes.size());
+  out.write(bytes->data(), bytes->size());
   out.flush();
   if (!out)
     return absl::DataLossError(absl::StrCat("writing '", path, "' failed"));

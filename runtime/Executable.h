@@ -25,6 +25,9 @@ namespace tessel {
 
 inline constexpr uint32_t kExecutableFormatVersion = 1;
 
+/// The bytes of an executable file: a magic header, then the protobuf.
+absl::StatusOr<std::string>
+serializeExecutable(const proto::Executable &executable);
 absl::Status writeExecutable(const proto::Executable &executable,
                              const std::string &path);
 absl::StatusOr<proto::Executable> readExecutable(const std::string &path);

@@ -10,16 +10,11 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "passes/RegisterPasses.h"
-#include "llvm/ADT/STLExtras.h"
-#include "llvm/Support/CommandLine.h"
+#include "tools/HideLlvmOptions.h"
 
 int main(int argc, char **argv) {
-  // --help: LLVM's internal options (code generators, profiling...) are
-  // all registered by now and hidden; MLIR's, the passes and pipelines
-  // are registered below and shown.
-  for (auto &[name, option] : llvm::cl::getRegisteredOptions())
-    if (llvm::is_contained(option->Categories, &llvm::cl::getGeneralCategory()))
-      option->setHiddenFlag(llvm::cl::ReallyHidden);
+  // --help: MLIR's options, the passes and pipelines; not LLVM's.
+  tessel::hideLlvmOptions();
   tessel::registerTesselPasses();
   mlir::DialectRegistry registry;
   tessel::registerTesselDialects(registry);

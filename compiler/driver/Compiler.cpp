@@ -13,7 +13,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "passes/Pipelines.h"
-#include "passes/lowering/ExportExecutable.h"
+#include "compiler/translate/ExportExecutable.h"
 
 namespace tessel {
 
@@ -155,7 +155,7 @@ compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
   if (mlir::failed(lowerForExecution(module)))
     return mlir::failure();
   mlir::FailureOr<proto::Executable> executable =
-      lowering::exportExecutable(module, parameterFile);
+      translate::exportExecutable(module, parameterFile);
   if (mlir::succeeded(executable) && reference)
     *executable->mutable_reference() = std::move(*reference);
   return executable;

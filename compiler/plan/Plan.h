@@ -1,6 +1,6 @@
 //===- Plan.h - Sharding plans: reading, applying, extracting ---*- C++ -*-===//
 //
-// A plan (runtime/proto/plan.proto, text form) names a mesh and, per tensor
+// A plan (compiler/plan/plan.proto, text form) names a mesh and, per tensor
 // name, a JAX-style partition spec. Applying it to a module adds the mesh
 // (`spmd.mesh @mesh`) and closed user shardings on the named tensors:
 // function arguments and results by `graph.name`, activations by the name
@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "runtime/proto/plan.pb.h"
+#include "compiler/plan/plan.pb.h"
 
 namespace tessel {
 

@@ -50,6 +50,6 @@ def Graph_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 
 // Every op answers the cost questions (GraphInterfaces.td).
 class Graph_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Graph_Dialect, mnemonic, traits # [Graph_CostOpInterface]>;
+    : Op<Graph_Dialect, mnemonic, traits # [Graph_CostOpInterface, Graph_KernelOpInterface]>;
 
 #endif // TESSEL_DIALECTS_GRAPH_GRAPHDIALECT_TD

@@ -72,4 +72,25 @@ def Graph_CostOpInterface : OpInterface<"CostOpInterface"> {
   ];
 }
 
+def Graph_KernelOpInterface : OpInterface<"KernelOpInterface"> {
+  let cppNamespace = "::tessel::graph";
+  let description = [{
+    What the runtime's kernel of an op reads besides its operands (the
+    executable's attributes of an instruction or a fusion step). Every
+    graph op has it: by default, the op's attributes as they are; an op
+    whose enumerations the kernel reads by name defines
+    `mlir::DictionaryAttr getKernelAttributes();`.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        The attributes the kernel reads, by name. Enumerations are strings
+        where the op defines the method, integers otherwise.
+      }],
+      "::mlir::DictionaryAttr", "getKernelAttributes", (ins), [{}], [{
+        return ::llvm::dyn_cast_or_null<::mlir::DictionaryAttr>(
+            $_op->getPropertiesAsAttribute());
+      }]>,
+  ];
+}
+
 #endif // TESSEL_DIALECTS_GRAPH_GRAPHINTERFACES_TD

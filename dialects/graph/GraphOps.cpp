@@ -706,3 +706,37 @@ bool ConstantOp::isComputedWhole() {
 }
 
 } // namespace tessel::graph
+
+//===----------------------------------------------------------------------===//
+// Kernel attributes (KernelOpInterface): enumerations by name
+//===----------------------------------------------------------------------===//
+
+namespace tessel::graph {
+
+/// The op's attributes with `names` (attribute, enumerant) in place of the
+/// integers the enumerations are stored as.
+static mlir::DictionaryAttr
+withNames(mlir::Operation *op,
+          llvm::ArrayRef<std::pair<llvm::StringRef, llvm::StringRef>> names) {
+  mlir::NamedAttrList attributes(
+      mlir::cast<mlir::DictionaryAttr>(op->getPropertiesAsAttribute()));
+  mlir::Builder builder(op->getContext());
+  for (auto [name, value] : names)
+    attributes.set(name, builder.getStringAttr(value));
+  return attributes.getDictionary(op->getContext());
+}
+
+mlir::DictionaryAttr ReduceOp::getKernelAttributes() {
+  return withNames(*this, {{"kind", stringifyReduceKind(getKind())}});
+}
+
+mlir::DictionaryAttr ResizeOp::getKernelAttributes() {
+  return withNames(
+      *this,
+      {{"mode", stringifyResizeMode(getMode())},
+       {"coordinate_transform",
+        stringifyCoordinateTransform(getCoordinateTransform())},
+       {"nearest_mode", stringifyNearestMode(getNearestMode())}});
+}
+
+} // namespace tessel::graph

@@ -429,6 +429,8 @@ def Graph_ReduceOp : Graph_Op<"reduce", [Graph_HostKernel, Pure,
   let extraClassDeclaration = [{
     /// CostOpInterface: FLOPs of the whole op.
     double getFlops();
+    /// KernelOpInterface: the kind travels by name.
+    mlir::DictionaryAttr getKernelAttributes();
   }];
 }
 
@@ -586,6 +588,10 @@ def Graph_ResizeOp : Graph_Op<"resize", [Graph_HostKernel, Pure,
     attr-dict `:` functional-type($operand, $result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// KernelOpInterface: the modes travel by name.
+    mlir::DictionaryAttr getKernelAttributes();
+  }];
 }
 
 //===----------------------------------------------------------------------===//

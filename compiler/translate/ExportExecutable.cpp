@@ -1,6 +1,6 @@
 //===- ExportExecutable.cpp - graph IR to a Tessel executable -------------===//
 
-#include "passes/lowering/ExportExecutable.h"
+#include "compiler/translate/ExportExecutable.h"
 
 #include <map>
 
@@ -11,7 +11,7 @@
 #include "passes/lowering/Passes.h"
 #include "runtime/Executable.h"
 
-namespace tessel::lowering {
+namespace tessel::translate {
 namespace {
 
 using mlir::failure;
@@ -61,8 +61,22 @@ proto::Attribute toAttribute(mlir::Attribute attribute) {
     result.set_i(integer.getInt());
   } else if (auto real = mlir::dyn_cast<mlir::FloatAttr>(attribute)) {
     result.set_f(real.getValueAsDouble());
+  } else if (auto text = mlir::dyn_cast<mlir::StringAttr>(attribute)) {
+    result.set_s(text.str());
   }
   return result;
+}
+
+/// What the op's kernel reads (graph::KernelOpInterface), into `out`.
+void addKernelAttributes(
+    mlir::Operation *op,
+    google::protobuf::Map<std::string, proto::Attribute> &out) {
+  auto kernel = mlir::dyn_cast<graph::KernelOpInterface>(op);
+  if (!kernel)
+    return;
+  if (mlir::DictionaryAttr attributes = kernel.getKernelAttributes())
+    for (mlir::NamedAttribute attribute : attributes)
+      out[attribute.getName().str()] = toAttribute(attribute.getValue());
 }
 
 /// Axis names of each dimension of `sharding` (none if null).
@@ -144,7 +158,7 @@ int64_t Exporter::addBuffer(mlir::Value value, proto::Buffer buffer) {
 }
 
 LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
-  auto arena = function->getAttrOfType<mlir::IntegerAttr>(kArenaBytesAttr);
+  auto arena = function->getAttrOfType<mlir::IntegerAttr>(lowering::kArenaBytesAttr);
   if (!arena)
     return function.emitError()
            << "buffers are not assigned: run --graph-assign-buffers first";
@@ -262,7 +276,7 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     return success();
   }
 
-  auto offsets = op->getAttrOfType<mlir::DenseI64ArrayAttr>(kBufferOffsetsAttr);
+  auto offsets = op->getAttrOfType<mlir::DenseI64ArrayAttr>(lowering::kBufferOffsetsAttr);
   if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
     return op->emitError()
            << "has no buffer: run --graph-assign-buffers before exporting";
@@ -288,24 +302,7 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     return op->emitError() << "has no host kernel; elementwise ops and "
                               "broadcasts must be fused first "
                               "(--graph-fuse-elementwise)";
-  auto &attributes = *instruction.mutable_attributes();
-  if (auto properties = mlir::dyn_cast_or_null<mlir::DictionaryAttr>(
-          op->getPropertiesAsAttribute()))
-    for (mlir::NamedAttribute attribute : properties)
-      attributes[attribute.getName().str()] = toAttribute(attribute.getValue());
-  // Enumerations travel by name.
-  if (auto reduce = mlir::dyn_cast<graph::ReduceOp>(op))
-    attributes["kind"].set_s(
-        graph::stringifyReduceKind(reduce.getKind()).str());
-  if (auto resize = mlir::dyn_cast<graph::ResizeOp>(op)) {
-    attributes["mode"].set_s(
-        graph::stringifyResizeMode(resize.getMode()).str());
-    attributes["coordinate_transform"].set_s(
-        graph::stringifyCoordinateTransform(resize.getCoordinateTransform())
-            .str());
-    attributes["nearest_mode"].set_s(
-        graph::stringifyNearestMode(resize.getNearestMode()).str());
-  }
+  addKernelAttributes(op, *instruction.mutable_attributes());
   return success();
 }
 
@@ -552,17 +549,7 @@ std::optional<int64_t> Exporter::fusionStep(mlir::Value value,
           return std::nullopt;
         step.add_args(*arg);
       }
-      if (auto compare = mlir::dyn_cast<graph::CompareOp>(op))
-        (*step.mutable_attributes())["direction"].set_i(
-            static_cast<int64_t>(compare.getDirection()));
-      if (auto clamp = mlir::dyn_cast<graph::ClampOp>(op)) {
-        if (clamp.getMin())
-          (*step.mutable_attributes())["min"].set_f(
-              clamp.getMin()->convertToDouble());
-        if (clamp.getMax())
-          (*step.mutable_attributes())["max"].set_f(
-              clamp.getMax()->convertToDouble());
-      }
+      addKernelAttributes(op, *step.mutable_attributes());
     }
   }
   int64_t index = program.steps_size();
@@ -614,4 +601,4 @@ exportExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
   return executable;
 }
 
-} // namespace tessel::lowering
+} // namespace tessel::translate

@@ -8,15 +8,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef TESSEL_PASSES_LOWERING_EXPORTEXECUTABLE_H
-#define TESSEL_PASSES_LOWERING_EXPORTEXECUTABLE_H
+#ifndef TESSEL_COMPILER_TRANSLATE_EXPORTEXECUTABLE_H
+#define TESSEL_COMPILER_TRANSLATE_EXPORTEXECUTABLE_H
 
 #include <string>
 
 #include "mlir/IR/BuiltinOps.h"
 #include "runtime/proto/executable.pb.h"
 
-namespace tessel::lowering {
+namespace tessel::translate {
 
 /// Exports the module's single function. `parameterFile` is recorded as the
 /// parameter file's name, relative to the executable. Errors are diagnostics
@@ -24,6 +24,6 @@ namespace tessel::lowering {
 mlir::FailureOr<proto::Executable>
 exportExecutable(mlir::ModuleOp module, const std::string &parameterFile);
 
-} // namespace tessel::lowering
+} // namespace tessel::translate
 
-#endif // TESSEL_PASSES_LOWERING_EXPORTEXECUTABLE_H
+#endif // TESSEL_COMPILER_TRANSLATE_EXPORTEXECUTABLE_H
