@@ -6,13 +6,16 @@
 // the identity (spmd.mask_padding) before an op reduces over it or reads it
 // as indices; everything else computes garbage there that nothing reads.
 // Ops whose attributes name sizes are adjusted or, where a split dimension
-// would need more than new types (device offsets, halos), reported.
+// would need more than new types (device offsets), reported; windows take
+// halos. Each op family has a pattern of its own (LocalizePattern), the
+// generic one changing types only.
 //
 //===----------------------------------------------------------------------===//
 
 #include <limits>
-
+#include <memory>
 #include <numeric>
+#include <vector>
 
 #include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/ShardingRules.h"
@@ -30,9 +33,12 @@ namespace {
 using spmd::MeshAttr;
 using spmd::ShardingAttr;
 
+/// Local shapes of the values of one mesh.
 class Localizer {
 public:
   explicit Localizer(MeshAttr mesh) : mesh(mesh) {}
+
+  MeshAttr getMesh() const { return mesh; }
 
   /// The parts each dimension of a tensor with `sharding` is split into
   /// (all 1 without a sharding).
@@ -67,17 +73,6 @@ public:
         dims, [&](int64_t d) { return type.getDimSize(d) % parts[d] != 0; });
   }
 
-  /// Masks the padding of `op`'s operands where it would leak into a
-  /// result: dimensions it reduces over (its rule's reduction factors), the
-  /// indices of a gather (padding may hold any index), and a window's
-  /// input (its padding value, which halos then carry to the neighbours).
-  void maskPadding(mlir::Operation *op) const;
-
-  /// On local types: gives a windowed op's input, along each split spatial
-  /// dimension, the halo its windows reach into, and leaves the op itself
-  /// no padding there (the halos hold it).
-  void insertHalos(mlir::Operation *op) const;
-
   /// Whether any of `dims` of `value` is split.
   bool anySplit(mlir::Value value, llvm::ArrayRef<int64_t> dims) const {
     auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
@@ -86,64 +81,343 @@ public:
     return llvm::any_of(dims, [&](int64_t d) { return parts[d] > 1; });
   }
 
-  /// Checks what new types alone cannot express, and adjusts attributes.
-  mlir::LogicalResult adjust(mlir::Operation *op) const;
+  /// Whether any dimension of `value` is split.
+  bool anySplit(mlir::Value value) const {
+    auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+    return anySplit(value, llvm::to_vector(llvm::seq<int64_t>(0, type.getRank())));
+  }
 
 private:
   MeshAttr mesh;
 };
 
-/// What padding must hold so that `op` ignores it: the identity of its
-/// reduction (0 for sums and contractions).
-double paddingIdentity(mlir::Operation *op, mlir::Type elementType) {
-  auto reduce = mlir::dyn_cast<graph::ReduceOp>(op);
-  if (!reduce)
-    return 0.0;
-  bool isBool = elementType.isInteger(1);
-  double infinity = std::numeric_limits<double>::infinity();
-  switch (reduce.getKind()) {
-  case graph::ReduceKind::Max:
-    return isBool ? 0.0 : -infinity; // Integers saturate at their lowest.
-  case graph::ReduceKind::Min:
-    return isBool ? 1.0 : infinity;
-  case graph::ReduceKind::Prod:
-    return 1.0;
-  case graph::ReduceKind::Sum:
-  case graph::ReduceKind::Mean:
-    return 0.0;
-  }
-  return 0.0;
+mlir::LogicalResult unsupported(mlir::Operation *op, llvm::StringRef what) {
+  return op->emitOpError() << what
+                           << " is not supported by the partitioner yet";
 }
 
-void Localizer::maskPadding(mlir::Operation *op) const {
+/// How one family of ops becomes local (as Shardy's global-to-local
+/// conversion has a pattern per op family). The generic pattern, the
+/// fallback, only lets the op's values take local types and masks the
+/// padding of the dimensions its sharding rule reduces over; a family
+/// overrides what differs.
+class LocalizePattern {
+public:
+  virtual ~LocalizePattern() = default;
+
+  virtual bool matches(mlir::Operation *op) const = 0;
+
+  /// On global types: checks what new types alone cannot express, and
+  /// adjusts attributes that name sizes.
+  virtual mlir::LogicalResult prepare(mlir::Operation *op,
+                                      const Localizer &localizer) const {
+    return mlir::success();
+  }
+
+  /// Dimensions of operand `i` whose padding the op reads beyond its rule's
+  /// reduction factors (indices, a window's input).
+  virtual llvm::SmallVector<int64_t> paddedReads(mlir::Operation *op,
+                                                 unsigned i,
+                                                 const Localizer &) const {
+    return {};
+  }
+
+  /// What the padding of operand `i` must hold for the op to ignore it: the
+  /// identity of its reduction (0 for sums and contractions).
+  virtual double paddingValue(mlir::Operation *op, unsigned i,
+                              mlir::Type elementType,
+                              const Localizer &) const {
+    return 0.0;
+  }
+
+  /// On local types, after every value took its own.
+  virtual void finish(mlir::Operation *op, const Localizer &) const {}
+};
+
+template <typename... Ops> class OpFamily : public LocalizePattern {
+public:
+  bool matches(mlir::Operation *op) const override {
+    return mlir::isa<Ops...>(op);
+  }
+};
+
+/// Any op: types only.
+class GenericPattern : public LocalizePattern {
+public:
+  bool matches(mlir::Operation *) const override { return true; }
+};
+
+/// Reshards and constraints must be collectives by now.
+class LeftoverReshards
+    : public OpFamily<spmd::ReshardOp, spmd::ShardingConstraintOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &) const override {
+    return op->emitOpError() << "is left for --spmd-global-to-local; run "
+                                "--spmd-reshard-to-collectives first";
+  }
+};
+
+/// An iota counts from the global origin: it must not be split along its
+/// counting dimension.
+class Iotas : public OpFamily<graph::IotaOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    auto iota = mlir::cast<graph::IotaOp>(op);
+    if (localizer.anySplit(iota.getResult(),
+                           {static_cast<int64_t>(iota.getDimension())}))
+      return unsupported(op, "an iota counting along a split dimension");
+    return mlir::success();
+  }
+};
+
+/// A split splat constant is the same splat, smaller.
+class Constants : public OpFamily<graph::ConstantOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    auto constant = mlir::cast<graph::ConstantOp>(op);
+    if (!localizer.anySplit(constant.getResult()))
+      return mlir::success();
+    auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
+    if (!value || !value.isSplat())
+      return unsupported(op, "splitting a non-splat constant");
+    constant.setValueAttr(value.resizeSplat(mlir::cast<mlir::ShapedType>(
+        localizer.localType(constant.getResult()))));
+    return mlir::success();
+  }
+};
+
+class Reverses : public OpFamily<graph::ReverseOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    auto reverse = mlir::cast<graph::ReverseOp>(op);
+    if (localizer.anySplit(reverse.getResult(), reverse.getDimensions()))
+      return unsupported(op, "reversing a split dimension");
+    return mlir::success();
+  }
+};
+
+/// The spatial dimensions (2 and up) of an NC... tensor.
+llvm::SmallVector<int64_t> spatialDims(mlir::Value value) {
+  int64_t rank = mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
+  return llvm::to_vector(llvm::seq<int64_t>(2, std::max<int64_t>(2, rank)));
+}
+
+class Resizes : public OpFamily<graph::ResizeOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    if (localizer.anySplit(op->getOperand(0), spatialDims(op->getOperand(0))) ||
+        localizer.anySplit(op->getResult(0), spatialDims(op->getResult(0))))
+      return unsupported(op, "a resize over a split spatial dimension");
+    return mlir::success();
+  }
+};
+
+/// A reduction's padding holds its identity.
+class Reductions : public OpFamily<graph::ReduceOp> {
+public:
+  double paddingValue(mlir::Operation *op, unsigned, mlir::Type elementType,
+                      const Localizer &) const override {
+    bool isBool = elementType.isInteger(1);
+    double infinity = std::numeric_limits<double>::infinity();
+    switch (mlir::cast<graph::ReduceOp>(op).getKind()) {
+    case graph::ReduceKind::Max:
+      return isBool ? 0.0 : -infinity; // Integers saturate at their lowest.
+    case graph::ReduceKind::Min:
+      return isBool ? 1.0 : infinity;
+    case graph::ReduceKind::Prod:
+      return 1.0;
+    case graph::ReduceKind::Sum:
+    case graph::ReduceKind::Mean:
+      return 0.0;
+    }
+    return 0.0;
+  }
+};
+
+/// A gather's indices: padding may hold any index, so it is masked.
+class Gathers : public OpFamily<graph::GatherOp> {
+public:
+  llvm::SmallVector<int64_t> paddedReads(mlir::Operation *op, unsigned i,
+                                         const Localizer &) const override {
+    if (i != 1)
+      return {};
+    return llvm::to_vector(llvm::seq<int64_t>(
+        0, mlir::cast<mlir::RankedTensorType>(op->getOperand(1).getType())
+               .getRank()));
+  }
+};
+
+/// A split dimension of a slice is one it leaves whole (its rule makes
+/// sliced dimensions need-replication): its limit is the local size.
+class Slices : public OpFamily<graph::SliceOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    auto slice = mlir::cast<graph::SliceOp>(op);
+    llvm::SmallVector<int64_t> limits(slice.getLimitIndices());
+    auto type = mlir::cast<mlir::RankedTensorType>(slice.getType());
+    llvm::SmallVector<int64_t> parts = localizer.partsOf(
+        spmd::getSharding(slice.getResult()), type.getRank());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      limits[d] = llvm::divideCeil(limits[d], parts[d]);
+    slice.setLimitIndices(limits);
+    return mlir::success();
+  }
+};
+
+/// Windows (convolutions, pools): a split spatial dimension takes halos
+/// from the neighbours, the input and the result split alike.
+class Windows
+    : public OpFamily<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp> {
+public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    ShardingAttr in = spmd::getSharding(op->getOperand(0));
+    ShardingAttr out = spmd::getSharding(op->getResult(0));
+    for (int64_t d : spatialDims(op->getOperand(0))) {
+      if (!localizer.anySplit(op->getOperand(0), {d}) &&
+          !localizer.anySplit(op->getResult(0), {d}))
+        continue;
+      std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
+      if (!halo || !in || !out ||
+          in.getDims()[d].getAxes() != out.getDims()[d].getAxes())
+        return unsupported(
+            op, "a window over a split spatial dimension that halos cannot "
+                "serve (input and result split apart)");
+      auto sizeOf = [&](mlir::Value value) {
+        return mlir::cast<mlir::RankedTensorType>(value.getType())
+            .getDimSize(d);
+      };
+      int64_t parts = in.getDims()[d].numParts(localizer.getMesh());
+      int64_t inPart = llvm::divideCeil(sizeOf(op->getOperand(0)), parts);
+      int64_t outPart = llvm::divideCeil(sizeOf(op->getResult(0)), parts);
+      if (inPart != halo->stride * outPart || std::abs(halo->low) > inPart ||
+          std::abs(halo->high) > inPart)
+        return unsupported(
+            op, "a window over a split spatial dimension whose parts do not "
+                "line up (uneven, with a stride) or whose halo is wider than "
+                "a part");
+    }
+    return mlir::success();
+  }
+
+  /// The input's split spatial dimensions: their padding becomes the
+  /// window's padding value, which halos then carry to the neighbours.
+  llvm::SmallVector<int64_t> paddedReads(mlir::Operation *op, unsigned i,
+                                         const Localizer &localizer) const override {
+    if (i != 0 || !splitWindow(op, localizer))
+      return {};
+    return spatialDims(op->getOperand(0));
+  }
+
+  double paddingValue(mlir::Operation *op, unsigned i, mlir::Type,
+                      const Localizer &localizer) const override {
+    std::optional<spmd::WindowHalo> window = splitWindow(op, localizer);
+    return i == 0 && window ? window->padding : 0.0;
+  }
+
+  /// Gives the input, along each split spatial dimension, the halo its
+  /// windows reach into, and leaves the op itself no padding there (the
+  /// halos hold it).
+  void finish(mlir::Operation *op, const Localizer &) const override {
+    mlir::Value input = op->getOperand(0);
+    ShardingAttr sharding = spmd::getSharding(input);
+    if (!sharding)
+      return;
+    mlir::OpBuilder builder(op);
+    auto zeroAt = [&](llvm::StringRef name, int64_t d) {
+      auto values = mlir::cast<mlir::DenseI64ArrayAttr>(
+          op->getInherentAttr(name).value_or(mlir::Attribute()));
+      llvm::SmallVector<int64_t> updated(values.asArrayRef());
+      updated[d - 2] = 0;
+      op->setInherentAttr(builder.getStringAttr(name),
+                          builder.getDenseI64ArrayAttr(updated));
+    };
+    for (int64_t d : spatialDims(input)) {
+      llvm::ArrayRef<spmd::AxisRefAttr> axes = sharding.getDims()[d].getAxes();
+      std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
+      if (axes.empty() || !halo)
+        continue;
+      // Chained along each split dimension in turn, a later exchange
+      // carries the earlier one's rows: corners come from diagonal
+      // neighbours.
+      auto type = mlir::cast<mlir::RankedTensorType>(input.getType());
+      llvm::SmallVector<int64_t> shape(type.getShape());
+      shape[d] += halo->low + halo->high;
+      llvm::SmallVector<std::string> names;
+      for (spmd::AxisRefAttr axis : axes)
+        names.push_back(spmd::axisName(axis));
+      input = spmd::HaloExchangeOp::create(
+          builder, op->getLoc(), type.clone(shape), input, sharding.getMesh(),
+          builder.getStrArrayAttr(
+              llvm::SmallVector<llvm::StringRef>(names.begin(), names.end())),
+          builder.getI64IntegerAttr(d), builder.getI64IntegerAttr(halo->low),
+          builder.getI64IntegerAttr(halo->high),
+          builder.getF64FloatAttr(halo->padding));
+      zeroAt("padding_low", d);
+      zeroAt("padding_high", d);
+    }
+    // With the halos, every split dimension's windows fit exactly
+    // (ceil_mode rounds nothing up there), so ceil_mode stays for the
+    // others.
+    op->setOperand(0, input);
+  }
+
+private:
+  /// The window of the first split spatial dimension of the input, if any.
+  static std::optional<spmd::WindowHalo>
+  splitWindow(mlir::Operation *op, const Localizer &localizer) {
+    for (int64_t d : spatialDims(op->getOperand(0)))
+      if (localizer.anySplit(op->getOperand(0), {d}))
+        if (std::optional<spmd::WindowHalo> window = spmd::windowHalo(op, d))
+          return window;
+    return std::nullopt;
+  }
+};
+
+/// The patterns, most specific first; the generic one last.
+std::vector<std::unique_ptr<LocalizePattern>> localizePatterns() {
+  std::vector<std::unique_ptr<LocalizePattern>> patterns;
+  patterns.push_back(std::make_unique<LeftoverReshards>());
+  patterns.push_back(std::make_unique<Iotas>());
+  patterns.push_back(std::make_unique<Constants>());
+  patterns.push_back(std::make_unique<Reverses>());
+  patterns.push_back(std::make_unique<Resizes>());
+  patterns.push_back(std::make_unique<Reductions>());
+  patterns.push_back(std::make_unique<Gathers>());
+  patterns.push_back(std::make_unique<Slices>());
+  patterns.push_back(std::make_unique<Windows>());
+  patterns.push_back(std::make_unique<GenericPattern>());
+  return patterns;
+}
+
+/// Masks the padding of `op`'s operands where it would leak into a result:
+/// dimensions it reduces over (its rule's reduction factors) and those the
+/// pattern says it reads (indices, windows).
+void maskPadding(mlir::Operation *op, const LocalizePattern &pattern,
+                 const Localizer &localizer) {
   spmd::OpShardingRuleAttr rule = spmd::getShardingRule(op);
   for (mlir::OpOperand &use : op->getOpOperands()) {
     mlir::Value operand = use.get();
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(operand.getType());
     if (!type)
       continue;
-    llvm::SmallVector<int64_t> dims;
     unsigned i = use.getOperandNumber();
-    std::optional<spmd::WindowHalo> window;
-    for (int64_t d = 2; i == 0 && !window && d < type.getRank(); ++d)
-      if (anySplit(operand, {d}))
-        window = spmd::windowHalo(op, d);
-    bool isWindow = window.has_value();
-    for (int64_t d = 0; d < type.getRank(); ++d) {
-      bool isIndex = mlir::isa<graph::GatherOp>(op) && i == 1;
-      isIndex |= isWindow && d >= 2;
-      bool isReduced =
-          rule && llvm::any_of(rule.factorsOf(false, i, d),
-                               [&](int64_t f) { return rule.isReduction(f); });
-      if (isIndex || isReduced)
+    llvm::SmallVector<int64_t> dims = pattern.paddedReads(op, i, localizer);
+    for (int64_t d = 0; rule && d < type.getRank(); ++d)
+      if (llvm::any_of(rule.factorsOf(false, i, d),
+                       [&](int64_t f) { return rule.isReduction(f); }))
         dims.push_back(d);
-    }
-    if (dims.empty() || !anyPadded(operand, dims))
+    if (dims.empty() || !localizer.anyPadded(operand, dims))
       continue;
+    double identity =
+        pattern.paddingValue(op, i, type.getElementType(), localizer);
     // Arguments arrive with zeros in their padding (runtime/proto).
-    double identity = paddingIdentity(op, type.getElementType());
-    if (isWindow)
-      identity = window->padding;
     if (identity == 0.0 && mlir::isa<mlir::BlockArgument>(operand))
       continue;
     mlir::OpBuilder builder(op);
@@ -153,140 +427,6 @@ void Localizer::maskPadding(mlir::Operation *op) const {
         builder.getDenseI64ArrayAttr(type.getShape()));
     use.set(mask.getResult());
   }
-}
-
-void Localizer::insertHalos(mlir::Operation *op) const {
-  if (!mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op))
-    return;
-  mlir::Value input = op->getOperand(0);
-  ShardingAttr sharding = spmd::getSharding(input);
-  if (!sharding)
-    return;
-  mlir::OpBuilder builder(op);
-  int64_t rank = mlir::cast<mlir::RankedTensorType>(input.getType()).getRank();
-  auto zeroAt = [&](llvm::StringRef name, int64_t d) {
-    auto values = mlir::cast<mlir::DenseI64ArrayAttr>(
-        op->getInherentAttr(name).value_or(mlir::Attribute()));
-    llvm::SmallVector<int64_t> updated(values.asArrayRef());
-    updated[d - 2] = 0;
-    op->setInherentAttr(builder.getStringAttr(name),
-                        builder.getDenseI64ArrayAttr(updated));
-  };
-  for (int64_t d = 2; d < rank; ++d) {
-    llvm::ArrayRef<spmd::AxisRefAttr> axes = sharding.getDims()[d].getAxes();
-    std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
-    if (axes.empty() || !halo)
-      continue;
-    // Chained along each split dimension in turn, a later exchange carries
-    // the earlier one's rows: corners come from diagonal neighbours.
-    auto type = mlir::cast<mlir::RankedTensorType>(input.getType());
-    llvm::SmallVector<int64_t> shape(type.getShape());
-    shape[d] += halo->low + halo->high;
-    llvm::SmallVector<std::string> names;
-    for (spmd::AxisRefAttr axis : axes)
-      names.push_back(spmd::axisName(axis));
-    input = spmd::HaloExchangeOp::create(
-        builder, op->getLoc(), type.clone(shape), input, sharding.getMesh(),
-        builder.getStrArrayAttr(
-            llvm::SmallVector<llvm::StringRef>(names.begin(), names.end())),
-        builder.getI64IntegerAttr(d), builder.getI64IntegerAttr(halo->low),
-        builder.getI64IntegerAttr(halo->high),
-        builder.getF64FloatAttr(halo->padding));
-    zeroAt("padding_low", d);
-    zeroAt("padding_high", d);
-  }
-  // With the halos, every split dimension's windows fit exactly (ceil_mode
-  // rounds nothing up there), so ceil_mode stays for the others.
-  op->setOperand(0, input);
-}
-
-mlir::LogicalResult Localizer::adjust(mlir::Operation *op) const {
-  auto unsupported = [&](llvm::StringRef what) {
-    return op->emitOpError()
-           << what << " is not supported by the partitioner yet";
-  };
-  auto spatialDims = [](mlir::Value value) {
-    int64_t rank =
-        mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
-    llvm::SmallVector<int64_t> dims;
-    for (int64_t d = 2; d < rank; ++d)
-      dims.push_back(d);
-    return dims;
-  };
-  if (mlir::isa<spmd::ReshardOp, spmd::ShardingConstraintOp>(op))
-    return op->emitOpError() << "is left for --spmd-global-to-local; run "
-                                "--spmd-reshard-to-collectives first";
-  if (auto iota = mlir::dyn_cast<graph::IotaOp>(op)) {
-    if (anySplit(iota.getResult(), {static_cast<int64_t>(iota.getDimension())}))
-      return unsupported("an iota counting along a split dimension");
-    return mlir::success();
-  }
-  if (auto constant = mlir::dyn_cast<graph::ConstantOp>(op)) {
-    auto type = mlir::cast<mlir::RankedTensorType>(constant.getType());
-    llvm::SmallVector<int64_t> all(type.getRank());
-    std::iota(all.begin(), all.end(), 0);
-    if (!anySplit(constant.getResult(), all))
-      return mlir::success();
-    auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
-    if (!value || !value.isSplat())
-      return unsupported("splitting a non-splat constant");
-    constant.setValueAttr(value.resizeSplat(
-        mlir::cast<mlir::ShapedType>(localType(constant.getResult()))));
-    return mlir::success();
-  }
-  if (auto reverse = mlir::dyn_cast<graph::ReverseOp>(op)) {
-    if (anySplit(reverse.getResult(), reverse.getDimensions()))
-      return unsupported("reversing a split dimension");
-    return mlir::success();
-  }
-  if (mlir::isa<graph::ResizeOp>(op)) {
-    if (anySplit(op->getOperand(0), spatialDims(op->getOperand(0))) ||
-        anySplit(op->getResult(0), spatialDims(op->getResult(0))))
-      return unsupported("a resize over a split spatial dimension");
-    return mlir::success();
-  }
-  if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op)) {
-    // Split spatial dimensions take halos (insertHalos): the input and
-    // the result split alike.
-    ShardingAttr in = spmd::getSharding(op->getOperand(0));
-    ShardingAttr out = spmd::getSharding(op->getResult(0));
-    for (int64_t d : spatialDims(op->getOperand(0))) {
-      if (!anySplit(op->getOperand(0), {d}) && !anySplit(op->getResult(0), {d}))
-        continue;
-      std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
-      if (!halo || !in || !out ||
-          in.getDims()[d].getAxes() != out.getDims()[d].getAxes())
-        return unsupported(
-            "a window over a split spatial dimension that halos cannot "
-            "serve (input and result split apart)");
-      auto sizeOf = [&](mlir::Value value) {
-        return mlir::cast<mlir::RankedTensorType>(value.getType())
-            .getDimSize(d);
-      };
-      int64_t parts = in.getDims()[d].numParts(mesh);
-      int64_t inPart = llvm::divideCeil(sizeOf(op->getOperand(0)), parts);
-      int64_t outPart = llvm::divideCeil(sizeOf(op->getResult(0)), parts);
-      if (inPart != halo->stride * outPart || std::abs(halo->low) > inPart ||
-          std::abs(halo->high) > inPart)
-        return unsupported(
-            "a window over a split spatial dimension whose parts do not "
-            "line up (uneven, with a stride) or whose halo is wider than a "
-            "part");
-    }
-    return mlir::success();
-  }
-  if (auto slice = mlir::dyn_cast<graph::SliceOp>(op)) {
-    // A split dimension of a slice is one it leaves whole (its rule makes
-    // sliced dimensions need-replication): its limit is the local size.
-    llvm::SmallVector<int64_t> limits(slice.getLimitIndices());
-    auto type = mlir::cast<mlir::RankedTensorType>(slice.getType());
-    llvm::SmallVector<int64_t> parts =
-        partsOf(spmd::getSharding(slice.getResult()), type.getRank());
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      limits[d] = llvm::divideCeil(limits[d], parts[d]);
-    slice.setLimitIndices(limits);
-  }
-  return mlir::success();
 }
 
 struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
@@ -310,16 +450,23 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
     if (mlir::failed(mesh))
       return signalPassFailure();
     Localizer localizer(*mesh);
+    std::vector<std::unique_ptr<LocalizePattern>> patterns =
+        localizePatterns();
 
     // Checks, attributes and masks first, on global types.
     mlir::Block &body = function.getBody().front();
-    llvm::SmallVector<mlir::Operation *> ops;
+    llvm::SmallVector<std::pair<mlir::Operation *, const LocalizePattern *>>
+        ops;
     for (mlir::Operation &op : body)
-      ops.push_back(&op);
-    for (mlir::Operation *op : ops) {
-      if (mlir::failed(localizer.adjust(op)))
+      for (const std::unique_ptr<LocalizePattern> &pattern : patterns)
+        if (pattern->matches(&op)) {
+          ops.emplace_back(&op, pattern.get());
+          break;
+        }
+    for (auto [op, pattern] : ops) {
+      if (mlir::failed(pattern->prepare(op, localizer)))
         return signalPassFailure();
-      localizer.maskPadding(op);
+      maskPadding(op, *pattern, localizer);
     }
 
     // The global shapes of arguments and results, for whoever places the
@@ -350,8 +497,8 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
     });
     for (auto [value, type] : retyped)
       value.setType(type);
-    for (mlir::Operation *op : ops)
-      localizer.insertHalos(op);
+    for (auto [op, pattern] : ops)
+      pattern->finish(op, localizer);
 
     function.setType(mlir::FunctionType::get(function.getContext(),
                                              body.getArgumentTypes(),

@@ -29,7 +29,7 @@ namespace {
 const std::set<std::string> kStructural = {"graph.fusion", "graph.yield"};
 /// Ops the executable holds as buffers, not instructions: a reshape is a
 /// view of its operand's buffer, a non-splat constant a buffer of data
-/// (passes/lowering/ExportExecutable.cpp).
+/// (compiler/translate/ExportExecutable.cpp).
 const std::set<std::string> kBuffers = {"graph.reshape", "graph.constant"};
 
 TEST(OpFactsTest, EveryGraphOpHasARuleACostAndAHostKernel) {
@@ -43,6 +43,8 @@ TEST(OpFactsTest, EveryGraphOpHasARuleACostAndAHostKernel) {
     ++ops;
     std::string op = name.getStringRef().str();
     EXPECT_TRUE(name.hasInterface<CostOpInterface>()) << op << " has no cost";
+    EXPECT_TRUE(name.hasInterface<KernelOpInterface>())
+        << op << " does not say what its kernel reads";
     if (kStructural.count(op))
       continue;
     EXPECT_TRUE(name.hasInterface<spmd::ShardingRuleOpInterface>())

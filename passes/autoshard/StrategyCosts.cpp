@@ -1,0 +1,167 @@
+//===- StrategyCosts.cpp - What a strategy and a reshard cost -------------===//
+
+#include "passes/autoshard/StrategyCosts.h"
+
+#include <numeric>
+
+#include "dialects/graph/GraphOps.h"
+#include "dialects/spmd/DeviceGroups.h"
+#include "passes/partition/ReshardPlan.h"
+
+namespace tessel::autoshard {
+
+namespace {
+
+mlir::RankedTensorType tensorOf(mlir::Value value) {
+  return mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
+}
+
+std::string elementName(mlir::Type type) {
+  std::string name;
+  llvm::raw_string_ostream stream(name);
+  type.print(stream);
+  return name;
+}
+
+int64_t elementBytes(mlir::RankedTensorType type) {
+  return std::max<int64_t>(1, (type.getElementTypeBitWidth() + 7) / 8);
+}
+
+/// The partitioner's form of a layout: axis names per dimension.
+partition::Layout layoutOf(const Dims &dims) {
+  partition::Layout result;
+  for (const AxisList &dim : dims) {
+    partition::Axes names;
+    for (spmd::AxisRefAttr axis : dim)
+      names.push_back(spmd::axisName(axis));
+    result.dims.push_back(names);
+  }
+  return result;
+}
+
+} // namespace
+
+double flopsOf(mlir::Operation *op) {
+  if (auto cost = mlir::dyn_cast<graph::CostOpInterface>(op))
+    return cost.getFlops();
+  mlir::RankedTensorType type =
+      op->getNumResults() ? tensorOf(op->getResult(0)) : nullptr;
+  return type ? static_cast<double>(type.getNumElements()) : 0.0;
+}
+
+int64_t StrategyCosts::localBytes(mlir::RankedTensorType type,
+                                  const Dims &dims) const {
+  int64_t elements = 1;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    elements *=
+        llvm::divideCeil(type.getDimSize(d), spmd::totalSize(dims[d], mesh));
+  return elements * elementBytes(type);
+}
+
+std::vector<int64_t>
+StrategyCosts::groupOf(const std::vector<std::string> &names) const {
+  return spmd::deviceGroups(mesh, names).front();
+}
+
+double StrategyCosts::reshardSeconds(mlir::RankedTensorType type, const Dims &from,
+                               const Dims &to) {
+  if (from == to)
+    return 0;
+  partition::Layout source = layoutOf(from), target = layoutOf(to);
+  std::string key = elementName(type);
+  llvm::raw_string_ostream stream(key);
+  for (int64_t size : type.getShape())
+    stream << "x" << size;
+  for (const partition::Layout *l : {&source, &target})
+    for (const partition::Axes &dim : l->dims) {
+      stream << "|";
+      for (const std::string &axis : dim)
+        stream << axis << ",";
+    }
+  if (auto it = reshardCache.find(key); it != reshardCache.end())
+    return it->second;
+  std::string error;
+  mlir::FailureOr<std::vector<partition::CollectiveStep>> steps =
+      partition::planReshard(source, target, type.getShape(), mesh, error);
+  double seconds = 0;
+  if (mlir::succeeded(steps))
+    for (const partition::CollectiveStep &step : *steps) {
+      auto bytesOf = [&](const partition::Layout &l) {
+        int64_t elements = 1;
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          elements *= llvm::divideCeil(type.getDimSize(d),
+                                       partition::partsOf(l.dims[d], mesh));
+        return static_cast<double>(elements * elementBytes(type));
+      };
+      partition::Axes flat;
+      for (const partition::Axes &dim : step.perDim)
+        flat.insert(flat.end(), dim.begin(), dim.end());
+      switch (step.kind) {
+      case partition::CollectiveStep::AllReduce:
+        seconds +=
+            model.collectiveSeconds(cost::Collective::AllReduce,
+                                    bytesOf(step.before), groupOf(step.axes));
+        break;
+      case partition::CollectiveStep::AllGather:
+        seconds += model.collectiveSeconds(cost::Collective::AllGather,
+                                           bytesOf(step.after), groupOf(flat));
+        break;
+      case partition::CollectiveStep::AllToAll:
+        seconds +=
+            model.collectiveSeconds(cost::Collective::AllToAll,
+                                    bytesOf(step.before), groupOf(step.axes));
+        break;
+      case partition::CollectiveStep::CollectivePermute: {
+        std::vector<int64_t> all(mesh.numDevices());
+        std::iota(all.begin(), all.end(), 0);
+        seconds += model.collectiveSeconds(cost::Collective::CollectivePermute,
+                                           bytesOf(step.before), all);
+        break;
+      }
+      case partition::CollectiveStep::AllSlice:
+        // Local: a copy of what is kept.
+        seconds += model.computeSeconds(0, elementName(type.getElementType()),
+                                        2 * bytesOf(step.after));
+        break;
+      }
+    }
+  reshardCache[key] = seconds;
+  return seconds;
+}
+
+std::pair<double, double>
+StrategyCosts::strategySeconds(const StrategyNode &node, size_t s) const {
+  if (!node.op)
+    return {0, 0};
+  const llvm::SmallVector<AxisList> &factors = node.factors[s];
+  // The devices that share the work: every axis any factor uses.
+  double parts = 1;
+  AxisList partialAxes;
+  for (auto [f, list] : llvm::enumerate(factors)) {
+    parts *= static_cast<double>(spmd::totalSize(list, mesh));
+    if (node.rule.isReduction(f))
+      partialAxes.append(list.begin(), list.end());
+  }
+  double bytes = 0;
+  for (auto [i, operand] : llvm::enumerate(node.op->getOperands()))
+    if (mlir::RankedTensorType type = tensorOf(operand))
+      bytes += static_cast<double>(localBytes(type, node.operands[s][i]));
+  mlir::RankedTensorType resultType = tensorOf(node.value);
+  double resultBytes =
+      static_cast<double>(localBytes(resultType, node.result[s]));
+  bytes += resultBytes;
+  double compute =
+      model.computeSeconds(flopsOf(node.op) / parts,
+                           elementName(resultType.getElementType()), bytes);
+  double communication = 0;
+  if (!partialAxes.empty()) {
+    partition::Axes names;
+    for (spmd::AxisRefAttr axis : partialAxes)
+      names.push_back(spmd::axisName(axis));
+    communication = model.collectiveSeconds(cost::Collective::AllReduce,
+                                            resultBytes, groupOf(names));
+  }
+  return {compute, communication};
+}
+
+} // namespace tessel::autoshard
