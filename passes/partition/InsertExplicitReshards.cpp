@@ -271,8 +271,9 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
 
   // A window split over devices takes its halos from the neighbours alone:
   // they must be no wider than a part. Otherwise that dimension is computed
-  // whole.
-  if (mlir::isa<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp>(op))
+  // whole. (spmd::windowHalo answers for the ops that have windows.)
+  if (op->getNumResults() == 1 &&
+      mlir::isa<mlir::RankedTensorType>(op->getResult(0).getType()))
     for (int64_t d = 2; d < rankOf(op->getResult(0)); ++d) {
       std::optional<spmd::WindowHalo> halo = spmd::windowHalo(op, d);
       if (!halo)

@@ -142,6 +142,10 @@ struct PlanOptions {
   char *parameterBlock = nullptr;
 };
 
+/// Whether the backend can plan instructions of `op` (a planner is
+/// registered under its name, runtime/cuda/Planner.h).
+bool hasOpPlanner(const std::string &op);
+
 /// Plans device `device` of `executable` with its buffers at `base` (laid
 /// out by `layout`) and scratch at `workspace`. Planning is pure: call it
 /// with a null workspace to learn workspaceBytes, then with the real one

@@ -1,0 +1,276 @@
+//===- Search.cpp - The solver: set-up and phases -------------------------===//
+
+#include "passes/autoshard/Search.h"
+
+namespace tessel::autoshard {
+
+void Search::mergeEdges() {
+  std::map<std::pair<int32_t, int32_t>, int32_t> index;
+  for (const ShardingProblem::Edge &edge : problem.edges) {
+    if (edge.u == edge.v)
+      continue; // Both ends are one node: only the diagonal can be chosen.
+    int32_t u = std::min(edge.u, edge.v), v = std::max(edge.u, edge.v);
+    auto [it, inserted] =
+        index.try_emplace({u, v}, static_cast<int32_t>(edges.size()));
+    if (inserted)
+      edges.push_back(
+          {u, v,
+           std::vector<int64_t>(
+               static_cast<size_t>(strategies(u)) * strategies(v), 0)});
+    MergedEdge &merged = edges[it->second];
+    int32_t su = strategies(edge.u), sv = strategies(edge.v);
+    for (int32_t a = 0; a < su; ++a)
+      for (int32_t b = 0; b < sv; ++b) {
+        int64_t cost = edge.costs[static_cast<size_t>(a) * sv + b];
+        // Stored over (min, max): a reversed edge is transposed.
+        size_t at = edge.u == u ? static_cast<size_t>(a) * sv + b
+                                : static_cast<size_t>(b) * su + a;
+        // Saturating: forbidden stays forbidden, and sums cannot overflow.
+        merged.costs[at] =
+            std::min(merged.costs[at] + std::min(cost, kForbidden), kForbidden);
+      }
+  }
+  // Self-loops add their diagonal to the node.
+  adjacency.assign(problem.nodes.size(), {});
+  for (int32_t e = 0; e < static_cast<int32_t>(edges.size()); ++e) {
+    adjacency[edges[e].u].push_back({e, true});
+    adjacency[edges[e].v].push_back({e, false});
+  }
+}
+
+void Search::compressTime() {
+  // Memory peaks where some interval starts: those are the steps.
+  std::vector<int64_t> times;
+  for (const ShardingProblem::Node &node : problem.nodes)
+    if (node.start < node.end)
+      times.push_back(node.start);
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  steps = static_cast<int64_t>(times.size());
+  span.clear();
+  for (const ShardingProblem::Node &node : problem.nodes) {
+    if (node.start >= node.end) {
+      span.push_back({0, 0});
+      continue;
+    }
+    int64_t lo = std::lower_bound(times.begin(), times.end(), node.start) -
+                 times.begin();
+    int64_t hi =
+        std::lower_bound(times.begin(), times.end(), node.end) - times.begin();
+    span.push_back({lo, hi});
+  }
+  // Memory matters only if the largest usages could exceed the limit.
+  memoryMatters = false;
+  if (problem.usageLimit) {
+    usageTree.reset(steps);
+    for (size_t i = 0; i < problem.nodes.size(); ++i) {
+      const std::vector<int64_t> &usages = problem.nodes[i].usages;
+      usageTree.add(span[i].first, span[i].second,
+                    *std::max_element(usages.begin(), usages.end()));
+    }
+    memoryMatters = usageTree.max() > *problem.usageLimit;
+  }
+}
+
+void Search::setChoice(const std::vector<int32_t> &next) {
+  choice = next;
+  usageTree.reset(steps);
+  for (size_t i = 0; i < choice.size(); ++i)
+    usageTree.add(span[i].first, span[i].second, usage(i, choice[i]));
+}
+
+bool Search::offer(const std::string &method) {
+  if (!fits())
+    return false;
+  Evaluation evaluation = evaluate(problem, choice);
+  if (!evaluation.feasible || (best.feasible && evaluation.cost >= best.cost))
+    return false;
+  if (!best.feasible)
+    best.firstFeasibleSeconds = elapsed();
+  best.choice = choice;
+  best.cost = evaluation.cost;
+  best.peakUsage = evaluation.peakUsage;
+  best.feasible = true;
+  best.method = method;
+  if (options.onProgress)
+    options.onProgress({elapsed(), best.cost, method});
+  return true;
+}
+
+Solution Search::run() {
+  mergeEdges();
+  compressTime();
+  int32_t n = static_cast<int32_t>(problem.nodes.size());
+
+  // A spanning forest of the edges whose choice matters most.
+  auto spread = [&](int32_t e) {
+    const std::vector<int64_t> &costs = edges[e].costs;
+    auto [lo, hi] = std::minmax_element(costs.begin(), costs.end());
+    return static_cast<double>(*hi) - static_cast<double>(*lo);
+  };
+  std::vector<int32_t> byWeight(edges.size());
+  std::iota(byWeight.begin(), byWeight.end(), 0);
+  std::vector<double> weight(edges.size());
+  for (int32_t e = 0; e < static_cast<int32_t>(edges.size()); ++e)
+    weight[e] = spread(e);
+  std::sort(byWeight.begin(), byWeight.end(),
+            [&](int32_t a, int32_t b) { return weight[a] > weight[b]; });
+  std::vector<int32_t> root(n);
+  std::iota(root.begin(), root.end(), 0);
+  auto find = [&](int32_t i) {
+    while (root[i] != i)
+      i = root[i] = root[root[i]];
+    return i;
+  };
+  std::vector<int32_t> forest;
+  bool isForest = true;
+  for (int32_t e : byWeight) {
+    int32_t a = find(edges[e].u), b = find(edges[e].v);
+    if (a == b) {
+      // A cycle: only an edge that costs the same for every pair is free
+      // to leave out.
+      isForest &= weight[e] == 0;
+      continue;
+    }
+    root[a] = b;
+    forest.push_back(e);
+  }
+
+  setChoice(treeProgram(forest));
+  if (!(isForest && !memoryMatters)) {
+    // Other starts: greedy in node order, from each strategy of the first
+    // few sources (nodes no earlier node feeds), keeping the cheapest.
+    Cost startCost = evaluate(problem, choice).cost;
+    std::vector<int32_t> start = choice;
+    int sources = 0;
+    for (int32_t i = 0; i < n && sources < 8 && timeLeft(); ++i) {
+      bool fed = std::any_of(adjacency[i].begin(), adjacency[i].end(),
+                             [&](const auto &entry) {
+                               const MergedEdge &edge = edges[entry.first];
+                               return (entry.second ? edge.v : edge.u) < i;
+                             });
+      if (fed || strategies(i) < 2)
+        continue;
+      ++sources;
+      for (int32_t s = 0; s < strategies(i) && timeLeft(); ++s) {
+        std::vector<int32_t> candidate = greedyForward(i, s);
+        Cost cost = evaluate(problem, candidate).cost;
+        if (cost < startCost) {
+          startCost = cost;
+          start = std::move(candidate);
+        }
+      }
+    }
+    setChoice(start);
+    // Without memory to mind, chains and trees hanging off the graph
+    // reduce away exactly; the rest is searched small.
+    // Where memory binds, the same answer (memory ignored) is a start that
+    // the memory relaxation below makes fit, on problems small enough for
+    // that to leave time (on large ones it crowds out the relaxation).
+    if (!isReduced && (!memoryMatters || n <= 5000)) {
+      double left = options.seconds - elapsed();
+      std::vector<int32_t> reduced = reduceAndSolve(
+          memoryMatters ? std::min(2.0, left / 4) : std::max(0.05, left / 2));
+      if (evaluate(problem, reduced).cost < startCost)
+        setChoice(reduced);
+    }
+  }
+  if (isForest && !memoryMatters) {
+    offer("tree");
+    best.optimal = true;
+  } else {
+    localSearch(allNodes(), /*keepFit=*/false);
+    pairSearch(forbiddenEdges(), /*keepFit=*/false);
+    starSearch(forbiddenNodes(), /*keepFit=*/false);
+    offer("local search");
+    if (memoryMatters && (relaxMemory() || repair())) {
+      localSearch(allNodes(), /*keepFit=*/true);
+      pairSearch(forbiddenEdges(), /*keepFit=*/true);
+      starSearch(forbiddenNodes(), /*keepFit=*/true);
+      offer("local search");
+    }
+    if (!best.feasible) {
+      // The least memory everywhere (cheapest among equals): if this does
+      // not fit, nothing does.
+      std::vector<int32_t> least(n);
+      for (int32_t i = 0; i < n; ++i) {
+        const ShardingProblem::Node &node = problem.nodes[i];
+        for (int32_t s = 1; s < strategies(i); ++s)
+          if (std::make_pair(node.usages[s], node.costs[s]) <
+              std::make_pair(node.usages[least[i]], node.costs[least[i]]))
+            least[i] = s;
+      }
+      setChoice(least);
+      if (fits()) {
+        localSearch(allNodes(), /*keepFit=*/true);
+        offer("local search");
+      }
+    }
+  }
+
+  // Small problems: the exact ILP.
+  int64_t ilpVariables = 0;
+  for (int32_t i = 0; i < n; ++i)
+    ilpVariables += strategies(i);
+  for (const MergedEdge &edge : edges)
+    ilpVariables += static_cast<int64_t>(edge.costs.size());
+  if (!best.optimal && ilpVariables <= options.ilpVariableLimit && timeLeft())
+    runIlp();
+
+  // Large-neighbourhood search: perturb a connected region, search again;
+  // half the regions grow from a forbidden choice while any is left.
+  int64_t stale = 0;
+  while (!best.optimal && best.feasible && timeLeft() && n > 0 &&
+         (options.patience == 0 || stale++ < options.patience)) {
+    setChoice(best.choice);
+    std::vector<int32_t> bad =
+        rng() % 2 ? forbiddenEdges() : std::vector<int32_t>();
+    int32_t seed = bad.empty() ? static_cast<int32_t>(rng() % n)
+                               : edges[bad[rng() % bad.size()]].u;
+    std::vector<int32_t> region = {seed};
+    std::vector<bool> inRegion(n, false);
+    inRegion[region[0]] = true;
+    size_t size = 2 + rng() % 40;
+    for (size_t k = 0; k < region.size() && region.size() < size; ++k)
+      for (auto [e, isU] : adjacency[region[k]]) {
+        int32_t other = isU ? edges[e].v : edges[e].u;
+        if (!inRegion[other] && region.size() < size) {
+          inRegion[other] = true;
+          region.push_back(other);
+        }
+      }
+    for (int32_t i : region) {
+      std::vector<int32_t> allowed;
+      for (int32_t s = 0; s < strategies(i); ++s)
+        if (problem.nodes[i].costs[s] < kForbidden)
+          allowed.push_back(s);
+      if (!allowed.empty())
+        move(i, allowed[rng() % allowed.size()]);
+    }
+    localSearch(region, /*keepFit=*/false);
+    pairSearch(forbiddenEdges(), /*keepFit=*/false);
+    starSearch(rng() % 2 ? forbiddenNodes() : region, /*keepFit=*/false);
+    if (memoryMatters && !repair())
+      continue;
+    localSearch(region, /*keepFit=*/true);
+    if (offer("neighbourhood search"))
+      stale = 0;
+  }
+
+  if (!best.feasible) {
+    // Nothing fits: return the least-memory choice, marked infeasible.
+    Evaluation evaluation = evaluate(problem, choice);
+    best.choice = choice;
+    best.cost = evaluation.cost;
+    best.peakUsage = evaluation.peakUsage;
+    best.method = "none fits";
+  }
+  best.seconds = elapsed();
+  return best;
+}
+
+Solution solve(const ShardingProblem &problem, const SolverOptions &options) {
+  return Search(problem, options).run();
+}
+
+} // namespace tessel::autoshard
