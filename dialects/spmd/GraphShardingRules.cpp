@@ -310,14 +310,21 @@ OpShardingRuleAttr ruleFor(graph::ConvolutionOp op) {
   RankedTensorType input = op.getInput().getType();
   RankedTensorType kernel = op.getKernel().getType();
   builder.addFactor({0, -1}, {0}, input.getDimSize(0));
-  builder.addFactor({-1, 0}, {1}, kernel.getDimSize(0));
-  if (op.getFeatureGroupCount() == 1)
+  int64_t groups = op.getFeatureGroupCount();
+  if (groups == 1) {
+    builder.addFactor({-1, 0}, {1}, kernel.getDimSize(0));
     builder.addFactor({1, 1}, {-1}, input.getDimSize(1), FactorKind::Reduction);
-  else {
-    builder.addOperandFactor(0, 1, input.getDimSize(1),
-                             FactorKind::NeedReplication);
-    builder.addOperandFactor(1, 1, kernel.getDimSize(1),
-                             FactorKind::NeedReplication);
+  } else {
+    // Channels come in groups: input channel g*K + k, output channel
+    // g*M + m. The group factor g is the major factor of the input's and
+    // the result's channels and of the kernel's output features; a device
+    // holding a part of g holds whole groups (GlobalToLocal gives it the
+    // local group count). m, a group's own output channels, passes through;
+    // k, a group's input channels, is summed.
+    builder.addFactor({1, 0}, {1}, groups);
+    builder.addFactor({-1, 0}, {1}, kernel.getDimSize(0) / groups);
+    builder.addFactor({1, 1}, {-1}, input.getDimSize(1) / groups,
+                      FactorKind::Reduction);
   }
   // Spatial dimensions: windows overlap, so a split needs halos; the
   // window itself stays whole.

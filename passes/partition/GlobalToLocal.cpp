@@ -277,6 +277,9 @@ class Windows
 public:
   mlir::LogicalResult prepare(mlir::Operation *op,
                               const Localizer &localizer) const override {
+    if (auto conv = mlir::dyn_cast<graph::ConvolutionOp>(op))
+      if (mlir::failed(localGroups(conv, localizer)))
+        return mlir::failure();
     ShardingAttr in = spmd::getSharding(op->getOperand(0));
     ShardingAttr out = spmd::getSharding(op->getResult(0));
     for (int64_t d : spatialDims(op->getOperand(0))) {
@@ -369,6 +372,35 @@ public:
   }
 
 private:
+  /// A grouped convolution whose channels are split holds whole groups on
+  /// each device (the group factor is the major factor of its channels,
+  /// its rule says): as many as the input channels' parts leave once the
+  /// kernel's input channels (a group's own) take theirs.
+  static mlir::LogicalResult localGroups(graph::ConvolutionOp conv,
+                                         const Localizer &localizer) {
+    int64_t groups = conv.getFeatureGroupCount();
+    if (groups == 1)
+      return mlir::success();
+    auto partsOfDim = [&](mlir::Value value, int64_t d) {
+      auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+      return localizer.partsOf(spmd::getSharding(value), type.getRank())[d];
+    };
+    int64_t inParts = partsOfDim(conv.getInput(), 1);
+    int64_t kernelParts = partsOfDim(conv.getKernel(), 1);
+    int64_t outParts = partsOfDim(conv.getResult(), 1);
+    int64_t channels = conv.getInput().getType().getDimSize(1);
+    int64_t perGroup = conv.getKernel().getType().getDimSize(1);
+    int64_t outChannels = conv.getType().getDimSize(1);
+    if (inParts % kernelParts != 0 || channels % inParts != 0 ||
+        perGroup % kernelParts != 0 || outChannels % outParts != 0 ||
+        groups % (inParts / kernelParts) != 0 ||
+        outParts % (inParts / kernelParts) != 0)
+      return unsupported(conv, "a grouped convolution whose channels are "
+                               "not split into whole groups");
+    conv.setFeatureGroupCount(groups / (inParts / kernelParts));
+    return mlir::success();
+  }
+
   /// The window of the first split spatial dimension of the input, if any.
   static std::optional<spmd::WindowHalo>
   splitWindow(mlir::Operation *op, const Localizer &localizer) {

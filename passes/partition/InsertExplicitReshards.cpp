@@ -245,13 +245,22 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
 
   // A factor's axes must survive the round trip through every dimension
   // holding it: a minor factor cannot be split while the major one beside
-  // it is not fully split (the parts would not be contiguous). Such axes
-  // are dropped until every dimension can express its factors.
+  // it is not fully split (the parts would not be contiguous), and a factor
+  // sharing its dimension splits evenly (padding would land between the
+  // other factor's elements, as between a grouped convolution's groups).
+  // Such axes are dropped until every dimension can express its factors.
   for (bool changed = true; changed;) {
     changed = false;
     auto check = [&](bool isResult, int64_t index, int64_t rank) {
       for (int64_t d = 0; d < rank; ++d) {
         llvm::SmallVector<int64_t> factors = rule.factorsOf(isResult, index, d);
+        if (factors.size() > 1)
+          for (int64_t f : factors)
+            if (!factorAxes[f]->empty() &&
+                sizes[f] % spmd::totalSize(*factorAxes[f], mesh) != 0) {
+              factorAxes[f] = AxisList();
+              changed = true;
+            }
         auto [axes, factorSizes] = chosen(factors);
         llvm::SmallVector<AxisList> back = propagation::projectToFactors(
             propagation::projectToDimension(axes, factorSizes, mesh),

@@ -5,8 +5,9 @@
     /usr/bin/python3 tests/models/generate.py --gpt2-bench DIR [--layers 48 --width 1024 --vocab 1024]
 
 Needs Debian's python3-torch (1.13) and python3-onnx, which `./setup.sh
---models` installs. The default writes the three small test models into
-tests/models/<name>/ (committed, so that tests never need torch):
+--models` installs. The default writes the small test models into
+tests/models/<name>/ (committed, so that tests never need torch;
+--only NAME exports one):
 
   mlp     opset 9   Gemm, GELU (Erf), ReLU; batch dimension dynamic
   gpt2    opset 17  embeddings, LayerNormalization, causal multi-head
@@ -14,6 +15,9 @@ tests/models/<name>/ (committed, so that tests never need torch):
                     batch and sequence dimensions dynamic
   resnet  opset 11  Conv, BatchNormalization (eval), Relu, MaxPool,
                     GlobalAveragePool, Flatten, Gemm; batch dynamic
+  mobilenet opset 13  inverted residuals with depthwise Conv (groups =
+                    channels), a depthwise Conv with a channel multiplier,
+                    a grouped Conv (4 groups), Clip (ReLU6); batch dynamic
 
 Each directory holds model.onnx, one <input>.npy per input and output.npy
 (torch's output for those inputs), and `shapes`: one `name=dims` line per
@@ -143,6 +147,48 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avg(x), 1))
 
 
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: expand (1x1), depthwise 3x3, project (1x1)."""
+
+    def __init__(self, channels, expand, stride):
+        super().__init__()
+        hidden = channels * expand
+        self.expand = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False),
+                                    nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.project = nn.Sequential(nn.Conv2d(hidden, channels, 1, bias=False),
+                                     nn.BatchNorm2d(channels))
+        self.residual = stride == 1
+
+    def forward(self, x):
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.residual else y
+
+
+class MobileNet(nn.Module):
+    """Depthwise convolutions, a depthwise one with a channel multiplier,
+    and a grouped one (4 groups), as MobileNet- and PaddleOCR-style
+    networks have them."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False),
+                                  nn.BatchNorm2d(16), nn.ReLU6())
+        self.block1 = InvertedResidual(16, 4, 1)
+        self.block2 = InvertedResidual(16, 2, 2)
+        self.multiplier = nn.Conv2d(16, 32, 3, 1, 1, groups=16)
+        self.grouped = nn.Conv2d(32, 32, 3, 1, 1, groups=4)
+        self.avg = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, classes)
+
+    def forward(self, x):
+        x = self.block2(self.block1(self.stem(x)))
+        x = torch.relu(self.grouped(torch.relu(self.multiplier(x))))
+        return self.fc(torch.flatten(self.avg(x), 1))
+
+
 def randomize_batch_norm(model):
     """Non-trivial running statistics, so that eval-mode BN does real work."""
     generator = torch.Generator().manual_seed(7)
@@ -181,19 +227,34 @@ def export(model, name, inputs, input_names, dynamic_axes, opset, out_dir):
     print("%s: %d bytes, opset %d, ops: %s" % (path, os.path.getsize(path), opset, " ".join(ops)))
 
 
-def small_models(out_dir):
-    torch.manual_seed(0)
-    export(Mlp(), "mlp", [torch.randn(4, 64)], ["x"], {"x": {0: "batch"}, "output": {0: "batch"}},
-           9, out_dir)
-    torch.manual_seed(1)
-    ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(3))
-    export(Gpt2(), "gpt2", [ids], ["ids"],
-           {"ids": {0: "batch", 1: "sequence"}, "output": {0: "batch", 1: "sequence"}}, 17, out_dir)
-    torch.manual_seed(2)
-    resnet = ResNet()
-    randomize_batch_norm(resnet)
-    export(resnet, "resnet", [torch.randn(2, 3, 32, 32)], ["x"],
-           {"x": {0: "batch"}, "output": {0: "batch"}}, 11, out_dir)
+def small_models(out_dir, only=None):
+    """Exports the test models (`only`: just that one; each seeds itself,
+    so one model's export does not change another's)."""
+    def wanted(name):
+        return only is None or only == name
+
+    if wanted("mlp"):
+        torch.manual_seed(0)
+        export(Mlp(), "mlp", [torch.randn(4, 64)], ["x"],
+               {"x": {0: "batch"}, "output": {0: "batch"}}, 9, out_dir)
+    if wanted("gpt2"):
+        torch.manual_seed(1)
+        ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(3))
+        export(Gpt2(), "gpt2", [ids], ["ids"],
+               {"ids": {0: "batch", 1: "sequence"}, "output": {0: "batch", 1: "sequence"}},
+               17, out_dir)
+    if wanted("resnet"):
+        torch.manual_seed(2)
+        resnet = ResNet()
+        randomize_batch_norm(resnet)
+        export(resnet, "resnet", [torch.randn(2, 3, 32, 32)], ["x"],
+               {"x": {0: "batch"}, "output": {0: "batch"}}, 11, out_dir)
+    if wanted("mobilenet"):
+        torch.manual_seed(4)
+        mobilenet = MobileNet()
+        randomize_batch_norm(mobilenet)
+        export(mobilenet, "mobilenet", [torch.randn(2, 3, 32, 32)], ["x"],
+               {"x": {0: "batch"}, "output": {0: "batch"}}, 13, out_dir)
 
 
 def bench_gpt2(layers, width, vocab):
@@ -228,6 +289,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=here)
+    parser.add_argument("--only", choices=["mlp", "gpt2", "resnet", "mobilenet"],
+                        help="export just this test model")
     parser.add_argument("--gpt2-bench", metavar="DIR")
     parser.add_argument("--layers", type=int, default=48)
     parser.add_argument("--width", type=int, default=1024)
@@ -236,7 +299,7 @@ def main():
     if args.gpt2_bench:
         gpt2_bench(args.gpt2_bench, args.layers, args.width, args.vocab)
     else:
-        small_models(args.out)
+        small_models(args.out, args.only)
 
 
 if __name__ == "__main__":

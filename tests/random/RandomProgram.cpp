@@ -367,15 +367,35 @@ bool Generator::addOp() {
                                       ", padding_low = ", ints(low),
                                       ", padding_high = ", ints(high));
     if (chance(0.5)) {
-      int64_t features = oneOf<int64_t>({1, 2, 4});
-      Shape kernel = {features, shape[1], size};
+      // Groups: none, some, or one per channel (depthwise), each with a
+      // multiplier of output channels.
+      int64_t channels = shape[1], groups = 1;
+      if (chance(0.5)) {
+        std::vector<int64_t> divisors;
+        for (int64_t g = 2; g <= channels; ++g)
+          if (channels % g == 0)
+            divisors.push_back(g);
+        if (!divisors.empty())
+          groups = oneOf(divisors);
+      }
+      int64_t features = groups * oneOf<int64_t>({1, 2, 4});
+      if (groups > 1 && chance(0.5)) {
+        // Split the channels, so that devices hold groups.
+        Layout layout(3);
+        layout[1].push_back(oneOf(mesh).first);
+        std::string constrained = fresh();
+        body << "  " << constrained << " = spmd.sharding_constraint " << v.name
+             << " " << layoutText(layout) << " : " << type << "\n";
+        v.name = constrained;
+      }
+      Shape kernel = {features, channels / groups, size};
       Value k = argument(kernel);
       Shape result = {shape[0], features, width};
       emit(absl::StrCat("graph.convolution ", v.name, ", ", k.name, " {",
                         window, ", lhs_dilation = ", ints(1),
                         ", rhs_dilation = ", ints(dilation),
-                        ", feature_group_count = 1} : (", type, ", ",
-                        typeOf(kernel), ") -> ", typeOf(result)),
+                        ", feature_group_count = ", groups, "} : (", type,
+                        ", ", typeOf(kernel), ") -> ", typeOf(result)),
            result, name);
       return true;
     }

@@ -3,7 +3,7 @@
 // The partitioner's invariant under random input: from a seed, a program
 // of graph ops (elementwise, broadcasts, transposes, reshapes, reductions,
 // contractions, softmax, slices, concatenations, pads, 1-D convolutions
-// and pools, sharding constraints) on random shapes, a random mesh and random
+// (grouped, depthwise) and pools, sharding constraints) on random shapes, a random mesh and random
 // shardings of its arguments, results and some intermediate values (so that
 // layouts conflict and need reshards, uneven splits included). Each case is
 // compiled for the mesh and run on host devices; its outputs must equal
