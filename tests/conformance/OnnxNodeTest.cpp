@@ -88,7 +88,8 @@ const std::map<std::string, std::set<int>> &importTimeInputs() {
       {"Slice", {1, 2, 3, 4}}, {"Squeeze", {1}},    {"Unsqueeze", {1}},
       {"Split", {1}},          {"ReduceSum", {1}},  {"Pad", {1, 2}},
       {"Resize", {1, 2, 3}},   {"Upsample", {1}},   {"ConstantOfShape", {0}},
-      {"Range", {0, 1, 2}},    {"Dropout", {1, 2}}, {"Trilu", {1}}};
+      {"Range", {0, 1, 2}},    {"Dropout", {1, 2}}, {"Trilu", {1}},
+      {"OneHot", {1}}};
   return inputs;
 }
 

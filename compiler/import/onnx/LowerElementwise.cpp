@@ -362,6 +362,83 @@ LogicalResult lowerActivation(NodeLowering &node) {
   return success();
 }
 
+/// Hyperbolic functions and their inverses, from exp, log and sqrt:
+///   sinh x = (e^x - e^-x) / 2,  cosh x = (e^x + e^-x) / 2,
+///   asinh x = sign(x) log(|x| + sqrt(x^2 + 1))  (no cancellation for x < 0),
+///   acosh x = log(x + sqrt(x^2 - 1)),  atanh x = log((1 + x) / (1 - x)) / 2.
+LogicalResult lowerHyperbolic(NodeLowering &node) {
+  FailureOr<Value> input = node.input(0);
+  if (failed(input) || failed(requireFloat(node, *input)))
+    return failure();
+  Value x = *input;
+  Formula f{node, typeOf(x)};
+  mlir::OpBuilder &b = node.builder;
+  mlir::Location loc = node.loc;
+  const std::string &op = node.node.op_type();
+  auto exp = [&](Value v) { return graph::ExpOp::create(b, loc, v).getResult(); };
+  auto log = [&](Value v) { return graph::LogOp::create(b, loc, v).getResult(); };
+  auto sqrt = [&](Value v) {
+    return graph::SqrtOp::create(b, loc, v).getResult();
+  };
+  auto sub = [&](Value l, Value r) {
+    return graph::SubOp::create(b, loc, l, r).getResult();
+  };
+  Value result;
+  if (op == "Sinh" || op == "Cosh") {
+    Value up = exp(x), down = exp(graph::NegOp::create(b, loc, x));
+    result = f.mul(op == "Sinh" ? sub(up, down) : f.add(up, down),
+                   f.scalar(0.5));
+  } else if (op == "Asinh") {
+    Value magnitude = graph::AbsOp::create(b, loc, x);
+    Value root = sqrt(f.add(f.mul(x, x), f.scalar(1)));
+    result = f.mul(graph::SignOp::create(b, loc, x),
+                   log(f.add(magnitude, root)));
+  } else if (op == "Acosh") {
+    result = log(f.add(x, sqrt(sub(f.mul(x, x), f.scalar(1)))));
+  } else { // Atanh
+    Value ratio = graph::DivOp::create(b, loc, f.add(f.scalar(1), x),
+                                       sub(f.scalar(1), x));
+    result = f.mul(log(ratio), f.scalar(0.5));
+  }
+  node.setOutput(0, result);
+  return success();
+}
+
+/// IsNaN: x != x. IsInf: x equals +inf or -inf, as detect_positive and
+/// detect_negative ask.
+LogicalResult lowerFloatClass(NodeLowering &node) {
+  FailureOr<Value> input = node.input(0);
+  if (failed(input) || failed(requireFloat(node, *input)))
+    return failure();
+  Value x = *input;
+  Formula f{node, typeOf(x)};
+  auto compare = [&](graph::ComparisonDirection direction, Value other) {
+    return graph::CompareOp::create(node.builder, node.loc, direction, x,
+                                    other)
+        .getResult();
+  };
+  if (node.node.op_type() == "IsNaN") {
+    node.setOutput(0, compare(graph::ComparisonDirection::NE, x));
+    return success();
+  }
+  double infinity = std::numeric_limits<double>::infinity();
+  bool positive = node.attributes.getInt("detect_positive", 1) != 0;
+  bool negative = node.attributes.getInt("detect_negative", 1) != 0;
+  Value result;
+  if (positive)
+    result = compare(graph::ComparisonDirection::EQ, f.scalar(infinity));
+  if (negative) {
+    Value below = compare(graph::ComparisonDirection::EQ, f.scalar(-infinity));
+    result = result ? graph::OrOp::create(node.builder, node.loc, result, below)
+                          .getResult()
+                    : below;
+  }
+  if (!result) // Neither: false everywhere (nothing exceeds +inf).
+    result = compare(graph::ComparisonDirection::GT, f.scalar(infinity));
+  node.setOutput(0, result);
+  return success();
+}
+
 LogicalResult lowerPRelu(NodeLowering &node) {
   FailureOr<Value> x = node.input(0), slope = node.input(1);
   if (failed(x) || failed(slope) || failed(requireFloat(node, *x)))
@@ -419,6 +496,10 @@ void registerElementwiseLowerings(LoweringTable &table) {
   table["Cast"] = lowerCast;
   table["CastLike"] = lowerCast;
   table["Clip"] = lowerClip;
+  for (const char *op : {"Sinh", "Cosh", "Asinh", "Acosh", "Atanh"})
+    table[op] = lowerHyperbolic;
+  table["IsNaN"] = lowerFloatClass;
+  table["IsInf"] = lowerFloatClass;
   table["PRelu"] = lowerPRelu;
   for (const char *op :
        {"LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu",

@@ -241,6 +241,8 @@ LoweringFn findLowering(llvm::StringRef opType) {
     registerElementwiseLowerings(table);
     registerTensorLowerings(table);
     registerNeuralLowerings(table);
+    registerLossLowerings(table);
+    registerSelectionLowerings(table);
     return table;
   }();
   return table.lookup(opType);

@@ -152,6 +152,8 @@ LoweringFn findLowering(llvm::StringRef opType);
 void registerElementwiseLowerings(LoweringTable &table);
 void registerTensorLowerings(LoweringTable &table);
 void registerNeuralLowerings(LoweringTable &table);
+void registerLossLowerings(LoweringTable &table);
+void registerSelectionLowerings(LoweringTable &table);
 
 /// A graph.constant holding `tensor` converted to `elementType`.
 mlir::Value buildConstant(mlir::OpBuilder &builder, mlir::Location loc,
