@@ -716,6 +716,109 @@ LogicalResult lowerResize(NodeLowering &node) {
   return success();
 }
 
+/// MeanVarianceNormalization over `axes` (default N, H, W), as ONNX's
+/// function defines it: (X - E[X]) / (sqrt(E[X^2] - E[X]^2) + 1e-9).
+LogicalResult lowerMeanVarianceNormalization(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("needs a floating-point input");
+  std::vector<int64_t> axes =
+      node.attributes.getInts("axes").value_or(std::vector<int64_t>{0, 2, 3});
+  llvm::SmallVector<int64_t> dims;
+  for (int64_t axis : axes) {
+    absl::StatusOr<int64_t> d = normalizeAxis(axis, type.getRank());
+    if (!d.ok())
+      return node.fail(d.status());
+    dims.push_back(*d);
+  }
+  llvm::sort(dims);
+  FailureOr<Value> mean =
+      reduce(node, graph::ReduceKind::Mean, *x, dims, /*keepDims=*/true);
+  Value square = graph::MulOp::create(node.builder, node.loc, *x, *x);
+  FailureOr<Value> meanOfSquares =
+      reduce(node, graph::ReduceKind::Mean, square, dims, /*keepDims=*/true);
+  if (failed(mean) || failed(meanOfSquares))
+    return failure();
+  Shape shape(type.getShape());
+  FailureOr<Value> center = node.broadcastTo(*mean, shape);
+  if (failed(center))
+    return failure();
+  Value variance = graph::SubOp::create(
+      node.builder, node.loc, *meanOfSquares,
+      graph::MulOp::create(node.builder, node.loc, *mean, *mean));
+  Value deviation = graph::AddOp::create(
+      node.builder, node.loc,
+      graph::SqrtOp::create(node.builder, node.loc, variance),
+      node.splat(1e-9, type.getElementType(), typeOf(variance).getShape()));
+  FailureOr<Value> spread = node.broadcastTo(deviation, shape);
+  if (failed(spread))
+    return failure();
+  node.setOutput(0, graph::DivOp::create(
+                        node.builder, node.loc,
+                        graph::SubOp::create(node.builder, node.loc, *x,
+                                             *center),
+                        *spread));
+  return success();
+}
+
+/// LRN over the channels: x / (bias + alpha / size * sum of x^2 over the
+/// `size` channels around)^beta, the sum as `size` shifted slices of the
+/// squares padded with zeros along the channels.
+LogicalResult lowerLrn(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("needs a floating-point input");
+  if (type.getRank() < 3)
+    return node.fail("the input must be [N, C, d1, ...]");
+  int64_t size = node.attributes.getInt("size", 0);
+  if (size < 1)
+    return node.fail("size must be positive");
+  double alpha = node.attributes.getFloat("alpha", 1e-4f);
+  double beta = node.attributes.getFloat("beta", 0.75f);
+  double bias = node.attributes.getFloat("bias", 1.0f);
+  int64_t rank = type.getRank();
+  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  Value square = graph::MulOp::create(node.builder, node.loc, *x, *x);
+  llvm::SmallVector<int64_t> low(rank, 0), high(rank, 0), interior(rank, 0);
+  low[1] = before;
+  high[1] = after;
+  FailureOr<Value> padded =
+      node.create<graph::PadOp>(square, low, high, interior, llvm::APFloat(0.0));
+  if (failed(padded))
+    return failure();
+  Shape shape(type.getShape());
+  Value sum;
+  for (int64_t k = 0; k < size; ++k) {
+    llvm::SmallVector<int64_t> start(rank, 0), step(rank, 1);
+    llvm::SmallVector<int64_t> limit(shape.begin(), shape.end());
+    start[1] = k;
+    limit[1] = k + shape[1];
+    FailureOr<Value> window =
+        node.create<graph::SliceOp>(*padded, start, limit, step);
+    if (failed(window))
+      return failure();
+    sum = sum ? graph::AddOp::create(node.builder, node.loc, sum, *window)
+                    .getResult()
+              : *window;
+  }
+  mlir::Type element = type.getElementType();
+  Value scaled = graph::AddOp::create(
+      node.builder, node.loc, node.splat(bias, element, shape),
+      graph::MulOp::create(node.builder, node.loc, sum,
+                           node.splat(alpha / size, element, shape)));
+  Value denominator = graph::PowOp::create(node.builder, node.loc, scaled,
+                                           node.splat(beta, element, shape));
+  node.setOutput(0, graph::DivOp::create(node.builder, node.loc, *x,
+                                         denominator));
+  return success();
+}
+
 } // namespace
 
 void registerNeuralLowerings(LoweringTable &table) {
@@ -738,6 +841,8 @@ void registerNeuralLowerings(LoweringTable &table) {
   table["InstanceNormalization"] = lowerInstanceNorm;
   table["Resize"] = lowerResize;
   table["Upsample"] = lowerResize;
+  table["MeanVarianceNormalization"] = lowerMeanVarianceNormalization;
+  table["LRN"] = lowerLrn;
 }
 
 } // namespace tessel::onnx_import

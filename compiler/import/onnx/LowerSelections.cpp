@@ -221,9 +221,93 @@ LogicalResult lowerEyeLike(NodeLowering &node) {
   return success();
 }
 
+/// GatherElements(data, indices, axis): out[i...] = data[i... with
+/// indices[i...] along axis]. Composed so that it shards as its parts do:
+/// with K = data's size along the axis, the indices compared with an iota
+/// over a new trailing dimension of K select data (broadcast along the
+/// indices' axis) into an [indices..., K] tensor summed over K. This costs
+/// |indices| x K elements; a gather kernel of its own would not.
+LogicalResult lowerGatherElements(NodeLowering &node) {
+  FailureOr<Value> data = node.input(0), indices = node.input(1);
+  if (failed(data) || failed(indices))
+    return failure();
+  mlir::RankedTensorType dataType = typeOf(*data);
+  mlir::RankedTensorType indicesType = typeOf(*indices);
+  int64_t rank = dataType.getRank();
+  if (indicesType.getRank() != rank)
+    return node.fail("data and indices must have the same rank");
+  if (!mlir::isa<mlir::IntegerType>(indicesType.getElementType()) ||
+      indicesType.getElementTypeBitWidth() == 1)
+    return node.fail("indices must be integers");
+  absl::StatusOr<int64_t> axis =
+      normalizeAxis(node.attributes.getInt("axis", 0), rank);
+  if (!axis.ok())
+    return node.fail(axis.status());
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != *axis && indicesType.getDimSize(d) > dataType.getDimSize(d))
+      return node.fail("indices dimension " + std::to_string(d) +
+                       " exceeds data's");
+  mlir::OpBuilder &b = node.builder;
+  mlir::Location loc = node.loc;
+  int64_t k = dataType.getDimSize(*axis);
+  // data cut to the indices' extent on every other dimension.
+  Value source = *data;
+  llvm::SmallVector<int64_t> start(rank, 0), limit, step(rank, 1);
+  bool cut = false;
+  for (int64_t d = 0; d < rank; ++d) {
+    limit.push_back(d == *axis ? k : indicesType.getDimSize(d));
+    cut |= limit.back() != dataType.getDimSize(d);
+  }
+  if (cut) {
+    FailureOr<Value> sliced =
+        node.create<graph::SliceOp>(source, start, limit, step);
+    if (failed(sliced))
+      return failure();
+    source = *sliced;
+  }
+  // Negative indices count from the end.
+  mlir::Type indexElement = indicesType.getElementType();
+  Shape indexShape(indicesType.getShape());
+  Value index = *indices;
+  Value negative = graph::CompareOp::create(
+      b, loc, graph::ComparisonDirection::LT, index,
+      node.splat(0, indexElement, indexShape));
+  index = graph::SelectOp::create(
+      b, loc, negative,
+      graph::AddOp::create(b, loc, index,
+                           node.splat(static_cast<double>(k), indexElement,
+                                      indexShape)),
+      index);
+  Shape expanded = indexShape;
+  expanded.push_back(k);
+  llvm::SmallVector<int64_t> leading;
+  for (int64_t d = 0; d < rank; ++d)
+    leading.push_back(d);
+  auto expandedOf = [&](mlir::Type element) {
+    return mlir::RankedTensorType::get(expanded, element);
+  };
+  Value position = graph::IotaOp::create(b, loc, expandedOf(indexElement), rank);
+  Value wanted = graph::BroadcastInDimOp::create(
+      b, loc, expandedOf(indexElement), index, leading);
+  Value hit = graph::CompareOp::create(b, loc, graph::ComparisonDirection::EQ,
+                                       position, wanted);
+  // data's axis goes to the new dimension; the indices' axis is free.
+  llvm::SmallVector<int64_t> dataDims = leading;
+  dataDims[*axis] = rank;
+  Value spread = graph::BroadcastInDimOp::create(
+      b, loc, expandedOf(dataType.getElementType()), source, dataDims);
+  bool isBool = dataType.getElementTypeBitWidth() == 1;
+  Value zeros = node.splat(0, dataType.getElementType(), expanded);
+  Value picked = graph::SelectOp::create(b, loc, hit, spread, zeros);
+  return node.setOutput(node.create<graph::ReduceOp>(
+      isBool ? graph::ReduceKind::Max : graph::ReduceKind::Sum, picked,
+      llvm::ArrayRef<int64_t>{rank}));
+}
+
 } // namespace
 
 void registerSelectionLowerings(LoweringTable &table) {
+  table["GatherElements"] = lowerGatherElements;
   table["ArgMax"] = lowerArgReduce<true>;
   table["ArgMin"] = lowerArgReduce<false>;
   table["Hardmax"] = lowerHardmax;

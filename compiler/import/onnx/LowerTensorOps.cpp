@@ -474,9 +474,54 @@ LogicalResult lowerImportTimeOnly(NodeLowering &node) {
                    " elements, which Tessel does not compute at import time");
 }
 
+/// DepthToSpace and SpaceToDepth on [N, C, H, W]: a reshape that exposes
+/// the blocks, a transpose that moves them, a reshape that merges them.
+LogicalResult lowerDepthSpace(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (type.getRank() != 4)
+    return node.fail("the input must be [N, C, H, W]");
+  int64_t b = node.attributes.getInt("blocksize", 0);
+  if (b < 1)
+    return node.fail("blocksize must be positive");
+  int64_t n = type.getDimSize(0), c = type.getDimSize(1),
+          h = type.getDimSize(2), w = type.getDimSize(3);
+  Shape exposed, merged;
+  llvm::SmallVector<int64_t> order;
+  if (node.node.op_type() == "DepthToSpace") {
+    if (c % (b * b) != 0)
+      return node.fail("the channels (" + std::to_string(c) +
+                       ") must be a multiple of blocksize^2");
+    if (node.attributes.getString("mode", "DCR") == "CRD") {
+      exposed = {n, c / (b * b), b, b, h, w};
+      order = {0, 1, 4, 2, 5, 3};
+    } else {
+      exposed = {n, b, b, c / (b * b), h, w};
+      order = {0, 3, 4, 1, 5, 2};
+    }
+    merged = {n, c / (b * b), h * b, w * b};
+  } else {
+    if (h % b != 0 || w % b != 0)
+      return node.fail("the height and width must be multiples of blocksize");
+    exposed = {n, c, h / b, b, w / b, b};
+    order = {0, 3, 5, 1, 2, 4};
+    merged = {n, c * b * b, h / b, w / b};
+  }
+  FailureOr<Value> moved =
+      node.create<graph::TransposeOp>(node.reshape(*x, exposed), order);
+  if (failed(moved))
+    return failure();
+  node.setOutput(0, node.reshape(*moved, merged));
+  return success();
+}
+
 } // namespace
 
 void registerTensorLowerings(LoweringTable &table) {
+  table["DepthToSpace"] = lowerDepthSpace;
+  table["SpaceToDepth"] = lowerDepthSpace;
   table["Reshape"] = lowerReshape;
   table["Flatten"] = lowerFlatten;
   table["Squeeze"] = lowerSqueeze;
