@@ -644,6 +644,89 @@ LogicalResult lowerInstanceNorm(NodeLowering &node) {
   return success();
 }
 
+/// Cubic resampling, one dimension at a time: each resized dimension is
+/// contracted with an [in, out] matrix of the cubic convolution weights
+/// (Keys, a = cubic_coeff_a) computed here, the edges replicated, or with
+/// exclude_outside the taps outside dropped and the rest renormalised, as
+/// ONNX's reference does. Dots have sharding rules: the resized dimension
+/// is a contraction, the others pass through.
+LogicalResult lowerCubicResize(NodeLowering &node, Value x, const Shape &shape,
+                               const std::vector<double> &scales,
+                               const std::string &transform) {
+  double a = node.attributes.getFloat("cubic_coeff_a", -0.75f);
+  bool excludeOutside = node.attributes.getInt("exclude_outside", 0) != 0;
+  auto weight = [&](double s) {
+    s = std::abs(s);
+    if (s <= 1)
+      return ((a + 2) * s - (a + 3)) * s * s + 1;
+    if (s < 2)
+      return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a;
+    return 0.0;
+  };
+  mlir::RankedTensorType type = typeOf(x);
+  int64_t rank = type.getRank();
+  Value result = x;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t in = type.getDimSize(d), out = shape[d];
+    double scale = scales[d];
+    if (in == out && scale == 1.0)
+      continue;
+    std::vector<double> matrix(static_cast<size_t>(in * out), 0.0);
+    for (int64_t o = 0; o < out; ++o) {
+      double position;
+      if (transform == "half_pixel")
+        position = (o + 0.5) / scale - 0.5;
+      else if (transform == "pytorch_half_pixel")
+        position = out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+      else if (transform == "align_corners")
+        position = in * scale == 1.0 ? 0.0 : o * (in - 1.0) / (in * scale - 1);
+      else
+        position = o / scale;
+      double base = std::floor(position), t = position - base;
+      double taps[4] = {weight(t + 1), weight(t), weight(1 - t),
+                        weight(2 - t)};
+      double total = 0;
+      for (int k = 0; k < 4; ++k) {
+        int64_t i = static_cast<int64_t>(base) - 1 + k;
+        if (excludeOutside && (i < 0 || i >= in))
+          taps[k] = 0;
+        total += taps[k];
+      }
+      for (int k = 0; k < 4; ++k) {
+        int64_t i = static_cast<int64_t>(base) - 1 + k;
+        i = std::min<int64_t>(std::max<int64_t>(i, 0), in - 1);
+        double w = excludeOutside && total != 0 ? taps[k] / total : taps[k];
+        matrix[static_cast<size_t>(i * out + o)] += w;
+      }
+    }
+    Value weights = node.constant(
+        StaticTensor::ofFloats(onnx::TensorProto::DOUBLE, {in, out}, matrix),
+        type.getElementType());
+    // The contraction puts the new dimension last; a transpose returns it.
+    FailureOr<Value> contracted = node.create<graph::DotGeneralOp>(
+        result, weights, llvm::ArrayRef<int64_t>{},
+        llvm::ArrayRef<int64_t>{}, llvm::ArrayRef<int64_t>{d},
+        llvm::ArrayRef<int64_t>{0});
+    if (failed(contracted))
+      return failure();
+    llvm::SmallVector<int64_t> order;
+    for (int64_t k = 0; k < rank - 1; ++k) {
+      if (k == d)
+        order.push_back(rank - 1);
+      order.push_back(k);
+    }
+    if (d == rank - 1)
+      order.push_back(rank - 1);
+    FailureOr<Value> placed =
+        node.create<graph::TransposeOp>(*contracted, order);
+    if (failed(placed))
+      return failure();
+    result = *placed;
+  }
+  node.setOutput(0, result);
+  return success();
+}
+
 LogicalResult lowerResize(NodeLowering &node) {
   FailureOr<Value> x = node.input(0);
   if (failed(x))
@@ -665,8 +748,9 @@ LogicalResult lowerResize(NodeLowering &node) {
       : (mode == "linear" || mode == "bilinear")
           ? graph::ResizeMode::Linear
           : std::optional<graph::ResizeMode>();
-  if (!resizeMode)
-    return node.fail("mode '" + mode + "' is not supported (nearest, linear)");
+  if (!resizeMode && mode != "cubic")
+    return node.fail("mode '" + mode +
+                     "' is not supported (nearest, linear, cubic)");
   std::optional<graph::CoordinateTransform> coordinate =
       graph::symbolizeCoordinateTransform(transform);
   if (!coordinate)
@@ -709,6 +793,8 @@ LogicalResult lowerResize(NodeLowering &node) {
     if (!(scales[d] > 0) || shape[d] < 1)
       return node.fail("the output dimension " + std::to_string(d) +
                        " would be empty");
+  if (!resizeMode)
+    return lowerCubicResize(node, *x, shape, scales, transform);
   Value result =
       graph::ResizeOp::create(node.builder, node.loc, type.clone(shape), *x,
                               *resizeMode, *coordinate, *rounding, scales);
