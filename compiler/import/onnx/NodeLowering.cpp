@@ -243,6 +243,7 @@ LoweringFn findLowering(llvm::StringRef opType) {
     registerNeuralLowerings(table);
     registerLossLowerings(table);
     registerSelectionLowerings(table);
+    registerRecurrentLowerings(table);
     return table;
   }();
   return table.lookup(opType);

@@ -154,6 +154,7 @@ void registerTensorLowerings(LoweringTable &table);
 void registerNeuralLowerings(LoweringTable &table);
 void registerLossLowerings(LoweringTable &table);
 void registerSelectionLowerings(LoweringTable &table);
+void registerRecurrentLowerings(LoweringTable &table);
 
 /// A graph.constant holding `tensor` converted to `elementType`.
 mlir::Value buildConstant(mlir::OpBuilder &builder, mlir::Location loc,

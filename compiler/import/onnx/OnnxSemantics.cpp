@@ -249,6 +249,15 @@ NodeAttributes::getFloats(const std::string &name) const {
                             attribute->floats().end());
 }
 
+std::vector<std::string>
+NodeAttributes::getStrings(const std::string &name) const {
+  const onnx::AttributeProto *attribute = find(name);
+  if (!attribute)
+    return {};
+  return std::vector<std::string>(attribute->strings().begin(),
+                                  attribute->strings().end());
+}
+
 const onnx::TensorProto *
 NodeAttributes::getTensor(const std::string &name) const {
   const onnx::AttributeProto *attribute = find(name);

@@ -80,6 +80,8 @@ public:
                         const std::string &fallback) const;
   std::optional<std::vector<int64_t>> getInts(const std::string &name) const;
   std::optional<std::vector<float>> getFloats(const std::string &name) const;
+  /// A list of strings (empty if absent).
+  std::vector<std::string> getStrings(const std::string &name) const;
   const onnx::TensorProto *getTensor(const std::string &name) const;
   const onnx::AttributeProto *find(const std::string &name) const;
 
