@@ -8,6 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <limits>
+#include <optional>
+
 #include "compiler/import/onnx/NodeLowering.h"
 #include "dialects/graph/GraphOps.h"
 
@@ -221,12 +224,79 @@ LogicalResult lowerEyeLike(NodeLowering &node) {
   return success();
 }
 
-/// GatherElements(data, indices, axis): out[i...] = data[i... with
-/// indices[i...] along axis]. Composed so that it shards as its parts do:
-/// with K = data's size along the axis, the indices compared with an iota
-/// over a new trailing dimension of K select data (broadcast along the
-/// indices' axis) into an [indices..., K] tensor summed over K. This costs
-/// |indices| x K elements; a gather kernel of its own would not.
+/// Indices of `type` with negative ones counted from `size`.
+Value fromTheEnd(NodeLowering &node, Value index, int64_t size) {
+  mlir::RankedTensorType type = typeOf(index);
+  Shape shape(type.getShape());
+  Value negative = graph::CompareOp::create(
+      node.builder, node.loc, graph::ComparisonDirection::LT, index,
+      node.splat(0, type.getElementType(), shape));
+  return graph::SelectOp::create(
+      node.builder, node.loc, negative,
+      graph::AddOp::create(node.builder, node.loc, index,
+                           node.splat(static_cast<double>(size),
+                                      type.getElementType(), shape)),
+      index);
+}
+
+/// out[i...] = data[i... with index[i...] along `axis`], `index` of data's
+/// rank and at most its extent elsewhere, its values in [0, K) for K along
+/// the axis. Composed so that it shards as its parts do: the indices
+/// compared with an iota over a new trailing dimension of K select data
+/// (broadcast along the indices' axis) into an [indices..., K] tensor
+/// summed over K. This costs |indices| x K elements; a gather kernel of its
+/// own would not.
+FailureOr<Value> gatherAlong(NodeLowering &node, Value data, Value index,
+                             int64_t axis) {
+  mlir::RankedTensorType dataType = typeOf(data);
+  mlir::RankedTensorType indicesType = typeOf(index);
+  int64_t rank = dataType.getRank();
+  mlir::OpBuilder &b = node.builder;
+  mlir::Location loc = node.loc;
+  int64_t k = dataType.getDimSize(axis);
+  // data cut to the indices' extent on every other dimension.
+  llvm::SmallVector<int64_t> start(rank, 0), limit, step(rank, 1);
+  bool cut = false;
+  for (int64_t d = 0; d < rank; ++d) {
+    limit.push_back(d == axis ? k : indicesType.getDimSize(d));
+    cut |= limit.back() != dataType.getDimSize(d);
+  }
+  if (cut) {
+    FailureOr<Value> sliced =
+        node.create<graph::SliceOp>(data, start, limit, step);
+    if (failed(sliced))
+      return failure();
+    data = *sliced;
+  }
+  Shape expanded(indicesType.getShape());
+  expanded.push_back(k);
+  llvm::SmallVector<int64_t> leading;
+  for (int64_t d = 0; d < rank; ++d)
+    leading.push_back(d);
+  auto expandedOf = [&](mlir::Type element) {
+    return mlir::RankedTensorType::get(expanded, element);
+  };
+  mlir::Type indexElement = indicesType.getElementType();
+  Value position = graph::IotaOp::create(b, loc, expandedOf(indexElement), rank);
+  Value wanted = graph::BroadcastInDimOp::create(
+      b, loc, expandedOf(indexElement), index, leading);
+  Value hit = graph::CompareOp::create(b, loc, graph::ComparisonDirection::EQ,
+                                       position, wanted);
+  // data's axis goes to the new dimension; the indices' axis is free.
+  llvm::SmallVector<int64_t> dataDims = leading;
+  dataDims[axis] = rank;
+  Value spread = graph::BroadcastInDimOp::create(
+      b, loc, expandedOf(dataType.getElementType()), data, dataDims);
+  bool isBool = dataType.getElementTypeBitWidth() == 1;
+  Value zeros = node.splat(0, dataType.getElementType(), expanded);
+  Value picked = graph::SelectOp::create(b, loc, hit, spread, zeros);
+  return node.create<graph::ReduceOp>(
+      isBool ? graph::ReduceKind::Max : graph::ReduceKind::Sum, picked,
+      llvm::ArrayRef<int64_t>{rank});
+}
+
+/// GatherElements(data, indices, axis): gatherAlong, negative indices
+/// counted from the end.
 LogicalResult lowerGatherElements(NodeLowering &node) {
   FailureOr<Value> data = node.input(0), indices = node.input(1);
   if (failed(data) || failed(indices))
@@ -247,67 +317,276 @@ LogicalResult lowerGatherElements(NodeLowering &node) {
     if (d != *axis && indicesType.getDimSize(d) > dataType.getDimSize(d))
       return node.fail("indices dimension " + std::to_string(d) +
                        " exceeds data's");
+  return node.setOutput(gatherAlong(
+      node, *data, fromTheEnd(node, *indices, dataType.getDimSize(*axis)),
+      *axis));
+}
+
+/// ReverseSequence: along the time axis, each batch entry's first
+/// sequence_lens[b] elements reversed, the rest kept: a gather along time
+/// from t < len ? len - 1 - t : t.
+LogicalResult lowerReverseSequence(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), lengths = node.input(1);
+  if (failed(x) || failed(lengths))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  int64_t rank = type.getRank();
+  if (rank < 2)
+    return node.fail("the input must have a batch and a time axis");
+  absl::StatusOr<int64_t> batchAxis =
+      normalizeAxis(node.attributes.getInt("batch_axis", 1), rank);
+  absl::StatusOr<int64_t> timeAxis =
+      normalizeAxis(node.attributes.getInt("time_axis", 0), rank);
+  if (!batchAxis.ok() || !timeAxis.ok() || *batchAxis == *timeAxis ||
+      *batchAxis > 1 || *timeAxis > 1)
+    return node.fail("batch_axis and time_axis must be 0 and 1, one each");
+  mlir::RankedTensorType lengthType = typeOf(*lengths);
+  if (lengthType.getRank() != 1 ||
+      lengthType.getDimSize(0) != type.getDimSize(*batchAxis) ||
+      !mlir::isa<mlir::IntegerType>(lengthType.getElementType()))
+    return node.fail("sequence_lens must be one integer per batch entry");
+  mlir::OpBuilder &b = node.builder;
+  mlir::Location loc = node.loc;
+  auto indexType = type.clone(b.getI64Type());
+  Shape shape(type.getShape());
+  Value time = graph::IotaOp::create(b, loc, indexType, *timeAxis);
+  Value length = graph::BroadcastInDimOp::create(
+      b, loc, indexType, node.convert(*lengths, b.getI64Type()),
+      llvm::ArrayRef<int64_t>{*batchAxis});
+  Value inside = graph::CompareOp::create(
+      b, loc, graph::ComparisonDirection::LT, time, length);
+  Value mirrored = graph::SubOp::create(
+      b, loc,
+      graph::SubOp::create(b, loc, length,
+                           node.splat(1, b.getI64Type(), shape)),
+      time);
+  Value source = graph::SelectOp::create(b, loc, inside, mirrored, time);
+  return node.setOutput(gatherAlong(node, *x, source, *timeAxis));
+}
+
+/// ScatterElements (and the older Scatter): data with updates written (or
+/// combined by `reduction`) at indices along `axis`. As gatherAlong, the
+/// indices compared with an iota over a new trailing dimension of K: each
+/// update lands on its position of K, the updates of one position are
+/// combined over the indices' axis, and where none landed data stays.
+LogicalResult lowerScatterElements(NodeLowering &node) {
+  FailureOr<Value> data = node.input(0), indices = node.input(1),
+                   updates = node.input(2);
+  if (failed(data) || failed(indices) || failed(updates))
+    return failure();
+  mlir::RankedTensorType dataType = typeOf(*data);
+  mlir::RankedTensorType indicesType = typeOf(*indices);
+  int64_t rank = dataType.getRank();
+  if (indicesType.getRank() != rank ||
+      typeOf(*updates).getShape() != indicesType.getShape() ||
+      typeOf(*updates).getElementType() != dataType.getElementType())
+    return node.fail("indices and updates must have one shape, of data's "
+                     "rank, and updates data's element type");
+  if (!mlir::isa<mlir::IntegerType>(indicesType.getElementType()) ||
+      indicesType.getElementTypeBitWidth() == 1)
+    return node.fail("indices must be integers");
+  absl::StatusOr<int64_t> axis =
+      normalizeAxis(node.attributes.getInt("axis", 0), rank);
+  if (!axis.ok())
+    return node.fail(axis.status());
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != *axis && indicesType.getDimSize(d) > dataType.getDimSize(d))
+      return node.fail("indices dimension " + std::to_string(d) +
+                       " exceeds data's");
+  std::string reduction = node.attributes.getString("reduction", "none");
+  mlir::Type element = dataType.getElementType();
+  bool isFloat = mlir::isa<mlir::FloatType>(element);
+  if (element.isInteger(1))
+    return node.fail("data must be numeric, not booleans");
+  double highest = isFloat ? std::numeric_limits<double>::infinity()
+                   : element.getIntOrFloatBitWidth() == 64
+                       ? 9223372036854775807.0
+                       : 2147483647.0;
+  std::optional<std::pair<graph::ReduceKind, double>> combine =
+      reduction == "none" || reduction == "add"
+          ? std::make_pair(graph::ReduceKind::Sum, 0.0)
+      : reduction == "mul" ? std::make_pair(graph::ReduceKind::Prod, 1.0)
+      : reduction == "max"
+          ? std::make_pair(graph::ReduceKind::Max, isFloat ? -highest
+                                                           : -highest - 1)
+      : reduction == "min" ? std::make_pair(graph::ReduceKind::Min, highest)
+                           : std::optional<std::pair<graph::ReduceKind, double>>();
+  if (!combine)
+    return node.fail("reduction '" + reduction +
+                     "' is not one of none, add, mul, max, min");
   mlir::OpBuilder &b = node.builder;
   mlir::Location loc = node.loc;
   int64_t k = dataType.getDimSize(*axis);
-  // data cut to the indices' extent on every other dimension.
-  Value source = *data;
-  llvm::SmallVector<int64_t> start(rank, 0), limit, step(rank, 1);
-  bool cut = false;
-  for (int64_t d = 0; d < rank; ++d) {
-    limit.push_back(d == *axis ? k : indicesType.getDimSize(d));
-    cut |= limit.back() != dataType.getDimSize(d);
-  }
-  if (cut) {
-    FailureOr<Value> sliced =
-        node.create<graph::SliceOp>(source, start, limit, step);
-    if (failed(sliced))
-      return failure();
-    source = *sliced;
-  }
-  // Negative indices count from the end.
-  mlir::Type indexElement = indicesType.getElementType();
-  Shape indexShape(indicesType.getShape());
-  Value index = *indices;
-  Value negative = graph::CompareOp::create(
-      b, loc, graph::ComparisonDirection::LT, index,
-      node.splat(0, indexElement, indexShape));
-  index = graph::SelectOp::create(
-      b, loc, negative,
-      graph::AddOp::create(b, loc, index,
-                           node.splat(static_cast<double>(k), indexElement,
-                                      indexShape)),
-      index);
-  Shape expanded = indexShape;
+  Value index = fromTheEnd(node, *indices, k);
+  Shape expanded(indicesType.getShape());
   expanded.push_back(k);
   llvm::SmallVector<int64_t> leading;
   for (int64_t d = 0; d < rank; ++d)
     leading.push_back(d);
-  auto expandedOf = [&](mlir::Type element) {
-    return mlir::RankedTensorType::get(expanded, element);
+  auto expandedOf = [&](mlir::Type type) {
+    return mlir::RankedTensorType::get(expanded, type);
   };
+  mlir::Type indexElement = indicesType.getElementType();
   Value position = graph::IotaOp::create(b, loc, expandedOf(indexElement), rank);
   Value wanted = graph::BroadcastInDimOp::create(
       b, loc, expandedOf(indexElement), index, leading);
+  Value lands = graph::CompareOp::create(
+      b, loc, graph::ComparisonDirection::EQ, position, wanted);
+  Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
+                                                 *updates, leading);
+  Value placed = graph::SelectOp::create(
+      b, loc, lands, spread, node.splat(combine->second, element, expanded));
+  // Over the indices' axis: the combined updates and whether any landed,
+  // as [other dims..., K].
+  FailureOr<Value> combined = node.create<graph::ReduceOp>(
+      combine->first, placed, llvm::ArrayRef<int64_t>{*axis});
+  Value landed = graph::SelectOp::create(
+      b, loc, lands, node.splat(1, b.getI32Type(), expanded),
+      node.splat(0, b.getI32Type(), expanded));
+  FailureOr<Value> anyLanded = node.create<graph::ReduceOp>(
+      graph::ReduceKind::Max, landed, llvm::ArrayRef<int64_t>{*axis});
+  if (failed(combined) || failed(anyLanded))
+    return failure();
+  // K back at the axis, then padded to data's extent elsewhere.
+  llvm::SmallVector<int64_t> order;
+  for (int64_t d = 0; d < rank - 1; ++d) {
+    if (d == *axis)
+      order.push_back(rank - 1);
+    order.push_back(d);
+  }
+  if (*axis == rank - 1)
+    order.push_back(rank - 1);
+  auto toData = [&](Value value) -> FailureOr<Value> {
+    FailureOr<Value> moved = node.create<graph::TransposeOp>(value, order);
+    if (failed(moved))
+      return failure();
+    llvm::SmallVector<int64_t> low(rank, 0), high(rank, 0), interior(rank, 0);
+    bool pad = false;
+    for (int64_t d = 0; d < rank; ++d) {
+      high[d] = dataType.getDimSize(d) - typeOf(*moved).getDimSize(d);
+      pad |= high[d] != 0;
+    }
+    if (!pad)
+      return moved;
+    return node.create<graph::PadOp>(*moved, low, high, interior,
+                                     llvm::APFloat(0.0));
+  };
+  FailureOr<Value> values = toData(*combined), mask = toData(*anyLanded);
+  if (failed(values) || failed(mask))
+    return failure();
+  Value written = graph::CompareOp::create(
+      b, loc, graph::ComparisonDirection::GT, *mask,
+      node.splat(0, b.getI32Type(), dataType.getShape()));
+  Value result = *values;
+  if (reduction == "add")
+    result = graph::AddOp::create(b, loc, *data, *values);
+  else if (reduction == "mul")
+    result = graph::MulOp::create(b, loc, *data, *values);
+  else if (reduction == "max")
+    result = graph::MaxOp::create(b, loc, *data, *values);
+  else if (reduction == "min")
+    result = graph::MinOp::create(b, loc, *data, *values);
+  node.setOutput(0, graph::SelectOp::create(b, loc, written, result, *data));
+  return success();
+}
+
+/// GatherND(data, indices, batch_dims): each index tuple (the last
+/// dimension of indices, m entries) picks a slice of data past its batch
+/// dimensions. The m indexed dimensions become one of their product K, the
+/// tuple one linear index, and the pick is gatherAlong's one-hot over K.
+LogicalResult lowerGatherND(NodeLowering &node) {
+  FailureOr<Value> data = node.input(0), indices = node.input(1);
+  if (failed(data) || failed(indices))
+    return failure();
+  mlir::RankedTensorType dataType = typeOf(*data);
+  mlir::RankedTensorType indicesType = typeOf(*indices);
+  int64_t batchDims = node.attributes.getInt("batch_dims", 0);
+  int64_t q = indicesType.getRank(), r = dataType.getRank();
+  if (q < 1 || batchDims < 0 || batchDims >= q || batchDims >= r)
+    return node.fail("batch_dims must be below the ranks of data and indices");
+  int64_t m = indicesType.getDimSize(q - 1);
+  if (m < 1 || batchDims + m > r)
+    return node.fail("each index tuple must name between 1 and " +
+                     std::to_string(r - batchDims) + " dimensions");
+  if (!mlir::isa<mlir::IntegerType>(indicesType.getElementType()) ||
+      indicesType.getElementTypeBitWidth() == 1)
+    return node.fail("indices must be integers");
+  for (int64_t d = 0; d < batchDims; ++d)
+    if (indicesType.getDimSize(d) != dataType.getDimSize(d))
+      return node.fail("the batch dimensions of data and indices differ");
+  mlir::OpBuilder &b = node.builder;
+  mlir::Location loc = node.loc;
+  mlir::Type i64 = b.getI64Type();
+  // The linear index of each tuple, [batch..., n...].
+  Shape tupleShape(indicesType.getShape().begin(),
+                   indicesType.getShape().end() - 1);
+  Value linear;
+  int64_t k = 1;
+  for (int64_t j = m - 1; j >= 0; --j) {
+    int64_t size = dataType.getDimSize(batchDims + j);
+    llvm::SmallVector<int64_t> start(q, 0), limit(indicesType.getShape()),
+        step(q, 1);
+    start[q - 1] = j;
+    limit[q - 1] = j + 1;
+    FailureOr<Value> entry =
+        node.create<graph::SliceOp>(*indices, start, limit, step);
+    if (failed(entry))
+      return failure();
+    Value component = fromTheEnd(
+        node, node.convert(node.reshape(*entry, tupleShape), i64), size);
+    Value scaled = graph::MulOp::create(
+        b, loc, component, node.splat(static_cast<double>(k), i64, tupleShape));
+    linear = linear ? graph::AddOp::create(b, loc, linear, scaled).getResult()
+                    : scaled;
+    k *= size;
+  }
+  // data as [batch..., K, rest...].
+  Shape flat(dataType.getShape().begin(),
+             dataType.getShape().begin() + batchDims);
+  flat.push_back(k);
+  Shape rest(dataType.getShape().begin() + batchDims + m,
+             dataType.getShape().end());
+  flat.insert(flat.end(), rest.begin(), rest.end());
+  Value source = node.reshape(*data, flat);
+  // [batch..., n..., K, rest...]: the tuples' one-hot over K times data.
+  int64_t t = static_cast<int64_t>(tupleShape.size());
+  Shape expanded = tupleShape;
+  expanded.push_back(k);
+  expanded.insert(expanded.end(), rest.begin(), rest.end());
+  auto expandedOf = [&](mlir::Type type) {
+    return mlir::RankedTensorType::get(expanded, type);
+  };
+  llvm::SmallVector<int64_t> tupleDims;
+  for (int64_t d = 0; d < t; ++d)
+    tupleDims.push_back(d);
+  Value position = graph::IotaOp::create(b, loc, expandedOf(i64), t);
+  Value wanted = graph::BroadcastInDimOp::create(b, loc, expandedOf(i64),
+                                                 linear, tupleDims);
   Value hit = graph::CompareOp::create(b, loc, graph::ComparisonDirection::EQ,
                                        position, wanted);
-  // data's axis goes to the new dimension; the indices' axis is free.
-  llvm::SmallVector<int64_t> dataDims = leading;
-  dataDims[*axis] = rank;
-  Value spread = graph::BroadcastInDimOp::create(
-      b, loc, expandedOf(dataType.getElementType()), source, dataDims);
-  bool isBool = dataType.getElementTypeBitWidth() == 1;
-  Value zeros = node.splat(0, dataType.getElementType(), expanded);
-  Value picked = graph::SelectOp::create(b, loc, hit, spread, zeros);
+  llvm::SmallVector<int64_t> sourceDims;
+  for (int64_t d = 0; d < batchDims; ++d)
+    sourceDims.push_back(d);
+  for (int64_t d = 0; d <= static_cast<int64_t>(rest.size()); ++d)
+    sourceDims.push_back(t + d);
+  mlir::Type element = dataType.getElementType();
+  Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
+                                                 source, sourceDims);
+  Value picked = graph::SelectOp::create(b, loc, hit, spread,
+                                         node.splat(0, element, expanded));
   return node.setOutput(node.create<graph::ReduceOp>(
-      isBool ? graph::ReduceKind::Max : graph::ReduceKind::Sum, picked,
-      llvm::ArrayRef<int64_t>{rank}));
+      element.isInteger(1) ? graph::ReduceKind::Max : graph::ReduceKind::Sum,
+      picked, llvm::ArrayRef<int64_t>{t}));
 }
 
 } // namespace
 
 void registerSelectionLowerings(LoweringTable &table) {
   table["GatherElements"] = lowerGatherElements;
+  table["GatherND"] = lowerGatherND;
+  table["ScatterElements"] = lowerScatterElements;
+  table["Scatter"] = lowerScatterElements;
+  table["ReverseSequence"] = lowerReverseSequence;
   table["ArgMax"] = lowerArgReduce<true>;
   table["ArgMin"] = lowerArgReduce<false>;
   table["Hardmax"] = lowerHardmax;
