@@ -32,6 +32,20 @@ llvm::SmallVector<int64_t> allBut(int64_t rank, int64_t skip) {
   return dims;
 }
 
+/// Where an iota along `along` of `shape` equals `index` broadcast into
+/// `shape` (its dimension i at indexDims[i]): the one-hot of the index, as
+/// i1.
+Value matches(NodeLowering &node, Value index, llvm::ArrayRef<int64_t> shape,
+              int64_t along, llvm::ArrayRef<int64_t> indexDims) {
+  auto type = mlir::RankedTensorType::get(shape, typeOf(index).getElementType());
+  Value position = graph::IotaOp::create(node.builder, node.loc, type, along);
+  Value spread = graph::BroadcastInDimOp::create(node.builder, node.loc, type,
+                                                 index, indexDims);
+  return graph::CompareOp::create(node.builder, node.loc,
+                                  graph::ComparisonDirection::EQ, position,
+                                  spread);
+}
+
 /// The index along `axis` of the largest (or smallest) element, the first
 /// of equals or the last: the extreme by graph.reduce, the positions that
 /// hold it by comparison, the first (or last) of them by a reduction of an
@@ -90,20 +104,13 @@ template <bool largest> LogicalResult lowerArgReduce(NodeLowering &node) {
   return success();
 }
 
-/// 1 where the iota along `axis` equals `index` broadcast along it, as
-/// `elementType`.
+/// `on` where the iota along `axis` equals `index` broadcast along it,
+/// `off` elsewhere.
 Value oneHot(NodeLowering &node, Value index, Shape shape, int64_t axis,
              Value on, Value off) {
-  mlir::OpBuilder &b = node.builder;
-  mlir::Location loc = node.loc;
-  auto indexType = mlir::RankedTensorType::get(
-      shape, typeOf(index).getElementType());
-  Value position = graph::IotaOp::create(b, loc, indexType, axis);
-  Value spread = graph::BroadcastInDimOp::create(
-      b, loc, indexType, index, allBut(static_cast<int64_t>(shape.size()), axis));
-  Value hot = graph::CompareOp::create(b, loc, graph::ComparisonDirection::EQ,
-                                       position, spread);
-  return graph::SelectOp::create(b, loc, hot, on, off);
+  Value hot = matches(node, index, shape, axis,
+                      allBut(static_cast<int64_t>(shape.size()), axis));
+  return graph::SelectOp::create(node.builder, node.loc, hot, on, off);
 }
 
 /// Hardmax: 1 at the first largest element along the axis, 0 elsewhere.
@@ -276,12 +283,7 @@ FailureOr<Value> gatherAlong(NodeLowering &node, Value data, Value index,
   auto expandedOf = [&](mlir::Type element) {
     return mlir::RankedTensorType::get(expanded, element);
   };
-  mlir::Type indexElement = indicesType.getElementType();
-  Value position = graph::IotaOp::create(b, loc, expandedOf(indexElement), rank);
-  Value wanted = graph::BroadcastInDimOp::create(
-      b, loc, expandedOf(indexElement), index, leading);
-  Value hit = graph::CompareOp::create(b, loc, graph::ComparisonDirection::EQ,
-                                       position, wanted);
+  Value hit = matches(node, index, expanded, rank, leading);
   // data's axis goes to the new dimension; the indices' axis is free.
   llvm::SmallVector<int64_t> dataDims = leading;
   dataDims[axis] = rank;
@@ -426,12 +428,7 @@ LogicalResult lowerScatterElements(NodeLowering &node) {
   auto expandedOf = [&](mlir::Type type) {
     return mlir::RankedTensorType::get(expanded, type);
   };
-  mlir::Type indexElement = indicesType.getElementType();
-  Value position = graph::IotaOp::create(b, loc, expandedOf(indexElement), rank);
-  Value wanted = graph::BroadcastInDimOp::create(
-      b, loc, expandedOf(indexElement), index, leading);
-  Value lands = graph::CompareOp::create(
-      b, loc, graph::ComparisonDirection::EQ, position, wanted);
+  Value lands = matches(node, index, expanded, rank, leading);
   Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
                                                  *updates, leading);
   Value placed = graph::SelectOp::create(
@@ -559,11 +556,7 @@ LogicalResult lowerGatherND(NodeLowering &node) {
   llvm::SmallVector<int64_t> tupleDims;
   for (int64_t d = 0; d < t; ++d)
     tupleDims.push_back(d);
-  Value position = graph::IotaOp::create(b, loc, expandedOf(i64), t);
-  Value wanted = graph::BroadcastInDimOp::create(b, loc, expandedOf(i64),
-                                                 linear, tupleDims);
-  Value hit = graph::CompareOp::create(b, loc, graph::ComparisonDirection::EQ,
-                                       position, wanted);
+  Value hit = matches(node, linear, expanded, t, tupleDims);
   llvm::SmallVector<int64_t> sourceDims;
   for (int64_t d = 0; d < batchDims; ++d)
     sourceDims.push_back(d);
