@@ -471,6 +471,28 @@ ReduceOp::inferReturnTypes(mlir::MLIRContext *, std::optional<Location> loc,
   return success();
 }
 
+LogicalResult
+TopKOp::inferReturnTypes(mlir::MLIRContext *context,
+                         std::optional<Location> loc, Adaptor adaptor,
+                         llvm::SmallVectorImpl<mlir::Type> &inferred) {
+  RankedTensorType operand = rankedType(adaptor.getOperand());
+  int64_t dimension = adaptor.getDimension(), k = adaptor.getK();
+  if (dimension < 0 || dimension >= operand.getRank())
+    return mlir::emitOptionalError(loc, "dimension ", dimension,
+                                   " out of range for rank ",
+                                   operand.getRank());
+  if (k < 1 || k > operand.getDimSize(dimension))
+    return mlir::emitOptionalError(loc, "k = ", k, " must be in [1, ",
+                                   operand.getDimSize(dimension),
+                                   "], the size of dimension ", dimension);
+  llvm::SmallVector<int64_t> shape(operand.getShape());
+  shape[dimension] = k;
+  inferred.push_back(operand.clone(shape));
+  inferred.push_back(
+      RankedTensorType::get(shape, mlir::IntegerType::get(context, 64)));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Normalisations
 //===----------------------------------------------------------------------===//

@@ -434,6 +434,28 @@ def Graph_ReduceOp : Graph_Op<"reduce", [Graph_HostKernel, Pure,
   }];
 }
 
+def Graph_TopKOp : Graph_Op<"top_k", [Graph_HostKernel, Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "The k largest (or smallest) elements along a dimension";
+  let description = [{
+    `values` holds the `k` largest elements of the operand along
+    `dimension` (the smallest with `largest = false`), in order, and
+    `indices` their positions (i64); of equal elements the one at the lower
+    position comes first, as in ONNX's TopK. The other dimensions pass
+    through. The host kernel selects per row (a partial sort), so k small
+    against the dimension costs little.
+  }];
+  let arguments = (ins Graph_NumericTensor:$operand, I64Attr:$k,
+                       I64Attr:$dimension,
+                       DefaultValuedAttr<BoolAttr, "true">:$largest);
+  let results = (outs Graph_NumericTensor:$values,
+                      StaticShapeTensorOf<[I64]>:$indices);
+  let assemblyFormat = [{
+    $operand `,` `k` `=` $k `,` `dim` `=` $dimension attr-dict `:`
+    functional-type($operand, results)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Normalisations
 //===----------------------------------------------------------------------===//

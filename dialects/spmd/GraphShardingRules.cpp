@@ -239,6 +239,26 @@ OpShardingRuleAttr ruleFor(graph::ReduceOp op) {
   return builder.build();
 }
 
+/// TopK: the other dimensions pass through to both results; the selected
+/// dimension stays whole (a device's top k of a part is not the part of
+/// the top k).
+OpShardingRuleAttr ruleFor(graph::TopKOp op) {
+  OpShardingRuleBuilder builder(op);
+  RankedTensorType operand = op.getOperand().getType();
+  for (int64_t d = 0; d < operand.getRank(); ++d) {
+    if (d != static_cast<int64_t>(op.getDimension())) {
+      if (operand.getDimSize(d) != 1)
+        builder.addFactor({d}, {d, d}, operand.getDimSize(d));
+      continue;
+    }
+    builder.addOperandFactor(0, d, operand.getDimSize(d),
+                             FactorKind::NeedReplication);
+    if (op.getK() != 1)
+      builder.addFactor({}, {d, d}, op.getK(), FactorKind::NeedReplication);
+  }
+  return builder.build();
+}
+
 OpShardingRuleAttr ruleFor(graph::SoftmaxOp op) {
   OpShardingRuleBuilder builder(op);
   for (int64_t d = 0; d < op.getType().getRank(); ++d)
@@ -480,7 +500,7 @@ void registerGraphShardingRules(mlir::DialectRegistry &registry) {
     attachSpecific<BroadcastInDimOp, TransposeOp, ReshapeOp, SliceOp, PadOp,
                    ConcatenateOp, ReverseOp, GatherOp, DotGeneralOp, ReduceOp,
                    SoftmaxOp, LayerNormOp, BatchNormInferenceOp, ConvolutionOp,
-                   MaxPoolOp, AvgPoolOp, ResizeOp>(context);
+                   MaxPoolOp, AvgPoolOp, ResizeOp, TopKOp>(context);
   });
 }
 

@@ -102,6 +102,7 @@ void registerContractionKernels();
 void registerDataMovementKernels();
 void registerNormalizationKernels();
 void registerWindowKernels();
+void registerSelectionKernels();
 void registerKernel(const std::string &op, KernelFn kernel);
 
 /// The row-major index of element `index` of a tensor of `dims` after

@@ -26,6 +26,7 @@ KernelFn findKernel(const std::string &op) {
     registerDataMovementKernels();
     registerNormalizationKernels();
     registerWindowKernels();
+    registerSelectionKernels();
   });
   auto it = registry().find(op);
   return it == registry().end() ? nullptr : it->second;

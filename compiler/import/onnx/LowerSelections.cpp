@@ -572,9 +572,47 @@ LogicalResult lowerGatherND(NodeLowering &node) {
       picked, llvm::ArrayRef<int64_t>{t}));
 }
 
+/// TopK: graph.top_k (sorted, of equal values the lower index first);
+/// `sorted = 0` leaves the order to the implementation, which sorts.
+LogicalResult lowerTopK(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (type.getElementTypeBitWidth() == 1)
+    return node.fail("needs a numeric input, not booleans");
+  int64_t k;
+  if (node.opset < 10) {
+    k = node.attributes.getInt("k", 0);
+  } else {
+    FailureOr<StaticTensor> given = node.staticInput(1, "K");
+    if (failed(given))
+      return failure();
+    if (given->numElements() != 1)
+      return node.fail("K must hold one value");
+    k = given->getInt(0);
+  }
+  absl::StatusOr<int64_t> axis =
+      normalizeAxis(node.attributes.getInt("axis", -1), type.getRank());
+  if (!axis.ok())
+    return node.fail(axis.status());
+  if (k < 1 || k > type.getDimSize(*axis))
+    return node.fail("K = " + std::to_string(k) + " must be in [1, " +
+                     std::to_string(type.getDimSize(*axis)) +
+                     "], the size of the axis");
+  bool largest = node.attributes.getInt("largest", 1) != 0;
+  auto topK = graph::TopKOp::create(node.builder, node.loc, *x, k, *axis,
+                                    largest);
+  node.setOutput(0, topK.getValues());
+  if (node.numOutputs() > 1)
+    node.setOutput(1, topK.getIndices());
+  return success();
+}
+
 } // namespace
 
 void registerSelectionLowerings(LoweringTable &table) {
+  table["TopK"] = lowerTopK;
   table["GatherElements"] = lowerGatherElements;
   table["GatherND"] = lowerGatherND;
   table["ScatterElements"] = lowerScatterElements;

@@ -21,6 +21,11 @@ func.func @contractions(%a: tensor<2x4x8xf32>, %b: tensor<2x8x3xf32>, %w: tensor
   %6 = graph.reduce mean %a, dims = [0, 1, 2] : (tensor<2x4x8xf32>) -> tensor<f32>
   // CHECK: graph.reduce prod
   %7 = graph.reduce prod %a, dims = [] : (tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  // The 3 largest along dimension 2, and where they were.
+  // CHECK: graph.top_k %arg0, k = 3, dim = 2 : (tensor<2x4x8xf32>) -> (tensor<2x4x3xf32>, tensor<2x4x3xi64>)
+  %8:2 = graph.top_k %a, k = 3, dim = 2 : (tensor<2x4x8xf32>) -> (tensor<2x4x3xf32>, tensor<2x4x3xi64>)
+  // CHECK: graph.top_k %arg0, k = 1, dim = 0 {largest = false}
+  %9:2 = graph.top_k %a, k = 1, dim = 0 {largest = false} : (tensor<2x4x8xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x8xi64>)
   return
 }
 

@@ -152,3 +152,12 @@ func.func @resize_rank(%x: tensor<1x4x9x9xf32>) {
   %0 = graph.resize nearest %x, transform = asymmetric, scales = [1.0, 1.0, 1.0, 1.0] : (tensor<1x4x9x9xf32>) -> tensor<4x9x9xf32>
   return
 }
+
+// -----
+
+func.func @top_k_too_many(%a: tensor<2x4xf32>) {
+  // expected-error @+2 {{k = 5 must be in [1, 4], the size of dimension 1}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0:2 = graph.top_k %a, k = 5, dim = 1 : (tensor<2x4xf32>) -> (tensor<2x5xf32>, tensor<2x5xi64>)
+  return
+}

@@ -7,6 +7,9 @@ func.func @rules(%a: tensor<4x8xf32>, %b: tensor<8x6xf32>, %v: tensor<8xf32>, %i
                  %pool: tensor<2x4x8x8xf32>) {
   // CHECK: graph.add {{.*}}#spmd.rule<([i, j], [i, j])->([i, j]) {i=4, j=8}>
   %0 = graph.add %a, %a : tensor<4x8xf32>
+  // TopK: the selected dimension stays whole, in and out.
+  // CHECK: graph.top_k {{.*}}#spmd.rule<([i, j])->([i, k], [i, k]) {i=4, j=8, k=3}, need_replication={j, k}>
+  %tk:2 = graph.top_k %a, k = 3, dim = 1 : (tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
   // CHECK: graph.select {{.*}}#spmd.rule<([i, j], [i, j], [i, j])->([i, j]) {i=4, j=8}>
   %s = graph.select %p, %a, %a : tensor<4x8xi1>, tensor<4x8xf32>
   // CHECK: graph.compare {{.*}}#spmd.rule<([i, j], [i, j])->([i, j]) {i=4, j=8}>
