@@ -366,6 +366,52 @@ LogicalResult lowerReverseSequence(NodeLowering &node) {
   return node.setOutput(gatherAlong(node, *x, source, *timeAxis));
 }
 
+/// A scatter's `reduction` attribute: how the updates of one position
+/// combine (a graph.reduce kind from its identity), and how they combine
+/// with the data there.
+struct ScatterReduction {
+  std::string name;
+  graph::ReduceKind kind;
+  double identity;
+
+  static FailureOr<ScatterReduction> of(NodeLowering &node,
+                                        mlir::Type element) {
+    std::string name = node.attributes.getString("reduction", "none");
+    if (element.isInteger(1))
+      return node.fail("data must be numeric, not booleans");
+    bool isFloat = mlir::isa<mlir::FloatType>(element);
+    double highest = isFloat ? std::numeric_limits<double>::infinity()
+                     : element.getIntOrFloatBitWidth() == 64
+                         ? 9223372036854775807.0
+                         : 2147483647.0;
+    if (name == "none" || name == "add")
+      return ScatterReduction{name, graph::ReduceKind::Sum, 0.0};
+    if (name == "mul")
+      return ScatterReduction{name, graph::ReduceKind::Prod, 1.0};
+    if (name == "max")
+      return ScatterReduction{name, graph::ReduceKind::Max,
+                              isFloat ? -highest : -highest - 1};
+    if (name == "min")
+      return ScatterReduction{name, graph::ReduceKind::Min, highest};
+    return node.fail("reduction '" + name +
+                     "' is not one of none, add, mul, max, min");
+  }
+
+  /// The data where updates landed: replaced (none) or combined.
+  Value apply(NodeLowering &node, Value data, Value updates) const {
+    mlir::OpBuilder &b = node.builder;
+    if (name == "add")
+      return graph::AddOp::create(b, node.loc, data, updates);
+    if (name == "mul")
+      return graph::MulOp::create(b, node.loc, data, updates);
+    if (name == "max")
+      return graph::MaxOp::create(b, node.loc, data, updates);
+    if (name == "min")
+      return graph::MinOp::create(b, node.loc, data, updates);
+    return updates;
+  }
+};
+
 /// ScatterElements (and the older Scatter): data with updates written (or
 /// combined by `reduction`) at indices along `axis`. As gatherAlong, the
 /// indices compared with an iota over a new trailing dimension of K: each
@@ -395,27 +441,11 @@ LogicalResult lowerScatterElements(NodeLowering &node) {
     if (d != *axis && indicesType.getDimSize(d) > dataType.getDimSize(d))
       return node.fail("indices dimension " + std::to_string(d) +
                        " exceeds data's");
-  std::string reduction = node.attributes.getString("reduction", "none");
+  FailureOr<ScatterReduction> combine =
+      ScatterReduction::of(node, dataType.getElementType());
+  if (failed(combine))
+    return failure();
   mlir::Type element = dataType.getElementType();
-  bool isFloat = mlir::isa<mlir::FloatType>(element);
-  if (element.isInteger(1))
-    return node.fail("data must be numeric, not booleans");
-  double highest = isFloat ? std::numeric_limits<double>::infinity()
-                   : element.getIntOrFloatBitWidth() == 64
-                       ? 9223372036854775807.0
-                       : 2147483647.0;
-  std::optional<std::pair<graph::ReduceKind, double>> combine =
-      reduction == "none" || reduction == "add"
-          ? std::make_pair(graph::ReduceKind::Sum, 0.0)
-      : reduction == "mul" ? std::make_pair(graph::ReduceKind::Prod, 1.0)
-      : reduction == "max"
-          ? std::make_pair(graph::ReduceKind::Max, isFloat ? -highest
-                                                           : -highest - 1)
-      : reduction == "min" ? std::make_pair(graph::ReduceKind::Min, highest)
-                           : std::optional<std::pair<graph::ReduceKind, double>>();
-  if (!combine)
-    return node.fail("reduction '" + reduction +
-                     "' is not one of none, add, mul, max, min");
   mlir::OpBuilder &b = node.builder;
   mlir::Location loc = node.loc;
   int64_t k = dataType.getDimSize(*axis);
@@ -432,11 +462,11 @@ LogicalResult lowerScatterElements(NodeLowering &node) {
   Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
                                                  *updates, leading);
   Value placed = graph::SelectOp::create(
-      b, loc, lands, spread, node.splat(combine->second, element, expanded));
+      b, loc, lands, spread, node.splat(combine->identity, element, expanded));
   // Over the indices' axis: the combined updates and whether any landed,
   // as [other dims..., K].
   FailureOr<Value> combined = node.create<graph::ReduceOp>(
-      combine->first, placed, llvm::ArrayRef<int64_t>{*axis});
+      combine->kind, placed, llvm::ArrayRef<int64_t>{*axis});
   Value landed = graph::SelectOp::create(
       b, loc, lands, node.splat(1, b.getI32Type(), expanded),
       node.splat(0, b.getI32Type(), expanded));
@@ -474,16 +504,107 @@ LogicalResult lowerScatterElements(NodeLowering &node) {
   Value written = graph::CompareOp::create(
       b, loc, graph::ComparisonDirection::GT, *mask,
       node.splat(0, b.getI32Type(), dataType.getShape()));
-  Value result = *values;
-  if (reduction == "add")
-    result = graph::AddOp::create(b, loc, *data, *values);
-  else if (reduction == "mul")
-    result = graph::MulOp::create(b, loc, *data, *values);
-  else if (reduction == "max")
-    result = graph::MaxOp::create(b, loc, *data, *values);
-  else if (reduction == "min")
-    result = graph::MinOp::create(b, loc, *data, *values);
-  node.setOutput(0, graph::SelectOp::create(b, loc, written, result, *data));
+  node.setOutput(0, graph::SelectOp::create(
+                        b, loc, written, combine->apply(node, *data, *values),
+                        *data));
+  return success();
+}
+
+/// ScatterND(data, indices, updates): each index tuple (the last dimension
+/// of indices, m entries) names a slice of data past its first m
+/// dimensions, which its update replaces (or combines with, by
+/// `reduction`). The m dimensions become one of their product K, the tuples
+/// linear indices, and each update lands by a one-hot over K; updates of
+/// one slice combine over the tuples.
+LogicalResult lowerScatterND(NodeLowering &node) {
+  FailureOr<Value> data = node.input(0), indices = node.input(1),
+                   updates = node.input(2);
+  if (failed(data) || failed(indices) || failed(updates))
+    return failure();
+  mlir::RankedTensorType dataType = typeOf(*data);
+  mlir::RankedTensorType indicesType = typeOf(*indices);
+  int64_t q = indicesType.getRank(), r = dataType.getRank();
+  int64_t m = q ? indicesType.getDimSize(q - 1) : 0;
+  if (q < 1 || m < 1 || m > r)
+    return node.fail("each index tuple must name between 1 and " +
+                     std::to_string(r) + " dimensions");
+  if (!mlir::isa<mlir::IntegerType>(indicesType.getElementType()) ||
+      indicesType.getElementTypeBitWidth() == 1)
+    return node.fail("indices must be integers");
+  Shape tuples(indicesType.getShape().begin(), indicesType.getShape().end() - 1);
+  Shape rest(dataType.getShape().begin() + m, dataType.getShape().end());
+  Shape updateShape = tuples;
+  updateShape.insert(updateShape.end(), rest.begin(), rest.end());
+  if (Shape(typeOf(*updates).getShape()) != updateShape ||
+      typeOf(*updates).getElementType() != dataType.getElementType())
+    return node.fail("updates must be indices' shape without its last "
+                     "dimension, then data's past the indexed ones, of "
+                     "data's element type");
+  mlir::Type element = dataType.getElementType();
+  FailureOr<ScatterReduction> combine = ScatterReduction::of(node, element);
+  if (failed(combine))
+    return failure();
+  mlir::OpBuilder &b = node.builder;
+  mlir::Location loc = node.loc;
+  mlir::Type i64 = b.getI64Type();
+  Value linear;
+  int64_t k = 1;
+  for (int64_t j = m - 1; j >= 0; --j) {
+    int64_t size = dataType.getDimSize(j);
+    llvm::SmallVector<int64_t> start(q, 0), limit(indicesType.getShape()),
+        step(q, 1);
+    start[q - 1] = j;
+    limit[q - 1] = j + 1;
+    FailureOr<Value> entry =
+        node.create<graph::SliceOp>(*indices, start, limit, step);
+    if (failed(entry))
+      return failure();
+    Value component = fromTheEnd(
+        node, node.convert(node.reshape(*entry, tuples), i64), size);
+    Value scaled = graph::MulOp::create(
+        b, loc, component, node.splat(static_cast<double>(k), i64, tuples));
+    linear = linear ? graph::AddOp::create(b, loc, linear, scaled).getResult()
+                    : scaled;
+    k *= size;
+  }
+  // [tuples..., K, rest...]: each update at its position of K.
+  int64_t t = static_cast<int64_t>(tuples.size());
+  Shape expanded = tuples;
+  expanded.push_back(k);
+  expanded.insert(expanded.end(), rest.begin(), rest.end());
+  llvm::SmallVector<int64_t> tupleDims, updateDims;
+  for (int64_t d = 0; d < t; ++d) {
+    tupleDims.push_back(d);
+    updateDims.push_back(d);
+  }
+  for (int64_t d = 0; d < static_cast<int64_t>(rest.size()); ++d)
+    updateDims.push_back(t + 1 + d);
+  Value lands = matches(node, linear, expanded, t, tupleDims);
+  auto expandedOf = [&](mlir::Type type) {
+    return mlir::RankedTensorType::get(expanded, type);
+  };
+  Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
+                                                 *updates, updateDims);
+  Value placed = graph::SelectOp::create(
+      b, loc, lands, spread, node.splat(combine->identity, element, expanded));
+  Value landed = graph::SelectOp::create(
+      b, loc, lands, node.splat(1, b.getI32Type(), expanded),
+      node.splat(0, b.getI32Type(), expanded));
+  FailureOr<Value> combined =
+      node.create<graph::ReduceOp>(combine->kind, placed, tupleDims);
+  FailureOr<Value> anyLanded =
+      node.create<graph::ReduceOp>(graph::ReduceKind::Max, landed, tupleDims);
+  if (failed(combined) || failed(anyLanded))
+    return failure();
+  Shape flat = {k};
+  flat.insert(flat.end(), rest.begin(), rest.end());
+  Value source = node.reshape(*data, flat);
+  Value written = graph::CompareOp::create(
+      b, loc, graph::ComparisonDirection::GT, *anyLanded,
+      node.splat(0, b.getI32Type(), flat));
+  Value result = graph::SelectOp::create(
+      b, loc, written, combine->apply(node, source, *combined), source);
+  node.setOutput(0, node.reshape(result, dataType.getShape()));
   return success();
 }
 
@@ -617,6 +738,7 @@ void registerSelectionLowerings(LoweringTable &table) {
   table["GatherND"] = lowerGatherND;
   table["ScatterElements"] = lowerScatterElements;
   table["Scatter"] = lowerScatterElements;
+  table["ScatterND"] = lowerScatterND;
   table["ReverseSequence"] = lowerReverseSequence;
   table["ArgMax"] = lowerArgReduce<true>;
   table["ArgMin"] = lowerArgReduce<false>;
