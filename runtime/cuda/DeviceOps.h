@@ -144,6 +144,7 @@ enum class KernelKind : int32_t {
   Resize,
   Im2col,
   IntegerDot,
+  TopK,
 };
 
 /// Element i of the block `dims` (row-major) moves from
@@ -751,6 +752,67 @@ TESSEL_HD void integerDotElement(const IntegerDotParams &p, int64_t i) {
   storeInt(p.out, p.type, i, sum);
 }
 
+/// One row of top_k per element: k selection passes over the row's n
+/// elements, each taking the first in order after the previous one (order:
+/// larger key first, or smaller with !largest; equal keys by position), so
+/// no scratch and O(k n) per row; values are copied as bytes.
+struct TopKParams {
+  DType type = DType::F32;
+  int32_t elementBytes = 4;
+  bool largest = true;
+  int64_t n = 1, k = 1, inner = 1;
+  const char *in = nullptr;
+  char *values = nullptr;
+  int64_t *indices = nullptr;
+};
+TESSEL_HD void topKElement(const TopKParams &p, int64_t row) {
+  int64_t outer = row / p.inner, inner = row % p.inner;
+  int64_t base = outer * p.n * p.inner + inner;
+  bool floating = isFloat(p.type);
+  auto keyOf = [&](int64_t q, double &f, int64_t &v) {
+    int64_t at = base + q * p.inner;
+    if (floating)
+      f = loadFloat(p.in, p.type, at);
+    else
+      v = loadInt(p.in, p.type, at);
+  };
+  // Whether element (fa, va, a) comes before (fb, vb, b).
+  auto before = [&](double fa, int64_t va, int64_t a, double fb, int64_t vb,
+                    int64_t b) {
+    if (floating ? fa != fb : va != vb) {
+      bool larger = floating ? fa > fb : va > vb;
+      return p.largest ? larger : !larger;
+    }
+    return a < b;
+  };
+  double prevF = 0;
+  int64_t prevV = 0, prev = -1;
+  for (int64_t j = 0; j < p.k; ++j) {
+    double bestF = 0;
+    int64_t bestV = 0, best = -1;
+    for (int64_t q = 0; q < p.n; ++q) {
+      double f = 0;
+      int64_t v = 0;
+      keyOf(q, f, v);
+      if (prev >= 0 && !before(prevF, prevV, prev, f, v, q))
+        continue;
+      if (best < 0 || before(f, v, q, bestF, bestV, best)) {
+        bestF = f;
+        bestV = v;
+        best = q;
+      }
+    }
+    int64_t at = (outer * p.k + j) * p.inner + inner;
+    copyElementBytes(p.values + at * p.elementBytes,
+                     p.in + (base + best * p.inner) * p.elementBytes,
+                     p.elementBytes);
+    p.indices[at] = best;
+    prevF = bestF;
+    prevV = bestV;
+    prev = best;
+  }
+}
+
 /// Element `i` of a launch of `kind` whose parameters are at `params`.
 TESSEL_HD void runElement(KernelKind kind, const void *params, int64_t i) {
   switch (kind) {
@@ -785,6 +847,8 @@ TESSEL_HD void runElement(KernelKind kind, const void *params, int64_t i) {
     return im2colElement(*static_cast<const Im2colParams *>(params), i);
   case KernelKind::IntegerDot:
     return integerDotElement(*static_cast<const IntegerDotParams *>(params), i);
+  case KernelKind::TopK:
+    return topKElement(*static_cast<const TopKParams *>(params), i);
   }
 }
 

@@ -58,6 +58,7 @@ OpPlanFn findOpPlanner(const std::string &op) {
     registerDataMovementPlanners();
     registerNormalizationPlanners();
     registerWindowPlanners();
+    registerSelectionPlanners();
     registerCollectivePlanners();
   });
   auto it = planners().find(op);

@@ -11,6 +11,7 @@
 //                         pad, gather, iota
 //   PlanNormalization.cpp reduce, softmax, layer_norm, batch_norm_inference
 //   PlanWindows.cpp       resize, max_pool, avg_pool
+//   PlanSelection.cpp     top_k
 //   NcclLowering.cpp      collective (NCCL calls, halos)
 //
 //===----------------------------------------------------------------------===//
@@ -302,6 +303,7 @@ public:
   absl::Status planBatchNorm(kernels::KernelContext &c);
   absl::Status planResize(kernels::KernelContext &c); // PlanWindows.cpp
   absl::Status planPool(kernels::KernelContext &c);
+  absl::Status planTopK(kernels::KernelContext &c); // PlanSelection.cpp
 
 private:
   /// A view of `v` as [batch, rows, cols] with the given dimension groups:
@@ -338,6 +340,7 @@ void registerFusionPlanners();
 void registerDataMovementPlanners();
 void registerNormalizationPlanners();
 void registerWindowPlanners();
+void registerSelectionPlanners();
 void registerCollectivePlanners();
 
 /// Checks an instruction of one operand and one result of the same type.

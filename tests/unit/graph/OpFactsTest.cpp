@@ -36,9 +36,7 @@ const std::set<std::string> kBuffers = {"graph.reshape", "graph.constant"};
 /// Ops with a host kernel that the cuda backend does not plan (it rejects
 /// them at load, naming the op). An op added without CUDA planning goes
 /// here, knowingly.
-const std::set<std::string> kHostOnly = {
-    // A per-row selection; the cuda backend has no sort yet.
-    "graph.top_k"};
+const std::set<std::string> kHostOnly = {};
 
 TEST(OpFactsTest, EveryGraphOpHasARuleACostAndAHostKernel) {
   mlir::MLIRContext context;
