@@ -18,6 +18,8 @@ tests/models/<name>/ (committed, so that tests never need torch;
   mobilenet opset 13  inverted residuals with depthwise Conv (groups =
                     channels), a depthwise Conv with a channel multiplier,
                     a grouped Conv (4 groups), Clip (ReLU6); batch dynamic
+  moe     opset 14  a mixture of experts written with einsum (Einsum,
+                    Softmax gate); batch and sequence dynamic
 
 Each directory holds model.onnx, one <input>.npy per input and output.npy
 (torch's output for those inputs), and `shapes`: one `name=dims` line per
@@ -189,6 +191,23 @@ class MobileNet(nn.Module):
         return self.fc(torch.flatten(self.avg(x), 1))
 
 
+class MixtureOfExperts(nn.Module):
+    """Every token through every expert, weighted by a softmax gate, written
+    with einsum as mixture-of-experts layers often are."""
+
+    def __init__(self, width=16, hidden=32, experts=4):
+        super().__init__()
+        self.gate = nn.Linear(width, experts)
+        self.w1 = nn.Parameter(torch.randn(experts, width, hidden) * 0.1)
+        self.w2 = nn.Parameter(torch.randn(experts, hidden, width) * 0.1)
+
+    def forward(self, x):
+        gate = torch.softmax(self.gate(x), -1)
+        hidden = torch.relu(torch.einsum("bsd,edh->bseh", x, self.w1))
+        y = torch.einsum("bseh,ehd->bsed", hidden, self.w2)
+        return torch.einsum("bsed,bse->bsd", y, gate)
+
+
 def randomize_batch_norm(model):
     """Non-trivial running statistics, so that eval-mode BN does real work."""
     generator = torch.Generator().manual_seed(7)
@@ -249,6 +268,11 @@ def small_models(out_dir, only=None):
         randomize_batch_norm(resnet)
         export(resnet, "resnet", [torch.randn(2, 3, 32, 32)], ["x"],
                {"x": {0: "batch"}, "output": {0: "batch"}}, 11, out_dir)
+    if wanted("moe"):
+        torch.manual_seed(5)
+        export(MixtureOfExperts(), "moe", [torch.randn(2, 8, 16)], ["x"],
+               {"x": {0: "batch", 1: "sequence"},
+                "output": {0: "batch", 1: "sequence"}}, 14, out_dir)
     if wanted("mobilenet"):
         torch.manual_seed(4)
         mobilenet = MobileNet()
@@ -289,7 +313,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=here)
-    parser.add_argument("--only", choices=["mlp", "gpt2", "resnet", "mobilenet"],
+    parser.add_argument("--only", choices=["mlp", "gpt2", "resnet", "mobilenet", "moe"],
                         help="export just this test model")
     parser.add_argument("--gpt2-bench", metavar="DIR")
     parser.add_argument("--layers", type=int, default=48)

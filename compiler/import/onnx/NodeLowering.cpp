@@ -244,6 +244,7 @@ LoweringFn findLowering(llvm::StringRef opType) {
     registerLossLowerings(table);
     registerSelectionLowerings(table);
     registerRecurrentLowerings(table);
+    registerEinsumLowerings(table);
     return table;
   }();
   return table.lookup(opType);

@@ -155,6 +155,7 @@ void registerNeuralLowerings(LoweringTable &table);
 void registerLossLowerings(LoweringTable &table);
 void registerSelectionLowerings(LoweringTable &table);
 void registerRecurrentLowerings(LoweringTable &table);
+void registerEinsumLowerings(LoweringTable &table);
 
 /// A graph.constant holding `tensor` converted to `elementType`.
 mlir::Value buildConstant(mlir::OpBuilder &builder, mlir::Location loc,
