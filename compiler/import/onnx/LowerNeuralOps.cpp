@@ -905,6 +905,54 @@ LogicalResult lowerLrn(NodeLowering &node) {
   return success();
 }
 
+/// CumSum along an axis of n as a contraction with an [n, n] matrix of
+/// ones where the output position takes the input's (i <= j; i < j when
+/// exclusive; the mirror image when reverse), then a transpose back: n^2
+/// work per row rather than n, in exchange for a rule-bearing op that
+/// splits like any contraction, integers included.
+LogicalResult lowerCumSum(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  FailureOr<StaticTensor> axisTensor = node.staticInput(1, "axis");
+  if (failed(x) || failed(axisTensor))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  if (type.getElementTypeBitWidth() == 1)
+    return node.fail("needs a numeric input, not booleans");
+  if (axisTensor->numElements() != 1)
+    return node.fail("axis must be a scalar");
+  int64_t rank = type.getRank();
+  absl::StatusOr<int64_t> axis = normalizeAxis(axisTensor->getInt(0), rank);
+  if (!axis.ok())
+    return node.fail(axis.status());
+  bool exclusive = node.attributes.getInt("exclusive", 0) != 0;
+  bool reverse = node.attributes.getInt("reverse", 0) != 0;
+  int64_t n = type.getDimSize(*axis);
+  std::vector<double> ones(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      bool takes = reverse ? (exclusive ? i > j : i >= j)
+                           : (exclusive ? i < j : i <= j);
+      ones[static_cast<size_t>(i * n + j)] = takes ? 1.0 : 0.0;
+    }
+  Value matrix = node.constant(
+      StaticTensor::ofFloats(onnx::TensorProto::DOUBLE, {n, n}, ones),
+      type.getElementType());
+  FailureOr<Value> summed = node.create<graph::DotGeneralOp>(
+      *x, matrix, llvm::ArrayRef<int64_t>{}, llvm::ArrayRef<int64_t>{},
+      llvm::ArrayRef<int64_t>{*axis}, llvm::ArrayRef<int64_t>{0});
+  if (failed(summed))
+    return failure();
+  if (*axis == rank - 1)
+    return node.setOutput(*summed);
+  llvm::SmallVector<int64_t> order;
+  for (int64_t d = 0; d < rank - 1; ++d) {
+    if (d == *axis)
+      order.push_back(rank - 1);
+    order.push_back(d);
+  }
+  return node.setOutput(node.create<graph::TransposeOp>(*summed, order));
+}
+
 } // namespace
 
 void registerNeuralLowerings(LoweringTable &table) {
@@ -929,6 +977,7 @@ void registerNeuralLowerings(LoweringTable &table) {
   table["Upsample"] = lowerResize;
   table["MeanVarianceNormalization"] = lowerMeanVarianceNormalization;
   table["LRN"] = lowerLrn;
+  table["CumSum"] = lowerCumSum;
 }
 
 } // namespace tessel::onnx_import

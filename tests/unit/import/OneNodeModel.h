@@ -62,6 +62,20 @@ public:
     attribute->set_i(value);
     return *this;
   }
+  /// One more input of the node: an int64 initializer (a value known at
+  /// import time).
+  OneNode &constantInput(const std::string &name, std::vector<int64_t> dims,
+                         std::vector<int64_t> values) {
+    node->add_input(name);
+    onnx::TensorProto *tensor = model->mutable_graph()->add_initializer();
+    tensor->set_name(name);
+    tensor->set_data_type(TensorProto::INT64);
+    for (int64_t dim : dims)
+      tensor->add_dims(dim);
+    for (int64_t value : values)
+      tensor->add_int64_data(value);
+    return *this;
+  }
   OneNode &text(const std::string &name, const std::string &value) {
     onnx::AttributeProto *attribute = node->add_attribute();
     attribute->set_name(name);

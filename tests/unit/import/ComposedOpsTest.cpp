@@ -1,8 +1,8 @@
-//===- EinsumTest.cpp - ONNX Einsum against a naive evaluation ------------===//
+//===- ComposedOpsTest.cpp - Einsum and CumSum against naive loops --------===//
 //
-// Each equation is imported, compiled and run on the host backend, and its
-// output compared with a loop over every assignment of the labels (ONNX's
-// own Einsum node tests are f64, which Tessel does not have yet).
+// ONNX ops the importer composes of graph ops, whose ONNX node tests are
+// f64 (which Tessel does not have yet): each case is imported, compiled and
+// run on the host backend, and its output compared with a naive loop.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,6 +75,44 @@ std::vector<float> reference(const std::string &equation,
   return result;
 }
 
+/// Imports, compiles and runs `model` on the host backend (a test failure
+/// and no outputs if any step fails).
+std::vector<HostTensor> run(OneNode &model,
+                            const std::vector<HostTensor> &inputs) {
+  mlir::MLIRContext context;
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler capture(&context, [&](mlir::Diagnostic &d) {
+    diagnostics += d.str() + "\n";
+    return mlir::success();
+  });
+  mlir::FailureOr<ImportedModel> imported =
+      importOnnxModel(model.model, "", "model.onnx", context, {});
+  if (mlir::failed(imported)) {
+    ADD_FAILURE() << diagnostics;
+    return {};
+  }
+  mlir::FailureOr<proto::Executable> executable =
+      compileToExecutable(*imported->module, "model.params");
+  if (mlir::failed(executable)) {
+    ADD_FAILURE() << diagnostics;
+    return {};
+  }
+  HostBackend host(1);
+  const char *tmp = std::getenv("TEST_TMPDIR");
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      host.load(*executable, tmp ? tmp : "/tmp");
+  if (!loaded.ok()) {
+    ADD_FAILURE() << loaded.status();
+    return {};
+  }
+  absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run(inputs);
+  if (!outputs.ok()) {
+    ADD_FAILURE() << outputs.status();
+    return {};
+  }
+  return *outputs;
+}
+
 struct Case {
   std::string equation;
   std::vector<Shape> shapes;
@@ -111,27 +149,9 @@ void check(const Case &c) {
       c.plain.empty() ? c.equation : c.plain, c.shapes, values, outputShape);
   OneNode model("Einsum", inputs, {{"out", TensorProto::FLOAT, outputShape}});
   model.text("equation", c.equation);
-  mlir::MLIRContext context;
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler capture(&context, [&](mlir::Diagnostic &d) {
-    diagnostics += d.str() + "\n";
-    return mlir::success();
-  });
-  mlir::FailureOr<ImportedModel> imported =
-      importOnnxModel(model.model, "", "einsum.onnx", context, {});
-  ASSERT_TRUE(mlir::succeeded(imported)) << diagnostics;
-  mlir::FailureOr<proto::Executable> executable =
-      compileToExecutable(*imported->module, "einsum.params");
-  ASSERT_TRUE(mlir::succeeded(executable)) << diagnostics;
-  HostBackend host(1);
-  const char *tmp = std::getenv("TEST_TMPDIR");
-  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
-      host.load(*executable, tmp ? tmp : "/tmp");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run(hostInputs);
-  ASSERT_TRUE(outputs.ok()) << outputs.status();
-  ASSERT_EQ(outputs->size(), 1u);
-  const HostTensor &got = (*outputs)[0];
+  std::vector<HostTensor> outputs = run(model, hostInputs);
+  ASSERT_EQ(outputs.size(), 1u);
+  const HostTensor &got = outputs[0];
   EXPECT_EQ(got.dims, outputShape);
   ASSERT_EQ(got.numElements(), static_cast<int64_t>(expected.size()));
   for (size_t i = 0; i < expected.size(); ++i)
@@ -181,6 +201,91 @@ TEST(EinsumTest, ErrorsNameTheLabel) {
                   .text("equation", "ijk->i")
                   .importErrors(),
               Says("names 3 dimensions but the operand has 2"));
+}
+
+} // namespace
+} // namespace tessel
+
+namespace tessel {
+namespace {
+
+/// CumSum of a [rows, n] tensor (or its transpose, along axis 0) by a loop.
+template <typename T>
+std::vector<T> cumsum(const std::vector<T> &x, int64_t rows, int64_t n,
+                      bool exclusive, bool reverse) {
+  std::vector<T> out(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    T sum = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t j = reverse ? n - 1 - k : k;
+      if (!exclusive)
+        sum += x[r * n + j];
+      out[r * n + j] = sum;
+      if (exclusive)
+        sum += x[r * n + j];
+    }
+  }
+  return out;
+}
+
+TEST(CumSumTest, EveryModeOnFloatsAndIntegers) {
+  for (bool exclusive : {false, true})
+    for (bool reverse : {false, true})
+      for (int64_t axis : {1, -1, 0}) {
+        SCOPED_TRACE(testing::Message() << "exclusive " << exclusive
+                                        << " reverse " << reverse << " axis "
+                                        << axis);
+        // Along axis 0 the test transposes its [3, 5] data to [5, 3].
+        bool alongRows = axis == 0;
+        int64_t rows = 3, n = 5;
+        Shape shape = alongRows ? Shape{n, rows} : Shape{rows, n};
+        std::vector<float> floats(rows * n);
+        std::vector<int64_t> ints(rows * n);
+        for (int64_t i = 0; i < rows * n; ++i) {
+          floats[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+          ints[i] = (i * 37) % 11 - 5;
+        }
+        auto layout = [&](auto values) {
+          if (!alongRows)
+            return values;
+          auto t = values;
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < n; ++j)
+              t[j * rows + r] = values[r * n + j];
+          return t;
+        };
+        std::vector<float> expectedFloats =
+            layout(cumsum(floats, rows, n, exclusive, reverse));
+        std::vector<int64_t> expectedInts =
+            layout(cumsum(ints, rows, n, exclusive, reverse));
+        for (bool integers : {false, true}) {
+          int32_t type = integers ? TensorProto::INT64 : TensorProto::FLOAT;
+          OneNode model("CumSum", {{"x", type, shape}}, {{"out0", type, shape}});
+          model.constantInput("axis", {}, {axis});
+          model.attribute("exclusive", exclusive ? 1 : 0);
+          model.attribute("reverse", reverse ? 1 : 0);
+          HostTensor input;
+          input.type = integers ? proto::I64 : proto::F32;
+          input.dims = shape;
+          auto data = integers ? layout(ints) : std::vector<int64_t>{};
+          auto fdata = integers ? std::vector<float>{} : layout(floats);
+          input.bytes.resize(rows * n * (integers ? 8 : 4));
+          std::memcpy(input.bytes.data(),
+                      integers ? static_cast<const void *>(data.data())
+                               : static_cast<const void *>(fdata.data()),
+                      input.bytes.size());
+          std::vector<HostTensor> outputs = run(model, {input});
+          ASSERT_EQ(outputs.size(), 1u);
+          EXPECT_EQ(outputs[0].dims, shape);
+          for (int64_t i = 0; i < rows * n; ++i) {
+            if (integers)
+              EXPECT_EQ(outputs[0].as<int64_t>()[i], expectedInts[i]) << i;
+            else
+              EXPECT_NEAR(outputs[0].as<float>()[i], expectedFloats[i], 1e-5)
+                  << i;
+          }
+        }
+      }
 }
 
 } // namespace
