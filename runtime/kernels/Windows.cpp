@@ -146,6 +146,8 @@ resizeTaps(const KernelContext &context) {
                                           (inLength * scale - 1);
       else if (*transform == "asymmetric")
         x = o / scale;
+      else if (*transform == "tf_half_pixel_for_nn")
+        x = (o + 0.5) / scale;
       else
         return context.error(
             absl::StrCat("unknown coordinate transform '", *transform, "'"));

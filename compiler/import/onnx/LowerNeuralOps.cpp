@@ -680,6 +680,8 @@ LogicalResult lowerCubicResize(NodeLowering &node, Value x, const Shape &shape,
         position = out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
       else if (transform == "align_corners")
         position = in * scale == 1.0 ? 0.0 : o * (in - 1.0) / (in * scale - 1);
+      else if (transform == "tf_half_pixel_for_nn")
+        position = (o + 0.5) / scale;
       else
         position = o / scale;
       double base = std::floor(position), t = position - base;
@@ -756,7 +758,7 @@ LogicalResult lowerResize(NodeLowering &node) {
   if (!coordinate)
     return node.fail("coordinate_transformation_mode '" + transform +
                      "' is not supported (half_pixel, pytorch_half_pixel, "
-                     "align_corners, asymmetric)");
+                     "align_corners, asymmetric, tf_half_pixel_for_nn)");
   std::optional<graph::NearestMode> rounding =
       graph::symbolizeNearestMode(nearest);
   if (!rounding)
