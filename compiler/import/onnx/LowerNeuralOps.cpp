@@ -955,6 +955,209 @@ LogicalResult lowerCumSum(NodeLowering &node) {
   return node.setOutput(node.create<graph::TransposeOp>(*summed, order));
 }
 
+/// GridSample (PyTorch's grid_sample): every output position reads the
+/// input at the grid's normalised coordinates. Bilinear, nearest and
+/// bicubic sampling are separable, so each becomes, per axis, a weight
+/// matrix [N, Ho, Wo, size] (the taps' weights where an iota over the axis
+/// equals the tap's index; a tap outside the input matches nothing, which
+/// is the zeros padding), and the sampling two contractions with it.
+class GridSampler {
+public:
+  GridSampler(NodeLowering &node, mlir::Type element)
+      : node(node), element(element) {}
+
+  LogicalResult run(Value x, Value grid);
+
+private:
+  Value splat(double v, Value like) {
+    return node.splat(v, element, typeOf(like).getShape());
+  }
+  Value add(Value a, Value b) {
+    return graph::AddOp::create(node.builder, node.loc, a, b);
+  }
+  Value sub(Value a, Value b) {
+    return graph::SubOp::create(node.builder, node.loc, a, b);
+  }
+  Value mul(Value a, Value b) {
+    return graph::MulOp::create(node.builder, node.loc, a, b);
+  }
+  Value floor(Value a) { return graph::FloorOp::create(node.builder, node.loc, a); }
+  Value clamp(Value a, double low, double high) {
+    return graph::ClampOp::create(node.builder, node.loc, a,
+                                  node.builder.getF64FloatAttr(low),
+                                  node.builder.getF64FloatAttr(high));
+  }
+  /// PyTorch's reflect_coordinates: `c` reflected into [low/2, high/2].
+  Value reflect(Value c, double twiceLow, double twiceHigh) {
+    if (twiceLow == twiceHigh)
+      return splat(0, c);
+    double low = twiceLow / 2, span = (twiceHigh - twiceLow) / 2;
+    Value in = graph::AbsOp::create(node.builder, node.loc,
+                                    sub(c, splat(low, c)));
+    Value flips = floor(mul(in, splat(1 / span, c)));
+    Value extra = sub(in, mul(flips, splat(span, c)));
+    Value half = floor(mul(flips, splat(0.5, c)));
+    Value even = graph::CompareOp::create(
+        node.builder, node.loc, graph::ComparisonDirection::EQ, flips,
+        mul(half, splat(2, c)));
+    return graph::SelectOp::create(node.builder, node.loc, even,
+                                   add(extra, splat(low, c)),
+                                   add(sub(splat(span, c), extra),
+                                       splat(low, c)));
+  }
+  /// Padding applied to a coordinate along an axis of `size`.
+  Value pad(Value c, int64_t size) {
+    if (padding == "border")
+      return clamp(c, 0, static_cast<double>(size - 1));
+    if (padding == "reflection") {
+      Value r = alignCorners ? reflect(c, 0, 2.0 * (size - 1))
+                             : reflect(c, -1, 2.0 * size - 1);
+      return clamp(r, 0, static_cast<double>(size - 1));
+    }
+    return c;
+  }
+  /// The weight matrix of one axis: `coordinate` [N, Ho, Wo] into
+  /// [N, Ho, Wo, size].
+  Value weights(Value normalised, int64_t size);
+
+  NodeLowering &node;
+  mlir::Type element;
+  std::string mode, padding;
+  bool alignCorners = false;
+};
+
+Value GridSampler::weights(Value normalised, int64_t size) {
+  double n = static_cast<double>(size);
+  // Unnormalise: [-1, 1] to pixel coordinates.
+  Value c = alignCorners
+                ? mul(add(normalised, splat(1, normalised)),
+                      splat((n - 1) / 2, normalised))
+                : mul(sub(mul(add(normalised, splat(1, normalised)),
+                              splat(n, normalised)),
+                          splat(1, normalised)),
+                      splat(0.5, normalised));
+  Shape tapShape(typeOf(c).getShape());
+  Shape shape = tapShape;
+  shape.push_back(size);
+  auto type = mlir::RankedTensorType::get(shape, element);
+  Value position = graph::IotaOp::create(node.builder, node.loc, type, 3);
+  Value total;
+  auto addTap = [&](Value index, Value weight) {
+    Value spreadIndex = graph::BroadcastInDimOp::create(
+        node.builder, node.loc, type, index,
+        llvm::ArrayRef<int64_t>{0, 1, 2});
+    Value spreadWeight = graph::BroadcastInDimOp::create(
+        node.builder, node.loc, type, weight,
+        llvm::ArrayRef<int64_t>{0, 1, 2});
+    Value hit = graph::CompareOp::create(node.builder, node.loc,
+                                         graph::ComparisonDirection::EQ,
+                                         position, spreadIndex);
+    Value contribution = graph::SelectOp::create(
+        node.builder, node.loc, hit, spreadWeight,
+        node.splat(0, element, shape));
+    total = total ? add(total, contribution) : contribution;
+  };
+  if (mode == "bicubic") {
+    // Taps at floor(c) - 1 .. + 2 of the unpadded coordinate, each index
+    // padded (PyTorch pads the taps, not the coordinate, here).
+    Value base = floor(c);
+    Value t = sub(c, base);
+    double a = -0.75;
+    auto near = [&](Value x) { // |x| <= 1
+      return add(mul(mul(sub(mul(splat(a + 2, x), x), splat(a + 3, x)), x), x),
+                 splat(1, x));
+    };
+    auto far = [&](Value x) { // 1 < |x| < 2
+      return sub(mul(add(mul(sub(mul(splat(a, x), x), splat(5 * a, x)), x),
+                         splat(8 * a, x)),
+                     x),
+                 splat(4 * a, x));
+    };
+    Value one = splat(1, t), two = splat(2, t);
+    Value w[4] = {far(add(t, one)), near(t), near(sub(one, t)),
+                  far(sub(two, t))};
+    for (int k = 0; k < 4; ++k)
+      addTap(pad(add(base, splat(k - 1, base)), size), w[k]);
+    return total;
+  }
+  c = pad(c, size);
+  if (mode == "nearest") {
+    addTap(graph::RoundOp::create(node.builder, node.loc, c),
+           splat(1, c));
+    return total;
+  }
+  Value low = floor(c);
+  Value frac = sub(c, low);
+  addTap(low, sub(splat(1, frac), frac));
+  addTap(add(low, splat(1, low)), frac);
+  return total;
+}
+
+LogicalResult GridSampler::run(Value x, Value grid) {
+  const NodeAttributes &attributes = node.attributes;
+  mode = attributes.getString("mode", "bilinear");
+  padding = attributes.getString("padding_mode", "zeros");
+  alignCorners = attributes.getInt("align_corners", 0) != 0;
+  if (mode == "linear")
+    mode = "bilinear";
+  if (mode == "cubic")
+    mode = "bicubic";
+  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic")
+    return node.fail("mode '" + mode + "' is not bilinear, nearest or bicubic");
+  if (padding != "zeros" && padding != "border" && padding != "reflection")
+    return node.fail("padding_mode '" + padding +
+                     "' is not zeros, border or reflection");
+  mlir::RankedTensorType xType = typeOf(x), gridType = typeOf(grid);
+  if (xType.getRank() != 4 || gridType.getRank() != 4 ||
+      gridType.getDimSize(3) != 2 ||
+      gridType.getDimSize(0) != xType.getDimSize(0))
+    return node.fail("X must be [N, C, H, W] and the grid [N, Ho, Wo, 2] "
+                     "(only 2-D sampling is supported)");
+  if (gridType.getElementType() != element)
+    return node.fail("the grid must have X's element type");
+  int64_t n = xType.getDimSize(0), h = xType.getDimSize(2),
+          w = xType.getDimSize(3);
+  int64_t ho = gridType.getDimSize(1), wo = gridType.getDimSize(2);
+  auto coordinate = [&](int64_t i) -> FailureOr<Value> {
+    FailureOr<Value> one = node.create<graph::SliceOp>(
+        grid, llvm::ArrayRef<int64_t>{0, 0, 0, i},
+        llvm::ArrayRef<int64_t>{n, ho, wo, i + 1},
+        llvm::ArrayRef<int64_t>{1, 1, 1, 1});
+    if (failed(one))
+      return failure();
+    return node.reshape(*one, {n, ho, wo});
+  };
+  FailureOr<Value> gx = coordinate(0), gy = coordinate(1);
+  if (failed(gx) || failed(gy))
+    return failure();
+  Value wx = weights(*gx, w), wy = weights(*gy, h);
+  // [N, C, H, W] x [N, Ho, Wo, H] over H: [N, C, W, Ho, Wo].
+  FailureOr<Value> rows = node.create<graph::DotGeneralOp>(
+      x, wy, llvm::ArrayRef<int64_t>{0}, llvm::ArrayRef<int64_t>{0},
+      llvm::ArrayRef<int64_t>{2}, llvm::ArrayRef<int64_t>{3});
+  if (failed(rows))
+    return failure();
+  // x [N, Ho, Wo, W] over W, batched over N, Ho, Wo: [N, Ho, Wo, C].
+  FailureOr<Value> sampled = node.create<graph::DotGeneralOp>(
+      *rows, wx, llvm::ArrayRef<int64_t>{0, 3, 4},
+      llvm::ArrayRef<int64_t>{0, 1, 2}, llvm::ArrayRef<int64_t>{2},
+      llvm::ArrayRef<int64_t>{3});
+  if (failed(sampled))
+    return failure();
+  return node.setOutput(node.create<graph::TransposeOp>(
+      *sampled, llvm::ArrayRef<int64_t>{0, 3, 1, 2}));
+}
+
+LogicalResult lowerGridSample(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), grid = node.input(1);
+  if (failed(x) || failed(grid))
+    return failure();
+  mlir::Type element = typeOf(*x).getElementType();
+  if (!mlir::isa<mlir::FloatType>(element))
+    return node.fail("X must be floating-point");
+  return GridSampler(node, element).run(*x, *grid);
+}
+
 } // namespace
 
 void registerNeuralLowerings(LoweringTable &table) {
@@ -980,6 +1183,7 @@ void registerNeuralLowerings(LoweringTable &table) {
   table["MeanVarianceNormalization"] = lowerMeanVarianceNormalization;
   table["LRN"] = lowerLrn;
   table["CumSum"] = lowerCumSum;
+  table["GridSample"] = lowerGridSample;
 }
 
 } // namespace tessel::onnx_import
