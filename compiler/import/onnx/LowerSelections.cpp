@@ -8,7 +8,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include <limits>
 #include <optional>
 
 #include "compiler/import/onnx/NodeLowering.h"
@@ -372,29 +371,40 @@ LogicalResult lowerReverseSequence(NodeLowering &node) {
 struct ScatterReduction {
   std::string name;
   graph::ReduceKind kind;
-  double identity;
 
   static FailureOr<ScatterReduction> of(NodeLowering &node,
                                         mlir::Type element) {
     std::string name = node.attributes.getString("reduction", "none");
     if (element.isInteger(1))
       return node.fail("data must be numeric, not booleans");
-    bool isFloat = mlir::isa<mlir::FloatType>(element);
-    double highest = isFloat ? std::numeric_limits<double>::infinity()
-                     : element.getIntOrFloatBitWidth() == 64
-                         ? 9223372036854775807.0
-                         : 2147483647.0;
     if (name == "none" || name == "add")
-      return ScatterReduction{name, graph::ReduceKind::Sum, 0.0};
+      return ScatterReduction{name, graph::ReduceKind::Sum};
     if (name == "mul")
-      return ScatterReduction{name, graph::ReduceKind::Prod, 1.0};
+      return ScatterReduction{name, graph::ReduceKind::Prod};
     if (name == "max")
-      return ScatterReduction{name, graph::ReduceKind::Max,
-                              isFloat ? -highest : -highest - 1};
+      return ScatterReduction{name, graph::ReduceKind::Max};
     if (name == "min")
-      return ScatterReduction{name, graph::ReduceKind::Min, highest};
+      return ScatterReduction{name, graph::ReduceKind::Min};
     return node.fail("reduction '" + name +
                      "' is not one of none, add, mul, max, min");
+  }
+
+  bool needsData() const {
+    return kind == graph::ReduceKind::Max || kind == graph::ReduceKind::Min;
+  }
+
+  /// What a position no update lands on holds before the updates of a
+  /// target combine: the identity of a sum or product, or for max and min
+  /// the target's own data (`targetData`, the data each position would
+  /// write to), which the result keeps anyway (exact for every type,
+  /// where an identity like the type's lowest value is not representable
+  /// in every path).
+  Value fill(NodeLowering &node, llvm::ArrayRef<int64_t> shape,
+             mlir::Type element, Value targetData) const {
+    if (needsData())
+      return targetData;
+    return node.splat(kind == graph::ReduceKind::Prod ? 1.0 : 0.0, element,
+                      shape);
   }
 
   /// The data where updates landed: replaced (none) or combined.
@@ -461,8 +471,25 @@ LogicalResult lowerScatterElements(NodeLowering &node) {
   Value lands = matches(node, index, expanded, rank, leading);
   Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
                                                  *updates, leading);
+  Value targetData;
+  if (combine->needsData()) {
+    // data cut to the indices' extent off the axis; its axis to the new
+    // dimension, the indices' axis free (as gatherAlong spreads it).
+    llvm::SmallVector<int64_t> start(rank, 0), limit, step(rank, 1);
+    for (int64_t d = 0; d < rank; ++d)
+      limit.push_back(d == *axis ? k : indicesType.getDimSize(d));
+    FailureOr<Value> cut =
+        node.create<graph::SliceOp>(*data, start, limit, step);
+    if (failed(cut))
+      return failure();
+    llvm::SmallVector<int64_t> dataDims = leading;
+    dataDims[*axis] = rank;
+    targetData = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
+                                                 *cut, dataDims);
+  }
   Value placed = graph::SelectOp::create(
-      b, loc, lands, spread, node.splat(combine->identity, element, expanded));
+      b, loc, lands, spread,
+      combine->fill(node, expanded, element, targetData));
   // Over the indices' axis: the combined updates and whether any landed,
   // as [other dims..., K].
   FailureOr<Value> combined = node.create<graph::ReduceOp>(
@@ -585,8 +612,20 @@ LogicalResult lowerScatterND(NodeLowering &node) {
   };
   Value spread = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
                                                  *updates, updateDims);
+  Shape flat = {k};
+  flat.insert(flat.end(), rest.begin(), rest.end());
+  Value source = node.reshape(*data, flat);
+  Value targetData;
+  if (combine->needsData()) {
+    llvm::SmallVector<int64_t> flatDims;
+    for (int64_t d = 0; d <= static_cast<int64_t>(rest.size()); ++d)
+      flatDims.push_back(t + d);
+    targetData = graph::BroadcastInDimOp::create(b, loc, expandedOf(element),
+                                                 source, flatDims);
+  }
   Value placed = graph::SelectOp::create(
-      b, loc, lands, spread, node.splat(combine->identity, element, expanded));
+      b, loc, lands, spread,
+      combine->fill(node, expanded, element, targetData));
   Value landed = graph::SelectOp::create(
       b, loc, lands, node.splat(1, b.getI32Type(), expanded),
       node.splat(0, b.getI32Type(), expanded));
@@ -596,9 +635,6 @@ LogicalResult lowerScatterND(NodeLowering &node) {
       node.create<graph::ReduceOp>(graph::ReduceKind::Max, landed, tupleDims);
   if (failed(combined) || failed(anyLanded))
     return failure();
-  Shape flat = {k};
-  flat.insert(flat.end(), rest.begin(), rest.end());
-  Value source = node.reshape(*data, flat);
   Value written = graph::CompareOp::create(
       b, loc, graph::ComparisonDirection::GT, *anyLanded,
       node.splat(0, b.getI32Type(), flat));

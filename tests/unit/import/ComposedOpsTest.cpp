@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -286,6 +288,81 @@ TEST(CumSumTest, EveryModeOnFloatsAndIntegers) {
           }
         }
       }
+}
+
+} // namespace
+} // namespace tessel
+
+namespace tessel {
+namespace {
+
+HostTensor int64Tensor(Shape dims, std::vector<int64_t> values) {
+  HostTensor tensor;
+  tensor.type = proto::I64;
+  tensor.dims = std::move(dims);
+  tensor.bytes.resize(values.size() * sizeof(int64_t));
+  std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+  return tensor;
+}
+
+// ScatterElements and ScatterND combine the updates of one target with the
+// data there; max and min are exact at the integers' extremes (opset 18's
+// reductions, which libonnx-testdata does not have).
+TEST(ScatterTest, MaxAndMinAtTheIntegersExtremes) {
+  const int64_t lowest = std::numeric_limits<int64_t>::min();
+  const int64_t highest = std::numeric_limits<int64_t>::max();
+  // data [1, 4]; updates at columns 1, 1, 3 (two land on column 1).
+  std::vector<int64_t> data = {5, lowest, 7, highest};
+  std::vector<int64_t> updates = {lowest + 1, 3, highest - 1};
+  for (const char *reduction : {"max", "min", "add", "none"}) {
+    SCOPED_TRACE(reduction);
+    OneNode model("ScatterElements",
+                  {{"data", TensorProto::INT64, {1, 4}},
+                   {"indices", TensorProto::INT64, {1, 3}},
+                   {"updates", TensorProto::INT64, {1, 3}}},
+                  {{"out0", TensorProto::INT64, {1, 4}}});
+    model.attribute("axis", 1);
+    model.text("reduction", reduction);
+    std::vector<HostTensor> out =
+        run(model, {int64Tensor({1, 4}, data), int64Tensor({1, 3}, {1, 1, 3}),
+                    int64Tensor({1, 3}, updates)});
+    ASSERT_EQ(out.size(), 1u);
+    const int64_t *got = out[0].as<int64_t>();
+    std::string name = reduction;
+    std::vector<int64_t> expected =
+        name == "max"   ? std::vector<int64_t>{5, 3, 7, highest}
+        : name == "min" ? std::vector<int64_t>{5, lowest, 7, highest - 1}
+        : name == "add" ? std::vector<int64_t>{5, lowest + (lowest + 1) + 3, 7,
+                                               highest + (highest - 1)}
+                        : std::vector<int64_t>{5, lowest + 1 + 3, 7, highest - 1};
+    if (name == "add") // Wraps, as int64 arithmetic does.
+      expected = {5,
+                  static_cast<int64_t>(static_cast<uint64_t>(lowest) +
+                                       static_cast<uint64_t>(lowest + 1) + 3),
+                  7,
+                  static_cast<int64_t>(static_cast<uint64_t>(highest) +
+                                       static_cast<uint64_t>(highest - 1))};
+    if (name == "none") // Duplicates sum (ONNX leaves them undefined).
+      expected = {5,
+                  static_cast<int64_t>(static_cast<uint64_t>(lowest + 1) + 3),
+                  7, highest - 1};
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(got[i], expected[i]) << "column " << i;
+  }
+  // ScatterND: rows of a [3, 2] by index tuples, combined by max.
+  OneNode nd("ScatterND",
+             {{"data", TensorProto::INT64, {3, 2}},
+              {"indices", TensorProto::INT64, {2, 1}},
+              {"updates", TensorProto::INT64, {2, 2}}},
+             {{"out0", TensorProto::INT64, {3, 2}}});
+  nd.text("reduction", "min");
+  std::vector<HostTensor> out = run(
+      nd, {int64Tensor({3, 2}, {1, 2, 3, 4, highest, lowest}),
+           int64Tensor({2, 1}, {2, -1}), int64Tensor({2, 2}, {0, 0, 9, 9})});
+  ASSERT_EQ(out.size(), 1u);
+  std::vector<int64_t> expected = {1, 2, 3, 4, 0, lowest};
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(out[0].as<int64_t>()[i], expected[i]) << i;
 }
 
 } // namespace
