@@ -15,13 +15,18 @@ inline int64_t elementByteSize(proto::ElementType type) {
   switch (type) {
   case proto::F32:
   case proto::I32:
+  case proto::U32:
     return 4;
   case proto::F16:
   case proto::BF16:
+  case proto::I16:
+  case proto::U16:
     return 2;
   case proto::I64:
     return 8;
   case proto::I1:
+  case proto::I8:
+  case proto::U8:
     return 1;
   default:
     return 0;

@@ -256,18 +256,18 @@ tessel::HostTensor randomTensor(const tessel::proto::TensorSpec &spec,
   std::uniform_int_distribution<int64_t> integer(0, 7);
   for (int64_t i = 0; i < count; ++i) {
     switch (tensor.type) {
-    case tessel::proto::I32:
-      tensor.as<int32_t>()[i] = static_cast<int32_t>(integer(random));
-      break;
-    case tessel::proto::I64:
-      tensor.as<int64_t>()[i] = integer(random);
+    case tessel::proto::F32:
+    case tessel::proto::F16:
+    case tessel::proto::BF16:
+      tessel::kernels::storeFloat(tensor.bytes.data(), tensor.type, i,
+                                  real(random));
       break;
     case tessel::proto::I1:
       tensor.as<uint8_t>()[i] = integer(random) & 1;
       break;
-    default:
-      tessel::kernels::storeFloat(tensor.bytes.data(), tensor.type, i,
-                                  real(random));
+    default: // Other integers: small values every type holds.
+      tessel::kernels::storeInt(tensor.bytes.data(), tensor.type, i,
+                                integer(random));
       break;
     }
   }

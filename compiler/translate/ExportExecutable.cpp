@@ -29,9 +29,19 @@ std::optional<proto::ElementType> elementTypeOf(mlir::Type type) {
     return proto::BF16;
   if (element.isInteger(1))
     return proto::I1;
-  if (element.isInteger(32))
+  if (element.isUnsignedInteger(8))
+    return proto::U8;
+  if (element.isUnsignedInteger(16))
+    return proto::U16;
+  if (element.isUnsignedInteger(32))
+    return proto::U32;
+  if (element.isSignlessInteger(8))
+    return proto::I8;
+  if (element.isSignlessInteger(16))
+    return proto::I16;
+  if (element.isSignlessInteger(32))
     return proto::I32;
-  if (element.isInteger(64))
+  if (element.isSignlessInteger(64))
     return proto::I64;
   return std::nullopt;
 }
@@ -537,7 +547,11 @@ std::optional<int64_t> Exporter::fusionStep(mlir::Value value,
       else if (dense.getElementType().isInteger(1))
         scalar = dense.getSplatValue<bool>();
       else
-        scalar = dense.getSplatValue<llvm::APInt>().getSExtValue();
+        // Unsigned values zero-extend, as the runtime loads them.
+        scalar = dense.getElementType().isUnsignedInteger()
+                     ? static_cast<double>(
+                           dense.getSplatValue<llvm::APInt>().getZExtValue())
+                     : dense.getSplatValue<llvm::APInt>().getSExtValue();
       step.set_op("constant");
       (*step.mutable_attributes())["value"].set_f(scalar);
     } else {

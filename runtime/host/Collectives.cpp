@@ -107,6 +107,21 @@ void reduceInto(proto::ElementType type, Reduction reduction, void *into,
   case proto::I64:
     return reduceTyped(reduction, static_cast<int64_t *>(into),
                        static_cast<const int64_t *>(from), count);
+  case proto::I8:
+    return reduceTyped(reduction, static_cast<int8_t *>(into),
+                       static_cast<const int8_t *>(from), count);
+  case proto::U8:
+    return reduceTyped(reduction, static_cast<uint8_t *>(into),
+                       static_cast<const uint8_t *>(from), count);
+  case proto::I16:
+    return reduceTyped(reduction, static_cast<int16_t *>(into),
+                       static_cast<const int16_t *>(from), count);
+  case proto::U16:
+    return reduceTyped(reduction, static_cast<uint16_t *>(into),
+                       static_cast<const uint16_t *>(from), count);
+  case proto::U32:
+    return reduceTyped(reduction, static_cast<uint32_t *>(into),
+                       static_cast<const uint32_t *>(from), count);
   case proto::F16:
     return reduceAsFloat(
         reduction, static_cast<Half *>(into), static_cast<const Half *>(from),

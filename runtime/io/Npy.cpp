@@ -78,20 +78,22 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
   if (order != "False")
     return bad("only C-order arrays are supported");
   HostTensor tensor;
-  if (descr == "'<f4'")
-    tensor.type = proto::F32;
-  else if (descr == "'<f2'")
-    tensor.type = proto::F16;
-  else if (descr == "'<i4'")
-    tensor.type = proto::I32;
-  else if (descr == "'<i8'")
-    tensor.type = proto::I64;
-  else if (descr == "'|b1'")
-    tensor.type = proto::I1;
-  else
-    return bad(
-        absl::StrCat("dtype ", descr,
-                     " is not one of float32, float16, int32, int64, bool"));
+  // NumPy's dtype strings of the element types ('|' for single bytes).
+  static const std::pair<const char *, proto::ElementType> kDtypes[] = {
+      {"'<f4'", proto::F32}, {"'<f2'", proto::F16}, {"'<i4'", proto::I32},
+      {"'<i8'", proto::I64}, {"'|b1'", proto::I1},  {"'|i1'", proto::I8},
+      {"'|u1'", proto::U8},  {"'<i2'", proto::I16}, {"'<u2'", proto::U16},
+      {"'<u4'", proto::U32}};
+  bool known = false;
+  for (const auto &[name, type] : kDtypes)
+    if (descr == name) {
+      tensor.type = type;
+      known = true;
+    }
+  if (!known)
+    return bad(absl::StrCat("dtype ", descr,
+                            " is not one of float32, float16, int32, int64, "
+                            "bool, int8, uint8, int16, uint16, uint32"));
   if (shape.size() < 2)
     return bad("no shape");
   for (absl::string_view dim : absl::StrSplit(shape.substr(1, shape.size() - 2),
@@ -127,6 +129,21 @@ absl::Status writeNpy(const std::string &path, const HostTensor &tensor) {
     break;
   case proto::I1:
     descr = "|b1";
+    break;
+  case proto::I8:
+    descr = "|i1";
+    break;
+  case proto::U8:
+    descr = "|u1";
+    break;
+  case proto::I16:
+    descr = "<i2";
+    break;
+  case proto::U16:
+    descr = "<u2";
+    break;
+  case proto::U32:
+    descr = "<u4";
     break;
   default:
     return absl::InvalidArgumentError(absl::StrCat(

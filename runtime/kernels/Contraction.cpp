@@ -266,12 +266,32 @@ absl::Status dotGeneral(KernelContext &context) {
                              *rc = &groups->rhsContracting;
   const std::vector<int64_t> &lf = groups->lhsFree, &rf = groups->rhsFree;
   if (!isFloatType(lhs.type)) {
-    if (lhs.type == proto::I32)
+    // Sums wrap at the type's width, as integer products do in ONNX.
+    switch (lhs.type) {
+    case proto::I32:
       integerDot<int32_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
-    else if (lhs.type == proto::I64)
+      break;
+    case proto::I64:
       integerDot<int64_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
-    else
+      break;
+    case proto::I8:
+      integerDot<int8_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      break;
+    case proto::U8:
+      integerDot<uint8_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      break;
+    case proto::I16:
+      integerDot<int16_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      break;
+    case proto::U16:
+      integerDot<uint16_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      break;
+    case proto::U32:
+      integerDot<uint32_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      break;
+    default:
       return context.error("does not take bool operands");
+    }
     return absl::OkStatus();
   }
   int64_t batches = product(lhs.dims, *lb), m = product(lhs.dims, lf),

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -309,6 +310,23 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
         : value <= -9223372036854775808.0 ? std::numeric_limits<int64_t>::min()
                                           : static_cast<int64_t>(value);
     std::memcpy(bytes, &v, 8);
+    break;
+  }
+  case proto::I8:
+  case proto::U8:
+  case proto::I16:
+  case proto::U16:
+  case proto::U32: {
+    // Saturating at the type's bounds (integers of 32 bits at most: exact
+    // in a double).
+    int bits = static_cast<int>(byteSize(type)) * 8;
+    bool isUnsigned = type == proto::U8 || type == proto::U16 ||
+                      type == proto::U32;
+    double low = isUnsigned ? 0 : -std::ldexp(1.0, bits - 1);
+    double high = isUnsigned ? std::ldexp(1.0, bits) - 1
+                             : std::ldexp(1.0, bits - 1) - 1;
+    storeInt(bytes, type, 0,
+             static_cast<int64_t>(std::clamp(std::trunc(value), low, high)));
     break;
   }
   default:

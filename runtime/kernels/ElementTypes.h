@@ -45,6 +45,82 @@ inline bool isFloatType(proto::ElementType type) {
   return type == proto::F32 || type == proto::F16 || type == proto::BF16;
 }
 
+/// Element `i` of integer or bool data as int64: signed types sign-extend,
+/// unsigned ones (and bools) zero-extend.
+inline int64_t loadInt(const void *data, proto::ElementType type, int64_t i) {
+  switch (type) {
+  case proto::I32:
+    return static_cast<const int32_t *>(data)[i];
+  case proto::I64:
+    return static_cast<const int64_t *>(data)[i];
+  case proto::I8:
+    return static_cast<const int8_t *>(data)[i];
+  case proto::I16:
+    return static_cast<const int16_t *>(data)[i];
+  case proto::U16:
+    return static_cast<const uint16_t *>(data)[i];
+  case proto::U32:
+    return static_cast<const uint32_t *>(data)[i];
+  default: // U8, I1
+    return static_cast<const uint8_t *>(data)[i];
+  }
+}
+
+/// `value` stored as element `i` of integer or bool data, wrapping to the
+/// type's width (bools store value != 0).
+inline void storeInt(void *data, proto::ElementType type, int64_t i,
+                     int64_t value) {
+  switch (type) {
+  case proto::I32:
+    static_cast<int32_t *>(data)[i] = static_cast<int32_t>(value);
+    break;
+  case proto::I64:
+    static_cast<int64_t *>(data)[i] = value;
+    break;
+  case proto::I8:
+    static_cast<int8_t *>(data)[i] = static_cast<int8_t>(value);
+    break;
+  case proto::U8:
+    static_cast<uint8_t *>(data)[i] = static_cast<uint8_t>(value);
+    break;
+  case proto::I16:
+    static_cast<int16_t *>(data)[i] = static_cast<int16_t>(value);
+    break;
+  case proto::U16:
+    static_cast<uint16_t *>(data)[i] = static_cast<uint16_t>(value);
+    break;
+  case proto::U32:
+    static_cast<uint32_t *>(data)[i] = static_cast<uint32_t>(value);
+    break;
+  default: // I1
+    static_cast<uint8_t *>(data)[i] = value != 0;
+    break;
+  }
+}
+
+/// `value` wrapped to what `type` holds (bools: value != 0), as storeInt
+/// then loadInt would give.
+inline int64_t wrapInt(proto::ElementType type, int64_t value) {
+  switch (type) {
+  case proto::I32:
+    return static_cast<int32_t>(value);
+  case proto::I8:
+    return static_cast<int8_t>(value);
+  case proto::U8:
+    return static_cast<uint8_t>(value);
+  case proto::I16:
+    return static_cast<int16_t>(value);
+  case proto::U16:
+    return static_cast<uint16_t>(value);
+  case proto::U32:
+    return static_cast<uint32_t>(value);
+  case proto::I1:
+    return value != 0;
+  default:
+    return value;
+  }
+}
+
 /// Element `i` of `data` (of `type`) as float.
 inline float loadFloat(const void *data, proto::ElementType type, int64_t i) {
   switch (type) {
@@ -54,15 +130,13 @@ inline float loadFloat(const void *data, proto::ElementType type, int64_t i) {
     return toFloat(static_cast<const Half *>(data)[i]);
   case proto::BF16:
     return toFloat(static_cast<const BFloat16 *>(data)[i]);
-  case proto::I32:
-    return static_cast<float>(static_cast<const int32_t *>(data)[i]);
-  case proto::I64:
-    return static_cast<float>(static_cast<const int64_t *>(data)[i]);
   default:
-    return static_cast<const uint8_t *>(data)[i];
+    return static_cast<float>(loadInt(data, type, i));
   }
 }
 
+/// `value` stored as element `i` of float data (nothing for other types:
+/// integer results go through storeInt).
 inline void storeFloat(void *data, proto::ElementType type, int64_t i,
                        float value) {
   switch (type) {
@@ -83,18 +157,6 @@ inline void storeFloat(void *data, proto::ElementType type, int64_t i,
 /// `value` converted to `type`, written to `bytes` (integers saturate: the
 /// padding of a max over integers, -inf, is their lowest).
 void encodeScalar(proto::ElementType type, double value, char *bytes);
-
-/// Element `i` of integer or bool data as int64.
-inline int64_t loadInt(const void *data, proto::ElementType type, int64_t i) {
-  switch (type) {
-  case proto::I32:
-    return static_cast<const int32_t *>(data)[i];
-  case proto::I64:
-    return static_cast<const int64_t *>(data)[i];
-  default:
-    return static_cast<const uint8_t *>(data)[i];
-  }
-}
 
 } // namespace tessel::kernels
 

@@ -98,6 +98,9 @@ constexpr auto int64ToInt = [](int64_t v) { return v; };
 constexpr auto boolToInt = [](uint8_t v) {
   return static_cast<int64_t>(v != 0);
 };
+/// An integer of a narrower or unsigned type as int64 (sign- or
+/// zero-extended by its type).
+template <typename T> int64_t widen(T v) { return static_cast<int64_t>(v); }
 
 void loadFloats(const Access &access, const std::vector<int64_t> &dims,
                 int64_t start, int64_t length, float *out) {
@@ -122,6 +125,21 @@ void loadInts(const Access &access, const std::vector<int64_t> &dims,
   case proto::I64:
     return gatherRuns<int64_t, int64_t>(access, dims, start, length, out,
                                         int64ToInt);
+  case proto::I8:
+    return gatherRuns<int8_t, int64_t>(access, dims, start, length, out,
+                                       widen<int8_t>);
+  case proto::U8:
+    return gatherRuns<uint8_t, int64_t>(access, dims, start, length, out,
+                                        widen<uint8_t>);
+  case proto::I16:
+    return gatherRuns<int16_t, int64_t>(access, dims, start, length, out,
+                                        widen<int16_t>);
+  case proto::U16:
+    return gatherRuns<uint16_t, int64_t>(access, dims, start, length, out,
+                                         widen<uint16_t>);
+  case proto::U32:
+    return gatherRuns<uint32_t, int64_t>(access, dims, start, length, out,
+                                         widen<uint32_t>);
   default:
     return gatherRuns<uint8_t, int64_t>(access, dims, start, length, out,
                                         boolToInt);
@@ -139,12 +157,10 @@ void roundFloats(proto::ElementType type, float *values, int64_t n) {
 }
 
 void wrapInts(proto::ElementType type, int64_t *values, int64_t n) {
-  if (type == proto::I32)
-    for (int64_t i = 0; i < n; ++i)
-      values[i] = static_cast<int32_t>(values[i]);
-  else if (type == proto::I1)
-    for (int64_t i = 0; i < n; ++i)
-      values[i] = values[i] != 0;
+  if (type == proto::I64)
+    return;
+  for (int64_t i = 0; i < n; ++i)
+    values[i] = wrapInt(type, values[i]);
 }
 
 /// Evaluates one non-load step over a block of n elements.
@@ -419,8 +435,12 @@ void store(const TensorView &result, int64_t start, const float *f,
     return scatter<int32_t>(result.data, start, v, n, makeInt32);
   case proto::I64:
     return scatter<int64_t>(result.data, start, v, n, keepInt);
-  default:
+  case proto::I1:
     return scatter<uint8_t>(result.data, start, v, n, makeBool);
+  default: // Narrow and unsigned integers.
+    for (int64_t i = 0; i < n; ++i)
+      storeInt(result.data, result.type, start + i, v[i]);
+    return;
   }
 }
 

@@ -71,13 +71,7 @@ absl::Status reduceKernel(KernelContext &context) {
             for (int64_t offset : offsets)
               acc = reduceStep<int64_t>(
                   op, acc, loadInt(in.data, in.type, base + offset));
-            acc = reduceFinish(op, acc, count);
-            if (out.type == proto::I32)
-              out.as<int32_t>()[o] = static_cast<int32_t>(acc);
-            else if (out.type == proto::I64)
-              out.as<int64_t>()[o] = acc;
-            else
-              out.as<uint8_t>()[o] = acc != 0;
+            storeInt(out.data, out.type, o, reduceFinish(op, acc, count));
           }
         }
       });

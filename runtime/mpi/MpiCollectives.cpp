@@ -56,6 +56,16 @@ MPI_User_function *functionFor(proto::ElementType type, Reduction reduction) {
     return opFor<proto::I64>(reduction);
   case proto::I1:
     return opFor<proto::I1>(reduction);
+  case proto::I8:
+    return opFor<proto::I8>(reduction);
+  case proto::U8:
+    return opFor<proto::U8>(reduction);
+  case proto::I16:
+    return opFor<proto::I16>(reduction);
+  case proto::U16:
+    return opFor<proto::U16>(reduction);
+  case proto::U32:
+    return opFor<proto::U32>(reduction);
   default:
     return nullptr;
   }

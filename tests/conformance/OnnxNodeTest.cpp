@@ -70,12 +70,24 @@ bool isSupportedType(int32_t type) {
   return onnx_import::runtimeElementType(type).has_value();
 }
 
-/// Test data stores bfloat16 tensors as uint16 bits.
+/// Test data stores bfloat16 tensors as uint16 bits: a uint16 tensor is
+/// bfloat16 where the model declares bfloat16 (`declared`).
 absl::StatusOr<onnx_import::StaticTensor>
-decodeTestTensor(onnx::TensorProto tensor, const std::string &directory) {
-  if (tensor.data_type() == onnx::TensorProto::UINT16)
+decodeTestTensor(onnx::TensorProto tensor, const std::string &directory,
+                 int32_t declared) {
+  if (tensor.data_type() == onnx::TensorProto::UINT16 &&
+      declared == onnx::TensorProto::BFLOAT16)
     tensor.set_data_type(onnx::TensorProto::BFLOAT16);
   return onnx_import::decodeTensor(tensor, directory);
+}
+
+/// The element type the model declares for graph input or output `name`.
+int32_t declaredType(const onnx::ModelProto &model, const std::string &name) {
+  for (const auto *values : {&model.graph().input(), &model.graph().output()})
+    for (const onnx::ValueInfoProto &value : *values)
+      if (value.name() == name)
+        return value.type().tensor_type().elem_type();
+  return onnx::TensorProto::UNDEFINED;
 }
 
 /// Inputs that ONNX ops take as data but Tessel needs at import time
@@ -242,8 +254,8 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
         *pinnedModel->mutable_graph()->add_initializer() = tensor;
         continue;
       }
-      absl::StatusOr<onnx_import::StaticTensor> decoded =
-          decodeTestTensor(tensor, data);
+      absl::StatusOr<onnx_import::StaticTensor> decoded = decodeTestTensor(
+          tensor, data, declaredType(*model, inputNames[i]));
       if (!decoded.ok())
         return {false, std::string(decoded.status().message())};
       // Pin every dimension to the data's shape.
@@ -296,12 +308,21 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         (backend ? *backend : host).load(*executable, scratch);
     if (!loaded.ok()) {
-      // A backend without a kernel for an op says so at load (ops the cuda
-      // backend does not plan are listed in OpFactsTest's kHostOnly).
+      // A backend without a kernel for an op, or without an element type,
+      // says so at load (ops the cuda backend does not plan are listed in
+      // OpFactsTest's kHostOnly; it has no narrow or unsigned integers).
       std::string message(loaded.status().message());
-      bool noKernel = backend && message.find("backend has no kernel") !=
-                                     std::string::npos;
-      return {false, noKernel ? message : "load: " + message, noKernel};
+      bool noKernel =
+          backend &&
+          (message.find("backend has no kernel") != std::string::npos ||
+           message.find("backend has no element type") != std::string::npos);
+      // The reason from "the <backend> backend has no ..." on.
+      size_t said = message.find(" backend has no ");
+      size_t from = said == std::string::npos ? 0 : message.rfind("the ", said);
+      return {false,
+              noKernel ? message.substr(from == std::string::npos ? 0 : from)
+                       : "load: " + message,
+              noKernel};
     }
     absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run(inputs);
     if (!outputs.ok())
@@ -311,8 +332,11 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
       onnx::TensorProto tensor;
       if (!readProto(absl::StrCat(data, "/output_", o, ".pb"), tensor))
         return {false, absl::StrCat(dataSet, ": output_", o, ".pb missing")};
-      absl::StatusOr<onnx_import::StaticTensor> expected =
-          decodeTestTensor(tensor, data);
+      absl::StatusOr<onnx_import::StaticTensor> expected = decodeTestTensor(
+          tensor, data,
+          o < static_cast<size_t>(model->graph().output_size())
+              ? model->graph().output(o).type().tensor_type().elem_type()
+              : onnx::TensorProto::UNDEFINED);
       if (!expected.ok())
         return {false, std::string(expected.status().message())};
       const HostTensor &got = (*outputs)[o];
@@ -404,7 +428,7 @@ void checkPartitioned(int devices, Backend *backend = nullptr) {
             << (backend ? " on " + backend->name() : std::string()) << ": "
             << runs << " run, " << passed << " pass, " << skipped
             << " reported unsupported (by the partitioner, or the backend "
-               "has no kernel) or not splittable\n";
+               "has no kernel or element type) or not splittable\n";
   for (const auto &[reason, count] : reasons)
     std::cout << "  " << count << ": " << reason << "\n";
 }

@@ -342,6 +342,9 @@ template <typename PoolOp> LogicalResult lowerPool(NodeLowering &node) {
   mlir::RankedTensorType type = typeOf(*x);
   if (type.getRank() < 3)
     return node.fail("X must be [N, C, spatial...]");
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("pooling of integers is not supported (X is " +
+                     dataTypeName(node.inputDataType(0)) + ")");
   std::optional<std::vector<int64_t>> kernel =
       node.attributes.getInts("kernel_shape");
   if (!kernel)

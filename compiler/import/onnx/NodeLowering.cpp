@@ -124,8 +124,7 @@ FailureOr<mlir::Type> NodeLowering::elementType(int32_t dataType,
   if (failed(type))
     return fail("tensor '" + what + "' has element type " +
                 dataTypeName(dataType) +
-                ", which Tessel does not support (float, float16, bfloat16, "
-                "int32, int64, bool)");
+                ", which Tessel does not support " + supportedDataTypes());
   return type;
 }
 

@@ -72,6 +72,16 @@ FailureOr<mlir::Type> ModuleBuilder::elementType(int32_t dataType,
     return b.getI64Type();
   case onnx::TensorProto::BOOL:
     return b.getI1Type();
+  case onnx::TensorProto::INT8:
+    return b.getIntegerType(8);
+  case onnx::TensorProto::INT16:
+    return b.getIntegerType(16);
+  case onnx::TensorProto::UINT8:
+    return b.getIntegerType(8, /*isSigned=*/false);
+  case onnx::TensorProto::UINT16:
+    return b.getIntegerType(16, /*isSigned=*/false);
+  case onnx::TensorProto::UINT32:
+    return b.getIntegerType(32, /*isSigned=*/false);
   default:
     return failure();
   }
@@ -104,9 +114,21 @@ int32_t ModuleBuilder::dataTypeOf(const std::string &name) const {
     return onnx::TensorProto::BFLOAT16;
   if (type.isInteger(1))
     return onnx::TensorProto::BOOL;
+  if (type.isUnsignedInteger(8))
+    return onnx::TensorProto::UINT8;
+  if (type.isUnsignedInteger(16))
+    return onnx::TensorProto::UINT16;
+  if (type.isUnsignedInteger(32))
+    return onnx::TensorProto::UINT32;
+  if (type.isInteger(8))
+    return onnx::TensorProto::INT8;
+  if (type.isInteger(16))
+    return onnx::TensorProto::INT16;
   if (type.isInteger(32))
     return onnx::TensorProto::INT32;
-  return onnx::TensorProto::INT64;
+  if (type.isInteger(64))
+    return onnx::TensorProto::INT64;
+  return onnx::TensorProto::UNDEFINED;
 }
 
 const StaticTensor *ModuleBuilder::staticValueOf(const std::string &name) {
@@ -215,8 +237,8 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
     if (failed(element))
       return error("graph input '" + input.name() + "' has element type " +
                    dataTypeName(tensorType.elem_type()) +
-                   ", which Tessel does not support (float, float16, "
-                   "bfloat16, int32, int64, bool)");
+                   ", which Tessel does not support " +
+                   supportedDataTypes());
     if (!tensorType.has_shape())
       return error("graph input '" + input.name() +
                    "' has no shape; give it with --input-shape " +

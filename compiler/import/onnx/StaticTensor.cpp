@@ -246,9 +246,24 @@ std::optional<proto::ElementType> runtimeElementType(int32_t dataType) {
     return proto::I64;
   case TensorProto::BOOL:
     return proto::I1;
+  case TensorProto::INT8:
+    return proto::I8;
+  case TensorProto::UINT8:
+    return proto::U8;
+  case TensorProto::INT16:
+    return proto::I16;
+  case TensorProto::UINT16:
+    return proto::U16;
+  case TensorProto::UINT32:
+    return proto::U32;
   default:
     return std::nullopt;
   }
+}
+
+const char *supportedDataTypes() {
+  return "(float, float16, bfloat16, int8, uint8, int16, uint16, int32, "
+         "uint32, int64, bool)";
 }
 
 std::string dataTypeName(int32_t dataType) {

@@ -59,6 +59,8 @@ std::optional<proto::ElementType> runtimeElementType(int32_t dataType);
 
 /// The name of an ONNX element type, for diagnostics ("FLOAT", "INT64", ...).
 std::string dataTypeName(int32_t dataType);
+/// The ONNX element types Tessel supports, for messages: "(float, ...)".
+const char *supportedDataTypes();
 
 /// Decodes a TensorProto (raw or typed fields; external data is read from
 /// `baseDirectory`). Element types other than the float, integer and bool
