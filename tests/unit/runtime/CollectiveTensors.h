@@ -47,21 +47,28 @@ struct Tensor {
     case proto::I64:
       static_cast<int64_t *>(buffer.data)[i] = static_cast<int64_t>(value);
       break;
-    case proto::I1:
-      static_cast<uint8_t *>(buffer.data)[i] = value != 0;
-      break;
-    default:
+    case proto::F32:
+    case proto::F16:
+    case proto::BF16:
       kernels::storeFloat(buffer.data, buffer.type, i,
                           static_cast<float>(value));
+      break;
+    default: // Integers and bools.
+      kernels::storeInt(buffer.data, buffer.type, i,
+                        static_cast<int64_t>(value));
     }
   }
 };
 
-/// Member `rank`'s input value at `i`: small integers, some negative.
+/// Member `rank`'s input value at `i`: small integers, some negative
+/// (unsigned types hold those wrapped: near their largest values).
 inline double inputValue(proto::ElementType type, int rank, int64_t i) {
   if (type == proto::I1)
     return (rank + i) % 3 == 0;
-  return static_cast<double>((rank * 7 + i * 3) % 13) - 6;
+  int64_t value = (rank * 7 + i * 3) % 13 - 6;
+  if (!kernels::isFloatType(type))
+    value = kernels::wrapInt(type, value);
+  return static_cast<double>(value);
 }
 
 } // namespace tessel::testing

@@ -47,8 +47,11 @@ double reduce(Reduction reduction, proto::ElementType type, double a,
   if (type == proto::I1)
     return reduction == Reduction::Min ? (a && b) : (a || b);
   switch (reduction) {
-  case Reduction::Sum:
-    return a + b;
+  case Reduction::Sum: // Integers wrap at their width.
+    return kernels::isFloatType(type)
+               ? a + b
+               : static_cast<double>(kernels::wrapInt(
+                     type, static_cast<int64_t>(a) + static_cast<int64_t>(b)));
   case Reduction::Max:
     return std::max(a, b);
   case Reduction::Min:
@@ -57,8 +60,9 @@ double reduce(Reduction reduction, proto::ElementType type, double a,
   return 0;
 }
 
-const proto::ElementType kTypes[] = {proto::F32, proto::F16, proto::BF16,
-                                     proto::I32, proto::I64, proto::I1};
+const proto::ElementType kTypes[] = {
+    proto::F32, proto::F16, proto::BF16, proto::I32, proto::I64, proto::I1,
+    proto::I8,  proto::U8,  proto::I16,  proto::U16, proto::U32};
 const Reduction kReductions[] = {Reduction::Sum, Reduction::Max,
                                  Reduction::Min};
 
