@@ -51,6 +51,7 @@ def Graph_FloatTensor : StaticShapeTensorOf<[F32, F16, BF16]>;
 def Graph_NumericTensor : StaticShapeTensorOf<[F32, F16, BF16, I8, I16, I32,
                                                I64, UI8, UI16, UI32]>;
 def Graph_BoolTensor : StaticShapeTensorOf<[I1]>;
+def Graph_UnsignedTensor : StaticShapeTensorOf<[UI8, UI16, UI32]>;
 def Graph_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 
 // Every op answers the cost questions (GraphInterfaces.td).

@@ -120,6 +120,24 @@ def Graph_RemOp : Graph_ElementwiseBinaryOp<"rem", Graph_NumericTensor> {
   }];
 }
 
+def Graph_ShiftLeftOp : Graph_ElementwiseBinaryOp<"shift_left",
+                                                  Graph_UnsignedTensor> {
+  let summary = "Elementwise shift left of unsigned integers";
+  let description = [{
+    `lhs << rhs`, wrapping at the type's width; shifts of the width or more
+    give 0 (ONNX BitShift LEFT).
+  }];
+}
+
+def Graph_ShiftRightOp : Graph_ElementwiseBinaryOp<"shift_right",
+                                                   Graph_UnsignedTensor> {
+  let summary = "Elementwise logical shift right of unsigned integers";
+  let description = [{
+    `lhs >> rhs`, zeros shifted in; shifts of the width or more give 0
+    (ONNX BitShift RIGHT).
+  }];
+}
+
 def Graph_MaxOp : Graph_ElementwiseBinaryOp<"max", Graph_NumericTensor,
                                             [Commutative]> {
   let summary = "Elementwise maximum";

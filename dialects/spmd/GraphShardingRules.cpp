@@ -490,7 +490,8 @@ llvm::StringRef partialReductionOf(mlir::Operation *op) {
 void registerGraphShardingRules(mlir::DialectRegistry &registry) {
   registry.addExtension(+[](mlir::MLIRContext *context, graph::GraphDialect *) {
     using namespace graph;
-    attachPointwise<AddOp, SubOp, MulOp, DivOp, RemOp, MaxOp, MinOp, PowOp,
+    attachPointwise<AddOp, SubOp, MulOp, DivOp, RemOp, ShiftLeftOp,
+                    ShiftRightOp, MaxOp, MinOp, PowOp,
                     AndOp, OrOp, XorOp, NotOp, NegOp, AbsOp, SignOp, ReluOp,
                     ExpOp, LogOp, TanhOp, ErfOp, SqrtOp, RsqrtOp, ReciprocalOp,
                     SigmoidOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp, ClampOp,

@@ -344,7 +344,8 @@ TESSEL_HD int64_t intStep(const FusionStepCode &s, const int64_t *v) {
       s.op == StepOp::Add || s.op == StepOp::Sub || s.op == StepOp::Mul ||
       s.op == StepOp::Div || s.op == StepOp::Rem || s.op == StepOp::Max ||
       s.op == StepOp::Min || s.op == StepOp::Pow || s.op == StepOp::And ||
-      s.op == StepOp::Or || s.op == StepOp::Xor;
+      s.op == StepOp::Or || s.op == StepOp::Xor ||
+      s.op == StepOp::ShiftLeft || s.op == StepOp::ShiftRight;
   int64_t a = v[s.args[0]], b = binary ? v[s.args[1]] : 0;
   switch (s.op) {
   case StepOp::Add:
@@ -357,6 +358,10 @@ TESSEL_HD int64_t intStep(const FusionStepCode &s, const int64_t *v) {
     return b ? a / b : 0;
   case StepOp::Rem:
     return b ? a % b : 0;
+  case StepOp::ShiftLeft:
+    return kernels::shiftLeft(a, b);
+  case StepOp::ShiftRight:
+    return kernels::shiftRight(a, b);
   case StepOp::Max:
     return a > b ? a : b;
   case StepOp::Min:

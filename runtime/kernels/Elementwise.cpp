@@ -220,6 +220,14 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
       for (int64_t i = 0; i < n; ++i)
         v[i] = b[i] ? a[i] % b[i] : 0;
     return;
+  case Op::ShiftLeft: // Unsigned integers only (the graph op's types).
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = shiftLeft(a[i], b[i]);
+    return;
+  case Op::ShiftRight:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = shiftRight(a[i], b[i]);
+    return;
   case Op::Max:
     if (step.isFloat)
       for (int64_t i = 0; i < n; ++i)
@@ -591,6 +599,8 @@ bool stepOpNamed(const std::string &name, StepOp &op) {
       {"mul", StepOp::Mul},
       {"div", StepOp::Div},
       {"rem", StepOp::Rem},
+      {"shift_left", StepOp::ShiftLeft},
+      {"shift_right", StepOp::ShiftRight},
       {"max", StepOp::Max},
       {"min", StepOp::Min},
       {"pow", StepOp::Pow},
@@ -637,6 +647,8 @@ int stepArity(StepOp op) {
   case StepOp::Mul:
   case StepOp::Div:
   case StepOp::Rem:
+  case StepOp::ShiftLeft:
+  case StepOp::ShiftRight:
   case StepOp::Max:
   case StepOp::Min:
   case StepOp::Pow:

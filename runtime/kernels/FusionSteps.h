@@ -49,8 +49,23 @@ enum class StepOp : int32_t {
   Compare,
   Select,
   Convert,
-  Clamp
+  Clamp,
+  ShiftLeft,
+  ShiftRight
 };
+
+/// A shift of an unsigned value (held in int64, non-negative) by `by`:
+/// shifts of 64 or more (or negative) give 0; the store wraps to the width.
+TESSEL_HD int64_t shiftLeft(int64_t value, int64_t by) {
+  return by < 0 || by >= 64
+             ? 0
+             : static_cast<int64_t>(static_cast<uint64_t>(value) << by);
+}
+TESSEL_HD int64_t shiftRight(int64_t value, int64_t by) {
+  return by < 0 || by >= 64
+             ? 0
+             : static_cast<int64_t>(static_cast<uint64_t>(value) >> by);
+}
 
 /// float to int64 as a convert step does: NaN to 0, saturating.
 TESSEL_HD int64_t saturatingInt(float value) {

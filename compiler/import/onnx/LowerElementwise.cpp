@@ -439,6 +439,30 @@ LogicalResult lowerFloatClass(NodeLowering &node) {
   return success();
 }
 
+/// BitShift on unsigned integers: graph.shift_left or graph.shift_right.
+LogicalResult lowerBitShift(NodeLowering &node) {
+  FailureOr<llvm::SmallVector<Value>> values = broadcastInputs(node);
+  if (failed(values))
+    return failure();
+  mlir::Type element = typeOf((*values)[0]).getElementType();
+  if (!element.isUnsignedInteger())
+    return node.fail("needs unsigned integers (uint8, uint16, uint32), not " +
+                     dataTypeName(node.inputDataType(0)));
+  std::string direction = node.attributes.getString("direction", "");
+  Value result;
+  if (direction == "LEFT")
+    result = graph::ShiftLeftOp::create(node.builder, node.loc, (*values)[0],
+                                        (*values)[1]);
+  else if (direction == "RIGHT")
+    result = graph::ShiftRightOp::create(node.builder, node.loc, (*values)[0],
+                                         (*values)[1]);
+  else
+    return node.fail("direction must be LEFT or RIGHT, not '" + direction +
+                     "'");
+  node.setOutput(0, result);
+  return success();
+}
+
 LogicalResult lowerPRelu(NodeLowering &node) {
   FailureOr<Value> x = node.input(0), slope = node.input(1);
   if (failed(x) || failed(slope) || failed(requireFloat(node, *x)))
@@ -499,6 +523,7 @@ void registerElementwiseLowerings(LoweringTable &table) {
   for (const char *op : {"Sinh", "Cosh", "Asinh", "Acosh", "Atanh"})
     table[op] = lowerHyperbolic;
   table["IsNaN"] = lowerFloatClass;
+  table["BitShift"] = lowerBitShift;
   table["IsInf"] = lowerFloatClass;
   table["PRelu"] = lowerPRelu;
   for (const char *op :

@@ -94,3 +94,15 @@ func.func @compare_select_convert_clamp(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>
   %i = graph.convert %ge : (tensor<2x3xi1>) -> tensor<2x3xi32>
   return %c1, %h, %i : tensor<2x3xf32>, tensor<2x3xf16>, tensor<2x3xi32>
 }
+
+// Shifts and the narrow and unsigned integers.
+// CHECK-LABEL: func.func @unsigned
+func.func @unsigned(%a: tensor<4xui8>, %b: tensor<4xui8>, %c: tensor<4xi16>) -> tensor<4xui8> {
+  // CHECK: graph.shift_left %arg0, %arg1 : tensor<4xui8>
+  %0 = graph.shift_left %a, %b : tensor<4xui8>
+  // CHECK: graph.shift_right %0, %arg1 : tensor<4xui8>
+  %1 = graph.shift_right %0, %b : tensor<4xui8>
+  // CHECK: graph.add %arg2, %arg2 : tensor<4xi16>
+  %2 = graph.add %c, %c : tensor<4xi16>
+  return %1 : tensor<4xui8>
+}

@@ -93,3 +93,11 @@ func.func @clamp_bounds_inverted(%a: tensor<4xf32>) -> tensor<4xf32> {
   %0 = graph.clamp %a {min = 6.0, max = 0.0} : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+func.func @shift_signed(%a: tensor<4xi32>) -> tensor<4xi32> {
+  // expected-error @+1 {{must be statically shaped tensor of 8-bit unsigned integer or 16-bit unsigned integer or 32-bit unsigned integer values}}
+  %0 = graph.shift_left %a, %a : tensor<4xi32>
+  return %0 : tensor<4xi32>
+}
