@@ -714,16 +714,7 @@ LogicalResult lowerCubicResize(NodeLowering &node, Value x, const Shape &shape,
         llvm::ArrayRef<int64_t>{0});
     if (failed(contracted))
       return failure();
-    llvm::SmallVector<int64_t> order;
-    for (int64_t k = 0; k < rank - 1; ++k) {
-      if (k == d)
-        order.push_back(rank - 1);
-      order.push_back(k);
-    }
-    if (d == rank - 1)
-      order.push_back(rank - 1);
-    FailureOr<Value> placed =
-        node.create<graph::TransposeOp>(*contracted, order);
+    FailureOr<Value> placed = node.moveLastTo(*contracted, d);
     if (failed(placed))
       return failure();
     result = *placed;
@@ -947,15 +938,7 @@ LogicalResult lowerCumSum(NodeLowering &node) {
       llvm::ArrayRef<int64_t>{*axis}, llvm::ArrayRef<int64_t>{0});
   if (failed(summed))
     return failure();
-  if (*axis == rank - 1)
-    return node.setOutput(*summed);
-  llvm::SmallVector<int64_t> order;
-  for (int64_t d = 0; d < rank - 1; ++d) {
-    if (d == *axis)
-      order.push_back(rank - 1);
-    order.push_back(d);
-  }
-  return node.setOutput(node.create<graph::TransposeOp>(*summed, order));
+  return node.setOutput(node.moveLastTo(*summed, *axis));
 }
 
 /// GridSample (PyTorch's grid_sample): every output position reads the

@@ -103,6 +103,21 @@ template <bool largest> LogicalResult lowerArgReduce(NodeLowering &node) {
   return success();
 }
 
+/// Indices of `type` with negative ones counted from `size`.
+Value fromTheEnd(NodeLowering &node, Value index, int64_t size) {
+  mlir::RankedTensorType type = typeOf(index);
+  Shape shape(type.getShape());
+  Value negative = graph::CompareOp::create(
+      node.builder, node.loc, graph::ComparisonDirection::LT, index,
+      node.splat(0, type.getElementType(), shape));
+  return graph::SelectOp::create(
+      node.builder, node.loc, negative,
+      graph::AddOp::create(node.builder, node.loc, index,
+                           node.splat(static_cast<double>(size),
+                                      type.getElementType(), shape)),
+      index);
+}
+
 /// `on` where the iota along `axis` equals `index` broadcast along it,
 /// `off` elsewhere.
 Value oneHot(NodeLowering &node, Value index, Shape shape, int64_t axis,
@@ -170,16 +185,8 @@ LogicalResult lowerOneHot(NodeLowering &node) {
     return node.fail(axis.status());
   mlir::OpBuilder &b = node.builder;
   // Indices as i64 (floats truncate), negative ones from the end.
-  Value index = node.convert(*indices, b.getI64Type());
-  Value negative = graph::CompareOp::create(
-      b, node.loc, graph::ComparisonDirection::LT, index,
-      node.splat(0, b.getI64Type(), indicesType.getShape()));
-  index = graph::SelectOp::create(
-      b, node.loc, negative,
-      graph::AddOp::create(b, node.loc, index,
-                           node.splat(static_cast<double>(depth), b.getI64Type(),
-                                      indicesType.getShape())),
-      index);
+  Value index =
+      fromTheEnd(node, node.convert(*indices, b.getI64Type()), depth);
   Shape shape(indicesType.getShape());
   shape.insert(shape.begin() + *axis, depth);
   auto pick = [&](int64_t i) -> FailureOr<Value> {
@@ -230,19 +237,39 @@ LogicalResult lowerEyeLike(NodeLowering &node) {
   return success();
 }
 
-/// Indices of `type` with negative ones counted from `size`.
-Value fromTheEnd(NodeLowering &node, Value index, int64_t size) {
-  mlir::RankedTensorType type = typeOf(index);
-  Shape shape(type.getShape());
-  Value negative = graph::CompareOp::create(
-      node.builder, node.loc, graph::ComparisonDirection::LT, index,
-      node.splat(0, type.getElementType(), shape));
-  return graph::SelectOp::create(
-      node.builder, node.loc, negative,
-      graph::AddOp::create(node.builder, node.loc, index,
-                           node.splat(static_cast<double>(size),
-                                      type.getElementType(), shape)),
-      index);
+/// The linear index, over dimensions of `sizes` (row-major), of each
+/// index tuple along the last dimension of `indices` (negative entries
+/// counted from the end): an i64 tensor of indices' shape without its last
+/// dimension.
+FailureOr<Value> linearIndex(NodeLowering &node, Value indices,
+                             llvm::ArrayRef<int64_t> sizes) {
+  mlir::OpBuilder &b = node.builder;
+  mlir::Type i64 = b.getI64Type();
+  mlir::RankedTensorType type = typeOf(indices);
+  int64_t q = type.getRank();
+  Shape tuples(type.getShape().begin(), type.getShape().end() - 1);
+  Value linear;
+  int64_t stride = 1;
+  for (int64_t j = static_cast<int64_t>(sizes.size()) - 1; j >= 0; --j) {
+    llvm::SmallVector<int64_t> start(q, 0), limit(type.getShape()),
+        step(q, 1);
+    start[q - 1] = j;
+    limit[q - 1] = j + 1;
+    FailureOr<Value> entry =
+        node.create<graph::SliceOp>(indices, start, limit, step);
+    if (failed(entry))
+      return failure();
+    Value component = fromTheEnd(
+        node, node.convert(node.reshape(*entry, tuples), i64), sizes[j]);
+    Value scaled = graph::MulOp::create(
+        b, node.loc, component,
+        node.splat(static_cast<double>(stride), i64, tuples));
+    linear = linear
+                 ? graph::AddOp::create(b, node.loc, linear, scaled).getResult()
+                 : scaled;
+    stride *= sizes[j];
+  }
+  return linear;
 }
 
 /// out[i...] = data[i... with index[i...] along `axis`], `index` of data's
@@ -502,16 +529,8 @@ LogicalResult lowerScatterElements(NodeLowering &node) {
   if (failed(combined) || failed(anyLanded))
     return failure();
   // K back at the axis, then padded to data's extent elsewhere.
-  llvm::SmallVector<int64_t> order;
-  for (int64_t d = 0; d < rank - 1; ++d) {
-    if (d == *axis)
-      order.push_back(rank - 1);
-    order.push_back(d);
-  }
-  if (*axis == rank - 1)
-    order.push_back(rank - 1);
   auto toData = [&](Value value) -> FailureOr<Value> {
-    FailureOr<Value> moved = node.create<graph::TransposeOp>(value, order);
+    FailureOr<Value> moved = node.moveLastTo(value, *axis);
     if (failed(moved))
       return failure();
     llvm::SmallVector<int64_t> low(rank, 0), high(rank, 0), interior(rank, 0);
@@ -573,27 +592,13 @@ LogicalResult lowerScatterND(NodeLowering &node) {
     return failure();
   mlir::OpBuilder &b = node.builder;
   mlir::Location loc = node.loc;
-  mlir::Type i64 = b.getI64Type();
-  Value linear;
+  FailureOr<Value> linear = linearIndex(
+      node, *indices, dataType.getShape().take_front(m));
+  if (failed(linear))
+    return failure();
   int64_t k = 1;
-  for (int64_t j = m - 1; j >= 0; --j) {
-    int64_t size = dataType.getDimSize(j);
-    llvm::SmallVector<int64_t> start(q, 0), limit(indicesType.getShape()),
-        step(q, 1);
-    start[q - 1] = j;
-    limit[q - 1] = j + 1;
-    FailureOr<Value> entry =
-        node.create<graph::SliceOp>(*indices, start, limit, step);
-    if (failed(entry))
-      return failure();
-    Value component = fromTheEnd(
-        node, node.convert(node.reshape(*entry, tuples), i64), size);
-    Value scaled = graph::MulOp::create(
-        b, loc, component, node.splat(static_cast<double>(k), i64, tuples));
-    linear = linear ? graph::AddOp::create(b, loc, linear, scaled).getResult()
-                    : scaled;
-    k *= size;
-  }
+  for (int64_t j = 0; j < m; ++j)
+    k *= dataType.getDimSize(j);
   // [tuples..., K, rest...]: each update at its position of K.
   int64_t t = static_cast<int64_t>(tuples.size());
   Shape expanded = tuples;
@@ -606,7 +611,7 @@ LogicalResult lowerScatterND(NodeLowering &node) {
   }
   for (int64_t d = 0; d < static_cast<int64_t>(rest.size()); ++d)
     updateDims.push_back(t + 1 + d);
-  Value lands = matches(node, linear, expanded, t, tupleDims);
+  Value lands = matches(node, *linear, expanded, t, tupleDims);
   auto expandedOf = [&](mlir::Type type) {
     return mlir::RankedTensorType::get(expanded, type);
   };
@@ -670,30 +675,16 @@ LogicalResult lowerGatherND(NodeLowering &node) {
       return node.fail("the batch dimensions of data and indices differ");
   mlir::OpBuilder &b = node.builder;
   mlir::Location loc = node.loc;
-  mlir::Type i64 = b.getI64Type();
   // The linear index of each tuple, [batch..., n...].
   Shape tupleShape(indicesType.getShape().begin(),
                    indicesType.getShape().end() - 1);
-  Value linear;
+  FailureOr<Value> linear = linearIndex(
+      node, *indices, dataType.getShape().slice(batchDims, m));
+  if (failed(linear))
+    return failure();
   int64_t k = 1;
-  for (int64_t j = m - 1; j >= 0; --j) {
-    int64_t size = dataType.getDimSize(batchDims + j);
-    llvm::SmallVector<int64_t> start(q, 0), limit(indicesType.getShape()),
-        step(q, 1);
-    start[q - 1] = j;
-    limit[q - 1] = j + 1;
-    FailureOr<Value> entry =
-        node.create<graph::SliceOp>(*indices, start, limit, step);
-    if (failed(entry))
-      return failure();
-    Value component = fromTheEnd(
-        node, node.convert(node.reshape(*entry, tupleShape), i64), size);
-    Value scaled = graph::MulOp::create(
-        b, loc, component, node.splat(static_cast<double>(k), i64, tupleShape));
-    linear = linear ? graph::AddOp::create(b, loc, linear, scaled).getResult()
-                    : scaled;
-    k *= size;
-  }
+  for (int64_t j = 0; j < m; ++j)
+    k *= dataType.getDimSize(batchDims + j);
   // data as [batch..., K, rest...].
   Shape flat(dataType.getShape().begin(),
              dataType.getShape().begin() + batchDims);
@@ -713,7 +704,7 @@ LogicalResult lowerGatherND(NodeLowering &node) {
   llvm::SmallVector<int64_t> tupleDims;
   for (int64_t d = 0; d < t; ++d)
     tupleDims.push_back(d);
-  Value hit = matches(node, linear, expanded, t, tupleDims);
+  Value hit = matches(node, *linear, expanded, t, tupleDims);
   llvm::SmallVector<int64_t> sourceDims;
   for (int64_t d = 0; d < batchDims; ++d)
     sourceDims.push_back(d);

@@ -234,6 +234,19 @@ Value NodeLowering::convert(Value value, mlir::Type elementType) {
   return graph::ConvertOp::create(builder, loc, type.clone(elementType), value);
 }
 
+FailureOr<Value> NodeLowering::moveLastTo(Value value, int64_t dim) {
+  int64_t rank = typeOf(value).getRank();
+  if (dim == rank - 1)
+    return value;
+  llvm::SmallVector<int64_t> order;
+  for (int64_t d = 0; d < rank - 1; ++d) {
+    if (d == dim)
+      order.push_back(rank - 1);
+    order.push_back(d);
+  }
+  return create<graph::TransposeOp>(value, order);
+}
+
 LoweringFn findLowering(llvm::StringRef opType) {
   static const LoweringTable table = [] {
     LoweringTable table;

@@ -134,6 +134,10 @@ public:
   broadcastTogether(llvm::MutableArrayRef<mlir::Value> values);
   mlir::Value reshape(mlir::Value value, llvm::ArrayRef<int64_t> shape);
   mlir::Value convert(mlir::Value value, mlir::Type elementType);
+  /// `value` with its last dimension moved to position `dim`, the others
+  /// keeping their order (a contraction puts its new dimension last; this
+  /// gives it its place). No op when `dim` is already last.
+  mlir::FailureOr<mlir::Value> moveLastTo(mlir::Value value, int64_t dim);
   /// Whether input `i` is a tensor the model stores, not one computed.
   bool inputIsStored(size_t i) const;
   /// The shapes pinned by --input-shape ("ids=2x40"), for messages.
