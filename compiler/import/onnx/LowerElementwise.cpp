@@ -271,12 +271,8 @@ struct Formula {
   Value scalar(double value) {
     return node.splat(value, type.getElementType(), type.getShape());
   }
-  Value mul(Value a, Value b) {
-    return graph::MulOp::create(node.builder, node.loc, a, b);
-  }
-  Value add(Value a, Value b) {
-    return graph::AddOp::create(node.builder, node.loc, a, b);
-  }
+  Value mul(Value a, Value b) { return node.mul(a, b); }
+  Value add(Value a, Value b) { return node.add(a, b); }
   Value positive(Value x) {
     return graph::CompareOp::create(
         node.builder, node.loc, graph::ComparisonDirection::GT, x, scalar(0));

@@ -955,18 +955,6 @@ public:
   LogicalResult run(Value x, Value grid);
 
 private:
-  Value splat(double v, Value like) {
-    return node.splat(v, element, typeOf(like).getShape());
-  }
-  Value add(Value a, Value b) {
-    return graph::AddOp::create(node.builder, node.loc, a, b);
-  }
-  Value sub(Value a, Value b) {
-    return graph::SubOp::create(node.builder, node.loc, a, b);
-  }
-  Value mul(Value a, Value b) {
-    return graph::MulOp::create(node.builder, node.loc, a, b);
-  }
   Value floor(Value a) { return graph::FloorOp::create(node.builder, node.loc, a); }
   Value clamp(Value a, double low, double high) {
     return graph::ClampOp::create(node.builder, node.loc, a,
@@ -976,20 +964,20 @@ private:
   /// PyTorch's reflect_coordinates: `c` reflected into [low/2, high/2].
   Value reflect(Value c, double twiceLow, double twiceHigh) {
     if (twiceLow == twiceHigh)
-      return splat(0, c);
+      return node.splatLike(0, c);
     double low = twiceLow / 2, span = (twiceHigh - twiceLow) / 2;
     Value in = graph::AbsOp::create(node.builder, node.loc,
-                                    sub(c, splat(low, c)));
-    Value flips = floor(mul(in, splat(1 / span, c)));
-    Value extra = sub(in, mul(flips, splat(span, c)));
-    Value half = floor(mul(flips, splat(0.5, c)));
+                                    node.sub(c, node.splatLike(low, c)));
+    Value flips = floor(node.mul(in, node.splatLike(1 / span, c)));
+    Value extra = node.sub(in, node.mul(flips, node.splatLike(span, c)));
+    Value half = floor(node.mul(flips, node.splatLike(0.5, c)));
     Value even = graph::CompareOp::create(
         node.builder, node.loc, graph::ComparisonDirection::EQ, flips,
-        mul(half, splat(2, c)));
+        node.mul(half, node.splatLike(2, c)));
     return graph::SelectOp::create(node.builder, node.loc, even,
-                                   add(extra, splat(low, c)),
-                                   add(sub(splat(span, c), extra),
-                                       splat(low, c)));
+                                   node.add(extra, node.splatLike(low, c)),
+                                   node.add(node.sub(node.splatLike(span, c), extra),
+                                       node.splatLike(low, c)));
   }
   /// Padding applied to a coordinate along an axis of `size`.
   Value pad(Value c, int64_t size) {
@@ -1016,12 +1004,12 @@ Value GridSampler::weights(Value normalised, int64_t size) {
   double n = static_cast<double>(size);
   // Unnormalise: [-1, 1] to pixel coordinates.
   Value c = alignCorners
-                ? mul(add(normalised, splat(1, normalised)),
-                      splat((n - 1) / 2, normalised))
-                : mul(sub(mul(add(normalised, splat(1, normalised)),
-                              splat(n, normalised)),
-                          splat(1, normalised)),
-                      splat(0.5, normalised));
+                ? node.mul(node.add(normalised, node.splatLike(1, normalised)),
+                      node.splatLike((n - 1) / 2, normalised))
+                : node.mul(node.sub(node.mul(node.add(normalised, node.splatLike(1, normalised)),
+                              node.splatLike(n, normalised)),
+                          node.splatLike(1, normalised)),
+                      node.splatLike(0.5, normalised));
   Shape tapShape(typeOf(c).getShape());
   Shape shape = tapShape;
   shape.push_back(size);
@@ -1041,41 +1029,41 @@ Value GridSampler::weights(Value normalised, int64_t size) {
     Value contribution = graph::SelectOp::create(
         node.builder, node.loc, hit, spreadWeight,
         node.splat(0, element, shape));
-    total = total ? add(total, contribution) : contribution;
+    total = total ? node.add(total, contribution) : contribution;
   };
   if (mode == "bicubic") {
     // Taps at floor(c) - 1 .. + 2 of the unpadded coordinate, each index
     // padded (PyTorch pads the taps, not the coordinate, here).
     Value base = floor(c);
-    Value t = sub(c, base);
+    Value t = node.sub(c, base);
     double a = -0.75;
     auto near = [&](Value x) { // |x| <= 1
-      return add(mul(mul(sub(mul(splat(a + 2, x), x), splat(a + 3, x)), x), x),
-                 splat(1, x));
+      return node.add(node.mul(node.mul(node.sub(node.mul(node.splatLike(a + 2, x), x), node.splatLike(a + 3, x)), x), x),
+                 node.splatLike(1, x));
     };
     auto far = [&](Value x) { // 1 < |x| < 2
-      return sub(mul(add(mul(sub(mul(splat(a, x), x), splat(5 * a, x)), x),
-                         splat(8 * a, x)),
+      return node.sub(node.mul(node.add(node.mul(node.sub(node.mul(node.splatLike(a, x), x), node.splatLike(5 * a, x)), x),
+                         node.splatLike(8 * a, x)),
                      x),
-                 splat(4 * a, x));
+                 node.splatLike(4 * a, x));
     };
-    Value one = splat(1, t), two = splat(2, t);
-    Value w[4] = {far(add(t, one)), near(t), near(sub(one, t)),
-                  far(sub(two, t))};
+    Value one = node.splatLike(1, t), two = node.splatLike(2, t);
+    Value w[4] = {far(node.add(t, one)), near(t), near(node.sub(one, t)),
+                  far(node.sub(two, t))};
     for (int k = 0; k < 4; ++k)
-      addTap(pad(add(base, splat(k - 1, base)), size), w[k]);
+      addTap(pad(node.add(base, node.splatLike(k - 1, base)), size), w[k]);
     return total;
   }
   c = pad(c, size);
   if (mode == "nearest") {
     addTap(graph::RoundOp::create(node.builder, node.loc, c),
-           splat(1, c));
+           node.splatLike(1, c));
     return total;
   }
   Value low = floor(c);
-  Value frac = sub(c, low);
-  addTap(low, sub(splat(1, frac), frac));
-  addTap(add(low, splat(1, low)), frac);
+  Value frac = node.sub(c, low);
+  addTap(low, node.sub(node.splatLike(1, frac), frac));
+  addTap(node.add(low, node.splatLike(1, low)), frac);
   return total;
 }
 

@@ -64,19 +64,6 @@ private:
         llvm::ArrayRef<int64_t>{typeOf(a).getRank() - 1},
         llvm::ArrayRef<int64_t>{1});
   }
-  Value add(Value a, Value b) {
-    return graph::AddOp::create(node.builder, node.loc, a, b);
-  }
-  Value mul(Value a, Value b) {
-    return graph::MulOp::create(node.builder, node.loc, a, b);
-  }
-  Value sub(Value a, Value b) {
-    return graph::SubOp::create(node.builder, node.loc, a, b);
-  }
-  Value splat(double value, Value like) {
-    return node.splat(value, typeOf(like).getElementType(),
-                      typeOf(like).getShape());
-  }
   /// A [n] vector broadcast over the batch: [batch, n].
   Value overBatch(Value vector) {
     return graph::BroadcastInDimOp::create(
@@ -110,26 +97,26 @@ Value Unroller::activate(const Activation &f, Value x) {
   if (name == "Relu")
     return graph::ReluOp::create(b, loc, x);
   if (name == "Affine")
-    return add(mul(x, splat(f.alpha, x)), splat(f.beta, x));
+    return node.add(node.mul(x, node.splatLike(f.alpha, x)), node.splatLike(f.beta, x));
   if (name == "ScaledTanh")
-    return mul(splat(f.alpha, x),
-               graph::TanhOp::create(b, loc, mul(x, splat(f.beta, x))));
+    return node.mul(node.splatLike(f.alpha, x),
+               graph::TanhOp::create(b, loc, node.mul(x, node.splatLike(f.beta, x))));
   if (name == "HardSigmoid")
     return graph::ClampOp::create(
-        b, loc, add(mul(x, splat(f.alpha, x)), splat(f.beta, x)),
+        b, loc, node.add(node.mul(x, node.splatLike(f.alpha, x)), node.splatLike(f.beta, x)),
         b.getF64FloatAttr(0), b.getF64FloatAttr(1));
   if (name == "LeakyRelu") {
     Value positive = graph::CompareOp::create(
-        b, loc, graph::ComparisonDirection::GT, x, splat(0, x));
+        b, loc, graph::ComparisonDirection::GT, x, node.splatLike(0, x));
     return graph::SelectOp::create(b, loc, positive, x,
-                                   mul(x, splat(f.alpha, x)));
+                                   node.mul(x, node.splatLike(f.alpha, x)));
   }
   if (name == "Softsign")
     return graph::DivOp::create(
-        b, loc, x, add(splat(1, x), graph::AbsOp::create(b, loc, x)));
+        b, loc, x, node.add(node.splatLike(1, x), graph::AbsOp::create(b, loc, x)));
   // Softplus: log(1 + e^x).
   return graph::LogOp::create(
-      b, loc, add(splat(1, x), graph::ExpOp::create(b, loc, x)));
+      b, loc, node.add(node.splatLike(1, x), graph::ExpOp::create(b, loc, x)));
 }
 
 LogicalResult Unroller::run() {
@@ -283,7 +270,7 @@ LogicalResult Unroller::run() {
     // Every step's input projection at once: [steps, batch, g].
     Value projected = timesTransposed(input, wd);
     if (wb)
-      projected = add(projected,
+      projected = node.add(projected,
                       graph::BroadcastInDimOp::create(
                           node.builder, node.loc, typeOf(projected), wb,
                           llvm::ArrayRef<int64_t>{2}));
@@ -306,42 +293,42 @@ LogicalResult Unroller::run() {
           slice(projected, {t, 0, 0}, {t + 1, batch, g}), {batch, g});
       Value hr = timesTransposed(h, rd);
       if (rb)
-        hr = add(hr, overBatch(rb));
+        hr = node.add(hr, overBatch(rb));
       auto gate = [&](Value all, int64_t i) {
         return columns(all, i * hidden, hidden);
       };
       Value newH, newC;
       if (cell == Cell::Rnn) {
-        newH = activate(f[0], add(xt, hr));
+        newH = activate(f[0], node.add(xt, hr));
       } else if (cell == Cell::Gru) {
         // Gates z, r, h.
-        Value z = activate(f[0], add(gate(xt, 0), gate(hr, 0)));
-        Value reset = activate(f[0], add(gate(xt, 1), gate(hr, 1)));
+        Value z = activate(f[0], node.add(gate(xt, 0), gate(hr, 0)));
+        Value reset = activate(f[0], node.add(gate(xt, 1), gate(hr, 1)));
         Value candidate;
         if (linearBeforeReset) {
-          candidate = activate(f[1], add(gate(xt, 2), mul(reset, gate(hr, 2))));
+          candidate = activate(f[1], node.add(gate(xt, 2), node.mul(reset, gate(hr, 2))));
         } else {
-          Value rh = timesTransposed(mul(reset, h), rows(rd, 2 * hidden, hidden));
+          Value rh = timesTransposed(node.mul(reset, h), rows(rd, 2 * hidden, hidden));
           if (rb)
-            rh = add(rh, overBatch(rows(rb, 2 * hidden, hidden)));
-          candidate = activate(f[1], add(gate(xt, 2), rh));
+            rh = node.add(rh, overBatch(rows(rb, 2 * hidden, hidden)));
+          candidate = activate(f[1], node.add(gate(xt, 2), rh));
         }
-        newH = add(mul(sub(splat(1, z), z), candidate), mul(z, h));
+        newH = node.add(node.mul(node.sub(node.splatLike(1, z), z), candidate), node.mul(z, h));
       } else {
         // Gates i, o, f, c.
-        Value iPre = add(gate(xt, 0), gate(hr, 0));
-        Value fPre = add(gate(xt, 2), gate(hr, 2));
+        Value iPre = node.add(gate(xt, 0), gate(hr, 0));
+        Value fPre = node.add(gate(xt, 2), gate(hr, 2));
         if (pi) {
-          iPre = add(iPre, mul(pi, c));
-          fPre = add(fPre, mul(pf, c));
+          iPre = node.add(iPre, node.mul(pi, c));
+          fPre = node.add(fPre, node.mul(pf, c));
         }
         Value i = activate(f[0], iPre), fg = activate(f[0], fPre);
-        Value cand = activate(f[1], add(gate(xt, 3), gate(hr, 3)));
-        newC = add(mul(fg, c), mul(i, cand));
-        Value oPre = add(gate(xt, 1), gate(hr, 1));
+        Value cand = activate(f[1], node.add(gate(xt, 3), gate(hr, 3)));
+        newC = node.add(node.mul(fg, c), node.mul(i, cand));
+        Value oPre = node.add(gate(xt, 1), gate(hr, 1));
         if (po)
-          oPre = add(oPre, mul(po, newC));
-        newH = mul(activate(f[0], oPre), activate(f[2], newC));
+          oPre = node.add(oPre, node.mul(po, newC));
+        newH = node.mul(activate(f[0], oPre), activate(f[2], newC));
       }
       Value out = newH;
       if (lengths) {
@@ -358,7 +345,7 @@ LogicalResult Unroller::run() {
                                         node.builder.getI1Type()),
             running, llvm::ArrayRef<int64_t>{0});
         out = graph::SelectOp::create(node.builder, node.loc, mask, newH,
-                                      splat(0, newH));
+                                      node.splatLike(0, newH));
         newH = graph::SelectOp::create(node.builder, node.loc, mask, newH, h);
         if (newC)
           newC =

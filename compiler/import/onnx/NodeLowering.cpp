@@ -234,6 +234,19 @@ Value NodeLowering::convert(Value value, mlir::Type elementType) {
   return graph::ConvertOp::create(builder, loc, type.clone(elementType), value);
 }
 
+Value NodeLowering::add(Value a, Value b) {
+  return graph::AddOp::create(builder, loc, a, b);
+}
+Value NodeLowering::sub(Value a, Value b) {
+  return graph::SubOp::create(builder, loc, a, b);
+}
+Value NodeLowering::mul(Value a, Value b) {
+  return graph::MulOp::create(builder, loc, a, b);
+}
+Value NodeLowering::splatLike(double value, Value like) {
+  return splat(value, typeOf(like).getElementType(), typeOf(like).getShape());
+}
+
 FailureOr<Value> NodeLowering::moveLastTo(Value value, int64_t dim) {
   int64_t rank = typeOf(value).getRank();
   if (dim == rank - 1)

@@ -134,6 +134,12 @@ public:
   broadcastTogether(llvm::MutableArrayRef<mlir::Value> values);
   mlir::Value reshape(mlir::Value value, llvm::ArrayRef<int64_t> shape);
   mlir::Value convert(mlir::Value value, mlir::Type elementType);
+  /// Elementwise arithmetic on operands of one type, for formulas.
+  mlir::Value add(mlir::Value a, mlir::Value b);
+  mlir::Value sub(mlir::Value a, mlir::Value b);
+  mlir::Value mul(mlir::Value a, mlir::Value b);
+  /// `value` in a tensor of `like`'s type.
+  mlir::Value splatLike(double value, mlir::Value like);
   /// `value` with its last dimension moved to position `dim`, the others
   /// keeping their order (a contraction puts its new dimension last; this
   /// gives it its place). No op when `dim` is already last.
