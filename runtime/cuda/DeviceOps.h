@@ -349,15 +349,15 @@ TESSEL_HD int64_t intStep(const FusionStepCode &s, const int64_t *v) {
   int64_t a = v[s.args[0]], b = binary ? v[s.args[1]] : 0;
   switch (s.op) {
   case StepOp::Add:
-    return a + b;
+    return kernels::wrapAdd(a, b);
   case StepOp::Sub:
-    return a - b;
+    return kernels::wrapSub(a, b);
   case StepOp::Mul:
-    return a * b;
+    return kernels::wrapMul(a, b);
   case StepOp::Div:
-    return b ? a / b : 0;
+    return kernels::wrapDiv(a, b);
   case StepOp::Rem:
-    return b ? a % b : 0;
+    return kernels::wrapRem(a, b);
   case StepOp::ShiftLeft:
     return kernels::shiftLeft(a, b);
   case StepOp::ShiftRight:
@@ -377,9 +377,9 @@ TESSEL_HD int64_t intStep(const FusionStepCode &s, const int64_t *v) {
   case StepOp::Not:
     return !a;
   case StepOp::Neg:
-    return -a;
+    return kernels::wrapNeg(a);
   case StepOp::Abs:
-    return a < 0 ? -a : a;
+    return kernels::wrapAbs(a);
   case StepOp::Sign:
     return (a > 0) - (a < 0);
   case StepOp::Relu:

@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/kernels/IntArithmetic.h"
 #include "runtime/kernels/KernelContext.h"
 
 namespace tessel::kernels {
@@ -246,10 +247,11 @@ void integerDot(const TensorView &lhs, const TensorView &rhs,
   for (int64_t p = 0; p < batches; ++p)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) {
-        T sum = 0;
+        int64_t sum = 0; // Wraps, then truncates to T's width.
         for (int64_t q = 0; q < k; ++q)
-          sum += a[(p * m + i) * k + q] * b[(p * k + q) * n + j];
-        out[(p * m + i) * n + j] = sum;
+          sum = wrapAdd(sum, wrapMul(a[(p * m + i) * k + q],
+                                     b[(p * k + q) * n + j]));
+        out[(p * m + i) * n + j] = static_cast<T>(sum);
       }
 }
 

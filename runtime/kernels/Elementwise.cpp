@@ -188,29 +188,29 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
       out = fa(0) + fa(1);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = a[i] + b[i];
+        v[i] = wrapAdd(a[i], b[i]);
     return;
   case Op::Sub:
     if (step.isFloat)
       out = fa(0) - fa(1);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = a[i] - b[i];
+        v[i] = wrapSub(a[i], b[i]);
     return;
   case Op::Mul:
     if (step.isFloat)
       out = fa(0) * fa(1);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = a[i] * b[i];
+        v[i] = wrapMul(a[i], b[i]);
     return;
   case Op::Div:
-    // Integer division by zero is undefined in ONNX; it gives 0 here.
+    // Integers: wrapDiv (by 0 gives 0; ONNX leaves it undefined).
     if (step.isFloat)
       out = fa(0) / fa(1);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = b[i] ? a[i] / b[i] : 0;
+        v[i] = wrapDiv(a[i], b[i]);
     return;
   case Op::Rem:
     if (step.isFloat)
@@ -218,7 +218,7 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
         f[i] = std::fmod(x[i], y[i]);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = b[i] ? a[i] % b[i] : 0;
+        v[i] = wrapRem(a[i], b[i]);
     return;
   case Op::ShiftLeft: // Unsigned integers only (the graph op's types).
     for (int64_t i = 0; i < n; ++i)
@@ -288,14 +288,14 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
       out = -fa(0);
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = -a[i];
+        v[i] = wrapNeg(a[i]);
     return;
   case Op::Abs:
     if (step.isFloat)
       out = fa(0).abs();
     else
       for (int64_t i = 0; i < n; ++i)
-        v[i] = a[i] < 0 ? -a[i] : a[i];
+        v[i] = wrapAbs(a[i]);
     return;
   case Op::Sign:
     if (step.isFloat)

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "runtime/kernels/HalfFloat.h"
+#include "runtime/kernels/IntArithmetic.h"
 
 namespace tessel::kernels {
 
@@ -85,8 +86,8 @@ TESSEL_HD int64_t integerPower(int64_t base, int64_t exponent) {
   int64_t result = 1;
   while (exponent) {
     if (exponent & 1)
-      result *= base;
-    base *= base;
+      result = wrapMul(result, base);
+    base = wrapMul(base, base);
     exponent >>= 1;
   }
   return result;

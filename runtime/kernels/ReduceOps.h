@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "runtime/kernels/HalfFloat.h"
+#include "runtime/kernels/IntArithmetic.h"
 
 namespace tessel::kernels {
 
@@ -44,6 +45,21 @@ template <typename T> TESSEL_HD T reduceStep(ReduceKind kind, T acc, T x) {
     return (x < acc || x != x) ? x : acc;
   default:
     return acc + x;
+  }
+}
+/// Integers wrap on overflow.
+template <>
+TESSEL_HD int64_t reduceStep<int64_t>(ReduceKind kind, int64_t acc,
+                                      int64_t x) {
+  switch (kind) {
+  case ReduceKind::Prod:
+    return wrapMul(acc, x);
+  case ReduceKind::Max:
+    return x > acc ? x : acc;
+  case ReduceKind::Min:
+    return x < acc ? x : acc;
+  default:
+    return wrapAdd(acc, x);
   }
 }
 

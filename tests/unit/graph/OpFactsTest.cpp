@@ -60,11 +60,12 @@ TEST(OpFactsTest, EveryGraphOpHasARuleACostAndAHostKernel) {
       EXPECT_NE(kernels::findKernel(kernel), nullptr)
           << op << " is marked HostKernel but runtime/kernels has no kernel '"
           << kernel << "'";
-      if (!kHostOnly.count(op))
+      if (!kHostOnly.count(op)) {
         EXPECT_TRUE(cuda::hasOpPlanner(kernel))
             << op << " has no planner in runtime/cuda (registerOpPlanner); "
                      "list it in kHostOnly if the cuda backend should not "
                      "run it";
+      }
     } else {
       // Run fused: a fusion step of that name, or a broadcast (folded into
       // the steps' indexing); or held as a buffer.

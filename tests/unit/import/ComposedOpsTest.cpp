@@ -332,9 +332,7 @@ TEST(ScatterTest, MaxAndMinAtTheIntegersExtremes) {
     std::vector<int64_t> expected =
         name == "max"   ? std::vector<int64_t>{5, 3, 7, highest}
         : name == "min" ? std::vector<int64_t>{5, lowest, 7, highest - 1}
-        : name == "add" ? std::vector<int64_t>{5, lowest + (lowest + 1) + 3, 7,
-                                               highest + (highest - 1)}
-                        : std::vector<int64_t>{5, lowest + 1 + 3, 7, highest - 1};
+                        : std::vector<int64_t>{};
     if (name == "add") // Wraps, as int64 arithmetic does.
       expected = {5,
                   static_cast<int64_t>(static_cast<uint64_t>(lowest) +
