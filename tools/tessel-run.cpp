@@ -257,10 +257,11 @@ tessel::HostTensor randomTensor(const tessel::proto::TensorSpec &spec,
   for (int64_t i = 0; i < count; ++i) {
     switch (tensor.type) {
     case tessel::proto::F32:
+    case tessel::proto::F64:
     case tessel::proto::F16:
     case tessel::proto::BF16:
-      tessel::kernels::storeFloat(tensor.bytes.data(), tensor.type, i,
-                                  real(random));
+      tessel::kernels::storeDouble(tensor.bytes.data(), tensor.type, i,
+                                   real(random));
       break;
     case tessel::proto::I1:
       tensor.as<uint8_t>()[i] = integer(random) & 1;
@@ -272,13 +273,6 @@ tessel::HostTensor randomTensor(const tessel::proto::TensorSpec &spec,
     }
   }
   return tensor;
-}
-
-double elementAsDouble(const tessel::HostTensor &tensor, int64_t i) {
-  if (tessel::kernels::isFloatType(tensor.type))
-    return tessel::kernels::loadFloat(tensor.bytes.data(), tensor.type, i);
-  return static_cast<double>(
-      tessel::kernels::loadInt(tensor.bytes.data(), tensor.type, i));
 }
 
 std::string shapeOf(const tessel::HostTensor &tensor) {
@@ -295,8 +289,8 @@ bool differs(const tessel::HostTensor &got, const tessel::HostTensor &want,
   double worst = 0, worstRelative = 0;
   int64_t bad = 0;
   for (int64_t i = 0; i < got.numElements(); ++i) {
-    double a = elementAsDouble(got, i);
-    double b = elementAsDouble(want, i);
+    double a = tessel::kernels::loadDouble(got.bytes.data(), got.type, i);
+    double b = tessel::kernels::loadDouble(want.bytes.data(), want.type, i);
     double error = std::fabs(a - b);
     if (std::isnan(a) != std::isnan(b) ||
         error > absl::GetFlag(FLAGS_atol) +

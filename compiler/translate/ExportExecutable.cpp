@@ -23,6 +23,8 @@ std::optional<proto::ElementType> elementTypeOf(mlir::Type type) {
       mlir::cast<mlir::RankedTensorType>(type).getElementType();
   if (element.isF32())
     return proto::F32;
+  if (element.isF64())
+    return proto::F64;
   if (element.isF16())
     return proto::F16;
   if (element.isBF16())

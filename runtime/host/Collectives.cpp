@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/kernels/ElementTypes.h"
+#include "runtime/kernels/IntArithmetic.h"
 #include "runtime/kernels/StridedCopy.h"
 
 namespace tessel {
@@ -35,7 +36,13 @@ template <typename T>
 void reduceTyped(Reduction reduction, T *into, const T *from, int64_t count) {
   switch (reduction) {
   case Reduction::Sum:
-    return combine(into, from, count, [](T a, T b) { return a + b; });
+    // Integers wrap at their width, as the kernels' sums do.
+    if constexpr (std::is_integral_v<T>)
+      return combine(into, from, count, [](T a, T b) {
+        return static_cast<T>(kernels::wrapAdd(a, b));
+      });
+    else
+      return combine(into, from, count, [](T a, T b) { return a + b; });
   // NaN wins a max or min, as in the reduce kernel (runtime/kernels), so
   // that a split reduction gives the single-device answer.
   case Reduction::Max:
@@ -101,6 +108,9 @@ void reduceInto(proto::ElementType type, Reduction reduction, void *into,
   case proto::F32:
     return reduceTyped(reduction, static_cast<float *>(into),
                        static_cast<const float *>(from), count);
+  case proto::F64:
+    return reduceTyped(reduction, static_cast<double *>(into),
+                       static_cast<const double *>(from), count);
   case proto::I32:
     return reduceTyped(reduction, static_cast<int32_t *>(into),
                        static_cast<const int32_t *>(from), count);
@@ -446,7 +456,7 @@ absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
           // Past the ends: the padding value, written through a
           // one-element source of stride 0.
           char element[8];
-          kernels::storeFloat(element, in.type, 0, static_cast<float>(value));
+          kernels::storeDouble(element, in.type, 0, value);
           kernels::stridedCopy(bytes, block, target, outStrides, element,
                                std::vector<int64_t>(block.size(), 0), 0, count);
         }

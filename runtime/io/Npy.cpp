@@ -17,6 +17,14 @@ namespace {
 
 const char kMagic[] = "\x93NUMPY";
 
+/// NumPy's dtype strings of the element types ('|' for single bytes);
+/// bf16 has none.
+const std::pair<const char *, proto::ElementType> kDtypes[] = {
+    {"<f4", proto::F32}, {"<f8", proto::F64}, {"<f2", proto::F16},
+    {"<i4", proto::I32}, {"<i8", proto::I64}, {"|b1", proto::I1},
+    {"|i1", proto::I8},  {"|u1", proto::U8},  {"<i2", proto::I16},
+    {"<u2", proto::U16}, {"<u4", proto::U32}};
+
 /// The value of `key` in the header dictionary, as text.
 std::string field(const std::string &header, const std::string &key) {
   size_t at = header.find("'" + key + "'");
@@ -78,22 +86,17 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
   if (order != "False")
     return bad("only C-order arrays are supported");
   HostTensor tensor;
-  // NumPy's dtype strings of the element types ('|' for single bytes).
-  static const std::pair<const char *, proto::ElementType> kDtypes[] = {
-      {"'<f4'", proto::F32}, {"'<f2'", proto::F16}, {"'<i4'", proto::I32},
-      {"'<i8'", proto::I64}, {"'|b1'", proto::I1},  {"'|i1'", proto::I8},
-      {"'|u1'", proto::U8},  {"'<i2'", proto::I16}, {"'<u2'", proto::U16},
-      {"'<u4'", proto::U32}};
   bool known = false;
   for (const auto &[name, type] : kDtypes)
-    if (descr == name) {
+    if (descr == absl::StrCat("'", name, "'")) {
       tensor.type = type;
       known = true;
     }
   if (!known)
     return bad(absl::StrCat("dtype ", descr,
-                            " is not one of float32, float16, int32, int64, "
-                            "bool, int8, uint8, int16, uint16, uint32"));
+                            " is not one of float32, float64, float16, "
+                            "int32, int64, bool, int8, uint8, int16, uint16, "
+                            "uint32"));
   if (shape.size() < 2)
     return bad("no shape");
   for (absl::string_view dim : absl::StrSplit(shape.substr(1, shape.size() - 2),
@@ -113,43 +116,14 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
 }
 
 absl::Status writeNpy(const std::string &path, const HostTensor &tensor) {
-  std::string descr;
-  switch (tensor.type) {
-  case proto::F32:
-    descr = "<f4";
-    break;
-  case proto::F16:
-    descr = "<f2";
-    break;
-  case proto::I32:
-    descr = "<i4";
-    break;
-  case proto::I64:
-    descr = "<i8";
-    break;
-  case proto::I1:
-    descr = "|b1";
-    break;
-  case proto::I8:
-    descr = "|i1";
-    break;
-  case proto::U8:
-    descr = "|u1";
-    break;
-  case proto::I16:
-    descr = "<i2";
-    break;
-  case proto::U16:
-    descr = "<u2";
-    break;
-  case proto::U32:
-    descr = "<u4";
-    break;
-  default:
+  const char *descr = nullptr;
+  for (const auto &[name, type] : kDtypes)
+    if (tensor.type == type)
+      descr = name;
+  if (!descr)
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot write '", path, "': ", proto::ElementType_Name(tensor.type),
         " has no NumPy dtype"));
-  }
   std::string shape = absl::StrJoin(tensor.dims, ", ");
   if (tensor.dims.size() == 1)
     shape += ",";

@@ -227,32 +227,66 @@ OperandLayout layoutOperand(const float *data, const std::vector<int64_t> &dims,
   return {packed.data(), false, std::max<int64_t>(c, 1), offsets};
 }
 
+/// Both operands copied into [batch, m, k] and [batch, k, n] order (for
+/// the integer and f64 contractions, which are not on the hot path).
+template <typename T> struct PackedDot {
+  std::vector<T> a, b;
+  int64_t batches, m, k, n;
+};
+
+template <typename T>
+PackedDot<T> packDot(const TensorView &lhs, const TensorView &rhs,
+                     const DotDimensions &groups) {
+  PackedDot<T> packed;
+  packed.a.resize(lhs.numElements());
+  packed.b.resize(rhs.numElements());
+  std::vector<int64_t> lo = groups.lhsBatch, ro = groups.rhsBatch;
+  lo.insert(lo.end(), groups.lhsFree.begin(), groups.lhsFree.end());
+  lo.insert(lo.end(), groups.lhsContracting.begin(),
+            groups.lhsContracting.end());
+  ro.insert(ro.end(), groups.rhsContracting.begin(),
+            groups.rhsContracting.end());
+  ro.insert(ro.end(), groups.rhsFree.begin(), groups.rhsFree.end());
+  permute(lhs.as<T>(), lhs.dims, lo, packed.a.data());
+  permute(rhs.as<T>(), rhs.dims, ro, packed.b.data());
+  packed.batches = product(lhs.dims, groups.lhsBatch);
+  packed.m = product(lhs.dims, groups.lhsFree);
+  packed.k = product(lhs.dims, groups.lhsContracting);
+  packed.n = product(rhs.dims, groups.rhsFree);
+  return packed;
+}
+
 template <typename T>
 void integerDot(const TensorView &lhs, const TensorView &rhs,
-                const TensorView &result, const std::vector<int64_t> &lb,
-                const std::vector<int64_t> &lf, const std::vector<int64_t> &lc,
-                const std::vector<int64_t> &rb, const std::vector<int64_t> &rc,
-                const std::vector<int64_t> &rf) {
-  std::vector<T> a(lhs.numElements()), b(rhs.numElements());
-  std::vector<int64_t> lo = lb, ro = rb;
-  lo.insert(lo.end(), lf.begin(), lf.end());
-  lo.insert(lo.end(), lc.begin(), lc.end());
-  ro.insert(ro.end(), rc.begin(), rc.end());
-  ro.insert(ro.end(), rf.begin(), rf.end());
-  permute(lhs.as<T>(), lhs.dims, lo, a.data());
-  permute(rhs.as<T>(), rhs.dims, ro, b.data());
-  int64_t batches = product(lhs.dims, lb), m = product(lhs.dims, lf),
-          k = product(lhs.dims, lc), n = product(rhs.dims, rf);
+                const TensorView &result, const DotDimensions &groups) {
+  PackedDot<T> p = packDot<T>(lhs, rhs, groups);
   T *out = result.as<T>();
-  for (int64_t p = 0; p < batches; ++p)
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
+  for (int64_t q = 0; q < p.batches; ++q)
+    for (int64_t i = 0; i < p.m; ++i)
+      for (int64_t j = 0; j < p.n; ++j) {
         int64_t sum = 0; // Wraps, then truncates to T's width.
-        for (int64_t q = 0; q < k; ++q)
-          sum = wrapAdd(sum, wrapMul(a[(p * m + i) * k + q],
-                                     b[(p * k + q) * n + j]));
-        out[(p * m + i) * n + j] = static_cast<T>(sum);
+        for (int64_t l = 0; l < p.k; ++l)
+          sum = wrapAdd(sum, wrapMul(p.a[(q * p.m + i) * p.k + l],
+                                     p.b[(q * p.k + l) * p.n + j]));
+        out[(q * p.m + i) * p.n + j] = static_cast<T>(sum);
       }
+}
+
+/// f64: one dgemm per batch, in double throughout.
+void doubleDot(const TensorView &lhs, const TensorView &rhs,
+               const TensorView &result, const DotDimensions &groups) {
+  PackedDot<double> p = packDot<double>(lhs, rhs, groups);
+  double *out = result.as<double>();
+  if (p.k == 0) {
+    std::fill(out, out + p.batches * p.m * p.n, 0.0);
+    return;
+  }
+  for (int64_t q = 0; q < p.batches; ++q)
+    if (p.m && p.n)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k,
+                  1.0, p.a.data() + q * p.m * p.k, p.k,
+                  p.b.data() + q * p.k * p.n, p.n, 0.0,
+                  out + q * p.m * p.n, p.n);
 }
 
 absl::Status dotGeneral(KernelContext &context) {
@@ -267,29 +301,33 @@ absl::Status dotGeneral(KernelContext &context) {
                              *lc = &groups->lhsContracting,
                              *rc = &groups->rhsContracting;
   const std::vector<int64_t> &lf = groups->lhsFree, &rf = groups->rhsFree;
+  if (lhs.type == proto::F64) {
+    doubleDot(lhs, rhs, result, *groups);
+    return absl::OkStatus();
+  }
   if (!isFloatType(lhs.type)) {
     // Sums wrap at the type's width, as integer products do in ONNX.
     switch (lhs.type) {
     case proto::I32:
-      integerDot<int32_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<int32_t>(lhs, rhs, result, *groups);
       break;
     case proto::I64:
-      integerDot<int64_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<int64_t>(lhs, rhs, result, *groups);
       break;
     case proto::I8:
-      integerDot<int8_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<int8_t>(lhs, rhs, result, *groups);
       break;
     case proto::U8:
-      integerDot<uint8_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<uint8_t>(lhs, rhs, result, *groups);
       break;
     case proto::I16:
-      integerDot<int16_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<int16_t>(lhs, rhs, result, *groups);
       break;
     case proto::U16:
-      integerDot<uint16_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<uint16_t>(lhs, rhs, result, *groups);
       break;
     case proto::U32:
-      integerDot<uint32_t>(lhs, rhs, result, *lb, lf, *lc, *rb, *rc, rf);
+      integerDot<uint32_t>(lhs, rhs, result, *groups);
       break;
     default:
       return context.error("does not take bool operands");
@@ -483,7 +521,7 @@ absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
 void registerContractionKernels() {
   // The pool parallelises; OpenBLAS runs each call on the calling thread.
   openblas_set_num_threads(1);
-  registerKernel("dot_general", dotGeneral);
+  registerKernel("dot_general", dotGeneral, F64::Taken);
   registerKernel("convolution", convolution);
 }
 

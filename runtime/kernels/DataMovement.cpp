@@ -285,6 +285,9 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
     std::memcpy(bytes, &v, 4);
     break;
   }
+  case proto::F64:
+    std::memcpy(bytes, &value, 8);
+    break;
   case proto::F16: {
     Half v = toHalf(static_cast<float>(value));
     std::memcpy(bytes, &v, 2);
@@ -336,14 +339,14 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
 }
 
 void registerDataMovementKernels() {
-  registerKernel("transpose", transposeKernel);
-  registerKernel("slice", sliceKernel);
-  registerKernel("reverse", reverseKernel);
-  registerKernel("concatenate", concatenateKernel);
-  registerKernel("pad", padKernel);
-  registerKernel("gather", gatherKernel);
-  registerKernel("iota", iotaKernel);
-  registerKernel("copy", copyKernel);
+  registerKernel("transpose", transposeKernel, F64::Taken);
+  registerKernel("slice", sliceKernel, F64::Taken);
+  registerKernel("reverse", reverseKernel, F64::Taken);
+  registerKernel("concatenate", concatenateKernel, F64::Taken);
+  registerKernel("pad", padKernel, F64::Taken);
+  registerKernel("gather", gatherKernel, F64::Taken);
+  registerKernel("iota", iotaKernel, F64::Taken);
+  registerKernel("copy", copyKernel, F64::Taken);
 }
 
 } // namespace tessel::kernels

@@ -42,7 +42,8 @@ inline int64_t byteSize(proto::ElementType type) {
 }
 
 inline bool isFloatType(proto::ElementType type) {
-  return type == proto::F32 || type == proto::F16 || type == proto::BF16;
+  return type == proto::F32 || type == proto::F16 || type == proto::BF16 ||
+         type == proto::F64;
 }
 
 /// Element `i` of integer or bool data as int64: signed types sign-extend,
@@ -130,9 +131,22 @@ inline float loadFloat(const void *data, proto::ElementType type, int64_t i) {
     return toFloat(static_cast<const Half *>(data)[i]);
   case proto::BF16:
     return toFloat(static_cast<const BFloat16 *>(data)[i]);
+  case proto::F64: // Rounded: kernels that compute in float refuse f64.
+    return static_cast<float>(static_cast<const double *>(data)[i]);
   default:
     return static_cast<float>(loadInt(data, type, i));
   }
+}
+
+/// Element `i` of `data` (of `type`) as double: exact for every type but
+/// int64 values past 2^53.
+inline double loadDouble(const void *data, proto::ElementType type,
+                         int64_t i) {
+  if (type == proto::F64)
+    return static_cast<const double *>(data)[i];
+  if (isFloatType(type))
+    return loadFloat(data, type, i);
+  return static_cast<double>(loadInt(data, type, i));
 }
 
 /// `value` stored as element `i` of float data (nothing for other types:
@@ -149,9 +163,21 @@ inline void storeFloat(void *data, proto::ElementType type, int64_t i,
   case proto::BF16:
     static_cast<BFloat16 *>(data)[i] = toBFloat16(value);
     break;
+  case proto::F64:
+    static_cast<double *>(data)[i] = value;
+    break;
   default:
     break;
   }
+}
+
+/// `value` stored as element `i` of float data, rounded once to its type.
+inline void storeDouble(void *data, proto::ElementType type, int64_t i,
+                        double value) {
+  if (type == proto::F64)
+    static_cast<double *>(data)[i] = value;
+  else
+    storeFloat(data, type, i, static_cast<float>(value));
 }
 
 /// `value` converted to `type`, written to `bytes` (integers saturate: the

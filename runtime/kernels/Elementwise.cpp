@@ -5,9 +5,11 @@
 // For each block, "load" steps gather their operand through its broadcast
 // (walking runs along the innermost dimension), compute steps run on whole
 // blocks (vectorised by Eigen for the transcendental functions), and results
-// are stored. Values compute as float (f32, f16, bf16) or int64 (i32, i64,
-// i1); a step of type f16, bf16 or i32 is rounded to its type, so a fused
-// chain gives the same numbers as the ops one by one.
+// are stored. Values compute as float (f32, f16, bf16) or int64 (the
+// integers and i1); a step of type f16, bf16 or a narrow integer is rounded
+// to its type, so a fused chain gives the same numbers as the ops one by
+// one. A chain that touches f64 computes its float steps in double (each
+// f32, f16 or bf16 step still rounded to its type).
 //
 // A result may share its buffer with an operand read without broadcast: a
 // block is fully loaded before it is stored.
@@ -90,9 +92,10 @@ void gatherRuns(const Access &access, const std::vector<int64_t> &dims,
 }
 
 // Conversions on load, as function objects so that the loops inline them.
-constexpr auto identity = [](float v) { return v; };
-constexpr auto halfToFloat = [](Half v) { return toFloat(v); };
-constexpr auto bfloatToFloat = [](BFloat16 v) { return toFloat(v); };
+template <typename F> F fromHalf(Half v) { return toFloat(v); }
+template <typename F> F fromBFloat16(BFloat16 v) { return toFloat(v); }
+template <typename F> F fromFloat(float v) { return v; }
+template <typename F> F fromDouble(double v) { return static_cast<F>(v); }
 constexpr auto int32ToInt = [](int32_t v) { return static_cast<int64_t>(v); };
 constexpr auto int64ToInt = [](int64_t v) { return v; };
 constexpr auto boolToInt = [](uint8_t v) {
@@ -102,17 +105,22 @@ constexpr auto boolToInt = [](uint8_t v) {
 /// zero-extended by its type).
 template <typename T> int64_t widen(T v) { return static_cast<int64_t>(v); }
 
+/// Loads into the float lane F (float, or double for chains with f64).
+template <typename F>
 void loadFloats(const Access &access, const std::vector<int64_t> &dims,
-                int64_t start, int64_t length, float *out) {
+                int64_t start, int64_t length, F *out) {
   switch (access.type) {
   case proto::F32:
-    return gatherRuns<float, float>(access, dims, start, length, out, identity);
+    return gatherRuns<float, F>(access, dims, start, length, out,
+                                fromFloat<F>);
   case proto::F16:
-    return gatherRuns<Half, float>(access, dims, start, length, out,
-                                   halfToFloat);
+    return gatherRuns<Half, F>(access, dims, start, length, out, fromHalf<F>);
+  case proto::F64:
+    return gatherRuns<double, F>(access, dims, start, length, out,
+                                 fromDouble<F>);
   default:
-    return gatherRuns<BFloat16, float>(access, dims, start, length, out,
-                                       bfloatToFloat);
+    return gatherRuns<BFloat16, F>(access, dims, start, length, out,
+                                   fromBFloat16<F>);
   }
 }
 
@@ -147,8 +155,12 @@ void loadInts(const Access &access, const std::vector<int64_t> &dims,
 }
 
 /// Rounds a block to what `type` can hold.
-void roundFloats(proto::ElementType type, float *values, int64_t n) {
-  if (type == proto::F16)
+template <typename F>
+void roundFloats(proto::ElementType type, F *values, int64_t n) {
+  if (type == proto::F32 && sizeof(F) > sizeof(float))
+    for (int64_t i = 0; i < n; ++i)
+      values[i] = static_cast<float>(values[i]);
+  else if (type == proto::F16)
     for (int64_t i = 0; i < n; ++i)
       values[i] = toFloat(toHalf(values[i]));
   else if (type == proto::BF16)
@@ -163,14 +175,15 @@ void wrapInts(proto::ElementType type, int64_t *values, int64_t n) {
     values[i] = wrapInt(type, values[i]);
 }
 
-/// Evaluates one non-load step over a block of n elements.
-void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
-              const std::vector<float *> &fr,
-              const std::vector<int64_t *> &ir) {
-  using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+/// Evaluates one non-load step over a block of n elements, float steps in
+/// the lane F.
+template <typename F>
+void evaluate(const Step &step, int64_t n, F *f, int64_t *v,
+              const std::vector<F *> &fr, const std::vector<int64_t *> &ir) {
+  using ArrayMap = Eigen::Map<Eigen::Array<F, Eigen::Dynamic, 1>>;
   auto fa = [&](int k) { return ArrayMap(fr[step.args[k]], n); };
-  const float *x = step.args.empty() ? nullptr : fr[step.args[0]];
-  const float *y = step.args.size() > 1 ? fr[step.args[1]] : nullptr;
+  const F *x = step.args.empty() ? nullptr : fr[step.args[0]];
+  const F *y = step.args.size() > 1 ? fr[step.args[1]] : nullptr;
   const int64_t *a = step.args.empty() ? nullptr : ir[step.args[0]];
   const int64_t *b = step.args.size() > 1 ? ir[step.args[1]] : nullptr;
   ArrayMap out(f, n);
@@ -179,7 +192,7 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
     return;
   case Op::Constant:
     if (step.isFloat)
-      std::fill(f, f + n, static_cast<float>(step.value));
+      std::fill(f, f + n, static_cast<F>(step.value));
     else
       std::fill(v, v + n, static_cast<int64_t>(step.value));
     return;
@@ -259,7 +272,7 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
         out = fa(0).inverse();
       else
         for (int64_t i = 0; i < n; ++i)
-          f[i] = std::pow(x[i], static_cast<float>(e));
+          f[i] = std::pow(x[i], static_cast<F>(e));
     } else if (step.isFloat)
       for (int64_t i = 0; i < n; ++i)
         f[i] = std::pow(x[i], y[i]);
@@ -308,7 +321,7 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
   case Op::Relu:
     if (step.isFloat)
       for (int64_t i = 0; i < n; ++i)
-        f[i] = x[i] < 0 ? 0.0f : x[i];
+        f[i] = x[i] < 0 ? F(0) : x[i];
     else
       for (int64_t i = 0; i < n; ++i)
         v[i] = a[i] < 0 ? 0 : a[i];
@@ -368,7 +381,7 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
   case Op::Select: {
     const int64_t *p = ir[step.args[0]];
     if (step.isFloat) {
-      const float *t = fr[step.args[1]], *e = fr[step.args[2]];
+      const F *t = fr[step.args[1]], *e = fr[step.args[2]];
       for (int64_t i = 0; i < n; ++i)
         f[i] = p[i] ? t[i] : e[i];
     } else {
@@ -384,7 +397,7 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
       out = fa(0);
     else if (step.isFloat)
       for (int64_t i = 0; i < n; ++i)
-        f[i] = static_cast<float>(a[i]);
+        f[i] = static_cast<F>(a[i]);
     else if (fromFloat && step.type == proto::I1)
       for (int64_t i = 0; i < n; ++i)
         v[i] = x[i] != 0;
@@ -397,8 +410,8 @@ void evaluate(const Step &step, int64_t n, float *f, int64_t *v,
   }
   case Op::Clamp:
     if (step.isFloat) {
-      float low = step.hasMin ? static_cast<float>(step.min) : -INFINITY;
-      float high = step.hasMax ? static_cast<float>(step.max) : INFINITY;
+      F low = step.hasMin ? static_cast<F>(step.min) : -INFINITY;
+      F high = step.hasMax ? static_cast<F>(step.max) : INFINITY;
       for (int64_t i = 0; i < n; ++i)
         f[i] = std::isnan(x[i]) ? x[i] : std::min(std::max(x[i], low), high);
     } else {
@@ -421,24 +434,32 @@ void scatter(void *data, int64_t start, const In *values, int64_t n,
     out[i] = convert(values[i]);
 }
 
-constexpr auto keepFloat = [](float v) { return v; };
-constexpr auto makeHalf = [](float v) { return toHalf(v); };
-constexpr auto makeBFloat16 = [](float v) { return toBFloat16(v); };
+template <typename F> float makeFloat(F v) { return static_cast<float>(v); }
+template <typename F> double makeDouble(F v) { return v; }
+template <typename F> Half makeHalf(F v) {
+  return toHalf(static_cast<float>(v));
+}
+template <typename F> BFloat16 makeBFloat16(F v) {
+  return toBFloat16(static_cast<float>(v));
+}
 constexpr auto makeInt32 = [](int64_t v) { return static_cast<int32_t>(v); };
 constexpr auto keepInt = [](int64_t v) { return v; };
 constexpr auto makeBool = [](int64_t v) {
   return static_cast<uint8_t>(v != 0);
 };
 
-void store(const TensorView &result, int64_t start, const float *f,
+template <typename F>
+void store(const TensorView &result, int64_t start, const F *f,
            const int64_t *v, int64_t n) {
   switch (result.type) {
   case proto::F32:
-    return scatter<float>(result.data, start, f, n, keepFloat);
+    return scatter<float>(result.data, start, f, n, makeFloat<F>);
+  case proto::F64:
+    return scatter<double>(result.data, start, f, n, makeDouble<F>);
   case proto::F16:
-    return scatter<Half>(result.data, start, f, n, makeHalf);
+    return scatter<Half>(result.data, start, f, n, makeHalf<F>);
   case proto::BF16:
-    return scatter<BFloat16>(result.data, start, f, n, makeBFloat16);
+    return scatter<BFloat16>(result.data, start, f, n, makeBFloat16<F>);
   case proto::I32:
     return scatter<int32_t>(result.data, start, v, n, makeInt32);
   case proto::I64:
@@ -450,6 +471,55 @@ void store(const TensorView &result, int64_t start, const float *f,
       storeInt(result.data, result.type, start + i, v[i]);
     return;
   }
+}
+
+/// Runs the steps over the result in blocks, float steps in the lane F.
+template <typename F>
+void runBlocks(KernelContext &context, const std::vector<Step> &steps,
+               const std::vector<Access> &accesses,
+               const std::vector<int64_t> &outputs) {
+  const std::vector<int64_t> &dims = context.results[0].dims;
+  int64_t total = context.results[0].numElements();
+  int64_t blocks = (total + kBlock - 1) / kBlock;
+  size_t stepCount = steps.size();
+  context.pool.parallelFor(
+      blocks, std::max<int64_t>(1, 8192 / kBlock),
+      [&](int64_t firstBlock, int64_t lastBlock) {
+        thread_local std::vector<F> floats;
+        thread_local std::vector<int64_t> ints;
+        floats.resize(stepCount * kBlock);
+        ints.resize(stepCount * kBlock);
+        std::vector<F *> fr(stepCount, nullptr);
+        std::vector<int64_t *> ir(stepCount, nullptr);
+        for (size_t s = 0; s < stepCount; ++s) {
+          if (steps[s].isFloat)
+            fr[s] = floats.data() + s * kBlock;
+          else
+            ir[s] = ints.data() + s * kBlock;
+        }
+        for (int64_t block = firstBlock; block < lastBlock; ++block) {
+          int64_t start = block * kBlock;
+          int64_t n = std::min(kBlock, total - start);
+          for (size_t s = 0; s < stepCount; ++s) {
+            const Step &step = steps[s];
+            if (step.op == Op::Load) {
+              const Access &access = accesses[step.args[0]];
+              if (step.isFloat)
+                loadFloats(access, dims, start, n, fr[s]);
+              else
+                loadInts(access, dims, start, n, ir[s]);
+              continue;
+            }
+            evaluate(step, n, fr[s], ir[s], fr, ir);
+            if (step.isFloat)
+              roundFloats(step.type, fr[s], n);
+            else
+              wrapInts(step.type, ir[s], n);
+          }
+          for (size_t r = 0; r < outputs.size(); ++r)
+            store(context.results[r], start, fr[outputs[r]], ir[outputs[r]], n);
+        }
+      });
 }
 
 absl::Status fusionKernel(KernelContext &context) {
@@ -523,47 +593,13 @@ absl::Status fusionKernel(KernelContext &context) {
     if (output < 0 || output >= static_cast<int64_t>(steps.size()))
       return context.error("an output names no step");
 
-  int64_t total = context.results[0].numElements();
-  int64_t blocks = (total + kBlock - 1) / kBlock;
-  size_t stepCount = steps.size();
-  context.pool.parallelFor(
-      blocks, std::max<int64_t>(1, 8192 / kBlock),
-      [&](int64_t firstBlock, int64_t lastBlock) {
-        thread_local std::vector<float> floats;
-        thread_local std::vector<int64_t> ints;
-        floats.resize(stepCount * kBlock);
-        ints.resize(stepCount * kBlock);
-        std::vector<float *> fr(stepCount, nullptr);
-        std::vector<int64_t *> ir(stepCount, nullptr);
-        for (size_t s = 0; s < stepCount; ++s) {
-          if (steps[s].isFloat)
-            fr[s] = floats.data() + s * kBlock;
-          else
-            ir[s] = ints.data() + s * kBlock;
-        }
-        for (int64_t block = firstBlock; block < lastBlock; ++block) {
-          int64_t start = block * kBlock;
-          int64_t n = std::min(kBlock, total - start);
-          for (size_t s = 0; s < stepCount; ++s) {
-            const Step &step = steps[s];
-            if (step.op == Op::Load) {
-              const Access &access = accesses[step.args[0]];
-              if (step.isFloat)
-                loadFloats(access, dims, start, n, fr[s]);
-              else
-                loadInts(access, dims, start, n, ir[s]);
-              continue;
-            }
-            evaluate(step, n, fr[s], ir[s], fr, ir);
-            if (step.isFloat)
-              roundFloats(step.type, fr[s], n);
-            else
-              wrapInts(step.type, ir[s], n);
-          }
-          for (size_t r = 0; r < outputs.size(); ++r)
-            store(context.results[r], start, fr[outputs[r]], ir[outputs[r]], n);
-        }
-      });
+  bool f64 = std::any_of(steps.begin(), steps.end(), [](const Step &step) {
+    return step.type == proto::F64;
+  });
+  if (f64)
+    runBlocks<double>(context, steps, accesses, outputs);
+  else
+    runBlocks<float>(context, steps, accesses, outputs);
   return absl::OkStatus();
 }
 
@@ -662,6 +698,6 @@ int stepArity(StepOp op) {
   }
 }
 
-void registerElementwiseKernels() { registerKernel("fusion", fusionKernel); }
+void registerElementwiseKernels() { registerKernel("fusion", fusionKernel, F64::Taken); }
 
 } // namespace tessel::kernels

@@ -68,13 +68,13 @@ TESSEL_HD int64_t shiftRight(int64_t value, int64_t by) {
              : static_cast<int64_t>(static_cast<uint64_t>(value) >> by);
 }
 
-/// float to int64 as a convert step does: NaN to 0, saturating.
-TESSEL_HD int64_t saturatingInt(float value) {
+/// float or double to int64 as a convert step does: NaN to 0, saturating.
+TESSEL_HD int64_t saturatingInt(double value) {
   if (value != value)
     return 0;
-  if (value >= 9.2233720368547758e18f)
+  if (value >= 9.2233720368547758e18)
     return INT64_MAX;
-  if (value <= -9.2233720368547758e18f)
+  if (value <= -9.2233720368547758e18)
     return INT64_MIN;
   return static_cast<int64_t>(value);
 }

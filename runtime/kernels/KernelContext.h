@@ -96,6 +96,11 @@ resizeTaps(const KernelContext &context);
 /// The kernel registered for `op`, or null.
 KernelFn findKernel(const std::string &op);
 
+/// Whether `op`'s kernel computes f64 in double. Kernels that compute in
+/// float do not take it: the host backend refuses such an instruction at
+/// load rather than round f64 values to float.
+bool kernelTakesF64(const std::string &op);
+
 // Registration, one function per kernel file.
 void registerElementwiseKernels();
 void registerContractionKernels();
@@ -103,7 +108,9 @@ void registerDataMovementKernels();
 void registerNormalizationKernels();
 void registerWindowKernels();
 void registerSelectionKernels();
-void registerKernel(const std::string &op, KernelFn kernel);
+enum class F64 { Refused, Taken };
+void registerKernel(const std::string &op, KernelFn kernel,
+                    F64 f64 = F64::Refused);
 
 /// The row-major index of element `index` of a tensor of `dims` after
 /// moving from it by `offset` along `dim` (helper for multi-index walks).

@@ -63,9 +63,8 @@ absl::Status reduceKernel(KernelContext &context) {
             double acc = reduceStart<double>(op);
             for (int64_t offset : offsets)
               acc = reduceStep<double>(
-                  op, acc, loadFloat(in.data, in.type, base + offset));
-            storeFloat(out.data, out.type, o,
-                       static_cast<float>(reduceFinish(op, acc, count)));
+                  op, acc, loadDouble(in.data, in.type, base + offset));
+            storeDouble(out.data, out.type, o, reduceFinish(op, acc, count));
           } else {
             int64_t acc = reduceStart<int64_t>(op);
             for (int64_t offset : offsets)
@@ -233,7 +232,7 @@ absl::Status batchNormKernel(KernelContext &context) {
 } // namespace
 
 void registerNormalizationKernels() {
-  registerKernel("reduce", reduceKernel);
+  registerKernel("reduce", reduceKernel, F64::Taken);
   registerKernel("softmax", softmaxKernel);
   registerKernel("layer_norm", layerNormKernel);
   registerKernel("batch_norm_inference", batchNormKernel);

@@ -9,16 +9,23 @@
 
 namespace tessel::kernels {
 
-static std::unordered_map<std::string, KernelFn> &registry() {
-  static std::unordered_map<std::string, KernelFn> kernels;
+namespace {
+struct Registered {
+  KernelFn kernel;
+  F64 f64;
+};
+} // namespace
+
+static std::unordered_map<std::string, Registered> &registry() {
+  static std::unordered_map<std::string, Registered> kernels;
   return kernels;
 }
 
-void registerKernel(const std::string &op, KernelFn kernel) {
-  registry()[op] = kernel;
+void registerKernel(const std::string &op, KernelFn kernel, F64 f64) {
+  registry()[op] = {kernel, f64};
 }
 
-KernelFn findKernel(const std::string &op) {
+static const Registered *findRegistered(const std::string &op) {
   static std::once_flag once;
   std::call_once(once, [] {
     registerElementwiseKernels();
@@ -29,7 +36,17 @@ KernelFn findKernel(const std::string &op) {
     registerSelectionKernels();
   });
   auto it = registry().find(op);
-  return it == registry().end() ? nullptr : it->second;
+  return it == registry().end() ? nullptr : &it->second;
+}
+
+KernelFn findKernel(const std::string &op) {
+  const Registered *registered = findRegistered(op);
+  return registered ? registered->kernel : nullptr;
+}
+
+bool kernelTakesF64(const std::string &op) {
+  const Registered *registered = findRegistered(op);
+  return registered && registered->f64 == F64::Taken;
 }
 
 int64_t TensorView::numElements() const {

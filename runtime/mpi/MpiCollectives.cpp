@@ -46,6 +46,8 @@ MPI_User_function *functionFor(proto::ElementType type, Reduction reduction) {
   switch (type) {
   case proto::F32:
     return opFor<proto::F32>(reduction);
+  case proto::F64:
+    return opFor<proto::F64>(reduction);
   case proto::F16:
     return opFor<proto::F16>(reduction);
   case proto::BF16:
@@ -657,7 +659,7 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
   auto fill = [&](int64_t at, int64_t count) {
     std::vector<int64_t> dims = rows(count);
     char element[8];
-    kernels::storeFloat(element, in.type, 0, static_cast<float>(value));
+    kernels::storeDouble(element, in.type, 0, value);
     kernels::stridedCopy(
         bytes, dims,
         static_cast<char *>(out.data) + at * outStrides[dim] * bytes,

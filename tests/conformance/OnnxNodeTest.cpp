@@ -352,10 +352,7 @@ Outcome runTest(const std::string &directory, mlir::MLIRContext &context,
       double rtol = half ? 1e-2 : 1e-3, atol = half ? 1e-2 : 1e-6;
       for (int64_t i = 0; i < got.numElements(); ++i) {
         double want = expected->getDouble(i);
-        double value = kernels::isFloatType(got.type)
-                           ? kernels::loadFloat(got.bytes.data(), got.type, i)
-                           : static_cast<double>(kernels::loadInt(
-                                 got.bytes.data(), got.type, i));
+        double value = kernels::loadDouble(got.bytes.data(), got.type, i);
         bool nanMatch = std::isnan(want) && std::isnan(value);
         bool infMatch = std::isinf(want) && value == want;
         if (!nanMatch && !infMatch &&

@@ -6,8 +6,10 @@
 // labels both have that are still needed; a label only one tensor holds
 // and nothing later needs is summed first. Implicit outputs (no "->") and
 // ellipses (broadcast batch dimensions, right-aligned; size 1 broadcasts)
-// follow numpy. A label repeated within one operand (a diagonal) is an
-// error naming it.
+// follow numpy. A label repeated within one operand takes the diagonal
+// first: the elements where the two dimensions' positions agree (a select
+// against an iota comparison, so that off-diagonal infinities and NaNs do
+// not reach the result), the second dimension summed away.
 //
 //===----------------------------------------------------------------------===//
 
@@ -95,6 +97,8 @@ private:
   /// term broadcast so that every label has its full size.
   Term broadcastFull(Term term);
   FailureOr<Term> combine(Term a, Term b, const std::multiset<int> &later);
+  /// term with each repeated label's diagonal taken.
+  FailureOr<Term> diagonals(Term term, size_t operand);
 
   NodeLowering &node;
   std::map<int, int64_t> sizes;
@@ -117,6 +121,42 @@ FailureOr<Term> Einsum::sumUnneeded(Term term,
   if (failed(summed))
     return failure();
   return Term{*summed, kept};
+}
+
+FailureOr<Term> Einsum::diagonals(Term term, size_t operand) {
+  for (size_t second = 1; second < term.labels.size(); ++second) {
+    auto repeat = std::find(term.labels.begin(),
+                            term.labels.begin() + second, term.labels[second]);
+    if (repeat == term.labels.begin() + second)
+      continue;
+    int64_t first = repeat - term.labels.begin();
+    mlir::RankedTensorType type = typeOf(term.value);
+    if (type.getDimSize(first) != type.getDimSize(second))
+      return node.fail("label '" + nameOf(term.labels[second]) +
+                       "' repeats in operand " + std::to_string(operand) +
+                       " over dimensions of " +
+                       std::to_string(type.getDimSize(first)) + " and " +
+                       std::to_string(type.getDimSize(second)) +
+                       " elements: a diagonal needs them equal");
+    auto positions = mlir::RankedTensorType::get(
+        type.getShape(), node.builder.getIntegerType(64));
+    Value on = graph::CompareOp::create(
+        node.builder, node.loc, graph::ComparisonDirection::EQ,
+        graph::IotaOp::create(node.builder, node.loc, positions, first),
+        graph::IotaOp::create(node.builder, node.loc, positions, second));
+    Value kept = graph::SelectOp::create(node.builder, node.loc, on,
+                                         term.value,
+                                         node.splatLike(0, term.value));
+    FailureOr<Value> diagonal = node.create<graph::ReduceOp>(
+        graph::ReduceKind::Sum, kept,
+        llvm::SmallVector<int64_t>{static_cast<int64_t>(second)});
+    if (failed(diagonal))
+      return failure();
+    term.value = *diagonal;
+    term.labels.erase(term.labels.begin() + second);
+    --second;
+  }
+  return term;
 }
 
 Term Einsum::broadcastFull(Term term) {
@@ -216,14 +256,15 @@ LogicalResult Einsum::run() {
         parseTerm(node, inputTexts[i], type.getRank(), false, 0);
     if (failed(labels))
       return failure();
-    std::set<int> seen;
+    for (int label : *labels) // numpy counts a diagonal's label twice.
+      ++count[label];
+    FailureOr<Term> term = diagonals({*value, *labels}, i);
+    if (failed(term))
+      return failure();
+    labels = term->labels;
+    type = typeOf(term->value);
     for (size_t d = 0; d < labels->size(); ++d) {
       int label = (*labels)[d];
-      if (!seen.insert(label).second)
-        return node.fail("label '" + nameOf(label) + "' repeats in operand " +
-                         std::to_string(i) +
-                         " (a diagonal), which is not supported");
-      ++count[label];
       if (label < 0)
         ellipsisRank = std::max<int64_t>(ellipsisRank, -label);
       int64_t size = type.getDimSize(static_cast<int64_t>(d));
@@ -236,7 +277,7 @@ LogicalResult Einsum::run() {
         it->second = std::max(it->second, size);
       }
     }
-    terms.push_back({*value, *labels});
+    terms.push_back(*term);
   }
   Labels output;
   if (arrow != std::string::npos) {

@@ -62,6 +62,8 @@ FailureOr<mlir::Type> ModuleBuilder::elementType(int32_t dataType,
   switch (dataType) {
   case onnx::TensorProto::FLOAT:
     return b.getF32Type();
+  case onnx::TensorProto::DOUBLE:
+    return b.getF64Type();
   case onnx::TensorProto::FLOAT16:
     return b.getF16Type();
   case onnx::TensorProto::BFLOAT16:
@@ -108,6 +110,8 @@ int32_t ModuleBuilder::dataTypeOf(const std::string &name) const {
   mlir::Type type = typeOf(values.lookup(name)).getElementType();
   if (type.isF32())
     return onnx::TensorProto::FLOAT;
+  if (type.isF64())
+    return onnx::TensorProto::DOUBLE;
   if (type.isF16())
     return onnx::TensorProto::FLOAT16;
   if (type.isBF16())

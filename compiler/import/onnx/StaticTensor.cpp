@@ -236,6 +236,8 @@ std::optional<proto::ElementType> runtimeElementType(int32_t dataType) {
   switch (dataType) {
   case TensorProto::FLOAT:
     return proto::F32;
+  case TensorProto::DOUBLE:
+    return proto::F64;
   case TensorProto::FLOAT16:
     return proto::F16;
   case TensorProto::BFLOAT16:
@@ -262,8 +264,8 @@ std::optional<proto::ElementType> runtimeElementType(int32_t dataType) {
 }
 
 const char *supportedDataTypes() {
-  return "(float, float16, bfloat16, int8, uint8, int16, uint16, int32, "
-         "uint32, int64, bool)";
+  return "(float, double, float16, bfloat16, int8, uint8, int16, uint16, "
+         "int32, uint32, int64, bool)";
 }
 
 std::string dataTypeName(int32_t dataType) {

@@ -178,6 +178,12 @@ TEST(EinsumTest, EquationsTorchExports) {
       {"ba", {{3, 4}}, "ba->ab"},
       // Attention scores with heads.
       {"bhqd,bhkd->bhqk", {{2, 2, 3, 4}, {2, 2, 5, 4}}},
+      // Diagonals: a label repeated in one operand.
+      {"ii->i", {{3, 3}}},
+      {"ii", {{4, 4}}, "ii->"},
+      {"...ii->...i", {{2, 3, 3}}, "bii->bi"},
+      {"iji,j->ij", {{3, 2, 3}, {2}}},
+      {"iij,jk->ik", {{2, 2, 3}, {3, 4}}},
   };
   for (const Case &c : cases)
     check(c);
@@ -186,11 +192,12 @@ TEST(EinsumTest, EquationsTorchExports) {
 MATCHER_P(Says, text, "") { return arg.find(text) != std::string::npos; }
 
 TEST(EinsumTest, ErrorsNameTheLabel) {
-  EXPECT_THAT(OneNode("Einsum", {{"x", TensorProto::FLOAT, {3, 3}}},
+  EXPECT_THAT(OneNode("Einsum", {{"x", TensorProto::FLOAT, {3, 4}}},
                       {{"out", TensorProto::FLOAT, {3}}})
                   .text("equation", "ii->i")
                   .importErrors(),
-              Says("label 'i' repeats in operand 0 (a diagonal)"));
+              Says("label 'i' repeats in operand 0 over dimensions of 3 and 4 "
+                   "elements: a diagonal needs them equal"));
   EXPECT_THAT(OneNode("Einsum",
                       {{"x", TensorProto::FLOAT, {3, 4}},
                        {"y", TensorProto::FLOAT, {5, 6}}},

@@ -35,28 +35,14 @@ struct Tensor {
   }
   /// Element i as a double (integers and bools too).
   double at(int64_t i) const {
-    if (kernels::isFloatType(buffer.type))
-      return kernels::loadFloat(buffer.data, buffer.type, i);
-    return static_cast<double>(kernels::loadInt(buffer.data, buffer.type, i));
+    return kernels::loadDouble(buffer.data, buffer.type, i);
   }
   void set(int64_t i, double value) {
-    switch (buffer.type) {
-    case proto::I32:
-      static_cast<int32_t *>(buffer.data)[i] = static_cast<int32_t>(value);
-      break;
-    case proto::I64:
-      static_cast<int64_t *>(buffer.data)[i] = static_cast<int64_t>(value);
-      break;
-    case proto::F32:
-    case proto::F16:
-    case proto::BF16:
-      kernels::storeFloat(buffer.data, buffer.type, i,
-                          static_cast<float>(value));
-      break;
-    default: // Integers and bools.
+    if (kernels::isFloatType(buffer.type))
+      kernels::storeDouble(buffer.data, buffer.type, i, value);
+    else // Integers and bools.
       kernels::storeInt(buffer.data, buffer.type, i,
                         static_cast<int64_t>(value));
-    }
   }
 };
 

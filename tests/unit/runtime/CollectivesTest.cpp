@@ -61,8 +61,8 @@ double reduce(Reduction reduction, proto::ElementType type, double a,
 }
 
 const proto::ElementType kTypes[] = {
-    proto::F32, proto::F16, proto::BF16, proto::I32, proto::I64, proto::I1,
-    proto::I8,  proto::U8,  proto::I16,  proto::U16, proto::U32};
+    proto::F32, proto::F64, proto::F16, proto::BF16, proto::I32, proto::I64,
+    proto::I1,  proto::I8,  proto::U8,  proto::I16,  proto::U16, proto::U32};
 const Reduction kReductions[] = {Reduction::Sum, Reduction::Max,
                                  Reduction::Min};
 

@@ -129,6 +129,82 @@ TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   }
 }
 
+TensorView doubles(std::vector<double> &data, std::vector<int64_t> dims) {
+  return TensorView{data.data(), proto::F64, std::move(dims)};
+}
+
+/// f64 computes in double: values float cannot tell apart stay apart,
+/// and an f32 step inside an f64 chain is still rounded to float.
+TEST(KernelsTest, F64ChainsComputeInDouble) {
+  const double tiny = 1e-12; // Lost when added to 1 in float.
+  std::vector<double> x = {1, 2, -3}, out(3), rounded(3);
+  proto::Instruction instruction;
+  instruction.set_op("fusion");
+  proto::Fusion &fusion = *instruction.mutable_fusion();
+  *fusion.add_operand_dims() = ints({0}).ints();
+  auto step = [&](const char *op, proto::ElementType type,
+                  std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion.add_steps();
+    s->set_op(op);
+    s->set_element_type(type);
+    for (int64_t a : args)
+      s->add_args(a);
+    return s;
+  };
+  step("load", proto::F64, {0});
+  (*step("constant", proto::F64, {})->mutable_attributes())["value"].set_f(
+      tiny);
+  step("add", proto::F64, {0, 1}); // x + 1e-12
+  step("exp", proto::F64, {2});
+  step("log", proto::F64, {3});   // back to x + 1e-12
+  step("sub", proto::F64, {4, 0}); // 1e-12, give or take double rounding
+  step("convert", proto::F32, {2});
+  step("convert", proto::F64, {6}); // x + 1e-12 rounded to float: x
+  fusion.add_outputs(5);
+  fusion.add_outputs(7);
+  ThreadPool pool(2);
+  KernelContext context(instruction, {doubles(x, {3})},
+                        {doubles(out, {3}), doubles(rounded, {3})}, pool);
+  ASSERT_TRUE(findKernel("fusion")(context).ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(out[i], tiny, 1e-14) << i;
+    EXPECT_EQ(rounded[i], x[i]) << i;
+  }
+}
+
+TEST(KernelsTest, F64ContractionsAndReductionsStayInDouble) {
+  ThreadPool pool(2);
+  // [1 + e, 1] . [1 - e, -1] = 1 - e^2 - 1 = -e^2 (e = 2^-20: e^2 is far
+  // below float's resolution at 1).
+  const double e = std::ldexp(1.0, -20);
+  std::vector<double> lhs = {1 + e, 1}, rhs = {1 - e, -1}, dot(1);
+  proto::Instruction instruction;
+  instruction.set_op("dot_general");
+  (*instruction.mutable_attributes())["lhs_batching_dimensions"] = ints({});
+  (*instruction.mutable_attributes())["rhs_batching_dimensions"] = ints({});
+  (*instruction.mutable_attributes())["lhs_contracting_dimensions"] =
+      ints({1});
+  (*instruction.mutable_attributes())["rhs_contracting_dimensions"] =
+      ints({0});
+  KernelContext context(instruction,
+                        {doubles(lhs, {1, 2}), doubles(rhs, {2, 1})},
+                        {doubles(dot, {1, 1})}, pool);
+  ASSERT_TRUE(findKernel("dot_general")(context).ok());
+  EXPECT_EQ(dot[0], -e * e);
+
+  std::vector<double> values = {1e16, 1, -1e16, 1}, sum(1);
+  proto::Instruction reduce;
+  reduce.set_op("reduce");
+  (*reduce.mutable_attributes())["kind"].set_s("sum");
+  (*reduce.mutable_attributes())["dimensions"] = ints({0});
+  KernelContext reduceContext(reduce, {doubles(values, {4})},
+                              {doubles(sum, {})}, pool);
+  ASSERT_TRUE(findKernel("reduce")(reduceContext).ok());
+  EXPECT_EQ(sum[0], 1e16 + 1 - 1e16 + 1);
+  EXPECT_TRUE(kernelTakesF64("reduce"));
+  EXPECT_FALSE(kernelTakesF64("softmax")); // Computes in float: refused.
+}
+
 TEST(KernelsTest, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(toHalf(1.0f).bits, 0x3c00);
   EXPECT_EQ(toHalf(65504.0f).bits, 0x7bff);

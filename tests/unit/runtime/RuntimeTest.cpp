@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/ElementType.h"
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/HostBackend.h"
@@ -154,12 +155,10 @@ TEST(ExecutableTest, RunChecksInputs) {
 
 TEST(NpyTest, RoundTripsEveryDtype) {
   for (proto::ElementType type :
-       {proto::F32, proto::F16, proto::I32, proto::I64, proto::I1}) {
+       {proto::F32, proto::F64, proto::F16, proto::I32, proto::I64, proto::I1,
+        proto::I8, proto::U8, proto::I16, proto::U16, proto::U32}) {
     HostTensor tensor{type, {2, 1, 3}, {}};
-    tensor.bytes.resize(6 * (type == proto::I64   ? 8
-                             : type == proto::I1  ? 1
-                             : type == proto::F16 ? 2
-                                                  : 4));
+    tensor.bytes.resize(6 * elementByteSize(type));
     for (size_t i = 0; i < tensor.bytes.size(); ++i)
       tensor.bytes[i] = static_cast<char>(type == proto::I1 ? i % 2 : i * 7);
     std::string path = tempPath("t" + std::to_string(type) + ".npy");
@@ -177,14 +176,14 @@ TEST(NpyTest, RoundTripsEveryDtype) {
 TEST(NpyTest, RejectsMalformedFiles) {
   {
     std::string header =
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n";
+        "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }\n";
     std::ofstream out(tempPath("bad.npy"), std::ios::binary);
     out << "\x93NUMPY\x01" << '\0' << static_cast<char>(header.size()) << '\0'
         << header << std::string(16, '\0');
   }
   absl::StatusOr<HostTensor> read = readNpy(tempPath("bad.npy"));
   ASSERT_FALSE(read.ok());
-  EXPECT_NE(read.status().message().find("dtype '<f8'"), std::string::npos)
+  EXPECT_NE(read.status().message().find("dtype '<c8'"), std::string::npos)
       << read.status();
   {
     std::ofstream out(tempPath("text.npy"));
