@@ -23,6 +23,7 @@ inline int64_t elementByteSize(proto::ElementType type) {
   case proto::U16:
     return 2;
   case proto::I64:
+  case proto::U64:
   case proto::F64:
     return 8;
   case proto::I1:

@@ -37,6 +37,8 @@ std::optional<proto::ElementType> elementTypeOf(mlir::Type type) {
     return proto::U16;
   if (element.isUnsignedInteger(32))
     return proto::U32;
+  if (element.isUnsignedInteger(64))
+    return proto::U64;
   if (element.isSignlessInteger(8))
     return proto::I8;
   if (element.isSignlessInteger(16))

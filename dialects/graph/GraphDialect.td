@@ -43,15 +43,17 @@ def Graph_Dialect : Dialect {
 
 
 // Integers are signless (i8, i16, i32, i64: two's complement) or unsigned
-// (ui8, ui16, ui32); the runtime computes on both as int64, sign- or
-// zero-extended, and stores back wrapping.
+// (ui8, ui16, ui32, ui64); the runtime computes on both as int64, sign- or
+// zero-extended (ui64 as its bits, compared and divided as unsigned), and
+// stores back wrapping. f64 computes in double where a kernel takes it.
 def Graph_Tensor : StaticShapeTensorOf<[F32, F64, F16, BF16, I8, I16, I32,
-                                        I64, UI8, UI16, UI32, I1]>;
+                                        I64, UI8, UI16, UI32, UI64, I1]>;
 def Graph_FloatTensor : StaticShapeTensorOf<[F32, F64, F16, BF16]>;
 def Graph_NumericTensor : StaticShapeTensorOf<[F32, F64, F16, BF16, I8, I16,
-                                               I32, I64, UI8, UI16, UI32]>;
+                                               I32, I64, UI8, UI16, UI32,
+                                               UI64]>;
 def Graph_BoolTensor : StaticShapeTensorOf<[I1]>;
-def Graph_UnsignedTensor : StaticShapeTensorOf<[UI8, UI16, UI32]>;
+def Graph_UnsignedTensor : StaticShapeTensorOf<[UI8, UI16, UI32, UI64]>;
 def Graph_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 
 // Every op answers the cost questions (GraphInterfaces.td).

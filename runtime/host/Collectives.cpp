@@ -132,6 +132,9 @@ void reduceInto(proto::ElementType type, Reduction reduction, void *into,
   case proto::U32:
     return reduceTyped(reduction, static_cast<uint32_t *>(into),
                        static_cast<const uint32_t *>(from), count);
+  case proto::U64:
+    return reduceTyped(reduction, static_cast<uint64_t *>(into),
+                       static_cast<const uint64_t *>(from), count);
   case proto::F16:
     return reduceAsFloat(
         reduction, static_cast<Half *>(into), static_cast<const Half *>(from),

@@ -153,18 +153,21 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
       return absl::UnimplementedError(absl::StrCat(
           "the host backend has no kernel '", instruction.op(),
           "' (instruction for tensor '", instruction.location(), "')"));
-    if (!kernels::kernelTakesF64(instruction.op())) {
-      auto isF64 = [&](int64_t id) {
-        return program_->buffers(id).element_type() == proto::F64;
-      };
-      if (std::any_of(instruction.operands().begin(),
-                      instruction.operands().end(), isF64) ||
-          std::any_of(instruction.results().begin(),
-                      instruction.results().end(), isF64))
-        return absl::UnimplementedError(absl::StrCat(
-            "the host backend has no element type f64 for kernel '",
-            instruction.op(), "' (instruction for tensor '",
-            instruction.location(), "'; it computes in float)"));
+    if (!kernels::kernelTakesWideTypes(instruction.op())) {
+      std::vector<int64_t> ids(instruction.operands().begin(),
+                               instruction.operands().end());
+      ids.insert(ids.end(), instruction.results().begin(),
+                 instruction.results().end());
+      for (int64_t id : ids) {
+        proto::ElementType type = program_->buffers(id).element_type();
+        if (type == proto::F64 || type == proto::U64)
+          return absl::UnimplementedError(absl::StrCat(
+              "the host backend has no element type ",
+              type == proto::F64 ? "f64" : "u64", " for kernel '",
+              instruction.op(), "' (instruction for tensor '",
+              instruction.location(), "'; it computes in ",
+              type == proto::F64 ? "float)" : "int64)"));
+      }
     }
     for (int64_t id : instruction.results())
       if (program_->buffers(id).storage() == proto::Buffer::CONSTANT ||

@@ -23,7 +23,7 @@ const std::pair<const char *, proto::ElementType> kDtypes[] = {
     {"<f4", proto::F32}, {"<f8", proto::F64}, {"<f2", proto::F16},
     {"<i4", proto::I32}, {"<i8", proto::I64}, {"|b1", proto::I1},
     {"|i1", proto::I8},  {"|u1", proto::U8},  {"<i2", proto::I16},
-    {"<u2", proto::U16}, {"<u4", proto::U32}};
+    {"<u2", proto::U16}, {"<u4", proto::U32}, {"<u8", proto::U64}};
 
 /// The value of `key` in the header dictionary, as text.
 std::string field(const std::string &header, const std::string &key) {
@@ -96,7 +96,7 @@ absl::StatusOr<HostTensor> readNpy(const std::string &path) {
     return bad(absl::StrCat("dtype ", descr,
                             " is not one of float32, float64, float16, "
                             "int32, int64, bool, int8, uint8, int16, uint16, "
-                            "uint32"));
+                            "uint32, uint64"));
   if (shape.size() < 2)
     return bad("no shape");
   for (absl::string_view dim : absl::StrSplit(shape.substr(1, shape.size() - 2),

@@ -329,6 +329,9 @@ absl::Status dotGeneral(KernelContext &context) {
     case proto::U32:
       integerDot<uint32_t>(lhs, rhs, result, *groups);
       break;
+    case proto::U64: // The same bits as int64's wrapping sums.
+      integerDot<int64_t>(lhs, rhs, result, *groups);
+      break;
     default:
       return context.error("does not take bool operands");
     }
@@ -521,7 +524,7 @@ absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
 void registerContractionKernels() {
   // The pool parallelises; OpenBLAS runs each call on the calling thread.
   openblas_set_num_threads(1);
-  registerKernel("dot_general", dotGeneral, F64::Taken);
+  registerKernel("dot_general", dotGeneral, Wide::Taken);
   registerKernel("convolution", convolution);
 }
 

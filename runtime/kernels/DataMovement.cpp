@@ -315,6 +315,14 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
     std::memcpy(bytes, &v, 8);
     break;
   }
+  case proto::U64: {
+    // 2^64 is the first double past the largest uint64.
+    uint64_t v = value >= 18446744073709551616.0 ? UINT64_MAX
+                 : value <= 0                    ? 0
+                                                 : static_cast<uint64_t>(value);
+    std::memcpy(bytes, &v, 8);
+    break;
+  }
   case proto::I8:
   case proto::U8:
   case proto::I16:
@@ -339,14 +347,14 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
 }
 
 void registerDataMovementKernels() {
-  registerKernel("transpose", transposeKernel, F64::Taken);
-  registerKernel("slice", sliceKernel, F64::Taken);
-  registerKernel("reverse", reverseKernel, F64::Taken);
-  registerKernel("concatenate", concatenateKernel, F64::Taken);
-  registerKernel("pad", padKernel, F64::Taken);
-  registerKernel("gather", gatherKernel, F64::Taken);
-  registerKernel("iota", iotaKernel, F64::Taken);
-  registerKernel("copy", copyKernel, F64::Taken);
+  registerKernel("transpose", transposeKernel, Wide::Taken);
+  registerKernel("slice", sliceKernel, Wide::Taken);
+  registerKernel("reverse", reverseKernel, Wide::Taken);
+  registerKernel("concatenate", concatenateKernel, Wide::Taken);
+  registerKernel("pad", padKernel, Wide::Taken);
+  registerKernel("gather", gatherKernel, Wide::Taken);
+  registerKernel("iota", iotaKernel, Wide::Taken);
+  registerKernel("copy", copyKernel, Wide::Taken);
 }
 
 } // namespace tessel::kernels

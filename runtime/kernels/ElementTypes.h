@@ -62,6 +62,8 @@ inline int64_t loadInt(const void *data, proto::ElementType type, int64_t i) {
     return static_cast<const uint16_t *>(data)[i];
   case proto::U32:
     return static_cast<const uint32_t *>(data)[i];
+  case proto::U64: // Its bits: values past 2^63 read negative.
+    return static_cast<int64_t>(static_cast<const uint64_t *>(data)[i]);
   default: // U8, I1
     return static_cast<const uint8_t *>(data)[i];
   }
@@ -76,6 +78,7 @@ inline void storeInt(void *data, proto::ElementType type, int64_t i,
     static_cast<int32_t *>(data)[i] = static_cast<int32_t>(value);
     break;
   case proto::I64:
+  case proto::U64:
     static_cast<int64_t *>(data)[i] = value;
     break;
   case proto::I8:
@@ -133,6 +136,8 @@ inline float loadFloat(const void *data, proto::ElementType type, int64_t i) {
     return toFloat(static_cast<const BFloat16 *>(data)[i]);
   case proto::F64: // Rounded: kernels that compute in float refuse f64.
     return static_cast<float>(static_cast<const double *>(data)[i]);
+  case proto::U64:
+    return static_cast<float>(static_cast<const uint64_t *>(data)[i]);
   default:
     return static_cast<float>(loadInt(data, type, i));
   }
@@ -144,6 +149,8 @@ inline double loadDouble(const void *data, proto::ElementType type,
                          int64_t i) {
   if (type == proto::F64)
     return static_cast<const double *>(data)[i];
+  if (type == proto::U64)
+    return static_cast<double>(static_cast<const uint64_t *>(data)[i]);
   if (isFloatType(type))
     return loadFloat(data, type, i);
   return static_cast<double>(loadInt(data, type, i));

@@ -9,7 +9,10 @@
 // integers and i1); a step of type f16, bf16 or a narrow integer is rounded
 // to its type, so a fused chain gives the same numbers as the ops one by
 // one. A chain that touches f64 computes its float steps in double (each
-// f32, f16 or bf16 step still rounded to its type).
+// f32, f16 or bf16 step still rounded to its type). u64 values are held as
+// their int64 bits; the steps where signedness matters (division,
+// remainder, max, min, comparisons, conversions, relu, abs, sign, clamp,
+// pow's exponent) treat them as unsigned.
 //
 // A result may share its buffer with an operand read without broadcast: a
 // block is fully loaded before it is stored.
@@ -45,7 +48,12 @@ struct Step {
   std::optional<double> constantExponent;
   bool hasMin = false, hasMax = false;
   double min = 0, max = 0;
+  // The step's operands (the first; pow: the exponent) are u64.
+  bool unsignedOperand = false, unsignedExponent = false;
 };
+
+uint64_t asUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
+int64_t fromUnsigned(uint64_t v) { return static_cast<int64_t>(v); }
 
 /// How one operand is read: its element strides in the result's index space.
 struct Access {
@@ -148,6 +156,9 @@ void loadInts(const Access &access, const std::vector<int64_t> &dims,
   case proto::U32:
     return gatherRuns<uint32_t, int64_t>(access, dims, start, length, out,
                                          widen<uint32_t>);
+  case proto::U64: // Its bits.
+    return gatherRuns<int64_t, int64_t>(access, dims, start, length, out,
+                                        int64ToInt);
   default:
     return gatherRuns<uint8_t, int64_t>(access, dims, start, length, out,
                                         boolToInt);
@@ -169,10 +180,70 @@ void roundFloats(proto::ElementType type, F *values, int64_t n) {
 }
 
 void wrapInts(proto::ElementType type, int64_t *values, int64_t n) {
-  if (type == proto::I64)
+  if (type == proto::I64 || type == proto::U64)
     return;
   for (int64_t i = 0; i < n; ++i)
     values[i] = wrapInt(type, values[i]);
+}
+
+/// The steps whose u64 operands differ from int64 ones; false for the
+/// others (the same bits either way: add, sub, mul, neg, shifts, bitwise).
+template <typename F>
+bool evaluateUnsigned(const Step &step, int64_t n, F *f, int64_t *v,
+                      const int64_t *a, const int64_t *b) {
+  switch (step.op) {
+  case Op::Div:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = b[i] ? fromUnsigned(asUnsigned(a[i]) / asUnsigned(b[i])) : 0;
+    return true;
+  case Op::Rem:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = b[i] ? fromUnsigned(asUnsigned(a[i]) % asUnsigned(b[i])) : 0;
+    return true;
+  case Op::Max:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = asUnsigned(a[i]) > asUnsigned(b[i]) ? a[i] : b[i];
+    return true;
+  case Op::Min:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = asUnsigned(a[i]) < asUnsigned(b[i]) ? a[i] : b[i];
+    return true;
+  case Op::Compare:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = compareValues(step.direction, asUnsigned(a[i]), asUnsigned(b[i]));
+    return true;
+  case Op::Relu:
+  case Op::Abs:
+    std::copy(a, a + n, v);
+    return true;
+  case Op::Sign:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = a[i] != 0;
+    return true;
+  case Op::Convert:
+    if (step.isFloat)
+      for (int64_t i = 0; i < n; ++i)
+        f[i] = static_cast<F>(asUnsigned(a[i]));
+    else if (step.type == proto::I1)
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = a[i] != 0;
+    else
+      std::copy(a, a + n, v);
+    return true;
+  case Op::Clamp: {
+    uint64_t low = 0, high = UINT64_MAX;
+    if (step.hasMin && step.min > 0)
+      low = asUnsigned(saturatingUnsigned(std::ceil(step.min)));
+    if (step.hasMax)
+      high = step.max < 0 ? 0
+                          : asUnsigned(saturatingUnsigned(std::floor(step.max)));
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = fromUnsigned(std::min(std::max(asUnsigned(a[i]), low), high));
+    return true;
+  }
+  default:
+    return false;
+  }
 }
 
 /// Evaluates one non-load step over a block of n elements, float steps in
@@ -187,6 +258,8 @@ void evaluate(const Step &step, int64_t n, F *f, int64_t *v,
   const int64_t *a = step.args.empty() ? nullptr : ir[step.args[0]];
   const int64_t *b = step.args.size() > 1 ? ir[step.args[1]] : nullptr;
   ArrayMap out(f, n);
+  if (step.unsignedOperand && evaluateUnsigned(step, n, f, v, a, b))
+    return;
   switch (step.op) {
   case Op::Load:
     return;
@@ -276,6 +349,9 @@ void evaluate(const Step &step, int64_t n, F *f, int64_t *v,
     } else if (step.isFloat)
       for (int64_t i = 0; i < n; ++i)
         f[i] = std::pow(x[i], y[i]);
+    else if (step.unsignedExponent)
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = unsignedPower(a[i], asUnsigned(b[i]));
     else
       for (int64_t i = 0; i < n; ++i)
         v[i] = integerPower(a[i], b[i]);
@@ -401,6 +477,9 @@ void evaluate(const Step &step, int64_t n, F *f, int64_t *v,
     else if (fromFloat && step.type == proto::I1)
       for (int64_t i = 0; i < n; ++i)
         v[i] = x[i] != 0;
+    else if (fromFloat && step.type == proto::U64)
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = saturatingUnsigned(x[i]);
     else if (fromFloat)
       for (int64_t i = 0; i < n; ++i)
         v[i] = saturatingInt(x[i]);
@@ -583,6 +662,10 @@ absl::Status fusionKernel(KernelContext &context) {
     step.max = attributes.max;
     if (step.op == Op::Pow && steps[step.args[1]].op == Op::Constant)
       step.constantExponent = steps[step.args[1]].value;
+    if (step.op != Op::Load && step.op != Op::Constant && !step.args.empty())
+      step.unsignedOperand = steps[step.args[0]].type == proto::U64;
+    if (step.op == Op::Pow)
+      step.unsignedExponent = steps[step.args[1]].type == proto::U64;
     steps.push_back(std::move(step));
   }
   std::vector<int64_t> outputs(fusion.outputs().begin(),
@@ -698,6 +781,6 @@ int stepArity(StepOp op) {
   }
 }
 
-void registerElementwiseKernels() { registerKernel("fusion", fusionKernel, F64::Taken); }
+void registerElementwiseKernels() { registerKernel("fusion", fusionKernel, Wide::Taken); }
 
 } // namespace tessel::kernels

@@ -79,10 +79,18 @@ TESSEL_HD int64_t saturatingInt(double value) {
   return static_cast<int64_t>(value);
 }
 
-/// base^exponent in int64 (negative exponents: 0 unless base is +-1).
-TESSEL_HD int64_t integerPower(int64_t base, int64_t exponent) {
-  if (exponent < 0)
-    return base == 1 ? 1 : base == -1 ? (exponent % 2 ? -1 : 1) : 0;
+/// float or double to u64 (held as int64 bits) as a convert step does:
+/// NaN to 0, saturating at 2^64 - 1; negative values wrap as their int64.
+TESSEL_HD int64_t saturatingUnsigned(double value) {
+  if (value >= 18446744073709551616.0)
+    return -1; // All ones.
+  if (value >= 9.2233720368547758e18)
+    return static_cast<int64_t>(static_cast<uint64_t>(value));
+  return saturatingInt(value);
+}
+
+/// base^exponent wrapping, for an unsigned exponent.
+TESSEL_HD int64_t unsignedPower(int64_t base, uint64_t exponent) {
   int64_t result = 1;
   while (exponent) {
     if (exponent & 1)
@@ -91,6 +99,13 @@ TESSEL_HD int64_t integerPower(int64_t base, int64_t exponent) {
     exponent >>= 1;
   }
   return result;
+}
+
+/// base^exponent in int64 (negative exponents: 0 unless base is +-1).
+TESSEL_HD int64_t integerPower(int64_t base, int64_t exponent) {
+  if (exponent < 0)
+    return base == 1 ? 1 : base == -1 ? (exponent % 2 ? -1 : 1) : 0;
+  return unsignedPower(base, static_cast<uint64_t>(exponent));
 }
 
 /// A compare step: direction 0..5 is eq, ne, lt, le, gt, ge.

@@ -96,10 +96,12 @@ resizeTaps(const KernelContext &context);
 /// The kernel registered for `op`, or null.
 KernelFn findKernel(const std::string &op);
 
-/// Whether `op`'s kernel computes f64 in double. Kernels that compute in
-/// float do not take it: the host backend refuses such an instruction at
-/// load rather than round f64 values to float.
-bool kernelTakesF64(const std::string &op);
+/// Whether `op`'s kernel takes the 64-bit types that fit neither the float
+/// nor the int64 lane: f64 (computed in double) and u64 (unsigned where
+/// that matters: comparisons, division, conversions). Other kernels do not
+/// take them: the host backend refuses such an instruction at load rather
+/// than round f64 to float or compare u64 as signed.
+bool kernelTakesWideTypes(const std::string &op);
 
 // Registration, one function per kernel file.
 void registerElementwiseKernels();
@@ -108,9 +110,9 @@ void registerDataMovementKernels();
 void registerNormalizationKernels();
 void registerWindowKernels();
 void registerSelectionKernels();
-enum class F64 { Refused, Taken };
+enum class Wide { Refused, Taken };
 void registerKernel(const std::string &op, KernelFn kernel,
-                    F64 f64 = F64::Refused);
+                    Wide wide = Wide::Refused);
 
 /// The row-major index of element `index` of a tensor of `dims` after
 /// moving from it by `offset` along `dim` (helper for multi-index walks).

@@ -65,6 +65,15 @@ absl::Status reduceKernel(KernelContext &context) {
               acc = reduceStep<double>(
                   op, acc, loadDouble(in.data, in.type, base + offset));
             storeDouble(out.data, out.type, o, reduceFinish(op, acc, count));
+          } else if (in.type == proto::U64) {
+            uint64_t acc = reduceStart<uint64_t>(op);
+            for (int64_t offset : offsets)
+              acc = reduceStep<uint64_t>(
+                  op, acc,
+                  static_cast<uint64_t>(loadInt(in.data, in.type,
+                                                base + offset)));
+            storeInt(out.data, out.type, o,
+                     static_cast<int64_t>(reduceFinish(op, acc, count)));
           } else {
             int64_t acc = reduceStart<int64_t>(op);
             for (int64_t offset : offsets)
@@ -232,7 +241,7 @@ absl::Status batchNormKernel(KernelContext &context) {
 } // namespace
 
 void registerNormalizationKernels() {
-  registerKernel("reduce", reduceKernel, F64::Taken);
+  registerKernel("reduce", reduceKernel, Wide::Taken);
   registerKernel("softmax", softmaxKernel);
   registerKernel("layer_norm", layerNormKernel);
   registerKernel("batch_norm_inference", batchNormKernel);

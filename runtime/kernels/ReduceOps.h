@@ -3,7 +3,8 @@
 // The reduce op's semantics, one definition for the host kernel and (through
 // nvcc) the CUDA kernel: float types accumulate in double and NaN wins max
 // and min; integer types accumulate in int64; a mean divides by the count
-// (NaN, or 0 for integers, when it is 0).
+// (NaN, or 0 for integers, when it is 0). u64 accumulates as uint64
+// (wrapping, compared unsigned).
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +31,13 @@ template <> TESSEL_HD double reduceStart<double>(ReduceKind kind) {
 template <> TESSEL_HD int64_t reduceStart<int64_t>(ReduceKind kind) {
   return kind == ReduceKind::Max    ? INT64_MIN
          : kind == ReduceKind::Min  ? INT64_MAX
+         : kind == ReduceKind::Prod ? 1
+                                    : 0;
+}
+
+template <> TESSEL_HD uint64_t reduceStart<uint64_t>(ReduceKind kind) {
+  return kind == ReduceKind::Max    ? 0
+         : kind == ReduceKind::Min  ? UINT64_MAX
          : kind == ReduceKind::Prod ? 1
                                     : 0;
 }
@@ -73,6 +81,12 @@ TESSEL_HD int64_t reduceFinish(ReduceKind kind, int64_t acc, int64_t count) {
   if (kind != ReduceKind::Mean)
     return acc;
   return count ? acc / count : 0;
+}
+TESSEL_HD uint64_t reduceFinish(ReduceKind kind, uint64_t acc,
+                                int64_t count) {
+  if (kind != ReduceKind::Mean)
+    return acc;
+  return count ? acc / static_cast<uint64_t>(count) : 0;
 }
 
 } // namespace tessel::kernels

@@ -12,7 +12,7 @@ namespace tessel::kernels {
 namespace {
 struct Registered {
   KernelFn kernel;
-  F64 f64;
+  Wide wide;
 };
 } // namespace
 
@@ -21,8 +21,8 @@ static std::unordered_map<std::string, Registered> &registry() {
   return kernels;
 }
 
-void registerKernel(const std::string &op, KernelFn kernel, F64 f64) {
-  registry()[op] = {kernel, f64};
+void registerKernel(const std::string &op, KernelFn kernel, Wide wide) {
+  registry()[op] = {kernel, wide};
 }
 
 static const Registered *findRegistered(const std::string &op) {
@@ -44,9 +44,9 @@ KernelFn findKernel(const std::string &op) {
   return registered ? registered->kernel : nullptr;
 }
 
-bool kernelTakesF64(const std::string &op) {
+bool kernelTakesWideTypes(const std::string &op) {
   const Registered *registered = findRegistered(op);
-  return registered && registered->f64 == F64::Taken;
+  return registered && registered->wide == Wide::Taken;
 }
 
 int64_t TensorView::numElements() const {

@@ -68,6 +68,8 @@ MPI_User_function *functionFor(proto::ElementType type, Reduction reduction) {
     return opFor<proto::U16>(reduction);
   case proto::U32:
     return opFor<proto::U32>(reduction);
+  case proto::U64:
+    return opFor<proto::U64>(reduction);
   default:
     return nullptr;
   }

@@ -84,6 +84,8 @@ FailureOr<mlir::Type> ModuleBuilder::elementType(int32_t dataType,
     return b.getIntegerType(16, /*isSigned=*/false);
   case onnx::TensorProto::UINT32:
     return b.getIntegerType(32, /*isSigned=*/false);
+  case onnx::TensorProto::UINT64:
+    return b.getIntegerType(64, /*isSigned=*/false);
   default:
     return failure();
   }
@@ -124,6 +126,8 @@ int32_t ModuleBuilder::dataTypeOf(const std::string &name) const {
     return onnx::TensorProto::UINT16;
   if (type.isUnsignedInteger(32))
     return onnx::TensorProto::UINT32;
+  if (type.isUnsignedInteger(64))
+    return onnx::TensorProto::UINT64;
   if (type.isInteger(8))
     return onnx::TensorProto::INT8;
   if (type.isInteger(16))

@@ -258,6 +258,8 @@ std::optional<proto::ElementType> runtimeElementType(int32_t dataType) {
     return proto::U16;
   case TensorProto::UINT32:
     return proto::U32;
+  case TensorProto::UINT64:
+    return proto::U64;
   default:
     return std::nullopt;
   }
@@ -265,7 +267,7 @@ std::optional<proto::ElementType> runtimeElementType(int32_t dataType) {
 
 const char *supportedDataTypes() {
   return "(float, double, float16, bfloat16, int8, uint8, int16, uint16, "
-         "int32, uint32, int64, bool)";
+         "int32, uint32, int64, uint64, bool)";
 }
 
 std::string dataTypeName(int32_t dataType) {

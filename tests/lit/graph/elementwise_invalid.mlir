@@ -41,7 +41,7 @@ func.func @logic_on_floats(%a: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @arithmetic_on_booleans(%a: tensor<4xi1>) -> tensor<4xi1> {
-  // expected-error @+1 {{must be statically shaped tensor of 32-bit float or 64-bit float or 16-bit float or bfloat16 type or 8-bit signless integer or 16-bit signless integer or 32-bit signless integer or 64-bit signless integer or 8-bit unsigned integer or 16-bit unsigned integer or 32-bit unsigned integer values}}
+  // expected-error @+1 {{must be statically shaped tensor of 32-bit float or 64-bit float or 16-bit float or bfloat16 type or 8-bit signless integer or 16-bit signless integer or 32-bit signless integer or 64-bit signless integer or 8-bit unsigned integer or 16-bit unsigned integer or 32-bit unsigned integer or 64-bit unsigned integer values}}
   %0 = graph.add %a, %a : tensor<4xi1>
   return %0 : tensor<4xi1>
 }
@@ -97,7 +97,7 @@ func.func @clamp_bounds_inverted(%a: tensor<4xf32>) -> tensor<4xf32> {
 // -----
 
 func.func @shift_signed(%a: tensor<4xi32>) -> tensor<4xi32> {
-  // expected-error @+1 {{must be statically shaped tensor of 8-bit unsigned integer or 16-bit unsigned integer or 32-bit unsigned integer values}}
+  // expected-error @+1 {{must be statically shaped tensor of 8-bit unsigned integer or 16-bit unsigned integer or 32-bit unsigned integer or 64-bit unsigned integer values}}
   %0 = graph.shift_left %a, %a : tensor<4xi32>
   return %0 : tensor<4xi32>
 }

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <thread>
 
@@ -65,6 +66,41 @@ const proto::ElementType kTypes[] = {
     proto::I1,  proto::I8,  proto::U8,  proto::I16,  proto::U16, proto::U32};
 const Reduction kReductions[] = {Reduction::Sum, Reduction::Max,
                                  Reduction::Min};
+
+/// u64 reduces as unsigned, past 2^63 too (the other types' reference
+/// above computes in double, which cannot hold these values).
+TEST(HostCollectives, AllReduceU64IsUnsigned) {
+  const uint64_t big = (uint64_t{1} << 63) + 3;
+  const std::vector<std::vector<uint64_t>> inputs = {
+      {big, 1, UINT64_MAX}, {2, big, 5}, {7, 9, 1}};
+  for (Reduction reduction : kReductions) {
+    HostGroup group(3);
+    std::vector<Tensor> ins, outs;
+    for (int r = 0; r < 3; ++r) {
+      ins.emplace_back(proto::U64, std::vector<int64_t>{3});
+      std::memcpy(ins.back().storage.data(), inputs[r].data(), 24);
+      outs.emplace_back(proto::U64, std::vector<int64_t>{3});
+    }
+    std::vector<absl::Status> statuses(3);
+    onMembers(3, [&](int r) {
+      statuses[r] =
+          group.allReduce(r, reduction, ins[r].buffer, outs[r].buffer);
+    });
+    for (int r = 0; r < 3; ++r) {
+      ASSERT_TRUE(statuses[r].ok()) << statuses[r];
+      for (int i = 0; i < 3; ++i) {
+        uint64_t want = inputs[0][i];
+        for (int m = 1; m < 3; ++m)
+          want = reduction == Reduction::Sum   ? want + inputs[m][i]
+                 : reduction == Reduction::Max ? std::max(want, inputs[m][i])
+                                               : std::min(want, inputs[m][i]);
+        uint64_t got;
+        std::memcpy(&got, outs[r].storage.data() + i * 8, 8);
+        EXPECT_EQ(got, want) << "member " << r << " element " << i;
+      }
+    }
+  }
+}
 
 TEST(HostCollectives, AllReduceEveryTypeReductionAndGroupSize) {
   for (proto::ElementType type : kTypes)

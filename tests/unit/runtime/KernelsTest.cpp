@@ -201,8 +201,73 @@ TEST(KernelsTest, F64ContractionsAndReductionsStayInDouble) {
                               {doubles(sum, {})}, pool);
   ASSERT_TRUE(findKernel("reduce")(reduceContext).ok());
   EXPECT_EQ(sum[0], 1e16 + 1 - 1e16 + 1);
-  EXPECT_TRUE(kernelTakesF64("reduce"));
-  EXPECT_FALSE(kernelTakesF64("softmax")); // Computes in float: refused.
+  EXPECT_TRUE(kernelTakesWideTypes("reduce"));
+  EXPECT_FALSE(kernelTakesWideTypes("top_k")); // Compares as int64.
+  EXPECT_FALSE(kernelTakesWideTypes("softmax")); // Computes in float: refused.
+}
+
+/// u64 past 2^63 (negative as int64 bits) compares, divides and converts
+/// as unsigned; add wraps at 2^64.
+TEST(KernelsTest, U64StepsAreUnsigned) {
+  const uint64_t big = (uint64_t{1} << 63) + 5, small = 7;
+  std::vector<uint64_t> x = {big, small, UINT64_MAX},
+                        y = {small, big, uint64_t{2}};
+  std::vector<uint64_t> maxOut(3), divOut(3), addOut(3);
+  std::vector<uint8_t> less(3);
+  std::vector<double> asDouble(3);
+  proto::Instruction instruction;
+  instruction.set_op("fusion");
+  proto::Fusion &fusion = *instruction.mutable_fusion();
+  *fusion.add_operand_dims() = ints({0}).ints();
+  *fusion.add_operand_dims() = ints({0}).ints();
+  auto step = [&](const char *op, proto::ElementType type,
+                  std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion.add_steps();
+    s->set_op(op);
+    s->set_element_type(type);
+    for (int64_t a : args)
+      s->add_args(a);
+    return s;
+  };
+  step("load", proto::U64, {0});
+  step("load", proto::U64, {1});
+  step("max", proto::U64, {0, 1});
+  step("div", proto::U64, {0, 1});
+  step("add", proto::U64, {0, 1});
+  (*step("compare", proto::I1, {0, 1})->mutable_attributes())["direction"]
+      .set_i(2); // lt
+  step("convert", proto::F64, {0});
+  for (int64_t output : {2, 3, 4, 5, 6})
+    fusion.add_outputs(output);
+  ThreadPool pool(2);
+  KernelContext context(
+      instruction,
+      {{x.data(), proto::U64, {3}}, {y.data(), proto::U64, {3}}},
+      {{maxOut.data(), proto::U64, {3}},
+       {divOut.data(), proto::U64, {3}},
+       {addOut.data(), proto::U64, {3}},
+       {less.data(), proto::I1, {3}},
+       {asDouble.data(), proto::F64, {3}}},
+      pool);
+  absl::Status status = findKernel("fusion")(context);
+  ASSERT_TRUE(status.ok()) << status;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(maxOut[i], std::max(x[i], y[i])) << i;
+    EXPECT_EQ(divOut[i], x[i] / y[i]) << i;
+    EXPECT_EQ(addOut[i], x[i] + y[i]) << i;
+    EXPECT_EQ(less[i], x[i] < y[i]) << i;
+    EXPECT_EQ(asDouble[i], static_cast<double>(x[i])) << i;
+  }
+
+  std::vector<uint64_t> largest(1);
+  proto::Instruction reduce;
+  reduce.set_op("reduce");
+  (*reduce.mutable_attributes())["kind"].set_s("max");
+  (*reduce.mutable_attributes())["dimensions"] = ints({0});
+  KernelContext reduceContext(reduce, {{x.data(), proto::U64, {3}}},
+                              {{largest.data(), proto::U64, {}}}, pool);
+  ASSERT_TRUE(findKernel("reduce")(reduceContext).ok());
+  EXPECT_EQ(largest[0], UINT64_MAX);
 }
 
 TEST(KernelsTest, HalfConversionsRoundToNearestEven) {

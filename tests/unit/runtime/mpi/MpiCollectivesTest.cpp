@@ -89,7 +89,7 @@ TEST(MpiCollectives, AllReduceEveryTypeAndReduction) {
   for (proto::ElementType type :
        {proto::F32, proto::F64, proto::F16, proto::BF16, proto::I32,
         proto::I64, proto::I1, proto::I8, proto::U8, proto::I16, proto::U16,
-        proto::U32})
+        proto::U32, proto::U64})
     for (Reduction reduction :
          {Reduction::Sum, Reduction::Max, Reduction::Min}) {
       Tensor in = input(type, {3, 7}, me), out(type, {3, 7});
