@@ -12,6 +12,18 @@ TensorView view(std::vector<float> &data, std::vector<int64_t> dims) {
   return TensorView{data.data(), proto::F32, std::move(dims)};
 }
 
+/// Appends a step to `fusion`: `op` of `type` reading `args`.
+proto::FusionStep *addStep(proto::Fusion &fusion, const char *op,
+                           proto::ElementType type,
+                           const std::vector<int64_t> &args) {
+  proto::FusionStep *step = fusion.add_steps();
+  step->set_op(op);
+  step->set_element_type(type);
+  for (int64_t a : args)
+    step->add_args(a);
+  return step;
+}
+
 proto::Attribute ints(std::vector<int64_t> values) {
   proto::Attribute attribute;
   attribute.mutable_ints();
@@ -103,12 +115,7 @@ TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   *fusion.add_operand_dims() = ints({1}).ints();
   auto step = [&](const char *op, proto::ElementType type,
                   std::vector<int64_t> args) {
-    proto::FusionStep *s = fusion.add_steps();
-    s->set_op(op);
-    s->set_element_type(type);
-    for (int64_t a : args)
-      s->add_args(a);
-    return s;
+    return addStep(fusion, op, type, args);
   };
   step("load", proto::F32, {0});
   step("load", proto::F32, {1});
@@ -144,12 +151,7 @@ TEST(KernelsTest, F64ChainsComputeInDouble) {
   *fusion.add_operand_dims() = ints({0}).ints();
   auto step = [&](const char *op, proto::ElementType type,
                   std::vector<int64_t> args) {
-    proto::FusionStep *s = fusion.add_steps();
-    s->set_op(op);
-    s->set_element_type(type);
-    for (int64_t a : args)
-      s->add_args(a);
-    return s;
+    return addStep(fusion, op, type, args);
   };
   step("load", proto::F64, {0});
   (*step("constant", proto::F64, {})->mutable_attributes())["value"].set_f(
@@ -222,12 +224,7 @@ TEST(KernelsTest, U64StepsAreUnsigned) {
   *fusion.add_operand_dims() = ints({0}).ints();
   auto step = [&](const char *op, proto::ElementType type,
                   std::vector<int64_t> args) {
-    proto::FusionStep *s = fusion.add_steps();
-    s->set_op(op);
-    s->set_element_type(type);
-    for (int64_t a : args)
-      s->add_args(a);
-    return s;
+    return addStep(fusion, op, type, args);
   };
   step("load", proto::U64, {0});
   step("load", proto::U64, {1});
