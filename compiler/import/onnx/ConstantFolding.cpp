@@ -376,6 +376,48 @@ Result foldRange(const StaticTensor &start, const StaticTensor &limit,
   return single(StaticTensor::ofInts(start.dataType, {count}, values));
 }
 
+/// HannWindow, HammingWindow and BlackmanWindow of a static size: each a
+/// sum of cosines, a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N), with N the
+/// size (periodic, the default) or the size - 1 (symmetric); computed in
+/// double and stored as output_datatype (float by default).
+Result foldWindow(const std::string &op, const NodeAttributes &attributes,
+                  const StaticTensor &size) {
+  if (size.numElements() != 1 || size.isFloat())
+    return invalid("size must be an integer scalar");
+  int64_t count = size.getInt(0);
+  if (count < 0)
+    return invalid(absl::StrCat("size ", count, " is negative"));
+  if (count > kMaxFoldedElements)
+    return std::nullopt;
+  int32_t type = static_cast<int32_t>(
+      attributes.getInt("output_datatype", TensorProto::FLOAT));
+  if (!runtimeElementType(type))
+    return invalid(absl::StrCat("output_datatype ", dataTypeName(type),
+                                " is not a supported element type"));
+  bool periodic = attributes.getInt("periodic", 1) != 0;
+  double a0 = 0.5, a1 = 0.5, a2 = 0;
+  if (op == "HammingWindow") {
+    a0 = 25.0 / 46;
+    a1 = 21.0 / 46;
+  } else if (op == "BlackmanWindow") {
+    a0 = 0.42;
+    a2 = 0.08;
+  }
+  double period = periodic ? count : count - 1;
+  const double pi = 3.14159265358979323846;
+  std::vector<double> values;
+  for (int64_t n = 0; n < count; ++n) {
+    double phase = period > 0 ? 2 * pi * n / period : 0;
+    values.push_back(a0 - a1 * std::cos(phase) + a2 * std::cos(2 * phase));
+  }
+  if (isFloatType(type))
+    return single(StaticTensor::ofFloats(type, {count}, values));
+  std::vector<int64_t> ints;
+  for (double value : values)
+    ints.push_back(wrapInt(type, static_cast<int64_t>(value)));
+  return single(StaticTensor::ofInts(type, {count}, ints));
+}
+
 Result foldConstantOfShape(const onnx::NodeProto &node,
                            const StaticTensor &shapeTensor) {
   Shape shape = intsOf(shapeTensor);
@@ -412,6 +454,9 @@ bool isFoldable(const std::string &opType) {
                                                              "Slice",
                                                              "ConstantOfShape",
                                                              "Range",
+                                                             "HannWindow",
+                                                             "HammingWindow",
+                                                             "BlackmanWindow",
                                                              "Reshape",
                                                              "Expand",
                                                              "Flatten",
@@ -497,6 +542,8 @@ Result foldNode(const onnx::NodeProto &node, int64_t opset,
   }
   if (op == "ConstantOfShape")
     return foldConstantOfShape(node, *input(0));
+  if (op == "HannWindow" || op == "HammingWindow" || op == "BlackmanWindow")
+    return foldWindow(op, attributes, *input(0));
   if (op == "Range") {
     if (!input(1) || !input(2))
       return invalid("limit and delta are missing");

@@ -56,13 +56,18 @@ FailureOr<Value> dot(NodeLowering &node, Value lhs, Value rhs,
                                           lhsContract, rhsContract);
 }
 
-/// numpy matmul. A rank-2 right operand (a weight) is contracted directly,
-/// never broadcast over the batch, so that it can be sharded as it is.
 LogicalResult lowerMatMul(NodeLowering &node) {
   FailureOr<Value> a = node.input(0), b = node.input(1);
   if (failed(a) || failed(b) || failed(sameElementType(node, *a, *b)))
     return failure();
-  Value lhs = *a, rhs = *b;
+  return node.setOutput(matmul(node, *a, *b));
+}
+
+} // namespace
+
+/// numpy matmul. A rank-2 right operand (a weight) is contracted directly,
+/// never broadcast over the batch, so that it can be sharded as it is.
+FailureOr<Value> matmul(NodeLowering &node, Value lhs, Value rhs) {
   bool vectorLhs = typeOf(lhs).getRank() == 1;
   bool vectorRhs = typeOf(rhs).getRank() == 1;
   if (typeOf(lhs).getRank() == 0 || typeOf(rhs).getRank() == 0)
@@ -106,9 +111,10 @@ LogicalResult lowerMatMul(NodeLowering &node) {
       shape.erase(shape.end() - (vectorRhs ? 1 : 2));
     result = node.reshape(result, shape);
   }
-  node.setOutput(0, result);
-  return success();
+  return result;
 }
+
+namespace {
 
 LogicalResult lowerGemm(NodeLowering &node) {
   FailureOr<Value> a = node.input(0), b = node.input(1);

@@ -537,6 +537,9 @@ void registerTensorLowerings(LoweringTable &table) {
   table["Trilu"] = lowerTrilu;
   table["ConstantOfShape"] = lowerConstantOfShape;
   table["Range"] = lowerImportTimeOnly;
+  table["HannWindow"] = lowerImportTimeOnly;
+  table["HammingWindow"] = lowerImportTimeOnly;
+  table["BlackmanWindow"] = lowerImportTimeOnly;
 }
 
 } // namespace tessel::onnx_import

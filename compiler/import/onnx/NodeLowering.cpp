@@ -270,6 +270,7 @@ LoweringFn findLowering(llvm::StringRef opType) {
     registerSelectionLowerings(table);
     registerRecurrentLowerings(table);
     registerEinsumLowerings(table);
+    registerQuantizationLowerings(table);
     return table;
   }();
   return table.lookup(opType);

@@ -166,6 +166,11 @@ void registerLossLowerings(LoweringTable &table);
 void registerSelectionLowerings(LoweringTable &table);
 void registerRecurrentLowerings(LoweringTable &table);
 void registerEinsumLowerings(LoweringTable &table);
+void registerQuantizationLowerings(LoweringTable &table);
+
+/// numpy's matmul of two values of one element type (LowerNeuralOps.cpp).
+mlir::FailureOr<mlir::Value> matmul(NodeLowering &node, mlir::Value lhs,
+                                    mlir::Value rhs);
 
 /// A graph.constant holding `tensor` converted to `elementType`.
 mlir::Value buildConstant(mlir::OpBuilder &builder, mlir::Location loc,

@@ -67,5 +67,27 @@ TEST(LoweringErrorsTest, SelectionsAndLosses) {
               Says("must be a multiple of blocksize^2"));
 }
 
+TEST(LoweringErrorsTest, QuantizationAndWindows) {
+  EXPECT_THAT(OneNode("QuantizeLinear", {{"x", TensorProto::FLOAT, {2, 3}},
+                                         {"scale", TensorProto::FLOAT, {2}},
+                                         {"zero", TensorProto::UINT8, {2}}})
+                  .importErrors(),
+              Says("the scale must be a scalar or a 1-D tensor of 3 "
+                   "elements (dimension 1), not 2 elements"));
+  EXPECT_THAT(OneNode("QuantizeLinear", {{"x", TensorProto::FLOAT, {2, 3}},
+                                         {"scale", TensorProto::FLOAT, {}},
+                                         {"zero", TensorProto::INT32, {}}})
+                  .importErrors(),
+              Says("quantizes to uint8 or int8 only"));
+  EXPECT_THAT(OneNode("MatMulInteger", {{"a", TensorProto::INT32, {2, 3}},
+                                        {"b", TensorProto::INT32, {3, 2}}})
+                  .importErrors(),
+              Says("operands must be uint8 or int8"));
+  // A window's size must be known at import time (its output's shape).
+  EXPECT_THAT(OneNode("HannWindow", {{"size", TensorProto::INT64, {1}}})
+                  .importErrors(),
+              Says("input 'size' must be known at import time"));
+}
+
 } // namespace
 } // namespace tessel
