@@ -16,9 +16,24 @@ bool isCheapToDuplicate(mlir::Operation *op) {
   return mlir::isa<graph::BroadcastInDimOp, graph::ConstantOp>(op);
 }
 
+/// The values the ops `ordered` of `group` read from outside it, in order.
+llvm::SetVector<mlir::Value>
+inputsOf(llvm::ArrayRef<mlir::Operation *> ordered,
+         const llvm::SetVector<mlir::Operation *> &group) {
+  llvm::SetVector<mlir::Value> inputs;
+  for (mlir::Operation *op : ordered)
+    for (mlir::Value operand : op->getOperands())
+      if (!group.contains(operand.getDefiningOp()))
+        inputs.insert(operand);
+  return inputs;
+}
+
 /// The ops of the fusion rooted at `root`: producers join while they are
-/// fusible and read only by the group (cheap ones always join).
-llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root) {
+/// fusible and read only by the group (cheap ones always join), and the
+/// group stays within `maxOperands` inputs and `maxOps` ops plus loads.
+llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root,
+                                                int64_t maxOperands,
+                                                int64_t maxOps) {
   llvm::SetVector<mlir::Operation *> group;
   group.insert(root);
   bool changed = true;
@@ -35,10 +50,16 @@ llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root) {
             llvm::all_of(producer->getUsers(), [&](mlir::Operation *user) {
               return group.contains(user);
             });
-        if (isCheapToDuplicate(producer) || onlyGroupReads) {
-          group.insert(producer);
-          changed = true;
+        if (!isCheapToDuplicate(producer) && !onlyGroupReads)
+          continue;
+        group.insert(producer);
+        int64_t inputs = inputsOf(group.getArrayRef(), group).size();
+        if (inputs > maxOperands ||
+            static_cast<int64_t>(group.size()) + inputs > maxOps) {
+          group.pop_back();
+          continue;
         }
+        changed = true;
       }
     }
   }
@@ -53,11 +74,7 @@ void fuse(mlir::Operation *root, llvm::SetVector<mlir::Operation *> &group,
   llvm::sort(ordered, [](mlir::Operation *a, mlir::Operation *b) {
     return a->isBeforeInBlock(b);
   });
-  llvm::SetVector<mlir::Value> inputs;
-  for (mlir::Operation *op : ordered)
-    for (mlir::Value operand : op->getOperands())
-      if (!group.contains(operand.getDefiningOp()))
-        inputs.insert(operand);
+  llvm::SetVector<mlir::Value> inputs = inputsOf(ordered, group);
 
   mlir::OpBuilder builder(root);
   auto fusion = graph::FusionOp::create(builder, root->getLoc(),
@@ -87,6 +104,8 @@ void fuse(mlir::Operation *root, llvm::SetVector<mlir::Operation *> &group,
 
 struct FuseElementwisePass
     : impl::FuseElementwisePassBase<FuseElementwisePass> {
+  using FuseElementwisePassBase::FuseElementwisePassBase;
+
   void runOnOperation() override {
     mlir::func::FuncOp function = getOperation();
     if (function.getBody().empty())
@@ -101,7 +120,8 @@ struct FuseElementwisePass
       if (erased.contains(root) || !graph::isFusible(root) ||
           mlir::isa<graph::ConstantOp>(root) || root->use_empty())
         continue;
-      llvm::SetVector<mlir::Operation *> group = collectGroup(root);
+      llvm::SetVector<mlir::Operation *> group =
+          collectGroup(root, maxOperands, maxOps);
       fuse(root, group, erased);
     }
     // Broadcasts and splat constants every reader of which was fused.

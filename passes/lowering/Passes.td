@@ -18,7 +18,18 @@ def FuseElementwisePass : Pass<"graph-fuse-elementwise", "::mlir::func::FuncOp">
     a fusion grows upward through producers that only it uses; broadcasts and
     splat constants are cheap to recompute and join every fusion that reads
     them. Intermediate tensors of a chain are never materialised.
+
+    A fusion stays within what every backend evaluates: at most
+    `max-operands` operands and `max-ops` ops plus loads (the defaults are
+    the cuda backend's limits, runtime/cuda/DeviceOps.h); a producer that
+    would pass them starts a fusion of its own.
   }];
+  let options = [
+    Option<"maxOperands", "max-operands", "int64_t", /*default=*/"16",
+           "Most operands of one fusion">,
+    Option<"maxOps", "max-ops", "int64_t", /*default=*/"96",
+           "Most ops plus operand loads of one fusion">,
+  ];
   let dependentDialects = ["::tessel::graph::GraphDialect"];
 }
 

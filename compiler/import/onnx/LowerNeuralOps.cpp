@@ -339,16 +339,129 @@ LogicalResult lowerConvTranspose(NodeLowering &node) {
   return node.setOutput(addChannelBias(node, *conv, 2));
 }
 
+/// MaxPool with its Indices output, or of integers (the pool kernels
+/// compute in float): one strided slice of the padded input per kernel
+/// offset, the running maximum taking a later offset only where it is
+/// larger (the first maximum in the window's row-major order wins, as in
+/// ONNX's reference; a NaN wins over numbers). Indices are flat positions
+/// in X (storage_order 0: row-major; 1: the spatial dimensions column-
+/// major), sliced alongside.
+LogicalResult lowerComposedMaxPool(NodeLowering &node, Value x,
+                                   const Window &window) {
+  if (node.attributes.getInt("ceil_mode", 0) != 0)
+    return node.fail("ceil_mode is not supported with the Indices output or "
+                     "integer inputs");
+  mlir::RankedTensorType type = typeOf(x);
+  int64_t rank = type.getRank();
+  size_t spatial = rank - 2;
+  bool columnMajor = node.attributes.getInt("storage_order", 0) != 0;
+  // Flat index of every element of X.
+  auto indexType = type.clone(node.builder.getI64Type());
+  Value index;
+  int64_t stride = 1;
+  std::vector<int64_t> order = iotaVector(0, rank);
+  if (columnMajor)
+    std::reverse(order.begin() + 2, order.end());
+  for (int64_t i = rank - 1; i >= 0; --i) {
+    int64_t d = order[i];
+    Value along = graph::IotaOp::create(node.builder, node.loc, indexType, d);
+    Value term = node.mul(along, node.splatLike(stride, along));
+    index = index ? node.add(index, term) : term;
+    stride *= type.getDimSize(d);
+  }
+  std::vector<int64_t> low(2, 0), high(2, 0), interior(rank, 0);
+  for (size_t d = 0; d < spatial; ++d) {
+    low.push_back(window.padLow[d]);
+    high.push_back(window.padHigh[d]);
+  }
+  FailureOr<Value> padded = node.create<graph::PadOp>(
+      x, low, high, interior, llvm::APFloat(-INFINITY));
+  FailureOr<Value> paddedIndex = node.create<graph::PadOp>(
+      index, low, high, interior, llvm::APFloat(-1.0));
+  if (failed(padded) || failed(paddedIndex))
+    return failure();
+  std::vector<int64_t> outSizes;
+  for (size_t d = 0; d < spatial; ++d) {
+    int64_t extent = (window.kernel[d] - 1) * window.dilations[d] + 1;
+    int64_t span = typeOf(*padded).getDimSize(d + 2) - extent;
+    if (span < 0)
+      return node.fail("the window is larger than the padded input");
+    outSizes.push_back(span / window.strides[d] + 1);
+  }
+  bool isFloat = mlir::isa<mlir::FloatType>(type.getElementType());
+  Value best, bestIndex;
+  std::vector<int64_t> offset(spatial, 0);
+  for (bool more = true; more;) {
+    std::vector<int64_t> start(2, 0), limit = {type.getDimSize(0),
+                                               type.getDimSize(1)},
+                                      steps(2, 1);
+    for (size_t d = 0; d < spatial; ++d) {
+      start.push_back(offset[d] * window.dilations[d]);
+      limit.push_back(start.back() + (outSizes[d] - 1) * window.strides[d] + 1);
+      steps.push_back(window.strides[d]);
+    }
+    FailureOr<Value> candidate =
+        node.create<graph::SliceOp>(*padded, start, limit, steps);
+    FailureOr<Value> candidateIndex =
+        node.create<graph::SliceOp>(*paddedIndex, start, limit, steps);
+    if (failed(candidate) || failed(candidateIndex))
+      return failure();
+    if (!best) {
+      best = *candidate;
+      bestIndex = *candidateIndex;
+    } else {
+      Value take = graph::CompareOp::create(node.builder, node.loc,
+                                            graph::ComparisonDirection::GT,
+                                            *candidate, best);
+      if (isFloat) {
+        auto isNan = [&](Value v) -> Value {
+          return graph::CompareOp::create(
+              node.builder, node.loc, graph::ComparisonDirection::NE, v, v);
+        };
+        FailureOr<Value> bestIsNumber = node.create<graph::NotOp>(isNan(best));
+        if (failed(bestIsNumber))
+          return failure();
+        FailureOr<Value> nanWins =
+            node.create<graph::AndOp>(isNan(*candidate), *bestIsNumber);
+        FailureOr<Value> either =
+            failed(nanWins) ? nanWins
+                            : node.create<graph::OrOp>(take, *nanWins);
+        if (failed(either))
+          return failure();
+        take = *either;
+      }
+      best = graph::SelectOp::create(node.builder, node.loc, take, *candidate,
+                                     best);
+      bestIndex = graph::SelectOp::create(node.builder, node.loc, take,
+                                          *candidateIndex, bestIndex);
+    }
+    more = false;
+    for (int64_t d = static_cast<int64_t>(spatial) - 1; d >= 0; --d) {
+      if (++offset[d] < window.kernel[d]) {
+        more = true;
+        break;
+      }
+      offset[d] = 0;
+    }
+  }
+  node.setOutput(0, best);
+  if (node.outputUsed(1))
+    node.setOutput(1, bestIndex);
+  return success();
+}
+
 template <typename PoolOp> LogicalResult lowerPool(NodeLowering &node) {
   FailureOr<Value> x = node.input(0);
   if (failed(x))
     return failure();
-  if (node.outputUsed(1))
+  constexpr bool isMax = std::is_same_v<PoolOp, graph::MaxPoolOp>;
+  if (!isMax && node.outputUsed(1))
     return node.fail("the Indices output is not supported");
   mlir::RankedTensorType type = typeOf(*x);
   if (type.getRank() < 3)
     return node.fail("X must be [N, C, spatial...]");
-  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+  bool isFloat = mlir::isa<mlir::FloatType>(type.getElementType());
+  if (!isFloat && (!isMax || type.getElementType().isInteger(1)))
     return node.fail("pooling of integers is not supported (X is " +
                      dataTypeName(node.inputDataType(0)) + ")");
   std::optional<std::vector<int64_t>> kernel =
@@ -359,6 +472,8 @@ template <typename PoolOp> LogicalResult lowerPool(NodeLowering &node) {
       readWindow(node, type.getShape().drop_front(2), *kernel);
   if (failed(window))
     return failure();
+  if (isMax && (!isFloat || node.outputUsed(1)))
+    return lowerComposedMaxPool(node, *x, *window);
   bool ceilMode = node.attributes.getInt("ceil_mode", 0) != 0;
   FailureOr<Value> result;
   if constexpr (std::is_same_v<PoolOp, graph::AvgPoolOp>)

@@ -55,3 +55,20 @@ func.func @boundaries() -> tensor<3x2xf32> {
   %s = graph.softmax %b, dim = 1 : tensor<3x2xf32>
   return %s : tensor<3x2xf32>
 }
+
+// -----
+
+// A fusion stays within the operand limit: with at most two operands,
+// (a + b) * c splits where the third operand would join.
+// RUN: tessel-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(graph-fuse-elementwise{max-operands=2}))' | FileCheck %s --check-prefix=LIMIT
+// LIMIT-LABEL: func.func @operand_limit
+// LIMIT: %[[SUM:.*]] = graph.fusion(%arg0, %arg1)
+// LIMIT: graph.add
+// LIMIT: %[[PRODUCT:.*]] = graph.fusion(%[[SUM]], %arg2)
+// LIMIT: graph.mul
+// LIMIT: return %[[PRODUCT]]
+func.func @operand_limit(%a: tensor<4xf32>, %b: tensor<4xf32>, %c: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = graph.add %a, %b : tensor<4xf32>
+  %1 = graph.mul %0, %c : tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
