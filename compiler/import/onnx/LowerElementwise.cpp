@@ -200,8 +200,18 @@ LogicalResult lowerIdentity(NodeLowering &node) {
       FailureOr<StaticTensor> training = node.staticInput(2, "training_mode");
       if (failed(training))
         return failure();
-      if (training->getInt(0) != 0)
-        return node.fail("training mode is not supported");
+      double ratio = 0.5;
+      if (node.hasInput(1)) {
+        FailureOr<StaticTensor> given = node.staticInput(1, "ratio");
+        if (failed(given))
+          return failure();
+        ratio = given->getDouble(0);
+      }
+      // Training with a ratio of 0 keeps every element, as inference does;
+      // any other ratio draws random numbers.
+      if (training->getInt(0) != 0 && ratio != 0)
+        return node.fail("training mode with a nonzero ratio draws random "
+                         "numbers, which Tessel does not support");
     }
     // In inference every element is kept.
     if (node.outputUsed(1))

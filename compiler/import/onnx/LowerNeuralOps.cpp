@@ -628,9 +628,8 @@ LogicalResult lowerSoftmax(NodeLowering &node) {
 }
 
 LogicalResult lowerBatchNorm(NodeLowering &node) {
-  if (node.attributes.getInt("training_mode", 0))
-    return node.fail("training mode is not supported");
-  for (size_t i = 1; i < node.numOutputs(); ++i)
+  bool training = node.attributes.getInt("training_mode", 0) != 0;
+  for (size_t i = 1; i < node.numOutputs() && !training; ++i)
     if (node.outputUsed(i))
       return node.fail("the running statistics outputs exist only in "
                        "training mode");
@@ -654,6 +653,39 @@ LogicalResult lowerBatchNorm(NodeLowering &node) {
                        " channels, of X's element type");
   if (!mlir::isa<mlir::FloatType>(type.getElementType()))
     return node.fail("needs a floating-point input");
+  if (training) {
+    // The batch's statistics per channel (the variance the population's),
+    // normalising X; the running statistics move towards them by
+    // 1 - momentum.
+    std::vector<int64_t> dims = {0};
+    llvm::append_range(dims, iotaVector(2, type.getRank()));
+    FailureOr<Value> mean = node.create<graph::ReduceOp>(
+        graph::ReduceKind::Mean, inputs[0], dims);
+    if (failed(mean))
+      return failure();
+    Shape perChannel(type.getRank(), 1);
+    perChannel[1] = type.getDimSize(1);
+    FailureOr<Value> spread =
+        node.broadcastTo(node.reshape(*mean, perChannel), type.getShape());
+    if (failed(spread))
+      return failure();
+    Value centred = node.sub(inputs[0], *spread);
+    FailureOr<Value> variance = node.create<graph::ReduceOp>(
+        graph::ReduceKind::Mean, node.mul(centred, centred), dims);
+    if (failed(variance))
+      return failure();
+    double momentum = widenFloat(node.attributes.getFloat("momentum", 0.9f));
+    auto moved = [&](Value running, Value batch) {
+      return node.add(node.mul(running, node.splatLike(momentum, running)),
+                      node.mul(batch, node.splatLike(1 - momentum, batch)));
+    };
+    if (node.outputUsed(1))
+      node.setOutput(1, moved(inputs[3], *mean));
+    if (node.outputUsed(2))
+      node.setOutput(2, moved(inputs[4], *variance));
+    inputs[3] = *mean;
+    inputs[4] = *variance;
+  }
   Value result = graph::BatchNormInferenceOp::create(
       node.builder, node.loc, typeOf(inputs[0]), inputs[0], inputs[1],
       inputs[2], inputs[3], inputs[4],
