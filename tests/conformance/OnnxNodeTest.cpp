@@ -133,10 +133,10 @@ std::string unsupportedReason(const onnx::ModelProto &model) {
         import.version() < 9)
       return "opset below 9";
   for (const onnx::NodeProto &node : model.graph().node()) {
-    if (!node.domain().empty() && node.domain() != "ai.onnx")
-      return "domain " + node.domain();
-    if (!isSupportedOnnxOp(node.op_type()))
-      return "op " + node.op_type();
+    if (!isSupportedOnnxOp(node.op_type(), node.domain()))
+      return node.domain().empty() || node.domain() == "ai.onnx"
+                 ? "op " + node.op_type()
+                 : "domain " + node.domain() + " op " + node.op_type();
   }
   for (const auto *values : {&model.graph().input(), &model.graph().output()})
     for (const onnx::ValueInfoProto &value : *values) {

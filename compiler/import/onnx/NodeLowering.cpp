@@ -260,7 +260,17 @@ FailureOr<Value> NodeLowering::moveLastTo(Value value, int64_t dim) {
   return create<graph::TransposeOp>(value, order);
 }
 
-LoweringFn findLowering(llvm::StringRef opType) {
+LoweringFn findLowering(llvm::StringRef opType, llvm::StringRef domain) {
+  if (domain == kTrainingDomain) {
+    static const LoweringTable training = [] {
+      LoweringTable table;
+      registerOptimizerLowerings(table);
+      return table;
+    }();
+    return training.lookup(opType);
+  }
+  if (!domain.empty() && domain != "ai.onnx")
+    return nullptr;
   static const LoweringTable table = [] {
     LoweringTable table;
     registerElementwiseLowerings(table);

@@ -156,8 +156,13 @@ private:
 using LoweringFn = mlir::LogicalResult (*)(NodeLowering &);
 using LoweringTable = llvm::StringMap<LoweringFn>;
 
-/// The lowering of `opType` (ONNX default domain), or null.
-LoweringFn findLowering(llvm::StringRef opType);
+/// The domain of ONNX's training operators (optimizers).
+inline constexpr llvm::StringLiteral kTrainingDomain =
+    "ai.onnx.preview.training";
+
+/// The lowering of `opType` in `domain` (empty or "ai.onnx": the default
+/// domain; kTrainingDomain), or null.
+LoweringFn findLowering(llvm::StringRef opType, llvm::StringRef domain = "");
 
 void registerElementwiseLowerings(LoweringTable &table);
 void registerTensorLowerings(LoweringTable &table);
@@ -167,6 +172,8 @@ void registerSelectionLowerings(LoweringTable &table);
 void registerRecurrentLowerings(LoweringTable &table);
 void registerEinsumLowerings(LoweringTable &table);
 void registerQuantizationLowerings(LoweringTable &table);
+/// kTrainingDomain's operators, keyed by their names.
+void registerOptimizerLowerings(LoweringTable &table);
 
 /// numpy's matmul of two values of one element type (LowerNeuralOps.cpp).
 mlir::FailureOr<mlir::Value> matmul(NodeLowering &node, mlir::Value lhs,

@@ -336,7 +336,8 @@ LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
     return error("node '" + node.name() + "' (" + node.op_type() +
                  "): " + message);
   };
-  if (!node.domain().empty() && node.domain() != "ai.onnx")
+  bool defaultDomain = node.domain().empty() || node.domain() == "ai.onnx";
+  if (!defaultDomain && node.domain() != kTrainingDomain)
     return nodeError("operators of domain '" + node.domain() +
                      "' are not supported");
   for (const std::string &input : node.input())
@@ -346,13 +347,13 @@ LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
   if (node.output_size() == 0)
     return nodeError("the node has no outputs");
 
-  if (node.op_type() == "Shape" || node.op_type() == "Size") {
+  if (defaultDomain && (node.op_type() == "Shape" || node.op_type() == "Size")) {
     if (node.input_size() != 1)
       return nodeError("expects one input");
     return defineShapeOf(node);
   }
 
-  if (isFoldable(node.op_type())) {
+  if (defaultDomain && isFoldable(node.op_type())) {
     std::vector<const StaticTensor *> inputs;
     bool allStatic = true;
     for (const std::string &input : node.input()) {
@@ -377,9 +378,10 @@ LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
     }
   }
 
-  LoweringFn lowering = findLowering(node.op_type());
+  LoweringFn lowering = findLowering(node.op_type(), node.domain());
   if (!lowering)
     return nodeError("operator " + node.op_type() +
+                     (defaultDomain ? "" : " of domain " + node.domain()) +
                      " is not supported by Tessel's ONNX importer");
   NodeLowering context(*this, node, opset);
   if (failed(lowering(context)))
@@ -423,6 +425,9 @@ LogicalResult ModuleBuilder::finish() {
 }
 
 FailureOr<ImportedModel> ModuleBuilder::run(const OnnxImportOptions &options) {
+  // A model of training operators alone imports no default domain: none of
+  // its ops can then be used, and any opset will do.
+  opset = kMaxOpset;
   for (const onnx::OperatorSetIdProto &import : model->opset_import())
     if (import.domain().empty() || import.domain() == "ai.onnx")
       opset = import.version();
@@ -563,7 +568,9 @@ absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
 // Entry points
 //===----------------------------------------------------------------------===//
 
-bool isSupportedOnnxOp(const std::string &opType) {
+bool isSupportedOnnxOp(const std::string &opType, const std::string &domain) {
+  if (!domain.empty() && domain != "ai.onnx")
+    return onnx_import::findLowering(opType, domain) != nullptr;
   return opType == "Shape" || opType == "Size" ||
          onnx_import::isFoldable(opType) || onnx_import::findLowering(opType);
 }

@@ -67,9 +67,11 @@ public:
   std::unique_ptr<Storage> storage;
 };
 
-/// Whether the importer handles ONNX operator `opType` of the default domain
-/// (as graph ops, or evaluated at import time).
-bool isSupportedOnnxOp(const std::string &opType);
+/// Whether the importer handles ONNX operator `opType` of `domain` (the
+/// default domain, or ai.onnx.preview.training's optimizers), as graph ops
+/// or evaluated at import time.
+bool isSupportedOnnxOp(const std::string &opType,
+                       const std::string &domain = "");
 
 /// Parses and imports the ONNX file at `path`.
 mlir::FailureOr<ImportedModel> importOnnxFile(const std::string &path,

@@ -89,5 +89,32 @@ TEST(LoweringErrorsTest, QuantizationAndWindows) {
               Says("input 'size' must be known at import time"));
 }
 
+TEST(LoweringErrorsTest, Optimizers) {
+  const std::string training = "ai.onnx.preview.training";
+  // R, T, then X, G, V and H per tensor: six inputs, not four.
+  EXPECT_THAT(OneNode("Adam", {{"R", TensorProto::FLOAT, {}},
+                                   {"T", TensorProto::INT64, {}},
+                                   {"X", TensorProto::FLOAT, {2}},
+                                   {"G", TensorProto::FLOAT, {2}}})
+                  .domain(training)
+                  .importErrors(),
+              Says("needs R, T and 4 tensors per optimized tensor"));
+  EXPECT_THAT(OneNode("Adagrad", {{"R", TensorProto::FLOAT, {}},
+                                  {"T", TensorProto::INT64, {}},
+                                  {"X", TensorProto::FLOAT, {2}},
+                                  {"G", TensorProto::FLOAT, {3}},
+                                  {"H", TensorProto::FLOAT, {2}}})
+                  .domain(training)
+                  .importErrors(),
+              Says("input 'G' must have the shape and type of 'X'"));
+  EXPECT_THAT(OneNode("Gradient", {{"x", TensorProto::FLOAT, {2}}})
+                  .domain(training)
+                  .attribute("xs", std::vector<std::string>{"x"})
+                  .text("y", "x")
+                  .importErrors(),
+              Says("operator Gradient of domain ai.onnx.preview.training is "
+                   "not supported"));
+}
+
 } // namespace
 } // namespace tessel

@@ -55,6 +55,14 @@ public:
         tensor->mutable_shape()->add_dim()->set_dim_value(dim);
     }
   }
+  /// The node in `domain` (imported at version 1).
+  OneNode &domain(const std::string &name) {
+    node->set_domain(name);
+    auto *import = model->add_opset_import();
+    import->set_domain(name);
+    import->set_version(1);
+    return *this;
+  }
   OneNode &attribute(const std::string &name, int64_t value) {
     onnx::AttributeProto *attribute = node->add_attribute();
     attribute->set_name(name);
