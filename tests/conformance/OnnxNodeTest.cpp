@@ -101,7 +101,8 @@ const std::map<std::string, std::set<int>> &importTimeInputs() {
       {"Split", {1}},          {"ReduceSum", {1}},  {"Pad", {1, 2}},
       {"Resize", {1, 2, 3}},   {"Upsample", {1}},   {"ConstantOfShape", {0}},
       {"Range", {0, 1, 2}},    {"Dropout", {1, 2}}, {"Trilu", {1}},
-      {"OneHot", {1}},         {"TopK", {1}}};
+      {"OneHot", {1}},         {"TopK", {1}},
+      {"MelWeightMatrix", {3, 4}}};
   return inputs;
 }
 

@@ -418,6 +418,67 @@ Result foldWindow(const std::string &op, const NodeAttributes &attributes,
   return single(StaticTensor::ofInts(type, {count}, ints));
 }
 
+/// MelWeightMatrix: triangular filters on the mel scale, [dft_length / 2
+/// + 1, num_mel_bins], as ONNX's reference builds them (the band edges in
+/// float, the bins floored in double).
+Result foldMelWeightMatrix(const NodeAttributes &attributes,
+                           llvm::ArrayRef<const StaticTensor *> inputs) {
+  for (const StaticTensor *input : inputs)
+    if (!input || input->numElements() != 1)
+      return invalid("needs five scalar inputs");
+  int64_t bins = inputs[0]->getInt(0), length = inputs[1]->getInt(0),
+          rate = inputs[2]->getInt(0);
+  if (bins <= 0 || length <= 0 || rate <= 0)
+    return invalid("num_mel_bins, dft_length and sample_rate must be "
+                   "positive");
+  int64_t spectrogramBins = length / 2 + 1;
+  if (spectrogramBins * bins > kMaxFoldedElements)
+    return std::nullopt;
+  int32_t type = static_cast<int32_t>(
+      attributes.getInt("output_datatype", TensorProto::FLOAT));
+  if (!runtimeElementType(type))
+    return invalid(absl::StrCat("output_datatype ", dataTypeName(type),
+                                " is not a supported element type"));
+  auto toMel = [](float hertz) {
+    return 2595.0f * std::log10(1.0f + hertz / 700.0f);
+  };
+  float low = toMel(static_cast<float>(inputs[3]->getDouble(0)));
+  float high = toMel(static_cast<float>(inputs[4]->getDouble(0)));
+  float step = (high - low) / static_cast<float>(bins + 2);
+  std::vector<int64_t> edges;
+  for (int64_t i = 0; i < bins + 2; ++i) {
+    double mel = static_cast<double>(i) * step + low;
+    double hertz = 700 * (std::pow(10.0, mel / 2595) - 1);
+    edges.push_back(
+        static_cast<int64_t>(std::floor((length + 1) * hertz / rate)));
+  }
+  std::vector<double> values(spectrogramBins * bins, 0.0);
+  auto at = [&](int64_t j, int64_t i) -> double * {
+    return j >= 0 && j < spectrogramBins ? &values[j * bins + i] : nullptr;
+  };
+  for (int64_t i = 0; i < bins; ++i) {
+    int64_t left = edges[i], centre = edges[i + 1], right = edges[i + 2];
+    if (centre == left) {
+      if (double *value = at(centre, i))
+        *value = 1;
+    } else {
+      for (int64_t j = left; j <= centre; ++j)
+        if (double *value = at(j, i))
+          *value = static_cast<double>(j - left) / (centre - left);
+    }
+    for (int64_t j = centre; j < right; ++j)
+      if (double *value = at(j, i))
+        *value = static_cast<double>(right - j) / (right - centre);
+  }
+  if (isFloatType(type))
+    return single(StaticTensor::ofFloats(type, {spectrogramBins, bins},
+                                         values));
+  std::vector<int64_t> ints;
+  for (double value : values)
+    ints.push_back(wrapInt(type, static_cast<int64_t>(value)));
+  return single(StaticTensor::ofInts(type, {spectrogramBins, bins}, ints));
+}
+
 Result foldConstantOfShape(const onnx::NodeProto &node,
                            const StaticTensor &shapeTensor) {
   Shape shape = intsOf(shapeTensor);
@@ -457,6 +518,7 @@ bool isFoldable(const std::string &opType) {
                                                              "HannWindow",
                                                              "HammingWindow",
                                                              "BlackmanWindow",
+                                                             "MelWeightMatrix",
                                                              "Reshape",
                                                              "Expand",
                                                              "Flatten",
@@ -542,6 +604,8 @@ Result foldNode(const onnx::NodeProto &node, int64_t opset,
   }
   if (op == "ConstantOfShape")
     return foldConstantOfShape(node, *input(0));
+  if (op == "MelWeightMatrix")
+    return foldMelWeightMatrix(attributes, inputs);
   if (op == "HannWindow" || op == "HammingWindow" || op == "BlackmanWindow")
     return foldWindow(op, attributes, *input(0));
   if (op == "Range") {

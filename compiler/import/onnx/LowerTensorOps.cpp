@@ -540,6 +540,7 @@ void registerTensorLowerings(LoweringTable &table) {
   table["HannWindow"] = lowerImportTimeOnly;
   table["HammingWindow"] = lowerImportTimeOnly;
   table["BlackmanWindow"] = lowerImportTimeOnly;
+  table["MelWeightMatrix"] = lowerImportTimeOnly;
 }
 
 } // namespace tessel::onnx_import

@@ -281,6 +281,7 @@ LoweringFn findLowering(llvm::StringRef opType, llvm::StringRef domain) {
     registerRecurrentLowerings(table);
     registerEinsumLowerings(table);
     registerQuantizationLowerings(table);
+    registerSignalLowerings(table);
     return table;
   }();
   return table.lookup(opType);

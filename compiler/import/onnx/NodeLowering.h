@@ -172,6 +172,7 @@ void registerSelectionLowerings(LoweringTable &table);
 void registerRecurrentLowerings(LoweringTable &table);
 void registerEinsumLowerings(LoweringTable &table);
 void registerQuantizationLowerings(LoweringTable &table);
+void registerSignalLowerings(LoweringTable &table);
 /// kTrainingDomain's operators, keyed by their names.
 void registerOptimizerLowerings(LoweringTable &table);
 

@@ -89,6 +89,24 @@ TEST(LoweringErrorsTest, QuantizationAndWindows) {
               Says("input 'size' must be known at import time"));
 }
 
+TEST(LoweringErrorsTest, SignalOps) {
+  EXPECT_THAT(OneNode("DFT", {{"x", TensorProto::FLOAT, {1, 8, 3}}})
+                  .importErrors(),
+              Says("the signal's last dimension must be 1 (real) or 2 "
+                   "(complex)"));
+  EXPECT_THAT(OneNode("DFT", {{"x", TensorProto::FLOAT, {1, 8, 2}}})
+                  .attribute("inverse", 1)
+                  .attribute("onesided", 1)
+                  .importErrors(),
+              Says("a one-sided inverse transform is not supported"));
+  // The frame step fixes the output's shape: it must be known now.
+  EXPECT_THAT(OneNode("STFT", {{"signal", TensorProto::FLOAT, {1, 64, 1}},
+                               {"step", TensorProto::INT64, {1}},
+                               {"window", TensorProto::FLOAT, {16}}})
+                  .importErrors(),
+              Says("step"));
+}
+
 TEST(LoweringErrorsTest, Optimizers) {
   const std::string training = "ai.onnx.preview.training";
   // R, T, then X, G, V and H per tensor: six inputs, not four.
