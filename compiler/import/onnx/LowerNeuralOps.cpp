@@ -222,7 +222,18 @@ LogicalResult lowerConv(NodeLowering &node) {
   FailureOr<Value> x = node.input(0), w = node.input(1);
   if (failed(x) || failed(w) || failed(sameElementType(node, *x, *w)))
     return failure();
-  mlir::RankedTensorType input = typeOf(*x), kernel = typeOf(*w);
+  FailureOr<Value> conv = convolve(node, *x, *w);
+  if (failed(conv))
+    return failure();
+  return node.setOutput(addChannelBias(node, *conv, 2));
+}
+
+} // namespace
+
+/// ONNX's Conv of x by w, without the bias, its window from the node's
+/// attributes.
+FailureOr<Value> convolve(NodeLowering &node, Value x, Value w) {
+  mlir::RankedTensorType input = typeOf(x), kernel = typeOf(w);
   if (input.getRank() < 3 || kernel.getRank() != input.getRank())
     return node.fail("X must be [N, C, spatial...] and W [M, C/group, "
                      "kernel...] of the same rank");
@@ -236,14 +247,13 @@ LogicalResult lowerConv(NodeLowering &node) {
   if (failed(window))
     return failure();
   size_t spatial = kernelShape.size();
-  FailureOr<Value> conv = node.create<graph::ConvolutionOp>(
-      *x, *w, window->strides, window->padLow, window->padHigh,
+  return node.create<graph::ConvolutionOp>(
+      x, w, window->strides, window->padLow, window->padHigh,
       std::vector<int64_t>(spatial, 1), window->dilations,
       node.attributes.getInt("group", 1));
-  if (failed(conv))
-    return failure();
-  return node.setOutput(addChannelBias(node, *conv, 2));
 }
+
+namespace {
 
 /// ConvTranspose as a convolution of the input dilated by the stride with
 /// the kernel flipped and its channel dimensions swapped within each group.

@@ -7,7 +7,11 @@
 // point is one value for the tensor or a 1-D tensor along an axis.
 // Integer products accumulate in int32, exactly, as ONNX specifies; a
 // requantized product is scaled in f64 (what ONNX's reference computes),
-// so that the rounding agrees with it.
+// so that the rounding agrees with it. Integer convolutions run as f32
+// convolutions of the centred operands, which is exact while every partial
+// sum is an integer below 2^24: at most 258 products of |255 x 255| per
+// output; wider windows are cut into channel chunks each that small, their
+// results summed in int32.
 //
 //===----------------------------------------------------------------------===//
 
@@ -209,6 +213,115 @@ FailureOr<Value> centred(NodeLowering &node, size_t input, size_t zeroPoint,
   return node.sub(node.convert(*value, i32), node.convert(*zero, i32));
 }
 
+/// The largest count of products an exact f32 accumulation of centred
+/// 8-bit values can take (258 * 255 * 255 < 2^24).
+constexpr int64_t kExactProducts = 258;
+
+/// ConvInteger's int32 result: x - x_zero_point (per tensor) by
+/// w - w_zero_point (per output channel), convolved exactly.
+FailureOr<Value> integerConvolution(NodeLowering &node, size_t xInput,
+                                    size_t xZero, size_t wInput,
+                                    size_t wZero) {
+  FailureOr<Value> x = node.input(xInput), w = node.input(wInput);
+  if (failed(x) || failed(w))
+    return failure();
+  mlir::RankedTensorType input = typeOf(*x), kernel = typeOf(*w);
+  if (input.getRank() < 3 || kernel.getRank() != input.getRank())
+    return node.fail("X must be [N, C, spatial...] and W [M, C/group, "
+                     "kernel...] of the same rank");
+  if (!input.getElementType().isInteger(8) ||
+      !kernel.getElementType().isInteger(8))
+    return node.fail("X and W must be uint8 or int8");
+  FailureOr<Value> xZeros =
+      zeroPointOf(node, xZero, input.getShape(), 1, input.getElementType());
+  FailureOr<Value> wZeros =
+      zeroPointOf(node, wZero, kernel.getShape(), 0, kernel.getElementType());
+  if (failed(xZeros) || failed(wZeros))
+    return failure();
+  mlir::Type i32 = node.builder.getIntegerType(32);
+  mlir::Type f32 = node.builder.getF32Type();
+  auto centred = [&](Value value, Value zeros) {
+    return node.convert(
+        node.sub(node.convert(value, i32), node.convert(zeros, i32)), f32);
+  };
+  Value xs = centred(*x, *xZeros), ws = centred(*w, *wZeros);
+  int64_t window = 1;
+  for (int64_t d = 2; d < kernel.getRank(); ++d)
+    window *= kernel.getDimSize(d);
+  int64_t channels = kernel.getDimSize(1);
+  if (channels * window <= kExactProducts) {
+    FailureOr<Value> conv = convolve(node, xs, ws);
+    if (failed(conv))
+      return failure();
+    return node.convert(*conv, i32);
+  }
+  if (node.attributes.getInt("group", 1) != 1 || window > kExactProducts)
+    return node.fail("a window of " + std::to_string(channels * window) +
+                     " products is too wide to accumulate exactly (at most " +
+                     std::to_string(kExactProducts) +
+                     " per group, or any count without groups when the "
+                     "kernel's spatial size is at most that)");
+  int64_t chunk = kExactProducts / window;
+  Value sum;
+  for (int64_t first = 0; first < channels; first += chunk) {
+    int64_t last = std::min(channels, first + chunk);
+    auto slice = [&](Value value) {
+      mlir::RankedTensorType type = typeOf(value);
+      llvm::SmallVector<int64_t> start(type.getRank(), 0),
+          limit(type.getShape()), steps(type.getRank(), 1);
+      start[1] = first;
+      limit[1] = last;
+      return *node.create<graph::SliceOp>(value, start, limit, steps);
+    };
+    FailureOr<Value> part = convolve(node, slice(xs), slice(ws));
+    if (failed(part))
+      return failure();
+    Value exact = node.convert(*part, i32);
+    sum = sum ? node.add(sum, exact) : exact;
+  }
+  return sum;
+}
+
+LogicalResult lowerConvInteger(NodeLowering &node) {
+  return node.setOutput(integerConvolution(node, 0, 2, 1, 3));
+}
+
+/// QLinearConv: the integer convolution plus the int32 bias, requantized
+/// by x_scale * w_scale (per output channel) / y_scale in f64.
+LogicalResult lowerQLinearConv(NodeLowering &node) {
+  FailureOr<Value> accumulated = integerConvolution(node, 0, 2, 3, 5);
+  if (failed(accumulated))
+    return failure();
+  llvm::ArrayRef<int64_t> shape = typeOf(*accumulated).getShape();
+  Value sum = *accumulated;
+  if (node.hasInput(8)) {
+    FailureOr<Value> bias = node.input(8);
+    if (failed(bias))
+      return failure();
+    FailureOr<Value> spread = alongAxis(node, *bias, shape, 1, "the bias");
+    if (failed(spread))
+      return failure();
+    sum = node.add(sum, node.convert(*spread, typeOf(sum).getElementType()));
+  }
+  FailureOr<Value> xScale = node.input(1), wScale = node.input(4),
+                   yScale = node.input(6), yZero = node.input(7);
+  if (failed(xScale) || failed(wScale) || failed(yScale) || failed(yZero))
+    return failure();
+  FailureOr<Value> xs = alongAxis(node, *xScale, shape, 1, "x_scale");
+  FailureOr<Value> ws = alongAxis(node, *wScale, shape, 1, "w_scale");
+  FailureOr<Value> ys = alongAxis(node, *yScale, shape, 1, "y_scale");
+  FailureOr<Value> zero = alongAxis(node, *yZero, shape, 1, "y_zero_point");
+  if (failed(xs) || failed(ws) || failed(ys) || failed(zero))
+    return failure();
+  FailureOr<Value> factor = node.create<graph::DivOp>(node.mul(*xs, *ws), *ys);
+  if (failed(factor))
+    return failure();
+  mlir::Type f64 = node.builder.getF64Type();
+  Value scaled = node.mul(node.convert(sum, f64), node.convert(*factor, f64));
+  return node.setOutput(
+      saturate(node, scaled, *zero, typeOf(*yZero).getElementType()));
+}
+
 LogicalResult lowerMatMulInteger(NodeLowering &node) {
   FailureOr<Value> a = centred(node, 0, 2, -2), b = centred(node, 1, 3, -1);
   if (failed(a) || failed(b))
@@ -253,6 +366,8 @@ void registerQuantizationLowerings(LoweringTable &table) {
   table["DynamicQuantizeLinear"] = lowerDynamicQuantizeLinear;
   table["MatMulInteger"] = lowerMatMulInteger;
   table["QLinearMatMul"] = lowerQLinearMatMul;
+  table["ConvInteger"] = lowerConvInteger;
+  table["QLinearConv"] = lowerQLinearConv;
 }
 
 } // namespace tessel::onnx_import

@@ -179,6 +179,10 @@ void registerOptimizerLowerings(LoweringTable &table);
 /// numpy's matmul of two values of one element type (LowerNeuralOps.cpp).
 mlir::FailureOr<mlir::Value> matmul(NodeLowering &node, mlir::Value lhs,
                                     mlir::Value rhs);
+/// ONNX's Conv of x by w without its bias, the window from the node's
+/// attributes (LowerNeuralOps.cpp).
+mlir::FailureOr<mlir::Value> convolve(NodeLowering &node, mlir::Value x,
+                                      mlir::Value w);
 
 /// A graph.constant holding `tensor` converted to `elementType`.
 mlir::Value buildConstant(mlir::OpBuilder &builder, mlir::Location loc,

@@ -370,5 +370,53 @@ TEST(ScatterTest, MaxAndMinAtTheIntegersExtremes) {
     EXPECT_EQ(out[0].as<int64_t>()[i], expected[i]) << i;
 }
 
+// ConvInteger exactly, past the 258 products an f32 accumulation holds
+// exactly: 40 channels x 3x3 = 360 products per output, cut into channel
+// chunks, against a direct int64 computation with extreme values.
+TEST(QuantizedTest, WideConvIntegerIsExact) {
+  const int64_t c = 40, h = 4, w = 4, k = 3, m = 2;
+  std::mt19937 random(3);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<uint8_t> x(c * h * w), weights(m * c * k * k);
+  for (uint8_t &v : x)
+    v = byte(random) < 128 ? 255 : byte(random);
+  for (uint8_t &v : weights)
+    v = byte(random) < 128 ? 0 : byte(random);
+  const uint8_t xZero = 3, wZero = 250;
+  OneNode model("ConvInteger",
+                {{"x", TensorProto::UINT8, {1, c, h, w}},
+                 {"w", TensorProto::UINT8, {m, c, k, k}},
+                 {"x_zero_point", TensorProto::UINT8, {}},
+                 {"w_zero_point", TensorProto::UINT8, {}}},
+                {{"y", TensorProto::INT32, {1, m, h - k + 1, w - k + 1}}});
+  auto bytes = [](proto::ElementType type, Shape dims,
+                  const std::vector<uint8_t> &values) {
+    HostTensor tensor;
+    tensor.type = type;
+    tensor.dims = std::move(dims);
+    tensor.bytes.assign(values.begin(), values.end());
+    return tensor;
+  };
+  std::vector<HostTensor> out =
+      run(model, {bytes(proto::U8, {1, c, h, w}, x),
+                  bytes(proto::U8, {m, c, k, k}, weights),
+                  bytes(proto::U8, {}, {xZero}), bytes(proto::U8, {}, {wZero})});
+  ASSERT_EQ(out.size(), 1u);
+  const int32_t *got = out[0].as<int32_t>();
+  for (int64_t o = 0; o < m; ++o)
+    for (int64_t i = 0; i + k <= h; ++i)
+      for (int64_t j = 0; j + k <= w; ++j) {
+        int64_t want = 0;
+        for (int64_t ch = 0; ch < c; ++ch)
+          for (int64_t a = 0; a < k; ++a)
+            for (int64_t b = 0; b < k; ++b)
+              want += (int64_t{x[(ch * h + i + a) * w + j + b]} - xZero) *
+                      (int64_t{weights[((o * c + ch) * k + a) * k + b]} -
+                       wZero);
+        EXPECT_EQ(got[(o * (h - k + 1) + i) * (w - k + 1) + j], want)
+            << o << " " << i << " " << j;
+      }
+}
+
 } // namespace
 } // namespace tessel
