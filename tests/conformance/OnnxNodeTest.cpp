@@ -102,7 +102,7 @@ const std::map<std::string, std::set<int>> &importTimeInputs() {
       {"Resize", {1, 2, 3}},   {"Upsample", {1}},   {"ConstantOfShape", {0}},
       {"Range", {0, 1, 2}},    {"Dropout", {1, 2}}, {"Trilu", {1}},
       {"OneHot", {1}},         {"TopK", {1}},
-      {"MelWeightMatrix", {3, 4}}};
+      {"MelWeightMatrix", {3, 4}}, {"MaxUnpool", {2}}};
   return inputs;
 }
 

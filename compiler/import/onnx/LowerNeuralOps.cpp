@@ -1297,7 +1297,70 @@ LogicalResult lowerGridSample(NodeLowering &node) {
 
 } // namespace
 
+/// The determinant of the trailing [n, n] of `a` by cofactor expansion
+/// along the first row (n! products: static n up to kMaxDetSize).
+constexpr int64_t kMaxDetSize = 5;
+
+Value cofactorDeterminant(NodeLowering &node, Value a) {
+  mlir::RankedTensorType type = typeOf(a);
+  int64_t rank = type.getRank(), n = type.getDimSize(rank - 1);
+  auto slice = [&](Value value, int64_t dim, int64_t first, int64_t last) {
+    mlir::RankedTensorType t = typeOf(value);
+    llvm::SmallVector<int64_t> start(t.getRank(), 0), limit(t.getShape()),
+        steps(t.getRank(), 1);
+    start[dim] = first;
+    limit[dim] = last;
+    return *node.create<graph::SliceOp>(value, start, limit, steps);
+  };
+  Shape batch(type.getShape().drop_back(2));
+  auto element = [&](int64_t row, int64_t column) {
+    return node.reshape(slice(slice(a, rank - 2, row, row + 1), rank - 1,
+                              column, column + 1),
+                        batch);
+  };
+  if (n == 1)
+    return element(0, 0);
+  if (n == 2)
+    return node.sub(node.mul(element(0, 0), element(1, 1)),
+                    node.mul(element(0, 1), element(1, 0)));
+  Value rest = slice(a, rank - 2, 1, n);
+  Value sum;
+  for (int64_t j = 0; j < n; ++j) {
+    llvm::SmallVector<Value> columns;
+    if (j > 0)
+      columns.push_back(slice(rest, rank - 1, 0, j));
+    if (j + 1 < n)
+      columns.push_back(slice(rest, rank - 1, j + 1, n));
+    Value minor = columns.size() == 1
+                      ? columns[0]
+                      : *node.create<graph::ConcatenateOp>(
+                            mlir::ValueRange(columns), rank - 1);
+    Value term = node.mul(element(0, j), cofactorDeterminant(node, minor));
+    sum = !sum ? term : j % 2 ? node.sub(sum, term) : node.add(sum, term);
+  }
+  return sum;
+}
+
+LogicalResult lowerDet(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0);
+  if (failed(x))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  int64_t rank = type.getRank();
+  if (rank < 2 || type.getDimSize(rank - 1) != type.getDimSize(rank - 2))
+    return node.fail("X must be [..., n, n]");
+  if (!mlir::isa<mlir::FloatType>(type.getElementType()))
+    return node.fail("X must be a float tensor");
+  if (type.getDimSize(rank - 1) > kMaxDetSize)
+    return node.fail("matrices of " + std::to_string(type.getDimSize(rank - 1)) +
+                     " rows are not supported (the cofactor expansion "
+                     "takes n! products; at most " +
+                     std::to_string(kMaxDetSize) + ")");
+  return node.setOutput(cofactorDeterminant(node, *x));
+}
+
 void registerNeuralLowerings(LoweringTable &table) {
+  table["Det"] = lowerDet;
   table["MatMul"] = lowerMatMul;
   table["Gemm"] = lowerGemm;
   table["Conv"] = lowerConv;

@@ -759,7 +759,89 @@ LogicalResult lowerTopK(NodeLowering &node) {
 
 } // namespace
 
+/// MaxUnpool(X, I[, output_shape]): zeros of the output's shape, with X's
+/// values written at I's flat positions (as MaxPool's Indices give them),
+/// by a one-hot of each index over the output's elements, as the scatters
+/// above (so its cost is X's elements times the output's; values written
+/// twice to one position sum). Indices count in the unpooled shape,
+/// (in - 1) * stride - pads + kernel; an output_shape (known at import
+/// time) at least that large extends it with zeros at the end, as ONNX's
+/// reference does.
+LogicalResult lowerMaxUnpool(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), indices = node.input(1);
+  if (failed(x) || failed(indices))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  int64_t rank = type.getRank();
+  if (rank < 3 || typeOf(*indices).getShape() != type.getShape() ||
+      !typeOf(*indices).getElementType().isInteger(64))
+    return node.fail("X must be [N, C, spatial...] and I int64 indices of "
+                     "its shape");
+  size_t spatial = rank - 2;
+  std::optional<std::vector<int64_t>> kernel =
+      node.attributes.getInts("kernel_shape");
+  if (!kernel || kernel->size() != spatial)
+    return node.fail("kernel_shape must give each spatial dimension");
+  std::vector<int64_t> strides =
+      node.attributes.getInts("strides").value_or(
+          std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pads = node.attributes.getInts("pads").value_or(
+      std::vector<int64_t>(2 * spatial, 0));
+  if (strides.size() != spatial || pads.size() != 2 * spatial)
+    return node.fail("strides and pads must give each spatial dimension");
+  Shape shape(type.getShape());
+  for (size_t d = 0; d < spatial; ++d)
+    shape[d + 2] = (shape[d + 2] - 1) * strides[d] - pads[d] -
+                   pads[d + spatial] + (*kernel)[d];
+  Shape outputShape = shape;
+  if (node.hasInput(2)) {
+    FailureOr<std::vector<int64_t>> given =
+        node.staticInts(2, "output_shape");
+    if (failed(given))
+      return failure();
+    bool fits = given->size() == static_cast<size_t>(rank) &&
+                (*given)[0] == shape[0] && (*given)[1] == shape[1];
+    for (int64_t d = 2; fits && d < rank; ++d)
+      fits = (*given)[d] >= shape[d];
+    if (!fits)
+      return node.fail("output_shape must be X's batch and channels, then "
+                       "spatial sizes at least the unpooled ones");
+    outputShape = Shape(given->begin(), given->end());
+  }
+  int64_t count = type.getNumElements(), total = 1;
+  for (int64_t dim : shape)
+    total *= dim;
+  auto pairs = mlir::RankedTensorType::get({count, total},
+                                           node.builder.getI64Type());
+  Value flatIndices = node.reshape(*indices, {count});
+  Value hot = graph::CompareOp::create(
+      node.builder, node.loc, graph::ComparisonDirection::EQ,
+      graph::IotaOp::create(node.builder, node.loc, pairs, 1),
+      graph::BroadcastInDimOp::create(node.builder, node.loc, pairs,
+                                      flatIndices,
+                                      llvm::ArrayRef<int64_t>{0}));
+  Value values = graph::BroadcastInDimOp::create(
+      node.builder, node.loc, pairs.clone(type.getElementType()),
+      node.reshape(*x, {count}), llvm::ArrayRef<int64_t>{0});
+  Value placed = graph::SelectOp::create(node.builder, node.loc, hot, values,
+                                         node.splatLike(0, values));
+  FailureOr<Value> summed = node.create<graph::ReduceOp>(
+      graph::ReduceKind::Sum, placed, llvm::SmallVector<int64_t>{0});
+  if (failed(summed))
+    return failure();
+  Value unpooled = node.reshape(*summed, shape);
+  if (outputShape == shape)
+    return node.setOutput(unpooled);
+  std::vector<int64_t> low(rank, 0), high(rank, 0), interior(rank, 0);
+  for (int64_t d = 2; d < rank; ++d)
+    high[d] = outputShape[d] - shape[d];
+  return node.setOutput(node.create<graph::PadOp>(unpooled, low, high,
+                                                  interior,
+                                                  llvm::APFloat(0.0)));
+}
+
 void registerSelectionLowerings(LoweringTable &table) {
+  table["MaxUnpool"] = lowerMaxUnpool;
   table["TopK"] = lowerTopK;
   table["GatherElements"] = lowerGatherElements;
   table["GatherND"] = lowerGatherND;
