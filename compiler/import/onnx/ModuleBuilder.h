@@ -85,6 +85,14 @@ public:
   const std::string &pinnedShapes() const { return pinned; }
   mlir::FailureOr<mlir::Type> elementType(int32_t dataType,
                                           llvm::StringRef what);
+  /// Imports `graph` (a control-flow op's body or branch) inline, its
+  /// inputs bound to `inputs` in order, and returns its outputs. It reads
+  /// the outer scope's tensors; the names it defines are forgotten
+  /// afterwards (the outer ones they shadowed come back), so that a body
+  /// can be imported once per iteration.
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+  importSubgraph(const onnx::GraphProto &graph,
+                 llvm::ArrayRef<mlir::Value> inputs, mlir::Location loc);
 
 private:
   mlir::LogicalResult error(const llvm::Twine &message);

@@ -84,6 +84,12 @@ const std::string &NodeLowering::pinnedShapes() const {
   return module.pinnedShapes();
 }
 
+mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+NodeLowering::importSubgraph(const onnx::GraphProto &graph,
+                             llvm::ArrayRef<mlir::Value> inputs) {
+  return module.importSubgraph(graph, inputs, loc);
+}
+
 Shape NodeLowering::inputShape(size_t i) const {
   return module.shapeOf(node.input(i));
 }
@@ -282,6 +288,7 @@ LoweringFn findLowering(llvm::StringRef opType, llvm::StringRef domain) {
     registerEinsumLowerings(table);
     registerQuantizationLowerings(table);
     registerSignalLowerings(table);
+    registerControlFlowLowerings(table);
     return table;
   }();
   return table.lookup(opType);

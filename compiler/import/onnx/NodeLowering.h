@@ -149,6 +149,12 @@ public:
   /// The shapes pinned by --input-shape ("ids=2x40"), for messages.
   const std::string &pinnedShapes() const;
 
+  /// `graph` imported inline with its inputs bound to `inputs`
+  /// (ModuleBuilder::importSubgraph).
+  mlir::FailureOr<llvm::SmallVector<mlir::Value>>
+  importSubgraph(const onnx::GraphProto &graph,
+                 llvm::ArrayRef<mlir::Value> inputs);
+
 private:
   ModuleBuilder &module;
 };
@@ -173,6 +179,7 @@ void registerRecurrentLowerings(LoweringTable &table);
 void registerEinsumLowerings(LoweringTable &table);
 void registerQuantizationLowerings(LoweringTable &table);
 void registerSignalLowerings(LoweringTable &table);
+void registerControlFlowLowerings(LoweringTable &table);
 /// kTrainingDomain's operators, keyed by their names.
 void registerOptimizerLowerings(LoweringTable &table);
 

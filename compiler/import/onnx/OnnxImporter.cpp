@@ -331,6 +331,67 @@ LogicalResult ModuleBuilder::defineShapeOf(const onnx::NodeProto &node) {
   return success();
 }
 
+FailureOr<llvm::SmallVector<Value>>
+ModuleBuilder::importSubgraph(const onnx::GraphProto &graph,
+                              llvm::ArrayRef<Value> inputs,
+                              mlir::Location loc) {
+  if (graph.initializer_size() > 0)
+    return error("subgraph '" + graph.name() +
+                 "' has initializers, which are not supported");
+  if (graph.input_size() != static_cast<int>(inputs.size()))
+    return error("subgraph '" + graph.name() + "' takes " +
+                 std::to_string(graph.input_size()) + " inputs, given " +
+                 std::to_string(inputs.size()));
+  // The names the subgraph defines, and what they meant outside.
+  std::vector<std::string> names;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    names.push_back(input.name());
+  for (const onnx::NodeProto &node : graph.node())
+    for (const std::string &output : node.output())
+      if (!output.empty())
+        names.push_back(output);
+  llvm::StringMap<Value> savedValues;
+  llvm::StringMap<StaticTensor> savedStatics;
+  for (const std::string &name : names) {
+    if (auto it = values.find(name); it != values.end())
+      savedValues.try_emplace(name, it->second);
+    if (auto it = statics.find(name); it != statics.end())
+      savedStatics.try_emplace(name, it->second);
+  }
+  auto restore = [&] {
+    for (const std::string &name : names) {
+      values.erase(name);
+      statics.erase(name);
+    }
+    for (auto &entry : savedValues)
+      values[entry.getKey()] = entry.getValue();
+    for (auto &entry : savedStatics)
+      statics[entry.getKey()] = entry.getValue();
+  };
+  for (const std::string &name : names) {
+    values.erase(name);
+    statics.erase(name);
+  }
+  for (int i = 0; i < graph.input_size(); ++i)
+    values[graph.input(i).name()] = inputs[i];
+  llvm::SmallVector<Value> outputs;
+  for (const onnx::NodeProto &node : graph.node())
+    if (failed(importNode(node))) {
+      restore();
+      return failure();
+    }
+  for (const onnx::ValueInfoProto &output : graph.output()) {
+    FailureOr<Value> value = valueOf(output.name(), loc);
+    if (failed(value)) {
+      restore();
+      return failure();
+    }
+    outputs.push_back(*value);
+  }
+  restore();
+  return outputs;
+}
+
 LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
   auto nodeError = [&](const llvm::Twine &message) {
     return error("node '" + node.name() + "' (" + node.op_type() +

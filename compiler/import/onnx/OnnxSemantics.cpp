@@ -264,4 +264,10 @@ NodeAttributes::getTensor(const std::string &name) const {
   return attribute && attribute->has_t() ? &attribute->t() : nullptr;
 }
 
+const onnx::GraphProto *
+NodeAttributes::getGraph(const std::string &name) const {
+  const onnx::AttributeProto *attribute = find(name);
+  return attribute && attribute->has_g() ? &attribute->g() : nullptr;
+}
+
 } // namespace tessel::onnx_import

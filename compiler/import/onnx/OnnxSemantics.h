@@ -83,6 +83,8 @@ public:
   /// A list of strings (empty if absent).
   std::vector<std::string> getStrings(const std::string &name) const;
   const onnx::TensorProto *getTensor(const std::string &name) const;
+  /// A graph attribute (a control-flow op's body or branch), or null.
+  const onnx::GraphProto *getGraph(const std::string &name) const;
   const onnx::AttributeProto *find(const std::string &name) const;
 
 private:

@@ -469,5 +469,99 @@ TEST(LinearAlgebraTest, DetByCofactorsMatchesElimination) {
               Says("matrices of 6 rows are not supported"));
 }
 
+/// A float tensor of `dims` holding `values`.
+HostTensor floatTensor(Shape dims, std::vector<float> values) {
+  HostTensor tensor;
+  tensor.type = proto::F32;
+  tensor.dims = std::move(dims);
+  tensor.bytes.resize(values.size() * sizeof(float));
+  std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+  return tensor;
+}
+
+/// A one-node subgraph `op`(inputs) -> output, its inputs and output
+/// declared as float [2] when `declared`.
+onnx::GraphProto subgraph(const std::string &op,
+                          std::vector<std::string> inputs,
+                          const std::string &output,
+                          std::vector<std::string> declared = {}) {
+  onnx::GraphProto graph;
+  graph.set_name(op + "_body");
+  onnx::NodeProto *node = graph.add_node();
+  node->set_op_type(op);
+  for (const std::string &input : inputs)
+    node->add_input(input);
+  node->add_output(output);
+  auto declare = [](onnx::ValueInfoProto *value, const std::string &name) {
+    value->set_name(name);
+    auto *type = value->mutable_type()->mutable_tensor_type();
+    type->set_elem_type(TensorProto::FLOAT);
+    type->mutable_shape()->add_dim()->set_dim_value(2);
+  };
+  for (const std::string &name : declared)
+    declare(graph.add_input(), name);
+  declare(graph.add_output(), output);
+  return graph;
+}
+
+// If on a condition known only when the program runs: both branches (each
+// reading the outer x) computed, the result selected.
+TEST(ControlFlowTest, IfOnDataSelectsTheBranch) {
+  for (bool condition : {true, false}) {
+    OneNode model("If",
+                  {{"cond", TensorProto::BOOL, {}},
+                   {"x", TensorProto::FLOAT, {2}}},
+                  {{"y", TensorProto::FLOAT, {2}}});
+    model.node->mutable_input()->RemoveLast(); // x: read by the branches.
+    onnx::AttributeProto *then = model.node->add_attribute();
+    then->set_name("then_branch");
+    then->set_type(onnx::AttributeProto::GRAPH);
+    *then->mutable_g() = subgraph("Neg", {"x"}, "negated");
+    onnx::AttributeProto *otherwise = model.node->add_attribute();
+    otherwise->set_name("else_branch");
+    otherwise->set_type(onnx::AttributeProto::GRAPH);
+    *otherwise->mutable_g() = subgraph("Abs", {"x"}, "absolute");
+    HostTensor cond;
+    cond.type = proto::I1;
+    cond.bytes = {static_cast<char>(condition)};
+    std::vector<HostTensor> out =
+        run(model, {cond, floatTensor({2}, {3, -4})});
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].as<float>()[0], condition ? -3 : 3);
+    EXPECT_EQ(out[0].as<float>()[1], condition ? 4 : 4);
+  }
+}
+
+// Scan unrolled: a running sum over the rows of x read in reverse, the
+// scan output stacked along axis 1.
+TEST(ControlFlowTest, ScanRunsTheBodyPerStep) {
+  OneNode model("Scan",
+                {{"initial", TensorProto::FLOAT, {2}},
+                 {"x", TensorProto::FLOAT, {3, 2}}},
+                {{"final", TensorProto::FLOAT, {2}},
+                 {"sums", TensorProto::FLOAT, {2, 3}}});
+  model.attribute("num_scan_inputs", 1);
+  model.attribute("scan_input_directions", std::vector<int64_t>{1});
+  model.attribute("scan_output_axes", std::vector<int64_t>{1});
+  onnx::GraphProto body = subgraph("Add", {"sum_in", "row"}, "sum_out",
+                                   {"sum_in", "row"});
+  // The state is also the scan output.
+  *body.add_output() = body.output(0);
+  onnx::AttributeProto *attribute = model.node->add_attribute();
+  attribute->set_name("body");
+  attribute->set_type(onnx::AttributeProto::GRAPH);
+  *attribute->mutable_g() = body;
+  std::vector<HostTensor> out =
+      run(model, {floatTensor({2}, {0, 100}),
+                  floatTensor({3, 2}, {1, 2, 3, 4, 5, 6})});
+  ASSERT_EQ(out.size(), 2u);
+  // Rows 2, 1, 0: running sums (5, 106), (8, 110), (9, 112).
+  std::vector<float> sums = {5, 8, 9, 106, 110, 112};
+  EXPECT_EQ(out[0].as<float>()[0], 9);
+  EXPECT_EQ(out[0].as<float>()[1], 112);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(out[1].as<float>()[i], sums[i]) << i;
+}
+
 } // namespace
 } // namespace tessel

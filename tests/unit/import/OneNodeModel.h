@@ -91,6 +91,14 @@ public:
     attribute->set_s(value);
     return *this;
   }
+  OneNode &attribute(const std::string &name, std::vector<int64_t> values) {
+    onnx::AttributeProto *attribute = node->add_attribute();
+    attribute->set_name(name);
+    attribute->set_type(onnx::AttributeProto::INTS);
+    for (int64_t value : values)
+      attribute->add_ints(value);
+    return *this;
+  }
   OneNode &attribute(const std::string &name,
                      std::vector<std::string> values) {
     onnx::AttributeProto *attribute = node->add_attribute();
