@@ -1285,6 +1285,176 @@ LogicalResult GridSampler::run(Value x, Value grid) {
       *sampled, llvm::ArrayRef<int64_t>{0, 3, 1, 2}));
 }
 
+/// RoiAlign (average mode): each region's bins sampled on a grid of
+/// sampling_ratio^2 points by bilinear interpolation and averaged. The
+/// sampling is separable: per region and axis a weight matrix [R, samples,
+/// size] holding each sample's two taps (a sample more than a pixel
+/// outside the input weighs nothing; one at the last row or column takes
+/// it whole, as ONNX Runtime's RoiAlign), the region's image picked by a
+/// one-hot of batch_indices, then two contractions and a mean over each
+/// bin's samples. The sampling ratio must be given (its adaptive default
+/// depends on the regions' sizes, which are data).
+LogicalResult lowerRoiAlign(NodeLowering &node) {
+  FailureOr<Value> x = node.input(0), rois = node.input(1),
+                   batchIndices = node.input(2);
+  if (failed(x) || failed(rois) || failed(batchIndices))
+    return failure();
+  mlir::RankedTensorType type = typeOf(*x);
+  mlir::Type element = type.getElementType();
+  if (type.getRank() != 4 || !mlir::isa<mlir::FloatType>(element))
+    return node.fail("X must be a float [N, C, H, W]");
+  int64_t regions = typeOf(*rois).getRank() == 2 ? typeOf(*rois).getDimSize(0)
+                                                 : -1;
+  if (regions < 0 || typeOf(*rois).getDimSize(1) != 4 ||
+      typeOf(*rois).getElementType() != element)
+    return node.fail("rois must be [num_rois, 4] of X's element type");
+  if (typeOf(*batchIndices).getShape() != llvm::ArrayRef<int64_t>{regions} ||
+      !mlir::isa<mlir::IntegerType>(typeOf(*batchIndices).getElementType()))
+    return node.fail("batch_indices must be [num_rois] integers");
+  std::string mode = node.attributes.getString("mode", "avg");
+  if (mode != "avg")
+    return node.fail("mode '" + mode + "' is not supported (avg)");
+  std::string transform = node.attributes.getString(
+      "coordinate_transformation_mode", "half_pixel");
+  if (transform != "half_pixel" && transform != "output_half_pixel")
+    return node.fail("coordinate_transformation_mode '" + transform +
+                     "' is not half_pixel or output_half_pixel");
+  bool halfPixel = transform == "half_pixel";
+  int64_t outHeight = node.attributes.getInt("output_height", 1);
+  int64_t outWidth = node.attributes.getInt("output_width", 1);
+  int64_t ratio = node.attributes.getInt("sampling_ratio", 0);
+  if (outHeight < 1 || outWidth < 1)
+    return node.fail("output_height and output_width must be positive");
+  if (ratio < 1)
+    return node.fail("sampling_ratio must be given (its adaptive default "
+                     "depends on the regions' sizes, which are data)");
+  double scale = widenFloat(node.attributes.getFloat("spatial_scale", 1.0f));
+  int64_t n = type.getDimSize(0), c = type.getDimSize(1),
+          height = type.getDimSize(2), width = type.getDimSize(3);
+  auto column = [&](int64_t k) {
+    return node.reshape(*node.create<graph::SliceOp>(
+                            *rois, llvm::SmallVector<int64_t>{0, k},
+                            llvm::SmallVector<int64_t>{regions, k + 1},
+                            llvm::SmallVector<int64_t>{1, 1}),
+                        {regions});
+  };
+  auto compare = [&](graph::ComparisonDirection direction, Value a, Value b) {
+    return Value(
+        graph::CompareOp::create(node.builder, node.loc, direction, a, b));
+  };
+  auto select = [&](Value condition, Value a, Value b) {
+    return Value(
+        graph::SelectOp::create(node.builder, node.loc, condition, a, b));
+  };
+  // One axis's weights [R, bins * ratio, size] from the region's edges.
+  auto axisWeights = [&](Value first, Value last, int64_t bins,
+                         int64_t size) -> FailureOr<Value> {
+    double offset = halfPixel ? 0.5 : 0;
+    Value start = node.sub(node.mul(first, node.splatLike(scale, first)),
+                           node.splatLike(offset, first));
+    Value end = node.sub(node.mul(last, node.splatLike(scale, last)),
+                         node.splatLike(offset, last));
+    Value extent = node.sub(end, start);
+    if (!halfPixel) { // Legacy: regions at least a pixel wide.
+      FailureOr<Value> wide =
+          node.create<graph::MaxOp>(extent, node.splatLike(1, extent));
+      if (failed(wide))
+        return failure();
+      extent = *wide;
+    }
+    Value bin = node.mul(extent, node.splatLike(1.0 / bins, extent));
+    int64_t samples = bins * ratio;
+    std::vector<double> fractions;
+    for (int64_t s = 0; s < samples; ++s)
+      fractions.push_back((s + 0.5) / ratio);
+    Shape points = {regions, samples};
+    auto spread = [&](Value perRegion) {
+      return Value(graph::BroadcastInDimOp::create(
+          node.builder, node.loc, typeOf(perRegion).clone(points), perRegion,
+          llvm::ArrayRef<int64_t>{0}));
+    };
+    Value steps = graph::BroadcastInDimOp::create(
+        node.builder, node.loc, mlir::RankedTensorType::get(points, element),
+        node.constant(StaticTensor::ofFloats(onnx::TensorProto::DOUBLE,
+                                             {samples}, fractions),
+                      element),
+        llvm::ArrayRef<int64_t>{1});
+    Value y = node.add(spread(start), node.mul(spread(bin), steps));
+    double limit = static_cast<double>(size);
+    FailureOr<Value> outside = node.create<graph::OrOp>(
+        compare(graph::ComparisonDirection::LT, y, node.splatLike(-1, y)),
+        compare(graph::ComparisonDirection::GT, y, node.splatLike(limit, y)));
+    if (failed(outside))
+      return failure();
+    FailureOr<Value> clipped =
+        node.create<graph::MaxOp>(y, node.splatLike(0, y));
+    if (failed(clipped))
+      return failure();
+    Value low = graph::FloorOp::create(node.builder, node.loc, *clipped);
+    Value lastIndex = node.splatLike(limit - 1, low);
+    Value atEnd = compare(graph::ComparisonDirection::GE, low, lastIndex);
+    low = select(atEnd, lastIndex, low);
+    Value position = select(atEnd, low, *clipped);
+    Value high = select(atEnd, low, node.add(low, node.splatLike(1, low)));
+    Value toHigh = node.sub(position, low);
+    Value toLow = node.sub(node.splatLike(1, toHigh), toHigh);
+    Value zero = node.splatLike(0, toHigh);
+    toHigh = select(*outside, zero, toHigh);
+    toLow = select(*outside, zero, toLow);
+    Shape shape = {regions, samples, size};
+    auto weightType = mlir::RankedTensorType::get(shape, element);
+    Value index = graph::IotaOp::create(node.builder, node.loc, weightType, 2);
+    auto tap = [&](Value at, Value weight) {
+      auto widen = [&](Value v) {
+        return Value(graph::BroadcastInDimOp::create(
+            node.builder, node.loc, weightType, v,
+            llvm::ArrayRef<int64_t>{0, 1}));
+      };
+      return select(compare(graph::ComparisonDirection::EQ, index, widen(at)),
+                    widen(weight), node.splat(0, element, shape));
+    };
+    return node.add(tap(low, toLow), tap(high, toHigh));
+  };
+  FailureOr<Value> rows = axisWeights(column(1), column(3), outHeight, height);
+  FailureOr<Value> columns =
+      axisWeights(column(0), column(2), outWidth, width);
+  if (failed(rows) || failed(columns))
+    return failure();
+  // Each region's image: a one-hot of its batch index over N.
+  auto pick = mlir::RankedTensorType::get({regions, n},
+                                          node.builder.getI64Type());
+  Value hot = compare(
+      graph::ComparisonDirection::EQ,
+      graph::IotaOp::create(node.builder, node.loc, pick, 1),
+      graph::BroadcastInDimOp::create(
+          node.builder, node.loc, pick,
+          node.convert(*batchIndices, node.builder.getI64Type()),
+          llvm::ArrayRef<int64_t>{0}));
+  FailureOr<Value> images = node.create<graph::DotGeneralOp>(
+      node.convert(hot, element), *x, llvm::ArrayRef<int64_t>{},
+      llvm::ArrayRef<int64_t>{}, llvm::ArrayRef<int64_t>{1},
+      llvm::ArrayRef<int64_t>{0}); // [R, C, H, W]
+  if (failed(images))
+    return failure();
+  // [R, C, H, W] x [R, Sh, H] -> [R, C, W, Sh]; x [R, Sw, W] -> [R, C, Sh, Sw].
+  FailureOr<Value> alongRows = node.create<graph::DotGeneralOp>(
+      *images, *rows, llvm::ArrayRef<int64_t>{0}, llvm::ArrayRef<int64_t>{0},
+      llvm::ArrayRef<int64_t>{2}, llvm::ArrayRef<int64_t>{2});
+  if (failed(alongRows))
+    return failure();
+  FailureOr<Value> sampled = node.create<graph::DotGeneralOp>(
+      *alongRows, *columns, llvm::ArrayRef<int64_t>{0},
+      llvm::ArrayRef<int64_t>{0}, llvm::ArrayRef<int64_t>{2},
+      llvm::ArrayRef<int64_t>{2});
+  if (failed(sampled))
+    return failure();
+  Value grid = node.reshape(
+      *sampled, {regions, c, outHeight, ratio, outWidth, ratio});
+  FailureOr<Value> averaged = node.create<graph::ReduceOp>(
+      graph::ReduceKind::Mean, grid, llvm::SmallVector<int64_t>{3, 5});
+  return node.setOutput(averaged);
+}
+
 LogicalResult lowerGridSample(NodeLowering &node) {
   FailureOr<Value> x = node.input(0), grid = node.input(1);
   if (failed(x) || failed(grid))
@@ -1384,6 +1554,7 @@ void registerNeuralLowerings(LoweringTable &table) {
   table["LRN"] = lowerLrn;
   table["CumSum"] = lowerCumSum;
   table["GridSample"] = lowerGridSample;
+  table["RoiAlign"] = lowerRoiAlign;
 }
 
 } // namespace tessel::onnx_import

@@ -107,6 +107,25 @@ TEST(LoweringErrorsTest, SignalOps) {
               Says("step"));
 }
 
+TEST(LoweringErrorsTest, RoiAlign) {
+  auto roiAlign = [] {
+    return OneNode("RoiAlign", {{"x", TensorProto::FLOAT, {1, 2, 8, 8}},
+                                {"rois", TensorProto::FLOAT, {3, 4}},
+                                {"batch", TensorProto::INT64, {3}}},
+                   {{"y", TensorProto::FLOAT, {3, 2, 2, 2}}});
+  };
+  EXPECT_THAT(roiAlign()
+                  .attribute("output_height", 2)
+                  .attribute("output_width", 2)
+                  .importErrors(),
+              Says("sampling_ratio must be given"));
+  EXPECT_THAT(roiAlign()
+                  .attribute("sampling_ratio", 2)
+                  .text("mode", "max")
+                  .importErrors(),
+              Says("mode 'max' is not supported (avg)"));
+}
+
 TEST(LoweringErrorsTest, Optimizers) {
   const std::string training = "ai.onnx.preview.training";
   // R, T, then X, G, V and H per tensor: six inputs, not four.
