@@ -751,9 +751,13 @@ struct IntegerDotParams {
 TESSEL_HD void integerDotElement(const IntegerDotParams &p, int64_t i) {
   int64_t j = i % p.n, row = (i / p.n) % p.m, batch = i / (p.n * p.m);
   int64_t sum = 0;
-  for (int64_t q = 0; q < p.k; ++q)
-    sum += loadInt(p.lhs, p.type, batch * p.a[0] + row * p.a[1] + q * p.a[2]) *
-           loadInt(p.rhs, p.type, batch * p.b[0] + q * p.b[1] + j * p.b[2]);
+  for (int64_t q = 0; q < p.k; ++q) // Wraps, as the host's integer dot.
+    sum = kernels::wrapAdd(
+        sum, kernels::wrapMul(
+                 loadInt(p.lhs, p.type,
+                         batch * p.a[0] + row * p.a[1] + q * p.a[2]),
+                 loadInt(p.rhs, p.type,
+                         batch * p.b[0] + q * p.b[1] + j * p.b[2])));
   storeInt(p.out, p.type, i, sum);
 }
 
