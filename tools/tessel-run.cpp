@@ -204,9 +204,19 @@ absl::Status joinMpiJob(int *argc, char ***argv) {
     return status;
   tessel::Watchdog::Wait waiting("mpi_init", "start-up (MPI_Init)",
                                  tessel::Watchdog::othersFromEnvironment());
-  if (MPI_Init(argc, argv) != MPI_SUCCESS)
-    return absl::InternalError("MPI_Init failed");
+  // Backends call MPI from a device's thread (the cuda backend joins its
+  // communicators and runs on one thread per device) while the main
+  // thread waits: one thread at a time, which MPI_THREAD_SINGLE (what
+  // MPI_Init gives) does not allow.
+  int provided = MPI_THREAD_SINGLE;
+  if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) !=
+      MPI_SUCCESS)
+    return absl::InternalError("MPI_Init_thread failed");
   inMpiJob = true;
+  if (provided < MPI_THREAD_SERIALIZED)
+    return absl::FailedPreconditionError(
+        "this MPI library does not let threads take turns calling it "
+        "(MPI_THREAD_SERIALIZED); Tessel's backends need that");
   return absl::OkStatus();
 }
 
