@@ -22,3 +22,14 @@ config.substitutions.append(
 # cuda backend must refuse to run there with a clear error.
 if not os.path.exists("/dev/nvidiactl"):
     config.available_features.add("no-gpu")
+
+# Bazel runs tests in PID namespaces: two mpirun jobs running at once can
+# get the same PIDs, hence the same Open MPI job id, and the shared-memory
+# transport's segments (/dev/shm/vader_segment.<host>.<jobid>.<rank>) and
+# session directories would be the other job's too: a rank then reads the
+# other job's messages and crashes. Each test keeps its own, under its own
+# temporary directory.
+_mpi_dir = os.path.join(config.test_exec_root, "openmpi")
+os.makedirs(_mpi_dir, exist_ok=True)
+config.environment["OMPI_MCA_btl_vader_backing_directory"] = _mpi_dir
+config.environment["OMPI_MCA_orte_tmpdir_base"] = _mpi_dir
