@@ -22,7 +22,7 @@ PACKAGES=(
   # Core C++ libraries.
   libabsl-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
   # Front end, kernels, solver, multi-process runtime.
-  libonnx-dev libonnx-testdata libopenblas-dev libeigen3-dev coinor-libcbc-dev
+  libonnx-dev libonnx-testdata libdnnl-dev libeigen3-dev coinor-libcbc-dev
   libopenmpi-dev openmpi-bin
   # Formatting.
   clang-format

@@ -33,8 +33,9 @@ ids.astype(np.int64).tofile(directory + "/ids.bin")
 PY
 }
 
-# opt_bazel_bin TARGET...: builds the targets optimised; prints bazel-bin.
+# opt_bazel_bin TARGET...: builds the targets as the README does (optimised,
+# the .bazelrc default); prints bazel-bin.
 opt_bazel_bin() {
-  bazel build --config=opt "$@" >/dev/null 2>&1
-  bazel info --config=opt bazel-bin 2>/dev/null
+  bazel build "$@" >/dev/null 2>&1
+  bazel info bazel-bin 2>/dev/null
 }

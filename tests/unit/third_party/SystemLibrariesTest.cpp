@@ -6,8 +6,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include <cblas.h>
-
 #include <string>
 #include <vector>
 
@@ -19,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "mpi.h"
+#include "oneapi/dnnl/dnnl.h"
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
 #include "tests/unit/third_party/tensor.pb.h"
@@ -82,11 +81,12 @@ TEST(SystemLibrariesTest, OnnxCheckerAcceptsAndRejects) {
                onnx::checker::ValidationError);
 }
 
-TEST(SystemLibrariesTest, OpenBlasGemm) {
+TEST(SystemLibrariesTest, OneDnnGemm) {
   // [1 2; 3 4] * [5 6; 7 8] = [19 22; 43 50], row-major.
   std::vector<float> a = {1, 2, 3, 4}, b = {5, 6, 7, 8}, c(4, 0.0f);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1.0f,
-              a.data(), 2, b.data(), 2, 0.0f, c.data(), 2);
+  ASSERT_EQ(dnnl_sgemm('N', 'N', 2, 2, 2, 1.0f, a.data(), 2, b.data(), 2,
+                       0.0f, c.data(), 2),
+            dnnl_success);
   EXPECT_EQ(c, (std::vector<float>{19, 22, 43, 50}));
 }
 
