@@ -1,55 +1,43 @@
 //===- Contraction.cpp - dot_general and convolution ----------------------===//
 //
-// Both become GEMMs on OpenBLAS (single-threaded per call; the work is split
+// Both become GEMMs (Gemm.h, single-threaded per call; the work is split
 // across the pool here, by batch or by rows, so that small batched GEMMs and
 // large single ones both use every core).
 //
 // dot_general: when the operands are already laid out as [batch..., M, K] or
 // [batch..., K, M] (and [batch..., K, N] or [batch..., N, K]) the GEMM reads
 // them in place with the matching transpose flag; any other layout is packed
-// first. Convolution: im2col per (image, group), then W_g x cols; a 1x1
-// convolution with unit strides reads the input directly.
+// first. Convolution: depthwise ones (one input channel per group) directly,
+// a plane per task; the others as im2col per (image, group), then W_g x cols
+// (a 1x1 convolution with unit strides reads the input directly), grouped
+// ones a (image, group) per task.
 //
 // f16 and bf16 compute in f32 (converted on the way in and out); integer
 // contractions use a plain loop.
 //
 //===----------------------------------------------------------------------===//
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <numeric>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/kernels/Gemm.h"
 #include "runtime/kernels/IntArithmetic.h"
 #include "runtime/kernels/KernelContext.h"
 
 namespace tessel::kernels {
 namespace {
 
-/// A row-major matrix view: element (i, j) at data[i * ld + j], or at
-/// data[j * ld + i] when transposed.
-struct Matrix {
-  const float *data;
-  bool transposed;
-  int64_t ld;
-};
+using Matrix = MatrixRef<float>;
 
 /// C[m0:m1, :] = A[m0:m1, :] x B, single-threaded.
 void gemmRows(const Matrix &a, const Matrix &b, float *c, int64_t m0,
               int64_t m1, int64_t n, int64_t k, int64_t ldc) {
   if (m1 <= m0 || n == 0)
     return;
-  if (k == 0) {
-    for (int64_t i = m0; i < m1; ++i)
-      std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
-    return;
-  }
   const float *aStart = a.transposed ? a.data + m0 : a.data + m0 * a.ld;
-  cblas_sgemm(CblasRowMajor, a.transposed ? CblasTrans : CblasNoTrans,
-              b.transposed ? CblasTrans : CblasNoTrans, m1 - m0, n, k, 1.0f,
-              aStart, a.ld, b.data, b.ld, 0.0f, c + m0 * ldc, ldc);
+  gemm({aStart, a.transposed, a.ld}, b, c + m0 * ldc, m1 - m0, n, k, ldc);
 }
 
 /// C[:, n0:n1] = A x B[:, n0:n1], single-threaded.
@@ -58,14 +46,7 @@ void gemmColumns(const Matrix &a, const Matrix &b, float *c, int64_t m,
   if (n1 <= n0 || m == 0)
     return;
   const float *bStart = b.transposed ? b.data + n0 * b.ld : b.data + n0;
-  if (k == 0) {
-    for (int64_t i = 0; i < m; ++i)
-      std::fill(c + i * ldc + n0, c + i * ldc + n1, 0.0f);
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, a.transposed ? CblasTrans : CblasNoTrans,
-              b.transposed ? CblasTrans : CblasNoTrans, m, n1 - n0, k, 1.0f,
-              a.data, a.ld, bStart, b.ld, 0.0f, c + n0, ldc);
+  gemm(a, {bStart, b.transposed, b.ld}, c + n0, m, n1 - n0, k, ldc);
 }
 
 /// One GEMM spread over the pool, by rows or by columns.
@@ -277,16 +258,10 @@ void doubleDot(const TensorView &lhs, const TensorView &rhs,
                const TensorView &result, const DotDimensions &groups) {
   PackedDot<double> p = packDot<double>(lhs, rhs, groups);
   double *out = result.as<double>();
-  if (p.k == 0) {
-    std::fill(out, out + p.batches * p.m * p.n, 0.0);
-    return;
-  }
   for (int64_t q = 0; q < p.batches; ++q)
-    if (p.m && p.n)
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.m, p.n, p.k,
-                  1.0, p.a.data() + q * p.m * p.k, p.k,
-                  p.b.data() + q * p.k * p.n, p.n, 0.0,
-                  out + q * p.m * p.n, p.n);
+    gemm({p.a.data() + q * p.m * p.k, false, p.k},
+         {p.b.data() + q * p.k * p.n, false, p.n}, out + q * p.m * p.n, p.m,
+         p.n, p.k, p.n);
 }
 
 absl::Status dotGeneral(KernelContext &context) {
@@ -364,6 +339,93 @@ absl::Status dotGeneral(KernelContext &context) {
   return absl::OkStatus();
 }
 
+/// A convolution's geometry in two spatial dimensions (a 1-D one is 2-D
+/// with height 1), when the input is not dilated: what the depthwise
+/// kernel and the fast im2col take.
+struct Plane {
+  int64_t inH, inW, outH, outW, kH, kW;
+  int64_t strideH, strideW, dilationH, dilationW, padH, padW;
+};
+
+std::optional<Plane> planeOf(const ConvolutionAttributes &a,
+                             const std::vector<int64_t> &inSize,
+                             const std::vector<int64_t> &outSize,
+                             const std::vector<int64_t> &window) {
+  size_t spatial = inSize.size();
+  if (spatial < 1 || spatial > 2)
+    return std::nullopt;
+  for (int64_t dilation : a.lhsDilation)
+    if (dilation != 1)
+      return std::nullopt;
+  size_t w = spatial - 1; // The last dimension; the first is the height.
+  if (spatial == 1)
+    return Plane{1,         inSize[w],      1,          outSize[w],
+                 1,         window[w],      1,          a.strides[w],
+                 1,         a.rhsDilation[w], 0,        a.padLow[w]};
+  return Plane{inSize[0],       inSize[w],       outSize[0],   outSize[w],
+               window[0],       window[w],       a.strides[0], a.strides[w],
+               a.rhsDilation[0], a.rhsDilation[w], a.padLow[0], a.padLow[w]};
+}
+
+/// One output plane of a depthwise convolution: `out` = the window `w`
+/// (kH x kW) slid over the input plane `in`, row by row so that each output
+/// row stays in cache while every tap adds into it.
+void depthwisePlane(const float *in, const float *w, float *out,
+                    const Plane &p) {
+  for (int64_t oy = 0; oy < p.outH; ++oy) {
+    float *row = out + oy * p.outW;
+    std::fill(row, row + p.outW, 0.0f);
+    for (int64_t ky = 0; ky < p.kH; ++ky) {
+      int64_t iy = oy * p.strideH + ky * p.dilationH - p.padH;
+      if (iy < 0 || iy >= p.inH)
+        continue;
+      for (int64_t kx = 0; kx < p.kW; ++kx) {
+        float weight = w[ky * p.kW + kx];
+        int64_t offset = kx * p.dilationW - p.padW;
+        auto [first, last] = insideRange(offset, p.strideW, p.inW, p.outW);
+        const float *source = in + iy * p.inW + offset;
+        if (p.strideW == 1) {
+          for (int64_t ox = first; ox < last; ++ox)
+            row[ox] += weight * source[ox];
+        } else {
+          for (int64_t ox = first; ox < last; ++ox)
+            row[ox] += weight * source[ox * p.strideW];
+        }
+      }
+    }
+  }
+}
+
+/// Rows [first, last) of the im2col matrix of one (image, group): row
+/// (c, ky, kx) holds, for every output position, the input value that tap
+/// multiplies (0 in the padding).
+void im2colPlane(const float *source, float *columns, int64_t first,
+                 int64_t last, const Plane &p) {
+  int64_t taps = p.kH * p.kW, outPixels = p.outH * p.outW;
+  for (int64_t r = first; r < last; ++r) {
+    int64_t c = r / taps, ky = r % taps / p.kW, kx = r % p.kW;
+    const float *plane = source + c * p.inH * p.inW;
+    int64_t offset = kx * p.dilationW - p.padW;
+    auto [begin, end] = insideRange(offset, p.strideW, p.inW, p.outW);
+    for (int64_t oy = 0; oy < p.outH; ++oy) {
+      float *target = columns + r * outPixels + oy * p.outW;
+      int64_t iy = oy * p.strideH + ky * p.dilationH - p.padH;
+      if (iy < 0 || iy >= p.inH) {
+        std::fill(target, target + p.outW, 0.0f);
+        continue;
+      }
+      const float *source = plane + iy * p.inW + offset;
+      std::fill(target, target + begin, 0.0f);
+      if (p.strideW == 1)
+        std::copy(source + begin, source + end, target + begin);
+      else
+        for (int64_t ox = begin; ox < end; ++ox)
+          target[ox] = source[ox * p.strideW];
+      std::fill(target + end, target + p.outW, 0.0f);
+    }
+  }
+}
+
 absl::Status convolution(KernelContext &context) {
   if (context.operands.size() != 2 || context.results.size() != 1)
     return context.error("needs two operands and one result");
@@ -408,49 +470,81 @@ absl::Status convolution(KernelContext &context) {
     pointwise &= (*strides)[d] == 1 && (*padLow)[d] == 0 &&
                  (*lhsDilation)[d] == 1 && inSize[d] == outSize[d];
 
-  std::vector<float> columns(pointwise ? 0 : rows * outPixels);
-  for (int64_t image = 0; image < batch; ++image) {
-    for (int64_t group = 0; group < *groups; ++group) {
-      const float *source =
-          x + (image * channels + group * groupChannels) * inPixels;
-      if (!pointwise) {
-        // columns[(c, window position), output position] = input value or 0.
-        context.pool.parallelFor(rows, 4, [&](int64_t first, int64_t last) {
-          std::vector<int64_t> offset(spatial), outCoordinate(spatial);
-          for (int64_t row = first; row < last; ++row) {
-            int64_t c = row / windowSize, position = row % windowSize;
-            for (int64_t d = spatial - 1; d >= 0; --d) {
-              offset[d] =
-                  (position % window[d]) * (*rhsDilation)[d] - (*padLow)[d];
-              position /= window[d];
-            }
-            float *target = columns.data() + row * outPixels;
-            const float *plane = source + c * inPixels;
-            std::fill(outCoordinate.begin(), outCoordinate.end(), 0);
-            for (int64_t column = 0; column < outPixels; ++column) {
-              int64_t index = 0;
-              bool inside = true;
-              for (int64_t d = 0; d < spatial && inside; ++d) {
-                int64_t dilated = outCoordinate[d] * (*strides)[d] + offset[d];
-                int64_t step = (*lhsDilation)[d];
-                inside = dilated >= 0 && dilated % step == 0 &&
-                         dilated / step < inSize[d];
-                index = index * inSize[d] + dilated / step;
-              }
-              target[column] = inside ? plane[index] : 0.0f;
-              for (int64_t d = spatial - 1; d >= 0; --d) {
-                if (++outCoordinate[d] < outSize[d])
-                  break;
-                outCoordinate[d] = 0;
-              }
-            }
+  std::optional<Plane> plane = planeOf(*attributes, inSize, outSize, window);
+  // Rows [first, last) of one (image, group)'s im2col matrix.
+  auto im2col = [&](const float *source, float *columns, int64_t first,
+                    int64_t last) {
+    if (plane)
+      return im2colPlane(source, columns, first, last, *plane);
+    std::vector<int64_t> offset(spatial), outCoordinate(spatial);
+    for (int64_t row = first; row < last; ++row) {
+      int64_t c = row / windowSize, position = row % windowSize;
+      for (int64_t d = spatial - 1; d >= 0; --d) {
+        offset[d] = (position % window[d]) * (*rhsDilation)[d] - (*padLow)[d];
+        position /= window[d];
+      }
+      float *target = columns + row * outPixels;
+      const float *channelPlane = source + c * inPixels;
+      std::fill(outCoordinate.begin(), outCoordinate.end(), 0);
+      for (int64_t column = 0; column < outPixels; ++column) {
+        int64_t index = 0;
+        bool inside = true;
+        for (int64_t d = 0; d < spatial && inside; ++d) {
+          int64_t dilated = outCoordinate[d] * (*strides)[d] + offset[d];
+          int64_t step = (*lhsDilation)[d];
+          inside = dilated >= 0 && dilated % step == 0 &&
+                   dilated / step < inSize[d];
+          index = index * inSize[d] + dilated / step;
+        }
+        target[column] = inside ? channelPlane[index] : 0.0f;
+        for (int64_t d = spatial - 1; d >= 0; --d) {
+          if (++outCoordinate[d] < outSize[d])
+            break;
+          outCoordinate[d] = 0;
+        }
+      }
+    }
+  };
+
+  if (plane && groupChannels == 1) {
+    // Depthwise (every output channel reads one input channel): direct, one
+    // output plane per task.
+    context.pool.parallelFor(
+        batch * outChannels, 1, [&](int64_t first, int64_t last) {
+          for (int64_t i = first; i < last; ++i) {
+            int64_t image = i / outChannels, o = i % outChannels;
+            depthwisePlane(x + (image * channels + o / groupOut) * inPixels,
+                           w + o * windowSize, y + i * outPixels, *plane);
           }
         });
-      }
-      Matrix weights{w + group * groupOut * rows, false, rows};
-      Matrix cols{pointwise ? source : columns.data(), false, outPixels};
-      float *target = y + (image * outChannels + group * groupOut) * outPixels;
-      parallelGemm(context.pool, weights, cols, target, groupOut, outPixels,
+  } else if (*groups > 1) {
+    // Grouped: a small GEMM per (image, group), each on one thread.
+    context.pool.parallelFor(
+        batch * *groups, 1, [&](int64_t first, int64_t last) {
+          std::vector<float> columns(pointwise ? 0 : rows * outPixels);
+          for (int64_t i = first; i < last; ++i) {
+            int64_t image = i / *groups, group = i % *groups;
+            const float *source =
+                x + (image * channels + group * groupChannels) * inPixels;
+            if (!pointwise)
+              im2col(source, columns.data(), 0, rows);
+            gemm(Matrix{w + group * groupOut * rows, false, rows},
+                 Matrix{pointwise ? source : columns.data(), false, outPixels},
+                 y + (image * outChannels + group * groupOut) * outPixels,
+                 groupOut, outPixels, rows, outPixels);
+          }
+        });
+  } else {
+    std::vector<float> columns(pointwise ? 0 : rows * outPixels);
+    for (int64_t image = 0; image < batch; ++image) {
+      const float *source = x + image * channels * inPixels;
+      if (!pointwise)
+        context.pool.parallelFor(rows, 4, [&](int64_t first, int64_t last) {
+          im2col(source, columns.data(), first, last);
+        });
+      parallelGemm(context.pool, Matrix{w, false, rows},
+                   Matrix{pointwise ? source : columns.data(), false, outPixels},
+                   y + image * outChannels * outPixels, outChannels, outPixels,
                    rows);
     }
   }
@@ -522,8 +616,6 @@ absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
 }
 
 void registerContractionKernels() {
-  // The pool parallelises; OpenBLAS runs each call on the calling thread.
-  openblas_set_num_threads(1);
   registerKernel("dot_general", dotGeneral, Wide::Taken);
   registerKernel("convolution", convolution);
 }

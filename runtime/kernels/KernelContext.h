@@ -10,6 +10,7 @@
 #ifndef TESSEL_RUNTIME_KERNELS_KERNELCONTEXT_H
 #define TESSEL_RUNTIME_KERNELS_KERNELCONTEXT_H
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -123,6 +124,17 @@ inline void unravel(int64_t index, const std::vector<int64_t> &dims,
     coordinates[d] = dims[d] ? index % dims[d] : 0;
     index = dims[d] ? index / dims[d] : 0;
   }
+}
+
+/// The output positions [first, last) of a window tap whose input position
+/// `o * stride + offset` lies in [0, size): the part of an output row that a
+/// tap reads without padding (convolutions' and pools' 2-D fast paths).
+inline std::pair<int64_t, int64_t> insideRange(int64_t offset, int64_t stride,
+                                               int64_t size, int64_t outSize) {
+  int64_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t last = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
+  first = std::min(first, outSize);
+  return {first, std::clamp(last, first, outSize)};
 }
 
 } // namespace tessel::kernels

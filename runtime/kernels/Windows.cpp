@@ -8,6 +8,53 @@
 namespace tessel::kernels {
 namespace {
 
+/// One f32 plane of a 2-D pool, row by row: each output row takes every
+/// tap's inside part (insideRange) in turn, as the depthwise convolution
+/// does. `counts` (average pools) holds the divisor per output row position.
+template <bool isMax>
+void poolPlane(const float *in, float *out, const int64_t *inSize,
+               const int64_t *outSize, const int64_t *window,
+               const int64_t *strides, const int64_t *dilations,
+               const int64_t *padLow, const int64_t *padHigh,
+               bool countPadding) {
+  int64_t inH = inSize[0], inW = inSize[1], outW = outSize[1];
+  for (int64_t oy = 0; oy < outSize[0]; ++oy) {
+    float *row = out + oy * outW;
+    std::fill(row, row + outW, isMax ? -INFINITY : 0.0f);
+    int64_t rowsCounted = 0;
+    for (int64_t ky = 0; ky < window[0]; ++ky) {
+      int64_t iy = oy * strides[0] + ky * dilations[0] - padLow[0];
+      rowsCounted += countPadding ? iy < inH + padHigh[0] : iy >= 0 && iy < inH;
+      if (iy < 0 || iy >= inH)
+        continue;
+      for (int64_t kx = 0; kx < window[1]; ++kx) {
+        int64_t offset = kx * dilations[1] - padLow[1];
+        auto [first, last] = insideRange(offset, strides[1], inW, outW);
+        const float *source = in + iy * inW + offset;
+        for (int64_t ox = first; ox < last; ++ox) {
+          float x = source[ox * strides[1]];
+          if (isMax)
+            row[ox] = (x > row[ox] || std::isnan(x)) ? x : row[ox];
+          else
+            row[ox] += x;
+        }
+      }
+    }
+    if (isMax)
+      continue;
+    for (int64_t ox = 0; ox < outW; ++ox) {
+      int64_t columnsCounted = 0;
+      for (int64_t kx = 0; kx < window[1]; ++kx) {
+        int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
+        columnsCounted +=
+            countPadding ? ix < inW + padHigh[1] : ix >= 0 && ix < inW;
+      }
+      int64_t counted = rowsCounted * columnsCounted;
+      row[ox] = counted ? row[ox] / counted : 0.0f;
+    }
+  }
+}
+
 template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
@@ -41,6 +88,17 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
     windowSize *= (*window)[d];
   }
   int64_t planes = in.dims[0] * in.dims[1];
+  if (spatial == 2 && in.type == proto::F32) {
+    context.pool.parallelFor(planes, 1, [&](int64_t first, int64_t last) {
+      for (int64_t p = first; p < last; ++p)
+        poolPlane<isMax>(in.as<float>() + p * inPixels,
+                         out.as<float>() + p * outPixels, inSize.data(),
+                         outSize.data(), window->data(), strides->data(),
+                         dilations->data(), padLow->data(), padHigh->data(),
+                         countPadding);
+    });
+    return absl::OkStatus();
+  }
   context.pool.parallelFor(
       planes * outPixels, 256, [&](int64_t first, int64_t last) {
         std::vector<int64_t> o, k(spatial);

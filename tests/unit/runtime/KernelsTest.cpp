@@ -1,6 +1,8 @@
 //===- KernelsTest.cpp - Host kernels against direct computations ---------===//
 
+#include <cmath>
 #include <random>
+#include <string>
 
 #include "runtime/kernels/KernelContext.h"
 #include "gtest/gtest.h"
@@ -104,6 +106,181 @@ TEST(KernelsTest, DotGeneralMatchesDirectComputationForEveryLayout) {
           << "layout " << &layout - &layouts[0];
   }
 }
+
+/// Convolutions through every path of the kernel (depthwise with channel
+/// multipliers 1 and 2, grouped, dense; 1-D and 2-D fast im2col; input
+/// dilation's general im2col), with strides, dilations and uneven padding,
+/// against a direct loop over the definition.
+TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
+  struct Case {
+    int64_t channels, outChannels, groups;
+    std::vector<int64_t> in, window, stride, dilation, low, high, lhsDilation;
+  };
+  const std::vector<Case> cases = {
+      {6, 6, 6, {7, 9}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      {4, 8, 4, {9, 8}, {3, 2}, {2, 1}, {1, 2}, {2, 0}, {1, 3}, {1, 1}},
+      {4, 4, 4, {10, 11}, {5, 5}, {3, 2}, {2, 1}, {2, 3}, {0, 2}, {1, 1}},
+      {4, 6, 2, {6, 7}, {3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      {3, 5, 1, {8, 6}, {3, 2}, {2, 1}, {2, 1}, {1, 0}, {2, 1}, {1, 1}},
+      {3, 4, 1, {5, 5}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}},
+      {4, 4, 4, {12}, {3}, {2}, {2}, {1}, {2}, {1}},
+      {2, 3, 1, {9}, {4}, {1}, {1}, {3}, {0}, {1}},
+      {2, 2, 2, {4, 5}, {3, 3}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, {2, 2}},
+      {2, 3, 1, {4, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 2}, {2, 1}, {2, 1}},
+  };
+  ThreadPool pool(2);
+  std::mt19937 random(5);
+  std::uniform_real_distribution<float> value(-1, 1);
+  for (const Case &c : cases) {
+    SCOPED_TRACE(&c - &cases[0]);
+    const int64_t batch = 2, spatial = c.in.size();
+    std::vector<int64_t> out(spatial);
+    for (int64_t d = 0; d < spatial; ++d) {
+      int64_t dilatedIn = (c.in[d] - 1) * c.lhsDilation[d] + 1;
+      int64_t dilatedWindow = (c.window[d] - 1) * c.dilation[d] + 1;
+      out[d] = (dilatedIn + c.low[d] + c.high[d] - dilatedWindow) / c.stride[d] + 1;
+    }
+    std::vector<int64_t> inDims = {batch, c.channels}, kernelDims = {
+        c.outChannels, c.channels / c.groups};
+    std::vector<int64_t> outDims = {batch, c.outChannels};
+    inDims.insert(inDims.end(), c.in.begin(), c.in.end());
+    kernelDims.insert(kernelDims.end(), c.window.begin(), c.window.end());
+    outDims.insert(outDims.end(), out.begin(), out.end());
+    auto count = [](const std::vector<int64_t> &dims) {
+      int64_t n = 1;
+      for (int64_t d : dims)
+        n *= d;
+      return n;
+    };
+    std::vector<float> x(count(inDims)), w(count(kernelDims)),
+        result(count(outDims), -7), expected(count(outDims), 0);
+    for (float &v : x)
+      v = value(random);
+    for (float &v : w)
+      v = value(random);
+    // Direct: every output element, every (input channel, tap).
+    int64_t perGroupIn = c.channels / c.groups, perGroupOut = c.outChannels / c.groups;
+    std::vector<int64_t> o, k, in(spatial);
+    for (int64_t i = 0; i < count(outDims); ++i) {
+      unravel(i, outDims, o);
+      int64_t group = o[1] / perGroupOut;
+      double sum = 0;
+      for (int64_t t = 0; t < count(kernelDims) / c.outChannels; ++t) {
+        unravel(t, std::vector<int64_t>(kernelDims.begin() + 1, kernelDims.end()), k);
+        bool inside = true;
+        for (int64_t d = 0; d < spatial; ++d) {
+          int64_t position = o[2 + d] * c.stride[d] + k[1 + d] * c.dilation[d] - c.low[d];
+          inside &= position >= 0 && position % c.lhsDilation[d] == 0 &&
+                    position / c.lhsDilation[d] < c.in[d];
+          in[d] = position / c.lhsDilation[d];
+        }
+        if (!inside)
+          continue;
+        int64_t xi = o[0] * c.channels + group * perGroupIn + k[0];
+        for (int64_t d = 0; d < spatial; ++d)
+          xi = xi * c.in[d] + in[d];
+        sum += double(x[xi]) * w[o[1] * (count(kernelDims) / c.outChannels) + t];
+      }
+      expected[i] = sum;
+    }
+    proto::Instruction instruction;
+    instruction.set_op("convolution");
+    auto &attributes = *instruction.mutable_attributes();
+    attributes["window_strides"] = ints(c.stride);
+    attributes["padding_low"] = ints(c.low);
+    attributes["padding_high"] = ints(c.high);
+    attributes["lhs_dilation"] = ints(c.lhsDilation);
+    attributes["rhs_dilation"] = ints(c.dilation);
+    attributes["feature_group_count"].set_i(c.groups);
+    KernelContext context(instruction, {view(x, inDims), view(w, kernelDims)},
+                          {view(result, outDims)}, pool);
+    absl::Status status = findKernel("convolution")(context);
+    ASSERT_TRUE(status.ok()) << status;
+    for (size_t i = 0; i < expected.size(); ++i)
+      ASSERT_NEAR(result[i], expected[i], 1e-5) << "element " << i;
+  }
+}
+
+/// 2-D max and average pools (the fast path) with strides, dilations,
+/// uneven padding, and both ways of counting padding, against a direct loop.
+TEST(KernelsTest, PoolsMatchDirectComputation) {
+  struct Case {
+    std::vector<int64_t> window, stride, dilation, low, high;
+  };
+  const std::vector<Case> cases = {
+      {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}},
+      {{2, 3}, {1, 2}, {2, 1}, {0, 2}, {1, 0}},
+      {{4, 2}, {3, 1}, {1, 2}, {2, 1}, {3, 1}},
+  };
+  ThreadPool pool(2);
+  std::mt19937 random(6);
+  std::uniform_real_distribution<float> value(-1, 1);
+  const int64_t batch = 2, channels = 3, height = 7, width = 8;
+  std::vector<float> x(batch * channels * height * width);
+  for (float &v : x)
+    v = value(random);
+  x[5] = NAN; // Max pools propagate NaN.
+  for (const Case &c : cases)
+    for (const char *op : {"max_pool", "avg_pool"})
+      for (int countPadding : {0, 1}) {
+        SCOPED_TRACE(std::string(op) + " case " +
+                     std::to_string(&c - &cases[0]) + " count_include_pad " +
+                     std::to_string(countPadding));
+        bool isMax = std::string(op) == "max_pool";
+        int64_t size[2] = {height, width}, out[2];
+        for (int d = 0; d < 2; ++d)
+          out[d] = (size[d] + c.low[d] + c.high[d] -
+                    ((c.window[d] - 1) * c.dilation[d] + 1)) /
+                       c.stride[d] + 1;
+        std::vector<float> result(batch * channels * out[0] * out[1], -7);
+        for (int64_t p = 0; p < batch * channels; ++p)
+          for (int64_t oy = 0; oy < out[0]; ++oy)
+            for (int64_t ox = 0; ox < out[1]; ++ox) {
+              float best = -INFINITY;
+              double sum = 0;
+              int64_t counted = 0;
+              for (int64_t ky = 0; ky < c.window[0]; ++ky)
+                for (int64_t kx = 0; kx < c.window[1]; ++kx) {
+                  int64_t iy = oy * c.stride[0] + ky * c.dilation[0] - c.low[0];
+                  int64_t ix = ox * c.stride[1] + kx * c.dilation[1] - c.low[1];
+                  bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+                  bool inPadding = iy < height + c.high[0] && ix < width + c.high[1];
+                  counted += countPadding ? inPadding : inside;
+                  if (!inside)
+                    continue;
+                  float v = x[(p * height + iy) * width + ix];
+                  best = (v > best || std::isnan(v)) ? v : best;
+                  sum += v;
+                }
+              float expected = isMax ? best : (counted ? sum / counted : 0.0);
+              result[(p * out[0] + oy) * out[1] + ox] = expected;
+            }
+        proto::Instruction instruction;
+        instruction.set_op(op);
+        auto &attributes = *instruction.mutable_attributes();
+        attributes["window_dimensions"] = ints(c.window);
+        attributes["window_strides"] = ints(c.stride);
+        attributes["window_dilations"] = ints(c.dilation);
+        attributes["padding_low"] = ints(c.low);
+        attributes["padding_high"] = ints(c.high);
+        if (!isMax)
+          attributes["count_include_pad"].set_i(countPadding);
+        std::vector<float> got(result.size(), -7);
+        KernelContext context(
+            instruction, {view(x, {batch, channels, height, width})},
+            {view(got, {batch, channels, out[0], out[1]})}, pool);
+        absl::Status status = findKernel(op)(context);
+        ASSERT_TRUE(status.ok()) << status;
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (std::isnan(result[i])) {
+            ASSERT_TRUE(std::isnan(got[i])) << "element " << i;
+            continue;
+          }
+          ASSERT_NEAR(got[i], result[i], 1e-5) << "element " << i;
+        }
+      }
+}
+
 
 TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   // out[i, j] = half(x[i, j] * 1/3) + bias[j], written over x.
