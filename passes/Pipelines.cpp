@@ -48,6 +48,7 @@ void buildLoweringPipeline(mlir::OpPassManager &manager) {
   manager.addPass(mlir::createCanonicalizerPass());
   manager.addPass(mlir::createCSEPass());
   mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
+  functions.addPass(lowering::createDecomposeBatchNormPass());
   functions.addPass(lowering::createFuseElementwisePass());
   functions.addPass(lowering::createAssignBuffersPass());
 }

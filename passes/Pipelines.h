@@ -57,7 +57,8 @@ void buildCollectivesPipeline(mlir::OpPassManager &manager);
 /// The collectives pipeline, then --spmd-global-to-local.
 void buildPartitionPipeline(mlir::OpPassManager &manager);
 
-/// canonicalize, cse, --graph-fuse-elementwise, --graph-assign-buffers.
+/// canonicalize, cse, --graph-decompose-batch-norm, --graph-fuse-elementwise,
+/// --graph-assign-buffers.
 void buildLoweringPipeline(mlir::OpPassManager &manager);
 
 /// Registers the pipelines as tessel-opt flags.

@@ -49,7 +49,8 @@ mlir::LogicalResult partitionForDevices(mlir::ModuleOp module);
 std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module);
 
 /// Runs the lowering pipeline on `module` in place: canonicalize, cse,
-/// --graph-fuse-elementwise, --graph-assign-buffers.
+/// --graph-decompose-batch-norm, --graph-fuse-elementwise,
+/// --graph-assign-buffers.
 mlir::LogicalResult lowerForExecution(mlir::ModuleOp module);
 
 /// lowerForExecution, then export. `parameterFile` is the name the

@@ -28,9 +28,22 @@ inputsOf(llvm::ArrayRef<mlir::Operation *> ordered,
   return inputs;
 }
 
+/// Whether `op` repeats each element of its operand: a producer behind it
+/// would be evaluated once per copy inside a fusion, so only constants join
+/// through it (a computed vector, say a batch norm's scale, is a fusion of
+/// its own, evaluated once).
+bool expands(mlir::Operation *op) {
+  if (!mlir::isa<graph::BroadcastInDimOp>(op))
+    return false;
+  auto in = mlir::cast<mlir::ShapedType>(op->getOperand(0).getType());
+  auto out = mlir::cast<mlir::ShapedType>(op->getResult(0).getType());
+  return out.getNumElements() > in.getNumElements();
+}
+
 /// The ops of the fusion rooted at `root`: producers join while they are
-/// fusible and read only by the group (cheap ones always join), and the
-/// group stays within `maxOperands` inputs and `maxOps` ops plus loads.
+/// fusible and read only by the group (cheap ones always join; behind an
+/// expanding broadcast, only constants), and the group stays within
+/// `maxOperands` inputs and `maxOps` ops plus loads.
 llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root,
                                                 int64_t maxOperands,
                                                 int64_t maxOps) {
@@ -44,7 +57,8 @@ llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root,
         mlir::Operation *producer = operand.getDefiningOp();
         if (!producer || group.contains(producer) ||
             producer->getBlock() != root->getBlock() ||
-            !graph::isFusible(producer))
+            !graph::isFusible(producer) ||
+            (expands(group[i]) && !mlir::isa<graph::ConstantOp>(producer)))
           continue;
         bool onlyGroupReads =
             llvm::all_of(producer->getUsers(), [&](mlir::Operation *user) {

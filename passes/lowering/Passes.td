@@ -10,6 +10,22 @@
 
 include "mlir/Pass/PassBase.td"
 
+def DecomposeBatchNormPass : Pass<"graph-decompose-batch-norm", "::mlir::func::FuncOp"> {
+  let summary = "Rewrite graph.batch_norm_inference as a per-channel multiply-add";
+  let description = [{
+    `(x - mean) * rsqrt(variance + epsilon) * scale + offset` becomes
+    `x * a + b` with `a = scale * rsqrt(variance + epsilon)` and
+    `b = offset - mean * a` computed once on the statistics vectors and
+    broadcast along `feature_index`. The multiply-add is elementwise, so
+    --graph-fuse-elementwise folds it into the fusion of what follows (the
+    activation, a residual add): a convolution's result is then read once
+    rather than by a batch norm kernel and again by the activation. Runs on
+    local shapes, after partitioning: the statistics are sharded as the
+    feature dimension is.
+  }];
+  let dependentDialects = ["::tessel::graph::GraphDialect"];
+}
+
 def FuseElementwisePass : Pass<"graph-fuse-elementwise", "::mlir::func::FuncOp"> {
   let summary = "Group elementwise ops and broadcasts into graph.fusion ops";
   let description = [{
@@ -17,7 +33,9 @@ def FuseElementwisePass : Pass<"graph-fuse-elementwise", "::mlir::func::FuncOp">
     runtime evaluates in one pass over its result. Starting from the last op,
     a fusion grows upward through producers that only it uses; broadcasts and
     splat constants are cheap to recompute and join every fusion that reads
-    them. Intermediate tensors of a chain are never materialised.
+    them. Behind a broadcast that repeats elements only constants join: a
+    computed operand would be recomputed for every copy, so it is a fusion
+    of its own. Intermediate tensors of a chain are never materialised.
 
     A fusion stays within what every backend evaluates: at most
     `max-operands` operands and `max-ops` ops plus loads (the defaults are
