@@ -281,6 +281,85 @@ def small_models(out_dir, only=None):
                {"x": {0: "batch"}, "output": {0: "batch"}}, 13, out_dir)
 
 
+class ResNetBench(nn.Module):
+    """The benchmarks' ResNet-style network: ResNet-18's layout (two basic
+    blocks per stage) at widths 32 to 256."""
+
+    def __init__(self, classes=100):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 7, 2, 3, bias=False),
+                                  nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        stages, channels = [], 32
+        for width, stride in [(32, 1), (64, 2), (128, 2), (256, 2)]:
+            stages += [BasicBlock(channels, width, stride), BasicBlock(width, width, 1)]
+            channels = width
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = self.stages(self.stem(x))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class MobileBlock(nn.Module):
+    """MobileNetV2's inverted residual with any input and output widths."""
+
+    def __init__(self, channels_in, channels_out, expand, stride):
+        super().__init__()
+        hidden = channels_in * expand
+        self.body = nn.Sequential(
+            nn.Conv2d(channels_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, channels_out, 1, bias=False), nn.BatchNorm2d(channels_out))
+        self.residual = stride == 1 and channels_in == channels_out
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class MobileNetBench(nn.Module):
+    """The benchmarks' MobileNetV2-style network (depthwise convolutions)."""
+
+    def __init__(self, classes=100):
+        super().__init__()
+        layers = [nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6()]
+        channels = 16
+        for width, stride, repeats in [(24, 2, 2), (32, 2, 3), (64, 2, 3), (96, 1, 2), (160, 2, 2)]:
+            for r in range(repeats):
+                layers.append(MobileBlock(channels, width, 4, stride if r == 0 else 1))
+                channels = width
+        layers += [nn.Conv2d(channels, 640, 1, bias=False), nn.BatchNorm2d(640), nn.ReLU6()]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(640, classes)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+CONV_BENCH = {"resnet_bench": (ResNetBench, 112), "mobilenet_bench": (MobileNetBench, 160)}
+
+
+def conv_bench_model(name):
+    """A benchmark network and its input; the same seed gives the same
+    weights (bench/peers/torch_models.py rebuilds them)."""
+    cls, size = CONV_BENCH[name]
+    torch.manual_seed(0)
+    model = cls()
+    randomize_batch_norm(model)
+    return model.eval(), torch.randn(1, 3, size, size)
+
+
+def conv_bench(out_dir):
+    """The benchmarks' convolutional networks at batch 1, BatchNormalization
+    kept as its own node (as models exported by other frameworks have it)."""
+    for name in CONV_BENCH:
+        model, x = conv_bench_model(name)
+        export(model, name, [x], ["x"], {}, 13, out_dir)
+
+
 def bench_gpt2(layers, width, vocab):
     """The benchmarks' GPT-2-style model; the same seed gives the same weights."""
     torch.manual_seed(0)
@@ -316,12 +395,16 @@ def main():
     parser.add_argument("--only", choices=["mlp", "gpt2", "resnet", "mobilenet", "moe"],
                         help="export just this test model")
     parser.add_argument("--gpt2-bench", metavar="DIR")
+    parser.add_argument("--conv-bench", metavar="DIR",
+                        help="export the benchmarks' ResNet- and MobileNet-style networks")
     parser.add_argument("--layers", type=int, default=48)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=1024)
     args = parser.parse_args()
     if args.gpt2_bench:
         gpt2_bench(args.gpt2_bench, args.layers, args.width, args.vocab)
+    elif args.conv_bench:
+        conv_bench(args.conv_bench)
     else:
         small_models(args.out, args.only)
 
