@@ -1,6 +1,6 @@
 //===- host_collectives.cpp - Host collective bandwidth against memcpy ----===//
 //
-//   bazel run --config=opt //bench:host_collectives -- [--mib 64] [--runs 5]
+//   bazel run //bench:host_collectives -- [--mib 64] [--runs 5]
 //
 // For 2, 4 and 8 device threads, the time of each collective over buffers
 // of --mib MiB per device, against the peer measured in the same run: the
