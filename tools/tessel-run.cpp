@@ -36,12 +36,10 @@
 #include "absl/strings/str_split.h"
 #include "runtime/Executable.h"
 #include "runtime/Names.h"
+#include "runtime/cuda/CudaBackend.h"
 #include "runtime/cuda/HostEmulation.h"
 #include "runtime/cuda/MpiProcesses.h"
 #include "runtime/host/HostBackend.h"
-#ifdef TESSEL_HAVE_CUDA
-#include "runtime/cuda/CudaBackend.h"
-#endif
 #include "runtime/io/Npy.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/mpi/MpiBackend.h"
@@ -82,23 +80,6 @@ ABSL_FLAG(bool, check, false,
           "carries and compare every output with it (--rtol, --atol)");
 
 namespace {
-
-/// The GPU backend, where this build has one.
-absl::StatusOr<std::unique_ptr<tessel::Backend>>
-cudaBackend(double collectiveTimeoutSeconds, bool processPerDevice,
-            bool profile) {
-#ifdef TESSEL_HAVE_CUDA
-  return tessel::cuda::makeCudaBackend(collectiveTimeoutSeconds,
-                                       processPerDevice, profile);
-#else
-  (void)collectiveTimeoutSeconds;
-  (void)processPerDevice;
-  (void)profile;
-  return absl::FailedPreconditionError(
-      "this tessel-run was built without the cuda backend (the CUDA toolkit "
-      "and NCCL were not found when it was built)");
-#endif
-}
 
 /// Whether this process is one of an MPI job's, between MPI_Init and
 /// MPI_Finalize.
@@ -170,9 +151,9 @@ std::optional<std::string> unknownFlag(int argc, char **argv) {
     absl::string_view name = argument.substr(0, argument.find('='));
     // absl's own: usage and flag files, which its parser handles itself.
     static const absl::string_view kBuiltin[] = {
-        "help",     "helpfull",   "helpshort", "helppackage", "helpon",
-        "helpmatch", "version",   "only_check_args", "flagfile", "fromenv",
-        "tryfromenv", "undefok"};
+        "help",     "helpfull",  "helpshort",  "helppackage",
+        "helpon",   "helpmatch", "version",    "only_check_args",
+        "flagfile", "fromenv",   "tryfromenv", "undefok"};
     if (std::find(std::begin(kBuiltin), std::end(kBuiltin), name) !=
         std::end(kBuiltin))
       continue;
@@ -183,12 +164,14 @@ std::optional<std::string> unknownFlag(int argc, char **argv) {
         flag = nullptr;
     }
     if (!flag)
-      return tessel::withNameHint(
-          absl::StrCat("unknown flag '", argv[i], "' (tessel-run --help lists "
-                       "the flags)"),
-          absl::StrCat("--", name), known, "flags", /*listAtMost=*/0);
+      return tessel::withNameHint(absl::StrCat("unknown flag '", argv[i],
+                                               "' (tessel-run --help lists "
+                                               "the flags)"),
+                                  absl::StrCat("--", name), known, "flags",
+                                  /*listAtMost=*/0);
     // A flag's value may follow as the next argument.
-    if (argument.find('=') == absl::string_view::npos && !flag->IsOfType<bool>())
+    if (argument.find('=') == absl::string_view::npos &&
+        !flag->IsOfType<bool>())
       ++i;
   }
   return std::nullopt;
@@ -324,12 +307,10 @@ int main(int argc, char **argv) {
     return usageError(*unknown);
   std::vector<char *> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() != 2)
-    return usageError(
-        "expected one executable, e.g. tessel-run model.tessel");
+    return usageError("expected one executable, e.g. tessel-run model.tessel");
   std::string path = positional[1];
   std::string backendName = absl::GetFlag(FLAGS_backend);
-  std::vector<std::string> backends = {"host", "mpi", "cuda",
-                                       "cuda_emulation"};
+  std::vector<std::string> backends = {"host", "mpi", "cuda", "cuda_emulation"};
   if (std::find(backends.begin(), backends.end(), backendName) ==
       backends.end())
     return usageError(tessel::withNameHint(
@@ -343,8 +324,9 @@ int main(int argc, char **argv) {
   int rank = 0;
   // The cuda backends run one process per device when started by mpirun.
   bool underMpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
-  bool processPerDevice = backendName == "mpi" ||
-                          (absl::StartsWith(backendName, "cuda") && underMpirun);
+  bool processPerDevice =
+      backendName == "mpi" ||
+      (absl::StartsWith(backendName, "cuda") && underMpirun);
   if (backendName == "mpi" && !underMpirun) {
     // Not started by mpirun: one process could only run one device.
     absl::StatusOr<tessel::proto::Executable> read =
@@ -374,8 +356,8 @@ int main(int argc, char **argv) {
   // Under mpirun, every rank learns whether all read theirs; the first
   // that failed says why.
   if (processPerDevice)
-    located = tessel::MpiGroup::worldSucceeds(
-        located, "load (reading the executable)");
+    located = tessel::MpiGroup::worldSucceeds(located,
+                                              "load (reading the executable)");
   if (!located.ok())
     return fail(located);
   auto inputFiles = parseFileList("inputs", absl::GetFlag(FLAGS_inputs));
@@ -392,8 +374,7 @@ int main(int argc, char **argv) {
         std::make_tuple("outputs", &*outputFiles, &outputNames, "output"),
         std::make_tuple("expect", &*expectFiles, &outputNames, "output")})
     for (const auto &entry : *list)
-      if (std::find(names->begin(), names->end(), entry.first) ==
-          names->end())
+      if (std::find(names->begin(), names->end(), entry.first) == names->end())
         return usageError(tessel::withNameHint(
             absl::StrCat("--", flag, " names '", entry.first,
                          "', which is not an ", what, " of the model"),
@@ -432,8 +413,9 @@ int main(int argc, char **argv) {
                         timeout, /*convolutions=*/true, profile);
   } else if (backendName == "cuda") {
     absl::StatusOr<std::unique_ptr<tessel::Backend>> cuda =
-        cudaBackend(absl::GetFlag(FLAGS_timeout), processPerDevice,
-                    absl::GetFlag(FLAGS_profile));
+        tessel::cuda::makeCudaBackend(absl::GetFlag(FLAGS_timeout),
+                                      processPerDevice,
+                                      absl::GetFlag(FLAGS_profile));
     if (!cuda.ok())
       return fail(std::string(cuda.status().message()));
     backend = std::move(*cuda);

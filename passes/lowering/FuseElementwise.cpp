@@ -44,9 +44,8 @@ bool expands(mlir::Operation *op) {
 /// fusible and read only by the group (cheap ones always join; behind an
 /// expanding broadcast, only constants), and the group stays within
 /// `maxOperands` inputs and `maxOps` ops plus loads.
-llvm::SetVector<mlir::Operation *> collectGroup(mlir::Operation *root,
-                                                int64_t maxOperands,
-                                                int64_t maxOps) {
+llvm::SetVector<mlir::Operation *>
+collectGroup(mlir::Operation *root, int64_t maxOperands, int64_t maxOps) {
   llvm::SetVector<mlir::Operation *> group;
   group.insert(root);
   bool changed = true;

@@ -359,12 +359,11 @@ std::optional<Plane> planeOf(const ConvolutionAttributes &a,
       return std::nullopt;
   size_t w = spatial - 1; // The last dimension; the first is the height.
   if (spatial == 1)
-    return Plane{1,         inSize[w],      1,          outSize[w],
-                 1,         window[w],      1,          a.strides[w],
-                 1,         a.rhsDilation[w], 0,        a.padLow[w]};
-  return Plane{inSize[0],       inSize[w],       outSize[0],   outSize[w],
-               window[0],       window[w],       a.strides[0], a.strides[w],
-               a.rhsDilation[0], a.rhsDilation[w], a.padLow[0], a.padLow[w]};
+    return Plane{1, inSize[w],    1, outSize[w],       1, window[w],
+                 1, a.strides[w], 1, a.rhsDilation[w], 0, a.padLow[w]};
+  return Plane{inSize[0],        inSize[w],        outSize[0],   outSize[w],
+               window[0],        window[w],        a.strides[0], a.strides[w],
+               a.rhsDilation[0], a.rhsDilation[w], a.padLow[0],  a.padLow[w]};
 }
 
 /// One output plane of a depthwise convolution: `out` = the window `w`
@@ -492,8 +491,8 @@ absl::Status convolution(KernelContext &context) {
         for (int64_t d = 0; d < spatial && inside; ++d) {
           int64_t dilated = outCoordinate[d] * (*strides)[d] + offset[d];
           int64_t step = (*lhsDilation)[d];
-          inside = dilated >= 0 && dilated % step == 0 &&
-                   dilated / step < inSize[d];
+          inside =
+              dilated >= 0 && dilated % step == 0 && dilated / step < inSize[d];
           index = index * inSize[d] + dilated / step;
         }
         target[column] = inside ? channelPlane[index] : 0.0f;
@@ -542,10 +541,10 @@ absl::Status convolution(KernelContext &context) {
         context.pool.parallelFor(rows, 4, [&](int64_t first, int64_t last) {
           im2col(source, columns.data(), first, last);
         });
-      parallelGemm(context.pool, Matrix{w, false, rows},
-                   Matrix{pointwise ? source : columns.data(), false, outPixels},
-                   y + image * outChannels * outPixels, outChannels, outPixels,
-                   rows);
+      parallelGemm(
+          context.pool, Matrix{w, false, rows},
+          Matrix{pointwise ? source : columns.data(), false, outPixels},
+          y + image * outChannels * outPixels, outChannels, outPixels, rows);
     }
   }
   storeFloats(result, y);

@@ -73,9 +73,11 @@ void gemm(const MatrixRef<double> &a, const MatrixRef<double> &b, double *c,
         result = beta * result + lhs * rhs;
     };
     if (b.transposed)
-      product(Eigen::Map<const ColMajor, 0, Stride>(b.data, k, n, Stride(b.ld)));
+      product(
+          Eigen::Map<const ColMajor, 0, Stride>(b.data, k, n, Stride(b.ld)));
     else
-      product(Eigen::Map<const RowMajor, 0, Stride>(b.data, k, n, Stride(b.ld)));
+      product(
+          Eigen::Map<const RowMajor, 0, Stride>(b.data, k, n, Stride(b.ld)));
   };
   // A transposed row-major m x k matrix is a column-major one.
   if (a.transposed)

@@ -91,11 +91,10 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   if (spatial == 2 && in.type == proto::F32) {
     context.pool.parallelFor(planes, 1, [&](int64_t first, int64_t last) {
       for (int64_t p = first; p < last; ++p)
-        poolPlane<isMax>(in.as<float>() + p * inPixels,
-                         out.as<float>() + p * outPixels, inSize.data(),
-                         outSize.data(), window->data(), strides->data(),
-                         dilations->data(), padLow->data(), padHigh->data(),
-                         countPadding);
+        poolPlane<isMax>(
+            in.as<float>() + p * inPixels, out.as<float>() + p * outPixels,
+            inSize.data(), outSize.data(), window->data(), strides->data(),
+            dilations->data(), padLow->data(), padHigh->data(), countPadding);
     });
     return absl::OkStatus();
   }

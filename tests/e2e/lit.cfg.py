@@ -18,6 +18,12 @@ config.substitutions.append(
      os.path.join(os.path.dirname(os.path.dirname(config.test_source_root)),
                   "compiler", "cost", "profiles")))
 
+# The tessel-run binary itself (from the --path directories run_lit.sh
+# gives), for checks on what it links.
+config.substitutions.append(("%tessel_run_binary", next(
+    (os.path.join(d, "tessel-run") for d in lit_config.path
+     if os.path.exists(os.path.join(d, "tessel-run"))), "tessel-run")))
+
 # Machines without an NVIDIA driver (the development and CI machines): the
 # cuda backend must refuse to run there with a clear error.
 if not os.path.exists("/dev/nvidiactl"):

@@ -37,8 +37,8 @@ template <typename T> void check(const Shape &s) {
     v = uniform(random);
   std::vector<T> before = c;
   gemm(MatrixRef<T>{a.data(), s.aTransposed, lda},
-       MatrixRef<T>{b.data(), s.bTransposed, ldb}, c.data(), s.m, s.n, s.k,
-       ldc, static_cast<T>(s.beta));
+       MatrixRef<T>{b.data(), s.bTransposed, ldb}, c.data(), s.m, s.n, s.k, ldc,
+       static_cast<T>(s.beta));
   double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-12;
   for (int64_t i = 0; i < s.m; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
@@ -52,17 +52,17 @@ template <typename T> void check(const Shape &s) {
                     double(s.bTransposed ? b[j * ldb + l] : b[l * ldb + j]);
       ASSERT_NEAR(c[i * ldc + j], expected,
                   tolerance * (1.0 + std::sqrt(double(s.k))))
-          << "m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i
-          << "," << j;
+          << "m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i << ","
+          << j;
     }
 }
 
 const Shape kShapes[] = {
-    {1, 1, 1, false, false, 0, 0.0},     {7, 5, 3, true, false, 2, 0.0},
-    {5, 7, 9, false, true, 1, 0.0},      {33, 65, 17, true, true, 3, 0.0},
-    {64, 64, 64, false, false, 0, 1.0},  {17, 130, 257, false, true, 0, 0.5},
-    {3, 4, 0, false, false, 1, 0.0},     {3, 4, 0, true, true, 0, 2.0},
-    {0, 4, 5, false, false, 0, 0.0},     {129, 3, 200, true, false, 5, 0.0},
+    {1, 1, 1, false, false, 0, 0.0},    {7, 5, 3, true, false, 2, 0.0},
+    {5, 7, 9, false, true, 1, 0.0},     {33, 65, 17, true, true, 3, 0.0},
+    {64, 64, 64, false, false, 0, 1.0}, {17, 130, 257, false, true, 0, 0.5},
+    {3, 4, 0, false, false, 1, 0.0},    {3, 4, 0, true, true, 0, 2.0},
+    {0, 4, 5, false, false, 0, 0.0},    {129, 3, 200, true, false, 5, 0.0},
 };
 
 TEST(GemmTest, FloatMatchesLoop) {

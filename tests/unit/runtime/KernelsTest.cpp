@@ -138,10 +138,11 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
     for (int64_t d = 0; d < spatial; ++d) {
       int64_t dilatedIn = (c.in[d] - 1) * c.lhsDilation[d] + 1;
       int64_t dilatedWindow = (c.window[d] - 1) * c.dilation[d] + 1;
-      out[d] = (dilatedIn + c.low[d] + c.high[d] - dilatedWindow) / c.stride[d] + 1;
+      out[d] =
+          (dilatedIn + c.low[d] + c.high[d] - dilatedWindow) / c.stride[d] + 1;
     }
-    std::vector<int64_t> inDims = {batch, c.channels}, kernelDims = {
-        c.outChannels, c.channels / c.groups};
+    std::vector<int64_t> inDims = {batch, c.channels},
+                         kernelDims = {c.outChannels, c.channels / c.groups};
     std::vector<int64_t> outDims = {batch, c.outChannels};
     inDims.insert(inDims.end(), c.in.begin(), c.in.end());
     kernelDims.insert(kernelDims.end(), c.window.begin(), c.window.end());
@@ -159,17 +160,21 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
     for (float &v : w)
       v = value(random);
     // Direct: every output element, every (input channel, tap).
-    int64_t perGroupIn = c.channels / c.groups, perGroupOut = c.outChannels / c.groups;
+    int64_t perGroupIn = c.channels / c.groups,
+            perGroupOut = c.outChannels / c.groups;
     std::vector<int64_t> o, k, in(spatial);
     for (int64_t i = 0; i < count(outDims); ++i) {
       unravel(i, outDims, o);
       int64_t group = o[1] / perGroupOut;
       double sum = 0;
       for (int64_t t = 0; t < count(kernelDims) / c.outChannels; ++t) {
-        unravel(t, std::vector<int64_t>(kernelDims.begin() + 1, kernelDims.end()), k);
+        unravel(t,
+                std::vector<int64_t>(kernelDims.begin() + 1, kernelDims.end()),
+                k);
         bool inside = true;
         for (int64_t d = 0; d < spatial; ++d) {
-          int64_t position = o[2 + d] * c.stride[d] + k[1 + d] * c.dilation[d] - c.low[d];
+          int64_t position =
+              o[2 + d] * c.stride[d] + k[1 + d] * c.dilation[d] - c.low[d];
           inside &= position >= 0 && position % c.lhsDilation[d] == 0 &&
                     position / c.lhsDilation[d] < c.in[d];
           in[d] = position / c.lhsDilation[d];
@@ -179,7 +184,8 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
         int64_t xi = o[0] * c.channels + group * perGroupIn + k[0];
         for (int64_t d = 0; d < spatial; ++d)
           xi = xi * c.in[d] + in[d];
-        sum += double(x[xi]) * w[o[1] * (count(kernelDims) / c.outChannels) + t];
+        sum +=
+            double(x[xi]) * w[o[1] * (count(kernelDims) / c.outChannels) + t];
       }
       expected[i] = sum;
     }
@@ -231,7 +237,8 @@ TEST(KernelsTest, PoolsMatchDirectComputation) {
         for (int d = 0; d < 2; ++d)
           out[d] = (size[d] + c.low[d] + c.high[d] -
                     ((c.window[d] - 1) * c.dilation[d] + 1)) /
-                       c.stride[d] + 1;
+                       c.stride[d] +
+                   1;
         std::vector<float> result(batch * channels * out[0] * out[1], -7);
         for (int64_t p = 0; p < batch * channels; ++p)
           for (int64_t oy = 0; oy < out[0]; ++oy)
@@ -244,7 +251,8 @@ TEST(KernelsTest, PoolsMatchDirectComputation) {
                   int64_t iy = oy * c.stride[0] + ky * c.dilation[0] - c.low[0];
                   int64_t ix = ox * c.stride[1] + kx * c.dilation[1] - c.low[1];
                   bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
-                  bool inPadding = iy < height + c.high[0] && ix < width + c.high[1];
+                  bool inPadding =
+                      iy < height + c.high[0] && ix < width + c.high[1];
                   counted += countPadding ? inPadding : inside;
                   if (!inside)
                     continue;
@@ -280,7 +288,6 @@ TEST(KernelsTest, PoolsMatchDirectComputation) {
         }
       }
 }
-
 
 TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   // out[i, j] = half(x[i, j] * 1/3) + bias[j], written over x.
@@ -335,7 +342,7 @@ TEST(KernelsTest, F64ChainsComputeInDouble) {
       tiny);
   step("add", proto::F64, {0, 1}); // x + 1e-12
   step("exp", proto::F64, {2});
-  step("log", proto::F64, {3});   // back to x + 1e-12
+  step("log", proto::F64, {3});    // back to x + 1e-12
   step("sub", proto::F64, {4, 0}); // 1e-12, give or take double rounding
   step("convert", proto::F32, {2});
   step("convert", proto::F64, {6}); // x + 1e-12 rounded to float: x
@@ -361,10 +368,8 @@ TEST(KernelsTest, F64ContractionsAndReductionsStayInDouble) {
   instruction.set_op("dot_general");
   (*instruction.mutable_attributes())["lhs_batching_dimensions"] = ints({});
   (*instruction.mutable_attributes())["rhs_batching_dimensions"] = ints({});
-  (*instruction.mutable_attributes())["lhs_contracting_dimensions"] =
-      ints({1});
-  (*instruction.mutable_attributes())["rhs_contracting_dimensions"] =
-      ints({0});
+  (*instruction.mutable_attributes())["lhs_contracting_dimensions"] = ints({1});
+  (*instruction.mutable_attributes())["rhs_contracting_dimensions"] = ints({0});
   KernelContext context(instruction,
                         {doubles(lhs, {1, 2}), doubles(rhs, {2, 1})},
                         {doubles(dot, {1, 1})}, pool);
@@ -381,7 +386,7 @@ TEST(KernelsTest, F64ContractionsAndReductionsStayInDouble) {
   ASSERT_TRUE(findKernel("reduce")(reduceContext).ok());
   EXPECT_EQ(sum[0], 1e16 + 1 - 1e16 + 1);
   EXPECT_TRUE(kernelTakesWideTypes("reduce"));
-  EXPECT_FALSE(kernelTakesWideTypes("top_k")); // Compares as int64.
+  EXPECT_FALSE(kernelTakesWideTypes("top_k"));   // Compares as int64.
   EXPECT_FALSE(kernelTakesWideTypes("softmax")); // Computes in float: refused.
 }
 
@@ -415,8 +420,7 @@ TEST(KernelsTest, U64StepsAreUnsigned) {
     fusion.add_outputs(output);
   ThreadPool pool(2);
   KernelContext context(
-      instruction,
-      {{x.data(), proto::U64, {3}}, {y.data(), proto::U64, {3}}},
+      instruction, {{x.data(), proto::U64, {3}}, {y.data(), proto::U64, {3}}},
       {{maxOut.data(), proto::U64, {3}},
        {divOut.data(), proto::U64, {3}},
        {addOut.data(), proto::U64, {3}},

@@ -26,7 +26,8 @@ TEST(CudaBackendTest, WithoutAGpuTheBackendSaysSo) {
   absl::StatusOr<std::vector<CudaDeviceInfo>> gpus = listCudaDevices();
   if (gpus.ok())
     GTEST_SKIP() << "this machine has " << gpus->size() << " GPU(s)";
-  absl::StatusOr<std::unique_ptr<Backend>> backend = makeCudaBackend(10);
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      makeCudaBackend(cudaPluginApi(), 10);
   ASSERT_FALSE(backend.ok());
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(backend.status().message().find("no CUDA device available"),
@@ -35,7 +36,8 @@ TEST(CudaBackendTest, WithoutAGpuTheBackendSaysSo) {
 }
 
 TEST(CudaBackendTest, RandomProgramsMatchTheSingleDevice) {
-  absl::StatusOr<std::unique_ptr<Backend>> backend = makeCudaBackend(60);
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      makeCudaBackend(cudaPluginApi(), 60);
   if (!backend.ok())
     GTEST_SKIP() << "needs a GPU: " << backend.status().message();
   mlir::MLIRContext context;
@@ -58,7 +60,8 @@ TEST(CudaBackendTest, RandomProgramsMatchTheSingleDevice) {
 }
 
 TEST(CudaBackendTest, KernelsAgreeWithTheEmulation) {
-  absl::StatusOr<std::unique_ptr<DeviceApi>> gpu = makeCudaDevice(0);
+  absl::StatusOr<std::unique_ptr<DeviceApi>> gpu =
+      cudaPluginApi().makeDevice(0);
   if (!gpu.ok())
     GTEST_SKIP() << "needs a GPU: " << gpu.status().message();
   HostDeviceApi host(0);
