@@ -24,6 +24,7 @@
 #include <optional>
 
 #include "Eigen/Core"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/KernelContext.h"
@@ -56,23 +57,51 @@ uint64_t asUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
 int64_t fromUnsigned(uint64_t v) { return static_cast<int64_t>(v); }
 
 /// How one operand is read: its element strides in the result's index space.
+/// How an operand is read at each position of the result: the result's
+/// index space with adjacent dimensions merged where this operand steps
+/// through them as through one (contiguous, or broadcast along both), so
+/// that runs are as long as the operand allows (a per-channel vector over
+/// [N, C, H, W] is read in runs of H * W, a contiguous operand in whole
+/// blocks).
 struct Access {
   const void *data;
   proto::ElementType type;
-  std::vector<int64_t> strides;
+  std::vector<int64_t> dims, strides;
 };
 
+Access collapsedAccess(const void *data, proto::ElementType type,
+                       const std::vector<int64_t> &dims,
+                       const std::vector<int64_t> &strides) {
+  Access access{data, type, {}, {}};
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 1) // Position 0 only: the stride never counts.
+      continue;
+    if (!access.dims.empty() && access.strides.back() == strides[d] * dims[d]) {
+      access.dims.back() *= dims[d];
+      access.strides.back() = strides[d];
+      continue;
+    }
+    access.dims.push_back(dims[d]);
+    access.strides.push_back(strides[d]);
+  }
+  return access;
+}
+
 template <typename T, typename Out>
-void gatherRuns(const Access &access, const std::vector<int64_t> &dims,
-                int64_t start, int64_t length, Out *out, Out (*convert)(T)) {
+void gatherRuns(const Access &access, int64_t start, int64_t length, Out *out,
+                Out (*convert)(T)) {
   const T *data = static_cast<const T *>(access.data);
+  const std::vector<int64_t> &dims = access.dims;
   int64_t rank = dims.size();
   if (rank == 0) {
     out[0] = convert(data[0]);
     return;
   }
-  std::vector<int64_t> coordinates;
-  unravel(start, dims, coordinates);
+  absl::InlinedVector<int64_t, 8> coordinates(rank);
+  for (int64_t d = rank - 1, rest = start; d >= 0; --d) {
+    coordinates[d] = dims[d] ? rest % dims[d] : 0;
+    rest = dims[d] ? rest / dims[d] : 0;
+  }
   int64_t innerStride = access.strides[rank - 1];
   for (int64_t position = 0; position < length;) {
     int64_t run =
@@ -115,53 +144,45 @@ template <typename T> int64_t widen(T v) { return static_cast<int64_t>(v); }
 
 /// Loads into the float lane F (float, or double for chains with f64).
 template <typename F>
-void loadFloats(const Access &access, const std::vector<int64_t> &dims,
-                int64_t start, int64_t length, F *out) {
+void loadFloats(const Access &access, int64_t start, int64_t length, F *out) {
   switch (access.type) {
   case proto::F32:
-    return gatherRuns<float, F>(access, dims, start, length, out,
-                                fromFloat<F>);
+    return gatherRuns<float, F>(access, start, length, out, fromFloat<F>);
   case proto::F16:
-    return gatherRuns<Half, F>(access, dims, start, length, out, fromHalf<F>);
+    return gatherRuns<Half, F>(access, start, length, out, fromHalf<F>);
   case proto::F64:
-    return gatherRuns<double, F>(access, dims, start, length, out,
-                                 fromDouble<F>);
+    return gatherRuns<double, F>(access, start, length, out, fromDouble<F>);
   default:
-    return gatherRuns<BFloat16, F>(access, dims, start, length, out,
-                                   fromBFloat16<F>);
+    return gatherRuns<BFloat16, F>(access, start, length, out, fromBFloat16<F>);
   }
 }
 
-void loadInts(const Access &access, const std::vector<int64_t> &dims,
-              int64_t start, int64_t length, int64_t *out) {
+void loadInts(const Access &access, int64_t start, int64_t length,
+              int64_t *out) {
   switch (access.type) {
   case proto::I32:
-    return gatherRuns<int32_t, int64_t>(access, dims, start, length, out,
-                                        int32ToInt);
+    return gatherRuns<int32_t, int64_t>(access, start, length, out, int32ToInt);
   case proto::I64:
-    return gatherRuns<int64_t, int64_t>(access, dims, start, length, out,
-                                        int64ToInt);
+    return gatherRuns<int64_t, int64_t>(access, start, length, out, int64ToInt);
   case proto::I8:
-    return gatherRuns<int8_t, int64_t>(access, dims, start, length, out,
+    return gatherRuns<int8_t, int64_t>(access, start, length, out,
                                        widen<int8_t>);
   case proto::U8:
-    return gatherRuns<uint8_t, int64_t>(access, dims, start, length, out,
+    return gatherRuns<uint8_t, int64_t>(access, start, length, out,
                                         widen<uint8_t>);
   case proto::I16:
-    return gatherRuns<int16_t, int64_t>(access, dims, start, length, out,
+    return gatherRuns<int16_t, int64_t>(access, start, length, out,
                                         widen<int16_t>);
   case proto::U16:
-    return gatherRuns<uint16_t, int64_t>(access, dims, start, length, out,
+    return gatherRuns<uint16_t, int64_t>(access, start, length, out,
                                          widen<uint16_t>);
   case proto::U32:
-    return gatherRuns<uint32_t, int64_t>(access, dims, start, length, out,
+    return gatherRuns<uint32_t, int64_t>(access, start, length, out,
                                          widen<uint32_t>);
   case proto::U64: // Its bits.
-    return gatherRuns<int64_t, int64_t>(access, dims, start, length, out,
-                                        int64ToInt);
+    return gatherRuns<int64_t, int64_t>(access, start, length, out, int64ToInt);
   default:
-    return gatherRuns<uint8_t, int64_t>(access, dims, start, length, out,
-                                        boolToInt);
+    return gatherRuns<uint8_t, int64_t>(access, start, length, out, boolToInt);
   }
 }
 
@@ -235,8 +256,9 @@ bool evaluateUnsigned(const Step &step, int64_t n, F *f, int64_t *v,
     if (step.hasMin && step.min > 0)
       low = asUnsigned(saturatingUnsigned(std::ceil(step.min)));
     if (step.hasMax)
-      high = step.max < 0 ? 0
-                          : asUnsigned(saturatingUnsigned(std::floor(step.max)));
+      high = step.max < 0
+                 ? 0
+                 : asUnsigned(saturatingUnsigned(std::floor(step.max)));
     for (int64_t i = 0; i < n; ++i)
       v[i] = fromUnsigned(std::min(std::max(asUnsigned(a[i]), low), high));
     return true;
@@ -584,9 +606,9 @@ void runBlocks(KernelContext &context, const std::vector<Step> &steps,
             if (step.op == Op::Load) {
               const Access &access = accesses[step.args[0]];
               if (step.isFloat)
-                loadFloats(access, dims, start, n, fr[s]);
+                loadFloats(access, start, n, fr[s]);
               else
-                loadInts(access, dims, start, n, ir[s]);
+                loadInts(access, start, n, ir[s]);
               continue;
             }
             evaluate(step, n, fr[s], ir[s], fr, ir);
@@ -621,7 +643,7 @@ absl::Status fusionKernel(KernelContext &context) {
       return context.error(absl::StrCat("operand ", k, " has rank ",
                                         operand.rank(), " but ",
                                         mapping.values_size(), " dims"));
-    Access access{operand.data, operand.type, std::vector<int64_t>(rank, 0)};
+    std::vector<int64_t> resultStrides(rank, 0);
     std::vector<int64_t> strides = operand.strides();
     for (int64_t i = 0; i < operand.rank(); ++i) {
       int64_t d = mapping.values(i);
@@ -630,9 +652,10 @@ absl::Status fusionKernel(KernelContext &context) {
         return context.error(absl::StrCat("operand ", k, " dimension ", i,
                                           " does not broadcast"));
       if (operand.dims[i] != 1)
-        access.strides[d] = strides[i];
+        resultStrides[d] = strides[i];
     }
-    accesses.push_back(std::move(access));
+    accesses.push_back(
+        collapsedAccess(operand.data, operand.type, dims, resultStrides));
   }
 
   std::vector<Step> steps;
@@ -781,6 +804,8 @@ int stepArity(StepOp op) {
   }
 }
 
-void registerElementwiseKernels() { registerKernel("fusion", fusionKernel, Wide::Taken); }
+void registerElementwiseKernels() {
+  registerKernel("fusion", fusionKernel, Wide::Taken);
+}
 
 } // namespace tessel::kernels

@@ -289,6 +289,37 @@ TEST(KernelsTest, PoolsMatchDirectComputation) {
       }
 }
 
+/// Softmax: masked scores (far below the row's maximum) are exactly 0, the
+/// rest as the definition says; a NaN makes its row NaN; a row of -inf is
+/// NaN (0 / 0), as in ONNX's reference.
+TEST(KernelsTest, SoftmaxRowsMaskedAndSpecial) {
+  std::vector<float> in = {
+      -1e4f,     0.0f,      1.0f,      -INFINITY, -84.0f,    2.0f,
+      1.0f,      NAN,       0.0f,      0.0f,      0.0f,      0.0f,
+      -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  std::vector<float> out(in.size(), -7);
+  proto::Instruction instruction;
+  instruction.set_op("softmax");
+  (*instruction.mutable_attributes())["dimension"].set_i(1);
+  ThreadPool pool(2);
+  KernelContext context(instruction, {view(in, {3, 6})}, {view(out, {3, 6})},
+                        pool);
+  ASSERT_TRUE(findKernel("softmax")(context).ok());
+  double sum = 0;
+  for (int i = 0; i < 6; ++i)
+    sum += std::exp(double(in[i]) - 2.0);
+  for (int i = 0; i < 6; ++i) {
+    double expected = std::exp(double(in[i]) - 2.0) / sum;
+    if (double(in[i]) - 2.0 < -87.0)
+      EXPECT_EQ(out[i], 0.0f) << i; // Exactly 0, not subnormal.
+    else
+      EXPECT_NEAR(out[i], expected, 1e-6 * expected) << i;
+  }
+  EXPECT_GT(out[4], 0.0f); // 86 below the maximum: still counted.
+  for (int i = 6; i < 18; ++i)
+    EXPECT_TRUE(std::isnan(out[i])) << i;
+}
+
 TEST(KernelsTest, FusionBroadcastsInPlaceAndRoundsF16Steps) {
   // out[i, j] = half(x[i, j] * 1/3) + bias[j], written over x.
   std::vector<float> x = {1, 2, 3, 4, 5, 6}, bias = {10, 20, 30};
