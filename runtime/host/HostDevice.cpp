@@ -141,6 +141,9 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     default:
       break;
     }
+    // No instruction writes these (checked below): their bytes stay.
+    view.readOnly = buffer.storage() == proto::Buffer::PARAMETER ||
+                    buffer.storage() == proto::Buffer::CONSTANT;
     views.push_back(std::move(view));
   }
   for (const proto::Instruction &instruction : program_->instructions()) {
@@ -161,12 +164,12 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
       for (int64_t id : ids) {
         proto::ElementType type = program_->buffers(id).element_type();
         if (type == proto::F64 || type == proto::U64)
-          return absl::UnimplementedError(absl::StrCat(
-              "the host backend has no element type ",
-              type == proto::F64 ? "f64" : "u64", " for kernel '",
-              instruction.op(), "' (instruction for tensor '",
-              instruction.location(), "'; it computes in ",
-              type == proto::F64 ? "float)" : "int64)"));
+          return absl::UnimplementedError(
+              absl::StrCat("the host backend has no element type ",
+                           type == proto::F64 ? "f64" : "u64", " for kernel '",
+                           instruction.op(), "' (instruction for tensor '",
+                           instruction.location(), "'; it computes in ",
+                           type == proto::F64 ? "float)" : "int64)"));
       }
     }
     for (int64_t id : instruction.results())
@@ -177,6 +180,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
                          "' writes a read-only buffer"));
     kernels.push_back(kernel);
   }
+  states.resize(kernels.size());
   return absl::OkStatus();
 }
 
@@ -233,7 +237,7 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
     auto start = std::chrono::steady_clock::now();
     if (kernels[i]) {
       kernels::KernelContext context(instruction, std::move(operands),
-                                     std::move(results), *pool);
+                                     std::move(results), *pool, &states[i]);
       if (absl::Status status = kernels[i](context); !status.ok())
         return status;
     } else if (absl::Status status =

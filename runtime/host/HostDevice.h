@@ -111,6 +111,8 @@ private:
   std::vector<kernels::TensorView> views;
   /// Per instruction: its kernel, or null for a collective.
   std::vector<kernels::KernelFn> kernels;
+  /// Per instruction: what its kernel keeps between runs.
+  std::vector<std::unique_ptr<kernels::KernelState>> states;
 };
 
 /// What a profile calls an instruction: its op, or a collective's kind.

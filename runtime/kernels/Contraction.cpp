@@ -7,7 +7,8 @@
 // dot_general: when the operands are already laid out as [batch..., M, K] or
 // [batch..., K, M] (and [batch..., K, N] or [batch..., N, K]) the GEMM reads
 // them in place with the matching transpose flag; any other layout is packed
-// first. Convolution: depthwise ones (one input channel per group) directly,
+// first. Convolution: dense 2-D f32 ones on oneDNN (OneDnnConvolution.h);
+// depthwise ones (one input channel per group) directly,
 // a plane per task; the others as im2col per (image, group), then W_g x cols
 // (a 1x1 convolution with unit strides reads the input directly), grouped
 // ones a (image, group) per task.
@@ -25,6 +26,7 @@
 #include "runtime/kernels/Gemm.h"
 #include "runtime/kernels/IntArithmetic.h"
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/OneDnnConvolution.h"
 
 namespace tessel::kernels {
 namespace {
@@ -436,6 +438,9 @@ absl::Status convolution(KernelContext &context) {
       convolutionAttributes(context);
   if (!attributes.ok())
     return attributes.status();
+  if (std::optional<absl::Status> done =
+          convolveWithOneDnn(context, *attributes))
+    return *done;
   const std::vector<int64_t> *strides = &attributes->strides,
                              *padLow = &attributes->padLow,
                              *lhsDilation = &attributes->lhsDilation,

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct TensorView {
   void *data = nullptr;
   proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
   std::vector<int64_t> dims;
+  /// The same bytes in every run of the loaded program (a parameter or a
+  /// constant): a kernel may keep what it derives from them in its state.
+  bool readOnly = false;
 
   int64_t rank() const { return static_cast<int64_t>(dims.size()); }
   int64_t numElements() const;
@@ -37,18 +41,30 @@ struct TensorView {
   std::vector<int64_t> strides() const;
 };
 
+/// What a kernel keeps for one instruction between runs (prepared library
+/// primitives, packed weights, scratch buffers), owned by the device that
+/// runs the program and dropped with it.
+class KernelState {
+public:
+  virtual ~KernelState() = default;
+};
+
 class KernelContext {
 public:
   KernelContext(const proto::Instruction &instruction,
                 std::vector<TensorView> operands,
-                std::vector<TensorView> results, ThreadPool &pool)
+                std::vector<TensorView> results, ThreadPool &pool,
+                std::unique_ptr<KernelState> *state = nullptr)
       : instruction(instruction), operands(std::move(operands)),
-        results(std::move(results)), pool(pool) {}
+        results(std::move(results)), pool(pool), state(state) {}
 
   const proto::Instruction &instruction;
   std::vector<TensorView> operands;
   std::vector<TensorView> results;
   ThreadPool &pool;
+  /// This instruction's state slot, or null where the caller keeps none
+  /// (then a kernel prepares everything on every call).
+  std::unique_ptr<KernelState> *state;
 
   absl::StatusOr<int64_t> getInt(const std::string &name) const;
   absl::StatusOr<double> getFloat(const std::string &name) const;

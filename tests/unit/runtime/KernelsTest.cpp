@@ -107,10 +107,11 @@ TEST(KernelsTest, DotGeneralMatchesDirectComputationForEveryLayout) {
   }
 }
 
-/// Convolutions through every path of the kernel (depthwise with channel
-/// multipliers 1 and 2, grouped, dense; 1-D and 2-D fast im2col; input
-/// dilation's general im2col), with strides, dilations and uneven padding,
-/// against a direct loop over the definition.
+/// Convolutions through every path of the kernel (2-D f32 on oneDNN, dense,
+/// grouped and depthwise with channel multipliers 1 and 2; 1-D depthwise
+/// direct, grouped and dense through the fast im2col; input dilation's
+/// general im2col), with strides, dilations and uneven padding, against a
+/// direct loop over the definition.
 TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
   struct Case {
     int64_t channels, outChannels, groups;
@@ -125,6 +126,7 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
       {3, 4, 1, {5, 5}, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}},
       {4, 4, 4, {12}, {3}, {2}, {2}, {1}, {2}, {1}},
       {2, 3, 1, {9}, {4}, {1}, {1}, {3}, {0}, {1}},
+      {4, 6, 2, {10}, {3}, {2}, {1}, {1}, {1}, {1}},
       {2, 2, 2, {4, 5}, {3, 3}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, {2, 2}},
       {2, 3, 1, {4, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 2}, {2, 1}, {2, 1}},
   };

@@ -1,0 +1,238 @@
+//===- OneDnnConvolution.cpp - Dense 2-D convolutions on oneDNN -----------===//
+
+#include "runtime/kernels/OneDnnConvolution.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace tessel::kernels {
+namespace {
+
+using Tag = dnnl::memory::format_tag;
+using Dims = dnnl::memory::dims;
+
+/// One OpenMP thread for the calling thread while alive (oneDNN is built on
+/// OpenMP; the pool provides the parallelism).
+class SingleOpenMpThread {
+public:
+  SingleOpenMpThread() : previous(omp_get_max_threads()) {
+    if (previous != 1)
+      omp_set_num_threads(1);
+  }
+  ~SingleOpenMpThread() {
+    if (previous != 1)
+      omp_set_num_threads(previous);
+  }
+
+private:
+  int previous;
+};
+
+/// Output rows [firstRow, lastRow): its primitive, its views into the
+/// channels-last input and output, its packed weights.
+struct Piece {
+  int64_t firstRow = 0, lastRow = 0, firstInputRow = 0;
+  dnnl::convolution_forward primitive;
+  dnnl::memory source, weights, destination, scratch;
+  dnnl::reorder packWeights;
+  dnnl::memory packScratch;
+  dnnl::stream stream;
+};
+
+struct ConvState : KernelState {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  int64_t batch = 0, channels = 0, inH = 0, inW = 0;
+  int64_t outChannels = 0, outH = 0, outW = 0;
+  std::vector<float> sourceNhwc, resultNhwc; // One image each.
+  dnnl::memory plainWeights;                 // Views the kernel operand.
+  std::vector<Piece> pieces;
+  const void *packedFrom = nullptr; // Weights packed from these bytes.
+};
+
+/// `in` [C, P] -> `out` [P, C] (one image), over the pool.
+void toChannelsLast(ThreadPool &pool, const float *in, float *out, int64_t c,
+                    int64_t p) {
+  pool.parallelFor(p, 256, [&](int64_t first, int64_t last) {
+    for (int64_t q = first; q < last; ++q)
+      for (int64_t k = 0; k < c; ++k)
+        out[q * c + k] = in[k * p + q];
+  });
+}
+
+/// `in` [P, C] -> `out` [C, P] (one image), over the pool.
+void toChannelsFirst(ThreadPool &pool, const float *in, float *out, int64_t c,
+                     int64_t p) {
+  pool.parallelFor(c, 4, [&](int64_t first, int64_t last) {
+    for (int64_t k = first; k < last; ++k)
+      for (int64_t q = 0; q < p; ++q)
+        out[k * p + q] = in[q * c + k];
+  });
+}
+
+/// Builds the pieces; false when oneDNN has no implementation for one.
+bool prepare(ConvState &state, const KernelContext &context,
+             const ConvolutionAttributes &a) {
+  const TensorView &input = context.operands[0], &kernel = context.operands[1];
+  const TensorView &result = context.results[0];
+  state.batch = input.dims[0];
+  state.channels = input.dims[1];
+  state.inH = input.dims[2];
+  state.inW = input.dims[3];
+  state.outChannels = kernel.dims[0];
+  state.outH = result.dims[2];
+  state.outW = result.dims[3];
+  int64_t kH = kernel.dims[2], kW = kernel.dims[3];
+  int64_t padRight = (state.outW - 1) * a.strides[1] +
+                     (kW - 1) * a.rhsDilation[1] + 1 - state.inW - a.padLow[1];
+  if (padRight < 0)
+    return false;
+  state.sourceNhwc.resize(state.channels * state.inH * state.inW);
+  state.resultNhwc.resize(state.outChannels * state.outH * state.outW);
+  // Groups: [O, C / g, kH, kW] is [g, O / g, C / g, kH, kW] in goihw.
+  int64_t g = a.groups;
+  Dims weightDims =
+      g == 1 ? Dims{state.outChannels, state.channels, kH, kW}
+             : Dims{g, state.outChannels / g, state.channels / g, kH, kW};
+  state.plainWeights = dnnl::memory({weightDims, dnnl::memory::data_type::f32,
+                                     g == 1 ? Tag::oihw : Tag::goihw},
+                                    state.engine, DNNL_MEMORY_NONE);
+  int64_t pieces = std::min<int64_t>(context.pool.size(), state.outH);
+  for (int64_t p = 0; p < pieces; ++p) {
+    Piece piece;
+    piece.firstRow = state.outH * p / pieces;
+    piece.lastRow = state.outH * (p + 1) / pieces;
+    int64_t rows = piece.lastRow - piece.firstRow;
+    // The input rows this piece reads, and its padding above and below.
+    int64_t top = piece.firstRow * a.strides[0] - a.padLow[0];
+    int64_t bottom = (piece.lastRow - 1) * a.strides[0] +
+                     (kH - 1) * a.rhsDilation[0] - a.padLow[0] + 1;
+    piece.firstInputRow = std::clamp<int64_t>(top, 0, state.inH);
+    int64_t lastInputRow = std::clamp<int64_t>(bottom, 0, state.inH);
+    if (lastInputRow <= piece.firstInputRow)
+      return false;
+    int64_t padTop = piece.firstInputRow - top;
+    int64_t padBottom = bottom - lastInputRow;
+    dnnl::memory::desc source(
+        {1, state.channels, lastInputRow - piece.firstInputRow, state.inW},
+        dnnl::memory::data_type::f32, Tag::nhwc);
+    dnnl::memory::desc destination({1, state.outChannels, rows, state.outW},
+                                   dnnl::memory::data_type::f32, Tag::nhwc);
+    dnnl::memory::desc weights(weightDims, dnnl::memory::data_type::f32,
+                               Tag::any);
+    // oneDNN's dilation counts the holes: ONNX's dilation minus one.
+    dnnl::convolution_forward::desc description(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        source, weights, dnnl::memory::desc(), destination,
+        {a.strides[0], a.strides[1]},
+        {a.rhsDilation[0] - 1, a.rhsDilation[1] - 1}, {padTop, a.padLow[1]},
+        {padBottom, padRight});
+    // Pieces (and other devices' programs) run at once: each primitive gets
+    // its own scratch memory, where oneDNN's default is one it shares.
+    dnnl::primitive_attr attributes;
+    attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::convolution_forward::primitive_desc primitive(description, attributes,
+                                                        state.engine);
+    piece.primitive = dnnl::convolution_forward(primitive);
+    piece.source =
+        dnnl::memory(primitive.src_desc(), state.engine,
+                     state.sourceNhwc.data() +
+                         piece.firstInputRow * state.inW * state.channels);
+    piece.destination =
+        dnnl::memory(primitive.dst_desc(), state.engine,
+                     state.resultNhwc.data() +
+                         piece.firstRow * state.outW * state.outChannels);
+    piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
+    piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
+    dnnl::reorder::primitive_desc pack(state.plainWeights, piece.weights,
+                                       attributes);
+    piece.packWeights = dnnl::reorder(pack);
+    piece.packScratch = dnnl::memory(pack.scratchpad_desc(), state.engine);
+    piece.stream = dnnl::stream(state.engine);
+    state.pieces.push_back(std::move(piece));
+  }
+  return true;
+}
+
+} // namespace
+
+std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
+                                               const ConvolutionAttributes &a) {
+  const TensorView &input = context.operands[0], &kernel = context.operands[1];
+  const TensorView &result = context.results[0];
+  if (input.type != proto::F32 || input.rank() != 4 || a.lhsDilation[0] != 1 ||
+      a.lhsDilation[1] != 1 || a.padLow[0] < 0 || a.padLow[1] < 0 ||
+      input.numElements() == 0 || result.numElements() == 0)
+    return std::nullopt;
+  std::unique_ptr<KernelState> local;
+  std::unique_ptr<KernelState> &slot = context.state ? *context.state : local;
+  auto *state = dynamic_cast<ConvState *>(slot.get());
+  SingleOpenMpThread single;
+  if (!state) {
+    auto fresh = std::make_unique<ConvState>();
+    try {
+      if (!prepare(*fresh, context, a))
+        return std::nullopt;
+    } catch (const dnnl::error &) {
+      return std::nullopt; // No implementation for this case.
+    }
+    state = fresh.get();
+    slot = std::move(fresh);
+  }
+  try {
+    // Weights: packed once when they cannot change, else every run.
+    if (!kernel.readOnly || state->packedFrom != kernel.data) {
+      state->plainWeights.set_data_handle(kernel.data);
+      for (Piece &piece : state->pieces) {
+        piece.packWeights.execute(piece.stream,
+                                  {{DNNL_ARG_FROM, state->plainWeights},
+                                   {DNNL_ARG_TO, piece.weights},
+                                   {DNNL_ARG_SCRATCHPAD, piece.packScratch}});
+        piece.stream.wait();
+      }
+      state->packedFrom = kernel.readOnly ? kernel.data : nullptr;
+    }
+    int64_t inPixels = state->inH * state->inW;
+    int64_t outPixels = state->outH * state->outW;
+    for (int64_t image = 0; image < state->batch; ++image) {
+      toChannelsLast(context.pool,
+                     input.as<float>() + image * state->channels * inPixels,
+                     state->sourceNhwc.data(), state->channels, inPixels);
+      std::vector<absl::Status> statuses(state->pieces.size());
+      context.pool.parallelFor(
+          state->pieces.size(), 1, [&](int64_t first, int64_t last) {
+            SingleOpenMpThread single;
+            for (int64_t p = first; p < last; ++p) {
+              Piece &piece = state->pieces[p];
+              try {
+                piece.primitive.execute(piece.stream,
+                                        {{DNNL_ARG_SRC, piece.source},
+                                         {DNNL_ARG_WEIGHTS, piece.weights},
+                                         {DNNL_ARG_DST, piece.destination},
+                                         {DNNL_ARG_SCRATCHPAD, piece.scratch}});
+                piece.stream.wait();
+              } catch (const dnnl::error &error) {
+                statuses[p] = context.error(
+                    std::string("oneDNN convolution failed: ") + error.what());
+              }
+            }
+          });
+      for (const absl::Status &status : statuses)
+        if (!status.ok())
+          return status;
+      toChannelsFirst(context.pool, state->resultNhwc.data(),
+                      result.as<float>() +
+                          image * state->outChannels * outPixels,
+                      state->outChannels, outPixels);
+    }
+  } catch (const dnnl::error &error) {
+    return context.error(std::string("oneDNN convolution failed: ") +
+                         error.what());
+  }
+  return absl::OkStatus();
+}
+
+} // namespace tessel::kernels
