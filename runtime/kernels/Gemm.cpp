@@ -2,12 +2,11 @@
 
 #include "runtime/kernels/Gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "Eigen/Core"
 #include "oneapi/dnnl/dnnl.h"
+#include "runtime/kernels/OpenMp.h"
 
 namespace tessel::kernels {
 namespace {
@@ -19,25 +18,6 @@ void scale(T *c, int64_t m, int64_t n, int64_t ldc, T beta) {
     for (int64_t j = 0; j < n; ++j)
       c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
 }
-
-/// oneDNN (built on OpenMP here) runs a GEMM on omp_get_max_threads()
-/// threads. One, for the duration of the call: the caller is a pool thread
-/// already, and a thread of the embedding program (PyTorch's, say) gets its
-/// own setting back.
-class SingleOpenMpThread {
-public:
-  SingleOpenMpThread() : previous(omp_get_max_threads()) {
-    if (previous != 1)
-      omp_set_num_threads(1);
-  }
-  ~SingleOpenMpThread() {
-    if (previous != 1)
-      omp_set_num_threads(previous);
-  }
-
-private:
-  int previous;
-};
 
 } // namespace
 

@@ -2,35 +2,17 @@
 
 #include "runtime/kernels/OneDnnConvolution.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "runtime/kernels/OpenMp.h"
 
 namespace tessel::kernels {
 namespace {
 
 using Tag = dnnl::memory::format_tag;
 using Dims = dnnl::memory::dims;
-
-/// One OpenMP thread for the calling thread while alive (oneDNN is built on
-/// OpenMP; the pool provides the parallelism).
-class SingleOpenMpThread {
-public:
-  SingleOpenMpThread() : previous(omp_get_max_threads()) {
-    if (previous != 1)
-      omp_set_num_threads(1);
-  }
-  ~SingleOpenMpThread() {
-    if (previous != 1)
-      omp_set_num_threads(previous);
-  }
-
-private:
-  int previous;
-};
 
 /// Output rows [firstRow, lastRow): its primitive, its views into the
 /// channels-last input and output, its packed weights.

@@ -1,8 +1,8 @@
 //===- OneDnnConvolution.h - Dense 2-D convolutions on oneDNN ---*- C++ -*-===//
 //
-// f32 2-D convolutions without groups or input dilation run on oneDNN's
-// direct convolutions (brgconv/jit on AVX-512 or AVX2, chosen by the
-// library from the CPU), channels-last: the input is transposed to NHWC,
+// f32 2-D convolutions (dense, grouped or depthwise) without input dilation
+// run on oneDNN's direct convolutions (brgconv, brdgmm_dw, jit: chosen by
+// the library from the CPU), channels-last: the input is transposed to NHWC,
 // the output back to NCHW. The output rows are split into one piece per
 // pool thread, each its own primitive on one OpenMP thread. Primitives,
 // scratch buffers and, for read-only weights (parameters, constants), the
@@ -21,8 +21,8 @@
 namespace tessel::kernels {
 
 /// Runs the convolution of `context` on oneDNN and returns its status, or
-/// nullopt when oneDNN does not take this case (types, rank, groups, input
-/// dilation, negative padding, or no implementation): the caller then
+/// nullopt when oneDNN does not take this case (type, rank, input dilation,
+/// negative padding, or no implementation): the caller then
 /// computes it itself.
 std::optional<absl::Status>
 convolveWithOneDnn(KernelContext &context,
