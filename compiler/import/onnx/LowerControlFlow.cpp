@@ -31,8 +31,8 @@ LogicalResult lowerIf(NodeLowering &node) {
   if (const StaticTensor *known = node.tryStaticInput(0)) {
     if (known->numElements() != 1)
       return node.fail("the condition must be a single value");
-    bool taken = known->isFloat() ? known->getDouble(0) != 0
-                                  : known->getInt(0) != 0;
+    bool taken =
+        known->isFloat() ? known->getDouble(0) != 0 : known->getInt(0) != 0;
     FailureOr<llvm::SmallVector<Value>> outputs =
         node.importSubgraph(taken ? *thenBranch : *elseBranch, {});
     if (failed(outputs))
@@ -67,8 +67,8 @@ LogicalResult lowerIf(NodeLowering &node) {
     FailureOr<Value> spread = node.broadcastTo(scalar, typeOf(a).getShape());
     if (failed(spread))
       return failure();
-    node.setOutput(i, graph::SelectOp::create(node.builder, node.loc, *spread,
-                                              a, b));
+    node.setOutput(
+        i, graph::SelectOp::create(node.builder, node.loc, *spread, a, b));
   }
   return success();
 }
@@ -114,7 +114,8 @@ LogicalResult lowerScan(NodeLowering &node) {
     if (axis < 0)
       axis += rank;
     if (axis < 0 || axis >= rank)
-      return node.fail("scan input " + std::to_string(i) + "'s axis is out "
+      return node.fail("scan input " + std::to_string(i) +
+                       "'s axis is out "
                        "of range");
     int64_t size = typeOf(*value).getDimSize(axis);
     if (length >= 0 && size != length)
@@ -131,18 +132,10 @@ LogicalResult lowerScan(NodeLowering &node) {
     for (size_t i = 0; i < sequences.size(); ++i) {
       auto [value, axis] = sequences[i];
       int64_t at = entry(inputDirections, i, 0) ? length - 1 - t : t;
-      mlir::RankedTensorType type = typeOf(value);
-      llvm::SmallVector<int64_t> start(type.getRank(), 0),
-          limit(type.getShape()), steps(type.getRank(), 1);
-      start[axis] = at;
-      limit[axis] = at + 1;
-      FailureOr<Value> slice =
-          node.create<graph::SliceOp>(value, start, limit, steps);
-      if (failed(slice))
-        return failure();
-      Shape squeezed(type.getShape());
+      Shape squeezed(typeOf(value).getShape());
       squeezed.erase(squeezed.begin() + axis);
-      arguments.push_back(node.reshape(*slice, squeezed));
+      arguments.push_back(
+          node.reshape(node.sliceAlong(value, axis, at, at + 1), squeezed));
     }
     FailureOr<llvm::SmallVector<Value>> results =
         node.importSubgraph(*body, arguments);
@@ -175,10 +168,10 @@ LogicalResult lowerScan(NodeLowering &node) {
     std::vector<Value> parts;
     for (Value part : collected[i])
       parts.push_back(node.reshape(part, shape));
-    Value stacked = parts.size() == 1
-                        ? parts[0]
-                        : *node.create<graph::ConcatenateOp>(
-                              mlir::ValueRange(parts), axis);
+    Value stacked =
+        parts.size() == 1
+            ? parts[0]
+            : *node.create<graph::ConcatenateOp>(mlir::ValueRange(parts), axis);
     node.setOutput(states + i, stacked);
   }
   return success();

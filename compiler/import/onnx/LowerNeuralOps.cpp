@@ -384,8 +384,8 @@ LogicalResult lowerComposedMaxPool(NodeLowering &node, Value x,
     low.push_back(window.padLow[d]);
     high.push_back(window.padHigh[d]);
   }
-  FailureOr<Value> padded = node.create<graph::PadOp>(
-      x, low, high, interior, llvm::APFloat(-INFINITY));
+  FailureOr<Value> padded = node.create<graph::PadOp>(x, low, high, interior,
+                                                      llvm::APFloat(-INFINITY));
   FailureOr<Value> paddedIndex = node.create<graph::PadOp>(
       index, low, high, interior, llvm::APFloat(-1.0));
   if (failed(padded) || failed(paddedIndex))
@@ -402,9 +402,8 @@ LogicalResult lowerComposedMaxPool(NodeLowering &node, Value x,
   Value best, bestIndex;
   std::vector<int64_t> offset(spatial, 0);
   for (bool more = true; more;) {
-    std::vector<int64_t> start(2, 0), limit = {type.getDimSize(0),
-                                               type.getDimSize(1)},
-                                      steps(2, 1);
+    std::vector<int64_t> start(2, 0),
+        limit = {type.getDimSize(0), type.getDimSize(1)}, steps(2, 1);
     for (size_t d = 0; d < spatial; ++d) {
       start.push_back(offset[d] * window.dilations[d]);
       limit.push_back(start.back() + (outSizes[d] - 1) * window.strides[d] + 1);
@@ -425,8 +424,8 @@ LogicalResult lowerComposedMaxPool(NodeLowering &node, Value x,
                                             *candidate, best);
       if (isFloat) {
         auto isNan = [&](Value v) -> Value {
-          return graph::CompareOp::create(
-              node.builder, node.loc, graph::ComparisonDirection::NE, v, v);
+          return graph::CompareOp::create(node.builder, node.loc,
+                                          graph::ComparisonDirection::NE, v, v);
         };
         FailureOr<Value> bestIsNumber = node.create<graph::NotOp>(isNan(best));
         if (failed(bestIsNumber))
@@ -669,8 +668,8 @@ LogicalResult lowerBatchNorm(NodeLowering &node) {
     // 1 - momentum.
     std::vector<int64_t> dims = {0};
     llvm::append_range(dims, iotaVector(2, type.getRank()));
-    FailureOr<Value> mean = node.create<graph::ReduceOp>(
-        graph::ReduceKind::Mean, inputs[0], dims);
+    FailureOr<Value> mean =
+        node.create<graph::ReduceOp>(graph::ReduceKind::Mean, inputs[0], dims);
     if (failed(mean))
       return failure();
     Shape perChannel(type.getRank(), 1);
@@ -851,8 +850,7 @@ LogicalResult lowerCubicResize(NodeLowering &node, Value x, const Shape &shape,
       else
         position = o / scale;
       double base = std::floor(position), t = position - base;
-      double taps[4] = {weight(t + 1), weight(t), weight(1 - t),
-                        weight(2 - t)};
+      double taps[4] = {weight(t + 1), weight(t), weight(1 - t), weight(2 - t)};
       double total = 0;
       for (int k = 0; k < 4; ++k) {
         int64_t i = static_cast<int64_t>(base) - 1 + k;
@@ -872,9 +870,8 @@ LogicalResult lowerCubicResize(NodeLowering &node, Value x, const Shape &shape,
         type.getElementType());
     // The contraction puts the new dimension last; a transpose returns it.
     FailureOr<Value> contracted = node.create<graph::DotGeneralOp>(
-        result, weights, llvm::ArrayRef<int64_t>{},
-        llvm::ArrayRef<int64_t>{}, llvm::ArrayRef<int64_t>{d},
-        llvm::ArrayRef<int64_t>{0});
+        result, weights, llvm::ArrayRef<int64_t>{}, llvm::ArrayRef<int64_t>{},
+        llvm::ArrayRef<int64_t>{d}, llvm::ArrayRef<int64_t>{0});
     if (failed(contracted))
       return failure();
     FailureOr<Value> placed = node.moveLastTo(*contracted, d);
@@ -1001,11 +998,11 @@ LogicalResult lowerMeanVarianceNormalization(NodeLowering &node) {
   FailureOr<Value> spread = node.broadcastTo(deviation, shape);
   if (failed(spread))
     return failure();
-  node.setOutput(0, graph::DivOp::create(
-                        node.builder, node.loc,
-                        graph::SubOp::create(node.builder, node.loc, *x,
-                                             *center),
-                        *spread));
+  node.setOutput(0,
+                 graph::DivOp::create(
+                     node.builder, node.loc,
+                     graph::SubOp::create(node.builder, node.loc, *x, *center),
+                     *spread));
   return success();
 }
 
@@ -1033,8 +1030,8 @@ LogicalResult lowerLrn(NodeLowering &node) {
   llvm::SmallVector<int64_t> low(rank, 0), high(rank, 0), interior(rank, 0);
   low[1] = before;
   high[1] = after;
-  FailureOr<Value> padded =
-      node.create<graph::PadOp>(square, low, high, interior, llvm::APFloat(0.0));
+  FailureOr<Value> padded = node.create<graph::PadOp>(
+      square, low, high, interior, llvm::APFloat(0.0));
   if (failed(padded))
     return failure();
   Shape shape(type.getShape());
@@ -1059,8 +1056,8 @@ LogicalResult lowerLrn(NodeLowering &node) {
                            node.splat(alpha / size, element, shape)));
   Value denominator = graph::PowOp::create(node.builder, node.loc, scaled,
                                            node.splat(beta, element, shape));
-  node.setOutput(0, graph::DivOp::create(node.builder, node.loc, *x,
-                                         denominator));
+  node.setOutput(0,
+                 graph::DivOp::create(node.builder, node.loc, *x, denominator));
   return success();
 }
 
@@ -1089,8 +1086,8 @@ LogicalResult lowerCumSum(NodeLowering &node) {
   std::vector<double> ones(static_cast<size_t>(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      bool takes = reverse ? (exclusive ? i > j : i >= j)
-                           : (exclusive ? i < j : i <= j);
+      bool takes =
+          reverse ? (exclusive ? i > j : i >= j) : (exclusive ? i < j : i <= j);
       ones[static_cast<size_t>(i * n + j)] = takes ? 1.0 : 0.0;
     }
   Value matrix = node.constant(
@@ -1118,7 +1115,9 @@ public:
   LogicalResult run(Value x, Value grid);
 
 private:
-  Value floor(Value a) { return graph::FloorOp::create(node.builder, node.loc, a); }
+  Value floor(Value a) {
+    return graph::FloorOp::create(node.builder, node.loc, a);
+  }
   Value clamp(Value a, double low, double high) {
     return graph::ClampOp::create(node.builder, node.loc, a,
                                   node.builder.getF64FloatAttr(low),
@@ -1134,13 +1133,13 @@ private:
     Value flips = floor(node.mul(in, node.splatLike(1 / span, c)));
     Value extra = node.sub(in, node.mul(flips, node.splatLike(span, c)));
     Value half = floor(node.mul(flips, node.splatLike(0.5, c)));
-    Value even = graph::CompareOp::create(
-        node.builder, node.loc, graph::ComparisonDirection::EQ, flips,
-        node.mul(half, node.splatLike(2, c)));
-    return graph::SelectOp::create(node.builder, node.loc, even,
-                                   node.add(extra, node.splatLike(low, c)),
-                                   node.add(node.sub(node.splatLike(span, c), extra),
-                                       node.splatLike(low, c)));
+    Value even = graph::CompareOp::create(node.builder, node.loc,
+                                          graph::ComparisonDirection::EQ, flips,
+                                          node.mul(half, node.splatLike(2, c)));
+    return graph::SelectOp::create(
+        node.builder, node.loc, even, node.add(extra, node.splatLike(low, c)),
+        node.add(node.sub(node.splatLike(span, c), extra),
+                 node.splatLike(low, c)));
   }
   /// Padding applied to a coordinate along an axis of `size`.
   Value pad(Value c, int64_t size) {
@@ -1166,13 +1165,15 @@ private:
 Value GridSampler::weights(Value normalised, int64_t size) {
   double n = static_cast<double>(size);
   // Unnormalise: [-1, 1] to pixel coordinates.
-  Value c = alignCorners
-                ? node.mul(node.add(normalised, node.splatLike(1, normalised)),
-                      node.splatLike((n - 1) / 2, normalised))
-                : node.mul(node.sub(node.mul(node.add(normalised, node.splatLike(1, normalised)),
-                              node.splatLike(n, normalised)),
-                          node.splatLike(1, normalised)),
-                      node.splatLike(0.5, normalised));
+  Value c =
+      alignCorners
+          ? node.mul(node.add(normalised, node.splatLike(1, normalised)),
+                     node.splatLike((n - 1) / 2, normalised))
+          : node.mul(node.sub(node.mul(node.add(normalised,
+                                                node.splatLike(1, normalised)),
+                                       node.splatLike(n, normalised)),
+                              node.splatLike(1, normalised)),
+                     node.splatLike(0.5, normalised));
   Shape tapShape(typeOf(c).getShape());
   Shape shape = tapShape;
   shape.push_back(size);
@@ -1181,17 +1182,15 @@ Value GridSampler::weights(Value normalised, int64_t size) {
   Value total;
   auto addTap = [&](Value index, Value weight) {
     Value spreadIndex = graph::BroadcastInDimOp::create(
-        node.builder, node.loc, type, index,
-        llvm::ArrayRef<int64_t>{0, 1, 2});
+        node.builder, node.loc, type, index, llvm::ArrayRef<int64_t>{0, 1, 2});
     Value spreadWeight = graph::BroadcastInDimOp::create(
-        node.builder, node.loc, type, weight,
-        llvm::ArrayRef<int64_t>{0, 1, 2});
+        node.builder, node.loc, type, weight, llvm::ArrayRef<int64_t>{0, 1, 2});
     Value hit = graph::CompareOp::create(node.builder, node.loc,
                                          graph::ComparisonDirection::EQ,
                                          position, spreadIndex);
-    Value contribution = graph::SelectOp::create(
-        node.builder, node.loc, hit, spreadWeight,
-        node.splat(0, element, shape));
+    Value contribution =
+        graph::SelectOp::create(node.builder, node.loc, hit, spreadWeight,
+                                node.splat(0, element, shape));
     total = total ? node.add(total, contribution) : contribution;
   };
   if (mode == "bicubic") {
@@ -1201,14 +1200,21 @@ Value GridSampler::weights(Value normalised, int64_t size) {
     Value t = node.sub(c, base);
     double a = -0.75;
     auto near = [&](Value x) { // |x| <= 1
-      return node.add(node.mul(node.mul(node.sub(node.mul(node.splatLike(a + 2, x), x), node.splatLike(a + 3, x)), x), x),
-                 node.splatLike(1, x));
+      return node.add(
+          node.mul(node.mul(node.sub(node.mul(node.splatLike(a + 2, x), x),
+                                     node.splatLike(a + 3, x)),
+                            x),
+                   x),
+          node.splatLike(1, x));
     };
     auto far = [&](Value x) { // 1 < |x| < 2
-      return node.sub(node.mul(node.add(node.mul(node.sub(node.mul(node.splatLike(a, x), x), node.splatLike(5 * a, x)), x),
-                         node.splatLike(8 * a, x)),
-                     x),
-                 node.splatLike(4 * a, x));
+      return node.sub(
+          node.mul(node.add(node.mul(node.sub(node.mul(node.splatLike(a, x), x),
+                                              node.splatLike(5 * a, x)),
+                                     x),
+                            node.splatLike(8 * a, x)),
+                   x),
+          node.splatLike(4 * a, x));
     };
     Value one = node.splatLike(1, t), two = node.splatLike(2, t);
     Value w[4] = {far(node.add(t, one)), near(t), near(node.sub(one, t)),
@@ -1256,10 +1262,10 @@ LogicalResult GridSampler::run(Value x, Value grid) {
           w = xType.getDimSize(3);
   int64_t ho = gridType.getDimSize(1), wo = gridType.getDimSize(2);
   auto coordinate = [&](int64_t i) -> FailureOr<Value> {
-    FailureOr<Value> one = node.create<graph::SliceOp>(
-        grid, llvm::ArrayRef<int64_t>{0, 0, 0, i},
-        llvm::ArrayRef<int64_t>{n, ho, wo, i + 1},
-        llvm::ArrayRef<int64_t>{1, 1, 1, 1});
+    FailureOr<Value> one =
+        node.create<graph::SliceOp>(grid, llvm::ArrayRef<int64_t>{0, 0, 0, i},
+                                    llvm::ArrayRef<int64_t>{n, ho, wo, i + 1},
+                                    llvm::ArrayRef<int64_t>{1, 1, 1, 1});
     if (failed(one))
       return failure();
     return node.reshape(*one, {n, ho, wo});
@@ -1303,8 +1309,8 @@ LogicalResult lowerRoiAlign(NodeLowering &node) {
   mlir::Type element = type.getElementType();
   if (type.getRank() != 4 || !mlir::isa<mlir::FloatType>(element))
     return node.fail("X must be a float [N, C, H, W]");
-  int64_t regions = typeOf(*rois).getRank() == 2 ? typeOf(*rois).getDimSize(0)
-                                                 : -1;
+  int64_t regions =
+      typeOf(*rois).getRank() == 2 ? typeOf(*rois).getDimSize(0) : -1;
   if (regions < 0 || typeOf(*rois).getDimSize(1) != 4 ||
       typeOf(*rois).getElementType() != element)
     return node.fail("rois must be [num_rois, 4] of X's element type");
@@ -1314,8 +1320,8 @@ LogicalResult lowerRoiAlign(NodeLowering &node) {
   std::string mode = node.attributes.getString("mode", "avg");
   if (mode != "avg")
     return node.fail("mode '" + mode + "' is not supported (avg)");
-  std::string transform = node.attributes.getString(
-      "coordinate_transformation_mode", "half_pixel");
+  std::string transform =
+      node.attributes.getString("coordinate_transformation_mode", "half_pixel");
   if (transform != "half_pixel" && transform != "output_half_pixel")
     return node.fail("coordinate_transformation_mode '" + transform +
                      "' is not half_pixel or output_half_pixel");
@@ -1332,11 +1338,7 @@ LogicalResult lowerRoiAlign(NodeLowering &node) {
   int64_t n = type.getDimSize(0), c = type.getDimSize(1),
           height = type.getDimSize(2), width = type.getDimSize(3);
   auto column = [&](int64_t k) {
-    return node.reshape(*node.create<graph::SliceOp>(
-                            *rois, llvm::SmallVector<int64_t>{0, k},
-                            llvm::SmallVector<int64_t>{regions, k + 1},
-                            llvm::SmallVector<int64_t>{1, 1}),
-                        {regions});
+    return node.reshape(node.sliceAlong(*rois, 1, k, k + 1), {regions});
   };
   auto compare = [&](graph::ComparisonDirection direction, Value a, Value b) {
     return Value(
@@ -1406,9 +1408,9 @@ LogicalResult lowerRoiAlign(NodeLowering &node) {
     Value index = graph::IotaOp::create(node.builder, node.loc, weightType, 2);
     auto tap = [&](Value at, Value weight) {
       auto widen = [&](Value v) {
-        return Value(graph::BroadcastInDimOp::create(
-            node.builder, node.loc, weightType, v,
-            llvm::ArrayRef<int64_t>{0, 1}));
+        return Value(
+            graph::BroadcastInDimOp::create(node.builder, node.loc, weightType,
+                                            v, llvm::ArrayRef<int64_t>{0, 1}));
       };
       return select(compare(graph::ComparisonDirection::EQ, index, widen(at)),
                     widen(weight), node.splat(0, element, shape));
@@ -1416,20 +1418,19 @@ LogicalResult lowerRoiAlign(NodeLowering &node) {
     return node.add(tap(low, toLow), tap(high, toHigh));
   };
   FailureOr<Value> rows = axisWeights(column(1), column(3), outHeight, height);
-  FailureOr<Value> columns =
-      axisWeights(column(0), column(2), outWidth, width);
+  FailureOr<Value> columns = axisWeights(column(0), column(2), outWidth, width);
   if (failed(rows) || failed(columns))
     return failure();
   // Each region's image: a one-hot of its batch index over N.
-  auto pick = mlir::RankedTensorType::get({regions, n},
-                                          node.builder.getI64Type());
-  Value hot = compare(
-      graph::ComparisonDirection::EQ,
-      graph::IotaOp::create(node.builder, node.loc, pick, 1),
-      graph::BroadcastInDimOp::create(
-          node.builder, node.loc, pick,
-          node.convert(*batchIndices, node.builder.getI64Type()),
-          llvm::ArrayRef<int64_t>{0}));
+  auto pick =
+      mlir::RankedTensorType::get({regions, n}, node.builder.getI64Type());
+  Value hot =
+      compare(graph::ComparisonDirection::EQ,
+              graph::IotaOp::create(node.builder, node.loc, pick, 1),
+              graph::BroadcastInDimOp::create(
+                  node.builder, node.loc, pick,
+                  node.convert(*batchIndices, node.builder.getI64Type()),
+                  llvm::ArrayRef<int64_t>{0}));
   FailureOr<Value> images = node.create<graph::DotGeneralOp>(
       node.convert(hot, element), *x, llvm::ArrayRef<int64_t>{},
       llvm::ArrayRef<int64_t>{}, llvm::ArrayRef<int64_t>{1},
@@ -1448,8 +1449,8 @@ LogicalResult lowerRoiAlign(NodeLowering &node) {
       llvm::ArrayRef<int64_t>{2});
   if (failed(sampled))
     return failure();
-  Value grid = node.reshape(
-      *sampled, {regions, c, outHeight, ratio, outWidth, ratio});
+  Value grid =
+      node.reshape(*sampled, {regions, c, outHeight, ratio, outWidth, ratio});
   FailureOr<Value> averaged = node.create<graph::ReduceOp>(
       graph::ReduceKind::Mean, grid, llvm::SmallVector<int64_t>{3, 5});
   return node.setOutput(averaged);
@@ -1474,33 +1475,26 @@ constexpr int64_t kMaxDetSize = 5;
 Value cofactorDeterminant(NodeLowering &node, Value a) {
   mlir::RankedTensorType type = typeOf(a);
   int64_t rank = type.getRank(), n = type.getDimSize(rank - 1);
-  auto slice = [&](Value value, int64_t dim, int64_t first, int64_t last) {
-    mlir::RankedTensorType t = typeOf(value);
-    llvm::SmallVector<int64_t> start(t.getRank(), 0), limit(t.getShape()),
-        steps(t.getRank(), 1);
-    start[dim] = first;
-    limit[dim] = last;
-    return *node.create<graph::SliceOp>(value, start, limit, steps);
-  };
   Shape batch(type.getShape().drop_back(2));
   auto element = [&](int64_t row, int64_t column) {
-    return node.reshape(slice(slice(a, rank - 2, row, row + 1), rank - 1,
-                              column, column + 1),
-                        batch);
+    return node.reshape(
+        node.sliceAlong(node.sliceAlong(a, rank - 2, row, row + 1), rank - 1,
+                        column, column + 1),
+        batch);
   };
   if (n == 1)
     return element(0, 0);
   if (n == 2)
     return node.sub(node.mul(element(0, 0), element(1, 1)),
                     node.mul(element(0, 1), element(1, 0)));
-  Value rest = slice(a, rank - 2, 1, n);
+  Value rest = node.sliceAlong(a, rank - 2, 1, n);
   Value sum;
   for (int64_t j = 0; j < n; ++j) {
     llvm::SmallVector<Value> columns;
     if (j > 0)
-      columns.push_back(slice(rest, rank - 1, 0, j));
+      columns.push_back(node.sliceAlong(rest, rank - 1, 0, j));
     if (j + 1 < n)
-      columns.push_back(slice(rest, rank - 1, j + 1, n));
+      columns.push_back(node.sliceAlong(rest, rank - 1, j + 1, n));
     Value minor = columns.size() == 1
                       ? columns[0]
                       : *node.create<graph::ConcatenateOp>(
@@ -1522,7 +1516,8 @@ LogicalResult lowerDet(NodeLowering &node) {
   if (!mlir::isa<mlir::FloatType>(type.getElementType()))
     return node.fail("X must be a float tensor");
   if (type.getDimSize(rank - 1) > kMaxDetSize)
-    return node.fail("matrices of " + std::to_string(type.getDimSize(rank - 1)) +
+    return node.fail("matrices of " +
+                     std::to_string(type.getDimSize(rank - 1)) +
                      " rows are not supported (the cofactor expansion "
                      "takes n! products; at most " +
                      std::to_string(kMaxDetSize) + ")");

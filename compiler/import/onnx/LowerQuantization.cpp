@@ -46,9 +46,9 @@ FailureOr<Value> alongAxis(NodeLowering &node, Value value,
                      std::to_string(shape[axis]) + " elements (dimension " +
                      std::to_string(axis) + "), not " +
                      std::to_string(type.getNumElements()) + " elements");
-  return Value(graph::BroadcastInDimOp::create(
-      node.builder, node.loc, type.clone(shape), value,
-      llvm::SmallVector<int64_t>{axis}));
+  return Value(
+      graph::BroadcastInDimOp::create(node.builder, node.loc, type.clone(shape),
+                                      value, llvm::SmallVector<int64_t>{axis}));
 }
 
 /// The range a quantized type holds.
@@ -70,9 +70,10 @@ FailureOr<Value> saturate(NodeLowering &node, Value scaled, Value zeroPoint,
   Value rounded = graph::RoundOp::create(node.builder, node.loc, scaled);
   Value shifted = node.add(
       rounded, node.convert(zeroPoint, typeOf(scaled).getElementType()));
-  Value clamped = graph::ClampOp::create(
-      node.builder, node.loc, shifted, node.builder.getF64FloatAttr(range->first),
-      node.builder.getF64FloatAttr(range->second));
+  Value clamped =
+      graph::ClampOp::create(node.builder, node.loc, shifted,
+                             node.builder.getF64FloatAttr(range->first),
+                             node.builder.getF64FloatAttr(range->second));
   return node.convert(clamped, type);
 }
 
@@ -82,8 +83,7 @@ FailureOr<Value> zeroPointOf(NodeLowering &node, size_t input,
                              llvm::ArrayRef<int64_t> shape, int64_t axis,
                              mlir::Type type) {
   if (!node.hasInput(input))
-    return node.broadcastTo(
-        node.splat(0, type, {}), shape);
+    return node.broadcastTo(node.splat(0, type, {}), shape);
   FailureOr<Value> zeroPoint = node.input(input);
   if (failed(zeroPoint))
     return failure();
@@ -130,8 +130,8 @@ LogicalResult lowerDequantizeLinear(NodeLowering &node) {
     return failure();
   // (x - zero point) exactly: both widened to int32 first.
   mlir::Type wide = node.builder.getIntegerType(32);
-  Value centred = node.sub(node.convert(*x, wide),
-                           node.convert(*zeroPoint, wide));
+  Value centred =
+      node.sub(node.convert(*x, wide), node.convert(*zeroPoint, wide));
   return node.setOutput(node.mul(node.convert(centred, floatType), *scales));
 }
 
@@ -204,9 +204,8 @@ FailureOr<Value> centred(NodeLowering &node, size_t input, size_t zeroPoint,
                      "points are per row and column)");
   if (!type.getElementType().isInteger(8))
     return node.fail("operands must be uint8 or int8");
-  FailureOr<Value> zero =
-      zeroPointOf(node, zeroPoint, type.getShape(), axis,
-                  type.getElementType());
+  FailureOr<Value> zero = zeroPointOf(node, zeroPoint, type.getShape(), axis,
+                                      type.getElementType());
   if (failed(zero))
     return failure();
   mlir::Type i32 = node.builder.getIntegerType(32);
@@ -220,8 +219,7 @@ constexpr int64_t kExactProducts = 258;
 /// ConvInteger's int32 result: x - x_zero_point (per tensor) by
 /// w - w_zero_point (per output channel), convolved exactly.
 FailureOr<Value> integerConvolution(NodeLowering &node, size_t xInput,
-                                    size_t xZero, size_t wInput,
-                                    size_t wZero) {
+                                    size_t xZero, size_t wInput, size_t wZero) {
   FailureOr<Value> x = node.input(xInput), w = node.input(wInput);
   if (failed(x) || failed(w))
     return failure();
@@ -266,12 +264,7 @@ FailureOr<Value> integerConvolution(NodeLowering &node, size_t xInput,
   for (int64_t first = 0; first < channels; first += chunk) {
     int64_t last = std::min(channels, first + chunk);
     auto slice = [&](Value value) {
-      mlir::RankedTensorType type = typeOf(value);
-      llvm::SmallVector<int64_t> start(type.getRank(), 0),
-          limit(type.getShape()), steps(type.getRank(), 1);
-      start[1] = first;
-      limit[1] = last;
-      return *node.create<graph::SliceOp>(value, start, limit, steps);
+      return node.sliceAlong(value, 1, first, last);
     };
     FailureOr<Value> part = convolve(node, slice(xs), slice(ws));
     if (failed(part))

@@ -38,20 +38,16 @@ struct Complex {
 FailureOr<Complex> split(NodeLowering &node, Value signal) {
   mlir::RankedTensorType type = typeOf(signal);
   int64_t rank = type.getRank();
-  if (rank < 2 || (type.getDimSize(rank - 1) != 1 &&
-                   type.getDimSize(rank - 1) != 2))
+  if (rank < 2 ||
+      (type.getDimSize(rank - 1) != 1 && type.getDimSize(rank - 1) != 2))
     return node.fail("the signal's last dimension must be 1 (real) or 2 "
                      "(complex)");
   if (!mlir::isa<mlir::FloatType>(type.getElementType()))
     return node.fail("the signal must be a float tensor");
   Shape parts(type.getShape().drop_back());
   auto part = [&](int64_t index) {
-    llvm::SmallVector<int64_t> start(rank, 0), limit(type.getShape()),
-        steps(rank, 1);
-    start[rank - 1] = index;
-    limit[rank - 1] = index + 1;
-    return node.reshape(
-        *node.create<graph::SliceOp>(signal, start, limit, steps), parts);
+    return node.reshape(node.sliceAlong(signal, rank - 1, index, index + 1),
+                        parts);
   };
   if (type.getDimSize(rank - 1) == 1)
     return Complex{node.reshape(signal, parts), Value()};
@@ -64,24 +60,18 @@ Value join(NodeLowering &node, const Complex &value) {
   shape.push_back(1);
   Value parts[] = {node.reshape(value.real, shape),
                    node.reshape(value.imaginary, shape)};
-  return *node.create<graph::ConcatenateOp>(mlir::ValueRange(parts),
-                                            static_cast<int64_t>(
-                                                shape.size() - 1));
+  return *node.create<graph::ConcatenateOp>(
+      mlir::ValueRange(parts), static_cast<int64_t>(shape.size() - 1));
 }
 
 /// `value` cut or zero-padded to `length` along `axis`.
-Value fitLength(NodeLowering &node, Value value, int64_t axis,
-                int64_t length) {
+Value fitLength(NodeLowering &node, Value value, int64_t axis, int64_t length) {
   mlir::RankedTensorType type = typeOf(value);
   int64_t size = type.getDimSize(axis), rank = type.getRank();
   if (size == length)
     return value;
-  if (size > length) {
-    llvm::SmallVector<int64_t> start(rank, 0), limit(type.getShape()),
-        steps(rank, 1);
-    limit[axis] = length;
-    return *node.create<graph::SliceOp>(value, start, limit, steps);
-  }
+  if (size > length)
+    return node.sliceAlong(value, axis, 0, length);
   std::vector<int64_t> low(rank, 0), high(rank, 0), interior(rank, 0);
   high[axis] = length - size;
   return *node.create<graph::PadOp>(value, low, high, interior,
@@ -107,10 +97,9 @@ FailureOr<Complex> transform(NodeLowering &node, Complex x, int64_t axis,
       sines.push_back(std::sin(angle));
     }
   mlir::Type element = typeOf(x.real).getElementType();
-  Value cosine = node.constant(
-      StaticTensor::ofFloats(onnx::TensorProto::DOUBLE, {length, bins},
-                             cosines),
-      element);
+  Value cosine = node.constant(StaticTensor::ofFloats(onnx::TensorProto::DOUBLE,
+                                                      {length, bins}, cosines),
+                               element);
   Value sine = node.constant(
       StaticTensor::ofFloats(onnx::TensorProto::DOUBLE, {length, bins}, sines),
       element);
@@ -130,17 +119,16 @@ FailureOr<Complex> transform(NodeLowering &node, Complex x, int64_t axis,
   if (!x.imaginary) {
     // forward: xr cos - i xr sin; inverse: xr cos + i xr sin.
     y.real = *realCos;
-    y.imaginary = inverse ? *realSin
-                          : *node.create<graph::NegOp>(*realSin);
+    y.imaginary = inverse ? *realSin : *node.create<graph::NegOp>(*realSin);
   } else {
     FailureOr<Value> imagCos = times(x.imaginary, cosine),
                      imagSin = times(x.imaginary, sine);
     if (failed(imagCos) || failed(imagSin))
       return failure();
-    y.real = inverse ? node.sub(*realCos, *imagSin)
-                     : node.add(*realCos, *imagSin);
-    y.imaginary = inverse ? node.add(*imagCos, *realSin)
-                          : node.sub(*imagCos, *realSin);
+    y.real =
+        inverse ? node.sub(*realCos, *imagSin) : node.add(*realCos, *imagSin);
+    y.imaginary =
+        inverse ? node.add(*imagCos, *realSin) : node.sub(*imagCos, *realSin);
   }
   if (inverse) {
     y.real = node.mul(y.real, node.splatLike(1.0 / length, y.real));
@@ -151,9 +139,8 @@ FailureOr<Complex> transform(NodeLowering &node, Complex x, int64_t axis,
 }
 
 /// An optional scalar integer input known at import time.
-FailureOr<std::optional<int64_t>> optionalScalar(NodeLowering &node,
-                                                 size_t input,
-                                                 llvm::StringRef role) {
+FailureOr<std::optional<int64_t>>
+optionalScalar(NodeLowering &node, size_t input, llvm::StringRef role) {
   if (!node.hasInput(input))
     return std::optional<int64_t>();
   FailureOr<std::vector<int64_t>> values = node.staticInts(input, role);
@@ -240,28 +227,26 @@ LogicalResult lowerSTFT(NodeLowering &node) {
   auto framesOf = [&](Value part) {
     std::vector<Value> cut;
     for (int64_t f = 0; f < frames; ++f) {
-      Value frame = *node.create<graph::SliceOp>(
-          part, llvm::SmallVector<int64_t>{0, f * **step},
-          llvm::SmallVector<int64_t>{batch, f * **step + length},
-          llvm::SmallVector<int64_t>{1, 1});
+      Value frame = node.sliceAlong(part, 1, f * **step, f * **step + length);
       cut.push_back(node.reshape(frame, {batch, 1, length}));
     }
-    Value stacked = cut.size() == 1
-                        ? cut[0]
-                        : *node.create<graph::ConcatenateOp>(
-                              mlir::ValueRange(cut), 1);
+    Value stacked =
+        cut.size() == 1
+            ? cut[0]
+            : *node.create<graph::ConcatenateOp>(mlir::ValueRange(cut), 1);
     if (!window)
       return stacked;
-    return node.mul(stacked, *node.broadcastTo(window, {batch, frames, length}));
+    return node.mul(stacked,
+                    *node.broadcastTo(window, {batch, frames, length}));
   };
   Complex framed{framesOf(x->real),
                  x->imaginary ? framesOf(x->imaginary) : Value()};
   bool onesided = node.attributes.getInt("onesided", 1) != 0;
   if (onesided && x->imaginary)
     return node.fail("a one-sided transform needs a real signal");
-  FailureOr<Complex> y = transform(node, framed, 2, length,
-                                   onesided ? length / 2 + 1 : length,
-                                   /*inverse=*/false);
+  FailureOr<Complex> y =
+      transform(node, framed, 2, length, onesided ? length / 2 + 1 : length,
+                /*inverse=*/false);
   if (failed(y))
     return failure();
   return node.setOutput(join(node, *y));

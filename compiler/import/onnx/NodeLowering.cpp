@@ -129,8 +129,8 @@ FailureOr<mlir::Type> NodeLowering::elementType(int32_t dataType,
   FailureOr<mlir::Type> type = module.elementType(dataType, what);
   if (failed(type))
     return fail("tensor '" + what + "' has element type " +
-                dataTypeName(dataType) +
-                ", which Tessel does not support " + supportedDataTypes());
+                dataTypeName(dataType) + ", which Tessel does not support " +
+                supportedDataTypes());
   return type;
 }
 
@@ -231,6 +231,19 @@ Value NodeLowering::reshape(Value value, llvm::ArrayRef<int64_t> shape) {
   if (type.getShape() == shape)
     return value;
   return graph::ReshapeOp::create(builder, loc, type.clone(shape), value);
+}
+
+Value NodeLowering::sliceAlong(Value value, int64_t dim, int64_t first,
+                               int64_t last) {
+  mlir::RankedTensorType type = typeOf(value);
+  llvm::SmallVector<int64_t> start(type.getRank(), 0), limit(type.getShape()),
+      steps(type.getRank(), 1);
+  start[dim] = first;
+  limit[dim] = last;
+  Shape shape(type.getShape());
+  shape[dim] = last - first;
+  return graph::SliceOp::create(builder, loc, type.clone(shape), value, start,
+                                limit, steps);
 }
 
 Value NodeLowering::convert(Value value, mlir::Type elementType) {

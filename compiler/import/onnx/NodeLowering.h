@@ -133,6 +133,10 @@ public:
   mlir::LogicalResult
   broadcastTogether(llvm::MutableArrayRef<mlir::Value> values);
   mlir::Value reshape(mlir::Value value, llvm::ArrayRef<int64_t> shape);
+  /// Elements [first, last) of `value` along `dim` (0 <= first <= last <=
+  /// its size there), all of the other dimensions.
+  mlir::Value sliceAlong(mlir::Value value, int64_t dim, int64_t first,
+                         int64_t last);
   mlir::Value convert(mlir::Value value, mlir::Type elementType);
   /// Elementwise arithmetic on operands of one type, for formulas.
   mlir::Value add(mlir::Value a, mlir::Value b);
