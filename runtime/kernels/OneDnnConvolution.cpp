@@ -33,6 +33,7 @@ struct ConvState : KernelState {
   dnnl::memory plainWeights;                 // Views the kernel operand.
   std::vector<Piece> pieces;
   const void *packedFrom = nullptr; // Weights packed from these bytes.
+  bool unsupported = false;         // oneDNN does not take it: do not retry.
 };
 
 /// `in` [C, P] -> `out` [P, C] (one image), over the pool.
@@ -156,14 +157,15 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
   if (!state) {
     auto fresh = std::make_unique<ConvState>();
     try {
-      if (!prepare(*fresh, context, a))
-        return std::nullopt;
+      fresh->unsupported = !prepare(*fresh, context, a);
     } catch (const dnnl::error &) {
-      return std::nullopt; // No implementation for this case.
+      fresh->unsupported = true; // No implementation for this case.
     }
     state = fresh.get();
     slot = std::move(fresh);
   }
+  if (state->unsupported)
+    return std::nullopt;
   try {
     // Weights: packed once when they cannot change, else every run.
     if (!kernel.readOnly || state->packedFrom != kernel.data) {

@@ -111,7 +111,7 @@ TEST(KernelsTest, DotGeneralMatchesDirectComputationForEveryLayout) {
 /// grouped and depthwise with channel multipliers 1 and 2; 1-D depthwise
 /// direct, grouped and dense through the fast im2col; input dilation's
 /// general im2col), with strides, dilations and uneven padding, against a
-/// direct loop over the definition.
+/// direct loop over the definition; negative padding (cropping) too.
 TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
   struct Case {
     int64_t channels, outChannels, groups;
@@ -129,6 +129,7 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
       {4, 6, 2, {10}, {3}, {2}, {1}, {1}, {1}, {1}},
       {2, 2, 2, {4, 5}, {3, 3}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, {2, 2}},
       {2, 3, 1, {4, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 2}, {2, 1}, {2, 1}},
+      {2, 3, 1, {6, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {-1, -1}, {1, 1}},
   };
   ThreadPool pool(2);
   std::mt19937 random(5);
@@ -200,12 +201,25 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
     attributes["lhs_dilation"] = ints(c.lhsDilation);
     attributes["rhs_dilation"] = ints(c.dilation);
     attributes["feature_group_count"].set_i(c.groups);
-    KernelContext context(instruction, {view(x, inDims), view(w, kernelDims)},
-                          {view(result, outDims)}, pool);
-    absl::Status status = findKernel("convolution")(context);
-    ASSERT_TRUE(status.ok()) << status;
-    for (size_t i = 0; i < expected.size(); ++i)
-      ASSERT_NEAR(result[i], expected[i], 1e-5) << "element " << i;
+    // Twice through one kernel state: the weights (not read-only) change
+    // in between and must be packed again.
+    std::unique_ptr<KernelState> state;
+    for (int round = 0; round < 2; ++round) {
+      if (round == 1) {
+        for (float &v : w)
+          v = -v;
+        for (float &v : expected)
+          v = -v;
+      }
+      std::fill(result.begin(), result.end(), -7.0f);
+      KernelContext context(instruction, {view(x, inDims), view(w, kernelDims)},
+                            {view(result, outDims)}, pool, &state);
+      absl::Status status = findKernel("convolution")(context);
+      ASSERT_TRUE(status.ok()) << status;
+      for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_NEAR(result[i], expected[i], 1e-5)
+            << "element " << i << ", round " << round;
+    }
   }
 }
 
