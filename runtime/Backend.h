@@ -55,6 +55,17 @@ public:
   /// its global shapes) and returns the outputs.
   virtual absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) = 0;
+  /// As run(), into `outputs`: where an output there already has the right
+  /// type and shape its storage is reused, so that repeated runs allocate
+  /// nothing for their results. The default calls run().
+  virtual absl::Status runInto(const std::vector<HostTensor> &inputs,
+                               std::vector<HostTensor> &outputs) {
+    absl::StatusOr<std::vector<HostTensor>> result = run(inputs);
+    if (!result.ok())
+      return result.status();
+    outputs = std::move(*result);
+    return absl::OkStatus();
+  }
   virtual const proto::Executable &executable() const = 0;
 
   /// Time spent per kernel (op name) over the runs so far, in seconds,

@@ -41,6 +41,8 @@ public:
   absl::Status prepare(const std::string &directory, int threads);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
+  absl::Status runInto(const std::vector<HostTensor> &inputs,
+                       std::vector<HostTensor> &outputs) override;
   const proto::Executable &executable() const override { return program; }
   std::vector<std::pair<std::string, double>> profile() const override {
     return seconds.sorted();
@@ -162,6 +164,14 @@ absl::Status HostExecutable::runDevice(int d) {
 
 absl::StatusOr<std::vector<HostTensor>>
 HostExecutable::run(const std::vector<HostTensor> &inputs) {
+  std::vector<HostTensor> outputs;
+  if (absl::Status status = runInto(inputs, outputs); !status.ok())
+    return status;
+  return outputs;
+}
+
+absl::Status HostExecutable::runInto(const std::vector<HostTensor> &inputs,
+                                     std::vector<HostTensor> &outputs) {
   if (absl::Status status = checkInputs(program, inputs); !status.ok())
     return status;
   // Each device gets its part of every input.
@@ -197,15 +207,22 @@ HostExecutable::run(const std::vector<HostTensor> &inputs) {
           absl::StrCat("device ", first, ": ", statuses[first].message()));
     }
   }
-  // Outputs are assembled from the devices' parts.
-  std::vector<HostTensor> outputs;
+  // Outputs are assembled from the devices' parts, which cover them.
+  outputs.resize(program.outputs_size());
   for (int o = 0; o < program.outputs_size(); ++o) {
-    HostTensor output = outputFor(program.outputs(o));
+    const proto::TensorSpec &spec = program.outputs(o);
+    HostTensor &output = outputs[o];
+    if (output.type != spec.element_type() ||
+        !std::equal(output.dims.begin(), output.dims.end(), spec.dims().begin(),
+                    spec.dims().end()) ||
+        output.bytes.size() !=
+            static_cast<size_t>(kernels::byteSize(spec.element_type()) *
+                                std::max<int64_t>(1, output.numElements())))
+      output = outputFor(spec);
     for (const HostDevice &device : devices)
       device.gatherOutput(o, output);
-    outputs.push_back(std::move(output));
   }
-  return outputs;
+  return absl::OkStatus();
 }
 
 } // namespace
