@@ -14,12 +14,15 @@ namespace {
 using Tag = dnnl::memory::format_tag;
 using Dims = dnnl::memory::dims;
 
-/// Output rows [firstRow, lastRow): its primitive, its views into the
-/// channels-last input and output, its packed weights.
+/// Output rows [firstRow, lastRow) of output channels [firstChannel,
+/// lastChannel): its primitive, its views into the channels-last input and
+/// output, its weights as given and packed.
 struct Piece {
   int64_t firstRow = 0, lastRow = 0, firstInputRow = 0;
+  int64_t firstChannel = 0, lastChannel = 0;
   dnnl::convolution_forward primitive;
-  dnnl::memory source, weights, destination, scratch;
+  dnnl::memory source, plainWeights, weights, destination, scratch;
+  std::vector<float> ownResult; // Split by channels: this piece's output.
   dnnl::reorder packWeights;
   dnnl::memory packScratch;
   dnnl::stream stream;
@@ -30,7 +33,11 @@ struct ConvState : KernelState {
   int64_t batch = 0, channels = 0, inH = 0, inW = 0;
   int64_t outChannels = 0, outH = 0, outW = 0;
   std::vector<float> sourceNhwc, resultNhwc; // One image each.
-  dnnl::memory plainWeights;                 // Views the kernel operand.
+  int64_t weightsPerChannel = 0; // Elements of one output channel's weights.
+  // Pieces split the output channels (when the weights outweigh the
+  // activations, so that each thread reads only its share of them) or else
+  // the output rows.
+  bool byChannels = false;
   std::vector<Piece> pieces;
   const void *packedFrom = nullptr; // Weights packed from these bytes.
   bool unsupported = false;         // oneDNN does not take it: do not retry.
@@ -74,21 +81,43 @@ bool prepare(ConvState &state, const KernelContext &context,
   if (padRight < 0)
     return false;
   state.sourceNhwc.resize(state.channels * state.inH * state.inW);
-  state.resultNhwc.resize(state.outChannels * state.outH * state.outW);
   // Groups: [O, C / g, kH, kW] is [g, O / g, C / g, kH, kW] in goihw.
   int64_t g = a.groups;
-  Dims weightDims =
-      g == 1 ? Dims{state.outChannels, state.channels, kH, kW}
-             : Dims{g, state.outChannels / g, state.channels / g, kH, kW};
-  state.plainWeights = dnnl::memory({weightDims, dnnl::memory::data_type::f32,
-                                     g == 1 ? Tag::oihw : Tag::goihw},
-                                    state.engine, DNNL_MEMORY_NONE);
-  int64_t pieces = std::min<int64_t>(context.pool.size(), state.outH);
+  state.weightsPerChannel = state.channels / g * kH * kW;
+  int64_t threads = context.pool.size();
+  state.byChannels = g == 1 && threads > 1 && state.outChannels >= 32 &&
+                     state.outChannels * state.weightsPerChannel >=
+                         state.channels * state.inH * state.inW +
+                             state.outChannels * state.outH * state.outW;
+  if (!state.byChannels) // Before the pieces point into it.
+    state.resultNhwc.resize(state.outChannels * state.outH * state.outW);
+  int64_t pieces = state.byChannels
+                       ? std::min<int64_t>(threads, state.outChannels / 16)
+                       : std::min<int64_t>(threads, state.outH);
   for (int64_t p = 0; p < pieces; ++p) {
     Piece piece;
-    piece.firstRow = state.outH * p / pieces;
-    piece.lastRow = state.outH * (p + 1) / pieces;
+    if (state.byChannels) {
+      // Multiples of 16 channels: the vector width of the kernels.
+      piece.firstChannel = state.outChannels * p / pieces / 16 * 16;
+      piece.lastChannel = p + 1 == pieces
+                              ? state.outChannels
+                              : state.outChannels * (p + 1) / pieces / 16 * 16;
+      piece.lastRow = state.outH;
+      piece.ownResult.resize((piece.lastChannel - piece.firstChannel) *
+                             state.outH * state.outW);
+    } else {
+      piece.firstRow = state.outH * p / pieces;
+      piece.lastRow = state.outH * (p + 1) / pieces;
+      piece.lastChannel = state.outChannels;
+    }
     int64_t rows = piece.lastRow - piece.firstRow;
+    int64_t channels = piece.lastChannel - piece.firstChannel;
+    Dims weightDims = g == 1
+                          ? Dims{channels, state.channels, kH, kW}
+                          : Dims{g, channels / g, state.channels / g, kH, kW};
+    piece.plainWeights = dnnl::memory({weightDims, dnnl::memory::data_type::f32,
+                                       g == 1 ? Tag::oihw : Tag::goihw},
+                                      state.engine, DNNL_MEMORY_NONE);
     // The input rows this piece reads, and its padding above and below.
     int64_t top = piece.firstRow * a.strides[0] - a.padLow[0];
     int64_t bottom = (piece.lastRow - 1) * a.strides[0] +
@@ -102,7 +131,7 @@ bool prepare(ConvState &state, const KernelContext &context,
     dnnl::memory::desc source(
         {1, state.channels, lastInputRow - piece.firstInputRow, state.inW},
         dnnl::memory::data_type::f32, Tag::nhwc);
-    dnnl::memory::desc destination({1, state.outChannels, rows, state.outW},
+    dnnl::memory::desc destination({1, channels, rows, state.outW},
                                    dnnl::memory::data_type::f32, Tag::nhwc);
     dnnl::memory::desc weights(weightDims, dnnl::memory::data_type::f32,
                                Tag::any);
@@ -124,13 +153,14 @@ bool prepare(ConvState &state, const KernelContext &context,
         dnnl::memory(primitive.src_desc(), state.engine,
                      state.sourceNhwc.data() +
                          piece.firstInputRow * state.inW * state.channels);
-    piece.destination =
-        dnnl::memory(primitive.dst_desc(), state.engine,
-                     state.resultNhwc.data() +
-                         piece.firstRow * state.outW * state.outChannels);
+    piece.destination = dnnl::memory(
+        primitive.dst_desc(), state.engine,
+        state.byChannels ? piece.ownResult.data()
+                         : state.resultNhwc.data() +
+                               piece.firstRow * state.outW * state.outChannels);
     piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
     piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
-    dnnl::reorder::primitive_desc pack(state.plainWeights, piece.weights,
+    dnnl::reorder::primitive_desc pack(piece.plainWeights, piece.weights,
                                        attributes);
     piece.packWeights = dnnl::reorder(pack);
     piece.packScratch = dnnl::memory(pack.scratchpad_desc(), state.engine);
@@ -169,10 +199,11 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
   try {
     // Weights: packed once when they cannot change, else every run.
     if (!kernel.readOnly || state->packedFrom != kernel.data) {
-      state->plainWeights.set_data_handle(kernel.data);
       for (Piece &piece : state->pieces) {
+        piece.plainWeights.set_data_handle(
+            kernel.as<float>() + piece.firstChannel * state->weightsPerChannel);
         piece.packWeights.execute(piece.stream,
-                                  {{DNNL_ARG_FROM, state->plainWeights},
+                                  {{DNNL_ARG_FROM, piece.plainWeights},
                                    {DNNL_ARG_TO, piece.weights},
                                    {DNNL_ARG_SCRATCHPAD, piece.packScratch}});
         piece.stream.wait();
@@ -207,10 +238,16 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
       for (const absl::Status &status : statuses)
         if (!status.ok())
           return status;
-      toChannelsFirst(context.pool, state->resultNhwc.data(),
-                      result.as<float>() +
-                          image * state->outChannels * outPixels,
-                      state->outChannels, outPixels);
+      float *target =
+          result.as<float>() + image * state->outChannels * outPixels;
+      if (!state->byChannels)
+        toChannelsFirst(context.pool, state->resultNhwc.data(), target,
+                        state->outChannels, outPixels);
+      else
+        for (const Piece &piece : state->pieces)
+          toChannelsFirst(context.pool, piece.ownResult.data(),
+                          target + piece.firstChannel * outPixels,
+                          piece.lastChannel - piece.firstChannel, outPixels);
     }
   } catch (const dnnl::error &error) {
     return context.error(std::string("oneDNN convolution failed: ") +

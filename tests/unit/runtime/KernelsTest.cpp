@@ -130,6 +130,9 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
       {2, 2, 2, {4, 5}, {3, 3}, {1, 1}, {1, 1}, {2, 2}, {2, 2}, {2, 2}},
       {2, 3, 1, {4, 3}, {3, 3}, {1, 1}, {1, 1}, {1, 2}, {2, 1}, {2, 1}},
       {2, 3, 1, {6, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {-1, -1}, {1, 1}},
+      // Weights outweigh the activations: pieces split output channels.
+      {16, 32, 1, {4, 4}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+      {8, 40, 1, {3, 5}, {3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 0}, {1, 1}},
   };
   ThreadPool pool(2);
   std::mt19937 random(5);
