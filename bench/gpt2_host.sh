@@ -11,7 +11,6 @@
 # onnxruntime-node under $TESSEL_BENCH_DIR (default /tmp/tessel-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$(pwd)"
 
 threads=2 iterations=20
 while (($#)); do
@@ -27,11 +26,6 @@ bench="$bench_root"
 ./setup.sh --models >/dev/null # torch is a peer here, not only the generator
 model="$(gpt2_bench_model "$layers" "$width" "$vocab" 2>/dev/null)"
 dir="$(dirname "$model")"
-if [[ ! -d "$bench/ort/node_modules/onnxruntime-node" ]]; then
-  mkdir -p "$bench/ort"
-  (cd "$bench/ort" && npm init -y >/dev/null && \
-   npm install --ignore-scripts onnxruntime-node >/dev/null 2>&1)
-fi
 
 gpt2_bench_ids "$dir" "$vocab" "$shape"
 bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
@@ -40,9 +34,8 @@ bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
 tessel=$("$bin/tessel-run" "$dir/gpt2.tessel" --threads "$threads" \
   --iterations "$iterations" --inputs "ids=$dir/ids.npy" \
   --outputs "output=$dir/tessel_output.npy" | head -1)
-ort=$(cd "$bench/ort" && NODE_PATH="$bench/ort/node_modules" node \
-  "$root/bench/peers/onnxruntime_run.js" "$model" "$dir/ids.bin" "$shape" \
-  "$iterations" "$threads" "$dir/ort_output.bin")
+ort=$(onnxruntime_peer "$model" "$dir/ids.bin" "$shape" "$iterations" \
+  "$threads" "$dir/ort_output.bin")
 torch=$(/usr/bin/python3 bench/peers/torch_run.py "$layers" "$width" "$vocab" \
   "$dir/ids.bin" "$shape" "$iterations" "$threads" "$dir/torch_output.bin" 2>/dev/null)
 

@@ -26,14 +26,7 @@ done
 source bench/lib.sh
 bench="$bench_root"
 ./setup.sh --models >/dev/null
-if [[ ! -d "$bench/ort/node_modules/onnxruntime-node" ]]; then
-  mkdir -p "$bench/ort"
-  (cd "$bench/ort" && npm init -y >/dev/null && \
-   npm install --ignore-scripts onnxruntime-node >/dev/null 2>&1)
-fi
 bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
-ort() { (cd "$bench/ort" && NODE_PATH="$bench/ort/node_modules" node \
-  "$root/bench/peers/onnxruntime_run.js" "$@"); }
 
 # The models, compiled once: NAME DIR MODEL INPUT SHAPE TYPE.
 models=()
@@ -62,7 +55,7 @@ for entry in "${models[@]}"; do
     tessel=$("$bin/tessel-run" "$dir/bench.tessel" --threads "$threads" \
       --iterations "$iterations" --inputs "$input=$data" \
       --outputs "output=$dir/tessel_output.npy" | head -1)
-    onnxruntime=$(ort "$model" "$raw" "$shape" "$iterations" "$threads" \
+    onnxruntime=$(onnxruntime_peer "$model" "$raw" "$shape" "$iterations" "$threads" \
       "$dir/ort_output.bin" "$type")
     if [[ "$name" == gpt2 ]]; then
       torch=$(/usr/bin/python3 bench/peers/torch_run.py 4 512 4096 "$raw" \

@@ -2,6 +2,20 @@
 # the benchmark GPT-2-style model, its token ids, and optimised tools.
 
 bench_root="${TESSEL_BENCH_DIR:-/tmp/tessel-bench}"
+bench_repository="$(pwd)"
+
+# onnxruntime_peer MODEL INPUT SHAPE ITERATIONS THREADS OUT [TYPE]: runs
+# bench/peers/onnxruntime_run.js on npm's onnxruntime-node, installed under
+# $bench_root/ort on first use; prints its time per run and peak memory.
+onnxruntime_peer() {
+  if [[ ! -d "$bench_root/ort/node_modules/onnxruntime-node" ]]; then
+    mkdir -p "$bench_root/ort"
+    (cd "$bench_root/ort" && npm init -y >/dev/null && \
+     npm install --ignore-scripts onnxruntime-node >/dev/null 2>&1)
+  fi
+  (cd "$bench_root/ort" && NODE_PATH="$bench_root/ort/node_modules" node \
+    "$bench_repository/bench/peers/onnxruntime_run.js" "$@")
+}
 
 # gpt2_bench_dir LAYERS WIDTH: where that model lives.
 gpt2_bench_dir() {

@@ -7,11 +7,11 @@
 // dot_general: when the operands are already laid out as [batch..., M, K] or
 // [batch..., K, M] (and [batch..., K, N] or [batch..., N, K]) the GEMM reads
 // them in place with the matching transpose flag; any other layout is packed
-// first. Convolution: dense 2-D f32 ones on oneDNN (OneDnnConvolution.h);
-// depthwise ones (one input channel per group) directly,
-// a plane per task; the others as im2col per (image, group), then W_g x cols
-// (a 1x1 convolution with unit strides reads the input directly), grouped
-// ones a (image, group) per task.
+// first. Convolution: 2-D f32 ones (dense, grouped, depthwise) on oneDNN
+// (OneDnnConvolution.h); what oneDNN does not take here: depthwise ones
+// (one input channel per group) directly, a plane per task; the others as
+// im2col per (image, group), then W_g x cols (a 1x1 convolution with unit
+// strides reads the input directly), grouped ones a (image, group) per task.
 //
 // f16 and bf16 compute in f32 (converted on the way in and out); integer
 // contractions use a plain loop.

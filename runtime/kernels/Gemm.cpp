@@ -2,8 +2,6 @@
 
 #include "runtime/kernels/Gemm.h"
 
-#include <algorithm>
-
 #include "Eigen/Core"
 #include "oneapi/dnnl/dnnl.h"
 #include "runtime/kernels/OpenMp.h"

@@ -10,13 +10,14 @@ namespace {
 
 /// One f32 plane of a 2-D pool, row by row: each output row takes every
 /// tap's inside part (insideRange) in turn, as the depthwise convolution
-/// does. `counts` (average pools) holds the divisor per output row position.
+/// does. `columnsCounted` (average pools): per output column, how many of
+/// its window's columns count towards the divisor.
 template <bool isMax>
 void poolPlane(const float *in, float *out, const int64_t *inSize,
                const int64_t *outSize, const int64_t *window,
                const int64_t *strides, const int64_t *dilations,
-               const int64_t *padLow, const int64_t *padHigh,
-               bool countPadding) {
+               const int64_t *padLow, const int64_t *padHigh, bool countPadding,
+               const int64_t *columnsCounted) {
   int64_t inH = inSize[0], inW = inSize[1], outW = outSize[1];
   for (int64_t oy = 0; oy < outSize[0]; ++oy) {
     float *row = out + oy * outW;
@@ -43,13 +44,7 @@ void poolPlane(const float *in, float *out, const int64_t *inSize,
     if (isMax)
       continue;
     for (int64_t ox = 0; ox < outW; ++ox) {
-      int64_t columnsCounted = 0;
-      for (int64_t kx = 0; kx < window[1]; ++kx) {
-        int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
-        columnsCounted +=
-            countPadding ? ix < inW + padHigh[1] : ix >= 0 && ix < inW;
-      }
-      int64_t counted = rowsCounted * columnsCounted;
+      int64_t counted = rowsCounted * columnsCounted[ox];
       row[ox] = counted ? row[ox] / counted : 0.0f;
     }
   }
@@ -89,12 +84,21 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   }
   int64_t planes = in.dims[0] * in.dims[1];
   if (spatial == 2 && in.type == proto::F32) {
+    // The same for every plane and output row: computed once.
+    std::vector<int64_t> columnsCounted(outSize[1], 0);
+    for (int64_t ox = 0; ox < outSize[1]; ++ox)
+      for (int64_t kx = 0; kx < (*window)[1]; ++kx) {
+        int64_t ix = ox * (*strides)[1] + kx * (*dilations)[1] - (*padLow)[1];
+        columnsCounted[ox] += countPadding ? ix < inSize[1] + (*padHigh)[1]
+                                           : ix >= 0 && ix < inSize[1];
+      }
     context.pool.parallelFor(planes, 1, [&](int64_t first, int64_t last) {
       for (int64_t p = first; p < last; ++p)
-        poolPlane<isMax>(
-            in.as<float>() + p * inPixels, out.as<float>() + p * outPixels,
-            inSize.data(), outSize.data(), window->data(), strides->data(),
-            dilations->data(), padLow->data(), padHigh->data(), countPadding);
+        poolPlane<isMax>(in.as<float>() + p * inPixels,
+                         out.as<float>() + p * outPixels, inSize.data(),
+                         outSize.data(), window->data(), strides->data(),
+                         dilations->data(), padLow->data(), padHigh->data(),
+                         countPadding, columnsCounted.data());
     });
     return absl::OkStatus();
   }
