@@ -27,8 +27,10 @@ PACKAGES=(
   # Formatting.
   clang-format
   # Fuzzing (tests/fuzz, bench/fuzz.sh): clang with libFuzzer and the
-  # sanitizer runtimes. GCC's AddressSanitizer (--config=asan) comes with g++.
-  clang-22 libfuzzer-22-dev libclang-rt-22-dev
+  # sanitizer runtimes, and the OpenMP header clang needs for oneDNN's thread
+  # setting (runtime/kernels/OpenMp.h; GCC's comes with g++). GCC's
+  # AddressSanitizer (--config=asan) comes with g++.
+  clang-22 libfuzzer-22-dev libclang-rt-22-dev libomp-22-dev
 )
 
 if [[ " $* " == *" --models "* ]]; then
