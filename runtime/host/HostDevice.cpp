@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/Executable.h"
+#include "runtime/host/ChannelsLast.h"
 #include "runtime/kernels/StridedCopy.h"
 #include "runtime/params/ParameterFile.h"
 
@@ -146,6 +147,13 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
                     buffer.storage() == proto::Buffer::CONSTANT;
     views.push_back(std::move(view));
   }
+  // Buffers between convolutions channels-last, and the instructions
+  // touching them as their kernels then run.
+  std::vector<bool> layouts = chooseChannelsLast(*program_, *pool);
+  rewritten = instructionsForLayouts(*program_, layouts, *pool);
+  for (size_t b = 0; b < layouts.size(); ++b)
+    if (layouts[b])
+      views[b].dims = channelsLastDims(views[b].dims);
   for (const proto::Instruction &instruction : program_->instructions()) {
     if (instruction.op() == "collective") {
       kernels.push_back(nullptr);
@@ -228,7 +236,8 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
                              const ProfileFn &profile) {
   const proto::DeviceProgram &deviceProgram = *program_;
   for (int i = 0; i < deviceProgram.instructions_size(); ++i) {
-    const proto::Instruction &instruction = deviceProgram.instructions(i);
+    const proto::Instruction &instruction =
+        rewritten[i] ? *rewritten[i] : deviceProgram.instructions(i);
     std::vector<kernels::TensorView> operands, results;
     for (int64_t id : instruction.operands())
       operands.push_back(views[id]);

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,9 @@ private:
   /// This device's parts of split parameters (by parameter index).
   std::map<int64_t, AlignedBytes> parameterParts;
   std::vector<kernels::TensorView> views;
+  /// Per instruction: as its kernel runs it, where the buffers' layouts
+  /// (ChannelsLast.h) made that differ from the program's.
+  std::vector<std::optional<proto::Instruction>> rewritten;
   /// Per instruction: its kernel, or null for a collective.
   std::vector<kernels::KernelFn> kernels;
   /// Per instruction: what its kernel keeps between runs.

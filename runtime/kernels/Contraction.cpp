@@ -27,6 +27,7 @@
 #include "runtime/kernels/IntArithmetic.h"
 #include "runtime/kernels/KernelContext.h"
 #include "runtime/kernels/OneDnnConvolution.h"
+#include "runtime/kernels/StridedCopy.h"
 
 namespace tessel::kernels {
 namespace {
@@ -427,25 +428,16 @@ void im2colPlane(const float *source, float *columns, int64_t first,
   }
 }
 
-absl::Status convolution(KernelContext &context) {
-  if (context.operands.size() != 2 || context.results.size() != 1)
-    return context.error("needs two operands and one result");
+/// The convolution of row-major views, where oneDNN does not take it.
+absl::Status convolveRowMajor(KernelContext &context,
+                              const ConvolutionAttributes &attributes) {
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
-  if (!isFloatType(input.type))
-    return context.error("needs floating-point operands");
-  absl::StatusOr<ConvolutionAttributes> attributes =
-      convolutionAttributes(context);
-  if (!attributes.ok())
-    return attributes.status();
-  if (std::optional<absl::Status> done =
-          convolveWithOneDnn(context, *attributes))
-    return *done;
-  const std::vector<int64_t> *strides = &attributes->strides,
-                             *padLow = &attributes->padLow,
-                             *lhsDilation = &attributes->lhsDilation,
-                             *rhsDilation = &attributes->rhsDilation;
-  const int64_t *groups = &attributes->groups;
+  const std::vector<int64_t> *strides = &attributes.strides,
+                             *padLow = &attributes.padLow,
+                             *lhsDilation = &attributes.lhsDilation,
+                             *rhsDilation = &attributes.rhsDilation;
+  const int64_t *groups = &attributes.groups;
   int64_t spatial = input.rank() - 2;
   int64_t batch = input.dims[0], channels = input.dims[1];
   int64_t outChannels = kernel.dims[0];
@@ -474,7 +466,7 @@ absl::Status convolution(KernelContext &context) {
     pointwise &= (*strides)[d] == 1 && (*padLow)[d] == 0 &&
                  (*lhsDilation)[d] == 1 && inSize[d] == outSize[d];
 
-  std::optional<Plane> plane = planeOf(*attributes, inSize, outSize, window);
+  std::optional<Plane> plane = planeOf(attributes, inSize, outSize, window);
   // Rows [first, last) of one (image, group)'s im2col matrix.
   auto im2col = [&](const float *source, float *columns, int64_t first,
                     int64_t last) {
@@ -556,6 +548,122 @@ absl::Status convolution(KernelContext &context) {
   return absl::OkStatus();
 }
 
+/// `view` (in memory order when `channelsLast`) with its logical dims.
+TensorView logicalView(const TensorView &view, bool channelsLast) {
+  TensorView logical = view;
+  if (channelsLast) {
+    std::vector<int64_t> order = channelsLastOrder(view.rank());
+    for (int64_t p = 0; p < view.rank(); ++p)
+      logical.dims[order[p]] = view.dims[p];
+  }
+  return logical;
+}
+
+/// Copies `from` (logical dims, one layout) into `to` (the other): to
+/// channels-last when `toChannelsLast`, else back to row-major.
+void changeLayout(const TensorView &logical, const void *from, void *to,
+                  bool toChannelsLast) {
+  std::vector<int64_t> order = channelsLastOrder(logical.rank());
+  std::vector<int64_t> memoryDims(order.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    memoryDims[p] = logical.dims[order[p]];
+  std::vector<int64_t> memoryStrides = denseStrides(memoryDims);
+  std::vector<int64_t> lastStrides(order.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    lastStrides[order[p]] = memoryStrides[p];
+  std::vector<int64_t> rowMajor = denseStrides(logical.dims);
+  int64_t bytes = byteSize(logical.type);
+  if (toChannelsLast)
+    stridedCopy(bytes, logical.dims, to, lastStrides, from, rowMajor, 0,
+                logical.numElements());
+  else
+    stridedCopy(bytes, logical.dims, to, rowMajor, from, lastStrides, 0,
+                logical.numElements());
+}
+
+absl::Status convolution(KernelContext &context) {
+  if (context.operands.size() != 2 || context.results.size() != 1)
+    return context.error("needs two operands and one result");
+  if (!isFloatType(context.operands[0].type))
+    return context.error("needs floating-point operands");
+  // Which of input and result are channels-last (chosen at load).
+  bool inputLast = false, resultLast = false;
+  if (context.has("channels_last")) {
+    absl::StatusOr<std::vector<int64_t>> flags =
+        context.getInts("channels_last");
+    if (!flags.ok() || flags->size() != 2)
+      return context.error("channels_last needs two flags");
+    inputLast = (*flags)[0] != 0;
+    resultLast = (*flags)[1] != 0;
+  }
+  KernelContext logical(
+      context.instruction,
+      {logicalView(context.operands[0], inputLast), context.operands[1]},
+      {logicalView(context.results[0], resultLast)}, context.pool,
+      context.state);
+  absl::StatusOr<ConvolutionAttributes> attributes =
+      convolutionAttributes(logical);
+  if (!attributes.ok())
+    return attributes.status();
+  if (std::optional<absl::Status> done = convolveWithOneDnn(
+          logical, *attributes, {inputLast, resultLast}))
+    return *done;
+  if (!inputLast && !resultLast)
+    return convolveRowMajor(logical, *attributes);
+  // oneDNN declined a case the load-time choice expected it to take:
+  // row-major copies around the general path.
+  const TensorView &input = logical.operands[0], &result = logical.results[0];
+  std::vector<char> inputCopy, resultCopy;
+  TensorView rowInput = input, rowResult = result;
+  if (inputLast) {
+    inputCopy.resize(input.byteCount());
+    changeLayout(input, input.data, inputCopy.data(), false);
+    rowInput.data = inputCopy.data();
+  }
+  if (resultLast) {
+    resultCopy.resize(result.byteCount());
+    rowResult.data = resultCopy.data();
+  }
+  KernelContext rowMajor(context.instruction, {rowInput, logical.operands[1]},
+                         {rowResult}, context.pool);
+  if (absl::Status status = convolveRowMajor(rowMajor, *attributes);
+      !status.ok())
+    return status;
+  if (resultLast)
+    changeLayout(result, resultCopy.data(), result.data, true);
+  return absl::OkStatus();
+}
+
+/// Input and result may be channels-last where oneDNN takes the
+/// convolution: f32, 2-D, no input dilation, no negative padding.
+void convolutionChannelsLastSlots(const KernelContext &logical,
+                                  std::vector<bool> &operands,
+                                  std::vector<bool> &results) {
+  if (logical.operands.size() != 2 || logical.results.size() != 1)
+    return;
+  const TensorView &input = logical.operands[0];
+  absl::StatusOr<ConvolutionAttributes> a = convolutionAttributes(logical);
+  if (!a.ok() || input.type != proto::F32 || input.rank() != 4 ||
+      logical.results[0].type != proto::F32)
+    return;
+  for (int d = 0; d < 2; ++d)
+    if (a->lhsDilation[d] != 1 || a->padLow[d] < 0)
+      return;
+  operands[0] = true;
+  results[0] = true;
+}
+
+void convolutionChannelsLastRewrite(const KernelContext &,
+                                    const std::vector<bool> &operands,
+                                    const std::vector<bool> &results,
+                                    proto::Instruction &instruction) {
+  proto::Ints &flags =
+      *(*instruction.mutable_attributes())["channels_last"].mutable_ints();
+  flags.clear_values();
+  flags.add_values(operands[0]);
+  flags.add_values(results[0]);
+}
+
 } // namespace
 
 absl::StatusOr<ConvolutionAttributes>
@@ -622,6 +730,9 @@ absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
 void registerContractionKernels() {
   registerKernel("dot_general", dotGeneral, Wide::Taken);
   registerKernel("convolution", convolution);
+  registerChannelsLast("convolution", {convolutionChannelsLastSlots,
+                                       convolutionChannelsLastRewrite,
+                                       /*prefers=*/true});
 }
 
 } // namespace tessel::kernels

@@ -579,7 +579,6 @@ template <typename F>
 void runBlocks(KernelContext &context, const std::vector<Step> &steps,
                const std::vector<Access> &accesses,
                const std::vector<int64_t> &outputs) {
-  const std::vector<int64_t> &dims = context.results[0].dims;
   int64_t total = context.results[0].numElements();
   int64_t blocks = (total + kBlock - 1) / kBlock;
   size_t stepCount = steps.size();
@@ -804,7 +803,54 @@ int stepArity(StepOp op) {
   }
 }
 
+/// A fusion reads its operands through any dimension mapping, so each
+/// operand and its results may be channels-last (its results together: they
+/// share one index space).
+static void fusionChannelsLastSlots(const KernelContext &logical,
+                             std::vector<bool> &operands,
+                             std::vector<bool> &results) {
+  for (size_t k = 0; k < operands.size(); ++k)
+    operands[k] = logical.operands[k].rank() >= 3;
+  bool all = !results.empty() && logical.results[0].rank() >= 3;
+  std::fill(results.begin(), results.end(), all);
+}
+
+/// The fusion over its results' memory order: operand k's memory dimension
+/// j is its logical dimension order[j], which reads result dimension
+/// operand_dims[k][order[j]], found in memory at position inverse[...].
+static void fusionChannelsLastRewrite(const KernelContext &logical,
+                               const std::vector<bool> &operands,
+                               const std::vector<bool> &results,
+                               proto::Instruction &instruction) {
+  int64_t rank = logical.results[0].rank();
+  std::vector<int64_t> resultOrder(rank), inverse(rank);
+  for (int64_t d = 0; d < rank; ++d)
+    resultOrder[d] = d;
+  if (!results.empty() && results[0])
+    resultOrder = channelsLastOrder(rank);
+  for (int64_t p = 0; p < rank; ++p)
+    inverse[resultOrder[p]] = p;
+  proto::Fusion &fusion = *instruction.mutable_fusion();
+  for (size_t k = 0; k < operands.size(); ++k) {
+    proto::Ints &mapping = *fusion.mutable_operand_dims(k);
+    std::vector<int64_t> logicalMap(mapping.values().begin(),
+                                    mapping.values().end());
+    int64_t operandRank = logicalMap.size();
+    std::vector<int64_t> order(operandRank);
+    for (int64_t j = 0; j < operandRank; ++j)
+      order[j] = j;
+    if (operands[k])
+      order = channelsLastOrder(operandRank);
+    for (int64_t j = 0; j < operandRank; ++j) {
+      int64_t d = logicalMap[order[j]];
+      mapping.set_values(j, d >= 0 && d < rank ? inverse[d] : d);
+    }
+  }
+}
+
 void registerElementwiseKernels() {
+  registerChannelsLast("fusion",
+                       {fusionChannelsLastSlots, fusionChannelsLastRewrite});
   registerKernel("fusion", fusionKernel, Wide::Taken);
 }
 

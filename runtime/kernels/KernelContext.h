@@ -131,6 +131,38 @@ enum class Wide { Refused, Taken };
 void registerKernel(const std::string &op, KernelFn kernel,
                     Wide wide = Wide::Refused);
 
+/// Channels-last: a tensor of logical dimensions [N, C, spatial...] kept in
+/// memory as [N, spatial..., C], the layout oneDNN's convolutions want. The
+/// host backend chooses it at load for the buffers between kernels that
+/// take it (runtime/host/ChannelsLast.h); a kernel then sees such a view
+/// with its dimensions in memory order. This is that order: the logical
+/// dimension at each memory position.
+std::vector<int64_t> channelsLastOrder(int64_t rank);
+
+/// What a kernel takes channels-last, registered with the kernel.
+struct ChannelsLastRule {
+  /// Marks the operands and results that may be channels-last (the vectors
+  /// come sized and false). `logical`'s views carry logical dimensions and
+  /// types but no data.
+  void (*slots)(const KernelContext &logical, std::vector<bool> &operands,
+                std::vector<bool> &results);
+  /// Rewrites `instruction` (a copy of logical.instruction) for the
+  /// operands and results chosen channels-last, whose views it will see in
+  /// memory order.
+  void (*rewrite)(const KernelContext &logical,
+                  const std::vector<bool> &operands,
+                  const std::vector<bool> &results,
+                  proto::Instruction &instruction);
+  /// Whether the kernel runs faster channels-last (a convolution), rather
+  /// than merely taking it (a fusion): buffers go channels-last only where
+  /// such a kernel touches them.
+  bool prefers = false;
+};
+void registerChannelsLast(const std::string &op, ChannelsLastRule rule);
+/// The rule registered for `op`, or null: its kernel takes only row-major
+/// views.
+const ChannelsLastRule *findChannelsLast(const std::string &op);
+
 /// The row-major index of element `index` of a tensor of `dims` after
 /// moving from it by `offset` along `dim` (helper for multi-index walks).
 inline void unravel(int64_t index, const std::vector<int64_t> &dims,

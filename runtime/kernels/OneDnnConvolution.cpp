@@ -32,7 +32,10 @@ struct ConvState : KernelState {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   int64_t batch = 0, channels = 0, inH = 0, inW = 0;
   int64_t outChannels = 0, outH = 0, outW = 0;
-  std::vector<float> sourceNhwc, resultNhwc; // One image each.
+  // Channels-last copies of one image's input and result, where the
+  // buffers themselves are row-major.
+  std::vector<float> sourceNhwc, resultNhwc;
+  ConvolutionLayouts layouts;
   int64_t weightsPerChannel = 0; // Elements of one output channel's weights.
   // Pieces split the output channels (when the weights outweigh the
   // activations, so that each thread reads only its share of them) or else
@@ -60,7 +63,8 @@ void transpose(ThreadPool &pool, const float *in, float *out, int64_t rows,
 
 /// Builds the pieces; false when oneDNN has no implementation for one.
 bool prepare(ConvState &state, const KernelContext &context,
-             const ConvolutionAttributes &a) {
+             const ConvolutionAttributes &a, ConvolutionLayouts layouts) {
+  state.layouts = layouts;
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
   state.batch = input.dims[0];
@@ -75,7 +79,8 @@ bool prepare(ConvState &state, const KernelContext &context,
                      (kW - 1) * a.rhsDilation[1] + 1 - state.inW - a.padLow[1];
   if (padRight < 0)
     return false;
-  state.sourceNhwc.resize(state.channels * state.inH * state.inW);
+  if (!layouts.inputChannelsLast)
+    state.sourceNhwc.resize(state.channels * state.inH * state.inW);
   // Groups: [O, C / g, kH, kW] is [g, O / g, C / g, kH, kW] in goihw.
   int64_t g = a.groups;
   state.weightsPerChannel = state.channels / g * kH * kW;
@@ -84,7 +89,7 @@ bool prepare(ConvState &state, const KernelContext &context,
                      state.outChannels * state.weightsPerChannel >=
                          state.channels * state.inH * state.inW +
                              state.outChannels * state.outH * state.outW;
-  if (!state.byChannels) // Before the pieces point into it.
+  if (!state.byChannels && !layouts.resultChannelsLast)
     state.resultNhwc.resize(state.outChannels * state.outH * state.outW);
   int64_t pieces = state.byChannels
                        ? std::min<int64_t>(threads, state.outChannels / 16)
@@ -144,15 +149,12 @@ bool prepare(ConvState &state, const KernelContext &context,
     dnnl::convolution_forward::primitive_desc primitive(description, attributes,
                                                         state.engine);
     piece.primitive = dnnl::convolution_forward(primitive);
+    // Where source and destination are is set at each run.
     piece.source =
-        dnnl::memory(primitive.src_desc(), state.engine,
-                     state.sourceNhwc.data() +
-                         piece.firstInputRow * state.inW * state.channels);
+        dnnl::memory(primitive.src_desc(), state.engine, DNNL_MEMORY_NONE);
     piece.destination = dnnl::memory(
         primitive.dst_desc(), state.engine,
-        state.byChannels ? piece.ownResult.data()
-                         : state.resultNhwc.data() +
-                               piece.firstRow * state.outW * state.outChannels);
+        state.byChannels ? piece.ownResult.data() : DNNL_MEMORY_NONE);
     piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
     piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
     dnnl::reorder::primitive_desc pack(piece.plainWeights, piece.weights,
@@ -168,7 +170,8 @@ bool prepare(ConvState &state, const KernelContext &context,
 } // namespace
 
 std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
-                                               const ConvolutionAttributes &a) {
+                                               const ConvolutionAttributes &a,
+                                               ConvolutionLayouts layouts) {
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
   if (input.type != proto::F32 || input.rank() != 4 || a.lhsDilation[0] != 1 ||
@@ -182,7 +185,7 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
   if (!state) {
     auto fresh = std::make_unique<ConvState>();
     try {
-      fresh->unsupported = !prepare(*fresh, context, a);
+      fresh->unsupported = !prepare(*fresh, context, a, layouts);
     } catch (const dnnl::error &) {
       fresh->unsupported = true; // No implementation for this case.
     }
@@ -208,9 +211,24 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
     int64_t inPixels = state->inH * state->inW;
     int64_t outPixels = state->outH * state->outW;
     for (int64_t image = 0; image < state->batch; ++image) {
-      transpose(context.pool,
-                input.as<float>() + image * state->channels * inPixels,
-                state->sourceNhwc.data(), state->channels, inPixels);
+      float *in = input.as<float>() + image * state->channels * inPixels;
+      float *out = result.as<float>() + image * state->outChannels * outPixels;
+      float *source = in, *destination = out;
+      if (!layouts.inputChannelsLast) {
+        transpose(context.pool, in, state->sourceNhwc.data(), state->channels,
+                  inPixels);
+        source = state->sourceNhwc.data();
+      }
+      if (!layouts.resultChannelsLast)
+        destination = state->resultNhwc.data();
+      for (Piece &piece : state->pieces) {
+        piece.source.set_data_handle(source + piece.firstInputRow *
+                                                  state->inW * state->channels);
+        if (!state->byChannels)
+          piece.destination.set_data_handle(destination +
+                                            piece.firstRow * state->outW *
+                                                state->outChannels);
+      }
       std::vector<absl::Status> statuses(state->pieces.size());
       context.pool.parallelFor(
           state->pieces.size(), 1, [&](int64_t first, int64_t last) {
@@ -224,6 +242,14 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
                                          {DNNL_ARG_DST, piece.destination},
                                          {DNNL_ARG_SCRATCHPAD, piece.scratch}});
                 piece.stream.wait();
+                if (state->byChannels && layouts.resultChannelsLast) {
+                  int64_t channels = piece.lastChannel - piece.firstChannel;
+                  for (int64_t q = 0; q < outPixels; ++q)
+                    std::copy_n(piece.ownResult.data() + q * channels,
+                                channels,
+                                out + q * state->outChannels +
+                                    piece.firstChannel);
+                }
               } catch (const dnnl::error &error) {
                 statuses[p] = context.error(
                     std::string("oneDNN convolution failed: ") + error.what());
@@ -233,15 +259,15 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
       for (const absl::Status &status : statuses)
         if (!status.ok())
           return status;
-      float *target =
-          result.as<float>() + image * state->outChannels * outPixels;
+      if (layouts.resultChannelsLast)
+        continue;
       if (!state->byChannels)
-        transpose(context.pool, state->resultNhwc.data(), target, outPixels,
+        transpose(context.pool, state->resultNhwc.data(), out, outPixels,
                   state->outChannels);
       else
         for (const Piece &piece : state->pieces)
           transpose(context.pool, piece.ownResult.data(),
-                    target + piece.firstChannel * outPixels, outPixels,
+                    out + piece.firstChannel * outPixels, outPixels,
                     piece.lastChannel - piece.firstChannel);
     }
   } catch (const dnnl::error &error) {

@@ -2,8 +2,9 @@
 //
 // f32 2-D convolutions (dense, grouped or depthwise) without input dilation
 // run on oneDNN's direct convolutions (brgconv, brdgmm_dw, jit: chosen by
-// the library from the CPU), channels-last: the input is transposed to NHWC,
-// the output back to NCHW. The output rows are split into one piece per
+// the library from the CPU), channels-last: a row-major (NCHW) input is
+// transposed to NHWC and the output back, where the host backend did not
+// keep the buffers channels-last already. The output rows are split into one piece per
 // pool thread, each its own primitive on one OpenMP thread. Primitives,
 // scratch buffers and, for read-only weights (parameters, constants), the
 // weights packed into the primitives' layout are built at the first run and
@@ -20,13 +21,20 @@
 
 namespace tessel::kernels {
 
+/// Whether the input and the result buffers are channels-last ([N, H, W,
+/// C] in memory; `context`'s views still carry logical dimensions).
+struct ConvolutionLayouts {
+  bool inputChannelsLast = false, resultChannelsLast = false;
+};
+
 /// Runs the convolution of `context` on oneDNN and returns its status, or
 /// nullopt when oneDNN does not take this case (type, rank, input dilation,
 /// negative padding, or no implementation): the caller then
 /// computes it itself.
 std::optional<absl::Status>
 convolveWithOneDnn(KernelContext &context,
-                   const ConvolutionAttributes &attributes);
+                   const ConvolutionAttributes &attributes,
+                   ConvolutionLayouts layouts = {});
 
 } // namespace tessel::kernels
 

@@ -11,8 +11,9 @@ namespace tessel::kernels {
 
 namespace {
 struct Registered {
-  KernelFn kernel;
-  Wide wide;
+  KernelFn kernel = nullptr;
+  Wide wide = Wide::Refused;
+  ChannelsLastRule channelsLast = {nullptr, nullptr, false};
 };
 } // namespace
 
@@ -22,7 +23,12 @@ static std::unordered_map<std::string, Registered> &registry() {
 }
 
 void registerKernel(const std::string &op, KernelFn kernel, Wide wide) {
-  registry()[op] = {kernel, wide};
+  registry()[op].kernel = kernel;
+  registry()[op].wide = wide;
+}
+
+void registerChannelsLast(const std::string &op, ChannelsLastRule rule) {
+  registry()[op].channelsLast = rule;
 }
 
 static const Registered *findRegistered(const std::string &op) {
@@ -47,6 +53,23 @@ KernelFn findKernel(const std::string &op) {
 bool kernelTakesWideTypes(const std::string &op) {
   const Registered *registered = findRegistered(op);
   return registered && registered->wide == Wide::Taken;
+}
+
+const ChannelsLastRule *findChannelsLast(const std::string &op) {
+  const Registered *registered = findRegistered(op);
+  return registered && registered->channelsLast.slots
+             ? &registered->channelsLast
+             : nullptr;
+}
+
+std::vector<int64_t> channelsLastOrder(int64_t rank) {
+  std::vector<int64_t> order;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != 1)
+      order.push_back(d);
+  if (rank > 1)
+    order.push_back(1);
+  return order;
 }
 
 int64_t TensorView::numElements() const {

@@ -1,0 +1,245 @@
+//===- ChannelsLastTest.cpp - Channels-last buffers chosen at load --------===//
+//
+// Hand-written device programs: which buffers the host keeps channels-last,
+// and that a program runs to the same numbers with them as a direct
+// computation does.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cmath>
+#include <random>
+
+#include "runtime/Executable.h"
+#include "runtime/ThreadPool.h"
+#include "runtime/host/ChannelsLast.h"
+#include "runtime/host/HostBackend.h"
+#include "gtest/gtest.h"
+
+namespace tessel {
+namespace {
+
+constexpr int64_t kChannels = 4, kOut = 8, kSize = 6;
+
+class ProgramBuilder {
+public:
+  ProgramBuilder() {
+    executable.set_format_version(kExecutableFormatVersion);
+    program = executable.add_programs();
+  }
+
+  int64_t buffer(proto::Buffer::Storage storage, std::vector<int64_t> dims,
+                 uint64_t offset = 0) {
+    proto::Buffer *b = program->add_buffers();
+    b->set_storage(storage);
+    b->set_element_type(proto::F32);
+    for (int64_t d : dims)
+      b->add_dims(d);
+    b->set_offset(offset);
+    int64_t elements = 1;
+    for (int64_t d : dims)
+      elements *= d;
+    if (storage == proto::Buffer::CONSTANT) {
+      std::vector<float> values(elements);
+      for (float &v : values)
+        v = std::uniform_real_distribution<float>(-1, 1)(random);
+      b->set_data(values.data(), values.size() * sizeof(float));
+    }
+    program->set_arena_bytes(std::max<uint64_t>(
+        program->arena_bytes(), storage == proto::Buffer::ARENA
+                                    ? offset + elements * sizeof(float)
+                                    : 0));
+    return program->buffers_size() - 1;
+  }
+
+  int64_t input(std::vector<int64_t> dims) {
+    proto::TensorSpec *spec = executable.add_inputs();
+    spec->set_name("x");
+    spec->set_element_type(proto::F32);
+    for (int64_t d : dims)
+      spec->add_dims(d);
+    return buffer(proto::Buffer::INPUT, dims);
+  }
+
+  void output(int64_t id) {
+    proto::TensorSpec *spec = executable.add_outputs();
+    spec->set_name("y");
+    spec->set_element_type(proto::F32);
+    *spec->mutable_dims() = program->buffers(id).dims();
+    program->add_output_buffers(id);
+  }
+
+  /// 3x3 convolution, stride 1, padding 1.
+  void convolution(int64_t input, int64_t kernel, int64_t result) {
+    proto::Instruction *conv = program->add_instructions();
+    conv->set_op("convolution");
+    conv->set_location("conv");
+    conv->add_operands(input);
+    conv->add_operands(kernel);
+    conv->add_results(result);
+    auto ints = [&](const char *name, std::vector<int64_t> values) {
+      proto::Ints *list = (*conv->mutable_attributes())[name].mutable_ints();
+      for (int64_t v : values)
+        list->add_values(v);
+    };
+    ints("window_strides", {1, 1});
+    ints("padding_low", {1, 1});
+    ints("padding_high", {1, 1});
+    ints("lhs_dilation", {1, 1});
+    ints("rhs_dilation", {1, 1});
+    (*conv->mutable_attributes())["feature_group_count"].set_i(1);
+  }
+
+  /// result = operands[0] (op) operands[1], each read through `dims`.
+  void fusion(const char *op, std::vector<int64_t> operands,
+              std::vector<std::vector<int64_t>> dims, int64_t result) {
+    proto::Instruction *f = program->add_instructions();
+    f->set_op("fusion");
+    f->set_location("fusion");
+    for (size_t k = 0; k < operands.size(); ++k) {
+      f->add_operands(operands[k]);
+      proto::Ints *mapping = f->mutable_fusion()->add_operand_dims();
+      for (int64_t d : dims[k])
+        mapping->add_values(d);
+      proto::FusionStep *load = f->mutable_fusion()->add_steps();
+      load->set_op("load");
+      load->set_element_type(proto::F32);
+      load->add_args(k);
+    }
+    proto::FusionStep *step = f->mutable_fusion()->add_steps();
+    step->set_op(op);
+    step->set_element_type(proto::F32);
+    for (size_t k = 0; k < operands.size(); ++k)
+      step->add_args(k);
+    f->mutable_fusion()->add_outputs(operands.size());
+    f->add_results(result);
+  }
+
+  const float *constant(int64_t id) const {
+    return reinterpret_cast<const float *>(program->buffers(id).data().data());
+  }
+
+  proto::Executable executable;
+  proto::DeviceProgram *program;
+  std::mt19937 random{7};
+};
+
+/// Direct 3x3 convolution, stride 1, padding 1, NCHW.
+std::vector<float> convolve(const std::vector<float> &x, const float *w,
+                            int64_t in, int64_t out) {
+  std::vector<float> y(out * kSize * kSize, 0.0f);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < kSize; ++i)
+      for (int64_t j = 0; j < kSize; ++j) {
+        double sum = 0;
+        for (int64_t c = 0; c < in; ++c)
+          for (int64_t di = 0; di < 3; ++di)
+            for (int64_t dj = 0; dj < 3; ++dj) {
+              int64_t r = i + di - 1, s = j + dj - 1;
+              if (r >= 0 && r < kSize && s >= 0 && s < kSize)
+                sum += x[(c * kSize + r) * kSize + s] *
+                       w[((o * in + c) * 3 + di) * 3 + dj];
+            }
+        y[(o * kSize + i) * kSize + j] = static_cast<float>(sum);
+      }
+  return y;
+}
+
+// conv -> (x per-channel scale, written in place) -> conv -> add the scaled
+// activation (a residual) -> output. The activations between the
+// convolutions go channels-last; the input and the output do not.
+TEST(ChannelsLastTest, KeepsActivationsBetweenConvolutions) {
+  ProgramBuilder p;
+  int64_t plane = kSize * kSize * sizeof(float);
+  int64_t x = p.input({1, kChannels, kSize, kSize});
+  int64_t w1 = p.buffer(proto::Buffer::CONSTANT, {kOut, kChannels, 3, 3});
+  int64_t c1 = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
+  int64_t scale = p.buffer(proto::Buffer::CONSTANT, {kOut});
+  int64_t a1 = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
+  int64_t w2 = p.buffer(proto::Buffer::CONSTANT, {kOut, kOut, 3, 3});
+  int64_t c2 =
+      p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, kOut * plane);
+  int64_t y =
+      p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 2 * kOut * plane);
+  p.convolution(x, w1, c1);
+  p.fusion("mul", {c1, scale}, {{0, 1, 2, 3}, {1}}, a1);
+  p.convolution(a1, w2, c2);
+  p.fusion("add", {c2, a1}, {{0, 1, 2, 3}, {0, 1, 2, 3}}, y);
+  p.output(y);
+
+  ThreadPool pool(1);
+  std::vector<bool> layouts = chooseChannelsLast(*p.program, pool);
+  EXPECT_FALSE(layouts[x]);
+  EXPECT_TRUE(layouts[c1]);
+  EXPECT_TRUE(layouts[a1]);
+  EXPECT_TRUE(layouts[c2]);
+  EXPECT_FALSE(layouts[y]) << "outputs stay row-major";
+  EXPECT_FALSE(layouts[w1] || layouts[scale] || layouts[w2]);
+
+  std::vector<float> input(kChannels * kSize * kSize);
+  std::mt19937 random(3);
+  for (float &v : input)
+    v = std::uniform_real_distribution<float>(-1, 1)(random);
+  std::vector<float> expected = convolve(input, p.constant(w1), kChannels, kOut);
+  for (int64_t i = 0; i < static_cast<int64_t>(expected.size()); ++i)
+    expected[i] *= p.constant(scale)[i / (kSize * kSize)];
+  std::vector<float> second = convolve(expected, p.constant(w2), kOut, kOut);
+  for (size_t i = 0; i < expected.size(); ++i)
+    expected[i] += second[i];
+
+  for (int threads : {1, 2}) {
+    HostBackend backend(threads);
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+        backend.load(p.executable, "/nonexistent");
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    HostTensor tensor{proto::F32, {1, kChannels, kSize, kSize}, {}};
+    tensor.bytes.resize(input.size() * sizeof(float));
+    std::memcpy(tensor.bytes.data(), input.data(), tensor.bytes.size());
+    for (int run = 0; run < 2; ++run) {
+      absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({tensor});
+      ASSERT_TRUE(result.ok()) << result.status();
+      for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_NEAR((*result)[0].as<float>()[i], expected[i], 1e-4)
+            << "element " << i << ", " << threads << " threads, run " << run;
+    }
+  }
+}
+
+// A reshape view of a convolution's result (a buffer nobody writes, on the
+// same bytes) reads them row-major: the result stays row-major.
+TEST(ChannelsLastTest, ViewsKeepTheirBytesRowMajor) {
+  ProgramBuilder p;
+  int64_t x = p.input({1, kChannels, kSize, kSize});
+  int64_t w = p.buffer(proto::Buffer::CONSTANT, {kOut, kChannels, 3, 3});
+  int64_t c = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
+  int64_t view = p.buffer(proto::Buffer::ARENA, {kOut, kSize * kSize}, 0);
+  int64_t y = p.buffer(proto::Buffer::ARENA, {kOut, kSize * kSize},
+                       kOut * kSize * kSize * sizeof(float));
+  p.convolution(x, w, c);
+  p.fusion("neg", {view}, {{0, 1}}, y);
+  p.output(y);
+  ThreadPool pool(1);
+  std::vector<bool> layouts = chooseChannelsLast(*p.program, pool);
+  EXPECT_FALSE(layouts[c]);
+  EXPECT_FALSE(layouts[view]);
+}
+
+// A buffer a kernel without a channels-last rule reads stays row-major.
+TEST(ChannelsLastTest, OtherKernelsReadRowMajor) {
+  ProgramBuilder p;
+  int64_t x = p.input({1, kChannels, kSize, kSize});
+  int64_t w = p.buffer(proto::Buffer::CONSTANT, {kOut, kChannels, 3, 3});
+  int64_t c = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
+  int64_t y = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize},
+                       kOut * kSize * kSize * sizeof(float));
+  p.convolution(x, w, c);
+  proto::Instruction *softmax = p.program->add_instructions();
+  softmax->set_op("softmax");
+  softmax->add_operands(c);
+  softmax->add_results(y);
+  p.output(y);
+  ThreadPool pool(1);
+  EXPECT_FALSE(chooseChannelsLast(*p.program, pool)[c]);
+}
+
+} // namespace
+} // namespace tessel
