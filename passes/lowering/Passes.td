@@ -11,7 +11,7 @@
 include "mlir/Pass/PassBase.td"
 
 def DecomposeBatchNormPass : Pass<"graph-decompose-batch-norm", "::mlir::func::FuncOp"> {
-  let summary = "Rewrite graph.batch_norm_inference as a per-channel multiply-add";
+  let summary = "Rewrite graph.batch_norm_inference as a per-channel multiply-add, folded into a convolution before it";
   let description = [{
     `(x - mean) * rsqrt(variance + epsilon) * scale + offset` becomes
     `x * a + b` with `a = scale * rsqrt(variance + epsilon)` and
@@ -19,9 +19,14 @@ def DecomposeBatchNormPass : Pass<"graph-decompose-batch-norm", "::mlir::func::F
     broadcast along `feature_index`. The multiply-add is elementwise, so
     --graph-fuse-elementwise folds it into the fusion of what follows (the
     activation, a residual add): a convolution's result is then read once
-    rather than by a batch norm kernel and again by the activation. Runs on
-    local shapes, after partitioning: the statistics are sharded as the
-    feature dimension is.
+    rather than by a batch norm kernel and again by the activation. A batch
+    norm that alone reads a convolution's result (over its feature
+    dimension) is folded into it instead: `convolution(x, w * a) + b`, `a`
+    broadcast along the kernel's output features; the shift is all that is
+    left per element, and `w * a` reads only parameters (the host runs such
+    instructions once, at load). Runs on local shapes, after partitioning:
+    the statistics are sharded as the feature dimension is, and so is the
+    kernel's output-feature dimension.
   }];
   let dependentDialects = ["::tessel::graph::GraphDialect"];
 }

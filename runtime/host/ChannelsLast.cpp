@@ -39,13 +39,6 @@ const kernels::ChannelsLastRule *ruleOf(const proto::Instruction &instruction) {
              : kernels::findChannelsLast(instruction.op());
 }
 
-int64_t byteCount(const proto::Buffer &buffer) {
-  int64_t bytes = kernels::byteSize(buffer.element_type());
-  for (int64_t d : buffer.dims())
-    bytes *= d;
-  return bytes;
-}
-
 class UnionFind {
 public:
   explicit UnionFind(int64_t n) : parent(n) {
@@ -64,6 +57,68 @@ private:
 
 } // namespace
 
+static int64_t bufferBytes(const proto::Buffer &buffer) {
+  int64_t bytes = kernels::byteSize(buffer.element_type());
+  for (int64_t d : buffer.dims())
+    bytes *= d;
+  return bytes;
+}
+
+bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b) {
+  const proto::Buffer &x = program.buffers(a), &y = program.buffers(b);
+  if (x.storage() != proto::Buffer::ARENA ||
+      y.storage() != proto::Buffer::ARENA)
+    return false;
+  return static_cast<int64_t>(x.offset()) <
+             static_cast<int64_t>(y.offset()) + bufferBytes(y) &&
+         static_cast<int64_t>(y.offset()) <
+             static_cast<int64_t>(x.offset()) + bufferBytes(x);
+}
+
+BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
+  int64_t n = program.buffers_size();
+  int64_t count = program.instructions_size();
+  BufferLiveness live;
+  live.first.assign(n, std::numeric_limits<int64_t>::max());
+  live.last.assign(n, -1);
+  live.written.assign(n, false);
+  live.viewSource.assign(n, -1);
+  for (int64_t i = 0; i < count; ++i) {
+    const proto::Instruction &instruction = program.instructions(i);
+    for (int64_t id : instruction.operands()) {
+      live.first[id] = std::min(live.first[id], i);
+      live.last[id] = std::max(live.last[id], i);
+    }
+    for (int64_t id : instruction.results()) {
+      live.first[id] = std::min(live.first[id], i);
+      live.last[id] = std::max(live.last[id], i);
+      live.written[id] = true;
+    }
+  }
+  for (int64_t o : program.output_buffers()) {
+    live.first[o] = std::min(live.first[o], count);
+    live.last[o] = count;
+  }
+  // A view nobody writes holds the bytes of the last write to them before
+  // it is read: it lives from there.
+  for (int64_t b = 0; b < n; ++b) {
+    if (program.buffers(b).storage() != proto::Buffer::ARENA ||
+        live.written[b] || live.last[b] < 0)
+      continue;
+    for (int64_t i = std::min(live.first[b], count) - 1; i >= 0; --i) {
+      const proto::Instruction &instruction = program.instructions(i);
+      if (std::any_of(
+              instruction.results().begin(), instruction.results().end(),
+              [&](int64_t r) { return arenaOverlap(program, r, b); })) {
+        live.first[b] = i;
+        live.viewSource[b] = i;
+        break;
+      }
+    }
+  }
+  return live;
+}
+
 std::vector<int64_t> channelsLastDims(const std::vector<int64_t> &dims) {
   std::vector<int64_t> order =
       kernels::channelsLastOrder(static_cast<int64_t>(dims.size()));
@@ -80,30 +135,16 @@ std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
   auto inArena = [&](int64_t b) {
     return program.buffers(b).storage() == proto::Buffer::ARENA;
   };
-  std::vector<bool> allowed(n), prefers(n, false), written(n, false);
+  std::vector<bool> allowed(n), prefers(n, false);
   for (int64_t b = 0; b < n; ++b)
     allowed[b] = inArena(b) && program.buffers(b).dims_size() == 4;
-  // Live intervals: first and last instruction touching each buffer;
-  // outputs live to the end.
-  std::vector<int64_t> first(n, std::numeric_limits<int64_t>::max()),
-      last(n, -1);
-  for (int64_t o : program.output_buffers()) {
+  for (int64_t o : program.output_buffers())
     allowed[o] = false;
-    last[o] = count;
-  }
+  BufferLiveness live = bufferLiveness(program);
   UnionFind sameLayout(n);
   std::set<std::pair<int64_t, int64_t>> inPlace; // (operand, result)
   for (int64_t i = 0; i < count; ++i) {
     const proto::Instruction &instruction = program.instructions(i);
-    for (int64_t id : instruction.operands()) {
-      first[id] = std::min(first[id], i);
-      last[id] = std::max(last[id], i);
-    }
-    for (int64_t id : instruction.results()) {
-      first[id] = std::min(first[id], i);
-      last[id] = std::max(last[id], i);
-      written[id] = true;
-    }
     const kernels::ChannelsLastRule *rule = ruleOf(instruction);
     std::vector<bool> operands(instruction.operands_size(), false),
         results(instruction.results_size(), false);
@@ -143,34 +184,14 @@ std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
           inPlace.insert({o, r});
         }
   }
-  // A view nobody writes (a reshape) holds the bytes of the last write to
-  // them before it is read: it lives from there.
-  auto overlaps = [&](int64_t a, int64_t b) {
-    const proto::Buffer &x = program.buffers(a), &y = program.buffers(b);
-    return x.offset() < y.offset() + byteCount(y) &&
-           y.offset() < x.offset() + byteCount(x);
-  };
-  for (int64_t b = 0; b < n; ++b) {
-    if (!inArena(b) || written[b] || last[b] < 0)
-      continue;
-    for (int64_t i = std::min(first[b], count) - 1; i >= 0; --i) {
-      const proto::Instruction &instruction = program.instructions(i);
-      if (std::any_of(instruction.results().begin(),
-                      instruction.results().end(), [&](int64_t r) {
-                        return inArena(r) && overlaps(r, b);
-                      })) {
-        first[b] = i;
-        break;
-      }
-    }
-  }
   // Buffers sharing bytes while both live: row-major both, unless a fusion
   // writes one over the other.
+  const std::vector<int64_t> &first = live.first, &last = live.last;
   for (int64_t a = 0; a < n; ++a) {
     if (!allowed[a] || last[a] < 0)
       continue;
     for (int64_t b = 0; b < n; ++b) {
-      if (b == a || !inArena(b) || last[b] < 0 || !overlaps(a, b) ||
+      if (b == a || last[b] < 0 || !arenaOverlap(program, a, b) ||
           first[a] > last[b] || first[b] > last[a] || inPlace.count({a, b}) ||
           inPlace.count({b, a}))
         continue;

@@ -11,6 +11,7 @@
 #ifndef TESSEL_RUNTIME_HOST_HOSTDEVICE_H
 #define TESSEL_RUNTIME_HOST_HOSTDEVICE_H
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -117,6 +118,15 @@ private:
   std::vector<kernels::KernelFn> kernels;
   /// Per instruction: what its kernel keeps between runs.
   std::vector<std::unique_ptr<kernels::KernelState>> states;
+  /// Per instruction: whether it ran at load, reading parameters and
+  /// constants only (and what such instructions computed): its results are
+  /// the same at every run, kept in `invariants` and read-only, so that a
+  /// kernel may keep what it derives from them (a convolution's packed
+  /// weights, scaled by a batch norm folded into them).
+  std::vector<bool> ran;
+  std::deque<AlignedBytes> invariants;
+
+  absl::Status runInvariants();
 };
 
 /// What a profile calls an instruction: its op, or a collective's kind.

@@ -241,5 +241,49 @@ TEST(ChannelsLastTest, OtherKernelsReadRowMajor) {
   EXPECT_FALSE(chooseChannelsLast(*p.program, pool)[c]);
 }
 
+// softmax(constant) reshaped, added to the input: the softmax reads
+// constants only, so it runs once at load (not in the runs' profile), into
+// bytes of its own that its reshape view follows.
+TEST(InvariantsTest, InstructionsOnConstantsRunOnceAtLoad) {
+  ProgramBuilder p;
+  int64_t x = p.input({2, 6});
+  int64_t c = p.buffer(proto::Buffer::CONSTANT, {3, 4});
+  int64_t s = p.buffer(proto::Buffer::ARENA, {3, 4}, 0);
+  int64_t view = p.buffer(proto::Buffer::ARENA, {2, 6}, 0);
+  int64_t y = p.buffer(proto::Buffer::ARENA, {2, 6}, 64);
+  proto::Instruction *softmax = p.program->add_instructions();
+  softmax->set_op("softmax");
+  softmax->set_location("s");
+  softmax->add_operands(c);
+  softmax->add_results(s);
+  (*softmax->mutable_attributes())["dimension"].set_i(1);
+  p.fusion("add", {x, view}, {{0, 1}, {0, 1}}, y);
+  p.output(y);
+  std::vector<float> expected(12);
+  const float *values = p.constant(c);
+  for (int row = 0; row < 3; ++row) {
+    double total = 0;
+    for (int j = 0; j < 4; ++j)
+      total += std::exp(values[row * 4 + j]);
+    for (int j = 0; j < 4; ++j)
+      expected[row * 4 + j] = std::exp(values[row * 4 + j]) / total;
+  }
+  HostBackend backend(1, /*profile=*/true);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(p.executable, "/nonexistent");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  for (int run = 0; run < 2; ++run) {
+    HostTensor input{proto::F32, {2, 6}, std::vector<char>(48)};
+    for (int i = 0; i < 12; ++i)
+      input.as<float>()[i] = run + i;
+    absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({input});
+    ASSERT_TRUE(result.ok()) << result.status();
+    for (int i = 0; i < 12; ++i)
+      EXPECT_NEAR((*result)[0].as<float>()[i], run + i + expected[i], 1e-5);
+  }
+  for (const auto &[kernel, seconds] : (*loaded)->profile())
+    EXPECT_NE(kernel, "softmax") << "ran again after the load";
+}
+
 } // namespace
 } // namespace tessel
