@@ -189,7 +189,78 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     kernels.push_back(kernel);
   }
   states.resize(kernels.size());
-  return runInvariants();
+  if (absl::Status status = runInvariants(); !status.ok())
+    return status;
+  absorbEpilogues(layouts);
+  return absl::OkStatus();
+}
+
+void HostDevice::absorbEpilogues(const std::vector<bool> &layouts) {
+  const proto::DeviceProgram &program = *program_;
+  BufferLiveness live = bufferLiveness(program);
+  absorbed.assign(kernels.size(), false);
+  auto instructionAt = [&](size_t i) -> const proto::Instruction & {
+    return rewritten[i] ? *rewritten[i] : program.instructions(i);
+  };
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const proto::Instruction &producer = instructionAt(i);
+    kernels::EpilogueFn takes =
+        kernels[i] && !ran[i] ? kernels::findEpilogue(producer.op()) : nullptr;
+    if (!takes || producer.results_size() != 1 || producer.has_fusion())
+      continue;
+    // The next instruction that runs, a fusion that alone reads the
+    // result (once, not through a view), with one result of the same
+    // shape and layout.
+    size_t j = i + 1;
+    while (j < kernels.size() && ran[j])
+      ++j;
+    if (j == kernels.size() || !kernels[j])
+      continue;
+    const proto::Instruction &fusion = instructionAt(j);
+    int64_t produced = producer.results(0);
+    if (fusion.op() != "fusion" || fusion.results_size() != 1 ||
+        live.last[produced] != static_cast<int64_t>(j) ||
+        std::count(fusion.operands().begin(), fusion.operands().end(),
+                   produced) != 1)
+      continue;
+    int64_t result = fusion.results(0);
+    // Written while the producer runs, the result must not take the bytes
+    // of what it reads (freed for the fusion once the producer had run).
+    if (std::any_of(producer.operands().begin(), producer.operands().end(),
+                    [&](int64_t id) {
+                      return arenaOverlap(program, id, result);
+                    }))
+      continue;
+    if (views[result].dims != views[produced].dims ||
+        layouts[result] != layouts[produced] ||
+        std::any_of(live.viewSource.begin(), live.viewSource.end(),
+                    [&](int64_t source) {
+                      return source == static_cast<int64_t>(i);
+                    }))
+      continue;
+    int operand = static_cast<int>(
+        std::find(fusion.operands().begin(), fusion.operands().end(),
+                  produced) -
+        fusion.operands().begin());
+    std::vector<kernels::TensorView> operands, results, fusionOperands;
+    for (int64_t id : producer.operands())
+      operands.push_back(views[id]);
+    results.push_back(views[produced]);
+    for (int64_t id : fusion.operands())
+      fusionOperands.push_back(views[id]);
+    kernels::KernelContext context(producer, operands, results, *pool);
+    if (!takes(context, fusion.fusion(), operand, fusionOperands,
+               views[result]))
+      continue;
+    proto::Instruction merged = producer;
+    for (int64_t id : fusion.operands())
+      merged.add_operands(id);
+    merged.add_results(result);
+    *merged.mutable_fusion() = fusion.fusion();
+    (*merged.mutable_attributes())["epilogue_operand"].set_i(operand);
+    rewritten[i] = std::move(merged);
+    absorbed[j] = true;
+  }
 }
 
 absl::Status HostDevice::runInvariants() {
@@ -289,8 +360,8 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
   for (int i = 0; i < deviceProgram.instructions_size(); ++i) {
     const proto::Instruction &instruction =
         rewritten[i] ? *rewritten[i] : deviceProgram.instructions(i);
-    if (ran[i])
-      continue; // Computed at load from parameters and constants only.
+    if (ran[i] || absorbed[i])
+      continue; // Computed at load, or by the instruction before.
     std::vector<kernels::TensorView> operands, results;
     for (int64_t id : instruction.operands())
       operands.push_back(views[id]);

@@ -126,7 +126,12 @@ private:
   std::vector<bool> ran;
   std::deque<AlignedBytes> invariants;
 
+  /// Per instruction: a fusion the instruction before it computes as its
+  /// epilogue (kernels::registerEpilogue), not run apart.
+  std::vector<bool> absorbed;
+
   absl::Status runInvariants();
+  void absorbEpilogues(const std::vector<bool> &layouts);
 };
 
 /// What a profile calls an instruction: its op, or a collective's kind.

@@ -581,9 +581,11 @@ void changeLayout(const TensorView &logical, const void *from, void *to,
                 logical.numElements());
 }
 
-absl::Status convolution(KernelContext &context) {
-  if (context.operands.size() != 2 || context.results.size() != 1)
-    return context.error("needs two operands and one result");
+/// The convolution of `context` (its first two operands and first result)
+/// and, where `epilogue` is given, oneDNN may compute that too (it says so
+/// in epilogue->applied).
+absl::Status convolveAlone(KernelContext &context,
+                           const ConvolutionEpilogue *epilogue) {
   if (!isFloatType(context.operands[0].type))
     return context.error("needs floating-point operands");
   // Which of input and result are channels-last (chosen at load).
@@ -606,7 +608,7 @@ absl::Status convolution(KernelContext &context) {
   if (!attributes.ok())
     return attributes.status();
   if (std::optional<absl::Status> done = convolveWithOneDnn(
-          logical, *attributes, {inputLast, resultLast}))
+          logical, *attributes, {inputLast, resultLast}, epilogue))
     return *done;
   if (!inputLast && !resultLast)
     return convolveRowMajor(logical, *attributes);
@@ -632,6 +634,64 @@ absl::Status convolution(KernelContext &context) {
   if (resultLast)
     changeLayout(result, resultCopy.data(), result.data, true);
   return absl::OkStatus();
+}
+
+/// Operands: input, kernel; result: the convolution's. With an epilogue
+/// (a fusion the host gave this convolution at load, see
+/// convolutionTakesEpilogue) the fusion's operands follow, and its result.
+absl::Status convolution(KernelContext &context) {
+  bool withEpilogue = context.instruction.has_fusion();
+  if (withEpilogue ? context.operands.size() < 2 || context.results.size() != 2
+                   : context.operands.size() != 2 ||
+                         context.results.size() != 1)
+    return context.error("needs two operands and one result");
+  if (!withEpilogue)
+    return convolveAlone(context, nullptr);
+  absl::StatusOr<int64_t> operand = context.getInt("epilogue_operand");
+  if (!operand.ok())
+    return operand.status();
+  ConvolutionEpilogue epilogue;
+  epilogue.fusion = &context.instruction.fusion();
+  epilogue.operand = static_cast<int>(*operand);
+  epilogue.operands.assign(context.operands.begin() + 2,
+                           context.operands.end());
+  epilogue.result = context.results[1];
+  if (epilogue.operand < 0 ||
+      epilogue.operand >= static_cast<int>(epilogue.operands.size()))
+    return context.error("epilogue_operand names no operand");
+  KernelContext alone(context.instruction,
+                      {context.operands[0], context.operands[1]},
+                      {context.results[0]}, context.pool, context.state);
+  if (absl::Status status = convolveAlone(alone, &epilogue); !status.ok())
+    return status;
+  if (epilogue.applied)
+    return absl::OkStatus();
+  // The epilogue as the fusion it was.
+  proto::Instruction fusion;
+  fusion.set_op("fusion");
+  fusion.set_location(context.instruction.location());
+  *fusion.mutable_fusion() = context.instruction.fusion();
+  KernelContext apart(fusion, epilogue.operands, {epilogue.result},
+                      context.pool);
+  return findKernel("fusion")(apart);
+}
+
+/// Whether a convolution takes `fusion`, reading its result as operand
+/// `operand`, as its epilogue: oneDNN computes it as post-ops.
+bool convolutionTakesEpilogue(const KernelContext &convolution,
+                              const proto::Fusion &fusion, int operand,
+                              const std::vector<TensorView> &operands,
+                              const TensorView &result) {
+  absl::StatusOr<std::vector<int64_t>> layouts =
+      convolution.getInts("channels_last");
+  if (!layouts.ok() || layouts->size() != 2 || !(*layouts)[1])
+    return false; // Post-ops write the result channels-last.
+  ConvolutionEpilogue epilogue;
+  epilogue.fusion = &fusion;
+  epilogue.operand = operand;
+  epilogue.operands = operands;
+  epilogue.result = result;
+  return oneDnnTakesEpilogue(epilogue);
 }
 
 /// Input and result may be channels-last where oneDNN takes the
@@ -733,6 +793,7 @@ void registerContractionKernels() {
   registerChannelsLast("convolution", {convolutionChannelsLastSlots,
                                        convolutionChannelsLastRewrite,
                                        /*prefers=*/true});
+  registerEpilogue("convolution", convolutionTakesEpilogue);
 }
 
 } // namespace tessel::kernels

@@ -163,6 +163,21 @@ void registerChannelsLast(const std::string &op, ChannelsLastRule rule);
 /// views.
 const ChannelsLastRule *findChannelsLast(const std::string &op);
 
+/// Whether a kernel computes, in the same pass as its result, an
+/// elementwise fusion that alone reads that result (`operand` of the
+/// fusion; `operands` and `result` the fusion's views, as the kernel will
+/// see them). The host backend then gives it the fusion at load: the
+/// instruction gets the fusion (Instruction.fusion), the fusion's operands
+/// after its own, the fusion's result after its own, and the attribute
+/// "epilogue_operand"; the fusion does not run apart.
+using EpilogueFn = bool (*)(const KernelContext &producer,
+                            const proto::Fusion &fusion, int operand,
+                            const std::vector<TensorView> &operands,
+                            const TensorView &result);
+void registerEpilogue(const std::string &op, EpilogueFn takes);
+/// The epilogue rule registered for `op`, or null.
+EpilogueFn findEpilogue(const std::string &op);
+
 /// The row-major index of element `index` of a tensor of `dims` after
 /// moving from it by `offset` along `dim` (helper for multi-index walks).
 inline void unravel(int64_t index, const std::vector<int64_t> &dims,

@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <vector>
 
+#include <cfloat>
+#include <unordered_map>
+
 #include "oneapi/dnnl/dnnl.hpp"
+#include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/OpenMp.h"
 
 namespace tessel::kernels {
@@ -13,6 +17,208 @@ namespace {
 
 using Tag = dnnl::memory::format_tag;
 using Dims = dnnl::memory::dims;
+
+/// One post-op: an eltwise function, or a binary one with the epilogue's
+/// operand `side`, read per output channel, as one value, or whole.
+struct PostOp {
+  enum class Side { None, PerChannel, Scalar, Whole };
+  dnnl::algorithm algorithm = dnnl::algorithm::undef;
+  float alpha = 0, beta = 0;
+  Side kind = Side::None;
+  int side = -1;
+};
+
+/// The epilogue as post-ops, or nullopt where a step has none.
+std::optional<std::vector<PostOp>> postOpsOf(const ConvolutionEpilogue &e) {
+  const proto::Fusion &fusion = *e.fusion;
+  const TensorView &result = e.result;
+  if (result.type != proto::F32 || result.rank() != 4 ||
+      fusion.outputs_size() != 1 ||
+      fusion.operand_dims_size() != static_cast<int>(e.operands.size()))
+    return std::nullopt;
+  int64_t channels = result.dims[3];
+  // What each step holds: the chain's value (from the convolution's result
+  // through post-ops), an operand, a constant, or something else.
+  enum class Kind { Chain, Operand, Constant, Other };
+  struct Value {
+    Kind kind = Kind::Other;
+    PostOp::Side side = PostOp::Side::None;
+    int operand = -1;
+    double constant = 0;
+  };
+  std::vector<Value> values;
+  std::vector<PostOp> ops;
+  int chain = -1;
+  auto eltwise = [&](dnnl::algorithm algorithm, float alpha, float beta) {
+    PostOp op;
+    op.algorithm = algorithm;
+    op.alpha = alpha;
+    op.beta = beta;
+    ops.push_back(op);
+  };
+  for (int s = 0; s < fusion.steps_size(); ++s) {
+    const proto::FusionStep &step = fusion.steps(s);
+    StepOp op;
+    if (!stepOpNamed(step.op(), op))
+      return std::nullopt;
+    Value value;
+    if (op == StepOp::Load) {
+      if (step.args_size() != 1 || step.args(0) < 0 ||
+          step.args(0) >= static_cast<int64_t>(e.operands.size()))
+        return std::nullopt;
+      int k = static_cast<int>(step.args(0));
+      if (k == e.operand) {
+        if (chain >= 0 || step.element_type() != proto::F32)
+          return std::nullopt; // Read twice: not one chain.
+        value.kind = Kind::Chain;
+        chain = s;
+      } else {
+        const TensorView &operand = e.operands[k];
+        const proto::Ints &mapping = fusion.operand_dims(k);
+        bool identity = operand.rank() == 4 && mapping.values_size() == 4;
+        for (int64_t i = 0; i < 4 && identity; ++i)
+          identity = mapping.values(i) == i;
+        // Per channel: every dimension but one of 1, read along the
+        // result's channels (memory position 3).
+        int wide = 0;
+        bool perChannel = mapping.values_size() == operand.rank();
+        for (int64_t i = 0; i < operand.rank() && perChannel; ++i) {
+          if (operand.dims[i] == 1)
+            continue;
+          ++wide;
+          perChannel = mapping.values(i) == 3 && operand.dims[i] == channels;
+        }
+        if (operand.type != proto::F32)
+          value.kind = Kind::Other;
+        else if (identity && operand.dims == result.dims)
+          value = {Kind::Operand, PostOp::Side::Whole, k, 0};
+        else if (perChannel)
+          value = {Kind::Operand,
+                   wide ? PostOp::Side::PerChannel : PostOp::Side::Scalar, k,
+                   0};
+      }
+    } else if (op == StepOp::Constant) {
+      value.kind = Kind::Constant;
+      value.constant = stepAttributes(step).value;
+    } else {
+      bool readsChain = false;
+      for (int64_t arg : step.args()) {
+        if (arg < 0 || arg >= s)
+          return std::nullopt;
+        if (values[arg].kind == Kind::Chain) {
+          if (arg != chain)
+            return std::nullopt; // The chain branches.
+          readsChain = true;
+        }
+      }
+      if (readsChain) {
+        if (step.element_type() != proto::F32)
+          return std::nullopt;
+        StepAttributes attributes = stepAttributes(step);
+        if (step.args_size() == 1) {
+          switch (op) {
+          case StepOp::Relu:
+            eltwise(dnnl::algorithm::eltwise_relu, 0, 0);
+            break;
+          case StepOp::Clamp:
+            eltwise(dnnl::algorithm::eltwise_clip,
+                    attributes.hasMin ? attributes.min : -FLT_MAX,
+                    attributes.hasMax ? attributes.max : FLT_MAX);
+            break;
+          case StepOp::Tanh:
+            eltwise(dnnl::algorithm::eltwise_tanh, 0, 0);
+            break;
+          case StepOp::Sigmoid:
+            eltwise(dnnl::algorithm::eltwise_logistic, 0, 0);
+            break;
+          case StepOp::Exp:
+            eltwise(dnnl::algorithm::eltwise_exp, 0, 0);
+            break;
+          case StepOp::Abs:
+            eltwise(dnnl::algorithm::eltwise_abs, 0, 0);
+            break;
+          case StepOp::Sqrt:
+            eltwise(dnnl::algorithm::eltwise_sqrt, 0, 0);
+            break;
+          case StepOp::Neg:
+            eltwise(dnnl::algorithm::eltwise_linear, -1, 0);
+            break;
+          default:
+            return std::nullopt;
+          }
+        } else if (step.args_size() == 2) {
+          bool chainFirst = step.args(0) == chain;
+          const Value &other = values[step.args(chainFirst ? 1 : 0)];
+          if (other.kind == Kind::Constant) {
+            auto c = static_cast<float>(other.constant);
+            switch (op) {
+            case StepOp::Add:
+              eltwise(dnnl::algorithm::eltwise_linear, 1, c);
+              break;
+            case StepOp::Sub:
+              eltwise(dnnl::algorithm::eltwise_linear, chainFirst ? 1 : -1,
+                      chainFirst ? -c : c);
+              break;
+            case StepOp::Mul:
+              eltwise(dnnl::algorithm::eltwise_linear, c, 0);
+              break;
+            case StepOp::Max:
+              if (c == 0)
+                eltwise(dnnl::algorithm::eltwise_relu, 0, 0);
+              else
+                eltwise(dnnl::algorithm::eltwise_clip, c, FLT_MAX);
+              break;
+            case StepOp::Min:
+              eltwise(dnnl::algorithm::eltwise_clip, -FLT_MAX, c);
+              break;
+            default:
+              return std::nullopt;
+            }
+          } else if (other.kind == Kind::Operand) {
+            PostOp post;
+            post.kind = other.side;
+            post.side = other.operand;
+            switch (op) {
+            case StepOp::Add:
+              post.algorithm = dnnl::algorithm::binary_add;
+              break;
+            case StepOp::Mul:
+              post.algorithm = dnnl::algorithm::binary_mul;
+              break;
+            case StepOp::Max:
+              post.algorithm = dnnl::algorithm::binary_max;
+              break;
+            case StepOp::Min:
+              post.algorithm = dnnl::algorithm::binary_min;
+              break;
+            case StepOp::Sub:
+              post.algorithm = dnnl::algorithm::binary_sub;
+              break;
+            case StepOp::Div:
+              post.algorithm = dnnl::algorithm::binary_div;
+              break;
+            default:
+              return std::nullopt;
+            }
+            if (!chainFirst && (op == StepOp::Sub || op == StepOp::Div))
+              return std::nullopt;
+            ops.push_back(post);
+          } else {
+            return std::nullopt;
+          }
+        } else {
+          return std::nullopt;
+        }
+        value.kind = Kind::Chain;
+        chain = s;
+      }
+    }
+    values.push_back(value);
+  }
+  if (chain < 0 || fusion.outputs(0) != chain)
+    return std::nullopt;
+  return ops;
+}
 
 /// Output rows [firstRow, lastRow) of output channels [firstChannel,
 /// lastChannel): its primitive, its views into the channels-last input and
@@ -26,6 +232,9 @@ struct Piece {
   dnnl::reorder packWeights;
   dnnl::memory packScratch;
   dnnl::stream stream;
+  // The epilogue's binary operands, by post-op.
+  std::vector<dnnl::memory> sides;
+  std::unordered_map<int, dnnl::memory> arguments;
 };
 
 struct ConvState : KernelState {
@@ -44,6 +253,10 @@ struct ConvState : KernelState {
   std::vector<Piece> pieces;
   const void *packedFrom = nullptr; // Weights packed from these bytes.
   bool unsupported = false;         // oneDNN does not take it: do not retry.
+  // The epilogue as post-ops (empty when there is none, or oneDNN did not
+  // take it: the caller then runs it).
+  std::vector<PostOp> postOps;
+  bool epilogue = false;
 };
 
 /// `out` [cols, rows] = `in` [rows, cols] transposed (one image's NCHW <->
@@ -63,8 +276,21 @@ void transpose(ThreadPool &pool, const float *in, float *out, int64_t rows,
 
 /// Builds the pieces; false when oneDNN has no implementation for one.
 bool prepare(ConvState &state, const KernelContext &context,
-             const ConvolutionAttributes &a, ConvolutionLayouts layouts) {
+             const ConvolutionAttributes &a, ConvolutionLayouts layouts,
+             const ConvolutionEpilogue *epilogue) {
   state.layouts = layouts;
+  state.pieces.clear();
+  state.epilogue = false;
+  state.postOps.clear();
+  if (epilogue && layouts.resultChannelsLast) {
+    if (std::optional<std::vector<PostOp>> ops = postOpsOf(*epilogue)) {
+      state.epilogue = true;
+      state.postOps = std::move(*ops);
+    }
+  }
+  bool whole = std::any_of(
+      state.postOps.begin(), state.postOps.end(),
+      [](const PostOp &op) { return op.kind == PostOp::Side::Whole; });
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
   state.batch = input.dims[0];
@@ -86,6 +312,7 @@ bool prepare(ConvState &state, const KernelContext &context,
   state.weightsPerChannel = state.channels / g * kH * kW;
   int64_t threads = context.pool.size();
   state.byChannels = g == 1 && threads > 1 && state.outChannels >= 32 &&
+                     !whole &&
                      state.outChannels * state.weightsPerChannel >=
                          state.channels * state.inH * state.inW +
                              state.outChannels * state.outH * state.outW;
@@ -146,6 +373,23 @@ bool prepare(ConvState &state, const KernelContext &context,
     // its own scratch memory, where oneDNN's default is one it shares.
     dnnl::primitive_attr attributes;
     attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::post_ops ops;
+    std::vector<dnnl::memory::desc> sideDescriptions;
+    for (const PostOp &op : state.postOps) {
+      if (op.kind == PostOp::Side::None) {
+        ops.append_eltwise(1.0f, op.algorithm, op.alpha, op.beta);
+        continue;
+      }
+      Dims dims = op.kind == PostOp::Side::Whole
+                      ? Dims{1, channels, rows, state.outW}
+                  : op.kind == PostOp::Side::Scalar ? Dims{1, 1, 1, 1}
+                                                    : Dims{1, channels, 1, 1};
+      sideDescriptions.emplace_back(dims, dnnl::memory::data_type::f32,
+                                    Tag::nhwc);
+      ops.append_binary(op.algorithm, sideDescriptions.back());
+    }
+    if (!state.postOps.empty())
+      attributes.set_post_ops(ops);
     dnnl::convolution_forward::primitive_desc primitive(description, attributes,
                                                         state.engine);
     piece.primitive = dnnl::convolution_forward(primitive);
@@ -157,11 +401,26 @@ bool prepare(ConvState &state, const KernelContext &context,
         state.byChannels ? piece.ownResult.data() : DNNL_MEMORY_NONE);
     piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
     piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
+    dnnl::primitive_attr packAttributes;
+    packAttributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::reorder::primitive_desc pack(piece.plainWeights, piece.weights,
-                                       attributes);
+                                       packAttributes);
     piece.packWeights = dnnl::reorder(pack);
     piece.packScratch = dnnl::memory(pack.scratchpad_desc(), state.engine);
     piece.stream = dnnl::stream(state.engine);
+    piece.arguments = {{DNNL_ARG_SRC, piece.source},
+                       {DNNL_ARG_WEIGHTS, piece.weights},
+                       {DNNL_ARG_DST, piece.destination},
+                       {DNNL_ARG_SCRATCHPAD, piece.scratch}};
+    int binary = 0;
+    for (size_t i = 0; i < state.postOps.size(); ++i) {
+      if (state.postOps[i].kind == PostOp::Side::None)
+        continue;
+      piece.sides.push_back(dnnl::memory(sideDescriptions[binary++],
+                                         state.engine, DNNL_MEMORY_NONE));
+      piece.arguments[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) |
+                      DNNL_ARG_SRC_1] = piece.sides.back();
+    }
     state.pieces.push_back(std::move(piece));
   }
   return true;
@@ -169,9 +428,14 @@ bool prepare(ConvState &state, const KernelContext &context,
 
 } // namespace
 
-std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
-                                               const ConvolutionAttributes &a,
-                                               ConvolutionLayouts layouts) {
+bool oneDnnTakesEpilogue(const ConvolutionEpilogue &epilogue) {
+  return postOpsOf(epilogue).has_value();
+}
+
+std::optional<absl::Status>
+convolveWithOneDnn(KernelContext &context, const ConvolutionAttributes &a,
+                   ConvolutionLayouts layouts,
+                   const ConvolutionEpilogue *epilogue) {
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
   if (input.type != proto::F32 || input.rank() != 4 || a.lhsDilation[0] != 1 ||
@@ -185,9 +449,17 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
   if (!state) {
     auto fresh = std::make_unique<ConvState>();
     try {
-      fresh->unsupported = !prepare(*fresh, context, a, layouts);
+      fresh->unsupported = !prepare(*fresh, context, a, layouts, epilogue);
     } catch (const dnnl::error &) {
       fresh->unsupported = true; // No implementation for this case.
+    }
+    if (fresh->unsupported && fresh->epilogue) {
+      // Perhaps the post-ops: the convolution alone, the epilogue apart.
+      try {
+        fresh->unsupported = !prepare(*fresh, context, a, layouts, nullptr);
+      } catch (const dnnl::error &) {
+        fresh->unsupported = true;
+      }
     }
     state = fresh.get();
     slot = std::move(fresh);
@@ -219,7 +491,10 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
                   inPixels);
         source = state->sourceNhwc.data();
       }
-      if (!layouts.resultChannelsLast)
+      if (state->epilogue)
+        destination = epilogue->result.as<float>() +
+                      image * state->outChannels * outPixels;
+      else if (!layouts.resultChannelsLast)
         destination = state->resultNhwc.data();
       for (Piece &piece : state->pieces) {
         piece.source.set_data_handle(source + piece.firstInputRow *
@@ -228,6 +503,18 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
           piece.destination.set_data_handle(destination +
                                             piece.firstRow * state->outW *
                                                 state->outChannels);
+        int binary = 0;
+        for (const PostOp &op : state->postOps) {
+          if (op.kind == PostOp::Side::None)
+            continue;
+          float *side = epilogue->operands[op.side].as<float>();
+          if (op.kind == PostOp::Side::PerChannel)
+            side += piece.firstChannel;
+          else if (op.kind == PostOp::Side::Whole)
+            side += image * state->outChannels * outPixels +
+                    piece.firstRow * state->outW * state->outChannels;
+          piece.sides[binary++].set_data_handle(side);
+        }
       }
       std::vector<absl::Status> statuses(state->pieces.size());
       context.pool.parallelFor(
@@ -236,18 +523,15 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
             for (int64_t p = first; p < last; ++p) {
               Piece &piece = state->pieces[p];
               try {
-                piece.primitive.execute(piece.stream,
-                                        {{DNNL_ARG_SRC, piece.source},
-                                         {DNNL_ARG_WEIGHTS, piece.weights},
-                                         {DNNL_ARG_DST, piece.destination},
-                                         {DNNL_ARG_SCRATCHPAD, piece.scratch}});
+                piece.primitive.execute(piece.stream, piece.arguments);
                 piece.stream.wait();
                 if (state->byChannels && layouts.resultChannelsLast) {
+                  float *target = state->epilogue ? destination : out;
                   int64_t channels = piece.lastChannel - piece.firstChannel;
                   for (int64_t q = 0; q < outPixels; ++q)
                     std::copy_n(piece.ownResult.data() + q * channels,
                                 channels,
-                                out + q * state->outChannels +
+                                target + q * state->outChannels +
                                     piece.firstChannel);
                 }
               } catch (const dnnl::error &error) {
@@ -274,6 +558,8 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
     return context.error(std::string("oneDNN convolution failed: ") +
                          error.what());
   }
+  if (epilogue)
+    epilogue->applied = state->epilogue;
   return absl::OkStatus();
 }
 

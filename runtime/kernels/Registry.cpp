@@ -14,6 +14,7 @@ struct Registered {
   KernelFn kernel = nullptr;
   Wide wide = Wide::Refused;
   ChannelsLastRule channelsLast = {nullptr, nullptr, false};
+  EpilogueFn epilogue = nullptr;
 };
 } // namespace
 
@@ -29,6 +30,10 @@ void registerKernel(const std::string &op, KernelFn kernel, Wide wide) {
 
 void registerChannelsLast(const std::string &op, ChannelsLastRule rule) {
   registry()[op].channelsLast = rule;
+}
+
+void registerEpilogue(const std::string &op, EpilogueFn takes) {
+  registry()[op].epilogue = takes;
 }
 
 static const Registered *findRegistered(const std::string &op) {
@@ -60,6 +65,11 @@ const ChannelsLastRule *findChannelsLast(const std::string &op) {
   return registered && registered->channelsLast.slots
              ? &registered->channelsLast
              : nullptr;
+}
+
+EpilogueFn findEpilogue(const std::string &op) {
+  const Registered *registered = findRegistered(op);
+  return registered ? registered->epilogue : nullptr;
 }
 
 std::vector<int64_t> channelsLastOrder(int64_t rank) {

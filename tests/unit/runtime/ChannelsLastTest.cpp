@@ -18,7 +18,9 @@
 namespace tessel {
 namespace {
 
-constexpr int64_t kChannels = 4, kOut = 8, kSize = 6;
+// kOut == kSize: an [N, C, H, W] and an [N, H, W, C] tensor have the same
+// dimensions, so that only the layout tells them apart.
+constexpr int64_t kChannels = 4, kOut = 8, kSize = 8;
 
 class ProgramBuilder {
 public:
@@ -51,13 +53,15 @@ public:
     return program->buffers_size() - 1;
   }
 
-  int64_t input(std::vector<int64_t> dims) {
+  int64_t input(std::vector<int64_t> dims, const char *name = "x") {
     proto::TensorSpec *spec = executable.add_inputs();
-    spec->set_name("x");
+    spec->set_name(name);
     spec->set_element_type(proto::F32);
     for (int64_t d : dims)
       spec->add_dims(d);
-    return buffer(proto::Buffer::INPUT, dims);
+    int64_t id = buffer(proto::Buffer::INPUT, dims);
+    setIndex(id, executable.inputs_size() - 1);
+    return id;
   }
 
   void output(int64_t id) {
@@ -112,6 +116,10 @@ public:
       step->add_args(k);
     f->mutable_fusion()->add_outputs(operands.size());
     f->add_results(result);
+  }
+
+  void setIndex(int64_t id, int64_t index) {
+    program->mutable_buffers(id)->set_index(index);
   }
 
   const float *constant(int64_t id) const {
@@ -202,6 +210,125 @@ TEST(ChannelsLastTest, KeepsActivationsBetweenConvolutions) {
             << "element " << i << ", " << threads << " threads, run " << run;
     }
   }
+}
+
+// c0 = conv(x); c1 = conv(c0); a = max(c1 + bias, 0) + r (or with sin
+// for max: no post-op has it), r = c0 (channels-last) or a second input
+// (row-major); y = conv(a). The fusion is the middle convolution's epilogue
+// (not run apart: no fusion in the profile), or runs apart; the numbers are
+// the same either way.
+void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
+  ProgramBuilder p;
+  int64_t plane = kSize * kSize * sizeof(float), tensor = kOut * plane;
+  int64_t x = p.input({1, kChannels, kSize, kSize});
+  int64_t w0 = p.buffer(proto::Buffer::CONSTANT, {kOut, kChannels, 3, 3});
+  int64_t w1 = p.buffer(proto::Buffer::CONSTANT, {kOut, kOut, 3, 3});
+  int64_t w2 = p.buffer(proto::Buffer::CONSTANT, {kOut, kOut, 3, 3});
+  int64_t bias = p.buffer(proto::Buffer::CONSTANT, {kOut});
+  int64_t c0 = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
+  int64_t c1 = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, tensor);
+  int64_t a = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, tensor);
+  int64_t y =
+      p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 2 * tensor);
+  int64_t residual =
+      residualInput ? p.input({1, kOut, kSize, kSize}, "r") : c0;
+  p.convolution(x, w0, c0);
+  p.convolution(c0, w1, c1);
+  proto::Instruction *f = p.program->add_instructions();
+  f->set_op("fusion");
+  f->set_location("a");
+  proto::Fusion *fusion = f->mutable_fusion();
+  // The convolution's result and the residual read whole, the bias per
+  // channel (dimension 1).
+  for (auto [id, dims] :
+       {std::make_pair(c1, std::vector<int64_t>{0, 1, 2, 3}),
+        std::make_pair(bias, std::vector<int64_t>{1}),
+        std::make_pair(residual, std::vector<int64_t>{0, 1, 2, 3})}) {
+    f->add_operands(id);
+    proto::Ints *mapping = fusion->add_operand_dims();
+    for (int64_t d : dims)
+      mapping->add_values(d);
+  }
+  auto step = [&](const char *op, std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion->add_steps();
+    s->set_op(op);
+    s->set_element_type(proto::F32);
+    for (int64_t arg : args)
+      s->add_args(arg);
+    return s;
+  };
+  step("load", {0});                                             // 0
+  step("load", {1});                                             // 1
+  step("add", {0, 1});                                           // 2
+  (*step("constant", {})->mutable_attributes())["value"].set_f(0); // 3
+  if (std::string(activation) == "max")
+    step("max", {2, 3});                                         // 4
+  else
+    step(activation, {2});                                       // 4
+  step("load", {2});                                             // 5
+  step("add", {4, 5});                                           // 6
+  fusion->add_outputs(6);
+  f->add_results(a);
+  p.convolution(a, w2, y);
+  p.output(y);
+
+  std::vector<float> input(kChannels * kSize * kSize),
+      added(kOut * kSize * kSize);
+  std::mt19937 random(5);
+  for (float &v : input)
+    v = std::uniform_real_distribution<float>(-1, 1)(random);
+  for (float &v : added)
+    v = std::uniform_real_distribution<float>(-1, 1)(random);
+  std::vector<float> first = convolve(input, p.constant(w0), kChannels, kOut);
+  std::vector<float> second = convolve(first, p.constant(w1), kOut, kOut);
+  for (size_t i = 0; i < second.size(); ++i) {
+    float v = second[i] + p.constant(bias)[i / (kSize * kSize)];
+    v = std::string(activation) == "max" ? std::max(v, 0.0f) : std::sin(v);
+    second[i] = v + (residualInput ? added[i] : first[i]);
+  }
+  std::vector<float> expected = convolve(second, p.constant(w2), kOut, kOut);
+
+  for (int threads : {1, 2}) {
+    HostBackend backend(threads, /*profile=*/true);
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+        backend.load(p.executable, "/nonexistent");
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    HostTensor tensor{proto::F32, {1, kChannels, kSize, kSize}, {}};
+    tensor.bytes.resize(input.size() * sizeof(float));
+    std::memcpy(tensor.bytes.data(), input.data(), tensor.bytes.size());
+    HostTensor second{proto::F32, {1, kOut, kSize, kSize}, {}};
+    second.bytes.resize(added.size() * sizeof(float));
+    std::memcpy(second.bytes.data(), added.data(), second.bytes.size());
+    std::vector<HostTensor> inputs = {tensor};
+    if (residualInput)
+      inputs.push_back(second);
+    for (int run = 0; run < 2; ++run) {
+      absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run(inputs);
+      ASSERT_TRUE(result.ok()) << result.status();
+      for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_NEAR((*result)[0].as<float>()[i], expected[i], 1e-3)
+            << activation << ", element " << i << ", " << threads
+            << " threads, run " << run;
+    }
+    bool fusionRan = false;
+    for (const auto &[kernel, seconds] : (*loaded)->profile())
+      fusionRan = fusionRan || kernel == "fusion";
+    EXPECT_EQ(fusionRan, !absorbed) << activation;
+  }
+}
+
+TEST(EpilogueTest, ConvolutionComputesTheFusionAfterIt) {
+  runEpilogue("max", /*residualInput=*/false, /*absorbed=*/true);
+}
+
+TEST(EpilogueTest, FusionWithoutPostOpsRunsApart) {
+  runEpilogue("sin", /*residualInput=*/false, /*absorbed=*/false);
+}
+
+// The residual row-major, its dimensions those of the channels-last result:
+// not a post-op operand (read in another order).
+TEST(EpilogueTest, RowMajorOperandRunsApart) {
+  runEpilogue("max", /*residualInput=*/true, /*absorbed=*/false);
 }
 
 // A reshape view of a convolution's result (a buffer nobody writes, on the
