@@ -548,39 +548,6 @@ absl::Status convolveRowMajor(KernelContext &context,
   return absl::OkStatus();
 }
 
-/// `view` (in memory order when `channelsLast`) with its logical dims.
-TensorView logicalView(const TensorView &view, bool channelsLast) {
-  TensorView logical = view;
-  if (channelsLast) {
-    std::vector<int64_t> order = channelsLastOrder(view.rank());
-    for (int64_t p = 0; p < view.rank(); ++p)
-      logical.dims[order[p]] = view.dims[p];
-  }
-  return logical;
-}
-
-/// Copies `from` (logical dims, one layout) into `to` (the other): to
-/// channels-last when `toChannelsLast`, else back to row-major.
-void changeLayout(const TensorView &logical, const void *from, void *to,
-                  bool toChannelsLast) {
-  std::vector<int64_t> order = channelsLastOrder(logical.rank());
-  std::vector<int64_t> memoryDims(order.size());
-  for (size_t p = 0; p < order.size(); ++p)
-    memoryDims[p] = logical.dims[order[p]];
-  std::vector<int64_t> memoryStrides = denseStrides(memoryDims);
-  std::vector<int64_t> lastStrides(order.size());
-  for (size_t p = 0; p < order.size(); ++p)
-    lastStrides[order[p]] = memoryStrides[p];
-  std::vector<int64_t> rowMajor = denseStrides(logical.dims);
-  int64_t bytes = byteSize(logical.type);
-  if (toChannelsLast)
-    stridedCopy(bytes, logical.dims, to, lastStrides, from, rowMajor, 0,
-                logical.numElements());
-  else
-    stridedCopy(bytes, logical.dims, to, rowMajor, from, lastStrides, 0,
-                logical.numElements());
-}
-
 /// The convolution of `context` (its first two operands and first result)
 /// and, where `epilogue` is given, oneDNN may compute that too (it says so
 /// in epilogue->applied).
@@ -589,19 +556,14 @@ absl::Status convolveAlone(KernelContext &context,
   if (!isFloatType(context.operands[0].type))
     return context.error("needs floating-point operands");
   // Which of input and result are channels-last (chosen at load).
-  bool inputLast = false, resultLast = false;
-  if (context.has("channels_last")) {
-    absl::StatusOr<std::vector<int64_t>> flags =
-        context.getInts("channels_last");
-    if (!flags.ok() || flags->size() != 2)
-      return context.error("channels_last needs two flags");
-    inputLast = (*flags)[0] != 0;
-    resultLast = (*flags)[1] != 0;
-  }
+  absl::StatusOr<std::pair<bool, bool>> flags = channelsLastFlags(context);
+  if (!flags.ok())
+    return flags.status();
+  auto [inputLast, resultLast] = *flags;
   KernelContext logical(
       context.instruction,
-      {logicalView(context.operands[0], inputLast), context.operands[1]},
-      {logicalView(context.results[0], resultLast)}, context.pool,
+      {channelsLastLogical(context.operands[0], inputLast), context.operands[1]},
+      {channelsLastLogical(context.results[0], resultLast)}, context.pool,
       context.state);
   absl::StatusOr<ConvolutionAttributes> attributes =
       convolutionAttributes(logical);
@@ -619,7 +581,7 @@ absl::Status convolveAlone(KernelContext &context,
   TensorView rowInput = input, rowResult = result;
   if (inputLast) {
     inputCopy.resize(input.byteCount());
-    changeLayout(input, input.data, inputCopy.data(), false);
+    copyChannelsLast(input, input.data, inputCopy.data(), false);
     rowInput.data = inputCopy.data();
   }
   if (resultLast) {
@@ -632,7 +594,7 @@ absl::Status convolveAlone(KernelContext &context,
       !status.ok())
     return status;
   if (resultLast)
-    changeLayout(result, resultCopy.data(), result.data, true);
+    copyChannelsLast(result, resultCopy.data(), result.data, true);
   return absl::OkStatus();
 }
 
@@ -682,9 +644,8 @@ bool convolutionTakesEpilogue(const KernelContext &convolution,
                               const proto::Fusion &fusion, int operand,
                               const std::vector<TensorView> &operands,
                               const TensorView &result) {
-  absl::StatusOr<std::vector<int64_t>> layouts =
-      convolution.getInts("channels_last");
-  if (!layouts.ok() || layouts->size() != 2 || !(*layouts)[1])
+  absl::StatusOr<std::pair<bool, bool>> flags = channelsLastFlags(convolution);
+  if (!flags.ok() || !flags->second)
     return false; // Post-ops write the result channels-last.
   ConvolutionEpilogue epilogue;
   epilogue.fusion = &fusion;
@@ -713,16 +674,6 @@ void convolutionChannelsLastSlots(const KernelContext &logical,
   results[0] = true;
 }
 
-void convolutionChannelsLastRewrite(const KernelContext &,
-                                    const std::vector<bool> &operands,
-                                    const std::vector<bool> &results,
-                                    proto::Instruction &instruction) {
-  proto::Ints &flags =
-      *(*instruction.mutable_attributes())["channels_last"].mutable_ints();
-  flags.clear_values();
-  flags.add_values(operands[0]);
-  flags.add_values(results[0]);
-}
 
 } // namespace
 
@@ -791,7 +742,7 @@ void registerContractionKernels() {
   registerKernel("dot_general", dotGeneral, Wide::Taken);
   registerKernel("convolution", convolution);
   registerChannelsLast("convolution", {convolutionChannelsLastSlots,
-                                       convolutionChannelsLastRewrite,
+                                       setChannelsLastFlags,
                                        /*prefers=*/true});
   registerEpilogue("convolution", convolutionTakesEpilogue);
 }

@@ -159,6 +159,22 @@ struct ChannelsLastRule {
   bool prefers = false;
 };
 void registerChannelsLast(const std::string &op, ChannelsLastRule rule);
+
+/// For kernels of one operand and one result that read the layouts from
+/// the attribute "channels_last" = [operand, result]: the rewrite setting
+/// it, and the flags read back (both false without it).
+void setChannelsLastFlags(const KernelContext &logical,
+                          const std::vector<bool> &operands,
+                          const std::vector<bool> &results,
+                          proto::Instruction &instruction);
+absl::StatusOr<std::pair<bool, bool>>
+channelsLastFlags(const KernelContext &context);
+/// `view` (in memory order when `channelsLast`) with its logical dims.
+TensorView channelsLastLogical(const TensorView &view, bool channelsLast);
+/// Copies a tensor of `logical` dims from `from` to `to`: into the
+/// channels-last order when `toChannelsLast`, else back to row-major.
+void copyChannelsLast(const TensorView &logical, const void *from, void *to,
+                      bool toChannelsLast);
 /// The rule registered for `op`, or null: its kernel takes only row-major
 /// views.
 const ChannelsLastRule *findChannelsLast(const std::string &op);

@@ -82,6 +82,57 @@ std::vector<int64_t> channelsLastOrder(int64_t rank) {
   return order;
 }
 
+void setChannelsLastFlags(const KernelContext &,
+                          const std::vector<bool> &operands,
+                          const std::vector<bool> &results,
+                          proto::Instruction &instruction) {
+  proto::Ints &flags =
+      *(*instruction.mutable_attributes())["channels_last"].mutable_ints();
+  flags.clear_values();
+  flags.add_values(operands[0]);
+  flags.add_values(results[0]);
+}
+
+absl::StatusOr<std::pair<bool, bool>>
+channelsLastFlags(const KernelContext &context) {
+  if (!context.has("channels_last"))
+    return std::make_pair(false, false);
+  absl::StatusOr<std::vector<int64_t>> flags = context.getInts("channels_last");
+  if (!flags.ok() || flags->size() != 2)
+    return context.error("channels_last needs two flags");
+  return std::make_pair((*flags)[0] != 0, (*flags)[1] != 0);
+}
+
+TensorView channelsLastLogical(const TensorView &view, bool channelsLast) {
+  TensorView logical = view;
+  if (channelsLast) {
+    std::vector<int64_t> order = channelsLastOrder(view.rank());
+    for (int64_t p = 0; p < view.rank(); ++p)
+      logical.dims[order[p]] = view.dims[p];
+  }
+  return logical;
+}
+
+void copyChannelsLast(const TensorView &logical, const void *from, void *to,
+                      bool toChannelsLast) {
+  std::vector<int64_t> order = channelsLastOrder(logical.rank());
+  std::vector<int64_t> memoryDims(order.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    memoryDims[p] = logical.dims[order[p]];
+  std::vector<int64_t> memoryStrides = denseStrides(memoryDims);
+  std::vector<int64_t> lastStrides(order.size());
+  for (size_t p = 0; p < order.size(); ++p)
+    lastStrides[order[p]] = memoryStrides[p];
+  std::vector<int64_t> rowMajor = denseStrides(logical.dims);
+  int64_t bytes = byteSize(logical.type);
+  if (toChannelsLast)
+    stridedCopy(bytes, logical.dims, to, lastStrides, from, rowMajor, 0,
+                logical.numElements());
+  else
+    stridedCopy(bytes, logical.dims, to, rowMajor, from, lastStrides, 0,
+                logical.numElements());
+}
+
 int64_t TensorView::numElements() const {
   int64_t count = 1;
   for (int64_t dim : dims)

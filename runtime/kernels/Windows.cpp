@@ -50,9 +50,144 @@ void poolPlane(const float *in, float *out, const int64_t *inSize,
   }
 }
 
+/// Output rows [firstRow, lastRow) (over images x rows) of a 2-D f32 pool
+/// on channels-last tensors: each tap adds a run of all channels.
+template <bool isMax>
+void poolRowsChannelsLast(const float *in, float *out, int64_t channels,
+                          const int64_t *inSize, const int64_t *outSize,
+                          const int64_t *window, const int64_t *strides,
+                          const int64_t *dilations, const int64_t *padLow,
+                          const int64_t *padHigh, bool countPadding,
+                          const int64_t *columnsCounted, int64_t firstRow,
+                          int64_t lastRow) {
+  int64_t inH = inSize[0], inW = inSize[1], outH = outSize[0],
+          outW = outSize[1];
+  for (int64_t r = firstRow; r < lastRow; ++r) {
+    int64_t oy = r % outH;
+    const float *image = in + r / outH * inH * inW * channels;
+    int64_t rowsCounted = 0;
+    for (int64_t ky = 0; ky < window[0]; ++ky) {
+      int64_t iy = oy * strides[0] + ky * dilations[0] - padLow[0];
+      rowsCounted += countPadding ? iy < inH + padHigh[0] : iy >= 0 && iy < inH;
+    }
+    for (int64_t ox = 0; ox < outW; ++ox) {
+      float *o = out + (r * outW + ox) * channels;
+      std::fill(o, o + channels, isMax ? -INFINITY : 0.0f);
+      for (int64_t ky = 0; ky < window[0]; ++ky) {
+        int64_t iy = oy * strides[0] + ky * dilations[0] - padLow[0];
+        if (iy < 0 || iy >= inH)
+          continue;
+        for (int64_t kx = 0; kx < window[1]; ++kx) {
+          int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
+          if (ix < 0 || ix >= inW)
+            continue;
+          const float *x = image + (iy * inW + ix) * channels;
+          for (int64_t c = 0; c < channels; ++c) {
+            if (isMax)
+              o[c] = (x[c] > o[c] || std::isnan(x[c])) ? x[c] : o[c];
+            else
+              o[c] += x[c];
+          }
+        }
+      }
+      if (isMax)
+        continue;
+      int64_t counted = rowsCounted * columnsCounted[ox];
+      for (int64_t c = 0; c < channels; ++c)
+        o[c] = counted ? o[c] / counted : 0.0f;
+    }
+  }
+}
+
+template <bool isMax> absl::Status poolKernel(KernelContext &context);
+
+/// A pool whose operand or result the host keeps channels-last: both
+/// channels-last runs as such; a mix goes through a row-major copy.
+template <bool isMax>
+absl::Status poolChannelsLast(KernelContext &context, bool inLast,
+                              bool outLast) {
+  TensorView in = channelsLastLogical(context.operands[0], inLast);
+  TensorView out = channelsLastLogical(context.results[0], outLast);
+  std::vector<char> inCopy, outCopy;
+  if (inLast != outLast) {
+    TensorView rowIn = in, rowOut = out;
+    if (inLast) {
+      inCopy.resize(in.byteCount());
+      copyChannelsLast(in, in.data, inCopy.data(), false);
+      rowIn.data = inCopy.data();
+    } else {
+      outCopy.resize(out.byteCount());
+      rowOut.data = outCopy.data();
+    }
+    proto::Instruction plain = context.instruction;
+    plain.mutable_attributes()->erase("channels_last");
+    KernelContext rowMajor(plain, {rowIn}, {rowOut}, context.pool);
+    if (absl::Status status = poolKernel<isMax>(rowMajor); !status.ok())
+      return status;
+    if (outLast)
+      copyChannelsLast(out, outCopy.data(), out.data, true);
+    return absl::OkStatus();
+  }
+  std::vector<int64_t> window, strides, dilations, padLow, padHigh;
+  for (auto [name, field] : {std::make_pair("window_dimensions", &window),
+                             std::make_pair("window_strides", &strides),
+                             std::make_pair("window_dilations", &dilations),
+                             std::make_pair("padding_low", &padLow),
+                             std::make_pair("padding_high", &padHigh)}) {
+    absl::StatusOr<std::vector<int64_t>> values = context.getInts(name);
+    if (!values.ok())
+      return values.status();
+    if (values->size() != 2)
+      return context.error("a channels-last pool is 2-D");
+    *field = std::move(*values);
+  }
+  bool countPadding = false;
+  if (!isMax && context.has("count_include_pad")) {
+    absl::StatusOr<int64_t> flag = context.getInt("count_include_pad");
+    if (!flag.ok())
+      return flag.status();
+    countPadding = *flag != 0;
+  }
+  int64_t inSize[2] = {in.dims[2], in.dims[3]};
+  int64_t outSize[2] = {out.dims[2], out.dims[3]};
+  std::vector<int64_t> columnsCounted(outSize[1], 0);
+  for (int64_t ox = 0; ox < outSize[1]; ++ox)
+    for (int64_t kx = 0; kx < window[1]; ++kx) {
+      int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
+      columnsCounted[ox] +=
+          countPadding ? ix < inSize[1] + padHigh[1] : ix >= 0 && ix < inSize[1];
+    }
+  context.pool.parallelFor(
+      out.dims[0] * outSize[0], 1, [&](int64_t first, int64_t last) {
+        poolRowsChannelsLast<isMax>(
+            in.as<float>(), out.as<float>(), in.dims[1], inSize, outSize,
+            window.data(), strides.data(), dilations.data(), padLow.data(),
+            padHigh.data(), countPadding, columnsCounted.data(), first, last);
+      });
+  return absl::OkStatus();
+}
+
+/// 2-D f32 pools take channels-last operands and results.
+void poolChannelsLastSlots(const KernelContext &logical,
+                           std::vector<bool> &operands,
+                           std::vector<bool> &results) {
+  if (logical.operands.size() != 1 || logical.results.size() != 1)
+    return;
+  const TensorView &in = logical.operands[0], &out = logical.results[0];
+  bool fits = in.rank() == 4 && out.rank() == 4 && in.type == proto::F32 &&
+              out.type == proto::F32;
+  operands[0] = fits;
+  results[0] = fits;
+}
+
 template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
+  absl::StatusOr<std::pair<bool, bool>> layouts = channelsLastFlags(context);
+  if (!layouts.ok())
+    return layouts.status();
+  if (layouts->first || layouts->second)
+    return poolChannelsLast<isMax>(context, layouts->first, layouts->second);
   absl::StatusOr<std::vector<int64_t>> window =
       context.getInts("window_dimensions");
   absl::StatusOr<std::vector<int64_t>> strides =
@@ -242,6 +377,8 @@ resizeTaps(const KernelContext &context) {
 void registerWindowKernels() {
   registerKernel("max_pool", poolKernel<true>);
   registerKernel("avg_pool", poolKernel<false>);
+  for (const char *pool : {"max_pool", "avg_pool"})
+    registerChannelsLast(pool, {poolChannelsLastSlots, setChannelsLastFlags});
   registerKernel("resize", resizeKernel);
 }
 

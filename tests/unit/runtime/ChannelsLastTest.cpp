@@ -331,6 +331,103 @@ TEST(EpilogueTest, RowMajorOperandRunsApart) {
   runEpilogue("max", /*residualInput=*/true, /*absorbed=*/false);
 }
 
+/// 3x3 pool, stride 2, padding 1 of [C, kSize, kSize] (average: over the
+/// window's elements inside the input).
+std::vector<float> pool(const std::vector<float> &x, int64_t channels,
+                        bool isMax, int64_t outSize) {
+  std::vector<float> y(channels * outSize * outSize);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < outSize; ++i)
+      for (int64_t j = 0; j < outSize; ++j) {
+        float best = -INFINITY, sum = 0;
+        int counted = 0;
+        for (int64_t di = 0; di < 3; ++di)
+          for (int64_t dj = 0; dj < 3; ++dj) {
+            int64_t r = 2 * i + di - 1, s = 2 * j + dj - 1;
+            if (r < 0 || r >= kSize || s < 0 || s >= kSize)
+              continue;
+            float v = x[(c * kSize + r) * kSize + s];
+            best = std::max(best, v);
+            sum += v;
+            ++counted;
+          }
+        y[(c * outSize + i) * outSize + j] = isMax ? best : sum / counted;
+      }
+  return y;
+}
+
+// conv -> pool -> 1x1 conv: the pool reads and writes channels-last.
+void runPool(const char *op) {
+  bool isMax = std::string(op) == "max_pool";
+  int64_t half = kSize / 2;
+  ProgramBuilder p;
+  int64_t x = p.input({1, kChannels, kSize, kSize});
+  int64_t w = p.buffer(proto::Buffer::CONSTANT, {kOut, kChannels, 3, 3});
+  int64_t w1 = p.buffer(proto::Buffer::CONSTANT, {kOut, kOut, 1, 1});
+  int64_t c = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
+  uint64_t bytes = kOut * kSize * kSize * sizeof(float);
+  int64_t pooled = p.buffer(proto::Buffer::ARENA, {1, kOut, half, half}, bytes);
+  int64_t y = p.buffer(proto::Buffer::ARENA, {1, kOut, half, half}, 0);
+  p.convolution(x, w, c);
+  proto::Instruction *instruction = p.program->add_instructions();
+  instruction->set_op(op);
+  instruction->set_location("pooled");
+  instruction->add_operands(c);
+  instruction->add_results(pooled);
+  auto ints = [&](const char *name, std::vector<int64_t> values) {
+    proto::Ints *list =
+        (*instruction->mutable_attributes())[name].mutable_ints();
+    for (int64_t v : values)
+      list->add_values(v);
+  };
+  ints("window_dimensions", {3, 3});
+  ints("window_strides", {2, 2});
+  ints("window_dilations", {1, 1});
+  ints("padding_low", {1, 1});
+  ints("padding_high", {1, 1});
+  proto::Instruction *conv = p.program->add_instructions();
+  *conv = p.program->instructions(0);
+  conv->set_operands(0, pooled);
+  conv->set_operands(1, w1);
+  conv->set_results(0, y);
+  for (const char *name : {"padding_low", "padding_high"})
+    for (int d = 0; d < 2; ++d)
+      (*conv->mutable_attributes())[name].mutable_ints()->set_values(d, 0);
+  p.output(y);
+
+  ThreadPool threads(1);
+  std::vector<bool> layouts = chooseChannelsLast(*p.program, threads);
+  EXPECT_TRUE(layouts[c] && layouts[pooled]) << op;
+
+  std::vector<float> input(kChannels * kSize * kSize);
+  std::mt19937 random(11);
+  for (float &v : input)
+    v = std::uniform_real_distribution<float>(-1, 1)(random);
+  std::vector<float> pooledValues =
+      pool(convolve(input, p.constant(w), kChannels, kOut), kOut, isMax, half);
+  std::vector<float> expected(kOut * half * half, 0.0f);
+  for (int64_t o = 0; o < kOut; ++o)
+    for (int64_t i = 0; i < kOut; ++i)
+      for (int64_t q = 0; q < half * half; ++q)
+        expected[o * half * half + q] +=
+            p.constant(w1)[o * kOut + i] * pooledValues[i * half * half + q];
+  HostBackend backend(2);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(p.executable, "/nonexistent");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  HostTensor tensor{proto::F32, {1, kChannels, kSize, kSize}, {}};
+  tensor.bytes.resize(input.size() * sizeof(float));
+  std::memcpy(tensor.bytes.data(), input.data(), tensor.bytes.size());
+  absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({tensor});
+  ASSERT_TRUE(result.ok()) << result.status();
+  for (size_t i = 0; i < expected.size(); ++i)
+    ASSERT_NEAR((*result)[0].as<float>()[i], expected[i], 1e-4)
+        << op << ", element " << i;
+}
+
+TEST(ChannelsLastTest, MaxPool) { runPool("max_pool"); }
+TEST(ChannelsLastTest, AveragePool) { runPool("avg_pool"); }
+
 // A reshape view of a convolution's result (a buffer nobody writes, on the
 // same bytes) reads them row-major: the result stays row-major.
 TEST(ChannelsLastTest, ViewsKeepTheirBytesRowMajor) {
