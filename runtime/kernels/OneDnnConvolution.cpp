@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <cfloat>
+#include <string>
 #include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
@@ -392,6 +393,10 @@ bool prepare(ConvState &state, const KernelContext &context,
       attributes.set_post_ops(ops);
     dnnl::convolution_forward::primitive_desc primitive(description, attributes,
                                                         state.engine);
+    // oneDNN's reference implementation (naive loops, its answer when no
+    // optimised kernel takes the case) is slower than the fallbacks here.
+    if (std::string(primitive.impl_info_str()).rfind("ref", 0) == 0)
+      return false;
     piece.primitive = dnnl::convolution_forward(primitive);
     // Where source and destination are is set at each run.
     piece.source =
