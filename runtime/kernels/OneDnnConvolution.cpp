@@ -40,12 +40,20 @@ std::optional<std::vector<PostOp>> postOpsOf(const ConvolutionEpilogue &e) {
   int64_t channels = result.dims[3];
   // What each step holds: the chain's value (from the convolution's result
   // through post-ops), an operand, a constant, or something else.
-  enum class Kind { Chain, Operand, Constant, Other };
+  // A sum of operands (a residual plus the bias of its own folded batch
+  // norm) is added to the chain one operand after the other.
+  enum class Kind { Chain, Operand, Sum, Constant, Other };
   struct Value {
     Kind kind = Kind::Other;
     PostOp::Side side = PostOp::Side::None;
     int operand = -1;
     double constant = 0;
+    std::vector<std::pair<PostOp::Side, int>> terms; // Of a Sum.
+  };
+  auto termsOf = [](const Value &v) {
+    return v.kind == Kind::Sum
+               ? v.terms
+               : std::vector<std::pair<PostOp::Side, int>>{{v.side, v.operand}};
   };
   std::vector<Value> values;
   std::vector<PostOp> ops;
@@ -175,6 +183,14 @@ std::optional<std::vector<PostOp>> postOpsOf(const ConvolutionEpilogue &e) {
             default:
               return std::nullopt;
             }
+          } else if (other.kind == Kind::Sum && op == StepOp::Add) {
+            for (auto [side, operand] : other.terms) {
+              PostOp post;
+              post.kind = side;
+              post.side = operand;
+              post.algorithm = dnnl::algorithm::binary_add;
+              ops.push_back(post);
+            }
           } else if (other.kind == Kind::Operand) {
             PostOp post;
             post.kind = other.side;
@@ -212,6 +228,17 @@ std::optional<std::vector<PostOp>> postOpsOf(const ConvolutionEpilogue &e) {
         }
         value.kind = Kind::Chain;
         chain = s;
+      } else if (op == StepOp::Add && step.args_size() == 2 &&
+                 step.element_type() == proto::F32) {
+        const Value &x = values[step.args(0)], &y = values[step.args(1)];
+        bool terms = (x.kind == Kind::Operand || x.kind == Kind::Sum) &&
+                     (y.kind == Kind::Operand || y.kind == Kind::Sum);
+        if (terms) {
+          value.kind = Kind::Sum;
+          value.terms = termsOf(x);
+          for (const auto &term : termsOf(y))
+            value.terms.push_back(term);
+        }
       }
     }
     values.push_back(value);

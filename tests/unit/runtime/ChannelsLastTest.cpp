@@ -213,8 +213,8 @@ TEST(ChannelsLastTest, KeepsActivationsBetweenConvolutions) {
 }
 
 // c0 = conv(x); c1 = conv(c0); a = max(c1 + bias, 0) + r (or with sin
-// for max: no post-op has it), r = c0 (channels-last) or a second input
-// (row-major); y = conv(a). The fusion is the middle convolution's epilogue
+// for max: no post-op has it; or "sum": max((c1 + bias) + (r + bias), 0)),
+// r = c0 (channels-last) or a second input (row-major); y = conv(a). The fusion is the middle convolution's epilogue
 // (not run apart: no fusion in the profile), or runs apart; the numbers are
 // the same either way.
 void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
@@ -257,17 +257,33 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
       s->add_args(arg);
     return s;
   };
-  step("load", {0});                                             // 0
-  step("load", {1});                                             // 1
-  step("add", {0, 1});                                           // 2
-  (*step("constant", {})->mutable_attributes())["value"].set_f(0); // 3
-  if (std::string(activation) == "max")
-    step("max", {2, 3});                                         // 4
-  else
-    step(activation, {2});                                       // 4
-  step("load", {2});                                             // 5
-  step("add", {4, 5});                                           // 6
-  fusion->add_outputs(6);
+  bool sum = std::string(activation) == "sum";
+  if (sum) {
+    // max((c1 + bias) + (r + bias), 0): the residual's sum computed first,
+    // as a shortcut's folded batch norm gives it.
+    step("load", {0});                                             // 0
+    step("load", {1});                                             // 1
+    step("add", {0, 1});                                           // 2
+    step("load", {2});                                             // 3
+    step("load", {1});                                             // 4
+    step("add", {3, 4});                                           // 5
+    step("add", {2, 5});                                           // 6
+    (*step("constant", {})->mutable_attributes())["value"].set_f(0); // 7
+    step("max", {6, 7});                                           // 8
+    fusion->add_outputs(8);
+  } else {
+    step("load", {0});                                             // 0
+    step("load", {1});                                             // 1
+    step("add", {0, 1});                                           // 2
+    (*step("constant", {})->mutable_attributes())["value"].set_f(0); // 3
+    if (std::string(activation) == "max")
+      step("max", {2, 3});                                         // 4
+    else
+      step(activation, {2});                                       // 4
+    step("load", {2});                                             // 5
+    step("add", {4, 5});                                           // 6
+    fusion->add_outputs(6);
+  }
   f->add_results(a);
   p.convolution(a, w2, y);
   p.output(y);
@@ -282,9 +298,15 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
   std::vector<float> first = convolve(input, p.constant(w0), kChannels, kOut);
   std::vector<float> second = convolve(first, p.constant(w1), kOut, kOut);
   for (size_t i = 0; i < second.size(); ++i) {
-    float v = second[i] + p.constant(bias)[i / (kSize * kSize)];
-    v = std::string(activation) == "max" ? std::max(v, 0.0f) : std::sin(v);
-    second[i] = v + (residualInput ? added[i] : first[i]);
+    float b = p.constant(bias)[i / (kSize * kSize)];
+    float r = residualInput ? added[i] : first[i];
+    float v = second[i] + b;
+    if (sum)
+      second[i] = std::max(v + (r + b), 0.0f);
+    else
+      second[i] = (std::string(activation) == "max" ? std::max(v, 0.0f)
+                                                     : std::sin(v)) +
+                  r;
   }
   std::vector<float> expected = convolve(second, p.constant(w2), kOut, kOut);
 
@@ -319,6 +341,10 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
 
 TEST(EpilogueTest, ConvolutionComputesTheFusionAfterIt) {
   runEpilogue("max", /*residualInput=*/false, /*absorbed=*/true);
+}
+
+TEST(EpilogueTest, SumsOfOperandsAddOneByOne) {
+  runEpilogue("sum", /*residualInput=*/false, /*absorbed=*/true);
 }
 
 TEST(EpilogueTest, FusionWithoutPostOpsRunsApart) {
