@@ -27,6 +27,7 @@
 #include "runtime/kernels/IntArithmetic.h"
 #include "runtime/kernels/KernelContext.h"
 #include "runtime/kernels/OneDnnConvolution.h"
+#include "runtime/kernels/OneDnnMatmul.h"
 #include "runtime/kernels/StridedCopy.h"
 
 namespace tessel::kernels {
@@ -267,9 +268,13 @@ void doubleDot(const TensorView &lhs, const TensorView &rhs,
          p.n, p.k, p.n);
 }
 
-absl::Status dotGeneral(KernelContext &context) {
-  if (context.operands.size() != 2 || context.results.size() != 1)
-    return context.error("needs two operands and one result");
+/// The dot_general of `context` (two operands, one result); with an
+/// epilogue where oneDNN's matmul may compute that too.
+absl::Status dotAlone(KernelContext &context, const KernelEpilogue *epilogue) {
+  if (std::optional<MatmulShape> shape = matmulShapeOf(context))
+    if (std::optional<absl::Status> done =
+            multiplyWithOneDnn(context, *shape, epilogue))
+      return *done;
   const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
   const TensorView &result = context.results[0];
   absl::StatusOr<DotDimensions> groups = dotDimensions(context);
@@ -552,7 +557,7 @@ absl::Status convolveRowMajor(KernelContext &context,
 /// and, where `epilogue` is given, oneDNN may compute that too (it says so
 /// in epilogue->applied).
 absl::Status convolveAlone(KernelContext &context,
-                           const ConvolutionEpilogue *epilogue) {
+                           const KernelEpilogue *epilogue) {
   if (!isFloatType(context.operands[0].type))
     return context.error("needs floating-point operands");
   // Which of input and result are channels-last (chosen at load).
@@ -598,37 +603,43 @@ absl::Status convolveAlone(KernelContext &context,
   return absl::OkStatus();
 }
 
-/// Operands: input, kernel; result: the convolution's. With an epilogue
-/// (a fusion the host gave this convolution at load, see
-/// convolutionTakesEpilogue) the fusion's operands follow, and its result.
-absl::Status convolution(KernelContext &context) {
-  bool withEpilogue = context.instruction.has_fusion();
-  if (withEpilogue ? context.operands.size() < 2 || context.results.size() != 2
-                   : context.operands.size() != 2 ||
-                         context.results.size() != 1)
-    return context.error("needs two operands and one result");
-  if (!withEpilogue)
-    return convolveAlone(context, nullptr);
+/// Runs a kernel whose own operands are the first `own` and whose result
+/// the first, with the epilogue the host may have given it at load
+/// (registerEpilogue: the fusion in Instruction.fusion, its operands after
+/// the kernel's, its result second). Where `alone` does not compute the
+/// epilogue itself, the fusion runs after it.
+absl::Status runWithEpilogue(KernelContext &context, size_t own,
+                             absl::Status (*alone)(KernelContext &,
+                                                   const KernelEpilogue *)) {
+  if (!context.instruction.has_fusion()) {
+    if (context.operands.size() != own || context.results.size() != 1)
+      return context.error(
+          absl::StrCat("needs ", own, " operands and one result"));
+    return alone(context, nullptr);
+  }
+  if (context.operands.size() < own || context.results.size() != 2)
+    return context.error(absl::StrCat(
+        "needs ", own, " operands and one result before its epilogue's"));
   absl::StatusOr<int64_t> operand = context.getInt("epilogue_operand");
   if (!operand.ok())
     return operand.status();
-  ConvolutionEpilogue epilogue;
+  KernelEpilogue epilogue;
   epilogue.fusion = &context.instruction.fusion();
   epilogue.operand = static_cast<int>(*operand);
-  epilogue.operands.assign(context.operands.begin() + 2,
+  epilogue.operands.assign(context.operands.begin() + own,
                            context.operands.end());
   epilogue.result = context.results[1];
   if (epilogue.operand < 0 ||
       epilogue.operand >= static_cast<int>(epilogue.operands.size()))
     return context.error("epilogue_operand names no operand");
-  KernelContext alone(context.instruction,
-                      {context.operands[0], context.operands[1]},
-                      {context.results[0]}, context.pool, context.state);
-  if (absl::Status status = convolveAlone(alone, &epilogue); !status.ok())
+  KernelContext kernel(
+      context.instruction,
+      {context.operands.begin(), context.operands.begin() + own},
+      {context.results[0]}, context.pool, context.state);
+  if (absl::Status status = alone(kernel, &epilogue); !status.ok())
     return status;
   if (epilogue.applied)
     return absl::OkStatus();
-  // The epilogue as the fusion it was.
   proto::Instruction fusion;
   fusion.set_op("fusion");
   fusion.set_location(context.instruction.location());
@@ -636,6 +647,29 @@ absl::Status convolution(KernelContext &context) {
   KernelContext apart(fusion, epilogue.operands, {epilogue.result},
                       context.pool);
   return findKernel("fusion")(apart);
+}
+
+absl::Status convolution(KernelContext &context) {
+  return runWithEpilogue(context, 2, convolveAlone);
+}
+
+absl::Status dotGeneral(KernelContext &context) {
+  return runWithEpilogue(context, 2, dotAlone);
+}
+
+/// Whether a dot_general takes `fusion` as its epilogue: oneDNN's matmul
+/// computes the product and the fusion as post-ops.
+bool dotTakesEpilogue(const KernelContext &dot, const proto::Fusion &fusion,
+                      int operand, const std::vector<TensorView> &operands,
+                      const TensorView &result) {
+  if (!matmulShapeOf(dot))
+    return false;
+  KernelEpilogue epilogue;
+  epilogue.fusion = &fusion;
+  epilogue.operand = operand;
+  epilogue.operands = operands;
+  epilogue.result = result;
+  return postOpsOf(epilogue).has_value();
 }
 
 /// Whether a convolution takes `fusion`, reading its result as operand
@@ -647,12 +681,12 @@ bool convolutionTakesEpilogue(const KernelContext &convolution,
   absl::StatusOr<std::pair<bool, bool>> flags = channelsLastFlags(convolution);
   if (!flags.ok() || !flags->second)
     return false; // Post-ops write the result channels-last.
-  ConvolutionEpilogue epilogue;
+  KernelEpilogue epilogue;
   epilogue.fusion = &fusion;
   epilogue.operand = operand;
   epilogue.operands = operands;
   epilogue.result = result;
-  return oneDnnTakesEpilogue(epilogue);
+  return postOpsOf(epilogue).has_value();
 }
 
 /// Input and result may be channels-last where oneDNN takes the
@@ -745,6 +779,7 @@ void registerContractionKernels() {
                                        setChannelsLastFlags,
                                        /*prefers=*/true});
   registerEpilogue("convolution", convolutionTakesEpilogue);
+  registerEpilogue("dot_general", dotTakesEpilogue);
 }
 
 } // namespace tessel::kernels

@@ -87,9 +87,9 @@ Access collapsedAccess(const void *data, proto::ElementType type,
   return access;
 }
 
-template <typename T, typename Out>
+template <typename T, typename Out, typename Convert>
 void gatherRuns(const Access &access, int64_t start, int64_t length, Out *out,
-                Out (*convert)(T)) {
+                Convert convert) {
   const T *data = static_cast<const T *>(access.data);
   const std::vector<int64_t> &dims = access.dims;
   int64_t rank = dims.size();
@@ -129,10 +129,15 @@ void gatherRuns(const Access &access, int64_t start, int64_t length, Out *out,
 }
 
 // Conversions on load, as function objects so that the loops inline them.
-template <typename F> F fromHalf(Half v) { return toFloat(v); }
-template <typename F> F fromBFloat16(BFloat16 v) { return toFloat(v); }
-template <typename F> F fromFloat(float v) { return v; }
-template <typename F> F fromDouble(double v) { return static_cast<F>(v); }
+template <typename F, typename T> struct ToLane {
+  F operator()(T v) const { return static_cast<F>(v); }
+};
+template <typename F> struct ToLane<F, Half> {
+  F operator()(Half v) const { return toFloat(v); }
+};
+template <typename F> struct ToLane<F, BFloat16> {
+  F operator()(BFloat16 v) const { return toFloat(v); }
+};
 constexpr auto int32ToInt = [](int32_t v) { return static_cast<int64_t>(v); };
 constexpr auto int64ToInt = [](int64_t v) { return v; };
 constexpr auto boolToInt = [](uint8_t v) {
@@ -140,20 +145,22 @@ constexpr auto boolToInt = [](uint8_t v) {
 };
 /// An integer of a narrower or unsigned type as int64 (sign- or
 /// zero-extended by its type).
-template <typename T> int64_t widen(T v) { return static_cast<int64_t>(v); }
+template <typename T> using Widen = ToLane<int64_t, T>;
 
 /// Loads into the float lane F (float, or double for chains with f64).
 template <typename F>
 void loadFloats(const Access &access, int64_t start, int64_t length, F *out) {
   switch (access.type) {
   case proto::F32:
-    return gatherRuns<float, F>(access, start, length, out, fromFloat<F>);
+    return gatherRuns<float, F>(access, start, length, out, ToLane<F, float>());
   case proto::F16:
-    return gatherRuns<Half, F>(access, start, length, out, fromHalf<F>);
+    return gatherRuns<Half, F>(access, start, length, out, ToLane<F, Half>());
   case proto::F64:
-    return gatherRuns<double, F>(access, start, length, out, fromDouble<F>);
+    return gatherRuns<double, F>(access, start, length, out,
+                                 ToLane<F, double>());
   default:
-    return gatherRuns<BFloat16, F>(access, start, length, out, fromBFloat16<F>);
+    return gatherRuns<BFloat16, F>(access, start, length, out,
+                                   ToLane<F, BFloat16>());
   }
 }
 
@@ -166,19 +173,19 @@ void loadInts(const Access &access, int64_t start, int64_t length,
     return gatherRuns<int64_t, int64_t>(access, start, length, out, int64ToInt);
   case proto::I8:
     return gatherRuns<int8_t, int64_t>(access, start, length, out,
-                                       widen<int8_t>);
+                                       Widen<int8_t>());
   case proto::U8:
     return gatherRuns<uint8_t, int64_t>(access, start, length, out,
-                                        widen<uint8_t>);
+                                        Widen<uint8_t>());
   case proto::I16:
     return gatherRuns<int16_t, int64_t>(access, start, length, out,
-                                        widen<int16_t>);
+                                        Widen<int16_t>());
   case proto::U16:
     return gatherRuns<uint16_t, int64_t>(access, start, length, out,
-                                         widen<uint16_t>);
+                                         Widen<uint16_t>());
   case proto::U32:
     return gatherRuns<uint32_t, int64_t>(access, start, length, out,
-                                         widen<uint32_t>);
+                                         Widen<uint32_t>());
   case proto::U64: // Its bits.
     return gatherRuns<int64_t, int64_t>(access, start, length, out, int64ToInt);
   default:

@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
-#include "runtime/kernels/FusionSteps.h"
+#include "runtime/kernels/OneDnnPostOps.h"
 #include "runtime/kernels/OpenMp.h"
 
 namespace tessel::kernels {
@@ -18,235 +18,6 @@ namespace {
 
 using Tag = dnnl::memory::format_tag;
 using Dims = dnnl::memory::dims;
-
-/// One post-op: an eltwise function, or a binary one with the epilogue's
-/// operand `side`, read per output channel, as one value, or whole.
-struct PostOp {
-  enum class Side { None, PerChannel, Scalar, Whole };
-  dnnl::algorithm algorithm = dnnl::algorithm::undef;
-  float alpha = 0, beta = 0;
-  Side kind = Side::None;
-  int side = -1;
-};
-
-/// The epilogue as post-ops, or nullopt where a step has none.
-std::optional<std::vector<PostOp>> postOpsOf(const ConvolutionEpilogue &e) {
-  const proto::Fusion &fusion = *e.fusion;
-  const TensorView &result = e.result;
-  if (result.type != proto::F32 || result.rank() != 4 ||
-      fusion.outputs_size() != 1 ||
-      fusion.operand_dims_size() != static_cast<int>(e.operands.size()))
-    return std::nullopt;
-  int64_t channels = result.dims[3];
-  // What each step holds: the chain's value (from the convolution's result
-  // through post-ops), an operand, a constant, or something else.
-  // A sum of operands (a residual plus the bias of its own folded batch
-  // norm) is added to the chain one operand after the other.
-  enum class Kind { Chain, Operand, Sum, Constant, Other };
-  struct Value {
-    Kind kind = Kind::Other;
-    PostOp::Side side = PostOp::Side::None;
-    int operand = -1;
-    double constant = 0;
-    std::vector<std::pair<PostOp::Side, int>> terms; // Of a Sum.
-  };
-  auto termsOf = [](const Value &v) {
-    return v.kind == Kind::Sum
-               ? v.terms
-               : std::vector<std::pair<PostOp::Side, int>>{{v.side, v.operand}};
-  };
-  std::vector<Value> values;
-  std::vector<PostOp> ops;
-  int chain = -1;
-  auto eltwise = [&](dnnl::algorithm algorithm, float alpha, float beta) {
-    PostOp op;
-    op.algorithm = algorithm;
-    op.alpha = alpha;
-    op.beta = beta;
-    ops.push_back(op);
-  };
-  for (int s = 0; s < fusion.steps_size(); ++s) {
-    const proto::FusionStep &step = fusion.steps(s);
-    StepOp op;
-    if (!stepOpNamed(step.op(), op))
-      return std::nullopt;
-    Value value;
-    if (op == StepOp::Load) {
-      if (step.args_size() != 1 || step.args(0) < 0 ||
-          step.args(0) >= static_cast<int64_t>(e.operands.size()))
-        return std::nullopt;
-      int k = static_cast<int>(step.args(0));
-      if (k == e.operand) {
-        if (chain >= 0 || step.element_type() != proto::F32)
-          return std::nullopt; // Read twice: not one chain.
-        value.kind = Kind::Chain;
-        chain = s;
-      } else {
-        const TensorView &operand = e.operands[k];
-        const proto::Ints &mapping = fusion.operand_dims(k);
-        bool identity = operand.rank() == 4 && mapping.values_size() == 4;
-        for (int64_t i = 0; i < 4 && identity; ++i)
-          identity = mapping.values(i) == i;
-        // Per channel: every dimension but one of 1, read along the
-        // result's channels (memory position 3).
-        int wide = 0;
-        bool perChannel = mapping.values_size() == operand.rank();
-        for (int64_t i = 0; i < operand.rank() && perChannel; ++i) {
-          if (operand.dims[i] == 1)
-            continue;
-          ++wide;
-          perChannel = mapping.values(i) == 3 && operand.dims[i] == channels;
-        }
-        if (operand.type != proto::F32)
-          value.kind = Kind::Other;
-        else if (identity && operand.dims == result.dims)
-          value = {Kind::Operand, PostOp::Side::Whole, k, 0};
-        else if (perChannel)
-          value = {Kind::Operand,
-                   wide ? PostOp::Side::PerChannel : PostOp::Side::Scalar, k,
-                   0};
-      }
-    } else if (op == StepOp::Constant) {
-      value.kind = Kind::Constant;
-      value.constant = stepAttributes(step).value;
-    } else {
-      bool readsChain = false;
-      for (int64_t arg : step.args()) {
-        if (arg < 0 || arg >= s)
-          return std::nullopt;
-        if (values[arg].kind == Kind::Chain) {
-          if (arg != chain)
-            return std::nullopt; // The chain branches.
-          readsChain = true;
-        }
-      }
-      if (readsChain) {
-        if (step.element_type() != proto::F32)
-          return std::nullopt;
-        StepAttributes attributes = stepAttributes(step);
-        if (step.args_size() == 1) {
-          switch (op) {
-          case StepOp::Relu:
-            eltwise(dnnl::algorithm::eltwise_relu, 0, 0);
-            break;
-          case StepOp::Clamp:
-            eltwise(dnnl::algorithm::eltwise_clip,
-                    attributes.hasMin ? attributes.min : -FLT_MAX,
-                    attributes.hasMax ? attributes.max : FLT_MAX);
-            break;
-          case StepOp::Tanh:
-            eltwise(dnnl::algorithm::eltwise_tanh, 0, 0);
-            break;
-          case StepOp::Sigmoid:
-            eltwise(dnnl::algorithm::eltwise_logistic, 0, 0);
-            break;
-          case StepOp::Exp:
-            eltwise(dnnl::algorithm::eltwise_exp, 0, 0);
-            break;
-          case StepOp::Abs:
-            eltwise(dnnl::algorithm::eltwise_abs, 0, 0);
-            break;
-          case StepOp::Sqrt:
-            eltwise(dnnl::algorithm::eltwise_sqrt, 0, 0);
-            break;
-          case StepOp::Neg:
-            eltwise(dnnl::algorithm::eltwise_linear, -1, 0);
-            break;
-          default:
-            return std::nullopt;
-          }
-        } else if (step.args_size() == 2) {
-          bool chainFirst = step.args(0) == chain;
-          const Value &other = values[step.args(chainFirst ? 1 : 0)];
-          if (other.kind == Kind::Constant) {
-            auto c = static_cast<float>(other.constant);
-            switch (op) {
-            case StepOp::Add:
-              eltwise(dnnl::algorithm::eltwise_linear, 1, c);
-              break;
-            case StepOp::Sub:
-              eltwise(dnnl::algorithm::eltwise_linear, chainFirst ? 1 : -1,
-                      chainFirst ? -c : c);
-              break;
-            case StepOp::Mul:
-              eltwise(dnnl::algorithm::eltwise_linear, c, 0);
-              break;
-            case StepOp::Max:
-              if (c == 0)
-                eltwise(dnnl::algorithm::eltwise_relu, 0, 0);
-              else
-                eltwise(dnnl::algorithm::eltwise_clip, c, FLT_MAX);
-              break;
-            case StepOp::Min:
-              eltwise(dnnl::algorithm::eltwise_clip, -FLT_MAX, c);
-              break;
-            default:
-              return std::nullopt;
-            }
-          } else if (other.kind == Kind::Sum && op == StepOp::Add) {
-            for (auto [side, operand] : other.terms) {
-              PostOp post;
-              post.kind = side;
-              post.side = operand;
-              post.algorithm = dnnl::algorithm::binary_add;
-              ops.push_back(post);
-            }
-          } else if (other.kind == Kind::Operand) {
-            PostOp post;
-            post.kind = other.side;
-            post.side = other.operand;
-            switch (op) {
-            case StepOp::Add:
-              post.algorithm = dnnl::algorithm::binary_add;
-              break;
-            case StepOp::Mul:
-              post.algorithm = dnnl::algorithm::binary_mul;
-              break;
-            case StepOp::Max:
-              post.algorithm = dnnl::algorithm::binary_max;
-              break;
-            case StepOp::Min:
-              post.algorithm = dnnl::algorithm::binary_min;
-              break;
-            case StepOp::Sub:
-              post.algorithm = dnnl::algorithm::binary_sub;
-              break;
-            case StepOp::Div:
-              post.algorithm = dnnl::algorithm::binary_div;
-              break;
-            default:
-              return std::nullopt;
-            }
-            if (!chainFirst && (op == StepOp::Sub || op == StepOp::Div))
-              return std::nullopt;
-            ops.push_back(post);
-          } else {
-            return std::nullopt;
-          }
-        } else {
-          return std::nullopt;
-        }
-        value.kind = Kind::Chain;
-        chain = s;
-      } else if (op == StepOp::Add && step.args_size() == 2 &&
-                 step.element_type() == proto::F32) {
-        const Value &x = values[step.args(0)], &y = values[step.args(1)];
-        bool terms = (x.kind == Kind::Operand || x.kind == Kind::Sum) &&
-                     (y.kind == Kind::Operand || y.kind == Kind::Sum);
-        if (terms) {
-          value.kind = Kind::Sum;
-          value.terms = termsOf(x);
-          for (const auto &term : termsOf(y))
-            value.terms.push_back(term);
-        }
-      }
-    }
-    values.push_back(value);
-  }
-  if (chain < 0 || fusion.outputs(0) != chain)
-    return std::nullopt;
-  return ops;
-}
 
 /// Output rows [firstRow, lastRow) of output channels [firstChannel,
 /// lastChannel): its primitive, its views into the channels-last input and
@@ -305,7 +76,7 @@ void transpose(ThreadPool &pool, const float *in, float *out, int64_t rows,
 /// Builds the pieces; false when oneDNN has no implementation for one.
 bool prepare(ConvState &state, const KernelContext &context,
              const ConvolutionAttributes &a, ConvolutionLayouts layouts,
-             const ConvolutionEpilogue *epilogue) {
+             const KernelEpilogue *epilogue) {
   state.layouts = layouts;
   state.pieces.clear();
   state.epilogue = false;
@@ -460,14 +231,10 @@ bool prepare(ConvState &state, const KernelContext &context,
 
 } // namespace
 
-bool oneDnnTakesEpilogue(const ConvolutionEpilogue &epilogue) {
-  return postOpsOf(epilogue).has_value();
-}
-
 std::optional<absl::Status>
 convolveWithOneDnn(KernelContext &context, const ConvolutionAttributes &a,
                    ConvolutionLayouts layouts,
-                   const ConvolutionEpilogue *epilogue) {
+                   const KernelEpilogue *epilogue) {
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
   if (input.type != proto::F32 || input.rank() != 4 || a.lhsDilation[0] != 1 ||

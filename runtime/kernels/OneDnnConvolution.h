@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/OneDnnPostOps.h"
 
 namespace tessel::kernels {
 
@@ -28,39 +29,17 @@ struct ConvolutionLayouts {
   bool inputChannelsLast = false, resultChannelsLast = false;
 };
 
-/// An elementwise fusion applied to the convolution's result as oneDNN
-/// post-ops, inside the convolution (a per-channel shift or scale, an
-/// activation, a residual add), rather than as a pass of its own over the
-/// result. `operands` and `result` are the fusion's views, channels-last
-/// (memory order); its operand `operand` is the convolution's result.
-struct ConvolutionEpilogue {
-  const proto::Fusion *fusion = nullptr;
-  int operand = 0;
-  std::vector<TensorView> operands;
-  TensorView result;
-  /// Set by convolveWithOneDnn: whether it computed the epilogue (else it
-  /// wrote the convolution's result, and the caller runs the fusion).
-  mutable bool applied = false;
-};
-
-/// Whether `epilogue` maps onto post-ops: one chain from the convolution's
-/// result through f32 steps oneDNN has (add, sub, mul, div, max, min with a
-/// per-channel vector, a same-shape channels-last tensor or a constant;
-/// relu, clamp, tanh, sigmoid, exp, abs, sqrt, neg) to the fusion's only
-/// output.
-bool oneDnnTakesEpilogue(const ConvolutionEpilogue &epilogue);
-
 /// Runs the convolution of `context` on oneDNN and returns its status, or
 /// nullopt when oneDNN does not take this case (type, rank, input dilation,
 /// negative padding, or no implementation): the caller then
-/// computes it itself. With an `epilogue` (which oneDnnTakesEpilogue
+/// computes it itself. With an `epilogue` (which postOpsOf
 /// accepted, the result channels-last) the result written is the
 /// epilogue's; the convolution's own result is left unwritten.
 std::optional<absl::Status>
 convolveWithOneDnn(KernelContext &context,
                    const ConvolutionAttributes &attributes,
                    ConvolutionLayouts layouts = {},
-                   const ConvolutionEpilogue *epilogue = nullptr);
+                   const KernelEpilogue *epilogue = nullptr);
 
 } // namespace tessel::kernels
 

@@ -1,8 +1,9 @@
-//===- ChannelsLastTest.cpp - Channels-last buffers chosen at load --------===//
+//===- LoadTimeTest.cpp - What the host backend decides at load -----------===//
 //
 // Hand-written device programs: which buffers the host keeps channels-last,
-// and that a program runs to the same numbers with them as a direct
-// computation does.
+// which instructions run once at load, which fusions a kernel computes as
+// its epilogue; and that a program runs to the same numbers with them as a
+// direct computation does.
 //
 //===----------------------------------------------------------------------===//
 
@@ -453,6 +454,174 @@ void runPool(const char *op) {
 
 TEST(ChannelsLastTest, MaxPool) { runPool("max_pool"); }
 TEST(ChannelsLastTest, AveragePool) { runPool("avg_pool"); }
+
+// y = x . W^T (W read-only, [n, k]), then f(y + bias) or y + bias + r for
+// a second input r: the matrix multiply computes the fusion (no fusion in
+// the profile) where oneDNN has post-ops for it.
+void runDotEpilogue(const std::string &form, bool absorbed) {
+  constexpr int64_t m = 64, k = 32, n = 48;
+  ProgramBuilder p;
+  int64_t x = p.input({2, m / 2, k});
+  int64_t w = p.buffer(proto::Buffer::CONSTANT, {n, k});
+  int64_t bias = p.buffer(proto::Buffer::CONSTANT, {n});
+  bool residual = form == "residual";
+  int64_t r = residual ? p.input({2, m / 2, n}, "r") : -1;
+  int64_t y = p.buffer(proto::Buffer::ARENA, {2, m / 2, n}, 0);
+  int64_t out = p.buffer(proto::Buffer::ARENA, {2, m / 2, n}, m * n * 4);
+  proto::Instruction *dot = p.program->add_instructions();
+  dot->set_op("dot_general");
+  dot->set_location("y");
+  dot->add_operands(x);
+  dot->add_operands(w);
+  dot->add_results(y);
+  auto ints = [&](const char *name, std::vector<int64_t> values) {
+    proto::Ints *list = (*dot->mutable_attributes())[name].mutable_ints();
+    for (int64_t v : values)
+      list->add_values(v);
+  };
+  ints("lhs_batching_dimensions", {});
+  ints("rhs_batching_dimensions", {});
+  ints("lhs_contracting_dimensions", {2});
+  ints("rhs_contracting_dimensions", {1});
+  proto::Instruction *f = p.program->add_instructions();
+  f->set_op("fusion");
+  f->set_location("out");
+  proto::Fusion *fusion = f->mutable_fusion();
+  std::vector<std::pair<int64_t, std::vector<int64_t>>> operands = {
+      {y, {0, 1, 2}}, {bias, {2}}};
+  if (residual)
+    operands.push_back({r, {0, 1, 2}});
+  for (auto &[id, dims] : operands) {
+    f->add_operands(id);
+    proto::Ints *mapping = fusion->add_operand_dims();
+    for (int64_t d : dims)
+      mapping->add_values(d);
+  }
+  auto step = [&](const char *op, std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion->add_steps();
+    s->set_op(op);
+    s->set_element_type(proto::F32);
+    for (int64_t arg : args)
+      s->add_args(arg);
+    return s;
+  };
+  auto constant = [&](double value) {
+    (*step("constant", {})->mutable_attributes())["value"].set_f(value);
+    return fusion->steps_size() - 1;
+  };
+  step("load", {1});            // 0: bias
+  step("load", {0});            // 1: y
+  step("add", {0, 1});          // 2: v = bias + y, as exporters order it
+  int last = 2;
+  if (form == "gelu_tanh") {
+    // 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v^3)))
+    int half = constant(0.5);
+    step("mul", {2, half});                            // h
+    int h = fusion->steps_size() - 1;
+    int three = constant(3);
+    step("pow", {2, three});
+    int cube = fusion->steps_size() - 1;
+    int c = constant(0.044715);
+    step("mul", {cube, c});
+    step("add", {2, fusion->steps_size() - 1});
+    int sum = fusion->steps_size() - 1;
+    int scale = constant(0.7978845608);
+    step("mul", {sum, scale});
+    step("tanh", {fusion->steps_size() - 1});
+    int t = fusion->steps_size() - 1;
+    int one = constant(1);
+    step("add", {t, one});
+    step("mul", {h, fusion->steps_size() - 1});
+    last = fusion->steps_size() - 1;
+  } else if (form == "gelu_erf") {
+    // v * 0.5 * (1 + erf(v / sqrt 2))
+    int root = constant(1.4142135623730951);
+    step("div", {2, root});
+    step("erf", {fusion->steps_size() - 1});
+    int e = fusion->steps_size() - 1;
+    int one = constant(1);
+    step("add", {one, e});
+    int u = fusion->steps_size() - 1;
+    int half = constant(0.5);
+    step("mul", {2, half});
+    step("mul", {fusion->steps_size() - 1, u});
+    last = fusion->steps_size() - 1;
+  } else if (form == "residual") {
+    step("load", {2});
+    step("add", {2, fusion->steps_size() - 1});
+    last = fusion->steps_size() - 1;
+  } else {
+    step(form.c_str(), {2});
+    last = fusion->steps_size() - 1;
+  }
+  fusion->add_outputs(last);
+  f->add_results(out);
+  p.output(out);
+
+  std::mt19937 random(13);
+  std::vector<float> input(m * k), added(m * n);
+  for (float &v : input)
+    v = std::uniform_real_distribution<float>(-2, 2)(random);
+  for (float &v : added)
+    v = std::uniform_real_distribution<float>(-1, 1)(random);
+  std::vector<float> expected(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t q = 0; q < k; ++q)
+        sum += input[i * k + q] * p.constant(w)[j * k + q];
+      double v = sum + p.constant(bias)[j];
+      if (form == "gelu_tanh")
+        v = 0.5 * v * (1 + std::tanh(0.7978845608 * (v + 0.044715 * v * v * v)));
+      else if (form == "gelu_erf")
+        v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+      else if (form == "residual")
+        v += added[i * n + j];
+      else if (form == "sin")
+        v = std::sin(v);
+      expected[i * n + j] = static_cast<float>(v);
+    }
+  for (int threads : {1, 2}) {
+    HostBackend backend(threads, /*profile=*/true);
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+        backend.load(p.executable, "/nonexistent");
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    HostTensor first{proto::F32, {2, m / 2, k}, {}}, second{proto::F32,
+                                                            {2, m / 2, n},
+                                                            {}};
+    first.bytes.resize(input.size() * sizeof(float));
+    std::memcpy(first.bytes.data(), input.data(), first.bytes.size());
+    second.bytes.resize(added.size() * sizeof(float));
+    std::memcpy(second.bytes.data(), added.data(), second.bytes.size());
+    std::vector<HostTensor> inputs = {first};
+    if (residual)
+      inputs.push_back(second);
+    for (int run = 0; run < 2; ++run) {
+      absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run(inputs);
+      ASSERT_TRUE(result.ok()) << result.status();
+      for (size_t i = 0; i < expected.size(); ++i)
+        ASSERT_NEAR((*result)[0].as<float>()[i], expected[i], 1e-4)
+            << form << ", element " << i << ", " << threads << " threads";
+    }
+    bool fusionRan = false;
+    for (const auto &[kernel, seconds] : (*loaded)->profile())
+      fusionRan = fusionRan || kernel == "fusion";
+    EXPECT_EQ(fusionRan, !absorbed) << form;
+  }
+}
+
+TEST(EpilogueTest, MatrixMultiplyComputesGeluTanh) {
+  runDotEpilogue("gelu_tanh", /*absorbed=*/true);
+}
+TEST(EpilogueTest, MatrixMultiplyComputesGeluErf) {
+  runDotEpilogue("gelu_erf", /*absorbed=*/true);
+}
+TEST(EpilogueTest, MatrixMultiplyAddsResidual) {
+  runDotEpilogue("residual", /*absorbed=*/true);
+}
+TEST(EpilogueTest, MatrixMultiplyLeavesSinApart) {
+  runDotEpilogue("sin", /*absorbed=*/false);
+}
 
 // A reshape view of a convolution's result (a buffer nobody writes, on the
 // same bytes) reads them row-major: the result stays row-major.

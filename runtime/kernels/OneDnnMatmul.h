@@ -1,0 +1,45 @@
+//===- OneDnnMatmul.h - Matrix products on oneDNN's matmul ------*- C++ -*-===//
+//
+// An f32 product of a row-major [m, k] left operand and read-only weights
+// ([k, n], or [n, k] read transposed) runs on oneDNN's matmul primitive:
+// the weights packed into its layout once (dnnl_sgemm packs them again at
+// every call), the rows split into one piece per pool thread, each its own
+// primitive on one OpenMP thread, and an epilogue (bias, activation,
+// residual) computed as post-ops. Primitives and packed weights are built
+// at the first run and kept in the instruction's KernelState.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_RUNTIME_KERNELS_ONEDNNMATMUL_H
+#define TESSEL_RUNTIME_KERNELS_ONEDNNMATMUL_H
+
+#include <optional>
+
+#include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/OneDnnPostOps.h"
+
+namespace tessel::kernels {
+
+/// The shape of a product oneDNN's matmul takes: m rows of k times the
+/// weights, n columns.
+struct MatmulShape {
+  int64_t m = 0, n = 0, k = 0;
+  bool weightsTransposed = false; // Weights given as [n, k].
+};
+
+/// Whether the dot_general of `context` is such a product: f32, no
+/// batching, the left operand's contracted dimension its last, a rank-2
+/// right operand that is read-only.
+std::optional<MatmulShape> matmulShapeOf(const KernelContext &context);
+
+/// Runs the product on oneDNN, with `epilogue` if given (which postOpsOf
+/// accepted; row-major, the product's shape), and returns its status, or
+/// nullopt when oneDNN has no optimised implementation (the caller then
+/// computes it itself).
+std::optional<absl::Status> multiplyWithOneDnn(KernelContext &context,
+                                               const MatmulShape &shape,
+                                               const KernelEpilogue *epilogue);
+
+} // namespace tessel::kernels
+
+#endif // TESSEL_RUNTIME_KERNELS_ONEDNNMATMUL_H
