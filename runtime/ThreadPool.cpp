@@ -48,13 +48,14 @@ ThreadPool::~ThreadPool() {
     worker.join();
 }
 
-void ThreadPool::runChunks() {
-  const std::function<void(int64_t, int64_t)> &body = *task;
+void ThreadPool::runChunks(Task &task) {
   while (true) {
-    int64_t index = nextChunk.fetch_add(1);
-    if (index >= chunks)
+    int64_t index = task.next.fetch_add(1, std::memory_order_relaxed);
+    if (index >= task.chunks)
       return;
-    body(index * chunk, std::min(taskSize, (index + 1) * chunk));
+    (*task.body)(index * task.chunk,
+                 std::min(task.size, (index + 1) * task.chunk));
+    task.done.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -67,17 +68,19 @@ void ThreadPool::workerLoop(int) {
            std::chrono::steady_clock::now() < deadline)
       for (int i = 0; i < 64; ++i)
         pause();
-    if (generation.load(std::memory_order_acquire) == seen) {
+    std::shared_ptr<Task> task;
+    {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] {
         return generation.load(std::memory_order_acquire) != seen;
       });
+      seen = generation.load(std::memory_order_acquire);
+      if (stopping)
+        return;
+      task = current;
     }
-    seen = generation.load(std::memory_order_acquire);
-    if (stopping)
-      return;
-    runChunks();
-    pending.fetch_sub(1, std::memory_order_acq_rel);
+    if (task)
+      runChunks(*task);
   }
 }
 
@@ -92,22 +95,22 @@ void ThreadPool::parallelFor(
     body(0, n);
     return;
   }
-  task = &body;
-  taskSize = n;
-  chunk = (n + pieces - 1) / pieces;
-  chunks = (n + chunk - 1) / chunk;
-  nextChunk.store(0);
-  pending.store(static_cast<int>(workers.size()));
+  auto task = std::make_shared<Task>();
+  task->body = &body;
+  task->size = n;
+  task->chunk = (n + pieces - 1) / pieces;
+  task->chunks = (n + task->chunk - 1) / task->chunk;
   {
     // Under the lock, so that a worker about to sleep sees the change.
     std::lock_guard<std::mutex> lock(mutex);
+    current = task;
     generation.fetch_add(1, std::memory_order_release);
   }
   wake.notify_all();
-  runChunks();
-  while (pending.load(std::memory_order_acquire) != 0)
+  runChunks(*task);
+  // Chunks a worker claimed may still run; none is left to claim.
+  while (task->done.load(std::memory_order_acquire) != task->chunks)
     pause();
-  task = nullptr;
 }
 
 } // namespace tessel

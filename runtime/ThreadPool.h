@@ -4,6 +4,9 @@
 // and run them on all threads, the caller included, returning when all are
 // done. Kernels parallelise through it rather than spawning threads. Idle
 // workers spin briefly before sleeping, as kernels follow each other fast.
+// The caller waits for the chunks, not for the workers: on a loaded machine
+// a worker the scheduler has not run yet costs nothing, the caller running
+// the chunks it would have taken.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -38,20 +42,25 @@ public:
                    const std::function<void(int64_t, int64_t)> &body);
 
 private:
+  /// One parallelFor: its chunks, claimed with an atomic counter. Workers
+  /// hold it while they look for chunks, so that one waking late finds
+  /// none (and never touches the body, which may be gone) rather than a
+  /// later task's.
+  struct Task {
+    const std::function<void(int64_t, int64_t)> *body = nullptr;
+    int64_t size = 0, chunk = 0, chunks = 0;
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+
   void workerLoop(int index);
-  /// Claims and runs chunks of the current task until none is left.
-  void runChunks();
+  /// Claims and runs chunks of `task` until none is left.
+  static void runChunks(Task &task);
 
   std::vector<std::thread> workers;
   std::mutex mutex;
   std::condition_variable wake;
-  // The current task; written by parallelFor before `generation` changes.
-  const std::function<void(int64_t, int64_t)> *task = nullptr;
-  int64_t taskSize = 0;
-  int64_t chunk = 0;
-  int64_t chunks = 0;
-  std::atomic<int64_t> nextChunk{0};
-  std::atomic<int> pending{0};
+  std::shared_ptr<Task> current; // Published under `mutex`.
   std::atomic<uint64_t> generation{0};
   bool stopping = false;
 };

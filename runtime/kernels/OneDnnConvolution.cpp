@@ -102,6 +102,11 @@ bool prepare(ConvState &state, const KernelContext &context,
   int64_t kH = kernel.dims[2], kW = kernel.dims[3];
   int64_t padRight = (state.outW - 1) * a.strides[1] +
                      (kW - 1) * a.rhsDilation[1] + 1 - state.inW - a.padLow[1];
+  // Windows that stop short of the last columns (a 1x1 stride-2 kernel on
+  // an even width): oneDNN rounds the output width down, so no padding
+  // gives the same width while the shortfall is under a stride.
+  if (padRight < 0 && -padRight < a.strides[1])
+    padRight = 0;
   if (padRight < 0)
     return false;
   if (!layouts.inputChannelsLast)
