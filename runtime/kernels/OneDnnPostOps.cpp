@@ -70,9 +70,13 @@ private:
            stepOpNamed(fusion.steps(s).op(), actual) && actual == op &&
            fusion.steps(s).element_type() == proto::F32;
   }
+  /// Argument i of step s, if it names an earlier step (else -1: the walk
+  /// never loops, whatever the executable says).
   int argument(int s, int i) const {
     const proto::FusionStep &step = fusion.steps(s);
-    return i < step.args_size() ? static_cast<int>(step.args(i)) : -1;
+    if (i >= step.args_size() || step.args(i) < 0 || step.args(i) >= s)
+      return -1;
+    return static_cast<int>(step.args(i));
   }
   bool isConstant(int s, double value) const {
     if (!is(s, StepOp::Constant))
