@@ -2,14 +2,18 @@
 
 #include "runtime/kernels/OneDnnPostOps.h"
 
-#include <cfloat>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "runtime/kernels/FusionSteps.h"
 
 namespace tessel::kernels {
 namespace {
+
+/// An open side of a clip: infinities pass through as the fusion's clamp
+/// lets them (FLT_MAX would clip them).
+constexpr float kInfinity = std::numeric_limits<float>::infinity();
 
 /// The steps of a GELU written out over the value of step `x`: which steps
 /// (all after x), the last, and its post-op.
@@ -288,8 +292,8 @@ std::optional<std::vector<PostOp>> postOpsOf(const KernelEpilogue &e) {
             break;
           case StepOp::Clamp:
             eltwise(dnnl::algorithm::eltwise_clip,
-                    attributes.hasMin ? attributes.min : -FLT_MAX,
-                    attributes.hasMax ? attributes.max : FLT_MAX);
+                    attributes.hasMin ? attributes.min : -kInfinity,
+                    attributes.hasMax ? attributes.max : kInfinity);
             break;
           case StepOp::Tanh:
             eltwise(dnnl::algorithm::eltwise_tanh, 0, 0);
@@ -332,10 +336,10 @@ std::optional<std::vector<PostOp>> postOpsOf(const KernelEpilogue &e) {
               if (c == 0)
                 eltwise(dnnl::algorithm::eltwise_relu, 0, 0);
               else
-                eltwise(dnnl::algorithm::eltwise_clip, c, FLT_MAX);
+                eltwise(dnnl::algorithm::eltwise_clip, c, kInfinity);
               break;
             case StepOp::Min:
-              eltwise(dnnl::algorithm::eltwise_clip, -FLT_MAX, c);
+              eltwise(dnnl::algorithm::eltwise_clip, -kInfinity, c);
               break;
             default:
               return std::nullopt;

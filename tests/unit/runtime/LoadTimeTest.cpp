@@ -550,6 +550,10 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
     step("load", {2});
     step("add", {2, fusion->steps_size() - 1});
     last = fusion->steps_size() - 1;
+  } else if (form == "clamp") {
+    // A lower bound only: the upper side stays open to infinities.
+    (*step("clamp", {2})->mutable_attributes())["min"].set_f(-0.5);
+    last = fusion->steps_size() - 1;
   } else {
     step(form.c_str(), {2});
     last = fusion->steps_size() - 1;
@@ -562,6 +566,15 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
   std::vector<float> input(m * k), added(m * n);
   for (float &v : input)
     v = std::uniform_real_distribution<float>(-2, 2)(random);
+  if (form == "clamp") {
+    // Row 0 infinite, with positive weights: y is +inf there.
+    std::fill(input.begin(), input.begin() + k, INFINITY);
+    std::vector<float> positive(n * k);
+    for (float &v : positive)
+      v = std::uniform_real_distribution<float>(0.1f, 1)(random);
+    p.program->mutable_buffers(w)->set_data(positive.data(),
+                                            positive.size() * sizeof(float));
+  }
   for (float &v : added)
     v = std::uniform_real_distribution<float>(-1, 1)(random);
   std::vector<float> expected(m * n);
@@ -579,6 +592,8 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
         v += added[i * n + j];
       else if (form == "sin")
         v = std::sin(v);
+      else if (form == "clamp")
+        v = std::max(v, -0.5);
       expected[i * n + j] = static_cast<float>(v);
     }
   for (int threads : {1, 2}) {
@@ -599,9 +614,15 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
     for (int run = 0; run < 2; ++run) {
       absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run(inputs);
       ASSERT_TRUE(result.ok()) << result.status();
-      for (size_t i = 0; i < expected.size(); ++i)
-        ASSERT_NEAR((*result)[0].as<float>()[i], expected[i], 1e-4)
-            << form << ", element " << i << ", " << threads << " threads";
+      for (size_t i = 0; i < expected.size(); ++i) {
+        float got = (*result)[0].as<float>()[i];
+        if (std::isinf(expected[i]))
+          ASSERT_EQ(got, expected[i])
+              << form << ", element " << i << ", " << threads << " threads";
+        else
+          ASSERT_NEAR(got, expected[i], 1e-4)
+              << form << ", element " << i << ", " << threads << " threads";
+      }
     }
     bool fusionRan = false;
     for (const auto &[kernel, seconds] : (*loaded)->profile())
@@ -618,6 +639,9 @@ TEST(EpilogueTest, MatrixMultiplyComputesGeluErf) {
 }
 TEST(EpilogueTest, MatrixMultiplyAddsResidual) {
   runDotEpilogue("residual", /*absorbed=*/true);
+}
+TEST(EpilogueTest, MatrixMultiplyClampKeepsInfinities) {
+  runDotEpilogue("clamp", /*absorbed=*/true);
 }
 TEST(EpilogueTest, MatrixMultiplyLeavesSinApart) {
   runDotEpilogue("sin", /*absorbed=*/false);
