@@ -192,6 +192,21 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   if (absl::Status status = runInvariants(); !status.ok())
     return status;
   absorbEpilogues(layouts);
+  // Each instruction's views, gathered once: a run allocates nothing for
+  // them (their data never moves after the load).
+  contexts.resize(kernels.size());
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const proto::Instruction &instruction =
+        rewritten[i] ? *rewritten[i] : program_->instructions(i);
+    std::vector<kernels::TensorView> operands, results;
+    for (int64_t id : instruction.operands())
+      operands.push_back(views[id]);
+    for (int64_t id : instruction.results())
+      results.push_back(views[id]);
+    contexts[i] = std::make_unique<kernels::KernelContext>(
+        instruction, std::move(operands), std::move(results), *pool,
+        &states[i]);
+  }
   return absl::OkStatus();
 }
 
@@ -362,19 +377,14 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
         rewritten[i] ? *rewritten[i] : deviceProgram.instructions(i);
     if (ran[i] || absorbed[i])
       continue; // Computed at load, or by the instruction before.
-    std::vector<kernels::TensorView> operands, results;
-    for (int64_t id : instruction.operands())
-      operands.push_back(views[id]);
-    for (int64_t id : instruction.results())
-      results.push_back(views[id]);
+    kernels::KernelContext &context = *contexts[i];
     auto start = std::chrono::steady_clock::now();
     if (kernels[i]) {
-      kernels::KernelContext context(instruction, std::move(operands),
-                                     std::move(results), *pool, &states[i]);
       if (absl::Status status = kernels[i](context); !status.ok())
         return status;
-    } else if (absl::Status status =
-                   collective(i, instruction, operands, results);
+    } else if (absl::Status status = collective(i, instruction,
+                                                context.operands,
+                                                context.results);
                !status.ok()) {
       return status;
     }

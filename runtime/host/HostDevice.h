@@ -130,6 +130,10 @@ private:
   /// epilogue (kernels::registerEpilogue), not run apart.
   std::vector<bool> absorbed;
 
+  /// Per instruction: its kernel's context (views of its operands and
+  /// results, state), built at load and reused by every run.
+  std::vector<std::unique_ptr<kernels::KernelContext>> contexts;
+
   absl::Status runInvariants();
   void absorbEpilogues(const std::vector<bool> &layouts);
 };
