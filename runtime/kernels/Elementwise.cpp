@@ -279,7 +279,7 @@ bool evaluateUnsigned(const Step &step, int64_t n, F *f, int64_t *v,
 /// the lane F.
 template <typename F>
 void evaluate(const Step &step, int64_t n, F *f, int64_t *v,
-              const std::vector<F *> &fr, const std::vector<int64_t *> &ir) {
+              F *const *fr, int64_t *const *ir) {
   using ArrayMap = Eigen::Map<Eigen::Array<F, Eigen::Dynamic, 1>>;
   auto fa = [&](int k) { return ArrayMap(fr[step.args[k]], n); };
   const F *x = step.args.empty() ? nullptr : fr[step.args[0]];
@@ -596,8 +596,8 @@ void runBlocks(KernelContext &context, const std::vector<Step> &steps,
         thread_local std::vector<int64_t> ints;
         floats.resize(stepCount * kBlock);
         ints.resize(stepCount * kBlock);
-        std::vector<F *> fr(stepCount, nullptr);
-        std::vector<int64_t *> ir(stepCount, nullptr);
+        absl::InlinedVector<F *, 32> fr(stepCount, nullptr);
+        absl::InlinedVector<int64_t *, 32> ir(stepCount, nullptr);
         for (size_t s = 0; s < stepCount; ++s) {
           if (steps[s].isFloat)
             fr[s] = floats.data() + s * kBlock;
@@ -617,7 +617,7 @@ void runBlocks(KernelContext &context, const std::vector<Step> &steps,
                 loadInts(access, start, n, ir[s]);
               continue;
             }
-            evaluate(step, n, fr[s], ir[s], fr, ir);
+            evaluate(step, n, fr[s], ir[s], fr.data(), ir.data());
             if (step.isFloat)
               roundFloats(step.type, fr[s], n);
             else
@@ -629,7 +629,27 @@ void runBlocks(KernelContext &context, const std::vector<Step> &steps,
       });
 }
 
-absl::Status fusionKernel(KernelContext &context) {
+/// A fusion ready to run: its steps parsed and its operands' accesses
+/// built, kept in the instruction's state across runs (for the operands'
+/// bytes it was built for).
+struct FusionPlan : KernelState {
+  std::vector<const void *> data;
+  std::vector<Access> accesses;
+  std::vector<Step> steps;
+  std::vector<int64_t> outputs;
+  bool f64 = false;
+
+  bool builtFor(const KernelContext &context) const {
+    if (data.size() != context.operands.size())
+      return false;
+    for (size_t k = 0; k < data.size(); ++k)
+      if (data[k] != context.operands[k].data)
+        return false;
+    return true;
+  }
+};
+
+absl::Status planFusion(const KernelContext &context, FusionPlan &plan) {
   const proto::Fusion &fusion = context.instruction.fusion();
   if (context.results.empty())
     return context.error("a fusion needs a result");
@@ -641,9 +661,10 @@ absl::Status fusionKernel(KernelContext &context) {
   if (fusion.operand_dims_size() != static_cast<int>(context.operands.size()))
     return context.error("operand_dims must have one entry per operand");
 
-  std::vector<Access> accesses;
+  std::vector<Access> &accesses = plan.accesses;
   for (size_t k = 0; k < context.operands.size(); ++k) {
     const TensorView &operand = context.operands[k];
+    plan.data.push_back(operand.data);
     const proto::Ints &mapping = fusion.operand_dims(k);
     if (mapping.values_size() != operand.rank())
       return context.error(absl::StrCat("operand ", k, " has rank ",
@@ -664,7 +685,7 @@ absl::Status fusionKernel(KernelContext &context) {
         collapsedAccess(operand.data, operand.type, dims, resultStrides));
   }
 
-  std::vector<Step> steps;
+  std::vector<Step> &steps = plan.steps;
   for (const proto::FusionStep &source : fusion.steps()) {
     Op op;
     if (!stepOpNamed(source.op(), op))
@@ -697,21 +718,35 @@ absl::Status fusionKernel(KernelContext &context) {
       step.unsignedExponent = steps[step.args[1]].type == proto::U64;
     steps.push_back(std::move(step));
   }
-  std::vector<int64_t> outputs(fusion.outputs().begin(),
-                               fusion.outputs().end());
+  std::vector<int64_t> &outputs = plan.outputs;
+  outputs.assign(fusion.outputs().begin(), fusion.outputs().end());
   if (outputs.size() != context.results.size())
     return context.error("a fusion needs one output step per result");
   for (int64_t output : outputs)
     if (output < 0 || output >= static_cast<int64_t>(steps.size()))
       return context.error("an output names no step");
 
-  bool f64 = std::any_of(steps.begin(), steps.end(), [](const Step &step) {
+  plan.f64 = std::any_of(steps.begin(), steps.end(), [](const Step &step) {
     return step.type == proto::F64;
   });
-  if (f64)
-    runBlocks<double>(context, steps, accesses, outputs);
+  return absl::OkStatus();
+}
+
+absl::Status fusionKernel(KernelContext &context) {
+  std::unique_ptr<KernelState> local;
+  std::unique_ptr<KernelState> &slot = context.state ? *context.state : local;
+  auto *plan = dynamic_cast<FusionPlan *>(slot.get());
+  if (!plan || !plan->builtFor(context)) {
+    auto fresh = std::make_unique<FusionPlan>();
+    if (absl::Status status = planFusion(context, *fresh); !status.ok())
+      return status;
+    plan = fresh.get();
+    slot = std::move(fresh);
+  }
+  if (plan->f64)
+    runBlocks<double>(context, plan->steps, plan->accesses, plan->outputs);
   else
-    runBlocks<float>(context, steps, accesses, outputs);
+    runBlocks<float>(context, plan->steps, plan->accesses, plan->outputs);
   return absl::OkStatus();
 }
 
