@@ -25,8 +25,8 @@ namespace tessel::lowering {
 namespace {
 
 /// The batch norm's statistics as a per-channel scale `a` and shift `b`.
-std::pair<mlir::Value, mlir::Value>
-affineOf(graph::BatchNormInferenceOp op, mlir::PatternRewriter &rewriter) {
+std::pair<mlir::Value, mlir::Value> affineOf(graph::BatchNormInferenceOp op,
+                                             mlir::PatternRewriter &rewriter) {
   mlir::Location loc = op.getLoc();
   auto vectorType = mlir::cast<mlir::RankedTensorType>(op.getScale().getType());
   mlir::Type element = vectorType.getElementType();
@@ -40,7 +40,8 @@ affineOf(graph::BatchNormInferenceOp op, mlir::PatternRewriter &rewriter) {
   mlir::Value inverse = graph::RsqrtOp::create(rewriter, loc, shifted);
   mlir::Value a = graph::MulOp::create(rewriter, loc, op.getScale(), inverse);
   mlir::Value meanTimesA = graph::MulOp::create(rewriter, loc, op.getMean(), a);
-  mlir::Value b = graph::SubOp::create(rewriter, loc, op.getOffset(), meanTimesA);
+  mlir::Value b =
+      graph::SubOp::create(rewriter, loc, op.getOffset(), meanTimesA);
   return {a, b};
 }
 
@@ -54,10 +55,10 @@ mlir::Value broadcastAlong(mlir::PatternRewriter &rewriter, mlir::Location loc,
 /// `x + b`, laid out as the batch norm's result was.
 void replaceWithShift(graph::BatchNormInferenceOp op, mlir::Value x,
                       mlir::Value b, mlir::PatternRewriter &rewriter) {
-  mlir::Operation *result = graph::AddOp::create(
-      rewriter, op.getLoc(), x,
-      broadcastAlong(rewriter, op.getLoc(), b, op.getType(),
-                     op.getFeatureIndex()));
+  mlir::Operation *result =
+      graph::AddOp::create(rewriter, op.getLoc(), x,
+                           broadcastAlong(rewriter, op.getLoc(), b,
+                                          op.getType(), op.getFeatureIndex()));
   if (mlir::Attribute shardings = op->getDiscardableAttr("spmd.shardings"))
     result->setDiscardableAttr("spmd.shardings", shardings);
   rewriter.replaceOp(op, result->getResults());
@@ -109,9 +110,8 @@ struct FoldIntoConvolution
     mlir::Value scaled = graph::MulOp::create(
         rewriter, op.getLoc(), kernel,
         broadcastAlong(rewriter, op.getLoc(), a, kernel.getType(), 0));
-    rewriter.modifyOpInPlace(convolution, [&] {
-      convolution.getKernelMutable().assign(scaled);
-    });
+    rewriter.modifyOpInPlace(
+        convolution, [&] { convolution.getKernelMutable().assign(scaled); });
     rewriter.setInsertionPoint(op);
     replaceWithShift(op, convolution.getResult(), b, rewriter);
     return mlir::success();

@@ -107,9 +107,9 @@ BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
       continue;
     for (int64_t i = std::min(live.first[b], count) - 1; i >= 0; --i) {
       const proto::Instruction &instruction = program.instructions(i);
-      if (std::any_of(
-              instruction.results().begin(), instruction.results().end(),
-              [&](int64_t r) { return arenaOverlap(program, r, b); })) {
+      if (std::any_of(instruction.results().begin(),
+                      instruction.results().end(),
+                      [&](int64_t r) { return arenaOverlap(program, r, b); })) {
         live.first[b] = i;
         live.viewSource[b] = i;
         break;

@@ -241,22 +241,20 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts) {
     int64_t result = fusion.results(0);
     // Written while the producer runs, the result must not take the bytes
     // of what it reads (freed for the fusion once the producer had run).
-    if (std::any_of(producer.operands().begin(), producer.operands().end(),
-                    [&](int64_t id) {
-                      return arenaOverlap(program, id, result);
-                    }))
+    if (std::any_of(
+            producer.operands().begin(), producer.operands().end(),
+            [&](int64_t id) { return arenaOverlap(program, id, result); }))
       continue;
     if (views[result].dims != views[produced].dims ||
         layouts[result] != layouts[produced] ||
-        std::any_of(live.viewSource.begin(), live.viewSource.end(),
-                    [&](int64_t source) {
-                      return source == static_cast<int64_t>(i);
-                    }))
+        std::any_of(
+            live.viewSource.begin(), live.viewSource.end(),
+            [&](int64_t source) { return source == static_cast<int64_t>(i); }))
       continue;
-    int operand = static_cast<int>(
-        std::find(fusion.operands().begin(), fusion.operands().end(),
-                  produced) -
-        fusion.operands().begin());
+    int operand =
+        static_cast<int>(std::find(fusion.operands().begin(),
+                                   fusion.operands().end(), produced) -
+                         fusion.operands().begin());
     std::vector<kernels::TensorView> operands, results, fusionOperands;
     for (int64_t id : producer.operands())
       operands.push_back(views[id]);
@@ -382,9 +380,8 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
     if (kernels[i]) {
       if (absl::Status status = kernels[i](context); !status.ok())
         return status;
-    } else if (absl::Status status = collective(i, instruction,
-                                                context.operands,
-                                                context.results);
+    } else if (absl::Status status = collective(
+                   i, instruction, context.operands, context.results);
                !status.ok()) {
       return status;
     }

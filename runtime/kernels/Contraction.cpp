@@ -565,11 +565,11 @@ absl::Status convolveAlone(KernelContext &context,
   if (!flags.ok())
     return flags.status();
   auto [inputLast, resultLast] = *flags;
-  KernelContext logical(
-      context.instruction,
-      {channelsLastLogical(context.operands[0], inputLast), context.operands[1]},
-      {channelsLastLogical(context.results[0], resultLast)}, context.pool,
-      context.state);
+  KernelContext logical(context.instruction,
+                        {channelsLastLogical(context.operands[0], inputLast),
+                         context.operands[1]},
+                        {channelsLastLogical(context.results[0], resultLast)},
+                        context.pool, context.state);
   absl::StatusOr<ConvolutionAttributes> attributes =
       convolutionAttributes(logical);
   if (!attributes.ok())
@@ -708,7 +708,6 @@ void convolutionChannelsLastSlots(const KernelContext &logical,
   results[0] = true;
 }
 
-
 } // namespace
 
 absl::StatusOr<ConvolutionAttributes>
@@ -775,9 +774,9 @@ absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
 void registerContractionKernels() {
   registerKernel("dot_general", dotGeneral, Wide::Taken);
   registerKernel("convolution", convolution);
-  registerChannelsLast("convolution", {convolutionChannelsLastSlots,
-                                       setChannelsLastFlags,
-                                       /*prefers=*/true});
+  registerChannelsLast("convolution",
+                       {convolutionChannelsLastSlots, setChannelsLastFlags,
+                        /*prefers=*/true});
   registerEpilogue("convolution", convolutionTakesEpilogue);
   registerEpilogue("dot_general", dotTakesEpilogue);
 }

@@ -278,8 +278,8 @@ bool evaluateUnsigned(const Step &step, int64_t n, F *f, int64_t *v,
 /// Evaluates one non-load step over a block of n elements, float steps in
 /// the lane F.
 template <typename F>
-void evaluate(const Step &step, int64_t n, F *f, int64_t *v,
-              F *const *fr, int64_t *const *ir) {
+void evaluate(const Step &step, int64_t n, F *f, int64_t *v, F *const *fr,
+              int64_t *const *ir) {
   using ArrayMap = Eigen::Map<Eigen::Array<F, Eigen::Dynamic, 1>>;
   auto fa = [&](int k) { return ArrayMap(fr[step.args[k]], n); };
   const F *x = step.args.empty() ? nullptr : fr[step.args[0]];
@@ -849,8 +849,8 @@ int stepArity(StepOp op) {
 /// operand and its results may be channels-last (its results together: they
 /// share one index space).
 static void fusionChannelsLastSlots(const KernelContext &logical,
-                             std::vector<bool> &operands,
-                             std::vector<bool> &results) {
+                                    std::vector<bool> &operands,
+                                    std::vector<bool> &results) {
   for (size_t k = 0; k < operands.size(); ++k)
     operands[k] = logical.operands[k].rank() >= 3;
   bool all = !results.empty() && logical.results[0].rank() >= 3;
@@ -861,9 +861,9 @@ static void fusionChannelsLastSlots(const KernelContext &logical,
 /// j is its logical dimension order[j], which reads result dimension
 /// operand_dims[k][order[j]], found in memory at position inverse[...].
 static void fusionChannelsLastRewrite(const KernelContext &logical,
-                               const std::vector<bool> &operands,
-                               const std::vector<bool> &results,
-                               proto::Instruction &instruction) {
+                                      const std::vector<bool> &operands,
+                                      const std::vector<bool> &results,
+                                      proto::Instruction &instruction) {
   int64_t rank = logical.results[0].rank();
   std::vector<int64_t> resultOrder(rank), inverse(rank);
   for (int64_t d = 0; d < rank; ++d)

@@ -204,9 +204,9 @@ bool prepare(ConvState &state, const KernelContext &context,
     // Where source and destination are is set at each run.
     piece.source =
         dnnl::memory(primitive.src_desc(), state.engine, DNNL_MEMORY_NONE);
-    piece.destination = dnnl::memory(
-        primitive.dst_desc(), state.engine,
-        state.byChannels ? piece.ownResult.data() : DNNL_MEMORY_NONE);
+    piece.destination = dnnl::memory(primitive.dst_desc(), state.engine,
+                                     state.byChannels ? piece.ownResult.data()
+                                                      : DNNL_MEMORY_NONE);
     piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
     piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
     dnnl::primitive_attr packAttributes;
@@ -236,10 +236,10 @@ bool prepare(ConvState &state, const KernelContext &context,
 
 } // namespace
 
-std::optional<absl::Status>
-convolveWithOneDnn(KernelContext &context, const ConvolutionAttributes &a,
-                   ConvolutionLayouts layouts,
-                   const KernelEpilogue *epilogue) {
+std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
+                                               const ConvolutionAttributes &a,
+                                               ConvolutionLayouts layouts,
+                                               const KernelEpilogue *epilogue) {
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
   if (input.type != proto::F32 || input.rank() != 4 || a.lhsDilation[0] != 1 ||
@@ -301,12 +301,11 @@ convolveWithOneDnn(KernelContext &context, const ConvolutionAttributes &a,
       else if (!layouts.resultChannelsLast)
         destination = state->resultNhwc.data();
       for (Piece &piece : state->pieces) {
-        piece.source.set_data_handle(source + piece.firstInputRow *
-                                                  state->inW * state->channels);
+        piece.source.set_data_handle(source + piece.firstInputRow * state->inW *
+                                                  state->channels);
         if (!state->byChannels)
-          piece.destination.set_data_handle(destination +
-                                            piece.firstRow * state->outW *
-                                                state->outChannels);
+          piece.destination.set_data_handle(
+              destination + piece.firstRow * state->outW * state->outChannels);
         int binary = 0;
         for (const PostOp &op : state->postOps) {
           if (op.kind == PostOp::Side::None)
@@ -333,8 +332,7 @@ convolveWithOneDnn(KernelContext &context, const ConvolutionAttributes &a,
                   float *target = state->epilogue ? destination : out;
                   int64_t channels = piece.lastChannel - piece.firstChannel;
                   for (int64_t q = 0; q < outPixels; ++q)
-                    std::copy_n(piece.ownResult.data() + q * channels,
-                                channels,
+                    std::copy_n(piece.ownResult.data() + q * channels, channels,
                                 target + q * state->outChannels +
                                     piece.firstChannel);
                 }

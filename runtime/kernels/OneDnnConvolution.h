@@ -4,11 +4,11 @@
 // run on oneDNN's direct convolutions (brgconv, brdgmm_dw, jit: chosen by
 // the library from the CPU), channels-last: a row-major (NCHW) input is
 // transposed to NHWC and the output back, where the host backend did not
-// keep the buffers channels-last already. The output rows are split into one piece per
-// pool thread, each its own primitive on one OpenMP thread. Primitives,
-// scratch buffers and, for read-only weights (parameters, constants), the
-// weights packed into the primitives' layout are built at the first run and
-// kept in the instruction's KernelState.
+// keep the buffers channels-last already. The output rows are split into one
+// piece per pool thread, each its own primitive on one OpenMP thread.
+// Primitives, scratch buffers and, for read-only weights (parameters,
+// constants), the weights packed into the primitives' layout are built at the
+// first run and kept in the instruction's KernelState.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,11 +35,9 @@ struct ConvolutionLayouts {
 /// computes it itself. With an `epilogue` (which postOpsOf
 /// accepted, the result channels-last) the result written is the
 /// epilogue's; the convolution's own result is left unwritten.
-std::optional<absl::Status>
-convolveWithOneDnn(KernelContext &context,
-                   const ConvolutionAttributes &attributes,
-                   ConvolutionLayouts layouts = {},
-                   const KernelEpilogue *epilogue = nullptr);
+std::optional<absl::Status> convolveWithOneDnn(
+    KernelContext &context, const ConvolutionAttributes &attributes,
+    ConvolutionLayouts layouts = {}, const KernelEpilogue *epilogue = nullptr);
 
 } // namespace tessel::kernels
 

@@ -73,10 +73,9 @@ bool prepare(MatmulState &state, ThreadPool &pool, const MatmulShape &shape,
       attributes.set_post_ops(makePostOps(
           state.postOps,
           [&](const PostOp &op) {
-            Dims dims = op.kind == PostOp::Side::Whole ? Dims{rows, shape.n}
-                        : op.kind == PostOp::Side::Scalar
-                            ? Dims{1, 1}
-                            : Dims{1, shape.n};
+            Dims dims = op.kind == PostOp::Side::Whole    ? Dims{rows, shape.n}
+                        : op.kind == PostOp::Side::Scalar ? Dims{1, 1}
+                                                          : Dims{1, shape.n};
             return dnnl::memory::desc(dims, kF32, Tag::ab);
           },
           sides));
@@ -188,8 +187,7 @@ std::optional<absl::Status> multiplyWithOneDnn(KernelContext &context,
       state->packedFrom = rhs.data; // Read-only: the same at every run.
     }
     for (Piece &piece : state->pieces) {
-      piece.source.set_data_handle(lhs.as<float>() +
-                                   piece.firstRow * shape.k);
+      piece.source.set_data_handle(lhs.as<float>() + piece.firstRow * shape.k);
       piece.destination.set_data_handle(out + piece.firstRow * shape.n);
       int binary = 0;
       for (const PostOp &op : state->postOps) {

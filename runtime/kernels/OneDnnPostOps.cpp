@@ -234,8 +234,7 @@ std::optional<std::vector<PostOp>> postOpsOf(const KernelEpilogue &e) {
       } else {
         const TensorView &operand = e.operands[k];
         const proto::Ints &mapping = fusion.operand_dims(k);
-        bool identity =
-            operand.rank() == rank && mapping.values_size() == rank;
+        bool identity = operand.rank() == rank && mapping.values_size() == rank;
         for (int64_t i = 0; i < rank && identity; ++i)
           identity = mapping.values(i) == i;
         // Per channel: every dimension but one of 1, read along the
@@ -408,6 +407,5 @@ std::optional<std::vector<PostOp>> postOpsOf(const KernelEpilogue &e) {
     return std::nullopt;
   return ops;
 }
-
 
 } // namespace tessel::kernels

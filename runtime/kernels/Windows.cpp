@@ -154,8 +154,8 @@ absl::Status poolChannelsLast(KernelContext &context, bool inLast,
   for (int64_t ox = 0; ox < outSize[1]; ++ox)
     for (int64_t kx = 0; kx < window[1]; ++kx) {
       int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
-      columnsCounted[ox] +=
-          countPadding ? ix < inSize[1] + padHigh[1] : ix >= 0 && ix < inSize[1];
+      columnsCounted[ox] += countPadding ? ix < inSize[1] + padHigh[1]
+                                         : ix >= 0 && ix < inSize[1];
     }
   context.pool.parallelFor(
       out.dims[0] * outSize[0], 1, [&](int64_t first, int64_t last) {

@@ -188,7 +188,8 @@ TEST(ChannelsLastTest, KeepsActivationsBetweenConvolutions) {
   std::mt19937 random(3);
   for (float &v : input)
     v = std::uniform_real_distribution<float>(-1, 1)(random);
-  std::vector<float> expected = convolve(input, p.constant(w1), kChannels, kOut);
+  std::vector<float> expected =
+      convolve(input, p.constant(w1), kChannels, kOut);
   for (int64_t i = 0; i < static_cast<int64_t>(expected.size()); ++i)
     expected[i] *= p.constant(scale)[i / (kSize * kSize)];
   std::vector<float> second = convolve(expected, p.constant(w2), kOut, kOut);
@@ -215,9 +216,9 @@ TEST(ChannelsLastTest, KeepsActivationsBetweenConvolutions) {
 
 // c0 = conv(x); c1 = conv(c0); a = max(c1 + bias, 0) + r (or with sin
 // for max: no post-op has it; or "sum": max((c1 + bias) + (r + bias), 0)),
-// r = c0 (channels-last) or a second input (row-major); y = conv(a). The fusion is the middle convolution's epilogue
-// (not run apart: no fusion in the profile), or runs apart; the numbers are
-// the same either way.
+// r = c0 (channels-last) or a second input (row-major); y = conv(a). The fusion
+// is the middle convolution's epilogue (not run apart: no fusion in the
+// profile), or runs apart; the numbers are the same either way.
 void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
   ProgramBuilder p;
   int64_t plane = kSize * kSize * sizeof(float), tensor = kOut * plane;
@@ -231,8 +232,7 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
   int64_t a = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, tensor);
   int64_t y =
       p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 2 * tensor);
-  int64_t residual =
-      residualInput ? p.input({1, kOut, kSize, kSize}, "r") : c0;
+  int64_t residual = residualInput ? p.input({1, kOut, kSize, kSize}, "r") : c0;
   p.convolution(x, w0, c0);
   p.convolution(c0, w1, c1);
   proto::Instruction *f = p.program->add_instructions();
@@ -262,27 +262,27 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
   if (sum) {
     // max((c1 + bias) + (r + bias), 0): the residual's sum computed first,
     // as a shortcut's folded batch norm gives it.
-    step("load", {0});                                             // 0
-    step("load", {1});                                             // 1
-    step("add", {0, 1});                                           // 2
-    step("load", {2});                                             // 3
-    step("load", {1});                                             // 4
-    step("add", {3, 4});                                           // 5
-    step("add", {2, 5});                                           // 6
+    step("load", {0});                                               // 0
+    step("load", {1});                                               // 1
+    step("add", {0, 1});                                             // 2
+    step("load", {2});                                               // 3
+    step("load", {1});                                               // 4
+    step("add", {3, 4});                                             // 5
+    step("add", {2, 5});                                             // 6
     (*step("constant", {})->mutable_attributes())["value"].set_f(0); // 7
-    step("max", {6, 7});                                           // 8
+    step("max", {6, 7});                                             // 8
     fusion->add_outputs(8);
   } else {
-    step("load", {0});                                             // 0
-    step("load", {1});                                             // 1
-    step("add", {0, 1});                                           // 2
+    step("load", {0});                                               // 0
+    step("load", {1});                                               // 1
+    step("add", {0, 1});                                             // 2
     (*step("constant", {})->mutable_attributes())["value"].set_f(0); // 3
     if (std::string(activation) == "max")
-      step("max", {2, 3});                                         // 4
+      step("max", {2, 3}); // 4
     else
-      step(activation, {2});                                       // 4
-    step("load", {2});                                             // 5
-    step("add", {4, 5});                                           // 6
+      step(activation, {2}); // 4
+    step("load", {2});       // 5
+    step("add", {4, 5});     // 6
     fusion->add_outputs(6);
   }
   f->add_results(a);
@@ -305,9 +305,9 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
     if (sum)
       second[i] = std::max(v + (r + b), 0.0f);
     else
-      second[i] = (std::string(activation) == "max" ? std::max(v, 0.0f)
-                                                     : std::sin(v)) +
-                  r;
+      second[i] =
+          (std::string(activation) == "max" ? std::max(v, 0.0f) : std::sin(v)) +
+          r;
   }
   std::vector<float> expected = convolve(second, p.constant(w2), kOut, kOut);
 
@@ -509,14 +509,14 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
     (*step("constant", {})->mutable_attributes())["value"].set_f(value);
     return fusion->steps_size() - 1;
   };
-  step("load", {1});            // 0: bias
-  step("load", {0});            // 1: y
-  step("add", {0, 1});          // 2: v = bias + y, as exporters order it
+  step("load", {1});   // 0: bias
+  step("load", {0});   // 1: y
+  step("add", {0, 1}); // 2: v = bias + y, as exporters order it
   int last = 2;
   if (form == "gelu_tanh") {
     // 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v^3)))
     int half = constant(0.5);
-    step("mul", {2, half});                            // h
+    step("mul", {2, half}); // h
     int h = fusion->steps_size() - 1;
     int three = constant(3);
     step("pow", {2, three});
@@ -585,7 +585,8 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
         sum += input[i * k + q] * p.constant(w)[j * k + q];
       double v = sum + p.constant(bias)[j];
       if (form == "gelu_tanh")
-        v = 0.5 * v * (1 + std::tanh(0.7978845608 * (v + 0.044715 * v * v * v)));
+        v = 0.5 * v *
+            (1 + std::tanh(0.7978845608 * (v + 0.044715 * v * v * v)));
       else if (form == "gelu_erf")
         v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
       else if (form == "residual")
@@ -601,9 +602,8 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         backend.load(p.executable, "/nonexistent");
     ASSERT_TRUE(loaded.ok()) << loaded.status();
-    HostTensor first{proto::F32, {2, m / 2, k}, {}}, second{proto::F32,
-                                                            {2, m / 2, n},
-                                                            {}};
+    HostTensor first{proto::F32, {2, m / 2, k}, {}},
+        second{proto::F32, {2, m / 2, n}, {}};
     first.bytes.resize(input.size() * sizeof(float));
     std::memcpy(first.bytes.data(), input.data(), first.bytes.size());
     second.bytes.resize(added.size() * sizeof(float));
