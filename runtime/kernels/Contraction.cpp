@@ -662,14 +662,7 @@ absl::Status dotGeneral(KernelContext &context) {
 bool dotTakesEpilogue(const KernelContext &dot, const proto::Fusion &fusion,
                       int operand, const std::vector<TensorView> &operands,
                       const TensorView &result) {
-  if (!matmulShapeOf(dot))
-    return false;
-  KernelEpilogue epilogue;
-  epilogue.fusion = &fusion;
-  epilogue.operand = operand;
-  epilogue.operands = operands;
-  epilogue.result = result;
-  return postOpsOf(epilogue).has_value();
+  return matmulShapeOf(dot) && postOpsTake(fusion, operand, operands, result);
 }
 
 /// Whether a convolution takes `fusion`, reading its result as operand
@@ -681,12 +674,7 @@ bool convolutionTakesEpilogue(const KernelContext &convolution,
   absl::StatusOr<std::pair<bool, bool>> flags = channelsLastFlags(convolution);
   if (!flags.ok() || !flags->second)
     return false; // Post-ops write the result channels-last.
-  KernelEpilogue epilogue;
-  epilogue.fusion = &fusion;
-  epilogue.operand = operand;
-  epilogue.operands = operands;
-  epilogue.result = result;
-  return postOpsOf(epilogue).has_value();
+  return postOpsTake(fusion, operand, operands, result);
 }
 
 /// Input and result may be channels-last where oneDNN takes the

@@ -196,9 +196,7 @@ bool prepare(ConvState &state, const KernelContext &context,
       attributes.set_post_ops(ops);
     dnnl::convolution_forward::primitive_desc primitive(description, attributes,
                                                         state.engine);
-    // oneDNN's reference implementation (naive loops, its answer when no
-    // optimised kernel takes the case) is slower than the fallbacks here.
-    if (std::string(primitive.impl_info_str()).rfind("ref", 0) == 0)
+    if (onlyReference(primitive))
       return false;
     piece.primitive = dnnl::convolution_forward(primitive);
     // Where source and destination are is set at each run.
@@ -220,15 +218,8 @@ bool prepare(ConvState &state, const KernelContext &context,
                        {DNNL_ARG_WEIGHTS, piece.weights},
                        {DNNL_ARG_DST, piece.destination},
                        {DNNL_ARG_SCRATCHPAD, piece.scratch}};
-    int binary = 0;
-    for (size_t i = 0; i < state.postOps.size(); ++i) {
-      if (state.postOps[i].kind == PostOp::Side::None)
-        continue;
-      piece.sides.push_back(dnnl::memory(sideDescriptions[binary++],
-                                         state.engine, DNNL_MEMORY_NONE));
-      piece.arguments[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) |
-                      DNNL_ARG_SRC_1] = piece.sides.back();
-    }
+    bindSides(state.postOps, sideDescriptions, state.engine, piece.sides,
+              piece.arguments);
     state.pieces.push_back(std::move(piece));
   }
   return true;
@@ -252,19 +243,9 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
   SingleOpenMpThread single;
   if (!state) {
     auto fresh = std::make_unique<ConvState>();
-    try {
-      fresh->unsupported = !prepare(*fresh, context, a, layouts, epilogue);
-    } catch (const dnnl::error &) {
-      fresh->unsupported = true; // No implementation for this case.
-    }
-    if (fresh->unsupported && fresh->epilogue) {
-      // Perhaps the post-ops: the convolution alone, the epilogue apart.
-      try {
-        fresh->unsupported = !prepare(*fresh, context, a, layouts, nullptr);
-      } catch (const dnnl::error &) {
-        fresh->unsupported = true;
-      }
-    }
+    prepareWithEpilogue(*fresh, epilogue, [&](const KernelEpilogue *with) {
+      return prepare(*fresh, context, a, layouts, with);
+    });
     state = fresh.get();
     slot = std::move(fresh);
   }
@@ -306,45 +287,25 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
         if (!state->byChannels)
           piece.destination.set_data_handle(
               destination + piece.firstRow * state->outW * state->outChannels);
-        int binary = 0;
-        for (const PostOp &op : state->postOps) {
-          if (op.kind == PostOp::Side::None)
-            continue;
-          float *side = epilogue->operands[op.side].as<float>();
-          if (op.kind == PostOp::Side::PerChannel)
-            side += piece.firstChannel;
-          else if (op.kind == PostOp::Side::Whole)
-            side += image * state->outChannels * outPixels +
-                    piece.firstRow * state->outW * state->outChannels;
-          piece.sides[binary++].set_data_handle(side);
-        }
+        if (state->epilogue)
+          setSideHandles(state->postOps, *epilogue, piece.sides,
+                         piece.firstChannel,
+                         image * state->outChannels * outPixels +
+                             piece.firstRow * state->outW * state->outChannels);
       }
-      std::vector<absl::Status> statuses(state->pieces.size());
-      context.pool.parallelFor(
-          state->pieces.size(), 1, [&](int64_t first, int64_t last) {
-            SingleOpenMpThread single;
-            for (int64_t p = first; p < last; ++p) {
-              Piece &piece = state->pieces[p];
-              try {
-                piece.primitive.execute(piece.stream, piece.arguments);
-                piece.stream.wait();
-                if (state->byChannels && layouts.resultChannelsLast) {
-                  float *target = state->epilogue ? destination : out;
-                  int64_t channels = piece.lastChannel - piece.firstChannel;
-                  for (int64_t q = 0; q < outPixels; ++q)
-                    std::copy_n(piece.ownResult.data() + q * channels, channels,
-                                target + q * state->outChannels +
-                                    piece.firstChannel);
-                }
-              } catch (const dnnl::error &error) {
-                statuses[p] = context.error(
-                    std::string("oneDNN convolution failed: ") + error.what());
-              }
-            }
+      absl::Status status = executePieces(
+          context, state->pieces, "convolution", [&](const Piece &piece) {
+            if (!state->byChannels || !layouts.resultChannelsLast)
+              return;
+            // A channel split's own result into its channels.
+            float *target = state->epilogue ? destination : out;
+            int64_t channels = piece.lastChannel - piece.firstChannel;
+            for (int64_t q = 0; q < outPixels; ++q)
+              std::copy_n(piece.ownResult.data() + q * channels, channels,
+                          target + q * state->outChannels + piece.firstChannel);
           });
-      for (const absl::Status &status : statuses)
-        if (!status.ok())
-          return status;
+      if (!status.ok())
+        return status;
       if (layouts.resultChannelsLast)
         continue;
       if (!state->byChannels)

@@ -82,8 +82,7 @@ bool prepare(MatmulState &state, ThreadPool &pool, const MatmulShape &shape,
     dnnl::matmul::primitive_desc primitive(
         dnnl::matmul::desc(source, weights, destination), attributes,
         state.engine);
-    // oneDNN's reference implementation is slower than dnnl_sgemm.
-    if (std::string(primitive.impl_info_str()).rfind("ref", 0) == 0)
+    if (onlyReference(primitive))
       return false;
     piece.primitive = dnnl::matmul(primitive);
     piece.source =
@@ -104,15 +103,7 @@ bool prepare(MatmulState &state, ThreadPool &pool, const MatmulShape &shape,
                        {DNNL_ARG_WEIGHTS, piece.weights},
                        {DNNL_ARG_DST, piece.destination},
                        {DNNL_ARG_SCRATCHPAD, piece.scratch}};
-    int binary = 0;
-    for (size_t i = 0; i < state.postOps.size(); ++i) {
-      if (state.postOps[i].kind == PostOp::Side::None)
-        continue;
-      piece.sides.push_back(
-          dnnl::memory(sides[binary++], state.engine, DNNL_MEMORY_NONE));
-      piece.arguments[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) |
-                      DNNL_ARG_SRC_1] = piece.sides.back();
-    }
+    bindSides(state.postOps, sides, state.engine, piece.sides, piece.arguments);
     state.pieces.push_back(std::move(piece));
   }
   return true;
@@ -156,19 +147,9 @@ std::optional<absl::Status> multiplyWithOneDnn(KernelContext &context,
   SingleOpenMpThread single;
   if (!state) {
     auto fresh = std::make_unique<MatmulState>();
-    try {
-      fresh->unsupported = !prepare(*fresh, context.pool, shape, epilogue);
-    } catch (const dnnl::error &) {
-      fresh->unsupported = true;
-    }
-    if (fresh->unsupported && fresh->epilogue) {
-      // Perhaps the post-ops: the product alone, the epilogue apart.
-      try {
-        fresh->unsupported = !prepare(*fresh, context.pool, shape, nullptr);
-      } catch (const dnnl::error &) {
-        fresh->unsupported = true;
-      }
-    }
+    prepareWithEpilogue(*fresh, epilogue, [&](const KernelEpilogue *with) {
+      return prepare(*fresh, context.pool, shape, with);
+    });
     state = fresh.get();
     slot = std::move(fresh);
   }
@@ -189,37 +170,17 @@ std::optional<absl::Status> multiplyWithOneDnn(KernelContext &context,
     for (Piece &piece : state->pieces) {
       piece.source.set_data_handle(lhs.as<float>() + piece.firstRow * shape.k);
       piece.destination.set_data_handle(out + piece.firstRow * shape.n);
-      int binary = 0;
-      for (const PostOp &op : state->postOps) {
-        if (op.kind == PostOp::Side::None)
-          continue;
-        float *side = epilogue->operands[op.side].as<float>();
-        if (op.kind == PostOp::Side::Whole)
-          side += piece.firstRow * shape.n;
-        piece.sides[binary++].set_data_handle(side);
-      }
+      if (state->epilogue)
+        setSideHandles(state->postOps, *epilogue, piece.sides, 0,
+                       piece.firstRow * shape.n);
     }
   } catch (const dnnl::error &error) {
     return context.error(std::string("oneDNN matmul failed: ") + error.what());
   }
-  std::vector<absl::Status> statuses(state->pieces.size());
-  context.pool.parallelFor(
-      state->pieces.size(), 1, [&](int64_t first, int64_t last) {
-        SingleOpenMpThread single;
-        for (int64_t p = first; p < last; ++p) {
-          Piece &piece = state->pieces[p];
-          try {
-            piece.primitive.execute(piece.stream, piece.arguments);
-            piece.stream.wait();
-          } catch (const dnnl::error &error) {
-            statuses[p] = context.error(std::string("oneDNN matmul failed: ") +
-                                        error.what());
-          }
-        }
-      });
-  for (const absl::Status &status : statuses)
-    if (!status.ok())
-      return status;
+  if (absl::Status status =
+          executePieces(context, state->pieces, "matmul", [](const Piece &) {});
+      !status.ok())
+    return status;
   if (epilogue)
     epilogue->applied = state->epilogue;
   return absl::OkStatus();

@@ -408,4 +408,51 @@ std::optional<std::vector<PostOp>> postOpsOf(const KernelEpilogue &e) {
   return ops;
 }
 
+bool postOpsTake(const proto::Fusion &fusion, int operand,
+                 const std::vector<TensorView> &operands,
+                 const TensorView &result) {
+  KernelEpilogue epilogue;
+  epilogue.fusion = &fusion;
+  epilogue.operand = operand;
+  epilogue.operands = operands;
+  epilogue.result = result;
+  return postOpsOf(epilogue).has_value();
+}
+
+void bindSides(const std::vector<PostOp> &ops,
+               const std::vector<dnnl::memory::desc> &descriptions,
+               const dnnl::engine &engine, std::vector<dnnl::memory> &sides,
+               std::unordered_map<int, dnnl::memory> &arguments) {
+  size_t binary = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].kind == PostOp::Side::None)
+      continue;
+    sides.push_back(
+        dnnl::memory(descriptions[binary++], engine, DNNL_MEMORY_NONE));
+    arguments[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) |
+              DNNL_ARG_SRC_1] = sides.back();
+  }
+}
+
+void setSideHandles(const std::vector<PostOp> &ops,
+                    const KernelEpilogue &epilogue,
+                    std::vector<dnnl::memory> &sides, int64_t firstChannel,
+                    int64_t wholeOffset) {
+  size_t binary = 0;
+  for (const PostOp &op : ops) {
+    if (op.kind == PostOp::Side::None)
+      continue;
+    float *side = epilogue.operands[op.side].as<float>();
+    if (op.kind == PostOp::Side::PerChannel)
+      side += firstChannel;
+    else if (op.kind == PostOp::Side::Whole)
+      side += wholeOffset;
+    sides[binary++].set_data_handle(side);
+  }
+}
+
+bool onlyReference(const dnnl::primitive_desc &description) {
+  return std::string(description.impl_info_str()).rfind("ref", 0) == 0;
+}
+
 } // namespace tessel::kernels

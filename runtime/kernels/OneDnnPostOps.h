@@ -6,7 +6,10 @@
 // post-ops while the result is still in registers: a shift or scale per
 // channel, an activation, a residual add. This maps a fusion onto post-ops,
 // for any kernel whose result's last memory dimension is its channels (a
-// channels-last convolution's C, a matrix multiply's N).
+// channels-last convolution's C, a matrix multiply's N). And what else
+// those kernels share: binding the post-ops' operands, dropping the
+// epilogue where oneDNN takes none, running one primitive per piece of the
+// result on the pool.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,10 +17,13 @@
 #define TESSEL_RUNTIME_KERNELS_ONEDNNPOSTOPS_H
 
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "runtime/kernels/KernelContext.h"
+#include "runtime/kernels/OpenMp.h"
 
 namespace tessel::kernels {
 
@@ -69,6 +75,78 @@ dnnl::post_ops makePostOps(const std::vector<PostOp> &ops,
     result.append_binary(op.algorithm, sides.back());
   }
   return result;
+}
+
+/// Whether postOpsOf maps `fusion` (reading the kernel's result as operand
+/// `operand`) onto post-ops: a kernel's epilogue rule.
+bool postOpsTake(const proto::Fusion &fusion, int operand,
+                 const std::vector<TensorView> &operands,
+                 const TensorView &result);
+
+/// Memory for the binary post-ops' operands (`sides`, described in order
+/// by `descriptions`, their data set at each run by setSideHandles), added
+/// to a primitive's execution `arguments`.
+void bindSides(const std::vector<PostOp> &ops,
+               const std::vector<dnnl::memory::desc> &descriptions,
+               const dnnl::engine &engine, std::vector<dnnl::memory> &sides,
+               std::unordered_map<int, dnnl::memory> &arguments);
+
+/// Points `sides` at the epilogue's operands: a per-channel one from
+/// channel `firstChannel`, a whole one from element `wholeOffset`.
+void setSideHandles(const std::vector<PostOp> &ops,
+                    const KernelEpilogue &epilogue,
+                    std::vector<dnnl::memory> &sides, int64_t firstChannel,
+                    int64_t wholeOffset);
+
+/// Whether oneDNN answered with its reference implementation (naive loops,
+/// its answer when no optimised kernel takes a case), which is slower than
+/// the host's own fallbacks: a kernel then does not use it.
+bool onlyReference(const dnnl::primitive_desc &description);
+
+/// Fills a fresh kernel state by `prepare(epilogue)` (false or a
+/// dnnl::error: oneDNN does not take it), with the epilogue's post-ops and,
+/// failing that, without them (the epilogue then runs apart); the state is
+/// `unsupported` when neither. `state.epilogue` says whether post-ops were
+/// mapped.
+template <typename State, typename Prepare>
+void prepareWithEpilogue(State &state, const KernelEpilogue *epilogue,
+                         Prepare prepare) {
+  auto attempt = [&](const KernelEpilogue *with) {
+    try {
+      state.unsupported = !prepare(with);
+    } catch (const dnnl::error &) {
+      state.unsupported = true; // No implementation for this case.
+    }
+  };
+  attempt(epilogue);
+  if (state.unsupported && state.epilogue)
+    attempt(nullptr);
+}
+
+/// Executes each piece's primitive (`piece.primitive`, `.stream`,
+/// `.arguments`) on the pool, one OpenMP thread each, then `after(piece)`;
+/// the first failure, as an error of `context` naming `what`.
+template <typename Piece, typename After>
+absl::Status executePieces(KernelContext &context, std::vector<Piece> &pieces,
+                           const char *what, After after) {
+  std::vector<absl::Status> statuses(pieces.size());
+  context.pool.parallelFor(pieces.size(), 1, [&](int64_t first, int64_t last) {
+    SingleOpenMpThread single;
+    for (int64_t p = first; p < last; ++p) {
+      try {
+        pieces[p].primitive.execute(pieces[p].stream, pieces[p].arguments);
+        pieces[p].stream.wait();
+        after(pieces[p]);
+      } catch (const dnnl::error &error) {
+        statuses[p] = context.error(std::string("oneDNN ") + what +
+                                    " failed: " + error.what());
+      }
+    }
+  });
+  for (const absl::Status &status : statuses)
+    if (!status.ok())
+      return status;
+  return absl::OkStatus();
 }
 
 } // namespace tessel::kernels
