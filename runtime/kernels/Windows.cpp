@@ -50,6 +50,50 @@ void poolPlane(const float *in, float *out, const int64_t *inSize,
   }
 }
 
+/// A pool's window attributes, and whether an average counts padding.
+struct PoolWindow {
+  std::vector<int64_t> window, strides, dilations, padLow, padHigh;
+  bool countPadding = false;
+};
+
+absl::StatusOr<PoolWindow> poolWindow(const KernelContext &context,
+                                      bool isMax) {
+  PoolWindow pool;
+  for (auto [name, field] :
+       {std::make_pair("window_dimensions", &pool.window),
+        std::make_pair("window_strides", &pool.strides),
+        std::make_pair("window_dilations", &pool.dilations),
+        std::make_pair("padding_low", &pool.padLow),
+        std::make_pair("padding_high", &pool.padHigh)}) {
+    absl::StatusOr<std::vector<int64_t>> values = context.getInts(name);
+    if (!values.ok())
+      return values.status();
+    *field = std::move(*values);
+  }
+  if (!isMax && context.has("count_include_pad")) {
+    absl::StatusOr<int64_t> flag = context.getInt("count_include_pad");
+    if (!flag.ok())
+      return flag.status();
+    pool.countPadding = *flag != 0;
+  }
+  return pool;
+}
+
+/// Per output column of a 2-D pool: how many of its window's columns count
+/// towards an average's divisor (the same for every plane and row).
+std::vector<int64_t> columnsCounted(const PoolWindow &pool, int64_t inW,
+                                    int64_t outW) {
+  std::vector<int64_t> counted(outW, 0);
+  for (int64_t ox = 0; ox < outW; ++ox)
+    for (int64_t kx = 0; kx < pool.window[1]; ++kx) {
+      int64_t ix =
+          ox * pool.strides[1] + kx * pool.dilations[1] - pool.padLow[1];
+      counted[ox] +=
+          pool.countPadding ? ix < inW + pool.padHigh[1] : ix >= 0 && ix < inW;
+    }
+  return counted;
+}
+
 /// Output rows [firstRow, lastRow) (over images x rows) of a 2-D f32 pool
 /// on channels-last tensors: each tap adds a run of all channels.
 template <bool isMax>
@@ -128,41 +172,24 @@ absl::Status poolChannelsLast(KernelContext &context, bool inLast,
       copyChannelsLast(out, outCopy.data(), out.data, true);
     return absl::OkStatus();
   }
-  std::vector<int64_t> window, strides, dilations, padLow, padHigh;
-  for (auto [name, field] : {std::make_pair("window_dimensions", &window),
-                             std::make_pair("window_strides", &strides),
-                             std::make_pair("window_dilations", &dilations),
-                             std::make_pair("padding_low", &padLow),
-                             std::make_pair("padding_high", &padHigh)}) {
-    absl::StatusOr<std::vector<int64_t>> values = context.getInts(name);
-    if (!values.ok())
-      return values.status();
-    if (values->size() != 2)
+  absl::StatusOr<PoolWindow> pool = poolWindow(context, isMax);
+  if (!pool.ok())
+    return pool.status();
+  for (const std::vector<int64_t> *list :
+       {&pool->window, &pool->strides, &pool->dilations, &pool->padLow,
+        &pool->padHigh})
+    if (list->size() != 2)
       return context.error("a channels-last pool is 2-D");
-    *field = std::move(*values);
-  }
-  bool countPadding = false;
-  if (!isMax && context.has("count_include_pad")) {
-    absl::StatusOr<int64_t> flag = context.getInt("count_include_pad");
-    if (!flag.ok())
-      return flag.status();
-    countPadding = *flag != 0;
-  }
   int64_t inSize[2] = {in.dims[2], in.dims[3]};
   int64_t outSize[2] = {out.dims[2], out.dims[3]};
-  std::vector<int64_t> columnsCounted(outSize[1], 0);
-  for (int64_t ox = 0; ox < outSize[1]; ++ox)
-    for (int64_t kx = 0; kx < window[1]; ++kx) {
-      int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
-      columnsCounted[ox] += countPadding ? ix < inSize[1] + padHigh[1]
-                                         : ix >= 0 && ix < inSize[1];
-    }
+  std::vector<int64_t> columns = columnsCounted(*pool, inSize[1], outSize[1]);
   context.pool.parallelFor(
       out.dims[0] * outSize[0], 1, [&](int64_t first, int64_t last) {
         poolRowsChannelsLast<isMax>(
             in.as<float>(), out.as<float>(), in.dims[1], inSize, outSize,
-            window.data(), strides.data(), dilations.data(), padLow.data(),
-            padHigh.data(), countPadding, columnsCounted.data(), first, last);
+            pool->window.data(), pool->strides.data(), pool->dilations.data(),
+            pool->padLow.data(), pool->padHigh.data(), pool->countPadding,
+            columns.data(), first, last);
       });
   return absl::OkStatus();
 }
@@ -188,25 +215,9 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
     return layouts.status();
   if (layouts->first || layouts->second)
     return poolChannelsLast<isMax>(context, layouts->first, layouts->second);
-  absl::StatusOr<std::vector<int64_t>> window =
-      context.getInts("window_dimensions");
-  absl::StatusOr<std::vector<int64_t>> strides =
-      context.getInts("window_strides");
-  absl::StatusOr<std::vector<int64_t>> dilations =
-      context.getInts("window_dilations");
-  absl::StatusOr<std::vector<int64_t>> padLow = context.getInts("padding_low");
-  absl::StatusOr<std::vector<int64_t>> padHigh =
-      context.getInts("padding_high");
-  for (auto *status : {&window, &strides, &dilations, &padLow, &padHigh})
-    if (!status->ok())
-      return status->status();
-  bool countPadding = false;
-  if (!isMax && context.has("count_include_pad")) {
-    absl::StatusOr<int64_t> flag = context.getInt("count_include_pad");
-    if (!flag.ok())
-      return flag.status();
-    countPadding = *flag != 0;
-  }
+  absl::StatusOr<PoolWindow> pool = poolWindow(context, isMax);
+  if (!pool.ok())
+    return pool.status();
   const TensorView &in = context.operands[0], &out = context.results[0];
   int64_t spatial = in.rank() - 2;
   std::vector<int64_t> inSize(in.dims.begin() + 2, in.dims.end());
@@ -215,25 +226,19 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   for (int64_t d = 0; d < spatial; ++d) {
     inPixels *= inSize[d];
     outPixels *= outSize[d];
-    windowSize *= (*window)[d];
+    windowSize *= pool->window[d];
   }
   int64_t planes = in.dims[0] * in.dims[1];
   if (spatial == 2 && in.type == proto::F32) {
     // The same for every plane and output row: computed once.
-    std::vector<int64_t> columnsCounted(outSize[1], 0);
-    for (int64_t ox = 0; ox < outSize[1]; ++ox)
-      for (int64_t kx = 0; kx < (*window)[1]; ++kx) {
-        int64_t ix = ox * (*strides)[1] + kx * (*dilations)[1] - (*padLow)[1];
-        columnsCounted[ox] += countPadding ? ix < inSize[1] + (*padHigh)[1]
-                                           : ix >= 0 && ix < inSize[1];
-      }
+    std::vector<int64_t> columns = columnsCounted(*pool, inSize[1], outSize[1]);
     context.pool.parallelFor(planes, 1, [&](int64_t first, int64_t last) {
       for (int64_t p = first; p < last; ++p)
-        poolPlane<isMax>(in.as<float>() + p * inPixels,
-                         out.as<float>() + p * outPixels, inSize.data(),
-                         outSize.data(), window->data(), strides->data(),
-                         dilations->data(), padLow->data(), padHigh->data(),
-                         countPadding, columnsCounted.data());
+        poolPlane<isMax>(
+            in.as<float>() + p * inPixels, out.as<float>() + p * outPixels,
+            inSize.data(), outSize.data(), pool->window.data(),
+            pool->strides.data(), pool->dilations.data(), pool->padLow.data(),
+            pool->padHigh.data(), pool->countPadding, columns.data());
     });
     return absl::OkStatus();
   }
@@ -250,15 +255,15 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
             int64_t rest = w, offset = 0;
             bool inside = true, inPadding = true;
             for (int64_t d = spatial - 1; d >= 0; --d) {
-              k[d] = rest % (*window)[d];
-              rest /= (*window)[d];
+              k[d] = rest % pool->window[d];
+              rest /= pool->window[d];
             }
             for (int64_t d = 0; d < spatial; ++d) {
-              int64_t position =
-                  o[d] * (*strides)[d] + k[d] * (*dilations)[d] - (*padLow)[d];
+              int64_t position = o[d] * pool->strides[d] +
+                                 k[d] * pool->dilations[d] - pool->padLow[d];
               inside &= position >= 0 && position < inSize[d];
-              inPadding &= position >= -(*padLow)[d] &&
-                           position < inSize[d] + (*padHigh)[d];
+              inPadding &= position >= -pool->padLow[d] &&
+                           position < inSize[d] + pool->padHigh[d];
               offset = offset * inSize[d] + position;
             }
             if (inside) {
@@ -268,7 +273,7 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context) {
               else
                 sum += x;
             }
-            counted += countPadding ? inPadding : inside;
+            counted += pool->countPadding ? inPadding : inside;
           }
           float value =
               isMax ? best : static_cast<float>(counted ? sum / counted : 0.0);
