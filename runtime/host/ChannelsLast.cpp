@@ -130,6 +130,12 @@ std::vector<int64_t> channelsLastDims(const std::vector<int64_t> &dims) {
 
 std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
                                      ThreadPool &pool) {
+  return chooseChannelsLast(program, pool, bufferLiveness(program));
+}
+
+std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
+                                     ThreadPool &pool,
+                                     const BufferLiveness &live) {
   int64_t n = program.buffers_size();
   int64_t count = program.instructions_size();
   auto inArena = [&](int64_t b) {
@@ -140,7 +146,6 @@ std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
     allowed[b] = inArena(b) && program.buffers(b).dims_size() == 4;
   for (int64_t o : program.output_buffers())
     allowed[o] = false;
-  BufferLiveness live = bufferLiveness(program);
   UnionFind sameLayout(n);
   std::set<std::pair<int64_t, int64_t>> inPlace; // (operand, result)
   for (int64_t i = 0; i < count; ++i) {
@@ -151,20 +156,17 @@ std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
     if (rule)
       rule->slots(logicalContext(instruction, program, pool), operands,
                   results);
-    for (int k = 0; k < instruction.operands_size(); ++k) {
-      int64_t id = instruction.operands(k);
-      if (!operands[k])
-        allowed[id] = false;
-      else if (rule->prefers)
-        prefers[id] = true;
-    }
-    for (int k = 0; k < instruction.results_size(); ++k) {
-      int64_t id = instruction.results(k);
-      if (!results[k])
-        allowed[id] = false;
-      else if (rule->prefers)
-        prefers[id] = true;
-    }
+    auto mark = [&](const google::protobuf::RepeatedField<int64_t> &ids,
+                    const std::vector<bool> &takes) {
+      for (int k = 0; k < ids.size(); ++k) {
+        if (!takes[k])
+          allowed[ids[k]] = false;
+        else if (rule->prefers)
+          prefers[ids[k]] = true;
+      }
+    };
+    mark(instruction.operands(), operands);
+    mark(instruction.results(), results);
     if (!rule)
       continue;
     // Results share one layout (a fusion's share one index space); one

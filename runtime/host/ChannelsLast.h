@@ -49,6 +49,10 @@ bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b);
 /// `pool` only completes the kernels' contexts (nothing runs on it).
 std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
                                      ThreadPool &pool);
+/// As above, with the program's liveness already computed.
+std::vector<bool> chooseChannelsLast(const proto::DeviceProgram &program,
+                                     ThreadPool &pool,
+                                     const BufferLiveness &live);
 
 /// The instructions of `program` as the kernels run them with `layouts`
 /// (one per buffer, from chooseChannelsLast): a rewritten copy where an

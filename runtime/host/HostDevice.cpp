@@ -149,7 +149,8 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   }
   // Buffers between convolutions channels-last, and the instructions
   // touching them as their kernels then run.
-  std::vector<bool> layouts = chooseChannelsLast(*program_, *pool);
+  BufferLiveness live = bufferLiveness(*program_);
+  std::vector<bool> layouts = chooseChannelsLast(*program_, *pool, live);
   rewritten = instructionsForLayouts(*program_, layouts, *pool);
   for (size_t b = 0; b < layouts.size(); ++b)
     if (layouts[b])
@@ -189,15 +190,14 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     kernels.push_back(kernel);
   }
   states.resize(kernels.size());
-  if (absl::Status status = runInvariants(); !status.ok())
+  if (absl::Status status = runInvariants(live); !status.ok())
     return status;
-  absorbEpilogues(layouts);
+  absorbEpilogues(layouts, live);
   // Each instruction's views, gathered once: a run allocates nothing for
   // them (their data never moves after the load).
   contexts.resize(kernels.size());
   for (size_t i = 0; i < kernels.size(); ++i) {
-    const proto::Instruction &instruction =
-        rewritten[i] ? *rewritten[i] : program_->instructions(i);
+    const proto::Instruction &instruction = instructionAt(i);
     std::vector<kernels::TensorView> operands, results;
     for (int64_t id : instruction.operands())
       operands.push_back(views[id]);
@@ -210,13 +210,10 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   return absl::OkStatus();
 }
 
-void HostDevice::absorbEpilogues(const std::vector<bool> &layouts) {
+void HostDevice::absorbEpilogues(const std::vector<bool> &layouts,
+                                 const BufferLiveness &live) {
   const proto::DeviceProgram &program = *program_;
-  BufferLiveness live = bufferLiveness(program);
   absorbed.assign(kernels.size(), false);
-  auto instructionAt = [&](size_t i) -> const proto::Instruction & {
-    return rewritten[i] ? *rewritten[i] : program.instructions(i);
-  };
   for (size_t i = 0; i < kernels.size(); ++i) {
     const proto::Instruction &producer = instructionAt(i);
     kernels::EpilogueFn takes =
@@ -276,9 +273,8 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts) {
   }
 }
 
-absl::Status HostDevice::runInvariants() {
+absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
   const proto::DeviceProgram &program = *program_;
-  BufferLiveness live = bufferLiveness(program);
   ran.assign(kernels.size(), false);
   // Views (reshapes) of each instruction's results.
   std::vector<std::vector<int64_t>> viewsOf(kernels.size());
@@ -286,8 +282,7 @@ absl::Status HostDevice::runInvariants() {
     if (live.viewSource[b] >= 0)
       viewsOf[live.viewSource[b]].push_back(b);
   for (size_t i = 0; i < kernels.size(); ++i) {
-    const proto::Instruction &instruction =
-        rewritten[i] ? *rewritten[i] : program.instructions(i);
+    const proto::Instruction &instruction = instructionAt(i);
     if (!kernels[i] || instruction.results().empty() ||
         !std::all_of(instruction.operands().begin(),
                      instruction.operands().end(),
@@ -371,8 +366,7 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
                              const ProfileFn &profile) {
   const proto::DeviceProgram &deviceProgram = *program_;
   for (int i = 0; i < deviceProgram.instructions_size(); ++i) {
-    const proto::Instruction &instruction =
-        rewritten[i] ? *rewritten[i] : deviceProgram.instructions(i);
+    const proto::Instruction &instruction = instructionAt(i);
     if (ran[i] || absorbed[i])
       continue; // Computed at load, or by the instruction before.
     kernels::KernelContext &context = *contexts[i];

@@ -21,6 +21,7 @@
 
 #include "runtime/Backend.h"
 #include "runtime/ThreadPool.h"
+#include "runtime/host/ChannelsLast.h"
 #include "runtime/kernels/KernelContext.h"
 
 namespace tessel {
@@ -134,8 +135,14 @@ private:
   /// results, state), built at load and reused by every run.
   std::vector<std::unique_ptr<kernels::KernelContext>> contexts;
 
-  absl::Status runInvariants();
-  void absorbEpilogues(const std::vector<bool> &layouts);
+  /// Instruction `i` as its kernel runs it (rewritten at load, or the
+  /// program's).
+  const proto::Instruction &instructionAt(size_t i) const {
+    return rewritten[i] ? *rewritten[i] : program_->instructions(i);
+  }
+  absl::Status runInvariants(const BufferLiveness &live);
+  void absorbEpilogues(const std::vector<bool> &layouts,
+                       const BufferLiveness &live);
 };
 
 /// What a profile calls an instruction: its op, or a collective's kind.
