@@ -82,9 +82,7 @@ public:
     conv->add_operands(kernel);
     conv->add_results(result);
     auto ints = [&](const char *name, std::vector<int64_t> values) {
-      proto::Ints *list = (*conv->mutable_attributes())[name].mutable_ints();
-      for (int64_t v : values)
-        list->add_values(v);
+      setInts(conv, name, values);
     };
     ints("window_strides", {1, 1});
     ints("padding_low", {1, 1});
@@ -94,29 +92,59 @@ public:
     (*conv->mutable_attributes())["feature_group_count"].set_i(1);
   }
 
+  /// A fusion instruction writing `result` and reading each operand
+  /// (buffer id) through its dims, with no steps yet (add them with step).
+  proto::Fusion *
+  fusionOver(const char *location,
+             std::vector<std::pair<int64_t, std::vector<int64_t>>> operands,
+             int64_t result) {
+    proto::Instruction *f = program->add_instructions();
+    f->set_op("fusion");
+    f->set_location(location);
+    for (auto &[id, dims] : operands) {
+      f->add_operands(id);
+      proto::Ints *mapping = f->mutable_fusion()->add_operand_dims();
+      for (int64_t d : dims)
+        mapping->add_values(d);
+    }
+    f->add_results(result);
+    return f->mutable_fusion();
+  }
+
+  /// Sets the integer list attribute `name` of `instruction`.
+  static void setInts(proto::Instruction *instruction, const char *name,
+                      std::vector<int64_t> values) {
+    proto::Ints *list =
+        (*instruction->mutable_attributes())[name].mutable_ints();
+    for (int64_t v : values)
+      list->add_values(v);
+  }
+
+  /// Appends an f32 step to `fusion`; its index is steps_size() - 1.
+  static proto::FusionStep *step(proto::Fusion *fusion, const char *op,
+                                 std::vector<int64_t> args) {
+    proto::FusionStep *s = fusion->add_steps();
+    s->set_op(op);
+    s->set_element_type(proto::F32);
+    for (int64_t arg : args)
+      s->add_args(arg);
+    return s;
+  }
+
   /// result = operands[0] (op) operands[1], each read through `dims`.
   void fusion(const char *op, std::vector<int64_t> operands,
               std::vector<std::vector<int64_t>> dims, int64_t result) {
-    proto::Instruction *f = program->add_instructions();
-    f->set_op("fusion");
-    f->set_location("fusion");
-    for (size_t k = 0; k < operands.size(); ++k) {
-      f->add_operands(operands[k]);
-      proto::Ints *mapping = f->mutable_fusion()->add_operand_dims();
-      for (int64_t d : dims[k])
-        mapping->add_values(d);
-      proto::FusionStep *load = f->mutable_fusion()->add_steps();
-      load->set_op("load");
-      load->set_element_type(proto::F32);
-      load->add_args(k);
-    }
-    proto::FusionStep *step = f->mutable_fusion()->add_steps();
-    step->set_op(op);
-    step->set_element_type(proto::F32);
+    std::vector<std::pair<int64_t, std::vector<int64_t>>> reads;
     for (size_t k = 0; k < operands.size(); ++k)
-      step->add_args(k);
-    f->mutable_fusion()->add_outputs(operands.size());
-    f->add_results(result);
+      reads.push_back({operands[k], dims[k]});
+    proto::Fusion *f = fusionOver("fusion", reads, result);
+    std::vector<int64_t> loads;
+    for (size_t k = 0; k < operands.size(); ++k) {
+      step(f, "load", {static_cast<int64_t>(k)});
+      loads.push_back(k);
+    }
+    step(f, op, loads);
+    f->add_outputs(operands.size());
   }
 
   void setIndex(int64_t id, int64_t index) {
@@ -131,6 +159,15 @@ public:
   proto::DeviceProgram *program;
   std::mt19937 random{7};
 };
+
+/// An f32 host tensor of `dims` holding `values`.
+HostTensor tensorOf(std::vector<int64_t> dims,
+                    const std::vector<float> &values) {
+  HostTensor tensor{proto::F32, std::move(dims), {}};
+  tensor.bytes.resize(values.size() * sizeof(float));
+  std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+  return tensor;
+}
 
 /// Direct 3x3 convolution, stride 1, padding 1, NCHW.
 std::vector<float> convolve(const std::vector<float> &x, const float *w,
@@ -201,9 +238,7 @@ TEST(ChannelsLastTest, KeepsActivationsBetweenConvolutions) {
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         backend.load(p.executable, "/nonexistent");
     ASSERT_TRUE(loaded.ok()) << loaded.status();
-    HostTensor tensor{proto::F32, {1, kChannels, kSize, kSize}, {}};
-    tensor.bytes.resize(input.size() * sizeof(float));
-    std::memcpy(tensor.bytes.data(), input.data(), tensor.bytes.size());
+    HostTensor tensor = tensorOf({1, kChannels, kSize, kSize}, input);
     for (int run = 0; run < 2; ++run) {
       absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({tensor});
       ASSERT_TRUE(result.ok()) << result.status();
@@ -235,28 +270,12 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
   int64_t residual = residualInput ? p.input({1, kOut, kSize, kSize}, "r") : c0;
   p.convolution(x, w0, c0);
   p.convolution(c0, w1, c1);
-  proto::Instruction *f = p.program->add_instructions();
-  f->set_op("fusion");
-  f->set_location("a");
-  proto::Fusion *fusion = f->mutable_fusion();
   // The convolution's result and the residual read whole, the bias per
   // channel (dimension 1).
-  for (auto [id, dims] :
-       {std::make_pair(c1, std::vector<int64_t>{0, 1, 2, 3}),
-        std::make_pair(bias, std::vector<int64_t>{1}),
-        std::make_pair(residual, std::vector<int64_t>{0, 1, 2, 3})}) {
-    f->add_operands(id);
-    proto::Ints *mapping = fusion->add_operand_dims();
-    for (int64_t d : dims)
-      mapping->add_values(d);
-  }
+  proto::Fusion *fusion = p.fusionOver(
+      "a", {{c1, {0, 1, 2, 3}}, {bias, {1}}, {residual, {0, 1, 2, 3}}}, a);
   auto step = [&](const char *op, std::vector<int64_t> args) {
-    proto::FusionStep *s = fusion->add_steps();
-    s->set_op(op);
-    s->set_element_type(proto::F32);
-    for (int64_t arg : args)
-      s->add_args(arg);
-    return s;
+    return ProgramBuilder::step(fusion, op, args);
   };
   bool sum = std::string(activation) == "sum";
   if (sum) {
@@ -285,7 +304,6 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
     step("add", {4, 5});     // 6
     fusion->add_outputs(6);
   }
-  f->add_results(a);
   p.convolution(a, w2, y);
   p.output(y);
 
@@ -316,15 +334,10 @@ void runEpilogue(const char *activation, bool residualInput, bool absorbed) {
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         backend.load(p.executable, "/nonexistent");
     ASSERT_TRUE(loaded.ok()) << loaded.status();
-    HostTensor tensor{proto::F32, {1, kChannels, kSize, kSize}, {}};
-    tensor.bytes.resize(input.size() * sizeof(float));
-    std::memcpy(tensor.bytes.data(), input.data(), tensor.bytes.size());
-    HostTensor second{proto::F32, {1, kOut, kSize, kSize}, {}};
-    second.bytes.resize(added.size() * sizeof(float));
-    std::memcpy(second.bytes.data(), added.data(), second.bytes.size());
-    std::vector<HostTensor> inputs = {tensor};
+    std::vector<HostTensor> inputs = {
+        tensorOf({1, kChannels, kSize, kSize}, input)};
     if (residualInput)
-      inputs.push_back(second);
+      inputs.push_back(tensorOf({1, kOut, kSize, kSize}, added));
     for (int run = 0; run < 2; ++run) {
       absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run(inputs);
       ASSERT_TRUE(result.ok()) << result.status();
@@ -402,10 +415,7 @@ void runPool(const char *op) {
   instruction->add_operands(c);
   instruction->add_results(pooled);
   auto ints = [&](const char *name, std::vector<int64_t> values) {
-    proto::Ints *list =
-        (*instruction->mutable_attributes())[name].mutable_ints();
-    for (int64_t v : values)
-      list->add_values(v);
+    ProgramBuilder::setInts(instruction, name, values);
   };
   ints("window_dimensions", {3, 3});
   ints("window_strides", {2, 2});
@@ -442,9 +452,7 @@ void runPool(const char *op) {
   absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
       backend.load(p.executable, "/nonexistent");
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  HostTensor tensor{proto::F32, {1, kChannels, kSize, kSize}, {}};
-  tensor.bytes.resize(input.size() * sizeof(float));
-  std::memcpy(tensor.bytes.data(), input.data(), tensor.bytes.size());
+  HostTensor tensor = tensorOf({1, kChannels, kSize, kSize}, input);
   absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({tensor});
   ASSERT_TRUE(result.ok()) << result.status();
   for (size_t i = 0; i < expected.size(); ++i)
@@ -475,35 +483,19 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
   dot->add_operands(w);
   dot->add_results(y);
   auto ints = [&](const char *name, std::vector<int64_t> values) {
-    proto::Ints *list = (*dot->mutable_attributes())[name].mutable_ints();
-    for (int64_t v : values)
-      list->add_values(v);
+    ProgramBuilder::setInts(dot, name, values);
   };
   ints("lhs_batching_dimensions", {});
   ints("rhs_batching_dimensions", {});
   ints("lhs_contracting_dimensions", {2});
   ints("rhs_contracting_dimensions", {1});
-  proto::Instruction *f = p.program->add_instructions();
-  f->set_op("fusion");
-  f->set_location("out");
-  proto::Fusion *fusion = f->mutable_fusion();
   std::vector<std::pair<int64_t, std::vector<int64_t>>> operands = {
       {y, {0, 1, 2}}, {bias, {2}}};
   if (residual)
     operands.push_back({r, {0, 1, 2}});
-  for (auto &[id, dims] : operands) {
-    f->add_operands(id);
-    proto::Ints *mapping = fusion->add_operand_dims();
-    for (int64_t d : dims)
-      mapping->add_values(d);
-  }
+  proto::Fusion *fusion = p.fusionOver("out", operands, out);
   auto step = [&](const char *op, std::vector<int64_t> args) {
-    proto::FusionStep *s = fusion->add_steps();
-    s->set_op(op);
-    s->set_element_type(proto::F32);
-    for (int64_t arg : args)
-      s->add_args(arg);
-    return s;
+    return ProgramBuilder::step(fusion, op, args);
   };
   auto constant = [&](double value) {
     (*step("constant", {})->mutable_attributes())["value"].set_f(value);
@@ -559,7 +551,6 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
     last = fusion->steps_size() - 1;
   }
   fusion->add_outputs(last);
-  f->add_results(out);
   p.output(out);
 
   std::mt19937 random(13);
@@ -602,15 +593,9 @@ void runDotEpilogue(const std::string &form, bool absorbed) {
     absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
         backend.load(p.executable, "/nonexistent");
     ASSERT_TRUE(loaded.ok()) << loaded.status();
-    HostTensor first{proto::F32, {2, m / 2, k}, {}},
-        second{proto::F32, {2, m / 2, n}, {}};
-    first.bytes.resize(input.size() * sizeof(float));
-    std::memcpy(first.bytes.data(), input.data(), first.bytes.size());
-    second.bytes.resize(added.size() * sizeof(float));
-    std::memcpy(second.bytes.data(), added.data(), second.bytes.size());
-    std::vector<HostTensor> inputs = {first};
+    std::vector<HostTensor> inputs = {tensorOf({2, m / 2, k}, input)};
     if (residual)
-      inputs.push_back(second);
+      inputs.push_back(tensorOf({2, m / 2, n}, added));
     for (int run = 0; run < 2; ++run) {
       absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run(inputs);
       ASSERT_TRUE(result.ok()) << result.status();
