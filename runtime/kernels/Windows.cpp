@@ -1,8 +1,11 @@
 //===- Windows.cpp - Pools and resize -------------------------------------===//
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/kernels/CpuClones.h"
 #include "runtime/kernels/KernelContext.h"
 
 namespace tessel::kernels {
@@ -94,53 +97,107 @@ std::vector<int64_t> columnsCounted(const PoolWindow &pool, int64_t inW,
   return counted;
 }
 
-/// Output rows [firstRow, lastRow) (over images x rows) of a 2-D f32 pool
-/// on channels-last tensors: each tap adds a run of all channels.
+/// Sixteen floats, a block of channels a channels-last pool keeps in
+/// registers while it walks a window (GCC's and Clang's vector extension:
+/// one AVX-512 register, two AVX ones, four SSE ones, so that one source
+/// serves every clone below).
+typedef float Floats16 __attribute__((vector_size(64)));
+constexpr int64_t kPoolBlock = 16;
+
+/// A channels-last 2-D f32 pool: its tensors and window.
+struct ChannelsLastPool {
+  const float *in;
+  float *out;
+  int64_t channels, inH, inW, outH, outW;
+  const PoolWindow *window;
+  const int64_t *columnsCounted; // per output column, for an average
+};
+
+/// Output rows [firstRow, lastRow) (over images x rows) of `pool`: per
+/// output pixel and block of channels, each tap of the window folds a run of
+/// channels into an accumulator that stays in registers. A maximum keeps
+/// NaNs apart and returns NaN where one was seen (ONNX's MaxPool propagates
+/// them), so that its fold is a plain vector maximum.
 template <bool isMax>
-void poolRowsChannelsLast(const float *in, float *out, int64_t channels,
-                          const int64_t *inSize, const int64_t *outSize,
-                          const int64_t *window, const int64_t *strides,
-                          const int64_t *dilations, const int64_t *padLow,
-                          const int64_t *padHigh, bool countPadding,
-                          const int64_t *columnsCounted, int64_t firstRow,
-                          int64_t lastRow) {
-  int64_t inH = inSize[0], inW = inSize[1], outH = outSize[0],
-          outW = outSize[1];
-  for (int64_t r = firstRow; r < lastRow; ++r) {
-    int64_t oy = r % outH;
-    const float *image = in + r / outH * inH * inW * channels;
-    int64_t rowsCounted = 0;
-    for (int64_t ky = 0; ky < window[0]; ++ky) {
-      int64_t iy = oy * strides[0] + ky * dilations[0] - padLow[0];
-      rowsCounted += countPadding ? iy < inH + padHigh[0] : iy >= 0 && iy < inH;
+__attribute__((always_inline)) inline void
+poolRows(const ChannelsLastPool &pool, int64_t firstRow, int64_t lastRow) {
+  const PoolWindow &w = *pool.window;
+  int64_t channels = pool.channels, inH = pool.inH, inW = pool.inW;
+  const float initial = isMax ? -INFINITY : 0.0f;
+  auto fold = [](auto acc, auto x, auto &nan) {
+    if constexpr (isMax) {
+      nan = x != x ? x : nan;
+      return x > acc ? x : acc;
+    } else {
+      return acc + x;
     }
-    for (int64_t ox = 0; ox < outW; ++ox) {
-      float *o = out + (r * outW + ox) * channels;
-      std::fill(o, o + channels, isMax ? -INFINITY : 0.0f);
-      for (int64_t ky = 0; ky < window[0]; ++ky) {
-        int64_t iy = oy * strides[0] + ky * dilations[0] - padLow[0];
-        if (iy < 0 || iy >= inH)
-          continue;
-        for (int64_t kx = 0; kx < window[1]; ++kx) {
-          int64_t ix = ox * strides[1] + kx * dilations[1] - padLow[1];
-          if (ix < 0 || ix >= inW)
-            continue;
-          const float *x = image + (iy * inW + ix) * channels;
-          for (int64_t c = 0; c < channels; ++c) {
-            if (isMax)
-              o[c] = (x[c] > o[c] || std::isnan(x[c])) ? x[c] : o[c];
-            else
-              o[c] += x[c];
-          }
+  };
+  for (int64_t r = firstRow; r < lastRow; ++r) {
+    int64_t oy = r % pool.outH;
+    const float *image = pool.in + r / pool.outH * inH * inW * channels;
+    // The window's rows inside the image (a range: taps move monotonically),
+    // and how many an average counts.
+    int64_t rowsCounted = 0, kyFirst = w.window[0], kyLast = 0;
+    for (int64_t ky = 0; ky < w.window[0]; ++ky) {
+      int64_t iy = oy * w.strides[0] + ky * w.dilations[0] - w.padLow[0];
+      rowsCounted +=
+          w.countPadding ? iy < inH + w.padHigh[0] : iy >= 0 && iy < inH;
+      if (iy >= 0 && iy < inH) {
+        kyFirst = std::min(kyFirst, ky);
+        kyLast = ky + 1;
+      }
+    }
+    for (int64_t ox = 0; ox < pool.outW; ++ox) {
+      float *o = pool.out + (r * pool.outW + ox) * channels;
+      int64_t kxFirst = w.window[1], kxLast = 0;
+      for (int64_t kx = 0; kx < w.window[1]; ++kx) {
+        int64_t ix = ox * w.strides[1] + kx * w.dilations[1] - w.padLow[1];
+        if (ix >= 0 && ix < inW) {
+          kxFirst = std::min(kxFirst, kx);
+          kxLast = kx + 1;
         }
       }
+      // Blocks of channels, then the channels left, one at a time.
+      auto channelRun = [&](auto zero, int64_t c) {
+        using T = decltype(zero);
+        T acc = zero + initial, nan = zero;
+        for (int64_t ky = kyFirst; ky < kyLast; ++ky) {
+          int64_t iy = oy * w.strides[0] + ky * w.dilations[0] - w.padLow[0];
+          for (int64_t kx = kxFirst; kx < kxLast; ++kx) {
+            int64_t ix = ox * w.strides[1] + kx * w.dilations[1] - w.padLow[1];
+            T x;
+            std::memcpy(&x, image + (iy * inW + ix) * channels + c, sizeof x);
+            acc = fold(acc, x, nan);
+          }
+        }
+        if constexpr (isMax)
+          acc = nan != nan ? nan : acc;
+        std::memcpy(o + c, &acc, sizeof acc);
+      };
+      int64_t c = 0;
+      for (; c + kPoolBlock <= channels; c += kPoolBlock)
+        channelRun(Floats16{}, c);
+      for (; c < channels; ++c)
+        channelRun(0.0f, c);
       if (isMax)
         continue;
-      int64_t counted = rowsCounted * columnsCounted[ox];
-      for (int64_t c = 0; c < channels; ++c)
-        o[c] = counted ? o[c] / counted : 0.0f;
+      int64_t counted = rowsCounted * pool.columnsCounted[ox];
+      for (int64_t t = 0; t < channels; ++t)
+        o[t] = counted ? o[t] / static_cast<float>(counted) : 0.0f;
     }
   }
+}
+
+// One clone per vector width, chosen at load by the CPU (the executable and
+// the binaries stay portable).
+TESSEL_CPU_CLONES
+void maxPoolRows(const ChannelsLastPool &pool, int64_t first, int64_t last) {
+  poolRows<true>(pool, first, last);
+}
+TESSEL_CPU_CLONES
+void averagePoolRows(const ChannelsLastPool &pool, int64_t first,
+                     int64_t last) {
+  poolRows<false>(pool, first, last);
 }
 
 template <bool isMax> absl::Status poolKernel(KernelContext &context);
@@ -180,17 +237,18 @@ absl::Status poolChannelsLast(KernelContext &context, bool inLast,
         &pool->padHigh})
     if (list->size() != 2)
       return context.error("a channels-last pool is 2-D");
-  int64_t inSize[2] = {in.dims[2], in.dims[3]};
-  int64_t outSize[2] = {out.dims[2], out.dims[3]};
-  std::vector<int64_t> columns = columnsCounted(*pool, inSize[1], outSize[1]);
-  context.pool.parallelFor(
-      out.dims[0] * outSize[0], 1, [&](int64_t first, int64_t last) {
-        poolRowsChannelsLast<isMax>(
-            in.as<float>(), out.as<float>(), in.dims[1], inSize, outSize,
-            pool->window.data(), pool->strides.data(), pool->dilations.data(),
-            pool->padLow.data(), pool->padHigh.data(), pool->countPadding,
-            columns.data(), first, last);
-      });
+  ChannelsLastPool rows{in.as<float>(), out.as<float>(), in.dims[1],
+                        in.dims[2],     in.dims[3],      out.dims[2],
+                        out.dims[3],    &*pool,          nullptr};
+  std::vector<int64_t> columns = columnsCounted(*pool, rows.inW, rows.outW);
+  rows.columnsCounted = columns.data();
+  context.pool.parallelFor(out.dims[0] * rows.outH, 1,
+                           [&](int64_t first, int64_t last) {
+                             if (isMax)
+                               maxPoolRows(rows, first, last);
+                             else
+                               averagePoolRows(rows, first, last);
+                           });
   return absl::OkStatus();
 }
 

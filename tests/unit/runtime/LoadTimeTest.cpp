@@ -372,7 +372,8 @@ TEST(EpilogueTest, RowMajorOperandRunsApart) {
 }
 
 /// 3x3 pool, stride 2, padding 1 of [C, kSize, kSize] (average: over the
-/// window's elements inside the input).
+/// window's elements inside the input; maximum: NaN where the window has
+/// one).
 std::vector<float> pool(const std::vector<float> &x, int64_t channels,
                         bool isMax, int64_t outSize) {
   std::vector<float> y(channels * outSize * outSize);
@@ -387,7 +388,8 @@ std::vector<float> pool(const std::vector<float> &x, int64_t channels,
             if (r < 0 || r >= kSize || s < 0 || s >= kSize)
               continue;
             float v = x[(c * kSize + r) * kSize + s];
-            best = std::max(best, v);
+            if (!std::isnan(best) && (v > best || std::isnan(v)))
+              best = v;
             sum += v;
             ++counted;
           }
@@ -396,18 +398,20 @@ std::vector<float> pool(const std::vector<float> &x, int64_t channels,
   return y;
 }
 
-// conv -> pool -> 1x1 conv: the pool reads and writes channels-last.
-void runPool(const char *op) {
+// conv -> pool -> 1x1 conv: the pool reads and writes channels-last, with
+// `out` channels (the pool's blocks of 16 and the channels after them), and
+// a NaN in the input if asked.
+void runPool(const char *op, int64_t out, bool withNan = false) {
   bool isMax = std::string(op) == "max_pool";
   int64_t half = kSize / 2;
   ProgramBuilder p;
   int64_t x = p.input({1, kChannels, kSize, kSize});
-  int64_t w = p.buffer(proto::Buffer::CONSTANT, {kOut, kChannels, 3, 3});
-  int64_t w1 = p.buffer(proto::Buffer::CONSTANT, {kOut, kOut, 1, 1});
-  int64_t c = p.buffer(proto::Buffer::ARENA, {1, kOut, kSize, kSize}, 0);
-  uint64_t bytes = kOut * kSize * kSize * sizeof(float);
-  int64_t pooled = p.buffer(proto::Buffer::ARENA, {1, kOut, half, half}, bytes);
-  int64_t y = p.buffer(proto::Buffer::ARENA, {1, kOut, half, half}, 0);
+  int64_t w = p.buffer(proto::Buffer::CONSTANT, {out, kChannels, 3, 3});
+  int64_t w1 = p.buffer(proto::Buffer::CONSTANT, {out, out, 1, 1});
+  int64_t c = p.buffer(proto::Buffer::ARENA, {1, out, kSize, kSize}, 0);
+  uint64_t bytes = out * kSize * kSize * sizeof(float);
+  int64_t pooled = p.buffer(proto::Buffer::ARENA, {1, out, half, half}, bytes);
+  int64_t y = p.buffer(proto::Buffer::ARENA, {1, out, half, half}, 0);
   p.convolution(x, w, c);
   proto::Instruction *instruction = p.program->add_instructions();
   instruction->set_op(op);
@@ -440,14 +444,16 @@ void runPool(const char *op) {
   std::mt19937 random(11);
   for (float &v : input)
     v = std::uniform_real_distribution<float>(-1, 1)(random);
+  if (withNan)
+    input[kSize * kSize + 3 * kSize + 5] = NAN;
   std::vector<float> pooledValues =
-      pool(convolve(input, p.constant(w), kChannels, kOut), kOut, isMax, half);
-  std::vector<float> expected(kOut * half * half, 0.0f);
-  for (int64_t o = 0; o < kOut; ++o)
-    for (int64_t i = 0; i < kOut; ++i)
+      pool(convolve(input, p.constant(w), kChannels, out), out, isMax, half);
+  std::vector<float> expected(out * half * half, 0.0f);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < out; ++i)
       for (int64_t q = 0; q < half * half; ++q)
         expected[o * half * half + q] +=
-            p.constant(w1)[o * kOut + i] * pooledValues[i * half * half + q];
+            p.constant(w1)[o * out + i] * pooledValues[i * half * half + q];
   HostBackend backend(2);
   absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
       backend.load(p.executable, "/nonexistent");
@@ -455,13 +461,30 @@ void runPool(const char *op) {
   HostTensor tensor = tensorOf({1, kChannels, kSize, kSize}, input);
   absl::StatusOr<std::vector<HostTensor>> result = (*loaded)->run({tensor});
   ASSERT_TRUE(result.ok()) << result.status();
-  for (size_t i = 0; i < expected.size(); ++i)
-    ASSERT_NEAR((*result)[0].as<float>()[i], expected[i], 1e-4)
-        << op << ", element " << i;
+  int nans = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    float got = (*result)[0].as<float>()[i];
+    nans += std::isnan(expected[i]);
+    if (std::isnan(expected[i]))
+      ASSERT_TRUE(std::isnan(got)) << op << ", element " << i;
+    else
+      ASSERT_NEAR(got, expected[i], 1e-4) << op << ", element " << i;
+  }
+  EXPECT_EQ(nans > 0, withNan);
 }
 
-TEST(ChannelsLastTest, MaxPool) { runPool("max_pool"); }
-TEST(ChannelsLastTest, AveragePool) { runPool("avg_pool"); }
+TEST(ChannelsLastTest, MaxPool) {
+  for (int64_t channels : {8, 16, 37})
+    runPool("max_pool", channels);
+}
+TEST(ChannelsLastTest, AveragePool) {
+  for (int64_t channels : {8, 16, 37})
+    runPool("avg_pool", channels);
+}
+TEST(ChannelsLastTest, MaxPoolKeepsNaN) {
+  for (int64_t channels : {8, 37})
+    runPool("max_pool", channels, /*withNan=*/true);
+}
 
 // y = x . W^T (W read-only, [n, k]), then f(y + bias) or y + bias + r for
 // a second input r: the matrix multiply computes the fusion (no fusion in
