@@ -66,7 +66,7 @@ void ThreadPool::workerLoop(int) {
     auto deadline = std::chrono::steady_clock::now() + kSpin;
     while (generation.load(std::memory_order_acquire) == seen &&
            std::chrono::steady_clock::now() < deadline)
-      for (int i = 0; i < 64; ++i)
+      for (int i = 0; i < 4; ++i)
         pause();
     std::shared_ptr<Task> task;
     {
@@ -84,9 +84,8 @@ void ThreadPool::workerLoop(int) {
   }
 }
 
-void ThreadPool::parallelFor(
-    int64_t n, int64_t grain,
-    const std::function<void(int64_t, int64_t)> &body) {
+void ThreadPool::parallelFor(int64_t n, int64_t grain,
+                             absl::FunctionRef<void(int64_t, int64_t)> body) {
   if (n <= 0)
     return;
   grain = std::max<int64_t>(grain, 1);
@@ -95,14 +94,23 @@ void ThreadPool::parallelFor(
     body(0, n);
     return;
   }
-  auto task = std::make_shared<Task>();
-  task->body = &body;
-  task->size = n;
-  task->chunk = (n + pieces - 1) / pieces;
-  task->chunks = (n + task->chunk - 1) / task->chunk;
+  std::shared_ptr<Task> task;
   {
-    // Under the lock, so that a worker about to sleep sees the change.
+    // Under the lock, so that a worker about to sleep sees the change, and
+    // so that no worker takes a reference to the spare task while it is
+    // checked: the last task is reused when the pool alone holds it (no
+    // worker still looking at it for chunks).
     std::lock_guard<std::mutex> lock(mutex);
+    if (spare && spare.use_count() == 1)
+      task = std::move(spare);
+    else
+      task = std::make_shared<Task>();
+    task->body = &body;
+    task->size = n;
+    task->chunk = (n + pieces - 1) / pieces;
+    task->chunks = (n + task->chunk - 1) / task->chunk;
+    task->next.store(0, std::memory_order_relaxed);
+    task->done.store(0, std::memory_order_relaxed);
     current = task;
     generation.fetch_add(1, std::memory_order_release);
   }
@@ -111,6 +119,9 @@ void ThreadPool::parallelFor(
   // Chunks a worker claimed may still run; none is left to claim.
   while (task->done.load(std::memory_order_acquire) != task->chunks)
     pause();
+  std::lock_guard<std::mutex> lock(mutex);
+  current.reset();
+  spare = std::move(task);
 }
 
 } // namespace tessel

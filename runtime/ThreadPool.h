@@ -6,7 +6,9 @@
 // workers spin briefly before sleeping, as kernels follow each other fast.
 // The caller waits for the chunks, not for the workers: on a loaded machine
 // a worker the scheduler has not run yet costs nothing, the caller running
-// the chunks it would have taken.
+// the chunks it would have taken. A call allocates nothing: the body is
+// borrowed (absl::FunctionRef), and the task record is reused once no
+// worker holds it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,11 +18,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/functional/function_ref.h"
 
 namespace tessel {
 
@@ -39,7 +42,7 @@ public:
   /// `grain` long (except the last), on all threads. Not reentrant: a body
   /// must not call parallelFor.
   void parallelFor(int64_t n, int64_t grain,
-                   const std::function<void(int64_t, int64_t)> &body);
+                   absl::FunctionRef<void(int64_t, int64_t)> body);
 
 private:
   /// One parallelFor: its chunks, claimed with an atomic counter. Workers
@@ -47,7 +50,7 @@ private:
   /// none (and never touches the body, which may be gone) rather than a
   /// later task's.
   struct Task {
-    const std::function<void(int64_t, int64_t)> *body = nullptr;
+    const absl::FunctionRef<void(int64_t, int64_t)> *body = nullptr;
     int64_t size = 0, chunk = 0, chunks = 0;
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
@@ -61,6 +64,7 @@ private:
   std::mutex mutex;
   std::condition_variable wake;
   std::shared_ptr<Task> current; // Published under `mutex`.
+  std::shared_ptr<Task> spare;   // The last task, for reuse.
   std::atomic<uint64_t> generation{0};
   bool stopping = false;
 };

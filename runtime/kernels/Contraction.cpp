@@ -570,12 +570,17 @@ absl::Status convolveAlone(KernelContext &context,
                          context.operands[1]},
                         {channelsLastLogical(context.results[0], resultLast)},
                         context.pool, context.state);
+  // A convolution oneDNN prepared on an earlier run parses nothing.
+  if (oneDnnConvolutionPrepared(logical))
+    if (std::optional<absl::Status> done = convolveWithOneDnn(
+            logical, nullptr, {inputLast, resultLast}, epilogue))
+      return *done;
   absl::StatusOr<ConvolutionAttributes> attributes =
       convolutionAttributes(logical);
   if (!attributes.ok())
     return attributes.status();
   if (std::optional<absl::Status> done = convolveWithOneDnn(
-          logical, *attributes, {inputLast, resultLast}, epilogue))
+          logical, &*attributes, {inputLast, resultLast}, epilogue))
     return *done;
   if (!inputLast && !resultLast)
     return convolveRowMajor(logical, *attributes);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "runtime/kernels/CpuClones.h"
 #include "runtime/kernels/OneDnnPostOps.h"
 #include "runtime/kernels/OpenMp.h"
 
@@ -58,6 +59,36 @@ struct ConvState : KernelState {
   bool epilogue = false;
 };
 
+/// Columns [first, last) of `out` [cols, kRows] = `in` [kRows, cols]
+/// transposed, with the row count known to the compiler (a network's
+/// first convolution reads 1 to 4 channels: its loads then vectorise).
+template <int64_t kRows>
+__attribute__((always_inline)) inline void
+transposeFixed(const float *__restrict in, float *__restrict out, int64_t rows,
+               int64_t cols, int64_t first, int64_t last) {
+  int64_t n = kRows ? kRows : rows;
+  for (int64_t c = first; c < last; ++c)
+    for (int64_t r = 0; r < n; ++r)
+      out[c * n + r] = in[r * cols + c];
+}
+
+TESSEL_CPU_CLONES
+void transposeColumns(const float *in, float *out, int64_t rows, int64_t cols,
+                      int64_t first, int64_t last) {
+  switch (rows) {
+  case 1:
+    return transposeFixed<1>(in, out, rows, cols, first, last);
+  case 2:
+    return transposeFixed<2>(in, out, rows, cols, first, last);
+  case 3:
+    return transposeFixed<3>(in, out, rows, cols, first, last);
+  case 4:
+    return transposeFixed<4>(in, out, rows, cols, first, last);
+  default:
+    return transposeFixed<0>(in, out, rows, cols, first, last);
+  }
+}
+
 /// `out` [cols, rows] = `in` [rows, cols] transposed (one image's NCHW <->
 /// NHWC), over the pool by output rows. A loop of its own rather than
 /// stridedCopy, whose per-run bookkeeping made MobileNet's convolutions
@@ -67,9 +98,7 @@ void transpose(ThreadPool &pool, const float *in, float *out, int64_t rows,
   pool.parallelFor(cols,
                    std::max<int64_t>(1, 4096 / std::max<int64_t>(rows, 1)),
                    [&](int64_t first, int64_t last) {
-                     for (int64_t c = first; c < last; ++c)
-                       for (int64_t r = 0; r < rows; ++r)
-                         out[c * rows + r] = in[r * cols + c];
+                     transposeColumns(in, out, rows, cols, first, last);
                    });
 }
 
@@ -228,23 +257,24 @@ bool prepare(ConvState &state, const KernelContext &context,
 } // namespace
 
 std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
-                                               const ConvolutionAttributes &a,
+                                               const ConvolutionAttributes *a,
                                                ConvolutionLayouts layouts,
                                                const KernelEpilogue *epilogue) {
   const TensorView &input = context.operands[0], &kernel = context.operands[1];
   const TensorView &result = context.results[0];
-  if (input.type != proto::F32 || input.rank() != 4 || a.lhsDilation[0] != 1 ||
-      a.lhsDilation[1] != 1 || a.padLow[0] < 0 || a.padLow[1] < 0 ||
-      input.numElements() == 0 || result.numElements() == 0)
-    return std::nullopt;
   std::unique_ptr<KernelState> local;
   std::unique_ptr<KernelState> &slot = context.state ? *context.state : local;
   auto *state = dynamic_cast<ConvState *>(slot.get());
+  if (!state && (!a || input.type != proto::F32 || input.rank() != 4 ||
+                 a->lhsDilation[0] != 1 || a->lhsDilation[1] != 1 ||
+                 a->padLow[0] < 0 || a->padLow[1] < 0 ||
+                 input.numElements() == 0 || result.numElements() == 0))
+    return std::nullopt;
   SingleOpenMpThread single;
   if (!state) {
     auto fresh = std::make_unique<ConvState>();
     prepareWithEpilogue(*fresh, epilogue, [&](const KernelEpilogue *with) {
-      return prepare(*fresh, context, a, layouts, with);
+      return prepare(*fresh, context, *a, layouts, with);
     });
     state = fresh.get();
     slot = std::move(fresh);
@@ -324,6 +354,13 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
   if (epilogue)
     epilogue->applied = state->epilogue;
   return absl::OkStatus();
+}
+
+bool oneDnnConvolutionPrepared(const KernelContext &context) {
+  auto *state = context.state
+                    ? dynamic_cast<const ConvState *>(context.state->get())
+                    : nullptr;
+  return state && !state->unsupported;
 }
 
 } // namespace tessel::kernels

@@ -35,9 +35,15 @@ struct ConvolutionLayouts {
 /// computes it itself. With an `epilogue` (which postOpsOf
 /// accepted, the result channels-last) the result written is the
 /// epilogue's; the convolution's own result is left unwritten.
+/// `attributes` may be null where oneDnnConvolutionPrepared(context): a
+/// prepared convolution does not read them again.
 std::optional<absl::Status> convolveWithOneDnn(
-    KernelContext &context, const ConvolutionAttributes &attributes,
+    KernelContext &context, const ConvolutionAttributes *attributes,
     ConvolutionLayouts layouts = {}, const KernelEpilogue *epilogue = nullptr);
+
+/// Whether `context`'s state holds a convolution oneDNN prepared on an
+/// earlier run, which convolveWithOneDnn runs without its attributes.
+bool oneDnnConvolutionPrepared(const KernelContext &context);
 
 } // namespace tessel::kernels
 

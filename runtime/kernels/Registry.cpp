@@ -105,11 +105,11 @@ channelsLastFlags(const KernelContext &context) {
 
 TensorView channelsLastLogical(const TensorView &view, bool channelsLast) {
   TensorView logical = view;
-  if (channelsLast) {
-    std::vector<int64_t> order = channelsLastOrder(view.rank());
-    for (int64_t p = 0; p < view.rank(); ++p)
-      logical.dims[order[p]] = view.dims[p];
-  }
+  // Memory order [N, spatial..., C]: the channels move from the last
+  // position to the second (in place: kernels call this every run).
+  if (channelsLast && view.rank() > 1)
+    std::rotate(logical.dims.begin() + 1, logical.dims.end() - 1,
+                logical.dims.end());
   return logical;
 }
 
