@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "compiler/api/Tessel.h"
 #include "compiler/cost/CostModel.h"
 #include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
@@ -47,11 +48,10 @@ namespace cl = llvm::cl;
 static cl::OptionCategory tesselCategory("tessel-compile options");
 
 static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
-                                      cl::Required,
-    cl::cat(tesselCategory));
+                                      cl::Required, cl::cat(tesselCategory));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"),
-    cl::cat(tesselCategory));
+                                       cl::cat(tesselCategory));
 enum class Emit { Executable, Mlir, Spmd, Lowered, Plan };
 /// The values of --emit, with what each produces. (A string option rather
 /// than cl::values, whose error for a wrong value lists nothing.)
@@ -87,92 +87,62 @@ static const std::string &describeEmitValues() {
 static cl::opt<std::string> emitFlag("emit", cl::desc(describeEmitValues()),
                                      cl::value_desc("what"),
                                      cl::init("executable"),
-    cl::cat(tesselCategory));
+                                     cl::cat(tesselCategory));
 static cl::list<std::string>
     inputShapes("input-shape",
                 cl::desc("Pin an input's shape: name=d0xd1x... (repeatable, "
                          "or comma-separated)"),
-                cl::value_desc("name=shape"),
-    cl::cat(tesselCategory));
+                cl::value_desc("name=shape"), cl::cat(tesselCategory));
 static cl::opt<std::string>
     meshFlag("mesh", cl::desc("The device mesh: axis=size,... (e.g. x=2,y=4)"),
-             cl::value_desc("axes"),
-    cl::cat(tesselCategory));
+             cl::value_desc("axes"), cl::cat(tesselCategory));
 static cl::opt<std::string>
     planPath("plan",
              cl::desc("Sharding annotations: a tessel.proto.Plan in text "
                       "form naming tensors and their partition specs"),
-             cl::value_desc("file"),
-    cl::cat(tesselCategory));
+             cl::value_desc("file"), cl::cat(tesselCategory));
 static cl::opt<bool>
     autoFlag("auto",
              cl::desc("Choose the shardings by the cost model (needs --mesh; "
                       "a --plan's entries are kept as constraints)"),
-    cl::cat(tesselCategory));
+             cl::cat(tesselCategory));
 static cl::opt<std::string> deviceProfile(
     "device-profile",
     cl::desc("The machine --auto prices plans for: a built-in profile (host: "
              "this development machine; h100_sxm, a100_sxm: 8-GPU nodes) or "
              "a DeviceProfile file in text form (tessel-calibrate writes "
              "yours)"),
-    cl::value_desc("name|file"), cl::init("host"),
-    cl::cat(tesselCategory));
+    cl::value_desc("name|file"), cl::init("host"), cl::cat(tesselCategory));
 static cl::opt<std::string> memoryBudgetFlag(
     "memory-budget",
     cl::desc("Memory per device for --auto: bytes, or with KiB, MiB, GiB "
              "(default: the profile's)"),
-    cl::value_desc("size"),
-    cl::cat(tesselCategory));
+    cl::value_desc("size"), cl::cat(tesselCategory));
 static cl::opt<double>
     autoSeconds("auto-seconds",
                 cl::desc("Time limit of --auto's search (seconds)"),
-                cl::init(10.0),
-    cl::cat(tesselCategory));
+                cl::init(10.0), cl::cat(tesselCategory));
 static cl::opt<std::string> explainFlag(
     "explain",
     cl::desc("With --auto: the candidate layouts of this tensor (a plan "
              "name) and what each would cost, all else as chosen"),
-    cl::value_desc("tensor"),
-    cl::cat(tesselCategory));
+    cl::value_desc("tensor"), cl::cat(tesselCategory));
 static cl::opt<std::string> planOut(
     "plan-out",
     cl::desc("Write the plan chosen or propagated (protobuf text), as "
              "--emit=plan prints it; with --auto and -o file, the default "
              "is <file>.plan.textproto"),
-    cl::value_desc("file"),
-    cl::cat(tesselCategory));
+    cl::value_desc("file"), cl::cat(tesselCategory));
 static cl::opt<std::string>
     paramsOut("params-out",
               cl::desc("Write the model's parameters (weights) to this file"),
-              cl::value_desc("file"),
-    cl::cat(tesselCategory));
+              cl::value_desc("file"), cl::cat(tesselCategory));
 static cl::opt<std::string> paramsIn(
     "params",
     cl::desc("For MLIR input with graph.parameter arguments: the parameter "
              "file that holds them (as --params-out wrote it); the "
              "executable's parameter file then points into it"),
-    cl::value_desc("file"),
-    cl::cat(tesselCategory));
-
-/// "40GiB", "512MiB", "64KiB" or plain bytes.
-static std::optional<int64_t> parseByteSize(llvm::StringRef text) {
-  int64_t unit = 1;
-  for (auto [suffix, factor] :
-       {std::pair<llvm::StringRef, int64_t>{"GiB", int64_t(1) << 30},
-        {"MiB", int64_t(1) << 20},
-        {"KiB", int64_t(1) << 10},
-        {"GB", 1000000000},
-        {"MB", 1000000},
-        {"B", 1}})
-    if (text.consume_back(suffix)) {
-      unit = factor;
-      break;
-    }
-  double value;
-  if (text.trim().getAsDouble(value) || value <= 0)
-    return std::nullopt;
-  return static_cast<int64_t>(value * static_cast<double>(unit));
-}
+    cl::value_desc("file"), cl::cat(tesselCategory));
 
 /// What --auto chose, in numbers.
 static void printReport(const tessel::autoshard::AutoShardReport &report,
@@ -191,27 +161,6 @@ static void printReport(const tessel::autoshard::AutoShardReport &report,
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
-}
-
-/// Diagnostics as "file: error: message" (ONNX locations have no line).
-static void printDiagnostic(mlir::Diagnostic &diagnostic) {
-  std::string where;
-  if (auto file =
-          mlir::dyn_cast<mlir::FileLineColLoc>(diagnostic.getLocation())) {
-    where = file.getFilename().str();
-    if (file.getLine() > 0)
-      where += ":" + std::to_string(file.getLine()) + ":" +
-               std::to_string(file.getColumn());
-  } else {
-    llvm::raw_string_ostream os(where);
-    diagnostic.getLocation().print(os);
-  }
-  const char *severity =
-      diagnostic.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
-      : diagnostic.getSeverity() == mlir::DiagnosticSeverity::Warning
-          ? "warning"
-          : "note";
-  llvm::errs() << where << ": " << severity << ": " << diagnostic.str() << "\n";
 }
 
 int main(int argc, char **argv) {
@@ -248,127 +197,91 @@ int main(int argc, char **argv) {
                                             " is not something it can emit",
                                         emitFlag, names, "values"));
   }
-  mlir::MLIRContext context;
-  llvm::SourceMgr sourceMgr;
-  // MLIR input gets source-line diagnostics; ONNX input plain ones.
-  std::optional<mlir::SourceMgrDiagnosticHandler> sourceHandler;
-  std::optional<mlir::ScopedDiagnosticHandler> plainHandler;
-  if (tessel::modelFormatOf(inputPath) == tessel::ModelFormat::Mlir)
-    sourceHandler.emplace(sourceMgr, &context);
-  else
-    plainHandler.emplace(&context, [](mlir::Diagnostic &diagnostic) {
-      printDiagnostic(diagnostic);
-      return mlir::success();
-    });
+  // The steps of the C++ API (compiler/api/Tessel.h), with flags and
+  // messages around them. Each step's warnings and notes are printed as it
+  // ends; a failed step's diagnostics are its error.
+  std::unique_ptr<tessel::Model> model;
+  auto fail = [&](const absl::Status &status) {
+    if (model)
+      llvm::errs() << model->takeDiagnostics();
+    if (tessel::isDiagnostics(status)) {
+      llvm::errs() << std::string(status.message()) << "\n";
+      return 1;
+    }
+    return error(std::string(status.message()));
+  };
+  auto said = [&] {
+    if (model)
+      llvm::errs() << model->takeDiagnostics();
+  };
 
   absl::StatusOr<std::map<std::string, std::vector<int64_t>>> shapes =
       tessel::parseInputShapes(inputShapes);
-  if (!shapes.ok()) {
-    llvm::WithColor::error(llvm::errs(), "tessel-compile")
-        << std::string(shapes.status().message()) << "\n";
-    return 1;
-  }
-  tessel::OnnxImportOptions options;
+  if (!shapes.ok())
+    return fail(shapes.status());
+  tessel::CompileOptions options;
   options.inputShapes = *shapes;
-  mlir::FailureOr<tessel::LoadedModel> model =
-      tessel::loadModel(inputPath, context, sourceMgr, options);
-  if (failed(model))
-    return 1;
+  options.parameterFile = paramsIn;
+  absl::StatusOr<std::unique_ptr<tessel::Model>> loaded =
+      tessel::Model::load(tessel::ModelSource::file(inputPath), options);
+  if (!loaded.ok())
+    return fail(loaded.status());
+  model = std::move(*loaded);
+  said();
+  if (!paramsOut.empty())
+    if (absl::Status status = model->writeParameters(paramsOut); !status.ok())
+      return fail(status);
 
-  if (!paramsIn.empty() && model->imported)
-    return error("--params is for MLIR input: an ONNX model carries its "
-                 "weights");
-  if (!paramsOut.empty()) {
-    if (!model->imported)
-      return error("--params-out needs an ONNX model; MLIR input has no "
-                   "weights (its parameters come with --params)");
-    absl::Status status = model->imported->writeParameterFile(paramsOut);
-    if (!status.ok())
-      return error(std::string(status.message()));
+  // Sharding: apply the plan, auto-shard if asked, then propagate.
+  tessel::ShardingOptions &sharding = options.sharding;
+  sharding.mesh = meshFlag;
+  if (!planPath.empty()) {
+    absl::StatusOr<tessel::proto::Plan> read = tessel::readPlan(planPath);
+    if (!read.ok())
+      return fail(read.status());
+    sharding.plan = *read;
   }
-
-  // Sharding: apply the plan, then propagate.
-  bool hasMesh = !model->module->getOps<tessel::spmd::MeshOp>().empty();
-  if (!meshFlag.empty() || !planPath.empty()) {
-    if (hasMesh)
-      return error("the MLIR input has its own spmd.mesh; --mesh and --plan "
-                   "apply to models without one");
-    tessel::proto::PlanMesh mesh;
-    if (!meshFlag.empty()) {
-      absl::StatusOr<tessel::proto::PlanMesh> parsed =
-          tessel::parseMeshFlag(meshFlag);
-      if (!parsed.ok())
-        return error(std::string(parsed.status().message()));
-      mesh = *parsed;
-    }
-    tessel::proto::Plan plan;
-    if (!planPath.empty()) {
-      absl::StatusOr<tessel::proto::Plan> read = tessel::readPlan(planPath);
-      if (!read.ok())
-        return error(std::string(read.status().message()));
-      plan = *read;
-    }
-    if (failed(tessel::applyPlan(*model->module, plan, mesh,
-                                 model->imported ? model->imported->readers
-                                                 : tessel::TensorReaders())))
-      return 1;
-    hasMesh = true;
+  sharding.autoShard = autoFlag;
+  sharding.deviceProfile = deviceProfile;
+  sharding.autoSeconds = autoSeconds;
+  sharding.explain = explainFlag;
+  // Searches over a second say how they go, twice a second at most.
+  double lastSaid = 0.5;
+  sharding.onProgress = [&lastSaid](double seconds, double modeled) {
+    if (seconds < 1.0 || seconds < lastSaid + 0.5)
+      return;
+    lastSaid = seconds;
+    llvm::errs() << llvm::format(
+        "  search: %.1f s, best plan %.3f ms per step\n", seconds,
+        modeled * 1e3);
+  };
+  if (!memoryBudgetFlag.empty()) {
+    std::optional<int64_t> budget = tessel::parseByteSize(memoryBudgetFlag);
+    if (!budget)
+      return error("--memory-budget '" + memoryBudgetFlag +
+                   "' is not a size (bytes, or a number with KiB, MiB, GiB)");
+    sharding.memoryBudget = *budget;
   }
-  if (autoFlag) {
-    if (!hasMesh)
-      return error("--auto needs a mesh: give --mesh");
+  if (absl::Status status = model->shard(sharding); !status.ok())
+    return fail(status);
+  said();
+  bool hasMesh = model->hasMesh();
+  if (const auto &report = model->autoShardReport()) {
     absl::StatusOr<tessel::cost::CostModel> costModel =
         tessel::cost::CostModel::named(deviceProfile);
-    if (!costModel.ok())
-      return error(std::string(costModel.status().message()));
-    tessel::autoshard::AutoShardOptions options;
-    options.seconds = autoSeconds;
-    // Searches over a second say how they go, twice a second at most.
-    double lastSaid = 0.5;
-    options.onProgress = [&lastSaid](double seconds, double modeled) {
-      if (seconds < 1.0 || seconds < lastSaid + 0.5)
-        return;
-      lastSaid = seconds;
-      llvm::errs() << llvm::format(
-          "  search: %.1f s, best plan %.3f ms per step\n", seconds,
-          modeled * 1e3);
-    };
-    if (!memoryBudgetFlag.empty()) {
-      std::optional<int64_t> budget = parseByteSize(memoryBudgetFlag);
-      if (!budget)
-        return error("--memory-budget '" + memoryBudgetFlag +
-                     "' is not a size (bytes, or a number with KiB, MiB, GiB)");
-      options.memoryBudget = *budget;
-    }
-    if (!explainFlag.empty()) {
-      auto functions = model->module->getOps<mlir::func::FuncOp>();
-      if (!functions.empty())
-        options.explain = tessel::lookupTensor(*functions.begin(), explainFlag);
-      if (!options.explain)
-        return error(tessel::withNameHint(
-            "--explain names '" + explainFlag +
-                "', which is no tensor of the model (or an ambiguous name)",
-            explainFlag, tessel::tensorNames(*model->module), "tensors",
-            /*listAtMost=*/0));
-    }
-    mlir::FailureOr<tessel::autoshard::AutoShardReport> report =
-        tessel::autoShard(*model->module, *costModel, options);
-    if (failed(report))
-      return 1;
-    printReport(*report, costModel->profile().name());
+    printReport(*report, costModel.ok() ? costModel->profile().name()
+                                        : std::string(deviceProfile));
     if (!explainFlag.empty())
       llvm::errs() << "candidates for '" << explainFlag
                    << "' (per device; all else as chosen):\n"
                    << report->explanation;
   }
-  if (hasMesh && failed(tessel::propagateShardings(*model->module)))
-    return 1;
   if (autoFlag && emit != Emit::Plan) {
     // The choice for the model's inputs and parameters; the activations'
     // are in the plan file (or --emit=plan).
-    tessel::proto::Plan chosen = tessel::extractPlan(*model->module);
+    tessel::proto::Plan chosen = model->plan();
     std::set<std::string> arguments;
-    auto function = *model->module->getOps<mlir::func::FuncOp>().begin();
+    auto function = *model->module().getOps<mlir::func::FuncOp>().begin();
     for (unsigned i = 0; i < function.getNumArguments(); ++i)
       if (auto name =
               function.getArgAttrOfType<mlir::StringAttr>(i, "graph.name"))
@@ -384,9 +297,6 @@ int main(int argc, char **argv) {
     }
     llvm::errs() << "  and " << activations << " activations\n";
   }
-  std::map<std::string, std::string> notes =
-      model->imported ? tessel::planNotes(model->imported->readers)
-                      : std::map<std::string, std::string>();
   std::string planFile = planOut;
   if (planFile.empty() && autoFlag && emit == Emit::Executable &&
       outputPath != "-")
@@ -395,8 +305,7 @@ int main(int argc, char **argv) {
     if (!hasMesh)
       return error("--plan-out needs a mesh: give --mesh or --plan");
     std::ofstream out(planFile);
-    out << tessel::formatPlan(tessel::extractPlan(*model->module),
-                              notes);
+    out << model->planText();
     if (!out)
       return error("cannot write " + planFile);
     if (autoFlag)
@@ -405,8 +314,7 @@ int main(int argc, char **argv) {
   if (emit == Emit::Plan) {
     if (!hasMesh)
       return error("--emit=plan needs a mesh: give --mesh or --plan");
-    std::string text = tessel::formatPlan(tessel::extractPlan(*model->module),
-                                          notes);
+    std::string text = model->planText();
     std::string openError;
     std::unique_ptr<llvm::ToolOutputFile> output =
         mlir::openOutputFile(outputPath, &openError);
@@ -417,69 +325,38 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (emit == Emit::Spmd) {
-    if (!hasMesh)
-      return error("--emit=spmd needs a mesh: give --mesh or --plan");
-    if (failed(tessel::insertCollectives(*model->module)))
-      return 1;
+    if (absl::Status status = model->insertCollectives(); !status.ok())
+      return fail(status);
     llvm::errs() << tessel::formatCollectiveCounts(
-        tessel::countCollectives(*model->module));
+        tessel::countCollectives(model->module()));
   }
   if (emit == Emit::Executable) {
     if (outputPath == "-")
       return error(
           "an executable is binary: name its file with -o model.tessel");
-    // The parameters go beside the executable, which names them relatively.
-    std::string parameterFile;
-    if (model->imported && model->imported->numParameters() > 0) {
-      std::string parameterPath = outputPath + ".params";
-      absl::Status status = model->imported->writeParameterFile(parameterPath);
-      if (!status.ok())
-        return error(std::string(status.message()));
-      size_t slash = parameterPath.find_last_of('/');
-      parameterFile = slash == std::string::npos
-                          ? parameterPath
-                          : parameterPath.substr(slash + 1);
-    }
-    if (!paramsIn.empty())
-      parameterFile = llvm::sys::path::filename(outputPath).str() + ".params";
-    mlir::FailureOr<tessel::proto::Executable> executable =
-        tessel::compileToExecutable(*model->module, parameterFile);
-    if (failed(executable))
-      return 1;
-    if (executable->parameters_size() > 0 && parameterFile.empty())
-      return error("the program has graph.parameter arguments but no "
-                   "parameter data: give the parameter file that holds them "
-                   "with --params (tessel-compile model.onnx --params-out "
-                   "writes one)");
-    if (!paramsIn.empty()) {
-      absl::Status linked = tessel::linkParameterFile(
-          *executable, paramsIn, outputPath + ".params");
-      if (!linked.ok())
-        return error(std::string(linked.message()));
-    }
-    absl::Status status = tessel::writeExecutable(*executable, outputPath);
-    if (!status.ok())
-      return error(std::string(status.message()));
-    if (executable->programs_size() > 1)
-      llvm::errs() << executable->programs_size() << " devices; "
-                   << tessel::formatCollectiveCounts(
-                          tessel::countCollectives(*executable));
+    absl::StatusOr<tessel::Compiled> compiled = model->compile();
+    if (!compiled.ok())
+      return fail(compiled.status());
+    said();
+    if (absl::Status status = compiled->save(outputPath); !status.ok())
+      return fail(status);
+    if (compiled->executable().programs_size() > 1)
+      llvm::errs() << compiled->executable().programs_size() << " devices; "
+                   << tessel::formatCollectiveCounts(compiled->collectives());
     return 0;
   }
 
   // The lowered program is the one each device runs.
-  if (emit == Emit::Lowered && hasMesh &&
-      failed(tessel::partitionForDevices(*model->module)))
-    return 1;
-  if (emit == Emit::Lowered &&
-      failed(tessel::lowerForExecution(*model->module)))
-    return 1;
+  if (emit == Emit::Lowered)
+    if (absl::Status status = model->lower(); !status.ok())
+      return fail(status);
+  said();
   std::string openError;
   std::unique_ptr<llvm::ToolOutputFile> output =
       mlir::openOutputFile(outputPath, &openError);
   if (!output)
     return error(openError);
-  model->module->print(output->os());
+  model->module().print(output->os());
   output->os() << "\n";
   output->keep();
   return 0;

@@ -15,6 +15,7 @@
 #include "mlir/Parser/Parser.h"
 #include "onnx/onnx_pb.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 namespace tessel {
 
@@ -47,6 +48,59 @@ static std::string directoryOf(const std::string &path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
+/// All of Tessel's dialects and interfaces, so that later stages
+/// (propagation, lowering) can load what they need into `context`.
+static void registerAllDialects(mlir::MLIRContext &context) {
+  mlir::DialectRegistry registry;
+  registerTesselDialects(registry);
+  context.appendDialectRegistry(registry);
+}
+
+static mlir::LogicalResult checkMlirOptions(mlir::Location loc,
+                                            const OnnxImportOptions &options) {
+  if (options.inputShapes.empty())
+    return mlir::success();
+  return mlir::emitError(loc)
+         << "--input-shape applies to ONNX models; MLIR input already has "
+            "static shapes";
+}
+
+static mlir::FailureOr<LoadedModel>
+fromImported(mlir::FailureOr<ImportedModel> imported) {
+  if (failed(imported))
+    return mlir::failure();
+  LoadedModel loaded;
+  loaded.module = std::move(imported->module);
+  loaded.imported = std::move(*imported);
+  return loaded;
+}
+
+mlir::FailureOr<LoadedModel>
+loadModelFromMemory(bool onnx, const std::string &contents,
+                    const std::string &name, mlir::MLIRContext &context,
+                    llvm::SourceMgr &sourceMgr,
+                    const OnnxImportOptions &options) {
+  mlir::Location loc = mlir::FileLineColLoc::get(&context, name, 0, 0);
+  registerAllDialects(context);
+  if (!onnx) {
+    if (failed(checkMlirOptions(loc, options)))
+      return mlir::failure();
+    sourceMgr.AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(contents, name), llvm::SMLoc());
+    LoadedModel loaded;
+    loaded.module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+    if (!loaded.module)
+      return mlir::failure();
+    return loaded;
+  }
+  auto model = std::make_shared<onnx::ModelProto>();
+  if (!model->ParseFromString(contents))
+    return mlir::emitError(loc)
+           << "the bytes do not parse as an ONNX ModelProto";
+  return fromImported(
+      importOnnxModel(std::move(model), ".", name, context, options));
+}
+
 mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
                                        mlir::MLIRContext &context,
                                        llvm::SourceMgr &sourceMgr,
@@ -57,17 +111,11 @@ mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
     return mlir::emitError(loc)
            << "unknown model format: expected .onnx, .textproto/.pbtxt "
               "(ONNX as protobuf text) or .mlir";
-  // All of Tessel's dialects and interfaces, so that later stages
-  // (propagation, lowering) can load what they need into this context.
-  mlir::DialectRegistry registry;
-  registerTesselDialects(registry);
-  context.appendDialectRegistry(registry);
+  registerAllDialects(context);
   LoadedModel loaded;
   if (*format == ModelFormat::Mlir) {
-    if (!options.inputShapes.empty())
-      return mlir::emitError(loc)
-             << "--input-shape applies to ONNX models; MLIR input already "
-                "has static shapes";
+    if (failed(checkMlirOptions(loc, options)))
+      return mlir::failure();
     loaded.module =
         mlir::parseSourceFile<mlir::ModuleOp>(path, sourceMgr, &context);
     if (!loaded.module)
@@ -95,11 +143,7 @@ mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
     imported = importOnnxModel(std::move(model), directoryOf(path), path,
                                context, options);
   }
-  if (failed(imported))
-    return mlir::failure();
-  loaded.module = std::move(imported->module);
-  loaded.imported = std::move(*imported);
-  return loaded;
+  return fromImported(std::move(imported));
 }
 
 absl::StatusOr<std::map<std::string, std::vector<int64_t>>>

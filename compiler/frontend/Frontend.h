@@ -40,6 +40,15 @@ mlir::FailureOr<LoadedModel> loadModel(const std::string &path,
                                        llvm::SourceMgr &sourceMgr,
                                        const OnnxImportOptions &options);
 
+/// Loads a model held in memory: the bytes of an ONNX ModelProto (`onnx`)
+/// or MLIR text; `name` names it in diagnostics. An ONNX model's external
+/// data files are looked for in the current folder.
+mlir::FailureOr<LoadedModel>
+loadModelFromMemory(bool onnx, const std::string &contents,
+                    const std::string &name, mlir::MLIRContext &context,
+                    llvm::SourceMgr &sourceMgr,
+                    const OnnxImportOptions &options);
+
 /// Parses `--input-shape` values: `name=d0xd1x...`, several separated by
 /// commas. Errors name the malformed entry.
 absl::StatusOr<std::map<std::string, std::vector<int64_t>>>

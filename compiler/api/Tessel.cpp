@@ -1,0 +1,333 @@
+//===- Tessel.cpp - Tessel as a library -----------------------------------===//
+
+#include "compiler/api/Tessel.h"
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "compiler/cost/CostModel.h"
+#include "compiler/driver/Compiler.h"
+#include "compiler/frontend/Frontend.h"
+#include "compiler/plan/Plan.h"
+#include "dialects/spmd/SpmdOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "runtime/Names.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace tessel {
+
+ModelSource ModelSource::file(std::string path) {
+  return {Kind::File, std::move(path), {}};
+}
+ModelSource ModelSource::onnx(std::string bytes, std::string name) {
+  return {Kind::OnnxBytes, std::move(name), std::move(bytes)};
+}
+ModelSource ModelSource::mlir(std::string text, std::string name) {
+  return {Kind::MlirText, std::move(name), std::move(text)};
+}
+
+std::optional<int64_t> parseByteSize(const std::string &given) {
+  llvm::StringRef text(given);
+  int64_t unit = 1;
+  for (auto [suffix, factor] :
+       {std::pair<llvm::StringRef, int64_t>{"GiB", int64_t(1) << 30},
+        {"MiB", int64_t(1) << 20},
+        {"KiB", int64_t(1) << 10},
+        {"GB", 1000000000},
+        {"MB", 1000000},
+        {"B", 1}})
+    if (text.consume_back(suffix)) {
+      unit = factor;
+      break;
+    }
+  double value;
+  if (text.trim().getAsDouble(value) || value <= 0)
+    return std::nullopt;
+  return static_cast<int64_t>(value * static_cast<double>(unit));
+}
+
+namespace {
+
+/// "file: error: message" (ONNX locations have no line).
+std::string formatDiagnostic(mlir::Diagnostic &diagnostic) {
+  std::string where;
+  if (auto file =
+          mlir::dyn_cast<mlir::FileLineColLoc>(diagnostic.getLocation())) {
+    where = file.getFilename().str();
+    if (file.getLine() > 0)
+      where += ":" + std::to_string(file.getLine()) + ":" +
+               std::to_string(file.getColumn());
+  } else {
+    llvm::raw_string_ostream os(where);
+    diagnostic.getLocation().print(os);
+  }
+  const char *severity =
+      diagnostic.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
+      : diagnostic.getSeverity() == mlir::DiagnosticSeverity::Warning
+          ? "warning"
+          : "note";
+  return where + ": " + severity + ": " + diagnostic.str() + "\n";
+}
+
+} // namespace
+
+struct Model::State {
+  // The context outlives everything built on it (members are destroyed in
+  // reverse order).
+  mlir::MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  std::string diagnostics;
+  llvm::raw_string_ostream diagnosticStream{diagnostics};
+  std::optional<mlir::SourceMgrDiagnosticHandler> sourceHandler;
+  std::optional<mlir::ScopedDiagnosticHandler> plainHandler;
+  LoadedModel model;
+  std::string parameterFile;
+  std::optional<autoshard::AutoShardReport> report;
+  bool hasMesh = false;
+
+  /// A failed step: its diagnostics, or `fallback` if it left none.
+  absl::Status failure(const std::string &fallback = "compilation failed") {
+    diagnosticStream.flush();
+    std::string text = std::move(diagnostics);
+    diagnostics.clear();
+    while (!text.empty() && text.back() == '\n')
+      text.pop_back();
+    absl::Status status =
+        absl::InvalidArgumentError(text.empty() ? fallback : text);
+    if (!text.empty())
+      status.SetPayload(kDiagnosticsPayload, absl::Cord("1"));
+    return status;
+  }
+};
+
+Model::Model() : state(std::make_unique<State>()) {}
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>>
+Model::load(const ModelSource &source, const CompileOptions &options) {
+  std::unique_ptr<Model> model(new Model());
+  State &s = *model->state;
+  bool mlirInput = source.kind == ModelSource::Kind::MlirText ||
+                   (source.kind == ModelSource::Kind::File &&
+                    modelFormatOf(source.name) == ModelFormat::Mlir);
+  // MLIR input gets source-line diagnostics; ONNX input plain ones.
+  if (mlirInput)
+    s.sourceHandler.emplace(s.sourceMgr, &s.context, s.diagnosticStream);
+  else
+    s.plainHandler.emplace(&s.context, [&s](mlir::Diagnostic &diagnostic) {
+      s.diagnosticStream << formatDiagnostic(diagnostic);
+      return mlir::success();
+    });
+  OnnxImportOptions importOptions;
+  importOptions.inputShapes = options.inputShapes;
+  mlir::FailureOr<LoadedModel> loaded =
+      source.kind == ModelSource::Kind::File
+          ? loadModel(source.name, s.context, s.sourceMgr, importOptions)
+          : loadModelFromMemory(source.kind == ModelSource::Kind::OnnxBytes,
+                                source.contents, source.name, s.context,
+                                s.sourceMgr, importOptions);
+  if (failed(loaded))
+    return s.failure("cannot load " + source.name);
+  s.model = std::move(*loaded);
+  if (!options.parameterFile.empty() && s.model.imported)
+    return absl::InvalidArgumentError(
+        "--params is for MLIR input: an ONNX model carries its weights");
+  s.parameterFile = options.parameterFile;
+  s.hasMesh = !s.model.module->getOps<spmd::MeshOp>().empty();
+  return model;
+}
+
+mlir::ModuleOp Model::module() { return *state->model.module; }
+bool Model::hasMesh() const { return state->hasMesh; }
+bool Model::hasWeights() const { return state->model.imported.has_value(); }
+
+const std::optional<autoshard::AutoShardReport> &
+Model::autoShardReport() const {
+  return state->report;
+}
+
+std::string Model::takeDiagnostics() {
+  state->diagnosticStream.flush();
+  std::string text = std::move(state->diagnostics);
+  state->diagnostics.clear();
+  return text;
+}
+
+absl::Status Model::writeParameters(const std::string &path) const {
+  if (!state->model.imported)
+    return absl::FailedPreconditionError(
+        "--params-out needs an ONNX model; MLIR input has no weights (its "
+        "parameters come with --params)");
+  return state->model.imported->writeParameterFile(path);
+}
+
+proto::Plan Model::plan() { return extractPlan(module()); }
+
+static std::map<std::string, std::string> notesOf(const LoadedModel &model) {
+  return model.imported ? planNotes(model.imported->readers)
+                        : std::map<std::string, std::string>();
+}
+
+std::string Model::planText() {
+  return formatPlan(plan(), notesOf(state->model));
+}
+
+absl::Status Model::shard(const ShardingOptions &options) {
+  State &s = *state;
+  mlir::ModuleOp module = this->module();
+  if (!options.mesh.empty() || options.plan) {
+    if (s.hasMesh)
+      return absl::InvalidArgumentError(
+          "the MLIR input has its own spmd.mesh; --mesh and --plan apply to "
+          "models without one");
+    proto::PlanMesh mesh;
+    if (!options.mesh.empty()) {
+      absl::StatusOr<proto::PlanMesh> parsed = parseMeshFlag(options.mesh);
+      if (!parsed.ok())
+        return parsed.status();
+      mesh = *parsed;
+    }
+    if (failed(applyPlan(module, options.plan.value_or(proto::Plan()), mesh,
+                         s.model.imported ? s.model.imported->readers
+                                          : TensorReaders())))
+      return s.failure("the plan does not apply");
+    s.hasMesh = true;
+  }
+  if (options.autoShard) {
+    if (!s.hasMesh)
+      return absl::InvalidArgumentError("--auto needs a mesh: give --mesh");
+    absl::StatusOr<cost::CostModel> costModel =
+        cost::CostModel::named(options.deviceProfile);
+    if (!costModel.ok())
+      return costModel.status();
+    autoshard::AutoShardOptions autoOptions;
+    autoOptions.seconds = options.autoSeconds;
+    autoOptions.onProgress = options.onProgress;
+    autoOptions.memoryBudget = options.memoryBudget;
+    if (!options.explain.empty()) {
+      auto functions = module.getOps<mlir::func::FuncOp>();
+      if (!functions.empty())
+        autoOptions.explain = lookupTensor(*functions.begin(), options.explain);
+      if (!autoOptions.explain)
+        return absl::InvalidArgumentError(withNameHint(
+            "--explain names '" + options.explain +
+                "', which is no tensor of the model (or an ambiguous name)",
+            options.explain, tensorNames(module), "tensors",
+            /*listAtMost=*/0));
+    }
+    mlir::FailureOr<autoshard::AutoShardReport> report =
+        tessel::autoShard(module, *costModel, autoOptions);
+    if (failed(report))
+      return s.failure("auto-sharding failed");
+    s.report = *report;
+  }
+  if (s.hasMesh && failed(propagateShardings(module)))
+    return s.failure("sharding propagation failed");
+  return absl::OkStatus();
+}
+
+absl::Status Model::insertCollectives() {
+  if (!state->hasMesh)
+    return absl::FailedPreconditionError(
+        "--emit=spmd needs a mesh: give --mesh or --plan");
+  if (failed(tessel::insertCollectives(module())))
+    return state->failure();
+  return absl::OkStatus();
+}
+
+absl::Status Model::lower() {
+  if (state->hasMesh && failed(partitionForDevices(module())))
+    return state->failure();
+  if (failed(lowerForExecution(module())))
+    return state->failure();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Compiled> Model::compile() {
+  State &s = *state;
+  Compiled compiled;
+  if (s.hasMesh) {
+    compiled.plan_ = plan();
+    compiled.planNotes_ = notesOf(s.model);
+  }
+  compiled.report_ = s.report;
+  // The parameter file's name is the executable's with .params: save()
+  // records it once the executable has one.
+  std::string parameterName = "model.tessel.params";
+  bool hasParameters =
+      (s.model.imported && s.model.imported->numParameters() > 0) ||
+      !s.parameterFile.empty();
+  mlir::FailureOr<proto::Executable> executable =
+      compileToExecutable(module(), hasParameters ? parameterName : "");
+  if (failed(executable))
+    return s.failure();
+  if (executable->parameters_size() > 0 && !hasParameters)
+    return absl::InvalidArgumentError(
+        "the program has graph.parameter arguments but no parameter data: "
+        "give the parameter file that holds them with --params "
+        "(tessel-compile model.onnx --params-out writes one)");
+  compiled.executable_ = std::move(*executable);
+  if (s.model.imported && s.model.imported->numParameters() > 0) {
+    // The imported weights move into the compiled model, which writes them
+    // when saved.
+    auto weights =
+        std::make_shared<ImportedModel>(std::move(*s.model.imported));
+    s.model.imported.reset();
+    compiled.writeParameters_ = [weights](const std::string &path) {
+      return weights->writeParameterFile(path);
+    };
+  }
+  compiled.linkedParameterFile_ = s.parameterFile;
+  return compiled;
+}
+
+std::string Compiled::planText() const { return formatPlan(plan_, planNotes_); }
+
+std::vector<CollectiveCount> Compiled::collectives() const {
+  return countCollectives(executable_);
+}
+
+absl::Status Compiled::save(const std::string &path) const {
+  std::string parameterPath = path + ".params";
+  if (writeParameters_) {
+    if (absl::Status status = writeParameters_(parameterPath); !status.ok())
+      return status;
+  }
+  if (!linkedParameterFile_.empty()) {
+    if (absl::Status status =
+            linkParameterFile(executable_, linkedParameterFile_, parameterPath);
+        !status.ok())
+      return status;
+  }
+  if (executable_.parameter_file().empty())
+    return writeExecutable(executable_, path);
+  // Named relative to the executable, so that the two move together.
+  proto::Executable named = executable_;
+  size_t slash = parameterPath.find_last_of('/');
+  std::string relative = slash == std::string::npos
+                             ? parameterPath
+                             : parameterPath.substr(slash + 1);
+  named.set_parameter_file(relative);
+  if (named.has_reference())
+    named.mutable_reference()->set_parameter_file(relative);
+  return writeExecutable(named, path);
+}
+
+absl::StatusOr<Compiled> compile(const ModelSource &source,
+                                 const CompileOptions &options) {
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::load(source, options);
+  if (!model.ok())
+    return model.status();
+  if (absl::Status status = (*model)->shard(options.sharding); !status.ok())
+    return status;
+  return (*model)->compile();
+}
+
+bool isDiagnostics(const absl::Status &status) {
+  return status.GetPayload(kDiagnosticsPayload).has_value();
+}
+
+} // namespace tessel

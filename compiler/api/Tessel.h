@@ -1,0 +1,181 @@
+//===- Tessel.h - Tessel as a library ---------------------------*- C++ -*-===//
+//
+// The header a framework includes to compile with Tessel: a model (an ONNX
+// file or ModelProto bytes, MLIR text in Tessel's dialects, or a file of
+// either), input shapes, a mesh, a plan or the cost model's choice, into an
+// executable it can inspect (the plan per tensor, the collectives of a
+// step, the modeled cost and memory) and save. Errors are absl::Status
+// values carrying the compiler's diagnostics; nothing exits the process.
+//
+//   tessel::CompileOptions options;
+//   options.inputShapes["x"] = {8, 64};
+//   options.sharding.mesh = "x=2,y=2";
+//   options.sharding.autoShard = true;
+//   absl::StatusOr<tessel::Compiled> compiled =
+//       tessel::compile(tessel::ModelSource::file("model.onnx"), options);
+//   compiled->save("model.tessel");   // and model.tessel.params
+//
+// tessel-compile is this API behind flags (tools/tessel-compile.cpp): the
+// steps below (Model::load, Model::shard, Model::compile) are what it runs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_API_TESSEL_H
+#define TESSEL_COMPILER_API_TESSEL_H
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "compiler/plan/plan.pb.h"
+#include "passes/autoshard/AutoShard.h"
+#include "runtime/Executable.h"
+#include "runtime/proto/executable.pb.h"
+
+namespace mlir {
+class ModuleOp;
+} // namespace mlir
+
+namespace tessel {
+
+/// A model to compile: a file (its format by extension, as tessel-compile
+/// reads it), the bytes of an ONNX ModelProto, or MLIR text.
+struct ModelSource {
+  enum class Kind { File, OnnxBytes, MlirText };
+  Kind kind = Kind::File;
+  /// The file, or the name diagnostics give the in-memory model.
+  std::string name;
+  std::string contents; // OnnxBytes, MlirText
+
+  static ModelSource file(std::string path);
+  static ModelSource onnx(std::string bytes, std::string name = "model.onnx");
+  static ModelSource mlir(std::string text, std::string name = "model.mlir");
+};
+
+/// How tensors are sharded: a mesh, annotations, and whether the cost model
+/// chooses the rest.
+struct ShardingOptions {
+  /// "x=2,y=4"; empty: no mesh (an MLIR model may carry its own).
+  std::string mesh;
+  /// Partition specs by tensor name; with autoShard, constraints.
+  std::optional<proto::Plan> plan;
+  bool autoShard = false;
+  /// What autoShard prices plans for: a built-in profile name (host,
+  /// h100_sxm, a100_sxm) or a DeviceProfile file in text form.
+  std::string deviceProfile = "host";
+  /// Bytes per device for autoShard; 0: the profile's memory.
+  int64_t memoryBudget = 0;
+  /// autoShard's time limit.
+  double autoSeconds = 10.0;
+  /// With autoShard: a tensor whose candidate layouts the report explains.
+  std::string explain;
+  /// With autoShard: called as the search improves (seconds so far, modeled
+  /// seconds per step of the best plan).
+  std::function<void(double, double)> onProgress;
+};
+
+struct CompileOptions {
+  /// Pins inputs' shapes (dynamic dimensions of an ONNX model).
+  std::map<std::string, std::vector<int64_t>> inputShapes;
+  ShardingOptions sharding;
+  /// MLIR input with graph.parameter arguments: the parameter file that
+  /// holds them (as an ONNX model's compilation writes it).
+  std::string parameterFile;
+};
+
+/// A compiled model: the executable, its parameters, and what the
+/// compiler chose.
+class Compiled {
+public:
+  const proto::Executable &executable() const { return executable_; }
+  /// The sharding of every named tensor (empty without a mesh).
+  const proto::Plan &plan() const { return plan_; }
+  /// The plan as protobuf text, with each parameter's readers noted, as
+  /// tessel-compile --emit=plan prints it.
+  std::string planText() const;
+  /// The collectives of one step, per kind (none on one device).
+  std::vector<CollectiveCount> collectives() const;
+  /// What autoShard chose, in numbers (modeled compute and communication
+  /// per step, peak memory per device); empty without autoShard.
+  const std::optional<autoshard::AutoShardReport> &autoShardReport() const {
+    return report_;
+  }
+  /// Writes the executable at `path` and its parameters at `path`.params,
+  /// which it names (relative: the two files move together); for a model
+  /// compiled with CompileOptions::parameterFile, an index there pointing
+  /// into that file.
+  absl::Status save(const std::string &path) const;
+
+private:
+  friend class Model;
+  proto::Executable executable_;
+  proto::Plan plan_;
+  std::map<std::string, std::string> planNotes_;
+  std::optional<autoshard::AutoShardReport> report_;
+  /// Writes the parameter file at a path (null: the model has none).
+  std::function<absl::Status(const std::string &)> writeParameters_;
+  std::string linkedParameterFile_;
+};
+
+/// A model being compiled, step by step, on its own MLIR context: what
+/// tessel-compile runs, and what compile() below runs in one call. Each
+/// step's diagnostics end up in the status it returns (an error) and in
+/// diagnostics() (warnings and notes too).
+class Model {
+public:
+  ~Model();
+  static absl::StatusOr<std::unique_ptr<Model>>
+  load(const ModelSource &source, const CompileOptions &options);
+
+  /// Applies the mesh and plan, runs autoShard if asked, then propagates
+  /// shardings to every tensor. Nothing to do without a mesh.
+  absl::Status shard(const ShardingOptions &options);
+  /// Makes communication explicit on global shapes (tessel-compile
+  /// --emit=spmd); needs a mesh.
+  absl::Status insertCollectives();
+  /// Partitions (with a mesh) and lowers the module in place (--emit=lowered).
+  absl::Status lower();
+  /// Lowers and exports the executable; the module is used up, and an
+  /// ONNX model's weights move into the result.
+  absl::StatusOr<Compiled> compile();
+
+  mlir::ModuleOp module();
+  bool hasMesh() const;
+  /// Whether the model came from ONNX (its weights are in memory).
+  bool hasWeights() const;
+  /// Writes an ONNX model's weights as a parameter file.
+  absl::Status writeParameters(const std::string &path) const;
+  /// The sharding of every named tensor, and as protobuf text with notes.
+  proto::Plan plan();
+  std::string planText();
+  const std::optional<autoshard::AutoShardReport> &autoShardReport() const;
+  /// Diagnostics so far, one per line ("where: severity: message", MLIR
+  /// input with the offending source line), cleared by takeDiagnostics.
+  std::string takeDiagnostics();
+
+private:
+  Model();
+  struct State;
+  std::unique_ptr<State> state;
+};
+
+/// Model::load, shard and compile in one call.
+absl::StatusOr<Compiled> compile(const ModelSource &source,
+                                 const CompileOptions &options);
+
+/// Whether a failed step's message is the compiler's diagnostics (lines of
+/// "where: error: message"), rather than one sentence of its own.
+inline constexpr char kDiagnosticsPayload[] = "tessel.dev/diagnostics";
+bool isDiagnostics(const absl::Status &status);
+
+/// "40GiB", "512MiB", "64KiB", "1.5GB" or plain bytes; nullopt if not a size.
+std::optional<int64_t> parseByteSize(const std::string &text);
+
+} // namespace tessel
+
+#endif // TESSEL_COMPILER_API_TESSEL_H

@@ -1,0 +1,185 @@
+//===- ApiTest.cpp - The C++ API: compile, inspect, save, run -------------===//
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "compiler/api/Tessel.h"
+#include "runtime/Backend.h"
+#include "runtime/host/HostBackend.h"
+#include "runtime/io/Npy.h"
+#include "gtest/gtest.h"
+
+namespace tessel {
+namespace {
+
+const char *kModel = "tests/models/mlp/model.onnx";
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+std::string temporaryDirectory() {
+  const char *root = std::getenv("TEST_TMPDIR");
+  return root ? root : "/tmp";
+}
+
+/// Saves `compiled`, loads it on the host backend and runs the MLP's
+/// input: the output must match torch's.
+void expectRunsLikeTorch(const Compiled &compiled, const std::string &name) {
+  std::string path = temporaryDirectory() + "/" + name + ".tessel";
+  ASSERT_TRUE(compiled.save(path).ok());
+  absl::StatusOr<proto::Executable> executable = readExecutable(path);
+  ASSERT_TRUE(executable.ok()) << executable.status();
+  HostBackend backend(2);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(*executable, temporaryDirectory());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  absl::StatusOr<HostTensor> x = readNpy("tests/models/mlp/x.npy");
+  absl::StatusOr<HostTensor> expected = readNpy("tests/models/mlp/output.npy");
+  ASSERT_TRUE(x.ok() && expected.ok());
+  absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run({*x});
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  ASSERT_EQ((*outputs)[0].numElements(), expected->numElements());
+  for (int64_t i = 0; i < expected->numElements(); ++i)
+    ASSERT_NEAR((*outputs)[0].as<float>()[i], expected->as<float>()[i], 1e-4)
+        << name << ", element " << i;
+}
+
+CompileOptions mlpOptions() {
+  CompileOptions options;
+  options.inputShapes["x"] = {4, 64};
+  return options;
+}
+
+TEST(ApiTest, CompilesOnnxBytesOnOneDevice) {
+  absl::StatusOr<Compiled> compiled =
+      compile(ModelSource::onnx(readFile(kModel)), mlpOptions());
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  EXPECT_EQ(compiled->executable().programs_size(), 1);
+  EXPECT_TRUE(compiled->collectives().empty());
+  EXPECT_EQ(compiled->plan().tensors_size(), 0);
+  expectRunsLikeTorch(*compiled, "single");
+}
+
+// Meshes even and uneven, a plan given and one chosen by the cost model:
+// every partitioned program computes what the model does on one device.
+TEST(ApiTest, ShardsByPlanAndByCostModel) {
+  struct Case {
+    const char *name, *mesh;
+    bool autoShard;
+  };
+  for (Case c :
+       {Case{"data2", "x=2", false}, Case{"auto4", "x=4", true},
+        Case{"auto2x2", "x=2,y=2", true}, Case{"uneven3", "x=3", false}}) {
+    CompileOptions options = mlpOptions();
+    options.sharding.mesh = c.mesh;
+    options.sharding.autoShard = c.autoShard;
+    options.sharding.autoSeconds = 2;
+    if (!c.autoShard) {
+      proto::Plan plan;
+      proto::TensorPlan *x = plan.add_tensors();
+      x->set_name("x");
+      x->set_spec("[\"x\", null]");
+      options.sharding.plan = plan;
+    }
+    absl::StatusOr<Compiled> compiled =
+        compile(ModelSource::file(kModel), options);
+    ASSERT_TRUE(compiled.ok()) << c.name << ": " << compiled.status();
+    EXPECT_GT(compiled->executable().programs_size(), 1) << c.name;
+    EXPECT_GT(compiled->plan().tensors_size(), 0) << c.name;
+    EXPECT_NE(compiled->planText().find("tensors"), std::string::npos);
+    EXPECT_EQ(compiled->autoShardReport().has_value(), c.autoShard);
+    if (c.autoShard) {
+      EXPECT_GT(compiled->autoShardReport()->computeSeconds, 0) << c.name;
+      EXPECT_GT(compiled->autoShardReport()->peakBytes, 0) << c.name;
+    }
+    expectRunsLikeTorch(*compiled, c.name);
+  }
+}
+
+TEST(ApiTest, StepsExposeTheModule) {
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      Model::load(ModelSource::file(kModel), mlpOptions());
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE((*model)->hasWeights());
+  EXPECT_FALSE((*model)->hasMesh());
+  ShardingOptions sharding;
+  sharding.mesh = "x=2";
+  ASSERT_TRUE((*model)->shard(sharding).ok());
+  EXPECT_TRUE((*model)->hasMesh());
+  ASSERT_TRUE((*model)->insertCollectives().ok());
+  EXPECT_TRUE((*model)->module());
+}
+
+// Bad input: a status naming the problem, never a crash or an exit.
+TEST(ApiTest, ErrorsAreStatuses) {
+  absl::StatusOr<Compiled> garbage =
+      compile(ModelSource::onnx("not a model", "garbage.onnx"), {});
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("garbage.onnx"), std::string::npos)
+      << garbage.status();
+
+  absl::StatusOr<Compiled> badMlir =
+      compile(ModelSource::mlir("func.func @main( {", "broken.mlir"), {});
+  ASSERT_FALSE(badMlir.ok());
+  EXPECT_TRUE(isDiagnostics(badMlir.status()));
+  EXPECT_NE(badMlir.status().message().find("broken.mlir:1:"),
+            std::string::npos)
+      << badMlir.status();
+
+  CompileOptions noMesh = mlpOptions();
+  noMesh.sharding.autoShard = true;
+  absl::StatusOr<Compiled> autoAlone =
+      compile(ModelSource::file(kModel), noMesh);
+  ASSERT_FALSE(autoAlone.ok());
+  EXPECT_NE(autoAlone.status().message().find("needs a mesh"),
+            std::string::npos);
+
+  CompileOptions badMesh = mlpOptions();
+  badMesh.sharding.mesh = "x=two";
+  EXPECT_FALSE(compile(ModelSource::file(kModel), badMesh).ok());
+
+  CompileOptions badPlan = mlpOptions();
+  badPlan.sharding.mesh = "x=2";
+  badPlan.sharding.plan.emplace();
+  proto::TensorPlan *tensor = badPlan.sharding.plan->add_tensors();
+  tensor->set_name("no_such_tensor");
+  tensor->set_spec("[\"x\", null]");
+  absl::StatusOr<Compiled> unknown =
+      compile(ModelSource::file(kModel), badPlan);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no_such_tensor"),
+            std::string::npos)
+      << unknown.status();
+
+  CompileOptions badShape;
+  badShape.inputShapes["x"] = {4, 65};
+  EXPECT_FALSE(compile(ModelSource::file(kModel), badShape).ok());
+}
+
+// Each compilation has its own MLIR context: two threads at once.
+TEST(ApiTest, CompilesFromTwoThreads) {
+  std::vector<absl::StatusOr<Compiled>> results(2, absl::UnknownError(""));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      CompileOptions options = mlpOptions();
+      options.sharding.mesh = t ? "x=2" : "";
+      results[t] = compile(ModelSource::file(kModel), options);
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  for (int t = 0; t < 2; ++t) {
+    ASSERT_TRUE(results[t].ok()) << results[t].status();
+    EXPECT_EQ(results[t]->executable().programs_size(), t ? 2 : 1);
+  }
+}
+
+} // namespace
+} // namespace tessel
