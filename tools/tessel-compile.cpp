@@ -20,11 +20,9 @@
 #include <vector>
 
 #include "compiler/api/Tessel.h"
-#include "compiler/cost/CostModel.h"
 #include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
 #include "compiler/plan/Plan.h"
-#include "dialects/spmd/SpmdOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -145,15 +143,14 @@ static cl::opt<std::string> paramsIn(
     cl::value_desc("file"), cl::cat(tesselCategory));
 
 /// What --auto chose, in numbers.
-static void printReport(const tessel::autoshard::AutoShardReport &report,
-                        const std::string &profile) {
+static void printReport(const tessel::autoshard::AutoShardReport &report) {
   llvm::errs() << llvm::format(
       "auto-sharding for %s: %lld nodes, %lld strategies, %lld edges; "
       "solved in %.2f s (%s%s)\n"
       "  modeled step per device: %.3f ms compute + %.3f ms communication "
       "= %.3f ms\n"
       "  peak memory per device: %.1f MiB of %.1f MiB\n",
-      profile.c_str(), static_cast<long long>(report.nodes),
+      report.profile.c_str(), static_cast<long long>(report.nodes),
       static_cast<long long>(report.strategies),
       static_cast<long long>(report.edges), report.solveSeconds,
       report.method.c_str(), report.optimal ? ", optimal" : "",
@@ -267,10 +264,7 @@ int main(int argc, char **argv) {
   said();
   bool hasMesh = model->hasMesh();
   if (const auto &report = model->autoShardReport()) {
-    absl::StatusOr<tessel::cost::CostModel> costModel =
-        tessel::cost::CostModel::named(deviceProfile);
-    printReport(*report, costModel.ok() ? costModel->profile().name()
-                                        : std::string(deviceProfile));
+    printReport(*report);
     if (!explainFlag.empty())
       llvm::errs() << "candidates for '" << explainFlag
                    << "' (per device; all else as chosen):\n"

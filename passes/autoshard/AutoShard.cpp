@@ -240,6 +240,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   report.optimal = solution.optimal;
   report.solveSeconds = solution.seconds;
   report.method = solution.method;
+  report.profile = model.profile().name();
   report.peakBytes = solution.peakUsage;
   report.budgetBytes = budget;
   if (!solution.feasible)

@@ -38,6 +38,8 @@ struct AutoShardReport {
   bool feasible = false, optimal = false;
   double solveSeconds = 0;
   std::string method;
+  /// The device profile the plan was priced for.
+  std::string profile;
   /// For AutoShardOptions::explain: one line per candidate layout.
   std::string explanation;
 };

@@ -570,17 +570,19 @@ absl::Status convolveAlone(KernelContext &context,
                          context.operands[1]},
                         {channelsLastLogical(context.results[0], resultLast)},
                         context.pool, context.state);
-  // A convolution oneDNN prepared on an earlier run parses nothing.
-  if (oneDnnConvolutionPrepared(logical))
-    if (std::optional<absl::Status> done = convolveWithOneDnn(
-            logical, nullptr, {inputLast, resultLast}, epilogue))
-      return *done;
-  absl::StatusOr<ConvolutionAttributes> attributes =
-      convolutionAttributes(logical);
-  if (!attributes.ok())
-    return attributes.status();
-  if (std::optional<absl::Status> done = convolveWithOneDnn(
-          logical, &*attributes, {inputLast, resultLast}, epilogue))
+  // A convolution oneDNN prepared on an earlier run parses nothing (and
+  // never falls through to the paths below, which read the attributes).
+  std::optional<ConvolutionAttributes> attributes;
+  if (!oneDnnConvolutionPrepared(logical)) {
+    absl::StatusOr<ConvolutionAttributes> parsed =
+        convolutionAttributes(logical);
+    if (!parsed.ok())
+      return parsed.status();
+    attributes = std::move(*parsed);
+  }
+  if (std::optional<absl::Status> done =
+          convolveWithOneDnn(logical, attributes ? &*attributes : nullptr,
+                             {inputLast, resultLast}, epilogue))
     return *done;
   if (!inputLast && !resultLast)
     return convolveRowMajor(logical, *attributes);
@@ -708,16 +710,13 @@ convolutionAttributes(const KernelContext &context) {
   if (context.operands.size() != 2 || context.results.size() != 1)
     return context.error("needs two operands and one result");
   ConvolutionAttributes window;
-  for (auto [name, field] :
-       {std::make_pair("window_strides", &window.strides),
-        std::make_pair("padding_low", &window.padLow),
-        std::make_pair("lhs_dilation", &window.lhsDilation),
-        std::make_pair("rhs_dilation", &window.rhsDilation)}) {
-    absl::StatusOr<std::vector<int64_t>> values = context.getInts(name);
-    if (!values.ok())
-      return values.status();
-    *field = std::move(*values);
-  }
+  if (absl::Status status =
+          context.getIntLists({{"window_strides", &window.strides},
+                               {"padding_low", &window.padLow},
+                               {"lhs_dilation", &window.lhsDilation},
+                               {"rhs_dilation", &window.rhsDilation}});
+      !status.ok())
+    return status;
   absl::StatusOr<int64_t> groups = context.getInt("feature_group_count");
   if (!groups.ok())
     return groups.status();
@@ -738,16 +737,13 @@ absl::StatusOr<DotDimensions> dotDimensions(const KernelContext &context) {
   if (context.operands.size() != 2)
     return context.error("needs two operands");
   DotDimensions groups;
-  for (auto [name, field] :
-       {std::make_pair("lhs_batching_dimensions", &groups.lhsBatch),
-        std::make_pair("rhs_batching_dimensions", &groups.rhsBatch),
-        std::make_pair("lhs_contracting_dimensions", &groups.lhsContracting),
-        std::make_pair("rhs_contracting_dimensions", &groups.rhsContracting)}) {
-    absl::StatusOr<std::vector<int64_t>> dims = context.getInts(name);
-    if (!dims.ok())
-      return dims.status();
-    *field = std::move(*dims);
-  }
+  if (absl::Status status = context.getIntLists(
+          {{"lhs_batching_dimensions", &groups.lhsBatch},
+           {"rhs_batching_dimensions", &groups.rhsBatch},
+           {"lhs_contracting_dimensions", &groups.lhsContracting},
+           {"rhs_contracting_dimensions", &groups.rhsContracting}});
+      !status.ok())
+    return status;
   auto freeDims = [](int64_t rank, const std::vector<int64_t> &a,
                      const std::vector<int64_t> &b) {
     std::vector<int64_t> free;

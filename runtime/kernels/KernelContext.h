@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -70,6 +72,10 @@ public:
   absl::StatusOr<double> getFloat(const std::string &name) const;
   absl::StatusOr<std::string> getString(const std::string &name) const;
   absl::StatusOr<std::vector<int64_t>> getInts(const std::string &name) const;
+  /// getInts of each name into its field; the first missing one's error.
+  absl::Status getIntLists(
+      std::initializer_list<std::pair<const char *, std::vector<int64_t> *>>
+          fields) const;
   absl::StatusOr<std::vector<double>> getFloats(const std::string &name) const;
   bool has(const std::string &name) const {
     return instruction.attributes().count(name) > 0;

@@ -185,6 +185,18 @@ KernelContext::getInts(const std::string &name) const {
                               attribute->ints().values().end());
 }
 
+absl::Status KernelContext::getIntLists(
+    std::initializer_list<std::pair<const char *, std::vector<int64_t> *>>
+        fields) const {
+  for (auto [name, field] : fields) {
+    absl::StatusOr<std::vector<int64_t>> values = getInts(name);
+    if (!values.ok())
+      return values.status();
+    *field = std::move(*values);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<double>>
 KernelContext::getFloats(const std::string &name) const {
   const proto::Attribute *attribute = findAttribute(instruction, name);

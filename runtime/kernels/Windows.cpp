@@ -62,17 +62,14 @@ struct PoolWindow {
 absl::StatusOr<PoolWindow> poolWindow(const KernelContext &context,
                                       bool isMax) {
   PoolWindow pool;
-  for (auto [name, field] :
-       {std::make_pair("window_dimensions", &pool.window),
-        std::make_pair("window_strides", &pool.strides),
-        std::make_pair("window_dilations", &pool.dilations),
-        std::make_pair("padding_low", &pool.padLow),
-        std::make_pair("padding_high", &pool.padHigh)}) {
-    absl::StatusOr<std::vector<int64_t>> values = context.getInts(name);
-    if (!values.ok())
-      return values.status();
-    *field = std::move(*values);
-  }
+  if (absl::Status status =
+          context.getIntLists({{"window_dimensions", &pool.window},
+                               {"window_strides", &pool.strides},
+                               {"window_dilations", &pool.dilations},
+                               {"padding_low", &pool.padLow},
+                               {"padding_high", &pool.padHigh}});
+      !status.ok())
+    return status;
   if (!isMax && context.has("count_include_pad")) {
     absl::StatusOr<int64_t> flag = context.getInt("count_include_pad");
     if (!flag.ok())
