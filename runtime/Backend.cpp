@@ -32,30 +32,88 @@ std::vector<std::pair<std::string, double>> KernelProfile::sorted() const {
   return result;
 }
 
+int64_t TensorRef::numElements() const {
+  int64_t count = 1;
+  for (int64_t dim : dims)
+    count *= dim;
+  return count;
+}
+
+namespace {
+
+/// Checks `tensors` against `specs`: how many, each one's type, shape and
+/// byte size. `what` is "input" or "output".
+absl::Status
+checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
+             absl::Span<const TensorRef> tensors, const char *what) {
+  if (static_cast<int>(tensors.size()) != specs.size())
+    return absl::InvalidArgumentError(absl::StrCat("the program has ",
+                                                   specs.size(), " ", what,
+                                                   "s, got ", tensors.size()));
+  for (int i = 0; i < specs.size(); ++i) {
+    const proto::TensorSpec &spec = specs[i];
+    const TensorRef &tensor = tensors[i];
+    google::protobuf::RepeatedField<int64_t> dims(tensor.dims.begin(),
+                                                  tensor.dims.end());
+    bool sameDims = std::equal(tensor.dims.begin(), tensor.dims.end(),
+                               spec.dims().begin(), spec.dims().end());
+    if (tensor.type != spec.element_type() || !sameDims)
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " '", spec.name(), "' is ", describeTensor(tensor.type, dims),
+          " but the program ", what[0] == 'i' ? "expects " : "makes ",
+          describeTensor(spec.element_type(), spec.dims())));
+    // An input holds exactly its bytes; an output may have room to spare.
+    int64_t needed = tensor.numElements() * kernels::byteSize(tensor.type);
+    int64_t held = static_cast<int64_t>(tensor.bytes);
+    if (what[0] == 'i' ? held != needed : held < needed)
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", spec.name(), "' holds ", tensor.bytes,
+                       " bytes, its shape needs ", needed));
+    if (tensor.bytes > 0 && !tensor.data)
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", spec.name(), "' has no data"));
+  }
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status checkInputs(const proto::Executable &executable,
+                         absl::Span<const TensorRef> inputs) {
+  return checkTensors(executable.inputs(), inputs, "input");
+}
+
 absl::Status checkInputs(const proto::Executable &executable,
                          const std::vector<HostTensor> &inputs) {
-  if (static_cast<int>(inputs.size()) != executable.inputs_size())
-    return absl::InvalidArgumentError(
-        absl::StrCat("the program takes ", executable.inputs_size(),
-                     " inputs, got ", inputs.size()));
-  for (int i = 0; i < executable.inputs_size(); ++i) {
-    const proto::TensorSpec &spec = executable.inputs(i);
-    const HostTensor &input = inputs[i];
-    google::protobuf::RepeatedField<int64_t> dims(input.dims.begin(),
-                                                  input.dims.end());
-    bool sameDims = std::equal(input.dims.begin(), input.dims.end(),
-                               spec.dims().begin(), spec.dims().end());
-    if (input.type != spec.element_type() || !sameDims)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", spec.name(), "' is ", describeTensor(input.type, dims),
-          " but the program expects ",
-          describeTensor(spec.element_type(), spec.dims())));
-    if (static_cast<int64_t>(input.bytes.size()) !=
-        input.numElements() * kernels::byteSize(input.type))
-      return absl::InvalidArgumentError(
-          absl::StrCat("input '", spec.name(), "' holds ", input.bytes.size(),
-                       " bytes, not what its shape needs"));
+  std::vector<TensorRef> refs(inputs.begin(), inputs.end());
+  return checkInputs(executable, refs);
+}
+
+absl::Status checkOutputs(const proto::Executable &executable,
+                          absl::Span<const TensorRef> outputs) {
+  return checkTensors(executable.outputs(), outputs, "output");
+}
+
+absl::Status LoadedExecutable::runBuffers(absl::Span<const TensorRef> inputs,
+                                          absl::Span<const TensorRef> outputs) {
+  if (absl::Status status = checkInputs(executable(), inputs); !status.ok())
+    return status;
+  if (absl::Status status = checkOutputs(executable(), outputs); !status.ok())
+    return status;
+  std::vector<HostTensor> copies(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    copies[i].type = inputs[i].type;
+    copies[i].dims.assign(inputs[i].dims.begin(), inputs[i].dims.end());
+    copies[i].bytes.assign(inputs[i].data, inputs[i].data + inputs[i].bytes);
   }
+  absl::StatusOr<std::vector<HostTensor>> results = run(copies);
+  if (!results.ok())
+    return results.status();
+  for (size_t o = 0; o < outputs.size(); ++o)
+    std::copy((*results)[o].bytes.begin(),
+              (*results)[o].bytes.begin() +
+                  std::min(outputs[o].bytes, (*results)[o].bytes.size()),
+              outputs[o].data);
   return absl::OkStatus();
 }
 

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "runtime/params/ParameterFile.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel {
@@ -34,6 +36,30 @@ struct HostTensor {
   template <typename T> const T *as() const {
     return reinterpret_cast<const T *>(bytes.data());
   }
+};
+
+/// A dense row-major tensor in memory someone else owns: program inputs
+/// read in place and outputs written in place (LoadedExecutable::
+/// runBuffers), so that a framework passes its own arrays without copying
+/// them into HostTensors. `data` is written only when the tensor is an
+/// output; `dims` must outlive the reference.
+struct TensorRef {
+  TensorRef() = default;
+  TensorRef(proto::ElementType type, absl::Span<const int64_t> dims, void *data,
+            size_t bytes)
+      : type(type), dims(dims), data(static_cast<char *>(data)), bytes(bytes) {}
+  /// A view of `tensor`'s storage.
+  TensorRef(const HostTensor &tensor)
+      : type(tensor.type), dims(tensor.dims),
+        data(const_cast<char *>(tensor.bytes.data())),
+        bytes(tensor.bytes.size()) {}
+
+  proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
+  absl::Span<const int64_t> dims;
+  char *data = nullptr;
+  size_t bytes = 0;
+
+  int64_t numElements() const;
 };
 
 /// Seconds per kernel, added to from any thread; what profile() returns.
@@ -66,6 +92,13 @@ public:
     outputs = std::move(*result);
     return absl::OkStatus();
   }
+  /// As run(), on buffers the caller owns: `inputs` are read in place and
+  /// the outputs written into `outputs` (each of the executable's output
+  /// type and shape). The default copies through run(); the host backend
+  /// reads and writes them directly, with no copy beyond the one that
+  /// splits inputs into the devices' parts and joins outputs from them.
+  virtual absl::Status runBuffers(absl::Span<const TensorRef> inputs,
+                                  absl::Span<const TensorRef> outputs);
   virtual const proto::Executable &executable() const = 0;
 
   /// Time spent per kernel (op name) over the runs so far, in seconds,
@@ -75,19 +108,39 @@ public:
   }
 };
 
+/// Where a backend reads an executable's parameters from: the parameter
+/// file the executable names (relative to `directory`, the executable's
+/// folder, unless absolute), or a store the caller hands over (a model
+/// compiled in memory).
+struct ParameterSource {
+  ParameterSource(std::string directory) : directory(std::move(directory)) {}
+  ParameterSource(const char *directory) : directory(directory) {}
+  ParameterSource(std::shared_ptr<const ParameterStore> store)
+      : store(std::move(store)) {}
+
+  std::string directory = ".";
+  std::shared_ptr<const ParameterStore> store;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  /// `directory` is where the executable's parameter file is looked for.
+  /// Loads `executable` with its parameters from `parameters`.
   virtual absl::StatusOr<std::unique_ptr<LoadedExecutable>>
-  load(const proto::Executable &executable, const std::string &directory) = 0;
+  load(const proto::Executable &executable,
+       const ParameterSource &parameters) = 0;
 };
 
 /// Checks `inputs` against the executable's input specs; errors name the
 /// input and both shapes.
 absl::Status checkInputs(const proto::Executable &executable,
+                         absl::Span<const TensorRef> inputs);
+absl::Status checkInputs(const proto::Executable &executable,
                          const std::vector<HostTensor> &inputs);
+/// The same for buffers to write the outputs into.
+absl::Status checkOutputs(const proto::Executable &executable,
+                          absl::Span<const TensorRef> outputs);
 
 } // namespace tessel
 

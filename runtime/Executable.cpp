@@ -264,7 +264,7 @@ absl::Status locateParameterFile(proto::Executable &executable,
 }
 
 absl::StatusOr<const proto::ParameterEntry *>
-findParameter(const ParameterFile &file, const proto::TensorSpec &spec) {
+findParameter(const ParameterStore &file, const proto::TensorSpec &spec) {
   absl::StatusOr<const proto::ParameterEntry *> entry = file.find(spec.name());
   if (!entry.ok())
     return entry.status();
@@ -291,7 +291,7 @@ absl::Status linkParameterFile(const proto::Executable &executable,
     folder = cwd;
     std::free(cwd);
   }
-  ParameterFileWriter writer;
+  ParameterSet writer;
   for (const proto::TensorSpec &spec : executable.parameters()) {
     absl::StatusOr<const proto::ParameterEntry *> entry =
         findParameter(*file, spec);

@@ -46,10 +46,11 @@ absl::Status locateParameterFile(proto::Executable &executable,
                                  const std::string &path,
                                  const std::string &given);
 
-/// The entry of `file` for parameter `spec`: an error naming the file if
+/// The entry of `file` (a parameter file, or parameters in memory) for
+/// parameter `spec`: an error naming the file if
 /// it has none, or one of another element type or shape.
 absl::StatusOr<const proto::ParameterEntry *>
-findParameter(const ParameterFile &file, const proto::TensorSpec &spec);
+findParameter(const ParameterStore &file, const proto::TensorSpec &spec);
 
 /// Writes at `path` the parameter file of `executable` from the parameter
 /// file at `source` (the one --params-out wrote for the model): an index

@@ -254,14 +254,13 @@ absl::StatusOr<Compiled> Model::compile() {
     compiled.planNotes_ = notesOf(s.model);
   }
   compiled.report_ = s.report;
-  // The parameter file's name is the executable's with .params: save()
-  // records it once the executable has one.
-  std::string parameterName = "model.tessel.params";
+  // An in-memory executable names no parameter file: load() hands the
+  // backend its parameters, and save() names the file it writes.
   bool hasParameters =
       (s.model.imported && s.model.imported->numParameters() > 0) ||
       !s.parameterFile.empty();
   mlir::FailureOr<proto::Executable> executable =
-      compileToExecutable(module(), hasParameters ? parameterName : "");
+      compileToExecutable(module(), "");
   if (failed(executable))
     return s.failure();
   if (executable->parameters_size() > 0 && !hasParameters)
@@ -271,14 +270,15 @@ absl::StatusOr<Compiled> Model::compile() {
         "(tessel-compile model.onnx --params-out writes one)");
   compiled.executable_ = std::move(*executable);
   if (s.model.imported && s.model.imported->numParameters() > 0) {
-    // The imported weights move into the compiled model, which writes them
-    // when saved.
-    auto weights =
-        std::make_shared<ImportedModel>(std::move(*s.model.imported));
+    // The imported weights move into the compiled model, which points at
+    // them in place.
+    auto model = std::make_shared<ImportedModel>(std::move(*s.model.imported));
     s.model.imported.reset();
-    compiled.writeParameters_ = [weights](const std::string &path) {
-      return weights->writeParameterFile(path);
-    };
+    absl::StatusOr<ParameterSet> weights = model->parameters();
+    if (!weights.ok())
+      return weights.status();
+    weights->keepAlive(model);
+    compiled.weights_ = std::make_shared<ParameterSet>(std::move(*weights));
   }
   compiled.linkedParameterFile_ = s.parameterFile;
   return compiled;
@@ -291,19 +291,15 @@ std::vector<CollectiveCount> Compiled::collectives() const {
 }
 
 absl::Status Compiled::save(const std::string &path) const {
-  std::string parameterPath = path + ".params";
-  if (writeParameters_) {
-    if (absl::Status status = writeParameters_(parameterPath); !status.ok())
-      return status;
-  }
-  if (!linkedParameterFile_.empty()) {
-    if (absl::Status status =
-            linkParameterFile(executable_, linkedParameterFile_, parameterPath);
-        !status.ok())
-      return status;
-  }
-  if (executable_.parameter_file().empty())
+  if (executable_.parameters_size() == 0)
     return writeExecutable(executable_, path);
+  std::string parameterPath = path + ".params";
+  if (absl::Status status =
+          weights_ ? weights_->write(parameterPath)
+                   : linkParameterFile(executable_, linkedParameterFile_,
+                                       parameterPath);
+      !status.ok())
+    return status;
   // Named relative to the executable, so that the two move together.
   proto::Executable named = executable_;
   size_t slash = parameterPath.find_last_of('/');
@@ -314,6 +310,41 @@ absl::Status Compiled::save(const std::string &path) const {
   if (named.has_reference())
     named.mutable_reference()->set_parameter_file(relative);
   return writeExecutable(named, path);
+}
+
+absl::StatusOr<std::unique_ptr<LoadedExecutable>>
+Compiled::load(Backend &backend) const {
+  if (weights_ || executable_.parameters_size() == 0)
+    return backend.load(executable_, ParameterSource(weights_));
+  absl::StatusOr<ParameterFile> file =
+      ParameterFile::open(linkedParameterFile_);
+  if (!file.ok())
+    return absl::Status(
+        file.status().code(),
+        absl::StrCat("cannot load the parameters: ", file.status().message()));
+  return backend.load(
+      executable_,
+      ParameterSource(std::make_shared<const ParameterFile>(std::move(*file))));
+}
+
+absl::StatusOr<Compiled> Compiled::read(const std::string &path,
+                                        const std::string &parameterFile) {
+  absl::StatusOr<proto::Executable> executable = readExecutable(path);
+  if (!executable.ok())
+    return executable.status();
+  if (absl::Status status =
+          locateParameterFile(*executable, path, parameterFile);
+      !status.ok())
+    return status;
+  Compiled compiled;
+  const std::string &named = executable->parameter_file();
+  size_t slash = path.find_last_of('/');
+  compiled.linkedParameterFile_ =
+      named.empty() || named.front() == '/' || slash == std::string::npos
+          ? named
+          : path.substr(0, slash + 1) + named;
+  compiled.executable_ = std::move(*executable);
+  return compiled;
 }
 
 absl::StatusOr<Compiled> compile(const ModelSource &source,

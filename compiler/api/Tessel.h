@@ -15,6 +15,11 @@
 //       tessel::compile(tessel::ModelSource::file("model.onnx"), options);
 //   compiled->save("model.tessel");   // and model.tessel.params
 //
+//   // Or run it here, on buffers the caller owns:
+//   tessel::HostBackend host;
+//   auto loaded = compiled->load(host);
+//   (*loaded)->runBuffers({tessel::TensorRef(f32, dims, x, bytes)}, {out});
+//
 // tessel-compile is this API behind flags (tools/tessel-compile.cpp): the
 // steps below (Model::load, Model::shard, Model::compile) are what it runs.
 //
@@ -34,7 +39,10 @@
 #include "absl/status/statusor.h"
 #include "compiler/plan/plan.pb.h"
 #include "passes/autoshard/AutoShard.h"
+#include "runtime/Backend.h"
 #include "runtime/Executable.h"
+#include "runtime/host/HostBackend.h"
+#include "runtime/params/ParameterFile.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace mlir {
@@ -111,14 +119,29 @@ public:
   /// into that file.
   absl::Status save(const std::string &path) const;
 
+  /// Loads the executable on `backend` (a HostBackend, or the MPI or CUDA
+  /// backend) with its parameters from memory, or from the parameter file
+  /// it was compiled or read with: nothing is written. Each loaded copy
+  /// runs independently (one run at a time per copy).
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>>
+  load(Backend &backend) const;
+
+  /// An executable tessel-compile or save() wrote, with its parameter file
+  /// (`parameterFile`, else the one it names, else `path`.params, as
+  /// tessel-run finds it). The plan and report are not part of the file:
+  /// plan() is empty; collectives() counts what the file holds.
+  static absl::StatusOr<Compiled> read(const std::string &path,
+                                       const std::string &parameterFile = "");
+
 private:
   friend class Model;
   proto::Executable executable_;
   proto::Plan plan_;
   std::map<std::string, std::string> planNotes_;
   std::optional<autoshard::AutoShardReport> report_;
-  /// Writes the parameter file at a path (null: the model has none).
-  std::function<absl::Status(const std::string &)> writeParameters_;
+  /// An ONNX model's weights, in memory (null: none, or in a file).
+  std::shared_ptr<const ParameterSet> weights_;
+  /// Otherwise the parameter file that holds the parameters.
   std::string linkedParameterFile_;
 };
 

@@ -34,8 +34,7 @@ namespace {
 
 class SingleProcess : public Processes {
 public:
-  absl::StatusOr<std::vector<int>>
-  localDevices(
+  absl::StatusOr<std::vector<int>> localDevices(
       const proto::Executable &executable,
       const absl::StatusOr<std::vector<AlignedBytes>> &parameters) override {
     if (!parameters.ok())
@@ -127,7 +126,7 @@ public:
     }
   }
 
-  absl::Status load(const std::string &directory, const DeviceFactory &make);
+  absl::Status load(const ParameterSource &source, const DeviceFactory &make);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return executable_; }
@@ -213,13 +212,13 @@ void PlanExecutable::abortAll() {
   });
 }
 
-absl::Status PlanExecutable::load(const std::string &directory,
+absl::Status PlanExecutable::load(const ParameterSource &source,
                                   const DeviceFactory &make) {
   int count = executable_.programs_size();
   if (count == 0)
     return absl::InvalidArgumentError("the executable has no programs");
   absl::StatusOr<std::vector<AlignedBytes>> parameters =
-      loadParameters(executable_, directory);
+      loadParameters(executable_, source);
   // Under mpirun every process learns whether all loaded their parameters.
   absl::StatusOr<std::vector<int>> mine =
       processes->localDevices(executable_, parameters);
@@ -614,10 +613,10 @@ std::unique_ptr<Processes> singleProcess() {
 
 absl::StatusOr<std::unique_ptr<LoadedExecutable>>
 PlanBackend::load(const proto::Executable &executable,
-                  const std::string &directory) {
+                  const ParameterSource &parameters) {
   auto loaded = std::make_unique<PlanExecutable>(
       executable, nccl, timeoutSeconds, processes, profile);
-  if (absl::Status status = loaded->load(directory, devices); !status.ok())
+  if (absl::Status status = loaded->load(parameters, devices); !status.ok())
     return status;
   return loaded;
 }

@@ -84,7 +84,7 @@ public:
   std::string name() const override { return name_; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
-       const std::string &directory) override;
+       const ParameterSource &parameters) override;
 
 private:
   std::string name_;

@@ -38,11 +38,13 @@ public:
   HostExecutable(proto::Executable executable, bool profiling)
       : program(std::move(executable)), profiling(profiling) {}
 
-  absl::Status prepare(const std::string &directory, int threads);
+  absl::Status prepare(const ParameterSource &parameters, int threads);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
   absl::Status runInto(const std::vector<HostTensor> &inputs,
                        std::vector<HostTensor> &outputs) override;
+  absl::Status runBuffers(absl::Span<const TensorRef> inputs,
+                          absl::Span<const TensorRef> outputs) override;
   const proto::Executable &executable() const override { return program; }
   std::vector<std::pair<std::string, double>> profile() const override {
     return seconds.sorted();
@@ -66,11 +68,11 @@ private:
   std::atomic<bool> cancelled{false};
 };
 
-absl::Status HostExecutable::prepare(const std::string &directory,
+absl::Status HostExecutable::prepare(const ParameterSource &source,
                                      int threads) {
   // Parameters are loaded once, shared by the devices' views.
   absl::StatusOr<std::vector<AlignedBytes>> loaded =
-      loadParameters(program, directory);
+      loadParameters(program, source);
   if (!loaded.ok())
     return loaded.status();
   parameters = std::move(*loaded);
@@ -172,7 +174,29 @@ HostExecutable::run(const std::vector<HostTensor> &inputs) {
 
 absl::Status HostExecutable::runInto(const std::vector<HostTensor> &inputs,
                                      std::vector<HostTensor> &outputs) {
+  // Outputs already of the right type and shape are reused.
+  outputs.resize(program.outputs_size());
+  for (int o = 0; o < program.outputs_size(); ++o) {
+    const proto::TensorSpec &spec = program.outputs(o);
+    HostTensor &output = outputs[o];
+    if (output.type != spec.element_type() ||
+        !std::equal(output.dims.begin(), output.dims.end(), spec.dims().begin(),
+                    spec.dims().end()) ||
+        output.bytes.size() !=
+            static_cast<size_t>(kernels::byteSize(spec.element_type()) *
+                                std::max<int64_t>(1, output.numElements())))
+      output = outputFor(spec);
+  }
+  std::vector<TensorRef> in(inputs.begin(), inputs.end());
+  std::vector<TensorRef> out(outputs.begin(), outputs.end());
+  return runBuffers(in, out);
+}
+
+absl::Status HostExecutable::runBuffers(absl::Span<const TensorRef> inputs,
+                                        absl::Span<const TensorRef> outputs) {
   if (absl::Status status = checkInputs(program, inputs); !status.ok())
+    return status;
+  if (absl::Status status = checkOutputs(program, outputs); !status.ok())
     return status;
   // Each device gets its part of every input.
   for (HostDevice &device : devices)
@@ -208,20 +232,9 @@ absl::Status HostExecutable::runInto(const std::vector<HostTensor> &inputs,
     }
   }
   // Outputs are assembled from the devices' parts, which cover them.
-  outputs.resize(program.outputs_size());
-  for (int o = 0; o < program.outputs_size(); ++o) {
-    const proto::TensorSpec &spec = program.outputs(o);
-    HostTensor &output = outputs[o];
-    if (output.type != spec.element_type() ||
-        !std::equal(output.dims.begin(), output.dims.end(), spec.dims().begin(),
-                    spec.dims().end()) ||
-        output.bytes.size() !=
-            static_cast<size_t>(kernels::byteSize(spec.element_type()) *
-                                std::max<int64_t>(1, output.numElements())))
-      output = outputFor(spec);
+  for (int o = 0; o < program.outputs_size(); ++o)
     for (const HostDevice &device : devices)
-      device.gatherOutput(o, output);
-  }
+      device.gatherOutput(o, outputs[o]);
   return absl::OkStatus();
 }
 
@@ -229,7 +242,7 @@ absl::Status HostExecutable::runInto(const std::vector<HostTensor> &inputs,
 
 absl::StatusOr<std::unique_ptr<LoadedExecutable>>
 HostBackend::load(const proto::Executable &executable,
-                  const std::string &directory) {
+                  const ParameterSource &parameters) {
   if (absl::Status status = validateExecutable(executable); !status.ok())
     return status;
   if (devices > 0 && executable.programs_size() > devices)
@@ -237,7 +250,7 @@ HostBackend::load(const proto::Executable &executable,
         "the executable is partitioned for ", executable.programs_size(),
         " devices, but the host backend has ", devices));
   auto loaded = std::make_unique<HostExecutable>(executable, profiling);
-  if (absl::Status status = loaded->prepare(directory, threads); !status.ok())
+  if (absl::Status status = loaded->prepare(parameters, threads); !status.ok())
     return status;
   return std::unique_ptr<LoadedExecutable>(std::move(loaded));
 }

@@ -53,34 +53,39 @@ void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
 }
 
 absl::StatusOr<std::vector<AlignedBytes>>
-loadParameters(const proto::Executable &program, const std::string &directory) {
+loadParameters(const proto::Executable &program,
+               const ParameterSource &source) {
   std::vector<AlignedBytes> parameters;
-  if (program.parameters_size() > 0) {
+  if (program.parameters_size() == 0)
+    return parameters;
+  std::optional<ParameterFile> opened;
+  const ParameterStore *store = source.store.get();
+  if (!store) {
     if (program.parameter_file().empty())
       return absl::FailedPreconditionError(
           "the executable has parameters but names no parameter file");
     // Relative to the executable's folder, unless absolute.
     std::string path = program.parameter_file().front() == '/'
                            ? program.parameter_file()
-                           : directory + "/" + program.parameter_file();
+                           : source.directory + "/" + program.parameter_file();
     absl::StatusOr<ParameterFile> file = ParameterFile::open(path);
     if (!file.ok())
       return absl::Status(file.status().code(),
                           absl::StrCat("cannot load the parameters: ",
                                        file.status().message()));
-    for (const proto::TensorSpec &spec : program.parameters()) {
-      absl::StatusOr<const proto::ParameterEntry *> entry =
-          findParameter(*file, spec);
-      if (!entry.ok())
-        return entry.status();
-      AlignedBytes &storage = parameters.emplace_back((*entry)->byte_size());
-      if (absl::Status status = file->read(
-              **entry, absl::Span<char>(storage.data.get(), storage.bytes));
-          !status.ok())
-        return status;
-    }
+    store = &opened.emplace(std::move(*file));
   }
-
+  for (const proto::TensorSpec &spec : program.parameters()) {
+    absl::StatusOr<const proto::ParameterEntry *> entry =
+        findParameter(*store, spec);
+    if (!entry.ok())
+      return entry.status();
+    AlignedBytes &storage = parameters.emplace_back((*entry)->byte_size());
+    if (absl::Status status = store->read(
+            **entry, absl::Span<char>(storage.data.get(), storage.bytes));
+        !status.ok())
+      return status;
+  }
   return parameters;
 }
 
@@ -347,17 +352,17 @@ HostDevice::inputParts(const proto::DeviceProgram &program) {
   return parts;
 }
 
-void HostDevice::extract(const InputPart &part, const HostTensor &input,
+void HostDevice::extract(const InputPart &part, const TensorRef &input,
                          char *local) {
   if (part.offsets.empty())
-    kernels::copyBytes(local, input.bytes.data(),
-                       std::min(part.bytes, input.bytes.size()));
+    kernels::copyBytes(local, input.data, std::min(part.bytes, input.bytes));
   else
-    copyPart(kernels::byteSize(input.type), input.dims, part.offsets, part.dims,
-             const_cast<char *>(input.bytes.data()), local, /*toLocal=*/true);
+    copyPart(kernels::byteSize(input.type),
+             std::vector<int64_t>(input.dims.begin(), input.dims.end()),
+             part.offsets, part.dims, input.data, local, /*toLocal=*/true);
 }
 
-void HostDevice::scatterInputs(const std::vector<HostTensor> &given) {
+void HostDevice::scatterInputs(absl::Span<const TensorRef> given) {
   for (const InputPart &part : inputParts(*program_))
     extract(part, given[part.index], inputData(part.index));
 }
@@ -389,7 +394,7 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
   return absl::OkStatus();
 }
 
-void HostDevice::gatherOutput(int o, HostTensor &whole) const {
+void HostDevice::gatherOutput(int o, const TensorRef &whole) const {
   placeOutput(outputPart(*program_, o),
               static_cast<const char *>(output(o).data), whole);
 }
@@ -411,14 +416,15 @@ HostDevice::outputPart(const proto::DeviceProgram &program, int o) {
 }
 
 void HostDevice::placeOutput(const OutputPart &part, const char *data,
-                             HostTensor &whole) {
+                             const TensorRef &whole) {
   if (part.offsets.empty()) {
-    kernels::copyBytes(whole.bytes.data(), data,
-                       std::min(part.bytes, whole.bytes.size()));
+    kernels::copyBytes(whole.data, data, std::min(part.bytes, whole.bytes));
     return;
   }
-  copyPart(kernels::byteSize(whole.type), whole.dims, part.offsets, part.dims,
-           whole.bytes.data(), const_cast<char *>(data), /*toLocal=*/false);
+  copyPart(kernels::byteSize(whole.type),
+           std::vector<int64_t>(whole.dims.begin(), whole.dims.end()),
+           part.offsets, part.dims, whole.data, const_cast<char *>(data),
+           /*toLocal=*/false);
 }
 
 std::string profileName(const proto::Instruction &instruction) {

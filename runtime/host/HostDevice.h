@@ -46,11 +46,11 @@ void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
               const std::vector<int64_t> &localDims, char *global, char *local,
               bool toLocal);
 
-/// The executable's parameters, whole, read from its parameter file in
-/// `directory` (checked against the executable's specs).
+/// The executable's parameters, whole, read from `source` (checked against
+/// the executable's specs).
 absl::StatusOr<std::vector<AlignedBytes>>
 loadParameters(const proto::Executable &executable,
-               const std::string &directory);
+               const ParameterSource &source);
 
 class HostDevice {
 public:
@@ -70,7 +70,7 @@ public:
                        int threads);
   const proto::DeviceProgram &program() const { return *program_; }
   /// Copies this device's part of every input (whole tensors) in.
-  void scatterInputs(const std::vector<HostTensor> &inputs);
+  void scatterInputs(absl::Span<const TensorRef> inputs);
 
   /// An input a device's program reads: which, and its part.
   struct InputPart {
@@ -81,13 +81,13 @@ public:
   /// The inputs `program` reads, each once.
   static std::vector<InputPart> inputParts(const proto::DeviceProgram &program);
   /// Copies `part` of the whole `input` into `local` (part.bytes long).
-  static void extract(const InputPart &part, const HostTensor &input,
+  static void extract(const InputPart &part, const TensorRef &input,
                       char *local);
   /// This device's buffer for input `index`.
   char *inputData(int64_t index) { return inputs[index].data.get(); }
   absl::Status run(const CollectiveFn &collective, const ProfileFn &profile);
   /// Writes this device's part of output `o` into the whole `output`.
-  void gatherOutput(int o, HostTensor &output) const;
+  void gatherOutput(int o, const TensorRef &output) const;
 
   /// Where a device's part of output `o` goes in the whole output.
   struct OutputPart {
@@ -97,7 +97,7 @@ public:
   static OutputPart outputPart(const proto::DeviceProgram &program, int o);
   /// Writes a part's bytes (dense, `part.dims`) into the whole `output`.
   static void placeOutput(const OutputPart &part, const char *data,
-                          HostTensor &output);
+                          const TensorRef &output);
   /// The device's buffer holding output `o`.
   const kernels::TensorView &output(int o) const {
     return views[program_->output_buffers(o)];

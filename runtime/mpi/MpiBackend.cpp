@@ -23,7 +23,7 @@ public:
   explicit MpiExecutable(proto::Executable executable)
       : program(std::move(executable)) {}
 
-  absl::Status prepare(const std::string &directory, int threads);
+  absl::Status prepare(const ParameterSource &parameters, int threads);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return program; }
@@ -45,9 +45,10 @@ private:
   std::vector<std::vector<int>> sources;
 };
 
-absl::Status MpiExecutable::prepare(const std::string &directory, int threads) {
+absl::Status MpiExecutable::prepare(const ParameterSource &source,
+                                    int threads) {
   absl::StatusOr<std::vector<AlignedBytes>> loaded =
-      loadParameters(program, directory);
+      loadParameters(program, source);
   // Every rank learns whether all loaded theirs before any goes on.
   absl::StatusOr<int> joined = joinWorld(program, loaded);
   if (!joined.ok())
@@ -133,7 +134,7 @@ MpiExecutable::run(const std::vector<HostTensor> &inputs) {
 
 absl::StatusOr<std::unique_ptr<LoadedExecutable>>
 MpiBackend::load(const proto::Executable &executable,
-                 const std::string &directory) {
+                 const ParameterSource &parameters) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized)
@@ -143,7 +144,7 @@ MpiBackend::load(const proto::Executable &executable,
   if (absl::Status status = validateExecutable(executable); !status.ok())
     return status;
   auto loaded = std::make_unique<MpiExecutable>(executable);
-  if (absl::Status status = loaded->prepare(directory, threads); !status.ok())
+  if (absl::Status status = loaded->prepare(parameters, threads); !status.ok())
     return status;
   return std::unique_ptr<LoadedExecutable>(std::move(loaded));
 }

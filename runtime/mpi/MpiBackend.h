@@ -23,7 +23,7 @@ public:
   std::string name() const override { return "mpi"; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
-       const std::string &directory) override;
+       const ParameterSource &parameters) override;
 
 private:
   int threads;

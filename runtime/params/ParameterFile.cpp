@@ -49,12 +49,46 @@ absl::StatusOr<uint64_t> fileSize(const std::string &path) {
   return static_cast<uint64_t>(info.st_size);
 }
 
+/// Reads `destination.size()` bytes of `where` at `offset`.
+absl::Status readRange(const std::string &where, uint64_t offset,
+                       absl::Span<char> destination,
+                       const proto::ParameterEntry &entry) {
+  FilePtr file(std::fopen(where.c_str(), "rb"));
+  if (!file)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open '", where, "': ", std::strerror(errno)));
+  if (fseeko(file.get(), static_cast<off_t>(offset), SEEK_SET) != 0 ||
+      std::fread(destination.data(), 1, destination.size(), file.get()) !=
+          destination.size())
+    return absl::DataLossError(absl::StrCat("reading parameter '", entry.name(),
+                                            "' from '", where, "' failed"));
+  return absl::OkStatus();
+}
+
+absl::Status checkDestination(const proto::ParameterEntry &entry,
+                              absl::Span<char> destination) {
+  if (destination.size() != entry.byte_size())
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter '", entry.name(), "' has ", entry.byte_size(),
+                     " bytes, the destination ", destination.size()));
+  return absl::OkStatus();
+}
+
 } // namespace
 
-void ParameterFileWriter::add(std::string name, proto::ElementType type,
-                              std::vector<int64_t> dims,
-                              absl::Span<const char> bytes) {
-  proto::ParameterEntry *entry = index.add_entries();
+absl::StatusOr<const proto::ParameterEntry *>
+ParameterStore::find(const std::string &name) const {
+  for (const proto::ParameterEntry &entry : index().entries())
+    if (entry.name() == name)
+      return &entry;
+  return absl::NotFoundError(
+      absl::StrCat("parameter '", name, "' is not in '", this->name(), "'"));
+}
+
+void ParameterSet::add(std::string name, proto::ElementType type,
+                       std::vector<int64_t> dims,
+                       absl::Span<const char> bytes) {
+  proto::ParameterEntry *entry = entries.add_entries();
   entry->set_name(std::move(name));
   entry->set_element_type(type);
   entry->mutable_dims()->Add(dims.begin(), dims.end());
@@ -62,11 +96,16 @@ void ParameterFileWriter::add(std::string name, proto::ElementType type,
   inlineBytes.push_back(bytes);
 }
 
-void ParameterFileWriter::addExternal(std::string name, proto::ElementType type,
-                                      std::vector<int64_t> dims,
-                                      std::string file, uint64_t offset,
-                                      uint64_t byteSize) {
-  proto::ParameterEntry *entry = index.add_entries();
+void ParameterSet::addOwned(std::string name, proto::ElementType type,
+                            std::vector<int64_t> dims, std::string bytes) {
+  owned.push_back(std::make_unique<std::string>(std::move(bytes)));
+  add(std::move(name), type, std::move(dims), *owned.back());
+}
+
+void ParameterSet::addExternal(std::string name, proto::ElementType type,
+                               std::vector<int64_t> dims, std::string file,
+                               uint64_t offset, uint64_t byteSize) {
+  proto::ParameterEntry *entry = entries.add_entries();
   entry->set_name(std::move(name));
   entry->set_element_type(type);
   entry->mutable_dims()->Add(dims.begin(), dims.end());
@@ -76,10 +115,26 @@ void ParameterFileWriter::addExternal(std::string name, proto::ElementType type,
   inlineBytes.emplace_back();
 }
 
-absl::Status ParameterFileWriter::write(const std::string &path) const {
+absl::Status ParameterSet::read(const proto::ParameterEntry &entry,
+                                absl::Span<char> destination) const {
+  if (absl::Status status = checkDestination(entry, destination); !status.ok())
+    return status;
+  int i = 0;
+  while (i < entries.entries_size() && &entries.entries(i) != &entry)
+    ++i;
+  if (i == entries.entries_size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameter '", entry.name(), "' is not an entry of ", setName));
+  if (!entry.file().empty())
+    return readRange(entry.file(), entry.offset(), destination, entry);
+  std::memcpy(destination.data(), inlineBytes[i].data(), destination.size());
+  return absl::OkStatus();
+}
+
+absl::Status ParameterSet::write(const std::string &path) const {
   // Offsets are assigned before the index is serialized, so that the index
   // can precede the data it describes.
-  proto::ParameterIndex finalIndex = index;
+  proto::ParameterIndex finalIndex = entries;
   uint64_t offset = 0;
   for (int i = 0; i < finalIndex.entries_size(); ++i) {
     proto::ParameterEntry *entry = finalIndex.mutable_entries(i);
@@ -199,15 +254,6 @@ std::string ParameterFile::resolve(const std::string &file) const {
   return !file.empty() && file.front() == '/' ? file : directory + "/" + file;
 }
 
-absl::StatusOr<const proto::ParameterEntry *>
-ParameterFile::find(const std::string &name) const {
-  for (const proto::ParameterEntry &entry : parameterIndex.entries())
-    if (entry.name() == name)
-      return &entry;
-  return absl::NotFoundError(
-      absl::StrCat("parameter '", name, "' is not in '", path, "'"));
-}
-
 std::pair<std::string, uint64_t>
 ParameterFile::locate(const proto::ParameterEntry &entry) const {
   if (entry.file().empty())
@@ -217,21 +263,10 @@ ParameterFile::locate(const proto::ParameterEntry &entry) const {
 
 absl::Status ParameterFile::read(const proto::ParameterEntry &entry,
                                  absl::Span<char> destination) const {
-  if (destination.size() != entry.byte_size())
-    return absl::InvalidArgumentError(
-        absl::StrCat("parameter '", entry.name(), "' has ", entry.byte_size(),
-                     " bytes, the destination ", destination.size()));
+  if (absl::Status status = checkDestination(entry, destination); !status.ok())
+    return status;
   auto [where, offset] = locate(entry);
-  FilePtr file(std::fopen(where.c_str(), "rb"));
-  if (!file)
-    return absl::NotFoundError(
-        absl::StrCat("cannot open '", where, "': ", std::strerror(errno)));
-  if (fseeko(file.get(), static_cast<off_t>(offset), SEEK_SET) != 0 ||
-      std::fread(destination.data(), 1, destination.size(), file.get()) !=
-          destination.size())
-    return absl::DataLossError(absl::StrCat("reading parameter '", entry.name(),
-                                            "' from '", where, "' failed"));
-  return absl::OkStatus();
+  return readRange(where, offset, destination, entry);
 }
 
 } // namespace tessel

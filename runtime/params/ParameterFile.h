@@ -21,6 +21,7 @@
 #define TESSEL_RUNTIME_PARAMS_PARAMETERFILE_H
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,36 +36,70 @@ namespace tessel {
 
 inline constexpr uint32_t kParameterFileVersion = 1;
 
-/// Writes a parameter file. Entries are added first (only pointers to their
-/// bytes are kept, which must stay alive until write()), then written at once.
-class ParameterFileWriter {
+/// Where a loaded executable's parameters come from: a parameter file, or
+/// a set of tensors in memory (a model compiled by a program that embeds
+/// Tessel and runs it without writing files).
+class ParameterStore {
 public:
-  /// A parameter whose bytes are copied into the file.
+  virtual ~ParameterStore() = default;
+  /// What errors call the store (a path, or "the model in memory").
+  virtual const std::string &name() const = 0;
+  virtual const proto::ParameterIndex &index() const = 0;
+  /// The entry named `name`, or NotFound.
+  absl::StatusOr<const proto::ParameterEntry *>
+  find(const std::string &name) const;
+  /// Reads the bytes of `entry` (one of index()'s) into `destination`,
+  /// whose size must equal the entry's byte size.
+  virtual absl::Status read(const proto::ParameterEntry &entry,
+                            absl::Span<char> destination) const = 0;
+};
+
+/// Parameters in memory, written out as a parameter file by write().
+/// Entries either point at bytes the set does not own (kept alive by
+/// keepAlive() or by the caller), own theirs, or name a file.
+class ParameterSet : public ParameterStore {
+public:
+  explicit ParameterSet(std::string name = "the parameters in memory")
+      : setName(std::move(name)) {}
+  /// A parameter whose bytes stay where they are; they must outlive the
+  /// set (see keepAlive).
   void add(std::string name, proto::ElementType type, std::vector<int64_t> dims,
            absl::Span<const char> bytes);
+  /// A parameter whose bytes the set keeps.
+  void addOwned(std::string name, proto::ElementType type,
+                std::vector<int64_t> dims, std::string bytes);
   /// A parameter whose bytes stay in `file` (an absolute path, or one
   /// relative to the parameter file's directory) at `offset`.
   void addExternal(std::string name, proto::ElementType type,
                    std::vector<int64_t> dims, std::string file, uint64_t offset,
                    uint64_t byteSize);
+  /// Keeps `owner` (what add()'s bytes live in) alive with the set.
+  void keepAlive(std::shared_ptr<const void> owner) {
+    owners.push_back(std::move(owner));
+  }
   absl::Status write(const std::string &path) const;
 
+  const std::string &name() const override { return setName; }
+  const proto::ParameterIndex &index() const override { return entries; }
+  absl::Status read(const proto::ParameterEntry &entry,
+                    absl::Span<char> destination) const override;
+
 private:
-  proto::ParameterIndex index;
+  std::string setName;
+  proto::ParameterIndex entries;
   std::vector<absl::Span<const char>> inlineBytes; // parallel to entries
+  std::vector<std::unique_ptr<std::string>> owned;
+  std::vector<std::shared_ptr<const void>> owners;
 };
 
 /// A parameter file opened for reading; entries are validated at open().
-class ParameterFile {
+class ParameterFile : public ParameterStore {
 public:
   static absl::StatusOr<ParameterFile> open(const std::string &path);
 
-  const proto::ParameterIndex &index() const { return parameterIndex; }
+  const proto::ParameterIndex &index() const override { return parameterIndex; }
   /// The path it was opened at.
-  const std::string &name() const { return path; }
-  /// The entry named `name`, or NotFound.
-  absl::StatusOr<const proto::ParameterEntry *>
-  find(const std::string &name) const;
+  const std::string &name() const override { return path; }
   /// Where the bytes of `entry` are: a file (absolute, or relative to the
   /// current folder) and the offset in it.
   std::pair<std::string, uint64_t>
@@ -72,7 +107,7 @@ public:
   /// Reads the bytes of `entry` into `destination`, whose size must equal
   /// the entry's byte size.
   absl::Status read(const proto::ParameterEntry &entry,
-                    absl::Span<char> destination) const;
+                    absl::Span<char> destination) const override;
 
 private:
   /// `file` of an entry: absolute, or relative to this file's directory.

@@ -158,8 +158,8 @@ const StaticTensor *ModuleBuilder::staticValueOf(const std::string &name) {
   return &statics.try_emplace(name, std::move(*decoded)).first->second;
 }
 
-void ModuleBuilder::noteUse(const std::string &name,
-                            const std::string &node, size_t operand) {
+void ModuleBuilder::noteUse(const std::string &name, const std::string &node,
+                            size_t operand) {
   std::string use = absl::StrCat(node, ":", operand);
   std::vector<std::string> &list = uses[name];
   if (std::find(list.begin(), list.end(), use) == list.end())
@@ -228,9 +228,10 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
   for (const auto &[name, shape] : options.inputShapes)
     if (std::find(inputNames.begin(), inputNames.end(), name) ==
         inputNames.end())
-      return error(tessel::withNameHint("--input-shape names '" + name +
-                                    "', which is not an input of the model",
-                                name, inputNames, "inputs"));
+      return error(
+          tessel::withNameHint("--input-shape names '" + name +
+                                   "', which is not an input of the model",
+                               name, inputNames, "inputs"));
   mlir::Block &entry = function.getBody().front();
   for (const onnx::ValueInfoProto &input : graph.input()) {
     // Before IR version 4, initializers were also listed as inputs.
@@ -245,8 +246,7 @@ LogicalResult ModuleBuilder::declareInputs(const OnnxImportOptions &options) {
     if (failed(element))
       return error("graph input '" + input.name() + "' has element type " +
                    dataTypeName(tensorType.elem_type()) +
-                   ", which Tessel does not support " +
-                   supportedDataTypes());
+                   ", which Tessel does not support " + supportedDataTypes());
     if (!tensorType.has_shape())
       return error("graph input '" + input.name() +
                    "' has no shape; give it with --input-shape " +
@@ -408,7 +408,8 @@ LogicalResult ModuleBuilder::importNode(const onnx::NodeProto &node) {
   if (node.output_size() == 0)
     return nodeError("the node has no outputs");
 
-  if (defaultDomain && (node.op_type() == "Shape" || node.op_type() == "Size")) {
+  if (defaultDomain &&
+      (node.op_type() == "Shape" || node.op_type() == "Size")) {
     if (node.input_size() != 1)
       return nodeError("expects one input");
     return defineShapeOf(node);
@@ -565,10 +566,14 @@ static std::string absolutePath(const std::string &path) {
 }
 
 absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
-  ParameterFileWriter writer;
-  // Bytes that had to be converted stay alive here until the write.
-  std::vector<std::string> converted;
-  converted.reserve(storage->parameters.size());
+  absl::StatusOr<ParameterSet> set = parameters();
+  if (!set.ok())
+    return set.status();
+  return set->write(path);
+}
+
+absl::StatusOr<ParameterSet> ImportedModel::parameters() const {
+  ParameterSet writer("the model's weights");
   for (const ParameterData &parameter : storage->parameters) {
     if (const auto *tensor =
             std::get_if<onnx_import::StaticTensor>(&parameter.source)) {
@@ -578,8 +583,8 @@ absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
         return absl::InvalidArgumentError(
             absl::StrCat("parameter '", parameter.name,
                          "' has an unsupported element type"));
-      converted.push_back(onnx_import::encodeBytes(*tensor));
-      writer.add(parameter.name, *type, tensor->shape, converted.back());
+      writer.addOwned(parameter.name, *type, tensor->shape,
+                      onnx_import::encodeBytes(*tensor));
       continue;
     }
     const onnx::TensorProto &proto =
@@ -619,10 +624,10 @@ absl::Status ImportedModel::writeParameterFile(const std::string &path) const {
         onnx_import::decodeTensor(proto, storage->baseDirectory);
     if (!decoded.ok())
       return decoded.status();
-    converted.push_back(onnx_import::encodeBytes(*decoded));
-    writer.add(parameter.name, *type, dims, converted.back());
+    writer.addOwned(parameter.name, *type, dims,
+                    onnx_import::encodeBytes(*decoded));
   }
-  return writer.write(path);
+  return writer;
 }
 
 //===----------------------------------------------------------------------===//

@@ -25,9 +25,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
+#include "runtime/params/ParameterFile.h"
 
 namespace onnx {
 class ModelProto;
@@ -62,6 +64,9 @@ public:
   /// (runtime/params/ParameterFile.h). Data held in ONNX external files is
   /// referenced there, not copied.
   absl::Status writeParameterFile(const std::string &path) const;
+  /// Every parameter's data, in memory: entries point into this model
+  /// (which must outlive the set) or name ONNX external files.
+  absl::StatusOr<ParameterSet> parameters() const;
 
   struct Storage;
   std::unique_ptr<Storage> storage;

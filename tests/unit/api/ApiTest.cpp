@@ -29,26 +29,57 @@ std::string temporaryDirectory() {
   return root ? root : "/tmp";
 }
 
-/// Saves `compiled`, loads it on the host backend and runs the MLP's
-/// input: the output must match torch's.
+void expectLikeTorch(const float *output, int64_t elements,
+                     const std::string &name) {
+  absl::StatusOr<HostTensor> expected = readNpy("tests/models/mlp/output.npy");
+  ASSERT_TRUE(expected.ok());
+  ASSERT_EQ(elements, expected->numElements()) << name;
+  for (int64_t i = 0; i < elements; ++i)
+    ASSERT_NEAR(output[i], expected->as<float>()[i], 1e-4)
+        << name << ", element " << i;
+}
+
+/// Runs the MLP's input through `compiled` three ways, each matching
+/// torch: loaded from memory on buffers the test owns, saved and read back
+/// by the API, and saved and loaded by the runtime as tessel-run does.
 void expectRunsLikeTorch(const Compiled &compiled, const std::string &name) {
+  absl::StatusOr<HostTensor> x = readNpy("tests/models/mlp/x.npy");
+  ASSERT_TRUE(x.ok());
+  HostBackend backend(2);
+
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> inMemory =
+      compiled.load(backend);
+  ASSERT_TRUE(inMemory.ok()) << name << ": " << inMemory.status();
+  std::vector<float> result(4 * 10, std::nanf(""));
+  std::vector<int64_t> resultDims = {4, 10};
+  TensorRef out(proto::F32, resultDims, result.data(),
+                result.size() * sizeof(float));
+  absl::Status ran = (*inMemory)->runBuffers({TensorRef(*x)}, {out});
+  ASSERT_TRUE(ran.ok()) << name << ": " << ran;
+  expectLikeTorch(result.data(), result.size(), name + " in memory");
+
   std::string path = temporaryDirectory() + "/" + name + ".tessel";
   ASSERT_TRUE(compiled.save(path).ok());
+  absl::StatusOr<Compiled> reread = Compiled::read(path);
+  ASSERT_TRUE(reread.ok()) << reread.status();
+  EXPECT_EQ(reread->collectives().size(), compiled.collectives().size());
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loadedBack =
+      reread->load(backend);
+  ASSERT_TRUE(loadedBack.ok()) << loadedBack.status();
+  absl::StatusOr<std::vector<HostTensor>> outputs = (*loadedBack)->run({*x});
+  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  expectLikeTorch((*outputs)[0].as<float>(), (*outputs)[0].numElements(),
+                  name + " read back");
+
   absl::StatusOr<proto::Executable> executable = readExecutable(path);
   ASSERT_TRUE(executable.ok()) << executable.status();
-  HostBackend backend(2);
   absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
       backend.load(*executable, temporaryDirectory());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  absl::StatusOr<HostTensor> x = readNpy("tests/models/mlp/x.npy");
-  absl::StatusOr<HostTensor> expected = readNpy("tests/models/mlp/output.npy");
-  ASSERT_TRUE(x.ok() && expected.ok());
-  absl::StatusOr<std::vector<HostTensor>> outputs = (*loaded)->run({*x});
+  outputs = (*loaded)->run({*x});
   ASSERT_TRUE(outputs.ok()) << outputs.status();
-  ASSERT_EQ((*outputs)[0].numElements(), expected->numElements());
-  for (int64_t i = 0; i < expected->numElements(); ++i)
-    ASSERT_NEAR((*outputs)[0].as<float>()[i], expected->as<float>()[i], 1e-4)
-        << name << ", element " << i;
+  expectLikeTorch((*outputs)[0].as<float>(), (*outputs)[0].numElements(),
+                  name + " saved");
 }
 
 CompileOptions mlpOptions() {
@@ -163,6 +194,53 @@ TEST(ApiTest, ErrorsAreStatuses) {
   EXPECT_FALSE(compile(ModelSource::file(kModel), badShape).ok());
 }
 
+// Buffers that do not fit the program: statuses naming the tensor.
+TEST(ApiTest, RunRejectsBuffersThatDoNotFit) {
+  CompileOptions options = mlpOptions();
+  options.sharding.mesh = "x=2";
+  absl::StatusOr<Compiled> compiled =
+      compile(ModelSource::file(kModel), options);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  HostBackend backend(2);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      compiled->load(backend);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<float> x(4 * 64, 1.0f), y(4 * 10);
+  std::vector<int64_t> xDims = {4, 64}, wrongDims = {4, 63}, yDims = {4, 10};
+  TensorRef in(proto::F32, xDims, x.data(), x.size() * sizeof(float));
+  TensorRef out(proto::F32, yDims, y.data(), y.size() * sizeof(float));
+  auto message = [&](std::vector<TensorRef> inputs,
+                     std::vector<TensorRef> outputs) {
+    absl::Status status = (*loaded)->runBuffers(inputs, outputs);
+    EXPECT_FALSE(status.ok());
+    return std::string(status.message());
+  };
+  EXPECT_NE(message({}, {out}).find("1 inputs, got 0"), std::string::npos);
+  EXPECT_NE(message({TensorRef(proto::F32, wrongDims, x.data(),
+                               4 * 63 * sizeof(float))},
+                    {out})
+                .find("input 'x'"),
+            std::string::npos);
+  EXPECT_NE(message({TensorRef(proto::F64, xDims, x.data(),
+                               x.size() * sizeof(float))},
+                    {out})
+                .find("input 'x'"),
+            std::string::npos);
+  EXPECT_NE(message({in}, {TensorRef(proto::F32, yDims, y.data(), 8)})
+                .find("its shape needs 160"),
+            std::string::npos);
+  EXPECT_NE(
+      message({in}, {TensorRef(proto::F32, yDims, nullptr, 0)}).find("output"),
+      std::string::npos);
+  EXPECT_TRUE((*loaded)->runBuffers({in}, {out}).ok());
+
+  absl::StatusOr<Compiled> missing = Compiled::read("/nonexistent.tessel");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("/nonexistent.tessel"),
+            std::string::npos)
+      << missing.status();
+}
+
 // Each compilation has its own MLIR context: two threads at once.
 TEST(ApiTest, CompilesFromTwoThreads) {
   std::vector<absl::StatusOr<Compiled>> results(2, absl::UnknownError(""));
@@ -179,6 +257,14 @@ TEST(ApiTest, CompilesFromTwoThreads) {
     ASSERT_TRUE(results[t].ok()) << results[t].status();
     EXPECT_EQ(results[t]->executable().programs_size(), t ? 2 : 1);
   }
+  // And two loaded executables run from two threads at once.
+  threads.clear();
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      expectRunsLikeTorch(*results[t], t ? "thread1" : "thread0");
+    });
+  for (std::thread &thread : threads)
+    thread.join();
 }
 
 } // namespace

@@ -33,7 +33,7 @@ TEST(ParameterFileTest, RoundTripsInlineAndExternalEntries) {
     out.write(reinterpret_cast<const char *>(external.data()),
               external.size() * sizeof(float));
   }
-  ParameterFileWriter writer;
+  ParameterSet writer;
   writer.add("fc.weight", proto::F32, {2, 3}, weightBytes);
   writer.addExternal("emb", proto::F32, {3}, "external.bin", 8, 12);
   writer.add("flag", proto::I1, {1}, flag);
@@ -88,7 +88,7 @@ TEST(ParameterFileTest, RejectsWhatItCannotRead) {
 
   // A file cut short: the entry's bytes are missing.
   std::vector<char> bytes(1024, 'x');
-  ParameterFileWriter writer;
+  ParameterSet writer;
   writer.add("big", proto::I1, {1024}, bytes);
   ASSERT_TRUE(writer.write(tempPath("truncated.params")).ok());
   std::string contents;
@@ -121,7 +121,7 @@ TEST(ParameterFileTest, RejectsWhatItCannotRead) {
 }
 
 TEST(ParameterFileTest, MissingExternalFileIsNamed) {
-  ParameterFileWriter writer;
+  ParameterSet writer;
   writer.addExternal("w", proto::F32, {4}, "gone.bin", 0, 16);
   ASSERT_TRUE(writer.write(tempPath("external_missing.params")).ok());
   absl::StatusOr<ParameterFile> file =
