@@ -4,8 +4,8 @@
 #
 #   ./setup.sh            install what is missing, then `bazel build //...`
 #   ./setup.sh --no-build install only
-#   ./setup.sh --models   also install torch and onnx for Python, which
-#                         tests/models/generate.py needs (tests do not)
+#   ./setup.sh --models   install only (kept for older instructions: torch
+#                         and onnx are now always installed)
 #
 # Works offline except for Debian's package registry. CUDA and NCCL are not
 # Debian packages: the build uses them when /usr/local/cuda exists.
@@ -24,6 +24,10 @@ PACKAGES=(
   # Front end, kernels, solver, multi-process runtime.
   libonnx-dev libonnx-testdata libdnnl-dev libeigen3-dev coinor-libcbc-dev
   libopenmpi-dev openmpi-bin
+  # The Python package (python/): pybind11 and Python's headers, pip to
+  # install its wheel; numpy, torch, onnx and pytest for its tests.
+  pybind11-dev python3-dev python3-pip python3-numpy python3-torch python3-onnx
+  python3-pytest
   # Formatting.
   clang-format
   # Fuzzing (tests/fuzz, bench/fuzz.sh): clang with libFuzzer and the
@@ -33,10 +37,6 @@ PACKAGES=(
   clang-22 libfuzzer-22-dev libclang-rt-22-dev libomp-22-dev
 )
 
-if [[ " $* " == *" --models "* ]]; then
-  PACKAGES+=(python3-torch python3-onnx python3-numpy)
-fi
-
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -44,10 +44,11 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
 if ((${#missing[@]})); then
   echo "setup: installing ${#missing[@]} missing package(s): ${missing[*]}"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -58,4 +59,17 @@ fi
 if [[ " $* " != *" --no-build "* && " $* " != *" --models "* ]]; then
   echo "setup: building //..."
   bazel build //...
+  # The C API for programs built with `pkg-config --cflags --libs tessel`
+  # (uninstall: compiler/api/c/install.sh --prefix /usr/local --uninstall).
+  echo "setup: installing the C API (libtessel.so, tessel.h, tessel.pc) under /usr/local"
+  $SUDO compiler/api/c/install.sh --prefix /usr/local \
+    --library bazel-bin/compiler/api/c/libtessel.so \
+    --header compiler/api/c/tessel/tessel.h
+  $SUDO ldconfig
+  # The Python package, for Debian's /usr/bin/python3 (uninstall:
+  # /usr/bin/python3 -m pip uninstall --break-system-packages tessel).
+  echo "setup: installing the tessel Python package for /usr/bin/python3"
+  $SUDO /usr/bin/python3 -m pip install --quiet --no-deps --no-index \
+    --force-reinstall --break-system-packages --root-user-action=ignore \
+    bazel-bin/python/tessel-0.1.0-cp311-cp311-linux_x86_64.whl
 fi

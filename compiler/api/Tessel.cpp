@@ -3,6 +3,7 @@
 #include "compiler/api/Tessel.h"
 
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "compiler/cost/CostModel.h"
@@ -288,6 +289,27 @@ std::string Compiled::planText() const { return formatPlan(plan_, planNotes_); }
 
 std::vector<CollectiveCount> Compiled::collectives() const {
   return countCollectives(executable_);
+}
+
+absl::StatusOr<int64_t> Compiled::deviceMemory(int device) const {
+  if (device < 0 || device >= executable_.programs_size())
+    return absl::OutOfRangeError(
+        absl::StrCat("device ", device, " is not one of the executable's ",
+                     executable_.programs_size()));
+  const proto::DeviceProgram &program = executable_.programs(device);
+  int64_t bytes = program.arena_bytes();
+  std::set<std::pair<int, int64_t>> counted;
+  for (const proto::Buffer &buffer : program.buffers()) {
+    if ((buffer.storage() != proto::Buffer::INPUT &&
+         buffer.storage() != proto::Buffer::PARAMETER) ||
+        !counted.insert({buffer.storage(), buffer.index()}).second)
+      continue;
+    int64_t size = elementByteSize(buffer.element_type());
+    for (int64_t dim : buffer.dims())
+      size *= dim;
+    bytes += size;
+  }
+  return bytes;
 }
 
 absl::Status Compiled::save(const std::string &path) const {

@@ -113,6 +113,10 @@ public:
   const std::optional<autoshard::AutoShardReport> &autoShardReport() const {
     return report_;
   }
+  /// Bytes device `device` holds while it runs on the host backend: its
+  /// arena (activations, collective buffers), its inputs and its
+  /// parameters (its parts of split ones).
+  absl::StatusOr<int64_t> deviceMemory(int device) const;
   /// Writes the executable at `path` and its parameters at `path`.params,
   /// which it names (relative: the two files move together); for a model
   /// compiled with CompileOptions::parameterFile, an index there pointing

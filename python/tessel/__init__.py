@@ -1,0 +1,406 @@
+"""Tessel: compile a single-device model for a mesh of devices, and run it.
+
+    import numpy as np
+    import tessel
+    from tessel import P
+
+    exe = tessel.compile("model.onnx", input_shapes={"x": [8, 64]},
+                         mesh={"x": 2, "y": 4}, auto=True)
+    outputs = exe.run({"x": np.ones((8, 64), np.float32)})
+    print(exe.plan["x"], exe.collectives)
+    exe.save("model.tessel")
+    same = tessel.load("model.tessel")
+
+Models are ONNX files, ONNX bytes or onnx.ModelProto objects, MLIR files,
+or MLIR text (compile_str). A plan maps tensor names to partition specs
+spelled as JAX spells them (P("x", None)); with auto=True the cost model
+chooses what the plan leaves open. Executables run on this machine's
+threads, one per device. Errors raise TesselError with the compiler's
+diagnostics. tessel.torch compiles torch modules.
+"""
+
+import json
+import os
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _tessel
+from ._tessel import TesselError
+
+__all__ = [
+    "Collective",
+    "Executable",
+    "Mesh",
+    "P",
+    "PartitionSpec",
+    "TensorInfo",
+    "TesselError",
+    "compile",
+    "compile_str",
+    "load",
+]
+
+__version__ = "0.1.0"
+
+
+class Mesh:
+    """A device mesh: named axes and their sizes, major to minor.
+
+    Mesh({"x": 2, "y": 4}), Mesh(x=2, y=4) or Mesh("x=2,y=4").
+    """
+
+    def __init__(self, axes: Union[None, str, Mapping[str, int]] = None,
+                 **sizes: int):
+        if isinstance(axes, str):
+            parsed = {}
+            for part in filter(None, axes.split(",")):
+                name, _, size = part.partition("=")
+                if not size.strip().isdigit():
+                    raise TesselError(
+                        f"mesh '{axes}': '{part}' is not of the form name=size")
+                parsed[name.strip()] = int(size)
+            axes = parsed
+        merged = dict(axes or {})
+        merged.update(sizes)
+        for name, size in merged.items():
+            if not isinstance(name, str) or not name:
+                raise TesselError(f"mesh axis names are strings, got {name!r}")
+            if not isinstance(size, (int, np.integer)) or size < 1:
+                raise TesselError(
+                    f"mesh axis '{name}' has size {size!r}; sizes are "
+                    "positive integers")
+        self.axes: Dict[str, int] = {k: int(v) for k, v in merged.items()}
+
+    @property
+    def size(self) -> int:
+        """The number of devices."""
+        total = 1
+        for size in self.axes.values():
+            total *= size
+        return total
+
+    @property
+    def shape(self) -> Dict[str, int]:
+        return dict(self.axes)
+
+    def __str__(self) -> str:
+        return ",".join(f"{name}={size}" for name, size in self.axes.items())
+
+    def __repr__(self) -> str:
+        return f"Mesh({self.axes!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Mesh) and list(self.axes.items()) == list(
+            other.axes.items())
+
+
+class PartitionSpec(tuple):
+    """How a tensor is split over the mesh, one entry per dimension: None
+    (not split), an axis name, or a tuple of axis names (major to minor).
+    P("x", None) splits rows over x; P(None, ("x", "y")) splits columns
+    over both axes."""
+
+    def __new__(cls, *entries):
+        for entry in entries:
+            names = entry if isinstance(entry, tuple) else (entry,)
+            if entry is not None and not all(
+                    isinstance(name, str) for name in names):
+                raise TesselError(
+                    f"a partition spec entry is None, an axis name or a "
+                    f"tuple of them, got {entry!r}")
+        return super().__new__(cls, entries)
+
+    def to_json(self) -> str:
+        """The plan format's form: '["x", null]'."""
+        return json.dumps(
+            [list(e) if isinstance(e, tuple) else e for e in self])
+
+    @classmethod
+    def from_json(cls, text: str) -> "PartitionSpec":
+        entries = json.loads(text)
+        return cls(*[tuple(e) if isinstance(e, list) else e
+                     for e in entries])
+
+    def __repr__(self) -> str:
+        return "P(" + ", ".join(repr(e) for e in self) + ")"
+
+
+P = PartitionSpec
+
+
+class TensorInfo(NamedTuple):
+    """An input or output of the program, as it takes or makes it."""
+    name: str
+    dtype: str
+    shape: tuple
+
+
+class Collective(NamedTuple):
+    """Collectives of one kind in a step: how many, and their bytes per
+    device (the largest of operand and result, summed)."""
+    kind: str
+    count: int
+    bytes_per_device: int
+
+
+Model = Union[str, "os.PathLike[str]", bytes, object]
+Plan = Union[None, str, Mapping[str, Union[PartitionSpec, Sequence, str]]]
+
+
+class Executable:
+    """A compiled model: run it, inspect what the compiler chose, save it.
+
+    Runs on host threads, one device per thread; one run at a time per
+    Executable (two Executables may run in parallel)."""
+
+    def __init__(self, native: "_tessel.Executable"):
+        self._native = native
+        self.inputs: List[TensorInfo] = [
+            TensorInfo(i["name"], i["dtype"], tuple(i["shape"]))
+            for i in native.inputs
+        ]
+        self.outputs: List[TensorInfo] = [
+            TensorInfo(o["name"], o["dtype"], tuple(o["shape"]))
+            for o in native.outputs
+        ]
+        self._input_index = {t.name: i for i, t in enumerate(self.inputs)}
+
+    @property
+    def num_devices(self) -> int:
+        return self._native.num_devices
+
+    def run(self, inputs: Union[Mapping[str, np.ndarray],
+                                Sequence[np.ndarray]]) -> Dict[str, np.ndarray]:
+        """Runs one step. `inputs`: {name: array} (as onnxruntime takes
+        them) or arrays in the program's input order, each of the input's
+        dtype and global shape. Returns {output name: array}. C-contiguous
+        arrays are read in place; outputs are written into new arrays."""
+        return dict(zip((o.name for o in self.outputs),
+                        self._native.run(self._ordered(inputs))))
+
+    def __call__(self, *arrays: np.ndarray):
+        """Positional inputs; one output alone, several as a tuple."""
+        results = self._native.run(self._ordered(list(arrays)))
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def _ordered(self, inputs) -> List[np.ndarray]:
+        if isinstance(inputs, Mapping):
+            unknown = [name for name in inputs if name not in self._input_index]
+            if unknown:
+                raise TesselError(
+                    f"no input named {unknown[0]!r}; the program's inputs "
+                    f"are {[t.name for t in self.inputs]}")
+            missing = [t.name for t in self.inputs if t.name not in inputs]
+            if missing:
+                raise TesselError(f"input {missing[0]!r} is missing")
+            inputs = [inputs[t.name] for t in self.inputs]
+        arrays = []
+        for info, value in zip(self.inputs, inputs):
+            array = np.asarray(value)
+            if array.shape != info.shape:
+                raise TesselError(
+                    f"input '{info.name}' has shape {array.shape}, the "
+                    f"program takes {info.shape}")
+            arrays.append(array)
+        if len(arrays) != len(inputs):
+            raise TesselError(
+                f"the program takes {len(self.inputs)} inputs, got "
+                f"{len(inputs)}")
+        return arrays
+
+    @property
+    def mesh(self) -> Optional[Mesh]:
+        """The mesh the plan is over (None on one device)."""
+        axes = self._native.mesh()
+        return Mesh(dict(axes)) if axes else None
+
+    @property
+    def plan(self) -> Dict[str, PartitionSpec]:
+        """The partition spec of every named tensor (empty on one device,
+        or for an executable loaded from a file)."""
+        return {name: PartitionSpec.from_json(spec)
+                for name, spec in self._native.plan_specs().items()}
+
+    @property
+    def plan_text(self) -> str:
+        """The plan as tessel-compile --emit=plan prints it: a plan file
+        that reproduces this compilation."""
+        return self._native.plan_text()
+
+    @property
+    def collectives(self) -> List[Collective]:
+        """The collectives of one step, per kind."""
+        return [Collective(*c) for c in self._native.collectives()]
+
+    def device_memory(self, device: int = 0) -> int:
+        """Bytes `device` holds while it runs: its arena (activations and
+        collective buffers), its inputs and its parameters."""
+        return self._native.device_memory(device)
+
+    @property
+    def modeled_cost(self) -> Optional[dict]:
+        """What the cost model said of an auto plan (compute_seconds,
+        communication_seconds, peak_bytes, ...); None without auto."""
+        return self._native.report()
+
+    def explain(self, tensor: str) -> str:
+        """How `tensor` is laid out: its partition spec over the mesh, the
+        part of it each device holds (for inputs and outputs), and for a
+        tensor compiled with explain=tensor, the cost of each candidate
+        layout the cost model weighed."""
+        plan = self.plan
+        if tensor not in plan:
+            known = sorted(plan)
+            raise TesselError(
+                f"'{tensor}' is not a tensor of the plan" +
+                (f"; it has {', '.join(known[:10])}" +
+                 (", ..." if len(known) > 10 else "") if known else
+                 " (the executable has no plan: one device, or loaded "
+                 "from a file)"))
+        spec = plan[tensor]
+        mesh = self.mesh
+        lines = [f"'{tensor}': {spec!r} over mesh {mesh}"]
+        shapes = {t.name: t.shape for t in self.inputs + self.outputs}
+        if tensor in shapes and mesh is not None:
+            shape = shapes[tensor]
+            local, padded = [], False
+            for dim, entry in zip(shape, list(spec) + [None] * len(shape)):
+                names = () if entry is None else (
+                    entry if isinstance(entry, tuple) else (entry,))
+                parts = 1
+                for name in names:
+                    parts *= mesh.axes.get(name, 1)
+                local.append(-(-dim // parts))
+                padded = padded or dim % parts != 0
+            lines.append(f"each device holds {tuple(local)} of {shape}" +
+                         (" (uneven: the last parts are padded)"
+                          if padded else ""))
+        report = self.modeled_cost
+        if report and report.get("explanation"):
+            lines.append(report["explanation"].rstrip())
+        return "\n".join(lines)
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the executable at `path` and its parameters at
+        `path`.params (tessel-run runs it; tessel.load reads it)."""
+        self._native.save(os.fspath(path))
+
+    def __repr__(self) -> str:
+        return (f"<tessel.Executable {self.num_devices} device(s), inputs "
+                f"{[(t.name, t.shape) for t in self.inputs]}>")
+
+
+def _plan_arguments(plan: Plan):
+    """(plan text, [(tensor, spec json)]) from a plan argument."""
+    if plan is None:
+        return "", []
+    if isinstance(plan, (str, os.PathLike)):
+        text = os.fspath(plan)
+        if os.path.isfile(text):
+            with open(text) as f:
+                return f.read(), []
+        return text, []
+    if not isinstance(plan, Mapping):
+        raise TesselError(
+            f"plan is a {{tensor: P(...)}} dict, plan text or a plan file, "
+            f"got {type(plan).__name__}")
+    specs = []
+    for name, spec in plan.items():
+        if isinstance(spec, str):
+            specs.append((name, spec))
+            continue
+        if not isinstance(spec, PartitionSpec):
+            spec = PartitionSpec(*spec)
+        specs.append((name, spec.to_json()))
+    return "", specs
+
+
+def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
+             auto_seconds, device_profile, memory_budget, explain,
+             threads) -> Executable:
+    shapes = {}
+    for name, dims in (input_shapes or {}).items():
+        try:
+            shapes[name] = [int(d) for d in dims]
+        except (TypeError, ValueError):
+            raise TesselError(
+                f"input_shapes['{name}'] is a list of sizes, got {dims!r}")
+    if mesh is None:
+        mesh_text = ""
+    elif isinstance(mesh, Mesh):
+        mesh_text = str(mesh)
+    else:
+        mesh_text = str(Mesh(mesh))
+    text, specs = _plan_arguments(plan)
+    if isinstance(memory_budget, str):
+        memory_budget = _tessel.parse_byte_size(memory_budget)
+    return Executable(
+        _tessel.compile(kind, data, shapes, mesh_text, text, specs,
+                        bool(auto), float(auto_seconds), device_profile,
+                        int(memory_budget or 0), explain or "",
+                        int(threads)))
+
+
+def compile(model: Model,
+            input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
+            mesh: Union[None, Mesh, Mapping[str, int], str] = None,
+            plan: Plan = None,
+            auto: bool = False,
+            auto_seconds: float = 10.0,
+            device_profile: str = "host",
+            memory_budget: Union[None, int, str] = None,
+            explain: Optional[str] = None,
+            threads: int = 0) -> Executable:
+    """Compiles `model` for `mesh`.
+
+    model: a path (.onnx or .mlir), the bytes of an ONNX model, or an
+      onnx.ModelProto.
+    input_shapes: pins inputs' shapes ({"x": [8, 64]}), for an ONNX model's
+      dynamic dimensions.
+    mesh: {"x": 2, "y": 4}, Mesh(...) or "x=2,y=4"; None for one device.
+    plan: {tensor: P(...)}, or a plan in protobuf text (or its file), as
+      tessel-compile --plan takes it.
+    auto: let the cost model choose what the plan leaves open, searching
+      for at most auto_seconds, for device_profile ("host", "h100_sxm",
+      "a100_sxm" or a profile file), within memory_budget bytes per device
+      (an int or "40GiB").
+    explain: with auto, a tensor whose candidate layouts
+      Executable.explain() reports.
+    threads: cores the executable's kernels use in all (0: all of them).
+    """
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _compile("onnx", bytes(model), input_shapes, mesh, plan, auto,
+                        auto_seconds, device_profile, memory_budget, explain,
+                        threads)
+    if isinstance(model, (str, os.PathLike)):
+        return _compile("file", os.fsencode(model), input_shapes, mesh, plan,
+                        auto, auto_seconds, device_profile, memory_budget,
+                        explain, threads)
+    if hasattr(model, "SerializeToString"):
+        return _compile("onnx", model.SerializeToString(), input_shapes,
+                        mesh, plan, auto, auto_seconds, device_profile,
+                        memory_budget, explain, threads)
+    raise TesselError(
+        f"model is a path, ONNX bytes or an onnx.ModelProto, got "
+        f"{type(model).__name__}")
+
+
+def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
+                auto: bool = False, auto_seconds: float = 10.0,
+                device_profile: str = "host",
+                memory_budget: Union[None, int, str] = None,
+                explain: Optional[str] = None,
+                threads: int = 0) -> Executable:
+    """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
+    return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
+                    auto_seconds, device_profile, memory_budget, explain,
+                    threads)
+
+
+def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,
+         threads: int = 0) -> Executable:
+    """Reads an executable tessel-compile or Executable.save wrote, with its
+    parameter file (`params`, else the one it names, else path.params)."""
+    return Executable(
+        _tessel.read(os.fspath(path), os.fspath(params or ""), int(threads)))

@@ -1,0 +1,322 @@
+//===- _tessel.cpp - The Python extension over the C++ API ----------------===//
+//
+// The thin native layer of the `tessel` package: compile, read, inspect,
+// save and run, each a call into compiler/api/Tessel.h. Names, meshes and
+// partition specs are put into shape by tessel/__init__.py; what is here
+// converts between numpy arrays and the runtime's tensors (in place where
+// the dtype and layout allow) and turns statuses into TesselError.
+//
+//===----------------------------------------------------------------------===//
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "compiler/api/Tessel.h"
+#include "compiler/plan/Plan.h"
+#include "runtime/host/HostBackend.h"
+
+namespace py = pybind11;
+
+namespace tessel {
+namespace {
+
+/// Raised as tessel.TesselError with the status's message (the compiler's
+/// diagnostics for a compilation error).
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void raise(const absl::Status &status) {
+  throw Error(std::string(status.message()));
+}
+
+template <typename T> T take(absl::StatusOr<T> value) {
+  if (!value.ok())
+    raise(value.status());
+  return std::move(*value);
+}
+
+/// numpy's name for an element type; nullopt where numpy has none.
+std::optional<std::string> numpyName(proto::ElementType type) {
+  switch (type) {
+  case proto::F32:
+    return "float32";
+  case proto::F64:
+    return "float64";
+  case proto::F16:
+    return "float16";
+  case proto::I32:
+    return "int32";
+  case proto::I64:
+    return "int64";
+  case proto::I1:
+    return "bool";
+  case proto::I8:
+    return "int8";
+  case proto::U8:
+    return "uint8";
+  case proto::I16:
+    return "int16";
+  case proto::U16:
+    return "uint16";
+  case proto::U32:
+    return "uint32";
+  case proto::U64:
+    return "uint64";
+  default:
+    return std::nullopt;
+  }
+}
+
+std::string typeName(proto::ElementType type) {
+  std::optional<std::string> name = numpyName(type);
+  return name ? *name : proto::ElementType_Name(type);
+}
+
+py::dict describe(const proto::TensorSpec &spec) {
+  py::dict info;
+  info["name"] = spec.name();
+  info["dtype"] = typeName(spec.element_type());
+  info["shape"] = std::vector<int64_t>(spec.dims().begin(), spec.dims().end());
+  return info;
+}
+
+/// A compiled model and, once it first runs, the model loaded on host
+/// threads. One run at a time (the loaded executable's buffers are its
+/// own); two Executables run in parallel.
+class Executable {
+public:
+  Executable(Compiled compiled, int threads)
+      : compiled(std::move(compiled)), threads(threads) {}
+
+  int numDevices() const { return compiled.executable().programs_size(); }
+
+  py::list inputs() const {
+    py::list result;
+    for (const proto::TensorSpec &spec : compiled.executable().inputs())
+      result.append(describe(spec));
+    return result;
+  }
+
+  py::list outputs() const {
+    py::list result;
+    for (const proto::TensorSpec &spec : compiled.executable().outputs())
+      result.append(describe(spec));
+    return result;
+  }
+
+  /// Tensor name -> partition spec in the plan format's JSON form.
+  std::map<std::string, std::string> planSpecs() const {
+    std::map<std::string, std::string> specs;
+    for (const proto::TensorPlan &tensor : compiled.plan().tensors())
+      specs[tensor.name()] = tensor.spec();
+    return specs;
+  }
+
+  std::vector<std::pair<std::string, int64_t>> mesh() const {
+    std::vector<std::pair<std::string, int64_t>> axes;
+    for (const proto::PlanMesh::Axis &axis : compiled.plan().mesh().axes())
+      axes.emplace_back(axis.name(), axis.size());
+    return axes;
+  }
+
+  std::string planText() const {
+    return compiled.plan().tensors_size() ? compiled.planText() : "";
+  }
+
+  py::list collectives() const {
+    py::list result;
+    for (const CollectiveCount &count : compiled.collectives())
+      result.append(
+          py::make_tuple(count.kind, count.count, count.bytesPerDevice));
+    return result;
+  }
+
+  int64_t deviceMemory(int device) const {
+    return take(compiled.deviceMemory(device));
+  }
+
+  py::object report() const {
+    const std::optional<autoshard::AutoShardReport> &report =
+        compiled.autoShardReport();
+    if (!report)
+      return py::none();
+    py::dict result;
+    result["compute_seconds"] = report->computeSeconds;
+    result["communication_seconds"] = report->communicationSeconds;
+    result["peak_bytes"] = report->peakBytes;
+    result["budget_bytes"] = report->budgetBytes;
+    result["feasible"] = report->feasible;
+    result["optimal"] = report->optimal;
+    result["method"] = report->method;
+    result["profile"] = report->profile;
+    result["explanation"] = report->explanation;
+    return std::move(result);
+  }
+
+  void save(const std::string &path) const {
+    if (absl::Status status = compiled.save(path); !status.ok())
+      raise(status);
+  }
+
+  /// Runs on arrays in the program's input order; returns the outputs.
+  py::list run(const std::vector<py::array> &given) {
+    const proto::Executable &program = compiled.executable();
+    if (static_cast<int>(given.size()) != program.inputs_size())
+      throw Error(absl::StrCat("the program takes ", program.inputs_size(),
+                               " inputs, got ", given.size()));
+    std::vector<py::array> arrays;
+    arrays.reserve(given.size());
+    std::vector<std::vector<int64_t>> dims(given.size());
+    std::vector<TensorRef> inputs;
+    inputs.reserve(given.size());
+    for (size_t i = 0; i < given.size(); ++i) {
+      const proto::TensorSpec &spec = program.inputs(i);
+      std::optional<std::string> expected = numpyName(spec.element_type());
+      if (!expected)
+        throw Error(absl::StrCat("input '", spec.name(), "' is ",
+                                 typeName(spec.element_type()),
+                                 ", which numpy cannot hold"));
+      py::dtype dtype(*expected);
+      if (!given[i].dtype().is(dtype) && !given[i].dtype().equal(dtype))
+        throw Error(absl::StrCat("input '", spec.name(), "' must be ",
+                                 *expected, ", got ",
+                                 std::string(py::str(given[i].dtype()))));
+      // In place when C-contiguous; otherwise one contiguous copy.
+      arrays.push_back(py::array::ensure(given[i], py::array::c_style));
+      if (!arrays.back())
+        throw Error(absl::StrCat("input '", spec.name(),
+                                 "' cannot be made contiguous"));
+      const py::array &array = arrays.back();
+      dims[i].assign(array.shape(), array.shape() + array.ndim());
+      inputs.emplace_back(spec.element_type(), dims[i],
+                          const_cast<void *>(array.data()), array.nbytes());
+    }
+    py::list results;
+    std::vector<TensorRef> outputs;
+    std::vector<py::array> made;
+    for (const proto::TensorSpec &spec : program.outputs()) {
+      std::optional<std::string> name = numpyName(spec.element_type());
+      if (!name)
+        throw Error(absl::StrCat("output '", spec.name(), "' is ",
+                                 typeName(spec.element_type()),
+                                 ", which numpy cannot hold"));
+      std::vector<py::ssize_t> shape(spec.dims().begin(), spec.dims().end());
+      py::array array(py::dtype(*name), shape);
+      outputs.emplace_back(
+          spec.element_type(),
+          absl::MakeConstSpan(spec.dims().data(), spec.dims_size()),
+          array.mutable_data(), array.nbytes());
+      made.push_back(array);
+      results.append(array);
+    }
+    absl::Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!loaded) {
+        backend = std::make_unique<HostBackend>(threads);
+        absl::StatusOr<std::unique_ptr<LoadedExecutable>> load =
+            compiled.load(*backend);
+        status = load.status();
+        if (load.ok())
+          loaded = std::move(*load);
+      }
+      if (status.ok())
+        status = loaded->runBuffers(inputs, outputs);
+    }
+    if (!status.ok())
+      raise(status);
+    return results;
+  }
+
+private:
+  Compiled compiled;
+  int threads;
+  std::mutex mutex;
+  std::unique_ptr<HostBackend> backend;
+  std::unique_ptr<LoadedExecutable> loaded;
+};
+
+std::unique_ptr<Executable>
+compileModel(const std::string &kind, const py::bytes &data,
+             const std::map<std::string, std::vector<int64_t>> &inputShapes,
+             const std::string &mesh, const std::string &planText,
+             const std::vector<std::pair<std::string, std::string>> &specs,
+             bool autoShard, double autoSeconds,
+             const std::string &deviceProfile, int64_t memoryBudget,
+             const std::string &explain, int threads) {
+  std::string contents = data;
+  ModelSource source = kind == "file"   ? ModelSource::file(contents)
+                       : kind == "onnx" ? ModelSource::onnx(contents)
+                                        : ModelSource::mlir(contents);
+  CompileOptions options;
+  options.inputShapes = inputShapes;
+  options.sharding.mesh = mesh;
+  if (!planText.empty() || !specs.empty()) {
+    proto::Plan plan;
+    if (!planText.empty())
+      plan = take(parsePlan(planText, "the plan"));
+    for (const auto &[name, spec] : specs) {
+      proto::TensorPlan *tensor = plan.add_tensors();
+      tensor->set_name(name);
+      tensor->set_spec(spec);
+    }
+    options.sharding.plan = std::move(plan);
+  }
+  options.sharding.autoShard = autoShard;
+  options.sharding.autoSeconds = autoSeconds;
+  options.sharding.deviceProfile = deviceProfile;
+  options.sharding.memoryBudget = memoryBudget;
+  options.sharding.explain = explain;
+  absl::StatusOr<Compiled> compiled;
+  {
+    py::gil_scoped_release release;
+    compiled = compile(source, options);
+  }
+  return std::make_unique<Executable>(take(std::move(compiled)), threads);
+}
+
+} // namespace
+} // namespace tessel
+
+PYBIND11_MODULE(_tessel, m) {
+  using namespace tessel;
+  m.doc() = "Tessel's native layer; use the `tessel` package.";
+  py::register_exception<Error>(m, "TesselError", PyExc_RuntimeError);
+
+  py::class_<Executable>(m, "Executable")
+      .def_property_readonly("num_devices", &Executable::numDevices)
+      .def_property_readonly("inputs", &Executable::inputs)
+      .def_property_readonly("outputs", &Executable::outputs)
+      .def("plan_specs", &Executable::planSpecs)
+      .def("mesh", &Executable::mesh)
+      .def("plan_text", &Executable::planText)
+      .def("collectives", &Executable::collectives)
+      .def("device_memory", &Executable::deviceMemory)
+      .def("report", &Executable::report)
+      .def("save", &Executable::save)
+      .def("run", &Executable::run);
+
+  m.def("compile", &compileModel);
+  m.def("read",
+        [](const std::string &path, const std::string &params, int threads) {
+          return std::make_unique<Executable>(
+              take(Compiled::read(path, params)), threads);
+        });
+  m.def("parse_byte_size", [](const std::string &text) -> int64_t {
+    std::optional<int64_t> bytes = parseByteSize(text);
+    if (!bytes)
+      throw Error("'" + text + "' is not a size (40GiB, 512MiB, or bytes)");
+    return *bytes;
+  });
+}

@@ -1,0 +1,241 @@
+/* A C program using Tessel as a user would: #include <tessel/tessel.h>,
+ * built with `cc program.c $(pkg-config --cflags --libs tessel)`.
+ *
+ *   program MODEL.onnx X.npy EXPECTED.npy SCRATCH_DIR
+ *
+ * Compiles the MLP for 4 host devices (a plan, then the cost model on a
+ * 2x2 mesh), runs it on x and compares with torch's output; saves, reads
+ * back and runs again; and checks that bad input comes back as statuses.
+ * Prints "ok" and exits 0 when all of that holds. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tessel/tessel.h>
+
+static int failures = 0;
+
+#define CHECK(condition, ...)                                                  \
+  do {                                                                         \
+    if (!(condition)) {                                                        \
+      fprintf(stderr, "FAILED %s:%d: ", __FILE__, __LINE__);                   \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fprintf(stderr, "\n");                                                   \
+      ++failures;                                                              \
+    }                                                                          \
+  } while (0)
+
+/* Ends the program on an unexpected error, printing its message. */
+static void ok(tessel_status *status, const char *what) {
+  if (!status)
+    return;
+  fprintf(stderr, "FAILED: %s: %s\n", what, tessel_status_message(status));
+  tessel_status_free(status);
+  exit(1);
+}
+
+/* A little-endian f32 .npy file's data; *count its elements. */
+static float *readNpy(const char *path, size_t *count) {
+  FILE *file = fopen(path, "rb");
+  if (!file) {
+    fprintf(stderr, "cannot open %s\n", path);
+    exit(1);
+  }
+  unsigned char head[12];
+  if (fread(head, 1, 10, file) != 10 || memcmp(head, "\x93NUMPY", 6) != 0) {
+    fprintf(stderr, "%s is not a .npy file\n", path);
+    exit(1);
+  }
+  size_t headerBytes = head[8] | (head[9] << 8);
+  if (head[6] >= 2) {
+    if (fread(head + 10, 1, 2, file) != 2)
+      exit(1);
+    headerBytes |= ((size_t)head[10] << 16) | ((size_t)head[11] << 24);
+  }
+  char *header = malloc(headerBytes + 1);
+  if (fread(header, 1, headerBytes, file) != headerBytes)
+    exit(1);
+  header[headerBytes] = 0;
+  if (!strstr(header, "'<f4'") || strstr(header, "'fortran_order': True")) {
+    fprintf(stderr, "%s: expected C-ordered float32, header %s\n", path,
+            header);
+    exit(1);
+  }
+  free(header);
+  long start = ftell(file);
+  fseek(file, 0, SEEK_END);
+  size_t bytes = (size_t)(ftell(file) - start);
+  fseek(file, start, SEEK_SET);
+  float *data = malloc(bytes);
+  if (fread(data, 1, bytes, file) != bytes)
+    exit(1);
+  fclose(file);
+  *count = bytes / sizeof(float);
+  return data;
+}
+
+static const int64_t kInputDims[] = {4, 64};
+static const int64_t kOutputDims[] = {4, 10};
+
+/* Runs `executable` on x and compares with `expected`. */
+static void runAndCompare(const tessel_executable *executable, float *x,
+                          const float *expected, const char *what) {
+  tessel_runner *runner = NULL;
+  ok(tessel_runner_create(executable, 2, &runner), "tessel_runner_create");
+  float y[40];
+  for (int i = 0; i < 40; ++i)
+    y[i] = NAN;
+  tessel_tensor input = {TESSEL_F32, kInputDims, 2, x, 4 * 64 * sizeof(float)};
+  tessel_tensor output = {TESSEL_F32, kOutputDims, 2, y, sizeof(y)};
+  /* Twice: the second run reuses everything the first set up. */
+  for (int run = 0; run < 2; ++run) {
+    ok(tessel_runner_run(runner, &input, 1, &output, 1), "tessel_runner_run");
+    double worst = 0;
+    for (int i = 0; i < 40; ++i) {
+      double error = fabs((double)y[i] - expected[i]);
+      if (!(error <= worst))
+        worst = isnan(error) ? INFINITY : error;
+    }
+    CHECK(worst <= 1e-4, "%s: largest difference from torch %g", what, worst);
+  }
+
+  /* A wrong shape is a status naming the input, not a crash. */
+  int64_t wrong[] = {4, 63};
+  tessel_tensor bad = {TESSEL_F32, wrong, 2, x, 4 * 63 * sizeof(float)};
+  tessel_status *status = tessel_runner_run(runner, &bad, 1, &output, 1);
+  CHECK(status && tessel_status_get_code(status) == TESSEL_INVALID_ARGUMENT &&
+            strstr(tessel_status_message(status), "input 'x'"),
+        "%s: a wrong input shape: %s", what,
+        status ? tessel_status_message(status) : "accepted");
+  tessel_status_free(status);
+  tessel_runner_free(runner);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: %s MODEL X.npy EXPECTED.npy SCRATCH_DIR\n",
+            argv[0]);
+    return 2;
+  }
+  if (tessel_api_version() >> 16 != TESSEL_API_VERSION_MAJOR) {
+    fprintf(stderr, "libtessel has API %u, this program was built for %d\n",
+            tessel_api_version() >> 16, TESSEL_API_VERSION_MAJOR);
+    return 1;
+  }
+  size_t xCount = 0, expectedCount = 0;
+  float *x = readNpy(argv[2], &xCount);
+  float *expected = readNpy(argv[3], &expectedCount);
+  if (xCount != 4 * 64 || expectedCount != 40) {
+    fprintf(stderr, "unexpected test data sizes %zu, %zu\n", xCount,
+            expectedCount);
+    return 1;
+  }
+
+  /* 4 devices by a plan: the batch split over x. */
+  tessel_options *options = tessel_options_create();
+  ok(tessel_options_set_input_shape(options, "x", kInputDims, 2), "shape");
+  ok(tessel_options_set_mesh(options, "x=4"), "mesh");
+  ok(tessel_options_set_partition_spec(options, "x", "[\"x\", null]"), "spec");
+  tessel_executable *executable = NULL;
+  ok(tessel_compile_file(argv[1], options, &executable), "compile (plan)");
+  CHECK(tessel_executable_num_devices(executable) == 4, "devices: %d",
+        tessel_executable_num_devices(executable));
+  CHECK(tessel_executable_num_inputs(executable) == 1 &&
+            tessel_executable_num_outputs(executable) == 1,
+        "inputs and outputs");
+  tessel_tensor_info info;
+  ok(tessel_executable_input(executable, 0, &info), "input info");
+  CHECK(strcmp(info.name, "x") == 0 && info.type == TESSEL_F32 &&
+            info.rank == 2 && info.dims[0] == 4 && info.dims[1] == 64,
+        "input 0 is %s", info.name);
+  tessel_status *status = tessel_executable_input(executable, 1, &info);
+  CHECK(status && tessel_status_get_code(status) == TESSEL_OUT_OF_RANGE,
+        "input 1 exists");
+  tessel_status_free(status);
+  char *plan = tessel_executable_plan(executable);
+  CHECK(strstr(plan, "name: \"x\""), "plan:\n%s", plan);
+  tessel_string_free(plan);
+  int64_t memory = 0;
+  ok(tessel_executable_device_memory(executable, 3, &memory), "memory");
+  CHECK(memory > 0, "device 3 holds %lld bytes", (long long)memory);
+  printf("plan on x=4: %zu collective kind(s), device 3 holds %lld bytes\n",
+         tessel_executable_num_collective_kinds(executable), (long long)memory);
+  runAndCompare(executable, x, expected, "plan on x=4");
+
+  /* Saved, freed, read back. */
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/c_program.tessel", argv[4]);
+  ok(tessel_executable_save(executable, path), "save");
+  tessel_executable_free(executable);
+  executable = NULL;
+  ok(tessel_executable_read(path, &executable), "read");
+  runAndCompare(executable, x, expected, "read back");
+  tessel_executable_free(executable);
+
+  /* 4 devices as a 2x2 mesh, the plan chosen by the cost model. */
+  tessel_options *automatic = tessel_options_create();
+  ok(tessel_options_set_input_shape(automatic, "x", kInputDims, 2), "shape");
+  ok(tessel_options_set_mesh(automatic, "x=2,y=2"), "mesh");
+  tessel_options_set_auto(automatic, 1, 2.0);
+  ok(tessel_compile_file(argv[1], automatic, &executable), "compile (auto)");
+  double compute = 0, communication = 0;
+  int64_t peak = 0;
+  ok(tessel_executable_modeled_cost(executable, &compute, &communication,
+                                    &peak),
+     "modeled cost");
+  CHECK(compute > 0 && peak > 0, "modeled compute %g, peak %lld", compute,
+        (long long)peak);
+  for (size_t k = 0; k < tessel_executable_num_collective_kinds(executable);
+       ++k) {
+    const char *kind = NULL;
+    int64_t count = 0, bytes = 0;
+    ok(tessel_executable_collective(executable, k, &kind, &count, &bytes),
+       "collective");
+    printf("auto on x=2,y=2: %lld %s, %lld bytes per device\n",
+           (long long)count, kind, (long long)bytes);
+  }
+  runAndCompare(executable, x, expected, "auto on x=2,y=2");
+  tessel_executable_free(executable);
+  tessel_options_free(automatic);
+
+  /* Bad input: statuses with messages, nothing crashes. */
+  status = tessel_options_set_mesh(options, "x=two");
+  CHECK(status && strlen(tessel_status_message(status)) > 0, "a bad mesh");
+  tessel_status_free(status);
+  executable = NULL;
+  status = tessel_compile_onnx("not a model", 11, options, &executable);
+  CHECK(status && !executable, "garbage bytes compiled");
+  tessel_status_free(status);
+  status = tessel_compile_mlir("func.func @main( {", 18, NULL, &executable);
+  CHECK(status && strstr(tessel_status_message(status), "error"),
+        "broken MLIR: %s", status ? tessel_status_message(status) : "accepted");
+  tessel_status_free(status);
+  status = tessel_compile_file("/nonexistent.onnx", options, &executable);
+  CHECK(status && strstr(tessel_status_message(status), "/nonexistent.onnx"),
+        "a missing file: %s",
+        status ? tessel_status_message(status) : "accepted");
+  tessel_status_free(status);
+  ok(tessel_options_set_partition_spec(options, "no_such_tensor",
+                                       "[\"x\", null]"),
+     "spec");
+  status = tessel_compile_file(argv[1], options, &executable);
+  CHECK(status && strstr(tessel_status_message(status), "no_such_tensor"),
+        "an unknown tensor in the plan: %s",
+        status ? tessel_status_message(status) : "accepted");
+  tessel_status_free(status);
+  status = tessel_runner_create(NULL, 0, NULL);
+  CHECK(status != NULL, "NULL arguments accepted");
+  tessel_status_free(status);
+  tessel_options_free(options);
+  tessel_executable_free(NULL);
+  tessel_runner_free(NULL);
+  tessel_status_free(NULL);
+
+  free(x);
+  free(expected);
+  if (failures)
+    return 1;
+  printf("ok\n");
+  return 0;
+}
