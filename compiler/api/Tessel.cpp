@@ -12,8 +12,10 @@
 #include "compiler/plan/Plan.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OperationSupport.h"
 #include "runtime/Names.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -27,6 +29,14 @@ ModelSource ModelSource::onnx(std::string bytes, std::string name) {
   return {Kind::OnnxBytes, std::move(name), std::move(bytes)};
 }
 ModelSource ModelSource::mlir(std::string text, std::string name) {
+  return {Kind::MlirText, std::move(name), std::move(text)};
+}
+
+ModelSource ModelSource::mlir(mlir::ModuleOp module, std::string name) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os, mlir::OpPrintingFlags().enableDebugInfo());
+  os.flush();
   return {Kind::MlirText, std::move(name), std::move(text)};
 }
 

@@ -52,7 +52,7 @@ class ModuleOp;
 namespace tessel {
 
 /// A model to compile: a file (its format by extension, as tessel-compile
-/// reads it), the bytes of an ONNX ModelProto, or MLIR text.
+/// reads it), the bytes of an ONNX ModelProto, MLIR text, or an MLIR module.
 struct ModelSource {
   enum class Kind { File, OnnxBytes, MlirText };
   Kind kind = Kind::File;
@@ -63,6 +63,11 @@ struct ModelSource {
   static ModelSource file(std::string path);
   static ModelSource onnx(std::string bytes, std::string name = "model.onnx");
   static ModelSource mlir(std::string text, std::string name = "model.mlir");
+  /// A module the caller built in Tessel's dialects, on a context of its
+  /// own: compiled from a copy (printed with its locations), so that the
+  /// caller's context is never touched by the compilation.
+  static ModelSource mlir(mlir::ModuleOp module,
+                          std::string name = "model.mlir");
 };
 
 /// How tensors are sharded: a mesh, annotations, and whether the cost model

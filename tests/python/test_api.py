@@ -68,16 +68,8 @@ def test_sources_bytes_modelproto_and_mlir():
     expect_like_torch(tessel.compile(onnx.load(MLP), input_shapes=SHAPES,
                                      mesh={"x": 2},
                                      plan={"x": P("x", None)}))
-    text = """
-    func.func @main(%a: tensor<4x8xf32> {graph.name = "a"},
-                    %b: tensor<8x3xf32> {graph.name = "b"})
-        -> (tensor<4x3xf32> {graph.name = "c"}) {
-      %c = graph.dot_general %a, %b, batching_dims = [] x [],
-          contracting_dims = [1] x [0]
-          : (tensor<4x8xf32>, tensor<8x3xf32>) -> tensor<4x3xf32>
-      return %c : tensor<4x3xf32>
-    }
-    """
+    with open(os.path.join(MODELS, "dot", "model.mlir")) as f:
+        text = f.read()
     a = np.arange(32, dtype=np.float32).reshape(4, 8) / 7
     b = np.arange(24, dtype=np.float32).reshape(8, 3) / 5
     for mesh in (None, {"x": 2}):

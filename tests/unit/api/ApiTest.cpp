@@ -7,6 +7,10 @@
 #include <thread>
 
 #include "compiler/api/Tessel.h"
+#include "dialects/graph/GraphDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "runtime/Backend.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
@@ -82,6 +86,16 @@ void expectRunsLikeTorch(const Compiled &compiled, const std::string &name) {
                   name + " saved");
 }
 
+/// Adds a partition spec for `tensor` to the options' plan.
+void addSpec(CompileOptions &options, const std::string &tensor,
+             const std::string &spec) {
+  if (!options.sharding.plan)
+    options.sharding.plan.emplace();
+  proto::TensorPlan *entry = options.sharding.plan->add_tensors();
+  entry->set_name(tensor);
+  entry->set_spec(spec);
+}
+
 CompileOptions mlpOptions() {
   CompileOptions options;
   options.inputShapes["x"] = {4, 64};
@@ -112,13 +126,8 @@ TEST(ApiTest, ShardsByPlanAndByCostModel) {
     options.sharding.mesh = c.mesh;
     options.sharding.autoShard = c.autoShard;
     options.sharding.autoSeconds = 2;
-    if (!c.autoShard) {
-      proto::Plan plan;
-      proto::TensorPlan *x = plan.add_tensors();
-      x->set_name("x");
-      x->set_spec("[\"x\", null]");
-      options.sharding.plan = plan;
-    }
+    if (!c.autoShard)
+      addSpec(options, "x", "[\"x\", null]");
     absl::StatusOr<Compiled> compiled =
         compile(ModelSource::file(kModel), options);
     ASSERT_TRUE(compiled.ok()) << c.name << ": " << compiled.status();
@@ -146,6 +155,46 @@ TEST(ApiTest, StepsExposeTheModule) {
   EXPECT_TRUE((*model)->hasMesh());
   ASSERT_TRUE((*model)->insertCollectives().ok());
   EXPECT_TRUE((*model)->module());
+}
+
+// A module the caller built on its own context compiles like its text.
+TEST(ApiTest, CompilesAModuleOfTheCaller) {
+  mlir::MLIRContext context;
+  context.loadDialect<graph::GraphDialect, mlir::func::FuncDialect>();
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(
+          readFile("tests/models/dot/model.mlir"), &context);
+  ASSERT_TRUE(module);
+  CompileOptions options;
+  options.sharding.mesh = "x=2";
+  addSpec(options, "a", "[\"x\", null]");
+  absl::StatusOr<Compiled> compiled =
+      compile(ModelSource::mlir(*module), options);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  EXPECT_EQ(compiled->executable().programs_size(), 2);
+
+  HostBackend backend(2);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      compiled->load(backend);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<float> x(32), w(24), y(12);
+  for (int i = 0; i < 32; ++i)
+    x[i] = i / 7.0f;
+  for (int i = 0; i < 24; ++i)
+    w[i] = i / 5.0f;
+  std::vector<int64_t> xDims = {4, 8}, wDims = {8, 3}, yDims = {4, 3};
+  ASSERT_TRUE((*loaded)
+                  ->runBuffers({TensorRef(proto::F32, xDims, x.data(), 128),
+                                TensorRef(proto::F32, wDims, w.data(), 96)},
+                               {TensorRef(proto::F32, yDims, y.data(), 48)})
+                  .ok());
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 3; ++j) {
+      float sum = 0;
+      for (int k = 0; k < 8; ++k)
+        sum += x[i * 8 + k] * w[k * 3 + j];
+      EXPECT_NEAR(y[i * 3 + j], sum, 1e-4) << i << "," << j;
+    }
 }
 
 // Bad input: a status naming the problem, never a crash or an exit.
@@ -178,10 +227,7 @@ TEST(ApiTest, ErrorsAreStatuses) {
 
   CompileOptions badPlan = mlpOptions();
   badPlan.sharding.mesh = "x=2";
-  badPlan.sharding.plan.emplace();
-  proto::TensorPlan *tensor = badPlan.sharding.plan->add_tensors();
-  tensor->set_name("no_such_tensor");
-  tensor->set_spec("[\"x\", null]");
+  addSpec(badPlan, "no_such_tensor", "[\"x\", null]");
   absl::StatusOr<Compiled> unknown =
       compile(ModelSource::file(kModel), badPlan);
   ASSERT_FALSE(unknown.ok());

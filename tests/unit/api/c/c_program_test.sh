@@ -9,8 +9,14 @@ prefix="$TEST_TMPDIR/prefix"
 "$install" --prefix "$prefix" --library "$library" --header "$header"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 pkg-config --exists tessel
-cc -std=c11 -Wall -Wextra -Werror "$program" -o "$TEST_TMPDIR/program" \
-  $(pkg-config --cflags --libs tessel) -lm
+# A library built under --config=asan or ubsan needs the program built with
+# the same sanitizer (its runtime must come first), as a user's would.
+sanitize=()
+needed="$(readelf -d "$library")"
+if grep -q 'libasan' <<<"$needed"; then sanitize+=(-fsanitize=address); fi
+if grep -q 'libubsan' <<<"$needed"; then sanitize+=(-fsanitize=undefined); fi
+cc -std=c11 -Wall -Wextra -Werror "${sanitize[@]}" "$program" \
+  -o "$TEST_TMPDIR/program" $(pkg-config --cflags --libs tessel) -lm
 # Bounded: a hang is a failure with a message, not the suite's timeout.
 timeout 600 "$TEST_TMPDIR/program" "$models/mlp/model.onnx" \
   "$models/mlp/x.npy" "$models/mlp/output.npy" "$TEST_TMPDIR"
