@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ struct tessel_executable {
 struct tessel_runner {
   std::unique_ptr<tessel::HostBackend> backend;
   std::unique_ptr<tessel::LoadedExecutable> loaded;
+  /// Runs from several threads take turns: the loaded buffers are one set.
+  std::mutex mutex;
 };
 
 namespace {
@@ -404,6 +407,7 @@ tessel_status *tessel_runner_run(tessel_runner *runner,
       references(outputs, numOutputs, "output");
   if (!out.ok())
     return fromStatus(out.status());
+  std::lock_guard<std::mutex> lock(runner->mutex);
   return fromStatus(runner->loaded->runBuffers(*in, *out));
 }
 

@@ -28,8 +28,9 @@
  *   char *` ones belong to the object they came from and live as long as
  *   it does.
  * - Nothing here exits the process or aborts on bad input.
- * - Compiling is thread-safe (each compilation has its own context);
- *   a runner runs one call at a time, different runners in parallel.
+ * - Compiling is thread-safe (each compilation has its own context).
+ *   A runner may be called from several threads; its calls take turns
+ *   (one set of device buffers). Different runners run in parallel.
  *
  * Versioning: the ABI is the one of TESSEL_API_VERSION_MAJOR. Minor
  * versions only add functions and enumerators; a program checks at start
