@@ -1,0 +1,555 @@
+//===- Tuner.cpp - Autotuned search over meshes and plans -----------------===//
+
+#include "compiler/tune/Tuner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <tuple>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "runtime/ElementType.h"
+#include "runtime/host/HostBackend.h"
+
+namespace tessel::tune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void factorisations(int64_t remaining, int axesLeft, MeshShape &current,
+                    std::vector<MeshShape> &out) {
+  static const char *kNames[] = {"x", "y", "z"};
+  if (remaining == 1) {
+    if (!current.empty())
+      out.push_back(current);
+    return;
+  }
+  if (axesLeft == 0)
+    return;
+  for (int64_t size = 2; size <= remaining; ++size) {
+    if (remaining % size)
+      continue;
+    current.emplace_back(kNames[current.size()], size);
+    factorisations(remaining / size, axesLeft - 1, current, out);
+    current.pop_back();
+  }
+}
+
+/// A partition spec splitting dimension 0 over `axes` (none: replicated)
+/// of a tensor of `rank`.
+std::string batchSpec(const std::vector<std::string> &axes, int rank) {
+  std::vector<std::string> entries(rank, "null");
+  if (rank > 0 && !axes.empty()) {
+    std::vector<std::string> quoted;
+    for (const std::string &axis : axes)
+      quoted.push_back("\"" + axis + "\"");
+    entries[0] = quoted.size() == 1 ? quoted[0]
+                                    : "[" + absl::StrJoin(quoted, ", ") + "]";
+  }
+  return "[" + absl::StrJoin(entries, ", ") + "]";
+}
+
+void addSpec(proto::Plan &plan, const std::string &name,
+             const std::string &spec) {
+  proto::TensorPlan *tensor = plan.add_tensors();
+  tensor->set_name(name);
+  tensor->set_spec(spec);
+}
+
+/// A 64-bit FNV-1a hash of the executable's deterministic serialization.
+std::string fingerprintOf(const proto::Executable &executable) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    executable.SerializeToCodedStream(&coded);
+  }
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return absl::StrFormat("%016x", hash);
+}
+
+/// The tuning log: one line per measurement, "key median fastest slowest
+/// runs", the key being the fingerprint and the thread count. Later lines
+/// with more runs win.
+class TuningLog {
+public:
+  explicit TuningLog(std::string path) : path(std::move(path)) {
+    if (this->path.empty())
+      return;
+    std::ifstream in(this->path);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::vector<std::string> fields = absl::StrSplit(line, ' ');
+      Measurement m;
+      if (fields.size() != 5 || !absl::SimpleAtod(fields[1], &m.median) ||
+          !absl::SimpleAtod(fields[2], &m.fastest) ||
+          !absl::SimpleAtod(fields[3], &m.slowest) ||
+          !absl::SimpleAtoi(fields[4], &m.runs) || m.runs <= 0)
+        continue; // A torn or foreign line: measured again.
+      m.fromLog = true;
+      auto [it, inserted] = entries.try_emplace(fields[0], m);
+      if (!inserted && m.runs >= it->second.runs)
+        it->second = m;
+    }
+  }
+  std::optional<Measurement> find(const std::string &key) const {
+    auto it = entries.find(key);
+    if (it == entries.end())
+      return std::nullopt;
+    return it->second;
+  }
+  void add(const std::string &key, const Measurement &m) {
+    entries[key] = m;
+    if (path.empty())
+      return;
+    std::ofstream out(path, std::ios::app);
+    out << absl::StrFormat("%s %.9g %.9g %.9g %d\n", key, m.median, m.fastest,
+                           m.slowest, m.runs);
+  }
+
+private:
+  std::string path;
+  std::map<std::string, Measurement> entries;
+};
+
+/// Buffers for every input and output of `executable`: floats a fixed
+/// pattern, integers zero (valid indices).
+struct Buffers {
+  std::vector<std::vector<char>> storage;
+  std::vector<TensorRef> inputs, outputs;
+
+  explicit Buffers(const proto::Executable &executable) {
+    for (const auto *specs : {&executable.inputs(), &executable.outputs()})
+      for (const proto::TensorSpec &spec : *specs) {
+        int64_t bytes = elementByteSize(spec.element_type());
+        for (int64_t dim : spec.dims())
+          bytes *= dim;
+        std::vector<char> &data = storage.emplace_back(bytes, 0);
+        if (spec.element_type() == proto::F32)
+          for (int64_t i = 0; i < bytes / 4; ++i) {
+            float value = 0.5f * std::sin(0.37f * i);
+            std::memcpy(data.data() + 4 * i, &value, 4);
+          }
+        (specs == &executable.inputs() ? inputs : outputs)
+            .emplace_back(
+                spec.element_type(),
+                absl::MakeConstSpan(spec.dims().data(), spec.dims_size()),
+                data.data(), bytes);
+      }
+  }
+};
+
+absl::StatusOr<Measurement> measure(const Compiled &compiled, int threads,
+                                    int warmup, int runs) {
+  HostBackend backend(threads);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      compiled.load(backend);
+  if (!loaded.ok())
+    return loaded.status();
+  Buffers buffers(compiled.executable());
+  std::vector<double> times;
+  for (int i = 0; i < warmup + runs; ++i) {
+    auto start = Clock::now();
+    if (absl::Status status =
+            (*loaded)->runBuffers(buffers.inputs, buffers.outputs);
+        !status.ok())
+      return status;
+    if (i >= warmup)
+      times.push_back(
+          std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  Measurement m;
+  m.runs = runs;
+  m.fastest = times.front();
+  m.slowest = times.back();
+  m.median =
+      times.size() % 2
+          ? times[times.size() / 2]
+          : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
+  return m;
+}
+
+int64_t devicesOf(const std::string &mesh) {
+  int64_t devices = 1;
+  for (absl::string_view axis : absl::StrSplit(mesh, ',', absl::SkipEmpty())) {
+    int64_t size = 1;
+    size_t eq = axis.find('=');
+    if (eq != absl::string_view::npos &&
+        absl::SimpleAtoi(axis.substr(eq + 1), &size))
+      devices *= size;
+  }
+  return devices;
+}
+
+} // namespace
+
+std::vector<MeshShape> meshesFor(int64_t devices, int maxAxes) {
+  if (devices <= 1)
+    return {MeshShape()};
+  std::vector<MeshShape> meshes;
+  MeshShape current;
+  factorisations(devices, maxAxes, current, meshes);
+  std::stable_sort(meshes.begin(), meshes.end(),
+                   [](const MeshShape &a, const MeshShape &b) {
+                     return a.size() < b.size();
+                   });
+  return meshes;
+}
+
+std::string meshText(const MeshShape &mesh) {
+  std::vector<std::string> axes;
+  for (const auto &[name, size] : mesh)
+    axes.push_back(absl::StrCat(name, "=", size));
+  return absl::StrJoin(axes, ",");
+}
+
+double kendallTau(const std::vector<double> &a, const std::vector<double> &b) {
+  int64_t concordant = 0, discordant = 0, tiesA = 0, tiesB = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = i + 1; j < a.size(); ++j) {
+      double da = a[i] - a[j], db = b[i] - b[j];
+      if (da == 0 && db == 0)
+        continue;
+      if (da == 0)
+        ++tiesA;
+      else if (db == 0)
+        ++tiesB;
+      else if ((da > 0) == (db > 0))
+        ++concordant;
+      else
+        ++discordant;
+    }
+  double denominator = std::sqrt(double(concordant + discordant + tiesA) *
+                                 double(concordant + discordant + tiesB));
+  return denominator == 0 ? 0 : (concordant - discordant) / denominator;
+}
+
+double meanAbsolutePercentageError(const std::vector<double> &modeled,
+                                   const std::vector<double> &measured) {
+  double sum = 0;
+  int count = 0;
+  for (size_t i = 0; i < modeled.size(); ++i)
+    if (measured[i] > 0) {
+      sum += std::abs(modeled[i] - measured[i]) / measured[i];
+      ++count;
+    }
+  return count ? 100 * sum / count : 0;
+}
+
+Calibration
+calibrate(const std::vector<std::tuple<int64_t, double, double>> &points) {
+  Calibration calibration;
+  std::map<int64_t, std::pair<double, int>> logRatios;
+  double allSum = 0;
+  int allCount = 0;
+  for (const auto &[devices, modeled, measured] : points) {
+    if (modeled <= 0 || measured <= 0)
+      continue;
+    double ratio = std::log(measured / modeled);
+    logRatios[devices].first += ratio;
+    logRatios[devices].second += 1;
+    allSum += ratio;
+    ++allCount;
+  }
+  for (const auto &[devices, sum] : logRatios)
+    calibration.factorByDevices[devices] = std::exp(sum.first / sum.second);
+  std::vector<double> modeled, calibrated, measured;
+  for (const auto &[devices, model, measure] : points) {
+    if (model <= 0 || measure <= 0)
+      continue;
+    modeled.push_back(model);
+    calibrated.push_back(model * calibration.factorByDevices[devices]);
+    measured.push_back(measure);
+  }
+  calibration.measured = static_cast<int>(measured.size());
+  calibration.mapeBefore = meanAbsolutePercentageError(modeled, measured);
+  calibration.mapeAfter = meanAbsolutePercentageError(calibrated, measured);
+  calibration.tauBefore = kendallTau(modeled, measured);
+  calibration.tauAfter = kendallTau(calibrated, measured);
+  // Device counts not measured take the factor of all measurements.
+  if (allCount)
+    calibration.factorByDevices[0] = std::exp(allSum / allCount);
+  return calibration;
+}
+
+absl::StatusOr<TuneResult> tune(const ModelSource &source,
+                                const TuneOptions &options) {
+  auto start = Clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  auto progress = [&](const std::string &line) {
+    if (options.onProgress)
+      options.onProgress(line);
+  };
+  if (options.devices < 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--devices is ", options.devices, "; it must be >= 1"));
+  if (options.topK < 1 || options.runs < 1 || options.warmup < 0)
+    return absl::InvalidArgumentError(
+        "--top-k and --runs must be >= 1, --warmup >= 0");
+
+  // The model on one device: its inputs and parameters, which the
+  // templates name.
+  CompileOptions base;
+  base.inputShapes = options.inputShapes;
+  absl::StatusOr<Compiled> single = compile(source, base);
+  if (!single.ok())
+    return single.status();
+  const proto::Executable &program = single->executable();
+
+  TuneResult result;
+  std::vector<std::optional<Compiled>> compiled;
+  auto addCandidate = [&](const MeshShape &mesh, std::string name,
+                          proto::Plan constraints) {
+    Candidate candidate;
+    candidate.mesh = meshText(mesh);
+    candidate.name = std::move(name);
+    candidate.constraints = std::move(constraints);
+    result.candidates.push_back(std::move(candidate));
+  };
+  for (const MeshShape &mesh : meshesFor(options.devices)) {
+    if (mesh.empty()) {
+      addCandidate(mesh, "single_device", {});
+      continue;
+    }
+    std::vector<std::string> all, first = {mesh.front().first};
+    for (const auto &axis : mesh)
+      all.push_back(axis.first);
+    addCandidate(mesh, "auto", {});
+    proto::Plan dataParallel;
+    for (const proto::TensorSpec &input : program.inputs())
+      addSpec(dataParallel, input.name(), batchSpec(all, input.dims_size()));
+    for (const proto::TensorSpec &parameter : program.parameters())
+      addSpec(dataParallel, parameter.name(),
+              batchSpec({}, parameter.dims_size()));
+    addCandidate(mesh, "data_parallel", dataParallel);
+    if (mesh.size() > 1) {
+      proto::Plan mixed;
+      for (const proto::TensorSpec &input : program.inputs())
+        addSpec(mixed, input.name(), batchSpec(first, input.dims_size()));
+      addCandidate(mesh, "data_x_auto", mixed);
+    }
+    for (const auto &[name, plan] : options.userPlans)
+      addCandidate(mesh, name, plan);
+  }
+
+  // Compile and price every candidate (the plan as the cost model's
+  // constraints).
+  compiled.resize(result.candidates.size());
+  for (size_t i = 0; i < result.candidates.size(); ++i) {
+    Candidate &candidate = result.candidates[i];
+    if (elapsed() > options.budgetSeconds) {
+      candidate.error = "not compiled: the budget ran out";
+      continue;
+    }
+    progress(absl::StrCat("compiling ",
+                          candidate.mesh.empty() ? "1 device" : candidate.mesh,
+                          " ", candidate.name));
+    CompileOptions compileOptions = base;
+    if (!candidate.mesh.empty()) {
+      compileOptions.sharding.mesh = candidate.mesh;
+      compileOptions.sharding.autoShard = true;
+      compileOptions.sharding.autoSeconds = options.autoSeconds;
+      compileOptions.sharding.deviceProfile = options.deviceProfile;
+      if (candidate.constraints.tensors_size() > 0)
+        compileOptions.sharding.plan = candidate.constraints;
+    }
+    absl::StatusOr<Compiled> made = compile(source, compileOptions);
+    if (!made.ok()) {
+      candidate.error = std::string(made.status().message());
+      size_t newline = candidate.error.find('\n');
+      if (newline != std::string::npos)
+        candidate.error = candidate.error.substr(0, newline) + " ...";
+      progress(absl::StrCat("  skipped: ", candidate.error));
+      continue;
+    }
+    if (const auto &report = made->autoShardReport()) {
+      candidate.modeledSeconds =
+          report->computeSeconds + report->communicationSeconds;
+      candidate.peakBytes = report->peakBytes;
+    }
+    candidate.calibratedSeconds = candidate.modeledSeconds;
+    candidate.fingerprint = fingerprintOf(made->executable());
+    candidate.planText = made->plan().tensors_size() ? made->planText() : "";
+    compiled[i] = std::move(*made);
+  }
+
+  TuningLog log(options.logPath);
+  std::string threadsKey = absl::StrCat("/t", options.threads);
+  auto best = [&]() {
+    int index = -1;
+    for (size_t i = 0; i < result.candidates.size(); ++i) {
+      const Candidate &c = result.candidates[i];
+      if (c.measured && c.error.empty() &&
+          (index < 0 ||
+           c.measured->median < result.candidates[index].measured->median))
+        index = static_cast<int>(i);
+    }
+    return index;
+  };
+  // Measures candidate `i` with `runs` runs unless it (or a candidate
+  // with the same executable, or the log) already has as many.
+  auto measureOne = [&](size_t i, int runs) {
+    Candidate &candidate = result.candidates[i];
+    if (candidate.measured && candidate.measured->runs >= runs)
+      return;
+    std::string key = candidate.fingerprint + threadsKey;
+    for (const Candidate &other : result.candidates)
+      if (&other != &candidate && other.fingerprint == candidate.fingerprint &&
+          other.measured && other.measured->runs >= runs) {
+        candidate.measured = other.measured;
+        return;
+      }
+    if (std::optional<Measurement> logged = log.find(key);
+        logged && logged->runs >= runs) {
+      candidate.measured = logged;
+      ++result.logMeasurements;
+      return;
+    }
+    int bestIndex = best();
+    progress(absl::StrFormat(
+        "measuring %s %s (%d runs); best so far %s",
+        candidate.mesh.empty() ? "1 device" : candidate.mesh, candidate.name,
+        runs,
+        bestIndex < 0 ? std::string("none")
+                      : absl::StrFormat(
+                            "%.3f ms (%s %s)",
+                            1e3 * result.candidates[bestIndex].measured->median,
+                            result.candidates[bestIndex].mesh,
+                            result.candidates[bestIndex].name)));
+    absl::StatusOr<Measurement> m =
+        measure(*compiled[i], options.threads, options.warmup, runs);
+    if (!m.ok()) {
+      candidate.error = absl::StrCat("run failed: ", m.status().message());
+      progress(absl::StrCat("  skipped: ", candidate.error));
+      return;
+    }
+    candidate.measured = *m;
+    ++result.newMeasurements;
+    log.add(key, *m);
+  };
+  auto recalibrate = [&] {
+    std::vector<std::tuple<int64_t, double, double>> points;
+    for (const Candidate &c : result.candidates)
+      if (c.measured && c.error.empty())
+        points.emplace_back(devicesOf(c.mesh), c.modeledSeconds,
+                            c.measured->median);
+    result.calibration = calibrate(points);
+    for (Candidate &c : result.candidates) {
+      auto it = result.calibration.factorByDevices.find(devicesOf(c.mesh));
+      if (it == result.calibration.factorByDevices.end())
+        it = result.calibration.factorByDevices.find(0);
+      c.calibratedSeconds =
+          c.modeledSeconds *
+          (it == result.calibration.factorByDevices.end() ? 1 : it->second);
+    }
+  };
+  auto ranked = [&](bool measuredOnly) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (compiled[i] && result.candidates[i].error.empty() &&
+          (!measuredOnly || result.candidates[i].measured))
+        order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const Candidate &x = result.candidates[a], &y = result.candidates[b];
+      if (measuredOnly)
+        return x.measured->median < y.measured->median;
+      return x.calibratedSeconds < y.calibratedSeconds;
+    });
+    return order;
+  };
+
+  // Successive halving: the model's top K measured briefly; then the
+  // faster half, and any unmeasured candidate the calibrated model now
+  // puts ahead of the best measured, with twice the runs; until one is
+  // left or the budget ends.
+  int runs = options.runs;
+  std::vector<size_t> round = ranked(false);
+  if (round.size() > static_cast<size_t>(options.topK))
+    round.resize(options.topK);
+  while (!round.empty()) {
+    for (size_t i : round) {
+      if (elapsed() > options.budgetSeconds)
+        break;
+      measureOne(i, runs);
+    }
+    recalibrate();
+    if (elapsed() > options.budgetSeconds)
+      break;
+    // This round's survivors: the faster half of those it measured.
+    std::vector<size_t> survivors;
+    for (size_t i : round)
+      if (result.candidates[i].measured && result.candidates[i].error.empty())
+        survivors.push_back(i);
+    std::stable_sort(survivors.begin(), survivors.end(),
+                     [&](size_t a, size_t b) {
+                       return result.candidates[a].measured->median <
+                              result.candidates[b].measured->median;
+                     });
+    double bestMedian = survivors.empty()
+                            ? 0
+                            : result.candidates[survivors[0]].measured->median;
+    survivors.resize(
+        std::min(survivors.size(), std::max<size_t>(1, survivors.size() / 2)));
+    // Unmeasured candidates the calibrated model now puts ahead of them.
+    std::vector<size_t> next = survivors;
+    for (size_t i : ranked(false))
+      if (!result.candidates[i].measured &&
+          result.candidates[i].calibratedSeconds < bestMedian)
+        next.push_back(i);
+    if (next.size() <= 1 && round.size() <= 1)
+      break;
+    round = next;
+    runs *= 2;
+  }
+  result.best = best();
+  result.seconds = elapsed();
+  if (result.best < 0)
+    return absl::FailedPreconditionError(
+        "no candidate could be measured within the budget:\n" +
+        formatTable(result));
+  return result;
+}
+
+std::string formatTable(const TuneResult &result) {
+  std::string table = absl::StrFormat(
+      "%-14s %-16s %12s %12s %16s %10s  %s\n", "mesh", "candidate",
+      "modeled ms", "calibrated", "measured ms", "peak MiB", "note");
+  for (size_t i = 0; i < result.candidates.size(); ++i) {
+    const Candidate &c = result.candidates[i];
+    std::string measured =
+        c.measured
+            ? absl::StrFormat("%.3f (%.3f-%.3f)", 1e3 * c.measured->median,
+                              1e3 * c.measured->fastest,
+                              1e3 * c.measured->slowest)
+            : "-";
+    std::string note = !c.error.empty()                     ? c.error
+                       : static_cast<int>(i) == result.best ? "best"
+                       : c.measured && c.measured->fromLog  ? "from the log"
+                                                            : "";
+    table += absl::StrFormat("%-14s %-16s %12.3f %12.3f %16s %10.1f  %s\n",
+                             c.mesh.empty() ? "(1 device)" : c.mesh, c.name,
+                             1e3 * c.modeledSeconds, 1e3 * c.calibratedSeconds,
+                             measured, c.peakBytes / 1048576.0, note);
+  }
+  return table;
+}
+
+} // namespace tessel::tune

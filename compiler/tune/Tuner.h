@@ -1,0 +1,135 @@
+//===- Tuner.h - Autotuned search over meshes and plans ---------*- C++ -*-===//
+//
+// What tessel-tune runs: for a device count, every mesh (factorisations
+// into one to three axes) and per mesh a set of candidate plans (the cost
+// model's choice, pure data parallelism, data parallelism on the first
+// axis with the rest chosen by the cost model, and plans the user gives);
+// each priced by the cost model, the most promising compiled and measured
+// on the host backend, the model's estimates calibrated to the
+// measurements, re-ranked, and measured again by successive halving until
+// the time budget ends. Measurements go to a tuning log keyed by the
+// executable's fingerprint, so a second search measures nothing twice.
+//
+// docs/design/tuning.md says why successive halving and what the
+// calibration fits.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_TUNE_TUNER_H
+#define TESSEL_COMPILER_TUNE_TUNER_H
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "compiler/api/Tessel.h"
+
+namespace tessel::tune {
+
+/// A mesh: axis names and sizes, major to minor.
+using MeshShape = std::vector<std::pair<std::string, int64_t>>;
+
+/// Every factorisation of `devices` into 1..`maxAxes` axes of size > 1
+/// (named x, y, z), in order of the number of axes, then of axis sizes;
+/// {{}} (no axes) for one device.
+std::vector<MeshShape> meshesFor(int64_t devices, int maxAxes = 3);
+
+/// "x=2,y=4".
+std::string meshText(const MeshShape &mesh);
+
+/// Median, fastest and slowest of several timed runs, in seconds.
+struct Measurement {
+  double median = 0, fastest = 0, slowest = 0;
+  int runs = 0;
+  /// Taken from the tuning log, not measured in this search.
+  bool fromLog = false;
+};
+
+struct Candidate {
+  std::string mesh;
+  /// "auto", "data_parallel", "data_x_auto", or a user plan's name.
+  std::string name;
+  /// The constraints given to the cost model (empty for "auto").
+  proto::Plan constraints;
+  /// After compiling: the modeled seconds per step (compute +
+  /// communication), before and after calibration, and the peak bytes
+  /// per device the model expects.
+  double modeledSeconds = 0, calibratedSeconds = 0;
+  int64_t peakBytes = 0;
+  std::string fingerprint;
+  std::optional<Measurement> measured;
+  /// Why it was dropped (failed to compile or run); empty otherwise.
+  std::string error;
+  /// The compiled plan, as a plan file.
+  std::string planText;
+};
+
+struct TuneOptions {
+  std::map<std::string, std::vector<int64_t>> inputShapes;
+  int64_t devices = 1;
+  /// Seconds the whole search may take (compiling and measuring).
+  double budgetSeconds = 60;
+  /// How many of the best-ranked candidates the first round measures.
+  int topK = 8;
+  /// Runs per measurement in the first round (later rounds double it),
+  /// after `warmup` runs that are not timed.
+  int runs = 3;
+  int warmup = 2;
+  /// Threads in all for the host backend (0: every core).
+  int threads = 0;
+  std::string deviceProfile = "host";
+  /// The cost model's search time per candidate.
+  double autoSeconds = 2;
+  /// The tuning log (read, then appended to); empty: none.
+  std::string logPath;
+  /// More candidates: name -> plan, tried on every mesh whose axes they
+  /// name.
+  std::vector<std::pair<std::string, proto::Plan>> userPlans;
+  /// Told what is being done, a line at a time.
+  std::function<void(const std::string &)> onProgress;
+};
+
+/// A least-squares fit of measured = factor * modeled per device count
+/// (one factor per distinct number of devices on the measured
+/// candidates; log space), and the error of the model before and after.
+struct Calibration {
+  std::map<int64_t, double> factorByDevices;
+  double mapeBefore = 0, mapeAfter = 0;
+  double tauBefore = 0, tauAfter = 0;
+  int measured = 0;
+};
+
+struct TuneResult {
+  std::vector<Candidate> candidates;
+  /// Index of the best measured candidate in `candidates`.
+  int best = -1;
+  Calibration calibration;
+  int newMeasurements = 0, logMeasurements = 0;
+  double seconds = 0;
+};
+
+absl::StatusOr<TuneResult> tune(const ModelSource &source,
+                                const TuneOptions &options);
+
+/// Kendall's tau-b between two equally long series (1: same order).
+double kendallTau(const std::vector<double> &a, const std::vector<double> &b);
+
+/// Mean absolute percentage error of `modeled` against `measured`.
+double meanAbsolutePercentageError(const std::vector<double> &modeled,
+                                   const std::vector<double> &measured);
+
+/// Fits Calibration over (devices, modeled, measured) triples.
+Calibration
+calibrate(const std::vector<std::tuple<int64_t, double, double>> &points);
+
+/// The table tessel-tune prints: every candidate, measured or not.
+std::string formatTable(const TuneResult &result);
+
+} // namespace tessel::tune
+
+#endif // TESSEL_COMPILER_TUNE_TUNER_H

@@ -1,0 +1,165 @@
+//===- tessel-tune.cpp - Autotuned search over meshes and plans -----------===//
+//
+//   tessel-tune model.onnx --input-shape x=8x64 --devices 4 --budget 2m
+//       [--top-k 8] [--runs 3] [--log tune.log] [--candidate name=plan.txt]
+//       [-o best.plan.textproto]
+//
+// Every mesh of --devices devices, candidate plans on each (the cost
+// model's, data parallel, data x cost model, and --candidate plans),
+// priced, the most promising measured on the host backend, the model
+// calibrated to the measurements and the search narrowed by successive
+// halving (compiler/tune/Tuner.h). Prints a table of every candidate and
+// writes the best plan (with its mesh: tessel-compile --plan reads it).
+//
+//===----------------------------------------------------------------------===//
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "compiler/frontend/Frontend.h"
+#include "compiler/plan/Plan.h"
+#include "compiler/tune/Tuner.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace cl = llvm::cl;
+
+static cl::OptionCategory tuneCategory("tessel-tune options");
+static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
+                                      cl::Required, cl::cat(tuneCategory));
+static cl::list<std::string>
+    inputShapes("input-shape",
+                cl::desc("Pin an input's shape: name=d0xd1x... (repeatable)"),
+                cl::value_desc("name=shape"), cl::cat(tuneCategory));
+static cl::opt<int64_t> devices("devices",
+                                cl::desc("How many host devices to tune for"),
+                                cl::init(1), cl::cat(tuneCategory));
+static cl::opt<std::string>
+    budget("budget",
+           cl::desc("Time for the whole search: seconds, or with s, m, h "
+                    "(default 60s)"),
+           cl::value_desc("time"), cl::init("60s"), cl::cat(tuneCategory));
+static cl::opt<int> topK("top-k",
+                         cl::desc("How many of the model's best candidates "
+                                  "the first round measures"),
+                         cl::init(8), cl::cat(tuneCategory));
+static cl::opt<int> runs("runs",
+                         cl::desc("Timed runs per candidate in the first "
+                                  "round (doubled each round)"),
+                         cl::init(3), cl::cat(tuneCategory));
+static cl::opt<int> warmup("warmup",
+                           cl::desc("Untimed runs before each measurement"),
+                           cl::init(2), cl::cat(tuneCategory));
+static cl::opt<int> threads("host-threads",
+                            cl::desc("Host threads in all (0: every core)"),
+                            cl::init(0), cl::cat(tuneCategory));
+static cl::opt<double>
+    autoSeconds("auto-seconds",
+                cl::desc("The cost model's search time per candidate"),
+                cl::init(2.0), cl::cat(tuneCategory));
+static cl::opt<std::string>
+    deviceProfile("device-profile",
+                  cl::desc("The profile the cost model starts from"),
+                  cl::init("host"), cl::cat(tuneCategory));
+static cl::opt<std::string>
+    logPath("log",
+            cl::desc("Tuning log: measurements by executable fingerprint, "
+                     "read and appended to (a second run reuses them)"),
+            cl::value_desc("file"), cl::cat(tuneCategory));
+static cl::list<std::string>
+    candidates("candidate",
+               cl::desc("Another candidate: name=plan.textproto (its specs "
+                        "as constraints, on every mesh; repeatable)"),
+               cl::value_desc("name=file"), cl::cat(tuneCategory));
+static cl::opt<std::string> outputPath("o",
+                                       cl::desc("Where to write the best plan"),
+                                       cl::value_desc("file"),
+                                       cl::cat(tuneCategory));
+
+/// "90", "90s", "2m", "1h" in seconds; nullopt otherwise.
+static std::optional<double> parseDuration(std::string text) {
+  double unit = 1;
+  if (!text.empty() &&
+      (text.back() == 's' || text.back() == 'm' || text.back() == 'h')) {
+    unit = text.back() == 'h' ? 3600 : text.back() == 'm' ? 60 : 1;
+    text.pop_back();
+  }
+  double value;
+  if (!absl::SimpleAtod(text, &value) || value <= 0)
+    return std::nullopt;
+  return value * unit;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(tuneCategory);
+  cl::ParseCommandLineOptions(
+      argc, argv, "Tessel: search meshes and plans by measuring them\n");
+  auto error = [](const std::string &message) {
+    llvm::WithColor::error(llvm::errs(), "tessel-tune") << message << "\n";
+    return 1;
+  };
+  tessel::tune::TuneOptions options;
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> shapes =
+      tessel::parseInputShapes(inputShapes);
+  if (!shapes.ok())
+    return error(std::string(shapes.status().message()));
+  options.inputShapes = *shapes;
+  options.devices = devices;
+  std::optional<double> seconds = parseDuration(budget);
+  if (!seconds)
+    return error("--budget '" + budget + "' is not a time (90, 90s, 2m or 1h)");
+  options.budgetSeconds = *seconds;
+  options.topK = topK;
+  options.runs = runs;
+  options.warmup = warmup;
+  options.threads = threads;
+  options.autoSeconds = autoSeconds;
+  options.deviceProfile = deviceProfile;
+  options.logPath = logPath;
+  for (const std::string &given : candidates) {
+    size_t eq = given.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return error("--candidate '" + given + "' is not name=plan-file");
+    absl::StatusOr<tessel::proto::Plan> plan =
+        tessel::readPlan(given.substr(eq + 1));
+    if (!plan.ok())
+      return error(std::string(plan.status().message()));
+    options.userPlans.emplace_back(given.substr(0, eq), *plan);
+  }
+  options.onProgress = [](const std::string &line) {
+    llvm::errs() << "tessel-tune: " << line << "\n";
+  };
+
+  absl::StatusOr<tessel::tune::TuneResult> result =
+      tessel::tune::tune(tessel::ModelSource::file(inputPath), options);
+  if (!result.ok())
+    return error(std::string(result.status().message()));
+  llvm::outs() << tessel::tune::formatTable(*result);
+  const tessel::tune::Calibration &c = result->calibration;
+  llvm::outs() << absl::StrFormat(
+      "cost model on %d measured candidates: error %.0f%% -> %.0f%% after "
+      "calibration, Kendall tau %.2f -> %.2f\n",
+      c.measured, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter);
+  const tessel::tune::Candidate &best = result->candidates[result->best];
+  llvm::outs() << absl::StrFormat(
+      "best: %s %s, %.3f ms per step (measured); %d measured, %d from the "
+      "log, in %.1f s\n",
+      best.mesh.empty() ? "1 device" : best.mesh, best.name,
+      1e3 * best.measured->median, result->newMeasurements,
+      result->logMeasurements, result->seconds);
+  if (!outputPath.empty()) {
+    std::ofstream out(outputPath);
+    out << (best.planText.empty() ? "# one device: nothing to shard\n"
+                                  : best.planText);
+    if (!out)
+      return error("cannot write '" + outputPath + "'");
+    llvm::outs() << "plan written to " << outputPath << "\n";
+  }
+  return 0;
+}
