@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# tessel-tune on the MLP, the GPT-2-style and the ResNet-style test models
+# for 4 and 8 host devices, every candidate measured (--top-k 64): per
+# model and device count, the measured time of the tuned plan against the
+# best expert plan (data_parallel, on any mesh) and against the plan the
+# uncalibrated cost model ranks first (what --auto alone would pick), and
+# the cost model's error and ranking before and after calibration.
+#
+#   bench/tune_models.sh [--budget 5m] [--runs 5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+budget=5m runs=5
+while (($#)); do
+  case "$1" in
+    --budget) budget="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    *) echo "tune_models.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+bazel build //tools:tessel-tune >&2
+scratch="$(mktemp -d -t tessel-tune.XXXXXX)"
+trap 'rm -rf "$scratch"' EXIT
+
+for case in "mlp tests/models/mlp/model.onnx x=64x64" \
+            "gpt2 tests/models/gpt2/model.onnx ids=8x16" \
+            "resnet tests/models/resnet/model.onnx x=8x3x32x32"; do
+  read -r label model shape <<<"$case"
+  for devices in 4 8; do
+    log="$scratch/$label-$devices.log"
+    start=$(date +%s.%N)
+    bazel-bin/tools/tessel-tune "$model" --input-shape "$shape" \
+      --devices "$devices" --budget "$budget" --top-k 64 --runs "$runs" \
+      --log "$log" >"$scratch/table" 2>/dev/null
+    cold=$(echo "$(date +%s.%N) - $start" | bc)
+    start=$(date +%s.%N)
+    bazel-bin/tools/tessel-tune "$model" --input-shape "$shape" \
+      --devices "$devices" --budget "$budget" --top-k 64 --runs "$runs" \
+      --log "$log" >/dev/null 2>&1
+    warm=$(echo "$(date +%s.%N) - $start" | bc)
+    /usr/bin/python3 - "$scratch/table" "$label" "$devices" "$cold" "$warm" <<'PYEOF'
+import re, sys
+path, label, devices, cold, warm = sys.argv[1:]
+rows, summary = [], ""
+for line in open(path):
+    m = re.match(r"(\S+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \(", line)
+    if m:
+        rows.append((m.group(1), m.group(2), float(m.group(3)),
+                     float(m.group(4)), float(m.group(5))))
+    if line.startswith("cost model"):
+        summary = line.strip()
+if not rows:
+    sys.exit(f"{label}: no candidate measured")
+tuned = min(rows, key=lambda r: r[4])
+experts = [r for r in rows if r[1] == "data_parallel"]
+expert = min(experts, key=lambda r: r[4]) if experts else None
+uncalibrated = min((r for r in rows if r[1] == "auto"), key=lambda r: r[2])
+print(f"{label}, {devices} devices: tuned {tuned[0]} {tuned[1]} "
+      f"{tuned[4]:.3f} ms; vs best expert ({expert[0]} {expert[1]}) "
+      f"{tuned[4] / expert[4]:.2f}; vs uncalibrated --auto ({uncalibrated[0]}) "
+      f"{tuned[4] / uncalibrated[4]:.2f}; search {float(cold):.1f} s cold, "
+      f"{float(warm):.1f} s with the log")
+print(f"  {summary}")
+PYEOF
+  done
+done
