@@ -16,6 +16,7 @@
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/CollectiveDispatch.h"
+#include "runtime/host/DeviceThreads.h"
 #include "runtime/host/Collectives.h"
 #include "runtime/host/HostDevice.h"
 #include "runtime/kernels/KernelContext.h"
@@ -66,6 +67,8 @@ private:
   std::vector<std::unique_ptr<HostGroup>> groups;
   /// Set when a device fails, so that the others stop waiting for it.
   std::atomic<bool> cancelled{false};
+  /// A thread per device beyond the first, started at load.
+  std::unique_ptr<DeviceThreads> deviceThreads;
 };
 
 absl::Status HostExecutable::prepare(const ParameterSource &source,
@@ -80,6 +83,8 @@ absl::Status HostExecutable::prepare(const ParameterSource &source,
       threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
   int perDevice = std::max<int>(1, cores / program.programs_size());
   devices.resize(program.programs_size());
+  if (program.programs_size() > 1)
+    deviceThreads = std::make_unique<DeviceThreads>(program.programs_size());
   for (int d = 0; d < program.programs_size(); ++d)
     if (absl::Status status =
             devices[d].prepare(program, d, parameters, perDevice);
@@ -206,16 +211,12 @@ absl::Status HostExecutable::runBuffers(absl::Span<const TensorRef> inputs,
       return status;
   } else {
     std::vector<absl::Status> statuses(devices.size());
-    std::vector<std::thread> threads;
     cancelled = false;
-    for (size_t d = 0; d < devices.size(); ++d)
-      threads.emplace_back([&, d] {
-        statuses[d] = runDevice(static_cast<int>(d));
-        if (!statuses[d].ok())
-          cancelled = true;
-      });
-    for (std::thread &thread : threads)
-      thread.join();
+    deviceThreads->run([&](int d) {
+      statuses[d] = runDevice(d);
+      if (!statuses[d].ok())
+        cancelled = true;
+    });
     if (cancelled) {
       // The groups' barriers were left mid-way: make them anew, and report
       // the failure that started it rather than the waits it cut short.

@@ -1,13 +1,16 @@
 //===- RuntimeTest.cpp - Executables, .npy files, the thread pool ---------===//
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/ElementType.h"
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
+#include "runtime/host/DeviceThreads.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
 #include "gtest/gtest.h"
@@ -205,6 +208,38 @@ TEST(ThreadPoolTest, CoversTheRangeOnceFromEveryThread) {
     for (int64_t i = 0; i < n; ++i)
       ASSERT_EQ(hits[i], 1) << "n=" << n << " i=" << i;
   }
+}
+
+// Every device runs once per call, device 0 on the caller, each on a thread
+// of its own (they wait for each other here, as in a collective), over many
+// calls; an unused set of threads shuts down.
+TEST(DeviceThreadsTest, RunsEveryDeviceOnItsOwnThreadPerCall) {
+  for (int devices : {1, 2, 5}) {
+    DeviceThreads threads(devices);
+    for (int call = 0; call < 200; ++call) {
+      std::vector<int> runs(devices, 0);
+      std::vector<std::thread::id> ids(devices);
+      std::atomic<int> arrived{0};
+      threads.run([&](int d) {
+        ++runs[d];
+        ids[d] = std::this_thread::get_id();
+        ++arrived;
+        // A barrier: each waits for all (bounded, so a bug fails, not hangs).
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (arrived < devices && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::yield();
+      });
+      ASSERT_EQ(arrived, devices) << "call " << call;
+      for (int d = 0; d < devices; ++d)
+        ASSERT_EQ(runs[d], 1) << "device " << d << ", call " << call;
+      EXPECT_EQ(ids[0], std::this_thread::get_id());
+      for (int d = 1; d < devices; ++d)
+        for (int e = 0; e < d; ++e)
+          EXPECT_NE(ids[d], ids[e]);
+    }
+  }
+  DeviceThreads unused(4);
 }
 
 } // namespace
