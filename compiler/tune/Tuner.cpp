@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/text_format.h"
 #include "runtime/ElementType.h"
 #include "runtime/host/HostBackend.h"
 
@@ -66,6 +67,16 @@ void addSpec(proto::Plan &plan, const std::string &name,
   tensor->set_spec(spec);
 }
 
+/// A 64-bit FNV-1a hash of `bytes`, in hex.
+std::string hashText(const std::string &bytes) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return absl::StrFormat("%016x", hash);
+}
+
 /// A 64-bit FNV-1a hash of the executable's deterministic serialization.
 std::string fingerprintOf(const proto::Executable &executable) {
   std::string bytes;
@@ -75,12 +86,7 @@ std::string fingerprintOf(const proto::Executable &executable) {
     coded.SetSerializationDeterministic(true);
     executable.SerializeToCodedStream(&coded);
   }
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return absl::StrFormat("%016x", hash);
+  return hashText(bytes);
 }
 
 /// The tuning log: one line per measurement, "key median fastest slowest
@@ -95,6 +101,14 @@ public:
     std::string line;
     while (std::getline(in, line)) {
       std::vector<std::string> fields = absl::StrSplit(line, ' ');
+      Priced priced;
+      if (fields.size() == 5 && fields[0] == "candidate" &&
+          absl::SimpleAtod(fields[3], &priced.modeledSeconds) &&
+          absl::SimpleAtoi(fields[4], &priced.peakBytes)) {
+        priced.fingerprint = fields[2];
+        candidates[fields[1]] = priced;
+        continue;
+      }
       Measurement m;
       if (fields.size() != 5 || !absl::SimpleAtod(fields[1], &m.median) ||
           !absl::SimpleAtod(fields[2], &m.fastest) ||
@@ -113,18 +127,40 @@ public:
       return std::nullopt;
     return it->second;
   }
+  /// What compiling a candidate gave, by candidate key.
+  struct Priced {
+    std::string fingerprint;
+    double modeledSeconds = 0;
+    int64_t peakBytes = 0;
+  };
+  std::optional<Priced> findCandidate(const std::string &key) const {
+    auto it = candidates.find(key);
+    if (it == candidates.end())
+      return std::nullopt;
+    return it->second;
+  }
+  void addCandidate(const std::string &key, const Priced &priced) {
+    candidates[key] = priced;
+    append(absl::StrFormat("candidate %s %s %.9g %d\n", key, priced.fingerprint,
+                           priced.modeledSeconds, priced.peakBytes));
+  }
   void add(const std::string &key, const Measurement &m) {
     entries[key] = m;
-    if (path.empty())
-      return;
-    std::ofstream out(path, std::ios::app);
-    out << absl::StrFormat("%s %.9g %.9g %.9g %d\n", key, m.median, m.fastest,
-                           m.slowest, m.runs);
+    append(absl::StrFormat("%s %.9g %.9g %.9g %d\n", key, m.median, m.fastest,
+                           m.slowest, m.runs));
   }
 
 private:
+  void append(const std::string &line) {
+    if (path.empty())
+      return;
+    std::ofstream out(path, std::ios::app);
+    out << line;
+  }
+
   std::string path;
   std::map<std::string, Measurement> entries;
+  std::map<std::string, Priced> candidates;
 };
 
 /// Buffers for every input and output of `executable`: floats a fixed
@@ -351,14 +387,14 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   }
 
   // Compile and price every candidate (the plan as the cost model's
-  // constraints).
+  // constraints), unless the log knows what compiling it gives: then it is
+  // compiled only if it has to be measured (or is the best).
+  TuningLog log(options.logPath);
+  std::string modelKey = fingerprintOf(program);
+  std::vector<std::string> keys(result.candidates.size());
   compiled.resize(result.candidates.size());
-  for (size_t i = 0; i < result.candidates.size(); ++i) {
+  auto compileCandidate = [&](size_t i) {
     Candidate &candidate = result.candidates[i];
-    if (elapsed() > options.budgetSeconds) {
-      candidate.error = "not compiled: the budget ran out";
-      continue;
-    }
     progress(absl::StrCat("compiling ",
                           candidate.mesh.empty() ? "1 device" : candidate.mesh,
                           " ", candidate.name));
@@ -378,20 +414,42 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       if (newline != std::string::npos)
         candidate.error = candidate.error.substr(0, newline) + " ...";
       progress(absl::StrCat("  skipped: ", candidate.error));
-      continue;
+      return false;
     }
     if (const auto &report = made->autoShardReport()) {
       candidate.modeledSeconds =
           report->computeSeconds + report->communicationSeconds;
       candidate.peakBytes = report->peakBytes;
     }
-    candidate.calibratedSeconds = candidate.modeledSeconds;
     candidate.fingerprint = fingerprintOf(made->executable());
     candidate.planText = made->plan().tensors_size() ? made->planText() : "";
     compiled[i] = std::move(*made);
+    ++result.compilations;
+    log.addCandidate(keys[i], {candidate.fingerprint, candidate.modeledSeconds,
+                               candidate.peakBytes});
+    return true;
+  };
+  for (size_t i = 0; i < result.candidates.size(); ++i) {
+    Candidate &candidate = result.candidates[i];
+    std::string constraints;
+    google::protobuf::TextFormat::PrintToString(candidate.constraints,
+                                                &constraints);
+    keys[i] = hashText(absl::StrCat(modelKey, "|", candidate.mesh, "|",
+                                    constraints, "|", options.autoSeconds, "|",
+                                    options.deviceProfile));
+    if (std::optional<TuningLog::Priced> priced = log.findCandidate(keys[i])) {
+      candidate.fingerprint = priced->fingerprint;
+      candidate.modeledSeconds = priced->modeledSeconds;
+      candidate.peakBytes = priced->peakBytes;
+    } else if (elapsed() > options.budgetSeconds) {
+      candidate.error = "not compiled: the budget ran out";
+      continue;
+    } else if (!compileCandidate(i)) {
+      continue;
+    }
+    candidate.calibratedSeconds = candidate.modeledSeconds;
   }
 
-  TuningLog log(options.logPath);
   std::string threadsKey = absl::StrCat("/t", options.threads);
   auto best = [&]() {
     int index = -1;
@@ -434,6 +492,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
                             1e3 * result.candidates[bestIndex].measured->median,
                             result.candidates[bestIndex].mesh,
                             result.candidates[bestIndex].name)));
+    if (!compiled[i] && !compileCandidate(i))
+      return;
     absl::StatusOr<Measurement> m =
         measure(*compiled[i], options.threads, options.warmup, runs);
     if (!m.ok()) {
@@ -464,7 +524,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   auto ranked = [&](bool measuredOnly) {
     std::vector<size_t> order;
     for (size_t i = 0; i < result.candidates.size(); ++i)
-      if (compiled[i] && result.candidates[i].error.empty() &&
+      if (!result.candidates[i].fingerprint.empty() &&
+          result.candidates[i].error.empty() &&
           (!measuredOnly || result.candidates[i].measured))
         order.push_back(i);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -520,6 +581,11 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     runs *= 2;
   }
   result.best = best();
+  // The best's plan text needs its compilation (a warm log may have spared
+  // it).
+  while (result.best >= 0 && !compiled[result.best] &&
+         !compileCandidate(result.best))
+    result.best = best();
   result.seconds = elapsed();
   if (result.best < 0)
     return absl::FailedPreconditionError(

@@ -8,7 +8,9 @@
 // on the host backend, the model's estimates calibrated to the
 // measurements, re-ranked, and measured again by successive halving until
 // the time budget ends. Measurements go to a tuning log keyed by the
-// executable's fingerprint, so a second search measures nothing twice.
+// executable's fingerprint, so a second search measures nothing twice, and
+// so does what compiling each candidate gave (fingerprint, modeled time),
+// so a second search compiles only what it has to measure.
 //
 // docs/design/tuning.md says why successive halving and what the
 // calibration fits.
@@ -110,6 +112,9 @@ struct TuneResult {
   int best = -1;
   Calibration calibration;
   int newMeasurements = 0, logMeasurements = 0;
+  /// Candidates compiled in this search (a warm log spares those it
+  /// need not measure).
+  int compilations = 0;
   double seconds = 0;
 };
 

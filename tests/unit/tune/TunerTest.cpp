@@ -110,6 +110,10 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
   absl::StatusOr<TuneResult> second = tune(ModelSource::file(kModel), options);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->newMeasurements, 0);
+  // What compiling gave is in the log too: only the best is compiled again
+  // (for its plan text), not every candidate.
+  EXPECT_LT(second->compilations, first->compilations);
+  EXPECT_EQ(second->candidates[second->best].planText, best.planText);
   EXPECT_GT(second->logMeasurements, 0);
   EXPECT_EQ(second->candidates[second->best].fingerprint, best.fingerprint);
 }
