@@ -206,13 +206,16 @@ tessel_status *tessel_options_set_plan_text(tessel_options *options,
   return nullptr;
 }
 
-void tessel_options_set_auto(tessel_options *options, int enabled,
-                             double seconds) {
+tessel_status *tessel_options_set_auto(tessel_options *options, int enabled,
+                                       double seconds) {
   if (!options)
-    return;
+    return invalid("tessel_options_set_auto: `options` is NULL");
+  if (!(seconds > 0))
+    return invalid(absl::StrCat("tessel_options_set_auto: the search time is ",
+                                seconds, " s; it must be > 0"));
   options->options.sharding.autoShard = enabled != 0;
-  if (seconds > 0)
-    options->options.sharding.autoSeconds = seconds;
+  options->options.sharding.autoSeconds = seconds;
+  return nullptr;
 }
 
 tessel_status *tessel_options_set_device_profile(tessel_options *options,
@@ -223,9 +226,15 @@ tessel_status *tessel_options_set_device_profile(tessel_options *options,
   return nullptr;
 }
 
-void tessel_options_set_memory_budget(tessel_options *options, int64_t bytes) {
-  if (options && bytes >= 0)
-    options->options.sharding.memoryBudget = bytes;
+tessel_status *tessel_options_set_memory_budget(tessel_options *options,
+                                                int64_t bytes) {
+  if (!options)
+    return invalid("tessel_options_set_memory_budget: `options` is NULL");
+  if (bytes < 0)
+    return invalid(
+        absl::StrCat("tessel_options_set_memory_budget: ", bytes, " bytes"));
+  options->options.sharding.memoryBudget = bytes;
+  return nullptr;
 }
 
 tessel_status *tessel_compile_file(const char *path,

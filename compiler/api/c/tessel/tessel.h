@@ -148,16 +148,17 @@ tessel_options_set_partition_spec(tessel_options *, const char *tensor,
 TESSEL_EXPORT tessel_status *tessel_options_set_plan_text(tessel_options *,
                                                           const char *text);
 /* Lets the cost model choose what the plan leaves open, searching for at
- * most `seconds`. */
-TESSEL_EXPORT void tessel_options_set_auto(tessel_options *, int enabled,
-                                           double seconds);
+ * most `seconds` (> 0). */
+TESSEL_EXPORT tessel_status *tessel_options_set_auto(tessel_options *,
+                                                     int enabled,
+                                                     double seconds);
 /* What auto prices plans for: "host", "h100_sxm", "a100_sxm", or a device
  * profile file. */
 TESSEL_EXPORT tessel_status *
 tessel_options_set_device_profile(tessel_options *, const char *profile);
 /* Bytes per device that auto's plan must fit in; 0: the profile's. */
-TESSEL_EXPORT void tessel_options_set_memory_budget(tessel_options *,
-                                                    int64_t bytes);
+TESSEL_EXPORT tessel_status *
+tessel_options_set_memory_budget(tessel_options *, int64_t bytes);
 
 /*===--- Compiling and inspecting -------------------------------------------===*/
 

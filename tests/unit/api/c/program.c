@@ -177,7 +177,8 @@ int main(int argc, char **argv) {
   tessel_options *automatic = tessel_options_create();
   ok(tessel_options_set_input_shape(automatic, "x", kInputDims, 2), "shape");
   ok(tessel_options_set_mesh(automatic, "x=2,y=2"), "mesh");
-  tessel_options_set_auto(automatic, 1, 2.0);
+  ok(tessel_options_set_auto(automatic, 1, 2.0), "auto");
+  ok(tessel_options_set_memory_budget(automatic, 1 << 30), "budget");
   ok(tessel_compile_file(argv[1], automatic, &executable), "compile (auto)");
   double compute = 0, communication = 0;
   int64_t peak = 0;
@@ -223,6 +224,13 @@ int main(int argc, char **argv) {
   CHECK(status && strstr(tessel_status_message(status), "no_such_tensor"),
         "an unknown tensor in the plan: %s",
         status ? tessel_status_message(status) : "accepted");
+  tessel_status_free(status);
+  status = tessel_options_set_auto(options, 1, -1.0);
+  CHECK(status && strstr(tessel_status_message(status), "must be > 0"),
+        "a negative search time accepted");
+  tessel_status_free(status);
+  status = tessel_options_set_memory_budget(options, -5);
+  CHECK(status != NULL, "a negative memory budget accepted");
   tessel_status_free(status);
   status = tessel_runner_create(NULL, 0, NULL);
   CHECK(status != NULL, "NULL arguments accepted");
