@@ -90,8 +90,9 @@ std::string fingerprintOf(const proto::Executable &executable) {
 }
 
 /// The tuning log: one line per measurement, "key median fastest slowest
-/// runs", the key being the fingerprint and the thread count. Later lines
-/// with more runs win.
+/// runs", the key being the fingerprint and the thread count, all kept (a
+/// later line for the same key and runs wins); and one per compiled
+/// candidate (see addCandidate).
 class TuningLog {
 public:
   explicit TuningLog(std::string path) : path(std::move(path)) {
@@ -116,16 +117,21 @@ public:
           !absl::SimpleAtoi(fields[4], &m.runs) || m.runs <= 0)
         continue; // A torn or foreign line: measured again.
       m.fromLog = true;
-      auto [it, inserted] = entries.try_emplace(fields[0], m);
-      if (!inserted && m.runs >= it->second.runs)
-        it->second = m;
+      entries[fields[0]][m.runs] = m;
     }
   }
-  std::optional<Measurement> find(const std::string &key) const {
+  /// The measurement of `key` with `runs` runs, else the one with the
+  /// fewest runs above that: a second search sees the medians the first
+  /// saw at each round, so it keeps the same candidates and finds every
+  /// measurement it needs.
+  std::optional<Measurement> find(const std::string &key, int runs) const {
     auto it = entries.find(key);
     if (it == entries.end())
       return std::nullopt;
-    return it->second;
+    auto found = it->second.lower_bound(runs);
+    if (found == it->second.end())
+      return std::nullopt;
+    return found->second;
   }
   /// What compiling a candidate gave, by candidate key.
   struct Priced {
@@ -145,7 +151,7 @@ public:
                            priced.modeledSeconds, priced.peakBytes));
   }
   void add(const std::string &key, const Measurement &m) {
-    entries[key] = m;
+    entries[key][m.runs] = m;
     append(absl::StrFormat("%s %.9g %.9g %.9g %d\n", key, m.median, m.fastest,
                            m.slowest, m.runs));
   }
@@ -159,7 +165,8 @@ private:
   }
 
   std::string path;
-  std::map<std::string, Measurement> entries;
+  /// By key, then by number of runs.
+  std::map<std::string, std::map<int, Measurement>> entries;
   std::map<std::string, Priced> candidates;
 };
 
@@ -475,8 +482,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
         candidate.measured = other.measured;
         return;
       }
-    if (std::optional<Measurement> logged = log.find(key);
-        logged && logged->runs >= runs) {
+    if (std::optional<Measurement> logged = log.find(key, runs)) {
       candidate.measured = logged;
       ++result.logMeasurements;
       return;
