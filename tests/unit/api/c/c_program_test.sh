@@ -18,7 +18,7 @@ if grep -q 'libubsan' <<<"$needed"; then sanitize+=(-fsanitize=undefined); fi
 cc -std=c11 -Wall -Wextra -Werror "${sanitize[@]}" "$program" \
   -o "$TEST_TMPDIR/program" $(pkg-config --cflags --libs tessel) -lm
 # Bounded: a hang is a failure with a message, not the suite's timeout.
-timeout 600 "$TEST_TMPDIR/program" "$models/mlp/model.onnx" \
+timeout --kill-after=10 270 "$TEST_TMPDIR/program" "$models/mlp/model.onnx" \
   "$models/mlp/x.npy" "$models/mlp/output.npy" "$TEST_TMPDIR"
 "$install" --prefix "$prefix" --uninstall
 test ! -e "$prefix/lib/libtessel.so" && test ! -e "$prefix/lib/pkgconfig/tessel.pc"
