@@ -2,14 +2,16 @@
 //
 //   tessel-tune model.onnx --input-shape x=8x64 --devices 4 --budget 2m
 //       [--top-k 8] [--runs 3] [--log tune.log] [--candidate name=plan.txt]
-//       [-o best.plan.textproto]
+//       [-o best.plan.textproto] [--profile-out calibrated.textproto]
 //
 // Every mesh of --devices devices, candidate plans on each (the cost
 // model's, data parallel, data x cost model, and --candidate plans),
 // priced, the most promising measured on the host backend, the model
 // calibrated to the measurements and the search narrowed by successive
 // halving (compiler/tune/Tuner.h). Prints a table of every candidate and
-// writes the best plan (with its mesh: tessel-compile --plan reads it).
+// writes the best plan (with its mesh: tessel-compile --plan reads it) and
+// the calibrated device profile (tessel-compile --auto --device-profile
+// reads it).
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +24,7 @@
 #include "compiler/frontend/Frontend.h"
 #include "compiler/plan/Plan.h"
 #include "compiler/tune/Tuner.h"
+#include "google/protobuf/text_format.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
@@ -80,6 +83,12 @@ static cl::opt<std::string> outputPath("o",
                                        cl::desc("Where to write the best plan"),
                                        cl::value_desc("file"),
                                        cl::cat(tuneCategory));
+
+static cl::opt<std::string> profileOutPath(
+    "profile-out",
+    cl::desc("Where to write the device profile calibrated to the "
+             "measurements"),
+    cl::value_desc("file"), cl::cat(tuneCategory));
 
 /// "90", "90s", "2m", "1h" in seconds; nullopt otherwise.
 static std::optional<double> parseDuration(std::string text) {
@@ -160,6 +169,17 @@ int main(int argc, char **argv) {
     if (!out)
       return error("cannot write '" + outputPath + "'");
     llvm::outs() << "plan written to " << outputPath << "\n";
+  }
+  if (!profileOutPath.empty()) {
+    if (!c.profile)
+      return error("no candidate was profiled: no calibrated profile to write");
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(*c.profile, &text);
+    std::ofstream out(profileOutPath);
+    out << "# Calibrated by tessel-tune on " << inputPath << "\n" << text;
+    if (!out)
+      return error("cannot write '" + profileOutPath + "'");
+    llvm::outs() << "calibrated profile written to " << profileOutPath << "\n";
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
@@ -47,6 +48,24 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
     return bad(absl::StrCat("the last link, '",
                             profile.links().rbegin()->name(),
                             "', must join every device (devices: 0)"));
+  for (const auto &[family, kernel] : profile.kernels())
+    if (!(kernel.launch_seconds() >= 0) || !(kernel.flop_rate() >= 0) ||
+        !(kernel.byte_rate() >= 0))
+      return bad(absl::StrCat("kernels[\"", family,
+                              "\"] needs figures >= 0 (0: the device's rate)"));
+  for (const auto &[kind, link] : profile.collectives()) {
+    if (!collectiveNamed(kind))
+      return bad(absl::StrCat("collectives[\"", kind,
+                              "\"] is not a collective kind (all_reduce, "
+                              "all_gather, reduce_scatter, all_to_all, "
+                              "collective_permute, halo_exchange)"));
+    if (!(link.latency() >= 0) || !(link.bandwidth() > 0))
+      return bad(absl::StrCat("collectives[\"", kind,
+                              "\"] needs a latency >= 0 and a bandwidth > 0"));
+  }
+  if (!(profile.step_seconds() >= 0) ||
+      !(profile.step_seconds_per_device() >= 0))
+    return bad("step_seconds and step_seconds_per_device must be >= 0");
   return CostModel(std::move(profile));
 }
 
@@ -84,8 +103,7 @@ absl::StatusOr<CostModel> CostModel::named(const std::string &nameOrPath) {
   std::ifstream in(nameOrPath);
   if (!in)
     return absl::NotFoundError(absl::StrCat(
-        "'", nameOrPath,
-        "' is neither a built-in device profile (",
+        "'", nameOrPath, "' is neither a built-in device profile (",
         absl::StrJoin(builtinProfiles(), ", "),
         ") nor a readable profile file"));
   return load(nameOrPath);
@@ -101,18 +119,97 @@ absl::StatusOr<CostModel> CostModel::load(const std::string &path) {
   return parseProfile(text.str(), path);
 }
 
+std::string collectiveName(Collective kind) {
+  switch (kind) {
+  case Collective::AllReduce:
+    return "all_reduce";
+  case Collective::AllGather:
+    return "all_gather";
+  case Collective::ReduceScatter:
+    return "reduce_scatter";
+  case Collective::AllToAll:
+    return "all_to_all";
+  case Collective::CollectivePermute:
+    return "collective_permute";
+  case Collective::HaloExchange:
+    return "halo_exchange";
+  }
+  return "";
+}
+
+std::optional<Collective> collectiveNamed(const std::string &name) {
+  for (Collective kind :
+       {Collective::AllReduce, Collective::AllGather, Collective::ReduceScatter,
+        Collective::AllToAll, Collective::CollectivePermute,
+        Collective::HaloExchange})
+    if (absl::AsciiStrToLower(name) == collectiveName(kind))
+      return kind;
+  return std::nullopt;
+}
+
+CollectiveTerms collectiveTerms(Collective kind, double bytes,
+                                int64_t members) {
+  double p = static_cast<double>(members);
+  if (p <= 1)
+    return {};
+  double share = (p - 1) / p;
+  switch (kind) {
+  case Collective::AllReduce:
+    return {2 * (p - 1), 2 * share * bytes};
+  case Collective::AllGather:
+  case Collective::ReduceScatter:
+  case Collective::AllToAll:
+    return {p - 1, share * bytes};
+  case Collective::CollectivePermute:
+    return {1, bytes};
+  case Collective::HaloExchange:
+    return {2, bytes};
+  }
+  return {};
+}
+
+namespace {
+double peakFor(const proto::DeviceProfile::Device &device,
+               const std::string &elementType) {
+  const auto &peaks = device.peak_flops();
+  if (auto it = peaks.find(elementType); it != peaks.end())
+    return it->second;
+  return std::min_element(
+             peaks.begin(), peaks.end(),
+             [](const auto &a, const auto &b) { return a.second < b.second; })
+      ->second;
+}
+} // namespace
+
 double CostModel::computeSeconds(double flops, const std::string &elementType,
                                  double bytes) const {
-  const auto &peaks = profile_.device().peak_flops();
-  double peak;
-  if (auto it = peaks.find(elementType); it != peaks.end())
-    peak = it->second;
-  else
-    peak = std::min_element(
-               peaks.begin(), peaks.end(),
-               [](const auto &a, const auto &b) { return a.second < b.second; })
-               ->second;
-  return std::max(flops / peak, bytes / profile_.device().memory_bandwidth());
+  return std::max(flops / peakFor(profile_.device(), elementType),
+                  bytes / profile_.device().memory_bandwidth());
+}
+
+double CostModel::kernelSeconds(const std::string &family, double flops,
+                                const std::string &elementType,
+                                double bytes) const {
+  auto it = profile_.kernels().find(family);
+  if (it == profile_.kernels().end())
+    return computeSeconds(flops, elementType, bytes);
+  const proto::DeviceProfile::Kernel &kernel = it->second;
+  double flopRate = kernel.flop_rate() > 0
+                        ? kernel.flop_rate()
+                        : peakFor(profile_.device(), elementType);
+  double byteRate = kernel.byte_rate() > 0
+                        ? kernel.byte_rate()
+                        : profile_.device().memory_bandwidth();
+  return kernel.launch_seconds() + std::max(flops / flopRate, bytes / byteRate);
+}
+
+double CostModel::computeShare(int64_t devices) const {
+  return profile_.shared_processor() ? std::max<double>(1, devices) : 1;
+}
+
+double CostModel::stepSeconds(int64_t devices) const {
+  return profile_.step_seconds() +
+         profile_.step_seconds_per_device() * static_cast<double>(devices);
 }
 
 const proto::DeviceProfile::Link &
@@ -131,25 +228,14 @@ CostModel::linkFor(const std::vector<int64_t> &group) const {
 
 double CostModel::collectiveSeconds(Collective kind, double bytes,
                                     const std::vector<int64_t> &group) const {
-  double p = static_cast<double>(group.size());
-  if (p <= 1)
+  if (group.size() <= 1)
     return 0;
-  const proto::DeviceProfile::Link &link = linkFor(group);
-  double alpha = link.latency(), transfer = bytes / link.bandwidth();
-  double share = (p - 1) / p;
-  switch (kind) {
-  case Collective::AllReduce:
-    return 2 * (p - 1) * alpha + 2 * share * transfer;
-  case Collective::AllGather:
-  case Collective::ReduceScatter:
-  case Collective::AllToAll:
-    return (p - 1) * alpha + share * transfer;
-  case Collective::CollectivePermute:
-    return alpha + transfer;
-  case Collective::HaloExchange:
-    return 2 * alpha + transfer;
-  }
-  return 0;
+  auto own = profile_.collectives().find(collectiveName(kind));
+  const proto::DeviceProfile::Link &link =
+      own != profile_.collectives().end() ? own->second : linkFor(group);
+  CollectiveTerms terms =
+      collectiveTerms(kind, bytes, static_cast<int64_t>(group.size()));
+  return terms.steps * link.latency() + terms.transferBytes / link.bandwidth();
 }
 
 } // namespace tessel::cost

@@ -17,6 +17,12 @@
 //      halo_exchange, B received  2 alpha + B / w
 //    and nothing for a group of one.
 //
+// A calibrated profile (tessel-tune writes one) refines this: a kernel
+// family it lists costs a launch plus the roofline at the family's own
+// rates, a collective kind it lists uses its own latency and bandwidth, a
+// processor the devices share slows each device's compute by the number
+// of devices, and a step has a fixed cost.
+//
 // Groups are device ids (what DeviceGroups gives for mesh axes), so this
 // library knows no mesh and no IR.
 //
@@ -26,6 +32,7 @@
 #define TESSEL_COMPILER_COST_COSTMODEL_H
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +49,19 @@ enum class Collective {
   CollectivePermute,
   HaloExchange,
 };
+
+/// "all_reduce", ...: the name a profile's `collectives` map uses.
+std::string collectiveName(Collective kind);
+/// The kind a name (as collectiveName gives, any case) stands for.
+std::optional<Collective> collectiveNamed(const std::string &name);
+
+/// A collective's price as alpha-beta terms: `steps` latencies and
+/// `transferBytes` sent at the link's bandwidth (the table above), for
+/// `members` devices.
+struct CollectiveTerms {
+  double steps = 0, transferBytes = 0;
+};
+CollectiveTerms collectiveTerms(Collective kind, double bytes, int64_t members);
 
 class CostModel {
 public:
@@ -63,6 +83,19 @@ public:
   /// slowest listed rate.
   double computeSeconds(double flops, const std::string &elementType,
                         double bytes) const;
+
+  /// Seconds for one instruction of kernel `family` ("dot_general",
+  /// "fusion", ...): the profile's `kernels` entry for it (a launch plus
+  /// the roofline at its rates), else computeSeconds.
+  double kernelSeconds(const std::string &family, double flops,
+                       const std::string &elementType, double bytes) const;
+
+  /// What each device's compute seconds are multiplied by on a mesh of
+  /// `devices`: the device count if they share one processor, else 1.
+  double computeShare(int64_t devices) const;
+
+  /// The fixed cost of a step on `devices` devices.
+  double stepSeconds(int64_t devices) const;
 
   /// The link a group of devices (ids) communicates over.
   const proto::DeviceProfile::Link &

@@ -172,7 +172,8 @@ int64_t Exporter::addBuffer(mlir::Value value, proto::Buffer buffer) {
 }
 
 LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
-  auto arena = function->getAttrOfType<mlir::IntegerAttr>(lowering::kArenaBytesAttr);
+  auto arena =
+      function->getAttrOfType<mlir::IntegerAttr>(lowering::kArenaBytesAttr);
   if (!arena)
     return function.emitError()
            << "buffers are not assigned: run --graph-assign-buffers first";
@@ -290,13 +291,16 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     return success();
   }
 
-  auto offsets = op->getAttrOfType<mlir::DenseI64ArrayAttr>(lowering::kBufferOffsetsAttr);
+  auto offsets =
+      op->getAttrOfType<mlir::DenseI64ArrayAttr>(lowering::kBufferOffsetsAttr);
   if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
     return op->emitError()
            << "has no buffer: run --graph-assign-buffers before exporting";
   proto::Instruction &instruction = *program.add_instructions();
   instruction.set_op(op->getName().stripDialect().str());
   instruction.set_location(nameOf(op->getLoc()));
+  if (auto cost = mlir::dyn_cast<graph::CostOpInterface>(op))
+    instruction.set_flops(cost.getFlops());
   for (mlir::Value operand : op->getOperands())
     instruction.add_operands(bufferOf.lookup(operand));
   for (auto [result, offset] :

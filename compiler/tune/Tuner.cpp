@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -89,10 +90,33 @@ std::string fingerprintOf(const proto::Executable &executable) {
   return hashText(bytes);
 }
 
+/// "family=seconds,..." (a measurement's family profile; "-" for none),
+/// and back.
+std::string formatFamilies(const std::map<std::string, double> &families) {
+  std::vector<std::string> parts;
+  for (const auto &[family, seconds] : families)
+    parts.push_back(absl::StrFormat("%s=%.9g", family, seconds));
+  return parts.empty() ? "-" : absl::StrJoin(parts, ",");
+}
+
+bool parseFamilies(const std::string &text,
+                   std::map<std::string, double> &families) {
+  if (text == "-")
+    return true;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
+    double seconds;
+    if (kv.first.empty() || !absl::SimpleAtod(kv.second, &seconds))
+      return false;
+    families[kv.first] = seconds;
+  }
+  return true;
+}
+
 /// The tuning log: one line per measurement, "key median fastest slowest
-/// runs", the key being the fingerprint and the thread count, all kept (a
-/// later line for the same key and runs wins); and one per compiled
-/// candidate (see addCandidate).
+/// runs families", the key being the fingerprint and the thread count, all
+/// kept (a later line for the same key and runs wins); and one per
+/// compiled candidate (see addCandidate).
 class TuningLog {
 public:
   explicit TuningLog(std::string path) : path(std::move(path)) {
@@ -103,18 +127,23 @@ public:
     while (std::getline(in, line)) {
       std::vector<std::string> fields = absl::StrSplit(line, ' ');
       Priced priced;
-      if (fields.size() == 5 && fields[0] == "candidate" &&
+      if (fields.size() == 6 && fields[0] == "candidate" &&
           absl::SimpleAtod(fields[3], &priced.modeledSeconds) &&
           absl::SimpleAtoi(fields[4], &priced.peakBytes)) {
+        absl::StatusOr<cost::ProgramWork> work = cost::parseWork(fields[5]);
+        if (!work.ok())
+          continue; // Compiled again.
         priced.fingerprint = fields[2];
+        priced.work = std::move(*work);
         candidates[fields[1]] = priced;
         continue;
       }
       Measurement m;
-      if (fields.size() != 5 || !absl::SimpleAtod(fields[1], &m.median) ||
+      if (fields.size() != 6 || !absl::SimpleAtod(fields[1], &m.median) ||
           !absl::SimpleAtod(fields[2], &m.fastest) ||
           !absl::SimpleAtod(fields[3], &m.slowest) ||
-          !absl::SimpleAtoi(fields[4], &m.runs) || m.runs <= 0)
+          !absl::SimpleAtoi(fields[4], &m.runs) || m.runs <= 0 ||
+          !parseFamilies(fields[5], m.familySeconds))
         continue; // A torn or foreign line: measured again.
       m.fromLog = true;
       entries[fields[0]][m.runs] = m;
@@ -138,6 +167,7 @@ public:
     std::string fingerprint;
     double modeledSeconds = 0;
     int64_t peakBytes = 0;
+    cost::ProgramWork work;
   };
   std::optional<Priced> findCandidate(const std::string &key) const {
     auto it = candidates.find(key);
@@ -147,13 +177,15 @@ public:
   }
   void addCandidate(const std::string &key, const Priced &priced) {
     candidates[key] = priced;
-    append(absl::StrFormat("candidate %s %s %.9g %d\n", key, priced.fingerprint,
-                           priced.modeledSeconds, priced.peakBytes));
+    append(absl::StrFormat("candidate %s %s %.9g %d %s\n", key,
+                           priced.fingerprint, priced.modeledSeconds,
+                           priced.peakBytes, cost::formatWork(priced.work)));
   }
   void add(const std::string &key, const Measurement &m) {
     entries[key][m.runs] = m;
-    append(absl::StrFormat("%s %.9g %.9g %.9g %d\n", key, m.median, m.fastest,
-                           m.slowest, m.runs));
+    append(absl::StrFormat("%s %.9g %.9g %.9g %d %s\n", key, m.median,
+                           m.fastest, m.slowest, m.runs,
+                           formatFamilies(m.familySeconds)));
   }
 
 private:
@@ -197,47 +229,56 @@ struct Buffers {
   }
 };
 
+/// Times `runs` runs after `warmup`; with `profile`, also the seconds per
+/// device and step of each kernel family and collective kind, from as many
+/// more runs of a profiling load (timed apart, so the profiler's own cost
+/// stays out of the median).
 absl::StatusOr<Measurement> measure(const Compiled &compiled, int threads,
-                                    int warmup, int runs) {
-  HostBackend backend(threads);
-  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
-      compiled.load(backend);
-  if (!loaded.ok())
-    return loaded.status();
+                                    int warmup, int runs, bool profile) {
   Buffers buffers(compiled.executable());
-  std::vector<double> times;
-  for (int i = 0; i < warmup + runs; ++i) {
-    auto start = Clock::now();
-    if (absl::Status status =
-            (*loaded)->runBuffers(buffers.inputs, buffers.outputs);
-        !status.ok())
-      return status;
-    if (i >= warmup)
-      times.push_back(
-          std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
   Measurement m;
   m.runs = runs;
-  m.fastest = times.front();
-  m.slowest = times.back();
-  m.median =
-      times.size() % 2
-          ? times[times.size() / 2]
-          : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
-  return m;
-}
-
-int64_t devicesOf(const std::string &mesh) {
-  int64_t devices = 1;
-  for (absl::string_view axis : absl::StrSplit(mesh, ',', absl::SkipEmpty())) {
-    int64_t size = 1;
-    size_t eq = axis.find('=');
-    if (eq != absl::string_view::npos &&
-        absl::SimpleAtoi(axis.substr(eq + 1), &size))
-      devices *= size;
+  for (bool profiling : {false, true}) {
+    if (profiling && !profile)
+      break;
+    HostBackend backend(threads, profiling);
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+        compiled.load(backend);
+    if (!loaded.ok())
+      return loaded.status();
+    std::vector<double> times;
+    std::vector<std::pair<std::string, double>> warm;
+    for (int i = 0; i < warmup + runs; ++i) {
+      if (i == warmup && profiling)
+        warm = (*loaded)->profile();
+      auto start = Clock::now();
+      if (absl::Status status =
+              (*loaded)->runBuffers(buffers.inputs, buffers.outputs);
+          !status.ok())
+        return status;
+      if (i >= warmup)
+        times.push_back(
+            std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    if (profiling) {
+      // What the timed runs added, per device and step.
+      double scale =
+          1.0 / (runs * std::max(1, compiled.executable().programs_size()));
+      for (const auto &[name, seconds] : (*loaded)->profile())
+        m.familySeconds[absl::AsciiStrToLower(name)] += seconds * scale;
+      for (const auto &[name, seconds] : warm)
+        m.familySeconds[absl::AsciiStrToLower(name)] -= seconds * scale;
+      continue;
+    }
+    std::sort(times.begin(), times.end());
+    m.fastest = times.front();
+    m.slowest = times.back();
+    m.median =
+        times.size() % 2
+            ? times[times.size() / 2]
+            : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
   }
-  return devices;
+  return m;
 }
 
 } // namespace
@@ -295,39 +336,45 @@ double meanAbsolutePercentageError(const std::vector<double> &modeled,
   return count ? 100 * sum / count : 0;
 }
 
-Calibration
-calibrate(const std::vector<std::tuple<int64_t, double, double>> &points) {
+Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
+                      std::vector<Candidate> &candidates) {
   Calibration calibration;
-  std::map<int64_t, std::pair<double, int>> logRatios;
-  double allSum = 0;
-  int allCount = 0;
-  for (const auto &[devices, modeled, measured] : points) {
-    if (modeled <= 0 || measured <= 0)
-      continue;
-    double ratio = std::log(measured / modeled);
-    logRatios[devices].first += ratio;
-    logRatios[devices].second += 1;
-    allSum += ratio;
-    ++allCount;
-  }
-  for (const auto &[devices, sum] : logRatios)
-    calibration.factorByDevices[devices] = std::exp(sum.first / sum.second);
+  proto::DeviceProfile start = base;
+  if (sharedProcessor)
+    start.set_shared_processor(true);
+  std::vector<cost::Observation> observations;
+  for (const Candidate &c : candidates)
+    if (c.measured && c.error.empty() && c.work &&
+        !c.measured->familySeconds.empty() && c.measured->median > 0)
+      observations.push_back(
+          {*c.work, c.measured->familySeconds, c.measured->median});
+  std::optional<cost::CostModel> model;
+  if (!observations.empty())
+    if (absl::StatusOr<proto::DeviceProfile> fitted =
+            cost::fitProfile(start, observations);
+        fitted.ok())
+      if (absl::StatusOr<cost::CostModel> made =
+              cost::CostModel::fromProfile(*fitted);
+          made.ok()) {
+        calibration.profile = *fitted;
+        model = std::move(*made);
+      }
   std::vector<double> modeled, calibrated, measured;
-  for (const auto &[devices, model, measure] : points) {
-    if (model <= 0 || measure <= 0)
+  for (Candidate &c : candidates) {
+    c.calibratedSeconds = model && c.work
+                              ? cost::programSeconds(*c.work, *model)
+                              : c.modeledSeconds;
+    if (!c.measured || !c.error.empty() || c.measured->median <= 0)
       continue;
-    modeled.push_back(model);
-    calibrated.push_back(model * calibration.factorByDevices[devices]);
-    measured.push_back(measure);
+    modeled.push_back(c.modeledSeconds);
+    calibrated.push_back(c.calibratedSeconds);
+    measured.push_back(c.measured->median);
   }
   calibration.measured = static_cast<int>(measured.size());
   calibration.mapeBefore = meanAbsolutePercentageError(modeled, measured);
   calibration.mapeAfter = meanAbsolutePercentageError(calibrated, measured);
   calibration.tauBefore = kendallTau(modeled, measured);
   calibration.tauAfter = kendallTau(calibrated, measured);
-  // Device counts not measured take the factor of all measurements.
-  if (allCount)
-    calibration.factorByDevices[0] = std::exp(allSum / allCount);
   return calibration;
 }
 
@@ -347,6 +394,12 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   if (options.topK < 1 || options.runs < 1 || options.warmup < 0)
     return absl::InvalidArgumentError(
         "--top-k and --runs must be >= 1, --warmup >= 0");
+
+  absl::StatusOr<cost::CostModel> baseModel =
+      cost::CostModel::named(options.deviceProfile);
+  if (!baseModel.ok())
+    return baseModel.status();
+  const proto::DeviceProfile &baseProfile = baseModel->profile();
 
   // The model on one device: its inputs and parameters, which the
   // templates name.
@@ -429,11 +482,12 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       candidate.peakBytes = report->peakBytes;
     }
     candidate.fingerprint = fingerprintOf(made->executable());
+    candidate.work = cost::programWork(made->executable());
     candidate.planText = made->plan().tensors_size() ? made->planText() : "";
     compiled[i] = std::move(*made);
     ++result.compilations;
     log.addCandidate(keys[i], {candidate.fingerprint, candidate.modeledSeconds,
-                               candidate.peakBytes});
+                               candidate.peakBytes, *candidate.work});
     return true;
   };
   for (size_t i = 0; i < result.candidates.size(); ++i) {
@@ -448,6 +502,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       candidate.fingerprint = priced->fingerprint;
       candidate.modeledSeconds = priced->modeledSeconds;
       candidate.peakBytes = priced->peakBytes;
+      candidate.work = priced->work;
     } else if (elapsed() > options.budgetSeconds) {
       candidate.error = "not compiled: the budget ran out";
       continue;
@@ -501,31 +556,23 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     if (!compiled[i] && !compileCandidate(i))
       return;
     absl::StatusOr<Measurement> m =
-        measure(*compiled[i], options.threads, options.warmup, runs);
+        measure(*compiled[i], options.threads, options.warmup, runs,
+                /*profile=*/!candidate.measured ||
+                    candidate.measured->familySeconds.empty());
     if (!m.ok()) {
       candidate.error = absl::StrCat("run failed: ", m.status().message());
       progress(absl::StrCat("  skipped: ", candidate.error));
       return;
     }
+    if (m->familySeconds.empty() && candidate.measured)
+      m->familySeconds = candidate.measured->familySeconds;
     candidate.measured = *m;
     ++result.newMeasurements;
     log.add(key, *m);
   };
   auto recalibrate = [&] {
-    std::vector<std::tuple<int64_t, double, double>> points;
-    for (const Candidate &c : result.candidates)
-      if (c.measured && c.error.empty())
-        points.emplace_back(devicesOf(c.mesh), c.modeledSeconds,
-                            c.measured->median);
-    result.calibration = calibrate(points);
-    for (Candidate &c : result.candidates) {
-      auto it = result.calibration.factorByDevices.find(devicesOf(c.mesh));
-      if (it == result.calibration.factorByDevices.end())
-        it = result.calibration.factorByDevices.find(0);
-      c.calibratedSeconds =
-          c.modeledSeconds *
-          (it == result.calibration.factorByDevices.end() ? 1 : it->second);
-    }
+    result.calibration =
+        calibrate(baseProfile, /*sharedProcessor=*/true, result.candidates);
   };
   auto ranked = [&](bool measuredOnly) {
     std::vector<size_t> order;

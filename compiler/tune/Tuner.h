@@ -30,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "compiler/api/Tessel.h"
+#include "compiler/cost/ProgramCost.h"
 
 namespace tessel::tune {
 
@@ -48,6 +49,10 @@ std::string meshText(const MeshShape &mesh);
 struct Measurement {
   double median = 0, fastest = 0, slowest = 0;
   int runs = 0;
+  /// Seconds per device and step of each kernel family and collective
+  /// kind ("dot_general", "all_reduce", ...), from a profiled run of the
+  /// same executable: what the calibration fits.
+  std::map<std::string, double> familySeconds;
   /// Taken from the tuning log, not measured in this search.
   bool fromLog = false;
 };
@@ -64,6 +69,9 @@ struct Candidate {
   double modeledSeconds = 0, calibratedSeconds = 0;
   int64_t peakBytes = 0;
   std::string fingerprint;
+  /// What the executable does per device and step, for pricing it with
+  /// the calibrated profile.
+  std::optional<cost::ProgramWork> work;
   std::optional<Measurement> measured;
   /// Why it was dropped (failed to compile or run); empty otherwise.
   std::string error;
@@ -84,6 +92,7 @@ struct TuneOptions {
   int warmup = 2;
   /// Threads in all for the host backend (0: every core).
   int threads = 0;
+  /// The cost model's profile, which the calibration starts from.
   std::string deviceProfile = "host";
   /// The cost model's search time per candidate.
   double autoSeconds = 2;
@@ -96,11 +105,12 @@ struct TuneOptions {
   std::function<void(const std::string &)> onProgress;
 };
 
-/// A least-squares fit of measured = factor * modeled per device count
-/// (one factor per distinct number of devices on the measured
-/// candidates; log space), and the error of the model before and after.
+/// The device profile fitted to the measured candidates (see
+/// cost::fitProfile), and the model's error before (the profile --auto
+/// used) and after.
 struct Calibration {
-  std::map<int64_t, double> factorByDevices;
+  /// Empty until something was measured.
+  std::optional<proto::DeviceProfile> profile;
   double mapeBefore = 0, mapeAfter = 0;
   double tauBefore = 0, tauAfter = 0;
   int measured = 0;
@@ -128,9 +138,13 @@ double kendallTau(const std::vector<double> &a, const std::vector<double> &b);
 double meanAbsolutePercentageError(const std::vector<double> &modeled,
                                    const std::vector<double> &measured);
 
-/// Fits Calibration over (devices, modeled, measured) triples.
-Calibration
-calibrate(const std::vector<std::tuple<int64_t, double, double>> &points);
+/// Fits `base` to the measured candidates of `candidates` (those with a
+/// work summary and a family profile), prices every candidate with a work
+/// summary by the fit (calibratedSeconds), and says how far the model was
+/// from the measurements before and after. `sharedProcessor`: the
+/// candidates ran as threads of one processor.
+Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
+                      std::vector<Candidate> &candidates);
 
 /// The table tessel-tune prints: every candidate, measured or not.
 std::string formatTable(const TuneResult &result);

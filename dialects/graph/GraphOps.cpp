@@ -714,12 +714,18 @@ double ConvolutionOp::getFlops() {
   return 2 * numElements(getResult()) * window;
 }
 
+double FusionOp::getFlops() {
+  double flops = 0;
+  for (mlir::Operation &op : getBody().front())
+    if (auto cost = mlir::dyn_cast<CostOpInterface>(&op))
+      flops += cost.getFlops();
+  return flops;
+}
+
 double ReduceOp::getFlops() { return numElements(getOperand()); }
 double SoftmaxOp::getFlops() { return 5 * numElements(getResult()); }
 double LayerNormOp::getFlops() { return 8 * numElements(getResult()); }
-double BatchNormInferenceOp::getFlops() {
-  return 8 * numElements(getResult());
-}
+double BatchNormInferenceOp::getFlops() { return 8 * numElements(getResult()); }
 
 bool IotaOp::isComputedWhole() { return true; }
 bool ConstantOp::isComputedWhole() {
@@ -753,12 +759,11 @@ mlir::DictionaryAttr ReduceOp::getKernelAttributes() {
 }
 
 mlir::DictionaryAttr ResizeOp::getKernelAttributes() {
-  return withNames(
-      *this,
-      {{"mode", stringifyResizeMode(getMode())},
-       {"coordinate_transform",
-        stringifyCoordinateTransform(getCoordinateTransform())},
-       {"nearest_mode", stringifyNearestMode(getNearestMode())}});
+  return withNames(*this,
+                   {{"mode", stringifyResizeMode(getMode())},
+                    {"coordinate_transform",
+                     stringifyCoordinateTransform(getCoordinateTransform())},
+                    {"nearest_mode", stringifyNearestMode(getNearestMode())}});
 }
 
 } // namespace tessel::graph

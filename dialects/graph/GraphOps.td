@@ -663,6 +663,10 @@ def Graph_FusionOp : Graph_Op<"fusion", [IsolatedFromAbove, SingleBlock]> {
     `(` $inputs `)` attr-dict `:` functional-type($inputs, $result) $body
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// CostOpInterface: the FLOPs of the ops of its body.
+    double getFlops();
+  }];
 }
 
 def Graph_YieldOp : Graph_Op<"yield", [Pure, Terminator, ReturnLike,

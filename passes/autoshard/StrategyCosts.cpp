@@ -41,6 +41,14 @@ partition::Layout layoutOf(const Dims &dims) {
 
 } // namespace
 
+std::string kernelFamilyOf(mlir::Operation *op) {
+  // Ops without a kernel of their own (elementwise ops, broadcasts) run in
+  // a fused chain.
+  if (!op->hasTrait<graph::OpTrait::HostKernel>())
+    return "fusion";
+  return op->getName().stripDialect().str();
+}
+
 double flopsOf(mlir::Operation *op) {
   if (auto cost = mlir::dyn_cast<graph::CostOpInterface>(op))
     return cost.getFlops();
@@ -63,8 +71,8 @@ StrategyCosts::groupOf(const std::vector<std::string> &names) const {
   return spmd::deviceGroups(mesh, names).front();
 }
 
-double StrategyCosts::reshardSeconds(mlir::RankedTensorType type, const Dims &from,
-                               const Dims &to) {
+double StrategyCosts::reshardSeconds(mlir::RankedTensorType type,
+                                     const Dims &from, const Dims &to) {
   if (from == to)
     return 0;
   partition::Layout source = layoutOf(from), target = layoutOf(to);
@@ -119,9 +127,11 @@ double StrategyCosts::reshardSeconds(mlir::RankedTensorType type, const Dims &fr
         break;
       }
       case partition::CollectiveStep::AllSlice:
-        // Local: a copy of what is kept.
-        seconds += model.computeSeconds(0, elementName(type.getElementType()),
-                                        2 * bytesOf(step.after));
+        // Local: a copy of what is kept (exported as a pad).
+        seconds +=
+            model.computeShare(mesh.numDevices()) *
+            model.kernelSeconds("pad", 0, elementName(type.getElementType()),
+                                2 * bytesOf(step.after));
         break;
       }
     }
@@ -151,8 +161,9 @@ StrategyCosts::strategySeconds(const StrategyNode &node, size_t s) const {
       static_cast<double>(localBytes(resultType, node.result[s]));
   bytes += resultBytes;
   double compute =
-      model.computeSeconds(flopsOf(node.op) / parts,
-                           elementName(resultType.getElementType()), bytes);
+      model.computeShare(mesh.numDevices()) *
+      model.kernelSeconds(kernelFamilyOf(node.op), flopsOf(node.op) / parts,
+                          elementName(resultType.getElementType()), bytes);
   double communication = 0;
   if (!partialAxes.empty()) {
     partition::Axes names;

@@ -24,6 +24,11 @@ namespace tessel::autoshard {
 /// count one per result element).
 double flopsOf(mlir::Operation *op);
 
+/// The kernel family that runs `op` on a device, as a calibrated device
+/// profile names it: the op's name, or "fusion" for an op without a
+/// kernel of its own (elementwise ops run fused).
+std::string kernelFamilyOf(mlir::Operation *op);
+
 class StrategyCosts {
 public:
   StrategyCosts(spmd::MeshAttr mesh, const cost::CostModel &model)

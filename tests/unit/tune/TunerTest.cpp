@@ -2,8 +2,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "compiler/tune/Tuner.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
 namespace tessel::tune {
@@ -31,25 +33,6 @@ TEST(TunerTest, RankingMetrics) {
   EXPECT_DOUBLE_EQ(kendallTau({1, 2, 3, 4}, {40, 30, 20, 10}), -1.0);
   EXPECT_NEAR(kendallTau({1, 2, 3}, {1, 3, 2}), 1.0 / 3, 1e-12);
   EXPECT_DOUBLE_EQ(meanAbsolutePercentageError({1, 3}, {2, 2}), 50.0);
-}
-
-// Measurements made from known per-device-count factors (with noise that
-// averages out in log space) give those factors back, and the calibrated
-// model's error and ranking are then exact.
-TEST(TunerTest, CalibrationRecoversKnownFactors) {
-  std::vector<std::tuple<int64_t, double, double>> points;
-  for (double modeled : {1.0, 2.0, 4.0}) {
-    points.emplace_back(2, modeled, modeled * 3.0 * 1.1);
-    points.emplace_back(2, modeled, modeled * 3.0 / 1.1);
-    points.emplace_back(4, modeled * 0.5, modeled * 0.5 * 8.0);
-  }
-  Calibration calibration = calibrate(points);
-  EXPECT_NEAR(calibration.factorByDevices[2], 3.0, 1e-9);
-  EXPECT_NEAR(calibration.factorByDevices[4], 8.0, 1e-9);
-  EXPECT_GT(calibration.mapeBefore, 50);
-  EXPECT_LT(calibration.mapeAfter, 10);
-  EXPECT_GT(calibration.tauAfter, calibration.tauBefore);
-  EXPECT_EQ(calibration.measured, 9);
 }
 
 std::string temporaryPath(const std::string &name) {
@@ -97,6 +80,33 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
   EXPECT_EQ(best.mesh, "x=2");
   EXPECT_NE(best.planText.find("mesh"), std::string::npos);
   EXPECT_NE(formatTable(*first).find("best"), std::string::npos);
+
+  // The search fitted a profile to what it measured: the kernels the MLP
+  // runs, on a processor its devices share; --auto takes it.
+  ASSERT_TRUE(first->calibration.profile);
+  const proto::DeviceProfile &fitted = *first->calibration.profile;
+  EXPECT_TRUE(fitted.shared_processor());
+  EXPECT_TRUE(fitted.kernels().contains("dot_general"));
+  EXPECT_GT(first->calibration.measured, 0);
+  for (const Candidate &c : first->candidates)
+    if (c.measured)
+      EXPECT_GT(c.calibratedSeconds, 0) << c.mesh << " " << c.name;
+  std::string profilePath = temporaryPath("calibrated.textproto");
+  {
+    std::string text;
+    ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(fitted, &text));
+    std::ofstream(profilePath) << text;
+  }
+  CompileOptions withProfile;
+  withProfile.inputShapes["x"] = {8, 64};
+  withProfile.sharding.mesh = "x=2";
+  withProfile.sharding.autoShard = true;
+  withProfile.sharding.deviceProfile = profilePath;
+  absl::StatusOr<Compiled> calibratedAuto =
+      compile(ModelSource::file(kModel), withProfile);
+  ASSERT_TRUE(calibratedAuto.ok()) << calibratedAuto.status();
+  ASSERT_TRUE(calibratedAuto->autoShardReport());
+  EXPECT_GT(calibratedAuto->autoShardReport()->computeSeconds, 0);
 
   // The best plan compiles and runs as a plan file would.
   CompileOptions compileOptions;

@@ -1,0 +1,389 @@
+//===- ProgramCost.cpp - The cost model on an executable, and its fit -----===//
+
+#include "compiler/cost/ProgramCost.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace tessel::cost {
+namespace {
+
+double bufferBytes(const proto::DeviceProgram &program, int64_t id) {
+  if (id < 0 || id >= program.buffers_size())
+    return 0;
+  const proto::Buffer &buffer = program.buffers(id);
+  double bytes = 1;
+  for (int64_t dim : buffer.dims())
+    bytes *= static_cast<double>(dim);
+  switch (buffer.element_type()) {
+  case proto::F64:
+  case proto::I64:
+  case proto::U64:
+    return 8 * bytes;
+  case proto::F32:
+  case proto::I32:
+  case proto::U32:
+    return 4 * bytes;
+  case proto::F16:
+  case proto::BF16:
+  case proto::I16:
+  case proto::U16:
+    return 2 * bytes;
+  default:
+    return bytes;
+  }
+}
+
+std::string elementTypeOf(const proto::DeviceProgram &program,
+                          const proto::Instruction &instruction) {
+  if (instruction.results_size() == 0 ||
+      instruction.results(0) >= program.buffers_size())
+    return "f32";
+  return absl::AsciiStrToLower(proto::ElementType_Name(
+      program.buffers(instruction.results(0)).element_type()));
+}
+
+/// The kind of a collective instruction as the cost model knows it.
+std::optional<Collective> kindOf(const proto::Collective &collective) {
+  switch (collective.kind()) {
+  case proto::Collective::ALL_REDUCE:
+    return Collective::AllReduce;
+  case proto::Collective::ALL_GATHER:
+    return Collective::AllGather;
+  case proto::Collective::REDUCE_SCATTER:
+    return Collective::ReduceScatter;
+  case proto::Collective::ALL_TO_ALL:
+    return Collective::AllToAll;
+  case proto::Collective::COLLECTIVE_PERMUTE:
+    return Collective::CollectivePermute;
+  case proto::Collective::HALO_EXCHANGE:
+    return Collective::HaloExchange;
+  default:
+    return std::nullopt;
+  }
+}
+
+/// Solves the n x n system `a x = b` by Gaussian elimination with partial
+/// pivoting; false if it is singular.
+bool solve(std::vector<std::vector<double>> a, std::vector<double> b,
+           std::vector<double> &x) {
+  size_t n = b.size();
+  for (size_t c = 0; c < n; ++c) {
+    size_t pivot = c;
+    for (size_t r = c + 1; r < n; ++r)
+      if (std::abs(a[r][c]) > std::abs(a[pivot][c]))
+        pivot = r;
+    if (std::abs(a[pivot][c]) < 1e-12)
+      return false;
+    std::swap(a[c], a[pivot]);
+    std::swap(b[c], b[pivot]);
+    for (size_t r = c + 1; r < n; ++r) {
+      double f = a[r][c] / a[c][c];
+      for (size_t k = c; k < n; ++k)
+        a[r][k] -= f * a[c][k];
+      b[r] -= f * b[c];
+    }
+  }
+  x.assign(n, 0);
+  for (size_t c = n; c-- > 0;) {
+    double sum = b[c];
+    for (size_t k = c + 1; k < n; ++k)
+      sum -= a[c][k] * x[k];
+    x[c] = sum / a[c][c];
+  }
+  return true;
+}
+
+} // namespace
+
+ProgramWork programWork(const proto::Executable &executable) {
+  ProgramWork work;
+  work.devices = std::max(1, executable.programs_size());
+  double perDevice = 1.0 / static_cast<double>(work.devices);
+  // Identical instructions merge: the key is everything but the count.
+  std::map<std::tuple<std::string, bool, double, double, std::string,
+                      std::vector<int64_t>>,
+           double>
+      merged;
+  for (const proto::DeviceProgram &program : executable.programs())
+    for (const proto::Instruction &instruction : program.instructions()) {
+      double in = 0, out = 0;
+      for (int64_t id : instruction.operands())
+        in += bufferBytes(program, id);
+      for (int64_t id : instruction.results())
+        out += bufferBytes(program, id);
+      std::string type = elementTypeOf(program, instruction);
+      if (instruction.op() != "collective") {
+        merged[{instruction.op(),
+                false,
+                instruction.flops(),
+                in + out,
+                type,
+                {}}] += perDevice;
+        continue;
+      }
+      const proto::Collective &collective = instruction.collective();
+      std::optional<Collective> kind = kindOf(collective);
+      if (!kind)
+        continue;
+      std::vector<int64_t> group;
+      for (const proto::Ints &members : collective.groups())
+        if (std::find(members.values().begin(), members.values().end(),
+                      program.device_id()) != members.values().end())
+          group.assign(members.values().begin(), members.values().end());
+      double bytes = *kind == Collective::AllGather      ? out
+                     : *kind == Collective::HaloExchange ? std::abs(out - in)
+                                                         : in;
+      merged[{collectiveName(*kind), true, 0.0, bytes, type, group}] +=
+          perDevice;
+    }
+  for (const auto &[key, count] : merged) {
+    WorkItem item;
+    std::tie(item.family, item.collective, item.flops, item.bytes,
+             item.elementType, item.group) = key;
+    item.count = count;
+    work.items.push_back(std::move(item));
+  }
+  return work;
+}
+
+std::string formatWork(const ProgramWork &work) {
+  std::vector<std::string> items = {absl::StrCat(work.devices)};
+  for (const WorkItem &item : work.items)
+    items.push_back(absl::StrFormat("%s,%d,%.9g,%.9g,%.9g,%s,%s", item.family,
+                                    item.collective ? 1 : 0, item.count,
+                                    item.flops, item.bytes, item.elementType,
+                                    absl::StrJoin(item.group, ".")));
+  return absl::StrJoin(items, ";");
+}
+
+absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a program's work: '", line.substr(0, 80), "'"));
+  };
+  std::vector<std::string> items = absl::StrSplit(line, ';');
+  ProgramWork work;
+  if (!absl::SimpleAtoi(items[0], &work.devices) || work.devices < 1)
+    return bad();
+  for (size_t i = 1; i < items.size(); ++i) {
+    std::vector<std::string> fields = absl::StrSplit(items[i], ',');
+    WorkItem item;
+    int collective = 0;
+    if (fields.size() != 7 || fields[0].empty() ||
+        !absl::SimpleAtoi(fields[1], &collective) ||
+        !absl::SimpleAtod(fields[2], &item.count) ||
+        !absl::SimpleAtod(fields[3], &item.flops) ||
+        !absl::SimpleAtod(fields[4], &item.bytes))
+      return bad();
+    item.family = fields[0];
+    item.collective = collective != 0;
+    if (item.collective && !collectiveNamed(item.family))
+      return bad();
+    item.elementType = fields[5];
+    for (absl::string_view id :
+         absl::StrSplit(fields[6], '.', absl::SkipEmpty())) {
+      int64_t device;
+      if (!absl::SimpleAtoi(id, &device))
+        return bad();
+      item.group.push_back(device);
+    }
+    work.items.push_back(std::move(item));
+  }
+  return work;
+}
+
+std::map<std::string, double> familySeconds(const ProgramWork &work,
+                                            const CostModel &model) {
+  std::map<std::string, double> seconds;
+  double share = model.computeShare(work.devices);
+  for (const WorkItem &item : work.items)
+    seconds[item.family] +=
+        item.count *
+        (item.collective
+             ? model.collectiveSeconds(*collectiveNamed(item.family),
+                                       item.bytes, item.group)
+             : share * model.kernelSeconds(item.family, item.flops,
+                                           item.elementType, item.bytes));
+  return seconds;
+}
+
+double programSeconds(const ProgramWork &work, const CostModel &model) {
+  double seconds = model.stepSeconds(work.devices);
+  for (const auto &[family, s] : familySeconds(work, model))
+    seconds += s;
+  return seconds;
+}
+
+std::vector<double>
+nonNegativeLeastSquares(const std::vector<std::vector<double>> &rows,
+                        const std::vector<double> &y,
+                        const std::vector<double> &weights) {
+  size_t columns = rows.empty() ? 0 : rows.front().size();
+  // Columns scaled to a unit maximum keep the normal equations sane when
+  // one counts launches and another seconds.
+  std::vector<double> scale(columns, 0);
+  for (const std::vector<double> &row : rows)
+    for (size_t c = 0; c < columns; ++c)
+      scale[c] = std::max(scale[c], std::abs(row[c]));
+  auto residual = [&](const std::vector<double> &x) {
+    double sum = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      double r = -y[i];
+      for (size_t c = 0; c < columns; ++c)
+        r += rows[i][c] * x[c];
+      sum += weights[i] * r * r;
+    }
+    return sum;
+  };
+  std::vector<double> best(columns, 0);
+  double bestResidual = residual(best);
+  int bestUsed = 0;
+  for (unsigned subset = 1; subset < (1u << columns); ++subset) {
+    std::vector<size_t> used;
+    for (size_t c = 0; c < columns; ++c)
+      if ((subset >> c & 1) && scale[c] > 0)
+        used.push_back(c);
+    if (used.size() != static_cast<size_t>(__builtin_popcount(subset)))
+      continue;
+    size_t n = used.size();
+    std::vector<std::vector<double>> a(n, std::vector<double>(n, 0));
+    std::vector<double> b(n, 0);
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (size_t j = 0; j < n; ++j) {
+        double xj = rows[i][used[j]] / scale[used[j]];
+        b[j] += weights[i] * xj * y[i];
+        for (size_t k = 0; k < n; ++k)
+          a[j][k] += weights[i] * xj * rows[i][used[k]] / scale[used[k]];
+      }
+    std::vector<double> solution;
+    if (!solve(a, b, solution) || std::any_of(solution.begin(), solution.end(),
+                                              [](double v) { return v < 0; }))
+      continue;
+    std::vector<double> x(columns, 0);
+    for (size_t j = 0; j < n; ++j)
+      x[used[j]] = solution[j] / scale[used[j]];
+    double r = residual(x);
+    // A fit no better than one with fewer terms keeps the fewer.
+    bool fewer = static_cast<int>(n) < bestUsed;
+    if (r < bestResidual * (1 - 1e-9) ||
+        (fewer && r <= bestResidual * (1 + 1e-9))) {
+      best = x;
+      bestResidual = r;
+      bestUsed = static_cast<int>(n);
+    }
+  }
+  return best;
+}
+
+absl::StatusOr<proto::DeviceProfile>
+fitProfile(const proto::DeviceProfile &base,
+           const std::vector<Observation> &observations) {
+  absl::StatusOr<CostModel> baseModel = CostModel::fromProfile(base);
+  if (!baseModel.ok())
+    return baseModel.status();
+  if (observations.empty())
+    return absl::InvalidArgumentError("no measured run to calibrate with");
+  // Per family: a row per observation that has it.
+  struct Rows {
+    bool collective = false;
+    std::string elementType;
+    std::vector<std::vector<double>> x;
+    std::vector<double> y, weights;
+  };
+  std::map<std::string, Rows> families;
+  std::vector<std::vector<double>> stepRows;
+  std::vector<double> stepY, stepWeights;
+  for (const Observation &observation : observations) {
+    if (!(observation.stepSeconds > 0))
+      return absl::InvalidArgumentError(
+          "a measured step must take a positive time");
+    double weight = 1 / (observation.stepSeconds * observation.stepSeconds);
+    double share = baseModel->computeShare(observation.work.devices);
+    // Kernels: (launches, base roofline seconds); collectives: (latency
+    // steps, bytes sent), each times the count per device.
+    std::map<std::string, std::vector<double>> features;
+    for (const WorkItem &item : observation.work.items) {
+      std::vector<double> &f = features[item.family];
+      f.resize(2, 0);
+      Rows &rows = families[item.family];
+      rows.collective = item.collective;
+      if (rows.elementType.empty())
+        rows.elementType = item.elementType;
+      if (item.collective) {
+        CollectiveTerms terms =
+            collectiveTerms(*collectiveNamed(item.family), item.bytes,
+                            static_cast<int64_t>(item.group.size()));
+        f[0] += item.count * terms.steps;
+        f[1] += item.count * terms.transferBytes;
+      } else {
+        f[0] += share * item.count;
+        f[1] +=
+            share * item.count *
+            baseModel->computeSeconds(item.flops, item.elementType, item.bytes);
+      }
+    }
+    double accounted = 0;
+    for (const auto &[family, f] : features) {
+      auto measured = observation.familySeconds.find(family);
+      double y =
+          measured == observation.familySeconds.end() ? 0 : measured->second;
+      accounted += y;
+      Rows &rows = families[family];
+      rows.x.push_back(f);
+      rows.y.push_back(y);
+      rows.weights.push_back(weight);
+    }
+    stepRows.push_back({1, static_cast<double>(observation.work.devices)});
+    stepY.push_back(std::max(0.0, observation.stepSeconds - accounted));
+    stepWeights.push_back(weight);
+  }
+
+  proto::DeviceProfile profile = base;
+  profile.set_source(
+      absl::StrCat(base.source(), "; calibrated by tessel-tune against ",
+                   observations.size(), " measured executables"));
+  for (const auto &[family, rows] : families) {
+    std::vector<double> x =
+        nonNegativeLeastSquares(rows.x, rows.y, rows.weights);
+    if (rows.collective) {
+      proto::DeviceProfile::Link link;
+      link.set_name(family);
+      link.set_latency(x[0]);
+      // Nothing for bytes: a bandwidth no transfer is slowed by.
+      link.set_bandwidth(x[1] > 0 ? 1 / x[1] : 1e18);
+      (*profile.mutable_collectives())[family] = link;
+      continue;
+    }
+    // The roofline scaled by x[1]: both rates divided by it (a family the
+    // fit finds no work term for gets rates nothing is slowed by).
+    double scale = std::max(x[1], 1e-9);
+    // The base's peak for the family's element type (a FLOP alone takes
+    // 1 / peak).
+    double flopRate = 1 / baseModel->computeSeconds(1, rows.elementType, 0);
+    proto::DeviceProfile::Kernel kernel;
+    kernel.set_launch_seconds(x[0]);
+    kernel.set_flop_rate(flopRate / scale);
+    kernel.set_byte_rate(base.device().memory_bandwidth() / scale);
+    (*profile.mutable_kernels())[family] = kernel;
+  }
+  std::vector<double> step =
+      nonNegativeLeastSquares(stepRows, stepY, stepWeights);
+  profile.set_step_seconds(step[0]);
+  profile.set_step_seconds_per_device(step[1]);
+  if (absl::StatusOr<CostModel> check = CostModel::fromProfile(profile);
+      !check.ok())
+    return check.status();
+  return profile;
+}
+
+} // namespace tessel::cost

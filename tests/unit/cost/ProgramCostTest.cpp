@@ -1,0 +1,172 @@
+//===- ProgramCostTest.cpp - Pricing executables, fitting profiles --------===//
+
+#include "compiler/cost/ProgramCost.h"
+
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace tessel::cost {
+namespace {
+
+constexpr const char *kBase = R"pb(
+  name: "base"
+  device {
+    peak_flops { key: "f32" value: 1e11 }
+    memory_bandwidth: 1e10
+    memory_bytes: 1000000000
+  }
+  links { name: "threads" devices: 0 latency: 1e-6 bandwidth: 1e9 }
+)pb";
+
+proto::DeviceProfile parse(const std::string &text) {
+  proto::DeviceProfile profile;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &profile));
+  return profile;
+}
+
+WorkItem kernel(const std::string &family, double count, double flops,
+                double bytes) {
+  WorkItem item;
+  item.family = family;
+  item.count = count;
+  item.flops = flops;
+  item.bytes = bytes;
+  item.elementType = "f32";
+  return item;
+}
+
+WorkItem allReduce(double count, double bytes, int64_t members) {
+  WorkItem item;
+  item.family = "all_reduce";
+  item.collective = true;
+  item.count = count;
+  item.bytes = bytes;
+  item.elementType = "f32";
+  for (int64_t d = 0; d < members; ++d)
+    item.group.push_back(d);
+  return item;
+}
+
+TEST(ProgramCostTest, NonNegativeLeastSquares) {
+  // y = 2 a + 3 b exactly.
+  std::vector<std::vector<double>> rows = {{1, 0}, {0, 1}, {1, 1}, {2, 1}};
+  std::vector<double> y = {2, 3, 5, 7}, w(4, 1);
+  std::vector<double> x = nonNegativeLeastSquares(rows, y, w);
+  EXPECT_NEAR(x[0], 2, 1e-9);
+  EXPECT_NEAR(x[1], 3, 1e-9);
+  // The unconstrained fit would make b negative; it is held at 0.
+  x = nonNegativeLeastSquares({{1, 1}, {2, 1}}, {1, 3}, {1, 1});
+  EXPECT_GE(x[1], 0);
+  EXPECT_NEAR(x[0], 1.4, 1e-9); // least squares of y = a x alone
+  EXPECT_EQ(x[1], 0);
+}
+
+TEST(ProgramCostTest, WorkPrintsAndParsesBack) {
+  ProgramWork work;
+  work.devices = 4;
+  work.items = {kernel("dot_general", 2, 1e6, 4e4), allReduce(1, 4096, 4)};
+  absl::StatusOr<ProgramWork> back = parseWork(formatWork(work));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(formatWork(*back), formatWork(work));
+  EXPECT_EQ(back->items[1].group, (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_FALSE(parseWork("x").ok());
+  EXPECT_FALSE(parseWork("2;dot_general,0,1").ok());
+  EXPECT_FALSE(parseWork("2;no_such_collective,1,1,0,8,f32,0.1").ok());
+}
+
+// Runs priced by a known calibrated profile give that profile back: the
+// launch cost and roofline scale of each kernel family, a collective's
+// latency and bandwidth, the step's fixed costs; and the fitted profile
+// prices the runs exactly.
+TEST(ProgramCostTest, FitRecoversKnownRates) {
+  proto::DeviceProfile base = parse(kBase);
+  base.set_shared_processor(true);
+  proto::DeviceProfile truth = base;
+  // dot_general at a third of the base's rates, plus 5 us a launch;
+  // fusion at the base's rates plus 1 us.
+  auto &dot = (*truth.mutable_kernels())["dot_general"];
+  dot.set_launch_seconds(5e-6);
+  dot.set_flop_rate(1e11 / 3);
+  dot.set_byte_rate(1e10 / 3);
+  auto &fusion = (*truth.mutable_kernels())["fusion"];
+  fusion.set_launch_seconds(1e-6);
+  fusion.set_flop_rate(1e11);
+  fusion.set_byte_rate(1e10);
+  auto &reduce = (*truth.mutable_collectives())["all_reduce"];
+  reduce.set_name("all_reduce");
+  reduce.set_latency(4e-6);
+  reduce.set_bandwidth(2e9);
+  truth.set_step_seconds(20e-6);
+  truth.set_step_seconds_per_device(3e-6);
+  absl::StatusOr<CostModel> truthModel = CostModel::fromProfile(truth);
+  ASSERT_TRUE(truthModel.ok()) << truthModel.status();
+
+  // Plans of a model on 1, 2 and 4 devices: compute split, all-reduces of
+  // varying size.
+  std::vector<Observation> observations;
+  for (int64_t devices : {1, 2, 4})
+    for (double split : {1.0, 0.5}) {
+      ProgramWork work;
+      work.devices = devices;
+      double part = split == 1.0 ? 1.0 / devices : 1.0;
+      work.items = {kernel("dot_general", 3, 2e8 * part, 1e6 * part),
+                    kernel("dot_general", 1, 1e6 * part, 4e5 * part),
+                    kernel("fusion", 4 + devices, 1e5 * part, 8e5 * part)};
+      if (devices > 1)
+        work.items.push_back(
+            allReduce(split == 1.0 ? 1 : 2, 4e5 * split * devices, devices));
+      Observation observation;
+      observation.work = work;
+      observation.familySeconds = familySeconds(work, *truthModel);
+      observation.stepSeconds = programSeconds(work, *truthModel);
+      observations.push_back(observation);
+    }
+  absl::StatusOr<proto::DeviceProfile> fitted = fitProfile(base, observations);
+  ASSERT_TRUE(fitted.ok()) << fitted.status();
+  EXPECT_NEAR(fitted->kernels().at("dot_general").launch_seconds(), 5e-6, 1e-9);
+  EXPECT_NEAR(fitted->kernels().at("dot_general").flop_rate(), 1e11 / 3,
+              1e11 * 1e-6);
+  EXPECT_NEAR(fitted->kernels().at("fusion").launch_seconds(), 1e-6, 1e-9);
+  EXPECT_NEAR(fitted->collectives().at("all_reduce").latency(), 4e-6, 1e-9);
+  EXPECT_NEAR(fitted->collectives().at("all_reduce").bandwidth(), 2e9,
+              2e9 * 1e-6);
+  EXPECT_NEAR(fitted->step_seconds(), 20e-6, 1e-9);
+  EXPECT_NEAR(fitted->step_seconds_per_device(), 3e-6, 1e-9);
+  absl::StatusOr<CostModel> model = CostModel::fromProfile(*fitted);
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (const Observation &observation : observations)
+    EXPECT_NEAR(programSeconds(observation.work, *model),
+                observation.stepSeconds, 1e-9 * observation.stepSeconds);
+  EXPECT_FALSE(fitProfile(base, {}).ok());
+}
+
+// The devices of a shared processor each compute at 1/N of its rates.
+TEST(ProgramCostTest, SharedProcessorScalesCompute) {
+  proto::DeviceProfile profile = parse(kBase);
+  ProgramWork work;
+  work.devices = 4;
+  work.items = {kernel("dot_general", 1, 1e9, 0)};
+  absl::StatusOr<CostModel> separate = CostModel::fromProfile(profile);
+  profile.set_shared_processor(true);
+  absl::StatusOr<CostModel> shared = CostModel::fromProfile(profile);
+  ASSERT_TRUE(separate.ok() && shared.ok());
+  EXPECT_DOUBLE_EQ(programSeconds(work, *separate), 1e-2);
+  EXPECT_DOUBLE_EQ(programSeconds(work, *shared), 4e-2);
+}
+
+// A calibrated entry that makes no sense is refused with its name.
+TEST(ProgramCostTest, BadCalibratedEntriesAreRefused) {
+  proto::DeviceProfile profile = parse(kBase);
+  (*profile.mutable_collectives())["all_shout"].set_bandwidth(1);
+  absl::StatusOr<CostModel> model = CostModel::fromProfile(profile);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("all_shout"), std::string::npos);
+  profile = parse(kBase);
+  (*profile.mutable_kernels())["fusion"].set_launch_seconds(-1);
+  model = CostModel::fromProfile(profile);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("fusion"), std::string::npos);
+}
+
+} // namespace
+} // namespace tessel::cost
