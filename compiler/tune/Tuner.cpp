@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -229,56 +230,67 @@ struct Buffers {
   }
 };
 
-/// Times `runs` runs after `warmup`; with `profile`, also the seconds per
-/// device and step of each kernel family and collective kind, from as many
-/// more runs of a profiling load (timed apart, so the profiler's own cost
-/// stays out of the median).
-absl::StatusOr<Measurement> measure(const Compiled &compiled, int threads,
-                                    int warmup, int runs, bool profile) {
-  Buffers buffers(compiled.executable());
+/// The median, fastest and slowest of `times` (seconds, at least one).
+Measurement summarise(std::vector<double> times) {
   Measurement m;
-  m.runs = runs;
-  for (bool profiling : {false, true}) {
-    if (profiling && !profile)
-      break;
-    HostBackend backend(threads, profiling);
-    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
-        compiled.load(backend);
-    if (!loaded.ok())
-      return loaded.status();
-    std::vector<double> times;
-    std::vector<std::pair<std::string, double>> warm;
-    for (int i = 0; i < warmup + runs; ++i) {
-      if (i == warmup && profiling)
-        warm = (*loaded)->profile();
-      auto start = Clock::now();
-      if (absl::Status status =
-              (*loaded)->runBuffers(buffers.inputs, buffers.outputs);
-          !status.ok())
-        return status;
-      if (i >= warmup)
-        times.push_back(
-            std::chrono::duration<double>(Clock::now() - start).count());
-    }
-    if (profiling) {
-      // What the timed runs added, per device and step.
-      double scale =
-          1.0 / (runs * std::max(1, compiled.executable().programs_size()));
-      for (const auto &[name, seconds] : (*loaded)->profile())
-        m.familySeconds[absl::AsciiStrToLower(name)] += seconds * scale;
-      for (const auto &[name, seconds] : warm)
-        m.familySeconds[absl::AsciiStrToLower(name)] -= seconds * scale;
-      continue;
-    }
-    std::sort(times.begin(), times.end());
-    m.fastest = times.front();
-    m.slowest = times.back();
-    m.median =
-        times.size() % 2
-            ? times[times.size() / 2]
-            : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
-  }
+  std::sort(times.begin(), times.end());
+  size_t n = times.size();
+  m.runs = static_cast<int>(n);
+  m.fastest = times.front();
+  m.slowest = times.back();
+  m.median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
   return m;
+}
+
+/// An executable loaded for timing, with its buffers and times so far.
+struct Timed {
+  size_t candidate;
+  std::unique_ptr<Buffers> buffers;
+  std::unique_ptr<LoadedExecutable> loaded;
+  std::vector<double> times;
+  absl::Status status;
+
+  bool runOnce(bool keep) {
+    auto start = Clock::now();
+    status = loaded->runBuffers(buffers->inputs, buffers->outputs);
+    if (status.ok() && keep)
+      times.push_back(
+          std::chrono::duration<double>(Clock::now() - start).count());
+    return status.ok();
+  }
+};
+
+/// Seconds per device and step of each kernel family and collective kind
+/// ("dot_general", "all_reduce", ...; names lowercased) over `runs` runs of
+/// a profiling load after `warmup`: what the timed runs added to the
+/// profile, so that the warm-up's one-off costs stay out.
+absl::StatusOr<std::map<std::string, double>>
+profileFamilies(const Compiled &compiled, int threads, int warmup, int runs) {
+  Buffers buffers(compiled.executable());
+  HostBackend backend(threads, /*profile=*/true);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      compiled.load(backend);
+  if (!loaded.ok())
+    return loaded.status();
+  std::vector<std::pair<std::string, double>> warm;
+  for (int i = 0; i < warmup + runs; ++i) {
+    if (i == warmup)
+      warm = (*loaded)->profile();
+    if (absl::Status status =
+            (*loaded)->runBuffers(buffers.inputs, buffers.outputs);
+        !status.ok())
+      return status;
+  }
+  if (runs < 1)
+    return std::map<std::string, double>();
+  double scale =
+      1.0 / (runs * std::max(1, compiled.executable().programs_size()));
+  std::map<std::string, double> families;
+  for (const auto &[name, seconds] : (*loaded)->profile())
+    families[absl::AsciiStrToLower(name)] += seconds * scale;
+  for (const auto &[name, seconds] : warm)
+    families[absl::AsciiStrToLower(name)] -= seconds * scale;
+  return families;
 }
 
 } // namespace
@@ -524,51 +536,121 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     }
     return index;
   };
-  // Measures candidate `i` with `runs` runs unless it (or a candidate
-  // with the same executable, or the log) already has as many.
-  auto measureOne = [&](size_t i, int runs) {
+  // Takes a measurement of candidate `i` with `runs` runs from where one
+  // already is (itself, a candidate with the same executable, the log);
+  // false if it has to be measured.
+  auto known = [&](size_t i, int runs) {
     Candidate &candidate = result.candidates[i];
     if (candidate.measured && candidate.measured->runs >= runs)
-      return;
-    std::string key = candidate.fingerprint + threadsKey;
+      return true;
     for (const Candidate &other : result.candidates)
       if (&other != &candidate && other.fingerprint == candidate.fingerprint &&
           other.measured && other.measured->runs >= runs) {
         candidate.measured = other.measured;
-        return;
+        return true;
       }
-    if (std::optional<Measurement> logged = log.find(key, runs)) {
+    if (std::optional<Measurement> logged =
+            log.find(candidate.fingerprint + threadsKey, runs)) {
       candidate.measured = logged;
       ++result.logMeasurements;
-      return;
+      return true;
     }
+    return false;
+  };
+  auto describe = [&](size_t i) {
+    const Candidate &c = result.candidates[i];
+    return absl::StrCat(c.mesh.empty() ? "1 device" : c.mesh, " ", c.name);
+  };
+  auto skip = [&](size_t i, const std::string &why) {
+    result.candidates[i].error = why;
+    progress(absl::StrCat("  skipped ", describe(i), ": ", why));
+  };
+  // Measures the candidates of `indices` that have no measurement of
+  // `runs` runs yet: loads them all, warms each up, then times one run of
+  // each in turn, `runs` times, so that a change in the machine's load
+  // falls on all of them alike (on a shared machine it moves a median by
+  // more than most plans differ). Then profiles the newly measured, one by
+  // one, for the calibration.
+  auto measureRound = [&](const std::vector<size_t> &indices, int runs) {
+    std::vector<size_t> pending;
+    std::set<std::string> seen;
+    for (size_t i : indices)
+      if (!known(i, runs) &&
+          seen.insert(result.candidates[i].fingerprint).second)
+        pending.push_back(i);
+    if (pending.empty())
+      return;
+    HostBackend backend(options.threads);
+    std::vector<Timed> timed;
+    for (size_t i : pending) {
+      if (elapsed() > options.budgetSeconds)
+        break;
+      if (!compiled[i] && !compileCandidate(i))
+        continue;
+      Timed t{i, std::make_unique<Buffers>(compiled[i]->executable())};
+      absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+          compiled[i]->load(backend);
+      if (!loaded.ok()) {
+        skip(i, absl::StrCat("load failed: ", loaded.status().message()));
+        continue;
+      }
+      t.loaded = std::move(*loaded);
+      bool ok = true;
+      for (int w = 0; w < options.warmup && ok; ++w)
+        ok = t.runOnce(/*keep=*/false);
+      if (!ok) {
+        skip(i, absl::StrCat("run failed: ", t.status.message()));
+        continue;
+      }
+      timed.push_back(std::move(t));
+    }
+    if (timed.empty())
+      return;
     int bestIndex = best();
     progress(absl::StrFormat(
-        "measuring %s %s (%d runs); best so far %s",
-        candidate.mesh.empty() ? "1 device" : candidate.mesh, candidate.name,
-        runs,
+        "measuring %d candidates, %d runs each in turn; best so far %s",
+        timed.size(), runs,
         bestIndex < 0 ? std::string("none")
                       : absl::StrFormat(
-                            "%.3f ms (%s %s)",
+                            "%.3f ms (%s)",
                             1e3 * result.candidates[bestIndex].measured->median,
-                            result.candidates[bestIndex].mesh,
-                            result.candidates[bestIndex].name)));
-    if (!compiled[i] && !compileCandidate(i))
-      return;
-    absl::StatusOr<Measurement> m =
-        measure(*compiled[i], options.threads, options.warmup, runs,
-                /*profile=*/!candidate.measured ||
-                    candidate.measured->familySeconds.empty());
-    if (!m.ok()) {
-      candidate.error = absl::StrCat("run failed: ", m.status().message());
-      progress(absl::StrCat("  skipped: ", candidate.error));
-      return;
+                            describe(bestIndex))));
+    for (int r = 0; r < runs; ++r) {
+      for (Timed &t : timed)
+        if (t.status.ok())
+          t.runOnce(/*keep=*/true);
+      // Past the budget, the round ends with the runs it has.
+      if (r > 0 && elapsed() > options.budgetSeconds)
+        break;
     }
-    if (m->familySeconds.empty() && candidate.measured)
-      m->familySeconds = candidate.measured->familySeconds;
-    candidate.measured = *m;
-    ++result.newMeasurements;
-    log.add(key, *m);
+    for (Timed &t : timed) {
+      Candidate &candidate = result.candidates[t.candidate];
+      t.loaded.reset();
+      if (!t.status.ok()) {
+        skip(t.candidate, absl::StrCat("run failed: ", t.status.message()));
+        continue;
+      }
+      Measurement m = summarise(t.times);
+      if (candidate.measured && !candidate.measured->familySeconds.empty()) {
+        m.familySeconds = candidate.measured->familySeconds;
+      } else {
+        absl::StatusOr<std::map<std::string, double>> families =
+            profileFamilies(*compiled[t.candidate], options.threads,
+                            options.warmup, runs);
+        if (!families.ok()) {
+          skip(t.candidate, absl::StrCat("profiled run failed: ",
+                                         families.status().message()));
+          continue;
+        }
+        m.familySeconds = std::move(*families);
+      }
+      candidate.measured = m;
+      ++result.newMeasurements;
+      log.add(candidate.fingerprint + threadsKey, m);
+      // Candidates of the round with the same executable share it.
+      for (size_t i : indices)
+        known(i, runs);
+    }
   };
   auto recalibrate = [&] {
     result.calibration =
@@ -599,11 +681,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   if (round.size() > static_cast<size_t>(options.topK))
     round.resize(options.topK);
   while (!round.empty()) {
-    for (size_t i : round) {
-      if (elapsed() > options.budgetSeconds)
-        break;
-      measureOne(i, runs);
-    }
+    measureRound(round, runs);
     recalibrate();
     if (elapsed() > options.budgetSeconds)
       break;
