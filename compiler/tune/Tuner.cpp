@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "compiler/tune/Templates.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
@@ -46,20 +47,6 @@ void factorisations(int64_t remaining, int axesLeft, MeshShape &current,
     factorisations(remaining / size, axesLeft - 1, current, out);
     current.pop_back();
   }
-}
-
-/// A partition spec splitting dimension 0 over `axes` (none: replicated)
-/// of a tensor of `rank`.
-std::string batchSpec(const std::vector<std::string> &axes, int rank) {
-  std::vector<std::string> entries(rank, "null");
-  if (rank > 0 && !axes.empty()) {
-    std::vector<std::string> quoted;
-    for (const std::string &axis : axes)
-      quoted.push_back("\"" + axis + "\"");
-    entries[0] = quoted.size() == 1 ? quoted[0]
-                                    : "[" + absl::StrJoin(quoted, ", ") + "]";
-  }
-  return "[" + absl::StrJoin(entries, ", ") + "]";
 }
 
 void addSpec(proto::Plan &plan, const std::string &name,
@@ -417,7 +404,11 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   // templates name.
   CompileOptions base;
   base.inputShapes = options.inputShapes;
-  absl::StatusOr<Compiled> single = compile(source, base);
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::load(source, base);
+  if (!model.ok())
+    return model.status();
+  std::vector<WeightUse> weights = weightUses((*model)->module());
+  absl::StatusOr<Compiled> single = (*model)->compile();
   if (!single.ok())
     return single.status();
   const proto::Executable &program = single->executable();
@@ -437,22 +428,37 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       addCandidate(mesh, "single_device", {});
       continue;
     }
-    std::vector<std::string> all, first = {mesh.front().first};
+    std::vector<std::string> all, first = {mesh.front().first}, rest;
     for (const auto &axis : mesh)
       all.push_back(axis.first);
+    rest.assign(all.begin() + 1, all.end());
+    // Inputs split on their leading (batch) dimension over `axes`.
+    auto inputsOver = [&](const std::vector<std::string> &axes) {
+      proto::Plan plan;
+      for (const proto::TensorSpec &input : program.inputs())
+        addSpec(plan, input.name(), splitSpec(input.dims_size(), 0, axes));
+      return plan;
+    };
     addCandidate(mesh, "auto", {});
-    proto::Plan dataParallel;
-    for (const proto::TensorSpec &input : program.inputs())
-      addSpec(dataParallel, input.name(), batchSpec(all, input.dims_size()));
+    proto::Plan dataParallel = inputsOver(all);
     for (const proto::TensorSpec &parameter : program.parameters())
       addSpec(dataParallel, parameter.name(),
-              batchSpec({}, parameter.dims_size()));
+              splitSpec(parameter.dims_size(), -1, {}));
     addCandidate(mesh, "data_parallel", dataParallel);
+    if (proto::Plan megatron = megatronPlan(weights, all);
+        megatron.tensors_size() > 0) {
+      proto::Plan replicated = inputsOver({});
+      replicated.MergeFrom(megatron);
+      addCandidate(mesh, "megatron", replicated);
+    }
     if (mesh.size() > 1) {
-      proto::Plan mixed;
-      for (const proto::TensorSpec &input : program.inputs())
-        addSpec(mixed, input.name(), batchSpec(first, input.dims_size()));
-      addCandidate(mesh, "data_x_auto", mixed);
+      addCandidate(mesh, "data_x_auto", inputsOver(first));
+      if (proto::Plan megatron = megatronPlan(weights, rest);
+          megatron.tensors_size() > 0) {
+        proto::Plan mixed = inputsOver(first);
+        mixed.MergeFrom(megatron);
+        addCandidate(mesh, "data_x_megatron", mixed);
+      }
     }
     for (const auto &[name, plan] : options.userPlans)
       addCandidate(mesh, name, plan);
