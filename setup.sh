@@ -30,6 +30,9 @@ PACKAGES=(
   python3-pytest
   # Formatting.
   clang-format
+  # tessel-tune's HTML report is checked in a headless browser
+  # (tests/e2e/tune_report.test).
+  chromium
   # Fuzzing (tests/fuzz, bench/fuzz.sh): clang with libFuzzer and the
   # sanitizer runtimes, and the OpenMP header clang needs for oneDNN's thread
   # setting (runtime/kernels/OpenMp.h; GCC's comes with g++). GCC's

@@ -3,6 +3,7 @@
 //   tessel-tune model.onnx --input-shape x=8x64 --devices 4 --budget 2m
 //       [--top-k 8] [--runs 3] [--log tune.log] [--candidate name=plan.txt]
 //       [-o best.plan.textproto] [--profile-out calibrated.textproto]
+//       [--report tune.html]
 //
 // Every mesh of --devices devices, candidate plans on each (the cost
 // model's, data parallel, data x cost model, and --candidate plans),
@@ -88,6 +89,12 @@ static cl::opt<std::string> profileOutPath(
     "profile-out",
     cl::desc("Where to write the device profile calibrated to the "
              "measurements"),
+    cl::value_desc("file"), cl::cat(tuneCategory));
+
+static cl::opt<std::string> reportPath(
+    "report",
+    cl::desc("Where to write an HTML report: the table, modeled against "
+             "measured times before and after calibration, the best plan"),
     cl::value_desc("file"), cl::cat(tuneCategory));
 
 /// "90", "90s", "2m", "1h" in seconds; nullopt otherwise.
@@ -180,6 +187,14 @@ int main(int argc, char **argv) {
     if (!out)
       return error("cannot write '" + profileOutPath + "'");
     llvm::outs() << "calibrated profile written to " << profileOutPath << "\n";
+  }
+  if (!reportPath.empty()) {
+    std::ofstream out(reportPath);
+    out << tessel::tune::formatHtml(
+        *result, absl::StrFormat("%s on %d devices", inputPath, devices));
+    if (!out)
+      return error("cannot write '" + reportPath + "'");
+    llvm::outs() << "report written to " << reportPath << "\n";
   }
   return 0;
 }

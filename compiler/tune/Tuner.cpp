@@ -115,9 +115,13 @@ public:
     while (std::getline(in, line)) {
       std::vector<std::string> fields = absl::StrSplit(line, ' ');
       Priced priced;
-      if (fields.size() == 6 && fields[0] == "candidate" &&
+      std::pair<std::string, std::string> split;
+      if (fields.size() == 7 && fields[0] == "candidate" &&
           absl::SimpleAtod(fields[3], &priced.modeledSeconds) &&
-          absl::SimpleAtoi(fields[4], &priced.peakBytes)) {
+          absl::SimpleAtoi(fields[4], &priced.peakBytes) &&
+          (split = absl::StrSplit(fields[6], '/'), true) &&
+          absl::SimpleAtoi(split.first, &priced.splitParameters) &&
+          absl::SimpleAtoi(split.second, &priced.parameters)) {
         absl::StatusOr<cost::ProgramWork> work = cost::parseWork(fields[5]);
         if (!work.ok())
           continue; // Compiled again.
@@ -156,6 +160,7 @@ public:
     double modeledSeconds = 0;
     int64_t peakBytes = 0;
     cost::ProgramWork work;
+    int splitParameters = 0, parameters = 0;
   };
   std::optional<Priced> findCandidate(const std::string &key) const {
     auto it = candidates.find(key);
@@ -165,9 +170,10 @@ public:
   }
   void addCandidate(const std::string &key, const Priced &priced) {
     candidates[key] = priced;
-    append(absl::StrFormat("candidate %s %s %.9g %d %s\n", key,
+    append(absl::StrFormat("candidate %s %s %.9g %d %s %d/%d\n", key,
                            priced.fingerprint, priced.modeledSeconds,
-                           priced.peakBytes, cost::formatWork(priced.work)));
+                           priced.peakBytes, cost::formatWork(priced.work),
+                           priced.splitParameters, priced.parameters));
   }
   void add(const std::string &key, const Measurement &m) {
     entries[key][m.runs] = m;
@@ -413,6 +419,10 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     return single.status();
   const proto::Executable &program = single->executable();
 
+  std::set<std::string> parameterNames;
+  for (const proto::TensorSpec &parameter : program.parameters())
+    parameterNames.insert(parameter.name());
+
   TuneResult result;
   std::vector<std::optional<Compiled>> compiled;
   auto addCandidate = [&](const MeshShape &mesh, std::string name,
@@ -501,11 +511,19 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     }
     candidate.fingerprint = fingerprintOf(made->executable());
     candidate.work = cost::programWork(made->executable());
+    candidate.parameters = program.parameters_size();
+    candidate.splitParameters = 0;
+    for (const proto::TensorPlan &tensor : made->plan().tensors())
+      if (parameterNames.count(tensor.name()) &&
+          tensor.spec().find('"') != std::string::npos)
+        ++candidate.splitParameters;
     candidate.planText = made->plan().tensors_size() ? made->planText() : "";
     compiled[i] = std::move(*made);
     ++result.compilations;
-    log.addCandidate(keys[i], {candidate.fingerprint, candidate.modeledSeconds,
-                               candidate.peakBytes, *candidate.work});
+    log.addCandidate(keys[i],
+                     {candidate.fingerprint, candidate.modeledSeconds,
+                      candidate.peakBytes, *candidate.work,
+                      candidate.splitParameters, candidate.parameters});
     return true;
   };
   for (size_t i = 0; i < result.candidates.size(); ++i) {
@@ -521,6 +539,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       candidate.modeledSeconds = priced->modeledSeconds;
       candidate.peakBytes = priced->peakBytes;
       candidate.work = priced->work;
+      candidate.splitParameters = priced->splitParameters;
+      candidate.parameters = priced->parameters;
     } else if (elapsed() > options.budgetSeconds) {
       candidate.error = "not compiled: the budget ran out";
       continue;
@@ -729,30 +749,6 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
         "no candidate could be measured within the budget:\n" +
         formatTable(result));
   return result;
-}
-
-std::string formatTable(const TuneResult &result) {
-  std::string table = absl::StrFormat(
-      "%-14s %-16s %12s %12s %16s %10s  %s\n", "mesh", "candidate",
-      "modeled ms", "calibrated", "measured ms", "peak MiB", "note");
-  for (size_t i = 0; i < result.candidates.size(); ++i) {
-    const Candidate &c = result.candidates[i];
-    std::string measured =
-        c.measured
-            ? absl::StrFormat("%.3f (%.3f-%.3f)", 1e3 * c.measured->median,
-                              1e3 * c.measured->fastest,
-                              1e3 * c.measured->slowest)
-            : "-";
-    std::string note = !c.error.empty()                     ? c.error
-                       : static_cast<int>(i) == result.best ? "best"
-                       : c.measured && c.measured->fromLog  ? "from the log"
-                                                            : "";
-    table += absl::StrFormat("%-14s %-16s %12.3f %12.3f %16s %10.1f  %s\n",
-                             c.mesh.empty() ? "(1 device)" : c.mesh, c.name,
-                             1e3 * c.modeledSeconds, 1e3 * c.calibratedSeconds,
-                             measured, c.peakBytes / 1048576.0, note);
-  }
-  return table;
 }
 
 } // namespace tessel::tune

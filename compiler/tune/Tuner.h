@@ -68,6 +68,8 @@ struct Candidate {
   /// per device the model expects.
   double modeledSeconds = 0, calibratedSeconds = 0;
   int64_t peakBytes = 0;
+  /// The plan in brief: how many of the model's parameters it splits.
+  int splitParameters = 0, parameters = 0;
   std::string fingerprint;
   /// What the executable does per device and step, for pricing it with
   /// the calibrated profile.
@@ -148,6 +150,12 @@ Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
 
 /// The table tessel-tune prints: every candidate, measured or not.
 std::string formatTable(const TuneResult &result);
+
+/// The same as a self-contained HTML page (no script, nothing fetched):
+/// the table, a scatter plot of modeled against measured time before and
+/// after calibration (one point per measured executable), and the best
+/// plan. `title` names the model and the search.
+std::string formatHtml(const TuneResult &result, const std::string &title);
 
 } // namespace tessel::tune
 

@@ -35,6 +35,56 @@ TEST(TunerTest, RankingMetrics) {
   EXPECT_DOUBLE_EQ(meanAbsolutePercentageError({1, 3}, {2, 2}), 50.0);
 }
 
+// The report: every candidate in the table (names escaped), one point
+// before and one after calibration per measured executable, inside the
+// plot, and the best plan.
+TEST(TunerTest, HtmlReport) {
+  TuneResult result;
+  auto add = [&](std::string name, std::string fingerprint, double modeled,
+                 double calibrated, std::optional<double> measured) {
+    Candidate c;
+    c.mesh = "x=2";
+    c.name = std::move(name);
+    c.fingerprint = std::move(fingerprint);
+    c.modeledSeconds = modeled;
+    c.calibratedSeconds = calibrated;
+    if (measured) {
+      c.measured.emplace();
+      c.measured->median = c.measured->fastest = c.measured->slowest =
+          *measured;
+    }
+    c.planText = "tensors { name: \"w\" spec: '[\"x\", null]' }\n";
+    result.candidates.push_back(c);
+  };
+  add("auto", "a", 1e-3, 2e-3, 2.5e-3);
+  add("same_executable", "a", 1e-3, 2e-3, 2.5e-3);
+  add("<mine>", "b", 4e-3, 3e-3, 3.5e-3);
+  add("unmeasured", "c", 9e-3, 9e-3, std::nullopt);
+  result.best = 0;
+  std::string html = formatHtml(result, "model.onnx on 2 devices");
+  EXPECT_NE(html.find("<td>&lt;mine&gt;</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<mine>"), std::string::npos);
+  EXPECT_NE(html.find("<td>unmeasured</td>"), std::string::npos);
+  EXPECT_NE(html.find("<pre id=\"plan\">tensors { name: &quot;w&quot;"),
+            std::string::npos);
+  for (const char *kind : {"before", "after"}) {
+    std::string marker = std::string("<circle class=\"") + kind + "\" cx=\"";
+    int points = 0;
+    for (size_t at = html.find(marker); at != std::string::npos;
+         at = html.find(marker, at + 1)) {
+      ++points;
+      double cx = std::atof(html.c_str() + at + marker.size());
+      size_t cyAt = html.find("cy=\"", at) + 4;
+      double cy = std::atof(html.c_str() + cyAt);
+      EXPECT_GE(cx, 60);
+      EXPECT_LE(cx, 340);
+      EXPECT_GE(cy, 40);
+      EXPECT_LE(cy, 320);
+    }
+    EXPECT_EQ(points, 2) << kind; // executables "a" and "b"
+  }
+}
+
 std::string temporaryPath(const std::string &name) {
   const char *root = std::getenv("TEST_TMPDIR");
   return std::string(root ? root : "/tmp") + "/" + name;
