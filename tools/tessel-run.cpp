@@ -74,6 +74,9 @@ ABSL_FLAG(int, devices, 0,
           "Devices available (host: threads standing in for them; 0: as "
           "many as the executable's mesh has)");
 ABSL_FLAG(int, iterations, 1, "Runs to time (the outputs are the last run's)");
+ABSL_FLAG(bool, run_times, false,
+          "With --iterations: also print each timed run's time (rank 0's), "
+          "as tessel-tune reads them");
 ABSL_FLAG(bool, profile, false, "Print the time spent per kernel");
 ABSL_FLAG(bool, check, false,
           "Also run the single-device program a partitioned executable "
@@ -402,8 +405,8 @@ int main(int argc, char **argv) {
       slash == std::string::npos ? "." : path.substr(0, slash);
   std::unique_ptr<tessel::Backend> backend;
   if (backendName == "mpi") {
-    backend =
-        std::make_unique<tessel::MpiBackend>(absl::GetFlag(FLAGS_threads));
+    backend = std::make_unique<tessel::MpiBackend>(
+        absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_profile));
   } else if (backendName == "cuda_emulation") {
     double timeout = absl::GetFlag(FLAGS_timeout);
     bool profile = absl::GetFlag(FLAGS_profile);
@@ -448,9 +451,15 @@ int main(int argc, char **argv) {
       warmUp[kernel] = total;
   }
   auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < iterations; ++i)
+  std::vector<double> runSeconds;
+  for (int i = 0; i < iterations; ++i) {
+    auto runStart = std::chrono::steady_clock::now();
     if (absl::Status status = (*loaded)->runInto(inputs, results); !status.ok())
       return fail(std::string(status.message()));
+    runSeconds.push_back(std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - runStart)
+                             .count());
+  }
   outputs = std::move(results);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -472,6 +481,12 @@ int main(int argc, char **argv) {
     std::cout << "time per run: " << seconds / iterations * 1e3 << " ms ("
               << iterations << " runs after a first of " << firstSeconds * 1e3
               << " ms), peak memory " << usage.ru_maxrss / 1024 << " MB\n";
+    if (absl::GetFlag(FLAGS_run_times)) {
+      std::cout << "run times ms:";
+      for (double run : runSeconds)
+        std::cout << " " << run * 1e3;
+      std::cout << "\n";
+    }
   }
 
   for (const auto &[kernel, total] : profile)

@@ -3,7 +3,7 @@
 //   tessel-tune model.onnx --input-shape x=8x64 --devices 4 --budget 2m
 //       [--top-k 8] [--runs 3] [--log tune.log] [--candidate name=plan.txt]
 //       [-o best.plan.textproto] [--profile-out calibrated.textproto]
-//       [--report tune.html]
+//       [--report tune.html] [--backend host|mpi]
 //
 // Every mesh of --devices devices, candidate plans on each (the cost
 // model's, data parallel, data x cost model, and --candidate plans),
@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -62,6 +63,17 @@ static cl::opt<int> warmup("warmup",
 static cl::opt<int> threads("host-threads",
                             cl::desc("Host threads in all (0: every core)"),
                             cl::init(0), cl::cat(tuneCategory));
+static cl::opt<std::string> backend(
+    "backend",
+    cl::desc("Where candidates are measured: host (device threads, the "
+             "default) or mpi (one process per device: each candidate run "
+             "by mpirun and the tessel-run beside this tool)"),
+    cl::init("host"), cl::cat(tuneCategory));
+static cl::opt<double> mpiTimeout(
+    "mpi-timeout",
+    cl::desc("With --backend mpi: seconds an MPI job may take before it is "
+             "killed and its candidate skipped"),
+    cl::init(300), cl::cat(tuneCategory));
 static cl::opt<double>
     autoSeconds("auto-seconds",
                 cl::desc("The cost model's search time per candidate"),
@@ -138,6 +150,15 @@ int main(int argc, char **argv) {
   options.autoSeconds = autoSeconds;
   options.deviceProfile = deviceProfile;
   options.logPath = logPath;
+  options.backend = backend;
+  options.mpiTimeoutSeconds = mpiTimeout;
+  // The tessel-run built with this tool, else the one on PATH.
+  std::error_code ignored;
+  std::filesystem::path self =
+      std::filesystem::read_symlink("/proc/self/exe", ignored);
+  if (!self.empty() &&
+      std::filesystem::exists(self.parent_path() / "tessel-run", ignored))
+    options.tesselRun = (self.parent_path() / "tessel-run").string();
   for (const std::string &given : candidates) {
     size_t eq = given.find('=');
     if (eq == std::string::npos || eq == 0)

@@ -6,18 +6,25 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <tuple>
 
+#include <unistd.h>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "compiler/tune/Subprocess.h"
 #include "compiler/tune/Templates.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -286,6 +293,108 @@ profileFamilies(const Compiled &compiled, int threads, int warmup, int runs) {
   return families;
 }
 
+/// A temporary directory, removed with what it holds.
+struct ScratchDirectory {
+  std::string path;
+  ScratchDirectory() {
+    const char *root = std::getenv("TMPDIR");
+    std::string pattern =
+        std::string(root && *root ? root : "/tmp") + "/tessel-tune.XXXXXX";
+    if (mkdtemp(pattern.data()))
+      path = pattern;
+  }
+  ~ScratchDirectory() {
+    std::error_code ignored;
+    if (!path.empty())
+      std::filesystem::remove_all(path, ignored);
+  }
+};
+
+/// The numbers of a line of `output` that starts with `prefix`.
+std::vector<double> numbersAfter(const std::string &output,
+                                 const std::string &prefix) {
+  std::vector<double> numbers;
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (!absl::StartsWith(line, prefix))
+      continue;
+    for (absl::string_view word :
+         absl::StrSplit(line.substr(prefix.size()), ' ', absl::SkipEmpty())) {
+      double value;
+      if (absl::SimpleAtod(word, &value))
+        numbers.push_back(value);
+    }
+  }
+  return numbers;
+}
+
+/// Times `compiled` as an MPI job of one process per device (tessel-run
+/// --backend mpi under mpirun, rank 0's times), and with `profile` its
+/// kernel families from a second, profiled job (rank 0's, per step).
+absl::StatusOr<Measurement> measureUnderMpi(const Compiled &compiled,
+                                            const TuneOptions &options,
+                                            int runs, const std::string &dir,
+                                            bool profile) {
+  if (dir.empty())
+    return absl::InternalError("no temporary directory for the MPI jobs");
+  std::string path = dir + "/candidate.tessel";
+  if (absl::Status saved = compiled.save(path); !saved.ok())
+    return saved;
+  int ranks = std::max(1, compiled.executable().programs_size());
+  int cores = options.threads > 0
+                  ? options.threads
+                  : static_cast<int>(std::thread::hardware_concurrency());
+  // tessel-run's first run is untimed: the warm-up's first.
+  int dropped = std::max(options.warmup - 1, 0);
+  if (dropped + runs < 2)
+    dropped = 2 - runs;
+  auto job = [&](bool profiled) {
+    std::vector<std::string> argv = {options.mpirun};
+    if (geteuid() == 0)
+      argv.push_back("--allow-run-as-root");
+    for (std::string arg :
+         {std::string("--oversubscribe"), std::string("-np"),
+          std::to_string(ranks), options.tesselRun, path,
+          std::string("--backend=mpi"),
+          absl::StrCat("--iterations=", profiled ? runs + 1 : dropped + runs),
+          absl::StrCat("--threads=", std::max(1, cores / ranks)),
+          absl::StrCat("--timeout=", static_cast<int>(std::max(
+                                         10.0, options.mpiTimeoutSeconds))),
+          std::string(profiled ? "--profile" : "--run_times")})
+      argv.push_back(arg);
+    return runCommand(argv, options.mpiTimeoutSeconds + 30);
+  };
+  absl::StatusOr<std::string> timed = job(false);
+  if (!timed.ok())
+    return timed.status();
+  std::vector<double> times = numbersAfter(*timed, "run times ms:");
+  if (static_cast<int>(times.size()) != dropped + runs)
+    return absl::InternalError(absl::StrCat("tessel-run printed ", times.size(),
+                                            " run times, not ", dropped + runs,
+                                            ":\n", *timed));
+  times.erase(times.begin(), times.begin() + dropped);
+  for (double &t : times)
+    t *= 1e-3;
+  Measurement m = summarise(times);
+  if (!profile)
+    return m;
+  absl::StatusOr<std::string> profiled = job(true);
+  if (!profiled.ok())
+    return profiled.status();
+  // "  dot_general: 1.25 ms per run", per step of rank 0 (one device).
+  for (absl::string_view line : absl::StrSplit(*profiled, '\n')) {
+    if (!absl::ConsumePrefix(&line, "  ") ||
+        !absl::ConsumeSuffix(&line, " ms per run"))
+      continue;
+    size_t colon = line.rfind(": ");
+    double ms;
+    if (colon == absl::string_view::npos ||
+        !absl::SimpleAtod(line.substr(colon + 2), &ms))
+      continue;
+    m.familySeconds[absl::AsciiStrToLower(line.substr(0, colon))] += ms * 1e-3;
+  }
+  return m;
+}
+
 } // namespace
 
 std::vector<MeshShape> meshesFor(int64_t devices, int maxAxes) {
@@ -396,6 +505,9 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   if (options.devices < 1)
     return absl::InvalidArgumentError(
         absl::StrCat("--devices is ", options.devices, "; it must be >= 1"));
+  if (options.backend != "host" && options.backend != "mpi")
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backend is '", options.backend, "'; it must be host or mpi"));
   if (options.topK < 1 || options.runs < 1 || options.warmup < 0)
     return absl::InvalidArgumentError(
         "--top-k and --runs must be >= 1, --warmup >= 0");
@@ -425,6 +537,9 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
 
   TuneResult result;
   std::vector<std::optional<Compiled>> compiled;
+  std::optional<ScratchDirectory> scratch;
+  if (options.backend == "mpi")
+    scratch.emplace();
   auto addCandidate = [&](const MeshShape &mesh, std::string name,
                           proto::Plan constraints) {
     Candidate candidate;
@@ -550,7 +665,10 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     candidate.calibratedSeconds = candidate.modeledSeconds;
   }
 
-  std::string threadsKey = absl::StrCat("/t", options.threads);
+  // Measurements are of an executable on a backend with a thread count.
+  std::string threadsKey =
+      absl::StrCat(options.backend == "host" ? "" : "/" + options.backend, "/t",
+                   options.threads);
   auto best = [&]() {
     int index = -1;
     for (size_t i = 0; i < result.candidates.size(); ++i) {
@@ -606,6 +724,40 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
         pending.push_back(i);
     if (pending.empty())
       return;
+    if (options.backend == "mpi") {
+      for (size_t i : pending) {
+        if (elapsed() > options.budgetSeconds)
+          break;
+        if (!compiled[i] && !compileCandidate(i))
+          continue;
+        int bestIndex = best();
+        progress(absl::StrFormat(
+            "measuring %s under mpirun (%d runs); best so far %s", describe(i),
+            runs,
+            bestIndex < 0
+                ? std::string("none")
+                : absl::StrFormat(
+                      "%.3f ms (%s)",
+                      1e3 * result.candidates[bestIndex].measured->median,
+                      describe(bestIndex))));
+        absl::StatusOr<Measurement> m = measureUnderMpi(
+            *compiled[i], options, runs, scratch->path,
+            !result.candidates[i].measured ||
+                result.candidates[i].measured->familySeconds.empty());
+        if (!m.ok()) {
+          skip(i, std::string(m.status().message()));
+          continue;
+        }
+        if (m->familySeconds.empty() && result.candidates[i].measured)
+          m->familySeconds = result.candidates[i].measured->familySeconds;
+        result.candidates[i].measured = *m;
+        ++result.newMeasurements;
+        log.add(result.candidates[i].fingerprint + threadsKey, *m);
+        for (size_t j : indices)
+          known(j, runs);
+      }
+      return;
+    }
     HostBackend backend(options.threads);
     std::vector<Timed> timed;
     for (size_t i : pending) {
@@ -708,6 +860,14 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     round.resize(options.topK);
   while (!round.empty()) {
     measureRound(round, runs);
+    // Candidates with the same executable: all take its latest (most runs)
+    // measurement, so that none is ranked by an older, shorter one.
+    for (Candidate &c : result.candidates)
+      for (const Candidate &other : result.candidates)
+        if (other.fingerprint == c.fingerprint && other.measured &&
+            other.error.empty() &&
+            (!c.measured || other.measured->runs > c.measured->runs))
+          c.measured = other.measured;
     recalibrate();
     if (elapsed() > options.budgetSeconds)
       break;

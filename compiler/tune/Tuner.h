@@ -92,8 +92,17 @@ struct TuneOptions {
   /// after `warmup` runs that are not timed.
   int runs = 3;
   int warmup = 2;
-  /// Threads in all for the host backend (0: every core).
+  /// Threads in all for the host backend (0: every core); under MPI,
+  /// split among the ranks.
   int threads = 0;
+  /// Where candidates are measured: "host" (device threads in this
+  /// process, runs of the candidates interleaved) or "mpi" (each candidate
+  /// saved and run by `mpirun -np <devices> <tesselRun> --backend mpi`, one
+  /// job at a time, each with a deadline of `mpiTimeoutSeconds`).
+  std::string backend = "host";
+  std::string mpirun = "mpirun";
+  std::string tesselRun = "tessel-run";
+  double mpiTimeoutSeconds = 300;
   /// The cost model's profile, which the calibration starts from.
   std::string deviceProfile = "host";
   /// The cost model's search time per candidate.

@@ -20,13 +20,17 @@ namespace {
 
 class MpiExecutable : public LoadedExecutable {
 public:
-  explicit MpiExecutable(proto::Executable executable)
-      : program(std::move(executable)) {}
+  MpiExecutable(proto::Executable executable, bool profiling)
+      : program(std::move(executable)), profiling(profiling) {}
 
   absl::Status prepare(const ParameterSource &parameters, int threads);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
   const proto::Executable &executable() const override { return program; }
+  /// This rank's kernels and collectives (its one device), with profiling.
+  std::vector<std::pair<std::string, double>> profile() const override {
+    return seconds.sorted();
+  }
 
 private:
   absl::Status collective(int index, const proto::Instruction &instruction,
@@ -34,6 +38,8 @@ private:
                           const std::vector<kernels::TensorView> &results);
 
   proto::Executable program;
+  bool profiling;
+  KernelProfile seconds;
   int rank = 0, world = 1;
   /// Runs begun, for the watchdog's messages.
   int steps = 0;
@@ -120,7 +126,11 @@ MpiExecutable::run(const std::vector<HostTensor> &inputs) {
                  const std::vector<kernels::TensorView> &results) {
             return collective(i, instruction, operands, results);
           },
-          HostDevice::ProfileFn());
+          profiling ? HostDevice::ProfileFn(
+                          [this](const std::string &name, double time) {
+                            seconds.add(name, time);
+                          })
+                    : HostDevice::ProfileFn());
       !status.ok())
     return status;
   // Outputs: every rank's part to rank 0, which assembles them.
@@ -143,7 +153,7 @@ MpiBackend::load(const proto::Executable &executable,
         "--backend mpi");
   if (absl::Status status = validateExecutable(executable); !status.ok())
     return status;
-  auto loaded = std::make_unique<MpiExecutable>(executable);
+  auto loaded = std::make_unique<MpiExecutable>(executable, profiling);
   if (absl::Status status = loaded->prepare(parameters, threads); !status.ok())
     return status;
   return std::unique_ptr<LoadedExecutable>(std::move(loaded));

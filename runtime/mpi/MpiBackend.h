@@ -19,7 +19,10 @@ namespace tessel {
 class MpiBackend : public Backend {
 public:
   /// `threads`: cores for this rank's kernels (0: every hardware thread).
-  explicit MpiBackend(int threads = 0) : threads(threads) {}
+  /// `profile`: time each kernel and collective of this rank's device
+  /// (LoadedExecutable::profile).
+  explicit MpiBackend(int threads = 0, bool profile = false)
+      : threads(threads), profiling(profile) {}
   std::string name() const override { return "mpi"; }
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(const proto::Executable &executable,
@@ -27,6 +30,7 @@ public:
 
 private:
   int threads;
+  bool profiling;
 };
 
 } // namespace tessel

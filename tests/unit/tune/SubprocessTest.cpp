@@ -1,0 +1,45 @@
+//===- SubprocessTest.cpp - Commands with a deadline ----------------------===//
+
+#include "compiler/tune/Subprocess.h"
+
+#include <chrono>
+
+#include "gtest/gtest.h"
+
+namespace tessel::tune {
+namespace {
+
+TEST(SubprocessTest, ReturnsTheOutput) {
+  absl::StatusOr<std::string> out =
+      runCommand({"sh", "-c", "echo to-out; echo to-err >&2"}, 60);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_NE(out->find("to-out"), std::string::npos);
+  EXPECT_NE(out->find("to-err"), std::string::npos);
+}
+
+TEST(SubprocessTest, AFailureNamesTheCommandAndKeepsItsOutput) {
+  absl::StatusOr<std::string> out =
+      runCommand({"sh", "-c", "echo what-went-wrong; exit 3"}, 60);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("exit status 3"), std::string::npos);
+  EXPECT_NE(out.status().message().find("what-went-wrong"), std::string::npos);
+  EXPECT_FALSE(runCommand({"/no/such/program"}, 60).ok());
+}
+
+// A command that outlives its deadline is killed with what it started
+// (here a child that keeps the output open), and the call returns at the
+// deadline, not when the command would have ended.
+TEST(SubprocessTest, TheDeadlineKillsTheWholeGroup) {
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::string> out =
+      runCommand({"sh", "-c", "echo started; sleep 600 & wait"}, 1);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  ASSERT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(out.status().message().find("started"), std::string::npos);
+  EXPECT_LT(seconds, 60);
+}
+
+} // namespace
+} // namespace tessel::tune
