@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tessel-tune on the MLP, the GPT-2-style and the ResNet-style test models
-# for 4 and 8 host devices, every candidate measured (--top-k 64): per
-# model and device count, the measured time of the tuned plan against the
-# best expert plan (data_parallel, on any mesh) and against the plan the
+# and the GPT-2-style bench model, for 4 and 8 host devices, every
+# candidate measured (--top-k 64): per model and device count, the measured
+# time of the tuned plan against the best expert plan (data_parallel,
+# megatron or data_x_megatron, on any mesh) and against the plan the
 # uncalibrated cost model ranks first (what --auto alone would pick), and
 # the cost model's error and ranking before and after calibration.
 #
@@ -20,10 +21,15 @@ done
 bazel build //tools:tessel-tune >&2
 scratch="$(mktemp -d -t tessel-tune.XXXXXX)"
 trap 'rm -rf "$scratch"' EXIT
+# The GPT-2-style bench model (4 layers, width 512, vocab 4096; torch makes
+# it on first use), where plans differ by more than the machine's noise.
+source bench/lib.sh
+bench_gpt2="$(gpt2_bench_model 4 512 4096 2>/dev/null)"
 
 for case in "mlp tests/models/mlp/model.onnx x=64x64" \
             "gpt2 tests/models/gpt2/model.onnx ids=8x16" \
-            "resnet tests/models/resnet/model.onnx x=8x3x32x32"; do
+            "resnet tests/models/resnet/model.onnx x=8x3x32x32" \
+            "gpt2-bench $bench_gpt2 ids=4x128"; do
   read -r label model shape <<<"$case"
   for devices in 4 8; do
     log="$scratch/$label-$devices.log"
@@ -42,7 +48,8 @@ import re, sys
 path, label, devices, cold, warm = sys.argv[1:]
 rows, summary = [], ""
 for line in open(path):
-    m = re.match(r"(\S+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \(", line)
+    # mesh, candidate, plan ("3/21 split"), modeled, calibrated, measured
+    m = re.match(r"(\S+)\s+(\S+)\s+(?:\d+/\d+ split|-)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \(", line)
     if m:
         rows.append((m.group(1), m.group(2), float(m.group(3)),
                      float(m.group(4)), float(m.group(5))))
@@ -51,7 +58,8 @@ for line in open(path):
 if not rows:
     sys.exit(f"{label}: no candidate measured")
 tuned = min(rows, key=lambda r: r[4])
-experts = [r for r in rows if r[1] == "data_parallel"]
+experts = [r for r in rows
+           if r[1] in ("data_parallel", "megatron", "data_x_megatron")]
 expert = min(experts, key=lambda r: r[4]) if experts else None
 uncalibrated = min((r for r in rows if r[1] == "auto"), key=lambda r: r[2])
 print(f"{label}, {devices} devices: tuned {tuned[0]} {tuned[1]} "

@@ -63,6 +63,11 @@ static cl::opt<int> warmup("warmup",
 static cl::opt<int> threads("host-threads",
                             cl::desc("Host threads in all (0: every core)"),
                             cl::init(0), cl::cat(tuneCategory));
+static cl::opt<int> forcedDecisions(
+    "forced-decisions",
+    cl::desc("Candidates of the cost model under forced choices: the N "
+             "largest weights each replicated and split"),
+    cl::init(2), cl::cat(tuneCategory));
 static cl::opt<std::string> backend(
     "backend",
     cl::desc("Where candidates are measured: host (device threads, the "
@@ -151,6 +156,7 @@ int main(int argc, char **argv) {
   options.deviceProfile = deviceProfile;
   options.logPath = logPath;
   options.backend = backend;
+  options.forcedDecisions = forcedDecisions;
   options.mpiTimeoutSeconds = mpiTimeout;
   // The tessel-run built with this tool, else the one on PATH.
   std::error_code ignored;

@@ -134,8 +134,11 @@ std::string scatter(const TuneResult &result) {
 } // namespace
 
 std::string formatTable(const TuneResult &result) {
+  int width = 16;
+  for (const Candidate &c : result.candidates)
+    width = std::max(width, static_cast<int>(c.name.size()));
   std::string table = absl::StrFormat(
-      "%-14s %-16s %-12s %12s %12s %16s %10s  %s\n", "mesh", "candidate",
+      "%-14s %-*s %-12s %12s %12s %16s %10s  %s\n", "mesh", width, "candidate",
       "plan", "modeled ms", "calibrated", "measured ms", "peak MiB", "note");
   for (size_t i = 0; i < result.candidates.size(); ++i) {
     const Candidate &c = result.candidates[i];
@@ -145,10 +148,11 @@ std::string formatTable(const TuneResult &result) {
                               1e3 * c.measured->fastest,
                               1e3 * c.measured->slowest)
             : "-";
-    table += absl::StrFormat(
-        "%-14s %-16s %-12s %12.3f %12.3f %16s %10.1f  %s\n", meshOf(c), c.name,
-        planSummary(c), 1e3 * c.modeledSeconds, 1e3 * c.calibratedSeconds,
-        measured, c.peakBytes / 1048576.0, noteOf(result, i));
+    table +=
+        absl::StrFormat("%-14s %-*s %-12s %12.3f %12.3f %16s %10.1f  %s\n",
+                        meshOf(c), width, c.name, planSummary(c),
+                        1e3 * c.modeledSeconds, 1e3 * c.calibratedSeconds,
+                        measured, c.peakBytes / 1048576.0, noteOf(result, i));
   }
   return table;
 }

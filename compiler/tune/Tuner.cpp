@@ -508,9 +508,11 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   if (options.backend != "host" && options.backend != "mpi")
     return absl::InvalidArgumentError(absl::StrCat(
         "--backend is '", options.backend, "'; it must be host or mpi"));
-  if (options.topK < 1 || options.runs < 1 || options.warmup < 0)
+  if (options.topK < 1 || options.runs < 1 || options.warmup < 0 ||
+      options.forcedDecisions < 0)
     return absl::InvalidArgumentError(
-        "--top-k and --runs must be >= 1, --warmup >= 0");
+        "--top-k and --runs must be >= 1, --warmup and --forced-decisions "
+        ">= 0");
 
   absl::StatusOr<cost::CostModel> baseModel =
       cost::CostModel::named(options.deviceProfile);
@@ -532,8 +534,28 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   const proto::Executable &program = single->executable();
 
   std::set<std::string> parameterNames;
-  for (const proto::TensorSpec &parameter : program.parameters())
+  std::map<std::string, int64_t> parameterBytes;
+  for (const proto::TensorSpec &parameter : program.parameters()) {
     parameterNames.insert(parameter.name());
+    int64_t bytes = elementByteSize(parameter.element_type());
+    for (int64_t dim : parameter.dims())
+      bytes *= dim;
+    parameterBytes[parameter.name()] = bytes;
+  }
+  // The weights whose layout costs the most to get wrong: the largest.
+  std::vector<WeightUse> costliest;
+  for (const WeightUse &use : weights)
+    if (std::none_of(
+            costliest.begin(), costliest.end(),
+            [&](const WeightUse &w) { return w.parameter == use.parameter; }))
+      costliest.push_back(use);
+  std::stable_sort(costliest.begin(), costliest.end(),
+                   [&](const WeightUse &a, const WeightUse &b) {
+                     return parameterBytes[a.parameter] >
+                            parameterBytes[b.parameter];
+                   });
+  if (costliest.size() > static_cast<size_t>(options.forcedDecisions))
+    costliest.resize(options.forcedDecisions);
 
   TuneResult result;
   std::vector<std::optional<Compiled>> compiled;
@@ -584,6 +606,20 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
         mixed.MergeFrom(megatron);
         addCandidate(mesh, "data_x_megatron", mixed);
       }
+    }
+    // The best under each forced choice of the costliest decisions: the
+    // largest weights replicated, and split on their output (else
+    // contracted) features over the whole mesh, the cost model choosing
+    // the rest. One of each pair is often the cost model's own choice:
+    // then the executable is the same and is measured once.
+    for (const WeightUse &w : costliest) {
+      proto::Plan replicated, split;
+      addSpec(replicated, w.parameter, splitSpec(w.rank, -1, {}));
+      addSpec(split, w.parameter,
+              splitSpec(w.rank,
+                        w.outputDim >= 0 ? w.outputDim : w.contractedDim, all));
+      addCandidate(mesh, "forced:" + w.parameter + "=replicated", replicated);
+      addCandidate(mesh, "forced:" + w.parameter + "=split", split);
     }
     for (const auto &[name, plan] : options.userPlans)
       addCandidate(mesh, name, plan);
@@ -855,9 +891,16 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   // puts ahead of the best measured, with twice the runs; until one is
   // left or the budget ends.
   int runs = options.runs;
-  std::vector<size_t> round = ranked(false);
-  if (round.size() > static_cast<size_t>(options.topK))
-    round.resize(options.topK);
+  // The top K distinct executables (candidates that compile to the same
+  // one share its measurement, and take no place of their own).
+  std::vector<size_t> round;
+  std::set<std::string> executables;
+  for (size_t i : ranked(false))
+    if (executables.size() < static_cast<size_t>(options.topK) ||
+        executables.count(result.candidates[i].fingerprint)) {
+      executables.insert(result.candidates[i].fingerprint);
+      round.push_back(i);
+    }
   while (!round.empty()) {
     measureRound(round, runs);
     // Candidates with the same executable: all take its latest (most runs)

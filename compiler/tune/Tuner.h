@@ -105,6 +105,9 @@ struct TuneOptions {
   double mpiTimeoutSeconds = 300;
   /// The cost model's profile, which the calibration starts from.
   std::string deviceProfile = "host";
+  /// How many of the costliest decisions (the largest weights) are
+  /// forced each way (replicated, split) for candidates of their own.
+  int forcedDecisions = 2;
   /// The cost model's search time per candidate.
   double autoSeconds = 2;
   /// The tuning log (read, then appended to); empty: none.
