@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
   llvm::outs() << tessel::tune::formatTable(*result);
   const tessel::tune::Calibration &c = result->calibration;
   llvm::outs() << absl::StrFormat(
-      "cost model on %d measured candidates: error %.0f%% -> %.0f%% after "
+      "cost model on %d measured executables: error %.0f%% -> %.0f%% after "
       "calibration, Kendall tau %.2f -> %.2f\n",
       c.measured, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter);
   const tessel::tune::Candidate &best = result->candidates[result->best];

@@ -177,7 +177,7 @@ std::string formatHtml(const TuneResult &result, const std::string &title) {
         escape(meshOf(best)), escape(best.name), 1e3 * best.measured->median);
   }
   html += absl::StrFormat(
-      "<p id=\"calibration\">Cost model on %d measured candidates: error "
+      "<p id=\"calibration\">Cost model on %d measured executables: error "
       "%.0f%% before calibration, %.0f%% after; Kendall tau %.2f before, "
       "%.2f after. %d measured in this search, %d from the log, in %.1f "
       "s.</p>\n",

@@ -473,12 +473,16 @@ Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
         calibration.profile = *fitted;
         model = std::move(*made);
       }
+  // The metrics are over distinct executables: candidates that compile to
+  // one share its measurement and would count it several times.
   std::vector<double> modeled, calibrated, measured;
+  std::set<std::string> seen;
   for (Candidate &c : candidates) {
     c.calibratedSeconds = model && c.work
                               ? cost::programSeconds(*c.work, *model)
                               : c.modeledSeconds;
-    if (!c.measured || !c.error.empty() || c.measured->median <= 0)
+    if (!c.measured || !c.error.empty() || c.measured->median <= 0 ||
+        !seen.insert(c.fingerprint).second)
       continue;
     modeled.push_back(c.modeledSeconds);
     calibrated.push_back(c.calibratedSeconds);
