@@ -155,7 +155,15 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         dims.emplace_back(dim.getAxes().begin(), dim.getAxes().end());
       node.result.push_back(dims);
     } else {
+      // Without axes, an annotation still keeps its closed dimensions whole
+      // (a parameter the plan replicates); open dimensions stay free.
       node = strategies.forArgument(argument);
+      if (!strategies.constrain(node, given)) {
+        mlir::emitError(argument.getLoc())
+            << "auto-sharding: no strategy gives argument #"
+            << argument.getArgNumber() << " the annotated sharding " << given;
+        return mlir::failure();
+      }
     }
     nodeOf[argument] = static_cast<int32_t>(nodes.size());
     nodes.push_back(std::move(node));

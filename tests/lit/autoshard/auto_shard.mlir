@@ -32,3 +32,19 @@ func.func @tall(%x: tensor<65536x1024xf32>, %w: tensor<1024x1024xf32>,
   %y = graph.add %h, %bb : tensor<65536x1024xf32>
   return %y : tensor<65536x1024xf32>
 }
+
+// -----
+
+// The weight @wide splits is annotated fully replicated (closed, no axes):
+// that is a constraint too, not the absence of one. The weight stays whole
+// on every device (each computes its columns from its copy).
+// CHECK-LABEL: func.func @wide_replicated
+// CHECK-SAME: %arg1: tensor<16384x16384xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {}]>}
+// CHECK: graph.dot_general
+spmd.mesh @m = <["x"=8]>
+func.func @wide_replicated(%x: tensor<16x16384xf32>,
+    %w: tensor<16384x16384xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {}]>}) -> tensor<16x16384xf32> {
+  %h = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<16x16384xf32>, tensor<16384x16384xf32>) -> tensor<16x16384xf32>
+  %g = graph.tanh %h : tensor<16x16384xf32>
+  return %g : tensor<16x16384xf32>
+}
