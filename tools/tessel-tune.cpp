@@ -187,8 +187,10 @@ int main(int argc, char **argv) {
   const tessel::tune::Calibration &c = result->calibration;
   llvm::outs() << absl::StrFormat(
       "cost model on %d measured executables: error %.0f%% -> %.0f%% after "
-      "calibration, Kendall tau %.2f -> %.2f\n",
-      c.measured, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter);
+      "calibration, Kendall tau %.2f -> %.2f; on the %d of %d pairs the "
+      "measurements tell apart %.2f -> %.2f\n",
+      c.measured, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter,
+      c.separatedPairs, c.pairs, c.separatedTauBefore, c.separatedTauAfter);
   const tessel::tune::Candidate &best = result->candidates[result->best];
   llvm::outs() << absl::StrFormat(
       "best: %s %s, %.3f ms per step (measured); %d measured, %d from the "

@@ -179,9 +179,11 @@ std::string formatHtml(const TuneResult &result, const std::string &title) {
   html += absl::StrFormat(
       "<p id=\"calibration\">Cost model on %d measured executables: error "
       "%.0f%% before calibration, %.0f%% after; Kendall tau %.2f before, "
-      "%.2f after. %d measured in this search, %d from the log, in %.1f "
-      "s.</p>\n",
+      "%.2f after (%.2f and %.2f on the %d of %d pairs whose interquartile "
+      "ranges do not overlap). %d measured in this search, %d from the "
+      "log, in %.1f s.</p>\n",
       c.measured, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter,
+      c.separatedTauBefore, c.separatedTauAfter, c.separatedPairs, c.pairs,
       result.newMeasurements, result.logMeasurements, result.seconds);
   html += "<h2>Modeled against measured</h2>\n" + scatter(result);
   html += "<h2>Candidates</h2>\n<table id=\"candidates\">\n<tr><th>mesh</th>"

@@ -109,9 +109,11 @@ bool parseFamilies(const std::string &text,
 }
 
 /// The tuning log: one line per measurement, "key median fastest slowest
-/// runs families", the key being the fingerprint and the thread count, all
-/// kept (a later line for the same key and runs wins); and one per
-/// compiled candidate (see addCandidate).
+/// runs families lower-quartile upper-quartile" (logs written before the
+/// quartiles were kept have six fields; their quartiles are taken as the
+/// fastest and slowest), the key being the fingerprint and the thread
+/// count, all kept (a later line for the same key and runs wins); and one
+/// per compiled candidate (see addCandidate).
 class TuningLog {
 public:
   explicit TuningLog(std::string path) : path(std::move(path)) {
@@ -138,12 +140,19 @@ public:
         continue;
       }
       Measurement m;
-      if (fields.size() != 6 || !absl::SimpleAtod(fields[1], &m.median) ||
+      if ((fields.size() != 6 && fields.size() != 8) ||
+          !absl::SimpleAtod(fields[1], &m.median) ||
           !absl::SimpleAtod(fields[2], &m.fastest) ||
           !absl::SimpleAtod(fields[3], &m.slowest) ||
           !absl::SimpleAtoi(fields[4], &m.runs) || m.runs <= 0 ||
           !parseFamilies(fields[5], m.familySeconds))
         continue; // A torn or foreign line: measured again.
+      m.lowerQuartile = m.fastest;
+      m.upperQuartile = m.slowest;
+      if (fields.size() == 8 &&
+          (!absl::SimpleAtod(fields[6], &m.lowerQuartile) ||
+           !absl::SimpleAtod(fields[7], &m.upperQuartile)))
+        continue;
       m.fromLog = true;
       entries[fields[0]][m.runs] = m;
     }
@@ -184,9 +193,10 @@ public:
   }
   void add(const std::string &key, const Measurement &m) {
     entries[key][m.runs] = m;
-    append(absl::StrFormat("%s %.9g %.9g %.9g %d %s\n", key, m.median,
+    append(absl::StrFormat("%s %.9g %.9g %.9g %d %s %.9g %.9g\n", key, m.median,
                            m.fastest, m.slowest, m.runs,
-                           formatFamilies(m.familySeconds)));
+                           formatFamilies(m.familySeconds), m.lowerQuartile,
+                           m.upperQuartile));
   }
 
 private:
@@ -230,15 +240,25 @@ struct Buffers {
   }
 };
 
-/// The median, fastest and slowest of `times` (seconds, at least one).
+/// The median, fastest, slowest and quartiles of `times` (seconds, at
+/// least one).
 Measurement summarise(std::vector<double> times) {
   Measurement m;
   std::sort(times.begin(), times.end());
   size_t n = times.size();
+  // The p-quantile, interpolated between the two nearest ranks.
+  auto quantile = [&](double p) {
+    double rank = p * static_cast<double>(n - 1);
+    size_t below = static_cast<size_t>(rank);
+    size_t above = std::min(below + 1, n - 1);
+    return times[below] + (rank - below) * (times[above] - times[below]);
+  };
   m.runs = static_cast<int>(n);
   m.fastest = times.front();
   m.slowest = times.back();
-  m.median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  m.median = quantile(0.5);
+  m.lowerQuartile = quantile(0.25);
+  m.upperQuartile = quantile(0.75);
   return m;
 }
 
@@ -438,6 +458,29 @@ double kendallTau(const std::vector<double> &a, const std::vector<double> &b) {
   return denominator == 0 ? 0 : (concordant - discordant) / denominator;
 }
 
+bool separated(const Measurement &a, const Measurement &b) {
+  return a.upperQuartile < b.lowerQuartile || b.upperQuartile < a.lowerQuartile;
+}
+
+double separatedKendallTau(const std::vector<double> &modeled,
+                           const std::vector<Measurement> &measured,
+                           int &separatedPairs) {
+  int64_t concordant = 0, discordant = 0;
+  separatedPairs = 0;
+  for (size_t i = 0; i < modeled.size(); ++i)
+    for (size_t j = i + 1; j < modeled.size(); ++j) {
+      if (!separated(measured[i], measured[j]))
+        continue;
+      ++separatedPairs;
+      double dm = modeled[i] - modeled[j];
+      double dt = measured[i].median - measured[j].median;
+      if (dm == 0)
+        continue; // A tie in the model counts for neither.
+      ((dm > 0) == (dt > 0) ? concordant : discordant) += 1;
+    }
+  return separatedPairs ? double(concordant - discordant) / separatedPairs : 0;
+}
+
 double meanAbsolutePercentageError(const std::vector<double> &modeled,
                                    const std::vector<double> &measured) {
   double sum = 0;
@@ -476,6 +519,7 @@ Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
   // The metrics are over distinct executables: candidates that compile to
   // one share its measurement and would count it several times.
   std::vector<double> modeled, calibrated, measured;
+  std::vector<Measurement> measurements;
   std::set<std::string> seen;
   for (Candidate &c : candidates) {
     c.calibratedSeconds = model && c.work
@@ -487,12 +531,18 @@ Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
     modeled.push_back(c.modeledSeconds);
     calibrated.push_back(c.calibratedSeconds);
     measured.push_back(c.measured->median);
+    measurements.push_back(*c.measured);
   }
   calibration.measured = static_cast<int>(measured.size());
   calibration.mapeBefore = meanAbsolutePercentageError(modeled, measured);
   calibration.mapeAfter = meanAbsolutePercentageError(calibrated, measured);
   calibration.tauBefore = kendallTau(modeled, measured);
   calibration.tauAfter = kendallTau(calibrated, measured);
+  calibration.separatedTauBefore =
+      separatedKendallTau(modeled, measurements, calibration.separatedPairs);
+  calibration.separatedTauAfter =
+      separatedKendallTau(calibrated, measurements, calibration.separatedPairs);
+  calibration.pairs = calibration.measured * (calibration.measured - 1) / 2;
   return calibration;
 }
 
@@ -891,9 +941,9 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   };
 
   // Successive halving: the model's top K measured briefly; then the
-  // faster half, and any unmeasured candidate the calibrated model now
-  // puts ahead of the best measured, with twice the runs; until one is
-  // left or the budget ends.
+  // faster half (and the close calls at the cut), and any unmeasured
+  // candidate the calibrated model now puts ahead of the best measured,
+  // with twice the runs; until one is left or the budget ends.
   int runs = options.runs;
   // The top K distinct executables (candidates that compile to the same
   // one share its measurement, and take no place of their own).
@@ -931,8 +981,18 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     double bestMedian = survivors.empty()
                             ? 0
                             : result.candidates[survivors[0]].measured->median;
-    survivors.resize(
-        std::min(survivors.size(), std::max<size_t>(1, survivors.size() / 2)));
+    // Close calls at the cut (interquartile ranges overlapping the last
+    // survivor's) go on too, up to three quarters of the round: twice the
+    // runs may tell them apart.
+    size_t keep =
+        std::min(survivors.size(), std::max<size_t>(1, survivors.size() / 2));
+    size_t limit = std::max(keep, 3 * survivors.size() / 4);
+    auto measuredOf = [&](size_t k) {
+      return *result.candidates[survivors[k]].measured;
+    };
+    while (keep < limit && !separated(measuredOf(keep - 1), measuredOf(keep)))
+      ++keep;
+    survivors.resize(keep);
     // Unmeasured candidates the calibrated model now puts ahead of them.
     std::vector<size_t> next = survivors;
     for (size_t i : ranked(false))

@@ -45,9 +45,13 @@ std::vector<MeshShape> meshesFor(int64_t devices, int maxAxes = 3);
 /// "x=2,y=4".
 std::string meshText(const MeshShape &mesh);
 
-/// Median, fastest and slowest of several timed runs, in seconds.
+/// Median, fastest, slowest and quartiles of several timed runs, in
+/// seconds.
 struct Measurement {
   double median = 0, fastest = 0, slowest = 0;
+  /// The interquartile range: two measurements whose ranges do not overlap
+  /// are told apart; overlapping ones are a close call.
+  double lowerQuartile = 0, upperQuartile = 0;
   int runs = 0;
   /// Seconds per device and step of each kernel family and collective
   /// kind ("dot_general", "all_reduce", ...), from a profiled run of the
@@ -127,6 +131,11 @@ struct Calibration {
   std::optional<proto::DeviceProfile> profile;
   double mapeBefore = 0, mapeAfter = 0;
   double tauBefore = 0, tauAfter = 0;
+  /// Kendall's tau over the pairs the measurements tell apart (their
+  /// interquartile ranges do not overlap): the ranking the noise leaves
+  /// room to judge.
+  double separatedTauBefore = 0, separatedTauAfter = 0;
+  int separatedPairs = 0, pairs = 0;
   int measured = 0;
 };
 
@@ -147,6 +156,17 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
 
 /// Kendall's tau-b between two equally long series (1: same order).
 double kendallTau(const std::vector<double> &a, const std::vector<double> &b);
+
+/// Kendall's tau between `modeled` and the medians of `measured` over the
+/// pairs whose interquartile ranges do not overlap (0 if there are none);
+/// `separated` is set to how many pairs that is.
+double separatedKendallTau(const std::vector<double> &modeled,
+                           const std::vector<Measurement> &measured,
+                           int &separated);
+
+/// Whether `a` and `b` tell two executables apart: their interquartile
+/// ranges do not overlap.
+bool separated(const Measurement &a, const Measurement &b);
 
 /// Mean absolute percentage error of `modeled` against `measured`.
 double meanAbsolutePercentageError(const std::vector<double> &modeled,

@@ -35,6 +35,31 @@ TEST(TunerTest, RankingMetrics) {
   EXPECT_DOUBLE_EQ(meanAbsolutePercentageError({1, 3}, {2, 2}), 50.0);
 }
 
+// Only pairs whose interquartile ranges do not overlap count: the model
+// ordering two overlapping measurements either way is not judged.
+TEST(TunerTest, SeparatedRanking) {
+  auto measured = [](double lower, double median, double upper) {
+    Measurement m;
+    m.lowerQuartile = lower;
+    m.median = median;
+    m.upperQuartile = upper;
+    return m;
+  };
+  std::vector<Measurement> runs = {measured(9, 10, 11), measured(10, 11, 12),
+                                   measured(19, 20, 21)};
+  EXPECT_TRUE(separated(runs[0], runs[2]));
+  EXPECT_FALSE(separated(runs[0], runs[1]));
+  int pairs = -1;
+  // The model swaps the close pair and orders both separated pairs right.
+  EXPECT_DOUBLE_EQ(separatedKendallTau({2, 1, 3}, runs, pairs), 1.0);
+  EXPECT_EQ(pairs, 2);
+  // It puts the slowest first: both separated pairs wrong.
+  EXPECT_DOUBLE_EQ(separatedKendallTau({2, 3, 1}, runs, pairs), -1.0);
+  // Nothing told apart: no pair, no judgement.
+  EXPECT_DOUBLE_EQ(separatedKendallTau({1, 2}, {runs[0], runs[1]}, pairs), 0);
+  EXPECT_EQ(pairs, 0);
+}
+
 // The report: every candidate in the table (names escaped), one point
 // before and one after calibration per measured executable, inside the
 // plot, and the best plan.
