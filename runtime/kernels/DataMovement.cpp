@@ -141,6 +141,63 @@ absl::Status padKernel(KernelContext &context) {
   encodeScalar(out.type, *value, padding);
   std::vector<int64_t> inStrides = in.strides();
   int64_t rank = out.rank();
+  if (rank > 0 && std::all_of(interior->begin(), interior->end(),
+                              [](int64_t i) { return i == 0; })) {
+    // No interior padding: each output row (along the last dimension) is
+    // padding, or padding, a run of an input row, padding.
+    int64_t width = out.dims[rank - 1];
+    int64_t rows = width ? out.numElements() / width : 0;
+    int64_t begin = std::clamp<int64_t>((*low)[rank - 1], 0, width);
+    int64_t end =
+        std::clamp<int64_t>((*low)[rank - 1] + limits[rank - 1], 0, width);
+    if (end < begin)
+      end = begin;
+    bool zeroPadding = std::all_of(padding, padding + elementSize,
+                                   [](char c) { return c == 0; });
+    auto fill = [&](char *at, int64_t count) {
+      if (zeroPadding) {
+        std::memset(at, 0, count * elementSize);
+        return;
+      }
+      for (int64_t i = 0; i < count; ++i)
+        std::memcpy(at + i * elementSize, padding, elementSize);
+    };
+    std::vector<int64_t> rowDims(out.dims.begin(), out.dims.end() - 1);
+    context.pool.parallelFor(
+        rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(width, 1)),
+        [&](int64_t first, int64_t last) {
+          std::vector<int64_t> coordinates;
+          unravel(first, rowDims, coordinates);
+          char *target = static_cast<char *>(out.data);
+          const char *source = static_cast<const char *>(in.data);
+          for (int64_t r = first; r < last; ++r) {
+            char *row = target + r * width * elementSize;
+            int64_t offset = 0;
+            bool inside = true;
+            for (int64_t d = 0; d + 1 < rank && inside; ++d) {
+              int64_t shifted = coordinates[d] - (*low)[d];
+              inside = shifted >= 0 && shifted < limits[d];
+              offset += shifted * inStrides[d];
+            }
+            if (!inside || begin == end) {
+              fill(row, width);
+            } else {
+              fill(row, begin);
+              offset += begin - (*low)[rank - 1];
+              std::memcpy(row + begin * elementSize,
+                          source + offset * elementSize,
+                          (end - begin) * elementSize);
+              fill(row + end * elementSize, width - end);
+            }
+            for (int64_t d = rank - 2; d >= 0; --d) {
+              if (++coordinates[d] < out.dims[d])
+                break;
+              coordinates[d] = 0;
+            }
+          }
+        });
+    return absl::OkStatus();
+  }
   context.pool.parallelFor(
       out.numElements(), 1 << 14, [&](int64_t first, int64_t last) {
         std::vector<int64_t> coordinates;
@@ -331,11 +388,11 @@ void encodeScalar(proto::ElementType type, double value, char *bytes) {
     // Saturating at the type's bounds (integers of 32 bits at most: exact
     // in a double).
     int bits = static_cast<int>(byteSize(type)) * 8;
-    bool isUnsigned = type == proto::U8 || type == proto::U16 ||
-                      type == proto::U32;
+    bool isUnsigned =
+        type == proto::U8 || type == proto::U16 || type == proto::U32;
     double low = isUnsigned ? 0 : -std::ldexp(1.0, bits - 1);
-    double high = isUnsigned ? std::ldexp(1.0, bits) - 1
-                             : std::ldexp(1.0, bits - 1) - 1;
+    double high =
+        isUnsigned ? std::ldexp(1.0, bits) - 1 : std::ldexp(1.0, bits - 1) - 1;
     storeInt(bytes, type, 0,
              static_cast<int64_t>(std::clamp(std::trunc(value), low, high)));
     break;

@@ -226,6 +226,68 @@ TEST(KernelsTest, ConvolutionMatchesDirectComputation) {
   }
 }
 
+/// pad with edge padding on every side, growing and cropping (negative),
+/// with and without interior padding (the row-copy path and the general
+/// one), against a direct loop over the definition.
+TEST(KernelsTest, PadMatchesDirectComputation) {
+  struct Case {
+    std::vector<int64_t> in, low, high, interior;
+    float value;
+  };
+  const std::vector<Case> cases = {
+      {{5}, {2}, {3}, {0}, 0},
+      {{2, 3, 4}, {0, 1, 2}, {1, 0, 1}, {0, 0, 0}, 0},
+      {{2, 3, 6, 5}, {0, 0, 1, 1}, {0, 0, 1, 1}, {0, 0, 0, 0}, -1.5},
+      {{3, 7}, {-1, -2}, {2, -3}, {0, 0}, 4},
+      {{4, 4}, {1, -5}, {0, 1}, {0, 0}, 0},  // a row of padding only
+      {{3, 4}, {1, 0}, {0, 2}, {1, 2}, 7},   // interior
+      {{2, 5}, {-1, 1}, {1, -2}, {0, 1}, 0}, // interior and cropping
+  };
+  ThreadPool pool(2);
+  std::mt19937 random(8);
+  std::uniform_real_distribution<float> value(-1, 1);
+  for (const Case &c : cases) {
+    SCOPED_TRACE(&c - &cases[0]);
+    int64_t rank = c.in.size(), inCount = 1, outCount = 1;
+    std::vector<int64_t> outDims(rank);
+    for (int64_t d = 0; d < rank; ++d) {
+      outDims[d] =
+          c.low[d] + c.high[d] + c.in[d] + (c.in[d] - 1) * c.interior[d];
+      inCount *= c.in[d];
+      outCount *= outDims[d];
+    }
+    std::vector<float> x(inCount), result(outCount, -7), expected(outCount);
+    for (float &v : x)
+      v = value(random);
+    std::vector<int64_t> o;
+    for (int64_t i = 0; i < outCount; ++i) {
+      unravel(i, outDims, o);
+      int64_t source = 0;
+      bool inside = true;
+      for (int64_t d = 0; d < rank; ++d) {
+        int64_t shifted = o[d] - c.low[d];
+        inside &= shifted >= 0 && shifted % (c.interior[d] + 1) == 0 &&
+                  shifted / (c.interior[d] + 1) < c.in[d];
+        source = source * c.in[d] + shifted / (c.interior[d] + 1);
+      }
+      expected[i] = inside ? x[source] : c.value;
+    }
+    proto::Instruction instruction;
+    instruction.set_op("pad");
+    auto &attributes = *instruction.mutable_attributes();
+    attributes["edge_padding_low"] = ints(c.low);
+    attributes["edge_padding_high"] = ints(c.high);
+    attributes["interior_padding"] = ints(c.interior);
+    attributes["padding_value"].set_f(c.value);
+    KernelContext context(instruction, {view(x, c.in)}, {view(result, outDims)},
+                          pool);
+    absl::Status status = findKernel("pad")(context);
+    ASSERT_TRUE(status.ok()) << status;
+    for (int64_t i = 0; i < outCount; ++i)
+      ASSERT_EQ(result[i], expected[i]) << "element " << i;
+  }
+}
+
 /// 2-D max and average pools (the fast path) with strides, dilations,
 /// uneven padding, and both ways of counting padding, against a direct loop.
 TEST(KernelsTest, PoolsMatchDirectComputation) {
