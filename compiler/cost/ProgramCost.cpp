@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
@@ -303,6 +304,40 @@ fitProfile(const proto::DeviceProfile &base,
   std::map<std::string, Rows> families;
   std::vector<std::vector<double>> stepRows;
   std::vector<double> stepY, stepWeights;
+  // What a profiled second of a device's kernels (or collectives) costs
+  // the step. Each device's profile times its own instructions: when N
+  // device threads share fewer cores, a step takes about N / cores of a
+  // device's kernel time, not one, and a collective's time includes the
+  // waiting for the others. Fitted first, on the whole step: step time =
+  // a + b * devices + kernelFactor * kernel seconds + collectiveFactor *
+  // collective seconds; the families are then fitted in step time.
+  double kernelFactor = 1, collectiveFactor = 1;
+  {
+    std::vector<std::vector<double>> rows;
+    std::vector<double> y, weights;
+    for (const Observation &observation : observations) {
+      std::vector<double> row = {
+          1, static_cast<double>(observation.work.devices), 0, 0};
+      std::set<std::string> counted;
+      for (const WorkItem &item : observation.work.items) {
+        auto measured = observation.familySeconds.find(item.family);
+        if (measured != observation.familySeconds.end() &&
+            counted.insert(item.family).second)
+          row[item.collective ? 3 : 2] += measured->second;
+      }
+      rows.push_back(row);
+      y.push_back(observation.stepSeconds);
+      weights.push_back(1 /
+                        (observation.stepSeconds * observation.stepSeconds));
+    }
+    std::vector<double> x = nonNegativeLeastSquares(rows, y, weights);
+    // A factor the fit cannot see (no such seconds, or none that explain
+    // the step) stays 1.
+    if (x[2] > 0)
+      kernelFactor = x[2];
+    if (x[3] > 0)
+      collectiveFactor = x[3];
+  }
   for (const Observation &observation : observations) {
     if (!(observation.stepSeconds > 0))
       return absl::InvalidArgumentError(
@@ -335,10 +370,11 @@ fitProfile(const proto::DeviceProfile &base,
     double accounted = 0;
     for (const auto &[family, f] : features) {
       auto measured = observation.familySeconds.find(family);
-      double y =
-          measured == observation.familySeconds.end() ? 0 : measured->second;
-      accounted += y;
       Rows &rows = families[family];
+      double y =
+          (measured == observation.familySeconds.end() ? 0 : measured->second) *
+          (rows.collective ? collectiveFactor : kernelFactor);
+      accounted += y;
       rows.x.push_back(f);
       rows.y.push_back(y);
       rows.weights.push_back(weight);
