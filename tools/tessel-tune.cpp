@@ -60,6 +60,12 @@ static cl::opt<int> runs("runs",
 static cl::opt<int> warmup("warmup",
                            cl::desc("Untimed runs before each measurement"),
                            cl::init(2), cl::cat(tuneCategory));
+static cl::opt<double> minSampleMs(
+    "min-sample-ms",
+    cl::desc("Host backend: a timed run of a faster executable is a burst "
+             "of back-to-back runs lasting at least this long, its mean the "
+             "sample (default 2)"),
+    cl::init(2), cl::cat(tuneCategory));
 static cl::opt<int> threads("host-threads",
                             cl::desc("Host threads in all (0: every core)"),
                             cl::init(0), cl::cat(tuneCategory));
@@ -151,6 +157,7 @@ int main(int argc, char **argv) {
   options.topK = topK;
   options.runs = runs;
   options.warmup = warmup;
+  options.minSampleSeconds = minSampleMs / 1e3;
   options.threads = threads;
   options.autoSeconds = autoSeconds;
   options.deviceProfile = deviceProfile;

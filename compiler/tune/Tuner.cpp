@@ -269,14 +269,41 @@ struct Timed {
   std::unique_ptr<LoadedExecutable> loaded;
   std::vector<double> times;
   absl::Status status;
+  /// Back-to-back runs per timed sample (0: not chosen yet).
+  int burst = 0;
 
-  bool runOnce(bool keep) {
+  /// One run, its seconds (0 if it failed).
+  double run() {
     auto start = Clock::now();
     status = loaded->runBuffers(buffers->inputs, buffers->outputs);
-    if (status.ok() && keep)
-      times.push_back(
-          std::chrono::duration<double>(Clock::now() - start).count());
+    return status.ok()
+               ? std::chrono::duration<double>(Clock::now() - start).count()
+               : 0;
+  }
+  /// An untimed run.
+  bool warm() {
+    run();
     return status.ok();
+  }
+  /// One sample: a burst of runs lasting at least `minSeconds` (sized by
+  /// a first untimed run), its mean per run.
+  bool sample(double minSeconds) {
+    if (burst == 0) {
+      double once = run();
+      if (!status.ok())
+        return false;
+      burst = once >= minSeconds
+                  ? 1
+                  : static_cast<int>(std::min(
+                        1000.0, std::ceil(minSeconds / std::max(once, 1e-7))));
+    }
+    auto start = Clock::now();
+    for (int b = 0; b < burst; ++b)
+      if (run(), !status.ok())
+        return false;
+    times.push_back(
+        std::chrono::duration<double>(Clock::now() - start).count() / burst);
+    return true;
   }
 };
 
@@ -563,10 +590,10 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     return absl::InvalidArgumentError(absl::StrCat(
         "--backend is '", options.backend, "'; it must be host or mpi"));
   if (options.topK < 1 || options.runs < 1 || options.warmup < 0 ||
-      options.forcedDecisions < 0)
+      options.forcedDecisions < 0 || !(options.minSampleSeconds >= 0))
     return absl::InvalidArgumentError(
-        "--top-k and --runs must be >= 1, --warmup and --forced-decisions "
-        ">= 0");
+        "--top-k and --runs must be >= 1, --warmup, --forced-decisions and "
+        "--min-sample-ms >= 0");
 
   absl::StatusOr<cost::CostModel> baseModel =
       cost::CostModel::named(options.deviceProfile);
@@ -865,7 +892,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       t.loaded = std::move(*loaded);
       bool ok = true;
       for (int w = 0; w < options.warmup && ok; ++w)
-        ok = t.runOnce(/*keep=*/false);
+        ok = t.warm();
       if (!ok) {
         skip(i, absl::StrCat("run failed: ", t.status.message()));
         continue;
@@ -886,7 +913,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     for (int r = 0; r < runs; ++r) {
       for (Timed &t : timed)
         if (t.status.ok())
-          t.runOnce(/*keep=*/true);
+          t.sample(options.minSampleSeconds);
       // Past the budget, the round ends with the runs it has.
       if (r > 0 && elapsed() > options.budgetSeconds)
         break;

@@ -96,6 +96,11 @@ struct TuneOptions {
   /// after `warmup` runs that are not timed.
   int runs = 3;
   int warmup = 2;
+  /// On the host backend a timed run (a sample) of an executable faster
+  /// than this is a burst of back-to-back runs lasting at least this long,
+  /// its mean per run the sample: a lone sub-millisecond run on a loaded
+  /// machine measures the scheduler and cold caches more than the plan.
+  double minSampleSeconds = 0.002;
   /// Threads in all for the host backend (0: every core); under MPI,
   /// split among the ranks.
   int threads = 0;
