@@ -4,6 +4,7 @@
 
 #include "mlir/Transforms/Passes.h"
 #include "passes/Pipelines.h"
+#include "passes/autodiff/Passes.h"
 #include "passes/autoshard/Passes.h"
 #include "passes/lowering/Passes.h"
 #include "passes/partition/Passes.h"
@@ -14,6 +15,7 @@ namespace tessel {
 void registerTesselPasses() {
   // Upstream's generic transforms: canonicalize, cse, inline, symbol-dce, ...
   mlir::registerTransformsPasses();
+  autodiff::registerAutodiffPasses();
   lowering::registerLoweringPasses();
   propagation::registerPropagationPasses();
   partition::registerPartitionPasses();

@@ -3,7 +3,7 @@
 // What passes need to know of an op, kept with the op rather than in a
 // pass's list of op names: what it costs, how partial sums pass through
 // it, whether it must be computed whole, whether the runtime runs it as a
-// kernel of its own. The sharding rule (dialects/spmd) is the other fact
+// kernel of its own, how gradients pass back through it. The sharding rule (dialects/spmd) is the other fact
 // every op carries.
 //
 //===----------------------------------------------------------------------===//
@@ -90,6 +90,33 @@ def Graph_KernelOpInterface : OpInterface<"KernelOpInterface"> {
         return ::llvm::dyn_cast_or_null<::mlir::DictionaryAttr>(
             $_op->getPropertiesAsAttribute());
       }]>,
+  ];
+}
+
+def Graph_GradientOpInterface : OpInterface<"GradientOpInterface"> {
+  let cppNamespace = "::tessel::graph";
+  let description = [{
+    The op's rule for reverse-mode differentiation: given the gradients of
+    its results, the gradients of its operands, built as graph ops after
+    the op (dialects/graph/GraphGradients.cpp). An op has the interface
+    exactly when it has a rule (`DeclareOpInterfaceMethods` in its ODS
+    definition); the autodiff pass (passes/autodiff) refuses, naming the
+    op, to differentiate through an op without one.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Appends to `operandGradients` one value per operand: the gradient
+        of the loss with respect to that operand, of the operand's type,
+        or a null value where none flows (an integer or boolean operand, a
+        derivative zero almost everywhere). `resultGradients` has one entry
+        per result, null for a result no gradient reaches (the op is only
+        asked when at least one is not null). Fails, with an error on the
+        op, for a case the rule does not cover.
+      }],
+      "::mlir::LogicalResult", "buildGradients",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::llvm::ArrayRef<::mlir::Value>":$resultGradients,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGradients)>,
   ];
 }
 

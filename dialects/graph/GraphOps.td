@@ -21,6 +21,10 @@ include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
+// An op with a gradient rule (GraphGradients.cpp).
+defvar Graph_Differentiable =
+    DeclareOpInterfaceMethods<Graph_GradientOpInterface>;
+
 //===----------------------------------------------------------------------===//
 // Constants
 //===----------------------------------------------------------------------===//
@@ -89,23 +93,23 @@ class Graph_ElementwiseBinaryOp<string mnemonic, Type operandType,
 }
 
 def Graph_AddOp : Graph_ElementwiseBinaryOp<"add", Graph_NumericTensor,
-                                            [Commutative, Graph_JointlyLinear]> {
+                                            [Graph_Differentiable, Commutative, Graph_JointlyLinear]> {
   let summary = "Elementwise addition";
 }
 
 def Graph_SubOp : Graph_ElementwiseBinaryOp<"sub", Graph_NumericTensor,
-                                            [Graph_JointlyLinear]> {
+                                            [Graph_Differentiable, Graph_JointlyLinear]> {
   let summary = "Elementwise subtraction";
 }
 
 def Graph_MulOp : Graph_ElementwiseBinaryOp<"mul", Graph_NumericTensor,
-                                            [Commutative,
+                                            [Graph_Differentiable, Commutative,
                                              Graph_LinearInEachOperand]> {
   let summary = "Elementwise multiplication";
 }
 
 def Graph_DivOp : Graph_ElementwiseBinaryOp<"div", Graph_NumericTensor,
-                                            [Graph_LinearInFirstOperand]> {
+                                            [Graph_Differentiable, Graph_LinearInFirstOperand]> {
   let summary = "Elementwise division";
   let description = [{
     Integer division rounds toward zero, as C++ and ONNX Div do.
@@ -139,16 +143,16 @@ def Graph_ShiftRightOp : Graph_ElementwiseBinaryOp<"shift_right",
 }
 
 def Graph_MaxOp : Graph_ElementwiseBinaryOp<"max", Graph_NumericTensor,
-                                            [Commutative]> {
+                                            [Graph_Differentiable, Commutative]> {
   let summary = "Elementwise maximum";
 }
 
 def Graph_MinOp : Graph_ElementwiseBinaryOp<"min", Graph_NumericTensor,
-                                            [Commutative]> {
+                                            [Graph_Differentiable, Commutative]> {
   let summary = "Elementwise minimum";
 }
 
-def Graph_PowOp : Graph_ElementwiseBinaryOp<"pow", Graph_NumericTensor> {
+def Graph_PowOp : Graph_ElementwiseBinaryOp<"pow", Graph_NumericTensor, [Graph_Differentiable]> {
   let summary = "Elementwise power `lhs ^ rhs`";
 }
 
@@ -172,24 +176,25 @@ def Graph_NotOp : Graph_ElementwiseUnaryOp<"not", Graph_BoolTensor> {
 }
 
 def Graph_NegOp : Graph_ElementwiseUnaryOp<"neg", Graph_NumericTensor,
-                                           [Graph_JointlyLinear]> {
+                                           [Graph_Differentiable, Graph_JointlyLinear]> {
   let summary = "Elementwise negation";
 }
 
-def Graph_AbsOp : Graph_ElementwiseUnaryOp<"abs", Graph_NumericTensor> {
+def Graph_AbsOp : Graph_ElementwiseUnaryOp<"abs", Graph_NumericTensor, [Graph_Differentiable]> {
   let summary = "Elementwise absolute value";
 }
 
-def Graph_SignOp : Graph_ElementwiseUnaryOp<"sign", Graph_NumericTensor> {
+def Graph_SignOp : Graph_ElementwiseUnaryOp<"sign", Graph_NumericTensor, [Graph_Differentiable]> {
   let summary = "Elementwise sign: -1, 0 or 1";
 }
 
-def Graph_ReluOp : Graph_ElementwiseUnaryOp<"relu", Graph_NumericTensor> {
+def Graph_ReluOp : Graph_ElementwiseUnaryOp<"relu", Graph_NumericTensor, [Graph_Differentiable]> {
   let summary = "Elementwise `max(x, 0)`";
 }
 
 class Graph_FloatUnaryOp<string mnemonic, string summaryText>
-    : Graph_ElementwiseUnaryOp<mnemonic, Graph_FloatTensor> {
+    : Graph_ElementwiseUnaryOp<mnemonic, Graph_FloatTensor,
+                               [Graph_Differentiable]> {
   let summary = summaryText;
 }
 
@@ -211,7 +216,7 @@ def Graph_CeilOp : Graph_FloatUnaryOp<"ceil", "Elementwise ceiling">;
 def Graph_RoundOp : Graph_FloatUnaryOp<"round",
     "Elementwise rounding to nearest, ties to even">;
 
-def Graph_ClampOp : Graph_Op<"clamp", [Pure, Elementwise,
+def Graph_ClampOp : Graph_Op<"clamp", [Graph_Differentiable, Pure, Elementwise,
                                        SameOperandsAndResultType]> {
   let summary = "Elementwise `min(max(x, min), max)`";
   let description = [{
@@ -244,7 +249,7 @@ def Graph_CompareOp : Graph_Op<"compare", [Pure, Elementwise,
   let assemblyFormat = "$direction `,` $lhs `,` $rhs attr-dict `:` type($lhs)";
 }
 
-def Graph_SelectOp : Graph_Op<"select", [Pure, Elementwise,
+def Graph_SelectOp : Graph_Op<"select", [Graph_Differentiable, Pure, Elementwise,
     AllTypesMatch<["on_true", "on_false", "result"]>,
     AllShapesMatch<["pred", "result"]>]> {
   let summary = "Elementwise `pred ? on_true : on_false`";
@@ -256,7 +261,7 @@ def Graph_SelectOp : Graph_Op<"select", [Pure, Elementwise,
   }];
 }
 
-def Graph_ConvertOp : Graph_Op<"convert", [Pure, Elementwise,
+def Graph_ConvertOp : Graph_Op<"convert", [Graph_Differentiable, Pure, Elementwise,
     AllShapesMatch<["operand", "result"]>]> {
   let summary = "Elementwise element-type conversion";
   let description = [{
@@ -272,7 +277,7 @@ def Graph_ConvertOp : Graph_Op<"convert", [Pure, Elementwise,
 // Shape and data movement
 //===----------------------------------------------------------------------===//
 
-def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Graph_DataMovement, Graph_JointlyLinear, Pure,
+def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Graph_Differentiable, Graph_DataMovement, Graph_JointlyLinear, Pure,
     SameOperandsAndResultElementType]> {
   let summary = "Broadcast to a larger shape";
   let description = [{
@@ -290,7 +295,7 @@ def Graph_BroadcastInDimOp : Graph_Op<"broadcast_in_dim", [Graph_DataMovement, G
   let hasVerifier = 1;
 }
 
-def Graph_TransposeOp : Graph_Op<"transpose", [Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
+def Graph_TransposeOp : Graph_Op<"transpose", [Graph_Differentiable, Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "Permute dimensions";
   let description = [{
     `result.shape[i] = operand.shape[permutation[i]]`.
@@ -304,7 +309,7 @@ def Graph_TransposeOp : Graph_Op<"transpose", [Graph_DataMovement, Graph_Jointly
   }];
 }
 
-def Graph_ReshapeOp : Graph_Op<"reshape", [Graph_DataMovement, Graph_JointlyLinear, Pure,
+def Graph_ReshapeOp : Graph_Op<"reshape", [Graph_Differentiable, Graph_DataMovement, Graph_JointlyLinear, Pure,
     SameOperandsAndResultElementType]> {
   let summary = "Reinterpret the row-major data with another shape";
   let arguments = (ins Graph_Tensor:$operand);
@@ -314,7 +319,7 @@ def Graph_ReshapeOp : Graph_Op<"reshape", [Graph_DataMovement, Graph_JointlyLine
   let hasFolder = 1;
 }
 
-def Graph_SliceOp : Graph_Op<"slice", [Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
+def Graph_SliceOp : Graph_Op<"slice", [Graph_Differentiable, Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "A strided box of the operand";
   let description = [{
     Along dimension `d`, elements `start[d], start[d] + stride[d], ...` below
@@ -336,7 +341,7 @@ def Graph_SliceOp : Graph_Op<"slice", [Graph_DataMovement, Graph_JointlyLinear, 
   }];
 }
 
-def Graph_ConcatenateOp : Graph_Op<"concatenate", [Graph_DataMovement, Graph_HostKernel, Pure,
+def Graph_ConcatenateOp : Graph_Op<"concatenate", [Graph_Differentiable, Graph_DataMovement, Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "Join tensors along one dimension";
   let arguments = (ins Variadic<Graph_Tensor>:$inputs, I64Attr:$dimension);
@@ -346,7 +351,7 @@ def Graph_ConcatenateOp : Graph_Op<"concatenate", [Graph_DataMovement, Graph_Hos
   }];
 }
 
-def Graph_PadOp : Graph_Op<"pad", [Graph_DataMovement, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
+def Graph_PadOp : Graph_Op<"pad", [Graph_Differentiable, Graph_DataMovement, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "Pad with a value: edges (possibly negative) and interior";
   let description = [{
     Per dimension, `edge_padding_low` and `edge_padding_high` elements are
@@ -362,7 +367,7 @@ def Graph_PadOp : Graph_Op<"pad", [Graph_DataMovement, Graph_HostKernel, Pure, I
   let assemblyFormat = "$operand attr-dict `:` functional-type($operand, $result)";
 }
 
-def Graph_ReverseOp : Graph_Op<"reverse", [Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, SameOperandsAndResultType]> {
+def Graph_ReverseOp : Graph_Op<"reverse", [Graph_Differentiable, Graph_DataMovement, Graph_JointlyLinear, Graph_HostKernel, Pure, SameOperandsAndResultType]> {
   let summary = "Reverse the order of elements along dimensions";
   let arguments = (ins Graph_Tensor:$operand, DenseI64ArrayAttr:$dimensions);
   let results = (outs Graph_Tensor:$result);
@@ -392,7 +397,7 @@ def Graph_GatherOp : Graph_Op<"gather", [Graph_DataMovement, Graph_HostKernel, P
 // Contractions and reductions
 //===----------------------------------------------------------------------===//
 
-def Graph_DotGeneralOp : Graph_Op<"dot_general", [Graph_HostKernel, Pure,
+def Graph_DotGeneralOp : Graph_Op<"dot_general", [Graph_Differentiable, Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "Generalised matrix product";
   let description = [{
@@ -430,7 +435,7 @@ def Graph_DotGeneralOp : Graph_Op<"dot_general", [Graph_HostKernel, Pure,
   }];
 }
 
-def Graph_ReduceOp : Graph_Op<"reduce", [Graph_HostKernel, Pure,
+def Graph_ReduceOp : Graph_Op<"reduce", [Graph_Differentiable, Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "Reduce over dimensions (sum, max, min, mean, prod)";
   let description = [{
@@ -478,7 +483,7 @@ def Graph_TopKOp : Graph_Op<"top_k", [Graph_HostKernel, Pure,
 // Normalisations
 //===----------------------------------------------------------------------===//
 
-def Graph_SoftmaxOp : Graph_Op<"softmax", [Graph_HostKernel, Pure, SameOperandsAndResultType]> {
+def Graph_SoftmaxOp : Graph_Op<"softmax", [Graph_Differentiable, Graph_HostKernel, Pure, SameOperandsAndResultType]> {
   let summary = "Softmax along one dimension";
   let arguments = (ins Graph_FloatTensor:$operand, I64Attr:$dimension);
   let results = (outs Graph_FloatTensor:$result);
@@ -492,7 +497,7 @@ def Graph_SoftmaxOp : Graph_Op<"softmax", [Graph_HostKernel, Pure, SameOperandsA
   }];
 }
 
-def Graph_LayerNormOp : Graph_Op<"layer_norm", [Graph_HostKernel, Pure,
+def Graph_LayerNormOp : Graph_Op<"layer_norm", [Graph_Differentiable, Graph_HostKernel, Pure,
     AllTypesMatch<["operand", "result"]>,
     AllElementTypesMatch<["operand", "scale", "bias"]>]> {
   let summary = "Layer normalisation over the dimensions from `axis` on";

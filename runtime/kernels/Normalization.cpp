@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
@@ -110,18 +111,20 @@ Rows rowsAlong(const TensorView &view, int64_t dimension) {
 /// times slower on x86 unless the process happens to flush them (some
 /// libraries turn that on when loaded), which made causal attention's
 /// softmax 6x slower.
-void softmaxRow(float *row, int64_t length) {
-  constexpr float kLowest = -87.0f; // exp(-87) = 1.6e-38 > FLT_MIN.
-  Eigen::Map<Eigen::ArrayXf> values(row, length);
-  float maximum = values.maxCoeff();
+template <typename T> void softmaxRow(T *row, int64_t length) {
+  // exp(-87) = 1.6e-38 > FLT_MIN; exp(-708) = 3.3e-308 > DBL_MIN.
+  constexpr T kLowest = std::is_same_v<T, float> ? T(-87) : T(-708);
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<Array> values(row, length);
+  T maximum = values.maxCoeff();
   if (std::isinf(maximum) && maximum < 0)
     maximum = 0; // A row of -inf: exp gives 0s, the sum 0, the result NaN.
   values -= maximum;
   if (values.hasNaN()) // Stays NaN, as the whole row's result does.
     values = values.exp();
   else
-    values = (values < kLowest).select(0.0f, values.max(kLowest).exp());
-  values *= 1.0f / values.sum();
+    values = (values < kLowest).select(T(0), values.max(kLowest).exp());
+  values *= T(1) / values.sum();
 }
 
 absl::Status softmaxKernel(KernelContext &context) {
@@ -132,6 +135,23 @@ absl::Status softmaxKernel(KernelContext &context) {
     return dimension.status();
   const TensorView &in = context.operands[0], &out = context.results[0];
   Rows rows = rowsAlong(in, *dimension);
+  if (in.type == proto::F64) {
+    // In double throughout (operand and result have one type).
+    const double *source = in.as<double>();
+    double *target = out.as<double>();
+    context.pool.parallelFor(rows.count, 16, [&](int64_t first, int64_t last) {
+      std::vector<double> row(rows.length);
+      for (int64_t r = first; r < last; ++r) {
+        int64_t start = rows.start(r);
+        for (int64_t i = 0; i < rows.length; ++i)
+          row[i] = source[start + i * rows.stride];
+        softmaxRow(row.data(), rows.length);
+        for (int64_t i = 0; i < rows.length; ++i)
+          target[start + i * rows.stride] = row[i];
+      }
+    });
+    return absl::OkStatus();
+  }
   if (in.type == proto::F32 && rows.stride == 1) {
     // Contiguous f32 rows: in the result buffer, without conversions.
     const float *source = in.as<float>();
@@ -175,6 +195,22 @@ absl::Status layerNormKernel(KernelContext &context) {
   for (int64_t d = *axis; d < in.rank(); ++d)
     length *= in.dims[d];
   int64_t rows = in.numElements() / std::max<int64_t>(length, 1);
+  if (in.type == proto::F64) {
+    // In double throughout (all operands and the result are f64).
+    using Row = Eigen::Map<const Eigen::ArrayXd>;
+    Row g(scale.as<double>(), length), b(bias.as<double>(), length);
+    context.pool.parallelFor(rows, 8, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r) {
+        Row x(in.as<double>() + r * length, length);
+        double mean = x.mean();
+        double variance = (x - mean).square().mean();
+        double inverse = 1.0 / std::sqrt(variance + *epsilon);
+        Eigen::Map<Eigen::ArrayXd>(out.as<double>() + r * length, length) =
+            (x - mean) * inverse * g + b;
+      }
+    });
+    return absl::OkStatus();
+  }
   std::vector<float> gamma(length), beta(length);
   for (int64_t i = 0; i < length; ++i) {
     gamma[i] = loadFloat(scale.data, scale.type, i);
@@ -253,8 +289,8 @@ absl::Status batchNormKernel(KernelContext &context) {
 
 void registerNormalizationKernels() {
   registerKernel("reduce", reduceKernel, Wide::Taken);
-  registerKernel("softmax", softmaxKernel);
-  registerKernel("layer_norm", layerNormKernel);
+  registerKernel("softmax", softmaxKernel, Wide::Taken);
+  registerKernel("layer_norm", layerNormKernel, Wide::Taken);
   registerKernel("batch_norm_inference", batchNormKernel);
 }
 

@@ -498,8 +498,21 @@ TEST(KernelsTest, F64ContractionsAndReductionsStayInDouble) {
   ASSERT_TRUE(findKernel("reduce")(reduceContext).ok());
   EXPECT_EQ(sum[0], 1e16 + 1 - 1e16 + 1);
   EXPECT_TRUE(kernelTakesWideTypes("reduce"));
-  EXPECT_FALSE(kernelTakesWideTypes("top_k"));   // Compares as int64.
-  EXPECT_FALSE(kernelTakesWideTypes("softmax")); // Computes in float: refused.
+  EXPECT_FALSE(kernelTakesWideTypes("top_k")); // Compares as int64.
+  EXPECT_FALSE(kernelTakesWideTypes("batch_norm_inference")); // In float.
+
+  // Softmax and layer_norm in double: logits 1e-12 apart give different
+  // probabilities (float would round both to 0.5).
+  std::vector<double> logits = {0, 1e-12}, probabilities(2);
+  proto::Instruction softmax;
+  softmax.set_op("softmax");
+  (*softmax.mutable_attributes())["dimension"].set_i(0);
+  KernelContext softmaxContext(softmax, {doubles(logits, {2})},
+                               {doubles(probabilities, {2})}, pool);
+  ASSERT_TRUE(kernelTakesWideTypes("softmax"));
+  ASSERT_TRUE(findKernel("softmax")(softmaxContext).ok());
+  EXPECT_LT(probabilities[0], probabilities[1]);
+  EXPECT_NEAR(probabilities[0] + probabilities[1], 1.0, 1e-15);
 }
 
 /// u64 past 2^63 (negative as int64 bits) compares, divides and converts

@@ -1,0 +1,689 @@
+//===- GraphGradients.cpp - Gradient rules of graph ops -------------------===//
+//
+// GradientOpInterface for the ops that declare it in GraphOps.td: given the
+// gradients of an op's results, build its operands' gradients as graph ops
+// (reverse-mode differentiation; passes/autodiff drives it). Elementwise
+// ops take operands of one shape, so no rule un-broadcasts: the gradient
+// of broadcast_in_dim sums back instead.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cmath>
+#include <numeric>
+
+#include "dialects/graph/GraphOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLExtras.h"
+
+namespace tessel::graph {
+namespace {
+
+using mlir::LogicalResult;
+using mlir::OpBuilder;
+using mlir::RankedTensorType;
+using mlir::Value;
+
+RankedTensorType typeOf(Value value) {
+  return mlir::cast<RankedTensorType>(value.getType());
+}
+
+bool isFloat(Value value) {
+  return mlir::isa<mlir::FloatType>(typeOf(value).getElementType());
+}
+
+/// Builds the graph ops of one rule, at the builder's point, located at
+/// the op the rule differentiates.
+struct Rule {
+  OpBuilder &b;
+  mlir::Location loc;
+
+  Rule(OpBuilder &builder, mlir::Operation *op)
+      : b(builder), loc(op->getLoc()) {}
+
+  Value splat(double value, RankedTensorType type) {
+    mlir::Type element = type.getElementType();
+    mlir::TypedAttr scalar;
+    if (auto floatType = mlir::dyn_cast<mlir::FloatType>(element))
+      scalar = mlir::FloatAttr::get(floatType, value);
+    else
+      scalar = mlir::IntegerAttr::get(element, static_cast<int64_t>(value));
+    return ConstantOp::create(b, loc,
+                              mlir::DenseElementsAttr::get(type, scalar));
+  }
+  Value splatLike(double value, Value like) {
+    return splat(value, typeOf(like));
+  }
+  Value zerosLike(Value like) { return splatLike(0, like); }
+  Value add(Value x, Value y) { return AddOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return DivOp::create(b, loc, x, y); }
+  Value neg(Value x) { return NegOp::create(b, loc, x); }
+  Value compare(ComparisonDirection direction, Value x, Value y) {
+    return CompareOp::create(b, loc, direction, x, y);
+  }
+  Value select(Value pred, Value x, Value y) {
+    return SelectOp::create(b, loc, typeOf(x), pred, x, y);
+  }
+  /// `g` where `pred`, zero elsewhere.
+  Value where(Value pred, Value g) { return select(pred, g, zerosLike(g)); }
+  Value reshape(Value x, RankedTensorType type) {
+    if (typeOf(x) == type)
+      return x;
+    return ReshapeOp::create(b, loc, type, x);
+  }
+  Value transpose(Value x, llvm::ArrayRef<int64_t> permutation) {
+    bool identity = true;
+    for (auto [i, p] : llvm::enumerate(permutation))
+      identity &= static_cast<int64_t>(i) == p;
+    if (identity)
+      return x;
+    return TransposeOp::create(b, loc, x, permutation);
+  }
+  /// Sum over `dims` (removed from the shape).
+  Value sum(Value x, llvm::ArrayRef<int64_t> dims) {
+    if (dims.empty())
+      return x;
+    return ReduceOp::create(b, loc, ReduceKind::Sum, x, dims);
+  }
+  /// `x`, whose dimensions are those of `type` but `dims`, broadcast back
+  /// to `type` (the inverse of a reduction over `dims`).
+  Value unreduce(Value x, RankedTensorType type, llvm::ArrayRef<int64_t> dims) {
+    llvm::SmallVector<int64_t> kept;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!llvm::is_contained(dims, d))
+        kept.push_back(d);
+    return BroadcastInDimOp::create(b, loc, type, x, kept);
+  }
+};
+
+/// The dimensions of a rank-`rank` tensor that are in neither list, in
+/// order.
+llvm::SmallVector<int64_t> remaining(int64_t rank, llvm::ArrayRef<int64_t> a,
+                                     llvm::ArrayRef<int64_t> b) {
+  llvm::SmallVector<int64_t> dims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!llvm::is_contained(a, d) && !llvm::is_contained(b, d))
+      dims.push_back(d);
+  return dims;
+}
+
+int64_t indexOf(llvm::ArrayRef<int64_t> list, int64_t value) {
+  return std::find(list.begin(), list.end(), value) - list.begin();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+LogicalResult AddOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  operands.append({results[0], results[0]});
+  return mlir::success();
+}
+
+LogicalResult SubOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  operands.append({results[0], r.neg(results[0])});
+  return mlir::success();
+}
+
+LogicalResult MulOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value g = results[0];
+  operands.append({r.mul(g, getRhs()), r.mul(g, getLhs())});
+  return mlir::success();
+}
+
+LogicalResult DivOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value g = results[0];
+  // d(a / b) = da / b - (a / b) db / b.
+  Value lhs = r.div(g, getRhs());
+  operands.append({lhs, r.neg(r.mul(lhs, getResult()))});
+  return mlir::success();
+}
+
+LogicalResult MaxOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  // Ties go to the left operand, as max(x, 0) written as a relu would.
+  Rule r(builder, *this);
+  Value left = r.compare(ComparisonDirection::GE, getLhs(), getRhs());
+  Value zeros = r.zerosLike(results[0]);
+  operands.append(
+      {r.select(left, results[0], zeros), r.select(left, zeros, results[0])});
+  return mlir::success();
+}
+
+LogicalResult MinOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value left = r.compare(ComparisonDirection::LE, getLhs(), getRhs());
+  Value zeros = r.zerosLike(results[0]);
+  operands.append(
+      {r.select(left, results[0], zeros), r.select(left, zeros, results[0])});
+  return mlir::success();
+}
+
+LogicalResult PowOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  if (!isFloat(getLhs()))
+    return emitOpError("has no gradient for integer operands");
+  Rule r(builder, *this);
+  Value g = results[0];
+  // d(a^b) = b a^(b-1) da + a^b log(a) db.
+  Value lowered = PowOp::create(builder, getLoc(), getLhs(),
+                                r.sub(getRhs(), r.splatLike(1, getRhs())));
+  operands.push_back(r.mul(g, r.mul(getRhs(), lowered)));
+  operands.push_back(
+      r.mul(g, r.mul(getResult(), LogOp::create(builder, getLoc(), getLhs()))));
+  return mlir::success();
+}
+
+LogicalResult NegOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Rule(builder, *this).neg(results[0]));
+  return mlir::success();
+}
+
+LogicalResult AbsOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  operands.push_back(
+      r.mul(results[0], SignOp::create(builder, getLoc(), getOperand())));
+  return mlir::success();
+}
+
+LogicalResult SignOp::buildGradients(OpBuilder &, llvm::ArrayRef<Value>,
+                                     llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Value()); // Zero almost everywhere.
+  return mlir::success();
+}
+
+LogicalResult ReluOp::buildGradients(OpBuilder &builder,
+                                     llvm::ArrayRef<Value> results,
+                                     llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  operands.push_back(r.where(r.compare(ComparisonDirection::GT, getOperand(),
+                                       r.zerosLike(getOperand())),
+                             results[0]));
+  return mlir::success();
+}
+
+LogicalResult ExpOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Rule(builder, *this).mul(results[0], getResult()));
+  return mlir::success();
+}
+
+LogicalResult LogOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Rule(builder, *this).div(results[0], getOperand()));
+  return mlir::success();
+}
+
+LogicalResult TanhOp::buildGradients(OpBuilder &builder,
+                                     llvm::ArrayRef<Value> results,
+                                     llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value y = getResult();
+  operands.push_back(r.mul(results[0], r.sub(r.splatLike(1, y), r.mul(y, y))));
+  return mlir::success();
+}
+
+LogicalResult ErfOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  // erf'(x) = 2 / sqrt(pi) exp(-x^2).
+  Rule r(builder, *this);
+  Value x = getOperand();
+  Value bell = ExpOp::create(builder, getLoc(), r.neg(r.mul(x, x)));
+  operands.push_back(
+      r.mul(results[0], r.mul(r.splatLike(2 / std::sqrt(M_PI), x), bell)));
+  return mlir::success();
+}
+
+LogicalResult SqrtOp::buildGradients(OpBuilder &builder,
+                                     llvm::ArrayRef<Value> results,
+                                     llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  operands.push_back(
+      r.div(r.mul(results[0], r.splatLike(0.5, getResult())), getResult()));
+  return mlir::success();
+}
+
+LogicalResult RsqrtOp::buildGradients(OpBuilder &builder,
+                                      llvm::ArrayRef<Value> results,
+                                      llvm::SmallVectorImpl<Value> &operands) {
+  // y = x^(-1/2): dy/dx = -y^3 / 2.
+  Rule r(builder, *this);
+  Value y = getResult();
+  operands.push_back(
+      r.mul(results[0], r.mul(r.splatLike(-0.5, y), r.mul(y, r.mul(y, y)))));
+  return mlir::success();
+}
+
+LogicalResult
+ReciprocalOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                             llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value y = getResult();
+  operands.push_back(r.neg(r.mul(results[0], r.mul(y, y))));
+  return mlir::success();
+}
+
+LogicalResult
+SigmoidOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value y = getResult();
+  operands.push_back(r.mul(results[0], r.mul(y, r.sub(r.splatLike(1, y), y))));
+  return mlir::success();
+}
+
+LogicalResult SinOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(
+      Rule(builder, *this)
+          .mul(results[0], CosOp::create(builder, getLoc(), getOperand())));
+  return mlir::success();
+}
+
+LogicalResult CosOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  operands.push_back(
+      r.neg(r.mul(results[0], SinOp::create(builder, getLoc(), getOperand()))));
+  return mlir::success();
+}
+
+// Piecewise constant: zero almost everywhere.
+LogicalResult FloorOp::buildGradients(OpBuilder &, llvm::ArrayRef<Value>,
+                                      llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Value());
+  return mlir::success();
+}
+LogicalResult CeilOp::buildGradients(OpBuilder &, llvm::ArrayRef<Value>,
+                                     llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Value());
+  return mlir::success();
+}
+LogicalResult RoundOp::buildGradients(OpBuilder &, llvm::ArrayRef<Value>,
+                                      llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(Value());
+  return mlir::success();
+}
+
+LogicalResult ClampOp::buildGradients(OpBuilder &builder,
+                                      llvm::ArrayRef<Value> results,
+                                      llvm::SmallVectorImpl<Value> &operands) {
+  // The gradient passes where the operand lies within the bounds.
+  Rule r(builder, *this);
+  Value x = getOperand();
+  Value inside;
+  auto within = [&](std::optional<llvm::APFloat> bound,
+                    ComparisonDirection direction) {
+    if (!bound)
+      return;
+    Value test =
+        r.compare(direction, x, r.splatLike(bound->convertToDouble(), x));
+    inside = inside ? AndOp::create(builder, getLoc(), inside, test) : test;
+  };
+  within(getMin(), ComparisonDirection::GE);
+  within(getMax(), ComparisonDirection::LE);
+  operands.push_back(inside ? r.where(inside, results[0]) : results[0]);
+  return mlir::success();
+}
+
+LogicalResult SelectOp::buildGradients(OpBuilder &builder,
+                                       llvm::ArrayRef<Value> results,
+                                       llvm::SmallVectorImpl<Value> &operands) {
+  Rule r(builder, *this);
+  Value g = results[0], zeros = r.zerosLike(results[0]);
+  operands.append(
+      {Value(), r.select(getPred(), g, zeros), r.select(getPred(), zeros, g)});
+  return mlir::success();
+}
+
+LogicalResult
+ConvertOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  // Between float types the gradient converts back; through an integer
+  // type none passes.
+  if (!isFloat(getOperand()) || !isFloat(getResult())) {
+    operands.push_back(Value());
+    return mlir::success();
+  }
+  operands.push_back(
+      ConvertOp::create(builder, getLoc(), typeOf(getOperand()), results[0]));
+  return mlir::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Shape and data movement
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+BroadcastInDimOp::buildGradients(OpBuilder &builder,
+                                 llvm::ArrayRef<Value> results,
+                                 llvm::SmallVectorImpl<Value> &operands) {
+  // Sum over the result dimensions the operand does not have and those it
+  // repeats (size 1 in the operand); the rest, in the operand's order,
+  // reshaped to its shape.
+  Rule r(builder, *this);
+  RankedTensorType operandType = typeOf(getOperand()),
+                   resultType = typeOf(getResult());
+  llvm::ArrayRef<int64_t> map = getBroadcastDimensions();
+  llvm::SmallVector<int64_t> summed;
+  for (int64_t d = 0; d < resultType.getRank(); ++d) {
+    int64_t i = indexOf(map, d);
+    if (i == static_cast<int64_t>(map.size()) ||
+        (operandType.getDimSize(i) == 1 && resultType.getDimSize(d) != 1))
+      summed.push_back(d);
+  }
+  Value g = r.sum(results[0], summed);
+  // The kept result dimensions, ascending, and the operand dimensions they
+  // come from: ordered as the operand's.
+  llvm::SmallVector<int64_t> keptOperandDims;
+  for (int64_t d = 0; d < resultType.getRank(); ++d)
+    if (!llvm::is_contained(summed, d))
+      keptOperandDims.push_back(indexOf(map, d));
+  llvm::SmallVector<int64_t> order(keptOperandDims.size());
+  std::iota(order.begin(), order.end(), 0);
+  llvm::sort(order, [&](int64_t a, int64_t b) {
+    return keptOperandDims[a] < keptOperandDims[b];
+  });
+  g = r.transpose(g, order);
+  operands.push_back(r.reshape(g, operandType));
+  return mlir::success();
+}
+
+LogicalResult
+TransposeOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                            llvm::SmallVectorImpl<Value> &operands) {
+  llvm::ArrayRef<int64_t> permutation = getPermutation();
+  llvm::SmallVector<int64_t> inverse(permutation.size());
+  for (auto [i, p] : llvm::enumerate(permutation))
+    inverse[p] = static_cast<int64_t>(i);
+  operands.push_back(Rule(builder, *this).transpose(results[0], inverse));
+  return mlir::success();
+}
+
+LogicalResult
+ReshapeOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(
+      Rule(builder, *this).reshape(results[0], typeOf(getOperand())));
+  return mlir::success();
+}
+
+LogicalResult SliceOp::buildGradients(OpBuilder &builder,
+                                      llvm::ArrayRef<Value> results,
+                                      llvm::SmallVectorImpl<Value> &operands) {
+  // Zeros around the slice and between its strided elements.
+  RankedTensorType operandType = typeOf(getOperand()),
+                   resultType = typeOf(getResult());
+  llvm::SmallVector<int64_t> low, high, interior;
+  for (int64_t d = 0; d < operandType.getRank(); ++d) {
+    int64_t start = getStartIndices()[d], stride = getStrides()[d];
+    int64_t count = resultType.getDimSize(d);
+    int64_t last = count ? start + (count - 1) * stride : start - 1;
+    low.push_back(start);
+    interior.push_back(count ? stride - 1 : 0);
+    high.push_back(operandType.getDimSize(d) - 1 - last);
+  }
+  operands.push_back(PadOp::create(builder, getLoc(), results[0], low, high,
+                                   interior, llvm::APFloat(0.0)));
+  return mlir::success();
+}
+
+LogicalResult
+ConcatenateOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                              llvm::SmallVectorImpl<Value> &operands) {
+  RankedTensorType resultType = typeOf(getResult());
+  int64_t dim = getDimension(), offset = 0;
+  for (Value input : getInputs()) {
+    llvm::SmallVector<int64_t> start(resultType.getRank(), 0),
+        limit(resultType.getShape()), strides(resultType.getRank(), 1);
+    int64_t size = typeOf(input).getDimSize(dim);
+    start[dim] = offset;
+    limit[dim] = offset + size;
+    offset += size;
+    operands.push_back(
+        SliceOp::create(builder, getLoc(), results[0], start, limit, strides));
+  }
+  return mlir::success();
+}
+
+LogicalResult PadOp::buildGradients(OpBuilder &builder,
+                                    llvm::ArrayRef<Value> results,
+                                    llvm::SmallVectorImpl<Value> &operands) {
+  // The operand's elements taken back out of the padded result: a strided
+  // slice. Negative edges removed operand elements, which get zeros.
+  RankedTensorType operandType = typeOf(getOperand());
+  int64_t rank = operandType.getRank();
+  llvm::SmallVector<int64_t> start(rank), limit(rank), strides(rank);
+  llvm::SmallVector<int64_t> cropLow(rank, 0), cropHigh(rank, 0);
+  bool cropped = false;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t low = getEdgePaddingLow()[d], high = getEdgePaddingHigh()[d];
+    int64_t period = getInteriorPadding()[d] + 1;
+    int64_t size = operandType.getDimSize(d);
+    // Operand element i sits at low + i * period; the first and last that
+    // survive the edges.
+    int64_t first = low < 0 ? (-low + period - 1) / period : 0;
+    int64_t last =
+        high < 0 ? size - 1 - (-high + period - 1) / period : size - 1;
+    if (first > last) {
+      operands.push_back(Value()); // Nothing of the operand survives.
+      return mlir::success();
+    }
+    start[d] = low + first * period;
+    limit[d] = low + last * period + 1;
+    strides[d] = period;
+    cropLow[d] = first;
+    cropHigh[d] = size - 1 - last;
+    cropped |= first > 0 || last < size - 1;
+  }
+  Value g =
+      SliceOp::create(builder, getLoc(), results[0], start, limit, strides);
+  if (cropped) {
+    llvm::SmallVector<int64_t> none(rank, 0);
+    g = PadOp::create(builder, getLoc(), g, cropLow, cropHigh, none,
+                      llvm::APFloat(0.0));
+  }
+  operands.push_back(g);
+  return mlir::success();
+}
+
+LogicalResult
+ReverseOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  operands.push_back(
+      ReverseOp::create(builder, getLoc(), results[0], getDimensions()));
+  return mlir::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions and reductions
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+DotGeneralOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                             llvm::SmallVectorImpl<Value> &operands) {
+  if (!isFloat(getLhs()))
+    return emitOpError("has no gradient for integer operands");
+  Rule r(builder, *this);
+  Value g = results[0];
+  int64_t batch = getLhsBatchingDimensions().size();
+  // The gradient of one side: the result's gradient contracted with the
+  // other side over the other side's free dimensions, batched alike, the
+  // gradient on the same side of the product as `self` so that a plain
+  // matmul's gradients need no transpose: dimensions (batch, self's free,
+  // self's contracting) for the left side and (batch, self's contracting,
+  // self's free) for the right, the contracting ones in the order of the
+  // other side's; then transposed into self's order.
+  auto side = [&](bool selfIsLhs, Value self, Value other,
+                  llvm::ArrayRef<int64_t> selfBatch,
+                  llvm::ArrayRef<int64_t> selfContract,
+                  llvm::ArrayRef<int64_t> otherBatch,
+                  llvm::ArrayRef<int64_t> otherContract,
+                  int64_t firstOtherFree) {
+    int64_t selfRank = typeOf(self).getRank(),
+            otherRank = typeOf(other).getRank();
+    llvm::SmallVector<int64_t> selfFree =
+        remaining(selfRank, selfBatch, selfContract);
+    llvm::SmallVector<int64_t> otherFree =
+        remaining(otherRank, otherBatch, otherContract);
+    llvm::SmallVector<int64_t> gBatch(batch), gContract;
+    std::iota(gBatch.begin(), gBatch.end(), 0);
+    for (size_t i = 0; i < otherFree.size(); ++i)
+      gContract.push_back(firstOtherFree + static_cast<int64_t>(i));
+    Value product =
+        selfIsLhs
+            ? DotGeneralOp::create(builder, getLoc(), g, other, gBatch,
+                                   otherBatch, gContract, otherFree)
+            : DotGeneralOp::create(builder, getLoc(), other, g, otherBatch,
+                                   gBatch, otherFree, gContract);
+    // Where each of this side's dimensions sits in `product`.
+    int64_t freeAt = selfIsLhs ? batch : batch + selfContract.size();
+    int64_t contractAt = selfIsLhs ? batch + selfFree.size() : batch;
+    llvm::SmallVector<int64_t> position(selfRank);
+    for (int64_t i = 0; i < batch; ++i)
+      position[selfBatch[i]] = i;
+    for (size_t i = 0; i < selfFree.size(); ++i)
+      position[selfFree[i]] = freeAt + static_cast<int64_t>(i);
+    llvm::SmallVector<int64_t> otherContractSorted(otherContract);
+    llvm::sort(otherContractSorted);
+    for (size_t k = 0; k < otherContractSorted.size(); ++k)
+      position[selfContract[indexOf(otherContract, otherContractSorted[k])]] =
+          contractAt + static_cast<int64_t>(k);
+    return r.transpose(product, position);
+  };
+  int64_t lhsFree = typeOf(getLhs()).getRank() - batch -
+                    static_cast<int64_t>(getLhsContractingDimensions().size());
+  operands.push_back(
+      side(/*selfIsLhs=*/true, getLhs(), getRhs(), getLhsBatchingDimensions(),
+           getLhsContractingDimensions(), getRhsBatchingDimensions(),
+           getRhsContractingDimensions(), batch + lhsFree));
+  operands.push_back(
+      side(/*selfIsLhs=*/false, getRhs(), getLhs(), getRhsBatchingDimensions(),
+           getRhsContractingDimensions(), getLhsBatchingDimensions(),
+           getLhsContractingDimensions(), batch));
+  return mlir::success();
+}
+
+LogicalResult ReduceOp::buildGradients(OpBuilder &builder,
+                                       llvm::ArrayRef<Value> results,
+                                       llvm::SmallVectorImpl<Value> &operands) {
+  if (!isFloat(getOperand()))
+    return emitOpError("has no gradient for integer operands");
+  Rule r(builder, *this);
+  RankedTensorType type = typeOf(getOperand());
+  Value spread = r.unreduce(results[0], type, getDimensions());
+  switch (getKind()) {
+  case ReduceKind::Sum:
+    operands.push_back(spread);
+    return mlir::success();
+  case ReduceKind::Mean: {
+    int64_t count = 1;
+    for (int64_t d : getDimensions())
+      count *= type.getDimSize(d);
+    operands.push_back(r.mul(spread, r.splat(1.0 / count, type)));
+    return mlir::success();
+  }
+  case ReduceKind::Max:
+  case ReduceKind::Min: {
+    // To the elements equal to the extreme (all of them on a tie, as
+    // torch.amax does, split evenly).
+    Value extreme = r.unreduce(getResult(), type, getDimensions());
+    Value hit = r.compare(ComparisonDirection::EQ, getOperand(), extreme);
+    Value ones = r.select(hit, r.splat(1, type), r.splat(0, type));
+    Value ties =
+        r.unreduce(r.sum(ones, getDimensions()), type, getDimensions());
+    operands.push_back(r.div(r.where(hit, spread), ties));
+    return mlir::success();
+  }
+  case ReduceKind::Prod:
+    break;
+  }
+  return emitOpError("has no gradient rule for the product reduction");
+}
+
+//===----------------------------------------------------------------------===//
+// Normalisations
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+SoftmaxOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  // dx = y * (g - sum(g * y) along the dimension).
+  Rule r(builder, *this);
+  Value y = getResult(), g = results[0];
+  int64_t dim = getDimension();
+  Value dot = r.unreduce(r.sum(r.mul(g, y), {dim}), typeOf(y), {dim});
+  operands.push_back(r.mul(y, r.sub(g, dot)));
+  return mlir::success();
+}
+
+LogicalResult
+LayerNormOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                            llvm::SmallVectorImpl<Value> &operands) {
+  // With n = (x - mean) * rstd over dimensions [axis, rank):
+  //   dbias = sum of g over the leading dimensions,
+  //   dscale = sum of g * n over them,
+  //   dx = rstd * (gn - mean(gn) - n * mean(gn * n)), gn = g * scale.
+  Rule r(builder, *this);
+  Value x = getOperand(), g = results[0];
+  RankedTensorType type = typeOf(x);
+  int64_t rank = type.getRank(), axis = getAxis();
+  llvm::SmallVector<int64_t> normalised, leading, trailing;
+  for (int64_t d = 0; d < rank; ++d)
+    (d < axis ? leading : normalised).push_back(d);
+  for (int64_t d = axis; d < rank; ++d)
+    trailing.push_back(d - axis);
+  auto mean = [&](Value v) {
+    return r.unreduce(
+        ReduceOp::create(builder, getLoc(), ReduceKind::Mean, v, normalised),
+        type, normalised);
+  };
+  auto spreadParameter = [&](Value p) {
+    return BroadcastInDimOp::create(builder, getLoc(), type, p, [&] {
+      llvm::SmallVector<int64_t> dims;
+      for (int64_t d = axis; d < rank; ++d)
+        dims.push_back(d);
+      return dims;
+    }());
+  };
+  Value centred = r.sub(x, mean(x));
+  Value variance = mean(r.mul(centred, centred));
+  Value rstd = RsqrtOp::create(
+      builder, getLoc(),
+      r.add(variance, r.splat(getEpsilon().convertToDouble(), type)));
+  Value n = r.mul(centred, rstd);
+  Value gn = r.mul(g, spreadParameter(getScale()));
+  Value dx =
+      r.mul(rstd, r.sub(r.sub(gn, mean(gn)), r.mul(n, mean(r.mul(gn, n)))));
+  operands.append({dx, r.sum(r.mul(g, n), leading), r.sum(g, leading)});
+  return mlir::success();
+}
+
+} // namespace tessel::graph
