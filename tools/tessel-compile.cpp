@@ -142,6 +142,25 @@ static cl::opt<std::string> paramsIn(
              "executable's parameter file then points into it"),
     cl::value_desc("file"), cl::cat(tesselCategory));
 
+static cl::opt<bool> trainFlag(
+    "train",
+    cl::desc("Compile one training step: forward, --loss, the gradients of "
+             "the parameters, the --optimizer's update"),
+    cl::cat(tesselCategory));
+static cl::opt<std::string> lossFlag(
+    "loss",
+    cl::desc("With --train: cross_entropy:logits,labels | mse:y,target | the "
+             "name of a scalar output (the second name becomes an input "
+             "unless the model has one by that name)"),
+    cl::value_desc("spec"), cl::cat(tesselCategory));
+static cl::opt<std::string> optimizerFlag(
+    "optimizer",
+    cl::desc("With --train: sgd:lr=0.1[,weight_decay=W] | "
+             "momentum:lr=0.1,beta=0.9 | adam:lr=1e-3[,beta1,beta2,eps,"
+             "weight_decay] | adamw:lr=1e-3[,weight_decay=0.01] (PyTorch's "
+             "formulas)"),
+    cl::value_desc("spec"), cl::cat(tesselCategory));
+
 /// What --auto chose, in numbers.
 static void printReport(const tessel::autoshard::AutoShardReport &report) {
   llvm::errs() << llvm::format(
@@ -228,6 +247,15 @@ int main(int argc, char **argv) {
   if (!paramsOut.empty())
     if (absl::Status status = model->writeParameters(paramsOut); !status.ok())
       return fail(status);
+  if (trainFlag) {
+    if (lossFlag.empty() || optimizerFlag.empty())
+      return error("--train needs --loss and --optimizer");
+    if (absl::Status status = model->train(lossFlag, optimizerFlag);
+        !status.ok())
+      return fail(status);
+  } else if (!lossFlag.empty() || !optimizerFlag.empty()) {
+    return error("--loss and --optimizer go with --train");
+  }
 
   // Sharding: apply the plan, auto-shard if asked, then propagate.
   tessel::ShardingOptions &sharding = options.sharding;

@@ -1,6 +1,7 @@
 //===- Tessel.cpp - Tessel as a library -----------------------------------===//
 
 #include "compiler/api/Tessel.h"
+#include "compiler/train/TrainingStep.h"
 
 #include <optional>
 #include <set>
@@ -184,6 +185,22 @@ static std::map<std::string, std::string> notesOf(const LoadedModel &model) {
 
 std::string Model::planText() {
   return formatPlan(plan(), notesOf(state->model));
+}
+
+absl::Status Model::train(const std::string &lossText,
+                          const std::string &optimizerText) {
+  absl::StatusOr<train::LossSpec> loss = train::parseLoss(lossText);
+  if (!loss.ok())
+    return loss.status();
+  absl::StatusOr<train::OptimizerSpec> optimizer =
+      train::parseOptimizer(optimizerText);
+  if (!optimizer.ok())
+    return optimizer.status();
+  auto functions = llvm::to_vector(module().getOps<mlir::func::FuncOp>());
+  if (functions.size() != 1)
+    return absl::InvalidArgumentError(
+        "a training step is made of a model with one function");
+  return train::buildTrainingStep(functions[0], *loss, *optimizer);
 }
 
 absl::Status Model::shard(const ShardingOptions &options) {

@@ -164,6 +164,12 @@ public:
   static absl::StatusOr<std::unique_ptr<Model>>
   load(const ModelSource &source, const CompileOptions &options);
 
+  /// Makes the model one training step: the loss (`cross_entropy:logits,
+  /// labels`, `mse:y,target` or a scalar output's name), the gradients of
+  /// its graph.parameter arguments, and the optimizer's update (`sgd:lr=..`,
+  /// `momentum:..`, `adam:..`, `adamw:..`), as tessel-compile --train
+  /// (compiler/train/TrainingStep.h); before shard().
+  absl::Status train(const std::string &loss, const std::string &optimizer);
   /// Applies the mesh and plan, runs autoShard if asked, then propagates
   /// shardings to every tensor. Nothing to do without a mesh.
   absl::Status shard(const ShardingOptions &options);

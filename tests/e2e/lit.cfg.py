@@ -14,6 +14,8 @@ config.test_exec_root = os.path.join(
 config.substitutions.append(
     ("%models", os.path.join(os.path.dirname(config.test_source_root), "models")))
 config.substitutions.append(
+    ("%train", os.path.join(os.path.dirname(config.test_source_root), "train")))
+config.substitutions.append(
     ("%profiles",
      os.path.join(os.path.dirname(os.path.dirname(config.test_source_root)),
                   "compiler", "cost", "profiles")))

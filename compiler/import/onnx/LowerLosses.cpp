@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/import/onnx/NodeLowering.h"
+#include "dialects/graph/GraphBuilders.h"
 #include "dialects/graph/GraphOps.h"
 
 namespace tessel::onnx_import {
@@ -27,8 +28,8 @@ struct PickedLoss {
   Value loss, weight;
 };
 
-FailureOr<PickedLoss> pickTargets(NodeLowering &node, Value input,
-                                  Value target, Value weight) {
+FailureOr<PickedLoss> pickTargets(NodeLowering &node, Value input, Value target,
+                                  Value weight) {
   mlir::RankedTensorType inputType = typeOf(input);
   mlir::RankedTensorType targetType = typeOf(target);
   int64_t rank = inputType.getRank();
@@ -48,8 +49,7 @@ FailureOr<PickedLoss> pickTargets(NodeLowering &node, Value input,
   int64_t classes = inputType.getDimSize(1);
   if (weight && (typeOf(weight).getRank() != 1 ||
                  typeOf(weight).getDimSize(0) != classes ||
-                 typeOf(weight).getElementType() !=
-                     inputType.getElementType()))
+                 typeOf(weight).getElementType() != inputType.getElementType()))
     return node.fail("the weight must be a vector of one value per class, "
                      "of the input's element type");
 
@@ -57,31 +57,20 @@ FailureOr<PickedLoss> pickTargets(NodeLowering &node, Value input,
   mlir::Location loc = node.loc;
   Shape shape(inputType.getShape());
   mlir::Type element = inputType.getElementType();
-  // Which class each target names: an iota over dimension 1 against the
-  // target broadcast along it.
-  llvm::SmallVector<int64_t> targetDims = {0};
-  for (int64_t d = 2; d < rank; ++d)
-    targetDims.push_back(d);
-  Value classIndex = graph::IotaOp::create(
-      b, loc, mlir::RankedTensorType::get(shape, targetType.getElementType()),
-      1);
-  Value targets = graph::BroadcastInDimOp::create(
-      b, loc, mlir::RankedTensorType::get(shape, targetType.getElementType()),
-      target, targetDims);
-  Value named = graph::CompareOp::create(
-      b, loc, graph::ComparisonDirection::EQ, classIndex, targets);
+  // Which class each target names.
+  Value named = graph::classMask(b, loc, inputType, target);
   Value zeros = node.splat(0, element, shape);
   auto sumOverClasses = [&](Value value) {
     return node.create<graph::ReduceOp>(graph::ReduceKind::Sum, value,
                                         llvm::ArrayRef<int64_t>{1});
   };
-  FailureOr<Value> picked = sumOverClasses(
-      graph::SelectOp::create(b, loc, named, input, zeros));
-  Value perClass = weight ? graph::BroadcastInDimOp::create(
-                                b, loc, inputType, weight,
-                                llvm::ArrayRef<int64_t>{1})
-                                .getResult()
-                          : node.splat(1, element, shape);
+  FailureOr<Value> picked =
+      sumOverClasses(graph::SelectOp::create(b, loc, named, input, zeros));
+  Value perClass =
+      weight ? graph::BroadcastInDimOp::create(b, loc, inputType, weight,
+                                               llvm::ArrayRef<int64_t>{1})
+                   .getResult()
+             : node.splat(1, element, shape);
   FailureOr<Value> carried =
       sumOverClasses(graph::SelectOp::create(b, loc, named, perClass, zeros));
   if (failed(picked) || failed(carried))

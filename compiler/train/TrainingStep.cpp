@@ -1,0 +1,464 @@
+//===- TrainingStep.cpp - A forward function made one training step -------===//
+
+#include "compiler/train/TrainingStep.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "dialects/graph/GraphBuilders.h"
+#include "dialects/graph/GraphOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "passes/autodiff/Passes.h"
+
+namespace tessel::train {
+namespace {
+
+using mlir::RankedTensorType;
+using mlir::Value;
+
+RankedTensorType typeOf(Value value) {
+  return mlir::cast<RankedTensorType>(value.getType());
+}
+
+std::string typeText(mlir::Type type) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << type;
+  return text;
+}
+
+bool isFloatTensor(mlir::Type type) {
+  auto tensor = mlir::dyn_cast<RankedTensorType>(type);
+  return tensor && mlir::isa<mlir::FloatType>(tensor.getElementType());
+}
+
+std::string nameOf(mlir::DictionaryAttr attributes) {
+  if (!attributes)
+    return "";
+  if (auto name =
+          attributes.getAs<mlir::StringAttr>(graph::GraphDialect::kNameAttr))
+    return name.str();
+  return "";
+}
+
+/// Builds the step's ops before the function's return.
+struct Builder {
+  mlir::OpBuilder b;
+  mlir::Location loc;
+
+  Value splat(double value, RankedTensorType type) {
+    auto element = mlir::cast<mlir::FloatType>(type.getElementType());
+    return graph::ConstantOp::create(
+        b, loc,
+        mlir::DenseElementsAttr::get(type,
+                                     mlir::FloatAttr::get(element, value)));
+  }
+  Value splatLike(double value, Value like) {
+    return splat(value, typeOf(like));
+  }
+  Value add(Value x, Value y) { return graph::AddOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return graph::SubOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return graph::MulOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return graph::DivOp::create(b, loc, x, y); }
+  Value scale(double factor, Value x) { return mul(splatLike(factor, x), x); }
+  Value all(graph::ReduceKind kind, Value x) {
+    llvm::SmallVector<int64_t> dims;
+    for (int64_t d = 0; d < typeOf(x).getRank(); ++d)
+      dims.push_back(d);
+    return graph::ReduceOp::create(b, loc, kind, x, dims);
+  }
+  /// A scalar spread to `like`'s shape.
+  Value spread(Value scalar, Value like) {
+    return graph::BroadcastInDimOp::create(b, loc, typeOf(like), scalar,
+                                           llvm::ArrayRef<int64_t>{});
+  }
+  /// `x` reduced over `dim` and broadcast back.
+  Value along(graph::ReduceKind kind, Value x, int64_t dim) {
+    Value reduced =
+        graph::ReduceOp::create(b, loc, kind, x, llvm::ArrayRef<int64_t>{dim});
+    llvm::SmallVector<int64_t> kept;
+    for (int64_t d = 0; d < typeOf(x).getRank(); ++d)
+      if (d != dim)
+        kept.push_back(d);
+    return graph::BroadcastInDimOp::create(b, loc, typeOf(x), reduced, kept);
+  }
+};
+
+/// Collects the MLIR diagnostics raised while it lives, for a status.
+class Diagnostics {
+public:
+  explicit Diagnostics(mlir::MLIRContext *context)
+      : handler(context, [this](mlir::Diagnostic &diagnostic) {
+          std::string text;
+          llvm::raw_string_ostream os(text);
+          os << diagnostic.getLocation() << ": " << diagnostic;
+          messages.push_back(text);
+          return mlir::success();
+        }) {}
+  absl::Status error(const std::string &what) const {
+    return absl::InvalidArgumentError(
+        messages.empty()
+            ? what
+            : absl::StrCat(what, ": ", absl::StrJoin(messages, "; ")));
+  }
+
+private:
+  std::vector<std::string> messages;
+  mlir::ScopedDiagnosticHandler handler;
+};
+
+} // namespace
+
+absl::StatusOr<LossSpec> parseLoss(const std::string &text) {
+  LossSpec spec;
+  std::vector<std::string> kind = absl::StrSplit(text, absl::MaxSplits(':', 1));
+  if (kind.size() == 1) {
+    if (text.empty())
+      return absl::InvalidArgumentError("--loss is empty");
+    spec.kind = LossSpec::Kind::Output;
+    spec.prediction = text;
+    return spec;
+  }
+  std::vector<std::string> names = absl::StrSplit(kind[1], ',');
+  if (kind[0] == "cross_entropy")
+    spec.kind = LossSpec::Kind::CrossEntropy;
+  else if (kind[0] == "mse")
+    spec.kind = LossSpec::Kind::Mse;
+  else
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown loss '", kind[0],
+                     "' (cross_entropy:logits,labels, mse:y,target, or the "
+                     "name of a scalar output)"));
+  if (names.size() != 2 || names[0].empty() || names[1].empty())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "loss '", text, "' needs two names: ", kind[0], ":prediction,target"));
+  spec.prediction = names[0];
+  spec.target = names[1];
+  return spec;
+}
+
+absl::StatusOr<OptimizerSpec> parseOptimizer(const std::string &text) {
+  OptimizerSpec spec;
+  std::vector<std::string> kind = absl::StrSplit(text, absl::MaxSplits(':', 1));
+  static const std::map<std::string, OptimizerSpec::Kind> kinds = {
+      {"sgd", OptimizerSpec::Kind::Sgd},
+      {"momentum", OptimizerSpec::Kind::Momentum},
+      {"adam", OptimizerSpec::Kind::Adam},
+      {"adamw", OptimizerSpec::Kind::AdamW}};
+  auto found = kinds.find(kind[0]);
+  if (found == kinds.end())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown optimizer '", kind[0], "' (sgd, momentum, adam, adamw)"));
+  spec.kind = found->second;
+  if (spec.kind == OptimizerSpec::Kind::AdamW)
+    spec.weightDecay = 0.01; // torch.optim.AdamW's default.
+  bool adam = spec.kind == OptimizerSpec::Kind::Adam ||
+              spec.kind == OptimizerSpec::Kind::AdamW;
+  std::map<std::string, double *> fields = {
+      {"lr", &spec.lr}, {"weight_decay", &spec.weightDecay}};
+  if (spec.kind == OptimizerSpec::Kind::Momentum)
+    fields["beta"] = &spec.beta;
+  if (adam) {
+    fields["beta1"] = &spec.beta1;
+    fields["beta2"] = &spec.beta2;
+    fields["eps"] = &spec.eps;
+  }
+  bool hasRate = false;
+  if (kind.size() == 2)
+    for (absl::string_view setting : absl::StrSplit(kind[1], ',')) {
+      std::vector<std::string> pair = absl::StrSplit(setting, '=');
+      double value = 0;
+      auto field = pair.size() == 2 ? fields.find(pair[0]) : fields.end();
+      if (field == fields.end()) {
+        std::vector<std::string> known;
+        for (const auto &[name, unused] : fields)
+          known.push_back(name);
+        return absl::InvalidArgumentError(absl::StrCat(
+            "optimizer '", kind[0], "': '", setting, "' is not one of ",
+            absl::StrJoin(known, ", "), " given as name=value"));
+      }
+      if (!absl::SimpleAtod(pair[1], &value) || !std::isfinite(value) ||
+          value < 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("optimizer '", kind[0], "': ", pair[0], "='", pair[1],
+                         "' is not a number >= 0"));
+      *field->second = value;
+      hasRate |= pair[0] == "lr";
+    }
+  if (!hasRate || spec.lr <= 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer '", kind[0], "' needs a learning rate lr > 0, as ", kind[0],
+        ":lr=0.1"));
+  if (spec.beta >= 1 || spec.beta1 >= 1 || spec.beta2 >= 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer '", kind[0], "': betas must be below 1"));
+  return spec;
+}
+
+std::vector<std::string> stateNames(const OptimizerSpec &optimizer) {
+  switch (optimizer.kind) {
+  case OptimizerSpec::Kind::Sgd:
+    return {};
+  case OptimizerSpec::Kind::Momentum:
+    return {"momentum_buffer"};
+  case OptimizerSpec::Kind::Adam:
+  case OptimizerSpec::Kind::AdamW:
+    return {"exp_avg", "exp_avg_sq"};
+  }
+  return {};
+}
+
+absl::Status buildTrainingStep(mlir::func::FuncOp function,
+                               const LossSpec &lossSpec,
+                               const OptimizerSpec &optimizer) {
+  Diagnostics diagnostics(function.getContext());
+  if (!function.getBody().hasOneBlock())
+    return absl::InvalidArgumentError("the model's function has no body");
+  mlir::Block &block = function.getBody().front();
+  auto ret = mlir::cast<mlir::func::ReturnOp>(block.getTerminator());
+  auto argumentNamed = [&](const std::string &name) -> std::optional<unsigned> {
+    for (unsigned i = 0; i < function.getNumArguments(); ++i)
+      if (nameOf(function.getArgAttrDict(i)) == name)
+        return i;
+    return std::nullopt;
+  };
+  std::vector<std::string> outputs;
+  std::optional<unsigned> predicted;
+  for (unsigned i = 0; i < function.getNumResults(); ++i) {
+    outputs.push_back(nameOf(function.getResultAttrDict(i)));
+    if (outputs.back() == lossSpec.prediction)
+      predicted = i;
+  }
+  if (!predicted)
+    return absl::InvalidArgumentError(
+        absl::StrCat("the loss reads '", lossSpec.prediction,
+                     "', which is no output of the model (outputs: ",
+                     absl::StrJoin(outputs, ", "), ")"));
+  Value prediction = ret.getOperand(*predicted);
+  if (!isFloatTensor(prediction.getType()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("the loss reads '", lossSpec.prediction,
+                     "', which is not a float tensor"));
+  RankedTensorType predictionType = typeOf(prediction);
+
+  // The loss's second input: the argument by that name, or a new one.
+  Value target;
+  mlir::OpBuilder argumentBuilder(function.getContext());
+  if (lossSpec.kind != LossSpec::Kind::Output) {
+    mlir::Type wanted = predictionType;
+    if (lossSpec.kind == LossSpec::Kind::CrossEntropy) {
+      if (predictionType.getRank() < 2)
+        return absl::InvalidArgumentError(
+            absl::StrCat("cross_entropy: '", lossSpec.prediction, "' has type ",
+                         typeText(predictionType),
+                         "; logits must be [N, C] or [N, C, d1, ...]"));
+      llvm::SmallVector<int64_t> shape(predictionType.getShape());
+      shape.erase(shape.begin() + 1);
+      wanted = RankedTensorType::get(shape, argumentBuilder.getIntegerType(64));
+    }
+    if (std::optional<unsigned> index = argumentNamed(lossSpec.target)) {
+      target = function.getArgument(*index);
+      if (target.getType() != wanted)
+        return absl::InvalidArgumentError(
+            absl::StrCat("the loss's target '", lossSpec.target, "' has type ",
+                         typeText(target.getType()), " but the loss needs ",
+                         typeText(wanted)));
+    } else {
+      unsigned added = function.getNumArguments();
+      if (mlir::failed(function.insertArgument(
+              added, wanted,
+              argumentBuilder.getDictionaryAttr(argumentBuilder.getNamedAttr(
+                  graph::GraphDialect::kNameAttr,
+                  argumentBuilder.getStringAttr(lossSpec.target))),
+              function.getLoc())))
+        return diagnostics.error("cannot add the target argument");
+      target = function.getArgument(added);
+    }
+  }
+
+  Builder b{mlir::OpBuilder(ret), prediction.getLoc()};
+  Value loss;
+  switch (lossSpec.kind) {
+  case LossSpec::Kind::Output:
+    if (predictionType.getNumElements() != 1)
+      return absl::InvalidArgumentError(
+          absl::StrCat("the loss output '", lossSpec.prediction, "' has type ",
+                       typeText(predictionType), ", not one element"));
+    loss = prediction;
+    break;
+  case LossSpec::Kind::Mse: {
+    // torch.nn.MSELoss: the mean of the squared differences.
+    Value difference = b.sub(prediction, target);
+    loss = b.all(graph::ReduceKind::Mean, b.mul(difference, difference));
+    break;
+  }
+  case LossSpec::Kind::CrossEntropy: {
+    // torch.nn.CrossEntropyLoss with class indices: the mean over the
+    // batch (and any further dimensions) of logsumexp(x) - x[label], the
+    // label's logit picked by comparing an iota over the classes.
+    Value shifted =
+        b.sub(prediction, b.along(graph::ReduceKind::Max, prediction, 1));
+    llvm::SmallVector<int64_t, 1> classes = {1};
+    Value logSum = graph::LogOp::create(
+        b.b, b.loc,
+        graph::ReduceOp::create(b.b, b.loc, graph::ReduceKind::Sum,
+                                graph::ExpOp::create(b.b, b.loc, shifted),
+                                classes));
+    Value mask = graph::classMask(b.b, b.loc, predictionType, target);
+    Value picked = graph::ReduceOp::create(
+        b.b, b.loc, graph::ReduceKind::Sum,
+        graph::SelectOp::create(b.b, b.loc, predictionType, mask, shifted,
+                                b.splat(0, predictionType)),
+        classes);
+    loss = b.all(graph::ReduceKind::Mean, b.sub(logSum, picked));
+    break;
+  }
+  }
+  if (typeOf(loss).getRank() != 0)
+    loss = graph::ReshapeOp::create(
+        b.b, b.loc, RankedTensorType::get({}, typeOf(loss).getElementType()),
+        loss);
+
+  // Gradients of the loss alone, with respect to the parameters.
+  ret->setOperands(loss);
+  function.setFunctionType(argumentBuilder.getFunctionType(
+      block.getArgumentTypes(), loss.getType()));
+  mlir::Attribute lossName = argumentBuilder.getDictionaryAttr(
+      argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
+                                   argumentBuilder.getStringAttr("loss")));
+  function.setAllResultAttrs(llvm::ArrayRef<mlir::Attribute>(lossName));
+  mlir::FailureOr<llvm::SmallVector<unsigned>> parameters =
+      autodiff::selectArguments(function, "parameters");
+  if (mlir::failed(parameters))
+    return diagnostics.error("nothing to train");
+  if (mlir::failed(autodiff::appendGradients(function, 0, *parameters)))
+    return diagnostics.error("the backward pass cannot be built");
+  ret = mlir::cast<mlir::func::ReturnOp>(block.getTerminator());
+
+  // The optimizer's state as arguments, then the update.
+  std::vector<std::string> states = stateNames(optimizer);
+  llvm::SmallVector<std::string> names;
+  for (unsigned p : *parameters)
+    names.push_back(nameOf(function.getArgAttrDict(p)));
+  auto addArgument = [&](mlir::Type type, const std::string &name) {
+    unsigned index = function.getNumArguments();
+    (void)function.insertArgument(
+        index, type,
+        argumentBuilder.getDictionaryAttr(
+            argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
+                                         argumentBuilder.getStringAttr(name))),
+        function.getLoc());
+    return function.getArgument(index);
+  };
+  std::vector<std::vector<Value>> state(parameters->size());
+  for (size_t i = 0; i < parameters->size(); ++i)
+    for (const std::string &s : states)
+      state[i].push_back(
+          addArgument(function.getArgument((*parameters)[i]).getType(),
+                      names[i] + "." + s));
+  bool adam = optimizer.kind == OptimizerSpec::Kind::Adam ||
+              optimizer.kind == OptimizerSpec::Kind::AdamW;
+  Value stepCount, newStepCount, rate, bias2Root;
+  b.b.setInsertionPoint(ret);
+  b.loc = function.getLoc();
+  if (adam) {
+    mlir::Type element =
+        typeOf(function.getArgument((*parameters)[0])).getElementType();
+    RankedTensorType scalar = RankedTensorType::get({}, element);
+    stepCount = addArgument(scalar, kStepCounter);
+    newStepCount = b.add(stepCount, b.splat(1, scalar));
+    auto correction = [&](double beta) {
+      return b.sub(b.splat(1, scalar),
+                   graph::PowOp::create(b.b, b.loc, b.splat(beta, scalar),
+                                        newStepCount));
+    };
+    // torch: step_size = lr / (1 - beta1^t); the denominator is
+    // sqrt(v) / sqrt(1 - beta2^t) + eps.
+    rate = b.div(b.splat(optimizer.lr, scalar), correction(optimizer.beta1));
+    bias2Root = graph::SqrtOp::create(b.b, b.loc, correction(optimizer.beta2));
+  }
+
+  llvm::SmallVector<Value> results = {ret.getOperand(0)};
+  llvm::SmallVector<mlir::Attribute> resultNames = {
+      function.getResultAttrDict(0)};
+  llvm::SmallVector<Value> newState;
+  llvm::SmallVector<std::string> newStateNames;
+  for (size_t i = 0; i < parameters->size(); ++i) {
+    Value p = function.getArgument((*parameters)[i]);
+    Value g = ret.getOperand(1 + i);
+    b.loc = p.getLoc();
+    double lr = optimizer.lr, wd = optimizer.weightDecay;
+    Value updated;
+    switch (optimizer.kind) {
+    case OptimizerSpec::Kind::Sgd:
+      if (wd)
+        g = b.add(g, b.scale(wd, p));
+      updated = b.sub(p, b.scale(lr, g));
+      break;
+    case OptimizerSpec::Kind::Momentum: {
+      if (wd)
+        g = b.add(g, b.scale(wd, p));
+      Value buffer = b.add(b.scale(optimizer.beta, state[i][0]), g);
+      updated = b.sub(p, b.scale(lr, buffer));
+      newState.push_back(buffer);
+      newStateNames.push_back(names[i] + "." + states[0]);
+      break;
+    }
+    case OptimizerSpec::Kind::Adam:
+    case OptimizerSpec::Kind::AdamW: {
+      Value base = p;
+      if (optimizer.kind == OptimizerSpec::Kind::AdamW)
+        base = b.scale(1 - lr * wd, p);
+      else if (wd)
+        g = b.add(g, b.scale(wd, p));
+      Value m = b.add(b.scale(optimizer.beta1, state[i][0]),
+                      b.scale(1 - optimizer.beta1, g));
+      Value v = b.add(b.scale(optimizer.beta2, state[i][1]),
+                      b.scale(1 - optimizer.beta2, b.mul(g, g)));
+      Value denominator = b.add(
+          b.div(graph::SqrtOp::create(b.b, b.loc, v), b.spread(bias2Root, v)),
+          b.splatLike(optimizer.eps, v));
+      updated = b.sub(base, b.mul(b.spread(rate, m), b.div(m, denominator)));
+      newState.append({m, v});
+      newStateNames.append(
+          {names[i] + "." + states[0], names[i] + "." + states[1]});
+      break;
+    }
+    }
+    results.push_back(updated);
+    resultNames.push_back(argumentBuilder.getDictionaryAttr(
+        argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
+                                     argumentBuilder.getStringAttr(names[i]))));
+  }
+  if (adam) {
+    newState.push_back(newStepCount);
+    newStateNames.push_back(kStepCounter);
+  }
+  for (auto [value, name] : llvm::zip(newState, newStateNames)) {
+    results.push_back(value);
+    resultNames.push_back(argumentBuilder.getDictionaryAttr(
+        argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
+                                     argumentBuilder.getStringAttr(name))));
+  }
+  ret->setOperands(results);
+  function.setFunctionType(argumentBuilder.getFunctionType(
+      block.getArgumentTypes(), mlir::ValueRange(results).getTypes()));
+  function.setAllResultAttrs(resultNames);
+
+  // Forward ops only the dropped outputs read.
+  for (mlir::Operation *op = ret->getPrevNode(); op;) {
+    mlir::Operation *previous = op->getPrevNode();
+    if (mlir::isOpTriviallyDead(op))
+      op->erase();
+    op = previous;
+  }
+  if (mlir::failed(mlir::verify(function)))
+    return diagnostics.error("the training step does not verify (a bug)");
+  return absl::OkStatus();
+}
+
+} // namespace tessel::train

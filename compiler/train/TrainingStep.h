@@ -1,0 +1,65 @@
+//===- TrainingStep.h - A forward function made one training step -*- C++
+//-*-===//
+//
+// Loss, backward and optimizer update appended to a forward function, the
+// step `tessel-compile --train` compiles (docs/design/training.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSEL_COMPILER_TRAIN_TRAININGSTEP_H
+#define TESSEL_COMPILER_TRAIN_TRAININGSTEP_H
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace tessel::train {
+
+/// `cross_entropy:logits,labels`, `mse:y,target`, or the name of a scalar
+/// result the model computes as its loss.
+struct LossSpec {
+  enum class Kind { CrossEntropy, Mse, Output };
+  Kind kind = Kind::Output;
+  /// The result the loss reads (the loss itself for Output).
+  std::string prediction;
+  /// The loss's second input: a new argument of the step unless the
+  /// function has an argument by that name.
+  std::string target;
+};
+
+/// `sgd:lr=0.1[,weight_decay=..]`, `momentum:lr=0.1,beta=0.9`,
+/// `adam:lr=1e-3[,beta1,beta2,eps,weight_decay]`, `adamw:...` with
+/// PyTorch's formulas (torch.optim.SGD, Adam, AdamW).
+struct OptimizerSpec {
+  enum class Kind { Sgd, Momentum, Adam, AdamW };
+  Kind kind = Kind::Sgd;
+  double lr = 0, beta = 0.9, beta1 = 0.9, beta2 = 0.999, eps = 1e-8,
+         weightDecay = 0;
+};
+
+absl::StatusOr<LossSpec> parseLoss(const std::string &text);
+absl::StatusOr<OptimizerSpec> parseOptimizer(const std::string &text);
+
+/// The optimizer state each parameter carries, by PyTorch's names
+/// (`momentum_buffer`; `exp_avg`, `exp_avg_sq`).
+std::vector<std::string> stateNames(const OptimizerSpec &optimizer);
+
+/// The name of the step counter argument of Adam and AdamW.
+inline constexpr const char *kStepCounter = "optimizer.step";
+
+/// Rewrites `function` into one training step of its graph.parameter
+/// arguments. Arguments: the function's, then the loss's target if new,
+/// then per parameter its optimizer state `<parameter>.<state>` (zeros
+/// before the first step), then `optimizer.step` (Adam, AdamW: a float
+/// scalar, the steps taken). Results: the loss, then the updated
+/// parameters, then the updated state, each named as the argument it
+/// replaces at the next step. Errors name the spec's tensor or the op
+/// that has no gradient.
+absl::Status buildTrainingStep(mlir::func::FuncOp function,
+                               const LossSpec &loss,
+                               const OptimizerSpec &optimizer);
+
+} // namespace tessel::train
+
+#endif // TESSEL_COMPILER_TRAIN_TRAININGSTEP_H

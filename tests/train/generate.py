@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""PyTorch's training steps on the test MLP, the reference for tests/unit/train.
+
+    /usr/bin/python3 tests/train/generate.py
+
+Loads tests/models/mlp's weights (model.onnx) into the same torch module,
+sets each optimizer's state to random values (as after some earlier steps,
+so that one step exercises all of the optimizer's formula), takes one step
+on tests/models/mlp/x.npy and writes to tests/train/mlp/<config>/:
+
+  labels.npy or target.npy       the loss's second input
+  <param>.<state>.npy            the optimizer state before the step
+  optimizer.step.npy             Adam's step count before the step
+  expected/loss.npy              the step's loss (before the update)
+  expected/<param>.npy           the parameters after the step
+  expected/<param>.<state>.npy   the state after it
+
+Needs Debian's python3-torch and python3-onnx; the outputs are committed.
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnx.numpy_helper
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "models"))
+from generate import Mlp  # noqa: E402
+
+CONFIGS = {
+    # name: (loss, optimizer factory, state names per parameter)
+    "sgd_mse": ("mse", lambda p: torch.optim.SGD(p, lr=0.1), []),
+    "sgd_wd": ("cross_entropy",
+               lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.05), []),
+    "momentum": ("cross_entropy",
+                 lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                 ["momentum_buffer"]),
+    "adam": ("cross_entropy", lambda p: torch.optim.Adam(p, lr=1e-3),
+             ["exp_avg", "exp_avg_sq"]),
+    "adamw": ("cross_entropy",
+              lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01),
+              ["exp_avg", "exp_avg_sq"]),
+}
+
+
+def main():
+    onnx_model = onnx.load(os.path.join(HERE, "..", "models", "mlp",
+                                        "model.onnx"))
+    weights = {i.name: onnx.numpy_helper.to_array(i)
+               for i in onnx_model.graph.initializer}
+    x = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "mlp",
+                                              "x.npy")))
+    for name, (loss_kind, make, state_names) in CONFIGS.items():
+        out = os.path.join(HERE, "mlp", name)
+        os.makedirs(os.path.join(out, "expected"), exist_ok=True)
+        generator = torch.Generator().manual_seed(len(name))
+        model = Mlp()
+        model.load_state_dict({k: torch.from_numpy(v.copy())
+                               for k, v in weights.items()})
+        params = dict(model.named_parameters())
+        optimizer = make(list(params.values()))
+        for pname, p in params.items():
+            state = optimizer.state[p]
+            for s in state_names:
+                value = torch.randn(p.shape, generator=generator) * 0.01
+                if s == "exp_avg_sq":
+                    value = value.abs() * 0.1
+                state[s] = value
+                np.save(os.path.join(out, f"{pname}.{s}.npy"), value.numpy())
+            if state_names and state_names[0] == "exp_avg":
+                state["step"] = torch.tensor(3.0)
+        if state_names and state_names[0] == "exp_avg":
+            np.save(os.path.join(out, "optimizer.step.npy"),
+                    np.array(3.0, dtype=np.float32))
+
+        logits = model(x)
+        if loss_kind == "mse":
+            target = torch.randn(logits.shape, generator=generator)
+            np.save(os.path.join(out, "target.npy"), target.numpy())
+            loss = torch.nn.functional.mse_loss(logits, target)
+        else:
+            labels = torch.randint(0, logits.shape[1], (logits.shape[0],),
+                                   generator=generator)
+            np.save(os.path.join(out, "labels.npy"), labels.numpy())
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        np.save(os.path.join(out, "expected", "loss.npy"),
+                loss.detach().numpy().astype(np.float32))
+        for pname, p in params.items():
+            np.save(os.path.join(out, "expected", f"{pname}.npy"),
+                    p.detach().numpy())
+            for s in state_names:
+                np.save(os.path.join(out, "expected", f"{pname}.{s}.npy"),
+                        optimizer.state[p][s].numpy())
+        if state_names and state_names[0] == "exp_avg":
+            np.save(os.path.join(out, "expected", "optimizer.step.npy"),
+                    np.array(4.0, dtype=np.float32))
+
+
+if __name__ == "__main__":
+    main()
