@@ -686,4 +686,97 @@ LayerNormOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
   return mlir::success();
 }
 
+//===----------------------------------------------------------------------===//
+// Convolution
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ConvolutionOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                              llvm::SmallVectorImpl<Value> &operands) {
+  // Both gradients are convolutions. With I, K and Y the input, window and
+  // result sizes of a spatial dimension, Id = (I-1) lhs_dilation + 1,
+  // Kd = (K-1) rhs_dilation + 1 and Yd = (Y-1) stride + 1:
+  // - input: the result's gradient dilated by the stride, convolved with
+  //   the kernel flipped and its feature dimensions swapped per group,
+  //   padded by Kd-1-low before and Id-Yd+low after, strided by the lhs
+  //   dilation (which picks the input's own elements out of the dilated
+  //   input);
+  // - kernel: per group, the input with batch and features swapped,
+  //   convolved with the result's gradient likewise swapped, dilated by
+  //   the stride and strided by the rhs dilation, padded so that the
+  //   result has the window's size.
+  Rule r(builder, *this);
+  Value g = results[0], x = getInput(), w = getKernel();
+  RankedTensorType xType = typeOf(x), wType = typeOf(w),
+                   yType = typeOf(getResult());
+  int64_t rank = xType.getRank(), spatial = rank - 2;
+  int64_t groups = getFeatureGroupCount();
+  int64_t inGroup = xType.getDimSize(1) / groups,
+          outGroup = wType.getDimSize(0) / groups;
+  llvm::ArrayRef<int64_t> stride = getWindowStrides(), low = getPaddingLow(),
+                          high = getPaddingHigh(), lhsDil = getLhsDilation(),
+                          rhsDil = getRhsDilation();
+  llvm::SmallVector<int64_t> inputLow, inputHigh, kernelHigh, spatialDims;
+  for (int64_t d = 0; d < spatial; ++d) {
+    int64_t in = xType.getDimSize(2 + d), window = wType.getDimSize(2 + d),
+            out = yType.getDimSize(2 + d);
+    int64_t inD = (in - 1) * lhsDil[d] + 1,
+            windowD = (window - 1) * rhsDil[d] + 1,
+            outD = (out - 1) * stride[d] + 1;
+    inputLow.push_back(windowD - 1 - low[d]);
+    inputHigh.push_back(inD - outD + low[d]);
+    kernelHigh.push_back(windowD + outD - 1 - inD - low[d]);
+    spatialDims.push_back(2 + d);
+  }
+  (void)high;
+  llvm::SmallVector<int64_t> swap01(rank);
+  std::iota(swap01.begin(), swap01.end(), 0);
+  std::swap(swap01[0], swap01[1]);
+
+  // Kernel [O, C/G, K...] -> [G, O/G, C/G, K...] -> [G, C/G, O/G, K...]
+  // -> [C, O/G, K...], flipped.
+  llvm::SmallVector<int64_t> split = {groups, outGroup, inGroup};
+  llvm::SmallVector<int64_t> merged = {groups * inGroup, outGroup};
+  for (int64_t d = 0; d < spatial; ++d) {
+    split.push_back(wType.getDimSize(2 + d));
+    merged.push_back(wType.getDimSize(2 + d));
+  }
+  llvm::SmallVector<int64_t> groupSwap(rank + 1);
+  std::iota(groupSwap.begin(), groupSwap.end(), 0);
+  std::swap(groupSwap[1], groupSwap[2]);
+  Value swapped = r.reshape(
+      r.transpose(
+          r.reshape(w, RankedTensorType::get(split, wType.getElementType())),
+          groupSwap),
+      RankedTensorType::get(merged, wType.getElementType()));
+  Value flipped = ReverseOp::create(builder, getLoc(), swapped, spatialDims);
+  operands.push_back(ConvolutionOp::create(builder, getLoc(), g, flipped,
+                                           lhsDil, inputLow, inputHigh, stride,
+                                           rhsDil, groups));
+
+  llvm::SmallVector<Value> kernelParts;
+  for (int64_t group = 0; group < groups; ++group) {
+    auto channels = [&](Value v, int64_t count) {
+      if (groups == 1)
+        return v;
+      RankedTensorType type = typeOf(v);
+      llvm::SmallVector<int64_t> start(rank, 0), limit(type.getShape()),
+          strides(rank, 1);
+      start[1] = group * count;
+      limit[1] = (group + 1) * count;
+      return Value(
+          SliceOp::create(builder, getLoc(), v, start, limit, strides));
+    };
+    Value part = ConvolutionOp::create(
+        builder, getLoc(), r.transpose(channels(x, inGroup), swap01),
+        r.transpose(channels(g, outGroup), swap01), rhsDil, low, kernelHigh,
+        lhsDil, stride, /*feature_group_count=*/1);
+    kernelParts.push_back(r.transpose(part, swap01));
+  }
+  operands.push_back(groups == 1 ? kernelParts[0]
+                                 : Value(ConcatenateOp::create(
+                                       builder, getLoc(), kernelParts, 0)));
+  return mlir::success();
+}
+
 } // namespace tessel::graph

@@ -549,7 +549,7 @@ def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Graph_HostKer
 // Windowed ops
 //===----------------------------------------------------------------------===//
 
-def Graph_ConvolutionOp : Graph_Op<"convolution", [Graph_HostKernel, Pure,
+def Graph_ConvolutionOp : Graph_Op<"convolution", [Graph_Differentiable, Graph_HostKernel, Pure,
     SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "N-D grouped convolution with strides, padding and dilations";
   let description = [{

@@ -362,6 +362,46 @@ std::vector<Case> cases() {
            "-> tensor<3x4xf64>",
            "tensor<3x4xf64>",
            Inputs::Distinct},
+      Case{"convolution",
+           {"tensor<2x3x5x5xf32>", "tensor<4x3x3x3xf32>"},
+           "  %y = graph.convolution %a0, %a1 {window_strides = array<i64: 1, "
+           "1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: 1, "
+           "1>, lhs_dilation = array<i64: 1, 1>, rhs_dilation = array<i64: 1, "
+           "1>, feature_group_count = 1 : i64} : (tensor<2x3x5x5xf32>, "
+           "tensor<4x3x3x3xf32>) -> tensor<2x4x5x5xf32>",
+           "tensor<2x4x5x5xf32>",
+           Inputs::Any,
+           /*f32=*/true},
+      Case{"convolution strided, dilated, uneven padding",
+           {"tensor<1x2x7x6xf32>", "tensor<3x2x2x3xf32>"},
+           "  %y = graph.convolution %a0, %a1 {window_strides = array<i64: 2, "
+           "2>, padding_low = array<i64: 1, 0>, padding_high = array<i64: 0, "
+           "2>, lhs_dilation = array<i64: 1, 1>, rhs_dilation = array<i64: 2, "
+           "1>, feature_group_count = 1 : i64} : (tensor<1x2x7x6xf32>, "
+           "tensor<3x2x2x3xf32>) -> tensor<1x3x3x3xf32>",
+           "tensor<1x3x3x3xf32>",
+           Inputs::Any,
+           /*f32=*/true},
+      Case{"convolution grouped, transposed",
+           {"tensor<2x4x3x3xf32>", "tensor<6x2x2x2xf32>"},
+           "  %y = graph.convolution %a0, %a1 {window_strides = array<i64: 1, "
+           "1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: 1, "
+           "1>, lhs_dilation = array<i64: 2, 2>, rhs_dilation = array<i64: 1, "
+           "1>, feature_group_count = 2 : i64} : (tensor<2x4x3x3xf32>, "
+           "tensor<6x2x2x2xf32>) -> tensor<2x6x6x6xf32>",
+           "tensor<2x6x6x6xf32>",
+           Inputs::Any,
+           /*f32=*/true},
+      Case{"convolution depthwise",
+           {"tensor<3x3x4x4xf32>", "tensor<3x1x3x3xf32>"},
+           "  %y = graph.convolution %a0, %a1 {window_strides = array<i64: 1, "
+           "1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: 1, "
+           "1>, lhs_dilation = array<i64: 1, 1>, rhs_dilation = array<i64: 1, "
+           "1>, feature_group_count = 3 : i64} : (tensor<3x3x4x4xf32>, "
+           "tensor<3x1x3x3xf32>) -> tensor<3x3x4x4xf32>",
+           "tensor<3x3x4x4xf32>",
+           Inputs::Any,
+           /*f32=*/true},
       Case{"softmax",
            {"tensor<2x4xf64>"},
            "  %y = graph.softmax %a0, dim = 1 : tensor<2x4xf64>",
