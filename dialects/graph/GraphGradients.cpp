@@ -690,70 +690,108 @@ LayerNormOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
 // Convolution
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// Per spatial dimension of a windowed op: Id = (I-1) lhs_dilation + 1,
+/// Kd = (K-1) rhs_dilation + 1 and Yd = (Y-1) stride + 1, with I, K and Y
+/// the input, window and result sizes.
+struct WindowSizes {
+  llvm::SmallVector<int64_t> inD, windowD, outD;
+  WindowSizes(RankedTensorType input, llvm::ArrayRef<int64_t> window,
+              RankedTensorType result, llvm::ArrayRef<int64_t> stride,
+              llvm::ArrayRef<int64_t> lhsDil, llvm::ArrayRef<int64_t> rhsDil) {
+    for (size_t d = 0; d < window.size(); ++d) {
+      inD.push_back((input.getDimSize(2 + d) - 1) * lhsDil[d] + 1);
+      windowD.push_back((window[d] - 1) * rhsDil[d] + 1);
+      outD.push_back((result.getDimSize(2 + d) - 1) * stride[d] + 1);
+    }
+  }
+};
+
+/// The gradient of a convolution's input `input` given its result's
+/// gradient `g`: `g` dilated by the stride, convolved with `kernel`
+/// flipped and its feature dimensions swapped per group, padded by
+/// Kd-1-low before and Id-Yd+low after, strided by the lhs dilation
+/// (which picks the input's own elements out of the dilated input).
+Value convolutionInputGradient(Rule &r, Value g, Value input, Value kernel,
+                               llvm::ArrayRef<int64_t> stride,
+                               llvm::ArrayRef<int64_t> low,
+                               llvm::ArrayRef<int64_t> lhsDil,
+                               llvm::ArrayRef<int64_t> rhsDil, int64_t groups) {
+  RankedTensorType xType = typeOf(input), wType = typeOf(kernel);
+  int64_t rank = xType.getRank(), spatial = rank - 2;
+  llvm::SmallVector<int64_t> window(wType.getShape().drop_front(2));
+  WindowSizes sizes(xType, window, typeOf(g), stride, lhsDil, rhsDil);
+  llvm::SmallVector<int64_t> padLow, padHigh, spatialDims;
+  for (int64_t d = 0; d < spatial; ++d) {
+    padLow.push_back(sizes.windowD[d] - 1 - low[d]);
+    padHigh.push_back(sizes.inD[d] - sizes.outD[d] + low[d]);
+    spatialDims.push_back(2 + d);
+  }
+  // Kernel [O, C/G, K...] -> [G, O/G, C/G, K...] -> [G, C/G, O/G, K...]
+  // -> [C, O/G, K...], flipped.
+  int64_t inGroup = xType.getDimSize(1) / groups,
+          outGroup = wType.getDimSize(0) / groups;
+  llvm::SmallVector<int64_t> split = {groups, outGroup, inGroup};
+  llvm::SmallVector<int64_t> merged = {groups * inGroup, outGroup};
+  split.append(window);
+  merged.append(window);
+  llvm::SmallVector<int64_t> groupSwap(rank + 1);
+  std::iota(groupSwap.begin(), groupSwap.end(), 0);
+  std::swap(groupSwap[1], groupSwap[2]);
+  mlir::Type element = wType.getElementType();
+  Value swapped = r.reshape(
+      r.transpose(r.reshape(kernel, RankedTensorType::get(split, element)),
+                  groupSwap),
+      RankedTensorType::get(merged, element));
+  Value flipped = ReverseOp::create(r.b, r.loc, swapped, spatialDims);
+  return ConvolutionOp::create(r.b, r.loc, g, flipped, lhsDil, padLow, padHigh,
+                               stride, rhsDil, groups);
+}
+
+/// The high padding that makes a window op over `input` give `result`'s
+/// spatial sizes (ceil_mode's extension included, floor's cut excluded).
+llvm::SmallVector<int64_t> effectiveHigh(const WindowSizes &sizes,
+                                         llvm::ArrayRef<int64_t> low) {
+  llvm::SmallVector<int64_t> high;
+  for (size_t d = 0; d < low.size(); ++d)
+    high.push_back(sizes.outD[d] + sizes.windowD[d] - 1 - sizes.inD[d] -
+                   low[d]);
+  return high;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Convolution and pooling
+//===----------------------------------------------------------------------===//
+
 LogicalResult
 ConvolutionOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
                               llvm::SmallVectorImpl<Value> &operands) {
-  // Both gradients are convolutions. With I, K and Y the input, window and
-  // result sizes of a spatial dimension, Id = (I-1) lhs_dilation + 1,
-  // Kd = (K-1) rhs_dilation + 1 and Yd = (Y-1) stride + 1:
-  // - input: the result's gradient dilated by the stride, convolved with
-  //   the kernel flipped and its feature dimensions swapped per group,
-  //   padded by Kd-1-low before and Id-Yd+low after, strided by the lhs
-  //   dilation (which picks the input's own elements out of the dilated
-  //   input);
-  // - kernel: per group, the input with batch and features swapped,
-  //   convolved with the result's gradient likewise swapped, dilated by
-  //   the stride and strided by the rhs dilation, padded so that the
-  //   result has the window's size.
+  // Both gradients are convolutions (convolutionInputGradient above); the
+  // kernel's: per group, the input with batch and features swapped,
+  // convolved with the result's gradient likewise swapped, dilated by the
+  // stride and strided by the rhs dilation, padded so that the result has
+  // the window's size.
   Rule r(builder, *this);
   Value g = results[0], x = getInput(), w = getKernel();
-  RankedTensorType xType = typeOf(x), wType = typeOf(w),
-                   yType = typeOf(getResult());
-  int64_t rank = xType.getRank(), spatial = rank - 2;
+  RankedTensorType xType = typeOf(x), wType = typeOf(w);
+  int64_t rank = xType.getRank();
   int64_t groups = getFeatureGroupCount();
   int64_t inGroup = xType.getDimSize(1) / groups,
           outGroup = wType.getDimSize(0) / groups;
   llvm::ArrayRef<int64_t> stride = getWindowStrides(), low = getPaddingLow(),
-                          high = getPaddingHigh(), lhsDil = getLhsDilation(),
-                          rhsDil = getRhsDilation();
-  llvm::SmallVector<int64_t> inputLow, inputHigh, kernelHigh, spatialDims;
-  for (int64_t d = 0; d < spatial; ++d) {
-    int64_t in = xType.getDimSize(2 + d), window = wType.getDimSize(2 + d),
-            out = yType.getDimSize(2 + d);
-    int64_t inD = (in - 1) * lhsDil[d] + 1,
-            windowD = (window - 1) * rhsDil[d] + 1,
-            outD = (out - 1) * stride[d] + 1;
-    inputLow.push_back(windowD - 1 - low[d]);
-    inputHigh.push_back(inD - outD + low[d]);
-    kernelHigh.push_back(windowD + outD - 1 - inD - low[d]);
-    spatialDims.push_back(2 + d);
-  }
-  (void)high;
+                          lhsDil = getLhsDilation(), rhsDil = getRhsDilation();
+  operands.push_back(convolutionInputGradient(r, g, x, w, stride, low, lhsDil,
+                                              rhsDil, groups));
+
+  WindowSizes sizes(xType, wType.getShape().drop_front(2), typeOf(getResult()),
+                    stride, lhsDil, rhsDil);
+  llvm::SmallVector<int64_t> kernelHigh = effectiveHigh(sizes, low);
   llvm::SmallVector<int64_t> swap01(rank);
   std::iota(swap01.begin(), swap01.end(), 0);
   std::swap(swap01[0], swap01[1]);
-
-  // Kernel [O, C/G, K...] -> [G, O/G, C/G, K...] -> [G, C/G, O/G, K...]
-  // -> [C, O/G, K...], flipped.
-  llvm::SmallVector<int64_t> split = {groups, outGroup, inGroup};
-  llvm::SmallVector<int64_t> merged = {groups * inGroup, outGroup};
-  for (int64_t d = 0; d < spatial; ++d) {
-    split.push_back(wType.getDimSize(2 + d));
-    merged.push_back(wType.getDimSize(2 + d));
-  }
-  llvm::SmallVector<int64_t> groupSwap(rank + 1);
-  std::iota(groupSwap.begin(), groupSwap.end(), 0);
-  std::swap(groupSwap[1], groupSwap[2]);
-  Value swapped = r.reshape(
-      r.transpose(
-          r.reshape(w, RankedTensorType::get(split, wType.getElementType())),
-          groupSwap),
-      RankedTensorType::get(merged, wType.getElementType()));
-  Value flipped = ReverseOp::create(builder, getLoc(), swapped, spatialDims);
-  operands.push_back(ConvolutionOp::create(builder, getLoc(), g, flipped,
-                                           lhsDil, inputLow, inputHigh, stride,
-                                           rhsDil, groups));
-
   llvm::SmallVector<Value> kernelParts;
   for (int64_t group = 0; group < groups; ++group) {
     auto channels = [&](Value v, int64_t count) {
@@ -776,6 +814,119 @@ ConvolutionOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
   operands.push_back(groups == 1 ? kernelParts[0]
                                  : Value(ConcatenateOp::create(
                                        builder, getLoc(), kernelParts, 0)));
+  return mlir::success();
+}
+
+LogicalResult
+AvgPoolOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  // The pool is a depthwise convolution with a kernel of ones, divided by
+  // each window's count: the gradient divides by the counts and goes back
+  // through the convolution. The counts are that convolution of ones
+  // (inside the input, or inside the input and its explicit padding).
+  Rule r(builder, *this);
+  Value x = getOperand();
+  RankedTensorType xType = typeOf(x), yType = typeOf(getResult());
+  int64_t rank = xType.getRank(), channels = xType.getDimSize(1);
+  llvm::ArrayRef<int64_t> window = getWindowDimensions(),
+                          stride = getWindowStrides(),
+                          dilation = getWindowDilations(),
+                          low = getPaddingLow(), high = getPaddingHigh();
+  llvm::SmallVector<int64_t> unit(window.size(), 1), zero(rank, 0);
+  WindowSizes sizes(xType, window, yType, stride, unit, dilation);
+  llvm::SmallVector<int64_t> convHigh = effectiveHigh(sizes, low);
+  llvm::SmallVector<int64_t> kernelShape = {channels, 1};
+  kernelShape.append(window.begin(), window.end());
+  Value ones =
+      r.splat(1, RankedTensorType::get(kernelShape, xType.getElementType()));
+  Value counted = r.splat(1, xType);
+  llvm::SmallVector<int64_t> countLow(low), countHigh(convHigh);
+  if (getCountIncludePad()) {
+    // Ones over the explicit padding too; what ceil_mode adds stays zero.
+    llvm::SmallVector<int64_t> padLow = {0, 0}, padHigh = {0, 0};
+    padLow.append(low.begin(), low.end());
+    padHigh.append(high.begin(), high.end());
+    counted = PadOp::create(builder, getLoc(), counted, padLow, padHigh, zero,
+                            llvm::APFloat(1.0));
+    for (size_t d = 0; d < window.size(); ++d) {
+      countLow[d] = 0;
+      countHigh[d] = convHigh[d] - high[d];
+    }
+  }
+  Value counts =
+      ConvolutionOp::create(builder, getLoc(), counted, ones, stride, countLow,
+                            countHigh, unit, dilation, channels);
+  operands.push_back(convolutionInputGradient(r, r.div(results[0], counts), x,
+                                              ones, stride, low, unit, dilation,
+                                              channels));
+  return mlir::success();
+}
+
+LogicalResult
+MaxPoolOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
+                          llvm::SmallVectorImpl<Value> &operands) {
+  // Each result element's gradient goes to the first element of its window
+  // (in row-major window order, as torch's max_pool) equal to the maximum:
+  // per window offset, the input's elements at that offset of every window
+  // (a strided slice of the input padded with -inf), compared with the
+  // result, minus the windows an earlier offset took; their gradients
+  // padded back into place and summed.
+  Rule r(builder, *this);
+  Value x = getOperand(), y = getResult(), g = results[0];
+  RankedTensorType xType = typeOf(x), yType = typeOf(y);
+  int64_t rank = xType.getRank(), spatial = rank - 2;
+  llvm::ArrayRef<int64_t> window = getWindowDimensions(),
+                          stride = getWindowStrides(),
+                          dilation = getWindowDilations(),
+                          low = getPaddingLow();
+  llvm::SmallVector<int64_t> unit(spatial, 1);
+  WindowSizes sizes(xType, window, yType, stride, unit, dilation);
+  llvm::SmallVector<int64_t> convHigh = effectiveHigh(sizes, low);
+  llvm::SmallVector<int64_t> padLow = {0, 0}, padHigh = {0, 0}, none(rank, 0),
+                             cropLow = {0, 0}, cropHigh = {0, 0};
+  for (int64_t d = 0; d < spatial; ++d) {
+    padLow.push_back(low[d]);
+    padHigh.push_back(convHigh[d]);
+    cropLow.push_back(-low[d]);
+    cropHigh.push_back(-convHigh[d]);
+  }
+  Value padded =
+      PadOp::create(builder, getLoc(), x, padLow, padHigh, none,
+                    llvm::APFloat::getInf(llvm::APFloat::IEEEdouble(), true));
+  RankedTensorType paddedType = typeOf(padded);
+  Value zeros = r.zerosLike(g), taken, sum;
+  llvm::SmallVector<int64_t> offset(spatial, 0);
+  while (true) {
+    llvm::SmallVector<int64_t> start(rank, 0), limit(paddedType.getShape()),
+        strides(rank, 1), back(rank, 0), front(rank, 0), interior(rank, 0);
+    for (int64_t d = 0; d < spatial; ++d) {
+      start[2 + d] = offset[d] * dilation[d];
+      limit[2 + d] = start[2 + d] + sizes.outD[d];
+      strides[2 + d] = stride[d];
+      front[2 + d] = start[2 + d];
+      back[2 + d] = paddedType.getDimSize(2 + d) - limit[2 + d];
+      interior[2 + d] = stride[d] - 1;
+    }
+    Value at =
+        SliceOp::create(builder, getLoc(), padded, start, limit, strides);
+    Value hit = r.compare(ComparisonDirection::EQ, at, y);
+    Value first =
+        taken ? Value(AndOp::create(builder, getLoc(), hit,
+                                    NotOp::create(builder, getLoc(), taken)))
+              : hit;
+    taken = taken ? Value(OrOp::create(builder, getLoc(), taken, hit)) : hit;
+    Value placed = PadOp::create(builder, getLoc(), r.select(first, g, zeros),
+                                 front, back, interior, llvm::APFloat(0.0));
+    sum = sum ? r.add(sum, placed) : placed;
+    // The next offset, row-major.
+    int64_t d = spatial - 1;
+    while (d >= 0 && ++offset[d] == window[d])
+      offset[d--] = 0;
+    if (d < 0)
+      break;
+  }
+  operands.push_back(PadOp::create(builder, getLoc(), sum, cropLow, cropHigh,
+                                   none, llvm::APFloat(0.0)));
   return mlir::success();
 }
 

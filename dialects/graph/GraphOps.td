@@ -579,8 +579,8 @@ def Graph_ConvolutionOp : Graph_Op<"convolution", [Graph_Differentiable, Graph_H
 }
 
 class Graph_PoolOp<string mnemonic, string summaryText, dag extraArgs>
-    : Graph_Op<mnemonic, [Graph_HostKernel, Pure, SameOperandsAndResultElementType,
-                          InferTypeOpAdaptor]> {
+    : Graph_Op<mnemonic, [Graph_Differentiable, Graph_HostKernel, Pure,
+                          SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = summaryText;
   let arguments = !con((ins Graph_FloatTensor:$operand,
                             DenseI64ArrayAttr:$window_dimensions,

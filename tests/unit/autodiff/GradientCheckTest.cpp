@@ -402,6 +402,54 @@ std::vector<Case> cases() {
            "tensor<3x3x4x4xf32>",
            Inputs::Any,
            /*f32=*/true},
+      Case{"avg_pool",
+           {"tensor<2x3x4x4xf32>"},
+           "  %y = graph.avg_pool %a0 {window_dimensions = array<i64: 2, 2>, "
+           "window_strides = array<i64: 2, 2>, window_dilations = array<i64: "
+           "1, 1>, padding_low = array<i64: 0, 0>, padding_high = array<i64: "
+           "0, 0>} : (tensor<2x3x4x4xf32>) -> tensor<2x3x2x2xf32>",
+           "tensor<2x3x2x2xf32>",
+           Inputs::Any,
+           /*f32=*/true},
+      Case{"avg_pool padded, ceil mode",
+           {"tensor<1x2x6x6xf32>"},
+           "  %y = graph.avg_pool %a0 {window_dimensions = array<i64: 3, 3>, "
+           "window_strides = array<i64: 2, 2>, window_dilations = array<i64: "
+           "1, 1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: "
+           "1, 1>, ceil_mode = true} : (tensor<1x2x6x6xf32>) -> "
+           "tensor<1x2x4x4xf32>",
+           "tensor<1x2x4x4xf32>",
+           Inputs::Any,
+           /*f32=*/true},
+      Case{"avg_pool counting padding",
+           {"tensor<2x2x5x5xf32>"},
+           "  %y = graph.avg_pool %a0 {window_dimensions = array<i64: 3, 3>, "
+           "window_strides = array<i64: 1, 1>, window_dilations = array<i64: "
+           "1, 1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: "
+           "1, 1>, count_include_pad = true} : (tensor<2x2x5x5xf32>) -> "
+           "tensor<2x2x5x5xf32>",
+           "tensor<2x2x5x5xf32>",
+           Inputs::Any,
+           /*f32=*/true},
+      Case{"max_pool",
+           {"tensor<2x2x5x5xf32>"},
+           "  %y = graph.max_pool %a0 {window_dimensions = array<i64: 3, 3>, "
+           "window_strides = array<i64: 2, 2>, window_dilations = array<i64: "
+           "1, 1>, padding_low = array<i64: 1, 1>, padding_high = array<i64: "
+           "1, 1>} : (tensor<2x2x5x5xf32>) -> tensor<2x2x3x3xf32>",
+           "tensor<2x2x3x3xf32>",
+           Inputs::Distinct,
+           /*f32=*/true},
+      Case{"max_pool dilated, ceil mode",
+           {"tensor<1x2x8x8xf32>"},
+           "  %y = graph.max_pool %a0 {window_dimensions = array<i64: 2, 2>, "
+           "window_strides = array<i64: 2, 2>, window_dilations = array<i64: "
+           "2, 2>, padding_low = array<i64: 0, 0>, padding_high = array<i64: "
+           "0, 0>, ceil_mode = true} : (tensor<1x2x8x8xf32>) -> "
+           "tensor<1x2x4x4xf32>",
+           "tensor<1x2x4x4xf32>",
+           Inputs::Distinct,
+           /*f32=*/true},
       Case{"softmax",
            {"tensor<2x4xf64>"},
            "  %y = graph.softmax %a0, dim = 1 : tensor<2x4xf64>",
