@@ -514,6 +514,55 @@ LogicalResult PadOp::buildGradients(OpBuilder &builder,
   return mlir::success();
 }
 
+LogicalResult GatherOp::buildGradients(OpBuilder &builder,
+                                       llvm::ArrayRef<Value> results,
+                                       llvm::SmallVectorImpl<Value> &operands) {
+  // The rows picked, summed back where the same row was picked twice: a
+  // one-hot matrix M [indices..., A] (an iota along the axis compared with
+  // the indices, negative ones counted from the end) contracted with the
+  // result's gradient over the indices' dimensions, as TPU embeddings do.
+  // A product rather than a scatter: the axis A may be split like any
+  // contraction's free dimension.
+  if (!isFloat(getOperand()))
+    return emitOpError("has no gradient for integer operands");
+  Rule r(builder, *this);
+  Value g = results[0], indices = getIndices();
+  RankedTensorType operandType = typeOf(getOperand()),
+                   indexType = typeOf(indices);
+  int64_t axis = getAxis(), size = operandType.getDimSize(axis);
+  int64_t indexRank = indexType.getRank(), rank = operandType.getRank();
+  Value wrapped = r.select(
+      r.compare(ComparisonDirection::LT, indices, r.zerosLike(indices)),
+      r.add(indices, r.splatLike(static_cast<double>(size), indices)), indices);
+  llvm::SmallVector<int64_t> oneHotShape(indexType.getShape());
+  oneHotShape.push_back(size);
+  auto hotIndexType =
+      RankedTensorType::get(oneHotShape, indexType.getElementType());
+  llvm::SmallVector<int64_t> leading(indexRank);
+  std::iota(leading.begin(), leading.end(), 0);
+  Value hit =
+      r.compare(ComparisonDirection::EQ,
+                IotaOp::create(builder, getLoc(), hotIndexType, indexRank),
+                BroadcastInDimOp::create(builder, getLoc(), hotIndexType,
+                                         wrapped, leading));
+  auto hotType =
+      RankedTensorType::get(oneHotShape, operandType.getElementType());
+  Value oneHot = r.select(hit, r.splat(1, hotType), r.splat(0, hotType));
+  // g is [pre (axis dims), indices..., post]; contract its index dims.
+  llvm::SmallVector<int64_t> gContract;
+  for (int64_t i = 0; i < indexRank; ++i)
+    gContract.push_back(axis + i);
+  Value product = DotGeneralOp::create(
+      builder, getLoc(), g, oneHot, llvm::ArrayRef<int64_t>{},
+      llvm::ArrayRef<int64_t>{}, gContract, leading);
+  // product is [pre, post, A]: A back to the axis.
+  llvm::SmallVector<int64_t> permutation;
+  for (int64_t d = 0; d < rank; ++d)
+    permutation.push_back(d < axis ? d : d == axis ? rank - 1 : d - 1);
+  operands.append({r.transpose(product, permutation), Value()});
+  return mlir::success();
+}
+
 LogicalResult
 ReverseOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
                           llvm::SmallVectorImpl<Value> &operands) {

@@ -377,7 +377,7 @@ def Graph_ReverseOp : Graph_Op<"reverse", [Graph_Differentiable, Graph_DataMovem
   let hasVerifier = 1;
 }
 
-def Graph_GatherOp : Graph_Op<"gather", [Graph_DataMovement, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
+def Graph_GatherOp : Graph_Op<"gather", [Graph_Differentiable, Graph_DataMovement, Graph_HostKernel, Pure, InferTypeOpAdaptor]> {
   let summary = "Take slices of `operand` along `axis` at `indices` (ONNX Gather)";
   let description = [{
     `result.shape = operand.shape[:axis] ++ indices.shape ++

@@ -450,6 +450,20 @@ std::vector<Case> cases() {
            "tensor<1x2x4x4xf32>",
            Inputs::Distinct,
            /*f32=*/true},
+      Case{"gather embedding, repeated ids",
+           {"tensor<5x3xf64>"},
+           "  %i = graph.constant dense<[[4, 1, 1], [0, 4, 2]]> : "
+           "tensor<2x3xi64>\n"
+           "  %y = graph.gather %a0[%i] axis = 0 : (tensor<5x3xf64>, "
+           "tensor<2x3xi64>) -> tensor<2x3x3xf64>",
+           "tensor<2x3x3xf64>"},
+      Case{"gather middle axis, negative index",
+           {"tensor<2x4x3xf64>"},
+           "  %i = graph.constant dense<[[-1, 0], [2, -1]]> : "
+           "tensor<2x2xi64>\n"
+           "  %y = graph.gather %a0[%i] axis = 1 : (tensor<2x4x3xf64>, "
+           "tensor<2x2xi64>) -> tensor<2x2x2x3xf64>",
+           "tensor<2x2x2x3xf64>"},
       Case{"softmax",
            {"tensor<2x4xf64>"},
            "  %y = graph.softmax %a0, dim = 1 : tensor<2x4xf64>",
