@@ -179,7 +179,9 @@ std::string describe(const proto::PlanMesh &mesh) {
 /// The tensors of `function` by name, in program order: arguments and
 /// results by `graph.name`, others by the plain NameLoc of the op that
 /// computes them (`loc("h")`; the ONNX importer names ops so). A name that
-/// two different values carry is ambiguous and is left out.
+/// two different values carry is ambiguous and is left out, except that a
+/// result named as an argument is that argument's next value (a training
+/// step's updated parameters and state): the name means the argument.
 struct NamedTensors {
   llvm::SmallVector<std::pair<std::string, mlir::Value>> values;
   llvm::StringMap<unsigned> index;
@@ -200,10 +202,13 @@ struct NamedTensors {
 
 NamedTensors namedTensors(mlir::func::FuncOp function) {
   NamedTensors named;
+  llvm::StringSet<> argumentNames;
   for (mlir::BlockArgument argument : function.getArguments())
     if (auto name = function.getArgAttrOfType<mlir::StringAttr>(
-            argument.getArgNumber(), graph::GraphDialect::kNameAttr))
+            argument.getArgNumber(), graph::GraphDialect::kNameAttr)) {
       named.add(name.getValue(), argument);
+      argumentNames.insert(name.getValue());
+    }
   function.walk([&](mlir::Operation *op) {
     if (auto name = mlir::dyn_cast<mlir::NameLoc>(op->getLoc());
         name && op->getNumResults() == 1)
@@ -212,7 +217,8 @@ NamedTensors namedTensors(mlir::func::FuncOp function) {
   mlir::Operation *terminator = function.getBody().front().getTerminator();
   for (unsigned i = 0; i < function.getNumResults(); ++i)
     if (auto name = function.getResultAttrOfType<mlir::StringAttr>(
-            i, graph::GraphDialect::kNameAttr))
+            i, graph::GraphDialect::kNameAttr);
+        name && !argumentNames.contains(name.getValue()))
       named.add(name.getValue(), terminator->getOperand(i));
   return named;
 }

@@ -280,7 +280,13 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     }
   }
 
-  Builder b{mlir::OpBuilder(ret), prediction.getLoc()};
+  // The step's own ops are located at what they derive from, tagged so
+  // that no plan name (a NameLoc) refers to them.
+  auto tagged = [&](mlir::Location loc, llvm::StringRef tag) {
+    return mlir::FusedLoc::get(function.getContext(), {loc},
+                               argumentBuilder.getStringAttr(tag));
+  };
+  Builder b{mlir::OpBuilder(ret), tagged(prediction.getLoc(), "loss")};
   Value loss;
   switch (lossSpec.kind) {
   case LossSpec::Kind::Output:
@@ -364,7 +370,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
               optimizer.kind == OptimizerSpec::Kind::AdamW;
   Value stepCount, newStepCount, rate, bias2Root;
   b.b.setInsertionPoint(ret);
-  b.loc = function.getLoc();
+  b.loc = tagged(function.getLoc(), "optimizer");
   if (adam) {
     mlir::Type element =
         typeOf(function.getArgument((*parameters)[0])).getElementType();
@@ -390,7 +396,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   for (size_t i = 0; i < parameters->size(); ++i) {
     Value p = function.getArgument((*parameters)[i]);
     Value g = ret.getOperand(1 + i);
-    b.loc = p.getLoc();
+    b.loc = tagged(p.getLoc(), "optimizer");
     double lr = optimizer.lr, wd = optimizer.weightDecay;
     Value updated;
     switch (optimizer.kind) {

@@ -249,11 +249,17 @@ mlir::LogicalResult appendGradients(mlir::func::FuncOp function,
       block.getArgumentTypes(), mlir::ValueRange(results).getTypes()));
   function.setAllResultAttrs(resultAttributes);
 
-  // What rules built for operands that needed no gradient.
+  // What rules built for operands that needed no gradient goes; the rest
+  // keeps its forward op's location, tagged `backward` (so that a name a
+  // plan gives a forward tensor still means that tensor alone).
+  mlir::StringAttr backward = builder.getStringAttr("backward");
   for (mlir::Operation *op = ret->getPrevNode(); op && op != lastForward;) {
     mlir::Operation *previous = op->getPrevNode();
     if (mlir::isOpTriviallyDead(op))
       op->erase();
+    else
+      op->setLoc(
+          mlir::FusedLoc::get(op->getContext(), {op->getLoc()}, backward));
     op = previous;
   }
   return mlir::success();

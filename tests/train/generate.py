@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch's training steps on the test MLP, the reference for tests/unit/train.
+"""PyTorch's training steps on the test models, the reference for tests/unit/train.
 
     /usr/bin/python3 tests/train/generate.py
 
@@ -15,6 +15,12 @@ on tests/models/mlp/x.npy and writes to tests/train/mlp/<config>/:
   expected/<param>.npy           the parameters after the step
   expected/<param>.<state>.npy   the state after it
 
+And to tests/train/gpt2/sgd_mse/ one SGD step of the GPT-2-style model
+(tests/models/gpt2) on an MSE loss of its logits, with the parameters
+torch.onnx.export merged (identical at export: the layer norms' ones and
+zeros) tied in torch as they are in the ONNX file, and its attention mask
+(a buffer, a parameter of the ONNX file) written unchanged.
+
 Needs Debian's python3-torch and python3-onnx; the outputs are committed.
 """
 
@@ -28,7 +34,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "models"))
-from generate import Mlp  # noqa: E402
+from generate import Gpt2, Mlp  # noqa: E402
 
 CONFIGS = {
     # name: (loss, optimizer factory, state names per parameter)
@@ -102,5 +108,53 @@ def main():
                     np.array(4.0, dtype=np.float32))
 
 
+def tie_merged(model, weights):
+    """Ties the parameters the ONNX file merged into one initializer."""
+    modules = dict(model.named_modules())
+    for name, parameter in list(model.named_parameters()):
+        if name in weights:
+            continue
+        value = parameter.detach().numpy()
+        survivor = next(n for n, w in weights.items()
+                        if w.shape == value.shape and np.array_equal(w, value))
+        owner, _, attribute = name.rpartition(".")
+        survivor_owner, _, survivor_attribute = survivor.rpartition(".")
+        setattr(modules[owner], attribute,
+                getattr(modules[survivor_owner], survivor_attribute))
+
+
+def gpt2():
+    onnx_model = onnx.load(os.path.join(HERE, "..", "models", "gpt2",
+                                        "model.onnx"))
+    weights = {i.name: onnx.numpy_helper.to_array(i)
+               for i in onnx_model.graph.initializer}
+    out = os.path.join(HERE, "gpt2", "sgd_mse")
+    os.makedirs(os.path.join(out, "expected"), exist_ok=True)
+    model = Gpt2()
+    state = model.state_dict()
+    model.load_state_dict({k: torch.from_numpy(weights[k].copy())
+                           if k in weights else v for k, v in state.items()})
+    tie_merged(model, weights)
+    ids = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "gpt2",
+                                                "ids.npy")))
+    generator = torch.Generator().manual_seed(9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    logits = model(ids)
+    target = torch.randn(logits.shape, generator=generator)
+    np.save(os.path.join(out, "target.npy"), target.numpy())
+    loss = torch.nn.functional.mse_loss(logits, target)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    np.save(os.path.join(out, "expected", "loss.npy"),
+            loss.detach().numpy().astype(np.float32))
+    now = dict(model.named_parameters())
+    now.update(dict(model.named_buffers()))
+    for name in weights:
+        np.save(os.path.join(out, "expected", f"{name}.npy"),
+                now[name].detach().numpy())
+
+
 if __name__ == "__main__":
     main()
+    gpt2()

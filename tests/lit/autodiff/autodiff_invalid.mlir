@@ -1,12 +1,13 @@
 // RUN: tessel-opt %s --split-input-file --graph-autodiff --verify-diagnostics
 
-// The gradient needs to pass through a gather (its table is a parameter),
-// which has no rule yet.
-func.func @no_rule(%table: tensor<10x4xf32> {graph.name = "embedding", graph.parameter},
-                   %ids: tensor<3xi64> {graph.name = "ids"}) -> tensor<f32> {
-  // expected-error @+1 {{'graph.gather' op has no gradient rule, and the gradient of the loss with respect to 'embedding' flows through it}}
-  %0 = graph.gather %table[%ids] axis = 0 : (tensor<10x4xf32>, tensor<3xi64>) -> tensor<3x4xf32>
-  %1 = graph.reduce sum %0, dims = [0, 1] : (tensor<3x4xf32>) -> tensor<f32>
+// The gradient needs to pass through a batch norm (its scale is a
+// parameter), which has no rule yet; the statistics are inputs here.
+func.func @no_rule(%x: tensor<2x4xf32> {graph.name = "x"},
+                   %scale: tensor<4xf32> {graph.name = "bn.weight", graph.parameter},
+                   %stat: tensor<4xf32> {graph.name = "stat"}) -> tensor<f32> {
+  // expected-error @+1 {{'graph.batch_norm_inference' op has no gradient rule, and the gradient of the loss with respect to 'bn.weight' flows through it}}
+  %0 = graph.batch_norm_inference %x, %scale, %stat, %stat, %stat {epsilon = 1.0e-3 : f64, feature_index = 1} : (tensor<2x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %1 = graph.reduce sum %0, dims = [0, 1] : (tensor<2x4xf32>) -> tensor<f32>
   return %1 : tensor<f32>
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "compiler/api/Tessel.h"
+#include "compiler/plan/Plan.h"
 #include "compiler/train/TrainingStep.h"
 #include "runtime/Backend.h"
 #include "runtime/host/HostBackend.h"
@@ -22,22 +23,51 @@ namespace tessel {
 namespace {
 
 struct Config {
-  const char *name, *loss, *optimizer;
+  /// The model (tests/models/<model>), its input and the input's shape.
+  const char *name, *model, *input;
+  std::vector<int64_t> shape;
+  const char *loss, *optimizer;
 };
 
-const Config kConfigs[] = {
-    {"sgd_mse", "mse:output,target", "sgd:lr=0.1"},
-    {"sgd_wd", "cross_entropy:output,labels", "sgd:lr=0.1,weight_decay=0.05"},
-    {"momentum", "cross_entropy:output,labels", "momentum:lr=0.1,beta=0.9"},
-    {"adam", "cross_entropy:output,labels", "adam:lr=1e-3"},
-    {"adamw", "cross_entropy:output,labels", "adamw:lr=1e-3,weight_decay=0.01"},
+const Config kMlpConfigs[] = {
+    {"sgd_mse", "mlp", "x", {4, 64}, "mse:output,target", "sgd:lr=0.1"},
+    {"sgd_wd",
+     "mlp",
+     "x",
+     {4, 64},
+     "cross_entropy:output,labels",
+     "sgd:lr=0.1,weight_decay=0.05"},
+    {"momentum",
+     "mlp",
+     "x",
+     {4, 64},
+     "cross_entropy:output,labels",
+     "momentum:lr=0.1,beta=0.9"},
+    {"adam",
+     "mlp",
+     "x",
+     {4, 64},
+     "cross_entropy:output,labels",
+     "adam:lr=1e-3"},
+    {"adamw",
+     "mlp",
+     "x",
+     {4, 64},
+     "cross_entropy:output,labels",
+     "adamw:lr=1e-3,weight_decay=0.01"},
+};
+
+const Config kGpt2Configs[] = {
+    {"sgd_mse", "gpt2", "ids", {2, 16}, "mse:output,target", "sgd:lr=0.1"},
 };
 
 struct Mesh {
   const char *name, *mesh;
   bool autoShard;
-  /// A spec for the batch input, or none.
-  const char *xSpec;
+  /// A spec for the model's input, or none.
+  const char *inputSpec;
+  /// A plan file (with its mesh), or none.
+  const char *planFile = nullptr;
 };
 
 const Mesh kMeshes[] = {
@@ -47,20 +77,36 @@ const Mesh kMeshes[] = {
     {"auto_2x2", "x=2,y=2", true, nullptr},
 };
 
+const Mesh kGpt2Meshes[] = {
+    {"one_device", "", false, nullptr},
+    {"data_parallel_2", "x=2", false, "[\"x\", null]"},
+    {"megatron_2x4", "", false, nullptr,
+     "tests/models/gpt2/megatron.textproto"},
+    {"auto_2x2", "x=2,y=2", true, nullptr},
+};
+
 absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
   CompileOptions options;
-  options.inputShapes["x"] = {4, 64};
+  options.inputShapes[config.input] = config.shape;
   options.sharding.mesh = mesh.mesh;
   options.sharding.autoShard = mesh.autoShard;
   options.sharding.autoSeconds = 5;
-  if (mesh.xSpec) {
+  if (mesh.planFile) {
+    absl::StatusOr<proto::Plan> plan = readPlan(mesh.planFile);
+    if (!plan.ok())
+      return plan.status();
+    options.sharding.plan = *plan;
+  }
+  if (mesh.inputSpec) {
     options.sharding.plan.emplace();
     proto::TensorPlan *entry = options.sharding.plan->add_tensors();
-    entry->set_name("x");
-    entry->set_spec(mesh.xSpec);
+    entry->set_name(config.input);
+    entry->set_spec(mesh.inputSpec);
   }
   absl::StatusOr<std::unique_ptr<Model>> model =
-      Model::load(ModelSource::file("tests/models/mlp/model.onnx"), options);
+      Model::load(ModelSource::file(std::string("tests/models/") +
+                                    config.model + "/model.onnx"),
+                  options);
   if (!model.ok())
     return model.status();
   absl::Status built = (*model)->train(config.loss, config.optimizer);
@@ -79,12 +125,14 @@ TEST_P(TrainingStep, MatchesPyTorch) {
   const auto &[config, mesh] = GetParam();
   absl::StatusOr<Compiled> compiled = compileStep(config, mesh);
   ASSERT_TRUE(compiled.ok()) << compiled.status();
-  std::string directory = std::string("tests/train/mlp/") + config.name;
+  std::string directory =
+      std::string("tests/train/") + config.model + "/" + config.name;
 
   std::vector<HostTensor> inputs;
   for (const proto::TensorSpec &input : compiled->executable().inputs()) {
-    std::string path = input.name() == "x"
-                           ? "tests/models/mlp/x.npy"
+    std::string path = input.name() == config.input
+                           ? std::string("tests/models/") + config.model + "/" +
+                                 config.input + ".npy"
                            : directory + "/" + input.name() + ".npy";
     absl::StatusOr<HostTensor> tensor = readNpy(path);
     ASSERT_TRUE(tensor.ok()) << input.name() << ": " << tensor.status();
@@ -118,14 +166,24 @@ TEST_P(TrainingStep, MatchesPyTorch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Mlp, TrainingStep,
-    ::testing::Combine(::testing::ValuesIn(kConfigs),
-                       ::testing::ValuesIn(kMeshes)),
-    [](const ::testing::TestParamInfo<std::tuple<Config, Mesh>> &info) {
-      return std::string(std::get<0>(info.param).name) + "_" +
-             std::get<1>(info.param).name;
-    });
+std::string
+caseName(const ::testing::TestParamInfo<std::tuple<Config, Mesh>> &info) {
+  return std::string(std::get<0>(info.param).name) + "_" +
+         std::get<1>(info.param).name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Mlp, TrainingStep,
+                         ::testing::Combine(::testing::ValuesIn(kMlpConfigs),
+                                            ::testing::ValuesIn(kMeshes)),
+                         caseName);
+
+// GPT-2: embeddings (gather), layer norms, masked attention, tanh GELU,
+// the tied LM head; the parameters the ONNX file merged are tied in the
+// reference, and the attention mask (a torch buffer) stays as it was.
+INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingStep,
+                         ::testing::Combine(::testing::ValuesIn(kGpt2Configs),
+                                            ::testing::ValuesIn(kGpt2Meshes)),
+                         caseName);
 
 TEST(TrainingStepSpecs, BadSpecsAreErrors) {
   EXPECT_FALSE(train::parseLoss("hinge:y,t").ok());
@@ -140,7 +198,8 @@ TEST(TrainingStepSpecs, BadSpecsAreErrors) {
   ASSERT_TRUE(adamw.ok());
   EXPECT_EQ(adamw->weightDecay, 0.01);
 
-  Config config = {"sgd_mse", "mse:logits,target", "sgd:lr=0.1"};
+  Config config = {"sgd_mse",           "mlp",       "x", {4, 64},
+                   "mse:logits,target", "sgd:lr=0.1"};
   absl::StatusOr<Compiled> compiled = compileStep(config, kMeshes[0]);
   ASSERT_FALSE(compiled.ok());
   EXPECT_NE(compiled.status().message().find(
