@@ -149,9 +149,10 @@ static cl::opt<bool> trainFlag(
     cl::cat(tesselCategory));
 static cl::opt<std::string> lossFlag(
     "loss",
-    cl::desc("With --train: cross_entropy:logits,labels | mse:y,target | the "
-             "name of a scalar output (the second name becomes an input "
-             "unless the model has one by that name)"),
+    cl::desc("With --train: cross_entropy:logits,labels[,dim=D] (classes "
+             "along D, default 1) | mse:y,target | the name of a scalar "
+             "output (the second name becomes an input unless the model has "
+             "one by that name)"),
     cl::value_desc("spec"), cl::cat(tesselCategory));
 static cl::opt<std::string> optimizerFlag(
     "optimizer",
@@ -160,6 +161,12 @@ static cl::opt<std::string> optimizerFlag(
              "weight_decay] | adamw:lr=1e-3[,weight_decay=0.01] (PyTorch's "
              "formulas)"),
     cl::value_desc("spec"), cl::cat(tesselCategory));
+
+static cl::list<std::string> frozenFlag(
+    "frozen",
+    cl::desc("With --train: parameters kept as they are (buffers an ONNX "
+             "file holds as weights: batch-norm statistics, masks)"),
+    cl::value_desc("name,..."), cl::CommaSeparated, cl::cat(tesselCategory));
 
 /// What --auto chose, in numbers.
 static void printReport(const tessel::autoshard::AutoShardReport &report) {
@@ -250,11 +257,14 @@ int main(int argc, char **argv) {
   if (trainFlag) {
     if (lossFlag.empty() || optimizerFlag.empty())
       return error("--train needs --loss and --optimizer");
-    if (absl::Status status = model->train(lossFlag, optimizerFlag);
+    if (absl::Status status = model->train(
+            lossFlag, optimizerFlag,
+            std::vector<std::string>(frozenFlag.begin(), frozenFlag.end()));
         !status.ok())
       return fail(status);
-  } else if (!lossFlag.empty() || !optimizerFlag.empty()) {
-    return error("--loss and --optimizer go with --train");
+  } else if (!lossFlag.empty() || !optimizerFlag.empty() ||
+             !frozenFlag.empty()) {
+    return error("--loss, --optimizer and --frozen go with --train");
   }
 
   // Sharding: apply the plan, auto-shard if asked, then propagate.

@@ -188,7 +188,8 @@ std::string Model::planText() {
 }
 
 absl::Status Model::train(const std::string &lossText,
-                          const std::string &optimizerText) {
+                          const std::string &optimizerText,
+                          const std::vector<std::string> &frozen) {
   absl::StatusOr<train::LossSpec> loss = train::parseLoss(lossText);
   if (!loss.ok())
     return loss.status();
@@ -200,7 +201,7 @@ absl::Status Model::train(const std::string &lossText,
   if (functions.size() != 1)
     return absl::InvalidArgumentError(
         "a training step is made of a model with one function");
-  return train::buildTrainingStep(functions[0], *loss, *optimizer);
+  return train::buildTrainingStep(functions[0], *loss, *optimizer, frozen);
 }
 
 absl::Status Model::shard(const ShardingOptions &options) {

@@ -168,8 +168,10 @@ public:
   /// labels`, `mse:y,target` or a scalar output's name), the gradients of
   /// its graph.parameter arguments, and the optimizer's update (`sgd:lr=..`,
   /// `momentum:..`, `adam:..`, `adamw:..`), as tessel-compile --train
-  /// (compiler/train/TrainingStep.h); before shard().
-  absl::Status train(const std::string &loss, const std::string &optimizer);
+  /// (compiler/train/TrainingStep.h); before shard(). `frozen` names
+  /// parameters kept as they are (buffers: batch-norm statistics, masks).
+  absl::Status train(const std::string &loss, const std::string &optimizer,
+                     const std::vector<std::string> &frozen = {});
   /// Applies the mesh and plan, runs autoShard if asked, then propagates
   /// shardings to every tensor. Nothing to do without a mesh.
   absl::Status shard(const ShardingOptions &options);

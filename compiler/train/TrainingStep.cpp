@@ -133,6 +133,14 @@ absl::StatusOr<LossSpec> parseLoss(const std::string &text) {
         absl::StrCat("unknown loss '", kind[0],
                      "' (cross_entropy:logits,labels, mse:y,target, or the "
                      "name of a scalar output)"));
+  if (spec.kind == LossSpec::Kind::CrossEntropy && names.size() == 3) {
+    std::vector<std::string> setting = absl::StrSplit(names[2], '=');
+    if (setting.size() != 2 || setting[0] != "dim" ||
+        !absl::SimpleAtoi(setting[1], &spec.classDim))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "loss '", text, "': '", names[2], "' is not dim=<class dimension>"));
+    names.pop_back();
+  }
   if (names.size() != 2 || names[0].empty() || names[1].empty())
     return absl::InvalidArgumentError(absl::StrCat(
         "loss '", text, "' needs two names: ", kind[0], ":prediction,target"));
@@ -214,7 +222,8 @@ std::vector<std::string> stateNames(const OptimizerSpec &optimizer) {
 
 absl::Status buildTrainingStep(mlir::func::FuncOp function,
                                const LossSpec &lossSpec,
-                               const OptimizerSpec &optimizer) {
+                               const OptimizerSpec &optimizer,
+                               const std::vector<std::string> &frozen) {
   Diagnostics diagnostics(function.getContext());
   if (!function.getBody().hasOneBlock())
     return absl::InvalidArgumentError("the model's function has no body");
@@ -245,6 +254,17 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
                      "', which is not a float tensor"));
   RankedTensorType predictionType = typeOf(prediction);
 
+  // The class dimension of a cross entropy.
+  int64_t classDim = lossSpec.classDim;
+  if (lossSpec.kind == LossSpec::Kind::CrossEntropy) {
+    if (classDim < 0)
+      classDim += predictionType.getRank();
+    if (classDim < 0 || classDim >= predictionType.getRank())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cross_entropy: dim=", lossSpec.classDim, " is not a dimension of '",
+          lossSpec.prediction, "' (", typeText(predictionType), ")"));
+  }
+
   // The loss's second input: the argument by that name, or a new one.
   Value target;
   mlir::OpBuilder argumentBuilder(function.getContext());
@@ -255,9 +275,9 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
         return absl::InvalidArgumentError(
             absl::StrCat("cross_entropy: '", lossSpec.prediction, "' has type ",
                          typeText(predictionType),
-                         "; logits must be [N, C] or [N, C, d1, ...]"));
+                         "; logits must have a batch and a class dimension"));
       llvm::SmallVector<int64_t> shape(predictionType.getShape());
-      shape.erase(shape.begin() + 1);
+      shape.erase(shape.begin() + classDim);
       wanted = RankedTensorType::get(shape, argumentBuilder.getIntegerType(64));
     }
     if (std::optional<unsigned> index = argumentNamed(lossSpec.target)) {
@@ -306,15 +326,15 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     // torch.nn.CrossEntropyLoss with class indices: the mean over the
     // batch (and any further dimensions) of logsumexp(x) - x[label], the
     // label's logit picked by comparing an iota over the classes.
-    Value shifted =
-        b.sub(prediction, b.along(graph::ReduceKind::Max, prediction, 1));
-    llvm::SmallVector<int64_t, 1> classes = {1};
+    Value shifted = b.sub(
+        prediction, b.along(graph::ReduceKind::Max, prediction, classDim));
+    llvm::SmallVector<int64_t, 1> classes = {classDim};
     Value logSum = graph::LogOp::create(
         b.b, b.loc,
         graph::ReduceOp::create(b.b, b.loc, graph::ReduceKind::Sum,
                                 graph::ExpOp::create(b.b, b.loc, shifted),
                                 classes));
-    Value mask = graph::classMask(b.b, b.loc, predictionType, target);
+    Value mask = graph::classMask(b.b, b.loc, predictionType, target, classDim);
     Value picked = graph::ReduceOp::create(
         b.b, b.loc, graph::ReduceKind::Sum,
         graph::SelectOp::create(b.b, b.loc, predictionType, mask, shifted,
@@ -341,6 +361,22 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
       autodiff::selectArguments(function, "parameters");
   if (mlir::failed(parameters))
     return diagnostics.error("nothing to train");
+  for (const std::string &name : frozen) {
+    auto it = llvm::find_if(*parameters, [&](unsigned index) {
+      return nameOf(function.getArgAttrDict(index)) == name;
+    });
+    if (it == parameters->end()) {
+      std::vector<std::string> known;
+      for (unsigned index : *parameters)
+        known.push_back(nameOf(function.getArgAttrDict(index)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "frozen names '", name, "', which is no parameter of the model (",
+          absl::StrJoin(known, ", "), ")"));
+    }
+    parameters->erase(it);
+  }
+  if (parameters->empty())
+    return absl::InvalidArgumentError("every parameter is frozen");
   if (mlir::failed(autodiff::appendGradients(function, 0, *parameters)))
     return diagnostics.error("the backward pass cannot be built");
   ret = mlir::cast<mlir::func::ReturnOp>(block.getTerminator());

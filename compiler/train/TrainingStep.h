@@ -16,8 +16,10 @@
 
 namespace tessel::train {
 
-/// `cross_entropy:logits,labels`, `mse:y,target`, or the name of a scalar
-/// result the model computes as its loss.
+/// `cross_entropy:logits,labels[,dim=D]` (classes along D, 1 by default
+/// as torch's; -1 for a language model's [batch, sequence, vocabulary]),
+/// `mse:y,target`, or the name of a scalar result the model computes as
+/// its loss.
 struct LossSpec {
   enum class Kind { CrossEntropy, Mse, Output };
   Kind kind = Kind::Output;
@@ -26,6 +28,8 @@ struct LossSpec {
   /// The loss's second input: a new argument of the step unless the
   /// function has an argument by that name.
   std::string target;
+  /// CrossEntropy: the class dimension (negative: from the end).
+  int64_t classDim = 1;
 };
 
 /// `sgd:lr=0.1[,weight_decay=..]`, `momentum:lr=0.1,beta=0.9`,
@@ -49,16 +53,18 @@ std::vector<std::string> stateNames(const OptimizerSpec &optimizer);
 inline constexpr const char *kStepCounter = "optimizer.step";
 
 /// Rewrites `function` into one training step of its graph.parameter
-/// arguments. Arguments: the function's, then the loss's target if new,
-/// then per parameter its optimizer state `<parameter>.<state>` (zeros
-/// before the first step), then `optimizer.step` (Adam, AdamW: a float
-/// scalar, the steps taken). Results: the loss, then the updated
-/// parameters, then the updated state, each named as the argument it
-/// replaces at the next step. Errors name the spec's tensor or the op
-/// that has no gradient.
+/// arguments but those named in `frozen` (buffers such as batch-norm
+/// statistics or attention masks, which ONNX files hold as weights too).
+/// Arguments: the function's, then the loss's target if new, then per parameter
+/// its optimizer state `<parameter>.<state>` (zeros before the first step),
+/// then `optimizer.step` (Adam, AdamW: a float scalar, the steps taken).
+/// Results: the loss, then the updated parameters, then the updated state, each
+/// named as the argument it replaces at the next step. Errors name the spec's
+/// tensor or the op that has no gradient.
 absl::Status buildTrainingStep(mlir::func::FuncOp function,
                                const LossSpec &loss,
-                               const OptimizerSpec &optimizer);
+                               const OptimizerSpec &optimizer,
+                               const std::vector<std::string> &frozen = {});
 
 } // namespace tessel::train
 

@@ -12,13 +12,14 @@
 
 namespace tessel::graph {
 
-/// For values of type `type` ([N, C, d1, ...]) and integer class indices
-/// `classIndices` ([N, d1, ...]): an i1 tensor of `type`'s shape, true
-/// where the index along dimension 1 is the class named there. An iota
-/// compared with the indices, no gather, so the class dimension may be
-/// split like any other.
+/// For values of type `type` (classes along `classDim`: [N, C, d1, ...]
+/// for 1) and integer class indices `classIndices` (`type`'s shape without
+/// `classDim`): an i1 tensor of `type`'s shape, true where the index along
+/// `classDim` is the class named there. An iota compared with the indices,
+/// no gather, so the class dimension may be split like any other.
 mlir::Value classMask(mlir::OpBuilder &builder, mlir::Location loc,
-                      mlir::RankedTensorType type, mlir::Value classIndices);
+                      mlir::RankedTensorType type, mlir::Value classIndices,
+                      int64_t classDim = 1);
 
 } // namespace tessel::graph
 

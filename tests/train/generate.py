@@ -16,7 +16,9 @@ on tests/models/mlp/x.npy and writes to tests/train/mlp/<config>/:
   expected/<param>.<state>.npy   the state after it
 
 And to tests/train/gpt2/sgd_mse/ one SGD step of the GPT-2-style model
-(tests/models/gpt2) on an MSE loss of its logits, with the parameters
+(tests/models/gpt2) on an MSE loss of its logits, and to adamw_lm/ one
+AdamW step (from random state) on next-token cross entropy over the
+vocabulary (the last dimension), with the parameters
 torch.onnx.export merged (identical at export: the layer norms' ones and
 zeros) tied in torch as they are in the ONNX file, and its attention mask
 (a buffer, a parameter of the ONNX file) written unchanged.
@@ -123,12 +125,12 @@ def tie_merged(model, weights):
                 getattr(modules[survivor_owner], survivor_attribute))
 
 
-def gpt2():
+def gpt2(name):
     onnx_model = onnx.load(os.path.join(HERE, "..", "models", "gpt2",
                                         "model.onnx"))
     weights = {i.name: onnx.numpy_helper.to_array(i)
                for i in onnx_model.graph.initializer}
-    out = os.path.join(HERE, "gpt2", "sgd_mse")
+    out = os.path.join(HERE, "gpt2", name)
     os.makedirs(os.path.join(out, "expected"), exist_ok=True)
     model = Gpt2()
     state = model.state_dict()
@@ -138,11 +140,36 @@ def gpt2():
     ids = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "gpt2",
                                                 "ids.npy")))
     generator = torch.Generator().manual_seed(9)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    params = dict(model.named_parameters())
+    if name == "sgd_mse":
+        optimizer = torch.optim.SGD(params.values(), lr=0.1)
+    else:
+        # A language model's step: next-token labels, AdamW from random
+        # state, the attention mask (a buffer) frozen.
+        optimizer = torch.optim.AdamW(params.values(), lr=1e-3,
+                                      weight_decay=0.01)
+        for pname, p in params.items():
+            state = optimizer.state[p]
+            state["step"] = torch.tensor(3.0)
+            state["exp_avg"] = torch.randn(p.shape, generator=generator) * 0.01
+            state["exp_avg_sq"] = (torch.randn(p.shape, generator=generator)
+                                   * 0.001).abs()
+            for s in ("exp_avg", "exp_avg_sq"):
+                np.save(os.path.join(out, f"{pname}.{s}.npy"),
+                        state[s].numpy())
+        np.save(os.path.join(out, "optimizer.step.npy"),
+                np.array(3.0, dtype=np.float32))
     logits = model(ids)
-    target = torch.randn(logits.shape, generator=generator)
-    np.save(os.path.join(out, "target.npy"), target.numpy())
-    loss = torch.nn.functional.mse_loss(logits, target)
+    if name == "sgd_mse":
+        target = torch.randn(logits.shape, generator=generator)
+        np.save(os.path.join(out, "target.npy"), target.numpy())
+        loss = torch.nn.functional.mse_loss(logits, target)
+    else:
+        labels = torch.randint(0, logits.shape[-1], ids.shape,
+                               generator=generator)
+        np.save(os.path.join(out, "labels.npy"), labels.numpy())
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -150,11 +177,19 @@ def gpt2():
             loss.detach().numpy().astype(np.float32))
     now = dict(model.named_parameters())
     now.update(dict(model.named_buffers()))
-    for name in weights:
-        np.save(os.path.join(out, "expected", f"{name}.npy"),
-                now[name].detach().numpy())
+    for wname in weights:
+        np.save(os.path.join(out, "expected", f"{wname}.npy"),
+                now[wname].detach().numpy())
+        if name != "sgd_mse" and wname in params:
+            for s in ("exp_avg", "exp_avg_sq"):
+                np.save(os.path.join(out, "expected", f"{wname}.{s}.npy"),
+                        optimizer.state[params[wname]][s].numpy())
+    if name != "sgd_mse":
+        np.save(os.path.join(out, "expected", "optimizer.step.npy"),
+                np.array(4.0, dtype=np.float32))
 
 
 if __name__ == "__main__":
     main()
-    gpt2()
+    gpt2("sgd_mse")
+    gpt2("adamw_lm")

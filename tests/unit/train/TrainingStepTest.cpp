@@ -27,6 +27,8 @@ struct Config {
   const char *name, *model, *input;
   std::vector<int64_t> shape;
   const char *loss, *optimizer;
+  /// Parameters not trained (the model's buffers).
+  std::vector<std::string> frozen = {};
 };
 
 const Config kMlpConfigs[] = {
@@ -59,6 +61,15 @@ const Config kMlpConfigs[] = {
 
 const Config kGpt2Configs[] = {
     {"sgd_mse", "gpt2", "ids", {2, 16}, "mse:output,target", "sgd:lr=0.1"},
+    // A language model's step: classes along the last dimension, AdamW's
+    // weight decay, the attention mask (a torch buffer) frozen.
+    {"adamw_lm",
+     "gpt2",
+     "ids",
+     {2, 16},
+     "cross_entropy:output,labels,dim=-1",
+     "adamw:lr=1e-3,weight_decay=0.01",
+     {"blocks.0.attn.mask"}},
 };
 
 struct Mesh {
@@ -109,7 +120,8 @@ absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
                   options);
   if (!model.ok())
     return model.status();
-  absl::Status built = (*model)->train(config.loss, config.optimizer);
+  absl::Status built =
+      (*model)->train(config.loss, config.optimizer, config.frozen);
   if (!built.ok())
     return built;
   absl::Status sharded = (*model)->shard(options.sharding);
@@ -188,6 +200,12 @@ INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingStep,
 TEST(TrainingStepSpecs, BadSpecsAreErrors) {
   EXPECT_FALSE(train::parseLoss("hinge:y,t").ok());
   EXPECT_FALSE(train::parseLoss("mse:y").ok());
+  EXPECT_FALSE(train::parseLoss("cross_entropy:y,t,axis=1").ok());
+  EXPECT_FALSE(train::parseLoss("mse:y,t,dim=1").ok());
+  absl::StatusOr<train::LossSpec> lm =
+      train::parseLoss("cross_entropy:y,t,dim=-1");
+  ASSERT_TRUE(lm.ok());
+  EXPECT_EQ(lm->classDim, -1);
   EXPECT_FALSE(train::parseOptimizer("rmsprop:lr=1").ok());
   EXPECT_FALSE(train::parseOptimizer("sgd").ok());
   EXPECT_FALSE(train::parseOptimizer("sgd:lr=-1").ok());
