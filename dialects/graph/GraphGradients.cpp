@@ -816,6 +816,43 @@ llvm::SmallVector<int64_t> effectiveHigh(const WindowSizes &sizes,
 //===----------------------------------------------------------------------===//
 
 LogicalResult
+BatchNormInferenceOp::buildGradients(OpBuilder &builder,
+                                     llvm::ArrayRef<Value> results,
+                                     llvm::SmallVectorImpl<Value> &operands) {
+  // y = (x - mean) * r * scale + offset, r = rsqrt(variance + epsilon),
+  // per feature: the statistics are inputs (torch's eval mode), so every
+  // operand has a gradient; a training step freezes the running
+  // statistics by name.
+  Rule r(builder, *this);
+  Value g = results[0], x = getOperand();
+  RankedTensorType type = typeOf(x), vector = typeOf(getScale());
+  int64_t feature = getFeatureIndex();
+  llvm::SmallVector<int64_t> others;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (d != feature)
+      others.push_back(d);
+  auto spread = [&](Value v) {
+    return BroadcastInDimOp::create(builder, getLoc(), type, v,
+                                    llvm::ArrayRef<int64_t>{feature});
+  };
+  Value rstd = RsqrtOp::create(
+      builder, getLoc(),
+      r.add(getVariance(), r.splat(getEpsilon().convertToDouble(), vector)));
+  Value centred = r.sub(x, spread(getMean()));
+  Value a = r.mul(getScale(), rstd);
+  Value dx = r.mul(g, spread(a));
+  Value gSum = r.sum(g, others);
+  Value gCentred = r.sum(r.mul(g, centred), others);
+  // d/dvariance of r = -r^3 / 2.
+  Value dVariance =
+      r.mul(r.mul(gCentred, getScale()),
+            r.mul(r.splat(-0.5, vector), r.mul(rstd, r.mul(rstd, rstd))));
+  operands.append(
+      {dx, r.mul(gCentred, rstd), gSum, r.neg(r.mul(gSum, a)), dVariance});
+  return mlir::success();
+}
+
+LogicalResult
 ConvolutionOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
                               llvm::SmallVectorImpl<Value> &operands) {
   // Both gradients are convolutions (convolutionInputGradient above); the

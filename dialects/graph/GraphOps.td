@@ -521,7 +521,7 @@ def Graph_LayerNormOp : Graph_Op<"layer_norm", [Graph_Differentiable, Graph_Host
   }];
 }
 
-def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Graph_HostKernel, Pure,
+def Graph_BatchNormInferenceOp : Graph_Op<"batch_norm_inference", [Graph_Differentiable, Graph_HostKernel, Pure,
     AllTypesMatch<["operand", "result"]>,
     AllTypesMatch<["scale", "offset", "mean", "variance"]>,
     AllElementTypesMatch<["operand", "scale"]>]> {

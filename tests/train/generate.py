@@ -36,7 +36,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "models"))
-from generate import Gpt2, Mlp  # noqa: E402
+from generate import Gpt2, Mlp, ResNet  # noqa: E402
 
 CONFIGS = {
     # name: (loss, optimizer factory, state names per parameter)
@@ -189,7 +189,50 @@ def gpt2(name):
                 np.array(4.0, dtype=np.float32))
 
 
+def resnet():
+    """One momentum step of the ResNet-style model in eval mode (batch norm
+    with its running statistics, which stay as they are), cross entropy."""
+    onnx_model = onnx.load(os.path.join(HERE, "..", "models", "resnet",
+                                        "model.onnx"))
+    weights = {i.name: onnx.numpy_helper.to_array(i)
+               for i in onnx_model.graph.initializer}
+    out = os.path.join(HERE, "resnet", "momentum_eval")
+    os.makedirs(os.path.join(out, "expected"), exist_ok=True)
+    model = ResNet()
+    state = model.state_dict()
+    model.load_state_dict({k: torch.from_numpy(weights[k].copy())
+                           if k in weights else v for k, v in state.items()})
+    tie_merged(model, weights)
+    model.eval()
+    x = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "resnet",
+                                              "x.npy")))
+    generator = torch.Generator().manual_seed(11)
+    params = dict(model.named_parameters())
+    optimizer = torch.optim.SGD(params.values(), lr=0.05, momentum=0.9)
+    for pname, p in params.items():
+        buffer = torch.randn(p.shape, generator=generator) * 0.01
+        optimizer.state[p]["momentum_buffer"] = buffer
+        np.save(os.path.join(out, f"{pname}.momentum_buffer.npy"),
+                buffer.numpy())
+    logits = model(x)
+    labels = torch.randint(0, logits.shape[1], (logits.shape[0],),
+                           generator=generator)
+    np.save(os.path.join(out, "labels.npy"), labels.numpy())
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    np.save(os.path.join(out, "expected", "loss.npy"),
+            loss.detach().numpy().astype(np.float32))
+    for pname, p in params.items():
+        np.save(os.path.join(out, "expected", f"{pname}.npy"),
+                p.detach().numpy())
+        np.save(os.path.join(out, "expected", f"{pname}.momentum_buffer.npy"),
+                optimizer.state[p]["momentum_buffer"].numpy())
+
+
 if __name__ == "__main__":
     main()
     gpt2("sgd_mse")
     gpt2("adamw_lm")
+    resnet()

@@ -1,14 +1,14 @@
 // RUN: tessel-opt %s --split-input-file --graph-autodiff --verify-diagnostics
 
-// The gradient needs to pass through a batch norm (its scale is a
-// parameter), which has no rule yet; the statistics are inputs here.
+// The gradient needs to pass through a top_k (its operand depends on a
+// parameter), which has no rule yet.
 func.func @no_rule(%x: tensor<2x4xf32> {graph.name = "x"},
-                   %scale: tensor<4xf32> {graph.name = "bn.weight", graph.parameter},
-                   %stat: tensor<4xf32> {graph.name = "stat"}) -> tensor<f32> {
-  // expected-error @+1 {{'graph.batch_norm_inference' op has no gradient rule, and the gradient of the loss with respect to 'bn.weight' flows through it}}
-  %0 = graph.batch_norm_inference %x, %scale, %stat, %stat, %stat {epsilon = 1.0e-3 : f64, feature_index = 1} : (tensor<2x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
-  %1 = graph.reduce sum %0, dims = [0, 1] : (tensor<2x4xf32>) -> tensor<f32>
-  return %1 : tensor<f32>
+                   %w: tensor<2x4xf32> {graph.name = "w", graph.parameter}) -> tensor<f32> {
+  %0 = graph.mul %x, %w : tensor<2x4xf32>
+  // expected-error @+1 {{'graph.top_k' op has no gradient rule, and the gradient of the loss with respect to 'w' flows through it}}
+  %1:2 = graph.top_k %0, k = 2, dim = 1 : (tensor<2x4xf32>) -> (tensor<2x2xf32>, tensor<2x2xi64>)
+  %2 = graph.reduce sum %1#0, dims = [0, 1] : (tensor<2x2xf32>) -> tensor<f32>
+  return %2 : tensor<f32>
 }
 
 // -----

@@ -464,6 +464,17 @@ std::vector<Case> cases() {
            "  %y = graph.gather %a0[%i] axis = 1 : (tensor<2x4x3xf64>, "
            "tensor<2x2xi64>) -> tensor<2x2x2x3xf64>",
            "tensor<2x2x2x3xf64>"},
+      Case{"batch_norm_inference",
+           {"tensor<2x3x4xf32>", "tensor<3xf32>", "tensor<3xf32>",
+            "tensor<3xf32>", "tensor<3xf32>"},
+           "  %v = graph.exp %a4 : tensor<3xf32>\n"
+           "  %y = graph.batch_norm_inference %a0, %a1, %a2, %a3, %v "
+           "{epsilon = 1.0e-3 : f64, feature_index = 1} : "
+           "(tensor<2x3x4xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, "
+           "tensor<3xf32>) -> tensor<2x3x4xf32>",
+           "tensor<2x3x4xf32>",
+           Inputs::Any,
+           /*f32=*/true},
       Case{"softmax",
            {"tensor<2x4xf64>"},
            "  %y = graph.softmax %a0, dim = 1 : tensor<2x4xf64>",

@@ -72,10 +72,28 @@ const Config kGpt2Configs[] = {
      {"blocks.0.attn.mask"}},
 };
 
+// ResNet in eval mode (torch's model.eval()): batch norm with its running
+// statistics, which stay as they are (frozen), convolutions, max pooling,
+// residual adds, global average pooling.
+const Config kResNetConfigs[] = {
+    {"momentum_eval",
+     "resnet",
+     "x",
+     {2, 3, 32, 32},
+     "cross_entropy:output,labels",
+     "momentum:lr=0.05,beta=0.9",
+     {"bn.running_mean", "bn.running_var", "layer1.bn1.running_mean",
+      "layer1.bn1.running_var", "layer1.bn2.running_mean",
+      "layer1.bn2.running_var", "layer2.bn1.running_mean",
+      "layer2.bn1.running_var", "layer2.bn2.running_mean",
+      "layer2.bn2.running_var", "layer2.down.1.running_mean",
+      "layer2.down.1.running_var"}},
+};
+
 struct Mesh {
   const char *name, *mesh;
   bool autoShard;
-  /// A spec for the model's input, or none.
+  /// The axes that split the input's first dimension (the batch), or none.
   const char *inputSpec;
   /// A plan file (with its mesh), or none.
   const char *planFile = nullptr;
@@ -83,14 +101,14 @@ struct Mesh {
 
 const Mesh kMeshes[] = {
     {"one_device", "", false, nullptr},
-    {"data_parallel_2", "x=2", false, "[\"x\", null]"},
-    {"data_parallel_3_uneven_batch", "x=3", false, "[\"x\", null]"},
+    {"data_parallel_2", "x=2", false, "\"x\""},
+    {"data_parallel_3_uneven_batch", "x=3", false, "\"x\""},
     {"auto_2x2", "x=2,y=2", true, nullptr},
 };
 
 const Mesh kGpt2Meshes[] = {
     {"one_device", "", false, nullptr},
-    {"data_parallel_2", "x=2", false, "[\"x\", null]"},
+    {"data_parallel_2", "x=2", false, "\"x\""},
     {"megatron_2x4", "", false, nullptr,
      "tests/models/gpt2/megatron.textproto"},
     {"auto_2x2", "x=2,y=2", true, nullptr},
@@ -112,7 +130,11 @@ absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
     options.sharding.plan.emplace();
     proto::TensorPlan *entry = options.sharding.plan->add_tensors();
     entry->set_name(config.input);
-    entry->set_spec(mesh.inputSpec);
+    // The batch (the input's first dimension) split, the rest whole.
+    std::string spec = std::string("[") + mesh.inputSpec;
+    for (size_t d = 1; d < config.shape.size(); ++d)
+      spec += ", null";
+    entry->set_spec(spec + "]");
   }
   absl::StatusOr<std::unique_ptr<Model>> model =
       Model::load(ModelSource::file(std::string("tests/models/") +
@@ -192,6 +214,11 @@ INSTANTIATE_TEST_SUITE_P(Mlp, TrainingStep,
 // GPT-2: embeddings (gather), layer norms, masked attention, tanh GELU,
 // the tied LM head; the parameters the ONNX file merged are tied in the
 // reference, and the attention mask (a torch buffer) stays as it was.
+INSTANTIATE_TEST_SUITE_P(ResNet, TrainingStep,
+                         ::testing::Combine(::testing::ValuesIn(kResNetConfigs),
+                                            ::testing::ValuesIn(kMeshes)),
+                         caseName);
+
 INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingStep,
                          ::testing::Combine(::testing::ValuesIn(kGpt2Configs),
                                             ::testing::ValuesIn(kGpt2Meshes)),
