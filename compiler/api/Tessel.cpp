@@ -201,7 +201,16 @@ absl::Status Model::train(const std::string &lossText,
   if (functions.size() != 1)
     return absl::InvalidArgumentError(
         "a training step is made of a model with one function");
-  return train::buildTrainingStep(functions[0], *loss, *optimizer, frozen);
+  // Diagnostics on the IR (an op without a gradient rule) are this
+  // model's, like any step's; spec errors are the status alone.
+  state->diagnosticStream.flush();
+  size_t before = state->diagnostics.size();
+  absl::Status built =
+      train::buildTrainingStep(functions[0], *loss, *optimizer, frozen);
+  state->diagnosticStream.flush();
+  if (!built.ok() && state->diagnostics.size() > before)
+    return state->failure(std::string(built.message()));
+  return built;
 }
 
 absl::Status Model::shard(const ShardingOptions &options) {

@@ -9,7 +9,6 @@
 #include "dialects/graph/GraphBuilders.h"
 #include "dialects/graph/GraphOps.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "passes/autodiff/Passes.h"
@@ -44,72 +43,6 @@ std::string nameOf(mlir::DictionaryAttr attributes) {
     return name.str();
   return "";
 }
-
-/// Builds the step's ops before the function's return.
-struct Builder {
-  mlir::OpBuilder b;
-  mlir::Location loc;
-
-  Value splat(double value, RankedTensorType type) {
-    auto element = mlir::cast<mlir::FloatType>(type.getElementType());
-    return graph::ConstantOp::create(
-        b, loc,
-        mlir::DenseElementsAttr::get(type,
-                                     mlir::FloatAttr::get(element, value)));
-  }
-  Value splatLike(double value, Value like) {
-    return splat(value, typeOf(like));
-  }
-  Value add(Value x, Value y) { return graph::AddOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return graph::SubOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return graph::MulOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return graph::DivOp::create(b, loc, x, y); }
-  Value scale(double factor, Value x) { return mul(splatLike(factor, x), x); }
-  Value all(graph::ReduceKind kind, Value x) {
-    llvm::SmallVector<int64_t> dims;
-    for (int64_t d = 0; d < typeOf(x).getRank(); ++d)
-      dims.push_back(d);
-    return graph::ReduceOp::create(b, loc, kind, x, dims);
-  }
-  /// A scalar spread to `like`'s shape.
-  Value spread(Value scalar, Value like) {
-    return graph::BroadcastInDimOp::create(b, loc, typeOf(like), scalar,
-                                           llvm::ArrayRef<int64_t>{});
-  }
-  /// `x` reduced over `dim` and broadcast back.
-  Value along(graph::ReduceKind kind, Value x, int64_t dim) {
-    Value reduced =
-        graph::ReduceOp::create(b, loc, kind, x, llvm::ArrayRef<int64_t>{dim});
-    llvm::SmallVector<int64_t> kept;
-    for (int64_t d = 0; d < typeOf(x).getRank(); ++d)
-      if (d != dim)
-        kept.push_back(d);
-    return graph::BroadcastInDimOp::create(b, loc, typeOf(x), reduced, kept);
-  }
-};
-
-/// Collects the MLIR diagnostics raised while it lives, for a status.
-class Diagnostics {
-public:
-  explicit Diagnostics(mlir::MLIRContext *context)
-      : handler(context, [this](mlir::Diagnostic &diagnostic) {
-          std::string text;
-          llvm::raw_string_ostream os(text);
-          os << diagnostic.getLocation() << ": " << diagnostic;
-          messages.push_back(text);
-          return mlir::success();
-        }) {}
-  absl::Status error(const std::string &what) const {
-    return absl::InvalidArgumentError(
-        messages.empty()
-            ? what
-            : absl::StrCat(what, ": ", absl::StrJoin(messages, "; ")));
-  }
-
-private:
-  std::vector<std::string> messages;
-  mlir::ScopedDiagnosticHandler handler;
-};
 
 } // namespace
 
@@ -224,7 +157,6 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
                                const LossSpec &lossSpec,
                                const OptimizerSpec &optimizer,
                                const std::vector<std::string> &frozen) {
-  Diagnostics diagnostics(function.getContext());
   if (!function.getBody().hasOneBlock())
     return absl::InvalidArgumentError("the model's function has no body");
   mlir::Block &block = function.getBody().front();
@@ -295,7 +227,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
                   graph::GraphDialect::kNameAttr,
                   argumentBuilder.getStringAttr(lossSpec.target))),
               function.getLoc())))
-        return diagnostics.error("cannot add the target argument");
+        return absl::InvalidArgumentError("cannot add the target argument");
       target = function.getArgument(added);
     }
   }
@@ -306,7 +238,8 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     return mlir::FusedLoc::get(function.getContext(), {loc},
                                argumentBuilder.getStringAttr(tag));
   };
-  Builder b{mlir::OpBuilder(ret), tagged(prediction.getLoc(), "loss")};
+  mlir::OpBuilder opBuilder(ret);
+  graph::GraphBuilder b(opBuilder, tagged(prediction.getLoc(), "loss"));
   Value loss;
   switch (lossSpec.kind) {
   case LossSpec::Kind::Output:
@@ -319,28 +252,23 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   case LossSpec::Kind::Mse: {
     // torch.nn.MSELoss: the mean of the squared differences.
     Value difference = b.sub(prediction, target);
-    loss = b.all(graph::ReduceKind::Mean, b.mul(difference, difference));
+    loss = b.reduceAll(graph::ReduceKind::Mean, b.mul(difference, difference));
     break;
   }
   case LossSpec::Kind::CrossEntropy: {
     // torch.nn.CrossEntropyLoss with class indices: the mean over the
     // batch (and any further dimensions) of logsumexp(x) - x[label], the
     // label's logit picked by comparing an iota over the classes.
-    Value shifted = b.sub(
-        prediction, b.along(graph::ReduceKind::Max, prediction, classDim));
     llvm::SmallVector<int64_t, 1> classes = {classDim};
+    Value shifted =
+        b.sub(prediction,
+              b.unreduce(b.reduce(graph::ReduceKind::Max, prediction, classes),
+                         predictionType, classes));
     Value logSum = graph::LogOp::create(
-        b.b, b.loc,
-        graph::ReduceOp::create(b.b, b.loc, graph::ReduceKind::Sum,
-                                graph::ExpOp::create(b.b, b.loc, shifted),
-                                classes));
+        b.b, b.loc, b.sum(graph::ExpOp::create(b.b, b.loc, shifted), classes));
     Value mask = graph::classMask(b.b, b.loc, predictionType, target, classDim);
-    Value picked = graph::ReduceOp::create(
-        b.b, b.loc, graph::ReduceKind::Sum,
-        graph::SelectOp::create(b.b, b.loc, predictionType, mask, shifted,
-                                b.splat(0, predictionType)),
-        classes);
-    loss = b.all(graph::ReduceKind::Mean, b.sub(logSum, picked));
+    Value picked = b.sum(b.where(mask, shifted), classes);
+    loss = b.reduceAll(graph::ReduceKind::Mean, b.sub(logSum, picked));
     break;
   }
   }
@@ -360,7 +288,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   mlir::FailureOr<llvm::SmallVector<unsigned>> parameters =
       autodiff::selectArguments(function, "parameters");
   if (mlir::failed(parameters))
-    return diagnostics.error("nothing to train");
+    return absl::InvalidArgumentError("nothing to train");
   for (const std::string &name : frozen) {
     auto it = llvm::find_if(*parameters, [&](unsigned index) {
       return nameOf(function.getArgAttrDict(index)) == name;
@@ -378,7 +306,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   if (parameters->empty())
     return absl::InvalidArgumentError("every parameter is frozen");
   if (mlir::failed(autodiff::appendGradients(function, 0, *parameters)))
-    return diagnostics.error("the backward pass cannot be built");
+    return absl::InvalidArgumentError("the backward pass cannot be built");
   ret = mlir::cast<mlir::func::ReturnOp>(block.getTerminator());
 
   // The optimizer's state as arguments, then the update.
@@ -461,10 +389,11 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
                       b.scale(1 - optimizer.beta1, g));
       Value v = b.add(b.scale(optimizer.beta2, state[i][1]),
                       b.scale(1 - optimizer.beta2, b.mul(g, g)));
-      Value denominator = b.add(
-          b.div(graph::SqrtOp::create(b.b, b.loc, v), b.spread(bias2Root, v)),
-          b.splatLike(optimizer.eps, v));
-      updated = b.sub(base, b.mul(b.spread(rate, m), b.div(m, denominator)));
+      Value denominator = b.add(b.div(graph::SqrtOp::create(b.b, b.loc, v),
+                                      b.spread(bias2Root, typeOf(v))),
+                                b.splatLike(optimizer.eps, v));
+      updated =
+          b.sub(base, b.mul(b.spread(rate, typeOf(m)), b.div(m, denominator)));
       newState.append({m, v});
       newStateNames.append(
           {names[i] + "." + states[0], names[i] + "." + states[1]});
@@ -499,7 +428,8 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     op = previous;
   }
   if (mlir::failed(mlir::verify(function)))
-    return diagnostics.error("the training step does not verify (a bug)");
+    return absl::InvalidArgumentError(
+        "the training step does not verify (a bug)");
   return absl::OkStatus();
 }
 

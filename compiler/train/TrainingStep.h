@@ -60,7 +60,9 @@ inline constexpr const char *kStepCounter = "optimizer.step";
 /// then `optimizer.step` (Adam, AdamW: a float scalar, the steps taken).
 /// Results: the loss, then the updated parameters, then the updated state, each
 /// named as the argument it replaces at the next step. Errors name the spec's
-/// tensor or the op that has no gradient.
+/// tensor; where the IR is at fault (an op without a gradient rule) the
+/// diagnostics go to the context's handler, as a pass's do, and the status
+/// says which stage failed.
 absl::Status buildTrainingStep(mlir::func::FuncOp function,
                                const LossSpec &loss,
                                const OptimizerSpec &optimizer,

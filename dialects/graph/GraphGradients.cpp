@@ -11,6 +11,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "dialects/graph/GraphBuilders.h"
 #include "dialects/graph/GraphOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/STLExtras.h"
@@ -33,68 +34,9 @@ bool isFloat(Value value) {
 
 /// Builds the graph ops of one rule, at the builder's point, located at
 /// the op the rule differentiates.
-struct Rule {
-  OpBuilder &b;
-  mlir::Location loc;
-
+struct Rule : GraphBuilder {
   Rule(OpBuilder &builder, mlir::Operation *op)
-      : b(builder), loc(op->getLoc()) {}
-
-  Value splat(double value, RankedTensorType type) {
-    mlir::Type element = type.getElementType();
-    mlir::TypedAttr scalar;
-    if (auto floatType = mlir::dyn_cast<mlir::FloatType>(element))
-      scalar = mlir::FloatAttr::get(floatType, value);
-    else
-      scalar = mlir::IntegerAttr::get(element, static_cast<int64_t>(value));
-    return ConstantOp::create(b, loc,
-                              mlir::DenseElementsAttr::get(type, scalar));
-  }
-  Value splatLike(double value, Value like) {
-    return splat(value, typeOf(like));
-  }
-  Value zerosLike(Value like) { return splatLike(0, like); }
-  Value add(Value x, Value y) { return AddOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return SubOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return MulOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return DivOp::create(b, loc, x, y); }
-  Value neg(Value x) { return NegOp::create(b, loc, x); }
-  Value compare(ComparisonDirection direction, Value x, Value y) {
-    return CompareOp::create(b, loc, direction, x, y);
-  }
-  Value select(Value pred, Value x, Value y) {
-    return SelectOp::create(b, loc, typeOf(x), pred, x, y);
-  }
-  /// `g` where `pred`, zero elsewhere.
-  Value where(Value pred, Value g) { return select(pred, g, zerosLike(g)); }
-  Value reshape(Value x, RankedTensorType type) {
-    if (typeOf(x) == type)
-      return x;
-    return ReshapeOp::create(b, loc, type, x);
-  }
-  Value transpose(Value x, llvm::ArrayRef<int64_t> permutation) {
-    bool identity = true;
-    for (auto [i, p] : llvm::enumerate(permutation))
-      identity &= static_cast<int64_t>(i) == p;
-    if (identity)
-      return x;
-    return TransposeOp::create(b, loc, x, permutation);
-  }
-  /// Sum over `dims` (removed from the shape).
-  Value sum(Value x, llvm::ArrayRef<int64_t> dims) {
-    if (dims.empty())
-      return x;
-    return ReduceOp::create(b, loc, ReduceKind::Sum, x, dims);
-  }
-  /// `x`, whose dimensions are those of `type` but `dims`, broadcast back
-  /// to `type` (the inverse of a reduction over `dims`).
-  Value unreduce(Value x, RankedTensorType type, llvm::ArrayRef<int64_t> dims) {
-    llvm::SmallVector<int64_t> kept;
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      if (!llvm::is_contained(dims, d))
-        kept.push_back(d);
-    return BroadcastInDimOp::create(b, loc, type, x, kept);
-  }
+      : GraphBuilder(builder, op->getLoc()) {}
 };
 
 /// The dimensions of a rank-`rank` tensor that are in neither list, in
