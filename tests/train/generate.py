@@ -54,20 +54,78 @@ CONFIGS = {
 }
 
 
-def main():
-    onnx_model = onnx.load(os.path.join(HERE, "..", "models", "mlp",
+def tie_merged(model, weights):
+    """Ties the parameters the ONNX file merged into one initializer."""
+    modules = dict(model.named_modules())
+    for name, parameter in list(model.named_parameters()):
+        if name in weights:
+            continue
+        value = parameter.detach().numpy()
+        survivor = next(n for n, w in weights.items()
+                        if w.shape == value.shape and np.array_equal(w, value))
+        owner, _, attribute = name.rpartition(".")
+        survivor_owner, _, survivor_attribute = survivor.rpartition(".")
+        setattr(modules[owner], attribute,
+                getattr(modules[survivor_owner], survivor_attribute))
+
+
+def model_from_onnx(name, model):
+    """`model` with the weights of tests/models/<name>/model.onnx (the
+    parameters the file merged tied), and those weights by name."""
+    onnx_model = onnx.load(os.path.join(HERE, "..", "models", name,
                                         "model.onnx"))
     weights = {i.name: onnx.numpy_helper.to_array(i)
                for i in onnx_model.graph.initializer}
-    x = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "mlp",
-                                              "x.npy")))
+    state = model.state_dict()
+    model.load_state_dict({k: torch.from_numpy(weights[k].copy())
+                           if k in weights else v for k, v in state.items()})
+    tie_merged(model, weights)
+    return model, weights
+
+
+def model_input(name, input_name):
+    return torch.from_numpy(np.load(os.path.join(HERE, "..", "models", name,
+                                                 f"{input_name}.npy")))
+
+
+def output_directory(model, config):
+    out = os.path.join(HERE, model, config)
+    os.makedirs(os.path.join(out, "expected"), exist_ok=True)
+    return out
+
+
+def step_and_save(out, loss, optimizer, tensors, state_names):
+    """Takes the optimizer's step on `loss` and writes to out/expected the
+    loss, each of `tensors` (name: tensor) after it, their optimizer state
+    `state_names`, and Adam's step count if the optimizer keeps one."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    expected = os.path.join(out, "expected")
+    np.save(os.path.join(expected, "loss.npy"),
+            loss.detach().numpy().astype(np.float32))
+    steps = set()
+    for name, tensor in tensors.items():
+        np.save(os.path.join(expected, f"{name}.npy"),
+                tensor.detach().numpy())
+        state = optimizer.state.get(tensor, {})
+        for s in state_names:
+            if s in state:
+                np.save(os.path.join(expected, f"{name}.{s}.npy"),
+                        state[s].numpy())
+        if "step" in state:
+            steps.add(float(state["step"]))
+    if steps:
+        np.save(os.path.join(expected, "optimizer.step.npy"),
+                np.array(steps.pop(), dtype=np.float32))
+
+
+def main():
+    x = model_input("mlp", "x")
     for name, (loss_kind, make, state_names) in CONFIGS.items():
-        out = os.path.join(HERE, "mlp", name)
-        os.makedirs(os.path.join(out, "expected"), exist_ok=True)
+        out = output_directory("mlp", name)
         generator = torch.Generator().manual_seed(len(name))
-        model = Mlp()
-        model.load_state_dict({k: torch.from_numpy(v.copy())
-                               for k, v in weights.items()})
+        model, _ = model_from_onnx("mlp", Mlp())
         params = dict(model.named_parameters())
         optimizer = make(list(params.values()))
         for pname, p in params.items():
@@ -94,51 +152,13 @@ def main():
                                    generator=generator)
             np.save(os.path.join(out, "labels.npy"), labels.numpy())
             loss = torch.nn.functional.cross_entropy(logits, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        np.save(os.path.join(out, "expected", "loss.npy"),
-                loss.detach().numpy().astype(np.float32))
-        for pname, p in params.items():
-            np.save(os.path.join(out, "expected", f"{pname}.npy"),
-                    p.detach().numpy())
-            for s in state_names:
-                np.save(os.path.join(out, "expected", f"{pname}.{s}.npy"),
-                        optimizer.state[p][s].numpy())
-        if state_names and state_names[0] == "exp_avg":
-            np.save(os.path.join(out, "expected", "optimizer.step.npy"),
-                    np.array(4.0, dtype=np.float32))
-
-
-def tie_merged(model, weights):
-    """Ties the parameters the ONNX file merged into one initializer."""
-    modules = dict(model.named_modules())
-    for name, parameter in list(model.named_parameters()):
-        if name in weights:
-            continue
-        value = parameter.detach().numpy()
-        survivor = next(n for n, w in weights.items()
-                        if w.shape == value.shape and np.array_equal(w, value))
-        owner, _, attribute = name.rpartition(".")
-        survivor_owner, _, survivor_attribute = survivor.rpartition(".")
-        setattr(modules[owner], attribute,
-                getattr(modules[survivor_owner], survivor_attribute))
+        step_and_save(out, loss, optimizer, params, state_names)
 
 
 def gpt2(name):
-    onnx_model = onnx.load(os.path.join(HERE, "..", "models", "gpt2",
-                                        "model.onnx"))
-    weights = {i.name: onnx.numpy_helper.to_array(i)
-               for i in onnx_model.graph.initializer}
-    out = os.path.join(HERE, "gpt2", name)
-    os.makedirs(os.path.join(out, "expected"), exist_ok=True)
-    model = Gpt2()
-    state = model.state_dict()
-    model.load_state_dict({k: torch.from_numpy(weights[k].copy())
-                           if k in weights else v for k, v in state.items()})
-    tie_merged(model, weights)
-    ids = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "gpt2",
-                                                "ids.npy")))
+    out = output_directory("gpt2", name)
+    model, weights = model_from_onnx("gpt2", Gpt2())
+    ids = model_input("gpt2", "ids")
     generator = torch.Generator().manual_seed(9)
     params = dict(model.named_parameters())
     if name == "sgd_mse":
@@ -170,42 +190,22 @@ def gpt2(name):
         np.save(os.path.join(out, "labels.npy"), labels.numpy())
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    np.save(os.path.join(out, "expected", "loss.npy"),
-            loss.detach().numpy().astype(np.float32))
-    now = dict(model.named_parameters())
-    now.update(dict(model.named_buffers()))
-    for wname in weights:
-        np.save(os.path.join(out, "expected", f"{wname}.npy"),
-                now[wname].detach().numpy())
-        if name != "sgd_mse" and wname in params:
-            for s in ("exp_avg", "exp_avg_sq"):
-                np.save(os.path.join(out, "expected", f"{wname}.{s}.npy"),
-                        optimizer.state[params[wname]][s].numpy())
-    if name != "sgd_mse":
-        np.save(os.path.join(out, "expected", "optimizer.step.npy"),
-                np.array(4.0, dtype=np.float32))
+    # Every weight of the ONNX file: the parameters after the step, the
+    # mask (a buffer) as it was.
+    tensors = dict(model.named_parameters())
+    tensors.update(dict(model.named_buffers()))
+    step_and_save(out, loss, optimizer,
+                  {w: tensors[w] for w in weights},
+                  ["exp_avg", "exp_avg_sq"])
 
 
 def resnet():
     """One momentum step of the ResNet-style model in eval mode (batch norm
     with its running statistics, which stay as they are), cross entropy."""
-    onnx_model = onnx.load(os.path.join(HERE, "..", "models", "resnet",
-                                        "model.onnx"))
-    weights = {i.name: onnx.numpy_helper.to_array(i)
-               for i in onnx_model.graph.initializer}
-    out = os.path.join(HERE, "resnet", "momentum_eval")
-    os.makedirs(os.path.join(out, "expected"), exist_ok=True)
-    model = ResNet()
-    state = model.state_dict()
-    model.load_state_dict({k: torch.from_numpy(weights[k].copy())
-                           if k in weights else v for k, v in state.items()})
-    tie_merged(model, weights)
+    out = output_directory("resnet", "momentum_eval")
+    model, _ = model_from_onnx("resnet", ResNet())
     model.eval()
-    x = torch.from_numpy(np.load(os.path.join(HERE, "..", "models", "resnet",
-                                              "x.npy")))
+    x = model_input("resnet", "x")
     generator = torch.Generator().manual_seed(11)
     params = dict(model.named_parameters())
     optimizer = torch.optim.SGD(params.values(), lr=0.05, momentum=0.9)
@@ -219,16 +219,7 @@ def resnet():
                            generator=generator)
     np.save(os.path.join(out, "labels.npy"), labels.numpy())
     loss = torch.nn.functional.cross_entropy(logits, labels)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    np.save(os.path.join(out, "expected", "loss.npy"),
-            loss.detach().numpy().astype(np.float32))
-    for pname, p in params.items():
-        np.save(os.path.join(out, "expected", f"{pname}.npy"),
-                p.detach().numpy())
-        np.save(os.path.join(out, "expected", f"{pname}.momentum_buffer.npy"),
-                optimizer.state[p]["momentum_buffer"].numpy())
+    step_and_save(out, loss, optimizer, params, ["momentum_buffer"])
 
 
 if __name__ == "__main__":
