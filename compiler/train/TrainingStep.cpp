@@ -200,6 +200,17 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   // The loss's second input: the argument by that name, or a new one.
   Value target;
   mlir::OpBuilder argumentBuilder(function.getContext());
+  // The attributes of an argument or result called `name`.
+  auto named = [&](llvm::StringRef name) {
+    return argumentBuilder.getDictionaryAttr(argumentBuilder.getNamedAttr(
+        graph::GraphDialect::kNameAttr, argumentBuilder.getStringAttr(name)));
+  };
+  // A new last argument.
+  auto addArgument = [&](mlir::Type type, llvm::StringRef name) {
+    unsigned index = function.getNumArguments();
+    (void)function.insertArgument(index, type, named(name), function.getLoc());
+    return function.getArgument(index);
+  };
   if (lossSpec.kind != LossSpec::Kind::Output) {
     mlir::Type wanted = predictionType;
     if (lossSpec.kind == LossSpec::Kind::CrossEntropy) {
@@ -220,15 +231,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
                          typeText(target.getType()), " but the loss needs ",
                          typeText(wanted)));
     } else {
-      unsigned added = function.getNumArguments();
-      if (mlir::failed(function.insertArgument(
-              added, wanted,
-              argumentBuilder.getDictionaryAttr(argumentBuilder.getNamedAttr(
-                  graph::GraphDialect::kNameAttr,
-                  argumentBuilder.getStringAttr(lossSpec.target))),
-              function.getLoc())))
-        return absl::InvalidArgumentError("cannot add the target argument");
-      target = function.getArgument(added);
+      target = addArgument(wanted, lossSpec.target);
     }
   }
 
@@ -281,9 +284,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   ret->setOperands(loss);
   function.setFunctionType(argumentBuilder.getFunctionType(
       block.getArgumentTypes(), loss.getType()));
-  mlir::Attribute lossName = argumentBuilder.getDictionaryAttr(
-      argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
-                                   argumentBuilder.getStringAttr("loss")));
+  mlir::Attribute lossName = named("loss");
   function.setAllResultAttrs(llvm::ArrayRef<mlir::Attribute>(lossName));
   mlir::FailureOr<llvm::SmallVector<unsigned>> parameters =
       autodiff::selectArguments(function, "parameters");
@@ -314,16 +315,6 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   llvm::SmallVector<std::string> names;
   for (unsigned p : *parameters)
     names.push_back(nameOf(function.getArgAttrDict(p)));
-  auto addArgument = [&](mlir::Type type, const std::string &name) {
-    unsigned index = function.getNumArguments();
-    (void)function.insertArgument(
-        index, type,
-        argumentBuilder.getDictionaryAttr(
-            argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
-                                         argumentBuilder.getStringAttr(name))),
-        function.getLoc());
-    return function.getArgument(index);
-  };
   std::vector<std::vector<Value>> state(parameters->size());
   for (size_t i = 0; i < parameters->size(); ++i)
     for (const std::string &s : states)
@@ -401,9 +392,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     }
     }
     results.push_back(updated);
-    resultNames.push_back(argumentBuilder.getDictionaryAttr(
-        argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
-                                     argumentBuilder.getStringAttr(names[i]))));
+    resultNames.push_back(named(names[i]));
   }
   if (adam) {
     newState.push_back(newStepCount);
@@ -411,9 +400,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   }
   for (auto [value, name] : llvm::zip(newState, newStateNames)) {
     results.push_back(value);
-    resultNames.push_back(argumentBuilder.getDictionaryAttr(
-        argumentBuilder.getNamedAttr(graph::GraphDialect::kNameAttr,
-                                     argumentBuilder.getStringAttr(name))));
+    resultNames.push_back(named(name));
   }
   ret->setOperands(results);
   function.setFunctionType(argumentBuilder.getFunctionType(

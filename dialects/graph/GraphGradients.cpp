@@ -95,15 +95,26 @@ LogicalResult DivOp::buildGradients(OpBuilder &builder,
   return mlir::success();
 }
 
+namespace {
+
+/// max and min: the gradient to the operand the result took, the left one
+/// where `direction` holds between them (ties included, so that max(x, 0)
+/// written as a relu has relu's gradient).
+void toTheChosen(Rule &r, ComparisonDirection direction, Value lhs, Value rhs,
+                 Value g, llvm::SmallVectorImpl<Value> &operands) {
+  Value left = r.compare(direction, lhs, rhs);
+  Value zeros = r.zerosLike(g);
+  operands.append({r.select(left, g, zeros), r.select(left, zeros, g)});
+}
+
+} // namespace
+
 LogicalResult MaxOp::buildGradients(OpBuilder &builder,
                                     llvm::ArrayRef<Value> results,
                                     llvm::SmallVectorImpl<Value> &operands) {
-  // Ties go to the left operand, as max(x, 0) written as a relu would.
   Rule r(builder, *this);
-  Value left = r.compare(ComparisonDirection::GE, getLhs(), getRhs());
-  Value zeros = r.zerosLike(results[0]);
-  operands.append(
-      {r.select(left, results[0], zeros), r.select(left, zeros, results[0])});
+  toTheChosen(r, ComparisonDirection::GE, getLhs(), getRhs(), results[0],
+              operands);
   return mlir::success();
 }
 
@@ -111,10 +122,8 @@ LogicalResult MinOp::buildGradients(OpBuilder &builder,
                                     llvm::ArrayRef<Value> results,
                                     llvm::SmallVectorImpl<Value> &operands) {
   Rule r(builder, *this);
-  Value left = r.compare(ComparisonDirection::LE, getLhs(), getRhs());
-  Value zeros = r.zerosLike(results[0]);
-  operands.append(
-      {r.select(left, results[0], zeros), r.select(left, zeros, results[0])});
+  toTheChosen(r, ComparisonDirection::LE, getLhs(), getRhs(), results[0],
+              operands);
   return mlir::success();
 }
 
