@@ -39,13 +39,10 @@ int64_t TensorRef::numElements() const {
   return count;
 }
 
-namespace {
-
-/// Checks `tensors` against `specs`: how many, each one's type, shape and
-/// byte size. `what` is "input" or "output".
 absl::Status
 checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
              absl::Span<const TensorRef> tensors, const char *what) {
+  bool output = std::string_view(what) == "output";
   if (static_cast<int>(tensors.size()) != specs.size())
     return absl::InvalidArgumentError(absl::StrCat("the program has ",
                                                    specs.size(), " ", what,
@@ -60,12 +57,12 @@ checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
     if (tensor.type != spec.element_type() || !sameDims)
       return absl::InvalidArgumentError(absl::StrCat(
           what, " '", spec.name(), "' is ", describeTensor(tensor.type, dims),
-          " but the program ", what[0] == 'i' ? "expects " : "makes ",
+          " but the program ", output ? "makes " : "expects ",
           describeTensor(spec.element_type(), spec.dims())));
     // An input holds exactly its bytes; an output may have room to spare.
     int64_t needed = tensor.numElements() * kernels::byteSize(tensor.type);
     int64_t held = static_cast<int64_t>(tensor.bytes);
-    if (what[0] == 'i' ? held != needed : held < needed)
+    if (output ? held < needed : held != needed)
       return absl::InvalidArgumentError(
           absl::StrCat(what, " '", spec.name(), "' holds ", tensor.bytes,
                        " bytes, its shape needs ", needed));
@@ -76,7 +73,25 @@ checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
   return absl::OkStatus();
 }
 
-} // namespace
+absl::StatusOr<std::shared_ptr<const ParameterStore>>
+openParameters(const proto::Executable &executable,
+               const ParameterSource &source) {
+  if (source.store)
+    return source.store;
+  if (executable.parameter_file().empty())
+    return absl::FailedPreconditionError(
+        "the executable has parameters but names no parameter file");
+  // Relative to the executable's folder, unless absolute.
+  std::string path = executable.parameter_file().front() == '/'
+                         ? executable.parameter_file()
+                         : source.directory + "/" + executable.parameter_file();
+  absl::StatusOr<ParameterFile> file = ParameterFile::open(path);
+  if (!file.ok())
+    return absl::Status(
+        file.status().code(),
+        absl::StrCat("cannot load the parameters: ", file.status().message()));
+  return std::make_shared<ParameterFile>(std::move(*file));
+}
 
 absl::Status checkInputs(const proto::Executable &executable,
                          absl::Span<const TensorRef> inputs) {
@@ -92,6 +107,43 @@ absl::Status checkInputs(const proto::Executable &executable,
 absl::Status checkOutputs(const proto::Executable &executable,
                           absl::Span<const TensorRef> outputs) {
   return checkTensors(executable.outputs(), outputs, "output");
+}
+
+absl::Status checkStepTensors(const proto::Executable &executable,
+                              absl::Span<const TensorRef> inputs,
+                              absl::Span<const TensorRef> outputs) {
+  StepSignature signature = stepSignature(executable);
+  google::protobuf::RepeatedPtrField<proto::TensorSpec> inputSpecs, outputSpecs;
+  for (int i : signature.inputs)
+    *inputSpecs.Add() = executable.inputs(i);
+  for (int o : signature.outputs)
+    *outputSpecs.Add() = executable.outputs(o);
+  if (absl::Status status = checkTensors(inputSpecs, inputs, "input");
+      !status.ok())
+    return status;
+  return checkTensors(outputSpecs, outputs, "output");
+}
+
+namespace {
+absl::Status noState() {
+  return absl::UnimplementedError(
+      "this backend keeps no training state between steps (the host and "
+      "MPI backends do)");
+}
+} // namespace
+
+absl::Status LoadedExecutable::step(absl::Span<const TensorRef>,
+                                    absl::Span<const TensorRef>) {
+  return noState();
+}
+
+absl::StatusOr<HostTensor> LoadedExecutable::readState(const std::string &) {
+  return noState();
+}
+
+absl::Status LoadedExecutable::writeState(const std::string &,
+                                          const TensorRef &) {
+  return noState();
 }
 
 absl::Status LoadedExecutable::runBuffers(absl::Span<const TensorRef> inputs,

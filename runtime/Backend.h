@@ -101,6 +101,29 @@ public:
                                   absl::Span<const TensorRef> outputs);
   virtual const proto::Executable &executable() const = 0;
 
+  /// Training state (stepSignature(): the inputs and parameters that
+  /// outputs update) is kept on the devices. step() runs the program on
+  /// `inputs`, the step's inputs (those no output updates, in order), reads
+  /// the state's inputs and parameters where the devices keep them, writes
+  /// the step's outputs (those that update nothing) into `outputs`, and
+  /// then writes every update over its target on the devices. State inputs
+  /// start at zero and parameters at their loaded values. run() and its
+  /// kin take every input, a state input included (its value is then the
+  /// state's), and update nothing.
+  /// Under MPI every rank calls it; rank 0's inputs and outputs count.
+  virtual absl::Status step(absl::Span<const TensorRef> inputs,
+                            absl::Span<const TensorRef> outputs);
+  /// The value of state tensor `name`, whole (on rank 0 under MPI; every
+  /// rank calls it, and the others get an empty tensor).
+  virtual absl::StatusOr<HostTensor> readState(const std::string &name);
+  /// Sets state tensor `name` on the devices (under MPI every rank calls
+  /// it with the whole value, and keeps its part).
+  virtual absl::Status writeState(const std::string &name,
+                                  const TensorRef &value);
+  /// Whether this process holds the outputs of runs and the state that
+  /// readState() returns: true but for ranks other than 0 under MPI.
+  virtual bool holdsResults() const { return true; }
+
   /// Time spent per kernel (op name) over the runs so far, in seconds,
   /// when the backend was asked to profile; empty otherwise.
   virtual std::vector<std::pair<std::string, double>> profile() const {
@@ -122,6 +145,13 @@ struct ParameterSource {
   std::shared_ptr<const ParameterStore> store;
 };
 
+/// The store `source` names for `executable`'s parameters: its store, or
+/// the executable's parameter file opened (relative to the source's
+/// directory unless absolute).
+absl::StatusOr<std::shared_ptr<const ParameterStore>>
+openParameters(const proto::Executable &executable,
+               const ParameterSource &source);
+
 class Backend {
 public:
   virtual ~Backend() = default;
@@ -131,6 +161,19 @@ public:
   load(const proto::Executable &executable,
        const ParameterSource &parameters) = 0;
 };
+
+/// Checks `tensors` against `specs`: how many, each one's type, shape and
+/// byte size. `what` names them in errors: "output"s may have room to
+/// spare, others ("input", "state") hold exactly their bytes.
+absl::Status
+checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
+             absl::Span<const TensorRef> tensors, const char *what);
+
+/// Checks a step's `inputs` and `outputs` (LoadedExecutable::step) against
+/// the executable's.
+absl::Status checkStepTensors(const proto::Executable &executable,
+                              absl::Span<const TensorRef> inputs,
+                              absl::Span<const TensorRef> outputs);
 
 /// Checks `inputs` against the executable's input specs; errors name the
 /// input and both shapes.

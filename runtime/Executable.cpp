@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,34 @@ int64_t elementCount(const google::protobuf::RepeatedField<int64_t> &dims) {
 }
 
 } // namespace
+
+StepSignature stepSignature(const proto::Executable &executable) {
+  StepSignature signature;
+  std::set<int64_t> stateInputs, updates;
+  for (const proto::StateUpdate &update : executable.state_updates()) {
+    const proto::TensorSpec &spec = update.parameter()
+                                        ? executable.parameters(update.index())
+                                        : executable.inputs(update.index());
+    signature.state.push_back({spec.name(), &spec, &update});
+    updates.insert(update.output());
+    if (!update.parameter())
+      stateInputs.insert(update.index());
+  }
+  for (int i = 0; i < executable.inputs_size(); ++i)
+    if (!stateInputs.count(i))
+      signature.inputs.push_back(i);
+  for (int o = 0; o < executable.outputs_size(); ++o)
+    if (!updates.count(o))
+      signature.outputs.push_back(o);
+  return signature;
+}
+
+const StepSignature::State *StepSignature::find(const std::string &name) const {
+  for (const State &entry : state)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
 
 int64_t meshSize(const proto::Mesh &mesh) {
   int64_t size = 1;
@@ -69,6 +98,71 @@ bool partFits(const google::protobuf::RepeatedField<int64_t> &offsets,
       return false;
   return true;
 }
+
+namespace {
+/// Checks that each state update names an output and a target of the same
+/// type and shape, each target once, and that every device holds the same
+/// part of both (what lets a runtime write its part of the update over its
+/// part of the target without talking to the others).
+absl::Status validateStateUpdates(const proto::Executable &executable) {
+  std::set<std::pair<bool, int64_t>> targets;
+  std::set<int64_t> outputs;
+  for (const proto::StateUpdate &update : executable.state_updates()) {
+    const auto &specs =
+        update.parameter() ? executable.parameters() : executable.inputs();
+    const char *kind = update.parameter() ? "parameter" : "input";
+    if (update.output() < 0 || update.output() >= executable.outputs_size() ||
+        update.index() < 0 || update.index() >= specs.size())
+      return invalid(absl::StrCat("a state update names output ",
+                                  update.output(), " and ", kind, " ",
+                                  update.index()));
+    const proto::TensorSpec &output = executable.outputs(update.output());
+    const proto::TensorSpec &target = specs.Get(update.index());
+    if (!outputs.insert(update.output()).second ||
+        !targets.insert({update.parameter(), update.index()}).second)
+      return invalid(absl::StrCat("output '", output.name(), "' or ", kind,
+                                  " '", target.name(),
+                                  "' is in two state updates"));
+    if (output.element_type() != target.element_type() ||
+        !std::equal(output.dims().begin(), output.dims().end(),
+                    target.dims().begin(), target.dims().end()))
+      return invalid(absl::StrCat(
+          "output '", output.name(), "' (",
+          describeTensor(output.element_type(), output.dims()),
+          ") cannot update ", kind, " '", target.name(), "' (",
+          describeTensor(target.element_type(), target.dims()), ")"));
+    proto::Buffer::Storage storage =
+        update.parameter() ? proto::Buffer::PARAMETER : proto::Buffer::INPUT;
+    for (const proto::DeviceProgram &program : executable.programs()) {
+      const proto::Buffer &part =
+          program.buffers(program.output_buffers(update.output()));
+      auto held =
+          std::find_if(program.buffers().begin(), program.buffers().end(),
+                       [&](const proto::Buffer &buffer) {
+                         return buffer.storage() == storage &&
+                                buffer.index() == update.index();
+                       });
+      if (held == program.buffers().end())
+        continue; // The device does not read the target: nothing to match.
+      bool sameOffsets =
+          program.output_offsets_size() == 0
+              ? held->global_offsets().empty()
+              : std::equal(
+                    program.output_offsets(update.output()).values().begin(),
+                    program.output_offsets(update.output()).values().end(),
+                    held->global_offsets().begin(),
+                    held->global_offsets().end());
+      if (!sameOffsets || !std::equal(part.dims().begin(), part.dims().end(),
+                                      held->dims().begin(), held->dims().end()))
+        return invalid(absl::StrCat("device ", program.device_id(),
+                                    " holds another part of output '",
+                                    output.name(), "' than of the ", kind, " '",
+                                    target.name(), "' it updates"));
+    }
+  }
+  return absl::OkStatus();
+}
+} // namespace
 
 absl::Status validateExecutable(const proto::Executable &executable) {
   if (executable.format_version() != kExecutableFormatVersion)
@@ -178,7 +272,7 @@ absl::Status validateExecutable(const proto::Executable &executable) {
                                     " places output ", o,
                                     " outside the output"));
   }
-  return absl::OkStatus();
+  return validateStateUpdates(executable);
 }
 
 absl::StatusOr<std::string>
@@ -215,10 +309,9 @@ bool isFile(const std::string &path) {
 absl::Status locateParameterFile(proto::Executable &executable,
                                  const std::string &path,
                                  const std::string &given) {
-  bool hasParameters =
-      executable.parameters_size() > 0 ||
-      (executable.has_reference() &&
-       executable.reference().parameters_size() > 0);
+  bool hasParameters = executable.parameters_size() > 0 ||
+                       (executable.has_reference() &&
+                        executable.reference().parameters_size() > 0);
   if (!hasParameters)
     return absl::OkStatus();
   auto use = [&](const std::string &file) {
@@ -238,8 +331,8 @@ absl::Status locateParameterFile(proto::Executable &executable,
   };
   if (!given.empty()) {
     if (!isFile(given))
-      return absl::NotFoundError(
-          absl::StrCat("cannot open the parameter file '", given, "' (--params)"));
+      return absl::NotFoundError(absl::StrCat(
+          "cannot open the parameter file '", given, "' (--params)"));
     use(given);
     return absl::OkStatus();
   }
@@ -257,10 +350,10 @@ absl::Status locateParameterFile(proto::Executable &executable,
     use(renamed);
     return absl::OkStatus();
   }
-  return absl::NotFoundError(absl::StrCat(
-      "cannot find the parameter file of '", path, "': neither '", beside,
-      "' (the name it was compiled with) nor '", renamed,
-      "' exists; name it with --params"));
+  return absl::NotFoundError(
+      absl::StrCat("cannot find the parameter file of '", path, "': neither '",
+                   beside, "' (the name it was compiled with) nor '", renamed,
+                   "' exists; name it with --params"));
 }
 
 absl::StatusOr<const proto::ParameterEntry *>
@@ -271,11 +364,11 @@ findParameter(const ParameterStore &file, const proto::TensorSpec &spec) {
   bool sameDims = std::equal(spec.dims().begin(), spec.dims().end(),
                              (*entry)->dims().begin(), (*entry)->dims().end());
   if ((*entry)->element_type() != spec.element_type() || !sameDims)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "parameter '", spec.name(), "' is ",
-        describeTensor((*entry)->element_type(), (*entry)->dims()), " in '",
-        file.name(), "' but the executable expects ",
-        describeTensor(spec.element_type(), spec.dims())));
+    return absl::FailedPreconditionError(
+        absl::StrCat("parameter '", spec.name(), "' is ",
+                     describeTensor((*entry)->element_type(), (*entry)->dims()),
+                     " in '", file.name(), "' but the executable expects ",
+                     describeTensor(spec.element_type(), spec.dims())));
   return *entry;
 }
 

@@ -65,6 +65,26 @@ absl::Status linkParameterFile(const proto::Executable &executable,
 /// parsing), for executables built in memory.
 absl::Status validateExecutable(const proto::Executable &executable);
 
+/// A training step's view of an executable (its state_updates): the
+/// inputs a step takes, the outputs it returns, and the state the devices
+/// keep between steps.
+struct StepSignature {
+  /// Indices of the inputs no output updates, in order.
+  std::vector<int> inputs;
+  /// Indices of the outputs that update nothing, in order.
+  std::vector<int> outputs;
+  /// The inputs and parameters outputs update, in state_updates order.
+  struct State {
+    std::string name;
+    const proto::TensorSpec *spec = nullptr;
+    const proto::StateUpdate *update = nullptr;
+  };
+  std::vector<State> state;
+  /// The state tensor called `name`, or null.
+  const State *find(const std::string &name) const;
+};
+StepSignature stepSignature(const proto::Executable &executable);
+
 /// Number of devices of the executable's mesh.
 int64_t meshSize(const proto::Mesh &mesh);
 

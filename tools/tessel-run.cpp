@@ -34,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Executable.h"
 #include "runtime/Names.h"
 #include "runtime/cuda/CudaBackend.h"
@@ -78,6 +79,30 @@ ABSL_FLAG(bool, run_times, false,
           "With --iterations: also print each timed run's time (rank 0's), "
           "as tessel-tune reads them");
 ABSL_FLAG(bool, profile, false, "Print the time spent per kernel");
+ABSL_FLAG(int64_t, steps, 0,
+          "Training: run this many steps of a training step (tessel-compile "
+          "--train), the parameters and optimizer state kept on the devices "
+          "between steps. An input file holds one batch for every step, or a "
+          "batch per step along a leading dimension (step i takes batch i "
+          "modulo their number). --outputs then writes each output the steps "
+          "return stacked along a leading step dimension, and the final "
+          "value of a parameter or optimizer state");
+ABSL_FLAG(std::string, save_params, "",
+          "Training: after the steps, write the model's parameters as "
+          "trained to this parameter file (what the forward model runs with: "
+          "tessel-run --params)");
+ABSL_FLAG(std::string, checkpoint, "",
+          "Training: write the parameters, the optimizer state and the steps "
+          "taken to this file, atomically, after the last step and every "
+          "--checkpoint_every steps");
+ABSL_FLAG(int64_t, checkpoint_every, 0,
+          "Training: steps between checkpoints (0: after the last only)");
+ABSL_FLAG(std::string, resume, "",
+          "Training: start from this checkpoint, at the step it records, "
+          "and run until --steps in all");
+ABSL_FLAG(int64_t, log_every, 1,
+          "Training: print the scalar outputs (the loss) every this many "
+          "steps (0: never)");
 ABSL_FLAG(bool, check, false,
           "Also run the single-device program a partitioned executable "
           "carries and compare every output with it (--rtol, --atol)");
@@ -301,11 +326,194 @@ bool differs(const tessel::HostTensor &got, const tessel::HostTensor &want,
   return bad > 0;
 }
 
+/// The step inputs of --steps: per input a step takes, its file's tensor
+/// (one batch, or a batch per step along a leading dimension) or a random
+/// batch; errors name the input and the shapes.
+absl::StatusOr<std::vector<tessel::HostTensor>>
+readStepInputs(const tessel::proto::Executable &executable,
+               const tessel::StepSignature &signature,
+               const std::map<std::string, std::string> &files,
+               std::mt19937_64 &random) {
+  std::vector<tessel::HostTensor> batches;
+  for (int i : signature.inputs) {
+    const tessel::proto::TensorSpec &spec = executable.inputs(i);
+    auto file = files.find(spec.name());
+    if (file == files.end()) {
+      batches.push_back(randomTensor(spec, random));
+      continue;
+    }
+    absl::StatusOr<tessel::HostTensor> tensor = tessel::readNpy(file->second);
+    if (!tensor.ok())
+      return tensor.status();
+    bool one = std::equal(tensor->dims.begin(), tensor->dims.end(),
+                          spec.dims().begin(), spec.dims().end());
+    bool perStep =
+        tensor->dims.size() == static_cast<size_t>(spec.dims_size()) + 1 &&
+        tensor->dims[0] > 0 &&
+        std::equal(tensor->dims.begin() + 1, tensor->dims.end(),
+                   spec.dims().begin(), spec.dims().end());
+    if (tensor->type != spec.element_type() || (!one && !perStep))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--inputs: '", file->second, "' is ", shapeOf(*tensor), "; input '",
+          spec.name(), "' takes ",
+          tessel::describeTensor(spec.element_type(), spec.dims()),
+          " for every step, or a batch per step: Sx",
+          tessel::describeTensor(spec.element_type(), spec.dims())));
+    batches.push_back(std::move(*tensor));
+  }
+  return batches;
+}
+
+/// --steps: runs the training step `loaded` until `steps` steps are taken
+/// in all (from --resume's count), with checkpoints, and writes what
+/// --outputs, --expect and --save-params ask. Returns the exit code.
+int runSteps(tessel::LoadedExecutable &loaded,
+             const tessel::proto::Executable &executable,
+             const tessel::ParameterSource &parameters,
+             const std::map<std::string, std::string> &inputFiles,
+             const std::map<std::string, std::string> &outputFiles,
+             const std::map<std::string, std::string> &expectFiles, int rank) {
+  tessel::StepSignature signature = tessel::stepSignature(executable);
+  int64_t steps = absl::GetFlag(FLAGS_steps);
+  int64_t every = absl::GetFlag(FLAGS_checkpoint_every);
+  std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  std::mt19937_64 random(absl::GetFlag(FLAGS_seed));
+  std::vector<tessel::HostTensor> batches;
+  if (rank == 0) {
+    absl::StatusOr<std::vector<tessel::HostTensor>> read =
+        readStepInputs(executable, signature, inputFiles, random);
+    if (!read.ok())
+      return fail(read.status());
+    batches = std::move(*read);
+  }
+  int64_t start = 0;
+  if (std::string resume = absl::GetFlag(FLAGS_resume); !resume.empty()) {
+    absl::StatusOr<int64_t> taken = tessel::loadCheckpoint(loaded, resume);
+    if (!taken.ok())
+      return fail(taken.status());
+    start = std::min(*taken, steps);
+    if (rank == 0)
+      std::cout << "resumed from '" << resume << "' after " << *taken
+                << " steps\n";
+  }
+  // The outputs of every step run here, stacked.
+  std::vector<tessel::HostTensor> stacked;
+  for (int o : signature.outputs) {
+    const tessel::proto::TensorSpec &spec = executable.outputs(o);
+    tessel::HostTensor tensor = tessel::outputFor(spec);
+    tensor.dims.insert(tensor.dims.begin(), steps - start);
+    tensor.bytes.resize(tensor.bytes.size() * (steps - start));
+    stacked.push_back(std::move(tensor));
+  }
+  std::vector<std::vector<int64_t>> inputDims, outputDims;
+  for (int i : signature.inputs)
+    inputDims.push_back({executable.inputs(i).dims().begin(),
+                         executable.inputs(i).dims().end()});
+  for (int o : signature.outputs)
+    outputDims.push_back({executable.outputs(o).dims().begin(),
+                          executable.outputs(o).dims().end()});
+  int64_t logEvery = absl::GetFlag(FLAGS_log_every);
+  auto begin = std::chrono::steady_clock::now();
+  for (int64_t i = start; i < steps; ++i) {
+    std::vector<tessel::TensorRef> in, out;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      tessel::HostTensor &batch = batches[b];
+      bool perStep = batch.dims.size() > inputDims[b].size();
+      size_t bytes =
+          perStep ? batch.bytes.size() / batch.dims[0] : batch.bytes.size();
+      int64_t which = perStep ? i % batch.dims[0] : 0;
+      in.emplace_back(batch.type, inputDims[b],
+                      batch.bytes.data() + which * bytes, bytes);
+    }
+    for (size_t o = 0; o < stacked.size(); ++o) {
+      size_t bytes = stacked[o].bytes.size() / (steps - start);
+      out.emplace_back(stacked[o].type, outputDims[o],
+                       stacked[o].bytes.data() + (i - start) * bytes, bytes);
+    }
+    if (rank != 0)
+      in.clear(), out.clear(); // Rank 0 holds the batches and the results.
+    if (absl::Status status = loaded.step(in, out); !status.ok())
+      return fail(absl::StrCat("step ", i + 1, ": ", status.message()));
+    if (rank == 0 && logEvery > 0 && (i + 1) % logEvery == 0) {
+      std::string line = absl::StrCat("step ", i + 1, ":");
+      for (size_t o = 0; o < out.size(); ++o)
+        if (outputDims[o].empty())
+          absl::StrAppend(
+              &line, " ", executable.outputs(signature.outputs[o]).name(), " ",
+              tessel::kernels::loadDouble(out[o].data, out[o].type, 0));
+      std::cout << line << "\n" << std::flush;
+    }
+    bool last = i + 1 == steps;
+    if (!checkpoint.empty() && (last || (every > 0 && (i + 1) % every == 0)))
+      if (absl::Status status =
+              tessel::saveCheckpoint(loaded, i + 1, checkpoint);
+          !status.ok())
+        return fail(status);
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
+          .count();
+  if (std::string path = absl::GetFlag(FLAGS_save_params); !path.empty())
+    if (absl::Status status = tessel::saveParameters(loaded, parameters, path);
+        !status.ok())
+      return fail(status);
+  // What --outputs and --expect name: the steps' outputs, stacked, and the
+  // state's final values.
+  std::map<std::string, tessel::HostTensor> results;
+  for (size_t o = 0; o < stacked.size(); ++o)
+    results[executable.outputs(signature.outputs[o]).name()] =
+        std::move(stacked[o]);
+  for (const auto *files : {&outputFiles, &expectFiles})
+    for (const auto &[name, file] : *files)
+      if (!results.count(name)) {
+        absl::StatusOr<tessel::HostTensor> value = loaded.readState(name);
+        if (!value.ok())
+          return fail(value.status());
+        results[name] = std::move(*value);
+      }
+  if (rank != 0)
+    return 0;
+  if (steps > start) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    std::cout << steps - start << " steps in " << seconds << " s ("
+              << seconds / (steps - start) * 1e3 << " ms per step), peak "
+              << "memory " << usage.ru_maxrss / 1024 << " MB\n";
+  }
+  bool mismatch = false;
+  for (const auto &[name, tensor] : results) {
+    std::cout << "output '" << name << "': " << shapeOf(tensor) << "\n";
+    if (auto file = outputFiles.find(name); file != outputFiles.end())
+      if (absl::Status status = tessel::writeNpy(file->second, tensor);
+          !status.ok())
+        return fail(status);
+    if (auto file = expectFiles.find(name); file != expectFiles.end()) {
+      absl::StatusOr<tessel::HostTensor> expected =
+          tessel::readNpy(file->second);
+      if (!expected.ok())
+        return fail(expected.status());
+      if (expected->dims != tensor.dims)
+        return fail(absl::StrCat("output '", name, "' is ", shapeOf(tensor),
+                                 " but '", file->second, "' is ",
+                                 shapeOf(*expected)));
+      mismatch |= differs(tensor, *expected, file->second);
+    }
+  }
+  return mismatch ? 2 : 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(
       "tessel-run model.tessel [--inputs x=x.npy,...] [--outputs y=y.npy,...]");
+  // --save-params and --save_params alike: dashes in a flag's name are
+  // the underscores of absl's.
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i)
+    if (argv[i][0] == '-')
+      for (char *c = argv[i] + 2; *c && *c != '='; ++c)
+        if (*c == '-')
+          *c = '_';
   if (std::optional<std::string> unknown = unknownFlag(argc, argv))
     return usageError(*unknown);
   std::vector<char *> positional = absl::ParseCommandLine(argc, argv);
@@ -323,6 +531,17 @@ int main(int argc, char **argv) {
     return usageError("--devices must not be negative");
   if (!(absl::GetFlag(FLAGS_timeout) > 0))
     return usageError("--timeout must be positive");
+  int64_t steps = absl::GetFlag(FLAGS_steps);
+  if (steps < 0 || absl::GetFlag(FLAGS_checkpoint_every) < 0)
+    return usageError("--steps and --checkpoint_every must not be negative");
+  if (steps == 0)
+    for (const char *flag : {"save_params", "checkpoint", "resume"})
+      if (!absl::FindCommandLineFlag(flag)->CurrentValue().empty())
+        return usageError(absl::StrCat("--", flag, " needs --steps"));
+  if (steps > 0 &&
+      (absl::GetFlag(FLAGS_check) || absl::GetFlag(FLAGS_iterations) != 1))
+    return usageError("--check and --iterations run the program as a "
+                      "function; --steps trains: give one or the other");
   // With MPI, every rank runs this; rank 0 reports.
   int rank = 0;
   // The cuda backends run one process per device when started by mpirun.
@@ -383,11 +602,16 @@ int main(int argc, char **argv) {
                          "', which is not an ", what, " of the model"),
             entry.first, *names, absl::StrCat(what, "s")));
 
+  if (steps > 0 && executable->state_updates_size() == 0)
+    return usageError(
+        "--steps trains, but no output of this executable updates a "
+        "parameter or an input: compile a training step (tessel-compile "
+        "--train --loss ... --optimizer ...)");
   std::mt19937_64 random(absl::GetFlag(FLAGS_seed));
   std::vector<tessel::HostTensor> inputs;
   // Under MPI, rank 0 reads the inputs and sends the others their parts.
   for (const tessel::proto::TensorSpec &spec : executable->inputs()) {
-    if (rank != 0)
+    if (rank != 0 || steps > 0)
       break;
     auto file = inputFiles->find(spec.name());
     if (file == inputFiles->end()) {
@@ -430,6 +654,13 @@ int main(int argc, char **argv) {
       backend->load(*executable, directory);
   if (!loaded.ok())
     return fail(loaded.status());
+  if (steps > 0) {
+    int code = runSteps(**loaded, *executable, directory, *inputFiles,
+                        *outputFiles, *expectFiles, rank);
+    loaded->reset();
+    leaveMpiJob();
+    return code;
+  }
 
   absl::StatusOr<std::vector<tessel::HostTensor>> outputs;
   int iterations = std::max(1, absl::GetFlag(FLAGS_iterations));

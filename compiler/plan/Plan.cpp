@@ -202,13 +202,10 @@ struct NamedTensors {
 
 NamedTensors namedTensors(mlir::func::FuncOp function) {
   NamedTensors named;
-  llvm::StringSet<> argumentNames;
   for (mlir::BlockArgument argument : function.getArguments())
     if (auto name = function.getArgAttrOfType<mlir::StringAttr>(
-            argument.getArgNumber(), graph::GraphDialect::kNameAttr)) {
+            argument.getArgNumber(), graph::GraphDialect::kNameAttr))
       named.add(name.getValue(), argument);
-      argumentNames.insert(name.getValue());
-    }
   function.walk([&](mlir::Operation *op) {
     if (auto name = mlir::dyn_cast<mlir::NameLoc>(op->getLoc());
         name && op->getNumResults() == 1)
@@ -218,7 +215,7 @@ NamedTensors namedTensors(mlir::func::FuncOp function) {
   for (unsigned i = 0; i < function.getNumResults(); ++i)
     if (auto name = function.getResultAttrOfType<mlir::StringAttr>(
             i, graph::GraphDialect::kNameAttr);
-        name && !argumentNames.contains(name.getValue()))
+        name && !graph::GraphDialect::updatedArgument(function, i))
       named.add(name.getValue(), terminator->getOperand(i));
   return named;
 }
@@ -290,11 +287,10 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
   }
   llvm::DenseSet<mlir::Value> planned;
   for (const proto::TensorPlan &tensor : plan.tensors()) {
-    std::string label =
-        tensor.node().empty()
-            ? absl::StrCat("tensor '", tensor.name(), "'")
-            : absl::StrCat("node '", tensor.node(), "' operand ",
-                           tensor.operand());
+    std::string label = tensor.node().empty()
+                            ? absl::StrCat("tensor '", tensor.name(), "'")
+                            : absl::StrCat("node '", tensor.node(),
+                                           "' operand ", tensor.operand());
     auto error = [&]() {
       return mlir::emitError(loc) << "plan entry for " << label << ": ";
     };
@@ -363,8 +359,8 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
       int64_t parts = dim.numParts(meshAttr);
       if (type.getDimSize(d) % parts != 0)
         mlir::emitWarning(loc)
-            << label << " dimension " << d << " of size "
-            << type.getDimSize(d) << " is split into " << parts
+            << label << " dimension " << d << " of size " << type.getDimSize(d)
+            << " is split into " << parts
             << " unequal parts: the last devices hold padding";
     }
     spmd::setSharding(value, sharding);

@@ -153,6 +153,9 @@ private:
   // executable's inputs, outputs and parameters.
   bool first;
   int64_t inputs = 0, parameters = 0;
+  // Per argument: whether it is a parameter, and its index among the
+  // parameters or the inputs.
+  std::vector<std::pair<bool, int64_t>> argumentSlots;
   llvm::DenseMap<mlir::Value, int64_t> bufferOf;
   // Fusion export state: (value, mapping) -> step, (input, mapping) -> operand.
   std::map<std::pair<void *, std::vector<int64_t>>, int64_t> steps;
@@ -202,6 +205,7 @@ LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
     if (placement.mesh)
       for (int64_t offset : offsets)
         buffer.add_global_offsets(offset);
+    argumentSlots.emplace_back(parameter, parameter ? parameters : inputs);
     if (parameter) {
       buffer.set_storage(proto::Buffer::PARAMETER);
       buffer.set_index(parameters++);
@@ -240,6 +244,13 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
         spec->set_element_type(*elementTypeOf(value.getType()));
         for (int64_t dim : globalDims)
           spec->add_dims(dim);
+        if (std::optional<unsigned> argument =
+                graph::GraphDialect::updatedArgument(function, i)) {
+          proto::StateUpdate *update = executable.add_state_updates();
+          update->set_output(i);
+          update->set_parameter(argumentSlots[*argument].first);
+          update->set_index(argumentSlots[*argument].second);
+        }
       }
       program.add_output_buffers(bufferOf.lookup(value));
       if (placement.mesh) {

@@ -5,6 +5,7 @@
 #include "dialects/graph/GraphOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include "dialects/graph/GraphDialect.cpp.inc"
 
@@ -58,6 +59,18 @@ mlir::LogicalResult
 GraphDialect::verifyRegionResultAttribute(mlir::Operation *op, unsigned,
                                           unsigned, mlir::NamedAttribute attr) {
   return verifyValueAttribute(op, attr, /*isArgument=*/false);
+}
+
+std::optional<unsigned>
+GraphDialect::updatedArgument(mlir::FunctionOpInterface function,
+                              unsigned result) {
+  auto name = function.getResultAttrOfType<mlir::StringAttr>(result, kNameAttr);
+  if (!name)
+    return std::nullopt;
+  for (unsigned i = 0; i < function.getNumArguments(); ++i)
+    if (function.getArgAttrOfType<mlir::StringAttr>(i, kNameAttr) == name)
+      return i;
+  return std::nullopt;
 }
 
 } // namespace tessel::graph

@@ -27,7 +27,10 @@ def Graph_Dialect : Dialect {
     the source model (ONNX names for imported models), which plan files and
     reports use. Arguments that are model weights also carry
     `graph.parameter`: their data lives in a parameter file beside the
-    program, not in the IR.
+    program, not in the IR. A result named as an argument is the
+    argument's next value (a training step's updated weights and optimizer
+    state): it is partitioned as the argument is, and a runtime running
+    steps writes it over the argument.
   }];
   let hasConstantMaterializer = 1;
   let hasRegionArgAttrVerify = 1;
@@ -38,6 +41,11 @@ def Graph_Dialect : Dialect {
     /// Argument attribute: the argument is a weight loaded from the
     /// parameter file.
     static constexpr ::llvm::StringLiteral kParameterAttr = "graph.parameter";
+    /// A result named as an argument is that argument's next value (a
+    /// training step's updated weights and optimizer state): the number of
+    /// the argument result `result` of `function` updates, if any.
+    static ::std::optional<unsigned>
+    updatedArgument(::mlir::FunctionOpInterface function, unsigned result);
   }];
 }
 

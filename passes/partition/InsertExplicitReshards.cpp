@@ -141,7 +141,8 @@ carriedPartial(mlir::Operation *op) {
   }
   if (op->hasTrait<graph::OpTrait::LinearInEachOperand>()) {
     for (auto [i, axes] : llvm::enumerate(partials))
-      if (sums(axes) && llvm::all_of(llvm::enumerate(partials), [&](auto other) {
+      if (sums(axes) &&
+          llvm::all_of(llvm::enumerate(partials), [&](auto other) {
             return other.index() == i || other.value().empty();
           }))
         return {llvm::to_vector(axes), carries};
@@ -149,10 +150,9 @@ carriedPartial(mlir::Operation *op) {
   }
   if (op->hasTrait<graph::OpTrait::LinearInFirstOperand>()) {
     if (sums(partials[0]) &&
-        llvm::all_of(llvm::drop_begin(partials),
-                     [](llvm::ArrayRef<PartialAxisAttr> axes) {
-                       return axes.empty();
-                     }))
+        llvm::all_of(
+            llvm::drop_begin(partials),
+            [](llvm::ArrayRef<PartialAxisAttr> axes) { return axes.empty(); }))
       return {llvm::to_vector(partials[0]), carries};
     return none;
   }
@@ -397,6 +397,18 @@ void Inserter::rewriteReturn(mlir::func::FuncOp function,
         i, spmd::SpmdDialect::kShardingAttr);
     if (!mlir::isa<mlir::RankedTensorType>(value.getType()))
       continue;
+    // An argument's next value is laid out as the argument is, so that a
+    // runtime running steps writes each device's part over its own.
+    if (std::optional<unsigned> argument =
+            graph::GraphDialect::updatedArgument(function, i)) {
+      wanted = spmd::getSharding(function.getArgument(*argument));
+      if (wanted)
+        function.setResultAttr(i, spmd::SpmdDialect::kShardingAttr, wanted);
+      else
+        function.removeResultAttr(
+            i,
+            mlir::StringAttr::get(context, spmd::SpmdDialect::kShardingAttr));
+    }
     // A result without a sharding is returned whole.
     if (!wanted)
       wanted = ShardingAttr::get(

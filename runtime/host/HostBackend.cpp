@@ -16,8 +16,8 @@
 #include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/CollectiveDispatch.h"
-#include "runtime/host/DeviceThreads.h"
 #include "runtime/host/Collectives.h"
+#include "runtime/host/DeviceThreads.h"
 #include "runtime/host/HostDevice.h"
 #include "runtime/kernels/KernelContext.h"
 #include "runtime/kernels/StridedCopy.h"
@@ -46,6 +46,11 @@ public:
                        std::vector<HostTensor> &outputs) override;
   absl::Status runBuffers(absl::Span<const TensorRef> inputs,
                           absl::Span<const TensorRef> outputs) override;
+  absl::Status step(absl::Span<const TensorRef> inputs,
+                    absl::Span<const TensorRef> outputs) override;
+  absl::StatusOr<HostTensor> readState(const std::string &name) override;
+  absl::Status writeState(const std::string &name,
+                          const TensorRef &value) override;
   const proto::Executable &executable() const override { return program; }
   std::vector<std::pair<std::string, double>> profile() const override {
     return seconds.sorted();
@@ -53,11 +58,16 @@ public:
 
 private:
   absl::Status runDevice(int d);
+  /// Runs every device's program on the inputs scattered to them.
+  absl::Status runDevices();
+  /// The state tensor `name` and its index in state_updates.
+  absl::StatusOr<int> stateIndex(const std::string &name) const;
   /// Creates the groups of every collective and each device's place in
   /// them, once.
   absl::Status prepareCollectives();
 
   proto::Executable program;
+  StepSignature signature = stepSignature(program);
   bool profiling;
   KernelProfile seconds;
   std::vector<AlignedBytes> parameters;
@@ -206,6 +216,77 @@ absl::Status HostExecutable::runBuffers(absl::Span<const TensorRef> inputs,
   // Each device gets its part of every input.
   for (HostDevice &device : devices)
     device.scatterInputs(inputs);
+  if (absl::Status status = runDevices(); !status.ok())
+    return status;
+  // Outputs are assembled from the devices' parts, which cover them.
+  for (int o = 0; o < program.outputs_size(); ++o)
+    for (const HostDevice &device : devices)
+      device.gatherOutput(o, outputs[o]);
+  return absl::OkStatus();
+}
+
+absl::Status HostExecutable::step(absl::Span<const TensorRef> inputs,
+                                  absl::Span<const TensorRef> outputs) {
+  if (absl::Status status = checkStepTensors(program, inputs, outputs);
+      !status.ok())
+    return status;
+  // The state's entries stay empty: the devices hold the state.
+  std::vector<TensorRef> all(program.inputs_size());
+  for (size_t i = 0; i < signature.inputs.size(); ++i)
+    all[signature.inputs[i]] = inputs[i];
+  for (HostDevice &device : devices)
+    device.scatterInputs(all, /*state=*/false);
+  if (absl::Status status = runDevices(); !status.ok())
+    return status;
+  for (size_t o = 0; o < signature.outputs.size(); ++o)
+    for (const HostDevice &device : devices)
+      device.gatherOutput(signature.outputs[o], outputs[o]);
+  // Every device has finished reading the state it updates.
+  for (HostDevice &device : devices)
+    device.commitState();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> HostExecutable::stateIndex(const std::string &name) const {
+  for (size_t k = 0; k < signature.state.size(); ++k)
+    if (signature.state[k].name == name)
+      return static_cast<int>(k);
+  return absl::NotFoundError(absl::StrCat(
+      "'", name, "' is no state of the executable (",
+      signature.state.empty() ? "it has none: no output updates an input or a "
+                                "parameter"
+                              : "an input or parameter that an output updates",
+      ")"));
+}
+
+absl::StatusOr<HostTensor> HostExecutable::readState(const std::string &name) {
+  absl::StatusOr<int> k = stateIndex(name);
+  if (!k.ok())
+    return k.status();
+  HostTensor whole = outputFor(*signature.state[*k].spec);
+  for (HostDevice &device : devices)
+    HostDevice::placeOutput(device.statePart(*k), device.stateData(*k), whole);
+  return whole;
+}
+
+absl::Status HostExecutable::writeState(const std::string &name,
+                                        const TensorRef &value) {
+  absl::StatusOr<int> k = stateIndex(name);
+  if (!k.ok())
+    return k.status();
+  google::protobuf::RepeatedPtrField<proto::TensorSpec> spec;
+  *spec.Add() = *signature.state[*k].spec;
+  if (absl::Status status = checkTensors(spec, {value}, "state"); !status.ok())
+    return status;
+  for (HostDevice &device : devices) {
+    HostDevice::OutputPart part = device.statePart(*k);
+    HostDevice::extract({0, part.dims, part.offsets, part.bytes}, value,
+                        device.stateData(*k));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HostExecutable::runDevices() {
   if (devices.size() == 1) {
     if (absl::Status status = runDevice(0); !status.ok())
       return status;
@@ -232,10 +313,6 @@ absl::Status HostExecutable::runBuffers(absl::Span<const TensorRef> inputs,
           absl::StrCat("device ", first, ": ", statuses[first].message()));
     }
   }
-  // Outputs are assembled from the devices' parts, which cover them.
-  for (int o = 0; o < program.outputs_size(); ++o)
-    for (const HostDevice &device : devices)
-      device.gatherOutput(o, outputs[o]);
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/Executable.h"
@@ -58,30 +59,17 @@ loadParameters(const proto::Executable &program,
   std::vector<AlignedBytes> parameters;
   if (program.parameters_size() == 0)
     return parameters;
-  std::optional<ParameterFile> opened;
-  const ParameterStore *store = source.store.get();
-  if (!store) {
-    if (program.parameter_file().empty())
-      return absl::FailedPreconditionError(
-          "the executable has parameters but names no parameter file");
-    // Relative to the executable's folder, unless absolute.
-    std::string path = program.parameter_file().front() == '/'
-                           ? program.parameter_file()
-                           : source.directory + "/" + program.parameter_file();
-    absl::StatusOr<ParameterFile> file = ParameterFile::open(path);
-    if (!file.ok())
-      return absl::Status(file.status().code(),
-                          absl::StrCat("cannot load the parameters: ",
-                                       file.status().message()));
-    store = &opened.emplace(std::move(*file));
-  }
+  absl::StatusOr<std::shared_ptr<const ParameterStore>> store =
+      openParameters(program, source);
+  if (!store.ok())
+    return store.status();
   for (const proto::TensorSpec &spec : program.parameters()) {
     absl::StatusOr<const proto::ParameterEntry *> entry =
-        findParameter(*store, spec);
+        findParameter(**store, spec);
     if (!entry.ok())
       return entry.status();
     AlignedBytes &storage = parameters.emplace_back((*entry)->byte_size());
-    if (absl::Status status = store->read(
+    if (absl::Status status = (*store)->read(
             **entry, absl::Span<char>(storage.data.get(), storage.bytes));
         !status.ok())
       return status;
@@ -104,6 +92,36 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
       for (int64_t dim : buffer.dims())
         bytes *= dim;
       inputs[buffer.index()].resize(bytes);
+    }
+  }
+  // State: the device keeps its part (the part of the output that updates
+  // it; validateExecutable checked that the program reads the same) of
+  // every input and parameter a step updates, writable and its own.
+  // Inputs start at zero, parameters at their loaded values.
+  stateInputs.assign(program.inputs_size(), false);
+  std::set<int64_t> updatedParameters;
+  for (int k = 0; k < program.state_updates_size(); ++k) {
+    const proto::StateUpdate &update = program.state_updates(k);
+    OutputPart part = statePart(k);
+    if (update.parameter()) {
+      const proto::TensorSpec &spec = program.parameters(update.index());
+      AlignedBytes &storage = parameterParts[update.index()];
+      storage.resize(part.bytes);
+      if (part.offsets.empty())
+        kernels::copyBytes(storage.data.get(),
+                           parameters[update.index()].data.get(), part.bytes);
+      else
+        copyPart(kernels::byteSize(spec.element_type()),
+                 {spec.dims().begin(), spec.dims().end()}, part.offsets,
+                 part.dims, parameters[update.index()].data.get(),
+                 storage.data.get(), /*toLocal=*/true);
+      updatedParameters.insert(update.index());
+    } else {
+      stateInputs[update.index()] = true;
+      AlignedBytes &storage = inputs[update.index()];
+      if (!storage.data)
+        storage.resize(part.bytes); // The program does not read it.
+      kernels::zeroBytes(storage.data.get(), storage.bytes);
     }
   }
   for (const proto::Buffer &buffer : program_->buffers()) {
@@ -147,8 +165,10 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     default:
       break;
     }
-    // No instruction writes these (checked below): their bytes stay.
-    view.readOnly = buffer.storage() == proto::Buffer::PARAMETER ||
+    // No instruction writes these (checked below): their bytes stay, but
+    // for parameters that steps update.
+    view.readOnly = (buffer.storage() == proto::Buffer::PARAMETER &&
+                     !updatedParameters.count(buffer.index())) ||
                     buffer.storage() == proto::Buffer::CONSTANT;
     views.push_back(std::move(view));
   }
@@ -362,9 +382,26 @@ void HostDevice::extract(const InputPart &part, const TensorRef &input,
              part.offsets, part.dims, input.data, local, /*toLocal=*/true);
 }
 
-void HostDevice::scatterInputs(absl::Span<const TensorRef> given) {
+void HostDevice::scatterInputs(absl::Span<const TensorRef> given, bool state) {
   for (const InputPart &part : inputParts(*program_))
-    extract(part, given[part.index], inputData(part.index));
+    if (state || !stateInputs[part.index])
+      extract(part, given[part.index], inputData(part.index));
+}
+
+char *HostDevice::stateData(int k) {
+  const proto::StateUpdate &update = executable->state_updates(k);
+  return update.parameter() ? parameterParts[update.index()].data.get()
+                            : inputData(update.index());
+}
+
+void HostDevice::commitState() {
+  for (int k = 0; k < executable->state_updates_size(); ++k) {
+    const char *from = static_cast<const char *>(
+        output(executable->state_updates(k).output()).data);
+    char *to = stateData(k);
+    if (from != to)
+      kernels::copyBytes(to, from, statePart(k).bytes);
+  }
 }
 
 absl::Status HostDevice::run(const CollectiveFn &collective,

@@ -69,8 +69,9 @@ public:
                        const std::vector<AlignedBytes> &parameters,
                        int threads);
   const proto::DeviceProgram &program() const { return *program_; }
-  /// Copies this device's part of every input (whole tensors) in.
-  void scatterInputs(absl::Span<const TensorRef> inputs);
+  /// Copies this device's part of every input (whole tensors) in; without
+  /// `state`, of those that are not state (their entries are not read).
+  void scatterInputs(absl::Span<const TensorRef> inputs, bool state = true);
 
   /// An input a device's program reads: which, and its part.
   struct InputPart {
@@ -98,6 +99,15 @@ public:
   /// Writes a part's bytes (dense, `part.dims`) into the whole `output`.
   static void placeOutput(const OutputPart &part, const char *data,
                           const TensorRef &output);
+  /// State `k` (the executable's state_updates(k)): this device's part of
+  /// the input or parameter it updates, kept here between steps, and where
+  /// that part sits in the whole (the part of the output that updates it).
+  char *stateData(int k);
+  OutputPart statePart(int k) const {
+    return outputPart(*program_, executable->state_updates(k).output());
+  }
+  /// Writes every update over its target's part: after a step.
+  void commitState();
   /// The device's buffer holding output `o`.
   const kernels::TensorView &output(int o) const {
     return views[program_->output_buffers(o)];
@@ -109,8 +119,11 @@ private:
   std::unique_ptr<ThreadPool> pool;
   AlignedBytes arena;
   std::vector<AlignedBytes> inputs;
-  /// This device's parts of split parameters (by parameter index).
+  /// This device's parts of split parameters and of the parameters steps
+  /// update (by parameter index).
   std::map<int64_t, AlignedBytes> parameterParts;
+  /// Inputs that are state, which scatterInputs leaves alone when asked.
+  std::vector<bool> stateInputs;
   std::vector<kernels::TensorView> views;
   /// Per instruction: as its kernel runs it, where the buffers' layouts
   /// (ChannelsLast.h) made that differ from the program's.

@@ -2,9 +2,13 @@
 
 #include "runtime/params/ParameterFile.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -34,6 +38,13 @@ uint64_t getLittleEndian(const char *in, int bytes) {
     value |= static_cast<uint64_t>(static_cast<unsigned char>(in[i]))
              << (8 * i);
   return value;
+}
+
+/// TESSEL_KILL_WRITING=<n>, a test's fault: the n-th parameter file this
+/// process writes ends it (SIGKILL) halfway through; 0 when unset.
+int killWritingAt() {
+  const char *text = std::getenv("TESSEL_KILL_WRITING");
+  return text ? std::atoi(text) : 0;
 }
 
 struct FileCloser {
@@ -147,31 +158,58 @@ absl::Status ParameterSet::write(const std::string &path) const {
   if (!finalIndex.SerializeToString(&serialized))
     return absl::InternalError("cannot serialize the parameter index");
 
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  // Written beside `path` under another name, synced, then renamed over
+  // it: a process killed mid-write leaves the file as it was.
+  std::string temporary = absl::StrCat(path, ".tmp.", ::getpid());
+  FilePtr out(std::fopen(temporary.c_str(), "wb"));
   if (!out)
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
+        absl::StrCat("cannot write '", temporary, "': ", std::strerror(errno)));
+  bool good = true;
+  auto put = [&](const char *data, size_t size) {
+    good = good && std::fwrite(data, 1, size, out.get()) == size;
+  };
   char header[kHeaderSize] = {};
   std::memcpy(header, kMagic, sizeof(kMagic));
   putLittleEndian(header + 8, kParameterFileVersion, 4);
   putLittleEndian(header + 16, serialized.size(), 8);
-  out.write(header, kHeaderSize);
-  out.write(serialized.data(), serialized.size());
+  put(header, kHeaderSize);
+  put(serialized.data(), serialized.size());
   const std::string zeros(kAlignment, '\0');
   uint64_t position = kHeaderSize + serialized.size();
-  out.write(zeros.data(), alignUp(position) - position);
+  put(zeros.data(), alignUp(position) - position);
   uint64_t written = 0;
+  static int writes = 0;
+  bool killHalfway = ++writes == killWritingAt();
   for (int i = 0; i < finalIndex.entries_size(); ++i) {
     const proto::ParameterEntry &entry = finalIndex.entries(i);
     if (!entry.file().empty())
       continue;
-    out.write(zeros.data(), entry.offset() - written);
-    out.write(inlineBytes[i].data(), inlineBytes[i].size());
+    if (killHalfway && i == finalIndex.entries_size() / 2) {
+      std::fflush(out.get());
+      ::raise(SIGKILL);
+    }
+    put(zeros.data(), entry.offset() - written);
+    put(inlineBytes[i].data(), inlineBytes[i].size());
     written = entry.offset() + entry.byte_size();
   }
-  out.flush();
-  if (!out)
-    return absl::DataLossError(absl::StrCat("writing '", path, "' failed"));
+  good =
+      good && std::fflush(out.get()) == 0 && ::fsync(::fileno(out.get())) == 0;
+  good = std::fclose(out.release()) == 0 && good;
+  if (!good || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    std::remove(temporary.c_str());
+    return absl::DataLossError(
+        absl::StrCat("writing '", path, "' failed: ", why));
+  }
+  // The rename itself survives a crash once the folder is synced.
+  size_t slash = path.find_last_of('/');
+  std::string folder =
+      slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  if (int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
   return absl::OkStatus();
 }
 

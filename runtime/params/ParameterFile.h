@@ -77,6 +77,11 @@ public:
   void keepAlive(std::shared_ptr<const void> owner) {
     owners.push_back(std::move(owner));
   }
+  /// Writes the set at `path` atomically: under another name beside it,
+  /// synced, then renamed over it, so that a process killed mid-write
+  /// leaves the file at `path` as it was. (For tests:
+  /// TESSEL_KILL_WRITING=<n> makes the n-th write of a process end it
+  /// halfway through.)
   absl::Status write(const std::string &path) const;
 
   const std::string &name() const override { return setName; }

@@ -23,6 +23,10 @@ torch.onnx.export merged (identical at export: the layer norms' ones and
 zeros) tied in torch as they are in the ONNX file, and its attention mask
 (a buffer, a parameter of the ONNX file) written unchanged.
 
+And runs of 20 steps from fresh optimizer state (RUNS below): the MLP
+with momentum and AdamW, GPT-2 with AdamW, ResNet in eval mode with
+momentum over 5 batches the steps cycle through.
+
 Needs Debian's python3-torch and python3-onnx; the outputs are committed.
 """
 
@@ -222,8 +226,96 @@ def resnet():
     step_and_save(out, loss, optimizer, params, ["momentum_buffer"])
 
 
+# Runs of 20 steps from fresh optimizer state (tessel-run --steps,
+# LoadedExecutable::step): name: (model, its input, optimizer factory, state
+# names, the class dimension of the cross entropy, distinct batches (the
+# steps cycle through them), eval mode, frozen weights).
+RUNS = {
+    ("mlp", "momentum_20"): (
+        Mlp, "x", lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+        ["momentum_buffer"], 1, 20, False),
+    ("mlp", "adamw_20"): (
+        Mlp, "x",
+        lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.01),
+        ["exp_avg", "exp_avg_sq"], 1, 20, False),
+    # eps 1e-6: the key bias has no gradient (softmax does not see a shift
+    # of every score), and at the default 1e-8 Adam makes of rounding noise
+    # in it a step of about lr, different in every implementation.
+    ("gpt2", "adamw_lm_20"): (
+        Gpt2, "ids",
+        lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01, eps=1e-6),
+        ["exp_avg", "exp_avg_sq"], -1, 20, False),
+    ("resnet", "momentum_eval_20"): (
+        ResNet, "x", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+        ["momentum_buffer"], 1, 5, True),
+}
+
+STEPS = 20
+
+
+def run(model_name, name):
+    """Trains `model_name` STEPS steps and writes to
+    tests/train/<model>/<name>/: <input>.npy and labels.npy (a batch per
+    step along a leading dimension, or fewer batches the steps cycle
+    through), expected/losses.npy (the loss of every step, before its
+    update), expected/<weight>.npy (every weight of the ONNX file after the
+    last step) and expected/<param>.<state>.npy (the optimizer state)."""
+    make_model, input_name, make, state_names, class_dim, batches, eval_mode = (
+        RUNS[(model_name, name)])
+    out = output_directory(model_name, name)
+    model, weights = model_from_onnx(model_name, make_model())
+    if eval_mode:
+        model.eval()
+    generator = torch.Generator().manual_seed(20)
+    one = model_input(model_name, input_name)
+    if one.dtype == torch.int64:
+        vocab = model.wte.weight.shape[0]
+        inputs = torch.randint(0, vocab, (batches,) + tuple(one.shape),
+                               generator=generator)
+    else:
+        inputs = torch.randn((batches,) + tuple(one.shape),
+                             generator=generator)
+    with torch.no_grad():
+        logits_shape = model(one).shape
+    label_shape = (logits_shape[:-1] if class_dim == -1
+                   else logits_shape[:1])
+    labels = torch.randint(0, logits_shape[class_dim],
+                           (batches,) + tuple(label_shape),
+                           generator=generator)
+    np.save(os.path.join(out, f"{input_name}.npy"), inputs.numpy())
+    np.save(os.path.join(out, "labels.npy"), labels.numpy())
+    params = dict(model.named_parameters())
+    optimizer = make(list(params.values()))
+    losses = []
+    for step in range(STEPS):
+        logits = model(inputs[step % batches])
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]) if class_dim == -1
+            else logits,
+            labels[step % batches].reshape(-1) if class_dim == -1
+            else labels[step % batches])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    expected = os.path.join(out, "expected")
+    np.save(os.path.join(expected, "losses.npy"),
+            np.array(losses, dtype=np.float32))
+    tensors = dict(model.named_parameters())
+    tensors.update(dict(model.named_buffers()))
+    for w in weights:
+        np.save(os.path.join(expected, f"{w}.npy"), tensors[w].detach().numpy())
+        state = optimizer.state.get(tensors[w], {})
+        for s in state_names:
+            if s in state:
+                np.save(os.path.join(expected, f"{w}.{s}.npy"),
+                        state[s].numpy())
+
+
 if __name__ == "__main__":
     main()
     gpt2("sgd_mse")
     gpt2("adamw_lm")
     resnet()
+    for model_name, name in RUNS:
+        run(model_name, name)

@@ -15,6 +15,7 @@
 #include "compiler/plan/Plan.h"
 #include "compiler/train/TrainingStep.h"
 #include "runtime/Backend.h"
+#include "runtime/Executable.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
 #include "gtest/gtest.h"
@@ -222,6 +223,149 @@ INSTANTIATE_TEST_SUITE_P(ResNet, TrainingStep,
 INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingStep,
                          ::testing::Combine(::testing::ValuesIn(kGpt2Configs),
                                             ::testing::ValuesIn(kGpt2Meshes)),
+                         caseName);
+
+// Twenty steps from fresh optimizer state, the state kept on the devices
+// between steps (LoadedExecutable::step): the loss of every step, and the
+// parameters and optimizer state after the last, must be PyTorch's
+// (tests/train/generate.py RUNS). The ResNet's steps cycle through 5
+// batches.
+const Config kMlpRuns[] = {
+    {"momentum_20",
+     "mlp",
+     "x",
+     {4, 64},
+     "cross_entropy:output,labels",
+     "momentum:lr=0.05,beta=0.9"},
+    {"adamw_20",
+     "mlp",
+     "x",
+     {4, 64},
+     "cross_entropy:output,labels",
+     "adamw:lr=1e-2,weight_decay=0.01"},
+};
+const Config kGpt2Runs[] = {
+    {"adamw_lm_20",
+     "gpt2",
+     "ids",
+     {2, 16},
+     "cross_entropy:output,labels,dim=-1",
+     "adamw:lr=1e-3,weight_decay=0.01,eps=1e-6",
+     {"blocks.0.attn.mask"}},
+};
+const Config kResNetRuns[] = {
+    {"momentum_eval_20",
+     "resnet",
+     "x",
+     {2, 3, 32, 32},
+     "cross_entropy:output,labels",
+     "momentum:lr=0.01,beta=0.9",
+     kResNetConfigs[0].frozen},
+};
+
+/// Whether `actual` is `expected` (f32) within `rtol` of each element plus
+/// `scaled` of the largest; adds a failure naming `what` if not.
+void expectClose(const HostTensor &actual, const HostTensor &expected,
+                 double rtol, double scaled, const std::string &what) {
+  ASSERT_EQ(actual.dims, expected.dims) << what;
+  ASSERT_EQ(actual.type, proto::F32) << what;
+  ASSERT_EQ(expected.type, proto::F32) << what;
+  double largest = 0;
+  for (int64_t i = 0; i < expected.numElements(); ++i)
+    largest = std::max(largest, std::fabs(double(expected.as<float>()[i])));
+  for (int64_t i = 0; i < actual.numElements(); ++i) {
+    float want = expected.as<float>()[i];
+    ASSERT_NEAR(actual.as<float>()[i], want,
+                1e-7 + scaled * largest + rtol * std::fabs(want))
+        << what << "[" << i << "]";
+  }
+}
+
+class TrainingRun : public ::testing::TestWithParam<std::tuple<Config, Mesh>> {
+};
+
+TEST_P(TrainingRun, TwentyStepsMatchPyTorch) {
+  const auto &[config, mesh] = GetParam();
+  absl::StatusOr<Compiled> compiled = compileStep(config, mesh);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  const proto::Executable &executable = compiled->executable();
+  std::string directory =
+      std::string("tests/train/") + config.model + "/" + config.name;
+  absl::StatusOr<HostTensor> batches =
+      readNpy(directory + "/" + config.input + ".npy");
+  absl::StatusOr<HostTensor> labels = readNpy(directory + "/labels.npy");
+  ASSERT_TRUE(batches.ok()) << batches.status();
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  // The step takes the batch and the labels, and returns the loss.
+  StepSignature signature = stepSignature(executable);
+  ASSERT_EQ(signature.inputs.size(), 2u);
+  ASSERT_EQ(executable.inputs(signature.inputs[0]).name(), config.input);
+  ASSERT_EQ(executable.inputs(signature.inputs[1]).name(), "labels");
+  ASSERT_EQ(signature.outputs.size(), 1u);
+  HostBackend backend(4);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      compiled->load(backend);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+
+  constexpr int kSteps = 20;
+  HostTensor losses;
+  losses.type = proto::F32;
+  losses.dims = {kSteps};
+  losses.bytes.resize(kSteps * sizeof(float));
+  int64_t count = batches->dims[0];
+  std::vector<int64_t> scalar;
+  for (int step = 0; step < kSteps; ++step) {
+    const auto &x = executable.inputs(signature.inputs[0]);
+    const auto &t = executable.inputs(signature.inputs[1]);
+    std::vector<int64_t> xDims(x.dims().begin(), x.dims().end());
+    std::vector<int64_t> tDims(t.dims().begin(), t.dims().end());
+    size_t xBytes = batches->bytes.size() / count;
+    size_t tBytes = labels->bytes.size() / count;
+    int64_t which = step % count;
+    TensorRef in[] = {TensorRef(batches->type, xDims,
+                                batches->bytes.data() + which * xBytes, xBytes),
+                      TensorRef(labels->type, tDims,
+                                labels->bytes.data() + which * tBytes, tBytes)};
+    TensorRef out[] = {TensorRef(proto::F32, scalar, losses.as<float>() + step,
+                                 sizeof(float))};
+    absl::Status stepped = (*loaded)->step(in, out);
+    ASSERT_TRUE(stepped.ok()) << "step " << step << ": " << stepped;
+  }
+  std::string label = std::string(config.name) + " on " + mesh.name;
+  absl::StatusOr<HostTensor> expectedLosses =
+      readNpy(directory + "/expected/losses.npy");
+  ASSERT_TRUE(expectedLosses.ok()) << expectedLosses.status();
+  expectClose(losses, *expectedLosses, 1e-4, 1e-6, label + ": losses");
+  // Twenty steps of f32 drift apart a little (a ReLU or a max pooling
+  // decided the other way by a rounding difference), and Adam's normalized
+  // update magnifies a rounding difference in a vanishing gradient: the
+  // state's tolerance is relative to its largest element.
+  ASSERT_GT(signature.state.size(), 6u);
+  for (const StepSignature::State &state : signature.state) {
+    absl::StatusOr<HostTensor> actual = (*loaded)->readState(state.name);
+    ASSERT_TRUE(actual.ok()) << actual.status();
+    if (state.name == "optimizer.step") {
+      EXPECT_EQ(actual->as<float>()[0], kSteps) << label;
+      continue;
+    }
+    absl::StatusOr<HostTensor> expected =
+        readNpy(directory + "/expected/" + state.name + ".npy");
+    ASSERT_TRUE(expected.ok()) << state.name << ": " << expected.status();
+    expectClose(*actual, *expected, 1e-3, 3e-3, label + ": " + state.name);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Mlp, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kMlpRuns),
+                                            ::testing::ValuesIn(kMeshes)),
+                         caseName);
+INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kGpt2Runs),
+                                            ::testing::ValuesIn(kGpt2Meshes)),
+                         caseName);
+INSTANTIATE_TEST_SUITE_P(ResNet, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kResNetRuns),
+                                            ::testing::ValuesIn(kMeshes)),
                          caseName);
 
 TEST(TrainingStepSpecs, BadSpecsAreErrors) {
