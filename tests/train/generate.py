@@ -259,7 +259,9 @@ def run(model_name, name):
     step along a leading dimension, or fewer batches the steps cycle
     through), expected/losses.npy (the loss of every step, before its
     update), expected/<weight>.npy (every weight of the ONNX file after the
-    last step) and expected/<param>.<state>.npy (the optimizer state)."""
+    last step), expected/<param>.<state>.npy (the optimizer state), and
+    <input>0.npy and expected/output.npy (the first batch, and the trained
+    model's output on it)."""
     make_model, input_name, make, state_names, class_dim, batches, eval_mode = (
         RUNS[(model_name, name)])
     out = output_directory(model_name, name)
@@ -301,6 +303,11 @@ def run(model_name, name):
     expected = os.path.join(out, "expected")
     np.save(os.path.join(expected, "losses.npy"),
             np.array(losses, dtype=np.float32))
+    # The trained model's output on the first batch (the forward model run
+    # with the parameters tessel-run --save-params writes).
+    np.save(os.path.join(out, f"{input_name}0.npy"), inputs[0].numpy())
+    with torch.no_grad():
+        np.save(os.path.join(expected, "output.npy"), model(inputs[0]).numpy())
     tensors = dict(model.named_parameters())
     tensors.update(dict(model.named_buffers()))
     for w in weights:
