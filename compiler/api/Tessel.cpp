@@ -373,17 +373,23 @@ absl::Status Compiled::save(const std::string &path) const {
 
 absl::StatusOr<std::unique_ptr<LoadedExecutable>>
 Compiled::load(Backend &backend) const {
+  absl::StatusOr<ParameterSource> source = parameterSource();
+  if (!source.ok())
+    return source.status();
+  return backend.load(executable_, *source);
+}
+
+absl::StatusOr<ParameterSource> Compiled::parameterSource() const {
   if (weights_ || executable_.parameters_size() == 0)
-    return backend.load(executable_, ParameterSource(weights_));
+    return ParameterSource(weights_);
   absl::StatusOr<ParameterFile> file =
       ParameterFile::open(linkedParameterFile_);
   if (!file.ok())
     return absl::Status(
         file.status().code(),
         absl::StrCat("cannot load the parameters: ", file.status().message()));
-  return backend.load(
-      executable_,
-      ParameterSource(std::make_shared<const ParameterFile>(std::move(*file))));
+  return ParameterSource(
+      std::make_shared<const ParameterFile>(std::move(*file)));
 }
 
 absl::StatusOr<Compiled> Compiled::read(const std::string &path,
@@ -411,6 +417,12 @@ absl::StatusOr<Compiled> compile(const ModelSource &source,
   absl::StatusOr<std::unique_ptr<Model>> model = Model::load(source, options);
   if (!model.ok())
     return model.status();
+  const TrainingOptions &training = options.training;
+  if (!training.loss.empty() || !training.optimizer.empty())
+    if (absl::Status status =
+            (*model)->train(training.loss, training.optimizer, training.frozen);
+        !status.ok())
+      return status;
   if (absl::Status status = (*model)->shard(options.sharding); !status.ok())
     return status;
   return (*model)->compile();

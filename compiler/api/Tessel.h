@@ -92,9 +92,17 @@ struct ShardingOptions {
   std::function<void(double, double)> onProgress;
 };
 
+/// A training step (Model::train): empty loss, none.
+struct TrainingOptions {
+  std::string loss, optimizer;
+  std::vector<std::string> frozen;
+};
+
 struct CompileOptions {
   /// Pins inputs' shapes (dynamic dimensions of an ONNX model).
   std::map<std::string, std::vector<int64_t>> inputShapes;
+  /// With a loss: compile() makes the model one training step.
+  TrainingOptions training;
   ShardingOptions sharding;
   /// MLIR input with graph.parameter arguments: the parameter file that
   /// holds them (as an ONNX model's compilation writes it).
@@ -134,6 +142,9 @@ public:
   /// runs independently (one run at a time per copy).
   absl::StatusOr<std::unique_ptr<LoadedExecutable>>
   load(Backend &backend) const;
+  /// Where load() takes the parameters from (saveParameters in
+  /// runtime/Checkpoint.h reads the frozen ones there).
+  absl::StatusOr<ParameterSource> parameterSource() const;
 
   /// An executable tessel-compile or save() wrote, with its parameter file
   /// (`parameterFile`, else the one it names, else `path`.params, as

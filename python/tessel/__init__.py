@@ -164,7 +164,6 @@ class Executable:
             TensorInfo(o["name"], o["dtype"], tuple(o["shape"]))
             for o in native.outputs
         ]
-        self._input_index = {t.name: i for i, t in enumerate(self.inputs)}
 
     @property
     def num_devices(self) -> int:
@@ -179,34 +178,99 @@ class Executable:
         return dict(zip((o.name for o in self.outputs),
                         self._native.run(self._ordered(inputs))))
 
+    def step(self, inputs: Union[Mapping[str, np.ndarray],
+                                 Sequence[np.ndarray]]) -> Dict[str, np.ndarray]:
+        """Takes one training step (an executable compiled with loss= and
+        optimizer=): `inputs` are the step's (step_inputs: the batch and
+        the labels), by name or in order; the parameters and optimizer
+        state stay on the devices and are updated in place. Returns the
+        step's outputs ({"loss": array})."""
+        if not self.state:
+            raise TesselError(
+                "step() trains, but no output of this executable updates a "
+                "parameter or an input: compile with loss= and optimizer=")
+        return dict(zip((o.name for o in self.step_outputs),
+                        self._native.step(
+                            self._ordered(inputs, self.step_inputs))))
+
+    @property
+    def step_inputs(self) -> List[TensorInfo]:
+        """The inputs a training step takes (the optimizer state is kept
+        on the devices)."""
+        return [TensorInfo(i["name"], i["dtype"], tuple(i["shape"]))
+                for i in self._native.step_inputs]
+
+    @property
+    def step_outputs(self) -> List[TensorInfo]:
+        """The outputs a training step returns (the loss)."""
+        return [TensorInfo(o["name"], o["dtype"], tuple(o["shape"]))
+                for o in self._native.step_outputs]
+
+    @property
+    def state(self) -> List[TensorInfo]:
+        """What the devices keep between steps: the trained parameters and
+        the optimizer state (empty for a forward executable)."""
+        return [TensorInfo(t["name"], t["dtype"], tuple(t["shape"]))
+                for t in self._native.state]
+
+    @property
+    def steps_taken(self) -> int:
+        """Steps taken, counting those of a loaded checkpoint."""
+        return self._native.steps_taken
+
+    def get_state(self, name: str) -> np.ndarray:
+        """The current value of state tensor `name` (a parameter as
+        trained so far, or optimizer state), whole."""
+        return self._native.read_state(name)
+
+    def set_state(self, name: str, value: np.ndarray) -> None:
+        """Sets state tensor `name` on the devices."""
+        self._native.write_state(name, np.asarray(value))
+
+    def save_checkpoint(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the state and steps_taken at `path`, atomically (a
+        process killed while writing leaves the previous file whole);
+        tessel-run --resume reads it too."""
+        self._native.save_checkpoint(os.fspath(path))
+
+    def load_checkpoint(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Sets the state and steps_taken from a checkpoint of this
+        training step (save_checkpoint, tessel-run --checkpoint)."""
+        self._native.load_checkpoint(os.fspath(path))
+
+    def save_params(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the model's parameters as trained so far: a parameter
+        file the forward model runs with (tessel.load(..., params=path))."""
+        self._native.save_params(os.fspath(path))
+
     def __call__(self, *arrays: np.ndarray):
         """Positional inputs; one output alone, several as a tuple."""
         results = self._native.run(self._ordered(list(arrays)))
         return results[0] if len(results) == 1 else tuple(results)
 
-    def _ordered(self, inputs) -> List[np.ndarray]:
+    def _ordered(self, inputs, specs=None) -> List[np.ndarray]:
+        specs = self.inputs if specs is None else specs
         if isinstance(inputs, Mapping):
-            unknown = [name for name in inputs if name not in self._input_index]
+            names = [t.name for t in specs]
+            unknown = [name for name in inputs if name not in names]
             if unknown:
                 raise TesselError(
-                    f"no input named {unknown[0]!r}; the program's inputs "
-                    f"are {[t.name for t in self.inputs]}")
-            missing = [t.name for t in self.inputs if t.name not in inputs]
+                    f"no input named {unknown[0]!r}; the inputs are {names}")
+            missing = [name for name in names if name not in inputs]
             if missing:
                 raise TesselError(f"input {missing[0]!r} is missing")
-            inputs = [inputs[t.name] for t in self.inputs]
+            inputs = [inputs[name] for name in names]
         arrays = []
-        for info, value in zip(self.inputs, inputs):
+        for info, value in zip(specs, inputs):
             array = np.asarray(value)
             if array.shape != info.shape:
                 raise TesselError(
                     f"input '{info.name}' has shape {array.shape}, the "
                     f"program takes {info.shape}")
             arrays.append(array)
-        if len(arrays) != len(inputs):
+        if len(arrays) != len(inputs) or len(arrays) != len(specs):
             raise TesselError(
-                f"the program takes {len(self.inputs)} inputs, got "
-                f"{len(inputs)}")
+                f"the program takes {len(specs)} inputs, got {len(inputs)}")
         return arrays
 
     @property
@@ -318,7 +382,7 @@ def _plan_arguments(plan: Plan):
 
 def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
              auto_seconds, device_profile, memory_budget, explain,
-             threads) -> Executable:
+             threads, loss, optimizer, frozen) -> Executable:
     shapes = {}
     for name, dims in (input_shapes or {}).items():
         try:
@@ -339,7 +403,8 @@ def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
         _tessel.compile(kind, data, shapes, mesh_text, text, specs,
                         bool(auto), float(auto_seconds), device_profile,
                         int(memory_budget or 0), explain or "",
-                        int(threads)))
+                        int(threads), loss or "", optimizer or "",
+                        list(frozen or ())))
 
 
 def compile(model: Model,
@@ -351,7 +416,10 @@ def compile(model: Model,
             device_profile: str = "host",
             memory_budget: Union[None, int, str] = None,
             explain: Optional[str] = None,
-            threads: int = 0) -> Executable:
+            threads: int = 0,
+            loss: Optional[str] = None,
+            optimizer: Optional[str] = None,
+            frozen: Sequence[str] = ()) -> Executable:
     """Compiles `model` for `mesh`.
 
     model: a path (.onnx or .mlir), the bytes of an ONNX model, or an
@@ -368,22 +436,24 @@ def compile(model: Model,
     explain: with auto, a tensor whose candidate layouts
       Executable.explain() reports.
     threads: cores the executable's kernels use in all (0: all of them).
+    loss, optimizer: compile one training step instead of the forward pass,
+      as tessel-compile --train takes them ("cross_entropy:logits,labels",
+      "adamw:lr=1e-3,weight_decay=0.01"); `frozen` names parameters it
+      leaves as they are. Executable.step() then trains.
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
-        return _compile("onnx", bytes(model), input_shapes, mesh, plan, auto,
-                        auto_seconds, device_profile, memory_budget, explain,
-                        threads)
-    if isinstance(model, (str, os.PathLike)):
-        return _compile("file", os.fsencode(model), input_shapes, mesh, plan,
-                        auto, auto_seconds, device_profile, memory_budget,
-                        explain, threads)
-    if hasattr(model, "SerializeToString"):
-        return _compile("onnx", model.SerializeToString(), input_shapes,
-                        mesh, plan, auto, auto_seconds, device_profile,
-                        memory_budget, explain, threads)
-    raise TesselError(
-        f"model is a path, ONNX bytes or an onnx.ModelProto, got "
-        f"{type(model).__name__}")
+        kind, data = "onnx", bytes(model)
+    elif isinstance(model, (str, os.PathLike)):
+        kind, data = "file", os.fsencode(model)
+    elif hasattr(model, "SerializeToString"):
+        kind, data = "onnx", model.SerializeToString()
+    else:
+        raise TesselError(
+            f"model is a path, ONNX bytes or an onnx.ModelProto, got "
+            f"{type(model).__name__}")
+    return _compile(kind, data, input_shapes, mesh, plan, auto, auto_seconds,
+                    device_profile, memory_budget, explain, threads, loss,
+                    optimizer, frozen)
 
 
 def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
@@ -391,11 +461,14 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
                 device_profile: str = "host",
                 memory_budget: Union[None, int, str] = None,
                 explain: Optional[str] = None,
-                threads: int = 0) -> Executable:
+                threads: int = 0,
+                loss: Optional[str] = None,
+                optimizer: Optional[str] = None,
+                frozen: Sequence[str] = ()) -> Executable:
     """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
     return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
                     auto_seconds, device_profile, memory_budget, explain,
-                    threads)
+                    threads, loss, optimizer, frozen)
 
 
 def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,

@@ -15,13 +15,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "compiler/api/Tessel.h"
 #include "compiler/plan/Plan.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/Executable.h"
 #include "runtime/host/HostBackend.h"
 
 namespace py = pybind11;
@@ -171,31 +175,167 @@ public:
   /// Runs on arrays in the program's input order; returns the outputs.
   py::list run(const std::vector<py::array> &given) {
     const proto::Executable &program = compiled.executable();
-    if (static_cast<int>(given.size()) != program.inputs_size())
-      throw Error(absl::StrCat("the program takes ", program.inputs_size(),
-                               " inputs, got ", given.size()));
+    std::vector<int> all(program.inputs_size()),
+        outputs(program.outputs_size());
+    std::iota(all.begin(), all.end(), 0);
+    std::iota(outputs.begin(), outputs.end(), 0);
+    return call(given, all, outputs, /*step=*/false);
+  }
+
+  /// A training step (LoadedExecutable::step) on the arrays of the step's
+  /// inputs; returns the step's outputs.
+  py::list step(const std::vector<py::array> &given) {
+    return call(given, signature.inputs, signature.outputs, /*step=*/true);
+  }
+
+  py::list stepInputs() const {
+    return describeAll(compiled.executable().inputs(), signature.inputs);
+  }
+  py::list stepOutputs() const {
+    return describeAll(compiled.executable().outputs(), signature.outputs);
+  }
+  py::list state() const {
+    py::list result;
+    for (const StepSignature::State &entry : signature.state)
+      result.append(describe(*entry.spec));
+    return result;
+  }
+  int64_t stepsTaken() const { return steps; }
+
+  py::array readState(const std::string &name) {
+    HostTensor value = withLoaded(
+        [&](LoadedExecutable &loaded) { return loaded.readState(name); });
+    std::optional<std::string> type = numpyName(value.type);
+    if (!type)
+      throw Error(absl::StrCat("'", name, "' is ", typeName(value.type),
+                               ", which numpy cannot hold"));
+    std::vector<py::ssize_t> shape(value.dims.begin(), value.dims.end());
+    py::array array(py::dtype(*type), shape);
+    std::copy(value.bytes.begin(), value.bytes.end(),
+              static_cast<char *>(array.mutable_data()));
+    return array;
+  }
+
+  void writeState(const std::string &name, const py::array &given) {
+    const StepSignature::State *entry = signature.find(name);
+    if (!entry)
+      throw Error(absl::StrCat("'", name, "' is no state of the executable"));
+    py::array array = checkedArray(given, *entry->spec, "state");
+    std::vector<int64_t> dims(array.shape(), array.shape() + array.ndim());
+    TensorRef value(entry->spec->element_type(), dims,
+                    const_cast<void *>(array.data()), array.nbytes());
+    withLoaded([&](LoadedExecutable &loaded) -> absl::StatusOr<bool> {
+      if (absl::Status status = loaded.writeState(name, value); !status.ok())
+        return status;
+      return true;
+    });
+  }
+
+  void saveCheckpoint(const std::string &path) {
+    withLoaded([&](LoadedExecutable &loaded) -> absl::StatusOr<bool> {
+      if (absl::Status status = tessel::saveCheckpoint(loaded, steps, path);
+          !status.ok())
+        return status;
+      return true;
+    });
+  }
+
+  void loadCheckpoint(const std::string &path) {
+    steps = withLoaded([&](LoadedExecutable &loaded) {
+      return tessel::loadCheckpoint(loaded, path);
+    });
+  }
+
+  void saveParams(const std::string &path) {
+    withLoaded([&](LoadedExecutable &loaded) -> absl::StatusOr<bool> {
+      absl::StatusOr<ParameterSource> source = compiled.parameterSource();
+      if (!source.ok())
+        return source.status();
+      if (absl::Status status = saveParameters(loaded, *source, path);
+          !status.ok())
+        return status;
+      return true;
+    });
+  }
+
+private:
+  static py::list describeAll(
+      const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
+      const std::vector<int> &which) {
+    py::list result;
+    for (int i : which)
+      result.append(describe(specs[i]));
+    return result;
+  }
+
+  /// `given` as a C-contiguous array of `spec`'s dtype (in place when it
+  /// is one already).
+  static py::array checkedArray(const py::array &given,
+                                const proto::TensorSpec &spec,
+                                const char *what) {
+    std::optional<std::string> expected = numpyName(spec.element_type());
+    if (!expected)
+      throw Error(absl::StrCat(what, " '", spec.name(), "' is ",
+                               typeName(spec.element_type()),
+                               ", which numpy cannot hold"));
+    py::dtype dtype(*expected);
+    if (!given.dtype().is(dtype) && !given.dtype().equal(dtype))
+      throw Error(absl::StrCat(what, " '", spec.name(), "' must be ", *expected,
+                               ", got ", std::string(py::str(given.dtype()))));
+    py::array array = py::array::ensure(given, py::array::c_style);
+    if (!array)
+      throw Error(
+          absl::StrCat(what, " '", spec.name(), "' cannot be made contiguous"));
+    return array;
+  }
+
+  /// Calls `use` on the loaded executable (loading it first), without the
+  /// GIL and one call at a time; raises its error.
+  template <typename Fn,
+            typename Result = std::invoke_result_t<Fn, LoadedExecutable &>>
+  typename Result::value_type withLoaded(Fn use) {
+    Result result = absl::UnknownError("not run");
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex);
+      if (absl::Status status = ensureLoaded(); !status.ok())
+        result = status;
+      else
+        result = use(*loaded);
+    }
+    return take(std::move(result));
+  }
+
+  absl::Status ensureLoaded() {
+    if (loaded)
+      return absl::OkStatus();
+    backend = std::make_unique<HostBackend>(threads);
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> load =
+        compiled.load(*backend);
+    if (!load.ok())
+      return load.status();
+    loaded = std::move(*load);
+    return absl::OkStatus();
+  }
+
+  /// Runs (or steps) on `given`, the arrays of the inputs `which`;
+  /// returns new arrays of the outputs `produced`.
+  py::list call(const std::vector<py::array> &given,
+                const std::vector<int> &which, const std::vector<int> &produced,
+                bool isStep) {
+    const proto::Executable &program = compiled.executable();
+    if (given.size() != which.size())
+      throw Error(absl::StrCat("the ", isStep ? "step" : "program", " takes ",
+                               which.size(), " inputs, got ", given.size()));
     std::vector<py::array> arrays;
     arrays.reserve(given.size());
     std::vector<std::vector<int64_t>> dims(given.size());
     std::vector<TensorRef> inputs;
     inputs.reserve(given.size());
     for (size_t i = 0; i < given.size(); ++i) {
-      const proto::TensorSpec &spec = program.inputs(i);
-      std::optional<std::string> expected = numpyName(spec.element_type());
-      if (!expected)
-        throw Error(absl::StrCat("input '", spec.name(), "' is ",
-                                 typeName(spec.element_type()),
-                                 ", which numpy cannot hold"));
-      py::dtype dtype(*expected);
-      if (!given[i].dtype().is(dtype) && !given[i].dtype().equal(dtype))
-        throw Error(absl::StrCat("input '", spec.name(), "' must be ",
-                                 *expected, ", got ",
-                                 std::string(py::str(given[i].dtype()))));
+      const proto::TensorSpec &spec = program.inputs(which[i]);
       // In place when C-contiguous; otherwise one contiguous copy.
-      arrays.push_back(py::array::ensure(given[i], py::array::c_style));
-      if (!arrays.back())
-        throw Error(absl::StrCat("input '", spec.name(),
-                                 "' cannot be made contiguous"));
+      arrays.push_back(checkedArray(given[i], spec, "input"));
       const py::array &array = arrays.back();
       dims[i].assign(array.shape(), array.shape() + array.ndim());
       inputs.emplace_back(spec.element_type(), dims[i],
@@ -204,7 +344,8 @@ public:
     py::list results;
     std::vector<TensorRef> outputs;
     std::vector<py::array> made;
-    for (const proto::TensorSpec &spec : program.outputs()) {
+    for (int o : produced) {
+      const proto::TensorSpec &spec = program.outputs(o);
       std::optional<std::string> name = numpyName(spec.element_type());
       if (!name)
         throw Error(absl::StrCat("output '", spec.name(), "' is ",
@@ -219,28 +360,21 @@ public:
       made.push_back(array);
       results.append(array);
     }
-    absl::Status status;
-    {
-      py::gil_scoped_release release;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (!loaded) {
-        backend = std::make_unique<HostBackend>(threads);
-        absl::StatusOr<std::unique_ptr<LoadedExecutable>> load =
-            compiled.load(*backend);
-        status = load.status();
-        if (load.ok())
-          loaded = std::move(*load);
-      }
-      if (status.ok())
-        status = loaded->runBuffers(inputs, outputs);
-    }
-    if (!status.ok())
-      raise(status);
+    withLoaded([&](LoadedExecutable &loaded) -> absl::StatusOr<bool> {
+      absl::Status status = isStep ? loaded.step(inputs, outputs)
+                                   : loaded.runBuffers(inputs, outputs);
+      if (!status.ok())
+        return status;
+      steps += isStep;
+      return true;
+    });
     return results;
   }
 
-private:
   Compiled compiled;
+  StepSignature signature = stepSignature(compiled.executable());
+  /// Steps taken (from a checkpoint's count when one was loaded).
+  int64_t steps = 0;
   int threads;
   std::mutex mutex;
   std::unique_ptr<HostBackend> backend;
@@ -254,7 +388,9 @@ compileModel(const std::string &kind, const py::bytes &data,
              const std::vector<std::pair<std::string, std::string>> &specs,
              bool autoShard, double autoSeconds,
              const std::string &deviceProfile, int64_t memoryBudget,
-             const std::string &explain, int threads) {
+             const std::string &explain, int threads, const std::string &loss,
+             const std::string &optimizer,
+             const std::vector<std::string> &frozen) {
   std::string contents = data;
   ModelSource source = kind == "file"   ? ModelSource::file(contents)
                        : kind == "onnx" ? ModelSource::onnx(contents)
@@ -278,6 +414,7 @@ compileModel(const std::string &kind, const py::bytes &data,
   options.sharding.deviceProfile = deviceProfile;
   options.sharding.memoryBudget = memoryBudget;
   options.sharding.explain = explain;
+  options.training = {loss, optimizer, frozen};
   absl::StatusOr<Compiled> compiled;
   {
     py::gil_scoped_release release;
@@ -305,7 +442,17 @@ PYBIND11_MODULE(_tessel, m) {
       .def("device_memory", &Executable::deviceMemory)
       .def("report", &Executable::report)
       .def("save", &Executable::save)
-      .def("run", &Executable::run);
+      .def("run", &Executable::run)
+      .def("step", &Executable::step)
+      .def_property_readonly("step_inputs", &Executable::stepInputs)
+      .def_property_readonly("step_outputs", &Executable::stepOutputs)
+      .def_property_readonly("state", &Executable::state)
+      .def_property_readonly("steps_taken", &Executable::stepsTaken)
+      .def("read_state", &Executable::readState)
+      .def("write_state", &Executable::writeState)
+      .def("save_checkpoint", &Executable::saveCheckpoint)
+      .def("load_checkpoint", &Executable::loadCheckpoint)
+      .def("save_params", &Executable::saveParams);
 
   m.def("compile", &compileModel);
   m.def("read",
