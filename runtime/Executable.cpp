@@ -62,6 +62,17 @@ const StepSignature::State *StepSignature::find(const std::string &name) const {
   return nullptr;
 }
 
+absl::StatusOr<int> StepSignature::indexOf(const std::string &name) const {
+  for (size_t k = 0; k < state.size(); ++k)
+    if (state[k].name == name)
+      return static_cast<int>(k);
+  return absl::NotFoundError(absl::StrCat(
+      "'", name, "' is no state of the executable (",
+      state.empty() ? "it has none: no output updates an input or a parameter"
+                    : "an input or parameter that an output updates",
+      ")"));
+}
+
 int64_t meshSize(const proto::Mesh &mesh) {
   int64_t size = 1;
   for (const proto::MeshAxis &axis : mesh.axes())

@@ -82,6 +82,8 @@ struct StepSignature {
   std::vector<State> state;
   /// The state tensor called `name`, or null.
   const State *find(const std::string &name) const;
+  /// Its index in `state` (and state_updates), or an error naming it.
+  absl::StatusOr<int> indexOf(const std::string &name) const;
 };
 StepSignature stepSignature(const proto::Executable &executable);
 

@@ -60,8 +60,6 @@ private:
   absl::Status runDevice(int d);
   /// Runs every device's program on the inputs scattered to them.
   absl::Status runDevices();
-  /// The state tensor `name` and its index in state_updates.
-  absl::StatusOr<int> stateIndex(const std::string &name) const;
   /// Creates the groups of every collective and each device's place in
   /// them, once.
   absl::Status prepareCollectives();
@@ -247,20 +245,8 @@ absl::Status HostExecutable::step(absl::Span<const TensorRef> inputs,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> HostExecutable::stateIndex(const std::string &name) const {
-  for (size_t k = 0; k < signature.state.size(); ++k)
-    if (signature.state[k].name == name)
-      return static_cast<int>(k);
-  return absl::NotFoundError(absl::StrCat(
-      "'", name, "' is no state of the executable (",
-      signature.state.empty() ? "it has none: no output updates an input or a "
-                                "parameter"
-                              : "an input or parameter that an output updates",
-      ")"));
-}
-
 absl::StatusOr<HostTensor> HostExecutable::readState(const std::string &name) {
-  absl::StatusOr<int> k = stateIndex(name);
+  absl::StatusOr<int> k = signature.indexOf(name);
   if (!k.ok())
     return k.status();
   HostTensor whole = outputFor(*signature.state[*k].spec);
@@ -271,18 +257,12 @@ absl::StatusOr<HostTensor> HostExecutable::readState(const std::string &name) {
 
 absl::Status HostExecutable::writeState(const std::string &name,
                                         const TensorRef &value) {
-  absl::StatusOr<int> k = stateIndex(name);
+  absl::StatusOr<int> k = signature.indexOf(name);
   if (!k.ok())
     return k.status();
-  google::protobuf::RepeatedPtrField<proto::TensorSpec> spec;
-  *spec.Add() = *signature.state[*k].spec;
-  if (absl::Status status = checkTensors(spec, {value}, "state"); !status.ok())
-    return status;
-  for (HostDevice &device : devices) {
-    HostDevice::OutputPart part = device.statePart(*k);
-    HostDevice::extract({0, part.dims, part.offsets, part.bytes}, value,
-                        device.stateData(*k));
-  }
+  for (HostDevice &device : devices)
+    if (absl::Status status = device.writeState(*k, value); !status.ok())
+      return status;
   return absl::OkStatus();
 }
 

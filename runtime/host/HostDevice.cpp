@@ -394,6 +394,18 @@ char *HostDevice::stateData(int k) {
                             : inputData(update.index());
 }
 
+absl::Status HostDevice::writeState(int k, const TensorRef &value) {
+  const proto::StateUpdate &update = executable->state_updates(k);
+  google::protobuf::RepeatedPtrField<proto::TensorSpec> spec;
+  *spec.Add() = update.parameter() ? executable->parameters(update.index())
+                                   : executable->inputs(update.index());
+  if (absl::Status status = checkTensors(spec, {value}, "state"); !status.ok())
+    return status;
+  OutputPart part = statePart(k);
+  extract({0, part.dims, part.offsets, part.bytes}, value, stateData(k));
+  return absl::OkStatus();
+}
+
 void HostDevice::commitState() {
   for (int k = 0; k < executable->state_updates_size(); ++k) {
     const char *from = static_cast<const char *>(

@@ -106,6 +106,9 @@ public:
   OutputPart statePart(int k) const {
     return outputPart(*program_, executable->state_updates(k).output());
   }
+  /// Sets this device's part of state `k` from `value`, whole (checked
+  /// against the state's type and shape).
+  absl::Status writeState(int k, const TensorRef &value);
   /// Writes every update over its target's part: after a step.
   void commitState();
   /// The device's buffer holding output `o`.

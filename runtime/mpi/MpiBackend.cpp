@@ -26,6 +26,12 @@ public:
   absl::Status prepare(const ParameterSource &parameters, int threads);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
+  absl::Status step(absl::Span<const TensorRef> inputs,
+                    absl::Span<const TensorRef> outputs) override;
+  absl::StatusOr<HostTensor> readState(const std::string &name) override;
+  absl::Status writeState(const std::string &name,
+                          const TensorRef &value) override;
+  bool holdsResults() const override { return rank == 0; }
   const proto::Executable &executable() const override { return program; }
   /// This rank's kernels and collectives (its one device), with profiling.
   std::vector<std::pair<std::string, double>> profile() const override {
@@ -33,11 +39,14 @@ public:
   }
 
 private:
+  /// Runs this rank's program on the inputs in its device.
+  absl::Status runDevice();
   absl::Status collective(int index, const proto::Instruction &instruction,
                           const std::vector<kernels::TensorView> &operands,
                           const std::vector<kernels::TensorView> &results);
 
   proto::Executable program;
+  StepSignature signature = stepSignature(program);
   bool profiling;
   KernelProfile seconds;
   int rank = 0, world = 1;
@@ -120,24 +129,73 @@ MpiExecutable::run(const std::vector<HostTensor> &inputs) {
     return parts.status();
   for (const auto &[index, bytes] : *parts)
     std::copy(bytes.begin(), bytes.end(), device.inputData(index));
-  if (absl::Status status = device.run(
-          [this](int i, const proto::Instruction &instruction,
-                 const std::vector<kernels::TensorView> &operands,
-                 const std::vector<kernels::TensorView> &results) {
-            return collective(i, instruction, operands, results);
-          },
-          profiling ? HostDevice::ProfileFn(
-                          [this](const std::string &name, double time) {
-                            seconds.add(name, time);
-                          })
-                    : HostDevice::ProfileFn());
-      !status.ok())
+  if (absl::Status status = runDevice(); !status.ok())
     return status;
   // Outputs: every rank's part to rank 0, which assembles them.
   std::vector<const char *> mine;
   for (int o = 0; o < program.outputs_size(); ++o)
     mine.push_back(static_cast<const char *>(device.output(o).data));
   return assembleOutputs(program, mine);
+}
+
+absl::Status MpiExecutable::runDevice() {
+  return device.run(
+      [this](int i, const proto::Instruction &instruction,
+             const std::vector<kernels::TensorView> &operands,
+             const std::vector<kernels::TensorView> &results) {
+        return collective(i, instruction, operands, results);
+      },
+      profiling
+          ? HostDevice::ProfileFn([this](const std::string &name, double time) {
+              seconds.add(name, time);
+            })
+          : HostDevice::ProfileFn());
+}
+
+absl::Status MpiExecutable::step(absl::Span<const TensorRef> inputs,
+                                 absl::Span<const TensorRef> outputs) {
+  ++steps;
+  absl::StatusOr<std::map<int64_t, std::vector<char>>> parts =
+      distributeStepInputs(program, signature, inputs, outputs);
+  if (!parts.ok())
+    return parts.status();
+  for (const auto &[index, bytes] : *parts)
+    std::copy(bytes.begin(), bytes.end(), device.inputData(index));
+  if (absl::Status status = runDevice(); !status.ok())
+    return status;
+  // This rank's memory is its own: the update can follow the run at once.
+  device.commitState();
+  std::vector<const char *> mine;
+  for (int o : signature.outputs)
+    mine.push_back(static_cast<const char *>(device.output(o).data));
+  absl::StatusOr<std::vector<HostTensor>> assembled =
+      assembleOutputs(program, mine, signature.outputs);
+  if (!assembled.ok())
+    return assembled.status();
+  for (size_t o = 0; o < assembled->size(); ++o)
+    std::copy((*assembled)[o].bytes.begin(), (*assembled)[o].bytes.end(),
+              outputs[o].data);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HostTensor> MpiExecutable::readState(const std::string &name) {
+  absl::StatusOr<int> k = signature.indexOf(name);
+  if (!k.ok())
+    return k.status();
+  absl::StatusOr<std::vector<HostTensor>> assembled =
+      assembleOutputs(program, {device.stateData(*k)},
+                      {static_cast<int>(program.state_updates(*k).output())});
+  if (!assembled.ok())
+    return assembled.status();
+  return rank == 0 ? std::move(assembled->front()) : HostTensor();
+}
+
+absl::Status MpiExecutable::writeState(const std::string &name,
+                                       const TensorRef &value) {
+  absl::StatusOr<int> k = signature.indexOf(name);
+  if (!k.ok())
+    return k.status();
+  return device.writeState(*k, value);
 }
 
 } // namespace

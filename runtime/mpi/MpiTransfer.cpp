@@ -39,9 +39,9 @@ joinWorld(const proto::Executable &executable,
       parametersFingerprint = parametersFingerprint * 1000003 ^
                               std::hash<std::string_view>()(std::string_view(
                                   parameter.data.get(), parameter.bytes));
-  if (absl::Status status = MpiGroup::worldAgrees(
-          std::hash<std::string>()(bytes), parametersFingerprint,
-          parameters.status());
+  if (absl::Status status =
+          MpiGroup::worldAgrees(std::hash<std::string>()(bytes),
+                                parametersFingerprint, parameters.status());
       !status.ok())
     return status;
   // The same executable everywhere: its device count is wrong for all.
@@ -56,9 +56,13 @@ joinWorld(const proto::Executable &executable,
   return rank;
 }
 
+namespace {
+/// distributeInputs and distributeStepInputs: `tensorOf` gives rank 0's
+/// whole input `index`, or null for an input the devices keep.
 absl::StatusOr<std::map<int64_t, std::vector<char>>>
-distributeInputs(const proto::Executable &executable,
-                 const std::vector<HostTensor> &inputs) {
+distribute(const proto::Executable &executable, const absl::Status &verdict,
+           const std::function<const TensorRef *(int64_t index)> &tensorOf,
+           const std::function<bool(int64_t index)> &kept) {
   // Non-blocking calls waited on with the collective timeout: a rank that
   // is stuck or gone ends the job instead of holding the others forever.
   int rank = 0, world = 1;
@@ -71,7 +75,7 @@ distributeInputs(const proto::Executable &executable,
   std::vector<MPI_Request> requests;
   std::vector<int> peers;
   if (rank == 0) {
-    checked = checkInputs(executable, inputs);
+    checked = verdict;
     ok = checked.ok();
     for (int r = 1; r < world; ++r) {
       requests.emplace_back();
@@ -101,8 +105,10 @@ distributeInputs(const proto::Executable &executable,
     for (int r = 0; r < world; ++r)
       for (const HostDevice::InputPart &part :
            HostDevice::inputParts(executable.programs(r))) {
+        if (kept(part.index))
+          continue;
         std::vector<char> bytes(part.bytes);
-        HostDevice::extract(part, inputs[part.index], bytes.data());
+        HostDevice::extract(part, *tensorOf(part.index), bytes.data());
         if (r == 0) {
           mine[part.index] = std::move(bytes);
           continue;
@@ -122,6 +128,8 @@ distributeInputs(const proto::Executable &executable,
   }
   for (const HostDevice::InputPart &part :
        HostDevice::inputParts(executable.programs(rank))) {
+    if (kept(part.index))
+      continue;
     std::vector<char> &bytes = mine[part.index];
     bytes.resize(part.bytes);
     requests.emplace_back();
@@ -135,22 +143,67 @@ distributeInputs(const proto::Executable &executable,
     return status;
   return mine;
 }
+} // namespace
+
+absl::StatusOr<std::map<int64_t, std::vector<char>>>
+distributeInputs(const proto::Executable &executable,
+                 const std::vector<HostTensor> &inputs) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::vector<TensorRef> refs(inputs.begin(), inputs.end());
+  return distribute(
+      executable, rank == 0 ? checkInputs(executable, inputs) : absl::Status(),
+      [&](int64_t index) { return &refs[index]; },
+      [](int64_t) { return false; });
+}
+
+absl::StatusOr<std::map<int64_t, std::vector<char>>> distributeStepInputs(
+    const proto::Executable &executable, const StepSignature &step,
+    absl::Span<const TensorRef> inputs, absl::Span<const TensorRef> outputs) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::vector<const TensorRef *> byIndex(executable.inputs_size(), nullptr);
+  absl::Status verdict;
+  if (rank == 0) {
+    verdict = checkStepTensors(executable, inputs, outputs);
+    if (verdict.ok())
+      for (size_t i = 0; i < step.inputs.size(); ++i)
+        byIndex[step.inputs[i]] = &inputs[i];
+  }
+  std::vector<bool> taken(executable.inputs_size(), false);
+  for (int i : step.inputs)
+    taken[i] = true;
+  return distribute(
+      executable, verdict, [&](int64_t index) { return byIndex[index]; },
+      [&](int64_t index) { return !taken[index]; });
+}
 
 absl::StatusOr<std::vector<HostTensor>>
 assembleOutputs(const proto::Executable &executable,
                 const std::vector<const char *> &parts) {
+  std::vector<int> all(executable.outputs_size());
+  for (int o = 0; o < executable.outputs_size(); ++o)
+    all[o] = o;
+  return assembleOutputs(executable, parts, all);
+}
+
+absl::StatusOr<std::vector<HostTensor>>
+assembleOutputs(const proto::Executable &executable,
+                const std::vector<const char *> &parts,
+                const std::vector<int> &which) {
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   std::vector<MPI_Request> requests;
   std::vector<int> peers;
+  int count = static_cast<int>(which.size());
   if (rank != 0) {
-    for (int o = 0; o < executable.outputs_size(); ++o) {
+    for (int i = 0; i < count; ++i) {
       HostDevice::OutputPart part =
-          HostDevice::outputPart(executable.programs(rank), o);
+          HostDevice::outputPart(executable.programs(rank), which[i]);
       requests.emplace_back();
       peers.push_back(0);
-      MPI_Isend(parts[o], static_cast<int>(part.bytes), MPI_BYTE, 0, o,
+      MPI_Isend(parts[i], static_cast<int>(part.bytes), MPI_BYTE, 0, i,
                 MPI_COMM_WORLD, &requests.back());
     }
     if (absl::Status status = MpiGroup::waitTransfers(
@@ -159,30 +212,30 @@ assembleOutputs(const proto::Executable &executable,
       return status;
     return std::vector<HostTensor>();
   }
-  // Rank r's part of output o: its program's buffer for it, placed by its
-  // offsets.
+  // Rank r's part of output which[i]: its program's buffer for it, placed
+  // by its offsets.
   std::vector<std::vector<std::vector<char>>> received(
-      executable.outputs_size(), std::vector<std::vector<char>>(world));
-  for (int o = 0; o < executable.outputs_size(); ++o)
+      count, std::vector<std::vector<char>>(world));
+  for (int i = 0; i < count; ++i)
     for (int r = 1; r < world; ++r) {
-      received[o][r].resize(
-          HostDevice::outputPart(executable.programs(r), o).bytes);
+      received[i][r].resize(
+          HostDevice::outputPart(executable.programs(r), which[i]).bytes);
       requests.emplace_back();
       peers.push_back(r);
-      MPI_Irecv(received[o][r].data(), static_cast<int>(received[o][r].size()),
-                MPI_BYTE, r, o, MPI_COMM_WORLD, &requests.back());
+      MPI_Irecv(received[i][r].data(), static_cast<int>(received[i][r].size()),
+                MPI_BYTE, r, i, MPI_COMM_WORLD, &requests.back());
     }
   if (absl::Status status = MpiGroup::waitTransfers(
           requests, "outputs", "outputs (assembling them on rank 0)", peers);
       !status.ok())
     return status;
   std::vector<HostTensor> outputs;
-  for (int o = 0; o < executable.outputs_size(); ++o) {
-    HostTensor output = outputFor(executable.outputs(o));
+  for (int i = 0; i < count; ++i) {
+    HostTensor output = outputFor(executable.outputs(which[i]));
     for (int r = 0; r < world; ++r)
-      HostDevice::placeOutput(HostDevice::outputPart(executable.programs(r), o),
-                              r == 0 ? parts[o] : received[o][r].data(),
-                              output);
+      HostDevice::placeOutput(
+          HostDevice::outputPart(executable.programs(r), which[i]),
+          r == 0 ? parts[i] : received[i][r].data(), output);
     outputs.push_back(std::move(output));
   }
   return outputs;

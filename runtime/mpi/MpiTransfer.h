@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/Backend.h"
+#include "runtime/Executable.h"
 #include "runtime/host/HostDevice.h"
 
 namespace tessel {
@@ -36,6 +37,12 @@ joinWorld(const proto::Executable &executable,
 absl::StatusOr<std::map<int64_t, std::vector<char>>>
 distributeInputs(const proto::Executable &executable,
                  const std::vector<HostTensor> &inputs);
+/// The same for a training step (LoadedExecutable::step): `inputs` are the
+/// step's (`step`'s inputs), the state's inputs stay where the devices
+/// keep them, and rank 0 also checks `outputs`, the step's.
+absl::StatusOr<std::map<int64_t, std::vector<char>>> distributeStepInputs(
+    const proto::Executable &executable, const StepSignature &step,
+    absl::Span<const TensorRef> inputs, absl::Span<const TensorRef> outputs);
 
 /// Sends this rank's part of every output (`parts[o]`, the bytes of its
 /// program's output buffer) to rank 0, which returns the assembled outputs;
@@ -43,6 +50,12 @@ distributeInputs(const proto::Executable &executable,
 absl::StatusOr<std::vector<HostTensor>>
 assembleOutputs(const proto::Executable &executable,
                 const std::vector<const char *> &parts);
+/// The same for the outputs `which` alone (`parts[i]` this rank's part of
+/// output which[i]).
+absl::StatusOr<std::vector<HostTensor>>
+assembleOutputs(const proto::Executable &executable,
+                const std::vector<const char *> &parts,
+                const std::vector<int> &which);
 
 } // namespace tessel
 
