@@ -2,6 +2,7 @@
 
 #include "compiler/api/Tessel.h"
 #include "compiler/train/TrainingStep.h"
+#include "compiler/train/ZeroPlan.h"
 
 #include <optional>
 #include <set>
@@ -228,7 +229,18 @@ absl::Status Model::shard(const ShardingOptions &options) {
         return parsed.status();
       mesh = *parsed;
     }
-    if (failed(applyPlan(module, options.plan.value_or(proto::Plan()), mesh,
+    proto::Plan plan = options.plan.value_or(proto::Plan());
+    if (plan.has_zero()) {
+      auto functions = llvm::to_vector(module.getOps<mlir::func::FuncOp>());
+      if (functions.size() != 1)
+        return absl::InvalidArgumentError(
+            "a plan's zero stage applies to a module of one function");
+      if (absl::Status status = train::expandZero(
+              functions.front(), mesh.axes_size() ? mesh : plan.mesh(), plan);
+          !status.ok())
+        return status;
+    }
+    if (failed(applyPlan(module, plan, mesh,
                          s.model.imported ? s.model.imported->readers
                                           : TensorReaders())))
       return s.failure("the plan does not apply");

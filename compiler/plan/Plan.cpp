@@ -81,6 +81,24 @@ absl::StatusOr<proto::PlanMesh> parseMeshFlag(const std::string &flag) {
   return mesh;
 }
 
+std::string formatSpec(const std::vector<SpecDimension> &spec) {
+  std::vector<std::string> dims;
+  for (const SpecDimension &dim : spec) {
+    std::vector<std::string> axes;
+    for (const std::string &axis : dim.axes)
+      axes.push_back(absl::StrCat("\"", axis, "\""));
+    if (dim.open)
+      dims.push_back("\"?\"");
+    else if (axes.empty())
+      dims.push_back("null");
+    else if (axes.size() == 1)
+      dims.push_back(axes.front());
+    else
+      dims.push_back(absl::StrCat("[", absl::StrJoin(axes, ", "), "]"));
+  }
+  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
+
 absl::StatusOr<std::vector<SpecDimension>> parseSpec(const std::string &spec) {
   std::vector<SpecDimension> dims;
   size_t i = 0;
@@ -421,24 +439,18 @@ proto::Plan extractPlan(mlir::ModuleOp module) {
     break;
   }
   auto specOf = [](spmd::ShardingAttr sharding) {
-    std::vector<std::string> dims;
+    std::vector<SpecDimension> dims;
     for (spmd::DimensionShardingAttr dim : sharding.getDims()) {
-      std::vector<std::string> axes;
+      SpecDimension &out = dims.emplace_back();
       for (spmd::AxisRefAttr axis : dim.getAxes()) {
-        std::string text = absl::StrCat("\"", axis.getName().str());
+        std::string text = axis.getName().str();
         if (axis.isSubAxis())
           absl::StrAppend(&text, ":(", axis.getPreSize(), ")",
                           axis.getSubSize());
-        axes.push_back(text + "\"");
+        out.axes.push_back(text);
       }
-      if (axes.empty())
-        dims.push_back("null");
-      else if (axes.size() == 1)
-        dims.push_back(axes.front());
-      else
-        dims.push_back(absl::StrCat("[", absl::StrJoin(axes, ", "), "]"));
     }
-    return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+    return formatSpec(dims);
   };
   for (mlir::func::FuncOp function : module.getOps<mlir::func::FuncOp>())
     for (const auto &[name, value] : namedTensors(function).values)

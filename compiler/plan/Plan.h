@@ -6,8 +6,8 @@
 // function arguments and results by `graph.name`, activations by the name
 // of the op that computes them (the importer names ops after their ONNX
 // output tensors); or inputs and weights by a node that reads them and the
-// operand (the importer's TensorReaders). Extracting writes the shardings a module ended up with
-// back as a plan.
+// operand (the importer's TensorReaders). Extracting writes the shardings a
+// module ended up with back as a plan.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "compiler/plan/plan.pb.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "compiler/plan/plan.pb.h"
 
 namespace tessel {
 
@@ -45,6 +45,8 @@ struct SpecDimension {
 
 /// Parses a JAX-style spec: `["x", null]`, `[["x", "y"], "?"]`.
 absl::StatusOr<std::vector<SpecDimension>> parseSpec(const std::string &spec);
+/// The spec's text, as parseSpec reads it.
+std::string formatSpec(const std::vector<SpecDimension> &spec);
 
 /// For each input or weight of a model by name, the source nodes that read
 /// it, as "node:operand" (ImportedModel::readers).

@@ -14,6 +14,19 @@
 #include "passes/autodiff/Passes.h"
 
 namespace tessel::train {
+
+namespace {
+/// Gives the op computing `value` the name `name` (a NameLoc around its
+/// location), so that plans can name it; not when the value is an
+/// argument, one of several results, or already named.
+void nameValue(mlir::Value value, const std::string &name) {
+  mlir::Operation *op = value.getDefiningOp();
+  if (!op || op->getNumResults() != 1 || mlir::isa<mlir::NameLoc>(op->getLoc()))
+    return;
+  op->setLoc(mlir::NameLoc::get(mlir::StringAttr::get(op->getContext(), name),
+                                op->getLoc()));
+}
+} // namespace
 namespace {
 
 using mlir::RankedTensorType;
@@ -351,6 +364,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   for (size_t i = 0; i < parameters->size(); ++i) {
     Value p = function.getArgument((*parameters)[i]);
     Value g = ret.getOperand(1 + i);
+    nameValue(g, names[i] + kGradientSuffix);
     b.loc = tagged(p.getLoc(), "optimizer");
     double lr = optimizer.lr, wd = optimizer.weightDecay;
     Value updated;
@@ -391,6 +405,7 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
       break;
     }
     }
+    nameValue(updated, names[i] + kUpdatedSuffix);
     results.push_back(updated);
     resultNames.push_back(named(names[i]));
   }

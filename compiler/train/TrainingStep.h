@@ -49,6 +49,12 @@ absl::StatusOr<OptimizerSpec> parseOptimizer(const std::string &text);
 /// (`momentum_buffer`; `exp_avg`, `exp_avg_sq`).
 std::vector<std::string> stateNames(const OptimizerSpec &optimizer);
 
+/// What the step names for plans, after each trained parameter:
+/// `<parameter>.grad`, its gradient, and `<parameter>.updated`, its next
+/// value before the result lays it out as the parameter.
+inline constexpr const char *kGradientSuffix = ".grad";
+inline constexpr const char *kUpdatedSuffix = ".updated";
+
 /// The name of the step counter argument of Adam and AdamW.
 inline constexpr const char *kStepCounter = "optimizer.step";
 

@@ -81,6 +81,23 @@ def test_checkpoint_resumes_bit_identically(tmp_path):
                                load_expected("output"), rtol=1e-3, atol=1e-4)
 
 
+def test_zero_stages_shrink_device_memory():
+    # Each ZeRO stage splits more over the batch axis: the optimizer state,
+    # then the gradients, then the parameters.
+    memory = []
+    for stage in range(4):
+        plan = ('mesh { axes { name: "x" size: 4 } }\n'
+                'tensors { name: "x" spec: \'["x", null]\' }\n')
+        if stage:
+            plan += f'zero {{ stage: {stage} axis: "x" }}\n'
+        executable = compile_step(plan=plan)
+        memory.append(executable.device_memory(0))
+        losses = train(executable, 0, 3)
+        np.testing.assert_allclose(losses, load_expected("losses")[:3],
+                                   rtol=1e-4)
+    assert memory[0] > memory[1] > memory[2] > memory[3], memory
+
+
 def test_state_can_be_set():
     executable = compile_step()
     zeros = np.zeros((128, 64), np.float32)

@@ -98,6 +98,8 @@ struct Mesh {
   const char *inputSpec;
   /// A plan file (with its mesh), or none.
   const char *planFile = nullptr;
+  /// A ZeRO stage over axis "x" (the plan's zero), or 0.
+  int zeroStage = 0;
 };
 
 const Mesh kMeshes[] = {
@@ -115,6 +117,15 @@ const Mesh kGpt2Meshes[] = {
     {"auto_2x2", "x=2,y=2", true, nullptr},
 };
 
+// ZeRO over the batch axis (compiler/train/ZeroPlan.h): the optimizer
+// state, then the gradients, then the parameters split over it.
+const Mesh kZeroMeshes[] = {
+    {"zero1_4", "x=4", false, "\"x\"", nullptr, 1},
+    {"zero2_4", "x=4", false, "\"x\"", nullptr, 2},
+    {"zero3_4", "x=4", false, "\"x\"", nullptr, 3},
+    {"zero3_3_uneven_batch", "x=3", false, "\"x\"", nullptr, 3},
+};
+
 absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
   CompileOptions options;
   options.inputShapes[config.input] = config.shape;
@@ -128,7 +139,8 @@ absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
     options.sharding.plan = *plan;
   }
   if (mesh.inputSpec) {
-    options.sharding.plan.emplace();
+    if (!options.sharding.plan)
+      options.sharding.plan.emplace();
     proto::TensorPlan *entry = options.sharding.plan->add_tensors();
     entry->set_name(config.input);
     // The batch (the input's first dimension) split, the rest whole.
@@ -136,6 +148,10 @@ absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
     for (size_t d = 1; d < config.shape.size(); ++d)
       spec += ", null";
     entry->set_spec(spec + "]");
+  }
+  if (mesh.zeroStage) {
+    options.sharding.plan->mutable_zero()->set_stage(mesh.zeroStage);
+    options.sharding.plan->mutable_zero()->set_axis("x");
   }
   absl::StatusOr<std::unique_ptr<Model>> model =
       Model::load(ModelSource::file(std::string("tests/models/") +
@@ -366,6 +382,18 @@ INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingRun,
 INSTANTIATE_TEST_SUITE_P(ResNet, TrainingRun,
                          ::testing::Combine(::testing::ValuesIn(kResNetRuns),
                                             ::testing::ValuesIn(kMeshes)),
+                         caseName);
+INSTANTIATE_TEST_SUITE_P(MlpZero, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kMlpRuns),
+                                            ::testing::ValuesIn(kZeroMeshes)),
+                         caseName);
+INSTANTIATE_TEST_SUITE_P(Gpt2Zero, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kGpt2Runs),
+                                            ::testing::ValuesIn(kZeroMeshes)),
+                         caseName);
+INSTANTIATE_TEST_SUITE_P(ResNetZero, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kResNetRuns),
+                                            ::testing::ValuesIn(kZeroMeshes)),
                          caseName);
 
 TEST(TrainingStepSpecs, BadSpecsAreErrors) {
