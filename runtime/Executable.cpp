@@ -73,6 +73,21 @@ absl::StatusOr<int> StepSignature::indexOf(const std::string &name) const {
       ")"));
 }
 
+int64_t deviceBytes(const proto::Executable &executable, int device) {
+  const proto::DeviceProgram &program = executable.programs(device);
+  int64_t bytes = program.arena_bytes();
+  std::set<std::pair<int, int64_t>> counted;
+  for (const proto::Buffer &buffer : program.buffers()) {
+    if ((buffer.storage() != proto::Buffer::INPUT &&
+         buffer.storage() != proto::Buffer::PARAMETER) ||
+        !counted.insert({buffer.storage(), buffer.index()}).second)
+      continue;
+    bytes +=
+        checkedProduct(buffer.dims(), kernels::byteSize(buffer.element_type()));
+  }
+  return bytes;
+}
+
 int64_t meshSize(const proto::Mesh &mesh) {
   int64_t size = 1;
   for (const proto::MeshAxis &axis : mesh.axes())

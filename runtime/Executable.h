@@ -87,6 +87,10 @@ struct StepSignature {
 };
 StepSignature stepSignature(const proto::Executable &executable);
 
+/// Bytes device `device` holds while it runs: its arena, its parts of the
+/// inputs and of the parameters.
+int64_t deviceBytes(const proto::Executable &executable, int device);
+
 /// Number of devices of the executable's mesh.
 int64_t meshSize(const proto::Mesh &mesh);
 

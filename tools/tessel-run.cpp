@@ -18,6 +18,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -326,6 +328,29 @@ bool differs(const tessel::HostTensor &got, const tessel::HostTensor &want,
   return bad > 0;
 }
 
+/// This process's resident memory (VmRSS) or its high-water mark since
+/// the last resetPeakResident() (VmHWM), in bytes; -1 if unknown.
+int64_t residentBytes(bool peak) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  const char *field = peak ? "VmHWM:" : "VmRSS:";
+  while (std::getline(status, line))
+    if (absl::StartsWith(line, field))
+      return std::atoll(line.c_str() + std::strlen(field)) * 1024;
+  return -1;
+}
+
+/// Restarts VmHWM from the current resident size (Linux's clear_refs).
+bool resetPeakResident() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
+}
+
+/// What this process held before it loaded the executable.
+int64_t residentBeforeLoad = -1;
+
 /// The step inputs of --steps: per input a step takes, its file's tensor
 /// (one batch, or a batch per step along a leading dimension) or a random
 /// batch; errors name the input and the shapes.
@@ -413,6 +438,9 @@ int runSteps(tessel::LoadedExecutable &loaded,
     outputDims.push_back({executable.outputs(o).dims().begin(),
                           executable.outputs(o).dims().end()});
   int64_t logEvery = absl::GetFlag(FLAGS_log_every);
+  // The peak the steps reach, from here (the state and the program
+  // loaded, the batches read).
+  bool measured = residentBeforeLoad >= 0 && resetPeakResident();
   auto begin = std::chrono::steady_clock::now();
   for (int64_t i = start; i < steps; ++i) {
     std::vector<tessel::TensorRef> in, out;
@@ -453,6 +481,21 @@ int runSteps(tessel::LoadedExecutable &loaded,
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
           .count();
+  // Memory per device: what the steps held at their peak above what the
+  // process held before loading (a process per device under MPI; the
+  // process's share per device thread on the host).
+  int64_t grown =
+      measured ? residentBytes(/*peak=*/true) - residentBeforeLoad : -1;
+  int devices = executable.programs_size();
+  std::vector<int64_t> perRank(inMpiJob ? devices : 1, grown);
+  if (inMpiJob) {
+    tessel::Watchdog::Wait waiting("outputs", "outputs (memory figures)",
+                                   "the other ranks");
+    MPI_Gather(&grown, 1, MPI_INT64_T, perRank.data(), 1, MPI_INT64_T, 0,
+               MPI_COMM_WORLD);
+  } else if (grown >= 0) {
+    perRank[0] = grown / devices;
+  }
   if (std::string path = absl::GetFlag(FLAGS_save_params); !path.empty())
     if (absl::Status status = tessel::saveParameters(loaded, parameters, path);
         !status.ok())
@@ -479,6 +522,19 @@ int runSteps(tessel::LoadedExecutable &loaded,
     std::cout << steps - start << " steps in " << seconds << " s ("
               << seconds / (steps - start) * 1e3 << " ms per step), peak "
               << "memory " << usage.ru_maxrss / 1024 << " MB\n";
+    if (measured) {
+      auto largest = std::max_element(perRank.begin(), perRank.end());
+      std::cout << "memory per device: " << *largest / 1048576.0
+                << " MiB measured ("
+                << (inMpiJob ? absl::StrCat("rank ", largest - perRank.begin(),
+                                            ", the largest peak resident "
+                                            "growth of the ranks")
+                             : absl::StrCat("the process's peak resident "
+                                            "growth / ",
+                                            devices))
+                << "), " << tessel::deviceBytes(executable, 0) / 1048576.0
+                << " MiB in the executable (arena, inputs, parameters)\n";
+    }
   }
   bool mismatch = false;
   for (const auto &[name, tensor] : results) {
@@ -650,6 +706,7 @@ int main(int argc, char **argv) {
     backend = std::make_unique<tessel::HostBackend>(
         absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_profile),
         absl::GetFlag(FLAGS_devices));
+  residentBeforeLoad = residentBytes(/*peak=*/false);
   absl::StatusOr<std::unique_ptr<tessel::LoadedExecutable>> loaded =
       backend->load(*executable, directory);
   if (!loaded.ok())

@@ -345,20 +345,7 @@ absl::StatusOr<int64_t> Compiled::deviceMemory(int device) const {
     return absl::OutOfRangeError(
         absl::StrCat("device ", device, " is not one of the executable's ",
                      executable_.programs_size()));
-  const proto::DeviceProgram &program = executable_.programs(device);
-  int64_t bytes = program.arena_bytes();
-  std::set<std::pair<int, int64_t>> counted;
-  for (const proto::Buffer &buffer : program.buffers()) {
-    if ((buffer.storage() != proto::Buffer::INPUT &&
-         buffer.storage() != proto::Buffer::PARAMETER) ||
-        !counted.insert({buffer.storage(), buffer.index()}).second)
-      continue;
-    int64_t size = elementByteSize(buffer.element_type());
-    for (int64_t dim : buffer.dims())
-      size *= dim;
-    bytes += size;
-  }
-  return bytes;
+  return deviceBytes(executable_, device);
 }
 
 absl::Status Compiled::save(const std::string &path) const {

@@ -93,6 +93,16 @@ void Inserter::reshardOperand(mlir::Operation *op, unsigned i,
   if (sameLayout(spmd::getSharding(operand), sharding, rankOf(operand)))
     return;
   mlir::OpBuilder builder(op);
+  // A splat constant is made in the layout wanted, not moved into it.
+  if (auto constant = operand.getDefiningOp<graph::ConstantOp>()) {
+    auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
+    if (value && value.isSplat() && sharding.getPartial().empty()) {
+      mlir::Operation *copy = builder.clone(*constant);
+      spmd::setSharding(copy->getResult(0), sharding);
+      op->setOperand(i, copy->getResult(0));
+      return;
+    }
+  }
   auto reshard =
       spmd::ReshardOp::create(builder, op->getLoc(), operand, sharding);
   op->setOperand(i, reshard.getResult());

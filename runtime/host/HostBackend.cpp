@@ -98,6 +98,12 @@ absl::Status HostExecutable::prepare(const ParameterSource &source,
             devices[d].prepare(program, d, parameters, perDevice);
         !status.ok())
       return status;
+  // A whole parameter every device holds its own part of is read no more.
+  for (size_t p = 0; p < parameters.size(); ++p)
+    if (std::all_of(
+            devices.begin(), devices.end(),
+            [&](const HostDevice &device) { return device.ownsParameter(p); }))
+      parameters[p] = AlignedBytes();
   return prepareCollectives();
 }
 

@@ -69,6 +69,11 @@ public:
                        const std::vector<AlignedBytes> &parameters,
                        int threads);
   const proto::DeviceProgram &program() const { return *program_; }
+  /// Whether the device reads parameter `index` from a part of its own
+  /// (split, or updated by steps) rather than from the whole tensor.
+  bool ownsParameter(int64_t index) const {
+    return parameterParts.count(index) > 0;
+  }
   /// Copies this device's part of every input (whole tensors) in; without
   /// `state`, of those that are not state (their entries are not read).
   void scatterInputs(absl::Span<const TensorRef> inputs, bool state = true);

@@ -78,6 +78,10 @@ absl::Status MpiExecutable::prepare(const ParameterSource &source,
   if (absl::Status status = device.prepare(program, rank, parameters, cores);
       !status.ok())
     return status;
+  // A whole parameter the device holds its own part of is read no more.
+  for (size_t p = 0; p < parameters.size(); ++p)
+    if (device.ownsParameter(p))
+      parameters[p] = AlignedBytes();
   // Every rank makes every collective's groups, in program order.
   const proto::DeviceProgram &mine = device.program();
   groups.resize(mine.instructions_size());

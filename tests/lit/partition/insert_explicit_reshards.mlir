@@ -161,3 +161,23 @@ func.func @reverse_split(%a: tensor<4x2xf32> {spmd.sharding = #spmd.sharding<@m,
   %r = graph.reverse %a, dims = [0] {spmd.shardings = [#spmd.sharding<@m, [{"x", ?}, {?}]>]} : tensor<4x2xf32>
   return %r : tensor<4x2xf32>
 }
+
+// -----
+
+// A splat constant laid out otherwise than its user needs is made again in
+// the layout needed (a copy of the constant), never moved by a collective;
+// a result that updates an argument (named as it) is laid out as the
+// argument.
+spmd.mesh @m = <["x"=4]>
+// CHECK-LABEL: func.func @constant_and_update
+func.func @constant_and_update(%p: tensor<8xf32> {graph.name = "p", spmd.sharding = #spmd.sharding<@m, [{}]>})
+    -> (tensor<8xf32> {graph.name = "p", spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) {
+  // CHECK: %[[C:.*]] = graph.constant {spmd.shardings = [#spmd.sharding<@m, [{}]>]} dense<1.000000e-01>
+  // CHECK-NOT: spmd.reshard
+  // CHECK: graph.mul %arg0, %[[C]] {spmd.shardings = [#spmd.sharding<@m, [{}]>]}
+  %c = graph.constant {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} dense<0.1> : tensor<8xf32>
+  %q = graph.mul %p, %c {spmd.shardings = [#spmd.sharding<@m, [{}]>]} : tensor<8xf32>
+  // CHECK-NOT: spmd.reshard
+  // CHECK: return
+  return %q : tensor<8xf32>
+}

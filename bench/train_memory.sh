@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Peak memory per device of a GPT-2-style training step (AdamW, next-token
+# cross entropy; 4 layers, width 512, vocabulary 4096, batch 8 x sequence
+# 32) for data parallel and ZeRO stages 1, 2 and 3 over the batch axis, on
+# 4 and 8 devices, one MPI process per device: measured (the largest peak
+# resident growth of a rank over its steps, tessel-run --steps under
+# mpirun) beside the cost model's figure for the same plan (--auto with
+# every named tensor pinned to the plan, "peak memory per device") and
+# beside what the executable allocates (arena, inputs, parameters).
+#
+#   bench/train_memory.sh [--devices "4 8"] [--steps 3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+device_counts="4 8" steps=3
+while (($#)); do
+  case "$1" in
+    --devices) device_counts="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+layers=4 width=512 vocab=4096 shape=8x32
+source bench/lib.sh
+model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
+dir="$(dirname "$model")"
+out="$dir/train_memory"
+mkdir -p "$out"
+/usr/bin/python3 - "$out" "$vocab" "$shape" <<'PY'
+import sys, numpy as np
+out, vocab, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split("x")]
+rng = np.random.default_rng(0)
+np.save(out + "/ids.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
+np.save(out + "/labels.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
+PY
+bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
+train=(--train --loss "cross_entropy:output,labels,dim=-1"
+       --optimizer "adamw:lr=1e-4" --frozen blocks.0.attn.mask)
+# (torch.onnx.export keeps one attention mask for all layers: identical
+# initializers are merged.)
+
+mib() { echo "scale=1; $1 / 1048576" | bc -l; }
+printf '%-8s %7s %12s %12s %14s %9s %8s\n' plan devices "measured MiB" \
+  "modeled MiB" "executable MiB" "modeled/" "ms/step"
+for devices in $device_counts; do
+  for stage in 0 1 2 3; do
+    name="zero$stage"; ((stage)) || name="data"
+    plan="$out/$name$devices.textproto"
+    {
+      echo "mesh { axes { name: \"x\" size: $devices } }"
+      echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
+      if ((stage)); then echo "zero { stage: $stage axis: \"x\" }"; fi
+    } > "$plan"
+    # Every named tensor pinned as the plan (and propagation) lay it out,
+    # then --auto prices exactly that plan.
+    "$bin/tessel-compile" "$model" --input-shape "ids=$shape" "${train[@]}" \
+      --plan "$plan" --emit=plan > "$out/$name$devices.full.textproto" 2>/dev/null
+    report=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
+      "${train[@]}" --plan "$out/$name$devices.full.textproto" --auto \
+      --auto-seconds 5 -o "$out/$name$devices.tessel" 2>&1)
+    modeled=$(echo "$report" | sed -n 's/.*peak memory per device: \([0-9.]*\) MiB.*/\1/p')
+    run=$(mpirun --oversubscribe --allow-run-as-root -np "$devices" \
+      "$bin/tessel-run" "$out/$name$devices.tessel" --backend mpi --steps "$steps" \
+      --log-every 0 --inputs "ids=$out/ids.npy,labels=$out/labels.npy" 2>&1)
+    measured=$(echo "$run" | sed -n 's/^memory per device: \([0-9.]*\) MiB measured.*/\1/p')
+    executable=$(echo "$run" | sed -n 's/.*), \([0-9.]*\) MiB in the executable.*/\1/p')
+    ms=$(echo "$run" | sed -n 's/.*(\([0-9.]*\) ms per step).*/\1/p')
+    printf '%-8s %7d %12.1f %12.1f %14.1f %9.2f %8.0f\n' "$name" "$devices" \
+      "$measured" "$modeled" "$executable" \
+      "$(echo "$modeled / $measured" | bc -l)" "$ms"
+  done
+done
