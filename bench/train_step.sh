@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Training step time of the GPT-2-style bench model (4 layers, width 512,
+# vocabulary 4096; global batch 8 x sequence 32; AdamW, next-token cross
+# entropy) data parallel over N processes: Tessel (tessel-run --steps under
+# mpirun, --backend mpi, the batch split over the ranks) against PyTorch's
+# DistributedDataParallel with the gloo backend on as many processes
+# (bench/peers/torch_ddp.py), the same threads per process, measured in the
+# same run. Prints ms per step after the first and Tessel's speed relative
+# to torch's (> 1: Tessel faster).
+#
+#   bench/train_step.sh [--processes "2 4"] [--steps 5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+process_counts="2 4" steps=5
+while (($#)); do
+  case "$1" in
+    --processes) process_counts="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+layers=4 width=512 vocab=4096 batch=8 sequence=32
+source bench/lib.sh
+model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
+dir="$(dirname "$model")"
+out="$dir/train_step"
+mkdir -p "$out"
+/usr/bin/python3 - "$out" "$vocab" "${batch}x$sequence" <<'PY'
+import sys, numpy as np
+out, vocab, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split("x")]
+rng = np.random.default_rng(0)
+np.save(out + "/ids.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
+np.save(out + "/labels.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
+PY
+bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
+# Debian's torch calls the system BLAS (libblas.so.3), netlib's reference
+# one unless an optimised one provides it: 3 GFLOPS against OpenBLAS's 35
+# on this machine's core. The peer gets OpenBLAS, as a user would give it.
+if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+  echo "installing libopenblas0-pthread (the BLAS Debian's torch uses)" >&2
+  apt-get install -y --no-install-recommends libopenblas0-pthread >/dev/null
+fi
+cores=$(nproc)
+printf '%-10s %9s %14s %14s %12s\n' processes threads "Tessel ms" "torch DDP ms" "Tessel/torch"
+for n in $process_counts; do
+  threads=$((cores / n)); ((threads >= 1)) || threads=1
+  {
+    echo "mesh { axes { name: \"x\" size: $n } }"
+    echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
+  } > "$out/data$n.textproto"
+  "$bin/tessel-compile" "$model" --input-shape "ids=${batch}x$sequence" \
+    --train --loss "cross_entropy:output,labels,dim=-1" \
+    --optimizer "adamw:lr=1e-4" --frozen blocks.0.attn.mask \
+    --plan "$out/data$n.textproto" -o "$out/data$n.tessel" >/dev/null 2>&1
+  tessel=$(mpirun --oversubscribe --allow-run-as-root -np "$n" \
+    "$bin/tessel-run" "$out/data$n.tessel" --backend mpi --threads "$threads" \
+    --steps "$steps" --log-every 0 \
+    --inputs "ids=$out/ids.npy,labels=$out/labels.npy" 2>&1 \
+    | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
+  torch=$(/usr/bin/python3 bench/peers/torch_ddp.py --processes "$n" \
+    --threads "$threads" --layers "$layers" --width "$width" --vocab "$vocab" \
+    --batch "$batch" --sequence "$sequence" --steps "$steps" 2>&1 \
+    | sed -n 's/^torch ddp: \([0-9.]*\) ms per step.*/\1/p')
+  printf '%-10d %9d %14.1f %14.1f %12.2f\n' "$n" "$threads" "$tessel" "$torch" \
+    "$(echo "$torch / $tessel" | bc -l)"
+done
