@@ -184,6 +184,7 @@ static void printReport(const tessel::autoshard::AutoShardReport &report) {
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
+  llvm::errs() << report.budgetNote;
 }
 
 int main(int argc, char **argv) {

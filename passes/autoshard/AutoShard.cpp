@@ -9,18 +9,22 @@
 
 #include "passes/autoshard/AutoShard.h"
 
+#include <algorithm>
 #include <map>
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dialects/graph/GraphDialect.h"
 #include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "passes/autoshard/Passes.h"
 #include "passes/autoshard/Solver.h"
-#include "passes/autoshard/StrategyCosts.h"
 #include "passes/autoshard/Strategies.h"
+#include "passes/autoshard/StrategyCosts.h"
 
 namespace tessel::autoshard {
 
@@ -57,8 +61,8 @@ std::string formatDims(const Dims &dims) {
 /// One line per candidate of node `n`, each priced with every other node
 /// as `solution` chose: its own cost, its reshards to and from its
 /// neighbours, its memory.
-std::string explainCandidates(const std::vector<StrategyNode> &nodes,
-                              int32_t n, const ShardingProblem &problem,
+std::string explainCandidates(const std::vector<StrategyNode> &nodes, int32_t n,
+                              const ShardingProblem &problem,
                               const Solution &solution,
                               const StrategyCosts &costs) {
   std::string text;
@@ -79,8 +83,8 @@ std::string explainCandidates(const std::vector<StrategyNode> &nodes,
     out << llvm::format(
         "  %-24s compute %9.4f ms  all-reduce %9.4f ms  "
         "reshards %9.4f ms  memory %9.2f MiB%s\n",
-        formatDims(node.result[s]).c_str(), compute * 1e3,
-        communication * 1e3, reshards * 1e3,
+        formatDims(node.result[s]).c_str(), compute * 1e3, communication * 1e3,
+        reshards * 1e3,
         static_cast<double>(problem.nodes[n].usages[s]) / (1 << 20),
         static_cast<int32_t>(s) == solution.choice[n] ? "  <- chosen" : "");
   }
@@ -197,7 +201,8 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       auto [compute, communication] = costs.strategySeconds(node, s);
       entry.costs.push_back(
           static_cast<int64_t>((compute + communication) * kPicoseconds));
-      entry.usages.push_back(costs.localBytes(tensorOf(node.value), node.result[s]));
+      entry.usages.push_back(
+          costs.localBytes(tensorOf(node.value), node.result[s]));
     }
     entry.start = node.op ? position[node.op] : 0;
     entry.end = entry.start + 1;
@@ -220,7 +225,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         for (size_t b = 0; b < node.result.size(); ++b)
           edge.costs.push_back(static_cast<int64_t>(
               costs.reshardSeconds(tensorOf(operand), from.result[a],
-                             node.operands[b][i]) *
+                                   node.operands[b][i]) *
               kPicoseconds));
       problem.edges.push_back(std::move(edge));
     }
@@ -257,14 +262,61 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
            << " bytes per device (the least needs " << solution.peakUsage
            << ")";
 
+  // Does the budget bind? The best plan found without it, in a quarter of
+  // the time, says what fitting cost.
+  if (budget > 0 && solution.peakUsage * 10 >= budget * 9) {
+    ShardingProblem unbounded = problem;
+    unbounded.usageLimit.reset();
+    SolverOptions quick = solverOptions;
+    quick.seconds = std::min(options.seconds / 4, 5.0);
+    quick.onProgress = nullptr;
+    Solution free = solve(unbounded, quick);
+    if (free.feasible && free.peakUsage > budget && free.cost < solution.cost) {
+      std::vector<std::string> smaller;
+      int64_t others = 0;
+      for (auto [n, node] : llvm::enumerate(nodes)) {
+        int32_t kept = solution.choice[n], best = free.choice[n];
+        if (kept == best ||
+            problem.nodes[n].usages[kept] >= problem.nodes[n].usages[best])
+          continue;
+        std::string name;
+        if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(node.value)) {
+          if (auto attr = function.getArgAttrOfType<mlir::StringAttr>(
+                  argument.getArgNumber(), graph::GraphDialect::kNameAttr))
+            name = attr.str();
+        } else if (auto loc = mlir::dyn_cast<mlir::NameLoc>(
+                       node.value.getDefiningOp()->getLoc())) {
+          name = loc.getName().str();
+        }
+        if (name.empty())
+          ++others;
+        else
+          smaller.push_back(name);
+      }
+      std::string listed;
+      for (size_t i = 0; i < smaller.size() && i < 12; ++i)
+        listed += (i ? ", " : "") + smaller[i];
+      if (smaller.size() > 12)
+        listed += absl::StrCat(", and ", smaller.size() - 12, " more");
+      report.budgetNote = absl::StrFormat(
+          "  the memory budget binds: the best plan found without it models "
+          "%.3f ms at %.1f MiB per device; fitting costs %+.3f ms. Split "
+          "further to fit: %s%s%lld unnamed tensors\n",
+          static_cast<double>(free.cost) / kPicoseconds * 1e3,
+          static_cast<double>(free.peakUsage) / (1 << 20),
+          static_cast<double>(solution.cost - free.cost) / kPicoseconds * 1e3,
+          listed, listed.empty() ? "" : "; ", static_cast<long long>(others));
+    }
+  }
+
   if (options.explain) {
     auto found = nodeOf.find(options.explain);
     if (found == nodeOf.end()) {
       report.explanation = "  (no choice to explain: the tensor is not an "
                            "argument or the result of an op with a rule)\n";
     } else {
-      report.explanation = explainCandidates(nodes, found->second, problem,
-                                             solution, costs);
+      report.explanation =
+          explainCandidates(nodes, found->second, problem, solution, costs);
     }
   }
 

@@ -42,6 +42,10 @@ struct AutoShardReport {
   std::string profile;
   /// For AutoShardOptions::explain: one line per candidate layout.
   std::string explanation;
+  /// When the memory budget binds (the best plan found without it does
+  /// not fit): what fitting cost, in modeled time, and the tensors laid
+  /// out to hold less than they would have been. Empty otherwise.
+  std::string budgetNote;
 };
 
 /// Chooses and writes shardings for the one function of `module` (which
