@@ -314,11 +314,19 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     instruction.set_flops(cost.getFlops());
   for (mlir::Value operand : op->getOperands())
     instruction.add_operands(bufferOf.lookup(operand));
-  for (auto [result, offset] :
-       llvm::zip(op->getResults(), offsets.asArrayRef())) {
+  auto donated = op->getAttrOfType<mlir::DenseI64ArrayAttr>(
+      lowering::kDonatedArgumentsAttr);
+  auto function = op->getParentOfType<mlir::func::FuncOp>();
+  for (auto [r, result] : llvm::enumerate(op->getResults())) {
     proto::Buffer buffer;
-    buffer.set_storage(proto::Buffer::ARENA);
-    buffer.set_offset(offset);
+    if (donated && donated[r] >= 0) {
+      // Written over the argument it updates: the argument's storage.
+      buffer =
+          program.buffers(bufferOf.lookup(function.getArgument(donated[r])));
+    } else {
+      buffer.set_storage(proto::Buffer::ARENA);
+      buffer.set_offset(offsets[r]);
+    }
     instruction.add_results(addBuffer(result, buffer));
   }
 

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "dialects/graph/GraphDialect.h"
 #include "dialects/graph/GraphOps.h"
 #include "passes/lowering/Passes.h"
 
@@ -128,6 +129,16 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
       }
     }
 
+    // A result returned as an argument's next value (a training step's
+    // update) may be written over that argument's storage by a fusion
+    // that is the argument's last reader: the argument is donated.
+    llvm::DenseMap<mlir::Value, unsigned> updates;
+    mlir::Operation *ret = block.getTerminator();
+    for (unsigned r = 0; r < ret->getNumOperands(); ++r)
+      if (std::optional<unsigned> argument =
+              graph::GraphDialect::updatedArgument(function, r))
+        updates[storageOf(ret->getOperand(r))] = *argument;
+
     Arena arena;
     llvm::DenseMap<mlir::Value, uint64_t> offsets;
     mlir::Builder builder(&getContext());
@@ -136,11 +147,29 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
           op.hasTrait<mlir::OpTrait::IsTerminator>())
         continue;
       int64_t now = position[&op];
-      llvm::SmallVector<int64_t> resultOffsets;
+      llvm::SmallVector<int64_t> resultOffsets, donated;
       llvm::DenseSet<mlir::Value> reused;
       for (mlir::Value result : op.getResults()) {
         std::optional<uint64_t> offset;
-        if (auto fusion = mlir::dyn_cast<graph::FusionOp>(op)) {
+        donated.push_back(-1);
+        auto fusion = mlir::dyn_cast<graph::FusionOp>(op);
+        if (auto update = updates.find(result);
+            fusion && update != updates.end()) {
+          mlir::Value argument = function.getArgument(update->second);
+          for (auto [i, input] : llvm::enumerate(fusion.getInputs()))
+            if (storageOf(input) == argument &&
+                lastUse.lookup(argument) == now && canWriteInPlace(fusion, i) &&
+                byteSizeOf(argument.getType()) ==
+                    byteSizeOf(result.getType())) {
+              donated.back() = update->second;
+              break;
+            }
+        }
+        if (donated.back() >= 0) {
+          resultOffsets.push_back(-1);
+          continue;
+        }
+        if (fusion) {
           for (auto [i, input] : llvm::enumerate(fusion.getInputs())) {
             mlir::Value storage = storageOf(input);
             if (inArena(storage) && !reused.contains(storage) &&
@@ -159,6 +188,9 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
       }
       op.setAttr(kBufferOffsetsAttr,
                  builder.getDenseI64ArrayAttr(resultOffsets));
+      if (llvm::any_of(donated, [](int64_t a) { return a >= 0; }))
+        op.setAttr(kDonatedArgumentsAttr,
+                   builder.getDenseI64ArrayAttr(donated));
 
       // Operands read for the last time here free their bytes now, after
       // the op has run (unless a result took them over).
@@ -169,8 +201,8 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
             !reused.contains(storage) && released.insert(storage).second)
           arena.release(offsets.lookup(storage), byteSizeOf(storage.getType()));
       }
-      for (mlir::Value result : op.getResults())
-        if (!lastUse.count(result))
+      for (auto [result, argument] : llvm::zip(op.getResults(), donated))
+        if (!lastUse.count(result) && argument < 0)
           arena.release(offsets.lookup(result), byteSizeOf(result.getType()));
     }
     function->setAttr(kArenaBytesAttr, builder.getI64IntegerAttr(arena.size()));

@@ -13,6 +13,11 @@ namespace tessel::lowering {
 inline constexpr llvm::StringLiteral kBufferOffsetsAttr =
     "graph.buffer_offsets";
 inline constexpr llvm::StringLiteral kArenaBytesAttr = "graph.arena_bytes";
+/// Per result of an op: the number of the function argument whose storage
+/// the result is written into (a training step's update computed over the
+/// state it replaces: the argument's last reader), or -1 for the arena.
+inline constexpr llvm::StringLiteral kDonatedArgumentsAttr =
+    "graph.donated_arguments";
 
 #define GEN_PASS_DECL
 #include "passes/lowering/Passes.h.inc"

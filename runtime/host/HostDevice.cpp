@@ -208,7 +208,8 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     }
     for (int64_t id : instruction.results())
       if (program_->buffers(id).storage() == proto::Buffer::CONSTANT ||
-          program_->buffers(id).storage() == proto::Buffer::PARAMETER)
+          (program_->buffers(id).storage() == proto::Buffer::PARAMETER &&
+           !updatedParameters.count(program_->buffers(id).index())))
         return absl::InvalidArgumentError(
             absl::StrCat("instruction for tensor '", instruction.location(),
                          "' writes a read-only buffer"));
@@ -255,6 +256,10 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts,
       continue;
     const proto::Instruction &fusion = instructionAt(j);
     int64_t produced = producer.results(0);
+    // A fusion writing over state (a donated argument) runs apart.
+    if (fusion.results_size() == 1 &&
+        program.buffers(fusion.results(0)).storage() != proto::Buffer::ARENA)
+      continue;
     if (fusion.op() != "fusion" || fusion.results_size() != 1 ||
         live.last[produced] != static_cast<int64_t>(j) ||
         std::count(fusion.operands().begin(), fusion.operands().end(),

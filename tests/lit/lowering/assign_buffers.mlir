@@ -30,3 +30,34 @@ func.func @liveness(%x: tensor<4x64xf32>, %w: tensor<64x64xf32>) -> tensor<4x64x
   }
   return %5 : tensor<4x64xf32>
 }
+
+// A training step's update (a result named as the argument it replaces)
+// is written over the argument by the fusion that reads it last: the
+// argument is donated, and the result takes no arena bytes. An update
+// whose fusion is not the argument's last reader gets arena bytes.
+// CHECK-LABEL: func.func @donated
+// CHECK-SAME: attributes {graph.arena_bytes = 128 : i64}
+func.func @donated(%p: tensor<16xf32> {graph.name = "p", graph.parameter},
+                   %m: tensor<16xf32> {graph.name = "m"},
+                   %g: tensor<16xf32> {graph.name = "g"})
+    -> (tensor<16xf32> {graph.name = "p"}, tensor<16xf32> {graph.name = "m"}) {
+  // CHECK: graph.fusion(%arg1, %arg2) {graph.buffer_offsets = array<i64: 0>}
+  %m2 = graph.fusion(%m, %g) : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32> {
+  ^bb0(%a: tensor<16xf32>, %b: tensor<16xf32>):
+    %s = graph.add %a, %b : tensor<16xf32>
+    graph.yield %s : tensor<16xf32>
+  }
+  // CHECK: graph.fusion(%arg0, %{{.*}}) {graph.buffer_offsets = array<i64: -1>, graph.donated_arguments = array<i64: 0>}
+  %p2 = graph.fusion(%p, %m2) : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32> {
+  ^bb0(%a: tensor<16xf32>, %b: tensor<16xf32>):
+    %s = graph.sub %a, %b : tensor<16xf32>
+    graph.yield %s : tensor<16xf32>
+  }
+  // %m is read again here: %m2 could not take its storage.
+  %x = graph.fusion(%m) : (tensor<16xf32>) -> tensor<16xf32> {
+  ^bb0(%a: tensor<16xf32>):
+    %e = graph.exp %a : tensor<16xf32>
+    graph.yield %e : tensor<16xf32>
+  }
+  return %p2, %m2 : tensor<16xf32>, tensor<16xf32>
+}
