@@ -124,6 +124,8 @@ const Mesh kZeroMeshes[] = {
     {"zero2_4", "x=4", false, "\"x\"", nullptr, 2},
     {"zero3_4", "x=4", false, "\"x\"", nullptr, 3},
     {"zero3_3_uneven_batch", "x=3", false, "\"x\"", nullptr, 3},
+    {"data_parallel_8", "x=8", false, "\"x\""},
+    {"zero2_8", "x=8", false, "\"x\"", nullptr, 2},
 };
 
 absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
