@@ -14,7 +14,7 @@ on its line are the shell's.
 
 The session starts in a scratch "checkout" holding what a clone holds after
 ./quickstart.sh for the guide's purposes: bazel-bin/tools (the tools under
-test) and tests/models; HOME is a scratch folder, so that `cd ~/...` leaves
+test), tests/models and tests/train; HOME is a scratch folder, so that `cd ~/...` leaves
 the checkout as the guide asks. Nothing outside the scratch folder is
 written.
 """
@@ -80,6 +80,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tools", required=True)
     parser.add_argument("--models", required=True)
+    parser.add_argument("--train", required=True)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
 
@@ -95,6 +96,7 @@ def main():
             os.makedirs(home)
             os.symlink(os.path.abspath(args.tools), os.path.join(checkout, "bazel-bin", "tools"))
             os.symlink(os.path.abspath(args.models), os.path.join(checkout, "tests", "models"))
+            os.symlink(os.path.abspath(args.train), os.path.join(checkout, "tests", "train"))
             blocks = [b for b in blocks_of(path) if not ("no-gpu" in b[1] and has_gpu)]
             if not blocks:
                 sys.exit(f"{path}: no block is marked <!-- test -->")

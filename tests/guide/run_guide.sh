@@ -8,4 +8,5 @@ runfiles="${RUNFILES_DIR:-$0.runfiles}/tessel"
 export PYTHONPATH="$runfiles/python"
 exec /usr/bin/python3 "$runfiles/tests/guide/run_guide.py" \
   --tools "$(dirname "$runfiles/$1")" --models "$runfiles/tests/models" \
+  --train "$runfiles/tests/train" \
   "$runfiles/docs/user-guide.md" "$runfiles/README.md"
