@@ -48,6 +48,10 @@ void buildLoweringPipeline(mlir::OpPassManager &manager) {
   manager.addPass(mlir::createCanonicalizerPass());
   manager.addPass(mlir::createCSEPass());
   mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
+  // After CSE, which merges a split weight's gathers into one copy kept
+  // from its forward use to its backward one.
+  functions.addPass(partition::createRegatherArgumentsPass());
+  functions.addPass(partition::createHoistShrinkingCollectivesPass());
   functions.addPass(lowering::createDecomposeBatchNormPass());
   functions.addPass(lowering::createFuseElementwisePass());
   functions.addPass(lowering::createAssignBuffersPass());

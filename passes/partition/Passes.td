@@ -80,4 +80,38 @@ def ReshardToCollectivesPass
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];
 }
 
+def RegatherArgumentsPass
+    : Pass<"spmd-regather-arguments", "::mlir::func::FuncOp"> {
+  let summary = "Gather a split argument again where each op uses it";
+  let description = [{
+    Runs in the lowering pipeline, after its CSE has merged equal
+    collectives (the partition pipeline's too). An
+    `spmd.all_gather` of a function argument (a split parameter, ZeRO-3's
+    weights, or optimizer state), directly or through transposes and
+    reshapes, read by several ops is cloned with those moves before each
+    of them, so that the gathered copy lives while one op reads it, not
+    from a forward use to a backward one: an argument stays on its device
+    between steps, and gathering it again costs its bytes in communication
+    (what the cost model prices already: a reshard per use) where keeping
+    it gathered would cost its whole size in memory for most of the step.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
+def HoistShrinkingCollectivesPass
+    : Pass<"spmd-hoist-shrinking-collectives", "::mlir::func::FuncOp"> {
+  let summary = "Reduce-scatter and slice a value right after it is made";
+  let description = [{
+    The partitioner places a reshard before the op that needs it: a
+    gradient's reduce-scatter before the optimizer update at the end of a
+    training step, so that every whole gradient is held at once. An
+    `spmd.reduce_scatter` or `spmd.all_slice`, whose result is smaller than
+    its operand, moves to just after the op that makes its operand (the
+    start of the body for an argument): the whole value dies as soon as it
+    is reduced. Every device runs the same program, so the collectives stay
+    in the same order on all of them.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
 #endif // TESSEL_PASSES_PARTITION_PASSES_TD

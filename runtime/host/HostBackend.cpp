@@ -2,6 +2,8 @@
 
 #include "runtime/host/HostBackend.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -104,6 +106,8 @@ absl::Status HostExecutable::prepare(const ParameterSource &source,
             devices.begin(), devices.end(),
             [&](const HostDevice &device) { return device.ownsParameter(p); }))
       parameters[p] = AlignedBytes();
+  // Freed bytes glibc keeps in its heap would stay resident for good.
+  ::malloc_trim(0);
   return prepareCollectives();
 }
 

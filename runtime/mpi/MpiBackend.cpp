@@ -2,6 +2,8 @@
 
 #include "runtime/mpi/MpiBackend.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -82,6 +84,8 @@ absl::Status MpiExecutable::prepare(const ParameterSource &source,
   for (size_t p = 0; p < parameters.size(); ++p)
     if (device.ownsParameter(p))
       parameters[p] = AlignedBytes();
+  // Freed bytes glibc keeps in its heap would stay resident for good.
+  ::malloc_trim(0);
   // Every rank makes every collective's groups, in program order.
   const proto::DeviceProgram &mine = device.program();
   groups.resize(mine.instructions_size());
