@@ -12,7 +12,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -571,10 +570,6 @@ int runSteps(tessel::LoadedExecutable &loaded,
 } // namespace
 
 int main(int argc, char **argv) {
-  // Tensor-sized temporaries (a collective's staging, a gathered weight)
-  // come from mmap and go back to the system when freed, instead of
-  // growing glibc's heap, whose threshold otherwise rises with each free.
-  ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
   absl::SetProgramUsageMessage(
       "tessel-run model.tessel [--inputs x=x.npy,...] [--outputs y=y.npy,...]");
   // --save-params and --save_params alike: dashes in a flag's name are
