@@ -162,6 +162,14 @@ static cl::opt<std::string> optimizerFlag(
              "formulas)"),
     cl::value_desc("spec"), cl::cat(tesselCategory));
 
+static cl::opt<std::string> batchNormFlag(
+    "batch-norm",
+    cl::desc("With --train: eval (normalize with the running statistics, "
+             "which stay; --frozen them) or train[:momentum=0.1] (with the "
+             "batch's, as torch's model.train(): the running statistics "
+             "updated by the step)"),
+    cl::value_desc("mode"), cl::init("eval"), cl::cat(tesselCategory));
+
 static cl::list<std::string> frozenFlag(
     "frozen",
     cl::desc("With --train: parameters kept as they are (buffers an ONNX "
@@ -260,12 +268,14 @@ int main(int argc, char **argv) {
       return error("--train needs --loss and --optimizer");
     if (absl::Status status = model->train(
             lossFlag, optimizerFlag,
-            std::vector<std::string>(frozenFlag.begin(), frozenFlag.end()));
+            std::vector<std::string>(frozenFlag.begin(), frozenFlag.end()),
+            batchNormFlag);
         !status.ok())
       return fail(status);
   } else if (!lossFlag.empty() || !optimizerFlag.empty() ||
-             !frozenFlag.empty()) {
-    return error("--loss, --optimizer and --frozen go with --train");
+             !frozenFlag.empty() || batchNormFlag.getNumOccurrences()) {
+    return error(
+        "--loss, --optimizer, --frozen and --batch-norm go with --train");
   }
 
   // Sharding: apply the plan, auto-shard if asked, then propagate.

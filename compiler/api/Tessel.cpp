@@ -190,10 +190,15 @@ std::string Model::planText() {
 
 absl::Status Model::train(const std::string &lossText,
                           const std::string &optimizerText,
-                          const std::vector<std::string> &frozen) {
+                          const std::vector<std::string> &frozen,
+                          const std::string &batchNormText) {
   absl::StatusOr<train::LossSpec> loss = train::parseLoss(lossText);
   if (!loss.ok())
     return loss.status();
+  absl::StatusOr<train::BatchNormSpec> batchNorm =
+      train::parseBatchNorm(batchNormText);
+  if (!batchNorm.ok())
+    return batchNorm.status();
   absl::StatusOr<train::OptimizerSpec> optimizer =
       train::parseOptimizer(optimizerText);
   if (!optimizer.ok())
@@ -206,8 +211,8 @@ absl::Status Model::train(const std::string &lossText,
   // model's, like any step's; spec errors are the status alone.
   state->diagnosticStream.flush();
   size_t before = state->diagnostics.size();
-  absl::Status built =
-      train::buildTrainingStep(functions[0], *loss, *optimizer, frozen);
+  absl::Status built = train::buildTrainingStep(functions[0], *loss, *optimizer,
+                                                frozen, *batchNorm);
   state->diagnosticStream.flush();
   if (!built.ok() && state->diagnostics.size() > before)
     return state->failure(std::string(built.message()));
@@ -419,7 +424,8 @@ absl::StatusOr<Compiled> compile(const ModelSource &source,
   const TrainingOptions &training = options.training;
   if (!training.loss.empty() || !training.optimizer.empty())
     if (absl::Status status =
-            (*model)->train(training.loss, training.optimizer, training.frozen);
+            (*model)->train(training.loss, training.optimizer, training.frozen,
+                            training.batchNorm);
         !status.ok())
       return status;
   if (absl::Status status = (*model)->shard(options.sharding); !status.ok())

@@ -96,6 +96,8 @@ struct ShardingOptions {
 struct TrainingOptions {
   std::string loss, optimizer;
   std::vector<std::string> frozen;
+  /// "eval" or "train[:momentum=0.1]" (Model::train).
+  std::string batchNorm = "eval";
 };
 
 struct CompileOptions {
@@ -181,8 +183,11 @@ public:
   /// `momentum:..`, `adam:..`, `adamw:..`), as tessel-compile --train
   /// (compiler/train/TrainingStep.h); before shard(). `frozen` names
   /// parameters kept as they are (buffers: batch-norm statistics, masks).
+  /// `batchNorm`: "eval" (running statistics, kept) or
+  /// "train[:momentum=0.1]" (batch statistics, running ones updated).
   absl::Status train(const std::string &loss, const std::string &optimizer,
-                     const std::vector<std::string> &frozen = {});
+                     const std::vector<std::string> &frozen = {},
+                     const std::string &batchNorm = "eval");
   /// Applies the mesh and plan, runs autoShard if asked, then propagates
   /// shardings to every tensor. Nothing to do without a mesh.
   absl::Status shard(const ShardingOptions &options);

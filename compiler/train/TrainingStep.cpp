@@ -57,6 +57,76 @@ std::string nameOf(mlir::DictionaryAttr attributes) {
   return "";
 }
 
+/// Makes every batch norm of `function` normalize with its batch's
+/// statistics (torch's training mode) and appends to `statistics` each
+/// running statistic's next value (BatchNormSpec).
+absl::Status useBatchStatistics(
+    mlir::func::FuncOp function, const BatchNormSpec &spec,
+    llvm::SmallVectorImpl<std::pair<unsigned, Value>> &statistics) {
+  llvm::SmallVector<graph::BatchNormInferenceOp> norms;
+  function.walk([&](graph::BatchNormInferenceOp op) { norms.push_back(op); });
+  std::map<unsigned, std::string> owner;
+  for (graph::BatchNormInferenceOp op : norms) {
+    std::string where;
+    if (auto name = mlir::dyn_cast<mlir::NameLoc>(op.getLoc())) {
+      where = absl::StrCat("'", name.getName().str(), "'");
+    } else {
+      llvm::raw_string_ostream stream(where);
+      op.getLoc().print(stream);
+    }
+    auto mean = mlir::dyn_cast<mlir::BlockArgument>(op.getMean());
+    auto variance = mlir::dyn_cast<mlir::BlockArgument>(op.getVariance());
+    for (mlir::BlockArgument statistic : {mean, variance}) {
+      if (!statistic ||
+          !function.getArgAttr(statistic.getArgNumber(),
+                               graph::GraphDialect::kParameterAttr))
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch norm ", where,
+                         ": training mode updates its running "
+                         "statistics, which must be weights of the model"));
+      auto [it, fresh] = owner.emplace(statistic.getArgNumber(), where);
+      if (!fresh)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "batch norms ", it->second, " and ", where,
+            " share the running statistic '",
+            nameOf(function.getArgAttrDict(statistic.getArgNumber())),
+            "' (torch.onnx.export merges equal weights: export the model "
+            "with distinct running statistics)"));
+    }
+    mlir::OpBuilder builder(op);
+    graph::GraphBuilder b(
+        builder, mlir::FusedLoc::get(op.getContext(), {op.getLoc()},
+                                     builder.getStringAttr("batch_norm")));
+    Value x = op.getOperand();
+    RankedTensorType type = typeOf(x);
+    int64_t feature = op.getFeatureIndex();
+    llvm::SmallVector<int64_t> dims;
+    int64_t count = 1;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (d != feature) {
+        dims.push_back(d);
+        count *= type.getDimSize(d);
+      }
+    Value batchMean = b.reduce(graph::ReduceKind::Mean, x, dims);
+    Value centered = b.sub(x, b.unreduce(batchMean, type, dims));
+    Value batchVariance =
+        b.reduce(graph::ReduceKind::Mean, b.mul(centered, centered), dims);
+    Value normalized = graph::BatchNormInferenceOp::create(
+        builder, op.getLoc(), type, x, op.getScale(), op.getOffset(), batchMean,
+        batchVariance, op.getEpsilonAttr(), op.getFeatureIndexAttr());
+    op.getResult().replaceAllUsesWith(normalized);
+    double m = spec.momentum;
+    double unbiased = count > 1 ? static_cast<double>(count) / (count - 1) : 1;
+    statistics.emplace_back(mean.getArgNumber(),
+                            b.add(b.scale(1 - m, mean), b.scale(m, batchMean)));
+    statistics.emplace_back(
+        variance.getArgNumber(),
+        b.add(b.scale(1 - m, variance), b.scale(m * unbiased, batchVariance)));
+    op.erase();
+  }
+  return absl::OkStatus();
+}
+
 } // namespace
 
 absl::StatusOr<LossSpec> parseLoss(const std::string &text) {
@@ -92,6 +162,27 @@ absl::StatusOr<LossSpec> parseLoss(const std::string &text) {
         "loss '", text, "' needs two names: ", kind[0], ":prediction,target"));
   spec.prediction = names[0];
   spec.target = names[1];
+  return spec;
+}
+
+absl::StatusOr<BatchNormSpec> parseBatchNorm(const std::string &text) {
+  BatchNormSpec spec;
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(text, absl::MaxSplits(':', 1));
+  if (parts[0] == "eval" && parts.size() == 1)
+    return spec;
+  double momentum = 0;
+  if (parts[0] != "train" ||
+      (parts.size() == 2 && (!absl::ConsumePrefix(&parts[1], "momentum=") ||
+                             !absl::SimpleAtod(parts[1], &momentum) ||
+                             !(momentum > 0) || momentum > 1)))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch norm '", text,
+        "' is eval (running statistics) or train[:momentum=M] (batch "
+        "statistics, running ones updated; 0 < M <= 1, 0.1 by default)"));
+  spec.training = true;
+  if (parts.size() == 2)
+    spec.momentum = momentum;
   return spec;
 }
 
@@ -169,11 +260,20 @@ std::vector<std::string> stateNames(const OptimizerSpec &optimizer) {
 absl::Status buildTrainingStep(mlir::func::FuncOp function,
                                const LossSpec &lossSpec,
                                const OptimizerSpec &optimizer,
-                               const std::vector<std::string> &frozen) {
+                               const std::vector<std::string> &frozen,
+                               const BatchNormSpec &batchNorm) {
   if (!function.getBody().hasOneBlock())
     return absl::InvalidArgumentError("the model's function has no body");
   mlir::Block &block = function.getBody().front();
   auto ret = mlir::cast<mlir::func::ReturnOp>(block.getTerminator());
+  // Batch norm in training: the batch's statistics, and the running ones'
+  // next values (argument, value) for the step's results.
+  llvm::SmallVector<std::pair<unsigned, Value>> statistics;
+  if (batchNorm.training)
+    if (absl::Status status =
+            useBatchStatistics(function, batchNorm, statistics);
+        !status.ok())
+      return status;
   auto argumentNamed = [&](const std::string &name) -> std::optional<unsigned> {
     for (unsigned i = 0; i < function.getNumArguments(); ++i)
       if (nameOf(function.getArgAttrDict(i)) == name)
@@ -317,6 +417,9 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     }
     parameters->erase(it);
   }
+  // Running statistics are updated, not trained.
+  for (const auto &[argument, next] : statistics)
+    llvm::erase(*parameters, argument);
   if (parameters->empty())
     return absl::InvalidArgumentError("every parameter is frozen");
   if (mlir::failed(autodiff::appendGradients(function, 0, *parameters)))
@@ -416,6 +519,10 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
   for (auto [value, name] : llvm::zip(newState, newStateNames)) {
     results.push_back(value);
     resultNames.push_back(named(name));
+  }
+  for (const auto &[argument, next] : statistics) {
+    results.push_back(next);
+    resultNames.push_back(named(nameOf(function.getArgAttrDict(argument))));
   }
   ret->setOperands(results);
   function.setFunctionType(argumentBuilder.getFunctionType(

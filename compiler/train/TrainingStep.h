@@ -42,7 +42,19 @@ struct OptimizerSpec {
          weightDecay = 0;
 };
 
+/// Batch normalization in the step: `eval` (the default) normalizes with
+/// the running statistics, which stay as they are (torch's model.eval();
+/// name them --frozen); `train[:momentum=0.1]` with the batch's, as
+/// torch's model.train() does: biased variance in the normalization, and
+/// the running statistics updated as outputs of the step,
+/// `(1 - momentum) running + momentum batch` (the variance unbiased).
+struct BatchNormSpec {
+  bool training = false;
+  double momentum = 0.1;
+};
+
 absl::StatusOr<LossSpec> parseLoss(const std::string &text);
+absl::StatusOr<BatchNormSpec> parseBatchNorm(const std::string &text);
 absl::StatusOr<OptimizerSpec> parseOptimizer(const std::string &text);
 
 /// The optimizer state each parameter carries, by PyTorch's names
@@ -64,7 +76,8 @@ inline constexpr const char *kStepCounter = "optimizer.step";
 /// Arguments: the function's, then the loss's target if new, then per parameter
 /// its optimizer state `<parameter>.<state>` (zeros before the first step),
 /// then `optimizer.step` (Adam, AdamW: a float scalar, the steps taken).
-/// Results: the loss, then the updated parameters, then the updated state, each
+/// Results: the loss, then the updated parameters, then the updated state,
+/// then (batch norm in training) the updated running statistics, each
 /// named as the argument it replaces at the next step. Errors name the spec's
 /// tensor; where the IR is at fault (an op without a gradient rule) the
 /// diagnostics go to the context's handler, as a pass's do, and the status
@@ -72,7 +85,8 @@ inline constexpr const char *kStepCounter = "optimizer.step";
 absl::Status buildTrainingStep(mlir::func::FuncOp function,
                                const LossSpec &loss,
                                const OptimizerSpec &optimizer,
-                               const std::vector<std::string> &frozen = {});
+                               const std::vector<std::string> &frozen = {},
+                               const BatchNormSpec &batchNorm = {});
 
 } // namespace tessel::train
 

@@ -382,7 +382,7 @@ def _plan_arguments(plan: Plan):
 
 def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
              auto_seconds, device_profile, memory_budget, explain,
-             threads, loss, optimizer, frozen) -> Executable:
+             threads, loss, optimizer, frozen, batch_norm) -> Executable:
     shapes = {}
     for name, dims in (input_shapes or {}).items():
         try:
@@ -404,7 +404,7 @@ def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
                         bool(auto), float(auto_seconds), device_profile,
                         int(memory_budget or 0), explain or "",
                         int(threads), loss or "", optimizer or "",
-                        list(frozen or ())))
+                        list(frozen or ()), batch_norm or "eval"))
 
 
 def compile(model: Model,
@@ -419,7 +419,8 @@ def compile(model: Model,
             threads: int = 0,
             loss: Optional[str] = None,
             optimizer: Optional[str] = None,
-            frozen: Sequence[str] = ()) -> Executable:
+            frozen: Sequence[str] = (),
+            batch_norm: str = "eval") -> Executable:
     """Compiles `model` for `mesh`.
 
     model: a path (.onnx or .mlir), the bytes of an ONNX model, or an
@@ -439,7 +440,10 @@ def compile(model: Model,
     loss, optimizer: compile one training step instead of the forward pass,
       as tessel-compile --train takes them ("cross_entropy:logits,labels",
       "adamw:lr=1e-3,weight_decay=0.01"); `frozen` names parameters it
-      leaves as they are. Executable.step() then trains.
+      leaves as they are; `batch_norm="train"` normalizes with the batch's
+      statistics and updates the running ones (torch's model.train()),
+      "eval" (the default) with the running ones. Executable.step() then
+      trains.
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         kind, data = "onnx", bytes(model)
@@ -453,7 +457,7 @@ def compile(model: Model,
             f"{type(model).__name__}")
     return _compile(kind, data, input_shapes, mesh, plan, auto, auto_seconds,
                     device_profile, memory_budget, explain, threads, loss,
-                    optimizer, frozen)
+                    optimizer, frozen, batch_norm)
 
 
 def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
@@ -464,11 +468,12 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
                 threads: int = 0,
                 loss: Optional[str] = None,
                 optimizer: Optional[str] = None,
-                frozen: Sequence[str] = ()) -> Executable:
+                frozen: Sequence[str] = (),
+                batch_norm: str = "eval") -> Executable:
     """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
     return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
                     auto_seconds, device_profile, memory_budget, explain,
-                    threads, loss, optimizer, frozen)
+                    threads, loss, optimizer, frozen, batch_norm)
 
 
 def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,

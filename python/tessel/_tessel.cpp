@@ -381,16 +381,15 @@ private:
   std::unique_ptr<LoadedExecutable> loaded;
 };
 
-std::unique_ptr<Executable>
-compileModel(const std::string &kind, const py::bytes &data,
-             const std::map<std::string, std::vector<int64_t>> &inputShapes,
-             const std::string &mesh, const std::string &planText,
-             const std::vector<std::pair<std::string, std::string>> &specs,
-             bool autoShard, double autoSeconds,
-             const std::string &deviceProfile, int64_t memoryBudget,
-             const std::string &explain, int threads, const std::string &loss,
-             const std::string &optimizer,
-             const std::vector<std::string> &frozen) {
+std::unique_ptr<Executable> compileModel(
+    const std::string &kind, const py::bytes &data,
+    const std::map<std::string, std::vector<int64_t>> &inputShapes,
+    const std::string &mesh, const std::string &planText,
+    const std::vector<std::pair<std::string, std::string>> &specs,
+    bool autoShard, double autoSeconds, const std::string &deviceProfile,
+    int64_t memoryBudget, const std::string &explain, int threads,
+    const std::string &loss, const std::string &optimizer,
+    const std::vector<std::string> &frozen, const std::string &batchNorm) {
   std::string contents = data;
   ModelSource source = kind == "file"   ? ModelSource::file(contents)
                        : kind == "onnx" ? ModelSource::onnx(contents)
@@ -414,7 +413,7 @@ compileModel(const std::string &kind, const py::bytes &data,
   options.sharding.deviceProfile = deviceProfile;
   options.sharding.memoryBudget = memoryBudget;
   options.sharding.explain = explain;
-  options.training = {loss, optimizer, frozen};
+  options.training = {loss, optimizer, frozen, batchNorm};
   absl::StatusOr<Compiled> compiled;
   {
     py::gil_scoped_release release;

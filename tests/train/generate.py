@@ -248,6 +248,11 @@ RUNS = {
     ("resnet", "momentum_eval_20"): (
         ResNet, "x", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
         ["momentum_buffer"], 1, 5, True),
+    # Training mode: batch norm with the batch's statistics, its running
+    # statistics updated by every step (tessel-compile --batch-norm train).
+    ("resnet", "momentum_train_20"): (
+        ResNet, "x", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+        ["momentum_buffer"], 1, 5, False),
 }
 
 STEPS = 20
@@ -277,8 +282,11 @@ def run(model_name, name):
     else:
         inputs = torch.randn((batches,) + tuple(one.shape),
                              generator=generator)
+    training = model.training
+    model.eval()  # Not a step: the running statistics stay.
     with torch.no_grad():
         logits_shape = model(one).shape
+    model.train(training)
     label_shape = (logits_shape[:-1] if class_dim == -1
                    else logits_shape[:1])
     labels = torch.randint(0, logits_shape[class_dim],
@@ -306,6 +314,7 @@ def run(model_name, name):
     # The trained model's output on the first batch (the forward model run
     # with the parameters tessel-run --save-params writes).
     np.save(os.path.join(out, f"{input_name}0.npy"), inputs[0].numpy())
+    model.eval()  # Inference: the running statistics, left as they are.
     with torch.no_grad():
         np.save(os.path.join(expected, "output.npy"), model(inputs[0]).numpy())
     tensors = dict(model.named_parameters())

@@ -30,6 +30,8 @@ struct Config {
   const char *loss, *optimizer;
   /// Parameters not trained (the model's buffers).
   std::vector<std::string> frozen = {};
+  /// Batch norm: "eval" (running statistics) or "train" (batch ones).
+  const char *batchNorm = "eval";
 };
 
 const Config kMlpConfigs[] = {
@@ -161,8 +163,8 @@ absl::StatusOr<Compiled> compileStep(const Config &config, const Mesh &mesh) {
                   options);
   if (!model.ok())
     return model.status();
-  absl::Status built =
-      (*model)->train(config.loss, config.optimizer, config.frozen);
+  absl::Status built = (*model)->train(config.loss, config.optimizer,
+                                       config.frozen, config.batchNorm);
   if (!built.ok())
     return built;
   absl::Status sharded = (*model)->shard(options.sharding);
@@ -279,6 +281,17 @@ const Config kResNetRuns[] = {
      "cross_entropy:output,labels",
      "momentum:lr=0.01,beta=0.9",
      kResNetConfigs[0].frozen},
+    // Training mode (torch's model.train()): batch statistics over the
+    // whole batch, however it is split, and the running statistics
+    // updated by every step (state, compared at the end).
+    {"momentum_train_20",
+     "resnet",
+     "x",
+     {2, 3, 32, 32},
+     "cross_entropy:output,labels",
+     "momentum:lr=0.01,beta=0.9",
+     {},
+     "train"},
 };
 
 /// Whether `actual` is `expected` (f32) within `rtol` of each element plus
