@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "compiler/api/Tessel.h"
 #include "compiler/plan/Plan.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/ElementType.h"
 #include "runtime/host/HostBackend.h"
 
@@ -40,6 +42,9 @@ struct tessel_executable {
 struct tessel_runner {
   std::unique_ptr<tessel::HostBackend> backend;
   std::unique_ptr<tessel::LoadedExecutable> loaded;
+  /// Where the parameters came from (saveParameters reads frozen ones).
+  std::optional<tessel::ParameterSource> parameters;
+  int64_t steps = 0;
   /// Runs from several threads take turns: the loaded buffers are one set.
   std::mutex mutex;
 };
@@ -215,6 +220,25 @@ tessel_status *tessel_options_set_auto(tessel_options *options, int enabled,
                                 seconds, " s; it must be > 0"));
   options->options.sharding.autoShard = enabled != 0;
   options->options.sharding.autoSeconds = seconds;
+  return nullptr;
+}
+
+tessel_status *tessel_options_set_training(tessel_options *options,
+                                           const char *loss,
+                                           const char *optimizer,
+                                           const char *frozen,
+                                           const char *batchNorm) {
+  if (!options || !loss || !optimizer)
+    return invalid("tessel_options_set_training: NULL argument");
+  tessel::TrainingOptions &training = options->options.training;
+  training.loss = loss;
+  training.optimizer = optimizer;
+  training.frozen.clear();
+  if (frozen)
+    for (absl::string_view name :
+         absl::StrSplit(frozen, ',', absl::SkipEmpty()))
+      training.frozen.emplace_back(name);
+  training.batchNorm = batchNorm ? batchNorm : "eval";
   return nullptr;
 }
 
@@ -398,6 +422,11 @@ tessel_status *tessel_runner_create(const tessel_executable *executable,
   if (!loaded.ok())
     return fromStatus(loaded.status());
   runner->loaded = std::move(*loaded);
+  absl::StatusOr<tessel::ParameterSource> source =
+      executable->compiled.parameterSource();
+  if (!source.ok())
+    return fromStatus(source.status());
+  runner->parameters = std::move(*source);
   *out = runner.release();
   return nullptr;
 }
@@ -418,6 +447,64 @@ tessel_status *tessel_runner_run(tessel_runner *runner,
     return fromStatus(out.status());
   std::lock_guard<std::mutex> lock(runner->mutex);
   return fromStatus(runner->loaded->runBuffers(*in, *out));
+}
+
+tessel_status *tessel_runner_step(tessel_runner *runner,
+                                  const tessel_tensor *inputs, size_t numInputs,
+                                  const tessel_tensor *outputs,
+                                  size_t numOutputs) {
+  if (!runner)
+    return invalid("tessel_runner_step: `runner` is NULL");
+  absl::StatusOr<std::vector<tessel::TensorRef>> in =
+      references(inputs, numInputs, "input");
+  if (!in.ok())
+    return fromStatus(in.status());
+  absl::StatusOr<std::vector<tessel::TensorRef>> out =
+      references(outputs, numOutputs, "output");
+  if (!out.ok())
+    return fromStatus(out.status());
+  std::lock_guard<std::mutex> lock(runner->mutex);
+  if (runner->loaded->executable().state_updates_size() == 0)
+    return invalid("tessel_runner_step: no output of this executable "
+                   "updates a parameter or an input: compile a training "
+                   "step (tessel_options_set_training)");
+  absl::Status status = runner->loaded->step(*in, *out);
+  runner->steps += status.ok();
+  return fromStatus(status);
+}
+
+int64_t tessel_runner_steps_taken(const tessel_runner *runner) {
+  return runner ? runner->steps : 0;
+}
+
+tessel_status *tessel_runner_save_checkpoint(tessel_runner *runner,
+                                             const char *path) {
+  if (!runner || !path)
+    return invalid("tessel_runner_save_checkpoint: NULL argument");
+  std::lock_guard<std::mutex> lock(runner->mutex);
+  return fromStatus(
+      tessel::saveCheckpoint(*runner->loaded, runner->steps, path));
+}
+
+tessel_status *tessel_runner_load_checkpoint(tessel_runner *runner,
+                                             const char *path) {
+  if (!runner || !path)
+    return invalid("tessel_runner_load_checkpoint: NULL argument");
+  std::lock_guard<std::mutex> lock(runner->mutex);
+  absl::StatusOr<int64_t> steps = tessel::loadCheckpoint(*runner->loaded, path);
+  if (!steps.ok())
+    return fromStatus(steps.status());
+  runner->steps = *steps;
+  return nullptr;
+}
+
+tessel_status *tessel_runner_save_params(tessel_runner *runner,
+                                         const char *path) {
+  if (!runner || !path)
+    return invalid("tessel_runner_save_params: NULL argument");
+  std::lock_guard<std::mutex> lock(runner->mutex);
+  return fromStatus(
+      tessel::saveParameters(*runner->loaded, *runner->parameters, path));
 }
 
 void tessel_runner_free(tessel_runner *runner) { delete runner; }

@@ -200,6 +200,56 @@ int main(int argc, char **argv) {
   tessel_executable_free(executable);
   tessel_options_free(automatic);
 
+  /* A training step: the batch split over 2 devices, 3 AdamW steps; a
+   * checkpoint after the second, loaded into another runner, gives the
+   * third step's loss to the bit; the trained parameters are written. */
+  tessel_options *training = tessel_options_create();
+  ok(tessel_options_set_input_shape(training, "x", kInputDims, 2), "shape");
+  ok(tessel_options_set_mesh(training, "x=2"), "mesh");
+  ok(tessel_options_set_partition_spec(training, "x", "[\"x\", null]"), "spec");
+  ok(tessel_options_set_training(training, "cross_entropy:output,labels",
+                                 "adamw:lr=0.01", NULL, NULL),
+     "training");
+  ok(tessel_compile_file(argv[1], training, &executable), "compile (train)");
+  tessel_runner *trainer = NULL, *resumed = NULL;
+  ok(tessel_runner_create(executable, 2, &trainer), "trainer");
+  ok(tessel_runner_create(executable, 2, &resumed), "resumed trainer");
+  int64_t labels[4] = {1, 7, 3, 0};
+  const int64_t labelDims[1] = {4};
+  const int64_t scalarDims[1] = {0};
+  tessel_tensor stepInputs[2] = {
+      {TESSEL_F32, kInputDims, 2, x, xCount * sizeof(float)},
+      {TESSEL_I64, labelDims, 1, labels, sizeof(labels)}};
+  float losses[3] = {0, 0, 0}, again = 0;
+  for (int s = 0; s < 3; ++s) {
+    tessel_tensor loss = {TESSEL_F32, scalarDims, 0, &losses[s], sizeof(float)};
+    ok(tessel_runner_step(trainer, stepInputs, 2, &loss, 1), "step");
+    if (s == 1) {
+      snprintf(path, sizeof(path), "%s/c_program.ckpt", argv[4]);
+      ok(tessel_runner_save_checkpoint(trainer, path), "save checkpoint");
+    }
+  }
+  CHECK(losses[2] < losses[0], "the loss did not fall: %g, %g, %g", losses[0],
+        losses[1], losses[2]);
+  CHECK(tessel_runner_steps_taken(trainer) == 3, "steps taken %lld",
+        (long long)tessel_runner_steps_taken(trainer));
+  ok(tessel_runner_load_checkpoint(resumed, path), "load checkpoint");
+  CHECK(tessel_runner_steps_taken(resumed) == 2, "resumed at step %lld",
+        (long long)tessel_runner_steps_taken(resumed));
+  tessel_tensor loss = {TESSEL_F32, scalarDims, 0, &again, sizeof(float)};
+  ok(tessel_runner_step(resumed, stepInputs, 2, &loss, 1), "resumed step");
+  CHECK(memcmp(&again, &losses[2], sizeof(float)) == 0,
+        "resumed step's loss %.9g, uninterrupted %.9g", again, losses[2]);
+  snprintf(path, sizeof(path), "%s/c_program.trained.params", argv[4]);
+  ok(tessel_runner_save_params(trainer, path), "save params");
+  status = tessel_runner_step(trainer, stepInputs, 1, &loss, 1);
+  CHECK(status != NULL, "a step without its labels accepted");
+  tessel_status_free(status);
+  tessel_runner_free(trainer);
+  tessel_runner_free(resumed);
+  tessel_executable_free(executable);
+  tessel_options_free(training);
+
   /* Bad input: statuses with messages, nothing crashes. */
   status = tessel_options_set_mesh(options, "x=two");
   CHECK(status && strlen(tessel_status_message(status)) > 0, "a bad mesh");
