@@ -124,18 +124,16 @@ typedef struct tessel_tensor {
   size_t bytes;
 } tessel_tensor;
 
-/*===--- Compile options
- * ---------------------------------------------------===*/
+/*===--- Compile options ---------------------------------------------------===*/
 
 typedef struct tessel_options tessel_options;
 
 TESSEL_EXPORT tessel_options *tessel_options_create(void);
 TESSEL_EXPORT void tessel_options_free(tessel_options *);
 /* Pins input `name`'s shape (an ONNX model's dynamic dimensions). */
-TESSEL_EXPORT tessel_status *tessel_options_set_input_shape(tessel_options *,
-                                                            const char *name,
-                                                            const int64_t *dims,
-                                                            size_t rank);
+TESSEL_EXPORT tessel_status *
+tessel_options_set_input_shape(tessel_options *, const char *name,
+                               const int64_t *dims, size_t rank);
 /* The device mesh, "x=2,y=4"; "" for one device. */
 TESSEL_EXPORT tessel_status *tessel_options_set_mesh(tessel_options *,
                                                      const char *mesh);
@@ -151,15 +149,16 @@ TESSEL_EXPORT tessel_status *tessel_options_set_plan_text(tessel_options *,
                                                           const char *text);
 /* Lets the cost model choose what the plan leaves open, searching for at
  * most `seconds` (> 0). */
-TESSEL_EXPORT tessel_status *
-tessel_options_set_auto(tessel_options *, int enabled, double seconds);
+TESSEL_EXPORT tessel_status *tessel_options_set_auto(tessel_options *,
+                                                     int enabled,
+                                                     double seconds);
 /* What auto prices plans for: "host", "h100_sxm", "a100_sxm", or a device
  * profile file. */
 TESSEL_EXPORT tessel_status *
 tessel_options_set_device_profile(tessel_options *, const char *profile);
 /* Bytes per device that auto's plan must fit in; 0: the profile's. */
-TESSEL_EXPORT tessel_status *tessel_options_set_memory_budget(tessel_options *,
-                                                              int64_t bytes);
+TESSEL_EXPORT tessel_status *
+tessel_options_set_memory_budget(tessel_options *, int64_t bytes);
 /* Compiles one training step instead of the forward pass (as
  * tessel-compile --train): `loss` "cross_entropy:logits,labels" or
  * "mse:y,target", `optimizer` "sgd:lr=0.1", "momentum:...", "adam:...",
@@ -170,8 +169,7 @@ tessel_options_set_training(tessel_options *, const char *loss,
                             const char *optimizer, const char *frozen,
                             const char *batch_norm);
 
-/*===--- Compiling and inspecting
- * -------------------------------------------===*/
+/*===--- Compiling and inspecting -------------------------------------------===*/
 
 typedef struct tessel_executable tessel_executable;
 
@@ -180,11 +178,13 @@ TESSEL_EXPORT tessel_status *tessel_compile_file(const char *path,
                                                  const tessel_options *,
                                                  tessel_executable **out);
 /* The bytes of an ONNX ModelProto. */
-TESSEL_EXPORT tessel_status *tessel_compile_onnx(const void *bytes, size_t size,
+TESSEL_EXPORT tessel_status *tessel_compile_onnx(const void *bytes,
+                                                 size_t size,
                                                  const tessel_options *,
                                                  tessel_executable **out);
 /* MLIR text in Tessel's dialects. */
-TESSEL_EXPORT tessel_status *tessel_compile_mlir(const char *text, size_t size,
+TESSEL_EXPORT tessel_status *tessel_compile_mlir(const char *text,
+                                                 size_t size,
                                                  const tessel_options *,
                                                  tessel_executable **out);
 /* An executable tessel-compile or tessel_executable_save wrote, with its
@@ -192,8 +192,8 @@ TESSEL_EXPORT tessel_status *tessel_compile_mlir(const char *text, size_t size,
 TESSEL_EXPORT tessel_status *tessel_executable_read(const char *path,
                                                     tessel_executable **out);
 /* Writes `path` and its parameters at `path`.params. */
-TESSEL_EXPORT tessel_status *tessel_executable_save(const tessel_executable *,
-                                                    const char *path);
+TESSEL_EXPORT tessel_status *
+tessel_executable_save(const tessel_executable *, const char *path);
 TESSEL_EXPORT void tessel_executable_free(tessel_executable *);
 
 TESSEL_EXPORT int tessel_executable_num_devices(const tessel_executable *);
@@ -208,12 +208,12 @@ typedef struct tessel_tensor_info {
   size_t rank;
 } tessel_tensor_info;
 
-TESSEL_EXPORT tessel_status *tessel_executable_input(const tessel_executable *,
-                                                     size_t index,
-                                                     tessel_tensor_info *info);
-TESSEL_EXPORT tessel_status *tessel_executable_output(const tessel_executable *,
-                                                      size_t index,
-                                                      tessel_tensor_info *info);
+TESSEL_EXPORT tessel_status *
+tessel_executable_input(const tessel_executable *, size_t index,
+                        tessel_tensor_info *info);
+TESSEL_EXPORT tessel_status *
+tessel_executable_output(const tessel_executable *, size_t index,
+                         tessel_tensor_info *info);
 
 /* The sharding of every named tensor, as tessel-compile --emit=plan
  * prints it (protobuf text); empty on one device or for an executable
@@ -235,38 +235,37 @@ tessel_executable_device_memory(const tessel_executable *, int device,
 /* What auto's cost model says of its plan: modeled seconds per step of
  * compute and of communication, peak bytes per device. NOT_FOUND when the
  * plan was not chosen by auto. */
-TESSEL_EXPORT tessel_status *tessel_executable_modeled_cost(
-    const tessel_executable *, double *compute_seconds,
-    double *communication_seconds, int64_t *peak_bytes);
+TESSEL_EXPORT tessel_status *
+tessel_executable_modeled_cost(const tessel_executable *,
+                               double *compute_seconds,
+                               double *communication_seconds,
+                               int64_t *peak_bytes);
 
-/*===--- Running
- * ------------------------------------------------------------===*/
+/*===--- Running ------------------------------------------------------------===*/
 
 typedef struct tessel_runner tessel_runner;
 
 /* Loads the executable on host threads (one per device, `threads` cores in
  * all; 0: every core). The runner keeps what it needs: the executable may
  * be freed after. */
-TESSEL_EXPORT tessel_status *tessel_runner_create(const tessel_executable *,
-                                                  int threads,
-                                                  tessel_runner **out);
+TESSEL_EXPORT tessel_status *
+tessel_runner_create(const tessel_executable *, int threads,
+                     tessel_runner **out);
 /* Runs one step: `inputs` in the program's input order with its global
  * shapes, results written into `outputs` (each of an output's type and
  * shape). */
-TESSEL_EXPORT tessel_status *tessel_runner_run(tessel_runner *,
-                                               const tessel_tensor *inputs,
-                                               size_t num_inputs,
-                                               const tessel_tensor *outputs,
-                                               size_t num_outputs);
+TESSEL_EXPORT tessel_status *
+tessel_runner_run(tessel_runner *, const tessel_tensor *inputs,
+                  size_t num_inputs, const tessel_tensor *outputs,
+                  size_t num_outputs);
 /* A training step (an executable compiled with training options): `inputs`
  * are the step's (the inputs no output updates: the batch and the labels,
  * in the program's order), `outputs` receive the step's (the loss). The
  * parameters and optimizer state stay on the devices, updated in place. */
-TESSEL_EXPORT tessel_status *tessel_runner_step(tessel_runner *,
-                                                const tessel_tensor *inputs,
-                                                size_t num_inputs,
-                                                const tessel_tensor *outputs,
-                                                size_t num_outputs);
+TESSEL_EXPORT tessel_status *
+tessel_runner_step(tessel_runner *, const tessel_tensor *inputs,
+                   size_t num_inputs, const tessel_tensor *outputs,
+                   size_t num_outputs);
 /* Steps taken, counting those of a loaded checkpoint. */
 TESSEL_EXPORT int64_t tessel_runner_steps_taken(const tessel_runner *);
 /* Writes the state (parameters, optimizer state) and the steps taken at
