@@ -77,8 +77,15 @@ absl::Status useBatchStatistics(
     auto mean = mlir::dyn_cast<mlir::BlockArgument>(op.getMean());
     auto variance = mlir::dyn_cast<mlir::BlockArgument>(op.getVariance());
     for (mlir::BlockArgument statistic : {mean, variance}) {
-      if (!statistic ||
-          !function.getArgAttr(statistic.getArgNumber(),
+      if (!statistic)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "batch norm ", where,
+            ": its statistics are computed by the model (an ONNX file "
+            "exported in training mode normalizes with the batch's already), "
+            "so there are no running statistics to update: export the model "
+            "in eval mode and compile with --batch-norm train, or keep "
+            "--batch-norm eval"));
+      if (!function.getArgAttr(statistic.getArgNumber(),
                                graph::GraphDialect::kParameterAttr))
         return absl::InvalidArgumentError(
             absl::StrCat("batch norm ", where,
