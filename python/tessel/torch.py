@@ -60,7 +60,9 @@ def export_onnx(module: torch.nn.Module,
                 example_inputs: Sequence[torch.Tensor],
                 opset_version: int = 17) -> Tuple[bytes, list]:
     """The module as ONNX bytes, and its input names (forward's parameter
-    names). Parameters keep their torch names."""
+    names). Parameters keep their torch names, each its own initializer
+    (equal weights are not merged, so that training keeps them apart); the
+    first output is called "output" (what a loss names)."""
     if not isinstance(module, torch.nn.Module):
         raise TesselError(
             f"expected a torch.nn.Module, got {type(module).__name__}")
@@ -72,15 +74,45 @@ def export_onnx(module: torch.nn.Module,
                 "torch tensors")
     names = _input_names(module, len(example_inputs))
     buffer = io.BytesIO()
+    # torch.onnx.export merges weights of equal value into one initializer
+    # (two LayerNorms' weights, all ones when fresh), which would tie them
+    # for training. Exported with distinct stand-in values, every weight
+    # keeps its own initializer; the true values are put back after.
+    tensors = dict(module.named_parameters())
+    tensors.update(module.named_buffers())
+    originals = {name: t.detach().clone() for name, t in tensors.items()}
+    generator = torch.Generator().manual_seed(0)
     try:
         with torch.no_grad():
+            for t in tensors.values():
+                if t.is_floating_point():
+                    t.copy_(torch.rand(t.shape, generator=generator,
+                                       dtype=t.dtype) + 0.5)
             torch.onnx.export(module, example_inputs, buffer,
-                              input_names=names,
+                              input_names=names, output_names=["output"],
                               opset_version=opset_version,
                               do_constant_folding=False)
     except Exception as error:  # torch's exporter raises many kinds
         raise TesselError(f"torch.onnx.export failed: {error}") from error
-    return buffer.getvalue(), names
+    finally:
+        with torch.no_grad():
+            for name, t in tensors.items():
+                t.copy_(originals[name])
+    return _with_values(buffer.getvalue(), originals), names
+
+
+def _with_values(onnx_bytes: bytes, values: Mapping[str, torch.Tensor]):
+    """The ONNX model with each initializer named as a tensor of `values`
+    holding that tensor's data."""
+    import onnx
+    import onnx.numpy_helper
+    model = onnx.load_from_string(onnx_bytes)
+    for initializer in model.graph.initializer:
+        value = values.get(initializer.name)
+        if value is not None:
+            initializer.CopyFrom(onnx.numpy_helper.from_array(
+                value.cpu().numpy(), initializer.name))
+    return model.SerializeToString()
 
 
 class CompiledModule:

@@ -127,3 +127,36 @@ def test_bad_input_raises(model):
         compiled(tokens[:2])
     with pytest.raises(TesselError, match="must be float32"):
         compiled(tokens.double())
+
+
+def test_training_keeps_equal_weights_apart():
+    # Fresh LayerNorms' weights are all ones: torch.onnx.export would merge
+    # them into one initializer, and training would tie them. Each stays
+    # its own parameter, and three SGD steps on 2 devices give torch's.
+    torch.manual_seed(0)
+    module = Stack()
+    tokens = inputs()
+    target = torch.randn(6, 5, 32, generator=torch.Generator().manual_seed(2))
+    compiled = tessel.torch.compile(
+        module, (tokens,), mesh={"x": 2}, plan={"tokens": P("x", None, None)},
+        loss="mse:output,target", optimizer="sgd:lr=0.5")
+    executable = compiled.executable
+    names = [t.name for t in executable.state]
+    assert "blocks.0.norm.weight" in names and "blocks.1.norm.weight" in names
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.5)
+    for _ in range(3):
+        loss = executable.step({"tokens": tokens.numpy(),
+                                "target": target.numpy()})["loss"]
+        expected = torch.nn.functional.mse_loss(module(tokens), target)
+        optimizer.zero_grad()
+        expected.backward()
+        optimizer.step()
+        np.testing.assert_allclose(loss, expected.item(), rtol=1e-4)
+    parameters = dict(module.named_parameters())
+    for name in ("blocks.0.norm.weight", "blocks.1.norm.weight",
+                 "blocks.1.fc1.weight"):
+        np.testing.assert_allclose(executable.get_state(name),
+                                   parameters[name].detach().numpy(),
+                                   rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(executable.get_state("blocks.0.norm.weight"),
+                              executable.get_state("blocks.1.norm.weight"))
