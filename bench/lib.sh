@@ -53,3 +53,30 @@ opt_bazel_bin() {
   bazel build "$@" >/dev/null 2>&1
   bazel info bazel-bin 2>/dev/null
 }
+
+# The training benchmarks' step of the GPT-2 bench model: next-token cross
+# entropy, AdamW; torch.onnx.export keeps one attention mask for all layers
+# (identical initializers are merged), a buffer, frozen.
+gpt2_train_flags=(--train --loss "cross_entropy:output,labels,dim=-1"
+                  --optimizer "adamw:lr=1e-4" --frozen blocks.0.attn.mask)
+
+# train_batches DIR VOCAB SHAPE: the same random token ids and labels for
+# every training benchmark, as DIR/ids.npy and DIR/labels.npy.
+train_batches() {
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import sys, numpy as np
+out, vocab, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split("x")]
+rng = np.random.default_rng(0)
+np.save(out + "/ids.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
+np.save(out + "/labels.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
+PY
+}
+
+# data_parallel_plan DEVICES [ZERO_STAGE]: a plan splitting the batch of
+# `ids` over axis x of DEVICES devices, with that ZeRO stage (0 or none:
+# plain data parallel).
+data_parallel_plan() {
+  echo "mesh { axes { name: \"x\" size: $1 } }"
+  echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
+  if (("${2:-0}")); then echo "zero { stage: $2 axis: \"x\" }"; fi
+}

@@ -26,27 +26,16 @@ source bench/lib.sh
 bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
 out="$bench_root/train_largest"
 mkdir -p "$out"
-/usr/bin/python3 - "$out" "$vocab" "$shape" <<'PY'
-import sys, numpy as np
-out, vocab, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split("x")]
-rng = np.random.default_rng(0)
-np.save(out + "/ids.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
-np.save(out + "/labels.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
-PY
+train_batches "$out" "$vocab" "$shape"
 
 # measure LAYERS STAGE: "parameters MiB-per-device" of one trained step.
 measure() {
   local layers="$1" stage="$2" model plan
   model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
   plan="$out/plan$stage.textproto"
-  {
-    echo "mesh { axes { name: \"x\" size: $devices } }"
-    echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
-    if ((stage)); then echo "zero { stage: $stage axis: \"x\" }"; fi
-  } > "$plan"
-  "$bin/tessel-compile" "$model" --input-shape "ids=$shape" --train \
-    --loss "cross_entropy:output,labels,dim=-1" --optimizer "adamw:lr=1e-4" \
-    --frozen blocks.0.attn.mask --plan "$plan" \
+  data_parallel_plan "$devices" "$stage" > "$plan"
+  "$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
+    "${gpt2_train_flags[@]}" --plan "$plan" \
     -o "$out/l$layers.s$stage.tessel" >/dev/null 2>&1
   local parameters
   parameters=$(/usr/bin/python3 -c "

@@ -26,37 +26,21 @@ model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
 dir="$(dirname "$model")"
 out="$dir/train_memory"
 mkdir -p "$out"
-/usr/bin/python3 - "$out" "$vocab" "$shape" <<'PY'
-import sys, numpy as np
-out, vocab, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split("x")]
-rng = np.random.default_rng(0)
-np.save(out + "/ids.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
-np.save(out + "/labels.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
-PY
+train_batches "$out" "$vocab" "$shape"
 bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
-train=(--train --loss "cross_entropy:output,labels,dim=-1"
-       --optimizer "adamw:lr=1e-4" --frozen blocks.0.attn.mask)
-# (torch.onnx.export keeps one attention mask for all layers: identical
-# initializers are merged.)
-
-mib() { echo "scale=1; $1 / 1048576" | bc -l; }
 printf '%-8s %7s %12s %12s %14s %9s %8s\n' plan devices "measured MiB" \
   "modeled MiB" "executable MiB" "modeled/" "ms/step"
 for devices in $device_counts; do
   for stage in 0 1 2 3; do
     name="zero$stage"; ((stage)) || name="data"
     plan="$out/$name$devices.textproto"
-    {
-      echo "mesh { axes { name: \"x\" size: $devices } }"
-      echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
-      if ((stage)); then echo "zero { stage: $stage axis: \"x\" }"; fi
-    } > "$plan"
+    data_parallel_plan "$devices" "$stage" > "$plan"
     # Every named tensor pinned as the plan (and propagation) lay it out,
     # then --auto prices exactly that plan.
-    "$bin/tessel-compile" "$model" --input-shape "ids=$shape" "${train[@]}" \
+    "$bin/tessel-compile" "$model" --input-shape "ids=$shape" "${gpt2_train_flags[@]}" \
       --plan "$plan" --emit=plan > "$out/$name$devices.full.textproto" 2>/dev/null
     report=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
-      "${train[@]}" --plan "$out/$name$devices.full.textproto" --auto \
+      "${gpt2_train_flags[@]}" --plan "$out/$name$devices.full.textproto" --auto \
       --auto-seconds 5 -o "$out/$name$devices.tessel" 2>&1)
     modeled=$(echo "$report" | sed -n 's/.*peak memory per device: \([0-9.]*\) MiB.*/\1/p')
     run=$(mpirun --oversubscribe --allow-run-as-root -np "$devices" \

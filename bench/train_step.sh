@@ -26,13 +26,7 @@ model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
 dir="$(dirname "$model")"
 out="$dir/train_step"
 mkdir -p "$out"
-/usr/bin/python3 - "$out" "$vocab" "${batch}x$sequence" <<'PY'
-import sys, numpy as np
-out, vocab, shape = sys.argv[1], int(sys.argv[2]), [int(d) for d in sys.argv[3].split("x")]
-rng = np.random.default_rng(0)
-np.save(out + "/ids.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
-np.save(out + "/labels.npy", rng.integers(0, vocab, size=shape).astype(np.int64))
-PY
+train_batches "$out" "$vocab" "${batch}x$sequence"
 bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
 # Debian's torch calls the system BLAS (libblas.so.3), netlib's reference
 # one unless an optimised one provides it: 3 GFLOPS against OpenBLAS's 35
@@ -45,14 +39,9 @@ cores=$(nproc)
 printf '%-10s %9s %14s %14s %12s\n' processes threads "Tessel ms" "torch DDP ms" "Tessel/torch"
 for n in $process_counts; do
   threads=$((cores / n)); ((threads >= 1)) || threads=1
-  {
-    echo "mesh { axes { name: \"x\" size: $n } }"
-    echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
-  } > "$out/data$n.textproto"
+  data_parallel_plan "$n" > "$out/data$n.textproto"
   "$bin/tessel-compile" "$model" --input-shape "ids=${batch}x$sequence" \
-    --train --loss "cross_entropy:output,labels,dim=-1" \
-    --optimizer "adamw:lr=1e-4" --frozen blocks.0.attn.mask \
-    --plan "$out/data$n.textproto" -o "$out/data$n.tessel" >/dev/null 2>&1
+    "${gpt2_train_flags[@]}" --plan "$out/data$n.textproto" -o "$out/data$n.tessel" >/dev/null 2>&1
   tessel=$(mpirun --oversubscribe --allow-run-as-root -np "$n" \
     "$bin/tessel-run" "$out/data$n.tessel" --backend mpi --threads "$threads" \
     --steps "$steps" --log-every 0 \

@@ -2,8 +2,6 @@
 
 #include "runtime/host/HostBackend.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -100,14 +98,7 @@ absl::Status HostExecutable::prepare(const ParameterSource &source,
             devices[d].prepare(program, d, parameters, perDevice);
         !status.ok())
       return status;
-  // A whole parameter every device holds its own part of is read no more.
-  for (size_t p = 0; p < parameters.size(); ++p)
-    if (std::all_of(
-            devices.begin(), devices.end(),
-            [&](const HostDevice &device) { return device.ownsParameter(p); }))
-      parameters[p] = AlignedBytes();
-  // Freed bytes glibc keeps in its heap would stay resident for good.
-  ::malloc_trim(0);
+  releaseParameters(parameters, devices);
   return prepareCollectives();
 }
 

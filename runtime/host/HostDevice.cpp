@@ -2,6 +2,8 @@
 
 #include "runtime/host/HostDevice.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -75,6 +77,16 @@ loadParameters(const proto::Executable &program,
       return status;
   }
   return parameters;
+}
+
+void releaseParameters(std::vector<AlignedBytes> &parameters,
+                       absl::Span<const HostDevice> devices) {
+  for (size_t p = 0; p < parameters.size(); ++p)
+    if (std::all_of(
+            devices.begin(), devices.end(),
+            [&](const HostDevice &device) { return device.ownsParameter(p); }))
+      parameters[p] = AlignedBytes();
+  ::malloc_trim(0);
 }
 
 absl::Status HostDevice::prepare(const proto::Executable &program, int index,

@@ -52,6 +52,14 @@ absl::StatusOr<std::vector<AlignedBytes>>
 loadParameters(const proto::Executable &executable,
                const ParameterSource &source);
 
+class HostDevice;
+
+/// After `devices` (those of this process) are prepared: frees each whole
+/// parameter all of them read from a part of their own, and returns
+/// glibc's freed heap to the system (it would stay resident for good).
+void releaseParameters(std::vector<AlignedBytes> &parameters,
+                       absl::Span<const HostDevice> devices);
+
 class HostDevice {
 public:
   /// Runs a collective instruction (its index in the program) on the

@@ -2,11 +2,10 @@
 
 #include "runtime/mpi/MpiBackend.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -41,8 +40,12 @@ public:
   }
 
 private:
-  /// Runs this rank's program on the inputs in its device.
-  absl::Status runDevice();
+  /// Puts this rank's parts of the inputs (`parts`, or the error getting
+  /// them) in its device and runs its program.
+  absl::Status
+  runDevice(const absl::StatusOr<std::map<int64_t, std::vector<char>>> &parts);
+  /// This rank's parts of the outputs `which`.
+  std::vector<const char *> outputParts(const std::vector<int> &which) const;
   absl::Status collective(int index, const proto::Instruction &instruction,
                           const std::vector<kernels::TensorView> &operands,
                           const std::vector<kernels::TensorView> &results);
@@ -80,12 +83,7 @@ absl::Status MpiExecutable::prepare(const ParameterSource &source,
   if (absl::Status status = device.prepare(program, rank, parameters, cores);
       !status.ok())
     return status;
-  // A whole parameter the device holds its own part of is read no more.
-  for (size_t p = 0; p < parameters.size(); ++p)
-    if (device.ownsParameter(p))
-      parameters[p] = AlignedBytes();
-  // Freed bytes glibc keeps in its heap would stay resident for good.
-  ::malloc_trim(0);
+  releaseParameters(parameters, absl::MakeConstSpan(&device, 1));
   // Every rank makes every collective's groups, in program order.
   const proto::DeviceProgram &mine = device.program();
   groups.resize(mine.instructions_size());
@@ -131,22 +129,29 @@ absl::StatusOr<std::vector<HostTensor>>
 MpiExecutable::run(const std::vector<HostTensor> &inputs) {
   ++steps;
   // Rank 0 holds the inputs and sends every rank its parts.
-  absl::StatusOr<std::map<int64_t, std::vector<char>>> parts =
-      distributeInputs(program, inputs);
+  if (absl::Status status = runDevice(distributeInputs(program, inputs));
+      !status.ok())
+    return status;
+  // Outputs: every rank's part to rank 0, which assembles them.
+  std::vector<int> all(program.outputs_size());
+  std::iota(all.begin(), all.end(), 0);
+  return assembleOutputs(program, outputParts(all), all);
+}
+
+std::vector<const char *>
+MpiExecutable::outputParts(const std::vector<int> &which) const {
+  std::vector<const char *> mine;
+  for (int o : which)
+    mine.push_back(static_cast<const char *>(device.output(o).data));
+  return mine;
+}
+
+absl::Status MpiExecutable::runDevice(
+    const absl::StatusOr<std::map<int64_t, std::vector<char>>> &parts) {
   if (!parts.ok())
     return parts.status();
   for (const auto &[index, bytes] : *parts)
     std::copy(bytes.begin(), bytes.end(), device.inputData(index));
-  if (absl::Status status = runDevice(); !status.ok())
-    return status;
-  // Outputs: every rank's part to rank 0, which assembles them.
-  std::vector<const char *> mine;
-  for (int o = 0; o < program.outputs_size(); ++o)
-    mine.push_back(static_cast<const char *>(device.output(o).data));
-  return assembleOutputs(program, mine);
-}
-
-absl::Status MpiExecutable::runDevice() {
   return device.run(
       [this](int i, const proto::Instruction &instruction,
              const std::vector<kernels::TensorView> &operands,
@@ -163,21 +168,14 @@ absl::Status MpiExecutable::runDevice() {
 absl::Status MpiExecutable::step(absl::Span<const TensorRef> inputs,
                                  absl::Span<const TensorRef> outputs) {
   ++steps;
-  absl::StatusOr<std::map<int64_t, std::vector<char>>> parts =
-      distributeStepInputs(program, signature, inputs, outputs);
-  if (!parts.ok())
-    return parts.status();
-  for (const auto &[index, bytes] : *parts)
-    std::copy(bytes.begin(), bytes.end(), device.inputData(index));
-  if (absl::Status status = runDevice(); !status.ok())
+  if (absl::Status status =
+          runDevice(distributeStepInputs(program, signature, inputs, outputs));
+      !status.ok())
     return status;
   // This rank's memory is its own: the update can follow the run at once.
   device.commitState();
-  std::vector<const char *> mine;
-  for (int o : signature.outputs)
-    mine.push_back(static_cast<const char *>(device.output(o).data));
-  absl::StatusOr<std::vector<HostTensor>> assembled =
-      assembleOutputs(program, mine, signature.outputs);
+  absl::StatusOr<std::vector<HostTensor>> assembled = assembleOutputs(
+      program, outputParts(signature.outputs), signature.outputs);
   if (!assembled.ok())
     return assembled.status();
   for (size_t o = 0; o < assembled->size(); ++o)

@@ -125,6 +125,27 @@ references(const tessel_tensor *tensors, size_t count, const char *what) {
   return refs;
 }
 
+/// Converts a runner call's tensors and calls `use` with them, one call of
+/// the runner at a time; `function` names the call in errors.
+template <typename Fn>
+tessel_status *callRunner(tessel_runner *runner, const char *function,
+                          const tessel_tensor *inputs, size_t numInputs,
+                          const tessel_tensor *outputs, size_t numOutputs,
+                          Fn use) {
+  if (!runner)
+    return invalid(absl::StrCat(function, ": `runner` is NULL"));
+  absl::StatusOr<std::vector<tessel::TensorRef>> in =
+      references(inputs, numInputs, "input");
+  if (!in.ok())
+    return fromStatus(in.status());
+  absl::StatusOr<std::vector<tessel::TensorRef>> out =
+      references(outputs, numOutputs, "output");
+  if (!out.ok())
+    return fromStatus(out.status());
+  std::lock_guard<std::mutex> lock(runner->mutex);
+  return fromStatus(use(*runner->loaded, *in, *out));
+}
+
 } // namespace
 
 extern "C" {
@@ -435,42 +456,33 @@ tessel_status *tessel_runner_run(tessel_runner *runner,
                                  const tessel_tensor *inputs, size_t numInputs,
                                  const tessel_tensor *outputs,
                                  size_t numOutputs) {
-  if (!runner)
-    return invalid("tessel_runner_run: `runner` is NULL");
-  absl::StatusOr<std::vector<tessel::TensorRef>> in =
-      references(inputs, numInputs, "input");
-  if (!in.ok())
-    return fromStatus(in.status());
-  absl::StatusOr<std::vector<tessel::TensorRef>> out =
-      references(outputs, numOutputs, "output");
-  if (!out.ok())
-    return fromStatus(out.status());
-  std::lock_guard<std::mutex> lock(runner->mutex);
-  return fromStatus(runner->loaded->runBuffers(*in, *out));
+  return callRunner(runner, "tessel_runner_run", inputs, numInputs, outputs,
+                    numOutputs,
+                    [](tessel::LoadedExecutable &loaded,
+                       absl::Span<const tessel::TensorRef> in,
+                       absl::Span<const tessel::TensorRef> out) {
+                      return loaded.runBuffers(in, out);
+                    });
 }
 
 tessel_status *tessel_runner_step(tessel_runner *runner,
                                   const tessel_tensor *inputs, size_t numInputs,
                                   const tessel_tensor *outputs,
                                   size_t numOutputs) {
-  if (!runner)
-    return invalid("tessel_runner_step: `runner` is NULL");
-  absl::StatusOr<std::vector<tessel::TensorRef>> in =
-      references(inputs, numInputs, "input");
-  if (!in.ok())
-    return fromStatus(in.status());
-  absl::StatusOr<std::vector<tessel::TensorRef>> out =
-      references(outputs, numOutputs, "output");
-  if (!out.ok())
-    return fromStatus(out.status());
-  std::lock_guard<std::mutex> lock(runner->mutex);
-  if (runner->loaded->executable().state_updates_size() == 0)
-    return invalid("tessel_runner_step: no output of this executable "
-                   "updates a parameter or an input: compile a training "
-                   "step (tessel_options_set_training)");
-  absl::Status status = runner->loaded->step(*in, *out);
-  runner->steps += status.ok();
-  return fromStatus(status);
+  return callRunner(
+      runner, "tessel_runner_step", inputs, numInputs, outputs, numOutputs,
+      [runner](tessel::LoadedExecutable &loaded,
+               absl::Span<const tessel::TensorRef> in,
+               absl::Span<const tessel::TensorRef> out) {
+        if (loaded.executable().state_updates_size() == 0)
+          return absl::InvalidArgumentError(
+              "tessel_runner_step: no output of this executable updates a "
+              "parameter or an input: compile a training step "
+              "(tessel_options_set_training)");
+        absl::Status status = loaded.step(in, out);
+        runner->steps += status.ok();
+        return status;
+      });
 }
 
 int64_t tessel_runner_steps_taken(const tessel_runner *runner) {
