@@ -39,38 +39,64 @@ int64_t TensorRef::numElements() const {
   return count;
 }
 
+/// Checks one tensor against its spec (nothing allocated unless it fails:
+/// runs check their tensors every time).
+static absl::Status checkTensor(const proto::TensorSpec &spec,
+                                const TensorRef &tensor, const char *what) {
+  bool output = std::string_view(what) == "output";
+  bool sameDims = std::equal(tensor.dims.begin(), tensor.dims.end(),
+                             spec.dims().begin(), spec.dims().end());
+  if (tensor.type != spec.element_type() || !sameDims)
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " '", spec.name(), "' is ",
+        describeTensor(tensor.type,
+                       google::protobuf::RepeatedField<int64_t>(
+                           tensor.dims.begin(), tensor.dims.end())),
+        " but the program ", output ? "makes " : "expects ",
+        describeTensor(spec.element_type(), spec.dims())));
+  // An input holds exactly its bytes; an output may have room to spare.
+  int64_t needed = tensor.numElements() * kernels::byteSize(tensor.type);
+  int64_t held = static_cast<int64_t>(tensor.bytes);
+  if (output ? held < needed : held != needed)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", spec.name(), "' holds ", tensor.bytes,
+                     " bytes, its shape needs ", needed));
+  if (tensor.bytes > 0 && !tensor.data)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", spec.name(), "' has no data"));
+  return absl::OkStatus();
+}
+
+/// Checks `tensors` against the specs `specs[indices[i]]`.
+template <typename Specs, typename Indices>
+static absl::Status checkEach(const Specs &specs, const Indices &indices,
+                              absl::Span<const TensorRef> tensors,
+                              const char *what) {
+  if (tensors.size() != indices.size())
+    return absl::InvalidArgumentError(absl::StrCat("the program has ",
+                                                   indices.size(), " ", what,
+                                                   "s, got ", tensors.size()));
+  for (size_t i = 0; i < indices.size(); ++i)
+    if (absl::Status status = checkTensor(specs[indices[i]], tensors[i], what);
+        !status.ok())
+      return status;
+  return absl::OkStatus();
+}
+
+namespace {
+/// 0, 1, ..., size - 1 without storing them.
+struct Identity {
+  size_t count;
+  size_t size() const { return count; }
+  int operator[](size_t i) const { return static_cast<int>(i); }
+};
+} // namespace
+
 absl::Status
 checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
              absl::Span<const TensorRef> tensors, const char *what) {
-  bool output = std::string_view(what) == "output";
-  if (static_cast<int>(tensors.size()) != specs.size())
-    return absl::InvalidArgumentError(absl::StrCat("the program has ",
-                                                   specs.size(), " ", what,
-                                                   "s, got ", tensors.size()));
-  for (int i = 0; i < specs.size(); ++i) {
-    const proto::TensorSpec &spec = specs[i];
-    const TensorRef &tensor = tensors[i];
-    google::protobuf::RepeatedField<int64_t> dims(tensor.dims.begin(),
-                                                  tensor.dims.end());
-    bool sameDims = std::equal(tensor.dims.begin(), tensor.dims.end(),
-                               spec.dims().begin(), spec.dims().end());
-    if (tensor.type != spec.element_type() || !sameDims)
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " '", spec.name(), "' is ", describeTensor(tensor.type, dims),
-          " but the program ", output ? "makes " : "expects ",
-          describeTensor(spec.element_type(), spec.dims())));
-    // An input holds exactly its bytes; an output may have room to spare.
-    int64_t needed = tensor.numElements() * kernels::byteSize(tensor.type);
-    int64_t held = static_cast<int64_t>(tensor.bytes);
-    if (output ? held < needed : held != needed)
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " '", spec.name(), "' holds ", tensor.bytes,
-                       " bytes, its shape needs ", needed));
-    if (tensor.bytes > 0 && !tensor.data)
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " '", spec.name(), "' has no data"));
-  }
-  return absl::OkStatus();
+  return checkEach(specs, Identity{static_cast<size_t>(specs.size())}, tensors,
+                   what);
 }
 
 absl::StatusOr<std::shared_ptr<const ParameterStore>>
@@ -112,16 +138,19 @@ absl::Status checkOutputs(const proto::Executable &executable,
 absl::Status checkStepTensors(const proto::Executable &executable,
                               absl::Span<const TensorRef> inputs,
                               absl::Span<const TensorRef> outputs) {
-  StepSignature signature = stepSignature(executable);
-  google::protobuf::RepeatedPtrField<proto::TensorSpec> inputSpecs, outputSpecs;
-  for (int i : signature.inputs)
-    *inputSpecs.Add() = executable.inputs(i);
-  for (int o : signature.outputs)
-    *outputSpecs.Add() = executable.outputs(o);
-  if (absl::Status status = checkTensors(inputSpecs, inputs, "input");
+  return checkStepTensors(executable, stepSignature(executable), inputs,
+                          outputs);
+}
+
+absl::Status checkStepTensors(const proto::Executable &executable,
+                              const StepSignature &signature,
+                              absl::Span<const TensorRef> inputs,
+                              absl::Span<const TensorRef> outputs) {
+  if (absl::Status status =
+          checkEach(executable.inputs(), signature.inputs, inputs, "input");
       !status.ok())
     return status;
-  return checkTensors(outputSpecs, outputs, "output");
+  return checkEach(executable.outputs(), signature.outputs, outputs, "output");
 }
 
 namespace {

@@ -25,6 +25,8 @@
 
 namespace tessel {
 
+struct StepSignature; // runtime/Executable.h
+
 /// A dense row-major tensor in host memory: program inputs and outputs.
 struct HostTensor {
   proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
@@ -172,6 +174,12 @@ checkTensors(const google::protobuf::RepeatedPtrField<proto::TensorSpec> &specs,
 /// Checks a step's `inputs` and `outputs` (LoadedExecutable::step) against
 /// the executable's.
 absl::Status checkStepTensors(const proto::Executable &executable,
+                              absl::Span<const TensorRef> inputs,
+                              absl::Span<const TensorRef> outputs);
+/// The same, with the executable's stepSignature() computed once by the
+/// caller (a step then allocates nothing to check its tensors).
+absl::Status checkStepTensors(const proto::Executable &executable,
+                              const StepSignature &signature,
                               absl::Span<const TensorRef> inputs,
                               absl::Span<const TensorRef> outputs);
 

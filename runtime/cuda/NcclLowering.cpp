@@ -42,8 +42,13 @@ NcclReduction reductionFor(DType type, Reduction reduction) {
   return ncclReduction(reduction);
 }
 
-std::string shapeOf(const std::vector<int64_t> &dims) {
+std::string shapeOf(absl::Span<const int64_t> dims) {
   return absl::StrCat("[", absl::StrJoin(dims, "x"), "]");
+}
+
+/// A collective buffer's dims as the planner takes them.
+std::vector<int64_t> dimsOf(const CollectiveBuffer &buffer) {
+  return {buffer.dims.begin(), buffer.dims.end()};
 }
 
 } // namespace
@@ -130,7 +135,7 @@ absl::Status NcclLowering::allGather(int64_t dim, const CollectiveBuffer &in,
   planner.nccl(std::move(c));
   if (*direct)
     return absl::OkStatus();
-  return movePieces(out.dims, dim, in.dims, bytes,
+  return movePieces(dimsOf(out), dim, dimsOf(in), bytes,
                     static_cast<char *>(out.data), blocks, /*toBlocks=*/false);
 }
 
@@ -149,7 +154,7 @@ absl::Status NcclLowering::reduceScatter(Reduction reduction, int64_t dim,
     char zero[8] = {};
     planner.fill(blocks, count * size, bytes, zero);
     if (absl::Status status =
-            movePieces(in.dims, dim, out.dims, bytes,
+            movePieces(dimsOf(in), dim, dimsOf(out), bytes,
                        static_cast<char *>(in.data), blocks, /*toBlocks=*/true);
         !status.ok())
       return status;
@@ -172,12 +177,12 @@ absl::Status NcclLowering::allToAll(int64_t splitDim, int64_t concatDim,
     return absl::InvalidArgumentError(absl::StrCat(
         "all_to_all of ", shapeOf(in.dims), " into ", shapeOf(out.dims)));
   // The piece each member sends: in split along splitDim.
-  std::vector<int64_t> block = in.dims;
+  std::vector<int64_t> block = dimsOf(in);
   block[splitDim] = pieceOf(in.dims[splitDim], size);
   // Received blocks are laid along concatDim in rank order.
   std::vector<int64_t> expected = block;
   expected[concatDim] = out.dims[concatDim];
-  if (expected != out.dims ||
+  if (expected != dimsOf(out) ||
       block[concatDim] != pieceOf(out.dims[concatDim], size))
     return absl::InvalidArgumentError(
         absl::StrCat("all_to_all of ", shapeOf(in.dims), " (split ", splitDim,
@@ -191,7 +196,7 @@ absl::Status NcclLowering::allToAll(int64_t splitDim, int64_t concatDim,
   char zero[8] = {};
   planner.fill(send, product(block) * size, bytes, zero);
   if (absl::Status status =
-          movePieces(in.dims, splitDim, block, bytes,
+          movePieces(dimsOf(in), splitDim, block, bytes,
                      static_cast<char *>(in.data), send, /*toBlocks=*/true);
       !status.ok())
     return status;
@@ -202,7 +207,7 @@ absl::Status NcclLowering::allToAll(int64_t splitDim, int64_t concatDim,
         {r, receive ? receive + r * blockBytes : nullptr, blockBytes});
   }
   planner.nccl(std::move(c));
-  return movePieces(out.dims, concatDim, block, bytes,
+  return movePieces(dimsOf(out), concatDim, block, bytes,
                     static_cast<char *>(out.data), receive, /*toBlocks=*/false);
 }
 
@@ -252,18 +257,18 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     return absl::InvalidArgumentError(absl::StrCat(
         "halo_exchange of ", shapeOf(in.dims), " into ", shapeOf(out.dims)));
   int64_t n = in.dims[dim];
-  std::vector<int64_t> expected = in.dims;
+  std::vector<int64_t> expected = dimsOf(in);
   expected[dim] = n + low + high;
-  if (expected != out.dims || low > n || high > n || -low > n || -high > n)
+  if (expected != dimsOf(out) || low > n || high > n || -low > n || -high > n)
     return absl::InvalidArgumentError(
         absl::StrCat("halo_exchange along ", dim, " (", low, ", ", high,
                      ") of ", shapeOf(in.dims), " into ", shapeOf(out.dims)));
   DType type = *dtypeOf(in.type);
   int32_t bytes = dtypeBytes(type);
-  std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
-  std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+  std::vector<int64_t> inStrides = kernels::denseStrides(dimsOf(in));
+  std::vector<int64_t> outStrides = kernels::denseStrides(dimsOf(out));
   auto rowsOf = [&](int64_t rows) {
-    std::vector<int64_t> dims = in.dims;
+    std::vector<int64_t> dims = dimsOf(in);
     dims[dim] = rows;
     return dims;
   };

@@ -329,9 +329,8 @@ PlanExecutable::prepare(LoadedDevice &device,
       for (int64_t d : dims)
         bytes *= d;
       std::vector<char> local(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
-      copyPart(elementBytes, {spec.dims().begin(), spec.dims().end()},
-               {part->global_offsets().begin(), part->global_offsets().end()},
-               dims, whole.data.get(), local.data(), /*toLocal=*/true);
+      copyPart(elementBytes, spec.dims(), part->global_offsets(), dims,
+               whole.data.get(), local.data(), /*toLocal=*/true);
       status = api.toDevice(target, local.data(), bytes);
     } else {
       status = api.toDevice(target, whole.data.get(), whole.bytes);

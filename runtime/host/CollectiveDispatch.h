@@ -81,14 +81,19 @@ absl::Status runCollective(Group &group, const proto::Instruction &instruction,
                            const std::vector<kernels::TensorView> &operands,
                            const std::vector<kernels::TensorView> &results,
                            const std::string &who = "") {
-  std::string where =
-      absl::StrCat(who.empty() ? "" : who + ": ", "collective for tensor '",
-                   instruction.location(), "'");
+  // Named in errors only (a run allocates nothing).
+  auto where = [&] {
+    return absl::StrCat(who.empty() ? "" : who + ": ",
+                        "collective for tensor '", instruction.location(), "'");
+  };
   if (operands.size() != 1 || results.size() != 1)
     return absl::InvalidArgumentError(
-        absl::StrCat(where, " needs one operand and one result"));
-  CollectiveBuffer in{operands[0].type, operands[0].dims, operands[0].data};
-  CollectiveBuffer out{results[0].type, results[0].dims, results[0].data};
+        absl::StrCat(where(), " needs one operand and one result"));
+  const kernels::TensorView &operand = operands[0], &result = results[0];
+  CollectiveBuffer in{
+      operand.type, {operand.dims.begin(), operand.dims.end()}, operand.data};
+  CollectiveBuffer out{
+      result.type, {result.dims.begin(), result.dims.end()}, result.data};
   const proto::Collective &collective = instruction.collective();
   Reduction reduction =
       collective.reduction() == proto::Collective::MAX   ? Reduction::Max
@@ -119,11 +124,11 @@ absl::Status runCollective(Group &group, const proto::Instruction &instruction,
     break;
   default:
     return absl::UnimplementedError(
-        absl::StrCat(where, " has a kind this backend does not know"));
+        absl::StrCat(where(), " has a kind this backend does not know"));
   }
   if (!status.ok())
     return absl::Status(status.code(),
-                        absl::StrCat(where, ": ", status.message()));
+                        absl::StrCat(where(), ": ", status.message()));
   return status;
 }
 

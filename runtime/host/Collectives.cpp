@@ -207,7 +207,7 @@ absl::Status checkMembers(const char *collective, const Slots &slots,
 }
 
 absl::Status expectDims(const CollectiveBuffer &out,
-                        const std::vector<int64_t> &dims) {
+                        absl::Span<const int64_t> dims) {
   if (out.dims != dims)
     return absl::InvalidArgumentError(
         absl::StrCat("output is ", shapeOf(out), ", expected [",
@@ -262,7 +262,9 @@ absl::Status HostGroup::allReduce(int rank, Reduction reduction,
         int64_t bytes = kernels::byteSize(in.type);
         auto [begin, end] = part(numElements(in), size(), rank);
         int64_t blockElements = std::max<int64_t>(1, kBlockBytes / bytes);
-        std::vector<char> block(blockElements * bytes);
+        // Each device thread's block, kept: a run allocates nothing.
+        thread_local std::vector<char> block;
+        block.resize(blockElements * bytes);
         for (int64_t start = begin; start < end; start += blockElements) {
           int64_t n = std::min(blockElements, end - start);
           std::memcpy(block.data(),
@@ -294,7 +296,7 @@ absl::Status HostGroup::allGather(int rank, int64_t dim,
           return absl::InvalidArgumentError("output overlaps input");
         if (out.dims.size() != in.dims.size())
           return expectDims(out, in.dims);
-        std::vector<int64_t> dims = in.dims;
+        kernels::Shape dims = in.dims;
         dims[dim] = out.dims[dim];
         if (absl::Status status = expectDims(out, dims); !status.ok())
           return status;
@@ -329,7 +331,7 @@ absl::Status HostGroup::reduceScatter(int rank, Reduction reduction,
           return status;
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
-        std::vector<int64_t> dims = in.dims;
+        kernels::Shape dims = in.dims;
         dims[dim] = pieceOf(in.dims[dim], g);
         return expectDims(out, dims);
       },
@@ -374,7 +376,7 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
           return absl::InvalidArgumentError("output overlaps input");
         if (out.dims.size() != in.dims.size())
           return expectDims(out, in.dims);
-        std::vector<int64_t> dims = in.dims;
+        kernels::Shape dims = in.dims;
         dims[splitDim] = pieceOf(in.dims[splitDim], g);
         dims[concatDim] = out.dims[concatDim];
         if (absl::Status status = expectDims(out, dims); !status.ok())
@@ -389,12 +391,12 @@ absl::Status HostGroup::allToAll(int rank, int64_t splitDim, int64_t concatDim,
         int64_t splitPiece = out.dims[splitDim];
         int64_t splitValid = validOf(in.dims[splitDim], splitPiece, rank);
         int64_t concatPiece = in.dims[concatDim];
-        std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
-        std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+        kernels::Shape inStrides = kernels::rowMajorStrides(in.dims);
+        kernels::Shape outStrides = kernels::rowMajorStrides(out.dims);
         if (splitValid < splitPiece)
           kernels::zeroBytes(out.data, numElements(out) * bytes);
         for (int m = 0; m < g; ++m) {
-          std::vector<int64_t> block = in.dims;
+          kernels::Shape block = in.dims;
           block[splitDim] = splitValid;
           block[concatDim] = validOf(out.dims[concatDim], concatPiece, m);
           const char *source = static_cast<const char *>(slots[m].in->data) +
@@ -426,7 +428,7 @@ absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
                            " rows reach past the neighbours' ", n));
         if (overlaps(in, out))
           return absl::InvalidArgumentError("output overlaps input");
-        std::vector<int64_t> dims = in.dims;
+        kernels::Shape dims = in.dims;
         dims[dim] = n + low + high;
         return expectDims(out, dims);
       },
@@ -435,15 +437,15 @@ absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
         // `from`, for q the member before, this one and the one after.
         int64_t bytes = kernels::byteSize(in.type);
         int64_t n = in.dims[dim], first = rank * n - low;
-        std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
-        std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+        kernels::Shape inStrides = kernels::rowMajorStrides(in.dims);
+        kernels::Shape outStrides = kernels::rowMajorStrides(out.dims);
         for (int q = rank - 1; q <= rank + 1; ++q) {
           int64_t begin = std::max<int64_t>(q * n, first) - first;
           int64_t end =
               std::min<int64_t>((q + 1) * n, first + out.dims[dim]) - first;
           if (begin >= end)
             continue;
-          std::vector<int64_t> block = out.dims;
+          kernels::Shape block = out.dims;
           block[dim] = end - begin;
           char *target =
               static_cast<char *>(out.data) + begin * outStrides[dim] * bytes;
@@ -461,7 +463,7 @@ absl::Status HostGroup::haloExchange(int rank, int64_t dim, int64_t low,
           char element[8];
           kernels::storeDouble(element, in.type, 0, value);
           kernels::stridedCopy(bytes, block, target, outStrides, element,
-                               std::vector<int64_t>(block.size(), 0), 0, count);
+                               kernels::Shape(block.size(), 0), 0, count);
         }
       });
 }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "runtime/kernels/StridedCopy.h"
 #include "runtime/proto/types.pb.h"
 
 namespace tessel {
@@ -37,7 +38,7 @@ enum class Reduction { Sum, Max, Min };
 /// A local tensor taking part in a collective.
 struct CollectiveBuffer {
   proto::ElementType type = proto::ELEMENT_TYPE_UNSPECIFIED;
-  std::vector<int64_t> dims;
+  kernels::Shape dims; // Inline: making a buffer allocates nothing.
   void *data = nullptr;
 };
 
@@ -114,7 +115,7 @@ private:
 };
 
 /// The product of dims [begin, end).
-inline int64_t product(const std::vector<int64_t> &dims, size_t begin,
+inline int64_t product(absl::Span<const int64_t> dims, size_t begin,
                        size_t end) {
   int64_t result = 1;
   for (size_t d = begin; d < end; ++d)

@@ -75,6 +75,10 @@ private:
   std::vector<std::unique_ptr<HostGroup>> groups;
   /// Set when a device fails, so that the others stop waiting for it.
   std::atomic<bool> cancelled{false};
+  /// Each device's status in a run, and a step's inputs in the order of
+  /// the program's: kept, so that a run allocates nothing.
+  std::vector<absl::Status> statuses;
+  std::vector<TensorRef> stepInputs;
   /// A thread per device beyond the first, started at load.
   std::unique_ptr<DeviceThreads> deviceThreads;
 };
@@ -226,15 +230,16 @@ absl::Status HostExecutable::runBuffers(absl::Span<const TensorRef> inputs,
 
 absl::Status HostExecutable::step(absl::Span<const TensorRef> inputs,
                                   absl::Span<const TensorRef> outputs) {
-  if (absl::Status status = checkStepTensors(program, inputs, outputs);
+  if (absl::Status status =
+          checkStepTensors(program, signature, inputs, outputs);
       !status.ok())
     return status;
   // The state's entries stay empty: the devices hold the state.
-  std::vector<TensorRef> all(program.inputs_size());
+  stepInputs.resize(program.inputs_size());
   for (size_t i = 0; i < signature.inputs.size(); ++i)
-    all[signature.inputs[i]] = inputs[i];
+    stepInputs[signature.inputs[i]] = inputs[i];
   for (HostDevice &device : devices)
-    device.scatterInputs(all, /*state=*/false);
+    device.scatterInputs(stepInputs, /*state=*/false);
   if (absl::Status status = runDevices(); !status.ok())
     return status;
   for (size_t o = 0; o < signature.outputs.size(); ++o)
@@ -272,7 +277,7 @@ absl::Status HostExecutable::runDevices() {
     if (absl::Status status = runDevice(0); !status.ok())
       return status;
   } else {
-    std::vector<absl::Status> statuses(devices.size());
+    statuses.assign(devices.size(), absl::OkStatus());
     cancelled = false;
     deviceThreads->run([&](int d) {
       statuses[d] = runDevice(d);

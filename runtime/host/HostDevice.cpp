@@ -27,13 +27,13 @@ void AlignedBytes::resize(size_t size) {
 
 void AlignedBytes::Free::operator()(char *p) const { std::free(p); }
 
-void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
-              const std::vector<int64_t> &offsets,
-              const std::vector<int64_t> &localDims, char *global, char *local,
+void copyPart(int64_t elementBytes, absl::Span<const int64_t> globalDims,
+              absl::Span<const int64_t> offsets,
+              absl::Span<const int64_t> localDims, char *global, char *local,
               bool toLocal) {
-  std::vector<int64_t> globalStrides = kernels::denseStrides(globalDims);
-  std::vector<int64_t> localStrides = kernels::denseStrides(localDims);
-  std::vector<int64_t> inside = localDims;
+  kernels::Shape globalStrides = kernels::rowMajorStrides(globalDims);
+  kernels::Shape localStrides = kernels::rowMajorStrides(localDims);
+  kernels::Shape inside(localDims.begin(), localDims.end());
   int64_t start = 0, count = 1, localCount = 1;
   for (size_t d = 0; d < localDims.size(); ++d) {
     inside[d] =
@@ -94,6 +94,11 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
                                  int threads) {
   executable = &program;
   program_ = &program.programs(index);
+  // What runs copy in and out, worked out once.
+  inputParts_ = inputParts(*program_);
+  outputParts_.clear();
+  for (int o = 0; o < program_->output_buffers_size(); ++o)
+    outputParts_.push_back(outputPart(*program_, o));
   pool = std::make_unique<ThreadPool>(threads);
   arena.resize(program_->arena_bytes());
   inputs.resize(program.inputs_size());
@@ -114,7 +119,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   std::set<int64_t> updatedParameters;
   for (int k = 0; k < program.state_updates_size(); ++k) {
     const proto::StateUpdate &update = program.state_updates(k);
-    OutputPart part = statePart(k);
+    const OutputPart &part = statePart(k);
     if (update.parameter()) {
       const proto::TensorSpec &spec = program.parameters(update.index());
       AlignedBytes &storage = parameterParts[update.index()];
@@ -123,9 +128,8 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
         kernels::copyBytes(storage.data.get(),
                            parameters[update.index()].data.get(), part.bytes);
       else
-        copyPart(kernels::byteSize(spec.element_type()),
-                 {spec.dims().begin(), spec.dims().end()}, part.offsets,
-                 part.dims, parameters[update.index()].data.get(),
+        copyPart(kernels::byteSize(spec.element_type()), spec.dims(),
+                 part.offsets, part.dims, parameters[update.index()].data.get(),
                  storage.data.get(), /*toLocal=*/true);
       updatedParameters.insert(update.index());
     } else {
@@ -155,12 +159,10 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
         if (!part.data) {
           part.resize(kernels::byteSize(buffer.element_type()) *
                       std::max<int64_t>(1, view.numElements()));
-          copyPart(
-              kernels::byteSize(buffer.element_type()),
-              {spec.dims().begin(), spec.dims().end()},
-              {buffer.global_offsets().begin(), buffer.global_offsets().end()},
-              view.dims, parameters[buffer.index()].data.get(), part.data.get(),
-              /*toLocal=*/true);
+          copyPart(kernels::byteSize(buffer.element_type()), spec.dims(),
+                   buffer.global_offsets(), view.dims,
+                   parameters[buffer.index()].data.get(), part.data.get(),
+                   /*toLocal=*/true);
         }
         view.data = part.data.get();
       } else if (auto part = parameterParts.find(buffer.index());
@@ -394,13 +396,12 @@ void HostDevice::extract(const InputPart &part, const TensorRef &input,
   if (part.offsets.empty())
     kernels::copyBytes(local, input.data, std::min(part.bytes, input.bytes));
   else
-    copyPart(kernels::byteSize(input.type),
-             std::vector<int64_t>(input.dims.begin(), input.dims.end()),
-             part.offsets, part.dims, input.data, local, /*toLocal=*/true);
+    copyPart(kernels::byteSize(input.type), input.dims, part.offsets, part.dims,
+             input.data, local, /*toLocal=*/true);
 }
 
 void HostDevice::scatterInputs(absl::Span<const TensorRef> given, bool state) {
-  for (const InputPart &part : inputParts(*program_))
+  for (const InputPart &part : inputParts_)
     if (state || !stateInputs[part.index])
       extract(part, given[part.index], inputData(part.index));
 }
@@ -418,7 +419,7 @@ absl::Status HostDevice::writeState(int k, const TensorRef &value) {
                                    : executable->inputs(update.index());
   if (absl::Status status = checkTensors(spec, {value}, "state"); !status.ok())
     return status;
-  OutputPart part = statePart(k);
+  const OutputPart &part = statePart(k);
   extract({0, part.dims, part.offsets, part.bytes}, value, stateData(k));
   return absl::OkStatus();
 }
@@ -461,8 +462,8 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
 }
 
 void HostDevice::gatherOutput(int o, const TensorRef &whole) const {
-  placeOutput(outputPart(*program_, o),
-              static_cast<const char *>(output(o).data), whole);
+  placeOutput(outputParts_[o], static_cast<const char *>(output(o).data),
+              whole);
 }
 
 HostDevice::OutputPart
@@ -487,9 +488,8 @@ void HostDevice::placeOutput(const OutputPart &part, const char *data,
     kernels::copyBytes(whole.data, data, std::min(part.bytes, whole.bytes));
     return;
   }
-  copyPart(kernels::byteSize(whole.type),
-           std::vector<int64_t>(whole.dims.begin(), whole.dims.end()),
-           part.offsets, part.dims, whole.data, const_cast<char *>(data),
+  copyPart(kernels::byteSize(whole.type), whole.dims, part.offsets, part.dims,
+           whole.data, const_cast<char *>(data),
            /*toLocal=*/false);
 }
 

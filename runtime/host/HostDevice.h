@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "runtime/Backend.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/ChannelsLast.h"
@@ -41,9 +42,9 @@ struct AlignedBytes {
 /// tensor of `globalDims` and a dense local one, either way. Where the block
 /// reaches past the global tensor (the padding of an uneven shard), only
 /// what lies inside is copied, and a local copy is zero there.
-void copyPart(int64_t elementBytes, const std::vector<int64_t> &globalDims,
-              const std::vector<int64_t> &offsets,
-              const std::vector<int64_t> &localDims, char *global, char *local,
+void copyPart(int64_t elementBytes, absl::Span<const int64_t> globalDims,
+              absl::Span<const int64_t> offsets,
+              absl::Span<const int64_t> localDims, char *global, char *local,
               bool toLocal);
 
 /// The executable's parameters, whole, read from `source` (checked against
@@ -116,8 +117,8 @@ public:
   /// the input or parameter it updates, kept here between steps, and where
   /// that part sits in the whole (the part of the output that updates it).
   char *stateData(int k);
-  OutputPart statePart(int k) const {
-    return outputPart(*program_, executable->state_updates(k).output());
+  const OutputPart &statePart(int k) const {
+    return outputParts_[executable->state_updates(k).output()];
   }
   /// Sets this device's part of state `k` from `value`, whole (checked
   /// against the state's type and shape).
@@ -138,6 +139,9 @@ private:
   /// This device's parts of split parameters and of the parameters steps
   /// update (by parameter index).
   std::map<int64_t, AlignedBytes> parameterParts;
+  /// inputParts(program()) and outputPart(program(), o) for every o.
+  std::vector<InputPart> inputParts_;
+  std::vector<OutputPart> outputParts_;
   /// Inputs that are state, which scatterInputs leaves alone when asked.
   std::vector<bool> stateInputs;
   std::vector<kernels::TensorView> views;

@@ -95,19 +95,17 @@ void storeFloats(const TensorView &view, const float *values) {
 
 /// Copies `data` (dims) into the order `permutation`.
 template <typename T>
-void permute(const T *data, const std::vector<int64_t> &dims,
-             const std::vector<int64_t> &permutation, T *out) {
+void permute(const T *data, absl::Span<const int64_t> dims,
+             absl::Span<const int64_t> permutation, T *out) {
   int64_t rank = dims.size();
-  std::vector<int64_t> strides(rank, 1);
-  for (int64_t d = rank - 2; d >= 0; --d)
-    strides[d] = strides[d + 1] * dims[d + 1];
-  std::vector<int64_t> outDims(rank);
+  Shape strides = rowMajorStrides(dims);
+  Shape outDims(rank);
   for (int64_t d = 0; d < rank; ++d)
     outDims[d] = dims[permutation[d]];
   int64_t count = 1;
   for (int64_t dim : dims)
     count *= dim;
-  std::vector<int64_t> coordinates(rank, 0);
+  Shape coordinates(rank, 0);
   for (int64_t i = 0; i < count; ++i) {
     int64_t source = 0;
     for (int64_t d = 0; d < rank; ++d)
@@ -121,8 +119,8 @@ void permute(const T *data, const std::vector<int64_t> &dims,
   }
 }
 
-int64_t product(const std::vector<int64_t> &dims,
-                const std::vector<int64_t> &which) {
+int64_t product(absl::Span<const int64_t> dims,
+                absl::Span<const int64_t> which) {
   int64_t result = 1;
   for (int64_t d : which)
     result *= dims[d];
@@ -132,9 +130,9 @@ int64_t product(const std::vector<int64_t> &dims,
 /// The stride of a group of dimensions that together step like one (each
 /// dimension's stride is the next one's times its size; size-1 dimensions
 /// do not matter), or nullopt. An empty group steps by `emptyStride`.
-std::optional<int64_t> collapsedStride(const std::vector<int64_t> &dims,
-                                       const std::vector<int64_t> &strides,
-                                       const std::vector<int64_t> &group,
+std::optional<int64_t> collapsedStride(absl::Span<const int64_t> dims,
+                                       absl::Span<const int64_t> strides,
+                                       absl::Span<const int64_t> group,
                                        int64_t emptyStride) {
   std::optional<int64_t> stride;
   int64_t extent = 1;
@@ -155,61 +153,68 @@ std::optional<int64_t> collapsedStride(const std::vector<int64_t> &dims,
 /// (batch dimensions may have any strides), else packed into
 /// [batch..., rows..., columns...].
 struct OperandLayout {
-  const float *data;
-  bool transposed;
-  int64_t ld;
+  const float *data = nullptr;
+  bool transposed = false;
+  int64_t ld = 0;
   std::vector<int64_t> batchOffsets;
 };
 
-OperandLayout layoutOperand(const float *data, const std::vector<int64_t> &dims,
-                            const std::vector<int64_t> &batch,
-                            const std::vector<int64_t> &rows,
-                            const std::vector<int64_t> &columns,
-                            std::vector<float> &packed) {
+/// Lays out an operand into `layout` (its batch offsets reuse their
+/// storage, and `packed` its own: a dot_general that keeps them allocates
+/// nothing after its first run).
+void layoutOperand(const float *data, absl::Span<const int64_t> dims,
+                   absl::Span<const int64_t> batch,
+                   absl::Span<const int64_t> rows,
+                   absl::Span<const int64_t> columns,
+                   std::vector<float> &packed, OperandLayout &layout) {
   int64_t rank = dims.size();
-  std::vector<int64_t> strides(rank, 1);
-  for (int64_t d = rank - 2; d >= 0; --d)
-    strides[d] = strides[d + 1] * dims[d + 1];
+  Shape strides = rowMajorStrides(dims);
   int64_t r = product(dims, rows), c = product(dims, columns);
-  auto offsetsOf = [&](const std::vector<int64_t> &batchStrides) {
-    std::vector<int64_t> offsets = {0};
-    for (size_t i = 0; i < batch.size(); ++i) {
-      std::vector<int64_t> next;
-      for (int64_t offset : offsets)
-        for (int64_t j = 0; j < dims[batch[i]]; ++j)
-          next.push_back(offset + j * batchStrides[i]);
-      offsets.swap(next);
+  int64_t batches = product(dims, batch);
+  // Batch p's offset: its coordinates (row-major over the batch
+  // dimensions) times `batchStride` of each.
+  auto setOffsets = [&](auto batchStride) {
+    layout.batchOffsets.resize(batches);
+    for (int64_t p = 0; p < batches; ++p) {
+      int64_t offset = 0;
+      for (int64_t i = static_cast<int64_t>(batch.size()) - 1, rest = p; i >= 0;
+           --i) {
+        offset += (rest % dims[batch[i]]) * batchStride(i);
+        rest /= dims[batch[i]];
+      }
+      layout.batchOffsets[p] = offset;
     }
-    return offsets;
   };
-  std::vector<int64_t> batchStrides;
-  for (int64_t d : batch)
-    batchStrides.push_back(strides[d]);
+  auto inPlace = [&](int64_t i) { return strides[batch[i]]; };
   std::optional<int64_t> rowStride = collapsedStride(dims, strides, rows, c);
   std::optional<int64_t> columnStride =
       collapsedStride(dims, strides, columns, 1);
   if (rowStride && columnStride && *columnStride == 1 &&
-      *rowStride >= std::max<int64_t>(c, 1))
-    return {data, false, *rowStride, offsetsOf(batchStrides)};
+      *rowStride >= std::max<int64_t>(c, 1)) {
+    layout.data = data, layout.transposed = false, layout.ld = *rowStride;
+    return setOffsets(inPlace);
+  }
   std::optional<int64_t> rowStrideT = collapsedStride(dims, strides, rows, 1);
   std::optional<int64_t> columnStrideT =
       collapsedStride(dims, strides, columns, r);
   if (rowStrideT && columnStrideT && *rowStrideT == 1 &&
-      *columnStrideT >= std::max<int64_t>(r, 1))
-    return {data, true, *columnStrideT, offsetsOf(batchStrides)};
-  std::vector<int64_t> order = batch;
+      *columnStrideT >= std::max<int64_t>(r, 1)) {
+    layout.data = data, layout.transposed = true, layout.ld = *columnStrideT;
+    return setOffsets(inPlace);
+  }
+  Shape order(batch.begin(), batch.end());
   order.insert(order.end(), rows.begin(), rows.end());
   order.insert(order.end(), columns.begin(), columns.end());
   int64_t count = 1;
-  for (int64_t dim : dims)
-    count *= dim;
+  for (int64_t d = 0; d < rank; ++d)
+    count *= dims[d];
   packed.resize(count);
   permute(data, dims, order, packed.data());
-  std::vector<int64_t> offsets;
-  int64_t batches = product(dims, batch);
+  layout.data = packed.data(), layout.transposed = false;
+  layout.ld = std::max<int64_t>(c, 1);
+  layout.batchOffsets.resize(batches);
   for (int64_t p = 0; p < batches; ++p)
-    offsets.push_back(p * r * c);
-  return {packed.data(), false, std::max<int64_t>(c, 1), offsets};
+    layout.batchOffsets[p] = p * r * c;
 }
 
 /// Both operands copied into [batch, m, k] and [batch, k, n] order (for
@@ -270,14 +275,29 @@ void doubleDot(const TensorView &lhs, const TensorView &rhs,
 
 /// The dot_general of `context` (two operands, one result); with an
 /// epilogue where oneDNN's matmul may compute that too.
+/// What a dot_general keeps between runs: oneDNN's state, its dimension
+/// groups and the general path's buffers (reused: same sizes every run).
+struct DotState : KernelState {
+  std::unique_ptr<KernelState> oneDnn;
+  absl::StatusOr<DotDimensions> groups;
+  std::vector<float> lhsScratch, rhsScratch, lhsPacked, rhsPacked, out;
+  OperandLayout a, b;
+};
+
 absl::Status dotAlone(KernelContext &context, const KernelEpilogue *epilogue) {
-  if (std::optional<MatmulShape> shape = matmulShapeOf(context))
-    if (std::optional<absl::Status> done =
-            multiplyWithOneDnn(context, *shape, epilogue))
-      return *done;
+  std::unique_ptr<KernelState> local;
+  DotState &state =
+      keptState<DotState>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<DotState>();
+        fresh->groups = dotDimensions(context);
+        return fresh;
+      });
+  if (std::optional<absl::Status> done =
+          multiplyWithOneDnn(context, state.oneDnn, epilogue))
+    return *done;
   const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
   const TensorView &result = context.results[0];
-  absl::StatusOr<DotDimensions> groups = dotDimensions(context);
+  const absl::StatusOr<DotDimensions> &groups = state.groups;
   if (!groups.ok())
     return groups.status();
   const std::vector<int64_t> *lb = &groups->lhsBatch, *rb = &groups->rhsBatch,
@@ -322,15 +342,15 @@ absl::Status dotAlone(KernelContext &context, const KernelEpilogue *epilogue) {
   }
   int64_t batches = product(lhs.dims, *lb), m = product(lhs.dims, lf),
           k = product(lhs.dims, *lc), n = product(rhs.dims, rf);
-  std::vector<float> lhsScratch, rhsScratch, lhsPacked, rhsPacked, out;
-  OperandLayout a = layoutOperand(asFloats(lhs, lhsScratch), lhs.dims, *lb, lf,
-                                  *lc, lhsPacked);
-  OperandLayout b = layoutOperand(asFloats(rhs, rhsScratch), rhs.dims, *rb, *rc,
-                                  rf, rhsPacked);
+  OperandLayout &a = state.a, &b = state.b;
+  layoutOperand(asFloats(lhs, state.lhsScratch), lhs.dims, *lb, lf, *lc,
+                state.lhsPacked, a);
+  layoutOperand(asFloats(rhs, state.rhsScratch), rhs.dims, *rb, *rc, rf,
+                state.rhsPacked, b);
   float *c = result.as<float>();
   if (result.type != proto::F32) {
-    out.resize(result.numElements());
-    c = out.data();
+    state.out.resize(result.numElements());
+    c = state.out.data();
   }
   if (batches == 1) {
     parallelGemm(context.pool, {a.data, a.transposed, a.ld},
@@ -553,6 +573,14 @@ absl::Status convolveRowMajor(KernelContext &context,
   return absl::OkStatus();
 }
 
+/// What a convolution keeps between runs: its layouts, its views with
+/// logical dimensions, and oneDNN's state.
+struct ConvolutionState : KernelState {
+  absl::StatusOr<std::pair<bool, bool>> flags;
+  std::unique_ptr<KernelState> oneDnn;
+  std::optional<KernelContext> logical;
+};
+
 /// The convolution of `context` (its first two operands and first result)
 /// and, where `epilogue` is given, oneDNN may compute that too (it says so
 /// in epilogue->applied).
@@ -560,16 +588,27 @@ absl::Status convolveAlone(KernelContext &context,
                            const KernelEpilogue *epilogue) {
   if (!isFloatType(context.operands[0].type))
     return context.error("needs floating-point operands");
-  // Which of input and result are channels-last (chosen at load).
-  absl::StatusOr<std::pair<bool, bool>> flags = channelsLastFlags(context);
-  if (!flags.ok())
-    return flags.status();
-  auto [inputLast, resultLast] = *flags;
-  KernelContext logical(context.instruction,
-                        {channelsLastLogical(context.operands[0], inputLast),
-                         context.operands[1]},
-                        {channelsLastLogical(context.results[0], resultLast)},
-                        context.pool, context.state);
+  std::unique_ptr<KernelState> local;
+  ConvolutionState &state =
+      keptState<ConvolutionState>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<ConvolutionState>();
+        // Which of input and result are channels-last (chosen at load).
+        fresh->flags = channelsLastFlags(context);
+        if (fresh->flags.ok())
+          fresh->logical.emplace(
+              context.instruction,
+              std::vector<TensorView>{
+                  channelsLastLogical(context.operands[0], fresh->flags->first),
+                  context.operands[1]},
+              std::vector<TensorView>{channelsLastLogical(
+                  context.results[0], fresh->flags->second)},
+              context.pool, &fresh->oneDnn);
+        return fresh;
+      });
+  if (!state.flags.ok())
+    return state.flags.status();
+  auto [inputLast, resultLast] = *state.flags;
+  KernelContext &logical = *state.logical;
   // A convolution oneDNN prepared on an earlier run parses nothing (and
   // never falls through to the paths below, which read the attributes).
   std::optional<ConvolutionAttributes> attributes;
@@ -610,6 +649,18 @@ absl::Status convolveAlone(KernelContext &context,
   return absl::OkStatus();
 }
 
+/// What runWithEpilogue builds at the first run: the kernel's own view of
+/// the instruction, the epilogue, and the fusion to run apart when the
+/// kernel does not compute it, each with its state.
+struct SplitState : KernelState {
+  absl::Status invalid;
+  KernelEpilogue epilogue;
+  std::unique_ptr<KernelState> kernelState, fusionState;
+  std::optional<KernelContext> kernel;
+  proto::Instruction fusion;
+  std::optional<KernelContext> apart;
+};
+
 /// Runs a kernel whose own operands are the first `own` and whose result
 /// the first, with the epilogue the host may have given it at load
 /// (registerEpilogue: the fusion in Instruction.fusion, its operands after
@@ -627,33 +678,44 @@ absl::Status runWithEpilogue(KernelContext &context, size_t own,
   if (context.operands.size() < own || context.results.size() != 2)
     return context.error(absl::StrCat(
         "needs ", own, " operands and one result before its epilogue's"));
-  absl::StatusOr<int64_t> operand = context.getInt("epilogue_operand");
-  if (!operand.ok())
-    return operand.status();
-  KernelEpilogue epilogue;
-  epilogue.fusion = &context.instruction.fusion();
-  epilogue.operand = static_cast<int>(*operand);
-  epilogue.operands.assign(context.operands.begin() + own,
-                           context.operands.end());
-  epilogue.result = context.results[1];
-  if (epilogue.operand < 0 ||
-      epilogue.operand >= static_cast<int>(epilogue.operands.size()))
-    return context.error("epilogue_operand names no operand");
-  KernelContext kernel(
-      context.instruction,
-      {context.operands.begin(), context.operands.begin() + own},
-      {context.results[0]}, context.pool, context.state);
-  if (absl::Status status = alone(kernel, &epilogue); !status.ok())
+  std::unique_ptr<KernelState> local;
+  SplitState &split =
+      keptState<SplitState>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<SplitState>();
+        KernelEpilogue &epilogue = fresh->epilogue;
+        absl::StatusOr<int64_t> operand = context.getInt("epilogue_operand");
+        epilogue.fusion = &context.instruction.fusion();
+        epilogue.operand = static_cast<int>(operand.value_or(-1));
+        epilogue.operands.assign(context.operands.begin() + own,
+                                 context.operands.end());
+        epilogue.result = context.results[1];
+        if (!operand.ok())
+          fresh->invalid = operand.status();
+        else if (epilogue.operand < 0 ||
+                 epilogue.operand >= static_cast<int>(epilogue.operands.size()))
+          fresh->invalid = context.error("epilogue_operand names no operand");
+        fresh->kernel.emplace(
+            context.instruction,
+            std::vector<TensorView>(context.operands.begin(),
+                                    context.operands.begin() + own),
+            std::vector<TensorView>{context.results[0]}, context.pool,
+            &fresh->kernelState);
+        fresh->fusion.set_op("fusion");
+        fresh->fusion.set_location(context.instruction.location());
+        *fresh->fusion.mutable_fusion() = context.instruction.fusion();
+        fresh->apart.emplace(fresh->fusion, epilogue.operands,
+                             std::vector<TensorView>{epilogue.result},
+                             context.pool, &fresh->fusionState);
+        return fresh;
+      });
+  if (!split.invalid.ok())
+    return split.invalid;
+  split.epilogue.applied = false;
+  if (absl::Status status = alone(*split.kernel, &split.epilogue); !status.ok())
     return status;
-  if (epilogue.applied)
+  if (split.epilogue.applied)
     return absl::OkStatus();
-  proto::Instruction fusion;
-  fusion.set_op("fusion");
-  fusion.set_location(context.instruction.location());
-  *fusion.mutable_fusion() = context.instruction.fusion();
-  KernelContext apart(fusion, epilogue.operands, {epilogue.result},
-                      context.pool);
-  return findKernel("fusion")(apart);
+  return findKernel("fusion")(*split.apart);
 }
 
 absl::Status convolution(KernelContext &context) {

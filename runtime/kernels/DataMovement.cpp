@@ -21,10 +21,10 @@ namespace {
 
 /// out[o] = in[base + sum(o_d * strides_d)], in parallel.
 void affineCopy(ThreadPool &pool, const TensorView &out, const void *in,
-                int64_t base, const std::vector<int64_t> &strides) {
+                int64_t base, absl::Span<const int64_t> strides) {
   int64_t bytes = byteSize(out.type);
   const void *start = static_cast<const char *>(in) + base * bytes;
-  std::vector<int64_t> outStrides = out.strides();
+  Shape outStrides = rowMajorStrides(out.dims);
   pool.parallelFor(out.numElements(), 1 << 14,
                    [&](int64_t first, int64_t last) {
                      stridedCopy(bytes, out.dims, out.data, outStrides, start,
@@ -40,60 +40,85 @@ absl::Status checkUnary(KernelContext &context) {
   return absl::OkStatus();
 }
 
-absl::Status transposeKernel(KernelContext &context) {
+/// A copy out[o] = in[base + sum(o_d * strides_d)] (a transpose, slice or
+/// reverse), worked out from the attributes at the first run.
+struct AffineState : KernelState {
+  absl::Status invalid;
+  int64_t base = 0;
+  Shape strides;
+};
+
+/// Runs the affine copy `plan` sets up (from `context`'s attributes and
+/// its operand's row-major strides).
+template <typename Plan>
+absl::Status runAffine(KernelContext &context, Plan plan) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<std::vector<int64_t>> permutation =
-      context.getInts("permutation");
-  if (!permutation.ok())
-    return permutation.status();
-  std::vector<int64_t> inStrides = context.operands[0].strides();
-  std::vector<int64_t> strides;
-  for (int64_t d : *permutation)
-    strides.push_back(inStrides[d]);
-  affineCopy(context.pool, context.results[0], context.operands[0].data, 0,
-             strides);
+  std::unique_ptr<KernelState> local;
+  AffineState &state =
+      keptState<AffineState>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<AffineState>();
+        fresh->invalid = plan(rowMajorStrides(context.operands[0].dims),
+                              fresh->base, fresh->strides);
+        return fresh;
+      });
+  if (!state.invalid.ok())
+    return state.invalid;
+  affineCopy(context.pool, context.results[0], context.operands[0].data,
+             state.base, state.strides);
   return absl::OkStatus();
+}
+
+absl::Status transposeKernel(KernelContext &context) {
+  return runAffine(
+      context,
+      [&](const Shape &inStrides, int64_t &, Shape &strides) -> absl::Status {
+        absl::StatusOr<std::vector<int64_t>> permutation =
+            context.getInts("permutation");
+        if (!permutation.ok())
+          return permutation.status();
+        for (int64_t d : *permutation)
+          strides.push_back(inStrides[d]);
+        return absl::OkStatus();
+      });
 }
 
 absl::Status sliceKernel(KernelContext &context) {
-  if (absl::Status status = checkUnary(context); !status.ok())
-    return status;
-  absl::StatusOr<std::vector<int64_t>> starts =
-      context.getInts("start_indices");
-  absl::StatusOr<std::vector<int64_t>> steps = context.getInts("strides");
-  if (!starts.ok())
-    return starts.status();
-  if (!steps.ok())
-    return steps.status();
-  std::vector<int64_t> inStrides = context.operands[0].strides();
-  int64_t base = 0;
-  std::vector<int64_t> strides;
-  for (size_t d = 0; d < inStrides.size(); ++d) {
-    base += (*starts)[d] * inStrides[d];
-    strides.push_back((*steps)[d] * inStrides[d]);
-  }
-  affineCopy(context.pool, context.results[0], context.operands[0].data, base,
-             strides);
-  return absl::OkStatus();
+  return runAffine(context,
+                   [&](const Shape &inStrides, int64_t &base,
+                       Shape &strides) -> absl::Status {
+                     absl::StatusOr<std::vector<int64_t>> starts =
+                         context.getInts("start_indices");
+                     absl::StatusOr<std::vector<int64_t>> steps =
+                         context.getInts("strides");
+                     if (!starts.ok())
+                       return starts.status();
+                     if (!steps.ok())
+                       return steps.status();
+                     for (size_t d = 0; d < inStrides.size(); ++d) {
+                       base += (*starts)[d] * inStrides[d];
+                       strides.push_back((*steps)[d] * inStrides[d]);
+                     }
+                     return absl::OkStatus();
+                   });
 }
 
 absl::Status reverseKernel(KernelContext &context) {
-  if (absl::Status status = checkUnary(context); !status.ok())
-    return status;
-  absl::StatusOr<std::vector<int64_t>> dimensions =
-      context.getInts("dimensions");
-  if (!dimensions.ok())
-    return dimensions.status();
-  const TensorView &in = context.operands[0];
-  std::vector<int64_t> strides = in.strides();
-  int64_t base = 0;
-  for (int64_t d : *dimensions) {
-    base += (in.dims[d] - 1) * strides[d];
-    strides[d] = -strides[d];
-  }
-  affineCopy(context.pool, context.results[0], in.data, base, strides);
-  return absl::OkStatus();
+  return runAffine(context,
+                   [&](const Shape &inStrides, int64_t &base,
+                       Shape &strides) -> absl::Status {
+                     absl::StatusOr<std::vector<int64_t>> dimensions =
+                         context.getInts("dimensions");
+                     if (!dimensions.ok())
+                       return dimensions.status();
+                     const TensorView &in = context.operands[0];
+                     strides = inStrides;
+                     for (int64_t d : *dimensions) {
+                       base += (in.dims[d] - 1) * strides[d];
+                       strides[d] = -strides[d];
+                     }
+                     return absl::OkStatus();
+                   });
 }
 
 absl::Status concatenateKernel(KernelContext &context) {
@@ -126,10 +151,21 @@ absl::Status concatenateKernel(KernelContext &context) {
   return absl::OkStatus();
 }
 
+/// A pad's attributes, parsed at the first run.
+struct PadState : KernelState {
+  absl::StatusOr<PadAttributes> pad;
+};
+
 absl::Status padKernel(KernelContext &context) {
   if (absl::Status status = checkUnary(context); !status.ok())
     return status;
-  absl::StatusOr<PadAttributes> pad = padAttributes(context);
+  std::unique_ptr<KernelState> local;
+  const absl::StatusOr<PadAttributes> &pad =
+      keptState<PadState>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<PadState>();
+        fresh->pad = padAttributes(context);
+        return fresh;
+      }).pad;
   if (!pad.ok())
     return pad.status();
   const std::vector<int64_t> *low = &pad->low, *interior = &pad->interior;
@@ -139,7 +175,7 @@ absl::Status padKernel(KernelContext &context) {
   int64_t elementSize = byteSize(out.type);
   char padding[8];
   encodeScalar(out.type, *value, padding);
-  std::vector<int64_t> inStrides = in.strides();
+  Shape inStrides = rowMajorStrides(in.dims);
   int64_t rank = out.rank();
   if (rank > 0 && std::all_of(interior->begin(), interior->end(),
                               [](int64_t i) { return i == 0; })) {
@@ -162,11 +198,11 @@ absl::Status padKernel(KernelContext &context) {
       for (int64_t i = 0; i < count; ++i)
         std::memcpy(at + i * elementSize, padding, elementSize);
     };
-    std::vector<int64_t> rowDims(out.dims.begin(), out.dims.end() - 1);
+    Shape rowDims(out.dims.begin(), out.dims.end() - 1);
     context.pool.parallelFor(
         rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(width, 1)),
         [&](int64_t first, int64_t last) {
-          std::vector<int64_t> coordinates;
+          Shape coordinates;
           unravel(first, rowDims, coordinates);
           char *target = static_cast<char *>(out.data);
           const char *source = static_cast<const char *>(in.data);
@@ -200,7 +236,7 @@ absl::Status padKernel(KernelContext &context) {
   }
   context.pool.parallelFor(
       out.numElements(), 1 << 14, [&](int64_t first, int64_t last) {
-        std::vector<int64_t> coordinates;
+        Shape coordinates;
         unravel(first, out.dims, coordinates);
         char *target = static_cast<char *>(out.data);
         const char *source = static_cast<const char *>(in.data);
@@ -227,6 +263,10 @@ absl::Status padKernel(KernelContext &context) {
   return absl::OkStatus();
 }
 
+struct GatherState : KernelState {
+  std::vector<int64_t> resolved;
+};
+
 absl::Status gatherKernel(KernelContext &context) {
   if (context.operands.size() != 2 || context.results.size() != 1)
     return context.error("needs two operands and one result");
@@ -242,7 +282,13 @@ absl::Status gatherKernel(KernelContext &context) {
   for (int64_t d = *axis + 1; d < data.rank(); ++d)
     inner *= data.dims[d];
   int64_t count = indices.numElements();
-  std::vector<int64_t> resolved(count);
+  // The indices made non-negative, in storage kept between runs.
+  std::unique_ptr<KernelState> local;
+  std::vector<int64_t> &resolved =
+      keptState<GatherState>(context.state ? *context.state : local, [] {
+        return std::make_unique<GatherState>();
+      }).resolved;
+  resolved.resize(count);
   for (int64_t i = 0; i < count; ++i) {
     int64_t index = loadInt(indices.data, indices.type, i);
     if (index < -axisSize || index >= axisSize)

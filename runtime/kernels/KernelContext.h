@@ -87,6 +87,19 @@ public:
 
 using KernelFn = absl::Status (*)(KernelContext &);
 
+/// The state of type S in `slot`, made by `make()` (a unique_ptr<S>) when
+/// the slot holds none: what a kernel derives at its first run and reads
+/// at the next ones. A caller that keeps no state slot passes a local one.
+template <typename S, typename Make>
+S &keptState(std::unique_ptr<KernelState> &slot, Make make) {
+  if (auto *kept = dynamic_cast<S *>(slot.get()))
+    return *kept;
+  std::unique_ptr<S> fresh = make();
+  S &made = *fresh;
+  slot = std::move(fresh);
+  return made;
+}
+
 /// A dot_general's dimension groups (from its attributes and operands):
 /// batching, contracting, and the rest (free) of each side.
 struct DotDimensions {
@@ -202,8 +215,8 @@ EpilogueFn findEpilogue(const std::string &op);
 
 /// The row-major index of element `index` of a tensor of `dims` after
 /// moving from it by `offset` along `dim` (helper for multi-index walks).
-inline void unravel(int64_t index, const std::vector<int64_t> &dims,
-                    std::vector<int64_t> &coordinates) {
+template <typename Dims, typename Coordinates>
+void unravel(int64_t index, const Dims &dims, Coordinates &coordinates) {
   coordinates.resize(dims.size());
   for (int64_t d = static_cast<int64_t>(dims.size()) - 1; d >= 0; --d) {
     coordinates[d] = dims[d] ? index % dims[d] : 0;

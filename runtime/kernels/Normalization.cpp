@@ -13,48 +13,72 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/kernels/KernelContext.h"
 #include "runtime/kernels/ReduceOps.h"
+#include "runtime/kernels/StridedCopy.h"
 
 namespace tessel::kernels {
 namespace {
 
-absl::Status reduceKernel(KernelContext &context) {
-  if (context.operands.size() != 1 || context.results.size() != 1)
-    return context.error("needs one operand and one result");
+/// A reduction's plan, from its attributes and operand at the first run:
+/// the offsets of every element of the reduced sub-space, and the
+/// dimensions and strides of the kept ones.
+struct ReducePlan : KernelState {
+  absl::Status invalid;
+  ReduceKind op;
+  std::vector<int64_t> offsets;
+  Shape keptDims, keptStrides;
+};
+
+absl::Status planReduce(const KernelContext &context, ReducePlan &plan) {
   absl::StatusOr<std::vector<int64_t>> dims = context.getInts("dimensions");
   absl::StatusOr<std::string> kind = context.getString("kind");
   if (!dims.ok())
     return dims.status();
   if (!kind.ok())
     return kind.status();
-  const TensorView &in = context.operands[0], &out = context.results[0];
-  std::vector<int64_t> strides = in.strides();
+  if (!reduceKindNamed(*kind, plan.op))
+    return context.error(absl::StrCat("unknown reduction '", *kind, "'"));
+  const TensorView &in = context.operands[0];
+  Shape strides = rowMajorStrides(in.dims);
   std::vector<bool> reduced(in.rank(), false);
   for (int64_t d : *dims)
     reduced[d] = true;
-  // Offsets of every element of the reduced sub-space, and the strides of
-  // the kept dimensions.
-  std::vector<int64_t> offsets = {0};
-  std::vector<int64_t> keptDims, keptStrides;
+  plan.offsets = {0};
   for (int64_t d = 0; d < in.rank(); ++d) {
     if (!reduced[d]) {
-      keptDims.push_back(in.dims[d]);
-      keptStrides.push_back(strides[d]);
+      plan.keptDims.push_back(in.dims[d]);
+      plan.keptStrides.push_back(strides[d]);
       continue;
     }
     std::vector<int64_t> expanded;
-    for (int64_t offset : offsets)
+    for (int64_t offset : plan.offsets)
       for (int64_t i = 0; i < in.dims[d]; ++i)
         expanded.push_back(offset + i * strides[d]);
-    offsets.swap(expanded);
+    plan.offsets.swap(expanded);
   }
+  return absl::OkStatus();
+}
+
+absl::Status reduceKernel(KernelContext &context) {
+  if (context.operands.size() != 1 || context.results.size() != 1)
+    return context.error("needs one operand and one result");
+  std::unique_ptr<KernelState> local;
+  const ReducePlan &plan =
+      keptState<ReducePlan>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<ReducePlan>();
+        fresh->invalid = planReduce(context, *fresh);
+        return fresh;
+      });
+  if (!plan.invalid.ok())
+    return plan.invalid;
+  const TensorView &in = context.operands[0], &out = context.results[0];
+  const std::vector<int64_t> &offsets = plan.offsets;
+  const Shape &keptDims = plan.keptDims, &keptStrides = plan.keptStrides;
+  ReduceKind op = plan.op;
   int64_t count = offsets.size();
-  ReduceKind op;
-  if (!reduceKindNamed(*kind, op))
-    return context.error(absl::StrCat("unknown reduction '", *kind, "'"));
   bool isFloat = isFloatType(in.type);
   context.pool.parallelFor(
       out.numElements(), 64, [&](int64_t first, int64_t last) {
-        std::vector<int64_t> coordinates;
+        Shape coordinates;
         for (int64_t o = first; o < last; ++o) {
           unravel(o, keptDims, coordinates);
           int64_t base = 0;
@@ -180,6 +204,10 @@ absl::Status softmaxKernel(KernelContext &context) {
   return absl::OkStatus();
 }
 
+struct LayerNormState : KernelState {
+  std::vector<float> gamma, beta;
+};
+
 absl::Status layerNormKernel(KernelContext &context) {
   if (context.operands.size() != 3 || context.results.size() != 1)
     return context.error("needs operand, scale, bias and one result");
@@ -211,7 +239,15 @@ absl::Status layerNormKernel(KernelContext &context) {
     });
     return absl::OkStatus();
   }
-  std::vector<float> gamma(length), beta(length);
+  // Scale and bias as floats, in storage kept between runs.
+  std::unique_ptr<KernelState> local;
+  LayerNormState &state =
+      keptState<LayerNormState>(context.state ? *context.state : local, [] {
+        return std::make_unique<LayerNormState>();
+      });
+  std::vector<float> &gamma = state.gamma, &beta = state.beta;
+  gamma.resize(length);
+  beta.resize(length);
   for (int64_t i = 0; i < length; ++i) {
     gamma[i] = loadFloat(scale.data, scale.type, i);
     beta[i] = loadFloat(bias.data, bias.type, i);

@@ -287,10 +287,11 @@ std::optional<absl::Status> convolveWithOneDnn(KernelContext &context,
       for (Piece &piece : state->pieces) {
         piece.plainWeights.set_data_handle(
             kernel.as<float>() + piece.firstChannel * state->weightsPerChannel);
-        piece.packWeights.execute(piece.stream,
-                                  {{DNNL_ARG_FROM, piece.plainWeights},
-                                   {DNNL_ARG_TO, piece.weights},
-                                   {DNNL_ARG_SCRATCHPAD, piece.packScratch}});
+        const std::pair<int, dnnl::memory> arguments[] = {
+            {DNNL_ARG_FROM, piece.plainWeights},
+            {DNNL_ARG_TO, piece.weights},
+            {DNNL_ARG_SCRATCHPAD, piece.packScratch}};
+        execute(piece.packWeights, piece.stream, arguments);
         piece.stream.wait();
       }
       state->packedFrom = kernel.readOnly ? kernel.data : nullptr;

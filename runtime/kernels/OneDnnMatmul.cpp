@@ -138,23 +138,23 @@ std::optional<MatmulShape> matmulShapeOf(const KernelContext &context) {
   return shape;
 }
 
-std::optional<absl::Status> multiplyWithOneDnn(KernelContext &context,
-                                               const MatmulShape &shape,
-                                               const KernelEpilogue *epilogue) {
-  std::unique_ptr<KernelState> local;
-  std::unique_ptr<KernelState> &slot = context.state ? *context.state : local;
-  auto *state = dynamic_cast<MatmulState *>(slot.get());
+std::optional<absl::Status>
+multiplyWithOneDnn(KernelContext &context, std::unique_ptr<KernelState> &slot,
+                   const KernelEpilogue *epilogue) {
   SingleOpenMpThread single;
-  if (!state) {
+  MatmulState *state = &keptState<MatmulState>(slot, [&] {
     auto fresh = std::make_unique<MatmulState>();
-    prepareWithEpilogue(*fresh, epilogue, [&](const KernelEpilogue *with) {
-      return prepare(*fresh, context.pool, shape, with);
-    });
-    state = fresh.get();
-    slot = std::move(fresh);
-  }
+    if (std::optional<MatmulShape> shape = matmulShapeOf(context))
+      prepareWithEpilogue(*fresh, epilogue, [&](const KernelEpilogue *with) {
+        return prepare(*fresh, context.pool, *shape, with);
+      });
+    else
+      fresh->unsupported = true;
+    return fresh;
+  });
   if (state->unsupported)
     return std::nullopt;
+  const MatmulShape &shape = state->shape;
   const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
   float *out = state->epilogue ? epilogue->result.as<float>()
                                : context.results[0].as<float>();

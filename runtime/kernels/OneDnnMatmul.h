@@ -34,11 +34,13 @@ std::optional<MatmulShape> matmulShapeOf(const KernelContext &context);
 
 /// Runs the product on oneDNN, with `epilogue` if given (which postOpsOf
 /// accepted; row-major, the product's shape), and returns its status, or
-/// nullopt when oneDNN has no optimised implementation (the caller then
-/// computes it itself).
-std::optional<absl::Status> multiplyWithOneDnn(KernelContext &context,
-                                               const MatmulShape &shape,
-                                               const KernelEpilogue *epilogue);
+/// nullopt when the product is not such a product (matmulShapeOf) or
+/// oneDNN has no optimised implementation (the caller then computes it
+/// itself). What it decides and prepares at the first run is kept in
+/// `slot`: later runs parse nothing and allocate nothing of their own.
+std::optional<absl::Status>
+multiplyWithOneDnn(KernelContext &context, std::unique_ptr<KernelState> &slot,
+                   const KernelEpilogue *epilogue);
 
 } // namespace tessel::kernels
 

@@ -16,6 +16,7 @@
 #ifndef TESSEL_RUNTIME_KERNELS_ONEDNNPOSTOPS_H
 #define TESSEL_RUNTIME_KERNELS_ONEDNNPOSTOPS_H
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -123,30 +124,51 @@ void prepareWithEpilogue(State &state, const KernelEpilogue *epilogue,
     attempt(nullptr);
 }
 
+/// primitive.execute(stream, arguments) (`arguments`: pairs of an
+/// argument kind and a dnnl::memory) through oneDNN's C call on an array
+/// on the stack: the C++ call builds a vector of them at every call.
+template <typename Arguments>
+void execute(const dnnl::primitive &primitive, const dnnl::stream &stream,
+             const Arguments &arguments) {
+  constexpr size_t kMost = 32;
+  dnnl_exec_arg_t array[kMost];
+  size_t count = 0;
+  for (const auto &[which, memory] : arguments) {
+    if (count == kMost)
+      throw dnnl::error(dnnl_invalid_arguments, "too many arguments");
+    array[count++] = {which, memory.get(/*allow_empty=*/true)};
+  }
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive.get(), stream.get(),
+                                                 static_cast<int>(count),
+                                                 array),
+                          "could not execute a primitive");
+}
+
 /// Executes each piece's primitive (`piece.primitive`, `.stream`,
 /// `.arguments`) on the pool, one OpenMP thread each, then `after(piece)`;
 /// the first failure, as an error of `context` naming `what`.
 template <typename Piece, typename After>
 absl::Status executePieces(KernelContext &context, std::vector<Piece> &pieces,
                            const char *what, After after) {
-  std::vector<absl::Status> statuses(pieces.size());
+  std::mutex mutex;
+  absl::Status failure;
   context.pool.parallelFor(pieces.size(), 1, [&](int64_t first, int64_t last) {
     SingleOpenMpThread single;
     for (int64_t p = first; p < last; ++p) {
+      Piece &piece = pieces[p];
       try {
-        pieces[p].primitive.execute(pieces[p].stream, pieces[p].arguments);
-        pieces[p].stream.wait();
-        after(pieces[p]);
+        execute(piece.primitive, piece.stream, piece.arguments);
+        piece.stream.wait();
+        after(piece);
       } catch (const dnnl::error &error) {
-        statuses[p] = context.error(std::string("oneDNN ") + what +
-                                    " failed: " + error.what());
+        std::lock_guard<std::mutex> lock(mutex);
+        if (failure.ok())
+          failure = context.error(std::string("oneDNN ") + what +
+                                  " failed: " + error.what());
       }
     }
   });
-  for (const absl::Status &status : statuses)
-    if (!status.ok())
-      return status;
-  return absl::OkStatus();
+  return failure;
 }
 
 } // namespace tessel::kernels

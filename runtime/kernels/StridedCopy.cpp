@@ -9,9 +9,9 @@ namespace tessel::kernels {
 namespace {
 
 template <typename T>
-void copyTyped(const std::vector<int64_t> &dims, T *dst,
-               const std::vector<int64_t> &dstStrides, const T *src,
-               const std::vector<int64_t> &srcStrides, int64_t first,
+void copyTyped(absl::Span<const int64_t> dims, T *dst,
+               absl::Span<const int64_t> dstStrides, const T *src,
+               absl::Span<const int64_t> srcStrides, int64_t first,
                int64_t last) {
   int64_t rank = dims.size();
   if (rank == 0) {
@@ -19,7 +19,7 @@ void copyTyped(const std::vector<int64_t> &dims, T *dst,
       dst[0] = src[0];
     return;
   }
-  std::vector<int64_t> coordinates(rank);
+  Shape coordinates(rank);
   for (int64_t d = rank - 1, rest = first; d >= 0; --d) {
     coordinates[d] = dims[d] == 0 ? 0 : rest % dims[d];
     rest = dims[d] == 0 ? 0 : rest / dims[d];
@@ -49,9 +49,9 @@ void copyTyped(const std::vector<int64_t> &dims, T *dst,
 
 } // namespace
 
-void stridedCopy(int64_t elementBytes, const std::vector<int64_t> &dims,
-                 void *dst, const std::vector<int64_t> &dstStrides,
-                 const void *src, const std::vector<int64_t> &srcStrides,
+void stridedCopy(int64_t elementBytes, absl::Span<const int64_t> dims,
+                 void *dst, absl::Span<const int64_t> dstStrides,
+                 const void *src, absl::Span<const int64_t> srcStrides,
                  int64_t first, int64_t last) {
   switch (elementBytes) {
   case 1:
@@ -74,7 +74,12 @@ void stridedCopy(int64_t elementBytes, const std::vector<int64_t> &dims,
 }
 
 std::vector<int64_t> denseStrides(const std::vector<int64_t> &dims) {
-  std::vector<int64_t> strides(dims.size());
+  Shape strides = rowMajorStrides(dims);
+  return std::vector<int64_t>(strides.begin(), strides.end());
+}
+
+Shape rowMajorStrides(absl::Span<const int64_t> dims) {
+  Shape strides(dims.size());
   int64_t stride = 1;
   for (int64_t d = static_cast<int64_t>(dims.size()) - 1; d >= 0; --d) {
     strides[d] = stride;

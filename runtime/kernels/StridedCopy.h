@@ -15,15 +15,18 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+#include "absl/types/span.h"
+
 namespace tessel::kernels {
 
 /// Copies elements [first, last) of the block (in row-major order of
 /// `dims`): element (i_0, ..., i_n) goes from src + sum(i_d * srcStrides_d)
 /// to dst + sum(i_d * dstStrides_d). Runs along the last dimension that are
 /// dense on both sides are copied with memcpy.
-void stridedCopy(int64_t elementBytes, const std::vector<int64_t> &dims,
-                 void *dst, const std::vector<int64_t> &dstStrides,
-                 const void *src, const std::vector<int64_t> &srcStrides,
+void stridedCopy(int64_t elementBytes, absl::Span<const int64_t> dims,
+                 void *dst, absl::Span<const int64_t> dstStrides,
+                 const void *src, absl::Span<const int64_t> srcStrides,
                  int64_t first, int64_t last);
 
 /// memmove of `bytes` (> 0) bytes; nothing for none. Empty tensors may
@@ -38,7 +41,14 @@ inline void zeroBytes(void *dst, int64_t bytes) {
     std::memset(dst, 0, static_cast<size_t>(bytes));
 }
 
+/// Dimensions, strides or coordinates of a tensor, held inline up to the
+/// runtime's largest rank (8): what a kernel or a copy builds while it runs
+/// allocates nothing.
+using Shape = absl::InlinedVector<int64_t, 8>;
+
 /// Row-major strides (in elements) of a dense tensor of `dims`.
+Shape rowMajorStrides(absl::Span<const int64_t> dims);
+/// The same as a vector, for what is built once (at load).
 std::vector<int64_t> denseStrides(const std::vector<int64_t> &dims);
 
 } // namespace tessel::kernels

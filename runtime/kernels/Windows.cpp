@@ -201,11 +201,20 @@ template <bool isMax> absl::Status poolKernel(KernelContext &context);
 
 /// A pool whose operand or result the host keeps channels-last: both
 /// channels-last runs as such; a mix goes through a row-major copy.
+/// What a pool keeps between runs: its layouts and window, and for a
+/// channels-last one its views with logical dimensions and the taps
+/// counted per output column.
+struct PoolState : KernelState {
+  absl::StatusOr<std::pair<bool, bool>> layouts;
+  absl::StatusOr<PoolWindow> window;
+  TensorView in, out;
+  std::vector<int64_t> columns;
+};
+
 template <bool isMax>
-absl::Status poolChannelsLast(KernelContext &context, bool inLast,
-                              bool outLast) {
-  TensorView in = channelsLastLogical(context.operands[0], inLast);
-  TensorView out = channelsLastLogical(context.results[0], outLast);
+absl::Status poolChannelsLast(KernelContext &context, PoolState &state) {
+  auto [inLast, outLast] = *state.layouts;
+  const TensorView &in = state.in, &out = state.out;
   std::vector<char> inCopy, outCopy;
   if (inLast != outLast) {
     TensorView rowIn = in, rowOut = out;
@@ -226,7 +235,7 @@ absl::Status poolChannelsLast(KernelContext &context, bool inLast,
       copyChannelsLast(out, outCopy.data(), out.data, true);
     return absl::OkStatus();
   }
-  absl::StatusOr<PoolWindow> pool = poolWindow(context, isMax);
+  const absl::StatusOr<PoolWindow> &pool = state.window;
   if (!pool.ok())
     return pool.status();
   for (const std::vector<int64_t> *list :
@@ -237,8 +246,9 @@ absl::Status poolChannelsLast(KernelContext &context, bool inLast,
   ChannelsLastPool rows{in.as<float>(), out.as<float>(), in.dims[1],
                         in.dims[2],     in.dims[3],      out.dims[2],
                         out.dims[3],    &*pool,          nullptr};
-  std::vector<int64_t> columns = columnsCounted(*pool, rows.inW, rows.outW);
-  rows.columnsCounted = columns.data();
+  if (state.columns.empty())
+    state.columns = columnsCounted(*pool, rows.inW, rows.outW);
+  rows.columnsCounted = state.columns.data();
   context.pool.parallelFor(out.dims[0] * rows.outH, 1,
                            [&](int64_t first, int64_t last) {
                              if (isMax)
@@ -265,12 +275,25 @@ void poolChannelsLastSlots(const KernelContext &logical,
 template <bool isMax> absl::Status poolKernel(KernelContext &context) {
   if (context.operands.size() != 1 || context.results.size() != 1)
     return context.error("needs one operand and one result");
-  absl::StatusOr<std::pair<bool, bool>> layouts = channelsLastFlags(context);
-  if (!layouts.ok())
-    return layouts.status();
-  if (layouts->first || layouts->second)
-    return poolChannelsLast<isMax>(context, layouts->first, layouts->second);
-  absl::StatusOr<PoolWindow> pool = poolWindow(context, isMax);
+  std::unique_ptr<KernelState> local;
+  PoolState &state =
+      keptState<PoolState>(context.state ? *context.state : local, [&] {
+        auto fresh = std::make_unique<PoolState>();
+        fresh->layouts = channelsLastFlags(context);
+        fresh->window = poolWindow(context, isMax);
+        if (fresh->layouts.ok()) {
+          fresh->in =
+              channelsLastLogical(context.operands[0], fresh->layouts->first);
+          fresh->out =
+              channelsLastLogical(context.results[0], fresh->layouts->second);
+        }
+        return fresh;
+      });
+  if (!state.layouts.ok())
+    return state.layouts.status();
+  if (state.layouts->first || state.layouts->second)
+    return poolChannelsLast<isMax>(context, state);
+  const absl::StatusOr<PoolWindow> &pool = state.window;
   if (!pool.ok())
     return pool.status();
   const TensorView &in = context.operands[0], &out = context.results[0];

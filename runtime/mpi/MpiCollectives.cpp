@@ -126,7 +126,7 @@ std::vector<int> othersThan(const std::vector<int> &ranks) {
   return others;
 }
 
-std::string shapeOf(const std::vector<int64_t> &dims) {
+std::string shapeOf(absl::Span<const int64_t> dims) {
   return absl::StrCat("[", absl::StrJoin(dims, "x"), "]");
 }
 
@@ -481,7 +481,7 @@ absl::Status MpiGroup::reduceScatter(Reduction reduction, int64_t dim,
       !status.ok())
     return status;
   int64_t rank = static_cast<int64_t>(in.dims.size());
-  std::vector<int64_t> want = in.dims;
+  kernels::Shape want = in.dims;
   if (dim >= 0 && dim < rank)
     want[dim] = pieceOf(in.dims[dim], size_);
   if (dim < 0 || dim >= rank || out.dims != want)
@@ -528,7 +528,7 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
     return absl::InvalidArgumentError(
         absl::StrCat("all_to_all: dimensions ", splitDim, " and ", concatDim,
                      " do not fit ", shapeOf(in.dims)));
-  std::vector<int64_t> want = in.dims;
+  kernels::Shape want = in.dims;
   want[splitDim] = pieceOf(in.dims[splitDim], size_);
   want[concatDim] = out.dims[concatDim];
   if (out.dims != want ||
@@ -538,17 +538,17 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
                      shapeOf(want)));
   int64_t bytes = kernels::byteSize(in.type);
   // The block for member m: its piece of splitDim (padded with zeros).
-  std::vector<int64_t> blockDims = in.dims;
+  kernels::Shape blockDims = in.dims;
   int64_t splitPiece = out.dims[splitDim];
   blockDims[splitDim] = splitPiece;
   int64_t blockElements = product(blockDims, 0, blockDims.size());
   int64_t blockBytes = blockElements * bytes;
   std::vector<char> send(static_cast<size_t>(blockBytes) * size_, 0),
       receive(static_cast<size_t>(blockBytes) * size_);
-  std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
-  std::vector<int64_t> blockStrides = kernels::denseStrides(blockDims);
+  kernels::Shape inStrides = kernels::rowMajorStrides(in.dims);
+  kernels::Shape blockStrides = kernels::rowMajorStrides(blockDims);
   for (int m = 0; m < size_; ++m) {
-    std::vector<int64_t> copy = blockDims;
+    kernels::Shape copy = blockDims;
     copy[splitDim] = validOf(in.dims[splitDim], splitPiece, m);
     kernels::stridedCopy(bytes, copy, send.data() + m * blockBytes,
                          blockStrides,
@@ -567,10 +567,10 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
   if (absl::Status status = wait(alltoall, "all_to_all"); !status.ok())
     return status;
   // Member m's block lands at m * piece of concatDim, clipped to the whole.
-  std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+  kernels::Shape outStrides = kernels::rowMajorStrides(out.dims);
   int64_t concatPiece = in.dims[concatDim];
   for (int m = 0; m < size_; ++m) {
-    std::vector<int64_t> copy = blockDims;
+    kernels::Shape copy = blockDims;
     copy[concatDim] = validOf(out.dims[concatDim], concatPiece, m);
     kernels::stridedCopy(bytes, copy,
                          static_cast<char *>(out.data) +
@@ -624,42 +624,42 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
     return absl::InvalidArgumentError(
         "halo_exchange: needs a float tensor and a dimension of it");
   int64_t n = in.dims[dim];
-  std::vector<int64_t> want = in.dims;
+  kernels::Shape want = in.dims;
   want[dim] = n + low + high;
   if (std::abs(low) > n || std::abs(high) > n || out.dims != want)
     return absl::InvalidArgumentError(
         absl::StrCat("halo_exchange: halos of ", low, " and ", high,
                      " rows for parts of ", n, ", output ", shapeOf(out.dims)));
   int64_t bytes = kernels::byteSize(in.type);
-  std::vector<int64_t> inStrides = kernels::denseStrides(in.dims);
-  std::vector<int64_t> outStrides = kernels::denseStrides(out.dims);
+  kernels::Shape inStrides = kernels::rowMajorStrides(in.dims);
+  kernels::Shape outStrides = kernels::rowMajorStrides(out.dims);
   // Rows [first, first + count) of `in` into a dense buffer, and a dense
   // buffer of `count` rows into `out` at row `at`.
   auto rows = [&](int64_t count) {
-    std::vector<int64_t> dims = in.dims;
+    kernels::Shape dims = in.dims;
     dims[dim] = count;
     return dims;
   };
   auto pack = [&](int64_t first, int64_t count) {
-    std::vector<int64_t> dims = rows(count);
+    kernels::Shape dims = rows(count);
     std::vector<char> buffer(
         static_cast<size_t>(product(dims, 0, dims.size()) * bytes));
     kernels::stridedCopy(
-        bytes, dims, buffer.data(), kernels::denseStrides(dims),
+        bytes, dims, buffer.data(), kernels::rowMajorStrides(dims),
         static_cast<const char *>(in.data) + first * inStrides[dim] * bytes,
         inStrides, 0, product(dims, 0, dims.size()));
     return buffer;
   };
   auto place = [&](const char *source, int64_t at, int64_t count) {
-    std::vector<int64_t> dims = rows(count);
+    kernels::Shape dims = rows(count);
     kernels::stridedCopy(bytes, dims,
                          static_cast<char *>(out.data) +
                              at * outStrides[dim] * bytes,
-                         outStrides, source, kernels::denseStrides(dims), 0,
+                         outStrides, source, kernels::rowMajorStrides(dims), 0,
                          product(dims, 0, dims.size()));
   };
   auto fill = [&](int64_t at, int64_t count) {
-    std::vector<int64_t> dims = rows(count);
+    kernels::Shape dims = rows(count);
     char element[8];
     kernels::storeDouble(element, in.type, 0, value);
     kernels::stridedCopy(

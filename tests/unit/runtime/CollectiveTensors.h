@@ -27,7 +27,7 @@ struct Tensor {
     for (int64_t d : dims)
       count *= d;
     storage.assign(std::max<int64_t>(count, 1) * kernels::byteSize(type), 0);
-    buffer = {type, std::move(dims), storage.data()};
+    buffer = {type, {dims.begin(), dims.end()}, storage.data()};
   }
   int64_t count() const {
     return static_cast<int64_t>(storage.size()) /
