@@ -41,3 +41,10 @@ _mpi_dir = os.path.join(config.test_exec_root, "openmpi")
 os.makedirs(_mpi_dir, exist_ok=True)
 config.environment["OMPI_MCA_btl_vader_backing_directory"] = _mpi_dir
 config.environment["OMPI_MCA_orte_tmpdir_base"] = _mpi_dir
+
+# A bound on every mpirun job, mpirun included: once under the full suite's
+# load, mpirun never reaped ranks that had exited (on their --timeout) and
+# ignored SIGTERM, and only Bazel's 900 s limit ended the test. Open MPI's
+# own limit aborts the job with a message naming the limit and a non-zero
+# exit. Each job here takes under 30 s on a loaded machine.
+config.environment["MPIEXEC_TIMEOUT"] = "240"

@@ -95,7 +95,7 @@ void noteSite(void **frames, int depth) {
   sitesLock.clear(std::memory_order_release);
 }
 
-void note() {
+[[maybe_unused]] void note() {
   if (!counting.load(std::memory_order_relaxed) || walking)
     return;
   walking = true;
