@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# MPI collective bandwidth on 2 and 4 local ranks against the host
-# backend's device threads (same bytes, same run).
-#   bench/mpi_collectives.sh [--mib 16] [--runs 5]
+# Tessel's MPI collectives on 2 and 4 local ranks against Open MPI's own
+# calls and the host backend's device threads (same bytes, same run), for
+# sizes from 4 KiB to 64 MiB per rank.
+#   bench/mpi_collectives.sh [--sizes 4k,64k,1m,16m,64m] [--runs 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

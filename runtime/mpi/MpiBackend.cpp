@@ -103,6 +103,8 @@ absl::Status MpiExecutable::prepare(const ParameterSource &source,
                             absl::StrCat("collective for tensor '",
                                          instruction.location(),
                                          "': ", group.status().message()));
+      // Every rank loaded the same executable (compared above).
+      (*group)->trustShapes();
       groups[i] = std::move(*group);
       sources[i] = permuteSources(collective, ids);
     }

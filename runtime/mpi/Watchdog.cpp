@@ -59,7 +59,10 @@ struct State {
     std::unique_lock<std::mutex> lock(mutex);
     for (;;) {
       if (waits.empty()) {
-        changed.wait(lock);
+        // Idle: looks again within a second, so that beginning a wait
+        // needs no wake-up (a collective begins one every call; waking
+        // this thread each time cost more than a small collective).
+        changed.wait_for(lock, std::chrono::seconds(1));
         continue;
       }
       auto oldest = waits.begin();
@@ -218,8 +221,9 @@ Watchdog::Wait::Wait(const char *phase, std::string what, std::string peers) {
   id = s.nextId++;
   if (!label.empty())
     what = absl::StrCat(label, ": ", what);
+  // No notification: the watch sleeps until the oldest wait's deadline,
+  // which a new wait never moves earlier, or a second when idle.
   s.waits[id] = {Clock::now(), std::move(what), std::move(peers)};
-  s.changed.notify_all();
 }
 
 Watchdog::Wait::~Wait() {

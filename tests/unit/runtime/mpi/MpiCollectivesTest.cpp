@@ -87,9 +87,9 @@ TEST(MpiCollectives, AllReduceEveryTypeAndReduction) {
   std::unique_ptr<MpiGroup> group = everyone();
   int g = group->size(), me = group->rank();
   for (proto::ElementType type :
-       {proto::F32, proto::F64, proto::F16, proto::BF16, proto::I32,
-        proto::I64, proto::I1, proto::I8, proto::U8, proto::I16, proto::U16,
-        proto::U32, proto::U64})
+       {proto::F32, proto::F64, proto::F16, proto::BF16, proto::I32, proto::I64,
+        proto::I1, proto::I8, proto::U8, proto::I16, proto::U16, proto::U32,
+        proto::U64})
     for (Reduction reduction :
          {Reduction::Sum, Reduction::Max, Reduction::Min}) {
       Tensor in = input(type, {3, 7}, me), out(type, {3, 7});
@@ -153,6 +153,70 @@ TEST(MpiCollectives, UnevenPiecesAsOnTheHost) {
                         }),
                  "all_to_all");
     }
+  }
+}
+
+// The paths chosen by size and layout: pieces MPI reads and writes in
+// place (even, one outer slice) or through the scratch, blocking calls
+// below MpiGroup::kBlockingBelow and polled ones above, reduce_scatter on
+// Open MPI's own below kNativeReduceScatterBelow and on an all-reduce
+// above: the same bytes as the host collectives in every case, also for a
+// group that trusts its members' shapes (as the MPI backend's do).
+TEST(MpiCollectives, LargeAndInPlaceAsOnTheHost) {
+  std::unique_ptr<MpiGroup> group = everyone();
+  group->trustShapes();
+  int g = group->size(), me = group->rank();
+  int64_t large = MpiGroup::kBlockingBelow / 4 + 3; // f32 elements
+  // all_reduce, polled.
+  {
+    Tensor in = input(proto::F32, {large}, me), out(proto::F32, {large});
+    ASSERT_TRUE(group->allReduce(Reduction::Sum, in.buffer, out.buffer).ok());
+    expectSame(out,
+               onHost(g, me, {large}, {large}, proto::F32,
+                      [](HostGroup &h, int r, const CollectiveBuffer &i,
+                         const CollectiveBuffer &o) {
+                        return h.allReduce(r, Reduction::Sum, i, o);
+                      }),
+               "large all_reduce");
+  }
+  int64_t rows = MpiGroup::kNativeReduceScatterBelow / 4 / 8 + 1;
+  for (int64_t whole : {int64_t{g * 4}, g * rows, g * rows + 1}) {
+    int64_t piece = (whole + g - 1) / g;
+    // reduce_scatter along 0: small (Open MPI's own), large and even (an
+    // all-reduce of the input itself), large and uneven (packed).
+    Tensor in = input(proto::F32, {whole, 8}, me), out(proto::F32, {piece, 8});
+    ASSERT_TRUE(
+        group->reduceScatter(Reduction::Sum, 0, in.buffer, out.buffer).ok());
+    expectSame(out,
+               onHost(g, me, {whole, 8}, {piece, 8}, proto::F32,
+                      [](HostGroup &h, int r, const CollectiveBuffer &i,
+                         const CollectiveBuffer &o) {
+                        return h.reduceScatter(r, Reduction::Sum, 0, i, o);
+                      }),
+               "reduce_scatter of " + std::to_string(whole) + " rows");
+    // all_gather along 0: in place where even.
+    Tensor part = input(proto::F32, {piece, 8}, me),
+           gathered(proto::F32, {whole, 8});
+    ASSERT_TRUE(group->allGather(0, part.buffer, gathered.buffer).ok());
+    expectSame(gathered,
+               onHost(g, me, {piece, 8}, {whole, 8}, proto::F32,
+                      [](HostGroup &h, int r, const CollectiveBuffer &i,
+                         const CollectiveBuffer &o) {
+                        return h.allGather(r, 0, i, o);
+                      }),
+               "all_gather of " + std::to_string(whole) + " rows");
+  }
+  // all_to_all as MPI lays it out ([g, k] to [1, g * k]): both in place.
+  for (int64_t k : {int64_t{5}, large / g}) {
+    Tensor in = input(proto::F32, {g, k}, me), out(proto::F32, {1, g * k});
+    ASSERT_TRUE(group->allToAll(0, 1, in.buffer, out.buffer).ok());
+    expectSame(out,
+               onHost(g, me, {g, k}, {1, g * k}, proto::F32,
+                      [](HostGroup &h, int r, const CollectiveBuffer &i,
+                         const CollectiveBuffer &o) {
+                        return h.allToAll(r, 0, 1, i, o);
+                      }),
+               "all_to_all in place");
   }
 }
 
