@@ -4,9 +4,11 @@
 # device, measured in the same run on the same cores: time per run for
 # data parallel (batch over 2 and 4 devices), Megatron tensor parallel
 # (over 2 and 4) and both (2x2), with the collectives each step runs, and
-# --check that every plan gives the single-device numbers. On a 2-core
-# machine, devices beyond 2 share cores: the figures show the overhead of
-# partitioning and of the host collectives more than a speedup.
+# --check that every plan gives the single-device numbers; and each plan
+# as one process per device under mpirun (the MPI backend) beside the
+# host's threads. On a 2-core machine, devices beyond 2 share cores: the
+# figures show the overhead of partitioning and of the collectives more
+# than a speedup.
 #
 #   bench/gpt2_partitioned.sh [--iterations 10]
 set -euo pipefail
@@ -53,9 +55,20 @@ time_of() { # executable -> ms per run
   "$bin/tessel-run" "$1" --inputs "ids=$dir/ids.npy" --iterations "$iterations" \
     | sed -n 's/^time per run: \([0-9.]*\) ms.*/\1/p'
 }
+# The same executable as one process per device under mpirun (the MPI
+# backend), each rank with its share of the cores as the host's threads.
+time_mpi() { # executable devices -> ms per run
+  local cores
+  cores=$(( $(nproc) / $2 )); (( cores < 1 )) && cores=1
+  mpirun --oversubscribe --allow-run-as-root -np "$2" "$bin/tessel-run" "$1" \
+    --backend mpi --threads "$cores" --inputs "ids=$dir/ids.npy" \
+    --iterations "$iterations" 2>/dev/null \
+    | sed -n 's/^time per run: \([0-9.]*\) ms.*/\1/p'
+}
 "$bin/tessel-compile" "$model" --input-shape "ids=$shape" -o "$out/single.tessel"
 single=$(time_of "$out/single.tessel")
-printf '%-12s %8s %10s %8s  %s\n' plan devices "ms/run" "vs 1" "collectives per step; --check"
+printf '%-12s %8s %10s %8s %10s %8s  %s\n' plan devices "ms/run" "vs 1" \
+  "mpi ms/run" "mpi/host" "collectives per step; --check"
 printf '%-12s %8d %10.1f %8.2f\n' single 1 "$single" 1
 for plan in batch2 batch4 megatron2 megatron4 both2x2; do
   counts=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
@@ -69,6 +82,8 @@ for plan in batch2 batch4 megatron2 megatron4 both2x2; do
   check=$( ("$bin/tessel-run" "$out/$plan.tessel" --inputs "ids=$dir/ids.npy" \
     --check --atol 5e-4 || true) \
     | sed -n 's/.*vs the single-device program: largest error \([^ ]*\).*, \([0-9]*\) elements outside.*/max err \1, \2 outside/p')
-  printf '%-12s %8s %10.1f %8.2f  %s%s\n' "$plan" "$devices" "$ms" \
-    "$(echo "$ms / $single" | bc -l)" "$counts" "$check"
+  mpi=$(time_mpi "$out/$plan.tessel" "$devices")
+  printf '%-12s %8s %10.1f %8.2f %10.1f %8.2f  %s%s\n' "$plan" "$devices" "$ms" \
+    "$(echo "$ms / $single" | bc -l)" "$mpi" "$(echo "$mpi / $ms" | bc -l)" \
+    "$counts" "$check"
 done

@@ -5,7 +5,8 @@
 //
 // On the ranks mpirun starts, for each size per rank (--sizes, default
 // 4 KiB to 64 MiB; --mib N for one) and each collective (all_reduce,
-// reduce_scatter, all_gather, all_to_all), the time per call of:
+// reduce_scatter, all_gather, all_to_all, collective_permute as a ring
+// shift), the time per call of:
 // Tessel's MpiGroup (trusting shapes, as the MPI backend's groups do);
 // the engine under it, Open MPI's own call on the same bytes, the faster
 // of blocking and non-blocking (MPI_Wait); and, on rank 0, the host
@@ -248,6 +249,34 @@ int main(int argc, char **argv) {
         },
         [&](tessel::HostGroup &h, int r) {
           (void)h.allToAll(r, 0, 1, split(hostIn[r]), joined(hostOut[r]));
+        });
+    // collective_permute: a ring shift, each rank's tensor to the next.
+    std::vector<int> sources(g);
+    for (int r = 0; r < g; ++r)
+      sources[r] = (r + g - 1) % g;
+    int next = (rank + 1) % g, previous = (rank + g - 1) % g;
+    row(
+        "permute (ring)",
+        [&] {
+          (void)group->collectivePermute(sources, buffer(in, count),
+                                         buffer(out, count));
+        },
+        [&] {
+          MPI_Sendrecv(in.data(), n, MPI_FLOAT, next, 0, out.data(), n,
+                       MPI_FLOAT, previous, 0, MPI_COMM_WORLD,
+                       MPI_STATUS_IGNORE);
+        },
+        [&](MPI_Request *request) {
+          MPI_Request pair[2];
+          MPI_Irecv(out.data(), n, MPI_FLOAT, previous, 0, MPI_COMM_WORLD,
+                    &pair[0]);
+          MPI_Isend(in.data(), n, MPI_FLOAT, next, 0, MPI_COMM_WORLD, &pair[1]);
+          MPI_Waitall(2, pair, MPI_STATUSES_IGNORE);
+          *request = MPI_REQUEST_NULL;
+        },
+        [&](tessel::HostGroup &h, int r) {
+          (void)h.collectivePermute(r, sources, buffer(hostIn[r], count),
+                                    buffer(hostOut[r], count));
         });
   }
   group.reset();
