@@ -756,15 +756,12 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
     dims[dim] = count;
     return dims;
   };
-  auto pack = [&](int64_t first, int64_t count) {
+  auto pack = [&](char *buffer, int64_t first, int64_t count) {
     kernels::Shape dims = rows(count);
-    std::vector<char> buffer(
-        static_cast<size_t>(product(dims, 0, dims.size()) * bytes));
-    kernels::stridedCopy(
-        bytes, dims, buffer.data(), kernels::rowMajorStrides(dims),
-        static_cast<const char *>(in.data) + first * inStrides[dim] * bytes,
-        inStrides, 0, product(dims, 0, dims.size()));
-    return buffer;
+    kernels::stridedCopy(bytes, dims, buffer, kernels::rowMajorStrides(dims),
+                         static_cast<const char *>(in.data) +
+                             first * inStrides[dim] * bytes,
+                         inStrides, 0, product(dims, 0, dims.size()));
   };
   auto place = [&](const char *source, int64_t at, int64_t count) {
     kernels::Shape dims = rows(count);
@@ -788,55 +785,62 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
           after = std::max<int64_t>(high, 0);
   // The next member's low halo is my last rows; the previous member's high
   // halo my first.
-  std::vector<char> toNext, toPrevious, fromPrevious, fromNext;
+  // The four halos' buffers in the kept scratch: to the next member and
+  // from the previous (`before` rows each), to the previous and from the
+  // next (`after` rows each).
+  // Then the rows this member keeps, staged there on their way out.
+  int64_t keepFirst = std::max<int64_t>(-low, 0);
+  int64_t keep = n - keepFirst - std::max<int64_t>(-high, 0);
+  int64_t beforeBytes = product(rows(before), 0, rank) * bytes,
+          afterBytes = product(rows(after), 0, rank) * bytes,
+          keptBytes = keep > 0 ? product(rows(keep), 0, rank) * bytes : 0;
+  char *toNext = scratch(2 * (beforeBytes + afterBytes) + keptBytes),
+       *fromPrevious = toNext + beforeBytes,
+       *toPrevious = fromPrevious + beforeBytes,
+       *fromNext = toPrevious + afterBytes, *kept = fromNext + afterBytes;
   std::vector<MPI_Request> requests;
   if (before > 0 && rank_ + 1 < size_)
-    toNext = pack(n - before, before);
+    pack(toNext, n - before, before);
   if (after > 0 && rank_ > 0)
-    toPrevious = pack(0, after);
+    pack(toPrevious, 0, after);
   // Sends to the next member are tag 0 (its receives from the previous),
   // to the previous tag 1.
   if (before > 0 && rank_ > 0) {
-    fromPrevious.resize(
-        static_cast<size_t>(product(rows(before), 0, rank) * bytes));
     requests.emplace_back();
-    MPI_Irecv(fromPrevious.data(), static_cast<int>(fromPrevious.size()),
-              MPI_BYTE, rank_ - 1, 0, comm, &requests.back());
+    MPI_Irecv(fromPrevious, static_cast<int>(beforeBytes), MPI_BYTE, rank_ - 1,
+              0, comm, &requests.back());
   }
   if (before > 0 && rank_ + 1 < size_) {
     requests.emplace_back();
-    MPI_Isend(toNext.data(), static_cast<int>(toNext.size()), MPI_BYTE,
-              rank_ + 1, 0, comm, &requests.back());
+    MPI_Isend(toNext, static_cast<int>(beforeBytes), MPI_BYTE, rank_ + 1, 0,
+              comm, &requests.back());
   }
   if (after > 0 && rank_ + 1 < size_) {
-    fromNext.resize(static_cast<size_t>(product(rows(after), 0, rank) * bytes));
     requests.emplace_back();
-    MPI_Irecv(fromNext.data(), static_cast<int>(fromNext.size()), MPI_BYTE,
-              rank_ + 1, 1, comm, &requests.back());
+    MPI_Irecv(fromNext, static_cast<int>(afterBytes), MPI_BYTE, rank_ + 1, 1,
+              comm, &requests.back());
   }
   if (after > 0 && rank_ > 0) {
     requests.emplace_back();
-    MPI_Isend(toPrevious.data(), static_cast<int>(toPrevious.size()), MPI_BYTE,
-              rank_ - 1, 1, comm, &requests.back());
+    MPI_Isend(toPrevious, static_cast<int>(afterBytes), MPI_BYTE, rank_ - 1, 1,
+              comm, &requests.back());
   }
   if (absl::Status status = wait(requests, "halo_exchange"); !status.ok())
     return status;
   // Assemble: the halo before, the own rows kept, the halo after.
   if (before > 0) {
     if (rank_ > 0)
-      place(fromPrevious.data(), 0, before);
+      place(fromPrevious, 0, before);
     else
       fill(0, before);
   }
-  int64_t keepFirst = std::max<int64_t>(-low, 0);
-  int64_t keep = n - keepFirst - std::max<int64_t>(-high, 0);
   if (keep > 0) {
-    std::vector<char> own = pack(keepFirst, keep);
-    place(own.data(), before, keep);
+    pack(kept, keepFirst, keep);
+    place(kept, before, keep);
   }
   if (after > 0) {
     if (rank_ + 1 < size_)
-      place(fromNext.data(), before + keep, after);
+      place(fromNext, before + keep, after);
     else
       fill(before + keep, after);
   }
