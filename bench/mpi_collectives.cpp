@@ -1,17 +1,19 @@
 //===- mpi_collectives.cpp - MPI collectives vs Open MPI and the host -----===//
 //
 //   mpirun -np 2 mpi_collectives [--sizes 4k,64k,1m,16m,64m] [--runs 5]
+//                                [--only halo]
 //   (bench/mpi_collectives.sh)
 //
 // On the ranks mpirun starts, for each size per rank (--sizes, default
 // 4 KiB to 64 MiB; --mib N for one) and each collective (all_reduce,
 // reduce_scatter, all_gather, all_to_all, collective_permute as a ring
-// shift), the time per call of:
-// Tessel's MpiGroup (trusting shapes, as the MPI backend's groups do);
-// the engine under it, Open MPI's own call on the same bytes, the faster
-// of blocking and non-blocking (MPI_Wait); and, on rank 0, the host
-// backend's collectives among as many threads in one process. Rank 0
-// prints the three times and the ratios Tessel / Open MPI and Tessel /
+// shift, halo_exchange along the outermost dimension and inside), the
+// time per call of: Tessel's MpiGroup (trusting shapes, as the MPI
+// backend's groups do); the engine under it, Open MPI's own call on the
+// same bytes, blocking and non-blocking (MPI_Wait), the faster of the two
+// the peer; and, on rank 0, the host backend's collectives among
+// as many threads in one process. The three take turns within each run.
+// Rank 0 prints the times and the ratios Tessel / Open MPI and Tessel /
 // host. Small sizes repeat the call within a run to fill 1 MiB.
 //
 //===----------------------------------------------------------------------===//
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>
@@ -37,22 +40,29 @@ double median(std::vector<double> samples) {
   return samples[samples.size() / 2];
 }
 
-/// Median over `runs` of the slowest rank's time of `body`.
-double timeOnRanks(int runs, const std::function<void()> &body) {
-  std::vector<double> samples;
-  for (int run = 0; run < runs + 1; ++run) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    auto begin = std::chrono::steady_clock::now();
-    body();
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
-            .count();
-    double slowest = 0;
-    MPI_Allreduce(&seconds, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    if (run > 0)
-      samples.push_back(slowest);
-  }
-  return median(samples);
+/// Per body, the median over `runs` of the slowest rank's time. The bodies
+/// take turns within each run, so a change in the machine's load between
+/// runs weighs on all of them alike.
+std::vector<double>
+timeOnRanks(int runs, const std::vector<std::function<void()>> &bodies) {
+  std::vector<std::vector<double>> samples(bodies.size());
+  for (int run = 0; run < runs + 1; ++run)
+    for (size_t b = 0; b < bodies.size(); ++b) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      auto begin = std::chrono::steady_clock::now();
+      bodies[b]();
+      double seconds = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - begin)
+                           .count();
+      double slowest = 0;
+      MPI_Allreduce(&seconds, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      if (run > 0)
+        samples[b].push_back(slowest);
+    }
+  std::vector<double> medians;
+  for (std::vector<double> &s : samples)
+    medians.push_back(median(std::move(s)));
+  return medians;
 }
 
 /// The same on `g` threads of this process, with a host group.
@@ -99,6 +109,7 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &g);
   std::vector<int64_t> sizes;
   int runs = 5;
+  std::string only; // Rows whose name begins so (for a profile).
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--sizes") {
@@ -110,6 +121,8 @@ int main(int argc, char **argv) {
       }
     } else if (flag == "--mib") {
       sizes = {std::stoll(argv[i + 1]) << 20};
+    } else if (flag == "--only") {
+      only = argv[i + 1];
     } else if (flag == "--runs") {
       runs = std::stoi(argv[i + 1]);
     }
@@ -125,9 +138,9 @@ int main(int argc, char **argv) {
     std::printf("%d ranks; f32 per rank; median of %d runs (small sizes: "
                 "each run repeats the call to fill 1 MiB)\n",
                 g, runs);
-    std::printf("%-8s %-16s %10s %12s %12s %10s %9s\n", "size", "collective",
-                "tessel ms", "open mpi ms", "tessel/ompi", "host ms",
-                "tessel/host");
+    std::printf("%-8s %-16s %10s %11s %11s %12s %10s %12s\n", "size",
+                "collective", "tessel ms", "ompi b ms", "ompi nb ms",
+                "tessel/ompi", "host ms", "tessel/host");
   }
   for (int64_t size : sizes) {
     int64_t count = std::max<int64_t>(size / 4 / g * g, g);
@@ -152,15 +165,17 @@ int main(int argc, char **argv) {
                    const std::function<void()> &blocking,
                    const std::function<void(MPI_Request *)> &start,
                    const std::function<void(tessel::HostGroup &, int)> &host) {
-      double ours = timeOnRanks(runs, repeated(tessel)) / reps;
-      double engine =
-          std::min(timeOnRanks(runs, repeated(blocking)),
-                   timeOnRanks(runs, repeated([&] {
-                                 MPI_Request request;
-                                 start(&request);
-                                 MPI_Wait(&request, MPI_STATUS_IGNORE);
-                               }))) /
-          reps;
+      if (std::string(name).rfind(only, 0) != 0)
+        return;
+      std::vector<double> times = timeOnRanks(
+          runs, {repeated(tessel), repeated(blocking), repeated([&] {
+                   MPI_Request request;
+                   start(&request);
+                   MPI_Wait(&request, MPI_STATUS_IGNORE);
+                 })});
+      double ours = times[0] / reps, blockingTime = times[1] / reps,
+             startedTime = times[2] / reps;
+      double engine = std::min(blockingTime, startedTime);
       double threads = rank == 0
                            ? timeOnThreads(g, runs,
                                            [&](tessel::HostGroup &h, int r) {
@@ -170,9 +185,10 @@ int main(int argc, char **argv) {
                                  reps
                            : 0;
       if (rank == 0)
-        std::printf("%-8s %-16s %10.3f %12.3f %12.2f %10.3f %9.2f\n",
-                    sizeName(size).c_str(), name, ours * 1e3, engine * 1e3,
-                    ours / engine, threads * 1e3, ours / threads);
+        std::printf("%-8s %-16s %10.3f %11.3f %11.3f %12.2f %10.3f %12.2f\n",
+                    sizeName(size).c_str(), name, ours * 1e3,
+                    blockingTime * 1e3, startedTime * 1e3, ours / engine,
+                    threads * 1e3, ours / threads);
     };
     int n = static_cast<int>(count);
     row(
@@ -278,6 +294,81 @@ int main(int argc, char **argv) {
           (void)h.collectivePermute(r, sources, buffer(hostIn[r], count),
                                     buffer(hostOut[r], count));
         });
+    // halo_exchange of [outer, n, inner] along 1, h rows each side (n / 16,
+    // as a convolution's window takes a few rows of a tall part): along
+    // the outermost dimension (outer 1), then inside (outer 16). Open MPI
+    // moves the halos with a vector datatype straight between the tensors,
+    // the rows kept copied while they travel.
+    auto halo = [&](const char *name, int64_t outer, int64_t inner) {
+      int64_t n = count / (outer * inner), h = std::max<int64_t>(1, n / 16);
+      int64_t m = n + 2 * h;
+      std::vector<float> haloOut(outer * m * inner);
+      std::vector<std::vector<float>> hostHalo(g, haloOut);
+      auto part = [&](std::vector<float> &data) {
+        return CollectiveBuffer{
+            tessel::proto::F32, {outer, n, inner}, data.data()};
+      };
+      auto whole = [&](std::vector<float> &data) {
+        return CollectiveBuffer{
+            tessel::proto::F32, {outer, m, inner}, data.data()};
+      };
+      MPI_Datatype rowsOfIn, rowsOfOut;
+      MPI_Type_vector(static_cast<int>(outer), static_cast<int>(h * inner),
+                      static_cast<int>(n * inner), MPI_FLOAT, &rowsOfIn);
+      MPI_Type_vector(static_cast<int>(outer), static_cast<int>(h * inner),
+                      static_cast<int>(m * inner), MPI_FLOAT, &rowsOfOut);
+      MPI_Type_commit(&rowsOfIn);
+      MPI_Type_commit(&rowsOfOut);
+      int previous = rank > 0 ? rank - 1 : MPI_PROC_NULL,
+          next = rank + 1 < g ? rank + 1 : MPI_PROC_NULL;
+      float *lastRows = in.data() + (n - h) * inner,
+            *highHalo = haloOut.data() + (h + n) * inner;
+      auto keepAndPad = [&] {
+        for (int64_t o = 0; o < outer; ++o) {
+          float *target = haloOut.data() + o * m * inner;
+          std::memcpy(target + h * inner, in.data() + o * n * inner,
+                      n * inner * sizeof(float));
+          if (rank == 0)
+            std::fill(target, target + h * inner, 0.0f);
+          if (rank + 1 == g)
+            std::fill(target + (h + n) * inner, target + m * inner, 0.0f);
+        }
+      };
+      row(
+          name,
+          [&] {
+            (void)group->haloExchange(1, h, h, 0.0, part(in), whole(haloOut));
+          },
+          [&] {
+            MPI_Sendrecv(lastRows, 1, rowsOfIn, next, 0, haloOut.data(), 1,
+                         rowsOfOut, previous, 0, MPI_COMM_WORLD,
+                         MPI_STATUS_IGNORE);
+            MPI_Sendrecv(in.data(), 1, rowsOfIn, previous, 1, highHalo, 1,
+                         rowsOfOut, next, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            keepAndPad();
+          },
+          [&](MPI_Request *request) {
+            MPI_Request four[4];
+            MPI_Irecv(haloOut.data(), 1, rowsOfOut, previous, 0, MPI_COMM_WORLD,
+                      &four[0]);
+            MPI_Irecv(highHalo, 1, rowsOfOut, next, 1, MPI_COMM_WORLD,
+                      &four[1]);
+            MPI_Isend(lastRows, 1, rowsOfIn, next, 0, MPI_COMM_WORLD, &four[2]);
+            MPI_Isend(in.data(), 1, rowsOfIn, previous, 1, MPI_COMM_WORLD,
+                      &four[3]);
+            keepAndPad();
+            MPI_Waitall(4, four, MPI_STATUSES_IGNORE);
+            *request = MPI_REQUEST_NULL;
+          },
+          [&](tessel::HostGroup &host, int r) {
+            (void)host.haloExchange(r, 1, h, h, 0.0, part(hostIn[r]),
+                                    whole(hostHalo[r]));
+          });
+      MPI_Type_free(&rowsOfIn);
+      MPI_Type_free(&rowsOfOut);
+    };
+    halo("halo (outer)", 1, 256);
+    halo("halo (inner)", 16, 16);
   }
   group.reset();
   MPI_Finalize();

@@ -293,28 +293,38 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
   char padding[8];
   kernels::encodeScalar(in.type, value, padding);
   NcclCall c = call(NcclOp::SendRecv, type);
-  // Packed rows: what goes to each neighbour and what comes from it.
+  // Along the outermost dimension the rows sent and the halos received are
+  // contiguous in the tensors: NCCL reads and writes them there. Otherwise
+  // they are packed: what goes to each neighbour and what comes from it.
+  bool contiguous = product(std::vector<int64_t>(in.dims.begin(),
+                                                 in.dims.begin() + dim)) == 1;
+  int64_t rowBytes = inStrides[dim] * bytes;
   auto packed = [&](int64_t rows) {
     return planner.scratch(static_cast<uint64_t>(product(rowsOf(rows))) *
                            bytes);
   };
   int64_t lowRows = std::max<int64_t>(low, 0),
           highRows = std::max<int64_t>(high, 0);
+  int64_t firstOwn = std::max<int64_t>(0, -low);
+  int64_t ownRows = n - firstOwn - std::max<int64_t>(0, -high);
   // Halo rows received from each neighbour (none past the first or last).
   char *fromPrevious = nullptr, *fromNext = nullptr;
   bool hasPrevious = false, hasNext = false;
   if (lowRows > 0) {
     std::vector<int64_t> strides = kernels::denseStrides(rowsOf(lowRows));
     if (rank + 1 < size) { // My last `low` rows are the next one's halo.
-      char *send = packed(lowRows);
-      if (absl::Status status = copyRows(lowRows, inData, inStrides,
-                                         n - lowRows, send, strides, 0);
-          !status.ok())
-        return status;
+      char *send = const_cast<char *>(inData) + (n - lowRows) * rowBytes;
+      if (!contiguous) {
+        send = packed(lowRows);
+        if (absl::Status status = copyRows(lowRows, inData, inStrides,
+                                           n - lowRows, send, strides, 0);
+            !status.ok())
+          return status;
+      }
       c.sends.push_back({rank + 1, send, product(rowsOf(lowRows)) * bytes});
     }
     if (rank > 0) {
-      fromPrevious = packed(lowRows);
+      fromPrevious = contiguous ? outData : packed(lowRows);
       hasPrevious = true;
       c.receives.push_back(
           {rank - 1, fromPrevious, product(rowsOf(lowRows)) * bytes});
@@ -323,23 +333,25 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
   if (highRows > 0) {
     std::vector<int64_t> strides = kernels::denseStrides(rowsOf(highRows));
     if (rank > 0) { // My first `high` rows are the previous one's halo.
-      char *send = packed(highRows);
-      if (absl::Status status =
-              copyRows(highRows, inData, inStrides, 0, send, strides, 0);
-          !status.ok())
-        return status;
+      char *send = const_cast<char *>(inData);
+      if (!contiguous) {
+        send = packed(highRows);
+        if (absl::Status status =
+                copyRows(highRows, inData, inStrides, 0, send, strides, 0);
+            !status.ok())
+          return status;
+      }
       c.sends.push_back({rank - 1, send, product(rowsOf(highRows)) * bytes});
     }
     if (rank + 1 < size) {
-      fromNext = packed(highRows);
+      fromNext = contiguous ? outData + (lowRows + ownRows) * rowBytes
+                            : packed(highRows);
       hasNext = true;
       c.receives.push_back(
           {rank + 1, fromNext, product(rowsOf(highRows)) * bytes});
     }
   }
   // Own rows: [max(0, -low), n - max(0, -high)) to row max(low, 0).
-  int64_t firstOwn = std::max<int64_t>(0, -low);
-  int64_t ownRows = n - firstOwn - std::max<int64_t>(0, -high);
   if (absl::Status status = copyRows(ownRows, inData, inStrides, firstOwn,
                                      outData, outStrides, lowRows);
       !status.ok())
@@ -348,7 +360,7 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
     planner.nccl(std::move(c));
   auto place = [&](int64_t rows, char *from, bool received,
                    int64_t row) -> absl::Status {
-    if (rows <= 0)
+    if (rows <= 0 || (received && contiguous)) // (Received in place.)
       return absl::OkStatus();
     if (!received) {
       // Past the first or last member: the padding value.

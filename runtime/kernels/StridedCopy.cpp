@@ -35,6 +35,8 @@ void copyTyped(absl::Span<const int64_t> dims, T *dst,
     }
     if (srcInner == 1 && dstInner == 1)
       std::memcpy(dst + dstOffset, src + srcOffset, run * sizeof(T));
+    else if (srcInner == 0 && dstInner == 1) // A value broadcast along a row.
+      std::fill_n(dst + dstOffset, run, src[srcOffset]);
     else
       for (int64_t j = 0; j < run; ++j)
         dst[dstOffset + j * dstInner] = src[srcOffset + j * srcInner];
@@ -49,10 +51,32 @@ void copyTyped(absl::Span<const int64_t> dims, T *dst,
 
 } // namespace
 
-void stridedCopy(int64_t elementBytes, absl::Span<const int64_t> dims,
-                 void *dst, absl::Span<const int64_t> dstStrides,
-                 const void *src, absl::Span<const int64_t> srcStrides,
+void stridedCopy(int64_t elementBytes, absl::Span<const int64_t> blockDims,
+                 void *dst, absl::Span<const int64_t> blockDstStrides,
+                 const void *src, absl::Span<const int64_t> blockSrcStrides,
                  int64_t first, int64_t last) {
+  if (first >= last)
+    return;
+  // Dimensions of one element dropped, and a dimension merged into the one
+  // before where both layouts step over it whole (row-major positions are
+  // the same in the merged block): a dense copy is one memcpy, a block of
+  // whole rows one per outer index.
+  Shape dims, dstStrides, srcStrides;
+  for (size_t d = 0; d < blockDims.size(); ++d) {
+    if (blockDims[d] == 1)
+      continue;
+    if (!dims.empty() &&
+        dstStrides.back() == blockDstStrides[d] * blockDims[d] &&
+        srcStrides.back() == blockSrcStrides[d] * blockDims[d]) {
+      dims.back() *= blockDims[d];
+      dstStrides.back() = blockDstStrides[d];
+      srcStrides.back() = blockSrcStrides[d];
+      continue;
+    }
+    dims.push_back(blockDims[d]);
+    dstStrides.push_back(blockDstStrides[d]);
+    srcStrides.push_back(blockSrcStrides[d]);
+  }
   switch (elementBytes) {
   case 1:
     return copyTyped(dims, static_cast<uint8_t *>(dst), dstStrides,

@@ -22,8 +22,9 @@ namespace tessel::kernels {
 
 /// Copies elements [first, last) of the block (in row-major order of
 /// `dims`): element (i_0, ..., i_n) goes from src + sum(i_d * srcStrides_d)
-/// to dst + sum(i_d * dstStrides_d). Runs along the last dimension that are
-/// dense on both sides are copied with memcpy.
+/// to dst + sum(i_d * dstStrides_d). Dimensions dense on both sides are
+/// merged first, and runs along the last dimension that are dense on both
+/// sides are copied with memcpy (a source stride of 0 there: filled).
 void stridedCopy(int64_t elementBytes, absl::Span<const int64_t> dims,
                  void *dst, absl::Span<const int64_t> dstStrides,
                  const void *src, absl::Span<const int64_t> srcStrides,

@@ -2,10 +2,14 @@
 
 #include "runtime/mpi/MpiCollectives.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -225,8 +229,33 @@ absl::Status MpiGroup::exchange(const std::vector<Transfer> &sends,
 MpiGroup::~MpiGroup() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized)
-    MPI_Comm_free(&comm);
+  if (finalized)
+    return;
+  for (RowsType &kept : types)
+    MPI_Type_free(&kept.type);
+  MPI_Comm_free(&comm);
+}
+
+absl::StatusOr<MPI_Datatype>
+MpiGroup::rowsType(int64_t blocks, int64_t blockBytes, int64_t strideBytes) {
+  std::lock_guard<std::mutex> lock(typesMutex);
+  for (const RowsType &kept : types)
+    if (kept.blocks == blocks && kept.blockBytes == blockBytes &&
+        kept.strideBytes == strideBytes)
+      return kept.type;
+  constexpr int64_t kLimit = std::numeric_limits<int>::max();
+  if (blocks > kLimit || blockBytes > kLimit)
+    return absl::InvalidArgumentError(
+        absl::StrCat(blocks, " runs of ", blockBytes,
+                     " bytes: more than an MPI datatype counts"));
+  MPI_Datatype type;
+  if (MPI_Type_create_hvector(
+          static_cast<int>(blocks), static_cast<int>(blockBytes),
+          static_cast<MPI_Aint>(strideBytes), MPI_BYTE, &type) != MPI_SUCCESS ||
+      MPI_Type_commit(&type) != MPI_SUCCESS)
+    return absl::InternalError("MPI could not make a datatype for a halo");
+  types.push_back({blocks, blockBytes, strideBytes, type});
+  return type;
 }
 
 namespace {
@@ -260,7 +289,7 @@ absl::Status MpiGroup::worldSucceeds(const absl::Status &mine,
     if (MPI_Iallgather(&ok, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD,
                        &requests[0]) != MPI_SUCCESS)
       return absl::InternalError(absl::StrCat("MPI_Iallgather failed: ", what));
-    if (absl::Status status = poll(requests); !status.ok())
+    if (absl::Status status = poll(absl::MakeSpan(requests)); !status.ok())
       return absl::InternalError(absl::StrCat(what, ": ", status.message()));
   }
   // Every rank sees the same table and reaches the same verdict; the
@@ -290,7 +319,7 @@ absl::Status MpiGroup::worldAgrees(uint64_t fingerprint, uint64_t parameters,
     if (MPI_Iallgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T,
                        MPI_COMM_WORLD, &requests[0]) != MPI_SUCCESS)
       return absl::InternalError("MPI_Iallgather of the programs failed");
-    if (absl::Status status = poll(requests); !status.ok())
+    if (absl::Status status = poll(absl::MakeSpan(requests)); !status.ok())
       return absl::InternalError(
           absl::StrCat("comparing executables: ", status.message()));
   }
@@ -341,7 +370,7 @@ absl::Status MpiGroup::waitTransfers(std::vector<MPI_Request> &requests,
   }
 }
 
-absl::Status MpiGroup::poll(std::vector<MPI_Request> &requests) {
+absl::Status MpiGroup::poll(absl::Span<MPI_Request> requests) {
   for (int spins = 0;; ++spins) {
     int done = 0;
     if (MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done,
@@ -354,18 +383,58 @@ absl::Status MpiGroup::poll(std::vector<MPI_Request> &requests) {
   }
 }
 
+namespace {
+/// Open MPI's collectives take temporary buffers as large as the tensor
+/// (an all-reduce's own of 32 MiB and more) from malloc and free them
+/// each call; above glibc's mmap threshold (32 MiB at most by default)
+/// each comes fresh from the system, and its page faults made an
+/// all-reduce of 32 MiB on 4 ranks 100 ms instead of 20, of 64 MiB 350 ms
+/// instead of 50. Once per process, before the first group, the threshold
+/// is raised so that they are reused from the heap, unless the user set
+/// it (MALLOC_MMAP_THRESHOLD_ or a glibc.malloc tunable).
+void reuseLargeAllocations() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char *tunables = std::getenv("GLIBC_TUNABLES");
+    if (std::getenv("MALLOC_MMAP_THRESHOLD_") ||
+        (tunables && std::strstr(tunables, "mmap_threshold")))
+      return;
+    mallopt(M_MMAP_THRESHOLD, std::numeric_limits<int>::max());
+  });
+}
+} // namespace
+
 MpiGroup::MpiGroup(MPI_Comm comm, std::vector<int> members, int rank)
     : comm(comm), others(Watchdog::describeRanks(othersThan(members))),
       size_(static_cast<int>(members.size())), rank_(rank),
-      members(std::move(members)) {}
+      members(std::move(members)) {
+  reuseLargeAllocations();
+}
 
-absl::Status
-MpiGroup::collect(const char *collective, int64_t bytes,
-                  absl::FunctionRef<int()> blocking,
-                  absl::FunctionRef<int(MPI_Request *)> start) const {
+int64_t MpiGroup::allReduceBlockingBelow() {
+  // The ranks on this node (Open MPI's, else MPICH's count) against its
+  // cores; unknown counts as sharing.
+  static const int64_t below = [] {
+    int local = 0;
+    for (const char *name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
+      if (const char *value = std::getenv(name);
+          value && absl::SimpleAtoi(value, &local))
+        break;
+    unsigned cores = std::thread::hardware_concurrency();
+    return local > 0 && cores > 0 && static_cast<unsigned>(local) <= cores
+               ? std::numeric_limits<int64_t>::max()
+               : kBlockingBelow;
+  }();
+  return below;
+}
+
+absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
+                               absl::FunctionRef<int()> blocking,
+                               absl::FunctionRef<int(MPI_Request *)> start,
+                               int64_t blockingBelow) const {
   Watchdog::Wait waiting("collective", collective, others);
   int code = MPI_SUCCESS;
-  if (bytes < kBlockingBelow) {
+  if (bytes < blockingBelow) {
     code = blocking();
   } else {
     MPI_Request request = MPI_REQUEST_NULL;
@@ -382,10 +451,10 @@ MpiGroup::collect(const char *collective, int64_t bytes,
   return check(code, collective);
 }
 
-absl::Status MpiGroup::wait(std::vector<MPI_Request> &requests,
+absl::Status MpiGroup::wait(absl::Span<MPI_Request> requests,
                             const char *collective) const {
   Watchdog::Wait waiting("collective", collective, others);
-  if (absl::Status status = poll(requests); !status.ok())
+  if (absl::Status status = poll(absl::MakeSpan(requests)); !status.ok())
     return absl::InternalError(
         absl::StrCat(collective, ": ", status.message()));
   return absl::OkStatus();
@@ -410,7 +479,7 @@ char *MpiGroup::scratch(size_t bytes) {
 
 absl::Status MpiGroup::agree(const char *collective, const CollectiveBuffer &in,
                              const CollectiveBuffer &out,
-                             const std::vector<int64_t> &extra) {
+                             absl::Span<const int64_t> extra) {
   if (!checkShapes) {
     if (kernels::byteSize(in.type) == 0 || in.type != out.type)
       return absl::InvalidArgumentError(
@@ -439,7 +508,8 @@ absl::Status MpiGroup::agree(const char *collective, const CollectiveBuffer &in,
                 collective);
       !status.ok())
     return status;
-  if (absl::Status status = wait(requests, collective); !status.ok())
+  if (absl::Status status = wait(absl::MakeSpan(requests), collective);
+      !status.ok())
     return status;
   for (int m = 1; m < size_; ++m)
     if (!std::equal(all.begin(), all.begin() + kLength,
@@ -479,7 +549,8 @@ absl::Status MpiGroup::allReduce(Reduction reduction,
       [&](MPI_Request *request) {
         return MPI_Iallreduce(send, out.data, count, reducer->element,
                               reducer->op, comm, request);
-      });
+      },
+      allReduceBlockingBelow());
 }
 
 absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
@@ -571,40 +642,19 @@ absl::Status MpiGroup::reduceScatter(Reduction reduction, int64_t dim,
       }
     }
   }
-  if (block * size_ < kNativeReduceScatterBelow) {
-    int count = static_cast<int>(block / bytes);
-    return collect(
-        "reduce_scatter", block * size_,
-        [&] {
-          return MPI_Reduce_scatter_block(packed, out.data, count,
-                                          reducer->element, reducer->op, comm);
-        },
-        [&](MPI_Request *request) {
-          return MPI_Ireduce_scatter_block(packed, out.data, count,
-                                           reducer->element, reducer->op, comm,
-                                           request);
-        });
-  }
-  // Larger, Open MPI's reduce_scatter took 6-12x its all_reduce of the
-  // same bytes (bench/mpi_collectives.sh, 16 MiB on 2 and 4 ranks):
-  // all-reduce the blocks (into the scratch) and keep this member's.
-  char *reduced = scratch(static_cast<size_t>(block) * size_);
-  const void *send = packed == reduced ? MPI_IN_PLACE : packed;
-  int count = static_cast<int>(block / bytes * size_);
-  if (absl::Status status = collect(
-          "reduce_scatter", block * size_,
-          [&] {
-            return MPI_Allreduce(send, reduced, count, reducer->element,
-                                 reducer->op, comm);
-          },
-          [&](MPI_Request *request) {
-            return MPI_Iallreduce(send, reduced, count, reducer->element,
-                                  reducer->op, comm, request);
-          });
-      !status.ok())
-    return status;
-  kernels::copyBytes(out.data, reduced + rank_ * block, block);
-  return absl::OkStatus();
+  int count = static_cast<int>(block / bytes);
+  return collect(
+      "reduce_scatter", block * size_,
+      [&] {
+        return MPI_Reduce_scatter_block(packed, out.data, count,
+                                        reducer->element, reducer->op, comm);
+      },
+      [&](MPI_Request *request) {
+        return MPI_Ireduce_scatter_block(packed, out.data, count,
+                                         reducer->element, reducer->op, comm,
+                                         request);
+      },
+      kReduceScatterBlockingBelow);
 }
 
 absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
@@ -700,7 +750,10 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
 absl::Status MpiGroup::collectivePermute(const std::vector<int> &sources,
                                          const CollectiveBuffer &in,
                                          const CollectiveBuffer &out) {
-  std::vector<int64_t> extra(sources.begin(), sources.end());
+  // (The sources are compared only where shapes are: a copy per call.)
+  std::vector<int64_t> extra;
+  if (checkShapes)
+    extra.assign(sources.begin(), sources.end());
   if (absl::Status status = agree("collective_permute", in, out, extra);
       !status.ok())
     return status;
@@ -726,7 +779,7 @@ absl::Status MpiGroup::collectivePermute(const std::vector<int> &sources,
     MPI_Irecv(out.data, static_cast<int>(bytes), MPI_BYTE, from, 0, comm,
               &requests.back());
   }
-  return wait(requests, "collective_permute");
+  return wait(absl::MakeSpan(requests), "collective_permute");
 }
 
 absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
@@ -749,102 +802,95 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
   int64_t bytes = kernels::byteSize(in.type);
   kernels::Shape inStrides = kernels::rowMajorStrides(in.dims);
   kernels::Shape outStrides = kernels::rowMajorStrides(out.dims);
-  // Rows [first, first + count) of `in` into a dense buffer, and a dense
-  // buffer of `count` rows into `out` at row `at`.
+  char *input = static_cast<char *>(in.data);
+  char *output = static_cast<char *>(out.data);
+  int64_t inRow = inStrides[dim] * bytes, outRow = outStrides[dim] * bytes;
   auto rows = [&](int64_t count) {
     kernels::Shape dims = in.dims;
     dims[dim] = count;
     return dims;
   };
-  auto pack = [&](char *buffer, int64_t first, int64_t count) {
+  // `count` rows from `source` (strides `from`) to `target` (strides `to`).
+  auto copyRows = [&](char *target, absl::Span<const int64_t> to,
+                      const char *source, absl::Span<const int64_t> from,
+                      int64_t count) {
     kernels::Shape dims = rows(count);
-    kernels::stridedCopy(bytes, dims, buffer, kernels::rowMajorStrides(dims),
-                         static_cast<const char *>(in.data) +
-                             first * inStrides[dim] * bytes,
-                         inStrides, 0, product(dims, 0, dims.size()));
-  };
-  auto place = [&](const char *source, int64_t at, int64_t count) {
-    kernels::Shape dims = rows(count);
-    kernels::stridedCopy(bytes, dims,
-                         static_cast<char *>(out.data) +
-                             at * outStrides[dim] * bytes,
-                         outStrides, source, kernels::rowMajorStrides(dims), 0,
+    kernels::stridedCopy(bytes, dims, target, to, source, from, 0,
                          product(dims, 0, dims.size()));
   };
   auto fill = [&](int64_t at, int64_t count) {
     kernels::Shape dims = rows(count);
     char element[8];
     kernels::storeDouble(element, in.type, 0, value);
-    kernels::stridedCopy(
-        bytes, dims,
-        static_cast<char *>(out.data) + at * outStrides[dim] * bytes,
-        outStrides, element, std::vector<int64_t>(dims.size(), 0), 0,
-        product(dims, 0, dims.size()));
+    kernels::stridedCopy(bytes, dims, output + at * outRow, outStrides, element,
+                         kernels::Shape(dims.size(), 0), 0,
+                         product(dims, 0, dims.size()));
   };
+  // The next member's low halo is my last `before` rows; the previous
+  // member's high halo my first `after`. Then the rows this member keeps.
   int64_t before = std::max<int64_t>(low, 0),
           after = std::max<int64_t>(high, 0);
-  // The next member's low halo is my last rows; the previous member's high
-  // halo my first.
-  // The four halos' buffers in the kept scratch: to the next member and
-  // from the previous (`before` rows each), to the previous and from the
-  // next (`after` rows each).
-  // Then the rows this member keeps, staged there on their way out.
   int64_t keepFirst = std::max<int64_t>(-low, 0);
   int64_t keep = n - keepFirst - std::max<int64_t>(-high, 0);
-  int64_t beforeBytes = product(rows(before), 0, rank) * bytes,
-          afterBytes = product(rows(after), 0, rank) * bytes,
-          keptBytes = keep > 0 ? product(rows(keep), 0, rank) * bytes : 0;
-  char *toNext = scratch(2 * (beforeBytes + afterBytes) + keptBytes),
-       *fromPrevious = toNext + beforeBytes,
-       *toPrevious = fromPrevious + beforeBytes,
-       *fromNext = toPrevious + afterBytes, *kept = fromNext + afterBytes;
-  std::vector<MPI_Request> requests;
-  if (before > 0 && rank_ + 1 < size_)
-    pack(toNext, n - before, before);
-  if (after > 0 && rank_ > 0)
-    pack(toPrevious, 0, after);
+  bool hasPrevious = rank_ > 0, hasNext = rank_ + 1 < size_;
+  // MPI reads the rows sent from `in` and writes the halos into `out`:
+  // along the outermost dimension they are contiguous bytes there, inside
+  // a tensor runs of rows, one per outer index, as a kept datatype.
+  int64_t outer = product(in.dims, 0, dim);
+  struct Halo {
+    MPI_Datatype type = MPI_BYTE;
+    int count = 0;
+  };
+  auto halo = [&](int64_t rows, int64_t stride) -> absl::StatusOr<Halo> {
+    if (rows == 0)
+      return Halo{};
+    if (outer == 1) {
+      if (rows * inRow > std::numeric_limits<int>::max())
+        return absl::InvalidArgumentError(
+            absl::StrCat("halo_exchange: a halo of ", rows * inRow,
+                         " bytes is more than MPI counts"));
+      return Halo{MPI_BYTE, static_cast<int>(rows * inRow)};
+    }
+    absl::StatusOr<MPI_Datatype> type =
+        rowsType(outer, rows * inRow, stride * inRow);
+    if (!type.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("halo_exchange: ", type.status().message()));
+    return Halo{*type, 1};
+  };
+  absl::StatusOr<Halo> beforeIn = halo(before, n),
+                       beforeOut = halo(before, out.dims[dim]),
+                       afterIn = halo(after, n),
+                       afterOut = halo(after, out.dims[dim]);
+  for (const absl::StatusOr<Halo> *h :
+       {&beforeIn, &beforeOut, &afterIn, &afterOut})
+    if (!h->ok())
+      return h->status();
   // Sends to the next member are tag 0 (its receives from the previous),
   // to the previous tag 1.
-  if (before > 0 && rank_ > 0) {
-    requests.emplace_back();
-    MPI_Irecv(fromPrevious, static_cast<int>(beforeBytes), MPI_BYTE, rank_ - 1,
-              0, comm, &requests.back());
-  }
-  if (before > 0 && rank_ + 1 < size_) {
-    requests.emplace_back();
-    MPI_Isend(toNext, static_cast<int>(beforeBytes), MPI_BYTE, rank_ + 1, 0,
-              comm, &requests.back());
-  }
-  if (after > 0 && rank_ + 1 < size_) {
-    requests.emplace_back();
-    MPI_Irecv(fromNext, static_cast<int>(afterBytes), MPI_BYTE, rank_ + 1, 1,
-              comm, &requests.back());
-  }
-  if (after > 0 && rank_ > 0) {
-    requests.emplace_back();
-    MPI_Isend(toPrevious, static_cast<int>(afterBytes), MPI_BYTE, rank_ - 1, 1,
-              comm, &requests.back());
-  }
-  if (absl::Status status = wait(requests, "halo_exchange"); !status.ok())
-    return status;
-  // Assemble: the halo before, the own rows kept, the halo after.
-  if (before > 0) {
-    if (rank_ > 0)
-      place(fromPrevious, 0, before);
-    else
-      fill(0, before);
-  }
-  if (keep > 0) {
-    pack(kept, keepFirst, keep);
-    place(kept, before, keep);
-  }
-  if (after > 0) {
-    if (rank_ + 1 < size_)
-      place(fromNext, before + keep, after);
-    else
-      fill(before + keep, after);
-  }
-  return absl::OkStatus();
+  MPI_Request requests[4];
+  int posted = 0;
+  if (before > 0 && hasPrevious)
+    MPI_Irecv(output, beforeOut->count, beforeOut->type, rank_ - 1, 0, comm,
+              &requests[posted++]);
+  if (after > 0 && hasNext)
+    MPI_Irecv(output + (before + keep) * outRow, afterOut->count,
+              afterOut->type, rank_ + 1, 1, comm, &requests[posted++]);
+  if (before > 0 && hasNext)
+    MPI_Isend(input + (n - before) * inRow, beforeIn->count, beforeIn->type,
+              rank_ + 1, 0, comm, &requests[posted++]);
+  if (after > 0 && hasPrevious)
+    MPI_Isend(input, afterIn->count, afterIn->type, rank_ - 1, 1, comm,
+              &requests[posted++]);
+  // The rows kept and the edges' padding while the halos travel.
+  if (keep > 0)
+    copyRows(output + before * outRow, outStrides, input + keepFirst * inRow,
+             inStrides, keep);
+  if (before > 0 && !hasPrevious)
+    fill(0, before);
+  if (after > 0 && !hasNext)
+    fill(before + keep, after);
+  return wait(absl::MakeSpan(requests, posted), "halo_exchange");
 }
 
 } // namespace tessel

@@ -21,6 +21,7 @@
 #include <mpi.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "runtime/host/Collectives.h"
 
 namespace tessel {
@@ -117,11 +119,19 @@ public:
 
   /// Collectives of fewer bytes per member run Open MPI's blocking call,
   /// others its non-blocking one, polled (see collect(); public for the
-  /// tests that exercise both sides).
+  /// tests that exercise both sides). All-reduces too, where this node has
+  /// more ranks than cores; where each rank has a core, they are blocking
+  /// at every size (allReduceBlockingBelow()).
   static constexpr int64_t kBlockingBelow = 8 << 20;
-  /// reduce_scatter on Open MPI's own below this many bytes of input, on
-  /// an all-reduce above (Open MPI's took 6-12x its all-reduce at 16 MiB).
-  static constexpr int64_t kNativeReduceScatterBelow = 2 << 20;
+  /// Below how many bytes per member an all-reduce is blocking: Open MPI's
+  /// blocking all-reduce took 0.7-0.9x the time of its non-blocking one
+  /// from 1 to 64 MiB on 2 ranks of 2 cores, its non-blocking one (polled,
+  /// yielding) 0.75-0.9x the blocking one's from 8 MiB on 4 ranks of 2.
+  static int64_t allReduceBlockingBelow();
+  /// reduce_scatter is blocking below this many bytes of input: Open
+  /// MPI's non-blocking one took 0.6-0.9x the blocking one's time from
+  /// 1 MiB on, on 2 and 4 ranks.
+  static constexpr int64_t kReduceScatterBlockingBelow = 1 << 20;
 
 private:
   MpiGroup(MPI_Comm comm, std::vector<int> members, int rank);
@@ -129,23 +139,24 @@ private:
   /// `extra` alike): the same verdict on every member.
   absl::Status agree(const char *collective, const CollectiveBuffer &in,
                      const CollectiveBuffer &out,
-                     const std::vector<int64_t> &extra = {});
+                     absl::Span<const int64_t> extra = {});
   absl::Status check(int code, const char *collective) const;
   /// Polls `requests` until all complete.
-  static absl::Status poll(std::vector<MPI_Request> &requests);
+  static absl::Status poll(absl::Span<MPI_Request> requests);
   /// Waits for the requests of `collective` under the watchdog.
-  absl::Status wait(std::vector<MPI_Request> &requests,
+  absl::Status wait(absl::Span<MPI_Request> requests,
                     const char *collective) const;
   /// Runs one MPI collective of `bytes` per member under the watchdog (a
   /// blocking call is as safe as a polled one there: the watchdog ends
   /// the process if it outlasts the deadline): `blocking()` below
-  /// kBlockingBelow bytes, where Open MPI's blocking calls were as fast or
-  /// faster (4x at 4 KiB: its non-blocking schedules are built per call),
-  /// else `start(request)` and a poll (up to 7x faster at 64 MiB).
-  /// Each returns an MPI error code.
+  /// `blockingBelow` bytes (kBlockingBelow unless said), where Open MPI's
+  /// blocking calls were as fast or faster (4x at 4 KiB: its non-blocking
+  /// schedules are built per call), else `start(request)` and a poll (up
+  /// to 7x faster at 64 MiB). Each returns an MPI error code.
   absl::Status collect(const char *collective, int64_t bytes,
                        absl::FunctionRef<int()> blocking,
-                       absl::FunctionRef<int(MPI_Request *)> start) const;
+                       absl::FunctionRef<int(MPI_Request *)> start,
+                       int64_t blockingBelow = kBlockingBelow) const;
 
   /// `bytes` of scratch, kept between collectives and shared by the groups
   /// of the calling thread (one collective runs at a time on it): memory
@@ -153,6 +164,19 @@ private:
   /// single-copy transport setting it up again) made an all_gather of
   /// 16 MiB per rank 33x slower than Open MPI's own.
   static char *scratch(size_t bytes);
+
+  /// `blocks` runs of `blockBytes` bytes, `strideBytes` apart, as an MPI
+  /// datatype made at the first use and kept until the group ends (a
+  /// halo inside a tensor: Open MPI moves it between the tensors in half
+  /// the time of a pack into a contiguous buffer at 64 KiB).
+  absl::StatusOr<MPI_Datatype> rowsType(int64_t blocks, int64_t blockBytes,
+                                        int64_t strideBytes);
+  struct RowsType {
+    int64_t blocks, blockBytes, strideBytes;
+    MPI_Datatype type;
+  };
+  std::mutex typesMutex;
+  std::vector<RowsType> types;
 
   MPI_Comm comm;
   bool checkShapes = true;

@@ -46,32 +46,28 @@ struct State {
   double seconds = Watchdog::kDefaultSeconds;
   int rank = -1;
   bool watching = false;
-  uint64_t nextId = 1;
-  struct Entry {
-    Clock::time_point since;
-    std::string what, peers;
-  };
-  std::map<uint64_t, Entry> waits;
+  /// The waits in progress, newest first.
+  Watchdog::Wait::Record *waits = nullptr;
   std::optional<Fault> fault;
   std::map<std::string, int> entered;
 
   void watch() {
     std::unique_lock<std::mutex> lock(mutex);
     for (;;) {
-      if (waits.empty()) {
+      if (waits == nullptr) {
         // Idle: looks again within a second, so that beginning a wait
         // needs no wake-up (a collective begins one every call; waking
         // this thread each time cost more than a small collective).
         changed.wait_for(lock, std::chrono::seconds(1));
         continue;
       }
-      auto oldest = waits.begin();
-      for (auto it = waits.begin(); it != waits.end(); ++it)
-        if (it->second.since < oldest->second.since)
-          oldest = it;
+      const Watchdog::Wait::Record *oldest = waits;
+      for (const Watchdog::Wait::Record *w = waits; w; w = w->next)
+        if (w->since < oldest->since)
+          oldest = w;
       // (At most ~30 years: a longer deadline would overflow the clock.)
       Clock::time_point deadline =
-          oldest->second.since +
+          oldest->since +
           std::chrono::duration_cast<Clock::duration>(
               std::chrono::duration<double>(std::min(seconds, 1e9)));
       if (Clock::now() < deadline) {
@@ -82,8 +78,10 @@ struct State {
       // ends, saying who waited where for whom.
       std::string line = absl::StrCat(
           "tessel: ", rank >= 0 ? absl::StrCat("rank ", rank) : "this process",
-          " waited ", seconds, " s in ", oldest->second.what, " for ",
-          oldest->second.peers, "; ending the job (--timeout)\n");
+          " waited ", seconds, " s in ",
+          oldest->label && !oldest->label->empty() ? *oldest->label : "",
+          oldest->label && !oldest->label->empty() ? ": " : "", oldest->what,
+          " for ", oldest->peers, "; ending the job (--timeout)\n");
       std::fputs(line.c_str(), stderr);
       std::fflush(stderr);
       _exit(124);
@@ -216,26 +214,35 @@ std::string Watchdog::describeRanks(const std::vector<int> &ranks,
 Watchdog::Wait::Wait(const char *phase, std::string what, std::string peers) {
   State &s = state();
   injectFault(s, phase);
+  record.since = Clock::now();
+  record.label = &label;
+  record.what = std::move(what);
+  record.peers = std::move(peers);
   std::lock_guard<std::mutex> lock(s.mutex);
   s.startThread();
-  id = s.nextId++;
-  if (!label.empty())
-    what = absl::StrCat(label, ": ", what);
   // No notification: the watch sleeps until the oldest wait's deadline,
   // which a new wait never moves earlier, or a second when idle.
-  s.waits[id] = {Clock::now(), std::move(what), std::move(peers)};
+  record.next = s.waits;
+  if (s.waits)
+    s.waits->previous = &record;
+  s.waits = &record;
 }
 
 Watchdog::Wait::~Wait() {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  s.waits.erase(id);
+  if (record.previous)
+    record.previous->next = record.next;
+  else
+    s.waits = record.next;
+  if (record.next)
+    record.next->previous = record.previous;
 }
 
 void Watchdog::Wait::setPeers(std::string peers) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  s.waits[id].peers = std::move(peers);
+  record.peers = std::move(peers);
 }
 
 Watchdog::Label::Label(std::string text) : previous(std::move(label)) {

@@ -28,6 +28,7 @@
 #ifndef TESSEL_RUNTIME_MPI_WATCHDOG_H
 #define TESSEL_RUNTIME_MPI_WATCHDOG_H
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -70,8 +71,20 @@ public:
     /// Narrows whom the wait is still for (as transfers complete).
     void setPeers(std::string peers);
 
+    /// A wait as the watchdog's thread sees it: linked into the process's
+    /// list of waits while it lasts (no allocation per wait: a collective
+    /// begins one every call).
+    struct Record {
+      std::chrono::steady_clock::time_point since;
+      /// The thread's label at the start (see Label, whose scope encloses
+      /// the wait), read only if the deadline passes.
+      const std::string *label = nullptr;
+      std::string what, peers;
+      Record *previous = nullptr, *next = nullptr;
+    };
+
   private:
-    uint64_t id;
+    Record record;
   };
 
   /// What this thread is doing, added to the message of its waits

@@ -158,16 +158,17 @@ TEST(MpiCollectives, UnevenPiecesAsOnTheHost) {
 
 // The paths chosen by size and layout: pieces MPI reads and writes in
 // place (even, one outer slice) or through the scratch, blocking calls
-// below MpiGroup::kBlockingBelow and polled ones above, reduce_scatter on
-// Open MPI's own below kNativeReduceScatterBelow and on an all-reduce
-// above: the same bytes as the host collectives in every case, also for a
-// group that trusts its members' shapes (as the MPI backend's do).
+// below MpiGroup::kBlockingBelow (kReduceScatterBlockingBelow for
+// reduce_scatter) and polled ones above (all-reduces too where ranks
+// share cores): the same bytes as the host collectives in every case,
+// also for a group that trusts its members' shapes (as the MPI backend's
+// do).
 TEST(MpiCollectives, LargeAndInPlaceAsOnTheHost) {
   std::unique_ptr<MpiGroup> group = everyone();
   group->trustShapes();
   int g = group->size(), me = group->rank();
   int64_t large = MpiGroup::kBlockingBelow / 4 + 3; // f32 elements
-  // all_reduce, polled.
+  // all_reduce, polled where ranks share cores.
   {
     Tensor in = input(proto::F32, {large}, me), out(proto::F32, {large});
     ASSERT_TRUE(group->allReduce(Reduction::Sum, in.buffer, out.buffer).ok());
@@ -179,11 +180,11 @@ TEST(MpiCollectives, LargeAndInPlaceAsOnTheHost) {
                       }),
                "large all_reduce");
   }
-  int64_t rows = MpiGroup::kNativeReduceScatterBelow / 4 / 8 + 1;
+  int64_t rows = MpiGroup::kReduceScatterBlockingBelow / 4 / 8 + 1;
   for (int64_t whole : {int64_t{g * 4}, g * rows, g * rows + 1}) {
     int64_t piece = (whole + g - 1) / g;
-    // reduce_scatter along 0: small (Open MPI's own), large and even (an
-    // all-reduce of the input itself), large and uneven (packed).
+    // reduce_scatter along 0: small (blocking), large and even (polled,
+    // from the input itself), large and uneven (packed).
     Tensor in = input(proto::F32, {whole, 8}, me), out(proto::F32, {piece, 8});
     ASSERT_TRUE(
         group->reduceScatter(Reduction::Sum, 0, in.buffer, out.buffer).ok());
@@ -249,6 +250,21 @@ TEST(MpiCollectives, PermuteAndHalos) {
                         return h.haloExchange(r, 1, low, high, -7.0, i, o);
                       }),
                "halo_exchange");
+  }
+  // Along the outermost dimension, where MPI reads and writes the tensors.
+  for (auto [low, high] :
+       {std::pair<int64_t, int64_t>{1, 1}, {3, -2}, {0, 3}, {-3, 1}}) {
+    Tensor halo(proto::F32, {3 + low + high, 4});
+    Tensor part = input(proto::F32, {3, 4}, me);
+    ASSERT_TRUE(
+        group->haloExchange(0, low, high, 5.0, part.buffer, halo.buffer).ok());
+    expectSame(halo,
+               onHost(g, me, {3, 4}, {3 + low + high, 4}, proto::F32,
+                      [&](HostGroup &h, int r, const CollectiveBuffer &i,
+                          const CollectiveBuffer &o) {
+                        return h.haloExchange(r, 0, low, high, 5.0, i, o);
+                      }),
+               "halo_exchange along the outermost dimension");
   }
 }
 
