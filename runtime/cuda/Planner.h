@@ -112,7 +112,6 @@ private:
   int comm, rank, size;
 };
 
-
 class Planner {
 public:
   Planner(const proto::Executable &executable, int device,
@@ -224,23 +223,10 @@ public:
                          const void *src, std::vector<int64_t> srcStrides,
                          int64_t srcBase, void *dst,
                          std::vector<int64_t> dstStrides, int64_t dstBase) {
-    std::vector<int64_t> d, s, t;
-    for (size_t i = 0; i < dims.size(); ++i) {
-      if (dims[i] == 0)
-        return absl::OkStatus();
-      if (dims[i] == 1)
-        continue;
-      if (!d.empty() && s.back() == srcStrides[i] * dims[i] &&
-          t.back() == dstStrides[i] * dims[i]) {
-        d.back() *= dims[i];
-        s.back() = srcStrides[i];
-        t.back() = dstStrides[i];
-        continue;
-      }
-      d.push_back(dims[i]);
-      s.push_back(srcStrides[i]);
-      t.push_back(dstStrides[i]);
-    }
+    if (std::find(dims.begin(), dims.end(), 0) != dims.end())
+      return absl::OkStatus();
+    auto [d, t, s] =
+        kernels::mergeDenseDimensions(dims, dstStrides, srcStrides);
     if (d.empty()) {
       d = {1};
       s = {0};
@@ -262,7 +248,7 @@ public:
     params.dstBase = dstBase;
     params.src = static_cast<const char *>(src);
     params.dst = static_cast<char *>(dst);
-    element(KernelKind::Copy, product(d), params);
+    element(KernelKind::Copy, product({d.begin(), d.end()}), params);
     return absl::OkStatus();
   }
   /// The group (device ids by rank) as an index into plan.groups.
@@ -285,6 +271,7 @@ private:
     v.data = base ? base + layout.bufferOffsets[id] : nullptr;
     return v;
   }
+
 public:
   // The op planners, one per op family, in the files named beside them;
   // found by op name through the registry (findOpPlanner).

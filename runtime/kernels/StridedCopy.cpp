@@ -51,32 +51,36 @@ void copyTyped(absl::Span<const int64_t> dims, T *dst,
 
 } // namespace
 
+MergedBlock mergeDenseDimensions(absl::Span<const int64_t> dims,
+                                 absl::Span<const int64_t> dstStrides,
+                                 absl::Span<const int64_t> srcStrides) {
+  MergedBlock merged;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 1)
+      continue;
+    if (!merged.dims.empty() &&
+        merged.dstStrides.back() == dstStrides[d] * dims[d] &&
+        merged.srcStrides.back() == srcStrides[d] * dims[d]) {
+      merged.dims.back() *= dims[d];
+      merged.dstStrides.back() = dstStrides[d];
+      merged.srcStrides.back() = srcStrides[d];
+      continue;
+    }
+    merged.dims.push_back(dims[d]);
+    merged.dstStrides.push_back(dstStrides[d]);
+    merged.srcStrides.push_back(srcStrides[d]);
+  }
+  return merged;
+}
+
 void stridedCopy(int64_t elementBytes, absl::Span<const int64_t> blockDims,
                  void *dst, absl::Span<const int64_t> blockDstStrides,
                  const void *src, absl::Span<const int64_t> blockSrcStrides,
                  int64_t first, int64_t last) {
   if (first >= last)
     return;
-  // Dimensions of one element dropped, and a dimension merged into the one
-  // before where both layouts step over it whole (row-major positions are
-  // the same in the merged block): a dense copy is one memcpy, a block of
-  // whole rows one per outer index.
-  Shape dims, dstStrides, srcStrides;
-  for (size_t d = 0; d < blockDims.size(); ++d) {
-    if (blockDims[d] == 1)
-      continue;
-    if (!dims.empty() &&
-        dstStrides.back() == blockDstStrides[d] * blockDims[d] &&
-        srcStrides.back() == blockSrcStrides[d] * blockDims[d]) {
-      dims.back() *= blockDims[d];
-      dstStrides.back() = blockDstStrides[d];
-      srcStrides.back() = blockSrcStrides[d];
-      continue;
-    }
-    dims.push_back(blockDims[d]);
-    dstStrides.push_back(blockDstStrides[d]);
-    srcStrides.push_back(blockSrcStrides[d]);
-  }
+  auto [dims, dstStrides, srcStrides] =
+      mergeDenseDimensions(blockDims, blockDstStrides, blockSrcStrides);
   switch (elementBytes) {
   case 1:
     return copyTyped(dims, static_cast<uint8_t *>(dst), dstStrides,

@@ -49,6 +49,19 @@ using Shape = absl::InlinedVector<int64_t, 8>;
 
 /// Row-major strides (in elements) of a dense tensor of `dims`.
 Shape rowMajorStrides(absl::Span<const int64_t> dims);
+
+/// A block's dimensions and strides with the dimensions of one element
+/// dropped and each merged into the one before where both layouts step
+/// over it whole (row-major positions are the same in the merged block):
+/// a dense block becomes one run, a block of whole rows one per outer
+/// index. What stridedCopy and the cuda backend's planned copies walk.
+struct MergedBlock {
+  Shape dims, dstStrides, srcStrides;
+};
+MergedBlock mergeDenseDimensions(absl::Span<const int64_t> dims,
+                                 absl::Span<const int64_t> dstStrides,
+                                 absl::Span<const int64_t> srcStrides);
+
 /// The same as a vector, for what is built once (at load).
 std::vector<int64_t> denseStrides(const std::vector<int64_t> &dims);
 

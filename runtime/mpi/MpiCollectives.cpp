@@ -454,7 +454,7 @@ absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
 absl::Status MpiGroup::wait(absl::Span<MPI_Request> requests,
                             const char *collective) const {
   Watchdog::Wait waiting("collective", collective, others);
-  if (absl::Status status = poll(absl::MakeSpan(requests)); !status.ok())
+  if (absl::Status status = poll(requests); !status.ok())
     return absl::InternalError(
         absl::StrCat(collective, ": ", status.message()));
   return absl::OkStatus();
