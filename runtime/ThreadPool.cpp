@@ -30,11 +30,11 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 
 } // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads, std::function<void()> onStart) {
   if (threads <= 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
   for (int i = 1; i < threads; ++i)
-    workers.emplace_back([this, i] { workerLoop(i); });
+    workers.emplace_back([this, i, onStart] { workerLoop(i, onStart); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -59,7 +59,9 @@ void ThreadPool::runChunks(Task &task) {
   }
 }
 
-void ThreadPool::workerLoop(int) {
+void ThreadPool::workerLoop(int, const std::function<void()> &onStart) {
+  if (onStart)
+    onStart();
   uint64_t seen = 0;
   while (true) {
     // Spin, then sleep, until a new generation is published.

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -30,8 +31,10 @@ namespace tessel {
 class ThreadPool {
 public:
   /// `threads` workers in all, the calling thread counted; 0 means one per
-  /// hardware thread.
-  explicit ThreadPool(int threads = 0);
+  /// hardware thread. Each worker calls `onStart` (when given) before its
+  /// first task: a library's per-thread state made there is not made by
+  /// whichever task a worker happens to pick up first.
+  explicit ThreadPool(int threads = 0, std::function<void()> onStart = nullptr);
   ~ThreadPool();
   ThreadPool(const ThreadPool &) = delete;
   ThreadPool &operator=(const ThreadPool &) = delete;
@@ -56,7 +59,7 @@ private:
     std::atomic<int64_t> done{0};
   };
 
-  void workerLoop(int index);
+  void workerLoop(int index, const std::function<void()> &onStart);
   /// Claims and runs chunks of `task` until none is left.
   static void runChunks(Task &task);
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/Executable.h"
 #include "runtime/host/ChannelsLast.h"
+#include "runtime/kernels/OpenMp.h"
 #include "runtime/kernels/StridedCopy.h"
 #include "runtime/params/ParameterFile.h"
 
@@ -99,7 +100,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   outputParts_.clear();
   for (int o = 0; o < program_->output_buffers_size(); ++o)
     outputParts_.push_back(outputPart(*program_, o));
-  pool = std::make_unique<ThreadPool>(threads);
+  pool = std::make_unique<ThreadPool>(threads, kernels::prepareOpenMpThread);
   arena.resize(program_->arena_bytes());
   inputs.resize(program.inputs_size());
   for (const proto::Buffer &buffer : program_->buffers()) {

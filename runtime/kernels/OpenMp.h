@@ -6,6 +6,7 @@
 // each oneDNN call runs under a SingleOpenMpThread: one thread for the
 // calling thread while it lives, and the previous setting back after, so
 // that an embedding program's (PyTorch's, say) OpenMP setting survives.
+// ThreadPool workers call prepareOpenMpThread as they start.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,11 @@
 #include <omp.h>
 
 namespace tessel::kernels {
+
+/// Makes OpenMP's state for the calling thread (the runtime allocates it
+/// on a thread's first OpenMP call): for threads about to run kernels, so
+/// that no run allocates it later.
+inline void prepareOpenMpThread() { (void)omp_get_max_threads(); }
 
 class SingleOpenMpThread {
 public:
