@@ -432,7 +432,7 @@ absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
                                absl::FunctionRef<int()> blocking,
                                absl::FunctionRef<int(MPI_Request *)> start,
                                int64_t blockingBelow) const {
-  Watchdog::Wait waiting("collective", collective, others);
+  Watchdog::Wait waiting("collective", collective, &others);
   int code = MPI_SUCCESS;
   if (bytes < blockingBelow) {
     code = blocking();
@@ -453,7 +453,7 @@ absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
 
 absl::Status MpiGroup::wait(absl::Span<MPI_Request> requests,
                             const char *collective) const {
-  Watchdog::Wait waiting("collective", collective, others);
+  Watchdog::Wait waiting("collective", collective, &others);
   if (absl::Status status = poll(requests); !status.ok())
     return absl::InternalError(
         absl::StrCat(collective, ": ", status.message()));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -49,6 +50,9 @@ struct State {
   /// The waits in progress, newest first.
   Watchdog::Wait::Record *waits = nullptr;
   std::optional<Fault> fault;
+  /// Whether `fault` is set, read by every wait without the lock (a
+  /// collective begins one every call).
+  std::atomic<bool> faulty{false};
   std::map<std::string, int> entered;
 
   void watch() {
@@ -133,6 +137,8 @@ absl::StatusOr<Fault> parseFault(const char *text) {
 /// The fault TESSEL_FAULT places at this wait of `phase`, if any: carried
 /// out without the state's lock held.
 void injectFault(State &s, const char *phase) {
+  if (!s.faulty.load(std::memory_order_acquire))
+    return;
   std::string action;
   int rank, occurrence;
   {
@@ -172,6 +178,7 @@ absl::Status Watchdog::start(double seconds, int rank) {
     if (!fault.ok())
       return fault.status();
     s.fault = *fault;
+    s.faulty.store(true, std::memory_order_release);
   }
   s.startThread();
   s.changed.notify_all();
@@ -211,13 +218,25 @@ std::string Watchdog::describeRanks(const std::vector<int> &ranks,
                       absl::StrJoin(ranks, ", "));
 }
 
-Watchdog::Wait::Wait(const char *phase, std::string what, std::string peers) {
+Watchdog::Wait::Wait(const char *phase, std::string what, std::string peers)
+    : ownWhat(std::move(what)), ownPeers(std::move(peers)) {
+  record.what = ownWhat;
+  record.peers = ownPeers;
+  begin(phase);
+}
+
+Watchdog::Wait::Wait(const char *phase, const char *what,
+                     const std::string *peers) {
+  record.what = what;
+  record.peers = *peers;
+  begin(phase);
+}
+
+void Watchdog::Wait::begin(const char *phase) {
   State &s = state();
   injectFault(s, phase);
   record.since = Clock::now();
   record.label = &label;
-  record.what = std::move(what);
-  record.peers = std::move(peers);
   std::lock_guard<std::mutex> lock(s.mutex);
   s.startThread();
   // No notification: the watch sleeps until the oldest wait's deadline,
@@ -242,7 +261,8 @@ Watchdog::Wait::~Wait() {
 void Watchdog::Wait::setPeers(std::string peers) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  record.peers = std::move(peers);
+  ownPeers = std::move(peers);
+  record.peers = ownPeers;
 }
 
 Watchdog::Label::Label(std::string text) : previous(std::move(label)) {

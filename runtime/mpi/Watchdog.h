@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace tessel {
 
@@ -65,6 +66,10 @@ public:
   class Wait {
   public:
     Wait(const char *phase, std::string what, std::string peers);
+    /// The same with borrowed text, which must outlive the wait: what a
+    /// collective passes every call (its name, its group's other members),
+    /// so that beginning the wait copies nothing.
+    Wait(const char *phase, const char *what, const std::string *peers);
     ~Wait();
     Wait(const Wait &) = delete;
     Wait &operator=(const Wait &) = delete;
@@ -79,11 +84,16 @@ public:
       /// The thread's label at the start (see Label, whose scope encloses
       /// the wait), read only if the deadline passes.
       const std::string *label = nullptr;
-      std::string what, peers;
+      /// What and whom, borrowed or pointing into the wait's own copies.
+      absl::string_view what, peers;
       Record *previous = nullptr, *next = nullptr;
     };
 
   private:
+    /// Links the record into the process's list (after any fault).
+    void begin(const char *phase);
+
+    std::string ownWhat, ownPeers;
     Record record;
   };
 
