@@ -411,21 +411,26 @@ MpiGroup::MpiGroup(MPI_Comm comm, std::vector<int> members, int rank)
   reuseLargeAllocations();
 }
 
-int64_t MpiGroup::allReduceBlockingBelow() {
-  // The ranks on this node (Open MPI's, else MPICH's count) against its
-  // cores; unknown counts as sharing.
-  static const int64_t below = [] {
+bool MpiGroup::ranksShareCores() {
+  static const bool share = [] {
     int local = 0;
     for (const char *name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
       if (const char *value = std::getenv(name);
           value && absl::SimpleAtoi(value, &local))
         break;
     unsigned cores = std::thread::hardware_concurrency();
-    return local > 0 && cores > 0 && static_cast<unsigned>(local) <= cores
-               ? std::numeric_limits<int64_t>::max()
-               : kBlockingBelow;
+    return !(local > 0 && cores > 0 && static_cast<unsigned>(local) <= cores);
   }();
-  return below;
+  return share;
+}
+
+int64_t MpiGroup::allReduceBlockingBelow() {
+  return ranksShareCores() ? kBlockingBelow
+                           : std::numeric_limits<int64_t>::max();
+}
+
+int64_t MpiGroup::allGatherBlockingBelow() {
+  return ranksShareCores() ? int64_t{64} << 10 : kBlockingBelow;
 }
 
 absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
@@ -584,7 +589,8 @@ absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
           [&](MPI_Request *request) {
             return MPI_Iallgather(in.data, count, MPI_BYTE, received, count,
                                   MPI_BYTE, comm, request);
-          });
+          },
+          allGatherBlockingBelow());
       !status.ok())
     return status;
   if (inPlace)

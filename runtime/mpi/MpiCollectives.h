@@ -128,6 +128,13 @@ public:
   /// from 1 to 64 MiB on 2 ranks of 2 cores, its non-blocking one (polled,
   /// yielding) 0.75-0.9x the blocking one's from 8 MiB on 4 ranks of 2.
   static int64_t allReduceBlockingBelow();
+  /// Below how many bytes per member an all-gather is blocking:
+  /// kBlockingBelow where each rank of the node has a core; 64 KiB where
+  /// they share cores (Open MPI's non-blocking all-gather, polled, took
+  /// 0.8-0.93x its blocking one's time from 64 KiB on 4 ranks of 2 cores,
+  /// the same at 16 KiB; its blocking one 0.4x the non-blocking one's
+  /// from 64 KiB to 1 MiB on 2 ranks of 2).
+  static int64_t allGatherBlockingBelow();
   /// reduce_scatter is blocking below this many bytes of input: Open
   /// MPI's non-blocking one took 0.6-0.9x the blocking one's time from
   /// 1 MiB on, on 2 and 4 ranks.
@@ -135,6 +142,9 @@ public:
 
 private:
   MpiGroup(MPI_Comm comm, std::vector<int> members, int rank);
+  /// Whether this node has more ranks (Open MPI's, else MPICH's count)
+  /// than cores; an unknown count counts as sharing.
+  static bool ranksShareCores();
   /// Every member passes `in` and `out` of the same type and shapes (and
   /// `extra` alike): the same verdict on every member.
   absl::Status agree(const char *collective, const CollectiveBuffer &in,
