@@ -459,10 +459,9 @@ absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
 absl::Status MpiGroup::wait(absl::Span<MPI_Request> requests,
                             const char *collective) const {
   Watchdog::Wait waiting("collective", collective, &others);
-  if (absl::Status status = poll(requests); !status.ok())
-    return absl::InternalError(
-        absl::StrCat(collective, ": ", status.message()));
-  return absl::OkStatus();
+  return check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(),
+                           MPI_STATUSES_IGNORE),
+               collective);
 }
 
 absl::Status MpiGroup::check(int code, const char *collective) const {
