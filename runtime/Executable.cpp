@@ -454,12 +454,21 @@ absl::StatusOr<proto::Executable> parseExecutable(std::string_view bytes,
   return executable;
 }
 
-std::vector<CollectiveCount>
-countCollectives(const proto::Executable &executable) {
-  std::map<std::string, CollectiveCount> counts;
-  if (executable.programs_size() == 0)
-    return {};
-  const proto::DeviceProgram &program = executable.programs(0);
+namespace {
+
+/// "all_reduce" for a collective's kind.
+std::string kindName(const proto::Collective &collective) {
+  std::string kind = proto::Collective::Kind_Name(collective.kind());
+  for (char &c : kind)
+    c = static_cast<char>(std::tolower(c));
+  return kind;
+}
+
+/// The bytes one device moves for `instruction` (a collective of
+/// `program`): the larger of its operand and result, only the rows
+/// received for a halo exchange.
+int64_t bytesMoved(const proto::DeviceProgram &program,
+                   const proto::Instruction &instruction) {
   auto bytesOf = [&](int64_t id) -> int64_t {
     if (id < 0 || id >= program.buffers_size())
       return 0;
@@ -468,40 +477,91 @@ countCollectives(const proto::Executable &executable) {
         0, checkedProduct(buffer.dims(),
                           kernels::byteSize(buffer.element_type())));
   };
+  const proto::Collective &collective = instruction.collective();
+  if (collective.kind() == proto::Collective::HALO_EXCHANGE &&
+      instruction.operands_size() == 1 && instruction.operands(0) >= 0 &&
+      instruction.operands(0) < program.buffers_size()) {
+    const proto::Buffer &in = program.buffers(instruction.operands(0));
+    int64_t dim = collective.dimension();
+    int64_t rows = dim >= 0 && dim < in.dims_size() ? in.dims(dim) : 0;
+    return rows == 0 ? 0
+                     : bytesOf(instruction.operands(0)) / rows *
+                           (std::max<int64_t>(0, collective.halo_low()) +
+                            std::max<int64_t>(0, collective.halo_high()));
+  }
+  int64_t bytes = 0;
+  for (int64_t id : instruction.operands())
+    bytes = std::max(bytes, bytesOf(id));
+  for (int64_t id : instruction.results())
+    bytes = std::max(bytes, bytesOf(id));
+  return bytes;
+}
+
+} // namespace
+
+std::vector<CollectiveCount>
+countCollectives(const proto::Executable &executable) {
+  std::map<std::string, CollectiveCount> counts;
+  if (executable.programs_size() == 0)
+    return {};
+  const proto::DeviceProgram &program = executable.programs(0);
   for (const proto::Instruction &instruction : program.instructions()) {
     if (instruction.op() != "collective")
       continue;
-    std::string kind =
-        proto::Collective::Kind_Name(instruction.collective().kind());
-    for (char &c : kind)
-      c = static_cast<char>(std::tolower(c));
+    std::string kind = kindName(instruction.collective());
     CollectiveCount &count = counts[kind];
     count.kind = kind;
     ++count.count;
-    int64_t bytes = 0;
-    for (int64_t id : instruction.operands())
-      bytes = std::max(bytes, bytesOf(id));
-    for (int64_t id : instruction.results())
-      bytes = std::max(bytes, bytesOf(id));
-    const proto::Collective &collective = instruction.collective();
-    if (collective.kind() == proto::Collective::HALO_EXCHANGE &&
-        instruction.operands_size() == 1 && instruction.operands(0) >= 0 &&
-        instruction.operands(0) < program.buffers_size()) {
-      // Only the rows received move.
-      const proto::Buffer &in = program.buffers(instruction.operands(0));
-      int64_t dim = collective.dimension();
-      int64_t rows = dim >= 0 && dim < in.dims_size() ? in.dims(dim) : 0;
-      bytes = rows == 0 ? 0
-                        : bytesOf(instruction.operands(0)) / rows *
-                              (std::max<int64_t>(0, collective.halo_low()) +
-                               std::max<int64_t>(0, collective.halo_high()));
-    }
-    count.bytesPerDevice += bytes;
+    count.bytesPerDevice += bytesMoved(program, instruction);
   }
   std::vector<CollectiveCount> result;
   for (auto &[kind, count] : counts)
     result.push_back(count);
   return result;
+}
+
+std::string explainCollectives(const proto::Executable &executable) {
+  std::string text = "collectives of a step, in program order (device 0's "
+                     "program; every device runs the same):\n";
+  if (executable.programs_size() == 0)
+    return text + "  none\n";
+  const proto::DeviceProgram &program = executable.programs(0);
+  int number = 0;
+  for (const proto::Instruction &instruction : program.instructions()) {
+    if (instruction.op() != "collective")
+      continue;
+    const proto::Collective &collective = instruction.collective();
+    std::string kind = kindName(collective);
+    if (collective.reduction() != proto::Collective::REDUCTION_UNSPECIFIED) {
+      std::string reduction =
+          proto::Collective::Reduction_Name(collective.reduction());
+      for (char &c : reduction)
+        c = static_cast<char>(std::tolower(c));
+      absl::StrAppend(&kind, " (", reduction, ")");
+    }
+    int64_t members =
+        collective.groups_size() > 0 ? collective.groups(0).values_size() : 0;
+    int64_t bytes = bytesMoved(program, instruction);
+    absl::StrAppend(
+        &text,
+        absl::StrFormat(
+            "  %d. %s, %d group%s of %d, %s per device", ++number, kind,
+            collective.groups_size(), collective.groups_size() == 1 ? "" : "s",
+            members,
+            bytes >= (1 << 20) ? absl::StrFormat("%.2f MiB", bytes / 1048576.0)
+            : bytes >= 1024    ? absl::StrFormat("%.1f KiB", bytes / 1024.0)
+                               : absl::StrFormat("%d B", bytes)));
+    if (!instruction.location().empty())
+      absl::StrAppend(&text, ", tensor '", instruction.location(), "'");
+    absl::StrAppend(&text, "\n");
+    if (instruction.origins().empty())
+      absl::StrAppend(&text, "     why: not recorded\n");
+    for (const std::string &origin : instruction.origins())
+      absl::StrAppend(&text, "     why: ", origin, "\n");
+  }
+  if (number == 0)
+    absl::StrAppend(&text, "  none\n");
+  return text;
 }
 
 std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts) {

@@ -114,6 +114,10 @@ countCollectives(const proto::Executable &executable);
 /// Counts as a table for people.
 std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 
+/// Each collective of device 0's program in order: kind, groups, bytes per
+/// device, the tensor, and why the partitioner made it (its origins).
+std::string explainCollectives(const proto::Executable &executable);
+
 } // namespace tessel
 
 #endif // TESSEL_RUNTIME_EXECUTABLE_H

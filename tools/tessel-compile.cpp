@@ -142,6 +142,13 @@ static cl::opt<std::string> paramsIn(
              "executable's parameter file then points into it"),
     cl::value_desc("file"), cl::cat(tesselCategory));
 
+static cl::opt<bool> explainCollectivesFlag(
+    "explain-collectives",
+    cl::desc("With a mesh: print each collective of the executable with why "
+             "the partitioner made it (the op and tensor that needed it, the "
+             "layout needed and the layout it had)"),
+    cl::cat(tesselCategory));
+
 static cl::opt<bool> trainFlag(
     "train",
     cl::desc("Compile one training step: forward, --loss, the gradients of "
@@ -229,6 +236,9 @@ int main(int argc, char **argv) {
                                             " is not something it can emit",
                                         emitFlag, names, "values"));
   }
+  if (explainCollectivesFlag && emit != Emit::Executable)
+    return error("--explain-collectives explains an executable's "
+                 "collectives: it needs --emit=executable (the default)");
   // The steps of the C++ API (compiler/api/Tessel.h), with flags and
   // messages around them. Each step's warnings and notes are printed as it
   // ends; a failed step's diagnostics are its error.
@@ -386,6 +396,8 @@ int main(int argc, char **argv) {
     if (compiled->executable().programs_size() > 1)
       llvm::errs() << compiled->executable().programs_size() << " devices; "
                    << tessel::formatCollectiveCounts(compiled->collectives());
+    if (explainCollectivesFlag)
+      llvm::errs() << tessel::explainCollectives(compiled->executable());
     return 0;
   }
 

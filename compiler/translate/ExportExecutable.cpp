@@ -51,9 +51,20 @@ std::optional<proto::ElementType> elementTypeOf(mlir::Type type) {
 }
 
 std::string nameOf(mlir::Location loc) {
-  if (auto name = mlir::dyn_cast<mlir::NameLoc>(loc))
-    return name.getName().str();
+  if (std::string name = spmd::locationName(loc); !name.empty())
+    return name;
+  // Unnamed (MLIR input): where in the file, without the fused wrapping.
   std::string text;
+  loc->walk([&](mlir::Location inner) {
+    if (auto file = mlir::dyn_cast<mlir::FileLineColLoc>(inner)) {
+      text = (file.getFilename().str() + ":" + std::to_string(file.getLine()) +
+              ":" + std::to_string(file.getColumn()));
+      return mlir::WalkResult::interrupt();
+    }
+    return mlir::WalkResult::advance();
+  });
+  if (!text.empty())
+    return text;
   llvm::raw_string_ostream os(text);
   loc.print(os);
   return text;
@@ -333,8 +344,11 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
   if (auto fusion = mlir::dyn_cast<graph::FusionOp>(op))
     return exportFusion(fusion, instruction);
   if (op->getDialect() && op->getDialect()->getNamespace() ==
-                              spmd::SpmdDialect::getDialectNamespace())
+                              spmd::SpmdDialect::getDialectNamespace()) {
+    for (const std::string &origin : spmd::collectiveOrigins(op->getLoc()))
+      instruction.add_origins(origin);
     return exportCollective(op, instruction);
+  }
   if (!op->hasTrait<graph::OpTrait::HostKernel>())
     return op->emitError() << "has no host kernel; elementwise ops and "
                               "broadcasts must be fused first "

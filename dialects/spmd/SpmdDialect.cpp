@@ -194,4 +194,77 @@ void setSharding(mlir::Value value, ShardingAttr sharding) {
               mlir::ArrayAttr::get(op->getContext(), shardings));
 }
 
+mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why) {
+  mlir::MLIRContext *context = loc.getContext();
+  auto metadata = mlir::DictionaryAttr::get(
+      context,
+      {mlir::NamedAttribute(
+          mlir::StringAttr::get(context, SpmdDialect::kCollectiveOriginKey),
+          mlir::StringAttr::get(context, why))});
+  return mlir::FusedLoc::get(context, {loc}, metadata);
+}
+
+llvm::SmallVector<std::string> collectiveOrigins(mlir::Location loc) {
+  llvm::SmallVector<std::string> origins;
+  loc->walk([&](mlir::Location inner) {
+    auto fused = mlir::dyn_cast<mlir::FusedLoc>(inner);
+    if (!fused)
+      return mlir::WalkResult::advance();
+    auto metadata =
+        mlir::dyn_cast_or_null<mlir::DictionaryAttr>(fused.getMetadata());
+    if (!metadata)
+      return mlir::WalkResult::advance();
+    if (auto why =
+            metadata.getAs<mlir::StringAttr>(SpmdDialect::kCollectiveOriginKey))
+      if (!llvm::is_contained(origins, why.getValue()))
+        origins.push_back(why.getValue().str());
+    return mlir::WalkResult::advance();
+  });
+  return origins;
+}
+
+std::string locationName(mlir::Location loc) {
+  std::string name;
+  loc->walk([&](mlir::Location inner) {
+    if (auto named = mlir::dyn_cast<mlir::NameLoc>(inner)) {
+      name = named.getName().str();
+      return mlir::WalkResult::interrupt();
+    }
+    return mlir::WalkResult::advance();
+  });
+  return name;
+}
+
+std::string tensorName(mlir::Value value) {
+  if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(value)) {
+    auto function = mlir::dyn_cast<mlir::FunctionOpInterface>(
+        argument.getOwner()->getParentOp());
+    if (function)
+      if (auto name = function.getArgAttrOfType<mlir::StringAttr>(
+              argument.getArgNumber(), "graph.name"))
+        return name.str();
+    return "";
+  }
+  return locationName(value.getDefiningOp()->getLoc());
+}
+
+std::string describeLayout(ShardingAttr sharding, int64_t rank) {
+  std::string text = "[";
+  for (int64_t d = 0; d < rank; ++d) {
+    text += d ? ", {" : "{";
+    if (sharding && d < static_cast<int64_t>(sharding.getDims().size()))
+      for (auto [k, axis] : llvm::enumerate(sharding.getDims()[d].getAxes()))
+        text += (k ? "," : "") + axisName(axis);
+    text += "}";
+  }
+  text += "]";
+  if (sharding && !sharding.getPartial().empty()) {
+    std::string reduction = sharding.getPartial().front().getReduction().str();
+    text += " partial " + reduction + " over ";
+    for (auto [k, axis] : llvm::enumerate(sharding.getPartial()))
+      text += (k ? "," : "") + axisName(axis.getAxis());
+  }
+  return text;
+}
+
 } // namespace tessel::spmd

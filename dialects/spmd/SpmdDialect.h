@@ -49,6 +49,28 @@ ShardingAttr getSharding(mlir::Value value);
 /// of the same op that have none get fully open shardings.
 void setSharding(mlir::Value value, ShardingAttr sharding);
 
+/// `loc` carrying why the collectives made there exist ("operand 1 of
+/// graph.dot_general 'h': ..."), as the metadata of a fused location: it
+/// survives rewriting, and CSE, which fuses the locations of the ops it
+/// merges, keeps the reasons of both.
+mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why);
+
+/// The reasons withCollectiveOrigin recorded anywhere in `loc`, in order,
+/// each once.
+llvm::SmallVector<std::string> collectiveOrigins(mlir::Location loc);
+
+/// The first name in `loc` (a NameLoc, also inside fused or call-site
+/// locations); empty if none.
+std::string locationName(mlir::Location loc);
+
+/// A tensor's name for messages: a function argument's `graph.name`, else
+/// the name of the location of the op that computes it; empty if none.
+std::string tensorName(mlir::Value value);
+
+/// `sharding` of a tensor of `rank` in short form: "[{x}, {}]", with
+/// "partial sum over y" after it; "[{}, {}]" when null.
+std::string describeLayout(ShardingAttr sharding, int64_t rank);
+
 } // namespace tessel::spmd
 
 #endif // TESSEL_DIALECTS_SPMD_SPMDDIALECT_H

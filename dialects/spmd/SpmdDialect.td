@@ -36,6 +36,9 @@ def Spmd_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kShardingsAttr = "spmd.shardings";
     /// Op attribute: a sharding rule that replaces the op's own.
     static constexpr ::llvm::StringLiteral kShardingRuleAttr = "spmd.sharding_rule";
+    /// Key of the dictionary a fused location carries as metadata: why the
+    /// collectives made at that location exist (see withCollectiveOrigin).
+    static constexpr ::llvm::StringLiteral kCollectiveOriginKey = "spmd.collective_origin";
   }];
 }
 

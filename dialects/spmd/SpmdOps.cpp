@@ -330,9 +330,12 @@ void AllGatherOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
                                           inner.getGatheringAxes());
     if (dimensionsWithAxes(merged) > 1)
       return failure();
-    rewriter.replaceOpWithNewOp<AllGatherOp>(outer, outer.getType(),
-                                             inner.getInput(), merged,
-                                             outer.getOutSharding());
+    Location loc = rewriter.getFusedLoc({inner.getLoc(), outer.getLoc()});
+    rewriter
+        .replaceOpWithNewOp<AllGatherOp>(outer, outer.getType(),
+                                         inner.getInput(), merged,
+                                         outer.getOutSharding())
+        ->setLoc(loc);
     return success();
   });
 }
@@ -346,9 +349,13 @@ void AllReduceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
       return failure();
     SmallVector<Attribute> axes(inner.getReductionAxes().getValue());
     llvm::append_range(axes, outer.getReductionAxes().getValue());
-    rewriter.replaceOpWithNewOp<AllReduceOp>(
-        outer, outer.getType(), inner.getInput(), rewriter.getArrayAttr(axes),
-        outer.getReductionAttr(), outer.getOutSharding());
+    Location loc = rewriter.getFusedLoc({inner.getLoc(), outer.getLoc()});
+    rewriter
+        .replaceOpWithNewOp<AllReduceOp>(
+            outer, outer.getType(), inner.getInput(),
+            rewriter.getArrayAttr(axes), outer.getReductionAttr(),
+            outer.getOutSharding())
+        ->setLoc(loc);
     return success();
   });
 }
@@ -360,11 +367,14 @@ void AllSliceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
     auto inner = outer.getInput().getDefiningOp<AllSliceOp>();
     if (!inner || !inner->hasOneUse())
       return failure();
-    rewriter.replaceOpWithNewOp<AllSliceOp>(
-        outer, outer.getType(), inner.getInput(),
-        concatPerDimension(rewriter, inner.getSlicingAxes(),
-                           outer.getSlicingAxes()),
-        outer.getOutSharding());
+    Location loc = rewriter.getFusedLoc({inner.getLoc(), outer.getLoc()});
+    rewriter
+        .replaceOpWithNewOp<AllSliceOp>(
+            outer, outer.getType(), inner.getInput(),
+            concatPerDimension(rewriter, inner.getSlicingAxes(),
+                               outer.getSlicingAxes()),
+            outer.getOutSharding())
+        ->setLoc(loc);
     return success();
   });
   patterns.add(+[](AllSliceOp slice, PatternRewriter &rewriter) {
@@ -384,9 +394,12 @@ void AllSliceOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
     llvm::sort(reduced);
     if (sliced != reduced)
       return failure();
-    rewriter.replaceOpWithNewOp<ReduceScatterOp>(
-        slice, slice.getType(), reduce.getInput(), slice.getSlicingAxes(),
-        reduce.getReductionAttr(), slice.getOutSharding());
+    Location loc = rewriter.getFusedLoc({reduce.getLoc(), slice.getLoc()});
+    rewriter
+        .replaceOpWithNewOp<ReduceScatterOp>(
+            slice, slice.getType(), reduce.getInput(), slice.getSlicingAxes(),
+            reduce.getReductionAttr(), slice.getOutSharding())
+        ->setLoc(loc);
     return success();
   });
 }

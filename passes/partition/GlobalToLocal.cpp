@@ -22,6 +22,7 @@
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/IR/Builders.h"
 #include "passes/partition/Passes.h"
+#include "llvm/ADT/StringExtras.h"
 
 namespace tessel::partition {
 
@@ -84,7 +85,8 @@ public:
   /// Whether any dimension of `value` is split.
   bool anySplit(mlir::Value value) const {
     auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
-    return anySplit(value, llvm::to_vector(llvm::seq<int64_t>(0, type.getRank())));
+    return anySplit(value,
+                    llvm::to_vector(llvm::seq<int64_t>(0, type.getRank())));
   }
 
 private:
@@ -116,17 +118,15 @@ public:
 
   /// Dimensions of operand `i` whose padding the op reads beyond its rule's
   /// reduction factors (indices, a window's input).
-  virtual llvm::SmallVector<int64_t> paddedReads(mlir::Operation *op,
-                                                 unsigned i,
-                                                 const Localizer &) const {
+  virtual llvm::SmallVector<int64_t>
+  paddedReads(mlir::Operation *op, unsigned i, const Localizer &) const {
     return {};
   }
 
   /// What the padding of operand `i` must hold for the op to ignore it: the
   /// identity of its reduction (0 for sums and contractions).
   virtual double paddingValue(mlir::Operation *op, unsigned i,
-                              mlir::Type elementType,
-                              const Localizer &) const {
+                              mlir::Type elementType, const Localizer &) const {
     return 0.0;
   }
 
@@ -261,8 +261,8 @@ public:
     auto slice = mlir::cast<graph::SliceOp>(op);
     llvm::SmallVector<int64_t> limits(slice.getLimitIndices());
     auto type = mlir::cast<mlir::RankedTensorType>(slice.getType());
-    llvm::SmallVector<int64_t> parts = localizer.partsOf(
-        spmd::getSharding(slice.getResult()), type.getRank());
+    llvm::SmallVector<int64_t> parts =
+        localizer.partsOf(spmd::getSharding(slice.getResult()), type.getRank());
     for (int64_t d = 0; d < type.getRank(); ++d)
       limits[d] = llvm::divideCeil(limits[d], parts[d]);
     slice.setLimitIndices(limits);
@@ -272,8 +272,8 @@ public:
 
 /// Windows (convolutions, pools): a split spatial dimension takes halos
 /// from the neighbours, the input and the result split alike.
-class Windows
-    : public OpFamily<graph::ConvolutionOp, graph::MaxPoolOp, graph::AvgPoolOp> {
+class Windows : public OpFamily<graph::ConvolutionOp, graph::MaxPoolOp,
+                                graph::AvgPoolOp> {
 public:
   mlir::LogicalResult prepare(mlir::Operation *op,
                               const Localizer &localizer) const override {
@@ -311,8 +311,9 @@ public:
 
   /// The input's split spatial dimensions: their padding becomes the
   /// window's padding value, which halos then carry to the neighbours.
-  llvm::SmallVector<int64_t> paddedReads(mlir::Operation *op, unsigned i,
-                                         const Localizer &localizer) const override {
+  llvm::SmallVector<int64_t>
+  paddedReads(mlir::Operation *op, unsigned i,
+              const Localizer &localizer) const override {
     if (i != 0 || !splitWindow(op, localizer))
       return {};
     return spatialDims(op->getOperand(0));
@@ -355,8 +356,26 @@ public:
       llvm::SmallVector<std::string> names;
       for (spmd::AxisRefAttr axis : axes)
         names.push_back(spmd::axisName(axis));
+      auto rows = [](int64_t count) {
+        return std::to_string(count) + (count == 1 ? " row" : " rows");
+      };
+      std::string opName = spmd::locationName(op->getLoc());
+      std::string why = "halo of " + op->getName().getStringRef().str() +
+                        (opName.empty() ? std::string() : " '" + opName + "'") +
+                        ": its windows along dimension " + std::to_string(d) +
+                        ", split over " + llvm::join(names, ",") + ", reach " +
+                        rows(halo->low) + " into the previous part and " +
+                        std::to_string(halo->high) + " into the next" +
+                        (halo->low < 0 || halo->high < 0
+                             ? " (a negative count drops rows of its own)"
+                             : "");
+      // Located at the op, named after the tensor moved.
+      mlir::Location loc = op->getLoc();
+      if (std::string moved = spmd::tensorName(input); !moved.empty())
+        loc = mlir::NameLoc::get(builder.getStringAttr(moved), loc);
       input = spmd::HaloExchangeOp::create(
-          builder, op->getLoc(), type.clone(shape), input, sharding.getMesh(),
+          builder, spmd::withCollectiveOrigin(loc, why), type.clone(shape),
+          input, sharding.getMesh(),
           builder.getStrArrayAttr(
               llvm::SmallVector<llvm::StringRef>(names.begin(), names.end())),
           builder.getI64IntegerAttr(d), builder.getI64IntegerAttr(halo->low),
@@ -482,8 +501,7 @@ struct GlobalToLocalPass : impl::GlobalToLocalPassBase<GlobalToLocalPass> {
     if (mlir::failed(mesh))
       return signalPassFailure();
     Localizer localizer(*mesh);
-    std::vector<std::unique_ptr<LocalizePattern>> patterns =
-        localizePatterns();
+    std::vector<std::unique_ptr<LocalizePattern>> patterns = localizePatterns();
 
     // Checks, attributes and masks first, on global types.
     mlir::Block &body = function.getBody().front();

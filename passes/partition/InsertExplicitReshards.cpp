@@ -69,8 +69,11 @@ private:
   /// one over the global count (laid out as `sharding`); returns the
   /// scaled value.
   mlir::Value splitMean(graph::ReduceOp reduce, ShardingAttr sharding);
-  /// Reshards operand `i` of `op` to `sharding` unless it is laid out so.
-  void reshardOperand(mlir::Operation *op, unsigned i, ShardingAttr sharding);
+  /// Reshards operand `i` of `op` to `sharding` unless it is laid out so;
+  /// `why` (given the operand's layout) says why `op` needs it so.
+  void
+  reshardOperand(mlir::Operation *op, unsigned i, ShardingAttr sharding,
+                 llvm::function_ref<std::string(llvm::StringRef from)> why);
 
   mlir::FlatSymbolRefAttr meshRef;
   MeshAttr mesh;
@@ -87,8 +90,9 @@ Inserter::toSharding(llvm::ArrayRef<AxisList> dims,
   return ShardingAttr::get(context, meshRef, dimAttrs, {}, partial);
 }
 
-void Inserter::reshardOperand(mlir::Operation *op, unsigned i,
-                              ShardingAttr sharding) {
+void Inserter::reshardOperand(
+    mlir::Operation *op, unsigned i, ShardingAttr sharding,
+    llvm::function_ref<std::string(llvm::StringRef from)> why) {
   mlir::Value operand = op->getOperand(i);
   if (sameLayout(spmd::getSharding(operand), sharding, rankOf(operand)))
     return;
@@ -103,9 +107,31 @@ void Inserter::reshardOperand(mlir::Operation *op, unsigned i,
       return;
     }
   }
-  auto reshard =
-      spmd::ReshardOp::create(builder, op->getLoc(), operand, sharding);
+  std::string from =
+      spmd::describeLayout(spmd::getSharding(operand), rankOf(operand));
+  // Located at the consumer, named after the tensor moved.
+  mlir::Location loc = op->getLoc();
+  if (std::string name = spmd::tensorName(operand); !name.empty())
+    loc = mlir::NameLoc::get(mlir::StringAttr::get(context, name), loc);
+  auto reshard = spmd::ReshardOp::create(
+      builder, spmd::withCollectiveOrigin(loc, why(from)), operand, sharding);
   op->setOperand(i, reshard.getResult());
+}
+
+/// "graph.dot_general 'h'": an op and the tensor it computes, for the
+/// reasons collectives give.
+std::string describeOp(mlir::Operation *op) {
+  std::string name = spmd::locationName(op->getLoc());
+  std::string text = op->getName().getStringRef().str();
+  if (!name.empty())
+    text += " '" + name + "'";
+  return text;
+}
+
+/// " ('x')" for a named tensor, else nothing.
+std::string quotedName(mlir::Value value) {
+  std::string name = spmd::tensorName(value);
+  return name.empty() ? "" : " ('" + name + "')";
 }
 
 /// Ops whose local part depends on the device's offset (a non-splat
@@ -179,8 +205,14 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     if (wanted && !sameLayout(wanted, whole, rankOf(result))) {
       mlir::OpBuilder builder(op->getContext());
       builder.setInsertionPointAfter(op);
-      auto reshard =
-          spmd::ReshardOp::create(builder, op->getLoc(), result, wanted);
+      std::string why =
+          describeOp(op) +
+          " is computed whole on every device (its values depend on their "
+          "position), then laid out as " +
+          spmd::describeLayout(wanted, rankOf(result));
+      auto reshard = spmd::ReshardOp::create(
+          builder, spmd::withCollectiveOrigin(op->getLoc(), why), result,
+          wanted);
       result.replaceAllUsesExcept(reshard.getResult(), reshard);
     }
     return;
@@ -320,12 +352,21 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     return dims;
   };
 
-  for (unsigned i = 0; i < op->getNumOperands(); ++i)
-    reshardOperand(op, i,
-                   toSharding(implied(false, i, rankOf(op->getOperand(i))),
-                              !carried.empty() && carries[i]
-                                  ? llvm::ArrayRef<PartialAxisAttr>(carried)
-                                  : llvm::ArrayRef<PartialAxisAttr>()));
+  for (unsigned i = 0; i < op->getNumOperands(); ++i) {
+    mlir::Value operand = op->getOperand(i);
+    ShardingAttr needed =
+        toSharding(implied(false, i, rankOf(operand)),
+                   !carried.empty() && carries[i]
+                       ? llvm::ArrayRef<PartialAxisAttr>(carried)
+                       : llvm::ArrayRef<PartialAxisAttr>());
+    reshardOperand(op, i, needed, [&](llvm::StringRef from) {
+      return describeOp(op) + " needs operand " + std::to_string(i) +
+             quotedName(operand) + " as " +
+             spmd::describeLayout(needed, rankOf(operand)) +
+             " (its sharding rule, for the layouts chosen); it is " +
+             from.str();
+    });
+  }
 
   // Results: partial over the sharded reduction factors, and over what the
   // op carries.
@@ -367,8 +408,17 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     mlir::OpBuilder builder(op->getContext());
     builder.setInsertionPointAfter(op);
     builder.setInsertionPointAfterValue(result);
-    auto reshard =
-        spmd::ReshardOp::create(builder, op->getLoc(), result, wanted);
+    std::string why =
+        "result of " + describeOp(op) + ": computed as " +
+        spmd::describeLayout(computed, rankOf(result)) +
+        (computed.getPartial().size() > keptPartial.size()
+             ? " (a contraction or reduction over a split dimension leaves "
+               "partial sums)"
+             : "") +
+        ", laid out as " + spmd::describeLayout(wanted, rankOf(result)) +
+        " (the plan or propagation)";
+    auto reshard = spmd::ReshardOp::create(
+        builder, spmd::withCollectiveOrigin(op->getLoc(), why), result, wanted);
     result.replaceAllUsesExcept(reshard.getResult(), reshard);
   }
 }
@@ -427,7 +477,17 @@ void Inserter::rewriteReturn(mlir::func::FuncOp function,
               rankOf(value), spmd::DimensionShardingAttr::get(
                                  context, {}, /*isClosed=*/true, -1)),
           {}, {});
-    reshardOperand(ret, i, wanted);
+    bool updates =
+        graph::GraphDialect::updatedArgument(function, i).has_value();
+    auto name = function.getResultAttrOfType<mlir::StringAttr>(i, "graph.name");
+    reshardOperand(ret, i, wanted, [&](llvm::StringRef from) {
+      return "output " + std::to_string(i) +
+             (name ? " ('" + name.str() + "')" : std::string()) +
+             " is returned as " + spmd::describeLayout(wanted, rankOf(value)) +
+             (updates ? " (the layout of the argument it updates)"
+                      : " (the plan's layout; whole where none is given)") +
+             "; it is computed as " + from.str();
+    });
   }
 }
 
@@ -467,9 +527,15 @@ struct InsertExplicitReshardsPass
       // nothing disappears as collectives are made).
       if (auto constraint = mlir::dyn_cast<spmd::ShardingConstraintOp>(op)) {
         mlir::OpBuilder builder(op);
-        auto reshard = spmd::ReshardOp::create(builder, op->getLoc(),
-                                               constraint.getInput(),
-                                               constraint.getSharding());
+        mlir::Value input = constraint.getInput();
+        std::string why =
+            "sharding constraint" + quotedName(input) + ": laid out as " +
+            spmd::describeLayout(constraint.getSharding(), rankOf(input)) +
+            ", computed as " +
+            spmd::describeLayout(spmd::getSharding(input), rankOf(input));
+        auto reshard = spmd::ReshardOp::create(
+            builder, spmd::withCollectiveOrigin(op->getLoc(), why), input,
+            constraint.getSharding());
         constraint.getResult().replaceAllUsesWith(reshard.getResult());
         constraint.erase();
         continue;

@@ -138,6 +138,9 @@ struct ReshardToCollectivesPass
       if (!next)
         return false;
       next.getInputMutable().assign(reshard.getInput());
+      // Both reasons stay with the collectives made.
+      next->setLoc(mlir::FusedLoc::get(reshard.getContext(),
+                                       {reshard.getLoc(), next.getLoc()}));
       reshard.erase();
       return true;
     });

@@ -1,4 +1,8 @@
 // RUN: tessel-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(spmd-insert-explicit-reshards))' | FileCheck %s
+// Each reshard's location says why it is there (--explain-collectives).
+// RUN: tessel-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(spmd-insert-explicit-reshards))' --mlir-print-debuginfo | FileCheck %s --check-prefix=ORIGIN
+// ORIGIN-DAG: fused<{spmd.collective_origin = "output 0 is returned as [{x}, {}] (the plan's layout; whole where none is given); it is computed as [{x}, {}] partial sum over y"}>
+// ORIGIN-DAG: fused<{spmd.collective_origin = "sharding constraint: laid out as [{}, {x}], computed as [{x}, {}]"}>
 
 // Megatron's MLP after propagation: the column-parallel product and the
 // activation agree with their rules; the row-parallel product's result is
