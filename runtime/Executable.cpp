@@ -74,18 +74,7 @@ absl::StatusOr<int> StepSignature::indexOf(const std::string &name) const {
 }
 
 int64_t deviceBytes(const proto::Executable &executable, int device) {
-  const proto::DeviceProgram &program = executable.programs(device);
-  int64_t bytes = program.arena_bytes();
-  std::set<std::pair<int, int64_t>> counted;
-  for (const proto::Buffer &buffer : program.buffers()) {
-    if ((buffer.storage() != proto::Buffer::INPUT &&
-         buffer.storage() != proto::Buffer::PARAMETER) ||
-        !counted.insert({buffer.storage(), buffer.index()}).second)
-      continue;
-    bytes +=
-        checkedProduct(buffer.dims(), kernels::byteSize(buffer.element_type()));
-  }
-  return bytes;
+  return estimateMemory(executable, device).total();
 }
 
 int64_t meshSize(const proto::Mesh &mesh) {
@@ -520,6 +509,180 @@ countCollectives(const proto::Executable &executable) {
   return result;
 }
 
+namespace {
+int64_t bufferBytes(const proto::Buffer &buffer) {
+  int64_t bytes = kernels::byteSize(buffer.element_type());
+  for (int64_t d : buffer.dims())
+    bytes *= d;
+  return bytes;
+}
+} // namespace
+
+bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b) {
+  const proto::Buffer &x = program.buffers(a), &y = program.buffers(b);
+  if (x.storage() != proto::Buffer::ARENA ||
+      y.storage() != proto::Buffer::ARENA)
+    return false;
+  return static_cast<int64_t>(x.offset()) <
+             static_cast<int64_t>(y.offset()) + bufferBytes(y) &&
+         static_cast<int64_t>(y.offset()) <
+             static_cast<int64_t>(x.offset()) + bufferBytes(x);
+}
+
+BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
+  int64_t n = program.buffers_size();
+  int64_t count = program.instructions_size();
+  BufferLiveness live;
+  live.first.assign(n, std::numeric_limits<int64_t>::max());
+  live.last.assign(n, -1);
+  live.written.assign(n, false);
+  live.viewSource.assign(n, -1);
+  for (int64_t i = 0; i < count; ++i) {
+    const proto::Instruction &instruction = program.instructions(i);
+    for (int64_t id : instruction.operands()) {
+      live.first[id] = std::min(live.first[id], i);
+      live.last[id] = std::max(live.last[id], i);
+    }
+    for (int64_t id : instruction.results()) {
+      live.first[id] = std::min(live.first[id], i);
+      live.last[id] = std::max(live.last[id], i);
+      live.written[id] = true;
+    }
+  }
+  for (int64_t o : program.output_buffers()) {
+    live.first[o] = std::min(live.first[o], count);
+    live.last[o] = count;
+  }
+  // A view nobody writes holds the bytes of the last write to them before
+  // it is read: it lives from there.
+  for (int64_t b = 0; b < n; ++b) {
+    if (program.buffers(b).storage() != proto::Buffer::ARENA ||
+        live.written[b] || live.last[b] < 0)
+      continue;
+    for (int64_t i = std::min(live.first[b], count) - 1; i >= 0; --i) {
+      const proto::Instruction &instruction = program.instructions(i);
+      if (std::any_of(instruction.results().begin(),
+                      instruction.results().end(),
+                      [&](int64_t r) { return arenaOverlap(program, r, b); })) {
+        live.first[b] = i;
+        live.viewSource[b] = i;
+        break;
+      }
+    }
+  }
+  return live;
+}
+
+namespace {
+/// "1.5 MiB", "12.0 KiB", "64 B".
+std::string humanBytes(int64_t bytes) {
+  if (bytes >= (1 << 20))
+    return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / 1048576.0);
+  if (bytes >= 1024)
+    return absl::StrFormat("%.1f KiB", static_cast<double>(bytes) / 1024.0);
+  return absl::StrFormat("%d B", bytes);
+}
+} // namespace
+
+MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
+  MemoryEstimate estimate;
+  if (device < 0 || device >= executable.programs_size())
+    return estimate;
+  const proto::DeviceProgram &program = executable.programs(device);
+  std::set<int64_t> updatedInputs;
+  for (const proto::StateUpdate &update : executable.state_updates())
+    if (!update.parameter())
+      updatedInputs.insert(update.index());
+  std::set<std::pair<int, int64_t>> counted;
+  for (const proto::Buffer &buffer : program.buffers()) {
+    if ((buffer.storage() != proto::Buffer::INPUT &&
+         buffer.storage() != proto::Buffer::PARAMETER) ||
+        !counted.insert({buffer.storage(), buffer.index()}).second)
+      continue;
+    int64_t bytes = std::max<int64_t>(0, bufferBytes(buffer));
+    if (buffer.storage() == proto::Buffer::PARAMETER)
+      estimate.parameters += bytes;
+    else if (updatedInputs.count(buffer.index()))
+      estimate.state += bytes;
+    else
+      estimate.inputs += bytes;
+  }
+  estimate.arena = static_cast<int64_t>(program.arena_bytes());
+  // Live arena bytes per instruction: the union of the live buffers'
+  // bytes (views share their source's).
+  BufferLiveness live = bufferLiveness(program);
+  std::vector<int64_t> arenaBuffers;
+  for (int64_t b = 0; b < program.buffers_size(); ++b)
+    if (program.buffers(b).storage() == proto::Buffer::ARENA &&
+        live.last[b] >= 0)
+      arenaBuffers.push_back(b);
+  int64_t count = program.instructions_size();
+  for (int64_t i = 0; i < count; ++i) {
+    std::vector<std::pair<int64_t, int64_t>> ranges;
+    for (int64_t b : arenaBuffers)
+      if (live.first[b] <= i && i <= live.last[b]) {
+        int64_t begin = static_cast<int64_t>(program.buffers(b).offset());
+        ranges.push_back({begin, begin + bufferBytes(program.buffers(b))});
+      }
+    std::sort(ranges.begin(), ranges.end());
+    int64_t bytes = 0, reached = 0;
+    for (auto [begin, end] : ranges) {
+      begin = std::max(begin, reached);
+      if (end > begin)
+        bytes += end - begin;
+      reached = std::max(reached, end);
+    }
+    if (bytes > estimate.peakLive) {
+      estimate.peakLive = bytes;
+      estimate.peakInstruction = i;
+    }
+  }
+  if (estimate.peakInstruction < 0)
+    return estimate;
+  int64_t peak = estimate.peakInstruction;
+  estimate.peakAt = program.instructions(peak).location();
+  // The tensors live there, named after the instruction that writes them.
+  std::vector<std::pair<int64_t, std::string>> tensors;
+  for (int64_t b : arenaBuffers) {
+    if (live.first[b] > peak || peak > live.last[b] || !live.written[b])
+      continue;
+    std::string name;
+    for (int64_t i = live.first[b]; i < count && name.empty(); ++i) {
+      const proto::Instruction &instruction = program.instructions(i);
+      if (std::find(instruction.results().begin(), instruction.results().end(),
+                    b) != instruction.results().end())
+        name = instruction.location();
+    }
+    tensors.push_back({bufferBytes(program.buffers(b)), name});
+  }
+  std::sort(tensors.begin(), tensors.end(),
+            [](const auto &a, const auto &b) { return a.first > b.first; });
+  for (size_t t = 0; t < tensors.size() && t < 5; ++t)
+    estimate.largestLive.push_back({tensors[t].second, tensors[t].first});
+  return estimate;
+}
+
+std::string formatMemoryEstimate(const MemoryEstimate &estimate) {
+  std::string text = absl::StrCat(
+      "memory per device (from the executable): ", humanBytes(estimate.total()),
+      "\n  parameters ", humanBytes(estimate.parameters), ", state ",
+      humanBytes(estimate.state), ", inputs ", humanBytes(estimate.inputs),
+      ", arena ", humanBytes(estimate.arena), "\n");
+  if (estimate.peakInstruction >= 0) {
+    absl::StrAppend(&text, "  arena peak ", humanBytes(estimate.peakLive),
+                    " live at instruction ", estimate.peakInstruction);
+    if (!estimate.peakAt.empty())
+      absl::StrAppend(&text, " ('", estimate.peakAt, "')");
+    absl::StrAppend(&text, "; largest live there:");
+    for (const auto &[name, bytes] : estimate.largestLive)
+      absl::StrAppend(&text, "\n    ", humanBytes(bytes), " ",
+                      name.empty() ? std::string("(unnamed)")
+                                   : absl::StrCat("'", name, "'"));
+    absl::StrAppend(&text, "\n");
+  }
+  return text;
+}
+
 std::string explainCollectives(const proto::Executable &executable) {
   std::string text = "collectives of a step, in program order (device 0's "
                      "program; every device runs the same):\n";
@@ -542,15 +705,11 @@ std::string explainCollectives(const proto::Executable &executable) {
     int64_t members =
         collective.groups_size() > 0 ? collective.groups(0).values_size() : 0;
     int64_t bytes = bytesMoved(program, instruction);
-    absl::StrAppend(
-        &text,
-        absl::StrFormat(
-            "  %d. %s, %d group%s of %d, %s per device", ++number, kind,
-            collective.groups_size(), collective.groups_size() == 1 ? "" : "s",
-            members,
-            bytes >= (1 << 20) ? absl::StrFormat("%.2f MiB", bytes / 1048576.0)
-            : bytes >= 1024    ? absl::StrFormat("%.1f KiB", bytes / 1024.0)
-                               : absl::StrFormat("%d B", bytes)));
+    absl::StrAppend(&text,
+                    absl::StrFormat("  %d. %s, %d group%s of %d, %s per device",
+                                    ++number, kind, collective.groups_size(),
+                                    collective.groups_size() == 1 ? "" : "s",
+                                    members, humanBytes(bytes)));
     if (!instruction.location().empty())
       absl::StrAppend(&text, ", tensor '", instruction.location(), "'");
     absl::StrAppend(&text, "\n");

@@ -118,6 +118,50 @@ std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 /// device, the tensor, and why the partitioner made it (its origins).
 std::string explainCollectives(const proto::Executable &executable);
 
+/// When each buffer of a device program is live, by instruction index.
+struct BufferLiveness {
+  /// First and last instruction touching each buffer (-1: none); outputs
+  /// live to the end (the instruction count).
+  std::vector<int64_t> first, last;
+  /// Whether an instruction writes the buffer.
+  std::vector<bool> written;
+  /// For an arena buffer nobody writes (a view: a reshape's result), the
+  /// instruction whose write to those bytes it reads (the last before it is
+  /// first read; its interval starts there), else -1.
+  std::vector<int64_t> viewSource;
+};
+BufferLiveness bufferLiveness(const proto::DeviceProgram &program);
+
+/// Whether buffers `a` and `b` are both in the arena and share bytes.
+bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b);
+
+/// What one device holds while its program runs, from the executable
+/// alone (what a backend adds of its own, kernels' workspaces and
+/// libraries, is not in it).
+struct MemoryEstimate {
+  /// The device's parts of the parameters (weights), updated or not.
+  int64_t parameters = 0;
+  /// Its parts of the inputs a step updates (optimizer state, ...).
+  int64_t state = 0;
+  /// Its parts of the other inputs (the batch).
+  int64_t inputs = 0;
+  /// The arena: every temporary (activations, gradients, collectives'
+  /// results), laid out by liveness at compile time.
+  int64_t arena = 0;
+  /// The most arena bytes live at one instruction, which one, and the
+  /// largest tensors live there (at most five, largest first).
+  int64_t peakLive = 0;
+  int64_t peakInstruction = -1;
+  std::string peakAt;
+  std::vector<std::pair<std::string, int64_t>> largestLive;
+
+  int64_t total() const { return parameters + state + inputs + arena; }
+};
+MemoryEstimate estimateMemory(const proto::Executable &executable, int device);
+
+/// The estimate as lines for people.
+std::string formatMemoryEstimate(const MemoryEstimate &estimate);
+
 } // namespace tessel
 
 #endif // TESSEL_RUNTIME_EXECUTABLE_H

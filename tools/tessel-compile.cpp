@@ -149,6 +149,13 @@ static cl::opt<bool> explainCollectivesFlag(
              "layout needed and the layout it had)"),
     cl::cat(tesselCategory));
 
+static cl::opt<bool> explainMemoryFlag(
+    "explain-memory",
+    cl::desc("Print the memory each device's program holds (parameters, "
+             "state, inputs, the arena of temporaries) and the arena's peak: "
+             "when, and the largest tensors live then"),
+    cl::cat(tesselCategory));
+
 static cl::opt<bool> trainFlag(
     "train",
     cl::desc("Compile one training step: forward, --loss, the gradients of "
@@ -236,9 +243,11 @@ int main(int argc, char **argv) {
                                             " is not something it can emit",
                                         emitFlag, names, "values"));
   }
-  if (explainCollectivesFlag && emit != Emit::Executable)
-    return error("--explain-collectives explains an executable's "
-                 "collectives: it needs --emit=executable (the default)");
+  if ((explainCollectivesFlag || explainMemoryFlag) && emit != Emit::Executable)
+    return error(std::string(explainCollectivesFlag ? "--explain-collectives"
+                                                    : "--explain-memory") +
+                 " explains an executable: it needs --emit=executable (the "
+                 "default)");
   // The steps of the C++ API (compiler/api/Tessel.h), with flags and
   // messages around them. Each step's warnings and notes are printed as it
   // ends; a failed step's diagnostics are its error.
@@ -398,6 +407,17 @@ int main(int argc, char **argv) {
                    << tessel::formatCollectiveCounts(compiled->collectives());
     if (explainCollectivesFlag)
       llvm::errs() << tessel::explainCollectives(compiled->executable());
+    if (explainMemoryFlag) {
+      // The device holding the most.
+      tessel::MemoryEstimate largest;
+      for (int d = 0; d < compiled->executable().programs_size(); ++d) {
+        tessel::MemoryEstimate estimate =
+            tessel::estimateMemory(compiled->executable(), d);
+        if (d == 0 || estimate.total() > largest.total())
+          largest = estimate;
+      }
+      llvm::errs() << tessel::formatMemoryEstimate(largest);
+    }
     return 0;
   }
 

@@ -353,6 +353,18 @@ absl::StatusOr<int64_t> Compiled::deviceMemory(int device) const {
   return deviceBytes(executable_, device);
 }
 
+absl::StatusOr<MemoryEstimate> Compiled::memoryEstimate(int device) const {
+  if (device < 0 || device >= executable_.programs_size())
+    return absl::OutOfRangeError(
+        absl::StrCat("device ", device, " is not one of the executable's ",
+                     executable_.programs_size()));
+  return estimateMemory(executable_, device);
+}
+
+std::string Compiled::explainCollectives() const {
+  return tessel::explainCollectives(executable_);
+}
+
 absl::Status Compiled::save(const std::string &path) const {
   if (executable_.parameters_size() == 0)
     return writeExecutable(executable_, path);

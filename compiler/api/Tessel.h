@@ -132,6 +132,12 @@ public:
   /// arena (activations, collective buffers), its inputs and its
   /// parameters (its parts of split ones).
   absl::StatusOr<int64_t> deviceMemory(int device) const;
+  /// The same in parts (parameters, state, inputs, arena), with the
+  /// arena's peak: when, and the largest tensors live then.
+  absl::StatusOr<MemoryEstimate> memoryEstimate(int device) const;
+  /// Each collective with why the partitioner made it, as
+  /// tessel-compile --explain-collectives prints it.
+  std::string explainCollectives() const;
   /// Writes the executable at `path` and its parameters at `path`.params,
   /// which it names (relative: the two files move together); for a model
   /// compiled with CompileOptions::parameterFile, an index there pointing

@@ -302,6 +302,18 @@ class Executable:
         collective buffers), its inputs and its parameters."""
         return self._native.device_memory(device)
 
+    def memory_estimate(self, device: int = 0) -> dict:
+        """device_memory in parts, bytes: parameters, state (inputs a
+        step updates), inputs, arena (temporaries), total; and the arena's
+        peak: peak_live bytes at instruction peak_instruction (tensor
+        peak_at), largest_live [(tensor, bytes)] there."""
+        return self._native.memory_estimate(device)
+
+    def explain_collectives(self) -> str:
+        """Each collective of a step with why the partitioner made it
+        (as tessel-compile --explain-collectives prints it)."""
+        return self._native.explain_collectives()
+
     @property
     def modeled_cost(self) -> Optional[dict]:
         """What the cost model said of an auto plan (compute_seconds,

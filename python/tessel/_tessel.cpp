@@ -149,6 +149,28 @@ public:
     return take(compiled.deviceMemory(device));
   }
 
+  py::dict memoryEstimate(int device) const {
+    MemoryEstimate estimate = take(compiled.memoryEstimate(device));
+    py::dict result;
+    result["parameters"] = estimate.parameters;
+    result["state"] = estimate.state;
+    result["inputs"] = estimate.inputs;
+    result["arena"] = estimate.arena;
+    result["total"] = estimate.total();
+    result["peak_live"] = estimate.peakLive;
+    result["peak_instruction"] = estimate.peakInstruction;
+    result["peak_at"] = estimate.peakAt;
+    py::list largest;
+    for (const auto &[name, bytes] : estimate.largestLive)
+      largest.append(py::make_tuple(name, bytes));
+    result["largest_live"] = largest;
+    return result;
+  }
+
+  std::string explainCollectives() const {
+    return compiled.explainCollectives();
+  }
+
   py::object report() const {
     const std::optional<autoshard::AutoShardReport> &report =
         compiled.autoShardReport();
@@ -439,6 +461,8 @@ PYBIND11_MODULE(_tessel, m) {
       .def("plan_text", &Executable::planText)
       .def("collectives", &Executable::collectives)
       .def("device_memory", &Executable::deviceMemory)
+      .def("memory_estimate", &Executable::memoryEstimate)
+      .def("explain_collectives", &Executable::explainCollectives)
       .def("report", &Executable::report)
       .def("save", &Executable::save)
       .def("run", &Executable::run)

@@ -57,68 +57,6 @@ private:
 
 } // namespace
 
-static int64_t bufferBytes(const proto::Buffer &buffer) {
-  int64_t bytes = kernels::byteSize(buffer.element_type());
-  for (int64_t d : buffer.dims())
-    bytes *= d;
-  return bytes;
-}
-
-bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b) {
-  const proto::Buffer &x = program.buffers(a), &y = program.buffers(b);
-  if (x.storage() != proto::Buffer::ARENA ||
-      y.storage() != proto::Buffer::ARENA)
-    return false;
-  return static_cast<int64_t>(x.offset()) <
-             static_cast<int64_t>(y.offset()) + bufferBytes(y) &&
-         static_cast<int64_t>(y.offset()) <
-             static_cast<int64_t>(x.offset()) + bufferBytes(x);
-}
-
-BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
-  int64_t n = program.buffers_size();
-  int64_t count = program.instructions_size();
-  BufferLiveness live;
-  live.first.assign(n, std::numeric_limits<int64_t>::max());
-  live.last.assign(n, -1);
-  live.written.assign(n, false);
-  live.viewSource.assign(n, -1);
-  for (int64_t i = 0; i < count; ++i) {
-    const proto::Instruction &instruction = program.instructions(i);
-    for (int64_t id : instruction.operands()) {
-      live.first[id] = std::min(live.first[id], i);
-      live.last[id] = std::max(live.last[id], i);
-    }
-    for (int64_t id : instruction.results()) {
-      live.first[id] = std::min(live.first[id], i);
-      live.last[id] = std::max(live.last[id], i);
-      live.written[id] = true;
-    }
-  }
-  for (int64_t o : program.output_buffers()) {
-    live.first[o] = std::min(live.first[o], count);
-    live.last[o] = count;
-  }
-  // A view nobody writes holds the bytes of the last write to them before
-  // it is read: it lives from there.
-  for (int64_t b = 0; b < n; ++b) {
-    if (program.buffers(b).storage() != proto::Buffer::ARENA ||
-        live.written[b] || live.last[b] < 0)
-      continue;
-    for (int64_t i = std::min(live.first[b], count) - 1; i >= 0; --i) {
-      const proto::Instruction &instruction = program.instructions(i);
-      if (std::any_of(instruction.results().begin(),
-                      instruction.results().end(),
-                      [&](int64_t r) { return arenaOverlap(program, r, b); })) {
-        live.first[b] = i;
-        live.viewSource[b] = i;
-        break;
-      }
-    }
-  }
-  return live;
-}
-
 std::vector<int64_t> channelsLastDims(const std::vector<int64_t> &dims) {
   std::vector<int64_t> order =
       kernels::channelsLastOrder(static_cast<int64_t>(dims.size()));

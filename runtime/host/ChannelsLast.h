@@ -23,27 +23,13 @@
 #include <optional>
 #include <vector>
 
+#include "runtime/Executable.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel {
 
-/// When each buffer of a device program is live, by instruction index.
-struct BufferLiveness {
-  /// First and last instruction touching each buffer (-1: none); outputs
-  /// live to the end (the instruction count).
-  std::vector<int64_t> first, last;
-  /// Whether an instruction writes the buffer.
-  std::vector<bool> written;
-  /// For an arena buffer nobody writes (a view: a reshape's result), the
-  /// instruction whose write to those bytes it reads (the last before it is
-  /// first read; its interval starts there), else -1.
-  std::vector<int64_t> viewSource;
-};
-BufferLiveness bufferLiveness(const proto::DeviceProgram &program);
-
-/// Whether buffers `a` and `b` are both in the arena and share bytes.
-bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b);
+// BufferLiveness, bufferLiveness and arenaOverlap: runtime/Executable.h.
 
 /// Per buffer of `program`: whether the host keeps it channels-last.
 /// `pool` only completes the kernels' contexts (nothing runs on it).

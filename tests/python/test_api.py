@@ -102,6 +102,29 @@ def test_collectives_of_a_split_contraction():
     assert kinds, executable.collectives
     assert all(c.count > 0 and c.bytes_per_device > 0 for c in kinds.values())
     expect_like_torch(executable)
+    # Why: fc1's product leaves partial sums over x that its bias add
+    # needs reduced.
+    why = executable.explain_collectives()
+    assert "all_reduce (sum), 1 group of 2" in why, why
+    assert "partial sum over x" in why, why
+
+
+def test_memory_estimate_adds_up():
+    executable = tessel.compile(MLP, input_shapes=SHAPES, mesh={"x": 2},
+                                plan={"x": P("x", None)})
+    for device in (0, 1):
+        memory = executable.memory_estimate(device)
+        parts = sum(memory[k] for k in ("parameters", "state", "inputs",
+                                        "arena"))
+        assert memory["total"] == parts == executable.device_memory(device)
+        # The batch's half (2x64 floats), the whole weights, no state.
+        assert memory["inputs"] == 2 * 64 * 4
+        assert memory["parameters"] > 0 and memory["state"] == 0
+        assert 0 < memory["peak_live"] <= memory["arena"]
+        assert memory["largest_live"] and all(
+            0 < b <= memory["peak_live"] for _, b in memory["largest_live"])
+    with pytest.raises(TesselError, match="device 2 is not one of"):
+        executable.memory_estimate(2)
 
 
 def test_bad_input_raises(tmp_path):
