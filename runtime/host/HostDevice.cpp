@@ -247,6 +247,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     contexts[i] = std::make_unique<kernels::KernelContext>(
         instruction, std::move(operands), std::move(results), *pool,
         &states[i]);
+    contexts[i]->workspace = workspace.get();
   }
   return absl::OkStatus();
 }

@@ -134,6 +134,10 @@ private:
   const proto::Executable *executable = nullptr;
   const proto::DeviceProgram *program_ = nullptr;
   std::unique_ptr<ThreadPool> pool;
+  /// Scratch the kernels share (kernels/Workspace.h); held by pointer so
+  /// that the contexts' pointers to it survive moving the device.
+  std::unique_ptr<kernels::Workspace> workspace =
+      std::make_unique<kernels::Workspace>();
   AlignedBytes arena;
   std::vector<AlignedBytes> inputs;
   /// This device's parts of split parameters and of the parameters steps

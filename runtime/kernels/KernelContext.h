@@ -23,6 +23,7 @@
 #include "runtime/ThreadPool.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "runtime/kernels/WindowOps.h"
+#include "runtime/kernels/Workspace.h"
 #include "runtime/proto/executable.pb.h"
 
 namespace tessel::kernels {
@@ -67,6 +68,9 @@ public:
   /// This instruction's state slot, or null where the caller keeps none
   /// (then a kernel prepares everything on every call).
   std::unique_ptr<KernelState> *state;
+  /// The device's scratch shared by its instructions, or null where the
+  /// caller keeps none (then a kernel keeps its own).
+  Workspace *workspace = nullptr;
 
   absl::StatusOr<int64_t> getInt(const std::string &name) const;
   absl::StatusOr<double> getFloat(const std::string &name) const;

@@ -38,8 +38,8 @@ struct MatmulState : KernelState {
   bool unsupported = false;
 };
 
-bool prepare(MatmulState &state, ThreadPool &pool, const MatmulShape &shape,
-             const KernelEpilogue *epilogue) {
+bool prepare(MatmulState &state, ThreadPool &pool, Workspace *workspace,
+             const MatmulShape &shape, const KernelEpilogue *epilogue) {
   state.shape = shape;
   state.pieces.clear();
   state.packs.clear();
@@ -63,9 +63,15 @@ bool prepare(MatmulState &state, ThreadPool &pool, const MatmulShape &shape,
     piece.firstRow = shape.m * p / pieces;
     piece.lastRow = shape.m * (p + 1) / pieces;
     int64_t rows = piece.lastRow - piece.firstRow;
-    dnnl::memory::desc source({rows, shape.k}, kF32, Tag::ab);
+    // A transposed left operand's rows are columns of its [k, m] storage.
+    dnnl::memory::desc source =
+        shape.sourceTransposed
+            ? dnnl::memory::desc({rows, shape.k}, kF32, Dims{1, shape.m})
+            : dnnl::memory::desc({rows, shape.k}, kF32, Tag::ab);
     dnnl::memory::desc destination({rows, shape.n}, kF32, Tag::ab);
-    dnnl::memory::desc weights(weightDims, kF32, Tag::any);
+    dnnl::memory::desc weights =
+        shape.packWeights ? dnnl::memory::desc(weightDims, kF32, Tag::any)
+                          : plain;
     dnnl::primitive_attr attributes;
     attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     std::vector<dnnl::memory::desc> sides;
@@ -89,14 +95,26 @@ bool prepare(MatmulState &state, ThreadPool &pool, const MatmulShape &shape,
         dnnl::memory(primitive.src_desc(), state.engine, DNNL_MEMORY_NONE);
     piece.destination =
         dnnl::memory(primitive.dst_desc(), state.engine, DNNL_MEMORY_NONE);
-    piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
-    for (auto &[packed, reorder] : state.packs)
-      if (packed.get_desc() == primitive.weights_desc())
-        piece.weights = packed;
-    if (!piece.weights) {
-      piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
-      state.packs.emplace_back(
-          piece.weights, dnnl::reorder(state.plainWeights, piece.weights));
+    // Scratch from the device's workspace where there is one (its piece
+    // p, bound at every run), else the piece's own.
+    if (workspace) {
+      workspace->reserve(p, primitive.scratchpad_desc().get_size());
+      piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine,
+                                   DNNL_MEMORY_NONE);
+    } else {
+      piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine);
+    }
+    if (!shape.packWeights) {
+      piece.weights = dnnl::memory(plain, state.engine, DNNL_MEMORY_NONE);
+    } else {
+      for (auto &[packed, reorder] : state.packs)
+        if (packed.get_desc() == primitive.weights_desc())
+          piece.weights = packed;
+      if (!piece.weights) {
+        piece.weights = dnnl::memory(primitive.weights_desc(), state.engine);
+        state.packs.emplace_back(
+            piece.weights, dnnl::reorder(state.plainWeights, piece.weights));
+      }
     }
     piece.stream = dnnl::stream(state.engine);
     piece.arguments = {{DNNL_ARG_SRC, piece.source},
@@ -117,22 +135,56 @@ std::optional<MatmulShape> matmulShapeOf(const KernelContext &context) {
   const TensorView &lhs = context.operands[0], &rhs = context.operands[1];
   const TensorView &result = context.results[0];
   if (lhs.type != proto::F32 || rhs.type != proto::F32 ||
-      result.type != proto::F32 || rhs.rank() != 2 || !rhs.readOnly ||
-      lhs.rank() < 1)
+      result.type != proto::F32 || rhs.rank() < 1 || lhs.rank() < 1)
     return std::nullopt;
   absl::StatusOr<DotDimensions> groups = dotDimensions(context);
   if (!groups.ok() || !groups->lhsBatch.empty() ||
-      groups->lhsContracting.size() != 1 ||
-      groups->lhsContracting[0] != lhs.rank() - 1 ||
-      groups->rhsContracting.size() != 1)
+      groups->lhsContracting.empty() ||
+      groups->lhsContracting.size() != groups->rhsContracting.size())
     return std::nullopt;
+  // The contracted dimensions must be a run at either end of each operand,
+  // in the same order on both: then each operand is a matrix of its
+  // flattened free and contracted dimensions (a weight's gradient
+  // contracts an activation's leading batch and sequence dimensions).
+  int64_t contracted = static_cast<int64_t>(groups->lhsContracting.size());
+  auto runFrom = [&](const std::vector<int64_t> &dims, int64_t first) {
+    for (int64_t i = 0; i < contracted; ++i)
+      if (dims[i] != first + i)
+        return false;
+    return true;
+  };
+  auto product = [](const TensorView &view, int64_t begin, int64_t end) {
+    int64_t result = 1;
+    for (int64_t d = begin; d < end; ++d)
+      result *= view.dims[d];
+    return result;
+  };
   MatmulShape shape;
-  shape.k = lhs.dims.back();
-  shape.m = lhs.numElements() / std::max<int64_t>(shape.k, 1);
-  shape.weightsTransposed = groups->rhsContracting[0] == 1;
-  shape.n = rhs.dims[shape.weightsTransposed ? 0 : 1];
+  shape.packWeights = rhs.readOnly;
+  int64_t lhsRank = lhs.rank(), rhsRank = rhs.rank();
+  if (runFrom(groups->lhsContracting, lhsRank - contracted)) {
+    shape.k = product(lhs, lhsRank - contracted, lhsRank);
+    shape.m = product(lhs, 0, lhsRank - contracted);
+  } else if (runFrom(groups->lhsContracting, 0)) {
+    shape.sourceTransposed = true;
+    shape.k = product(lhs, 0, contracted);
+    shape.m = product(lhs, contracted, lhsRank);
+  } else {
+    return std::nullopt;
+  }
+  if (runFrom(groups->rhsContracting, 0)) {
+    shape.n = product(rhs, contracted, rhsRank);
+    if (product(rhs, 0, contracted) != shape.k)
+      return std::nullopt;
+  } else if (runFrom(groups->rhsContracting, rhsRank - contracted)) {
+    shape.weightsTransposed = true;
+    shape.n = product(rhs, 0, rhsRank - contracted);
+    if (product(rhs, rhsRank - contracted, rhsRank) != shape.k)
+      return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
   if (shape.m == 0 || shape.n == 0 || shape.k == 0 ||
-      rhs.dims[shape.weightsTransposed ? 1 : 0] != shape.k ||
       result.numElements() != shape.m * shape.n)
     return std::nullopt;
   return shape;
@@ -146,7 +198,7 @@ multiplyWithOneDnn(KernelContext &context, std::unique_ptr<KernelState> &slot,
     auto fresh = std::make_unique<MatmulState>();
     if (std::optional<MatmulShape> shape = matmulShapeOf(context))
       prepareWithEpilogue(*fresh, epilogue, [&](const KernelEpilogue *with) {
-        return prepare(*fresh, context.pool, *shape, with);
+        return prepare(*fresh, context.pool, context.workspace, *shape, with);
       });
     else
       fresh->unsupported = true;
@@ -159,7 +211,7 @@ multiplyWithOneDnn(KernelContext &context, std::unique_ptr<KernelState> &slot,
   float *out = state->epilogue ? epilogue->result.as<float>()
                                : context.results[0].as<float>();
   try {
-    if (state->packedFrom != rhs.data) {
+    if (shape.packWeights && state->packedFrom != rhs.data) {
       state->plainWeights.set_data_handle(rhs.data);
       dnnl::stream stream(state->engine);
       for (auto &[packed, reorder] : state->packs)
@@ -167,8 +219,15 @@ multiplyWithOneDnn(KernelContext &context, std::unique_ptr<KernelState> &slot,
       stream.wait();
       state->packedFrom = rhs.data; // Read-only: the same at every run.
     }
-    for (Piece &piece : state->pieces) {
-      piece.source.set_data_handle(lhs.as<float>() + piece.firstRow * shape.k);
+    for (size_t p = 0; p < state->pieces.size(); ++p) {
+      Piece &piece = state->pieces[p];
+      piece.source.set_data_handle(lhs.as<float>() +
+                                   piece.firstRow *
+                                       (shape.sourceTransposed ? 1 : shape.k));
+      if (!shape.packWeights)
+        piece.weights.set_data_handle(rhs.data);
+      if (context.workspace)
+        piece.scratch.set_data_handle(context.workspace->piece(p));
       piece.destination.set_data_handle(out + piece.firstRow * shape.n);
       if (state->epilogue)
         setSideHandles(state->postOps, *epilogue, piece.sides, 0,

@@ -1,12 +1,15 @@
 //===- OneDnnMatmul.h - Matrix products on oneDNN's matmul ------*- C++ -*-===//
 //
-// An f32 product of a row-major [m, k] left operand and read-only weights
-// ([k, n], or [n, k] read transposed) runs on oneDNN's matmul primitive:
-// the weights packed into its layout once (dnnl_sgemm packs them again at
-// every call), the rows split into one piece per pool thread, each its own
-// primitive on one OpenMP thread, and an epilogue (bias, activation,
-// residual) computed as post-ops. Primitives and packed weights are built
-// at the first run and kept in the instruction's KernelState.
+// An f32 product of a row-major [m, k] left operand (or [k, m] read
+// transposed: a weight's gradient) and rank-2 weights ([k, n], or [n, k]
+// read transposed) runs on oneDNN's matmul primitive: read-only weights
+// packed into its layout once (dnnl_sgemm packs them again at every
+// call), others read in place; the rows split into one piece per pool
+// thread, each its own primitive on one OpenMP thread, with its scratch
+// from the device's Workspace (dnnl_sgemm allocates its packing buffers
+// per call); and an epilogue (bias, activation, residual) computed as
+// post-ops. Primitives and packed weights are built at the first run and
+// kept in the instruction's KernelState.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,11 +28,15 @@ namespace tessel::kernels {
 struct MatmulShape {
   int64_t m = 0, n = 0, k = 0;
   bool weightsTransposed = false; // Weights given as [n, k].
+  bool sourceTransposed = false;  // The left operand given as [k, m].
+  /// Read-only weights, packed into oneDNN's layout once; others (weights
+  /// a training step updates, activations) are read where they are.
+  bool packWeights = false;
 };
 
 /// Whether the dot_general of `context` is such a product: f32, no
-/// batching, the left operand's contracted dimension its last, a rank-2
-/// right operand that is read-only.
+/// batching, the contracted dimensions a run at the start or the end of
+/// each operand (its other dimensions flattened into m or n).
 std::optional<MatmulShape> matmulShapeOf(const KernelContext &context);
 
 /// Runs the product on oneDNN, with `epilogue` if given (which postOpsOf
