@@ -36,6 +36,9 @@ struct MatmulState : KernelState {
   std::vector<PostOp> postOps;
   bool epilogue = false;
   bool unsupported = false;
+  /// Whether the pieces' scratch is the device workspace's (prepared with
+  /// one) rather than their own (prepared by a caller without one).
+  bool sharedScratch = false;
 };
 
 bool prepare(MatmulState &state, ThreadPool &pool, Workspace *workspace,
@@ -97,6 +100,7 @@ bool prepare(MatmulState &state, ThreadPool &pool, Workspace *workspace,
         dnnl::memory(primitive.dst_desc(), state.engine, DNNL_MEMORY_NONE);
     // Scratch from the device's workspace where there is one (its piece
     // p, bound at every run), else the piece's own.
+    state.sharedScratch = workspace != nullptr;
     if (workspace) {
       workspace->reserve(p, primitive.scratchpad_desc().get_size());
       piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine,
@@ -226,7 +230,7 @@ multiplyWithOneDnn(KernelContext &context, std::unique_ptr<KernelState> &slot,
                                        (shape.sourceTransposed ? 1 : shape.k));
       if (!shape.packWeights)
         piece.weights.set_data_handle(rhs.data);
-      if (context.workspace)
+      if (state->sharedScratch && context.workspace)
         piece.scratch.set_data_handle(context.workspace->piece(p));
       piece.destination.set_data_handle(out + piece.firstRow * shape.n);
       if (state->epilogue)
