@@ -73,10 +73,6 @@ absl::StatusOr<int> StepSignature::indexOf(const std::string &name) const {
       ")"));
 }
 
-int64_t deviceBytes(const proto::Executable &executable, int device) {
-  return estimateMemory(executable, device).total();
-}
-
 int64_t meshSize(const proto::Mesh &mesh) {
   int64_t size = 1;
   for (const proto::MeshAxis &axis : mesh.axes())
@@ -445,12 +441,23 @@ absl::StatusOr<proto::Executable> parseExecutable(std::string_view bytes,
 
 namespace {
 
+/// A buffer's bytes (0 if they overflow).
+int64_t bufferBytes(const proto::Buffer &buffer) {
+  return std::max<int64_t>(
+      0,
+      checkedProduct(buffer.dims(), kernels::byteSize(buffer.element_type())));
+}
+
+/// An enum value's name in lower case ("ALL_REDUCE" -> "all_reduce").
+std::string lowerCase(std::string name) {
+  for (char &c : name)
+    c = static_cast<char>(std::tolower(c));
+  return name;
+}
+
 /// "all_reduce" for a collective's kind.
 std::string kindName(const proto::Collective &collective) {
-  std::string kind = proto::Collective::Kind_Name(collective.kind());
-  for (char &c : kind)
-    c = static_cast<char>(std::tolower(c));
-  return kind;
+  return lowerCase(proto::Collective::Kind_Name(collective.kind()));
 }
 
 /// The bytes one device moves for `instruction` (a collective of
@@ -459,12 +466,9 @@ std::string kindName(const proto::Collective &collective) {
 int64_t bytesMoved(const proto::DeviceProgram &program,
                    const proto::Instruction &instruction) {
   auto bytesOf = [&](int64_t id) -> int64_t {
-    if (id < 0 || id >= program.buffers_size())
-      return 0;
-    const proto::Buffer &buffer = program.buffers(id);
-    return std::max<int64_t>(
-        0, checkedProduct(buffer.dims(),
-                          kernels::byteSize(buffer.element_type())));
+    return id < 0 || id >= program.buffers_size()
+               ? 0
+               : bufferBytes(program.buffers(id));
   };
   const proto::Collective &collective = instruction.collective();
   if (collective.kind() == proto::Collective::HALO_EXCHANGE &&
@@ -508,15 +512,6 @@ countCollectives(const proto::Executable &executable) {
     result.push_back(count);
   return result;
 }
-
-namespace {
-int64_t bufferBytes(const proto::Buffer &buffer) {
-  int64_t bytes = kernels::byteSize(buffer.element_type());
-  for (int64_t d : buffer.dims())
-    bytes *= d;
-  return bytes;
-}
-} // namespace
 
 bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b) {
   const proto::Buffer &x = program.buffers(a), &y = program.buffers(b);
@@ -584,7 +579,10 @@ std::string humanBytes(int64_t bytes) {
 }
 } // namespace
 
-MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
+namespace {
+/// What `device` holds (the estimate's parts, no peak): what deviceBytes
+/// sums, without the liveness analysis.
+MemoryEstimate holdingsOf(const proto::Executable &executable, int device) {
   MemoryEstimate estimate;
   if (device < 0 || device >= executable.programs_size())
     return estimate;
@@ -599,7 +597,7 @@ MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
          buffer.storage() != proto::Buffer::PARAMETER) ||
         !counted.insert({buffer.storage(), buffer.index()}).second)
       continue;
-    int64_t bytes = std::max<int64_t>(0, bufferBytes(buffer));
+    int64_t bytes = bufferBytes(buffer);
     if (buffer.storage() == proto::Buffer::PARAMETER)
       estimate.parameters += bytes;
     else if (updatedInputs.count(buffer.index()))
@@ -608,6 +606,19 @@ MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
       estimate.inputs += bytes;
   }
   estimate.arena = static_cast<int64_t>(program.arena_bytes());
+  return estimate;
+}
+} // namespace
+
+int64_t deviceBytes(const proto::Executable &executable, int device) {
+  return holdingsOf(executable, device).total();
+}
+
+MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
+  MemoryEstimate estimate = holdingsOf(executable, device);
+  if (device < 0 || device >= executable.programs_size())
+    return estimate;
+  const proto::DeviceProgram &program = executable.programs(device);
   // Live arena bytes per instruction: the union of the live buffers'
   // bytes (views share their source's).
   BufferLiveness live = bufferLiveness(program);
@@ -695,13 +706,11 @@ std::string explainCollectives(const proto::Executable &executable) {
       continue;
     const proto::Collective &collective = instruction.collective();
     std::string kind = kindName(collective);
-    if (collective.reduction() != proto::Collective::REDUCTION_UNSPECIFIED) {
-      std::string reduction =
-          proto::Collective::Reduction_Name(collective.reduction());
-      for (char &c : reduction)
-        c = static_cast<char>(std::tolower(c));
-      absl::StrAppend(&kind, " (", reduction, ")");
-    }
+    if (collective.reduction() != proto::Collective::REDUCTION_UNSPECIFIED)
+      absl::StrAppend(
+          &kind, " (",
+          lowerCase(proto::Collective::Reduction_Name(collective.reduction())),
+          ")");
     int64_t members =
         collective.groups_size() > 0 ? collective.groups(0).values_size() : 0;
     int64_t bytes = bytesMoved(program, instruction);

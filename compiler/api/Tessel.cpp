@@ -345,19 +345,26 @@ std::vector<CollectiveCount> Compiled::collectives() const {
   return countCollectives(executable_);
 }
 
-absl::StatusOr<int64_t> Compiled::deviceMemory(int device) const {
-  if (device < 0 || device >= executable_.programs_size())
+namespace {
+/// OK if `device` is one of `executable`'s devices.
+absl::Status checkDevice(const proto::Executable &executable, int device) {
+  if (device < 0 || device >= executable.programs_size())
     return absl::OutOfRangeError(
         absl::StrCat("device ", device, " is not one of the executable's ",
-                     executable_.programs_size()));
+                     executable.programs_size()));
+  return absl::OkStatus();
+}
+} // namespace
+
+absl::StatusOr<int64_t> Compiled::deviceMemory(int device) const {
+  if (absl::Status status = checkDevice(executable_, device); !status.ok())
+    return status;
   return deviceBytes(executable_, device);
 }
 
 absl::StatusOr<MemoryEstimate> Compiled::memoryEstimate(int device) const {
-  if (device < 0 || device >= executable_.programs_size())
-    return absl::OutOfRangeError(
-        absl::StrCat("device ", device, " is not one of the executable's ",
-                     executable_.programs_size()));
+  if (absl::Status status = checkDevice(executable_, device); !status.ok())
+    return status;
   return estimateMemory(executable_, device);
 }
 

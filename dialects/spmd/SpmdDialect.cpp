@@ -194,8 +194,12 @@ void setSharding(mlir::Value value, ShardingAttr sharding) {
               mlir::ArrayAttr::get(op->getContext(), shardings));
 }
 
-mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why) {
+mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why,
+                                    mlir::Value moved) {
   mlir::MLIRContext *context = loc.getContext();
+  if (moved)
+    if (std::string name = tensorName(moved); !name.empty())
+      loc = mlir::NameLoc::get(mlir::StringAttr::get(context, name), loc);
   auto metadata = mlir::DictionaryAttr::get(
       context,
       {mlir::NamedAttribute(
@@ -246,6 +250,14 @@ std::string tensorName(mlir::Value value) {
     return "";
   }
   return locationName(value.getDefiningOp()->getLoc());
+}
+
+std::string describeOp(mlir::Operation *op) {
+  std::string name = locationName(op->getLoc());
+  std::string text = op->getName().getStringRef().str();
+  if (!name.empty())
+    text += " '" + name + "'";
+  return text;
 }
 
 std::string describeLayout(ShardingAttr sharding, int64_t rank) {

@@ -49,11 +49,17 @@ ShardingAttr getSharding(mlir::Value value);
 /// of the same op that have none get fully open shardings.
 void setSharding(mlir::Value value, ShardingAttr sharding);
 
-/// `loc` carrying why the collectives made there exist ("operand 1 of
-/// graph.dot_general 'h': ..."), as the metadata of a fused location: it
+/// `loc` carrying why the collectives made there exist ("graph.add 'h'
+/// needs operand 1 ..."), as the metadata of a fused location: it
 /// survives rewriting, and CSE, which fuses the locations of the ops it
-/// merges, keeps the reasons of both.
-mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why);
+/// merges, keeps the reasons of both. With `moved`, named after that
+/// tensor (the collectives' instructions then are).
+mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why,
+                                    mlir::Value moved = {});
+
+/// "graph.dot_general 'h'": an op and the tensor it computes, for the
+/// reasons collectives give.
+std::string describeOp(mlir::Operation *op);
 
 /// The reasons withCollectiveOrigin recorded anywhere in `loc`, in order,
 /// each once.

@@ -359,9 +359,7 @@ public:
       auto rows = [](int64_t count) {
         return std::to_string(count) + (count == 1 ? " row" : " rows");
       };
-      std::string opName = spmd::locationName(op->getLoc());
-      std::string why = "halo of " + op->getName().getStringRef().str() +
-                        (opName.empty() ? std::string() : " '" + opName + "'") +
+      std::string why = "halo of " + spmd::describeOp(op) +
                         ": its windows along dimension " + std::to_string(d) +
                         ", split over " + llvm::join(names, ",") + ", reach " +
                         rows(halo->low) + " into the previous part and " +
@@ -369,13 +367,9 @@ public:
                         (halo->low < 0 || halo->high < 0
                              ? " (a negative count drops rows of its own)"
                              : "");
-      // Located at the op, named after the tensor moved.
-      mlir::Location loc = op->getLoc();
-      if (std::string moved = spmd::tensorName(input); !moved.empty())
-        loc = mlir::NameLoc::get(builder.getStringAttr(moved), loc);
       input = spmd::HaloExchangeOp::create(
-          builder, spmd::withCollectiveOrigin(loc, why), type.clone(shape),
-          input, sharding.getMesh(),
+          builder, spmd::withCollectiveOrigin(op->getLoc(), why, input),
+          type.clone(shape), input, sharding.getMesh(),
           builder.getStrArrayAttr(
               llvm::SmallVector<llvm::StringRef>(names.begin(), names.end())),
           builder.getI64IntegerAttr(d), builder.getI64IntegerAttr(halo->low),

@@ -22,6 +22,7 @@ namespace {
 
 using propagation::AxisList;
 using spmd::AxisRefAttr;
+using spmd::describeOp;
 using spmd::MeshAttr;
 using spmd::OpShardingRuleAttr;
 using spmd::overlapsAny;
@@ -110,22 +111,10 @@ void Inserter::reshardOperand(
   std::string from =
       spmd::describeLayout(spmd::getSharding(operand), rankOf(operand));
   // Located at the consumer, named after the tensor moved.
-  mlir::Location loc = op->getLoc();
-  if (std::string name = spmd::tensorName(operand); !name.empty())
-    loc = mlir::NameLoc::get(mlir::StringAttr::get(context, name), loc);
   auto reshard = spmd::ReshardOp::create(
-      builder, spmd::withCollectiveOrigin(loc, why(from)), operand, sharding);
+      builder, spmd::withCollectiveOrigin(op->getLoc(), why(from), operand),
+      operand, sharding);
   op->setOperand(i, reshard.getResult());
-}
-
-/// "graph.dot_general 'h'": an op and the tensor it computes, for the
-/// reasons collectives give.
-std::string describeOp(mlir::Operation *op) {
-  std::string name = spmd::locationName(op->getLoc());
-  std::string text = op->getName().getStringRef().str();
-  if (!name.empty())
-    text += " '" + name + "'";
-  return text;
 }
 
 /// " ('x')" for a named tensor, else nothing.

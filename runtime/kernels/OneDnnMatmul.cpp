@@ -54,6 +54,7 @@ bool prepare(MatmulState &state, ThreadPool &pool, Workspace *workspace,
       state.postOps = std::move(*ops);
     }
   }
+  state.sharedScratch = workspace != nullptr;
   Dims weightDims = {shape.k, shape.n};
   dnnl::memory::desc plain(weightDims, kF32,
                            shape.weightsTransposed ? Tag::ba : Tag::ab);
@@ -100,7 +101,6 @@ bool prepare(MatmulState &state, ThreadPool &pool, Workspace *workspace,
         dnnl::memory(primitive.dst_desc(), state.engine, DNNL_MEMORY_NONE);
     // Scratch from the device's workspace where there is one (its piece
     // p, bound at every run), else the piece's own.
-    state.sharedScratch = workspace != nullptr;
     if (workspace) {
       workspace->reserve(p, primitive.scratchpad_desc().get_size());
       piece.scratch = dnnl::memory(primitive.scratchpad_desc(), state.engine,
