@@ -12,9 +12,11 @@
 
 namespace tessel {
 
-void buildPropagationPipeline(mlir::OpPassManager &manager) {
+void buildPropagationPipeline(mlir::OpPassManager &manager, bool origins) {
+  propagation::PropagatePassOptions options;
+  options.origins = origins;
   manager.nest<mlir::func::FuncOp>().addPass(
-      propagation::createPropagatePass());
+      propagation::createPropagatePass(options));
 }
 
 void buildAutoShardPipeline(mlir::OpPassManager &manager,
@@ -61,7 +63,7 @@ void registerTesselPipelines() {
   mlir::PassPipelineRegistration<>(
       "tessel-propagation-pipeline",
       "Give every tensor a sharding, from the annotations",
-      buildPropagationPipeline);
+      [](mlir::OpPassManager &manager) { buildPropagationPipeline(manager); });
   mlir::PassPipelineRegistration<AutoShardPipelineOptions>(
       "tessel-auto-shard-pipeline",
       "Choose shardings by the cost model, then propagate",

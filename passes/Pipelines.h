@@ -26,8 +26,10 @@
 
 namespace tessel {
 
-/// --spmd-propagate on every function.
-void buildPropagationPipeline(mlir::OpPassManager &manager);
+/// --spmd-propagate on every function (recording origins, --spmd-propagate's
+/// `origins` option, if asked).
+void buildPropagationPipeline(mlir::OpPassManager &manager,
+                              bool origins = false);
 
 struct AutoShardPipelineOptions
     : public mlir::PassPipelineOptions<AutoShardPipelineOptions> {

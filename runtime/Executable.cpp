@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "runtime/ElementType.h"
 #include "runtime/kernels/ElementTypes.h"
 
@@ -724,8 +725,12 @@ std::string explainCollectives(const proto::Executable &executable) {
     absl::StrAppend(&text, "\n");
     if (instruction.origins().empty())
       absl::StrAppend(&text, "     why: not recorded\n");
+    // A reason's further lines (where each layout came from) indent
+    // under it.
     for (const std::string &origin : instruction.origins())
-      absl::StrAppend(&text, "     why: ", origin, "\n");
+      absl::StrAppend(&text, "     why: ",
+                      absl::StrReplaceAll(origin, {{"\n", "\n          "}}),
+                      "\n");
   }
   if (number == 0)
     absl::StrAppend(&text, "  none\n");

@@ -310,6 +310,8 @@ int main(int argc, char **argv) {
   sharding.deviceProfile = deviceProfile;
   sharding.autoSeconds = autoSeconds;
   sharding.explain = explainFlag;
+  // The program --emit=mlir prints shows the shardings alone.
+  sharding.origins = emit != Emit::Mlir;
   // Searches over a second say how they go, twice a second at most.
   double lastSaid = 0.5;
   sharding.onProgress = [&lastSaid](double seconds, double modeled) {

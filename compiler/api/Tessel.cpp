@@ -247,7 +247,8 @@ absl::Status Model::shard(const ShardingOptions &options) {
     }
     if (failed(applyPlan(module, plan, mesh,
                          s.model.imported ? s.model.imported->readers
-                                          : TensorReaders())))
+                                          : TensorReaders(),
+                         options.origins)))
       return s.failure("the plan does not apply");
     s.hasMesh = true;
   }
@@ -262,6 +263,7 @@ absl::Status Model::shard(const ShardingOptions &options) {
     autoOptions.seconds = options.autoSeconds;
     autoOptions.onProgress = options.onProgress;
     autoOptions.memoryBudget = options.memoryBudget;
+    autoOptions.recordOrigins = options.origins;
     if (!options.explain.empty()) {
       auto functions = module.getOps<mlir::func::FuncOp>();
       if (!functions.empty())
@@ -279,7 +281,7 @@ absl::Status Model::shard(const ShardingOptions &options) {
       return s.failure("auto-sharding failed");
     s.report = *report;
   }
-  if (s.hasMesh && failed(propagateShardings(module)))
+  if (s.hasMesh && failed(propagateShardings(module, options.origins)))
     return s.failure("sharding propagation failed");
   return absl::OkStatus();
 }

@@ -90,6 +90,13 @@ struct ShardingOptions {
   /// With autoShard: called as the search improves (seconds so far, modeled
   /// seconds per step of the best plan).
   std::function<void(double, double)> onProgress;
+  /// Record where each tensor's layout came from (the plan, --auto's
+  /// modeled gain, propagation from a named tensor through a named op), so
+  /// that the reasons of the collectives (Compiled::explainCollectives)
+  /// name the layouts that conflicted and their origins. They live in the
+  /// IR from the plan to the collectives (spmd.origins), then in the
+  /// executable's reasons.
+  bool origins = true;
 };
 
 /// A training step (Model::train): empty loss, none.

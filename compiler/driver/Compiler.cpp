@@ -10,10 +10,10 @@
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include "compiler/translate/ExportExecutable.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "passes/Pipelines.h"
-#include "compiler/translate/ExportExecutable.h"
 
 namespace tessel {
 
@@ -37,8 +37,10 @@ runPipeline(mlir::ModuleOp module,
   return manager.run(module);
 }
 
-mlir::LogicalResult propagateShardings(mlir::ModuleOp module) {
-  return runPipeline(module, buildPropagationPipeline);
+mlir::LogicalResult propagateShardings(mlir::ModuleOp module, bool origins) {
+  return runPipeline(module, [&](mlir::OpPassManager &manager) {
+    buildPropagationPipeline(manager, origins);
+  });
 }
 
 mlir::FailureOr<autoshard::AutoShardReport>

@@ -23,8 +23,11 @@
 namespace tessel {
 
 /// Runs sharding propagation (--spmd-propagate) on `module` in place: every
-/// op gets `spmd.shardings` from the user annotations on the module.
-mlir::LogicalResult propagateShardings(mlir::ModuleOp module);
+/// op gets `spmd.shardings` from the user annotations on the module; with
+/// `origins`, `spmd.origins` too (where each dimension's sharding came
+/// from, for the reasons insertCollectives gives).
+mlir::LogicalResult propagateShardings(mlir::ModuleOp module,
+                                       bool origins = false);
 
 /// Chooses the shardings of a module with a mesh by `model` (the
 /// spmd-auto-shard pass's algorithm, with a report and progress), in place;

@@ -259,7 +259,8 @@ mlir::Value lookupTensor(mlir::func::FuncOp function, llvm::StringRef name) {
 
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
                               const proto::PlanMesh &flagMesh,
-                              const TensorReaders &readersByName) {
+                              const TensorReaders &readersByName,
+                              bool recordOrigins) {
   mlir::MLIRContext *context = module.getContext();
   loadTesselDialects(*context);
   mlir::Location loc = module.getLoc();
@@ -382,6 +383,15 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
             << " unequal parts: the last devices hold padding";
     }
     spmd::setSharding(value, sharding);
+    if (recordOrigins) {
+      // Dimensions the entry leaves open and whole are not its decision.
+      llvm::SmallVector<std::string> origins;
+      for (const SpecDimension &dim : *spec)
+        origins.push_back(dim.open && dim.axes.empty()
+                              ? std::string()
+                              : "the plan's entry for " + label);
+      spmd::setOrigins(value, origins);
+    }
     // A function result by that name is that tensor returned.
     for (unsigned i = 0; i < function.getNumResults(); ++i)
       if (auto name = function.getResultAttrOfType<mlir::StringAttr>(

@@ -55,10 +55,12 @@ using TensorReaders = std::map<std::string, std::vector<std::string>>;
 /// Adds `mesh` and the plan's shardings to the module's function. `mesh`
 /// overrides the plan's (they must agree if both are given). Entries that
 /// name a node and operand find their tensor in `readers`. Errors are
-/// diagnostics naming the tensor.
+/// diagnostics naming the tensor. With `recordOrigins`, each annotated
+/// tensor also records the entry as its dimensions' origin (spmd.origins).
 mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
                               const proto::PlanMesh &mesh,
-                              const TensorReaders &readers = {});
+                              const TensorReaders &readers = {},
+                              bool recordOrigins = false);
 
 /// `plan` in protobuf text form, the mesh and each tensor on a line;
 /// `notes` adds a comment to the lines of the tensors it names.

@@ -20,6 +20,20 @@ void SpmdDialect::initialize() {
       >();
 }
 
+/// Whether `origins` is an array of one string per dimension of `type`.
+static mlir::LogicalResult
+verifyOrigins(mlir::Operation *, mlir::Attribute origins, mlir::Type type) {
+  auto array = mlir::dyn_cast<mlir::ArrayAttr>(origins);
+  auto tensor = mlir::dyn_cast<mlir::RankedTensorType>(type);
+  if (!array || !tensor ||
+      static_cast<int64_t>(array.size()) != tensor.getRank() ||
+      !llvm::all_of(array, [](mlir::Attribute origin) {
+        return mlir::isa<mlir::StringAttr>(origin);
+      }))
+    return mlir::failure();
+  return mlir::success();
+}
+
 /// The type of argument or result `index` of a function-like `op`.
 static mlir::Type valueType(mlir::Operation *op, unsigned index,
                             bool isArgument) {
@@ -43,6 +57,17 @@ static mlir::LogicalResult verifyValueSharding(mlir::Operation *op,
              << "'" << SpmdDialect::kGlobalShapeAttr
              << "' must be an array of one size per dimension of a ranked "
                 "function argument or result";
+    return mlir::success();
+  }
+  if (attr.getName() == SpmdDialect::kOriginsAttr) {
+    auto type = mlir::dyn_cast_or_null<mlir::RankedTensorType>(
+        valueType(op, index, isArgument));
+    if (!isArgument || !type ||
+        mlir::failed(verifyOrigins(op, attr.getValue(), type)))
+      return op->emitError()
+             << "'" << SpmdDialect::kOriginsAttr
+             << "' on a function argument must be an array of one string "
+                "per dimension of a ranked tensor";
     return mlir::success();
   }
   if (attr.getName() != SpmdDialect::kShardingAttr)
@@ -87,6 +112,18 @@ SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
       if (mlir::failed(verifySharding(op, typed, result.getType())))
         return mlir::failure();
     }
+    return mlir::success();
+  }
+  if (attr.getName() == kOriginsAttr) {
+    auto origins = mlir::dyn_cast<mlir::ArrayAttr>(attr.getValue());
+    if (!origins || origins.size() != op->getNumResults() ||
+        llvm::any_of(llvm::zip(origins, op->getResultTypes()), [&](auto pair) {
+          return mlir::failed(
+              verifyOrigins(op, std::get<0>(pair), std::get<1>(pair)));
+        }))
+      return op->emitError()
+             << "'" << kOriginsAttr
+             << "' needs, per result, an array of one string per dimension";
     return mlir::success();
   }
   if (attr.getName() == kShardingRuleAttr) {
@@ -192,6 +229,68 @@ void setSharding(mlir::Value value, ShardingAttr sharding) {
   }
   op->setAttr(SpmdDialect::kShardingsAttr,
               mlir::ArrayAttr::get(op->getContext(), shardings));
+}
+
+llvm::SmallVector<std::string> getOrigins(mlir::Value value) {
+  mlir::ArrayAttr origins;
+  if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(value)) {
+    if (auto function = mlir::dyn_cast<mlir::FunctionOpInterface>(
+            argument.getOwner()->getParentOp()))
+      origins = function.getArgAttrOfType<mlir::ArrayAttr>(
+          argument.getArgNumber(), SpmdDialect::kOriginsAttr);
+  } else {
+    auto result = mlir::cast<mlir::OpResult>(value);
+    if (auto perResult = result.getOwner()->getAttrOfType<mlir::ArrayAttr>(
+            SpmdDialect::kOriginsAttr);
+        perResult && perResult.size() > result.getResultNumber())
+      origins =
+          mlir::dyn_cast<mlir::ArrayAttr>(perResult[result.getResultNumber()]);
+  }
+  llvm::SmallVector<std::string> texts;
+  if (origins)
+    for (mlir::Attribute origin : origins)
+      texts.push_back(mlir::cast<mlir::StringAttr>(origin).str());
+  return texts;
+}
+
+void setOrigins(mlir::Value value, llvm::ArrayRef<std::string> origins) {
+  mlir::MLIRContext *context = value.getContext();
+  auto array = [&](llvm::ArrayRef<std::string> texts) {
+    llvm::SmallVector<mlir::Attribute> attrs;
+    for (const std::string &text : texts)
+      attrs.push_back(mlir::StringAttr::get(context, text));
+    return mlir::ArrayAttr::get(context, attrs);
+  };
+  if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(value)) {
+    auto function = mlir::cast<mlir::FunctionOpInterface>(
+        argument.getOwner()->getParentOp());
+    function.setArgAttr(argument.getArgNumber(), SpmdDialect::kOriginsAttr,
+                        array(origins));
+    return;
+  }
+  auto result = mlir::cast<mlir::OpResult>(value);
+  mlir::Operation *op = result.getOwner();
+  llvm::SmallVector<mlir::Attribute> perResult;
+  for (mlir::OpResult other : op->getResults()) {
+    llvm::SmallVector<std::string> texts =
+        other == result
+            ? llvm::SmallVector<std::string>(origins.begin(), origins.end())
+            : getOrigins(other);
+    if (auto type = mlir::dyn_cast<mlir::RankedTensorType>(other.getType()))
+      texts.resize(type.getRank());
+    perResult.push_back(array(texts));
+  }
+  op->setAttr(SpmdDialect::kOriginsAttr,
+              mlir::ArrayAttr::get(context, perResult));
+}
+
+void dropOrigins(mlir::Operation *root) {
+  root->walk([](mlir::Operation *op) {
+    op->removeAttr(SpmdDialect::kOriginsAttr);
+    if (auto function = mlir::dyn_cast<mlir::FunctionOpInterface>(op))
+      for (unsigned i = 0; i < function.getNumArguments(); ++i)
+        function.removeArgAttr(i, SpmdDialect::kOriginsAttr);
+  });
 }
 
 mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why,

@@ -49,6 +49,19 @@ ShardingAttr getSharding(mlir::Value value);
 /// of the same op that have none get fully open shardings.
 void setSharding(mlir::Value value, ShardingAttr sharding);
 
+/// Per dimension of `value`, where its sharding came from (`spmd.origins`;
+/// an empty string where nothing is recorded); empty if origins were not
+/// recorded for it.
+llvm::SmallVector<std::string> getOrigins(mlir::Value value);
+
+/// Records `origins` (one per dimension) for `value` where getOrigins
+/// reads them.
+void setOrigins(mlir::Value value, llvm::ArrayRef<std::string> origins);
+
+/// Removes every `spmd.origins` under `root` (once the collectives that
+/// they explain are made).
+void dropOrigins(mlir::Operation *root);
+
 /// `loc` carrying why the collectives made there exist ("graph.add 'h'
 /// needs operand 1 ..."), as the metadata of a fused location: it
 /// survives rewriting, and CSE, which fuses the locations of the ops it

@@ -36,6 +36,13 @@ def Spmd_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kShardingsAttr = "spmd.shardings";
     /// Op attribute: a sharding rule that replaces the op's own.
     static constexpr ::llvm::StringLiteral kShardingRuleAttr = "spmd.sharding_rule";
+    /// Op attribute (one array per result) and function argument attribute
+    /// (one array): per dimension, where its sharding came from (the plan,
+    /// --auto, propagation from a named tensor through a named op); an
+    /// empty string where nothing sharded it. Written when origins are
+    /// asked for (--spmd-propagate=origins=true), read by
+    /// --spmd-insert-explicit-reshards to explain the collectives it makes.
+    static constexpr ::llvm::StringLiteral kOriginsAttr = "spmd.origins";
     /// Key of the dictionary a fused location carries as metadata: why the
     /// collectives made at that location exist (see withCollectiveOrigin).
     static constexpr ::llvm::StringLiteral kCollectiveOriginKey = "spmd.collective_origin";

@@ -14,6 +14,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -58,9 +59,48 @@ std::string formatDims(const Dims &dims) {
   return "[" + llvm::join(out, ", ") + "]";
 }
 
-/// One line per candidate of node `n`, each priced with every other node
-/// as `solution` chose: its own cost, its reshards to and from its
-/// neighbours, its memory.
+/// A candidate of a node priced with every other node as the solution
+/// chose: its own compute and all-reduces, its reshards to and from its
+/// neighbours (seconds).
+struct LocalCost {
+  double compute = 0, communication = 0, reshards = 0;
+  double total() const { return compute + communication + reshards; }
+};
+
+/// The edges of each node of `problem`.
+std::vector<std::vector<int32_t>> edgesByNode(const ShardingProblem &problem) {
+  std::vector<std::vector<int32_t>> edges(problem.nodes.size());
+  for (auto [e, edge] : llvm::enumerate(problem.edges)) {
+    edges[edge.u].push_back(static_cast<int32_t>(e));
+    edges[edge.v].push_back(static_cast<int32_t>(e));
+  }
+  return edges;
+}
+
+/// Node `n`'s candidates priced (LocalCost); `edgesOfNode` are its edges.
+std::vector<LocalCost> localCosts(const std::vector<StrategyNode> &nodes,
+                                  int32_t n, const ShardingProblem &problem,
+                                  llvm::ArrayRef<int32_t> edgesOfNode,
+                                  const Solution &solution,
+                                  const StrategyCosts &costs) {
+  const StrategyNode &node = nodes[n];
+  std::vector<LocalCost> result(node.size());
+  for (size_t s = 0; s < node.size(); ++s) {
+    std::tie(result[s].compute, result[s].communication) =
+        costs.strategySeconds(node, s);
+    for (int32_t e : edgesOfNode) {
+      const ShardingProblem::Edge &edge = problem.edges[e];
+      size_t a = edge.u == n ? s : solution.choice[edge.u];
+      size_t b = edge.v == n ? s : solution.choice[edge.v];
+      result[s].reshards +=
+          static_cast<double>(edge.costs[a * nodes[edge.v].size() + b]) /
+          kPicoseconds;
+    }
+  }
+  return result;
+}
+
+/// One line per candidate of node `n` (localCosts), with its memory.
 std::string explainCandidates(const std::vector<StrategyNode> &nodes, int32_t n,
                               const ShardingProblem &problem,
                               const Solution &solution,
@@ -68,27 +108,44 @@ std::string explainCandidates(const std::vector<StrategyNode> &nodes, int32_t n,
   std::string text;
   llvm::raw_string_ostream out(text);
   const StrategyNode &node = nodes[n];
-  for (size_t s = 0; s < node.size(); ++s) {
-    auto [compute, communication] = costs.strategySeconds(node, s);
-    double reshards = 0;
-    for (const ShardingProblem::Edge &edge : problem.edges) {
-      if (edge.u != n && edge.v != n)
-        continue;
-      size_t a = edge.u == n ? s : solution.choice[edge.u];
-      size_t b = edge.v == n ? s : solution.choice[edge.v];
-      reshards +=
-          static_cast<double>(edge.costs[a * nodes[edge.v].size() + b]) /
-          kPicoseconds;
-    }
+  std::vector<LocalCost> local =
+      localCosts(nodes, n, problem, edgesByNode(problem)[n], solution, costs);
+  for (size_t s = 0; s < node.size(); ++s)
     out << llvm::format(
         "  %-24s compute %9.4f ms  all-reduce %9.4f ms  "
         "reshards %9.4f ms  memory %9.2f MiB%s\n",
-        formatDims(node.result[s]).c_str(), compute * 1e3, communication * 1e3,
-        reshards * 1e3,
+        formatDims(node.result[s]).c_str(), local[s].compute * 1e3,
+        local[s].communication * 1e3, local[s].reshards * 1e3,
         static_cast<double>(problem.nodes[n].usages[s]) / (1 << 20),
         static_cast<int32_t>(s) == solution.choice[n] ? "  <- chosen" : "");
-  }
   return text;
+}
+
+/// Why --auto laid out node `n` as it did: its modeled gain over the
+/// next-cheapest other layout, every other node as chosen.
+std::string autoOrigin(const std::vector<StrategyNode> &nodes, int32_t n,
+                       const ShardingProblem &problem,
+                       llvm::ArrayRef<int32_t> edgesOfNode,
+                       const Solution &solution, const StrategyCosts &costs) {
+  const StrategyNode &node = nodes[n];
+  std::string name = spmd::tensorName(node.value);
+  std::string text =
+      "--auto's choice" + (name.empty() ? "" : " for '" + name + "'");
+  std::vector<LocalCost> local =
+      localCosts(nodes, n, problem, edgesOfNode, solution, costs);
+  int32_t chosen = solution.choice[n];
+  int32_t next = -1;
+  for (size_t s = 0; s < node.size(); ++s)
+    if (node.result[s] != node.result[chosen] &&
+        (next < 0 || local[s].total() < local[next].total()))
+      next = static_cast<int32_t>(s);
+  if (next < 0)
+    return text + " (its only layout)";
+  return text +
+         llvm::formatv(" (modeled gain {0:F4} ms a step over {1})",
+                       (local[next].total() - local[chosen].total()) * 1e3,
+                       formatDims(node.result[next]))
+             .str();
 }
 
 class Builder {
@@ -320,12 +377,24 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     }
   }
 
+  std::vector<std::vector<int32_t>> edgesOfNodes;
+  if (options.recordOrigins)
+    edgesOfNodes = edgesByNode(problem);
   for (auto [n, node] : llvm::enumerate(nodes)) {
     int32_t s = solution.choice[n];
     auto [compute, communication] = costs.strategySeconds(node, s);
     report.computeSeconds += compute;
     report.communicationSeconds += communication;
     spmd::setSharding(node.value, toSharding(node.result[s]));
+    // What the plan fixed keeps the plan's origin.
+    if (options.recordOrigins &&
+        llvm::all_of(spmd::getOrigins(node.value),
+                     [](const std::string &origin) { return origin.empty(); }))
+      spmd::setOrigins(node.value,
+                       llvm::SmallVector<std::string>(
+                           node.result[s].size(),
+                           autoOrigin(nodes, static_cast<int32_t>(n), problem,
+                                      edgesOfNodes[n], solution, costs)));
   }
   for (const ShardingProblem::Edge &edge : problem.edges)
     report.communicationSeconds +=

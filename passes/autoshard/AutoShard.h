@@ -28,6 +28,9 @@ struct AutoShardOptions {
   std::function<void(double, double)> onProgress;
   /// A tensor whose candidates the report explains (null: none).
   mlir::Value explain;
+  /// Record, per tensor chosen, --auto's modeled gain as the origin of its
+  /// layout (spmd.origins), unless the plan fixed it.
+  bool recordOrigins = false;
 };
 
 /// The plan's modeled step, per device.

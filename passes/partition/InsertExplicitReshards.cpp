@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <functional>
+
 #include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdOps.h"
@@ -55,10 +57,130 @@ int64_t rankOf(mlir::Value value) {
   return mlir::cast<mlir::RankedTensorType>(value.getType()).getRank();
 }
 
+/// " ('x')" for a named tensor, else nothing.
+std::string quotedName(mlir::Value value) {
+  std::string name = spmd::tensorName(value);
+  return name.empty() ? "" : " ('" + name + "')";
+}
+
+/// A side of a conflict: what a layout is called and, per dimension, why
+/// it is so.
+struct Side {
+  llvm::StringRef label;
+  ShardingAttr layout;
+  std::function<std::string(int64_t)> why;
+};
+
+/// Per dimension where the two sides' layouts differ, one line: "dim 2:
+/// wanted {} (graph.slice 'S' needs it whole); is {y} (the plan's entry
+/// for tensor 'w', through graph.dot_general 'q')". Empty if nothing was
+/// recorded (origins are written when asked for: --spmd-propagate's
+/// `origins`).
+std::string conflictLines(const Side &a, const Side &b, int64_t rank) {
+  llvm::SmallVector<AxisList> aDims = dimsOf(a.layout, rank),
+                              bDims = dimsOf(b.layout, rank);
+  std::string text;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (aDims[d] == bDims[d])
+      continue;
+    std::string aWhy = a.why(d), bWhy = b.why(d);
+    if (aWhy.empty() && bWhy.empty())
+      continue;
+    auto part = [&](const Side &side, const AxisList &axes,
+                    const std::string &why) {
+      std::string axesText = "{";
+      for (auto [k, axis] : llvm::enumerate(axes))
+        axesText += (k ? ", " : "") + spmd::axisName(axis);
+      axesText += "}";
+      return side.label.str() + " " + axesText +
+             (why.empty() ? "" : " (" + why + ")");
+    };
+    text += "\ndim " + std::to_string(d) + ": " + part(a, aDims[d], aWhy) +
+            "; " + part(b, bDims[d], bWhy);
+  }
+  return text;
+}
+
+/// Where dimension `d` of `value` got its layout: its spmd.origins entry,
+/// else what can be said without one.
+std::string recordedOrigin(mlir::Value value, int64_t d) {
+  llvm::SmallVector<std::string> origins = spmd::getOrigins(value);
+  if (d < static_cast<int64_t>(origins.size()) && !origins[d].empty())
+    return origins[d];
+  if (value.getDefiningOp<spmd::ReshardOp>())
+    return "an earlier reshard";
+  ShardingAttr sharding = spmd::getSharding(value);
+  bool split = sharding &&
+               d < static_cast<int64_t>(sharding.getDims().size()) &&
+               !sharding.getDims()[d].getAxes().empty();
+  return split ? "origin not recorded" : "nothing split it";
+}
+
+/// Whether `function` records origins (--spmd-propagate's `origins`):
+/// then the reasons of reshards say where each layout came from.
+bool recordsOrigins(mlir::func::FuncOp function) {
+  for (mlir::BlockArgument argument : function.getArguments())
+    if (!spmd::getOrigins(argument).empty())
+      return true;
+  return function
+      .walk([](mlir::Operation *op) {
+        return op->hasAttr(spmd::SpmdDialect::kOriginsAttr)
+                   ? mlir::WalkResult::interrupt()
+                   : mlir::WalkResult::advance();
+      })
+      .wasInterrupted();
+}
+
+/// The op that made `value`'s partial sums: its producer, or, through ops
+/// that carry partial sums (elementwise ops, reshapes), theirs.
+mlir::Operation *reducingProducer(mlir::Value value) {
+  mlir::Operation *producer = value.getDefiningOp();
+  while (producer) {
+    OpShardingRuleAttr rule = spmd::getShardingRule(producer);
+    if (!rule || !rule.getReductionFactors().empty())
+      return producer;
+    mlir::Operation *next = nullptr;
+    for (mlir::Value operand : producer->getOperands())
+      if (ShardingAttr sharding = spmd::getSharding(operand);
+          sharding && !sharding.getPartial().empty())
+        next = operand.getDefiningOp();
+    if (!next)
+      return producer;
+    producer = next;
+  }
+  return producer;
+}
+
+/// Where the split that left `producer`'s partial sums came from: the
+/// first operand dimension split over one of `partial`'s axes, with its
+/// origin ("; operand 1 dim 0 {y}: the plan's entry ..."); empty if none.
+std::string splitReductionOrigin(mlir::Operation *producer,
+                                 llvm::ArrayRef<PartialAxisAttr> partial) {
+  for (auto [k, operand] : llvm::enumerate(producer->getOperands())) {
+    ShardingAttr sharding = spmd::getSharding(operand);
+    if (!sharding)
+      continue;
+    for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
+      for (PartialAxisAttr axis : partial)
+        if (overlapsAny(axis.getAxis(), dim.getAxes())) {
+          std::string origin =
+              operand.getDefiningOp<spmd::ReshardOp>()
+                  ? "resharded for it"
+                  : recordedOrigin(operand, static_cast<int64_t>(d));
+          return "; operand " + std::to_string(k) + quotedName(operand) +
+                 " dim " + std::to_string(d) + " is split over " +
+                 spmd::axisName(axis.getAxis()) +
+                 (origin.empty() ? "" : ": " + origin);
+        }
+  }
+  return "";
+}
+
 class Inserter {
 public:
-  Inserter(mlir::FlatSymbolRefAttr meshRef, MeshAttr mesh)
-      : meshRef(meshRef), mesh(mesh), context(mesh.getContext()) {}
+  Inserter(mlir::FlatSymbolRefAttr meshRef, MeshAttr mesh, bool explain)
+      : meshRef(meshRef), mesh(mesh), context(mesh.getContext()),
+        explain(explain) {}
 
   void rewrite(mlir::Operation *op, OpShardingRuleAttr rule);
   void rewriteReturn(mlir::func::FuncOp function, mlir::Operation *ret);
@@ -72,13 +194,18 @@ private:
   mlir::Value splitMean(graph::ReduceOp reduce, ShardingAttr sharding);
   /// Reshards operand `i` of `op` to `sharding` unless it is laid out so;
   /// `why` (given the operand's layout) says why `op` needs it so.
-  void
-  reshardOperand(mlir::Operation *op, unsigned i, ShardingAttr sharding,
-                 llvm::function_ref<std::string(llvm::StringRef from)> why);
+  /// `wantedWhy` says per dimension why `op` wants that layout (empty: no
+  /// more than `why` says); the operand's recorded origins say why it has
+  /// its own.
+  void reshardOperand(mlir::Operation *op, unsigned i, ShardingAttr sharding,
+                      llvm::function_ref<std::string(llvm::StringRef from)> why,
+                      std::function<std::string(int64_t)> wantedWhy = nullptr);
 
   mlir::FlatSymbolRefAttr meshRef;
   MeshAttr mesh;
   mlir::MLIRContext *context;
+  /// Origins are recorded: reasons say where each layout came from.
+  bool explain;
 };
 
 ShardingAttr
@@ -93,7 +220,8 @@ Inserter::toSharding(llvm::ArrayRef<AxisList> dims,
 
 void Inserter::reshardOperand(
     mlir::Operation *op, unsigned i, ShardingAttr sharding,
-    llvm::function_ref<std::string(llvm::StringRef from)> why) {
+    llvm::function_ref<std::string(llvm::StringRef from)> why,
+    std::function<std::string(int64_t)> wantedWhy) {
   mlir::Value operand = op->getOperand(i);
   if (sameLayout(spmd::getSharding(operand), sharding, rankOf(operand)))
     return;
@@ -108,19 +236,27 @@ void Inserter::reshardOperand(
       return;
     }
   }
-  std::string from =
-      spmd::describeLayout(spmd::getSharding(operand), rankOf(operand));
+  ShardingAttr has = spmd::getSharding(operand);
+  std::string from = spmd::describeLayout(has, rankOf(operand));
+  if (!wantedWhy)
+    wantedWhy = [](int64_t) { return std::string(); };
+  std::string text = why(from);
+  if (explain)
+    text += conflictLines(
+        {"wanted", sharding, wantedWhy},
+        {"is", has, [&](int64_t d) { return recordedOrigin(operand, d); }},
+        rankOf(operand));
+  // Partial sums come from the op that made them.
+  if (explain && has && !has.getPartial().empty())
+    if (mlir::Operation *producer = reducingProducer(operand))
+      text += "\npartial sums: " + describeOp(producer) +
+              " reduces over a dimension split over those axes" +
+              splitReductionOrigin(producer, has.getPartial());
   // Located at the consumer, named after the tensor moved.
   auto reshard = spmd::ReshardOp::create(
-      builder, spmd::withCollectiveOrigin(op->getLoc(), why(from), operand),
-      operand, sharding);
+      builder, spmd::withCollectiveOrigin(op->getLoc(), text, operand), operand,
+      sharding);
   op->setOperand(i, reshard.getResult());
-}
-
-/// " ('x')" for a named tensor, else nothing.
-std::string quotedName(mlir::Value value) {
-  std::string name = spmd::tensorName(value);
-  return name.empty() ? "" : " ('" + name + "')";
 }
 
 /// Ops whose local part depends on the device's offset (a non-splat
@@ -217,6 +353,10 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   // Each factor's axes: the first result dimension holding it decides;
   // factors only operands hold take the operands' agreement.
   llvm::SmallVector<std::optional<AxisList>> factorAxes(numFactors);
+  // Why each factor has its axes, for the reasons of the reshards made
+  // (from the results' recorded origins; empty when none were recorded).
+  bool explained = explain;
+  llvm::SmallVector<std::string> factorWhy(numFactors);
   for (auto [j, dims] : llvm::enumerate(resultDims))
     for (auto [d, axes] : llvm::enumerate(dims)) {
       llvm::SmallVector<int64_t> factors = rule.factorsOf(true, j, d);
@@ -226,8 +366,14 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
       llvm::SmallVector<AxisList> projected =
           propagation::projectToFactors(axes, factorSizes, mesh);
       for (auto [k, f] : llvm::enumerate(factors))
-        if (!factorAxes[f])
+        if (!factorAxes[f]) {
           factorAxes[f] = projected[k];
+          if (explained)
+            factorWhy[f] =
+                (op->getNumResults() == 1 ? std::string("as the result")
+                                          : "as result " + std::to_string(j)) +
+                " is: " + recordedOrigin(op->getResult(j), d);
+        }
     }
   // A result that propagation made partial says how its one reduction
   // factor is split.
@@ -247,19 +393,31 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     // A permutation factor (a reversed dimension) moves data between
     // parts; it is computed whole (mirroring the parts by a
     // collective_permute would be cheaper).
-    if (rule.isNeedReplication(f) || rule.isPermutation(f))
+    std::string why;
+    if (rule.isNeedReplication(f) || rule.isPermutation(f)) {
       axes = {};
-    else if (factorAxes[f])
+      why = describeOp(op) + (rule.isPermutation(f)
+                                  ? " reverses it, computed whole"
+                                  : " needs it whole");
+    } else if (factorAxes[f]) {
       axes = *factorAxes[f];
-    else if (rule.isReduction(f) && rule.getReductionFactors().size() == 1 &&
-             !resultPartial.empty())
+      why = factorWhy[f];
+    } else if (rule.isReduction(f) && rule.getReductionFactors().size() == 1 &&
+               !resultPartial.empty()) {
       axes = resultPartial;
-    else
+      why = "the result is partial over it";
+    } else {
       axes = propagation::agreedOperandAxes(rule, f, operandDims, mesh);
+      why = "the split the operands agree on";
+    }
     size_t keep = 0;
     while (keep < axes.size() && !overlapsAny(axes[keep], used))
       ++keep;
+    if (keep < axes.size())
+      why += "; an axis another dimension uses is dropped";
     axes.resize(keep);
+    if (explained)
+      factorWhy[f] = why;
     used.append(axes.begin(), axes.end());
     factorAxes[f] = axes;
   }
@@ -290,6 +448,9 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
             if (!factorAxes[f]->empty() &&
                 sizes[f] % spmd::totalSize(*factorAxes[f], mesh) != 0) {
               factorAxes[f] = AxisList();
+              if (explained)
+                factorWhy[f] = "kept whole: it shares a dimension and does "
+                               "not split evenly";
               changed = true;
             }
         auto [axes, factorSizes] = chosen(factors);
@@ -299,6 +460,9 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
         for (auto [k, f] : llvm::enumerate(factors))
           if (back[k] != *factorAxes[f]) {
             factorAxes[f] = AxisList();
+            if (explained)
+              factorWhy[f] = "kept whole: a tensor holding it cannot "
+                             "express its split";
             changed = true;
           }
       }
@@ -327,8 +491,12 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
           continue;
         int64_t part =
             halo->stride * llvm::divideCeil(size, spmd::totalSize(axes, mesh));
-        if (std::abs(halo->low) > part || std::abs(halo->high) > part)
+        if (std::abs(halo->low) > part || std::abs(halo->high) > part) {
           axes.clear();
+          if (explained)
+            factorWhy[f] = "kept whole: its windows reach past a neighbour's "
+                           "part";
+        }
       }
     }
 
@@ -341,6 +509,19 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     return dims;
   };
 
+  // Why dimension `d` of operand or result `index` is laid out as the
+  // factors imply.
+  auto impliedWhy = [&](bool isResult, int64_t index) {
+    return [&, isResult, index](int64_t d) {
+      std::string text;
+      for (int64_t f : rule.factorsOf(isResult, index, d))
+        if (!factorWhy[f].empty() &&
+            text.find(factorWhy[f]) == std::string::npos)
+          text += (text.empty() ? "" : "; ") + factorWhy[f];
+      return text;
+    };
+  };
+
   for (unsigned i = 0; i < op->getNumOperands(); ++i) {
     mlir::Value operand = op->getOperand(i);
     ShardingAttr needed =
@@ -348,13 +529,16 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
                    !carried.empty() && carries[i]
                        ? llvm::ArrayRef<PartialAxisAttr>(carried)
                        : llvm::ArrayRef<PartialAxisAttr>());
-    reshardOperand(op, i, needed, [&](llvm::StringRef from) {
-      return describeOp(op) + " needs operand " + std::to_string(i) +
-             quotedName(operand) + " as " +
-             spmd::describeLayout(needed, rankOf(operand)) +
-             " (its sharding rule, for the layouts chosen); it is " +
-             from.str();
-    });
+    reshardOperand(
+        op, i, needed,
+        [&](llvm::StringRef from) {
+          return describeOp(op) + " needs operand " + std::to_string(i) +
+                 quotedName(operand) + " as " +
+                 spmd::describeLayout(needed, rankOf(operand)) +
+                 " (its sharding rule, for the layouts chosen); it is " +
+                 from.str();
+        },
+        impliedWhy(false, i));
   }
 
   // Results: partial over the sharded reduction factors, and over what the
@@ -369,6 +553,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     ShardingAttr computed = toSharding(
         implied(true, opResult.getResultNumber(), rankOf(result)), partial);
     ShardingAttr wanted = spmd::getSharding(result);
+    mlir::Value named = result;
     spmd::setSharding(result, computed);
     if (auto reduce = mlir::dyn_cast<graph::ReduceOp>(op);
         reduce && reduce.getKind() == graph::ReduceKind::Mean &&
@@ -406,6 +591,12 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
              : "") +
         ", laid out as " + spmd::describeLayout(wanted, rankOf(result)) +
         " (the plan or propagation)";
+    if (explain)
+      why += conflictLines(
+          {"laid out", wanted,
+           [&](int64_t d) { return recordedOrigin(named, d); }},
+          {"computed", computed, impliedWhy(true, opResult.getResultNumber())},
+          rankOf(result));
     auto reshard = spmd::ReshardOp::create(
         builder, spmd::withCollectiveOrigin(op->getLoc(), why), result, wanted);
     result.replaceAllUsesExcept(reshard.getResult(), reshard);
@@ -507,7 +698,8 @@ struct InsertExplicitReshardsPass
     mlir::FailureOr<MeshAttr> mesh = spmd::lookupMesh(function, meshRef);
     if (mlir::failed(mesh))
       return signalPassFailure();
-    Inserter inserter(meshRef, *mesh);
+    bool explain = recordsOrigins(function);
+    Inserter inserter(meshRef, *mesh, explain);
     llvm::SmallVector<mlir::Operation *> ops;
     for (mlir::Operation &op : function.getBody().front())
       ops.push_back(&op);
@@ -522,6 +714,13 @@ struct InsertExplicitReshardsPass
             spmd::describeLayout(constraint.getSharding(), rankOf(input)) +
             ", computed as " +
             spmd::describeLayout(spmd::getSharding(input), rankOf(input));
+        if (explain)
+          why += conflictLines(
+              {"laid out", constraint.getSharding(),
+               [](int64_t) { return std::string(); }},
+              {"computed", spmd::getSharding(input),
+               [&](int64_t d) { return recordedOrigin(input, d); }},
+              rankOf(input));
         auto reshard = spmd::ReshardOp::create(
             builder, spmd::withCollectiveOrigin(op->getLoc(), why), input,
             constraint.getSharding());
@@ -552,6 +751,8 @@ struct InsertExplicitReshardsPass
       if (rule && ranked)
         inserter.rewrite(op, rule);
     }
+    // The origins are in the reasons now.
+    spmd::dropOrigins(function);
   }
 };
 

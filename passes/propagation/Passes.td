@@ -37,7 +37,20 @@ def PropagatePass : Pass<"spmd-propagate", "::mlir::func::FuncOp"> {
     reductions); where they are reduced is the partitioner's choice. A function
     with no annotation at all is written out replicated on the module's
     mesh if it has exactly one, and left alone otherwise.
+
+    With `origins=true`, each tensor also records per dimension where its
+    sharding came from (`spmd.origins`, as Shardy's debug-sharding-origins
+    does): the annotation's own origin where the plan or --auto recorded
+    one ("the plan's entry for tensor 'x'"), "the annotation of 'x'" for
+    other annotations, and for a propagated dimension the annotation it
+    came from and the op that last carried it ("..., through graph.add
+    'h'"). --spmd-insert-explicit-reshards cites them in the reasons of
+    the collectives it makes.
   }];
+  let options = [
+    Option<"origins", "origins", "bool", /*default=*/"false",
+           "Record where each dimension's sharding came from (spmd.origins)">,
+  ];
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];
 }
 

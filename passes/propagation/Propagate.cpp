@@ -45,10 +45,18 @@ using spmd::OpShardingRuleAttr;
 using spmd::overlapsAny;
 using spmd::ShardingAttr;
 
+/// Where a dimension's axes came from: the annotation they started at
+/// (null: none) and the op that last carried them here (null: their own).
+struct Origin {
+  mlir::StringAttr root;
+  mlir::Operation *via = nullptr;
+};
+
 struct DimState {
   AxisList axes;
   bool closed = false;
   int64_t priority = -1;
+  Origin origin;
 };
 
 struct TensorState {
@@ -62,13 +70,15 @@ struct Proposal {
   AxisList axes;
   int64_t priority;
   int64_t elements;
+  Origin origin;
 };
 
 class Propagator {
 public:
   Propagator(mlir::func::FuncOp function, MeshAttr mesh,
-             mlir::FlatSymbolRefAttr meshRef)
-      : function(function), mesh(mesh), meshRef(meshRef) {}
+             mlir::FlatSymbolRefAttr meshRef, bool recordOrigins)
+      : function(function), mesh(mesh), meshRef(meshRef),
+        recordOrigins(recordOrigins) {}
 
   void initialize();
   void run();
@@ -76,7 +86,10 @@ public:
 
 private:
   TensorState &stateOf(mlir::Value value);
-  void applyUserSharding(mlir::Value value, ShardingAttr sharding);
+  /// `label` names the annotation where it records no origin of its own
+  /// ("the annotation of 'x'").
+  void applyUserSharding(mlir::Value value, ShardingAttr sharding,
+                         llvm::StringRef label);
   bool active(const DimState &dim) const {
     return dim.priority < 0 ? lastRound : dim.priority <= round;
   }
@@ -84,6 +97,8 @@ private:
   OpShardingRuleAttr ruleOf(mlir::Operation *op);
   bool propagate(mlir::Operation *op);
   ShardingAttr toAttr(const TensorState &state) const;
+  /// Per dimension, where its axes came from, as text.
+  llvm::SmallVector<std::string> originsOf(const TensorState &state) const;
   /// The axes `op`'s results are partial over: those sharding a reduction
   /// factor in every operand that holds it, with the op's reduction.
   llvm::SmallVector<spmd::PartialAxisAttr> partialAxesOf(mlir::Operation *op);
@@ -91,6 +106,7 @@ private:
   mlir::func::FuncOp function;
   MeshAttr mesh;
   mlir::FlatSymbolRefAttr meshRef;
+  bool recordOrigins;
   llvm::DenseMap<mlir::Value, TensorState> states;
   llvm::DenseMap<mlir::Operation *, OpShardingRuleAttr> rules;
   llvm::SmallVector<int64_t> priorities;
@@ -110,8 +126,24 @@ TensorState &Propagator::stateOf(mlir::Value value) {
   return state;
 }
 
-void Propagator::applyUserSharding(mlir::Value value, ShardingAttr sharding) {
+void Propagator::applyUserSharding(mlir::Value value, ShardingAttr sharding,
+                                   llvm::StringRef label) {
   TensorState &state = stateOf(value);
+  if (recordOrigins) {
+    // The plan and --auto say where theirs came from; other annotations
+    // are the input's own.
+    llvm::SmallVector<std::string> recorded = spmd::getOrigins(value);
+    std::string own = label.str();
+    for (auto [d, dim] : llvm::enumerate(state.dims)) {
+      auto annotation = sharding.getDims()[d];
+      if (!annotation.getIsClosed() && annotation.getAxes().empty())
+        continue;
+      bool has = d < recorded.size() && !recorded[d].empty();
+      dim.origin = {
+          mlir::StringAttr::get(value.getContext(), has ? recorded[d] : own),
+          nullptr};
+    }
+  }
   for (auto [dim, annotation] : llvm::zip(state.dims, sharding.getDims())) {
     dim.axes.assign(annotation.getAxes().begin(), annotation.getAxes().end());
     dim.closed = annotation.getIsClosed();
@@ -126,19 +158,26 @@ void Propagator::applyUserSharding(mlir::Value value, ShardingAttr sharding) {
 }
 
 void Propagator::initialize() {
+  auto annotationOf = [](mlir::Value value) {
+    std::string name = spmd::tensorName(value);
+    return "the annotation" + (name.empty() ? "" : " of '" + name + "'");
+  };
   for (mlir::BlockArgument argument : function.getArguments())
     if (auto sharding = function.getArgAttrOfType<ShardingAttr>(
             argument.getArgNumber(), spmd::SpmdDialect::kShardingAttr))
-      applyUserSharding(argument, sharding);
+      applyUserSharding(argument, sharding, annotationOf(argument));
   function.walk([&](mlir::Operation *op) {
     if (auto constraint = mlir::dyn_cast<spmd::ShardingConstraintOp>(op))
-      applyUserSharding(constraint.getResult(), constraint.getSharding());
+      applyUserSharding(constraint.getResult(), constraint.getSharding(),
+                        "the sharding constraint at " + spmd::describeOp(op));
     else if (auto reshard = mlir::dyn_cast<spmd::ReshardOp>(op))
-      applyUserSharding(reshard.getResult(), reshard.getSharding());
+      applyUserSharding(reshard.getResult(), reshard.getSharding(),
+                        "the reshard at " + spmd::describeOp(op));
     else if (auto shardings = op->getAttrOfType<mlir::ArrayAttr>(
                  spmd::SpmdDialect::kShardingsAttr))
       for (auto [result, sharding] : llvm::zip(op->getResults(), shardings))
-        applyUserSharding(result, mlir::cast<ShardingAttr>(sharding));
+        applyUserSharding(result, mlir::cast<ShardingAttr>(sharding),
+                          annotationOf(result));
   });
   // A result's sharding constrains the value returned, unless that value
   // has its own.
@@ -151,8 +190,13 @@ void Propagator::initialize() {
       bool annotated = llvm::any_of(state.dims, [](const DimState &dim) {
         return dim.closed || !dim.axes.empty();
       });
-      if (!annotated)
-        applyUserSharding(value, sharding);
+      if (!annotated) {
+        auto name = function.getResultAttrOfType<mlir::StringAttr>(
+            i, graph::GraphDialect::kNameAttr);
+        applyUserSharding(value, sharding,
+                          "the annotation of output " + std::to_string(i) +
+                              (name ? " ('" + name.str() + "')" : ""));
+      }
     }
   llvm::sort(priorities);
 }
@@ -222,13 +266,15 @@ bool Propagator::propagate(mlir::Operation *op) {
       llvm::SmallVector<AxisList> projected =
           projectToFactors(dim.axes, factorSizes, mesh);
       for (auto [k, f] : llvm::enumerate(factors))
-        proposals[f].push_back({projected[k], dim.priority, state.elements});
+        proposals[f].push_back(
+            {projected[k], dim.priority, state.elements, dim.origin});
     }
   }
 
   // The best proposal per factor.
   std::vector<AxisList> chosen(numFactors);
   std::vector<int64_t> chosenPriority(numFactors, -1);
+  std::vector<Origin> chosenOrigin(numFactors);
   for (int64_t f = 0; f < numFactors; ++f) {
     if (rule.isNeedReplication(f) || proposals[f].empty())
       continue;
@@ -248,6 +294,7 @@ bool Propagator::propagate(mlir::Operation *op) {
         *std::min_element(proposals[f].begin(), proposals[f].end(), better);
     chosen[f] = best.axes;
     chosenPriority[f] = best.priority;
+    chosenOrigin[f] = best.origin;
   }
 
   // No axis twice in one tensor: stronger factors keep theirs.
@@ -288,7 +335,10 @@ bool Propagator::propagate(mlir::Operation *op) {
       llvm::SmallVector<AxisList> factorAxes;
       llvm::SmallVector<int64_t> factorSizes;
       int64_t priority = dim.priority;
+      Origin origin;
       for (int64_t f : factors) {
+        if (!origin.root && !chosen[f].empty())
+          origin = chosenOrigin[f];
         factorAxes.push_back(chosen[f]);
         factorSizes.push_back(sizes[f]);
         if (chosenPriority[f] >= 0 && !chosen[f].empty())
@@ -314,6 +364,8 @@ bool Propagator::propagate(mlir::Operation *op) {
         continue;
       dim.axes = axes;
       dim.priority = priority;
+      if (origin.root)
+        dim.origin = {origin.root, op};
       changed = true;
     }
   }
@@ -383,13 +435,28 @@ Propagator::partialAxesOf(mlir::Operation *op) {
   return partial;
 }
 
+llvm::SmallVector<std::string>
+Propagator::originsOf(const TensorState &state) const {
+  llvm::SmallVector<std::string> origins;
+  for (const DimState &dim : state.dims) {
+    std::string text = dim.origin.root ? dim.origin.root.str() : "";
+    if (dim.origin.via)
+      text += ", through " + spmd::describeOp(dim.origin.via);
+    origins.push_back(text);
+  }
+  return origins;
+}
+
 void Propagator::writeBack() {
   mlir::Builder builder(function.getContext());
   for (mlir::BlockArgument argument : function.getArguments())
-    if (mlir::isa<mlir::RankedTensorType>(argument.getType()))
+    if (mlir::isa<mlir::RankedTensorType>(argument.getType())) {
       function.setArgAttr(argument.getArgNumber(),
                           spmd::SpmdDialect::kShardingAttr,
                           toAttr(stateOf(argument)));
+      if (recordOrigins)
+        spmd::setOrigins(argument, originsOf(stateOf(argument)));
+    }
   function.walk([&](mlir::Operation *op) {
     if (op == function || op->getNumResults() == 0 ||
         mlir::isa<spmd::ShardingConstraintOp, spmd::ReshardOp>(op))
@@ -416,6 +483,9 @@ void Propagator::writeBack() {
     }
     op->setAttr(spmd::SpmdDialect::kShardingsAttr,
                 builder.getArrayAttr(shardings));
+    if (recordOrigins)
+      for (mlir::Value result : op->getResults())
+        spmd::setOrigins(result, originsOf(stateOf(result)));
   });
   auto ret = mlir::cast<mlir::func::ReturnOp>(
       function.getBody().front().getTerminator());
@@ -468,6 +538,7 @@ mlir::FailureOr<mlir::FlatSymbolRefAttr> findMesh(mlir::func::FuncOp function) {
 }
 
 struct PropagatePass : impl::PropagatePassBase<PropagatePass> {
+  using PropagatePassBase::PropagatePassBase;
   void runOnOperation() override {
     mlir::func::FuncOp function = getOperation();
     if (function.isExternal())
@@ -488,7 +559,7 @@ struct PropagatePass : impl::PropagatePassBase<PropagatePass> {
     mlir::FailureOr<MeshAttr> mesh = spmd::lookupMesh(function, *meshRef);
     if (mlir::failed(mesh))
       return signalPassFailure();
-    Propagator propagator(function, *mesh, *meshRef);
+    Propagator propagator(function, *mesh, *meshRef, origins);
     propagator.initialize();
     propagator.run();
     propagator.writeBack();

@@ -107,6 +107,8 @@ def test_collectives_of_a_split_contraction():
     why = executable.explain_collectives()
     assert "all_reduce (sum), 1 group of 2" in why, why
     assert "partial sum over x" in why, why
+    # ... and where the split came from: the plan's entry for x.
+    assert "is split over x: the plan's entry for tensor 'x'" in why, why
 
 
 def test_memory_estimate_adds_up():

@@ -3,6 +3,10 @@
 // RUN: tessel-opt %s --split-input-file --pass-pipeline='builtin.module(func.func(spmd-insert-explicit-reshards))' --mlir-print-debuginfo | FileCheck %s --check-prefix=ORIGIN
 // ORIGIN-DAG: fused<{spmd.collective_origin = "output 0 is returned as [{x}, {}] (the plan's layout; whole where none is given); it is computed as [{x}, {}] partial sum over y"}>
 // ORIGIN-DAG: fused<{spmd.collective_origin = "sharding constraint: laid out as [{}, {x}], computed as [{x}, {}]"}>
+// With origins recorded (--spmd-propagate's origins), a reason names, per
+// dimension the two layouts differ in, why each is so; the origins are
+// dropped once used.
+// ORIGIN-DAG: fused<{spmd.collective_origin = "graph.abs 'y' needs operand 0 ('a') as [{}, {x}] (its sharding rule, for the layouts chosen); it is [{x}, {}]\0Adim 0: wanted {} (as the result is: nothing split it); is {x} (the plan's entry for tensor 'a')\0Adim 1: wanted {x} (as the result is: --auto's choice for 'y'); is {} (nothing split it)"}>
 
 // Megatron's MLP after propagation: the column-parallel product and the
 // activation agree with their rules; the row-parallel product's result is
@@ -184,4 +188,15 @@ func.func @constant_and_update(%p: tensor<8xf32> {graph.name = "p", spmd.shardin
   // CHECK-NOT: spmd.reshard
   // CHECK: return
   return %q : tensor<8xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @origins
+// CHECK-NOT: spmd.origins
+// CHECK: return
+func.func @origins(%a: tensor<4x4xf32> {graph.name = "a", spmd.origins = ["the plan's entry for tensor 'a'", ""], spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}) -> tensor<4x4xf32> {
+  %0 = graph.abs %a {spmd.origins = [["", "--auto's choice for 'y'"]], spmd.shardings = [#spmd.sharding<@m, [{}, {"x"}]>]} : tensor<4x4xf32> loc("y")
+  return %0 : tensor<4x4xf32>
 }

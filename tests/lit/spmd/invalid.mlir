@@ -142,3 +142,18 @@ func.func @permute_part_counts(%a: tensor<8xf32>) -> tensor<8xf32> {
   %0 = spmd.collective_permute %a {in_sharding = #spmd.sharding<@m, [{"x"}]>, out_sharding = #spmd.sharding<@m, [{"y"}]>} : tensor<8xf32>
   return %0 : tensor<8xf32>
 }
+
+// -----
+
+func.func @origins_per_dimension(%a: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{'spmd.origins' needs, per result, an array of one string per dimension}}
+  %0 = graph.exp %a {spmd.origins = [["the plan"]]} : tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'spmd.origins' on a function argument must be an array of one string per dimension of a ranked tensor}}
+func.func @origins_argument(%a: tensor<4xf32> {spmd.origins = [1]}) -> tensor<4xf32> {
+  return %a : tensor<4xf32>
+}
