@@ -569,16 +569,13 @@ BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
   return live;
 }
 
-namespace {
-/// "1.5 MiB", "12.0 KiB", "64 B".
-std::string humanBytes(int64_t bytes) {
+std::string formatBytes(int64_t bytes) {
   if (bytes >= (1 << 20))
     return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / 1048576.0);
   if (bytes >= 1024)
     return absl::StrFormat("%.1f KiB", static_cast<double>(bytes) / 1024.0);
   return absl::StrFormat("%d B", bytes);
 }
-} // namespace
 
 namespace {
 /// What `device` holds (the estimate's parts, no peak): what deviceBytes
@@ -644,6 +641,7 @@ MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
         bytes += end - begin;
       reached = std::max(reached, end);
     }
+    estimate.liveBytes.push_back(bytes);
     if (bytes > estimate.peakLive) {
       estimate.peakLive = bytes;
       estimate.peakInstruction = i;
@@ -676,18 +674,19 @@ MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
 
 std::string formatMemoryEstimate(const MemoryEstimate &estimate) {
   std::string text = absl::StrCat(
-      "memory per device (from the executable): ", humanBytes(estimate.total()),
-      "\n  parameters ", humanBytes(estimate.parameters), ", state ",
-      humanBytes(estimate.state), ", inputs ", humanBytes(estimate.inputs),
-      ", arena ", humanBytes(estimate.arena), "\n");
+      "memory per device (from the executable): ",
+      formatBytes(estimate.total()), "\n  parameters ",
+      formatBytes(estimate.parameters), ", state ", formatBytes(estimate.state),
+      ", inputs ", formatBytes(estimate.inputs), ", arena ",
+      formatBytes(estimate.arena), "\n");
   if (estimate.peakInstruction >= 0) {
-    absl::StrAppend(&text, "  arena peak ", humanBytes(estimate.peakLive),
+    absl::StrAppend(&text, "  arena peak ", formatBytes(estimate.peakLive),
                     " live at instruction ", estimate.peakInstruction);
     if (!estimate.peakAt.empty())
       absl::StrAppend(&text, " ('", estimate.peakAt, "')");
     absl::StrAppend(&text, "; largest live there:");
     for (const auto &[name, bytes] : estimate.largestLive)
-      absl::StrAppend(&text, "\n    ", humanBytes(bytes), " ",
+      absl::StrAppend(&text, "\n    ", formatBytes(bytes), " ",
                       name.empty() ? std::string("(unnamed)")
                                    : absl::StrCat("'", name, "'"));
     absl::StrAppend(&text, "\n");
@@ -695,44 +694,62 @@ std::string formatMemoryEstimate(const MemoryEstimate &estimate) {
   return text;
 }
 
-std::string explainCollectives(const proto::Executable &executable) {
-  std::string text = "collectives of a step, in program order (device 0's "
-                     "program; every device runs the same):\n";
+std::vector<CollectiveExplanation>
+collectiveExplanations(const proto::Executable &executable) {
+  std::vector<CollectiveExplanation> explanations;
   if (executable.programs_size() == 0)
-    return text + "  none\n";
+    return explanations;
   const proto::DeviceProgram &program = executable.programs(0);
-  int number = 0;
-  for (const proto::Instruction &instruction : program.instructions()) {
+  for (int64_t i = 0; i < program.instructions_size(); ++i) {
+    const proto::Instruction &instruction = program.instructions(i);
     if (instruction.op() != "collective")
       continue;
     const proto::Collective &collective = instruction.collective();
-    std::string kind = kindName(collective);
+    CollectiveExplanation explanation;
+    explanation.instruction = i;
+    explanation.kind = kindName(collective);
     if (collective.reduction() != proto::Collective::REDUCTION_UNSPECIFIED)
       absl::StrAppend(
-          &kind, " (",
+          &explanation.kind, " (",
           lowerCase(proto::Collective::Reduction_Name(collective.reduction())),
           ")");
-    int64_t members =
+    explanation.groups = collective.groups_size();
+    explanation.members =
         collective.groups_size() > 0 ? collective.groups(0).values_size() : 0;
-    int64_t bytes = bytesMoved(program, instruction);
+    explanation.bytesPerDevice = bytesMoved(program, instruction);
+    explanation.tensor = instruction.location();
+    explanation.reasons.assign(instruction.origins().begin(),
+                               instruction.origins().end());
+    explanations.push_back(std::move(explanation));
+  }
+  return explanations;
+}
+
+std::string explainCollectives(const proto::Executable &executable) {
+  std::string text = "collectives of a step, in program order (device 0's "
+                     "program; every device runs the same):\n";
+  std::vector<CollectiveExplanation> explanations =
+      collectiveExplanations(executable);
+  for (size_t number = 0; number < explanations.size(); ++number) {
+    const CollectiveExplanation &c = explanations[number];
     absl::StrAppend(&text,
                     absl::StrFormat("  %d. %s, %d group%s of %d, %s per device",
-                                    ++number, kind, collective.groups_size(),
-                                    collective.groups_size() == 1 ? "" : "s",
-                                    members, humanBytes(bytes)));
-    if (!instruction.location().empty())
-      absl::StrAppend(&text, ", tensor '", instruction.location(), "'");
+                                    number + 1, c.kind, c.groups,
+                                    c.groups == 1 ? "" : "s", c.members,
+                                    formatBytes(c.bytesPerDevice)));
+    if (!c.tensor.empty())
+      absl::StrAppend(&text, ", tensor '", c.tensor, "'");
     absl::StrAppend(&text, "\n");
-    if (instruction.origins().empty())
+    if (c.reasons.empty())
       absl::StrAppend(&text, "     why: not recorded\n");
     // A reason's further lines (where each layout came from) indent
     // under it.
-    for (const std::string &origin : instruction.origins())
+    for (const std::string &origin : c.reasons)
       absl::StrAppend(&text, "     why: ",
                       absl::StrReplaceAll(origin, {{"\n", "\n          "}}),
                       "\n");
   }
-  if (number == 0)
+  if (explanations.empty())
     absl::StrAppend(&text, "  none\n");
   return text;
 }

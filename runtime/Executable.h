@@ -114,9 +114,23 @@ countCollectives(const proto::Executable &executable);
 /// Counts as a table for people.
 std::string formatCollectiveCounts(const std::vector<CollectiveCount> &counts);
 
-/// Each collective of device 0's program in order: kind, groups, bytes per
-/// device, the tensor, and why the partitioner made it (its origins).
+/// A collective of device 0's program: kind ("all_reduce (sum)"), its
+/// groups, bytes per device, the tensor moved, and why the partitioner
+/// made it (its origins), with its instruction's index.
+struct CollectiveExplanation {
+  int64_t instruction = 0;
+  std::string kind, tensor;
+  int64_t groups = 0, members = 0, bytesPerDevice = 0;
+  std::vector<std::string> reasons;
+};
+std::vector<CollectiveExplanation>
+collectiveExplanations(const proto::Executable &executable);
+
+/// The same, in order, as lines for people.
 std::string explainCollectives(const proto::Executable &executable);
+
+/// "1.5 KiB": bytes for people.
+std::string formatBytes(int64_t bytes);
 
 /// When each buffer of a device program is live, by instruction index.
 struct BufferLiveness {
@@ -154,6 +168,8 @@ struct MemoryEstimate {
   int64_t peakInstruction = -1;
   std::string peakAt;
   std::vector<std::pair<std::string, int64_t>> largestLive;
+  /// Arena bytes live at each instruction, in program order.
+  std::vector<int64_t> liveBytes;
 
   int64_t total() const { return parameters + state + inputs + arena; }
 };

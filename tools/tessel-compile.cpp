@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -50,7 +51,7 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model>"),
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(tesselCategory));
-enum class Emit { Executable, Mlir, Spmd, Lowered, Plan };
+enum class Emit { Executable, Mlir, Spmd, Lowered, Plan, Layout };
 /// The values of --emit, with what each produces. (A string option rather
 /// than cl::values, whose error for a wrong value lists nothing.)
 static const std::vector<std::tuple<const char *, Emit, const char *>>
@@ -68,6 +69,10 @@ static const std::vector<std::tuple<const char *, Emit, const char *>>
         {"plan", Emit::Plan,
          "the sharding of every named tensor, as a plan (protobuf text) that "
          "--plan reads back; each parameter with the ONNX nodes that read it"},
+        {"layout", Emit::Layout,
+         "with a mesh: each tensor's blocks and the devices holding them, as "
+         "text (the tensors --tensor names; by default the inputs and "
+         "parameters), with where each split came from"},
         {"lowered", Emit::Lowered,
          "the program after fusion and buffer assignment (with a mesh: the "
          "program of each device)"},
@@ -142,6 +147,19 @@ static cl::opt<std::string> paramsIn(
              "executable's parameter file then points into it"),
     cl::value_desc("file"), cl::cat(tesselCategory));
 
+static cl::list<std::string>
+    tensorFlag("tensor",
+               cl::desc("With --emit=layout: a tensor to draw (a plan name; "
+                        "repeat or separate with commas)"),
+               cl::value_desc("name"), cl::CommaSeparated,
+               cl::cat(tesselCategory));
+static cl::opt<std::string> reportFlag(
+    "report",
+    cl::desc("Write the plan as one self-contained HTML page: the mesh, each "
+             "parameter's and the largest activations' layouts, a step's "
+             "timeline as the cost model (--device-profile) prices it, the "
+             "memory curve against the budget, the collectives and why"),
+    cl::value_desc("file.html"), cl::cat(tesselCategory));
 static cl::opt<bool> explainCollectivesFlag(
     "explain-collectives",
     cl::desc("With a mesh: print each collective of the executable with why "
@@ -243,6 +261,11 @@ int main(int argc, char **argv) {
                                             " is not something it can emit",
                                         emitFlag, names, "values"));
   }
+  if (!reportFlag.empty() && emit != Emit::Executable)
+    return error("--report describes an executable: it needs "
+                 "--emit=executable (the default)");
+  if (!tensorFlag.empty() && emit != Emit::Layout)
+    return error("--tensor names what --emit=layout draws");
   if ((explainCollectivesFlag || explainMemoryFlag) && emit != Emit::Executable)
     return error(std::string(explainCollectivesFlag ? "--explain-collectives"
                                                     : "--explain-memory") +
@@ -375,10 +398,8 @@ int main(int argc, char **argv) {
     if (autoFlag)
       llvm::errs() << "plan written to " << planFile << "\n";
   }
-  if (emit == Emit::Plan) {
-    if (!hasMesh)
-      return error("--emit=plan needs a mesh: give --mesh or --plan");
-    std::string text = model->planText();
+  // Text to -o (stdout by default).
+  auto emitText = [&](const std::string &text) {
     std::string openError;
     std::unique_ptr<llvm::ToolOutputFile> output =
         mlir::openOutputFile(outputPath, &openError);
@@ -387,6 +408,29 @@ int main(int argc, char **argv) {
     output->os() << text;
     output->keep();
     return 0;
+  };
+  if (emit == Emit::Plan) {
+    if (!hasMesh)
+      return error("--emit=plan needs a mesh: give --mesh or --plan");
+    return emitText(model->planText());
+  }
+  if (emit == Emit::Layout) {
+    if (!hasMesh)
+      return error("--emit=layout needs a mesh: give --mesh or --plan");
+    const tessel::report::ModuleLayouts &layouts = model->layouts();
+    std::string text;
+    for (const std::string &name : tensorFlag) {
+      absl::StatusOr<const tessel::report::TensorLayout *> layout =
+          layouts.find(name);
+      if (!layout.ok())
+        return error("--tensor: " + std::string(layout.status().message()));
+      text += tessel::report::drawLayout(**layout);
+    }
+    if (tensorFlag.empty())
+      for (const tessel::report::TensorLayout &layout : layouts.tensors)
+        if (layout.kind != tessel::report::TensorLayout::Kind::Activation)
+          text += tessel::report::drawLayout(layout);
+    return emitText(text);
   }
   if (emit == Emit::Spmd) {
     if (absl::Status status = model->insertCollectives(); !status.ok())
@@ -419,6 +463,17 @@ int main(int argc, char **argv) {
           largest = estimate;
       }
       llvm::errs() << tessel::formatMemoryEstimate(largest);
+    }
+    if (!reportFlag.empty()) {
+      absl::StatusOr<std::string> html =
+          compiled->reportHtml(inputPath, deviceProfile, sharding.memoryBudget);
+      if (!html.ok())
+        return fail(html.status());
+      std::ofstream out(reportFlag);
+      out << *html;
+      if (!out)
+        return error("cannot write " + reportFlag);
+      llvm::errs() << "plan report written to " << reportFlag << "\n";
     }
     return 0;
   }

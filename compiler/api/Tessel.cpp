@@ -8,10 +8,12 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "compiler/cost/CostModel.h"
 #include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
 #include "compiler/plan/Plan.h"
+#include "compiler/report/PlanReport.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -99,6 +101,7 @@ struct Model::State {
   LoadedModel model;
   std::string parameterFile;
   std::optional<autoshard::AutoShardReport> report;
+  report::ModuleLayouts layouts;
   bool hasMesh = false;
 
   /// A failed step: its diagnostics, or `fallback` if it left none.
@@ -156,6 +159,8 @@ Model::load(const ModelSource &source, const CompileOptions &options) {
 mlir::ModuleOp Model::module() { return *state->model.module; }
 bool Model::hasMesh() const { return state->hasMesh; }
 bool Model::hasWeights() const { return state->model.imported.has_value(); }
+
+const report::ModuleLayouts &Model::layouts() const { return state->layouts; }
 
 const std::optional<autoshard::AutoShardReport> &
 Model::autoShardReport() const {
@@ -283,6 +288,9 @@ absl::Status Model::shard(const ShardingOptions &options) {
   }
   if (s.hasMesh && failed(propagateShardings(module, options.origins)))
     return s.failure("sharding propagation failed");
+  // Taken now: the origins go once the collectives are made.
+  if (s.hasMesh)
+    s.layouts = report::moduleLayouts(module);
   return absl::OkStatus();
 }
 
@@ -311,6 +319,7 @@ absl::StatusOr<Compiled> Model::compile() {
     compiled.planNotes_ = notesOf(s.model);
   }
   compiled.report_ = s.report;
+  compiled.layouts_ = s.layouts;
   // An in-memory executable names no parameter file: load() hands the
   // backend its parameters, and save() names the file it writes.
   bool hasParameters =
@@ -372,6 +381,29 @@ absl::StatusOr<MemoryEstimate> Compiled::memoryEstimate(int device) const {
 
 std::string Compiled::explainCollectives() const {
   return tessel::explainCollectives(executable_);
+}
+
+absl::StatusOr<std::string>
+Compiled::reportHtml(const std::string &title, const std::string &deviceProfile,
+                     int64_t budgetBytes) const {
+  absl::StatusOr<cost::CostModel> model = cost::CostModel::named(deviceProfile);
+  if (!model.ok())
+    return model.status();
+  report::PlanReportInput input;
+  input.title = title;
+  input.layouts = layouts_;
+  input.executable = &executable_;
+  input.model = &*model;
+  input.budgetBytes = budgetBytes;
+  if (report_)
+    input.autoSummary = absl::StrFormat(
+        "Chosen by --auto for %s: modeled %.3f ms compute + %.3f ms "
+        "communication per step and device, peak %.1f MiB of %.1f MiB.",
+        report_->profile, report_->computeSeconds * 1e3,
+        report_->communicationSeconds * 1e3,
+        static_cast<double>(report_->peakBytes) / (1 << 20),
+        static_cast<double>(report_->budgetBytes) / (1 << 20));
+  return report::planReportHtml(input);
 }
 
 absl::Status Compiled::save(const std::string &path) const {

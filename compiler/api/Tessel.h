@@ -38,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "compiler/plan/plan.pb.h"
+#include "compiler/report/Layout.h"
 #include "passes/autoshard/AutoShard.h"
 #include "runtime/Backend.h"
 #include "runtime/Executable.h"
@@ -145,6 +146,17 @@ public:
   /// Each collective with why the partitioner made it, as
   /// tessel-compile --explain-collectives prints it.
   std::string explainCollectives() const;
+  /// The mesh and each named tensor's layout (which device holds which
+  /// block, where each split came from), as propagation chose them;
+  /// empty without a mesh.
+  const report::ModuleLayouts &layouts() const { return layouts_; }
+  /// The plan as one self-contained HTML page (tessel-compile --report):
+  /// mesh, layouts, a step's timeline priced by `deviceProfile` (a
+  /// built-in profile name or a profile file), the memory curve against
+  /// `budgetBytes` (0: the profile's memory), the collectives and why.
+  absl::StatusOr<std::string> reportHtml(const std::string &title,
+                                         const std::string &deviceProfile,
+                                         int64_t budgetBytes = 0) const;
   /// Writes the executable at `path` and its parameters at `path`.params,
   /// which it names (relative: the two files move together); for a model
   /// compiled with CompileOptions::parameterFile, an index there pointing
@@ -174,6 +186,7 @@ private:
   proto::Plan plan_;
   std::map<std::string, std::string> planNotes_;
   std::optional<autoshard::AutoShardReport> report_;
+  report::ModuleLayouts layouts_;
   /// An ONNX model's weights, in memory (null: none, or in a file).
   std::shared_ptr<const ParameterSet> weights_;
   /// Otherwise the parameter file that holds the parameters.
@@ -223,6 +236,9 @@ public:
   proto::Plan plan();
   std::string planText();
   const std::optional<autoshard::AutoShardReport> &autoShardReport() const;
+  /// Each named tensor's layout after shard() (tessel-compile
+  /// --emit=layout draws them); empty without a mesh.
+  const report::ModuleLayouts &layouts() const;
   /// Diagnostics so far, one per line ("where: severity: message", MLIR
   /// input with the offending source line), cleared by takeDiagnostics.
   std::string takeDiagnostics();

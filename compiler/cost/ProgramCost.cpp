@@ -104,6 +104,53 @@ bool solve(std::vector<std::vector<double>> a, std::vector<double> b,
   return true;
 }
 
+/// One instruction's work (count 1); nullopt for a collective of no
+/// known kind.
+std::optional<WorkItem> workOf(const proto::DeviceProgram &program,
+                               const proto::Instruction &instruction) {
+  double in = 0, out = 0;
+  for (int64_t id : instruction.operands())
+    in += bufferBytes(program, id);
+  for (int64_t id : instruction.results())
+    out += bufferBytes(program, id);
+  WorkItem item;
+  item.count = 1;
+  item.elementType = elementTypeOf(program, instruction);
+  if (instruction.op() != "collective") {
+    item.family = instruction.op();
+    item.flops = instruction.flops();
+    item.bytes = in + out;
+    return item;
+  }
+  const proto::Collective &collective = instruction.collective();
+  std::optional<Collective> kind = kindOf(collective);
+  if (!kind)
+    return std::nullopt;
+  for (const proto::Ints &members : collective.groups())
+    if (std::find(members.values().begin(), members.values().end(),
+                  program.device_id()) != members.values().end())
+      item.group.assign(members.values().begin(), members.values().end());
+  item.family = collectiveName(*kind);
+  item.collective = true;
+  item.bytes = *kind == Collective::AllGather      ? out
+               : *kind == Collective::HaloExchange ? std::abs(out - in)
+                                                   : in;
+  return item;
+}
+
+/// Seconds of `item` by `model` on `devices` devices sharing the
+/// machine as the model says.
+double itemSeconds(const WorkItem &item, const CostModel &model,
+                   int64_t devices) {
+  return item.count *
+         (item.collective
+              ? model.collectiveSeconds(*collectiveNamed(item.family),
+                                        item.bytes, item.group)
+              : model.computeShare(devices) *
+                    model.kernelSeconds(item.family, item.flops,
+                                        item.elementType, item.bytes));
+}
+
 } // namespace
 
 ProgramWork programWork(const proto::Executable &executable) {
@@ -116,37 +163,10 @@ ProgramWork programWork(const proto::Executable &executable) {
            double>
       merged;
   for (const proto::DeviceProgram &program : executable.programs())
-    for (const proto::Instruction &instruction : program.instructions()) {
-      double in = 0, out = 0;
-      for (int64_t id : instruction.operands())
-        in += bufferBytes(program, id);
-      for (int64_t id : instruction.results())
-        out += bufferBytes(program, id);
-      std::string type = elementTypeOf(program, instruction);
-      if (instruction.op() != "collective") {
-        merged[{instruction.op(),
-                false,
-                instruction.flops(),
-                in + out,
-                type,
-                {}}] += perDevice;
-        continue;
-      }
-      const proto::Collective &collective = instruction.collective();
-      std::optional<Collective> kind = kindOf(collective);
-      if (!kind)
-        continue;
-      std::vector<int64_t> group;
-      for (const proto::Ints &members : collective.groups())
-        if (std::find(members.values().begin(), members.values().end(),
-                      program.device_id()) != members.values().end())
-          group.assign(members.values().begin(), members.values().end());
-      double bytes = *kind == Collective::AllGather      ? out
-                     : *kind == Collective::HaloExchange ? std::abs(out - in)
-                                                         : in;
-      merged[{collectiveName(*kind), true, 0.0, bytes, type, group}] +=
-          perDevice;
-    }
+    for (const proto::Instruction &instruction : program.instructions())
+      if (std::optional<WorkItem> item = workOf(program, instruction))
+        merged[{item->family, item->collective, item->flops, item->bytes,
+                item->elementType, item->group}] += perDevice;
   for (const auto &[key, count] : merged) {
     WorkItem item;
     std::tie(item.family, item.collective, item.flops, item.bytes,
@@ -206,16 +226,32 @@ absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
 std::map<std::string, double> familySeconds(const ProgramWork &work,
                                             const CostModel &model) {
   std::map<std::string, double> seconds;
-  double share = model.computeShare(work.devices);
   for (const WorkItem &item : work.items)
-    seconds[item.family] +=
-        item.count *
-        (item.collective
-             ? model.collectiveSeconds(*collectiveNamed(item.family),
-                                       item.bytes, item.group)
-             : share * model.kernelSeconds(item.family, item.flops,
-                                           item.elementType, item.bytes));
+    seconds[item.family] += itemSeconds(item, model, work.devices);
   return seconds;
+}
+
+std::vector<InstructionCost>
+instructionCosts(const proto::Executable &executable, int device,
+                 const CostModel &model) {
+  std::vector<InstructionCost> costs;
+  if (device < 0 || device >= executable.programs_size())
+    return costs;
+  const proto::DeviceProgram &program = executable.programs(device);
+  int64_t devices = std::max(1, executable.programs_size());
+  for (const proto::Instruction &instruction : program.instructions()) {
+    InstructionCost cost;
+    cost.location = instruction.location();
+    if (std::optional<WorkItem> item = workOf(program, instruction)) {
+      cost.family = item->family;
+      cost.collective = item->collective;
+      cost.seconds = itemSeconds(*item, model, devices);
+    } else {
+      cost.family = instruction.op();
+    }
+    costs.push_back(std::move(cost));
+  }
+  return costs;
 }
 
 double programSeconds(const ProgramWork &work, const CostModel &model) {

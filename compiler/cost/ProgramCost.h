@@ -62,6 +62,19 @@ absl::StatusOr<ProgramWork> parseWork(const std::string &line);
 std::map<std::string, double> familySeconds(const ProgramWork &work,
                                             const CostModel &model);
 
+/// One instruction of a device's program as the model prices it.
+struct InstructionCost {
+  std::string family, location;
+  bool collective = false;
+  double seconds = 0;
+};
+
+/// Device `device`'s instructions in program order, each priced by
+/// `model` as familySeconds prices them (empty for no such device).
+std::vector<InstructionCost>
+instructionCosts(const proto::Executable &executable, int device,
+                 const CostModel &model);
+
 /// Seconds per step by `model`: its fixed cost plus every family's.
 double programSeconds(const ProgramWork &work, const CostModel &model);
 

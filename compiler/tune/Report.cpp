@@ -5,10 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "compiler/report/Html.h"
 #include "compiler/tune/Tuner.h"
 
 namespace tessel::tune {
 namespace {
+
+using report::escapeHtml;
+using report::tickStep;
 
 std::string meshOf(const Candidate &c) {
   return c.mesh.empty() ? "(1 device)" : c.mesh;
@@ -26,37 +30,6 @@ std::string noteOf(const TuneResult &result, size_t i) {
          : static_cast<int>(i) == result.best ? "best"
          : c.measured && c.measured->fromLog  ? "from the log"
                                               : "";
-}
-
-std::string escape(const std::string &text) {
-  std::string out;
-  for (char ch : text)
-    switch (ch) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    default:
-      out += ch;
-    }
-  return out;
-}
-
-/// A step for about five ticks up to `top`: 1, 2 or 5 times a power of 10.
-double tickStep(double top) {
-  double raw = top / 5, power = std::pow(10, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0})
-    if (m * power >= raw)
-      return m * power;
-  return 10 * power;
 }
 
 /// The scatter plot: measured ms across, modeled ms up, a point per
@@ -111,12 +84,12 @@ std::string scatter(const TuneResult &result) {
         "<circle class=\"before\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" "
         "fill=\"none\" stroke=\"#d95f02\"><title>%s: measured %.3f ms, "
         "modeled %.3f ms</title></circle>\n",
-        x(p.measured), y(p.before), escape(p.label), p.measured, p.before);
+        x(p.measured), y(p.before), escapeHtml(p.label), p.measured, p.before);
     svg += absl::StrFormat(
         "<circle class=\"after\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" "
         "fill=\"#1b9e77\"><title>%s: measured %.3f ms, calibrated %.3f "
         "ms</title></circle>\n",
-        x(p.measured), y(p.after), escape(p.label), p.measured, p.after);
+        x(p.measured), y(p.after), escapeHtml(p.label), p.measured, p.after);
   }
   // The legend, in the top left corner (a model that overestimates that
   // much is rare).
@@ -162,19 +135,20 @@ std::string formatHtml(const TuneResult &result, const std::string &title) {
   std::string html = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<title>tessel-tune: ",
-      escape(title),
+      escapeHtml(title),
       "</title>\n<style>\nbody { font-family: sans-serif; margin: 2em; }\n"
       "table { border-collapse: collapse; }\n"
       "td, th { padding: 2px 8px; border-bottom: 1px solid #ddd; "
       "white-space: nowrap; }\n"
       "td.num { text-align: right; font-variant-numeric: tabular-nums; }\n"
       "tr.best { background: #e6f5ef; }\n</style>\n</head>\n<body>\n<h1>",
-      escape(title), "</h1>\n");
+      escapeHtml(title), "</h1>\n");
   if (result.best >= 0) {
     const Candidate &best = result.candidates[result.best];
     html += absl::StrFormat(
         "<p id=\"best\">Best: <b>%s %s</b>, %.3f ms per step (measured).</p>\n",
-        escape(meshOf(best)), escape(best.name), 1e3 * best.measured->median);
+        escapeHtml(meshOf(best)), escapeHtml(best.name),
+        1e3 * best.measured->median);
   }
   html += absl::StrFormat(
       "<p id=\"calibration\">Cost model on %d measured executables: error "
@@ -203,14 +177,14 @@ std::string formatHtml(const TuneResult &result, const std::string &title) {
         "<td class=\"num\">%.3f</td><td class=\"num\">%s</td>"
         "<td class=\"num\">%.1f</td><td>%s</td></tr>\n",
         static_cast<int>(i) == result.best ? " class=\"best\"" : "",
-        escape(meshOf(k)), escape(k.name), planSummary(k),
+        escapeHtml(meshOf(k)), escapeHtml(k.name), planSummary(k),
         1e3 * k.modeledSeconds, 1e3 * k.calibratedSeconds, measured,
-        k.peakBytes / 1048576.0, escape(noteOf(result, i)));
+        k.peakBytes / 1048576.0, escapeHtml(noteOf(result, i)));
   }
   html += "</table>\n";
   if (result.best >= 0 && !result.candidates[result.best].planText.empty())
     html += "<h2>The best plan</h2>\n<pre id=\"plan\">" +
-            escape(result.candidates[result.best].planText) + "</pre>\n";
+            escapeHtml(result.candidates[result.best].planText) + "</pre>\n";
   html += "</body>\n</html>\n";
   return html;
 }

@@ -314,6 +314,24 @@ class Executable:
         (as tessel-compile --explain-collectives prints it)."""
         return self._native.explain_collectives()
 
+    def layout(self, tensor: str) -> str:
+        """Which device holds which block of `tensor` (a plan name), drawn
+        as text, with where each split came from (as tessel-compile
+        --emit=layout --tensor prints it)."""
+        return self._native.layout(tensor)
+
+    def report_html(self, title: str = "model",
+                    device_profile: str = "host",
+                    memory_budget: Union[None, int, str] = None) -> str:
+        """The plan as one self-contained HTML page (as tessel-compile
+        --report writes it): mesh, layouts, a step's timeline priced by
+        device_profile, the memory curve against memory_budget (default:
+        the profile's memory), the collectives and why each is there."""
+        if isinstance(memory_budget, str):
+            memory_budget = _tessel.parse_byte_size(memory_budget)
+        return self._native.report_html(title, device_profile,
+                                        int(memory_budget or 0))
+
     @property
     def modeled_cost(self) -> Optional[dict]:
         """What the cost model said of an auto plan (compute_seconds,

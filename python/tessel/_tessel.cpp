@@ -171,6 +171,20 @@ public:
     return compiled.explainCollectives();
   }
 
+  std::string reportHtml(const std::string &title,
+                         const std::string &deviceProfile,
+                         int64_t budget) const {
+    return take(compiled.reportHtml(title, deviceProfile, budget));
+  }
+
+  std::string layout(const std::string &tensor) const {
+    absl::StatusOr<const report::TensorLayout *> layout =
+        compiled.layouts().find(tensor);
+    if (!layout.ok())
+      throw py::key_error(std::string(layout.status().message()));
+    return report::drawLayout(**layout);
+  }
+
   py::object report() const {
     const std::optional<autoshard::AutoShardReport> &report =
         compiled.autoShardReport();
@@ -463,6 +477,8 @@ PYBIND11_MODULE(_tessel, m) {
       .def("device_memory", &Executable::deviceMemory)
       .def("memory_estimate", &Executable::memoryEstimate)
       .def("explain_collectives", &Executable::explainCollectives)
+      .def("report_html", &Executable::reportHtml)
+      .def("layout", &Executable::layout)
       .def("report", &Executable::report)
       .def("save", &Executable::save)
       .def("run", &Executable::run)

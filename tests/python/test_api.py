@@ -109,6 +109,13 @@ def test_collectives_of_a_split_contraction():
     assert "partial sum over x" in why, why
     # ... and where the split came from: the plan's entry for x.
     assert "is split over x: the plan's entry for tensor 'x'" in why, why
+    # The layout drawn, and the same page tessel-compile --report writes.
+    drawn = executable.layout("fc1.weight")
+    assert "[null, \"x\"]" in drawn and "dev 0" in drawn and "dev 1" in drawn, drawn
+    page = executable.report_html("mlp", memory_budget="1MiB")
+    assert page.startswith("<!DOCTYPE html>") and "all_reduce" in page, page[:200]
+    with pytest.raises(KeyError, match="fc1.weigh"):
+        executable.layout("fc1.weigh")
 
 
 def test_memory_estimate_adds_up():
