@@ -720,6 +720,8 @@ collectiveExplanations(const proto::Executable &executable) {
     explanation.tensor = instruction.location();
     explanation.reasons.assign(instruction.origins().begin(),
                                instruction.origins().end());
+    for (const proto::PlanEntry &remedy : instruction.remedies())
+      explanation.remedies.push_back({remedy.tensor(), remedy.spec()});
     explanations.push_back(std::move(explanation));
   }
   return explanations;

@@ -122,6 +122,8 @@ struct CollectiveExplanation {
   std::string kind, tensor;
   int64_t groups = 0, members = 0, bytesPerDevice = 0;
   std::vector<std::string> reasons;
+  /// Plan entries that would make the layouts agree here ({tensor, spec}).
+  std::vector<std::pair<std::string, std::string>> remedies;
 };
 std::vector<CollectiveExplanation>
 collectiveExplanations(const proto::Executable &executable);

@@ -451,8 +451,20 @@ int main(int argc, char **argv) {
     if (compiled->executable().programs_size() > 1)
       llvm::errs() << compiled->executable().programs_size() << " devices; "
                    << tessel::formatCollectiveCounts(compiled->collectives());
-    if (explainCollectivesFlag)
+    if (explainCollectivesFlag) {
       llvm::errs() << tessel::explainCollectives(compiled->executable());
+      // What plan change would remove them, priced by compiling with it.
+      options.training = {
+          lossFlag, optimizerFlag,
+          std::vector<std::string>(frozenFlag.begin(), frozenFlag.end()),
+          batchNormFlag};
+      absl::StatusOr<std::vector<tessel::RemedyPrice>> prices =
+          tessel::priceRemedies(tessel::ModelSource::file(inputPath), options,
+                                *compiled, deviceProfile);
+      if (!prices.ok())
+        return fail(prices.status());
+      llvm::errs() << tessel::formatRemedyPrices(*prices);
+    }
     if (explainMemoryFlag) {
       // The device holding the most.
       tessel::MemoryEstimate largest;

@@ -4,12 +4,15 @@
 #include "compiler/train/TrainingStep.h"
 #include "compiler/train/ZeroPlan.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "compiler/cost/CostModel.h"
+#include "compiler/cost/ProgramCost.h"
 #include "compiler/driver/Compiler.h"
 #include "compiler/frontend/Frontend.h"
 #include "compiler/plan/Plan.h"
@@ -484,6 +487,126 @@ absl::StatusOr<Compiled> compile(const ModelSource &source,
   if (absl::Status status = (*model)->shard(options.sharding); !status.ok())
     return status;
   return (*model)->compile();
+}
+
+namespace {
+
+/// A step's modeled seconds, collectives run and their bytes per device.
+struct StepFigures {
+  double seconds = 0;
+  int64_t count = 0, bytes = 0;
+};
+
+StepFigures figuresOf(const proto::Executable &executable,
+                      const cost::CostModel &model) {
+  StepFigures figures;
+  figures.seconds = cost::programSeconds(cost::programWork(executable), model);
+  for (const CollectiveCount &count : countCollectives(executable)) {
+    figures.count += count.count;
+    figures.bytes += count.bytesPerDevice;
+  }
+  return figures;
+}
+
+} // namespace
+
+absl::StatusOr<std::vector<RemedyPrice>>
+priceRemedies(const ModelSource &source, const CompileOptions &options,
+              const Compiled &compiled, const std::string &deviceProfile,
+              int limit) {
+  std::vector<RemedyPrice> prices;
+  if (options.sharding.mesh.empty() && !options.sharding.plan)
+    return prices;
+  absl::StatusOr<cost::CostModel> model = cost::CostModel::named(deviceProfile);
+  if (!model.ok())
+    return model.status();
+  // Each distinct entry once, with the collectives it is offered for and
+  // the bytes they move.
+  std::vector<std::pair<int64_t, RemedyPrice>> offered;
+  std::vector<CollectiveExplanation> collectives =
+      collectiveExplanations(compiled.executable());
+  for (size_t c = 0; c < collectives.size(); ++c)
+    for (const auto &[tensor, spec] : collectives[c].remedies) {
+      auto found = std::find_if(offered.begin(), offered.end(), [&](auto &o) {
+        return o.second.tensor == tensor && o.second.spec == spec;
+      });
+      if (found == offered.end()) {
+        offered.push_back({0, RemedyPrice()});
+        found = offered.end() - 1;
+        found->second.tensor = tensor;
+        found->second.spec = spec;
+      }
+      found->first += collectives[c].bytesPerDevice;
+      found->second.collectives.push_back(static_cast<int>(c) + 1);
+    }
+  std::stable_sort(offered.begin(), offered.end(),
+                   [](auto &a, auto &b) { return a.first > b.first; });
+  if (static_cast<int>(offered.size()) > limit)
+    offered.resize(limit);
+  StepFigures baseline = figuresOf(compiled.executable(), *model);
+  for (auto &[bytes, price] : offered) {
+    price.baselineSeconds = baseline.seconds;
+    price.baselineCount = baseline.count;
+    price.baselineBytes = baseline.bytes;
+    CompileOptions changed = options;
+    changed.sharding.onProgress = nullptr;
+    changed.sharding.explain.clear();
+    changed.sharding.origins = false;
+    proto::Plan plan = changed.sharding.plan.value_or(proto::Plan());
+    proto::TensorPlan *entry = nullptr;
+    for (proto::TensorPlan &existing : *plan.mutable_tensors())
+      if (existing.name() == price.tensor)
+        entry = &existing;
+    if (!entry)
+      entry = plan.add_tensors();
+    entry->Clear();
+    entry->set_name(price.tensor);
+    entry->set_spec(price.spec);
+    changed.sharding.plan = plan;
+    absl::StatusOr<Compiled> made = compile(source, changed);
+    if (!made.ok()) {
+      std::string message(made.status().message());
+      price.error = message.substr(0, message.find('\n'));
+      prices.push_back(std::move(price));
+      continue;
+    }
+    StepFigures figures = figuresOf(made->executable(), *model);
+    price.stepSeconds = figures.seconds;
+    price.collectiveCount = figures.count;
+    price.collectiveBytes = figures.bytes;
+    prices.push_back(std::move(price));
+  }
+  return prices;
+}
+
+std::string formatRemedyPrices(const std::vector<RemedyPrice> &prices) {
+  if (prices.empty())
+    return "";
+  std::string text =
+      "what would remove them (each plan entry priced by compiling with it "
+      "added to the plan):\n";
+  for (const RemedyPrice &price : prices) {
+    std::vector<std::string> numbers;
+    for (int c : price.collectives)
+      numbers.push_back(absl::StrCat(c));
+    absl::StrAppend(&text, "  for ", absl::StrJoin(numbers, ", "),
+                    ": tensors { name: \"", price.tensor, "\" spec: '",
+                    price.spec, "' }\n");
+    if (!price.error.empty()) {
+      absl::StrAppend(&text, "     not priced: ", price.error, "\n");
+      continue;
+    }
+    absl::StrAppend(
+        &text,
+        absl::StrFormat("     modeled step %.4f -> %.4f ms (%+.4f); "
+                        "collectives %d -> %d, %s -> %s per device\n",
+                        price.baselineSeconds * 1e3, price.stepSeconds * 1e3,
+                        (price.stepSeconds - price.baselineSeconds) * 1e3,
+                        price.baselineCount, price.collectiveCount,
+                        formatBytes(price.baselineBytes),
+                        formatBytes(price.collectiveBytes)));
+  }
+  return text;
 }
 
 bool isDiagnostics(const absl::Status &status) {

@@ -249,6 +249,37 @@ private:
   std::unique_ptr<State> state;
 };
 
+/// A plan change that would remove collectives (a remedy the partitioner
+/// recorded: the layout their consumer needed, or a result laid out as
+/// computed), priced by compiling the model with it.
+struct RemedyPrice {
+  std::string tensor, spec;
+  /// The collectives it is offered for, numbered as explainCollectives
+  /// numbers them.
+  std::vector<int> collectives;
+  /// The step with the change and without: modeled seconds (the cost
+  /// model on the executable), collectives run, their bytes per device.
+  double stepSeconds = 0, baselineSeconds = 0;
+  int64_t collectiveCount = 0, baselineCount = 0;
+  int64_t collectiveBytes = 0, baselineBytes = 0;
+  /// Why the change could not be priced (it does not apply, ...); empty
+  /// if it was.
+  std::string error;
+};
+
+/// The remedies of `compiled`'s collectives (at most `limit`, those of
+/// the largest collectives first), each priced by compiling `source` with
+/// `options` and that entry added to (or replacing its tensor's entry in)
+/// the plan, by the cost model `deviceProfile` names. Empty when the
+/// options set no mesh or plan (an MLIR model's own mesh takes no plan).
+absl::StatusOr<std::vector<RemedyPrice>>
+priceRemedies(const ModelSource &source, const CompileOptions &options,
+              const Compiled &compiled, const std::string &deviceProfile,
+              int limit = 8);
+
+/// The prices as lines for people.
+std::string formatRemedyPrices(const std::vector<RemedyPrice> &prices);
+
 /// Model::load, shard and compile in one call.
 absl::StatusOr<Compiled> compile(const ModelSource &source,
                                  const CompileOptions &options);

@@ -30,19 +30,7 @@ int64_t TensorLayout::bytes() const {
   return n;
 }
 
-std::string TensorLayout::spec() const {
-  std::vector<std::string> dims;
-  for (const std::vector<std::string> &dimAxes : axes) {
-    std::vector<std::string> quoted;
-    for (const std::string &axis : dimAxes)
-      quoted.push_back("\"" + axis + "\"");
-    dims.push_back(quoted.empty() ? "null"
-                   : quoted.size() == 1
-                       ? quoted[0]
-                       : "[" + absl::StrJoin(quoted, ", ") + "]");
-  }
-  return "[" + absl::StrJoin(dims, ", ") + "]";
-}
+std::string TensorLayout::spec() const { return spmd::formatPlanSpec(axes); }
 
 std::pair<int64_t, int64_t> TensorLayout::range(int64_t d, int64_t p) const {
   int64_t part = (shape[d] + parts[d] - 1) / parts[d];

@@ -347,6 +347,12 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
                               spmd::SpmdDialect::getDialectNamespace()) {
     for (const std::string &origin : spmd::collectiveOrigins(op->getLoc()))
       instruction.add_origins(origin);
+    for (const spmd::PlanEntry &remedy :
+         spmd::collectiveRemedies(op->getLoc())) {
+      proto::PlanEntry *entry = instruction.add_remedies();
+      entry->set_tensor(remedy.tensor);
+      entry->set_spec(remedy.spec);
+    }
     return exportCollective(op, instruction);
   }
   if (!op->hasTrait<graph::OpTrait::HostKernel>())

@@ -294,17 +294,76 @@ void dropOrigins(mlir::Operation *root) {
 }
 
 mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why,
-                                    mlir::Value moved) {
+                                    mlir::Value moved,
+                                    std::optional<PlanEntry> remedy) {
   mlir::MLIRContext *context = loc.getContext();
   if (moved)
     if (std::string name = tensorName(moved); !name.empty())
       loc = mlir::NameLoc::get(mlir::StringAttr::get(context, name), loc);
-  auto metadata = mlir::DictionaryAttr::get(
-      context,
-      {mlir::NamedAttribute(
-          mlir::StringAttr::get(context, SpmdDialect::kCollectiveOriginKey),
-          mlir::StringAttr::get(context, why))});
-  return mlir::FusedLoc::get(context, {loc}, metadata);
+  llvm::SmallVector<mlir::NamedAttribute> entries = {mlir::NamedAttribute(
+      mlir::StringAttr::get(context, SpmdDialect::kCollectiveOriginKey),
+      mlir::StringAttr::get(context, why))};
+  if (remedy)
+    entries.push_back(mlir::NamedAttribute(
+        mlir::StringAttr::get(context, SpmdDialect::kCollectiveRemedyKey),
+        mlir::ArrayAttr::get(context,
+                             {mlir::StringAttr::get(context, remedy->tensor),
+                              mlir::StringAttr::get(context, remedy->spec)})));
+  return mlir::FusedLoc::get(context, {loc},
+                             mlir::DictionaryAttr::get(context, entries));
+}
+
+std::vector<PlanEntry> collectiveRemedies(mlir::Location loc) {
+  std::vector<PlanEntry> remedies;
+  loc->walk([&](mlir::Location inner) {
+    auto fused = mlir::dyn_cast<mlir::FusedLoc>(inner);
+    auto metadata =
+        fused
+            ? mlir::dyn_cast_or_null<mlir::DictionaryAttr>(fused.getMetadata())
+            : mlir::DictionaryAttr();
+    auto entry =
+        metadata
+            ? metadata.getAs<mlir::ArrayAttr>(SpmdDialect::kCollectiveRemedyKey)
+            : mlir::ArrayAttr();
+    if (entry && entry.size() == 2) {
+      PlanEntry remedy{mlir::cast<mlir::StringAttr>(entry[0]).str(),
+                       mlir::cast<mlir::StringAttr>(entry[1]).str()};
+      if (llvm::none_of(remedies, [&](const PlanEntry &other) {
+            return other.tensor == remedy.tensor && other.spec == remedy.spec;
+          }))
+        remedies.push_back(remedy);
+    }
+    return mlir::WalkResult::advance();
+  });
+  return remedies;
+}
+
+std::string formatPlanSpec(const std::vector<std::vector<std::string>> &dims) {
+  std::string text = "[";
+  for (size_t d = 0; d < dims.size(); ++d) {
+    text += d ? ", " : "";
+    if (dims[d].empty()) {
+      text += "null";
+      continue;
+    }
+    if (dims[d].size() > 1)
+      text += "[";
+    for (size_t k = 0; k < dims[d].size(); ++k)
+      text += (k ? ", \"" : "\"") + dims[d][k] + "\"";
+    if (dims[d].size() > 1)
+      text += "]";
+  }
+  return text + "]";
+}
+
+std::string planSpecOf(ShardingAttr sharding, int64_t rank) {
+  std::vector<std::vector<std::string>> dims(rank);
+  if (sharding)
+    for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
+      if (static_cast<int64_t>(d) < rank)
+        for (AxisRefAttr axis : dim.getAxes())
+          dims[d].push_back(axisName(axis));
+  return formatPlanSpec(dims);
 }
 
 llvm::SmallVector<std::string> collectiveOrigins(mlir::Location loc) {

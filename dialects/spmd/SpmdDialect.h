@@ -3,7 +3,9 @@
 #ifndef TESSEL_DIALECTS_SPMD_SPMDDIALECT_H
 #define TESSEL_DIALECTS_SPMD_SPMDDIALECT_H
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
@@ -67,8 +69,25 @@ void dropOrigins(mlir::Operation *root);
 /// survives rewriting, and CSE, which fuses the locations of the ops it
 /// merges, keeps the reasons of both. With `moved`, named after that
 /// tensor (the collectives' instructions then are).
+///
+/// `remedy`, if given, is a plan entry that would make the layouts agree
+/// there: the tensor's name and the spec to give it (formatPlanSpec).
+struct PlanEntry {
+  std::string tensor, spec;
+};
 mlir::Location withCollectiveOrigin(mlir::Location loc, llvm::StringRef why,
-                                    mlir::Value moved = {});
+                                    mlir::Value moved = {},
+                                    std::optional<PlanEntry> remedy = {});
+
+/// The remedies withCollectiveOrigin recorded anywhere in `loc`, each once.
+std::vector<PlanEntry> collectiveRemedies(mlir::Location loc);
+
+/// A layout as plans write it: ["x", null, ["x", "y"]] for the axes of
+/// each dimension (axisName form).
+std::string formatPlanSpec(const std::vector<std::vector<std::string>> &dims);
+
+/// `sharding`'s dimensions (rank `rank`) as formatPlanSpec writes them.
+std::string planSpecOf(ShardingAttr sharding, int64_t rank);
 
 /// "graph.dot_general 'h'": an op and the tensor it computes, for the
 /// reasons collectives give.

@@ -46,6 +46,9 @@ def Spmd_Dialect : Dialect {
     /// Key of the dictionary a fused location carries as metadata: why the
     /// collectives made at that location exist (see withCollectiveOrigin).
     static constexpr ::llvm::StringLiteral kCollectiveOriginKey = "spmd.collective_origin";
+    /// The same for a plan entry that would remove them: a tensor's name
+    /// and the spec to give it (see withCollectiveOrigin).
+    static constexpr ::llvm::StringLiteral kCollectiveRemedyKey = "spmd.collective_remedy";
   }];
 }
 

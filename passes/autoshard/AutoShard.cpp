@@ -47,16 +47,13 @@ mlir::RankedTensorType tensorOf(mlir::Value value) {
 
 /// A layout as a plan writes it: ["x", null, ["x", "y"]].
 std::string formatDims(const Dims &dims) {
-  std::vector<std::string> out;
+  std::vector<std::vector<std::string>> names;
   for (const AxisList &dim : dims) {
-    std::vector<std::string> names;
+    names.emplace_back();
     for (AxisRefAttr axis : dim)
-      names.push_back("\"" + spmd::axisName(axis) + "\"");
-    out.push_back(names.empty()       ? "null"
-                  : names.size() == 1 ? names[0]
-                                      : "[" + llvm::join(names, ", ") + "]");
+      names.back().push_back(spmd::axisName(axis));
   }
-  return "[" + llvm::join(out, ", ") + "]";
+  return spmd::formatPlanSpec(names);
 }
 
 /// A candidate of a node priced with every other node as the solution

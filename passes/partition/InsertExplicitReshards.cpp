@@ -252,10 +252,17 @@ void Inserter::reshardOperand(
       text += "\npartial sums: " + describeOp(producer) +
               " reduces over a dimension split over those axes" +
               splitReductionOrigin(producer, has.getPartial());
+  // Laying the operand out as needed would remove it, unless it holds
+  // partial sums (which some device must reduce).
+  std::optional<spmd::PlanEntry> remedy;
+  if (std::string name = spmd::tensorName(operand);
+      !name.empty() && (!has || has.getPartial().empty()) &&
+      sharding.getPartial().empty())
+    remedy = spmd::PlanEntry{name, spmd::planSpecOf(sharding, rankOf(operand))};
   // Located at the consumer, named after the tensor moved.
   auto reshard = spmd::ReshardOp::create(
-      builder, spmd::withCollectiveOrigin(op->getLoc(), text, operand), operand,
-      sharding);
+      builder, spmd::withCollectiveOrigin(op->getLoc(), text, operand, remedy),
+      operand, sharding);
   op->setOperand(i, reshard.getResult());
 }
 
@@ -408,7 +415,9 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
       why = "the result is partial over it";
     } else {
       axes = propagation::agreedOperandAxes(rule, f, operandDims, mesh);
-      why = "the split the operands agree on";
+      why = axes.empty() ? "the operands holding it disagree on its split, "
+                           "so it is whole"
+                         : "the split the operands agree on";
     }
     size_t keep = 0;
     while (keep < axes.size() && !overlapsAny(axes[keep], used))
@@ -597,8 +606,15 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
            [&](int64_t d) { return recordedOrigin(named, d); }},
           {"computed", computed, impliedWhy(true, opResult.getResultNumber())},
           rankOf(result));
+    // Laying the result out as computed would remove it (partial sums
+    // aside).
+    std::optional<spmd::PlanEntry> remedy;
+    if (std::string name = spmd::tensorName(named);
+        !name.empty() && computed.getPartial().size() == keptPartial.size())
+      remedy = spmd::PlanEntry{name, spmd::planSpecOf(computed, rankOf(named))};
     auto reshard = spmd::ReshardOp::create(
-        builder, spmd::withCollectiveOrigin(op->getLoc(), why), result, wanted);
+        builder, spmd::withCollectiveOrigin(op->getLoc(), why, {}, remedy),
+        result, wanted);
     result.replaceAllUsesExcept(reshard.getResult(), reshard);
   }
 }

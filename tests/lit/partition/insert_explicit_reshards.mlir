@@ -5,8 +5,9 @@
 // ORIGIN-DAG: fused<{spmd.collective_origin = "sharding constraint: laid out as [{}, {x}], computed as [{x}, {}]"}>
 // With origins recorded (--spmd-propagate's origins), a reason names, per
 // dimension the two layouts differ in, why each is so; the origins are
-// dropped once used.
-// ORIGIN-DAG: fused<{spmd.collective_origin = "graph.abs 'y' needs operand 0 ('a') as [{}, {x}] (its sharding rule, for the layouts chosen); it is [{x}, {}]\0Adim 0: wanted {} (as the result is: nothing split it); is {x} (the plan's entry for tensor 'a')\0Adim 1: wanted {x} (as the result is: --auto's choice for 'y'); is {} (nothing split it)"}>
+// dropped once used. The plan entry that would remove the reshard (the
+// layout the consumer needs) is recorded beside the reason.
+// ORIGIN-DAG: fused<{spmd.collective_origin = "graph.abs 'y' needs operand 0 ('a') as [{}, {x}] (its sharding rule, for the layouts chosen); it is [{x}, {}]\0Adim 0: wanted {} (as the result is: nothing split it); is {x} (the plan's entry for tensor 'a')\0Adim 1: wanted {x} (as the result is: --auto's choice for 'y'); is {} (nothing split it)", spmd.collective_remedy = ["a", "[null, \22x\22]"]}>
 
 // Megatron's MLP after propagation: the column-parallel product and the
 // activation agree with their rules; the row-parallel product's result is
