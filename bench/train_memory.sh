@@ -47,7 +47,7 @@ for devices in $device_counts; do
       "$bin/tessel-run" "$out/$name$devices.tessel" --backend mpi --steps "$steps" \
       --log-every 0 --inputs "ids=$out/ids.npy,labels=$out/labels.npy" 2>&1)
     measured=$(echo "$run" | sed -n 's/^memory per device: \([0-9.]*\) MiB measured.*/\1/p')
-    executable=$(echo "$run" | sed -n 's/.*), \([0-9.]*\) MiB in the executable.*/\1/p')
+    executable=$(echo "$run" | sed -n 's/.*), \([0-9.]*\) MiB estimated from the executable.*/\1/p')
     ms=$(echo "$run" | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
     printf '%-8s %7d %12.1f %12.1f %14.1f %9.2f %8.0f\n' "$name" "$devices" \
       "$measured" "$modeled" "$executable" \

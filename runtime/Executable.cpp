@@ -604,6 +604,36 @@ MemoryEstimate holdingsOf(const proto::Executable &executable, int device) {
       estimate.inputs += bytes;
   }
   estimate.arena = static_cast<int64_t>(program.arena_bytes());
+  // Load-time results, as the host backend finds them: read-only operands
+  // (weights no step updates, constants, earlier load-time results and
+  // their views) throughout.
+  std::set<int64_t> updatedParameters;
+  for (const proto::StateUpdate &update : executable.state_updates())
+    if (update.parameter())
+      updatedParameters.insert(update.index());
+  std::vector<bool> readOnly(program.buffers_size());
+  for (int64_t b = 0; b < program.buffers_size(); ++b) {
+    const proto::Buffer &buffer = program.buffers(b);
+    readOnly[b] = buffer.storage() == proto::Buffer::CONSTANT ||
+                  (buffer.storage() == proto::Buffer::PARAMETER &&
+                   !updatedParameters.count(buffer.index()));
+  }
+  BufferLiveness live = bufferLiveness(program);
+  for (int64_t i = 0; i < program.instructions_size(); ++i) {
+    const proto::Instruction &instruction = program.instructions(i);
+    if (instruction.op() == "collective" || instruction.results().empty() ||
+        !std::all_of(instruction.operands().begin(),
+                     instruction.operands().end(),
+                     [&](int64_t id) { return readOnly[id]; }))
+      continue;
+    for (int64_t r : instruction.results()) {
+      estimate.loadTime += bufferBytes(program.buffers(r));
+      readOnly[r] = true;
+    }
+    for (int64_t b = 0; b < program.buffers_size(); ++b)
+      if (live.viewSource[b] == i)
+        readOnly[b] = true;
+  }
   return estimate;
 }
 } // namespace
@@ -678,7 +708,8 @@ std::string formatMemoryEstimate(const MemoryEstimate &estimate) {
       formatBytes(estimate.total()), "\n  parameters ",
       formatBytes(estimate.parameters), ", state ", formatBytes(estimate.state),
       ", inputs ", formatBytes(estimate.inputs), ", arena ",
-      formatBytes(estimate.arena), "\n");
+      formatBytes(estimate.arena), ", load-time results ",
+      formatBytes(estimate.loadTime), "\n");
   if (estimate.peakInstruction >= 0) {
     absl::StrAppend(&text, "  arena peak ", formatBytes(estimate.peakLive),
                     " live at instruction ", estimate.peakInstruction);

@@ -164,6 +164,10 @@ struct MemoryEstimate {
   /// The arena: every temporary (activations, gradients, collectives'
   /// results), laid out by liveness at compile time.
   int64_t arena = 0;
+  /// Results computed once at load (instructions, not collectives, whose
+  /// operands are all weights, constants or such results: the host
+  /// backend runs them when it loads and keeps them outside the arena).
+  int64_t loadTime = 0;
   /// The most arena bytes live at one instruction, which one, and the
   /// largest tensors live there (at most five, largest first).
   int64_t peakLive = 0;
@@ -173,7 +177,9 @@ struct MemoryEstimate {
   /// Arena bytes live at each instruction, in program order.
   std::vector<int64_t> liveBytes;
 
-  int64_t total() const { return parameters + state + inputs + arena; }
+  int64_t total() const {
+    return parameters + state + inputs + arena + loadTime;
+  }
 };
 MemoryEstimate estimateMemory(const proto::Executable &executable, int device);
 

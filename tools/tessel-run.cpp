@@ -542,7 +542,7 @@ int runSteps(tessel::LoadedExecutable &loaded,
                                             "growth / ",
                                             devices))
                 << "), " << tessel::deviceBytes(executable, 0) / 1048576.0
-                << " MiB in the executable (arena, inputs, parameters)\n";
+                << " MiB estimated from the executable (--explain-memory)\n";
     }
   }
   bool mismatch = false;

@@ -176,16 +176,16 @@ std::string timelineSection(const std::vector<cost::InstructionCost> &costs,
 /// plus the arena's live tensors, against the budget.
 std::string memorySection(const MemoryEstimate &estimate, int device,
                           int64_t budget) {
-  int64_t fixed = estimate.parameters + estimate.state + estimate.inputs;
+  int64_t fixed = estimate.total() - estimate.arena;
   int64_t top = fixed + estimate.peakLive;
   std::string html = absl::StrFormat(
       "<p>Device %d holds %s: parameters %s, state %s, inputs %s, arena "
-      "%s; the arena's peak, %s, is at instruction %d%s. Budget %s per "
-      "device.</p>\n",
+      "%s, load-time results %s; the arena's peak, %s, is at instruction "
+      "%d%s. Budget %s per device.</p>\n",
       device, formatBytes(estimate.total()), formatBytes(estimate.parameters),
       formatBytes(estimate.state), formatBytes(estimate.inputs),
-      formatBytes(estimate.arena), formatBytes(estimate.peakLive),
-      estimate.peakInstruction,
+      formatBytes(estimate.arena), formatBytes(estimate.loadTime),
+      formatBytes(estimate.peakLive), estimate.peakInstruction,
       estimate.peakAt.empty() ? "" : " ('" + escapeHtml(estimate.peakAt) + "')",
       budget > 0 ? formatBytes(budget) : std::string("unknown"));
   if (estimate.liveBytes.empty() || top <= 0)

@@ -304,7 +304,8 @@ class Executable:
 
     def memory_estimate(self, device: int = 0) -> dict:
         """device_memory in parts, bytes: parameters, state (inputs a
-        step updates), inputs, arena (temporaries), total; and the arena's
+        step updates), inputs, arena (temporaries), load_time (results
+        computed once at load from the weights), total; and the arena's
         peak: peak_live bytes at instruction peak_instruction (tensor
         peak_at), largest_live [(tensor, bytes)] there."""
         return self._native.memory_estimate(device)

@@ -156,6 +156,7 @@ public:
     result["state"] = estimate.state;
     result["inputs"] = estimate.inputs;
     result["arena"] = estimate.arena;
+    result["load_time"] = estimate.loadTime;
     result["total"] = estimate.total();
     result["peak_live"] = estimate.peakLive;
     result["peak_instruction"] = estimate.peakInstruction;

@@ -124,7 +124,7 @@ def test_memory_estimate_adds_up():
     for device in (0, 1):
         memory = executable.memory_estimate(device)
         parts = sum(memory[k] for k in ("parameters", "state", "inputs",
-                                        "arena"))
+                                        "arena", "load_time"))
         assert memory["total"] == parts == executable.device_memory(device)
         # The batch's half (2x64 floats), the whole weights, no state.
         assert memory["inputs"] == 2 * 64 * 4
