@@ -2,7 +2,10 @@
 //
 // Per op: the factors' axes (from the result, else from the operands'
 // agreement), the operand and result shardings they imply, and a reshard
-// wherever a value's sharding differs from what its consumer needs.
+// wherever a value's sharding differs from what its consumer needs. Each
+// reshard's location records why (and, with `spmd.origins` recorded, where
+// each of the two layouts came from) and the plan entry that would remove
+// it; the origins are dropped once used.
 //
 //===----------------------------------------------------------------------===//
 

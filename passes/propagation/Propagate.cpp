@@ -18,6 +18,10 @@
 // within a round, pass-through ops propagate first, then the others, then
 // broadcasts, each stage to a fixed point.
 //
+// With `origins`, each dimension also carries where its axes came from
+// (the annotation, and the op that last carried them), written out as
+// `spmd.origins` for the partitioner's reasons.
+//
 //===----------------------------------------------------------------------===//
 
 #include <algorithm>
