@@ -577,18 +577,24 @@ std::string formatBytes(int64_t bytes) {
   return absl::StrFormat("%d B", bytes);
 }
 
+bool readOnlyAtLoad(const proto::Buffer &buffer,
+                    const std::set<int64_t> &updatedParameters) {
+  return buffer.storage() == proto::Buffer::CONSTANT ||
+         (buffer.storage() == proto::Buffer::PARAMETER &&
+          !updatedParameters.count(buffer.index()));
+}
+
 namespace {
-/// What `device` holds (the estimate's parts, no peak): what deviceBytes
-/// sums, without the liveness analysis.
-MemoryEstimate holdingsOf(const proto::Executable &executable, int device) {
+/// What device program `program` holds (the estimate's parts, no peak):
+/// what deviceBytes sums. `live` is its liveness.
+MemoryEstimate holdingsOf(const proto::Executable &executable,
+                          const proto::DeviceProgram &program,
+                          const BufferLiveness &live) {
   MemoryEstimate estimate;
-  if (device < 0 || device >= executable.programs_size())
-    return estimate;
-  const proto::DeviceProgram &program = executable.programs(device);
-  std::set<int64_t> updatedInputs;
+  std::set<int64_t> updatedInputs, updatedParameters;
   for (const proto::StateUpdate &update : executable.state_updates())
-    if (!update.parameter())
-      updatedInputs.insert(update.index());
+    (update.parameter() ? updatedParameters : updatedInputs)
+        .insert(update.index());
   std::set<std::pair<int, int64_t>> counted;
   for (const proto::Buffer &buffer : program.buffers()) {
     if ((buffer.storage() != proto::Buffer::INPUT &&
@@ -607,18 +613,14 @@ MemoryEstimate holdingsOf(const proto::Executable &executable, int device) {
   // Load-time results, as the host backend finds them: read-only operands
   // (weights no step updates, constants, earlier load-time results and
   // their views) throughout.
-  std::set<int64_t> updatedParameters;
-  for (const proto::StateUpdate &update : executable.state_updates())
-    if (update.parameter())
-      updatedParameters.insert(update.index());
   std::vector<bool> readOnly(program.buffers_size());
+  // Views (reshapes) of each instruction's results.
+  std::vector<std::vector<int64_t>> viewsOf(program.instructions_size());
   for (int64_t b = 0; b < program.buffers_size(); ++b) {
-    const proto::Buffer &buffer = program.buffers(b);
-    readOnly[b] = buffer.storage() == proto::Buffer::CONSTANT ||
-                  (buffer.storage() == proto::Buffer::PARAMETER &&
-                   !updatedParameters.count(buffer.index()));
+    readOnly[b] = readOnlyAtLoad(program.buffers(b), updatedParameters);
+    if (live.viewSource[b] >= 0)
+      viewsOf[live.viewSource[b]].push_back(b);
   }
-  BufferLiveness live = bufferLiveness(program);
   for (int64_t i = 0; i < program.instructions_size(); ++i) {
     const proto::Instruction &instruction = program.instructions(i);
     if (instruction.op() == "collective" || instruction.results().empty() ||
@@ -630,26 +632,28 @@ MemoryEstimate holdingsOf(const proto::Executable &executable, int device) {
       estimate.loadTime += bufferBytes(program.buffers(r));
       readOnly[r] = true;
     }
-    for (int64_t b = 0; b < program.buffers_size(); ++b)
-      if (live.viewSource[b] == i)
-        readOnly[b] = true;
+    for (int64_t v : viewsOf[i])
+      readOnly[v] = true;
   }
   return estimate;
 }
 } // namespace
 
 int64_t deviceBytes(const proto::Executable &executable, int device) {
-  return holdingsOf(executable, device).total();
+  if (device < 0 || device >= executable.programs_size())
+    return 0;
+  const proto::DeviceProgram &program = executable.programs(device);
+  return holdingsOf(executable, program, bufferLiveness(program)).total();
 }
 
 MemoryEstimate estimateMemory(const proto::Executable &executable, int device) {
-  MemoryEstimate estimate = holdingsOf(executable, device);
   if (device < 0 || device >= executable.programs_size())
-    return estimate;
+    return MemoryEstimate();
   const proto::DeviceProgram &program = executable.programs(device);
+  BufferLiveness live = bufferLiveness(program);
+  MemoryEstimate estimate = holdingsOf(executable, program, live);
   // Live arena bytes per instruction: the union of the live buffers'
   // bytes (views share their source's).
-  BufferLiveness live = bufferLiveness(program);
   std::vector<int64_t> arenaBuffers;
   for (int64_t b = 0; b < program.buffers_size(); ++b)
     if (program.buffers(b).storage() == proto::Buffer::ARENA &&

@@ -12,6 +12,7 @@
 #define TESSEL_RUNTIME_EXECUTABLE_H
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,6 +134,13 @@ std::string explainCollectives(const proto::Executable &executable);
 
 /// "1.5 KiB": bytes for people.
 std::string formatBytes(int64_t bytes);
+
+/// Whether no instruction may write `buffer`: a constant, or a parameter
+/// no step updates (`updatedParameters`: the indices of those it does).
+/// Instructions whose operands are all such buffers (or their results)
+/// run once, at load, on the host backend.
+bool readOnlyAtLoad(const proto::Buffer &buffer,
+                    const std::set<int64_t> &updatedParameters);
 
 /// When each buffer of a device program is live, by instruction index.
 struct BufferLiveness {

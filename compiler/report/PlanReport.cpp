@@ -290,10 +290,12 @@ std::string planReportHtml(const PlanReportInput &input) {
   if (input.executable && input.executable->programs_size() > 0) {
     // The device holding the most, as --explain-memory shows.
     int device = 0;
+    int64_t most = deviceBytes(*input.executable, 0);
     for (int d = 1; d < input.executable->programs_size(); ++d)
-      if (deviceBytes(*input.executable, d) >
-          deviceBytes(*input.executable, device))
+      if (int64_t bytes = deviceBytes(*input.executable, d); bytes > most) {
         device = d;
+        most = bytes;
+      }
     if (input.model) {
       absl::StrAppend(&html, "<h2>A step as the cost model sees it (device ",
                       device, ", profile ",

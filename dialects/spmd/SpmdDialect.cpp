@@ -418,14 +418,21 @@ std::string describeOp(mlir::Operation *op) {
   return text;
 }
 
+std::string describeAxes(llvm::ArrayRef<AxisRefAttr> axes) {
+  std::string text = "{";
+  for (auto [k, axis] : llvm::enumerate(axes))
+    text += (k ? "," : "") + axisName(axis);
+  return text + "}";
+}
+
 std::string describeLayout(ShardingAttr sharding, int64_t rank) {
   std::string text = "[";
   for (int64_t d = 0; d < rank; ++d) {
-    text += d ? ", {" : "{";
-    if (sharding && d < static_cast<int64_t>(sharding.getDims().size()))
-      for (auto [k, axis] : llvm::enumerate(sharding.getDims()[d].getAxes()))
-        text += (k ? "," : "") + axisName(axis);
-    text += "}";
+    text += d ? ", " : "";
+    text += describeAxes(
+        sharding && d < static_cast<int64_t>(sharding.getDims().size())
+            ? sharding.getDims()[d].getAxes()
+            : llvm::ArrayRef<AxisRefAttr>());
   }
   text += "]";
   if (sharding && !sharding.getPartial().empty()) {

@@ -105,6 +105,9 @@ std::string locationName(mlir::Location loc);
 /// the name of the location of the op that computes it; empty if none.
 std::string tensorName(mlir::Value value);
 
+/// One dimension's axes in short form: "{x,y}", "{}".
+std::string describeAxes(llvm::ArrayRef<AxisRefAttr> axes);
+
 /// `sharding` of a tensor of `rank` in short form: "[{x}, {}]", with
 /// "partial sum over y" after it; "[{}, {}]" when null.
 std::string describeLayout(ShardingAttr sharding, int64_t rank);

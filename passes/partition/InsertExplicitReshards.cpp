@@ -91,11 +91,7 @@ std::string conflictLines(const Side &a, const Side &b, int64_t rank) {
       continue;
     auto part = [&](const Side &side, const AxisList &axes,
                     const std::string &why) {
-      std::string axesText = "{";
-      for (auto [k, axis] : llvm::enumerate(axes))
-        axesText += (k ? ", " : "") + spmd::axisName(axis);
-      axesText += "}";
-      return side.label.str() + " " + axesText +
+      return side.label.str() + " " + spmd::describeAxes(axes) +
              (why.empty() ? "" : " (" + why + ")");
     };
     text += "\ndim " + std::to_string(d) + ": " + part(a, aDims[d], aWhy) +
@@ -165,16 +161,11 @@ std::string splitReductionOrigin(mlir::Operation *producer,
       continue;
     for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
       for (PartialAxisAttr axis : partial)
-        if (overlapsAny(axis.getAxis(), dim.getAxes())) {
-          std::string origin =
-              operand.getDefiningOp<spmd::ReshardOp>()
-                  ? "resharded for it"
-                  : recordedOrigin(operand, static_cast<int64_t>(d));
+        if (overlapsAny(axis.getAxis(), dim.getAxes()))
           return "; operand " + std::to_string(k) + quotedName(operand) +
                  " dim " + std::to_string(d) + " is split over " +
-                 spmd::axisName(axis.getAxis()) +
-                 (origin.empty() ? "" : ": " + origin);
-        }
+                 spmd::axisName(axis.getAxis()) + ": " +
+                 recordedOrigin(operand, static_cast<int64_t>(d));
   }
   return "";
 }
@@ -365,7 +356,6 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
   llvm::SmallVector<std::optional<AxisList>> factorAxes(numFactors);
   // Why each factor has its axes, for the reasons of the reshards made
   // (from the results' recorded origins; empty when none were recorded).
-  bool explained = explain;
   llvm::SmallVector<std::string> factorWhy(numFactors);
   for (auto [j, dims] : llvm::enumerate(resultDims))
     for (auto [d, axes] : llvm::enumerate(dims)) {
@@ -378,7 +368,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
       for (auto [k, f] : llvm::enumerate(factors))
         if (!factorAxes[f]) {
           factorAxes[f] = projected[k];
-          if (explained)
+          if (explain)
             factorWhy[f] =
                 (op->getNumResults() == 1 ? std::string("as the result")
                                           : "as result " + std::to_string(j)) +
@@ -428,7 +418,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
     if (keep < axes.size())
       why += "; an axis another dimension uses is dropped";
     axes.resize(keep);
-    if (explained)
+    if (explain)
       factorWhy[f] = why;
     used.append(axes.begin(), axes.end());
     factorAxes[f] = axes;
@@ -460,7 +450,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
             if (!factorAxes[f]->empty() &&
                 sizes[f] % spmd::totalSize(*factorAxes[f], mesh) != 0) {
               factorAxes[f] = AxisList();
-              if (explained)
+              if (explain)
                 factorWhy[f] = "kept whole: it shares a dimension and does "
                                "not split evenly";
               changed = true;
@@ -472,7 +462,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
         for (auto [k, f] : llvm::enumerate(factors))
           if (back[k] != *factorAxes[f]) {
             factorAxes[f] = AxisList();
-            if (explained)
+            if (explain)
               factorWhy[f] = "kept whole: a tensor holding it cannot "
                              "express its split";
             changed = true;
@@ -505,7 +495,7 @@ void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
             halo->stride * llvm::divideCeil(size, spmd::totalSize(axes, mesh));
         if (std::abs(halo->low) > part || std::abs(halo->high) > part) {
           axes.clear();
-          if (explained)
+          if (explain)
             factorWhy[f] = "kept whole: its windows reach past a neighbour's "
                            "part";
         }

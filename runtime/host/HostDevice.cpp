@@ -182,9 +182,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     }
     // No instruction writes these (checked below): their bytes stay, but
     // for parameters that steps update.
-    view.readOnly = (buffer.storage() == proto::Buffer::PARAMETER &&
-                     !updatedParameters.count(buffer.index())) ||
-                    buffer.storage() == proto::Buffer::CONSTANT;
+    view.readOnly = readOnlyAtLoad(buffer, updatedParameters);
     views.push_back(std::move(view));
   }
   // Buffers between convolutions channels-last, and the instructions
@@ -222,9 +220,7 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
       }
     }
     for (int64_t id : instruction.results())
-      if (program_->buffers(id).storage() == proto::Buffer::CONSTANT ||
-          (program_->buffers(id).storage() == proto::Buffer::PARAMETER &&
-           !updatedParameters.count(program_->buffers(id).index())))
+      if (readOnlyAtLoad(program_->buffers(id), updatedParameters))
         return absl::InvalidArgumentError(
             absl::StrCat("instruction for tensor '", instruction.location(),
                          "' writes a read-only buffer"));
