@@ -130,6 +130,12 @@ static cl::opt<std::string> explainFlag(
     cl::desc("With --auto: the candidate layouts of this tensor (a plan "
              "name) and what each would cost, all else as chosen"),
     cl::value_desc("tensor"), cl::cat(tesselCategory));
+static cl::opt<int> alternativesFlag(
+    "alternatives",
+    cl::desc("With --auto: also list the N next-best plans, each the best "
+             "under another layout of the largest inputs and parameters, "
+             "with its modeled step"),
+    cl::value_desc("N"), cl::init(0), cl::cat(tesselCategory));
 static cl::opt<std::string> planOut(
     "plan-out",
     cl::desc("Write the plan chosen or propagated (protobuf text), as "
@@ -225,6 +231,26 @@ static void printReport(const tessel::autoshard::AutoShardReport &report) {
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
   llvm::errs() << report.budgetNote;
+  if (report.decisionLayouts.empty())
+    return;
+  double best = report.computeSeconds + report.communicationSeconds;
+  llvm::errs() << "  next-best plans, by the layouts of";
+  for (const auto &[name, spec] : report.decisionLayouts)
+    llvm::errs() << " '" << name << "' " << spec;
+  llvm::errs() << ":\n";
+  if (report.alternatives.empty())
+    llvm::errs() << "    (none: no other layout of them fits)\n";
+  for (auto [k, alternative] : llvm::enumerate(report.alternatives)) {
+    llvm::errs() << llvm::format(
+        "    #%zu %.3f ms (%+.1f%%), %.1f MiB:", k + 2,
+        alternative.seconds * 1e3,
+        best > 0 ? 100 * (alternative.seconds / best - 1) : 0.0,
+        static_cast<double>(alternative.peakBytes) / (1 << 20));
+    for (auto [i, layout] : llvm::enumerate(alternative.layouts))
+      if (layout.second != report.decisionLayouts[i].second)
+        llvm::errs() << " '" << layout.first << "' " << layout.second;
+    llvm::errs() << "\n";
+  }
 }
 
 int main(int argc, char **argv) {
@@ -333,6 +359,7 @@ int main(int argc, char **argv) {
   sharding.deviceProfile = deviceProfile;
   sharding.autoSeconds = autoSeconds;
   sharding.explain = explainFlag;
+  sharding.alternatives = alternativesFlag;
   // The program --emit=mlir prints shows the shardings alone.
   sharding.origins = emit != Emit::Mlir;
   // Searches over a second say how they go, twice a second at most.

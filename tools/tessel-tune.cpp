@@ -74,6 +74,12 @@ static cl::opt<int> forcedDecisions(
     cl::desc("Candidates of the cost model under forced choices: the N "
              "largest weights each replicated and split"),
     cl::init(2), cl::cat(tuneCategory));
+static cl::opt<int> kBest(
+    "k-best",
+    cl::desc("Candidates of the cost model's next-best plans on each mesh: "
+             "its N best after the first that differ in the layout of one "
+             "of the largest inputs and parameters (auto#2, ...)"),
+    cl::init(3), cl::cat(tuneCategory));
 static cl::opt<std::string> backend(
     "backend",
     cl::desc("Where candidates are measured: host (device threads, the "
@@ -164,6 +170,7 @@ int main(int argc, char **argv) {
   options.logPath = logPath;
   options.backend = backend;
   options.forcedDecisions = forcedDecisions;
+  options.kBest = kBest;
   options.mpiTimeoutSeconds = mpiTimeout;
   // The tessel-run built with this tool, else the one on PATH.
   std::error_code ignored;

@@ -272,6 +272,7 @@ absl::Status Model::shard(const ShardingOptions &options) {
     autoOptions.onProgress = options.onProgress;
     autoOptions.memoryBudget = options.memoryBudget;
     autoOptions.recordOrigins = options.origins;
+    autoOptions.alternatives = options.alternatives;
     if (!options.explain.empty()) {
       auto functions = module.getOps<mlir::func::FuncOp>();
       if (!functions.empty())

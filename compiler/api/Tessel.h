@@ -88,6 +88,10 @@ struct ShardingOptions {
   double autoSeconds = 10.0;
   /// With autoShard: a tensor whose candidate layouts the report explains.
   std::string explain;
+  /// With autoShard: list this many next-best plans in the report
+  /// (AutoShardReport::alternatives), each the best under another layout
+  /// of the largest inputs and parameters.
+  int alternatives = 0;
   /// With autoShard: called as the search improves (seconds so far, modeled
   /// seconds per step of the best plan).
   std::function<void(double, double)> onProgress;

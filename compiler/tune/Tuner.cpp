@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -139,6 +140,18 @@ public:
         candidates[fields[1]] = priced;
         continue;
       }
+      if (fields.size() >= 3 && fields[0] == "alternatives") {
+        Alternatives listed;
+        bool whole = absl::SimpleAtoi(fields[2], &listed.requested);
+        for (size_t i = 3; i < fields.size() && whole; ++i) {
+          std::string bytes;
+          whole = absl::Base64Unescape(fields[i], &bytes) &&
+                  listed.plans.emplace_back().ParseFromString(bytes);
+        }
+        if (whole)
+          alternatives[fields[1]] = std::move(listed);
+        continue;
+      }
       Measurement m;
       if ((fields.size() != 6 && fields.size() != 8) ||
           !absl::SimpleAtod(fields[1], &m.median) ||
@@ -191,6 +204,26 @@ public:
                            priced.peakBytes, cost::formatWork(priced.work),
                            priced.splitParameters, priced.parameters));
   }
+  /// The next-best plans compiling a candidate listed (as constraints),
+  /// and how many it was asked for.
+  struct Alternatives {
+    int requested = 0;
+    std::vector<proto::Plan> plans;
+  };
+  std::optional<Alternatives> findAlternatives(const std::string &key) const {
+    auto it = alternatives.find(key);
+    if (it == alternatives.end())
+      return std::nullopt;
+    return it->second;
+  }
+  void addAlternatives(const std::string &key, const Alternatives &listed) {
+    alternatives[key] = listed;
+    std::string line =
+        absl::StrCat("alternatives ", key, " ", listed.requested);
+    for (const proto::Plan &plan : listed.plans)
+      absl::StrAppend(&line, " ", absl::Base64Escape(plan.SerializeAsString()));
+    append(line + "\n");
+  }
   void add(const std::string &key, const Measurement &m) {
     entries[key][m.runs] = m;
     append(absl::StrFormat("%s %.9g %.9g %.9g %d %s %.9g %.9g\n", key, m.median,
@@ -211,6 +244,7 @@ private:
   /// By key, then by number of runs.
   std::map<std::string, std::map<int, Measurement>> entries;
   std::map<std::string, Priced> candidates;
+  std::map<std::string, Alternatives> alternatives;
 };
 
 /// Buffers for every input and output of `executable`: floats a fixed
@@ -590,9 +624,11 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     return absl::InvalidArgumentError(absl::StrCat(
         "--backend is '", options.backend, "'; it must be host or mpi"));
   if (options.topK < 1 || options.runs < 1 || options.warmup < 0 ||
-      options.forcedDecisions < 0 || !(options.minSampleSeconds >= 0))
+      options.forcedDecisions < 0 || options.kBest < 0 ||
+      !(options.minSampleSeconds >= 0))
     return absl::InvalidArgumentError(
-        "--top-k and --runs must be >= 1, --warmup, --forced-decisions and "
+        "--top-k and --runs must be >= 1, --warmup, --forced-decisions, "
+        "--k-best and "
         "--min-sample-ms >= 0");
 
   absl::StatusOr<cost::CostModel> baseModel =
@@ -713,6 +749,14 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   std::string modelKey = fingerprintOf(program);
   std::vector<std::string> keys(result.candidates.size());
   compiled.resize(result.candidates.size());
+  // The cost model's next-best plans on each mesh (its K best, distinct in
+  // the layouts of the largest inputs and parameters), listed when the
+  // mesh's "auto" candidate compiles, become candidates of their own.
+  auto listsAlternatives = [&](const Candidate &candidate) {
+    return candidate.name == "auto" && !candidate.mesh.empty() &&
+           options.kBest > 0;
+  };
+  std::map<size_t, TuningLog::Alternatives> alternativesOf;
   auto compileCandidate = [&](size_t i) {
     Candidate &candidate = result.candidates[i];
     progress(absl::StrCat("compiling ",
@@ -726,6 +770,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       compileOptions.sharding.deviceProfile = options.deviceProfile;
       if (candidate.constraints.tensors_size() > 0)
         compileOptions.sharding.plan = candidate.constraints;
+      if (listsAlternatives(candidate))
+        compileOptions.sharding.alternatives = options.kBest;
     }
     absl::StatusOr<Compiled> made = compile(source, compileOptions);
     if (!made.ok()) {
@@ -750,6 +796,18 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
           tensor.spec().find('"') != std::string::npos)
         ++candidate.splitParameters;
     candidate.planText = made->plan().tensors_size() ? made->planText() : "";
+    if (listsAlternatives(candidate) && made->autoShardReport() &&
+        !alternativesOf.count(i)) {
+      TuningLog::Alternatives &listed = alternativesOf[i];
+      listed.requested = options.kBest;
+      for (const autoshard::AutoShardAlternative &alternative :
+           made->autoShardReport()->alternatives) {
+        proto::Plan &plan = listed.plans.emplace_back();
+        for (const auto &[name, spec] : alternative.layouts)
+          addSpec(plan, name, spec);
+      }
+      log.addAlternatives(keys[i], listed);
+    }
     compiled[i] = std::move(*made);
     ++result.compilations;
     log.addCandidate(keys[i],
@@ -766,7 +824,13 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     keys[i] = hashText(absl::StrCat(modelKey, "|", candidate.mesh, "|",
                                     constraints, "|", options.autoSeconds, "|",
                                     options.deviceProfile));
-    if (std::optional<TuningLog::Priced> priced = log.findCandidate(keys[i])) {
+    std::optional<TuningLog::Alternatives> logged;
+    if (listsAlternatives(candidate))
+      if (logged = log.findAlternatives(keys[i]);
+          logged && logged->requested >= options.kBest)
+        alternativesOf[i] = *logged;
+    std::optional<TuningLog::Priced> priced = log.findCandidate(keys[i]);
+    if (priced && (!listsAlternatives(candidate) || alternativesOf.count(i))) {
       candidate.fingerprint = priced->fingerprint;
       candidate.modeledSeconds = priced->modeledSeconds;
       candidate.peakBytes = priced->peakBytes;
@@ -780,6 +844,22 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       continue;
     }
     candidate.calibratedSeconds = candidate.modeledSeconds;
+    // Listed right after it (the loop comes to them next).
+    if (auto listed = alternativesOf.find(i); listed != alternativesOf.end()) {
+      std::string mesh = candidate.mesh;
+      size_t count = std::min(listed->second.plans.size(),
+                              static_cast<size_t>(options.kBest));
+      for (size_t k = 0; k < count; ++k) {
+        Candidate next;
+        next.mesh = mesh;
+        next.name = absl::StrCat("auto#", k + 2);
+        next.constraints = listed->second.plans[k];
+        result.candidates.insert(result.candidates.begin() + i + 1 + k,
+                                 std::move(next));
+      }
+      keys.insert(keys.begin() + i + 1, count, std::string());
+      compiled.insert(compiled.begin() + i + 1, count, std::nullopt);
+    }
   }
 
   // Measurements are of an executable on a backend with a thread count.

@@ -63,7 +63,8 @@ struct Measurement {
 
 struct Candidate {
   std::string mesh;
-  /// "auto", "data_parallel", "data_x_auto", or a user plan's name.
+  /// "auto", "auto#2" (the cost model's second best), "data_parallel",
+  /// "data_x_auto", or a user plan's name.
   std::string name;
   /// The constraints given to the cost model (empty for "auto").
   proto::Plan constraints;
@@ -117,6 +118,11 @@ struct TuneOptions {
   /// How many of the costliest decisions (the largest weights) are
   /// forced each way (replicated, split) for candidates of their own.
   int forcedDecisions = 2;
+  /// How many of the cost model's next-best plans on each mesh become
+  /// candidates ("auto#2", ...): its K best plans that differ in the
+  /// layout of one of the largest inputs and parameters
+  /// (AutoShardOptions::alternatives).
+  int kBest = 3;
   /// The cost model's search time per candidate.
   double autoSeconds = 2;
   /// The tuning log (read, then appended to); empty: none.

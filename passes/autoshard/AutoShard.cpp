@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
@@ -45,16 +46,48 @@ mlir::RankedTensorType tensorOf(mlir::Value value) {
   return mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
 }
 
-/// A layout as a plan writes it: ["x", null, ["x", "y"]].
-std::string formatDims(const Dims &dims) {
+/// Every renaming of `mesh`'s axes that exchanges axes of one size (the
+/// identity included).
+std::vector<std::map<std::string, std::string>>
+sameSizeRenamings(MeshAttr mesh) {
+  llvm::ArrayRef<spmd::MeshAxisAttr> axes = mesh.getAxes();
+  std::vector<size_t> order(axes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<std::map<std::string, std::string>> renamings;
+  do {
+    bool sizesKept = true;
+    for (size_t i = 0; i < axes.size(); ++i)
+      sizesKept = sizesKept && axes[i].getSize() == axes[order[i]].getSize();
+    if (!sizesKept)
+      continue;
+    renamings.emplace_back();
+    for (size_t i = 0; i < axes.size(); ++i)
+      renamings.back()[axes[i].getName().str()] =
+          axes[order[i]].getName().str();
+  } while (std::next_permutation(order.begin(), order.end()));
+  return renamings;
+}
+
+/// A layout as a plan writes it, ["x", null, ["x", "y"]], with its axes
+/// renamed by `renaming`.
+std::string renamed(const Dims &dims,
+                    const std::map<std::string, std::string> &renaming) {
   std::vector<std::vector<std::string>> names;
   for (const AxisList &dim : dims) {
     names.emplace_back();
-    for (AxisRefAttr axis : dim)
-      names.back().push_back(spmd::axisName(axis));
+    for (AxisRefAttr axis : dim) {
+      std::string name = spmd::axisName(axis);
+      auto to = renaming.find(axis.getName().str());
+      names.back().push_back(to == renaming.end()
+                                 ? name
+                                 : to->second + name.substr(to->first.size()));
+    }
   }
   return spmd::formatPlanSpec(names);
 }
+
+/// A layout as a plan writes it: ["x", null, ["x", "y"]].
+std::string formatDims(const Dims &dims) { return renamed(dims, {}); }
 
 /// A candidate of a node priced with every other node as the solution
 /// chose: its own compute and all-reduces, its reshards to and from its
@@ -333,15 +366,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         if (kept == best ||
             problem.nodes[n].usages[kept] >= problem.nodes[n].usages[best])
           continue;
-        std::string name;
-        if (auto argument = mlir::dyn_cast<mlir::BlockArgument>(node.value)) {
-          if (auto attr = function.getArgAttrOfType<mlir::StringAttr>(
-                  argument.getArgNumber(), graph::GraphDialect::kNameAttr))
-            name = attr.str();
-        } else if (auto loc = mlir::dyn_cast<mlir::NameLoc>(
-                       node.value.getDefiningOp()->getLoc())) {
-          name = loc.getName().str();
-        }
+        std::string name = spmd::tensorName(node.value);
         if (name.empty())
           ++others;
         else
@@ -361,6 +386,68 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
           static_cast<double>(solution.cost - free.cost) / kPicoseconds * 1e3,
           listed, listed.empty() ? "" : "; ", static_cast<long long>(others));
     }
+  }
+
+  if (options.alternatives > 0) {
+    // The decisions: the largest named inputs and parameters with a choice.
+    std::vector<int32_t> decisions;
+    for (auto [n, node] : llvm::enumerate(nodes))
+      if (!node.op && node.size() > 1 && !spmd::tensorName(node.value).empty())
+        decisions.push_back(static_cast<int32_t>(n));
+    auto wholeBytes = [&](int32_t n) {
+      mlir::RankedTensorType type = tensorOf(nodes[n].value);
+      return costs.localBytes(type, Dims(type.getRank()));
+    };
+    std::stable_sort(
+        decisions.begin(), decisions.end(),
+        [&](int32_t a, int32_t b) { return wholeBytes(a) > wholeBytes(b); });
+    if (decisions.size() > static_cast<size_t>(options.alternativeDecisions))
+      decisions.resize(std::max(0, options.alternativeDecisions));
+    // Plans that differ only by exchanging mesh axes of one size, priced
+    // alike, are one plan (on a 2x2 mesh every plan has such a twin): the
+    // list keeps the first of each.
+    auto symmetric = [&](const Solution &a, const Solution &b) {
+      Cost difference = a.cost > b.cost ? a.cost - b.cost : b.cost - a.cost;
+      if (difference * 1000000 > std::max(a.cost, b.cost))
+        return false;
+      for (const std::map<std::string, std::string> &renaming :
+           sameSizeRenamings(mesh)) {
+        bool same = true;
+        for (int32_t n : decisions)
+          same = same && renamed(nodes[n].result[a.choice[n]], renaming) ==
+                             formatDims(nodes[n].result[b.choice[n]]);
+        if (same)
+          return true;
+      }
+      return false;
+    };
+    std::vector<Solution> kept = {solution};
+    auto keep = [&](const Solution &next) {
+      for (const Solution &earlier : kept)
+        if (symmetric(next, earlier))
+          return false;
+      kept.push_back(next);
+      return true;
+    };
+    auto layoutsOf = [&](const Solution &chosen) {
+      std::vector<std::pair<std::string, std::string>> layouts;
+      for (int32_t n : decisions)
+        layouts.emplace_back(spmd::tensorName(nodes[n].value),
+                             formatDims(nodes[n].result[chosen.choice[n]]));
+      return layouts;
+    };
+    report.decisionLayouts = layoutsOf(solution);
+    // Each subproblem gets a share of the search's time; the search's
+    // patience ends most of them sooner.
+    SolverOptions each = solverOptions;
+    each.onProgress = nullptr;
+    each.seconds =
+        std::max(0.1, options.seconds / std::max<size_t>(1, decisions.size()));
+    for (const Solution &next : nextBest(problem, each, solution,
+                                         options.alternatives, decisions, keep))
+      report.alternatives.push_back(
+          {static_cast<double>(next.cost) / kPicoseconds, next.peakUsage,
+           layoutsOf(next)});
   }
 
   if (options.explain) {

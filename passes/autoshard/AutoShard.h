@@ -10,6 +10,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "compiler/cost/CostModel.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -31,6 +33,19 @@ struct AutoShardOptions {
   /// Record, per tensor chosen, --auto's modeled gain as the origin of its
   /// layout (spmd.origins), unless the plan fixed it.
   bool recordOrigins = false;
+  /// How many next-best plans to list besides the best (0: none): each the
+  /// best plan under another layout of the `alternativeDecisions` largest
+  /// inputs and parameters, the rest the search's (Solver.h nextBest).
+  int alternatives = 0;
+  int alternativeDecisions = 4;
+};
+
+/// A next-best plan: its modeled step and the layouts of the decisions it
+/// differs in, as plan entries (name, spec) for all of the decisions.
+struct AutoShardAlternative {
+  double seconds = 0;
+  int64_t peakBytes = 0;
+  std::vector<std::pair<std::string, std::string>> layouts;
 };
 
 /// The plan's modeled step, per device.
@@ -49,6 +64,10 @@ struct AutoShardReport {
   /// not fit): what fitting cost, in modeled time, and the tensors laid
   /// out to hold less than they would have been. Empty otherwise.
   std::string budgetNote;
+  /// AutoShardOptions::alternatives of them, cheapest first; and the best
+  /// plan's layouts of the same decisions.
+  std::vector<AutoShardAlternative> alternatives;
+  std::vector<std::pair<std::string, std::string>> decisionLayouts;
 };
 
 /// Chooses and writes shardings for the one function of `module` (which

@@ -70,6 +70,20 @@ struct Solution {
 /// Solves `problem`, which must be valid (see validate()).
 Solution solve(const ShardingProblem &problem, const SolverOptions &options);
 
+/// Up to `count` next-best solutions after `best` (solve()'s answer to
+/// `problem`), cheapest first, each differing from `best` and from every
+/// other in the strategy of at least one node of `decisions`: the best
+/// plan under each of the next-cheapest choices of those decisions, the
+/// rest free (Lawler's partitioning, KBest.cpp; every subproblem solved by
+/// solve() with `options`). The list is exact when every solve is (trees,
+/// the ILP); it costs up to `count` x |decisions| solves. Fewer than
+/// `count` if the decisions allow fewer feasible choices. `keep`, if
+/// given, says which solutions count (the others are passed over).
+std::vector<Solution>
+nextBest(const ShardingProblem &problem, const SolverOptions &options,
+         const Solution &best, int count, const std::vector<int32_t> &decisions,
+         const std::function<bool(const Solution &)> &keep = nullptr);
+
 } // namespace tessel::autoshard
 
 #endif // TESSEL_PASSES_AUTOSHARD_SOLVER_H

@@ -413,7 +413,8 @@ def _plan_arguments(plan: Plan):
 
 def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
              auto_seconds, device_profile, memory_budget, explain,
-             threads, loss, optimizer, frozen, batch_norm) -> Executable:
+             alternatives, threads, loss, optimizer, frozen,
+             batch_norm) -> Executable:
     shapes = {}
     for name, dims in (input_shapes or {}).items():
         try:
@@ -434,7 +435,7 @@ def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
         _tessel.compile(kind, data, shapes, mesh_text, text, specs,
                         bool(auto), float(auto_seconds), device_profile,
                         int(memory_budget or 0), explain or "",
-                        int(threads), loss or "", optimizer or "",
+                        int(alternatives or 0), int(threads), loss or "", optimizer or "",
                         list(frozen or ()), batch_norm or "eval"))
 
 
@@ -447,6 +448,7 @@ def compile(model: Model,
             device_profile: str = "host",
             memory_budget: Union[None, int, str] = None,
             explain: Optional[str] = None,
+            alternatives: int = 0,
             threads: int = 0,
             loss: Optional[str] = None,
             optimizer: Optional[str] = None,
@@ -467,6 +469,10 @@ def compile(model: Model,
       (an int or "40GiB").
     explain: with auto, a tensor whose candidate layouts
       Executable.explain() reports.
+    alternatives: with auto, how many next-best plans modeled_cost lists
+      ("alternatives": each the best under another layout of the largest
+      inputs and parameters, with its "seconds", "peak_bytes" and "plan",
+      the layouts of those tensors; "decisions": the best plan's).
     threads: cores the executable's kernels use in all (0: all of them).
     loss, optimizer: compile one training step instead of the forward pass,
       as tessel-compile --train takes them ("cross_entropy:logits,labels",
@@ -487,8 +493,8 @@ def compile(model: Model,
             f"model is a path, ONNX bytes or an onnx.ModelProto, got "
             f"{type(model).__name__}")
     return _compile(kind, data, input_shapes, mesh, plan, auto, auto_seconds,
-                    device_profile, memory_budget, explain, threads, loss,
-                    optimizer, frozen, batch_norm)
+                    device_profile, memory_budget, explain, alternatives,
+                    threads, loss, optimizer, frozen, batch_norm)
 
 
 def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
@@ -496,6 +502,7 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
                 device_profile: str = "host",
                 memory_budget: Union[None, int, str] = None,
                 explain: Optional[str] = None,
+                alternatives: int = 0,
                 threads: int = 0,
                 loss: Optional[str] = None,
                 optimizer: Optional[str] = None,
@@ -504,7 +511,8 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
     """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
     return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
                     auto_seconds, device_profile, memory_budget, explain,
-                    threads, loss, optimizer, frozen, batch_norm)
+                    alternatives, threads, loss, optimizer, frozen,
+                    batch_norm)
 
 
 def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,

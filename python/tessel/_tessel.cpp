@@ -201,6 +201,25 @@ public:
     result["method"] = report->method;
     result["profile"] = report->profile;
     result["explanation"] = report->explanation;
+    // The next-best plans (compile(..., alternatives=N)): each its modeled
+    // step, peak bytes and the layouts of the decisions.
+    auto layouts = [](const auto &entries) {
+      py::dict plan;
+      for (const auto &[name, spec] : entries)
+        plan[py::str(name)] = spec;
+      return plan;
+    };
+    py::list alternatives;
+    for (const autoshard::AutoShardAlternative &alternative :
+         report->alternatives) {
+      py::dict entry;
+      entry["seconds"] = alternative.seconds;
+      entry["peak_bytes"] = alternative.peakBytes;
+      entry["plan"] = layouts(alternative.layouts);
+      alternatives.append(entry);
+    }
+    result["alternatives"] = alternatives;
+    result["decisions"] = layouts(report->decisionLayouts);
     return std::move(result);
   }
 
@@ -424,8 +443,8 @@ std::unique_ptr<Executable> compileModel(
     const std::string &mesh, const std::string &planText,
     const std::vector<std::pair<std::string, std::string>> &specs,
     bool autoShard, double autoSeconds, const std::string &deviceProfile,
-    int64_t memoryBudget, const std::string &explain, int threads,
-    const std::string &loss, const std::string &optimizer,
+    int64_t memoryBudget, const std::string &explain, int alternatives,
+    int threads, const std::string &loss, const std::string &optimizer,
     const std::vector<std::string> &frozen, const std::string &batchNorm) {
   std::string contents = data;
   ModelSource source = kind == "file"   ? ModelSource::file(contents)
@@ -450,6 +469,7 @@ std::unique_ptr<Executable> compileModel(
   options.sharding.deviceProfile = deviceProfile;
   options.sharding.memoryBudget = memoryBudget;
   options.sharding.explain = explain;
+  options.sharding.alternatives = alternatives;
   options.training = {loss, optimizer, frozen, batchNorm};
   absl::StatusOr<Compiled> compiled;
   {

@@ -60,6 +60,26 @@ def test_auto_runs_like_torch(mesh):
     expect_like_torch(executable)
 
 
+def test_auto_lists_next_best_plans():
+    executable = tessel.compile(MLP, input_shapes=SHAPES, mesh={"x": 4},
+                                auto=True, auto_seconds=1, alternatives=2)
+    cost = executable.modeled_cost
+    best = cost["compute_seconds"] + cost["communication_seconds"]
+    decisions = cost["decisions"]
+    assert decisions and all(name in executable.plan for name in decisions)
+    assert 1 <= len(cost["alternatives"]) <= 2
+    seen = [decisions]
+    for alternative in cost["alternatives"]:
+        assert alternative["seconds"] >= best * 0.999
+        assert alternative["plan"].keys() == decisions.keys()
+        assert alternative["plan"] not in seen
+        seen.append(alternative["plan"])
+        # Each is a plan: compiled with it, the MLP still runs like torch.
+        expect_like_torch(tessel.compile(MLP, input_shapes=SHAPES,
+                                         mesh={"x": 4},
+                                         plan=alternative["plan"]))
+
+
 def test_sources_bytes_modelproto_and_mlir():
     with open(MLP, "rb") as f:
         data = f.read()

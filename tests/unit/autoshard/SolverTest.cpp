@@ -8,7 +8,9 @@
 
 #include "passes/autoshard/Solver.h"
 
+#include <map>
 #include <random>
+#include <set>
 
 #include "gtest/gtest.h"
 
@@ -214,6 +216,97 @@ TEST(SolverTest, ForbiddenChoicesAreAvoided) {
   EXPECT_EQ(toString(solution.cost), "5");
   // Choosing it anyway costs ten forbidden choices, exactly.
   EXPECT_EQ(toString(evaluate(problem, {0, 0}).cost), "10000000000000000000");
+}
+
+/// The cheapest feasible cost of each choice of `decisions` that has one,
+/// cheapest first, by listing every choice of every node.
+std::vector<Cost> rankedDecisions(const ShardingProblem &problem,
+                                  const std::vector<int32_t> &decisions) {
+  std::map<std::vector<int32_t>, Cost> bestOf;
+  std::vector<int32_t> choice(problem.nodes.size(), 0);
+  while (true) {
+    Evaluation evaluation = evaluate(problem, choice);
+    if (evaluation.feasible && evaluation.cost < kForbidden) {
+      std::vector<int32_t> key;
+      for (int32_t d : decisions)
+        key.push_back(choice[d]);
+      auto [it, inserted] = bestOf.try_emplace(key, evaluation.cost);
+      if (!inserted)
+        it->second = std::min(it->second, evaluation.cost);
+    }
+    size_t i = 0;
+    while (i < choice.size() && ++choice[i] == problem.strategies(i))
+      choice[i++] = 0;
+    if (i == choice.size())
+      break;
+  }
+  std::vector<Cost> costs;
+  for (const auto &[key, cost] : bestOf)
+    costs.push_back(cost);
+  std::sort(costs.begin(), costs.end());
+  return costs;
+}
+
+TEST(SolverTest, NextBestListsTheCheapestDistinctDecisionsAsBruteForce) {
+  std::mt19937_64 rng(17);
+  int compared = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    ShardingProblem problem =
+        randomProblem(rng, 4 + trial % 4, 2, /*tightMemory=*/trial % 2);
+    // Two or three decisions among the nodes.
+    std::vector<int32_t> decisions = {
+        0, static_cast<int32_t>(problem.nodes.size() - 1)};
+    if (trial % 3 == 0)
+      decisions.push_back(1);
+    std::vector<Cost> expected = rankedDecisions(problem, decisions);
+    SolverOptions options;
+    options.seconds = 2;
+    Solution best = solve(problem, options);
+    ASSERT_EQ(best.feasible, !expected.empty()) << "trial " << trial;
+    if (expected.empty())
+      continue;
+    ASSERT_EQ(toString(best.cost), toString(expected[0])) << "trial " << trial;
+    std::vector<Solution> next = nextBest(problem, options, best, 4, decisions);
+    ASSERT_EQ(next.size(), std::min<size_t>(4, expected.size() - 1))
+        << "trial " << trial;
+    std::set<std::vector<int32_t>> seen;
+    auto decided = [&](const Solution &solution) {
+      std::vector<int32_t> key;
+      for (int32_t d : decisions)
+        key.push_back(solution.choice[d]);
+      return key;
+    };
+    seen.insert(decided(best));
+    for (size_t k = 0; k < next.size(); ++k) {
+      EXPECT_EQ(toString(next[k].cost), toString(expected[k + 1]))
+          << "trial " << trial << ", solution " << k + 2;
+      Evaluation evaluation = evaluate(problem, next[k].choice);
+      EXPECT_TRUE(evaluation.feasible);
+      EXPECT_EQ(toString(evaluation.cost), toString(next[k].cost));
+      EXPECT_TRUE(seen.insert(decided(next[k])).second)
+          << "trial " << trial << ": solution " << k + 2
+          << " repeats the decisions of an earlier one";
+    }
+    ++compared;
+  }
+  EXPECT_GT(compared, 25);
+}
+
+TEST(SolverTest, NextBestOfAnInfeasibleOrUndecidedProblemIsEmpty) {
+  ShardingProblem problem;
+  problem.nodes = {{{1, 2}, {5, 5}, 0, 1}};
+  problem.usageLimit = 1;
+  Solution best = solve(problem, SolverOptions());
+  EXPECT_FALSE(best.feasible);
+  EXPECT_TRUE(nextBest(problem, SolverOptions(), best, 3, {0}).empty());
+  problem.usageLimit.reset();
+  best = solve(problem, SolverOptions());
+  // No decisions: nothing else to list. One decision of two strategies: one.
+  EXPECT_TRUE(nextBest(problem, SolverOptions(), best, 3, {}).empty());
+  std::vector<Solution> next = nextBest(problem, SolverOptions(), best, 3, {0});
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].choice, (std::vector<int32_t>{1}));
+  EXPECT_EQ(toString(next[0].cost), "2");
 }
 
 } // namespace

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "compiler/tune/Tuner.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -151,6 +153,28 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
       EXPECT_FALSE(c.measured);
     }
   EXPECT_TRUE(sawBroken);
+  // The cost model's next-best plans are candidates of their own, listed
+  // after its best, each constraining the largest parameters and compiling
+  // to an executable of its own.
+  auto alternativesOf = [](const TuneResult &result) {
+    std::vector<const Candidate *> listed;
+    const Candidate *autoCandidate = nullptr;
+    for (const Candidate &c : result.candidates) {
+      if (c.name == "auto")
+        autoCandidate = &c;
+      if (absl::StartsWith(c.name, "auto#")) {
+        EXPECT_EQ(c.name, absl::StrCat("auto#", listed.size() + 2));
+        EXPECT_GT(c.constraints.tensors_size(), 0) << c.name;
+        EXPECT_TRUE(autoCandidate && autoCandidate->mesh == c.mesh);
+        EXPECT_NE(c.fingerprint, autoCandidate->fingerprint) << c.name;
+        listed.push_back(&c);
+      }
+    }
+    return listed;
+  };
+  std::vector<const Candidate *> alternatives = alternativesOf(*first);
+  EXPECT_GE(alternatives.size(), 1u);
+  EXPECT_LE(alternatives.size(), static_cast<size_t>(options.kBest));
   const Candidate &best = first->candidates[first->best];
   EXPECT_EQ(best.mesh, "x=2");
   EXPECT_NE(best.planText.find("mesh"), std::string::npos);
@@ -201,6 +225,11 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
   EXPECT_EQ(second->candidates[second->best].planText, best.planText);
   EXPECT_GT(second->logMeasurements, 0);
   EXPECT_EQ(second->candidates[second->best].fingerprint, best.fingerprint);
+  // The next-best plans come from the log as well.
+  std::vector<const Candidate *> again = alternativesOf(*second);
+  ASSERT_EQ(again.size(), alternatives.size());
+  for (size_t k = 0; k < again.size(); ++k)
+    EXPECT_EQ(again[k]->fingerprint, alternatives[k]->fingerprint);
 }
 
 TEST(TunerTest, BadOptionsAreStatuses) {
