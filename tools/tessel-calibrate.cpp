@@ -6,7 +6,17 @@
 // memory, and the latency and bandwidth of the host collectives among
 // device threads (from an all-reduce of 4 bytes and of 64 MiB).
 //
+// With --model, that profile is then fitted to the kernels and collectives
+// the model actually runs: the model is compiled for every mesh of
+// --devices devices with the cost model's plan and the expert templates
+// (as tessel-tune's candidates), each executable is timed and profiled
+// per kernel family and collective kind, and cost::fitProfile gives each
+// family its launch cost and rates and each collective kind its latency
+// and bandwidth, with the step's costs and the devices' sharing of the
+// cores (tessel-tune's measurement and calibration, without its search).
+//
 //   tessel-calibrate [--threads N] [--devices 2] [-o host.textproto]
+//   tessel-calibrate --model m.onnx [--input-shape x=8x64] --devices 4 ...
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,11 +24,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -26,7 +38,10 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "compiler/cost/device_profile.pb.h"
+#include "compiler/frontend/Frontend.h"
+#include "compiler/tune/Tuner.h"
 #include "google/protobuf/text_format.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/Collectives.h"
@@ -35,6 +50,14 @@
 ABSL_FLAG(int, threads, 0, "Cores for the GEMM (0: all)");
 ABSL_FLAG(int, devices, 2, "Device threads for the collectives");
 ABSL_FLAG(std::string, o, "-", "Where to write the profile (-: stdout)");
+ABSL_FLAG(std::string, model, "",
+          "Fit the profile to this model's kernels and collectives (.onnx "
+          "or .mlir), run on every mesh of --devices host devices");
+ABSL_FLAG(std::vector<std::string>, input_shape, {},
+          "With --model: pin inputs' shapes, name=d0xd1x... (comma-separated)");
+ABSL_FLAG(double, budget, 300,
+          "With --model: seconds for compiling and measuring");
+ABSL_FLAG(int, runs, 5, "With --model: timed runs of each executable");
 
 namespace {
 
@@ -113,9 +136,71 @@ double allReduceSeconds(int devices, size_t bytes) {
 
 } // namespace
 
+/// `profile` fitted to the model's executables on `devices` host devices
+/// (tessel-tune's candidates, every one measured once); an error if
+/// nothing could be measured.
+absl::StatusOr<tessel::proto::DeviceProfile>
+fitToModel(const tessel::proto::DeviceProfile &profile,
+           const std::string &model, int devices) {
+  // The measured profile is where the fit starts; the tuner reads it as a
+  // profile file.
+  char pattern[] = "/tmp/tessel-calibrate.XXXXXX";
+  int fd = mkstemp(pattern);
+  if (fd < 0)
+    return absl::InternalError("cannot create a temporary file in /tmp");
+  close(fd);
+  std::string basePath = pattern;
+  {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(profile, &text);
+    std::ofstream(basePath) << text;
+  }
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> shapes =
+      tessel::parseInputShapes(absl::GetFlag(FLAGS_input_shape));
+  if (!shapes.ok())
+    return shapes.status();
+  tessel::tune::TuneOptions options;
+  options.inputShapes = *shapes;
+  options.devices = devices;
+  options.budgetSeconds = absl::GetFlag(FLAGS_budget);
+  options.runs = absl::GetFlag(FLAGS_runs);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.deviceProfile = basePath;
+  options.autoSeconds = 2;
+  // Every candidate measured once: no search, no extra candidates.
+  options.topK = 1000;
+  options.rounds = 1;
+  options.kBest = 0;
+  options.forcedDecisions = 0;
+  options.onProgress = [](const std::string &line) {
+    std::cerr << "tessel-calibrate: " << line << "\n";
+  };
+  absl::StatusOr<tessel::tune::TuneResult> result =
+      tessel::tune::tune(tessel::ModelSource::file(model), options);
+  std::remove(basePath.c_str());
+  if (!result.ok())
+    return result.status();
+  const tessel::tune::Calibration &c = result->calibration;
+  if (!c.profile)
+    return absl::FailedPreconditionError(
+        "no executable of the model was measured: nothing to fit");
+  std::cerr << tessel::tune::formatTable(*result);
+  std::cerr << absl::StrFormat(
+      "tessel-calibrate: fitted to %d executables of %s: the model's error "
+      "%.0f%% -> %.0f%%, Kendall tau %.2f -> %.2f\n",
+      c.measured, model, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter);
+  tessel::proto::DeviceProfile fitted = *c.profile;
+  fitted.set_source(absl::StrCat(profile.source(), "; fitted to ", model,
+                                 " on ", devices, " devices (", c.measured,
+                                 " executables)"));
+  return fitted;
+}
+
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(
-      "tessel-calibrate [--threads N] [--devices 2] [-o host.textproto]");
+      "tessel-calibrate [--threads N] [--devices 2] [-o host.textproto]\n"
+      "  tessel-calibrate --model m.onnx [--input_shape x=8x64] --devices 4 "
+      "[--budget 300] [-o model.textproto]");
   absl::ParseCommandLine(argc, argv);
   int devices = std::max(2, absl::GetFlag(FLAGS_devices));
 
@@ -151,10 +236,24 @@ int main(int argc, char **argv) {
   link.set_latency(alpha);
   link.set_bandwidth(bandwidth);
 
+  std::string model = absl::GetFlag(FLAGS_model);
+  if (!model.empty()) {
+    absl::StatusOr<tessel::proto::DeviceProfile> fitted =
+        fitToModel(profile, model, std::max(1, absl::GetFlag(FLAGS_devices)));
+    if (!fitted.ok()) {
+      std::cerr << "tessel-calibrate: " << fitted.status().message() << "\n";
+      return 1;
+    }
+    profile = *fitted;
+  }
+
   std::string text;
   google::protobuf::TextFormat::PrintToString(profile, &text);
-  text = "# This machine as the host backend sees it; rerun tessel-calibrate "
-         "to measure yours.\n" +
+  text = (model.empty()
+              ? "# This machine as the host backend sees it; rerun "
+                "tessel-calibrate to measure yours.\n"
+              : "# This machine as the host backend runs " + model +
+                    "; rerun tessel-calibrate --model to measure yours.\n") +
          text;
   std::string path = absl::GetFlag(FLAGS_o);
   if (path == "-") {

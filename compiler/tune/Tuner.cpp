@@ -624,12 +624,11 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     return absl::InvalidArgumentError(absl::StrCat(
         "--backend is '", options.backend, "'; it must be host or mpi"));
   if (options.topK < 1 || options.runs < 1 || options.warmup < 0 ||
-      options.forcedDecisions < 0 || options.kBest < 0 ||
+      options.rounds < 0 || options.forcedDecisions < 0 || options.kBest < 0 ||
       !(options.minSampleSeconds >= 0))
     return absl::InvalidArgumentError(
         "--top-k and --runs must be >= 1, --warmup, --forced-decisions, "
-        "--k-best and "
-        "--min-sample-ms >= 0");
+        "--k-best, the rounds and --min-sample-ms >= 0");
 
   absl::StatusOr<cost::CostModel> baseModel =
       cost::CostModel::named(options.deviceProfile);
@@ -1062,7 +1061,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       executables.insert(result.candidates[i].fingerprint);
       round.push_back(i);
     }
-  while (!round.empty()) {
+  for (int rounds = 1; !round.empty(); ++rounds) {
     measureRound(round, runs);
     // Candidates with the same executable: all take its latest (most runs)
     // measurement, so that none is ranked by an older, shorter one.
@@ -1073,7 +1072,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
             (!c.measured || other.measured->runs > c.measured->runs))
           c.measured = other.measured;
     recalibrate();
-    if (elapsed() > options.budgetSeconds)
+    if (elapsed() > options.budgetSeconds ||
+        (options.rounds > 0 && rounds >= options.rounds))
       break;
     // This round's survivors: the faster half of those it measured.
     std::vector<size_t> survivors;

@@ -93,6 +93,10 @@ struct TuneOptions {
   double budgetSeconds = 60;
   /// How many of the best-ranked candidates the first round measures.
   int topK = 8;
+  /// Rounds of successive halving at most (0: until one candidate is left
+  /// or the budget ends). tessel-calibrate measures every candidate once:
+  /// topK above their number and one round.
+  int rounds = 0;
   /// Runs per measurement in the first round (later rounds double it),
   /// after `warmup` runs that are not timed.
   int runs = 3;
