@@ -4,7 +4,8 @@
 # candidate measured (--top-k 64): per model and device count, the measured
 # time of the tuned plan against the best expert plan (data_parallel,
 # megatron or data_x_megatron, on any mesh) and against the plan the
-# uncalibrated cost model ranks first (what --auto alone would pick), and
+# uncalibrated cost model ranks first (what --auto alone would pick), all
+# three measured together in tessel-tune's head-to-head round, and
 # the cost model's error and ranking before and after calibration.
 #
 #   bench/tune_models.sh [--budget 5m] [--runs 5]
@@ -57,15 +58,27 @@ for line in open(path):
         summary = line.strip()
 if not rows:
     sys.exit(f"{label}: no candidate measured")
-tuned = min(rows, key=lambda r: r[4])
-experts = [r for r in rows
-           if r[1] in ("data_parallel", "megatron", "data_x_megatron")]
-expert = min(experts, key=lambda r: r[4]) if experts else None
-uncalibrated = min((r for r in rows if r[1] == "auto"), key=lambda r: r[2])
+# The ratios come from tessel-tune's head-to-head round (the search's
+# fastest, the best expert plan and --auto's, measured again together):
+# the search's own medians come from rounds at different times, and the
+# fastest of many noisy ones flatters itself.
+confirmed, verdict = {}, ""
+for line in open(path):
+    m = re.match(r"  (search's #\d|best expert|uncalibrated auto):\s+(\S+) (\S+) ([\d.]+) ms", line)
+    if m:
+        confirmed[m.group(1)] = (m.group(2), m.group(3), float(m.group(4)))
+    if line.startswith("tuned: "):
+        verdict = line.strip()
+if not verdict:
+    sys.exit(f"{label}: no head-to-head round in tessel-tune's output")
+tuned = min(confirmed.values(), key=lambda r: r[2])
+expert = confirmed.get("best expert")
+auto = confirmed.get("uncalibrated auto")
+def ratio(other):
+    return f"{tuned[2] / other[2]:.2f} ({other[0]} {other[1]} {other[2]:.3f} ms)" if other else "-"
 print(f"{label}, {devices} devices: tuned {tuned[0]} {tuned[1]} "
-      f"{tuned[4]:.3f} ms; vs best expert ({expert[0]} {expert[1]}) "
-      f"{tuned[4] / expert[4]:.2f}; vs uncalibrated --auto ({uncalibrated[0]}) "
-      f"{tuned[4] / uncalibrated[4]:.2f}; search {float(cold):.1f} s cold, "
+      f"{tuned[2]:.3f} ms; vs best expert {ratio(expert)}; vs uncalibrated "
+      f"--auto {ratio(auto)}; search {float(cold):.1f} s cold, "
       f"{float(warm):.1f} s with the log")
 print(f"  {summary}")
 PYEOF

@@ -74,6 +74,12 @@ static cl::opt<int> forcedDecisions(
     cl::desc("Candidates of the cost model under forced choices: the N "
              "largest weights each replicated and split"),
     cl::init(2), cl::cat(tuneCategory));
+static cl::opt<int> confirmRuns(
+    "confirm-runs",
+    cl::desc("After the search, the search's three fastest, the best "
+             "expert plan and --auto's measured again together, this many "
+             "runs each in turn; the fastest is the answer (0: none)"),
+    cl::init(10), cl::cat(tuneCategory));
 static cl::opt<int> kBest(
     "k-best",
     cl::desc("Candidates of the cost model's next-best plans on each mesh: "
@@ -171,6 +177,7 @@ int main(int argc, char **argv) {
   options.backend = backend;
   options.forcedDecisions = forcedDecisions;
   options.kBest = kBest;
+  options.confirmRuns = confirmRuns;
   options.mpiTimeoutSeconds = mpiTimeout;
   // The tessel-run built with this tool, else the one on PATH.
   std::error_code ignored;
@@ -212,6 +219,7 @@ int main(int argc, char **argv) {
       best.mesh.empty() ? "1 device" : best.mesh, best.name,
       1e3 * best.measured->median, result->newMeasurements,
       result->logMeasurements, result->seconds);
+  llvm::outs() << tessel::tune::formatConfirmation(*result);
   if (!outputPath.empty()) {
     std::ofstream out(outputPath);
     out << (best.planText.empty() ? "# one device: nothing to shard\n"

@@ -130,6 +130,39 @@ std::string formatTable(const TuneResult &result) {
   return table;
 }
 
+const Confirmed *fastestConfirmed(const TuneResult &result) {
+  const Confirmed *fastest = nullptr;
+  for (const Confirmed &c : result.confirmation)
+    if (c.measured.median > 0 &&
+        (!fastest || c.measured.median < fastest->measured.median))
+      fastest = &c;
+  return fastest;
+}
+
+std::string formatConfirmation(const TuneResult &result) {
+  const Confirmed *tuned = fastestConfirmed(result);
+  if (!tuned)
+    return "";
+  auto name = [&](const Confirmed &c) {
+    const Candidate &candidate = result.candidates[c.candidate];
+    return absl::StrCat(meshOf(candidate), " ", candidate.name);
+  };
+  std::string text =
+      absl::StrFormat("head to head, %d runs each in turn after the search:\n",
+                      result.confirmRuns);
+  for (const Confirmed &c : result.confirmation)
+    absl::StrAppendFormat(&text, "  %-19s %s %.3f ms (%.3f-%.3f)\n",
+                          c.role + ":", name(c), 1e3 * c.measured.median,
+                          1e3 * c.measured.lowerQuartile,
+                          1e3 * c.measured.upperQuartile);
+  absl::StrAppendFormat(&text, "tuned: %s", name(*tuned));
+  for (const Confirmed &c : result.confirmation)
+    if (c.role == "best expert" || c.role == "uncalibrated auto")
+      absl::StrAppendFormat(&text, "; tuned / %s %.2f", c.role,
+                            tuned->measured.median / c.measured.median);
+  return text + "\n";
+}
+
 std::string formatHtml(const TuneResult &result, const std::string &title) {
   const Calibration &c = result.calibration;
   std::string html = absl::StrCat(
@@ -159,6 +192,9 @@ std::string formatHtml(const TuneResult &result, const std::string &title) {
       c.measured, c.mapeBefore, c.mapeAfter, c.tauBefore, c.tauAfter,
       c.separatedTauBefore, c.separatedTauAfter, c.separatedPairs, c.pairs,
       result.newMeasurements, result.logMeasurements, result.seconds);
+  if (!result.confirmation.empty())
+    html += "<h2>Head to head</h2>\n<pre id=\"confirmation\">" +
+            escapeHtml(formatConfirmation(result)) + "</pre>\n";
   html += "<h2>Modeled against measured</h2>\n" + scatter(result);
   html += "<h2>Candidates</h2>\n<table id=\"candidates\">\n<tr><th>mesh</th>"
           "<th>candidate</th><th>plan</th><th>modeled ms</th>"

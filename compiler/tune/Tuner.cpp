@@ -624,11 +624,12 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     return absl::InvalidArgumentError(absl::StrCat(
         "--backend is '", options.backend, "'; it must be host or mpi"));
   if (options.topK < 1 || options.runs < 1 || options.warmup < 0 ||
-      options.rounds < 0 || options.forcedDecisions < 0 || options.kBest < 0 ||
+      options.rounds < 0 || options.confirmRuns < 0 ||
+      options.forcedDecisions < 0 || options.kBest < 0 ||
       !(options.minSampleSeconds >= 0))
     return absl::InvalidArgumentError(
         "--top-k and --runs must be >= 1, --warmup, --forced-decisions, "
-        "--k-best, the rounds and --min-sample-ms >= 0");
+        "--k-best, --confirm-runs, the rounds and --min-sample-ms >= 0");
 
   absl::StatusOr<cost::CostModel> baseModel =
       cost::CostModel::named(options.deviceProfile);
@@ -905,6 +906,57 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     result.candidates[i].error = why;
     progress(absl::StrCat("  skipped ", describe(i), ": ", why));
   };
+  // Loads the candidates of `indices` on `backend`, warms each up, then
+  // times one sample of each in turn, `runs` times, so that a change in the
+  // machine's load falls on all of them alike. `withinBudget`: none is
+  // loaded, and no run past the first is taken, once the budget is spent.
+  auto timeInterleaved = [&](HostBackend &backend,
+                             const std::vector<size_t> &indices, int runs,
+                             bool withinBudget) {
+    std::vector<Timed> timed;
+    for (size_t i : indices) {
+      if (withinBudget && elapsed() > options.budgetSeconds)
+        break;
+      if (!compiled[i] && !compileCandidate(i))
+        continue;
+      Timed t{i, std::make_unique<Buffers>(compiled[i]->executable())};
+      absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+          compiled[i]->load(backend);
+      if (!loaded.ok()) {
+        skip(i, absl::StrCat("load failed: ", loaded.status().message()));
+        continue;
+      }
+      t.loaded = std::move(*loaded);
+      bool ok = true;
+      for (int w = 0; w < options.warmup && ok; ++w)
+        ok = t.warm();
+      if (!ok) {
+        skip(i, absl::StrCat("run failed: ", t.status.message()));
+        continue;
+      }
+      timed.push_back(std::move(t));
+    }
+    if (timed.empty())
+      return timed;
+    int bestIndex = best();
+    progress(absl::StrFormat(
+        "measuring %d candidates, %d runs each in turn; best so far %s",
+        timed.size(), runs,
+        bestIndex < 0 ? std::string("none")
+                      : absl::StrFormat(
+                            "%.3f ms (%s)",
+                            1e3 * result.candidates[bestIndex].measured->median,
+                            describe(bestIndex))));
+    for (int r = 0; r < runs; ++r) {
+      for (Timed &t : timed)
+        if (t.status.ok())
+          t.sample(options.minSampleSeconds);
+      // Past the budget, the round ends with the runs it has.
+      if (withinBudget && r > 0 && elapsed() > options.budgetSeconds)
+        break;
+    }
+    return timed;
+  };
   // Measures the candidates of `indices` that have no measurement of
   // `runs` runs yet: loads them all, warms each up, then times one run of
   // each in turn, `runs` times, so that a change in the machine's load
@@ -955,48 +1007,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       return;
     }
     HostBackend backend(options.threads);
-    std::vector<Timed> timed;
-    for (size_t i : pending) {
-      if (elapsed() > options.budgetSeconds)
-        break;
-      if (!compiled[i] && !compileCandidate(i))
-        continue;
-      Timed t{i, std::make_unique<Buffers>(compiled[i]->executable())};
-      absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
-          compiled[i]->load(backend);
-      if (!loaded.ok()) {
-        skip(i, absl::StrCat("load failed: ", loaded.status().message()));
-        continue;
-      }
-      t.loaded = std::move(*loaded);
-      bool ok = true;
-      for (int w = 0; w < options.warmup && ok; ++w)
-        ok = t.warm();
-      if (!ok) {
-        skip(i, absl::StrCat("run failed: ", t.status.message()));
-        continue;
-      }
-      timed.push_back(std::move(t));
-    }
-    if (timed.empty())
-      return;
-    int bestIndex = best();
-    progress(absl::StrFormat(
-        "measuring %d candidates, %d runs each in turn; best so far %s",
-        timed.size(), runs,
-        bestIndex < 0 ? std::string("none")
-                      : absl::StrFormat(
-                            "%.3f ms (%s)",
-                            1e3 * result.candidates[bestIndex].measured->median,
-                            describe(bestIndex))));
-    for (int r = 0; r < runs; ++r) {
-      for (Timed &t : timed)
-        if (t.status.ok())
-          t.sample(options.minSampleSeconds);
-      // Past the budget, the round ends with the runs it has.
-      if (r > 0 && elapsed() > options.budgetSeconds)
-        break;
-    }
+    std::vector<Timed> timed =
+        timeInterleaved(backend, pending, runs, /*withinBudget=*/true);
     for (Timed &t : timed) {
       Candidate &candidate = result.candidates[t.candidate];
       t.loaded.reset();
@@ -1044,6 +1056,101 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
       return x.calibratedSeconds < y.calibratedSeconds;
     });
     return order;
+  };
+
+  // The confirmation round: the best, the best expert plan and the plan
+  // the raw cost model ranks first, timed together (each executable once).
+  auto confirm = [&](int runs) {
+    auto fastestOf = [&](auto &&eligible, bool byModel) {
+      int index = -1;
+      for (size_t i = 0; i < result.candidates.size(); ++i) {
+        const Candidate &c = result.candidates[i];
+        if (!c.error.empty() || c.fingerprint.empty() || !eligible(c) ||
+            (!byModel && !c.measured))
+          continue;
+        const Candidate *other =
+            index < 0 ? nullptr : &result.candidates[index];
+        if (!other || (byModel ? c.modeledSeconds < other->modeledSeconds
+                               : c.measured->median < other->measured->median))
+          index = static_cast<int>(i);
+      }
+      return index;
+    };
+    // The search's three fastest executables.
+    std::vector<std::pair<int, std::string>> roles;
+    std::set<std::string> taken;
+    for (size_t i : ranked(/*measuredOnly=*/true))
+      if (roles.size() < 3 &&
+          taken.insert(result.candidates[i].fingerprint).second)
+        roles.emplace_back(static_cast<int>(i),
+                           absl::StrCat("search's #", roles.size() + 1));
+    int expert = fastestOf(
+        [](const Candidate &c) {
+          return c.name == "data_parallel" || c.name == "megatron" ||
+                 c.name == "data_x_megatron";
+        },
+        false);
+    if (expert >= 0)
+      roles.emplace_back(expert, "best expert");
+    int raw = fastestOf(
+        [](const Candidate &c) { return c.name == "auto" && !c.mesh.empty(); },
+        true);
+    if (raw >= 0)
+      roles.emplace_back(raw, "uncalibrated auto");
+    // One measurement per executable.
+    std::vector<size_t> distinct;
+    std::map<std::string, size_t> byFingerprint;
+    for (auto [index, role] : roles)
+      if (byFingerprint.emplace(result.candidates[index].fingerprint, index)
+              .second)
+        distinct.push_back(index);
+    std::map<size_t, Measurement> measured;
+    // A round's measurements are comparable among themselves only: the log
+    // keeps them under the set they were taken in, and a later search
+    // reuses them only for the same set (which a warm log's search, seeing
+    // the same medians, arrives at).
+    std::vector<std::string> fingerprints;
+    for (size_t i : distinct)
+      fingerprints.push_back(result.candidates[i].fingerprint);
+    std::sort(fingerprints.begin(), fingerprints.end());
+    std::string roundKey = absl::StrCat(
+        "confirm-", hashText(absl::StrJoin(fingerprints, ",")), "/");
+    for (size_t i : distinct)
+      if (std::optional<Measurement> logged = log.find(
+              roundKey + result.candidates[i].fingerprint + threadsKey, runs))
+        measured[i] = *logged;
+    if (measured.size() < distinct.size()) {
+      measured.clear();
+      progress(
+          absl::StrFormat("confirming: %d executables, %d runs each in turn",
+                          distinct.size(), runs));
+      if (options.backend == "mpi") {
+        for (size_t i : distinct)
+          if (compiled[i] || compileCandidate(i))
+            if (absl::StatusOr<Measurement> m = measureUnderMpi(
+                    *compiled[i], options, runs, scratch->path, false);
+                m.ok())
+              measured[i] = *m;
+      } else {
+        HostBackend backend(options.threads);
+        for (Timed &t : timeInterleaved(backend, distinct, runs,
+                                        /*withinBudget=*/false))
+          if (t.status.ok() && !t.times.empty())
+            measured[t.candidate] = summarise(t.times);
+      }
+      for (const auto &[i, m] : measured)
+        log.add(roundKey + result.candidates[i].fingerprint + threadsKey, m);
+    }
+    for (auto [index, role] : roles) {
+      auto found =
+          measured.find(byFingerprint[result.candidates[index].fingerprint]);
+      if (found != measured.end())
+        result.confirmation.push_back({index, role, found->second});
+    }
+    result.confirmRuns = runs;
+    // The fastest of the round is the answer.
+    if (const Confirmed *fastest = fastestConfirmed(result))
+      result.best = fastest->candidate;
   };
 
   // Successive halving: the model's top K measured briefly; then the
@@ -1112,6 +1219,8 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     runs *= 2;
   }
   result.best = best();
+  if (result.best >= 0 && options.confirmRuns > 0)
+    confirm(options.confirmRuns);
   // The best's plan text needs its compilation (a warm log may have spared
   // it).
   while (result.best >= 0 && !compiled[result.best] &&

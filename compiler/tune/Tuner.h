@@ -93,6 +93,8 @@ struct TuneOptions {
   double budgetSeconds = 60;
   /// How many of the best-ranked candidates the first round measures.
   int topK = 8;
+  /// Runs of the confirmation round (TuneResult::confirmation; 0: none).
+  int confirmRuns = 10;
   /// Rounds of successive halving at most (0: until one candidate is left
   /// or the budget ends). tessel-calibrate measures every candidate once:
   /// topK above their number and one round.
@@ -154,10 +156,31 @@ struct Calibration {
   int measured = 0;
 };
 
+/// A candidate measured again at the end of the search, beside the others
+/// of the confirmation round.
+struct Confirmed {
+  int candidate = -1;
+  /// "search's #1" .. "#3" (the search's three fastest executables),
+  /// "best expert" (the fastest measured of data_parallel, megatron,
+  /// data_x_megatron) or "uncalibrated auto" (the "auto" candidate the raw
+  /// cost model ranks first: what --auto alone picks).
+  std::string role;
+  Measurement measured;
+};
+
 struct TuneResult {
   std::vector<Candidate> candidates;
-  /// Index of the best measured candidate in `candidates`.
+  /// Index of the best measured candidate in `candidates` (the fastest of
+  /// the confirmation round, if there is one).
   int best = -1;
+  /// The search's three fastest, the best expert plan and the
+  /// uncalibrated --auto plan, measured again together in one interleaved
+  /// round of `confirmRuns` runs after the search: the search measured
+  /// them in rounds at different times, and the fastest of many noisy
+  /// measurements flatters itself. The fastest of this round is `best`;
+  /// its ratios to the others are what tuning gained.
+  std::vector<Confirmed> confirmation;
+  int confirmRuns = 0;
   Calibration calibration;
   int newMeasurements = 0, logMeasurements = 0;
   /// Candidates compiled in this search (a warm log spares those it
@@ -197,6 +220,14 @@ Calibration calibrate(const proto::DeviceProfile &base, bool sharedProcessor,
 
 /// The table tessel-tune prints: every candidate, measured or not.
 std::string formatTable(const TuneResult &result);
+
+/// The fastest of the confirmation round (null if it has none): the
+/// search's answer.
+const Confirmed *fastestConfirmed(const TuneResult &result);
+
+/// The confirmation round as lines: each role's candidate and median, and
+/// the tuned plan's time over the others' ("" without one).
+std::string formatConfirmation(const TuneResult &result);
 
 /// The same as a self-contained HTML page (no script, nothing fetched):
 /// the table, a scatter plot of modeled against measured time before and

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -175,6 +176,25 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
   std::vector<const Candidate *> alternatives = alternativesOf(*first);
   EXPECT_GE(alternatives.size(), 1u);
   EXPECT_LE(alternatives.size(), static_cast<size_t>(options.kBest));
+  // The search's fastest, the best expert plan and --auto's were measured
+  // again together, and the fastest of that round is the answer.
+  std::set<std::string> roles;
+  for (const Confirmed &c : first->confirmation) {
+    roles.insert(c.role);
+    EXPECT_GT(c.measured.median, 0) << c.role;
+    EXPECT_EQ(c.measured.runs, options.confirmRuns) << c.role;
+  }
+  EXPECT_TRUE(roles.count("search's #1"));
+  EXPECT_TRUE(roles.count("best expert"));
+  EXPECT_TRUE(roles.count("uncalibrated auto"));
+  const Confirmed *fastest = fastestConfirmed(*first);
+  ASSERT_NE(fastest, nullptr);
+  EXPECT_EQ(fastest->candidate, first->best);
+  for (const Confirmed &c : first->confirmation)
+    EXPECT_LE(fastest->measured.median, c.measured.median);
+  std::string confirmation = formatConfirmation(*first);
+  EXPECT_NE(confirmation.find("tuned / best expert"), std::string::npos)
+      << confirmation;
   const Candidate &best = first->candidates[first->best];
   EXPECT_EQ(best.mesh, "x=2");
   EXPECT_NE(best.planText.find("mesh"), std::string::npos);
@@ -225,6 +245,12 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
   EXPECT_EQ(second->candidates[second->best].planText, best.planText);
   EXPECT_GT(second->logMeasurements, 0);
   EXPECT_EQ(second->candidates[second->best].fingerprint, best.fingerprint);
+  // So does the confirmation round.
+  ASSERT_EQ(second->confirmation.size(), first->confirmation.size());
+  for (size_t k = 0; k < first->confirmation.size(); ++k)
+    EXPECT_NEAR(second->confirmation[k].measured.median,
+                first->confirmation[k].measured.median,
+                1e-8 * first->confirmation[k].measured.median);
   // The next-best plans come from the log as well.
   std::vector<const Candidate *> again = alternativesOf(*second);
   ASSERT_EQ(again.size(), alternatives.size());
