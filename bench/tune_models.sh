@@ -64,7 +64,7 @@ if not rows:
 # fastest of many noisy ones flatters itself.
 confirmed, verdict = {}, ""
 for line in open(path):
-    m = re.match(r"  (search's #\d|best expert|uncalibrated auto):\s+(\S+) (\S+) ([\d.]+) ms", line)
+    m = re.match(r"  (search's #\d|expert #\d|uncalibrated auto):\s+(\S+) (\S+) ([\d.]+) ms", line)
     if m:
         confirmed[m.group(1)] = (m.group(2), m.group(3), float(m.group(4)))
     if line.startswith("tuned: "):
@@ -72,7 +72,8 @@ for line in open(path):
 if not verdict:
     sys.exit(f"{label}: no head-to-head round in tessel-tune's output")
 tuned = min(confirmed.values(), key=lambda r: r[2])
-expert = confirmed.get("best expert")
+experts = [r for role, r in confirmed.items() if role.startswith("expert")]
+expert = min(experts, key=lambda r: r[2]) if experts else None
 auto = confirmed.get("uncalibrated auto")
 def ratio(other):
     return f"{tuned[2] / other[2]:.2f} ({other[0]} {other[1]} {other[2]:.3f} ms)" if other else "-"

@@ -76,9 +76,10 @@ static cl::opt<int> forcedDecisions(
     cl::init(2), cl::cat(tuneCategory));
 static cl::opt<int> confirmRuns(
     "confirm-runs",
-    cl::desc("After the search, the search's three fastest, the best "
-             "expert plan and --auto's measured again together, this many "
-             "runs each in turn; the fastest is the answer (0: none)"),
+    cl::desc("After the search, the search's three fastest, the three "
+             "fastest expert plans and --auto's measured again together, "
+             "this many runs each in turn; the fastest is the answer (0: "
+             "none)"),
     cl::init(10), cl::cat(tuneCategory));
 static cl::opt<int> kBest(
     "k-best",

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "compiler/report/Html.h"
@@ -156,9 +157,18 @@ std::string formatConfirmation(const TuneResult &result) {
                           1e3 * c.measured.lowerQuartile,
                           1e3 * c.measured.upperQuartile);
   absl::StrAppendFormat(&text, "tuned: %s", name(*tuned));
+  const Confirmed *expert = nullptr;
   for (const Confirmed &c : result.confirmation)
-    if (c.role == "best expert" || c.role == "uncalibrated auto")
-      absl::StrAppendFormat(&text, "; tuned / %s %.2f", c.role,
+    if (absl::StartsWith(c.role, "expert") && c.measured.median > 0 &&
+        (!expert || c.measured.median < expert->measured.median))
+      expert = &c;
+  if (expert)
+    absl::StrAppendFormat(&text, "; tuned / best expert (%s) %.2f",
+                          name(*expert),
+                          tuned->measured.median / expert->measured.median);
+  for (const Confirmed &c : result.confirmation)
+    if (c.role == "uncalibrated auto" && c.measured.median > 0)
+      absl::StrAppendFormat(&text, "; tuned / uncalibrated auto %.2f",
                             tuned->measured.median / c.measured.median);
   return text + "\n";
 }

@@ -1058,43 +1058,36 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
     return order;
   };
 
-  // The confirmation round: the best, the best expert plan and the plan
-  // the raw cost model ranks first, timed together (each executable once).
+  // The confirmation round: the search's fastest, the fastest expert
+  // plans and the plan the raw cost model ranks first, timed together (each
+  // executable once).
   auto confirm = [&](int runs) {
-    auto fastestOf = [&](auto &&eligible, bool byModel) {
-      int index = -1;
-      for (size_t i = 0; i < result.candidates.size(); ++i) {
-        const Candidate &c = result.candidates[i];
-        if (!c.error.empty() || c.fingerprint.empty() || !eligible(c) ||
-            (!byModel && !c.measured))
-          continue;
-        const Candidate *other =
-            index < 0 ? nullptr : &result.candidates[index];
-        if (!other || (byModel ? c.modeledSeconds < other->modeledSeconds
-                               : c.measured->median < other->measured->median))
-          index = static_cast<int>(i);
-      }
-      return index;
-    };
-    // The search's three fastest executables.
+    // The search's three fastest executables, and the three fastest of the
+    // expert plans (the search's medians may have ranked them wrong too).
     std::vector<std::pair<int, std::string>> roles;
-    std::set<std::string> taken;
-    for (size_t i : ranked(/*measuredOnly=*/true))
-      if (roles.size() < 3 &&
-          taken.insert(result.candidates[i].fingerprint).second)
-        roles.emplace_back(static_cast<int>(i),
-                           absl::StrCat("search's #", roles.size() + 1));
-    int expert = fastestOf(
+    auto fastestThree = [&](auto &&eligible, const std::string &role) {
+      std::set<std::string> taken;
+      for (size_t i : ranked(/*measuredOnly=*/true))
+        if (eligible(result.candidates[i]) && taken.size() < 3 &&
+            taken.insert(result.candidates[i].fingerprint).second)
+          roles.emplace_back(static_cast<int>(i),
+                             absl::StrCat(role, " #", taken.size()));
+    };
+    fastestThree([](const Candidate &) { return true; }, "search's");
+    fastestThree(
         [](const Candidate &c) {
           return c.name == "data_parallel" || c.name == "megatron" ||
                  c.name == "data_x_megatron";
         },
-        false);
-    if (expert >= 0)
-      roles.emplace_back(expert, "best expert");
-    int raw = fastestOf(
-        [](const Candidate &c) { return c.name == "auto" && !c.mesh.empty(); },
-        true);
+        "expert");
+    int raw = -1;
+    for (size_t i = 0; i < result.candidates.size(); ++i) {
+      const Candidate &c = result.candidates[i];
+      if (c.name == "auto" && !c.mesh.empty() && c.error.empty() &&
+          !c.fingerprint.empty() &&
+          (raw < 0 || c.modeledSeconds < result.candidates[raw].modeledSeconds))
+        raw = static_cast<int>(i);
+    }
     if (raw >= 0)
       roles.emplace_back(raw, "uncalibrated auto");
     // One measurement per executable.

@@ -161,9 +161,9 @@ struct Calibration {
 struct Confirmed {
   int candidate = -1;
   /// "search's #1" .. "#3" (the search's three fastest executables),
-  /// "best expert" (the fastest measured of data_parallel, megatron,
-  /// data_x_megatron) or "uncalibrated auto" (the "auto" candidate the raw
-  /// cost model ranks first: what --auto alone picks).
+  /// "expert #1" .. "#3" (the three fastest of data_parallel, megatron,
+  /// data_x_megatron, on any mesh) or "uncalibrated auto" (the "auto"
+  /// candidate the raw cost model ranks first: what --auto alone picks).
   std::string role;
   Measurement measured;
 };
@@ -173,7 +173,7 @@ struct TuneResult {
   /// Index of the best measured candidate in `candidates` (the fastest of
   /// the confirmation round, if there is one).
   int best = -1;
-  /// The search's three fastest, the best expert plan and the
+  /// The search's three fastest, the three fastest expert plans and the
   /// uncalibrated --auto plan, measured again together in one interleaved
   /// round of `confirmRuns` runs after the search: the search measured
   /// them in rounds at different times, and the fastest of many noisy

@@ -178,6 +178,76 @@ std::string autoOrigin(const std::vector<StrategyNode> &nodes, int32_t n,
              .str();
 }
 
+/// AutoShardOptions::alternatives next-best plans after `solution` into
+/// `report` (AutoShardReport::alternatives): the best under each
+/// next-cheapest layout of the largest named inputs and parameters
+/// (nextBest), twins that only exchange mesh axes of one size passed over.
+void listAlternatives(const std::vector<StrategyNode> &nodes,
+                      const ShardingProblem &problem, const Solution &solution,
+                      const SolverOptions &search, MeshAttr mesh,
+                      const StrategyCosts &costs,
+                      const AutoShardOptions &options,
+                      AutoShardReport &report) {
+  // The decisions: the largest named inputs and parameters with a choice.
+  std::vector<int32_t> decisions;
+  for (auto [n, node] : llvm::enumerate(nodes))
+    if (!node.op && node.size() > 1 && !spmd::tensorName(node.value).empty())
+      decisions.push_back(static_cast<int32_t>(n));
+  auto wholeBytes = [&](int32_t n) {
+    mlir::RankedTensorType type = tensorOf(nodes[n].value);
+    return costs.localBytes(type, Dims(type.getRank()));
+  };
+  std::stable_sort(
+      decisions.begin(), decisions.end(),
+      [&](int32_t a, int32_t b) { return wholeBytes(a) > wholeBytes(b); });
+  if (decisions.size() > static_cast<size_t>(options.alternativeDecisions))
+    decisions.resize(std::max(0, options.alternativeDecisions));
+  // Plans that differ only by exchanging mesh axes of one size, priced
+  // alike, are one plan (on a 2x2 mesh every plan has such a twin): the
+  // list keeps the first of each.
+  auto symmetric = [&](const Solution &a, const Solution &b) {
+    Cost difference = a.cost > b.cost ? a.cost - b.cost : b.cost - a.cost;
+    if (difference * 1000000 > std::max(a.cost, b.cost))
+      return false;
+    for (const std::map<std::string, std::string> &renaming :
+         sameSizeRenamings(mesh)) {
+      bool same = true;
+      for (int32_t n : decisions)
+        same = same && renamed(nodes[n].result[a.choice[n]], renaming) ==
+                           formatDims(nodes[n].result[b.choice[n]]);
+      if (same)
+        return true;
+    }
+    return false;
+  };
+  std::vector<Solution> kept = {solution};
+  auto keep = [&](const Solution &next) {
+    for (const Solution &earlier : kept)
+      if (symmetric(next, earlier))
+        return false;
+    kept.push_back(next);
+    return true;
+  };
+  auto layoutsOf = [&](const Solution &chosen) {
+    std::vector<std::pair<std::string, std::string>> layouts;
+    for (int32_t n : decisions)
+      layouts.emplace_back(spmd::tensorName(nodes[n].value),
+                           formatDims(nodes[n].result[chosen.choice[n]]));
+    return layouts;
+  };
+  report.decisionLayouts = layoutsOf(solution);
+  // Each subproblem gets a share of the search's time; the search's
+  // patience ends most of them sooner.
+  SolverOptions each = search;
+  each.seconds =
+      std::max(0.1, options.seconds / std::max<size_t>(1, decisions.size()));
+  for (const Solution &next :
+       nextBest(problem, each, solution, options.alternatives, decisions, keep))
+    report.alternatives.push_back(
+        {static_cast<double>(next.cost) / kPicoseconds, next.peakUsage,
+         layoutsOf(next)});
+}
+
 class Builder {
 public:
   Builder(mlir::func::FuncOp function, MeshAttr mesh,
@@ -388,67 +458,9 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     }
   }
 
-  if (options.alternatives > 0) {
-    // The decisions: the largest named inputs and parameters with a choice.
-    std::vector<int32_t> decisions;
-    for (auto [n, node] : llvm::enumerate(nodes))
-      if (!node.op && node.size() > 1 && !spmd::tensorName(node.value).empty())
-        decisions.push_back(static_cast<int32_t>(n));
-    auto wholeBytes = [&](int32_t n) {
-      mlir::RankedTensorType type = tensorOf(nodes[n].value);
-      return costs.localBytes(type, Dims(type.getRank()));
-    };
-    std::stable_sort(
-        decisions.begin(), decisions.end(),
-        [&](int32_t a, int32_t b) { return wholeBytes(a) > wholeBytes(b); });
-    if (decisions.size() > static_cast<size_t>(options.alternativeDecisions))
-      decisions.resize(std::max(0, options.alternativeDecisions));
-    // Plans that differ only by exchanging mesh axes of one size, priced
-    // alike, are one plan (on a 2x2 mesh every plan has such a twin): the
-    // list keeps the first of each.
-    auto symmetric = [&](const Solution &a, const Solution &b) {
-      Cost difference = a.cost > b.cost ? a.cost - b.cost : b.cost - a.cost;
-      if (difference * 1000000 > std::max(a.cost, b.cost))
-        return false;
-      for (const std::map<std::string, std::string> &renaming :
-           sameSizeRenamings(mesh)) {
-        bool same = true;
-        for (int32_t n : decisions)
-          same = same && renamed(nodes[n].result[a.choice[n]], renaming) ==
-                             formatDims(nodes[n].result[b.choice[n]]);
-        if (same)
-          return true;
-      }
-      return false;
-    };
-    std::vector<Solution> kept = {solution};
-    auto keep = [&](const Solution &next) {
-      for (const Solution &earlier : kept)
-        if (symmetric(next, earlier))
-          return false;
-      kept.push_back(next);
-      return true;
-    };
-    auto layoutsOf = [&](const Solution &chosen) {
-      std::vector<std::pair<std::string, std::string>> layouts;
-      for (int32_t n : decisions)
-        layouts.emplace_back(spmd::tensorName(nodes[n].value),
-                             formatDims(nodes[n].result[chosen.choice[n]]));
-      return layouts;
-    };
-    report.decisionLayouts = layoutsOf(solution);
-    // Each subproblem gets a share of the search's time; the search's
-    // patience ends most of them sooner.
-    SolverOptions each = solverOptions;
-    each.onProgress = nullptr;
-    each.seconds =
-        std::max(0.1, options.seconds / std::max<size_t>(1, decisions.size()));
-    for (const Solution &next : nextBest(problem, each, solution,
-                                         options.alternatives, decisions, keep))
-      report.alternatives.push_back(
-          {static_cast<double>(next.cost) / kPicoseconds, next.peakUsage,
-           layoutsOf(next)});
-  }
+  if (options.alternatives > 0)
+    listAlternatives(nodes, problem, solution, solverOptions, mesh, costs,
+                     options, report);
 
   if (options.explain) {
     auto found = nodeOf.find(options.explain);

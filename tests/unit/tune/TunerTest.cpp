@@ -185,7 +185,7 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
     EXPECT_EQ(c.measured.runs, options.confirmRuns) << c.role;
   }
   EXPECT_TRUE(roles.count("search's #1"));
-  EXPECT_TRUE(roles.count("best expert"));
+  EXPECT_TRUE(roles.count("expert #1"));
   EXPECT_TRUE(roles.count("uncalibrated auto"));
   const Confirmed *fastest = fastestConfirmed(*first);
   ASSERT_NE(fastest, nullptr);
