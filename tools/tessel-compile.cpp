@@ -230,7 +230,7 @@ static void printReport(const tessel::autoshard::AutoShardReport &report) {
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
-  llvm::errs() << report.budgetNote;
+  llvm::errs() << report.budgetNote << report.zeroNote;
   if (report.decisionLayouts.empty())
     return;
   double best = report.computeSeconds + report.communicationSeconds;

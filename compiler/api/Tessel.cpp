@@ -227,9 +227,94 @@ absl::Status Model::train(const std::string &lossText,
   return built;
 }
 
+namespace {
+
+/// --auto on a training step whose plan sets no ZeRO stage: the plan
+/// --auto finds without one and with each stage over each mesh axis, each
+/// on a copy of `module` within an equal share of the search's time; sets
+/// the cheapest that fits the memory budget as `plan`'s stage (none unless
+/// one is cheaper). ZeRO as a whole is a point the search would not reach
+/// by moving one tensor at a time. Returns report lines comparing them
+/// ("" for a module that trains nothing, or on a mesh without axes).
+std::string chooseZero(mlir::ModuleOp module, const proto::PlanMesh &mesh,
+                       const TensorReaders &readers,
+                       const cost::CostModel &model,
+                       const ShardingOptions &options, proto::Plan &plan) {
+  auto functions = llvm::to_vector(module.getOps<mlir::func::FuncOp>());
+  if (functions.size() != 1 || mesh.axes_size() == 0 ||
+      train::updatedArguments(functions.front()).parameters.empty())
+    return "";
+  std::vector<proto::Zero> choices(1); // None first.
+  for (const proto::PlanMesh::Axis &axis : mesh.axes())
+    for (int stage = 1; stage <= 3; ++stage) {
+      proto::Zero &zero = choices.emplace_back();
+      zero.set_stage(stage);
+      zero.set_axis(axis.name());
+    }
+  autoshard::AutoShardOptions autoOptions;
+  autoOptions.seconds =
+      std::max(0.25, options.autoSeconds / static_cast<double>(choices.size()));
+  autoOptions.memoryBudget = options.memoryBudget;
+  std::string lines = "  ZeRO as a whole, the rest --auto's (modeled step, "
+                      "peak per device):\n";
+  int chosen = -1;
+  double chosenSeconds = 0;
+  for (auto [k, zero] : llvm::enumerate(choices)) {
+    std::string label =
+        zero.stage()
+            ? absl::StrFormat("stage %d over %s", zero.stage(), zero.axis())
+            : std::string("none");
+    mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
+    proto::Plan candidate = plan;
+    std::string outcome;
+    {
+      // A candidate that fails says why in its line, not as an error.
+      mlir::ScopedDiagnosticHandler quiet(
+          module.getContext(),
+          [](mlir::Diagnostic &) { return mlir::success(); });
+      if (zero.stage()) {
+        *candidate.mutable_zero() = zero;
+        if (absl::Status status = train::expandZero(
+                *copy->getOps<mlir::func::FuncOp>().begin(), mesh, candidate);
+            !status.ok())
+          outcome = std::string(status.message());
+      }
+      mlir::FailureOr<autoshard::AutoShardReport> report = mlir::failure();
+      if (outcome.empty() && failed(applyPlan(*copy, candidate, mesh, readers)))
+        outcome = "its entries do not apply";
+      else if (outcome.empty() &&
+               failed(report = tessel::autoShard(*copy, model, autoOptions)))
+        outcome = "no plan fits the memory budget";
+      if (outcome.empty()) {
+        double seconds = report->computeSeconds + report->communicationSeconds;
+        outcome =
+            absl::StrFormat("%.3f ms  %.1f MiB", seconds * 1e3,
+                            static_cast<double>(report->peakBytes) / (1 << 20));
+        if (chosen < 0 || seconds < chosenSeconds) {
+          chosen = static_cast<int>(k);
+          chosenSeconds = seconds;
+        }
+      }
+    }
+    absl::StrAppendFormat(&lines, "    %-16s %s\n", label, outcome);
+  }
+  if (chosen > 0)
+    *plan.mutable_zero() = choices[chosen];
+  return lines + absl::StrFormat("  chosen: %s\n",
+                                 chosen < 0 ? std::string("none (nothing fits)")
+                                 : chosen == 0
+                                     ? std::string("none")
+                                     : absl::StrFormat("stage %d over %s",
+                                                       choices[chosen].stage(),
+                                                       choices[chosen].axis()));
+}
+
+} // namespace
+
 absl::Status Model::shard(const ShardingOptions &options) {
   State &s = *state;
   mlir::ModuleOp module = this->module();
+  std::string zeroNote;
   if (!options.mesh.empty() || options.plan) {
     if (s.hasMesh)
       return absl::InvalidArgumentError(
@@ -243,6 +328,16 @@ absl::Status Model::shard(const ShardingOptions &options) {
       mesh = *parsed;
     }
     proto::Plan plan = options.plan.value_or(proto::Plan());
+    if (options.autoShard && options.zeroCandidates && !plan.has_zero()) {
+      absl::StatusOr<cost::CostModel> costModel =
+          cost::CostModel::named(options.deviceProfile);
+      if (!costModel.ok())
+        return costModel.status();
+      zeroNote = chooseZero(module, mesh.axes_size() ? mesh : plan.mesh(),
+                            s.model.imported ? s.model.imported->readers
+                                             : TensorReaders(),
+                            *costModel, options, plan);
+    }
     if (plan.has_zero()) {
       auto functions = llvm::to_vector(module.getOps<mlir::func::FuncOp>());
       if (functions.size() != 1)
@@ -289,6 +384,7 @@ absl::Status Model::shard(const ShardingOptions &options) {
     if (failed(report))
       return s.failure("auto-sharding failed");
     s.report = *report;
+    s.report->zeroNote = zeroNote;
   }
   if (s.hasMesh && failed(propagateShardings(module, options.origins)))
     return s.failure("sharding propagation failed");

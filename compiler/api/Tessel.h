@@ -88,6 +88,11 @@ struct ShardingOptions {
   double autoSeconds = 10.0;
   /// With autoShard: a tensor whose candidate layouts the report explains.
   std::string explain;
+  /// With autoShard on a training step whose plan sets no ZeRO stage:
+  /// also price the plan with each stage over each mesh axis, and take
+  /// the cheapest that fits (AutoShardReport::zeroNote says how each
+  /// fared). A plan's `zero {}` (stage 0) keeps ZeRO out.
+  bool zeroCandidates = true;
   /// With autoShard: list this many next-best plans in the report
   /// (AutoShardReport::alternatives), each the best under another layout
   /// of the largest inputs and parameters.

@@ -16,6 +16,19 @@
 
 namespace tessel::train {
 
+UpdatedArguments updatedArguments(mlir::func::FuncOp function) {
+  UpdatedArguments updated;
+  for (unsigned r = 0; r < function.getNumResults(); ++r)
+    if (std::optional<unsigned> argument =
+            graph::GraphDialect::updatedArgument(function, r)) {
+      if (function.getArgAttr(*argument, graph::GraphDialect::kParameterAttr))
+        updated.parameters.push_back(*argument);
+      else
+        updated.stateInputs.push_back(*argument);
+    }
+  return updated;
+}
+
 absl::Status expandZero(mlir::func::FuncOp function,
                         const proto::PlanMesh &mesh, proto::Plan &plan) {
   const proto::Zero &zero = plan.zero();
@@ -56,16 +69,7 @@ absl::Status expandZero(mlir::func::FuncOp function,
     named.insert(name);
   };
 
-  // The arguments results update: trained parameters, and state inputs.
-  std::vector<unsigned> parameters, stateInputs;
-  for (unsigned r = 0; r < function.getNumResults(); ++r)
-    if (std::optional<unsigned> argument =
-            graph::GraphDialect::updatedArgument(function, r)) {
-      if (function.getArgAttr(*argument, graph::GraphDialect::kParameterAttr))
-        parameters.push_back(*argument);
-      else
-        stateInputs.push_back(*argument);
-    }
+  auto [parameters, stateInputs] = updatedArguments(function);
   if (parameters.empty())
     return absl::InvalidArgumentError(
         "a plan's zero stage applies to a training step (tessel-compile "

@@ -10,6 +10,8 @@
 #ifndef TESSEL_COMPILER_TRAIN_ZEROPLAN_H
 #define TESSEL_COMPILER_TRAIN_ZEROPLAN_H
 
+#include <vector>
+
 #include "absl/status/status.h"
 #include "compiler/plan/plan.pb.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -31,6 +33,13 @@ namespace tessel::train {
 /// axis) stay as they are: a few bytes, not worth padding.
 /// Errors: a stage other than 1 to 3, an axis not of the mesh, or a
 /// function that trains nothing.
+/// The arguments of a training step that its results update: the trained
+/// parameters, and the state inputs (optimizer state, step counters).
+struct UpdatedArguments {
+  std::vector<unsigned> parameters, stateInputs;
+};
+UpdatedArguments updatedArguments(mlir::func::FuncOp function);
+
 absl::Status expandZero(mlir::func::FuncOp function,
                         const proto::PlanMesh &mesh, proto::Plan &plan);
 

@@ -64,6 +64,10 @@ struct AutoShardReport {
   /// not fit): what fitting cost, in modeled time, and the tensors laid
   /// out to hold less than they would have been. Empty otherwise.
   std::string budgetNote;
+  /// For a training step, how the plan fared without ZeRO and with each
+  /// stage over each axis, and which was chosen (set by the API's
+  /// ShardingOptions::zeroCandidates; empty otherwise).
+  std::string zeroNote;
   /// AutoShardOptions::alternatives of them, cheapest first; and the best
   /// plan's layouts of the same decisions.
   std::vector<AutoShardAlternative> alternatives;
