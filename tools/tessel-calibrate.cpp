@@ -142,6 +142,10 @@ double allReduceSeconds(int devices, size_t bytes) {
 absl::StatusOr<tessel::proto::DeviceProfile>
 fitToModel(const tessel::proto::DeviceProfile &profile,
            const std::string &model, int devices) {
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> shapes =
+      tessel::parseInputShapes(absl::GetFlag(FLAGS_input_shape));
+  if (!shapes.ok())
+    return shapes.status();
   // The measured profile is where the fit starts; the tuner reads it as a
   // profile file.
   char pattern[] = "/tmp/tessel-calibrate.XXXXXX";
@@ -155,10 +159,6 @@ fitToModel(const tessel::proto::DeviceProfile &profile,
     google::protobuf::TextFormat::PrintToString(profile, &text);
     std::ofstream(basePath) << text;
   }
-  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> shapes =
-      tessel::parseInputShapes(absl::GetFlag(FLAGS_input_shape));
-  if (!shapes.ok())
-    return shapes.status();
   tessel::tune::TuneOptions options;
   options.inputShapes = *shapes;
   options.devices = devices;
@@ -167,11 +167,13 @@ fitToModel(const tessel::proto::DeviceProfile &profile,
   options.threads = absl::GetFlag(FLAGS_threads);
   options.deviceProfile = basePath;
   options.autoSeconds = 2;
-  // Every candidate measured once: no search, no extra candidates.
+  // Every candidate measured once: no search, no extra candidates, no
+  // head-to-head round (there is no answer to confirm).
   options.topK = 1000;
   options.rounds = 1;
   options.kBest = 0;
   options.forcedDecisions = 0;
+  options.confirmRuns = 0;
   options.onProgress = [](const std::string &line) {
     std::cerr << "tessel-calibrate: " << line << "\n";
   };

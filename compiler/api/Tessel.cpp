@@ -314,6 +314,15 @@ std::string chooseZero(mlir::ModuleOp module, const proto::PlanMesh &mesh,
 absl::Status Model::shard(const ShardingOptions &options) {
   State &s = *state;
   mlir::ModuleOp module = this->module();
+  // What --auto prices plans by (ZeRO's candidates and the search alike).
+  std::optional<cost::CostModel> costModel;
+  if (options.autoShard) {
+    absl::StatusOr<cost::CostModel> named =
+        cost::CostModel::named(options.deviceProfile);
+    if (!named.ok())
+      return named.status();
+    costModel = std::move(*named);
+  }
   std::string zeroNote;
   if (!options.mesh.empty() || options.plan) {
     if (s.hasMesh)
@@ -329,10 +338,6 @@ absl::Status Model::shard(const ShardingOptions &options) {
     }
     proto::Plan plan = options.plan.value_or(proto::Plan());
     if (options.autoShard && options.zeroCandidates && !plan.has_zero()) {
-      absl::StatusOr<cost::CostModel> costModel =
-          cost::CostModel::named(options.deviceProfile);
-      if (!costModel.ok())
-        return costModel.status();
       zeroNote = chooseZero(module, mesh.axes_size() ? mesh : plan.mesh(),
                             s.model.imported ? s.model.imported->readers
                                              : TensorReaders(),
@@ -358,10 +363,6 @@ absl::Status Model::shard(const ShardingOptions &options) {
   if (options.autoShard) {
     if (!s.hasMesh)
       return absl::InvalidArgumentError("--auto needs a mesh: give --mesh");
-    absl::StatusOr<cost::CostModel> costModel =
-        cost::CostModel::named(options.deviceProfile);
-    if (!costModel.ok())
-      return costModel.status();
     autoshard::AutoShardOptions autoOptions;
     autoOptions.seconds = options.autoSeconds;
     autoOptions.onProgress = options.onProgress;

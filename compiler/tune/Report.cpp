@@ -131,13 +131,24 @@ std::string formatTable(const TuneResult &result) {
   return table;
 }
 
-const Confirmed *fastestConfirmed(const TuneResult &result) {
+namespace {
+
+/// The fastest entry of the confirmation round whose role `eligible`
+/// accepts (null if none).
+template <typename Eligible>
+const Confirmed *fastestOf(const TuneResult &result, Eligible eligible) {
   const Confirmed *fastest = nullptr;
   for (const Confirmed &c : result.confirmation)
-    if (c.measured.median > 0 &&
+    if (c.measured.median > 0 && eligible(c.role) &&
         (!fastest || c.measured.median < fastest->measured.median))
       fastest = &c;
   return fastest;
+}
+
+} // namespace
+
+const Confirmed *fastestConfirmed(const TuneResult &result) {
+  return fastestOf(result, [](const std::string &) { return true; });
 }
 
 std::string formatConfirmation(const TuneResult &result) {
@@ -157,11 +168,9 @@ std::string formatConfirmation(const TuneResult &result) {
                           1e3 * c.measured.lowerQuartile,
                           1e3 * c.measured.upperQuartile);
   absl::StrAppendFormat(&text, "tuned: %s", name(*tuned));
-  const Confirmed *expert = nullptr;
-  for (const Confirmed &c : result.confirmation)
-    if (absl::StartsWith(c.role, "expert") && c.measured.median > 0 &&
-        (!expert || c.measured.median < expert->measured.median))
-      expert = &c;
+  const Confirmed *expert = fastestOf(result, [](const std::string &role) {
+    return absl::StartsWith(role, "expert");
+  });
   if (expert)
     absl::StrAppendFormat(&text, "; tuned / best expert (%s) %.2f",
                           name(*expert),
