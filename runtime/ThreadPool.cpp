@@ -35,6 +35,9 @@ ThreadPool::ThreadPool(int threads, std::function<void()> onStart) {
     threads = std::max(1u, std::thread::hardware_concurrency());
   for (int i = 1; i < threads; ++i)
     workers.emplace_back([this, i, onStart] { workerLoop(i, onStart); });
+  std::unique_lock<std::mutex> lock(mutex);
+  wake.wait_for(lock, std::chrono::seconds(10),
+                [&] { return started == static_cast<int>(workers.size()); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -62,6 +65,11 @@ void ThreadPool::runChunks(Task &task) {
 void ThreadPool::workerLoop(int, const std::function<void()> &onStart) {
   if (onStart)
     onStart();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++started;
+  }
+  wake.notify_all();
   uint64_t seen = 0;
   while (true) {
     // Spin, then sleep, until a new generation is published.

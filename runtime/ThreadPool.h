@@ -33,7 +33,9 @@ public:
   /// `threads` workers in all, the calling thread counted; 0 means one per
   /// hardware thread. Each worker calls `onStart` (when given) before its
   /// first task: a library's per-thread state made there is not made by
-  /// whichever task a worker happens to pick up first.
+  /// whichever task a worker happens to pick up first. The constructor
+  /// returns once every worker has (or after 10 s, on a machine too loaded
+  /// to start them): their start-up is not part of the first run.
   explicit ThreadPool(int threads = 0, std::function<void()> onStart = nullptr);
   ~ThreadPool();
   ThreadPool(const ThreadPool &) = delete;
@@ -70,6 +72,8 @@ private:
   std::shared_ptr<Task> spare;   // The last task, for reuse.
   std::atomic<uint64_t> generation{0};
   bool stopping = false;
+  /// Workers past `onStart` (under `mutex`; `wake` signals each).
+  int started = 0;
 };
 
 } // namespace tessel
