@@ -3,10 +3,16 @@
 // Reads one IOPDDL contest instance (uncompressed JSON) from a file or
 // standard input into the ShardingProblem the auto-shard pass builds, runs
 // the same solver within the instance's time limit, and prints one line:
-// feasibility, total cost, and the times to the first feasible and to the
-// final solution. Progress goes to stderr as the solution improves.
+// feasibility, total cost, the lower bound proven meanwhile and the gap
+// between them, and the times to the first feasible solution, to one
+// within 1.10x of the final cost, and to the final one. Progress goes to
+// stderr as the solution improves.
 //
-//   iopddl [--seconds 60] [--quiet] [--solution out.txt] [file.json]
+//   iopddl [--seconds 60] [--quiet] [--solution out.txt] [--bound-only]
+//          [file.json]
+//
+// --bound-only runs the lower bound alone for the time (LowerBound.h), its
+// progress on stderr: how fast it closes in, without the search.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,12 +23,14 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "passes/autoshard/LowerBound.h"
 #include "passes/autoshard/Solver.h"
 
 int main(int argc, char **argv) {
   double seconds = 60;
-  bool quiet = false;
+  bool quiet = false, boundOnly = false;
   std::string path, solutionPath;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -30,13 +38,15 @@ int main(int argc, char **argv) {
       seconds = std::stod(argv[++i]);
     else if (arg == "--quiet")
       quiet = true;
+    else if (arg == "--bound-only")
+      boundOnly = true;
     else if (arg == "--solution" && i + 1 < argc)
       solutionPath = argv[++i];
     else if (!arg.empty() && arg[0] != '-')
       path = arg;
     else {
       std::cerr << "usage: iopddl [--seconds 60] [--quiet] [--solution "
-                   "out.txt] [file.json]\n";
+                   "out.txt] [--bound-only] [file.json]\n";
       return 2;
     }
   }
@@ -67,14 +77,37 @@ int main(int argc, char **argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
           .count();
 
+  if (boundOnly) {
+    tessel::autoshard::LowerBoundOptions boundOptions;
+    boundOptions.seconds = seconds;
+    auto boundStart = std::chrono::steady_clock::now();
+    boundOptions.onBound = [&](tessel::autoshard::Cost bound) {
+      if (!quiet)
+        std::cerr << "  "
+                  << std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - boundStart)
+                         .count()
+                  << " s: " << tessel::autoshard::toString(bound) << "\n";
+    };
+    tessel::autoshard::LowerBoundResult result =
+        tessel::autoshard::lowerBound(*problem, boundOptions);
+    std::printf("%-12s bound %-22s rounds %lld  %.2f s%s\n",
+                problem->name.c_str(),
+                tessel::autoshard::toString(result.bound).c_str(),
+                static_cast<long long>(result.rounds), result.seconds,
+                result.converged ? "  (converged)" : "");
+    return 0;
+  }
   tessel::autoshard::SolverOptions options;
   options.seconds = seconds;
-  if (!quiet)
-    options.onProgress = [](const tessel::autoshard::SolverProgress &p) {
+  std::vector<tessel::autoshard::SolverProgress> progress;
+  options.onProgress = [&](const tessel::autoshard::SolverProgress &p) {
+    progress.push_back(p);
+    if (!quiet)
       std::cerr << "  " << p.seconds
                 << " s: " << tessel::autoshard::toString(p.cost) << " ("
                 << p.method << ")\n";
-    };
+  };
   tessel::autoshard::Solution solution =
       tessel::autoshard::solve(*problem, options);
   // Forbidden choices count as feasible in the contest (their cost is
@@ -88,14 +121,34 @@ int main(int argc, char **argv) {
         edge.costs[static_cast<size_t>(solution.choice[edge.u]) *
                        problem->nodes[edge.v].costs.size() +
                    solution.choice[edge.v]] >= tessel::autoshard::kForbidden;
+  // When the search first came within 1.10x of where it ended.
+  double within = -1;
+  for (const tessel::autoshard::SolverProgress &p : progress)
+    if (within < 0 && static_cast<double>(p.cost) <=
+                          1.10 * static_cast<double>(solution.cost))
+      within = p.seconds;
+  std::string bound = "-", gap = "-";
+  if (solution.lowerBound) {
+    bound = tessel::autoshard::toString(*solution.lowerBound);
+    if (solution.feasible && solution.cost > 0) {
+      char text[32];
+      std::snprintf(
+          text, sizeof(text), "%.1f%%",
+          100.0 * static_cast<double>(solution.cost - *solution.lowerBound) /
+              static_cast<double>(solution.cost));
+      gap = text;
+    }
+  }
   std::printf("%-12s nodes %6zu  edges %6zu  read %5.1f s  %-10s cost %-22s "
-              "forbidden %d  first %7.2f s  final %7.2f s  (%s%s)\n",
+              "bound %-22s gap %-7s forbidden %d  first %7.2f s  "
+              "within 1.10x %7.2f s  final %7.2f s  (%s%s)\n",
               problem->name.c_str(), problem->nodes.size(),
               problem->edges.size(), readSeconds,
               solution.feasible ? "feasible" : "INFEASIBLE",
-              tessel::autoshard::toString(solution.cost).c_str(), forbidden,
-              solution.firstFeasibleSeconds, solution.seconds,
-              solution.method.c_str(), solution.optimal ? ", optimal" : "");
+              tessel::autoshard::toString(solution.cost).c_str(), bound.c_str(),
+              gap.c_str(), forbidden, solution.firstFeasibleSeconds, within,
+              solution.seconds, solution.method.c_str(),
+              solution.optimal ? ", optimal" : "");
   if (!solutionPath.empty()) {
     // One strategy index per node, as the contest's evaluator reads them.
     std::ofstream out(solutionPath);

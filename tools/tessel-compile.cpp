@@ -230,6 +230,12 @@ static void printReport(const tessel::autoshard::AutoShardReport &report) {
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
+  if (report.lowerBoundSeconds && report.costSeconds > 0)
+    llvm::errs() << llvm::format(
+        "  cost %.4f ms, lower bound %.4f ms, gap %.1f%%\n",
+        report.costSeconds * 1e3, *report.lowerBoundSeconds * 1e3,
+        100 * (report.costSeconds - *report.lowerBoundSeconds) /
+            report.costSeconds);
   llvm::errs() << report.budgetNote << report.zeroNote;
   if (report.decisionLayouts.empty())
     return;

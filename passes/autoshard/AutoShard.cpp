@@ -409,6 +409,10 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   report.feasible = solution.feasible;
   report.optimal = solution.optimal;
   report.solveSeconds = solution.seconds;
+  report.costSeconds = static_cast<double>(solution.cost) / kPicoseconds;
+  if (solution.lowerBound)
+    report.lowerBoundSeconds =
+        static_cast<double>(*solution.lowerBound) / kPicoseconds;
   report.method = solution.method;
   report.profile = model.profile().name();
   report.peakBytes = solution.peakUsage;

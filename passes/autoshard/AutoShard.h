@@ -9,6 +9,7 @@
 #define TESSEL_PASSES_AUTOSHARD_AUTOSHARD_H
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,11 @@ struct AutoShardReport {
   int64_t nodes = 0, strategies = 0, edges = 0;
   bool feasible = false, optimal = false;
   double solveSeconds = 0;
+  /// The solver's objective (the modeled step) and the lower bound it
+  /// proved on any plan that fits, in seconds; no plan is cheaper under
+  /// the cost model than the bound.
+  double costSeconds = 0;
+  std::optional<double> lowerBoundSeconds;
   std::string method;
   /// The device profile the plan was priced for.
   std::string profile;

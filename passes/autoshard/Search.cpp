@@ -2,6 +2,10 @@
 
 #include "passes/autoshard/Search.h"
 
+#include <thread>
+
+#include "passes/autoshard/LowerBound.h"
+
 namespace tessel::autoshard {
 
 void Search::mergeEdges() {
@@ -92,12 +96,55 @@ bool Search::offer(const std::string &method) {
   best.peakUsage = evaluation.peakUsage;
   best.feasible = true;
   best.method = method;
+  if (shared) {
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->incumbent = best.cost;
+  }
   if (options.onProgress)
     options.onProgress({elapsed(), best.cost, method});
   return true;
 }
 
+bool Search::proven() {
+  if (!best.optimal && best.feasible && shared) {
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    best.optimal = shared->bound && *shared->bound >= best.cost;
+  }
+  return best.optimal;
+}
+
 Solution Search::run() {
+  // The lower bound improves on the other core until the search ends or
+  // meets it.
+  std::thread boundThread;
+  if (options.lowerBound && !isReduced) {
+    shared = std::make_shared<Shared>();
+    boundThread = std::thread([this, shared = shared] {
+      LowerBoundOptions boundOptions;
+      boundOptions.seconds = options.seconds;
+      boundOptions.stop = &shared->stop;
+      boundOptions.done = [&](Cost bound) {
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        return shared->incumbent && bound >= *shared->incumbent;
+      };
+      boundOptions.onBound = [&](Cost bound) {
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        shared->bound = bound;
+      };
+      lowerBound(problem, boundOptions);
+    });
+  }
+  struct Join {
+    std::thread &thread;
+    std::shared_ptr<Shared> shared;
+    ~Join() {
+      if (thread.joinable()) {
+        shared->stop = true;
+        thread.join();
+      }
+    }
+  } join{boundThread, shared};
+
   mergeEdges();
   compressTime();
   int32_t n = static_cast<int32_t>(problem.nodes.size());
@@ -214,13 +261,13 @@ Solution Search::run() {
     ilpVariables += strategies(i);
   for (const MergedEdge &edge : edges)
     ilpVariables += static_cast<int64_t>(edge.costs.size());
-  if (!best.optimal && ilpVariables <= options.ilpVariableLimit && timeLeft())
+  if (!proven() && ilpVariables <= options.ilpVariableLimit && timeLeft())
     runIlp();
 
   // Large-neighbourhood search: perturb a connected region, search again;
   // half the regions grow from a forbidden choice while any is left.
   int64_t stale = 0;
-  while (!best.optimal && best.feasible && timeLeft() && n > 0 &&
+  while (!proven() && best.feasible && timeLeft() && n > 0 &&
          (options.patience == 0 || stale++ < options.patience)) {
     setChoice(best.choice);
     std::vector<int32_t> bad =
@@ -265,6 +312,13 @@ Solution Search::run() {
     best.peakUsage = evaluation.peakUsage;
     best.method = "none fits";
   }
+  if (shared) {
+    shared->stop = true;
+    boundThread.join();
+    best.lowerBound = shared->bound;
+  }
+  if (best.optimal)
+    best.lowerBound = best.cost;
   best.seconds = elapsed();
   return best;
 }

@@ -16,8 +16,11 @@
 #define TESSEL_PASSES_AUTOSHARD_SEARCH_H
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <set>
@@ -36,6 +39,13 @@ public:
         start(Clock::now()) {}
 
   Solution run();
+
+  /// What the search and the lower-bound thread share.
+  struct Shared {
+    std::mutex mutex;
+    std::optional<Cost> bound, incumbent;
+    std::atomic<bool> stop{false};
+  };
 
 private:
   struct MergedEdge {
@@ -137,6 +147,8 @@ private:
   }
   /// Records the current choice if it is feasible and better (true then).
   bool offer(const std::string &method);
+  /// The best cost has reached the lower bound: optimal, nothing to search.
+  bool proven();
   void runIlp();
 
   const ShardingProblem &problem;
@@ -156,6 +168,8 @@ private:
   std::vector<double> penalty;
   /// This is the search of a reduced problem: it reduces no further.
   bool isReduced = false;
+  /// With the lower-bound thread (not for a reduced problem's search).
+  std::shared_ptr<Shared> shared;
 
   Solution best;
 };

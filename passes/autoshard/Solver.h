@@ -18,12 +18,16 @@
 //  4. Until the time is up, regions of the best solution are perturbed and
 //     searched again (large-neighbourhood search); better ones are kept.
 //
+// Meanwhile a second thread improves a lower bound (LowerBound.h); the
+// search stops as soon as its best cost reaches it (proven optimal).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef TESSEL_PASSES_AUTOSHARD_SOLVER_H
 #define TESSEL_PASSES_AUTOSHARD_SOLVER_H
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "passes/autoshard/IlpSolver.h"
@@ -48,6 +52,8 @@ struct SolverOptions {
   /// Neighbourhood search stops after this many rounds without a better
   /// solution (0: it runs until the time is up).
   int64_t patience = 0;
+  /// Improve a lower bound on a second thread while the search runs.
+  bool lowerBound = true;
   /// Called on every better feasible solution.
   std::function<void(const SolverProgress &)> onProgress;
 };
@@ -57,8 +63,12 @@ struct Solution {
   Cost cost = 0;
   int64_t peakUsage = 0;
   bool feasible = false;
-  /// Proven optimal (a tree's dynamic program, or the ILP).
+  /// Proven optimal (a tree's dynamic program, the ILP, or the cost has
+  /// reached the lower bound).
   bool optimal = false;
+  /// No choice that fits costs less (the cost itself when optimal; unset
+  /// if SolverOptions::lowerBound was off and the solve proved nothing).
+  std::optional<Cost> lowerBound;
   /// When the first feasible solution was found, and the whole solve
   /// (seconds since the start; -1 if none was feasible).
   double firstFeasibleSeconds = -1, seconds = 0;

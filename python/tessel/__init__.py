@@ -336,7 +336,8 @@ class Executable:
     @property
     def modeled_cost(self) -> Optional[dict]:
         """What the cost model said of an auto plan (compute_seconds,
-        communication_seconds, peak_bytes, ...); None without auto."""
+        communication_seconds, peak_bytes, lower_bound_seconds: no plan
+        that fits models below it, ...); None without auto."""
         return self._native.report()
 
     def explain(self, tensor: str) -> str:

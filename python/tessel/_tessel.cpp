@@ -199,6 +199,10 @@ public:
     result["feasible"] = report->feasible;
     result["optimal"] = report->optimal;
     result["method"] = report->method;
+    // No plan that fits models below this (None: no bound was computed).
+    result["lower_bound_seconds"] = report->lowerBoundSeconds
+                                        ? py::cast(*report->lowerBoundSeconds)
+                                        : py::none();
     result["profile"] = report->profile;
     result["explanation"] = report->explanation;
     // The next-best plans (compile(..., alternatives=N)): each its modeled

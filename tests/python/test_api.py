@@ -54,6 +54,12 @@ def test_auto_runs_like_torch(mesh):
                                 memory_budget="1GiB", explain="x")
     cost = executable.modeled_cost
     assert cost["compute_seconds"] > 0 and cost["peak_bytes"] > 0
+    step = cost["compute_seconds"] + cost["communication_seconds"]
+    # The solver counts whole picoseconds per node and edge; the report
+    # sums the model's seconds.
+    assert 0 <= cost["lower_bound_seconds"] <= step * (1 + 1e-4)
+    if cost["optimal"]:
+        assert cost["lower_bound_seconds"] == pytest.approx(step, rel=1e-4)
     assert "x" in executable.plan
     assert "'x'" in executable.explain("x")
     assert executable.plan_text.startswith("mesh")

@@ -8,10 +8,13 @@
 
 #include "passes/autoshard/Solver.h"
 
+#include <atomic>
+
 #include <map>
 #include <random>
 #include <set>
 
+#include "passes/autoshard/LowerBound.h"
 #include "gtest/gtest.h"
 
 namespace tessel::autoshard {
@@ -216,6 +219,79 @@ TEST(SolverTest, ForbiddenChoicesAreAvoided) {
   EXPECT_EQ(toString(solution.cost), "5");
   // Choosing it anyway costs ten forbidden choices, exactly.
   EXPECT_EQ(toString(evaluate(problem, {0, 0}).cost), "10000000000000000000");
+}
+
+TEST(SolverTest, LowerBoundIsNeverAboveAFittingChoiceAndTightOnChains) {
+  std::mt19937_64 rng(23);
+  int tight = 0, chains = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    int shape = trial % 3;
+    bool tightMemory = trial % 4 == 3;
+    ShardingProblem problem =
+        randomProblem(rng, 3 + trial % 6, shape, tightMemory);
+    // Some forbidden entries, as the contest's files have.
+    for (ShardingProblem::Edge &edge : problem.edges)
+      for (int64_t &cost : edge.costs)
+        if (rng() % 7 == 0)
+          cost = kForbidden;
+    std::optional<Cost> optimum = bruteForce(problem);
+    LowerBoundOptions options;
+    options.seconds = 5;
+    LowerBoundResult result = lowerBound(problem, options);
+    if (optimum)
+      EXPECT_LE(result.bound, *optimum) << "trial " << trial;
+    if (shape == 0 && !tightMemory && optimum && *optimum < kForbidden) {
+      // One forward pass is a chain's dynamic program.
+      ++chains;
+      tight += result.bound == *optimum;
+    }
+  }
+  EXPECT_GT(chains, 20);
+  EXPECT_EQ(tight, chains);
+}
+
+TEST(SolverTest, LowerBoundPricesMemory) {
+  // kSmall's cheapest choice (27) does not fit; the best that fits is 37.
+  ShardingProblem problem = *parseIopddlJson(kSmall);
+  LowerBoundOptions options;
+  options.seconds = 5;
+  LowerBoundResult withLimit = lowerBound(problem, options);
+  problem.usageLimit.reset();
+  LowerBoundResult without = lowerBound(problem, options);
+  EXPECT_EQ(toString(without.bound), "27");
+  EXPECT_GT(withLimit.bound, without.bound);
+  EXPECT_LE(withLimit.bound, 37);
+}
+
+TEST(SolverTest, LowerBoundStopsWhenAsked) {
+  std::mt19937_64 rng(29);
+  ShardingProblem problem = randomProblem(rng, 8, 2, true);
+  std::atomic<bool> stop{true};
+  LowerBoundOptions options;
+  options.seconds = 60;
+  options.stop = &stop;
+  LowerBoundResult result = lowerBound(problem, options);
+  EXPECT_EQ(result.rounds, 0);
+  EXPECT_LT(result.seconds, 1);
+}
+
+TEST(SolverTest, SolutionsCarryTheirLowerBound) {
+  std::mt19937_64 rng(31);
+  for (int trial = 0; trial < 40; ++trial) {
+    ShardingProblem problem =
+        randomProblem(rng, 4 + trial % 5, 2, /*tightMemory=*/trial % 2);
+    SolverOptions options;
+    options.seconds = 0.2;
+    options.ilpVariableLimit = trial % 4 == 0 ? 20000 : 0;
+    Solution solution = solve(problem, options);
+    ASSERT_TRUE(solution.lowerBound.has_value()) << "trial " << trial;
+    if (!solution.feasible)
+      continue;
+    EXPECT_LE(*solution.lowerBound, solution.cost) << "trial " << trial;
+    if (solution.optimal) {
+      EXPECT_EQ(*solution.lowerBound, solution.cost) << "trial " << trial;
+    }
+  }
 }
 
 /// The cheapest feasible cost of each choice of `decisions` that has one,
