@@ -134,34 +134,22 @@ void Dual::build() {
     adjacency[edges[e].v].push_back(e);
   }
 
-  // Memory peaks where some interval starts: those are the steps.
   if (!problem.usageLimit)
     return;
-  std::vector<int64_t> times;
-  for (const ShardingProblem::Node &nd : problem.nodes)
-    if (nd.start < nd.end)
-      times.push_back(nd.start);
-  std::sort(times.begin(), times.end());
-  times.erase(std::unique(times.begin(), times.end()), times.end());
-  steps = static_cast<int64_t>(times.size());
+  LiveSteps live = liveSteps(problem);
+  steps = live.steps;
+  span = std::move(live.spans);
+  // Does memory matter: would every node at its largest usage overfill?
   std::vector<Cost> largest(steps + 1, 0);
-  for (const ShardingProblem::Node &nd : problem.nodes) {
-    if (nd.start >= nd.end) {
-      span.push_back({0, 0});
-      continue;
-    }
-    int64_t lo =
-        std::lower_bound(times.begin(), times.end(), nd.start) - times.begin();
-    int64_t hi =
-        std::lower_bound(times.begin(), times.end(), nd.end) - times.begin();
-    span.push_back({lo, hi});
-    int64_t most = *std::max_element(nd.usages.begin(), nd.usages.end());
-    largest[lo] += most;
-    largest[hi] -= most;
+  for (int32_t i = 0; i < n; ++i) {
+    const std::vector<int64_t> &usages = problem.nodes[i].usages;
+    int64_t most = *std::max_element(usages.begin(), usages.end());
+    largest[span[i].first] += most;
+    largest[span[i].second] -= most;
   }
-  Cost live = 0;
+  Cost used = 0;
   for (int64_t t = 0; t < steps && !memoryMatters; ++t)
-    memoryMatters = (live += largest[t]) > *problem.usageLimit;
+    memoryMatters = (used += largest[t]) > *problem.usageLimit;
   if (memoryMatters) {
     price.assign(steps, 0.0);
     paid.assign(n, {});

@@ -43,26 +43,9 @@ void Search::mergeEdges() {
 }
 
 void Search::compressTime() {
-  // Memory peaks where some interval starts: those are the steps.
-  std::vector<int64_t> times;
-  for (const ShardingProblem::Node &node : problem.nodes)
-    if (node.start < node.end)
-      times.push_back(node.start);
-  std::sort(times.begin(), times.end());
-  times.erase(std::unique(times.begin(), times.end()), times.end());
-  steps = static_cast<int64_t>(times.size());
-  span.clear();
-  for (const ShardingProblem::Node &node : problem.nodes) {
-    if (node.start >= node.end) {
-      span.push_back({0, 0});
-      continue;
-    }
-    int64_t lo = std::lower_bound(times.begin(), times.end(), node.start) -
-                 times.begin();
-    int64_t hi =
-        std::lower_bound(times.begin(), times.end(), node.end) - times.begin();
-    span.push_back({lo, hi});
-  }
+  LiveSteps live = liveSteps(problem);
+  steps = live.steps;
+  span = std::move(live.spans);
   // Memory matters only if the largest usages could exceed the limit.
   memoryMatters = false;
   if (problem.usageLimit) {

@@ -67,6 +67,29 @@ Evaluation evaluate(const ShardingProblem &problem,
   return result;
 }
 
+LiveSteps liveSteps(const ShardingProblem &problem) {
+  std::vector<int64_t> times;
+  for (const ShardingProblem::Node &node : problem.nodes)
+    if (node.start < node.end)
+      times.push_back(node.start);
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  LiveSteps result;
+  result.steps = static_cast<int64_t>(times.size());
+  for (const ShardingProblem::Node &node : problem.nodes) {
+    if (node.start >= node.end) {
+      result.spans.push_back({0, 0});
+      continue;
+    }
+    auto at = [&](int64_t time) {
+      return static_cast<int64_t>(
+          std::lower_bound(times.begin(), times.end(), time) - times.begin());
+    };
+    result.spans.push_back({at(node.start), at(node.end)});
+  }
+  return result;
+}
+
 std::string toString(Cost cost) {
   if (cost == 0)
     return "0";

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -69,6 +70,15 @@ absl::Status validate(const ShardingProblem &problem);
 /// Cost and memory of `choice` (one strategy per node).
 Evaluation evaluate(const ShardingProblem &problem,
                     const std::vector<int32_t> &choice);
+
+/// Memory peaks where some interval starts, so those times are the only
+/// steps to check: each node's live steps among them, [first, second)
+/// ({0, 0} for a node never live), and how many steps there are.
+struct LiveSteps {
+  int64_t steps = 0;
+  std::vector<std::pair<int64_t, int64_t>> spans;
+};
+LiveSteps liveSteps(const ShardingProblem &problem);
 
 /// Reads an IOPDDL contest file (uncompressed JSON: {"problem": {"name",
 /// "nodes": {"intervals", "costs", "usages"}, "edges": {"nodes", "costs"},
