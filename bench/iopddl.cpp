@@ -12,7 +12,9 @@
 //          [file.json]
 //
 // --bound-only runs the lower bound alone for the time (LowerBound.h), its
-// progress on stderr: how fast it closes in, without the search.
+// progress on stderr: how fast it closes in, without the search; and the
+// cheapest of the choices its message passing decoded (the search's
+// starts, MessagePassing.cpp), among those that fit and among all.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +23,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -89,13 +92,31 @@ int main(int argc, char **argv) {
                          .count()
                   << " s: " << tessel::autoshard::toString(bound) << "\n";
     };
+    std::optional<tessel::autoshard::Cost> bestDecoded, bestAnyDecoded;
+    boundOptions.onDecoded = [&](const std::vector<int32_t> &choice) {
+      tessel::autoshard::Evaluation e =
+          tessel::autoshard::evaluate(*problem, choice);
+      if (!bestAnyDecoded || e.cost < *bestAnyDecoded)
+        bestAnyDecoded = e.cost;
+      if (e.feasible && (!bestDecoded || e.cost < *bestDecoded)) {
+        bestDecoded = e.cost;
+        if (!quiet)
+          std::cerr << "  decoded " << tessel::autoshard::toString(e.cost)
+                    << "\n";
+      }
+    };
     tessel::autoshard::LowerBoundResult result =
         tessel::autoshard::lowerBound(*problem, boundOptions);
-    std::printf("%-12s bound %-22s rounds %lld  %.2f s%s\n",
+    auto text = [](const std::optional<tessel::autoshard::Cost> &cost) {
+      return cost ? tessel::autoshard::toString(*cost) : std::string("-");
+    };
+    std::printf("%-12s bound %-22s rounds %lld  %.2f s%s  decoded: best "
+                "fitting %s, best any %s\n",
                 problem->name.c_str(),
                 tessel::autoshard::toString(result.bound).c_str(),
                 static_cast<long long>(result.rounds), result.seconds,
-                result.converged ? "  (converged)" : "");
+                result.converged ? "  (converged)" : "",
+                text(bestDecoded).c_str(), text(bestAnyDecoded).c_str());
     return 0;
   }
   tessel::autoshard::SolverOptions options;

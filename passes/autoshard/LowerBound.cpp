@@ -319,11 +319,16 @@ LowerBoundResult Dual::run() {
   if (options.onBound)
     options.onBound(best);
   int64_t stale = 0;
-  while (elapsed() < options.seconds) {
+  while (elapsed() < options.seconds &&
+         (options.rounds == 0 || result.rounds < options.rounds)) {
     if (options.done && options.done(best))
       break;
-    if (!pass(forward, /*decode=*/memoryMatters) ||
-        !pass(backward, /*decode=*/false))
+    bool decode = memoryMatters || options.onDecoded;
+    if (!pass(forward, decode))
+      break;
+    if (options.onDecoded)
+      options.onDecoded(decoded);
+    if (!pass(backward, /*decode=*/false))
       break;
     ++result.rounds;
     Cost now = bound();

@@ -31,11 +31,18 @@ namespace tessel::autoshard {
 struct LowerBoundOptions {
   /// Wall-clock limit.
   double seconds = 1.0;
+  /// At most this many rounds (0: until the time is up), so that what a
+  /// caller does with each round is the same on a fast or slow machine.
+  int64_t rounds = 0;
   /// Polled after every pass with the bound so far: true stops (the caller
   /// has a solution at the bound, or needs no more).
   std::function<bool(Cost bound)> done;
   /// Called on every better bound.
   std::function<void(Cost bound)> onBound;
+  /// Called after every forward pass with the choice message passing
+  /// points to (each node its cheapest given the nodes before it, under
+  /// the reparametrized costs and memory prices): a primal heuristic.
+  std::function<void(const std::vector<int32_t> &choice)> onDecoded;
   /// Polled at every node: set, the bound so far is returned at once.
   const std::atomic<bool> *stop = nullptr;
 };

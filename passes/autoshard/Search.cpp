@@ -112,7 +112,8 @@ Solution Search::run() {
       };
       boundOptions.onBound = [&](Cost bound) {
         std::lock_guard<std::mutex> lock(shared->mutex);
-        shared->bound = bound;
+        if (!shared->bound || bound > *shared->bound)
+          shared->bound = bound;
       };
       lowerBound(problem, boundOptions);
     });
@@ -237,6 +238,9 @@ Solution Search::run() {
       }
     }
   }
+
+  if (!isReduced && !proven() && timeLeft())
+    messagePassing((options.seconds - elapsed()) / 4);
 
   // Small problems: the exact ILP.
   int64_t ilpVariables = 0;

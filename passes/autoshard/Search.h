@@ -9,6 +9,7 @@
 //   LocalSearch.cpp  single, pair and star moves; memory repair and its
 //                    Lagrangian relaxation
 //   IlpPhase.cpp     the exact ILP for small problems
+//   MessagePassing.cpp  starts from the lower bound's message passing
 //
 //===----------------------------------------------------------------------===//
 
@@ -150,6 +151,10 @@ private:
   /// The best cost has reached the lower bound: optimal, nothing to search.
   bool proven();
   void runIlp();
+  /// Starts from message passing (LowerBound.h's decoded choices, memory
+  /// priced by its Lagrangian multipliers): the cheapest few, each made
+  /// to fit and searched locally.
+  void messagePassing(double seconds);
 
   const ShardingProblem &problem;
   const SolverOptions &options;
