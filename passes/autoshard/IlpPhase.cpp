@@ -106,4 +106,76 @@ void Search::runIlp() {
     best.optimal = true;
 }
 
+bool Search::solveRegion(const std::vector<int32_t> &region, double seconds) {
+  std::vector<int32_t> local(problem.nodes.size(), -1);
+  for (size_t k = 0; k < region.size(); ++k)
+    local[region[k]] = static_cast<int32_t>(k);
+  // Time is the compressed steps: a node lives at [first, second) of them.
+  ShardingProblem sub;
+  sub.name = "region";
+  Cost now = 0;
+  for (int32_t i : region) {
+    ShardingProblem::Node node;
+    node.start = span[i].first;
+    node.end = span[i].second;
+    node.usages = problem.nodes[i].usages;
+    for (int32_t s = 0; s < strategies(i); ++s) {
+      Cost cost = problem.nodes[i].costs[s];
+      for (auto [e, isU] : adjacency[i]) {
+        const MergedEdge &edge = edges[e];
+        int32_t other = isU ? edge.v : edge.u;
+        if (local[other] < 0)
+          cost += isU ? edgeCost(e, s, choice[other])
+                      : edgeCost(e, choice[other], s);
+      }
+      node.costs.push_back(
+          static_cast<int64_t>(std::min<Cost>(cost, kForbidden)));
+    }
+    now += node.costs[choice[i]];
+    sub.nodes.push_back(std::move(node));
+  }
+  for (int32_t e = 0; e < static_cast<int32_t>(edges.size()); ++e) {
+    const MergedEdge &edge = edges[e];
+    if (local[edge.u] >= 0 && local[edge.v] >= 0) {
+      sub.edges.push_back({local[edge.u], local[edge.v], edge.costs});
+      now += edgeCost(e, choice[edge.u], choice[edge.v]);
+    }
+  }
+  if (memoryMatters) {
+    // What the other nodes hold at each step the region lives at.
+    std::vector<int64_t> own(steps + 1, 0);
+    std::vector<bool> covered(steps, false);
+    for (int32_t i : region) {
+      own[span[i].first] += usage(i, choice[i]);
+      own[span[i].second] -= usage(i, choice[i]);
+      for (int64_t t = span[i].first; t < span[i].second; ++t)
+        covered[t] = true;
+    }
+    int64_t mine = 0;
+    for (int64_t t = 0; t < steps; ++t) {
+      mine += own[t];
+      if (!covered[t])
+        continue;
+      int64_t others = usageTree.max(t, t + 1) - mine;
+      sub.nodes.push_back({{0}, {others}, t, t + 1});
+    }
+    sub.usageLimit = problem.usageLimit;
+  }
+  SolverOptions subOptions;
+  subOptions.seconds = seconds;
+  subOptions.ilp = options.ilp;
+  subOptions.ilpVariableLimit = options.ilpVariableLimit;
+  subOptions.seed = rng();
+  subOptions.patience = 20;
+  subOptions.lowerBound = false;
+  Search nested(sub, subOptions);
+  nested.isReduced = true;
+  Solution answer = nested.run();
+  if (!answer.feasible || answer.cost >= now)
+    return false;
+  for (size_t k = 0; k < region.size(); ++k)
+    move(region[k], answer.choice[k]);
+  return true;
+}
+
 } // namespace tessel::autoshard

@@ -273,6 +273,14 @@ Solution Search::run() {
           region.push_back(other);
         }
       }
+    // Half the regions are solved anew with the rest fixed (exactly where
+    // small enough), half perturbed at random and searched locally.
+    if (!isReduced && rng() % 2) {
+      if (solveRegion(region, std::min(1.0, options.seconds - elapsed())) &&
+          offer("neighbourhood solve"))
+        stale = 0;
+      continue;
+    }
     for (int32_t i : region) {
       std::vector<int32_t> allowed;
       for (int32_t s = 0; s < strategies(i); ++s)
@@ -311,7 +319,15 @@ Solution Search::run() {
 }
 
 Solution solve(const ShardingProblem &problem, const SolverOptions &options) {
-  return Search(problem, options).run();
+  std::optional<Presolved> presolved = withoutStrategiesThatCannotFit(problem);
+  if (!presolved)
+    return Search(problem, options).run();
+  // Every choice that fits is one of the smaller problem's, at the same
+  // cost: its answer, bound and proof hold here.
+  Solution solution = Search(presolved->problem, options).run();
+  for (size_t i = 0; i < solution.choice.size(); ++i)
+    solution.choice[i] = presolved->kept[i][solution.choice[i]];
+  return solution;
 }
 
 } // namespace tessel::autoshard

@@ -8,7 +8,7 @@
 //   Reduction.cpp    elimination of nodes of degree one and two
 //   LocalSearch.cpp  single, pair and star moves; memory repair and its
 //                    Lagrangian relaxation
-//   IlpPhase.cpp     the exact ILP for small problems
+//   IlpPhase.cpp     the exact ILP for small problems and regions
 //   MessagePassing.cpp  starts from the lower bound's message passing
 //
 //===----------------------------------------------------------------------===//
@@ -151,6 +151,12 @@ private:
   /// The best cost has reached the lower bound: optimal, nothing to search.
   bool proven();
   void runIlp();
+  /// Solves the nodes of `region` anew, every other node fixed as chosen:
+  /// a problem of their own (edges to fixed nodes folded into their costs,
+  /// the memory the others use at each step as fixed nodes) that a solve
+  /// of its own answers, exactly by the ILP when small enough. True if
+  /// the region's answer was taken (it costs less).
+  bool solveRegion(const std::vector<int32_t> &region, double seconds);
   /// Starts from message passing (LowerBound.h's decoded choices, memory
   /// priced by its Lagrangian multipliers): the cheapest few, each made
   /// to fit and searched locally.
@@ -171,7 +177,9 @@ private:
   std::vector<int32_t> choice;
   /// Per node, the price of a byte of its memory (empty: none).
   std::vector<double> penalty;
-  /// This is the search of a reduced problem: it reduces no further.
+  /// This is the search of a part (a reduced problem, a region): it
+  /// reduces no further, solves no regions, and runs no bound or message
+  /// passing of its own.
   bool isReduced = false;
   /// With the lower-bound thread (not for a reduced problem's search).
   std::shared_ptr<Shared> shared;

@@ -2,6 +2,8 @@
 
 #include "passes/autoshard/ShardingProblem.h"
 
+#include "passes/autoshard/UsageTree.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -88,6 +90,63 @@ LiveSteps liveSteps(const ShardingProblem &problem) {
     result.spans.push_back({at(node.start), at(node.end)});
   }
   return result;
+}
+
+std::optional<Presolved>
+withoutStrategiesThatCannotFit(const ShardingProblem &problem) {
+  if (!problem.usageLimit)
+    return std::nullopt;
+  LiveSteps live = liveSteps(problem);
+  int32_t n = static_cast<int32_t>(problem.nodes.size());
+  // The least memory live at each step.
+  UsageTree least;
+  least.reset(live.steps);
+  std::vector<int64_t> smallest(n, 0);
+  for (int32_t i = 0; i < n; ++i) {
+    const std::vector<int64_t> &usages = problem.nodes[i].usages;
+    smallest[i] = *std::min_element(usages.begin(), usages.end());
+    least.add(live.spans[i].first, live.spans[i].second, smallest[i]);
+  }
+  int64_t limit = *problem.usageLimit;
+  Presolved presolved;
+  presolved.kept.resize(n);
+  bool removed = false;
+  for (int32_t i = 0; i < n; ++i) {
+    auto [first, second] = live.spans[i];
+    // Room left for this node above its least, at its fullest step.
+    int64_t room = limit - least.max(first, second);
+    for (int32_t s = 0; s < problem.strategies(i); ++s) {
+      if (first < second && problem.nodes[i].usages[s] - smallest[i] > room)
+        removed = true;
+      else
+        presolved.kept[i].push_back(s);
+    }
+    if (presolved.kept[i].empty())
+      return std::nullopt;
+  }
+  if (!removed)
+    return std::nullopt;
+  ShardingProblem &pruned = presolved.problem;
+  pruned.name = problem.name;
+  pruned.usageLimit = problem.usageLimit;
+  for (int32_t i = 0; i < n; ++i) {
+    const ShardingProblem::Node &node = problem.nodes[i];
+    ShardingProblem::Node kept{{}, {}, node.start, node.end};
+    for (int32_t s : presolved.kept[i]) {
+      kept.costs.push_back(node.costs[s]);
+      kept.usages.push_back(node.usages[s]);
+    }
+    pruned.nodes.push_back(std::move(kept));
+  }
+  for (const ShardingProblem::Edge &edge : problem.edges) {
+    ShardingProblem::Edge kept{edge.u, edge.v, {}};
+    int32_t sv = problem.strategies(edge.v);
+    for (int32_t a : presolved.kept[edge.u])
+      for (int32_t b : presolved.kept[edge.v])
+        kept.costs.push_back(edge.costs[static_cast<size_t>(a) * sv + b]);
+    pruned.edges.push_back(std::move(kept));
+  }
+  return presolved;
 }
 
 std::string toString(Cost cost) {

@@ -295,6 +295,52 @@ TEST(SolverTest, SameSeedSameAnswer) {
   }
 }
 
+TEST(SolverTest, PresolveRemovesOnlyStrategiesThatCannotFit) {
+  // kSmall at step 2, the others at their least: node 1's third strategy
+  // (6) needs 1 + 6 + 3 = 10 of 9, node 0's first (5) 5 + 2 + 3 = 10.
+  ShardingProblem small = *parseIopddlJson(kSmall);
+  std::optional<Presolved> presolved = withoutStrategiesThatCannotFit(small);
+  ASSERT_TRUE(presolved.has_value());
+  EXPECT_EQ(presolved->kept[0], (std::vector<int32_t>{1}));
+  EXPECT_EQ(presolved->kept[1], (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(presolved->kept[3], (std::vector<int32_t>{0, 1}));
+  EXPECT_TRUE(validate(presolved->problem).ok());
+  // The same optimum on random problems with binding memory, and every
+  // kept strategy's costs carried over.
+  std::mt19937_64 rng(43);
+  int pruned = 0;
+  for (int trial = 0; trial < 80; ++trial) {
+    ShardingProblem problem = randomProblem(rng, 3 + trial % 6, 2, true);
+    std::optional<Presolved> smaller = withoutStrategiesThatCannotFit(problem);
+    if (!smaller)
+      continue;
+    ++pruned;
+    ASSERT_TRUE(validate(smaller->problem).ok()) << "trial " << trial;
+    std::optional<Cost> optimum = bruteForce(problem),
+                        presolvedOptimum = bruteForce(smaller->problem);
+    EXPECT_EQ(optimum.has_value(), presolvedOptimum.has_value())
+        << "trial " << trial;
+    if (optimum && presolvedOptimum) {
+      EXPECT_EQ(toString(*optimum), toString(*presolvedOptimum))
+          << "trial " << trial;
+    }
+    for (size_t i = 0; i < problem.nodes.size(); ++i)
+      for (size_t k = 0; k < smaller->kept[i].size(); ++k)
+        EXPECT_EQ(smaller->problem.nodes[i].costs[k],
+                  problem.nodes[i].costs[smaller->kept[i][k]]);
+    // solve() answers in the original problem's strategies.
+    SolverOptions options;
+    options.seconds = 1;
+    Solution solution = solve(problem, options);
+    if (optimum) {
+      EXPECT_EQ(toString(evaluate(problem, solution.choice).cost),
+                toString(*optimum))
+          << "trial " << trial;
+    }
+  }
+  EXPECT_GT(pruned, 10);
+}
+
 TEST(SolverTest, LowerBoundPricesMemory) {
   // kSmall's cheapest choice (27) does not fit; the best that fits is 37.
   ShardingProblem problem = *parseIopddlJson(kSmall);
