@@ -92,10 +92,15 @@ int main(int argc, char **argv) {
                          .count()
                   << " s: " << tessel::autoshard::toString(bound) << "\n";
     };
+    // As solve() does: the strategies that cannot fit go first.
+    std::optional<tessel::autoshard::Presolved> presolved =
+        tessel::autoshard::withoutStrategiesThatCannotFit(*problem);
+    const tessel::autoshard::ShardingProblem &bounded =
+        presolved ? presolved->problem : *problem;
     std::optional<tessel::autoshard::Cost> bestDecoded, bestAnyDecoded;
     boundOptions.onDecoded = [&](const std::vector<int32_t> &choice) {
       tessel::autoshard::Evaluation e =
-          tessel::autoshard::evaluate(*problem, choice);
+          tessel::autoshard::evaluate(bounded, choice);
       if (!bestAnyDecoded || e.cost < *bestAnyDecoded)
         bestAnyDecoded = e.cost;
       if (e.feasible && (!bestDecoded || e.cost < *bestDecoded)) {
@@ -106,7 +111,7 @@ int main(int argc, char **argv) {
       }
     };
     tessel::autoshard::LowerBoundResult result =
-        tessel::autoshard::lowerBound(*problem, boundOptions);
+        tessel::autoshard::lowerBound(bounded, boundOptions);
     auto text = [](const std::optional<tessel::autoshard::Cost> &cost) {
       return cost ? tessel::autoshard::toString(*cost) : std::string("-");
     };

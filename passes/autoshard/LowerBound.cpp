@@ -337,12 +337,12 @@ LowerBoundResult Dual::run() {
       stale = 0;
       if (options.onBound)
         options.onBound(best);
-    } else if (++stale % 10 == 0) {
+    } else if (++stale % 30 == 0) {
       stepSize /= 2;
     }
     // Without memory prices, a fixed point of the passes; with them, steps
     // too small to move.
-    if (stale >= (memoryMatters ? 60 : 10)) {
+    if (stale >= (memoryMatters ? 600 : 10)) {
       result.converged = true;
       break;
     }

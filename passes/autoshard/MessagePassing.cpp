@@ -67,7 +67,7 @@ void Search::messagePassing(double seconds) {
     localSearch(allNodes(), /*keepFit=*/false);
     pairSearch(forbiddenEdges(), /*keepFit=*/false);
     starSearch(forbiddenNodes(), /*keepFit=*/false);
-    if (memoryMatters && !repair())
+    if (memoryMatters && !(relaxMemory() || repair()))
       continue;
     localSearch(allNodes(), /*keepFit=*/true);
     pairSearch(forbiddenEdges(), /*keepFit=*/true);
