@@ -142,22 +142,28 @@ bool Search::solveRegion(const std::vector<int32_t> &region, double seconds) {
     }
   }
   if (memoryMatters) {
-    // What the other nodes hold at each step the region lives at.
-    std::vector<int64_t> own(steps + 1, 0);
-    std::vector<bool> covered(steps, false);
-    for (int32_t i : region) {
-      own[span[i].first] += usage(i, choice[i]);
-      own[span[i].second] -= usage(i, choice[i]);
-      for (int64_t t = span[i].first; t < span[i].second; ++t)
-        covered[t] = true;
-    }
-    int64_t mine = 0;
-    for (int64_t t = 0; t < steps; ++t) {
-      mine += own[t];
-      if (!covered[t])
-        continue;
-      int64_t others = usageTree.max(t, t + 1) - mine;
-      sub.nodes.push_back({{0}, {others}, t, t + 1});
+    // Between two consecutive starts or ends of the region's nodes, the
+    // region holds the same set; the others' most over that stretch is one
+    // fixed node.
+    std::vector<int64_t> bounds;
+    for (int32_t i : region)
+      if (span[i].first < span[i].second) {
+        bounds.push_back(span[i].first);
+        bounds.push_back(span[i].second);
+      }
+    std::sort(bounds.begin(), bounds.end());
+    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+    for (size_t k = 0; k + 1 < bounds.size(); ++k) {
+      int64_t lo = bounds[k], hi = bounds[k + 1];
+      int64_t mine = 0;
+      bool live = false;
+      for (int32_t i : region)
+        if (span[i].first <= lo && hi <= span[i].second) {
+          mine += usage(i, choice[i]);
+          live = true;
+        }
+      if (live)
+        sub.nodes.push_back({{0}, {usageTree.max(lo, hi) - mine}, lo, hi});
     }
     sub.usageLimit = problem.usageLimit;
   }

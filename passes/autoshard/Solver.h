@@ -3,6 +3,9 @@
 // Solves a ShardingProblem within a time limit, always returning a choice
 // for every node:
 //
+//  0. Strategies that no choice that fits can take (with every other node
+//     live at a step at its least, they pass the limit) are removed
+//     (withoutStrategiesThatCannotFit).
 //  1. Parallel edges are merged. Where memory cannot bind (every node at its
 //     largest use fits) and the edges form a forest (chains, trees), a
 //     dynamic program over the trees is exact and that is the answer.
@@ -13,9 +16,12 @@
 //     most per cost added, and local search continues with only moves that
 //     keep every step within the limit. The smallest usages everywhere are
 //     the fall-back start: if that does not fit, nothing does.
-//  3. Small problems (by ILP variable count) go to an IlpSolver (CBC),
+//  3. Message passing (the lower bound's TRW-S with memory prices) decodes
+//     starts that local search and the memory relaxation finish.
+//  4. Small problems (by ILP variable count) go to an IlpSolver (CBC),
 //     started from that solution, for a proven optimum.
-//  4. Until the time is up, regions of the best solution are perturbed and
+//  5. Until the time is up, regions of the best solution are solved anew
+//     with the rest fixed (by the ILP where small enough), or perturbed and
 //     searched again (large-neighbourhood search); better ones are kept.
 //
 // Meanwhile a second thread improves a lower bound (LowerBound.h); the
