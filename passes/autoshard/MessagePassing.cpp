@@ -28,11 +28,8 @@ void Search::messagePassing(double seconds) {
   boundOptions.rounds = 200;
   // This run's bound is as good as the other thread's.
   boundOptions.onBound = [&](Cost bound) {
-    if (!shared)
-      return;
-    std::lock_guard<std::mutex> lock(shared->mutex);
-    if (!shared->bound || bound > *shared->bound)
-      shared->bound = bound;
+    if (shared)
+      shared->raiseBound(bound);
   };
   boundOptions.onDecoded = [&](const std::vector<int32_t> &decoded) {
     Evaluation evaluation = evaluate(problem, decoded);
@@ -64,15 +61,7 @@ void Search::messagePassing(double seconds) {
     if (best.feasible && start.score > 1.5 * static_cast<double>(best.cost))
       continue;
     setChoice(start.choice);
-    localSearch(allNodes(), /*keepFit=*/false);
-    pairSearch(forbiddenEdges(), /*keepFit=*/false);
-    starSearch(forbiddenNodes(), /*keepFit=*/false);
-    if (memoryMatters && !(relaxMemory() || repair()))
-      continue;
-    localSearch(allNodes(), /*keepFit=*/true);
-    pairSearch(forbiddenEdges(), /*keepFit=*/true);
-    starSearch(forbiddenNodes(), /*keepFit=*/true);
-    offer("message passing");
+    searchAndFit("message passing");
   }
 }
 

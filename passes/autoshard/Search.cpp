@@ -88,6 +88,19 @@ bool Search::offer(const std::string &method) {
   return true;
 }
 
+void Search::searchAndFit(const std::string &method) {
+  localSearch(allNodes(), /*keepFit=*/false);
+  pairSearch(forbiddenEdges(), /*keepFit=*/false);
+  starSearch(forbiddenNodes(), /*keepFit=*/false);
+  offer(method);
+  if (memoryMatters && (relaxMemory() || repair())) {
+    localSearch(allNodes(), /*keepFit=*/true);
+    pairSearch(forbiddenEdges(), /*keepFit=*/true);
+    starSearch(forbiddenNodes(), /*keepFit=*/true);
+    offer(method);
+  }
+}
+
 bool Search::proven() {
   if (!best.optimal && best.feasible && shared) {
     std::lock_guard<std::mutex> lock(shared->mutex);
@@ -110,11 +123,7 @@ Solution Search::run() {
         std::lock_guard<std::mutex> lock(shared->mutex);
         return shared->incumbent && bound >= *shared->incumbent;
       };
-      boundOptions.onBound = [&](Cost bound) {
-        std::lock_guard<std::mutex> lock(shared->mutex);
-        if (!shared->bound || bound > *shared->bound)
-          shared->bound = bound;
-      };
+      boundOptions.onBound = [&](Cost bound) { shared->raiseBound(bound); };
       lowerBound(problem, boundOptions);
     });
   }
@@ -210,16 +219,7 @@ Solution Search::run() {
     offer("tree");
     best.optimal = true;
   } else {
-    localSearch(allNodes(), /*keepFit=*/false);
-    pairSearch(forbiddenEdges(), /*keepFit=*/false);
-    starSearch(forbiddenNodes(), /*keepFit=*/false);
-    offer("local search");
-    if (memoryMatters && (relaxMemory() || repair())) {
-      localSearch(allNodes(), /*keepFit=*/true);
-      pairSearch(forbiddenEdges(), /*keepFit=*/true);
-      starSearch(forbiddenNodes(), /*keepFit=*/true);
-      offer("local search");
-    }
+    searchAndFit("local search");
     if (!best.feasible) {
       // The least memory everywhere (cheapest among equals): if this does
       // not fit, nothing does.

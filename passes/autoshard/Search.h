@@ -46,6 +46,13 @@ public:
     std::mutex mutex;
     std::optional<Cost> bound, incumbent;
     std::atomic<bool> stop{false};
+    /// Keeps the better of `next` and the bound so far (two message
+    /// passings report: the bound thread's and the search's starts).
+    void raiseBound(Cost next) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!bound || next > *bound)
+        bound = next;
+    }
   };
 
 private:
@@ -146,6 +153,10 @@ private:
     std::iota(nodes.begin(), nodes.end(), 0);
     return nodes;
   }
+  /// From the current choice: single, pair and star moves with memory
+  /// relaxed, then memory made to fit (relaxation, else repair) and the
+  /// same moves within the limit; each result offered as `method`.
+  void searchAndFit(const std::string &method);
   /// Records the current choice if it is feasible and better (true then).
   bool offer(const std::string &method);
   /// The best cost has reached the lower bound: optimal, nothing to search.
