@@ -134,13 +134,17 @@ bool Search::solveRegion(const std::vector<int32_t> &region, double seconds) {
     now += node.costs[choice[i]];
     sub.nodes.push_back(std::move(node));
   }
-  for (int32_t e = 0; e < static_cast<int32_t>(edges.size()); ++e) {
-    const MergedEdge &edge = edges[e];
-    if (local[edge.u] >= 0 && local[edge.v] >= 0) {
-      sub.edges.push_back({local[edge.u], local[edge.v], edge.costs});
-      now += edgeCost(e, choice[edge.u], choice[edge.v]);
+  // The edges inside the region, each once (from its u end): through the
+  // region's adjacency, not every edge of the problem, as this runs for
+  // every region.
+  for (int32_t i : region)
+    for (auto [e, isU] : adjacency[i]) {
+      const MergedEdge &edge = edges[e];
+      if (isU && local[edge.v] >= 0) {
+        sub.edges.push_back({local[edge.u], local[edge.v], edge.costs});
+        now += edgeCost(e, choice[edge.u], choice[edge.v]);
+      }
     }
-  }
   if (memoryMatters) {
     // Between two consecutive starts or ends of the region's nodes, the
     // region holds the same set; the others' most over that stretch is one
