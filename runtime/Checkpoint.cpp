@@ -120,6 +120,7 @@ absl::Status saveParameters(LoadedExecutable &loaded,
       absl::StatusOr<HostTensor> value = loaded.readState(spec.name());
       if (!value.ok())
         return value.status();
+      value->dims = storedDims(spec); // As the parameter file has it.
       addTensor(trained, spec.name(), std::move(*value));
       continue;
     }
@@ -142,8 +143,7 @@ absl::Status saveParameters(LoadedExecutable &loaded,
             store->read(**entry, absl::Span<char>(bytes.data(), bytes.size()));
         !status.ok())
       return status;
-    trained.addOwned(spec.name(), spec.element_type(),
-                     {spec.dims().begin(), spec.dims().end()},
+    trained.addOwned(spec.name(), spec.element_type(), storedDims(spec),
                      std::move(bytes));
   }
   if (!loaded.holdsResults())

@@ -207,6 +207,14 @@ absl::Status validateExecutable(const proto::Executable &executable) {
         return invalid(absl::StrCat("tensor '", spec.name(),
                                     "' has a negative dimension or more bytes "
                                     "than can be counted"));
+      if (spec.stored_dims_size() > 0 &&
+          checkedProduct(spec.stored_dims(), size) !=
+              checkedProduct(spec.dims(), size))
+        return invalid(absl::StrCat("tensor '", spec.name(), "' is viewed as ",
+                                    absl::StrJoin(spec.dims(), "x"),
+                                    " but stored as ",
+                                    absl::StrJoin(spec.stored_dims(), "x"),
+                                    ", which has another number of elements"));
     }
   for (const proto::DeviceProgram &program : executable.programs()) {
     int64_t buffers = program.buffers_size();
@@ -368,19 +376,28 @@ absl::Status locateParameterFile(proto::Executable &executable,
                    "' exists; name it with --params"));
 }
 
+std::vector<int64_t> storedDims(const proto::TensorSpec &spec) {
+  const auto &dims =
+      spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
+  return {dims.begin(), dims.end()};
+}
+
 absl::StatusOr<const proto::ParameterEntry *>
 findParameter(const ParameterStore &file, const proto::TensorSpec &spec) {
   absl::StatusOr<const proto::ParameterEntry *> entry = file.find(spec.name());
   if (!entry.ok())
     return entry.status();
-  bool sameDims = std::equal(spec.dims().begin(), spec.dims().end(),
+  std::vector<int64_t> stored = storedDims(spec);
+  google::protobuf::RepeatedField<int64_t> expected(stored.begin(),
+                                                    stored.end());
+  bool sameDims = std::equal(stored.begin(), stored.end(),
                              (*entry)->dims().begin(), (*entry)->dims().end());
   if ((*entry)->element_type() != spec.element_type() || !sameDims)
     return absl::FailedPreconditionError(
         absl::StrCat("parameter '", spec.name(), "' is ",
                      describeTensor((*entry)->element_type(), (*entry)->dims()),
                      " in '", file.name(), "' but the executable expects ",
-                     describeTensor(spec.element_type(), spec.dims())));
+                     describeTensor(spec.element_type(), expected)));
   return *entry;
 }
 
@@ -405,9 +422,8 @@ absl::Status linkParameterFile(const proto::Executable &executable,
     auto [where, offset] = file->locate(**entry);
     if (where.empty() || where.front() != '/')
       where = absl::StrCat(folder, "/", where);
-    writer.addExternal(spec.name(), spec.element_type(),
-                       {spec.dims().begin(), spec.dims().end()}, where, offset,
-                       (*entry)->byte_size());
+    writer.addExternal(spec.name(), spec.element_type(), storedDims(spec),
+                       where, offset, (*entry)->byte_size());
   }
   return writer.write(path);
 }

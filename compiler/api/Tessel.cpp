@@ -314,6 +314,12 @@ std::string chooseZero(mlir::ModuleOp module, const proto::PlanMesh &mesh,
 absl::Status Model::shard(const ShardingOptions &options) {
   State &s = *state;
   mlir::ModuleOp module = this->module();
+  // Before any sharding: fused q/k/v weights viewed per part, so a split of
+  // their features gives each device whole heads. (A training step's
+  // weights have their backward and update as further uses, which the
+  // view does not rewrite: there they stay as stored.)
+  if (failed(viewFusedWeights(module)))
+    return s.failure("cannot view the fused weights");
   // What --auto prices plans by (ZeRO's candidates and the search alike).
   std::optional<cost::CostModel> costModel;
   if (options.autoShard) {

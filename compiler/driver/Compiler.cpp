@@ -14,6 +14,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "passes/Pipelines.h"
+#include "passes/layout/Passes.h"
 
 namespace tessel {
 
@@ -35,6 +36,13 @@ runPipeline(mlir::ModuleOp module,
   configure(manager);
   build(manager);
   return manager.run(module);
+}
+
+mlir::LogicalResult viewFusedWeights(mlir::ModuleOp module) {
+  return runPipeline(module, [](mlir::OpPassManager &manager) {
+    manager.nest<mlir::func::FuncOp>().addPass(
+        layout::createViewFusedWeightsPass());
+  });
 }
 
 mlir::LogicalResult propagateShardings(mlir::ModuleOp module, bool origins) {

@@ -22,6 +22,11 @@
 
 namespace tessel {
 
+/// --graph-view-fused-weights: fused projection weights (q/k/v in one
+/// matrix) viewed per part, so that plans and --auto can split every part
+/// alike. Run on a freshly loaded model, before any sharding.
+mlir::LogicalResult viewFusedWeights(mlir::ModuleOp module);
+
 /// Runs sharding propagation (--spmd-propagate) on `module` in place: every
 /// op gets `spmd.shardings` from the user annotations on the module; with
 /// `origins`, `spmd.origins` too (where each dimension's sharding came

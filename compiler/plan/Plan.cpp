@@ -238,6 +238,40 @@ NamedTensors namedTensors(mlir::func::FuncOp function) {
   return named;
 }
 
+/// For an argument the program views with another shape than the
+/// parameter file stores it with (--graph-view-fused-weights): per stored
+/// dimension, the consecutive view dimensions that hold it. Empty for any
+/// other value.
+llvm::SmallVector<llvm::SmallVector<int64_t>> viewGroups(mlir::Value value) {
+  auto argument = mlir::dyn_cast<mlir::BlockArgument>(value);
+  auto function = argument ? mlir::dyn_cast<mlir::func::FuncOp>(
+                                 argument.getOwner()->getParentOp())
+                           : nullptr;
+  auto stored = function ? function.getArgAttrOfType<mlir::DenseI64ArrayAttr>(
+                               argument.getArgNumber(),
+                               graph::GraphDialect::kStoredShapeAttr)
+                         : nullptr;
+  auto type = mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
+  if (!stored || !type)
+    return {};
+  llvm::SmallVector<llvm::SmallVector<int64_t>> groups;
+  int64_t next = 0;
+  for (int64_t size : stored.asArrayRef()) {
+    llvm::SmallVector<int64_t> &group = groups.emplace_back();
+    int64_t product = 1;
+    while (next < type.getRank() &&
+           (product < size || (group.empty() && type.getDimSize(next) == 1))) {
+      product *= type.getDimSize(next);
+      group.push_back(next++);
+    }
+    if (product != size)
+      return {};
+  }
+  if (next != type.getRank())
+    return {};
+  return groups;
+}
+
 } // namespace
 
 std::vector<std::string> tensorNames(mlir::ModuleOp module) {
@@ -357,6 +391,22 @@ mlir::LogicalResult applyPlan(mlir::ModuleOp module, const proto::Plan &plan,
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
     if (!type)
       return error() << "it is not a ranked tensor but " << value.getType();
+    // A spec of a viewed weight's stored shape: a split of a dimension the
+    // view regroups splits its innermost part (each part of a fused q/k/v
+    // alike).
+    if (llvm::SmallVector<llvm::SmallVector<int64_t>> groups =
+            viewGroups(value);
+        !groups.empty() && spec->size() == groups.size() &&
+        static_cast<int64_t>(groups.size()) != type.getRank()) {
+      std::vector<SpecDimension> viewed(type.getRank());
+      for (auto [group, dim] : llvm::zip(groups, *spec))
+        for (int64_t d : group) {
+          viewed[d].open = dim.open;
+          if (d == group.back())
+            viewed[d].axes = dim.axes;
+        }
+      *spec = std::move(viewed);
+    }
 
     llvm::SmallVector<spmd::DimensionShardingAttr> dims;
     for (const SpecDimension &dim : *spec) {
@@ -448,7 +498,7 @@ proto::Plan extractPlan(mlir::ModuleOp module) {
     }
     break;
   }
-  auto specOf = [](spmd::ShardingAttr sharding) {
+  auto specOf = [](spmd::ShardingAttr sharding, mlir::Value value) {
     std::vector<SpecDimension> dims;
     for (spmd::DimensionShardingAttr dim : sharding.getDims()) {
       SpecDimension &out = dims.emplace_back();
@@ -460,6 +510,19 @@ proto::Plan extractPlan(mlir::ModuleOp module) {
         out.axes.push_back(text);
       }
     }
+    // A viewed weight in its stored shape where that says the same: only
+    // the innermost dimension of each regrouped one split.
+    llvm::SmallVector<llvm::SmallVector<int64_t>> groups = viewGroups(value);
+    bool stored = !groups.empty() && groups.size() != dims.size();
+    for (const auto &group : groups)
+      for (int64_t d : group)
+        stored = stored && (d == group.back() || dims[d].axes.empty());
+    if (stored) {
+      std::vector<SpecDimension> storedDims;
+      for (const auto &group : groups)
+        storedDims.push_back(dims[group.back()]);
+      dims = std::move(storedDims);
+    }
     return formatSpec(dims);
   };
   for (mlir::func::FuncOp function : module.getOps<mlir::func::FuncOp>())
@@ -468,7 +531,7 @@ proto::Plan extractPlan(mlir::ModuleOp module) {
         if (spmd::ShardingAttr sharding = spmd::getSharding(value)) {
           proto::TensorPlan *tensor = plan.add_tensors();
           tensor->set_name(name);
-          tensor->set_spec(specOf(sharding));
+          tensor->set_spec(specOf(sharding, value));
         }
   return plan;
 }

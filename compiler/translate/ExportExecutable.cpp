@@ -212,6 +212,22 @@ LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
             offsets, globalDims);
     for (int64_t dim : globalDims)
       spec.add_dims(dim);
+    if (auto stored = function.getArgAttrOfType<mlir::DenseI64ArrayAttr>(
+            argument.getArgNumber(), graph::GraphDialect::kStoredShapeAttr)) {
+      int64_t storedElements = 1, elements = 1;
+      for (int64_t dim : stored.asArrayRef()) {
+        spec.add_stored_dims(dim);
+        storedElements *= dim;
+      }
+      for (int64_t dim : globalDims)
+        elements *= dim;
+      if (!parameter || storedElements != elements)
+        return function.emitError()
+               << "argument " << argument.getArgNumber() << ": '"
+               << graph::GraphDialect::kStoredShapeAttr << "' " << stored
+               << (parameter ? " does not hold the elements of its shape"
+                             : " is only for a parameter");
+    }
     proto::Buffer buffer;
     if (placement.mesh)
       for (int64_t offset : offsets)

@@ -128,7 +128,9 @@ std::optional<WeightUse> weightUseOf(mlir::Operation *op,
         use.contractedDim < 0)
       use.contractedDim = weight->dims[d];
     else if (!rule.isReduction(factor) && !onActivation(factor) &&
-             onResult(factor) && use.outputDim < 0)
+             onResult(factor))
+      // The innermost: a fused weight viewed as [parts, features, inputs]
+      // (--graph-view-fused-weights) splits each part's features.
       use.outputDim = weight->dims[d];
   }
   if (use.outputDim < 0 && use.contractedDim < 0)

@@ -1063,23 +1063,32 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   // executable once).
   auto confirm = [&](int runs) {
     // The search's three fastest executables, and the three fastest of the
-    // expert plans (the search's medians may have ranked them wrong too).
+    // expert plans (the search's medians may have ranked them wrong too),
+    // measured or, where the search measured fewer, by the calibrated
+    // model: the tuned plan is always compared with an expert.
     std::vector<std::pair<int, std::string>> roles;
-    auto fastestThree = [&](auto &&eligible, const std::string &role) {
+    auto fastestThree = [&](auto &&eligible, const std::string &role,
+                            bool orUnmeasured) {
       std::set<std::string> taken;
-      for (size_t i : ranked(/*measuredOnly=*/true))
+      std::vector<size_t> order = ranked(/*measuredOnly=*/true);
+      if (orUnmeasured)
+        for (size_t i : ranked(/*measuredOnly=*/false))
+          if (!result.candidates[i].measured)
+            order.push_back(i);
+      for (size_t i : order)
         if (eligible(result.candidates[i]) && taken.size() < 3 &&
             taken.insert(result.candidates[i].fingerprint).second)
           roles.emplace_back(static_cast<int>(i),
                              absl::StrCat(role, " #", taken.size()));
     };
-    fastestThree([](const Candidate &) { return true; }, "search's");
+    fastestThree([](const Candidate &) { return true; }, "search's",
+                 /*orUnmeasured=*/false);
     fastestThree(
         [](const Candidate &c) {
           return c.name == "data_parallel" || c.name == "megatron" ||
                  c.name == "data_x_megatron";
         },
-        "expert");
+        "expert", /*orUnmeasured=*/true);
     int raw = -1;
     for (size_t i = 0; i < result.candidates.size(); ++i) {
       const Candidate &c = result.candidates[i];

@@ -45,6 +45,13 @@ static mlir::LogicalResult verifyValueAttribute(mlir::Operation *op,
                              << "' takes no value, got " << attr.getValue();
     return mlir::success();
   }
+  if (isArgument && attr.getName() == GraphDialect::kStoredShapeAttr) {
+    if (!mlir::isa<mlir::DenseI64ArrayAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << GraphDialect::kStoredShapeAttr
+             << "' must be an array<i64>, got " << attr.getValue();
+    return mlir::success();
+  }
   return op->emitError() << "unknown " << (isArgument ? "argument" : "result")
                          << " attribute '" << attr.getName().getValue() << "'";
 }

@@ -41,6 +41,13 @@ def Graph_Dialect : Dialect {
     /// Argument attribute: the argument is a weight loaded from the
     /// parameter file.
     static constexpr ::llvm::StringLiteral kParameterAttr = "graph.parameter";
+    /// Argument attribute of a parameter: the shape it has in the parameter
+    /// file, of which the argument's type is a row-major view (the same
+    /// elements in the same order, regrouped), as
+    /// --graph-view-fused-weights makes it. Partitioning leaves it as it is
+    /// (the global shape's stored shape); the exporter checks it.
+    static constexpr ::llvm::StringLiteral kStoredShapeAttr =
+        "graph.stored_shape";
     /// A result named as an argument is that argument's next value (a
     /// training step's updated weights and optimizer state): the number of
     /// the argument result `result` of `function` updates, if any.

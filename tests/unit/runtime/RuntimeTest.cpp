@@ -13,6 +13,7 @@
 #include "runtime/host/DeviceThreads.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
+#include "runtime/params/ParameterFile.h"
 #include "gtest/gtest.h"
 
 namespace tessel {
@@ -141,6 +142,42 @@ TEST(ExecutableTest, RejectsShapesTooLargeToCount) {
   }
   EXPECT_NE(validateExecutable(executable).message().find("too many devices"),
             std::string::npos);
+}
+
+// A parameter the executable views with another shape of the same
+// elements (a fused q/k/v weight viewed per part) is found in a parameter
+// file by its stored shape; a view of another element count is malformed.
+TEST(ExecutableTest, ParametersAreFoundByTheirStoredShape) {
+  proto::TensorSpec spec;
+  spec.set_name("qkv.weight");
+  spec.set_element_type(proto::F32);
+  for (int64_t dim : {3, 4, 4})
+    spec.add_dims(dim);
+  for (int64_t dim : {12, 4})
+    spec.add_stored_dims(dim);
+  EXPECT_EQ(storedDims(spec), (std::vector<int64_t>{12, 4}));
+  std::string bytes(48 * sizeof(float), '\0');
+  ParameterSet file("weights.params");
+  file.addOwned("qkv.weight", proto::F32, {12, 4}, bytes);
+  EXPECT_TRUE(findParameter(file, spec).ok());
+
+  ParameterSet viewed("viewed.params");
+  viewed.addOwned("qkv.weight", proto::F32, {3, 4, 4}, bytes);
+  absl::StatusOr<const proto::ParameterEntry *> entry =
+      findParameter(viewed, spec);
+  ASSERT_FALSE(entry.ok());
+  EXPECT_EQ(entry.status().message(),
+            "parameter 'qkv.weight' is 3x4x4xf32 in 'viewed.params' but the "
+            "executable expects 12x4xf32");
+
+  proto::Executable executable = tinyExecutable();
+  executable.mutable_inputs(0)->add_stored_dims(5);
+  EXPECT_NE(validateExecutable(executable)
+                .message()
+                .find("tensor 'x' is viewed as 2x3 but stored as 5, which has "
+                      "another number of elements"),
+            std::string::npos)
+      << validateExecutable(executable).message();
 }
 
 TEST(ExecutableTest, RunChecksInputs) {
