@@ -11,6 +11,11 @@
 # (t-1)/t * S, collective permute S, over each collective's group size t,
 # S the bytes per device --explain-collectives prints) and summed.
 #
+# A training step (next-token cross entropy, AdamW) adds the backward
+# pass's two all-reduces per layer: its bound is L * 8(t-1)/t * tokens *
+# hidden * 4, the issue's figure; rows "megatron-train", Megatron over y
+# only (data parallelism's gradient all-reduces are not Megatron's).
+#
 # Plans: the hand Megatron plan over y (batch whole) on 2 and 4 devices,
 # and data x Megatron on 2x2; and --auto on the same mesh, the batch
 # fixed whole, under the memory the hand plan needs (the budget that makes
@@ -76,7 +81,7 @@ counts() {
        on && NF != 3 { on = 0 }'
 }
 
-printf '%-10s %-6s %-9s %12s %12s %6s  %s\n' model mesh plan \
+printf '%-10s %-8s %-15s %12s %12s %6s  %s\n' model mesh plan \
   "B/device" "bound" ratio "collectives per step"
 run() { # name model shape layers hidden tokens mesh-axes t dp
   local name="$1" model="$2" shape="$3" layers="$4" hidden="$5" tokens="$6"
@@ -91,20 +96,29 @@ run() { # name model shape layers hidden tokens mesh-axes t dp
     --plan "$out/$name-$mesh-megatron.textproto" --explain-collectives \
     -o "$out/$name-$mesh-megatron.tessel" 2>&1)
   bytes=$(ring_bytes <<<"$text")
-  printf '%-10s %-6s %-9s %12d %12d %6.2f  %s\n' "$name" "$mesh" megatron \
+  printf '%-10s %-8s %-15s %12d %12d %6.2f  %s\n' "$name" "$mesh" megatron \
     "$bytes" "$bound" "$(echo "$bytes / $bound" | bc -l)" "$(counts <<<"$text")"
   # The hand plan's modeled memory, as --auto prices it, is the budget.
   memory=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
     --plan "$out/$name-$mesh-megatron.textproto" --auto --auto-seconds 1 \
     --emit=plan 2>&1 >/dev/null \
     | sed -n 's/^ *peak memory per device: \([0-9.]*\) MiB.*/\1/p')
+  if ((dp == 1)); then
+    text=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
+      "${gpt2_train_flags[@]}" --plan "$out/$name-$mesh-megatron.textproto" \
+      --explain-collectives -o "$out/$name-$mesh-train.tessel" 2>&1)
+    bytes=$(ring_bytes <<<"$text")
+    printf '%-10s %-8s %-15s %12d %12d %6.2f  %s\n' "$name" "$mesh" \
+      megatron-train "$bytes" "$((2 * bound))" \
+      "$(echo "$bytes / (2 * $bound)" | bc -l)" "$(counts <<<"$text")"
+  fi
   plan "$layers" "$axes" y "$batch" none > "$out/$name-$mesh-auto.textproto"
   text=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
     --plan "$out/$name-$mesh-auto.textproto" --auto \
     --auto-seconds "$auto_seconds" --memory-budget "${memory}MiB" \
     --explain-collectives -o "$out/$name-$mesh-auto.tessel" 2>&1)
   bytes=$(ring_bytes <<<"$text")
-  printf '%-10s %-6s %-9s %12d %12d %6.2f  %s\n' "$name" "$mesh" \
+  printf '%-10s %-8s %-15s %12d %12d %6.2f  %s\n' "$name" "$mesh" \
     "auto" "$bytes" "$bound" "$(echo "$bytes / $bound" | bc -l)" \
     "$(counts <<<"$text")(budget ${memory} MiB)"
 }

@@ -44,8 +44,11 @@ int64_t TensorRef::numElements() const {
 static absl::Status checkTensor(const proto::TensorSpec &spec,
                                 const TensorRef &tensor, const char *what) {
   bool output = std::string_view(what) == "output";
+  // A viewed tensor (TensorSpec.stored_dims) is given and made as stored.
+  const auto &dims =
+      spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
   bool sameDims = std::equal(tensor.dims.begin(), tensor.dims.end(),
-                             spec.dims().begin(), spec.dims().end());
+                             dims.begin(), dims.end());
   if (tensor.type != spec.element_type() || !sameDims)
     return absl::InvalidArgumentError(absl::StrCat(
         what, " '", spec.name(), "' is ",
@@ -53,7 +56,7 @@ static absl::Status checkTensor(const proto::TensorSpec &spec,
                        google::protobuf::RepeatedField<int64_t>(
                            tensor.dims.begin(), tensor.dims.end())),
         " but the program ", output ? "makes " : "expects ",
-        describeTensor(spec.element_type(), spec.dims())));
+        describeTensor(spec.element_type(), dims)));
   // An input holds exactly its bytes; an output may have room to spare.
   int64_t needed = tensor.numElements() * kernels::byteSize(tensor.type);
   int64_t held = static_cast<int64_t>(tensor.bytes);

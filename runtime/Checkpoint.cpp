@@ -84,17 +84,20 @@ absl::StatusOr<int64_t> loadCheckpoint(LoadedExecutable &loaded,
                        "', a state tensor of the executable (was it made "
                        "by another training step?)"));
     const proto::TensorSpec &spec = *state.spec;
+    std::vector<int64_t> dims = storedDims(spec);
     if ((*entry)->element_type() != spec.element_type() ||
-        !std::equal(spec.dims().begin(), spec.dims().end(),
-                    (*entry)->dims().begin(), (*entry)->dims().end()))
+        !std::equal(dims.begin(), dims.end(), (*entry)->dims().begin(),
+                    (*entry)->dims().end()))
       return absl::InvalidArgumentError(absl::StrCat(
           "'", state.name, "' is ",
           describeTensor((*entry)->element_type(), (*entry)->dims()),
           " in checkpoint '", path, "' but the executable keeps ",
-          describeTensor(spec.element_type(), spec.dims())));
+          describeTensor(spec.element_type(),
+                         google::protobuf::RepeatedField<int64_t>(
+                             dims.begin(), dims.end()))));
     HostTensor value;
     value.type = spec.element_type();
-    value.dims.assign(spec.dims().begin(), spec.dims().end());
+    value.dims = dims;
     value.bytes.resize((*entry)->byte_size());
     if (absl::Status status = file->read(
             **entry, absl::Span<char>(value.bytes.data(), value.bytes.size()));
@@ -120,7 +123,6 @@ absl::Status saveParameters(LoadedExecutable &loaded,
       absl::StatusOr<HostTensor> value = loaded.readState(spec.name());
       if (!value.ok())
         return value.status();
-      value->dims = storedDims(spec); // As the parameter file has it.
       addTensor(trained, spec.name(), std::move(*value));
       continue;
     }

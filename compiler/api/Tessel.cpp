@@ -219,6 +219,10 @@ absl::Status Model::train(const std::string &lossText,
   // model's, like any step's; spec errors are the status alone.
   state->diagnosticStream.flush();
   size_t before = state->diagnostics.size();
+  // Fused q/k/v weights viewed per part before the backward pass reads
+  // them too (see shard()).
+  if (failed(viewFusedWeights(module())))
+    return state->failure("cannot view the fused weights");
   absl::Status built = train::buildTrainingStep(functions[0], *loss, *optimizer,
                                                 frozen, *batchNorm);
   state->diagnosticStream.flush();
@@ -315,9 +319,8 @@ absl::Status Model::shard(const ShardingOptions &options) {
   State &s = *state;
   mlir::ModuleOp module = this->module();
   // Before any sharding: fused q/k/v weights viewed per part, so a split of
-  // their features gives each device whole heads. (A training step's
-  // weights have their backward and update as further uses, which the
-  // view does not rewrite: there they stay as stored.)
+  // their features gives each device whole heads (train() has viewed a
+  // training step's already, before its backward pass read them again).
   if (failed(viewFusedWeights(module)))
     return s.failure("cannot view the fused weights");
   // What --auto prices plans by (ZeRO's candidates and the search alike).

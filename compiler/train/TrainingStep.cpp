@@ -440,10 +440,16 @@ absl::Status buildTrainingStep(mlir::func::FuncOp function,
     names.push_back(nameOf(function.getArgAttrDict(p)));
   std::vector<std::vector<Value>> state(parameters->size());
   for (size_t i = 0; i < parameters->size(); ++i)
-    for (const std::string &s : states)
+    for (const std::string &s : states) {
       state[i].push_back(
           addArgument(function.getArgument((*parameters)[i]).getType(),
                       names[i] + "." + s));
+      // Stored as its parameter is (a fused weight viewed per part).
+      if (mlir::Attribute stored = function.getArgAttr(
+              (*parameters)[i], graph::GraphDialect::kStoredShapeAttr))
+        function.setArgAttr(function.getNumArguments() - 1,
+                            graph::GraphDialect::kStoredShapeAttr, stored);
+    }
   bool adam = optimizer.kind == OptimizerSpec::Kind::Adam ||
               optimizer.kind == OptimizerSpec::Kind::AdamW;
   Value stepCount, newStepCount, rate, bias2Root;

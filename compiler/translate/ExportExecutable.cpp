@@ -221,12 +221,11 @@ LogicalResult Exporter::exportFunction(mlir::func::FuncOp function) {
       }
       for (int64_t dim : globalDims)
         elements *= dim;
-      if (!parameter || storedElements != elements)
+      if (storedElements != elements)
         return function.emitError()
                << "argument " << argument.getArgNumber() << ": '"
                << graph::GraphDialect::kStoredShapeAttr << "' " << stored
-               << (parameter ? " does not hold the elements of its shape"
-                             : " is only for a parameter");
+               << " does not hold the elements of its shape";
     }
     proto::Buffer buffer;
     if (placement.mesh)
@@ -273,6 +272,11 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
           spec->add_dims(dim);
         if (std::optional<unsigned> argument =
                 graph::GraphDialect::updatedArgument(function, i)) {
+          // The next value of a viewed argument, shown as it is stored.
+          if (auto stored = function.getArgAttrOfType<mlir::DenseI64ArrayAttr>(
+                  *argument, graph::GraphDialect::kStoredShapeAttr))
+            for (int64_t dim : stored.asArrayRef())
+              spec->add_stored_dims(dim);
           proto::StateUpdate *update = executable.add_state_updates();
           update->set_output(i);
           update->set_parameter(argumentSlots[*argument].first);

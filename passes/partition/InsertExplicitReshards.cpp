@@ -272,14 +272,21 @@ bool computedWhole(mlir::Operation *op) {
 /// linearity trait: a reshape or negation of a partial value, a sum of
 /// values partial over the same axes, a product with one partial factor, a
 /// quotient with a partial numerator). Returns the axes and which operands
-/// carry them; empty if none.
+/// carry them; empty if none. A partial value read by several ops is
+/// carried by none: each reader would end in its own reduction (the
+/// backward pass of a layer norm reads its partial gradient three
+/// times), where reducing it once serves them all (the readers' reshards
+/// are one after CSE).
 std::pair<llvm::SmallVector<PartialAxisAttr>, llvm::SmallVector<bool>>
 carriedPartial(mlir::Operation *op) {
   llvm::SmallVector<llvm::ArrayRef<PartialAxisAttr>> partials;
   for (mlir::Value operand : op->getOperands()) {
     ShardingAttr sharding = spmd::getSharding(operand);
-    partials.push_back(sharding ? sharding.getPartial()
-                                : llvm::ArrayRef<PartialAxisAttr>());
+    bool soleReader = llvm::all_of(
+        operand.getUsers(), [&](mlir::Operation *user) { return user == op; });
+    partials.push_back(sharding && soleReader
+                           ? sharding.getPartial()
+                           : llvm::ArrayRef<PartialAxisAttr>());
   }
   auto none = std::make_pair(llvm::SmallVector<PartialAxisAttr>(),
                              llvm::SmallVector<bool>());

@@ -90,7 +90,7 @@ py::dict describe(const proto::TensorSpec &spec) {
   py::dict info;
   info["name"] = spec.name();
   info["dtype"] = typeName(spec.element_type());
-  info["shape"] = std::vector<int64_t>(spec.dims().begin(), spec.dims().end());
+  info["shape"] = storedDims(spec); // A viewed tensor as it is stored.
   return info;
 }
 
@@ -411,12 +411,13 @@ private:
         throw Error(absl::StrCat("output '", spec.name(), "' is ",
                                  typeName(spec.element_type()),
                                  ", which numpy cannot hold"));
-      std::vector<py::ssize_t> shape(spec.dims().begin(), spec.dims().end());
+      const auto &dims =
+          spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
+      std::vector<py::ssize_t> shape(dims.begin(), dims.end());
       py::array array(py::dtype(*name), shape);
-      outputs.emplace_back(
-          spec.element_type(),
-          absl::MakeConstSpan(spec.dims().data(), spec.dims_size()),
-          array.mutable_data(), array.nbytes());
+      outputs.emplace_back(spec.element_type(),
+                           absl::MakeConstSpan(dims.data(), dims.size()),
+                           array.mutable_data(), array.nbytes());
       made.push_back(array);
       results.append(array);
     }

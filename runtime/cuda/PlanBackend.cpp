@@ -57,7 +57,8 @@ public:
            HostDevice::inputParts(executable.programs(device))) {
         std::vector<char> &bytes = parts.back()[part.index];
         bytes.resize(part.bytes);
-        HostDevice::extract(part, inputs[part.index], bytes.data());
+        HostDevice::extract(part, inputs[part.index],
+                            executable.inputs(part.index).dims(), bytes.data());
       }
     }
     return parts;
@@ -71,7 +72,7 @@ public:
       for (size_t d = 0; d < local.size(); ++d)
         HostDevice::placeOutput(
             HostDevice::outputPart(executable.programs(local[d]), o),
-            parts[d][o], outputs.back());
+            parts[d][o], outputs.back(), executable.outputs(o).dims());
     }
     return outputs;
   }

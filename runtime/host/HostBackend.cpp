@@ -197,9 +197,7 @@ absl::Status HostExecutable::runInto(const std::vector<HostTensor> &inputs,
   for (int o = 0; o < program.outputs_size(); ++o) {
     const proto::TensorSpec &spec = program.outputs(o);
     HostTensor &output = outputs[o];
-    if (output.type != spec.element_type() ||
-        !std::equal(output.dims.begin(), output.dims.end(), spec.dims().begin(),
-                    spec.dims().end()) ||
+    if (output.type != spec.element_type() || output.dims != storedDims(spec) ||
         output.bytes.size() !=
             static_cast<size_t>(kernels::byteSize(spec.element_type()) *
                                 std::max<int64_t>(1, output.numElements())))
@@ -257,7 +255,8 @@ absl::StatusOr<HostTensor> HostExecutable::readState(const std::string &name) {
     return k.status();
   HostTensor whole = outputFor(*signature.state[*k].spec);
   for (HostDevice &device : devices)
-    HostDevice::placeOutput(device.statePart(*k), device.stateData(*k), whole);
+    HostDevice::placeOutput(device.statePart(*k), device.stateData(*k), whole,
+                            signature.state[*k].spec->dims());
   return whole;
 }
 

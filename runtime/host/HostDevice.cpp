@@ -390,18 +390,19 @@ HostDevice::inputParts(const proto::DeviceProgram &program) {
 }
 
 void HostDevice::extract(const InputPart &part, const TensorRef &input,
-                         char *local) {
+                         absl::Span<const int64_t> wholeDims, char *local) {
   if (part.offsets.empty())
     kernels::copyBytes(local, input.data, std::min(part.bytes, input.bytes));
   else
-    copyPart(kernels::byteSize(input.type), input.dims, part.offsets, part.dims,
+    copyPart(kernels::byteSize(input.type), wholeDims, part.offsets, part.dims,
              input.data, local, /*toLocal=*/true);
 }
 
 void HostDevice::scatterInputs(absl::Span<const TensorRef> given, bool state) {
   for (const InputPart &part : inputParts_)
     if (state || !stateInputs[part.index])
-      extract(part, given[part.index], inputData(part.index));
+      extract(part, given[part.index], executable->inputs(part.index).dims(),
+              inputData(part.index));
 }
 
 char *HostDevice::stateData(int k) {
@@ -418,7 +419,8 @@ absl::Status HostDevice::writeState(int k, const TensorRef &value) {
   if (absl::Status status = checkTensors(spec, {value}, "state"); !status.ok())
     return status;
   const OutputPart &part = statePart(k);
-  extract({0, part.dims, part.offsets, part.bytes}, value, stateData(k));
+  extract({0, part.dims, part.offsets, part.bytes}, value, spec[0].dims(),
+          stateData(k));
   return absl::OkStatus();
 }
 
@@ -460,8 +462,8 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
 }
 
 void HostDevice::gatherOutput(int o, const TensorRef &whole) const {
-  placeOutput(outputParts_[o], static_cast<const char *>(output(o).data),
-              whole);
+  placeOutput(outputParts_[o], static_cast<const char *>(output(o).data), whole,
+              executable->outputs(o).dims());
 }
 
 HostDevice::OutputPart
@@ -481,12 +483,13 @@ HostDevice::outputPart(const proto::DeviceProgram &program, int o) {
 }
 
 void HostDevice::placeOutput(const OutputPart &part, const char *data,
-                             const TensorRef &whole) {
+                             const TensorRef &whole,
+                             absl::Span<const int64_t> wholeDims) {
   if (part.offsets.empty()) {
     kernels::copyBytes(whole.data, data, std::min(part.bytes, whole.bytes));
     return;
   }
-  copyPart(kernels::byteSize(whole.type), whole.dims, part.offsets, part.dims,
+  copyPart(kernels::byteSize(whole.type), wholeDims, part.offsets, part.dims,
            whole.data, const_cast<char *>(data),
            /*toLocal=*/false);
 }
@@ -500,7 +503,7 @@ std::string profileName(const proto::Instruction &instruction) {
 HostTensor outputFor(const proto::TensorSpec &spec) {
   HostTensor output;
   output.type = spec.element_type();
-  output.dims.assign(spec.dims().begin(), spec.dims().end());
+  output.dims = storedDims(spec); // As the user sees it.
   output.bytes.resize(kernels::byteSize(output.type) *
                       std::max<int64_t>(1, output.numElements()));
   return output;

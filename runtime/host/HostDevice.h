@@ -96,8 +96,10 @@ public:
   /// The inputs `program` reads, each once.
   static std::vector<InputPart> inputParts(const proto::DeviceProgram &program);
   /// Copies `part` of the whole `input` into `local` (part.bytes long).
+  /// `wholeDims` are the input's dims in the executable (its spec's
+  /// `dims`), which may be a view of the shape `input` is given in.
   static void extract(const InputPart &part, const TensorRef &input,
-                      char *local);
+                      absl::Span<const int64_t> wholeDims, char *local);
   /// This device's buffer for input `index`.
   char *inputData(int64_t index) { return inputs[index].data.get(); }
   absl::Status run(const CollectiveFn &collective, const ProfileFn &profile);
@@ -110,9 +112,11 @@ public:
     size_t bytes = 0;
   };
   static OutputPart outputPart(const proto::DeviceProgram &program, int o);
-  /// Writes a part's bytes (dense, `part.dims`) into the whole `output`.
+  /// Writes a part's bytes (dense, `part.dims`) into the whole `output`,
+  /// whose dims in the executable are `wholeDims` (see extract).
   static void placeOutput(const OutputPart &part, const char *data,
-                          const TensorRef &output);
+                          const TensorRef &output,
+                          absl::Span<const int64_t> wholeDims);
   /// State `k` (the executable's state_updates(k)): this device's part of
   /// the input or parameter it updates, kept here between steps, and where
   /// that part sits in the whole (the part of the output that updates it).

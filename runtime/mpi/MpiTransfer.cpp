@@ -108,7 +108,8 @@ distribute(const proto::Executable &executable, const absl::Status &verdict,
         if (kept(part.index))
           continue;
         std::vector<char> bytes(part.bytes);
-        HostDevice::extract(part, *tensorOf(part.index), bytes.data());
+        HostDevice::extract(part, *tensorOf(part.index),
+                            executable.inputs(part.index).dims(), bytes.data());
         if (r == 0) {
           mine[part.index] = std::move(bytes);
           continue;
@@ -235,7 +236,8 @@ assembleOutputs(const proto::Executable &executable,
     for (int r = 0; r < world; ++r)
       HostDevice::placeOutput(
           HostDevice::outputPart(executable.programs(r), which[i]),
-          r == 0 ? parts[i] : received[i][r].data(), output);
+          r == 0 ? parts[i] : received[i][r].data(), output,
+          executable.outputs(which[i]).dims());
     outputs.push_back(std::move(output));
   }
   return outputs;

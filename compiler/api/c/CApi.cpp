@@ -99,8 +99,11 @@ tessel_status *describe(const tessel::proto::TensorSpec &spec,
     return invalid("`info` is NULL");
   info->name = spec.name().c_str();
   info->type = static_cast<tessel_element_type>(spec.element_type());
-  info->dims = spec.dims().data();
-  info->rank = spec.dims_size();
+  // A viewed tensor (TensorSpec.stored_dims) as its users store it.
+  const auto &dims =
+      spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
+  info->dims = dims.data();
+  info->rank = dims.size();
   return nullptr;
 }
 

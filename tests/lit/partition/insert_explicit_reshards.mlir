@@ -116,10 +116,11 @@ func.func @split_mean(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{
 
 // -----
 
-// Linear ops carry a partial sum: the reduction happens once, where the
-// value is needed whole (the return), not right after the product. A bias
-// add is not linear in it (each device would add the bias), so there the
-// value is reduced first.
+// Linear ops carry a partial sum: the transpose, the product's one reader,
+// carries it. The transpose has two readers, so neither carries it: each
+// would end in its own reduction (the bias add is not linear in it, each
+// device would add the bias), where reducing it once serves both (the two
+// reshards are one after CSE).
 spmd.mesh @m = <["y"=2]>
 // CHECK-LABEL: func.func @deferred_reduction
 func.func @deferred_reduction(%a: tensor<4x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}, {"y"}]>},
@@ -129,13 +130,13 @@ func.func @deferred_reduction(%a: tensor<4x8xf32> {spmd.sharding = #spmd.shardin
   %p = graph.dot_general %a, %w, batching_dims = [] x [], contracting_dims = [1] x [0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"y": sum}>]} : (tensor<4x8xf32>, tensor<8x6xf32>) -> tensor<4x6xf32>
   // CHECK-NEXT: %[[T:.*]] = graph.transpose %[[P]], perm = [1, 0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"y": sum}>]}
   %t = graph.transpose %p, perm = [1, 0] {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]} : (tensor<4x6xf32>) -> tensor<6x4xf32>
-  // CHECK-NEXT: %[[N:.*]] = graph.neg %[[T]] {spmd.shardings = [#spmd.sharding<@m, [{}, {}], partial={"y": sum}>]}
+  // CHECK-NEXT: %[[R1:.*]] = spmd.reshard %[[T]] <@m, [{}, {}]>
+  // CHECK-NEXT: %[[N:.*]] = graph.neg %[[R1]] {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]}
   %n = graph.neg %t {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]} : tensor<6x4xf32>
-  // CHECK-NEXT: %[[R:.*]] = spmd.reshard %[[T]] <@m, [{}, {}]>
-  // CHECK-NEXT: %[[B:.*]] = graph.add %[[R]], %arg2
+  // CHECK-NEXT: %[[R2:.*]] = spmd.reshard %[[T]] <@m, [{}, {}]>
+  // CHECK-NEXT: %[[B:.*]] = graph.add %[[R2]], %arg2
   %s = graph.add %t, %b {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]} : tensor<6x4xf32>
-  // CHECK-NEXT: %[[NR:.*]] = spmd.reshard %[[N]] <@m, [{}, {}]>
-  // CHECK-NEXT: return %[[NR]], %[[B]]
+  // CHECK-NEXT: return %[[N]], %[[B]]
   return %n, %s : tensor<6x4xf32>, tensor<6x4xf32>
 }
 
