@@ -394,6 +394,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   SolverOptions solverOptions;
   solverOptions.seconds = options.seconds;
   solverOptions.patience = options.patience;
+  solverOptions.staleSeconds = options.staleSeconds;
   if (options.onProgress)
     solverOptions.onProgress = [&](const SolverProgress &progress) {
       options.onProgress(progress.seconds,

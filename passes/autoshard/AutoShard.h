@@ -26,6 +26,10 @@ struct AutoShardOptions {
   double seconds = 10.0;
   /// Rounds of neighbourhood search without a better plan before it stops.
   int64_t patience = 2000;
+  /// ... or seconds without one (a region's exact solve is far slower than
+  /// a local round, so rounds alone let a large model's search run out
+  /// its whole time limit).
+  double staleSeconds = 1.0;
   /// Called with (seconds so far, modeled seconds of the best plan) as the
   /// search improves.
   std::function<void(double, double)> onProgress;

@@ -79,6 +79,7 @@ bool Search::offer(const std::string &method) {
   best.peakUsage = evaluation.peakUsage;
   best.feasible = true;
   best.method = method;
+  improvedAt = elapsed();
   if (shared) {
     std::lock_guard<std::mutex> lock(shared->mutex);
     shared->incumbent = best.cost;
@@ -255,7 +256,9 @@ Solution Search::run() {
   // half the regions grow from a forbidden choice while any is left.
   int64_t stale = 0;
   while (!proven() && best.feasible && timeLeft() && n > 0 &&
-         (options.patience == 0 || stale++ < options.patience)) {
+         (options.patience == 0 || stale++ < options.patience) &&
+         (options.staleSeconds <= 0 ||
+          elapsed() - improvedAt < options.staleSeconds)) {
     setChoice(best.choice);
     std::vector<int32_t> bad =
         rng() % 2 ? forbiddenEdges() : std::vector<int32_t>();

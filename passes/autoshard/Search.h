@@ -196,6 +196,8 @@ private:
   std::shared_ptr<Shared> shared;
 
   Solution best;
+  /// When the search last found a better solution (seconds).
+  double improvedAt = 0;
 };
 
 } // namespace tessel::autoshard

@@ -58,6 +58,9 @@ struct SolverOptions {
   /// Neighbourhood search stops after this many rounds without a better
   /// solution (0: it runs until the time is up).
   int64_t patience = 0;
+  /// ... or after this many seconds without one (0: no such limit). Not
+  /// deterministic, unlike `patience`: for compilers, whose users wait.
+  double staleSeconds = 0;
   /// Improve a lower bound on a second thread while the search runs.
   bool lowerBound = true;
   /// Called on every better feasible solution.
