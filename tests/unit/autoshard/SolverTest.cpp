@@ -9,6 +9,7 @@
 #include "passes/autoshard/Solver.h"
 
 #include <atomic>
+#include <chrono>
 
 #include <map>
 #include <random>
@@ -293,6 +294,46 @@ TEST(SolverTest, SameSeedSameAnswer) {
     EXPECT_EQ(toString(first.cost), toString(second.cost)) << "trial " << trial;
     EXPECT_EQ(first.choice, second.choice) << "trial " << trial;
   }
+}
+
+TEST(SolverTest, TheTimeLimitHoldsOnALargeProblem) {
+  // 20,000 nodes and 40,000 edges, memory binding: every phase (presolve,
+  // message passing, region solves, the bound's thread) must give up its
+  // time when the limit comes. A loaded machine may be late by the time
+  // one step of a phase takes, not by a phase.
+  std::mt19937_64 rng(5);
+  ShardingProblem problem = randomProblem(rng, 20000, 2, false);
+  problem.usageLimit = 20000;
+  SolverOptions options;
+  options.seconds = 1;
+  auto start = std::chrono::steady_clock::now();
+  Solution result = solve(problem, options);
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              start)
+                    .count();
+  EXPECT_LT(wall, options.seconds + 4);
+  ASSERT_EQ(result.choice.size(), problem.nodes.size());
+  if (result.feasible) {
+    Evaluation evaluation = evaluate(problem, result.choice);
+    EXPECT_TRUE(evaluation.feasible);
+    EXPECT_EQ(toString(evaluation.cost), toString(result.cost));
+    if (result.lowerBound)
+      EXPECT_LE(*result.lowerBound, result.cost);
+  }
+}
+
+TEST(SolverTest, StaleSecondsEndTheSearch) {
+  // Without patience a search runs out its time limit; staleSeconds ends
+  // it when nothing better has come for that long (--auto's 1 s).
+  std::mt19937_64 rng(9);
+  ShardingProblem problem = randomProblem(rng, 300, 2, false);
+  SolverOptions options;
+  options.seconds = 600;
+  options.staleSeconds = 0.2;
+  options.ilpVariableLimit = 0;
+  Solution result = solve(problem, options);
+  EXPECT_TRUE(result.feasible);
+  EXPECT_LT(result.seconds, 120);
 }
 
 TEST(SolverTest, PresolveRemovesOnlyStrategiesThatCannotFit) {
