@@ -106,33 +106,19 @@ void Dual::build() {
   for (int32_t i = 0; i < n; ++i)
     for (int64_t c : problem.nodes[i].costs)
       node[i].push_back(capped(c));
-  std::map<std::pair<int32_t, int32_t>, int32_t> index;
-  for (const ShardingProblem::Edge &edge : problem.edges) {
-    int32_t su = problem.strategies(edge.u), sv = problem.strategies(edge.v);
+  for (const ShardingProblem::Edge &edge : problem.edges)
     if (edge.u == edge.v) { // Only its diagonal can be chosen.
-      for (int32_t a = 0; a < su; ++a)
-        node[edge.u][a] += capped(edge.costs[static_cast<size_t>(a) * sv + a]);
-      continue;
+      int32_t s = problem.strategies(edge.u);
+      for (int32_t a = 0; a < s; ++a)
+        node[edge.u][a] += capped(edge.costs[static_cast<size_t>(a) * s + a]);
     }
-    int32_t u = std::min(edge.u, edge.v), v = std::max(edge.u, edge.v);
-    auto [it, inserted] =
-        index.try_emplace({u, v}, static_cast<int32_t>(edges.size()));
-    if (inserted)
-      edges.push_back({u, v, problem.strategies(u), problem.strategies(v),
-                       std::vector<Cost>(static_cast<size_t>(su) * sv, 0)});
-    Edge &merged = edges[it->second];
-    for (int32_t a = 0; a < su; ++a)
-      for (int32_t b = 0; b < sv; ++b) {
-        size_t at = edge.u == u ? static_cast<size_t>(a) * sv + b
-                                : static_cast<size_t>(b) * su + a;
-        merged.costs[at] += capped(edge.costs[static_cast<size_t>(a) * sv + b]);
-      }
-  }
-  adjacency.assign(n, {});
-  for (int32_t e = 0; e < static_cast<int32_t>(edges.size()); ++e) {
-    adjacency[edges[e].u].push_back(e);
-    adjacency[edges[e].v].push_back(e);
-  }
+  MergedEdges<Cost> merged = mergeEdges<Cost>(
+      problem, [&](Cost total, int64_t cost) { return total + capped(cost); });
+  edges.clear();
+  for (auto &edge : merged.edges)
+    edges.push_back({edge.u, edge.v, problem.strategies(edge.u),
+                     problem.strategies(edge.v), std::move(edge.costs)});
+  adjacency = std::move(merged.adjacency);
 
   if (!problem.usageLimit)
     return;

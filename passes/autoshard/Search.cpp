@@ -9,32 +9,15 @@
 namespace tessel::autoshard {
 
 void Search::mergeEdges() {
-  std::map<std::pair<int32_t, int32_t>, int32_t> index;
-  for (const ShardingProblem::Edge &edge : problem.edges) {
-    if (edge.u == edge.v)
-      continue; // Both ends are one node: only the diagonal can be chosen.
-    int32_t u = std::min(edge.u, edge.v), v = std::max(edge.u, edge.v);
-    auto [it, inserted] =
-        index.try_emplace({u, v}, static_cast<int32_t>(edges.size()));
-    if (inserted)
-      edges.push_back(
-          {u, v,
-           std::vector<int64_t>(
-               static_cast<size_t>(strategies(u)) * strategies(v), 0)});
-    MergedEdge &merged = edges[it->second];
-    int32_t su = strategies(edge.u), sv = strategies(edge.v);
-    for (int32_t a = 0; a < su; ++a)
-      for (int32_t b = 0; b < sv; ++b) {
-        int64_t cost = edge.costs[static_cast<size_t>(a) * sv + b];
-        // Stored over (min, max): a reversed edge is transposed.
-        size_t at = edge.u == u ? static_cast<size_t>(a) * sv + b
-                                : static_cast<size_t>(b) * su + a;
-        // Saturating: forbidden stays forbidden, and sums cannot overflow.
-        merged.costs[at] =
-            std::min(merged.costs[at] + std::min(cost, kForbidden), kForbidden);
-      }
-  }
-  // Self-loops add their diagonal to the node.
+  // Saturating: forbidden stays forbidden, and sums cannot overflow.
+  // (Self-loops, whose diagonal alone can be chosen, count in evaluate.)
+  MergedEdges<int64_t> merged =
+      autoshard::mergeEdges<int64_t>(problem, [](int64_t total, int64_t cost) {
+        return std::min(total + std::min(cost, kForbidden), kForbidden);
+      });
+  edges.clear();
+  for (auto &edge : merged.edges)
+    edges.push_back({edge.u, edge.v, std::move(edge.costs)});
   adjacency.assign(problem.nodes.size(), {});
   for (int32_t e = 0; e < static_cast<int32_t>(edges.size()); ++e) {
     adjacency[edges[e].u].push_back({e, true});

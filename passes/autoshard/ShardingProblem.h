@@ -16,7 +16,9 @@
 #ifndef TESSEL_PASSES_AUTOSHARD_SHARDINGPROBLEM_H
 #define TESSEL_PASSES_AUTOSHARD_SHARDINGPROBLEM_H
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -70,6 +72,51 @@ absl::Status validate(const ShardingProblem &problem);
 /// Cost and memory of `choice` (one strategy per node).
 Evaluation evaluate(const ShardingProblem &problem,
                     const std::vector<int32_t> &choice);
+
+/// The edges of `problem` between two distinct nodes, those joining the
+/// same pair (either way round) merged into one over (u, v), u < v:
+/// `costs[a * |S_v| + b]` accumulates, by `add(total, cost)`, every such
+/// edge's cost for u at strategy a and v at b (a reversed edge
+/// transposed). `T` is the total's type; `adjacency[i]` lists the merged
+/// edges at node i. Self-loops are left to the caller (only their diagonal
+/// can be chosen: a node cost).
+template <typename T> struct MergedEdges {
+  struct Edge {
+    int32_t u, v;
+    std::vector<T> costs;
+  };
+  std::vector<Edge> edges;
+  std::vector<std::vector<int32_t>> adjacency;
+};
+template <typename T, typename Add>
+MergedEdges<T> mergeEdges(const ShardingProblem &problem, Add add) {
+  MergedEdges<T> merged;
+  std::map<std::pair<int32_t, int32_t>, int32_t> index;
+  for (const ShardingProblem::Edge &edge : problem.edges) {
+    if (edge.u == edge.v)
+      continue;
+    int32_t u = std::min(edge.u, edge.v), v = std::max(edge.u, edge.v);
+    int32_t su = problem.strategies(edge.u), sv = problem.strategies(edge.v);
+    auto [it, inserted] =
+        index.try_emplace({u, v}, static_cast<int32_t>(merged.edges.size()));
+    if (inserted)
+      merged.edges.push_back(
+          {u, v, std::vector<T>(static_cast<size_t>(su) * sv, T(0))});
+    std::vector<T> &costs = merged.edges[it->second].costs;
+    for (int32_t a = 0; a < su; ++a)
+      for (int32_t b = 0; b < sv; ++b) {
+        size_t at = edge.u == u ? static_cast<size_t>(a) * sv + b
+                                : static_cast<size_t>(b) * su + a;
+        costs[at] = add(costs[at], edge.costs[static_cast<size_t>(a) * sv + b]);
+      }
+  }
+  merged.adjacency.assign(problem.nodes.size(), {});
+  for (int32_t e = 0; e < static_cast<int32_t>(merged.edges.size()); ++e) {
+    merged.adjacency[merged.edges[e].u].push_back(e);
+    merged.adjacency[merged.edges[e].v].push_back(e);
+  }
+  return merged;
+}
 
 /// Memory peaks where some interval starts, so those times are the only
 /// steps to check: each node's live steps among them, [first, second)
