@@ -45,8 +45,7 @@ static absl::Status checkTensor(const proto::TensorSpec &spec,
                                 const TensorRef &tensor, const char *what) {
   bool output = std::string_view(what) == "output";
   // A viewed tensor (TensorSpec.stored_dims) is given and made as stored.
-  const auto &dims =
-      spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
+  const google::protobuf::RepeatedField<int64_t> &dims = storedDims(spec);
   bool sameDims = std::equal(tensor.dims.begin(), tensor.dims.end(),
                              dims.begin(), dims.end());
   if (tensor.type != spec.element_type() || !sameDims)

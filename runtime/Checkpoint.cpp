@@ -84,7 +84,7 @@ absl::StatusOr<int64_t> loadCheckpoint(LoadedExecutable &loaded,
                        "', a state tensor of the executable (was it made "
                        "by another training step?)"));
     const proto::TensorSpec &spec = *state.spec;
-    std::vector<int64_t> dims = storedDims(spec);
+    const google::protobuf::RepeatedField<int64_t> &dims = storedDims(spec);
     if ((*entry)->element_type() != spec.element_type() ||
         !std::equal(dims.begin(), dims.end(), (*entry)->dims().begin(),
                     (*entry)->dims().end()))
@@ -92,12 +92,10 @@ absl::StatusOr<int64_t> loadCheckpoint(LoadedExecutable &loaded,
           "'", state.name, "' is ",
           describeTensor((*entry)->element_type(), (*entry)->dims()),
           " in checkpoint '", path, "' but the executable keeps ",
-          describeTensor(spec.element_type(),
-                         google::protobuf::RepeatedField<int64_t>(
-                             dims.begin(), dims.end()))));
+          describeTensor(spec.element_type(), dims)));
     HostTensor value;
     value.type = spec.element_type();
-    value.dims = dims;
+    value.dims.assign(dims.begin(), dims.end());
     value.bytes.resize((*entry)->byte_size());
     if (absl::Status status = file->read(
             **entry, absl::Span<char>(value.bytes.data(), value.bytes.size()));
@@ -145,7 +143,8 @@ absl::Status saveParameters(LoadedExecutable &loaded,
             store->read(**entry, absl::Span<char>(bytes.data(), bytes.size()));
         !status.ok())
       return status;
-    trained.addOwned(spec.name(), spec.element_type(), storedDims(spec),
+    trained.addOwned(spec.name(), spec.element_type(),
+                     {storedDims(spec).begin(), storedDims(spec).end()},
                      std::move(bytes));
   }
   if (!loaded.holdsResults())

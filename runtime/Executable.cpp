@@ -376,10 +376,9 @@ absl::Status locateParameterFile(proto::Executable &executable,
                    "' exists; name it with --params"));
 }
 
-std::vector<int64_t> storedDims(const proto::TensorSpec &spec) {
-  const auto &dims =
-      spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
-  return {dims.begin(), dims.end()};
+const google::protobuf::RepeatedField<int64_t> &
+storedDims(const proto::TensorSpec &spec) {
+  return spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
 }
 
 absl::StatusOr<const proto::ParameterEntry *>
@@ -387,9 +386,7 @@ findParameter(const ParameterStore &file, const proto::TensorSpec &spec) {
   absl::StatusOr<const proto::ParameterEntry *> entry = file.find(spec.name());
   if (!entry.ok())
     return entry.status();
-  std::vector<int64_t> stored = storedDims(spec);
-  google::protobuf::RepeatedField<int64_t> expected(stored.begin(),
-                                                    stored.end());
+  const google::protobuf::RepeatedField<int64_t> &stored = storedDims(spec);
   bool sameDims = std::equal(stored.begin(), stored.end(),
                              (*entry)->dims().begin(), (*entry)->dims().end());
   if ((*entry)->element_type() != spec.element_type() || !sameDims)
@@ -397,7 +394,7 @@ findParameter(const ParameterStore &file, const proto::TensorSpec &spec) {
         absl::StrCat("parameter '", spec.name(), "' is ",
                      describeTensor((*entry)->element_type(), (*entry)->dims()),
                      " in '", file.name(), "' but the executable expects ",
-                     describeTensor(spec.element_type(), expected)));
+                     describeTensor(spec.element_type(), stored)));
   return *entry;
 }
 
@@ -422,7 +419,8 @@ absl::Status linkParameterFile(const proto::Executable &executable,
     auto [where, offset] = file->locate(**entry);
     if (where.empty() || where.front() != '/')
       where = absl::StrCat(folder, "/", where);
-    writer.addExternal(spec.name(), spec.element_type(), storedDims(spec),
+    writer.addExternal(spec.name(), spec.element_type(),
+                       {storedDims(spec).begin(), storedDims(spec).end()},
                        where, offset, (*entry)->byte_size());
   }
   return writer.write(path);

@@ -47,9 +47,11 @@ absl::Status locateParameterFile(proto::Executable &executable,
                                  const std::string &path,
                                  const std::string &given);
 
-/// The shape parameter `spec` has in a parameter file: its `stored_dims`
-/// where the executable views it with another shape, else its `dims`.
-std::vector<int64_t> storedDims(const proto::TensorSpec &spec);
+/// The shape tensor `spec` has for its users (in a parameter file, given
+/// as an input, returned as an output): its `stored_dims` where the
+/// executable views it with another shape, else its `dims`.
+const google::protobuf::RepeatedField<int64_t> &
+storedDims(const proto::TensorSpec &spec);
 
 /// The entry of `file` (a parameter file, or parameters in memory) for
 /// parameter `spec`: an error naming the file if

@@ -90,7 +90,8 @@ py::dict describe(const proto::TensorSpec &spec) {
   py::dict info;
   info["name"] = spec.name();
   info["dtype"] = typeName(spec.element_type());
-  info["shape"] = storedDims(spec); // A viewed tensor as it is stored.
+  const auto &dims = storedDims(spec); // A viewed tensor as it is stored.
+  info["shape"] = std::vector<int64_t>(dims.begin(), dims.end());
   return info;
 }
 
@@ -411,8 +412,7 @@ private:
         throw Error(absl::StrCat("output '", spec.name(), "' is ",
                                  typeName(spec.element_type()),
                                  ", which numpy cannot hold"));
-      const auto &dims =
-          spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
+      const auto &dims = storedDims(spec);
       std::vector<py::ssize_t> shape(dims.begin(), dims.end());
       py::array array(py::dtype(*name), shape);
       outputs.emplace_back(spec.element_type(),

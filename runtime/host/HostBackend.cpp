@@ -197,7 +197,10 @@ absl::Status HostExecutable::runInto(const std::vector<HostTensor> &inputs,
   for (int o = 0; o < program.outputs_size(); ++o) {
     const proto::TensorSpec &spec = program.outputs(o);
     HostTensor &output = outputs[o];
-    if (output.type != spec.element_type() || output.dims != storedDims(spec) ||
+    const google::protobuf::RepeatedField<int64_t> &dims = storedDims(spec);
+    if (output.type != spec.element_type() ||
+        !std::equal(output.dims.begin(), output.dims.end(), dims.begin(),
+                    dims.end()) ||
         output.bytes.size() !=
             static_cast<size_t>(kernels::byteSize(spec.element_type()) *
                                 std::max<int64_t>(1, output.numElements())))

@@ -503,7 +503,8 @@ std::string profileName(const proto::Instruction &instruction) {
 HostTensor outputFor(const proto::TensorSpec &spec) {
   HostTensor output;
   output.type = spec.element_type();
-  output.dims = storedDims(spec); // As the user sees it.
+  const auto &dims = storedDims(spec); // As the user sees it.
+  output.dims.assign(dims.begin(), dims.end());
   output.bytes.resize(kernels::byteSize(output.type) *
                       std::max<int64_t>(1, output.numElements()));
   return output;

@@ -22,6 +22,8 @@
 #include "compiler/plan/Plan.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/ElementType.h"
+#include "runtime/Executable.h"
+#include "runtime/Executable.h"
 #include "runtime/host/HostBackend.h"
 
 struct tessel_status {
@@ -100,8 +102,7 @@ tessel_status *describe(const tessel::proto::TensorSpec &spec,
   info->name = spec.name().c_str();
   info->type = static_cast<tessel_element_type>(spec.element_type());
   // A viewed tensor (TensorSpec.stored_dims) as its users store it.
-  const auto &dims =
-      spec.stored_dims_size() > 0 ? spec.stored_dims() : spec.dims();
+  const auto &dims = tessel::storedDims(spec);
   info->dims = dims.data();
   info->rank = dims.size();
   return nullptr;

@@ -155,7 +155,9 @@ TEST(ExecutableTest, ParametersAreFoundByTheirStoredShape) {
     spec.add_dims(dim);
   for (int64_t dim : {12, 4})
     spec.add_stored_dims(dim);
-  EXPECT_EQ(storedDims(spec), (std::vector<int64_t>{12, 4}));
+  EXPECT_EQ(
+      std::vector<int64_t>(storedDims(spec).begin(), storedDims(spec).end()),
+      (std::vector<int64_t>{12, 4}));
   std::string bytes(48 * sizeof(float), '\0');
   ParameterSet file("weights.params");
   file.addOwned("qkv.weight", proto::F32, {12, 4}, bytes);
