@@ -41,12 +41,7 @@ last="$(echo "$mesh" | tr ',' '\n' | tail -1 | cut -d= -f1)"
   done
   echo "}"
   echo "tensors { name: \"ids\" spec: '[\"$first\", null]' }"
-  for ((l = 0; l < layers; l++)); do
-    echo "tensors { name: \"blocks.$l.attn.qkv.weight\" spec: '[\"$last\", null]' }"
-    echo "tensors { name: \"blocks.$l.attn.proj.weight\" spec: '[null, \"$last\"]' }"
-    echo "tensors { name: \"blocks.$l.fc.weight\" spec: '[\"$last\", null]' }"
-    echo "tensors { name: \"blocks.$l.out.weight\" spec: '[null, \"$last\"]' }"
-  done
+  megatron_weights "$layers" "$last"
 } > "$dir/megatron.textproto"
 
 run() { # label, extra flags...

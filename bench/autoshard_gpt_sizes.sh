@@ -69,12 +69,7 @@ for config in "1.3B 24 2048 32" "6.7B 32 4096 32" "39B 48 8192 64"; do
     {
       echo "mesh { axes { name: \"x\" size: $x } axes { name: \"y\" size: 8 } }"
       echo "tensors { name: \"hidden_in\" spec: '[\"x\", null, null]' }"
-      for ((l = 0; l < layers; l++)); do
-        echo "tensors { name: \"blocks.$l.attn.qkv.weight\" spec: '[\"y\", null]' }"
-        echo "tensors { name: \"blocks.$l.attn.proj.weight\" spec: '[null, \"y\"]' }"
-        echo "tensors { name: \"blocks.$l.fc.weight\" spec: '[\"y\", null]' }"
-        echo "tensors { name: \"blocks.$l.out.weight\" spec: '[null, \"y\"]' }"
-      done
+      megatron_weights "$layers" y
     } > "$plan"
     start=$(date +%s.%N)
     auto=$(step "$graph" --mesh "$mesh")

@@ -34,12 +34,7 @@ megatron() { # mesh-axes tensor-axis: a Megatron plan for every layer
   local mesh="$1" axis="$2" batch="$3"
   echo "mesh { $mesh }"
   [[ -n "$batch" ]] && echo "tensors { name: \"ids\" spec: '[\"$batch\", null]' }"
-  for ((l = 0; l < layers; ++l)); do
-    echo "tensors { name: \"blocks.$l.attn.qkv.weight\" spec: '[\"$axis\", null]' }"
-    echo "tensors { name: \"blocks.$l.attn.proj.weight\" spec: '[null, \"$axis\"]' }"
-    echo "tensors { name: \"blocks.$l.fc.weight\" spec: '[\"$axis\", null]' }"
-    echo "tensors { name: \"blocks.$l.out.weight\" spec: '[null, \"$axis\"]' }"
-  done
+  megatron_weights "$layers" "$axis"
 }
 batch() { # devices
   echo "mesh { axes { name: \"x\" size: $1 } }"

@@ -17,6 +17,20 @@ onnxruntime_peer() {
     "$bench_repository/bench/peers/onnxruntime_run.js" "$@")
 }
 
+# megatron_weights LAYERS AXIS: Megatron-LM's weight splits of the GPT-2
+# benchmark models over AXIS, as plan entries: per block, q/k/v and fc by
+# output feature (column parallel), proj and out by input feature (row
+# parallel).
+megatron_weights() {
+  local l
+  for ((l = 0; l < $1; ++l)); do
+    echo "tensors { name: \"blocks.$l.attn.qkv.weight\" spec: '[\"$2\", null]' }"
+    echo "tensors { name: \"blocks.$l.attn.proj.weight\" spec: '[null, \"$2\"]' }"
+    echo "tensors { name: \"blocks.$l.fc.weight\" spec: '[\"$2\", null]' }"
+    echo "tensors { name: \"blocks.$l.out.weight\" spec: '[null, \"$2\"]' }"
+  done
+}
+
 # gpt2_bench_dir LAYERS WIDTH: where that model lives.
 gpt2_bench_dir() {
   echo "$bench_root/gpt2_$1x$2"

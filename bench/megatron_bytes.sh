@@ -48,12 +48,7 @@ plan() { # layers mesh-axes tensor-axis batch-axis|"" weights|none
     echo "tensors { name: \"ids\" spec: '[null, null]' }"
   fi
   [[ "$weights" == none ]] && return
-  for ((l = 0; l < layers; ++l)); do
-    echo "tensors { name: \"blocks.$l.attn.qkv.weight\" spec: '[\"$axis\", null]' }"
-    echo "tensors { name: \"blocks.$l.attn.proj.weight\" spec: '[null, \"$axis\"]' }"
-    echo "tensors { name: \"blocks.$l.fc.weight\" spec: '[\"$axis\", null]' }"
-    echo "tensors { name: \"blocks.$l.out.weight\" spec: '[null, \"$axis\"]' }"
-  done
+  megatron_weights "$layers" "$axis"
 }
 
 # ring_bytes < --explain-collectives output: bytes sent per device.
