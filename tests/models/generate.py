@@ -20,6 +20,11 @@ tests/models/<name>/ (committed, so that tests never need torch;
                     a grouped Conv (4 groups), Clip (ReLU6); batch dynamic
   moe     opset 14  a mixture of experts written with einsum (Einsum,
                     Softmax gate); batch and sequence dynamic
+  switch  opset 14  two GShard-style mixture-of-experts layers, top-1 then
+                    top-2 gating, a capacity per expert and token group
+                    (tokens past it dropped), dispatch and combine as
+                    one-hot einsums (ArgMax, OneHot, CumSum, Less, Einsum);
+                    static shapes (the capacity depends on them)
 
 Each directory holds model.onnx, one <input>.npy per input and output.npy
 (torch's output for those inputs), and `shapes`: one `name=dims` line per
@@ -208,6 +213,69 @@ class MixtureOfExperts(nn.Module):
         return torch.einsum("bsed,bse->bsd", y, gate)
 
 
+class TopKExperts(nn.Module):
+    """A mixture-of-experts layer as GShard writes it. Tokens come in groups
+    ([groups, tokens, width]); each expert takes at most `capacity` tokens
+    of a group, ceil(k * tokens * capacity_factor / experts). Each of the k
+    rounds routes every token to its best expert not yet chosen; a token's
+    place in its expert's buffer is the running count (CumSum) of the
+    tokens routed there before it, earlier rounds first, and a token past
+    the capacity is dropped (it contributes nothing; the residual carries
+    it). Dispatch [groups, tokens, experts, capacity] is one-hot in the
+    slot; combine is dispatch times the gate (top-2: the two gates
+    normalised to sum to one)."""
+
+    def __init__(self, width, hidden, experts, k, capacity_factor):
+        super().__init__()
+        self.experts, self.k, self.capacity_factor = experts, k, capacity_factor
+        self.gate = nn.Linear(width, experts, bias=False)
+        self.w1 = nn.Parameter(torch.randn(experts, width, hidden) * width ** -0.5)
+        self.w2 = nn.Parameter(torch.randn(experts, hidden, width) * hidden ** -0.5)
+
+    def capacity(self, tokens):
+        return math.ceil(self.k * tokens * self.capacity_factor / self.experts)
+
+    def route(self, x):
+        groups, tokens = int(x.shape[0]), int(x.shape[1])
+        capacity = self.capacity(tokens)
+        probs = torch.softmax(self.gate(x), -1)
+        remaining, filled = probs, torch.zeros(groups, 1, self.experts)
+        slots, gates = [], []
+        for _ in range(self.k):
+            mask = nn.functional.one_hot(torch.argmax(remaining, -1), self.experts).to(x.dtype)
+            position = torch.cumsum(mask, 1) - 1 + filled
+            filled = filled + mask.sum(1, keepdim=True)
+            keep = mask * (position < capacity).to(x.dtype)
+            slot = nn.functional.one_hot((position * keep).long(), capacity).to(x.dtype)
+            slots.append(slot * keep.unsqueeze(-1))
+            gates.append((probs * mask).sum(-1, keepdim=True))
+            remaining = remaining * (1 - mask)
+        total = sum(gates) if self.k > 1 else 1
+        dispatch = sum(slots)
+        combine = sum(s * (g / total).unsqueeze(-1) for s, g in zip(slots, gates))
+        return dispatch, combine
+
+    def forward(self, x):
+        dispatch, combine = self.route(x)
+        expert_in = torch.einsum("gsec,gsd->egcd", dispatch, x)
+        hidden = torch.relu(torch.einsum("egcd,edh->egch", expert_in, self.w1))
+        expert_out = torch.einsum("egch,ehd->egcd", hidden, self.w2)
+        return torch.einsum("gsec,egcd->gsd", combine, expert_out)
+
+
+class SwitchExperts(nn.Module):
+    """A top-1 (Switch) then a top-2 (GShard) experts layer with residuals."""
+
+    def __init__(self, width=16, hidden=32, experts=4, capacity_factor=1.0):
+        super().__init__()
+        self.top1 = TopKExperts(width, hidden, experts, 1, capacity_factor)
+        self.top2 = TopKExperts(width, hidden, experts, 2, capacity_factor)
+
+    def forward(self, x):
+        x = x + self.top1(x)
+        return x + self.top2(x)
+
+
 def randomize_batch_norm(model):
     """Non-trivial running statistics, so that eval-mode BN does real work."""
     generator = torch.Generator().manual_seed(7)
@@ -273,6 +341,15 @@ def small_models(out_dir, only=None):
         export(MixtureOfExperts(), "moe", [torch.randn(2, 8, 16)], ["x"],
                {"x": {0: "batch", 1: "sequence"},
                 "output": {0: "batch", 1: "sequence"}}, 14, out_dir)
+    if wanted("switch"):
+        torch.manual_seed(6)
+        switch, x = SwitchExperts(), torch.randn(4, 8, 16)
+        with torch.no_grad():
+            kept = [layer.route(h)[0].sum().item() for layer, h in
+                    ((switch.top1, x), (switch.top2, x + switch.top1(x)))]
+        # The test needs tokens dropped at capacity in both layers.
+        assert kept[0] < 32 and kept[1] < 64, kept
+        export(switch, "switch", [x], ["x"], {}, 14, out_dir)
     if wanted("mobilenet"):
         torch.manual_seed(4)
         mobilenet = MobileNet()
@@ -392,7 +469,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=here)
-    parser.add_argument("--only", choices=["mlp", "gpt2", "resnet", "mobilenet", "moe"],
+    parser.add_argument("--only", choices=["mlp", "gpt2", "resnet", "mobilenet", "moe", "switch"],
                         help="export just this test model")
     parser.add_argument("--gpt2-bench", metavar="DIR")
     parser.add_argument("--conv-bench", metavar="DIR",

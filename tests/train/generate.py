@@ -25,7 +25,8 @@ zeros) tied in torch as they are in the ONNX file, and its attention mask
 
 And runs of 20 steps from fresh optimizer state (RUNS below): the MLP
 with momentum and AdamW, GPT-2 with AdamW, ResNet in eval mode with
-momentum over 5 batches the steps cycle through.
+momentum over 5 batches the steps cycle through, the mixture of experts
+(tests/models/switch) with Adam.
 
 Needs Debian's python3-torch and python3-onnx; the outputs are committed.
 """
@@ -40,7 +41,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "models"))
-from generate import Gpt2, Mlp, ResNet  # noqa: E402
+from generate import Gpt2, Mlp, ResNet, SwitchExperts  # noqa: E402
 
 CONFIGS = {
     # name: (loss, optimizer factory, state names per parameter)
@@ -253,6 +254,12 @@ RUNS = {
     ("resnet", "momentum_train_20"): (
         ResNet, "x", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
         ["momentum_buffer"], 1, 5, False),
+    # Mixture of experts (top-1 then top-2 routing with tokens dropped at
+    # capacity): the routing is learned through the gates, cross entropy
+    # over the output's features.
+    ("switch", "adam_20"): (
+        SwitchExperts, "x", lambda p: torch.optim.Adam(p, lr=1e-2),
+        ["exp_avg", "exp_avg_sq"], -1, 20, False),
 }
 
 STEPS = 20

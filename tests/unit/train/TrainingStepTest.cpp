@@ -119,6 +119,19 @@ const Mesh kGpt2Meshes[] = {
     {"auto_2x2", "x=2,y=2", true, nullptr},
 };
 
+// Expert parallelism (token groups and experts over x; 2x2: each expert's
+// hidden features over y too), and --auto.
+const Mesh kSwitchMeshes[] = {
+    {"one_device", "", false, nullptr},
+    {"experts_2", "", false, nullptr, "tests/models/switch/experts.textproto"},
+    {"experts_4", "", false, nullptr,
+     "tests/models/switch/experts_4.textproto"},
+    {"experts_2x2", "", false, nullptr,
+     "tests/models/switch/experts_2x2.textproto"},
+    {"data_parallel_3_uneven_groups", "x=3", false, "\"x\""},
+    {"auto_2x2", "x=2,y=2", true, nullptr},
+};
+
 // ZeRO over the batch axis (compiler/train/ZeroPlan.h): the optimizer
 // state, then the gradients, then the parameters split over it.
 const Mesh kZeroMeshes[] = {
@@ -279,6 +292,16 @@ const Config kGpt2Runs[] = {
      "adamw:lr=1e-3,weight_decay=0.01,eps=1e-6",
      {"blocks.0.attn.mask"}},
 };
+// Top-1 then top-2 routing with tokens dropped at capacity: the routing
+// (ArgMax, OneHot, CumSum) has no gradient, the gates do.
+const Config kSwitchRuns[] = {
+    {"adam_20",
+     "switch",
+     "x",
+     {4, 8, 16},
+     "cross_entropy:output,labels,dim=-1",
+     "adam:lr=1e-2"},
+};
 const Config kResNetRuns[] = {
     {"momentum_eval_20",
      "resnet",
@@ -403,6 +426,10 @@ INSTANTIATE_TEST_SUITE_P(Gpt2, TrainingRun,
 INSTANTIATE_TEST_SUITE_P(ResNet, TrainingRun,
                          ::testing::Combine(::testing::ValuesIn(kResNetRuns),
                                             ::testing::ValuesIn(kMeshes)),
+                         caseName);
+INSTANTIATE_TEST_SUITE_P(Switch, TrainingRun,
+                         ::testing::Combine(::testing::ValuesIn(kSwitchRuns),
+                                            ::testing::ValuesIn(kSwitchMeshes)),
                          caseName);
 INSTANTIATE_TEST_SUITE_P(MlpZero, TrainingRun,
                          ::testing::Combine(::testing::ValuesIn(kMlpRuns),
