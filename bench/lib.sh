@@ -94,3 +94,31 @@ data_parallel_plan() {
   echo "tensors { name: \"ids\" spec: '[\"x\", null]' }"
   if (("${2:-0}")); then echo "zero { stage: $2 axis: \"x\" }"; fi
 }
+
+# ring_bytes < --explain-collectives output: bytes sent per device, each
+# collective priced as a ring: all-reduce 2(t-1)/t * S, all-gather,
+# reduce-scatter and all-to-all (t-1)/t * S, collective permute and halo
+# exchange S, over its group size t, S its bytes per device.
+ring_bytes() {
+  awk '
+    function bytes(v, u) { return v * (u == "KiB" ? 1024 : u == "MiB" ? 1048576 : 1) }
+    /^ *[0-9]+\. [a-z_]+.*groups? of [0-9]+, [0-9.]+ [KM]?i?B per device/ {
+      kind = $2; sub(/,$/, "", kind)
+      for (i = 1; i <= NF; ++i) {
+        if ($i == "of") t = $(i + 1) + 0
+        if ($(i + 2) == "per") s = bytes($i, $(i + 1))
+      }
+      f = kind == "all_reduce" ? 2 * (t - 1) / t \
+        : kind == "collective_permute" || kind == "halo_exchange" ? 1 \
+        : (t - 1) / t
+      total += f * s
+    }
+    END { printf "%.0f", total }'
+}
+
+# counts < tessel-compile output: "kind count; ..."
+counts() {
+  awk '/collectives per step/ { on = 1; next }
+       on && NF == 3 && $2 ~ /^[0-9]+$/ { printf "%s %s; ", $1, $2 }
+       on && NF != 3 { on = 0 }'
+}

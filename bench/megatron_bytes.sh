@@ -51,31 +51,6 @@ plan() { # layers mesh-axes tensor-axis batch-axis|"" weights|none
   megatron_weights "$layers" "$axis"
 }
 
-# ring_bytes < --explain-collectives output: bytes sent per device.
-ring_bytes() {
-  awk '
-    function bytes(v, u) { return v * (u == "KiB" ? 1024 : u == "MiB" ? 1048576 : 1) }
-    /^ *[0-9]+\. [a-z_]+.*groups? of [0-9]+, [0-9.]+ [KM]?i?B per device/ {
-      kind = $2; sub(/,$/, "", kind)
-      for (i = 1; i <= NF; ++i) {
-        if ($i == "of") t = $(i + 1) + 0
-        if ($(i + 2) == "per") s = bytes($i, $(i + 1))
-      }
-      f = kind == "all_reduce" ? 2 * (t - 1) / t \
-        : kind == "collective_permute" || kind == "halo_exchange" ? 1 \
-        : (t - 1) / t
-      total += f * s
-    }
-    END { printf "%.0f", total }'
-}
-
-# counts < tessel-compile output: "kind count; ..."
-counts() {
-  awk '/collectives per step/ { on = 1; next }
-       on && NF == 3 && $2 ~ /^[0-9]+$/ { printf "%s %s; ", $1, $2 }
-       on && NF != 3 { on = 0 }'
-}
-
 printf '%-10s %-8s %-15s %12s %12s %6s  %s\n' model mesh plan \
   "B/device" "bound" ratio "collectives per step"
 run() { # name model shape layers hidden tokens mesh-axes t dp

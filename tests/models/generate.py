@@ -32,7 +32,8 @@ input, the --input-shape flags that pin the dynamic dimensions to the shapes
 of the saved inputs.
 
 --gpt2-bench writes a deep GPT-2-style model with its weights as ONNX external
-data (for bench/import_gpt2.sh); it is not committed.
+data (for bench/import_gpt2.sh); --experts-bench a larger `switch` (for
+bench/moe_experts.sh); neither is committed.
 """
 
 import argparse
@@ -465,6 +466,24 @@ def gpt2_bench(out_dir, layers, width, vocab):
         path, layers, width, sum(p.numel() for p in model.parameters())))
 
 
+def experts_bench(out_dir, groups, tokens, width, hidden, experts):
+    """The benchmarks' mixture of experts: SwitchExperts at a larger size,
+    for `groups` groups of `tokens` tokens (static: the capacity depends on
+    them); writes experts_bench.onnx and x.npy."""
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(12)
+    model = SwitchExperts(width, hidden, experts).eval()
+    x = torch.randn(groups, tokens, width)
+    path = os.path.join(out_dir, "experts_bench.onnx")
+    with torch.no_grad():
+        torch.onnx.export(model, (x,), path, input_names=["x"],
+                          output_names=["output"], opset_version=14,
+                          do_constant_folding=False)
+    np.save(os.path.join(out_dir, "x.npy"), x.numpy())
+    print("%s: %d experts, width %d, hidden %d, %d parameters" % (
+        path, experts, width, hidden, sum(p.numel() for p in model.parameters())))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -474,12 +493,22 @@ def main():
     parser.add_argument("--gpt2-bench", metavar="DIR")
     parser.add_argument("--conv-bench", metavar="DIR",
                         help="export the benchmarks' ResNet- and MobileNet-style networks")
+    parser.add_argument("--experts-bench", metavar="DIR",
+                        help="export the benchmarks' mixture of experts "
+                        "(--groups --tokens --width --hidden --experts)")
+    parser.add_argument("--groups", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--experts", type=int, default=8)
     parser.add_argument("--layers", type=int, default=48)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=1024)
     args = parser.parse_args()
     if args.gpt2_bench:
         gpt2_bench(args.gpt2_bench, args.layers, args.width, args.vocab)
+    elif args.experts_bench:
+        experts_bench(args.experts_bench, args.groups, args.tokens, args.width,
+                      args.hidden, args.experts)
     elif args.conv_bench:
         conv_bench(args.conv_bench)
     else:
