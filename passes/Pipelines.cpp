@@ -44,6 +44,8 @@ void buildPartitionPipeline(mlir::OpPassManager &manager) {
   buildCollectivesPipeline(manager);
   manager.nest<mlir::func::FuncOp>().addPass(
       partition::createGlobalToLocalPass());
+  manager.nest<mlir::func::FuncOp>().addPass(
+      partition::createRingAttentionPass());
 }
 
 void buildLoweringPipeline(mlir::OpPassManager &manager) {

@@ -412,6 +412,13 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
   auto inType = mlir::cast<mlir::RankedTensorType>(op->getOperand(0).getType());
   auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
   auto &attributes = *instruction.mutable_attributes();
+  // Each device's coordinate along a ring's axes (which may be sub-axes).
+  auto ringCoordinates = [&](mlir::ArrayAttr names) {
+    llvm::SmallVector<spmd::AxisRefAttr> axes;
+    for (const std::string &name : namesOf(names))
+      axes.push_back(spmd::parseAxisName(op->getContext(), name));
+    return spmd::partIndicesOf(placement.mesh, axes);
+  };
   if (auto slice = mlir::dyn_cast<spmd::AllSliceOp>(op)) {
     // Local: this device's part of each sliced dimension, as a pad with
     // negative edges, which also pads a part reaching past the end.
@@ -425,6 +432,27 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
           namesOf(mlir::cast<mlir::ArrayAttr>(list));
       int64_t part = spmd::partIndices(placement.mesh, axes)[placement.device];
       int64_t start = part * outType.getDimSize(d);
+      low.add_values(-start);
+      high.add_values(start + outType.getDimSize(d) - inType.getDimSize(d));
+      interior.add_values(0);
+    }
+    return success();
+  }
+  if (auto block = mlir::dyn_cast<spmd::RingBlockOp>(op)) {
+    // A slice: the block the ring's step brought here, (c - shift) mod n.
+    std::vector<int64_t> part = ringCoordinates(block.getAxes());
+    int64_t n = inType.getDimSize(block.getDimAttr().getInt()) /
+                outType.getDimSize(block.getDimAttr().getInt());
+    int64_t which =
+        ((part[placement.device] - block.getShiftAttr().getInt()) % n + n) % n;
+    instruction.set_op("pad");
+    proto::Ints &low = *attributes["edge_padding_low"].mutable_ints();
+    proto::Ints &high = *attributes["edge_padding_high"].mutable_ints();
+    proto::Ints &interior = *attributes["interior_padding"].mutable_ints();
+    attributes["padding_value"].set_f(0.0);
+    for (int64_t d = 0; d < inType.getRank(); ++d) {
+      int64_t start =
+          d == block.getDimAttr().getInt() ? which * outType.getDimSize(d) : 0;
       low.add_values(-start);
       high.add_values(start + outType.getDimSize(d) - inType.getDimSize(d));
       interior.add_values(0);
@@ -524,6 +552,28 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
     collective.set_dimension(allToAll.getSrcDim());
     collective.set_split_dimension(allToAll.getTgtDim());
     setGroups(namesOf(allToAll.getAxes()));
+    return success();
+  }
+  if (auto shift = mlir::dyn_cast<spmd::RingShiftOp>(op)) {
+    // Each ring sends coordinate c's part to c + shift.
+    std::vector<int64_t> part = ringCoordinates(shift.getAxes());
+    collective.set_kind(proto::Collective::COLLECTIVE_PERMUTE);
+    proto::Ints *all = collective.add_groups();
+    for (int64_t device = 0; device < placement.mesh.numDevices(); ++device)
+      all->add_values(device);
+    for (const std::vector<int64_t> &ring :
+         spmd::deviceGroups(placement.mesh, namesOf(shift.getAxes()))) {
+      int64_t n = ring.size();
+      std::vector<int64_t> byCoordinate(n);
+      for (int64_t device : ring)
+        byCoordinate[part[device]] = device;
+      for (int64_t c = 0; c < n; ++c) {
+        proto::Ints *pair = collective.add_pairs();
+        pair->add_values(byCoordinate[c]);
+        pair->add_values(
+            byCoordinate[((c + shift.getShiftAttr().getInt()) % n + n) % n]);
+      }
+    }
     return success();
   }
   if (auto permute = mlir::dyn_cast<spmd::CollectivePermuteOp>(op)) {

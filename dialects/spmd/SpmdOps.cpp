@@ -1,6 +1,7 @@
 //===- SpmdOps.cpp - Ops of the spmd dialect ------------------------------===//
 
 #include "dialects/spmd/SpmdOps.h"
+#include "llvm/ADT/StringSet.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -96,6 +97,54 @@ LogicalResult HaloExchangeOp::verify() {
     if (failed(verifyAxisName(*this, mlir::cast<StringAttr>(name).getValue(),
                               *mesh, getMeshAttr())))
       return failure();
+  return success();
+}
+
+/// Verifies that `axes` name distinct axes of the mesh `meshName` refers to;
+/// sets `devices` to the number of devices along them.
+static LogicalResult verifyRingAxes(Operation *op, FlatSymbolRefAttr meshName,
+                                    ArrayAttr axes, int64_t &devices) {
+  FailureOr<MeshAttr> mesh = lookupMesh(op, meshName);
+  if (failed(mesh))
+    return failure();
+  if (axes.empty())
+    return op->emitOpError() << "needs at least one axis";
+  devices = 1;
+  llvm::StringSet<> seen;
+  for (Attribute name : axes) {
+    StringRef axis = mlir::cast<StringAttr>(name).getValue();
+    if (failed(verifyAxisName(op, axis, *mesh, meshName)))
+      return failure();
+    if (!seen.insert(axis).second)
+      return op->emitOpError() << "names axis '" << axis << "' twice";
+    devices *= parseAxisName(op->getContext(), axis).size(*mesh);
+  }
+  return success();
+}
+
+LogicalResult RingShiftOp::verify() {
+  int64_t devices;
+  return verifyRingAxes(*this, getMeshAttr(), getAxes(), devices);
+}
+
+LogicalResult RingBlockOp::verify() {
+  auto inType = mlir::cast<RankedTensorType>(getInput().getType());
+  auto outType = mlir::cast<RankedTensorType>(getType());
+  int64_t devices;
+  if (failed(verifyRingAxes(*this, getMeshAttr(), getAxes(), devices)))
+    return failure();
+  int64_t dim = getDimAttr().getInt(), rank = inType.getRank();
+  if (dim < 0 || dim >= rank)
+    return emitOpError() << "dimension " << dim << " is out of range for "
+                         << inType;
+  SmallVector<int64_t> shape(inType.getShape());
+  if (shape[dim] % devices != 0)
+    return emitOpError() << "dimension " << dim << " of " << inType
+                         << " is not " << devices << " equal blocks";
+  shape[dim] /= devices;
+  if (outType != inType.clone(shape))
+    return emitOpError() << "result " << outType << " should be "
+                         << inType.clone(shape);
   return success();
 }
 

@@ -117,6 +117,46 @@ def Spmd_HaloExchangeOp : Spmd_Op<"halo_exchange", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Spmd_RingShiftOp : Spmd_Op<"ring_shift",
+    [Pure, SameOperandsAndResultType]> {
+  let summary = "Pass each device's part along a ring of devices";
+  let description = [{
+    On local shapes only (--spmd-ring-attention makes it): the devices
+    along `axes` of `mesh` form rings, one for each coordinate of the other
+    axes. The device at coordinate c along the ring sends its operand to
+    the device at (c + `shift`) mod n and returns what the device at
+    (c - `shift`) mod n sent. Ring attention passes key and value blocks
+    around this way, one step at a time.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$shift);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input $mesh $axes `shift` `=` $shift attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Spmd_RingBlockOp : Spmd_Op<"ring_block", [Pure]> {
+  let summary = "The block of a dimension that goes with a ring's step";
+  let description = [{
+    On local shapes only: `input`'s dimension `dim` is n blocks of the
+    result's size, n the devices along `axes` of `mesh`; the result is
+    block (c - `shift`) mod n, c this device's coordinate along the axes:
+    the block of the whole dimension that matches the part a `ring_shift`
+    by `shift` brought to this device (its keys' columns of an attention
+    mask, for one). No communication.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, I64Attr:$dim, I64Attr:$shift);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input $mesh $axes `dim` `=` $dim `,` `shift` `=` $shift attr-dict `:`
+    type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Collectives: each says which axes it works over and gives the sharding of
 // its result. On global shapes the operand and result types are the same;

@@ -3,6 +3,7 @@
 #ifndef TESSEL_PASSES_PARTITION_PASSES_H
 #define TESSEL_PASSES_PARTITION_PASSES_H
 
+#include "dialects/graph/GraphDialect.h"
 #include "dialects/spmd/SpmdDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"

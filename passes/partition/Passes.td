@@ -55,6 +55,34 @@ def GlobalToLocalPass : Pass<"spmd-global-to-local", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];
 }
 
+def RingAttentionPass : Pass<"spmd-ring-attention", "::mlir::func::FuncOp"> {
+  let summary = "Attention over a ring of key/value blocks instead of gathered keys and values";
+  let description = [{
+    On local shapes (after --spmd-global-to-local). An attention whose
+    queries are split along their sequence dimension needs every key and
+    value: the partitioner gathers them (`spmd.all_gather` along the keys'
+    sequence dimension), and each device holds them whole. This pass finds
+    that attention, `softmax(f(q·k)) · v` with `f` elementwise ops on the
+    scores (a scale, a mask by `graph.select`, an additive bias) and the
+    softmax over the keys, with keys and values gathered along their
+    sequence dimension over the same axes in equal blocks, and computes it
+    blockwise over a ring instead: each device keeps its queries, scores
+    them against the key block it holds, folds the block into a running
+    maximum, sum and output (online softmax: the output is rescaled by
+    exp(old maximum - new maximum) whenever the maximum grows), and passes
+    its key and value blocks to the next device (`spmd.ring_shift`), n
+    steps for n devices. The masks and biases of `f` are cut to the block
+    at hand (`spmd.ring_block`); scalars broadcast to the scores are
+    rebuilt at the block's size. Each device then holds 1/n of the keys
+    and values instead of all of them; the bytes moved are the gathers'.
+    An attention that does not match (keys split unevenly, intermediate
+    values read elsewhere, as in a training step's backward pass) keeps
+    its gathers.
+  }];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect",
+                           "::tessel::graph::GraphDialect"];
+}
+
 def ReshardToCollectivesPass
     : Pass<"spmd-reshard-to-collectives", "::mlir::func::FuncOp"> {
   let summary = "Turn every spmd.reshard into a chain of collectives";
