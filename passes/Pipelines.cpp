@@ -40,12 +40,13 @@ void buildCollectivesPipeline(mlir::OpPassManager &manager) {
   functions.addPass(mlir::createCSEPass());
 }
 
-void buildPartitionPipeline(mlir::OpPassManager &manager) {
+void buildPartitionPipeline(mlir::OpPassManager &manager, bool ringAttention) {
   buildCollectivesPipeline(manager);
   manager.nest<mlir::func::FuncOp>().addPass(
       partition::createGlobalToLocalPass());
-  manager.nest<mlir::func::FuncOp>().addPass(
-      partition::createRingAttentionPass());
+  if (ringAttention)
+    manager.nest<mlir::func::FuncOp>().addPass(
+        partition::createRingAttentionPass());
 }
 
 void buildLoweringPipeline(mlir::OpPassManager &manager) {
@@ -77,7 +78,7 @@ void registerTesselPipelines() {
   mlir::PassPipelineRegistration<>(
       "tessel-partition-pipeline",
       "Collectives, then the program every device runs on local shapes",
-      buildPartitionPipeline);
+      [](mlir::OpPassManager &manager) { buildPartitionPipeline(manager); });
   mlir::PassPipelineRegistration<>(
       "tessel-lowering-pipeline",
       "Fuse elementwise ops and assign buffers, ready for export",

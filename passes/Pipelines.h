@@ -56,8 +56,10 @@ void buildAutoShardPipeline(mlir::OpPassManager &manager,
 /// reduce_scatters, drop no-op collectives and merge identical ones.
 void buildCollectivesPipeline(mlir::OpPassManager &manager);
 
-/// The collectives pipeline, then --spmd-global-to-local.
-void buildPartitionPipeline(mlir::OpPassManager &manager);
+/// The collectives pipeline, then --spmd-global-to-local, then (unless
+/// `ringAttention` is false) --spmd-ring-attention.
+void buildPartitionPipeline(mlir::OpPassManager &manager,
+                            bool ringAttention = true);
 
 /// canonicalize, cse, --graph-decompose-batch-norm, --graph-fuse-elementwise,
 /// --graph-assign-buffers.

@@ -166,6 +166,20 @@ static cl::opt<std::string> reportFlag(
              "timeline as the cost model (--device-profile) prices it, the "
              "memory curve against the budget, the collectives and why"),
     cl::value_desc("file.html"), cl::cat(tesselCategory));
+static cl::opt<tessel::ShardingOptions::RingAttention> ringAttentionFlag(
+    "ring-attention",
+    cl::desc("With the sequence of an attention split, keys and values "
+             "gathered whole or passed around a ring in blocks (each device "
+             "holding 1/n of them, for the same bytes)"),
+    cl::values(clEnumValN(tessel::ShardingOptions::RingAttention::Auto, "auto",
+                          "gathered, unless a device then needs more than "
+                          "--memory-budget (default: the profile's memory)"),
+               clEnumValN(tessel::ShardingOptions::RingAttention::Always,
+                          "always", "the ring wherever it applies"),
+               clEnumValN(tessel::ShardingOptions::RingAttention::Never,
+                          "never", "gathered")),
+    cl::init(tessel::ShardingOptions::RingAttention::Auto),
+    cl::cat(tesselCategory));
 static cl::opt<bool> explainCollectivesFlag(
     "explain-collectives",
     cl::desc("With a mesh: print each collective of the executable with why "
@@ -366,6 +380,7 @@ int main(int argc, char **argv) {
   sharding.autoSeconds = autoSeconds;
   sharding.explain = explainFlag;
   sharding.alternatives = alternativesFlag;
+  sharding.ringAttention = ringAttentionFlag;
   // The program --emit=mlir prints shows the shardings alone.
   sharding.origins = emit != Emit::Mlir;
   // Searches over a second say how they go, twice a second at most.

@@ -106,6 +106,10 @@ struct Model::State {
   std::optional<autoshard::AutoShardReport> report;
   report::ModuleLayouts layouts;
   bool hasMesh = false;
+  ShardingOptions::RingAttention ringAttention =
+      ShardingOptions::RingAttention::Auto;
+  /// Bytes per device above which Auto takes the ring.
+  int64_t ringBudget = 0;
 
   /// A failed step: its diagnostics, or `fallback` if it left none.
   absl::Status failure(const std::string &fallback = "compilation failed") {
@@ -323,6 +327,15 @@ absl::Status Model::shard(const ShardingOptions &options) {
   // training step's already, before its backward pass read them again).
   if (failed(viewFusedWeights(module)))
     return s.failure("cannot view the fused weights");
+  s.ringAttention = options.ringAttention;
+  s.ringBudget = options.memoryBudget;
+  if (s.ringBudget <= 0) {
+    absl::StatusOr<cost::CostModel> profile =
+        cost::CostModel::named(options.deviceProfile);
+    if (!profile.ok())
+      return profile.status();
+    s.ringBudget = profile->memoryBytes();
+  }
   // What --auto prices plans by (ZeRO's candidates and the search alike).
   std::optional<cost::CostModel> costModel;
   if (options.autoShard) {
@@ -414,7 +427,10 @@ absl::Status Model::insertCollectives() {
 }
 
 absl::Status Model::lower() {
-  if (state->hasMesh && failed(partitionForDevices(module())))
+  if (state->hasMesh &&
+      failed(partitionForDevices(module(),
+                                 state->ringAttention !=
+                                     ShardingOptions::RingAttention::Never)))
     return state->failure();
   if (failed(lowerForExecution(module())))
     return state->failure();
@@ -435,8 +451,25 @@ absl::StatusOr<Compiled> Model::compile() {
   bool hasParameters =
       (s.model.imported && s.model.imported->numParameters() > 0) ||
       !s.parameterFile.empty();
-  mlir::FailureOr<proto::Executable> executable =
-      compileToExecutable(module(), "");
+  mlir::FailureOr<proto::Executable> executable = mlir::failure();
+  if (s.hasMesh && s.ringAttention == ShardingOptions::RingAttention::Auto) {
+    // Gathered keys and values where they fit (on the host backend the
+    // ring's blockwise steps take longer than one softmax over whole
+    // rows: docs/design/partitioning.md), the ring where they do not.
+    mlir::OwningOpRef<mlir::ModuleOp> gathered = module().clone();
+    executable = compileToExecutable(*gathered, "", /*ringAttention=*/false);
+    if (failed(executable))
+      return s.failure();
+    int64_t largest = 0;
+    for (int device = 0; device < executable->programs_size(); ++device)
+      largest = std::max(largest, deviceBytes(*executable, device));
+    if (largest > s.ringBudget)
+      executable = compileToExecutable(module(), "", /*ringAttention=*/true);
+  } else {
+    executable = compileToExecutable(
+        module(), "",
+        s.ringAttention == ShardingOptions::RingAttention::Always);
+  }
   if (failed(executable))
     return s.failure();
   if (executable->parameters_size() > 0 && !hasParameters)

@@ -107,6 +107,14 @@ struct ShardingOptions {
   /// IR from the plan to the collectives (spmd.origins), then in the
   /// executable's reasons.
   bool origins = true;
+  /// An attention whose queries are split along the sequence can run over
+  /// a ring of key/value blocks (--spmd-ring-attention: each device holds
+  /// 1/n of the keys and values, for the same bytes) rather than on keys
+  /// and values gathered whole. Auto: gathered, unless a device's program
+  /// with the gathers needs more than memoryBudget (or the profile's
+  /// memory); then the ring.
+  enum class RingAttention { Auto, Always, Never };
+  RingAttention ringAttention = RingAttention::Auto;
 };
 
 /// A training step (Model::train): empty loss, none.

@@ -140,12 +140,16 @@ void stripShardings(mlir::ModuleOp module) {
 
 } // namespace
 
-mlir::LogicalResult partitionForDevices(mlir::ModuleOp module) {
-  return runPipeline(module, buildPartitionPipeline);
+mlir::LogicalResult partitionForDevices(mlir::ModuleOp module,
+                                        bool ringAttention) {
+  return runPipeline(module, [&](mlir::OpPassManager &manager) {
+    buildPartitionPipeline(manager, ringAttention);
+  });
 }
 
 mlir::FailureOr<proto::Executable>
-compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
+compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile,
+                    bool ringAttention) {
   int64_t devices = 0;
   for (spmd::MeshOp mesh : module.getOps<spmd::MeshOp>())
     devices = std::max(devices, mesh.getMesh().numDevices());
@@ -160,7 +164,7 @@ compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile) {
       return mlir::failure();
     reference = std::move(*compiled);
   }
-  if (devices > 0 && mlir::failed(partitionForDevices(module)))
+  if (devices > 0 && mlir::failed(partitionForDevices(module, ringAttention)))
     return mlir::failure();
   if (mlir::failed(lowerForExecution(module)))
     return mlir::failure();

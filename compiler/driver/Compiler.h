@@ -49,7 +49,8 @@ mlir::LogicalResult insertCollectives(mlir::ModuleOp module);
 
 /// insertCollectives, then --spmd-global-to-local: the program every
 /// device of the mesh runs, on local shapes.
-mlir::LogicalResult partitionForDevices(mlir::ModuleOp module);
+mlir::LogicalResult partitionForDevices(mlir::ModuleOp module,
+                                        bool ringAttention = true);
 
 /// The collectives of a module after insertCollectives (global shapes),
 /// counted as runtime/Executable.h counts an executable's; all_slice, which
@@ -65,9 +66,10 @@ mlir::LogicalResult lowerForExecution(mlir::ModuleOp module);
 /// executable records for its parameters (relative to the executable). A
 /// module with a mesh (after propagation) is partitioned first into one
 /// program per device, and carries the single-device program as its
-/// reference.
+/// reference; `ringAttention` as partitionForDevices takes it.
 mlir::FailureOr<proto::Executable>
-compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile);
+compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile,
+                    bool ringAttention = true);
 
 } // namespace tessel
 

@@ -438,16 +438,16 @@ def conv_bench(out_dir):
         export(model, name, [x], ["x"], {}, 13, out_dir)
 
 
-def bench_gpt2(layers, width, vocab):
+def bench_gpt2(layers, width, vocab, positions=128):
     """The benchmarks' GPT-2-style model; the same seed gives the same weights."""
     torch.manual_seed(0)
     return Gpt2(vocab=vocab, width=width, heads=width // 64, layers=layers,
-                max_positions=128).eval()
+                max_positions=positions).eval()
 
 
-def gpt2_bench(out_dir, layers, width, vocab):
+def gpt2_bench(out_dir, layers, width, vocab, positions=128):
     os.makedirs(out_dir, exist_ok=True)
-    model = bench_gpt2(layers, width, vocab)
+    model = bench_gpt2(layers, width, vocab, positions)
     path = os.path.join(out_dir, "gpt2_bench.onnx")
     ids = torch.zeros(1, 128, dtype=torch.long)
     # Exports over 2 GB write one external file per tensor; the model is
@@ -501,11 +501,14 @@ def main():
     parser.add_argument("--hidden", type=int, default=1024)
     parser.add_argument("--experts", type=int, default=8)
     parser.add_argument("--layers", type=int, default=48)
+    parser.add_argument("--positions", type=int, default=128,
+                        help="--gpt2-bench: the longest sequence")
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=1024)
     args = parser.parse_args()
     if args.gpt2_bench:
-        gpt2_bench(args.gpt2_bench, args.layers, args.width, args.vocab)
+        gpt2_bench(args.gpt2_bench, args.layers, args.width, args.vocab,
+                   args.positions)
     elif args.experts_bench:
         experts_bench(args.experts_bench, args.groups, args.tokens, args.width,
                       args.hidden, args.experts)
