@@ -38,8 +38,8 @@ struct Gathered {
 };
 
 /// `value` as made by an all_gather along exactly one dimension, whose
-/// operand is that dimension's equal blocks (an uneven split leaves the
-/// gather: its last block would carry padding into the ring).
+/// operand is one of `devices` blocks of that dimension (the last ones
+/// may reach into padding: an uneven split).
 std::optional<Gathered> gatheredAlongOneDim(Value value, int64_t devices) {
   auto gather = value.getDefiningOp<spmd::AllGatherOp>();
   if (!gather)
@@ -59,7 +59,7 @@ std::optional<Gathered> gatheredAlongOneDim(Value value, int64_t devices) {
     return std::nullopt;
   int64_t whole = typeOf(gather.getResult()).getDimSize(found.dim);
   int64_t block = typeOf(gather.getInput()).getDimSize(found.dim);
-  if (devices > 0 && block * devices != whole)
+  if (devices > 0 && block * devices < whole)
     return std::nullopt;
   return found;
 }
@@ -177,6 +177,12 @@ std::optional<Attention> match(graph::SoftmaxOp softmax) {
       !gatheredAlongOneDim(scores.getRhs(), found.devices) ||
       !gatheredAlongOneDim(found.out.getRhs(), found.devices))
     return std::nullopt;
+  // Uneven: the padding of each block is zeroed by its layout.
+  int64_t block = typeOf(keys->gather.getInput()).getDimSize(keys->dim);
+  if (block * found.devices != typeOf(scores.getRhs()).getDimSize(keys->dim) &&
+      (!spmd::getSharding(keys->gather.getInput()) ||
+       !spmd::getSharding(values->gather.getInput())))
+    return std::nullopt;
   found.keys = *keys;
   found.values = *values;
   return found;
@@ -192,7 +198,12 @@ void rewrite(Attention attention) {
   graph::GraphBuilder g(builder, loc);
   RankedTensorType scoresType = typeOf(attention.softmax.getResult());
   int64_t rank = scoresType.getRank(), n = attention.devices;
-  int64_t block = scoresType.getDimSize(rank - 1) / n;
+  int64_t whole = scoresType.getDimSize(rank - 1);
+  int64_t block =
+      typeOf(attention.keys.gather.getInput()).getDimSize(attention.keys.dim);
+  // An uneven split: the last blocks reach past the keys' end into
+  // padding, which the ring carries like any row.
+  bool uneven = block * n != whole;
   llvm::SmallVector<int64_t> blockShape(scoresType.getShape());
   blockShape.back() = block;
   RankedTensorType blockType = scoresType.clone(blockShape);
@@ -211,6 +222,49 @@ void rewrite(Attention attention) {
         .getResult();
   };
 
+  // `x` with its dimension `dim` (the keys') padded to n whole blocks;
+  // what the padding holds does not matter: those columns are masked.
+  auto padToBlocks = [&](Value x, int64_t dim) -> Value {
+    if (!uneven)
+      return x;
+    RankedTensorType type = typeOf(x);
+    llvm::SmallVector<int64_t> low(type.getRank(), 0), high(type.getRank(), 0),
+        interior(type.getRank(), 0);
+    high[dim] = block * n - type.getDimSize(dim);
+    llvm::SmallVector<int64_t> shape(type.getShape());
+    shape[dim] = block * n;
+    return graph::PadOp::create(
+        builder, loc, type.clone(shape), x, builder.getDenseI64ArrayAttr(low),
+        builder.getDenseI64ArrayAttr(high),
+        builder.getDenseI64ArrayAttr(interior), builder.getF64FloatAttr(0.0));
+  };
+  // A block of keys or values with its padding rows zero (they may hold
+  // anything, and 0 * NaN is NaN in p·v).
+  auto zeroPadding = [&](Value local, const Gathered &gathered) -> Value {
+    if (!uneven)
+      return local;
+    spmd::ShardingAttr sharding = spmd::getSharding(local);
+    mlir::FailureOr<spmd::MeshAttr> mesh =
+        spmd::lookupMesh(attention.out, attention.mesh);
+    RankedTensorType type = typeOf(local);
+    llvm::SmallVector<int64_t> global(type.getShape());
+    for (auto [d, dim] : llvm::enumerate(sharding.getDims()))
+      global[d] *= dim.numParts(*mesh);
+    global[gathered.dim] = whole;
+    return spmd::MaskPaddingOp::create(builder, loc, local,
+                                       builder.getF64FloatAttr(0.0), sharding,
+                                       builder.getDenseI64ArrayAttr(global));
+  };
+  // Which of the n * block key positions are keys (uneven splits only).
+  Value isKey;
+  if (uneven) {
+    llvm::SmallVector<bool> flags;
+    for (int64_t i = 0; i < block * n; ++i)
+      flags.push_back(i < whole);
+    auto type = RankedTensorType::get({block * n}, builder.getI1Type());
+    isKey = graph::ConstantOp::create(
+        builder, loc, mlir::DenseElementsAttr::get(type, flags));
+  }
   // A side operand of the score ops for step `step`: broadcasts that do
   // not reach the keys' dimension are rebuilt at the block's size; anything
   // else is cut to the block's columns.
@@ -228,6 +282,7 @@ void rewrite(Attention attention) {
             builder, loc, typeOf(side).clone(blockShape), source, dims);
       llvm::SmallVector<int64_t> cut(typeOf(source).getShape());
       cut[sourceDim] = block;
+      source = padToBlocks(source, sourceDim);
       Value part = spmd::RingBlockOp::create(
           builder, loc, typeOf(source).clone(cut), source, attention.mesh, axes,
           builder.getI64IntegerAttr(sourceDim),
@@ -236,13 +291,14 @@ void rewrite(Attention attention) {
           builder, loc, typeOf(side).clone(blockShape), part, dims);
     }
     return spmd::RingBlockOp::create(
-        builder, loc, typeOf(side).clone(blockShape), side, attention.mesh,
-        axes, builder.getI64IntegerAttr(rank - 1),
-        builder.getI64IntegerAttr(step));
+        builder, loc, typeOf(side).clone(blockShape),
+        padToBlocks(side, rank - 1), attention.mesh, axes,
+        builder.getI64IntegerAttr(rank - 1), builder.getI64IntegerAttr(step));
   };
 
-  Value keys = attention.keys.gather.getInput();
-  Value values = attention.values.gather.getInput();
+  Value keys = zeroPadding(attention.keys.gather.getInput(), attention.keys);
+  Value values =
+      zeroPadding(attention.values.gather.getInput(), attention.values);
   Value maximum, sum, accumulated;
   for (int64_t step = 0; step < n; ++step) {
     if (step > 0) {
@@ -267,6 +323,20 @@ void rewrite(Attention attention) {
       clone->getResult(0).setType(blockType);
       previous = op->getResult(0);
       current = clone->getResult(0);
+    }
+    if (uneven) {
+      // The padding's columns out, as masked ones.
+      Value blockIsKey = spmd::RingBlockOp::create(
+          builder, loc, RankedTensorType::get({block}, builder.getI1Type()),
+          isKey, attention.mesh, axes, builder.getI64IntegerAttr(0),
+          builder.getI64IntegerAttr(step));
+      Value keep = graph::BroadcastInDimOp::create(
+          builder, loc, blockType.clone(builder.getI1Type()), blockIsKey,
+          llvm::ArrayRef<int64_t>{rank - 1});
+      current =
+          g.select(keep, current,
+                   g.spread(scalar(-std::numeric_limits<double>::infinity()),
+                            blockType));
     }
     // Online softmax: the running maximum starts at the lowest finite
     // value, so that a row masked out of a whole block never computes

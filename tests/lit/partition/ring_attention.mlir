@@ -79,17 +79,28 @@ func.func @probabilities_kept(%q: tensor<4x8xf32>, %k: tensor<4x8xf32>, %v: tens
 
 // -----
 
-// Keys gathered unevenly (10 rows over 4 devices, blocks of 3): the last
-// block would carry padding around the ring; the gathers stay.
+// Keys gathered unevenly (10 rows over 4 devices, blocks of 3): the
+// blocks' padding rows are zeroed by their layout, the key dimension of
+// the bias is padded to 12 and cut per step, and the padding columns are
+// masked out like masked keys.
 spmd.mesh @m = <["x"=4]>
 // CHECK-LABEL: func.func @uneven
-func.func @uneven(%q: tensor<3x8xf32>, %k: tensor<3x8xf32>, %v: tensor<3x8xf32>) -> tensor<3x8xf32> {
-  // CHECK: spmd.all_gather
-  // CHECK-NOT: spmd.ring_shift
+func.func @uneven(%q: tensor<3x8xf32>, %k: tensor<3x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}, %v: tensor<3x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>}, %bias: tensor<3x10xf32>) -> tensor<3x8xf32> {
+  // CHECK-NOT: spmd.all_gather
+  // CHECK: %[[ISKEY:.*]] = graph.constant dense<[true, true, true, true, true, true, true, true, true, true, false, false]>
+  // CHECK: %[[K:.*]] = spmd.mask_padding %arg1, 0.000000e+00 <@m, [{"x"}, {}]>, global = [10, 8]
+  // CHECK: %[[V:.*]] = spmd.mask_padding %arg2, 0.000000e+00 <@m, [{"x"}, {}]>, global = [10, 8]
+  // CHECK: graph.dot_general %arg0, %[[K]]
+  // CHECK: %[[PADDED:.*]] = graph.pad %arg3 {{.*}} : (tensor<3x10xf32>) -> tensor<3x12xf32>
+  // CHECK: spmd.ring_block %[[PADDED]] @m ["x"] dim = 1, shift = 0 : tensor<3x12xf32> -> tensor<3x3xf32>
+  // CHECK: spmd.ring_block %[[ISKEY]] @m ["x"] dim = 0, shift = 0 : tensor<12xi1> -> tensor<3xi1>
+  // CHECK: graph.select
+  // CHECK-COUNT-3: spmd.ring_shift %{{.*}} @m ["x"] shift = 1 : tensor<3x8xf32>
   %kf = spmd.all_gather %k {gathering_axes = [["x"], []], out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<3x8xf32> -> tensor<10x8xf32>
   %vf = spmd.all_gather %v {gathering_axes = [["x"], []], out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<3x8xf32> -> tensor<10x8xf32>
   %s = graph.dot_general %q, %kf, batching_dims = [] x [], contracting_dims = [1] x [1] : (tensor<3x8xf32>, tensor<10x8xf32>) -> tensor<3x10xf32>
-  %p = graph.softmax %s, dim = 1 : tensor<3x10xf32>
+  %b = graph.add %s, %bias : tensor<3x10xf32>
+  %p = graph.softmax %b, dim = 1 : tensor<3x10xf32>
   %o = graph.dot_general %p, %vf, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<3x10xf32>, tensor<10x8xf32>) -> tensor<3x8xf32>
   return %o : tensor<3x8xf32>
 }
