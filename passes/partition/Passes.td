@@ -65,7 +65,7 @@ def RingAttentionPass : Pass<"spmd-ring-attention", "::mlir::func::FuncOp"> {
     that attention, `softmax(f(q·k)) · v` with `f` elementwise ops on the
     scores (a scale, a mask by `graph.select`, an additive bias) and the
     softmax over the keys, with keys and values gathered along their
-    sequence dimension over the same axes in equal blocks, and computes it
+    sequence dimension over the same axes, and computes it
     blockwise over a ring instead: each device keeps its queries, scores
     them against the key block it holds, folds the block into a running
     maximum, sum and output (online softmax: the output is rescaled by
@@ -73,11 +73,13 @@ def RingAttentionPass : Pass<"spmd-ring-attention", "::mlir::func::FuncOp"> {
     its key and value blocks to the next device (`spmd.ring_shift`), n
     steps for n devices. The masks and biases of `f` are cut to the block
     at hand (`spmd.ring_block`); scalars broadcast to the scores are
-    rebuilt at the block's size. Each device then holds 1/n of the keys
-    and values instead of all of them; the bytes moved are the gathers'.
-    An attention that does not match (keys split unevenly, intermediate
-    values read elsewhere, as in a training step's backward pass) keeps
-    its gathers.
+    rebuilt at the block's size. Uneven splits: each block's padding rows
+    are zeroed (`spmd.mask_padding`) before they travel, masks and biases
+    are padded to n whole blocks, and the padding's columns are masked
+    out. Each device then holds 1/n of the keys and values instead of
+    all of them; the bytes moved are the gathers'. An attention whose
+    intermediate values are read elsewhere (a training step's backward
+    pass reads the probabilities) keeps its gathers.
   }];
   let dependentDialects = ["::tessel::spmd::SpmdDialect",
                            "::tessel::graph::GraphDialect"];
