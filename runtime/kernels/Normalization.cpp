@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -26,7 +27,19 @@ struct ReducePlan : KernelState {
   ReduceKind op;
   std::vector<int64_t> offsets;
   Shape keptDims, keptStrides;
+  /// The reduced dimensions are the innermost ones: output o reduces the
+  /// contiguous elements [o * count, (o + 1) * count).
+  bool innermost = false;
 };
+
+/// `row`'s `count` floats reduced by `K` in the generic path's order (a
+/// double accumulator), without its per-element type dispatch.
+template <ReduceKind K> double reduceRow(const float *row, int64_t count) {
+  double acc = reduceStart<double>(K);
+  for (int64_t i = 0; i < count; ++i)
+    acc = reduceStep<double>(K, acc, static_cast<double>(row[i]));
+  return reduceFinish(K, acc, count);
+}
 
 absl::Status planReduce(const KernelContext &context, ReducePlan &plan) {
   absl::StatusOr<std::vector<int64_t>> dims = context.getInts("dimensions");
@@ -55,6 +68,11 @@ absl::Status planReduce(const KernelContext &context, ReducePlan &plan) {
         expanded.push_back(offset + i * strides[d]);
     plan.offsets.swap(expanded);
   }
+  int64_t firstReduced = in.rank();
+  while (firstReduced > 0 && reduced[firstReduced - 1])
+    --firstReduced;
+  plan.innermost = std::count(reduced.begin(), reduced.end(), true) ==
+                   in.rank() - firstReduced;
   return absl::OkStatus();
 }
 
@@ -76,6 +94,34 @@ absl::Status reduceKernel(KernelContext &context) {
   ReduceKind op = plan.op;
   int64_t count = offsets.size();
   bool isFloat = isFloatType(in.type);
+  if (plan.innermost && in.type == proto::F32 && out.type == proto::F32) {
+    auto rows = [&](auto reduceOne) {
+      const float *data = static_cast<const float *>(in.data);
+      float *result = static_cast<float *>(out.data);
+      context.pool.parallelFor(
+          out.numElements(), 16, [&](int64_t first, int64_t last) {
+            for (int64_t o = first; o < last; ++o)
+              result[o] =
+                  static_cast<float>(reduceOne(data + o * count, count));
+          });
+    };
+    switch (op) {
+    case ReduceKind::Sum:
+      rows(reduceRow<ReduceKind::Sum>);
+      return absl::OkStatus();
+    case ReduceKind::Max:
+      rows(reduceRow<ReduceKind::Max>);
+      return absl::OkStatus();
+    case ReduceKind::Min:
+      rows(reduceRow<ReduceKind::Min>);
+      return absl::OkStatus();
+    case ReduceKind::Mean:
+      rows(reduceRow<ReduceKind::Mean>);
+      return absl::OkStatus();
+    default:
+      break;
+    }
+  }
   context.pool.parallelFor(
       out.numElements(), 64, [&](int64_t first, int64_t last) {
         Shape coordinates;
