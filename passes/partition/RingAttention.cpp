@@ -302,10 +302,14 @@ void rewrite(Attention attention) {
   Value maximum, sum, accumulated;
   for (int64_t step = 0; step < n; ++step) {
     if (step > 0) {
-      keys = spmd::RingShiftOp::create(builder, loc, keys, attention.mesh, axes,
+      // At the gathers' locations: their reasons (why the attention needs
+      // every key) are the shifts' (--explain-collectives).
+      keys = spmd::RingShiftOp::create(builder, attention.keys.gather.getLoc(),
+                                       keys, attention.mesh, axes,
                                        builder.getI64IntegerAttr(1));
-      values = spmd::RingShiftOp::create(builder, loc, values, attention.mesh,
-                                         axes, builder.getI64IntegerAttr(1));
+      values = spmd::RingShiftOp::create(
+          builder, attention.values.gather.getLoc(), values, attention.mesh,
+          axes, builder.getI64IntegerAttr(1));
     }
     mlir::IRMapping mapping;
     mapping.map(attention.scores.getRhs(), keys);
