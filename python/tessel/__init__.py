@@ -415,7 +415,7 @@ def _plan_arguments(plan: Plan):
 def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
              auto_seconds, device_profile, memory_budget, explain,
              alternatives, threads, loss, optimizer, frozen,
-             batch_norm) -> Executable:
+             batch_norm, ring_attention) -> Executable:
     shapes = {}
     for name, dims in (input_shapes or {}).items():
         try:
@@ -437,7 +437,8 @@ def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
                         bool(auto), float(auto_seconds), device_profile,
                         int(memory_budget or 0), explain or "",
                         int(alternatives or 0), int(threads), loss or "", optimizer or "",
-                        list(frozen or ()), batch_norm or "eval"))
+                        list(frozen or ()), batch_norm or "eval",
+                        ring_attention))
 
 
 def compile(model: Model,
@@ -454,7 +455,8 @@ def compile(model: Model,
             loss: Optional[str] = None,
             optimizer: Optional[str] = None,
             frozen: Sequence[str] = (),
-            batch_norm: str = "eval") -> Executable:
+            batch_norm: str = "eval",
+            ring_attention: str = "auto") -> Executable:
     """Compiles `model` for `mesh`.
 
     model: a path (.onnx or .mlir), the bytes of an ONNX model, or an
@@ -482,6 +484,11 @@ def compile(model: Model,
       statistics and updates the running ones (torch's model.train()),
       "eval" (the default) with the running ones. Executable.step() then
       trains.
+    ring_attention: with an attention's sequence split, "always" passes
+      keys and values around a ring of devices in blocks (each holds 1/n
+      of them), "never" gathers them whole, "auto" gathers them unless a
+      device then needs more than memory_budget (tessel-compile
+      --ring-attention).
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         kind, data = "onnx", bytes(model)
@@ -495,7 +502,8 @@ def compile(model: Model,
             f"{type(model).__name__}")
     return _compile(kind, data, input_shapes, mesh, plan, auto, auto_seconds,
                     device_profile, memory_budget, explain, alternatives,
-                    threads, loss, optimizer, frozen, batch_norm)
+                    threads, loss, optimizer, frozen, batch_norm,
+                    ring_attention)
 
 
 def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
@@ -508,12 +516,13 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
                 loss: Optional[str] = None,
                 optimizer: Optional[str] = None,
                 frozen: Sequence[str] = (),
-                batch_norm: str = "eval") -> Executable:
+                batch_norm: str = "eval",
+                ring_attention: str = "auto") -> Executable:
     """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
     return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
                     auto_seconds, device_profile, memory_budget, explain,
                     alternatives, threads, loss, optimizer, frozen,
-                    batch_norm)
+                    batch_norm, ring_attention)
 
 
 def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,

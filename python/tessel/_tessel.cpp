@@ -442,15 +442,17 @@ private:
   std::unique_ptr<LoadedExecutable> loaded;
 };
 
-std::unique_ptr<Executable> compileModel(
-    const std::string &kind, const py::bytes &data,
-    const std::map<std::string, std::vector<int64_t>> &inputShapes,
-    const std::string &mesh, const std::string &planText,
-    const std::vector<std::pair<std::string, std::string>> &specs,
-    bool autoShard, double autoSeconds, const std::string &deviceProfile,
-    int64_t memoryBudget, const std::string &explain, int alternatives,
-    int threads, const std::string &loss, const std::string &optimizer,
-    const std::vector<std::string> &frozen, const std::string &batchNorm) {
+std::unique_ptr<Executable>
+compileModel(const std::string &kind, const py::bytes &data,
+             const std::map<std::string, std::vector<int64_t>> &inputShapes,
+             const std::string &mesh, const std::string &planText,
+             const std::vector<std::pair<std::string, std::string>> &specs,
+             bool autoShard, double autoSeconds,
+             const std::string &deviceProfile, int64_t memoryBudget,
+             const std::string &explain, int alternatives, int threads,
+             const std::string &loss, const std::string &optimizer,
+             const std::vector<std::string> &frozen,
+             const std::string &batchNorm, const std::string &ringAttention) {
   std::string contents = data;
   ModelSource source = kind == "file"   ? ModelSource::file(contents)
                        : kind == "onnx" ? ModelSource::onnx(contents)
@@ -475,6 +477,15 @@ std::unique_ptr<Executable> compileModel(
   options.sharding.memoryBudget = memoryBudget;
   options.sharding.explain = explain;
   options.sharding.alternatives = alternatives;
+  if (ringAttention == "auto")
+    options.sharding.ringAttention = ShardingOptions::RingAttention::Auto;
+  else if (ringAttention == "always")
+    options.sharding.ringAttention = ShardingOptions::RingAttention::Always;
+  else if (ringAttention == "never")
+    options.sharding.ringAttention = ShardingOptions::RingAttention::Never;
+  else
+    throw Error("ring_attention is 'auto', 'always' or 'never', got '" +
+                ringAttention + "'");
   options.training = {loss, optimizer, frozen, batchNorm};
   absl::StatusOr<Compiled> compiled;
   {

@@ -207,6 +207,8 @@ def test_bad_input_raises(tmp_path):
     with pytest.raises(TesselError, match="not a size"):
         tessel.compile(MLP, input_shapes=SHAPES, mesh={"x": 2}, auto=True,
                        memory_budget="lots")
+    with pytest.raises(TesselError, match="ring_attention is 'auto'"):
+        tessel.compile(MLP, input_shapes=SHAPES, ring_attention="sometimes")
     with pytest.raises(TesselError, match="model is a path"):
         tessel.compile(42)
     with pytest.raises(TesselError, match="broken.mlir|error"):
@@ -242,3 +244,22 @@ def test_two_threads_compile_and_run():
     for index in (0, 1):
         np.testing.assert_allclose(results[index], EXPECTED, rtol=1e-4,
                                    atol=1e-5)
+
+
+def test_ring_attention_is_a_choice():
+    """GPT-2 with its sequence split over 4 devices: keys and values
+    gathered by default, passed around a ring with "always"; both give the
+    single device's numbers (torch's)."""
+    gpt2 = os.path.join(MODELS, "gpt2", "model.onnx")
+    ids = np.load(os.path.join(MODELS, "gpt2", "ids.npy"))
+    expected = np.load(os.path.join(MODELS, "gpt2", "output.npy"))
+    kinds = {}
+    for choice in ("auto", "always", "never"):
+        executable = tessel.compile(gpt2, input_shapes={"ids": [2, 16]},
+                                    mesh={"x": 4}, plan={"ids": P(None, "x")},
+                                    ring_attention=choice)
+        np.testing.assert_allclose(executable(ids), expected, rtol=1e-4,
+                                   atol=1e-4)
+        kinds[choice] = {c.kind for c in executable.collectives}
+    assert kinds["always"] == {"collective_permute"}
+    assert kinds["auto"] == kinds["never"] == {"all_gather"}

@@ -23,7 +23,6 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/ElementType.h"
 #include "runtime/Executable.h"
-#include "runtime/Executable.h"
 #include "runtime/host/HostBackend.h"
 
 struct tessel_status {
@@ -283,6 +282,24 @@ tessel_status *tessel_options_set_memory_budget(tessel_options *options,
     return invalid(
         absl::StrCat("tessel_options_set_memory_budget: ", bytes, " bytes"));
   options->options.sharding.memoryBudget = bytes;
+  return nullptr;
+}
+
+tessel_status *tessel_options_set_ring_attention(tessel_options *options,
+                                                 const char *mode) {
+  if (!options || !mode)
+    return invalid("tessel_options_set_ring_attention: NULL argument");
+  std::string name = mode;
+  using Ring = tessel::ShardingOptions::RingAttention;
+  if (name == "auto")
+    options->options.sharding.ringAttention = Ring::Auto;
+  else if (name == "always")
+    options->options.sharding.ringAttention = Ring::Always;
+  else if (name == "never")
+    options->options.sharding.ringAttention = Ring::Never;
+  else
+    return invalid(absl::StrCat("tessel_options_set_ring_attention: '", name,
+                                "' is not auto, always or never"));
   return nullptr;
 }
 

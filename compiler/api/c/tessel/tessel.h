@@ -159,6 +159,12 @@ tessel_options_set_device_profile(tessel_options *, const char *profile);
 /* Bytes per device that auto's plan must fit in; 0: the profile's. */
 TESSEL_EXPORT tessel_status *
 tessel_options_set_memory_budget(tessel_options *, int64_t bytes);
+/* With an attention's sequence split: "always" passes keys and values
+ * around a ring of devices in blocks (each holds 1/n of them), "never"
+ * gathers them whole, "auto" (the default) gathers them unless a device
+ * then needs more than the memory budget. */
+TESSEL_EXPORT tessel_status *
+tessel_options_set_ring_attention(tessel_options *, const char *mode);
 /* Compiles one training step instead of the forward pass (as
  * tessel-compile --train): `loss` "cross_entropy:logits,labels" or
  * "mse:y,target", `optimizer` "sgd:lr=0.1", "momentum:...", "adam:...",

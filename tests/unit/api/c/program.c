@@ -282,6 +282,11 @@ int main(int argc, char **argv) {
   status = tessel_options_set_memory_budget(options, -5);
   CHECK(status != NULL, "a negative memory budget accepted");
   tessel_status_free(status);
+  status = tessel_options_set_ring_attention(options, "sometimes");
+  CHECK(status && strstr(tessel_status_message(status), "'sometimes'"),
+        "an unknown ring attention mode accepted");
+  tessel_status_free(status);
+  ok(tessel_options_set_ring_attention(options, "always"), "ring attention");
   status = tessel_runner_create(NULL, 0, NULL);
   CHECK(status != NULL, "NULL arguments accepted");
   tessel_status_free(status);
