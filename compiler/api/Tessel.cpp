@@ -493,6 +493,17 @@ absl::StatusOr<Compiled> Model::compile() {
   return compiled;
 }
 
+std::optional<ShardingOptions::RingAttention>
+ShardingOptions::ringAttentionNamed(const std::string &name) {
+  if (name == "auto")
+    return RingAttention::Auto;
+  if (name == "always")
+    return RingAttention::Always;
+  if (name == "never")
+    return RingAttention::Never;
+  return std::nullopt;
+}
+
 std::string Compiled::planText() const { return formatPlan(plan_, planNotes_); }
 
 std::vector<CollectiveCount> Compiled::collectives() const {

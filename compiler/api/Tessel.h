@@ -115,6 +115,9 @@ struct ShardingOptions {
   /// memory); then the ring.
   enum class RingAttention { Auto, Always, Never };
   RingAttention ringAttention = RingAttention::Auto;
+  /// "auto", "always" or "never" (the APIs' names); nullopt for another.
+  static std::optional<RingAttention>
+  ringAttentionNamed(const std::string &name);
 };
 
 /// A training step (Model::train): empty loss, none.

@@ -477,15 +477,12 @@ compileModel(const std::string &kind, const py::bytes &data,
   options.sharding.memoryBudget = memoryBudget;
   options.sharding.explain = explain;
   options.sharding.alternatives = alternatives;
-  if (ringAttention == "auto")
-    options.sharding.ringAttention = ShardingOptions::RingAttention::Auto;
-  else if (ringAttention == "always")
-    options.sharding.ringAttention = ShardingOptions::RingAttention::Always;
-  else if (ringAttention == "never")
-    options.sharding.ringAttention = ShardingOptions::RingAttention::Never;
-  else
+  std::optional<ShardingOptions::RingAttention> ring =
+      ShardingOptions::ringAttentionNamed(ringAttention);
+  if (!ring)
     throw Error("ring_attention is 'auto', 'always' or 'never', got '" +
                 ringAttention + "'");
+  options.sharding.ringAttention = *ring;
   options.training = {loss, optimizer, frozen, batchNorm};
   absl::StatusOr<Compiled> compiled;
   {

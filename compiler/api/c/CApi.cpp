@@ -289,17 +289,12 @@ tessel_status *tessel_options_set_ring_attention(tessel_options *options,
                                                  const char *mode) {
   if (!options || !mode)
     return invalid("tessel_options_set_ring_attention: NULL argument");
-  std::string name = mode;
-  using Ring = tessel::ShardingOptions::RingAttention;
-  if (name == "auto")
-    options->options.sharding.ringAttention = Ring::Auto;
-  else if (name == "always")
-    options->options.sharding.ringAttention = Ring::Always;
-  else if (name == "never")
-    options->options.sharding.ringAttention = Ring::Never;
-  else
-    return invalid(absl::StrCat("tessel_options_set_ring_attention: '", name,
+  std::optional<tessel::ShardingOptions::RingAttention> ring =
+      tessel::ShardingOptions::ringAttentionNamed(mode);
+  if (!ring)
+    return invalid(absl::StrCat("tessel_options_set_ring_attention: '", mode,
                                 "' is not auto, always or never"));
+  options->options.sharding.ringAttention = *ring;
   return nullptr;
 }
 
