@@ -108,8 +108,10 @@ struct Model::State {
   bool hasMesh = false;
   ShardingOptions::RingAttention ringAttention =
       ShardingOptions::RingAttention::Auto;
-  /// Bytes per device above which Auto takes the ring.
-  int64_t ringBudget = 0;
+  /// What Auto's ring is chosen against: the memory budget (0: the
+  /// profile's memory).
+  int64_t memoryBudget = 0;
+  std::string deviceProfile = "host";
 
   /// A failed step: its diagnostics, or `fallback` if it left none.
   absl::Status failure(const std::string &fallback = "compilation failed") {
@@ -328,14 +330,8 @@ absl::Status Model::shard(const ShardingOptions &options) {
   if (failed(viewFusedWeights(module)))
     return s.failure("cannot view the fused weights");
   s.ringAttention = options.ringAttention;
-  s.ringBudget = options.memoryBudget;
-  if (s.ringBudget <= 0) {
-    absl::StatusOr<cost::CostModel> profile =
-        cost::CostModel::named(options.deviceProfile);
-    if (!profile.ok())
-      return profile.status();
-    s.ringBudget = profile->memoryBytes();
-  }
+  s.memoryBudget = options.memoryBudget;
+  s.deviceProfile = options.deviceProfile;
   // What --auto prices plans by (ZeRO's candidates and the search alike).
   std::optional<cost::CostModel> costModel;
   if (options.autoShard) {
@@ -463,7 +459,15 @@ absl::StatusOr<Compiled> Model::compile() {
     int64_t largest = 0;
     for (int device = 0; device < executable->programs_size(); ++device)
       largest = std::max(largest, deviceBytes(*executable, device));
-    if (largest > s.ringBudget)
+    int64_t budget = s.memoryBudget;
+    if (budget <= 0) {
+      absl::StatusOr<cost::CostModel> profile =
+          cost::CostModel::named(s.deviceProfile);
+      if (!profile.ok())
+        return profile.status();
+      budget = profile->memoryBytes();
+    }
+    if (largest > budget)
       executable = compileToExecutable(module(), "", /*ringAttention=*/true);
   } else {
     executable = compileToExecutable(

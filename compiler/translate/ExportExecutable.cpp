@@ -17,6 +17,7 @@ namespace {
 using mlir::failure;
 using mlir::LogicalResult;
 using mlir::success;
+using spmd::namesOf;
 
 std::optional<proto::ElementType> elementTypeOf(mlir::Type type) {
   mlir::Type element =
@@ -113,13 +114,6 @@ std::vector<std::vector<std::string>> axesOf(spmd::ShardingAttr sharding,
       for (spmd::AxisRefAttr axis : dim.getAxes())
         dims[d].push_back(spmd::axisName(axis));
   return dims;
-}
-
-std::vector<std::string> namesOf(mlir::ArrayAttr names) {
-  std::vector<std::string> result;
-  for (mlir::Attribute name : names)
-    result.push_back(mlir::cast<mlir::StringAttr>(name).str());
-  return result;
 }
 
 /// Where the program runs: one device of a mesh, or a single device.
@@ -412,52 +406,45 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
   auto inType = mlir::cast<mlir::RankedTensorType>(op->getOperand(0).getType());
   auto outType = mlir::cast<mlir::RankedTensorType>(op->getResult(0).getType());
   auto &attributes = *instruction.mutable_attributes();
-  // Each device's coordinate along a ring's axes (which may be sub-axes).
+  // Each device's coordinate along a ring's axes.
   auto ringCoordinates = [&](mlir::ArrayAttr names) {
-    llvm::SmallVector<spmd::AxisRefAttr> axes;
-    for (const std::string &name : namesOf(names))
-      axes.push_back(spmd::parseAxisName(op->getContext(), name));
-    return spmd::partIndicesOf(placement.mesh, axes);
+    return spmd::partIndices(placement.mesh, namesOf(names));
   };
-  if (auto slice = mlir::dyn_cast<spmd::AllSliceOp>(op)) {
-    // Local: this device's part of each sliced dimension, as a pad with
-    // negative edges, which also pads a part reaching past the end.
-    instruction.set_op("pad");
-    proto::Ints &low = *attributes["edge_padding_low"].mutable_ints();
-    proto::Ints &high = *attributes["edge_padding_high"].mutable_ints();
-    proto::Ints &interior = *attributes["interior_padding"].mutable_ints();
-    attributes["padding_value"].set_f(0.0);
-    for (auto [d, list] : llvm::enumerate(slice.getSlicingAxes())) {
-      std::vector<std::string> axes =
-          namesOf(mlir::cast<mlir::ArrayAttr>(list));
-      int64_t part = spmd::partIndices(placement.mesh, axes)[placement.device];
-      int64_t start = part * outType.getDimSize(d);
-      low.add_values(-start);
-      high.add_values(start + outType.getDimSize(d) - inType.getDimSize(d));
-      interior.add_values(0);
-    }
-    return success();
-  }
-  if (auto block = mlir::dyn_cast<spmd::RingBlockOp>(op)) {
-    // A slice: the block the ring's step brought here, (c - shift) mod n.
-    std::vector<int64_t> part = ringCoordinates(block.getAxes());
-    int64_t n = inType.getDimSize(block.getDimAttr().getInt()) /
-                outType.getDimSize(block.getDimAttr().getInt());
-    int64_t which =
-        ((part[placement.device] - block.getShiftAttr().getInt()) % n + n) % n;
+  // Local: block `blocks[d]` (of the result's size) of each dimension, as
+  // a pad with negative edges, which also pads a block reaching past the
+  // end.
+  auto exportBlock = [&](llvm::ArrayRef<int64_t> blocks) {
     instruction.set_op("pad");
     proto::Ints &low = *attributes["edge_padding_low"].mutable_ints();
     proto::Ints &high = *attributes["edge_padding_high"].mutable_ints();
     proto::Ints &interior = *attributes["interior_padding"].mutable_ints();
     attributes["padding_value"].set_f(0.0);
     for (int64_t d = 0; d < inType.getRank(); ++d) {
-      int64_t start =
-          d == block.getDimAttr().getInt() ? which * outType.getDimSize(d) : 0;
+      int64_t start = blocks[d] * outType.getDimSize(d);
       low.add_values(-start);
       high.add_values(start + outType.getDimSize(d) - inType.getDimSize(d));
       interior.add_values(0);
     }
     return success();
+  };
+  if (auto slice = mlir::dyn_cast<spmd::AllSliceOp>(op)) {
+    // This device's part of each sliced dimension.
+    std::vector<int64_t> blocks;
+    for (mlir::Attribute list : slice.getSlicingAxes())
+      blocks.push_back(spmd::partIndices(
+          placement.mesh,
+          namesOf(mlir::cast<mlir::ArrayAttr>(list)))[placement.device]);
+    return exportBlock(blocks);
+  }
+  if (auto block = mlir::dyn_cast<spmd::RingBlockOp>(op)) {
+    // The block the ring's step brought here, (c - shift) mod n.
+    std::vector<int64_t> part = ringCoordinates(block.getAxes());
+    int64_t dim = block.getDimAttr().getInt();
+    int64_t n = inType.getDimSize(dim) / outType.getDimSize(dim);
+    std::vector<int64_t> blocks(inType.getRank(), 0);
+    blocks[dim] =
+        ((part[placement.device] - block.getShiftAttr().getInt()) % n + n) % n;
+    return exportBlock(blocks);
   }
   if (auto mask = mlir::dyn_cast<spmd::MaskPaddingOp>(op)) {
     // This device's part holds the global tensor up to these limits.

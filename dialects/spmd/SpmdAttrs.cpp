@@ -49,6 +49,13 @@ std::string axisName(AxisRefAttr axis) {
   return name;
 }
 
+std::vector<std::string> namesOf(mlir::ArrayAttr names) {
+  std::vector<std::string> result;
+  for (mlir::Attribute name : names)
+    result.push_back(mlir::cast<mlir::StringAttr>(name).str());
+  return result;
+}
+
 AxisRefAttr parseAxisName(mlir::MLIRContext *context, llvm::StringRef name) {
   size_t colon = name.find(":(");
   if (colon == llvm::StringRef::npos)

@@ -30,6 +30,9 @@ std::string axisName(AxisRefAttr axis);
 /// (whether the mesh has it is for the caller to check).
 AxisRefAttr parseAxisName(mlir::MLIRContext *context, llvm::StringRef name);
 
+/// A collective's list of axis names (an array of strings) as strings.
+std::vector<std::string> namesOf(mlir::ArrayAttr names);
+
 /// Whether `axis` overlaps one of `axes`.
 bool overlapsAny(AxisRefAttr axis, llvm::ArrayRef<AxisRefAttr> axes);
 

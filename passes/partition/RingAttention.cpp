@@ -15,6 +15,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "passes/partition/Passes.h"
+#include "passes/partition/ReshardPlan.h"
 
 namespace tessel::partition {
 
@@ -37,10 +38,8 @@ struct Gathered {
   mlir::ArrayAttr axes;
 };
 
-/// `value` as made by an all_gather along exactly one dimension, whose
-/// operand is one of `devices` blocks of that dimension (the last ones
-/// may reach into padding: an uneven split).
-std::optional<Gathered> gatheredAlongOneDim(Value value, int64_t devices) {
+/// `value` as made by an all_gather along exactly one dimension.
+std::optional<Gathered> gatheredAlongOneDim(Value value) {
   auto gather = value.getDefiningOp<spmd::AllGatherOp>();
   if (!gather)
     return std::nullopt;
@@ -57,10 +56,6 @@ std::optional<Gathered> gatheredAlongOneDim(Value value, int64_t devices) {
   }
   if (found.dim < 0)
     return std::nullopt;
-  int64_t whole = typeOf(gather.getResult()).getDimSize(found.dim);
-  int64_t block = typeOf(gather.getInput()).getDimSize(found.dim);
-  if (devices > 0 && block * devices < whole)
-    return std::nullopt;
   return found;
 }
 
@@ -68,15 +63,7 @@ std::optional<Gathered> gatheredAlongOneDim(Value value, int64_t devices) {
 int64_t ringSize(mlir::Operation *op, mlir::ArrayAttr axes,
                  mlir::FlatSymbolRefAttr mesh) {
   mlir::FailureOr<spmd::MeshAttr> attr = spmd::lookupMesh(op, mesh);
-  if (mlir::failed(attr))
-    return 0;
-  int64_t devices = 1;
-  for (mlir::Attribute name : axes)
-    devices *=
-        spmd::parseAxisName(op->getContext(),
-                            mlir::cast<mlir::StringAttr>(name).getValue())
-            .size(*attr);
-  return devices;
+  return mlir::failed(attr) ? 0 : partsOf(spmd::namesOf(axes), *attr);
 }
 
 /// One attention found: scores = q·k (one dot_general with one free
@@ -162,8 +149,8 @@ std::optional<Attention> match(graph::SoftmaxOp softmax) {
       keyDim = d;
   // Keys and values gathered along their sequence dimension over the same
   // axes.
-  std::optional<Gathered> keys = gatheredAlongOneDim(scores.getRhs(), 0);
-  std::optional<Gathered> values = gatheredAlongOneDim(found.out.getRhs(), 0);
+  std::optional<Gathered> keys = gatheredAlongOneDim(scores.getRhs());
+  std::optional<Gathered> values = gatheredAlongOneDim(found.out.getRhs());
   if (!keys || !values || keys->dim != keyDim ||
       found.out.getRhsContractingDimensions() !=
           llvm::ArrayRef<int64_t>{values->dim} ||
@@ -173,16 +160,20 @@ std::optional<Attention> match(graph::SoftmaxOp softmax) {
     return std::nullopt;
   found.mesh = keys->gather.getOutSharding().getMesh();
   found.devices = ringSize(softmax, keys->axes, found.mesh);
-  if (found.devices < 2 ||
-      !gatheredAlongOneDim(scores.getRhs(), found.devices) ||
-      !gatheredAlongOneDim(found.out.getRhs(), found.devices))
+  if (found.devices < 2)
     return std::nullopt;
-  // Uneven: the padding of each block is zeroed by its layout.
-  int64_t block = typeOf(keys->gather.getInput()).getDimSize(keys->dim);
-  if (block * found.devices != typeOf(scores.getRhs()).getDimSize(keys->dim) &&
-      (!spmd::getSharding(keys->gather.getInput()) ||
-       !spmd::getSharding(values->gather.getInput())))
-    return std::nullopt;
+  // Each device's block, n of which cover the keys (the last ones may
+  // reach into padding: an uneven split, whose padding is zeroed by the
+  // blocks' layout).
+  for (Gathered gathered : {*keys, *values}) {
+    int64_t block = typeOf(gathered.gather.getInput()).getDimSize(gathered.dim);
+    int64_t whole =
+        typeOf(gathered.gather.getResult()).getDimSize(gathered.dim);
+    if (block * found.devices < whole ||
+        (block * found.devices != whole &&
+         !spmd::getSharding(gathered.gather.getInput())))
+      return std::nullopt;
+  }
   found.keys = *keys;
   found.values = *values;
   return found;
@@ -210,33 +201,39 @@ void rewrite(Attention attention) {
   RankedTensorType rowType =
       scoresType.clone(scoresType.getShape().drop_back());
   RankedTensorType outType = typeOf(attention.out.getResult());
-  llvm::SmallVector<int64_t> rowDims =
-      llvm::to_vector(llvm::seq<int64_t>(0, rank - 1));
   mlir::ArrayAttr axes = attention.keys.axes;
   mlir::Type element = scoresType.getElementType();
   auto scalar = [&](double value) {
     return g.splat(value, RankedTensorType::get({}, element));
   };
+  // A value per row ([batch..., queries]) broadcast over the rest of
+  // `type`.
   auto rows = [&](Value x, RankedTensorType type) {
-    return graph::BroadcastInDimOp::create(builder, loc, type, x, rowDims)
-        .getResult();
+    return g.unreduce(
+        x, type, llvm::to_vector(llvm::seq<int64_t>(rank - 1, type.getRank())));
   };
 
-  // `x` with its dimension `dim` (the keys') padded to n whole blocks;
-  // what the padding holds does not matter: those columns are masked.
+  // `x` with its dimension `dim` (the keys') padded to n whole blocks,
+  // once for all steps; what the padding holds does not matter: those
+  // columns are masked.
+  llvm::DenseMap<Value, Value> padded;
   auto padToBlocks = [&](Value x, int64_t dim) -> Value {
     if (!uneven)
       return x;
+    Value &pad = padded[x];
+    if (pad)
+      return pad;
     RankedTensorType type = typeOf(x);
     llvm::SmallVector<int64_t> low(type.getRank(), 0), high(type.getRank(), 0),
         interior(type.getRank(), 0);
     high[dim] = block * n - type.getDimSize(dim);
     llvm::SmallVector<int64_t> shape(type.getShape());
     shape[dim] = block * n;
-    return graph::PadOp::create(
+    pad = graph::PadOp::create(
         builder, loc, type.clone(shape), x, builder.getDenseI64ArrayAttr(low),
         builder.getDenseI64ArrayAttr(high),
         builder.getDenseI64ArrayAttr(interior), builder.getF64FloatAttr(0.0));
+    return pad;
   };
   // A block of keys or values with its padding rows zero (they may hold
   // anything, and 0 * NaN is NaN in p·v).
