@@ -33,6 +33,8 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 ThreadPool::ThreadPool(int threads, std::function<void()> onStart) {
   if (threads <= 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
+  for (int i = 0; i < threads; ++i)
+    tasks.push_back(std::make_unique<Task>());
   for (int i = 1; i < threads; ++i)
     workers.emplace_back([this, i, onStart] { workerLoop(i, onStart); });
   std::unique_lock<std::mutex> lock(mutex);
@@ -78,7 +80,7 @@ void ThreadPool::workerLoop(int, const std::function<void()> &onStart) {
            std::chrono::steady_clock::now() < deadline)
       for (int i = 0; i < 4; ++i)
         pause();
-    std::shared_ptr<Task> task;
+    Task *task = nullptr;
     {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] {
@@ -88,9 +90,13 @@ void ThreadPool::workerLoop(int, const std::function<void()> &onStart) {
       if (stopping)
         return;
       task = current;
+      if (task)
+        task->holders.fetch_add(1, std::memory_order_relaxed);
     }
-    if (task)
+    if (task) {
       runChunks(*task);
+      task->holders.fetch_sub(1, std::memory_order_release);
+    }
   }
 }
 
@@ -104,17 +110,18 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain,
     body(0, n);
     return;
   }
-  std::shared_ptr<Task> task;
+  Task *task = nullptr;
   {
     // Under the lock, so that a worker about to sleep sees the change, and
-    // so that no worker takes a reference to the spare task while it is
-    // checked: the last task is reused when the pool alone holds it (no
-    // worker still looking at it for chunks).
+    // so that no worker takes a record while it is checked. A record is
+    // free when no worker holds it; each worker holds at most one, and
+    // there is one record more than workers.
     std::lock_guard<std::mutex> lock(mutex);
-    if (spare && spare.use_count() == 1)
-      task = std::move(spare);
-    else
-      task = std::make_shared<Task>();
+    for (const std::unique_ptr<Task> &candidate : tasks)
+      if (candidate->holders.load(std::memory_order_acquire) == 0) {
+        task = candidate.get();
+        break;
+      }
     task->body = &body;
     task->size = n;
     task->chunk = (n + pieces - 1) / pieces;
@@ -130,8 +137,7 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain,
   while (task->done.load(std::memory_order_acquire) != task->chunks)
     pause();
   std::lock_guard<std::mutex> lock(mutex);
-  current.reset();
-  spare = std::move(task);
+  current = nullptr;
 }
 
 } // namespace tessel

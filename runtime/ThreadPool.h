@@ -7,8 +7,10 @@
 // The caller waits for the chunks, not for the workers: on a loaded machine
 // a worker the scheduler has not run yet costs nothing, the caller running
 // the chunks it would have taken. A call allocates nothing: the body is
-// borrowed (absl::FunctionRef), and the task record is reused once no
-// worker holds it.
+// borrowed (absl::FunctionRef), and the task record is one of a fixed set
+// made with the pool: one more than there are workers, so that even with
+// every worker still holding an earlier record (woken late, about to find
+// no chunk left), one is free.
 //
 //===----------------------------------------------------------------------===//
 
@@ -59,6 +61,8 @@ private:
     int64_t size = 0, chunk = 0, chunks = 0;
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
+    /// Workers holding this record: taken under `mutex`, dropped without.
+    std::atomic<int> holders{0};
   };
 
   void workerLoop(int index, const std::function<void()> &onStart);
@@ -68,8 +72,9 @@ private:
   std::vector<std::thread> workers;
   std::mutex mutex;
   std::condition_variable wake;
-  std::shared_ptr<Task> current; // Published under `mutex`.
-  std::shared_ptr<Task> spare;   // The last task, for reuse.
+  /// workers.size() + 1 records, made with the pool and never moved.
+  std::vector<std::unique_ptr<Task>> tasks;
+  Task *current = nullptr; // Published under `mutex`.
   std::atomic<uint64_t> generation{0};
   bool stopping = false;
   /// Workers past `onStart` (under `mutex`; `wake` signals each).

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <atomic>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -19,6 +20,7 @@
 #include "compiler/plan/Plan.h"
 #include "runtime/Backend.h"
 #include "runtime/ElementType.h"
+#include "runtime/ThreadPool.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/io/Npy.h"
 #include "tests/unit/runtime/CountAllocations.h"
@@ -94,6 +96,27 @@ void expectNoAllocation(const std::string &name, Run run) {
       << describe(allocations);
   std::cout << name << ": " << allocations.library / 3.0
             << " allocations per run inside oneDNN\n";
+}
+
+// More threads than this machine's cores, so that workers often wake after
+// the caller has run every chunk and still hold the task when the next call
+// starts: that call must find a free record, not make one.
+TEST(ThreadPoolAllocationsTest, LateWorkersCostNoAllocation) {
+  if (!testing::countingAvailable())
+    GTEST_SKIP() << "AddressSanitizer replaces malloc: nothing to count";
+  ThreadPool pool(4);
+  std::atomic<int64_t> sum{0};
+  auto body = [&](int64_t begin, int64_t end) {
+    sum.fetch_add(end - begin, std::memory_order_relaxed);
+  };
+  pool.parallelFor(64, 1, body);
+  testing::startCounting({});
+  constexpr int kCalls = 20000;
+  for (int i = 0; i < kCalls; ++i)
+    pool.parallelFor(64, 1, body);
+  testing::Allocations allocations = testing::stopCounting();
+  EXPECT_EQ(allocations.own, 0) << describe(allocations);
+  EXPECT_EQ(sum.load(), 64 * (kCalls + 1));
 }
 
 class AllocationsTest : public ::testing::TestWithParam<Case> {};
