@@ -49,7 +49,8 @@ void buildPartitionPipeline(mlir::OpPassManager &manager, bool ringAttention) {
         partition::createRingAttentionPass());
 }
 
-void buildLoweringPipeline(mlir::OpPassManager &manager) {
+void buildLoweringPipeline(mlir::OpPassManager &manager,
+                           int64_t overlapCollectives) {
   manager.addPass(mlir::createCanonicalizerPass());
   manager.addPass(mlir::createCSEPass());
   mlir::OpPassManager &functions = manager.nest<mlir::func::FuncOp>();
@@ -59,6 +60,11 @@ void buildLoweringPipeline(mlir::OpPassManager &manager) {
   functions.addPass(partition::createHoistShrinkingCollectivesPass());
   functions.addPass(lowering::createDecomposeBatchNormPass());
   functions.addPass(lowering::createFuseElementwisePass());
+  if (overlapCollectives > 0) {
+    lowering::OverlapCollectivesPassOptions overlap;
+    overlap.maxInFlight = overlapCollectives;
+    functions.addPass(lowering::createOverlapCollectivesPass(overlap));
+  }
   functions.addPass(lowering::createAssignBuffersPass());
 }
 
@@ -82,7 +88,7 @@ void registerTesselPipelines() {
   mlir::PassPipelineRegistration<>(
       "tessel-lowering-pipeline",
       "Fuse elementwise ops and assign buffers, ready for export",
-      buildLoweringPipeline);
+      [](mlir::OpPassManager &manager) { buildLoweringPipeline(manager); });
 }
 
 } // namespace tessel

@@ -62,8 +62,10 @@ void buildPartitionPipeline(mlir::OpPassManager &manager,
                             bool ringAttention = true);
 
 /// canonicalize, cse, --graph-decompose-batch-norm, --graph-fuse-elementwise,
-/// --graph-assign-buffers.
-void buildLoweringPipeline(mlir::OpPassManager &manager);
+/// (given `overlapCollectives` > 0) --spmd-overlap-collectives with that
+/// many in flight, --graph-assign-buffers.
+void buildLoweringPipeline(mlir::OpPassManager &manager,
+                           int64_t overlapCollectives = 0);
 
 /// Registers the pipelines as tessel-opt flags.
 void registerTesselPipelines();

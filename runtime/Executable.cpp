@@ -176,6 +176,39 @@ absl::Status validateStateUpdates(const proto::Executable &executable) {
 }
 } // namespace
 
+namespace {
+/// Every asynchronous collective is waited for once, by a later
+/// collective_done naming it, and every collective_done waits for one.
+absl::Status validateAsyncCollectives(const proto::DeviceProgram &program) {
+  std::vector<bool> waited(program.instructions_size(), false);
+  for (int64_t i = 0; i < program.instructions_size(); ++i) {
+    const proto::Instruction &instruction = program.instructions(i);
+    if (instruction.op() != "collective_done")
+      continue;
+    auto start = instruction.attributes().find("start");
+    int64_t s = start == instruction.attributes().end() ? -1
+                : start->second.value_case() == proto::Attribute::kI
+                    ? start->second.i()
+                    : -1;
+    if (s < 0 || s >= i || program.instructions(s).op() != "collective" ||
+        !program.instructions(s).collective().async() || waited[s])
+      return invalid(absl::StrCat(
+          "instruction ", i, " (collective_done for tensor '",
+          instruction.location(),
+          "') does not name an earlier asynchronous collective not yet "
+          "waited for"));
+    waited[s] = true;
+  }
+  for (int64_t i = 0; i < program.instructions_size(); ++i)
+    if (program.instructions(i).op() == "collective" &&
+        program.instructions(i).collective().async() && !waited[i])
+      return invalid(absl::StrCat("asynchronous collective ", i, " (tensor '",
+                                  program.instructions(i).location(),
+                                  "') is never waited for"));
+  return absl::OkStatus();
+}
+} // namespace
+
 absl::Status validateExecutable(const proto::Executable &executable) {
   if (executable.format_version() != kExecutableFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(
@@ -276,6 +309,8 @@ absl::Status validateExecutable(const proto::Executable &executable) {
                                         "') uses buffer ", id, " of ",
                                         buffers));
     }
+    if (absl::Status status = validateAsyncCollectives(program); !status.ok())
+      return status;
     if (program.output_buffers_size() != executable.outputs_size())
       return invalid("every device must bind every output");
     for (int64_t id : program.output_buffers())

@@ -180,6 +180,13 @@ static cl::opt<tessel::ShardingOptions::RingAttention> ringAttentionFlag(
                           "never", "gathered")),
     cl::init(tessel::ShardingOptions::RingAttention::Auto),
     cl::cat(tesselCategory));
+static cl::opt<int> overlapCollectivesFlag(
+    "overlap-collectives",
+    cl::desc("Start each collective as soon as its operand is ready and wait "
+             "for it just before its result is read, with at most this many "
+             "in flight at once, so that the work between runs while it "
+             "communicates (0: each runs where it stands)"),
+    cl::value_desc("n"), cl::init(0), cl::cat(tesselCategory));
 static cl::opt<bool> explainCollectivesFlag(
     "explain-collectives",
     cl::desc("With a mesh: print each collective of the executable with why "
@@ -381,6 +388,7 @@ int main(int argc, char **argv) {
   sharding.explain = explainFlag;
   sharding.alternatives = alternativesFlag;
   sharding.ringAttention = ringAttentionFlag;
+  sharding.overlapCollectives = overlapCollectivesFlag;
   // The program --emit=mlir prints shows the shardings alone.
   sharding.origins = emit != Emit::Mlir;
   // Searches over a second say how they go, twice a second at most.

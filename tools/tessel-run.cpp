@@ -272,7 +272,10 @@ tessel::HostTensor randomTensor(const tessel::proto::TensorSpec &spec,
                                 std::mt19937_64 &random) {
   tessel::HostTensor tensor;
   tensor.type = spec.element_type();
-  tensor.dims.assign(spec.dims().begin(), spec.dims().end());
+  // As the user gives it: a viewed input (a fused q/k/v weight's optimizer
+  // state) in its stored shape.
+  const auto &dims = tessel::storedDims(spec);
+  tensor.dims.assign(dims.begin(), dims.end());
   int64_t count = tensor.numElements();
   tensor.bytes.resize(count * tessel::kernels::byteSize(tensor.type));
   std::uniform_real_distribution<float> real(-1.0f, 1.0f);

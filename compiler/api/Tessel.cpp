@@ -112,6 +112,7 @@ struct Model::State {
   /// profile's memory).
   int64_t memoryBudget = 0;
   std::string deviceProfile = "host";
+  int overlapCollectives = 0;
 
   /// A failed step: its diagnostics, or `fallback` if it left none.
   absl::Status failure(const std::string &fallback = "compilation failed") {
@@ -330,6 +331,12 @@ absl::Status Model::shard(const ShardingOptions &options) {
   if (failed(viewFusedWeights(module)))
     return s.failure("cannot view the fused weights");
   s.ringAttention = options.ringAttention;
+  if (options.overlapCollectives < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("overlapCollectives (collectives in flight at once) "
+                     "must be 0 or more, not ",
+                     options.overlapCollectives));
+  s.overlapCollectives = options.overlapCollectives;
   s.memoryBudget = options.memoryBudget;
   s.deviceProfile = options.deviceProfile;
   // What --auto prices plans by (ZeRO's candidates and the search alike).
@@ -428,7 +435,8 @@ absl::Status Model::lower() {
                                  state->ringAttention !=
                                      ShardingOptions::RingAttention::Never)))
     return state->failure();
-  if (failed(lowerForExecution(module())))
+  if (failed(lowerForExecution(module(),
+                               state->hasMesh ? state->overlapCollectives : 0)))
     return state->failure();
   return absl::OkStatus();
 }
@@ -453,7 +461,8 @@ absl::StatusOr<Compiled> Model::compile() {
     // ring's blockwise steps take longer than one softmax over whole
     // rows: docs/design/partitioning.md), the ring where they do not.
     mlir::OwningOpRef<mlir::ModuleOp> gathered = module().clone();
-    executable = compileToExecutable(*gathered, "", /*ringAttention=*/false);
+    executable =
+        compileToExecutable(*gathered, "", {false, s.overlapCollectives});
     if (failed(executable))
       return s.failure();
     int64_t largest = 0;
@@ -468,11 +477,13 @@ absl::StatusOr<Compiled> Model::compile() {
       budget = profile->memoryBytes();
     }
     if (largest > budget)
-      executable = compileToExecutable(module(), "", /*ringAttention=*/true);
+      executable =
+          compileToExecutable(module(), "", {true, s.overlapCollectives});
   } else {
     executable = compileToExecutable(
         module(), "",
-        s.ringAttention == ShardingOptions::RingAttention::Always);
+        {s.ringAttention == ShardingOptions::RingAttention::Always,
+         s.overlapCollectives});
   }
   if (failed(executable))
     return s.failure();

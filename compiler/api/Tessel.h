@@ -118,6 +118,11 @@ struct ShardingOptions {
   /// "auto", "always" or "never" (the APIs' names); nullopt for another.
   static std::optional<RingAttention>
   ringAttentionNamed(const std::string &name);
+  /// Collectives start as soon as their operand is ready and are waited for
+  /// just before their result is read (--spmd-overlap-collectives), at most
+  /// this many in flight at once: the work between runs while they
+  /// communicate. 0: each runs in line, where it stands.
+  int overlapCollectives = 0;
 };
 
 /// A training step (Model::train): empty loss, none.

@@ -108,8 +108,11 @@ std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module) {
   return result;
 }
 
-mlir::LogicalResult lowerForExecution(mlir::ModuleOp module) {
-  return runPipeline(module, buildLoweringPipeline);
+mlir::LogicalResult lowerForExecution(mlir::ModuleOp module,
+                                      int64_t overlapCollectives) {
+  return runPipeline(module, [&](mlir::OpPassManager &manager) {
+    buildLoweringPipeline(manager, overlapCollectives);
+  });
 }
 
 namespace {
@@ -149,7 +152,7 @@ mlir::LogicalResult partitionForDevices(mlir::ModuleOp module,
 
 mlir::FailureOr<proto::Executable>
 compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile,
-                    bool ringAttention) {
+                    const ExecutableOptions &options) {
   int64_t devices = 0;
   for (spmd::MeshOp mesh : module.getOps<spmd::MeshOp>())
     devices = std::max(devices, mesh.getMesh().numDevices());
@@ -164,9 +167,11 @@ compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile,
       return mlir::failure();
     reference = std::move(*compiled);
   }
-  if (devices > 0 && mlir::failed(partitionForDevices(module, ringAttention)))
+  if (devices > 0 &&
+      mlir::failed(partitionForDevices(module, options.ringAttention)))
     return mlir::failure();
-  if (mlir::failed(lowerForExecution(module)))
+  if (mlir::failed(lowerForExecution(
+          module, devices > 1 ? options.overlapCollectives : 0)))
     return mlir::failure();
   mlir::FailureOr<proto::Executable> executable =
       translate::exportExecutable(module, parameterFile);

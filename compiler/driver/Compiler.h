@@ -59,17 +59,28 @@ std::vector<CollectiveCount> countCollectives(mlir::ModuleOp module);
 
 /// Runs the lowering pipeline on `module` in place: canonicalize, cse,
 /// --graph-decompose-batch-norm, --graph-fuse-elementwise,
-/// --graph-assign-buffers.
-mlir::LogicalResult lowerForExecution(mlir::ModuleOp module);
+/// --spmd-overlap-collectives (if `overlapCollectives` > 0, that many in
+/// flight), --graph-assign-buffers.
+mlir::LogicalResult lowerForExecution(mlir::ModuleOp module,
+                                      int64_t overlapCollectives = 0);
+
+/// How compileToExecutable makes the device programs.
+struct ExecutableOptions {
+  /// As partitionForDevices takes it.
+  bool ringAttention = true;
+  /// Collectives started early and waited for late, at most this many in
+  /// flight at once (--spmd-overlap-collectives); 0: each runs in line.
+  int64_t overlapCollectives = 0;
+};
 
 /// lowerForExecution, then export. `parameterFile` is the name the
 /// executable records for its parameters (relative to the executable). A
 /// module with a mesh (after propagation) is partitioned first into one
 /// program per device, and carries the single-device program as its
-/// reference; `ringAttention` as partitionForDevices takes it.
+/// reference.
 mlir::FailureOr<proto::Executable>
 compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile,
-                    bool ringAttention = true);
+                    const ExecutableOptions &options = {});
 
 } // namespace tessel
 

@@ -162,6 +162,8 @@ private:
   // parameters or the inputs.
   std::vector<std::pair<bool, int64_t>> argumentSlots;
   llvm::DenseMap<mlir::Value, int64_t> bufferOf;
+  /// Asynchronous collectives: the index of their (start) instruction.
+  llvm::DenseMap<mlir::Operation *, int64_t> startedAt;
   // Fusion export state: (value, mapping) -> step, (input, mapping) -> operand.
   std::map<std::pair<void *, std::vector<int64_t>>, int64_t> steps;
   std::map<std::pair<unsigned, std::vector<int64_t>>, int64_t> loads;
@@ -327,6 +329,25 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     return success();
   }
 
+  if (auto done = mlir::dyn_cast<spmd::CollectiveDoneOp>(op)) {
+    // The wait: reads the collective's results (the same buffer as its own
+    // result, a view) and operands, which stay untouched until here.
+    proto::Instruction &instruction = *program.add_instructions();
+    instruction.set_op("collective_done");
+    instruction.set_location(nameOf(op->getLoc()));
+    mlir::Operation *start = done.getStart();
+    auto index = startedAt.find(start);
+    if (index == startedAt.end())
+      return op->emitError() << "waits for a collective not exported first";
+    (*instruction.mutable_attributes())["start"].set_i(index->second);
+    for (mlir::Value value : start->getResults())
+      instruction.add_operands(bufferOf.lookup(value));
+    for (mlir::Value value : start->getOperands())
+      instruction.add_operands(bufferOf.lookup(value));
+    bufferOf[done.getResult()] = bufferOf.lookup(done.getStarted());
+    return success();
+  }
+
   auto offsets =
       op->getAttrOfType<mlir::DenseI64ArrayAttr>(lowering::kBufferOffsetsAttr);
   if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
@@ -467,6 +488,10 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
   }
   instruction.set_op("collective");
   proto::Collective &collective = *instruction.mutable_collective();
+  if (op->hasAttr(spmd::SpmdDialect::kAsyncAttr)) {
+    collective.set_async(true);
+    startedAt[op] = program.instructions_size() - 1;
+  }
   auto setGroups = [&](const std::vector<std::string> &axes) {
     for (const std::vector<int64_t> &group :
          spmd::deviceGroups(placement.mesh, axes)) {

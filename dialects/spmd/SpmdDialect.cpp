@@ -114,6 +114,18 @@ SpmdDialect::verifyOperationAttribute(mlir::Operation *op,
     }
     return mlir::success();
   }
+  if (attr.getName() == kAsyncAttr) {
+    if (!mlir::isa<mlir::UnitAttr>(attr.getValue()) ||
+        !op->hasTrait<OpTrait::Communicates>() || op->getNumResults() != 1)
+      return op->emitError()
+             << "'" << kAsyncAttr << "' is a unit attribute of a collective";
+    mlir::Value result = op->getResult(0);
+    if (!result.hasOneUse() ||
+        !mlir::isa<CollectiveDoneOp>(*result.user_begin()))
+      return op->emitError() << "an asynchronous collective's result is "
+                                "read by one spmd.collective_done alone";
+    return mlir::success();
+  }
   if (attr.getName() == kOriginsAttr) {
     auto origins = mlir::dyn_cast<mlir::ArrayAttr>(attr.getValue());
     if (!origins || origins.size() != op->getNumResults() ||

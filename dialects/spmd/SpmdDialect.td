@@ -32,6 +32,11 @@ def Spmd_Dialect : Dialect {
     /// Function argument/result attribute, set by --spmd-global-to-local:
     /// the value's global shape (its type is then one device's part).
     static constexpr ::llvm::StringLiteral kGlobalShapeAttr = "spmd.global_shape";
+    /// Op attribute (unit) on an op that communicates, set by
+    /// --spmd-overlap-collectives: the collective starts where the op
+    /// stands and finishes at the spmd.collective_done that alone reads
+    /// its result.
+    static constexpr ::llvm::StringLiteral kAsyncAttr = "spmd.async";
     /// Op attribute: one sharding per result.
     static constexpr ::llvm::StringLiteral kShardingsAttr = "spmd.shardings";
     /// Op attribute: a sharding rule that replaces the op's own.

@@ -127,6 +127,18 @@ LogicalResult RingShiftOp::verify() {
   return verifyRingAxes(*this, getMeshAttr(), getAxes(), devices);
 }
 
+LogicalResult CollectiveDoneOp::verify() {
+  mlir::Operation *start = getStart();
+  if (!start || !start->hasAttr(SpmdDialect::kAsyncAttr))
+    return emitOpError()
+           << "waits for a value that no asynchronous collective made";
+  if (start->getBlock() != getOperation()->getBlock())
+    return emitOpError() << "must be in the block of its collective";
+  return success();
+}
+
+mlir::Value CollectiveDoneOp::getViewSource() { return getStarted(); }
+
 LogicalResult RingBlockOp::verify() {
   auto inType = mlir::cast<RankedTensorType>(getInput().getType());
   auto outType = mlir::cast<RankedTensorType>(getType());

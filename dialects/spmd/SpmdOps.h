@@ -11,6 +11,14 @@
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+namespace tessel::spmd::OpTrait {
+/// Moves data between devices (a collective at run time).
+template <typename ConcreteType>
+class Communicates
+    : public mlir::OpTrait::TraitBase<ConcreteType, Communicates> {};
+} // namespace tessel::spmd::OpTrait
 
 #define GET_OP_CLASSES
 #include "dialects/spmd/SpmdOps.h.inc"

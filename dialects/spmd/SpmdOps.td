@@ -8,6 +8,7 @@ include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ViewLikeInterface.td"
 
 def Spmd_MeshOp : Spmd_Op<"mesh", [Symbol, HasParent<"::mlir::ModuleOp">]> {
   let summary = "A named mesh of devices";
@@ -96,7 +97,14 @@ def Spmd_MaskPaddingOp : Spmd_Op<"mask_padding",
   let hasVerifier = 1;
 }
 
-def Spmd_HaloExchangeOp : Spmd_Op<"halo_exchange", [Pure]> {
+// Moves data between devices: the runtime runs it as a collective, which
+// --spmd-overlap-collectives may start early and finish late (the
+// `spmd.async` attribute and a spmd.collective_done).
+def Spmd_Communicates : NativeOpTrait<"Communicates"> {
+  let cppNamespace = "::tessel::spmd::OpTrait";
+}
+
+def Spmd_HaloExchangeOp : Spmd_Op<"halo_exchange", [Spmd_Communicates, Pure]> {
   let summary = "Extend each device's part by its neighbours' border rows";
   let description = [{
     On local shapes only (--spmd-global-to-local makes it for a window split
@@ -118,7 +126,7 @@ def Spmd_HaloExchangeOp : Spmd_Op<"halo_exchange", [Pure]> {
 }
 
 def Spmd_RingShiftOp : Spmd_Op<"ring_shift",
-    [Pure, SameOperandsAndResultType]> {
+    [Spmd_Communicates, Pure, SameOperandsAndResultType]> {
   let summary = "Pass each device's part along a ring of devices";
   let description = [{
     On local shapes only (--spmd-ring-attention makes it): the devices
@@ -165,8 +173,9 @@ def Spmd_RingBlockOp : Spmd_Op<"ring_block", [Pure]> {
 // global size; uneven splits are padded).
 //===----------------------------------------------------------------------===//
 
-class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins)>
-    : Spmd_Op<mnemonic, [Pure]> {
+class Spmd_CollectiveOp<string mnemonic, dag extraArgs = (ins),
+                        list<Trait> traits = [Spmd_Communicates]>
+    : Spmd_Op<mnemonic, traits # [Pure]> {
   let arguments = !con((ins AnyRankedTensor:$input), extraArgs,
                        (ins Spmd_ShardingAttr:$out_sharding));
   let results = (outs AnyRankedTensor:$result);
@@ -187,7 +196,8 @@ def Spmd_AllGatherOp : Spmd_CollectiveOp<"all_gather",
 }
 
 def Spmd_AllSliceOp : Spmd_CollectiveOp<"all_slice",
-    (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$slicing_axes)> {
+    (ins TypedArrayAttrBase<StrArrayAttr, "axes per dimension">:$slicing_axes),
+    []> {
   let summary = "Keep each device's part along axes (no communication)";
   // all_slice(all_reduce(x)) over the same axes is reduce_scatter(x); slices
   // in a row are one slice.
@@ -219,6 +229,30 @@ def Spmd_CollectivePermuteOp : Spmd_CollectiveOp<"collective_permute",
     Every dimension has as many parts under `in_sharding` (the operand's
     layout) as under `out_sharding`; each device receives the part it needs
     from a device holding it.
+  }];
+}
+
+def Spmd_CollectiveDoneOp : Spmd_Op<"collective_done",
+    [SameOperandsAndResultType,
+     DeclareOpInterfaceMethods<ViewLikeOpInterface>]> {
+  let summary = "Wait for a collective started earlier";
+  let description = [{
+    On local shapes only (--spmd-overlap-collectives makes it): `started`
+    is the result of a collective with the `spmd.async` attribute, which
+    the runtime starts where it stands and runs while the ops between it and
+    this one run; this op waits for it to finish. The result is the
+    collective's result, in the same bytes (a view of them). Until here the
+    collective reads its operand and writes its result, so neither may be
+    written (nor the result read) in between: buffer assignment keeps both
+    alive to this op.
+  }];
+  let arguments = (ins AnyRankedTensor:$started);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$started attr-dict `:` type($started)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The collective this op waits for.
+    ::mlir::Operation *getStart() { return getStarted().getDefiningOp(); }
   }];
 }
 

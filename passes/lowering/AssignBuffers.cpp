@@ -4,6 +4,7 @@
 
 #include "dialects/graph/GraphDialect.h"
 #include "dialects/graph/GraphOps.h"
+#include "dialects/spmd/SpmdOps.h"
 #include "passes/lowering/Passes.h"
 
 namespace tessel::lowering {
@@ -78,11 +79,27 @@ private:
   uint64_t top = 0;
 };
 
-/// The value whose storage `value` is: reshapes are views of their operand.
+/// The value whose storage `value` is: reshapes are views of their
+/// operand, and so are waits for collectives (mlir::ViewLikeOpInterface).
 mlir::Value storageOf(mlir::Value value) {
-  while (auto reshape = value.getDefiningOp<graph::ReshapeOp>())
-    value = reshape.getOperand();
-  return value;
+  for (;;) {
+    if (auto reshape = value.getDefiningOp<graph::ReshapeOp>())
+      value = reshape.getOperand();
+    else if (auto view = value.getDefiningOp<mlir::ViewLikeOpInterface>())
+      value = view.getViewSource();
+    else
+      return value;
+  }
+}
+
+/// What an op reads until it has run: its operands, and for the wait of
+/// an asynchronous collective, the collective's operands too.
+llvm::SmallVector<mlir::Value> readsOf(mlir::Operation &op) {
+  llvm::SmallVector<mlir::Value> reads(op.getOperands());
+  if (auto done = mlir::dyn_cast<spmd::CollectiveDoneOp>(op))
+    reads.append(done.getStart()->operand_begin(),
+                 done.getStart()->operand_end());
+  return reads;
 }
 
 bool inArena(mlir::Value storage) {
@@ -121,7 +138,7 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
     // the end.
     llvm::DenseMap<mlir::Value, int64_t> lastUse;
     for (mlir::Operation &op : block) {
-      for (mlir::Value operand : op.getOperands()) {
+      for (mlir::Value operand : readsOf(op)) {
         mlir::Value storage = storageOf(operand);
         int64_t when =
             op.hasTrait<mlir::OpTrait::IsTerminator>() ? end : position[&op];
@@ -147,6 +164,18 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
           op.hasTrait<mlir::OpTrait::IsTerminator>())
         continue;
       int64_t now = position[&op];
+      if (auto done = mlir::dyn_cast<spmd::CollectiveDoneOp>(op)) {
+        // A view: frees what the collective read for the last time.
+        llvm::DenseSet<mlir::Value> released;
+        for (mlir::Value operand : done.getStart()->getOperands()) {
+          mlir::Value storage = storageOf(operand);
+          if (inArena(storage) && lastUse.lookup(storage) == now &&
+              released.insert(storage).second)
+            arena.release(offsets.lookup(storage),
+                          byteSizeOf(storage.getType()));
+        }
+        continue;
+      }
       llvm::SmallVector<int64_t> resultOffsets, donated;
       llvm::DenseSet<mlir::Value> reused;
       for (mlir::Value result : op.getResults()) {

@@ -4,6 +4,7 @@
 #define TESSEL_PASSES_LOWERING_PASSES_H
 
 #include "dialects/graph/GraphDialect.h"
+#include "dialects/spmd/SpmdDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 

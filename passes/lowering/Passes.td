@@ -56,12 +56,42 @@ def FuseElementwisePass : Pass<"graph-fuse-elementwise", "::mlir::func::FuncOp">
   let dependentDialects = ["::tessel::graph::GraphDialect"];
 }
 
+def OverlapCollectivesPass : Pass<"spmd-overlap-collectives", "::mlir::func::FuncOp"> {
+  let summary = "Start each collective early and wait for it late, so that independent work runs while it communicates";
+  let description = [{
+    On a device's program (local shapes, after fusion): every op that
+    communicates (the spmd collectives but all_slice, halo_exchange,
+    ring_shift) becomes a start and a wait, as XLA's all-reduce-start and
+    all-reduce-done: the op gets `spmd.async` and its readers read a
+    `spmd.collective_done` of it instead. The wait moves down to just before
+    the first reader; the start moves up to just after its operand is
+    made, keeping the collectives' order (every device issues them in the
+    same order, so none waits for a peer that waits for it). The ops
+    between run on the device while the collective runs on the backend's
+    communication engine (runtime/CollectiveStream.h).
+
+    At most `max-in-flight` collectives are in flight at any point: each in
+    flight keeps its operand and result alive (memory), and a start that
+    would pass the limit waits for the oldest first, which bounds memory as
+    a prefetch window does (a ZeRO-3 program gathers the next layer's
+    weights while the current layer computes, not every layer's at the
+    start). 0 leaves the program as it is.
+  }];
+  let options = [
+    Option<"maxInFlight", "max-in-flight", "int64_t", /*default=*/"2",
+           "Most collectives started and not yet waited for at any point">,
+  ];
+  let dependentDialects = ["::tessel::spmd::SpmdDialect"];
+}
+
 def AssignBuffersPass : Pass<"graph-assign-buffers", "::mlir::func::FuncOp"> {
   let summary = "Place every temporary in the device arena by liveness";
   let description = [{
     Walks the function in order and gives each op result a byte range of one
     arena (64-byte aligned, best fit), reusing the range of a value once its
-    last reader has run. A fusion writes in place into an operand it reads
+    last reader has run. An asynchronous collective
+    (--spmd-overlap-collectives) reads its operand until its
+    spmd.collective_done, whose result is a view of the collective's. A fusion writes in place into an operand it reads
     elementwise when that operand dies there. A reshape is a view: it shares
     its operand's bytes and extends their lifetime. Arguments and constants
     have their own storage. Results: `graph.buffer_offsets` on each op (one

@@ -26,6 +26,14 @@ absl::Status Planner::collective(kernels::KernelContext &c) {
                        absl::StrCat("device ", self));
 }
 
+// An asynchronous collective's NCCL calls are planned where it starts, on
+// the device's one stream, in order: the wait has nothing left to do. (Its
+// own stream and events, so that kernels run while NCCL communicates, are
+// the next step: docs/design/runtime.md.)
+absl::Status Planner::collectiveDone(kernels::KernelContext &) {
+  return absl::OkStatus();
+}
+
 namespace {
 
 NcclReduction ncclReduction(Reduction reduction) {
@@ -381,6 +389,7 @@ absl::Status NcclLowering::haloExchange(int64_t dim, int64_t low, int64_t high,
 
 void registerCollectivePlanners() {
   registerOpPlanner("collective", &Planner::collective);
+  registerOpPlanner("collective_done", &Planner::collectiveDone);
 }
 
 } // namespace tessel::cuda

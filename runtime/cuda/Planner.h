@@ -275,11 +275,12 @@ private:
 public:
   // The op planners, one per op family, in the files named beside them;
   // found by op name through the registry (findOpPlanner).
-  absl::Status dotGeneral(kernels::KernelContext &c);  // PlanContraction.cpp
-  absl::Status convolution(kernels::KernelContext &c); // PlanContraction.cpp
-  absl::Status fusion(kernels::KernelContext &c);      // PlanFusion.cpp
-  absl::Status collective(kernels::KernelContext &c);  // NcclLowering.cpp
-  absl::Status planCopy(kernels::KernelContext &c);    // PlanDataMovement.cpp
+  absl::Status dotGeneral(kernels::KernelContext &c);     // PlanContraction.cpp
+  absl::Status convolution(kernels::KernelContext &c);    // PlanContraction.cpp
+  absl::Status fusion(kernels::KernelContext &c);         // PlanFusion.cpp
+  absl::Status collective(kernels::KernelContext &c);     // NcclLowering.cpp
+  absl::Status collectiveDone(kernels::KernelContext &c); // NcclLowering.cpp
+  absl::Status planCopy(kernels::KernelContext &c); // PlanDataMovement.cpp
   absl::Status planLayout(kernels::KernelContext &c);
   absl::Status planConcatenate(kernels::KernelContext &c);
   absl::Status planPad(kernels::KernelContext &c);

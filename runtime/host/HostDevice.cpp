@@ -193,8 +193,15 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
   for (size_t b = 0; b < layouts.size(); ++b)
     if (layouts[b])
       views[b].dims = channelsLastDims(views[b].dims);
+  int collectives = 0;
+  bool async = false;
   for (const proto::Instruction &instruction : program_->instructions()) {
     if (instruction.op() == "collective") {
+      ++collectives;
+      async = async || instruction.collective().async();
+    }
+    if (instruction.op() == "collective" ||
+        instruction.op() == "collective_done") {
       kernels.push_back(nullptr);
       continue;
     }
@@ -225,6 +232,10 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
             absl::StrCat("instruction for tensor '", instruction.location(),
                          "' writes a read-only buffer"));
     kernels.push_back(kernel);
+  }
+  if (async) {
+    stream = std::make_unique<CollectiveStream>(collectives);
+    tickets.assign(kernels.size(), -1);
   }
   states.resize(kernels.size());
   if (absl::Status status = runInvariants(live); !status.ok())
@@ -437,19 +448,42 @@ void HostDevice::commitState() {
 absl::Status HostDevice::run(const CollectiveFn &collective,
                              const ProfileFn &profile) {
   const proto::DeviceProgram &deviceProgram = *program_;
-  for (int i = 0; i < deviceProgram.instructions_size(); ++i) {
+  CollectiveStream::RunFn onStream;
+  if (stream) {
+    onStream = [&](int i) {
+      const kernels::KernelContext &context = *contexts[i];
+      return collective(i, instructionAt(i), context.operands, context.results);
+    };
+    stream->begin(&onStream);
+  }
+  absl::Status status = absl::OkStatus();
+  for (int i = 0; i < deviceProgram.instructions_size() && status.ok(); ++i) {
     const proto::Instruction &instruction = instructionAt(i);
     if (ran[i] || absorbed[i])
       continue; // Computed at load, or by the instruction before.
     kernels::KernelContext &context = *contexts[i];
     auto start = std::chrono::steady_clock::now();
     if (kernels[i]) {
-      if (absl::Status status = kernels[i](context); !status.ok())
-        return status;
-    } else if (absl::Status status = collective(
-                   i, instruction, context.operands, context.results);
-               !status.ok()) {
-      return status;
+      status = kernels[i](context);
+    } else if (!stream) {
+      status = collective(i, instruction, context.operands, context.results);
+    } else if (instruction.op() == "collective") {
+      // On the stream, in program order; one that is not asynchronous is
+      // waited for at once.
+      int64_t ticket = stream->submit(i);
+      if (instruction.collective().async()) {
+        tickets[i] = ticket;
+        continue; // Its time is the done's to report.
+      }
+      status = stream->wait(ticket);
+    } else {
+      // A collective_done: the time its collective took on the stream,
+      // and apart, how long the device waited for it (the part not hidden).
+      int64_t s = instruction.attributes().at("start").i();
+      double seconds = 0;
+      status = stream->wait(tickets[s], &seconds);
+      if (profile)
+        profile(profileName(instructionAt(s)), seconds);
     }
     if (profile) {
       profile(profileName(instruction),
@@ -458,7 +492,10 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
                   .count());
     }
   }
-  return absl::OkStatus();
+  // Nothing may still run on this run's buffers once it returns.
+  if (stream)
+    stream->drain();
+  return status;
 }
 
 void HostDevice::gatherOutput(int o, const TensorRef &whole) const {

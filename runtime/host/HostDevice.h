@@ -23,6 +23,7 @@
 #include "runtime/Backend.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/ChannelsLast.h"
+#include "runtime/host/CollectiveStream.h"
 #include "runtime/kernels/KernelContext.h"
 
 namespace tessel {
@@ -175,6 +176,13 @@ private:
   /// Per instruction: its kernel's context (views of its operands and
   /// results, state), built at load and reused by every run.
   std::vector<std::unique_ptr<kernels::KernelContext>> contexts;
+
+  /// Where the collectives run when the program has asynchronous ones
+  /// (all of them then, in program order); null otherwise, and they run on
+  /// the device's thread.
+  std::unique_ptr<CollectiveStream> stream;
+  /// Per instruction: an asynchronous collective's ticket in this run.
+  std::vector<int64_t> tickets;
 
   /// Instruction `i` as its kernel runs it (rewritten at load, or the
   /// program's).

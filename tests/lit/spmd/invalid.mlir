@@ -157,3 +157,31 @@ func.func @origins_per_dimension(%a: tensor<4x4xf32>) -> tensor<4x4xf32> {
 func.func @origins_argument(%a: tensor<4xf32> {spmd.origins = [1]}) -> tensor<4xf32> {
   return %a : tensor<4xf32>
 }
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+func.func @async_read_directly(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{an asynchronous collective's result is read by one spmd.collective_done alone}}
+  %0 = spmd.all_reduce %a {reduction_axes = ["x"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}]>, spmd.async} : tensor<4xf32>
+  %1 = graph.exp %0 : tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
+
+// -----
+
+func.func @async_not_collective(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'spmd.async' is a unit attribute of a collective}}
+  %0 = graph.exp %a {spmd.async} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=2]>
+func.func @done_of_synchronous(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = spmd.all_reduce %a {reduction_axes = ["x"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}]>} : tensor<4xf32>
+  // expected-error @+1 {{waits for a value that no asynchronous collective made}}
+  %1 = spmd.collective_done %0 : tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
