@@ -85,10 +85,12 @@ void registerTesselPipelines() {
       "tessel-partition-pipeline",
       "Collectives, then the program every device runs on local shapes",
       [](mlir::OpPassManager &manager) { buildPartitionPipeline(manager); });
-  mlir::PassPipelineRegistration<>(
+  mlir::PassPipelineRegistration<LoweringPipelineOptions>(
       "tessel-lowering-pipeline",
       "Fuse elementwise ops and assign buffers, ready for export",
-      [](mlir::OpPassManager &manager) { buildLoweringPipeline(manager); });
+      [](mlir::OpPassManager &manager, const LoweringPipelineOptions &options) {
+        buildLoweringPipeline(manager, options.overlapCollectives);
+      });
 }
 
 } // namespace tessel

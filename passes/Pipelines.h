@@ -61,6 +61,15 @@ void buildCollectivesPipeline(mlir::OpPassManager &manager);
 void buildPartitionPipeline(mlir::OpPassManager &manager,
                             bool ringAttention = true);
 
+struct LoweringPipelineOptions
+    : public mlir::PassPipelineOptions<LoweringPipelineOptions> {
+  Option<int64_t> overlapCollectives{
+      *this, "overlap-collectives",
+      llvm::cl::desc("Collectives in flight at once "
+                     "(--spmd-overlap-collectives); 0: none overlapped"),
+      llvm::cl::init(0)};
+};
+
 /// canonicalize, cse, --graph-decompose-batch-norm, --graph-fuse-elementwise,
 /// (given `overlapCollectives` > 0) --spmd-overlap-collectives with that
 /// many in flight, --graph-assign-buffers.

@@ -80,7 +80,10 @@ ABSL_FLAG(int, iterations, 1, "Runs to time (the outputs are the last run's)");
 ABSL_FLAG(bool, run_times, false,
           "With --iterations: also print each timed run's time (rank 0's), "
           "as tessel-tune reads them");
-ABSL_FLAG(bool, profile, false, "Print the time spent per kernel");
+ABSL_FLAG(bool, profile, false,
+          "Print the time spent per kernel and per collective kind (an "
+          "overlapped one's, '(overlapped)', runs beside the kernels'; "
+          "collective_done is what the devices waited for those)");
 ABSL_FLAG(int64_t, steps, 0,
           "Training: run this many steps of a training step (tessel-compile "
           "--train), the parameters and optimizer state kept on the devices "
@@ -447,6 +450,7 @@ int runSteps(tessel::LoadedExecutable &loaded,
   auto begin = std::chrono::steady_clock::now();
   // The first step also prepares what kernels keep between runs.
   double firstSeconds = 0;
+  std::map<std::string, double> warmUp; // --profile after the first step
   for (int64_t i = start; i < steps; ++i) {
     std::vector<tessel::TensorRef> in, out;
     for (size_t b = 0; b < batches.size(); ++b) {
@@ -467,10 +471,13 @@ int runSteps(tessel::LoadedExecutable &loaded,
       in.clear(), out.clear(); // Rank 0 holds the batches and the results.
     if (absl::Status status = loaded.step(in, out); !status.ok())
       return fail(absl::StrCat("step ", i + 1, ": ", status.message()));
-    if (i == start)
+    if (i == start) {
       firstSeconds = std::chrono::duration<double>(
                          std::chrono::steady_clock::now() - begin)
                          .count();
+      for (const auto &[kernel, total] : loaded.profile())
+        warmUp[kernel] = total;
+    }
     if (rank == 0 && logEvery > 0 && (i + 1) % logEvery == 0) {
       std::string line = absl::StrCat("step ", i + 1, ":");
       for (size_t o = 0; o < out.size(); ++o)
@@ -534,6 +541,19 @@ int runSteps(tessel::LoadedExecutable &loaded,
       std::cout << ", " << (seconds - firstSeconds) / (steps - start - 1) * 1e3
                 << " ms after the first";
     std::cout << "), peak memory " << usage.ru_maxrss / 1024 << " MB\n";
+    // Per step after the first (this rank's own under MPI; the devices'
+    // sum on the host), most first.
+    if (absl::GetFlag(FLAGS_profile) && steps - start > 1) {
+      std::vector<std::pair<std::string, double>> profile = loaded.profile();
+      for (auto &[kernel, total] : profile)
+        total = (total - warmUp[kernel]) / (steps - start - 1);
+      std::sort(
+          profile.begin(), profile.end(),
+          [](const auto &a, const auto &b) { return a.second > b.second; });
+      for (const auto &[kernel, perStep] : profile)
+        std::cout << "  " << kernel << ": " << perStep * 1e3
+                  << " ms per step\n";
+    }
     if (measured) {
       auto largest = std::max_element(perRank.begin(), perRank.end());
       std::cout << "memory per device: " << *largest / 1048576.0

@@ -11,7 +11,8 @@
 // the in-flight one that finishes first (`old`) makes room in one of two
 // ways: the new start waits for old's wait, or old's wait moves up to the
 // new start. Of the two, the one that leaves more work hidden behind the
-// less-hidden collective of the pair: a gradient all-reduce waited for at
+// less-hidden collective of the pair (a collective with none hidden at
+// all stays in line): a gradient all-reduce waited for at
 // the optimizer's update, far away, finishes where the next gradient's
 // starts (data parallel backward passes), while a layer's weight gather
 // read by that layer keeps its window and the next gathers wait for it
@@ -64,6 +65,9 @@ double workOf(mlir::Operation &op) {
       elements += tensor.getNumElements();
   return elements;
 }
+
+/// How many ops after a wait are looked at for work to move up.
+constexpr int kScanLimit = 256;
 
 struct Flight {
   mlir::Operation *start;
@@ -177,6 +181,49 @@ struct OverlapCollectivesPass
       else
         op->moveBefore(&block.front());
       flights.push_back({op, done});
+    }
+
+    // Work that does not need a collective's result moves up before its
+    // wait, from the ops that follow up to the next collective or wait.
+    for (Flight &flight : flights) {
+      llvm::DenseSet<mlir::Operation *> dependent{flight.done};
+      mlir::Operation *next = flight.done->getNextNode();
+      for (int scanned = 0; next && scanned < kScanLimit; ++scanned) {
+        mlir::Operation *op = next;
+        next = op->getNextNode();
+        if (op->hasTrait<mlir::OpTrait::IsTerminator>() ||
+            op->hasTrait<spmd::OpTrait::Communicates>() ||
+            mlir::isa<spmd::CollectiveDoneOp>(op))
+          break;
+        if (llvm::any_of(op->getOperands(), [&](mlir::Value v) {
+              mlir::Operation *def = v.getDefiningOp();
+              return def && dependent.contains(def);
+            }))
+          dependent.insert(op);
+        else
+          op->moveBefore(flight.done);
+      }
+    }
+
+    // Moved work counts where it now stands.
+    workBefore.clear();
+    total = 0;
+    for (mlir::Operation &op : block)
+      if (!op.hasTrait<spmd::OpTrait::Communicates>() &&
+          !mlir::isa<spmd::CollectiveDoneOp>(op)) {
+        workBefore[&op] = total;
+        if (!op.hasTrait<mlir::OpTrait::IsTerminator>())
+          total += workOf(op);
+      }
+
+    // A collective with no work between its start and its wait hides
+    // nothing: it runs in line, without the hand-over to the stream.
+    for (Flight &flight : flights) {
+      if (workBetween(flight.start, flight.done) > 0)
+        continue;
+      flight.start->removeAttr(spmd::SpmdDialect::kAsyncAttr);
+      flight.done.getResult().replaceAllUsesWith(flight.done.getStarted());
+      flight.done->erase();
     }
   }
 };

@@ -3,6 +3,7 @@
 #include "runtime/host/CollectiveStream.h"
 
 #include <chrono>
+#include <thread>
 
 namespace tessel {
 namespace {
@@ -13,7 +14,21 @@ using Clock = std::chrono::steady_clock;
 /// finish in microseconds, sooner than a sleeping thread wakes.
 constexpr auto kSpin = std::chrono::microseconds(50);
 
+/// On a stream's thread: whether its device waits for it.
+thread_local const std::atomic<bool> *deviceWaits = nullptr;
+
 } // namespace
+
+bool onCollectiveStream() { return deviceWaits != nullptr; }
+
+void pauseWhilePolling(int spins) {
+  if (deviceWaits && !deviceWaits->load(std::memory_order_relaxed)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    return;
+  }
+  if (spins > 1000)
+    std::this_thread::yield();
+}
 
 CollectiveStream::CollectiveStream(int capacity)
     : slots(std::max(capacity, 1)), thread([this] { loop(); }) {}
@@ -51,14 +66,22 @@ absl::Status CollectiveStream::wait(int64_t ticket, double *seconds) {
          Clock::now() < spinUntil) {
   }
   if (done.load(std::memory_order_acquire) <= ticket) {
+    // The stream's polling turns eager while the device waits.
+    waitedFor.store(true, std::memory_order_relaxed);
     std::unique_lock<std::mutex> lock(mutex);
     finished.wait(
         lock, [&] { return done.load(std::memory_order_acquire) > ticket; });
+    waitedFor.store(false, std::memory_order_relaxed);
   }
   const Slot &slot = slots[ticket % slots.size()];
   if (seconds)
     *seconds = slot.seconds;
   return slot.status;
+}
+
+bool CollectiveStream::idle() const {
+  // Only the caller submits, so `tickets` does not move under it.
+  return done.load(std::memory_order_acquire) == tickets;
 }
 
 void CollectiveStream::drain() {
@@ -72,6 +95,7 @@ void CollectiveStream::drain() {
 }
 
 void CollectiveStream::loop() {
+  deviceWaits = &waitedFor;
   for (;;) {
     Slot *slot;
     const RunFn *fn;

@@ -5,10 +5,11 @@
 // collectives in the order they are submitted, each to the end, as a CUDA
 // stream runs its work. Every device submits the same collectives in the
 // same order, so two streams never wait for each other crosswise. A
-// collective that is not asynchronous is submitted too and waited for at
-// once: a device's collectives all pass through its stream, in program
-// order, and never two at a time (the backends' groups are not made for
-// concurrent calls from one member, nor MPI, initialised serialized).
+// collective that is not asynchronous runs on the device's thread when
+// nothing is in flight, and is otherwise submitted too and waited for at
+// once: a device's collectives run in program order and never two at a
+// time (the backends' groups are not made for concurrent calls from one
+// member, nor MPI, initialised serialized).
 //
 // Nothing is allocated per run: the queue holds at most `capacity`
 // collectives (the program's count), and the function that runs them is
@@ -31,6 +32,18 @@
 
 namespace tessel {
 
+/// What a collective's loop waiting for its peers calls between polls
+/// (`spins` so far): after a few thousand, it yields the core; on a
+/// stream's thread while its device is still computing (not yet waiting
+/// for the stream), it sleeps a little instead, leaving the core to the
+/// kernels rather than polling against them.
+void pauseWhilePolling(int spins);
+/// Whether the calling thread is a stream's, running collectives beside
+/// its device's kernels: a blocking call that polls inside MPI would take
+/// a core from them; a non-blocking one polled with pauseWhilePolling
+/// does not.
+bool onCollectiveStream();
+
 class CollectiveStream {
 public:
   /// Runs the collective of instruction `index`.
@@ -49,6 +62,9 @@ public:
   /// Waits until the collective of `ticket` has run: its status, and the
   /// seconds it took on the stream.
   absl::Status wait(int64_t ticket, double *seconds = nullptr);
+  /// Whether everything submitted has run: a collective that is not
+  /// asynchronous may then run on the caller's thread, in order.
+  bool idle() const;
   /// Waits for everything submitted (as a run ends, also after a failure:
   /// the run's buffers must outlive its collectives).
   void drain();
@@ -69,6 +85,8 @@ private:
   /// to run), under `mutex`; `done` is also read without it.
   int64_t tickets = 0;
   std::atomic<int64_t> done{0};
+  /// Whether the device waits for this stream (in wait()).
+  std::atomic<bool> waitedFor{false};
   bool stopping = false;
   std::thread thread;
 };

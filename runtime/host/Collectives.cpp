@@ -1,6 +1,7 @@
 //===- Collectives.cpp - Collectives among host device threads ------------===//
 
 #include "runtime/host/Collectives.h"
+#include "runtime/host/CollectiveStream.h"
 
 #include <algorithm>
 #include <cmath>
@@ -169,7 +170,7 @@ bool HostGroup::barrier(int) {
     if (spins > 2000) {
       if (cancel && cancel->load(std::memory_order_relaxed))
         return false;
-      std::this_thread::yield();
+      pauseWhilePolling(spins);
     }
   }
   return true;

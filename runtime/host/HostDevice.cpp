@@ -465,7 +465,10 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
     auto start = std::chrono::steady_clock::now();
     if (kernels[i]) {
       status = kernels[i](context);
-    } else if (!stream) {
+    } else if (!stream ||
+               (instruction.op() == "collective" &&
+                !instruction.collective().async() && stream->idle())) {
+      // In line: no stream, or nothing in flight to keep order with.
       status = collective(i, instruction, context.operands, context.results);
     } else if (instruction.op() == "collective") {
       // On the stream, in program order; one that is not asynchronous is
@@ -483,7 +486,7 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
       double seconds = 0;
       status = stream->wait(tickets[s], &seconds);
       if (profile)
-        profile(profileName(instructionAt(s)), seconds);
+        profile(profileName(instructionAt(s)) + " (overlapped)", seconds);
     }
     if (profile) {
       profile(profileName(instruction),

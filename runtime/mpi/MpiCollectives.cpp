@@ -1,6 +1,7 @@
 //===- MpiCollectives.cpp - Collectives among MPI ranks -------------------===//
 
 #include "runtime/mpi/MpiCollectives.h"
+#include "runtime/host/CollectiveStream.h"
 
 #include <malloc.h>
 
@@ -365,8 +366,7 @@ absl::Status MpiGroup::waitTransfers(std::vector<MPI_Request> &requests,
       return absl::OkStatus();
     if (count > 0)
       waiting.setPeers(Watchdog::describeRanks(pending()));
-    if (spins > 1000)
-      std::this_thread::yield();
+    pauseWhilePolling(spins);
   }
 }
 
@@ -378,8 +378,7 @@ absl::Status MpiGroup::poll(absl::Span<MPI_Request> requests) {
       return absl::InternalError("MPI failed while waiting");
     if (done)
       return absl::OkStatus();
-    if (spins > 1000)
-      std::this_thread::yield();
+    pauseWhilePolling(spins);
   }
 }
 
@@ -439,7 +438,7 @@ absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
                                int64_t blockingBelow) const {
   Watchdog::Wait waiting("collective", collective, &others);
   int code = MPI_SUCCESS;
-  if (bytes < blockingBelow) {
+  if (bytes < blockingBelow && !onCollectiveStream()) {
     code = blocking();
   } else {
     MPI_Request request = MPI_REQUEST_NULL;
@@ -449,8 +448,7 @@ absl::Status MpiGroup::collect(const char *collective, int64_t bytes,
       code = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
       if (done)
         break;
-      if (spins > 1000)
-        std::this_thread::yield();
+      pauseWhilePolling(spins);
     }
   }
   return check(code, collective);

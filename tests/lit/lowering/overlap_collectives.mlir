@@ -63,25 +63,26 @@ func.func @backward(%g: tensor<4x8xf32>, %w1: tensor<8x8xf32>, %w2: tensor<8x8xf
 
 // Gathers of weights (ZeRO-3, or a plan that splits them): each starts
 // at the top only as the window allows, so one layer's weights are
-// gathered while the layer before computes, not all at once. A collective
+// gathered while the layer before computes, not all at once. The first,
+// with nothing to hide behind, stays in line. A collective
 // of a collective's result starts once the first is done; a result only
 // returned is waited for before the return; all_slice does not
 // communicate.
 spmd.mesh @m = <["x"=2]>
 // CHECK-LABEL: func.func @prefetch
 func.func @prefetch(%x: tensor<4x8xf32>, %w1: tensor<4x8xf32>, %w2: tensor<4x8xf32>, %w3: tensor<4x8xf32>) -> (tensor<2x8xf32>, tensor<8x8xf32>) {
-  // CHECK: %[[W1:.*]] = spmd.all_gather %arg1 {{{.*}}spmd.async
+  // CHECK: %[[W1:.*]] = spmd.all_gather %arg1
+  // CHECK-NOT: spmd.async
+  // CHECK-SAME: -> tensor<8x8xf32>
   // CHECK-NEXT: %[[W2:.*]] = spmd.all_gather %arg2 {{{.*}}spmd.async
-  // CHECK-NEXT: %[[D1:.*]] = spmd.collective_done %[[W1]]
   // CHECK-NEXT: %[[W3:.*]] = spmd.all_gather %arg3 {{{.*}}spmd.async
-  // CHECK-NEXT: %[[Y1:.*]] = graph.dot_general %arg0, %[[D1]]
+  // CHECK-NEXT: %[[Y1:.*]] = graph.dot_general %arg0, %[[W1]]
   // CHECK-NEXT: %[[D2:.*]] = spmd.collective_done %[[W2]]
   // CHECK-NEXT: %[[Y2:.*]] = graph.dot_general %[[Y1]], %[[D2]]
   // CHECK-NEXT: %[[D3:.*]] = spmd.collective_done %[[W3]]
   // CHECK-NEXT: %[[R:.*]] = spmd.all_reduce %[[D3]] {{{.*}}spmd.async
   // CHECK-NEXT: %[[Y3:.*]] = graph.dot_general %[[Y2]], %[[D3]]
   // CHECK-NEXT: %[[S:.*]] = spmd.all_slice %[[Y3]]
-  // CHECK-NOT: spmd.async
   // CHECK-NEXT: %[[DR:.*]] = spmd.collective_done %[[R]]
   // CHECK-NEXT: return %[[S]], %[[DR]]
   %f1 = spmd.all_gather %w1 {gathering_axes = [["x"], []], out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<4x8xf32> -> tensor<8x8xf32>
@@ -96,12 +97,32 @@ func.func @prefetch(%x: tensor<4x8xf32>, %w1: tensor<4x8xf32>, %w2: tensor<4x8xf
   // before computes.
   // ONE-LABEL: func.func @prefetch
   // ONE: %[[W1:.*]] = spmd.all_gather %arg1
-  // ONE-NEXT: %[[D1:.*]] = spmd.collective_done %[[W1]]
-  // ONE-NEXT: %[[W2:.*]] = spmd.all_gather %arg2
-  // ONE-NEXT: graph.dot_general %arg0, %[[D1]]
+  // ONE-NEXT: %[[W2:.*]] = spmd.all_gather %arg2 {{{.*}}spmd.async
+  // ONE-NEXT: graph.dot_general %arg0, %[[W1]]
   // ONE-NEXT: %[[D2:.*]] = spmd.collective_done %[[W2]]
-  // ONE-NEXT: %[[W3:.*]] = spmd.all_gather %arg3
+  // ONE-NEXT: %[[W3:.*]] = spmd.all_gather %arg3 {{{.*}}spmd.async
   // ONE-NEXT: graph.dot_general {{.*}}, %[[D2]]
   // ONE-NEXT: spmd.collective_done %[[W3]]
   return %s, %r : tensor<2x8xf32>, tensor<8x8xf32>
+}
+
+// -----
+
+// Tensor parallelism: the all-reduce of a partial product is read at once,
+// but work that does not need it (a weight gradient's product) moves up
+// before the wait and runs while it communicates.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @pull_up
+func.func @pull_up(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>, %v: tensor<8x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  // CHECK: %[[P:.*]] = graph.dot_general %arg0, %arg1
+  // CHECK-NEXT: %[[R:.*]] = spmd.all_reduce %[[P]] {{{.*}}spmd.async
+  // CHECK-NEXT: %[[G:.*]] = graph.dot_general %arg0, %arg2
+  // CHECK-NEXT: %[[D:.*]] = spmd.collective_done %[[R]]
+  // CHECK-NEXT: %[[Y:.*]] = graph.exp %[[D]]
+  // CHECK-NEXT: return %[[Y]], %[[G]]
+  %p = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %r = spmd.all_reduce %p {reduction_axes = ["x"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<4x8xf32>
+  %y = graph.exp %r : tensor<4x8xf32>
+  %g = graph.dot_general %x, %v, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  return %y, %g : tensor<4x8xf32>, tensor<4x8xf32>
 }
