@@ -49,6 +49,12 @@ static cl::opt<std::string>
            cl::desc("Time for the whole search: seconds, or with s, m, h "
                     "(default 60s)"),
            cl::value_desc("time"), cl::init("60s"), cl::cat(tuneCategory));
+static cl::opt<int> overlapCollectives(
+    "overlap-collectives",
+    cl::desc("Compile and measure every candidate with its collectives "
+             "overlapped, at most this many in flight (as tessel-compile "
+             "--overlap-collectives)"),
+    cl::value_desc("n"), cl::init(0), cl::cat(tuneCategory));
 static cl::opt<int> topK("top-k",
                          cl::desc("How many of the model's best candidates "
                                   "the first round measures"),
@@ -163,6 +169,7 @@ int main(int argc, char **argv) {
     return error(std::string(shapes.status().message()));
   options.inputShapes = *shapes;
   options.devices = devices;
+  options.overlapCollectives = overlapCollectives;
   std::optional<double> seconds = parseDuration(budget);
   if (!seconds)
     return error("--budget '" + budget + "' is not a time (90, 90s, 2m or 1h)");

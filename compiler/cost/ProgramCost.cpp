@@ -174,17 +174,59 @@ ProgramWork programWork(const proto::Executable &executable) {
     item.count = count;
     work.items.push_back(std::move(item));
   }
+  for (const proto::DeviceProgram &program : executable.programs()) {
+    int n = program.instructions_size();
+    for (int i = 0; i < n; ++i) {
+      const proto::Instruction &start = program.instructions(i);
+      std::optional<WorkItem> collective;
+      if (start.op() != "collective" || !start.collective().async() ||
+          !(collective = workOf(program, start)))
+        continue;
+      OverlapWindow window;
+      window.collective = *collective;
+      window.collective.count = perDevice;
+      for (int j = i + 1; j < n; ++j) {
+        const proto::Instruction &between = program.instructions(j);
+        if (between.op() == "collective_done" &&
+            between.attributes().count("start") &&
+            between.attributes().at("start").i() == i)
+          break;
+        if (between.op() == "collective" || between.op() == "collective_done")
+          continue; // Collectives take the stream, not the device.
+        if (std::optional<WorkItem> kernel = workOf(program, between)) {
+          kernel->count = perDevice;
+          window.kernels.push_back(std::move(*kernel));
+        }
+      }
+      work.windows.push_back(std::move(window));
+    }
+  }
   return work;
 }
 
+namespace {
+std::string formatItem(const WorkItem &item) {
+  return absl::StrFormat("%s,%d,%.9g,%.9g,%.9g,%s,%s", item.family,
+                         item.collective ? 1 : 0, item.count, item.flops,
+                         item.bytes, item.elementType,
+                         absl::StrJoin(item.group, "."));
+}
+} // namespace
+
+// The items, then each window after a '|': its collective, then its
+// kernels.
 std::string formatWork(const ProgramWork &work) {
   std::vector<std::string> items = {absl::StrCat(work.devices)};
   for (const WorkItem &item : work.items)
-    items.push_back(absl::StrFormat("%s,%d,%.9g,%.9g,%.9g,%s,%s", item.family,
-                                    item.collective ? 1 : 0, item.count,
-                                    item.flops, item.bytes, item.elementType,
-                                    absl::StrJoin(item.group, ".")));
-  return absl::StrJoin(items, ";");
+    items.push_back(formatItem(item));
+  std::string line = absl::StrJoin(items, ";");
+  for (const OverlapWindow &window : work.windows) {
+    std::vector<std::string> parts = {formatItem(window.collective)};
+    for (const WorkItem &kernel : window.kernels)
+      parts.push_back(formatItem(kernel));
+    absl::StrAppend(&line, "|", absl::StrJoin(parts, ";"));
+  }
+  return line;
 }
 
 absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
@@ -192,12 +234,8 @@ absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a program's work: '", line.substr(0, 80), "'"));
   };
-  std::vector<std::string> items = absl::StrSplit(line, ';');
-  ProgramWork work;
-  if (!absl::SimpleAtoi(items[0], &work.devices) || work.devices < 1)
-    return bad();
-  for (size_t i = 1; i < items.size(); ++i) {
-    std::vector<std::string> fields = absl::StrSplit(items[i], ',');
+  auto parseItem = [&](const std::string &text) -> std::optional<WorkItem> {
+    std::vector<std::string> fields = absl::StrSplit(text, ',');
     WorkItem item;
     int collective = 0;
     if (fields.size() != 7 || fields[0].empty() ||
@@ -205,20 +243,46 @@ absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
         !absl::SimpleAtod(fields[2], &item.count) ||
         !absl::SimpleAtod(fields[3], &item.flops) ||
         !absl::SimpleAtod(fields[4], &item.bytes))
-      return bad();
+      return std::nullopt;
     item.family = fields[0];
     item.collective = collective != 0;
     if (item.collective && !collectiveNamed(item.family))
-      return bad();
+      return std::nullopt;
     item.elementType = fields[5];
     for (absl::string_view id :
          absl::StrSplit(fields[6], '.', absl::SkipEmpty())) {
       int64_t device;
       if (!absl::SimpleAtoi(id, &device))
-        return bad();
+        return std::nullopt;
       item.group.push_back(device);
     }
-    work.items.push_back(std::move(item));
+    return item;
+  };
+  std::vector<std::string> sections = absl::StrSplit(line, '|');
+  std::vector<std::string> items = absl::StrSplit(sections[0], ';');
+  ProgramWork work;
+  if (!absl::SimpleAtoi(items[0], &work.devices) || work.devices < 1)
+    return bad();
+  for (size_t i = 1; i < items.size(); ++i) {
+    std::optional<WorkItem> item = parseItem(items[i]);
+    if (!item)
+      return bad();
+    work.items.push_back(std::move(*item));
+  }
+  for (size_t w = 1; w < sections.size(); ++w) {
+    std::vector<std::string> parts = absl::StrSplit(sections[w], ';');
+    OverlapWindow window;
+    std::optional<WorkItem> collective = parseItem(parts[0]);
+    if (!collective || !collective->collective)
+      return bad();
+    window.collective = std::move(*collective);
+    for (size_t k = 1; k < parts.size(); ++k) {
+      std::optional<WorkItem> kernel = parseItem(parts[k]);
+      if (!kernel || kernel->collective)
+        return bad();
+      window.kernels.push_back(std::move(*kernel));
+    }
+    work.windows.push_back(std::move(window));
   }
   return work;
 }
@@ -254,11 +318,25 @@ instructionCosts(const proto::Executable &executable, int device,
   return costs;
 }
 
+double hiddenSeconds(const ProgramWork &work, const CostModel &model) {
+  if (model.computeShare(work.devices) > 1)
+    return 0; // The devices share the processor the collectives use.
+  double hidden = 0;
+  for (const OverlapWindow &window : work.windows) {
+    double kernels = 0;
+    for (const WorkItem &kernel : window.kernels)
+      kernels += itemSeconds(kernel, model, work.devices);
+    hidden +=
+        std::min(itemSeconds(window.collective, model, work.devices), kernels);
+  }
+  return hidden;
+}
+
 double programSeconds(const ProgramWork &work, const CostModel &model) {
   double seconds = model.stepSeconds(work.devices);
   for (const auto &[family, s] : familySeconds(work, model))
     seconds += s;
-  return seconds;
+  return seconds - hiddenSeconds(work, model);
 }
 
 std::vector<double>

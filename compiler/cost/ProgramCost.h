@@ -44,10 +44,20 @@ struct WorkItem {
   std::vector<int64_t> group;
 };
 
+/// An overlapped collective (proto::Collective::async) and the kernels a
+/// device runs between its start and its wait, which it can hide behind.
+struct OverlapWindow {
+  WorkItem collective;
+  std::vector<WorkItem> kernels;
+};
+
 /// What each device does in a step of an executable.
 struct ProgramWork {
   int64_t devices = 1;
   std::vector<WorkItem> items;
+  /// Every device's overlapped collectives (counts per device and step,
+  /// as the items'); each is in `items` too.
+  std::vector<OverlapWindow> windows;
 };
 
 /// The work of `executable`'s device programs.
@@ -75,8 +85,16 @@ std::vector<InstructionCost>
 instructionCosts(const proto::Executable &executable, int device,
                  const CostModel &model);
 
-/// Seconds per step by `model`: its fixed cost plus every family's.
+/// Seconds per step by `model`: its fixed cost plus every family's, less
+/// what overlapped collectives hide (hiddenSeconds).
 double programSeconds(const ProgramWork &work, const CostModel &model);
+
+/// Seconds per step that overlapped collectives hide behind the kernels
+/// between their start and wait: each hides as much of itself as they
+/// take. None where the devices share one processor (host threads): there
+/// a collective's copying and reducing takes the cores the kernels need,
+/// as bench/overlap.sh measures.
+double hiddenSeconds(const ProgramWork &work, const CostModel &model);
 
 /// A measured executable: its work, the seconds per device and step its
 /// instruction profile gave each family, and the step's median.

@@ -641,6 +641,7 @@ absl::StatusOr<TuneResult> tune(const ModelSource &source,
   // templates name.
   CompileOptions base;
   base.inputShapes = options.inputShapes;
+  base.sharding.overlapCollectives = options.overlapCollectives;
   absl::StatusOr<std::unique_ptr<Model>> model = Model::load(source, base);
   if (!model.ok())
     return model.status();

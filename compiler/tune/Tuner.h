@@ -131,6 +131,11 @@ struct TuneOptions {
   int kBest = 3;
   /// The cost model's search time per candidate.
   double autoSeconds = 2;
+  /// Every candidate compiled with its collectives overlapped, this many
+  /// in flight (ShardingOptions::overlapCollectives): what is measured,
+  /// and what the model prices (cost::hiddenSeconds), is then the
+  /// overlapped step.
+  int overlapCollectives = 0;
   /// The tuning log (read, then appended to); empty: none.
   std::string logPath;
   /// More candidates: name -> plan, tried on every mesh whose axes they

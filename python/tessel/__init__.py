@@ -415,7 +415,7 @@ def _plan_arguments(plan: Plan):
 def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
              auto_seconds, device_profile, memory_budget, explain,
              alternatives, threads, loss, optimizer, frozen,
-             batch_norm, ring_attention) -> Executable:
+             batch_norm, ring_attention, overlap_collectives) -> Executable:
     shapes = {}
     for name, dims in (input_shapes or {}).items():
         try:
@@ -438,7 +438,7 @@ def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
                         int(memory_budget or 0), explain or "",
                         int(alternatives or 0), int(threads), loss or "", optimizer or "",
                         list(frozen or ()), batch_norm or "eval",
-                        ring_attention))
+                        ring_attention, int(overlap_collectives)))
 
 
 def compile(model: Model,
@@ -456,7 +456,8 @@ def compile(model: Model,
             optimizer: Optional[str] = None,
             frozen: Sequence[str] = (),
             batch_norm: str = "eval",
-            ring_attention: str = "auto") -> Executable:
+            ring_attention: str = "auto",
+            overlap_collectives: int = 0) -> Executable:
     """Compiles `model` for `mesh`.
 
     model: a path (.onnx or .mlir), the bytes of an ONNX model, or an
@@ -489,6 +490,10 @@ def compile(model: Model,
       of them), "never" gathers them whole, "auto" gathers them unless a
       device then needs more than memory_budget (tessel-compile
       --ring-attention).
+    overlap_collectives: start each collective as soon as its operand is
+      ready and wait for it just before its result is read, at most this
+      many in flight, the work between running meanwhile (tessel-compile
+      --overlap-collectives); 0: each runs where it stands.
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         kind, data = "onnx", bytes(model)
@@ -503,7 +508,7 @@ def compile(model: Model,
     return _compile(kind, data, input_shapes, mesh, plan, auto, auto_seconds,
                     device_profile, memory_budget, explain, alternatives,
                     threads, loss, optimizer, frozen, batch_norm,
-                    ring_attention)
+                    ring_attention, overlap_collectives)
 
 
 def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
@@ -517,12 +522,13 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
                 optimizer: Optional[str] = None,
                 frozen: Sequence[str] = (),
                 batch_norm: str = "eval",
-                ring_attention: str = "auto") -> Executable:
+                ring_attention: str = "auto",
+                overlap_collectives: int = 0) -> Executable:
     """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
     return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
                     auto_seconds, device_profile, memory_budget, explain,
                     alternatives, threads, loss, optimizer, frozen,
-                    batch_norm, ring_attention)
+                    batch_norm, ring_attention, overlap_collectives)
 
 
 def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,

@@ -442,17 +442,16 @@ private:
   std::unique_ptr<LoadedExecutable> loaded;
 };
 
-std::unique_ptr<Executable>
-compileModel(const std::string &kind, const py::bytes &data,
-             const std::map<std::string, std::vector<int64_t>> &inputShapes,
-             const std::string &mesh, const std::string &planText,
-             const std::vector<std::pair<std::string, std::string>> &specs,
-             bool autoShard, double autoSeconds,
-             const std::string &deviceProfile, int64_t memoryBudget,
-             const std::string &explain, int alternatives, int threads,
-             const std::string &loss, const std::string &optimizer,
-             const std::vector<std::string> &frozen,
-             const std::string &batchNorm, const std::string &ringAttention) {
+std::unique_ptr<Executable> compileModel(
+    const std::string &kind, const py::bytes &data,
+    const std::map<std::string, std::vector<int64_t>> &inputShapes,
+    const std::string &mesh, const std::string &planText,
+    const std::vector<std::pair<std::string, std::string>> &specs,
+    bool autoShard, double autoSeconds, const std::string &deviceProfile,
+    int64_t memoryBudget, const std::string &explain, int alternatives,
+    int threads, const std::string &loss, const std::string &optimizer,
+    const std::vector<std::string> &frozen, const std::string &batchNorm,
+    const std::string &ringAttention, int overlapCollectives) {
   std::string contents = data;
   ModelSource source = kind == "file"   ? ModelSource::file(contents)
                        : kind == "onnx" ? ModelSource::onnx(contents)
@@ -483,6 +482,7 @@ compileModel(const std::string &kind, const py::bytes &data,
     throw Error("ring_attention is 'auto', 'always' or 'never', got '" +
                 ringAttention + "'");
   options.sharding.ringAttention = *ring;
+  options.sharding.overlapCollectives = overlapCollectives;
   options.training = {loss, optimizer, frozen, batchNorm};
   absl::StatusOr<Compiled> compiled;
   {

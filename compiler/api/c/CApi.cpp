@@ -285,6 +285,17 @@ tessel_status *tessel_options_set_memory_budget(tessel_options *options,
   return nullptr;
 }
 
+tessel_status *tessel_options_set_overlap_collectives(tessel_options *options,
+                                                      int inFlight) {
+  if (!options)
+    return invalid("tessel_options_set_overlap_collectives: `options` is NULL");
+  if (inFlight < 0)
+    return invalid(absl::StrCat(
+        "tessel_options_set_overlap_collectives: ", inFlight, " in flight"));
+  options->options.sharding.overlapCollectives = inFlight;
+  return nullptr;
+}
+
 tessel_status *tessel_options_set_ring_attention(tessel_options *options,
                                                  const char *mode) {
   if (!options || !mode)

@@ -214,6 +214,42 @@ TEST(ProgramCostTest, SharedProcessorScalesCompute) {
   EXPECT_DOUBLE_EQ(programSeconds(work, *shared), 4e-2);
 }
 
+// An overlapped collective hides as much of itself as the kernels between
+// its start and its wait take, on devices of their own; on a shared
+// processor, nothing. Windows print and parse back with the work.
+TEST(ProgramCostTest, OverlapHidesCollectivesBehindKernels) {
+  proto::DeviceProfile profile = parse(kBase);
+  ProgramWork work;
+  work.devices = 2;
+  // 1e-2 s of dot_general; an all-reduce of 1 MB: 1e-6 + 2 * 1/2 * 1e6 /
+  // 1e9 = about 1e-3 s.
+  work.items = {kernel("dot_general", 1, 1e9, 0), allReduce(1, 1e6, 2)};
+  absl::StatusOr<CostModel> model = CostModel::fromProfile(profile);
+  ASSERT_TRUE(model.ok()) << model.status();
+  double serial = programSeconds(work, *model);
+  double collective = familySeconds(work, *model).at("all_reduce");
+  ASSERT_GT(collective, 0);
+  // Behind a tenth of the dot (1e-3 s): at most that much hidden.
+  OverlapWindow window;
+  window.collective = allReduce(1, 1e6, 2);
+  window.kernels = {kernel("dot_general", 1, 1e8, 0)};
+  work.windows = {window};
+  EXPECT_NEAR(hiddenSeconds(work, *model), std::min(collective, 1e-3), 1e-12);
+  // Behind the whole dot: all of it.
+  work.windows[0].kernels = {kernel("dot_general", 1, 1e9, 0)};
+  EXPECT_NEAR(programSeconds(work, *model), serial - collective, 1e-12);
+  absl::StatusOr<ProgramWork> back = parseWork(formatWork(work));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(formatWork(*back), formatWork(work));
+  ASSERT_EQ(back->windows.size(), 1u);
+  EXPECT_EQ(back->windows[0].kernels.size(), 1u);
+  EXPECT_FALSE(parseWork(formatWork(work) + "|dot_general,0,1,0,0,f32,").ok());
+  profile.set_shared_processor(true);
+  absl::StatusOr<CostModel> shared = CostModel::fromProfile(profile);
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(hiddenSeconds(work, *shared), 0);
+}
+
 // A calibrated entry that makes no sense is refused with its name.
 TEST(ProgramCostTest, BadCalibratedEntriesAreRefused) {
   proto::DeviceProfile profile = parse(kBase);

@@ -165,6 +165,12 @@ tessel_options_set_memory_budget(tessel_options *, int64_t bytes);
  * then needs more than the memory budget. */
 TESSEL_EXPORT tessel_status *
 tessel_options_set_ring_attention(tessel_options *, const char *mode);
+/* Starts each collective as soon as its operand is ready and waits for it
+ * just before its result is read, at most `in_flight` at once, the work
+ * between running meanwhile (tessel-compile --overlap-collectives); 0 (the
+ * default): each runs where it stands. */
+TESSEL_EXPORT tessel_status *
+tessel_options_set_overlap_collectives(tessel_options *, int in_flight);
 /* Compiles one training step instead of the forward pass (as
  * tessel-compile --train): `loss` "cross_entropy:logits,labels" or
  * "mse:y,target", `optimizer` "sgd:lr=0.1", "momentum:...", "adam:...",

@@ -210,6 +210,8 @@ int main(int argc, char **argv) {
   ok(tessel_options_set_training(training, "cross_entropy:output,labels",
                                  "adamw:lr=0.01", NULL, NULL),
      "training");
+  /* The gradient all-reduces overlapped with the backward pass. */
+  ok(tessel_options_set_overlap_collectives(training, 2), "overlap");
   ok(tessel_compile_file(argv[1], training, &executable), "compile (train)");
   tessel_runner *trainer = NULL, *resumed = NULL;
   ok(tessel_runner_create(executable, 2, &trainer), "trainer");
@@ -287,6 +289,10 @@ int main(int argc, char **argv) {
         "an unknown ring attention mode accepted");
   tessel_status_free(status);
   ok(tessel_options_set_ring_attention(options, "always"), "ring attention");
+  status = tessel_options_set_overlap_collectives(options, -1);
+  CHECK(status && strstr(tessel_status_message(status), "-1 in flight"),
+        "a negative overlap accepted");
+  tessel_status_free(status);
   status = tessel_runner_create(NULL, 0, NULL);
   CHECK(status != NULL, "NULL arguments accepted");
   tessel_status_free(status);
