@@ -207,9 +207,11 @@ TEST(TunerTest, SearchesReusesItsLogAndSkipsBrokenCandidates) {
   EXPECT_TRUE(fitted.shared_processor());
   EXPECT_TRUE(fitted.kernels().contains("dot_general"));
   EXPECT_GT(first->calibration.measured, 0);
-  for (const Candidate &c : first->candidates)
-    if (c.measured)
+  for (const Candidate &c : first->candidates) {
+    if (c.measured) {
       EXPECT_GT(c.calibratedSeconds, 0) << c.mesh << " " << c.name;
+    }
+  }
   std::string profilePath = temporaryPath("calibrated.textproto");
   {
     std::string text;
