@@ -643,7 +643,8 @@ def Graph_ResizeOp : Graph_Op<"resize", [Graph_HostKernel, Pure,
 // Fusion (produced by the lowering)
 //===----------------------------------------------------------------------===//
 
-def Graph_FusionOp : Graph_Op<"fusion", [IsolatedFromAbove, SingleBlock]> {
+def Graph_FusionOp : Graph_Op<"fusion", [IsolatedFromAbove, SingleBlock,
+                                         RecursiveMemoryEffects]> {
   let summary = "Elementwise ops evaluated together, in one pass";
   let description = [{
     A chain of elementwise ops, broadcasts and splat constants that the

@@ -90,15 +90,13 @@ struct OverlapCollectivesPass
     double total = 0;
     struct Collective {
       mlir::Operation *op, *ready;
-      int64_t order;
     };
     std::vector<Collective> collectives;
     for (mlir::Operation &op : block) {
       if (op.hasTrait<spmd::OpTrait::Communicates>() &&
           !op.hasAttr(spmd::SpmdDialect::kAsyncAttr) &&
           op.getNumResults() == 1) {
-        collectives.push_back({&op, readyPoint(block, &op),
-                               static_cast<int64_t>(collectives.size())});
+        collectives.push_back({&op, readyPoint(block, &op)});
       } else {
         workBefore[&op] = total;
         if (!op.hasTrait<mlir::OpTrait::IsTerminator>())
@@ -195,7 +193,9 @@ struct OverlapCollectivesPass
             op->hasTrait<spmd::OpTrait::Communicates>() ||
             mlir::isa<spmd::CollectiveDoneOp>(op))
           break;
-        if (llvm::any_of(op->getOperands(), [&](mlir::Value v) {
+        // Only ops without side effects move (a fusion's are its body's).
+        if (!mlir::isMemoryEffectFree(op) ||
+            llvm::any_of(op->getOperands(), [&](mlir::Value v) {
               mlir::Operation *def = v.getDefiningOp();
               return def && dependent.contains(def);
             }))
