@@ -105,9 +105,12 @@ bool solve(std::vector<std::vector<double>> a, std::vector<double> b,
 }
 
 /// One instruction's work (count 1); nullopt for a collective of no
-/// known kind.
+/// known kind, and for the wait of an overlapped one (collective_done),
+/// whose time is its collective's.
 std::optional<WorkItem> workOf(const proto::DeviceProgram &program,
                                const proto::Instruction &instruction) {
+  if (instruction.op() == "collective_done")
+    return std::nullopt;
   double in = 0, out = 0;
   for (int64_t id : instruction.operands())
     in += bufferBytes(program, id);
@@ -191,9 +194,9 @@ ProgramWork programWork(const proto::Executable &executable) {
             between.attributes().count("start") &&
             between.attributes().at("start").i() == i)
           break;
-        if (between.op() == "collective" || between.op() == "collective_done")
-          continue; // Collectives take the stream, not the device.
-        if (std::optional<WorkItem> kernel = workOf(program, between)) {
+        // Collectives take the stream, not the device.
+        if (std::optional<WorkItem> kernel = workOf(program, between);
+            kernel && !kernel->collective) {
           kernel->count = perDevice;
           window.kernels.push_back(std::move(*kernel));
         }

@@ -32,11 +32,20 @@
 #include "google/protobuf/text_format.h"
 #include "runtime/ElementType.h"
 #include "runtime/host/HostBackend.h"
+#include "runtime/host/HostDevice.h"
 
 namespace tessel::tune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// The family a profile's name counts toward (a kernel's op, a collective's
+/// kind in lower case): an overlapped collective's own time too, which the
+/// runtime names apart.
+std::string familyOfProfiled(absl::string_view name) {
+  absl::ConsumeSuffix(&name, kOverlappedSuffix);
+  return absl::AsciiStrToLower(name);
+}
 
 void factorisations(int64_t remaining, int axesLeft, MeshShape &current,
                     std::vector<MeshShape> &out) {
@@ -368,9 +377,9 @@ profileFamilies(const Compiled &compiled, int threads, int warmup, int runs) {
       1.0 / (runs * std::max(1, compiled.executable().programs_size()));
   std::map<std::string, double> families;
   for (const auto &[name, seconds] : (*loaded)->profile())
-    families[absl::AsciiStrToLower(name)] += seconds * scale;
+    families[familyOfProfiled(name)] += seconds * scale;
   for (const auto &[name, seconds] : warm)
-    families[absl::AsciiStrToLower(name)] -= seconds * scale;
+    families[familyOfProfiled(name)] -= seconds * scale;
   return families;
 }
 
@@ -471,7 +480,7 @@ absl::StatusOr<Measurement> measureUnderMpi(const Compiled &compiled,
     if (colon == absl::string_view::npos ||
         !absl::SimpleAtod(line.substr(colon + 2), &ms))
       continue;
-    m.familySeconds[absl::AsciiStrToLower(line.substr(0, colon))] += ms * 1e-3;
+    m.familySeconds[familyOfProfiled(line.substr(0, colon))] += ms * 1e-3;
   }
   return m;
 }

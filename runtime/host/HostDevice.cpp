@@ -486,7 +486,7 @@ absl::Status HostDevice::run(const CollectiveFn &collective,
       double seconds = 0;
       status = stream->wait(tickets[s], &seconds);
       if (profile)
-        profile(profileName(instructionAt(s)) + " (overlapped)", seconds);
+        profile(profileName(instructionAt(s)) + kOverlappedSuffix, seconds);
     }
     if (profile) {
       profile(profileName(instruction),

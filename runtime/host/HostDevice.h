@@ -196,6 +196,9 @@ private:
 
 /// What a profile calls an instruction: its op, or a collective's kind.
 std::string profileName(const proto::Instruction &instruction);
+/// After an overlapped collective's profileName: its own time on the
+/// stream, beside the kernels' (the device's wait is "collective_done").
+inline constexpr char kOverlappedSuffix[] = " (overlapped)";
 
 /// An empty output of `spec`'s type and shape, to gather parts into.
 HostTensor outputFor(const proto::TensorSpec &spec);

@@ -250,6 +250,44 @@ TEST(ProgramCostTest, OverlapHidesCollectivesBehindKernels) {
   EXPECT_EQ(hiddenSeconds(work, *shared), 0);
 }
 
+// An executable's overlapped all-reduce gives a window holding the kernel
+// between its start and its wait; the wait itself is no work (no
+// "collective_done" family to price or fit).
+TEST(ProgramCostTest, ExecutableOverlapWindows) {
+  constexpr const char *kProgram = R"pb(
+    programs {
+      device_id: 0
+      buffers { storage: ARENA element_type: F32 dims: 256 }
+      buffers { storage: ARENA element_type: F32 dims: 256 offset: 1024 }
+      buffers { storage: ARENA element_type: F32 dims: 256 offset: 2048 }
+      instructions {
+        op: "collective"
+        operands: 0
+        results: 1
+        collective { kind: ALL_REDUCE reduction: SUM groups { values: 0 values: 1 } async: true }
+      }
+      instructions { op: "fusion" operands: 0 results: 2 flops: 256 }
+      instructions {
+        op: "collective_done"
+        operands: 1
+        operands: 0
+        attributes { key: "start" value { i: 0 } }
+      }
+      instructions { op: "fusion" operands: 1 results: 0 flops: 256 }
+    }
+  )pb";
+  proto::Executable executable;
+  ASSERT_TRUE(
+      google::protobuf::TextFormat::ParseFromString(kProgram, &executable));
+  ProgramWork work = programWork(executable);
+  for (const WorkItem &item : work.items)
+    EXPECT_NE(item.family, "collective_done");
+  ASSERT_EQ(work.windows.size(), 1u);
+  EXPECT_EQ(work.windows[0].collective.family, "all_reduce");
+  ASSERT_EQ(work.windows[0].kernels.size(), 1u);
+  EXPECT_EQ(work.windows[0].kernels[0].family, "fusion");
+}
+
 // A calibrated entry that makes no sense is refused with its name.
 TEST(ProgramCostTest, BadCalibratedEntriesAreRefused) {
   proto::DeviceProfile profile = parse(kBase);
