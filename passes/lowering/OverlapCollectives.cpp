@@ -84,25 +84,31 @@ struct OverlapCollectivesPass
       return;
     mlir::Block &block = function.getBody().front();
 
-    // Work done before each op, counting the ops that compute (collectives
-    // and waits, the only ops that move, count none).
-    llvm::DenseMap<mlir::Operation *, double> workBefore;
-    double total = 0;
     struct Collective {
       mlir::Operation *op, *ready;
     };
     std::vector<Collective> collectives;
-    for (mlir::Operation &op : block) {
+    for (mlir::Operation &op : block)
       if (op.hasTrait<spmd::OpTrait::Communicates>() &&
-          !op.hasAttr(spmd::SpmdDialect::kAsyncAttr) &&
-          op.getNumResults() == 1) {
+          !op.hasAttr(spmd::SpmdDialect::kAsyncAttr) && op.getNumResults() == 1)
         collectives.push_back({&op, readyPoint(block, &op)});
-      } else {
-        workBefore[&op] = total;
-        if (!op.hasTrait<mlir::OpTrait::IsTerminator>())
-          total += workOf(op);
-      }
-    }
+
+    // Work done before each op that computes, where it stands now
+    // (collectives and waits compute nothing).
+    llvm::DenseMap<mlir::Operation *, double> workBefore;
+    double total = 0;
+    auto indexWork = [&] {
+      workBefore.clear();
+      total = 0;
+      for (mlir::Operation &op : block)
+        if (!op.hasTrait<spmd::OpTrait::Communicates>() &&
+            !mlir::isa<spmd::CollectiveDoneOp>(op)) {
+          workBefore[&op] = total;
+          if (!op.hasTrait<mlir::OpTrait::IsTerminator>())
+            total += workOf(op);
+        }
+    };
+    indexWork();
     // Work between two points of the block (null: its start), each point
     // just after the op named.
     auto workAfter = [&](mlir::Operation *op) -> double {
@@ -206,15 +212,7 @@ struct OverlapCollectivesPass
     }
 
     // Moved work counts where it now stands.
-    workBefore.clear();
-    total = 0;
-    for (mlir::Operation &op : block)
-      if (!op.hasTrait<spmd::OpTrait::Communicates>() &&
-          !mlir::isa<spmd::CollectiveDoneOp>(op)) {
-        workBefore[&op] = total;
-        if (!op.hasTrait<mlir::OpTrait::IsTerminator>())
-          total += workOf(op);
-      }
+    indexWork();
 
     // A collective with no work between its start and its wait hides
     // nothing: it runs in line, without the hand-over to the stream.
