@@ -74,6 +74,20 @@ opt_bazel_bin() {
 gpt2_train_flags=(--train --loss "cross_entropy:output,labels,dim=-1"
                   --optimizer "adamw:lr=1e-4" --frozen blocks.0.attn.mask)
 
+# train_bench_setup NAME: what the training benchmarks share, the GPT-2
+# bench model (4 layers, width 512, vocabulary 4096), 8 sequences of 32
+# tokens as $out/ids.npy and $out/labels.npy ($out: NAME in the model's
+# folder) and the optimised tools in $bin. Sets layers, width, vocab,
+# batch, sequence, model, out and bin.
+train_bench_setup() {
+  layers=4 width=512 vocab=4096 batch=8 sequence=32
+  model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
+  out="$(dirname "$model")/$1"
+  mkdir -p "$out"
+  train_batches "$out" "$vocab" "${batch}x$sequence"
+  bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
+}
+
 # train_batches DIR VOCAB SHAPE: the same random token ids and labels for
 # every training benchmark, as DIR/ids.npy and DIR/labels.npy.
 train_batches() {

@@ -35,13 +35,8 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-layers=4 width=512 vocab=4096 batch=8 sequence=32
 source bench/lib.sh
-model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
-out="$(dirname "$model")/overlap"
-mkdir -p "$out"
-train_batches "$out" "$vocab" "${batch}x$sequence"
-bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
+train_bench_setup overlap
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 

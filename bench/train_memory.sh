@@ -20,14 +20,9 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-layers=4 width=512 vocab=4096 shape=8x32
 source bench/lib.sh
-model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
-dir="$(dirname "$model")"
-out="$dir/train_memory"
-mkdir -p "$out"
-train_batches "$out" "$vocab" "$shape"
-bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
+train_bench_setup train_memory
+shape="${batch}x$sequence"
 printf '%-8s %7s %12s %12s %14s %9s %8s\n' plan devices "measured MiB" \
   "modeled MiB" "executable MiB" "modeled/" "ms/step"
 for devices in $device_counts; do

@@ -20,14 +20,8 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-layers=4 width=512 vocab=4096 batch=8 sequence=32
 source bench/lib.sh
-model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
-dir="$(dirname "$model")"
-out="$dir/train_step"
-mkdir -p "$out"
-train_batches "$out" "$vocab" "${batch}x$sequence"
-bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
+train_bench_setup train_step
 # Debian's torch calls the system BLAS (libblas.so.3), netlib's reference
 # one unless an optimised one provides it: 3 GFLOPS against OpenBLAS's 35
 # on this machine's core. The peer gets OpenBLAS, as a user would give it.
