@@ -1,6 +1,9 @@
 //===- AssignBuffers.cpp - Place temporaries in the arena by liveness -----===//
 
+#include <algorithm>
 #include <map>
+#include <numeric>
+#include <vector>
 
 #include "dialects/graph/GraphDialect.h"
 #include "dialects/graph/GraphOps.h"
@@ -27,56 +30,65 @@ uint64_t byteSizeOf(mlir::Type type) {
   return elementBytes * tensor.getNumElements();
 }
 
-/// Best-fit allocation of one arena, with neighbouring free ranges merged.
+/// The arena's buffers, placed once every lifetime is known: largest
+/// first, each at the lowest offset clear of the buffers placed before it
+/// whose lifetimes meet its own ("greedy by size", as TensorFlow Lite's
+/// memory planner does). Placing as the program runs (best fit at each
+/// definition) left holes a later, larger buffer could not use: on the
+/// GPT-2 bench model's training step, an arena 20% above its peak.
 class Arena {
 public:
-  uint64_t allocate(uint64_t bytes) {
-    bytes = std::max<uint64_t>(alignUp(bytes), kAlignment);
-    auto best = free.end();
-    for (auto it = free.begin(); it != free.end(); ++it)
-      if (it->second >= bytes &&
-          (best == free.end() || it->second < best->second))
-        best = it;
-    if (best == free.end()) {
-      // Grow the arena, absorbing a free range that ends at its top.
-      uint64_t offset = top;
-      if (!free.empty() &&
-          std::prev(free.end())->first + std::prev(free.end())->second == top) {
-        offset = std::prev(free.end())->first;
-        free.erase(std::prev(free.end()));
-      }
-      top = offset + bytes;
-      return offset;
-    }
-    uint64_t offset = best->first, size = best->second;
-    free.erase(best);
-    if (size > bytes)
-      free[offset + bytes] = size - bytes;
-    return offset;
+  /// A buffer of `bytes` live from step `first` to step `last`, both
+  /// included; returns its id.
+  size_t add(uint64_t bytes, int64_t first, int64_t last) {
+    buffers.push_back(
+        {std::max<uint64_t>(alignUp(bytes), kAlignment), first, last, 0});
+    return buffers.size() - 1;
+  }
+  void extend(size_t id, int64_t last) {
+    buffers[id].last = std::max(buffers[id].last, last);
   }
 
-  void release(uint64_t offset, uint64_t bytes) {
-    bytes = std::max<uint64_t>(alignUp(bytes), kAlignment);
-    auto next = free.lower_bound(offset);
-    if (next != free.end() && offset + bytes == next->first) {
-      bytes += next->second;
-      next = free.erase(next);
-    }
-    if (next != free.begin()) {
-      auto previous = std::prev(next);
-      if (previous->first + previous->second == offset) {
-        previous->second += bytes;
-        return;
+  /// Places every buffer; returns the arena's size.
+  uint64_t place() {
+    std::vector<size_t> order(buffers.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return buffers[a].bytes > buffers[b].bytes;
+    });
+    uint64_t size = 0;
+    std::vector<size_t> placed;
+    std::vector<std::pair<uint64_t, uint64_t>> taken; // (offset, end)
+    for (size_t id : order) {
+      Buffer &buffer = buffers[id];
+      taken.clear();
+      for (size_t other : placed) {
+        const Buffer &o = buffers[other];
+        if (o.first <= buffer.last && buffer.first <= o.last)
+          taken.emplace_back(o.offset, o.offset + o.bytes);
       }
+      std::sort(taken.begin(), taken.end());
+      uint64_t offset = 0;
+      for (const auto &[from, to] : taken) {
+        if (from >= offset + buffer.bytes)
+          break;
+        offset = std::max(offset, to);
+      }
+      buffer.offset = offset;
+      size = std::max(size, offset + buffer.bytes);
+      placed.push_back(id);
     }
-    free[offset] = bytes;
+    return size;
   }
-
-  uint64_t size() const { return top; }
+  uint64_t offsetOf(size_t id) const { return buffers[id].offset; }
 
 private:
-  std::map<uint64_t, uint64_t> free; // offset -> bytes
-  uint64_t top = 0;
+  struct Buffer {
+    uint64_t bytes;
+    int64_t first, last;
+    uint64_t offset;
+  };
+  std::vector<Buffer> buffers;
 };
 
 /// The value whose storage `value` is: reshapes are views of their
@@ -156,30 +168,23 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
               graph::GraphDialect::updatedArgument(function, r))
         updates[storageOf(ret->getOperand(r))] = *argument;
 
+    // Each arena value's buffer: its own, or (written in place) that of
+    // an operand dying where it is made. A buffer lives from its first
+    // value's definition to its values' last reader.
     Arena arena;
-    llvm::DenseMap<mlir::Value, uint64_t> offsets;
+    llvm::DenseMap<mlir::Value, size_t> bufferOf;
+    llvm::SmallVector<std::pair<mlir::Operation *, llvm::SmallVector<int64_t>>>
+        resultBuffers; // per op, per result: a buffer id or -1 (donated)
     mlir::Builder builder(&getContext());
     for (mlir::Operation &op : block) {
-      if (mlir::isa<graph::ReshapeOp, graph::ConstantOp>(op) ||
+      if (mlir::isa<graph::ReshapeOp, graph::ConstantOp,
+                    spmd::CollectiveDoneOp>(op) ||
           op.hasTrait<mlir::OpTrait::IsTerminator>())
         continue;
       int64_t now = position[&op];
-      if (auto done = mlir::dyn_cast<spmd::CollectiveDoneOp>(op)) {
-        // A view: frees what the collective read for the last time.
-        llvm::DenseSet<mlir::Value> released;
-        for (mlir::Value operand : done.getStart()->getOperands()) {
-          mlir::Value storage = storageOf(operand);
-          if (inArena(storage) && lastUse.lookup(storage) == now &&
-              released.insert(storage).second)
-            arena.release(offsets.lookup(storage),
-                          byteSizeOf(storage.getType()));
-        }
-        continue;
-      }
-      llvm::SmallVector<int64_t> resultOffsets, donated;
+      llvm::SmallVector<int64_t> ids, donated;
       llvm::DenseSet<mlir::Value> reused;
       for (mlir::Value result : op.getResults()) {
-        std::optional<uint64_t> offset;
         donated.push_back(-1);
         auto fusion = mlir::dyn_cast<graph::FusionOp>(op);
         if (auto update = updates.find(result);
@@ -195,46 +200,44 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
             }
         }
         if (donated.back() >= 0) {
-          resultOffsets.push_back(-1);
+          ids.push_back(-1);
           continue;
         }
+        // Used by nothing: held while the op runs.
+        int64_t last = std::max(now, lastUse.lookup(result));
+        std::optional<size_t> id;
         if (fusion) {
           for (auto [i, input] : llvm::enumerate(fusion.getInputs())) {
             mlir::Value storage = storageOf(input);
             if (inArena(storage) && !reused.contains(storage) &&
                 lastUse.lookup(storage) == now && canWriteInPlace(fusion, i) &&
                 byteSizeOf(storage.getType()) == byteSizeOf(result.getType())) {
-              offset = offsets.lookup(storage);
+              id = bufferOf.lookup(storage);
+              arena.extend(*id, last);
               reused.insert(storage);
               break;
             }
           }
         }
-        if (!offset)
-          offset = arena.allocate(byteSizeOf(result.getType()));
-        offsets[result] = *offset;
-        resultOffsets.push_back(*offset);
+        if (!id)
+          id = arena.add(byteSizeOf(result.getType()), now, last);
+        bufferOf[result] = *id;
+        ids.push_back(static_cast<int64_t>(*id));
       }
-      op.setAttr(kBufferOffsetsAttr,
-                 builder.getDenseI64ArrayAttr(resultOffsets));
       if (llvm::any_of(donated, [](int64_t a) { return a >= 0; }))
         op.setAttr(kDonatedArgumentsAttr,
                    builder.getDenseI64ArrayAttr(donated));
-
-      // Operands read for the last time here free their bytes now, after
-      // the op has run (unless a result took them over).
-      llvm::DenseSet<mlir::Value> released;
-      for (mlir::Value operand : op.getOperands()) {
-        mlir::Value storage = storageOf(operand);
-        if (inArena(storage) && lastUse.lookup(storage) == now &&
-            !reused.contains(storage) && released.insert(storage).second)
-          arena.release(offsets.lookup(storage), byteSizeOf(storage.getType()));
-      }
-      for (auto [result, argument] : llvm::zip(op.getResults(), donated))
-        if (!lastUse.count(result) && argument < 0)
-          arena.release(offsets.lookup(result), byteSizeOf(result.getType()));
+      resultBuffers.emplace_back(&op, std::move(ids));
     }
-    function->setAttr(kArenaBytesAttr, builder.getI64IntegerAttr(arena.size()));
+    uint64_t size = arena.place();
+    for (auto &[op, ids] : resultBuffers) {
+      llvm::SmallVector<int64_t> offsets;
+      for (int64_t id : ids)
+        offsets.push_back(id < 0 ? -1
+                                 : static_cast<int64_t>(arena.offsetOf(id)));
+      op->setAttr(kBufferOffsetsAttr, builder.getDenseI64ArrayAttr(offsets));
+    }
+    function->setAttr(kArenaBytesAttr, builder.getI64IntegerAttr(size));
   }
 };
 

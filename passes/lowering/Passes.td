@@ -87,9 +87,11 @@ def OverlapCollectivesPass : Pass<"spmd-overlap-collectives", "::mlir::func::Fun
 def AssignBuffersPass : Pass<"graph-assign-buffers", "::mlir::func::FuncOp"> {
   let summary = "Place every temporary in the device arena by liveness";
   let description = [{
-    Walks the function in order and gives each op result a byte range of one
-    arena (64-byte aligned, best fit), reusing the range of a value once its
-    last reader has run. An asynchronous collective
+    Gives each op result a byte range of one arena (64-byte aligned), shared
+    with every value whose lifetime (definition to last reader) it does not
+    meet: once all lifetimes are known, the largest buffers are placed
+    first, each at the lowest offset clear of those placed before it that
+    are live at the same time (greedy by size). An asynchronous collective
     (--spmd-overlap-collectives) reads its operand until its
     spmd.collective_done, whose result is a view of the collective's. A fusion writes in place into an operand it reads
     elementwise when that operand dies there. A reshape is a view: it shares
