@@ -4,9 +4,9 @@
 # 32) for data parallel and ZeRO stages 1, 2 and 3 over the batch axis, on
 # 4 and 8 devices, one MPI process per device: measured (the largest peak
 # resident growth of a rank over its steps, tessel-run --steps under
-# mpirun) beside the cost model's figure for the same plan (--auto with
-# every named tensor pinned to the plan, "peak memory per device") and
-# beside what the executable allocates (arena, inputs, parameters).
+# mpirun) beside the cost model's figure for the same plan (tessel-compile
+# --price, "peak memory per device") and beside what the executable
+# allocates (parameters, state, inputs, arena, load-time results).
 #
 #   bench/train_memory.sh [--devices "4 8"] [--steps 3]
 set -euo pipefail
@@ -30,13 +30,11 @@ for devices in $device_counts; do
     name="zero$stage"; ((stage)) || name="data"
     plan="$out/$name$devices.textproto"
     data_parallel_plan "$devices" "$stage" > "$plan"
-    # Every named tensor pinned as the plan (and propagation) lay it out,
-    # then --auto prices exactly that plan.
-    "$bin/tessel-compile" "$model" --input-shape "ids=$shape" "${gpt2_train_flags[@]}" \
-      --plan "$plan" --emit=plan > "$out/$name$devices.full.textproto" 2>/dev/null
+    # The plan as propagation completes it, priced by the cost model
+    # (--price), compiled into the executable measured.
     report=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
-      "${gpt2_train_flags[@]}" --plan "$out/$name$devices.full.textproto" --auto \
-      --auto-seconds 5 -o "$out/$name$devices.tessel" 2>&1)
+      "${gpt2_train_flags[@]}" --plan "$plan" --price \
+      -o "$out/$name$devices.tessel" 2>&1)
     modeled=$(echo "$report" | sed -n 's/.*peak memory per device: \([0-9.]*\) MiB.*/\1/p')
     run=$(mpirun --oversubscribe --allow-run-as-root -np "$devices" \
       "$bin/tessel-run" "$out/$name$devices.tessel" --backend mpi --steps "$steps" \

@@ -109,6 +109,13 @@ static cl::opt<bool>
              cl::desc("Choose the shardings by the cost model (needs --mesh; "
                       "a --plan's entries are kept as constraints)"),
              cl::cat(tesselCategory));
+static cl::opt<bool> priceFlag(
+    "price",
+    cl::desc("Without --auto: price the plan given (--mesh, --plan, as "
+             "propagation completes them) with the cost model of "
+             "--device-profile, and print its modeled step and peak memory "
+             "per device as --auto does for the plan it chooses"),
+    cl::cat(tesselCategory));
 static cl::opt<std::string> deviceProfile(
     "device-profile",
     cl::desc("The machine --auto prices plans for: a built-in profile (host: "
@@ -237,26 +244,44 @@ static cl::list<std::string> frozenFlag(
 
 /// What --auto chose, in numbers.
 static void printReport(const tessel::autoshard::AutoShardReport &report) {
+  if (report.priced)
+    llvm::errs() << llvm::format("the plan priced for %s: %lld nodes\n",
+                                 report.profile.c_str(),
+                                 static_cast<long long>(report.nodes));
+  else
+    llvm::errs() << llvm::format(
+        "auto-sharding for %s: %lld nodes, %lld strategies, %lld edges; "
+        "solved in %.2f s (%s%s)\n",
+        report.profile.c_str(), static_cast<long long>(report.nodes),
+        static_cast<long long>(report.strategies),
+        static_cast<long long>(report.edges), report.solveSeconds,
+        report.method.c_str(), report.optimal ? ", optimal" : "");
   llvm::errs() << llvm::format(
-      "auto-sharding for %s: %lld nodes, %lld strategies, %lld edges; "
-      "solved in %.2f s (%s%s)\n"
       "  modeled step per device: %.3f ms compute + %.3f ms communication "
       "= %.3f ms\n"
       "  peak memory per device: %.1f MiB of %.1f MiB\n",
-      report.profile.c_str(), static_cast<long long>(report.nodes),
-      static_cast<long long>(report.strategies),
-      static_cast<long long>(report.edges), report.solveSeconds,
-      report.method.c_str(), report.optimal ? ", optimal" : "",
       report.computeSeconds * 1e3, report.communicationSeconds * 1e3,
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
-  if (report.lowerBoundSeconds && report.costSeconds > 0)
+  if (!report.priced && report.lowerBoundSeconds && report.costSeconds > 0)
     llvm::errs() << llvm::format(
         "  cost %.4f ms, lower bound %.4f ms, gap %.1f%%\n",
         report.costSeconds * 1e3, *report.lowerBoundSeconds * 1e3,
         100 * (report.costSeconds - *report.lowerBoundSeconds) /
             report.costSeconds);
+  if (explainMemoryFlag && !report.peakLive.empty()) {
+    llvm::errs() << "  the modeled peak"
+                 << (report.peakAt.empty() ? std::string()
+                                           : " (at '" + report.peakAt + "')")
+                 << "; largest live there:\n";
+    for (const auto &[name, bytes] : report.peakLive)
+      llvm::errs() << llvm::format("    %.1f KiB ",
+                                   static_cast<double>(bytes) / 1024)
+                   << (name.empty() ? std::string("(unnamed)")
+                                    : "'" + name + "'")
+                   << "\n";
+  }
   llvm::errs() << report.budgetNote << report.zeroNote;
   if (report.decisionLayouts.empty())
     return;
@@ -383,6 +408,7 @@ int main(int argc, char **argv) {
     sharding.plan = *read;
   }
   sharding.autoShard = autoFlag;
+  sharding.price = priceFlag;
   sharding.deviceProfile = deviceProfile;
   sharding.autoSeconds = autoSeconds;
   sharding.explain = explainFlag;

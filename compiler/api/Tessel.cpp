@@ -341,7 +341,11 @@ absl::Status Model::shard(const ShardingOptions &options) {
   s.deviceProfile = options.deviceProfile;
   // What --auto prices plans by (ZeRO's candidates and the search alike).
   std::optional<cost::CostModel> costModel;
-  if (options.autoShard) {
+  if (options.autoShard && options.price)
+    return absl::InvalidArgumentError(
+        "price prices the plan given; autoShard chooses one (and prices it): "
+        "ask for one of them");
+  if (options.autoShard || options.price) {
     absl::StatusOr<cost::CostModel> named =
         cost::CostModel::named(options.deviceProfile);
     if (!named.ok())
@@ -411,6 +415,24 @@ absl::Status Model::shard(const ShardingOptions &options) {
       return s.failure("auto-sharding failed");
     s.report = *report;
     s.report->zeroNote = zeroNote;
+  }
+  if (options.price) {
+    if (!s.hasMesh)
+      return absl::InvalidArgumentError(
+          "pricing a plan needs a mesh: give --mesh or --plan");
+    // Completed by propagation first: every value then has the layout the
+    // partitioner will give it, and the pricing keeps each.
+    if (failed(propagateShardings(module, options.origins)))
+      return s.failure("sharding propagation failed");
+    autoshard::AutoShardOptions priceOptions;
+    priceOptions.priceOnly = true;
+    priceOptions.memoryBudget = options.memoryBudget;
+    priceOptions.seconds = options.autoSeconds;
+    mlir::FailureOr<autoshard::AutoShardReport> report =
+        tessel::autoShard(module, *costModel, priceOptions);
+    if (failed(report))
+      return s.failure("pricing the plan failed");
+    s.report = *report;
   }
   if (s.hasMesh && failed(propagateShardings(module, options.origins)))
     return s.failure("sharding propagation failed");

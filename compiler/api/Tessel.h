@@ -97,6 +97,11 @@ struct ShardingOptions {
   /// (AutoShardReport::alternatives), each the best under another layout
   /// of the largest inputs and parameters.
   int alternatives = 0;
+  /// Without autoShard: price the plan as given (the mesh and plan, as
+  /// propagation completes them) with the cost model of deviceProfile;
+  /// autoShardReport() then holds its modeled step and peak memory per
+  /// device, the figures autoShard gives the plan it chooses.
+  bool price = false;
   /// With autoShard: called as the search improves (seconds so far, modeled
   /// seconds per step of the best plan).
   std::function<void(double, double)> onProgress;
@@ -156,8 +161,9 @@ public:
   std::string planText() const;
   /// The collectives of one step, per kind (none on one device).
   std::vector<CollectiveCount> collectives() const;
-  /// What autoShard chose, in numbers (modeled compute and communication
-  /// per step, peak memory per device); empty without autoShard.
+  /// What autoShard chose (or the plan priced), in numbers (modeled
+  /// compute and communication per step, peak memory per device); empty
+  /// without autoShard or price.
   const std::optional<autoshard::AutoShardReport> &autoShardReport() const {
     return report_;
   }

@@ -400,11 +400,44 @@ DotGeneralOp::inferReturnTypes(mlir::MLIRContext *, std::optional<Location> loc,
   return success();
 }
 
-namespace {
 /// dot_general(transpose(x), y) is dot_general(x, y) with x's dimension
 /// numbers mapped through the permutation, when that keeps the order of x's
 /// free dimensions (and so the result's layout). The kernels read strided
 /// operands in place, so the transpose's copy disappears.
+std::optional<std::pair<llvm::SmallVector<int64_t>, llvm::SmallVector<int64_t>>>
+transposeFoldedInto(DotGeneralOp dot, int side) {
+  mlir::Value operand = side == 0 ? dot.getLhs() : dot.getRhs();
+  auto transpose = operand.getDefiningOp<TransposeOp>();
+  if (!transpose)
+    return std::nullopt;
+  ArrayRef<int64_t> perm = transpose.getPermutation();
+  ArrayRef<int64_t> batch = side == 0 ? dot.getLhsBatchingDimensions()
+                                      : dot.getRhsBatchingDimensions();
+  ArrayRef<int64_t> contract = side == 0 ? dot.getLhsContractingDimensions()
+                                         : dot.getRhsContractingDimensions();
+  llvm::SmallVector<int64_t> newBatch, newContract, freeSources;
+  for (int64_t d : batch)
+    newBatch.push_back(perm[d]);
+  for (int64_t d : contract)
+    newContract.push_back(perm[d]);
+  for (int64_t d = 0; d < static_cast<int64_t>(perm.size()); ++d)
+    if (!llvm::is_contained(batch, d) && !llvm::is_contained(contract, d))
+      freeSources.push_back(perm[d]);
+  if (!llvm::is_sorted(freeSources))
+    return std::nullopt;
+  return std::make_pair(newBatch, newContract);
+}
+
+bool foldsIntoItsReaders(TransposeOp transpose) {
+  return !transpose->use_empty() &&
+         llvm::all_of(transpose->getUses(), [](mlir::OpOperand &use) {
+           auto dot = mlir::dyn_cast<DotGeneralOp>(use.getOwner());
+           return dot && use.getOperandNumber() < 2 &&
+                  transposeFoldedInto(dot, use.getOperandNumber());
+         });
+}
+
+namespace {
 struct FoldTransposeIntoDotGeneral : mlir::OpRewritePattern<DotGeneralOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -412,26 +445,12 @@ struct FoldTransposeIntoDotGeneral : mlir::OpRewritePattern<DotGeneralOp> {
   matchAndRewrite(DotGeneralOp dot,
                   mlir::PatternRewriter &rewriter) const override {
     for (int side = 0; side < 2; ++side) {
-      mlir::Value operand = side == 0 ? dot.getLhs() : dot.getRhs();
-      auto transpose = operand.getDefiningOp<TransposeOp>();
-      if (!transpose)
+      auto folded = transposeFoldedInto(dot, side);
+      if (!folded)
         continue;
-      ArrayRef<int64_t> perm = transpose.getPermutation();
-      ArrayRef<int64_t> batch = side == 0 ? dot.getLhsBatchingDimensions()
-                                          : dot.getRhsBatchingDimensions();
-      ArrayRef<int64_t> contract = side == 0
-                                       ? dot.getLhsContractingDimensions()
-                                       : dot.getRhsContractingDimensions();
-      llvm::SmallVector<int64_t> newBatch, newContract, freeSources;
-      for (int64_t d : batch)
-        newBatch.push_back(perm[d]);
-      for (int64_t d : contract)
-        newContract.push_back(perm[d]);
-      for (int64_t d = 0; d < static_cast<int64_t>(perm.size()); ++d)
-        if (!llvm::is_contained(batch, d) && !llvm::is_contained(contract, d))
-          freeSources.push_back(perm[d]);
-      if (!llvm::is_sorted(freeSources))
-        continue;
+      auto transpose = (side == 0 ? dot.getLhs() : dot.getRhs())
+                           .getDefiningOp<TransposeOp>();
+      const auto &[newBatch, newContract] = *folded;
       rewriter.modifyOpInPlace(dot, [&] {
         if (side == 0) {
           dot.getLhsMutable().assign(transpose.getOperand());

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dialects/graph/GraphDialect.h"
+#include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -178,14 +179,67 @@ std::string autoOrigin(const std::vector<StrategyNode> &nodes, int32_t n,
              .str();
 }
 
+/// The memory a reshard holds: the operand made anew in the layout its
+/// reader wants, at the reader's step; bytes per (producer strategy,
+/// reader strategy), as the edge's costs (0 where the layouts agree).
+struct EdgeMemory {
+  /// Held over steps [at, until).
+  int64_t at = 0, until = 0;
+  mlir::Value operand;
+  std::vector<int64_t> bytes;
+  /// A training step's update laid out as the state it updates, to the
+  /// step's end (not a reader's operand).
+  bool returned = false;
+};
+
+/// The bytes a reshard edge `e` holds under `choice`.
+int64_t heldBy(const ShardingProblem &problem,
+               const std::vector<EdgeMemory> &edgeMemory, size_t e,
+               const std::vector<int32_t> &choice) {
+  const ShardingProblem::Edge &edge = problem.edges[e];
+  return edgeMemory[e].bytes[static_cast<size_t>(choice[edge.u]) *
+                                 problem.nodes[edge.v].costs.size() +
+                             choice[edge.v]];
+}
+
+/// The peak of the memory live per device under `choice`, the nodes' and
+/// the reshards', and the step it falls at.
+std::pair<int64_t, int64_t> peakUsage(const ShardingProblem &problem,
+                                      const std::vector<EdgeMemory> &edgeMemory,
+                                      const std::vector<int32_t> &choice) {
+  std::vector<std::pair<int64_t, int64_t>> events; // (time, usage change)
+  for (auto [n, node] : llvm::enumerate(problem.nodes)) {
+    int64_t usage = node.usages[choice[n]];
+    if (node.start < node.end && usage != 0) {
+      events.emplace_back(node.start, usage);
+      events.emplace_back(node.end, -usage);
+    }
+  }
+  for (size_t e = 0; e < edgeMemory.size(); ++e)
+    if (int64_t bytes = heldBy(problem, edgeMemory, e, choice)) {
+      events.emplace_back(edgeMemory[e].at, bytes);
+      events.emplace_back(edgeMemory[e].until, -bytes);
+    }
+  // At equal times, ends (negative) first: intervals are half-open.
+  std::sort(events.begin(), events.end());
+  int64_t live = 0, peak = 0, when = 0;
+  for (const auto &[time, change] : events) {
+    live += change;
+    if (live > peak)
+      peak = live, when = time;
+  }
+  return {peak, when};
+}
+
 /// AutoShardOptions::alternatives next-best plans after `solution` into
 /// `report` (AutoShardReport::alternatives): the best under each
 /// next-cheapest layout of the largest named inputs and parameters
 /// (nextBest), twins that only exchange mesh axes of one size passed over.
 void listAlternatives(const std::vector<StrategyNode> &nodes,
-                      const ShardingProblem &problem, const Solution &solution,
-                      const SolverOptions &search, MeshAttr mesh,
-                      const StrategyCosts &costs,
+                      const ShardingProblem &problem,
+                      const std::vector<EdgeMemory> &edgeMemory,
+                      const Solution &solution, const SolverOptions &search,
+                      MeshAttr mesh, const StrategyCosts &costs,
                       const AutoShardOptions &options,
                       AutoShardReport &report) {
   // The decisions: the largest named inputs and parameters with a choice.
@@ -244,8 +298,97 @@ void listAlternatives(const std::vector<StrategyNode> &nodes,
   for (const Solution &next :
        nextBest(problem, each, solution, options.alternatives, decisions, keep))
     report.alternatives.push_back(
-        {static_cast<double>(next.cost) / kPicoseconds, next.peakUsage,
-         layoutsOf(next)});
+        {static_cast<double>(next.cost) / kPicoseconds,
+         peakUsage(problem, edgeMemory, next.choice).first, layoutsOf(next)});
+}
+
+/// A tensor's name for a report: its plan name, else its op's location
+/// name; with the op that makes it (one name may be several values: a
+/// parameter and the transposes of it).
+std::string reportName(const StrategyNode &node) {
+  std::string name = spmd::tensorName(node.value);
+  if (!node.op)
+    return name;
+  if (auto loc = mlir::dyn_cast<mlir::NameLoc>(node.op->getLoc());
+      name.empty() && loc)
+    name = loc.getName().str();
+  return absl::StrCat(name, name.empty() ? "" : " ", "(",
+                      node.op->getName().getStringRef().str(), ")");
+}
+
+/// Fills the report's peakAt and peakLive for `choice`: the step where the
+/// live memory is largest, and the largest tensors live there.
+void describePeak(const std::vector<StrategyNode> &nodes,
+                  const ShardingProblem &problem,
+                  const std::vector<EdgeMemory> &edgeMemory,
+                  const std::vector<int32_t> &choice, AutoShardReport &report) {
+  int64_t when = peakUsage(problem, edgeMemory, choice).second;
+  std::vector<std::pair<int64_t, std::string>> there; // (bytes, name)
+  for (auto [n, node] : llvm::enumerate(problem.nodes))
+    if (node.start <= when && when < node.end && node.usages[choice[n]] > 0)
+      there.emplace_back(node.usages[choice[n]], reportName(nodes[n]));
+  for (size_t e = 0; e < edgeMemory.size(); ++e)
+    if (int64_t bytes = heldBy(problem, edgeMemory, e, choice);
+        bytes > 0 && edgeMemory[e].at <= when && when < edgeMemory[e].until) {
+      std::string name = spmd::tensorName(edgeMemory[e].operand);
+      there.emplace_back(
+          bytes,
+          absl::StrCat(name, name.empty() ? "" : " ",
+                       edgeMemory[e].returned
+                           ? std::string("(resharded as the state)")
+                           : "(resharded for " +
+                                 reportName(nodes[problem.edges[e].v]) + ")"));
+    }
+  std::sort(there.rbegin(), there.rend());
+  constexpr size_t kListed = 8;
+  for (size_t i = 0; i < there.size() && i < kListed; ++i)
+    report.peakLive.emplace_back(there[i].second, there[i].first);
+  // The op the peak falls at: the one whose node starts there.
+  for (auto [n, node] : llvm::enumerate(problem.nodes))
+    if (node.start == when && nodes[n].op) {
+      report.peakAt = reportName(nodes[n]);
+      break;
+    }
+}
+
+/// Whether the executable gives `value` memory of its own, as far as the
+/// lowering's rules can be told before partitioning: a reshape is a view
+/// of its operand (AssignBuffers), a transpose its dot products read
+/// strided makes no copy (their canonicalization), a splat constant and an
+/// elementwise value read only by elementwise ops join their readers' fusion
+/// (FuseElementwise: a producer joins when the group reads all of it;
+/// constants and broadcasts join every group that reads them).
+bool holdsMemory(mlir::Value value) {
+  mlir::Operation *op = value.getDefiningOp();
+  if (!op)
+    return true;
+  if (mlir::isa<graph::ReshapeOp>(op))
+    return false;
+  if (auto transpose = mlir::dyn_cast<graph::TransposeOp>(op))
+    return !graph::foldsIntoItsReaders(transpose);
+  if (!graph::isFusible(op) || value.use_empty())
+    return true;
+  bool cheap = mlir::isa<graph::BroadcastInDimOp, graph::ConstantOp>(op);
+  llvm::SmallPtrSet<mlir::Operation *, 2> readers;
+  for (mlir::Operation *user : value.getUsers()) {
+    if (!graph::isFusible(user) || user->getBlock() != op->getBlock())
+      return true;
+    readers.insert(user);
+  }
+  return !cheap && readers.size() > 1;
+}
+
+/// The position of the last op that reads `value` or a reshape of it.
+int64_t lastRead(mlir::Value value,
+                 const std::map<mlir::Operation *, int64_t> &position) {
+  int64_t last = 0;
+  for (mlir::Operation *user : value.getUsers()) {
+    auto at = position.find(user);
+    last = std::max(last, at == position.end() ? 0 : at->second);
+    if (mlir::isa<graph::ReshapeOp>(user))
+      last = std::max(last, lastRead(user->getResult(0), position));
+  }
+  return last;
 }
 
 class Builder {
@@ -260,8 +403,8 @@ public:
 private:
   /// The node of `op`, constrained to its annotation; failure (reported)
   /// if no strategy gives it.
-  mlir::FailureOr<StrategyNode> opNode(mlir::Operation &op,
-                                       OpShardingRuleAttr rule) const;
+  mlir::FailureOr<StrategyNode>
+  opNode(mlir::Operation &op, OpShardingRuleAttr rule, bool exactly) const;
   ShardingAttr toSharding(const Dims &dims) const;
 
   mlir::func::FuncOp function;
@@ -273,17 +416,22 @@ private:
 };
 
 mlir::FailureOr<StrategyNode> Builder::opNode(mlir::Operation &op,
-                                              OpShardingRuleAttr rule) const {
+                                              OpShardingRuleAttr rule,
+                                              bool exactly) const {
   StrategyNode node = strategies.forOp(&op, rule);
   ShardingAttr given = spmd::getSharding(op.getResult(0));
-  if (!given || strategies.constrain(node, given))
+  if (strategies.constrain(node, given, exactly))
     return node;
   // The annotation may split unevenly: look among those splits too.
   node = strategies.forOp(&op, rule, /*even=*/false);
-  if (node.result.empty() || strategies.constrain(node, given))
+  if (node.result.empty() || strategies.constrain(node, given, exactly))
     return node;
-  op.emitError() << "auto-sharding: no strategy gives the annotated sharding "
-                 << given;
+  if (given)
+    op.emitError() << "auto-sharding: no strategy gives the annotated "
+                      "sharding "
+                   << given;
+  else
+    op.emitError() << "auto-sharding: no strategy keeps the result whole";
   return mlir::failure();
 }
 
@@ -319,7 +467,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       // Without axes, an annotation still keeps its closed dimensions whole
       // (a parameter the plan replicates); open dimensions stay free.
       node = strategies.forArgument(argument);
-      if (!strategies.constrain(node, given)) {
+      if (!strategies.constrain(node, given, options.priceOnly)) {
         mlir::emitError(argument.getLoc())
             << "auto-sharding: no strategy gives argument #"
             << argument.getArgNumber() << " the annotated sharding " << given;
@@ -335,7 +483,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         !llvm::all_of(op.getOperands(),
                       [](mlir::Value v) { return tensorOf(v); }))
       continue;
-    mlir::FailureOr<StrategyNode> node = opNode(op, rule);
+    mlir::FailureOr<StrategyNode> node = opNode(op, rule, options.priceOnly);
     if (mlir::failed(node))
       return mlir::failure();
     if (node->result.empty())
@@ -347,24 +495,57 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   // The problem: strategy costs, reshards on edges, memory by liveness
   // (time: arguments at 0, then ops in program order).
   ShardingProblem problem;
+  std::vector<EdgeMemory> edgeMemory;
   problem.name = function.getName().str();
   std::map<mlir::Operation *, int64_t> position;
   int64_t step = 0;
   for (mlir::Operation &op : body)
     position[&op] = ++step;
+  // A training step's update is written over the state it updates (the
+  // argument, held all step: AssignBuffers donates it).
+  llvm::DenseSet<mlir::Value> updates;
+  mlir::Operation *terminator = body.getTerminator();
+  for (unsigned r = 0; r < terminator->getNumOperands(); ++r)
+    if (graph::GraphDialect::updatedArgument(function, r))
+      updates.insert(terminator->getOperand(r));
+  // What the runtime computes once at load and keeps (an op whose
+  // operands are all constants or parameters no step updates: an
+  // attention mask's slices) is held for the whole step.
+  llvm::DenseSet<mlir::Value> invariant;
+  {
+    llvm::DenseSet<unsigned> updated;
+    for (unsigned r = 0; r < terminator->getNumOperands(); ++r)
+      if (auto argument = graph::GraphDialect::updatedArgument(function, r))
+        updated.insert(*argument);
+    for (mlir::BlockArgument argument : body.getArguments())
+      if (function.getArgAttr(argument.getArgNumber(),
+                              graph::GraphDialect::kParameterAttr) &&
+          !updated.contains(argument.getArgNumber()))
+        invariant.insert(argument);
+    for (mlir::Operation &op : body)
+      if (op.getNumRegions() == 0 &&
+          !op.hasTrait<mlir::OpTrait::IsTerminator>() &&
+          llvm::all_of(op.getOperands(), [&](mlir::Value operand) {
+            return invariant.contains(operand);
+          }))
+        invariant.insert(op.result_begin(), op.result_end());
+  }
   for (const StrategyNode &node : nodes) {
     ShardingProblem::Node entry;
+    bool held = holdsMemory(node.value) && !updates.contains(node.value);
     for (size_t s = 0; s < node.size(); ++s) {
       auto [compute, communication] = costs.strategySeconds(node, s);
       entry.costs.push_back(
           static_cast<int64_t>((compute + communication) * kPicoseconds));
       entry.usages.push_back(
-          costs.localBytes(tensorOf(node.value), node.result[s]));
+          held ? costs.localBytes(tensorOf(node.value), node.result[s]) : 0);
     }
-    entry.start = node.op ? position[node.op] : 0;
-    entry.end = entry.start + 1;
-    for (mlir::Operation *user : node.value.getUsers())
-      entry.end = std::max(entry.end, position[user] + 1);
+    // The runtime holds arguments (inputs, parameters, state) for the
+    // whole step; a value, until its last reader (through the reshapes
+    // that view it).
+    bool whole = !node.op || invariant.contains(node.value);
+    entry.start = whole ? 0 : position[node.op];
+    entry.end = whole ? step + 1 : lastRead(node.value, position) + 1;
     problem.nodes.push_back(std::move(entry));
   }
   for (auto [c, node] : llvm::enumerate(nodes)) {
@@ -378,18 +559,66 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       ShardingProblem::Edge edge;
       edge.u = producer->second;
       edge.v = static_cast<int32_t>(c);
+      // A reshard makes the operand anew in the layout the op reads, held
+      // while the op runs.
+      EdgeMemory &held = edgeMemory.emplace_back();
+      held.at = position[node.op];
+      held.until = held.at + 1;
+      held.operand = operand;
       for (size_t a = 0; a < from.result.size(); ++a)
-        for (size_t b = 0; b < node.result.size(); ++b)
+        for (size_t b = 0; b < node.result.size(); ++b) {
           edge.costs.push_back(static_cast<int64_t>(
               costs.reshardSeconds(tensorOf(operand), from.result[a],
                                    node.operands[b][i]) *
               kPicoseconds));
+          held.bytes.push_back(
+              from.result[a] == node.operands[b][i]
+                  ? 0
+                  : costs.localBytes(tensorOf(operand), node.operands[b][i]));
+        }
       problem.edges.push_back(std::move(edge));
     }
   }
+  // A training step returns each update in its state's layout: where the
+  // update is laid out otherwise (ZeRO computes it on a part), the
+  // reshard is priced, and its result is held to the step's end instead
+  // of being written over the state.
+  for (unsigned r = 0; r < terminator->getNumOperands(); ++r) {
+    std::optional<unsigned> argument =
+        graph::GraphDialect::updatedArgument(function, r);
+    mlir::Value update = terminator->getOperand(r);
+    auto from = nodeOf.find(update);
+    auto to =
+        argument ? nodeOf.find(function.getArgument(*argument)) : nodeOf.end();
+    if (from == nodeOf.end() || to == nodeOf.end() || !nodes[from->second].op)
+      continue;
+    const StrategyNode &made = nodes[from->second], &state = nodes[to->second];
+    ShardingProblem::Edge edge;
+    edge.u = from->second;
+    edge.v = to->second;
+    EdgeMemory &held = edgeMemory.emplace_back();
+    held.at = position[made.op];
+    held.until = step + 1;
+    held.operand = update;
+    held.returned = true;
+    for (size_t a = 0; a < made.result.size(); ++a)
+      for (size_t b = 0; b < state.result.size(); ++b) {
+        edge.costs.push_back(static_cast<int64_t>(
+            costs.reshardSeconds(tensorOf(update), made.result[a],
+                                 state.result[b]) *
+            kPicoseconds));
+        held.bytes.push_back(
+            made.result[a] == state.result[b]
+                ? 0
+                : costs.localBytes(tensorOf(update), state.result[b]));
+      }
+    problem.edges.push_back(std::move(edge));
+  }
   int64_t budget =
       options.memoryBudget > 0 ? options.memoryBudget : model.memoryBytes();
-  problem.usageLimit = budget;
+  // A plan priced as given is reported over the budget, not refused.
+  if (!options.priceOnly)
+    problem.usageLimit = budget;
 
   SolverOptions solverOptions;
   solverOptions.seconds = options.seconds;
@@ -401,6 +630,38 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
                          static_cast<double>(progress.cost) / kPicoseconds);
     };
   Solution solution = solve(problem, solverOptions);
+  // The problem's memory is its nodes'; the reshards between them hold
+  // memory too. Where they take the plan over the budget, the limit is
+  // lowered by the excess and the search runs again (at most 3 times).
+  int64_t peak = solution.feasible
+                     ? peakUsage(problem, edgeMemory, solution.choice).first
+                     : solution.peakUsage;
+  if (problem.usageLimit && solution.feasible && peak > budget) {
+    // Limits known to leave no plan (below) and to give one over budget.
+    int64_t below = 0, over = *problem.usageLimit;
+    SolverOptions again = solverOptions;
+    again.seconds = std::max(0.5, solverOptions.seconds / 2);
+    for (int round = 0; round < 4 && peak > budget; ++round) {
+      int64_t limit = over - (peak - budget);
+      if (limit <= below)
+        limit = below + (over - below) / 2;
+      ShardingProblem tighter = problem;
+      tighter.usageLimit = limit;
+      Solution next = solve(tighter, again);
+      if (!next.feasible) {
+        below = limit;
+        continue;
+      }
+      int64_t nextPeak = peakUsage(problem, edgeMemory, next.choice).first;
+      over = limit;
+      if (nextPeak < peak || nextPeak <= budget) {
+        solution = std::move(next);
+        peak = nextPeak;
+      }
+    }
+    if (peak > budget)
+      solution.feasible = false;
+  }
 
   AutoShardReport report;
   report.nodes = static_cast<int64_t>(nodes.size());
@@ -408,6 +669,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   for (const StrategyNode &node : nodes)
     report.strategies += static_cast<int64_t>(node.size());
   report.feasible = solution.feasible;
+  report.priced = options.priceOnly;
   report.optimal = solution.optimal;
   report.solveSeconds = solution.seconds;
   report.costSeconds = static_cast<double>(solution.cost) / kPicoseconds;
@@ -416,24 +678,25 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         static_cast<double>(*solution.lowerBound) / kPicoseconds;
   report.method = solution.method;
   report.profile = model.profile().name();
-  report.peakBytes = solution.peakUsage;
+  report.peakBytes = peak;
   report.budgetBytes = budget;
   if (!solution.feasible)
     return function.emitError()
            << "auto-sharding: no plan fits the memory budget of " << budget
-           << " bytes per device (the least needs " << solution.peakUsage
-           << ")";
+           << " bytes per device (the least needs "
+           << std::max(peak, solution.peakUsage) << ")";
 
   // Does the budget bind? The best plan found without it, in a quarter of
   // the time, says what fitting cost.
-  if (budget > 0 && solution.peakUsage * 10 >= budget * 9) {
+  if (!options.priceOnly && budget > 0 && peak * 10 >= budget * 9) {
     ShardingProblem unbounded = problem;
     unbounded.usageLimit.reset();
     SolverOptions quick = solverOptions;
     quick.seconds = std::min(options.seconds / 4, 5.0);
     quick.onProgress = nullptr;
     Solution free = solve(unbounded, quick);
-    if (free.feasible && free.peakUsage > budget && free.cost < solution.cost) {
+    int64_t freePeak = peakUsage(problem, edgeMemory, free.choice).first;
+    if (free.feasible && freePeak > budget && free.cost < solution.cost) {
       std::vector<std::string> smaller;
       int64_t others = 0;
       for (auto [n, node] : llvm::enumerate(nodes)) {
@@ -457,15 +720,15 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
           "%.3f ms at %.1f MiB per device; fitting costs %+.3f ms. Split "
           "further to fit: %s%s%lld unnamed tensors\n",
           static_cast<double>(free.cost) / kPicoseconds * 1e3,
-          static_cast<double>(free.peakUsage) / (1 << 20),
+          static_cast<double>(freePeak) / (1 << 20),
           static_cast<double>(solution.cost - free.cost) / kPicoseconds * 1e3,
           listed, listed.empty() ? "" : "; ", static_cast<long long>(others));
     }
   }
 
   if (options.alternatives > 0)
-    listAlternatives(nodes, problem, solution, solverOptions, mesh, costs,
-                     options, report);
+    listAlternatives(nodes, problem, edgeMemory, solution, solverOptions, mesh,
+                     costs, options, report);
 
   if (options.explain) {
     auto found = nodeOf.find(options.explain);
@@ -477,6 +740,8 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
           explainCandidates(nodes, found->second, problem, solution, costs);
     }
   }
+
+  describePeak(nodes, problem, edgeMemory, solution.choice, report);
 
   std::vector<std::vector<int32_t>> edgesOfNodes;
   if (options.recordOrigins)

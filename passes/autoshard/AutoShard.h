@@ -43,6 +43,11 @@ struct AutoShardOptions {
   /// inputs and parameters, the rest the search's (Solver.h nextBest).
   int alternatives = 0;
   int alternativeDecisions = 4;
+  /// Price the shardings the function has instead of choosing: every
+  /// value keeps its layout exactly (open dimensions too; a value without
+  /// one stays whole), so the report is the cost model's figure for a
+  /// given plan (as propagation completed it).
+  bool priceOnly = false;
 };
 
 /// A next-best plan: its modeled step and the layouts of the decisions it
@@ -59,6 +64,8 @@ struct AutoShardReport {
   int64_t peakBytes = 0, budgetBytes = 0;
   int64_t nodes = 0, strategies = 0, edges = 0;
   bool feasible = false, optimal = false;
+  /// The plan was priced as given (AutoShardOptions::priceOnly).
+  bool priced = false;
   double solveSeconds = 0;
   /// The solver's objective (the modeled step) and the lower bound it
   /// proved on any plan that fits, in seconds; no plan is cheaper under
@@ -78,6 +85,11 @@ struct AutoShardReport {
   /// stage over each axis, and which was chosen (set by the API's
   /// ShardingOptions::zeroCandidates; empty otherwise).
   std::string zeroNote;
+  /// Where the modeled peak is: the op it falls at (its name, or its
+  /// location) and the largest tensors live there (name, bytes per
+  /// device; unnamed ones by their op's name).
+  std::string peakAt;
+  std::vector<std::pair<std::string, int64_t>> peakLive;
   /// AutoShardOptions::alternatives of them, cheapest first; and the best
   /// plan's layouts of the same decisions.
   std::vector<AutoShardAlternative> alternatives;

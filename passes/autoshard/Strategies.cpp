@@ -103,8 +103,8 @@ StrategyNode StrategyEnumerator::forOp(mlir::Operation *op,
       return;
     }
     for (int64_t f = -1; f < numFactors; ++f) {
-      if (f >= 0 && (rule.isNeedReplication(f) || rule.isPermutation(f) ||
-                     sizes[f] == 1))
+      if (f >= 0 &&
+          (rule.isNeedReplication(f) || rule.isPermutation(f) || sizes[f] == 1))
         continue;
       assignment[a] = f;
       assign(a + 1);
@@ -145,17 +145,22 @@ StrategyEnumerator::forArgument(mlir::BlockArgument argument) const {
 }
 
 bool StrategyEnumerator::constrain(StrategyNode &node,
-                                   spmd::ShardingAttr wanted) const {
-  if (!wanted)
+                                   spmd::ShardingAttr wanted,
+                                   bool exactly) const {
+  if (!wanted && !exactly)
     return true;
   llvm::SmallVector<size_t> keep;
   for (size_t s = 0; s < node.result.size(); ++s) {
     bool matches = true;
-    for (auto [d, dim] : llvm::enumerate(wanted.getDims()))
-      if (dim.getIsClosed() &&
-          AxisList(dim.getAxes().begin(), dim.getAxes().end()) !=
-              node.result[s][d])
+    for (auto [d, axes] : llvm::enumerate(node.result[s])) {
+      spmd::DimensionShardingAttr dim =
+          wanted ? wanted.getDims()[d] : spmd::DimensionShardingAttr();
+      if (!dim ? !axes.empty()
+               : (exactly || dim.getIsClosed()) &&
+                     AxisList(dim.getAxes().begin(), dim.getAxes().end()) !=
+                         axes)
         matches = false;
+    }
     if (matches)
       keep.push_back(s);
   }

@@ -50,8 +50,11 @@ public:
   StrategyNode forOp(mlir::Operation *op, spmd::OpShardingRuleAttr rule,
                      bool even = true) const;
   /// Keeps the strategies whose result layout is `wanted`'s closed
-  /// dimensions; false (and `node` unchanged) if none would be left.
-  bool constrain(StrategyNode &node, spmd::ShardingAttr wanted) const;
+  /// dimensions (with `exactly`, all of its dimensions: open ones too,
+  /// and no `wanted` at all means whole); false (and `node` unchanged) if
+  /// none would be left.
+  bool constrain(StrategyNode &node, spmd::ShardingAttr wanted,
+                 bool exactly = false) const;
 
 private:
   /// The layout `factors` imply for operand or result `index`.
