@@ -640,7 +640,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     // Limits known to leave no plan (below) and to give one over budget.
     int64_t below = 0, over = *problem.usageLimit;
     SolverOptions again = solverOptions;
-    again.seconds = std::max(0.5, solverOptions.seconds / 2);
+    again.seconds = std::max(0.25, solverOptions.seconds / 4);
     for (int round = 0; round < 4 && peak > budget; ++round) {
       int64_t limit = over - (peak - budget);
       if (limit <= below)
