@@ -237,12 +237,14 @@ MpiGroup::~MpiGroup() {
   MPI_Comm_free(&comm);
 }
 
-absl::StatusOr<MPI_Datatype>
-MpiGroup::rowsType(int64_t blocks, int64_t blockBytes, int64_t strideBytes) {
+absl::StatusOr<MPI_Datatype> MpiGroup::rowsType(int64_t blocks,
+                                                int64_t blockBytes,
+                                                int64_t strideBytes,
+                                                int64_t extentBytes) {
   std::lock_guard<std::mutex> lock(typesMutex);
   for (const RowsType &kept : types)
     if (kept.blocks == blocks && kept.blockBytes == blockBytes &&
-        kept.strideBytes == strideBytes)
+        kept.strideBytes == strideBytes && kept.extentBytes == extentBytes)
       return kept.type;
   constexpr int64_t kLimit = std::numeric_limits<int>::max();
   if (blocks > kLimit || blockBytes > kLimit)
@@ -252,10 +254,18 @@ MpiGroup::rowsType(int64_t blocks, int64_t blockBytes, int64_t strideBytes) {
   MPI_Datatype type;
   if (MPI_Type_create_hvector(
           static_cast<int>(blocks), static_cast<int>(blockBytes),
-          static_cast<MPI_Aint>(strideBytes), MPI_BYTE, &type) != MPI_SUCCESS ||
-      MPI_Type_commit(&type) != MPI_SUCCESS)
-    return absl::InternalError("MPI could not make a datatype for a halo");
-  types.push_back({blocks, blockBytes, strideBytes, type});
+          static_cast<MPI_Aint>(strideBytes), MPI_BYTE, &type) != MPI_SUCCESS)
+    return absl::InternalError("MPI could not make a strided datatype");
+  if (extentBytes > 0) {
+    MPI_Datatype rows = type;
+    int made = MPI_Type_create_resized(rows, 0, extentBytes, &type);
+    MPI_Type_free(&rows);
+    if (made != MPI_SUCCESS)
+      return absl::InternalError("MPI could not make a strided datatype");
+  }
+  if (MPI_Type_commit(&type) != MPI_SUCCESS)
+    return absl::InternalError("MPI could not make a strided datatype");
+  types.push_back({blocks, blockBytes, strideBytes, extentBytes, type});
   return type;
 }
 
@@ -571,26 +581,39 @@ absl::Status MpiGroup::allGather(int64_t dim, const CollectiveBuffer &in,
   int64_t outer = product(in.dims, 0, dim);
   int64_t row = product(in.dims, dim + 1, in.dims.size()) * bytes;
   int64_t piece = in.dims[dim], whole = out.dims[dim];
-  // Where the members' pieces are the output's blocks in rank order (one
-  // outer slice, no padding), MPI writes them in place.
-  bool inPlace = outer == 1 && piece * size_ == whole;
-  char *received = inPlace ? static_cast<char *>(out.data)
-                           : scratch(static_cast<size_t>(inBytes) * size_);
-  int count = static_cast<int>(inBytes);
+  // Without padding MPI writes the members' pieces in place: as the
+  // output's blocks in rank order (one outer slice), or else through a
+  // datatype of the piece's `outer` runs, `whole` rows apart, each
+  // member's starting a piece after the last's (no scratch as large as
+  // the output, kept between steps, and no copy out of it).
+  bool even = piece * size_ == whole;
+  MPI_Datatype receiveType = MPI_BYTE;
+  int count = static_cast<int>(inBytes), receiveCount = count;
+  if (even && outer > 1) {
+    absl::StatusOr<MPI_Datatype> type =
+        rowsType(outer, piece * row, whole * row, piece * row);
+    if (!type.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("all_gather: ", type.status().message()));
+    receiveType = *type;
+    receiveCount = 1;
+  }
+  char *received = even ? static_cast<char *>(out.data)
+                        : scratch(static_cast<size_t>(inBytes) * size_);
   if (absl::Status status = collect(
           "all_gather", inBytes,
           [&] {
-            return MPI_Allgather(in.data, count, MPI_BYTE, received, count,
-                                 MPI_BYTE, comm);
+            return MPI_Allgather(in.data, count, MPI_BYTE, received,
+                                 receiveCount, receiveType, comm);
           },
           [&](MPI_Request *request) {
-            return MPI_Iallgather(in.data, count, MPI_BYTE, received, count,
-                                  MPI_BYTE, comm, request);
+            return MPI_Iallgather(in.data, count, MPI_BYTE, received,
+                                  receiveCount, receiveType, comm, request);
           },
           allGatherBlockingBelow());
       !status.ok())
     return status;
-  if (inPlace)
+  if (even)
     return absl::OkStatus();
   // Member m's piece lands at m * piece; padding past the whole is left out.
   char *target = static_cast<char *>(out.data);

@@ -178,11 +178,15 @@ private:
   /// `blocks` runs of `blockBytes` bytes, `strideBytes` apart, as an MPI
   /// datatype made at the first use and kept until the group ends (a
   /// halo inside a tensor: Open MPI moves it between the tensors in half
-  /// the time of a pack into a contiguous buffer at 64 KiB).
+  /// the time of a pack into a contiguous buffer at 64 KiB). With
+  /// `extentBytes`, the type's extent (where the next one starts in a
+  /// count of several, or a collective's next member's) is that instead
+  /// of the end of its last run.
   absl::StatusOr<MPI_Datatype> rowsType(int64_t blocks, int64_t blockBytes,
-                                        int64_t strideBytes);
+                                        int64_t strideBytes,
+                                        int64_t extentBytes = 0);
   struct RowsType {
-    int64_t blocks, blockBytes, strideBytes;
+    int64_t blocks, blockBytes, strideBytes, extentBytes;
     MPI_Datatype type;
   };
   std::mutex typesMutex;

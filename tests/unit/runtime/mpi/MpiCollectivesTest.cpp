@@ -157,12 +157,12 @@ TEST(MpiCollectives, UnevenPiecesAsOnTheHost) {
 }
 
 // The paths chosen by size and layout: pieces MPI reads and writes in
-// place (even, one outer slice) or through the scratch, blocking calls
-// below MpiGroup::kBlockingBelow (kReduceScatterBlockingBelow for
-// reduce_scatter) and polled ones above (all-reduces too where ranks
-// share cores): the same bytes as the host collectives in every case,
-// also for a group that trusts its members' shapes (as the MPI backend's
-// do).
+// place (even: one outer slice, or a strided datatype) or through the
+// scratch, blocking calls below MpiGroup::kBlockingBelow
+// (kReduceScatterBlockingBelow for reduce_scatter) and polled ones above
+// (all-reduces too where ranks share cores): the same bytes as the host
+// collectives in every case, also for a group that trusts its members' shapes
+// (as the MPI backend's do).
 TEST(MpiCollectives, LargeAndInPlaceAsOnTheHost) {
   std::unique_ptr<MpiGroup> group = everyone();
   group->trustShapes();
@@ -206,6 +206,21 @@ TEST(MpiCollectives, LargeAndInPlaceAsOnTheHost) {
                         return h.allGather(r, 0, i, o);
                       }),
                "all_gather of " + std::to_string(whole) + " rows");
+  }
+  // all_gather along an inner dimension without padding: written in place
+  // through a strided datatype, small (blocking) and large (polled).
+  for (int64_t outer : {int64_t{3}, large / 10 + 1}) {
+    Tensor part = input(proto::F32, {outer, 2, 5}, me),
+           gathered(proto::F32, {outer, 2 * g, 5});
+    ASSERT_TRUE(group->allGather(1, part.buffer, gathered.buffer).ok());
+    expectSame(gathered,
+               onHost(g, me, {outer, 2, 5}, {outer, 2 * g, 5}, proto::F32,
+                      [](HostGroup &h, int r, const CollectiveBuffer &i,
+                         const CollectiveBuffer &o) {
+                        return h.allGather(r, 1, i, o);
+                      }),
+               "all_gather along dimension 1, " + std::to_string(outer) +
+                   " outer rows");
   }
   // all_to_all as MPI lays it out ([g, k] to [1, g * k]): both in place.
   for (int64_t k : {int64_t{5}, large / g}) {
