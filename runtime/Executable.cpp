@@ -633,6 +633,18 @@ bool readOnlyAtLoad(const proto::Buffer &buffer,
           !updatedParameters.count(buffer.index()));
 }
 
+std::vector<bool> readAfterLoad(const proto::DeviceProgram &program,
+                                const std::vector<bool> &ranAtLoad) {
+  std::vector<bool> read(program.buffers_size(), false);
+  for (int64_t i = 0; i < program.instructions_size(); ++i)
+    if (i >= static_cast<int64_t>(ranAtLoad.size()) || !ranAtLoad[i])
+      for (int64_t id : program.instructions(i).operands())
+        read[id] = true;
+  for (int64_t id : program.output_buffers())
+    read[id] = true;
+  return read;
+}
+
 namespace {
 /// What device program `program` holds (the estimate's parts, no peak):
 /// what deviceBytes sums. `live` is its liveness.
@@ -670,6 +682,7 @@ MemoryEstimate holdingsOf(const proto::Executable &executable,
     if (live.viewSource[b] >= 0)
       viewsOf[live.viewSource[b]].push_back(b);
   }
+  std::vector<bool> ran(program.instructions_size(), false);
   for (int64_t i = 0; i < program.instructions_size(); ++i) {
     const proto::Instruction &instruction = program.instructions(i);
     if (instruction.op() == "collective" || instruction.results().empty() ||
@@ -677,13 +690,39 @@ MemoryEstimate holdingsOf(const proto::Executable &executable,
                      instruction.operands().end(),
                      [&](int64_t id) { return readOnly[id]; }))
       continue;
-    for (int64_t r : instruction.results()) {
-      estimate.loadTime += bufferBytes(program.buffers(r));
+    ran[i] = true;
+    for (int64_t r : instruction.results())
       readOnly[r] = true;
-    }
     for (int64_t v : viewsOf[i])
       readOnly[v] = true;
   }
+  // Kept for the steps: those the steps read (themselves or through a
+  // view).
+  std::vector<bool> read = readAfterLoad(program, ran);
+  for (int64_t i = 0; i < program.instructions_size(); ++i) {
+    if (!ran[i])
+      continue;
+    const proto::Instruction &instruction = program.instructions(i);
+    bool viewRead = std::any_of(viewsOf[i].begin(), viewsOf[i].end(),
+                                [&](int64_t v) { return read[v]; });
+    int64_t bytes = 0;
+    for (int64_t r : instruction.results())
+      if (read[r] || viewRead)
+        bytes += bufferBytes(program.buffers(r));
+    if (bytes == 0)
+      continue;
+    estimate.loadTime += bytes;
+    estimate.largestLoadTime.push_back(
+        {absl::StrCat(instruction.location(), " (", instruction.op(), ")"),
+         bytes});
+  }
+  std::vector<std::pair<std::string, int64_t>> &largest =
+      estimate.largestLoadTime;
+  std::stable_sort(
+      largest.begin(), largest.end(),
+      [](const auto &a, const auto &b) { return a.second > b.second; });
+  if (largest.size() > 5)
+    largest.resize(5);
   return estimate;
 }
 } // namespace
@@ -763,6 +802,12 @@ std::string formatMemoryEstimate(const MemoryEstimate &estimate) {
       ", inputs ", formatBytes(estimate.inputs), ", arena ",
       formatBytes(estimate.arena), ", load-time results ",
       formatBytes(estimate.loadTime), "\n");
+  if (!estimate.largestLoadTime.empty()) {
+    absl::StrAppend(&text, "  largest load-time results:");
+    for (const auto &[name, bytes] : estimate.largestLoadTime)
+      absl::StrAppend(&text, "\n    ", formatBytes(bytes), " '", name, "'");
+    absl::StrAppend(&text, "\n");
+  }
   if (estimate.peakInstruction >= 0) {
     absl::StrAppend(&text, "  arena peak ", formatBytes(estimate.peakLive),
                     " live at instruction ", estimate.peakInstruction);

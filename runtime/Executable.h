@@ -148,6 +148,13 @@ std::string formatBytes(int64_t bytes);
 bool readOnlyAtLoad(const proto::Buffer &buffer,
                     const std::set<int64_t> &updatedParameters);
 
+/// Per buffer of `program`: whether the steps read it, an operand of an
+/// instruction that does not run at load (`ranAtLoad`, per instruction)
+/// or one of the outputs. A load-time result they do not read (only
+/// other load-time instructions do) is freed after the load.
+std::vector<bool> readAfterLoad(const proto::DeviceProgram &program,
+                                const std::vector<bool> &ranAtLoad);
+
 /// When each buffer of a device program is live, by instruction index.
 struct BufferLiveness {
   /// First and last instruction touching each buffer (-1: none); outputs
@@ -180,8 +187,12 @@ struct MemoryEstimate {
   int64_t arena = 0;
   /// Results computed once at load (instructions, not collectives, whose
   /// operands are all weights, constants or such results: the host
-  /// backend runs them when it loads and keeps them outside the arena).
+  /// backend runs them when it loads and keeps those the steps read
+  /// outside the arena: readAfterLoad).
   int64_t loadTime = 0;
+  /// The largest of them (at most five, largest first): the instruction's
+  /// source tensor and op, and its results' bytes.
+  std::vector<std::pair<std::string, int64_t>> largestLoadTime;
   /// The most arena bytes live at one instruction, which one, and the
   /// largest tensors live there (at most five, largest first).
   int64_t peakLive = 0;

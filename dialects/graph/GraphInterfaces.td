@@ -64,11 +64,16 @@ def Graph_CostOpInterface : OpInterface<"CostOpInterface"> {
                    : 0.0;
       }]>,
     InterfaceMethod<[{
-        Whether the op's value at a position depends on the position (an
-        iota, a non-splat constant): the partitioner computes it whole on
-        every device and slices it, rather than computing a part.
+        Whether the op's value at a position depends on the position along
+        a dimension the layout splits (`splitDims`: per result dimension,
+        whether it is split): an iota along a split dimension, a non-splat
+        constant split anywhere. The partitioner then computes it whole on
+        every device and slices it, rather than computing a part (an iota
+        split along its other dimensions is the same on every device, and
+        computed at its local size).
       }],
-      "bool", "isComputedWhole", (ins), [{}], [{ return false; }]>,
+      "bool", "isComputedWhole", (ins "::llvm::ArrayRef<bool>":$splitDims),
+      [{}], [{ return false; }]>,
   ];
 }
 

@@ -46,7 +46,7 @@ def Graph_ConstantOp : Graph_Op<"constant", [Graph_DataMovement, ConstantLike, P
   let hasFolder = 1;
   let extraClassDeclaration = [{
     /// CostOpInterface: its value depends on the position.
-    bool isComputedWhole();
+    bool isComputedWhole(::llvm::ArrayRef<bool> splitDims);
   }];
 }
 
@@ -65,7 +65,7 @@ def Graph_IotaOp : Graph_Op<"iota", [Graph_DataMovement, Graph_HostKernel, Pure]
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// CostOpInterface: its value depends on the position.
-    bool isComputedWhole();
+    bool isComputedWhole(::llvm::ArrayRef<bool> splitDims);
   }];
 }
 

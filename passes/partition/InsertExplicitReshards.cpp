@@ -260,11 +260,20 @@ void Inserter::reshardOperand(
   op->setOperand(i, reshard.getResult());
 }
 
-/// Ops whose local part depends on the device's offset (a non-splat
-/// constant, an iota): computed whole on every device, then sliced.
+/// Ops whose local part depends on the device's offset in the layout
+/// wanted for their result (a non-splat constant split anywhere, an iota
+/// split along its dimension): computed whole on every device, then
+/// sliced.
 bool computedWhole(mlir::Operation *op) {
   auto cost = mlir::dyn_cast<graph::CostOpInterface>(op);
-  return cost && cost.isComputedWhole();
+  if (!cost || op->getNumResults() != 1)
+    return false;
+  mlir::Value result = op->getResult(0);
+  llvm::SmallVector<bool> split(rankOf(result), false);
+  if (ShardingAttr wanted = spmd::getSharding(result))
+    for (auto [dim, axes] : llvm::enumerate(dimsOf(wanted, rankOf(result))))
+      split[dim] = !axes.empty();
+  return cost.isComputedWhole(split);
 }
 
 /// The partial sums `op` can carry from its operands to its result without

@@ -329,6 +329,10 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts,
 absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
   const proto::DeviceProgram &program = *program_;
   ran.assign(kernels.size(), false);
+  // Per storage in `invariants`: the buffers it holds (a result and its
+  // views).
+  std::vector<std::vector<int64_t>> backs;
+  size_t first = invariants.size();
   // Views (reshapes) of each instruction's results.
   std::vector<std::vector<int64_t>> viewsOf(kernels.size());
   for (int64_t b = 0; b < program.buffers_size(); ++b)
@@ -344,6 +348,7 @@ absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
     // Its results get bytes of their own, outside the arena, which later
     // instructions reuse.
     for (int64_t r : instruction.results()) {
+      backs.emplace_back(1, r);
       AlignedBytes &storage = invariants.emplace_back();
       storage.resize(std::max<int64_t>(1, views[r].byteCount()));
       char *arenaBytes = static_cast<char *>(views[r].data);
@@ -358,6 +363,7 @@ absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
           views[v].data = storage.data.get() +
                           (static_cast<char *>(views[v].data) - arenaBytes);
           views[v].readOnly = true;
+          backs.back().push_back(v);
         }
       }
     }
@@ -371,6 +377,18 @@ absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
     if (absl::Status status = kernels[i](context); !status.ok())
       return status;
     ran[i] = true;
+  }
+  // What only other load-time instructions read (an iota computed whole
+  // and sliced, say) is not kept for the steps.
+  std::vector<bool> read = readAfterLoad(program, ran);
+  for (size_t s = 0; s < backs.size(); ++s) {
+    if (std::any_of(backs[s].begin(), backs[s].end(),
+                    [&](int64_t id) { return read[id]; }))
+      continue;
+    invariants[first + s].data.reset();
+    invariants[first + s].bytes = 0;
+    for (int64_t id : backs[s])
+      views[id].data = nullptr;
   }
   return absl::OkStatus();
 }

@@ -202,3 +202,22 @@ func.func @origins(%a: tensor<4x4xf32> {graph.name = "a", spmd.origins = ["the p
   %0 = graph.abs %a {spmd.origins = [["", "--auto's choice for 'y'"]], spmd.shardings = [#spmd.sharding<@m, [{}, {"x"}]>]} : tensor<4x4xf32> loc("y")
   return %0 : tensor<4x4xf32>
 }
+
+// -----
+
+// An iota split along its other dimensions is the same on every device and
+// computed at its local size; split along its own dimension it is computed
+// whole and sliced, as is a non-splat constant split anywhere.
+spmd.mesh @m = <["x"=4]>
+// CHECK-LABEL: func.func @computed_whole
+func.func @computed_whole() -> (tensor<8x4xi64>, tensor<8x4xi64>, tensor<8xf32>) {
+  // CHECK-NEXT: graph.iota dim = 1 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]}
+  %other = graph.iota dim = 1 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<8x4xi64>
+  // CHECK-NEXT: %[[ALONG:.*]] = graph.iota dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]}
+  // CHECK-NEXT: spmd.reshard %[[ALONG]] <@m, [{"x"}, {}]>
+  %along = graph.iota dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<8x4xi64>
+  // CHECK-NEXT: %[[C:.*]] = graph.constant {{.*}}spmd.shardings = [#spmd.sharding<@m, [{}]>]
+  // CHECK-NEXT: spmd.reshard %[[C]] <@m, [{"x"}]>
+  %c = graph.constant {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} dense<[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]> : tensor<8xf32>
+  return %other, %along, %c : tensor<8x4xi64>, tensor<8x4xi64>, tensor<8xf32>
+}

@@ -16,8 +16,8 @@
 #include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/ShardingRules.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/kernels/FusionSteps.h"
 #include "runtime/kernels/KernelContext.h"
@@ -42,8 +42,7 @@ TEST(OpFactsTest, EveryGraphOpHasARuleACostAndAHostKernel) {
   mlir::MLIRContext context;
   loadTesselDialects(context);
   int ops = 0;
-  for (mlir::RegisteredOperationName name :
-       context.getRegisteredOperations()) {
+  for (mlir::RegisteredOperationName name : context.getRegisteredOperations()) {
     if (name.getDialectNamespace() != GraphDialect::getDialectNamespace())
       continue;
     ++ops;
@@ -62,9 +61,10 @@ TEST(OpFactsTest, EveryGraphOpHasARuleACostAndAHostKernel) {
           << kernel << "'";
       if (!kHostOnly.count(op)) {
         EXPECT_TRUE(cuda::hasOpPlanner(kernel))
-            << op << " has no planner in runtime/cuda (registerOpPlanner); "
-                     "list it in kHostOnly if the cuda backend should not "
-                     "run it";
+            << op
+            << " has no planner in runtime/cuda (registerOpPlanner); "
+               "list it in kHostOnly if the cuda backend should not "
+               "run it";
       }
     } else {
       // Run fused: a fusion step of that name, or a broadcast (folded into
@@ -96,13 +96,17 @@ TEST(OpFactsTest, CostsFollowTheOps) {
                                                         &context);
   ASSERT_TRUE(module);
   std::vector<double> flops;
-  std::vector<bool> whole;
+  // Computed whole when split along dimension 0, then along dimension 1:
+  // only the iota along 0 in the first layout.
+  std::vector<bool> alongFirst, alongSecond;
   module->walk([&](CostOpInterface op) {
     flops.push_back(op.getFlops());
-    whole.push_back(op.isComputedWhole());
+    alongFirst.push_back(op.isComputedWhole({true, false}));
+    alongSecond.push_back(op.isComputedWhole({false, true}));
   });
   EXPECT_EQ(flops, (std::vector<double>{2.0 * 4 * 16 * 8, 0, 64, 0}));
-  EXPECT_EQ(whole, (std::vector<bool>{false, false, false, true}));
+  EXPECT_EQ(alongFirst, (std::vector<bool>{false, false, false, true}));
+  EXPECT_EQ(alongSecond, (std::vector<bool>{false, false, false, false}));
 }
 
 } // namespace
