@@ -335,9 +335,10 @@ class Executable:
 
     @property
     def modeled_cost(self) -> Optional[dict]:
-        """What the cost model said of an auto plan (compute_seconds,
-        communication_seconds, peak_bytes, lower_bound_seconds: no plan
-        that fits models below it, ...); None without auto."""
+        """What the cost model said of an auto plan, or of the plan given
+        with price=True (compute_seconds, communication_seconds, peak_bytes,
+        lower_bound_seconds: no plan that fits models below it, ...); None
+        without auto or price."""
         return self._native.report()
 
     def explain(self, tensor: str) -> str:
@@ -415,7 +416,8 @@ def _plan_arguments(plan: Plan):
 def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
              auto_seconds, device_profile, memory_budget, explain,
              alternatives, threads, loss, optimizer, frozen,
-             batch_norm, ring_attention, overlap_collectives) -> Executable:
+             batch_norm, ring_attention, overlap_collectives,
+             price) -> Executable:
     shapes = {}
     for name, dims in (input_shapes or {}).items():
         try:
@@ -438,7 +440,8 @@ def _compile(kind: str, data: bytes, input_shapes, mesh, plan, auto,
                         int(memory_budget or 0), explain or "",
                         int(alternatives or 0), int(threads), loss or "", optimizer or "",
                         list(frozen or ()), batch_norm or "eval",
-                        ring_attention, int(overlap_collectives)))
+                        ring_attention, int(overlap_collectives),
+                        bool(price)))
 
 
 def compile(model: Model,
@@ -457,7 +460,8 @@ def compile(model: Model,
             frozen: Sequence[str] = (),
             batch_norm: str = "eval",
             ring_attention: str = "auto",
-            overlap_collectives: int = 0) -> Executable:
+            overlap_collectives: int = 0,
+            price: bool = False) -> Executable:
     """Compiles `model` for `mesh`.
 
     model: a path (.onnx or .mlir), the bytes of an ONNX model, or an
@@ -494,6 +498,10 @@ def compile(model: Model,
       ready and wait for it just before its result is read, at most this
       many in flight, the work between running meanwhile (tessel-compile
       --overlap-collectives); 0: each runs where it stands.
+    price: without auto, price the plan as given (the mesh and plan as
+      propagation completes them) with device_profile's cost model:
+      modeled_cost then holds its modeled step and peak memory per device,
+      the figures auto gives the plan it chooses (tessel-compile --price).
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         kind, data = "onnx", bytes(model)
@@ -508,7 +516,7 @@ def compile(model: Model,
     return _compile(kind, data, input_shapes, mesh, plan, auto, auto_seconds,
                     device_profile, memory_budget, explain, alternatives,
                     threads, loss, optimizer, frozen, batch_norm,
-                    ring_attention, overlap_collectives)
+                    ring_attention, overlap_collectives, price)
 
 
 def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
@@ -523,12 +531,13 @@ def compile_str(text: str, input_shapes=None, mesh=None, plan: Plan = None,
                 frozen: Sequence[str] = (),
                 batch_norm: str = "eval",
                 ring_attention: str = "auto",
-                overlap_collectives: int = 0) -> Executable:
+                overlap_collectives: int = 0,
+                price: bool = False) -> Executable:
     """Compiles MLIR text in Tessel's dialects; the options are compile()'s."""
     return _compile("mlir", text.encode(), input_shapes, mesh, plan, auto,
                     auto_seconds, device_profile, memory_budget, explain,
                     alternatives, threads, loss, optimizer, frozen,
-                    batch_norm, ring_attention, overlap_collectives)
+                    batch_norm, ring_attention, overlap_collectives, price)
 
 
 def load(path: Union[str, "os.PathLike[str]"], params: Optional[str] = None,

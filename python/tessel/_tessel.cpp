@@ -199,6 +199,8 @@ public:
     result["budget_bytes"] = report->budgetBytes;
     result["feasible"] = report->feasible;
     result["optimal"] = report->optimal;
+    // The plan given, priced (compile(..., price=True)), not chosen.
+    result["priced"] = report->priced;
     result["method"] = report->method;
     // No plan that fits models below this (None: no bound was computed).
     result["lower_bound_seconds"] = report->lowerBoundSeconds
@@ -451,7 +453,7 @@ std::unique_ptr<Executable> compileModel(
     int64_t memoryBudget, const std::string &explain, int alternatives,
     int threads, const std::string &loss, const std::string &optimizer,
     const std::vector<std::string> &frozen, const std::string &batchNorm,
-    const std::string &ringAttention, int overlapCollectives) {
+    const std::string &ringAttention, int overlapCollectives, bool price) {
   std::string contents = data;
   ModelSource source = kind == "file"   ? ModelSource::file(contents)
                        : kind == "onnx" ? ModelSource::onnx(contents)
@@ -472,6 +474,7 @@ std::unique_ptr<Executable> compileModel(
   }
   options.sharding.autoShard = autoShard;
   options.sharding.autoSeconds = autoSeconds;
+  options.sharding.price = price;
   options.sharding.deviceProfile = deviceProfile;
   options.sharding.memoryBudget = memoryBudget;
   options.sharding.explain = explain;

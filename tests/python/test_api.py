@@ -66,6 +66,40 @@ def test_auto_runs_like_torch(mesh):
     expect_like_torch(executable)
 
 
+@pytest.mark.parametrize("mesh", ["x=4", "x=3"])
+def test_price_models_the_plan_given(mesh):
+    batch = tessel.compile(MLP, input_shapes=SHAPES, mesh=mesh,
+                           plan={"x": P("x", None)})
+    assert batch.modeled_cost is None
+    costs = {}
+    for name, plan in [("replicated", {}), ("batch", {"x": P("x", None)}),
+                       ("weight", {"fc1.weight": P("x", None)})]:
+        executable = tessel.compile(MLP, input_shapes=SHAPES, mesh=mesh,
+                                    plan=plan, price=True)
+        cost = executable.modeled_cost
+        assert cost["priced"] and cost["feasible"]
+        assert cost["compute_seconds"] > 0 and cost["peak_bytes"] > 0
+        for tensor, spec in plan.items():
+            assert executable.plan[tensor] == spec
+        expect_like_torch(executable)
+        costs[name] = cost
+    replicated, batch, weight = (costs[name] for name in
+                                 ("replicated", "batch", "weight"))
+    # The batch split: each device computes and holds part of the
+    # activations, and nothing is communicated in a forward pass.
+    assert replicated["communication_seconds"] == 0
+    assert batch["communication_seconds"] == 0
+    assert batch["compute_seconds"] < replicated["compute_seconds"]
+    assert batch["peak_bytes"] < replicated["peak_bytes"]
+    # The largest weight split: each device holds part of it, and the
+    # partial results are combined.
+    assert weight["peak_bytes"] < batch["peak_bytes"]
+    assert weight["communication_seconds"] > 0
+    with pytest.raises(TesselError, match="price"):
+        tessel.compile(MLP, input_shapes=SHAPES, mesh=mesh, auto=True,
+                       price=True)
+
+
 def test_auto_lists_next_best_plans():
     executable = tessel.compile(MLP, input_shapes=SHAPES, mesh={"x": 4},
                                 auto=True, auto_seconds=1, alternatives=2)

@@ -247,6 +247,13 @@ tessel_status *tessel_options_set_auto(tessel_options *options, int enabled,
   return nullptr;
 }
 
+tessel_status *tessel_options_set_price(tessel_options *options, int enabled) {
+  if (!options)
+    return invalid("tessel_options_set_price: `options` is NULL");
+  options->options.sharding.price = enabled != 0;
+  return nullptr;
+}
+
 tessel_status *tessel_options_set_training(tessel_options *options,
                                            const char *loss,
                                            const char *optimizer,
@@ -446,7 +453,8 @@ tessel_status *tessel_executable_modeled_cost(
   const auto &report = executable->compiled.autoShardReport();
   if (!report)
     return fromStatus(absl::NotFoundError(
-        "the plan was not chosen by the cost model (compile with auto)"));
+        "the plan was neither chosen nor priced by the cost model (compile "
+        "with auto or price)"));
   if (computeSeconds)
     *computeSeconds = report->computeSeconds;
   if (communicationSeconds)

@@ -55,7 +55,7 @@ extern "C" {
 #endif
 
 #define TESSEL_API_VERSION_MAJOR 1
-#define TESSEL_API_VERSION_MINOR 1
+#define TESSEL_API_VERSION_MINOR 2
 
 /* (major << 16) | minor of the library loaded at run time. */
 TESSEL_EXPORT uint32_t tessel_api_version(void);
@@ -152,6 +152,11 @@ TESSEL_EXPORT tessel_status *tessel_options_set_plan_text(tessel_options *,
 TESSEL_EXPORT tessel_status *tessel_options_set_auto(tessel_options *,
                                                      int enabled,
                                                      double seconds);
+/* Without auto: prices the plan as given (the mesh and plan as propagation
+ * completes them) with the device profile's cost model, as tessel-compile
+ * --price; tessel_executable_modeled_cost then gives its figures. */
+TESSEL_EXPORT tessel_status *tessel_options_set_price(tessel_options *,
+                                                      int enabled);
 /* What auto prices plans for: "host", "h100_sxm", "a100_sxm", or a device
  * profile file. */
 TESSEL_EXPORT tessel_status *
@@ -244,9 +249,10 @@ tessel_executable_collective(const tessel_executable *, size_t index,
 TESSEL_EXPORT tessel_status *
 tessel_executable_device_memory(const tessel_executable *, int device,
                                 int64_t *bytes);
-/* What auto's cost model says of its plan: modeled seconds per step of
- * compute and of communication, peak bytes per device. NOT_FOUND when the
- * plan was not chosen by auto. */
+/* What auto's cost model says of its plan (or of the plan given, with
+ * set_price): modeled seconds per step of compute and of communication,
+ * peak bytes per device. NOT_FOUND when the plan was neither chosen by auto
+ * nor priced. */
 TESSEL_EXPORT tessel_status *
 tessel_executable_modeled_cost(const tessel_executable *,
                                double *compute_seconds,

@@ -162,6 +162,43 @@ int main(int argc, char **argv) {
   printf("plan on x=4: %zu collective kind(s), device 3 holds %lld bytes\n",
          tessel_executable_num_collective_kinds(executable), (long long)memory);
   runAndCompare(executable, x, expected, "plan on x=4");
+  /* Compiled without auto or price, the plan has no modeled cost. */
+  status = tessel_executable_modeled_cost(executable, NULL, NULL, NULL);
+  CHECK(status && tessel_status_get_code(status) == TESSEL_NOT_FOUND &&
+            strstr(tessel_status_message(status), "price"),
+        "modeled cost of a plan not priced: %s",
+        status ? tessel_status_message(status) : "given");
+  tessel_status_free(status);
+
+  /* The same plan priced: its modeled step and peak memory per device. */
+  tessel_options *priced = tessel_options_create();
+  ok(tessel_options_set_input_shape(priced, "x", kInputDims, 2), "shape");
+  ok(tessel_options_set_mesh(priced, "x=4"), "mesh");
+  ok(tessel_options_set_partition_spec(priced, "x", "[\"x\", null]"), "spec");
+  ok(tessel_options_set_price(priced, 1), "price");
+  tessel_executable *pricedExecutable = NULL;
+  ok(tessel_compile_file(argv[1], priced, &pricedExecutable),
+     "compile (priced)");
+  double pricedCompute = 0;
+  int64_t pricedPeak = 0;
+  ok(tessel_executable_modeled_cost(pricedExecutable, &pricedCompute, NULL,
+                                    &pricedPeak),
+     "modeled cost (priced)");
+  CHECK(pricedCompute > 0 && pricedPeak > 0, "priced compute %g, peak %lld",
+        pricedCompute, (long long)pricedPeak);
+  printf("plan on x=4 priced: %g s per step, %lld bytes per device\n",
+         pricedCompute, (long long)pricedPeak);
+  runAndCompare(pricedExecutable, x, expected, "priced plan on x=4");
+  tessel_executable_free(pricedExecutable);
+  /* Pricing the plan given and choosing one are exclusive. */
+  ok(tessel_options_set_auto(priced, 1, 1.0), "auto");
+  pricedExecutable = NULL;
+  status = tessel_compile_file(argv[1], priced, &pricedExecutable);
+  CHECK(status && tessel_status_get_code(status) == TESSEL_INVALID_ARGUMENT &&
+            !pricedExecutable,
+        "auto with price: %s", status ? tessel_status_message(status) : "ok");
+  tessel_status_free(status);
+  tessel_options_free(priced);
 
   /* Saved, freed, read back. */
   char path[4096];
