@@ -633,6 +633,36 @@ bool readOnlyAtLoad(const proto::Buffer &buffer,
           !updatedParameters.count(buffer.index()));
 }
 
+std::vector<bool> runsAtLoad(const proto::DeviceProgram &program,
+                             const std::set<int64_t> &updatedParameters,
+                             const BufferLiveness &live) {
+  std::vector<bool> readOnly(program.buffers_size());
+  // Views (reshapes) of each instruction's results.
+  std::vector<std::vector<int64_t>> viewsOf(program.instructions_size());
+  for (int64_t b = 0; b < program.buffers_size(); ++b) {
+    readOnly[b] = readOnlyAtLoad(program.buffers(b), updatedParameters);
+    if (live.viewSource[b] >= 0)
+      viewsOf[live.viewSource[b]].push_back(b);
+  }
+  std::vector<bool> atLoad(program.instructions_size(), false);
+  for (int64_t i = 0; i < program.instructions_size(); ++i) {
+    const proto::Instruction &instruction = program.instructions(i);
+    if (instruction.op() == "collective" ||
+        instruction.op() == "collective_done" ||
+        instruction.results().empty() ||
+        !std::all_of(instruction.operands().begin(),
+                     instruction.operands().end(),
+                     [&](int64_t id) { return readOnly[id]; }))
+      continue;
+    atLoad[i] = true;
+    for (int64_t r : instruction.results())
+      readOnly[r] = true;
+    for (int64_t v : viewsOf[i])
+      readOnly[v] = true;
+  }
+  return atLoad;
+}
+
 std::vector<bool> readAfterLoad(const proto::DeviceProgram &program,
                                 const std::vector<bool> &ranAtLoad) {
   std::vector<bool> read(program.buffers_size(), false);
@@ -671,31 +701,13 @@ MemoryEstimate holdingsOf(const proto::Executable &executable,
       estimate.inputs += bytes;
   }
   estimate.arena = static_cast<int64_t>(program.arena_bytes());
-  // Load-time results, as the host backend finds them: read-only operands
-  // (weights no step updates, constants, earlier load-time results and
-  // their views) throughout.
-  std::vector<bool> readOnly(program.buffers_size());
+  // Load-time results, as the backends compute them.
+  std::vector<bool> ran = runsAtLoad(program, updatedParameters, live);
   // Views (reshapes) of each instruction's results.
   std::vector<std::vector<int64_t>> viewsOf(program.instructions_size());
-  for (int64_t b = 0; b < program.buffers_size(); ++b) {
-    readOnly[b] = readOnlyAtLoad(program.buffers(b), updatedParameters);
+  for (int64_t b = 0; b < program.buffers_size(); ++b)
     if (live.viewSource[b] >= 0)
       viewsOf[live.viewSource[b]].push_back(b);
-  }
-  std::vector<bool> ran(program.instructions_size(), false);
-  for (int64_t i = 0; i < program.instructions_size(); ++i) {
-    const proto::Instruction &instruction = program.instructions(i);
-    if (instruction.op() == "collective" || instruction.results().empty() ||
-        !std::all_of(instruction.operands().begin(),
-                     instruction.operands().end(),
-                     [&](int64_t id) { return readOnly[id]; }))
-      continue;
-    ran[i] = true;
-    for (int64_t r : instruction.results())
-      readOnly[r] = true;
-    for (int64_t v : viewsOf[i])
-      readOnly[v] = true;
-  }
   // Kept for the steps: those the steps read (themselves or through a
   // view).
   std::vector<bool> read = readAfterLoad(program, ran);

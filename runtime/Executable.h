@@ -144,7 +144,7 @@ std::string formatBytes(int64_t bytes);
 /// Whether no instruction may write `buffer`: a constant, or a parameter
 /// no step updates (`updatedParameters`: the indices of those it does).
 /// Instructions whose operands are all such buffers (or their results)
-/// run once, at load, on the host backend.
+/// run once, at load (runsAtLoad).
 bool readOnlyAtLoad(const proto::Buffer &buffer,
                     const std::set<int64_t> &updatedParameters);
 
@@ -168,6 +168,16 @@ struct BufferLiveness {
   std::vector<int64_t> viewSource;
 };
 BufferLiveness bufferLiveness(const proto::DeviceProgram &program);
+
+/// Per instruction of `program`: whether the backends run it once, at
+/// load, instead of at every step. Those, collectives aside, with results
+/// whose operands are all read-only then: constants, parameters no step
+/// updates (`updatedParameters`), and earlier load-time results and
+/// their views (`live`'s viewSource). What the host backend runs at load
+/// and what the memory estimate counts as load-time results.
+std::vector<bool> runsAtLoad(const proto::DeviceProgram &program,
+                             const std::set<int64_t> &updatedParameters,
+                             const BufferLiveness &live);
 
 /// Whether buffers `a` and `b` are both in the arena and share bytes.
 bool arenaOverlap(const proto::DeviceProgram &program, int64_t a, int64_t b);

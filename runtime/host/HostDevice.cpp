@@ -238,7 +238,9 @@ absl::Status HostDevice::prepare(const proto::Executable &program, int index,
     tickets.assign(kernels.size(), -1);
   }
   states.resize(kernels.size());
-  if (absl::Status status = runInvariants(live); !status.ok())
+  if (absl::Status status =
+          runInvariants(live, runsAtLoad(*program_, updatedParameters, live));
+      !status.ok())
     return status;
   absorbEpilogues(layouts, live);
   // Each instruction's views, gathered once: a run allocates nothing for
@@ -326,7 +328,8 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts,
   }
 }
 
-absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
+absl::Status HostDevice::runInvariants(const BufferLiveness &live,
+                                       const std::vector<bool> &atLoad) {
   const proto::DeviceProgram &program = *program_;
   ran.assign(kernels.size(), false);
   // Per storage in `invariants`: the buffers it holds (a result and its
@@ -339,12 +342,9 @@ absl::Status HostDevice::runInvariants(const BufferLiveness &live) {
     if (live.viewSource[b] >= 0)
       viewsOf[live.viewSource[b]].push_back(b);
   for (size_t i = 0; i < kernels.size(); ++i) {
-    const proto::Instruction &instruction = instructionAt(i);
-    if (!kernels[i] || instruction.results().empty() ||
-        !std::all_of(instruction.operands().begin(),
-                     instruction.operands().end(),
-                     [&](int64_t id) { return views[id].readOnly; }))
+    if (!atLoad[i] || !kernels[i])
       continue;
+    const proto::Instruction &instruction = instructionAt(i);
     // Its results get bytes of their own, outside the arena, which later
     // instructions reuse.
     for (int64_t r : instruction.results()) {

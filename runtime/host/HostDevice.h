@@ -189,7 +189,10 @@ private:
   const proto::Instruction &instructionAt(size_t i) const {
     return rewritten[i] ? *rewritten[i] : program_->instructions(i);
   }
-  absl::Status runInvariants(const BufferLiveness &live);
+  /// Runs the instructions runsAtLoad picks (`atLoad`), their results
+  /// given bytes of their own outside the arena.
+  absl::Status runInvariants(const BufferLiveness &live,
+                             const std::vector<bool> &atLoad);
   void absorbEpilogues(const std::vector<bool> &layouts,
                        const BufferLiveness &live);
 };
