@@ -259,11 +259,17 @@ static void printReport(const tessel::autoshard::AutoShardReport &report) {
   llvm::errs() << llvm::format(
       "  modeled step per device: %.3f ms compute + %.3f ms communication "
       "= %.3f ms\n"
-      "  peak memory per device: %.1f MiB of %.1f MiB\n",
+      "  peak memory per device: %.1f MiB of %.1f MiB",
       report.computeSeconds * 1e3, report.communicationSeconds * 1e3,
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
+  if (report.runtimeBytes)
+    llvm::errs() << llvm::format(
+        " (%.1f MiB of it the runtime's own, the device profile's "
+        "runtime_bytes)",
+        static_cast<double>(report.runtimeBytes) / (1 << 20));
+  llvm::errs() << "\n";
   if (!report.priced && report.lowerBoundSeconds && report.costSeconds > 0)
     llvm::errs() << llvm::format(
         "  cost %.4f ms, lower bound %.4f ms, gap %.1f%%\n",

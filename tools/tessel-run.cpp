@@ -36,6 +36,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "compiler/cost/CostModel.h"
+#include "google/protobuf/text_format.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Executable.h"
 #include "runtime/Names.h"
@@ -108,6 +110,17 @@ ABSL_FLAG(std::string, resume, "",
 ABSL_FLAG(int64_t, log_every, 1,
           "Training: print the scalar outputs (the loss) every this many "
           "steps (0: never)");
+ABSL_FLAG(std::string, runtime_memory_profile, "",
+          "With --steps: write the device profile --device-profile names to "
+          "this file with runtime_bytes, what the runtime itself took per "
+          "device here (the largest peak resident growth beyond the "
+          "executable's buffers among the devices); a small program on the "
+          "backend and device count a model will run on measures it, and "
+          "tessel-compile --device-profile FILE counts it in the modeled "
+          "peak and the memory budget");
+ABSL_FLAG(std::string, device_profile, "host",
+          "With --runtime-memory-profile: the profile to copy (a built-in "
+          "name or a file)");
 ABSL_FLAG(bool, check, false,
           "Also run the single-device program a partitioned executable "
           "carries and compare every output with it (--rtol, --atol)");
@@ -354,6 +367,41 @@ bool resetPeakResident() {
   return static_cast<bool>(clear);
 }
 
+/// Writes --device-profile's profile to `path` with `runtimeBytes` as its
+/// runtime_bytes, measured here on `devices` devices (written whole or
+/// not at all).
+absl::Status writeRuntimeMemoryProfile(const std::string &path,
+                                       int64_t runtimeBytes, int devices) {
+  absl::StatusOr<tessel::cost::CostModel> base =
+      tessel::cost::CostModel::named(absl::GetFlag(FLAGS_device_profile));
+  if (!base.ok())
+    return base.status();
+  tessel::proto::DeviceProfile profile = base->profile();
+  profile.mutable_device()->set_runtime_bytes(runtimeBytes);
+  profile.set_source(absl::StrCat(
+      profile.source(), "; runtime_bytes measured by tessel-run --backend ",
+      absl::GetFlag(FLAGS_backend), " on ", devices, " devices"));
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(profile, &text))
+    return absl::InternalError("could not print the device profile");
+  std::string partial = path + ".partial";
+  {
+    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file)
+      return absl::InternalError(
+          absl::StrCat("could not write the device profile '", partial, "'"));
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0)
+    return absl::InternalError(
+        absl::StrCat("could not write the device profile '", path,
+                     "': ", std::strerror(errno)));
+  std::cout << "runtime memory per device: " << runtimeBytes / 1048576.0
+            << " MiB, written to " << path << "\n";
+  return absl::OkStatus();
+}
+
 /// What this process held before it loaded the executable.
 int64_t residentBeforeLoad = -1;
 
@@ -503,14 +551,28 @@ int runSteps(tessel::LoadedExecutable &loaded,
   int64_t grown =
       measured ? residentBytes(/*peak=*/true) - residentBeforeLoad : -1;
   int devices = executable.programs_size();
-  std::vector<int64_t> perRank(inMpiJob ? devices : 1, grown);
+  // Per rank: its growth, and its growth beyond its executable's buffers
+  // (the runtime's own memory).
+  int64_t executableBytes = 0;
+  if (inMpiJob)
+    executableBytes = tessel::deviceBytes(executable, rank);
+  else
+    for (int d = 0; d < devices; ++d)
+      executableBytes += tessel::deviceBytes(executable, d);
+  int64_t mine[2] = {grown, grown - executableBytes};
+  std::vector<int64_t> perRank(inMpiJob ? 2 * devices : 2);
   if (inMpiJob) {
     tessel::Watchdog::Wait waiting("outputs", "outputs (memory figures)",
                                    "the other ranks");
-    MPI_Gather(&grown, 1, MPI_INT64_T, perRank.data(), 1, MPI_INT64_T, 0,
+    MPI_Gather(mine, 2, MPI_INT64_T, perRank.data(), 2, MPI_INT64_T, 0,
                MPI_COMM_WORLD);
-  } else if (grown >= 0) {
-    perRank[0] = grown / devices;
+  } else {
+    perRank = {grown / devices, (grown - executableBytes) / devices};
+  }
+  std::vector<int64_t> grownPerRank, runtimePerRank;
+  for (size_t r = 0; r < perRank.size(); r += 2) {
+    grownPerRank.push_back(perRank[r]);
+    runtimePerRank.push_back(perRank[r + 1]);
   }
   if (std::string path = absl::GetFlag(FLAGS_save_params); !path.empty())
     if (absl::Status status = tessel::saveParameters(loaded, parameters, path);
@@ -555,17 +617,32 @@ int runSteps(tessel::LoadedExecutable &loaded,
                   << " ms per step\n";
     }
     if (measured) {
-      auto largest = std::max_element(perRank.begin(), perRank.end());
+      auto largest = std::max_element(grownPerRank.begin(), grownPerRank.end());
       std::cout << "memory per device: " << *largest / 1048576.0
                 << " MiB measured ("
-                << (inMpiJob ? absl::StrCat("rank ", largest - perRank.begin(),
-                                            ", the largest peak resident "
-                                            "growth of the ranks")
-                             : absl::StrCat("the process's peak resident "
-                                            "growth / ",
-                                            devices))
+                << (inMpiJob
+                        ? absl::StrCat("rank ", largest - grownPerRank.begin(),
+                                       ", the largest peak resident "
+                                       "growth of the ranks")
+                        : absl::StrCat("the process's peak resident "
+                                       "growth / ",
+                                       devices))
                 << "), " << tessel::deviceBytes(executable, 0) / 1048576.0
                 << " MiB estimated from the executable (--explain-memory)\n";
+    }
+    if (std::string path = absl::GetFlag(FLAGS_runtime_memory_profile);
+        !path.empty()) {
+      if (!measured)
+        return fail("--runtime-memory-profile: this system does not let "
+                    "tessel-run measure its resident memory "
+                    "(/proc/self/status, /proc/self/clear_refs)");
+      if (absl::Status status = writeRuntimeMemoryProfile(
+              path,
+              std::max<int64_t>(0, *std::max_element(runtimePerRank.begin(),
+                                                     runtimePerRank.end())),
+              devices);
+          !status.ok())
+        return fail(status);
     }
   }
   bool mismatch = false;
@@ -623,7 +700,8 @@ int main(int argc, char **argv) {
   if (steps < 0 || absl::GetFlag(FLAGS_checkpoint_every) < 0)
     return usageError("--steps and --checkpoint_every must not be negative");
   if (steps == 0)
-    for (const char *flag : {"save_params", "checkpoint", "resume"})
+    for (const char *flag :
+         {"save_params", "checkpoint", "resume", "runtime_memory_profile"})
       if (!absl::FindCommandLineFlag(flag)->CurrentValue().empty())
         return usageError(absl::StrCat("--", flag, " needs --steps"));
   if (steps > 0 &&

@@ -490,15 +490,14 @@ absl::StatusOr<Compiled> Model::compile() {
     int64_t largest = 0;
     for (int device = 0; device < executable->programs_size(); ++device)
       largest = std::max(largest, deviceBytes(*executable, device));
-    int64_t budget = s.memoryBudget;
-    if (budget <= 0) {
-      absl::StatusOr<cost::CostModel> profile =
-          cost::CostModel::named(s.deviceProfile);
-      if (!profile.ok())
-        return profile.status();
-      budget = profile->memoryBytes();
-    }
-    if (largest > budget)
+    absl::StatusOr<cost::CostModel> profile =
+        cost::CostModel::named(s.deviceProfile);
+    if (!profile.ok())
+      return profile.status();
+    int64_t budget =
+        s.memoryBudget > 0 ? s.memoryBudget : profile->memoryBytes();
+    // The program has what the runtime itself leaves of the budget.
+    if (largest + profile->runtimeBytes() > budget)
       executable =
           compileToExecutable(module(), "", {true, s.overlapCollectives});
   } else {

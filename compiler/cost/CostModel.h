@@ -107,6 +107,8 @@ public:
 
   /// Bytes one device holds.
   int64_t memoryBytes() const { return profile_.device().memory_bytes(); }
+  /// The runtime's own memory per device (DeviceProfile runtime_bytes).
+  int64_t runtimeBytes() const { return profile_.device().runtime_bytes(); }
 
 private:
   explicit CostModel(proto::DeviceProfile profile)

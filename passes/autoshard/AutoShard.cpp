@@ -616,9 +616,18 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   }
   int64_t budget =
       options.memoryBudget > 0 ? options.memoryBudget : model.memoryBytes();
+  // The program has what the runtime itself does not take of the budget.
+  int64_t runtime = model.runtimeBytes();
+  int64_t room = budget - runtime;
+  if (!options.priceOnly && budget > 0 && room <= 0)
+    return function.emitError()
+           << "auto-sharding: the runtime alone takes " << runtime
+           << " bytes per device (the device profile's runtime_bytes), the "
+              "whole memory budget of "
+           << budget;
   // A plan priced as given is reported over the budget, not refused.
   if (!options.priceOnly)
-    problem.usageLimit = budget;
+    problem.usageLimit = room;
 
   SolverOptions solverOptions;
   solverOptions.seconds = options.seconds;
@@ -636,13 +645,13 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   int64_t peak = solution.feasible
                      ? peakUsage(problem, edgeMemory, solution.choice).first
                      : solution.peakUsage;
-  if (problem.usageLimit && solution.feasible && peak > budget) {
+  if (problem.usageLimit && solution.feasible && peak > room) {
     // Limits known to leave no plan (below) and to give one over budget.
     int64_t below = 0, over = *problem.usageLimit;
     SolverOptions again = solverOptions;
     again.seconds = std::max(0.25, solverOptions.seconds / 4);
-    for (int round = 0; round < 4 && peak > budget; ++round) {
-      int64_t limit = over - (peak - budget);
+    for (int round = 0; round < 4 && peak > room; ++round) {
+      int64_t limit = over - (peak - room);
       if (limit <= below)
         limit = below + (over - below) / 2;
       ShardingProblem tighter = problem;
@@ -654,12 +663,12 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       }
       int64_t nextPeak = peakUsage(problem, edgeMemory, next.choice).first;
       over = limit;
-      if (nextPeak < peak || nextPeak <= budget) {
+      if (nextPeak < peak || nextPeak <= room) {
         solution = std::move(next);
         peak = nextPeak;
       }
     }
-    if (peak > budget)
+    if (peak > room)
       solution.feasible = false;
   }
 
@@ -678,17 +687,19 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         static_cast<double>(*solution.lowerBound) / kPicoseconds;
   report.method = solution.method;
   report.profile = model.profile().name();
-  report.peakBytes = peak;
+  report.peakBytes = peak + runtime;
   report.budgetBytes = budget;
+  report.runtimeBytes = runtime;
   if (!solution.feasible)
     return function.emitError()
            << "auto-sharding: no plan fits the memory budget of " << budget
            << " bytes per device (the least needs "
-           << std::max(peak, solution.peakUsage) << ")";
+           << std::max(peak, solution.peakUsage) + runtime
+           << (runtime ? ", the runtime's own included)" : ")");
 
   // Does the budget bind? The best plan found without it, in a quarter of
   // the time, says what fitting cost.
-  if (!options.priceOnly && budget > 0 && peak * 10 >= budget * 9) {
+  if (!options.priceOnly && budget > 0 && peak * 10 >= room * 9) {
     ShardingProblem unbounded = problem;
     unbounded.usageLimit.reset();
     SolverOptions quick = solverOptions;
@@ -696,7 +707,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     quick.onProgress = nullptr;
     Solution free = solve(unbounded, quick);
     int64_t freePeak = peakUsage(problem, edgeMemory, free.choice).first;
-    if (free.feasible && freePeak > budget && free.cost < solution.cost) {
+    if (free.feasible && freePeak > room && free.cost < solution.cost) {
       std::vector<std::string> smaller;
       int64_t others = 0;
       for (auto [n, node] : llvm::enumerate(nodes)) {
@@ -720,7 +731,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
           "%.3f ms at %.1f MiB per device; fitting costs %+.3f ms. Split "
           "further to fit: %s%s%lld unnamed tensors\n",
           static_cast<double>(free.cost) / kPicoseconds * 1e3,
-          static_cast<double>(freePeak) / (1 << 20),
+          static_cast<double>(freePeak + runtime) / (1 << 20),
           static_cast<double>(solution.cost - free.cost) / kPicoseconds * 1e3,
           listed, listed.empty() ? "" : "; ", static_cast<long long>(others));
     }
@@ -729,6 +740,8 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   if (options.alternatives > 0)
     listAlternatives(nodes, problem, edgeMemory, solution, solverOptions, mesh,
                      costs, options, report);
+  for (AutoShardAlternative &alternative : report.alternatives)
+    alternative.peakBytes += runtime;
 
   if (options.explain) {
     auto found = nodeOf.find(options.explain);

@@ -61,7 +61,9 @@ struct AutoShardAlternative {
 /// The plan's modeled step, per device.
 struct AutoShardReport {
   double computeSeconds = 0, communicationSeconds = 0;
-  int64_t peakBytes = 0, budgetBytes = 0;
+  /// The peak counts the runtime's own memory (runtimeBytes, the device
+  /// profile's) with the program's.
+  int64_t peakBytes = 0, budgetBytes = 0, runtimeBytes = 0;
   int64_t nodes = 0, strategies = 0, edges = 0;
   bool feasible = false, optimal = false;
   /// The plan was priced as given (AutoShardOptions::priceOnly).
