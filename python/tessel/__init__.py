@@ -337,8 +337,9 @@ class Executable:
     def modeled_cost(self) -> Optional[dict]:
         """What the cost model said of an auto plan, or of the plan given
         with price=True (compute_seconds, communication_seconds, peak_bytes,
-        lower_bound_seconds: no plan that fits models below it, ...); None
-        without auto or price."""
+        runtime_bytes: the part of peak_bytes the device profile says the
+        runtime itself takes, lower_bound_seconds: no plan that fits models
+        below it, ...); None without auto or price."""
         return self._native.report()
 
     def explain(self, tensor: str) -> str:

@@ -197,6 +197,8 @@ public:
     result["communication_seconds"] = report->communicationSeconds;
     result["peak_bytes"] = report->peakBytes;
     result["budget_bytes"] = report->budgetBytes;
+    // Of peak_bytes, the runtime's own (the device profile's runtime_bytes).
+    result["runtime_bytes"] = report->runtimeBytes;
     result["feasible"] = report->feasible;
     result["optimal"] = report->optimal;
     // The plan given, priced (compile(..., price=True)), not chosen.
