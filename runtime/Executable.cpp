@@ -582,6 +582,7 @@ BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
   live.last.assign(n, -1);
   live.written.assign(n, false);
   live.viewSource.assign(n, -1);
+  live.viewsOf.resize(count);
   for (int64_t i = 0; i < count; ++i) {
     const proto::Instruction &instruction = program.instructions(i);
     for (int64_t id : instruction.operands()) {
@@ -611,6 +612,7 @@ BufferLiveness bufferLiveness(const proto::DeviceProgram &program) {
                       [&](int64_t r) { return arenaOverlap(program, r, b); })) {
         live.first[b] = i;
         live.viewSource[b] = i;
+        live.viewsOf[i].push_back(b);
         break;
       }
     }
@@ -637,13 +639,8 @@ std::vector<bool> runsAtLoad(const proto::DeviceProgram &program,
                              const std::set<int64_t> &updatedParameters,
                              const BufferLiveness &live) {
   std::vector<bool> readOnly(program.buffers_size());
-  // Views (reshapes) of each instruction's results.
-  std::vector<std::vector<int64_t>> viewsOf(program.instructions_size());
-  for (int64_t b = 0; b < program.buffers_size(); ++b) {
+  for (int64_t b = 0; b < program.buffers_size(); ++b)
     readOnly[b] = readOnlyAtLoad(program.buffers(b), updatedParameters);
-    if (live.viewSource[b] >= 0)
-      viewsOf[live.viewSource[b]].push_back(b);
-  }
   std::vector<bool> atLoad(program.instructions_size(), false);
   for (int64_t i = 0; i < program.instructions_size(); ++i) {
     const proto::Instruction &instruction = program.instructions(i);
@@ -657,7 +654,7 @@ std::vector<bool> runsAtLoad(const proto::DeviceProgram &program,
     atLoad[i] = true;
     for (int64_t r : instruction.results())
       readOnly[r] = true;
-    for (int64_t v : viewsOf[i])
+    for (int64_t v : live.viewsOf[i])
       readOnly[v] = true;
   }
   return atLoad;
@@ -703,11 +700,6 @@ MemoryEstimate holdingsOf(const proto::Executable &executable,
   estimate.arena = static_cast<int64_t>(program.arena_bytes());
   // Load-time results, as the backends compute them.
   std::vector<bool> ran = runsAtLoad(program, updatedParameters, live);
-  // Views (reshapes) of each instruction's results.
-  std::vector<std::vector<int64_t>> viewsOf(program.instructions_size());
-  for (int64_t b = 0; b < program.buffers_size(); ++b)
-    if (live.viewSource[b] >= 0)
-      viewsOf[live.viewSource[b]].push_back(b);
   // Kept for the steps: those the steps read (themselves or through a
   // view).
   std::vector<bool> read = readAfterLoad(program, ran);
@@ -715,7 +707,7 @@ MemoryEstimate holdingsOf(const proto::Executable &executable,
     if (!ran[i])
       continue;
     const proto::Instruction &instruction = program.instructions(i);
-    bool viewRead = std::any_of(viewsOf[i].begin(), viewsOf[i].end(),
+    bool viewRead = std::any_of(live.viewsOf[i].begin(), live.viewsOf[i].end(),
                                 [&](int64_t v) { return read[v]; });
     int64_t bytes = 0;
     for (int64_t r : instruction.results())

@@ -166,6 +166,8 @@ struct BufferLiveness {
   /// instruction whose write to those bytes it reads (the last before it is
   /// first read; its interval starts there), else -1.
   std::vector<int64_t> viewSource;
+  /// Per instruction: the views of what it writes (viewSource's inverse).
+  std::vector<std::vector<int64_t>> viewsOf;
 };
 BufferLiveness bufferLiveness(const proto::DeviceProgram &program);
 

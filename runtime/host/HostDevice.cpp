@@ -298,10 +298,7 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts,
             [&](int64_t id) { return arenaOverlap(program, id, result); }))
       continue;
     if (views[result].dims != views[produced].dims ||
-        layouts[result] != layouts[produced] ||
-        std::any_of(
-            live.viewSource.begin(), live.viewSource.end(),
-            [&](int64_t source) { return source == static_cast<int64_t>(i); }))
+        layouts[result] != layouts[produced] || !live.viewsOf[i].empty())
       continue;
     int operand =
         static_cast<int>(std::find(fusion.operands().begin(),
@@ -336,11 +333,6 @@ absl::Status HostDevice::runInvariants(const BufferLiveness &live,
   // views).
   std::vector<std::vector<int64_t>> backs;
   size_t first = invariants.size();
-  // Views (reshapes) of each instruction's results.
-  std::vector<std::vector<int64_t>> viewsOf(kernels.size());
-  for (int64_t b = 0; b < program.buffers_size(); ++b)
-    if (live.viewSource[b] >= 0)
-      viewsOf[live.viewSource[b]].push_back(b);
   for (size_t i = 0; i < kernels.size(); ++i) {
     if (!atLoad[i] || !kernels[i])
       continue;
@@ -355,7 +347,7 @@ absl::Status HostDevice::runInvariants(const BufferLiveness &live,
       views[r].data = storage.data.get();
       views[r].readOnly = true;
       const proto::Buffer &result = program.buffers(r);
-      for (int64_t v : viewsOf[i]) {
+      for (int64_t v : live.viewsOf[i]) {
         const proto::Buffer &view = program.buffers(v);
         if (view.offset() >= result.offset() &&
             view.offset() + views[v].byteCount() <=
