@@ -27,7 +27,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -42,7 +41,6 @@
 #include "compiler/cost/device_profile.pb.h"
 #include "compiler/frontend/Frontend.h"
 #include "compiler/tune/Tuner.h"
-#include "google/protobuf/text_format.h"
 #include "runtime/ThreadPool.h"
 #include "runtime/host/Collectives.h"
 #include "runtime/kernels/KernelContext.h"
@@ -154,10 +152,10 @@ fitToModel(const tessel::proto::DeviceProfile &profile,
     return absl::InternalError("cannot create a temporary file in /tmp");
   close(fd);
   std::string basePath = pattern;
-  {
-    std::string text;
-    google::protobuf::TextFormat::PrintToString(profile, &text);
-    std::ofstream(basePath) << text;
+  if (absl::Status status = tessel::cost::writeProfile(profile, basePath);
+      !status.ok()) {
+    std::remove(basePath.c_str());
+    return status;
   }
   tessel::tune::TuneOptions options;
   options.inputShapes = *shapes;
@@ -249,23 +247,16 @@ int main(int argc, char **argv) {
     profile = *fitted;
   }
 
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(profile, &text);
-  text = (model.empty()
+  std::string path = absl::GetFlag(FLAGS_o);
+  if (absl::Status status = tessel::cost::writeProfile(
+          profile, path,
+          model.empty()
               ? "# This machine as the host backend sees it; rerun "
                 "tessel-calibrate to measure yours.\n"
               : "# This machine as the host backend runs " + model +
-                    "; rerun tessel-calibrate --model to measure yours.\n") +
-         text;
-  std::string path = absl::GetFlag(FLAGS_o);
-  if (path == "-") {
-    std::cout << text;
-    return 0;
-  }
-  std::ofstream out(path);
-  out << text;
-  if (!out) {
-    std::cerr << "tessel-calibrate: cannot write " << path << "\n";
+                    "; rerun tessel-calibrate --model to measure yours.\n");
+      !status.ok()) {
+    std::cerr << "tessel-calibrate: " << status.message() << "\n";
     return 1;
   }
   return 0;

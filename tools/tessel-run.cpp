@@ -37,7 +37,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "compiler/cost/CostModel.h"
-#include "google/protobuf/text_format.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Executable.h"
 #include "runtime/Names.h"
@@ -368,8 +367,7 @@ bool resetPeakResident() {
 }
 
 /// Writes --device-profile's profile to `path` with `runtimeBytes` as its
-/// runtime_bytes, measured here on `devices` devices (written whole or
-/// not at all).
+/// runtime_bytes, measured here on `devices` devices.
 absl::Status writeRuntimeMemoryProfile(const std::string &path,
                                        int64_t runtimeBytes, int devices) {
   absl::StatusOr<tessel::cost::CostModel> base =
@@ -381,22 +379,9 @@ absl::Status writeRuntimeMemoryProfile(const std::string &path,
   profile.set_source(absl::StrCat(
       profile.source(), "; runtime_bytes measured by tessel-run --backend ",
       absl::GetFlag(FLAGS_backend), " on ", devices, " devices"));
-  std::string text;
-  if (!google::protobuf::TextFormat::PrintToString(profile, &text))
-    return absl::InternalError("could not print the device profile");
-  std::string partial = path + ".partial";
-  {
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file)
-      return absl::InternalError(
-          absl::StrCat("could not write the device profile '", partial, "'"));
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0)
-    return absl::InternalError(
-        absl::StrCat("could not write the device profile '", path,
-                     "': ", std::strerror(errno)));
+  if (absl::Status status = tessel::cost::writeProfile(profile, path);
+      !status.ok())
+    return status;
   std::cout << "runtime memory per device: " << runtimeBytes / 1048576.0
             << " MiB, written to " << path << "\n";
   return absl::OkStatus();

@@ -26,7 +26,6 @@
 #include "compiler/frontend/Frontend.h"
 #include "compiler/plan/Plan.h"
 #include "compiler/tune/Tuner.h"
-#include "google/protobuf/text_format.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
@@ -239,12 +238,11 @@ int main(int argc, char **argv) {
   if (!profileOutPath.empty()) {
     if (!c.profile)
       return error("no candidate was profiled: no calibrated profile to write");
-    std::string text;
-    google::protobuf::TextFormat::PrintToString(*c.profile, &text);
-    std::ofstream out(profileOutPath);
-    out << "# Calibrated by tessel-tune on " << inputPath << "\n" << text;
-    if (!out)
-      return error("cannot write '" + profileOutPath + "'");
+    if (absl::Status status = tessel::cost::writeProfile(
+            *c.profile, profileOutPath,
+            "# Calibrated by tessel-tune on " + inputPath + "\n");
+        !status.ok())
+      return error(std::string(status.message()));
     llvm::outs() << "calibrated profile written to " << profileOutPath << "\n";
   }
   if (!reportPath.empty()) {

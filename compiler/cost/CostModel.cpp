@@ -3,7 +3,11 @@
 #include "compiler/cost/CostModel.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 
@@ -117,6 +121,34 @@ absl::StatusOr<CostModel> CostModel::load(const std::string &path) {
   std::stringstream text;
   text << in.rdbuf();
   return parseProfile(text.str(), path);
+}
+
+absl::Status writeProfile(const proto::DeviceProfile &profile,
+                          const std::string &path, const std::string &comment) {
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(profile, &text))
+    return absl::InternalError("could not print the device profile");
+  text = comment + text;
+  if (path == "-") {
+    std::cout << text << std::flush;
+    return absl::OkStatus();
+  }
+  std::string partial = path + ".partial";
+  {
+    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file)
+      return absl::InternalError(
+          absl::StrCat("cannot write the device profile '", partial, "'"));
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    std::remove(partial.c_str());
+    return absl::InternalError(
+        absl::StrCat("cannot write the device profile '", path, "': ", why));
+  }
+  return absl::OkStatus();
 }
 
 std::string collectiveName(Collective kind) {

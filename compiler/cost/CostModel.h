@@ -63,6 +63,13 @@ struct CollectiveTerms {
 };
 CollectiveTerms collectiveTerms(Collective kind, double bytes, int64_t members);
 
+/// Writes `profile` to `path` in protobuf text form after `comment` (lines
+/// starting with "#", or empty), whole or not at all: a temporary file
+/// beside it, renamed over it. "-" writes to standard output.
+absl::Status writeProfile(const proto::DeviceProfile &profile,
+                          const std::string &path,
+                          const std::string &comment = "");
+
 class CostModel {
 public:
   /// Checks the profile: positive figures, links ordered by scope, the
