@@ -239,8 +239,9 @@ TEST(SolverTest, LowerBoundIsNeverAboveAFittingChoiceAndTightOnChains) {
     LowerBoundOptions options;
     options.seconds = 5;
     LowerBoundResult result = lowerBound(problem, options);
-    if (optimum)
+    if (optimum) {
       EXPECT_LE(result.bound, *optimum) << "trial " << trial;
+    }
     if (shape == 0 && !tightMemory && optimum && *optimum < kForbidden) {
       // One forward pass is a chain's dynamic program.
       ++chains;
@@ -297,28 +298,38 @@ TEST(SolverTest, SameSeedSameAnswer) {
 }
 
 TEST(SolverTest, TheTimeLimitHoldsOnALargeProblem) {
-  // 20,000 nodes and 40,000 edges, memory binding: every phase (presolve,
-  // message passing, region solves, the bound's thread) must give up its
-  // time when the limit comes. A loaded machine may be late by the time
-  // one step of a phase takes, not by a phase.
+  // 20,000 nodes and 40,000 edges, memory binding: every phase (message
+  // passing, region solves, local search, the bound's thread) must give up
+  // its time when the limit comes. What runs whatever the limit (presolve,
+  // merging edges, the first tree answer) is linear in the problem; it is
+  // measured here with a zero limit under the same load as the run under
+  // test, since a loaded machine (CI under the sanitizers) stretches it
+  // tenfold. Late by the time one step of a phase takes, not by a phase.
   std::mt19937_64 rng(5);
   ShardingProblem problem = randomProblem(rng, 20000, 2, false);
   problem.usageLimit = 20000;
-  SolverOptions options;
-  options.seconds = 1;
-  auto start = std::chrono::steady_clock::now();
-  Solution result = solve(problem, options);
-  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              start)
-                    .count();
-  EXPECT_LT(wall, options.seconds + 4);
+  auto timed = [&](double seconds) {
+    SolverOptions options;
+    options.seconds = seconds;
+    auto start = std::chrono::steady_clock::now();
+    Solution result = solve(problem, options);
+    double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    return std::make_pair(wall, std::move(result));
+  };
+  double setup = timed(0).first;
+  auto [wall, result] = timed(1);
+  setup = std::max(setup, timed(0).first);
+  EXPECT_LT(wall, 1 + 2 * setup + 2) << "set-up alone took " << setup << " s";
   ASSERT_EQ(result.choice.size(), problem.nodes.size());
   if (result.feasible) {
     Evaluation evaluation = evaluate(problem, result.choice);
     EXPECT_TRUE(evaluation.feasible);
     EXPECT_EQ(toString(evaluation.cost), toString(result.cost));
-    if (result.lowerBound)
+    if (result.lowerBound) {
       EXPECT_LE(*result.lowerBound, result.cost);
+    }
   }
 }
 
