@@ -7,7 +7,8 @@
 # mpirun) beside the cost model's figure for the same plan (tessel-compile
 # --price, "peak memory per device") and beside what the executable
 # allocates (parameters, state, inputs, arena, load-time results). The
-# model counts the runtime's own memory per rank, measured first in the
+# model counts the runtime's own memory per rank and what each collective
+# kind takes while it runs (collective_workspace), measured first in the
 # same run on a small model of the same family (1 layer, width 64,
 # vocabulary 256) with the same rank count (tessel-run
 # --runtime-memory-profile), not on the model measured.

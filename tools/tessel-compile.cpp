@@ -32,9 +32,11 @@
 #include "mlir/Support/Timing.h"
 #include "runtime/Executable.h"
 #include "runtime/Names.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -264,11 +266,18 @@ static void printReport(const tessel::autoshard::AutoShardReport &report) {
       (report.computeSeconds + report.communicationSeconds) * 1e3,
       static_cast<double>(report.peakBytes) / (1 << 20),
       static_cast<double>(report.budgetBytes) / (1 << 20));
+  std::vector<std::string> parts;
   if (report.runtimeBytes)
-    llvm::errs() << llvm::format(
-        " (%.1f MiB of it the runtime's own, the device profile's "
-        "runtime_bytes)",
-        static_cast<double>(report.runtimeBytes) / (1 << 20));
+    parts.push_back(llvm::formatv("{0:f1} MiB of it the runtime's own, the "
+                                  "device profile's runtime_bytes",
+                                  report.runtimeBytes / double(1 << 20)));
+  if (report.workspaceBytes)
+    parts.push_back(llvm::formatv(
+        "{0:f1} MiB the largest collective's workspace, the device "
+        "profile's collective_workspace",
+        report.workspaceBytes / double(1 << 20)));
+  if (!parts.empty())
+    llvm::errs() << " (" << llvm::join(parts, "; ") << ")";
   llvm::errs() << "\n";
   if (!report.priced && report.lowerBoundSeconds && report.costSeconds > 0)
     llvm::errs() << llvm::format(

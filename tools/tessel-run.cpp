@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -20,8 +21,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -366,24 +369,130 @@ bool resetPeakResident() {
   return static_cast<bool>(clear);
 }
 
+/// Under MPI, on every rank: what each collective kind takes beyond its
+/// operand and result while it runs, as a multiple of its operand's bytes
+/// per rank, the largest over the ranks. Each kind runs on 8 MiB per rank
+/// (Open MPI's non-blocking path, which a step's largest collectives
+/// take), its operand and result allocated and written first; the freed
+/// heap goes back to the system before each (malloc_trim), so that what
+/// the collective allocates shows as resident growth. Twice per kind, the
+/// second counted (the first also sets up what Open MPI keeps).
+absl::StatusOr<std::map<std::string, double>>
+measureCollectiveWorkspace(int ranks) {
+  using tessel::CollectiveBuffer;
+  std::vector<int> members(ranks);
+  std::iota(members.begin(), members.end(), 0);
+  absl::StatusOr<std::unique_ptr<tessel::MpiGroup>> created =
+      tessel::MpiGroup::create(members);
+  if (!created.ok())
+    return created.status();
+  tessel::MpiGroup &group = **created;
+  // 8 MiB of f32 per rank, a multiple of the rank count.
+  int64_t elements = (int64_t{2} << 20) / ranks * ranks;
+  auto buffer = [](std::vector<float> &storage, tessel::kernels::Shape dims) {
+    int64_t count = 1;
+    for (int64_t dim : dims)
+      count *= dim;
+    storage.assign(count, 1.0f);
+    return CollectiveBuffer{tessel::proto::F32, std::move(dims),
+                            storage.data()};
+  };
+  using Run = std::function<absl::Status(const CollectiveBuffer &,
+                                         const CollectiveBuffer &)>;
+  struct Probe {
+    tessel::cost::Collective kind;
+    tessel::kernels::Shape in, out;
+    Run run;
+  };
+  int64_t piece = elements / ranks;
+  std::vector<Probe> probes = {
+      {tessel::cost::Collective::AllReduce,
+       {elements},
+       {elements},
+       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+         return group.allReduce(tessel::Reduction::Sum, in, out);
+       }},
+      {tessel::cost::Collective::ReduceScatter,
+       {elements},
+       {piece},
+       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+         return group.reduceScatter(tessel::Reduction::Sum, 0, in, out);
+       }},
+      {tessel::cost::Collective::AllGather,
+       {elements},
+       {elements * ranks},
+       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+         return group.allGather(0, in, out);
+       }},
+      {tessel::cost::Collective::AllToAll,
+       {ranks, piece},
+       {1, elements},
+       [&](const CollectiveBuffer &in, const CollectiveBuffer &out) {
+         return group.allToAll(0, 1, in, out);
+       }},
+  };
+  std::vector<double> multiples;
+  for (const Probe &probe : probes) {
+    std::vector<float> inStorage, outStorage;
+    CollectiveBuffer in = buffer(inStorage, probe.in);
+    CollectiveBuffer out = buffer(outStorage, probe.out);
+    int64_t grown = 0;
+    for (int round = 0; round < 2; ++round) {
+      ::malloc_trim(0);
+      if (!resetPeakResident())
+        return absl::UnavailableError("cannot reset the resident peak");
+      int64_t before = residentBytes(/*peak=*/false);
+      if (absl::Status status = probe.run(in, out); !status.ok())
+        return status;
+      grown = residentBytes(/*peak=*/true) - before;
+    }
+    multiples.push_back(std::max<int64_t>(0, grown) /
+                        static_cast<double>(inStorage.size() * sizeof(float)));
+  }
+  std::vector<double> largest(multiples.size());
+  MPI_Allreduce(multiples.data(), largest.data(),
+                static_cast<int>(multiples.size()), MPI_DOUBLE, MPI_MAX,
+                MPI_COMM_WORLD);
+  std::map<std::string, double> workspace;
+  for (size_t k = 0; k < probes.size(); ++k)
+    // Below a hundredth, what moved the resident size was not the
+    // collective's own allocation.
+    if (largest[k] >= 0.01)
+      workspace[tessel::cost::collectiveName(probes[k].kind)] =
+          std::round(largest[k] * 100) / 100;
+  return workspace;
+}
+
 /// Writes --device-profile's profile to `path` with `runtimeBytes` as its
-/// runtime_bytes, measured here on `devices` devices.
-absl::Status writeRuntimeMemoryProfile(const std::string &path,
-                                       int64_t runtimeBytes, int devices) {
+/// runtime_bytes and `workspace` as its collective_workspace, measured
+/// here on `devices` devices.
+absl::Status
+writeRuntimeMemoryProfile(const std::string &path, int64_t runtimeBytes,
+                          const std::map<std::string, double> &workspace,
+                          int devices) {
   absl::StatusOr<tessel::cost::CostModel> base =
       tessel::cost::CostModel::named(absl::GetFlag(FLAGS_device_profile));
   if (!base.ok())
     return base.status();
   tessel::proto::DeviceProfile profile = base->profile();
   profile.mutable_device()->set_runtime_bytes(runtimeBytes);
-  profile.set_source(absl::StrCat(
-      profile.source(), "; runtime_bytes measured by tessel-run --backend ",
-      absl::GetFlag(FLAGS_backend), " on ", devices, " devices"));
+  profile.mutable_device()->mutable_collective_workspace()->clear();
+  for (const auto &[kind, multiple] : workspace)
+    (*profile.mutable_device()->mutable_collective_workspace())[kind] =
+        multiple;
+  profile.set_source(
+      absl::StrCat(profile.source(), "; runtime_bytes",
+                   workspace.empty() ? "" : " and collective_workspace",
+                   " measured by tessel-run --backend ",
+                   absl::GetFlag(FLAGS_backend), " on ", devices, " devices"));
   if (absl::Status status = tessel::cost::writeProfile(profile, path);
       !status.ok())
     return status;
   std::cout << "runtime memory per device: " << runtimeBytes / 1048576.0
-            << " MiB, written to " << path << "\n";
+            << " MiB";
+  for (const auto &[kind, multiple] : workspace)
+    std::cout << "; " << kind << " workspace " << multiple << "x its operand";
+  std::cout << ", written to " << path << "\n";
   return absl::OkStatus();
 }
 
@@ -559,6 +668,18 @@ int runSteps(tessel::LoadedExecutable &loaded,
     grownPerRank.push_back(perRank[r]);
     runtimePerRank.push_back(perRank[r + 1]);
   }
+  // Under MPI the collectives' workspace too, on every rank at once.
+  std::map<std::string, double> workspace;
+  if (inMpiJob && measured &&
+      !absl::GetFlag(FLAGS_runtime_memory_profile).empty()) {
+    absl::StatusOr<std::map<std::string, double>> probed =
+        measureCollectiveWorkspace(devices);
+    if (!probed.ok())
+      return fail(absl::StrCat("--runtime-memory-profile: measuring the "
+                               "collectives' workspace: ",
+                               probed.status().message()));
+    workspace = std::move(*probed);
+  }
   if (std::string path = absl::GetFlag(FLAGS_save_params); !path.empty())
     if (absl::Status status = tessel::saveParameters(loaded, parameters, path);
         !status.ok())
@@ -625,7 +746,7 @@ int runSteps(tessel::LoadedExecutable &loaded,
               path,
               std::max<int64_t>(0, *std::max_element(runtimePerRank.begin(),
                                                      runtimePerRank.end())),
-              devices);
+              workspace, devices);
           !status.ok())
         return fail(status);
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -66,6 +67,16 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
     if (!(link.latency() >= 0) || !(link.bandwidth() > 0))
       return bad(absl::StrCat("collectives[\"", kind,
                               "\"] needs a latency >= 0 and a bandwidth > 0"));
+  }
+  if (device.runtime_bytes() < 0)
+    return bad("device.runtime_bytes must be >= 0");
+  for (const auto &[kind, multiple] : device.collective_workspace()) {
+    if (!collectiveNamed(kind))
+      return bad(absl::StrCat("device.collective_workspace[\"", kind,
+                              "\"] is not a collective kind"));
+    if (!(multiple >= 0) || !std::isfinite(multiple))
+      return bad(absl::StrCat("device.collective_workspace[\"", kind,
+                              "\"] must be a finite multiple >= 0"));
   }
   if (!(profile.step_seconds() >= 0) ||
       !(profile.step_seconds_per_device() >= 0))
@@ -268,6 +279,15 @@ double CostModel::collectiveSeconds(Collective kind, double bytes,
   CollectiveTerms terms =
       collectiveTerms(kind, bytes, static_cast<int64_t>(group.size()));
   return terms.steps * link.latency() + terms.transferBytes / link.bandwidth();
+}
+
+int64_t CostModel::collectiveWorkspaceBytes(Collective kind,
+                                            double bytes) const {
+  const auto &workspace = profile_.device().collective_workspace();
+  auto it = workspace.find(collectiveName(kind));
+  return it == workspace.end()
+             ? 0
+             : static_cast<int64_t>(std::ceil(it->second * bytes));
 }
 
 } // namespace tessel::cost

@@ -116,6 +116,9 @@ public:
   int64_t memoryBytes() const { return profile_.device().memory_bytes(); }
   /// The runtime's own memory per device (DeviceProfile runtime_bytes).
   int64_t runtimeBytes() const { return profile_.device().runtime_bytes(); }
+  /// The workspace `kind` takes with an operand of `bytes` per device
+  /// (DeviceProfile collective_workspace; 0 for a kind it does not list).
+  int64_t collectiveWorkspaceBytes(Collective kind, double bytes) const;
 
 private:
   explicit CostModel(proto::DeviceProfile profile)

@@ -10,6 +10,7 @@
 #include "passes/autoshard/AutoShard.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <numeric>
 
@@ -190,6 +191,8 @@ struct EdgeMemory {
   /// A training step's update laid out as the state it updates, to the
   /// step's end (not a reader's operand).
   bool returned = false;
+  /// Which operand of the reader the edge feeds (not for `returned`).
+  size_t operandIndex = 0;
 };
 
 /// The bytes a reshard edge `e` holds under `choice`.
@@ -200,6 +203,95 @@ int64_t heldBy(const ShardingProblem &problem,
   return edgeMemory[e].bytes[static_cast<size_t>(choice[edge.u]) *
                                  problem.nodes[edge.v].costs.size() +
                              choice[edge.v]];
+}
+
+/// The workspace of the collectives a choice makes (CostModel::
+/// collectiveWorkspaceBytes), bytes per device: per strategy of each node
+/// (the all-reduce of a partial result), per pair of strategies of each
+/// edge (a reshard), as their costs are laid out. The allocator keeps what
+/// the largest took for the rest of the run, so a plan's peak adds it.
+struct Workspaces {
+  std::vector<std::vector<int64_t>> nodes, edges;
+  /// What depends on more than a pair of choices: the reduce_scatters the
+  /// partitioner makes of an all-reduce and a later slice.
+  std::function<int64_t(const std::vector<int32_t> &)> chained;
+
+  int64_t of(const ShardingProblem &problem,
+             const std::vector<int32_t> &choice) const {
+    int64_t largest = chained ? chained(choice) : 0;
+    for (size_t n = 0; n < nodes.size(); ++n)
+      largest = std::max(largest, nodes[n][choice[n]]);
+    for (size_t e = 0; e < edges.size(); ++e) {
+      const ShardingProblem::Edge &edge = problem.edges[e];
+      largest =
+          std::max(largest, edges[e][static_cast<size_t>(choice[edge.u]) *
+                                         problem.nodes[edge.v].costs.size() +
+                                     choice[edge.v]]);
+    }
+    return largest;
+  }
+};
+
+/// The largest workspace of the reduce_scatters the partitioner makes under
+/// `choice` (StrategyCosts::reduceScatterWorkspaceBytes): of each partial
+/// result, and of what ops that carry partial sums unreduced make of them
+/// (their linearity trait, GraphInterfaces.td, as the partitioner reads
+/// it: a transpose of a partial value, a sum of values partial over the
+/// same axes), read sliced along the summed axes. `entering[n]`,
+/// `leaving[n]`: the edges into and out of node n.
+int64_t reduceScatterWorkspace(
+    const std::vector<StrategyNode> &nodes, const ShardingProblem &problem,
+    const std::vector<EdgeMemory> &edgeMemory,
+    const std::vector<std::vector<int32_t>> &entering,
+    const std::vector<std::vector<int32_t>> &leaving, StrategyCosts &costs,
+    const std::vector<int32_t> &choice) {
+  // Per node (in program order, producers first): the axes its result is
+  // partial over under `choice`.
+  std::vector<std::vector<std::string>> partial(nodes.size());
+  int64_t largest = 0;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const StrategyNode &node = nodes[n];
+    partial[n] = costs.partialAxes(node, choice[n]);
+    if (partial[n].empty() && node.op) {
+      // Which operands arrive partial: from their producer's sole edge, in
+      // the layout it has.
+      std::vector<std::vector<std::string>> in(node.op->getNumOperands());
+      for (int32_t e : entering[n]) {
+        size_t u = problem.edges[e].u, i = edgeMemory[e].operandIndex;
+        if (!edgeMemory[e].returned && leaving[u].size() == 1 &&
+            node.operands[choice[n]][i] == nodes[u].result[choice[u]])
+          in[i] = partial[u];
+      }
+      auto isPartial = [](const std::vector<std::string> &axes) {
+        return !axes.empty();
+      };
+      size_t count = llvm::count_if(in, isPartial);
+      mlir::Operation *op = node.op;
+      if (op->hasTrait<graph::OpTrait::JointlyLinear>()) {
+        if (count == in.size() && llvm::all_equal(in))
+          partial[n] = in.front();
+      } else if (op->hasTrait<graph::OpTrait::LinearInEachOperand>()) {
+        if (count == 1)
+          partial[n] = *llvm::find_if(in, isPartial);
+      } else if (op->hasTrait<graph::OpTrait::LinearInFirstOperand>()) {
+        if (count == 1 && !in.empty() && !in.front().empty())
+          partial[n] = in.front();
+      }
+    }
+    if (partial[n].empty())
+      continue;
+    for (int32_t e : leaving[n]) {
+      size_t v = problem.edges[e].v;
+      const StrategyNode &reader = nodes[v];
+      const Dims &to =
+          edgeMemory[e].returned
+              ? reader.result[choice[v]]
+              : reader.operands[choice[v]][edgeMemory[e].operandIndex];
+      largest = std::max(largest, costs.reduceScatterWorkspaceBytes(
+                                      node, choice[n], partial[n], to));
+    }
+  }
+  return largest;
 }
 
 /// The peak of the memory live per device under `choice`, the nodes' and
@@ -231,6 +323,16 @@ std::pair<int64_t, int64_t> peakUsage(const ShardingProblem &problem,
   return {peak, when};
 }
 
+/// A plan's modeled peak per device: what is live at the peak step and the
+/// largest collective workspace (not the runtime's own).
+int64_t planPeak(const ShardingProblem &problem,
+                 const std::vector<EdgeMemory> &edgeMemory,
+                 const Workspaces &workspaces,
+                 const std::vector<int32_t> &choice) {
+  return peakUsage(problem, edgeMemory, choice).first +
+         workspaces.of(problem, choice);
+}
+
 /// AutoShardOptions::alternatives next-best plans after `solution` into
 /// `report` (AutoShardReport::alternatives): the best under each
 /// next-cheapest layout of the largest named inputs and parameters
@@ -238,8 +340,9 @@ std::pair<int64_t, int64_t> peakUsage(const ShardingProblem &problem,
 void listAlternatives(const std::vector<StrategyNode> &nodes,
                       const ShardingProblem &problem,
                       const std::vector<EdgeMemory> &edgeMemory,
-                      const Solution &solution, const SolverOptions &search,
-                      MeshAttr mesh, const StrategyCosts &costs,
+                      const Workspaces &workspaces, const Solution &solution,
+                      const SolverOptions &search, MeshAttr mesh,
+                      const StrategyCosts &costs,
                       const AutoShardOptions &options,
                       AutoShardReport &report) {
   // The decisions: the largest named inputs and parameters with a choice.
@@ -299,7 +402,8 @@ void listAlternatives(const std::vector<StrategyNode> &nodes,
        nextBest(problem, each, solution, options.alternatives, decisions, keep))
     report.alternatives.push_back(
         {static_cast<double>(next.cost) / kPicoseconds,
-         peakUsage(problem, edgeMemory, next.choice).first, layoutsOf(next)});
+         planPeak(problem, edgeMemory, workspaces, next.choice),
+         layoutsOf(next)});
 }
 
 /// A tensor's name for a report: its plan name, else its op's location
@@ -496,6 +600,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   // (time: arguments at 0, then ops in program order).
   ShardingProblem problem;
   std::vector<EdgeMemory> edgeMemory;
+  Workspaces workspaces;
   problem.name = function.getName().str();
   std::map<mlir::Operation *, int64_t> position;
   int64_t step = 0;
@@ -533,8 +638,10 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   for (const StrategyNode &node : nodes) {
     ShardingProblem::Node entry;
     bool held = holdsMemory(node.value) && !updates.contains(node.value);
+    std::vector<int64_t> &workspace = workspaces.nodes.emplace_back();
     for (size_t s = 0; s < node.size(); ++s) {
       auto [compute, communication] = costs.strategySeconds(node, s);
+      workspace.push_back(costs.strategyWorkspaceBytes(node, s));
       entry.costs.push_back(
           static_cast<int64_t>((compute + communication) * kPicoseconds));
       entry.usages.push_back(
@@ -565,12 +672,16 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       held.at = position[node.op];
       held.until = held.at + 1;
       held.operand = operand;
+      held.operandIndex = i;
+      std::vector<int64_t> &workspace = workspaces.edges.emplace_back();
       for (size_t a = 0; a < from.result.size(); ++a)
         for (size_t b = 0; b < node.result.size(); ++b) {
           edge.costs.push_back(static_cast<int64_t>(
               costs.reshardSeconds(tensorOf(operand), from.result[a],
                                    node.operands[b][i]) *
               kPicoseconds));
+          workspace.push_back(costs.reshardWorkspaceBytes(
+              tensorOf(operand), from.result[a], node.operands[b][i]));
           held.bytes.push_back(
               from.result[a] == node.operands[b][i]
                   ? 0
@@ -601,12 +712,15 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     held.until = step + 1;
     held.operand = update;
     held.returned = true;
+    std::vector<int64_t> &workspace = workspaces.edges.emplace_back();
     for (size_t a = 0; a < made.result.size(); ++a)
       for (size_t b = 0; b < state.result.size(); ++b) {
         edge.costs.push_back(static_cast<int64_t>(
             costs.reshardSeconds(tensorOf(update), made.result[a],
                                  state.result[b]) *
             kPicoseconds));
+        workspace.push_back(costs.reshardWorkspaceBytes(
+            tensorOf(update), made.result[a], state.result[b]));
         held.bytes.push_back(
             made.result[a] == state.result[b]
                 ? 0
@@ -614,6 +728,16 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       }
     problem.edges.push_back(std::move(edge));
   }
+  std::vector<std::vector<int32_t>> entering(nodes.size()),
+      leaving(nodes.size());
+  for (auto [e, edge] : llvm::enumerate(problem.edges)) {
+    entering[edge.v].push_back(static_cast<int32_t>(e));
+    leaving[edge.u].push_back(static_cast<int32_t>(e));
+  }
+  workspaces.chained = [&](const std::vector<int32_t> &choice) {
+    return reduceScatterWorkspace(nodes, problem, edgeMemory, entering, leaving,
+                                  costs, choice);
+  };
   int64_t budget =
       options.memoryBudget > 0 ? options.memoryBudget : model.memoryBytes();
   // The program has what the runtime itself does not take of the budget.
@@ -642,9 +766,9 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   // The problem's memory is its nodes'; the reshards between them hold
   // memory too. Where they take the plan over the budget, the limit is
   // lowered by the excess and the search runs again (at most 3 times).
-  int64_t peak = solution.feasible
-                     ? peakUsage(problem, edgeMemory, solution.choice).first
-                     : solution.peakUsage;
+  int64_t peak = solution.feasible ? planPeak(problem, edgeMemory, workspaces,
+                                              solution.choice)
+                                   : solution.peakUsage;
   if (problem.usageLimit && solution.feasible && peak > room) {
     // Limits known to leave no plan (below) and to give one over budget.
     int64_t below = 0, over = *problem.usageLimit;
@@ -661,7 +785,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         below = limit;
         continue;
       }
-      int64_t nextPeak = peakUsage(problem, edgeMemory, next.choice).first;
+      int64_t nextPeak = planPeak(problem, edgeMemory, workspaces, next.choice);
       over = limit;
       if (nextPeak < peak || nextPeak <= room) {
         solution = std::move(next);
@@ -690,6 +814,8 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   report.peakBytes = peak + runtime;
   report.budgetBytes = budget;
   report.runtimeBytes = runtime;
+  if (solution.feasible)
+    report.workspaceBytes = workspaces.of(problem, solution.choice);
   if (!solution.feasible)
     return function.emitError()
            << "auto-sharding: no plan fits the memory budget of " << budget
@@ -706,7 +832,7 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     quick.seconds = std::min(options.seconds / 4, 5.0);
     quick.onProgress = nullptr;
     Solution free = solve(unbounded, quick);
-    int64_t freePeak = peakUsage(problem, edgeMemory, free.choice).first;
+    int64_t freePeak = planPeak(problem, edgeMemory, workspaces, free.choice);
     if (free.feasible && freePeak > room && free.cost < solution.cost) {
       std::vector<std::string> smaller;
       int64_t others = 0;
@@ -738,8 +864,8 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
   }
 
   if (options.alternatives > 0)
-    listAlternatives(nodes, problem, edgeMemory, solution, solverOptions, mesh,
-                     costs, options, report);
+    listAlternatives(nodes, problem, edgeMemory, workspaces, solution,
+                     solverOptions, mesh, costs, options, report);
   for (AutoShardAlternative &alternative : report.alternatives)
     alternative.peakBytes += runtime;
 

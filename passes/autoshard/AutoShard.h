@@ -64,6 +64,9 @@ struct AutoShardReport {
   /// The peak counts the runtime's own memory (runtimeBytes, the device
   /// profile's) with the program's.
   int64_t peakBytes = 0, budgetBytes = 0, runtimeBytes = 0;
+  /// Of the peak, the largest workspace of the plan's collectives (the
+  /// device profile's collective_workspace).
+  int64_t workspaceBytes = 0;
   int64_t nodes = 0, strategies = 0, edges = 0;
   bool feasible = false, optimal = false;
   /// The plan was priced as given (AutoShardOptions::priceOnly).

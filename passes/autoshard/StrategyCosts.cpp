@@ -2,6 +2,7 @@
 
 #include "passes/autoshard/StrategyCosts.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "dialects/graph/GraphOps.h"
@@ -71,10 +72,12 @@ StrategyCosts::groupOf(const std::vector<std::string> &names) const {
   return spmd::deviceGroups(mesh, names).front();
 }
 
-double StrategyCosts::reshardSeconds(mlir::RankedTensorType type,
-                                     const Dims &from, const Dims &to) {
+const StrategyCosts::Reshard &
+StrategyCosts::reshard(mlir::RankedTensorType type, const Dims &from,
+                       const Dims &to) {
+  static const Reshard none;
   if (from == to)
-    return 0;
+    return none;
   partition::Layout source = layoutOf(from), target = layoutOf(to);
   std::string key = elementName(type);
   llvm::raw_string_ostream stream(key);
@@ -92,6 +95,14 @@ double StrategyCosts::reshardSeconds(mlir::RankedTensorType type,
   mlir::FailureOr<std::vector<partition::CollectiveStep>> steps =
       partition::planReshard(source, target, type.getShape(), mesh, error);
   double seconds = 0;
+  int64_t workspace = 0;
+  // A collective's price, and its workspace with `bytes` passed in.
+  auto collective = [&](cost::Collective kind, double bytes, double in,
+                        const std::vector<int64_t> &group) {
+    seconds += model.collectiveSeconds(kind, bytes, group);
+    if (group.size() > 1)
+      workspace = std::max(workspace, model.collectiveWorkspaceBytes(kind, in));
+  };
   if (mlir::succeeded(steps))
     for (const partition::CollectiveStep &step : *steps) {
       auto bytesOf = [&](const partition::Layout &l) {
@@ -106,24 +117,22 @@ double StrategyCosts::reshardSeconds(mlir::RankedTensorType type,
         flat.insert(flat.end(), dim.begin(), dim.end());
       switch (step.kind) {
       case partition::CollectiveStep::AllReduce:
-        seconds +=
-            model.collectiveSeconds(cost::Collective::AllReduce,
-                                    bytesOf(step.before), groupOf(step.axes));
+        collective(cost::Collective::AllReduce, bytesOf(step.before),
+                   bytesOf(step.before), groupOf(step.axes));
         break;
       case partition::CollectiveStep::AllGather:
-        seconds += model.collectiveSeconds(cost::Collective::AllGather,
-                                           bytesOf(step.after), groupOf(flat));
+        collective(cost::Collective::AllGather, bytesOf(step.after),
+                   bytesOf(step.before), groupOf(flat));
         break;
       case partition::CollectiveStep::AllToAll:
-        seconds +=
-            model.collectiveSeconds(cost::Collective::AllToAll,
-                                    bytesOf(step.before), groupOf(step.axes));
+        collective(cost::Collective::AllToAll, bytesOf(step.before),
+                   bytesOf(step.before), groupOf(step.axes));
         break;
       case partition::CollectiveStep::CollectivePermute: {
         std::vector<int64_t> all(mesh.numDevices());
         std::iota(all.begin(), all.end(), 0);
-        seconds += model.collectiveSeconds(cost::Collective::CollectivePermute,
-                                           bytesOf(step.before), all);
+        collective(cost::Collective::CollectivePermute, bytesOf(step.before),
+                   bytesOf(step.before), all);
         break;
       }
       case partition::CollectiveStep::AllSlice:
@@ -135,44 +144,86 @@ double StrategyCosts::reshardSeconds(mlir::RankedTensorType type,
         break;
       }
     }
-  reshardCache[key] = seconds;
-  return seconds;
+  Reshard priced{seconds, workspace, {}};
+  if (mlir::succeeded(steps) && steps->size() == 1 &&
+      steps->front().kind == partition::CollectiveStep::AllSlice &&
+      llvm::count_if(steps->front().perDim, [](const partition::Axes &axes) {
+        return !axes.empty();
+      }) == 1) {
+    for (const partition::Axes &axes : steps->front().perDim)
+      priced.sliceAlone.insert(priced.sliceAlone.end(), axes.begin(),
+                               axes.end());
+    llvm::sort(priced.sliceAlone);
+  }
+  return reshardCache[key] = std::move(priced);
+}
+
+int64_t
+StrategyCosts::reduceScatterWorkspaceBytes(const StrategyNode &node, size_t s,
+                                           const std::vector<std::string> &axes,
+                                           const Dims &to) {
+  if (axes.empty() ||
+      reshard(tensorOf(node.value), node.result[s], to).sliceAlone != axes)
+    return 0;
+  return model.collectiveWorkspaceBytes(
+      cost::Collective::ReduceScatter,
+      static_cast<double>(localBytes(tensorOf(node.value), node.result[s])));
+}
+
+std::pair<std::vector<std::string>, double>
+StrategyCosts::partialOf(const StrategyNode &node, size_t s) const {
+  std::vector<std::string> names;
+  for (auto [f, list] : llvm::enumerate(node.factors[s]))
+    if (node.rule.isReduction(f))
+      for (spmd::AxisRefAttr axis : list)
+        names.push_back(spmd::axisName(axis));
+  mlir::RankedTensorType resultType = tensorOf(node.value);
+  return {names, static_cast<double>(localBytes(resultType, node.result[s]))};
 }
 
 std::pair<double, double>
 StrategyCosts::strategySeconds(const StrategyNode &node, size_t s) const {
   if (!node.op)
     return {0, 0};
-  const llvm::SmallVector<AxisList> &factors = node.factors[s];
   // The devices that share the work: every axis any factor uses.
   double parts = 1;
-  AxisList partialAxes;
-  for (auto [f, list] : llvm::enumerate(factors)) {
+  for (const AxisList &list : node.factors[s])
     parts *= static_cast<double>(spmd::totalSize(list, mesh));
-    if (node.rule.isReduction(f))
-      partialAxes.append(list.begin(), list.end());
-  }
+  auto [partialAxes, resultBytes] = partialOf(node, s);
   double bytes = 0;
   for (auto [i, operand] : llvm::enumerate(node.op->getOperands()))
     if (mlir::RankedTensorType type = tensorOf(operand))
       bytes += static_cast<double>(localBytes(type, node.operands[s][i]));
-  mlir::RankedTensorType resultType = tensorOf(node.value);
-  double resultBytes =
-      static_cast<double>(localBytes(resultType, node.result[s]));
   bytes += resultBytes;
+  mlir::RankedTensorType resultType = tensorOf(node.value);
   double compute =
       model.computeShare(mesh.numDevices()) *
       model.kernelSeconds(kernelFamilyOf(node.op), flopsOf(node.op) / parts,
                           elementName(resultType.getElementType()), bytes);
   double communication = 0;
-  if (!partialAxes.empty()) {
-    partition::Axes names;
-    for (spmd::AxisRefAttr axis : partialAxes)
-      names.push_back(spmd::axisName(axis));
+  if (!partialAxes.empty())
     communication = model.collectiveSeconds(cost::Collective::AllReduce,
-                                            resultBytes, groupOf(names));
-  }
+                                            resultBytes, groupOf(partialAxes));
   return {compute, communication};
+}
+
+std::vector<std::string> StrategyCosts::partialAxes(const StrategyNode &node,
+                                                    size_t s) const {
+  if (!node.op)
+    return {};
+  std::vector<std::string> axes = partialOf(node, s).first;
+  if (axes.empty() || groupOf(axes).size() <= 1)
+    return {};
+  llvm::sort(axes);
+  return axes;
+}
+
+int64_t StrategyCosts::strategyWorkspaceBytes(const StrategyNode &node,
+                                              size_t s) const {
+  if (partialAxes(node, s).empty())
+    return 0;
+  return model.collectiveWorkspaceBytes(cost::Collective::AllReduce,
+                                        partialOf(node, s).second);
 }
 
 } // namespace tessel::autoshard

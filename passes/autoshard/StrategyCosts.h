@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "compiler/cost/CostModel.h"
 #include "passes/autoshard/Strategies.h"
@@ -39,18 +40,55 @@ public:
   int64_t localBytes(mlir::RankedTensorType type, const Dims &dims) const;
   /// Seconds to move a tensor of `type` from `from` to `to` (cached).
   double reshardSeconds(mlir::RankedTensorType type, const Dims &from,
-                        const Dims &to);
+                        const Dims &to) {
+    return reshard(type, from, to).seconds;
+  }
+  /// The largest workspace a collective of that reshard takes
+  /// (CostModel::collectiveWorkspaceBytes), bytes per device.
+  int64_t reshardWorkspaceBytes(mlir::RankedTensorType type, const Dims &from,
+                                const Dims &to) {
+    return reshard(type, from, to).workspace;
+  }
   /// Seconds of `node`'s strategy `s`: compute, and the all-reduce of a
   /// partial result.
   std::pair<double, double> strategySeconds(const StrategyNode &node,
                                             size_t s) const;
+  /// The axes `node`'s result under strategy `s` is partial sums over,
+  /// sorted; empty where it is not, or where they hold one device.
+  std::vector<std::string> partialAxes(const StrategyNode &node,
+                                       size_t s) const;
+  /// The workspace of the all-reduce of `node`'s partial result under
+  /// strategy `s` (0 without one), bytes per device.
+  int64_t strategyWorkspaceBytes(const StrategyNode &node, size_t s) const;
+  /// Where a reader takes `node`'s result (strategy `s`), partial sums
+  /// over `axes` (sorted), laid out as `to` by slicing one dimension
+  /// along exactly those axes, the partitioner makes the all-reduce and
+  /// the slice one reduce_scatter (spmd.all_slice's canonicalization):
+  /// its workspace, bytes per device; else 0.
+  int64_t reduceScatterWorkspaceBytes(const StrategyNode &node, size_t s,
+                                      const std::vector<std::string> &axes,
+                                      const Dims &to);
 
 private:
+  struct Reshard {
+    double seconds = 0;
+    int64_t workspace = 0;
+    /// A reshard that is one all_slice of one dimension: its axes, sorted.
+    std::vector<std::string> sliceAlone;
+  };
+  /// The partitioner's chain of collectives for the reshard, priced
+  /// (cached).
+  const Reshard &reshard(mlir::RankedTensorType type, const Dims &from,
+                         const Dims &to);
   std::vector<int64_t> groupOf(const std::vector<std::string> &names) const;
+  /// The axes a strategy's partial result is summed over (empty: none),
+  /// and that result's bytes per device.
+  std::pair<std::vector<std::string>, double>
+  partialOf(const StrategyNode &node, size_t s) const;
 
   spmd::MeshAttr mesh;
   const cost::CostModel &model;
-  std::map<std::string, double> reshardCache;
+  std::map<std::string, Reshard> reshardCache;
 };
 
 } // namespace tessel::autoshard

@@ -199,6 +199,9 @@ public:
     result["budget_bytes"] = report->budgetBytes;
     // Of peak_bytes, the runtime's own (the device profile's runtime_bytes).
     result["runtime_bytes"] = report->runtimeBytes;
+    // Of peak_bytes, the largest collective's workspace (the device
+    // profile's collective_workspace).
+    result["workspace_bytes"] = report->workspaceBytes;
     result["feasible"] = report->feasible;
     result["optimal"] = report->optimal;
     // The plan given, priced (compile(..., price=True)), not chosen.

@@ -80,6 +80,7 @@ def test_price_models_the_plan_given(mesh):
         assert cost["priced"] and cost["feasible"]
         assert cost["compute_seconds"] > 0 and cost["peak_bytes"] > 0
         assert cost["runtime_bytes"] == 0  # The host profile measures none.
+        assert cost["workspace_bytes"] == 0  # Nor collective workspace.
         for tensor, spec in plan.items():
             assert executable.plan[tensor] == spec
         expect_like_torch(executable)

@@ -2,6 +2,7 @@
 
 #include "compiler/cost/CostModel.h"
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -75,6 +76,22 @@ TEST(CostModelTest, AlphaBetaCollectives) {
   EXPECT_EQ(m.collectiveSeconds(Collective::AllReduce, bytes, {3}), 0);
 }
 
+TEST(CostModelTest, CollectiveWorkspaceIsAMultipleOfTheOperand) {
+  CostModel plain = model(kTwoLevels);
+  EXPECT_EQ(plain.collectiveWorkspaceBytes(Collective::ReduceScatter, 1e6), 0);
+  std::string text = kTwoLevels;
+  text.replace(text.find("memory_bytes"), 0,
+               R"pb(collective_workspace { key: "reduce_scatter" value: 2 }
+                    collective_workspace { key: "all_reduce" value: 0.49 }
+               )pb");
+  CostModel m = model(text);
+  EXPECT_EQ(m.collectiveWorkspaceBytes(Collective::ReduceScatter, 1000), 2000);
+  // Rounded up to a whole byte.
+  EXPECT_EQ(m.collectiveWorkspaceBytes(Collective::AllReduce, 1001), 491);
+  // A kind the profile does not list takes none.
+  EXPECT_EQ(m.collectiveWorkspaceBytes(Collective::AllGather, 1e6), 0);
+}
+
 TEST(CostModelTest, BadProfilesSayWhy) {
   auto error = [](const std::string &text) {
     proto::DeviceProfile profile;
@@ -102,6 +119,26 @@ TEST(CostModelTest, BadProfilesSayWhy) {
   EXPECT_EQ(
       error(R"pb(name: "q" device { memory_bandwidth: 1 memory_bytes: 1 })pb"),
       "device profile 'q': device.peak_flops lists no element type");
+  std::string link =
+      R"pb(links { name: "l" devices: 0 latency: 0 bandwidth: 1 })pb";
+  auto withDevice = [&](const std::string &extra) {
+    return absl::StrCat(R"pb(name: "p"
+                             device {
+                               peak_flops { key: "f32" value: 1 }
+                               memory_bandwidth: 1
+                               memory_bytes: 1 )pb",
+                        extra, "}", link);
+  };
+  EXPECT_EQ(error(withDevice("runtime_bytes: -1")),
+            "device profile 'p': device.runtime_bytes must be >= 0");
+  EXPECT_EQ(error(withDevice(
+                R"pb(collective_workspace { key: "all_sum" value: 1 })pb")),
+            "device profile 'p': device.collective_workspace[\"all_sum\"] is "
+            "not a collective kind");
+  EXPECT_EQ(error(withDevice(
+                R"pb(collective_workspace { key: "all_gather" value: -2 })pb")),
+            "device profile 'p': device.collective_workspace[\"all_gather\"] "
+            "must be a finite multiple >= 0");
 }
 
 TEST(CostModelTest, ShippedProfilesLoad) {
