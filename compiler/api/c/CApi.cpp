@@ -445,22 +445,53 @@ tessel_executable_device_memory(const tessel_executable *executable, int device,
   return nullptr;
 }
 
-tessel_status *tessel_executable_modeled_cost(
-    const tessel_executable *executable, double *computeSeconds,
-    double *communicationSeconds, int64_t *peakBytes) {
+namespace {
+/// The cost model's report of `executable`'s plan, for `function`'s
+/// status: INVALID_ARGUMENT without an executable, NOT_FOUND for a plan
+/// neither chosen nor priced.
+tessel_status *modeledReport(const tessel_executable *executable,
+                             const char *function,
+                             const tessel::autoshard::AutoShardReport **out) {
   if (!executable)
-    return invalid("tessel_executable_modeled_cost: `executable` is NULL");
+    return invalid(absl::StrCat(function, ": `executable` is NULL"));
   const auto &report = executable->compiled.autoShardReport();
   if (!report)
     return fromStatus(absl::NotFoundError(
         "the plan was neither chosen nor priced by the cost model (compile "
         "with auto or price)"));
+  *out = &*report;
+  return nullptr;
+}
+} // namespace
+
+tessel_status *tessel_executable_modeled_cost(
+    const tessel_executable *executable, double *computeSeconds,
+    double *communicationSeconds, int64_t *peakBytes) {
+  const tessel::autoshard::AutoShardReport *report = nullptr;
+  if (tessel_status *status =
+          modeledReport(executable, "tessel_executable_modeled_cost", &report))
+    return status;
   if (computeSeconds)
     *computeSeconds = report->computeSeconds;
   if (communicationSeconds)
     *communicationSeconds = report->communicationSeconds;
   if (peakBytes)
     *peakBytes = report->peakBytes;
+  return nullptr;
+}
+
+tessel_status *
+tessel_executable_modeled_memory(const tessel_executable *executable,
+                                 int64_t *runtimeBytes,
+                                 int64_t *workspaceBytes) {
+  const tessel::autoshard::AutoShardReport *report = nullptr;
+  if (tessel_status *status = modeledReport(
+          executable, "tessel_executable_modeled_memory", &report))
+    return status;
+  if (runtimeBytes)
+    *runtimeBytes = report->runtimeBytes;
+  if (workspaceBytes)
+    *workspaceBytes = report->workspaceBytes;
   return nullptr;
 }
 

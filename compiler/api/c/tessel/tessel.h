@@ -55,7 +55,7 @@ extern "C" {
 #endif
 
 #define TESSEL_API_VERSION_MAJOR 1
-#define TESSEL_API_VERSION_MINOR 2
+#define TESSEL_API_VERSION_MINOR 3
 
 /* (major << 16) | minor of the library loaded at run time. */
 TESSEL_EXPORT uint32_t tessel_api_version(void);
@@ -258,6 +258,14 @@ tessel_executable_modeled_cost(const tessel_executable *,
                                double *compute_seconds,
                                double *communication_seconds,
                                int64_t *peak_bytes);
+/* Of that peak (API 1.3): the runtime's own bytes per device (the device
+ * profile's runtime_bytes) and the largest workspace of the plan's
+ * collectives (its collective_workspace); both 0 with a profile that does
+ * not measure them. NOT_FOUND as tessel_executable_modeled_cost. */
+TESSEL_EXPORT tessel_status *
+tessel_executable_modeled_memory(const tessel_executable *,
+                                 int64_t *runtime_bytes,
+                                 int64_t *workspace_bytes);
 
 /*===--- Running ------------------------------------------------------------===*/
 

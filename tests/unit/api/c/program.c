@@ -169,6 +169,18 @@ int main(int argc, char **argv) {
         "modeled cost of a plan not priced: %s",
         status ? tessel_status_message(status) : "given");
   tessel_status_free(status);
+  status = tessel_executable_modeled_memory(executable, NULL, NULL);
+  CHECK(status && tessel_status_get_code(status) == TESSEL_NOT_FOUND,
+        "modeled memory of a plan not priced: %s",
+        status ? tessel_status_message(status) : "given");
+  tessel_status_free(status);
+  status = tessel_executable_modeled_memory(NULL, NULL, NULL);
+  CHECK(status && tessel_status_get_code(status) == TESSEL_INVALID_ARGUMENT &&
+            strstr(tessel_status_message(status),
+                   "tessel_executable_modeled_memory"),
+        "modeled memory of no executable: %s",
+        status ? tessel_status_message(status) : "given");
+  tessel_status_free(status);
 
   /* The same plan priced: its modeled step and peak memory per device. */
   tessel_options *priced = tessel_options_create();
@@ -186,6 +198,15 @@ int main(int argc, char **argv) {
      "modeled cost (priced)");
   CHECK(pricedCompute > 0 && pricedPeak > 0, "priced compute %g, peak %lld",
         pricedCompute, (long long)pricedPeak);
+  /* The host profile measures neither the runtime's memory nor the
+   * collectives' workspace: neither is part of the peak. */
+  int64_t runtimeBytes = -1, workspaceBytes = -1;
+  ok(tessel_executable_modeled_memory(pricedExecutable, &runtimeBytes,
+                                      &workspaceBytes),
+     "modeled memory (priced)");
+  CHECK(runtimeBytes == 0 && workspaceBytes == 0,
+        "runtime %lld, workspace %lld bytes with the host profile",
+        (long long)runtimeBytes, (long long)workspaceBytes);
   printf("plan on x=4 priced: %g s per step, %lld bytes per device\n",
          pricedCompute, (long long)pricedPeak);
   runAndCompare(pricedExecutable, x, expected, "priced plan on x=4");
