@@ -116,10 +116,12 @@ ABSL_FLAG(std::string, runtime_memory_profile, "",
           "With --steps: write the device profile --device-profile names to "
           "this file with runtime_bytes, what the runtime itself took per "
           "device here (the largest peak resident growth beyond the "
-          "executable's buffers among the devices); a small program on the "
-          "backend and device count a model will run on measures it, and "
-          "tessel-compile --device-profile FILE counts it in the modeled "
-          "peak and the memory budget");
+          "executable's buffers among the devices) and, under mpirun, "
+          "collective_workspace, what each collective kind takes beyond its "
+          "operand and result (measured on 8 MiB per rank); a small program "
+          "on the backend and device count a model will run on measures "
+          "them, and tessel-compile --device-profile FILE counts them in "
+          "the modeled peak and the memory budget");
 ABSL_FLAG(std::string, device_profile, "host",
           "With --runtime-memory-profile: the profile to copy (a built-in "
           "name or a file)");
@@ -450,9 +452,13 @@ measureCollectiveWorkspace(int ranks) {
                         static_cast<double>(inStorage.size() * sizeof(float)));
   }
   std::vector<double> largest(multiples.size());
-  MPI_Allreduce(multiples.data(), largest.data(),
-                static_cast<int>(multiples.size()), MPI_DOUBLE, MPI_MAX,
-                MPI_COMM_WORLD);
+  {
+    tessel::Watchdog::Wait waiting("outputs", "outputs (collective workspace)",
+                                   "the other ranks");
+    MPI_Allreduce(multiples.data(), largest.data(),
+                  static_cast<int>(multiples.size()), MPI_DOUBLE, MPI_MAX,
+                  MPI_COMM_WORLD);
+  }
   std::map<std::string, double> workspace;
   for (size_t k = 0; k < probes.size(); ++k)
     // Below a hundredth, what moved the resident size was not the
