@@ -285,9 +285,13 @@ int64_t CostModel::collectiveWorkspaceBytes(Collective kind,
                                             double bytes) const {
   const auto &workspace = profile_.device().collective_workspace();
   auto it = workspace.find(collectiveName(kind));
-  return it == workspace.end()
-             ? 0
-             : static_cast<int64_t>(std::ceil(it->second * bytes));
+  if (it == workspace.end())
+    return 0;
+  // A profile's multiple is finite and >= 0 (fromProfile); a product past
+  // what a device could hold is held at that, so that peaks still add.
+  double product = std::ceil(it->second * bytes);
+  constexpr double kMost = static_cast<double>(int64_t{1} << 60);
+  return product >= kMost ? int64_t{1} << 60 : static_cast<int64_t>(product);
 }
 
 } // namespace tessel::cost

@@ -90,6 +90,9 @@ TEST(CostModelTest, CollectiveWorkspaceIsAMultipleOfTheOperand) {
   EXPECT_EQ(m.collectiveWorkspaceBytes(Collective::AllReduce, 1001), 491);
   // A kind the profile does not list takes none.
   EXPECT_EQ(m.collectiveWorkspaceBytes(Collective::AllGather, 1e6), 0);
+  // Past what any device holds, held there (no overflow in a peak's sum).
+  EXPECT_EQ(m.collectiveWorkspaceBytes(Collective::ReduceScatter, 1e30),
+            int64_t{1} << 60);
 }
 
 TEST(CostModelTest, BadProfilesSayWhy) {
