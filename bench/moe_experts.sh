@@ -20,7 +20,8 @@
 # first; for data parallelism (groups split, experts replicated), expert
 # parallelism (groups and experts over x), experts over x with each
 # expert's hidden features over y (2x2), and --auto under the memory the
-# expert-parallel plan needs.
+# expert-parallel plan needs. "mpi step ms": the same training step as one
+# process per device under mpirun (--backend mpi), the cores shared alike.
 #
 #   bench/moe_experts.sh [--iterations 5] [--steps 4] [--auto-seconds 5]
 set -euo pipefail
@@ -74,13 +75,16 @@ bound() { # t: both layers' dispatch and combine all-to-alls, bytes per device
   echo "$total"
 }
 
-printf '%-6s %-10s %10s %10s %6s %9s %9s  %s\n' mesh plan "B/device" bound \
-  ratio "infer ms" "step ms" "collectives per step (inference)"
+printf '%-6s %-10s %10s %10s %6s %9s %9s %12s  %s\n' mesh plan "B/device" \
+  bound ratio "infer ms" "step ms" "mpi step ms" \
+  "collectives per step (inference)"
 # measure MESH NAME PLAN-FILE T [INFERENCE-FLAGS [TRAINING-FLAGS]]: the
 # extra flags of each compilation, split at spaces.
 measure() {
   local mesh="$1" name="$2" planfile="$3" t="$4" infer_flags=(${5:-}) step_flags=(${6:-})
-  local text bytes b infer step
+  local text bytes b infer step mpistep devices
+  devices=${mesh#x=}
+  [[ "$mesh" == 2x2 ]] && devices=4
   text=$("$bin/tessel-compile" "$model" --input-shape "$shape" \
     --plan "$planfile" "${infer_flags[@]}" --explain-collectives \
     -o "$dir/$mesh-$name.tessel" 2>&1)
@@ -94,8 +98,14 @@ measure() {
   step=$("$bin/tessel-run" "$dir/$mesh-$name-train.tessel" --steps "$steps" \
     --log-every 0 --inputs "x=$dir/x.npy,labels=$dir/labels.npy" \
     | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
-  printf '%-6s %-10s %10d %10d %6.2f %9.1f %9.1f  %s\n' "$mesh" "$name" "$bytes" \
-    "$b" "$(echo "$bytes / $b" | bc -l)" "$infer" "$step" "$(counts <<<"$text")"
+  mpistep=$(mpirun --oversubscribe --allow-run-as-root -np "$devices" \
+    "$bin/tessel-run" "$dir/$mesh-$name-train.tessel" --backend mpi \
+    --steps "$steps" --log-every 0 \
+    --inputs "x=$dir/x.npy,labels=$dir/labels.npy" \
+    | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
+  printf '%-6s %-10s %10d %10d %6.2f %9.1f %9.1f %12.1f  %s\n' "$mesh" "$name" \
+    "$bytes" "$b" "$(echo "$bytes / $b" | bc -l)" "$infer" "$step" "$mpistep" \
+    "$(counts <<<"$text")"
 }
 
 # modeled_memory PLAN-FILE [FLAGS...]: the plan's modeled peak per device
