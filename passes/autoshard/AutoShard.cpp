@@ -676,12 +676,11 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       std::vector<int64_t> &workspace = workspaces.edges.emplace_back();
       for (size_t a = 0; a < from.result.size(); ++a)
         for (size_t b = 0; b < node.result.size(); ++b) {
-          edge.costs.push_back(static_cast<int64_t>(
-              costs.reshardSeconds(tensorOf(operand), from.result[a],
-                                   node.operands[b][i]) *
-              kPicoseconds));
-          workspace.push_back(costs.reshardWorkspaceBytes(
-              tensorOf(operand), from.result[a], node.operands[b][i]));
+          const StrategyCosts::Reshard &reshard = costs.reshard(
+              tensorOf(operand), from.result[a], node.operands[b][i]);
+          edge.costs.push_back(
+              static_cast<int64_t>(reshard.seconds * kPicoseconds));
+          workspace.push_back(reshard.workspace);
           held.bytes.push_back(
               from.result[a] == node.operands[b][i]
                   ? 0
@@ -715,12 +714,11 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
     std::vector<int64_t> &workspace = workspaces.edges.emplace_back();
     for (size_t a = 0; a < made.result.size(); ++a)
       for (size_t b = 0; b < state.result.size(); ++b) {
-        edge.costs.push_back(static_cast<int64_t>(
-            costs.reshardSeconds(tensorOf(update), made.result[a],
-                                 state.result[b]) *
-            kPicoseconds));
-        workspace.push_back(costs.reshardWorkspaceBytes(
-            tensorOf(update), made.result[a], state.result[b]));
+        const StrategyCosts::Reshard &reshard =
+            costs.reshard(tensorOf(update), made.result[a], state.result[b]);
+        edge.costs.push_back(
+            static_cast<int64_t>(reshard.seconds * kPicoseconds));
+        workspace.push_back(reshard.workspace);
         held.bytes.push_back(
             made.result[a] == state.result[b]
                 ? 0

@@ -78,19 +78,18 @@ StrategyCosts::reshard(mlir::RankedTensorType type, const Dims &from,
   static const Reshard none;
   if (from == to)
     return none;
-  partition::Layout source = layoutOf(from), target = layoutOf(to);
-  std::string key = elementName(type);
-  llvm::raw_string_ostream stream(key);
-  for (int64_t size : type.getShape())
-    stream << "x" << size;
-  for (const partition::Layout *l : {&source, &target})
-    for (const partition::Axes &dim : l->dims) {
-      stream << "|";
-      for (const std::string &axis : dim)
-        stream << axis << ",";
+  // Types and axes are uniqued: their pointers name them. A null opens
+  // each dimension's axes (both layouts have the type's rank).
+  std::vector<const void *> key = {type.getAsOpaquePointer()};
+  for (const Dims *dims : {&from, &to})
+    for (const AxisList &dim : *dims) {
+      key.push_back(nullptr);
+      for (spmd::AxisRefAttr axis : dim)
+        key.push_back(axis.getAsOpaquePointer());
     }
   if (auto it = reshardCache.find(key); it != reshardCache.end())
     return it->second;
+  partition::Layout source = layoutOf(from), target = layoutOf(to);
   std::string error;
   mlir::FailureOr<std::vector<partition::CollectiveStep>> steps =
       partition::planReshard(source, target, type.getShape(), mesh, error);

@@ -38,16 +38,23 @@ public:
   /// Bytes of one device's part of a tensor of `type` laid out as `dims`
   /// (parts rounded up, as padded shards are).
   int64_t localBytes(mlir::RankedTensorType type, const Dims &dims) const;
-  /// Seconds to move a tensor of `type` from `from` to `to` (cached).
+  /// Moving a tensor from one layout to another: the seconds, and the
+  /// largest workspace a collective of it takes (CostModel::
+  /// collectiveWorkspaceBytes), bytes per device.
+  struct Reshard {
+    double seconds = 0;
+    int64_t workspace = 0;
+    /// A reshard that is one all_slice of one dimension: its axes, sorted.
+    std::vector<std::string> sliceAlone;
+  };
+  /// The partitioner's chain of collectives to move a tensor of `type`
+  /// from `from` to `to`, priced (cached).
+  const Reshard &reshard(mlir::RankedTensorType type, const Dims &from,
+                         const Dims &to);
+  /// Its seconds.
   double reshardSeconds(mlir::RankedTensorType type, const Dims &from,
                         const Dims &to) {
     return reshard(type, from, to).seconds;
-  }
-  /// The largest workspace a collective of that reshard takes
-  /// (CostModel::collectiveWorkspaceBytes), bytes per device.
-  int64_t reshardWorkspaceBytes(mlir::RankedTensorType type, const Dims &from,
-                                const Dims &to) {
-    return reshard(type, from, to).workspace;
   }
   /// Seconds of `node`'s strategy `s`: compute, and the all-reduce of a
   /// partial result.
@@ -70,16 +77,6 @@ public:
                                       const Dims &to);
 
 private:
-  struct Reshard {
-    double seconds = 0;
-    int64_t workspace = 0;
-    /// A reshard that is one all_slice of one dimension: its axes, sorted.
-    std::vector<std::string> sliceAlone;
-  };
-  /// The partitioner's chain of collectives for the reshard, priced
-  /// (cached).
-  const Reshard &reshard(mlir::RankedTensorType type, const Dims &from,
-                         const Dims &to);
   std::vector<int64_t> groupOf(const std::vector<std::string> &names) const;
   /// The axes a strategy's partial result is summed over (empty: none),
   /// and that result's bytes per device.
@@ -88,7 +85,8 @@ private:
 
   spmd::MeshAttr mesh;
   const cost::CostModel &model;
-  std::map<std::string, Reshard> reshardCache;
+  /// By the type's and the axes' pointers (reshard()).
+  std::map<std::vector<const void *>, Reshard> reshardCache;
 };
 
 } // namespace tessel::autoshard
