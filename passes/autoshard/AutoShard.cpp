@@ -199,10 +199,7 @@ struct EdgeMemory {
 int64_t heldBy(const ShardingProblem &problem,
                const std::vector<EdgeMemory> &edgeMemory, size_t e,
                const std::vector<int32_t> &choice) {
-  const ShardingProblem::Edge &edge = problem.edges[e];
-  return edgeMemory[e].bytes[static_cast<size_t>(choice[edge.u]) *
-                                 problem.nodes[edge.v].costs.size() +
-                             choice[edge.v]];
+  return edgeMemory[e].bytes[problem.pairOf(problem.edges[e], choice)];
 }
 
 /// The workspace of the collectives a choice makes (CostModel::
@@ -221,13 +218,9 @@ struct Workspaces {
     int64_t largest = chained ? chained(choice) : 0;
     for (size_t n = 0; n < nodes.size(); ++n)
       largest = std::max(largest, nodes[n][choice[n]]);
-    for (size_t e = 0; e < edges.size(); ++e) {
-      const ShardingProblem::Edge &edge = problem.edges[e];
+    for (size_t e = 0; e < edges.size(); ++e)
       largest =
-          std::max(largest, edges[e][static_cast<size_t>(choice[edge.u]) *
-                                         problem.nodes[edge.v].costs.size() +
-                                     choice[edge.v]]);
-    }
+          std::max(largest, edges[e][problem.pairOf(problem.edges[e], choice)]);
     return largest;
   }
 };
@@ -262,21 +255,12 @@ int64_t reduceScatterWorkspace(
             node.operands[choice[n]][i] == nodes[u].result[choice[u]])
           in[i] = partial[u];
       }
-      auto isPartial = [](const std::vector<std::string> &axes) {
-        return !axes.empty();
-      };
-      size_t count = llvm::count_if(in, isPartial);
-      mlir::Operation *op = node.op;
-      if (op->hasTrait<graph::OpTrait::JointlyLinear>()) {
-        if (count == in.size() && llvm::all_equal(in))
-          partial[n] = in.front();
-      } else if (op->hasTrait<graph::OpTrait::LinearInEachOperand>()) {
-        if (count == 1)
-          partial[n] = *llvm::find_if(in, isPartial);
-      } else if (op->hasTrait<graph::OpTrait::LinearInFirstOperand>()) {
-        if (count == 1 && !in.empty() && !in.front().empty())
-          partial[n] = in.front();
-      }
+      llvm::SmallVector<bool> arrives;
+      for (const std::vector<std::string> &axes : in)
+        arrives.push_back(!axes.empty());
+      if (std::optional<unsigned> carried = graph::carriedPartialOperand(
+              node.op, arrives, llvm::all_equal(in)))
+        partial[n] = in[*carried];
     }
     if (partial[n].empty())
       continue;

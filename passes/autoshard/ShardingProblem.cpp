@@ -54,9 +54,7 @@ Evaluation evaluate(const ShardingProblem &problem,
     }
   }
   for (const ShardingProblem::Edge &edge : problem.edges)
-    result.cost += edge.costs[static_cast<size_t>(choice[edge.u]) *
-                                  problem.nodes[edge.v].costs.size() +
-                              choice[edge.v]];
+    result.cost += edge.costs[problem.pairOf(edge, choice)];
   // At equal times, ends (negative) first: intervals are half-open.
   std::sort(events.begin(), events.end());
   int64_t live = 0;

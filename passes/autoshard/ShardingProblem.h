@@ -54,6 +54,12 @@ struct ShardingProblem {
   int32_t strategies(int32_t node) const {
     return static_cast<int32_t>(nodes[node].costs.size());
   }
+  /// Where `edge`'s pair of strategies under `choice` is in its costs (and
+  /// in whatever else is laid out like them).
+  size_t pairOf(const Edge &edge, const std::vector<int32_t> &choice) const {
+    return static_cast<size_t>(choice[edge.u]) * nodes[edge.v].costs.size() +
+           choice[edge.v];
+  }
 };
 
 /// A choice of strategy per node, and what it costs.

@@ -307,34 +307,11 @@ carriedPartial(mlir::Operation *op) {
   llvm::SmallVector<bool> carries;
   for (llvm::ArrayRef<PartialAxisAttr> axes : partials)
     carries.push_back(!axes.empty());
-  // The op's linearity (GraphInterfaces.td) says which partial operands
-  // it passes on.
-  if (op->hasTrait<graph::OpTrait::JointlyLinear>()) {
-    if (sums(partials[0]) &&
-        llvm::all_of(partials, [&](llvm::ArrayRef<PartialAxisAttr> axes) {
-          return axes == partials[0];
-        }))
-      return {llvm::to_vector(partials[0]), carries};
+  std::optional<unsigned> carried =
+      graph::carriedPartialOperand(op, carries, llvm::all_equal(partials));
+  if (!carried || !sums(partials[*carried]))
     return none;
-  }
-  if (op->hasTrait<graph::OpTrait::LinearInEachOperand>()) {
-    for (auto [i, axes] : llvm::enumerate(partials))
-      if (sums(axes) &&
-          llvm::all_of(llvm::enumerate(partials), [&](auto other) {
-            return other.index() == i || other.value().empty();
-          }))
-        return {llvm::to_vector(axes), carries};
-    return none;
-  }
-  if (op->hasTrait<graph::OpTrait::LinearInFirstOperand>()) {
-    if (sums(partials[0]) &&
-        llvm::all_of(
-            llvm::drop_begin(partials),
-            [](llvm::ArrayRef<PartialAxisAttr> axes) { return axes.empty(); }))
-      return {llvm::to_vector(partials[0]), carries};
-    return none;
-  }
-  return none;
+  return {llvm::to_vector(partials[*carried]), carries};
 }
 
 void Inserter::rewrite(mlir::Operation *op, OpShardingRuleAttr rule) {
