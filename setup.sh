@@ -27,7 +27,7 @@ PACKAGES=(
   # The Python package (python/): pybind11 and Python's headers, pip to
   # install its wheel; numpy, torch, onnx and pytest for its tests.
   pybind11-dev python3-dev python3-pip python3-numpy python3-torch python3-onnx
-  python3-pytest
+  python3-pytest python3-psutil
   # Formatting.
   clang-format
   # tessel-tune's HTML report is checked in a headless browser
