@@ -89,6 +89,8 @@ public:
     cudaSetDevice(gpu);
     for (cudaEvent_t event : events)
       cudaEventDestroy(event);
+    for (cudaEvent_t event : planEvents)
+      cudaEventDestroy(event);
 #ifdef TESSEL_HAVE_CUDNN
     for (auto &[launch, conv] : convolutions) {
       cudnnDestroyTensorDescriptor(conv.x);
@@ -103,8 +105,9 @@ public:
 #endif
     if (blas)
       cublasDestroy(blas);
-    if (stream_)
-      cudaStreamDestroy(stream_);
+    for (cudaStream_t stream : streams)
+      if (stream)
+        cudaStreamDestroy(stream);
   }
   int ordinal() const { return gpu; }
 
@@ -130,26 +133,26 @@ public:
     cudaSetDevice(gpu);
     if (absl::Status status =
             cudaStatus(cudaMemcpyAsync(device, host, bytes,
-                                       cudaMemcpyHostToDevice, stream_),
+                                       cudaMemcpyHostToDevice, compute()),
                        "copy to the device");
         !status.ok())
       return status;
-    return cudaStatus(cudaStreamSynchronize(stream_), "copy to the device");
+    return cudaStatus(cudaStreamSynchronize(compute()), "copy to the device");
   }
   absl::Status toHost(void *host, const char *device, uint64_t bytes) override {
     cudaSetDevice(gpu);
     if (absl::Status status =
             cudaStatus(cudaMemcpyAsync(host, device, bytes,
-                                       cudaMemcpyDeviceToHost, stream_),
+                                       cudaMemcpyDeviceToHost, compute()),
                        "copy to the host");
         !status.ok())
       return status;
-    return cudaStatus(cudaStreamSynchronize(stream_), "copy to the host");
+    return cudaStatus(cudaStreamSynchronize(compute()), "copy to the host");
   }
   absl::Status element(KernelKind kind, const void *, const void *deviceParams,
                        int64_t count) override {
     cudaSetDevice(gpu);
-    return cudaStatus(launchElement(kind, deviceParams, count, stream_),
+    return cudaStatus(launchElement(kind, deviceParams, count, active),
                       "kernel launch");
   }
   absl::Status gemm(const GemmLaunch &g) override {
@@ -179,8 +182,34 @@ public:
   absl::Status deviceCopy(void *dst, const void *src, int64_t bytes) override {
     cudaSetDevice(gpu);
     return cudaStatus(
-        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_),
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, active),
         "device copy");
+  }
+  absl::Status onStream(Stream stream,
+                        const std::function<absl::Status()> &enqueue) override {
+    cudaSetDevice(gpu);
+    if (absl::Status status = use(streamOf(stream)); !status.ok())
+      return status;
+    absl::Status status = enqueue();
+    absl::Status restored = use(compute());
+    return status.ok() ? restored : status;
+  }
+  absl::Status record(int event, Stream stream) override {
+    cudaSetDevice(gpu);
+    absl::StatusOr<cudaEvent_t> handle = planEvent(event);
+    if (!handle.ok())
+      return handle.status();
+    return described(cudaStatus(cudaEventRecord(*handle, streamOf(stream)),
+                                "cudaEventRecord"));
+  }
+  absl::Status waitFor(int event, Stream stream) override {
+    cudaSetDevice(gpu);
+    absl::StatusOr<cudaEvent_t> handle = planEvent(event);
+    if (!handle.ok())
+      return handle.status();
+    return described(
+        cudaStatus(cudaStreamWaitEvent(streamOf(stream), *handle, 0),
+                   "cudaStreamWaitEvent"));
   }
   absl::Status mark(int marker) override {
     cudaSetDevice(gpu);
@@ -196,8 +225,9 @@ public:
       events.push_back(event);
     }
     marked = marker + 1;
-    return cudaStatus(cudaEventRecord(events[marker], stream_),
-                      "cudaEventRecord");
+    return cudaStatus(
+        cudaEventRecord(events[marker], streamOf(Stream::Communication)),
+        "cudaEventRecord");
   }
   absl::StatusOr<int> progress() override {
     cudaSetDevice(gpu);
@@ -208,14 +238,16 @@ public:
       if (error != cudaSuccess)
         return cudaStatus(error, "device work");
     }
-    cudaError_t error = cudaStreamQuery(stream_);
-    if (error == cudaErrorNotReady)
-      return marked; // Past the last collective, still computing.
-    if (error != cudaSuccess)
-      return cudaStatus(error, "device work");
+    for (cudaStream_t stream : streams) {
+      cudaError_t error = cudaStreamQuery(stream);
+      if (error == cudaErrorNotReady)
+        return marked; // Past the last collective, still computing.
+      if (error != cudaSuccess)
+        return cudaStatus(error, "device work");
+    }
     return -1;
   }
-  void *stream() override { return stream_; }
+  void *stream() override { return active; }
 
 private:
   explicit CudaDeviceApi(int ordinal) : gpu(ordinal) {}
@@ -229,22 +261,63 @@ private:
         !status.ok())
       return status;
     description = absl::StrCat("GPU ", gpu, " (", properties.name, ")");
-    if (absl::Status status = cudaStatus(
-            cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
-            "cudaStreamCreate");
-        !status.ok())
-      return status;
+    for (cudaStream_t &stream : streams)
+      if (absl::Status status = cudaStatus(
+              cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+              "cudaStreamCreate");
+          !status.ok())
+        return status;
+    active = compute();
     if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS)
       return absl::InternalError("cublasCreate failed");
-    cublasSetStream(blas, stream_);
+    cublasSetStream(blas, active);
 #ifdef TESSEL_HAVE_CUDNN
     // Without a usable cuDNN, convolutions are planned as im2col + GEMM.
     if (cudnnCreate(&dnn) == CUDNN_STATUS_SUCCESS)
-      cudnnSetStream(dnn, stream_);
+      cudnnSetStream(dnn, active);
     else
       dnn = nullptr;
 #endif
     return absl::OkStatus();
+  }
+  cudaStream_t streamOf(Stream stream) const {
+    return streams[stream == Stream::Compute ? 0 : 1];
+  }
+  cudaStream_t compute() const { return streamOf(Stream::Compute); }
+  /// Makes `stream` the one launches, cuBLAS and cuDNN enqueue on.
+  absl::Status use(cudaStream_t stream) {
+    if (stream == active)
+      return absl::OkStatus();
+    active = stream;
+    if (cublasSetStream(blas, stream) != CUBLAS_STATUS_SUCCESS)
+      return absl::InternalError("cublasSetStream failed");
+#ifdef TESSEL_HAVE_CUDNN
+    if (dnn && cudnnSetStream(dnn, stream) != CUDNN_STATUS_SUCCESS)
+      return absl::InternalError("cudnnSetStream failed");
+#endif
+    return absl::OkStatus();
+  }
+  /// The plan's event `event`, made at its first use.
+  absl::StatusOr<cudaEvent_t> planEvent(int event) {
+    if (event < 0)
+      return absl::InvalidArgumentError(absl::StrCat("event ", event));
+    while (static_cast<int>(planEvents.size()) <= event) {
+      cudaEvent_t made;
+      if (absl::Status status = described(cudaStatus(
+              cudaEventCreateWithFlags(&made, cudaEventDisableTiming),
+              "cudaEventCreate"));
+          !status.ok())
+        return status;
+      planEvents.push_back(made);
+    }
+    return planEvents[event];
+  }
+  /// `status` naming this GPU.
+  absl::Status described(const absl::Status &status) const {
+    if (status.ok())
+      return status;
+    return absl::Status(status.code(),
+                        absl::StrCat(description, ": ", status.message()));
   }
 #ifdef TESSEL_HAVE_CUDNN
   /// A convolution's descriptors and algorithm, made at its first run.
@@ -265,7 +338,12 @@ private:
 
   int gpu;
   std::string description;
-  cudaStream_t stream_ = nullptr;
+  /// The compute and the communication stream, and the one launches go on
+  /// now (onStream).
+  cudaStream_t streams[2] = {nullptr, nullptr};
+  cudaStream_t active = nullptr;
+  /// The plan's events (Launch::Type::Record and Wait).
+  std::vector<cudaEvent_t> planEvents;
   cublasHandle_t blas = nullptr;
   std::vector<cudaEvent_t> events;
   int marked = 0, passed = 0;

@@ -14,6 +14,7 @@
 #define TESSEL_RUNTIME_CUDA_DEVICEAPI_H
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,10 @@
 
 namespace tessel::cuda {
 
-/// One device: memory, one stream of work, and a way to see how far the
-/// stream has got. Work is enqueued in order; errors of enqueued work may
-/// surface at a later call.
+/// One device: memory, two streams of work (compute and communication,
+/// ordered by events), and a way to see how far they have got. Work is
+/// enqueued in order on its stream; errors of enqueued work may surface at
+/// a later call.
 class DeviceApi {
 public:
   virtual ~DeviceApi() = default;
@@ -38,6 +40,18 @@ public:
                                 uint64_t bytes) = 0;
   virtual absl::Status toHost(void *host, const char *device,
                               uint64_t bytes) = 0;
+  /// Calls `enqueue`, which enqueues work (the calls below, or NCCL's on
+  /// stream()), with `stream` as the stream that work goes on. A GPU calls
+  /// it at once; the host emulation calls communication work only when
+  /// something waits for it (so that a missing wait gives wrong numbers).
+  virtual absl::Status
+  onStream(Stream stream, const std::function<absl::Status()> &enqueue) = 0;
+  /// Records event `event` (numbered from 0 in the plan) on `stream` after
+  /// the work enqueued there so far.
+  virtual absl::Status record(int event, Stream stream) = 0;
+  /// Makes the work enqueued on `stream` from now on wait for the last
+  /// record of `event`.
+  virtual absl::Status waitFor(int event, Stream stream) = 0;
   /// Enqueues `count` threads of `kind` reading their parameters at
   /// `deviceParams` (host copy: `hostParams`).
   virtual absl::Status element(KernelKind kind, const void *hostParams,
@@ -50,14 +64,17 @@ public:
   }
   virtual absl::Status deviceCopy(void *dst, const void *src,
                                   int64_t bytes) = 0;
-  /// Marks the point after the work enqueued so far, as marker `marker`
-  /// (markers are numbered from 0 in order, once per run).
+  /// Marks the point after the work enqueued so far on the communication
+  /// stream (after an NCCL call), as marker `marker` (markers are numbered
+  /// from 0 in order, once per run).
   virtual absl::Status mark(int marker) = 0;
   /// The first marker of this run not yet passed (the number of markers
   /// when all are passed but work after them is not done), or -1 when all
-  /// work enqueued so far is done. Errors of the device's work surface here.
+  /// work enqueued so far on both streams is done. Errors of the device's
+  /// work surface here.
   virtual absl::StatusOr<int> progress() = 0;
-  /// The stream NCCL calls are enqueued on (null on the host).
+  /// The stream of the onStream call in progress, for NCCL calls (null on
+  /// the host).
   virtual void *stream() = 0;
 };
 

@@ -50,6 +50,65 @@ absl::Status HostDeviceApi::element(KernelKind kind, const void *,
   return absl::OkStatus();
 }
 
+absl::Status
+HostDeviceApi::onStream(Stream stream,
+                        const std::function<absl::Status()> &enqueue) {
+  if (stream == Stream::Compute)
+    return enqueue();
+  communication.push_back({enqueue, -1});
+  return absl::OkStatus();
+}
+
+absl::Status HostDeviceApi::record(int event, Stream stream) {
+  if (event < 0)
+    return absl::InvalidArgumentError(absl::StrCat("event ", event));
+  if (static_cast<size_t>(event) >= events.size())
+    events.resize(event + 1, Event::Never);
+  if (stream == Stream::Compute) {
+    events[event] = Event::Reached;
+  } else {
+    events[event] = Event::Pending;
+    communication.push_back({nullptr, event});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HostDeviceApi::waitFor(int event, Stream stream) {
+  if (event < 0 || static_cast<size_t>(event) >= events.size() ||
+      events[event] == Event::Never)
+    return absl::InternalError(absl::StrCat(
+        describe(), ": a stream waits for event ", event, ", never recorded"));
+  // The communication stream's waits hold already: compute work ran when
+  // it was enqueued, and the stream's own records come in order.
+  if (stream == Stream::Communication || events[event] == Event::Reached)
+    return absl::OkStatus();
+  return runCommunication(event);
+}
+
+absl::StatusOr<int> HostDeviceApi::progress() {
+  if (absl::Status status = runCommunication(-1); !status.ok())
+    return status;
+  return -1;
+}
+
+absl::Status HostDeviceApi::runCommunication(int event) {
+  while (!communication.empty()) {
+    Pending next = std::move(communication.front());
+    communication.pop_front();
+    if (next.event >= 0) {
+      events[next.event] = Event::Reached;
+      if (next.event == event)
+        return absl::OkStatus();
+      continue;
+    }
+    if (absl::Status status = next.work(); !status.ok()) {
+      communication.clear();
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
 void emulateGemm(const GemmLaunch &g) {
   for (int64_t batch = 0; batch < g.batch; ++batch) {
     const void *a =

@@ -7,7 +7,13 @@
 // - HostDeviceApi: memory is malloc'd; an element launch runs the kernel's
 //   function for every thread index in a loop; a GEMM is computed as
 //   cublasGemmStridedBatchedEx defines it (column-major, op(A) x op(B),
-//   f16/bf16 in f32); work is synchronous, so progress() is always done.
+//   f16/bf16 in f32). Compute work runs at once; communication work (a
+//   collective's packing, NCCL calls and unpacking) is kept in order and
+//   run only when the compute stream waits for an event recorded after
+//   it, or when the run's end asks for progress(): as late as a GPU could
+//   run it, so that a plan missing a wait reads stale results here. (A
+//   plan missing the wait before a collective, which a GPU could run too
+//   early, is caught by the planner's tests, not here.)
 // - FakeNccl: communicators among the threads of this process with NCCL's
 //   semantics (rank-major all_gather and reduce_scatter blocks, grouped
 //   sends and receives that pair up by peer and order); calls block until
@@ -21,6 +27,8 @@
 #ifndef TESSEL_RUNTIME_CUDA_HOSTEMULATION_H
 #define TESSEL_RUNTIME_CUDA_HOSTEMULATION_H
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -48,13 +56,33 @@ public:
   bool hasConvolution() const override { return convolutions; }
   absl::Status convolution(const ConvLaunch &conv) override;
   absl::Status deviceCopy(void *dst, const void *src, int64_t bytes) override;
+  absl::Status onStream(Stream stream,
+                        const std::function<absl::Status()> &enqueue) override;
+  absl::Status record(int event, Stream stream) override;
+  absl::Status waitFor(int event, Stream stream) override;
   absl::Status mark(int) override { return absl::OkStatus(); }
-  absl::StatusOr<int> progress() override { return -1; }
+  /// Runs the communication work not yet run.
+  absl::StatusOr<int> progress() override;
   void *stream() override { return nullptr; }
 
 private:
+  /// Runs communication work in order until event `event`'s record (-1:
+  /// all); on an error, drops the rest.
+  absl::Status runCommunication(int event);
+
   int device;
   bool convolutions;
+  /// Communication work not yet run, in order: work, or (event >= 0) the
+  /// record of an event.
+  struct Pending {
+    std::function<absl::Status()> work;
+    int event = -1;
+  };
+  std::deque<Pending> communication;
+  /// By event: never recorded, recorded on the communication stream and
+  /// not yet reached, or reached.
+  enum class Event : char { Never, Pending, Reached };
+  std::vector<Event> events;
 };
 
 /// cudnnConvolutionForward's y = conv(x, w) (alpha 1, beta 0, cross-

@@ -2,7 +2,8 @@
 //
 // The CUDA backend runs a device program as a flat list of launches planned
 // once at load: element kernels (runtime/cuda/DeviceOps.h), GEMMs in
-// cuBLAS's column-major terms, device-to-device copies, and NCCL calls.
+// cuBLAS's column-major terms, device-to-device copies, and NCCL calls,
+// each on the compute or the communication stream, with events between.
 // Every buffer lives in one device allocation laid out by layoutBuffers;
 // the plan holds absolute device pointers, so a run only copies inputs in,
 // replays the launches, and copies outputs out.
@@ -99,9 +100,28 @@ struct NcclCall {
   std::vector<Transfer> sends, receives;
 };
 
+/// A device's two streams of work: kernels run on the compute stream,
+/// collectives (their packing, NCCL calls and unpacking) on the
+/// communication stream, so that an asynchronous collective runs while the
+/// kernels between its start and its done do. Events order the two.
+enum class Stream { Compute, Communication };
+
 struct Launch {
-  enum class Type { Element, Gemm, Convolution, DeviceCopy, Nccl };
+  /// Record: event `event` is recorded on `stream` after its work so far.
+  /// Wait: `stream`'s later work waits for event `event`'s last record.
+  enum class Type {
+    Element,
+    Gemm,
+    Convolution,
+    DeviceCopy,
+    Nccl,
+    Record,
+    Wait
+  };
   Type type = Type::Element;
+  Stream stream = Stream::Compute;
+  /// Record and Wait: the event, numbered from 0 in the plan.
+  int event = 0;
   /// The instruction this launch belongs to (for errors and profiles).
   int instruction = 0;
   // Element: kernel, threads, and where its parameters are in the plan's
@@ -128,6 +148,8 @@ struct DevicePlan {
   /// The device groups this device communicates in, as device ids by rank,
   /// in first-use order; NcclCall::comm indexes them.
   std::vector<std::vector<int>> groups;
+  /// The events the Record and Wait launches name (0 .. events - 1).
+  int events = 0;
   /// Instructions whose kernels report errors through the error word (an
   /// int32 in the workspace's first bytes): gathers with indices out of
   /// range. By instruction index.

@@ -22,15 +22,36 @@ absl::Status Planner::collective(kernels::KernelContext &c) {
   NcclLowering lowering(*this, groupIndex(members), rank,
                         static_cast<int>(members.size()));
   std::vector<int> sources = permuteSources(collective, members);
-  return runCollective(lowering, c.instruction, sources, c.operands, c.results,
-                       absl::StrCat("device ", self));
+  // Every collective runs on the communication stream, once the compute
+  // stream has written its operands; one device's NCCL calls thus keep
+  // program order on one stream. The compute stream waits for it at once,
+  // or, for an asynchronous one, at its done.
+  waitFor(record(Stream::Compute), Stream::Communication);
+  stream = Stream::Communication;
+  absl::Status status =
+      runCollective(lowering, c.instruction, sources, c.operands, c.results,
+                    absl::StrCat("device ", self));
+  stream = Stream::Compute;
+  if (!status.ok())
+    return status;
+  int done = record(Stream::Communication);
+  if (collective.async())
+    inFlight[index] = {done, scratchUsed};
+  else
+    waitFor(done, Stream::Compute);
+  return absl::OkStatus();
 }
 
-// An asynchronous collective's NCCL calls are planned where it starts, on
-// the device's one stream, in order: the wait has nothing left to do. (Its
-// own stream and events, so that kernels run while NCCL communicates, are
-// the next step: docs/design/runtime.md.)
-absl::Status Planner::collectiveDone(kernels::KernelContext &) {
+absl::Status Planner::collectiveDone(kernels::KernelContext &c) {
+  auto start = c.instruction.attributes().find("start");
+  auto started = start == c.instruction.attributes().end()
+                     ? inFlight.end()
+                     : inFlight.find(static_cast<int>(start->second.i()));
+  if (started == inFlight.end())
+    return c.error("names no asynchronous collective started before it and "
+                   "not yet done");
+  waitFor(started->second.done, Stream::Compute);
+  inFlight.erase(started);
   return absl::OkStatus();
 }
 

@@ -424,6 +424,9 @@ absl::Status PlanExecutable::enqueue(LoadedDevice &device,
     return api.convolution(launch.convolution);
   case Launch::Type::DeviceCopy:
     return api.deviceCopy(launch.dst, launch.src, launch.bytes);
+  case Launch::Type::Record:
+  case Launch::Type::Wait:
+    return absl::InternalError("an event is not enqueued as work");
   case Launch::Type::Nccl:
     break;
   }
@@ -537,15 +540,33 @@ PlanExecutable::runDevice(LoadedDevice &device,
       timed = launch.instruction;
       start = Clock::now();
     }
-    if (absl::Status status = enqueue(device, launch); !status.ok())
-      return where(device, launch.instruction, status);
-    if (launch.type == Launch::Type::Nccl) {
-      device.markedLaunches.push_back(static_cast<int>(i));
-      if (absl::Status status =
-              api.mark(static_cast<int>(device.markedLaunches.size()) - 1);
-          !status.ok())
-        return where(device, launch.instruction, status);
+    absl::Status status;
+    if (launch.type == Launch::Type::Record) {
+      status = api.record(launch.event, launch.stream);
+    } else if (launch.type == Launch::Type::Wait) {
+      // Errors of communication work the emulation ran only now come back
+      // here, already naming their instruction.
+      status = api.waitFor(launch.event, launch.stream);
+    } else {
+      // The launch and the device outlive the run (the closure may run
+      // later in it, on the emulation).
+      LoadedDevice *on = &device;
+      const Launch *work = &launch;
+      status = api.onStream(launch.stream, [this, on, work, i] {
+        if (absl::Status status = enqueue(*on, *work); !status.ok())
+          return where(*on, work->instruction, status);
+        if (work->type != Launch::Type::Nccl)
+          return absl::OkStatus();
+        on->markedLaunches.push_back(static_cast<int>(i));
+        if (absl::Status status =
+                on->api->mark(static_cast<int>(on->markedLaunches.size()) - 1);
+            !status.ok())
+          return where(*on, work->instruction, status);
+        return absl::OkStatus();
+      });
     }
+    if (!status.ok())
+      return status;
   }
   if (absl::Status status = account(); !status.ok())
     return status;

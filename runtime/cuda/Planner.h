@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -126,7 +127,7 @@ public:
   absl::Status planAll() {
     for (int i = 0; i < program.instructions_size(); ++i) {
       index = i;
-      scratchUsed = kErrorWordBytes;
+      scratchUsed = scratchFloor();
       const proto::Instruction &inst = program.instructions(i);
       std::vector<TensorView> operands, results;
       for (int64_t id : inst.operands()) {
@@ -172,12 +173,26 @@ public:
     plan.workspaceBytes = std::max(plan.workspaceBytes, scratchUsed);
     return at;
   }
-  /// A new launch of `type` for the current instruction.
+  /// A new launch of `type` for the current instruction, on `stream`.
   Launch &append(Launch::Type type) {
     Launch &launch = plan.launches.emplace_back();
     launch.type = type;
+    launch.stream = stream;
     launch.instruction = index;
     return launch;
+  }
+  /// A new event, recorded on `on` after its work so far.
+  int record(Stream on) {
+    Launch &launch = append(Launch::Type::Record);
+    launch.stream = on;
+    launch.event = plan.events++;
+    return launch.event;
+  }
+  /// `on`'s later work waits for `event`.
+  void waitFor(int event, Stream on) {
+    Launch &launch = append(Launch::Type::Wait);
+    launch.stream = on;
+    launch.event = event;
   }
   /// `bytes` of `data` in the parameter block; their device address.
   const void *table(const void *data, size_t bytes) {
@@ -306,6 +321,16 @@ private:
                                   const std::vector<int64_t> &rows,
                                   const std::vector<int64_t> &cols);
 
+  /// Where the current instruction's scratch starts: past the scratch of
+  /// the asynchronous collectives still in flight (their packing buffers
+  /// are in use on the communication stream until their done).
+  uint64_t scratchFloor() const {
+    uint64_t floor = kErrorWordBytes;
+    for (const auto &[start, pending] : inFlight)
+      floor = std::max(floor, pending.scratchEnd);
+    return floor;
+  }
+
   const proto::Executable &executable;
   const proto::DeviceProgram &program;
   const BufferLayout &layout;
@@ -313,6 +338,15 @@ private:
   PlanOptions options;
   int index = 0;
   uint64_t scratchUsed = 0;
+  /// The stream the current instruction's launches go on.
+  Stream stream = Stream::Compute;
+  /// Asynchronous collectives started and not yet done, by the index of
+  /// their start: the event their done waits for, and their scratch's end.
+  struct InFlight {
+    int done = 0;
+    uint64_t scratchEnd = 0;
+  };
+  std::map<int, InFlight> inFlight;
 };
 
 /// An op's planner: a member of Planner.

@@ -49,7 +49,8 @@ TEST(RandomPartition, ProgramsMatchTheSingleDevice) {
 // The CUDA backend's plans, kernels and NCCL lowering (on the host
 // emulation, DeviceOps.h being the code nvcc compiles) give the same
 // numbers for the same programs: every collective kind, uneven pieces,
-// halos.
+// halos; every third program with its collectives overlapped (on the
+// communication stream, 1 or 2 in flight).
 TEST(RandomPartition, ProgramsMatchOnTheCudaBackendEmulated) {
   mlir::MLIRContext context;
   // Odd seeds with convolutions as cuDNN takes them, even ones as im2col
@@ -60,8 +61,9 @@ TEST(RandomPartition, ProgramsMatchOnTheCudaBackendEmulated) {
   std::map<std::string, int> exercising;
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     std::string program = generateProgram(seed);
-    CaseResult result = runProgram(
-        program, seed, context, seed % 2 ? withCudnn.get() : withGemms.get());
+    CaseResult result = runProgram(program, seed, context,
+                                   seed % 2 ? withCudnn.get() : withGemms.get(),
+                                   seed % 3 == 0 ? 1 + seed % 2 : 0);
     if (result.kind == CaseResult::Pass) {
       ++passed;
       for (const auto &[kind, count] : result.collectives)

@@ -394,8 +394,8 @@ bool Generator::addOp() {
       emit(absl::StrCat("graph.convolution ", v.name, ", ", k.name, " {",
                         window, ", lhs_dilation = ", ints(1),
                         ", rhs_dilation = ", ints(dilation),
-                        ", feature_group_count = ", groups, "} : (", type,
-                        ", ", typeOf(kernel), ") -> ", typeOf(result)),
+                        ", feature_group_count = ", groups, "} : (", type, ", ",
+                        typeOf(kernel), ") -> ", typeOf(result)),
            result, name);
       return true;
     }
@@ -497,14 +497,16 @@ namespace {
 
 CaseResult runProgramWith(const std::string &program, uint64_t seed,
                           mlir::MLIRContext &context, bool autoShard,
-                          Backend *partitionedOn);
+                          Backend *partitionedOn,
+                          int64_t overlapCollectives = 0);
 
 } // namespace
 
 CaseResult runProgram(const std::string &program, uint64_t seed,
-                      mlir::MLIRContext &context, Backend *partitionedOn) {
+                      mlir::MLIRContext &context, Backend *partitionedOn,
+                      int64_t overlapCollectives) {
   return runProgramWith(program, seed, context, /*autoShard=*/false,
-                        partitionedOn);
+                        partitionedOn, overlapCollectives);
 }
 
 CaseResult runProgramAuto(const std::string &program, uint64_t seed,
@@ -538,7 +540,7 @@ const cost::CostModel &randomCostModel() {
 
 CaseResult runProgramWith(const std::string &program, uint64_t seed,
                           mlir::MLIRContext &context, bool autoShard,
-                          Backend *partitionedOn) {
+                          Backend *partitionedOn, int64_t overlapCollectives) {
   loadTesselDialects(context);
   std::string diagnostics;
   mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
@@ -563,10 +565,12 @@ CaseResult runProgramWith(const std::string &program, uint64_t seed,
               "auto-shard: " + diagnostics};
     }
   }
+  ExecutableOptions lowering;
+  lowering.overlapCollectives = overlapCollectives;
   mlir::FailureOr<proto::Executable> executable =
       mlir::failed(propagateShardings(*module))
           ? mlir::FailureOr<proto::Executable>(mlir::failure())
-          : compileToExecutable(*module, "");
+          : compileToExecutable(*module, "", lowering);
   if (mlir::failed(executable)) {
     bool unsupported = diagnostics.find("not supported") != std::string::npos;
     return {unsupported ? CaseResult::Unsupported : CaseResult::Fail,

@@ -3,13 +3,13 @@
 // The partitioner's invariant under random input: from a seed, a program
 // of graph ops (elementwise, broadcasts, transposes, reshapes, reductions,
 // contractions, softmax, slices, concatenations, pads, 1-D convolutions
-// (grouped, depthwise) and pools, sharding constraints) on random shapes, a random mesh and random
-// shardings of its arguments, results and some intermediate values (so that
-// layouts conflict and need reshards, uneven splits included). Each case is
-// compiled for the mesh and run on host devices; its outputs must equal
-// the single-device program's, or compilation must say the case is not
-// supported. tests/random runs a fixed set of seeds; bench/partition_soak
-// runs many more.
+// (grouped, depthwise) and pools, sharding constraints) on random shapes, a
+// random mesh and random shardings of its arguments, results and some
+// intermediate values (so that layouts conflict and need reshards, uneven
+// splits included). Each case is compiled for the mesh and run on host devices;
+// its outputs must equal the single-device program's, or compilation must say
+// the case is not supported. tests/random runs a fixed set of seeds;
+// bench/partition_soak runs many more.
 //
 //===----------------------------------------------------------------------===//
 
@@ -48,9 +48,11 @@ struct CaseResult {
 /// reference on host devices with inputs drawn from `seed`, and compares.
 /// Compiles `program` and runs it partitioned on `partitionedOn` (null:
 /// the host backend) and whole on the host backend, comparing.
+/// `overlapCollectives`: as tessel-compile's --overlap-collectives.
 CaseResult runProgram(const std::string &program, uint64_t seed,
                       mlir::MLIRContext &context,
-                      Backend *partitionedOn = nullptr);
+                      Backend *partitionedOn = nullptr,
+                      int64_t overlapCollectives = 0);
 
 /// The same, with the shardings chosen by --auto's search (the program's
 /// own annotations kept as constraints, on a two-level profile); an

@@ -12,10 +12,13 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+
 #include "runtime/Executable.h"
 #include "runtime/cuda/HostEmulation.h"
 #include "runtime/cuda/LaunchPlan.h"
 #include "runtime/cuda/PlanBackend.h"
+#include "runtime/cuda/Planner.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/kernels/ElementTypes.h"
 #include "gtest/gtest.h"
@@ -37,8 +40,11 @@ proto::Buffer *addBuffer(proto::DeviceProgram &program,
 
 /// A 2x2 mesh; every device holds x (4 floats, replicated) and computes
 /// y = all_reduce over the row of (x * (device + 1)), then z = all_reduce
-/// over the column of y: z = x * 10 everywhere.
-proto::Executable twoAxisExecutable() {
+/// over the column of y: z = x * 10 everywhere. `async`: both all-reduces
+/// start and end at a collective_done; a second scaling of x (into a buffer
+/// nobody reads) runs while y's communicates, and z reduces a copy of y
+/// made on the compute stream after y's done.
+proto::Executable twoAxisExecutable(bool async = false) {
   proto::Executable executable;
   executable.set_format_version(kExecutableFormatVersion);
   for (const char *axis : {"x", "y"}) {
@@ -57,35 +63,42 @@ proto::Executable twoAxisExecutable() {
   for (int device = 0; device < 4; ++device) {
     proto::DeviceProgram *program = executable.add_programs();
     program->set_device_id(device);
-    program->set_arena_bytes(64);
+    program->set_arena_bytes(80);
     addBuffer(*program, proto::Buffer::INPUT, {4});
     addBuffer(*program, proto::Buffer::ARENA, {4}, 0);
     addBuffer(*program, proto::Buffer::ARENA, {4}, 16);
     addBuffer(*program, proto::Buffer::ARENA, {4}, 32);
+    addBuffer(*program, proto::Buffer::ARENA, {4}, 48);
+    addBuffer(*program, proto::Buffer::ARENA, {4}, 64);
     program->add_output_buffers(3);
-    proto::Instruction *scale = program->add_instructions();
-    scale->set_op("fusion");
-    scale->set_location("scaled");
-    scale->add_operands(0);
-    scale->add_results(1);
-    proto::Fusion *fusion = scale->mutable_fusion();
-    fusion->add_operand_dims()->add_values(0);
-    proto::FusionStep *load = fusion->add_steps();
-    load->set_op("load");
-    load->add_args(0);
-    load->set_element_type(proto::F32);
-    proto::FusionStep *factor = fusion->add_steps();
-    factor->set_op("constant");
-    factor->set_element_type(proto::F32);
-    (*factor->mutable_attributes())["value"].set_f(device + 1);
-    proto::FusionStep *mul = fusion->add_steps();
-    mul->set_op("mul");
-    mul->add_args(0);
-    mul->add_args(1);
-    mul->set_element_type(proto::F32);
-    fusion->add_outputs(2);
+    auto scale = [&](const char *name, int64_t operand, int64_t result,
+                     float by) {
+      proto::Instruction *scale = program->add_instructions();
+      scale->set_op("fusion");
+      scale->set_location(name);
+      scale->add_operands(operand);
+      scale->add_results(result);
+      proto::Fusion *fusion = scale->mutable_fusion();
+      fusion->add_operand_dims()->add_values(0);
+      proto::FusionStep *load = fusion->add_steps();
+      load->set_op("load");
+      load->add_args(0);
+      load->set_element_type(proto::F32);
+      proto::FusionStep *factor = fusion->add_steps();
+      factor->set_op("constant");
+      factor->set_element_type(proto::F32);
+      (*factor->mutable_attributes())["value"].set_f(by);
+      proto::FusionStep *mul = fusion->add_steps();
+      mul->set_op("mul");
+      mul->add_args(0);
+      mul->add_args(1);
+      mul->set_element_type(proto::F32);
+      fusion->add_outputs(2);
+    };
+    scale("scaled", 0, 1, device + 1);
     auto allReduce = [&](const char *name, int64_t in, int64_t out,
                          std::vector<std::vector<int64_t>> groups) {
+      int start = program->instructions_size();
       proto::Instruction *inst = program->add_instructions();
       inst->set_op("collective");
       inst->set_location(name);
@@ -93,14 +106,32 @@ proto::Executable twoAxisExecutable() {
       inst->add_results(out);
       inst->mutable_collective()->set_kind(proto::Collective::ALL_REDUCE);
       inst->mutable_collective()->set_reduction(proto::Collective::SUM);
+      inst->mutable_collective()->set_async(async);
       for (const std::vector<int64_t> &group : groups) {
         proto::Ints *ints = inst->mutable_collective()->add_groups();
         for (int64_t id : group)
           ints->add_values(id);
       }
+      return start;
     };
-    allReduce("y", 1, 2, {{0, 1}, {2, 3}});
-    allReduce("z", 2, 3, {{0, 2}, {1, 3}});
+    auto done = [&](int start) {
+      const proto::Instruction &started = program->instructions(start);
+      proto::Instruction *inst = program->add_instructions();
+      inst->set_op("collective_done");
+      inst->set_location(started.location());
+      inst->add_operands(started.results(0));
+      inst->add_operands(started.operands(0));
+      (*inst->mutable_attributes())["start"].set_i(start);
+    };
+    int y = allReduce("y", 1, 2, {{0, 1}, {2, 3}});
+    if (async) {
+      scale("scaled again", 0, 5, 2);
+      done(y);
+      scale("y copied", 2, 4, 1);
+    }
+    int z = allReduce("z", async ? 4 : 2, 3, {{0, 2}, {1, 3}});
+    if (async)
+      done(z);
   }
   return executable;
 }
@@ -159,6 +190,118 @@ TEST(PlanBackendTest, CommunicatorsPerGroupAndNumbers) {
       (*reference)->run({vector4(1, 2, 3, -4)});
   ASSERT_TRUE(want.ok()) << want.status();
   EXPECT_EQ((*want)[0].bytes, (*outputs)[0].bytes);
+}
+
+std::vector<std::string> shapeOf(const DevicePlan &plan); // Below.
+
+// Asynchronous collectives run on the communication stream while the
+// kernels between their start and their done run on the compute stream;
+// the emulation runs communication work only when waited for, so a plan
+// missing its done's wait would read stale results here.
+TEST(PlanBackendTest, AsynchronousCollectivesOverlapAndGiveTheHostsNumbers) {
+  proto::Executable executable = twoAxisExecutable(/*async=*/true);
+  absl::StatusOr<BufferLayout> layout = layoutBuffers(executable, 0);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  absl::StatusOr<DevicePlan> plan =
+      planDevice(executable, 0, *layout, nullptr, nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(
+      shapeOf(*plan),
+      (std::vector<std::string>{
+          "compute kernel", "record 0 on compute", "communication waits for 0",
+          "all_reduce", "record 1 on communication", "compute kernel",
+          "compute waits for 1", "compute kernel", "record 2 on compute",
+          "communication waits for 2", "all_reduce",
+          "record 3 on communication", "compute waits for 3"}));
+  EXPECT_EQ(plan->events, 4);
+  PlanBackend backend(
+      "test",
+      [](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+        return std::make_unique<HostDeviceApi>(device);
+      },
+      std::make_shared<FakeNccl>(10), 10);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded =
+      backend.load(executable, "");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  HostBackend host(1);
+  absl::StatusOr<std::unique_ptr<LoadedExecutable>> reference =
+      host.load(executable, "");
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  for (int run = 0; run < 2; ++run) {
+    absl::StatusOr<std::vector<HostTensor>> outputs =
+        (*loaded)->run({vector4(1, 2, 3, -4 - run)});
+    ASSERT_TRUE(outputs.ok()) << outputs.status();
+    const float *z = (*outputs)[0].as<float>();
+    EXPECT_EQ(z[0], 10);
+    EXPECT_EQ(z[3], -40 - 10 * run);
+    absl::StatusOr<std::vector<HostTensor>> want =
+        (*reference)->run({vector4(1, 2, 3, -4 - run)});
+    ASSERT_TRUE(want.ok()) << want.status();
+    EXPECT_EQ((*want)[0].bytes, (*outputs)[0].bytes);
+  }
+}
+
+// A collective_done that names no collective in flight is refused at load.
+TEST(PlanBackendTest, ADoneWithoutItsStartIsRejected) {
+  proto::Executable executable = twoAxisExecutable(/*async=*/true);
+  for (proto::DeviceProgram &program : *executable.mutable_programs())
+    for (proto::Instruction &inst : *program.mutable_instructions())
+      if (inst.op() == "collective")
+        inst.mutable_collective()->set_async(false);
+  absl::StatusOr<BufferLayout> layout = layoutBuffers(executable, 0);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  absl::StatusOr<DevicePlan> plan =
+      planDevice(executable, 0, *layout, nullptr, nullptr);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find(
+                "instruction 'collective_done' (tensor 'y')"),
+            std::string::npos)
+      << plan.status();
+  EXPECT_NE(plan.status().message().find("names no asynchronous collective"),
+            std::string::npos)
+      << plan.status();
+}
+
+// The emulation's communication stream runs its work, in order, only when
+// the compute stream waits for an event recorded after it, or at the end;
+// an error there drops the rest.
+TEST(HostDeviceApiTest, CommunicationWorkRunsWhenWaitedFor) {
+  HostDeviceApi api(0);
+  std::vector<int> ran;
+  auto work = [&](int id) {
+    return [&ran, id] {
+      ran.push_back(id);
+      return absl::OkStatus();
+    };
+  };
+  ASSERT_TRUE(api.record(0, Stream::Compute).ok());
+  ASSERT_TRUE(api.waitFor(0, Stream::Communication).ok());
+  ASSERT_TRUE(api.onStream(Stream::Communication, work(1)).ok());
+  ASSERT_TRUE(api.record(1, Stream::Communication).ok());
+  ASSERT_TRUE(api.onStream(Stream::Communication, work(2)).ok());
+  ASSERT_TRUE(api.onStream(Stream::Compute, work(3)).ok());
+  EXPECT_EQ(ran, (std::vector<int>{3}));
+  ASSERT_TRUE(api.waitFor(1, Stream::Compute).ok());
+  EXPECT_EQ(ran, (std::vector<int>{3, 1}));
+  absl::StatusOr<int> progress = api.progress();
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(*progress, -1);
+  EXPECT_EQ(ran, (std::vector<int>{3, 1, 2}));
+  // Waiting for an event never recorded is a planning error.
+  EXPECT_EQ(api.waitFor(7, Stream::Compute).code(),
+            absl::StatusCode::kInternal);
+  // A failure comes back at the wait; what followed it never runs.
+  ASSERT_TRUE(
+      api.onStream(Stream::Communication,
+                   [] { return absl::DeadlineExceededError("a peer is gone"); })
+          .ok());
+  ASSERT_TRUE(api.onStream(Stream::Communication, work(4)).ok());
+  ASSERT_TRUE(api.record(2, Stream::Communication).ok());
+  EXPECT_EQ(api.waitFor(2, Stream::Compute).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  progress = api.progress();
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(ran, (std::vector<int>{3, 1, 2}));
 }
 
 /// A host device whose device `victim` fails or stalls in its first kernel.
@@ -356,9 +499,26 @@ absl::StatusOr<DevicePlan> planOf(const proto::Executable &executable) {
   return planDevice(executable, 0, *layout, nullptr, nullptr);
 }
 
+/// The plan's launches by kind: collectives' work (on the communication
+/// stream) by name, kernels on the compute stream with a "compute " prefix,
+/// and the events between the streams.
 std::vector<std::string> shapeOf(const DevicePlan &plan) {
   std::vector<std::string> launches;
-  for (const Launch &launch : plan.launches)
+  auto streamName = [](Stream stream) {
+    return stream == Stream::Compute ? "compute" : "communication";
+  };
+  for (const Launch &launch : plan.launches) {
+    if (launch.type == Launch::Type::Record) {
+      launches.push_back(absl::StrCat("record ", launch.event, " on ",
+                                      streamName(launch.stream)));
+      continue;
+    }
+    if (launch.type == Launch::Type::Wait) {
+      launches.push_back(
+          absl::StrCat(streamName(launch.stream), " waits for ", launch.event));
+      continue;
+    }
+    std::string prefix = launch.stream == Stream::Compute ? "compute " : "";
     switch (launch.type) {
     case Launch::Type::Nccl:
       launches.push_back(launch.nccl.op == NcclOp::AllGather ? "all_gather"
@@ -375,7 +535,19 @@ std::vector<std::string> shapeOf(const DevicePlan &plan) {
     default:
       launches.push_back("other");
     }
+    launches.back() = prefix + launches.back();
+  }
   return launches;
+}
+
+/// A collective's launches run on the communication stream, after the
+/// compute stream's work before it (event 0) and before the compute
+/// stream's work after it (event 1).
+std::vector<std::string> onCommunication(std::vector<std::string> work) {
+  work.insert(work.begin(),
+              {"record 0 on compute", "communication waits for 0"});
+  work.insert(work.end(), {"record 1 on communication", "compute waits for 1"});
+  return work;
 }
 
 // Gathering along the leading dimension receives straight into the result;
@@ -384,20 +556,18 @@ TEST(LaunchPlanTest, AllGatherUnpacksOnlyAlongInnerDimensions) {
   absl::StatusOr<DevicePlan> leading =
       planOf(oneCollective(proto::Collective::ALL_GATHER, {2, 3}, {4, 3}, 0));
   ASSERT_TRUE(leading.ok()) << leading.status();
-  EXPECT_EQ(shapeOf(*leading), (std::vector<std::string>{"all_gather"}));
+  EXPECT_EQ(shapeOf(*leading), onCommunication({"all_gather"}));
   absl::StatusOr<DevicePlan> inner =
       planOf(oneCollective(proto::Collective::ALL_GATHER, {2, 3}, {2, 6}, 1));
   ASSERT_TRUE(inner.ok()) << inner.status();
-  EXPECT_EQ(shapeOf(*inner),
-            (std::vector<std::string>{"all_gather", "copy", "copy"}));
-  EXPECT_EQ(inner->launches[0].nccl.count, 6);
+  EXPECT_EQ(shapeOf(*inner), onCommunication({"all_gather", "copy", "copy"}));
+  EXPECT_EQ(inner->launches[2].nccl.count, 6);
   EXPECT_EQ(inner->groups, (std::vector<std::vector<int>>{{0, 1}}));
   // Uneven (5 = 3 + 2): the padding row of the last piece is left out.
   absl::StatusOr<DevicePlan> uneven =
       planOf(oneCollective(proto::Collective::ALL_GATHER, {3, 2}, {5, 2}, 0));
   ASSERT_TRUE(uneven.ok()) << uneven.status();
-  EXPECT_EQ(shapeOf(*uneven),
-            (std::vector<std::string>{"all_gather", "copy", "copy"}));
+  EXPECT_EQ(shapeOf(*uneven), onCommunication({"all_gather", "copy", "copy"}));
   // A shape that does not gather is an error naming the tensor.
   absl::StatusOr<DevicePlan> wrong =
       planOf(oneCollective(proto::Collective::ALL_GATHER, {2, 3}, {5, 3}, 0));
@@ -412,10 +582,48 @@ TEST(LaunchPlanTest, UnevenReduceScatterPacksPaddedPieces) {
   absl::StatusOr<DevicePlan> plan = planOf(
       oneCollective(proto::Collective::REDUCE_SCATTER, {5, 2}, {3, 2}, 0));
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_EQ(shapeOf(*plan), (std::vector<std::string>{"fill", "copy", "copy",
-                                                      "reduce_scatter"}));
-  EXPECT_EQ(plan->launches.back().nccl.count, 6);
+  EXPECT_EQ(shapeOf(*plan),
+            onCommunication({"fill", "copy", "copy", "reduce_scatter"}));
+  EXPECT_EQ(plan->launches[5].nccl.count, 6);
   EXPECT_GE(plan->workspaceBytes, kErrorWordBytes + 12 * sizeof(float));
+}
+
+// An asynchronous collective's scratch (here the padded pieces of an uneven
+// reduce_scatter) stays its own until its done: a collective started while
+// it is in flight packs into other scratch.
+TEST(LaunchPlanTest, ScratchInFlightIsNotReused) {
+  auto workspaceOf = [](bool async) -> absl::StatusOr<uint64_t> {
+    proto::Executable executable =
+        oneCollective(proto::Collective::REDUCE_SCATTER, {5, 2}, {3, 2}, 0);
+    for (proto::DeviceProgram &program : *executable.mutable_programs()) {
+      program.mutable_instructions(0)->mutable_collective()->set_async(async);
+      addBuffer(program, proto::Buffer::ARENA, {3, 2}, 768);
+      proto::Instruction *second = program.add_instructions();
+      *second = program.instructions(0);
+      second->set_location("u");
+      second->mutable_collective()->set_async(false);
+      second->set_results(0, 2);
+      if (async) {
+        proto::Instruction *done = program.add_instructions();
+        done->set_op("collective_done");
+        done->set_location("t");
+        done->add_operands(1);
+        done->add_operands(0);
+        (*done->mutable_attributes())["start"].set_i(0);
+      }
+    }
+    absl::StatusOr<DevicePlan> plan = planOf(executable);
+    if (!plan.ok())
+      return plan.status();
+    return plan->workspaceBytes;
+  };
+  absl::StatusOr<uint64_t> together = workspaceOf(true);
+  absl::StatusOr<uint64_t> apart = workspaceOf(false);
+  ASSERT_TRUE(together.ok()) << together.status();
+  ASSERT_TRUE(apart.ok()) << apart.status();
+  uint64_t pieces = alignUp(2 * 3 * 2 * sizeof(float));
+  EXPECT_EQ(*apart, kErrorWordBytes + pieces);
+  EXPECT_EQ(*together, kErrorWordBytes + 2 * pieces);
 }
 
 // Buffers of one input share its bytes; a split parameter is held as this
