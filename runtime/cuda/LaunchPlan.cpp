@@ -124,6 +124,43 @@ absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
     layout.parameterOffsets[index] = next;
     next += alignUp(bytes);
   }
+  // Training state: in its input's or parameter's bytes; an input the
+  // program does not read gets its own (the part of the output that
+  // updates it).
+  for (const proto::StateUpdate &update : executable.state_updates()) {
+    if (update.output() < 0 || update.output() >= program.output_buffers_size())
+      return absl::InvalidArgumentError(
+          absl::StrCat("a state update names output ", update.output(), " of ",
+                       program.output_buffers_size()));
+    int64_t id = program.output_buffers(update.output());
+    if (id < 0 || id >= program.buffers_size())
+      return absl::InvalidArgumentError(
+          absl::StrCat("output ", update.output(), " names buffer ", id, " of ",
+                       program.buffers_size()));
+    if (update.parameter()) {
+      if (update.index() < 0 || update.index() >= executable.parameters_size())
+        return absl::InvalidArgumentError(
+            absl::StrCat("a state update names parameter ", update.index(),
+                         " of ", executable.parameters_size()));
+      if (!layout.parameterOffsets.count(update.index())) {
+        layout.parameterOffsets[update.index()] = next;
+        next +=
+            alignUp(static_cast<uint64_t>(bufferBytes(program.buffers(id))));
+      }
+      layout.stateOffsets.push_back(layout.parameterOffsets[update.index()]);
+      continue;
+    }
+    if (update.index() < 0 || update.index() >= executable.inputs_size())
+      return absl::InvalidArgumentError(
+          absl::StrCat("a state update names input ", update.index(), " of ",
+                       executable.inputs_size()));
+    if (layout.inputOffsets[update.index()] < 0) {
+      layout.inputOffsets[update.index()] = static_cast<int64_t>(next);
+      next += alignUp(static_cast<uint64_t>(bufferBytes(program.buffers(id))));
+    }
+    layout.stateOffsets.push_back(
+        static_cast<uint64_t>(layout.inputOffsets[update.index()]));
+  }
   for (const proto::Buffer &buffer : program.buffers()) {
     switch (buffer.storage()) {
     case proto::Buffer::ARENA:

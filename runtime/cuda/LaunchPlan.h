@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ struct BufferLayout {
   /// Parameters this device holds a part of: index -> the buffer naming
   /// the part (its dims and global offsets).
   std::map<int64_t, int> parameterParts;
+  /// By state update (the executable's state_updates): where this device
+  /// keeps its part of the input or parameter the update writes, between
+  /// steps (the input's or parameter's own bytes; past them for an input
+  /// the program does not read).
+  std::vector<uint64_t> stateOffsets;
 };
 absl::StatusOr<BufferLayout> layoutBuffers(const proto::Executable &executable,
                                            int device);
@@ -162,6 +168,9 @@ struct PlanOptions {
   /// Where the plan's parameter block will be on the device (null while
   /// sizing the plan): tables the kernels read are addressed in it.
   char *parameterBlock = nullptr;
+  /// Parameters a training step updates (in place where the program
+  /// writes them): instructions may write their buffers.
+  std::set<int64_t> writableParameters;
 };
 
 /// Whether the backend can plan instructions of `op` (a planner is

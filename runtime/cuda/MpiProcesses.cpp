@@ -37,6 +37,7 @@ public:
     absl::StatusOr<int> rank = joinWorld(executable, parameters);
     if (!rank.ok())
       return rank.status();
+    self = *rank;
     return std::vector<int>{*rank};
   }
   std::unique_ptr<IdExchange> idExchange() override {
@@ -51,11 +52,27 @@ public:
       return mine.status();
     return std::vector<std::map<int64_t, std::vector<char>>>{std::move(*mine)};
   }
+  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
+  stepInputParts(const proto::Executable &executable, const std::vector<int> &,
+                 const StepSignature &signature,
+                 absl::Span<const TensorRef> inputs,
+                 absl::Span<const TensorRef> outputs) override {
+    absl::StatusOr<std::map<int64_t, std::vector<char>>> mine =
+        distributeStepInputs(executable, signature, inputs, outputs);
+    if (!mine.ok())
+      return mine.status();
+    return std::vector<std::map<int64_t, std::vector<char>>>{std::move(*mine)};
+  }
   absl::StatusOr<std::vector<HostTensor>>
   assemble(const proto::Executable &executable, const std::vector<int> &,
-           const std::vector<std::vector<const char *>> &parts) override {
-    return assembleOutputs(executable, parts.front());
+           const std::vector<std::vector<const char *>> &parts,
+           const std::vector<int> &which) override {
+    return assembleOutputs(executable, parts.front(), which);
   }
+  bool holdsResults() const override { return self == 0; }
+
+private:
+  int self = 0;
 };
 
 /// NCCL's calls on MPI groups; grouped sends and receives per thread.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -50,31 +51,60 @@ public:
              const std::vector<HostTensor> &inputs) override {
     if (absl::Status status = checkInputs(executable, inputs); !status.ok())
       return status;
+    std::vector<TensorRef> byIndex(inputs.begin(), inputs.end());
+    return partsOf(executable, local, byIndex);
+  }
+  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
+  stepInputParts(const proto::Executable &executable,
+                 const std::vector<int> &local, const StepSignature &signature,
+                 absl::Span<const TensorRef> inputs,
+                 absl::Span<const TensorRef> outputs) override {
+    if (absl::Status status =
+            checkStepTensors(executable, signature, inputs, outputs);
+        !status.ok())
+      return status;
+    // The state's entries stay empty: the devices hold the state.
+    std::vector<TensorRef> byIndex(executable.inputs_size());
+    for (size_t i = 0; i < signature.inputs.size(); ++i)
+      byIndex[signature.inputs[i]] = inputs[i];
+    return partsOf(executable, local, byIndex);
+  }
+  absl::StatusOr<std::vector<HostTensor>>
+  assemble(const proto::Executable &executable, const std::vector<int> &local,
+           const std::vector<std::vector<const char *>> &parts,
+           const std::vector<int> &which) override {
+    std::vector<HostTensor> outputs;
+    for (size_t i = 0; i < which.size(); ++i) {
+      const proto::TensorSpec &spec = executable.outputs(which[i]);
+      outputs.push_back(outputFor(spec));
+      for (size_t d = 0; d < local.size(); ++d)
+        HostDevice::placeOutput(
+            HostDevice::outputPart(executable.programs(local[d]), which[i]),
+            parts[d][i], outputs.back(), spec.dims());
+    }
+    return outputs;
+  }
+
+private:
+  /// Each local device's parts of the inputs given in `byIndex` (an entry
+  /// without data: not given, the device keeps it).
+  static std::vector<std::map<int64_t, std::vector<char>>>
+  partsOf(const proto::Executable &executable, const std::vector<int> &local,
+          const std::vector<TensorRef> &byIndex) {
     std::vector<std::map<int64_t, std::vector<char>>> parts;
     for (int device : local) {
       parts.emplace_back();
       for (const HostDevice::InputPart &part :
            HostDevice::inputParts(executable.programs(device))) {
+        if (!byIndex[part.index].data)
+          continue;
         std::vector<char> &bytes = parts.back()[part.index];
         bytes.resize(part.bytes);
-        HostDevice::extract(part, inputs[part.index],
+        HostDevice::extract(part, byIndex[part.index],
                             executable.inputs(part.index).dims(), bytes.data());
       }
     }
     return parts;
-  }
-  absl::StatusOr<std::vector<HostTensor>>
-  assemble(const proto::Executable &executable, const std::vector<int> &local,
-           const std::vector<std::vector<const char *>> &parts) override {
-    std::vector<HostTensor> outputs;
-    for (int o = 0; o < executable.outputs_size(); ++o) {
-      outputs.push_back(outputFor(executable.outputs(o)));
-      for (size_t d = 0; d < local.size(); ++d)
-        HostDevice::placeOutput(
-            HostDevice::outputPart(executable.programs(local[d]), o),
-            parts[d][o], outputs.back(), executable.outputs(o).dims());
-    }
-    return outputs;
   }
 };
 
@@ -130,6 +160,12 @@ public:
   absl::Status load(const ParameterSource &source, const DeviceFactory &make);
   absl::StatusOr<std::vector<HostTensor>>
   run(const std::vector<HostTensor> &inputs) override;
+  absl::Status step(absl::Span<const TensorRef> inputs,
+                    absl::Span<const TensorRef> outputs) override;
+  absl::StatusOr<HostTensor> readState(const std::string &name) override;
+  absl::Status writeState(const std::string &name,
+                          const TensorRef &value) override;
+  bool holdsResults() const override { return processes->holdsResults(); }
   const proto::Executable &executable() const override { return executable_; }
   std::vector<std::pair<std::string, double>> profile() const override {
     return seconds.sorted();
@@ -146,6 +182,16 @@ private:
   void keep(LoadedDevice &device, const std::vector<int> &members, void *comm);
   absl::Status runDevice(LoadedDevice &device,
                          const std::map<int64_t, std::vector<char>> &inputs);
+  /// Runs every local device on its parts of the inputs.
+  absl::Status
+  runDevices(const std::vector<std::map<int64_t, std::vector<char>>> &parts);
+  /// Outputs `which` (their spec's shapes) assembled from each device's
+  /// parts, copied from device memory at `at(device, i)` for which[i].
+  absl::StatusOr<std::vector<HostTensor>>
+  assemble(const std::vector<int> &which,
+           const std::function<const char *(const LoadedDevice &, int)> &at);
+  /// Writes every state update of the last step over its target.
+  absl::Status commitState(LoadedDevice &device);
   absl::Status enqueue(LoadedDevice &device, const Launch &launch);
   absl::Status wait(LoadedDevice &device);
   /// Ends every communicator (once a device failed), so no device waits on
@@ -167,6 +213,8 @@ private:
   std::once_flag aborted;
   /// Set once a failed run has aborted the communicators.
   bool communicatorsEnded = false;
+  /// The training state the devices keep (empty when no output updates).
+  StepSignature signature;
 };
 
 /// Runs `body(i)` for every device on its own thread; the first error.
@@ -218,6 +266,7 @@ absl::Status PlanExecutable::load(const ParameterSource &source,
   int count = executable_.programs_size();
   if (count == 0)
     return absl::InvalidArgumentError("the executable has no programs");
+  signature = stepSignature(executable_);
   absl::StatusOr<std::vector<AlignedBytes>> parameters =
       loadParameters(executable_, source);
   // Under mpirun every process learns whether all loaded their parameters.
@@ -273,6 +322,9 @@ PlanExecutable::prepare(LoadedDevice &device,
   device.memory = *memory;
   PlanOptions options;
   options.convolutionLaunches = device.api->hasConvolution();
+  for (const StepSignature::State &state : signature.state)
+    if (state.update->parameter())
+      options.writableParameters.insert(state.update->index());
   absl::StatusOr<DevicePlan> dry =
       planDevice(executable_, device.index, device.layout, device.memory,
                  nullptr, options);
@@ -314,29 +366,59 @@ PlanExecutable::prepare(LoadedDevice &device,
         !status.ok())
       return status;
   }
+  // A parameter a step updates: the part the update writes (the part the
+  // program reads, where it reads it; validateExecutable checked).
+  std::map<int64_t, HostDevice::OutputPart> stateParts;
+  for (const StepSignature::State &state : signature.state)
+    if (state.update->parameter())
+      stateParts[state.update->index()] =
+          HostDevice::outputPart(program, state.update->output());
   for (const auto &[index, offset] : device.layout.parameterOffsets) {
     auto partBuffer = device.layout.parameterParts.find(index);
     const proto::Buffer *part = partBuffer == device.layout.parameterParts.end()
                                     ? nullptr
                                     : &program.buffers(partBuffer->second);
+    std::vector<int64_t> dims, offsets;
+    if (auto state = stateParts.find(index); state != stateParts.end()) {
+      dims = state->second.dims;
+      offsets = state->second.offsets;
+    } else if (part) {
+      dims.assign(part->dims().begin(), part->dims().end());
+      offsets.assign(part->global_offsets().begin(),
+                     part->global_offsets().end());
+    }
     const AlignedBytes &whole = parameters[index];
     char *target = device.memory + offset;
     absl::Status status;
-    if (part) {
+    if (!offsets.empty()) {
       const proto::TensorSpec &spec = executable_.parameters(index);
-      int64_t elementBytes = kernels::byteSize(part->element_type());
-      std::vector<int64_t> dims(part->dims().begin(), part->dims().end());
+      int64_t elementBytes = kernels::byteSize(spec.element_type());
       int64_t bytes = elementBytes;
       for (int64_t d : dims)
         bytes *= d;
       std::vector<char> local(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
-      copyPart(elementBytes, spec.dims(), part->global_offsets(), dims,
-               whole.data.get(), local.data(), /*toLocal=*/true);
+      copyPart(elementBytes, spec.dims(), offsets, dims, whole.data.get(),
+               local.data(), /*toLocal=*/true);
       status = api.toDevice(target, local.data(), bytes);
     } else {
       status = api.toDevice(target, whole.data.get(), whole.bytes);
     }
     if (!status.ok())
+      return status;
+  }
+  // State inputs start at zero.
+  for (size_t k = 0; k < signature.state.size(); ++k) {
+    const proto::StateUpdate &update = *signature.state[k].update;
+    if (update.parameter())
+      continue;
+    std::vector<char> zeros(
+        HostDevice::outputPart(program, update.output()).bytes);
+    if (zeros.empty())
+      continue;
+    if (absl::Status status =
+            api.toDevice(device.memory + device.layout.stateOffsets[k],
+                         zeros.data(), zeros.size());
+        !status.ok())
       return status;
   }
   return absl::OkStatus();
@@ -588,42 +670,159 @@ PlanExecutable::runDevice(LoadedDevice &device,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<HostTensor>>
-PlanExecutable::run(const std::vector<HostTensor> &inputs) {
-  if (communicatorsEnded)
-    return absl::FailedPreconditionError(
-        "an earlier run failed and ended the communicators: load the "
-        "executable again");
-  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>> parts =
-      processes->inputParts(executable_, local, inputs);
-  if (!parts.ok())
-    return parts.status();
-  absl::Status status = onEveryDevice(
+absl::Status PlanExecutable::runDevices(
+    const std::vector<std::map<int64_t, std::vector<char>>> &parts) {
+  return onEveryDevice(
       static_cast<int>(devices.size()),
-      [&](int i) { return runDevice(devices[i], (*parts)[i]); },
+      [&](int i) { return runDevice(devices[i], parts[i]); },
       [&] { abortAll(); });
-  if (!status.ok())
-    return status;
+}
+
+absl::StatusOr<std::vector<HostTensor>> PlanExecutable::assemble(
+    const std::vector<int> &which,
+    const std::function<const char *(const LoadedDevice &, int)> &at) {
   // Each device's part of each output, copied out.
   std::vector<std::vector<std::vector<char>>> bytes(devices.size());
   std::vector<std::vector<const char *>> pointers(devices.size());
   for (size_t d = 0; d < devices.size(); ++d) {
     LoadedDevice &device = devices[d];
     const proto::DeviceProgram &program = executable_.programs(device.index);
-    for (int o = 0; o < executable_.outputs_size(); ++o) {
-      HostDevice::OutputPart part = HostDevice::outputPart(program, o);
+    for (size_t i = 0; i < which.size(); ++i) {
+      HostDevice::OutputPart part = HostDevice::outputPart(program, which[i]);
       bytes[d].emplace_back(std::max<size_t>(part.bytes, 1));
-      int64_t id = program.output_buffers(o);
-      if (absl::Status copied = device.api->toHost(
-              bytes[d].back().data(),
-              device.memory + device.layout.bufferOffsets[id], part.bytes);
+      if (absl::Status copied =
+              device.api->toHost(bytes[d].back().data(),
+                                 at(device, static_cast<int>(i)), part.bytes);
           !copied.ok())
         return copied;
     }
     for (const std::vector<char> &part : bytes[d])
       pointers[d].push_back(part.data());
   }
-  return processes->assemble(executable_, local, pointers);
+  return processes->assemble(executable_, local, pointers, which);
+}
+
+namespace {
+absl::Status endedCommunicators() {
+  return absl::FailedPreconditionError(
+      "an earlier run failed and ended the communicators: load the "
+      "executable again");
+}
+} // namespace
+
+absl::StatusOr<std::vector<HostTensor>>
+PlanExecutable::run(const std::vector<HostTensor> &inputs) {
+  if (communicatorsEnded)
+    return endedCommunicators();
+  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>> parts =
+      processes->inputParts(executable_, local, inputs);
+  if (!parts.ok())
+    return parts.status();
+  if (absl::Status status = runDevices(*parts); !status.ok())
+    return status;
+  std::vector<int> all(executable_.outputs_size());
+  for (int o = 0; o < executable_.outputs_size(); ++o)
+    all[o] = o;
+  return assemble(all, [&](const LoadedDevice &device, int o) {
+    return device.memory +
+           device.layout.bufferOffsets[executable_.programs(device.index)
+                                           .output_buffers(o)];
+  });
+}
+
+absl::Status PlanExecutable::step(absl::Span<const TensorRef> inputs,
+                                  absl::Span<const TensorRef> outputs) {
+  if (communicatorsEnded)
+    return endedCommunicators();
+  absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>> parts =
+      processes->stepInputParts(executable_, local, signature, inputs, outputs);
+  if (!parts.ok())
+    return parts.status();
+  if (absl::Status status = runDevices(*parts); !status.ok())
+    return status;
+  absl::StatusOr<std::vector<HostTensor>> results =
+      assemble(signature.outputs, [&](const LoadedDevice &device, int i) {
+        return device.memory +
+               device.layout
+                   .bufferOffsets[executable_.programs(device.index)
+                                      .output_buffers(signature.outputs[i])];
+      });
+  if (!results.ok())
+    return results.status();
+  if (processes->holdsResults())
+    for (size_t i = 0; i < results->size(); ++i)
+      std::memcpy(outputs[i].data, (*results)[i].bytes.data(),
+                  std::min(outputs[i].bytes, (*results)[i].bytes.size()));
+  // Every device has finished reading the state it updates.
+  return onEveryDevice(
+      static_cast<int>(devices.size()),
+      [&](int i) { return commitState(devices[i]); }, [&] { abortAll(); });
+}
+
+absl::Status PlanExecutable::commitState(LoadedDevice &device) {
+  const proto::DeviceProgram &program = executable_.programs(device.index);
+  for (size_t k = 0; k < signature.state.size(); ++k) {
+    int output = static_cast<int>(signature.state[k].update->output());
+    const char *from =
+        device.memory +
+        device.layout.bufferOffsets[program.output_buffers(output)];
+    char *to = device.memory + device.layout.stateOffsets[k];
+    int64_t bytes =
+        static_cast<int64_t>(HostDevice::outputPart(program, output).bytes);
+    if (from == to || bytes == 0)
+      continue;
+    if (absl::Status status = device.api->onStream(
+            Stream::Compute,
+            [&] { return device.api->deviceCopy(to, from, bytes); });
+        !status.ok())
+      return status;
+  }
+  return wait(device);
+}
+
+absl::StatusOr<HostTensor> PlanExecutable::readState(const std::string &name) {
+  absl::StatusOr<int> k = signature.indexOf(name);
+  if (!k.ok())
+    return k.status();
+  absl::StatusOr<std::vector<HostTensor>> whole =
+      assemble({static_cast<int>(signature.state[*k].update->output())},
+               [&](const LoadedDevice &device, int) {
+                 return device.memory + device.layout.stateOffsets[*k];
+               });
+  if (!whole.ok())
+    return whole.status();
+  if (whole->empty())
+    return HostTensor(); // Another process reports it.
+  // The state's own spec (an input's or parameter's name and shape).
+  HostTensor value = outputFor(*signature.state[*k].spec);
+  value.bytes = std::move(whole->front().bytes);
+  return value;
+}
+
+absl::Status PlanExecutable::writeState(const std::string &name,
+                                        const TensorRef &value) {
+  absl::StatusOr<int> k = signature.indexOf(name);
+  if (!k.ok())
+    return k.status();
+  const proto::TensorSpec &spec = *signature.state[*k].spec;
+  google::protobuf::RepeatedPtrField<proto::TensorSpec> specs;
+  *specs.Add() = spec;
+  if (absl::Status status = checkTensors(specs, {value}, "state"); !status.ok())
+    return status;
+  for (LoadedDevice &device : devices) {
+    HostDevice::OutputPart part =
+        HostDevice::outputPart(executable_.programs(device.index),
+                               signature.state[*k].update->output());
+    std::vector<char> bytes(std::max<size_t>(part.bytes, 1));
+    HostDevice::extract({0, part.dims, part.offsets, part.bytes}, value,
+                        spec.dims(), bytes.data());
+    if (absl::Status status =
+            device.api->toDevice(device.memory + device.layout.stateOffsets[*k],
+                                 bytes.data(), part.bytes);
+        !status.ok())
+      return status;
+  }
+  return absl::OkStatus();
 }
 
 } // namespace

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "runtime/Backend.h"
+#include "runtime/Executable.h"
 #include "runtime/cuda/DeviceApi.h"
 #include "runtime/host/HostDevice.h"
 
@@ -58,12 +59,24 @@ public:
   virtual absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
   inputParts(const proto::Executable &executable, const std::vector<int> &local,
              const std::vector<HostTensor> &inputs) = 0;
-  /// The outputs from each local device's part of each (`parts[d][o]`, the
-  /// bytes of its program's output buffer); empty where another process
-  /// reports them.
+  /// The same for a training step (LoadedExecutable::step): `inputs` are
+  /// the step's (StepSignature::inputs), the state's inputs stay where the
+  /// devices keep them; `outputs`, the step's, are checked too where this
+  /// process reports them.
+  virtual absl::StatusOr<std::vector<std::map<int64_t, std::vector<char>>>>
+  stepInputParts(const proto::Executable &executable,
+                 const std::vector<int> &local, const StepSignature &signature,
+                 absl::Span<const TensorRef> inputs,
+                 absl::Span<const TensorRef> outputs) = 0;
+  /// The outputs `which` from each local device's part of each
+  /// (`parts[d][i]`, the bytes of its program's output which[i]); empty
+  /// where another process reports them.
   virtual absl::StatusOr<std::vector<HostTensor>>
   assemble(const proto::Executable &executable, const std::vector<int> &local,
-           const std::vector<std::vector<const char *>> &parts) = 0;
+           const std::vector<std::vector<const char *>> &parts,
+           const std::vector<int> &which) = 0;
+  /// Whether this process reports outputs and state (rank 0 under mpirun).
+  virtual bool holdsResults() const { return true; }
 };
 
 /// Every device in this process, each driven by a thread.

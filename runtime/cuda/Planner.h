@@ -142,9 +142,10 @@ public:
           return absl::InvalidArgumentError(absl::StrCat(
               "instruction for tensor '", inst.location(), "' names buffer ",
               id, " of ", program.buffers_size()));
-        proto::Buffer::Storage storage = program.buffers(id).storage();
-        if (storage == proto::Buffer::CONSTANT ||
-            storage == proto::Buffer::PARAMETER)
+        const proto::Buffer &buffer = program.buffers(id);
+        if (buffer.storage() == proto::Buffer::CONSTANT ||
+            (buffer.storage() == proto::Buffer::PARAMETER &&
+             !options.writableParameters.count(buffer.index())))
           return absl::InvalidArgumentError(
               absl::StrCat("instruction for tensor '", inst.location(),
                            "' writes a read-only buffer"));

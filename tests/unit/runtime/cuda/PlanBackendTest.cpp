@@ -21,6 +21,7 @@
 #include "runtime/cuda/Planner.h"
 #include "runtime/host/HostBackend.h"
 #include "runtime/kernels/ElementTypes.h"
+#include "runtime/params/ParameterFile.h"
 #include "gtest/gtest.h"
 
 namespace tessel::cuda {
@@ -302,6 +303,142 @@ TEST(HostDeviceApiTest, CommunicationWorkRunsWhenWaitedFor) {
   progress = api.progress();
   ASSERT_TRUE(progress.ok()) << progress.status();
   EXPECT_EQ(ran, (std::vector<int>{3, 1, 2}));
+}
+
+/// An element-wise fusion of `operands` (each [2]) into `result`: their
+/// sum times `factor`.
+void addFusion(proto::DeviceProgram &program, const char *name,
+               std::vector<int64_t> operands, int64_t result, float factor) {
+  proto::Instruction *inst = program.add_instructions();
+  inst->set_op("fusion");
+  inst->set_location(name);
+  proto::Fusion *fusion = inst->mutable_fusion();
+  int last = -1;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    inst->add_operands(operands[i]);
+    fusion->add_operand_dims()->add_values(0);
+    proto::FusionStep *load = fusion->add_steps();
+    load->set_op("load");
+    load->add_args(static_cast<int64_t>(i));
+    load->set_element_type(proto::F32);
+    int loaded = fusion->steps_size() - 1;
+    if (last >= 0) {
+      proto::FusionStep *add = fusion->add_steps();
+      add->set_op("add");
+      add->add_args(last);
+      add->add_args(loaded);
+      add->set_element_type(proto::F32);
+      loaded = fusion->steps_size() - 1;
+    }
+    last = loaded;
+  }
+  proto::FusionStep *constant = fusion->add_steps();
+  constant->set_op("constant");
+  constant->set_element_type(proto::F32);
+  (*constant->mutable_attributes())["value"].set_f(factor);
+  proto::FusionStep *mul = fusion->add_steps();
+  mul->set_op("mul");
+  mul->add_args(last);
+  mul->add_args(fusion->steps_size() - 2);
+  mul->set_element_type(proto::F32);
+  fusion->add_outputs(fusion->steps_size() - 1);
+  inst->add_results(result);
+}
+
+/// A training step on 2 devices, each holding half of everything: the
+/// parameter w is updated in place (w += x), the state input `seen`, which
+/// the program does not read, is set to x, and the step's output y is 2x.
+proto::Executable trainingExecutable() {
+  proto::Executable executable;
+  executable.set_format_version(kExecutableFormatVersion);
+  proto::MeshAxis *axis = executable.mutable_mesh()->add_axes();
+  axis->set_name("x");
+  axis->set_size(2);
+  auto spec = [](proto::TensorSpec *spec, const char *name) {
+    spec->set_name(name);
+    spec->set_element_type(proto::F32);
+    spec->add_dims(4);
+  };
+  spec(executable.add_inputs(), "x");
+  spec(executable.add_inputs(), "seen");
+  spec(executable.add_parameters(), "w");
+  spec(executable.add_outputs(), "w.updated");
+  spec(executable.add_outputs(), "seen.updated");
+  spec(executable.add_outputs(), "y");
+  proto::StateUpdate *w = executable.add_state_updates();
+  w->set_output(0);
+  w->set_parameter(true);
+  w->set_index(0);
+  proto::StateUpdate *seen = executable.add_state_updates();
+  seen->set_output(1);
+  seen->set_index(1);
+  for (int device = 0; device < 2; ++device) {
+    proto::DeviceProgram *program = executable.add_programs();
+    program->set_device_id(device);
+    program->set_arena_bytes(32);
+    addBuffer(*program, proto::Buffer::INPUT, {2})
+        ->add_global_offsets(2 * device);
+    addBuffer(*program, proto::Buffer::PARAMETER, {2})
+        ->add_global_offsets(2 * device);
+    addBuffer(*program, proto::Buffer::ARENA, {2}, 0);
+    addBuffer(*program, proto::Buffer::ARENA, {2}, 16);
+    addFusion(*program, "w.updated", {1, 0}, 1, 1);
+    addFusion(*program, "seen.updated", {0}, 2, 1);
+    addFusion(*program, "y", {0}, 3, 2);
+    for (int64_t buffer : {1, 2, 3}) {
+      program->add_output_buffers(buffer);
+      program->add_output_offsets()->add_values(2 * device);
+    }
+  }
+  return executable;
+}
+
+// The devices keep the training state between steps: a parameter updated
+// in place, and a state input the program never reads (in memory of its
+// own); steps, readState and writeState give the host backend's values.
+TEST(PlanBackendTest, TrainingStateStaysOnTheDevices) {
+  proto::Executable executable = trainingExecutable();
+  ASSERT_TRUE(validateExecutable(executable).ok())
+      << validateExecutable(executable);
+  auto parameters = std::make_shared<ParameterSet>();
+  float w0[4] = {10, 20, 30, 40};
+  parameters->add("w", proto::F32, {4},
+                  {reinterpret_cast<const char *>(w0), sizeof(w0)});
+  PlanBackend backend(
+      "test",
+      [](int device, int) -> absl::StatusOr<std::unique_ptr<DeviceApi>> {
+        return std::make_unique<HostDeviceApi>(device);
+      },
+      std::make_shared<FakeNccl>(10), 10);
+  HostBackend host(1);
+  for (Backend *on : std::vector<Backend *>{&backend, &host}) {
+    SCOPED_TRACE(on->name());
+    absl::StatusOr<std::unique_ptr<LoadedExecutable>> loaded = on->load(
+        executable,
+        ParameterSource(std::shared_ptr<const ParameterStore>(parameters)));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    HostTensor x = vector4(1, 2, 3, 4), y = vector4(0, 0, 0, 0);
+    for (int step = 0; step < 2; ++step)
+      ASSERT_TRUE((*loaded)->step({TensorRef(x)}, {TensorRef(y)}).ok());
+    EXPECT_EQ(y.bytes, vector4(2, 4, 6, 8).bytes);
+    absl::StatusOr<HostTensor> w = (*loaded)->readState("w");
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ(w->bytes, vector4(12, 24, 36, 48).bytes);
+    absl::StatusOr<HostTensor> seen = (*loaded)->readState("seen");
+    ASSERT_TRUE(seen.ok()) << seen.status();
+    EXPECT_EQ(seen->bytes, x.bytes);
+    ASSERT_TRUE((*loaded)->writeState("w", vector4(0, 1, 0, 1)).ok());
+    ASSERT_TRUE((*loaded)->step({TensorRef(x)}, {TensorRef(y)}).ok());
+    w = (*loaded)->readState("w");
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ(w->bytes, vector4(1, 3, 3, 5).bytes);
+    // A value of another shape, or a name that is no state, is an error.
+    HostTensor three = vector4(1, 2, 3, 4);
+    three.dims = {3};
+    three.bytes.resize(12);
+    EXPECT_FALSE((*loaded)->writeState("w", three).ok());
+    EXPECT_FALSE((*loaded)->readState("y").ok());
+  }
 }
 
 /// A host device whose device `victim` fails or stalls in its first kernel.
