@@ -143,6 +143,20 @@ void injectFault(State &s, const char *phase) {
   int rank, occurrence;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.fault && s.fault->rank == s.rank &&
+        std::string(phase) == "mpi_finalize" &&
+        s.entered[s.fault->phase] < s.fault->occurrence &&
+        s.fault->phase != phase) {
+      // A test that placed a fault its run never reached says so, rather
+      // than passing or failing without a word.
+      std::string line = absl::StrCat(
+          "tessel: rank ", s.rank, ": TESSEL_FAULT: ", s.fault->action,
+          " at ", s.fault->phase, " (", s.fault->occurrence,
+          ") never reached: the run waited ", s.entered[s.fault->phase],
+          " times in that phase\n");
+      std::fputs(line.c_str(), stderr);
+      std::fflush(stderr);
+    }
     if (!s.fault || s.fault->rank != s.rank || s.fault->phase != phase ||
         ++s.entered[phase] != s.fault->occurrence)
       return;

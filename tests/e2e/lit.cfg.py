@@ -48,3 +48,7 @@ config.environment["OMPI_MCA_orte_tmpdir_base"] = _mpi_dir
 # own limit aborts the job with a message naming the limit and a non-zero
 # exit. Each job here takes under 30 s on a loaded machine.
 config.environment["MPIEXEC_TIMEOUT"] = "240"
+# And mpirun's own shutdown, which MPIEXEC_TIMEOUT does not cover: every
+# job runs as %mpirun (mpirun-bounded.sh).
+config.substitutions.append(
+    ("%mpirun", os.path.join(config.test_source_root, "mpirun-bounded.sh")))
