@@ -24,6 +24,8 @@ PACKAGES=(
   # Front end, kernels, solver, multi-process runtime.
   libonnx-dev libonnx-testdata libdnnl-dev libeigen3-dev coinor-libcbc-dev
   libopenmpi-dev openmpi-bin
+  # Auto-sharding's exact solves (passes/autoshard/Toulbar2Solver.cpp).
+  toulbar2
   # The Python package (python/): pybind11 and Python's headers, pip to
   # install its wheel; numpy, torch, onnx and pytest for its tests.
   pybind11-dev python3-dev python3-pip python3-numpy python3-torch python3-onnx

@@ -9,6 +9,7 @@
 // stderr as the solution improves.
 //
 //   iopddl [--seconds 60] [--quiet] [--solution out.txt] [--bound-only]
+//          [--wcsp-share 0.6]
 //          [file.json]
 //
 // --bound-only runs the lower bound alone for the time (LowerBound.h), its
@@ -33,12 +34,15 @@
 
 int main(int argc, char **argv) {
   double seconds = 60;
+  double wcspShare = tessel::autoshard::SolverOptions().wcspShare;
   bool quiet = false, boundOnly = false;
   std::string path, solutionPath;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--seconds" && i + 1 < argc)
       seconds = std::stod(argv[++i]);
+    else if (arg == "--wcsp-share" && i + 1 < argc)
+      wcspShare = std::stod(argv[++i]);
     else if (arg == "--quiet")
       quiet = true;
     else if (arg == "--bound-only")
@@ -49,7 +53,7 @@ int main(int argc, char **argv) {
       path = arg;
     else {
       std::cerr << "usage: iopddl [--seconds 60] [--quiet] [--solution "
-                   "out.txt] [--bound-only] [file.json]\n";
+                   "out.txt] [--bound-only] [--wcsp-share 0.6] [file.json]\n";
       return 2;
     }
   }
@@ -126,6 +130,7 @@ int main(int argc, char **argv) {
   }
   tessel::autoshard::SolverOptions options;
   options.seconds = seconds;
+  options.wcspShare = wcspShare;
   std::vector<tessel::autoshard::SolverProgress> progress;
   options.onProgress = [&](const tessel::autoshard::SolverProgress &p) {
     progress.push_back(p);

@@ -223,17 +223,38 @@ Solution Search::run() {
     }
   }
 
-  if (!isReduced && !proven() && timeLeft())
-    messagePassing((options.seconds - elapsed()) / 4);
-
-  // Small problems: the exact ILP.
+  // Exact solves with memory priced in, where an exact solver runs: before
+  // message passing on problems too large for the exact ILP, after the ILP
+  // (which proves small ones at once) on the others.
   int64_t ilpVariables = 0;
   for (int32_t i = 0; i < n; ++i)
     ilpVariables += strategies(i);
   for (const MergedEdge &edge : edges)
     ilpVariables += static_cast<int64_t>(edge.costs.size());
-  if (!proven() && ilpVariables <= options.ilpVariableLimit && timeLeft())
+  bool small = ilpVariables <= options.ilpVariableLimit;
+  auto exactSolves = [&] {
+    if (isReduced || proven() || !timeLeft() || options.wcspShare <= 0)
+      return;
+    std::unique_ptr<WcspSolver> own;
+    WcspSolver *wcsp = options.wcsp;
+    if (!wcsp) {
+      own = createToulbar2Solver();
+      wcsp = own.get();
+    }
+    if (wcsp)
+      wcspPhase(*wcsp, (options.seconds - elapsed()) * options.wcspShare);
+  };
+  if (!small)
+    exactSolves();
+
+  if (!isReduced && !proven() && timeLeft())
+    messagePassing((options.seconds - elapsed()) / 4);
+
+  // Small problems: the exact ILP.
+  if (!proven() && small && timeLeft())
     runIlp();
+  if (small)
+    exactSolves();
 
   // Large-neighbourhood search: perturb a connected region, search again;
   // half the regions grow from a forbidden choice while any is left.

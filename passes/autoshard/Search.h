@@ -10,6 +10,7 @@
 //                    Lagrangian relaxation
 //   IlpPhase.cpp     the exact ILP for small problems and regions
 //   MessagePassing.cpp  starts from the lower bound's message passing
+//   WcspPhase.cpp    exact solves of the problem with memory priced in
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +29,7 @@
 
 #include "passes/autoshard/Solver.h"
 #include "passes/autoshard/UsageTree.h"
+#include "passes/autoshard/WcspSolver.h"
 
 namespace tessel::autoshard {
 
@@ -137,6 +139,13 @@ private:
   /// neighbour's best response to it, the cheapest kept (a node tied to
   /// many neighbours that must agree with it moves with them).
   void starSearch(const std::vector<int32_t> &centers, bool keepFit);
+  /// Lagrangian relaxation of the memory limit around an exact solver:
+  /// each round prices every compressed step's bytes into the node costs,
+  /// solves that problem by `solver` (its bound, less the prices of the
+  /// limit, bounds every choice that fits), offers its answer (repaired
+  /// where it overfills), and moves the prices by a subgradient step
+  /// towards the best cost. For `seconds`.
+  void wcspPhase(WcspSolver &solver, double seconds);
   /// The ends of forbiddenEdges().
   std::vector<int32_t> forbiddenNodes() const {
     std::vector<int32_t> nodes;

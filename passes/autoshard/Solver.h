@@ -38,6 +38,7 @@
 
 #include "passes/autoshard/IlpSolver.h"
 #include "passes/autoshard/ShardingProblem.h"
+#include "passes/autoshard/WcspSolver.h"
 
 namespace tessel::autoshard {
 
@@ -63,6 +64,11 @@ struct SolverOptions {
   double staleSeconds = 0;
   /// Improve a lower bound on a second thread while the search runs.
   bool lowerBound = true;
+  /// Solve the problem with memory priced into its costs exactly, again
+  /// and again (WcspPhase.cpp), for this share of the time left after the
+  /// first answer: by `wcsp`, else toulbar2 where it is installed.
+  double wcspShare = 0.6;
+  WcspSolver *wcsp = nullptr;
   /// Called on every better feasible solution.
   std::function<void(const SolverProgress &)> onProgress;
 };

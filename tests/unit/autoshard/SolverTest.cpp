@@ -141,7 +141,7 @@ TEST(SolverTest, ChainsAndTreesWithoutBindingMemoryAreExact) {
     ShardingProblem problem =
         randomProblem(rng, 3 + trial % 6, /*shape=*/trial % 2, false);
     SolverOptions options;
-    options.seconds = 1;
+    options.seconds = 3;
     options.ilpVariableLimit = 0; // The dynamic program alone.
     Solution solution = solve(problem, options);
     EXPECT_TRUE(solution.optimal) << "trial " << trial;
@@ -526,6 +526,82 @@ TEST(SolverTest, NextBestOfAnInfeasibleOrUndecidedProblemIsEmpty) {
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].choice, (std::vector<int32_t>{1}));
   EXPECT_EQ(toString(next[0].cost), "2");
+}
+
+/// toulbar2, which setup.sh installs; the tests that need it fail saying
+/// so where it is missing.
+std::unique_ptr<WcspSolver> toulbar2() {
+  std::unique_ptr<WcspSolver> solver = createToulbar2Solver();
+  EXPECT_NE(solver, nullptr)
+      << "toulbar2 is not installed (./setup.sh installs it)";
+  return solver;
+}
+
+// toulbar2 through its file format and report: the optimum of a small
+// weighted CSP, forbidden entries avoided, unary and binary tables.
+TEST(WcspSolverTest, Toulbar2FindsAndProvesTheOptimum) {
+  std::unique_ptr<WcspSolver> solver = toulbar2();
+  if (!solver)
+    return;
+  // x0 in {0, 1, 2}, x1 in {0, 1}, x2 in {0, 1}. Unary: x0 costs 5, 1, 0;
+  // x1 3, 0. Binary x0-x1: forbidden where x0 == 2 (so x0 = 1 is best);
+  // x1-x2: 4 unless x2 == x1.
+  WcspProblem problem;
+  problem.domains = {3, 2, 2};
+  problem.top = 1000;
+  problem.tables.push_back({0, -1, {5, 1, 0}});
+  problem.tables.push_back({1, -1, {3, 0}});
+  problem.tables.push_back({0, 1, {0, 0, 0, 0, 1000, 1000}});
+  problem.tables.push_back({1, 2, {0, 4, 4, 0}});
+  absl::StatusOr<WcspResult> result = solver->solve(problem, 10);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->optimal);
+  EXPECT_EQ(result->cost, 1);
+  EXPECT_EQ(result->lowerBound, 1);
+  EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 1, 1}));
+}
+
+// The exact solves, memory priced in: on graphs with cycles and binding
+// memory (no ILP to lean on), every answer fits when anything does, no
+// bound passes the optimum, a proof is a proof, and most reach the
+// optimum; without binding memory one solve is the proven optimum.
+TEST(SolverTest, ExactSolvesWithMemoryPricedInMatchBruteForce) {
+  std::unique_ptr<WcspSolver> solver = toulbar2();
+  if (!solver)
+    return;
+  std::mt19937_64 rng(41);
+  int feasible = 0, optimal = 0, free = 0;
+  for (int trial = 0; trial < 24; ++trial) {
+    bool tightMemory = trial % 4 != 0;
+    ShardingProblem problem = randomProblem(rng, 4 + trial % 5, 2, tightMemory);
+    std::optional<Cost> optimum = bruteForce(problem);
+    SolverOptions options;
+    options.seconds = 3;
+    options.ilpVariableLimit = 0;
+    options.wcsp = solver.get();
+    options.wcspShare = 1.0;
+    options.patience = 50;
+    Solution solution = solve(problem, options);
+    EXPECT_EQ(solution.feasible, optimum.has_value()) << "trial " << trial;
+    if (!optimum)
+      continue;
+    ++feasible;
+    EXPECT_TRUE(evaluate(problem, solution.choice).feasible);
+    ASSERT_TRUE(solution.lowerBound.has_value()) << "trial " << trial;
+    EXPECT_LE(*solution.lowerBound, *optimum) << "trial " << trial;
+    if (solution.optimal) {
+      EXPECT_EQ(toString(solution.cost), toString(*optimum))
+          << "trial " << trial;
+    }
+    optimal += solution.cost == *optimum;
+    if (!tightMemory) {
+      ++free;
+      EXPECT_TRUE(solution.optimal) << "trial " << trial;
+    }
+  }
+  EXPECT_GT(feasible, 10);
+  EXPECT_GT(free, 4);
+  EXPECT_GE(optimal, feasible * 9 / 10);
 }
 
 } // namespace

@@ -1,6 +1,6 @@
 //===- SubprocessTest.cpp - Commands with a deadline ----------------------===//
 
-#include "compiler/tune/Subprocess.h"
+#include "compiler/support/Subprocess.h"
 
 #include <chrono>
 

@@ -1,20 +1,21 @@
 //===- Subprocess.h - A command run with a deadline -------------*- C++ -*-===//
 //
-// What tessel-tune's MPI measurements need: run `mpirun ... tessel-run`,
-// read what it prints, and never wait longer than a deadline (a hung job is
-// killed with its whole process group and reported).
+// A command run as a process of its own, what it prints read, and never
+// waited for past a deadline (a hung command is killed with its whole
+// process group and reported): tessel-tune's MPI measurements (`mpirun ...
+// tessel-run`) and the auto-sharding solver's toulbar2.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef TESSEL_COMPILER_TUNE_SUBPROCESS_H
-#define TESSEL_COMPILER_TUNE_SUBPROCESS_H
+#ifndef TESSEL_COMPILER_SUPPORT_SUBPROCESS_H
+#define TESSEL_COMPILER_SUPPORT_SUBPROCESS_H
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
-namespace tessel::tune {
+namespace tessel {
 
 /// Runs `argv` (argv[0] looked up on PATH) in a process group of its own,
 /// its standard output and error together, and returns what it printed if
@@ -24,6 +25,6 @@ namespace tessel::tune {
 absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
                                        double timeoutSeconds);
 
-} // namespace tessel::tune
+} // namespace tessel
 
-#endif // TESSEL_COMPILER_TUNE_SUBPROCESS_H
+#endif // TESSEL_COMPILER_SUPPORT_SUBPROCESS_H

@@ -1,6 +1,6 @@
 //===- Subprocess.cpp - A command run with a deadline ---------------------===//
 
-#include "compiler/tune/Subprocess.h"
+#include "compiler/support/Subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace tessel::tune {
+namespace tessel {
 
 absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
                                        double timeoutSeconds) {
@@ -107,4 +107,4 @@ absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
   return output;
 }
 
-} // namespace tessel::tune
+} // namespace tessel

@@ -1,0 +1,174 @@
+//===- Toulbar2Solver.cpp - WcspSolver by the toulbar2 program ------------===//
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "compiler/support/Subprocess.h"
+#include "passes/autoshard/WcspSolver.h"
+
+namespace tessel::autoshard {
+namespace {
+
+/// The toulbar2 to run: $TESSEL_TOULBAR2, else the first on PATH.
+std::string findToulbar2() {
+  if (const char *given = std::getenv("TESSEL_TOULBAR2"); given && *given)
+    return access(given, X_OK) == 0 ? given : "";
+  const char *path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path ? path : "", ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/toulbar2");
+    if (access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return "";
+}
+
+/// The problem in toulbar2's .wcsp format: a header (name, variables,
+/// largest domain, tables, top), the domains, then each table with a
+/// default cost of 0 and its non-zero entries.
+std::string wcspText(const WcspProblem &problem) {
+  int32_t largest = 1;
+  for (int32_t d : problem.domains)
+    largest = std::max(largest, d);
+  std::string text =
+      absl::StrCat("tessel ", problem.domains.size(), " ", largest, " ",
+                   problem.tables.size(), " ", problem.top, "\n");
+  for (size_t i = 0; i < problem.domains.size(); ++i)
+    absl::StrAppend(&text, i ? " " : "", problem.domains[i]);
+  text += "\n";
+  for (const WcspProblem::Table &table : problem.tables) {
+    int64_t entries = 0;
+    for (int64_t cost : table.costs)
+      entries += cost != 0;
+    if (table.v < 0) {
+      absl::StrAppend(&text, "1 ", table.u, " 0 ", entries, "\n");
+      for (size_t a = 0; a < table.costs.size(); ++a)
+        if (table.costs[a])
+          absl::StrAppend(&text, a, " ", std::min(table.costs[a], problem.top),
+                          "\n");
+      continue;
+    }
+    absl::StrAppend(&text, "2 ", table.u, " ", table.v, " 0 ", entries, "\n");
+    int32_t columns = problem.domains[table.v];
+    for (size_t k = 0; k < table.costs.size(); ++k)
+      if (table.costs[k])
+        absl::StrAppend(&text, k / columns, " ", k % columns, " ",
+                        std::min(table.costs[k], problem.top), "\n");
+  }
+  return text;
+}
+
+class Toulbar2Solver : public WcspSolver {
+public:
+  explicit Toulbar2Solver(std::string program) : program(std::move(program)) {}
+
+  absl::StatusOr<WcspResult> solve(const WcspProblem &problem,
+                                   double seconds) override {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string path =
+        absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/tessel-XXXXXX.wcsp");
+    int fd = mkstemps(path.data(), 5);
+    if (fd < 0)
+      return absl::InternalError("cannot make a file for toulbar2's problem");
+    close(fd);
+    struct Remove {
+      std::string path;
+      ~Remove() { std::remove(path.c_str()); }
+    } remove{path};
+    {
+      std::ofstream file(path, std::ios::binary);
+      file << wcspText(problem);
+      if (!file)
+        return absl::InternalError(absl::StrCat("cannot write ", path));
+    }
+    // toulbar2 stops itself at -timer (whole seconds) and says so; the
+    // deadline on the process (the caller's time and two seconds) is for
+    // a toulbar2 that does not, on a loaded machine.
+    int timer = std::max(1, static_cast<int>(std::floor(seconds)));
+    absl::StatusOr<std::string> output =
+        runCommand({program, path, absl::StrCat("-timer=", timer), "-s"},
+                   std::max<double>(seconds, timer) + 2.0);
+    if (!output.ok())
+      return output.status();
+    return parse(*output, problem.domains.size());
+  }
+
+private:
+  /// toulbar2's report: each better solution as "New solution: <cost>"
+  /// and a line of values; bounds as "Optimum: <cost>" (proven), else
+  /// "Optimality gap: [<lower>, <upper>]", "Initial lower and upper
+  /// bounds: [<lower>, ...]" or "... dual bound: <lower>".
+  static absl::StatusOr<WcspResult> parse(const std::string &output,
+                                          size_t variables) {
+    WcspResult result;
+    bool haveSolution = false;
+    for (absl::string_view line : absl::StrSplit(output, '\n')) {
+      line = absl::StripAsciiWhitespace(line);
+      auto number = [](absl::string_view text, int64_t &value) {
+        text = absl::StripAsciiWhitespace(text);
+        size_t end = text.find_first_of(" ,]");
+        return absl::SimpleAtoi(text.substr(0, end), &value);
+      };
+      int64_t value;
+      if (absl::ConsumePrefix(&line, "New solution:")) {
+        if (number(line, value)) {
+          result.cost = value;
+          haveSolution = true;
+        }
+      } else if (absl::ConsumePrefix(&line, "Optimum:")) {
+        if (number(line, value)) {
+          result.cost = result.lowerBound = value;
+          result.optimal = true;
+        }
+      } else if (absl::ConsumePrefix(&line, "Optimality gap: [") ||
+                 absl::ConsumePrefix(&line,
+                                     "Initial lower and upper bounds: [")) {
+        if (number(line, value) && !result.optimal)
+          result.lowerBound = std::max(result.lowerBound, value);
+      } else if (size_t at = line.find("dual bound: ");
+                 at != absl::string_view::npos) {
+        if (number(line.substr(at + 12), value) && !result.optimal)
+          result.lowerBound = std::max(result.lowerBound, value);
+      } else if (haveSolution && !line.empty() &&
+                 std::isdigit(static_cast<unsigned char>(line[0]))) {
+        std::vector<int32_t> values;
+        for (absl::string_view field :
+             absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+          int32_t v;
+          if (!absl::SimpleAtoi(field, &v))
+            break;
+          values.push_back(v);
+        }
+        if (values.size() == variables)
+          result.solution = std::move(values);
+      }
+    }
+    if (haveSolution && result.solution.empty())
+      return absl::InternalError(
+          "toulbar2 reported a solution without its values");
+    if (!haveSolution)
+      result.optimal = false; // Nothing to be optimal about.
+    return result;
+  }
+
+  std::string program;
+};
+
+} // namespace
+
+std::unique_ptr<WcspSolver> createToulbar2Solver() {
+  static const std::string program = findToulbar2();
+  if (program.empty())
+    return nullptr;
+  return std::make_unique<Toulbar2Solver>(program);
+}
+
+} // namespace tessel::autoshard
