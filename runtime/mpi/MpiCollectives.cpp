@@ -836,14 +836,6 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
     dims[dim] = count;
     return dims;
   };
-  // `count` rows from `source` (strides `from`) to `target` (strides `to`).
-  auto copyRows = [&](char *target, absl::Span<const int64_t> to,
-                      const char *source, absl::Span<const int64_t> from,
-                      int64_t count) {
-    kernels::Shape dims = rows(count);
-    kernels::stridedCopy(bytes, dims, target, to, source, from, 0,
-                         product(dims, 0, dims.size()));
-  };
   auto fill = [&](int64_t at, int64_t count) {
     kernels::Shape dims = rows(count);
     char element[8];
@@ -908,10 +900,14 @@ absl::Status MpiGroup::haloExchange(int64_t dim, int64_t low, int64_t high,
   if (after > 0 && hasPrevious)
     MPI_Isend(input, afterIn->count, afterIn->type, rank_ - 1, 1, comm,
               &requests[posted++]);
-  // The rows kept and the edges' padding while the halos travel.
-  if (keep > 0)
-    copyRows(output + before * outRow, outStrides, input + keepFirst * inRow,
-             inStrides, keep);
+  // The rows kept and the edges' padding while the halos travel. The kept
+  // rows are one run per outer index (every dimension after `dim` is
+  // whole on both sides), copied directly: through stridedCopy a halo
+  // exchange of 4 KiB inside a tensor took 1.24-1.40x Open MPI's time on 2
+  // ranks, directly 1.11-1.15x.
+  for (int64_t o = 0; keep > 0 && o < outer; ++o)
+    std::memcpy(output + (o * out.dims[dim] + before) * outRow,
+                input + (o * n + keepFirst) * inRow, keep * inRow);
   if (before > 0 && !hasPrevious)
     fill(0, before);
   if (after > 0 && !hasNext)
