@@ -158,8 +158,8 @@ absl::Status checkStepTensors(const proto::Executable &executable,
 namespace {
 absl::Status noState() {
   return absl::UnimplementedError(
-      "this backend keeps no training state between steps (the host and "
-      "MPI backends do)");
+      "this backend keeps no training state between steps (the host, MPI "
+      "and cuda backends do)");
 }
 } // namespace
 

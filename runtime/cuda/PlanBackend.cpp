@@ -192,6 +192,12 @@ private:
            const std::function<const char *(const LoadedDevice &, int)> &at);
   /// Writes every state update of the last step over its target.
   absl::Status commitState(LoadedDevice &device);
+  /// Where `device` holds output `o` of its program.
+  char *outputAt(const LoadedDevice &device, int o) const {
+    return device.memory +
+           device.layout.bufferOffsets[executable_.programs(device.index)
+                                           .output_buffers(o)];
+  }
   absl::Status enqueue(LoadedDevice &device, const Launch &launch);
   absl::Status wait(LoadedDevice &device);
   /// Ends every communicator (once a device failed), so no device waits on
@@ -724,9 +730,7 @@ PlanExecutable::run(const std::vector<HostTensor> &inputs) {
   for (int o = 0; o < executable_.outputs_size(); ++o)
     all[o] = o;
   return assemble(all, [&](const LoadedDevice &device, int o) {
-    return device.memory +
-           device.layout.bufferOffsets[executable_.programs(device.index)
-                                           .output_buffers(o)];
+    return outputAt(device, o);
   });
 }
 
@@ -742,10 +746,7 @@ absl::Status PlanExecutable::step(absl::Span<const TensorRef> inputs,
     return status;
   absl::StatusOr<std::vector<HostTensor>> results =
       assemble(signature.outputs, [&](const LoadedDevice &device, int i) {
-        return device.memory +
-               device.layout
-                   .bufferOffsets[executable_.programs(device.index)
-                                      .output_buffers(signature.outputs[i])];
+        return outputAt(device, signature.outputs[i]);
       });
   if (!results.ok())
     return results.status();
@@ -763,9 +764,7 @@ absl::Status PlanExecutable::commitState(LoadedDevice &device) {
   const proto::DeviceProgram &program = executable_.programs(device.index);
   for (size_t k = 0; k < signature.state.size(); ++k) {
     int output = static_cast<int>(signature.state[k].update->output());
-    const char *from =
-        device.memory +
-        device.layout.bufferOffsets[program.output_buffers(output)];
+    const char *from = outputAt(device, output);
     char *to = device.memory + device.layout.stateOffsets[k];
     int64_t bytes =
         static_cast<int64_t>(HostDevice::outputPart(program, output).bytes);
@@ -804,18 +803,15 @@ absl::Status PlanExecutable::writeState(const std::string &name,
   absl::StatusOr<int> k = signature.indexOf(name);
   if (!k.ok())
     return k.status();
-  const proto::TensorSpec &spec = *signature.state[*k].spec;
-  google::protobuf::RepeatedPtrField<proto::TensorSpec> specs;
-  *specs.Add() = spec;
-  if (absl::Status status = checkTensors(specs, {value}, "state"); !status.ok())
-    return status;
   for (LoadedDevice &device : devices) {
+    const proto::DeviceProgram &program = executable_.programs(device.index);
     HostDevice::OutputPart part =
-        HostDevice::outputPart(executable_.programs(device.index),
-                               signature.state[*k].update->output());
+        HostDevice::outputPart(program, signature.state[*k].update->output());
     std::vector<char> bytes(std::max<size_t>(part.bytes, 1));
-    HostDevice::extract({0, part.dims, part.offsets, part.bytes}, value,
-                        spec.dims(), bytes.data());
+    if (absl::Status status = HostDevice::extractState(executable_, program, *k,
+                                                       value, bytes.data());
+        !status.ok())
+      return status;
     if (absl::Status status =
             device.api->toDevice(device.memory + device.layout.stateOffsets[*k],
                                  bytes.data(), part.bytes);

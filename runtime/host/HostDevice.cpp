@@ -433,15 +433,22 @@ char *HostDevice::stateData(int k) {
 }
 
 absl::Status HostDevice::writeState(int k, const TensorRef &value) {
-  const proto::StateUpdate &update = executable->state_updates(k);
+  return extractState(*executable, *program_, k, value, stateData(k));
+}
+
+absl::Status HostDevice::extractState(const proto::Executable &executable,
+                                      const proto::DeviceProgram &program,
+                                      int k, const TensorRef &value,
+                                      char *local) {
+  const proto::StateUpdate &update = executable.state_updates(k);
   google::protobuf::RepeatedPtrField<proto::TensorSpec> spec;
-  *spec.Add() = update.parameter() ? executable->parameters(update.index())
-                                   : executable->inputs(update.index());
+  *spec.Add() = update.parameter() ? executable.parameters(update.index())
+                                   : executable.inputs(update.index());
   if (absl::Status status = checkTensors(spec, {value}, "state"); !status.ok())
     return status;
-  const OutputPart &part = statePart(k);
+  OutputPart part = outputPart(program, static_cast<int>(update.output()));
   extract({0, part.dims, part.offsets, part.bytes}, value, spec[0].dims(),
-          stateData(k));
+          local);
   return absl::OkStatus();
 }
 

@@ -128,6 +128,12 @@ public:
   /// Sets this device's part of state `k` from `value`, whole (checked
   /// against the state's type and shape).
   absl::Status writeState(int k, const TensorRef &value);
+  /// What writeState does for any backend: checks `value` against state
+  /// `k` of `executable` and copies `program`'s part of it (the part of
+  /// the output that updates it) into `local`.
+  static absl::Status extractState(const proto::Executable &executable,
+                                   const proto::DeviceProgram &program, int k,
+                                   const TensorRef &value, char *local);
   /// Writes every update over its target's part: after a step.
   void commitState();
   /// The device's buffer holding output `o`.

@@ -39,6 +39,46 @@ proto::Buffer *addBuffer(proto::DeviceProgram &program,
   return buffer;
 }
 
+/// An element-wise fusion of `operands` (each one-dimensional) into `result`:
+/// their sum times `factor`.
+void addFusion(proto::DeviceProgram &program, const char *name,
+               std::vector<int64_t> operands, int64_t result, float factor) {
+  proto::Instruction *inst = program.add_instructions();
+  inst->set_op("fusion");
+  inst->set_location(name);
+  proto::Fusion *fusion = inst->mutable_fusion();
+  int last = -1;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    inst->add_operands(operands[i]);
+    fusion->add_operand_dims()->add_values(0);
+    proto::FusionStep *load = fusion->add_steps();
+    load->set_op("load");
+    load->add_args(static_cast<int64_t>(i));
+    load->set_element_type(proto::F32);
+    int loaded = fusion->steps_size() - 1;
+    if (last >= 0) {
+      proto::FusionStep *add = fusion->add_steps();
+      add->set_op("add");
+      add->add_args(last);
+      add->add_args(loaded);
+      add->set_element_type(proto::F32);
+      loaded = fusion->steps_size() - 1;
+    }
+    last = loaded;
+  }
+  proto::FusionStep *constant = fusion->add_steps();
+  constant->set_op("constant");
+  constant->set_element_type(proto::F32);
+  (*constant->mutable_attributes())["value"].set_f(factor);
+  proto::FusionStep *mul = fusion->add_steps();
+  mul->set_op("mul");
+  mul->add_args(last);
+  mul->add_args(fusion->steps_size() - 2);
+  mul->set_element_type(proto::F32);
+  fusion->add_outputs(fusion->steps_size() - 1);
+  inst->add_results(result);
+}
+
 /// A 2x2 mesh; every device holds x (4 floats, replicated) and computes
 /// y = all_reduce over the row of (x * (device + 1)), then z = all_reduce
 /// over the column of y: z = x * 10 everywhere. `async`: both all-reduces
@@ -74,27 +114,7 @@ proto::Executable twoAxisExecutable(bool async = false) {
     program->add_output_buffers(3);
     auto scale = [&](const char *name, int64_t operand, int64_t result,
                      float by) {
-      proto::Instruction *scale = program->add_instructions();
-      scale->set_op("fusion");
-      scale->set_location(name);
-      scale->add_operands(operand);
-      scale->add_results(result);
-      proto::Fusion *fusion = scale->mutable_fusion();
-      fusion->add_operand_dims()->add_values(0);
-      proto::FusionStep *load = fusion->add_steps();
-      load->set_op("load");
-      load->add_args(0);
-      load->set_element_type(proto::F32);
-      proto::FusionStep *factor = fusion->add_steps();
-      factor->set_op("constant");
-      factor->set_element_type(proto::F32);
-      (*factor->mutable_attributes())["value"].set_f(by);
-      proto::FusionStep *mul = fusion->add_steps();
-      mul->set_op("mul");
-      mul->add_args(0);
-      mul->add_args(1);
-      mul->set_element_type(proto::F32);
-      fusion->add_outputs(2);
+      addFusion(*program, name, {operand}, result, by);
     };
     scale("scaled", 0, 1, device + 1);
     auto allReduce = [&](const char *name, int64_t in, int64_t out,
@@ -303,46 +323,6 @@ TEST(HostDeviceApiTest, CommunicationWorkRunsWhenWaitedFor) {
   progress = api.progress();
   ASSERT_TRUE(progress.ok()) << progress.status();
   EXPECT_EQ(ran, (std::vector<int>{3, 1, 2}));
-}
-
-/// An element-wise fusion of `operands` (each [2]) into `result`: their
-/// sum times `factor`.
-void addFusion(proto::DeviceProgram &program, const char *name,
-               std::vector<int64_t> operands, int64_t result, float factor) {
-  proto::Instruction *inst = program.add_instructions();
-  inst->set_op("fusion");
-  inst->set_location(name);
-  proto::Fusion *fusion = inst->mutable_fusion();
-  int last = -1;
-  for (size_t i = 0; i < operands.size(); ++i) {
-    inst->add_operands(operands[i]);
-    fusion->add_operand_dims()->add_values(0);
-    proto::FusionStep *load = fusion->add_steps();
-    load->set_op("load");
-    load->add_args(static_cast<int64_t>(i));
-    load->set_element_type(proto::F32);
-    int loaded = fusion->steps_size() - 1;
-    if (last >= 0) {
-      proto::FusionStep *add = fusion->add_steps();
-      add->set_op("add");
-      add->add_args(last);
-      add->add_args(loaded);
-      add->set_element_type(proto::F32);
-      loaded = fusion->steps_size() - 1;
-    }
-    last = loaded;
-  }
-  proto::FusionStep *constant = fusion->add_steps();
-  constant->set_op("constant");
-  constant->set_element_type(proto::F32);
-  (*constant->mutable_attributes())["value"].set_f(factor);
-  proto::FusionStep *mul = fusion->add_steps();
-  mul->set_op("mul");
-  mul->add_args(last);
-  mul->add_args(fusion->steps_size() - 2);
-  mul->set_element_type(proto::F32);
-  fusion->add_outputs(fusion->steps_size() - 1);
-  inst->add_results(result);
 }
 
 /// A training step on 2 devices, each holding half of everything: the
