@@ -3,9 +3,11 @@
 #
 # A GPT-2-style model (2 layers, width 256, 4 heads, 2048 positions,
 # written once to $bench_root/gpt2_ring) on one sequence of 2048 tokens,
-# the sequence split over 2 and 4 host devices. Each plan compiled twice:
-# --ring-attention=always (key/value blocks passed around the ring) and
-# =never (keys and values gathered whole before each attention). Prints
+# the sequence split over 2 and 4 host devices. Each plan compiled three
+# times: --ring-attention=always (key/value blocks passed around the ring,
+# the causal attention's work balanced across it: zigzag), =unbalanced
+# (the ring, every device scoring every block under the mask) and =never
+# (keys and values gathered whole before each attention). Prints
 # the collectives, the bytes each device sends (ring-priced, lib.sh
 # ring_bytes), the arena's peak per device (--explain-memory, the
 # executable's own figure), and the median time of --iterations runs
@@ -40,7 +42,7 @@ for n in 2 4; do
   plan="$dir/seq$n.textproto"
   echo "mesh { axes { name: \"x\" size: $n } }" > "$plan"
   echo "tensors { name: \"ids\" spec: '[null, \"x\"]' }" >> "$plan"
-  for ring in always never; do
+  for ring in always unbalanced never; do
     exe="$dir/seq$n-$ring.tessel"
     text=$("$bin/tessel-compile" "$dir/gpt2_bench.onnx" --input-shape "ids=1x$tokens" \
       --plan "$plan" --ring-attention="$ring" --explain-memory \
@@ -54,7 +56,8 @@ for n in 2 4; do
     error=$("$bin/tessel-run" "$exe" --inputs "ids=$dir/ids.npy" --check --atol 1e-3 \
       | sed -n 's/.*vs the single-device program: largest error \([^ ]*\).*/\1/p')
     printf '%-8s %-9s %-32s %12d %10s %8.1f  %s\n' "$n" \
-      "$([[ $ring == always ]] && echo ring || echo gathered)" "$collectives" \
+      "$(case $ring in always) echo ring ;; unbalanced) echo unbalanced ;;
+         *) echo gathered ;; esac)" "$collectives" \
       "$bytes" "$arena" "$ms" "$error"
   done
 done

@@ -40,13 +40,17 @@ void buildCollectivesPipeline(mlir::OpPassManager &manager) {
   functions.addPass(mlir::createCSEPass());
 }
 
-void buildPartitionPipeline(mlir::OpPassManager &manager, bool ringAttention) {
+void buildPartitionPipeline(mlir::OpPassManager &manager, bool ringAttention,
+                            bool balanceCausal) {
   buildCollectivesPipeline(manager);
   manager.nest<mlir::func::FuncOp>().addPass(
       partition::createGlobalToLocalPass());
-  if (ringAttention)
+  if (ringAttention) {
+    partition::RingAttentionPassOptions ring;
+    ring.balanceCausal = balanceCausal;
     manager.nest<mlir::func::FuncOp>().addPass(
-        partition::createRingAttentionPass());
+        partition::createRingAttentionPass(ring));
+  }
 }
 
 void buildLoweringPipeline(mlir::OpPassManager &manager,

@@ -57,9 +57,11 @@ void buildAutoShardPipeline(mlir::OpPassManager &manager,
 void buildCollectivesPipeline(mlir::OpPassManager &manager);
 
 /// The collectives pipeline, then --spmd-global-to-local, then (unless
-/// `ringAttention` is false) --spmd-ring-attention.
+/// `ringAttention` is false) --spmd-ring-attention, balancing causal
+/// attention unless `balanceCausal` is false.
 void buildPartitionPipeline(mlir::OpPassManager &manager,
-                            bool ringAttention = true);
+                            bool ringAttention = true,
+                            bool balanceCausal = true);
 
 struct LoweringPipelineOptions
     : public mlir::PassPipelineOptions<LoweringPipelineOptions> {

@@ -184,7 +184,13 @@ static cl::opt<tessel::ShardingOptions::RingAttention> ringAttentionFlag(
                           "gathered, unless a device then needs more than "
                           "--memory-budget (default: the profile's memory)"),
                clEnumValN(tessel::ShardingOptions::RingAttention::Always,
-                          "always", "the ring wherever it applies"),
+                          "always",
+                          "the ring wherever it applies, a causal "
+                          "attention's work balanced across it (zigzag)"),
+               clEnumValN(tessel::ShardingOptions::RingAttention::Unbalanced,
+                          "unbalanced",
+                          "the ring, every device scoring every block under "
+                          "a causal mask"),
                clEnumValN(tessel::ShardingOptions::RingAttention::Never,
                           "never", "gathered")),
     cl::init(tessel::ShardingOptions::RingAttention::Auto),

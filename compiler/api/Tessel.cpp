@@ -453,9 +453,10 @@ absl::Status Model::insertCollectives() {
 
 absl::Status Model::lower() {
   if (state->hasMesh &&
-      failed(partitionForDevices(module(),
-                                 state->ringAttention !=
-                                     ShardingOptions::RingAttention::Never)))
+      failed(partitionForDevices(
+          module(),
+          state->ringAttention != ShardingOptions::RingAttention::Never,
+          state->ringAttention != ShardingOptions::RingAttention::Unbalanced)))
     return state->failure();
   if (failed(lowerForExecution(module(),
                                state->hasMesh ? state->overlapCollectives : 0)))
@@ -484,7 +485,7 @@ absl::StatusOr<Compiled> Model::compile() {
     // rows: docs/design/partitioning.md), the ring where they do not.
     mlir::OwningOpRef<mlir::ModuleOp> gathered = module().clone();
     executable =
-        compileToExecutable(*gathered, "", {false, s.overlapCollectives});
+        compileToExecutable(*gathered, "", {false, true, s.overlapCollectives});
     if (failed(executable))
       return s.failure();
     int64_t largest = 0;
@@ -499,11 +500,13 @@ absl::StatusOr<Compiled> Model::compile() {
     // The program has what the runtime itself leaves of the budget.
     if (largest + profile->runtimeBytes() > budget)
       executable =
-          compileToExecutable(module(), "", {true, s.overlapCollectives});
+          compileToExecutable(module(), "", {true, true, s.overlapCollectives});
   } else {
     executable = compileToExecutable(
         module(), "",
-        {s.ringAttention == ShardingOptions::RingAttention::Always,
+        {s.ringAttention == ShardingOptions::RingAttention::Always ||
+             s.ringAttention == ShardingOptions::RingAttention::Unbalanced,
+         s.ringAttention != ShardingOptions::RingAttention::Unbalanced,
          s.overlapCollectives});
   }
   if (failed(executable))
@@ -535,6 +538,8 @@ ShardingOptions::ringAttentionNamed(const std::string &name) {
     return RingAttention::Auto;
   if (name == "always")
     return RingAttention::Always;
+  if (name == "unbalanced")
+    return RingAttention::Unbalanced;
   if (name == "never")
     return RingAttention::Never;
   return std::nullopt;

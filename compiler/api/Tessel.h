@@ -117,10 +117,13 @@ struct ShardingOptions {
   /// 1/n of the keys and values, for the same bytes) rather than on keys
   /// and values gathered whole. Auto: gathered, unless a device's program
   /// with the gathers needs more than memoryBudget (or the profile's
-  /// memory); then the ring.
-  enum class RingAttention { Auto, Always, Never };
+  /// memory); then the ring. A causal attention's work is balanced across
+  /// the ring (zigzag) unless Unbalanced: the ring, every device scoring
+  /// every block under the mask.
+  enum class RingAttention { Auto, Always, Unbalanced, Never };
   RingAttention ringAttention = RingAttention::Auto;
-  /// "auto", "always" or "never" (the APIs' names); nullopt for another.
+  /// "auto", "always", "unbalanced" or "never" (the APIs' names); nullopt
+  /// for another.
   static std::optional<RingAttention>
   ringAttentionNamed(const std::string &name);
   /// Collectives start as soon as their operand is ready and are waited for

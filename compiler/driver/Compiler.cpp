@@ -144,9 +144,10 @@ void stripShardings(mlir::ModuleOp module) {
 } // namespace
 
 mlir::LogicalResult partitionForDevices(mlir::ModuleOp module,
-                                        bool ringAttention) {
+                                        bool ringAttention,
+                                        bool balanceCausal) {
   return runPipeline(module, [&](mlir::OpPassManager &manager) {
-    buildPartitionPipeline(manager, ringAttention);
+    buildPartitionPipeline(manager, ringAttention, balanceCausal);
   });
 }
 
@@ -167,8 +168,8 @@ compileToExecutable(mlir::ModuleOp module, const std::string &parameterFile,
       return mlir::failure();
     reference = std::move(*compiled);
   }
-  if (devices > 0 &&
-      mlir::failed(partitionForDevices(module, options.ringAttention)))
+  if (devices > 0 && mlir::failed(partitionForDevices(
+                         module, options.ringAttention, options.balanceCausal)))
     return mlir::failure();
   if (mlir::failed(lowerForExecution(
           module, devices > 1 ? options.overlapCollectives : 0)))

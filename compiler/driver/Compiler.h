@@ -50,7 +50,8 @@ mlir::LogicalResult insertCollectives(mlir::ModuleOp module);
 /// insertCollectives, then --spmd-global-to-local: the program every
 /// device of the mesh runs, on local shapes.
 mlir::LogicalResult partitionForDevices(mlir::ModuleOp module,
-                                        bool ringAttention = true);
+                                        bool ringAttention = true,
+                                        bool balanceCausal = true);
 
 /// The collectives of a module after insertCollectives (global shapes),
 /// counted as runtime/Executable.h counts an executable's; all_slice, which
@@ -66,8 +67,9 @@ mlir::LogicalResult lowerForExecution(mlir::ModuleOp module,
 
 /// How compileToExecutable makes the device programs.
 struct ExecutableOptions {
-  /// As partitionForDevices takes it.
+  /// As partitionForDevices takes them.
   bool ringAttention = true;
+  bool balanceCausal = true;
   /// Collectives started early and waited for late, at most this many in
   /// flight at once (--spmd-overlap-collectives); 0: each runs in line.
   int64_t overlapCollectives = 0;

@@ -566,15 +566,16 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
     setGroups(namesOf(allToAll.getAxes()));
     return success();
   }
-  if (auto shift = mlir::dyn_cast<spmd::RingShiftOp>(op)) {
-    // Each ring sends coordinate c's part to c + shift.
-    std::vector<int64_t> part = ringCoordinates(shift.getAxes());
+  // Each ring along `axes` sends coordinate c's part to coordinate
+  // target(c, n).
+  auto exportRing = [&](mlir::ArrayAttr axes, auto target) {
+    std::vector<int64_t> part = ringCoordinates(axes);
     collective.set_kind(proto::Collective::COLLECTIVE_PERMUTE);
     proto::Ints *all = collective.add_groups();
     for (int64_t device = 0; device < placement.mesh.numDevices(); ++device)
       all->add_values(device);
     for (const std::vector<int64_t> &ring :
-         spmd::deviceGroups(placement.mesh, namesOf(shift.getAxes()))) {
+         spmd::deviceGroups(placement.mesh, namesOf(axes))) {
       int64_t n = ring.size();
       std::vector<int64_t> byCoordinate(n);
       for (int64_t device : ring)
@@ -582,12 +583,19 @@ LogicalResult Exporter::exportCollective(mlir::Operation *op,
       for (int64_t c = 0; c < n; ++c) {
         proto::Ints *pair = collective.add_pairs();
         pair->add_values(byCoordinate[c]);
-        pair->add_values(
-            byCoordinate[((c + shift.getShiftAttr().getInt()) % n + n) % n]);
+        pair->add_values(byCoordinate[target(c, n)]);
       }
     }
     return success();
-  }
+  };
+  if (auto shift = mlir::dyn_cast<spmd::RingShiftOp>(op))
+    return exportRing(shift.getAxes(), [&](int64_t c, int64_t n) {
+      return ((c + shift.getShiftAttr().getInt()) % n + n) % n;
+    });
+  if (auto permute = mlir::dyn_cast<spmd::RingPermuteOp>(op))
+    return exportRing(permute.getAxes(), [&](int64_t c, int64_t) {
+      return permute.getTargets()[c];
+    });
   if (auto permute = mlir::dyn_cast<spmd::CollectivePermuteOp>(op)) {
     spmd::ShardingAttr source = permute.getInSharding();
     std::vector<int64_t> sources = spmd::permuteSources(

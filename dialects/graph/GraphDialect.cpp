@@ -52,6 +52,15 @@ static mlir::LogicalResult verifyValueAttribute(mlir::Operation *op,
              << "' must be an array<i64>, got " << attr.getValue();
     return mlir::success();
   }
+  if (isArgument && attr.getName() == GraphDialect::kDiagonalBandAttr) {
+    auto band = mlir::dyn_cast<mlir::DenseI64ArrayAttr>(attr.getValue());
+    if (!band || band.size() != 2 || band[0] > band[1])
+      return op->emitError()
+             << "'" << GraphDialect::kDiagonalBandAttr
+             << "' must be array<i64: low, high> with low <= high, got "
+             << attr.getValue();
+    return mlir::success();
+  }
   return op->emitError() << "unknown " << (isArgument ? "argument" : "result")
                          << " attribute '" << attr.getName().getValue() << "'";
 }

@@ -27,7 +27,13 @@ def Graph_Dialect : Dialect {
     the source model (ONNX names for imported models), which plan files and
     reports use. Arguments that are model weights also carry
     `graph.parameter`: their data lives in a parameter file beside the
-    program, not in the IR. A result named as an argument is the
+    program, not in the IR. A parameter whose value is 1 on a band of
+    diagonals and 0 elsewhere (a causal mask a model keeps as a buffer)
+    also carries `graph.diagonal_band = array<i64: low, high>`: 1 at
+    [..., i, j] where low <= j - i <= high. The importer finds it in the
+    data; passes may rely on it (ring attention proves a mask causal by
+    it), so a parameter file given later must hold that value. A result
+    named as an argument is the
     argument's next value (a training step's updated weights and optimizer
     state): it is partitioned as the argument is, and a runtime running
     steps writes it over the argument.
@@ -48,6 +54,15 @@ def Graph_Dialect : Dialect {
     /// (the global shape's stored shape); the exporter checks it.
     static constexpr ::llvm::StringLiteral kStoredShapeAttr =
         "graph.stored_shape";
+    /// Argument attribute of a parameter whose value is 1 on a band of
+    /// diagonals and 0 elsewhere (a causal mask a model keeps as a buffer):
+    /// array<i64: low, high>, the value at [..., i, j] (the other
+    /// dimensions of size 1) being 1 where low <= j - i <= high. The
+    /// importer finds it in the data; passes may rely on it (ring
+    /// attention balances a causal attention's work by it), so a
+    /// parameter file given later must hold that value.
+    static constexpr ::llvm::StringLiteral kDiagonalBandAttr =
+        "graph.diagonal_band";
     /// A result named as an argument is that argument's next value (a
     /// training step's updated weights and optimizer state): the number of
     /// the argument result `result` of `function` updates, if any.

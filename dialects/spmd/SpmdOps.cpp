@@ -127,6 +127,24 @@ LogicalResult RingShiftOp::verify() {
   return verifyRingAxes(*this, getMeshAttr(), getAxes(), devices);
 }
 
+LogicalResult RingPermuteOp::verify() {
+  int64_t devices;
+  if (failed(verifyRingAxes(*this, getMeshAttr(), getAxes(), devices)))
+    return failure();
+  llvm::ArrayRef<int64_t> targets = getTargets();
+  llvm::SmallVector<bool> taken(devices, false);
+  if (int64_t(targets.size()) != devices)
+    return emitOpError() << "has " << targets.size()
+                         << " targets for a ring of " << devices;
+  for (int64_t target : targets) {
+    if (target < 0 || target >= devices || taken[target])
+      return emitOpError() << "targets must be a permutation of 0.."
+                           << devices - 1;
+    taken[target] = true;
+  }
+  return success();
+}
+
 LogicalResult CollectiveDoneOp::verify() {
   mlir::Operation *start = getStart();
   if (!start || !start->hasAttr(SpmdDialect::kAsyncAttr))

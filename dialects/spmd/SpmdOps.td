@@ -145,6 +145,26 @@ def Spmd_RingShiftOp : Spmd_Op<"ring_shift",
   let hasVerifier = 1;
 }
 
+def Spmd_RingPermuteOp : Spmd_Op<"ring_permute",
+    [Spmd_Communicates, Pure, SameOperandsAndResultType]> {
+  let summary = "Exchange each device's part along a ring by a permutation";
+  let description = [{
+    On local shapes only (--spmd-ring-attention makes it): as `ring_shift`,
+    but the device at coordinate c along the ring sends its operand to
+    coordinate `targets[c]` (a permutation of 0..n-1; a device may keep its
+    own), and returns what the device whose target it is sent. Ring
+    attention moves half blocks of a causal attention's queries, keys and
+    values into a balanced order and the output back this way.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, FlatSymbolRefAttr:$mesh,
+                       StrArrayAttr:$axes, DenseI64ArrayAttr:$targets);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input $mesh $axes `targets` `=` $targets attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
 def Spmd_RingBlockOp : Spmd_Op<"ring_block", [Pure]> {
   let summary = "The block of a dimension that goes with a ring's step";
   let description = [{

@@ -80,7 +80,28 @@ def RingAttentionPass : Pass<"spmd-ring-attention", "::mlir::func::FuncOp"> {
     all of them; the bytes moved are the gathers'. An attention whose
     intermediate values are read elsewhere (a training step's backward
     pass reads the probabilities) keeps its gathers.
+
+    A causal attention's work is balanced across the ring (zigzag, as
+    Megatron's context parallelism and striped attention do it): where the
+    mask is provably causal on every device (each score kept exactly where
+    its key's position is at most its query's, the mask read element by
+    element from iotas, constants and parameters whose value the IR records,
+    `graph.diagonal_band`), self-attention split in even blocks of an even
+    size, and the chain's other operands constant along queries and keys,
+    the sequence is taken as 2n chunks of half a block and device c works
+    on chunks c and 2n-1-c: half blocks of the queries, keys and values
+    move there (`spmd.ring_permute`) before the ring and the output's back
+    after it. The first step scores a device's queries against its own keys
+    under the causal mask; every later step scores exactly the unmasked
+    half of a block, with no mask, as two quarter blocks. Each device
+    computes (n + 1) / 2 blocks' scores instead of n, the same number on
+    every device.
   }];
+  let options = [
+    Option<"balanceCausal", "balance-causal", "bool", /*default=*/"true",
+           "Balance a provably causal attention's work across the ring "
+           "(zigzag); false: every device scores every block under the mask">
+  ];
   let dependentDialects = ["::tessel::spmd::SpmdDialect",
                            "::tessel::graph::GraphDialect"];
 }

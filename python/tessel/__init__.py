@@ -492,7 +492,9 @@ def compile(model: Model,
       trains.
     ring_attention: with an attention's sequence split, "always" passes
       keys and values around a ring of devices in blocks (each holds 1/n
-      of them), "never" gathers them whole, "auto" gathers them unless a
+      of them; a causal attention's work balanced across the ring),
+      "unbalanced" the ring with every device scoring every block under
+      the mask, "never" gathers them whole, "auto" gathers them unless a
       device then needs more than memory_budget (tessel-compile
       --ring-attention).
     overlap_collectives: start each collective as soon as its operand is

@@ -487,7 +487,8 @@ std::unique_ptr<Executable> compileModel(
   std::optional<ShardingOptions::RingAttention> ring =
       ShardingOptions::ringAttentionNamed(ringAttention);
   if (!ring)
-    throw Error("ring_attention is 'auto', 'always' or 'never', got '" +
+    throw Error("ring_attention is 'auto', 'always', 'unbalanced' or 'never', "
+                "got '" +
                 ringAttention + "'");
   options.sharding.ringAttention = *ring;
   options.sharding.overlapCollectives = overlapCollectives;

@@ -311,7 +311,7 @@ tessel_status *tessel_options_set_ring_attention(tessel_options *options,
       tessel::ShardingOptions::ringAttentionNamed(mode);
   if (!ring)
     return invalid(absl::StrCat("tessel_options_set_ring_attention: '", mode,
-                                "' is not auto, always or never"));
+                                "' is not auto, always, unbalanced or never"));
   options->options.sharding.ringAttention = *ring;
   return nullptr;
 }

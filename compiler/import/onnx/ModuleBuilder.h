@@ -102,6 +102,9 @@ private:
   mlir::LogicalResult finish();
   mlir::Value addParameter(const std::string &name, mlir::RankedTensorType type,
                            ParameterData data);
+  /// Marks the parameter added last with the band of diagonals its value
+  /// holds (graph.diagonal_band), if it is one.
+  void noteDiagonalBand(std::optional<DiagonalBand> band);
 
   mlir::MLIRContext &context;
   std::shared_ptr<const onnx::ModelProto> model;

@@ -186,6 +186,17 @@ Value ModuleBuilder::addParameter(const std::string &name,
   return argument;
 }
 
+void ModuleBuilder::noteDiagonalBand(std::optional<DiagonalBand> band) {
+  if (!band)
+    return;
+  llvm::SmallVector<mlir::NamedAttribute> attributes(
+      argumentAttributes.back().getValue());
+  attributes.push_back(opBuilder.getNamedAttr(
+      graph::GraphDialect::kDiagonalBandAttr,
+      opBuilder.getDenseI64ArrayAttr({band->low, band->high})));
+  argumentAttributes.back() = opBuilder.getDictionaryAttr(attributes);
+}
+
 FailureOr<Value> ModuleBuilder::valueOf(const std::string &name,
                                         mlir::Location loc) {
   if (auto it = values.find(name); it != values.end())
@@ -197,8 +208,11 @@ FailureOr<Value> ModuleBuilder::valueOf(const std::string &name,
                    dataTypeName(tensor->data_type()) +
                    ", which Tessel does not support");
     Shape shape(tensor->dims().begin(), tensor->dims().end());
-    return addParameter(name, mlir::RankedTensorType::get(shape, *element),
-                        ParameterData{name, tensor});
+    Value parameter =
+        addParameter(name, mlir::RankedTensorType::get(shape, *element),
+                     ParameterData{name, tensor});
+    noteDiagonalBand(diagonalBandOf(*tensor, baseDirectory));
+    return parameter;
   }
   auto it = statics.find(name);
   if (it == statics.end())
@@ -211,8 +225,11 @@ FailureOr<Value> ModuleBuilder::valueOf(const std::string &name,
                  dataTypeName(tensor.dataType) +
                  ", which Tessel does not support as data");
   auto type = mlir::RankedTensorType::get(tensor.shape, *element);
-  if (tensor.numElements() > kMaxInlineConstantElements)
-    return addParameter(name, type, ParameterData{name, tensor});
+  if (tensor.numElements() > kMaxInlineConstantElements) {
+    Value parameter = addParameter(name, type, ParameterData{name, tensor});
+    noteDiagonalBand(diagonalBandOf(tensor));
+    return parameter;
+  }
   Value constant = buildConstant(opBuilder, loc, tensor, *element);
   values[name] = constant;
   return constant;

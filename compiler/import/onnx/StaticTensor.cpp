@@ -2,11 +2,13 @@
 
 #include "compiler/import/onnx/StaticTensor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/ArrayRef.h"
 
 namespace tessel::onnx_import {
 namespace {
@@ -115,8 +117,10 @@ void appendRaw(StaticTensor &tensor, const char *data) {
   }
 }
 
+/// The external data of `tensor`, or its first `limit` bytes.
 absl::StatusOr<std::string> readExternal(const TensorProto &tensor,
-                                         const std::string &baseDirectory) {
+                                         const std::string &baseDirectory,
+                                         int64_t limit = -1) {
   std::string location;
   uint64_t offset = 0;
   int64_t length = -1;
@@ -141,6 +145,8 @@ absl::StatusOr<std::string> readExternal(const TensorProto &tensor,
     in.seekg(0, std::ios::end);
     length = static_cast<int64_t>(in.tellg()) - static_cast<int64_t>(offset);
   }
+  if (limit >= 0)
+    length = std::min(length, limit);
   std::string bytes(length < 0 ? 0 : length, '\0');
   in.seekg(offset);
   in.read(bytes.data(), bytes.size());
@@ -354,6 +360,125 @@ absl::StatusOr<StaticTensor> decodeTensor(const TensorProto &proto,
         absl::StrCat("tensor '", proto.name(), "' has ", available,
                      " elements of data, its shape needs ", count));
   return tensor;
+}
+
+namespace {
+
+/// The band of the matrix whose element i (row-major, `shape`) `at` gives,
+/// std::nullopt where it cannot read one.
+template <typename At>
+std::optional<DiagonalBand> diagonalBand(llvm::ArrayRef<int64_t> shape, At at) {
+  int64_t rank = shape.size();
+  if (rank < 2)
+    return std::nullopt;
+  for (int64_t d = 0; d + 2 < rank; ++d)
+    if (shape[d] != 1)
+      return std::nullopt;
+  int64_t rows = shape[rank - 2], columns = shape[rank - 1];
+  if (rows * columns < 2)
+    return std::nullopt;
+  // Pass 1: 0s and 1s only, and the diagonals the 1s span.
+  std::optional<DiagonalBand> band;
+  bool zero = false;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < columns; ++j) {
+      std::optional<double> value = at(i * columns + j);
+      if (!value || (*value != 0.0 && *value != 1.0))
+        return std::nullopt;
+      if (*value == 0.0) {
+        zero = true;
+        continue;
+      }
+      if (!band)
+        band = DiagonalBand{j - i, j - i};
+      band->low = std::min(band->low, j - i);
+      band->high = std::max(band->high, j - i);
+    }
+  if (!band || !zero)
+    return std::nullopt;
+  // Pass 2: 1 on every diagonal between.
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = std::max<int64_t>(0, i + band->low);
+         j <= std::min(columns - 1, i + band->high); ++j)
+      if (*at(i * columns + j) != 1.0)
+        return std::nullopt;
+  return band;
+}
+
+} // namespace
+
+std::optional<DiagonalBand> diagonalBandOf(const TensorProto &proto,
+                                           const std::string &baseDirectory) {
+  std::vector<int64_t> shape(proto.dims().begin(), proto.dims().end());
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  int64_t size = rawElementSize(proto.data_type());
+  StaticTensor element;
+  element.dataType = proto.data_type();
+  auto inRaw = [&](const std::string &raw) {
+    return [&](int64_t i) -> std::optional<double> {
+      element.ints.clear();
+      element.floats.clear();
+      appendRaw(element, raw.data() + i * size);
+      return element.isFloat() ? element.floats[0] : double(element.ints[0]);
+    };
+  };
+  if (proto.data_location() == TensorProto::EXTERNAL) {
+    if (size == 0 || shape.size() < 2)
+      return std::nullopt;
+    // A weight shows itself in its first elements: only a prefix of 0s
+    // and 1s has the whole tensor read.
+    int64_t prefix = std::min<int64_t>(count, 64);
+    absl::StatusOr<std::string> head =
+        readExternal(proto, baseDirectory, prefix * size);
+    if (!head.ok() || int64_t(head->size()) != prefix * size)
+      return std::nullopt;
+    auto at = inRaw(*head);
+    for (int64_t i = 0; i < prefix; ++i)
+      if (double x = *at(i); x != 0.0 && x != 1.0)
+        return std::nullopt;
+    absl::StatusOr<std::string> bytes = readExternal(proto, baseDirectory);
+    if (!bytes.ok() || int64_t(bytes->size()) != count * size)
+      return std::nullopt;
+    return diagonalBand(shape, inRaw(*bytes));
+  }
+  if (proto.has_raw_data()) {
+    if (size == 0 || int64_t(proto.raw_data().size()) != count * size)
+      return std::nullopt;
+    return diagonalBand(shape, inRaw(proto.raw_data()));
+  }
+  switch (proto.data_type()) {
+  case TensorProto::FLOAT:
+    if (proto.float_data_size() != count)
+      return std::nullopt;
+    return diagonalBand(shape, [&](int64_t i) -> std::optional<double> {
+      return proto.float_data(i);
+    });
+  case TensorProto::INT64:
+    if (proto.int64_data_size() != count)
+      return std::nullopt;
+    return diagonalBand(shape, [&](int64_t i) -> std::optional<double> {
+      return double(proto.int64_data(i));
+    });
+  case TensorProto::BOOL:
+  case TensorProto::INT32:
+  case TensorProto::UINT8:
+  case TensorProto::INT8:
+    if (proto.int32_data_size() != count)
+      return std::nullopt;
+    return diagonalBand(shape, [&](int64_t i) -> std::optional<double> {
+      return double(proto.int32_data(i));
+    });
+  default:
+    return std::nullopt;
+  }
+}
+
+std::optional<DiagonalBand> diagonalBandOf(const StaticTensor &tensor) {
+  return diagonalBand(tensor.shape, [&](int64_t i) -> std::optional<double> {
+    return tensor.getDouble(i);
+  });
 }
 
 std::string encodeBytes(const StaticTensor &tensor) {

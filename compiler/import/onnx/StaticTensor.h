@@ -68,6 +68,22 @@ const char *supportedDataTypes();
 absl::StatusOr<StaticTensor> decodeTensor(const onnx::TensorProto &tensor,
                                           const std::string &baseDirectory);
 
+/// Diagonals `low <= column - row <= high` of a matrix (the last two
+/// dimensions of a tensor whose other dimensions are 1).
+struct DiagonalBand {
+  int64_t low = 0, high = 0;
+};
+
+/// The band of a tensor that is 1 exactly on a band of diagonals and 0 off
+/// it (torch.tril / torch.triu of ones, a sliding window: the causal masks
+/// models keep as buffers), holding both values; std::nullopt for any other
+/// tensor. Reads elements in place, stopping at the first that is neither
+/// 0 nor 1, so a weight costs a few reads (of data in an external file
+/// under `baseDirectory`, a prefix).
+std::optional<DiagonalBand> diagonalBandOf(const onnx::TensorProto &tensor,
+                                           const std::string &baseDirectory);
+std::optional<DiagonalBand> diagonalBandOf(const StaticTensor &tensor);
+
 /// The little-endian bytes of `tensor` in its element type (bool: 1 byte).
 std::string encodeBytes(const StaticTensor &tensor);
 

@@ -38,3 +38,19 @@ func.func @parameter_on_result(%x: tensor<2xf32>) -> (tensor<2xf32> {graph.param
 func.func @unknown(%x: tensor<2xf32> {graph.weight}) {
   return
 }
+
+// -----
+
+// A parameter's recorded value: 1 on diagonals -3..0 (a causal mask).
+// CHECK-LABEL: func.func @diagonal_band
+// CHECK-SAME: graph.diagonal_band = array<i64: -3, 0>
+func.func @diagonal_band(%m: tensor<1x4x4xf32> {graph.diagonal_band = array<i64: -3, 0>, graph.parameter}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'graph.diagonal_band' must be array<i64: low, high> with low <= high, got array<i64: 1, 0>}}
+func.func @diagonal_band_reversed(%m: tensor<4x4xf32> {graph.diagonal_band = array<i64: 1, 0>}) {
+  return
+}

@@ -185,3 +185,21 @@ func.func @done_of_synchronous(%a: tensor<4xf32>) -> tensor<4xf32> {
   %1 = spmd.collective_done %0 : tensor<4xf32>
   return %1 : tensor<4xf32>
 }
+
+// -----
+
+spmd.mesh @m = <["x"=4]>
+func.func @ring_permute_not_a_permutation(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{targets must be a permutation of 0..3}}
+  %0 = spmd.ring_permute %a @m ["x"] targets = [1, 1, 2, 3] : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=4]>
+func.func @ring_permute_short(%a: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{has 2 targets for a ring of 4}}
+  %0 = spmd.ring_permute %a @m ["x"] targets = [1, 0] : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

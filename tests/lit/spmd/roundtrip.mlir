@@ -60,3 +60,13 @@ func.func @local_collectives(%a: tensor<4x16xf32> {spmd.sharding = #spmd.shardin
   %1 = spmd.all_slice %0 {slicing_axes = [[], ["y"]], out_sharding = #spmd.sharding<@m, [{}, {"y"}]>} : tensor<8x16xf32> -> tensor<8x4xf32>
   return %1 : tensor<8x4xf32>
 }
+
+// Ring ops on local parts.
+// CHECK-LABEL: func.func @ring_ops
+func.func @ring_ops(%a: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  // CHECK: spmd.ring_shift %arg0 @m ["y"] shift = 1 : tensor<4x16xf32>
+  %0 = spmd.ring_shift %a @m ["y"] shift = 1 : tensor<4x16xf32>
+  // CHECK: spmd.ring_permute %0 @m ["y"] targets = [0, 2, 3, 1] : tensor<4x16xf32>
+  %1 = spmd.ring_permute %0 @m ["y"] targets = [0, 2, 3, 1] : tensor<4x16xf32>
+  return %1 : tensor<4x16xf32>
+}

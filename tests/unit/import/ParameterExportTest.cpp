@@ -1,6 +1,8 @@
 //===- ParameterExportTest.cpp - Weights reach the parameter file ---------===//
 
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -168,6 +170,92 @@ TEST(ParameterExportTest, ImportErrorsAreDiagnostics) {
   EXPECT_TRUE(failed(importOnnxModel(model, ".", "linear", context, {})));
   EXPECT_NE(message.find("node 'matmul' (MatMulInteger)"), std::string::npos)
       << message;
+}
+
+/// A [1, rows, columns] tensor of `value(i, j)`: raw float data, or typed
+/// int32 data for bool.
+onnx::TensorProto matrix(int64_t rows, int64_t columns,
+                         const std::function<double(int64_t, int64_t)> &value,
+                         bool asBool = false) {
+  onnx::TensorProto tensor;
+  tensor.set_name("mask");
+  tensor.set_data_type(asBool ? onnx::TensorProto::BOOL
+                              : onnx::TensorProto::FLOAT);
+  for (int64_t dim : {int64_t(1), rows, columns})
+    tensor.add_dims(dim);
+  std::vector<float> floats;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < columns; ++j) {
+      if (asBool)
+        tensor.add_int32_data(int32_t(value(i, j)));
+      else
+        floats.push_back(float(value(i, j)));
+    }
+  if (!asBool)
+    tensor.set_raw_data(floats.data(), floats.size() * sizeof(float));
+  return tensor;
+}
+
+TEST(DiagonalBandTest, FindsTrianglesAndWindows) {
+  auto band = [](const onnx::TensorProto &tensor) {
+    std::optional<onnx_import::DiagonalBand> found =
+        onnx_import::diagonalBandOf(tensor, ".");
+    return found ? std::vector<int64_t>{found->low, found->high}
+                 : std::vector<int64_t>{};
+  };
+  // torch.tril(ones(6, 6)): diagonals -5..0.
+  EXPECT_EQ(band(matrix(6, 6, [](int64_t i, int64_t j) { return j <= i; })),
+            (std::vector<int64_t>{-5, 0}));
+  // torch.triu(ones, 1) as bools, rectangular: 1..7.
+  EXPECT_EQ(band(matrix(
+                4, 8, [](int64_t i, int64_t j) { return j - i >= 1; }, true)),
+            (std::vector<int64_t>{1, 7}));
+  // A sliding window of 3 past positions.
+  EXPECT_EQ(
+      band(matrix(8, 8,
+                  [](int64_t i, int64_t j) { return j <= i && i - j <= 3; })),
+      (std::vector<int64_t>{-3, 0}));
+  // Not bands: a hole on a diagonal, all ones, a weight, another value.
+  EXPECT_TRUE(band(matrix(6, 6, [](int64_t i, int64_t j) {
+                return j <= i && !(i == 4 && j == 1);
+              })).empty());
+  EXPECT_TRUE(band(matrix(4, 4, [](int64_t, int64_t) { return 1; })).empty());
+  EXPECT_TRUE(band(matrix(4, 4, [](int64_t i, int64_t j) {
+                return 0.1 * i - 0.2 * j;
+              })).empty());
+  EXPECT_TRUE(band(matrix(4, 4, [](int64_t i, int64_t j) {
+                return j <= i ? 2 : 0;
+              })).empty());
+  // A leading dimension other than 1 is a batch of masks, not one.
+  onnx::TensorProto batched =
+      matrix(4, 4, [](int64_t i, int64_t j) { return j <= i; });
+  batched.set_dims(0, 2);
+  batched.set_raw_data(batched.raw_data() + batched.raw_data());
+  EXPECT_TRUE(band(batched).empty());
+}
+
+TEST(DiagonalBandTest, ReadsExternalData) {
+  onnx::TensorProto tensor =
+      matrix(16, 16, [](int64_t i, int64_t j) { return j <= i; });
+  {
+    std::ofstream out(tempPath("mask.bin"), std::ios::binary);
+    out << std::string(8, '\0') << tensor.raw_data();
+  }
+  tensor.clear_raw_data();
+  tensor.set_data_location(onnx::TensorProto::EXTERNAL);
+  auto entry = [&](const std::string &key, const std::string &value) {
+    onnx::StringStringEntryProto *e = tensor.add_external_data();
+    e->set_key(key);
+    e->set_value(value);
+  };
+  entry("location", "mask.bin");
+  entry("offset", "8");
+  const char *dir = std::getenv("TEST_TMPDIR");
+  std::optional<onnx_import::DiagonalBand> found =
+      onnx_import::diagonalBandOf(tensor, dir ? dir : "/tmp");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->low, -15);
+  EXPECT_EQ(found->high, 0);
 }
 
 } // namespace

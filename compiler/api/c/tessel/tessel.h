@@ -165,9 +165,11 @@ tessel_options_set_device_profile(tessel_options *, const char *profile);
 TESSEL_EXPORT tessel_status *
 tessel_options_set_memory_budget(tessel_options *, int64_t bytes);
 /* With an attention's sequence split: "always" passes keys and values
- * around a ring of devices in blocks (each holds 1/n of them), "never"
- * gathers them whole, "auto" (the default) gathers them unless a device
- * then needs more than the memory budget. */
+ * around a ring of devices in blocks (each holds 1/n of them; a causal
+ * attention's work balanced across the ring), "unbalanced" the ring with
+ * every device scoring every block under the mask, "never" gathers them
+ * whole, "auto" (the default) gathers them unless a device then needs more
+ * than the memory budget. */
 TESSEL_EXPORT tessel_status *
 tessel_options_set_ring_attention(tessel_options *, const char *mode);
 /* Starts each collective as soon as its operand is ready and waits for it
