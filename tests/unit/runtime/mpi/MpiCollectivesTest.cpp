@@ -266,6 +266,23 @@ TEST(MpiCollectives, PermuteAndHalos) {
                       }),
                "halo_exchange");
   }
+  // Zero padding (memset) and another value in half precision (its bytes
+  // replicated), inside the tensor.
+  for (auto [type, value] :
+       {std::pair<proto::ElementType, double>{proto::F32, 0.0},
+        {proto::F16, 2.5}}) {
+    Tensor halo(type, {3, 6, 5});
+    Tensor part = input(type, {3, 3, 5}, me);
+    ASSERT_TRUE(
+        group->haloExchange(1, 2, 1, value, part.buffer, halo.buffer).ok());
+    expectSame(halo,
+               onHost(g, me, {3, 3, 5}, {3, 6, 5}, type,
+                      [&](HostGroup &h, int r, const CollectiveBuffer &i,
+                          const CollectiveBuffer &o) {
+                        return h.haloExchange(r, 1, 2, 1, value, i, o);
+                      }),
+               "halo_exchange padded with a value");
+  }
   // Along the outermost dimension, where MPI reads and writes the tensors.
   for (auto [low, high] :
        {std::pair<int64_t, int64_t>{1, 1}, {3, -2}, {0, 3}, {-3, 1}}) {
