@@ -62,6 +62,7 @@ void Search::messagePassing(double seconds) {
       continue;
     setChoice(start.choice);
     searchAndFit("message passing");
+    offerAlternative();
   }
 }
 

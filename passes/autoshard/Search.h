@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -207,6 +208,18 @@ private:
   Solution best;
   /// When the search last found a better solution (seconds).
   double improvedAt = 0;
+  /// A second incumbent in another basin (message passing's best, when
+  /// an exact solve found a cheaper one): once the best stops improving,
+  /// the neighbourhood search grows every other region from it, keeping
+  /// what improves it, so that the search does not settle in the first
+  /// basin alone.
+  struct Incumbent {
+    std::vector<int32_t> choice;
+    Cost cost = 0;
+  };
+  std::optional<Incumbent> alternative;
+  /// `choice` as the alternative, if it fits and costs less than it.
+  void offerAlternative();
 };
 
 } // namespace tessel::autoshard
