@@ -124,12 +124,6 @@ void Search::wcspPhase(WcspSolver &solver, double seconds) {
     staleRounds = improved ? 0 : staleRounds + 1;
     if (staleRounds >= 3)
       return;
-    // A solve that ran out its time without a better answer: another at
-    // other prices in the same time will not do better, and each later
-    // one may take all that is left (on IOPDDL's R, 62,000 nodes, the
-    // phase's 144 s passed without an answer the search took).
-    if (!improved && !result->optimal)
-      return;
     if (!memoryMatters)
       return; // Solved outright (or as far as the time allowed).
     // A subgradient step: the answer's memory over the limit at each step,
