@@ -114,23 +114,33 @@ DeviceEvaluator::row(mlir::Value value, llvm::ArrayRef<int64_t> index,
   auto same = [&](unsigned i) {
     return row(op->getOperand(i), index, count, step);
   };
+  // The rows of the first `arity` operands, unless one is unknown.
+  auto operands =
+      [&](unsigned arity) -> std::optional<std::vector<std::vector<double>>> {
+    std::vector<std::vector<double>> rows;
+    for (unsigned k = 0; k < arity; ++k) {
+      Row r = same(k);
+      if (!r)
+        return std::nullopt;
+      rows.push_back(std::move(*r));
+    }
+    return rows;
+  };
   auto unary = [&](auto apply) -> Row {
-    Row x = same(0);
-    if (x)
-      for (double &v : *x)
-        v = apply(v);
-    return x;
+    auto x = operands(1);
+    if (!x)
+      return std::nullopt;
+    for (double &v : (*x)[0])
+      v = apply(v);
+    return std::move((*x)[0]);
   };
   auto binary = [&](auto combine) -> Row {
-    Row a = same(0);
-    if (!a)
-      return std::nullopt;
-    Row b = same(1);
-    if (!b)
+    auto x = operands(2);
+    if (!x)
       return std::nullopt;
     for (int64_t i = 0; i < count; ++i)
-      (*a)[i] = combine((*a)[i], (*b)[i]);
-    return a;
+      (*x)[0][i] = combine((*x)[0][i], (*x)[1][i]);
+    return std::move((*x)[0]);
   };
   return llvm::TypeSwitch<mlir::Operation *, Row>(op)
       .Case([&](graph::ConstantOp constant) -> Row {
@@ -259,18 +269,14 @@ DeviceEvaluator::row(mlir::Value value, llvm::ArrayRef<int64_t> index,
         });
       })
       .Case([&](graph::SelectOp) -> Row {
-        Row pred = same(0);
-        if (!pred)
+        auto x = operands(3);
+        if (!x)
           return std::nullopt;
-        Row onTrue = same(1);
-        if (!onTrue)
-          return std::nullopt;
-        Row onFalse = same(2);
-        if (!onFalse)
-          return std::nullopt;
+        std::vector<double> &pred = (*x)[0], &onTrue = (*x)[1],
+                            &onFalse = (*x)[2];
         for (int64_t i = 0; i < count; ++i)
-          (*pred)[i] = (*pred)[i] != 0.0 ? (*onTrue)[i] : (*onFalse)[i];
-        return pred;
+          pred[i] = pred[i] != 0.0 ? onTrue[i] : onFalse[i];
+        return std::move(pred);
       })
       .Case([&](graph::NotOp) {
         return unary([](double x) { return x != 0.0 ? 0.0 : 1.0; });

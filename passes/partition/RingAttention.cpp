@@ -182,6 +182,19 @@ std::optional<Attention> match(graph::SoftmaxOp softmax) {
 
 void eraseAttention(Attention attention, Value result);
 
+/// `keys` and `values` passed one step along the attention's ring, at the
+/// gathers' locations: their reasons (why the attention needs every key)
+/// are the shifts' (--explain-collectives).
+void shiftAlongRing(mlir::OpBuilder &builder, Attention &attention, Value &keys,
+                    Value &values) {
+  keys = spmd::RingShiftOp::create(builder, attention.keys.gather.getLoc(),
+                                   keys, attention.mesh, attention.keys.axes,
+                                   builder.getI64IntegerAttr(1));
+  values = spmd::RingShiftOp::create(
+      builder, attention.values.gather.getLoc(), values, attention.mesh,
+      attention.keys.axes, builder.getI64IntegerAttr(1));
+}
+
 /// Rewrites one attention as n steps over the ring: each step scores the
 /// queries against the key block at hand, folds the block into a running
 /// maximum, sum and output (online softmax), and passes its keys and
@@ -301,16 +314,8 @@ void rewrite(Attention attention) {
       zeroPadding(attention.values.gather.getInput(), attention.values);
   Value maximum, sum, accumulated;
   for (int64_t step = 0; step < n; ++step) {
-    if (step > 0) {
-      // At the gathers' locations: their reasons (why the attention needs
-      // every key) are the shifts' (--explain-collectives).
-      keys = spmd::RingShiftOp::create(builder, attention.keys.gather.getLoc(),
-                                       keys, attention.mesh, axes,
-                                       builder.getI64IntegerAttr(1));
-      values = spmd::RingShiftOp::create(
-          builder, attention.values.gather.getLoc(), values, attention.mesh,
-          axes, builder.getI64IntegerAttr(1));
-    }
+    if (step > 0)
+      shiftAlongRing(builder, attention, keys, values);
     mlir::IRMapping mapping;
     mapping.map(attention.scores.getRhs(), keys);
     mlir::Operation *scores = builder.clone(*attention.scores, mapping);
@@ -426,20 +431,6 @@ int64_t freeLhsDim(graph::DotGeneralOp dot) {
   return -1;
 }
 
-/// Whether `side`, an operand of the scores' shape, is a broadcast constant
-/// along the queries and keys (a scale): it can be rebuilt at any block's
-/// size.
-bool isBlockInvariant(Value side, int64_t rank) {
-  auto broadcast = side.getDefiningOp<graph::BroadcastInDimOp>();
-  if (!broadcast)
-    return false;
-  llvm::ArrayRef<int64_t> source = typeOf(broadcast.getOperand()).getShape();
-  for (auto [d, to] : llvm::enumerate(broadcast.getBroadcastDimensions()))
-    if (to >= rank - 2 && source[d] != 1)
-      return false;
-  return true;
-}
-
 /// The dimensions of the scores along which `side` varies (all but those a
 /// broadcast adds or stretches from size 1).
 llvm::SmallVector<bool> variesAlong(Value side, int64_t rank) {
@@ -451,6 +442,14 @@ llvm::SmallVector<bool> variesAlong(Value side, int64_t rank) {
       varies[to] = source[d] != 1;
   }
   return varies;
+}
+
+/// Whether `side`, an operand of the scores' shape, is a broadcast constant
+/// along the queries and keys (a scale): it can be rebuilt at any block's
+/// size.
+bool isBlockInvariant(Value side, int64_t rank) {
+  llvm::SmallVector<bool> varies = variesAlong(side, rank);
+  return !varies[rank - 2] && !varies[rank - 1];
 }
 
 /// The op of `attention`'s chain that applies a causal mask, if there is
@@ -485,30 +484,25 @@ mlir::Operation *causalMaskOf(Attention attention) {
   if (mlir::failed(mesh))
     return nullptr;
 
+  // The mask, and the scores as they reach it (`chained`).
   mlir::Operation *mask = nullptr;
-  Value previous = attention.scores.getResult();
+  Value previous = attention.scores.getResult(), chained;
   for (mlir::Operation *op : attention.chain) {
-    llvm::SmallVector<Value> sides;
-    for (Value operand : op->getOperands())
-      if (operand != previous)
-        sides.push_back(operand);
+    bool invariant = llvm::all_of(op->getOperands(), [&](Value operand) {
+      return operand == previous || isBlockInvariant(operand, rank);
+    });
+    if (!invariant) {
+      if (mask || !mlir::isa<graph::SelectOp, graph::AddOp>(op))
+        return nullptr;
+      mask = op;
+      chained = previous;
+    }
     previous = op->getResult(0);
-    if (llvm::all_of(sides,
-                     [&](Value side) { return isBlockInvariant(side, rank); }))
-      continue;
-    if (mask || !mlir::isa<graph::SelectOp, graph::AddOp>(op))
-      return nullptr;
-    mask = op;
   }
   if (!mask)
     return nullptr;
 
   // Where the mask keeps a score: 1; where it masks one: 0; else unknown.
-  Value chained;
-  for (Value operand : mask->getOperands())
-    if (llvm::is_contained(attention.chain, operand.getDefiningOp()) ||
-        operand == attention.scores.getResult())
-      chained = operand;
   llvm::SmallVector<bool> varies(rank, false);
   for (Value operand : mask->getOperands())
     if (operand != chained)
@@ -621,10 +615,9 @@ void rewriteBalanced(Attention attention, mlir::Operation *mask) {
     limit[dim] = to;
     return graph::SliceOp::create(builder, loc, x, start, limit, strides);
   };
-  // Per device, the entry of `table` at its coordinate along the ring,
-  // spread to `type` (a flag choosing between two halves).
-  auto flag = [&](llvm::ArrayRef<bool> table, int64_t shift,
-                  RankedTensorType type) -> Value {
+  // Per device, the entry of `table` at (its coordinate along the ring -
+  // `shift`): a scalar flag choosing between two halves.
+  auto flag = [&](llvm::ArrayRef<bool> table, int64_t shift) -> Value {
     auto tableType = RankedTensorType::get({n}, builder.getI1Type());
     Value all = graph::ConstantOp::create(
         builder, loc, mlir::DenseElementsAttr::get(tableType, table));
@@ -632,9 +625,11 @@ void rewriteBalanced(Attention attention, mlir::Operation *mask) {
         builder, loc, RankedTensorType::get({1}, builder.getI1Type()), all,
         attention.mesh, axes, builder.getI64IntegerAttr(0),
         builder.getI64IntegerAttr(shift));
-    Value scalar =
-        g.reshape(mine, RankedTensorType::get({}, builder.getI1Type()));
-    return g.spread(scalar, type.clone(builder.getI1Type()));
+    return g.reshape(mine, RankedTensorType::get({}, builder.getI1Type()));
+  };
+  // `scalar` spread to `like`'s shape, to select between values like it.
+  auto spreadLike = [&](Value scalar, Value like) {
+    return g.spread(scalar, typeOf(like).clone(builder.getI1Type()));
   };
   auto permute = [&](Value x, llvm::ArrayRef<int64_t> targets,
                      mlir::Location at) -> Value {
@@ -655,19 +650,20 @@ void rewriteBalanced(Attention attention, mlir::Operation *mask) {
     evenHomes.push_back(evenChunk / 2);
     oddHomes.push_back((2 * n - 1 - evenChunk) / 2);
   }
+  Value onEven = flag(even, 0);
   // A contiguous block (chunks 2c, 2c+1) as its zigzag halves: the even
   // chunk and the odd one each move as a permutation; chunk c is the even
   // one on even devices.
   auto toZigzag = [&](Value x, int64_t dim, mlir::Location at) {
     Value evenChunk = permute(slice(x, dim, 0, half), evenTargets, at);
     Value oddChunk = permute(slice(x, dim, half, block), oddTargets, at);
-    Value isEven = flag(even, 0, typeOf(evenChunk));
+    Value isEven = spreadLike(onEven, evenChunk);
     return std::pair<Value, Value>{g.select(isEven, evenChunk, oddChunk),
                                    g.select(isEven, oddChunk, evenChunk)};
   };
   auto fromZigzag = [&](Value first, Value second, int64_t dim,
                         mlir::Location at) {
-    Value isEven = flag(even, 0, typeOf(first));
+    Value isEven = spreadLike(onEven, first);
     Value evenChunk = permute(g.select(isEven, first, second), evenHomes, at);
     Value oddChunk = permute(g.select(isEven, second, first), oddHomes, at);
     return graph::ConcatenateOp::create(
@@ -791,13 +787,7 @@ void rewriteBalanced(Attention attention, mlir::Operation *mask) {
   Partial first = partial(q0, k0, v0, 0);
   Partial second = partial(q1, keys, values, half);
   for (int64_t step = 1; step < n; ++step) {
-    // At the gathers' locations (--explain-collectives).
-    keys = spmd::RingShiftOp::create(builder, attention.keys.gather.getLoc(),
-                                     keys, attention.mesh, axes,
-                                     builder.getI64IntegerAttr(1));
-    values = spmd::RingShiftOp::create(
-        builder, attention.values.gather.getLoc(), values, attention.mesh, axes,
-        builder.getI64IntegerAttr(1));
+    shiftAlongRing(builder, attention, keys, values);
     Value keys0 = slice(keys, keyDim, 0, half);
     Value keys1 = slice(keys, keyDim, half, block);
     Value values0 = slice(values, valueDim, 0, half);
@@ -807,11 +797,12 @@ void rewriteBalanced(Attention attention, mlir::Operation *mask) {
     for (int64_t j = 0; j < n; ++j)
       before.push_back(j < n - step);
     second = merge(second, partial(q1, keys0, values0, std::nullopt), nullptr);
-    Value q = g.select(flag(before, step, typeOf(q0)), q0, q1);
-    Value k = g.select(flag(before, step, typeOf(keys0)), keys0, keys1);
-    Value v = g.select(flag(before, step, typeOf(values0)), values0, values1);
+    Value isBefore = flag(before, step);
+    Value q = g.select(spreadLike(isBefore, q0), q0, q1);
+    Value k = g.select(spreadLike(isBefore, keys0), keys0, keys1);
+    Value v = g.select(spreadLike(isBefore, values0), values0, values1);
     Partial chosen = partial(q, k, v, std::nullopt);
-    Value toFirst = flag(before, step, typeOf(first.maximum));
+    Value toFirst = spreadLike(isBefore, first.maximum);
     first = merge(first, chosen, toFirst);
     second = merge(second, chosen,
                    graph::NotOp::create(builder, loc, toFirst).getResult());

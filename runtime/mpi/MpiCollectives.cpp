@@ -713,11 +713,8 @@ absl::Status MpiGroup::allToAll(int64_t splitDim, int64_t concatDim,
   int64_t bytes = kernels::byteSize(in.type);
   // The block for member m: its piece of splitDim (padded with zeros).
   int64_t splitPiece = out.dims[splitDim];
-  int64_t blockElements = product(in.dims, 0, rank) /
-                          std::max<int64_t>(in.dims[splitDim], 1) * splitPiece;
-  if (in.dims[splitDim] == 0)
-    blockElements = 0;
-  int64_t blockBytes = blockElements * bytes;
+  int64_t blockBytes = product(in.dims, 0, splitDim) * splitPiece *
+                       product(in.dims, splitDim + 1, rank) * bytes;
   size_t total = static_cast<size_t>(blockBytes) * size_;
   int64_t concatPiece = in.dims[concatDim];
   // MPI reads the blocks from the input where they are its bytes in

@@ -448,31 +448,12 @@ std::optional<DiagonalBand> diagonalBandOf(const TensorProto &proto,
       return std::nullopt;
     return diagonalBand(shape, inRaw(proto.raw_data()));
   }
-  switch (proto.data_type()) {
-  case TensorProto::FLOAT:
-    if (proto.float_data_size() != count)
-      return std::nullopt;
-    return diagonalBand(shape, [&](int64_t i) -> std::optional<double> {
-      return proto.float_data(i);
-    });
-  case TensorProto::INT64:
-    if (proto.int64_data_size() != count)
-      return std::nullopt;
-    return diagonalBand(shape, [&](int64_t i) -> std::optional<double> {
-      return double(proto.int64_data(i));
-    });
-  case TensorProto::BOOL:
-  case TensorProto::INT32:
-  case TensorProto::UINT8:
-  case TensorProto::INT8:
-    if (proto.int32_data_size() != count)
-      return std::nullopt;
-    return diagonalBand(shape, [&](int64_t i) -> std::optional<double> {
-      return double(proto.int32_data(i));
-    });
-  default:
+  // Typed fields (small tensors, by the ONNX spec's own advice): decoded
+  // as decodeTensor reads them, every element type alike.
+  absl::StatusOr<StaticTensor> decoded = decodeTensor(proto, baseDirectory);
+  if (!decoded.ok())
     return std::nullopt;
-  }
+  return diagonalBandOf(*decoded);
 }
 
 std::optional<DiagonalBand> diagonalBandOf(const StaticTensor &tensor) {

@@ -13,11 +13,11 @@ spmd.mesh @m = <["x"=4]>
 // UNBALANCED-LABEL: func.func @iota_mask
 func.func @iota_mask(%q: tensor<2x4x8xf32>, %k: tensor<2x4x8xf32>, %v: tensor<2x4x8xf32>) -> tensor<2x4x8xf32> {
   // CHECK-NOT: spmd.all_gather
+  // CHECK: graph.constant dense<[true, false, true, false]> : tensor<4xi1>
+  // CHECK: spmd.ring_block %{{.*}} @m ["x"] dim = 0, shift = 0 : tensor<4xi1> -> tensor<1xi1>
   // CHECK: %[[Q0:.*]] = graph.slice %arg0 [0:2, 0:2, 0:8]
   // CHECK: spmd.ring_permute %[[Q0]] @m ["x"] targets = [0, 2, 3, 1] : tensor<2x2x8xf32>
   // CHECK: spmd.ring_permute %{{.*}} @m ["x"] targets = [1, 3, 2, 0] : tensor<2x2x8xf32>
-  // CHECK: graph.constant dense<[true, false, true, false]> : tensor<4xi1>
-  // CHECK: spmd.ring_block %{{.*}} @m ["x"] dim = 0, shift = 0 : tensor<4xi1> -> tensor<1xi1>
   // The diagonal: chunk c's queries against chunk c, chunk 7-c's against
   // both, under masks of local positions.
   // CHECK: graph.dot_general {{.*}} -> tensor<2x2x2xf32>
