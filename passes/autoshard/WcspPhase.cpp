@@ -78,16 +78,21 @@ void Search::wcspPhase(WcspSolver &solver, double seconds) {
                    weight * static_cast<double>(usage(i, s))));
       wcsp.tables.push_back(std::move(table));
     }
-    // The first solve gets at most half the phase, and at most 15% of the
-    // whole limit (10 s at least): where it finds nothing (a problem too
-    // large for the time), the other phases have the rest. (K's 35,000
-    // nodes took 53 s of its 180 without an answer before this cap.)
+    // Each solve gets at most 15% of the whole limit (10 s at least), the
+    // first at most half the phase: where toulbar2 proves nothing in that
+    // time (K's and R's 35,000 and 62,000 nodes take 28 and 37 s a round
+    // unproven), the phase still makes several rounds, whose prices are
+    // what bring its answers within memory, and where it finds nothing the
+    // other phases have the rest. (Before the cap K's first solve took 53
+    // s of its 180 without an answer; with the first capped alone, R's
+    // second took 107 s of 240 and K's 80 of 180, and their answers
+    // overfilled memory.)
     double left = end - elapsed();
-    double first = std::min(left / 2, std::max(10.0, 0.15 * options.seconds));
-    if (!bestBound && first < 1)
+    double seconds = std::min(bestBound ? left : left / 2,
+                              std::max(10.0, 0.15 * options.seconds));
+    if (!bestBound && seconds < 1)
       return;
-    absl::StatusOr<WcspResult> result =
-        solver.solve(wcsp, bestBound ? left : first);
+    absl::StatusOr<WcspResult> result = solver.solve(wcsp, seconds);
     if (!result.ok() || result->solution.empty())
       return; // The other phases go on.
     for (int32_t i = 0; i < n; ++i)
@@ -111,14 +116,28 @@ void Search::wcspPhase(WcspSolver &solver, double seconds) {
       if (best.feasible && bestBound && *bestBound >= best.cost)
         best.optimal = true;
     };
-    // Its answer: as it is where it fits, else repaired. Three rounds in a
-    // row without a better answer end the phase: the prices may still
-    // move, but the neighbourhood search makes more of the time left.
+    // Its answer: as it is where it fits, else made to fit: by the memory
+    // relaxation (local moves while the nodes at overfull steps pay more
+    // each round), else by the greedy repair (on K the repair kept nothing
+    // from the first two rounds, a forbidden choice from the first; the
+    // relaxation kept the second's). Three rounds in a row without a better
+    // answer end the phase: the prices may still move, but the neighbourhood
+    // search makes more of the time left.
     setChoice(result->solution);
     bool improved = offer("toulbar2");
-    if (!improved && memoryMatters && !fits() && repair()) {
-      localSearch(allNodes(), /*keepFit=*/true);
-      improved = offer("toulbar2");
+    if (!improved && memoryMatters && !fits()) {
+      std::vector<int32_t> answer = choice;
+      if (relaxMemory()) {
+        localSearch(allNodes(), /*keepFit=*/true);
+        improved = offer("toulbar2");
+      }
+      if (!improved) {
+        setChoice(answer);
+        if (repair()) {
+          localSearch(allNodes(), /*keepFit=*/true);
+          improved = offer("toulbar2");
+        }
+      }
     }
     prove();
     staleRounds = improved ? 0 : staleRounds + 1;

@@ -604,5 +604,51 @@ TEST(SolverTest, ExactSolvesWithMemoryPricedInMatchBruteForce) {
   EXPECT_GE(optimal, feasible * 9 / 10);
 }
 
+// An exact solver that never proves a round and always answers the same
+// choice, one that overfills memory: the phase still makes several rounds,
+// none given more than 15% of the limit (10 s at least), and the search's
+// answer fits.
+TEST(SolverTest, ExactSolvesAreEachCappedInTime) {
+  class Unproven : public WcspSolver {
+  public:
+    absl::StatusOr<WcspResult> solve(const WcspProblem &problem,
+                                     double seconds) override {
+      given.push_back(seconds);
+      WcspResult result;
+      result.solution.assign(problem.domains.size(), 0);
+      return result;
+    }
+    std::vector<double> given;
+  } unproven;
+  // Four nodes live together, each 5 bytes at cost 0 or 1 byte at cost
+  // 10, at most 10 bytes: three must take the second (cost 30).
+  ShardingProblem problem;
+  for (int i = 0; i < 4; ++i) {
+    ShardingProblem::Node node;
+    node.costs = {0, 10};
+    node.usages = {5, 1};
+    node.start = 0;
+    node.end = 1;
+    problem.nodes.push_back(node);
+    if (i > 0)
+      problem.edges.push_back({i - 1, i, {0, 0, 0, 0}});
+  }
+  problem.usageLimit = 10;
+  SolverOptions options;
+  options.seconds = 40;
+  options.ilpVariableLimit = 0;
+  options.lowerBound = false;
+  options.wcsp = &unproven;
+  options.wcspShare = 1.0;
+  options.patience = 20;
+  Solution solution = solve(problem, options);
+  EXPECT_TRUE(solution.feasible);
+  EXPECT_EQ(toString(solution.cost), "30");
+  ASSERT_GE(unproven.given.size(), 2u);
+  EXPECT_LE(unproven.given[0], 10.0);
+  for (double seconds : unproven.given)
+    EXPECT_LE(seconds, 10.0);
+}
+
 } // namespace
 } // namespace tessel::autoshard
