@@ -22,7 +22,14 @@ for (( ; ; )); do
     kill "$ticker" 2>/dev/null
     exit "$status"
   fi
-  if pgrep -P "$pid" >/dev/null; then alone=0; else alone=$((alone + 1)); fi
+  # A rank mpirun has not reaped (a zombie, state Z) has ended too: in
+  # the same shutdown hang mpirun stops reaping, and counting those as
+  # running kept one job waiting for Bazel's limit.
+  if ps --ppid "$pid" -o stat= | grep -qv '^Z'; then
+    alone=0
+  else
+    alone=$((alone + 1))
+  fi
   if ((alone > 30)); then
     echo "mpirun-bounded: mpirun still running 30 s after its ranks ended" \
       "(a hang in Open MPI's shutdown); killed" >&2
