@@ -41,11 +41,6 @@ public:
       if (problem.integer[c])
         solver.setInteger(c);
     solver.messageHandler()->setLogLevel(0);
-    // CBC's own limit holds between its nodes, not inside an LP: Clp's
-    // primal simplex once ran a region's first LP for 26 minutes of a
-    // 180 s search (IOPDDL N). Clp's limits (counted from here) end it.
-    solver.getModelPtr()->setMaximumSeconds(seconds);
-    solver.getModelPtr()->setMaximumWallSeconds(seconds);
 
     CbcModel model(solver);
     model.setLogLevel(0);
