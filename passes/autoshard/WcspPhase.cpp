@@ -126,17 +126,17 @@ void Search::wcspPhase(WcspSolver &solver, double seconds) {
     setChoice(result->solution);
     bool improved = offer("toulbar2");
     if (!improved && memoryMatters && !fits()) {
-      std::vector<int32_t> answer = choice;
-      if (relaxMemory()) {
+      auto offerFitted = [&](bool fitted) {
+        if (!fitted)
+          return false;
         localSearch(allNodes(), /*keepFit=*/true);
-        improved = offer("toulbar2");
-      }
+        return offer("toulbar2");
+      };
+      std::vector<int32_t> answer = choice;
+      improved = offerFitted(relaxMemory());
       if (!improved) {
         setChoice(answer);
-        if (repair()) {
-          localSearch(allNodes(), /*keepFit=*/true);
-          improved = offer("toulbar2");
-        }
+        improved = offerFitted(repair());
       }
     }
     prove();
