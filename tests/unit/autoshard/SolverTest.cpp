@@ -333,6 +333,37 @@ TEST(SolverTest, TheTimeLimitHoldsOnALargeProblem) {
   }
 }
 
+TEST(SolverTest, CbcEndsAnLpAtTheTimeLimit) {
+  // 4,000 binaries in 3,000 dense knapsack rows: CBC's own limit holds
+  // between its nodes only, and the first LP alone takes 12 s here (a
+  // region's once took 26 minutes of IOPDDL N's 180 s search); loading the
+  // rows takes a tenth of a second. An LP stopped by the limit proves
+  // neither optimality nor infeasibility.
+  std::mt19937 rng(1);
+  IlpProblem ilp;
+  constexpr int kColumns = 4000, kRows = 3000;
+  for (int c = 0; c < kColumns; ++c)
+    ilp.addVariable(-static_cast<double>(1 + rng() % 100), 0, 1, true);
+  for (int r = 0; r < kRows; ++r) {
+    IlpProblem::Row row;
+    for (int c = 0; c < kColumns; ++c)
+      if (rng() % 4 == 0) {
+        row.columns.push_back(c);
+        row.values.push_back(1 + rng() % 20);
+      }
+    row.upper = kColumns / 2;
+    ilp.rows.push_back(std::move(row));
+  }
+  auto start = std::chrono::steady_clock::now();
+  IlpResult result = createCbcSolver()->solve(ilp, 0.3, nullptr);
+  double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_LT(wall, 5.0);
+  EXPECT_NE(result.status, IlpResult::Optimal);
+  EXPECT_NE(result.status, IlpResult::Infeasible);
+}
+
 TEST(SolverTest, StaleSecondsEndTheSearch) {
   // Without patience a search runs out its time limit; staleSeconds ends
   // it when nothing better has come for that long (--auto's 1 s).
