@@ -323,6 +323,8 @@ LowerBoundResult Dual::run() {
       stale = 0;
       if (options.onBound)
         options.onBound(best);
+      if (memoryMatters && options.onPrices)
+        options.onPrices(price);
     } else if (++stale % 30 == 0) {
       stepSize /= 2;
     }

@@ -39,6 +39,10 @@ struct LowerBoundOptions {
   std::function<bool(Cost bound)> done;
   /// Called on every better bound.
   std::function<void(Cost bound)> onBound;
+  /// Where memory binds, called on every better bound with the memory
+  /// prices that gave it: per byte and live step (as liveSteps numbers
+  /// them), in cost units.
+  std::function<void(const std::vector<double> &prices)> onPrices;
   /// Called after every forward pass with the choice message passing
   /// points to (each node its cheapest given the nodes before it, under
   /// the reparametrized costs and memory prices): a primal heuristic.

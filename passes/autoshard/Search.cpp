@@ -117,6 +117,10 @@ Solution Search::run() {
         return shared->incumbent && bound >= *shared->incumbent;
       };
       boundOptions.onBound = [&](Cost bound) { shared->raiseBound(bound); };
+      boundOptions.onPrices = [&](const std::vector<double> &prices) {
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        shared->prices = prices;
+      };
       lowerBound(problem, boundOptions);
     });
   }

@@ -48,6 +48,8 @@ public:
   struct Shared {
     std::mutex mutex;
     std::optional<Cost> bound, incumbent;
+    /// The memory prices of the bound thread's best bound (per live step).
+    std::vector<double> prices;
     std::atomic<bool> stop{false};
     /// Keeps the better of `next` and the bound so far (two message
     /// passings report: the bound thread's and the search's starts).

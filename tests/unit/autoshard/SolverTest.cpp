@@ -437,6 +437,49 @@ TEST(SolverTest, LowerBoundPricesMemory) {
   EXPECT_LE(withLimit.bound, 37);
 }
 
+TEST(SolverTest, LowerBoundHandsOverThePricesOfItsBound) {
+  // The exact solves start from these prices: under them, every choice
+  // (fitting or not) costs at least the bound they came with, counting
+  // each step's price on its usage minus the limit.
+  ShardingProblem problem = *parseIopddlJson(kSmall);
+  LiveSteps live = liveSteps(problem);
+  LowerBoundOptions options;
+  options.seconds = 5;
+  std::vector<std::pair<Cost, std::vector<double>>> handed;
+  Cost last = 0;
+  options.onBound = [&](Cost bound) { last = bound; };
+  options.onPrices = [&](const std::vector<double> &prices) {
+    handed.push_back({last, prices});
+  };
+  lowerBound(problem, options);
+  ASSERT_FALSE(handed.empty());
+  for (const auto &[bound, prices] : handed) {
+    ASSERT_EQ(static_cast<int64_t>(prices.size()), live.steps);
+    long double least = std::numeric_limits<long double>::infinity();
+    std::vector<int32_t> choice(problem.nodes.size(), 0);
+    for (;;) {
+      std::vector<int64_t> used(live.steps, 0);
+      for (size_t i = 0; i < choice.size(); ++i)
+        for (int64_t t = live.spans[i].first; t < live.spans[i].second; ++t)
+          used[t] += problem.nodes[i].usages[choice[i]];
+      long double value =
+          static_cast<long double>(evaluate(problem, choice).cost);
+      for (int64_t t = 0; t < live.steps; ++t)
+        value +=
+            prices[t] * static_cast<long double>(used[t] - *problem.usageLimit);
+      least = std::min(least, value);
+      size_t i = 0;
+      while (i < choice.size() &&
+             ++choice[i] == problem.strategies(static_cast<int32_t>(i)))
+        choice[i++] = 0;
+      if (i == choice.size())
+        break;
+    }
+    EXPECT_GE(least + 1e-6, static_cast<long double>(bound));
+  }
+  EXPECT_GT(handed.back().first, 27); // Above the bound without memory.
+}
+
 TEST(SolverTest, LowerBoundStopsWhenAsked) {
   std::mt19937_64 rng(29);
   ShardingProblem problem = randomProblem(rng, 8, 2, true);
