@@ -18,7 +18,8 @@
 namespace tessel {
 
 absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
-                                       double timeoutSeconds) {
+                                       double timeoutSeconds,
+                                       std::string *printedBeforeKill) {
   if (argv.empty())
     return absl::InvalidArgumentError("runCommand: no command");
   std::string command = absl::StrJoin(argv, " ");
@@ -94,6 +95,8 @@ absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
   std::string tail = output.size() > 2000
                          ? "..." + output.substr(output.size() - 2000)
                          : output;
+  if (timedOut && printedBeforeKill)
+    *printedBeforeKill = output;
   if (timedOut)
     return absl::DeadlineExceededError(
         absl::StrCat("'", command, "' still ran after ", timeoutSeconds,

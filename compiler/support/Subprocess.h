@@ -21,9 +21,12 @@ namespace tessel {
 /// its standard output and error together, and returns what it printed if
 /// it exits with status 0. An error names the command and holds the end of
 /// its output if it fails, and DeadlineExceeded if it is still running
-/// after `timeoutSeconds` (then the group is killed).
-absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
-                                       double timeoutSeconds);
+/// after `timeoutSeconds` (then the group is killed; `printedBeforeKill`,
+/// if given, then receives all it printed, for a job whose output up to
+/// any point is of use, such as a solver printing each better answer).
+absl::StatusOr<std::string>
+runCommand(const std::vector<std::string> &argv, double timeoutSeconds,
+           std::string *printedBeforeKill = nullptr);
 
 } // namespace tessel
 

@@ -60,6 +60,8 @@ public:
 /// toulbar2 as a process: $TESSEL_TOULBAR2 if set, else `toulbar2` on
 /// PATH; null if there is none (setup.sh installs it).
 std::unique_ptr<WcspSolver> createToulbar2Solver();
+/// The toulbar2 at `program` (a path).
+std::unique_ptr<WcspSolver> createToulbar2Solver(std::string program);
 
 } // namespace tessel::autoshard
 

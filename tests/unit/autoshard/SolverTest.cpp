@@ -8,8 +8,11 @@
 
 #include "passes/autoshard/Solver.h"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <chrono>
+#include <fstream>
 
 #include <map>
 #include <random>
@@ -639,6 +642,34 @@ TEST(WcspSolverTest, Toulbar2FindsAndProvesTheOptimum) {
 // memory (no ILP to lean on), every answer fits when anything does, no
 // bound passes the optimum, a proof is a proof, and most reach the
 // optimum; without binding memory one solve is the proven optimum.
+// A toulbar2 that outlives its -timer (its clock is CPU time; on a loaded
+// machine it runs on past the caller's deadline) is killed, and its best
+// whole answer so far is still the result: here a stand-in that prints
+// one, starts another and hangs.
+TEST(WcspSolverTest, AKilledToulbar2KeepsItsLastWholeAnswer) {
+  std::string dir = ::testing::TempDir();
+  std::string script = dir + "/hanging-toulbar2";
+  {
+    std::ofstream file(script);
+    file << "#!/bin/sh\n"
+            "echo 'New solution: 5 (0 backtracks)'\n"
+            "echo ' 1 0'\n"
+            "echo 'New solution: 3 (1 backtracks)'\n"
+            "exec sleep 600\n";
+  }
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  std::unique_ptr<WcspSolver> solver = createToulbar2Solver(script);
+  WcspProblem problem;
+  problem.domains = {2, 2};
+  problem.top = 1000;
+  problem.tables.push_back({0, 1, {0, 1, 2, 3}});
+  absl::StatusOr<WcspResult> result = solver->solve(problem, 1);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->optimal);
+  EXPECT_EQ(result->cost, 5);
+  EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 0}));
+}
+
 TEST(SolverTest, ExactSolvesWithMemoryPricedInMatchBruteForce) {
   std::unique_ptr<WcspSolver> solver = toulbar2();
   if (!solver)

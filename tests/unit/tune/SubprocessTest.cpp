@@ -41,5 +41,18 @@ TEST(SubprocessTest, TheDeadlineKillsTheWholeGroup) {
   EXPECT_LT(seconds, 60);
 }
 
+// A solver killed at the deadline has printed its best answers so far: the
+// caller may ask for all of it (the error holds only its end).
+TEST(SubprocessTest, WhatAKilledCommandPrintedIsKept) {
+  std::string printed;
+  absl::StatusOr<std::string> out = runCommand(
+      {"sh", "-c", "echo first; echo second; exec sleep 600"}, 2, &printed);
+  ASSERT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(printed, "first\nsecond\n");
+  std::string untouched = "kept";
+  EXPECT_TRUE(runCommand({"sh", "-c", "echo done"}, 60, &untouched).ok());
+  EXPECT_EQ(untouched, "kept"); // Only a kill fills it.
+}
+
 } // namespace
 } // namespace tessel::tune
