@@ -179,7 +179,7 @@ std::unique_ptr<WcspSolver> createToulbar2Solver() {
   static const std::string program = findToulbar2();
   if (program.empty())
     return nullptr;
-  return std::make_unique<Toulbar2Solver>(program);
+  return createToulbar2Solver(program);
 }
 
 std::unique_ptr<WcspSolver> createToulbar2Solver(std::string program) {

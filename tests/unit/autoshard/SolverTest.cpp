@@ -638,10 +638,6 @@ TEST(WcspSolverTest, Toulbar2FindsAndProvesTheOptimum) {
   EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 1, 1}));
 }
 
-// The exact solves, memory priced in: on graphs with cycles and binding
-// memory (no ILP to lean on), every answer fits when anything does, no
-// bound passes the optimum, a proof is a proof, and most reach the
-// optimum; without binding memory one solve is the proven optimum.
 // A toulbar2 that outlives its -timer (its clock is CPU time; on a loaded
 // machine it runs on past the caller's deadline) is killed, and its best
 // whole answer so far is still the result: here a stand-in that prints
@@ -670,6 +666,10 @@ TEST(WcspSolverTest, AKilledToulbar2KeepsItsLastWholeAnswer) {
   EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 0}));
 }
 
+// The exact solves, memory priced in: on graphs with cycles and binding
+// memory (no ILP to lean on), every answer fits when anything does, no
+// bound passes the optimum, a proof is a proof, and most reach the
+// optimum; without binding memory one solve is the proven optimum.
 TEST(SolverTest, ExactSolvesWithMemoryPricedInMatchBruteForce) {
   std::unique_ptr<WcspSolver> solver = toulbar2();
   if (!solver)
