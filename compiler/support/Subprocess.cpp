@@ -17,9 +17,10 @@
 
 namespace tessel {
 
-absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
-                                       double timeoutSeconds,
-                                       std::string *printedBeforeKill) {
+absl::StatusOr<std::string>
+runCommand(const std::vector<std::string> &argv, double timeoutSeconds,
+           std::string *printedBeforeKill,
+           const std::function<bool(absl::string_view)> &enough) {
   if (argv.empty())
     return absl::InvalidArgumentError("runCommand: no command");
   std::string command = absl::StrJoin(argv, " ");
@@ -51,9 +52,13 @@ absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration<double>(timeoutSeconds);
   std::string output;
-  bool timedOut = false;
+  bool timedOut = false, stopped = false;
   char buffer[4096];
   while (true) {
+    if (enough && enough(output)) {
+      stopped = true;
+      break;
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
@@ -62,7 +67,8 @@ absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
       break;
     }
     pollfd fd{pipeFds[0], POLLIN, 0};
-    int ready = poll(&fd, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+    int ready = poll(
+        &fd, 1, static_cast<int>(std::min<int64_t>(left, enough ? 100 : 1000)));
     if (ready < 0 && errno != EINTR)
       break;
     if (ready <= 0)
@@ -75,7 +81,7 @@ absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
     output.append(buffer, got);
   }
   close(pipeFds[0]);
-  if (timedOut)
+  if (timedOut || stopped)
     kill(-pid, SIGKILL);
   // The output is closed; the exit follows at once, unless a straggler of
   // the group holds on: then it is killed at the deadline too.
@@ -97,6 +103,8 @@ absl::StatusOr<std::string> runCommand(const std::vector<std::string> &argv,
                          : output;
   if (timedOut && printedBeforeKill)
     *printedBeforeKill = output;
+  if (stopped && !timedOut)
+    return output;
   if (timedOut)
     return absl::DeadlineExceededError(
         absl::StrCat("'", command, "' still ran after ", timeoutSeconds,

@@ -10,10 +10,12 @@
 #ifndef TESSEL_COMPILER_SUPPORT_SUBPROCESS_H
 #define TESSEL_COMPILER_SUPPORT_SUBPROCESS_H
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tessel {
 
@@ -24,9 +26,14 @@ namespace tessel {
 /// after `timeoutSeconds` (then the group is killed; `printedBeforeKill`,
 /// if given, then receives all it printed, for a job whose output up to
 /// any point is of use, such as a solver printing each better answer).
+/// `enough`, if given, is asked what was printed so far after each read
+/// and at least every 100 ms: once it says true, the group is killed and
+/// that output returned (not an error), for a caller that knows from the
+/// output when more of the job is not worth its time.
 absl::StatusOr<std::string>
 runCommand(const std::vector<std::string> &argv, double timeoutSeconds,
-           std::string *printedBeforeKill = nullptr);
+           std::string *printedBeforeKill = nullptr,
+           const std::function<bool(absl::string_view printed)> &enough = {});
 
 } // namespace tessel
 

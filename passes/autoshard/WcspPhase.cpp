@@ -57,6 +57,7 @@ void Search::wcspPhase(WcspSolver &solver, double seconds) {
   double theta = 1.0;
   std::optional<Cost> bestBound;
   int stalled = 0, staleRounds = 0;
+  double lastFirstAnswer = 0;
   // toulbar2 counts whole seconds: a solve needs one left. The rounds are
   // counted too, so that a search ended by its patience is deterministic
   // (each solve proven within its time), and the phase ends once the
@@ -78,21 +79,32 @@ void Search::wcspPhase(WcspSolver &solver, double seconds) {
                    weight * static_cast<double>(usage(i, s))));
       wcsp.tables.push_back(std::move(table));
     }
-    // Each solve gets at most 15% of the whole limit (10 s at least), the
-    // first at most half the phase: where toulbar2 proves nothing in that
-    // time (K's and R's 35,000 and 62,000 nodes take 28 and 37 s a round
-    // unproven), the phase still makes several rounds, whose prices are
-    // what bring its answers within memory, and where it finds nothing the
-    // other phases have the rest. (Before the cap K's first solve took 53
-    // s of its 180 without an answer; with the first capped alone, R's
-    // second took 107 s of 240 and K's 80 of 180, and their answers
-    // overfilled memory.)
+    // A solve stops at 1.5 times the time its first answer took (and 5 s,
+    // in which toulbar2 proves the small problems): on the large ones its
+    // first answer is near its last (IOPDDL R: 3.6 s and within 1.5% of the
+    // answer after 36 s), and the rounds' prices, not the solves' last
+    // percent, are what bring the answers within memory. With rounds of
+    // 36 s (15% of the limit) R's phase made four and its third fitted at
+    // 1.17x the contest's best; with rounds of 7 s, its fifth fitted at
+    // 1.08x by 41 s, and N's second at 1.06x by 16 s (1.34x before). The
+    // first solve may take the phase (D's first answer takes 13 s, most of
+    // it toulbar2's preprocessing; in 10 s it once found none, and the
+    // search ended at 8.5x), the others at most 15% of the whole limit or
+    // twice the last first answer's time (10 s at least): where toulbar2
+    // finds nothing in that time, the other phases have the rest.
     double left = end - elapsed();
-    double seconds = std::min(bestBound ? left : left / 2,
-                              std::max(10.0, 0.15 * options.seconds));
-    if (!bestBound && seconds < 1)
+    WcspLimits limits;
+    limits.seconds =
+        bestBound ? std::min(left, std::max({10.0, 0.15 * options.seconds,
+                                             2 * lastFirstAnswer}))
+                  : left;
+    limits.firstAnswerMultiple = 1.5;
+    limits.atLeast = 5;
+    if (!bestBound && limits.seconds < 1)
       return;
-    absl::StatusOr<WcspResult> result = solver.solve(wcsp, seconds);
+    absl::StatusOr<WcspResult> result = solver.solve(wcsp, limits);
+    if (result.ok() && result->firstAnswerSeconds >= 0)
+      lastFirstAnswer = result->firstAnswerSeconds;
     if (!result.ok() || result->solution.empty())
       return; // The other phases go on.
     for (int32_t i = 0; i < n; ++i)

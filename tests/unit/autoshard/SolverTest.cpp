@@ -666,6 +666,41 @@ TEST(WcspSolverTest, AKilledToulbar2KeepsItsLastWholeAnswer) {
   EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 0}));
 }
 
+// A solve asked to stop some time past its first answer does, with that
+// answer (unproven), though the solver would run on: here a stand-in that
+// prints one and hangs.
+TEST(WcspSolverTest, Toulbar2StopsPastItsFirstAnswerWhenAsked) {
+  std::string script = ::testing::TempDir() + "/answering-toulbar2";
+  {
+    std::ofstream file(script);
+    file << "#!/bin/sh\n"
+            "echo 'New solution: 5 (0 backtracks)'\n"
+            "echo ' 1 0'\n"
+            "exec sleep 600\n";
+  }
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  std::unique_ptr<WcspSolver> solver = createToulbar2Solver(script);
+  WcspProblem problem;
+  problem.domains = {2, 2};
+  problem.top = 1000;
+  problem.tables.push_back({0, 1, {0, 1, 2, 3}});
+  WcspLimits limits;
+  limits.seconds = 120;
+  limits.firstAnswerMultiple = 1.5;
+  limits.atLeast = 0.5;
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<WcspResult> result = solver->solve(problem, limits);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->optimal);
+  EXPECT_EQ(result->cost, 5);
+  EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 0}));
+  EXPECT_GE(result->firstAnswerSeconds, 0);
+  EXPECT_LT(seconds, 60); // Not the 120 s of its limit.
+}
+
 // The exact solves, memory priced in: on graphs with cycles and binding
 // memory (no ILP to lean on), every answer fits when anything does, no
 // bound passes the optimum, a proof is a proof, and most reach the
@@ -711,14 +746,17 @@ TEST(SolverTest, ExactSolvesWithMemoryPricedInMatchBruteForce) {
 
 // An exact solver that never proves a round and always answers the same
 // choice, one that overfills memory: the phase still makes several rounds,
-// none given more than 15% of the limit (10 s at least), and the search's
+// each asked to stop soon after its first answer, none after the first
+// given more than 15% of the limit (10 s at least), and the search's
 // answer fits.
 TEST(SolverTest, ExactSolvesAreEachCappedInTime) {
   class Unproven : public WcspSolver {
   public:
+    using WcspSolver::solve;
     absl::StatusOr<WcspResult> solve(const WcspProblem &problem,
-                                     double seconds) override {
-      given.push_back(seconds);
+                                     const WcspLimits &limits) override {
+      given.push_back(limits.seconds);
+      EXPECT_GT(limits.firstAnswerMultiple, 0);
       WcspResult result;
       result.solution.assign(problem.domains.size(), 0);
       return result;
@@ -750,8 +788,8 @@ TEST(SolverTest, ExactSolvesAreEachCappedInTime) {
   EXPECT_TRUE(solution.feasible);
   EXPECT_EQ(toString(solution.cost), "30");
   ASSERT_GE(unproven.given.size(), 2u);
-  for (double seconds : unproven.given)
-    EXPECT_LE(seconds, 10.0);
+  for (size_t k = 1; k < unproven.given.size(); ++k)
+    EXPECT_LE(unproven.given[k], 10.0);
 }
 
 } // namespace

@@ -54,5 +54,22 @@ TEST(SubprocessTest, WhatAKilledCommandPrintedIsKept) {
   EXPECT_EQ(untouched, "kept"); // Only a kill fills it.
 }
 
+// A caller that knows from the output when it has what it needs stops the
+// command there, long before its deadline, and gets that output.
+TEST(SubprocessTest, ACommandIsStoppedOnceItsOutputIsEnough) {
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::string> out =
+      runCommand({"sh", "-c", "echo answer; exec sleep 600"}, 120, nullptr,
+                 [](absl::string_view printed) {
+                   return printed.find("answer\n") != absl::string_view::npos;
+                 });
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "answer\n");
+  EXPECT_LT(seconds, 60);
+}
+
 } // namespace
 } // namespace tessel::tune
