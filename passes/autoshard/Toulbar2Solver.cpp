@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -105,15 +106,22 @@ public:
     // 36 s was killed at 38 s in two runs of four and its answers lost
     // (the search then ended at 1.3x the contest's best, not 1.01-1.10x).
     // Its first answer is seen as it is printed; with a multiple given,
-    // the run is stopped once long enough past it.
+    // the run is stopped once long enough past it, unless it has proven
+    // its answer (then it is ending with it). Only what is new since the
+    // last look (and a marker's length before it) is searched.
     int timer = std::max(1, static_cast<int>(std::floor(seconds)));
     double firstAnswer = -1;
-    bool stopped = false;
+    bool proven = false, stopped = false;
+    size_t seen = 0;
     auto enough = [&](absl::string_view printed) {
-      if (firstAnswer < 0 &&
-          printed.find("New solution:") != absl::string_view::npos)
+      constexpr size_t kMarker = 16;
+      absl::string_view fresh =
+          printed.substr(seen > kMarker ? seen - kMarker : 0);
+      seen = printed.size();
+      if (firstAnswer < 0 && absl::StrContains(fresh, "New solution:"))
         firstAnswer = since();
-      stopped = firstAnswer >= 0 && limits.firstAnswerMultiple > 0 &&
+      proven |= absl::StrContains(fresh, "Optimum:");
+      stopped = !proven && firstAnswer >= 0 && limits.firstAnswerMultiple > 0 &&
                 since() >= std::max(limits.atLeast,
                                     limits.firstAnswerMultiple * firstAnswer);
       return stopped;
