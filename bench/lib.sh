@@ -31,6 +31,19 @@ megatron_weights() {
   done
 }
 
+# stored_weights LAYERS SPEC: every block weight of those models (the ones
+# megatron_weights splits) stored as SPEC: '[null, null]' for data
+# parallel (replicated), '["x", null]' for ZeRO-3-style storage (split over
+# the data axis, gathered where used).
+stored_weights() {
+  local l w
+  for ((l = 0; l < $1; ++l)); do
+    for w in attn.qkv attn.proj fc out; do
+      echo "tensors { name: \"blocks.$l.$w.weight\" spec: '$2' }"
+    done
+  done
+}
+
 # gpt2_bench_dir LAYERS WIDTH: where that model lives.
 gpt2_bench_dir() {
   echo "$bench_root/gpt2_$1x$2"
