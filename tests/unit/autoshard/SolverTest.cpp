@@ -638,28 +638,40 @@ TEST(WcspSolverTest, Toulbar2FindsAndProvesTheOptimum) {
   EXPECT_EQ(result->solution, (std::vector<int32_t>{1, 1, 1}));
 }
 
+/// A stand-in toulbar2 that runs `commands` (what it prints) and then
+/// hangs; null if it cannot be made.
+std::unique_ptr<WcspSolver> hangingToulbar2(const std::string &name,
+                                            const std::string &commands) {
+  std::string script = ::testing::TempDir() + "/" + name;
+  {
+    std::ofstream file(script);
+    file << "#!/bin/sh\n" << commands << "exec sleep 600\n";
+  }
+  if (chmod(script.c_str(), 0755) != 0)
+    return nullptr;
+  return createToulbar2Solver(script);
+}
+
+/// Two variables of two values, one table: what the stand-ins answer.
+WcspProblem twoByTwo() {
+  WcspProblem problem;
+  problem.domains = {2, 2};
+  problem.top = 1000;
+  problem.tables.push_back({0, 1, {0, 1, 2, 3}});
+  return problem;
+}
+
 // A toulbar2 that outlives its -timer (its clock is CPU time; on a loaded
 // machine it runs on past the caller's deadline) is killed, and its best
 // whole answer so far is still the result: here a stand-in that prints
 // one, starts another and hangs.
 TEST(WcspSolverTest, AKilledToulbar2KeepsItsLastWholeAnswer) {
-  std::string dir = ::testing::TempDir();
-  std::string script = dir + "/hanging-toulbar2";
-  {
-    std::ofstream file(script);
-    file << "#!/bin/sh\n"
-            "echo 'New solution: 5 (0 backtracks)'\n"
-            "echo ' 1 0'\n"
-            "echo 'New solution: 3 (1 backtracks)'\n"
-            "exec sleep 600\n";
-  }
-  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
-  std::unique_ptr<WcspSolver> solver = createToulbar2Solver(script);
-  WcspProblem problem;
-  problem.domains = {2, 2};
-  problem.top = 1000;
-  problem.tables.push_back({0, 1, {0, 1, 2, 3}});
-  absl::StatusOr<WcspResult> result = solver->solve(problem, 1);
+  std::unique_ptr<WcspSolver> solver = hangingToulbar2(
+      "hanging-toulbar2", "echo 'New solution: 5 (0 backtracks)'\n"
+                          "echo ' 1 0'\n"
+                          "echo 'New solution: 3 (1 backtracks)'\n");
+  ASSERT_NE(solver, nullptr);
+  absl::StatusOr<WcspResult> result = solver->solve(twoByTwo(), 1);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_FALSE(result->optimal);
   EXPECT_EQ(result->cost, 5);
@@ -670,26 +682,16 @@ TEST(WcspSolverTest, AKilledToulbar2KeepsItsLastWholeAnswer) {
 // answer (unproven), though the solver would run on: here a stand-in that
 // prints one and hangs.
 TEST(WcspSolverTest, Toulbar2StopsPastItsFirstAnswerWhenAsked) {
-  std::string script = ::testing::TempDir() + "/answering-toulbar2";
-  {
-    std::ofstream file(script);
-    file << "#!/bin/sh\n"
-            "echo 'New solution: 5 (0 backtracks)'\n"
-            "echo ' 1 0'\n"
-            "exec sleep 600\n";
-  }
-  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
-  std::unique_ptr<WcspSolver> solver = createToulbar2Solver(script);
-  WcspProblem problem;
-  problem.domains = {2, 2};
-  problem.top = 1000;
-  problem.tables.push_back({0, 1, {0, 1, 2, 3}});
+  std::unique_ptr<WcspSolver> solver = hangingToulbar2(
+      "answering-toulbar2", "echo 'New solution: 5 (0 backtracks)'\n"
+                            "echo ' 1 0'\n");
+  ASSERT_NE(solver, nullptr);
   WcspLimits limits;
   limits.seconds = 120;
   limits.firstAnswerMultiple = 1.5;
   limits.atLeast = 0.5;
   auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<WcspResult> result = solver->solve(problem, limits);
+  absl::StatusOr<WcspResult> result = solver->solve(twoByTwo(), limits);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
