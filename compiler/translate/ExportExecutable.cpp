@@ -319,6 +319,21 @@ LogicalResult Exporter::exportOp(mlir::Operation *op) {
     addBuffer(constant.getResult(), buffer);
     return success();
   }
+  if (auto index = mlir::dyn_cast<spmd::PartIndexOp>(op)) {
+    // This device's number, a constant of its own program.
+    if (!placement.mesh)
+      return op->emitError() << "numbers parts in a single-device program";
+    int64_t dim = index.getDimAttr().getInt();
+    uint64_t word = static_cast<uint64_t>(spmd::partIndicesOf(
+        placement.mesh,
+        index.getSharding().getDims()[dim].getAxes())[placement.device]);
+    proto::Buffer buffer;
+    buffer.set_storage(proto::Buffer::CONSTANT);
+    buffer.set_data(std::string(reinterpret_cast<const char *>(&word),
+                                index.getType().getElementTypeBitWidth() / 8));
+    addBuffer(index.getResult(), buffer);
+    return success();
+  }
   if (auto reshape = mlir::dyn_cast<graph::ReshapeOp>(op)) {
     // A view: the operand's storage with the result's dims.
     proto::Buffer buffer =

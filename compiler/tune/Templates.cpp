@@ -113,6 +113,17 @@ std::optional<WeightUse> weightUseOf(mlir::Operation *op,
         return true;
     return false;
   };
+  // A contraction sums over a factor the weight shares with an activation;
+  // a gather from a table (whose rows' factor is a reduction too: each
+  // device picks the rows it holds) shares none.
+  auto weightType =
+      mlir::cast<mlir::RankedTensorType>(op->getOperand(weightIndex).getType());
+  bool contracts = false;
+  for (int64_t d = 0; d < weightType.getRank(); ++d)
+    for (int64_t factor : rule.factorsOf(false, weightIndex, d))
+      contracts |= rule.isReduction(factor) && onActivation(factor);
+  if (!contracts)
+    return std::nullopt;
   WeightUse use;
   use.parameter = mlir::cast<mlir::StringAttr>(
                       function.getArgAttr(weight->parameter.getArgNumber(),

@@ -66,11 +66,11 @@ def Graph_CostOpInterface : OpInterface<"CostOpInterface"> {
     InterfaceMethod<[{
         Whether the op's value at a position depends on the position along
         a dimension the layout splits (`splitDims`: per result dimension,
-        whether it is split): an iota along a split dimension, a non-splat
-        constant split anywhere. The partitioner then computes it whole on
-        every device and slices it, rather than computing a part (an iota
-        split along its other dimensions is the same on every device, and
-        computed at its local size).
+        whether it is split) in a way no local computation gives: a
+        non-splat constant split anywhere. The partitioner then computes
+        it whole on every device and slices it, rather than computing a
+        part. (An iota split along its dimension is computed at its local
+        size: --spmd-global-to-local adds where each device's part starts.)
       }],
       "bool", "isComputedWhole", (ins "::llvm::ArrayRef<bool>":$splitDims),
       [{}], [{ return false; }]>,

@@ -746,10 +746,6 @@ double SoftmaxOp::getFlops() { return 5 * numElements(getResult()); }
 double LayerNormOp::getFlops() { return 8 * numElements(getResult()); }
 double BatchNormInferenceOp::getFlops() { return 8 * numElements(getResult()); }
 
-bool IotaOp::isComputedWhole(llvm::ArrayRef<bool> splitDims) {
-  uint64_t dim = getDimension();
-  return dim < splitDims.size() && splitDims[dim];
-}
 bool ConstantOp::isComputedWhole(llvm::ArrayRef<bool> splitDims) {
   auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(getValue());
   return llvm::is_contained(splitDims, true) && (!value || !value.isSplat());

@@ -63,10 +63,6 @@ def Graph_IotaOp : Graph_Op<"iota", [Graph_DataMovement, Graph_HostKernel, Pure]
   let results = (outs Graph_NumericTensor:$result);
   let assemblyFormat = "`dim` `=` $dimension attr-dict `:` type($result)";
   let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    /// CostOpInterface: its value depends on the position.
-    bool isComputedWhole(::llvm::ArrayRef<bool> splitDims);
-  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -172,10 +172,16 @@ OpShardingRuleAttr ruleFor(graph::GatherOp op) {
   RankedTensorType operand = op.getOperand().getType();
   RankedTensorType indices = op.getIndices().getType();
   int64_t axis = op.getAxis(), indexRank = indices.getRank();
+  // A table split along the gathered axis (Megatron's vocabulary-parallel
+  // embedding): each device picks the rows it holds and zeros for the
+  // others (--spmd-global-to-local masks by part_index), a partial sum.
+  // Integer tables stay whole there.
+  bool summable = mlir::isa<mlir::FloatType>(operand.getElementType());
   for (int64_t d = 0; d < operand.getRank(); ++d) {
     if (d == axis) {
       builder.addOperandFactor(0, d, operand.getDimSize(d),
-                               FactorKind::NeedReplication);
+                               summable ? FactorKind::Reduction
+                                        : FactorKind::NeedReplication);
       continue;
     }
     int64_t resultDim = d < axis ? d : d - 1 + indexRank;
@@ -491,11 +497,11 @@ void registerGraphShardingRules(mlir::DialectRegistry &registry) {
   registry.addExtension(+[](mlir::MLIRContext *context, graph::GraphDialect *) {
     using namespace graph;
     attachPointwise<AddOp, SubOp, MulOp, DivOp, RemOp, ShiftLeftOp,
-                    ShiftRightOp, MaxOp, MinOp, PowOp,
-                    AndOp, OrOp, XorOp, NotOp, NegOp, AbsOp, SignOp, ReluOp,
-                    ExpOp, LogOp, TanhOp, ErfOp, SqrtOp, RsqrtOp, ReciprocalOp,
-                    SigmoidOp, SinOp, CosOp, FloorOp, CeilOp, RoundOp, ClampOp,
-                    CompareOp, SelectOp, ConvertOp>(context);
+                    ShiftRightOp, MaxOp, MinOp, PowOp, AndOp, OrOp, XorOp,
+                    NotOp, NegOp, AbsOp, SignOp, ReluOp, ExpOp, LogOp, TanhOp,
+                    ErfOp, SqrtOp, RsqrtOp, ReciprocalOp, SigmoidOp, SinOp,
+                    CosOp, FloorOp, CeilOp, RoundOp, ClampOp, CompareOp,
+                    SelectOp, ConvertOp>(context);
     ConstantOp::attachInterface<SourceRule<ConstantOp>>(*context);
     IotaOp::attachInterface<SourceRule<IotaOp>>(*context);
     attachSpecific<BroadcastInDimOp, TransposeOp, ReshapeOp, SliceOp, PadOp,

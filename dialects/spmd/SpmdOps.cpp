@@ -72,6 +72,17 @@ LogicalResult MaskPaddingOp::verify() {
   return success();
 }
 
+LogicalResult PartIndexOp::verify() {
+  int64_t dim = getDimAttr().getInt();
+  int64_t rank = static_cast<int64_t>(getSharding().getDims().size());
+  if (dim < 0 || dim >= rank)
+    return emitOpError() << "dimension " << dim
+                         << " is out of range for a sharding of rank " << rank;
+  if (getType().getElementType().isInteger(1))
+    return emitOpError() << "counts parts in a boolean";
+  return success();
+}
+
 LogicalResult HaloExchangeOp::verify() {
   auto inType = mlir::cast<RankedTensorType>(getInput().getType());
   auto outType = mlir::cast<RankedTensorType>(getType());

@@ -97,6 +97,33 @@ def Spmd_MaskPaddingOp : Spmd_Op<"mask_padding",
   let hasVerifier = 1;
 }
 
+def Spmd_PartIndexOp : Spmd_Op<"part_index", [Pure]> {
+  let summary = "This device's part number along one dimension of a layout";
+  let description = [{
+    On local shapes (--spmd-global-to-local makes it): the number of the
+    part this device holds of dimension `dim` of a tensor laid out as
+    `sharding`, counting from 0 (the mixed-radix number of its coordinates
+    on that dimension's axes, major first, sub-axes included), as an
+    integer scalar. Device `d`'s part of a dimension split in parts of `n`
+    starts at element `part_index * n` of the global tensor, which is what
+    ops that see global positions through a split dimension need (a gather
+    from a table split along its rows, an iota counting along a split
+    dimension). No communication: the executable holds each device's
+    number as a constant.
+
+    ```mlir
+    // 2 on device 5 of x=2,y=4 (its coordinates are x=1, y=1; x is major).
+    %i = spmd.part_index <@mesh, [{"x", "y"}, {} ]> dim = 0 : tensor<i64>
+    ```
+  }];
+  let arguments = (ins Spmd_ShardingAttr:$sharding, I64Attr:$dim);
+  let results = (outs 0DTensorOf<[AnySignlessInteger]>:$result);
+  let assemblyFormat = [{
+    $sharding `dim` `=` $dim attr-dict `:` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 // Moves data between devices: the runtime runs it as a collective, which
 // --spmd-overlap-collectives may start early and finish late (the
 // `spmd.async` attribute and a spmd.collective_done).

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <vector>
 
+#include "dialects/graph/GraphBuilders.h"
 #include "dialects/graph/GraphOps.h"
 #include "dialects/spmd/ShardingRules.h"
 #include "dialects/spmd/SpmdOps.h"
@@ -98,6 +99,14 @@ mlir::LogicalResult unsupported(mlir::Operation *op, llvm::StringRef what) {
                            << " is not supported by the partitioner yet";
 }
 
+/// A splat constant (on global types, its sharding set) becomes the same
+/// splat of its local size.
+void localSplat(graph::ConstantOp constant, const Localizer &localizer) {
+  constant.setValueAttr(mlir::cast<mlir::DenseElementsAttr>(constant.getValue())
+                            .resizeSplat(mlir::cast<mlir::ShapedType>(
+                                localizer.localType(constant.getResult()))));
+}
+
 /// How one family of ops becomes local (as Shardy's global-to-local
 /// conversion has a pattern per op family). The generic pattern, the
 /// fallback, only lets the op's values take local types and masks the
@@ -158,16 +167,78 @@ public:
   }
 };
 
-/// An iota counts from the global origin: it must not be split along its
-/// counting dimension.
+/// Where this device's part of dimension `dim` of `value` (split, laid out
+/// as its sharding says) starts in the global tensor, as a scalar of
+/// `element` type: its spmd.part_index times the part's size. Built at
+/// `b`'s insertion point; unsharded (every device has its own).
+mlir::Value partStart(graph::GraphBuilder &b, mlir::Value value, int64_t dim,
+                      mlir::Type element, const Localizer &localizer) {
+  ShardingAttr sharding = spmd::getSharding(value);
+  auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+  int64_t size = llvm::divideCeil(
+      type.getDimSize(dim), localizer.partsOf(sharding, type.getRank())[dim]);
+  auto scalar = mlir::RankedTensorType::get({}, element);
+  mlir::Value part =
+      spmd::PartIndexOp::create(b.b, b.loc, scalar.clone(b.b.getI64Type()),
+                                sharding, b.b.getI64IntegerAttr(dim));
+  if (!element.isInteger(64))
+    part = graph::ConvertOp::create(b.b, b.loc, scalar, part);
+  return b.mul(part, b.splat(static_cast<double>(size), scalar));
+}
+
+/// Lays `value`, made by a rewrite on global types, out as `sharding` (a
+/// splat constant takes its local size).
+void layOut(mlir::Value value, ShardingAttr sharding,
+            const Localizer &localizer) {
+  spmd::setSharding(value, sharding);
+  if (auto constant = value.getDefiningOp<graph::ConstantOp>())
+    localSplat(constant, localizer);
+}
+
+/// Lays each of `values` out as `sharding` where it has the shape of
+/// `like` (and leaves the others, and all without a sharding, whole:
+/// scalars, replicated values).
+void shardLike(llvm::ArrayRef<mlir::Value> values, mlir::Value like,
+               ShardingAttr sharding, const Localizer &localizer) {
+  if (!sharding)
+    return;
+  auto shape = mlir::cast<mlir::RankedTensorType>(like.getType()).getShape();
+  for (mlir::Value value : values)
+    if (mlir::cast<mlir::RankedTensorType>(value.getType()).getShape() == shape)
+      layOut(value, sharding, localizer);
+}
+
+/// The values `from` (inclusive) up to `to` (exclusive) define, in order.
+llvm::SmallVector<mlir::Value> valuesBetween(mlir::Operation *from,
+                                             mlir::Operation *to) {
+  llvm::SmallVector<mlir::Value> values;
+  for (mlir::Operation *op = from; op && op != to; op = op->getNextNode())
+    values.append(op->result_begin(), op->result_end());
+  return values;
+}
+
+/// An iota counts from the global origin: split along its counting
+/// dimension, each device adds where its part starts.
 class Iotas : public OpFamily<graph::IotaOp> {
 public:
   mlir::LogicalResult prepare(mlir::Operation *op,
                               const Localizer &localizer) const override {
     auto iota = mlir::cast<graph::IotaOp>(op);
-    if (localizer.anySplit(iota.getResult(),
-                           {static_cast<int64_t>(iota.getDimension())}))
-      return unsupported(op, "an iota counting along a split dimension");
+    int64_t dim = static_cast<int64_t>(iota.getDimension());
+    ShardingAttr sharding = spmd::getSharding(iota.getResult());
+    if (!localizer.anySplit(iota.getResult(), {dim}))
+      return mlir::success();
+    mlir::OpBuilder builder(op->getContext());
+    builder.setInsertionPointAfter(op);
+    graph::GraphBuilder b(builder, op->getLoc());
+    auto type = iota.getType();
+    mlir::Value start =
+        partStart(b, iota.getResult(), dim, type.getElementType(), localizer);
+    mlir::Operation *first = op->getNextNode();
+    mlir::Value counted = b.add(iota.getResult(), b.spread(start, type));
+    iota.getResult().replaceAllUsesExcept(counted, counted.getDefiningOp());
+    shardLike(valuesBetween(first, counted.getDefiningOp()->getNextNode()),
+              iota.getResult(), sharding, localizer);
     return mlir::success();
   }
 };
@@ -183,8 +254,7 @@ public:
     auto value = mlir::dyn_cast<mlir::DenseElementsAttr>(constant.getValue());
     if (!value || !value.isSplat())
       return unsupported(op, "splitting a non-splat constant");
-    constant.setValueAttr(value.resizeSplat(mlir::cast<mlir::ShapedType>(
-        localizer.localType(constant.getResult()))));
+    localSplat(constant, localizer);
     return mlir::success();
   }
 };
@@ -239,9 +309,75 @@ public:
   }
 };
 
-/// A gather's indices: padding may hold any index, so it is masked.
+/// A gather's indices: padding may hold any index, so it is masked. A
+/// table split along the gathered axis (its sharding rule's reduction
+/// factor: the result is a partial sum) has each device pick the rows it
+/// holds, at the index less where its part starts, and zeros for indices
+/// outside its part.
 class Gathers : public OpFamily<graph::GatherOp> {
 public:
+  mlir::LogicalResult prepare(mlir::Operation *op,
+                              const Localizer &localizer) const override {
+    auto gather = mlir::cast<graph::GatherOp>(op);
+    int64_t axis = static_cast<int64_t>(gather.getAxis());
+    mlir::Value table = gather.getOperand(), indices = gather.getIndices();
+    if (!localizer.anySplit(table, {axis}))
+      return mlir::success();
+    auto tableType = mlir::cast<mlir::RankedTensorType>(table.getType());
+    auto indexType = mlir::cast<mlir::RankedTensorType>(indices.getType());
+    auto resultType = gather.getType();
+    int64_t rows = tableType.getDimSize(axis);
+    int64_t local =
+        llvm::divideCeil(rows, localizer.partsOf(spmd::getSharding(table),
+                                                 tableType.getRank())[axis]);
+    ShardingAttr indexSharding = spmd::getSharding(indices);
+    ShardingAttr resultSharding = spmd::getSharding(gather.getResult());
+    mlir::OpBuilder builder(op);
+    graph::GraphBuilder b(builder, op->getLoc());
+    // Negative indices count from the end of the whole axis.
+    mlir::Value zero = b.zerosLike(indices);
+    mlir::Operation *first = zero.getDefiningOp();
+    mlir::Value wrapped = b.select(
+        b.compare(graph::ComparisonDirection::LT, indices, zero),
+        b.add(indices, b.splatLike(static_cast<double>(rows), indices)),
+        indices);
+    mlir::Value start = b.spread(
+        partStart(b, table, axis, indexType.getElementType(), localizer),
+        indexType);
+    mlir::Value shifted = b.sub(wrapped, start);
+    mlir::Value mine = graph::AndOp::create(
+        builder, op->getLoc(),
+        b.compare(graph::ComparisonDirection::GE, shifted, zero),
+        b.compare(graph::ComparisonDirection::LT, shifted,
+                  b.splatLike(static_cast<double>(local), indices)));
+    mlir::Value safe = b.select(mine, shifted, zero);
+    shardLike(valuesBetween(first, op), indices, indexSharding, localizer);
+    gather.getIndicesMutable().assign(safe);
+    builder.setInsertionPointAfter(op);
+    auto maskType =
+        mlir::RankedTensorType::get(resultType.getShape(), builder.getI1Type());
+    // The mask spreads over the result's other dimensions.
+    llvm::SmallVector<int64_t> others;
+    for (int64_t d = 0; d < resultType.getRank(); ++d)
+      if (d < axis || d >= axis + indexType.getRank())
+        others.push_back(d);
+    mlir::Value masked =
+        b.where(b.unreduce(mine, maskType, others), gather.getResult());
+    mlir::Operation *maskedOp = masked.getDefiningOp();
+    gather.getResult().replaceAllUsesExcept(masked, maskedOp);
+    // The mask and the zeros are laid out like the result without its
+    // partial axes; the masked result is the partial sum.
+    if (resultSharding) {
+      auto whole = ShardingAttr::get(op->getContext(), resultSharding.getMesh(),
+                                     resultSharding.getDims(),
+                                     resultSharding.getReplicated(), {});
+      for (mlir::Value value : valuesBetween(op->getNextNode(), maskedOp))
+        layOut(value, whole, localizer);
+      spmd::setSharding(masked, resultSharding);
+    }
+    return mlir::success();
+  }
+
   llvm::SmallVector<int64_t> paddedReads(mlir::Operation *op, unsigned i,
                                          const Localizer &) const override {
     if (i != 1)

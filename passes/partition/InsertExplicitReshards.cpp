@@ -260,10 +260,8 @@ void Inserter::reshardOperand(
   op->setOperand(i, reshard.getResult());
 }
 
-/// Ops whose local part depends on the device's offset in the layout
-/// wanted for their result (a non-splat constant split anywhere, an iota
-/// split along its dimension): computed whole on every device, then
-/// sliced.
+/// Ops whose local part no local computation gives (a non-splat constant
+/// split anywhere): computed whole on every device, then sliced.
 bool computedWhole(mlir::Operation *op) {
   auto cost = mlir::dyn_cast<graph::CostOpInterface>(op);
   if (!cost || op->getNumResults() != 1)

@@ -43,13 +43,18 @@ def GlobalToLocalPass : Pass<"spmd-global-to-local", "::mlir::func::FuncOp"> {
     splits it into. The program is then the one every device runs; the
     shardings stay as attributes and record the global layout. Op
     attributes that name sizes of split dimensions are adjusted (a slice's
-    limits on a split, untouched dimension).
+    limits on a split, untouched dimension). Ops that see global positions
+    through a split dimension add where the device's part starts
+    (`spmd.part_index` times the part's size): an `iota` counting along
+    it, and a `gather` from a table split along the gathered axis, which
+    picks the rows the device holds at the shifted index, zeros for the
+    others (negative indices wrapped first): its result is the partial sum
+    the rule says.
 
     Not yet supported, each an error naming the op, the value and the
-    dimension: dimensions the axes do not divide (padding and masking), an
-    `iota` counting along a split dimension, a non-splat constant that is
-    split, a `reverse` of a split dimension, windows (convolution, pools)
-    and `resize` over split spatial dimensions, and a `spmd.reshard` left
+    dimension: a non-splat constant that is split, a `reverse` of a split
+    dimension, windows (convolution, pools) whose parts do not line up and
+    `resize` over split spatial dimensions, and a `spmd.reshard` left
     over.
   }];
   let dependentDialects = ["::tessel::spmd::SpmdDialect"];

@@ -117,3 +117,56 @@ func.func @halos(%a: tensor<1x4x8x8xf32> {spmd.sharding = #spmd.sharding<@m, [{}
   %p = graph.max_pool %b {window_dimensions = array<i64: 1, 3>, window_strides = array<i64: 1, 1>, window_dilations = array<i64: 1, 1>, padding_low = array<i64: 0, 1>, padding_high = array<i64: 0, 1>, spmd.shardings = [#spmd.sharding<@m, [{}, {}, {}, {"y"}]>]} : (tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
   return %c, %p : tensor<1x6x8x8xf32>, tensor<1x2x8x8xf32>
 }
+
+// -----
+
+// A table split along its rows (vocabulary-parallel embedding): each
+// device shifts the indices by where its rows start (its part_index times
+// 3 rows: 10 in 4 parts is 3+3+3+1), picks the rows it holds, and zeros
+// for the others; the result is the partial sum the all_reduce completes.
+// Negative indices count from the end of the whole table first.
+spmd.mesh @m = <["x"=4]>
+// CHECK-LABEL: func.func @split_table
+func.func @split_table(%t: tensor<10x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>},
+                       %i: tensor<2x5xi64>) -> tensor<2x5x8xf32> {
+  // CHECK-DAG: %[[ZERO:.*]] = graph.constant dense<0> : tensor<2x5xi64>
+  // CHECK-DAG: %[[ROWS:.*]] = graph.constant dense<10> : tensor<2x5xi64>
+  // CHECK-DAG: %[[UP:.*]] = graph.add %arg1, %[[ROWS]]
+  // CHECK-DAG: %[[NEG:.*]] = graph.compare lt, %arg1, %[[ZERO]]
+  // CHECK: %[[WRAPPED:.*]] = graph.select %[[NEG]], %[[UP]], %arg1
+  // CHECK-NEXT: %[[PART:.*]] = spmd.part_index <@m, [{"x"}, {}]> dim = 0 : tensor<i64>
+  // CHECK-NEXT: %[[SIZE:.*]] = graph.constant dense<3> : tensor<i64>
+  // CHECK-NEXT: %[[START:.*]] = graph.mul %[[PART]], %[[SIZE]]
+  // CHECK-NEXT: %[[STARTS:.*]] = graph.broadcast_in_dim %[[START]], dims = [] : (tensor<i64>) -> tensor<2x5xi64>
+  // CHECK-NEXT: %[[SHIFTED:.*]] = graph.sub %[[WRAPPED]], %[[STARTS]]
+  // CHECK-DAG: %[[LOCAL:.*]] = graph.constant dense<3> : tensor<2x5xi64>
+  // CHECK-DAG: %[[BELOW:.*]] = graph.compare lt, %[[SHIFTED]], %[[LOCAL]]
+  // CHECK-DAG: %[[ABOVE:.*]] = graph.compare ge, %[[SHIFTED]], %[[ZERO]]
+  // CHECK: %[[MINE:.*]] = graph.and %[[ABOVE]], %[[BELOW]]
+  // CHECK-NEXT: %[[SAFE:.*]] = graph.select %[[MINE]], %[[SHIFTED]], %[[ZERO]]
+  // CHECK-NEXT: %[[G:.*]] = graph.gather %arg0[%[[SAFE]]] axis = 0 {{.*}} : (tensor<3x8xf32>, tensor<2x5xi64>) -> tensor<2x5x8xf32>
+  // CHECK-NEXT: %[[MASK:.*]] = graph.broadcast_in_dim %[[MINE]], dims = [0, 1] {{.*}} -> tensor<2x5x8xi1>
+  // CHECK-NEXT: %[[ZEROS:.*]] = graph.constant {{.*}}dense<0.000000e+00> : tensor<2x5x8xf32>
+  // CHECK-NEXT: %[[PICKED:.*]] = graph.select %[[MASK]], %[[G]], %[[ZEROS]] {spmd.shardings = [#spmd.sharding<@m, [{}, {}, {}], partial={"x": sum}>]}
+  // CHECK-NEXT: spmd.all_reduce %[[PICKED]]
+  %g = graph.gather %t[%i] axis = 0 {spmd.shardings = [#spmd.sharding<@m, [{}, {}, {}], partial={"x": sum}>]} : (tensor<10x8xf32>, tensor<2x5xi64>) -> tensor<2x5x8xf32>
+  %r = spmd.all_reduce %g {reduction_axes = ["x"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}, {}, {}]>} : tensor<2x5x8xf32>
+  return %r : tensor<2x5x8xf32>
+}
+
+// -----
+
+// An iota counting along a split dimension adds where each part starts.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @split_iota
+func.func @split_iota() -> (tensor<8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}]>}) {
+  // CHECK-NEXT: %[[I:.*]] = graph.iota dim = 0 {{.*}} : tensor<4xf32>
+  // CHECK-NEXT: %[[PART:.*]] = spmd.part_index <@m, [{"x"}]> dim = 0 : tensor<i64>
+  // CHECK-NEXT: %[[P:.*]] = graph.convert %[[PART]] : (tensor<i64>) -> tensor<f32>
+  // CHECK-NEXT: %[[SIZE:.*]] = graph.constant dense<4.000000e+00> : tensor<f32>
+  // CHECK-NEXT: %[[START:.*]] = graph.mul %[[P]], %[[SIZE]] : tensor<f32>
+  // CHECK-NEXT: %[[STARTS:.*]] = graph.broadcast_in_dim %[[START]]{{.*}} -> tensor<4xf32>
+  // CHECK-NEXT: graph.add %[[I]], %[[STARTS]] {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} : tensor<4xf32>
+  %i = graph.iota dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}]>]} : tensor<8xf32>
+  return %i : tensor<8xf32>
+}

@@ -205,16 +205,15 @@ func.func @origins(%a: tensor<4x4xf32> {graph.name = "a", spmd.origins = ["the p
 
 // -----
 
-// An iota split along its other dimensions is the same on every device and
-// computed at its local size; split along its own dimension it is computed
-// whole and sliced, as is a non-splat constant split anywhere.
+// An iota is computed at its local size whichever dimension is split
+// (along its own, --spmd-global-to-local adds where the part starts); a
+// non-splat constant split anywhere is computed whole and sliced.
 spmd.mesh @m = <["x"=4]>
 // CHECK-LABEL: func.func @computed_whole
 func.func @computed_whole() -> (tensor<8x4xi64>, tensor<8x4xi64>, tensor<8xf32>) {
   // CHECK-NEXT: graph.iota dim = 1 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]}
   %other = graph.iota dim = 1 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<8x4xi64>
-  // CHECK-NEXT: %[[ALONG:.*]] = graph.iota dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{}, {}]>]}
-  // CHECK-NEXT: spmd.reshard %[[ALONG]] <@m, [{"x"}, {}]>
+  // CHECK-NEXT: graph.iota dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]}
   %along = graph.iota dim = 0 {spmd.shardings = [#spmd.sharding<@m, [{"x"}, {}]>]} : tensor<8x4xi64>
   // CHECK-NEXT: %[[C:.*]] = graph.constant {{.*}}spmd.shardings = [#spmd.sharding<@m, [{}]>]
   // CHECK-NEXT: spmd.reshard %[[C]] <@m, [{"x"}]>

@@ -203,3 +203,21 @@ func.func @ring_permute_short(%a: tensor<4xf32>) -> tensor<4xf32> {
   %0 = spmd.ring_permute %a @m ["x"] targets = [1, 0] : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+spmd.mesh @m = <["x"=4]>
+func.func @part_index_dim() -> tensor<i64> {
+  // expected-error @+1 {{dimension 1 is out of range for a sharding of rank 1}}
+  %0 = spmd.part_index <@m, [{"x"}]> dim = 1 : tensor<i64>
+  return %0 : tensor<i64>
+}
+
+// -----
+
+spmd.mesh @m = <["x"=4]>
+func.func @part_index_bool() -> tensor<i1> {
+  // expected-error @+1 {{counts parts in a boolean}}
+  %0 = spmd.part_index <@m, [{"x"}]> dim = 0 : tensor<i1>
+  return %0 : tensor<i1>
+}

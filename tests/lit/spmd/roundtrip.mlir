@@ -70,3 +70,13 @@ func.func @ring_ops(%a: tensor<4x16xf32>) -> tensor<4x16xf32> {
   %1 = spmd.ring_permute %0 @m ["y"] targets = [0, 2, 3, 1] : tensor<4x16xf32>
   return %1 : tensor<4x16xf32>
 }
+
+// A device's part number along a dimension, sub-axes included.
+// CHECK-LABEL: func.func @part_index
+func.func @part_index() -> (tensor<i64>, tensor<i32>) {
+  // CHECK: spmd.part_index <@m, [{"x", "y"}, {}]> dim = 0 : tensor<i64>
+  %0 = spmd.part_index <@m, [{"x", "y"}, {}]> dim = 0 : tensor<i64>
+  // CHECK: spmd.part_index <@m, [{}, {"y":(2)2}]> dim = 1 : tensor<i32>
+  %1 = spmd.part_index <@m, [{}, {"y":(2)2}]> dim = 1 : tensor<i32>
+  return %0, %1 : tensor<i64>, tensor<i32>
+}

@@ -116,6 +116,10 @@ const Mesh kGpt2Meshes[] = {
     {"data_parallel_2", "x=2", false, "\"x\""},
     {"megatron_2x4", "", false, nullptr,
      "tests/models/gpt2/megatron.textproto"},
+    // The token table split by rows too (vocabulary-parallel embedding and
+    // logits).
+    {"megatron_vocab_2x2", "", false, nullptr,
+     "tests/models/gpt2/megatron_vocab.textproto"},
     {"auto_2x2", "x=2,y=2", true, nullptr},
 };
 
