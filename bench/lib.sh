@@ -122,6 +122,16 @@ data_parallel_plan() {
   if (("${2:-0}")); then echo "zero { stage: $2 axis: \"x\" }"; fi
 }
 
+# modeled_peak_mib TESSEL-COMPILE-COMMAND...: the modeled peak memory per
+# device of the plan the command compiles (its --plan, priced as --auto
+# prices it), in MiB plus 0.1 (the figure is printed rounded to 0.1): a
+# --memory-budget that plan fits.
+modeled_peak_mib() {
+  "$@" --auto --auto-seconds 1 --emit=plan 2>&1 >/dev/null \
+    | sed -n 's/^ *peak memory per device: \([0-9.]*\) MiB.*/\1/p' \
+    | awk '{ printf "%.1f", $1 + 0.1 }'
+}
+
 # ring_bytes < --explain-collectives output: bytes sent per device, each
 # collective priced as a ring: all-reduce 2(t-1)/t * S, all-gather,
 # reduce-scatter and all-to-all (t-1)/t * S, collective permute and halo

@@ -19,15 +19,25 @@
 # Plans: the hand Megatron plan over y (batch whole) on 2 and 4 devices,
 # and data x Megatron on 2x2; and --auto on the same mesh, the batch
 # fixed whole, under the memory the hand plan needs (the budget that makes
-# it shard the weights), to see whether it finds the bound itself. Models:
+# it shard the weights), to see whether it finds the bound itself: with
+# this machine's profile (row "auto") and with the H100 profile ("auto-h100",
+# NVLink: the regime the bound is about, collectives priced by their ring
+# bytes), each under the hand plan's modeled memory with that profile. Models:
 # the GPT-2 test model (2 layers, width 64, 2x16 tokens) and the benchmark
-# model (4 layers, width 512, 4x128 tokens).
+# model (4 layers, width 512, 4x128 tokens). Column "host ms": each
+# inference plan's time per run on this machine's host devices (tessel-run,
+# 10 runs), what the host profile's plan is chosen for.
 #
-#   bench/megatron_bytes.sh [--auto-seconds 10]
+# 30 s of search by default: under a binding budget the search runs again
+# when the reshards' own memory takes its plan over (a quarter of the time
+# each), and at 10 s that second search ended short of the optimum on 4
+# devices.
+#
+#   bench/megatron_bytes.sh [--auto-seconds 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-auto_seconds=10
+auto_seconds=30
 while (($#)); do
   case "$1" in
     --auto-seconds) auto_seconds="$2"; shift 2 ;;
@@ -35,8 +45,9 @@ while (($#)); do
   esac
 done
 source bench/lib.sh
-bin="$(opt_bazel_bin //tools:tessel-compile)/tools"
+bin="$(opt_bazel_bin //tools:tessel-compile //tools:tessel-run)/tools"
 out="$bench_root/megatron_bytes"
+profiles=compiler/cost/profiles
 mkdir -p "$out"
 
 plan() { # layers mesh-axes tensor-axis batch-axis|"" weights|none
@@ -51,11 +62,26 @@ plan() { # layers mesh-axes tensor-axis batch-axis|"" weights|none
   megatron_weights "$layers" "$axis"
 }
 
-printf '%-10s %-8s %-15s %12s %12s %6s  %s\n' model mesh plan \
-  "B/device" "bound" ratio "collectives per step"
-run() { # name model shape layers hidden tokens mesh-axes t dp
+# timed EXECUTABLE IDS: its time per run on this machine's host devices
+# (tessel-run, 10 runs after a first), in ms.
+timed() {
+  "$bin/tessel-run" "$1" --inputs "ids=$2" --iterations 10 \
+    | sed -n 's/^time per run: \([0-9.]*\) ms.*/\1/p'
+}
+
+# row MODEL MESH PLAN BYTES BOUND MS|- COMPILE-OUTPUT [NOTE]
+row() {
+  local ms="$6"
+  [[ "$ms" == - ]] || ms=$(printf '%.3f' "$ms")
+  printf '%-10s %-8s %-15s %12d %12d %6.2f %8s  %s\n' "$1" "$2" "$3" "$4" \
+    "$5" "$(echo "$4 / $5" | bc -l)" "$ms" "$(counts <<<"$7")${8:-}"
+}
+
+printf '%-10s %-8s %-15s %12s %12s %6s %8s  %s\n' model mesh plan \
+  "B/device" "bound" ratio "host ms" "collectives per step"
+run() { # name model shape layers hidden tokens mesh-axes t dp ids
   local name="$1" model="$2" shape="$3" layers="$4" hidden="$5" tokens="$6"
-  local axes="$7" t="$8" dp="$9" mesh
+  local axes="$7" t="$8" dp="$9" ids="${10}" mesh
   mesh=$(echo "$axes" | sed 's/axes { name: "\([a-z]\)" size: \([0-9]\) }/\1=\2,/g; s/ //g; s/,$//')
   local batch=""
   ((dp > 1)) && batch=x
@@ -66,40 +92,47 @@ run() { # name model shape layers hidden tokens mesh-axes t dp
     --plan "$out/$name-$mesh-megatron.textproto" --explain-collectives \
     -o "$out/$name-$mesh-megatron.tessel" 2>&1)
   bytes=$(ring_bytes <<<"$text")
-  printf '%-10s %-8s %-15s %12d %12d %6.2f  %s\n' "$name" "$mesh" megatron \
-    "$bytes" "$bound" "$(echo "$bytes / $bound" | bc -l)" "$(counts <<<"$text")"
-  # The hand plan's modeled memory, as --auto prices it, is the budget.
-  memory=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
-    --plan "$out/$name-$mesh-megatron.textproto" --auto --auto-seconds 1 \
-    --emit=plan 2>&1 >/dev/null \
-    | sed -n 's/^ *peak memory per device: \([0-9.]*\) MiB.*/\1/p')
+  row "$name" "$mesh" megatron "$bytes" "$bound" \
+    "$(timed "$out/$name-$mesh-megatron.tessel" "$ids")" "$text"
   if ((dp == 1)); then
     text=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
       "${gpt2_train_flags[@]}" --plan "$out/$name-$mesh-megatron.textproto" \
       --explain-collectives -o "$out/$name-$mesh-train.tessel" 2>&1)
     bytes=$(ring_bytes <<<"$text")
-    printf '%-10s %-8s %-15s %12d %12d %6.2f  %s\n' "$name" "$mesh" \
-      megatron-train "$bytes" "$((2 * bound))" \
-      "$(echo "$bytes / (2 * $bound)" | bc -l)" "$(counts <<<"$text")"
+    row "$name" "$mesh" megatron-train "$bytes" "$((2 * bound))" - "$text"
   fi
   plan "$layers" "$axes" y "$batch" none > "$out/$name-$mesh-auto.textproto"
-  text=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
-    --plan "$out/$name-$mesh-auto.textproto" --auto \
-    --auto-seconds "$auto_seconds" --memory-budget "${memory}MiB" \
-    --explain-collectives -o "$out/$name-$mesh-auto.tessel" 2>&1)
-  bytes=$(ring_bytes <<<"$text")
-  printf '%-10s %-8s %-15s %12d %12d %6.2f  %s\n' "$name" "$mesh" \
-    "auto" "$bytes" "$bound" "$(echo "$bytes / $bound" | bc -l)" \
-    "$(counts <<<"$text")(budget ${memory} MiB)"
+  local profile label
+  for profile in host h100_sxm; do
+    label=auto
+    [[ "$profile" == host ]] || label="auto-${profile%%_*}"
+    # The hand plan's modeled memory under this profile is the budget.
+    memory=$(modeled_peak_mib "$bin/tessel-compile" "$model" \
+      --input-shape "ids=$shape" --device-profile "$profiles/$profile.textproto" \
+      --plan "$out/$name-$mesh-megatron.textproto")
+    text=$("$bin/tessel-compile" "$model" --input-shape "ids=$shape" \
+      --plan "$out/$name-$mesh-auto.textproto" --auto \
+      --auto-seconds "$auto_seconds" --memory-budget "${memory}MiB" \
+      --device-profile "$profiles/$profile.textproto" \
+      --explain-collectives -o "$out/$name-$mesh-$label.tessel" 2>&1) \
+      || { echo "$text" >&2; return 1; }
+    bytes=$(ring_bytes <<<"$text")
+    row "$name" "$mesh" "$label" "$bytes" "$bound" \
+      "$(timed "$out/$name-$mesh-$label.tessel" "$ids")" "$text" \
+      "(budget ${memory} MiB)"
+  done
 }
 
 test_model=tests/models/gpt2/model.onnx
 [[ -f "$test_model" ]] || ./setup.sh --models >&2
 layers=4 width=512 vocab=4096
 bench_model="$(gpt2_bench_model "$layers" "$width" "$vocab")"
+gpt2_bench_ids "$out" "$vocab" 4x128
 for spec in 'axes { name: "y" size: 2 }|2|1' 'axes { name: "y" size: 4 }|4|1' \
             'axes { name: "x" size: 2 } axes { name: "y" size: 2 }|2|2'; do
   IFS='|' read -r axes t dp <<<"$spec"
-  run test "$test_model" 2x16 2 64 32 "$axes" "$t" "$dp"
-  run bench "$bench_model" 4x128 "$layers" "$width" 512 "$axes" "$t" "$dp"
+  run test "$test_model" 2x16 2 64 32 "$axes" "$t" "$dp" \
+    tests/models/gpt2/ids.npy
+  run bench "$bench_model" 4x128 "$layers" "$width" 512 "$axes" "$t" "$dp" \
+    "$out/ids.npy"
 done

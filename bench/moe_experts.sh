@@ -109,13 +109,11 @@ measure() {
 }
 
 # modeled_memory PLAN-FILE [FLAGS...]: the plan's modeled peak per device
-# in MiB, plus 0.1 MiB (the figure is printed rounded to 0.1).
+# in MiB, as a budget it fits.
 modeled_memory() {
   local planfile="$1"; shift
-  "$bin/tessel-compile" "$model" --input-shape "$shape" --plan "$planfile" "$@" \
-    --auto --auto-seconds 1 --emit=plan 2>&1 >/dev/null \
-    | sed -n 's/^ *peak memory per device: \([0-9.]*\) MiB.*/\1/p' \
-    | awk '{ printf "%.1f", $1 + 0.1 }'
+  modeled_peak_mib "$bin/tessel-compile" "$model" --input-shape "$shape" \
+    --plan "$planfile" "$@"
 }
 
 for n in 2 4; do
