@@ -72,6 +72,12 @@ mlir::Value GraphBuilder::where(mlir::Value pred, mlir::Value g) {
   return select(pred, g, zerosLike(g));
 }
 
+mlir::Value GraphBuilder::wrapIndices(mlir::Value indices, int64_t size) {
+  return select(compare(ComparisonDirection::LT, indices, zerosLike(indices)),
+                add(indices, splatLike(static_cast<double>(size), indices)),
+                indices);
+}
+
 mlir::Value GraphBuilder::reshape(mlir::Value x, mlir::RankedTensorType type) {
   if (typeOf(x) == type)
     return x;

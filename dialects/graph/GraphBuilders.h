@@ -37,6 +37,9 @@ struct GraphBuilder {
   mlir::Value select(mlir::Value pred, mlir::Value x, mlir::Value y);
   /// `g` where `pred`, zero elsewhere.
   mlir::Value where(mlir::Value pred, mlir::Value g);
+  /// Indices into an axis of `size`, the negative ones (counting from the
+  /// end, as ONNX's Gather takes them) made positive.
+  mlir::Value wrapIndices(mlir::Value indices, int64_t size);
   /// `x` as `type` (itself if it has that type).
   mlir::Value reshape(mlir::Value x, mlir::RankedTensorType type);
   /// `x` permuted (itself for the identity).

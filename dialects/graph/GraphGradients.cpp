@@ -482,9 +482,7 @@ LogicalResult GatherOp::buildGradients(OpBuilder &builder,
                    indexType = typeOf(indices);
   int64_t axis = getAxis(), size = operandType.getDimSize(axis);
   int64_t indexRank = indexType.getRank(), rank = operandType.getRank();
-  Value wrapped = r.select(
-      r.compare(ComparisonDirection::LT, indices, r.zerosLike(indices)),
-      r.add(indices, r.splatLike(static_cast<double>(size), indices)), indices);
+  Value wrapped = r.wrapIndices(indices, size);
   llvm::SmallVector<int64_t> oneHotShape(indexType.getShape());
   oneHotShape.push_back(size);
   auto hotIndexType =

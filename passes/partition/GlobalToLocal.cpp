@@ -58,12 +58,19 @@ public:
     auto type = mlir::dyn_cast<mlir::RankedTensorType>(value.getType());
     if (!type)
       return value.getType();
-    llvm::SmallVector<int64_t> parts =
-        partsOf(spmd::getSharding(value), type.getRank());
     llvm::SmallVector<int64_t> shape(type.getShape());
     for (int64_t d = 0; d < type.getRank(); ++d)
-      shape[d] = llvm::divideCeil(shape[d], parts[d]);
+      shape[d] = partSize(value, d);
     return type.clone(shape);
+  }
+
+  /// The size of dimension `dim` of `value` on one device (rounded up
+  /// where it is split unevenly: the last parts are padded).
+  int64_t partSize(mlir::Value value, int64_t dim) const {
+    auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
+    return llvm::divideCeil(
+        type.getDimSize(dim),
+        partsOf(spmd::getSharding(value), type.getRank())[dim]);
   }
 
   /// Whether any of `dims` of `value` is split unevenly (padded).
@@ -173,14 +180,11 @@ public:
 /// `b`'s insertion point; unsharded (every device has its own).
 mlir::Value partStart(graph::GraphBuilder &b, mlir::Value value, int64_t dim,
                       mlir::Type element, const Localizer &localizer) {
-  ShardingAttr sharding = spmd::getSharding(value);
-  auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
-  int64_t size = llvm::divideCeil(
-      type.getDimSize(dim), localizer.partsOf(sharding, type.getRank())[dim]);
+  int64_t size = localizer.partSize(value, dim);
   auto scalar = mlir::RankedTensorType::get({}, element);
-  mlir::Value part =
-      spmd::PartIndexOp::create(b.b, b.loc, scalar.clone(b.b.getI64Type()),
-                                sharding, b.b.getI64IntegerAttr(dim));
+  mlir::Value part = spmd::PartIndexOp::create(
+      b.b, b.loc, scalar.clone(b.b.getI64Type()), spmd::getSharding(value),
+      b.b.getI64IntegerAttr(dim));
   if (!element.isInteger(64))
     part = graph::ConvertOp::create(b.b, b.loc, scalar, part);
   return b.mul(part, b.splat(static_cast<double>(size), scalar));
@@ -327,20 +331,17 @@ public:
     auto indexType = mlir::cast<mlir::RankedTensorType>(indices.getType());
     auto resultType = gather.getType();
     int64_t rows = tableType.getDimSize(axis);
-    int64_t local =
-        llvm::divideCeil(rows, localizer.partsOf(spmd::getSharding(table),
-                                                 tableType.getRank())[axis]);
+    int64_t local = localizer.partSize(table, axis);
     ShardingAttr indexSharding = spmd::getSharding(indices);
     ShardingAttr resultSharding = spmd::getSharding(gather.getResult());
     mlir::OpBuilder builder(op);
     graph::GraphBuilder b(builder, op->getLoc());
+    mlir::Operation *previous = op->getPrevNode();
     // Negative indices count from the end of the whole axis.
+    mlir::Value wrapped = b.wrapIndices(indices, rows);
+    mlir::Operation *first =
+        previous ? previous->getNextNode() : &op->getBlock()->front();
     mlir::Value zero = b.zerosLike(indices);
-    mlir::Operation *first = zero.getDefiningOp();
-    mlir::Value wrapped = b.select(
-        b.compare(graph::ComparisonDirection::LT, indices, zero),
-        b.add(indices, b.splatLike(static_cast<double>(rows), indices)),
-        indices);
     mlir::Value start = b.spread(
         partStart(b, table, axis, indexType.getElementType(), localizer),
         indexType);

@@ -129,11 +129,12 @@ spmd.mesh @m = <["x"=4]>
 // CHECK-LABEL: func.func @split_table
 func.func @split_table(%t: tensor<10x8xf32> {spmd.sharding = #spmd.sharding<@m, [{"x"}, {}]>},
                        %i: tensor<2x5xi64>) -> tensor<2x5x8xf32> {
-  // CHECK-DAG: %[[ZERO:.*]] = graph.constant dense<0> : tensor<2x5xi64>
+  // CHECK-DAG: %[[NONE:.*]] = graph.constant dense<0> : tensor<2x5xi64>
   // CHECK-DAG: %[[ROWS:.*]] = graph.constant dense<10> : tensor<2x5xi64>
   // CHECK-DAG: %[[UP:.*]] = graph.add %arg1, %[[ROWS]]
-  // CHECK-DAG: %[[NEG:.*]] = graph.compare lt, %arg1, %[[ZERO]]
+  // CHECK-DAG: %[[NEG:.*]] = graph.compare lt, %arg1, %[[NONE]]
   // CHECK: %[[WRAPPED:.*]] = graph.select %[[NEG]], %[[UP]], %arg1
+  // CHECK-NEXT: %[[ZERO:.*]] = graph.constant dense<0> : tensor<2x5xi64>
   // CHECK-NEXT: %[[PART:.*]] = spmd.part_index <@m, [{"x"}, {}]> dim = 0 : tensor<i64>
   // CHECK-NEXT: %[[SIZE:.*]] = graph.constant dense<3> : tensor<i64>
   // CHECK-NEXT: %[[START:.*]] = graph.mul %[[PART]], %[[SIZE]]
