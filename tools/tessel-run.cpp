@@ -116,9 +116,12 @@ ABSL_FLAG(std::string, runtime_memory_profile, "",
           "With --steps: write the device profile --device-profile names to "
           "this file with runtime_bytes, what the runtime itself took per "
           "device here (the largest peak resident growth beyond the "
-          "executable's buffers among the devices) and, under mpirun, "
-          "collective_workspace, what each collective kind takes beyond its "
-          "operand and result (measured on 8 MiB per rank); a small program "
+          "executable's buffers among the devices; under mpirun, with the "
+          "shared memory the collectives' transport makes resident once "
+          "collectives of every kind and layout have run) and, under "
+          "mpirun, collective_workspace, what each collective kind takes "
+          "beyond its operand and result (measured on 8 MiB per rank); a "
+          "small program "
           "on the backend and device count a model will run on measures "
           "them, and tessel-compile --device-profile FILE counts them in "
           "the modeled peak and the memory budget");
@@ -351,16 +354,21 @@ bool differs(const tessel::HostTensor &got, const tessel::HostTensor &want,
   return bad > 0;
 }
 
-/// This process's resident memory (VmRSS) or its high-water mark since
-/// the last resetPeakResident() (VmHWM), in bytes; -1 if unknown.
-int64_t residentBytes(bool peak) {
+/// A size in kB that /proc/self/status gives (`field`, with its colon),
+/// in bytes; -1 if unknown.
+int64_t statusBytes(const char *field) {
   std::ifstream status("/proc/self/status");
   std::string line;
-  const char *field = peak ? "VmHWM:" : "VmRSS:";
   while (std::getline(status, line))
     if (absl::StartsWith(line, field))
       return std::atoll(line.c_str() + std::strlen(field)) * 1024;
   return -1;
+}
+
+/// This process's resident memory (VmRSS) or its high-water mark since
+/// the last resetPeakResident() (VmHWM), in bytes; -1 if unknown.
+int64_t residentBytes(bool peak) {
+  return statusBytes(peak ? "VmHWM:" : "VmRSS:");
 }
 
 /// Restarts VmHWM from the current resident size (Linux's clear_refs).
@@ -371,6 +379,58 @@ bool resetPeakResident() {
   return static_cast<bool>(clear);
 }
 
+/// What the MPI collectives take per rank beyond their operands.
+struct CollectiveMemory {
+  /// Per kind, a multiple of the operand's bytes per rank.
+  std::map<std::string, double> workspace;
+  /// Held for the rest of the run once the collectives' traffic has
+  /// reached every transport buffer it can (the largest rank's bytes).
+  int64_t transportBytes = 0;
+  /// Whether the figures were measured (under MPI).
+  bool measured = false;
+};
+
+/// The shared memory the communication library makes resident on this
+/// rank once collectives of every kind, size and layout a program makes
+/// have run: Open MPI's shared-memory transport touches its segments
+/// (each rank's, which every peer maps too) as its non-blocking
+/// collectives of strided pieces (a parameter gathered along its second
+/// dimension) fill them, up to 0.8 MiB of each on 8 ranks, and they stay
+/// resident: 6.4 MiB of the GPT-2 bench model's ZeRO-3 step over 8 ranks
+/// that a small model's data parallel steps (blocking all-reduces) never
+/// reach. Each collective through `group`, as a step runs it (blocking or
+/// not by size), twice. (The heap the collectives take is their
+/// workspace, measured apart.)
+absl::StatusOr<int64_t> warmTransport(tessel::MpiGroup &group, int ranks) {
+  using tessel::CollectiveBuffer;
+  int64_t grown = 0;
+  for (int64_t rows : {64, 512, 2048})
+    for (int64_t columns : {16, 64, 256}) {
+      std::vector<float> whole(rows * columns * ranks, 1.0f),
+          gathered(whole.size(), 1.0f), part(rows * columns, 1.0f);
+      int64_t before = statusBytes("RssShmem:");
+      for (int round = 0; round < 2; ++round)
+        for (int64_t dim : {0, 1}) {
+          tessel::kernels::Shape wholeDims = {rows, columns};
+          wholeDims[dim] *= ranks;
+          CollectiveBuffer wholeIn{tessel::proto::F32, wholeDims, whole.data()};
+          CollectiveBuffer wholeOut{tessel::proto::F32, wholeDims,
+                                    gathered.data()};
+          CollectiveBuffer piece{
+              tessel::proto::F32, {rows, columns}, part.data()};
+          for (absl::Status status :
+               {group.allGather(dim, piece, wholeOut),
+                group.reduceScatter(tessel::Reduction::Sum, dim, wholeIn,
+                                    piece),
+                group.allReduce(tessel::Reduction::Sum, wholeIn, wholeOut)})
+            if (!status.ok())
+              return status;
+        }
+      grown += std::max<int64_t>(0, statusBytes("RssShmem:") - before);
+    }
+  return grown;
+}
+
 /// Under MPI, on every rank: what each collective kind takes beyond its
 /// operand and result while it runs, as a multiple of its operand's bytes
 /// per rank, the largest over the ranks. Each kind runs on 8 MiB per rank
@@ -378,9 +438,9 @@ bool resetPeakResident() {
 /// take), its operand and result allocated and written first; the freed
 /// heap goes back to the system before each (malloc_trim), so that what
 /// the collective allocates shows as resident growth. Twice per kind, the
-/// second counted (the first also sets up what Open MPI keeps).
-absl::StatusOr<std::map<std::string, double>>
-measureCollectiveWorkspace(int ranks) {
+/// second counted (the first also sets up what Open MPI keeps). Before
+/// them, the transport's own buffers (warmTransport).
+absl::StatusOr<CollectiveMemory> measureCollectiveMemory(int ranks) {
   using tessel::CollectiveBuffer;
   std::vector<int> members(ranks);
   std::iota(members.begin(), members.end(), 0);
@@ -389,6 +449,9 @@ measureCollectiveWorkspace(int ranks) {
   if (!created.ok())
     return created.status();
   tessel::MpiGroup &group = **created;
+  absl::StatusOr<int64_t> transport = warmTransport(group, ranks);
+  if (!transport.ok())
+    return transport.status();
   // 8 MiB of f32 per rank, a multiple of the rank count.
   int64_t elements = (int64_t{2} << 20) / ranks * ranks;
   auto buffer = [](std::vector<float> &storage, tessel::kernels::Shape dims) {
@@ -451,6 +514,7 @@ measureCollectiveWorkspace(int ranks) {
     multiples.push_back(std::max<int64_t>(0, grown) /
                         static_cast<double>(inStorage.size() * sizeof(float)));
   }
+  multiples.push_back(static_cast<double>(*transport));
   std::vector<double> largest(multiples.size());
   {
     tessel::Watchdog::Wait waiting("outputs", "outputs (collective workspace)",
@@ -459,23 +523,27 @@ measureCollectiveWorkspace(int ranks) {
                   static_cast<int>(multiples.size()), MPI_DOUBLE, MPI_MAX,
                   MPI_COMM_WORLD);
   }
-  std::map<std::string, double> workspace;
+  CollectiveMemory memory;
   for (size_t k = 0; k < probes.size(); ++k)
     // Below a hundredth, what moved the resident size was not the
     // collective's own allocation.
     if (largest[k] >= 0.01)
-      workspace[tessel::cost::collectiveName(probes[k].kind)] =
+      memory.workspace[tessel::cost::collectiveName(probes[k].kind)] =
           std::round(largest[k] * 100) / 100;
-  return workspace;
+  memory.transportBytes = static_cast<int64_t>(largest.back());
+  memory.measured = true;
+  return memory;
 }
 
 /// Writes --device-profile's profile to `path` with `runtimeBytes` as its
 /// runtime_bytes and `workspace` as its collective_workspace, measured
 /// here on `devices` devices.
-absl::Status
-writeRuntimeMemoryProfile(const std::string &path, int64_t runtimeBytes,
-                          const std::map<std::string, double> &workspace,
-                          int devices) {
+absl::Status writeRuntimeMemoryProfile(const std::string &path,
+                                       int64_t stepsBytes,
+                                       const CollectiveMemory &collectives,
+                                       int devices) {
+  const std::map<std::string, double> &workspace = collectives.workspace;
+  int64_t runtimeBytes = stepsBytes + collectives.transportBytes;
   absl::StatusOr<tessel::cost::CostModel> base =
       tessel::cost::CostModel::named(absl::GetFlag(FLAGS_device_profile));
   if (!base.ok())
@@ -496,6 +564,10 @@ writeRuntimeMemoryProfile(const std::string &path, int64_t runtimeBytes,
     return status;
   std::cout << "runtime memory per device: " << runtimeBytes / 1048576.0
             << " MiB";
+  if (collectives.measured)
+    std::cout << " (" << stepsBytes / 1048576.0 << " in the steps, "
+              << collectives.transportBytes / 1048576.0
+              << " the collectives' transport buffers)";
   for (const auto &[kind, multiple] : workspace)
     std::cout << "; " << kind << " workspace " << multiple << "x its operand";
   std::cout << ", written to " << path << "\n";
@@ -674,17 +746,16 @@ int runSteps(tessel::LoadedExecutable &loaded,
     grownPerRank.push_back(perRank[r]);
     runtimePerRank.push_back(perRank[r + 1]);
   }
-  // Under MPI the collectives' workspace too, on every rank at once.
-  std::map<std::string, double> workspace;
+  // Under MPI the collectives' memory too, on every rank at once.
+  CollectiveMemory collectives;
   if (inMpiJob && measured &&
       !absl::GetFlag(FLAGS_runtime_memory_profile).empty()) {
-    absl::StatusOr<std::map<std::string, double>> probed =
-        measureCollectiveWorkspace(devices);
+    absl::StatusOr<CollectiveMemory> probed = measureCollectiveMemory(devices);
     if (!probed.ok())
       return fail(absl::StrCat("--runtime-memory-profile: measuring the "
-                               "collectives' workspace: ",
+                               "collectives' memory: ",
                                probed.status().message()));
-    workspace = std::move(*probed);
+    collectives = std::move(*probed);
   }
   if (std::string path = absl::GetFlag(FLAGS_save_params); !path.empty())
     if (absl::Status status = tessel::saveParameters(loaded, parameters, path);
@@ -752,7 +823,7 @@ int runSteps(tessel::LoadedExecutable &loaded,
               path,
               std::max<int64_t>(0, *std::max_element(runtimePerRank.begin(),
                                                      runtimePerRank.end())),
-              workspace, devices);
+              collectives, devices);
           !status.ok())
         return fail(status);
     }
