@@ -446,36 +446,58 @@ void describePeak(const std::vector<StrategyNode> &nodes,
 /// elementwise value read only by elementwise ops join their readers' fusion
 /// (FuseElementwise: a producer joins when the group reads all of it;
 /// constants and broadcasts join every group that reads them).
+/// Whether `op` reads its operand's bytes where they are, as a view: a
+/// reshape, or a transpose folded into the products that read it.
+bool isView(mlir::Operation *op) {
+  if (mlir::isa<graph::ReshapeOp>(op))
+    return true;
+  auto transpose = mlir::dyn_cast<graph::TransposeOp>(op);
+  return transpose && graph::foldsIntoItsReaders(transpose);
+}
+
+/// Calls `read` with every op that reads `value`'s bytes: its users, and
+/// through the views among them (isView), their users in turn.
+void forEachReader(mlir::Value value,
+                   llvm::function_ref<void(mlir::Operation *)> read) {
+  for (mlir::Operation *user : value.getUsers()) {
+    read(user);
+    if (isView(user))
+      forEachReader(user->getResult(0), read);
+  }
+}
+
 bool holdsMemory(mlir::Value value) {
   mlir::Operation *op = value.getDefiningOp();
   if (!op)
     return true;
-  if (mlir::isa<graph::ReshapeOp>(op))
+  if (isView(op))
     return false;
-  if (auto transpose = mlir::dyn_cast<graph::TransposeOp>(op))
-    return !graph::foldsIntoItsReaders(transpose);
   if (!graph::isFusible(op) || value.use_empty())
     return true;
   bool cheap = mlir::isa<graph::BroadcastInDimOp, graph::ConstantOp>(op);
+  // Computed inside its readers unless one of them (through views: a
+  // slice of the fused q/k/v reshaped into heads and read transposed by
+  // the attention's products) is no fusion, or there are several.
   llvm::SmallPtrSet<mlir::Operation *, 2> readers;
-  for (mlir::Operation *user : value.getUsers()) {
-    if (!graph::isFusible(user) || user->getBlock() != op->getBlock())
-      return true;
+  bool materialized = false;
+  forEachReader(value, [&](mlir::Operation *user) {
+    if (isView(user))
+      return;
+    materialized = materialized || !graph::isFusible(user) ||
+                   user->getBlock() != op->getBlock();
     readers.insert(user);
-  }
-  return !cheap && readers.size() > 1;
+  });
+  return materialized || (!cheap && readers.size() > 1);
 }
 
-/// The position of the last op that reads `value` or a reshape of it.
+/// The position of the last op that reads `value` or a view of it.
 int64_t lastRead(mlir::Value value,
                  const std::map<mlir::Operation *, int64_t> &position) {
   int64_t last = 0;
-  for (mlir::Operation *user : value.getUsers()) {
+  forEachReader(value, [&](mlir::Operation *user) {
     auto at = position.find(user);
     last = std::max(last, at == position.end() ? 0 : at->second);
-    if (mlir::isa<graph::ReshapeOp>(user))
-      last = std::max(last, lastRead(user->getResult(0), position));
-  }
+  });
   return last;
 }
 
@@ -651,7 +673,14 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       edge.u = producer->second;
       edge.v = static_cast<int32_t>(c);
       // A reshard makes the operand anew in the layout the op reads, held
-      // while the op runs.
+      // while the op runs. Its collective reads the operand from memory:
+      // one its producer would not have held (a transpose folded into the
+      // product reading it, a fusion computed inside its readers) is made
+      // for it and held as long (ZeRO's transposed embedding, gathered
+      // for the tied output projection: 2 MiB of the bench model's step).
+      mlir::Operation *made = operand.getDefiningOp();
+      bool materialized =
+          made && !mlir::isa<graph::ReshapeOp>(made) && !holdsMemory(operand);
       EdgeMemory &held = edgeMemory.emplace_back();
       held.at = position[node.op];
       held.until = held.at + 1;
@@ -668,7 +697,10 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
           held.bytes.push_back(
               from.result[a] == node.operands[b][i]
                   ? 0
-                  : costs.localBytes(tensorOf(operand), node.operands[b][i]));
+                  : costs.localBytes(tensorOf(operand), node.operands[b][i]) +
+                        (materialized ? costs.localBytes(tensorOf(operand),
+                                                         from.result[a])
+                                      : 0));
         }
       problem.edges.push_back(std::move(edge));
     }

@@ -4,11 +4,11 @@
 // tensor, its bytes per device over its life. Priced as given
 // (ShardingOptions::price), a training step's plan must model what its
 // executable holds per device (runtime/Executable.h deviceBytes:
-// parameters, state, inputs, the arena, load-time results) within 10%
-// over and 15% under, for data parallel and each ZeRO stage, on even and
+// parameters, state, inputs, the arena, load-time results) within 5%
+// over and 6% under, for data parallel and each ZeRO stage, on even and
 // uneven meshes (the test models' many small tensors make what the model
 // does not see, 64-byte alignment and the arena's holes, weigh more than
-// on the bench model, where it is within 7%). What the runtime holds
+// on the bench model, where it is within 1%). What the runtime holds
 // beyond the executable is bench/train_memory.sh's to measure.
 //
 //===----------------------------------------------------------------------===//
@@ -64,8 +64,9 @@ const Layout kLayouts[] = {
 class MemoryModel : public ::testing::TestWithParam<std::tuple<Step, Layout>> {
 };
 
-TEST_P(MemoryModel, PricedPeakIsTheExecutables) {
-  const auto &[step, layout] = GetParam();
+/// The modeled peak of `step` priced on `layout`, over the largest
+/// device's bytes in its executable.
+double modeledOverExecutable(const Step &step, const Layout &layout) {
   CompileOptions options;
   options.inputShapes[step.input] = step.shape;
   proto::Plan plan;
@@ -88,24 +89,48 @@ TEST_P(MemoryModel, PricedPeakIsTheExecutables) {
       Model::load(ModelSource::file(std::string("tests/models/") + step.model +
                                     "/model.onnx"),
                   options);
-  ASSERT_TRUE(model.ok()) << model.status();
-  ASSERT_TRUE((*model)->train(step.loss, step.optimizer, step.frozen).ok());
-  ASSERT_TRUE((*model)->shard(options.sharding).ok());
+  EXPECT_TRUE(model.ok()) << model.status();
+  if (!model.ok())
+    return 0;
+  EXPECT_TRUE((*model)->train(step.loss, step.optimizer, step.frozen).ok());
+  EXPECT_TRUE((*model)->shard(options.sharding).ok());
   absl::StatusOr<Compiled> compiled = (*model)->compile();
-  ASSERT_TRUE(compiled.ok()) << compiled.status();
-  const std::optional<autoshard::AutoShardReport> &report =
-      compiled->autoShardReport();
-  ASSERT_TRUE(report.has_value());
-  EXPECT_TRUE(report->priced);
+  EXPECT_TRUE(compiled.ok()) << compiled.status();
+  if (!compiled.ok() || !compiled->autoShardReport())
+    return 0;
+  const autoshard::AutoShardReport &report = *compiled->autoShardReport();
+  EXPECT_TRUE(report.priced);
   int64_t held = 0;
   for (int d = 0; d < compiled->executable().programs_size(); ++d)
     held = std::max(held, deviceBytes(compiled->executable(), d));
-  double ratio = static_cast<double>(report->peakBytes) / held;
+  double ratio = static_cast<double>(report.peakBytes) / held;
   std::cout << step.name << " " << layout.name << ": modeled "
-            << report->peakBytes << " bytes, executable " << held
+            << report.peakBytes << " bytes, executable " << held
             << ", modeled/executable " << ratio << "\n";
-  EXPECT_GT(ratio, 0.85);
-  EXPECT_LT(ratio, 1.1);
+  return ratio;
+}
+
+TEST_P(MemoryModel, PricedPeakIsTheExecutables) {
+  const auto &[step, layout] = GetParam();
+  double ratio = modeledOverExecutable(step, layout);
+  EXPECT_GT(ratio, 0.94);
+  EXPECT_LT(ratio, 1.05);
+}
+
+// GPT-2's ZeRO-3 step holds, at its peak, what no op of the graph holds by
+// itself: the fused q/k/v's slices, viewed as heads and read transposed by
+// the attention's products (kept for the backward pass), and the tied
+// embedding's part transposed for the output projection, materialized for
+// the all-gather that reads it. The model counts both (within 2%; 3-4%
+// under when it did not).
+TEST(MemoryModel, CountsWhatViewsAndReshardsMaterialize) {
+  const Step &gpt2 = kSteps[2];
+  for (const Layout &layout :
+       {Layout{"zero3_4", 4, 3}, Layout{"zero3_3_uneven", 3, 3}}) {
+    double ratio = modeledOverExecutable(gpt2, layout);
+    EXPECT_GT(ratio, 0.98) << layout.name;
+    EXPECT_LT(ratio, 1.02) << layout.name;
+  }
 }
 
 std::string
