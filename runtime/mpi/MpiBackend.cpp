@@ -85,12 +85,14 @@ absl::Status MpiExecutable::prepare(const ParameterSource &source,
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Of the other ranks' programs this rank needs their buffers only (rank
   // 0 places their parts of the inputs and outputs): their instructions,
-  // most of an executable's size, would be held for nothing.
+  // most of an executable's size, would be held for nothing, and so would
+  // the single-device program (the caller's, for a check).
   // (Swapped out: clearing would keep the messages for reuse.)
   for (int r = 0; r < world; ++r)
     if (r != rank)
       google::protobuf::RepeatedPtrField<proto::Instruction>().Swap(
           program.mutable_programs(r)->mutable_instructions());
+  program.clear_reference();
   if (absl::Status status = device.prepare(program, rank, parameters, cores);
       !status.ok())
     return status;
