@@ -297,6 +297,17 @@ void HostDevice::absorbEpilogues(const std::vector<bool> &layouts,
             producer.operands().begin(), producer.operands().end(),
             [&](int64_t id) { return arenaOverlap(program, id, result); }))
       continue;
+    // Nor those of the fusion's other operands, which the product's
+    // post-ops read while it writes: the embedding's gradient (a product
+    // with its left operand transposed, oneDNN's GEMM-based matmul)
+    // written over the output projection's, the sum's other term, came
+    // out wrong for GPT-2's tied weight, in rows of up to twice the step.
+    if (std::any_of(fusion.operands().begin(), fusion.operands().end(),
+                    [&](int64_t id) {
+                      return id != produced &&
+                             arenaOverlap(program, id, result);
+                    }))
+      continue;
     if (views[result].dims != views[produced].dims ||
         layouts[result] != layouts[produced] || !live.viewsOf[i].empty())
       continue;
