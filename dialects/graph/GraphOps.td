@@ -303,6 +303,9 @@ def Graph_TransposeOp : Graph_Op<"transpose", [Graph_Differentiable, Graph_DataM
     $operand `,` `perm` `=` $permutation attr-dict `:`
     functional-type($operand, $result)
   }];
+  // A product's result with its two operands' free dimensions swapped is
+  // the product of the operands swapped.
+  let hasCanonicalizer = 1;
 }
 
 def Graph_ReshapeOp : Graph_Op<"reshape", [Graph_Differentiable, Graph_DataMovement, Graph_JointlyLinear, Pure,

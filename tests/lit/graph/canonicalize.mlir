@@ -53,3 +53,37 @@ func.func @dot_keeps_reordering_transpose(%x: tensor<3x4x16xf32>, %w: tensor<16x
   %0 = graph.dot_general %t, %w, batching_dims = [] x [], contracting_dims = [2] x [0] : (tensor<4x3x16xf32>, tensor<16x8xf32>) -> tensor<4x3x8xf32>
   return %0 : tensor<4x3x8xf32>
 }
+
+// A weight's gradient computed as x^T dy and transposed to the weight's
+// [out, in] is dy^T x: the operands swap and the transpose goes.
+// CHECK-LABEL: func.func @transpose_of_dot
+func.func @transpose_of_dot(%x: tensor<2x16x64xf32>, %dy: tensor<2x16x96xf32>) -> tensor<96x64xf32> {
+  // CHECK-NEXT: %[[D:.*]] = graph.dot_general %arg1, %arg0, batching_dims = [] x [], contracting_dims = [0, 1] x [0, 1] : (tensor<2x16x96xf32>, tensor<2x16x64xf32>) -> tensor<96x64xf32>
+  // CHECK-NEXT: return %[[D]]
+  %0 = graph.dot_general %x, %dy, batching_dims = [] x [], contracting_dims = [0, 1] x [0, 1] : (tensor<2x16x64xf32>, tensor<2x16x96xf32>) -> tensor<64x96xf32>
+  %t = graph.transpose %0, perm = [1, 0] : (tensor<64x96xf32>) -> tensor<96x64xf32>
+  return %t : tensor<96x64xf32>
+}
+
+// With batching dimensions (attention's scores transposed per head), and
+// with several free dimensions on a side, kept in order.
+// CHECK-LABEL: func.func @transpose_of_batched_dot
+func.func @transpose_of_batched_dot(%q: tensor<2x4x16x8xf32>, %k: tensor<2x4x12x3x8xf32>) -> tensor<2x4x12x3x16xf32> {
+  // CHECK-NEXT: %[[D:.*]] = graph.dot_general %arg1, %arg0, batching_dims = [0, 1] x [0, 1], contracting_dims = [4] x [3] : (tensor<2x4x12x3x8xf32>, tensor<2x4x16x8xf32>) -> tensor<2x4x12x3x16xf32>
+  // CHECK-NEXT: return %[[D]]
+  %0 = graph.dot_general %q, %k, batching_dims = [0, 1] x [0, 1], contracting_dims = [3] x [4] : (tensor<2x4x16x8xf32>, tensor<2x4x12x3x8xf32>) -> tensor<2x4x16x12x3xf32>
+  %t = graph.transpose %0, perm = [0, 1, 3, 4, 2] : (tensor<2x4x16x12x3xf32>) -> tensor<2x4x12x3x16xf32>
+  return %t : tensor<2x4x12x3x16xf32>
+}
+
+// Stays: a permutation that is not the swap (the rhs's free dimensions
+// reordered), and the swap of a product read elsewhere too.
+// CHECK-LABEL: func.func @transpose_of_dot_stays
+func.func @transpose_of_dot_stays(%x: tensor<16x4xf32>, %w: tensor<16x3x5xf32>) -> (tensor<5x3x4xf32>, tensor<3x5x4xf32>, tensor<4x3x5xf32>) {
+  // CHECK: graph.transpose
+  // CHECK: graph.transpose
+  %0 = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<16x4xf32>, tensor<16x3x5xf32>) -> tensor<4x3x5xf32>
+  %t = graph.transpose %0, perm = [2, 1, 0] : (tensor<4x3x5xf32>) -> tensor<5x3x4xf32>
+  %u = graph.transpose %0, perm = [1, 2, 0] : (tensor<4x3x5xf32>) -> tensor<3x5x4xf32>
+  return %t, %u, %0 : tensor<5x3x4xf32>, tensor<3x5x4xf32>, tensor<4x3x5xf32>
+}
