@@ -6,7 +6,9 @@
 # DistributedDataParallel with the gloo backend on as many processes
 # (bench/peers/torch_ddp.py), the same threads per process, measured in the
 # same run. Prints ms per step after the first and Tessel's speed relative
-# to torch's (> 1: Tessel faster).
+# to torch's (> 1: Tessel faster). Then the same with ZeRO stage 1 (the
+# optimizer state split over the ranks): Tessel's plan against torch's
+# ZeroRedundancyOptimizer around AdamW under DDP.
 #
 #   bench/train_step.sh [--processes "2 4"] [--steps 5]
 set -euo pipefail
@@ -30,21 +32,27 @@ if ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
   apt-get install -y --no-install-recommends libopenblas0-pthread >/dev/null
 fi
 cores=$(nproc)
-printf '%-10s %9s %14s %14s %12s\n' processes threads "Tessel ms" "torch DDP ms" "Tessel/torch"
-for n in $process_counts; do
-  threads=$((cores / n)); ((threads >= 1)) || threads=1
-  data_parallel_plan "$n" > "$out/data$n.textproto"
-  "$bin/tessel-compile" "$model" --input-shape "ids=${batch}x$sequence" \
-    "${gpt2_train_flags[@]}" --plan "$out/data$n.textproto" -o "$out/data$n.tessel" >/dev/null 2>&1
-  tessel=$(mpirun --oversubscribe --allow-run-as-root -np "$n" \
-    "$bin/tessel-run" "$out/data$n.tessel" --backend mpi --threads "$threads" \
-    --steps "$steps" --log-every 0 \
-    --inputs "ids=$out/ids.npy,labels=$out/labels.npy" 2>&1 \
-    | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
-  torch=$(/usr/bin/python3 bench/peers/torch_ddp.py --processes "$n" \
-    --threads "$threads" --layers "$layers" --width "$width" --vocab "$vocab" \
-    --batch "$batch" --sequence "$sequence" --steps "$steps" 2>&1 \
-    | sed -n 's/^torch ddp: \([0-9.]*\) ms per step.*/\1/p')
-  printf '%-10d %9d %14.1f %14.1f %12.2f\n' "$n" "$threads" "$tessel" "$torch" \
-    "$(echo "$torch / $tessel" | bc -l)"
+printf '%-7s %10s %9s %14s %14s %12s\n' plan processes threads "Tessel ms" \
+  "torch ms" "Tessel/torch"
+for stage in 0 1; do
+  plan=data zero=()
+  ((stage == 0)) || plan=zero1 zero=(--zero)
+  for n in $process_counts; do
+    threads=$((cores / n)); ((threads >= 1)) || threads=1
+    data_parallel_plan "$n" "$stage" > "$out/$plan$n.textproto"
+    "$bin/tessel-compile" "$model" --input-shape "ids=${batch}x$sequence" \
+      "${gpt2_train_flags[@]}" --plan "$out/$plan$n.textproto" \
+      -o "$out/$plan$n.tessel" >/dev/null 2>&1
+    tessel=$(mpirun --oversubscribe --allow-run-as-root -np "$n" \
+      "$bin/tessel-run" "$out/$plan$n.tessel" --backend mpi --threads "$threads" \
+      --steps "$steps" --log-every 0 \
+      --inputs "ids=$out/ids.npy,labels=$out/labels.npy" 2>&1 \
+      | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
+    torch=$(/usr/bin/python3 bench/peers/torch_ddp.py --processes "$n" \
+      --threads "$threads" --layers "$layers" --width "$width" --vocab "$vocab" \
+      --batch "$batch" --sequence "$sequence" --steps "$steps" "${zero[@]}" 2>&1 \
+      | sed -n 's/^torch ddp[a-z ]*: \([0-9.]*\) ms per step.*/\1/p')
+    printf '%-7s %10d %9d %14.1f %14.1f %12.2f\n' "$plan" "$n" "$threads" \
+      "$tessel" "$torch" "$(echo "$torch / $tessel" | bc -l)"
+  done
 done

@@ -4,6 +4,11 @@ model: the peer of bench/train_step.sh.
 
     /usr/bin/python3 bench/peers/torch_ddp.py --processes 4 --layers 4 \
         --width 512 --vocab 4096 --batch 8 --sequence 32 --steps 6 --threads 1
+        [--zero]
+
+With --zero the optimizer is torch's ZeroRedundancyOptimizer around AdamW
+(ZeRO stage 1: each process keeps and updates its share of the optimizer
+state, then the parameters are broadcast), the peer of Tessel's ZeRO-1.
 
 Each of `--processes` processes (torch.multiprocessing, gloo over
 localhost) builds the same model (tests/models/generate.py's bench_gpt2,
@@ -40,7 +45,12 @@ def worker(rank, args, port):
     dist.init_process_group("gloo", rank=rank, world_size=args.processes)
     model = bench_gpt2(args.layers, args.width, args.vocab).train()
     ddp = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.AdamW(ddp.parameters(), lr=1e-4)
+    if args.zero:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+        optimizer = ZeroRedundancyOptimizer(
+            ddp.parameters(), optimizer_class=torch.optim.AdamW, lr=1e-4)
+    else:
+        optimizer = torch.optim.AdamW(ddp.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, args.vocab, (args.batch, args.sequence),
                         generator=generator)
@@ -60,8 +70,9 @@ def worker(rank, args, port):
         times.append(time.perf_counter() - start)
     if rank == 0:
         later = times[1:] or times
-        print("torch ddp: %.1f ms per step after the first (%d steps), peak "
-              "memory %d MB" % (1e3 * sum(later) / len(later), len(later),
+        print("torch ddp%s: %.1f ms per step after the first (%d steps), peak "
+              "memory %d MB" % (" zero" if args.zero else "",
+                                1e3 * sum(later) / len(later), len(later),
                                 resource.getrusage(resource.RUSAGE_SELF)
                                 .ru_maxrss // 1024), flush=True)
     dist.destroy_process_group()
@@ -77,6 +88,8 @@ def main():
     parser.add_argument("--sequence", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--zero", action="store_true",
+                        help="ZeroRedundancyOptimizer (ZeRO-1) around AdamW")
     args = parser.parse_args()
     if args.batch % args.processes:
         sys.exit("--batch must split evenly over --processes")
