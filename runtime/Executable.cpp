@@ -209,6 +209,17 @@ absl::Status validateAsyncCollectives(const proto::DeviceProgram &program) {
 }
 } // namespace
 
+void keepOnlyDevice(proto::Executable &executable, int device,
+                    bool keepReference) {
+  // Swapped out: clearing would keep the messages for reuse.
+  for (int d = 0; d < executable.programs_size(); ++d)
+    if (d != device)
+      google::protobuf::RepeatedPtrField<proto::Instruction>().Swap(
+          executable.mutable_programs(d)->mutable_instructions());
+  if (!keepReference)
+    executable.clear_reference();
+}
+
 absl::Status validateExecutable(const proto::Executable &executable) {
   if (executable.format_version() != kExecutableFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(

@@ -72,6 +72,14 @@ absl::Status linkParameterFile(const proto::Executable &executable,
 /// parsing), for executables built in memory.
 absl::Status validateExecutable(const proto::Executable &executable);
 
+/// Drops from `executable` what one process running device `device` alone
+/// does not need once loaded: the other devices' instructions (their
+/// buffers stay: they place the inputs and outputs) and, unless
+/// `keepReference`, the single-device program. Most of an executable's
+/// size on many devices (7/8 of it on 8).
+void keepOnlyDevice(proto::Executable &executable, int device,
+                    bool keepReference);
+
 /// A training step's view of an executable (its state_updates): the
 /// inputs a step takes, the outputs it returns, and the state the devices
 /// keep between steps.

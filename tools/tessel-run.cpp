@@ -1004,17 +1004,10 @@ int main(int argc, char **argv) {
       backend->load(*executable, directory);
   if (!loaded.ok())
     return fail(loaded.status());
-  if (inMpiJob) {
-    // A rank needs no other rank's instructions from here on (their
-    // buffers place inputs and outputs), nor, but on rank 0 (--check),
-    // the single-device program: on 8 ranks 7/8 of the executable read.
-    for (int r = 0; r < executable->programs_size(); ++r)
-      if (r != rank)
-        google::protobuf::RepeatedPtrField<tessel::proto::Instruction>().Swap(
-            executable->mutable_programs(r)->mutable_instructions());
-    if (rank != 0)
-      executable->clear_reference();
-  }
+  // A rank needs only its own program from here on; rank 0 also the
+  // single-device one (--check).
+  if (inMpiJob)
+    tessel::keepOnlyDevice(*executable, rank, /*keepReference=*/rank == 0);
   if (steps > 0) {
     int code = runSteps(**loaded, *executable, directory, *inputFiles,
                         *outputFiles, *expectFiles, rank);

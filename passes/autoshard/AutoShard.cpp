@@ -439,13 +439,6 @@ void describePeak(const std::vector<StrategyNode> &nodes,
     }
 }
 
-/// Whether the executable gives `value` memory of its own, as far as the
-/// lowering's rules can be told before partitioning: a reshape is a view
-/// of its operand (AssignBuffers), a transpose its dot products read
-/// strided makes no copy (their canonicalization), a splat constant and an
-/// elementwise value read only by elementwise ops join their readers' fusion
-/// (FuseElementwise: a producer joins when the group reads all of it;
-/// constants and broadcasts join every group that reads them).
 /// Whether `op` reads its operand's bytes where they are, as a view: a
 /// reshape, or a transpose folded into the products that read it.
 bool isView(mlir::Operation *op) {
@@ -466,6 +459,13 @@ void forEachReader(mlir::Value value,
   }
 }
 
+/// Whether the executable gives `value` memory of its own, as far as the
+/// lowering's rules can be told before partitioning: a reshape is a view
+/// of its operand (AssignBuffers), a transpose its dot products read
+/// strided makes no copy (their canonicalization), a splat constant and an
+/// elementwise value read only by elementwise ops join their readers' fusion
+/// (FuseElementwise: a producer joins when the group reads all of it;
+/// constants and broadcasts join every group that reads them).
 bool holdsMemory(mlir::Value value) {
   mlir::Operation *op = value.getDefiningOp();
   if (!op)

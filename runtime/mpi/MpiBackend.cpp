@@ -83,16 +83,8 @@ absl::Status MpiExecutable::prepare(const ParameterSource &source,
       threads > 0
           ? threads
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // Of the other ranks' programs this rank needs their buffers only (rank
-  // 0 places their parts of the inputs and outputs): their instructions,
-  // most of an executable's size, would be held for nothing, and so would
-  // the single-device program (the caller's, for a check).
-  // (Swapped out: clearing would keep the messages for reuse.)
-  for (int r = 0; r < world; ++r)
-    if (r != rank)
-      google::protobuf::RepeatedPtrField<proto::Instruction>().Swap(
-          program.mutable_programs(r)->mutable_instructions());
-  program.clear_reference();
+  // The single-device program is the caller's, for a check.
+  keepOnlyDevice(program, rank, /*keepReference=*/false);
   if (absl::Status status = device.prepare(program, rank, parameters, cores);
       !status.ok())
     return status;
