@@ -533,12 +533,15 @@ DotGeneralOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
   Value g = results[0];
   int64_t batch = getLhsBatchingDimensions().size();
   // The gradient of one side: the result's gradient contracted with the
-  // other side over the other side's free dimensions, batched alike, the
-  // gradient on the same side of the product as `self` so that a plain
-  // matmul's gradients need no transpose: dimensions (batch, self's free,
-  // self's contracting) for the left side and (batch, self's contracting,
-  // self's free) for the right, the contracting ones in the order of the
-  // other side's; then transposed into self's order.
+  // other side over the other side's free dimensions, batched alike. With g
+  // first the product's dimensions are (batch, self's free, self's
+  // contracting), with g second (batch, self's contracting, self's free),
+  // the contracting ones in the order of the other side's; then transposed
+  // into self's order. g goes first for the left side and second for the
+  // right (a plain matmul's gradients need no transpose), unless the other
+  // order is the one that needs none: a linear layer's weight [out, in] read
+  // as x W^T has its gradient as dy^T x, not (x^T dy)^T, which would copy
+  // every weight gradient once more.
   auto side = [&](bool selfIsLhs, Value self, Value other,
                   llvm::ArrayRef<int64_t> selfBatch,
                   llvm::ArrayRef<int64_t> selfContract,
@@ -555,26 +558,37 @@ DotGeneralOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
     std::iota(gBatch.begin(), gBatch.end(), 0);
     for (size_t i = 0; i < otherFree.size(); ++i)
       gContract.push_back(firstOtherFree + static_cast<int64_t>(i));
+    // Where each of this side's dimensions sits in the product.
+    auto positions = [&](bool gFirst) {
+      int64_t freeAt = gFirst ? batch : batch + selfContract.size();
+      int64_t contractAt = gFirst ? batch + selfFree.size() : batch;
+      llvm::SmallVector<int64_t> position(selfRank);
+      for (int64_t i = 0; i < batch; ++i)
+        position[selfBatch[i]] = i;
+      for (size_t i = 0; i < selfFree.size(); ++i)
+        position[selfFree[i]] = freeAt + static_cast<int64_t>(i);
+      llvm::SmallVector<int64_t> otherContractSorted(otherContract);
+      llvm::sort(otherContractSorted);
+      for (size_t k = 0; k < otherContractSorted.size(); ++k)
+        position[selfContract[indexOf(otherContract, otherContractSorted[k])]] =
+            contractAt + static_cast<int64_t>(k);
+      return position;
+    };
+    auto isIdentity = [](llvm::ArrayRef<int64_t> permutation) {
+      for (auto [i, p] : llvm::enumerate(permutation))
+        if (static_cast<int64_t>(i) != p)
+          return false;
+      return true;
+    };
+    bool gFirst = selfIsLhs;
+    if (!isIdentity(positions(gFirst)) && isIdentity(positions(!gFirst)))
+      gFirst = !gFirst;
     Value product =
-        selfIsLhs
-            ? DotGeneralOp::create(builder, getLoc(), g, other, gBatch,
-                                   otherBatch, gContract, otherFree)
-            : DotGeneralOp::create(builder, getLoc(), other, g, otherBatch,
-                                   gBatch, otherFree, gContract);
-    // Where each of this side's dimensions sits in `product`.
-    int64_t freeAt = selfIsLhs ? batch : batch + selfContract.size();
-    int64_t contractAt = selfIsLhs ? batch + selfFree.size() : batch;
-    llvm::SmallVector<int64_t> position(selfRank);
-    for (int64_t i = 0; i < batch; ++i)
-      position[selfBatch[i]] = i;
-    for (size_t i = 0; i < selfFree.size(); ++i)
-      position[selfFree[i]] = freeAt + static_cast<int64_t>(i);
-    llvm::SmallVector<int64_t> otherContractSorted(otherContract);
-    llvm::sort(otherContractSorted);
-    for (size_t k = 0; k < otherContractSorted.size(); ++k)
-      position[selfContract[indexOf(otherContract, otherContractSorted[k])]] =
-          contractAt + static_cast<int64_t>(k);
-    return r.transpose(product, position);
+        gFirst ? DotGeneralOp::create(builder, getLoc(), g, other, gBatch,
+                                      otherBatch, gContract, otherFree)
+               : DotGeneralOp::create(builder, getLoc(), other, g, otherBatch,
+                                      gBatch, otherFree, gContract);
+    return r.transpose(product, positions(gFirst));
   };
   int64_t lhsFree = typeOf(getLhs()).getRank() - batch -
                     static_cast<int64_t>(getLhsContractingDimensions().size());

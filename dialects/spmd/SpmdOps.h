@@ -18,6 +18,9 @@ namespace tessel::spmd::OpTrait {
 template <typename ConcreteType>
 class Communicates
     : public mlir::OpTrait::TraitBase<ConcreteType, Communicates> {};
+/// May write its result over its input's bytes (see SpmdOps.td).
+template <typename ConcreteType>
+class InPlace : public mlir::OpTrait::TraitBase<ConcreteType, InPlace> {};
 } // namespace tessel::spmd::OpTrait
 
 #define GET_OP_CLASSES

@@ -131,6 +131,14 @@ def Spmd_Communicates : NativeOpTrait<"Communicates"> {
   let cppNamespace = "::tessel::spmd::OpTrait";
 }
 
+// Each device's result may be written over its input's bytes when the input
+// dies there (--graph-assign-buffers gives both one buffer): every backend
+// runs it in place (the host's members each reduce their own range of all
+// members' inputs before writing it; MPI with MPI_IN_PLACE; NCCL in place).
+def Spmd_InPlace : NativeOpTrait<"InPlace"> {
+  let cppNamespace = "::tessel::spmd::OpTrait";
+}
+
 def Spmd_HaloExchangeOp : Spmd_Op<"halo_exchange", [Spmd_Communicates, Pure]> {
   let summary = "Extend each device's part by its neighbours' border rows";
   let description = [{
@@ -252,7 +260,8 @@ def Spmd_AllSliceOp : Spmd_CollectiveOp<"all_slice",
 }
 
 def Spmd_AllReduceOp : Spmd_CollectiveOp<"all_reduce",
-    (ins StrArrayAttr:$reduction_axes, StrAttr:$reduction)> {
+    (ins StrArrayAttr:$reduction_axes, StrAttr:$reduction),
+    [Spmd_Communicates, Spmd_InPlace]> {
   let summary = "Reduce partial values over axes";
   // Reductions of one kind in a row are one reduction.
   let hasCanonicalizer = 1;

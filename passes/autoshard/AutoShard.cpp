@@ -681,6 +681,12 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
       mlir::Operation *made = operand.getDefiningOp();
       bool materialized =
           made && !mlir::isa<graph::ReshapeOp>(made) && !holdsMemory(operand);
+      // An operand read twice (a squared gradient's g * g) is resharded
+      // once where both reads want one layout: CSE merges the collectives.
+      std::optional<size_t> first;
+      for (size_t j = 0; j < i && !first; ++j)
+        if (node.op->getOperand(j) == operand)
+          first = j;
       EdgeMemory &held = edgeMemory.emplace_back();
       held.at = position[node.op];
       held.until = held.at + 1;
@@ -691,11 +697,12 @@ mlir::FailureOr<AutoShardReport> Builder::run(const AutoShardOptions &options) {
         for (size_t b = 0; b < node.result.size(); ++b) {
           const StrategyCosts::Reshard &reshard = costs.reshard(
               tensorOf(operand), from.result[a], node.operands[b][i]);
+          bool again = first && node.operands[b][*first] == node.operands[b][i];
           edge.costs.push_back(
-              static_cast<int64_t>(reshard.seconds * kPicoseconds));
+              again ? 0 : static_cast<int64_t>(reshard.seconds * kPicoseconds));
           workspace.push_back(reshard.workspace);
           held.bytes.push_back(
-              from.result[a] == node.operands[b][i]
+              again || from.result[a] == node.operands[b][i]
                   ? 0
                   : costs.localBytes(tensorOf(operand), node.operands[b][i]) +
                         (materialized ? costs.localBytes(tensorOf(operand),

@@ -219,6 +219,14 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
             }
           }
         }
+        if (!id && op.hasTrait<spmd::OpTrait::InPlace>()) {
+          mlir::Value storage = storageOf(op.getOperand(0));
+          if (inArena(storage) && lastUse.lookup(storage) == now &&
+              byteSizeOf(storage.getType()) == byteSizeOf(result.getType())) {
+            id = bufferOf.lookup(storage);
+            arena.extend(*id, last);
+          }
+        }
         if (!id)
           id = arena.add(byteSizeOf(result.getType()), now, last);
         bufferOf[result] = *id;

@@ -93,8 +93,10 @@ def AssignBuffersPass : Pass<"graph-assign-buffers", "::mlir::func::FuncOp"> {
     first, each at the lowest offset clear of those placed before it that
     are live at the same time (greedy by size). An asynchronous collective
     (--spmd-overlap-collectives) reads its operand until its
-    spmd.collective_done, whose result is a view of the collective's. A fusion writes in place into an operand it reads
-    elementwise when that operand dies there. A reshape is a view: it shares
+    spmd.collective_done, whose result is a view of the collective's. A
+    fusion writes in place into an operand it reads elementwise when that
+    operand dies there, and so does an op with the spmd InPlace trait (an
+    all-reduce) over its input. A reshape is a view: it shares
     its operand's bytes and extends their lifetime. Arguments and constants
     have their own storage. Results: `graph.buffer_offsets` on each op (one
     offset per result) and `graph.arena_bytes` on the function.

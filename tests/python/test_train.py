@@ -99,7 +99,9 @@ def test_checkpoint_resumes_bit_identically(tmp_path):
 
 def test_zero_stages_shrink_device_memory():
     # Each ZeRO stage splits more over the batch axis: the optimizer state,
-    # then the gradients, then the parameters.
+    # then the gradients, then the parameters. (ZeRO-2 holds no less than
+    # ZeRO-1 where the peak is the updated parameters' all-gather, after
+    # every gradient is reduce-scattered: as on this MLP.)
     memory = []
     for stage in range(4):
         plan = ('mesh { axes { name: "x" size: 4 } }\n'
@@ -111,7 +113,7 @@ def test_zero_stages_shrink_device_memory():
         losses = train(executable, 0, 3)
         np.testing.assert_allclose(losses, load_expected("losses")[:3],
                                    rtol=1e-4)
-    assert memory[0] > memory[1] > memory[2] > memory[3], memory
+    assert memory[0] > memory[1] >= memory[2] > memory[3], memory
 
 
 def test_state_can_be_set():

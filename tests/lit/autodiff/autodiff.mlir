@@ -34,6 +34,24 @@ func.func @mlp(%x: tensor<4x3xf32> {graph.name = "x"},
 
 // -----
 
+// A linear layer as torch exports it, the weight [out, in] read as x W^T:
+// its gradient is built as dy^T x, already [out, in] (not (x^T dy)^T,
+// which would copy every weight gradient once more).
+// CHECK-LABEL: func.func @linear
+func.func @linear(%x: tensor<4x3xf32> {graph.name = "x"},
+                  %w: tensor<2x3xf32> {graph.name = "w", graph.parameter})
+    -> (tensor<f32> {graph.name = "loss"}) {
+  %0 = graph.dot_general %x, %w, batching_dims = [] x [], contracting_dims = [1] x [1] : (tensor<4x3xf32>, tensor<2x3xf32>) -> tensor<4x2xf32>
+  %1 = graph.reduce sum %0, dims = [0, 1] : (tensor<4x2xf32>) -> tensor<f32>
+  // CHECK: %[[G:.*]] = graph.broadcast_in_dim
+  // CHECK: %[[GW:.*]] = graph.dot_general %[[G]], %arg0, batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<4x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  // CHECK-NOT: graph.transpose
+  // CHECK: return %{{.*}}, %[[GW]]
+  return %1 : tensor<f32>
+}
+
+// -----
+
 // Integer values carry no gradient, so an index computation needs no
 // rule; a parameter the loss does not depend on gets zeros. Other results
 // stay.

@@ -61,3 +61,27 @@ func.func @donated(%p: tensor<16xf32> {graph.name = "p", graph.parameter},
   }
   return %p2, %m2 : tensor<16xf32>, tensor<16xf32>
 }
+
+// An all-reduce (the spmd InPlace trait) writes over its input where the
+// input dies: a data-parallel weight gradient is summed in its own bytes.
+// One still read after it gets a buffer of its own.
+spmd.mesh @m = <["x"=2]>
+// CHECK-LABEL: func.func @reduced_in_place
+// CHECK-SAME: attributes {graph.arena_bytes = 3072 : i64}
+func.func @reduced_in_place(%x: tensor<4x16xf32>, %dy: tensor<4x16xf32>) -> (tensor<16x16xf32>, tensor<16x16xf32>) {
+  // CHECK: graph.dot_general {{.*}} {graph.buffer_offsets = array<i64: 0>}
+  %g = graph.dot_general %dy, %x, batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<16x16xf32>
+  // CHECK: spmd.all_reduce {{.*}}graph.buffer_offsets = array<i64: 0>
+  %r = spmd.all_reduce %g {reduction_axes = ["x"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<16x16xf32>
+  // CHECK: graph.dot_general {{.*}} {graph.buffer_offsets = array<i64: 1024>}
+  %h = graph.dot_general %x, %dy, batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<16x16xf32>
+  // %h is read below: the sum goes to new bytes.
+  // CHECK: spmd.all_reduce {{.*}}graph.buffer_offsets = array<i64: 2048>
+  %s = spmd.all_reduce %h {reduction_axes = ["x"], reduction = "sum", out_sharding = #spmd.sharding<@m, [{}, {}]>} : tensor<16x16xf32>
+  %t = graph.fusion(%s, %h) : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x16xf32> {
+  ^bb0(%a: tensor<16x16xf32>, %b: tensor<16x16xf32>):
+    %d = graph.sub %a, %b : tensor<16x16xf32>
+    graph.yield %d : tensor<16x16xf32>
+  }
+  return %r, %t : tensor<16x16xf32>, tensor<16x16xf32>
+}
