@@ -48,7 +48,9 @@ for stage in 0 1; do
       --steps "$steps" --log-every 0 \
       --inputs "ids=$out/ids.npy,labels=$out/labels.npy" 2>&1 \
       | sed -n 's/.* ms per step, \([0-9.]*\) ms after the first.*/\1/p')
-    torch=$(/usr/bin/python3 bench/peers/torch_ddp.py --processes "$n" \
+    # OpenBLAS's own threads too (torch.set_num_threads leaves them, Debian's
+    # torch not knowing its BLAS): a process per core, as Tessel's ranks.
+    torch=$(OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 bench/peers/torch_ddp.py --processes "$n" \
       --threads "$threads" --layers "$layers" --width "$width" --vocab "$vocab" \
       --batch "$batch" --sequence "$sequence" --steps "$steps" "${zero[@]}" 2>&1 \
       | sed -n 's/^torch ddp[a-z ]*: \([0-9.]*\) ms per step.*/\1/p')

@@ -37,6 +37,19 @@ bool isFloat(Value value) {
 struct Rule : GraphBuilder {
   Rule(OpBuilder &builder, mlir::Operation *op)
       : GraphBuilder(builder, op->getLoc()) {}
+
+  /// `product`, which the rule built for this alone (nothing reads it),
+  /// permuted: the product of its operands swapped where that is the
+  /// permutation (a linear layer's weight [out, in] gets dy^T x, not
+  /// (x^T dy)^T, whose transpose would copy every weight gradient once
+  /// more), else a transpose (none for the identity).
+  Value transposed(DotGeneralOp product, llvm::ArrayRef<int64_t> permutation) {
+    if (!product->use_empty() || !product.swapsOperands(permutation))
+      return transpose(product, permutation);
+    Value swapped = product.buildSwapped(b, product.getLoc());
+    product->erase();
+    return swapped;
+  }
 };
 
 /// The dimensions of a rank-`rank` tensor that are in neither list, in
@@ -374,7 +387,12 @@ TransposeOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
   llvm::SmallVector<int64_t> inverse(permutation.size());
   for (auto [i, p] : llvm::enumerate(permutation))
     inverse[p] = static_cast<int64_t>(i);
-  operands.push_back(Rule(builder, *this).transpose(results[0], inverse));
+  // A weight read through a transpose op (x W^T, as ONNX's Gemm with
+  // transB imports) gets its gradient from a product only this rule reads.
+  Rule r(builder, *this);
+  auto product = results[0].getDefiningOp<DotGeneralOp>();
+  operands.push_back(product ? r.transposed(product, inverse)
+                             : r.transpose(results[0], inverse));
   return mlir::success();
 }
 
@@ -501,14 +519,14 @@ LogicalResult GatherOp::buildGradients(OpBuilder &builder,
   llvm::SmallVector<int64_t> gContract;
   for (int64_t i = 0; i < indexRank; ++i)
     gContract.push_back(axis + i);
-  Value product = DotGeneralOp::create(
+  auto product = DotGeneralOp::create(
       builder, getLoc(), g, oneHot, llvm::ArrayRef<int64_t>{},
       llvm::ArrayRef<int64_t>{}, gContract, leading);
   // product is [pre, post, A]: A back to the axis.
   llvm::SmallVector<int64_t> permutation;
   for (int64_t d = 0; d < rank; ++d)
     permutation.push_back(d < axis ? d : d == axis ? rank - 1 : d - 1);
-  operands.append({r.transpose(product, permutation), Value()});
+  operands.append({r.transposed(product, permutation), Value()});
   return mlir::success();
 }
 
@@ -533,15 +551,13 @@ DotGeneralOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
   Value g = results[0];
   int64_t batch = getLhsBatchingDimensions().size();
   // The gradient of one side: the result's gradient contracted with the
-  // other side over the other side's free dimensions, batched alike. With g
-  // first the product's dimensions are (batch, self's free, self's
-  // contracting), with g second (batch, self's contracting, self's free),
-  // the contracting ones in the order of the other side's; then transposed
-  // into self's order. g goes first for the left side and second for the
-  // right (a plain matmul's gradients need no transpose), unless the other
-  // order is the one that needs none: a linear layer's weight [out, in] read
-  // as x W^T has its gradient as dy^T x, not (x^T dy)^T, which would copy
-  // every weight gradient once more.
+  // other side over the other side's free dimensions, batched alike, the
+  // gradient on the same side of the product as `self` so that a plain
+  // matmul's gradients need no transpose: dimensions (batch, self's free,
+  // self's contracting) for the left side and (batch, self's contracting,
+  // self's free) for the right, the contracting ones in the order of the
+  // other side's; then permuted into self's order (Rule::transposed: the
+  // operands swapped where that is the permutation).
   auto side = [&](bool selfIsLhs, Value self, Value other,
                   llvm::ArrayRef<int64_t> selfBatch,
                   llvm::ArrayRef<int64_t> selfContract,
@@ -558,37 +574,26 @@ DotGeneralOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
     std::iota(gBatch.begin(), gBatch.end(), 0);
     for (size_t i = 0; i < otherFree.size(); ++i)
       gContract.push_back(firstOtherFree + static_cast<int64_t>(i));
-    // Where each of this side's dimensions sits in the product.
-    auto positions = [&](bool gFirst) {
-      int64_t freeAt = gFirst ? batch : batch + selfContract.size();
-      int64_t contractAt = gFirst ? batch + selfFree.size() : batch;
-      llvm::SmallVector<int64_t> position(selfRank);
-      for (int64_t i = 0; i < batch; ++i)
-        position[selfBatch[i]] = i;
-      for (size_t i = 0; i < selfFree.size(); ++i)
-        position[selfFree[i]] = freeAt + static_cast<int64_t>(i);
-      llvm::SmallVector<int64_t> otherContractSorted(otherContract);
-      llvm::sort(otherContractSorted);
-      for (size_t k = 0; k < otherContractSorted.size(); ++k)
-        position[selfContract[indexOf(otherContract, otherContractSorted[k])]] =
-            contractAt + static_cast<int64_t>(k);
-      return position;
-    };
-    auto isIdentity = [](llvm::ArrayRef<int64_t> permutation) {
-      for (auto [i, p] : llvm::enumerate(permutation))
-        if (static_cast<int64_t>(i) != p)
-          return false;
-      return true;
-    };
-    bool gFirst = selfIsLhs;
-    if (!isIdentity(positions(gFirst)) && isIdentity(positions(!gFirst)))
-      gFirst = !gFirst;
-    Value product =
-        gFirst ? DotGeneralOp::create(builder, getLoc(), g, other, gBatch,
-                                      otherBatch, gContract, otherFree)
-               : DotGeneralOp::create(builder, getLoc(), other, g, otherBatch,
-                                      gBatch, otherFree, gContract);
-    return r.transpose(product, positions(gFirst));
+    auto product =
+        selfIsLhs
+            ? DotGeneralOp::create(builder, getLoc(), g, other, gBatch,
+                                   otherBatch, gContract, otherFree)
+            : DotGeneralOp::create(builder, getLoc(), other, g, otherBatch,
+                                   gBatch, otherFree, gContract);
+    // Where each of this side's dimensions sits in `product`.
+    int64_t freeAt = selfIsLhs ? batch : batch + selfContract.size();
+    int64_t contractAt = selfIsLhs ? batch + selfFree.size() : batch;
+    llvm::SmallVector<int64_t> position(selfRank);
+    for (int64_t i = 0; i < batch; ++i)
+      position[selfBatch[i]] = i;
+    for (size_t i = 0; i < selfFree.size(); ++i)
+      position[selfFree[i]] = freeAt + static_cast<int64_t>(i);
+    llvm::SmallVector<int64_t> otherContractSorted(otherContract);
+    llvm::sort(otherContractSorted);
+    for (size_t k = 0; k < otherContractSorted.size(); ++k)
+      position[selfContract[indexOf(otherContract, otherContractSorted[k])]] =
+          contractAt + static_cast<int64_t>(k);
+    return r.transposed(product, position);
   };
   int64_t lhsFree = typeOf(getLhs()).getRank() - batch -
                     static_cast<int64_t>(getLhsContractingDimensions().size());

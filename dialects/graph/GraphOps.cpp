@@ -480,7 +480,7 @@ namespace {
 /// order, before a's: an imported (x^T dy)^T is dy^T x. The kernels read
 /// either operand transposed in place, so the transpose's copy disappears.
 /// (The backward pass builds such products in the right order itself:
-/// DotGeneralOp::buildGradients.)
+/// the gradient rules of DotGeneralOp and TransposeOp.)
 struct SwapDotGeneralOperands : mlir::OpRewritePattern<TransposeOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -492,31 +492,10 @@ struct SwapDotGeneralOperands : mlir::OpRewritePattern<TransposeOp> {
     // sums): there the plan was chosen and priced with the transpose.
     if (!dot || !dot->hasOneUse() ||
         !dot->getDiscardableAttrDictionary().empty() ||
-        !transpose->getDiscardableAttrDictionary().empty())
+        !transpose->getDiscardableAttrDictionary().empty() ||
+        !dot.swapsOperands(transpose.getPermutation()))
       return failure();
-    auto rankOf = [](mlir::Value v) {
-      return mlir::cast<mlir::RankedTensorType>(v.getType()).getRank();
-    };
-    int64_t batch = static_cast<int64_t>(dot.getLhsBatchingDimensions().size());
-    int64_t contract =
-        static_cast<int64_t>(dot.getLhsContractingDimensions().size());
-    int64_t lhsFree = rankOf(dot.getLhs()) - batch - contract;
-    int64_t rhsFree = rankOf(dot.getRhs()) - batch - contract;
-    if (lhsFree == 0 || rhsFree == 0)
-      return failure();
-    llvm::SmallVector<int64_t> swapped;
-    for (int64_t d = 0; d < batch; ++d)
-      swapped.push_back(d);
-    for (int64_t d = 0; d < rhsFree; ++d)
-      swapped.push_back(batch + lhsFree + d);
-    for (int64_t d = 0; d < lhsFree; ++d)
-      swapped.push_back(batch + d);
-    if (transpose.getPermutation() != llvm::ArrayRef<int64_t>(swapped))
-      return failure();
-    auto product = DotGeneralOp::create(
-        rewriter, transpose.getLoc(), dot.getRhs(), dot.getLhs(),
-        dot.getRhsBatchingDimensions(), dot.getLhsBatchingDimensions(),
-        dot.getRhsContractingDimensions(), dot.getLhsContractingDimensions());
+    DotGeneralOp product = dot.buildSwapped(rewriter, transpose.getLoc());
     rewriter.replaceOp(transpose, product.getResult());
     rewriter.eraseOp(dot);
     return success();
@@ -768,6 +747,34 @@ namespace tessel::graph {
 static double numElements(mlir::Value value) {
   auto type = mlir::cast<mlir::RankedTensorType>(value.getType());
   return static_cast<double>(type.getNumElements());
+}
+
+bool DotGeneralOp::swapsOperands(llvm::ArrayRef<int64_t> permutation) {
+  auto rankOf = [](mlir::Value v) {
+    return mlir::cast<mlir::RankedTensorType>(v.getType()).getRank();
+  };
+  int64_t batch = static_cast<int64_t>(getLhsBatchingDimensions().size());
+  int64_t contract = static_cast<int64_t>(getLhsContractingDimensions().size());
+  int64_t lhsFree = rankOf(getLhs()) - batch - contract;
+  int64_t rhsFree = rankOf(getRhs()) - batch - contract;
+  if (lhsFree == 0 || rhsFree == 0)
+    return false;
+  llvm::SmallVector<int64_t> swapped;
+  for (int64_t d = 0; d < batch; ++d)
+    swapped.push_back(d);
+  for (int64_t d = 0; d < rhsFree; ++d)
+    swapped.push_back(batch + lhsFree + d);
+  for (int64_t d = 0; d < lhsFree; ++d)
+    swapped.push_back(batch + d);
+  return permutation == llvm::ArrayRef<int64_t>(swapped);
+}
+
+DotGeneralOp DotGeneralOp::buildSwapped(mlir::OpBuilder &builder,
+                                        mlir::Location loc) {
+  return DotGeneralOp::create(
+      builder, loc, getRhs(), getLhs(), getRhsBatchingDimensions(),
+      getLhsBatchingDimensions(), getRhsContractingDimensions(),
+      getLhsContractingDimensions());
 }
 
 double DotGeneralOp::getFlops() {

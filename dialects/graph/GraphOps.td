@@ -431,6 +431,13 @@ def Graph_DotGeneralOp : Graph_Op<"dot_general", [Graph_Differentiable, Graph_Ho
   let extraClassDeclaration = [{
     /// CostOpInterface: FLOPs of the whole op.
     double getFlops();
+    /// Whether this product's result transposed by `permutation` is the
+    /// product of the operands swapped (batching dimensions first, then
+    /// the right side's free ones, then the left's): (x^T dy)^T = dy^T x.
+    bool swapsOperands(::llvm::ArrayRef<int64_t> permutation);
+    /// That product of the operands swapped, built at `loc`.
+    DotGeneralOp buildSwapped(::mlir::OpBuilder &builder,
+                              ::mlir::Location loc);
   }];
 }
 

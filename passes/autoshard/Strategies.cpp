@@ -3,6 +3,8 @@
 #include "passes/autoshard/Strategies.h"
 
 #include <functional>
+#include <optional>
+#include <set>
 
 #include "dialects/spmd/ShardingRules.h"
 
@@ -149,9 +151,25 @@ bool StrategyEnumerator::constrain(StrategyNode &node,
                                    bool exactly) const {
   if (!wanted && !exactly)
     return true;
+  // Exactly: the partial axes too (a product partial over the batch axis
+  // and one reading its operands gathered give one result layout).
+  std::optional<std::set<std::string>> partial;
+  if (exactly && wanted && node.op) {
+    partial.emplace();
+    for (spmd::PartialAxisAttr axis : wanted.getPartial())
+      partial->insert(spmd::axisName(axis.getAxis()));
+  }
   llvm::SmallVector<size_t> keep;
   for (size_t s = 0; s < node.result.size(); ++s) {
     bool matches = true;
+    if (partial) {
+      std::set<std::string> axes;
+      for (auto [f, list] : llvm::enumerate(node.factors[s]))
+        if (node.rule.isReduction(f))
+          for (spmd::AxisRefAttr axis : list)
+            axes.insert(spmd::axisName(axis));
+      matches = axes == *partial;
+    }
     for (auto [d, axes] : llvm::enumerate(node.result[s])) {
       spmd::DimensionShardingAttr dim =
           wanted ? wanted.getDims()[d] : spmd::DimensionShardingAttr();

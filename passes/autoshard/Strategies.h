@@ -51,7 +51,8 @@ public:
                      bool even = true) const;
   /// Keeps the strategies whose result layout is `wanted`'s closed
   /// dimensions (with `exactly`, all of its dimensions: open ones too,
-  /// and no `wanted` at all means whole); false (and `node` unchanged) if
+  /// and no `wanted` at all means whole, and its partial axes are those
+  /// the strategy reduces over); false (and `node` unchanged) if
   /// none would be left.
   bool constrain(StrategyNode &node, spmd::ShardingAttr wanted,
                  bool exactly = false) const;

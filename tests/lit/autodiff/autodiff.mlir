@@ -52,6 +52,25 @@ func.func @linear(%x: tensor<4x3xf32> {graph.name = "x"},
 
 // -----
 
+// The same weight read through a transpose op (ONNX's Gemm with transB):
+// the transpose's rule swaps the product only it reads, so the gradient
+// is again dy^T x with no transpose.
+// CHECK-LABEL: func.func @transposed_weight
+func.func @transposed_weight(%x: tensor<4x3xf32> {graph.name = "x"},
+                             %w: tensor<2x3xf32> {graph.name = "w", graph.parameter})
+    -> (tensor<f32> {graph.name = "loss"}) {
+  %t = graph.transpose %w, perm = [1, 0] : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  %0 = graph.dot_general %x, %t, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+  %1 = graph.reduce sum %0, dims = [0, 1] : (tensor<4x2xf32>) -> tensor<f32>
+  // CHECK: %[[G:.*]] = graph.broadcast_in_dim
+  // CHECK: %[[GW:.*]] = graph.dot_general %[[G]], %arg0, batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<4x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  // CHECK-NOT: graph.transpose {{.*}}tensor<3x2xf32>) -> tensor<2x3xf32>
+  // CHECK: return %{{.*}}, %[[GW]]
+  return %1 : tensor<f32>
+}
+
+// -----
+
 // Integer values carry no gradient, so an index computation needs no
 // rule; a parameter the loss does not depend on gets zeros. Other results
 // stay.
