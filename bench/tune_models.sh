@@ -8,14 +8,16 @@
 # three measured together in tessel-tune's head-to-head round, and
 # the cost model's error and ranking before and after calibration.
 #
-#   bench/tune_models.sh [--budget 5m] [--runs 5]
+#   bench/tune_models.sh [--budget 5m] [--runs 5] [--models "mlp gpt2 resnet gpt2-bench"] [--devices "4 8"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-budget=5m runs=5
+budget=5m runs=5 models="mlp gpt2 resnet gpt2-bench" device_counts="4 8"
 while (($#)); do
   case "$1" in
     --budget) budget="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --models) models="$2"; shift 2 ;;
+    --devices) device_counts="$2"; shift 2 ;;
     *) echo "tune_models.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -25,14 +27,17 @@ trap 'rm -rf "$scratch"' EXIT
 # The GPT-2-style bench model (4 layers, width 512, vocab 4096; torch makes
 # it on first use), where plans differ by more than the machine's noise.
 source bench/lib.sh
-bench_gpt2="$(gpt2_bench_model 4 512 4096 2>/dev/null)"
+bench_gpt2=
+[[ " $models " != *" gpt2-bench "* ]] ||
+  bench_gpt2="$(gpt2_bench_model 4 512 4096 2>/dev/null)"
 
 for case in "mlp tests/models/mlp/model.onnx x=64x64" \
             "gpt2 tests/models/gpt2/model.onnx ids=8x16" \
             "resnet tests/models/resnet/model.onnx x=8x3x32x32" \
             "gpt2-bench $bench_gpt2 ids=4x128"; do
   read -r label model shape <<<"$case"
-  for devices in 4 8; do
+  [[ " $models " == *" $label "* ]] || continue
+  for devices in $device_counts; do
     log="$scratch/$label-$devices.log"
     start=$(date +%s.%N)
     bazel-bin/tools/tessel-tune "$model" --input-shape "$shape" \
