@@ -38,9 +38,11 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
     return bad("no links: a profile needs at least one joining every device");
   int64_t scope = 0;
   for (const proto::DeviceProfile::Link &link : profile.links()) {
-    if (!(link.latency() >= 0) || !(link.bandwidth() > 0))
+    if (!(link.latency() >= 0) || !(link.bandwidth() > 0) ||
+        !(link.run_seconds() >= 0))
       return bad(absl::StrCat("link '", link.name(),
-                              "' needs a latency >= 0 and a bandwidth > 0"));
+                              "' needs a latency >= 0, a bandwidth > 0 and "
+                              "run_seconds >= 0"));
     if (link.devices() < 0 || (scope == 0 && &link != &profile.links(0)) ||
         (link.devices() != 0 && link.devices() <= scope))
       return bad(
@@ -64,9 +66,11 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
                               "\"] is not a collective kind (all_reduce, "
                               "all_gather, reduce_scatter, all_to_all, "
                               "collective_permute, halo_exchange)"));
-    if (!(link.latency() >= 0) || !(link.bandwidth() > 0))
+    if (!(link.latency() >= 0) || !(link.bandwidth() > 0) ||
+        !(link.run_seconds() >= 0))
       return bad(absl::StrCat("collectives[\"", kind,
-                              "\"] needs a latency >= 0 and a bandwidth > 0"));
+                              "\"] needs a latency >= 0, a bandwidth > 0 "
+                              "and run_seconds >= 0"));
   }
   if (device.runtime_bytes() < 0)
     return bad("device.runtime_bytes must be >= 0");
@@ -270,7 +274,8 @@ CostModel::linkFor(const std::vector<int64_t> &group) const {
 }
 
 double CostModel::collectiveSeconds(Collective kind, double bytes,
-                                    const std::vector<int64_t> &group) const {
+                                    const std::vector<int64_t> &group,
+                                    double runs) const {
   if (group.size() <= 1)
     return 0;
   auto own = profile_.collectives().find(collectiveName(kind));
@@ -278,7 +283,8 @@ double CostModel::collectiveSeconds(Collective kind, double bytes,
       own != profile_.collectives().end() ? own->second : linkFor(group);
   CollectiveTerms terms =
       collectiveTerms(kind, bytes, static_cast<int64_t>(group.size()));
-  return terms.steps * link.latency() + terms.transferBytes / link.bandwidth();
+  return terms.steps * link.latency() + terms.transferBytes / link.bandwidth() +
+         runs * link.run_seconds();
 }
 
 int64_t CostModel::collectiveWorkspaceBytes(Collective kind,

@@ -108,9 +108,11 @@ public:
   const proto::DeviceProfile::Link &
   linkFor(const std::vector<int64_t> &group) const;
 
-  /// Seconds for `kind` over `group`, with `bytes` as the table above says.
+  /// Seconds for `kind` over `group`, with `bytes` as the table above says
+  /// and `runs` the contiguous runs a member moves (Link.run_seconds each).
   double collectiveSeconds(Collective kind, double bytes,
-                           const std::vector<int64_t> &group) const;
+                           const std::vector<int64_t> &group,
+                           double runs = 0) const;
 
   /// Bytes one device holds.
   int64_t memoryBytes() const { return profile_.device().memory_bytes(); }

@@ -104,6 +104,41 @@ bool solve(std::vector<std::vector<double>> a, std::vector<double> b,
   return true;
 }
 
+/// The contiguous runs one member of a collective moves: a whole buffer is
+/// one; pieces along dimension d are one run per index of the dimensions
+/// before d (the outer size), for each part moved (every member's for a
+/// gather, a scatter or an all-to-all; the neighbours' and its own for a
+/// halo exchange, which copies the extended part whole).
+double collectiveRuns(const proto::DeviceProgram &program,
+                      const proto::Instruction &instruction, int64_t members) {
+  const proto::Collective &collective = instruction.collective();
+  auto outer = [&](bool result, int64_t dim) {
+    const auto &ids = result ? instruction.results() : instruction.operands();
+    if (ids.empty() || ids[0] < 0 || ids[0] >= program.buffers_size())
+      return 1.0;
+    const auto &dims = program.buffers(ids[0]).dims();
+    double size = 1;
+    for (int64_t d = 0; d < dim && d < static_cast<int64_t>(dims.size()); ++d)
+      size *= static_cast<double>(dims[d]);
+    return size;
+  };
+  double parts = static_cast<double>(std::max<int64_t>(members, 1));
+  switch (collective.kind()) {
+  case proto::Collective::ALL_GATHER:
+    return outer(true, collective.dimension()) * parts;
+  case proto::Collective::REDUCE_SCATTER:
+    return outer(false, collective.dimension()) * parts;
+  case proto::Collective::ALL_TO_ALL:
+    return outer(false, std::min(collective.dimension(),
+                                 collective.split_dimension())) *
+           parts;
+  case proto::Collective::HALO_EXCHANGE:
+    return outer(true, collective.dimension()) * 3;
+  default:
+    return 1;
+  }
+}
+
 /// One instruction's work (count 1); nullopt for a collective of no
 /// known kind, and for the wait of an overlapped one (collective_done),
 /// whose time is its collective's.
@@ -135,6 +170,8 @@ std::optional<WorkItem> workOf(const proto::DeviceProgram &program,
       item.group.assign(members.values().begin(), members.values().end());
   item.family = collectiveName(*kind);
   item.collective = true;
+  item.runs = collectiveRuns(program, instruction,
+                             static_cast<int64_t>(item.group.size()));
   item.bytes = *kind == Collective::AllGather      ? out
                : *kind == Collective::HaloExchange ? std::abs(out - in)
                                                    : in;
@@ -148,7 +185,7 @@ double itemSeconds(const WorkItem &item, const CostModel &model,
   return item.count *
          (item.collective
               ? model.collectiveSeconds(*collectiveNamed(item.family),
-                                        item.bytes, item.group)
+                                        item.bytes, item.group, item.runs)
               : model.computeShare(devices) *
                     model.kernelSeconds(item.family, item.flops,
                                         item.elementType, item.bytes));
@@ -162,18 +199,18 @@ ProgramWork programWork(const proto::Executable &executable) {
   double perDevice = 1.0 / static_cast<double>(work.devices);
   // Identical instructions merge: the key is everything but the count.
   std::map<std::tuple<std::string, bool, double, double, std::string,
-                      std::vector<int64_t>>,
+                      std::vector<int64_t>, double>,
            double>
       merged;
   for (const proto::DeviceProgram &program : executable.programs())
     for (const proto::Instruction &instruction : program.instructions())
       if (std::optional<WorkItem> item = workOf(program, instruction))
         merged[{item->family, item->collective, item->flops, item->bytes,
-                item->elementType, item->group}] += perDevice;
+                item->elementType, item->group, item->runs}] += perDevice;
   for (const auto &[key, count] : merged) {
     WorkItem item;
     std::tie(item.family, item.collective, item.flops, item.bytes,
-             item.elementType, item.group) = key;
+             item.elementType, item.group, item.runs) = key;
     item.count = count;
     work.items.push_back(std::move(item));
   }
@@ -209,10 +246,10 @@ ProgramWork programWork(const proto::Executable &executable) {
 
 namespace {
 std::string formatItem(const WorkItem &item) {
-  return absl::StrFormat("%s,%d,%.9g,%.9g,%.9g,%s,%s", item.family,
+  return absl::StrFormat("%s,%d,%.9g,%.9g,%.9g,%s,%s,%.9g", item.family,
                          item.collective ? 1 : 0, item.count, item.flops,
                          item.bytes, item.elementType,
-                         absl::StrJoin(item.group, "."));
+                         absl::StrJoin(item.group, "."), item.runs);
 }
 } // namespace
 
@@ -241,7 +278,8 @@ absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
     std::vector<std::string> fields = absl::StrSplit(text, ',');
     WorkItem item;
     int collective = 0;
-    if (fields.size() != 7 || fields[0].empty() ||
+    // Logs written before the runs field have 7 (their runs count 0).
+    if ((fields.size() != 7 && fields.size() != 8) || fields[0].empty() ||
         !absl::SimpleAtoi(fields[1], &collective) ||
         !absl::SimpleAtod(fields[2], &item.count) ||
         !absl::SimpleAtod(fields[3], &item.flops) ||
@@ -252,6 +290,8 @@ absl::StatusOr<ProgramWork> parseWork(const std::string &line) {
     if (item.collective && !collectiveNamed(item.family))
       return std::nullopt;
     item.elementType = fields[5];
+    if (fields.size() == 8 && !absl::SimpleAtod(fields[7], &item.runs))
+      return std::nullopt;
     for (absl::string_view id :
          absl::StrSplit(fields[6], '.', absl::SkipEmpty())) {
       int64_t device;
@@ -462,11 +502,11 @@ fitProfile(const proto::DeviceProfile &base,
     double weight = 1 / (observation.stepSeconds * observation.stepSeconds);
     double share = baseModel->computeShare(observation.work.devices);
     // Kernels: (launches, base roofline seconds); collectives: (latency
-    // steps, bytes sent), each times the count per device.
+    // steps, bytes sent, contiguous runs), each times the count per device.
     std::map<std::string, std::vector<double>> features;
     for (const WorkItem &item : observation.work.items) {
       std::vector<double> &f = features[item.family];
-      f.resize(2, 0);
+      f.resize(item.collective ? 3 : 2, 0);
       Rows &rows = families[item.family];
       rows.collective = item.collective;
       if (rows.elementType.empty())
@@ -477,6 +517,7 @@ fitProfile(const proto::DeviceProfile &base,
                             static_cast<int64_t>(item.group.size()));
         f[0] += item.count * terms.steps;
         f[1] += item.count * terms.transferBytes;
+        f[2] += item.count * item.runs;
       } else {
         f[0] += share * item.count;
         f[1] +=
@@ -514,6 +555,7 @@ fitProfile(const proto::DeviceProfile &base,
       link.set_latency(x[0]);
       // Nothing for bytes: a bandwidth no transfer is slowed by.
       link.set_bandwidth(x[1] > 0 ? 1 / x[1] : 1e18);
+      link.set_run_seconds(x[2]);
       (*profile.mutable_collectives())[family] = link;
       continue;
     }

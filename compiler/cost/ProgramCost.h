@@ -4,7 +4,8 @@
 // Prices a lowered executable, the program that actually runs, with the
 // cost model, and fits a calibrated device profile to measured runs of
 // several executables: per kernel family a launch cost and a scale of
-// the roofline, per collective kind a latency and a bandwidth, and a
+// the roofline, per collective kind a latency, a bandwidth and a cost per
+// contiguous run, and a
 // fixed cost per step. tessel-tune fits it to the per-instruction
 // profiles of the plans it measures; docs/design/tuning.md says why this
 // form.
@@ -42,6 +43,10 @@ struct WorkItem {
   std::string elementType;
   /// A collective's members (device ids).
   std::vector<int64_t> group;
+  /// A collective's contiguous runs a member moves (CostModel::
+  /// collectiveSeconds): 1 for a whole buffer, the outer size times the
+  /// parts for pieces along an inner dimension.
+  double runs = 0;
 };
 
 /// An overlapped collective (proto::Collective::async) and the kernels a

@@ -2,6 +2,8 @@
 
 #include "compiler/cost/ProgramCost.h"
 
+#include <algorithm>
+
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
@@ -286,6 +288,88 @@ TEST(ProgramCostTest, ExecutableOverlapWindows) {
   EXPECT_EQ(work.windows[0].collective.family, "all_reduce");
   ASSERT_EQ(work.windows[0].kernels.size(), 1u);
   EXPECT_EQ(work.windows[0].kernels[0].family, "fusion");
+}
+
+// An image split by rows and one split by columns exchange halos of the
+// same bytes, but by columns in one short run per row of every channel:
+// the work counts the runs a member moves (the outer size before the
+// dimension, times the three blocks of the extended part), and the fit
+// recovers a cost per run that prices the two apart.
+TEST(ProgramCostTest, HaloRunsAlongInnerDimensionsCostMore) {
+  constexpr const char *kHalos = R"pb(
+    programs {
+      device_id: 0
+      buffers { storage: ARENA element_type: F32 dims: 8 dims: 16 dims: 4 dims: 32 }
+      buffers { storage: ARENA element_type: F32 dims: 8 dims: 16 dims: 6 dims: 32 offset: 65536 }
+      buffers { storage: ARENA element_type: F32 dims: 8 dims: 16 dims: 32 dims: 4 offset: 131072 }
+      buffers { storage: ARENA element_type: F32 dims: 8 dims: 16 dims: 32 dims: 6 offset: 196608 }
+      instructions {
+        op: "collective"
+        operands: 0
+        results: 1
+        collective { kind: HALO_EXCHANGE dimension: 2 halo_low: 1 halo_high: 1 groups { values: 0 values: 1 } }
+      }
+      instructions {
+        op: "collective"
+        operands: 2
+        results: 3
+        collective { kind: HALO_EXCHANGE dimension: 3 halo_low: 1 halo_high: 1 groups { values: 0 values: 1 } }
+      }
+    }
+  )pb";
+  proto::Executable executable;
+  ASSERT_TRUE(
+      google::protobuf::TextFormat::ParseFromString(kHalos, &executable));
+  ProgramWork work = programWork(executable);
+  ASSERT_EQ(work.items.size(), 2u);
+  std::vector<double> runs;
+  for (const WorkItem &item : work.items) {
+    EXPECT_EQ(item.bytes, 8 * 16 * 2 * 32 * 4);
+    runs.push_back(item.runs);
+  }
+  std::sort(runs.begin(), runs.end());
+  EXPECT_EQ(runs, (std::vector<double>{8 * 16 * 3, 8 * 16 * 32 * 3}));
+  absl::StatusOr<ProgramWork> back = parseWork(formatWork(work));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(formatWork(*back), formatWork(work));
+  // A line of a log written before runs were counted still parses.
+  EXPECT_TRUE(parseWork("2;halo_exchange,1,1,0,8,f32,0.1").ok());
+
+  proto::DeviceProfile base = parse(kBase);
+  proto::DeviceProfile truth = base;
+  auto &halo = (*truth.mutable_collectives())["halo_exchange"];
+  halo.set_name("halo_exchange");
+  halo.set_latency(10e-6);
+  halo.set_bandwidth(5e9);
+  halo.set_run_seconds(50e-9);
+  absl::StatusOr<CostModel> truthModel = CostModel::fromProfile(truth);
+  ASSERT_TRUE(truthModel.ok()) << truthModel.status();
+  // Plans with one kind of split or the other, at several sizes.
+  std::vector<Observation> observations;
+  for (double scale : {1.0, 2.0, 4.0})
+    for (const WorkItem &exchange : work.items) {
+      Observation observation;
+      observation.work.devices = 2;
+      WorkItem item = exchange;
+      item.bytes *= scale;
+      item.runs *= scale;
+      observation.work.items = {item};
+      observation.familySeconds = familySeconds(observation.work, *truthModel);
+      observation.stepSeconds = programSeconds(observation.work, *truthModel);
+      observations.push_back(observation);
+    }
+  absl::StatusOr<proto::DeviceProfile> fitted = fitProfile(base, observations);
+  ASSERT_TRUE(fitted.ok()) << fitted.status();
+  EXPECT_NEAR(fitted->collectives().at("halo_exchange").run_seconds(), 50e-9,
+              50e-9 * 1e-3);
+  absl::StatusOr<CostModel> model = CostModel::fromProfile(*fitted);
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (const Observation &observation : observations)
+    EXPECT_NEAR(programSeconds(observation.work, *model),
+                observation.stepSeconds, 1e-6 * observation.stepSeconds);
+  // A negative cost per run is refused.
+  (*fitted->mutable_collectives())["halo_exchange"].set_run_seconds(-1);
+  EXPECT_FALSE(CostModel::fromProfile(*fitted).ok());
 }
 
 // A calibrated entry that makes no sense is refused with its name.
