@@ -38,17 +38,17 @@ struct Rule : GraphBuilder {
   Rule(OpBuilder &builder, mlir::Operation *op)
       : GraphBuilder(builder, op->getLoc()) {}
 
-  /// `product`, which the rule built for this alone (nothing reads it),
-  /// permuted: the product of its operands swapped where that is the
-  /// permutation (a linear layer's weight [out, in] gets dy^T x, not
+  /// `product` permuted: the product of its operands swapped where that is
+  /// the permutation (a linear layer's weight [out, in] gets dy^T x, not
   /// (x^T dy)^T, whose transpose would copy every weight gradient once
-  /// more), else a transpose (none for the identity).
+  /// more), else a transpose (none for the identity). `product` stays:
+  /// the gradient a rule received may be another operand's too (add gives
+  /// both operands its result's), and the autodiff pass erases what
+  /// nothing reads once the backward program is built.
   Value transposed(DotGeneralOp product, llvm::ArrayRef<int64_t> permutation) {
-    if (!product->use_empty() || !product.swapsOperands(permutation))
+    if (!product.swapsOperands(permutation))
       return transpose(product, permutation);
-    Value swapped = product.buildSwapped(b, product.getLoc());
-    product->erase();
-    return swapped;
+    return product.buildSwapped(b, product.getLoc());
   }
 };
 
@@ -388,7 +388,7 @@ TransposeOp::buildGradients(OpBuilder &builder, llvm::ArrayRef<Value> results,
   for (auto [i, p] : llvm::enumerate(permutation))
     inverse[p] = static_cast<int64_t>(i);
   // A weight read through a transpose op (x W^T, as ONNX's Gemm with
-  // transB imports) gets its gradient from a product only this rule reads.
+  // transB imports) gets its gradient from a product: built swapped.
   Rule r(builder, *this);
   auto product = results[0].getDefiningOp<DotGeneralOp>();
   operands.push_back(product ? r.transposed(product, inverse)

@@ -71,6 +71,27 @@ func.func @transposed_weight(%x: tensor<4x3xf32> {graph.name = "x"},
 
 // -----
 
+// The gradient a transpose's rule receives is another operand's too (add
+// gives both its result's): the product is built swapped beside it, and
+// the original stays as c's gradient.
+// CHECK-LABEL: func.func @shared_gradient
+func.func @shared_gradient(%x: tensor<4x3xf32> {graph.name = "x"},
+                           %w: tensor<2x3xf32> {graph.name = "w", graph.parameter},
+                           %c: tensor<3x2xf32> {graph.name = "c", graph.parameter})
+    -> (tensor<f32> {graph.name = "loss"}) {
+  %t = graph.transpose %w, perm = [1, 0] : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  %s = graph.add %t, %c : tensor<3x2xf32>
+  %0 = graph.dot_general %x, %s, batching_dims = [] x [], contracting_dims = [1] x [0] : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+  %1 = graph.reduce sum %0, dims = [0, 1] : (tensor<4x2xf32>) -> tensor<f32>
+  // CHECK: %[[G:.*]] = graph.broadcast_in_dim
+  // CHECK-DAG: %[[GC:.*]] = graph.dot_general %arg0, %[[G]], batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<4x3xf32>, tensor<4x2xf32>) -> tensor<3x2xf32>
+  // CHECK-DAG: %[[GW:.*]] = graph.dot_general %[[G]], %arg0, batching_dims = [] x [], contracting_dims = [0] x [0] : (tensor<4x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+  // CHECK: return %{{.*}}, %[[GW]], %[[GC]]
+  return %1 : tensor<f32>
+}
+
+// -----
+
 // Integer values carry no gradient, so an index computation needs no
 // rule; a parameter the loss does not depend on gets zeros. Other results
 // stay.
