@@ -19,6 +19,16 @@
 
 namespace tessel::cost {
 
+namespace {
+/// What a link (or a collective kind's calibrated entry) needs: a latency
+/// and a cost per run >= 0, a bandwidth > 0.
+constexpr const char *kLinkFigures =
+    "a latency >= 0, a bandwidth > 0 and run_seconds >= 0";
+bool linkFiguresValid(const proto::DeviceProfile::Link &link) {
+  return link.latency() >= 0 && link.bandwidth() > 0 && link.run_seconds() >= 0;
+}
+} // namespace
+
 absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
   auto bad = [&](const std::string &what) {
     return absl::InvalidArgumentError(
@@ -38,11 +48,8 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
     return bad("no links: a profile needs at least one joining every device");
   int64_t scope = 0;
   for (const proto::DeviceProfile::Link &link : profile.links()) {
-    if (!(link.latency() >= 0) || !(link.bandwidth() > 0) ||
-        !(link.run_seconds() >= 0))
-      return bad(absl::StrCat("link '", link.name(),
-                              "' needs a latency >= 0, a bandwidth > 0 and "
-                              "run_seconds >= 0"));
+    if (!linkFiguresValid(link))
+      return bad(absl::StrCat("link '", link.name(), "' needs ", kLinkFigures));
     if (link.devices() < 0 || (scope == 0 && &link != &profile.links(0)) ||
         (link.devices() != 0 && link.devices() <= scope))
       return bad(
@@ -66,11 +73,9 @@ absl::StatusOr<CostModel> CostModel::fromProfile(proto::DeviceProfile profile) {
                               "\"] is not a collective kind (all_reduce, "
                               "all_gather, reduce_scatter, all_to_all, "
                               "collective_permute, halo_exchange)"));
-    if (!(link.latency() >= 0) || !(link.bandwidth() > 0) ||
-        !(link.run_seconds() >= 0))
-      return bad(absl::StrCat("collectives[\"", kind,
-                              "\"] needs a latency >= 0, a bandwidth > 0 "
-                              "and run_seconds >= 0"));
+    if (!linkFiguresValid(link))
+      return bad(
+          absl::StrCat("collectives[\"", kind, "\"] needs ", kLinkFigures));
   }
   if (device.runtime_bytes() < 0)
     return bad("device.runtime_bytes must be >= 0");

@@ -16,6 +16,17 @@ mlir::RankedTensorType tensorOf(mlir::Value value) {
 }
 } // namespace
 
+std::vector<std::string> StrategyNode::reducedAxes(size_t s) const {
+  std::vector<std::string> names;
+  if (!op)
+    return names;
+  for (auto [f, list] : llvm::enumerate(factors[s]))
+    if (rule.isReduction(f))
+      for (spmd::AxisRefAttr axis : list)
+        names.push_back(spmd::axisName(axis));
+  return names;
+}
+
 StrategyEnumerator::StrategyEnumerator(spmd::MeshAttr mesh) : mesh(mesh) {
   for (spmd::MeshAxisAttr axis : mesh.getAxes())
     axes.push_back(
@@ -163,12 +174,8 @@ bool StrategyEnumerator::constrain(StrategyNode &node,
   for (size_t s = 0; s < node.result.size(); ++s) {
     bool matches = true;
     if (partial) {
-      std::set<std::string> axes;
-      for (auto [f, list] : llvm::enumerate(node.factors[s]))
-        if (node.rule.isReduction(f))
-          for (spmd::AxisRefAttr axis : list)
-            axes.insert(spmd::axisName(axis));
-      matches = axes == *partial;
+      std::vector<std::string> axes = node.reducedAxes(s);
+      matches = std::set<std::string>(axes.begin(), axes.end()) == *partial;
     }
     for (auto [d, axes] : llvm::enumerate(node.result[s])) {
       spmd::DimensionShardingAttr dim =

@@ -36,6 +36,9 @@ struct StrategyNode {
   std::vector<std::vector<Dims>> operands;
 
   size_t size() const { return result.size(); }
+  /// The mesh axes strategy `s` splits its reduction factors over (its
+  /// result's partial axes), by name, in factor order.
+  std::vector<std::string> reducedAxes(size_t s) const;
 };
 
 class StrategyEnumerator {

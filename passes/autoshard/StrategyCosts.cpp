@@ -171,13 +171,9 @@ StrategyCosts::reduceScatterWorkspaceBytes(const StrategyNode &node, size_t s,
 
 std::pair<std::vector<std::string>, double>
 StrategyCosts::partialOf(const StrategyNode &node, size_t s) const {
-  std::vector<std::string> names;
-  for (auto [f, list] : llvm::enumerate(node.factors[s]))
-    if (node.rule.isReduction(f))
-      for (spmd::AxisRefAttr axis : list)
-        names.push_back(spmd::axisName(axis));
   mlir::RankedTensorType resultType = tensorOf(node.value);
-  return {names, static_cast<double>(localBytes(resultType, node.result[s]))};
+  return {node.reducedAxes(s),
+          static_cast<double>(localBytes(resultType, node.result[s]))};
 }
 
 std::pair<double, double>

@@ -206,26 +206,24 @@ struct AssignBuffersPass : impl::AssignBuffersPassBase<AssignBuffersPass> {
         // Used by nothing: held while the op runs.
         int64_t last = std::max(now, lastUse.lookup(result));
         std::optional<size_t> id;
+        // The result written over `storage`, an arena buffer of its size
+        // that dies here (not yet taken by another result of the op).
+        auto takeOver = [&](mlir::Value storage) {
+          if (!inArena(storage) || reused.contains(storage) ||
+              lastUse.lookup(storage) != now ||
+              byteSizeOf(storage.getType()) != byteSizeOf(result.getType()))
+            return false;
+          id = bufferOf.lookup(storage);
+          arena.extend(*id, last);
+          reused.insert(storage);
+          return true;
+        };
         if (fusion) {
-          for (auto [i, input] : llvm::enumerate(fusion.getInputs())) {
-            mlir::Value storage = storageOf(input);
-            if (inArena(storage) && !reused.contains(storage) &&
-                lastUse.lookup(storage) == now && canWriteInPlace(fusion, i) &&
-                byteSizeOf(storage.getType()) == byteSizeOf(result.getType())) {
-              id = bufferOf.lookup(storage);
-              arena.extend(*id, last);
-              reused.insert(storage);
+          for (auto [i, input] : llvm::enumerate(fusion.getInputs()))
+            if (canWriteInPlace(fusion, i) && takeOver(storageOf(input)))
               break;
-            }
-          }
-        }
-        if (!id && op.hasTrait<spmd::OpTrait::InPlace>()) {
-          mlir::Value storage = storageOf(op.getOperand(0));
-          if (inArena(storage) && lastUse.lookup(storage) == now &&
-              byteSizeOf(storage.getType()) == byteSizeOf(result.getType())) {
-            id = bufferOf.lookup(storage);
-            arena.extend(*id, last);
-          }
+        } else if (op.hasTrait<spmd::OpTrait::InPlace>()) {
+          takeOver(storageOf(op.getOperand(0)));
         }
         if (!id)
           id = arena.add(byteSizeOf(result.getType()), now, last);
